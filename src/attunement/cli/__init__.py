@@ -3,7 +3,7 @@
 Each area registers its own commands from its own module, so the areas stay independent:
 ``instruments`` (score, instruments), ``screening`` (profile, match, interventions),
 ``observe``, ``trials`` (trials, power), ``evidence`` (effect-sizes, meta) and
-``platform`` (init, serve, demo, sites, users, audit, backup, restore).
+``platform`` (init, sites, users, audit, backup, restore) and ``web`` (serve, demo).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from attunement import __version__
-from attunement.cli import evidence, instruments, observe, platform, screening, trials
+from attunement.cli import evidence, instruments, observe, platform, screening, trials, web
 
 app = typer.Typer(
     name="attunement",
@@ -37,7 +37,7 @@ def _root(
     """Attachment-informed perinatal care and research."""
 
 
-for _module in (instruments, screening, observe, trials, evidence, platform):
+for _module in (instruments, screening, observe, trials, evidence, platform, web):
     _module.register(app)
 
 
