@@ -1,0 +1,133 @@
+"""The canonical event table: one row per coded event, whatever tool produced it.
+
+Schema (a pandas DataFrame; :data:`EVENT_COLUMNS` in this order):
+
+============  ==========  ==============================================================
+column        dtype       meaning
+============  ==========  ==============================================================
+session       str         one coded recording (BORIS observation id, ELAN file, SDIS case)
+coder         str         who coded it ("" when unknown); agreement compares two coders
+actor         str         ``infant`` (or the scheme's infant name) or a caregiver id
+code          str         the behaviour code
+category      str         the code's category (cue type, response type) or ""
+onset         float64     seconds from the session start
+offset        float64     seconds; NaN for a point event
+modifiers     str         modifier values joined with ``|`` ("" when none)
+============  ==========  ==============================================================
+
+Optional columns: ``duration`` (float64, the session's coded length in seconds, the same on every
+row of a session; NaN when unknown) and ``source`` (``file:line`` of the row it came from, so
+validation messages can point at it). Times are floats in seconds; intervals are half-open
+``[onset, offset)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attunement.observation.errors import ObservationError
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "session", "coder", "actor", "code", "category", "onset", "offset", "modifiers",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source")
+_STR = ("session", "coder", "actor", "code", "category", "modifiers")
+
+
+def empty_events() -> pd.DataFrame:
+    """An event table with no rows and the canonical columns."""
+    return make_event_table([])
+
+
+def make_event_table(
+    rows: Iterable[Mapping[str, Any]] | pd.DataFrame, *, source: str = "<data>"
+) -> pd.DataFrame:
+    """Build a canonical event table from records or a DataFrame, checking types.
+
+    Missing optional text columns default to ``""``; ``offset`` defaults to NaN (point event).
+    Onsets that are not finite numbers raise :class:`ObservationError` naming the row.
+    """
+    df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    for col in ("session", "actor", "code", "onset"):
+        if col not in df.columns and len(df):
+            raise ObservationError("missing required column", source=source, field=col)
+    out = pd.DataFrame(index=range(len(df)))
+    for col in _STR:
+        if col in df.columns:
+            vals = df[col].to_numpy(dtype=object)
+            out[col] = ["" if _is_missing(v) else str(v).strip() for v in vals]
+        else:
+            out[col] = [""] * len(df)
+    for col in ("onset", "offset"):
+        if col in df.columns:
+            out[col] = _to_float(df[col], col, source, df)
+        else:
+            out[col] = np.full(len(df), np.nan)
+    if len(df) and not np.all(np.isfinite(out["onset"].to_numpy())):
+        bad = int(np.flatnonzero(~np.isfinite(out["onset"].to_numpy()))[0])
+        raise ObservationError("onset is missing", source=_row_source(df, bad, source),
+                               field="onset")
+    if "duration" in df.columns:
+        out["duration"] = _to_float(df["duration"], "duration", source, df)
+    else:
+        out["duration"] = np.full(len(df), np.nan)
+    if "source" in df.columns:
+        out["source"] = df["source"].astype(str).to_numpy()
+    else:
+        out["source"] = [f"{source}:{i + 1}" for i in range(len(df))]
+    for col in _STR + ("source",):
+        out[col] = out[col].astype(object)
+    return out.reset_index(drop=True)
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _row_source(df: pd.DataFrame, i: int, source: str) -> str:
+    if "source" in df.columns:
+        return str(df["source"].iloc[i])
+    return f"{source}, row {i + 1}"
+
+
+def _to_float(col: pd.Series, name: str, source: str, df: pd.DataFrame) -> np.ndarray:
+    vals = col.to_numpy(dtype=object)
+    out = np.empty(len(vals))
+    for i, v in enumerate(vals):
+        if _is_missing(v) or (isinstance(v, str) and v.strip() in {"", "NA", "NaN", "nan"}):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise ObservationError(
+                f"{v!r} is not a number of seconds", source=_row_source(df, i, source), field=name
+            ) from None
+        if np.isinf(out[i]):
+            raise ObservationError("infinite time", source=_row_source(df, i, source), field=name)
+    return out
+
+
+def session_durations(events: pd.DataFrame) -> pd.Series:
+    """Each session's length: the ``duration`` column, else the last offset or onset."""
+    end = np.fmax(events["onset"].to_numpy(), events["offset"].to_numpy())
+    tmp = pd.DataFrame({"session": events["session"].to_numpy(), "end": end,
+                        "duration": events["duration"].to_numpy()})
+    g = tmp.groupby("session", sort=False)
+    dur = g["duration"].max()
+    last = g["end"].max()
+    return dur.fillna(last).rename("duration")
+
+
+def is_point(events: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of point events (offset missing)."""
+    return np.isnan(events["offset"].to_numpy())

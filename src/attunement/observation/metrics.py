@@ -1,0 +1,210 @@
+"""Per-session sensitivity measures: responsiveness, time-window contingency, permutation p.
+
+:func:`session_metrics` gives one row per session × caregiver × cue type (plus ``cue_type =
+"all"``), combining :mod:`~attunement.observation.responsiveness` and
+:mod:`~attunement.observation.sequential`. Permutation tests of all sessions that have the same
+number of time units are computed together (one FFT over the stacked unit series).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from attunement.observation.events import session_durations
+from attunement.observation.responsiveness import cue_latencies, km_cumulative_at, km_median
+from attunement.observation.scheme import CodingScheme
+from attunement.observation.sequential import (
+    _stats_arrays,
+    circular_shift_tests,
+    n_units,
+    occurrence_units,
+    onset_units,
+    tally_2x2,
+    window_units,
+)
+
+METRIC_COLUMNS = (
+    "session", "caregiver", "cue_type", "n_cues", "cues_per_minute", "n_responses",
+    "responsiveness", "median_latency", "km_median_latency", "km_responsiveness",
+    "chance_responsiveness", "a", "b", "c", "d", "yules_q", "odds_ratio", "log_odds_ratio",
+    "log_or_ci_low", "log_or_ci_high", "adjusted_residual", "permutation_p", "n_permutations",
+    "duration",
+)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which codes are cues and responses, and which actor names mean the infant."""
+
+    cue_type: dict[str, str]          # cue code -> cue type
+    response_type: dict[str, str]     # response code -> response type
+    infant: tuple[str, ...] = ("infant",)
+    caregivers: tuple[str, ...] | None = None
+
+    def is_infant(self, actor: str) -> bool:
+        return actor in self.infant or actor.lower() == "infant"
+
+
+def resolve_roles(
+    scheme: CodingScheme | None = None,
+    cues: Sequence[str] | None = None,
+    responses: Sequence[str] | None = None,
+) -> Roles:
+    """Cue and response codes from the scheme, narrowed (or given) by ``cues``/``responses``."""
+    if scheme is None:
+        if not cues or not responses:
+            raise ValueError("without a coding scheme, name the cue and response codes")
+        return Roles({c: c for c in cues}, {r: r for r in responses})
+    cue_type = {c: scheme.category(c) for c in scheme.cue_codes()}
+    resp_type = {r: scheme.category(r) for r in scheme.response_codes()}
+    if cues:
+        missing = [c for c in cues if c not in scheme.codes]
+        if missing:
+            raise ValueError(f"cue codes not in scheme {scheme.name!r}: {', '.join(missing)}")
+        cue_type = {c: scheme.category(c) for c in cues}
+    if responses:
+        missing = [r for r in responses if r not in scheme.codes]
+        if missing:
+            raise ValueError(f"response codes not in scheme {scheme.name!r}: {', '.join(missing)}")
+        resp_type = {r: scheme.category(r) for r in responses}
+    if not cue_type or not resp_type:
+        raise ValueError(f"scheme {scheme.name!r} names no cue or no response codes")
+    return Roles(cue_type, resp_type, scheme.infant, scheme.caregivers)
+
+
+def session_metrics(
+    events: pd.DataFrame,
+    scheme: CodingScheme | None = None,
+    *,
+    cues: Sequence[str] | None = None,
+    responses: Sequence[str] | None = None,
+    window: tuple[float, float] = (0.0, 5.0),
+    unit: float = 1.0,
+    permutations: int = 1000,
+    seed: int | None = None,
+    target: str = "onset",
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Responsiveness and contingency per session × caregiver × cue type (tidy DataFrame).
+
+    ``responsiveness`` is the share of cues with a response onset in ``window`` (closed);
+    ``median_latency`` the median latency of those responses; ``km_*`` the Kaplan–Meier median
+    latency and share responded within ``window[1]`` (censored at the next cue or the session
+    end); ``chance_responsiveness`` = 1 − exp(−λ·(hi − lo)) with λ the caregiver's response
+    onsets per second (Poisson); ``a…d``, ``yules_q`` … ``adjusted_residual`` the GSEQ
+    time-window 2×2 table over units of ``unit`` s; ``permutation_p`` the circular-shift p-value.
+    """
+    roles = resolve_roles(scheme, cues, responses)
+    durations = session_durations(events)
+    sess = events["session"].to_numpy(dtype=object)
+    actor = events["actor"].to_numpy(dtype=object)
+    code = events["code"].to_numpy(dtype=object)
+    onset = events["onset"].to_numpy(dtype=float)
+    offset = events["offset"].to_numpy(dtype=float)
+    uniq_actors = pd.unique(actor)
+    infant_actor = {a: roles.is_infant(str(a)) for a in uniq_actors}
+    is_inf = np.fromiter((infant_actor[a] for a in actor), bool, len(actor))
+    cue_t = np.fromiter((roles.cue_type.get(c, "") for c in code), object, len(code))
+    resp_mask = np.fromiter((c in roles.response_type for c in code), bool, len(code))
+    cue_mask = is_inf & (cue_t != "")
+    resp_mask &= ~is_inf
+    types = sorted(set(roles.cue_type.values()))
+
+    rows: list[dict] = []
+    pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    groups = pd.Series(np.arange(len(sess))).groupby(sess, sort=False).indices
+    for k, (s, idx) in enumerate(groups.items()):
+        end = float(durations[s])
+        n = n_units(end, unit)
+        ci = idx[cue_mask[idx]]
+        ri = idx[resp_mask[idx]]
+        all_cues = onset[ci]
+        if roles.caregivers is not None:
+            carers = list(roles.caregivers)
+        else:
+            carers = sorted({str(a) for a in actor[idx] if not infant_actor[a]}) or ["(none)"]
+        cue_sets = [("all", all_cues)] + [(t, onset[ci[cue_t[ci] == t]]) for t in types]
+        g_units = {t: window_units(c, n, window, unit) for t, c in cue_sets}
+        for carer in carers:
+            rj = ri[actor[ri] == carer]
+            r_on = onset[rj]
+            if target == "onset":
+                t_units = onset_units(r_on, n, unit)
+            else:
+                t_units = occurrence_units(r_on, offset[rj], n, unit)
+            rate = len(r_on) / end if end > 0 else np.nan
+            for t, c_on in cue_sets:
+                lat = cue_latencies(c_on, r_on, end, window=window, all_cue_onsets=all_cues)
+                resp = lat["responded"].to_numpy()
+                row = {
+                    "session": s, "caregiver": carer, "cue_type": t, "n_cues": len(c_on),
+                    "cues_per_minute": 60 * len(c_on) / end if end > 0 else np.nan,
+                    "n_responses": len(r_on),
+                    "responsiveness": resp.mean() if len(resp) else np.nan,
+                    "median_latency": float(np.median(lat["latency"].to_numpy()[resp]))
+                    if resp.any() else np.nan,
+                    "km_median_latency": km_median(lat["km_time"], lat["km_event"]),
+                    "km_responsiveness": km_cumulative_at(lat["km_time"], lat["km_event"],
+                                                          window[1]),
+                    "chance_responsiveness": 1 - np.exp(-rate * (window[1] - window[0])),
+                    "duration": end,
+                }
+                row["a"], row["b"], row["c"], row["d"] = tally_2x2(g_units[t], t_units)
+                rows.append(row)
+                if permutations > 0:
+                    pending.setdefault(n, []).append((len(rows) - 1, g_units[t], t_units))
+        if progress is not None:
+            progress(k + 1)
+
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return pd.DataFrame(columns=list(METRIC_COLUMNS))
+    st = _stats_arrays(*(out[x].to_numpy(float) for x in "abcd"))
+    out["yules_q"] = st["yules_q"]
+    out["odds_ratio"] = st["odds_ratio"]
+    out["log_odds_ratio"] = st["log_odds_ratio"]
+    out["log_or_ci_low"] = np.log(st["or_ci_low"])
+    out["log_or_ci_high"] = np.log(st["or_ci_high"])
+    out["adjusted_residual"] = st["adjusted_residual"]
+    out["permutation_p"] = np.nan
+    out["n_permutations"] = 0
+    p_col = np.full(len(out), np.nan)
+    k_col = np.zeros(len(out), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    for n, items in sorted(pending.items()):
+        for start in range(0, len(items), 2048):
+            chunk = items[start:start + 2048]
+            g = np.stack([c[1] for c in chunk])
+            t = np.stack([c[2] for c in chunk])
+            _, p, used = circular_shift_tests(g, t, permutations=permutations, seed=rng)
+            rows_i = np.array([c[0] for c in chunk])
+            p_col[rows_i] = p
+            k_col[rows_i] = used
+    out["permutation_p"] = p_col
+    out["n_permutations"] = k_col
+    for x in "abcd":
+        out[x] = out[x].astype(np.int64)
+    return out[list(METRIC_COLUMNS)]
+
+
+def session_sequences(events: pd.DataFrame, codes: Sequence[str] | None = None) -> dict[str, list]:
+    """Each session's codes in onset order (ties keep file order), for lag-sequential analysis."""
+    ev = events if codes is None else events[events["code"].isin(list(codes))]
+    ev = ev.sort_values(["session", "onset"], kind="stable")
+    return {s: g.tolist() for s, g in ev.groupby("session", sort=False)["code"]}
+
+
+def unit_series(events: pd.DataFrame, session: str, *, actor_is_infant: bool,
+                codes: Sequence[str], unit: float = 1.0, roles: Roles | None = None) -> np.ndarray:
+    """0/1 per time unit: one of ``codes`` occurring for the infant (or any caregiver)."""
+    ev = events[events["session"] == session]
+    end = float(session_durations(ev).iloc[0])
+    n = n_units(end, unit)
+    isinf = ev["actor"].map(roles.is_infant if roles else (lambda a: a.lower() == "infant"))
+    sel = ev[(isinf == actor_is_infant) & ev["code"].isin(list(codes))]
+    return occurrence_units(sel["onset"].to_numpy(), sel["offset"].to_numpy(), n,
+                            unit).astype(float)

@@ -1,0 +1,131 @@
+"""Responsiveness: how often and how fast a caregiver's response follows an infant cue.
+
+For each cue (onset c) the first response *onset* r with ``c + lo ≤ r`` is found; the cue is
+*responded to* when ``r − c ≤ hi`` (the window ``[lo, hi]`` is closed at both ends, default
+0–5 s; times are compared with a 1-ns tolerance so that 15.2 − 10.2 counts as 5 s). Latency is
+``r − c`` for responded cues.
+
+For the Kaplan–Meier latency the clock of a cue runs until the first response onset, and the
+cue is *censored* at the next cue's onset (of any cue type; a later onset, so simultaneous cues
+do not censor each other) or at the session end, whichever comes first. A response exactly at
+the censoring time counts as an event (the usual survival convention for ties).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_EPS = 1e-9
+
+
+def first_response_latency(
+    cue_onsets: np.ndarray, response_onsets: np.ndarray, lo: float = 0.0
+) -> np.ndarray:
+    """Latency from each cue onset to the first response onset at or after ``onset + lo``.
+
+    NaN when there is no later response. ``response_onsets`` need not be sorted.
+    """
+    cues = np.asarray(cue_onsets, float)
+    resp = np.sort(np.asarray(response_onsets, float))
+    idx = np.searchsorted(resp, cues + lo - _EPS, side="left")
+    out = np.full(len(cues), np.nan)
+    ok = idx < len(resp)
+    out[ok] = resp[idx[ok]] - cues[ok]
+    return out
+
+
+def censoring_times(cue_onsets: np.ndarray, all_cue_onsets: np.ndarray, end: float) -> np.ndarray:
+    """Time from each cue onset to the next (later) cue onset or the session end."""
+    cues = np.asarray(cue_onsets, float)
+    allc = np.sort(np.asarray(all_cue_onsets, float))
+    idx = np.searchsorted(allc, cues + _EPS, side="right")
+    nxt = np.where(idx < len(allc), allc[np.minimum(idx, len(allc) - 1)], end)
+    return np.minimum(nxt, end) - cues
+
+
+def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
+    """Kaplan–Meier estimate S(t) = Π (1 − d_i / n_i); tidy table at each distinct time.
+
+    Columns: ``time, at_risk, events, censored, survival, cumulative`` (1 − S: the share of cues
+    responded to by ``time``).
+    """
+    t = np.asarray(durations, float)
+    e = np.asarray(observed, bool)
+    if len(t) == 0:
+        return pd.DataFrame({"time": [], "at_risk": [], "events": [], "censored": [],
+                             "survival": [], "cumulative": []})
+    times, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=len(times))
+    tot = np.bincount(inv, minlength=len(times))
+    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
+    s = np.cumprod(1 - d / at_risk)
+    return pd.DataFrame({"time": times, "at_risk": at_risk.astype(np.int64),
+                         "events": d.astype(np.int64), "censored": (tot - d).astype(np.int64),
+                         "survival": s, "cumulative": 1 - s})
+
+
+def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
+    """Median of the Kaplan–Meier curve (R ``survival`` convention); NaN if S never reaches 0.5.
+
+    When S(t) is exactly 0.5 on a flat stretch, the median is the midpoint of that stretch up to
+    the next event time.
+    """
+    t = np.asarray(durations, float)
+    e = np.asarray(observed, bool)
+    if not e.any():
+        return float("nan")
+    times, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=len(times))
+    tot = np.bincount(inv, minlength=len(times))
+    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
+    s = np.cumprod(1 - d / at_risk)
+    ev = d > 0
+    te, se = times[ev], s[ev]
+    below = np.flatnonzero(se <= 0.5 + 1e-12)
+    if len(below) == 0:
+        return float("nan")
+    j = below[0]
+    if abs(se[j] - 0.5) < 1e-12 and j + 1 < len(te):
+        return float((te[j] + te[j + 1]) / 2)
+    return float(te[j])
+
+
+def km_cumulative_at(durations: np.ndarray, observed: np.ndarray, at: float) -> float:
+    """1 − S(at): Kaplan–Meier share of cues responded to within ``at`` seconds."""
+    t = np.asarray(durations, float)
+    e = np.asarray(observed, bool)
+    if len(t) == 0:
+        return float("nan")
+    times, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=len(times))
+    tot = np.bincount(inv, minlength=len(times))
+    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
+    s = np.cumprod(1 - d / at_risk)
+    k = np.searchsorted(times, at + _EPS, side="right")
+    return float(1 - s[k - 1]) if k > 0 else 0.0
+
+
+def cue_latencies(
+    cue_onsets: np.ndarray,
+    response_onsets: np.ndarray,
+    end: float,
+    *,
+    window: tuple[float, float] = (0.0, 5.0),
+    all_cue_onsets: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per cue: ``onset, latency, responded, km_time, km_event``.
+
+    ``latency`` is the first response latency (NaN if none follows), ``responded`` whether it
+    falls in the window, ``km_time``/``km_event`` the survival time and event flag (censored at
+    the next cue in ``all_cue_onsets`` or at ``end``).
+    """
+    lo, hi = window
+    cues = np.asarray(cue_onsets, float)
+    lat = first_response_latency(cues, response_onsets, lo)
+    responded = ~np.isnan(lat) & (lat <= hi + _EPS)
+    cens = censoring_times(cues, cues if all_cue_onsets is None else all_cue_onsets, end)
+    event = ~np.isnan(lat) & (lat <= cens + _EPS)
+    km_time = np.where(event, lat, cens)
+    return pd.DataFrame({"onset": cues, "latency": lat, "responded": responded,
+                         "km_time": km_time, "km_event": event})

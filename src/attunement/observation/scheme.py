@@ -1,0 +1,224 @@
+"""Coding schemes: which codes exist, which are infant cues and caregiver responses.
+
+A scheme is a YAML file::
+
+    scheme: free-play-sensitivity        # id
+    version: "1.0"
+    description: Infant cues and caregiver responses in 10-min free play
+    infant: [Infant, infant]              # actor names that mean the infant (default: infant)
+    caregivers: [Mother, Father]          # optional; when given, other actors are errors
+    codes:
+      cry:      {actor: infant, role: cue, kind: state, category: distress}
+      babble:   {actor: infant, role: cue, kind: point, category: vocal}
+      soothe:   {actor: caregiver, role: response, kind: state, category: soothing}
+      look_away: {actor: infant, role: other, kind: state}
+    exclusive:                             # mutually exclusive groups (states only)
+      infant_state: [cry, fuss, calm]
+
+``role`` is ``cue``, ``response`` or ``other``; ``kind`` is ``state`` (onset and offset) or
+``point``; ``category`` groups codes into cue or response types (defaults to the code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attunement.observation.errors import ObservationError
+
+ROLES = ("cue", "response", "other")
+KINDS = ("state", "point")
+ACTORS = ("infant", "caregiver", "any")
+
+
+@dataclass(frozen=True)
+class CodeDef:
+    """One code of a scheme."""
+
+    code: str
+    actor: str = "any"
+    role: str = "other"
+    kind: str = "state"
+    category: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CodingScheme:
+    """A validated coding scheme (see the module docstring for the YAML layout)."""
+
+    name: str
+    codes: dict[str, CodeDef]
+    version: str = ""
+    description: str = ""
+    infant: tuple[str, ...] = ("infant",)
+    caregivers: tuple[str, ...] | None = None
+    exclusive: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cue_codes(self) -> list[str]:
+        return [c for c, d in self.codes.items() if d.role == "cue"]
+
+    def response_codes(self) -> list[str]:
+        return [c for c, d in self.codes.items() if d.role == "response"]
+
+    def category(self, code: str) -> str:
+        d = self.codes.get(code)
+        return (d.category or d.code) if d else ""
+
+    def is_infant(self, actor: str) -> bool:
+        return actor in self.infant or actor.lower() == "infant"
+
+    @classmethod
+    def from_codes(
+        cls, cues: list[str], responses: list[str], *, name: str = "ad hoc"
+    ) -> CodingScheme:
+        """A minimal scheme from ``--cues``/``--responses`` lists (kinds inferred from data)."""
+        codes: dict[str, CodeDef] = {}
+        for c in cues:
+            codes[c] = CodeDef(c, actor="infant", role="cue", kind="any", category=c)
+        for c in responses:
+            codes[c] = CodeDef(c, actor="caregiver", role="response", kind="any", category=c)
+        return cls(name=name, codes=codes)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping as the key ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_scheme(path: str | Path) -> CodingScheme:
+    """Read and validate a coding scheme; errors name the file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ObservationError(f"cannot read coding scheme: {exc}", source=str(path)) from None
+    return parse_scheme(text, source=str(path))
+
+
+def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
+    """Validate a coding scheme given as YAML text."""
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ObservationError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise ObservationError("a coding scheme must be a YAML mapping", source=source)
+    problems: list[str] = []
+    top = data.get("__line__", 1)
+
+    def err(msg: str, line: int | None) -> None:
+        problems.append(f"{source}, line {line}: {msg}" if line else f"{source}: {msg}")
+
+    known = {"scheme", "name", "version", "description", "infant", "caregivers", "codes",
+             "exclusive", "citation", "__line__"}
+    for key in data:
+        if key not in known:
+            err(f"unknown key {key!r}", top)
+    name = str(data.get("scheme") or data.get("name") or "")
+    if not name:
+        err("missing 'scheme' (the scheme's id)", top)
+    infant = data.get("infant", ["infant"])
+    if isinstance(infant, str):
+        infant = [infant]
+    if not isinstance(infant, list) or not all(isinstance(a, str) for a in infant):
+        err("'infant' must be a name or a list of names", top)
+        infant = ["infant"]
+    caregivers = data.get("caregivers")
+    if caregivers is not None and (
+        not isinstance(caregivers, list) or not all(isinstance(a, str) for a in caregivers)
+    ):
+        err("'caregivers' must be a list of names", top)
+        caregivers = None
+    raw_codes = data.get("codes")
+    codes: dict[str, CodeDef] = {}
+    if not isinstance(raw_codes, dict) or len(raw_codes) <= 1:
+        err("'codes' must be a mapping of code -> {actor, role, kind, category}", top)
+        raw_codes = {}
+    for code, spec in raw_codes.items():
+        if code == "__line__":
+            continue
+        line = raw_codes.get("__line__")
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            err(f"code {code!r}: expected a mapping, got {type(spec).__name__}", line)
+            continue
+        line = spec.get("__line__", line)
+        for key in spec:
+            if key not in {"actor", "role", "kind", "type", "category", "description", "__line__"}:
+                err(f"code {code!r}: unknown key {key!r}", line)
+        actor = str(spec.get("actor", "any"))
+        role = str(spec.get("role", "other"))
+        kind = str(spec.get("kind", spec.get("type", "state"))).lower().replace(" event", "")
+        if actor not in ACTORS:
+            err(f"code {code!r}: actor must be one of {', '.join(ACTORS)}, not {actor!r}", line)
+        if role not in ROLES:
+            err(f"code {code!r}: role must be one of {', '.join(ROLES)}, not {role!r}", line)
+        if kind not in KINDS:
+            err(f"code {code!r}: kind must be state or point, not {kind!r}", line)
+        if role == "cue" and actor == "caregiver":
+            err(f"code {code!r}: a cue is an infant behaviour", line)
+        if role == "response" and actor == "infant":
+            err(f"code {code!r}: a response is a caregiver behaviour", line)
+        codes[str(code)] = CodeDef(
+            code=str(code), actor=actor, role=role, kind=kind,
+            category=str(spec.get("category") or code), description=str(spec.get("description", "")),
+        )
+    exclusive: dict[str, tuple[str, ...]] = {}
+    raw_ex = data.get("exclusive") or {}
+    if isinstance(raw_ex, list):
+        raw_ex = {f"group{i + 1}": g for i, g in enumerate(raw_ex)}
+    if not isinstance(raw_ex, dict):
+        err("'exclusive' must map group names to lists of codes", top)
+        raw_ex = {}
+    seen: dict[str, str] = {}
+    for gname, members in raw_ex.items():
+        if gname == "__line__":
+            continue
+        line = raw_ex.get("__line__", top)
+        if not isinstance(members, list) or len(members) < 2:
+            err(f"exclusive group {gname!r} needs a list of at least two codes", line)
+            continue
+        for m in members:
+            if m not in codes:
+                err(f"exclusive group {gname!r}: code {m!r} is not in 'codes'", line)
+            elif codes[m].kind != "state":
+                err(f"exclusive group {gname!r}: {m!r} is a point event; only states exclude", line)
+            if m in seen:
+                err(f"code {m!r} is in two exclusive groups ({seen[m]!r}, {gname!r})", line)
+            seen[str(m)] = str(gname)
+        exclusive[str(gname)] = tuple(str(m) for m in members)
+    if problems:
+        raise ObservationError(
+            problems[0].split(": ", 1)[-1] if len(problems) == 1 else
+            f"{len(problems)} problems in the coding scheme",
+            source=source, line=_first_line(problems[0]), problems=problems,
+        )
+    return CodingScheme(
+        name=name, codes=codes, version=str(data.get("version", "")),
+        description=str(data.get("description", "")), infant=tuple(infant),
+        caregivers=tuple(caregivers) if caregivers else None, exclusive=exclusive,
+    )
+
+
+def _first_line(problem: str) -> int | None:
+    import re
+
+    m = re.search(r", line (\d+):", problem)
+    return int(m.group(1)) if m else None

@@ -1,0 +1,405 @@
+"""Sequential analysis as GSEQ defines it (Bakeman & Quera 2011), vectorised with NumPy.
+
+* 2×2 statistics: odds ratio, log odds ratio with a Wald CI, Yule's Q (with a CI through the OR
+  interval), Haberman's adjusted residual, X² (§1.4–1.5 of the observation research note).
+* Time-window tables: time units of size ``unit``; every cue onset opens the window
+  ``(onset, +W)``: the onset's unit and the following units up to ``W`` seconds (half-open, so
+  ``(onset, +5)`` with 1-s units is the onset second and the next four); target units are the
+  units holding a response onset (or, with ``target="occurrence"``, in which it is occurring).
+  Times are converted to units first (``floor(t / unit)``), as GSEQ does.
+* Circular-shift permutation test: the response stream is shifted circularly by every shift
+  1…N−1 (or a seeded sample of ``permutations`` of them when there are more), Yule's Q is
+  recomputed for each, and p = (#{Q_shift ≥ Q_obs} + 1) / (n_shifts + 1). All shifts are
+  computed at once as a circular cross-correlation by FFT.
+* Lag-sequential analysis of event sequences (transition counts, probabilities, expected
+  frequencies, adjusted residuals, Yule's Q), with structural zeros fitted by iterative
+  proportional fitting when repeats are impossible.
+* Lagged and windowed cross-correlation (Boker et al. 2002) for per-second coded series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+_EPS = 1e-9
+
+
+def table_2x2_stats(a: float, b: float, c: float, d: float, *, alpha: float = 0.05) -> dict:
+    """Statistics of a 2×2 table (rows: given yes/no; columns: target yes/no).
+
+    Returns ``a, b, c, d, n, odds_ratio, log_odds_ratio, se_log_odds_ratio, or_ci_low,
+    or_ci_high, yules_q, q_ci_low, q_ci_high, expected_a, adjusted_residual, chi2,
+    p_target_given, p_target_not_given``. Undefined values are NaN (a zero cell makes the OR 0
+    or ∞ and its CI undefined; no correction is applied).
+
+    >>> s = table_2x2_stats(18, 42, 12, 228)
+    >>> round(s["yules_q"], 5), round(s["adjusted_residual"], 6)
+    (0.78125, 5.773503)
+    """
+    return {k: float(np.asarray(v).ravel()[0]) for k, v in _stats_arrays(
+        np.asarray([a], float), np.asarray([b], float), np.asarray([c], float),
+        np.asarray([d], float), alpha=alpha).items()}
+
+
+def _stats_arrays(a, b, c, d, *, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    n = a + b + c + d
+    r1, c1 = a + b, a + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ad, bc = a * d, b * c
+        orr = np.where(bc > 0, ad / np.where(bc > 0, bc, 1), np.where(ad > 0, np.inf, np.nan))
+        log_or = np.log(orr)
+        se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+        se = np.where((a > 0) & (b > 0) & (c > 0) & (d > 0), se, np.nan)
+        z = stats.norm.ppf(1 - alpha / 2)
+        lo, hi = np.exp(log_or - z * se), np.exp(log_or + z * se)
+        q = np.where(ad + bc > 0, (ad - bc) / np.where(ad + bc > 0, ad + bc, 1), np.nan)
+        e = r1 * c1 / n
+        denom = np.sqrt(e * (1 - r1 / n) * (1 - c1 / n))
+        adj = np.where(denom > 0, (a - e) / np.where(denom > 0, denom, 1), np.nan)
+        e_all = [r1 * c1 / n, r1 * (n - c1) / n, (n - r1) * c1 / n, (n - r1) * (n - c1) / n]
+        chi2 = sum((o - ee) ** 2 / ee for o, ee in zip((a, b, c, d), e_all, strict=True))
+        chi2 = np.where(denom > 0, chi2, np.nan)
+        return {
+            "a": a, "b": b, "c": c, "d": d, "n": n,
+            "odds_ratio": orr, "log_odds_ratio": log_or, "se_log_odds_ratio": se,
+            "or_ci_low": lo, "or_ci_high": hi,
+            "yules_q": q, "q_ci_low": (lo - 1) / (lo + 1), "q_ci_high": (hi - 1) / (hi + 1),
+            "expected_a": e, "adjusted_residual": adj, "chi2": chi2,
+            "p_target_given": np.where(r1 > 0, a / np.where(r1 > 0, r1, 1), np.nan),
+            "p_target_not_given": np.where(n - r1 > 0, c / np.where(n - r1 > 0, n - r1, 1),
+                                           np.nan),
+        }
+
+
+def n_units(duration: float, unit: float = 1.0) -> int:
+    """Number of time units in a session of ``duration`` seconds (the last one may be partial)."""
+    return max(int(np.ceil(duration / unit - _EPS)), 1)
+
+
+def window_units(
+    onsets: np.ndarray, n: int, window: tuple[float, float] = (0.0, 5.0), unit: float = 1.0
+) -> np.ndarray:
+    """Boolean unit series: units inside ``(onset + lo, onset + hi)`` windows of the onsets."""
+    lo_u = int(round(window[0] / unit))
+    hi_u = int(round(window[1] / unit))
+    if hi_u <= lo_u:
+        raise ValueError("the window must be at least one time unit long")
+    start = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64) + lo_u
+    stop = start + (hi_u - lo_u)
+    start = np.clip(start, 0, n)
+    stop = np.clip(stop, 0, n)
+    diff = np.bincount(start, minlength=n + 1)[: n + 1] - np.bincount(stop, minlength=n + 1)[
+        : n + 1]
+    return np.cumsum(diff)[:n] > 0
+
+
+def onset_units(onsets: np.ndarray, n: int, unit: float = 1.0) -> np.ndarray:
+    """Boolean unit series: units holding at least one onset."""
+    idx = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64)
+    idx = np.clip(idx, 0, n - 1)
+    out = np.zeros(n, dtype=bool)
+    out[idx] = True
+    return out
+
+
+def occurrence_units(onsets: np.ndarray, offsets: np.ndarray, n: int,
+                     unit: float = 1.0) -> np.ndarray:
+    """Boolean unit series: units in which a state is occurring (a point occupies its unit)."""
+    on = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64)
+    off_t = np.asarray(offsets, float)
+    off = np.where(np.isnan(off_t), on + 1,
+                   np.ceil(np.nan_to_num(off_t) / unit - _EPS).astype(np.int64))
+    off = np.maximum(off, on + 1)
+    on, off = np.clip(on, 0, n), np.clip(off, 0, n)
+    diff = np.bincount(on, minlength=n + 1)[: n + 1] - np.bincount(off, minlength=n + 1)[: n + 1]
+    return np.cumsum(diff)[:n] > 0
+
+
+def tally_2x2(given: np.ndarray, target: np.ndarray) -> tuple[int, int, int, int]:
+    """(a, b, c, d) of two boolean unit series."""
+    given, target = np.asarray(given, bool), np.asarray(target, bool)
+    n, ng, nt = len(given), int(given.sum()), int(target.sum())
+    a = int(np.count_nonzero(given & target))
+    return a, ng - a, nt - a, n - ng - nt + a
+
+
+def time_window_table(
+    cue_onsets: Sequence[float],
+    response_onsets: Sequence[float],
+    duration: float,
+    *,
+    window: tuple[float, float] = (0.0, 5.0),
+    unit: float = 1.0,
+    response_offsets: Sequence[float] | None = None,
+    target: str = "onset",
+    alpha: float = 0.05,
+) -> dict:
+    """GSEQ time-window 2×2 table and its statistics for one session.
+
+    ``target="onset"`` tallies units holding a response onset; ``"occurrence"`` units in which a
+    response is occurring (needs ``response_offsets``).
+
+    >>> s = time_window_table([3, 25, 47], [5, 18, 28, 55], 60)
+    >>> (s["a"], s["b"], s["c"], s["d"]), round(s["yules_q"], 4)
+    ((2.0, 13.0, 2.0, 43.0), 0.5357)
+    """
+    n = n_units(duration, unit)
+    g = window_units(np.asarray(cue_onsets, float), n, window, unit)
+    t = _target_units(response_onsets, response_offsets, n, unit, target)
+    return table_2x2_stats(*tally_2x2(g, t), alpha=alpha)
+
+
+def _target_units(on, off, n, unit, target):
+    if target == "onset":
+        return onset_units(np.asarray(on, float), n, unit)
+    if target == "occurrence":
+        if off is None:
+            raise ValueError("target='occurrence' needs response offsets")
+        return occurrence_units(np.asarray(on, float), np.asarray(off, float), n, unit)
+    raise ValueError("target must be 'onset' or 'occurrence'")
+
+
+def shifted_overlaps(given: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """a(s) = #units where ``given`` and ``target`` shifted circularly by s are both true.
+
+    Row-wise for 2-D inputs (one test per row, same length). Exact integers via FFT.
+    """
+    g = np.atleast_2d(np.asarray(given, float))
+    t = np.atleast_2d(np.asarray(target, float))
+    n = g.shape[-1]
+    prod = np.fft.rfft(g, axis=-1) * np.conj(np.fft.rfft(t, axis=-1))
+    return np.rint(np.fft.irfft(prod, n=n, axis=-1)).astype(np.int64)
+
+
+def circular_shift_test(
+    given: np.ndarray,
+    target: np.ndarray,
+    *,
+    permutations: int = 1000,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[float, float, int]:
+    """Circular-shift permutation test of Yule's Q; returns (Q_obs, p, shifts used).
+
+    The target (response) stream is shifted by s units (1 ≤ s < N) with wrap-around; every shift
+    is used when ``permutations ≥ N − 1``, otherwise a seeded sample without replacement.
+    p = (#{Q_s ≥ Q_obs} + 1) / (shifts + 1), one-sided (responses more likely inside windows).
+    """
+    given, target = np.asarray(given, bool), np.asarray(target, bool)
+    q, p, k = circular_shift_tests(given[None, :], target[None, :], permutations=permutations,
+                                   seed=seed)
+    return float(q[0]), float(p[0]), int(k)
+
+
+def circular_shift_tests(
+    given: np.ndarray, target: np.ndarray, *, permutations: int = 1000,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Vectorised :func:`circular_shift_test` for many (given, target) row pairs of one length."""
+    given = np.atleast_2d(np.asarray(given, bool))
+    target = np.atleast_2d(np.asarray(target, bool))
+    n = given.shape[1]
+    if permutations <= 0 or n < 2:
+        nan = np.full(given.shape[0], np.nan)
+        q = _q_from_overlap(given.sum(1)[:, None] * 0 + (given & target).sum(1)[:, None],
+                            given.sum(1), target.sum(1), n)[:, 0]
+        return q, nan, 0
+    if permutations >= n - 1:
+        shifts = np.arange(1, n)
+    else:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        shifts = np.sort(rng.choice(np.arange(1, n), size=permutations, replace=False))
+    overlaps = shifted_overlaps(given, target)
+    ng, nt = given.sum(1), target.sum(1)
+    q_all = _q_from_overlap(overlaps, ng, nt, n)
+    q_obs = q_all[:, 0]
+    q_perm = q_all[:, shifts]
+    with np.errstate(invalid="ignore"):
+        hits = np.sum(q_perm >= q_obs[:, None] - 1e-12, axis=1)
+    p = (hits + 1) / (len(shifts) + 1)
+    p = np.where(np.isnan(q_obs), np.nan, p)
+    return q_obs, p, len(shifts)
+
+
+def _q_from_overlap(a, ng, nt, n):
+    a = np.asarray(a, float)
+    ng = np.asarray(ng, float)[:, None]
+    nt = np.asarray(nt, float)[:, None]
+    b, c = ng - a, nt - a
+    d = n - ng - nt + a
+    ad, bc = a * d, b * c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ad + bc > 0, (ad - bc) / (ad + bc), np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# lag-sequential analysis
+
+
+def transition_table(sequence: Sequence[str], lag: int = 1,
+                     codes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts of code j at position t + lag after code i at t (rows given, columns target)."""
+    seq = np.asarray([str(s) for s in sequence], dtype=object)
+    labels = list(codes) if codes is not None else sorted(set(seq.tolist()))
+    index = {c: k for k, c in enumerate(labels)}
+    unknown = sorted(set(seq.tolist()) - set(index))
+    if unknown:
+        raise ValueError(f"codes not in the code list: {', '.join(unknown)}")
+    k = len(labels)
+    x = np.array([index[s] for s in seq], dtype=np.int64)
+    if len(x) <= lag:
+        counts = np.zeros((k, k), dtype=np.int64)
+    else:
+        counts = np.bincount(x[:-lag] * k + x[lag:], minlength=k * k).reshape(k, k)
+    return pd.DataFrame(counts, index=pd.Index(labels, name="given"),
+                        columns=pd.Index(labels, name="target"))
+
+
+def ipf_expected(counts: np.ndarray, structural_zero: np.ndarray, *, tol: float = 1e-10,
+                 max_iter: int = 1000) -> np.ndarray:
+    """Expected frequencies under quasi-independence by iterative proportional fitting."""
+    x = np.asarray(counts, float)
+    e = np.where(structural_zero, 0.0, 1.0)
+    rows, cols = x.sum(1), x.sum(0)
+    for _ in range(max_iter):
+        rs = e.sum(1)
+        e = e * np.divide(rows, rs, out=np.zeros_like(rs), where=rs > 0)[:, None]
+        cs = e.sum(0)
+        e = e * np.divide(cols, cs, out=np.zeros_like(cs), where=cs > 0)[None, :]
+        if np.allclose(e.sum(1), rows, atol=tol, rtol=0):
+            break
+    return e
+
+
+def lag_sequential(
+    sequence: Sequence[str],
+    *,
+    max_lag: int = 1,
+    codes: Sequence[str] | None = None,
+    repeats: bool = True,
+) -> pd.DataFrame:
+    """Lag-sequential analysis of one event sequence, tidy: one row per lag × given × target.
+
+    Columns: ``lag, given, target, count, given_total, target_total, probability (p(target |
+    given)), expected, adjusted_residual, pearson_residual, yules_q``. With ``repeats=False``
+    the diagonal is a structural zero: expected values come from IPF under quasi-independence,
+    the adjusted residual (which assumes independence) is NaN and the Pearson residual is the
+    statistic to read (Bakeman & Quera 2011).
+
+    >>> s = "IV MV IV MV IG MT IV MV IV IG MT IG MV IV MV MT IG IV MV IV".split()
+    >>> r = lag_sequential(s).set_index(["given", "target"])
+    >>> cell = r.loc[("IV", "MV")]
+    >>> float(round(cell["adjusted_residual"], 3)), float(round(cell["yules_q"], 4))
+    (3.297, 0.9672)
+    """
+    frames = []
+    labels = list(codes) if codes is not None else sorted({str(s) for s in sequence})
+    for lag in range(1, max_lag + 1):
+        x = transition_table(sequence, lag, labels).to_numpy().astype(float)
+        n = x.sum()
+        rows, cols = x.sum(1, keepdims=True), x.sum(0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if repeats:
+                e = rows * cols / n
+                adj = (x - e) / np.sqrt(e * (1 - rows / n) * (1 - cols / n))
+            else:
+                e = ipf_expected(x, np.eye(len(labels), dtype=bool))
+                adj = np.full_like(x, np.nan)
+            pearson = (x - e) / np.sqrt(e)
+            prob = x / rows
+            a = x
+            b = rows - x
+            c = cols - x
+            d = n - rows - cols + x
+            q = (a * d - b * c) / (a * d + b * c)
+        k = len(labels)
+        frames.append(pd.DataFrame({
+            "lag": lag,
+            "given": np.repeat(labels, k), "target": np.tile(labels, k),
+            "count": x.ravel().astype(np.int64),
+            "given_total": np.repeat(rows.ravel(), k).astype(np.int64),
+            "target_total": np.tile(cols.ravel(), k).astype(np.int64),
+            "probability": prob.ravel(), "expected": e.ravel(),
+            "adjusted_residual": adj.ravel(), "pearson_residual": pearson.ravel(),
+            "yules_q": q.ravel(),
+        }))
+        if not repeats:
+            diag = np.eye(k, dtype=bool).ravel()
+            f = frames[-1]
+            f.loc[diag, ["expected", "pearson_residual", "yules_q"]] = np.nan
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# synchrony
+
+
+def _corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    xm = x - x.mean(-1, keepdims=True)
+    ym = y - y.mean(-1, keepdims=True)
+    num = (xm * ym).sum(-1)
+    den = np.sqrt((xm * xm).sum(-1) * (ym * ym).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def lagged_cross_correlation(x: Sequence[float], y: Sequence[float], max_lag: int) -> pd.DataFrame:
+    """Pearson r between x[t] and y[t + lag] for lag = −max_lag…max_lag (overlapping part).
+
+    A positive lag means y (the caregiver) follows x (the infant).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) != len(y):
+        raise ValueError("the two series must have the same length")
+    lags = np.arange(-max_lag, max_lag + 1)
+    r = []
+    for lag in lags:
+        if lag >= 0:
+            xs, ys = x[: len(x) - lag], y[lag:]
+        else:
+            xs, ys = x[-lag:], y[: len(y) + lag]
+        r.append(_corr_rows(xs, ys) if len(xs) > 1 else np.nan)
+    return pd.DataFrame({"lag": lags, "r": np.asarray(r, float)})
+
+
+def windowed_cross_correlation(
+    x: Sequence[float], y: Sequence[float], *, window: int, step: int, max_lag: int
+) -> pd.DataFrame:
+    """Windowed lagged cross-correlation (Boker et al. 2002), tidy.
+
+    For window start i (0, step, 2·step, …) and lag τ ≥ 0: r = corr(x[i:i+w], y[i+τ:i+τ+w]); for
+    τ < 0 x is shifted instead. Windows whose shifted partner would run past either end are
+    left out. Columns: ``window_start, lag, r``.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) != len(y):
+        raise ValueError("the two series must have the same length")
+    n = len(x)
+    starts = np.arange(max_lag, n - window - max_lag + 1, step)
+    if len(starts) == 0:
+        return pd.DataFrame({"window_start": [], "lag": [], "r": []})
+    xw = np.lib.stride_tricks.sliding_window_view(x, window)
+    yw = np.lib.stride_tricks.sliding_window_view(y, window)
+    out = []
+    for lag in range(-max_lag, max_lag + 1):
+        if lag >= 0:
+            r = _corr_rows(xw[starts], yw[starts + lag])
+        else:
+            r = _corr_rows(xw[starts - lag], yw[starts])
+        out.append(pd.DataFrame({"window_start": starts, "lag": lag, "r": r}))
+    return pd.concat(out, ignore_index=True).sort_values(["window_start", "lag"],
+                                                         ignore_index=True)
+
+
+def wcc_peaks(wcc: pd.DataFrame) -> pd.DataFrame:
+    """Per window, the lag with the largest r (ties go to the lag nearest 0)."""
+    if wcc.empty:
+        return pd.DataFrame({"window_start": [], "peak_lag": [], "peak_r": []})
+    w = wcc.dropna(subset=["r"]).assign(abs_lag=lambda d: d["lag"].abs())
+    w = w.sort_values(["window_start", "r", "abs_lag"], ascending=[True, False, True])
+    top = w.groupby("window_start", sort=True).head(1)
+    return pd.DataFrame({"window_start": top["window_start"].to_numpy(),
+                         "peak_lag": top["lag"].to_numpy(), "peak_r": top["r"].to_numpy()})
