@@ -1,0 +1,49 @@
+"""Validated questionnaire scoring: definitions as data, vectorised scores, explained flags.
+
+>>> from attunement.instruments import score_responses
+>>> score_responses("phq9", [2, 1, 1, 2, 0, 1, 1, 0, 1]).scores["phq9_severity"]
+'mild'
+"""
+
+from __future__ import annotations
+
+from attunement.instruments.assessment import Flag, ScoredAssessment, score_responses
+from attunement.instruments.definition import (
+    Band,
+    Cutoff,
+    Instrument,
+    Item,
+    SafetyRule,
+    Scale,
+    definition_schema,
+    list_instruments,
+    load_definition,
+    load_instrument,
+    parse_definition,
+    register_instrument,
+)
+from attunement.instruments.errors import DefinitionError, ScoringError, UnknownInstrument
+from attunement.instruments.frames import ScoringResult, score
+
+__all__ = [
+    "Band",
+    "Cutoff",
+    "DefinitionError",
+    "Flag",
+    "Instrument",
+    "Item",
+    "SafetyRule",
+    "Scale",
+    "ScoredAssessment",
+    "ScoringError",
+    "ScoringResult",
+    "UnknownInstrument",
+    "definition_schema",
+    "list_instruments",
+    "load_definition",
+    "load_instrument",
+    "parse_definition",
+    "register_instrument",
+    "score",
+    "score_responses",
+]

@@ -1,0 +1,586 @@
+"""Questionnaire definitions: the YAML format, its validation and the bundled registry.
+
+A definition is data: items with the score of each option position, scales, bands, cut-offs
+(each with its source and evidence tag) and safety items. ``load_definition(path)`` validates a
+file against ``instrument.schema.json`` and then checks what a schema cannot (scale items exist,
+the number of scores matches the number of options, ranges agree with the keys); every error
+names the file, the item and the field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attunement.instruments.errors import DefinitionError, UnknownInstrument
+
+OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+OP_TEXT = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item: its 1-based number, our short label and the score of each option position."""
+
+    number: int
+    label: str
+    scores: tuple[float, ...]
+    option_labels: tuple[str, ...] = ()
+    scored: bool = True
+    optional: bool = False
+    note: str = ""
+
+    @property
+    def n_options(self) -> int:
+        return len(self.scores)
+
+    @property
+    def integer_scores(self) -> bool:
+        return all(float(s).is_integer() for s in self.scores)
+
+
+@dataclass(frozen=True)
+class MissingRule:
+    rule: str = "complete"  # "complete": no score if any item is missing; "prorate"
+    max_missing: int = 0
+    research_only: bool = True
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Scale:
+    id: str
+    label: str
+    items: tuple[int, ...]
+    method: str  # sum | mean | any
+    range: tuple[float, float]
+    missing: MissingRule = MissingRule()
+    higher_is: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BandLevel:
+    label: str
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Band:
+    id: str
+    scale: str
+    levels: tuple[BandLevel, ...]
+    source: str
+    label: str = ""
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    id: str
+    scale: str
+    op: str
+    value: float
+    label: str
+    source: str
+    evidence: str
+    configurable: bool
+    note: str = ""
+    alternatives: tuple[dict[str, Any], ...] = ()
+
+    def rule_text(self, value: float | None = None) -> str:
+        v = self.value if value is None else value
+        return f"{OP_TEXT[self.op]} {_fmt(v)}"
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    """A safety (or clinician-review) item rule. Never prorated, never switched off."""
+
+    id: str
+    items: tuple[int, ...]
+    op: str
+    value: float
+    kind: str  # safety | review
+    label: str
+    action: str
+    source: str
+    evidence: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A validated questionnaire (or observational rating scale) definition."""
+
+    id: str
+    name: str
+    short_name: str
+    version: str
+    kind: str
+    citation: str
+    licence: dict[str, Any]
+    loinc: str | None
+    respondent: str
+    recall_period: str | None
+    items: tuple[Item, ...]
+    scales: tuple[Scale, ...]
+    bands: tuple[Band, ...] = ()
+    cutoffs: tuple[Cutoff, ...] = ()
+    safety: tuple[SafetyRule, ...] = ()
+    description: str = ""
+    references: tuple[str, ...] = ()
+    population: str = ""
+    item_order: dict[str, Any] | None = None
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    applied_variants: tuple[str, ...] = ()
+    source_file: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # -- conveniences -----------------------------------------------------------------------
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def item(self, number: int) -> Item:
+        for it in self.items:
+            if it.number == number:
+                return it
+        raise KeyError(f"{self.id} has no item {number}")
+
+    def column(self, number: int) -> str:
+        """Input column name of item ``number`` (``epds_1`` …)."""
+        return f"{self.id}_{number}"
+
+    @property
+    def item_columns(self) -> list[str]:
+        return [self.column(it.number) for it in self.items]
+
+    def scale(self, scale_id: str) -> Scale:
+        for s in self.scales:
+            if s.id == scale_id:
+                return s
+        raise KeyError(f"{self.id} has no scale {scale_id!r}")
+
+    @property
+    def safety_items(self) -> set[int]:
+        return {n for rule in self.safety for n in rule.items}
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Every column :func:`score` adds, in order."""
+        cols = [f"{self.id}_{s.id}" for s in self.scales]
+        cols += [f"{self.id}_{b.id}" for b in self.bands]
+        cols += [f"{self.id}_{c.id}" for c in self.cutoffs]
+        for r in self.safety:
+            cols += [f"{self.id}_{r.id}", f"{self.id}_{r.id}_unanswered"]
+        return cols
+
+    @property
+    def configurable_thresholds(self) -> dict[str, float]:
+        return {f"{self.id}_{c.id}": c.value for c in self.cutoffs if c.configurable}
+
+    def with_variants(self, variants: str | Sequence[str] | None) -> Instrument:
+        """The definition with named variants (from its ``variants:`` block) applied."""
+        if not variants:
+            return self
+        names = [variants] if isinstance(variants, str) else list(variants)
+        raw = json.loads(json.dumps(self.raw))
+        for name in names:
+            if name not in self.variants:
+                known = ", ".join(self.variants) or "none"
+                raise DefinitionError(
+                    f"unknown variant {name!r} (variants of {self.id}: {known})",
+                    file=self.source_file, field="variants",
+                )
+            v = self.variants[name]
+            if "item_order" in v:
+                raw.setdefault("item_order", {})["version"] = v["item_order"]
+            for num, change in (v.get("items") or {}).items():
+                for it in raw["items"]:
+                    if it["number"] == int(num):
+                        it.pop("key", None)
+                        it.update(change)
+            for cid, value in (v.get("cutoffs") or {}).items():
+                for c in raw.get("cutoffs", []):
+                    if c["id"] == cid:
+                        c["value"] = value
+        inst = _build(raw, self.source_file)
+        return replace(inst, applied_variants=tuple(self.applied_variants) + tuple(names))
+
+    def form_order(self) -> list[int]:
+        """Canonical item numbers at printed positions 1..n for this definition's item order."""
+        order = self.item_order or {}
+        version = order.get("version")
+        alternatives = order.get("alternatives") or {}
+        if version in alternatives:
+            return list(alternatives[version])
+        return [it.number for it in self.items]
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _score_value(v: Any) -> float:
+    if isinstance(v, str):
+        return float(Fraction(v))
+    return float(v)
+
+
+# -- loading -----------------------------------------------------------------------------------
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("attunement.instruments").joinpath("instrument.schema.json").read_text()
+    return json.loads(text)
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of the definition format (a copy)."""
+    return json.loads(json.dumps(_schema()))
+
+
+def _schema_errors(data: Any, file: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    err = errors[0]
+    path = list(err.absolute_path)
+    item = None
+    if len(path) >= 2 and path[0] == "items" and isinstance(path[1], int):
+        try:
+            item = data["items"][path[1]].get("number", f"#{path[1] + 1}")
+        except (KeyError, IndexError, AttributeError, TypeError):
+            item = f"#{path[1] + 1}"
+        fld = ".".join(str(p) for p in path[2:]) or "items"
+    else:
+        fld = ".".join(str(p) for p in path) or "(top level)"
+    message = err.message
+    if err.validator == "oneOf" and path[:1] == ["items"]:
+        message = "give exactly one of 'key' (a named key) or 'scores' (a list)"
+    extra = f" ({len(errors) - 1} more schema error(s))" if len(errors) > 1 else ""
+    raise DefinitionError(message + extra, file=file, item=item, field=fld)
+
+
+def _build(data: dict[str, Any], file: str) -> Instrument:
+    """Semantic checks and construction (after the schema check)."""
+    keys = data.get("keys") or {}
+    key_labels = data.get("option_labels") or {}
+    items: list[Item] = []
+    seen: set[int] = set()
+    for raw in data["items"]:
+        n = raw["number"]
+        if n in seen:
+            raise DefinitionError("duplicate item number", file=file, item=n, field="number")
+        seen.add(n)
+        if "key" in raw:
+            if raw["key"] not in keys:
+                raise DefinitionError(
+                    f"unknown key {raw['key']!r} (keys defined: {', '.join(keys) or 'none'})",
+                    file=file, item=n, field="key",
+                )
+            scores = keys[raw["key"]]
+            labels = raw.get("option_labels") or key_labels.get(raw["key"]) or []
+        else:
+            scores = raw["scores"]
+            labels = raw.get("option_labels") or []
+        try:
+            values = tuple(_score_value(s) for s in scores)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise DefinitionError(f"bad score: {exc}", file=file, item=n, field="scores") from exc
+        if "options" in raw and raw["options"] != len(values):
+            raise DefinitionError(
+                f"options is {raw['options']} but the key gives {len(values)} scores",
+                file=file, item=n, field="scores",
+            )
+        if labels and len(labels) != len(values):
+            raise DefinitionError(
+                f"{len(labels)} option labels for {len(values)} options",
+                file=file, item=n, field="option_labels",
+            )
+        items.append(
+            Item(
+                number=n, label=raw["label"], scores=values, option_labels=tuple(labels),
+                scored=raw.get("scored", True), optional=raw.get("optional", False),
+                note=raw.get("note", ""),
+            )
+        )
+    numbers = [it.number for it in items]
+    if numbers != list(range(1, len(items) + 1)):
+        raise DefinitionError(
+            f"items must be numbered 1..{len(items)} in order (got {numbers})",
+            file=file, field="items",
+        )
+    by_number = {it.number: it for it in items}
+
+    scales: list[Scale] = []
+    for i, s in enumerate(data["scales"]):
+        where = f"scales[{i}] ({s['id']})"
+        members = (
+            tuple(it.number for it in items if it.scored)
+            if s["items"] == "all" else tuple(s["items"])
+        )
+        for n in members:
+            if n not in by_number:
+                raise DefinitionError(
+                    f"scale {s['id']!r} lists item {n}, which does not exist",
+                    file=file, item=n, field=f"{where}.items",
+                )
+            if not by_number[n].scored:
+                raise DefinitionError(
+                    f"scale {s['id']!r} lists unscored item {n}",
+                    file=file, item=n, field=f"{where}.items",
+                )
+        if len(set(members)) != len(members):
+            raise DefinitionError("an item is listed twice", file=file, field=f"{where}.items")
+        lo = [min(by_number[n].scores) for n in members]
+        hi = [max(by_number[n].scores) for n in members]
+        if s["method"] == "sum":
+            expect = (sum(lo), sum(hi))
+        elif s["method"] == "mean":
+            expect = (sum(lo) / len(lo), sum(hi) / len(hi))
+        else:
+            expect = (0.0, 1.0)
+            if any(set(by_number[n].scores) - {0.0, 1.0} for n in members):
+                raise DefinitionError(
+                    "method 'any' needs items scored 0/1", file=file, field=f"{where}.method"
+                )
+        given = tuple(float(x) for x in s["range"])
+        if any(abs(a - b) > 1e-6 for a, b in zip(given, expect, strict=True)):
+            raise DefinitionError(
+                f"range {list(s['range'])} disagrees with the item keys, which give "
+                f"{_fmt(expect[0])}–{_fmt(expect[1])}",
+                file=file, field=f"{where}.range",
+            )
+        miss = s.get("missing") or {"rule": "complete"}
+        rule = MissingRule(
+            rule=miss["rule"], max_missing=miss.get("max_missing", 0),
+            research_only=miss.get("research_only", True), source=miss.get("source", ""),
+        )
+        if rule.rule == "prorate" and (rule.max_missing < 1 or s["method"] == "any"):
+            raise DefinitionError(
+                "prorating needs max_missing ≥ 1 and a sum or mean scale",
+                file=file, field=f"{where}.missing",
+            )
+        scales.append(
+            Scale(
+                id=s["id"], label=s["label"], items=members, method=s["method"],
+                range=(given[0], given[1]), missing=rule, higher_is=s.get("higher_is", ""),
+                note=s.get("note", ""),
+            )
+        )
+    scale_ids = [s.id for s in scales]
+    outputs: set[str] = set(scale_ids)
+    if len(outputs) != len(scale_ids):
+        raise DefinitionError("duplicate scale id", file=file, field="scales")
+
+    def _check_out(name: str, fld: str) -> None:
+        if name in outputs or name.isdigit():
+            raise DefinitionError(f"output name {name!r} is used twice", file=file, field=fld)
+        outputs.add(name)
+
+    bands: list[Band] = []
+    for i, b in enumerate(data.get("bands") or []):
+        fld = f"bands[{i}]"
+        _check_out(b["id"], fld + ".id")
+        if b["scale"] not in scale_ids:
+            raise DefinitionError(f"unknown scale {b['scale']!r}", file=file, field=fld + ".scale")
+        sc = scales[scale_ids.index(b["scale"])]
+        levels = tuple(BandLevel(lv["label"], float(lv["min"]), float(lv["max"])) for lv in b["levels"])
+        if levels[0].min != sc.range[0] or levels[-1].max != sc.range[1]:
+            raise DefinitionError(
+                f"bands must cover the scale range {_fmt(sc.range[0])}–{_fmt(sc.range[1])}",
+                file=file, field=fld + ".levels",
+            )
+        for a, c in itertools.pairwise(levels):
+            if not (a.min <= a.max < c.min <= c.max):
+                raise DefinitionError(
+                    f"levels {a.label!r} and {c.label!r} overlap or are out of order",
+                    file=file, field=fld + ".levels",
+                )
+        bands.append(Band(b["id"], b["scale"], levels, b["source"], b.get("label", ""),
+                          b.get("evidence", "")))
+
+    cutoffs: list[Cutoff] = []
+    for i, c in enumerate(data.get("cutoffs") or []):
+        fld = f"cutoffs[{i}]"
+        _check_out(c["id"], fld + ".id")
+        if c["scale"] not in scale_ids:
+            raise DefinitionError(f"unknown scale {c['scale']!r}", file=file, field=fld + ".scale")
+        sc = scales[scale_ids.index(c["scale"])]
+        if not sc.range[0] <= c["value"] <= sc.range[1]:
+            raise DefinitionError(
+                f"cut-off {c['value']} is outside the scale range "
+                f"{_fmt(sc.range[0])}–{_fmt(sc.range[1])}",
+                file=file, field=fld + ".value",
+            )
+        if c["evidence"] in ("[conflict]", "[unverified]") and not c["configurable"]:
+            raise DefinitionError(
+                f"a {c['evidence']} cut-off must be configurable", file=file,
+                field=fld + ".configurable",
+            )
+        cutoffs.append(
+            Cutoff(
+                id=c["id"], scale=c["scale"], op=c["op"], value=float(c["value"]),
+                label=c["label"], source=c["source"], evidence=c["evidence"],
+                configurable=c["configurable"], note=c.get("note", ""),
+                alternatives=tuple(c.get("alternatives") or ()),
+            )
+        )
+
+    safety: list[SafetyRule] = []
+    for i, r in enumerate(data.get("safety") or []):
+        fld = f"safety[{i}]"
+        _check_out(r["id"], fld + ".id")
+        for n in r["items"]:
+            if n not in by_number:
+                raise DefinitionError(
+                    f"safety rule {r['id']!r} names item {n}, which does not exist",
+                    file=file, item=n, field=fld + ".items",
+                )
+            if by_number[n].optional:
+                raise DefinitionError(
+                    "a safety item cannot be optional", file=file, item=n, field=fld + ".items"
+                )
+        safety.append(
+            SafetyRule(
+                id=r["id"], items=tuple(r["items"]), op=r["op"], value=float(r["value"]),
+                kind=r["kind"], label=r["label"], action=r["action"], source=r["source"],
+                evidence=r["evidence"], note=r.get("note", ""),
+            )
+        )
+    order = data.get("item_order")
+    if order:
+        for name, seq in (order.get("alternatives") or {}).items():
+            if sorted(seq) != numbers:
+                raise DefinitionError(
+                    f"item order {name!r} must be a permutation of items 1..{len(numbers)}",
+                    file=file, field=f"item_order.alternatives.{name}",
+                )
+    variants = data.get("variants") or {}
+    for name, v in variants.items():
+        alts = (order or {}).get("alternatives") or {}
+        if "item_order" in v and v["item_order"] not in alts and v["item_order"] != (
+            order or {}
+        ).get("version"):
+            raise DefinitionError(
+                f"variant {name!r} names unknown item order {v['item_order']!r}",
+                file=file, field=f"variants.{name}.item_order",
+            )
+        for num, change in (v.get("items") or {}).items():
+            n = int(num)
+            if n not in by_number:
+                raise DefinitionError(
+                    f"variant {name!r} changes item {n}, which does not exist",
+                    file=file, item=n, field=f"variants.{name}.items",
+                )
+            if "scores" in change and len(change["scores"]) != by_number[n].n_options:
+                raise DefinitionError(
+                    f"variant {name!r} gives {len(change['scores'])} scores for "
+                    f"{by_number[n].n_options} options",
+                    file=file, item=n, field=f"variants.{name}.items.{n}.scores",
+                )
+        for cid in v.get("cutoffs") or {}:
+            if cid not in {c.id for c in cutoffs}:
+                raise DefinitionError(
+                    f"variant {name!r} changes unknown cut-off {cid!r}",
+                    file=file, field=f"variants.{name}.cutoffs",
+                )
+
+    return Instrument(
+        id=data["id"], name=data["name"], short_name=data.get("short_name", data["id"].upper()),
+        version=str(data["version"]), kind=data["kind"], citation=data["citation"],
+        licence=dict(data["licence"]), loinc=data.get("loinc"), respondent=data["respondent"],
+        recall_period=data.get("recall_period"), items=tuple(items), scales=tuple(scales),
+        bands=tuple(bands), cutoffs=tuple(cutoffs), safety=tuple(safety),
+        description=data.get("description", ""), references=tuple(data.get("references") or ()),
+        population=data.get("population", ""), item_order=order, variants=dict(variants),
+        notes=tuple(data.get("notes") or ()), source_file=file, raw=data,
+    )
+
+
+def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
+    """Validate an already-parsed definition (a dict) and build the :class:`Instrument`."""
+    if not isinstance(data, dict):
+        raise DefinitionError("a definition must be a mapping", file=file)
+    _schema_errors(data, file)
+    return _build(data, file)
+
+
+def load_definition(path: str | Path) -> Instrument:
+    """Load and validate one YAML definition file; errors name the file, item and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DefinitionError(f"not valid YAML{where}", file=str(path)) from exc
+    return parse_definition(data, str(path))
+
+
+# -- the bundle --------------------------------------------------------------------------------
+_REGISTERED: dict[str, Instrument] = {}
+
+
+@cache
+def _bundled() -> dict[str, Instrument]:
+    folder = resources.files("attunement.instruments").joinpath("definitions")
+    found: dict[str, Instrument] = {}
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith((".yaml", ".yml")):
+            with resources.as_file(entry) as p:
+                inst = load_definition(p)
+            if inst.id in found:
+                raise DefinitionError(f"instrument id {inst.id!r} is defined twice", file=str(p))
+            found[inst.id] = inst
+    return found
+
+
+def register_instrument(instrument: Instrument) -> None:
+    """Make a (service-specific) definition available by id for this process."""
+    _REGISTERED[instrument.id] = instrument
+
+
+def list_instruments() -> list[Instrument]:
+    """Every bundled (and registered) instrument, ordered by id."""
+    merged = {**_bundled(), **_REGISTERED}
+    return [merged[k] for k in sorted(merged)]
+
+
+def load_instrument(
+    instrument_id: str | Instrument, *, variant: str | Sequence[str] | None = None
+) -> Instrument:
+    """The bundled definition ``instrument_id`` (e.g. ``"epds"``), optionally with variants."""
+    if isinstance(instrument_id, Instrument):
+        return instrument_id.with_variants(variant)
+    merged = {**_bundled(), **_REGISTERED}
+    key = str(instrument_id).lower()
+    if key not in merged:
+        raise UnknownInstrument(str(instrument_id), sorted(merged))
+    return merged[key].with_variants(variant)

@@ -1,0 +1,74 @@
+"""Errors raised by the instruments library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DefinitionError(ValueError):
+    """A questionnaire definition file is invalid; the message names the file, item and field."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        item: int | str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.item = item
+        self.field = field
+        self.reason = reason
+        where = []
+        if file:
+            where.append(str(file))
+        if item is not None:
+            where.append(f"item {item}")
+        if field:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class ScoringError(ValueError):
+    """Bad scoring input: the message says ``row N, column C: why``.
+
+    ``row`` is the 0-based data row (``None`` when the problem is not tied to a row, such as a
+    missing item column); ``column`` the input column; ``value`` the offending value.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: Any = None,
+        more: int = 0,
+    ) -> None:
+        self.row = row
+        self.column = column
+        self.value = value
+        self.reason = reason
+        self.more = more
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column}")
+        message = f"{', '.join(where)}: {reason}" if where else reason
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownInstrument(ScoringError, KeyError):
+    """No bundled (or registered) definition has this instrument id."""
+
+    def __init__(self, instrument_id: str, known: list[str] | None = None) -> None:
+        self.instrument_id = instrument_id
+        hint = f"; known instruments: {', '.join(known)}" if known else ""
+        super().__init__(f"unknown instrument {instrument_id!r}{hint}", value=instrument_id)
