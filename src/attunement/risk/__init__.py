@@ -1,0 +1,44 @@
+"""The family's cumulative vulnerability profile (factors, urgent overlay, tier, pathways).
+
+>>> import attunement
+>>> prof = attunement.profile("examples/family.json")   # doctest: +SKIP
+>>> prof.tier, prof.urgent, prof.cumulative_risk         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from attunement.risk.definitions import (
+    DefinitionError,
+    Definitions,
+    Factor,
+    ProfileConfig,
+    load_definitions,
+)
+from attunement.risk.family import (
+    FamilyError,
+    InfantTiming,
+    family_schema,
+    infant_timing,
+    load_family,
+    validate_family,
+)
+from attunement.risk.profile import NOTE, FactorFinding, Profile, RuleFired, profile
+
+__all__ = [
+    "NOTE",
+    "DefinitionError",
+    "Definitions",
+    "Factor",
+    "FactorFinding",
+    "FamilyError",
+    "InfantTiming",
+    "Profile",
+    "ProfileConfig",
+    "RuleFired",
+    "family_schema",
+    "infant_timing",
+    "load_definitions",
+    "load_family",
+    "profile",
+    "validate_family",
+]

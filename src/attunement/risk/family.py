@@ -1,0 +1,243 @@
+"""The family file: loading, validation against the shipped JSON Schema, and infant timing."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = (
+    "birth_mother",
+    "birth_father",
+    "co_parent",
+    "foster_carer",
+    "adoptive_parent",
+    "kinship_carer",
+    "other",
+)
+PLACEMENTS = ("birth_family", "foster", "adoptive", "kinship")
+
+DAYS_PER_MONTH = 365.25 / 12
+FULL_TERM_DAYS = 280  # 40 weeks from the first day of the last menstrual period
+
+
+class FamilyError(ValueError):
+    """A family file is invalid. ``problems`` lists ``(field_path, why)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        lines = [f"{where}{path or '(top level)'}: {why}" for path, why in problems]
+        super().__init__("invalid family file\n  " + "\n  ".join(lines) if len(lines) > 1 else
+                         f"invalid family file: {lines[0]}")
+
+
+@cache
+def family_schema() -> dict[str, Any]:
+    """The family-file JSON Schema (draft 2020-12) shipped with the package."""
+    text = resources.files("attunement.risk").joinpath("family.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _field_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    """Turn a jsonschema error into (field path, why) in words a practitioner can act on."""
+    path = _field_path(error.absolute_path)
+    v = error.validator
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return (f"{path}.{missing}" if path else missing), "is required but missing"
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        name = extra[0] if extra else "?"
+        return (f"{path}.{name}" if path else name), "is not a field of the family file"
+    if v == "enum":
+        allowed = ", ".join(str(x) for x in error.validator_value)
+        return path, f"{error.instance!r} is not one of: {allowed}"
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return path, f"expected {want}, got {error.instance!r}"
+    if v == "format":
+        return path, f"{error.instance!r} is not a date in the form YYYY-MM-DD"
+    if v == "anyOf" and path == "infant":
+        return path, "give the infant's date_of_birth or due_date"
+    if v in ("minimum", "maximum"):
+        return path, f"{error.instance!r} is out of range ({v} {error.validator_value})"
+    if v == "pattern":
+        return path, f"{error.instance!r} has characters that are not allowed"
+    if v == "minItems":
+        return path, f"needs at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}"
+    if v == "propertyNames":
+        return path, f"{error.instance!r} is not a valid key (lower-case letters, digits, _)"
+    return path, error.message
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML parses dates into date objects; the schema expects ISO strings."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FamilyError([("", "file not found")], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise FamilyError([("", f"not UTF-8 text ({exc.reason})")], str(path)) from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise FamilyError([("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")],
+                          str(path)) from None
+    except yaml.YAMLError as exc:
+        raise FamilyError([("", f"not valid YAML ({exc})")], str(path)) from None
+    raise FamilyError([("", "use a .json, .yaml or .yml family file")], str(path))
+
+
+def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """Validate a family dict against the schema and the date rules; return a normalised copy.
+
+    Raises :class:`FamilyError` naming every field at fault (e.g. ``caregivers[1].role``).
+    Recorded answers (``context``) are checked against the factor definitions by
+    :func:`attunement.risk.profile`, because a service may extend those.
+    """
+    import jsonschema
+
+    if not isinstance(family, Mapping):
+        raise FamilyError([("", f"expected an object (mapping), got {type(family).__name__}")], source)
+    data = _jsonable(copy.deepcopy(dict(family)))
+    validator = jsonschema.Draft202012Validator(
+        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    problems = list(dict.fromkeys(_describe(e) for e in errors))
+    if problems:
+        raise FamilyError(problems, source)
+
+    ids = [c["id"] for c in data["caregivers"]]
+    for i, cid in enumerate(ids):
+        if cid in ids[:i]:
+            problems.append((f"caregivers[{i}].id", f"{cid!r} is used by more than one caregiver"))
+    assessed = dt.date.fromisoformat(data["assessed_on"])
+    infant = data["infant"]
+    if "date_of_birth" in infant:
+        dob = dt.date.fromisoformat(infant["date_of_birth"])
+        if dob > assessed:
+            problems.append(("infant.date_of_birth", f"{dob} is after assessed_on {assessed}"))
+    elif "due_date" in infant:
+        due = dt.date.fromisoformat(infant["due_date"])
+        if due < assessed - dt.timedelta(days=6 * 7):
+            problems.append(("infant.due_date", f"{due} is more than 6 weeks before assessed_on "
+                             f"{assessed}; record infant.date_of_birth instead"))
+        if (due - assessed).days > FULL_TERM_DAYS:
+            problems.append(("infant.due_date", f"{due} is more than 40 weeks after assessed_on {assessed}"))
+    if problems:
+        raise FamilyError(problems, source)
+    return data
+
+
+def load_family(path: str | Path) -> dict[str, Any]:
+    """Read a family file (JSON or YAML) and validate it; errors name the file and field."""
+    p = Path(path)
+    return validate_family(_read(p), source=str(p))
+
+
+@dataclass(frozen=True)
+class InfantTiming:
+    """Where the infant is in the first 1001 days at the assessment date.
+
+    ``stage`` is ``antenatal`` or ``postnatal``. Antenatally ``gestation_weeks`` is the completed
+    gestation (40 weeks minus the time to the due date); postnatally ``age_days`` and
+    ``age_months`` (completed months) are chronological, and ``corrected_age_months`` subtracts
+    prematurity when the gestational age at birth is known.
+    """
+
+    stage: str
+    gestation_weeks: float | None = None
+    gestation_days: int | None = None
+    age_days: int | None = None
+    age_months: int | None = None
+    corrected_age_months: int | None = None
+    gestational_age_at_birth_weeks: float | None = None
+
+    @property
+    def days_from_birth(self) -> int:
+        """Days relative to birth (or due date): negative in pregnancy."""
+        if self.stage == "antenatal":
+            return int(self.gestation_days or 0) - FULL_TERM_DAYS
+        return int(self.age_days or 0)
+
+    def describe(self) -> str:
+        if self.stage == "antenatal":
+            weeks, days = divmod(int(self.gestation_days or 0), 7)
+            return f"pregnancy, {weeks}+{days} weeks' gestation"
+        text = f"infant aged {self.age_months} months ({self.age_days} days)"
+        if self.corrected_age_months is not None and self.corrected_age_months != self.age_months:
+            text += f", corrected age {self.corrected_age_months} months"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "gestation_weeks": self.gestation_weeks,
+            "age_days": self.age_days,
+            "age_months": self.age_months,
+            "corrected_age_months": self.corrected_age_months,
+            "gestational_age_at_birth_weeks": self.gestational_age_at_birth_weeks,
+        }
+
+
+def _completed_months(start: dt.date, end: dt.date) -> int:
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    if end.day < start.day:
+        months -= 1
+    return max(months, 0)
+
+
+def infant_timing(family: Mapping[str, Any]) -> InfantTiming:
+    """Infant age or gestation at ``assessed_on`` from ``date_of_birth`` or ``due_date``."""
+    assessed = dt.date.fromisoformat(str(family["assessed_on"]))
+    infant = family["infant"]
+    ga_birth = infant.get("gestational_age_at_birth_weeks")
+    if infant.get("date_of_birth"):
+        dob = dt.date.fromisoformat(str(infant["date_of_birth"]))
+        months = _completed_months(dob, assessed)
+        corrected = None
+        if ga_birth is not None and ga_birth < 40:
+            shift = dt.timedelta(days=round((40 - ga_birth) * 7))
+            corrected = _completed_months(dob + shift, assessed) if dob + shift <= assessed else 0
+        return InfantTiming("postnatal", age_days=(assessed - dob).days, age_months=months,
+                            corrected_age_months=corrected, gestational_age_at_birth_weeks=ga_birth)
+    due = dt.date.fromisoformat(str(infant["due_date"]))
+    gdays = FULL_TERM_DAYS - (due - assessed).days
+    return InfantTiming("antenatal", gestation_weeks=round(gdays / 7, 1), gestation_days=gdays)

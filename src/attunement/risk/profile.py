@@ -1,0 +1,564 @@
+"""The family's cumulative vulnerability profile: factors, urgent overlay, tier and pathways.
+
+Counting rule (Sameroff's cumulative-risk tradition, interventions.md 5.2): one point per
+*distinct* factor present in the child's environment. A factor found in two caregivers (both
+parents with depression) counts once towards ``cumulative_risk``, but every caregiver's finding is
+listed in ``factors`` with its own reason, so nothing is hidden from the clinician.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attunement.risk.definitions import (
+    TIER_ORDER,
+    Definitions,
+    DerivedRule,
+    Factor,
+    ProfileConfig,
+    apply_config,
+    load_definitions,
+)
+from attunement.risk.family import (
+    FamilyError,
+    InfantTiming,
+    infant_timing,
+    load_family,
+    validate_family,
+)
+
+NOTE = (
+    "This profile supports a clinician's decision; it is not a diagnosis. Screening scores need a "
+    "clinical interview, and local safeguarding policy always applies."
+)
+
+ROLE_LABELS = {
+    "birth_mother": "birth mother",
+    "birth_father": "birth father",
+    "co_parent": "co-parent",
+    "foster_carer": "foster carer",
+    "adoptive_parent": "adoptive parent",
+    "kinship_carer": "kinship carer",
+    "other": "other caregiver",
+}
+
+INSTRUMENT_NAMES = {
+    "epds": "EPDS",
+    "phq9": "PHQ-9",
+    "gad7": "GAD-7",
+    "whooley": "Whooley questions",
+    "pbq": "PBQ",
+    "prfq": "PRFQ",
+    "maas": "MAAS",
+    "mpas": "MPAS",
+    "ace": "ACE-10",
+    "kpcs": "KPCS",
+    "osss3": "OSSS-3",
+}
+
+
+@dataclass(frozen=True)
+class FactorFinding:
+    """One factor found in one caregiver (or in the family as a whole when ``caregiver`` is None)."""
+
+    id: str
+    label: str
+    caregiver: str | None
+    level: str
+    reason: str
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "caregiver": self.caregiver, "reason": self.reason,
+                "label": self.label, "level": self.level, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class RuleFired:
+    """A tier rule, urgent rule or pathway condition that fired, with why."""
+
+    kind: str  # "urgent" | "tier" | "pathway"
+    id: str
+    target: str  # the tier or pathway it supports, or "urgent"
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "target": self.target, "reason": self.reason}
+
+
+@dataclass
+class CaregiverResult:
+    """A caregiver's scores and flags at this assessment."""
+
+    id: str
+    role: str
+    age: int | None
+    scores: dict[str, Any] = field(default_factory=dict)
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    instruments: list[str] = field(default_factory=list)
+    item_scores: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"{self.id} ({ROLE_LABELS.get(self.role, self.role)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "age": self.age, "instruments": self.instruments,
+                "scores": self.scores, "flags": self.flags}
+
+
+@dataclass
+class Profile:
+    """A family's vulnerability profile at one assessment. See :func:`profile`."""
+
+    family_id: str
+    assessed_on: str
+    tier: str
+    urgent: bool
+    urgent_reasons: list[str]
+    factors: list[FactorFinding]
+    cumulative_risk: int
+    pathways: list[str]
+    pathway_details: list[dict[str, Any]]
+    caregivers: list[CaregiverResult]
+    rules_fired: list[RuleFired]
+    infant: InfantTiming
+    placement: str
+    not_assessed: list[dict[str, Any]]
+    screens_positive: list[dict[str, Any]]
+    definitions: Definitions = field(repr=False)
+
+    @property
+    def factor_ids(self) -> list[str]:
+        """Distinct factors present, in definition order (these are what cumulative_risk counts)."""
+        return list(dict.fromkeys(f.id for f in self.factors))
+
+    def has(self, factor_id: str) -> bool:
+        return any(f.id == factor_id for f in self.factors)
+
+    def caregiver(self, caregiver_id: str) -> CaregiverResult:
+        for c in self.caregivers:
+            if c.id == caregiver_id:
+                return c
+        raise KeyError(caregiver_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Machine form: the issue's keys first, then the detail behind them."""
+        return {
+            "tier": self.tier,
+            "urgent": self.urgent,
+            "urgent_reasons": list(self.urgent_reasons),
+            "factors": [f.to_dict() for f in self.factors],
+            "cumulative_risk": self.cumulative_risk,
+            "pathways": list(self.pathways),
+            "family_id": self.family_id,
+            "assessed_on": self.assessed_on,
+            "placement": self.placement,
+            "infant": self.infant.to_dict(),
+            "counted_factors": self.factor_ids,
+            "pathway_details": self.pathway_details,
+            "rules_fired": [r.to_dict() for r in self.rules_fired],
+            "screens_positive": self.screens_positive,
+            "caregivers": [c.to_dict() for c in self.caregivers],
+            "not_assessed": self.not_assessed,
+            "note": NOTE,
+        }
+
+    def _cg_title(self, cid: str | None) -> str:
+        if cid is None:
+            return "family"
+        try:
+            return self.caregiver(cid).title
+        except KeyError:
+            return cid
+
+    def explain(self) -> str:
+        """A readable account of the profile, every number traced to its rule and source."""
+        tiers = {t.id: t for t in self.definitions.tiers}
+        lines = [f"Family {self.family_id}, assessed {self.assessed_on}: {self.infant.describe()}; "
+                 f"placement: {self.placement.replace('_', ' ')}."]
+        lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
+                     ("  + URGENT: same-day safety review" if self.urgent else ""))
+        if self.urgent:
+            lines.append("Urgent (same-day safety review, whatever the tier):")
+            lines += [f"  - {r}" for r in self.urgent_reasons]
+        lines.append(f"Cumulative risk: {self.cumulative_risk} (one point per distinct factor; "
+                     "a factor shared by caregivers counts once).")
+        if self.factors:
+            lines.append("Factors present:")
+            for f in self.factors:
+                lines.append(f"  - {f.label} [{self._cg_title(f.caregiver)}]: {f.reason}")
+        else:
+            lines.append("Factors present: none.")
+        tier_rules = [r for r in self.rules_fired if r.kind == "tier"]
+        lines.append("Tier rules that fired:" if tier_rules else "Tier rules that fired: none "
+                     "(universal).")
+        lines += [f"  - {r.target}: {r.reason}" for r in tier_rules]
+        if self.pathway_details:
+            lines.append("Pathways:")
+            for p in self.pathway_details:
+                lines.append(f"  - {p['label']}: {' | '.join(p['reasons'])}")
+        if self.screens_positive:
+            lines.append("Screens above threshold:")
+            for s in self.screens_positive:
+                lines.append(f"  - {self._cg_title(s['caregiver'])}: {s['label']} ({s['reason']})")
+        if self.not_assessed:
+            lines.append("Not assessed (no score and nothing recorded):")
+            groups: dict[str | None, list[str]] = {}
+            for n in self.not_assessed:
+                groups.setdefault(n["caregiver"], []).append(n["label"])
+            for cid, names in groups.items():
+                lines.append(f"  - {self._cg_title(cid)}: {', '.join(names)}")
+        lines.append(NOTE)
+        return "\n".join(lines)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        tiers = {t.id: t for t in self.definitions.tiers}
+        colour = {"universal": "green", "targeted": "yellow", "specialist": "magenta"}[self.tier]
+        head = Text()
+        head.append(f"Tier: {tiers[self.tier].label}", style=f"bold {colour}")
+        if self.urgent:
+            head.append("   URGENT: same-day safety review", style="bold white on red")
+        head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
+                    f"cumulative risk {self.cumulative_risk}")
+        yield Panel(head, title=f"Family {self.family_id} - {self.assessed_on}", expand=False)
+        if self.urgent:
+            for r in self.urgent_reasons:
+                yield Text(f"  ! {r}", style="bold red")
+        if self.factors:
+            table = Table(title="Factors", show_lines=False, expand=False)
+            table.add_column("factor")
+            table.add_column("caregiver")
+            table.add_column("reason", overflow="fold")
+            for f in self.factors:
+                table.add_row(f.label, self._cg_title(f.caregiver), f.reason)
+            yield table
+        if self.pathway_details:
+            yield Text("Pathways: " + "; ".join(p["label"] for p in self.pathway_details),
+                       style="cyan")
+        for r in self.rules_fired:
+            if r.kind == "tier":
+                yield Text(f"  rule fired ({r.target}): {r.reason}", style="dim")
+        yield Text(NOTE, style="italic dim")
+
+
+# ---------------------------------------------------------------------------------------- scoring
+
+
+def _flag_dict(flag: Any, instrument: str) -> dict[str, Any]:
+    if isinstance(flag, Mapping):
+        d = dict(flag)
+    else:
+        d = {k: getattr(flag, k, None) for k in ("id", "kind", "label", "reason", "source")}
+    d.setdefault("instrument", instrument)
+    return d
+
+
+def _clean(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        with contextlib.suppress(ValueError, AttributeError):
+            value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _score(instrument_id: str, responses: Sequence[int | None], where: str, source: str | None
+           ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
+    """Score one questionnaire through attunement.instruments (never a local copy of the keys)."""
+    from attunement.instruments import score_responses
+
+    try:
+        result = score_responses(instrument_id, list(responses), input="scores")
+    except (ValueError, KeyError, LookupError, TypeError) as exc:
+        msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise FamilyError([(where, msg)], source) from None
+    scores = {k: _clean(v) for k, v in dict(result.scores).items()}
+    flags = [_flag_dict(f, instrument_id) for f in result.flags]
+    return scores, flags, list(getattr(result, "item_scores", None) or responses)
+
+
+# ------------------------------------------------------------------------------------ determination
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def _column_label(column: str) -> str:
+    inst, _, scale = column.partition("_")
+    name = INSTRUMENT_NAMES.get(inst, inst.upper())
+    return f"{name} {scale.replace('_', ' ')}"
+
+
+def _derived_reason(rule: DerivedRule, family: Mapping[str, Any], cg: Mapping[str, Any] | None
+                    ) -> str | None:
+    if rule.rule == "parent_age_below" and cg is not None:
+        if rule.roles and cg["role"] not in rule.roles:
+            return None
+        age = cg.get("age")
+        if age is not None and rule.threshold is not None and age < rule.threshold:
+            return f"age {age} < {_fmt(rule.threshold)} ({rule.meaning}; {rule.source})"
+    elif rule.rule == "placement_in" and cg is None:
+        if family["placement"] in rule.values:
+            return f"placement recorded as {family['placement']} ({rule.meaning}; {rule.source})"
+    elif rule.rule == "gestation_at_birth_below" and cg is None:
+        ga = family["infant"].get("gestational_age_at_birth_weeks")
+        if ga is not None and rule.threshold is not None and ga < rule.threshold:
+            return (f"born at {_fmt(ga)} weeks' gestation < {_fmt(rule.threshold)} "
+                    f"({rule.meaning}; {rule.source})")
+    return None
+
+
+def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] | None,
+               scores: Mapping[str, Any], ctx: Mapping[str, bool], ctx_path: str,
+               labels: Mapping[str, str]) -> tuple[list[str], bool]:
+    """Reasons the factor is present (empty if absent) and whether anything could be checked."""
+    reasons: list[str] = []
+    checked = False
+    for rule in factor.scores:
+        value = scores.get(rule.column)
+        if value is None:
+            continue
+        checked = True
+        if rule.fires(float(value)):
+            reasons.append(f"{_column_label(rule.column)} {_fmt(value)} {rule.op.replace('>=', '≥').replace('<=', '≤')} "
+                           f"{_fmt(rule.threshold)} ({rule.meaning}; {rule.source})")
+    for key in factor.recorded:
+        if key in ctx:
+            checked = True
+            if ctx[key] is True:
+                reasons.append(f"recorded answer: {labels.get(key, key)} ({ctx_path}.{key} = true)")
+    for rule in factor.derived:
+        if (rule.rule == "parent_age_below" and cg is not None and cg.get("age") is not None) or (rule.rule != "parent_age_below" and cg is None):
+            checked = True
+        why = _derived_reason(rule, family, cg)
+        if why:
+            reasons.append(why)
+    return reasons, checked
+
+
+def _check_context(data: Mapping[str, Any], defs: Definitions, source: str | None) -> None:
+    levels = defs.context_level()
+    problems = []
+    where = [("context", data.get("context") or {}, "family")]
+    where += [(f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
+              for i, c in enumerate(data["caregivers"])]
+    for path, ctx, level in where:
+        for key in ctx:
+            if key not in levels:
+                known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
+                problems.append((f"{path}.{key}", f"unknown recorded answer; known at this level: {known}"))
+            elif levels[key] != level:
+                other = "the family's context" if levels[key] == "family" else "a caregiver's context"
+                problems.append((f"{path}.{key}", f"is a {levels[key]}-level answer; record it in {other}"))
+    if problems:
+        raise FamilyError(problems, source)
+
+
+def _as_family(family: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str | None]:
+    if isinstance(family, str | Path):
+        return load_family(family), str(family)
+    return validate_family(family), None
+
+
+def profile(family: Mapping[str, Any] | str | Path, *,
+            config: ProfileConfig | Mapping[str, Any] | str | Path | None = None,
+            definitions: Definitions | None = None) -> Profile:
+    """Build the family's cumulative vulnerability profile.
+
+    ``family`` is a dict in the family-file format or a path to a JSON/YAML family file. Each
+    caregiver's questionnaire responses (item scores in item order) are scored with
+    :func:`attunement.instruments.score_responses`; each factor in ``factors.yaml`` is then checked
+    for every caregiver (caregiver-level) or for the family (family-level), the urgent overlay and
+    the tier rules of ``tiers.yaml`` are applied, and the pathways are named.
+
+    ``config`` is a :class:`ProfileConfig`, a mapping or a YAML path with a service's thresholds.
+
+    >>> fam = {"family_id": "DEMO-1", "assessed_on": "2025-03-01",
+    ...        "infant": {"date_of_birth": "2025-01-10"}, "placement": "birth_family",
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother", "age": 29}]}
+    >>> profile(fam).tier
+    'universal'
+    """
+    data, source = _as_family(family)
+    defs = apply_config(definitions or load_definitions(), config)
+    _check_context(data, defs, source)
+    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
+    timing = infant_timing(data)
+    fam_ctx = data.get("context") or {}
+
+    caregivers: list[CaregiverResult] = []
+    for i, cg in enumerate(data["caregivers"]):
+        res = CaregiverResult(cg["id"], cg["role"], cg.get("age"))
+        for inst, answers in (cg.get("responses") or {}).items():
+            scores, flags, items = _score(inst, answers, f"caregivers[{i}].responses.{inst}", source)
+            res.item_scores[inst] = items
+            res.scores.update(scores)
+            res.flags.extend(flags)
+            res.instruments.append(inst)
+        caregivers.append(res)
+
+    findings: list[FactorFinding] = []
+    not_assessed: list[dict[str, Any]] = []
+    for factor in defs.factors:
+        if factor.level == "caregiver":
+            for i, (cg, res) in enumerate(zip(data["caregivers"], caregivers, strict=True)):
+                reasons, checked = _determine(factor, data, cg, res.scores, cg.get("context") or {},
+                                              f"caregivers[{i}].context", labels)
+                if reasons:
+                    findings.append(FactorFinding(factor.id, factor.label, cg["id"], factor.level,
+                                                  "; ".join(reasons), factor.evidence))
+                elif not checked:
+                    not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": cg["id"]})
+        else:
+            reasons, checked = _determine(factor, data, None, {}, fam_ctx, "context", labels)
+            if reasons:
+                findings.append(FactorFinding(factor.id, factor.label, None, factor.level,
+                                              "; ".join(reasons), factor.evidence))
+            elif not checked:
+                not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": None})
+
+    rules_fired: list[RuleFired] = []
+    # Urgent overlay: read the safety items themselves so a missing item is never taken as "no".
+    urgent_reasons: list[str] = []
+    covered_instruments = set()
+    for rule in defs.urgent:
+        if rule.context is not None:
+            hits = ["family"] if fam_ctx.get(rule.context) is True else []
+            hits += [c.title for c, cg in zip(caregivers, data["caregivers"], strict=True)
+                     if (cg.get("context") or {}).get(rule.context) is True]
+            for who in hits:
+                text = f"{who}: {rule.label} (context.{rule.context} = true; {rule.source})"
+                urgent_reasons.append(text)
+                rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
+            continue
+        covered_instruments.add(rule.instrument)
+        for res in caregivers:
+            answers = res.item_scores.get(rule.instrument)
+            if answers is None or rule.item is None:
+                continue
+            value = answers[rule.item - 1] if len(answers) >= rule.item else None
+            if value is None:
+                text = (f"{res.title}: {rule.label} not answered - ask directly "
+                        f"(a missing safety item is never taken as 'no'; {rule.source})")
+            elif value > 0:
+                text = f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})"
+            else:
+                continue
+            urgent_reasons.append(text)
+            rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
+    for res in caregivers:
+        for fl in res.flags:
+            if fl.get("kind") in ("safety", "safety_unanswered") and \
+                    fl.get("instrument") not in covered_instruments:
+                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
+                urgent_reasons.append(text)
+                rules_fired.append(RuleFired("urgent", str(fl.get("id")), "urgent", text))
+
+    screens = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
+                "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
+               for res in caregivers for fl in res.flags if fl.get("kind") == "cutoff"]
+
+    distinct = list(dict.fromkeys(f.id for f in findings))
+    cumulative = len(distinct)
+    fired_tiers: list[str] = []
+    for tier in sorted(defs.tiers, key=lambda t: -TIER_ORDER.index(t.id)):
+        for rule in tier.rules:
+            why = _tier_rule_reason(rule, distinct, cumulative, screens, labels)
+            if why:
+                fired_tiers.append(tier.id)
+                rules_fired.append(RuleFired("tier", rule.id, tier.id, f"{rule.label}: {why}"))
+    tier = fired_tiers[0] if fired_tiers else "universal"
+
+    pathways, details = _pathways(defs, timing, distinct, fam_ctx, data, tier, screens, labels)
+    for d in details:
+        for r in d["reasons"]:
+            rules_fired.append(RuleFired("pathway", d["id"], d["id"], r))
+
+    return Profile(
+        family_id=data["family_id"], assessed_on=data["assessed_on"], tier=tier,
+        urgent=bool(urgent_reasons), urgent_reasons=urgent_reasons, factors=findings,
+        cumulative_risk=cumulative, pathways=pathways, pathway_details=details,
+        caregivers=caregivers, rules_fired=rules_fired, infant=timing,
+        placement=data["placement"], not_assessed=not_assessed, screens_positive=screens,
+        definitions=defs,
+    )
+
+
+def _tier_rule_reason(rule: Any, distinct: list[str], cumulative: int,
+                      screens: list[dict[str, Any]], labels: Mapping[str, str]) -> str | None:
+    names = lambda ids: ", ".join(labels.get(i, i) for i in ids)  # noqa: E731
+    if rule.any_factor == "*":
+        return f"{names(distinct)}" if distinct else None
+    if rule.any_factor:
+        hit = [f for f in rule.any_factor if f in distinct]
+        return names(hit) if hit else None
+    if rule.factor is not None:
+        others = [f for f in distinct if f != rule.factor]
+        need = rule.with_other_factors_at_least or 0
+        if rule.factor in distinct and len(others) >= need:
+            return f"{labels.get(rule.factor)} with {len(others)} other factor(s) ≥ {need}: {names(others)}"
+        return None
+    if rule.cumulative_risk_at_least is not None:
+        if cumulative >= rule.cumulative_risk_at_least:
+            return f"cumulative risk {cumulative} ≥ {rule.cumulative_risk_at_least}"
+        return None
+    if rule.any_screen_positive and screens:
+        return "; ".join(f"{s['caregiver']}: {s['label']}" for s in screens)
+    return None
+
+
+def _pathways(defs: Definitions, timing: InfantTiming, distinct: list[str],
+              fam_ctx: Mapping[str, bool], data: Mapping[str, Any], tier: str,
+              screens: list[dict[str, Any]], labels: Mapping[str, str]
+              ) -> tuple[list[str], list[dict[str, Any]]]:
+    recorded = {k for k, v in fam_ctx.items() if v is True}
+    for cg in data["caregivers"]:
+        recorded |= {k for k, v in (cg.get("context") or {}).items() if v is True}
+    screened = {s["instrument"] for s in screens}
+    ids: list[str] = []
+    details: list[dict[str, Any]] = []
+    for p in defs.pathways:
+        reasons = []
+        for cond in p.when:
+            parts = []
+            if "stage" in cond:
+                if timing.stage != cond["stage"]:
+                    continue
+                parts.append(timing.stage)
+            if "tier_in" in cond:
+                if tier not in cond["tier_in"]:
+                    continue
+                parts.append(f"{tier} tier")
+            if "factors_any" in cond:
+                want = distinct if cond["factors_any"] == "*" else cond["factors_any"]
+                hit = [f for f in distinct if f in want]
+                if not hit:
+                    continue
+                parts.append("factors: " + ", ".join(labels.get(f, f) for f in hit))
+            if "context_any" in cond:
+                hit = [c for c in cond["context_any"] if c in recorded]
+                if not hit:
+                    continue
+                parts.append("recorded: " + ", ".join(labels.get(c, c) for c in hit))
+            if "screens_any" in cond:
+                want = screened if cond["screens_any"] == "*" else set(cond["screens_any"])
+                hit = sorted(screened & want)
+                if not hit:
+                    continue
+                parts.append("positive screen: " + ", ".join(INSTRUMENT_NAMES.get(h, h) for h in hit))
+            reasons.append("; ".join(parts))
+        if reasons:
+            ids.append(p.id)
+            details.append({"id": p.id, "label": p.label, "tier": p.tier, "reasons": reasons})
+    return ids, details
