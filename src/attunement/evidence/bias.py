@@ -1,0 +1,360 @@
+"""Small-study effects and publication bias: Egger-type regression test, Begg's rank test,
+trim-and-fill and fail-safe N, as metafor's ``regtest``, ``ranktest``, ``trimfill`` and ``fsn``.
+
+Sources: Egger et al. 1997 (BMJ 315:629); Sterne & Egger 2005; Begg & Mazumdar 1994
+(Biometrics 50:1088); Duval & Tweedie 2000 (Biometrics 56:455; JASA 95:89); Rosenthal 1979
+(Psychol Bull 86:638); Orwin 1983 (J Educ Stat 8:157); Rosenberg 2005 (Evolution 59:464).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import ndtr, ndtri
+
+from attunement.evidence._core import Projection
+from attunement.evidence.models import RMAResult, _crit, _fit, _pval
+
+__all__ = ["FailSafeN", "RankTest", "RegTest", "fsn", "ranktest", "regtest", "trimfill"]
+
+
+@dataclass
+class RegTest:
+    """Result of :func:`regtest`: test of funnel-plot asymmetry and the limit estimate."""
+
+    model: str
+    predictor: str
+    zval: float
+    pval: float
+    ddf: int | None
+    est: float | None
+    ci_lb: float | None
+    ci_ub: float | None
+    fit: Any = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "predictor": self.predictor, "stat": self.zval,
+                "pval": self.pval, "df": self.ddf, "limit_estimate": self.est,
+                "limit_ci_lb": self.ci_lb, "limit_ci_ub": self.ci_ub}
+
+    def __str__(self) -> str:
+        kind = "mixed-effects meta-regression" if self.model == "rma" else "weighted regression"
+        stat = f"z = {self.zval:.4f}" if self.ddf is None else f"t = {self.zval:.4f}, df = {self.ddf}"
+        out = [
+            "Regression Test for Funnel Plot Asymmetry",
+            "",
+            f"Model:     {kind}",
+            f"Predictor: {'standard error' if self.predictor == 'sei' else self.predictor}",
+            "",
+            f"Test for Funnel Plot Asymmetry: {stat}, p = {self.pval:.4f}",
+        ]
+        if self.est is not None:
+            out.append(
+                f"Limit Estimate (as sei -> 0):   b = {self.est:.4f} "
+                f"(CI: {self.ci_lb:.4f}, {self.ci_ub:.4f})"
+            )
+        return "\n".join(out)
+
+
+def regtest(
+    x: RMAResult,
+    *,
+    model: str = "rma",
+    predictor: str = "sei",
+    ni: Any = None,
+) -> RegTest:
+    """Egger-type regression test for funnel-plot asymmetry (metafor ``regtest``).
+
+    ``model="rma"`` (default) adds the predictor to the fitted model, keeping its τ² estimator
+    and test; ``model="lm"`` is the classical Egger test (weighted least squares with weights
+    1/vi and a free dispersion, t test). ``predictor``: ``sei`` (default), ``vi``, ``ni``,
+    ``ninv``, ``sqrtni``, ``sqrtninv`` (the last four need ``ni``).
+    """
+    if model not in {"rma", "lm"}:
+        raise ValueError("model must be 'rma' or 'lm'")
+    yi, vi, X = x.yi, x.vi, x.X
+    p = x.p
+    if predictor == "sei":
+        extra = np.sqrt(vi)
+    elif predictor == "vi":
+        extra = vi
+    elif predictor in {"ni", "ninv", "sqrtni", "sqrtninv"}:
+        if ni is None:
+            raise ValueError(f"predictor {predictor!r} needs the sample sizes ni")
+        n = np.asarray(ni, dtype=float)
+        extra = {"ni": n, "ninv": 1 / n, "sqrtni": np.sqrt(n), "sqrtninv": 1 / np.sqrt(n)}[
+            predictor
+        ]
+    else:
+        raise ValueError(f"unknown predictor {predictor!r}")
+    Xr = np.column_stack([X, extra])
+    if np.linalg.matrix_rank(Xr) < Xr.shape[1]:
+        raise ValueError("the predictor is collinear with the model (e.g. all variances equal)")
+    names = [*x.coef_names, predictor]
+    limit = predictor in {"sei", "vi", "ninv", "sqrtninv"} and x.int_only
+    if model == "rma":
+        fit = _fit(
+            yi, vi, Xr, names, False, method=x.method, test=x.test, weights=x.weights,
+            level=x.level, tau2_value=x.tau2 if x.tau2_fixed else None, control=x.control,
+            btt=None, slab=x.slab, skip_r2=True,
+        )
+        zval, pval, ddf = float(fit.zval[p]), float(fit.pval[p]), fit.ddf
+        est = float(fit.beta[0]) if limit else None
+        lo = float(fit.ci_lb[0]) if limit else None
+        hi = float(fit.ci_ub[0]) if limit else None
+    else:
+        w = 1 / vi
+        proj = Projection.build(Xr, w)
+        beta = proj.coef(yi)
+        k, q = Xr.shape
+        ddf = k - q
+        sigma2 = proj.quad(yi) / ddf
+        se = np.sqrt(np.diag(proj.M) * sigma2)
+        tvals = beta / se
+        pvals = _pval(tvals, ddf)
+        zval, pval = float(tvals[p]), float(pvals[p])
+        crit = _crit(x.alpha, ddf)
+        est = float(beta[0]) if limit else None
+        lo = float(beta[0] - crit * se[0]) if limit else None
+        hi = float(beta[0] + crit * se[0]) if limit else None
+        fit = pd.DataFrame({"estimate": beta, "se": se, "tval": tvals, "pval": pvals},
+                           index=names)
+    return RegTest(model, predictor, zval, pval, ddf, est, lo, hi, fit)
+
+
+@dataclass
+class RankTest:
+    """Begg & Mazumdar rank correlation test: Kendall's tau and its p-value."""
+
+    tau: float
+    pval: float
+
+    def __str__(self) -> str:
+        return (
+            "Rank Correlation Test for Funnel Plot Asymmetry\n\n"
+            f"Kendall's tau = {self.tau:.4f}, p = {self.pval:.4f}"
+        )
+
+
+def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
+    """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``).
+
+    Kendall's tau between the standardised effects and their variances; exact p-value when
+    k < 50 and there are no ties (as R's ``cor.test``), normal approximation otherwise.
+    """
+    if isinstance(x, RMAResult):
+        yi, v = x.yi, x.vi
+    else:
+        yi, v = np.asarray(x, dtype=float), np.asarray(vi, dtype=float)
+    w = 1 / v
+    theta = np.dot(w, yi) / w.sum()
+    vb = 1 / w.sum()
+    ystar = (yi - theta) / np.sqrt(v - vb)
+    ties = len(np.unique(ystar)) < ystar.size or len(np.unique(v)) < v.size
+    exact = ystar.size < 50 and not ties
+    res = stats.kendalltau(ystar, v, method="exact" if exact else "asymptotic")
+    return RankTest(float(res.statistic), float(res.pvalue))
+
+
+@dataclass
+class TrimFill:
+    """Trim-and-fill result: the number of imputed studies, the side, and the refitted model."""
+
+    k0: int
+    se_k0: float
+    p_k0: float | None
+    side: str
+    estimator: str
+    model: RMAResult
+    filled: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k0": self.k0, "side": self.side, "estimator": self.estimator,
+                "estimate": float(self.model.beta[0]), "se": float(self.model.se[0]),
+                "ci_lb": float(self.model.ci_lb[0]), "ci_ub": float(self.model.ci_ub[0]),
+                "tau2": self.model.tau2}
+
+    def __str__(self) -> str:
+        side = "left" if self.side == "left" else "right"
+        return (
+            f"Estimated number of missing studies on the {side} side: {self.k0} "
+            f"(SE = {self.se_k0:.4f})\n\n{self.model}"
+        )
+
+
+def trimfill(
+    x: RMAResult,
+    *,
+    side: str | None = None,
+    estimator: str = "L0",
+    maxiter: int = 100,
+) -> TrimFill:
+    """Duval & Tweedie trim-and-fill (metafor ``trimfill``), estimators ``L0`` (default),
+    ``R0`` and ``Q0``. Without ``side``, missing studies are imputed on the side opposite to
+    the sign of the Egger-type slope (regression of yi on sei with the model's τ² method).
+    The refitted model uses the input model's τ² estimator and a z test, as metafor does.
+    """
+    if not x.int_only:
+        raise ValueError("trim-and-fill is for models without moderators")
+    if x.k == 1:
+        raise ValueError("trim-and-fill needs k > 1")
+    if estimator not in {"L0", "R0", "Q0"}:
+        raise ValueError("estimator must be 'L0', 'R0' or 'Q0'")
+    yi, vi, wi = x.yi.copy(), x.vi.copy(), x.weights
+    ctrl = x.control
+
+    def fit(y, v, w, X=None, names=("intrcpt",), int_incl=True):
+        X = np.ones((y.size, 1)) if X is None else X
+        return _fit(y, v, X, list(names), int_incl, method=x.method, test="z", weights=w,
+                    level=x.level, tau2_value=None, control=ctrl, btt=None,
+                    slab=[""] * y.size, skip_r2=True, light=True)
+
+    if side is None:
+        Xs = np.column_stack([np.ones(yi.size), np.sqrt(vi)])
+        slope = fit(yi, vi, wi, Xs, ("intrcpt", "sei"), False).beta[1]
+        side = "right" if slope < 0 else "left"
+    elif side not in {"left", "right"}:
+        raise ValueError("side must be 'left' or 'right'")
+    if side == "right":
+        yi = -yi
+    ix = np.argsort(yi, kind="stable")
+    yi, vi = yi[ix], vi[ix]
+    wi = None if wi is None else wi[ix]
+    k = yi.size
+    k0_sav, k0, it = -1, 0, 0
+    se_k0 = float("nan")
+    beta = 0.0
+    while abs(k0 - k0_sav) > 0:
+        k0_sav = k0
+        it += 1
+        if it > maxiter:
+            raise ValueError("trim-and-fill did not converge")
+        sel = slice(0, k - k0)
+        beta = float(fit(yi[sel], vi[sel], None if wi is None else wi[sel]).beta[0])
+        yc = yi - beta
+        order = np.argsort(np.abs(yc), kind="stable")
+        ranks = np.empty(k)
+        ranks[order] = np.arange(1, k + 1)
+        signed = np.sign(yc) * ranks
+        if estimator == "R0":
+            neg = -signed[signed < 0]
+            k0f = (k - (neg.max() if neg.size else 0)) - 1
+            se_k0 = math.sqrt(2 * max(0, k0f) + 2)
+        else:
+            Sr = float(signed[signed > 0].sum())
+            if estimator == "L0":
+                k0f = (4 * Sr - k * (k + 1)) / (2 * k - 1)
+            else:
+                k0f = k - 0.5 - math.sqrt(2 * k**2 - 4 * Sr + 0.25)
+            var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0f**3 + 27 * k0f**2 + 17 * k0f
+                      - 18 * k * k0f**2 - 18 * k * k0f + 6 * k**2 * k0f) / 24
+            if estimator == "L0":
+                se_k0 = 4 * math.sqrt(var_sr) / (2 * k - 1)
+            else:
+                se_k0 = 2 * math.sqrt(var_sr) / math.sqrt((k - 0.5) ** 2 - k0f * (2 * k - k0f - 1))
+        k0 = max(0, int(np.round(k0f)))  # numpy rounds half to even, as R's round()
+        se_k0 = max(0.0, se_k0)
+    if k0 > 0:
+        yc = -(yc - beta) if side == "right" else yc - beta
+        y_fill = np.concatenate([x.yi, -yc[k - k0:]])
+        v_fill = np.concatenate([x.vi, vi[k - k0:]])
+        w_fill = None if wi is None else np.concatenate([x.weights, wi[k - k0:]])
+        model = _fit(y_fill, v_fill, np.ones((k + k0, 1)), ["intrcpt"], True, method=x.method,
+                     test="z", weights=w_fill, level=x.level, tau2_value=None, control=ctrl,
+                     btt=None, slab=[*x.slab, *(f"Filled {i + 1}" for i in range(k0))])
+        filled = np.r_[np.zeros(x.k, bool), np.ones(k0, bool)]
+    else:
+        model = x
+        filled = np.zeros(x.k, bool)
+    p_k0 = None
+    if estimator == "R0":
+        m = np.arange(-1, k0)
+        p_k0 = float(1 - np.sum([math.comb(int(j) + 1, int(j) + 1) * 0.5 ** (j + 2) for j in m]))
+    return TrimFill(k0, se_k0, p_k0, side, estimator, model, filled)
+
+
+@dataclass
+class FailSafeN:
+    """Fail-safe N: how many null studies would bring the result to the target."""
+
+    type: str
+    fsnum: float
+    alpha: float
+    pval: float | None
+    meanes: float | None
+    target: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "fsnum": self.fsnum, "alpha": self.alpha, "pval": self.pval,
+                "meanes": self.meanes, "target": self.target}
+
+    def __str__(self) -> str:
+        return f"Fail-safe N Calculation Using the {self.type} Approach\n\nFail-safe N: {self.fsnum:g}"
+
+
+def fsn(
+    yi: Any,
+    vi: Any = None,
+    *,
+    type: str = "Rosenthal",
+    alpha: float = 0.05,
+    target: float | None = None,
+    weighted: bool = False,
+) -> FailSafeN:
+    """Fail-safe N (metafor ``fsn``): ``Rosenthal`` (Stouffer's combined z, one-sided),
+    ``Orwin`` (unweighted mean, or weighted with ``weighted=True``, against ``target``,
+    default half the mean) or ``Rosenberg`` (weighted, fixed-effect z test, two-sided).
+    ``yi`` may be a fitted model.
+    """
+    if isinstance(yi, RMAResult):
+        yi, vi = yi.yi, yi.vi
+    y = np.asarray(yi, dtype=float)
+    v = None if vi is None else np.asarray(vi, dtype=float)
+    if np.isnan(y).any() or (v is not None and np.isnan(v).any()):
+        raise ValueError("missing values in yi or vi")
+    k = y.size
+    pval = meanes = None
+    if type == "Rosenthal":
+        if v is None:
+            raise ValueError("Rosenthal's fail-safe N needs vi")
+        z_avg = abs(np.sum(y / np.sqrt(v)) / math.sqrt(k))
+        pval = float(ndtr(-z_avg))
+        fsnum = max(0.0, k * (z_avg / -ndtri(alpha)) ** 2 - k)
+        target = None
+    elif type == "Orwin":
+        if weighted:
+            if v is None:
+                raise ValueError("weighted Orwin fail-safe N needs vi")
+            meanes = float(np.dot(1 / v, y) / np.sum(1 / v))
+        else:
+            meanes = float(np.mean(y))
+        if target is None:
+            target = meanes / 2
+        if target == 0:
+            fsnum = math.inf
+        else:
+            if np.sign(target) != np.sign(meanes):
+                target = -target
+            fsnum = max(0.0, k * (meanes - target) / target)
+    elif type == "Rosenberg":
+        if v is None:
+            raise ValueError("Rosenberg's fail-safe N needs vi")
+        w = 1 / v
+        meanes = float(np.dot(w, y) / w.sum())
+        zval = meanes / math.sqrt(1 / w.sum())
+        wp = (np.dot(w, y) / -ndtri(alpha / 2)) ** 2 - w.sum()
+        pval = float(2 * ndtr(-abs(zval)))
+        fsnum = max(0.0, k * wp / w.sum())
+        target = None
+    else:
+        raise ValueError("type must be 'Rosenthal', 'Orwin' or 'Rosenberg'")
+    if math.isfinite(fsnum) and abs(fsnum - round(fsnum)) >= math.sqrt(np.finfo(float).eps):
+        fsnum = math.ceil(fsnum)
+    elif math.isfinite(fsnum):
+        fsnum = round(fsnum)
+    return FailSafeN(type, fsnum, alpha, pval, meanes, target)

@@ -1,0 +1,324 @@
+"""Effect sizes and their sampling variances, as metafor's ``escalc``.
+
+Argument and column names follow metafor (``ai bi ci di n1i n2i``, ``m1i sd1i n1i m2i sd2i n2i``,
+``ri ni``) so that a data set prepared for R works unchanged. Formulas are those of metafor 3.8
+(Viechtbauer 2010, https://doi.org/10.18637/jss.v036.i03; ``help(escalc)``), checked against
+its output in ``tests/reference/metafor_reference.json``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+__all__ = ["MEASURES", "escalc", "hedges_correction"]
+
+#: measures this module computes, grouped by the input columns they need
+MEASURES: dict[str, tuple[str, ...]] = {
+    "RR": ("ai", "bi|n1i", "ci", "di|n2i"),
+    "OR": ("ai", "bi|n1i", "ci", "di|n2i"),
+    "RD": ("ai", "bi|n1i", "ci", "di|n2i"),
+    "PETO": ("ai", "bi|n1i", "ci", "di|n2i"),
+    "AS": ("ai", "bi|n1i", "ci", "di|n2i"),
+    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "SMDH": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "ROM": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "COR": ("ri", "ni"),
+    "ZCOR": ("ri", "ni"),
+    "MC": ("m1i", "sd1i", "m2i", "sd2i", "ni", "ri"),
+    "SMCC": ("m1i", "sd1i", "m2i", "sd2i", "ni", "ri"),
+    "SMCR": ("m1i", "sd1i", "m2i", "ni", "ri"),
+}
+
+_TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS"}
+_TWO_GROUP_MEANS = {"MD", "SMD", "SMDH", "ROM"}
+_CORRELATIONS = {"COR", "ZCOR"}
+_CHANGE = {"MC", "SMCC", "SMCR"}
+
+
+def hedges_correction(m: Any) -> np.ndarray:
+    """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2) Γ((m−1)/2)) (NaN for m ≤ 1)."""
+    m = np.asarray(m, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
+    return np.where(m <= 1, np.nan, out)
+
+
+def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> np.ndarray | None:
+    if value is None:
+        if data is not None and name in data.columns:
+            value = name
+        else:
+            return None
+    if isinstance(value, str):
+        if data is None:
+            raise ValueError(f"argument {name}={value!r} names a column but no data was given")
+        if value not in data.columns:
+            raise ValueError(f"column {value!r} (for {name}) not found in the data")
+        series = data[value]
+        try:
+            return pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"column {value!r} (for {name}) must be numeric: {exc}") from None
+    arr = np.asarray(value, dtype=float).ravel()
+    if k is not None and arr.size != k:
+        raise ValueError(f"argument {name} has length {arr.size}, expected {k}")
+    return arr
+
+
+def _bad_rows(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r + 1) for r in rows[:10])
+    return shown + (" ..." if rows.size > 10 else "")
+
+
+def _check(condition: np.ndarray, message: str) -> None:
+    bad = np.asarray(condition) & ~np.isnan(np.asarray(condition, dtype=float))
+    if np.any(bad):
+        raise ValueError(f"{message} (row {_bad_rows(bad)})")
+
+
+def escalc(
+    measure: str,
+    data: pd.DataFrame | None = None,
+    *,
+    ai: Any = None,
+    bi: Any = None,
+    ci: Any = None,
+    di: Any = None,
+    n1i: Any = None,
+    n2i: Any = None,
+    m1i: Any = None,
+    m2i: Any = None,
+    sd1i: Any = None,
+    sd2i: Any = None,
+    ri: Any = None,
+    ni: Any = None,
+    add: float = 0.5,
+    to: str = "only0",
+    drop00: bool = False,
+    vtype: str = "LS",
+    var_names: Sequence[str] = ("yi", "vi"),
+    append: bool = True,
+) -> pd.DataFrame:
+    """Compute effect sizes ``yi`` and sampling variances ``vi`` (metafor's ``escalc``).
+
+    Arguments are arrays or column names of ``data``; when an argument is omitted and ``data``
+    has a column with the metafor name (``ai``, ``m1i``, ``ri``...), that column is used.
+    Returns ``data`` with ``yi`` and ``vi`` appended (or only those two columns).
+
+    Measures: ``RR`` (log risk ratio), ``OR`` (log odds ratio), ``RD``, ``PETO``, ``AS``
+    from 2×2 counts; ``MD``, ``SMD`` (Hedges' g, exact correction; ``vtype`` ``LS`` default,
+    ``UB``, ``LS2``, ``AV``), ``SMDH``, ``ROM`` from group means; ``COR``, ``ZCOR`` from
+    correlations; ``MC``, ``SMCC`` (change-score SMD), ``SMCR`` from pre/post means with the
+    pre-post correlation ``ri``. Zero cells: ``add`` is added to all four cells of studies with
+    a zero cell (``to="only0"``, metafor's default), to every study (``"all"``), to every study
+    if any has a zero (``"if0all"``) or never (``"none"``); ``drop00`` sets studies with no
+    events (or only events) in both groups to missing.
+
+    >>> d = escalc("RR", ai=[4], bi=[119], ci=[11], di=[128])
+    >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)   # metafor: -0.889311, 0.325585
+    (-0.889311, 0.325585)
+    """
+    measure = measure.upper()
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if to not in {"only0", "all", "if0all", "none"}:
+        raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none', not {to!r}")
+    if data is not None and not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    k = len(data) if data is not None else None
+    get = {
+        name: _column(name, value, data, k)
+        for name, value in dict(
+            ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i,
+            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni,
+        ).items()
+    }
+    lengths = {arr.size for arr in get.values() if arr is not None}
+    if len(lengths) > 1:
+        raise ValueError("the supplied data vectors are not all of the same length")
+
+    def need(*names: str) -> list[np.ndarray]:
+        missing = [n for n in names if get[n] is None]
+        if missing:
+            raise ValueError(f"measure {measure} needs {', '.join(missing)}")
+        return [get[n] for n in names]  # type: ignore[misc]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure in _TWO_BY_TWO:
+            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype)
+        elif measure in _TWO_GROUP_MEANS:
+            yi, vi = _two_group_means(measure, need, vtype)
+        elif measure in _CORRELATIONS:
+            yi, vi = _correlations(measure, need, vtype)
+        else:
+            yi, vi = _change_scores(measure, need, vtype)
+
+    missing = np.isnan(yi) | np.isnan(vi)
+    if missing.any():
+        warnings.warn(
+            f"{measure}: effect size or variance is missing for row {_bad_rows(missing)} "
+            "(missing inputs); these rows must be handled before pooling",
+            stacklevel=2,
+        )
+    out = pd.DataFrame({var_names[0]: yi, var_names[1]: vi})
+    if data is not None:
+        out.index = data.index
+        if append:
+            base = data.drop(columns=[c for c in var_names if c in data.columns])
+            out = pd.concat([base, out], axis=1)
+    out.attrs["measure"] = measure
+    return out
+
+
+def _two_by_two(measure, get, need, add, to, drop00, vtype):
+    ai, ci = need("ai", "ci")
+    bi = get["bi"] if get["bi"] is not None else (
+        get["n1i"] - ai if get["n1i"] is not None else None
+    )
+    di = get["di"] if get["di"] is not None else (
+        get["n2i"] - ci if get["n2i"] is not None else None
+    )
+    if bi is None or di is None:
+        raise ValueError(f"measure {measure} needs bi (or n1i) and di (or n2i)")
+    if get["n1i"] is not None and get["bi"] is not None:
+        _check(get["n1i"] != ai + bi, "n1i is not equal to ai + bi")
+    if get["n2i"] is not None and get["di"] is not None:
+        _check(get["n2i"] != ci + di, "n2i is not equal to ci + di")
+    for name, arr in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di)):
+        _check(arr < 0, f"{name} has negative counts")
+        _check(
+            np.isfinite(arr) & (np.abs(arr - np.round(arr)) > 1e-8),
+            f"{name} must be whole numbers of participants",
+        )
+    ai, bi, ci, di = (np.array(a, dtype=float) for a in (ai, bi, ci, di))
+    if drop00:
+        id00 = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
+        for arr in (ai, bi, ci, di):
+            arr[id00] = np.nan
+    add = 0.0 if (measure == "AS" and add == 0.5 and to == "only0") else add
+    if to == "all":
+        ai, bi, ci, di = ai + add, bi + add, ci + add, di + add
+    elif to in {"only0", "if0all"}:
+        id0 = (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
+        if to == "if0all":
+            id0 = np.full(ai.shape, bool(id0.any()))
+        inc = np.where(id0, add, 0.0)
+        ai, bi, ci, di = ai + inc, bi + inc, ci + inc, di + inc
+    n1, n2 = ai + bi, ci + di
+    p1, p2 = ai / n1, ci / n2
+    if measure == "RR":
+        return np.log(p1) - np.log(p2), 1 / ai - 1 / n1 + 1 / ci - 1 / n2
+    if measure == "OR":
+        return (
+            np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)),
+            1 / ai + 1 / bi + 1 / ci + 1 / di,
+        )
+    if measure == "RD":
+        if vtype == "UB":
+            vi = p1 * (1 - p1) / (n1 - 1) + p2 * (1 - p2) / (n2 - 1)
+        elif vtype == "LS":
+            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+        else:
+            raise ValueError("vtype for RD must be 'LS' or 'UB'")
+        return p1 - p2, vi
+    if measure == "PETO":
+        n = n1 + n2
+        xt, yt = ai + ci, bi + di
+        ei = xt * n1 / n
+        vv = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
+        return (ai - ei) / vv, 1 / vv
+    return np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)), 1 / (4 * n1) + 1 / (4 * n2)
+
+
+def _two_group_means(measure, need, vtype):
+    m1, sd1, n1, m2, sd2, n2 = need("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+    _check((sd1 < 0) | (sd2 < 0), "standard deviations must not be negative")
+    _check((n1 <= 0) | (n2 <= 0), "group sizes must be positive")
+    n = n1 + n2
+    mi = n - 2
+    sdp = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / mi)
+    if measure == "MD":
+        if vtype in {"LS", "UB"}:
+            return m1 - m2, sd1**2 / n1 + sd2**2 / n2
+        if vtype == "HO":
+            return m1 - m2, sdp**2 * (1 / n1 + 1 / n2)
+        raise ValueError("vtype for MD must be 'LS', 'UB' or 'HO'")
+    if measure == "SMD":
+        cmi = hedges_correction(mi)
+        d = (m1 - m2) / sdp
+        yi = cmi * d
+        if vtype == "LS":
+            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * n)
+        elif vtype == "UB":
+            vi = 1 / n1 + 1 / n2 + (1 - (mi - 2) / (mi * cmi**2)) * yi**2
+        elif vtype == "LS2":
+            vi = cmi**2 * (1 / n1 + 1 / n2 + d**2 / (2 * n))
+        elif vtype == "AV":
+            ok = ~np.isnan(yi) & ~np.isnan(n)
+            mean_g = np.sum(yi[ok] * n[ok]) / np.sum(n[ok])
+            vi = 1 / n1 + 1 / n2 + mean_g**2 / (2 * n)
+        else:
+            raise ValueError("vtype for SMD must be 'LS', 'UB', 'LS2' or 'AV'")
+        return yi, vi
+    if measure == "SMDH":
+        cmi = hedges_correction(mi)
+        si = np.sqrt((sd1**2 + sd2**2) / 2)
+        yi = cmi * (m1 - m2) / si
+        vi = yi**2 * (sd1**4 / (n1 - 1) + sd2**4 / (n2 - 1)) / (2 * (sd1**2 + sd2**2) ** 2) + (
+            sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)
+        ) / ((sd1**2 + sd2**2) / 2)
+        return yi, cmi**2 * vi
+    # ROM
+    _check((m1 <= 0) | (m2 <= 0), "ROM needs positive means")
+    return np.log(m1 / m2), sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
+
+
+def _correlations(measure, need, vtype):
+    ri, ni = need("ri", "ni")
+    _check(np.abs(ri) > 1, "correlations must lie between -1 and 1")
+    _check(ni <= 0, "sample sizes must be positive")
+    if measure == "ZCOR":
+        _check(ni <= 3, "ZCOR needs more than 3 participants per study (variance 1/(ni - 3))")
+        return np.arctanh(ri), 1 / (ni - 3)
+    if vtype != "LS":
+        raise ValueError("vtype for COR must be 'LS'")
+    _check(ni <= 1, "COR needs more than 1 participant per study")
+    return ri.copy(), (1 - ri**2) ** 2 / (ni - 1)
+
+
+def _change_scores(measure, need, vtype):
+    if measure == "SMCR":
+        m1, sd1, m2, ni, ri = need("m1i", "sd1i", "m2i", "ni", "ri")
+        sd2 = None
+    else:
+        m1, sd1, m2, sd2, ni, ri = need("m1i", "sd1i", "m2i", "sd2i", "ni", "ri")
+    _check(np.abs(ri) > 1, "pre-post correlations must lie between -1 and 1")
+    _check(ni <= 0, "sample sizes must be positive")
+    mi = ni - 1
+    if measure == "MC":
+        return m1 - m2, (sd1**2 + sd2**2 - 2 * ri * sd1 * sd2) / ni
+    cmi = hedges_correction(mi)
+    if measure == "SMCC":
+        sdd = np.sqrt(sd1**2 + sd2**2 - 2 * ri * sd1 * sd2)
+        d = (m1 - m2) / sdd
+        yi = cmi * d
+        if vtype == "LS":
+            return yi, 1 / ni + yi**2 / (2 * ni)
+        if vtype == "LS2":
+            return yi, cmi**2 * (1 / ni + d**2 / (2 * ni))
+        raise ValueError("vtype for SMCC must be 'LS' or 'LS2'")
+    d = (m1 - m2) / sd1
+    yi = cmi * d
+    if vtype == "LS":
+        return yi, 2 * (1 - ri) / ni + yi**2 / (2 * ni)
+    if vtype == "LS2":
+        return yi, cmi**2 * (2 * (1 - ri) / ni + d**2 / (2 * ni))
+    raise ValueError("vtype for SMCR must be 'LS' or 'LS2'")
