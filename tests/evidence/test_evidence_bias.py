@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_evidence_models import PRIMARY, effect_data
 
 from attunement.evidence import fsn, ranktest, regtest, rma, trimfill
-from test_evidence_models import PRIMARY, effect_data
 
 FITS = {"publication_bias_REML": "REML", "publication_bias_FE": "FE"}
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from test_evidence_models import PRIMARY, effect_data
 
 from attunement.evidence import rma
-from test_evidence_models import PRIMARY, effect_data
 
 
 @pytest.fixture(params=list(PRIMARY))
