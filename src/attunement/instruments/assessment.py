@@ -142,8 +142,10 @@ def score_responses(
             out[name] = None
         elif col.kind == "bool":
             out[name] = bool(col.values[0])
+        elif col.kind == "float":
+            out[name] = round(float(col.values[0]), 10)
         else:
-            out[name] = _py(col.values[0])
+            out[name] = int(col.values[0])
     flags = _flags(inst, out, item_scores, resolved)
     return ScoredAssessment(
         instrument_id=inst.id, version=inst.version, scores=out, flags=flags,
