@@ -1,0 +1,120 @@
+"""Engines, sessions and migrations for SQLite (WAL) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# one advisory lock serialises writers on PostgreSQL (the audit chain needs a total order)
+WRITE_LOCK = 0x617474  # "att"
+MIGRATION_LOCK = 0x617475
+
+
+def default_url() -> str:
+    """``$ATTUNEMENT_DB`` or a SQLite file in the user's data directory."""
+    env = os.environ.get("ATTUNEMENT_DB")
+    if env:
+        return env
+    from platformdirs import user_data_dir
+
+    path = Path(user_data_dir("attunement")) / "attunement.db"
+    return f"sqlite:///{path}"
+
+
+def default_key_path() -> Path:
+    """``$ATTUNEMENT_KEY_FILE`` or ``identifier.key`` in the user's data directory."""
+    env = os.environ.get("ATTUNEMENT_KEY_FILE")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("attunement")) / "identifier.key"
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 60, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=64,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            # writers take the lock up front so read-then-write never hits SQLITE_BUSY midway
+            immediate = conn.get_execution_options().get("attunement_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_size=10, max_overflow=90, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
+
+
+class Database:
+    """An engine with a read session factory and a serialised write session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(attunement_write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: commits on success, rolls everything back on any exception."""
+        with self._write() as session, session.begin():
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            yield session
+
+    def upgrade(self) -> None:
+        """Alembic ``upgrade head`` (migrations ship inside the package)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", "attunement.store:migrations")
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+                conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
