@@ -52,3 +52,36 @@ def close() -> Callable[..., None]:
 @pytest.fixture(scope="session")
 def datasets(metafor: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return {name: pd.DataFrame(d["data"]) for name, d in metafor["datasets"].items()}
+
+
+#: primary analysis blocks of the fixture -> (data set, measure)
+PRIMARY = {
+    "bcg_RR": ("bcg", "RR"),
+    "normand1999_SMD": ("normand1999", "SMD"),
+    "molloy2014_ZCOR": ("molloy2014", "ZCOR"),
+}
+
+
+@pytest.fixture(params=list(PRIMARY))
+def analysis(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def effect_data(datasets: dict[str, pd.DataFrame]) -> Callable[[str, str], pd.DataFrame]:
+    """escalc() on a fixture data set, with the column mapping the R script used."""
+    from attunement.evidence import escalc
+
+    def make(name: str, measure: str) -> pd.DataFrame:
+        d = datasets[name]
+        if name == "bcg":
+            return escalc(measure, d, ai="tpos", bi="tneg", ci="cpos", di="cneg")
+        return escalc(measure, d)
+
+    return make
+
+
+@pytest.fixture
+def dat(analysis: str, effect_data: Callable[[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """Effect sizes of the primary data set of ``analysis``."""
+    return effect_data(*PRIMARY[analysis])

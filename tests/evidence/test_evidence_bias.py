@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_evidence_models import PRIMARY, effect_data
 
 from attunement.evidence import fsn, ranktest, regtest, rma, trimfill
 
 FITS = {"publication_bias_REML": "REML", "publication_bias_FE": "FE"}
 
 
-@pytest.fixture(params=list(PRIMARY))
-def analysis(request):
-    return request.param
-
-
 @pytest.mark.parametrize("block", list(FITS))
-def test_regtest_rma(metafor, datasets, close, analysis, block):
+def test_regtest_rma(metafor, dat, close, analysis, block):
     ref = metafor["analyses"][analysis][block]["regtest_rma"]
-    res = rma(effect_data(datasets, *PRIMARY[analysis]), method=FITS[block])
+    res = rma(dat, method=FITS[block])
     eg = regtest(res)
     close(eg.zval, ref["stat"], what="z")
     close(eg.pval, ref["pval"], what="p")
@@ -33,9 +27,9 @@ def test_regtest_rma(metafor, datasets, close, analysis, block):
 
 
 @pytest.mark.parametrize("block", list(FITS))
-def test_regtest_classical_egger(metafor, datasets, close, analysis, block):
+def test_regtest_classical_egger(metafor, dat, close, analysis, block):
     ref = metafor["analyses"][analysis][block]["regtest_lm"]
-    res = rma(effect_data(datasets, *PRIMARY[analysis]), method=FITS[block])
+    res = rma(dat, method=FITS[block])
     eg = regtest(res, model="lm")
     close([eg.zval, eg.pval], [ref["stat"], ref["pval"]], closed_form=True)
     assert eg.ddf == ref["df"]
@@ -46,18 +40,18 @@ def test_regtest_classical_egger(metafor, datasets, close, analysis, block):
 
 
 @pytest.mark.parametrize("block", list(FITS))
-def test_ranktest(metafor, datasets, close, analysis, block):
+def test_ranktest(metafor, dat, close, analysis, block):
     ref = metafor["analyses"][analysis][block]["ranktest"]
-    res = rma(effect_data(datasets, *PRIMARY[analysis]), method=FITS[block])
+    res = rma(dat, method=FITS[block])
     rk = ranktest(res)
     close([rk.tau, rk.pval], [ref["tau"], ref["pval"]])
 
 
 @pytest.mark.parametrize("block", list(FITS))
 @pytest.mark.parametrize("estimator", ["L0", "R0"])
-def test_trimfill(metafor, datasets, close, analysis, block, estimator):
+def test_trimfill(metafor, dat, close, analysis, block, estimator):
     ref = metafor["analyses"][analysis][block][f"trimfill_{estimator}"]
-    res = rma(effect_data(datasets, *PRIMARY[analysis]), method=FITS[block])
+    res = rma(dat, method=FITS[block])
     tf = trimfill(res, estimator=estimator)
     assert tf.side == ref["side"]
     assert tf.k0 == ref["k0"]
@@ -74,17 +68,17 @@ def test_trimfill(metafor, datasets, close, analysis, block, estimator):
     assert tf.filled.tolist() == ref["filled"]
 
 
-def test_trimfill_after_dl(metafor, datasets, close, analysis):
+def test_trimfill_after_dl(metafor, dat, close, analysis):
     ref = metafor["analyses"][analysis]["trimfill_DL_L0"]
-    tf = trimfill(rma(effect_data(datasets, *PRIMARY[analysis]), method="DL"))
+    tf = trimfill(rma(dat, method="DL"))
     assert (tf.side, tf.k0) == (ref["side"], ref["k0"])
     close([tf.model.beta[0], tf.model.se[0], tf.model.pval[0], tf.model.tau2],
           [ref["beta"][0], ref["se"][0], ref["pval"][0], ref["tau2"]])
 
 
-def test_fail_safe_n(metafor, datasets, close, analysis):
+def test_fail_safe_n(metafor, dat, close, analysis):
     ref = metafor["analyses"][analysis]["fail_safe_n"]
-    dat = effect_data(datasets, *PRIMARY[analysis])
+
     r = fsn(dat.yi, dat.vi)
     assert r.fsnum == ref["Rosenthal"]["fsnum"]
     close(r.pval, ref["Rosenthal"]["pval"])

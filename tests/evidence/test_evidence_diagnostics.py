@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
-from test_evidence_models import PRIMARY, effect_data
-
 from attunement.evidence import rma
 
 
-@pytest.fixture(params=list(PRIMARY))
-def analysis(request):
-    return request.param
-
-
-def test_influence(metafor, datasets, close, analysis):
+def test_influence(metafor, dat, close, analysis):
     ref = metafor["analyses"][analysis]["diagnostics_REML"]["influence"]
-    inf = rma(effect_data(datasets, *PRIMARY[analysis])).influence()
+    inf = rma(dat).influence()
     for col in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight"):
         close(inf[col].to_numpy(), ref[col], what=col)
     close(inf["dfbs_intrcpt"].to_numpy(), ref["dfbetas_intrcpt"], what="dfbetas")
     assert inf["inf"].tolist() == ref["influential"]
 
 
-def test_leave1out(metafor, datasets, close, analysis):
+def test_leave1out(metafor, dat, close, analysis):
     ref = metafor["analyses"][analysis]["diagnostics_REML"]["leave1out"]
-    l1 = rma(effect_data(datasets, *PRIMARY[analysis])).leave1out()
+    l1 = rma(dat).leave1out()
     for col, key in (("estimate", "estimate"), ("se", "se"), ("zval", "stat"), ("pval", "pval"),
                      ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"), ("Q", "Q"), ("Qp", "Qp"),
                      ("tau2", "tau2"), ("I2", "I2"), ("H2", "H2")):

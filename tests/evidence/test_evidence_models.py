@@ -12,7 +12,7 @@ PRIMARY = {
     "bcg_RR": ("bcg", "RR"),
     "normand1999_SMD": ("normand1999", "SMD"),
     "molloy2014_ZCOR": ("molloy2014", "ZCOR"),
-}
+}  # the same mapping as conftest.PRIMARY, spelled out for parametrisation
 METHODS = ["FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM"]
 
 
