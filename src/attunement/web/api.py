@@ -1,0 +1,436 @@
+"""The JSON API: everything the pages can do, for programs. Documented at ``/docs``.
+
+Paths other tools rely on: ``POST /api/token``, ``GET|POST /api/families``,
+``GET /api/families/{id}``, ``POST /api/families/{id}/assessments``,
+``GET /api/families/{id}/profile``, ``GET /api/families/{id}/matches``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
+
+from attunement.store import Actor, Store
+from attunement.web import domain, exports
+from attunement.web.deps import api_actor, get_store
+
+router = APIRouter(prefix="/api")
+
+Json = dict[str, Any]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class CaregiverIn(BaseModel):
+    """One caregiver of the family file (issue 2 §3) with optional identifiers."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="Caregiver id within the family, e.g. 'mother' or 'cg1'")
+    role: str = Field(
+        description="birth_mother, birth_father, co_parent, foster_carer, adoptive_parent, "
+        "kinship_carer or other"
+    )
+    age: int | None = None
+    first_time_parent: bool | None = None
+    context: dict[str, bool] = Field(default_factory=dict)
+    responses: dict[str, list[int | None]] = Field(default_factory=dict)
+    name: str | None = Field(None, description="Identifier: encrypted at rest")
+    date_of_birth: dt.date | None = Field(None, description="Identifier: encrypted at rest")
+    nhs_number: str | None = Field(None, description="Identifier: encrypted at rest")
+
+
+class FamilyIn(BaseModel):
+    """The screening family file plus the site (name or id) and optional identifiers."""
+
+    model_config = ConfigDict(extra="allow")
+    site: str | int
+    family_id: str = Field(description="The study code of the family (not an identifier)")
+    study: str | int | None = None
+    assessed_on: dt.date | None = None
+    infant: dict[str, Any] = Field(
+        default_factory=dict,
+        description="date_of_birth or due_date; optional gestation, name, nhs_number",
+    )
+    placement: str = "birth_family"
+    context: dict[str, bool] = Field(default_factory=dict)
+    caregivers: list[CaregiverIn]
+
+
+class AssessmentIn(BaseModel):
+    caregiver: str = Field(description="Caregiver id within the family")
+    instrument: str = Field(description="Instrument id, e.g. 'epds'")
+    time_point: str = Field(description="Time point name, e.g. 'antenatal' or '6w'")
+    responses: list[int | None] = Field(description="Item scores in item order (null = missing)")
+    input: Literal["scores", "positions"] = "scores"
+
+
+class CorrectionIn(BaseModel):
+    responses: list[int | None]
+    reason: str = Field(min_length=1)
+    input: Literal["scores", "positions"] = "scores"
+
+
+class LinkIn(BaseModel):
+    caregiver: str
+    instrument: str
+    time_point: str
+    hours: int = Field(72, ge=1, le=24 * 14)
+
+
+class LinkOut(BaseModel):
+    token: str
+    url: str
+    expires_in_hours: int
+
+
+class LinkSubmitIn(BaseModel):
+    responses: list[int | None]
+
+
+class AcknowledgeIn(BaseModel):
+    note: str = Field(min_length=1)
+
+
+class EpisodeIn(BaseModel):
+    programme: str
+    start: dt.date
+    caregivers: list[str] = Field(default_factory=list)
+
+
+class EpisodeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sessions_offered: int | None = Field(None, ge=0)
+    sessions_attended: int | None = Field(None, ge=0)
+    fidelity_notes: str | None = None
+    end: dt.date | None = None
+    reason: str | None = None
+
+
+class CaregiverEndIn(BaseModel):
+    reason: str = Field(min_length=1)
+
+
+class SiteIn(BaseModel):
+    name: str = Field(min_length=1)
+
+
+class UserIn(BaseModel):
+    email: str
+    role: Literal["admin", "practitioner", "site_lead", "researcher"]
+    sites: list[str] = Field(default_factory=list)
+    password: str = Field(min_length=8, max_length=256)
+
+
+class TimePointIn(BaseModel):
+    name: str
+    offset_days: int
+    window_days: int = Field(ge=0)
+    instruments: list[str]
+
+
+class StudyIn(BaseModel):
+    name: str = Field(min_length=1)
+    sites: list[str]
+    time_points: list[TimePointIn]
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+@router.post("/token", response_model=TokenOut, tags=["auth"])
+def token(
+    request: Request,
+    form: OAuth2PasswordRequestForm = Depends(),
+    store: Store = Depends(get_store),
+) -> TokenOut:
+    """Exchange email and password for a bearer token (OAuth2 password flow)."""
+    client = request.client.host if request.client else ""
+    actor = store.authenticate(form.username, form.password, client=client)
+    return TokenOut(access_token=store.create_api_token(actor))
+
+
+@router.get("/me", tags=["auth"])
+def me(actor: Actor = Depends(api_actor)) -> Json:
+    """Who the token belongs to: email, role, sites and studies."""
+    return {
+        "email": actor.email,
+        "role": actor.role,
+        "site_ids": sorted(actor.site_ids),
+        "study_ids": sorted(actor.study_ids),
+    }
+
+
+# --- families -------------------------------------------------------------------------------
+
+
+@router.get("/families", tags=["families"])
+def list_families(
+    q: str | None = Query(None, description="Search by family code"),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> list[Json]:
+    """Families in the actor's sites (researchers: their studies, pseudonymised)."""
+    return store.list_families(actor, q=q)
+
+
+@router.post("/families", status_code=201, tags=["families"])
+def create_family(
+    family: FamilyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    """Register a family from the screening family file; returns it with its ``id``."""
+    return store.create_family(actor, family.model_dump(mode="json", exclude_none=True))
+
+
+@router.get("/families/{family_id}", tags=["families"])
+def get_family(
+    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.get_family(actor, family_id)
+
+
+@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"])
+def add_caregiver(
+    family_id: int,
+    caregiver: CaregiverIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """A caregiver joins the family."""
+    return store.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
+
+
+@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"])
+def end_caregiver(
+    family_id: int,
+    caregiver_id: int,
+    body: CaregiverEndIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """A caregiver leaves the family (kept in the record, with the reason)."""
+    return store.end_caregiver(actor, family_id, caregiver_id, reason=body.reason)
+
+
+@router.get("/families/{family_id}/profile", tags=["screening"])
+def profile(
+    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    """The family's vulnerability profile (issue 2 profile JSON)."""
+    return domain.profile(store.family_document(actor, family_id))
+
+
+@router.get("/families/{family_id}/matches", tags=["screening"])
+def matches(
+    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    """Matched attachment-informed interventions with reasons and evidence."""
+    result = domain.matches(store.family_document(actor, family_id))
+    if result is None:
+        raise HTTPException(503, "intervention matching is not installed")
+    return result
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+
+@router.get("/families/{family_id}/assessments", tags=["assessments"])
+def list_assessments(
+    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> list[Json]:
+    return store.list_assessments(actor, family_id)
+
+
+@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"])
+def add_assessment(
+    family_id: int,
+    body: AssessmentIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Score and store one caregiver's answers; urgent flags become open alerts."""
+    return store.add_assessment(
+        actor, family_id, body.caregiver, body.instrument, body.time_point, body.responses,
+        input=body.input,
+    )
+
+
+@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"])
+def correct_assessment(
+    assessment_id: int,
+    body: CorrectionIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """A correction is a new version with a reason; the original is never overwritten."""
+    return store.correct_assessment(actor, assessment_id, body.responses, reason=body.reason)
+
+
+# --- caregiver links ------------------------------------------------------------------------
+
+
+@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"])
+def create_link(
+    family_id: int,
+    body: LinkIn,
+    request: Request,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> LinkOut:
+    """A one-time link for one caregiver, one instrument and one time point."""
+    secret = store.create_link(
+        actor, family_id, body.caregiver, body.instrument, body.time_point, hours=body.hours
+    )
+    return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
+
+
+@router.get("/links/{token}", tags=["caregiver links"])
+def open_link(token: str, store: Store = Depends(get_store)) -> Json:
+    """What a one-time link asks for (no account needed); 404 once used or expired."""
+    info = store.open_link(token)
+    return {**info, "questions": domain.questions(info["instrument"])}
+
+
+@router.post("/links/{token}", status_code=201, tags=["caregiver links"])
+def submit_link(
+    token: str, body: LinkSubmitIn, request: Request, store: Store = Depends(get_store)
+) -> Json:
+    """A caregiver's answers through a one-time link; the link is used up atomically."""
+    assessment = store.submit_link(token, body.responses)
+    urgent = domain.is_urgent(assessment)
+    out: Json = {"received": True, "urgent": urgent}
+    if urgent:
+        out["crisis_contacts"] = request.app.state.settings.crisis_contacts
+    return out
+
+
+def link_url(request: Request, secret: str) -> str:
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base}/c/{secret}"
+
+
+# --- alerts and episodes --------------------------------------------------------------------
+
+
+@router.get("/alerts", tags=["alerts"])
+def list_alerts(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    """Open urgent flags in the actor's scope, newest first."""
+    return store.list_alerts(actor)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
+def acknowledge_alert(
+    alert_id: int,
+    body: AcknowledgeIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    return store.acknowledge_alert(actor, alert_id, note=body.note)
+
+
+@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"])
+def add_episode(
+    family_id: int,
+    body: EpisodeIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Start an intervention episode."""
+    return store.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
+
+
+@router.patch("/episodes/{episode_id}", tags=["episodes"])
+def update_episode(
+    episode_id: int,
+    body: EpisodeUpdate,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record sessions offered and attended, fidelity notes, or the end and its reason."""
+    return store.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))
+
+
+# --- exports and audit ----------------------------------------------------------------------
+
+
+@router.get("/exports/assessments", tags=["exports"])
+def export_assessments(
+    format: exports.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
+    study: int | None = Query(None),
+    pseudonymise: bool | None = Query(
+        None, description="Researchers always get pseudonymised data whatever this says"
+    ),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Response:
+    """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
+    frame = store.export_assessments(actor, study=study, pseudonymise=pseudonymise)
+    return exports.response(frame, format)
+
+
+@router.get("/exports/redcap-dictionary", tags=["exports"])
+def redcap_dictionary(
+    study: int | None = Query(None),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Response:
+    """The REDCap data dictionary matching the REDCap flat export."""
+    frame = store.export_assessments(actor, study=study)
+    return exports.response(frame, "redcap-dictionary")
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    limit: int = Query(200, ge=1, le=5000),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> list[Json]:
+    return store.audit_log(actor, limit=limit)
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+@router.get("/sites", tags=["admin"])
+def list_sites(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_sites(actor)
+
+
+@router.post("/sites", status_code=201, tags=["admin"])
+def add_site(
+    body: SiteIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_site(actor, body.name)
+
+
+@router.get("/users", tags=["admin"])
+def list_users(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_users(actor)
+
+
+@router.post("/users", status_code=201, tags=["admin"])
+def add_user(
+    body: UserIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_user(actor, body.email, body.role, body.sites, body.password)
+
+
+@router.get("/studies", tags=["admin"])
+def list_studies(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_studies(actor)
+
+
+@router.post("/studies", status_code=201, tags=["admin"])
+def add_study(
+    body: StudyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_study(
+        actor, body.name, body.sites, [tp.model_dump() for tp in body.time_points]
+    )

@@ -1,0 +1,184 @@
+"""The web layer's view of the domain libraries: questionnaire forms, profile and matches.
+
+Questionnaire pages are rendered from the instrument definition (``attunement.instruments``):
+item order as printed, the score of each option, safety items. Item wording comes from the
+service's item text pack when one is loaded; otherwise the project's own short labels are
+shown and marked as such (the wording of licensed questionnaires is never shipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from attunement.web.charts import Cutoff
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FormItem:
+    number: int
+    position: int
+    label: str
+    from_pack: bool
+    choices: tuple[Choice, ...]
+    values: list[int | float]
+    safety: bool
+    optional: bool
+
+
+@dataclass(frozen=True)
+class InstrumentForm:
+    id: str
+    name: str
+    short_name: str
+    version: str
+    recall_period: str | None
+    respondent: str
+    citation: str
+    items: tuple[FormItem, ...]
+    labels_from_pack: bool
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    column: str
+    label: str
+    low: float
+    high: float
+    cutoffs: list[Cutoff]
+
+
+def _definitions() -> Any:
+    from attunement.instruments import definition
+
+    return definition
+
+
+def has_instrument(instrument_id: str) -> bool:
+    return any(i.id == instrument_id for i in _definitions().list_instruments())
+
+
+@cache
+def instrument_choices() -> list[tuple[str, str]]:
+    """``(id, name)`` of every questionnaire a caregiver or practitioner can fill in."""
+    return [(i.id, f"{i.short_name} — {i.name}") for i in _definitions().list_instruments()
+            if i.kind == "questionnaire"]
+
+
+def instrument_name(instrument_id: str) -> str:
+    try:
+        inst = _definitions().load_instrument(instrument_id)
+    except Exception:
+        return instrument_id
+    return f"{inst.short_name} ({inst.name})"
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]]) -> InstrumentForm:
+    """The form of one instrument, items in printed order, wording from the pack when loaded."""
+    inst = _definitions().load_instrument(instrument_id)
+    pack = item_texts.get(inst.id, {})
+    safety = inst.safety_items
+    items = []
+    for position, number in enumerate(inst.form_order(), start=1):
+        item = inst.item(number)
+        values = [_number(s) for s in item.scores]
+        choices = []
+        for k, value in enumerate(values):
+            if k < len(item.option_labels) and item.option_labels[k]:
+                text = f"{item.option_labels[k]}"
+            else:
+                text = f"Option {k + 1}"
+            choices.append(Choice(str(value), text))
+        items.append(FormItem(
+            number=number, position=position,
+            label=pack.get(number, item.label), from_pack=number in pack,
+            choices=tuple(choices), values=values, safety=number in safety,
+            optional=item.optional,
+        ))
+    return InstrumentForm(
+        id=inst.id, name=inst.name, short_name=inst.short_name, version=inst.version,
+        recall_period=inst.recall_period, respondent=inst.respondent, citation=inst.citation,
+        items=tuple(items), labels_from_pack=bool(pack),
+    )
+
+
+def questions(instrument_id: str) -> list[dict[str, Any]]:
+    """The questions of an instrument for the JSON API (project labels; no licensed wording)."""
+    form = instrument_form(instrument_id, {})
+    return [{"number": i.number, "label": i.label, "scores": i.values,
+             "options": [c.text for c in i.choices], "safety": i.safety} for i in form.items]
+
+
+@cache
+def chart_spec(instrument_id: str) -> ChartSpec | None:
+    """The instrument's first scale (its total) with the cut-offs drawn on it."""
+    try:
+        inst = _definitions().load_instrument(instrument_id)
+    except Exception:
+        return None
+    if not inst.scales:
+        return None
+    scale = inst.scales[0]
+    cutoffs = [Cutoff(c.value, c.label) for c in inst.cutoffs if c.scale == scale.id]
+    return ChartSpec(
+        column=f"{inst.id}_{scale.id}", label=f"{inst.short_name} {scale.label}",
+        low=float(scale.range[0]), high=float(scale.range[1]), cutoffs=cutoffs,
+    )
+
+
+def scale_value(scores: dict[str, Any], column: str) -> Any:
+    return scores.get(column)
+
+
+URGENT_KINDS = frozenset({"safety", "review"})
+
+
+def is_urgent(assessment: dict[str, Any]) -> bool:
+    """Whether a stored assessment raised a safety or review flag (an answer above zero on a
+    safety item): the practitioner is alerted and the caregiver sees the crisis contacts."""
+    return any(isinstance(f, dict) and f.get("kind") in URGENT_KINDS
+               for f in assessment.get("flags") or [])
+
+
+def profile(document: dict[str, Any]) -> dict[str, Any]:
+    """``attunement.risk.profile(document).to_dict()``."""
+    from attunement import risk
+
+    return risk.profile(document).to_dict()
+
+
+def matches(document: dict[str, Any]) -> dict[str, Any] | None:
+    """``attunement.interventions.match(profile, document).to_dict()``; None when this
+    installation has no intervention catalogue (the page says so instead of guessing)."""
+    from attunement import risk
+
+    try:
+        from attunement import interventions
+    except ImportError:
+        return None
+    return interventions.match(risk.profile(document), document).to_dict()
+
+
+def time_points(family: dict[str, Any]) -> list[str]:
+    """Time points offered on the family page: the study's schedule, then ones already used."""
+    names: list[str] = []
+    for tp in family.get("time_points") or family.get("schedule") or []:
+        name = tp.get("name") if isinstance(tp, dict) else str(tp)
+        if name and name not in names:
+            names.append(name)
+    for a in family.get("assessments") or []:
+        name = str(a.get("time_point", ""))
+        if name and name not in names:
+            names.append(name)
+    return names or ["antenatal", "6w", "3m", "6m", "12m"]

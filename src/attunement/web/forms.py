@@ -1,0 +1,200 @@
+"""Parsing of the dynamic HTML forms (family registration, questionnaires) with field errors.
+
+Every error names the form field it belongs to, so a page can show it next to the field and in
+the error summary, and re-render the form with exactly what the person typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+CAREGIVER_ROLES: list[tuple[str, str]] = [
+    ("birth_mother", "Birth mother"),
+    ("birth_father", "Birth father"),
+    ("co_parent", "Co-parent"),
+    ("foster_carer", "Foster carer"),
+    ("adoptive_parent", "Adoptive parent"),
+    ("kinship_carer", "Kinship carer (e.g. grandparent)"),
+    ("other", "Other caregiver"),
+]
+PLACEMENTS: list[tuple[str, str]] = [
+    ("birth_family", "Birth family"),
+    ("foster", "Foster care"),
+    ("adoptive", "Adoptive family"),
+    ("kinship", "Kinship care"),
+]
+MAX_CAREGIVERS = 8
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CAREGIVER_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class FormErrors(dict[str, str]):
+    """``{field name: message}`` in the order found."""
+
+    def add(self, field: str, message: str) -> None:
+        self.setdefault(field, message)
+
+
+def normalise_field(field: str) -> str:
+    """Turn a store error path (``caregivers[1].role``) into a form field name (``caregivers.1.role``)."""
+    return re.sub(r"\[(\d+)\]", r".\1", field).strip(".")
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _date(value: str, field: str, errors: FormErrors, label: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        errors.add(field, f"{label} must be a date written YYYY-MM-DD, not '{value}'")
+        return None
+
+
+def _int(value: str, field: str, errors: FormErrors, label: str, low: int, high: int) -> int | None:
+    if not value:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        errors.add(field, f"{label} must be a whole number, not '{value}'")
+        return None
+    if not low <= number <= high:
+        errors.add(field, f"{label} must be between {low} and {high}, not {number}")
+        return None
+    return number
+
+
+def caregiver_count(form: Any) -> int:
+    try:
+        n = int(form.get("n_caregivers", 2))
+    except (TypeError, ValueError):
+        n = 2
+    return max(1, min(MAX_CAREGIVERS, n))
+
+
+def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
+    """The registration form → the store's family payload, plus field errors."""
+    errors = FormErrors()
+    roles = {r for r, _ in CAREGIVER_ROLES}
+    site = _text(form, "site")
+    if not site:
+        errors.add("site", "Choose the site that will care for this family")
+    code = _text(form, "family_id")
+    if not code:
+        errors.add("family_id", "Enter the family's study code, e.g. FAM-0042")
+    elif not _CODE.match(code):
+        errors.add(
+            "family_id",
+            "The family code may use letters, digits, '-', '_' and '.' only (up to 64)",
+        )
+    placement = _text(form, "placement") or "birth_family"
+    if placement not in {p for p, _ in PLACEMENTS}:
+        errors.add("placement", f"Unknown placement '{placement}'")
+    infant: dict[str, Any] = {}
+    dob = _date(_text(form, "infant.date_of_birth"), "infant.date_of_birth", errors,
+                "The infant's date of birth")
+    due = _date(_text(form, "infant.due_date"), "infant.due_date", errors, "The due date")
+    if dob:
+        infant["date_of_birth"] = dob
+    if due:
+        infant["due_date"] = due
+    if not dob and not due and "infant.date_of_birth" not in errors and "infant.due_date" not in errors:
+        errors.add("infant.due_date", "Enter the due date or the infant's date of birth")
+    gestation = _int(_text(form, "infant.gestation_weeks"), "infant.gestation_weeks", errors,
+                     "Gestation at birth (weeks)", 20, 45)
+    if gestation is not None:
+        infant["gestation_weeks"] = gestation
+    for key in ("name", "nhs_number"):
+        value = _text(form, f"infant.{key}")
+        if value:
+            infant[key] = value
+
+    caregivers: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i in range(caregiver_count(form)):
+        p = f"caregivers.{i}."
+        role = _text(form, p + "role")
+        cid = _text(form, p + "id")
+        if not role and not cid and not _text(form, p + "name"):
+            continue  # an empty extra row
+        if role not in roles:
+            errors.add(p + "role", f"Choose caregiver {i + 1}'s role")
+        if not cid:
+            errors.add(p + "id", f"Give caregiver {i + 1} a short id, e.g. 'mother' or 'cg{i + 1}'")
+        elif not _CAREGIVER_ID.match(cid):
+            errors.add(
+                p + "id",
+                f"Caregiver {i + 1}'s id must start with a lower-case letter and use a-z, 0-9, _",
+            )
+        elif cid in seen:
+            errors.add(p + "id", f"Caregiver id '{cid}' is used twice in this family")
+        seen.add(cid)
+        caregiver: dict[str, Any] = {"id": cid, "role": role}
+        age = _int(_text(form, p + "age"), p + "age", errors, f"Caregiver {i + 1}'s age", 10, 100)
+        if age is not None:
+            caregiver["age"] = age
+        ftp = _text(form, p + "first_time_parent")
+        if ftp in {"yes", "no"}:
+            caregiver["first_time_parent"] = ftp == "yes"
+        for key in ("name", "nhs_number", "phone"):
+            value = _text(form, p + key)
+            if value:
+                caregiver[key] = value
+        cdob = _date(_text(form, p + "date_of_birth"), p + "date_of_birth", errors,
+                     f"Caregiver {i + 1}'s date of birth")
+        if cdob:
+            caregiver["date_of_birth"] = cdob
+        caregivers.append(caregiver)
+    if not caregivers:
+        errors.add("caregivers.0.role", "Add at least one caregiver")
+    payload: dict[str, Any] = {
+        "site": site,
+        "family_id": code,
+        "assessed_on": dt.date.today().isoformat(),
+        "infant": infant,
+        "placement": placement,
+        "context": {},
+        "caregivers": caregivers,
+    }
+    study = _text(form, "study")
+    if study:
+        payload["study"] = int(study) if study.isdigit() else study
+    return payload, errors
+
+
+def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
+                    optional: set[int]) -> tuple[list[int | None], FormErrors]:
+    """Questionnaire answers ``item.N`` → item scores in order, with a message per bad item.
+
+    An unanswered item is an error unless the person ticked "leave unanswered" for it
+    (``skip.N``) or the item is optional: missing data is recorded on purpose, never silently.
+    """
+    errors = FormErrors()
+    responses: list[int | None] = []
+    for n in range(1, n_items + 1):
+        raw = _text(form, f"item.{n}")
+        if not raw:
+            if form.get(f"skip.{n}") or n in optional:
+                responses.append(None)
+            else:
+                errors.add(f"item.{n}", f"Question {n} is not answered: choose an answer or tick "
+                           "'leave unanswered'")
+                responses.append(None)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            errors.add(f"item.{n}", f"Question {n}: '{raw}' is not one of the answers")
+            responses.append(None)
+            continue
+        if allowed[n - 1] and value not in allowed[n - 1]:
+            errors.add(f"item.{n}", f"Question {n}: {value} is not one of the answers")
+        responses.append(value)
+    return responses, errors

@@ -1,0 +1,628 @@
+"""Server-rendered pages for people. They work without JavaScript.
+
+Each handler asks the store, with the signed-in actor, for exactly what it shows; the store
+decides what the actor may see. State-changing forms are POSTs carrying the session's CSRF
+token; a form that fails validation is shown again with what was typed and a message per field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from attunement.store import Actor, AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.web import domain, exports
+from attunement.web.deps import check_csrf, get_session, page_actor
+from attunement.web.forms import (
+    CAREGIVER_ROLES,
+    MAX_CAREGIVERS,
+    PLACEMENTS,
+    FormErrors,
+    caregiver_count,
+    normalise_field,
+    parse_family_form,
+    parse_responses,
+)
+
+router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
+
+ROLE_NAMES = {
+    "admin": "Administrator",
+    "practitioner": "Practitioner",
+    "site_lead": "Site lead",
+    "researcher": "Researcher",
+    "system": "System",
+}
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a (synchronous) store call off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
+    session = get_session(request)
+    context = {
+        "request": request,
+        "actor": getattr(request.state, "actor", None),
+        "role_names": ROLE_NAMES,
+        "csrf_token": session.csrf,
+        "flashes": session.pop_flashes(),
+        "crisis_contacts": request.app.state.settings.crisis_contacts,
+        "errors": {},
+        "values": {},
+        **context,
+    }
+    response = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status
+    )
+    request.app.state.sessions.save(response, session)
+    return response
+
+
+def redirect(request: Request, url: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    request.app.state.sessions.save(response, get_session(request))
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# --- login ------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login", dependencies=[Depends(check_csrf)])
+async def login(request: Request) -> Response:
+    form = await request.form()
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "/")))
+    values = {"email": email}
+    errors = FormErrors()
+    if not email:
+        errors.add("email", "Enter your email address")
+    if not password:
+        errors.add("password", "Enter your password")
+    if errors:
+        return render(request, "login.html", {"next": target, "values": values,
+                                              "errors": errors}, status=422)
+    store = _store(request)
+    client = request.client.host if request.client else ""
+    try:
+        actor = await call(store.authenticate, email, password, client=client)
+    except AuthError as exc:
+        if exc.retry_after:
+            minutes = max(1, round(exc.retry_after / 60))
+            message = (f"Too many failed attempts. For your security, sign-in is paused; try "
+                       f"again in about {minutes} minute{'s' if minutes != 1 else ''}.")
+            response = render(request, "login.html", {"next": target, "values": values,
+                                                      "errors": {"email": message}}, status=429)
+            response.headers["Retry-After"] = str(int(exc.retry_after))
+            return response
+        errors.add("email", "The email address or password is not right")
+        return render(request, "login.html", {"next": target, "values": values,
+                                              "errors": errors}, status=401)
+    token = await call(store.create_api_token, actor)
+    session = get_session(request)
+    session.sign_in(token)
+    return redirect(request, target)
+
+
+@router.post("/logout", dependencies=[Depends(check_csrf)])
+async def logout(request: Request) -> Response:
+    session = get_session(request)
+    store = _store(request)
+    if session.token:
+        try:
+            actor = await call(store.actor_for_token, session.token)
+            await call(store.revoke_api_token, actor, session.token)
+        except AuthError:
+            pass  # already expired or revoked
+    session.clear()
+    session.flash("You have signed out.")
+    return redirect(request, "/login")
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def dashboard(request: Request, q: str | None = None,
+                    actor: Actor = Depends(page_actor)) -> Response:
+    store = _store(request)
+    # the store orders the caseload: open urgent alerts first, then overdue assessments
+    families = await call(store.list_families, actor, q=q or None)
+    alerts = await call(store.list_alerts, actor)
+    return render(request, "dashboard.html", {"families": families, "alerts": alerts, "q": q or ""})
+
+
+# --- families -------------------------------------------------------------------------------
+
+
+async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
+                       errors: FormErrors, n: int, status: int = 200) -> Response:
+    store = _store(request)
+    sites = await call(store.list_sites, actor)
+    try:
+        studies = await call(store.list_studies, actor)
+    except Forbidden:
+        studies = []
+    return render(request, "family_new.html", {
+        "sites": sites, "studies": studies, "roles": CAREGIVER_ROLES, "placements": PLACEMENTS,
+        "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
+    }, status=status)
+
+
+@router.get("/families/new")
+async def family_new(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    values = {"caregivers.0.id": "cg1", "caregivers.1.id": "cg2", "placement": "birth_family"}
+    return await _family_form(request, actor, values, FormErrors(), 2)
+
+
+@router.post("/families/new", dependencies=[Depends(check_csrf)])
+async def family_create(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    n = caregiver_count(form)
+    if form.get("add_caregiver"):
+        n = min(MAX_CAREGIVERS, n + 1)
+        values.setdefault(f"caregivers.{n - 1}.id", f"cg{n}")
+        return await _family_form(request, actor, values, FormErrors(), n)
+    payload, errors = parse_family_form(form)
+    if not errors:
+        try:
+            family = await call(_store(request).create_family, actor, payload)
+        except StoreValidationError as exc:
+            errors.add(normalise_field(exc.field) or "family_id", exc.reason)
+        else:
+            get_session(request).flash(f"Family {family.get('family_id', '')} registered.")
+            return redirect(request, f"/families/{family['id']}")
+    return await _family_form(request, actor, values, errors, n, status=422)
+
+
+def _charts(family: dict[str, Any]) -> list[dict[str, Any]]:
+    """One chart per caregiver × instrument: the main scale over time with its cut-offs."""
+    from attunement.web.charts import score_chart
+
+    assessments = family.get("assessments") or []
+    superseded = {a.get("corrected_from") for a in assessments if a.get("corrected_from")}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in assessments:
+        if a.get("id") in superseded:
+            continue
+        grouped.setdefault((str(a.get("caregiver")), str(a.get("instrument"))), []).append(a)
+    charts = []
+    for (caregiver, instrument), rows in grouped.items():
+        spec = domain.chart_spec(instrument)
+        if spec is None:
+            continue
+        points = []
+        for a in sorted(rows, key=lambda r: (str(r.get("submitted_at") or ""), r.get("day") or 0,
+                                             r.get("id") or 0)):
+            value = (a.get("scores") or {}).get(spec.column)
+            if value is None:
+                continue
+            points.append((str(a.get("time_point", "")), float(value)))
+        if not points:
+            continue
+        title = f"{caregiver}: {spec.label} over time"
+        charts.append({
+            "caregiver": caregiver, "instrument": instrument, "label": spec.label,
+            "points": points, "cutoffs": spec.cutoffs,
+            "svg": score_chart(title, points, low=spec.low, high=spec.high, cutoffs=spec.cutoffs),
+        })
+    return charts
+
+
+@router.get("/families/{family_id}")
+async def family_page(request: Request, family_id: int,
+                      actor: Actor = Depends(page_actor)) -> Response:
+    store = _store(request)
+    family = await call(store.get_family, actor, family_id)
+    document = await call(store.family_document, actor, family_id)
+    profile = domain.profile(document)
+    matches = domain.matches(document)
+    alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
+    return render(request, "family.html", {
+        "family": family, "profile": profile, "matches": matches, "alerts": alerts,
+        "charts": _charts(family), "instruments": domain.instrument_choices(),
+        "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
+        "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
+    })
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+
+def _assessment_context(request: Request, family: dict[str, Any], caregiver: str,
+                        instrument_id: str, time_point: str) -> dict[str, Any]:
+    form = domain.instrument_form(instrument_id, request.app.state.item_texts)
+    return {"family": family, "caregiver": caregiver, "time_point": time_point, "form": form}
+
+
+@router.get("/families/{family_id}/assess")
+async def assessment_form(request: Request, family_id: int, caregiver: str = "",
+                          instrument: str = "", time_point: str = "",
+                          actor: Actor = Depends(page_actor)) -> Response:
+    family = await call(_store(request).get_family, actor, family_id)
+    errors = FormErrors()
+    if not domain.has_instrument(instrument):
+        errors.add("instrument", f"Unknown questionnaire '{instrument}'")
+    if caregiver not in {str(c.get("id")) for c in family.get("caregivers", [])}:
+        errors.add("caregiver", "Choose one of this family's caregivers")
+    if not time_point.strip():
+        errors.add("time_point", "Enter the time point, e.g. 'antenatal' or '6w'")
+    if errors:
+        get_session(request).flash("; ".join(errors.values()), "error")
+        return redirect(request, f"/families/{family_id}#new-assessment")
+    context = _assessment_context(request, family, caregiver, instrument, time_point)
+    return render(request, "assessment.html", context)
+
+
+@router.post("/families/{family_id}/assess", dependencies=[Depends(check_csrf)])
+async def assessment_submit(request: Request, family_id: int,
+                            actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    instrument = str(form.get("instrument", ""))
+    time_point = str(form.get("time_point", ""))
+    store = _store(request)
+    family = await call(store.get_family, actor, family_id)
+    if not domain.has_instrument(instrument):
+        get_session(request).flash(f"Unknown questionnaire '{instrument}'", "error")
+        return redirect(request, f"/families/{family_id}")
+    context = _assessment_context(request, family, caregiver, instrument, time_point)
+    spec = context["form"]
+    responses, errors = parse_responses(
+        form, len(spec.items), [item.values for item in spec.items],
+        {item.position for item in spec.items if item.optional},
+    )
+    if not errors:
+        try:
+            assessment = await call(store.add_assessment, actor, family_id, caregiver,
+                                    instrument, time_point, responses)
+        except StoreValidationError as exc:
+            errors.add(_item_field(exc.field), exc.reason)
+        else:
+            session = get_session(request)
+            if domain.is_urgent(assessment):
+                session.flash("URGENT: a safety answer needs a same-day review. An alert is open "
+                              "on the dashboard.", "urgent")
+            session.flash(f"{spec.name} saved for {caregiver} ({time_point}).")
+            return redirect(request, f"/families/{family_id}")
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    return render(request, "assessment.html", {**context, "values": values, "errors": errors},
+                  status=422)
+
+
+def _item_field(field: str) -> str:
+    """Map a store field path ``responses.10`` (1-based position) to the form's ``item.10``."""
+    field = normalise_field(field)
+    parts = field.split(".")
+    if len(parts) == 2 and parts[0] == "responses" and parts[1].isdigit():
+        return f"item.{int(parts[1])}"
+    return field or "form"
+
+
+# --- caregiver links ------------------------------------------------------------------------
+
+
+@router.post("/families/{family_id}/links", dependencies=[Depends(check_csrf)])
+async def link_create(request: Request, family_id: int,
+                      actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    instrument = str(form.get("instrument", ""))
+    time_point = str(form.get("time_point", "")).strip()
+    store = _store(request)
+    hours = request.app.state.settings.link_hours
+    try:
+        secret = await call(store.create_link, actor, family_id, caregiver, instrument,
+                            time_point, hours=hours)
+    except StoreValidationError as exc:
+        get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}", "error")
+        return redirect(request, f"/families/{family_id}#links")
+    from attunement.web.api import link_url
+
+    family = await call(store.get_family, actor, family_id)
+    return render(request, "link_created.html", {
+        "family": family, "url": link_url(request, secret), "caregiver": caregiver,
+        "instrument": domain.instrument_name(instrument), "time_point": time_point,
+        "hours": hours,
+    })
+
+
+@router.get("/c/{token}")
+async def caregiver_page(request: Request, token: str) -> Response:
+    try:
+        info = await call(_store(request).open_link, token)
+    except NotFound:
+        return render(request, "caregiver_gone.html", {}, status=404)
+    form = domain.instrument_form(info["instrument"], request.app.state.item_texts)
+    return render(request, "caregiver.html", {"info": info, "form": form, "token": token})
+
+
+@router.post("/c/{token}", dependencies=[Depends(check_csrf)])
+async def caregiver_submit(request: Request, token: str) -> Response:
+    store = _store(request)
+    try:
+        info = await call(store.open_link, token)
+    except NotFound:
+        return render(request, "caregiver_gone.html", {}, status=404)
+    spec = domain.instrument_form(info["instrument"], request.app.state.item_texts)
+    form = await request.form()
+    responses, errors = parse_responses(
+        form, len(spec.items), [item.values for item in spec.items],
+        {item.position for item in spec.items if item.optional},
+    )
+    if not errors:
+        try:
+            assessment = await call(store.submit_link, token, responses)
+        except NotFound:
+            return render(request, "caregiver_gone.html", {}, status=404)
+        except StoreValidationError as exc:
+            errors.add(_item_field(exc.field), exc.reason)
+        else:
+            return render(request, "caregiver_done.html", {
+                "urgent": domain.is_urgent(assessment),
+                "contacts": request.app.state.settings.crisis_contacts,
+            })
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    return render(request, "caregiver.html", {"info": info, "form": spec, "token": token,
+                                              "values": values, "errors": errors}, status=422)
+
+
+# --- alerts and episodes --------------------------------------------------------------------
+
+
+def _back(form: Any, fallback: str = "/") -> str:
+    return _safe_next(str(form.get("back", fallback)))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
+async def alert_acknowledge(request: Request, alert_id: int,
+                            actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    note = str(form.get("note", "")).strip()
+    session = get_session(request)
+    if not note:
+        session.flash("To acknowledge an alert, write what was done (the note field).", "error")
+        return redirect(request, _back(form))
+    try:
+        await call(_store(request).acknowledge_alert, actor, alert_id, note=note)
+    except StoreValidationError as exc:
+        session.flash(f"{exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Alert acknowledged.")
+    return redirect(request, _back(form))
+
+
+@router.post("/families/{family_id}/episodes", dependencies=[Depends(check_csrf)])
+async def episode_add(request: Request, family_id: int,
+                      actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    programme = str(form.get("programme", "")).strip()
+    start = str(form.get("start", "")).strip()
+    caregivers = [str(c) for c in form.getlist("caregivers")]
+    problems = []
+    if not programme:
+        problems.append("programme: choose a programme")
+    try:
+        start_date = dt.date.fromisoformat(start)
+    except ValueError:
+        problems.append(f"start: '{start}' is not a date written YYYY-MM-DD")
+    if problems:
+        session.flash("The episode was not started — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#episodes")
+    try:
+        await call(_store(request).add_episode, actor, family_id, programme, start_date,
+                   caregivers=caregivers)
+    except StoreValidationError as exc:
+        session.flash(f"The episode was not started — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Intervention episode started.")
+    return redirect(request, f"/families/{family_id}#episodes")
+
+
+@router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
+async def episode_update(request: Request, episode_id: int,
+                         actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    back = _back(form)
+    changes: dict[str, Any] = {}
+    problems = []
+    for key in ("sessions_offered", "sessions_attended"):
+        raw = str(form.get(key, "")).strip()
+        if raw:
+            if raw.isdigit():
+                changes[key] = int(raw)
+            else:
+                problems.append(f"{key.replace('_', ' ')}: '{raw}' is not a whole number ≥ 0")
+    notes = str(form.get("fidelity_notes", "")).strip()
+    if notes:
+        changes["fidelity_notes"] = notes
+    end = str(form.get("end", "")).strip()
+    if end:
+        try:
+            changes["end"] = dt.date.fromisoformat(end)
+        except ValueError:
+            problems.append(f"end: '{end}' is not a date written YYYY-MM-DD")
+        reason = str(form.get("reason", "")).strip()
+        if not reason:
+            problems.append("reason: say why the episode ended")
+        changes["reason"] = reason
+    if problems:
+        session.flash("The episode was not updated — " + "; ".join(problems), "error")
+        return redirect(request, back)
+    try:
+        await call(_store(request).update_episode, actor, episode_id, **changes)
+    except StoreValidationError as exc:
+        session.flash(f"The episode was not updated — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Episode updated.")
+    return redirect(request, back)
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | None = None,
+                 errors: FormErrors | None = None, status: int = 200) -> Response:
+    store = _store(request)
+    users = await call(store.list_users, actor)
+    sites = await call(store.list_sites, actor)
+    studies = await call(store.list_studies, actor)
+    return render(request, "admin.html", {
+        "users": users, "sites": sites, "studies": studies, "values": values or {},
+        "errors": errors or FormErrors(), "roles": ["practitioner", "site_lead", "researcher",
+                                                     "admin"],
+    }, status=status)
+
+
+@router.get("/admin")
+async def admin_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    return await _admin(request, actor)
+
+
+@router.post("/admin/sites", dependencies=[Depends(check_csrf)])
+async def admin_add_site(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    name = str(form.get("site.name", "")).strip()
+    errors = FormErrors()
+    if not name:
+        errors.add("site.name", "Enter the site's name")
+    else:
+        try:
+            await call(_store(request).add_site, actor, name)
+        except StoreValidationError as exc:
+            errors.add("site.name", exc.reason)
+        else:
+            get_session(request).flash(f"Site '{name}' added.")
+            return redirect(request, "/admin")
+    return await _admin(request, actor, values={"site.name": name}, errors=errors, status=422)
+
+
+@router.post("/admin/users", dependencies=[Depends(check_csrf)])
+async def admin_add_user(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    email = str(form.get("user.email", "")).strip()
+    role = str(form.get("user.role", ""))
+    sites = [str(s) for s in form.getlist("user.sites")]
+    password = str(form.get("user.password", ""))
+    errors = FormErrors()
+    if "@" not in email:
+        errors.add("user.email", "Enter the person's email address, e.g. name@example.org")
+    if role not in {"practitioner", "site_lead", "researcher", "admin"}:
+        errors.add("user.role", "Choose a role")
+    if len(password) < 12:
+        errors.add("user.password", "The first password must be at least 12 characters")
+    if not errors:
+        try:
+            await call(_store(request).add_user, actor, email, role, sites, password)
+        except StoreValidationError as exc:
+            errors.add("user." + normalise_field(exc.field).split(".")[0], exc.reason)
+        else:
+            get_session(request).flash(f"User {email} added as {ROLE_NAMES.get(role, role)}.")
+            return redirect(request, "/admin")
+    values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites}
+    return await _admin(request, actor, values=values, errors=errors, status=422)
+
+
+@router.post("/admin/studies", dependencies=[Depends(check_csrf)])
+async def admin_add_study(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    name = str(form.get("study.name", "")).strip()
+    sites = [str(s) for s in form.getlist("study.sites")]
+    schedule = str(form.get("study.schedule", ""))
+    errors = FormErrors()
+    if not name:
+        errors.add("study.name", "Enter the study's name")
+    if not sites:
+        errors.add("study.sites", "Choose at least one site")
+    time_points = []
+    for line_no, line in enumerate(schedule.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        try:
+            tp_name, offset, window = parts[0], int(parts[1]), int(parts[2])
+            instruments = [p for p in parts[3].split() if p]
+            if not tp_name or not instruments:
+                raise ValueError
+        except (IndexError, ValueError):
+            errors.add("study.schedule", f"Line {line_no} should read 'name, offset days, "
+                       f"window days, instrument ids' — e.g. '6w, 42, 14, epds phq9'")
+            break
+        time_points.append({"name": tp_name, "offset_days": offset, "window_days": window,
+                            "instruments": instruments})
+    if not time_points and "study.schedule" not in errors:
+        errors.add("study.schedule", "Enter at least one time point")
+    if not errors:
+        try:
+            await call(_store(request).add_study, actor, name, sites, time_points)
+        except StoreValidationError as exc:
+            errors.add("study." + (normalise_field(exc.field).split(".")[0] or "name"), exc.reason)
+        else:
+            get_session(request).flash(f"Study '{name}' added.")
+            return redirect(request, "/admin")
+    values = {"study.name": name, "study.sites": sites, "study.schedule": schedule}
+    return await _admin(request, actor, values=values, errors=errors, status=422)
+
+
+# --- exports and audit ----------------------------------------------------------------------
+
+
+@router.get("/exports")
+async def exports_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    try:
+        studies = await call(_store(request).list_studies, actor)
+    except Forbidden:
+        studies = []
+    return render(request, "exports.html", {"studies": studies, "formats": exports.FORMATS})
+
+
+@router.post("/exports", dependencies=[Depends(check_csrf)])
+async def exports_download(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    fmt = str(form.get("format", "csv"))
+    study_raw = str(form.get("study", "")).strip()
+    if fmt not in exports.FORMATS:
+        get_session(request).flash(f"format: unknown export format '{fmt}'", "error")
+        return redirect(request, "/exports")
+    study = int(study_raw) if study_raw.isdigit() else None
+    identifiable = form.get("identifiable") == "yes"
+    frame = await call(_store(request).export_assessments, actor, study=study,
+                       pseudonymise=None if identifiable else True)
+    return exports.response(frame, fmt)  # type: ignore[arg-type]
+
+
+@router.get("/audit")
+async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    rows = await call(_store(request).audit_log, actor, limit=300)
+    return render(request, "audit.html", {"rows": rows})
+
+
+def login_url(path: str) -> str:
+    return "/login?next=" + quote(path, safe="/")

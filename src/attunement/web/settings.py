@@ -1,0 +1,142 @@
+"""Configuration of the web service: secrets, cookies, crisis contacts, item text pack."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CRISIS_CONTACTS: list[dict[str, str]] = [
+    {
+        "name": "Emergency services",
+        "phone": "999",
+        "note": "If you or your baby are in immediate danger.",
+    },
+    {
+        "name": "Samaritans (UK and Ireland, 24 hours)",
+        "phone": "116 123",
+        "note": "Free to call, any time, about anything that is troubling you.",
+    },
+    {
+        "name": "NHS 111 (press 2 for mental health)",
+        "phone": "111",
+        "note": "Urgent mental health support in England.",
+    },
+]
+
+
+def _secret_from_file(path: Path) -> str:
+    """Read the session-signing secret, creating it (mode 0600) the first time."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass
+class Settings:
+    """Settings of one web service instance.
+
+    ``secret_key`` signs session cookies; every worker behind a load balancer must share it.
+    When not given it comes from ``$ATTUNEMENT_SECRET_KEY`` or a 0600 file
+    ``web-secret.key`` in the user data directory. ``crisis_contacts`` are shown to a caregiver
+    who answers a safety item above zero; a service sets its own with
+    ``$ATTUNEMENT_CRISIS_CONTACTS`` (a JSON or YAML file: a list of ``{name, phone, note}``).
+    ``item_text_pack`` is a YAML or JSON file ``{instrument_id: {item_number: "validated
+    wording"}}`` the service is licensed to use; without it forms show the project's own short
+    labels, marked as such.
+    """
+
+    secret_key: str | None = None
+    service_name: str = "attunement"
+    secure_cookies: bool = False
+    session_lifetime: int = 12 * 3600
+    session_idle: int = 30 * 60
+    link_hours: int = 72
+    crisis_contacts: list[dict[str, str]] = field(
+        default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
+    )
+    item_text_pack: str | Path | None = None
+    public_url: str | None = None
+
+    def resolved_secret(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        env = os.environ.get("ATTUNEMENT_SECRET_KEY")
+        if env:
+            return env
+        from platformdirs import user_data_dir
+
+        return _secret_from_file(Path(user_data_dir("attunement")) / "web-secret.key")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from ``ATTUNEMENT_*`` environment variables (used by ``attunement serve``)."""
+        settings = cls()
+        if os.environ.get("ATTUNEMENT_SECURE_COOKIES", "").lower() in {"1", "true", "yes"}:
+            settings.secure_cookies = True
+        if os.environ.get("ATTUNEMENT_PUBLIC_URL"):
+            settings.public_url = os.environ["ATTUNEMENT_PUBLIC_URL"].rstrip("/")
+        if os.environ.get("ATTUNEMENT_ITEM_TEXT_PACK"):
+            settings.item_text_pack = os.environ["ATTUNEMENT_ITEM_TEXT_PACK"]
+        contacts = os.environ.get("ATTUNEMENT_CRISIS_CONTACTS")
+        if contacts:
+            settings.crisis_contacts = load_crisis_contacts(contacts)
+        return settings
+
+
+def _load_data_file(path: str | Path) -> Any:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        return json.loads(text)
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def load_crisis_contacts(path: str | Path) -> list[dict[str, str]]:
+    """Read and validate a crisis-contacts file; errors name the file, entry and field."""
+    data = _load_data_file(path)
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path}: expected a non-empty list of crisis contacts")
+    out = []
+    for i, entry in enumerate(data, start=1):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: entry {i} must be a mapping with name and phone")
+        for key in ("name", "phone"):
+            if not str(entry.get(key, "")).strip():
+                raise ValueError(f"{path}: entry {i} field '{key}' is missing or empty")
+        out.append({k: str(entry.get(k, "")) for k in ("name", "phone", "note")})
+    return out
+
+
+def load_item_text_pack(path: str | Path | None) -> dict[str, dict[int, str]]:
+    """Read an item text pack: ``{instrument_id: {item_number: text}}`` (1-based numbers)."""
+    if not path:
+        return {}
+    data = _load_data_file(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: an item text pack maps instrument ids to item texts")
+    pack: dict[str, dict[int, str]] = {}
+    for instrument, items in data.items():
+        if not isinstance(items, dict):
+            raise ValueError(f"{path}: '{instrument}' must map item numbers to wording")
+        texts: dict[int, str] = {}
+        for number, text in items.items():
+            try:
+                n = int(str(number).rsplit("_", 1)[-1])
+            except ValueError:
+                raise ValueError(
+                    f"{path}: '{instrument}' item '{number}' is not an item number"
+                ) from None
+            texts[n] = str(text)
+        pack[str(instrument)] = texts
+    return pack
