@@ -79,7 +79,7 @@ def make_event_table(
         out["source"] = df["source"].astype(str).to_numpy()
     else:
         out["source"] = [f"{source}:{i + 1}" for i in range(len(df))]
-    for col in _STR + ("source",):
+    for col in (*_STR, "source"):
         out[col] = out[col].astype(object)
     return out.reset_index(drop=True)
 

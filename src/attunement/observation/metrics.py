@@ -175,7 +175,7 @@ def session_metrics(
     p_col = np.full(len(out), np.nan)
     k_col = np.zeros(len(out), dtype=np.int64)
     rng = np.random.default_rng(seed)
-    for n, items in sorted(pending.items()):
+    for _n, items in sorted(pending.items()):
         for start in range(0, len(items), 2048):
             chunk = items[start:start + 2048]
             g = np.stack([c[1] for c in chunk])

@@ -110,7 +110,7 @@ def load_scheme(path: str | Path) -> CodingScheme:
 def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
     """Validate a coding scheme given as YAML text."""
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ObservationError(

@@ -84,8 +84,8 @@ def window_units(
     onsets: np.ndarray, n: int, window: tuple[float, float] = (0.0, 5.0), unit: float = 1.0
 ) -> np.ndarray:
     """Boolean unit series: units inside ``(onset + lo, onset + hi)`` windows of the onsets."""
-    lo_u = int(round(window[0] / unit))
-    hi_u = int(round(window[1] / unit))
+    lo_u = round(window[0] / unit)
+    hi_u = round(window[1] / unit)
     if hi_u <= lo_u:
         raise ValueError("the window must be at least one time unit long")
     start = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64) + lo_u

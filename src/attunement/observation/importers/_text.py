@@ -1,0 +1,95 @@
+"""Shared helpers for the text-based importers: reading, delimiters, times."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from attunement.observation.errors import ObservationError
+
+MAX_BYTES = 200 * 1024 * 1024
+
+
+def read_text(path: str | Path) -> str:
+    """The file's text (UTF-8, BOM tolerated); clear errors for missing, binary or huge files."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise ObservationError(f"file is larger than {MAX_BYTES // 2**20} MB", source=str(p))
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ObservationError(f"cannot read file: {exc.strerror or exc}", source=str(p)) from None
+    if b"\x00" in data[:4096]:
+        raise ObservationError("binary file, not a text export", source=str(p))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ObservationError(f"not UTF-8 text (byte {exc.start})", source=str(p)) from None
+
+
+def sniff_delimiter(first_line: str, path: str | Path = "") -> str:
+    if str(path).lower().endswith(".tsv") or "\t" in first_line:
+        return "\t"
+    if first_line.count(";") > first_line.count(","):
+        return ";"
+    return ","
+
+
+def read_table(text: str, source: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (line number, cells) rows of a delimited text; blank lines skipped."""
+    first = text.split("\n", 1)[0]
+    delim = sniff_delimiter(first, source)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        header: list[str] | None = None
+        rows: list[tuple[int, list[str]]] = []
+        start = 1
+        for cells in reader:
+            line = start
+            start = reader.line_num + 1
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if header is None:
+                header = [c.strip() for c in cells]
+                continue
+            if len(cells) != len(header):
+                raise ObservationError(
+                    f"{len(cells)} fields where the header has {len(header)}", source=source,
+                    line=line)
+            rows.append((line, cells))
+    except csv.Error as exc:
+        raise ObservationError(f"malformed CSV: {exc}", source=source,
+                               line=reader.line_num) from None
+    if header is None:
+        raise ObservationError("empty file (no header line)", source=source)
+    return header, rows
+
+
+_HMS = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
+_HMSF = re.compile(r"^(\d+):(\d\d):(\d\d)[:.](\d{1,3})$")
+
+
+def parse_seconds(text: str, *, source: str, line: int | None, field: str) -> float:
+    """Seconds from ``12.5``, ``m:ss(.f)``, ``h:mm:ss(.f)`` or Datavyu's ``HH:MM:SS:mmm``."""
+    t = text.strip()
+    try:
+        v = float(t)
+    except ValueError:
+        m = _HMSF.match(t)
+        if m and t.count(":") == 3:
+            h, mi, s, ms = m.groups()
+            v = int(h) * 3600 + int(mi) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+        else:
+            m = _HMS.match(t)
+            if not m:
+                raise ObservationError(f"{text!r} is not a time", source=source, line=line,
+                                       field=field) from None
+            h, mi, s = m.groups()
+            v = (int(h) if h else 0) * 3600 + int(mi) * 60 + float(s)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ObservationError(f"{text!r} is not a finite time", source=source, line=line,
+                               field=field)
+    return v
