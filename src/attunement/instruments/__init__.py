@@ -23,7 +23,13 @@ from attunement.instruments.definition import (
     register_instrument,
 )
 from attunement.instruments.errors import DefinitionError, ScoringError, UnknownInstrument
+from attunement.instruments.export import (
+    to_fhir_questionnaire,
+    to_fhir_questionnaire_response,
+    to_redcap_dictionary,
+)
 from attunement.instruments.frames import ScoringResult, score
+from attunement.instruments.textpack import load_item_text_pack
 
 __all__ = [
     "Band",
@@ -42,8 +48,12 @@ __all__ = [
     "list_instruments",
     "load_definition",
     "load_instrument",
+    "load_item_text_pack",
     "parse_definition",
     "register_instrument",
     "score",
     "score_responses",
+    "to_fhir_questionnaire",
+    "to_fhir_questionnaire_response",
+    "to_redcap_dictionary",
 ]

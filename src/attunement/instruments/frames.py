@@ -207,7 +207,9 @@ def _assemble(data: Any, cols: dict[str, Column], polars: bool) -> Any:
         return data.with_columns([_polars_series(k, v) for k, v in cols.items()])
     import pandas as pd
 
-    new = pd.DataFrame({k: _pandas_column(v) for k, v in cols.items()}, index=data.index)
+    new = pd.DataFrame(
+        {k: _pandas_column(v) for k, v in cols.items()}, index=data.index, copy=False
+    )
     return pd.concat([data, new], axis=1)
 
 
