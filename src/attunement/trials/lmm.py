@@ -1,0 +1,554 @@
+"""Linear mixed models fitted by REML or ML through lme4's profiled deviance.
+
+The formulation is Bates, Mächler, Bolker & Walker (2015), *J Stat Softw* 67(1): the random
+effects are b = Λθ u with u ~ N(0, σ²I); the fixed effects and σ² are profiled out, and only the
+relative covariance parameters θ (the lower-triangular Cholesky factors of each term's covariance,
+divided by σ) are optimised, with lower bounds 0 on their diagonals. For each θ the blocked
+Cholesky factor of
+
+    [ΛᵀZᵀZΛ + I   ΛᵀZᵀX   ΛᵀZᵀy]
+    [XᵀZΛ         XᵀX     Xᵀy  ]
+    [yᵀZΛ         yᵀX     yᵀy  ]
+
+is computed with the random-effect term that has the most levels first: its block is
+block-diagonal (one k×k block per level), so it is factorised level by level in one vectorised
+call, and only the Schur complement for the remaining terms, X and y is dense (the approach of
+MixedModels.jl). The REML criterion is
+log|L|² + log|R_X|² + (n − p)(1 + log(2π r²/(n − p))), where r² is the penalised residual sum of
+squares; ML uses log|L|² + n(1 + log(2π r²/n)).
+
+Denominator degrees of freedom for the t tests: ``"satterthwaite"`` (lmerTest's method: the
+asymptotic covariance of (θ, σ) from the Hessian of the deviance and the gradient of each
+contrast's variance, both by finite differences) or ``"between-within"`` (SAS's DDFM=BW, using
+the grouping factor with the most levels), or ``"residual"`` (n − p).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from attunement.trials.formula import (
+    Formula,
+    FormulaError,
+    group_codes,
+    model_matrix,
+    parse_formula,
+)
+
+__all__ = ["LMMResult", "fit_lmm"]
+
+_LOG2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class _Term:
+    group: str
+    columns: list[str]
+    codes: np.ndarray
+    levels: list[str]
+    Z: np.ndarray  # n x k raw random-effect columns
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def m(self) -> int:
+        return len(self.levels)
+
+    @property
+    def ntheta(self) -> int:
+        return self.k * (self.k + 1) // 2
+
+
+def _lower(theta: np.ndarray, k: int) -> np.ndarray:
+    """Lower-triangular k×k factor from θ in lme4's column-major order."""
+    L = np.zeros((k, k))
+    idx = 0
+    for j in range(k):
+        for i in range(j, k):
+            L[i, j] = theta[idx]
+            idx += 1
+    return L
+
+
+class _Model:
+    """Precomputed cross-products and the profiled deviance for one data set and formula."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, terms: list[_Term]) -> None:
+        self.X, self.y, self.terms = X, y, terms
+        self.n, self.p = X.shape
+        t1, rest = terms[0], terms[1:]
+        self.rest = rest
+        self.q_rest = sum(t.m * t.k for t in rest)
+        Zrest = np.zeros((self.n, self.q_rest))
+        off = 0
+        self.rest_offsets = []
+        for t in rest:
+            self.rest_offsets.append(off)
+            cols = off + t.codes[:, None] * t.k + np.arange(t.k)[None, :]
+            Zrest[np.arange(self.n)[:, None], cols] = t.Z
+            off += t.m * t.k
+        W = np.column_stack([Zrest, X, y])
+        self.pw = W.shape[1]
+        k1 = t1.k
+        self.ZtZ1 = np.zeros((t1.m, k1, k1))
+        np.add.at(self.ZtZ1, t1.codes, t1.Z[:, :, None] * t1.Z[:, None, :])
+        self.Z1tW = np.zeros((t1.m, k1, self.pw))
+        np.add.at(self.Z1tW, t1.codes, t1.Z[:, :, None] * W[:, None, :])
+        self.WtW = W.T @ W
+        self.ntheta = sum(t.ntheta for t in terms)
+        lower = []
+        for t in terms:
+            for j in range(t.k):
+                for i in range(j, t.k):
+                    lower.append(0.0 if i == j else -np.inf)
+        self.lower = np.array(lower)
+
+    def _split(self, theta: np.ndarray) -> list[np.ndarray]:
+        out, idx = [], 0
+        for t in self.terms:
+            out.append(_lower(theta[idx: idx + t.ntheta], t.k))
+            idx += t.ntheta
+        return out
+
+    def _lam_right(self, M: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """M Λ̃ where Λ̃ = blockdiag(Λ of the remaining terms per level, I)."""
+        M = M.copy()
+        for t, off, lam in zip(self.rest, self.rest_offsets, lams[1:], strict=True):
+            sl = slice(off, off + t.m * t.k)
+            block = M[..., sl].reshape(*M.shape[:-1], t.m, t.k)
+            M[..., sl] = (block @ lam).reshape(*M.shape[:-1], t.m * t.k)
+        return M
+
+    def factor(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """log|L|² and the dense factor of the Schur complement (remaining terms, X, y)."""
+        lams = self._split(theta)
+        lam1 = lams[0]
+        k1 = lam1.shape[0]
+        if k1 == 1:
+            a = lam1[0, 0]
+            d = np.sqrt(a * a * self.ZtZ1[:, 0, 0] + 1.0)
+            B = a * self.Z1tW[:, 0, :]
+            B = self._lam_right(B, lams)
+            L21 = B / d[:, None]
+            logdet = 2.0 * np.log(d).sum()
+            S = L21.T @ L21
+        else:
+            A = lam1.T @ self.ZtZ1 @ lam1 + np.eye(k1)
+            L11 = np.linalg.cholesky(A)
+            B = self._lam_right(lam1.T @ self.Z1tW, lams)
+            L21 = np.linalg.solve(L11, B)
+            logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
+            S = np.einsum("mkp,mkq->pq", L21, L21)
+        C = self._lam_right(self._lam_right(self.WtW, lams).T, lams).T
+        C[np.arange(self.q_rest), np.arange(self.q_rest)] += 1.0
+        L22 = np.linalg.cholesky(C - S)
+        dg = np.diag(L22)
+        logdet += 2.0 * np.log(dg[: self.q_rest]).sum()
+        return logdet, L22
+
+    def deviance(self, theta: np.ndarray, reml: bool) -> float:
+        try:
+            logdet, L22 = self.factor(theta)
+        except np.linalg.LinAlgError:
+            return np.inf
+        q, p, n = self.q_rest, self.p, self.n
+        r2 = L22[-1, -1] ** 2
+        if reml:
+            logdet_x = 2.0 * np.log(np.diag(L22)[q: q + p]).sum()
+            return float(logdet + logdet_x + (n - p) * (1.0 + _LOG2PI + math.log(r2 / (n - p))))
+        return float(logdet + n * (1.0 + _LOG2PI + math.log(r2 / n)))
+
+    def unprofiled(self, theta: np.ndarray, sigma: float, reml: bool) -> float:
+        """−2 log-likelihood at (θ, σ), not profiled over σ (used for Satterthwaite df)."""
+        logdet, L22 = self.factor(theta)
+        q, p, n = self.q_rest, self.p, self.n
+        r2 = L22[-1, -1] ** 2
+        s2 = sigma * sigma
+        if reml:
+            logdet_x = 2.0 * np.log(np.diag(L22)[q: q + p]).sum()
+            return float(logdet + logdet_x + (n - p) * (_LOG2PI + math.log(s2)) + r2 / s2)
+        return float(logdet + n * (_LOG2PI + math.log(s2)) + r2 / s2)
+
+    def fixed(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray, float]:
+        """β, the unscaled (Lx Lxᵀ)⁻¹ and σ² at θ."""
+        _, L22 = self.factor(theta)
+        q, p, n = self.q_rest, self.p, self.n
+        Lx = L22[q: q + p, q: q + p]
+        lyx = L22[-1, q: q + p]
+        beta = np.linalg.solve(Lx.T, lyx)
+        Linv = np.linalg.inv(Lx)
+        unscaled = Linv.T @ Linv
+        r2 = L22[-1, -1] ** 2
+        sigma2 = r2 / (n - p) if reml else r2 / n
+        return beta, unscaled, sigma2
+
+
+@dataclass
+class LMMResult:
+    """A fitted linear mixed model (see :func:`fit_lmm`)."""
+
+    formula: str
+    reml: bool
+    nobs: int
+    fixed: pd.DataFrame
+    variance: pd.DataFrame
+    loglik: float
+    deviance: float
+    theta: np.ndarray
+    sigma: float
+    vcov: pd.DataFrame
+    ngroups: dict[str, int]
+    df_method: str
+    singular: bool
+    converged: bool
+    optimizer_message: str = ""
+    dropped: int = 0
+    _model: _Model | None = field(default=None, repr=False)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (on the REML criterion for REML fits, as lme4)."""
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion."""
+        return -2 * self.loglik + math.log(self.nobs) * self.npar
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects, θ and σ."""
+        return len(self.fixed) + len(self.theta) + 1
+
+    def variance_components(self) -> dict[str, float]:
+        """``{group: variance, ..., "residual": variance}``; random-slope variances are named
+        ``group.column`` and covariances ``group.col1.col2``."""
+        out: dict[str, float] = {}
+        for row in self.variance.itertuples():
+            if row.group == "Residual":
+                out["residual"] = float(row.variance)
+                continue
+            single = (self.variance["group"] == row.group).sum() == 1 and row.term1 == "(Intercept)"
+            key = row.group if single else ".".join(
+                x for x in (row.group, row.term1, row.term2) if x)
+            out[key] = float(row.variance)
+        return out
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON shape: ``{"fixed": {term: {"estimate", "se"}}, "variance", "loglik"}``,
+        plus df, t and p for each term and the fitting details."""
+        fixed = {
+            r.term: {"estimate": float(r.estimate), "se": float(r.se), "df": float(r.df),
+                     "t": float(r.t), "p": float(r.p)}
+            for r in self.fixed.itertuples()
+        }
+        return {
+            "formula": self.formula,
+            "method": "REML" if self.reml else "ML",
+            "nobs": self.nobs,
+            "rows_with_missing_values_left_out": self.dropped,
+            "groups": self.ngroups,
+            "fixed": fixed,
+            "variance": self.variance_components(),
+            "loglik": self.loglik,
+            "df_method": self.df_method,
+            "singular": self.singular,
+        }
+
+    def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
+        """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
+        names = list(self.fixed["term"])
+        if isinstance(weights, dict):
+            unknown = set(weights) - set(names)
+            if unknown:
+                raise KeyError(f"unknown fixed-effect term(s): {sorted(unknown)}; have {names}")
+            c = np.array([weights.get(t, 0.0) for t in names], float)
+        else:
+            c = np.asarray(weights, float)
+        est = float(c @ self.fixed["estimate"].to_numpy())
+        var = float(c @ self.vcov.to_numpy() @ c)
+        se = math.sqrt(var)
+        df = _contrast_df(self, c)
+        t = est / se
+        p = 2 * stats.t.sf(abs(t), df)
+        return {"estimate": est, "se": se, "df": df, "t": t, "p": float(p)}
+
+    def __str__(self) -> str:
+        lines = [
+            f"Linear mixed model fit by {'REML' if self.reml else 'maximum likelihood'}"
+            f" (lme4-style profiled deviance)",
+            f"Formula: {self.formula}",
+            "",
+            f"{'REML criterion' if self.reml else 'deviance'} at convergence: {self.deviance:.4f}"
+            f"   logLik: {self.loglik:.4f}   AIC: {self.aic:.2f}   BIC: {self.bic:.2f}",
+            "",
+            "Random effects:",
+            f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}",
+        ]
+        for r in self.variance.itertuples():
+            if r.term2:
+                continue
+            corr = self.variance[(self.variance.group == r.group) & (self.variance.term2 != "")]
+            c = ""
+            if r.term1 != "(Intercept)" and len(corr):
+                c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
+            lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
+                         f"{r.sd_or_corr:>11.5f}{c:>8}")
+        groups = ", ".join(f"{g}, {m}" for g, m in self.ngroups.items())
+        dropped = f" ({self.dropped} rows with missing values left out)" if self.dropped else ""
+        lines += [f"Number of obs: {self.nobs}{dropped}, groups:  {groups}", "",
+                  f"Fixed effects (df: {self.df_method}):",
+                  f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'df':>9}{'t value':>9}{'Pr(>|t|)':>10}"]
+        for r in self.fixed.itertuples():
+            lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.df:>9.1f}"
+                         f"{r.t:>9.3f}{_fmt_p(r.p):>10}")
+        if self.singular:
+            lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
+                          "as ±1"]
+        if not self.converged:
+            lines += ["", f"WARNING: the optimiser did not converge: {self.optimizer_message}"]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
+        p.text(str(self))
+
+
+def _fmt_p(p: float) -> str:
+    return "<1e-16" if p < 1e-16 else f"{p:.3g}"
+
+
+def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray,
+                                                          list[_Term], pd.DataFrame]:
+    missing = [c for c in formula.variables if c not in data.columns]
+    if missing:
+        raise FormulaError(f"the data have no column(s) {missing}; columns are {list(data.columns)}")
+    used = data[formula.variables]
+    bad = used.isna().any(axis=1)
+    if bad.any():
+        # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
+        data = data.loc[~bad]
+    if not pd.api.types.is_numeric_dtype(data[formula.response]):
+        raise FormulaError(f"the response {formula.response!r} must be numeric")
+    y = data[formula.response].to_numpy(float)
+    X, names = model_matrix(data, formula.fixed, formula.intercept)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
+                           "remove aliased terms")
+    terms = []
+    for r in formula.random:
+        Z, cols = model_matrix(data, r.terms, r.intercept)
+        if Z.shape[1] == 0:
+            raise FormulaError(f"the random term for {r.group_name!r} has no columns")
+        codes, levels = group_codes(data, r.group)
+        terms.append(_Term(r.group_name, cols, codes, levels, Z))
+    if not terms:
+        raise FormulaError("the formula has no random-effects term such as (1 | centre); "
+                           "use ordinary least squares for a model without one")
+    for t in terms:
+        if t.m * t.k >= len(y):
+            raise FormulaError(f"the grouping factor {t.group!r} has {t.m} levels for {len(y)} "
+                               "observations: the random effects are not identifiable")
+    # lme4 orders random terms by decreasing number of levels
+    terms.sort(key=lambda t: -t.m)
+    return X, names, y, terms, data
+
+
+def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.ndarray, bool, str]:
+    theta0 = np.array([1.0 if lb == 0 else 0.0 for lb in model.lower]) if start is None else start
+    bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower]
+
+    def f(th: np.ndarray) -> float:
+        return model.deviance(th, reml)
+
+    res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 2000})
+    best_x, best_f = res.x, res.fun
+    # derivative-free trust-region polish from the quasi-Newton point (lme4 uses BOBYQA; COBYQA
+    # is its successor by the same school, Powell's methods, and respects the bounds exactly)
+    res2 = optimize.minimize(f, best_x, method="COBYQA", bounds=bounds,
+                             options={"initial_tr_radius": 0.05, "final_tr_radius": 1e-10,
+                                      "maxfev": 5000 * len(best_x)})
+    if res2.fun <= best_f:
+        best_x, best_f = res2.x, res2.fun
+    # snap tiny diagonal values to the boundary when that is no worse (as lme4 reports 0)
+    snapped = best_x.copy()
+    snapped[(model.lower == 0) & (np.abs(snapped) < 1e-5)] = 0.0
+    if f(snapped) <= best_f + 1e-10:
+        best_x = snapped
+    ok = bool(np.isfinite(best_f)) and (res.success or res2.success)
+    msg = "" if ok else f"{res.message}; {res2.message}"
+    return best_x, ok, str(msg)
+
+
+def fit_lmm(
+    formula: str,
+    data: pd.DataFrame,
+    reml: bool = True,
+    df_method: str = "satterthwaite",
+    start: np.ndarray | None = None,
+) -> LMMResult:
+    """Fit a linear mixed model with an lme4-style formula, by REML (default) or ML.
+
+    Rows with a missing value in any variable the formula uses are dropped (lme4's default).
+    ``df_method`` is ``"satterthwaite"`` (default, as lmerTest), ``"between-within"`` or
+    ``"residual"``.
+
+    On the project's public fixture ``tests/reference/lmm_trial_public.csv``,
+    ``fit_lmm("y ~ arm * wave + (1 | centre) + (1 | family)", df).fixed`` gives arm:wave
+    0.2959718 (SE 0.0516539) and ``loglik`` −1881.70776, as lme4 1.1-31 (checked in
+    ``tests/trials/test_lmm.py`` to 1e-4 relative, in practice ~1e-6).
+    """
+    if df_method not in {"satterthwaite", "between-within", "residual"}:
+        raise ValueError("df_method must be 'satterthwaite', 'between-within' or 'residual'")
+    f = parse_formula(formula)
+    X, names, y, terms, used = _build(f, data)
+    dropped = len(data) - len(used)
+    model = _Model(X, y, terms)
+    theta, converged, msg = _optimise(model, reml, start)
+    beta, unscaled, sigma2 = model.fixed(theta, reml)
+    dev = model.deviance(theta, reml)
+    vcov = sigma2 * unscaled
+    sigma = math.sqrt(sigma2)
+    rows, idx = [], 0
+    singular = False
+    for t in terms:
+        lam = _lower(theta[idx: idx + t.ntheta], t.k)
+        idx += t.ntheta
+        if np.any(np.abs(np.diag(lam)) < 1e-7):
+            singular = True
+        cov = sigma2 * lam @ lam.T
+        sd = np.sqrt(np.diag(cov))
+        for i in range(t.k):
+            rows.append((t.group, t.columns[i], "", cov[i, i], sd[i]))
+        for j in range(t.k):
+            for i in range(j + 1, t.k):
+                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+                rows.append((t.group, t.columns[j], t.columns[i], cov[i, j], corr))
+    rows.append(("Residual", "", "", sigma2, sigma))
+    variance = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd_or_corr"])
+    se = np.sqrt(np.diag(vcov))
+    fixed = pd.DataFrame({"term": names, "estimate": beta, "se": se})
+    result = LMMResult(
+        formula=formula, reml=reml, nobs=len(y), fixed=fixed, variance=variance,
+        loglik=-dev / 2, deviance=dev, theta=theta, sigma=sigma,
+        vcov=pd.DataFrame(vcov, index=names, columns=names),
+        ngroups={t.group: t.m for t in terms}, df_method=df_method, singular=singular,
+        converged=converged, optimizer_message=msg, dropped=dropped, _model=model,
+    )
+    dfs = [_contrast_df(result, np.eye(len(names))[i]) for i in range(len(names))]
+    fixed["df"] = dfs
+    fixed["t"] = beta / se
+    fixed["p"] = 2 * stats.t.sf(np.abs(fixed["t"]), fixed["df"])
+    q = stats.t.ppf(0.975, fixed["df"])
+    fixed["ci_lb"] = beta - q * se
+    fixed["ci_ub"] = beta + q * se
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# denominator degrees of freedom
+
+
+def _contrast_df(res: LMMResult, c: np.ndarray) -> float:
+    model = res._model
+    if model is None:
+        raise ValueError("the result does not carry its model; refit to compute df")
+    if res.df_method == "residual":
+        return float(model.n - model.p)
+    if res.df_method == "between-within":
+        return _between_within_df(model, c)
+    return _satterthwaite_df(res, model, c)
+
+
+def _between_within_df(model: _Model, c: np.ndarray) -> float:
+    t = model.terms[0]  # grouping factor with the most levels
+    X = model.X
+    # a column is "between" if it is constant within every level of the grouping factor
+    between = []
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        mins = np.full(t.m, np.inf)
+        maxs = np.full(t.m, -np.inf)
+        np.minimum.at(mins, t.codes, col)
+        np.maximum.at(maxs, t.codes, col)
+        between.append(bool(np.all(maxs - mins < 1e-12)))
+    between = np.array(between)
+    p_between = int(between.sum())
+    df_between = t.m - p_between
+    df_within = model.n - t.m - (model.p - p_between)
+    used = np.abs(c) > 0
+    return float(df_within if np.any(used & ~between) else df_between)
+
+
+def _satterthwaite_df(res: LMMResult, model: _Model, c: np.ndarray) -> float:
+    cache = res.__dict__.setdefault("_satt_cache", {})
+    if "A" not in cache:
+        vp = np.concatenate([res.theta, [res.sigma]])
+
+        def dev(v: np.ndarray) -> float:
+            return model.unprofiled(v[:-1], v[-1], res.reml)
+
+        H = _hessian(dev, vp)
+        try:
+            cache["A"] = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            cache["A"] = 2.0 * np.linalg.pinv(H)
+        cache["vp"] = vp
+
+        def vcov_at(v: np.ndarray) -> np.ndarray:
+            _, unscaled, _ = model.fixed(v[:-1], res.reml)
+            return v[-1] ** 2 * unscaled
+
+        cache["jac"] = _jacobian_matrices(vcov_at, vp)
+    A, jac = cache["A"], cache["jac"]
+    var = float(c @ res.vcov.to_numpy() @ c)
+    g = np.array([c @ J @ c for J in jac])
+    denom = float(g @ A @ g)
+    if denom <= 0:
+        return float("inf")
+    return 2.0 * var * var / denom
+
+
+def _step(x: float) -> float:
+    return 1e-4 * max(abs(x), 0.1)
+
+
+def _hessian(f, x: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian with one Richardson extrapolation step."""
+    def h_at(scale: float) -> np.ndarray:
+        k = len(x)
+        H = np.zeros((k, k))
+        hs = np.array([_step(v) * scale for v in x])
+        f0 = f(x)
+        for i in range(k):
+            ei = np.zeros(k)
+            ei[i] = hs[i]
+            H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / hs[i] ** 2
+            for j in range(i):
+                ej = np.zeros(k)
+                ej[j] = hs[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * hs[i] * hs[j])
+        return H
+
+    H1, H2 = h_at(2.0), h_at(1.0)
+    return (4 * H2 - H1) / 3
+
+
+def _jacobian_matrices(f, x: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for i in range(len(x)):
+        h = _step(x[i])
+        e = np.zeros(len(x))
+        e[i] = h
+        d1 = (f(x + e) - f(x - e)) / (2 * h)
+        d2 = (f(x + 2 * e) - f(x - 2 * e)) / (4 * h)
+        out.append((4 * d1 - d2) / 3)
+    return out
