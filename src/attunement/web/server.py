@@ -1,0 +1,56 @@
+"""Running the web app under uvicorn (``attunement serve``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers: the store from ``$ATTUNEMENT_DB`` / ``$ATTUNEMENT_KEY_FILE``."""
+    from attunement.store import Store
+    from attunement.web import Settings, create_app
+
+    store = Store.open(os.environ.get("ATTUNEMENT_DB"),
+                       key_path=os.environ.get("ATTUNEMENT_KEY_FILE") or None)
+    return create_app(store, settings=Settings.from_env())
+
+
+def run(
+    url: str | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    key_file: str | Path | None = None,
+    proxy_headers: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Open (and migrate) the store, then serve. Several workers share one database."""
+    import uvicorn
+
+    from attunement.store import Store
+
+    if url:
+        os.environ["ATTUNEMENT_DB"] = url
+    if key_file:
+        os.environ["ATTUNEMENT_KEY_FILE"] = str(key_file)
+    # every worker must sign sessions with the same secret: resolve it once, here
+    from attunement.web.settings import Settings
+
+    os.environ.setdefault("ATTUNEMENT_SECRET_KEY", Settings.from_env().resolved_secret())
+    store = Store.open(url, key_path=key_file)  # runs the migrations once, before any worker
+    options = {"host": host, "port": port, "proxy_headers": proxy_headers,
+               "forwarded_allow_ips": "127.0.0.1" if proxy_headers else None,
+               "log_level": log_level, "access_log": False}
+    options = {k: val for k, val in options.items() if val is not None}
+    if workers == 1:
+        from attunement.web import create_app
+
+        uvicorn.run(create_app(store, settings=Settings.from_env()), **options)  # type: ignore[arg-type]
+        return
+    store.close()
+    uvicorn.run("attunement.web.server:app_from_env", factory=True, workers=workers,
+                **options)  # type: ignore[arg-type]
