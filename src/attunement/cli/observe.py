@@ -1,9 +1,230 @@
-"""CLI commands for the observe area."""
+"""CLI commands for the observe area: ``attunement observe metrics|agreement|convert|report``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+observe_app = typer.Typer(
+    help="Coded parent–infant interaction: sensitivity measures, agreement, conversion, reports.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(observe_app, name="observe")
+
+
+def _fail(exc: Exception) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise typer.BadParameter("window must be 'LO,HI' in seconds, e.g. 0,5") from None
+    if hi <= lo or lo < 0:
+        raise typer.BadParameter("window needs 0 ≤ LO < HI")
+    return lo, hi
+
+
+def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto"):
+    import pandas as pd
+
+    from attunement.observation import load_scheme, read_events, validate_events
+
+    scheme = load_scheme(scheme_path) if scheme_path else None
+    frames, repairs = [], []
+    for f in files:
+        ev = read_events(f, format=fmt)
+        res = validate_events(ev, scheme, mode="lenient" if lenient else "strict")
+        frames.append(res.events)
+        repairs.append(res.repairs)
+    events = pd.concat(frames, ignore_index=True) if frames else None
+    rep = pd.concat(repairs, ignore_index=True) if repairs else None
+    return events, scheme, rep
+
+
+def _write_table(df, output: Path | None, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if output is not None:
+        suffix = output.suffix.lower()
+        if suffix == ".parquet":
+            df.to_parquet(output, index=False)
+        elif suffix in {".tsv", ".txt"}:
+            df.to_csv(output, sep="\t", index=False)
+        elif suffix == ".json":
+            df.to_json(output, orient="records", indent=1)
+        else:
+            df.to_csv(output, index=False)
+        Console(stderr=True).print(f"wrote {len(df)} rows to {output}")
+        return
+    table = Table(title=title)
+    for c in df.columns:
+        table.add_column(str(c))
+    for row in df.itertuples(index=False):
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    Console().print(table)
+
+
+@observe_app.command("metrics")
+def metrics(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                       help="Coded sessions (BORIS, ELAN, SDIS, Datavyu, CSV)."),
+    scheme: Path | None = typer.Option(None, "--scheme", exists=True, dir_okay=False,
+                                       help="Coding scheme YAML."),
+    cues: str | None = typer.Option(None, "--cues", help="Cue codes, comma-separated."),
+    responses: str | None = typer.Option(None, "--responses",
+                                         help="Response codes, comma-separated."),
+    window: str = typer.Option("0,5", "--window", help="Response window LO,HI seconds."),
+    unit: float = typer.Option(1.0, "--unit", min=0.001, help="Time unit (s) for GSEQ tables."),
+    permutations: int = typer.Option(1000, "--permutations", min=0,
+                                     help="Circular shifts for the permutation p (0 = none)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for sampled shifts."),
+    target: str = typer.Option("onset", "--target", help="Target units: onset or occurrence."),
+    lenient: bool = typer.Option(False, "--lenient", help="Repair what can be repaired and "
+                                 "report every repair instead of stopping at the first file."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Write CSV/TSV/JSON/Parquet instead of a table."),
+) -> None:
+    """One row per session × caregiver × cue type: n_cues, responsiveness, latencies, Yule's Q,
+    odds ratio, adjusted residual and circular-shift permutation p."""
+    from rich.progress import Progress
+
+    from attunement.observation import ObservationError, session_metrics
+
+    w = _window(window)
+    if target not in {"onset", "occurrence"}:
+        raise typer.BadParameter("--target must be onset or occurrence")
+    try:
+        events, sch, rep = _load(files, scheme, lenient)
+        if rep is not None and len(rep):
+            _write_table(rep, None, "repairs made (lenient mode)")
+        n = events["session"].nunique()
+        with Progress(transient=True) as bar:
+            task = bar.add_task("measuring sessions", total=n)
+            out = session_metrics(
+                events, sch, cues=_split(cues), responses=_split(responses), window=w,
+                unit=unit, permutations=permutations, seed=seed, target=target,
+                progress=lambda k: bar.update(task, completed=k))
+    except (ObservationError, ValueError) as exc:
+        _fail(exc)
+    if output is None:
+        cols = ["session", "caregiver", "cue_type", "n_cues", "responsiveness",
+                "median_latency", "yules_q", "odds_ratio", "adjusted_residual", "permutation_p"]
+        _write_table(out[cols], None, "sensitivity measures")
+    else:
+        _write_table(out, output, "")
+
+
+@observe_app.command("agreement")
+def agreement(
+    coder_a: Path = typer.Argument(..., exists=True, dir_okay=False, help="Coder A's file."),
+    coder_b: Path = typer.Argument(..., exists=True, dir_okay=False, help="Coder B's file."),
+    scheme: Path | None = typer.Option(None, "--scheme", exists=True, dir_okay=False,
+                                       help="Coding scheme YAML (category sets)."),
+    codes: str | None = typer.Option(None, "--codes", help="Codes to compare (no scheme)."),
+    unit: float = typer.Option(1.0, "--unit", min=0.001, help="Time unit (s)."),
+    tolerance: int = typer.Option(1, "--tolerance", min=0, help="Time-unit tolerance (units)."),
+    event_tolerance: float = typer.Option(1.0, "--event-tolerance", min=0.0,
+                                          help="Onset tolerance (s) for event alignment."),
+    ratings: bool = typer.Option(False, "--ratings", help="Files are global ratings: CSV with "
+                                 "columns target, score (ICC and weighted kappa)."),
+    levels: str | None = typer.Option(None, "--levels", help="Rating scale LO,HI (integers) "
+                                      "for kappas of global ratings."),
+    output: Path | None = typer.Option(None, "--output", "-o"),
+) -> None:
+    """Agreement of two coders: time-unit kappa (with and without tolerance) and event-based
+    kappa per session × actor, or ICCs and kappas for global ratings (``--ratings``)."""
+    from attunement.observation import ObservationError
+    from attunement.observation.timed_agreement import coder_agreement, ratings_agreement
+
+    try:
+        if ratings:
+            lv = None
+            if levels:
+                lo, hi = (int(v) for v in levels.split(","))
+                lv = list(range(lo, hi + 1))
+            out = ratings_agreement(coder_a, coder_b, levels=lv)
+        else:
+            ev_a, sch, _ = _load([coder_a], scheme, False)
+            ev_b, _, _ = _load([coder_b], scheme, False)
+            out = coder_agreement(ev_a, ev_b, sch, codes=_split(codes), unit=unit,
+                                  tolerance=tolerance, event_tolerance=event_tolerance)
+    except (ObservationError, ValueError) as exc:
+        _fail(exc)
+    _write_table(out, output, "observer agreement")
+
+
+@observe_app.command("convert")
+def convert(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Input file."),
+    dest: Path = typer.Argument(..., help="Output file (.csv/.tsv, .sds, .eaf)."),
+    to: str = typer.Option("auto", "--to", help="auto, csv, sdis, elan or boris (aggregated "
+                           "TSV)."),
+    from_format: str = typer.Option("auto", "--from", help="Input format (default: detect)."),
+) -> None:
+    """Convert between BORIS, ELAN, SDIS, Datavyu and plain CSV."""
+    from attunement.observation import ObservationError, read_events, write_events
+
+    try:
+        events = read_events(source, format=from_format)
+        write_events(events, dest, format=to)
+    except (ObservationError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {len(events)} events ({events['session'].nunique()} sessions) to {dest}")
+
+
+@observe_app.command("report")
+def report(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Coded session(s)."),
+    output: Path = typer.Option(..., "--output", "-o", help="report.html or timeline.png"),
+    scheme: Path | None = typer.Option(None, "--scheme", exists=True, dir_okay=False),
+    cues: str | None = typer.Option(None, "--cues"),
+    responses: str | None = typer.Option(None, "--responses"),
+    window: str = typer.Option("0,5", "--window"),
+    session: str | None = typer.Option(None, "--session", help="Only this session."),
+    permutations: int = typer.Option(1000, "--permutations", min=0),
+    seed: int | None = typer.Option(None, "--seed"),
+) -> None:
+    """Ethogram timeline (cues, responses, windows) as PNG, or an HTML report embedding it."""
+    from attunement.observation import ObservationError, session_metrics
+    from attunement.observation.metrics import resolve_roles
+    from attunement.observation.report import ethogram_png, session_report_html
+
+    w = _window(window)
+    try:
+        events, sch, _ = _load([file], scheme, False)
+        if session is not None:
+            if session not in set(events["session"]):
+                raise ObservationError(f"no session {session!r} in the file", source=str(file))
+            events = events[events["session"] == session]
+        roles = resolve_roles(sch, _split(cues), _split(responses))
+        suffix = output.suffix.lower()
+        if suffix == ".png":
+            sessions = list(dict.fromkeys(events["session"]))
+            if len(sessions) > 1:
+                raise ObservationError(f"{len(sessions)} sessions; choose one with --session "
+                                       "or write .html", source=str(file))
+            output.write_bytes(ethogram_png(events, roles, window=w, title=sessions[0]))
+        elif suffix in {".html", ".htm"}:
+            m = session_metrics(events, sch, cues=_split(cues), responses=_split(responses),
+                                window=w, permutations=permutations, seed=seed)
+            output.write_text(session_report_html(events, roles, m, window=w), encoding="utf-8")
+        else:
+            raise ObservationError("output must end in .html or .png", source=str(output))
+    except (ObservationError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {output}")
