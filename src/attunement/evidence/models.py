@@ -41,7 +41,7 @@ DEFAULT_CONTROL: dict[str, float] = {
     # the optimum so results agree with metafor run with tight control (stats.md §0.2).
     "threshold": 1e-12,
     "tol": 1e-12,
-    "maxiter": 1000,
+    "maxiter": 200,
     "tau2_min": 0.0,
     "tau2_max": 100.0,
     "stepadj": 1.0,
@@ -680,10 +680,35 @@ def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed):
         tau2 = old if fixed else tau2 + adj
         change = abs(old - tau2)
         if it > maxiter:
-            raise ValueError(
-                f"Fisher scoring for tau^2 ({method}) did not converge in {maxiter} iterations"
-            )
+            # Fisher scoring can cycle (metafor then stops with an error); the estimate is
+            # still the root of the same score equation, so find it by bracketing instead.
+            return _score_root(method, ymc, v, X, k, p, ctrl), it
     return tau2, it
+
+
+def _score(method, t, ymc, v, X, k, p):
+    """Score of the (restricted) likelihood in tau^2, up to a positive factor."""
+    w = 1.0 / (v + t)
+    P = Projection.build(X, w)
+    Py = P.apply(ymc)
+    if method == "EB":
+        return float(np.dot(Py, ymc)) * k / (k - p) - k
+    if method == "ML":
+        return float(np.dot(Py, Py) - w.sum())
+    return float(np.dot(Py, Py) - P.trace())
+
+
+def _score_root(method, ymc, v, X, k, p, ctrl):
+    tmin = ctrl["tau2_min"]
+    if _score(method, tmin, ymc, v, X, k, p) <= 0:
+        return tmin
+    hi = max(ctrl["tau2_max"], 1.0)
+    while _score(method, hi, ymc, v, X, k, p) > 0:
+        hi *= 10
+        if hi > 1e12:
+            raise ValueError(f"could not bracket the {method} estimate of tau^2")
+    return brentq(lambda t: _score(method, t, ymc, v, X, k, p), tmin, hi,
+                  xtol=ctrl["tol"] * 1e-2, rtol=4 * np.finfo(float).eps, maxiter=10000)
 
 
 def _ll_at(method, y, v, X, k, p, tau2):
