@@ -1,0 +1,253 @@
+"""The intervention catalogue as validated data (``catalogue.yaml`` + ``catalogue.schema.json``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attunement.risk.definitions import TIER_ORDER, Definitions, load_definitions
+
+MECHANISM_LABELS = {
+    "behavioural_sensitivity": "behavioural sensitivity",
+    "reflective_functioning": "reflective functioning",
+    "representational": "representational",
+    "supportive": "supportive",
+}
+STRENGTH_LABELS = {
+    5: "multiple RCTs with long-term follow-up and a top clearinghouse rating",
+    4: "several RCTs or a meta-analysis of RCTs",
+    3: "at least one RCT with benefit, or mixed RCT evidence",
+    2: "pilot/feasibility RCTs, a null definitive RCT, or mostly non-randomised evidence",
+    1: "uncontrolled or non-randomised studies only",
+}
+DAYS_PER_MONTH = 365.25 / 12
+
+
+class CatalogueError(ValueError):
+    """The catalogue is invalid; the message names the file, programme and field."""
+
+    def __init__(self, reason: str, *, file: str, programme: str | None = None,
+                 field: str | None = None) -> None:
+        self.file, self.programme, self.field, self.reason = file, programme, field, reason
+        where = [file]
+        if programme:
+            where.append(f"programme {programme!r}")
+        if field:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {reason}")
+
+
+@dataclass(frozen=True)
+class WindowPoint:
+    """One end of an eligibility window: completed gestation weeks or completed months of age."""
+
+    gestation_weeks: float | None = None
+    age_months: float | None = None
+
+    @property
+    def days_from_birth(self) -> float:
+        if self.gestation_weeks is not None:
+            return (self.gestation_weeks - 40) * 7
+        return float(self.age_months or 0) * DAYS_PER_MONTH
+
+    def describe(self) -> str:
+        if self.gestation_weeks is not None:
+            return f"{self.gestation_weeks:g} weeks' gestation"
+        return f"{self.age_months:g} months"
+
+
+@dataclass(frozen=True)
+class Programme:
+    """One catalogue entry. ``data`` keeps every field of the YAML entry."""
+
+    id: str
+    name: str
+    short_name: str
+    data: Mapping[str, Any]
+    start: WindowPoint
+    end: WindowPoint
+    position: int
+
+    @property
+    def tiers(self) -> list[str]:
+        return list(self.data["tiers"])
+
+    @property
+    def pathways(self) -> list[str]:
+        return list(self.data["pathways"])
+
+    @property
+    def mechanism(self) -> list[str]:
+        return list(self.data["mechanism"]["codes"])
+
+    @property
+    def eligibility(self) -> Mapping[str, Any]:
+        return self.data["eligibility"]
+
+    @property
+    def strength(self) -> int:
+        return int(self.data["evidence"]["strength"])
+
+    @property
+    def roles(self) -> str | list[str]:
+        return self.eligibility["caregiver_roles"]
+
+    def window_text(self) -> str:
+        return f"{self.start.describe()} to {self.end.describe()}"
+
+    def evidence_dict(self) -> dict[str, Any]:
+        ev = self.data["evidence"]
+        return {
+            "strength": ev["strength"],
+            "strength_label": STRENGTH_LABELS[ev["strength"]],
+            "summary": ev["summary"].strip(),
+            "studies": [dict(s) for s in ev["studies"]],
+            "ratings": list(ev.get("ratings") or []),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = json.loads(json.dumps(dict(self.data)))
+        out["evidence"] = self.evidence_dict()
+        out["window"] = self.window_text()
+        return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The programmes, in catalogue order, with the file they came from."""
+
+    programmes: tuple[Programme, ...]
+    source: str
+
+    def __iter__(self) -> Iterator[Programme]:
+        return iter(self.programmes)
+
+    def __len__(self) -> int:
+        return len(self.programmes)
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.programmes]
+
+    def get(self, programme_id: str) -> Programme:
+        for p in self.programmes:
+            if p.id == programme_id:
+                return p
+        raise KeyError(f"unknown programme {programme_id!r}; known: {', '.join(self.ids)}")
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
+                    definitions: Definitions | None = None) -> Catalogue:
+    """Validate a catalogue document (schema, then cross-checks against the risk definitions)."""
+    import jsonschema
+
+    schema = _schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        err = errors[0]
+        parts = list(err.absolute_path)
+        prog = None
+        if len(parts) >= 2 and parts[0] == "programmes" and isinstance(parts[1], int):
+            entry = doc["programmes"][parts[1]]
+            prog = entry.get("id") if isinstance(entry, Mapping) else None
+            prog = prog or f"#{parts[1] + 1}"
+            parts = parts[2:]
+        reason = err.message
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            parts = [*parts, missing]
+            reason = "is required but missing"
+        elif err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            parts = [*parts, extra[0] if extra else "?"]
+            reason = "is not a catalogue field"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise CatalogueError(reason + more, file=source, programme=prog, field=_path(parts) or None)
+
+    defs = definitions or load_definitions()
+    pathway_ids = {p.id for p in defs.pathways}
+    known = set(defs.factor_ids) | {c.id for c in defs.context_items}
+    programmes: list[Programme] = []
+    seen: set[str] = set()
+    for pos, entry in enumerate(doc["programmes"]):
+        pid = entry["id"]
+        if pid in seen:
+            raise CatalogueError("duplicate programme id", file=source, programme=pid, field="id")
+        seen.add(pid)
+        for i, pw in enumerate(entry["pathways"]):
+            if pw not in pathway_ids:
+                raise CatalogueError(f"unknown pathway {pw!r} (known: {', '.join(sorted(pathway_ids))})",
+                                     file=source, programme=pid, field=f"pathways[{i}]")
+            tier = defs.pathway(pw).tier
+            if tier not in entry["tiers"] and not (set(entry["tiers"]) & {"targeted", "specialist"}):
+                raise CatalogueError(f"pathway {pw!r} belongs to the {tier} tier, which the programme "
+                                     "does not serve", file=source, programme=pid, field="pathways")
+        for i, s in enumerate(entry["suits"]):
+            if s not in known:
+                raise CatalogueError(f"unknown factor or recorded answer {s!r}", file=source,
+                                     programme=pid, field=f"suits[{i}]")
+        elig = entry["eligibility"]
+        for key in ("requires", "excludes"):
+            for i, cond in enumerate(elig.get(key) or []):
+                for j, fid in enumerate(cond["any_of"]):
+                    if fid not in known:
+                        raise CatalogueError(f"unknown factor or recorded answer {fid!r}", file=source,
+                                             programme=pid, field=f"eligibility.{key}[{i}].any_of[{j}]")
+        start = WindowPoint(**elig["window"]["start"])
+        end = WindowPoint(**elig["window"]["end"])
+        if start.days_from_birth > end.days_from_birth:
+            raise CatalogueError(f"window starts ({start.describe()}) after it ends ({end.describe()})",
+                                 file=source, programme=pid, field="eligibility.window")
+        programmes.append(Programme(pid, entry["name"], entry["short_name"], entry, start, end, pos))
+    return Catalogue(tuple(programmes), source)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("attunement.interventions").joinpath("catalogue.schema.json")
+    return json.loads(text.read_text("utf-8"))
+
+
+def load_catalogue(path: str | Path | None = None, *,
+                   definitions: Definitions | None = None) -> Catalogue:
+    """Load and validate the catalogue (the shipped one by default, or a service's own file)."""
+    if path is None and definitions is None:
+        return _default_catalogue()
+    if path is None:
+        text = resources.files("attunement.interventions").joinpath("catalogue.yaml").read_text("utf-8")
+        source = "catalogue.yaml"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except FileNotFoundError:
+            raise CatalogueError("file not found", file=source) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"not valid YAML ({exc})", file=source) from None
+    return parse_catalogue(doc, source=source, definitions=definitions)
+
+
+@cache
+def _default_catalogue() -> Catalogue:
+    return load_catalogue(None, definitions=load_definitions())
+
+
+def tier_rank(tier: str) -> int:
+    return TIER_ORDER.index(tier)
