@@ -192,8 +192,7 @@ def _labels(prof: Profile) -> dict[str, str]:
 def _window(prog: Programme, prof: Profile) -> tuple[bool, str]:
     t = prof.infant
     s, e = prog.start, prog.end
-    note = (prog.eligibility.get("window_note") or "").rstrip(".")
-    span = f"window {prog.window_text()}" + (f" ({note})" if note else "")
+    span = f"window {prog.window_text()}"
     if t.stage == "antenatal":
         weeks = (t.gestation_days or 0) // 7
         where = f"{weeks} completed weeks' gestation"

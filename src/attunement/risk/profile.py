@@ -229,25 +229,32 @@ class Profile:
         if self.urgent:
             head.append("   URGENT: same-day safety review", style="bold white on red")
         head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
-                    f"cumulative risk {self.cumulative_risk}")
+                    f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
         yield Panel(head, title=f"Family {self.family_id} - {self.assessed_on}", expand=False)
-        if self.urgent:
-            for r in self.urgent_reasons:
-                yield Text(f"  ! {r}", style="bold red")
+        for r in self.urgent_reasons:
+            yield Text(f"! {r}", style="bold red")
         if self.factors:
-            table = Table(title="Factors", show_lines=False, expand=False)
-            table.add_column("factor")
-            table.add_column("caregiver")
-            table.add_column("reason", overflow="fold")
+            table = Table(title="Factors present", expand=True)
+            table.add_column("factor", ratio=1)
+            table.add_column("caregiver", ratio=1)
+            table.add_column("reason (rule and source)", ratio=3, overflow="fold")
             for f in self.factors:
                 table.add_row(f.label, self._cg_title(f.caregiver), f.reason)
             yield table
-        if self.pathway_details:
-            yield Text("Pathways: " + "; ".join(p["label"] for p in self.pathway_details),
-                       style="cyan")
+        else:
+            yield Text("No vulnerability factor present.")
         for r in self.rules_fired:
             if r.kind == "tier":
-                yield Text(f"  rule fired ({r.target}): {r.reason}", style="dim")
+                yield Text(f"{r.target} rule: {r.reason}", style=colour)
+        for p in self.pathway_details:
+            yield Text(f"Pathway - {p['label']}: {' | '.join(p['reasons'])}", style="cyan")
+        for s in self.screens_positive:
+            yield Text(f"Screen - {self._cg_title(s['caregiver'])}: {s['reason']}", style="yellow")
+        groups: dict[str | None, list[str]] = {}
+        for n in self.not_assessed:
+            groups.setdefault(n["caregiver"], []).append(n["label"])
+        for cid, names in groups.items():
+            yield Text(f"Not assessed - {self._cg_title(cid)}: {', '.join(names)}", style="dim")
         yield Text(NOTE, style="italic dim")
 
 
