@@ -84,6 +84,12 @@ class KeyRing:
         digest = hmac.new(study_key, f"{kind}:{record_id}".encode(), hashlib.sha256).hexdigest()
         return f"{kind[0].upper()}{digest[:16]}"
 
+    def day_shift(self, study: int | str, record_id: int) -> int:
+        """A secret per-family date shift of 1-364 days (keeps intervals between dates)."""
+        study_key = hmac.new(self._pseudo, f"shift:{study}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(study_key, str(record_id).encode(), hashlib.sha256).digest()
+        return 1 + int.from_bytes(digest[:4], "big") % 364
+
 
 def token_hash(token: str) -> str:
     """SHA-256 of a high-entropy secret token (tokens are random, so no salt or KDF is needed)."""

@@ -779,12 +779,15 @@ class Store:
             active = [c for c in carers.get(f.id, []) if c.left_on is None]
             due, overdue = self._schedule(f, infants.get(f.id), active,
                                           schedules.get(f.study_id or -1, []), done, today)
+            if pseudo:
+                due = self._pseudo_schedule(f, due, active)
+                overdue = self._pseudo_schedule(f, overdue, active)
             rows.append({
                 "id": f.id, "site": sites[f.site_id], "site_id": f.site_id, "family_id": code,
                 "study": studies.get(f.study_id) if f.study_id else None,
                 "n_caregivers": len(active), "open_alerts": int(alerts.get(f.id, 0)),
                 "due": due, "overdue": overdue,
-                "last_assessed": last[f.id].isoformat() if f.id in last else None,
+                "last_assessed": None if pseudo or f.id not in last else last[f.id].isoformat(),
             })
         if q and actor.sees_identifiers:
             with self._db.write() as s:
@@ -819,6 +822,14 @@ class Store:
                             "target": target.isoformat(), "window_closes": closes.isoformat()}
                     (overdue if today > closes else due).append(item)
         return due, overdue
+
+    def _pseudo_schedule(self, fam: Family, items: list[dict],
+                         carers: list[Caregiver]) -> list[dict]:
+        keys = self._keyring()
+        by_key = {c.key: c.id for c in carers}
+        return [{**{k: x[k] for k in ("caregiver_role", "instrument", "time_point")},
+                 "caregiver": keys.pseudonym(fam.study_id or "none", "caregiver",
+                                             by_key[x["caregiver"]])} for x in items]
 
     def get_family(self, actor: Actor, family_id: int) -> dict:
         """One family: infant, caregivers, assessments (every version), alerts, episodes and
@@ -881,10 +892,11 @@ class Store:
             "due": due, "overdue": overdue,
         }
         if actor.role == "researcher":
-            doc = self._pseudonymise_doc(doc, fam, infant)
+            doc = self._pseudonymise_doc(doc, fam, infant, carers)
         return doc
 
-    def _pseudonymise_doc(self, doc: dict, fam: Family, infant: Infant | None) -> dict:
+    def _pseudonymise_doc(self, doc: dict, fam: Family, infant: Infant | None,
+                          carers: list[Caregiver]) -> dict:
         keys = self._keyring()
         study = fam.study_id or "none"
         anchor = (infant.due_date or infant.birth_date) if infant else None
@@ -918,6 +930,8 @@ class Store:
             o["filename"] = None
             o["uploaded_at"] = None
         doc["alerts"] = []
+        doc["due"] = self._pseudo_schedule(fam, doc["due"], carers)
+        doc["overdue"] = self._pseudo_schedule(fam, doc["overdue"], carers)
         return doc
 
     def family_document(self, actor: Actor, family_id: int) -> dict:
@@ -930,19 +944,24 @@ class Store:
                 Caregiver.family_id == fam.id, Caregiver.left_on.is_(None)).order_by(
                 Caregiver.id)).scalars())
             latest = self._latest_assessments(s, fam.id)
-            code = fam.code if actor.role != "researcher" else \
-                self._keyring().pseudonym(fam.study_id or "none", "family", fam.id)
+            pseudo = actor.role == "researcher"
+            code = self._keyring().pseudonym(fam.study_id or "none", "family", fam.id) \
+                if pseudo else fam.code
+            # researchers get dates moved by a secret per-family shift: intervals (ages) hold
+            shift = timedelta(days=self._keyring().day_shift(fam.study_id or "none", fam.id)) \
+                if pseudo else timedelta(0)
             infant_doc: dict[str, Any] = {}
             if infant is not None and infant.birth_date:
-                infant_doc["date_of_birth"] = infant.birth_date.isoformat()
+                infant_doc["date_of_birth"] = (infant.birth_date - shift).isoformat()
             elif infant is not None and infant.due_date:
-                infant_doc["due_date"] = infant.due_date.isoformat()
+                infant_doc["due_date"] = (infant.due_date - shift).isoformat()
             if infant is not None and infant.gestation_weeks is not None:
                 infant_doc["gestation_weeks"] = infant.gestation_weeks
             newest = max((a.submitted_at for a in latest), default=None)
             assessed = fam.assessed_on or (newest.date() if newest else datetime.now(UTC).date())
             if newest and newest.date() > assessed:
                 assessed = newest.date()
+            assessed -= shift
             caregivers = []
             for c in carers:
                 responses = {a.instrument: list(self._item_scores(a)) for a in latest

@@ -1,0 +1,153 @@
+"""Site scoping and roles: other sites' families do not exist for a practitioner (NotFound);
+researchers read pseudonymised data only and never an identifier."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from attunement.store import Forbidden, NotFound, StoreValidationError
+
+IDENTIFIERS = ("Philippa", "Wintergreen", "Zebedee", "9434765919", "Larkspur", "07700",
+               "1997-03-02")
+
+
+def test_practitioner_cannot_see_or_touch_another_sites_family(world):
+    st, north, fs = world.store, world.north, world.fam_south
+    assert [f["id"] for f in st.list_families(north)] == [world.fam_north]
+    assert st.list_families(north, q="S-001") == []
+    calls = [
+        lambda: st.get_family(north, fs),
+        lambda: st.family_document(north, fs),
+        lambda: st.list_assessments(north, fs),
+        lambda: st.add_assessment(north, fs, "mother", "epds", "6w", [0] * 10),
+        lambda: st.add_caregiver(north, fs, {"id": "x", "role": "other"}),
+        lambda: st.end_caregiver(north, fs, "father", reason="moved"),
+        lambda: st.create_link(north, fs, "mother", "epds", "6w"),
+        lambda: st.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
+        lambda: st.add_observation_session(north, fs, filename="a.csv", content=b"x",
+                                           metadata={}),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()
+    south_assessment = st.list_assessments(world.south, fs)[0]["id"]
+    with pytest.raises(NotFound):
+        st.correct_assessment(north, south_assessment, [0] * 10, reason="typo")
+    ep = st.add_episode(world.south, fs, "abc", "2026-10-01", caregivers=["mother"])
+    with pytest.raises(NotFound):
+        st.update_episode(north, ep["id"], sessions_offered=10)
+    st.add_assessment(world.south, fs, "mother", "epds", "6w", [0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+    south_alerts = st.list_alerts(world.south)
+    assert south_alerts and all(a["family"] == fs for a in south_alerts)
+    assert all(a["family"] == world.fam_north for a in st.list_alerts(north))
+    with pytest.raises(NotFound):
+        st.acknowledge_alert(north, south_alerts[0]["id"], note="seen")
+    # the same message whether the family is elsewhere or does not exist at all
+    with pytest.raises(NotFound) as other:
+        st.get_family(north, fs)
+    with pytest.raises(NotFound) as missing:
+        st.get_family(north, 999999)
+    assert str(other.value).replace(str(fs), "N") == str(missing.value).replace("999999", "N")
+
+
+def test_practitioner_cannot_register_a_family_at_another_site(world, make_family):
+    with pytest.raises(StoreValidationError) as err:
+        world.store.create_family(world.north, make_family("X-1", "South"))
+    assert err.value.field == "site"
+
+
+def test_researcher_sees_pseudonymised_data_only(world):
+    st, r = world.store, world.researcher
+    rows = st.list_families(r)
+    assert {row["id"] for row in rows} == {world.fam_north, world.fam_south}
+    assert all(row["family_id"] not in ("N-001", "S-001") for row in rows)
+    fam = st.get_family(r, world.fam_north)
+    doc = st.family_document(r, world.fam_north)
+    assessments = st.list_assessments(r, world.fam_north)
+    export = st.export_assessments(r)
+    blob = json.dumps([rows, fam, doc, assessments]) + export.to_csv()
+    for ident in (*IDENTIFIERS, "N-001", "2026-09-15", "2026-09-20", '"mother"'):
+        assert ident not in blob, ident
+    assert all("identifiers" not in c for c in fam["caregivers"])
+    assert "identifiers" not in fam["infant"]
+    assert len(export) == 2 and export["family"].str.match(r"^F[0-9a-f]{16}$").all()
+    assert {"day_from_due_date", "infant_age_days"} <= set(export.columns)
+    assert "submitted_at" not in export.columns
+    assert st.list_alerts(r) == []
+
+
+def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make_family):
+    st, r = world.store, world.researcher
+    for call in (
+        lambda: st.create_family(r, make_family("R-1", "North")),
+        lambda: st.add_assessment(r, world.fam_north, "mother", "epds", "6w", [0] * 10),
+        lambda: st.create_link(r, world.fam_north, "mother", "epds", "6w"),
+        lambda: st.export_assessments(r, pseudonymise=False),
+        lambda: st.add_site(r, "East"),
+        lambda: st.audit_log(r),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+
+
+def test_researcher_outside_the_study_sees_nothing(world):
+    st = world.store
+    other = st.add_study(world.system, "Other", ["North"], [])
+    u = st.add_user(world.system, "r2@example.org", "researcher", [], "another long pw",
+                    studies=["Other"])
+    r2 = st.actor(u["id"])
+    assert other["id"] in r2.study_ids and world.study_id not in r2.study_ids
+    assert st.list_families(r2) == []
+    with pytest.raises(NotFound):
+        st.get_family(r2, world.fam_north)
+
+
+def test_clinician_sees_identifiers_and_the_view_is_audited(world):
+    st = world.store
+    fam = st.get_family(world.north, world.fam_north)
+    mother = fam["caregivers"][0]
+    assert mother["identifiers"]["name"] == "Philippa Wintergreen"
+    assert mother["identifiers"]["nhs_number"] == "9434765919"
+    assert fam["infant"]["identifiers"] == {"name": "Zebedee Quillfeather"}
+    log = st.audit_log(world.admin, limit=5)
+    assert log[0]["action"] == "view_identifiers" and log[0]["actor"] == "north@example.org"
+    assert "Philippa" not in json.dumps(st.audit_log(world.admin, limit=1000))
+
+
+def test_only_admins_manage_sites_users_and_studies(world):
+    st = world.store
+    with pytest.raises(Forbidden):
+        st.add_site(world.north, "East")
+    with pytest.raises(Forbidden):
+        st.add_user(world.north, "x@example.org", "practitioner", ["North"], "long enough pw")
+    with pytest.raises(Forbidden):
+        st.add_study(world.north, "S", ["North"], [])
+    with pytest.raises(Forbidden):
+        st.list_users(world.north)
+    assert [s["name"] for s in st.list_sites(world.north)] == ["North"]
+    assert [s["name"] for s in st.list_sites(world.admin)] == ["North", "South"]
+
+
+def test_bad_family_input_names_the_field(world, make_family):
+    st = world.store
+    cases = {
+        "caregivers.0.role": lambda p: p["caregivers"][0].update(role="aunt"),
+        "caregivers.0.nhs_number": lambda p: p["caregivers"][0].update(nhs_number="9434765910"),
+        "infant.due_date": lambda p: p["infant"].update(due_date="next week"),
+        "placement": lambda p: p.update(placement="orphanage"),
+        "caregivers.1.responses.epds.3": lambda p: p["caregivers"][1].update(
+            responses={"epds": [0, 0, "x", 0, 0, 0, 0, 0, 0, 0]}),
+        "responses.3": lambda p: p["caregivers"][1].update(
+            responses={"epds": [0, 0, 9, 0, 0, 0, 0, 0, 0, 0]}),
+        "instrument": lambda p: p["caregivers"][1].update(responses={"nope": [1]}),
+    }
+    before = len(st.list_families(world.admin))
+    for field, mutate in cases.items():
+        payload = make_family("BAD", "North")
+        mutate(payload)
+        with pytest.raises(StoreValidationError) as err:
+            st.create_family(world.north, payload)
+        assert err.value.field == field, (field, err.value)
+    assert len(st.list_families(world.admin)) == before  # nothing half-written
