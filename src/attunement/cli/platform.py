@@ -1,9 +1,218 @@
-"""CLI commands for the platform area."""
+"""CLI commands for the platform store: init, sites, users, audit, backup, restore.
+
+Every command takes ``--db URL`` (or ``$ATTUNEMENT_DB``) and ``--key-file PATH`` (or
+``$ATTUNEMENT_KEY_FILE``); commands run as the local operator and are audited as ``system``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from attunement.store import Store
+
+DB_HELP = "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [default: a SQLite " \
+    "file in your data directory]."
+KEY_HELP = "Identifier key file (mode 0600) [default: identifier.key in your data directory]."
+
+DbOption = typer.Option(None, "--db", envvar="ATTUNEMENT_DB", help=DB_HELP)
+KeyOption = typer.Option(None, "--key-file", envvar="ATTUNEMENT_KEY_FILE", help=KEY_HELP)
+
+
+def _fail(message: str) -> typer.Exit:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _store(db: str | None, key_file: Path | None) -> Iterator[Store]:
+    from attunement.store import Store, StoreError, StoreValidationError
+
+    try:
+        store = Store.open(db, key_path=key_file)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # a bad URL or an unreachable server: say which, briefly
+        raise _fail(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+    try:
+        yield store
+    except StoreValidationError as exc:
+        raise _fail(f"{exc.field}: {exc.reason}") from None
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _password(password_file: Path | None, *, confirm: bool = True) -> str:
+    if password_file is not None:
+        try:
+            text = password_file.read_text()
+        except OSError as exc:
+            raise _fail(f"cannot read password file {password_file}: {exc.strerror}") from None
+        password = text.rstrip("\r\n")
+        if not password:
+            raise _fail(f"password file {password_file} is empty")
+        return password
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def init(
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+    admin_email: str | None = typer.Option(None, "--admin-email", help="First admin's email."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the admin password from this file (else prompt)."
+    ),
+) -> None:
+    """Create the database, the identifier key (mode 0600) and the first administrator."""
+    from rich.console import Console
+
+    email = admin_email or typer.prompt("Administrator email")
+    password = _password(password_file)
+    with _store(db, key_file) as store:
+        store.init(email, password)
+        Console().print(
+            f"[green]initialised[/] {store._safe_url()}\n"
+            f"identifier key: {store.key_path} (mode 0600) — back it up separately from the "
+            "database; without it identifiers cannot be read.\n"
+            f"administrator: {email.strip().lower()}",
+            highlight=False,
+        )
+
+
+sites_app = typer.Typer(help="Sites (centres) and their families.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+
+@sites_app.command("add")
+def sites_add(
+    name: str = typer.Argument(..., help="Site name."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Add a site."""
+    with _store(db, key_file) as store:
+        site = store.add_site(store.system_actor(), name)
+        typer.echo(f"site {site['id']}: {site['name']}")
+
+
+@sites_app.command("list")
+def sites_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
+    """List sites."""
+    with _store(db, key_file) as store:
+        for site in store.list_sites(store.system_actor()):
+            typer.echo(f"{site['id']}\t{site['name']}")
+
+
+@users_app.command("add")
+def users_add(
+    email: str = typer.Argument(..., help="The user's email (their login)."),
+    role: str = typer.Option(..., "--role", help="admin | practitioner | site_lead | researcher"),
+    site: list[str] = typer.Option([], "--site", help="Site name (repeat for several)."),
+    study: list[str] = typer.Option([], "--study", help="Study name a researcher may see."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the password from this file (else prompt, hidden)."
+    ),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Add a user with a role at one or more sites."""
+    password = _password(password_file)
+    with _store(db, key_file) as store:
+        user = store.add_user(store.system_actor(), email, role, list(site), password,
+                              studies=list(study))
+        where = ", ".join(user["sites"]) or "no site"
+        typer.echo(f"user {user['id']}: {user['email']} ({user['role']}; {where})")
+
+
+@users_app.command("list")
+def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
+    """List users, roles and sites."""
+    with _store(db, key_file) as store:
+        for u in store.list_users(store.system_actor()):
+            state = "" if u["active"] else "\t(disabled)"
+            typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
+
+
+@audit_app.command("verify")
+def audit_verify(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
+    """Check the audit log's hash chain; name the first broken row (exit 1 if broken)."""
+    with _store(db, key_file) as store:
+        report = store.verify_audit()
+    if report.ok:
+        typer.echo(f"audit log intact: {report.rows} rows, hash chain verified")
+        return
+    raise _fail(f"audit log broken at row {report.first_broken}: {report.reason} "
+                f"({report.rows} rows read)")
+
+
+@audit_app.command("show")
+def audit_show(
+    limit: int = typer.Option(20, "--limit", min=1, help="How many of the newest rows."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Print the newest audit rows."""
+    with _store(db, key_file) as store:
+        for e in reversed(store.audit_log(store.system_actor(), limit=limit)):
+            target = f"{e['entity']} {e['entity_id'] or ''}".strip()
+            typer.echo(f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
+                       + (f"\treason: {e['reason']}" if e["reason"] else ""))
+
+
+def backup(
+    dest: Path = typer.Argument(..., help="Backup file to write (must not exist)."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Write a consistent backup (SQLite online backup; pg_dump -Fc for PostgreSQL)."""
+    with _store(db, key_file) as store:
+        try:
+            path = store.backup(dest)
+        except RuntimeError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"backup written to {path} (the identifier key file is not in it: keep "
+               "that separately)")
+
+
+def restore(
+    source: Path = typer.Argument(..., help="Backup file made by `attunement backup`."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask before replacing the database."),
+) -> None:
+    """Replace the database with a backup (SQLite copy; pg_restore for PostgreSQL)."""
+    from attunement.store import Store, StoreError, StoreValidationError, default_url
+
+    url = db or default_url()
+    if not yes:
+        typer.confirm(f"Replace the database {url} with {source}?", abort=True)
+    try:
+        store = Store.restore(source, url, key_path=key_file)
+    except StoreValidationError as exc:
+        raise _fail(f"{exc.field}: {exc.reason}") from None
+    except (StoreError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    report = store.verify_audit()
+    store.close()
+    state = "intact" if report.ok else f"BROKEN at row {report.first_broken}"
+    typer.echo(f"restored {source}; audit log {state} ({report.rows} rows)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("init")(init)
+    app.add_typer(sites_app, name="sites")
+    app.add_typer(users_app, name="users")
+    app.add_typer(audit_app, name="audit")
+    app.command("backup")(backup)
+    app.command("restore")(restore)
