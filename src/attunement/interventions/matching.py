@@ -2,7 +2,8 @@
 
 Eligibility (all must hold, else the programme is listed under ``excluded`` with every reason):
 the infant's age or gestation is inside the programme's enrolment window; the programme is not
-more intensive than the profile's tier; at least one caregiver has an eligible role and meets the
+more intensive than the profile's tier unless it serves one of the profile's pathways (a
+specialist custody or addiction programme stays open to a targeted-tier family in that pathway); at least one caregiver has an eligible role and meets the
 programme's population requirements (first-time parent, age, recorded answers such as addiction
 treatment or a prison mother-and-baby unit) without an exclusion; enough caregivers for couple
 programmes; and the service offers it (``offered``).
@@ -15,6 +16,8 @@ Ranking rule (transparent and additive, shown in ``ranking`` for every recommend
 * mechanism fit: +1 for each factor present that the programme's mechanism is suited to
   (``suits`` in the catalogue, e.g. foster/adoptive placement or parental severe mental illness ->
   ABC's behavioural sensitivity focus), at most +3;
+* population fit: +2 when a requirement naming one or two specific situations is met (a prison or
+  psychiatric mother-and-baby unit, addiction treatment, a clinical referral, child protection);
 * evidence strength: +1 to +5 on the catalogue's rubric.
 
 Ties keep catalogue order. The result supports a clinician's decision; it does not make it.
@@ -38,10 +41,18 @@ from attunement.risk.family import ROLES, validate_family
 from attunement.risk.profile import ROLE_LABELS, Profile
 from attunement.risk.profile import profile as build_profile
 
+RANKING_RULE = (
+    "tier fit +2; pathway fit +3; +1 per factor present that the mechanism suits (max 3); "
+    "+2 when designed for a specific population the family is in; evidence strength +1 to +5; "
+    "ties keep catalogue order"
+)
 NOTE = (
     "These recommendations support a clinician's decision with the family; they do not replace "
     "clinical judgement, local pathways or the family's preferences."
 )
+# A requirement naming at most this many factors/answers is a specific population (a prison or
+# psychiatric mother-and-baby unit, addiction treatment, a clinical referral), not a broad risk list.
+SPECIFIC_MAX_IDS = 2
 URGENT_NOTE = "URGENT: complete the same-day safety review before planning any programme."
 
 
@@ -114,8 +125,7 @@ class MatchResult:
             "urgent": self.urgent,
             "urgent_note": URGENT_NOTE if self.urgent else None,
             "offered": self.offered,
-            "ranking_rule": ("tier fit +2; pathway fit +3; +1 per factor the mechanism suits (max 3); "
-                             "evidence strength 1-5; ties keep catalogue order"),
+            "ranking_rule": RANKING_RULE,
         }
 
     def explain(self) -> str:
@@ -296,9 +306,10 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
         ok, why = _window(prog, prof)
         (fits if ok else fails).append(("age window: " if not ok else "") + why)
         lowest = min(tier_rank(t) for t in prog.tiers)
-        if tier_rank(prof.tier) < lowest:
+        shared = [p for p in prog.pathways if p in prof.pathways]
+        if tier_rank(prof.tier) < lowest and not shared:
             fails.append(f"intensity: a {'/'.join(prog.tiers)} programme; the profile's tier is "
-                         f"{prof.tier}")
+                         f"{prof.tier} and no pathway it serves applies")
         eligible_cgs: list[str] = []
         cg_fits: list[str] = []
         cg_fails: list[str] = []
@@ -327,9 +338,11 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
         tier_fit = 2 if prof.tier in prog.tiers else 0
         if tier_fit:
             fits.append(f"serves the {prof.tier} tier")
+        elif tier_rank(prof.tier) < lowest:
+            fits.append(f"a {'/'.join(prog.tiers)} programme above the {prof.tier} tier, "
+                        "eligible through its pathway")
         else:
-            fits.append(f"a {'/'.join(prog.tiers)} programme offered below the {prof.tier} tier")
-        shared = [p for p in prog.pathways if p in prof.pathways]
+            fits.append(f"a {'/'.join(prog.tiers)} programme, below the {prof.tier} tier")
         path_fit = 3 if shared else 0
         if shared:
             names = [d["label"] for d in prof.pathway_details if d["id"] in shared]
@@ -339,8 +352,14 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
         if suited:
             mech = ", ".join(MECHANISM_LABELS[c] for c in prog.mechanism)
             fits.append(f"mechanism ({mech}) suited to: " + ", ".join(labels.get(s, s) for s in suited))
+        specific = [c["label"] for c in prog.eligibility.get("requires") or []
+                    if len(c["any_of"]) <= SPECIFIC_MAX_IDS]
+        pop_fit = 2 if specific else 0
+        if specific:
+            fits.append("designed for this population: " + "; ".join(specific))
         strength = prog.strength
-        ranking = {"tier": tier_fit, "pathway": path_fit, "mechanism": mech_fit, "evidence": strength}
+        ranking = {"tier": tier_fit, "pathway": path_fit, "mechanism": mech_fit,
+                   "population": pop_fit, "evidence": strength}
         total = sum(ranking.values())
         rec = Recommendation(prog.id, prog.name, prog.short_name, 0, total, ranking, fits,
                              prog.evidence_dict(), eligible_cgs, prog)

@@ -126,6 +126,7 @@ class Definitions:
     tiers: tuple[Tier, ...]
     pathways: tuple[Pathway, ...]
     sources: tuple[str, ...] = field(default=())
+    ignored_screens: tuple[str, ...] = field(default=())
 
     def factor(self, factor_id: str) -> Factor:
         for f in self.factors:
@@ -236,6 +237,9 @@ def _parse_tiers(doc: Any, src: str, factor_ids: set[str], context_ids: set[str]
                  ) -> tuple[tuple[UrgentRule, ...], tuple[Tier, ...], tuple[Pathway, ...]]:
     if not isinstance(doc, Mapping):
         raise DefinitionError(f"{src}: expected a mapping")
+    screens = doc.get("screens") or {}
+    if not isinstance(screens, Mapping) or not isinstance(screens.get("ignore", []), list):
+        raise DefinitionError(f"{src}: screens.ignore must be a list of flag ids")
     urgent = []
     for i, r in enumerate(_req(doc, "urgent", src, Mapping).get("rules") or []):
         where = f"{src}: urgent.rules[{i}]"
@@ -331,7 +335,8 @@ def _build(factors_path: str | Path | None, tiers_path: str | Path | None) -> De
     tdoc, tsrc = _load_yaml(Path(tiers_path) if tiers_path else None, "tiers.yaml")
     urgent, tiers, pathways = _parse_tiers(tdoc, tsrc, {f.id for f in factors},
                                            {c.id for c in context_items})
-    return Definitions(factors, context_items, urgent, tiers, pathways, (fsrc, tsrc))
+    ignored = tuple((tdoc.get("screens") or {}).get("ignore") or ())
+    return Definitions(factors, context_items, urgent, tiers, pathways, (fsrc, tsrc), ignored)
 
 
 @cache
@@ -429,4 +434,4 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
     tiers = tuple(Tier(t.id, t.label, t.description,
                        tuple(new_rules.get(r.id, r) for r in t.rules)) for t in defs.tiers)
     return Definitions(tuple(factors[f.id] for f in defs.factors), defs.context_items, defs.urgent,
-                       tiers, defs.pathways, (*defs.sources, src))
+                       tiers, defs.pathways, (*defs.sources, src), defs.ignored_screens)

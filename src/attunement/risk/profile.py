@@ -474,7 +474,8 @@ def profile(family: Mapping[str, Any] | str | Path, *,
 
     screens = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
                 "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
-               for res in caregivers for fl in res.flags if fl.get("kind") == "cutoff"]
+               for res in caregivers for fl in res.flags
+               if fl.get("kind") == "cutoff" and fl.get("id") not in defs.ignored_screens]
 
     distinct = list(dict.fromkeys(f.id for f in findings))
     cumulative = len(distinct)

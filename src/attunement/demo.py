@@ -1,0 +1,210 @@
+"""Synthetic demo families and a printed walk-through: scores and flags -> profile -> matches.
+
+Every family here is invented ("Demo Family A" ...). Together they cover every tier, the urgent
+overlay, each pathway, foster, adoptive and kinship placements, a single carer, a parent with
+severe mental illness, a father and a co-parent as screened caregivers, and one family seen at two
+time points. Responses are item scores in item order, as in the family-file format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+# Item-score vectors, named for what they show (checked by tests/test_demo.py through the scorer).
+EPDS_LOW = [0, 0, 1, 1, 0, 1, 0, 0, 0, 0]  # total 3
+EPDS_HIGH = [1, 1, 2, 2, 2, 2, 2, 2, 1, 0]  # total 15, no self-harm
+EPDS_SELF_HARM = [1, 1, 2, 2, 1, 2, 1, 1, 1, 1]  # total 13, item 10 = 1
+PHQ9_LOW = [0, 1, 1, 1, 0, 0, 0, 0, 0]  # total 3
+PHQ9_MODERATE_ITEM9 = [2, 2, 2, 2, 1, 2, 1, 1, 1]  # total 14, item 9 = 1
+GAD7_HIGH = [2, 2, 2, 2, 1, 1, 2]  # total 12
+GAD7_LOW = [1, 0, 1, 0, 0, 0, 0]  # total 2
+OSSS3_POOR = [1, 3, 2]  # total 6 (poor)
+OSSS3_STRONG = [4, 5, 4]  # total 13 (strong)
+ACE_HIGH = [1, 1, 0, 1, 0, 1, 1, 0, 0, 0]  # 5
+ACE_LOW = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]  # 1
+KPCS_LOW = [2, 2, 2, 3, 2, 2, 3, 2, 2, 2, 3, 2, 2, 3, 3]  # total 35 (low confidence)
+# PBQ (2006 order): scale 1 items 1,2,6,7,8,9,10,12,13,15,16,17; scale 2 items 3,4,5,11,14,21,23.
+PBQ_LOW = [0] * 25
+PBQ_IMPAIRED = [2, 2, 1, 0, 1, 2, 2, 2, 2, 2, 1, 2, 2, 0, 2, 2, 1, 0, 1, 0, 1, 0, 0, 0, 1]
+
+
+def _iso(d: dt.date) -> str:
+    return d.isoformat()
+
+
+def synthetic_families(seed: int = 7) -> list[dict[str, Any]]:
+    """A handful of clearly synthetic families in the family-file format.
+
+    ``seed`` shifts every date by the same seeded number of days (so ages and gestations, and hence
+    every profile and match, are identical for any seed) and names the demo cohort.
+    """
+    rng = random.Random(seed)
+    today = dt.date(2025, 1, 6) + dt.timedelta(days=rng.randrange(0, 365))
+
+    def ago(days: int) -> str:
+        return _iso(today - dt.timedelta(days=days))
+
+    def due_in(gestation_weeks: int) -> str:
+        return _iso(today + dt.timedelta(days=280 - gestation_weeks * 7))
+
+    fams: list[dict[str, Any]] = []
+    # A: universal in pregnancy, then early interaction concern at 4 months (two time points).
+    a_due = due_in(24)
+    fams.append({
+        "family_id": "Demo Family A", "time_point": "antenatal (24 weeks)",
+        "assessed_on": _iso(today), "infant": {"due_date": a_due}, "placement": "birth_family",
+        "context": {"socioeconomic_disadvantage": False, "domestic_violence": False},
+        "caregivers": [
+            {"id": "A-M", "role": "birth_mother", "age": 31, "first_time_parent": True,
+             "responses": {"epds": EPDS_LOW, "gad7": GAD7_LOW, "osss3": OSSS3_STRONG}},
+            {"id": "A-F", "role": "birth_father", "age": 33, "first_time_parent": True,
+             "responses": {"phq9": PHQ9_LOW}},
+        ],
+    })
+    a_birth = dt.date.fromisoformat(a_due)
+    fams.append({
+        "family_id": "Demo Family A", "time_point": "4 months",
+        "assessed_on": _iso(a_birth + dt.timedelta(days=125)),
+        "infant": {"date_of_birth": a_due, "gestational_age_at_birth_weeks": 40},
+        "placement": "birth_family",
+        "context": {"socioeconomic_disadvantage": False, "domestic_violence": False},
+        "caregivers": [
+            {"id": "A-M", "role": "birth_mother", "age": 31, "first_time_parent": True,
+             "responses": {"epds": EPDS_HIGH, "pbq": PBQ_LOW, "kpcs": KPCS_LOW}},
+            {"id": "A-F", "role": "birth_father", "age": 33, "first_time_parent": True,
+             "responses": {"phq9": PHQ9_LOW}},
+        ],
+    })
+    # B: antenatal risk - young first-time parents, poor support, low income.
+    fams.append({
+        "family_id": "Demo Family B", "time_point": "antenatal (22 weeks)",
+        "assessed_on": _iso(today), "infant": {"due_date": due_in(22)}, "placement": "birth_family",
+        "context": {"socioeconomic_disadvantage": True},
+        "caregivers": [
+            {"id": "B-M", "role": "birth_mother", "age": 18, "first_time_parent": True,
+             "responses": {"epds": EPDS_LOW, "osss3": OSSS3_POOR}},
+            {"id": "B-F", "role": "birth_father", "age": 20, "first_time_parent": True,
+             "responses": {"phq9": PHQ9_LOW}},
+        ],
+    })
+    # C: foster placement, single carer.
+    fams.append({
+        "family_id": "Demo Family C", "time_point": "9 months",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(280)}, "placement": "foster",
+        "context": {"single_carer": True},
+        "caregivers": [
+            {"id": "C-FC", "role": "foster_carer", "age": 52, "first_time_parent": False,
+             "responses": {"kpcs": [3] * 15, "osss3": OSSS3_STRONG}},
+        ],
+    })
+    # D: birth mother with bipolar disorder in a psychiatric mother-and-baby unit (specialist).
+    fams.append({
+        "family_id": "Demo Family D", "time_point": "8 weeks",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(56)}, "placement": "birth_family",
+        "caregivers": [
+            {"id": "D-M", "role": "birth_mother", "age": 29, "first_time_parent": True,
+             "context": {"severe_mental_illness": True, "psychiatric_mother_baby_unit": True},
+             "responses": {"epds": EPDS_HIGH, "pbq": PBQ_LOW}},
+            {"id": "D-F", "role": "birth_father", "age": 30, "first_time_parent": True,
+             "context": {"partner_relationship_difficulty": False},
+             "responses": {"phq9": PHQ9_LOW, "gad7": GAD7_HIGH}},
+        ],
+    })
+    # E: a co-parent (the screened caregiver) reports thoughts of self-harm -> urgent.
+    fams.append({
+        "family_id": "Demo Family E", "time_point": "6 weeks",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(45)}, "placement": "birth_family",
+        "caregivers": [
+            {"id": "E-M", "role": "birth_mother", "age": 35, "first_time_parent": True,
+             "responses": {"epds": EPDS_LOW}},
+            {"id": "E-P", "role": "co_parent", "age": 34, "first_time_parent": True,
+             "responses": {"epds": EPDS_SELF_HARM, "gad7": GAD7_HIGH}},
+        ],
+    })
+    # F: bonding difficulty with domestic violence and low support; clinical referral (specialist).
+    fams.append({
+        "family_id": "Demo Family F", "time_point": "12 months",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(370)}, "placement": "birth_family",
+        "context": {"domestic_violence": True, "clinical_referral": True, "trauma_exposure": True},
+        "caregivers": [
+            {"id": "F-M", "role": "birth_mother", "age": 26, "first_time_parent": False,
+             "responses": {"pbq": PBQ_IMPAIRED, "osss3": OSSS3_POOR, "epds": EPDS_LOW}},
+        ],
+    })
+    # G: adoptive parents; one with high childhood adversity.
+    fams.append({
+        "family_id": "Demo Family G", "time_point": "14 months",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(430)}, "placement": "adoptive",
+        "caregivers": [
+            {"id": "G-P1", "role": "adoptive_parent", "age": 41, "first_time_parent": True,
+             "responses": {"ace": ACE_HIGH, "phq9": PHQ9_LOW}},
+            {"id": "G-P2", "role": "adoptive_parent", "age": 39, "first_time_parent": True,
+             "responses": {"ace": ACE_LOW, "gad7": GAD7_LOW}},
+        ],
+    })
+    # H: kinship care with child-protection involvement and a current safeguarding concern.
+    fams.append({
+        "family_id": "Demo Family H", "time_point": "20 months",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(610)}, "placement": "kinship",
+        "context": {"child_protection_involvement": True, "safeguarding_concern": True,
+                    "stressful_life_events": True},
+        "caregivers": [
+            {"id": "H-G", "role": "kinship_carer", "age": 58, "first_time_parent": False,
+             "responses": {"phq9": PHQ9_MODERATE_ITEM9, "osss3": OSSS3_POOR}},
+        ],
+    })
+    # I: a mother in a prison mother-and-baby unit and in addiction treatment.
+    fams.append({
+        "family_id": "Demo Family I", "time_point": "11 months",
+        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(345)}, "placement": "birth_family",
+        "context": {"single_carer": True, "socioeconomic_disadvantage": True},
+        "caregivers": [
+            {"id": "I-M", "role": "birth_mother", "age": 24, "first_time_parent": False,
+             "context": {"prison_mother_baby_unit": True, "in_addiction_treatment": True},
+             "responses": {"epds": EPDS_LOW, "ace": ACE_HIGH}},
+        ],
+    })
+    return fams
+
+
+def print_screening_demo(console: Any | None = None) -> None:
+    """Print, for every synthetic family: scores and flags, the profile with reasons, the matches."""
+    from rich.console import Console
+    from rich.rule import Rule
+    from rich.table import Table
+
+    from attunement.interventions import match
+    from attunement.risk import profile
+
+    console = console or Console()
+    console.print(Rule("attunement screening demo (synthetic families)"))
+    for fam in synthetic_families():
+        prof = profile(fam)
+        console.print(Rule(f"{fam['family_id']} - {fam.get('time_point', fam['assessed_on'])}"))
+        scores = Table(title="Scores and flags", expand=False)
+        scores.add_column("caregiver")
+        scores.add_column("scores", overflow="fold")
+        scores.add_column("flags", overflow="fold")
+        for cg in prof.caregivers:
+            shown = {k: v for k, v in cg.scores.items()
+                     if isinstance(v, int | float) and not isinstance(v, bool)}
+            scores.add_row(cg.title, ", ".join(f"{k}={v:g}" for k, v in shown.items()) or "-",
+                           "\n".join(f"[{f['kind']}] {f['label']}" for f in cg.flags) or "-")
+        console.print(scores)
+        console.print(prof)
+        result = match(prof, fam)
+        top = Table(title="Matched interventions (best first)", expand=False)
+        top.add_column("#", justify="right")
+        top.add_column("programme")
+        top.add_column("score", justify="right")
+        top.add_column("key reasons", overflow="fold")
+        top.add_column("evidence", justify="right")
+        for rec in result.recommended[:5]:
+            key = [r for r in rec.reasons if r.startswith(("pathway", "mechanism", "meets"))]
+            top.add_row(str(rec.rank), rec.short_name, str(rec.score), "\n".join(key[:3]),
+                        f"{rec.evidence['strength']}/5")
+        console.print(top)
+        console.print(f"[dim]{len(result.excluded)} programmes not eligible; "
+                      f"`attunement match FAMILY` lists why. {result.note}[/dim]")
