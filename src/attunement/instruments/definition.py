@@ -279,6 +279,7 @@ def _schema_errors(data: Any, file: str) -> None:
     message = err.message
     if err.validator == "oneOf" and path[:1] == ["items"]:
         message = "give exactly one of 'key' (a named key) or 'scores' (a list)"
+        fld = "key/scores"
     extra = f" ({len(errors) - 1} more schema error(s))" if len(errors) > 1 else ""
     raise DefinitionError(message + extra, file=file, item=item, field=fld)
 
