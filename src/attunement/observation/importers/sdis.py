@@ -4,7 +4,9 @@ Grammar as far as it is documented in public writers (BORIS, LINCE, pyseqlsa; ob
 §1.3): a declaration ``Timed ($Set = code code …) … ;``, then per session ``<label>`` followed by
 items ``code,onset-offset`` (``code,onset`` for a momentary event; ``a+b,on-off`` for codes that
 share times), an optional ``,end`` time, and ``/``. ``%`` starts a comment. Times are seconds
-with decimals or ``m:ss``/``h:mm:ss``.
+with decimals or ``m:ss``/``h:mm:ss``. BORIS's exports (``Timed <seconds>;``, no code sets,
+codes ``Subject_behavior``, point events as ``onset-(onset + 0.001)``) are read as such: the actor
+is the text before the first ``_`` and a 0.001-s event is a point event.
 
 Export writes one code set per actor, codes as ``Actor_code`` (spaces and ``-``/``/`` replaced
 by ``_``, as BORIS does), the session end as ``,end/``, and ``% attunement-code`` comments that
@@ -100,6 +102,8 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
         codes, on_s, off_s = im.groups()
         on = parse_seconds(on_s, source=src, line=line, field="onset")
         off = parse_seconds(off_s, source=src, line=line, field="offset") if off_s else np.nan
+        if abs(off - on - 0.001) < 1e-9:
+            off = np.nan  # BORIS writes point events as onset-(onset + 0.001)
         for code in codes.split("+"):
             if code_actor and code not in code_actor:
                 raise ObservationError(f"code {code!r} is not declared", source=src, line=line)

@@ -1,0 +1,94 @@
+"""Straightforward per-event Python loops for the session measures.
+
+This is the readable reference the vectorised code is checked against (tests) and the baseline
+it is timed against (``benchmarks/bench_observation.py``). It follows the same definitions as
+:func:`attunement.observation.session_metrics` but with explicit loops over cues, responses,
+time units and shifts. Not for production use: it is orders of magnitude slower.
+"""
+
+from __future__ import annotations
+
+import math
+
+_EPS = 1e-9
+
+
+def naive_session(
+    cues: list[float],
+    responses: list[float],
+    end: float,
+    *,
+    window: tuple[float, float] = (0.0, 5.0),
+    unit: float = 1.0,
+    shifts: list[int] | None = None,
+    all_cues: list[float] | None = None,
+) -> dict:
+    """Responsiveness, latency, 2×2 table, Yule's Q and circular-shift p for one caregiver."""
+    lo, hi = window
+    all_cues = sorted(cues if all_cues is None else all_cues)
+    responded, latencies, km = [], [], []
+    for c in cues:
+        first = None
+        for r in sorted(responses):
+            if r >= c + lo - _EPS:
+                first = r - c
+                break
+        ok = first is not None and first <= hi + _EPS
+        responded.append(ok)
+        if ok:
+            latencies.append(first)
+        nxt = end
+        for c2 in all_cues:
+            if c2 > c + _EPS:
+                nxt = min(c2, end)
+                break
+        cens = nxt - c
+        if first is not None and first <= cens + _EPS:
+            km.append((first, True))
+        else:
+            km.append((cens, False))
+    n = max(math.ceil(end / unit - _EPS), 1)
+    given = [False] * n
+    lo_u, hi_u = round(lo / unit), round(hi / unit)
+    for c in cues:
+        s = math.floor(c / unit + _EPS) + lo_u
+        for u in range(s, s + hi_u - lo_u):
+            if 0 <= u < n:
+                given[u] = True
+    target = [False] * n
+    for r in responses:
+        u = min(max(math.floor(r / unit + _EPS), 0), n - 1)
+        target[u] = True
+
+    def q_of(shift: int) -> float:
+        a = b = c = d = 0
+        for u in range(n):
+            t = target[(u - shift) % n]
+            if given[u] and t:
+                a += 1
+            elif given[u]:
+                b += 1
+            elif t:
+                c += 1
+            else:
+                d += 1
+        den = a * d + b * c
+        return (a * d - b * c) / den if den else float("nan")
+
+    q = q_of(0)
+    a = sum(1 for u in range(n) if given[u] and target[u])
+    p = float("nan")
+    if shifts is None:
+        shifts = list(range(1, n))
+    if shifts and not math.isnan(q):
+        hits = sum(1 for s in shifts if q_of(s) >= q - 1e-12)
+        p = (hits + 1) / (len(shifts) + 1)
+    latencies.sort()
+    med = float("nan")
+    if latencies:
+        m = len(latencies)
+        med = latencies[m // 2] if m % 2 else (latencies[m // 2 - 1] + latencies[m // 2]) / 2
+    ng, nt = sum(given), sum(target)
+    return {"n_cues": len(cues), "responsiveness": sum(responded) / len(cues) if cues else
+            float("nan"), "median_latency": med, "a": a, "b": ng - a, "c": nt - a,
+            "d": n - ng - nt + a, "yules_q": q, "permutation_p": p, "km": km}
