@@ -1,9 +1,163 @@
-"""CLI commands for the evidence area."""
+"""CLI commands for the evidence area: ``effect-sizes`` and ``meta``."""
 
 from __future__ import annotations
 
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
 import typer
+
+MEASURE_HELP = "SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS)."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _read(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
+    except Exception as exc:
+        _fail(f"{path}: cannot read the table ({exc})")
+    _fail(f"{path}: expected a .csv, .tsv or .parquet file")
+    return None
+
+
+def _write(df: Any, output: Path | None) -> None:
+    if output is None:
+        df.to_csv(sys.stdout, index=False)
+        return
+    if output.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(output, index=False)
+    else:
+        df.to_csv(output, index=False)
+
+
+def effect_sizes_command(
+    file: Path = typer.Argument(..., help="CSV/TSV/Parquet with metafor-named columns: "
+                                "m1i sd1i n1i m2i sd2i n2i | ai bi ci di (or ai n1i ci n2i) | ri ni."),
+    measure: str = typer.Option(..., "--measure", "-m", help=MEASURE_HELP),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Write CSV or Parquet (by extension); default stdout."),
+    vtype: str = typer.Option("LS", "--vtype", help="Variance type (metafor's vtype): LS, UB..."),
+    add: float = typer.Option(0.5, "--add", help="Added to 2x2 cells (see --to)."),
+    to: str = typer.Option("only0", "--to", help="only0 (studies with a zero cell), all, "
+                           "if0all, none."),
+    drop00: bool = typer.Option(False, "--drop00", help="Set studies without events in both "
+                                "groups (or only events) to missing."),
+) -> None:
+    """Add effect sizes (yi) and sampling variances (vi) to a table of study results."""
+    from attunement.evidence import escalc
+
+    data = _read(file)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    for w in caught:
+        typer.echo(f"warning: {file}: {w.message}", err=True)
+    _write(out, output)
+
+
+def meta_command(
+    file: Path = typer.Argument(..., help="CSV/TSV/Parquet with one row per study."),
+    yi: str = typer.Option("yi", "--yi", help="Column with the effect sizes."),
+    vi: str = typer.Option("vi", "--vi", help="Column with the sampling variances."),
+    sei: str | None = typer.Option(None, "--sei", help="Column with standard errors (instead "
+                                   "of --vi)."),
+    measure: str | None = typer.Option(None, "--measure", help="Compute yi/vi first from "
+                                       "metafor-named raw columns. " + MEASURE_HELP),
+    method: str = typer.Option("REML", "--method", help="EE/FE, DL, HE, HS, HSk, SJ, ML, REML, "
+                               "EB, PM."),
+    test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
+    mods: str | None = typer.Option(None, "--mods", help="Moderator columns, comma separated; "
+                                    "text columns are categorical (subgroups)."),
+    slab: str | None = typer.Option(None, "--slab", help="Column with study labels."),
+    level: float = typer.Option(95, "--level", help="Confidence level in percent."),
+    forest: Path | None = typer.Option(None, "--forest", help="Write a forest plot "
+                                       "(.png, .svg or .pdf)."),
+    funnel: Path | None = typer.Option(None, "--funnel", help="Write a funnel plot "
+                                       "(.png, .svg or .pdf)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    na_omit: bool = typer.Option(False, "--na-omit", help="Leave out studies with missing "
+                                 "values (listed on stderr) instead of stopping."),
+) -> None:
+    """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()."""
+    from attunement.evidence import escalc, rma
+
+    data = _read(file)
+    if measure is not None:
+        try:
+            data = escalc(measure, data)
+        except ValueError as exc:
+            _fail(f"{file}: {exc}")
+    needed = [yi] + ([sei] if sei else [vi])
+    missing = [c for c in needed if c not in data.columns]
+    if missing:
+        _fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
+              f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
+    mod_cols = [m.strip() for m in mods.split(",") if m.strip()] if mods else None
+    if slab is None:
+        for candidate in ("study", "author", "authors", "trial", "source"):
+            if candidate in data.columns:
+                slab = candidate
+                break
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
+                      test=test, level=level, slab=slab,
+                      na_action="omit" if na_omit else "fail")
+            summary = res.to_dict()
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    for w in caught:
+        typer.echo(f"warning: {file}: {w.message}", err=True)
+    if forest is not None or funnel is not None:
+        from attunement.evidence.plots import forest_plot, funnel_plot
+
+        try:
+            if forest is not None:
+                forest_plot(res, path=forest)
+            if funnel is not None:
+                funnel_plot(res, path=funnel)
+        except ValueError as exc:
+            _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(str(res))
+    extra = []
+    if summary.get("tau2_ci_lb") is not None:
+        extra.append(f"tau^2 95% CI (Q-profile): {summary['tau2_ci_lb']:.4f} to "
+                     f"{summary['tau2_ci_ub']:.4f}")
+    if summary.get("egger_z") is not None:
+        extra.append(f"Egger's test (regression on SE, same tau^2 method): "
+                     f"z = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
+    if extra:
+        typer.echo("\n" + "\n".join(extra))
+    for path in (forest, funnel):
+        if path is not None:
+            typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("effect-sizes")(effect_sizes_command)
+    app.command("meta")(meta_command)
