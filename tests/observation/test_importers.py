@@ -153,7 +153,7 @@ def test_plain_csv_errors_with_line_numbers(tmp_path):
     with pytest.raises(ObservationError, match="missing column 'code'"):
         read_events(f)
     f.write_text("session,actor,code,onset\ns,infant,cry,1,9\n")
-    with pytest.raises(ObservationError, match="2 fields|5 fields|header") as exc:
+    with pytest.raises(ObservationError, match=r"2 fields|5 fields|header") as exc:
         read_events(f)
     assert exc.value.line == 2
 
@@ -161,7 +161,7 @@ def test_plain_csv_errors_with_line_numbers(tmp_path):
 def test_boris_unpaired_events_are_errors(data_dir, tmp_path):
     lines = (data_dir / "boris_tabular.tsv").read_text().splitlines()
     (tmp_path / "unpaired.tsv").write_text("\n".join(lines[:-1]) + "\n")  # drop the last STOP
-    with pytest.raises(ObservationError, match="START of 'soothe'.*without a STOP") as exc:
+    with pytest.raises(ObservationError, match=r"START of 'soothe'.*without a STOP") as exc:
         read_events(tmp_path / "unpaired.tsv")
     assert exc.value.line == 16
     proj = json.loads((data_dir / "dyad021.boris").read_text())
@@ -174,7 +174,7 @@ def test_boris_unpaired_events_are_errors(data_dir, tmp_path):
 def test_elan_errors(tmp_path, data_dir):
     text = (data_dir / "dyad021.eaf").read_text()
     (tmp_path / "a.eaf").write_text(text.replace('TIME_SLOT_REF2="ts2"', 'TIME_SLOT_REF2="ts99"'))
-    with pytest.raises(ObservationError, match="ts99.*not a declared time slot"):
+    with pytest.raises(ObservationError, match=r"ts99.*not a declared time slot"):
         read_events(tmp_path / "a.eaf")
     (tmp_path / "b.eaf").write_text(text[:500])
     with pytest.raises(ObservationError, match="not well-formed XML"):
