@@ -111,7 +111,8 @@ class EpisodeUpdate(BaseModel):
     sessions_attended: int | None = Field(None, ge=0)
     fidelity_notes: str | None = None
     end: dt.date | None = None
-    reason: str | None = None
+    end_reason: str | None = None
+    reason: str | None = Field(None, description="Why the record changed (audit log)")
 
 
 class CaregiverEndIn(BaseModel):
@@ -126,7 +127,8 @@ class UserIn(BaseModel):
     email: str
     role: Literal["admin", "practitioner", "site_lead", "researcher"]
     sites: list[str] = Field(default_factory=list)
-    password: str = Field(min_length=8, max_length=256)
+    studies: list[str] = Field(default_factory=list, description="Studies a researcher sees")
+    password: str = Field(min_length=8, max_length=1024)
 
 
 class TimePointIn(BaseModel):
@@ -419,7 +421,8 @@ def list_users(actor: Actor = Depends(api_actor), store: Store = Depends(get_sto
 def add_user(
     body: UserIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
-    return store.add_user(actor, body.email, body.role, body.sites, body.password)
+    return store.add_user(actor, body.email, body.role, body.sites, body.password,
+                          studies=body.studies or None)
 
 
 @router.get("/studies", tags=["admin"])

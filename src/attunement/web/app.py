@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from attunement import __version__
 from attunement.store import AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.web import domain
 from attunement.web.security import SecurityHeaders, SessionManager
 from attunement.web.settings import Settings, load_item_text_pack
 
@@ -157,6 +158,13 @@ def _install_error_handlers(app: FastAPI) -> None:
                 status_code=422,
             )
         return _error_page(request, 422, "Please check the form", f"{field}: {reason}")
+
+    @app.exception_handler(domain.ProfileUnavailable)
+    async def no_profile(request: Request, exc: domain.ProfileUnavailable) -> Response:
+        message = f"the family record is incomplete for a profile: {exc.reason}"
+        return JSONResponse({"detail": [{"loc": ["family", *exc.field.split(".")],
+                                         "field": exc.field, "msg": message,
+                                         "type": "value_error"}]}, status_code=422)
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:

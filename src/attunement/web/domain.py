@@ -151,23 +151,40 @@ def is_urgent(assessment: dict[str, Any]) -> bool:
                for f in assessment.get("flags") or [])
 
 
-def profile(document: dict[str, Any]) -> dict[str, Any]:
-    """``attunement.risk.profile(document).to_dict()``."""
+class ProfileUnavailable(ValueError):
+    """The stored family data cannot be profiled yet (e.g. a due date long past with no date
+    of birth): ``field`` and ``reason`` say what to complete."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _profile_object(document: dict[str, Any]) -> Any:
     from attunement import risk
 
-    return risk.profile(document).to_dict()
+    try:
+        return risk.profile(document)
+    except ValueError as exc:
+        problems = getattr(exc, "problems", None) or [("family", str(exc))]
+        field, reason = problems[0]
+        raise ProfileUnavailable(str(field), str(reason)) from exc
+
+
+def profile(document: dict[str, Any]) -> dict[str, Any]:
+    """``attunement.risk.profile(document).to_dict()``; ProfileUnavailable names the field."""
+    return _profile_object(document).to_dict()
 
 
 def matches(document: dict[str, Any]) -> dict[str, Any] | None:
     """``attunement.interventions.match(profile, document).to_dict()``; None when this
     installation has no intervention catalogue (the page says so instead of guessing)."""
-    from attunement import risk
-
     try:
         from attunement import interventions
     except ImportError:
         return None
-    return interventions.match(risk.profile(document), document).to_dict()
+    return interventions.match(_profile_object(document), document).to_dict()
 
 
 def time_points(family: dict[str, Any]) -> list[str]:

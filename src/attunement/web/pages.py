@@ -240,11 +240,16 @@ async def family_page(request: Request, family_id: int,
     store = _store(request)
     family = await call(store.get_family, actor, family_id)
     document = await call(store.family_document, actor, family_id)
-    profile = domain.profile(document)
-    matches = domain.matches(document)
+    try:
+        profile: dict[str, Any] | None = domain.profile(document)
+        matches = domain.matches(document)
+        profile_problem = None
+    except domain.ProfileUnavailable as exc:
+        profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
+        "profile_problem": profile_problem,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
@@ -472,6 +477,7 @@ async def episode_update(request: Request, episode_id: int,
         reason = str(form.get("reason", "")).strip()
         if not reason:
             problems.append("reason: say why the episode ended")
+        changes["end_reason"] = reason
         changes["reason"] = reason
     if problems:
         session.flash("The episode was not updated — " + "; ".join(problems), "error")
@@ -536,17 +542,20 @@ async def admin_add_user(request: Request, actor: Actor = Depends(page_actor)) -
         errors.add("user.email", "Enter the person's email address, e.g. name@example.org")
     if role not in {"practitioner", "site_lead", "researcher", "admin"}:
         errors.add("user.role", "Choose a role")
-    if len(password) < 12:
-        errors.add("user.password", "The first password must be at least 12 characters")
+    if not password:
+        errors.add("user.password", "Enter a first password")
+    studies = [str(s) for s in form.getlist("user.studies")]
     if not errors:
         try:
-            await call(_store(request).add_user, actor, email, role, sites, password)
+            await call(_store(request).add_user, actor, email, role, sites, password,
+                       studies=studies or None)
         except StoreValidationError as exc:
             errors.add("user." + normalise_field(exc.field).split(".")[0], exc.reason)
         else:
             get_session(request).flash(f"User {email} added as {ROLE_NAMES.get(role, role)}.")
             return redirect(request, "/admin")
-    values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites}
+    values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites,
+                              "user.studies": studies}
     return await _admin(request, actor, values=values, errors=errors, status=422)
 
 
