@@ -1,0 +1,159 @@
+"""Matching: eligibility exclusions (age window, role, population, offered), ranking, output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from screening_vignettes import carer, family
+
+import attunement
+from attunement.interventions import match
+from attunement.risk import profile
+
+
+def _run(fam, **kw):
+    return match(profile(fam), fam, **kw)
+
+
+def _excluded(result, pid):
+    return next(e for e in result.excluded if e.id == pid).reasons
+
+
+def _ids(result):
+    return [r.id for r in result.recommended]
+
+
+def test_foster_infant_gets_abc_first_with_reasons_and_evidence() -> None:
+    fam = family(placement="foster", context={"single_carer": True},
+                 caregivers=[carer("C", role="foster_carer", age=50, first_time_parent=False)])
+    result = _run(fam)
+    top = result.recommended[0]
+    assert top.id == "abc" and top.rank == 1
+    assert any("Placement away from the birth family" in r for r in top.reasons)
+    assert any(r.startswith("pathway: Targeted - child welfare") for r in top.reasons)
+    assert top.evidence["strength"] == 5 and "Bernard" in top.evidence["studies"][0]["citation"]
+    assert top.ranking == {"tier": 2, "pathway": 3, "mechanism": 1, "population": 0, "evidence": 5}
+    assert top.score == 11
+    scores = [r.score for r in result.recommended]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_adoptive_dyad_is_matched_through_the_placement() -> None:
+    fam = family(placement="adoptive",
+                 caregivers=[carer("A1", role="adoptive_parent", age=40),
+                             carer("A2", role="adoptive_parent", age=38)])
+    result = _run(fam)
+    assert _ids(result)[:2] == ["abc", "vipp_sd"]
+    assert result.recommended[0].caregivers == ["A1", "A2"]
+
+
+def test_age_window_exclusion_names_the_window() -> None:
+    fam = family(infant={"date_of_birth": "2025-01-02"}, placement="foster",
+                 caregivers=[carer("C", role="foster_carer", age=50)])
+    reasons = _excluded(_run(fam), "abc")
+    assert reasons == ["age window: too young: infant aged 5 completed months, starts at 6 months"]
+    reasons = _excluded(_run(family(placement="foster")), "mellow_bumps")
+    assert any("antenatal enrolment only" in r for r in reasons)
+
+
+def test_antenatal_family_windows_and_first_time_young_mother() -> None:
+    fam = family(infant={"due_date": "2025-09-22"},  # 24+0 weeks on 2025-06-02
+                 context={"socioeconomic_disadvantage": True},
+                 caregivers=[carer("M", age=18), carer("F", role="birth_father", age=20)])
+    result = _run(fam)
+    assert {"mtb", "fnp", "family_foundations", "mellow_bumps", "baby_triple_p"} <= set(_ids(result))
+    assert _excluded(result, "abc")[0].startswith("age window: starts after birth")
+    # FNP enrolment ends at 24 weeks; at 25 weeks it is too late
+    late = _run(family(**{**fam, "infant": {"due_date": "2025-09-15"}}))
+    assert any("too late" in r for r in _excluded(late, "fnp"))
+
+
+def test_role_and_age_population_requirements() -> None:
+    fam = family(infant={"due_date": "2025-09-22"}, context={"socioeconomic_disadvantage": True},
+                 caregivers=[carer("M", age=22)])
+    reasons = _excluded(_run(fam), "fnp")
+    assert reasons == ["population: for parents aged 19 or under; M (birth mother) is 22"]
+    fam = family(infant={"due_date": "2025-09-22"}, context={"socioeconomic_disadvantage": True},
+                 caregivers=[carer("F", role="birth_father", age=18)])
+    assert any(r.startswith("role: for birth mother only") for r in _excluded(_run(fam), "mtb"))
+
+
+def test_couple_programme_needs_two_caregivers() -> None:
+    fam = family(infant={"due_date": "2025-09-22"}, caregivers=[carer("M")])
+    reasons = _excluded(_run(fam), "family_foundations")
+    assert reasons == ["population: needs 2 eligible caregivers (e.g. a couple); 1 eligible"]
+
+
+def test_severe_mental_illness_in_a_mother_and_baby_unit() -> None:
+    fam = family(infant={"date_of_birth": "2025-04-01"},
+                 caregivers=[carer("M", context={"severe_mental_illness": True,
+                                                 "psychiatric_mother_baby_unit": True})])
+    result = _run(fam)
+    assert result.tier == "specialist"
+    top = result.recommended[0]
+    assert top.id == "mbu_video_feedback"
+    assert any("designed for this population" in r for r in top.reasons)
+    assert any("suited to: Severe mental illness" in r for r in top.reasons)
+
+
+def test_exclusion_criterion_from_the_trials() -> None:
+    fam = family(infant={"due_date": "2025-09-22"},
+                 caregivers=[carer("M", age=20, context={"severe_mental_illness": True})])
+    reasons = _excluded(_run(fam), "mtb")
+    assert any(r.startswith("exclusion: the US trials excluded mothers with a psychotic disorder")
+               for r in reasons)
+
+
+def test_prison_mbu_and_addiction_open_specialist_programmes_to_a_targeted_family() -> None:
+    fam = family(infant={"date_of_birth": "2024-07-01"},
+                 caregivers=[carer("M", context={"prison_mother_baby_unit": True,
+                                                 "in_addiction_treatment": True})])
+    result = _run(fam)
+    assert result.tier == "targeted"
+    ids = _ids(result)
+    assert ids[0] == "mio" and "new_beginnings" in ids
+    # without the custody/addiction pathway, a specialist-only programme is too intensive
+    plain = _run(family(context={"single_carer": True}))
+    assert any(r.startswith("intensity: a specialist programme") for r in _excluded(plain, "cpp"))
+
+
+def test_universal_family_gets_universal_programmes_only() -> None:
+    fam = family(infant={"due_date": "2025-09-22"},
+                 caregivers=[carer("M"), carer("P", role="co_parent")])
+    result = _run(fam)
+    assert result.tier == "universal"
+    assert _ids(result) == ["family_foundations", "baby_triple_p"]
+    assert any("population: requires" in r for r in _excluded(result, "mellow_bumps"))
+
+
+def test_offered_restricts_and_explains() -> None:
+    fam = family(placement="foster", caregivers=[carer("C", role="foster_carer", age=50)])
+    result = _run(fam, offered=["vig", "mellow_babies"])
+    assert _ids(result) == ["vig"]
+    assert _excluded(result, "abc") == ["not offered by this service"]
+    mb = _excluded(result, "mellow_babies")
+    assert mb[0].startswith("role:")
+    with pytest.raises(ValueError, match="unknown programme id"):
+        _run(fam, offered=["abc", "hypnosis"])
+
+
+def test_to_dict_shape_and_decision_support_note() -> None:
+    fam = family(placement="kinship", context={"safeguarding_concern": True},
+                 caregivers=[carer("K", role="kinship_carer", age=60)])
+    d = json.loads(json.dumps(_run(fam).to_dict()))
+    assert list(d)[:3] == ["recommended", "excluded", "note"]
+    assert d["recommended"][0].keys() >= {"id", "name", "reasons", "evidence", "rank", "ranking"}
+    assert d["excluded"][0].keys() == {"id", "name", "reasons"}
+    assert "clinician" in d["note"] and d["urgent"] is True and d["urgent_note"]
+    assert len(d["recommended"]) + len(d["excluded"]) == 20
+
+
+def test_top_level_api_and_profile_built_on_demand() -> None:
+    fam = family(placement="foster", caregivers=[carer("C", role="foster_carer", age=50)])
+    prof = attunement.profile(fam)
+    assert _ids(attunement.match(prof, fam)) == _ids(match(None, fam))
+    with pytest.raises(ValueError, match="profile is for family"):
+        match(prof, family(family_id="OTHER"))
+    text = attunement.match(prof, fam).explain()
+    assert "Recommended (best first)" in text and "Not eligible" in text
