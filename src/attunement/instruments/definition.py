@@ -24,6 +24,8 @@ import yaml
 
 from attunement.instruments.errors import DefinitionError, UnknownInstrument
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
+
 OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
     ">": operator.gt,
@@ -537,7 +539,7 @@ def load_definition(path: str | Path) -> Instrument:
     except OSError as exc:
         raise DefinitionError(f"cannot read: {exc.strerror}", file=str(path)) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -563,6 +565,20 @@ def _bundled() -> dict[str, Instrument]:
     return found
 
 
+@cache
+def _bundled_file(instrument_id: str) -> Instrument | None:
+    """Fast path: ``definitions/{id}.yaml`` alone, without loading the whole bundle."""
+    if not instrument_id.isidentifier():
+        return None
+    entry = resources.files("attunement.instruments").joinpath("definitions",
+                                                               f"{instrument_id}.yaml")
+    if not entry.is_file():
+        return None
+    with resources.as_file(entry) as p:
+        inst = load_definition(p)
+    return inst if inst.id == instrument_id else None
+
+
 def register_instrument(instrument: Instrument) -> None:
     """Make a (service-specific) definition available by id for this process."""
     _REGISTERED[instrument.id] = instrument
@@ -580,8 +596,13 @@ def load_instrument(
     """The bundled definition ``instrument_id`` (e.g. ``"epds"``), optionally with variants."""
     if isinstance(instrument_id, Instrument):
         return instrument_id.with_variants(variant)
-    merged = {**_bundled(), **_REGISTERED}
     key = str(instrument_id).lower()
+    if key in _REGISTERED:
+        return _REGISTERED[key].with_variants(variant)
+    single = _bundled_file(key)
+    if single is not None:
+        return single.with_variants(variant)
+    merged = {**_bundled(), **_REGISTERED}
     if key not in merged:
         raise UnknownInstrument(str(instrument_id), sorted(merged))
     return merged[key].with_variants(variant)
