@@ -99,7 +99,7 @@ def test_strict_mode_lists_every_problem_with_its_line(messy):
         (f"{path}:5", "point event 'talk' has a duration"),
         (f"{path}:6", "offset 8 s is before its onset 9 s"),
         (f"{path}:7", "not in scheme"),
-        (f"{path}:8", "caregiver code"),
+        (f"{path}:8", "is an infant code but the actor is 'Mother'"),
         (f"{path}:9", "not one of the scheme's caregivers"),
         (f"{path}:10", "after the session end"),
         (f"{path}:11", "after the session end"),
