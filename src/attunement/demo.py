@@ -174,6 +174,7 @@ def print_screening_demo(console: Any | None = None) -> None:
     from rich.console import Console
     from rich.rule import Rule
     from rich.table import Table
+    from rich.text import Text
 
     from attunement.interventions import match
     from attunement.risk import profile
@@ -190,8 +191,9 @@ def print_screening_demo(console: Any | None = None) -> None:
         for cg in prof.caregivers:
             shown = {k: v for k, v in cg.scores.items()
                      if isinstance(v, int | float) and not isinstance(v, bool)}
-            scores.add_row(cg.title, ", ".join(f"{k}={v:g}" for k, v in shown.items()) or "-",
-                           "\n".join(f"[{f['kind']}] {f['label']}" for f in cg.flags) or "-")
+            scores.add_row(Text(cg.title),
+                           Text(", ".join(f"{k}={v:g}" for k, v in shown.items()) or "-"),
+                           Text("\n".join(f"[{f['kind']}] {f['label']}" for f in cg.flags) or "-"))
         console.print(scores)
         console.print(prof)
         result = match(prof, fam)
@@ -202,9 +204,10 @@ def print_screening_demo(console: Any | None = None) -> None:
         top.add_column("key reasons", overflow="fold")
         top.add_column("evidence", justify="right")
         for rec in result.recommended[:5]:
-            key = [r for r in rec.reasons if r.startswith(("pathway", "mechanism", "meets"))]
-            top.add_row(str(rec.rank), rec.short_name, str(rec.score), "\n".join(key[:3]),
+            key = [r for r in rec.reasons
+                   if r.startswith(("pathway", "mechanism", "meets", "designed"))] or rec.reasons[1:3]
+            top.add_row(str(rec.rank), Text(rec.short_name), str(rec.score), Text("\n".join(key[:3])),
                         f"{rec.evidence['strength']}/5")
         console.print(top)
-        console.print(f"[dim]{len(result.excluded)} programmes not eligible; "
-                      f"`attunement match FAMILY` lists why. {result.note}[/dim]")
+        console.print(Text(f"{len(result.excluded)} programmes not eligible; "
+                           f"`attunement match FAMILY` lists why. {result.note}", style="dim"))

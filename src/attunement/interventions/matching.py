@@ -154,22 +154,23 @@ class MatchResult:
 
         if self.urgent:
             yield Text(URGENT_NOTE, style="bold white on red")
-        table = Table(title=f"Recommended for {self.family_id} (tier {self.tier})", expand=False)
+        table = Table(title=Text(f"Recommended for {self.family_id} (tier {self.tier})"),
+                      expand=False)
         table.add_column("#", justify="right")
         table.add_column("programme")
         table.add_column("score", justify="right")
         table.add_column("why it fits", overflow="fold")
         table.add_column("evidence", overflow="fold")
         for r in self.recommended:
-            table.add_row(str(r.rank), r.short_name, str(r.score), "\n".join(r.reasons),
-                          f"{r.evidence['strength']}/5 - {r.evidence['summary']}")
+            table.add_row(str(r.rank), Text(r.short_name), str(r.score), Text("\n".join(r.reasons)),
+                          Text(f"{r.evidence['strength']}/5 - {r.evidence['summary']}"))
         yield table
         if self.excluded:
             ex = Table(title="Not eligible", expand=False)
             ex.add_column("programme")
             ex.add_column("why not", overflow="fold")
             for e in self.excluded:
-                ex.add_row(e.name, "; ".join(e.reasons))
+                ex.add_row(Text(e.name), Text("; ".join(e.reasons)))
             yield ex
         yield Text(self.note, style="italic dim")
 

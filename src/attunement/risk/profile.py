@@ -230,7 +230,8 @@ class Profile:
             head.append("   URGENT: same-day safety review", style="bold white on red")
         head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
                     f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
-        yield Panel(head, title=f"Family {self.family_id} - {self.assessed_on}", expand=False)
+        name = self.family_id if "family" in self.family_id.lower() else f"Family {self.family_id}"
+        yield Panel(head, title=Text(f"{name} - {self.assessed_on}"), expand=False)
         for r in self.urgent_reasons:
             yield Text(f"! {r}", style="bold red")
         if self.factors:
@@ -239,7 +240,7 @@ class Profile:
             table.add_column("caregiver", ratio=1)
             table.add_column("reason (rule and source)", ratio=3, overflow="fold")
             for f in self.factors:
-                table.add_row(f.label, self._cg_title(f.caregiver), f.reason)
+                table.add_row(Text(f.label), Text(self._cg_title(f.caregiver)), Text(f.reason))
             yield table
         else:
             yield Text("No vulnerability factor present.")
