@@ -231,3 +231,15 @@ def test_output_dtypes_do_not_depend_on_data():
 def test_not_a_dataframe():
     with pytest.raises(TypeError):
         score("epds", [E4])
+
+
+def test_dask_dataframe_scored_by_partition():
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    df = epds_frame([E4, [0] * 10, [3] * 10, E4], family=["a", "b", "c", "d"])
+    ddf = dd.from_pandas(df, npartitions=2)
+    with dask.config.set(scheduler="synchronous"):
+        out = score("epds", ddf).compute()
+    assert out["epds_total"].tolist() == [12, 0, 30, 12]
+    assert out["family"].tolist() == ["a", "b", "c", "d"]

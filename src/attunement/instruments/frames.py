@@ -233,12 +233,15 @@ def score(
         Safety rules cannot be changed.
     on_error : ``"raise"`` (default): the first bad cell raises :class:`ScoringError`
         ("row N, column C: why"); ``"report"``: returns a :class:`ScoringResult` with the good
-        rows scored and every bad cell listed.
+        rows scored and every bad cell listed. A missing item column, an unknown instrument or
+        a bad threshold always raise.
     variant : named definition variant(s), e.g. PBQ ``"order_2001"`` or MPAS ``"manual_rounded"``.
 
     Returns
     -------
     A DataFrame of the same kind: the input columns unchanged plus the output columns.
+    A Dask DataFrame is scored partition by partition with this same function (lazily; only
+    ``on_error="raise"``, and a row number in an error counts from the start of its partition).
 
     Examples
     --------
@@ -251,6 +254,8 @@ def score(
     if on_error not in ("raise", "report"):
         raise ScoringError(f"on_error must be 'raise' or 'report', got {on_error!r}")
     inst = load_instrument(instrument_id, variant=variant)
+    if type(data).__module__.startswith("dask"):
+        return _score_dask(inst, data, input=input, thresholds=thresholds, on_error=on_error)
     polars = _is_polars(data)
     if not polars and not _is_pandas(data):
         raise TypeError(f"score() takes a pandas or polars DataFrame, not {type(data).__name__}")
@@ -301,3 +306,16 @@ def _error_frames(data: Any, problems: list[tuple[int, str, Any, str]], polars: 
     bad.insert(0, "reason", reasons)
     bad.insert(0, "row", bad_idx)
     return {"errors": err, "bad_rows": bad}
+
+
+def _score_dask(inst: Instrument, data: Any, *, input: str, thresholds: Any, on_error: str) -> Any:
+    if on_error != "raise":
+        raise ScoringError("on_error='report' is not available for Dask DataFrames; score "
+                           "partitions with pandas to collect bad rows")
+    resolve_thresholds(inst, dict(thresholds) if thresholds else None)  # fail early
+    meta = score(inst, data._meta, input=input, thresholds=thresholds)
+    return data.map_partitions(_score_partition, inst, input, thresholds, meta=meta)
+
+
+def _score_partition(part: Any, inst: Instrument, input: str, thresholds: Any) -> Any:
+    return score(inst, part, input=input, thresholds=thresholds)
