@@ -56,6 +56,26 @@ def _csv_ready(df: Any) -> Any:
     return df.with_columns(pl.col(pl.Categorical).cast(pl.Utf8))
 
 
+class _NoStatus:
+    def __enter__(self) -> _NoStatus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, _text: str) -> None:
+        return None
+
+
+def _status(text: str) -> Any:
+    """A rich spinner on stderr when it is a terminal (stdout may carry the CSV)."""
+    if not sys.stderr.isatty():
+        return _NoStatus()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
+
+
 def _parse_thresholds(values: list[str] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for raw in values or []:
@@ -99,9 +119,12 @@ def score_command(
     if not file.exists():
         _fail(f"{file}: no such file")
     thresholds = _parse_thresholds(threshold)
-    data = _read_table(file, inst)
     try:
-        result = score(inst, data, input=input, thresholds=thresholds or None, on_error=on_error)
+        with _status(f"reading {file.name}") as status:
+            data = _read_table(file, inst)
+            status.update(f"scoring {len(data):,} rows of {inst.short_name}")
+            result = score(inst, data, input=input, thresholds=thresholds or None,
+                           on_error=on_error)
     except ScoringError as exc:
         where = ""
         if exc.row is not None and file.suffix.lower() in (".csv", ".tsv", ".txt"):
