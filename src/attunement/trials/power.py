@@ -385,70 +385,111 @@ class _Batch:
         self.Nt = Nt
         self.Qt = self.Qy.sum(axis=1)  # (S, R, T+1)
         self.Nm = Nt.sum(axis=1)  # (S, T+1)
-        self.Pxx = layout.sx[:, :, :, None] * layout.sx[:, :, None, :]  # (R, T+1, p, p)
+        Pxx = layout.sx[:, :, :, None] * layout.sx[:, :, None, :]  # (R, T+1, p, p)
+        self.PxxF = Pxx.reshape(R * (T + 1), -1)
+        self.Nc = self.N.sum(axis=2)  # (S, K, T+1)
+        self.Qc = self.Qy.sum(axis=2)
         self.mvec = np.arange(T + 1, dtype=float)
         self.use_family = d.waves > 1
         self.use_centre = d.centres > 1
 
-    def parts(self, gf: np.ndarray, gc: np.ndarray):
-        """X'V⁻¹X, X'V⁻¹y, y'V⁻¹y (all × σ²) and log|V/σ²| for relative variances (S,)."""
+    def parts(self, gf: np.ndarray, gc: np.ndarray, sel: np.ndarray | None = None):
+        """X'V⁻¹X, X'V⁻¹y, y'V⁻¹y (all × σ²) and log|V/σ²| for relative variances γ of the
+        simulations ``sel`` (all by default)."""
         L = self.layout
+        sel = slice(None) if sel is None else sel
         mv = self.mvec
-        w = gf[:, None] / (1 + mv[None, :] * gf[:, None])  # (S, T+1)
+        s = len(gf)
+        w = gf[:, None] / (1 + mv[None, :] * gf[:, None])  # (s, T+1)
         a = 1 / (1 + mv[None, :] * gf[:, None])
-        M = self.XtX - np.einsum("srm,sm,rmpq->spq", self.Nt, w, self.Pxx)
-        v = self.Xty - np.einsum("srm,sm,rmp->sp", self.Qt, w, L.sx)
-        yy = self.yty - np.einsum("sm,sm->s", self.R2, w)
-        logdet = np.einsum("sm,sm->s", self.Nm, np.log1p(mv[None, :] * gf[:, None]))
+        R, T1, p = self.Nt.shape[1], self.Nt.shape[2], self.p
+        sxF = L.sx.reshape(R * T1, p)
+        M = self.XtX[sel] - ((self.Nt[sel] * w[:, None, :]).reshape(s, R * T1)
+                             @ self.PxxF).reshape(s, p, p)
+        v = self.Xty[sel] - (self.Qt[sel] * w[:, None, :]).reshape(s, R * T1) @ sxF
+        yy = self.yty[sel] - (self.R2[sel] * w).sum(axis=1)
+        logdet = (self.Nm[sel] * np.log1p(mv[None, :] * gf[:, None])).sum(axis=1)
         if self.use_centre:
-            h = np.einsum("scrm,sm->sc", self.N, mv[None, :] * a)
-            gx = np.einsum("scrm,sm,rmp->scp", self.N, a, L.sx)
-            gy = np.einsum("scrm,sm->sc", self.Qy, a)
+            N = self.N[sel]
+            K = N.shape[1]
+            h = (self.Nc[sel] * (mv[None, :] * a)[:, None, :]).sum(axis=2)  # (s, K)
+            gx = (N * a[:, None, None, :]).reshape(s, K, R * T1) @ sxF  # (s, K, p)
+            gy = (self.Qc[sel] * a[:, None, :]).sum(axis=2)  # (s, K)
             kappa = gc[:, None] / (1 + gc[:, None] * h)
-            M = M - np.einsum("sc,scp,scq->spq", kappa, gx, gx)
-            v = v - np.einsum("sc,scp,sc->sp", kappa, gx, gy)
-            yy = yy - np.einsum("sc,sc->s", kappa, gy * gy)
+            M = M - (gx * kappa[:, :, None]).transpose(0, 2, 1) @ gx
+            v = v - ((kappa * gy)[:, None, :] @ gx)[:, 0, :]
+            yy = yy - (kappa * gy * gy).sum(axis=1)
             logdet = logdet + np.log1p(gc[:, None] * h).sum(axis=1)
         return M, v, yy, logdet
 
-    def criterion(self, theta: np.ndarray) -> np.ndarray:
-        """REML criterion (−2 log restricted likelihood) for θ (S, 2)."""
+    def criterion(self, theta: np.ndarray, sel: np.ndarray | None = None) -> np.ndarray:
+        """REML criterion (−2 log restricted likelihood) for θ (s, 2) of simulations ``sel``."""
         gf, gc = theta[:, 0] ** 2, theta[:, 1] ** 2
-        M, v, yy, logdet = self.parts(gf, gc)
+        M, v, yy, logdet = self.parts(gf, gc, sel)
         sign, logdet_m = np.linalg.slogdet(M)
         b = np.linalg.solve(M, v[:, :, None])[:, :, 0]
         r = yy - np.einsum("sp,sp->s", b, v)
-        df = self.n - self.p
+        n = self.n if sel is None else self.n[sel]
+        df = n - self.p
         with np.errstate(invalid="ignore", divide="ignore"):
             out = logdet + logdet_m + df * (1 + math.log(2 * math.pi) + np.log(r / df))
         return np.where((sign > 0) & (r > 0), out, np.inf)
 
-    def fit(self, start: np.ndarray, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised projected Newton search over θ = (σ_family/σ, σ_centre/σ) ≥ 0."""
+    def fit(self, start: np.ndarray, iters: int = 60) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised Newton search over θ = (σ_family/σ, σ_centre/σ).
+
+        The criterion depends on θ² only, so it is searched without bounds and reflected
+        (|θ|), which keeps a boundary optimum (θ = 0) reachable without sticking there; a
+        final check restarts any simulation at the boundary from inside.
+        """
         active = np.array([self.use_family, self.use_centre])
         theta = np.where(active, start, 0.0).astype(float)
         theta = np.broadcast_to(theta, (self.S, 2)).copy()
+        everyone = np.arange(self.S)
+        theta, conv = self._newton(theta, everyone, active, iters)
+        for i in np.flatnonzero(active):
+            at0 = np.flatnonzero(theta[:, i] < 1e-3)
+            if not len(at0):
+                continue
+            trial = theta[at0].copy()
+            trial[:, i] = 0.1
+            better = self.criterion(trial, at0) < self.criterion(theta[at0], at0)
+            if better.any():
+                idx = at0[better]
+                again, conv2 = self._newton(trial[better], idx, active, iters)
+                theta[idx] = again
+                conv[idx] = conv2
+        return theta, conv
+
+    def _newton(self, theta: np.ndarray, sel: np.ndarray, active: np.ndarray, iters: int):
+        """Newton with finite-difference derivatives, iterating only unconverged simulations."""
         h = 1e-4
-        converged = np.zeros(self.S, bool)
-        f0 = self.criterion(theta)
+        theta = theta.copy()
+        converged = np.zeros(len(sel), bool)
+        f0 = self.criterion(theta, sel)
         idx = np.flatnonzero(active)
         for _ in range(iters):
-            if converged.all():
+            todo = np.flatnonzero(~converged)
+            if not len(todo):
                 break
-            g = np.zeros((self.S, 2))
-            H = np.zeros((self.S, 2, 2))
+            th, sl, fz = theta[todo], sel[todo], f0[todo]
+            m = len(todo)
+
+            def crit(x: np.ndarray, sl: np.ndarray = sl) -> np.ndarray:
+                return self.criterion(np.abs(x), sl)
+
+            g = np.zeros((m, 2))
+            H = np.zeros((m, 2, 2))
             for i in idx:
                 e = np.zeros(2)
                 e[i] = h
-                fp, fm = self.criterion(theta + e), self.criterion(theta - e)
+                fp, fm = crit(th + e), crit(th - e)
                 g[:, i] = (fp - fm) / (2 * h)
-                H[:, i, i] = (fp - 2 * f0 + fm) / h ** 2
+                H[:, i, i] = (fp - 2 * fz + fm) / h ** 2
             if len(idx) == 2:
-                e = np.array([h, h])
-                e2 = np.array([h, -h])
-                H[:, 0, 1] = H[:, 1, 0] = (self.criterion(theta + e) - self.criterion(theta + e2)
-                                           - self.criterion(theta - e2)
-                                           + self.criterion(theta - e)) / (4 * h * h)
+                e, e2 = np.array([h, h]), np.array([h, -h])
+                H[:, 0, 1] = H[:, 1, 0] = (crit(th + e) - crit(th + e2) - crit(th - e2)
+                                           + crit(th - e)) / (4 * h * h)
             for i in range(2):
                 if not active[i]:
                     H[:, i, i] = 1.0
@@ -460,22 +501,22 @@ class _Batch:
             step = -np.linalg.solve(Hs, g[:, :, None])[:, :, 0]
             step[:, ~active] = 0.0
             step = np.clip(step, -1.0, 1.0)
-            t_new, f_new = theta, f0
-            accepted = np.zeros(self.S, bool)
+            t_new, f_new = th.copy(), fz.copy()
+            accepted = np.zeros(m, bool)
             alpha = 1.0
             for _ in range(12):
-                cand = np.maximum(theta + alpha * step, 0.0)
-                fc = self.criterion(cand)
-                better = (fc <= f0) & ~accepted
-                t_new = np.where(better[:, None], cand, t_new)
-                f_new = np.where(better, fc, f_new)
+                cand = np.abs(th + alpha * step)
+                fc = crit(cand)
+                better = (fc <= fz) & ~accepted
+                t_new[better], f_new[better] = cand[better], fc[better]
                 accepted |= better
                 if accepted.all():
                     break
                 alpha /= 2
-            moved = np.abs(t_new - theta).max(axis=1)
-            converged = converged | (moved < 1e-7) | ~accepted
-            theta, f0 = np.where(converged[:, None], theta, t_new), np.where(converged, f0, f_new)
+            moved = np.abs(t_new - th).max(axis=1)
+            done = (moved < 1e-8) | ~accepted | (np.abs(fz - f_new) < 1e-11)
+            theta[todo], f0[todo] = t_new, f_new
+            converged[todo[done]] = True
         return theta, converged
 
     def estimates(self, theta: np.ndarray):
