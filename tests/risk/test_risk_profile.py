@@ -353,3 +353,15 @@ def test_profile_invariants(epds, ctx, smi) -> None:
     assert (prof.tier == "specialist") == specialist
     if prof.tier == "universal":
         assert prof.cumulative_risk == 0 and not prof.screens_positive
+
+
+def test_service_screen_cutoffs_pass_to_the_scorer_but_safety_rules_do_not() -> None:
+    fam = family(caregivers=[carer(responses={"epds": [0, 0, 1, 1, 1, 1, 1, 1, 1, 0]})])  # total 7
+    assert profile(fam).tier == "universal"
+    prof = profile(fam, config={"screens": {"epds": {"possible_depression": 7}}})
+    assert prof.tier == "targeted"
+    assert "service threshold" in prof.screens_positive[0]["reason"]
+    with pytest.raises(DefinitionError, match="safety rule"):
+        profile(fam, config={"screens": {"epds": {"self_harm": 2}}})
+    with pytest.raises(DefinitionError, match="unknown threshold"):
+        profile(fam, config={"screens": {"epds": {"sadness": 2}}})

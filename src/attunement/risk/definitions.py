@@ -127,6 +127,7 @@ class Definitions:
     pathways: tuple[Pathway, ...]
     sources: tuple[str, ...] = field(default=())
     ignored_screens: tuple[str, ...] = field(default=())
+    screen_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def factor(self, factor_id: str) -> Factor:
         for f in self.factors:
@@ -354,25 +355,28 @@ class ProfileConfig:
     ``thresholds`` maps a factor id to ``{column_or_rule: value}``, e.g.
     ``{"perinatal_depression": {"epds_total": 11}, "teenage_parent": {"parent_age_below": 18}}``.
     ``tiers`` maps a tier-rule id to new numbers, e.g. ``{"cumulative_risk": {"cumulative_risk_at_least":
-    4}}``. The urgent overlay is not configurable: safety items cannot be switched off.
+    4}}``. ``screens`` passes a service's questionnaire cut-offs to the scorer, e.g.
+    ``{"epds": {"possible_depression": 11}}`` (only cut-offs the definition marks configurable).
+    The urgent overlay is not configurable: safety items cannot be switched off.
     """
 
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     tiers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     name: str = "default"
+    screens: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ProfileConfig:
         if not isinstance(data, Mapping):
             raise DefinitionError(f"{source}: expected a mapping")
-        unknown = set(data) - {"thresholds", "tiers", "name"}
+        unknown = set(data) - {"thresholds", "tiers", "name", "screens"}
         if "urgent" in unknown:
             raise DefinitionError(f"{source}: the urgent overlay cannot be configured "
                                   "(safety items cannot be switched off)")
         if unknown:
             raise DefinitionError(f"{source}: unknown keys {sorted(unknown)}")
         return cls(dict(data.get("thresholds") or {}), dict(data.get("tiers") or {}),
-                   str(data.get("name", source)))
+                   str(data.get("name", source)), dict(data.get("screens") or {}))
 
     @classmethod
     def load(cls, path: str | Path) -> ProfileConfig:
@@ -433,5 +437,17 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
         new_rules[rid] = TierRule(**{**copy.copy(rule.__dict__), **updates})
     tiers = tuple(Tier(t.id, t.label, t.description,
                        tuple(new_rules.get(r.id, r) for r in t.rules)) for t in defs.tiers)
+    screens = {k: dict(v) for k, v in defs.screen_thresholds.items()}
+    for inst_id, cuts in config.screens.items():
+        from attunement.instruments import load_instrument
+        from attunement.instruments.engine import resolve_thresholds
+
+        if not isinstance(cuts, Mapping):
+            raise DefinitionError(f"{src}: screens.{inst_id}: expected a mapping of cut-off: value")
+        try:
+            resolve_thresholds(load_instrument(inst_id), dict(cuts))
+        except (ValueError, KeyError) as exc:
+            raise DefinitionError(f"{src}: screens.{inst_id}: {exc}") from None
+        screens.setdefault(inst_id, {}).update(cuts)
     return Definitions(tuple(factors[f.id] for f in defs.factors), defs.context_items, defs.urgent,
-                       tiers, defs.pathways, (*defs.sources, src), defs.ignored_screens)
+                       tiers, defs.pathways, (*defs.sources, src), defs.ignored_screens, screens)

@@ -280,13 +280,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _score(instrument_id: str, responses: Sequence[int | None], where: str, source: str | None
+def _score(instrument_id: str, responses: Sequence[int | None], where: str, source: str | None,
+           thresholds: Mapping[str, float] | None = None
            ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
     """Score one questionnaire through attunement.instruments (never a local copy of the keys)."""
     from attunement.instruments import score_responses
 
     try:
-        result = score_responses(instrument_id, list(responses), input="scores")
+        result = score_responses(instrument_id, list(responses), input="scores",
+                                 thresholds=dict(thresholds) if thresholds else None)
     except (ValueError, KeyError, LookupError, TypeError) as exc:
         msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         raise FamilyError([(where, msg)], source) from None
@@ -409,7 +411,8 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     for i, cg in enumerate(data["caregivers"]):
         res = CaregiverResult(cg["id"], cg["role"], cg.get("age"))
         for inst, answers in (cg.get("responses") or {}).items():
-            scores, flags, items = _score(inst, answers, f"caregivers[{i}].responses.{inst}", source)
+            scores, flags, items = _score(inst, answers, f"caregivers[{i}].responses.{inst}", source,
+                                          defs.screen_thresholds.get(inst))
             res.item_scores[inst] = items
             res.scores.update(scores)
             res.flags.extend(flags)
