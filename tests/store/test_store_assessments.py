@@ -1,0 +1,273 @@
+"""Assessments: scored by attunement.instruments, never overwritten, corrections are versions,
+urgent flags open alerts, caregiver links are single-use, concurrency loses nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from attunement.instruments import score_responses
+from attunement.store import NotFound, StoreValidationError
+from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
+
+EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
+
+
+def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
+    st = world.store
+    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+    expected = score_responses("epds", EPDS_ITEM10)
+    assert a["responses"] == EPDS_ITEM10
+    assert a["scores"] == expected.scores and a["scores"]["epds_total"] == 14
+    assert a["instrument_version"] == expected.version
+    assert [f["id"] for f in a["flags"]] == [f.id for f in expected.flags]
+    assert a["version"] == 1 and a["corrected_from"] is None
+    alerts = [x for x in st.list_alerts(world.north) if x["assessment_id"] == a["id"]]
+    assert [x["flag_id"] for x in alerts] == ["epds_self_harm"]
+    assert alerts[0]["caregiver"] == "father" and alerts[0]["time_point"] == "6w"
+    rows = st.list_families(world.north)
+    assert rows[0]["open_alerts"] == 1
+    ack = st.acknowledge_alert(world.north, alerts[0]["id"], note="called, safe, GP informed")
+    assert ack["status"] == "acknowledged"
+    assert all(x["id"] != ack["id"] for x in st.list_alerts(world.north))
+
+
+def test_positions_input_is_kept_as_given_and_scored_identically(world):
+    st = world.store
+    positions = [x + 1 for x in [0, 1, 0, 0, 1, 0, 0, 0, 0]]
+    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", positions,
+                          input="positions")
+    assert a["responses"] == positions and a["input"] == "positions"
+    assert a["scores"] == score_responses("phq9", positions, input="positions").scores
+    doc = st.family_document(world.north, world.fam_north)
+    father = next(c for c in doc["caregivers"] if c["id"] == "father")
+    assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
+
+
+def test_correction_is_a_new_version_and_history_is_kept(world):
+    st = world.store
+    first = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    with pytest.raises(StoreValidationError) as err:
+        st.correct_assessment(world.north, first["id"], [1] * 10, reason="  ")
+    assert err.value.field == "reason"
+    second = st.correct_assessment(world.north, first["id"], [1] * 10,
+                                   reason="item order transcribed wrongly")
+    assert second["version"] == 2 and second["corrected_from"] == first["id"]
+    assert second["scores"]["epds_total"] == 10
+    with pytest.raises(StoreValidationError):  # only the latest version can be corrected
+        st.correct_assessment(world.north, first["id"], [2] * 10, reason="again")
+    history = [x for x in st.list_assessments(world.north, world.fam_north)
+               if x["instrument"] == "epds" and x["caregiver"] == "father"]
+    assert [(x["version"], x["current"], x["responses"]) for x in history] == [
+        (1, False, [0] * 10), (2, True, [1] * 10)]
+    log = [e for e in st.audit_log(world.admin, limit=50) if e["action"] == "correct"]
+    assert log[0]["reason"] == "item order transcribed wrongly"
+    assert log[0]["before"]["responses"] == [0] * 10 and log[0]["after"]["responses"] == [1] * 10
+    doc = st.family_document(world.north, world.fam_north)
+    father = next(c for c in doc["caregivers"] if c["id"] == "father")
+    assert father["responses"]["epds"] == [1] * 10
+    export = st.export_assessments(world.north)
+    assert len(export[(export.caregiver == "father") & (export.instrument == "epds")]) == 1
+
+
+def test_bad_assessment_input_names_the_field(world):
+    st = world.store
+    cases = [
+        (("mother", "epds", "6w", [0] * 9), "responses"),
+        (("mother", "epds", "6w", [0, 0, 4, 0, 0, 0, 0, 0, 0, 0]), "responses.3"),
+        (("mother", "nope", "6w", [0]), "instrument"),
+        (("uncle", "epds", "6w", [0] * 10), "caregiver"),
+        (("mother", "epds", "12y", [0] * 10), "time_point"),
+        (("mother", "epds", "6w", [0, 0, "2", 0, 0, 0, 0, 0, 0, 0]), "responses.3"),
+    ]
+    for args, field in cases:
+        with pytest.raises(StoreValidationError) as err:
+            st.add_assessment(world.north, world.fam_north, *args)
+        assert err.value.field == field, (args, err.value)
+
+
+def test_caregiver_link_is_single_use_bound_and_expiring(world):
+    st = world.store
+    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w", hours=1)
+    info = st.open_link(token)
+    assert info["instrument"] == "epds" and info["caregiver_role"] == "birth_father"
+    assert "Wintergreen" not in str(info)
+    a = st.submit_link(token, EPDS_ITEM10)
+    assert a["submitted_via"] == "link" and a["caregiver"] == "father"
+    assert any(x["assessment_id"] == a["id"] for x in st.list_alerts(world.north))
+    for call in (lambda: st.open_link(token), lambda: st.submit_link(token, [0] * 10),
+                 lambda: st.open_link("not-a-token")):
+        with pytest.raises(NotFound):
+            call()
+    expired = st.create_link(world.north, world.fam_north, "mother", "epds", "6w")
+    engine = create_engine(st.url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE caregiver_links SET expires_at = :t WHERE used_at IS NULL"),
+                     {"t": (a_time() - timedelta(minutes=1)).replace(tzinfo=None)})
+    engine.dispose()
+    with pytest.raises(NotFound):
+        st.submit_link(expired, [0] * 10)
+
+
+def a_time():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def test_bad_link_submission_leaves_the_link_usable(world):
+    st = world.store
+    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    with pytest.raises(StoreValidationError):
+        st.submit_link(token, [9] * 10)
+    assert st.open_link(token)["instrument"] == "epds"
+
+
+def test_concurrent_link_submissions_use_the_link_once(world):
+    st = world.store
+    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    results: list[str] = []
+
+    def go() -> None:
+        try:
+            st.submit_link(token, [0] * 10)
+            results.append("ok")
+        except NotFound:
+            results.append("gone")
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["gone"] * 7 + ["ok"]
+
+
+def _count(st, model) -> int:
+    with st._db.read() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
+    st = world.store
+    before = _count(st, Assessment)
+    audit_before = st.verify_audit().rows
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(50)
+
+    def submit(i: int) -> None:
+        try:
+            barrier.wait()
+            responses = [i % 4, 0, 0, 0, 0, 0, 0, 0, 0, 1 if i % 10 == 0 else 0]
+            st.add_assessment(world.north, world.fam_north, ("mother", "father")[i % 2], "epds",
+                              "6w", responses, submission_key=f"k{i}")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with st._db.read() as s:
+        rows = s.execute(select(Assessment).where(Assessment.id > 0)).scalars().all()
+        keys = [a.submission_key for a in rows if a.submission_key]
+        instances = sorted((a.caregiver_id, a.instance) for a in rows
+                           if a.submission_key is not None)
+    assert len(rows) - before == 50
+    assert sorted(keys) == sorted(f"k{i}" for i in range(50))  # none lost, none twice
+    assert len(set(instances)) == 50  # each repeat got its own instance number
+    assert _count(st, Alert) >= 5
+    report = st.verify_audit()
+    assert report.ok and report.rows == audit_before + 50
+    # a retried submission with the same key is not stored twice
+    again = st.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", [0] * 10,
+                              submission_key="k0")
+    assert _count(st, Assessment) - before == 50 and again["id"] in {a.id for a in rows}
+
+
+def test_failure_half_way_leaves_nothing(world, monkeypatch):
+    """Raise inside the transaction after the assessment and alert rows were inserted."""
+    from attunement.store import audit
+
+    st = world.store
+    counts = {m: _count(st, m) for m in (Assessment, Alert, AuditEntry, CaregiverLink)}
+    real_append = audit.append
+
+    def failing_append(session, **kw):
+        if kw.get("entity") == "assessment":
+            session.flush()  # the assessment and its alert are in the transaction now
+            raise RuntimeError("disk on fire")
+        return real_append(session, **kw)
+
+    monkeypatch.setattr(audit, "append", failing_append)
+    with pytest.raises(RuntimeError):
+        st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+    monkeypatch.setattr(audit, "append", real_append)
+    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    counts[CaregiverLink] += 1
+    counts[AuditEntry] += 1
+    monkeypatch.setattr(audit, "append", failing_append)
+    with pytest.raises(RuntimeError):
+        st.submit_link(token, EPDS_ITEM10)
+    monkeypatch.setattr(audit, "append", real_append)
+    assert {m: _count(st, m) for m in counts} == counts
+    assert st.open_link(token)["instrument"] == "epds"  # the link was not used up
+    assert st.verify_audit().ok
+
+
+def test_caregiver_can_leave_and_join_without_losing_history(world):
+    st = world.store
+    st.end_caregiver(world.north, world.fam_north, "father", reason="separated")
+    fam = st.get_family(world.north, world.fam_north)
+    father = next(c for c in fam["caregivers"] if c["id"] == "father")
+    assert father["active"] is False and father["left_reason"] == "separated"
+    with pytest.raises(StoreValidationError):
+        st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    st.add_caregiver(world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
+    doc = st.family_document(world.north, world.fam_north)
+    assert [c["id"] for c in doc["caregivers"]] == ["mother", "partner"]
+    assert st.list_families(world.north)[0]["n_caregivers"] == 2
+
+
+def test_episodes_and_observation_sessions(world):
+    st = world.store
+    ep = st.add_episode(world.north, world.fam_north, "abc", "2026-10-10",
+                        caregivers=["mother", "father"])
+    ep = st.update_episode(world.north, ep["id"], sessions_offered=10, sessions_attended=8,
+                           fidelity_notes="good", end="2026-12-20", end_reason="completed",
+                           reason="programme finished")
+    assert (ep["sessions_attended"], ep["end"]) == (8, "2026-12-20")
+    with pytest.raises(StoreValidationError) as err:
+        st.update_episode(world.north, ep["id"], sessions_attended=11)
+    assert err.value.field == "sessions_attended"
+    obs = st.add_observation_session(world.north, world.fam_north, filename="free-play.eaf",
+                                     content=b"<ANNOTATION_DOCUMENT/>",
+                                     metadata={"coder": "C1", "task": "free play"})
+    assert obs["size"] == 22
+    assert st.observation_content(world.north, obs["id"]) == ("free-play.eaf",
+                                                              b"<ANNOTATION_DOCUMENT/>")
+    with pytest.raises(StoreValidationError):
+        st.add_observation_session(world.north, world.fam_north, filename="../x",
+                                   content=b"1", metadata={})
+    fam = st.get_family(world.north, world.fam_north)
+    assert len(fam["episodes"]) == 1 and len(fam["observation_sessions"]) == 1
+
+
+def test_schedule_shows_due_and_overdue(world):
+    st = world.store
+    row = st.list_families(world.north)[0]
+    # due date 2026-09-20: baseline window closed long ago (mother has it), 6w open or past
+    pending = {(x["caregiver"], x["instrument"], x["time_point"])
+               for x in row["due"] + row["overdue"]}
+    assert ("mother", "epds", "baseline") not in pending
+    assert ("father", "epds", "baseline") in pending
+    assert ("father", "phq9", "6w") in pending
+    st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
+    row = st.list_families(world.north)[0]
+    assert ("father", "phq9", "6w") not in {
+        (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]}

@@ -1,0 +1,106 @@
+"""Passwords (argon2id), login throttling, API tokens, account state."""
+
+from __future__ import annotations
+
+import pytest
+
+from attunement.store import AuthError, StoreValidationError
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_production_password_hashes_are_argon2id():
+    from argon2 import extract_parameters
+
+    from attunement.store.service import _DUMMY_HASH
+
+    assert _DUMMY_HASH.startswith("$argon2id$")
+    params = extract_parameters(_DUMMY_HASH)
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2  # OWASP minimum
+
+
+def test_login_throttles_after_repeated_failures(world):
+    st = world.store
+    for _ in range(5):
+        with pytest.raises(AuthError) as err:
+            st.authenticate("north@example.org", "not the password", client="10.0.0.9")
+        assert err.value.retry_after is None
+    with pytest.raises(AuthError) as err:  # even the right password waits now
+        st.authenticate("north@example.org", PASSWORD, client="10.0.0.9")
+    assert err.value.retry_after and 0 < err.value.retry_after <= 15 * 60
+    log = st.audit_log(world.admin, limit=6)
+    assert [e["action"] for e in log] == ["login_failed"] * 6
+    assert log[0]["reason"] == "throttled" and log[0]["client"] == "10.0.0.9"
+    # another account is not locked out by this
+    assert st.authenticate("south@example.org", PASSWORD).email == "south@example.org"
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(world):
+    st = world.store
+    with pytest.raises(AuthError) as a:
+        st.authenticate("nobody@example.org", PASSWORD)
+    with pytest.raises(AuthError) as b:
+        st.authenticate("north@example.org", "wrong password")
+    assert str(a.value) == str(b.value)
+
+
+def test_api_tokens_carry_the_users_rights_and_can_be_revoked(world):
+    st = world.store
+    token = st.create_api_token(world.north)
+    actor = st.actor_for_token(token)
+    assert actor == world.north
+    with st._db.read() as s:
+        from sqlalchemy import select
+
+        from attunement.store.models import ApiToken
+
+        stored = s.execute(select(ApiToken.token_hash)).scalars().all()
+    assert token not in stored and len(stored) == 1
+    st.revoke_api_token(world.north, token)
+    with pytest.raises(AuthError):
+        st.actor_for_token(token)
+    with pytest.raises(AuthError):
+        st.actor_for_token("att_made_up")
+
+
+def test_disabled_user_cannot_log_in_or_use_tokens(world):
+    st = world.store
+    token = st.create_api_token(world.north)
+    st.set_user_active(world.admin, world.north.user_id, False, reason="left the service")
+    with pytest.raises(AuthError):
+        st.authenticate("north@example.org", PASSWORD)
+    with pytest.raises(AuthError):
+        st.actor_for_token(token)
+    with pytest.raises(AuthError):
+        st.actor(world.north.user_id)
+
+
+def test_user_input_is_checked(world):
+    st = world.store
+    cases = [
+        (("not-an-email", "practitioner", ["North"], PASSWORD), "email"),
+        (("a@example.org", "wizard", ["North"], PASSWORD), "role"),
+        (("a@example.org", "practitioner", ["North"], "short"), "password"),
+        (("a@example.org", "practitioner", [], PASSWORD), "sites"),
+        (("a@example.org", "practitioner", ["Atlantis"], PASSWORD), "sites.0"),
+        (("north@example.org", "practitioner", ["North"], PASSWORD), "email"),
+    ]
+    for args, field in cases:
+        with pytest.raises(StoreValidationError) as err:
+            st.add_user(world.system, *args)
+        assert err.value.field == field, (args, err.value)
+
+
+def test_site_lead_manages_only_their_own_site(world):
+    from attunement.store import Forbidden
+
+    st = world.store
+    lead = st.actor(st.add_user(world.system, "lead@example.org", "site_lead", ["North"],
+                                PASSWORD)["id"])
+    st.add_user(lead, "new@example.org", "practitioner", ["North"], PASSWORD)
+    with pytest.raises(StoreValidationError):
+        st.add_user(lead, "new2@example.org", "practitioner", ["South"], PASSWORD)
+    with pytest.raises(Forbidden):
+        st.add_user(lead, "boss@example.org", "admin", ["North"], PASSWORD)
+    emails = {u["email"] for u in st.list_users(lead)}
+    assert "new@example.org" in emails and "south@example.org" not in emails

@@ -1,0 +1,41 @@
+"""The Alembic migration builds exactly the schema the models describe, on both databases."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from attunement.store.models import Base
+
+
+def test_migration_matches_models(store):
+    with store._db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == []
+
+
+def test_sqlite_pragmas(tmp_path):
+    from attunement.store import Store
+
+    st = Store.open(f"sqlite:///{tmp_path / 'p.db'}", key_path=tmp_path / "k.key")
+    try:
+        with st._db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        st.close()
+
+
+def test_reopening_does_not_migrate_again(store, key_path):
+    from attunement.store import Store
+
+    store.close()
+    again = Store.open(store.url, key_path=key_path)
+    try:
+        with again._db.engine.connect() as conn:
+            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        assert rev == ["0001"]
+    finally:
+        again.close()
