@@ -152,3 +152,16 @@ def test_infant_timing_antenatal_and_postnatal() -> None:
     t = infant_timing(family(infant={"date_of_birth": "2025-02-24",
                                      "gestational_age_at_birth_weeks": 32}))
     assert t.corrected_age_months == 1
+
+
+def test_form_variants_are_passed_to_the_scorer_and_checked() -> None:
+    pbq = [0] * 25
+    pbq[17] = 1  # item 18: same number on the 2001 and 2006 forms
+    fam = family(caregivers=[carer(variants={"pbq": ["order_2001"]}, responses={"pbq": pbq})])
+    prof = profile(fam)
+    assert prof.caregivers[0].scores["pbq_incipient_abuse"] == 1 and prof.urgent
+    problems = _problems(family(caregivers=[carer(variants={"pbq": ["order_1999"]},
+                                                  responses={"pbq": pbq})]))
+    assert "unknown variant 'order_1999'" in problems["caregivers[0].responses.pbq"]
+    problems = _problems(family(caregivers=[carer(variants={"epds": ["x"]})]))
+    assert "no responses" in problems["caregivers[0].variants.epds"]

@@ -281,14 +281,15 @@ def _clean(value: Any) -> Any:
 
 
 def _score(instrument_id: str, responses: Sequence[int | None], where: str, source: str | None,
-           thresholds: Mapping[str, float] | None = None
+           thresholds: Mapping[str, float] | None = None, variants: Sequence[str] | None = None
            ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
     """Score one questionnaire through attunement.instruments (never a local copy of the keys)."""
     from attunement.instruments import score_responses
 
     try:
         result = score_responses(instrument_id, list(responses), input="scores",
-                                 thresholds=dict(thresholds) if thresholds else None)
+                                 thresholds=dict(thresholds) if thresholds else None,
+                                 variant=list(variants) if variants else None)
     except (ValueError, KeyError, LookupError, TypeError) as exc:
         msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         raise FamilyError([(where, msg)], source) from None
@@ -410,9 +411,14 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     caregivers: list[CaregiverResult] = []
     for i, cg in enumerate(data["caregivers"]):
         res = CaregiverResult(cg["id"], cg["role"], cg.get("age"))
+        variants = cg.get("variants") or {}
+        for inst in variants:
+            if inst not in (cg.get("responses") or {}):
+                raise FamilyError([(f"caregivers[{i}].variants.{inst}",
+                                    "names an instrument with no responses")], source)
         for inst, answers in (cg.get("responses") or {}).items():
             scores, flags, items = _score(inst, answers, f"caregivers[{i}].responses.{inst}", source,
-                                          defs.screen_thresholds.get(inst))
+                                          defs.screen_thresholds.get(inst), variants.get(inst))
             res.item_scores[inst] = items
             res.scores.update(scores)
             res.flags.extend(flags)
