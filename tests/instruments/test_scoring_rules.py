@@ -243,3 +243,13 @@ def test_dask_dataframe_scored_by_partition():
         out = score("epds", ddf).compute()
     assert out["epds_total"].tolist() == [12, 0, 30, 12]
     assert out["family"].tolist() == ["a", "b", "c", "d"]
+
+
+def test_item_scores_columns_keep_position_and_keyed_score():
+    positions = [2, 2, 2, 3, 3, 2, 3, 3, 3, None]  # EPDS E4 positions, item 10 unanswered
+    df = pd.DataFrame({f"epds_{i}": [p] for i, p in enumerate(positions, 1)}, dtype="Int8")
+    out = score("epds", df, input="positions", item_scores=True)
+    assert out["epds_3"].tolist() == [2] and out["epds_3_score"].tolist() == [2]
+    assert out["epds_5_score"].tolist() == [1] and out["epds_10_score"].isna().all()
+    a = score_responses("whooley", [0, 1, 1])  # W3: positive, "wants help = yes" recorded
+    assert a.scores["whooley_positive"] == 1 and a.item_scores == [0, 1, 1]

@@ -221,6 +221,7 @@ def score(
     thresholds: Mapping[str, float] | None = None,
     on_error: str = "raise",
     variant: str | Sequence[str] | None = None,
+    item_scores: bool = False,
 ) -> Any:
     """Score a questionnaire for every row of a pandas or polars DataFrame.
 
@@ -236,6 +237,8 @@ def score(
         rows scored and every bad cell listed. A missing item column, an unknown instrument or
         a bad threshold always raise.
     variant : named definition variant(s), e.g. PBQ ``"order_2001"`` or MPAS ``"manual_rounded"``.
+    item_scores : also add the keyed score of every scored item as ``{id}_{n}_score`` (useful
+        with positions input, to store both the raw position and the keyed score).
 
     Returns
     -------
@@ -265,14 +268,14 @@ def score(
         row, col, value, reason = problems[0]
         raise ScoringError(reason, row=row, column=col, value=value, more=len(problems) - 1)
     if on_error == "raise":
-        return _assemble(data, compute(inst, items, resolved), polars)
+        return _assemble(data, _outputs(inst, items, resolved, item_scores), polars)
     good = np.flatnonzero(~items.bad) if items.bad is not None else None
     if good is not None:
         items = items.take(good)
         subset = data[good] if polars else data.iloc[good]
     else:
         subset = data
-    scored = _assemble(subset, compute(inst, items, resolved), polars)
+    scored = _assemble(subset, _outputs(inst, items, resolved, item_scores), polars)
     return ScoringResult(scored=scored, **_error_frames(data, problems, polars))
 
 
@@ -306,6 +309,22 @@ def _error_frames(data: Any, problems: list[tuple[int, str, Any, str]], polars: 
     bad.insert(0, "reason", reasons)
     bad.insert(0, "row", bad_idx)
     return {"errors": err, "bad_rows": bad}
+
+
+def _outputs(
+    inst: Instrument, items: ItemScores, thresholds: dict[str, float], with_items: bool
+) -> dict[str, Column]:
+    cols = compute(inst, items, thresholds)
+    if not with_items:
+        return cols
+    extra: dict[str, Column] = {}
+    for it in inst.items:
+        if it.scored:
+            values = items.scores[it.number]
+            extra[f"{inst.id}_{it.number}_score"] = Column(
+                values, items.missing[it.number], "int" if values.dtype.kind == "i" else "float"
+            )
+    return {**extra, **cols}
 
 
 def _score_dask(inst: Instrument, data: Any, *, input: str, thresholds: Any, on_error: str) -> Any:
