@@ -177,10 +177,11 @@ def print_screening_demo(console: Any | None = None) -> None:
     from rich.text import Text
 
     from attunement.interventions import match
-    from attunement.risk import profile
+    from attunement.risk import profile, profile_change
 
     console = console or Console()
     console.print(Rule("attunement screening demo (synthetic families)"))
+    earlier: dict[str, Any] = {}
     for fam in synthetic_families():
         prof = profile(fam)
         console.print(Rule(f"{fam['family_id']} - {fam.get('time_point', fam['assessed_on'])}"))
@@ -196,6 +197,10 @@ def print_screening_demo(console: Any | None = None) -> None:
                            Text("\n".join(f"[{f['kind']}] {f['label']}" for f in cg.flags) or "-"))
         console.print(scores)
         console.print(prof)
+        if fam["family_id"] in earlier:
+            change = profile_change(earlier[fam["family_id"]], prof)
+            console.print(Text(f"Since the last assessment: {change.describe()}", style="bold cyan"))
+        earlier[fam["family_id"]] = prof
         result = match(prof, fam)
         top = Table(title="Matched interventions (best first)", expand=False)
         top.add_column("#", justify="right")

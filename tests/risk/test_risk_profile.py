@@ -365,3 +365,23 @@ def test_service_screen_cutoffs_pass_to_the_scorer_but_safety_rules_do_not() -> 
         profile(fam, config={"screens": {"epds": {"self_harm": 2}}})
     with pytest.raises(DefinitionError, match="unknown threshold"):
         profile(fam, config={"screens": {"epds": {"sadness": 2}}})
+
+
+def test_profile_change_between_two_time_points() -> None:
+    from attunement.risk import profile_change
+
+    before = profile(family(assessed_on="2025-03-03",
+                            caregivers=[carer(responses={"epds": EPDS_E2_ZERO})]))
+    after = profile(family(caregivers=[carer(responses={"epds": EPDS_TOTAL13})],
+                           context={"single_carer": True}))
+    change = profile_change(before, after)
+    assert change.tier == ("universal", "targeted") and change.cumulative_risk == (0, 2)
+    assert [f["id"] for f in change.new_factors] == ["perinatal_depression", "single_carer"]
+    assert change.score_changes == [{"caregiver": "M", "column": "epds_total", "from": 0, "to": 13}]
+    assert "universal -> targeted" in change.describe()
+    back = profile_change(after, profile(family(assessed_on="2025-09-01")))
+    assert [f["id"] for f in back.resolved_factors] == ["perinatal_depression", "single_carer"]
+    with pytest.raises(ValueError, match="earlier one first"):
+        profile_change(after, before)
+    with pytest.raises(ValueError, match="different families"):
+        profile_change(before, profile(family(family_id="OTHER")))

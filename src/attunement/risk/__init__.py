@@ -22,7 +22,15 @@ from attunement.risk.family import (
     load_family,
     validate_family,
 )
-from attunement.risk.profile import NOTE, FactorFinding, Profile, RuleFired, profile
+from attunement.risk.profile import (
+    NOTE,
+    FactorFinding,
+    Profile,
+    ProfileChange,
+    RuleFired,
+    profile,
+    profile_change,
+)
 
 __all__ = [
     "NOTE",
@@ -33,6 +41,7 @@ __all__ = [
     "FamilyError",
     "InfantTiming",
     "Profile",
+    "ProfileChange",
     "ProfileConfig",
     "RuleFired",
     "family_schema",
@@ -40,5 +49,6 @@ __all__ = [
     "load_definitions",
     "load_family",
     "profile",
+    "profile_change",
     "validate_family",
 ]

@@ -580,3 +580,78 @@ def _pathways(defs: Definitions, timing: InfantTiming, distinct: list[str],
             ids.append(p.id)
             details.append({"id": p.id, "label": p.label, "tier": p.tier, "reasons": reasons})
     return ids, details
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What changed between two profiles of the same family (two time points)."""
+
+    family_id: str
+    from_date: str
+    to_date: str
+    tier: tuple[str, str]
+    urgent: tuple[bool, bool]
+    cumulative_risk: tuple[int, int]
+    new_factors: list[dict[str, Any]]
+    resolved_factors: list[dict[str, Any]]
+    score_changes: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family_id": self.family_id, "from": self.from_date, "to": self.to_date,
+            "tier": list(self.tier), "urgent": list(self.urgent),
+            "cumulative_risk": list(self.cumulative_risk), "new_factors": self.new_factors,
+            "resolved_factors": self.resolved_factors, "score_changes": self.score_changes,
+        }
+
+    def describe(self) -> str:
+        parts = [f"{self.from_date} -> {self.to_date}: tier {self.tier[0]} -> {self.tier[1]}, "
+                 f"cumulative risk {self.cumulative_risk[0]} -> {self.cumulative_risk[1]}"]
+        if self.urgent[0] != self.urgent[1]:
+            parts.append("urgent " + ("raised" if self.urgent[1] else "cleared"))
+        if self.new_factors:
+            parts.append("new: " + ", ".join(f"{f['label']} ({f['caregiver'] or 'family'})"
+                                              for f in self.new_factors))
+        if self.resolved_factors:
+            parts.append("no longer present: " + ", ".join(
+                f"{f['label']} ({f['caregiver'] or 'family'})" for f in self.resolved_factors))
+        if self.score_changes:
+            parts.append("scores: " + ", ".join(
+                f"{c['caregiver']} {c['column']} {_fmt(c['from'])} -> {_fmt(c['to'])}"
+                for c in self.score_changes))
+        return "; ".join(parts)
+
+
+def profile_change(before: Profile, after: Profile) -> ProfileChange:
+    """Compare two profiles of one family (earlier first): tier, factors and score changes.
+
+    Only scores measured at both time points are compared; nothing is inferred for an instrument
+    given once.
+    """
+    if before.family_id != after.family_id:
+        raise ValueError(f"profiles are for different families: {before.family_id!r} and "
+                         f"{after.family_id!r}")
+    if before.assessed_on > after.assessed_on:
+        raise ValueError(f"the first profile ({before.assessed_on}) is later than the second "
+                         f"({after.assessed_on}); pass the earlier one first")
+    key = lambda f: (f.id, f.caregiver)  # noqa: E731
+    old = {key(f): f for f in before.factors}
+    new = {key(f): f for f in after.factors}
+    as_dict = lambda f: {"id": f.id, "label": f.label, "caregiver": f.caregiver}  # noqa: E731
+    changes = []
+    for cg in after.caregivers:
+        try:
+            prev = before.caregiver(cg.id)
+        except KeyError:
+            continue
+        for col, value in cg.scores.items():
+            was = prev.scores.get(col)
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, was))
+            if numeric and col.endswith("_total") and value != was:
+                changes.append({"caregiver": cg.id, "column": col, "from": was, "to": value})
+    return ProfileChange(
+        after.family_id, before.assessed_on, after.assessed_on, (before.tier, after.tier),
+        (before.urgent, after.urgent), (before.cumulative_risk, after.cumulative_risk),
+        [as_dict(f) for k, f in new.items() if k not in old],
+        [as_dict(f) for k, f in old.items() if k not in new], changes,
+    )
