@@ -129,3 +129,26 @@ def test_observation_kind_and_observer_respondent(tmp_path):
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     inst = load_definition(path)
     assert (inst.kind, inst.respondent) == ("observation", "observer")
+
+
+def test_prorating_definition_is_applied_but_never_over_a_safety_item(tmp_path):
+    from attunement.instruments import register_instrument, score_responses
+    from attunement.instruments.definition import _REGISTERED
+
+    data = yaml.safe_load(Path(load_instrument("phq9").source_file).read_text())
+    data["id"] = "phqprorate"
+    data["scales"][0]["missing"] = {"rule": "prorate", "max_missing": 1, "research_only": True}
+    path = tmp_path / "phqprorate.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    register_instrument(load_definition(path))
+    try:
+        one_missing = score_responses("phqprorate", [2, 1, 1, 2, None, 1, 1, 0, 1])
+        assert one_missing.scores["phqprorate_total"] == pytest.approx(9 / 8 * 9)
+        assert one_missing.scores["phqprorate_phq2"] == 3
+        safety_missing = score_responses("phqprorate", [2, 1, 1, 2, 0, 1, 1, 0, None])
+        assert safety_missing.scores["phqprorate_total"] is None
+        assert safety_missing.flag("phqprorate_self_harm_unanswered") is not None
+        two_missing = score_responses("phqprorate", [None, None, 1, 2, 0, 1, 1, 0, 1])
+        assert two_missing.scores["phqprorate_total"] is None
+    finally:
+        _REGISTERED.pop("phqprorate", None)

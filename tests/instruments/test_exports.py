@@ -123,3 +123,10 @@ def test_item_text_pack(tmp_path):
     unknown.write_text("instruments:\n  nope:\n    items: {1: a}\n")
     with pytest.raises(DefinitionError, match="unknown instrument 'nope'"):
         load_item_text_pack(unknown)
+
+
+def test_redcap_fractional_keys_use_position_codes():
+    rows = {r["Variable / Field Name"]: r for r in to_redcap_dictionary("mpas")}
+    assert rows["mpas_4"]["Choices, Calculations, OR Slider Labels"].startswith("p1, ")
+    calc = rows["mpas_quality"]["Choices, Calculations, OR Slider Labels"]
+    assert "if([mpas_4]='p2',2.333333," in calc and "[mpas_3]+" in calc

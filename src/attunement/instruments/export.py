@@ -173,15 +173,23 @@ def to_fhir_questionnaire_response(
 
 
 def _redcap_code(item: Item, pos: int) -> str:
+    if not item.integer_scores:  # fractional keys (MPAS): the code is the position
+        return f"p{pos}"
     score = item.scores[pos - 1]
     if list(item.scores).index(score) != pos - 1:  # a second option with the same score
         return f"p{pos}"
-    return _fmt(round(score, 4))
+    return _fmt(score)
 
 
 def _redcap_value(inst: Instrument, item: Item) -> str:
     """REDCap expression giving the keyed score of an item field."""
     field = f"[{inst.column(item.number)}]"
+    if not item.integer_scores:
+        expr = "''"
+        for pos in range(item.n_options, 0, -1):
+            value = f"{item.scores[pos - 1]:.6f}".rstrip("0").rstrip(".")
+            expr = f"if({field}='p{pos}',{value},{expr})"
+        return expr
     expr = field
     for pos in range(1, item.n_options + 1):
         code = _redcap_code(item, pos)
@@ -199,7 +207,8 @@ def to_redcap_dictionary(
     """REDCap data-dictionary rows (the 18 exact CSV headers) for one instrument.
 
     Items are ``radio`` fields whose choice codes are the keyed scores ("score, label | …"); a
-    second option with the same score (KPCS "not applicable") gets code ``p{position}``. Scales
+    second option with the same score (KPCS "not applicable") gets code ``p{position}``, and
+    items with fractional keys (MPAS) use ``p{position}`` codes mapped to exact scores. Scales
     are ``calc`` fields written as explicit sums so that a missing item leaves them blank (no
     silent prorating); safety rules and cut-offs are ``calc`` 0/1 fields.
     """
@@ -235,7 +244,8 @@ def to_redcap_dictionary(
                 "Field Note": "" if it.scored else "Recorded, not scored",
                 "Required Field?": "" if it.optional else "y",
                 "Question Number (surveys only)": str(it.number),
-                "Field Annotation": f"attunement {inst.id} item {it.number}; codes are keyed scores",
+                "Field Annotation": f"attunement {inst.id} item {it.number}; codes are "
+                                    + ("keyed scores" if it.integer_scores else "positions"),
             },
         )
     by_number = {it.number: it for it in inst.items}
