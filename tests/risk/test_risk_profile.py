@@ -385,3 +385,16 @@ def test_profile_change_between_two_time_points() -> None:
         profile_change(after, before)
     with pytest.raises(ValueError, match="different families"):
         profile_change(before, profile(family(family_id="OTHER")))
+
+
+def test_item_review_flags_are_listed_for_the_clinician_not_counted_as_screens() -> None:
+    from attunement.instruments import load_instrument
+
+    maas = load_instrument("maas")
+    answers = [int(max(it.scores)) for it in maas.items]
+    answers[11] = 1  # item 12 scored 1 (<= 2: harm-urge review, local policy)
+    prof = profile(family(infant={"due_date": "2025-09-22"},
+                          caregivers=[carer(responses={"maas": answers})]))
+    assert [r["id"] for r in prof.reviews] == ["maas_harm_urge_review"]
+    assert prof.tier == "universal" and not prof.urgent
+    assert "For clinician review" in prof.explain()

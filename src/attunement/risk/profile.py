@@ -132,6 +132,7 @@ class Profile:
     not_assessed: list[dict[str, Any]]
     screens_positive: list[dict[str, Any]]
     definitions: Definitions = field(repr=False)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def factor_ids(self) -> list[str]:
@@ -164,6 +165,7 @@ class Profile:
             "pathway_details": self.pathway_details,
             "rules_fired": [r.to_dict() for r in self.rules_fired],
             "screens_positive": self.screens_positive,
+            "reviews": self.reviews,
             "caregivers": [c.to_dict() for c in self.caregivers],
             "not_assessed": self.not_assessed,
             "note": NOTE,
@@ -207,6 +209,10 @@ class Profile:
             lines.append("Screens above threshold:")
             for s in self.screens_positive:
                 lines.append(f"  - {self._cg_title(s['caregiver'])}: {s['label']} ({s['reason']})")
+        if self.reviews:
+            lines.append("For clinician review (local-policy item flags):")
+            for r in self.reviews:
+                lines.append(f"  - {self._cg_title(r['caregiver'])}: {r['label']} ({r['reason']})")
         if self.not_assessed:
             lines.append("Not assessed (no score and nothing recorded):")
             groups: dict[str | None, list[str]] = {}
@@ -251,6 +257,8 @@ class Profile:
             yield Text(f"Pathway - {p['label']}: {' | '.join(p['reasons'])}", style="cyan")
         for s in self.screens_positive:
             yield Text(f"Screen - {self._cg_title(s['caregiver'])}: {s['reason']}", style="yellow")
+        for r in self.reviews:
+            yield Text(f"Review - {self._cg_title(r['caregiver'])}: {r['reason']}", style="yellow")
         groups: dict[str | None, list[str]] = {}
         for n in self.not_assessed:
             groups.setdefault(n["caregiver"], []).append(n["label"])
@@ -487,6 +495,13 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                for res in caregivers for fl in res.flags
                if fl.get("kind") == "cutoff" and fl.get("id") not in defs.ignored_screens]
 
+    # Item-level review flags (local policy, e.g. MAAS items 12/19) are shown, not scored as
+    # screens; PBQ items 18/24 are already in the urgent overlay above.
+    reviews = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
+                "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
+               for res in caregivers for fl in res.flags
+               if fl.get("kind") == "review" and fl.get("instrument") not in covered_instruments]
+
     distinct = list(dict.fromkeys(f.id for f in findings))
     cumulative = len(distinct)
     fired_tiers: list[str] = []
@@ -509,7 +524,7 @@ def profile(family: Mapping[str, Any] | str | Path, *,
         cumulative_risk=cumulative, pathways=pathways, pathway_details=details,
         caregivers=caregivers, rules_fired=rules_fired, infant=timing,
         placement=data["placement"], not_assessed=not_assessed, screens_positive=screens,
-        definitions=defs,
+        definitions=defs, reviews=reviews,
     )
 
 
