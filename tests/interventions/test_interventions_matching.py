@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from screening_vignettes import carer, family
 
 import attunement
-from attunement.interventions import match
+from attunement.interventions import load_catalogue, match
 from attunement.risk import profile
 
 
@@ -157,3 +159,37 @@ def test_top_level_api_and_profile_built_on_demand() -> None:
         match(prof, family(family_id="OTHER"))
     text = attunement.match(prof, fam).explain()
     assert "Recommended (best first)" in text and "Not eligible" in text
+
+
+CONTEXT = ["domestic_violence", "socioeconomic_disadvantage", "single_carer",
+           "child_protection_involvement", "clinical_referral", "trauma_exposure"]
+ROLES = ["birth_mother", "birth_father", "co_parent", "foster_carer", "adoptive_parent",
+         "kinship_carer", "other"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days=st.integers(-250, 5 * 365), placement=st.sampled_from(
+           ["birth_family", "foster", "adoptive", "kinship"]),
+       roles=st.lists(st.sampled_from(ROLES), min_size=1, max_size=3),
+       ctx=st.dictionaries(st.sampled_from(CONTEXT), st.booleans()),
+       ages=st.lists(st.integers(15, 70), min_size=3, max_size=3))
+def test_every_programme_is_either_recommended_or_excluded_with_reasons(
+        days, placement, roles, ctx, ages) -> None:
+    import datetime as dt
+
+    assessed = dt.date(2025, 6, 2)
+    if days < 0:  # pregnancy: due date -days ahead (at most 250 days -> at least 4 weeks' gestation)
+        infant = {"due_date": (assessed + dt.timedelta(days=-days)).isoformat()}
+    else:
+        infant = {"date_of_birth": (assessed - dt.timedelta(days=days)).isoformat()}
+    cgs = [carer(f"C{i}", role=r, age=ages[i]) for i, r in enumerate(roles)]
+    fam = family(infant=infant, placement=placement, context=ctx, caregivers=cgs)
+    result = _run(fam)
+    ids = [r.id for r in result.recommended] + [e.id for e in result.excluded]
+    assert sorted(ids) == sorted(load_catalogue().ids)
+    assert all(e.reasons for e in result.excluded)
+    keys = [(-r.score, -r.evidence["strength"]) for r in result.recommended]
+    assert keys == sorted(keys)
+    assert [r.rank for r in result.recommended] == list(range(1, len(result.recommended) + 1))
+    for rec in result.recommended:
+        assert set(rec.caregivers) <= {c["id"] for c in cgs} and rec.caregivers
