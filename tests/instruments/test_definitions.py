@@ -124,11 +124,12 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_observation_kind_and_observer_respondent(tmp_path):
     data = yaml.safe_load(EPDS_FILE.read_text())
     data.update(id="obsdemo", kind="observation", respondent="observer", loinc=None,
-                recall_period=None)
+                recall_period=None, metadata={"manual": "coding manual v2"})
     path = tmp_path / "obs_demo.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     inst = load_definition(path)
     assert (inst.kind, inst.respondent) == ("observation", "observer")
+    assert inst.metadata == {"manual": "coding manual v2"}
 
 
 def test_prorating_definition_is_applied_but_never_over_a_safety_item(tmp_path):

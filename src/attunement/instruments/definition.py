@@ -153,6 +153,7 @@ class Instrument:
     item_order: dict[str, Any] | None = None
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
     applied_variants: tuple[str, ...] = ()
     source_file: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -519,7 +520,8 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         bands=tuple(bands), cutoffs=tuple(cutoffs), safety=tuple(safety),
         description=data.get("description", ""), references=tuple(data.get("references") or ()),
         population=data.get("population", ""), item_order=order, variants=dict(variants),
-        notes=tuple(data.get("notes") or ()), source_file=file, raw=data,
+        notes=tuple(data.get("notes") or ()), metadata=dict(data.get("metadata") or {}),
+        source_file=file, raw=data,
     )
 
 
