@@ -3,8 +3,9 @@
 Eligibility (all must hold, else the programme is listed under ``excluded`` with every reason):
 the infant's age or gestation is inside the programme's enrolment window; the programme is not
 more intensive than the profile's tier unless it serves one of the profile's pathways (a
-specialist custody or addiction programme stays open to a targeted-tier family in that pathway); at least one caregiver has an eligible role and meets the
-programme's population requirements (first-time parent, age, recorded answers such as addiction
+specialist custody or addiction programme stays open to a targeted-tier family in that
+pathway); at least one caregiver has an eligible role and meets the programme's population
+requirements (first-time parent, age, recorded answers such as addiction
 treatment or a prison mother-and-baby unit) without an exclusion; enough caregivers for couple
 programmes; and the service offers it (``offered``).
 

@@ -350,7 +350,8 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
             continue
         checked = True
         if rule.fires(float(value)):
-            reasons.append(f"{_column_label(rule.column)} {_fmt(value)} {rule.op.replace('>=', '≥').replace('<=', '≤')} "
+            sign = {">=": "≥", "<=": "≤"}[rule.op]
+            reasons.append(f"{_column_label(rule.column)} {_fmt(value)} {sign} "
                            f"{_fmt(rule.threshold)} ({rule.meaning}; {rule.source})")
     for key in factor.recorded:
         if key in ctx:
@@ -358,7 +359,9 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
             if ctx[key] is True:
                 reasons.append(f"recorded answer: {labels.get(key, key)} ({ctx_path}.{key} = true)")
     for rule in factor.derived:
-        if (rule.rule == "parent_age_below" and cg is not None and cg.get("age") is not None) or (rule.rule != "parent_age_below" and cg is None):
+        if rule.rule == "parent_age_below":
+            checked = checked or (cg is not None and cg.get("age") is not None)
+        elif cg is None:  # placement and gestation at birth are family facts
             checked = True
         why = _derived_reason(rule, family, cg)
         if why:
