@@ -1,0 +1,56 @@
+"""Multicentre trials: randomisation, power by simulation, mixed models, ITT/subgroups, CONSORT.
+
+Pure Python on NumPy/SciPy/pandas (statsmodels for GEE, matplotlib for the diagram, Dask only when
+a scheduler is given); usable from a notebook with no server or database.
+"""
+
+from attunement.trials.analysis import SEED_SUBGROUPS, itt_summary, subgroup_analysis
+from attunement.trials.consort import ConsortCounts, ConsortError, consort_counts, draw_consort
+from attunement.trials.formula import FormulaError, parse_formula
+from attunement.trials.lmm import LMMResult, fit_lmm
+from attunement.trials.power import (
+    PowerResult,
+    TrialDesign,
+    TrialDesignError,
+    closed_form_power,
+    power_curve,
+    run_power,
+    simulate_trial,
+)
+from attunement.trials.randomisation import (
+    Allocation,
+    DesignError,
+    RandomisationDesign,
+    Randomiser,
+    allocate_participants,
+    balance_report,
+    verify_allocations,
+)
+
+__all__ = [
+    "SEED_SUBGROUPS",
+    "Allocation",
+    "ConsortCounts",
+    "ConsortError",
+    "DesignError",
+    "FormulaError",
+    "LMMResult",
+    "PowerResult",
+    "RandomisationDesign",
+    "Randomiser",
+    "TrialDesign",
+    "TrialDesignError",
+    "allocate_participants",
+    "balance_report",
+    "closed_form_power",
+    "consort_counts",
+    "draw_consort",
+    "fit_lmm",
+    "itt_summary",
+    "parse_formula",
+    "power_curve",
+    "run_power",
+    "simulate_trial",
+    "subgroup_analysis",
+    "verify_allocations",
+]
