@@ -165,3 +165,11 @@ def test_form_variants_are_passed_to_the_scorer_and_checked() -> None:
     assert "unknown variant 'order_1999'" in problems["caregivers[0].responses.pbq"]
     problems = _problems(family(caregivers=[carer(variants={"epds": ["x"]})]))
     assert "no responses" in problems["caregivers[0].variants.epds"]
+
+
+def test_numpy_values_from_a_notebook_are_accepted() -> None:
+    import numpy as np
+
+    fam = family(caregivers=[carer(age=np.int64(30),
+                                   responses={"epds": np.array([1, 1, 2, 2, 1, 2, 1, 2, 1, 0])})])
+    assert profile(fam).factor_ids == ["perinatal_depression"]
