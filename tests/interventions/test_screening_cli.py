@@ -85,6 +85,11 @@ def test_interventions_list_and_show(runner: CliRunner) -> None:
     assert [r["id"] for r in rows][:2] == ["abc", "mellow_babies"] and len(rows) >= 19
     res = runner.invoke(app, ["interventions", "list"])
     assert res.exit_code == 0 and "Intervention catalogue" in res.stdout
+    res = runner.invoke(app, ["interventions", "list", "--json", "--tier", "specialist",
+                              "--pathway", "relationship_disorder"])
+    assert [r["id"] for r in json.loads(res.stdout)] == ["cos_i", "cpp", "pip", "www"]
+    res = runner.invoke(app, ["interventions", "list", "--tier", "intensive"])
+    assert res.exit_code == 2 and "--tier" in res.output
     res = runner.invoke(app, ["interventions", "show", "abc", "--json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["evidence"]["strength"] == 5

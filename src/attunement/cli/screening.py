@@ -87,28 +87,40 @@ def match_command(
 
 @interventions_app.command("list")
 def list_command(
+    tier: str | None = typer.Option(None, "--tier", help="Only programmes serving this tier."),
+    pathway: str | None = typer.Option(None, "--pathway", help="Only programmes on this pathway."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine form (JSON)."),
 ) -> None:
     """List the catalogue: id, name, mechanism, tiers, window and evidence strength."""
     from attunement.interventions import MECHANISM_LABELS, load_catalogue
+    from attunement.risk import load_definitions
 
     try:
         cat = load_catalogue()
     except _errors() as exc:
         _fail(str(exc))
         return
+    defs = load_definitions()
+    tiers = [t.id for t in defs.tiers]
+    pathways = [p.id for p in defs.pathways]
+    if tier is not None and tier not in tiers:
+        _fail(f"--tier: {tier!r} is not one of {', '.join(tiers)}")
+    if pathway is not None and pathway not in pathways:
+        _fail(f"--pathway: {pathway!r} is not one of {', '.join(pathways)}")
+    progs = [p for p in cat if (tier is None or tier in p.tiers)
+             and (pathway is None or pathway in p.pathways)]
     if as_json:
         _print_json([{"id": p.id, "name": p.name, "mechanism": p.mechanism, "tiers": p.tiers,
                       "pathways": p.pathways, "window": p.window_text(),
-                      "evidence_strength": p.strength} for p in cat])
+                      "evidence_strength": p.strength} for p in progs])
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Intervention catalogue ({len(cat)} programmes)")
+    table = Table(title=f"Intervention catalogue ({len(progs)} of {len(cat)} programmes)")
     for col in ("id", "programme", "mechanism", "tiers", "window", "evidence"):
         table.add_column(col, overflow="fold")
-    for p in cat:
+    for p in progs:
         table.add_row(p.id, p.name, ", ".join(MECHANISM_LABELS[c] for c in p.mechanism),
                       ", ".join(p.tiers), p.window_text(), f"{p.strength}/5")
     Console().print(table)
@@ -145,7 +157,7 @@ def show_command(
         f"*{data['developer']}* (interventions.md section {data['section']})",
         f"**Mechanism:** {', '.join(data['mechanism']['codes'])}: {data['mechanism']['summary'].strip()}",
         f"**Tiers:** {', '.join(data['tiers'])}; **pathways:** {', '.join(data['pathways'])}",
-        f"**Window:** {data['window']} ({elig.get('window_note', '')})",
+        f"**Window:** {data['window']} ({elig.get('window_note', '').rstrip('.')})",
         f"**Caregivers:** {roles if isinstance(roles, str) else ', '.join(roles)}",
     ]
     for cond in elig.get("requires") or []:
