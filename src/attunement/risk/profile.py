@@ -171,6 +171,11 @@ class Profile:
             "note": NOTE,
         }
 
+    @property
+    def _name(self) -> str:
+        fid = self.family_id
+        return fid if "family" in fid.lower() else f"Family {fid}"
+
     def _cg_title(self, cid: str | None) -> str:
         if cid is None:
             return "family"
@@ -182,7 +187,7 @@ class Profile:
     def explain(self) -> str:
         """A readable account of the profile, every number traced to its rule and source."""
         tiers = {t.id: t for t in self.definitions.tiers}
-        lines = [f"Family {self.family_id}, assessed {self.assessed_on}: {self.infant.describe()}; "
+        lines = [f"{self._name}, assessed {self.assessed_on}: {self.infant.describe()}; "
                  f"placement: {self.placement.replace('_', ' ')}."]
         lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
                      ("  + URGENT: same-day safety review" if self.urgent else ""))
@@ -236,8 +241,7 @@ class Profile:
             head.append("   URGENT: same-day safety review", style="bold white on red")
         head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
                     f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
-        name = self.family_id if "family" in self.family_id.lower() else f"Family {self.family_id}"
-        yield Panel(head, title=Text(f"{name} - {self.assessed_on}"), expand=False)
+        yield Panel(head, title=Text(f"{self._name} - {self.assessed_on}"), expand=False)
         for r in self.urgent_reasons:
             yield Text(f"! {r}", style="bold red")
         if self.factors:
