@@ -9,6 +9,7 @@ instead of O(k³) and gives the same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,9 @@ class Projection:
     h: np.ndarray  # x_iᵀ M x_i
 
     @classmethod
-    def build(cls, X: np.ndarray, a: np.ndarray) -> Projection:
+    def build(cls, X: np.ndarray, a: np.ndarray, intercept_only: bool = False) -> Any:
+        if intercept_only:
+            return InterceptProjection(a)
         XtAX = X.T @ (X * a[:, None])
         M = _inv(XtAX)
         h = np.einsum("ij,jk,ik->i", X, M, X)
@@ -57,6 +60,47 @@ class Projection:
         Gv = X.T @ (X * (v * a2)[:, None]) if np.ndim(v) else v * (X.T @ (X * a2[:, None]))
         Gu = X.T @ (X * (u * a2)[:, None]) if np.ndim(u) else u * (X.T @ (X * a2[:, None]))
         return first + float(np.trace(M @ Gv @ M @ Gu))
+
+
+class InterceptProjection:
+    """The same quantities for an intercept-only model, as scalar sums (the common case)."""
+
+    __slots__ = ("M", "a", "h", "sa")
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+        self.sa = float(a.sum())
+        if not self.sa > 0 or not np.isfinite(self.sa):
+            raise np.linalg.LinAlgError("singular weighted cross-product")
+        self.M = np.array([[1.0 / self.sa]])
+        self.h = 1.0 / self.sa
+
+    def coef(self, y: np.ndarray) -> np.ndarray:
+        return np.array([np.dot(self.a, y) / self.sa])
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        return self.a * (y - np.dot(self.a, y) / self.sa)
+
+    def quad(self, y: np.ndarray) -> float:
+        e = y - np.dot(self.a, y) / self.sa
+        return float(np.dot(self.a * e, e))
+
+    def diag(self) -> np.ndarray:
+        return self.a - self.a**2 / self.sa
+
+    def trace(self) -> float:
+        return self.sa - float(np.dot(self.a, self.a)) / self.sa
+
+    def tr_pvpu(self, v: np.ndarray | float = 1.0, u: np.ndarray | float = 1.0) -> float:
+        a, sa = self.a, self.sa
+        a2 = a * a
+        if np.ndim(v) == 0 and np.ndim(u) == 0:
+            s2 = float(a2.sum())
+            return float(u * v) * (s2 - 2.0 * float(np.dot(a2, a)) / sa + (s2 / sa) ** 2)
+        uv = u * v * np.ones_like(a)
+        gv = float(np.sum(v * a2))
+        gu = float(np.sum(u * a2))
+        return float(np.dot(uv, a2)) - 2.0 * float(np.dot(uv, a2 * a)) / sa + gv * gu / sa**2
 
 
 def _inv(A: np.ndarray) -> np.ndarray:

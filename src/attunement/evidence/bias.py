@@ -212,7 +212,7 @@ def trimfill(
         X = np.ones((y.size, 1)) if X is None else X
         return _fit(y, v, X, list(names), int_incl, method=x.method, test="z", weights=w,
                     level=x.level, tau2_value=None, control=ctrl, btt=None,
-                    slab=[""] * y.size, skip_r2=True, light=True)
+                    slab=None, skip_r2=True, light=True)
 
     if side is None:
         Xs = np.column_stack([np.ones(yi.size), np.sqrt(vi)])

@@ -110,13 +110,20 @@ class RMAResult:
     btt: list[int]
     tau2_fixed: bool
     control: dict[str, float]
-    slab: list[str]
+    study_labels: list[str] | None
     R2: float | None = None
     measure: str | None = None
     iterations: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- simple accessors ------------------------------------------------------------------
+    @property
+    def slab(self) -> list[str]:
+        """Study labels ("Study 1", ... when none were given)."""
+        if self.study_labels is None:
+            self.study_labels = [f"Study {i + 1}" for i in range(self.k)]
+        return self.study_labels
+
     @property
     def tau(self) -> float:
         return math.sqrt(self.tau2) if self.tau2 >= 0 else float("nan")
@@ -145,7 +152,7 @@ class RMAResult:
     def hat(self) -> np.ndarray:
         """Leverages: diagonal of X (XᵀW X)⁻¹ XᵀW (metafor's ``hatvalues()``)."""
         w = self.weights if self.weights is not None else 1 / (self.vi + self.tau2)
-        proj = Projection.build(self.X, w)
+        proj = _proj(self.X, w)
         h = proj.h * w
         h[h > 1 - 10 * np.finfo(float).eps] = 1.0
         return h
@@ -519,18 +526,27 @@ def _num(x: Any) -> float | None:
 # ------------------------------------------------------------------------------------------
 # Fitting
 # ------------------------------------------------------------------------------------------
+def _is_intercept(X: np.ndarray) -> bool:
+    return X.shape[1] == 1 and X[0, 0] == 1.0 and bool(np.all(X == 1.0))
+
+
+def _proj(X: np.ndarray, a: np.ndarray) -> Any:
+    """P for weights ``a``; scalar sums when X is the intercept column."""
+    return Projection.build(X, a, _is_intercept(X))
+
+
 def _q_generalised(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     """Generalised Q: Σ wᵢ (yᵢ − xᵢᵀβ̂)² with wᵢ = 1/(vᵢ + τ²)."""
     w = 1.0 / (v + tau2)
-    if X.shape[1] == 1 and np.all(X == 1):
-        mu = np.dot(w, y) / w.sum()
-        e = y - mu
+    if _is_intercept(X):
+        sw = w.sum()
+        e = y - np.dot(w, y) / sw
         return float(np.dot(w * e, e))
-    return Projection.build(X, w).quad(y)
+    return _proj(X, w).quad(y)
 
 
 def _fixed_effects(y, v, X, w):
-    proj = Projection.build(X, w)
+    proj = _proj(X, w)
     beta = proj.coef(y)
     return proj, beta
 
@@ -545,7 +561,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
     it = 0
     if method in {"HS", "HSk", "DL"}:
         w = 1.0 / v
-        P = Projection.build(X, w)
+        P = _proj(X, w)
         RSS = P.quad(ymc)
         if method == "DL":
             trP = P.trace()
@@ -565,7 +581,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
                 se *= k / (k - p)
         return tau2, se, it
     if method == "GENQ":
-        P = Projection.build(X, weights)
+        P = _proj(X, weights)
         RSS = P.quad(ymc)
         trP = P.trace()
         trPV = float(np.sum(P.diag() * v))
@@ -578,7 +594,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         return tau2, se, it
     if method == "SJ":
         tau2_0 = float(np.mean(ymc**2))
-        P = Projection.build(X, 1.0 / (v + tau2_0))
+        P = _proj(X, 1.0 / (v + tau2_0))
         RSS = P.quad(ymc)
         tau2 = tau2_value if fixed else tau2_0 * RSS / (k - p)
         tau2 = max(tmin, tau2)
@@ -607,7 +623,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
         return tau2, se, it
     # HE, and the starting value of ML / REML / EB
-    Pi = Projection.build(X, np.ones(k))
+    Pi = _proj(X, np.ones(k))
     RSS = Pi.quad(ymc)
     PVdiag = Pi.diag() * v
     trPV = float(PVdiag.sum())
@@ -630,7 +646,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
     if method == "ML":
         se = math.sqrt(2 / np.sum(w * w))
     elif method == "REML":
-        se = math.sqrt(2 / Projection.build(X, w).tr_pvpu())
+        se = math.sqrt(2 / _proj(X, w).tr_pvpu())
     else:
         se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
     return tau2, se, it
@@ -639,30 +655,26 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
 def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed):
     threshold, maxiter, tmin = ctrl["threshold"], int(ctrl["maxiter"]), ctrl["tau2_min"]
     stepadj = ctrl["stepadj"]
-    int_only = p == 1 and bool(np.all(X == 1))
+    int_only = _is_intercept(X)
+    sums = _InterceptSums(ymc, v) if int_only else None
     it = 0
     change = threshold + 1
     while change > threshold:
         it += 1
         old = tau2
-        w = 1.0 / (v + tau2)
         if int_only:
-            sw = w.sum()
-            e = ymc - np.dot(w, ymc) / sw
-            Py = w * e
+            sw, sw2, sw3, q, PyPy = sums.at(tau2)
             if method == "EB":
-                adj = (np.dot(Py, e) * k / (k - p) - k) / sw
+                adj = (q * k / (k - p) - k) / sw
+            elif method == "ML":
+                adj = (PyPy - sw) / sw2
             else:
-                PyPy = np.dot(Py, Py)
-                if method == "ML":
-                    adj = (PyPy - sw) / np.dot(w, w)
-                else:
-                    sw2 = np.dot(w, w)
-                    trP = sw - sw2 / sw
-                    trPP = sw2 - 2 * np.dot(w, w * w) / sw + (sw2 / sw) ** 2
-                    adj = (PyPy - trP) / trPP
+                trP = sw - sw2 / sw
+                trPP = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+                adj = (PyPy - trP) / trPP
         else:
-            P = Projection.build(X, w)
+            w = 1.0 / (v + tau2)
+            P = _proj(X, w)
             Py = P.apply(ymc)
             if method == "EB":
                 adj = (np.dot(Py, ymc) * k / (k - p) - k) / w.sum()
@@ -686,10 +698,32 @@ def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed):
     return tau2, it
 
 
+class _InterceptSums:
+    """Weighted sums for an intercept-only model in one matrix product per value of tau^2:
+    Σw, Σw², Σw³, Q = Σw(y − ȳ_w)² and Σw²(y − ȳ_w)² (the O(k) core of the iterations)."""
+
+    __slots__ = ("B", "Wp", "v")
+
+    def __init__(self, y: np.ndarray, v: np.ndarray) -> None:
+        self.B = np.vstack([np.ones_like(y), y, y * y])
+        self.Wp = np.empty((3, y.size))
+        self.v = v
+
+    def at(self, tau2: float) -> tuple[float, float, float, float, float]:
+        w, w2, w3 = self.Wp
+        np.add(self.v, tau2, out=w)
+        np.reciprocal(w, out=w)
+        np.multiply(w, w, out=w2)
+        np.multiply(w2, w, out=w3)
+        (sw, sw2, sw3), (swy, sw2y, _), (swyy, sw2yy, _) = (self.B @ self.Wp.T).tolist()
+        mu = swy / sw
+        return sw, sw2, sw3, swyy - mu * swy, sw2yy - 2 * mu * sw2y + mu * mu * sw2
+
+
 def _score(method, t, ymc, v, X, k, p):
     """Score of the (restricted) likelihood in tau^2, up to a positive factor."""
     w = 1.0 / (v + t)
-    P = Projection.build(X, w)
+    P = _proj(X, w)
     Py = P.apply(ymc)
     if method == "EB":
         return float(np.dot(Py, ymc)) * k / (k - p) - k
@@ -713,10 +747,9 @@ def _score_root(method, ymc, v, X, k, p, ctrl):
 
 def _ll_at(method, y, v, X, k, p, tau2):
     w = 1.0 / (v + tau2)
-    XtWX = X.T @ (X * w[:, None])
-    beta = np.linalg.solve(XtWX, X.T @ (w * y))
-    e = y - X @ beta
-    RSS = float(np.dot(w * e, e))
+    P = _proj(X, w)
+    RSS = P.quad(y)
+    XtWX = np.linalg.inv(P.M)
     if method == "ML":
         return -0.5 * k * _LOG2PI - 0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * RSS
     return (
@@ -754,7 +787,7 @@ def _fit(
     tau2_value: float | None,
     control: dict[str, float],
     btt: Sequence[int] | None,
-    slab: list[str],
+    slab: list[str] | None,
     skip_r2: bool = False,
     light: bool = False,
 ) -> RMAResult:
@@ -789,7 +822,7 @@ def _fit(
     w = 1.0 / (v + tau2)
     if not np.all(np.isfinite(w)):
         raise ValueError("division by zero when computing the inverse-variance weights")
-    proj_w = Projection.build(X, w)
+    proj_w = _proj(X, w)
     s2w = 1.0
     if weights is None:
         beta = proj_w.coef(y)
@@ -801,7 +834,7 @@ def _fit(
         beta_w = proj_w.coef(y)
         e = y - X @ beta_w
         RSS_knha = float(np.dot(w * e, e))
-        proj_a = Projection.build(X, weights)
+        proj_a = _proj(X, weights)
         beta = proj_a.coef(y)
         XA = X * weights[:, None]
         vb = proj_a.M @ (XA.T @ (XA * (v + tau2)[:, None])) @ proj_a.M
@@ -846,7 +879,7 @@ def _fit(
         if tau2 == 0.0 and method in _FIXED and weights is None:
             proj_fe = proj_w
         else:
-            proj_fe = Projection.build(X, 1.0 / v)
+            proj_fe = _proj(X, 1.0 / v)
         QE = max(0.0, proj_fe.quad(ymc))
         QEp = float(chdtrc(k - p, QE))
         vt = (k - p) / proj_fe.trace()
@@ -901,8 +934,8 @@ def _fit(
         tau2=float(tau2), se_tau2=float(se_tau2), I2=float(I2), H2=float(H2), QE=float(QE),
         QEp=QEp, QM=QM, QMp=QMp, QM_df=QM_df, ddf=ddf, s2w=float(s2w), vt=float(vt),
         fit_stats=fit_stats, yi=y, vi=v, X=X, weights=weights, level=level, int_only=int_only,
-        int_incl=int_incl, btt=btt_l, tau2_fixed=tau2_fixed, control=control, slab=slab,
-        R2=R2, iterations=iterations,
+        int_incl=int_incl, btt=btt_l, tau2_fixed=tau2_fixed, control=control,
+        study_labels=slab, R2=R2, iterations=iterations,
     )
 
 
@@ -912,7 +945,7 @@ def _pseudo_r2(method, y, v, X, w, weights, tau2, test, level, control):
         if np.var(y) == 0:
             return 0.0
         ww = w if weights is None else weights
-        proj = Projection.build(X, ww)
+        proj = _proj(X, ww)
         rss = proj.quad(y)
         mu = np.dot(ww, y) / ww.sum()
         tss = float(np.dot(ww, (y - mu) ** 2))
@@ -922,7 +955,7 @@ def _pseudo_r2(method, y, v, X, w, weights, tau2, test, level, control):
     try:
         res0 = _fit(y, v, np.ones((k, 1)), ["intrcpt"], True, method=method, test=test,
                     weights=weights, level=level, tau2_value=None, control=control, btt=None,
-                    slab=[""] * k, skip_r2=True, light=True)
+                    slab=None, skip_r2=True, light=True)
     except (ValueError, np.linalg.LinAlgError):
         return float("nan")
     if res0.tau2 == 0:
@@ -1090,17 +1123,29 @@ def rma(
         raise ValueError("weights must have one value per study")
     X, names, int_incl, _ = _design(mods, data, k_all, intercept)
     if isinstance(slab, str) and data is not None and slab in data.columns:
-        labels = [str(s) for s in data[slab]]
+        labels: list[str] | None = [str(s) for s in data[slab]]
     elif slab is not None:
         labels = [str(s) for s in slab]
+        if len(labels) != k_all:
+            raise ValueError(f"slab has {len(labels)} labels, expected {k_all}")
     else:
-        labels = [f"Study {i + 1}" for i in range(k_all)]
+        labels = None
 
-    has_na = np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1)
-    if w_user is not None:
-        has_na |= np.isnan(w_user)
-    if has_na.any():
-        rows = ", ".join(labels[i] for i in np.flatnonzero(has_na)[:10])
+    def names_of(mask: np.ndarray) -> str:
+        rows = np.flatnonzero(mask)[:10]
+        return ", ".join(labels[i] if labels is not None else f"Study {i + 1}" for i in rows)
+
+    int_model = mods is None
+    if int_model and w_user is None:
+        has_na = np.isnan(y) | np.isnan(v) if np.isnan(y.sum() + v.sum()) else None
+    else:
+        has_na = np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1)
+        if w_user is not None:
+            has_na |= np.isnan(w_user)
+        if not has_na.any():
+            has_na = None
+    if has_na is not None:
+        rows = names_of(has_na)
         if na_action == "fail":
             raise ValueError(
                 f"missing yi, vi or moderator values for {int(has_na.sum())} studies ({rows}); "
@@ -1110,22 +1155,23 @@ def rma(
         keep = ~has_na
         y, v, X = y[keep], v[keep], X[keep]
         w_user = None if w_user is None else w_user[keep]
+        if labels is None:
+            labels = [f"Study {i + 1}" for i in range(k_all)]
         labels = [s for s, kp in zip(labels, keep, strict=True) if kp]
     k = y.size
     if k == 0:
         raise ValueError("no studies to pool (k = 0)")
-    bad = ~np.isfinite(v) | (v <= 0) | ~np.isfinite(y)
-    if bad.any():
-        rows = ", ".join(labels[i] for i in np.flatnonzero(bad)[:10])
+    if not (np.all(v > 0) and math.isfinite(float(v.sum() + y.sum()))):
+        bad = ~np.isfinite(v) | (v <= 0) | ~np.isfinite(y)
         raise ValueError(
-            f"sampling variances must be positive and finite, and effects finite (studies: {rows})"
+            "sampling variances must be positive and finite, and effects finite "
+            f"(studies: {names_of(bad)})"
         )
     if w_user is not None and (np.any(w_user < 0) or not np.all(np.isfinite(w_user))):
         raise ValueError("weights must be non-negative and finite")
     if (X.shape[1] > 1 or not int_incl) and np.linalg.matrix_rank(X) < X.shape[1]:
         raise ValueError(
-            "the moderators are collinear (model matrix not of full rank): "
-            + ", ".join(names)
+            "the moderators are collinear (model matrix not of full rank): " + ", ".join(names)
         )
     if k == 1:
         warnings.warn("only one study (k = 1): tau^2 is set to 0", stacklevel=2)
