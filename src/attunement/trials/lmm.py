@@ -360,6 +360,65 @@ def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str],
     return X, names, y, terms, data
 
 
+def _canonical(theta: np.ndarray, model: _Model) -> np.ndarray:
+    """Flip the sign of any column of a term's Λ whose diagonal is negative (ΛΛᵀ unchanged)."""
+    out, idx = theta.copy(), 0
+    for t in model.terms:
+        lam = _lower(out[idx: idx + t.ntheta], t.k)
+        lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
+        out[idx: idx + t.ntheta] = lam.T[np.triu_indices(t.k)]
+        idx += t.ntheta
+    return out
+
+
+def _newton_polish(f, x: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, bool]:
+    """Unconstrained Newton steps with finite-difference derivatives.
+
+    The profiled deviance depends on θ only through ΛΛᵀ, so it is symmetric under flipping a
+    column of Λ; the search needs no bounds and a boundary optimum (a variance of 0) is an
+    ordinary smooth minimum at θᵢ = 0.
+    """
+    fx = f(x)
+    for _ in range(iters):
+        hs = np.array([1e-4 * max(abs(v), 0.1) for v in x])
+        k = len(x)
+        g = np.zeros(k)
+        H = np.zeros((k, k))
+        fp, fm = np.zeros(k), np.zeros(k)
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = hs[i]
+            fp[i], fm[i] = f(x + e), f(x - e)
+            g[i] = (fp[i] - fm[i]) / (2 * hs[i])
+            H[i, i] = (fp[i] - 2 * fx + fm[i]) / hs[i] ** 2
+        for i in range(k):
+            for j in range(i):
+                ei, ej = np.zeros(k), np.zeros(k)
+                ei[i], ej[j] = hs[i], hs[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * hs[i] * hs[j])
+        if not np.all(np.isfinite(H)) or not np.all(np.isfinite(g)):
+            return x, fx, False
+        w, V = np.linalg.eigh(H)
+        w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
+        step = -(V @ ((V.T @ g) / w))
+        alpha, improved = 1.0, False
+        for _ in range(30):
+            cand = x + alpha * step
+            fc = f(cand)
+            if fc <= fx:
+                improved = True
+                break
+            alpha /= 2
+        if not improved:
+            return x, fx, True
+        moved = float(np.max(np.abs(cand - x)))
+        x, gain, fx = cand, fx - fc, fc
+        if moved < 1e-9 or gain < 1e-13:
+            return x, fx, True
+    return x, fx, False
+
+
 def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.ndarray, bool, str]:
     theta0 = np.array([1.0 if lb == 0 else 0.0 for lb in model.lower]) if start is None else start
     bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower]
@@ -369,22 +428,25 @@ def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.n
 
     res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 2000})
-    best_x, best_f = res.x, res.fun
-    # derivative-free trust-region polish from the quasi-Newton point (lme4 uses BOBYQA; COBYQA
-    # is its successor by the same school, Powell's methods, and respects the bounds exactly)
-    res2 = optimize.minimize(f, best_x, method="COBYQA", bounds=bounds,
-                             options={"initial_tr_radius": 0.05, "final_tr_radius": 1e-10,
-                                      "maxfev": 5000 * len(best_x)})
-    if res2.fun <= best_f:
-        best_x, best_f = res2.x, res2.fun
-    # snap tiny diagonal values to the boundary when that is no worse (as lme4 reports 0)
-    snapped = best_x.copy()
+    x, fx, ok = _newton_polish(f, res.x)
+    msg = ""
+    if not ok:
+        # derivative-free trust-region fallback (lme4 uses BOBYQA; COBYQA is its successor
+        # from Powell's school and respects the bounds exactly)
+        res2 = optimize.minimize(f, _canonical(x, model), method="COBYQA", bounds=bounds,
+                                 options={"initial_tr_radius": 0.05, "final_tr_radius": 1e-10,
+                                          "maxfev": 5000 * len(x)})
+        if res2.fun <= fx:
+            x, fx = res2.x, res2.fun
+        ok = bool(res2.success)
+        msg = "" if ok else str(res2.message)
+    x = _canonical(x, model)
+    # snap tiny diagonal values to the boundary when that is no worse (lme4 reports exact 0)
+    snapped = x.copy()
     snapped[(model.lower == 0) & (np.abs(snapped) < 1e-5)] = 0.0
-    if f(snapped) <= best_f + 1e-10:
-        best_x = snapped
-    ok = bool(np.isfinite(best_f)) and (res.success or res2.success)
-    msg = "" if ok else f"{res.message}; {res2.message}"
-    return best_x, ok, str(msg)
+    if f(snapped) <= fx + 1e-10:
+        x = snapped
+    return x, ok and bool(np.isfinite(fx)), msg
 
 
 def fit_lmm(
