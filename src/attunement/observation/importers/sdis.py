@@ -6,7 +6,8 @@ items ``code,onset-offset`` (``code,onset`` for a momentary event; ``a+b,on-off`
 share times), an optional ``,end`` time, and ``/``. ``%`` starts a comment. Times are seconds
 with decimals or ``m:ss``/``h:mm:ss``. BORIS's exports (``Timed <seconds>;``, no code sets,
 codes ``Subject_behavior``, point events as ``onset-(onset + 0.001)``) are read as such: the actor
-is the text before the first ``_`` and a 0.001-s event is a point event.
+is the text before the first ``_`` and a 0.001-s event is a point event (only in files
+without attunement's code-mapping comments).
 
 Export writes one code set per actor, codes as ``Actor_code`` (spaces and ``-``/``/`` replaced
 by ``_``, as BORIS does), the session end as ``,end/``, and ``% attunement-code`` comments that
@@ -102,7 +103,7 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
         codes, on_s, off_s = im.groups()
         on = parse_seconds(on_s, source=src, line=line, field="onset")
         off = parse_seconds(off_s, source=src, line=line, field="offset") if off_s else np.nan
-        if abs(off - on - 0.001) < 1e-9:
+        if not mapping and abs(off - on - 0.001) < 1e-9:
             off = np.nan  # BORIS writes point events as onset-(onset + 0.001)
         for code in codes.split("+"):
             if code_actor and code not in code_actor:
