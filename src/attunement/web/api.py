@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
@@ -256,11 +256,16 @@ def add_assessment(
     body: AssessmentIn,
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", max_length=100,
+        description="Send the same key when retrying: the first submission is returned, "
+        "never a duplicate.",
+    ),
 ) -> Json:
     """Score and store one caregiver's answers; urgent flags become open alerts."""
     return store.add_assessment(
         actor, family_id, body.caregiver, body.instrument, body.time_point, body.responses,
-        input=body.input,
+        input=body.input, submission_key=idempotency_key,
     )
 
 
