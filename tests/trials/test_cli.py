@@ -119,3 +119,17 @@ def test_power_design_file_and_curve(tmp_path: Path) -> None:
 def test_power_bad_design() -> None:
     res = runner.invoke(app, ["power", "--icc-centre", "1.5", "--json"])
     assert res.exit_code == 2 and "ICC" in res.stderr
+
+
+def test_power_on_a_dask_scheduler() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        res = runner.invoke(app, ["power", "--n-per-arm", "30", "--waves", "3",
+                                  "--icc-family", "0.3", "--sims", "60", "--seed", "5",
+                                  "--scheduler", cluster.scheduler_address, "--json"])
+    assert res.exit_code == 0, res.output
+    local = runner.invoke(app, ["power", "--n-per-arm", "30", "--waves", "3",
+                                "--icc-family", "0.3", "--sims", "60", "--seed", "5", "--json"])
+    assert json.loads(res.stdout) == json.loads(local.stdout)

@@ -57,6 +57,16 @@ def test_centre_clustering_design_effect() -> None:
     _within_mc(run_power(design, sims=1500, seed=5), expected)
 
 
+def test_whole_centres_randomised_design_effect() -> None:
+    """Cluster randomisation: Var × (1 + (m − 1)·ICC), t test on K − 2 df (stats.md §3.2)."""
+    design = TrialDesign(n_per_arm=150, centres=20, icc_centre=0.05, effect_size=0.4,
+                         allocation="by_centre")
+    expected = closed_form_power(design)
+    individual = closed_form_power(TrialDesign(n_per_arm=150, effect_size=0.4))
+    assert expected < individual - 0.15
+    _within_mc(run_power(design, sims=1500, seed=8), expected)
+
+
 def test_repeated_measures_slope_closed_form() -> None:
     """Random-intercept model, effect on the slope: Var = 2σ²(1 − ρ)/(n Σ(t − t̄)²)."""
     design = TrialDesign(n_per_arm=30, waves=5, times=(0, 6, 12, 18, 24), icc_family=0.5,
@@ -148,6 +158,8 @@ def test_simulate_trial_table() -> None:
     ({"waves": 3, "times": (0, 6)}, "3 waves"),
     ({"test": "moderator"}, "needs a subgroup"),
     ({"outcome": "count"}, "continuous"),
+    ({"allocation": "by_centre", "centres": 3}, "multiple of 2"),
+    ({"allocation": "by_cluster"}, "within_centre"),
 ])
 def test_bad_designs(kw: dict, message: str) -> None:
     with pytest.raises(TrialDesignError, match=message):

@@ -175,3 +175,15 @@ def test_bad_minimisation_designs_and_participant_files() -> None:
     p.loc[2, "parity"] = None
     with pytest.raises(DesignError, match=r"row 4 .*'parity'"):
         allocate_participants(design, p, secret=1, source="p.csv")
+
+
+def test_resume_from_stored_history_continues_the_same_sequence() -> None:
+    design = RandomisationDesign.from_dict(BLOCKS)
+    p = _participants(30)
+    _, full = allocate_participants(design, p, secret="k", id_column="id")
+    r = Randomiser.resume(design, "k", full[:17])
+    rest = [r.allocate(row.id, {"centre": row.centre, "parity": row.parity})
+            for row in p.iloc[17:].itertuples()]
+    assert [a.arm for a in rest] == [a.arm for a in full[17:]]
+    with pytest.raises(DesignError, match="does not match"):
+        Randomiser.resume(design, "wrong", full[:17])

@@ -81,6 +81,7 @@ class TrialDesign:
     outcome: str = "continuous"
     p_control: float = 0.45
     odds_ratio: float | None = None
+    allocation: str = "within_centre"
     subgroup_prevalence: float = 0.0
     subgroup_effect: float = 0.0
     test: str = "main"
@@ -104,6 +105,17 @@ class TrialDesign:
             fail("waves", f"must be at least 1, got {self.waves}")
         if self.centres > self.n_per_arm * self.arms:
             fail("centres", f"{self.centres} centres for {self.n_per_arm * self.arms} families")
+        if self.allocation not in {"within_centre", "by_centre"}:
+            fail("allocation", "must be 'within_centre' (families randomised within centres) "
+                               "or 'by_centre' (whole centres randomised)")
+        if self.allocation == "by_centre":
+            if self.centres < 2 * self.arms or self.centres % self.arms:
+                fail("centres", f"randomising whole centres needs a multiple of {self.arms} "
+                                f"centres and at least {2 * self.arms}, got {self.centres}")
+            if (self.n_per_arm * self.arms) % self.centres:
+                fail("n_per_arm", "randomising whole centres needs the same number of families "
+                                  f"in every centre: {self.n_per_arm * self.arms} families do not "
+                                  f"divide into {self.centres} centres")
         if self.times is not None:
             if len(self.times) != self.waves:
                 fail("times", f"has {len(self.times)} entries for {self.waves} waves")
@@ -241,6 +253,7 @@ class _Layout:
     names: list[str]
     tested: list[int]
     between: np.ndarray  # (p,) columns constant within family
+    between_centre: np.ndarray  # (p,) columns constant within centre
     mean: np.ndarray  # (types, T) expected outcome (continuous: mean; binary: logit)
     Sxx: np.ndarray = field(init=False)  # (types, T+1, p, p) cumulative Σ x xᵀ over first m waves
     sx: np.ndarray = field(init=False)  # (types, T+1, p)
@@ -261,7 +274,7 @@ def _layout(design: TrialDesign) -> _Layout:
     arm = np.zeros(F, int)
     for c in range(K):
         idx = np.flatnonzero(centre == c)
-        arm[idx] = (np.arange(len(idx)) + c) % A
+        arm[idx] = c % A if design.allocation == "by_centre" else (np.arange(len(idx)) + c) % A
     # make arm sizes exactly n_per_arm (the rotation above can leave ±1 per arm)
     counts = np.bincount(arm, minlength=A)
     while counts.max() > design.n_per_arm:
@@ -283,6 +296,13 @@ def _layout(design: TrialDesign) -> _Layout:
     X = X.reshape(types, design.waves, -1)
     tested = [names.index(t) for t in design.tested_terms]
     between = np.all(np.abs(X - X[:, :1, :]) < 1e-12, axis=(0, 1))
+    # columns constant within centre: intercept only, or (whole centres randomised) anything
+    # that depends on arm alone
+    Xa = X.reshape(A, len(subs), design.waves, -1)
+    if design.allocation == "by_centre":
+        between_centre = np.all(np.abs(Xa - Xa[:, :1, :1, :]) < 1e-12, axis=(0, 1, 2))
+    else:
+        between_centre = np.all(np.abs(Xa - Xa[:1, :1, :1, :]) < 1e-12, axis=(0, 1, 2))
     # expected outcome by type and wave
     mean = np.zeros((types, design.waves))
     t0, tT = times[0], times[-1]
@@ -303,7 +323,7 @@ def _layout(design: TrialDesign) -> _Layout:
                 else:
                     shape = 1.0 if j == design.waves - 1 else 0.0
                 mean[k, j] = base + d * shape
-    return _Layout(design, centre, arm, types, X, names, tested, between, mean)
+    return _Layout(design, centre, arm, types, X, names, tested, between, between_centre, mean)
 
 
 def _draw(layout: _Layout, S: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -540,15 +560,21 @@ def _analyse_continuous(layout: _Layout, sim: dict[str, np.ndarray]) -> dict[str
     k = layout.tested
     est = b[:, k]
     se = np.sqrt(np.stack([vcov[:, i, i] for i in k], axis=1))
-    # between-within df with respect to family (with one wave, with respect to centre)
+    # between-within df (SAS DDFM=BW) for the nesting observation < family < centre
     p = batch.p
-    p_between = int(layout.between.sum())
-    if d.waves > 1:
-        within = batch.n - batch.nfam - (p - p_between)
-        between = batch.nfam - p_between
-        df = np.stack([within if not layout.between[i] else between for i in k], axis=1)
-    else:
-        df = np.repeat((batch.n - (d.centres if d.centres > 1 else 0) - p)[:, None], len(k), 1)
+    K = d.centres if d.centres > 1 else 0
+    p_bf = int(layout.between.sum()) if d.waves > 1 else p
+    p_bc = int(layout.between_centre.sum()) if K else 0
+    units = batch.nfam if d.waves > 1 else batch.n
+    cols = []
+    for i in k:
+        if d.waves > 1 and not layout.between[i]:
+            cols.append(batch.n - batch.nfam - (p - p_bf))
+        elif not K or not layout.between_centre[i]:
+            cols.append(units - K - (p_bf - p_bc))
+        else:
+            cols.append(np.full(batch.S, float(K - p_bc)))
+    df = np.stack(cols, axis=1)
     pval = 2 * stats.t.sf(np.abs(est / se), df)
     return {"estimate": est, "se": se, "p": pval, "df": df, "converged": conv,
             "boundary": (theta[:, 1] < 1e-4) if d.centres > 1 else np.zeros(len(conv), bool),
@@ -755,6 +781,8 @@ def closed_form_power(design: TrialDesign) -> float:
     * one wave: the two-sample t test with d / √(1 − ICC_centre) (individual randomisation
       balanced within centre with centre in the model: design effect 1 − ICC, Vierron &
       Giraudeau 2009), df = n − 2 − (K − 1);
+    * one wave, whole centres randomised (m families each): the variance of the arm difference
+      is multiplied by the design effect 1 + (m − 1)·ICC_centre, t test with K − 2 df;
     * effect on the slope, no centre variance: the GLS slope contrast of a random-intercept
       model, Var = 2σ²(1 − ρ) / (n Σ(tⱼ − t̄)²) (Diggle et al. 2002, ch. 2), normal approximation.
     """
@@ -764,6 +792,13 @@ def closed_form_power(design: TrialDesign) -> float:
                                "and no subgroup")
     n = d.n_per_arm
     z = stats.norm.ppf(1 - d.alpha / 2)
+    if d.waves == 1 and d.allocation == "by_centre":
+        m = d.families // d.centres
+        deff = 1 + (m - 1) * d.icc_centre
+        df = d.centres - 2
+        nc = d.effect_size / math.sqrt(2 * deff / n)
+        tcrit = stats.t.ppf(1 - d.alpha / 2, df)
+        return float(stats.nct.sf(tcrit, df, nc) + stats.nct.cdf(-tcrit, df, nc))
     if d.waves == 1:
         deff = 1 - d.icc_centre if d.centres > 1 else 1.0
         delta = d.effect_size / math.sqrt(deff)

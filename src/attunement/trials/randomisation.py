@@ -287,6 +287,22 @@ class Randomiser:
         self._counts: dict[str, dict[str, list[int]]] = {f: {} for f in design.factors}
         self._seen: set[str] = set()
 
+    @classmethod
+    def resume(cls, design: RandomisationDesign, secret: str | int | bytes,
+               history: list[Allocation],
+               clock: Callable[[], datetime] | None = None) -> Randomiser:
+        """Rebuild the state from the stored allocations (for example after a restart),
+        checking that every stored allocation is what the secret reproduces."""
+        r = cls(design, secret, clock=clock)
+        for rec in sorted(history, key=lambda a: a.sequence):
+            again = r.allocate(rec.participant, rec.inputs, actor=rec.actor)
+            if again.arm != rec.arm or again.details != rec.details:
+                raise DesignError(f"stored allocation {rec.sequence} ({rec.participant!r}) does "
+                                  "not match the sequence reproduced from the secret: wrong "
+                                  "secret or design, or the record was altered")
+        r.history = list(sorted(history, key=lambda a: a.sequence))
+        return r
+
     @property
     def key_fingerprint(self) -> str:
         """Public fingerprint of the secret (safe to log)."""
