@@ -173,6 +173,7 @@ class Caregiver(Base):
     age: Mapped[int | None] = mapped_column(Integer, nullable=True)
     first_time_parent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     joined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -232,6 +233,7 @@ class Assessment(Base):
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     submitted_via: Mapped[str] = mapped_column(String(20), default="staff")
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_on: Mapped[date] = mapped_column(Date)
     submission_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
 
 

@@ -542,10 +542,11 @@ class Store:
         due = v.a_date(infant.get("due_date"), "infant.due_date")
         born = v.a_date(infant.get("date_of_birth", infant.get("birth_date")),
                         "infant.date_of_birth")
-        gestation = infant.get("gestation_weeks", infant.get("gestation_at_birth"))
+        gestation = infant.get("gestational_age_at_birth_weeks", infant.get("gestation_weeks"))
         if gestation is not None and (isinstance(gestation, bool) or not isinstance(
-                gestation, int | float) or not 20 <= gestation <= 45):
-            raise StoreValidationError("infant.gestation_weeks", "must be weeks between 20 and 45")
+                gestation, int | float) or not 22 <= gestation <= 44):
+            raise StoreValidationError("infant.gestational_age_at_birth_weeks",
+                                       "must be weeks between 22 and 44")
         infant_ids = v.identifiers(infant, "infant", infant=True)
         carers = payload.get("caregivers")
         if not isinstance(carers, list) or not carers:
@@ -556,6 +557,16 @@ class Store:
         if dup:
             raise StoreValidationError("caregivers", f"caregiver id {dup!r} appears twice")
         time_point = v.text(payload.get("time_point", "baseline"), "time_point", max_len=100)
+        family_file = {
+            "family_id": code, "assessed_on": (assessed_on or datetime.now(UTC).date()).isoformat(),
+            "infant": {k: val for k, val in (("date_of_birth", _iso(born)),
+                                             ("due_date", _iso(due)),
+                                             ("gestational_age_at_birth_weeks", gestation))
+                       if val is not None},
+            "placement": placement, "context": context,
+            "caregivers": [self._family_file_caregiver(p) for p in parsed],
+        }
+        _validate_family_file(family_file)
 
         with self._db.write() as s:
             site = self._site_by_ref(s, payload.get("site"), "site")
@@ -596,7 +607,8 @@ class Store:
             for p in parsed:
                 for instrument, responses in p["responses"].items():
                     self._insert_assessment(s, actor, fam, p["key"], instrument, time_point or "",
-                                            responses, input_kind="scores")
+                                            responses, input_kind="scores",
+                                            completed_on=assessed_on)
             family_pk = fam.id
         return self.get_family(actor, family_pk)
 
@@ -629,7 +641,12 @@ class Store:
         context = c.get("context") or {}
         if not isinstance(context, dict):
             raise StoreValidationError(f"{where}.context", "must be an object")
+        variants = c.get("variants") or {}
+        if not isinstance(variants, dict):
+            raise StoreValidationError(f"{where}.variants",
+                                       "must map instrument ids to lists of form variants")
         return {
+            "variants": _jsonable(variants),
             "key": key, "role": role,
             "age": v.integer(c.get("age"), f"{where}.age", minimum=10, maximum=100),
             "first_time_parent": v.boolean(c.get("first_time_parent"),
@@ -641,9 +658,19 @@ class Store:
                           for k, r in responses.items()},
         }
 
+    @staticmethod
+    def _family_file_caregiver(p: dict) -> dict:
+        out = {"id": p["key"], "role": p["role"], "context": p["context"],
+               "responses": p["responses"]}
+        for key in ("age", "first_time_parent", "variants"):
+            if p[key] not in (None, {}):
+                out[key] = p[key]
+        return out
+
     def _insert_caregiver(self, s: Session, actor: Actor, fam: Family, p: dict) -> Caregiver:
         cg = Caregiver(family_id=fam.id, key=p["key"], role=p["role"], age=p["age"],
                        first_time_parent=p["first_time_parent"], context=p["context"],
+                       variants=p["variants"],
                        joined_on=p["joined_on"] or datetime.now(UTC).date())
         s.add(cg)
         s.flush()
@@ -675,6 +702,11 @@ class Store:
         require_write(actor)
         p = self._parse_caregiver(caregiver, "caregiver")
         time_point = v.text(caregiver.get("time_point", "baseline"), "caregiver.time_point")
+        _validate_family_file({
+            "family_id": "x", "assessed_on": datetime.now(UTC).date().isoformat(),
+            "infant": {"due_date": datetime.now(UTC).date().isoformat()},
+            "placement": "birth_family", "caregivers": [self._family_file_caregiver(p)],
+        }, prefix={"caregivers.0": "caregiver"})
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             if s.execute(select(Caregiver.id).where(Caregiver.family_id == fam.id,
@@ -720,7 +752,7 @@ class Store:
     def _caregiver_dict(self, cg: Caregiver, ids: dict[str, str] | None) -> dict:
         out = {"id": cg.key, "pk": cg.id, "role": cg.role, "age": cg.age,
                "first_time_parent": cg.first_time_parent, "context": dict(cg.context or {}),
-               "joined_on": _iso(cg.joined_on), "left_on": _iso(cg.left_on),
+               "variants": dict(cg.variants or {}), "joined_on": _iso(cg.joined_on), "left_on": _iso(cg.left_on),
                "left_reason": cg.left_reason, "active": cg.left_on is None}
         if ids is not None:
             out["identifiers"] = ids
@@ -870,7 +902,7 @@ class Store:
         if infant is not None:
             infant_doc = {"pk": infant.id, "due_date": _iso(infant.due_date),
                           "date_of_birth": _iso(infant.birth_date),
-                          "gestation_weeks": infant.gestation_weeks}
+                          "gestational_age_at_birth_weeks": infant.gestation_weeks}
             if actor.sees_identifiers:
                 infant_doc["identifiers"] = ids.get(("infant", infant.id), {})
         caregivers = [self._caregiver_dict(c, ids.get(("caregiver", c.id), {})
@@ -910,7 +942,7 @@ class Store:
         doc["created_at"] = None
         doc["assessed_on"] = None
         doc["infant"] = {
-            "gestation_weeks": doc["infant"].get("gestation_weeks"),
+            "gestational_age_at_birth_weeks": doc["infant"].get("gestational_age_at_birth_weeks"),
             "birth_day_from_due_date": (infant.birth_date - infant.due_date).days
             if infant and infant.birth_date and infant.due_date else None,
         }
@@ -921,7 +953,8 @@ class Store:
         pseudo_of = {c["pk"]: c["id"] for c in doc["caregivers"]}
         for a in doc["assessments"]:
             a["caregiver"] = pseudo_of[a["caregiver_pk"]]
-            a["day"] = offset(a.pop("submitted_at"))
+            a["day"] = offset(a.pop("completed_on"))
+            a.pop("submitted_at")
             a["submitted_by"] = None
         for e in doc["episodes"]:
             e["start_day"], e["end_day"] = offset(e.pop("start")), offset(e.pop("end"))
@@ -956,11 +989,11 @@ class Store:
             elif infant is not None and infant.due_date:
                 infant_doc["due_date"] = (infant.due_date - shift).isoformat()
             if infant is not None and infant.gestation_weeks is not None:
-                infant_doc["gestation_weeks"] = infant.gestation_weeks
-            newest = max((a.submitted_at for a in latest), default=None)
-            assessed = fam.assessed_on or (newest.date() if newest else datetime.now(UTC).date())
-            if newest and newest.date() > assessed:
-                assessed = newest.date()
+                infant_doc["gestational_age_at_birth_weeks"] = infant.gestation_weeks
+            newest = max((a.completed_on for a in latest), default=None)
+            assessed = fam.assessed_on or newest or datetime.now(UTC).date()
+            if newest and newest > assessed:
+                assessed = newest
             assessed -= shift
             caregivers = []
             for c in carers:
@@ -974,6 +1007,8 @@ class Store:
                     entry["age"] = c.age
                 if c.first_time_parent is not None:
                     entry["first_time_parent"] = c.first_time_parent
+                if c.variants:
+                    entry["variants"] = dict(c.variants)
                 caregivers.append(entry)
             return {"family_id": code, "assessed_on": assessed.isoformat(),
                     "infant": infant_doc, "placement": fam.placement,
@@ -988,8 +1023,9 @@ class Store:
         for a in current:
             key = (a.caregiver_id, a.instrument)
             first = self._series_start(rows, a)
-            if key not in best or first.submitted_at >= self._series_start(
-                    rows, best[key]).submitted_at:
+            if key not in best or (first.completed_on, first.id) >= (
+                    self._series_start(rows, best[key]).completed_on,
+                    self._series_start(rows, best[key]).id):
                 best[key] = a
         return list(best.values())
 
@@ -1012,7 +1048,8 @@ class Store:
     # ------------------------------------------------------------------ assessments
     def add_assessment(self, actor: Actor, family_id: int, caregiver: str, instrument: str,
                        time_point: str, responses: list[int | None], *, input: str = "scores",
-                       submission_key: str | None = None) -> dict:
+                       submission_key: str | None = None,
+                       completed_on: date | str | None = None) -> dict:
         """Score and store one questionnaire in ONE transaction; urgent flags open alerts.
 
         A second submission for the same caregiver x instrument x time point is a new
@@ -1027,6 +1064,7 @@ class Store:
         instrument = v.text(instrument, "instrument", max_len=50) or ""
         if submission_key is not None:
             submission_key = v.text(submission_key, "submission_key", max_len=100)
+        completed = v.a_date(completed_on, "completed_on")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             if submission_key:
@@ -1038,14 +1076,17 @@ class Store:
                     cg = s.get(Caregiver, existing.caregiver_id)
                     return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
             a = self._insert_assessment(s, actor, fam, caregiver, instrument, time_point,
-                                        responses, input_kind=input, submission_key=submission_key)
+                                        responses, input_kind=input, submission_key=submission_key,
+                                        completed_on=completed)
             return self._assessment_dict(a, s.get(Caregiver, a.caregiver_id))  # type: ignore[arg-type]
 
-    def _score(self, instrument: str, responses: list[int | None], input_kind: str) -> Any:
+    def _score(self, instrument: str, responses: list[int | None], input_kind: str,
+               variants: Any = None) -> Any:
         from attunement.instruments import ScoringError, UnknownInstrument, score_responses
 
         try:
-            return score_responses(instrument, responses, input=input_kind)
+            return score_responses(instrument, responses, input=input_kind,
+                                   variant=list(variants) if variants else None)
         except UnknownInstrument as exc:
             raise StoreValidationError("instrument", str(exc)) from exc
         except ScoringError as exc:
@@ -1070,14 +1111,21 @@ class Store:
                            instrument: str, time_point: str, responses: list[int | None], *,
                            input_kind: str, via: str = "staff", corrects: Assessment | None = None,
                            reason: str | None = None, submission_key: str | None = None,
-                           ) -> Assessment:
+                           completed_on: date | None = None) -> Assessment:
         cg = self._caregiver(s, fam, caregiver)
+        today = datetime.now(UTC).date()
+        if corrects is not None:
+            completed_on = corrects.completed_on
+        completed_on = completed_on or today
+        if completed_on > today + timedelta(days=1):  # a day's grace for time zones
+            raise StoreValidationError("completed_on", f"{completed_on} is in the future")
         if corrects is None:
             if cg.left_on is not None:
                 raise StoreValidationError("caregiver", f"{cg.key!r} left the family on "
                                                         f"{cg.left_on}")
             self._check_time_point(s, fam, time_point)
-        scored = self._score(instrument, responses, input_kind)
+        scored = self._score(instrument, responses, input_kind,
+                             (cg.variants or {}).get(instrument))
         scores = _jsonable(dict(scored.scores))
         item_scores = _jsonable(list(getattr(scored, "item_scores", None) or responses))
         flags = [_flag_dict(f) for f in scored.flags]
@@ -1098,7 +1146,7 @@ class Store:
             instance=instance, version=version, input_kind=input_kind, responses=list(responses),
             item_scores=item_scores, scores=scores, flags=flags, corrected_from=corrects.id if corrects else None,
             reason=reason, submitted_by=actor.user_id, submitted_via=via,
-            submission_key=submission_key,
+            submission_key=submission_key, completed_on=completed_on,
         )
         s.add(a)
         s.flush()
@@ -1112,7 +1160,8 @@ class Store:
         after = {"instrument": instrument, "instrument_version": a.instrument_version,
                  "time_point": time_point, "caregiver": cg.key, "instance": instance,
                  "version": version, "input": input_kind, "responses": list(responses),
-                 "scores": scores, "flags": [f.get("id") for f in flags], "via": via}
+                 "scores": scores, "flags": [f.get("id") for f in flags], "via": via,
+                 "completed_on": completed_on.isoformat()}
         before = None
         if corrects is not None:
             before = {"id": corrects.id, "version": corrects.version,
@@ -1133,6 +1182,7 @@ class Store:
             "corrected_from": a.corrected_from, "reason": a.reason,
             "submitted_by": a.submitted_by, "submitted_via": a.submitted_via,
             "submitted_at": a.submitted_at.isoformat(),
+            "completed_on": a.completed_on.isoformat(),
         }
 
     def correct_assessment(self, actor: Actor, assessment_id: int, responses: list[int | None],
@@ -1180,7 +1230,7 @@ class Store:
                 for d in out:
                     d["caregiver"] = keys.pseudonym(fam.study_id or "none", "caregiver",
                                                     d["caregiver_pk"])
-                    d["submitted_at"] = None
+                    d["submitted_at"] = d["completed_on"] = None
                     d["submitted_by"] = None
             return out
 
@@ -1446,7 +1496,7 @@ class Store:
                                    "study": studies.get(f.study_id) if f.study_id else None}
             if keys is not None:
                 dom = f.study_id or "none"
-                submitted = a.submitted_at.date()
+                submitted = a.completed_on
                 rec["family"] = keys.pseudonym(dom, "family", f.id)
                 rec["caregiver"] = keys.pseudonym(dom, "caregiver", c.id)
                 rec["day_from_due_date"] = (submitted - inf.due_date).days \
@@ -1456,6 +1506,7 @@ class Store:
             else:
                 rec["family"] = f.code
                 rec["caregiver"] = c.key
+                rec["completed_on"] = a.completed_on.isoformat()
                 rec["submitted_at"] = a.submitted_at.isoformat()
                 rec["infant_due_date"] = _iso(inf.due_date) if inf else None
                 rec["infant_date_of_birth"] = _iso(inf.birth_date) if inf else None
@@ -1570,6 +1621,34 @@ class Store:
             audit.append(s, actor=store.system_actor(), action="restore", entity="store",
                          after={"source": source.name})
         return store
+
+
+def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:
+    """The screening family-file rules (``attunement.risk``), errors as dotted field paths."""
+    import re
+
+    from attunement.risk import FamilyError, load_definitions, validate_family
+
+    try:
+        validate_family(family)
+        levels = load_definitions().context_level()
+        places = [("context", family.get("context") or {}, "family")] + [
+            (f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
+            for i, c in enumerate(family["caregivers"])]
+        for path, ctx, level in places:
+            for key in ctx:
+                if key not in levels:
+                    known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
+                    raise FamilyError([(f"{path}.{key}", f"unknown recorded answer; known: {known}")])
+                if levels[key] != level:
+                    raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
+    except FamilyError as exc:
+        path, why = exc.problems[0]
+        field = re.sub(r"\[(\d+)\]", r".\1", path) or "family"
+        for old, new in (prefix or {}).items():
+            if field.startswith(old):
+                field = new + field[len(old):]
+        raise StoreValidationError(field, why) from None
 
 
 def _libpq(url: str) -> str:

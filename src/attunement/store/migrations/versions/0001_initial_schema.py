@@ -240,6 +240,7 @@ def upgrade() -> None:
         sa.Column("age", sa.Integer(), nullable=True),
         sa.Column("first_time_parent", sa.Boolean(), nullable=True),
         sa.Column("context", sa.JSON(), nullable=False),
+        sa.Column("variants", sa.JSON(), nullable=False),
         sa.Column("joined_on", sa.Date(), nullable=True),
         sa.Column("left_on", sa.Date(), nullable=True),
         sa.Column("left_reason", sa.Text(), nullable=True),
@@ -353,6 +354,7 @@ def upgrade() -> None:
         sa.Column("submitted_by", sa.Integer(), nullable=True),
         sa.Column("submitted_via", sa.String(length=20), nullable=False),
         sa.Column("submitted_at", sa.DateTime(), nullable=False),
+        sa.Column("completed_on", sa.Date(), nullable=False),
         sa.Column("submission_key", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["caregiver_id"], ["caregivers.id"], name=op.f("fk_assessments_caregiver_id_caregivers")
