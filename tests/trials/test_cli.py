@@ -133,3 +133,25 @@ def test_power_on_a_dask_scheduler() -> None:
     local = runner.invoke(app, ["power", "--n-per-arm", "30", "--waves", "3",
                                 "--icc-family", "0.3", "--sims", "60", "--seed", "5", "--json"])
     assert json.loads(res.stdout) == json.loads(local.stdout)
+
+
+def test_subgroups_command(reference_dir: Path) -> None:
+    res = runner.invoke(app, ["trials", "subgroups", str(reference_dir / "lmm_trial_public.csv"),
+                              "--outcome", "y", "--subgroup", "smi", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {"itt", "smi"} <= set(out)
+    assert out["smi"]["interaction"]["df1"] == 1
+    assert len(out["smi"]["effects"]) == 2
+    res = runner.invoke(app, ["trials", "subgroups", str(reference_dir / "lmm_trial_public.csv"),
+                              "--outcome", "y", "--subgroup", "single_carer"])
+    assert res.exit_code == 2 and "single_carer" in res.stderr
+
+
+def test_consort_command(tmp_path: Path) -> None:
+    p = tmp_path / "records.csv"
+    pd.DataFrame({"arm": ["A", "B", "", "A"], "exclusion_reason": ["", "", "declined", ""],
+                  "analysed": ["yes", "yes", "", "no"]}).to_csv(p, index=False)
+    res = runner.invoke(app, ["trials", "consort", str(p), "-o", str(tmp_path / "flow.svg")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "flow.svg").read_text().count("<svg") == 1

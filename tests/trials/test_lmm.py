@@ -164,3 +164,18 @@ def test_formula_expansion_follows_r() -> None:
                        ("a", "b", "c"))
     assert [r.group_name for r in f.random] == ["g", "h:g"]
     assert parse_formula("y ~ (a + b):c").fixed == (("a", "c"), ("b", "c"))
+
+
+def test_likelihood_ratio_test_matches_lme4_logliks(trial: pd.DataFrame) -> None:
+    from attunement.trials.lmm import likelihood_ratio_test
+
+    by = {(m["formula"], m["reml"]): m for m in EXTRA}
+    small_f, big_f = "y ~ arm * wave + (1 | family)", "y ~ arm * wave + (1 | centre) + (1 | family)"
+    small = fit_lmm(small_f, trial, df_method="residual")
+    big = fit_lmm(big_f, trial, df_method="residual")
+    lrt = likelihood_ratio_test(small, big)
+    expected = 2 * (by[(big_f, True)]["logLik"] - by[(small_f, True)]["logLik"])
+    assert lrt["chi2"] == pytest.approx(expected, rel=1e-6) and lrt["df"] == 1
+    with pytest.raises(ValueError, match="ML fits"):
+        likelihood_ratio_test(small, fit_lmm("y ~ arm + wave + (1 | family)", trial,
+                                             df_method="residual"))

@@ -128,6 +128,53 @@ def allocate(
         console.print(f"{len(out)} participants allocated → {output}")
 
 
+@trials_app.command("subgroups")
+def subgroups(
+    data: Path = typer.Argument(..., help="CSV with one row per observation (ITT: every "
+                                          "randomised family in its allocated arm)."),
+    outcome: str = typer.Option(..., "--outcome", help="Outcome column."),
+    subgroup: list[str] = typer.Option(..., "--subgroup",
+                                       help="Subgroup column (repeat for several), e.g. smi."),
+    arm: str = typer.Option("arm", "--arm", help="Arm column."),
+    time: str | None = typer.Option("wave", "--time", help="Time column ('' for one wave)."),
+    random: str = typer.Option("(1 | centre) + (1 | family)", "--random",
+                               help="Random-effects part of the model."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """ITT summary and subgroup (moderator) analyses with the interaction test."""
+    from attunement.trials.analysis import itt_summary, subgroup_analysis
+    from attunement.trials.formula import FormulaError
+
+    frame = _read_csv(data)
+    time = time or None
+    out: dict[str, Any] = {}
+    try:
+        out["itt"] = itt_summary(frame, outcome, arm, time,
+                                 "family" if "family" in frame.columns else None)
+        for sg in subgroup:
+            effects, test, _ = subgroup_analysis(frame, outcome, sg, arm, time, random)
+            out[sg] = (effects, test)
+    except (FormulaError, ValueError, KeyError) as e:
+        _fail(f"{data}: {e}")
+    if as_json:
+        payload = {"itt": out["itt"].to_dict(orient="records")}
+        for sg in subgroup:
+            effects, test = out[sg]
+            payload[sg] = {"effects": effects.to_dict(orient="records"),
+                           "interaction": test.to_dict(orient="records")[0]}
+        typer.echo(json.dumps(payload, indent=2, default=float))
+        return
+    typer.echo("Intention-to-treat summary (observed data by allocated arm)")
+    typer.echo(out["itt"].to_string(index=False))
+    for sg in subgroup:
+        effects, test = out[sg]
+        typer.echo(f"\nArm effect by {sg} (linear mixed model, Satterthwaite df)")
+        typer.echo(effects.drop(columns=["subgroup"]).to_string(index=False))
+        t = test.iloc[0]
+        typer.echo(f"interaction test ({t['terms']}): F({t['df1']:g}, {t['df2']:.1f}) = "
+                   f"{t['F']:.3f}, p = {t['p']:.3g}")
+
+
 @trials_app.command("consort")
 def consort(
     records: Path = typer.Argument(..., help="CSV of participant records (see "

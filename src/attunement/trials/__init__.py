@@ -7,7 +7,7 @@ a scheduler is given); usable from a notebook with no server or database.
 from attunement.trials.analysis import SEED_SUBGROUPS, itt_summary, subgroup_analysis
 from attunement.trials.consort import ConsortCounts, ConsortError, consort_counts, draw_consort
 from attunement.trials.formula import FormulaError, parse_formula
-from attunement.trials.lmm import LMMResult, fit_lmm
+from attunement.trials.lmm import LMMResult, fit_lmm, likelihood_ratio_test
 from attunement.trials.power import (
     PowerResult,
     TrialDesign,
@@ -47,6 +47,7 @@ __all__ = [
     "draw_consort",
     "fit_lmm",
     "itt_summary",
+    "likelihood_ratio_test",
     "parse_formula",
     "power_curve",
     "run_power",

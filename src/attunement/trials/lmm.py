@@ -40,7 +40,7 @@ from attunement.trials.formula import (
     parse_formula,
 )
 
-__all__ = ["LMMResult", "fit_lmm"]
+__all__ = ["LMMResult", "fit_lmm", "likelihood_ratio_test"]
 
 _LOG2PI = math.log(2 * math.pi)
 
@@ -614,3 +614,25 @@ def _jacobian_matrices(f, x: np.ndarray) -> list[np.ndarray]:
         d2 = (f(x + 2 * e) - f(x - 2 * e)) / (4 * h)
         out.append((4 * d1 - d2) / 3)
     return out
+
+
+def likelihood_ratio_test(smaller: LMMResult, larger: LMMResult) -> dict[str, float]:
+    """Likelihood-ratio test of two nested fits (as lme4's ``anova``).
+
+    Both must be ML fits when their fixed effects differ (REML likelihoods of models with
+    different fixed effects are not comparable); REML fits are accepted when only the random
+    effects differ. A variance tested on its boundary makes the χ² p-value conservative
+    (the null distribution is a χ² mixture; Self & Liang 1987).
+    """
+    if smaller.nobs != larger.nobs:
+        raise ValueError(f"the fits use different data ({smaller.nobs} vs {larger.nobs} rows)")
+    same_fixed = list(smaller.fixed["term"]) == list(larger.fixed["term"])
+    if (smaller.reml or larger.reml) and not (smaller.reml and larger.reml and same_fixed):
+        raise ValueError("compare ML fits (fit_lmm(..., reml=False)) when the fixed effects "
+                         "differ; REML fits only when the fixed effects are the same")
+    df = larger.npar - smaller.npar
+    if df <= 0:
+        raise ValueError("the second model must have more parameters than the first")
+    chi2 = max(2 * (larger.loglik - smaller.loglik), 0.0)
+    return {"chi2": chi2, "df": float(df), "p": float(stats.chi2.sf(chi2, df)),
+            "aic_smaller": smaller.aic, "aic_larger": larger.aic}
