@@ -179,3 +179,16 @@ def test_likelihood_ratio_test_matches_lme4_logliks(trial: pd.DataFrame) -> None
     with pytest.raises(ValueError, match="ML fits"):
         likelihood_ratio_test(small, fit_lmm("y ~ arm + wave + (1 | family)", trial,
                                              df_method="residual"))
+
+
+@pytest.mark.parametrize("key", ["ranef", "ranef_slopes"])
+def test_conditional_modes_match_lme4_ranef(trial: pd.DataFrame, key: str) -> None:
+    ref = json.loads((DATA / "lme4_extra.json").read_text())[key]
+    re = fit_lmm(ref["formula"], trial, df_method="residual").ranef()
+    for group, term, values in [("centre", "(Intercept)", ref["centre"]),
+                                ("family", "(Intercept)", ref["family_intercept"]),
+                                ("family", "wave", ref.get("family_wave", {}))]:
+        got = re[(re.group == group) & (re.term == term)].set_index("level")["value"]
+        scale = max(abs(v) for v in values.values()) if values else 1.0
+        for level, value in values.items():
+            assert abs(got[level] - value) <= 1e-4 * scale, (group, term, level)

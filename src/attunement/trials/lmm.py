@@ -176,6 +176,32 @@ class _Model:
             return float(logdet + logdet_x + (n - p) * (_LOG2PI + math.log(s2)) + r2 / s2)
         return float(logdet + n * (_LOG2PI + math.log(s2)) + r2 / s2)
 
+    def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
+        """b = Λu with u minimising |y − Xβ − ZΛu|² + |u|²: one (levels × k) array per term."""
+        lams = self._split(theta)
+        lam1 = lams[0]
+        q = self.q_rest
+        A = lam1.T @ self.ZtZ1 @ lam1 + np.eye(lam1.shape[0])
+        B = self._lam_right(lam1.T @ self.Z1tW, lams)[..., :q]  # (m1, k1, q)
+        w = np.concatenate([np.zeros(q), -beta, [1.0]])
+        b1 = lam1.T @ (self.Z1tW @ w)[..., None]  # (m1, k1, 1)
+        zr = np.zeros(self.pw)
+        zr[:q] = (self.WtW @ w)[:q]
+        b2 = self._lam_right(zr[None, :], lams)[0, :q]
+        C = self._lam_right(self._lam_right(self.WtW, lams).T, lams).T[:q, :q] + np.eye(q)
+        Ainv_B = np.linalg.solve(A, B)
+        Ainv_b1 = np.linalg.solve(A, b1)
+        if q:
+            S = C - np.einsum("mkq,mkr->qr", B, Ainv_B)
+            u2 = np.linalg.solve(S, b2 - np.einsum("mkq,mk->q", B, Ainv_b1[..., 0]))
+        else:
+            u2 = np.zeros(0)
+        u1 = Ainv_b1[..., 0] - np.einsum("mkq,q->mk", Ainv_B, u2)
+        out = [u1 @ lam1.T]
+        for t, off, lam in zip(self.rest, self.rest_offsets, lams[1:], strict=True):
+            out.append(u2[off: off + t.m * t.k].reshape(t.m, t.k) @ lam.T)
+        return out
+
     def fixed(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray, float]:
         """β, the unscaled (Lx Lxᵀ)⁻¹ and σ² at θ."""
         _, L22 = self.factor(theta)
@@ -261,6 +287,20 @@ class LMMResult:
             "df_method": self.df_method,
             "singular": self.singular,
         }
+
+    def ranef(self) -> pd.DataFrame:
+        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
+        value."""
+        model = self._model
+        if model is None:
+            raise ValueError("the result does not carry its model; refit to get ranef")
+        modes = model.conditional_modes(self.theta, self.fixed["estimate"].to_numpy())
+        rows = []
+        for t, b in zip(model.terms, modes, strict=True):
+            for li, level in enumerate(t.levels):
+                for ci, col in enumerate(t.columns):
+                    rows.append((t.group, level, col, float(b[li, ci])))
+        return pd.DataFrame(rows, columns=["group", "level", "term", "value"])
 
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""

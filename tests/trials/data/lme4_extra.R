@@ -27,4 +27,17 @@ out <- list(
     one("y ~ wavef * arm + (1 | centre/family)", TRUE),
     one("y ~ arm * wave + (1 | family)", TRUE)
   ))
+m <- lmer(y ~ arm * wave + (1 | centre) + (1 + wave | family), data = d, REML = TRUE, control = ctrl)
+re <- ranef(m)
+out$ranef_slopes <- list(
+  formula = "y ~ arm * wave + (1 | centre) + (1 + wave | family)",
+  centre = setNames(as.list(re$centre[, 1]), rownames(re$centre)),
+  family_intercept = setNames(as.list(re$family[1:10, 1]), rownames(re$family)[1:10]),
+  family_wave = setNames(as.list(re$family[1:10, 2]), rownames(re$family)[1:10]))
+m <- lmer(y ~ arm * wave + (1 | centre) + (1 | family), data = d, REML = TRUE, control = ctrl)
+re <- ranef(m)
+out$ranef <- list(
+  formula = "y ~ arm * wave + (1 | centre) + (1 | family)",
+  centre = setNames(as.list(re$centre[, 1]), rownames(re$centre)),
+  family_intercept = setNames(as.list(re$family[1:10, 1]), rownames(re$family)[1:10]))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), args[2])
