@@ -271,3 +271,23 @@ def test_schedule_shows_due_and_overdue(world):
     row = st.list_families(world.north)[0]
     assert ("father", "phq9", "6w") not in {
         (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]}
+
+
+def test_consent_is_recorded_and_withdrawn_not_deleted(world):
+    st = world.store
+    c = st.add_consent(world.north, world.fam_north, kind="research", version="PIS v2.1",
+                       given_on="2026-09-01", caregiver="mother")
+    with pytest.raises(StoreValidationError) as err:
+        st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-08-01", reason="x")
+    assert err.value.field == "withdrawn_on"
+    w = st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-01",
+                            reason="no longer wishes to take part")
+    assert w["active"] is False
+    fam = st.get_family(world.north, world.fam_north)
+    assert [(x["kind"], x["caregiver"], x["active"]) for x in fam["consents"]] == [
+        ("research", "mother", False)]
+    with pytest.raises(NotFound):
+        st.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
+    pseudo = st.get_family(world.researcher, world.fam_north)
+    assert pseudo["consents"][0]["given_on"] is None
+    assert pseudo["consents"][0]["caregiver"] == pseudo["caregivers"][0]["id"]

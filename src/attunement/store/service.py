@@ -38,6 +38,7 @@ from attunement.store.models import (
     AuditEntry,
     Caregiver,
     CaregiverLink,
+    Consent,
     Episode,
     Family,
     Identity,
@@ -161,6 +162,15 @@ class Store:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._db.dialect
+
+    def ping(self) -> bool:
+        """True when the database answers (for health checks)."""
+        try:
+            with self._db.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     def _check_key(self) -> None:
         with self._db.read() as s:
@@ -898,6 +908,9 @@ class Store:
         sessions = [self._observation_dict(o) for o in s.execute(
             select(ObservationSession).where(ObservationSession.family_id == fam.id).order_by(
                 ObservationSession.id)).scalars()]
+        keys_of = {c.id: c.key for c in carers}
+        consents = [self._consent_dict(c, keys_of.get(c.caregiver_id)) for c in s.execute(
+            select(Consent).where(Consent.family_id == fam.id).order_by(Consent.id)).scalars()]
         infant_doc: dict[str, Any] = {}
         if infant is not None:
             infant_doc = {"pk": infant.id, "due_date": _iso(infant.due_date),
@@ -921,7 +934,7 @@ class Store:
             "created_at": fam.created_at.isoformat(), "infant": infant_doc,
             "caregivers": caregivers, "assessments": assessments,
             "alerts": alerts, "episodes": episodes, "observation_sessions": sessions,
-            "due": due, "overdue": overdue,
+            "consents": consents, "due": due, "overdue": overdue,
         }
         if actor.role == "researcher":
             doc = self._pseudonymise_doc(doc, fam, infant, carers)
@@ -963,6 +976,11 @@ class Store:
             o["filename"] = None
             o["uploaded_at"] = None
         doc["alerts"] = []
+        for c in doc["consents"]:
+            c["given_on"] = c["withdrawn_on"] = None
+            if c["caregiver"] is not None:
+                pk = next(x.id for x in carers if x.key == c["caregiver"])
+                c["caregiver"] = pseudo_of[pk]
         doc["due"] = self._pseudo_schedule(fam, doc["due"], carers)
         doc["overdue"] = self._pseudo_schedule(fam, doc["overdue"], carers)
         return doc
@@ -1351,6 +1369,56 @@ class Store:
                          after={"status": "acknowledged", "note": note})
             cg = s.get(Caregiver, alert.caregiver_id)
             return self._alert_dict(alert, fam, cg, s.get(Assessment, alert.assessment_id))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ consent
+    def _consent_dict(self, c: Consent, key: str | None) -> dict:
+        return {"id": c.id, "family": c.family_id, "caregiver": key, "kind": c.kind,
+                "version": c.version, "given_on": _iso(c.given_on),
+                "withdrawn_on": _iso(c.withdrawn_on), "active": c.withdrawn_on is None}
+
+    def add_consent(self, actor: Actor, family_id: int, *, kind: str, version: str,
+                    given_on: date | str, caregiver: str | None = None) -> dict:
+        """Record consent (e.g. ``kind="research"``, the information sheet ``version``)."""
+        require_write(actor)
+        kind = v.text(kind, "kind", max_len=50) or ""
+        version = v.text(version, "version", max_len=50) or ""
+        given = v.a_date(given_on, "given_on", required=True)
+        assert given is not None
+        if given > datetime.now(UTC).date():
+            raise StoreValidationError("given_on", "is in the future")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = self._caregiver(s, fam, caregiver) if caregiver is not None else None
+            c = Consent(family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind,
+                        version=version, given_on=given, recorded_by=actor.user_id)
+            s.add(c)
+            s.flush()
+            out = self._consent_dict(c, cg.key if cg else None)
+            audit.append(s, actor=actor, action="create", entity="consent", entity_id=c.id,
+                         family_id=fam.id, site_id=fam.site_id, after=out)
+            return out
+
+    def withdraw_consent(self, actor: Actor, consent_id: int, *, withdrawn_on: date | str,
+                         reason: str) -> dict:
+        """Record that consent was withdrawn (the record is kept)."""
+        require_write(actor)
+        when = v.a_date(withdrawn_on, "withdrawn_on", required=True)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        with self._db.write() as s:
+            c = get_scoped(s, actor, Consent, consent_id, what="consent")
+            if c.withdrawn_on is not None:
+                raise StoreValidationError("consent", f"was already withdrawn on {c.withdrawn_on}")
+            assert when is not None
+            if when < c.given_on:
+                raise StoreValidationError("withdrawn_on", "is before consent was given")
+            c.withdrawn_on = when
+            fam = s.get(Family, c.family_id)
+            cg = s.get(Caregiver, c.caregiver_id) if c.caregiver_id else None
+            audit.append(s, actor=actor, action="update", entity="consent", entity_id=c.id,
+                         family_id=c.family_id, site_id=fam.site_id if fam else None,
+                         before={"withdrawn_on": None}, after={"withdrawn_on": when.isoformat()},
+                         reason=reason)
+            return self._consent_dict(c, cg.key if cg else None)
 
     # ------------------------------------------------------------------ episodes, observation
     def _episode_dict(self, e: Episode) -> dict:
