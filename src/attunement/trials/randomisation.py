@@ -340,18 +340,20 @@ class Randomiser:
     def _block(self, inputs: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
         d = self.design
         stratum = "|".join(f"{c}={inputs[c]}" for c in d.strata) or "(all)"
-        st = self._blocks.setdefault(stratum, {"block": 0, "seq": [], "pos": 0, "n": 0})
+        # the unambiguous key (values may contain '|' or '=') drives the state and the PRF
+        key = json.dumps([[c, inputs[c]] for c in d.strata])
+        st = self._blocks.setdefault(key, {"block": 0, "seq": [], "pos": 0, "n": 0})
         if st["pos"] >= len(st["seq"]):
             st["block"] += 1
             b = st["block"]
             w = list(d.block_weights) or [1.0] * len(d.block_sizes)
             tot = sum(w)
-            size = d.block_sizes[_choose(self._prf.uniform("block-size", stratum, b),
+            size = d.block_sizes[_choose(self._prf.uniform("block-size", key, b),
                                          [x / tot for x in w])]
             mult = size // sum(d.ratio)
             block = [a for a, r in zip(d.arms, d.ratio, strict=True) for _ in range(r * mult)]
             for i in range(len(block) - 1, 0, -1):  # Fisher–Yates with keyed draws
-                j = int(self._prf.uniform("permute", stratum, b, i) * (i + 1))
+                j = int(self._prf.uniform("permute", key, b, i) * (i + 1))
                 block[i], block[j] = block[j], block[i]
             st["seq"], st["pos"] = block, 0
         arm = st["seq"][st["pos"]]
