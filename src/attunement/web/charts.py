@@ -33,7 +33,7 @@ def score_chart(
     filled diamond as well as a circle, so the difference does not rely on colour alone.
     """
     cutoffs = cutoffs or []
-    left, right, top, bottom = 40, 110, 14, 34
+    left, right, top, bottom = 40, 46, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (high - low) or 1.0
 
@@ -68,7 +68,7 @@ def score_chart(
         )
         out.append(
             f'<text class="cutoff-label" x="{left + plot_w + 4}" y="{cy + 4:.1f}">'
-            f"{escape(c.label)} ≥ {c.value:g}</text>"
+            f"≥ {c.value:g}</text>"
         )
     if n > 1:
         path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(points))

@@ -68,8 +68,14 @@ def has_instrument(instrument_id: str) -> bool:
 @cache
 def instrument_choices() -> list[tuple[str, str]]:
     """``(id, name)`` of every questionnaire a caregiver or practitioner can fill in."""
-    return [(i.id, f"{i.short_name} — {i.name}") for i in _definitions().list_instruments()
-            if i.kind == "questionnaire"]
+    first = {name: n for n, name in enumerate(COMMON_FIRST)}
+    found = [i for i in _definitions().list_instruments() if i.kind == "questionnaire"]
+    found.sort(key=lambda i: (first.get(i.id, len(first)), i.id))
+    return [(i.id, f"{i.short_name} — {i.name}") for i in found]
+
+
+# the perinatal screens used most often come first in the pickers
+COMMON_FIRST = ("epds", "phq9", "gad7", "whooley", "pbq", "osss3")
 
 
 def instrument_name(instrument_id: str) -> str:
