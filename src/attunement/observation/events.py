@@ -58,8 +58,7 @@ def make_event_table(
     out = pd.DataFrame(index=range(len(df)))
     for col in _STR:
         if col in df.columns:
-            vals = df[col].to_numpy(dtype=object)
-            out[col] = ["" if _is_missing(v) else str(v).strip() for v in vals]
+            out[col] = _to_str(df[col])
         else:
             out[col] = [""] * len(df)
     for col in ("onset", "offset"):
@@ -99,21 +98,41 @@ def _row_source(df: pd.DataFrame, i: int, source: str) -> str:
     return f"{source}, row {i + 1}"
 
 
-def _to_float(col: pd.Series, name: str, source: str, df: pd.DataFrame) -> np.ndarray:
+def _to_str(col: pd.Series) -> np.ndarray:
     vals = col.to_numpy(dtype=object)
-    out = np.empty(len(vals))
-    for i, v in enumerate(vals):
-        if _is_missing(v) or (isinstance(v, str) and v.strip() in {"", "NA", "NaN", "nan"}):
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            raise ObservationError(
-                f"{v!r} is not a number of seconds", source=_row_source(df, i, source), field=name
-            ) from None
-        if np.isinf(out[i]):
-            raise ObservationError("infinite time", source=_row_source(df, i, source), field=name)
+    missing = pd.isna(col).to_numpy()
+    if missing.any():
+        vals = vals.copy()
+        vals[missing] = ""
+    return pd.Series(vals, dtype=object).astype(str).str.strip().to_numpy(dtype=object)
+
+
+_MISSING_TEXT = {"", "NA", "NaN", "nan"}
+
+
+def _to_float(col: pd.Series, name: str, source: str, df: pd.DataFrame) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        out = col.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        vals = col.to_numpy(dtype=object)
+        out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        for i in np.flatnonzero(np.isnan(out)):
+            v = vals[i]
+            if _is_missing(v) or (isinstance(v, str) and v.strip() in _MISSING_TEXT):
+                continue
+            if isinstance(v, bool):
+                raise ObservationError(f"{v!r} is not a number of seconds",
+                                       source=_row_source(df, i, source), field=name)
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise ObservationError(
+                    f"{v!r} is not a number of seconds", source=_row_source(df, i, source),
+                    field=name) from None
+    bad = np.flatnonzero(np.isinf(out))
+    if len(bad):
+        raise ObservationError("infinite time", source=_row_source(df, int(bad[0]), source),
+                               field=name)
     return out
 
 

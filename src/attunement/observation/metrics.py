@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from attunement.observation.events import session_durations
-from attunement.observation.responsiveness import cue_latencies, km_cumulative_at, km_median
+from attunement.observation.responsiveness import km_summary, latency_arrays
 from attunement.observation.scheme import CodingScheme
 from attunement.observation.sequential import (
     _stats_arrays,
@@ -138,18 +138,17 @@ def session_metrics(
                 t_units = occurrence_units(r_on, offset[rj], n, unit)
             rate = len(r_on) / end if end > 0 else np.nan
             for t, c_on in cue_sets:
-                lat = cue_latencies(c_on, r_on, end, window=window, all_cue_onsets=all_cues)
-                resp = lat["responded"].to_numpy()
+                lat, resp, km_t, km_e = latency_arrays(c_on, r_on, end, window=window,
+                                                       all_cue_onsets=all_cues)
+                km_med, km_cum = km_summary(km_t, km_e, window[1])
                 row = {
                     "session": s, "caregiver": carer, "cue_type": t, "n_cues": len(c_on),
                     "cues_per_minute": 60 * len(c_on) / end if end > 0 else np.nan,
                     "n_responses": len(r_on),
                     "responsiveness": resp.mean() if len(resp) else np.nan,
-                    "median_latency": float(np.median(lat["latency"].to_numpy()[resp]))
-                    if resp.any() else np.nan,
-                    "km_median_latency": km_median(lat["km_time"], lat["km_event"]),
-                    "km_responsiveness": km_cumulative_at(lat["km_time"], lat["km_event"],
-                                                          window[1]),
+                    "median_latency": float(np.median(lat[resp])) if resp.any() else np.nan,
+                    "km_median_latency": km_med,
+                    "km_responsiveness": km_cum,
                     "chance_responsiveness": 1 - np.exp(-rate * (window[1] - window[0])),
                     "duration": end,
                 }

@@ -92,3 +92,49 @@ def naive_session(
     return {"n_cues": len(cues), "responsiveness": sum(responded) / len(cues) if cues else
             float("nan"), "median_latency": med, "a": a, "b": ng - a, "c": nt - a,
             "d": n - ng - nt + a, "yules_q": q, "permutation_p": p, "km": km}
+
+
+def naive_lag_counts(sequence: list[str], lag: int = 1) -> dict[tuple[str, str], dict]:
+    """Transition counts, adjusted residuals and Yule's Q with dictionaries and loops."""
+    counts: dict[tuple[str, str], int] = {}
+    for i in range(len(sequence) - lag):
+        key = (sequence[i], sequence[i + lag])
+        counts[key] = counts.get(key, 0) + 1
+    codes = sorted(set(sequence))
+    n = sum(counts.values())
+    rows = {g: sum(counts.get((g, t), 0) for t in codes) for g in codes}
+    cols = {t: sum(counts.get((g, t), 0) for g in codes) for t in codes}
+    out = {}
+    for g in codes:
+        for t in codes:
+            x = counts.get((g, t), 0)
+            e = rows[g] * cols[t] / n if n else float("nan")
+            den = math.sqrt(e * (1 - rows[g] / n) * (1 - cols[t] / n)) if n else 0.0
+            a, b, c = x, rows[g] - x, cols[t] - x
+            d = n - rows[g] - cols[t] + x
+            qd = a * d + b * c
+            out[(g, t)] = {"count": x, "adjusted_residual": (x - e) / den if den else float("nan"),
+                           "yules_q": (a * d - b * c) / qd if qd else float("nan")}
+    return out
+
+
+def naive_windowed_xcorr(x: list[float], y: list[float], window: int, step: int,
+                         max_lag: int) -> list[tuple[int, int, float]]:
+    """(window start, lag, r) with explicit loops, same windows as the vectorised version."""
+
+    def corr(u: list[float], v: list[float]) -> float:
+        mu, mv = sum(u) / len(u), sum(v) / len(v)
+        suv = sum((a - mu) * (b - mv) for a, b in zip(u, v, strict=True))
+        suu = sum((a - mu) ** 2 for a in u)
+        svv = sum((b - mv) ** 2 for b in v)
+        return suv / math.sqrt(suu * svv) if suu > 0 and svv > 0 else float("nan")
+
+    out = []
+    for start in range(max_lag, len(x) - window - max_lag + 1, step):
+        for lag in range(-max_lag, max_lag + 1):
+            if lag >= 0:
+                r = corr(x[start:start + window], y[start + lag:start + lag + window])
+            else:
+                r = corr(x[start - lag:start - lag + window], y[start:start + window])
+            out.append((start, lag, r))
+    return out

@@ -120,6 +120,15 @@ def cue_latencies(
     falls in the window, ``km_time``/``km_event`` the survival time and event flag (censored at
     the next cue in ``all_cue_onsets`` or at ``end``).
     """
+    cues = np.asarray(cue_onsets, float)
+    lat, responded, km_time, event = latency_arrays(cues, response_onsets, end, window=window,
+                                                     all_cue_onsets=all_cue_onsets)
+    return pd.DataFrame({"onset": cues, "latency": lat, "responded": responded,
+                         "km_time": km_time, "km_event": event})
+
+
+def latency_arrays(cue_onsets, response_onsets, end, *, window=(0.0, 5.0), all_cue_onsets=None):
+    """Array form of :func:`cue_latencies`: (latency, responded, km_time, km_event)."""
     lo, hi = window
     cues = np.asarray(cue_onsets, float)
     lat = first_response_latency(cues, response_onsets, lo)
@@ -127,5 +136,33 @@ def cue_latencies(
     cens = censoring_times(cues, cues if all_cue_onsets is None else all_cue_onsets, end)
     event = ~np.isnan(lat) & (lat <= cens + _EPS)
     km_time = np.where(event, lat, cens)
-    return pd.DataFrame({"onset": cues, "latency": lat, "responded": responded,
-                         "km_time": km_time, "km_event": event})
+    return lat, responded, km_time, event
+
+
+def km_summary(durations: np.ndarray, observed: np.ndarray, at: float) -> tuple[float, float]:
+    """(Kaplan–Meier median, 1 − S(at)) in one pass; see :func:`km_median`."""
+    t = np.asarray(durations, float)
+    e = np.asarray(observed, bool)
+    if len(t) == 0:
+        return float("nan"), float("nan")
+    order = np.argsort(t, kind="stable")
+    ts, es = t[order], e[order]
+    last = np.r_[ts[1:] != ts[:-1], True]
+    idx_last = np.flatnonzero(last)
+    times = ts[idx_last]
+    d = np.add.reduceat(es.astype(float), np.r_[0, idx_last[:-1] + 1])
+    at_risk = len(t) - np.r_[0, idx_last[:-1] + 1]
+    s = np.cumprod(1 - d / at_risk)
+    k = np.searchsorted(times, at + _EPS, side="right")
+    cum = float(1 - s[k - 1]) if k > 0 else 0.0
+    ev = d > 0
+    if not ev.any():
+        return float("nan"), cum
+    te, se = times[ev], s[ev]
+    below = np.flatnonzero(se <= 0.5 + 1e-12)
+    if len(below) == 0:
+        return float("nan"), cum
+    j = below[0]
+    if abs(se[j] - 0.5) < 1e-12 and j + 1 < len(te):
+        return float((te[j] + te[j + 1]) / 2), cum
+    return float(te[j]), cum

@@ -239,21 +239,25 @@ def _q_from_overlap(a, ng, nt, n):
 # lag-sequential analysis
 
 
+def _transition_counts(sequence: Sequence[str], lag: int,
+                       labels: list[str]) -> np.ndarray:
+    index = {c: k for k, c in enumerate(labels)}
+    try:
+        x = np.fromiter((index[s] for s in sequence), np.int64, len(sequence))
+    except KeyError as exc:
+        raise ValueError(f"code {exc.args[0]!r} is not in the code list") from None
+    k = len(labels)
+    if len(x) <= lag:
+        return np.zeros((k, k), dtype=np.int64)
+    return np.bincount(x[:-lag] * k + x[lag:], minlength=k * k).reshape(k, k)
+
+
 def transition_table(sequence: Sequence[str], lag: int = 1,
                      codes: Sequence[str] | None = None) -> pd.DataFrame:
     """Counts of code j at position t + lag after code i at t (rows given, columns target)."""
-    seq = np.asarray([str(s) for s in sequence], dtype=object)
-    labels = list(codes) if codes is not None else sorted(set(seq.tolist()))
-    index = {c: k for k, c in enumerate(labels)}
-    unknown = sorted(set(seq.tolist()) - set(index))
-    if unknown:
-        raise ValueError(f"codes not in the code list: {', '.join(unknown)}")
-    k = len(labels)
-    x = np.array([index[s] for s in seq], dtype=np.int64)
-    if len(x) <= lag:
-        counts = np.zeros((k, k), dtype=np.int64)
-    else:
-        counts = np.bincount(x[:-lag] * k + x[lag:], minlength=k * k).reshape(k, k)
+    seq = [str(s) for s in sequence]
+    labels = list(codes) if codes is not None else sorted(set(seq))
+    counts = _transition_counts(seq, lag, labels)
     return pd.DataFrame(counts, index=pd.Index(labels, name="given"),
                         columns=pd.Index(labels, name="target"))
 
@@ -295,42 +299,46 @@ def lag_sequential(
     >>> float(round(cell["adjusted_residual"], 3)), float(round(cell["yules_q"], 4))
     (3.297, 0.9672)
     """
-    frames = []
-    labels = list(codes) if codes is not None else sorted({str(s) for s in sequence})
+    seq = [str(s) for s in sequence]
+    labels = list(codes) if codes is not None else sorted(set(seq))
+    k = len(labels)
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in (
+        "lag", "count", "given_total", "target_total", "probability", "expected",
+        "adjusted_residual", "pearson_residual", "yules_q")}
+    diag = np.eye(k, dtype=bool)
     for lag in range(1, max_lag + 1):
-        x = transition_table(sequence, lag, labels).to_numpy().astype(float)
+        x = _transition_counts(seq, lag, labels).astype(float)
         n = x.sum()
-        rows, cols = x.sum(1, keepdims=True), x.sum(0, keepdims=True)
+        rows, cols_ = x.sum(1, keepdims=True), x.sum(0, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             if repeats:
-                e = rows * cols / n
-                adj = (x - e) / np.sqrt(e * (1 - rows / n) * (1 - cols / n))
+                e = rows * cols_ / n
+                adj = (x - e) / np.sqrt(e * (1 - rows / n) * (1 - cols_ / n))
             else:
-                e = ipf_expected(x, np.eye(len(labels), dtype=bool))
+                e = ipf_expected(x, diag)
                 adj = np.full_like(x, np.nan)
             pearson = (x - e) / np.sqrt(e)
             prob = x / rows
-            a = x
-            b = rows - x
-            c = cols - x
-            d = n - rows - cols + x
-            q = (a * d - b * c) / (a * d + b * c)
-        k = len(labels)
-        frames.append(pd.DataFrame({
-            "lag": lag,
-            "given": np.repeat(labels, k), "target": np.tile(labels, k),
-            "count": x.ravel().astype(np.int64),
-            "given_total": np.repeat(rows.ravel(), k).astype(np.int64),
-            "target_total": np.tile(cols.ravel(), k).astype(np.int64),
-            "probability": prob.ravel(), "expected": e.ravel(),
-            "adjusted_residual": adj.ravel(), "pearson_residual": pearson.ravel(),
-            "yules_q": q.ravel(),
-        }))
+            b, c = rows - x, cols_ - x
+            d = n - rows - cols_ + x
+            q = (x * d - b * c) / (x * d + b * c)
         if not repeats:
-            diag = np.eye(k, dtype=bool).ravel()
-            f = frames[-1]
-            f.loc[diag, ["expected", "pearson_residual", "yules_q"]] = np.nan
-    return pd.concat(frames, ignore_index=True)
+            e, pearson, q = (np.where(diag, np.nan, v) for v in (e, pearson, q))
+        cols["lag"].append(np.full(k * k, lag))
+        cols["count"].append(x.ravel().astype(np.int64))
+        cols["given_total"].append(np.repeat(rows.ravel(), k).astype(np.int64))
+        cols["target_total"].append(np.tile(cols_.ravel(), k).astype(np.int64))
+        for name, v in (("probability", prob), ("expected", e), ("adjusted_residual", adj),
+                        ("pearson_residual", pearson), ("yules_q", q)):
+            cols[name].append(v.ravel())
+    lab = np.asarray(labels, dtype=object)
+    out = {"lag": np.concatenate(cols["lag"]),
+           "given": np.tile(np.repeat(lab, k), max_lag),
+           "target": np.tile(np.tile(lab, k), max_lag)}
+    for name in ("count", "given_total", "target_total", "probability", "expected",
+                 "adjusted_residual", "pearson_residual", "yules_q"):
+        out[name] = np.concatenate(cols[name])
+    return pd.DataFrame(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,15 +391,15 @@ def windowed_cross_correlation(
         return pd.DataFrame({"window_start": [], "lag": [], "r": []})
     xw = np.lib.stride_tricks.sliding_window_view(x, window)
     yw = np.lib.stride_tricks.sliding_window_view(y, window)
-    out = []
-    for lag in range(-max_lag, max_lag + 1):
+    lags = np.arange(-max_lag, max_lag + 1)
+    r = np.empty((len(starts), len(lags)))
+    for j, lag in enumerate(lags):
         if lag >= 0:
-            r = _corr_rows(xw[starts], yw[starts + lag])
+            r[:, j] = _corr_rows(xw[starts], yw[starts + lag])
         else:
-            r = _corr_rows(xw[starts - lag], yw[starts])
-        out.append(pd.DataFrame({"window_start": starts, "lag": lag, "r": r}))
-    return pd.concat(out, ignore_index=True).sort_values(["window_start", "lag"],
-                                                         ignore_index=True)
+            r[:, j] = _corr_rows(xw[starts - lag], yw[starts])
+    return pd.DataFrame({"window_start": np.repeat(starts, len(lags)),
+                         "lag": np.tile(lags, len(starts)), "r": r.ravel()})
 
 
 def wcc_peaks(wcc: pd.DataFrame) -> pd.DataFrame:

@@ -40,7 +40,17 @@ def read_eaf(path: str | Path, *, session: str | None = None) -> pd.DataFrame:
             eaf = Eaf(src)
     except Exception as exc:  # pympi raises bare exceptions of many kinds on bad input
         raise ObservationError(f"ELAN file could not be parsed: {exc}", source=src) from None
-    sess = session or Path(src).stem
+    try:
+        return _events_from_eaf(eaf, src, session or Path(src).stem)
+    except ObservationError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        # pympi indexes its dictionaries without checks; report what it tripped over
+        raise ObservationError(f"ELAN file is internally inconsistent ({type(exc).__name__}: "
+                               f"{exc})", source=src) from None
+
+
+def _events_from_eaf(eaf, src: str, sess: str) -> pd.DataFrame:
     recs: list[dict] = []
     mods: dict[tuple[str, int, int], list[str]] = {}
     for tier in eaf.get_tier_names():
@@ -78,7 +88,8 @@ def read_eaf(path: str | Path, *, session: str | None = None) -> pd.DataFrame:
 def _check_structure(root: ET.Element, src: str) -> None:
     """Catch what makes pympi crash with unhelpful errors, naming the element."""
     slots = set()
-    for ts in root.iter("TIME_SLOT"):
+    order = root.find("TIME_ORDER")
+    for ts in order.iter("TIME_SLOT") if order is not None else ():
         sid = ts.get("TIME_SLOT_ID")
         if not sid:
             raise ObservationError("TIME_SLOT without TIME_SLOT_ID", source=src)
