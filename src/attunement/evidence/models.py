@@ -35,6 +35,7 @@ METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", 
 TESTS = ("z", "knha", "t", "adhoc")
 _FIXED = {"EE", "FE", "CE"}
 _LOG2PI = math.log(2 * math.pi)
+_EPS = float(np.finfo(float).eps)
 
 DEFAULT_CONTROL: dict[str, float] = {
     # metafor stops Fisher scoring at a change < 1e-5 and root finding at ~1.2e-4; we solve to
@@ -604,7 +605,10 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
             * (2 * P.tr_pvpu(v, v) + 4 * t * P.tr_pvpu(v, 1.0) + 2 * t * t * P.tr_pvpu())
         )
         return tau2, se, it
-    if method == "PM":
+    if method in {"PM", "EB"}:
+        # EB (Morris) solves the same estimating equation as PM, Q(tau^2) = k - p (metafor's
+        # output agrees on every fixture data set); solving it by bracketing instead of
+        # metafor's linearly converging iteration gives the root to full precision.
         target = k - p
         if fixed:
             tau2 = tau2_value
@@ -623,11 +627,15 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
         return tau2, se, it
     # HE, and the starting value of ML / REML / EB
-    Pi = _proj(X, np.ones(k))
-    RSS = Pi.quad(ymc)
-    PVdiag = Pi.diag() * v
-    trPV = float(PVdiag.sum())
-    tau2 = tau2_value if fixed else (RSS - trPV) / (k - p)
+    if method != "HE" and _is_intercept(X):
+        # P = I - J/k: RSS = Σ(y - ȳ)², tr(PV) = (1 - 1/k) Σv
+        tau2 = tau2_value if fixed else (
+            float(np.dot(ymc, ymc)) - (1 - 1 / k) * float(v.sum())) / (k - 1)
+    else:
+        Pi = _proj(X, np.ones(k))
+        RSS = Pi.quad(ymc)
+        trPV = float(np.dot(Pi.diag(), v))
+        tau2 = tau2_value if fixed else (RSS - trPV) / (k - p)
     if method == "HE":
         tau2 = max(tmin, tau2)
         t = max(tau2, 0.0)
@@ -638,10 +646,20 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
     tau2 = max(0.0, tau2, tmin)
     if fixed:
         tau2 = tau2_value
-    tau2, it = _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed)
+    sums = _InterceptSums(ymc, v) if _is_intercept(X) else None
+    tau2, it = _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed, sums)
     if method in {"ML", "REML"} and not fixed:
-        tau2 = _ll0check(method, y, v, X, k, p, tau2, ctrl)
+        tau2 = _ll0check(method, y, v, X, k, p, tau2, ctrl, sums)
     tau2 = max(tmin, tau2)
+    if sums is not None:
+        sw, sw2, sw3, *_ = sums.at(tau2)
+        if method == "ML":
+            se = math.sqrt(2 / sw2)
+        elif method == "REML":
+            se = math.sqrt(2 / (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
+        else:
+            se = math.sqrt(2 * k**2 / (k - p) / sw**2)
+        return tau2, se, it
     w = 1 / (v + tau2)
     if method == "ML":
         se = math.sqrt(2 / np.sum(w * w))
@@ -652,26 +670,36 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
     return tau2, se, it
 
 
-def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed):
+def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed, sums=None):
     threshold, maxiter, tmin = ctrl["threshold"], int(ctrl["maxiter"]), ctrl["tau2_min"]
     stepadj = ctrl["stepadj"]
-    int_only = _is_intercept(X)
-    sums = _InterceptSums(ymc, v) if int_only else None
+    int_only = sums is not None
+    newton = False
     it = 0
     change = threshold + 1
     while change > threshold:
         it += 1
         old = tau2
         if int_only:
-            sw, sw2, sw3, q, PyPy = sums.at(tau2)
+            sw, sw2, sw3, q, PyPy, dA = sums.at(tau2)
             if method == "EB":
                 adj = (q * k / (k - p) - k) / sw
+                dS = 0.0
             elif method == "ML":
-                adj = (PyPy - sw) / sw2
+                score = PyPy - sw
+                adj = score / sw2
+                dS = dA + sw2
             else:
                 trP = sw - sw2 / sw
-                trPP = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-                adj = (PyPy - trP) / trPP
+                score = PyPy - trP
+                adj = score / (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2)
+                dS = dA + sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+            # Fisher scoring decides the basin (as metafor); near the root Newton steps with
+            # the observed information (same root, quadratic convergence) finish the job.
+            if newton and dS < 0:
+                adj = -score / dS
+            elif abs(adj) < 1e-3 * (1 + tau2):
+                newton = method != "EB"
         else:
             w = 1.0 / (v + tau2)
             P = _proj(X, w)
@@ -709,15 +737,19 @@ class _InterceptSums:
         self.Wp = np.empty((3, y.size))
         self.v = v
 
-    def at(self, tau2: float) -> tuple[float, float, float, float, float]:
+    def at(self, tau2: float) -> tuple[float, ...]:
+        """Σw, Σw², Σw³, Q, A = Σw²e² and dA/dτ², with w = 1/(v + τ²), e = y − ȳ_w."""
         w, w2, w3 = self.Wp
         np.add(self.v, tau2, out=w)
         np.reciprocal(w, out=w)
         np.multiply(w, w, out=w2)
         np.multiply(w2, w, out=w3)
-        (sw, sw2, sw3), (swy, sw2y, _), (swyy, sw2yy, _) = (self.B @ self.Wp.T).tolist()
-        mu = swy / sw
-        return sw, sw2, sw3, swyy - mu * swy, sw2yy - 2 * mu * sw2y + mu * mu * sw2
+        (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = (self.B @ self.Wp.T).tolist()
+        mu = b1 / a1
+        dmu = (b1 * a2 - b2 * a1) / (a1 * a1)
+        A = c2 - 2 * mu * b2 + mu * mu * a2
+        dA = -2 * c3 - 2 * dmu * b2 + 4 * mu * b3 + 2 * mu * dmu * a2 - 2 * mu * mu * a3
+        return a1, a2, a3, c1 - mu * b1, A, dA
 
 
 def _score(method, t, ymc, v, X, k, p):
@@ -760,10 +792,18 @@ def _ll_at(method, y, v, X, k, p, tau2):
     )
 
 
-def _ll0check(method, y, v, X, k, p, tau2, ctrl):
+def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
     ymc = y - y.mean()
-    ll0 = _ll_at(method, ymc, v, X, k, p, 0.0)
-    ll = _ll_at(method, ymc, v, X, k, p, tau2)
+    if sums is not None:
+        lls = []
+        for t in (0.0, tau2):
+            sw, _, _, q, *_ = sums.at(t)
+            ll_t = -0.5 * float(np.sum(np.log(v + t))) - 0.5 * q
+            lls.append(ll_t - 0.5 * math.log(sw) if method == "REML" else ll_t)
+        ll0, ll = lls
+    else:
+        ll0 = _ll_at(method, ymc, v, X, k, p, 0.0)
+        ll = _ll_at(method, ymc, v, X, k, p, tau2)
     if ll0 - ll > ctrl["tol"] and tau2 > ctrl["threshold"]:
         warnings.warn(
             "Fisher scoring may have stopped at a local maximum; setting tau^2 = 0",
@@ -818,6 +858,9 @@ def _fit(
             method, y, ymc, v, X, k, p, weights, control, tau2_value
         )
     tau2_fixed = tau2_value is not None and method not in _FIXED
+    if int_only and weights is None and k > 1:
+        return _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
+                              tau2_fixed, iterations, light)
 
     w = 1.0 / (v + tau2)
     if not np.all(np.isfinite(w)):
@@ -936,6 +979,85 @@ def _fit(
         fit_stats=fit_stats, yi=y, vi=v, X=X, weights=weights, level=level, int_only=int_only,
         int_incl=int_incl, btt=btt_l, tau2_fixed=tau2_fixed, control=control,
         study_labels=slab, R2=R2, iterations=iterations,
+    )
+
+
+def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2, tau2_fixed,
+                   iterations, light):
+    """The rest of _fit for an intercept-only model with inverse-variance weights, with scalar
+    sums (same formulas; this is the path of almost every meta-analysis and of simulations)."""
+    k = y.size
+    alpha = _as_level(level)
+    vt_ = v + tau2
+    w = 1.0 / vt_
+    sw = float(w.sum())
+    beta = float(np.dot(w, y)) / sw
+    e = y - beta
+    RSS = float(np.dot(w * e, e))
+    vb = 1.0 / sw
+    s2w = 1.0
+    if test in {"knha", "adhoc"}:
+        if method in _FIXED:
+            warnings.warn("Knapp & Hartung adjustment is not meant for fixed-effect models",
+                          stacklevel=3)
+        s2w = RSS / (k - 1) if _EPS < RSS else 0.0
+        if test == "adhoc":
+            s2w = max(s2w, 1.0)
+        vb *= s2w
+    ddf = k - 1 if test in {"knha", "adhoc", "t"} else None
+    se = math.sqrt(vb)
+    z = beta / se if se > 0 else math.copysign(math.inf, beta)
+    QM = beta * beta / vb if vb > 0 else math.inf
+    if ddf is not None:
+        QMp = float(fdtrc(1, ddf, QM))
+        pval = float(2 * stdtr(ddf, -abs(z)))
+        crit = float(stdtrit(ddf, 1 - alpha / 2))
+        QM_df: tuple[int, int | None] = (1, ddf)
+    else:
+        QMp = float(chdtrc(1, QM))
+        pval = float(2 * ndtr(-abs(z)))
+        crit = float(-ndtri(alpha / 2))
+        QM_df = (1, None)
+    # heterogeneity with the fixed-effect weights
+    wf = 1.0 / v
+    swf = float(wf.sum())
+    ef = ymc - float(np.dot(wf, ymc)) / swf
+    QE = max(0.0, float(np.dot(wf * ef, ef)))
+    QEp = float(chdtrc(k - 1, QE))
+    vt = (k - 1) / (swf - float(np.dot(wf, wf)) / swf)
+    if method in _FIXED:
+        I2 = max(0.0, 100 * (QE - (k - 1)) / QE) if QE > 0 else 0.0
+        H2 = QE / (k - 1)
+    else:
+        I2 = 100 * tau2 / (vt + tau2)
+        H2 = tau2 / vt + 1
+    fit_stats: dict[str, dict[str, float]] = {}
+    if not light:
+        parms = 1 + (0 if method in _FIXED or tau2_fixed else 1)
+        sum_log = float(np.sum(np.log(vt_)))
+        ll_ml = -0.5 * k * _LOG2PI - 0.5 * sum_log - 0.5 * RSS
+        ll_reml = -0.5 * (k - 1) * _LOG2PI + 0.5 * math.log(k) - 0.5 * sum_log \
+            - 0.5 * math.log(sw) - 0.5 * RSS
+        dev_ml = -2 * (ll_ml + 0.5 * (k * _LOG2PI + float(np.sum(np.log(v)))))
+        kk, kr = max(k, parms + 2), max(k - 1, parms + 2)
+        fit_stats = {
+            "ML": {"logLik": ll_ml, "deviance": dev_ml, "AIC": -2 * ll_ml + 2 * parms,
+                   "BIC": -2 * ll_ml + parms * math.log(k),
+                   "AICc": -2 * ll_ml + 2 * parms * kk / (kk - parms - 1)},
+            "REML": {"logLik": ll_reml, "deviance": -2 * ll_reml,
+                     "AIC": -2 * ll_reml + 2 * parms,
+                     "BIC": -2 * ll_reml + parms * math.log(k - 1),
+                     "AICc": -2 * ll_reml + 2 * parms * kr / (kr - parms - 1)},
+        }
+    return RMAResult(
+        method=method, test=test, k=k, p=1, coef_names=["intrcpt"], beta=np.array([beta]),
+        se=np.array([se]), zval=np.array([z]), pval=np.array([pval]),
+        ci_lb=np.array([beta - crit * se]), ci_ub=np.array([beta + crit * se]),
+        vb=np.array([[vb]]), tau2=float(tau2), se_tau2=float(se_tau2), I2=float(I2),
+        H2=float(H2), QE=QE, QEp=QEp, QM=QM, QMp=QMp, QM_df=QM_df, ddf=ddf, s2w=float(s2w),
+        vt=float(vt), fit_stats=fit_stats, yi=y, vi=v, X=np.ones((k, 1)), weights=None,
+        level=level, int_only=True, int_incl=True, btt=[0], tau2_fixed=tau2_fixed,
+        control=control, study_labels=slab, R2=None, iterations=iterations,
     )
 
 
