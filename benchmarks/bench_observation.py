@@ -24,7 +24,7 @@ SESSION_S = 600.0
 UNIT = 0.5
 PERMUTATIONS = 1000
 WINDOW = (0.0, 5.0)
-BASELINE_SESSIONS = 3
+BASELINE_SESSIONS = 5
 CUES = {"cry": "distress", "fuss": "distress", "gaze": "social", "babble": "vocal"}
 RESPONSES = ["soothe", "touch", "vocalise"]
 
