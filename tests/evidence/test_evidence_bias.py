@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attunement.evidence import fsn, ranktest, regtest, rma, trimfill
+from attunement.evidence import fsn, ranktest, regtest, rma, rma_mh, rma_peto, trimfill
 
 FITS = {"publication_bias_REML": "REML", "publication_bias_FE": "FE"}
 
@@ -95,3 +95,20 @@ def test_regtest_rejects_collinear_predictor():
     res = rma([0.1, 0.3, 0.2, 0.5], [0.04] * 4)
     with pytest.raises(ValueError, match="collinear"):
         regtest(res)
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD", "Peto_OR"])
+def test_mantel_haenszel_and_peto(metafor, datasets, close, measure):
+    ref = metafor["analyses"]["bcg_RR"]["mantel_haenszel"][measure]
+    cells = {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
+    if measure == "Peto_OR":
+        res = rma_peto(datasets["bcg"], **cells)
+    else:
+        res = rma_mh(datasets["bcg"], measure=measure, **cells)
+    for key, value in (("beta", res.beta), ("se", res.se), ("z", res.zval), ("pval", res.pval),
+                       ("ci_lb", res.ci_lb), ("ci_ub", res.ci_ub), ("QE", res.QE),
+                       ("QEp", res.QEp), ("I2", res.I2), ("H2", res.H2)):
+        close(value, ref[key], what=key)
+    for key in ("CMH", "CMH_p", "Tarone", "Tarone_p"):
+        if ref.get(key) is not None:
+            close(getattr(res, key), ref[key], what=key)

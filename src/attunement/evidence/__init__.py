@@ -9,11 +9,13 @@
 
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
+from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma
 
 __all__ = [
     "MEASURES",
     "METHODS",
+    "MHResult",
     "TESTS",
     "RMAResult",
     "escalc",
@@ -22,5 +24,7 @@ __all__ = [
     "ranktest",
     "regtest",
     "rma",
+    "rma_mh",
+    "rma_peto",
     "trimfill",
 ]
