@@ -15,8 +15,8 @@ from attunement.evidence.models import METHODS, TESTS, RMAResult, rma
 __all__ = [
     "MEASURES",
     "METHODS",
-    "MHResult",
     "TESTS",
+    "MHResult",
     "RMAResult",
     "escalc",
     "fsn",
