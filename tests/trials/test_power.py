@@ -12,6 +12,7 @@ from attunement.trials.lmm import fit_lmm
 from attunement.trials.power import (
     TrialDesign,
     TrialDesignError,
+    _add_clda_columns,
     _analyse_continuous,
     _draw,
     _layout,
@@ -45,6 +46,16 @@ def test_worked_number_d033_146_per_arm() -> None:
     design = TrialDesign(n_per_arm=146, effect_size=0.33)
     assert closed_form_power(design) == pytest.approx(0.80, abs=0.01)
     _within_mc(run_power(design, sims=1500, seed=3), closed_form_power(design))
+
+
+@pytest.mark.parametrize(("n", "waves", "effect"), [(109, 2, "final"), (61, 4, "constant")])
+def test_worked_numbers_ancova_baseline_adjustment(n: int, waves: int, effect: str) -> None:
+    """stats.md §3.4: d = 0.33 with ρ = 0.5 needs 109 per arm (ANCOVA on baseline) and 61
+    per arm (baseline + 3 follow-ups, factor 0.417); the constrained-baseline LMM matches."""
+    design = TrialDesign(n_per_arm=n, waves=waves, effect=effect, icc_family=0.5,
+                         effect_size=0.33)
+    assert closed_form_power(design) == pytest.approx(0.80, abs=0.01)
+    _within_mc(run_power(design, sims=1500, seed=19), closed_form_power(design))
 
 
 def test_centre_clustering_design_effect() -> None:
@@ -92,22 +103,24 @@ def test_attrition_lowers_power() -> None:
     assert lost < full
 
 
-def test_fast_reml_matches_the_general_fitter() -> None:
+@pytest.mark.parametrize(("effect", "term"), [("slope", "arm1:time:subgroup"),
+                                              ("final", "arm1_w3:subgroup")])
+def test_fast_reml_matches_the_general_fitter(effect: str, term: str) -> None:
     """The vectorised REML equals fit_lmm (the lme4 formulation) on simulated trials."""
     design = TrialDesign(n_per_arm=30, centres=5, waves=4, effect_size=0.4, icc_centre=0.05,
                          icc_family=0.4, attrition=0.3, subgroup_prevalence=0.3,
-                         subgroup_effect=0.3, test="moderator")
+                         subgroup_effect=0.3, test="moderator", effect=effect)
     layout = _layout(design)
     sim = _draw(layout, 3, np.random.default_rng(1))
     fast = _analyse_continuous(layout, sim)
-    term = design.tested_terms[0]
-    assert term == "arm1:time:subgroup"
+    assert design.tested_terms[0] == term
     for s in range(3):
         rows = [{"centre": layout.centre[f], "family": f, "arm": str(layout.arm[f]),
                  "subgroup": float(sim["type"][s, f] % 2), "time": float(j), "wavef": str(j),
-                 "y": sim["y"][s, f, j]}
+                 "wave": j, "y": sim["y"][s, f, j]}
                 for f in range(design.families) for j in range(int(sim["m"][s, f]))]
-        fit = fit_lmm(design.formula, pd.DataFrame(rows), df_method="between-within")
+        frame = _add_clda_columns(pd.DataFrame(rows), design)
+        fit = fit_lmm(design.formula, frame, df_method="between-within")
         fe = fit.fixed.set_index("term")
         assert fast["estimate"][s, 0] == pytest.approx(fe.loc[term, "estimate"], rel=1e-6)
         assert fast["se"][s, 0] == pytest.approx(fe.loc[term, "se"], rel=1e-6)
@@ -132,7 +145,7 @@ def test_binary_longitudinal_gee_runs() -> None:
 def test_three_arms_and_moderator_terms() -> None:
     design = TrialDesign(n_per_arm=30, arms=3, waves=3, effect="final", icc_family=0.3,
                          subgroup_prevalence=0.25, subgroup_effect=0.5, test="moderator")
-    assert design.tested_terms == ["wavef2:arm1:subgroup", "wavef2:arm2:subgroup"]
+    assert design.tested_terms == ["arm1_w2:subgroup", "arm2_w2:subgroup"]
     result = run_power(design, sims=200, seed=4)
     assert len(result.power_by_arm) == 2 and len(result.summary()) == 2
 

@@ -469,6 +469,19 @@ def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.n
     res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 2000})
     x, fx, ok = _newton_polish(f, res.x)
+    # θ = 0 is a stationary point of the sign-symmetric deviance, so a search that reached a
+    # boundary may have stopped there although the optimum is inside: restart from inside
+    diag = np.flatnonzero(model.lower == 0)
+    for i in diag:
+        if abs(x[i]) < 1e-3:
+            trial = x.copy()
+            trial[i] = 0.2
+            if f(trial) < np.inf:
+                res_i = optimize.minimize(f, trial, method="L-BFGS-B", bounds=bounds,
+                                          options={"ftol": 1e-13, "gtol": 1e-9})
+                y, fy, ok_y = _newton_polish(f, res_i.x)
+                if fy < fx - 1e-10:
+                    x, fx, ok = y, fy, ok_y
     msg = ""
     if not ok:
         # derivative-free trust-region fallback (lme4 uses BOBYQA; COBYQA is its successor

@@ -141,8 +141,8 @@ class TrialDesign:
             top = self.attrition * self.attrition_ratio / (q * self.attrition_ratio + 1 - q)
             if top >= 1:
                 fail("attrition_ratio", f"makes attrition {top:.2f} ≥ 1 in the baseline group")
-        if self.effect not in {"slope", "final"}:
-            fail("effect", "must be 'slope' or 'final'")
+        if self.effect not in {"slope", "final", "constant"}:
+            fail("effect", "must be 'slope', 'final' or 'constant'")
         if self.outcome not in {"continuous", "binary"}:
             fail("outcome", "must be 'continuous' or 'binary'")
         if not 0 < self.p_control < 1:
@@ -186,10 +186,27 @@ class TrialDesign:
 
     @property
     def formula(self) -> str:
-        """The planned analysis model (lme4 syntax)."""
-        rhs = {"single": "arm", "slope": "arm * time", "final": "wavef * arm"}[self.effect_kind]
+        """The planned analysis model (lme4 syntax).
+
+        ``slope``: ``arm * time``. ``final`` and ``constant``: constrained longitudinal data
+        analysis (cLDA; Liang & Zeger 2000) — wave means plus an arm effect at post-baseline
+        waves only (``arm1_w1`` … = arm 1 × wave j indicators; ``arm1_post`` for a common
+        post-baseline effect), since randomised arms share the baseline mean; asymptotically
+        the ANCOVA on baseline (Frison & Pocock 1992).
+        """
+        T = self.waves
+        kind = self.effect_kind
+        if kind == "single":
+            rhs = "arm"
+        elif kind == "slope":
+            rhs = "arm * time"
+        elif kind == "final":
+            rhs = " + ".join(["wavef"] + [f"arm{k}_w{j}" for k in range(1, self.arms)
+                                          for j in range(1, T)])
+        else:
+            rhs = " + ".join(["wavef"] + [f"arm{k}_post" for k in range(1, self.arms)])
         if self.test == "moderator":
-            rhs = f"{rhs} * subgroup"
+            rhs = f"({rhs}) * subgroup" if kind in ("final", "constant") else f"{rhs} * subgroup"
         elif self.has_subgroup:
             rhs = f"{rhs} + subgroup"
         re = []
@@ -203,10 +220,10 @@ class TrialDesign:
     def tested_terms(self) -> list[str]:
         """The coefficient tested for each active arm (R's names)."""
         out = []
-        last = f"wavef{self.waves - 1}"
         for k in range(1, self.arms):
             a = f"arm{k}"
-            term = {"single": a, "slope": f"{a}:time", "final": f"{last}:{a}"}[self.effect_kind]
+            term = {"single": a, "slope": f"{a}:time", "final": f"{a}_w{self.waves - 1}",
+                    "constant": f"{a}_post"}[self.effect_kind]
             if self.test == "moderator":
                 term = f"{term}:subgroup"
             out.append(term)
@@ -266,6 +283,16 @@ class _Layout:
         self.sx = np.concatenate([np.zeros((self.types, 1, c1.shape[2])), c1], axis=1)
 
 
+def _add_clda_columns(df: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
+    """Arm × post-baseline-wave indicators used by the constrained-baseline models."""
+    arm = df["arm"].astype(str)
+    for k in range(1, design.arms):
+        for j in range(1, design.waves):
+            df[f"arm{k}_w{j}"] = ((arm == str(k)) & (df["wave"] == j)).astype(float)
+        df[f"arm{k}_post"] = ((arm == str(k)) & (df["wave"] > 0)).astype(float)
+    return df
+
+
 def _layout(design: TrialDesign) -> _Layout:
     K, A = design.centres, design.arms
     F = design.families
@@ -288,8 +315,8 @@ def _layout(design: TrialDesign) -> _Layout:
         for s in subs:
             for j in range(design.waves):
                 rows.append({"arm": str(a), "subgroup": float(s), "time": times[j],
-                             "wavef": str(j), "y": 0.0})
-    df = pd.DataFrame(rows)
+                             "wavef": str(j), "wave": j, "y": 0.0})
+    df = _add_clda_columns(pd.DataFrame(rows), design)
     f = parse_formula(design.formula)
     X, names = model_matrix(df, f.fixed, f.intercept)
     types = A * len(subs)
@@ -320,6 +347,8 @@ def _layout(design: TrialDesign) -> _Layout:
                     shape = 1.0
                 elif design.effect_kind == "slope":
                     shape = (times[j] - t0) / (tT - t0)
+                elif design.effect_kind == "constant":
+                    shape = 1.0 if j > 0 else 0.0
                 else:
                     shape = 1.0 if j == design.waves - 1 else 0.0
                 mean[k, j] = base + d * shape
@@ -634,7 +663,7 @@ def simulate_trial(design: TrialDesign, seed: int | None = None) -> pd.DataFrame
                          "arm": str(layout.arm[f]), "subgroup": float(sim["type"][0, f] % nsub),
                          "wave": j, "wavef": str(j), "time": design.time_points[j],
                          "y": sim["y"][0, f, j]})
-    return pd.DataFrame(rows)
+    return _add_clda_columns(pd.DataFrame(rows), design)
 
 
 def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[str, np.ndarray]:
@@ -783,6 +812,9 @@ def closed_form_power(design: TrialDesign) -> float:
       Giraudeau 2009), df = n − 2 − (K − 1);
     * one wave, whole centres randomised (m families each): the variance of the arm difference
       is multiplied by the design effect 1 + (m − 1)·ICC_centre, t test with K − 2 df;
+    * effect at the final wave of two, or a constant post-baseline effect, no centre variance:
+      the ANCOVA on baseline (which the constrained-baseline LMM matches asymptotically),
+      variance factor (1 + (t − 1)ρ)/t − ρ² for t follow-ups (Frison & Pocock 1992);
     * effect on the slope, no centre variance: the GLS slope contrast of a random-intercept
       model, Var = 2σ²(1 − ρ) / (n Σ(tⱼ − t̄)²) (Diggle et al. 2002, ch. 2), normal approximation.
     """
@@ -806,6 +838,14 @@ def closed_form_power(design: TrialDesign) -> float:
         nc = delta * math.sqrt(n / 2)
         tcrit = stats.t.ppf(1 - d.alpha / 2, df)
         return float(stats.nct.sf(tcrit, df, nc) + stats.nct.cdf(-tcrit, df, nc))
+    if d.effect_kind in ("final", "constant") and d.icc_centre == 0 and (
+            d.effect_kind == "constant" or d.waves == 2):
+        # ANCOVA on baseline of the mean of t follow-ups under compound symmetry
+        # (Frison & Pocock 1992): variance factor (1 + (t − 1)ρ)/t − ρ²
+        rho, t = d.icc_family, d.waves - 1
+        factor = (1 + (t - 1) * rho) / t - rho ** 2
+        ncp = d.effect_size / math.sqrt(2 * factor / n)
+        return float(stats.norm.sf(z - ncp) + stats.norm.cdf(-z - ncp))
     if d.effect_kind == "slope" and d.icc_centre == 0:
         t = d.time_points
         slope = d.effect_size / (t[-1] - t[0])
