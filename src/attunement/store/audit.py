@@ -21,6 +21,13 @@ from sqlalchemy.orm import Session
 from attunement.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+# compiled once; parameters are passed at execution
+_AUDIT = AuditEntry.__table__
+_HEAD_TABLE = AuditHead.__table__
+_HEAD = select(_HEAD_TABLE.c.last_id, _HEAD_TABLE.c.last_hash).where(_HEAD_TABLE.c.id == 1)
+_INSERT = _AUDIT.insert()
+_HEAD_INSERT = _HEAD_TABLE.insert()
+_HEAD_UPDATE = _HEAD_TABLE.update().where(_HEAD_TABLE.c.id == 1)
 FIELDS = (
     "id", "at", "actor_id", "actor_email", "actor_role", "action", "entity", "entity_id",
     "family_id", "site_id", "before", "after", "reason", "client",
@@ -56,10 +63,13 @@ def append(
     after: Any = None,
     reason: str | None = None,
     client: str = "",
-) -> AuditEntry:
-    """Append one row; the caller holds the write lock (see ``Store._write``)."""
-    head = session.get(AuditHead, 1)
-    prev_id, prev_hash = (head.last_id, head.last_hash) if head else (0, GENESIS)
+) -> int:
+    """Append one row; the caller holds the write lock (see ``Database.write``).
+
+    Plain INSERT/UPDATE statements (no unit of work): this runs on every write.
+    """
+    head = session.execute(_HEAD).first()
+    prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
     fields = {
         "id": prev_id + 1,
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -77,14 +87,13 @@ def append(
         "client": client or "",
     }
     digest = row_hash(prev_hash, fields)
-    entry = AuditEntry(**fields, prev_hash=prev_hash, hash=digest)
-    session.add(entry)
+    session.execute(_INSERT, {**fields, "prev_hash": prev_hash, "hash": digest})
+    head_row = {"last_id": fields["id"], "last_hash": digest}
     if head is None:
-        session.add(AuditHead(id=1, last_id=entry.id, last_hash=digest))
+        session.execute(_HEAD_INSERT, {"id": 1, **head_row})
     else:
-        head.last_id, head.last_hash = entry.id, digest
-    session.flush()
-    return entry
+        session.execute(_HEAD_UPDATE, head_row)
+    return fields["id"]
 
 
 @dataclass(frozen=True)

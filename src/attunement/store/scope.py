@@ -82,6 +82,21 @@ def get_scoped(session: Session, actor: Actor, model: type[T], record_id: Any,
     return found
 
 
+def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
+    """A family's ``id``, ``site_id``, ``study_id`` as a plain row if in scope, else NotFound
+    (the submission hot path: no ORM object)."""
+    try:
+        family_id = int(family_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"family {family_id!r} not found") from None
+    stmt = scoped(select(Family.id, Family.site_id, Family.study_id), actor).where(
+        Family.id == family_id)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"family {family_id} not found")
+    return row
+
+
 def require_write(actor: Actor) -> None:
     """Researchers are read-only; unknown roles may do nothing."""
     if actor.role not in CLINICAL:

@@ -60,6 +60,7 @@ from attunement.store.scope import (
     ROLES,
     Actor,
     get_scoped,
+    get_scoped_row,
     require_role,
     require_write,
     scoped,
@@ -74,6 +75,8 @@ THROTTLE_PER_EMAIL = 5
 THROTTLE_PER_CLIENT = 30
 TOKEN_DAYS = 30
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024
+_INSERT_ASSESSMENT = Assessment.__table__.insert().returning(Assessment.__table__.c.id)
+_INSERT_ALERT = Alert.__table__.insert()
 _hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106 low-memory) defaults
 _DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
 
@@ -759,6 +762,19 @@ class Store:
             raise StoreValidationError("caregiver", f"no caregiver {ref!r} in this family")
         return cg
 
+    def _caregiver_row(self, s: Session, fam: Any, ref: int | str) -> Any:
+        """The caregiver's columns as a plain row (no ORM identity map: the hot path)."""
+        stmt = select(Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on,
+                      Caregiver.variants).where(Caregiver.family_id == fam.id)
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            stmt = stmt.where(Caregiver.id == ref)
+        else:
+            stmt = stmt.where(Caregiver.key == str(ref))
+        cg = s.execute(stmt).first()
+        if cg is None:
+            raise StoreValidationError("caregiver", f"no caregiver {ref!r} in this family")
+        return cg
+
     def _caregiver_dict(self, cg: Caregiver, ids: dict[str, str] | None) -> dict:
         out = {"id": cg.key, "pk": cg.id, "role": cg.role, "age": cg.age,
                "first_time_parent": cg.first_time_parent, "context": dict(cg.context or {}),
@@ -1084,7 +1100,7 @@ class Store:
             submission_key = v.text(submission_key, "submission_key", max_len=100)
         completed = v.a_date(completed_on, "completed_on")
         with self._db.write() as s:
-            fam = get_scoped(s, actor, Family, family_id, what="family")
+            fam = get_scoped_row(s, actor, family_id)
             if submission_key:
                 existing = s.execute(select(Assessment).where(
                     Assessment.submission_key == submission_key)).scalar_one_or_none()
@@ -1093,10 +1109,10 @@ class Store:
                         raise StoreValidationError("submission_key", "already used")
                     cg = s.get(Caregiver, existing.caregiver_id)
                     return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
-            a = self._insert_assessment(s, actor, fam, caregiver, instrument, time_point,
-                                        responses, input_kind=input, submission_key=submission_key,
-                                        completed_on=completed)
-            return self._assessment_dict(a, s.get(Caregiver, a.caregiver_id))  # type: ignore[arg-type]
+            a, cg = self._insert_assessment(s, actor, fam, caregiver, instrument, time_point,
+                                            responses, input_kind=input,
+                                            submission_key=submission_key, completed_on=completed)
+            return self._assessment_dict(a, cg)
 
     def _score(self, instrument: str, responses: list[int | None], input_kind: str,
                variants: Any = None) -> Any:
@@ -1129,8 +1145,8 @@ class Store:
                            instrument: str, time_point: str, responses: list[int | None], *,
                            input_kind: str, via: str = "staff", corrects: Assessment | None = None,
                            reason: str | None = None, submission_key: str | None = None,
-                           completed_on: date | None = None) -> Assessment:
-        cg = self._caregiver(s, fam, caregiver)
+                           completed_on: date | None = None) -> tuple[Assessment, Any]:
+        cg = self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
         if corrects is not None:
             completed_on = corrects.completed_on
@@ -1158,23 +1174,25 @@ class Store:
                 Assessment.caregiver_id == cg.id, Assessment.instrument == instrument,
                 Assessment.time_point == time_point, Assessment.instance == instance)).scalar()
                 or 0) + 1
-        a = Assessment(
+        values = dict(
             family_id=fam.id, caregiver_id=cg.id, instrument=instrument,
             instrument_version=str(getattr(scored, "version", "")), time_point=time_point,
             instance=instance, version=version, input_kind=input_kind, responses=list(responses),
-            item_scores=item_scores, scores=scores, flags=flags, corrected_from=corrects.id if corrects else None,
-            reason=reason, submitted_by=actor.user_id, submitted_via=via,
+            item_scores=item_scores, scores=scores, flags=flags,
+            corrected_from=corrects.id if corrects else None, reason=reason,
+            submitted_by=actor.user_id, submitted_via=via, submitted_at=utcnow(),
             submission_key=submission_key, completed_on=completed_on,
         )
-        s.add(a)
-        s.flush()
-        for flag in flags:
-            if flag.get("kind") in URGENT_KINDS:
-                s.add(Alert(family_id=fam.id, caregiver_id=cg.id, assessment_id=a.id,
-                            flag_id=str(flag.get("id")), kind=str(flag.get("kind")),
-                            label=str(flag.get("label") or flag.get("id")),
-                            reason=str(flag.get("reason") or "")))
-        s.flush()
+        # plain INSERTs (no unit of work): this is the platform's busiest write
+        new_id = s.execute(_INSERT_ASSESSMENT, values).scalar_one()
+        a = Assessment(id=new_id, **values)  # transient copy for the caller; not added
+        alerts = [dict(family_id=fam.id, caregiver_id=cg.id, assessment_id=new_id,
+                       flag_id=str(f.get("id")), kind=str(f.get("kind")),
+                       label=str(f.get("label") or f.get("id")), reason=str(f.get("reason") or ""),
+                       status="open", created_at=values["submitted_at"])
+                  for f in flags if f.get("kind") in URGENT_KINDS]
+        if alerts:
+            s.execute(_INSERT_ALERT, alerts)
         after = {"instrument": instrument, "instrument_version": a.instrument_version,
                  "time_point": time_point, "caregiver": cg.key, "instance": instance,
                  "version": version, "input": input_kind, "responses": list(responses),
@@ -1187,7 +1205,7 @@ class Store:
         audit.append(s, actor=actor, action="correct" if corrects else "create",
                      entity="assessment", entity_id=a.id, family_id=fam.id, site_id=fam.site_id,
                      before=before, after=after, reason=reason)
-        return a
+        return a, cg
 
     def _assessment_dict(self, a: Assessment, cg: Caregiver) -> dict:
         scores = dict(a.scores or {})
@@ -1219,12 +1237,12 @@ class Store:
                                   "correct the latest version")
             fam = s.get(Family, old.family_id)
             assert fam is not None
-            a = self._insert_assessment(s, actor, fam, old.caregiver_id, old.instrument,
+            a, cg = self._insert_assessment(s, actor, fam, old.caregiver_id, old.instrument,
                                         old.time_point, responses,
                                         input_kind=input or old.input_kind, corrects=old,
                                         reason=reason)
             # alerts of the superseded version stay (history); new flags raised anew
-            return self._assessment_dict(a, s.get(Caregiver, a.caregiver_id))  # type: ignore[arg-type]
+            return self._assessment_dict(a, cg)
 
     def list_assessments(self, actor: Actor, family_id: int, *,
                          include_superseded: bool = True) -> list[dict]:
@@ -1321,12 +1339,10 @@ class Store:
             assert fam is not None
             who = Actor(None, f"caregiver-link:{link.id}", "caregiver_link", frozenset(),
                         frozenset())
-            a = self._insert_assessment(s, who, fam, link.caregiver_id, link.instrument,
+            a, cg = self._insert_assessment(s, who, fam, link.caregiver_id, link.instrument,
                                         link.time_point, responses, input_kind=input, via="link")
             link.used_at = utcnow()
             link.assessment_id = a.id
-            cg = s.get(Caregiver, a.caregiver_id)
-            assert cg is not None
             return self._assessment_dict(a, cg)
 
     # ------------------------------------------------------------------ alerts
