@@ -106,7 +106,7 @@ def main() -> bool:
     print(f"statsmodels MixedLM (REML, vc_formula for family): {1000 * per_fit_sm:.0f} ms per fit "
           f"(mean of {len(frames)} fits on the same simulated data; extrapolated to {SIMS} fits: "
           f"{per_fit_sm * SIMS:.0f} s); |Δ arm:time| vs ours ≤ {max(agree):.1e}")
-    print(f"attunement fit_lmm (general lme4-style fit, incl. Satterthwaite off): "
+    print(f"attunement fit_lmm (general lme4-style fit, residual df, no Satterthwaite): "
           f"{1000 * per_fit_general:.0f} ms per fit; |Δ| vs vectorised path ≤ {dev:.1e}")
     lme4 = _lme4_ms(frames)
     if lme4 is not None:

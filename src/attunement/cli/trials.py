@@ -274,7 +274,11 @@ def power(
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("simulating trials", total=total)
         res = run(lambda done: bar.update(task, completed=done))
-    console.print(f"Design: {trial.formula}")
+    if trial.outcome == "binary":
+        console.print(f"Planned model: {trial.formula.split(' + (')[0]} (population-averaged, "
+                      f"clustered by {'family' if trial.waves > 1 else 'centre'})")
+    else:
+        console.print(f"Planned model: {trial.formula}")
     if n_values:
         console.print(res.to_string(index=False))
         return
