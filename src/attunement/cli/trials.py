@@ -275,8 +275,11 @@ def power(
         task = bar.add_task("simulating trials", total=total)
         res = run(lambda done: bar.update(task, completed=done))
     if trial.outcome == "binary":
-        console.print(f"Planned model: {trial.formula.split(' + (')[0]} (population-averaged, "
-                      f"clustered by {'family' if trial.waves > 1 else 'centre'})")
+        cluster = ("family" if trial.waves > 1 else "centre") if (
+            trial.waves > 1 or trial.centres > 1) else None
+        fixed_part = trial.formula.split(" + (1 |")[0]
+        console.print(f"Planned model: {fixed_part} (logistic"
+                      + (f", population-averaged, clustered by {cluster})" if cluster else ")"))
     else:
         console.print(f"Planned model: {trial.formula}")
     if n_values:
