@@ -25,7 +25,9 @@ out <- list(
     one("y ~ arm * wave + (1 | centre) + (1 + wave | family)", TRUE),
     one("y ~ arm * wave + (1 | centre) + (1 + wave | family)", FALSE),
     one("y ~ wavef * arm + (1 | centre/family)", TRUE),
-    one("y ~ arm * wave + (1 | family)", TRUE)
+    one("y ~ arm * wave + (1 | family)", TRUE),
+    one("y ~ arm * wave + (1 + wave | centre) + (1 | family)", TRUE),
+    one("y ~ arm + smi + (1 | family) + (1 | wavef)", TRUE)
   ))
 m <- lmer(y ~ arm * wave + (1 | centre) + (1 + wave | family), data = d, REML = TRUE, control = ctrl)
 re <- ranef(m)
