@@ -11,12 +11,14 @@ from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma
+from attunement.evidence.multilevel import MVResult, rma_mv
 
 __all__ = [
     "MEASURES",
     "METHODS",
     "TESTS",
     "MHResult",
+    "MVResult",
     "RMAResult",
     "escalc",
     "fsn",
@@ -25,6 +27,7 @@ __all__ = [
     "regtest",
     "rma",
     "rma_mh",
+    "rma_mv",
     "rma_peto",
     "trimfill",
 ]
