@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +79,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(attunement_write=True), expire_on_commit=False
@@ -91,9 +93,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction: commits on success, rolls everything back on any exception."""
+        if self.dialect == "sqlite":
+            # queue this process's writers on a lock: SQLite's busy handler polls with growing
+            # sleeps, which starves some writers (seconds of tail latency) under contention;
+            # other processes still wait on BEGIN IMMEDIATE + busy_timeout
+            with self._sqlite_lock, self._write() as session, session.begin():
+                yield session
+            return
         with self._write() as session, session.begin():
-            if self.dialect == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
             yield session
 
     def upgrade(self) -> None:
