@@ -104,7 +104,7 @@ def test_genq_with_user_weights(metafor, datasets, close, analysis):
 
 
 @pytest.mark.parametrize("analysis", list(PRIMARY))
-def test_metafor_default_control_is_close_but_not_the_optimum(metafor, datasets, analysis):
+def test_metafor_default_control_is_close_but_not_the_optimum(metafor, datasets, close, analysis):
     name, measure = PRIMARY[analysis]
     fits = metafor["analyses"][analysis]["rma_uni"]
     res = rma(effect_data(datasets, name, measure), method="REML")
@@ -112,6 +112,10 @@ def test_metafor_default_control_is_close_but_not_the_optimum(metafor, datasets,
     # we reproduce the tight optimum, which differs from metafor's default stopping point
     assert abs(res.tau2 - fits["REML"]["tau2"]) <= 1e-9 * fits["REML"]["tau2"]
     assert abs(res.tau2 - default) <= 2e-4 * default
+    # plain Fisher scoring with metafor's default threshold reproduces that stopping point
+    plain = rma(effect_data(datasets, name, measure), method="REML",
+                control={"threshold": 1e-5, "newton": 0})
+    check_fit(plain, fits["REML_default_control"], close, closed_form=True)
 
 
 @pytest.mark.parametrize("analysis", list(PRIMARY))

@@ -46,6 +46,10 @@ DEFAULT_CONTROL: dict[str, float] = {
     "tau2_min": 0.0,
     "tau2_max": 100.0,
     "stepadj": 1.0,
+    # after Fisher scoring has found the basin, finish with Newton steps (same root, quadratic
+    # convergence); 0 gives metafor's plain Fisher scoring, e.g. with threshold=1e-5 to
+    # reproduce metafor's default-control output step for step
+    "newton": 1.0,
 }
 
 
@@ -699,7 +703,7 @@ def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed, sums=None):
             if newton and dS < 0:
                 adj = -score / dS
             elif abs(adj) < 1e-3 * (1 + tau2):
-                newton = method != "EB"
+                newton = method != "EB" and bool(ctrl["newton"])
         else:
             w = 1.0 / (v + tau2)
             P = _proj(X, w)
