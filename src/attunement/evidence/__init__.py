@@ -1,10 +1,11 @@
 """Pooled evidence: effect sizes, meta-analysis, publication bias and plots (metafor's names).
 
 >>> from attunement.evidence import escalc, rma
->>> dat = escalc("RR", ai=[4, 6, 3], bi=[119, 300, 228], ci=[11, 29, 11], di=[128, 274, 209])
->>> fit = rma(dat, method="REML")
->>> round(fit.estimate, 4)
--1.3749
+>>> dat = escalc("RR", ai=[4, 6, 3, 62, 33, 180], bi=[119, 300, 228, 13536, 5036, 1361],
+...              ci=[11, 29, 11, 248, 47, 372], di=[128, 274, 209, 12619, 5761, 1079])
+>>> fit = rma(dat)      # REML; metafor with threshold=1e-12: -0.9877175883, 0.2236909429
+>>> round(fit.estimate, 10), round(fit.tau2, 10)
+(-0.9877175883, 0.2236909429)
 """
 
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill

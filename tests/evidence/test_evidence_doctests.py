@@ -1,0 +1,17 @@
+"""The docstring examples (values checked against metafor) run as tests."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import attunement.evidence
+from attunement.evidence import effect_sizes, models
+
+
+@pytest.mark.parametrize("module", [attunement.evidence, effect_sizes, models])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
