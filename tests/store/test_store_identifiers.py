@@ -99,3 +99,39 @@ def test_pseudonyms_are_stable_keyed_and_per_study(world):
     export1 = world.store.export_assessments(world.researcher)
     export2 = world.store.export_assessments(world.researcher)
     assert list(export1["family"]) == list(export2["family"])
+
+
+def test_identifiers_can_be_corrected_and_the_audit_names_fields_only(world):
+    import json
+
+    st = world.store
+    out = st.update_identifiers(world.north, world.fam_north, "mother",
+                                {"phone": "07700 900456", "address": None},
+                                reason="moved house")
+    assert out["changed"] == ["address", "phone"]
+    mother = st.get_family(world.north, world.fam_north)["caregivers"][0]
+    assert mother["identifiers"]["phone"] == "07700 900456"
+    assert "address" not in mother["identifiers"]
+    st.update_identifiers(world.north, world.fam_north, "father", {"nhs_number": "4010232137"},
+                          reason="added")
+    log = json.dumps(st.audit_log(world.admin, limit=10))
+    assert "900456" not in log and "4010232137" not in log and "moved house" in log
+    from attunement.store import NotFound
+
+    with pytest.raises(NotFound):
+        st.update_identifiers(world.south, world.fam_north, "mother", {"phone": "1"},
+                              reason="x")
+
+
+def test_database_refuses_to_overwrite_a_submitted_assessment(world):
+    from sqlalchemy.exc import DBAPIError
+
+    st = world.store
+    engine = create_engine(st.url)
+    try:
+        for stmt in ("UPDATE assessments SET responses = '[3,3,3,3,3,3,3,3,3,3]'",
+                     "DELETE FROM assessments"):
+            with pytest.raises(DBAPIError, match="never changed"), engine.begin() as conn:
+                conn.execute(text(stmt))
+    finally:
+        engine.dispose()

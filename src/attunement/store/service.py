@@ -731,6 +731,44 @@ class Store:
                                         responses, input_kind="scores")
             return self._caregiver_dict(cg, None)
 
+    def update_identifiers(self, actor: Actor, family_id: int, person: str,
+                           changes: dict, *, reason: str) -> dict:
+        """Change a person's identifiers (``person`` = ``"infant"`` or a caregiver id); a value
+        of None removes one. The audit row names the fields changed, never their values."""
+        require_write(actor)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        if not isinstance(changes, dict) or not changes:
+            raise StoreValidationError("changes", "name at least one identifier to change")
+        unknown = sorted(set(changes) - set(v.IDENTIFIER_FIELDS))
+        if unknown:
+            raise StoreValidationError(f"changes.{unknown[0]}", "is not an identifier field")
+        removed = [k for k, val in changes.items() if val in (None, "")]
+        new = v.identifiers({k: val for k, val in changes.items() if k not in removed},
+                            "changes")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            if person == "infant":
+                kind = "infant"
+                subject = s.execute(select(Infant.id).where(Infant.family_id == fam.id)).scalar_one()
+            else:
+                kind, subject = "caregiver", self._caregiver(s, fam, person).id
+            row = s.execute(select(Identity).where(Identity.subject_kind == kind,
+                                                   Identity.subject_id == subject)).scalar_one_or_none()
+            keys = self._keyring(s)
+            aad = f"{kind}:{subject}"
+            current = keys.decrypt(row.ciphertext, aad) if row is not None else {}
+            updated = {k: val for k, val in {**current, **new}.items() if k not in removed}
+            if row is None:
+                self._store_identity(s, fam.id, kind, subject, updated)
+            else:
+                row.ciphertext, row.key_id = keys.encrypt(updated, aad), keys.key_id
+            changed = sorted(k for k in set(current) | set(updated)
+                             if current.get(k) != updated.get(k))
+            audit.append(s, actor=actor, action="update", entity="identifiers",
+                         entity_id=f"{kind}:{subject}", family_id=fam.id, site_id=fam.site_id,
+                         after={"fields": changed}, reason=reason)
+            return {"person": person, "changed": changed}
+
     def end_caregiver(self, actor: Actor, family_id: int, caregiver_id: int | str, *,
                       reason: str, left_on: date | str | None = None) -> dict:
         """Record that a caregiver left the family (kept, never deleted). ``caregiver_id`` is

@@ -21,6 +21,11 @@ AUDIT_GUARD_SQLITE = (
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    # a submitted assessment is never overwritten: corrections are new rows
+    "CREATE TRIGGER assessments_no_update BEFORE UPDATE ON assessments "
+    "BEGIN SELECT RAISE(ABORT, 'submitted assessments are never changed; add a correction'); END",
+    "CREATE TRIGGER assessments_no_delete BEFORE DELETE ON assessments "
+    "BEGIN SELECT RAISE(ABORT, 'submitted assessments are never changed; add a correction'); END",
 )
 AUDIT_GUARD_POSTGRES = (
     """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -29,6 +34,10 @@ AUDIT_GUARD_POSTGRES = (
     "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    """CREATE FUNCTION assessments_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'submitted assessments are never changed; add a correction'; END $$""",
+    "CREATE TRIGGER assessments_no_change BEFORE UPDATE OR DELETE ON assessments "
+    "FOR EACH ROW EXECUTE FUNCTION assessments_immutable()",
 )
 
 
@@ -494,6 +503,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+        op.execute("DROP TRIGGER IF EXISTS assessments_no_change ON assessments")
+        op.execute("DROP FUNCTION IF EXISTS assessments_immutable()")
     with op.batch_alter_table("caregiver_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_caregiver_links_family_id"))
 
