@@ -129,3 +129,26 @@ def test_plot_rejects_unknown_format(tmp_path):
     res = rma([0.1, 0.3, 0.2], [0.01, 0.02, 0.03])
     with pytest.raises(ValueError, match=r"png, \.svg or \.pdf"):
         forest_plot(res, path=tmp_path / "x.jpg")
+
+
+def test_meta_subgroups(metafor, bcg_csv, close, tmp_path):
+    forest = tmp_path / "sub.pdf"
+    result = runner.invoke(app, ["meta", str(bcg_csv), "--measure", "RR", "--subgroup", "alloc",
+                                 "--json", "--forest", str(forest)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    ref = metafor["analyses"]["bcg_RR"]["subgroups_alloc"]
+    for group in ("random", "alternate", "systematic"):
+        sub = ref["separate_REML_fits"][group]
+        got = out["subgroups"][group]
+        assert got["k"] == sub["k"]
+        close([got["estimate"], got["se"], got["tau2"], got["I2"]],
+              [sub["beta"][0], sub["se"][0], sub["tau2"], sub["I2"]])
+    test = ref["mixed_effects_REML_common_tau2"]
+    close([out["subgroup_test"]["QM"], out["subgroup_test"]["pval"]], [test["QM"], test["QMp"]])
+    assert forest.read_bytes().startswith(MAGIC[".pdf"])
+
+
+def test_meta_readable_output_shows_the_ratio_scale(bcg_csv):
+    result = runner.invoke(app, ["meta", str(bcg_csv), "--measure", "RR"])
+    assert "Pooled risk ratio (exp of the log estimate): 0.4894 [0.3441, 0.6962]" in result.stdout

@@ -88,6 +88,9 @@ def meta_command(
     test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
     mods: str | None = typer.Option(None, "--mods", help="Moderator columns, comma separated; "
                                     "text columns are categorical (subgroups)."),
+    subgroup: str | None = typer.Option(None, "--subgroup", help="Column with subgroup labels: "
+                                        "separate models per subgroup and the test of "
+                                        "subgroup differences (forest plot in blocks)."),
     slab: str | None = typer.Option(None, "--slab", help="Column with study labels."),
     level: float = typer.Option(95, "--level", help="Confidence level in percent."),
     forest: Path | None = typer.Option(None, "--forest", help="Write a forest plot "
@@ -99,7 +102,9 @@ def meta_command(
                                  "values (listed on stderr) instead of stopping."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()."""
-    from attunement.evidence import escalc, rma
+    import pandas as pd
+
+    from attunement.evidence import escalc, rma, subgroup_analysis
 
     data = _read(file)
     if measure is not None:
@@ -125,6 +130,24 @@ def meta_command(
                       test=test, level=level, slab=slab,
                       na_action="omit" if na_omit else "fail")
             summary = res.to_dict()
+            groups = None
+            if subgroup is not None:
+                if mod_cols:
+                    _fail("use either --mods or --subgroup (a subgroup is a categorical "
+                          "moderator; --mods COL fits it as a meta-regression)")
+                if subgroup not in data.columns:
+                    _fail(f"{file}: subgroup column {subgroup!r} not found")
+                groups = data[subgroup]
+                if na_omit:
+                    groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
+                table, test = subgroup_analysis(res, groups.tolist())
+                summary["subgroups"] = {
+                    str(r["subgroup"]): {key: (None if pd.isna(val) else
+                                               (int(val) if key == "k" else float(val)))
+                                         for key, val in r.items() if key != "subgroup"}
+                    for r in table.to_dict("records")
+                }
+                summary["subgroup_test"] = test
     except ValueError as exc:
         _fail(f"{file}: {exc}")
     for w in caught:
@@ -134,7 +157,12 @@ def meta_command(
 
         try:
             if forest is not None:
-                forest_plot(res, path=forest)
+                if not res.int_only:
+                    _fail("--forest draws models without moderators; for subgroups use "
+                          "--subgroup COL")
+                forest_plot(res, path=forest, subgroup=None if groups is None else
+                            groups.tolist(), transf="exp" if res.measure in {"OR", "RR"}
+                            else None)
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
@@ -143,7 +171,28 @@ def meta_command(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(str(res))
+    if "subgroups" in summary:
+        typer.echo("\nSubgroups (separate models, same tau^2 estimator):")
+        for name, row in summary["subgroups"].items():
+            typer.echo(f"  {name:<20} k = {row['k']:<4d} estimate = {row['estimate']:.4f} "
+                       f"[{row['ci_lb']:.4f}, {row['ci_ub']:.4f}]"
+                       + (f", I^2 = {row['I2']:.1f}%" if row.get("I2") is not None else ""))
+        t = summary["subgroup_test"]
+        if t:
+            typer.echo(f"Test for subgroup differences (common tau^2): QM(df = {t['df']}) = "
+                       f"{t['QM']:.4f}, p = {t['pval']:.4g}")
     extra = []
+    if res.measure in {"OR", "RR", "PETO"} and res.int_only:
+        import math
+
+        name = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio (Peto)"}
+        line = (f"Pooled {name[res.measure]} (exp of the log estimate): "
+                f"{math.exp(summary['estimate']):.4f} [{math.exp(summary['ci_lb']):.4f}, "
+                f"{math.exp(summary['ci_ub']):.4f}]")
+        if summary.get("pi_lb") is not None:
+            line += (f", prediction interval {math.exp(summary['pi_lb']):.4f} to "
+                     f"{math.exp(summary['pi_ub']):.4f}")
+        extra.append(line)
     if summary.get("tau2_ci_lb") is not None:
         extra.append(f"tau^2 95% CI (Q-profile): {summary['tau2_ci_lb']:.4f} to "
                      f"{summary['tau2_ci_ub']:.4f}")

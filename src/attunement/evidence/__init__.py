@@ -11,7 +11,7 @@
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
-from attunement.evidence.models import METHODS, TESTS, RMAResult, rma
+from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "rma_mh",
     "rma_mv",
     "rma_peto",
+    "subgroup_analysis",
     "trimfill",
 ]

@@ -29,7 +29,7 @@ from scipy.special import chdtrc, chdtri, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from attunement.evidence._core import Projection, logdet
 
-__all__ = ["METHODS", "TESTS", "RMAResult", "rma"]
+__all__ = ["METHODS", "TESTS", "RMAResult", "rma", "subgroup_analysis"]
 
 METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "GENQ")
 TESTS = ("z", "knha", "t", "adhoc")
@@ -1065,6 +1065,49 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
     )
 
 
+def subgroup_analysis(fit: RMAResult, groups: Sequence[Any]) -> tuple[pd.DataFrame, dict]:
+    """Subgroup analysis both ways users expect (stats.md §1.5): a separate model per subgroup
+    (the fit's τ² estimator and test) and the test of subgroup differences, QM from the
+    mixed-effects model with the subgroup as a categorical moderator (common τ²).
+
+    Returns one row per subgroup (k, estimate, se, CI, τ², I²) and the test as a dict.
+    """
+    if not fit.int_only:
+        raise ValueError("subgroup analysis starts from a model without moderators")
+    labels = pd.Series([None if g is None or (isinstance(g, float) and math.isnan(g))
+                        else str(g) for g in groups])
+    if len(labels) != fit.k:
+        raise ValueError(f"{len(labels)} subgroup labels for {fit.k} studies")
+    if labels.isna().any():
+        raise ValueError("every study needs a subgroup label")
+    rows = []
+    for level in dict.fromkeys(labels):
+        idx = np.flatnonzero(labels.to_numpy() == level)
+        row: dict[str, Any] = {"subgroup": level, "k": idx.size}
+        if idx.size >= 2 or fit.is_fixed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sub = rma(fit.yi[idx], fit.vi[idx], method=fit.method, test=fit.test,
+                          level=fit.level, control=fit.control)
+            row.update(estimate=sub.beta[0], se=sub.se[0], ci_lb=sub.ci_lb[0],
+                       ci_ub=sub.ci_ub[0], pval=sub.pval[0], tau2=sub.tau2, I2=sub.I2,
+                       Q=sub.QE, Q_p=sub.QEp)
+        else:
+            crit = _crit(fit.alpha, None)
+            y0, se0 = fit.yi[idx[0]], math.sqrt(fit.vi[idx[0]])
+            row.update(estimate=y0, se=se0, ci_lb=y0 - crit * se0, ci_ub=y0 + crit * se0)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    test: dict[str, Any] = {}
+    if table.shape[0] > 1:
+        mixed = rma(fit.yi, fit.vi, mods=pd.DataFrame({"subgroup": labels}), method=fit.method,
+                    test=fit.test, level=fit.level, control=fit.control)
+        test = {"QM": mixed.QM, "df": mixed.QM_df[0] if mixed.QM_df[1] is None
+                else list(mixed.QM_df), "pval": mixed.QMp, "tau2_common": mixed.tau2,
+                "statistic": "chisq" if mixed.ddf is None else "F"}
+    return table, test
+
+
 def _pseudo_r2(method, y, v, X, w, weights, tau2, test, level, control):
     k, p = X.shape
     if method in _FIXED:
@@ -1153,11 +1196,12 @@ def _design(mods: Any, data: pd.DataFrame | None, k: int, intercept: bool):
             levels = list(cat.cat.categories)
             drop_first = intercept or not first_factor
             first_factor = False
+            missing = s.isna().to_numpy()
             for lev in levels[1:] if drop_first else levels:
-                cols.append((s == lev).to_numpy(dtype=float))
+                col = (s == lev).to_numpy(dtype=float)
+                col[missing] = np.nan
+                cols.append(col)
                 names.append(f"{name}[{lev}]")
-            if s.isna().any():
-                cols[-1][s.isna().to_numpy()] = np.nan
         else:
             cols.append(s.to_numpy(dtype=float))
             names.append(name)
