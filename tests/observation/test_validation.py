@@ -134,3 +134,11 @@ def test_offset_before_onset_without_a_scheme(tmp_path):
     with pytest.raises(ObservationError, match="before its onset") as exc:
         validate_events(read_events(f))
     assert f"{f}:2" in str(exc.value)
+
+
+def test_scheme_with_a_mapping_inside_an_exclusive_group_is_a_clear_error():
+    # found by atheris: a flow mapping where a code name was expected
+    text = ("scheme: x\ncodes:\n  cry: {actor: infant, role: cue}\n"
+            "exclusive:\n  g: [r: caregiver, cry]\n")
+    with pytest.raises(ObservationError, match="is not a code name"):
+        parse_scheme(text)

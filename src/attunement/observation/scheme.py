@@ -196,6 +196,10 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
             err(f"exclusive group {gname!r} needs a list of at least two codes", line)
             continue
         for m in members:
+            if not isinstance(m, str | int | float) or isinstance(m, bool):
+                err(f"exclusive group {gname!r}: {m!r} is not a code name", line)
+                continue
+            m = str(m)
             if m not in codes:
                 err(f"exclusive group {gname!r}: code {m!r} is not in 'codes'", line)
             elif codes[m].kind != "state":
@@ -203,7 +207,8 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
             if m in seen:
                 err(f"code {m!r} is in two exclusive groups ({seen[m]!r}, {gname!r})", line)
             seen[str(m)] = str(gname)
-        exclusive[str(gname)] = tuple(str(m) for m in members)
+        exclusive[str(gname)] = tuple(
+            str(m) for m in members if isinstance(m, str | int | float) and not isinstance(m, bool))
     if problems:
         raise ObservationError(
             problems[0].split(": ", 1)[-1] if len(problems) == 1 else
