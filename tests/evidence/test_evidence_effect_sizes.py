@@ -94,3 +94,15 @@ def test_bad_input_gives_clear_errors(kwargs, message):
 def test_missing_column_is_named():
     with pytest.raises(ValueError, match="'events'"):
         escalc("RR", pd.DataFrame({"a": [1]}), ai="events", bi="a", ci="a", di="a")
+
+
+def test_polars_frames_are_accepted():
+    import polars as pl
+
+    from attunement.evidence import rma
+
+    df = pl.DataFrame({"ai": [4, 6, 3], "bi": [119, 300, 228], "ci": [11, 29, 11],
+                       "di": [128, 274, 209]})
+    out = escalc("RR", df)
+    assert list(out.columns) == ["ai", "bi", "ci", "di", "yi", "vi"]
+    assert rma(pl.from_pandas(out)).estimate == pytest.approx(rma(out).estimate, rel=1e-15)

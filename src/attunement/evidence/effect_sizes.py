@@ -132,7 +132,7 @@ def escalc(
     if to not in {"only0", "all", "if0all", "none"}:
         raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none', not {to!r}")
     if data is not None and not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
     k = len(data) if data is not None else None
     get = {
         name: _column(name, value, data, k)

@@ -1264,6 +1264,8 @@ def rma(
         raise ValueError(f"unknown test {test!r}; choose one of {', '.join(TESTS)}")
     if na_action not in {"fail", "omit"}:
         raise ValueError("na_action must be 'fail' or 'omit'")
+    if not isinstance(yi, (pd.DataFrame, str)) and hasattr(yi, "to_pandas"):
+        yi = yi.to_pandas()  # a polars DataFrame
     if isinstance(yi, pd.DataFrame):
         if data is None:
             data = yi
@@ -1271,7 +1273,7 @@ def rma(
         if vi is None and sei is None:
             vi = "vi"
     if data is not None and not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
     if data is not None and vi is None and sei is None and "vi" in data.columns:
         vi = "vi"
     if isinstance(yi, str) and data is None:
