@@ -111,7 +111,8 @@ class Database:
 
         cfg = Config()
         cfg.set_main_option("script_location", "attunement.store:migrations")
-        with self.engine.connect() as conn:
+        # SQLite: BEGIN IMMEDIATE, so processes opening a fresh file at once migrate in turn
+        with self.engine.execution_options(attunement_write=True).connect() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
                 conn.commit()
