@@ -298,3 +298,23 @@ def test_windowed_cross_correlation_matches_direct_computation():
     assert row["r"] == pytest.approx(np.corrcoef(x[8:16], y[6:14])[0, 1])
     peaks = wcc_peaks(w)
     assert (peaks["peak_lag"] == 1).all()
+
+
+def test_rows_per_response_type():
+    rows = [{"session": "s", "actor": "infant", "code": "cry", "onset": t, "offset": t + 1,
+             "duration": 40} for t in (1, 10, 20, 30)]
+    rows += [{"session": "s", "actor": "Mum", "code": c, "onset": t, "duration": 40}
+             for c, t in [("soothe", 2), ("talk", 11), ("talk", 21)]]
+    m = session_metrics(make_event_table(rows), cues=["cry"], responses=["soothe", "talk"],
+                        permutations=0, by_response_type=True)
+    got = m[m["cue_type"] == "all"].set_index("response_type")["responsiveness"].to_dict()
+    assert got == {"all": 0.75, "soothe": 0.25, "talk": 0.5}
+
+
+def test_unit_series_from_events():
+    from attunement.observation.metrics import unit_series
+
+    ev = session([(1.5, 3.2)], [(2.0, None)], 6)
+    x = unit_series(ev, "s1", actor_is_infant=True, codes=["cry"])
+    y = unit_series(ev, "s1", actor_is_infant=False, codes=["soothe"])
+    assert x.tolist() == [0, 1, 1, 1, 0, 0] and y.tolist() == [0, 0, 1, 0, 0, 0]

@@ -94,6 +94,8 @@ def metrics(
                                      help="Circular shifts for the permutation p (0 = none)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for sampled shifts."),
     target: str = typer.Option("onset", "--target", help="Target units: onset or occurrence."),
+    by_response_type: bool = typer.Option(False, "--by-response-type",
+                                          help="Also one row per response type."),
     lenient: bool = typer.Option(False, "--lenient", help="Repair what can be repaired and "
                                  "report every repair instead of stopping at the first file."),
     output: Path | None = typer.Option(None, "--output", "-o",
@@ -118,11 +120,11 @@ def metrics(
             out = session_metrics(
                 events, sch, cues=_split(cues), responses=_split(responses), window=w,
                 unit=unit, permutations=permutations, seed=seed, target=target,
-                progress=lambda k: bar.update(task, completed=k))
+                by_response_type=by_response_type, progress=lambda k: bar.update(task, completed=k))
     except (ObservationError, ValueError) as exc:
         _fail(exc)
     if output is None:
-        cols = ["session", "caregiver", "cue_type", "n_cues", "responsiveness",
+        cols = ["session", "caregiver", "cue_type", "response_type", "n_cues", "responsiveness",
                 "median_latency", "yules_q", "odds_ratio", "adjusted_residual", "permutation_p"]
         _write_table(out[cols], None, "sensitivity measures")
     else:

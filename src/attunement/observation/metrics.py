@@ -28,7 +28,7 @@ from attunement.observation.sequential import (
 )
 
 METRIC_COLUMNS = (
-    "session", "caregiver", "cue_type", "n_cues", "cues_per_minute", "n_responses",
+    "session", "caregiver", "cue_type", "response_type", "n_cues", "cues_per_minute", "n_responses",
     "responsiveness", "median_latency", "km_median_latency", "km_responsiveness",
     "chance_responsiveness", "a", "b", "c", "d", "yules_q", "odds_ratio", "log_odds_ratio",
     "log_or_ci_low", "log_or_ci_high", "adjusted_residual", "permutation_p", "n_permutations",
@@ -87,6 +87,7 @@ def session_metrics(
     permutations: int = 1000,
     seed: int | None = None,
     target: str = "onset",
+    by_response_type: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Responsiveness and contingency per session × caregiver × cue type (tidy DataFrame).
@@ -97,6 +98,8 @@ def session_metrics(
     end); ``chance_responsiveness`` = 1 − exp(−λ·(hi − lo)) with λ the caregiver's response
     onsets per second (Poisson); ``a…d``, ``yules_q`` … ``adjusted_residual`` the GSEQ
     time-window 2×2 table over units of ``unit`` s; ``permutation_p`` the circular-shift p-value.
+    Rows are per cue type plus ``cue_type="all"``; with ``by_response_type`` also per response
+    type (``response_type`` is otherwise ``"all"``).
     """
     roles = resolve_roles(scheme, cues, responses)
     durations = session_durations(events)
@@ -113,6 +116,8 @@ def session_metrics(
     cue_mask = is_inf & (cue_t != "")
     resp_mask &= ~is_inf
     types = sorted(set(roles.cue_type.values()))
+    rtypes = sorted(set(roles.response_type.values())) if by_response_type else []
+    resp_t = np.fromiter((roles.response_type.get(c, "") for c in code), object, len(code))
 
     rows: list[dict] = []
     pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
@@ -130,32 +135,35 @@ def session_metrics(
         cue_sets = [("all", all_cues)] + [(t, onset[ci[cue_t[ci] == t]]) for t in types]
         g_units = {t: window_units(c, n, window, unit) for t, c in cue_sets}
         for carer in carers:
-            rj = ri[actor[ri] == carer]
-            r_on = onset[rj]
-            if target == "onset":
-                t_units = onset_units(r_on, n, unit)
-            else:
-                t_units = occurrence_units(r_on, offset[rj], n, unit)
-            rate = len(r_on) / end if end > 0 else np.nan
-            for t, c_on in cue_sets:
-                lat, resp, km_t, km_e = latency_arrays(c_on, r_on, end, window=window,
-                                                       all_cue_onsets=all_cues)
-                km_med, km_cum = km_summary(km_t, km_e, window[1])
-                row = {
-                    "session": s, "caregiver": carer, "cue_type": t, "n_cues": len(c_on),
-                    "cues_per_minute": 60 * len(c_on) / end if end > 0 else np.nan,
-                    "n_responses": len(r_on),
-                    "responsiveness": resp.mean() if len(resp) else np.nan,
-                    "median_latency": float(np.median(lat[resp])) if resp.any() else np.nan,
-                    "km_median_latency": km_med,
-                    "km_responsiveness": km_cum,
-                    "chance_responsiveness": 1 - np.exp(-rate * (window[1] - window[0])),
-                    "duration": end,
-                }
-                row["a"], row["b"], row["c"], row["d"] = tally_2x2(g_units[t], t_units)
-                rows.append(row)
-                if permutations > 0:
-                    pending.setdefault(n, []).append((len(rows) - 1, g_units[t], t_units))
+            rc = ri[actor[ri] == carer]
+            for rt in ["all", *rtypes]:
+                rj = rc if rt == "all" else rc[resp_t[rc] == rt]
+                r_on = onset[rj]
+                if target == "onset":
+                    t_units = onset_units(r_on, n, unit)
+                else:
+                    t_units = occurrence_units(r_on, offset[rj], n, unit)
+                rate = len(r_on) / end if end > 0 else np.nan
+                for t, c_on in cue_sets:
+                    lat, resp, km_t, km_e = latency_arrays(c_on, r_on, end, window=window,
+                                                           all_cue_onsets=all_cues)
+                    km_med, km_cum = km_summary(km_t, km_e, window[1])
+                    row = {
+                        "session": s, "caregiver": carer, "cue_type": t, "response_type": rt,
+                        "n_cues": len(c_on),
+                        "cues_per_minute": 60 * len(c_on) / end if end > 0 else np.nan,
+                        "n_responses": len(r_on),
+                        "responsiveness": resp.mean() if len(resp) else np.nan,
+                        "median_latency": float(np.median(lat[resp])) if resp.any() else np.nan,
+                        "km_median_latency": km_med,
+                        "km_responsiveness": km_cum,
+                        "chance_responsiveness": 1 - np.exp(-rate * (window[1] - window[0])),
+                        "duration": end,
+                    }
+                    row["a"], row["b"], row["c"], row["d"] = tally_2x2(g_units[t], t_units)
+                    rows.append(row)
+                    if permutations > 0:
+                        pending.setdefault(n, []).append((len(rows) - 1, g_units[t], t_units))
         if progress is not None:
             progress(k + 1)
 
