@@ -8,6 +8,7 @@
 (-0.9877175883, 0.2236909429)
 """
 
+from attunement.evidence.batch import rma_batch
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
@@ -27,6 +28,7 @@ __all__ = [
     "ranktest",
     "regtest",
     "rma",
+    "rma_batch",
     "rma_mh",
     "rma_mv",
     "rma_peto",
