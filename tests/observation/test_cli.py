@@ -140,3 +140,23 @@ def test_responses_in_window_highlight():
     mask = responses_in_window(np.array([3.0, 25.0, 47.0]), np.array([5, 18, 28, 55, 8.0]),
                                (0, 5))
     assert mask.tolist() == [True, False, True, False, True]
+
+
+def test_same_session_in_two_files_is_an_error(data_dir):
+    r = run("metrics", data_dir / "dyad021_plain.csv", data_dir / "boris_tabular.tsv",
+            "--cues", "cry", "--responses", "soothe")
+    assert r.exit_code == 2 and "'dyad-021 free play' is also in" in r.output
+
+
+def test_agreement_of_two_elan_files_with_different_names(tmp_path, data_dir):
+    text = (data_dir / "dyad021.eaf").read_text()
+    (tmp_path / "coderA.eaf").write_text(text)
+    (tmp_path / "coderB.eaf").write_text(text.replace('TIME_VALUE="3000"', 'TIME_VALUE="3600"'))
+    out = tmp_path / "a.csv"
+    r = run("agreement", tmp_path / "coderA.eaf", tmp_path / "coderB.eaf", "--codes",
+            "cry,soothe,gaze to parent", "--output", out)
+    assert r.exit_code == 0, r.output
+    res = pd.read_csv(out)
+    assert set(res["session"]) == {"coderA"}
+    cry = res[(res["codes"] == "cry") & (res["measure"] == "time-unit")]
+    assert (cry["kappa"] < 1).any() and (cry["kappa"] == 1).any()

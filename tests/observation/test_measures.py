@@ -318,3 +318,10 @@ def test_unit_series_from_events():
     x = unit_series(ev, "s1", actor_is_infant=True, codes=["cry"])
     y = unit_series(ev, "s1", actor_is_infant=False, codes=["soothe"])
     assert x.tolist() == [0, 1, 1, 1, 0, 0] and y.tolist() == [0, 0, 1, 0, 0, 0]
+
+
+def test_two_coders_in_one_session_are_not_mixed():
+    ev = session(CRIES, SOOTHES, 60)
+    ev.loc[0, "coder"] = "B"
+    with pytest.raises(ValueError, match="2 coders"):
+        session_metrics(ev, cues=["cry"], responses=["soothe"])

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 def _fail(exc: Exception) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False,
+                               soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -44,9 +45,17 @@ def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str =
     from attunement.observation import load_scheme, read_events, validate_events
 
     scheme = load_scheme(scheme_path) if scheme_path else None
+    from attunement.observation import ObservationError
+
     frames, repairs = [], []
+    seen: dict[str, Path] = {}
     for f in files:
         ev = read_events(f, format=fmt)
+        for s in dict.fromkeys(ev["session"]):
+            if s in seen:
+                raise ObservationError(f"session {s!r} is also in {seen[s]}; session ids must be "
+                                       "unique across the files analysed together", source=str(f))
+            seen[s] = f
         res = validate_events(ev, scheme, mode="lenient" if lenient else "strict")
         frames.append(res.events)
         repairs.append(res.repairs)

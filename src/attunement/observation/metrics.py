@@ -102,6 +102,11 @@ def session_metrics(
     type (``response_type`` is otherwise ``"all"``).
     """
     roles = resolve_roles(scheme, cues, responses)
+    coders = events.groupby("session", sort=False)["coder"].nunique()
+    if (coders > 1).any():
+        s = coders[coders > 1].index[0]
+        raise ValueError(f"session {s!r} holds events from {coders[s]} coders; measure one "
+                         "coder's record at a time (agreement compares coders)")
     durations = session_durations(events)
     sess = events["session"].to_numpy(dtype=object)
     actor = events["actor"].to_numpy(dtype=object)

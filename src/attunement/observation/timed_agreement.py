@@ -54,6 +54,12 @@ def coder_agreement(
     groups = dict(scheme.exclusive) if scheme is not None else {}
     sa, sb = set(events_a["session"]), set(events_b["session"])
     common = [s for s in pd.unique(events_a["session"]) if s in sb]
+    if not common and len(sa) == 1 and len(sb) == 1:
+        # one session per file (e.g. one ELAN file per coder): compare them under A's name
+        (s_a,) = sa
+        events_b = events_b.assign(session=s_a)
+        sb = {s_a}
+        common = [s_a]
     if not common:
         raise ObservationError(f"the two files share no session (A: {sorted(sa)[:3]}, "
                                f"B: {sorted(sb)[:3]})", field="session")
