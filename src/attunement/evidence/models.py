@@ -315,7 +315,6 @@ class RMAResult:
             lb = brentq(lambda t: q(t) - crit_u, tau2_min, tau2_max, xtol=tol * 1e-2,
                         rtol=4 * np.finfo(float).eps, maxiter=10000)
         vt = self.vt
-        tau2 = np.array([self.tau2, lb, ub])
         out = pd.DataFrame(
             {
                 "estimate": [self.tau2, self.tau, self.I2, self.H2],
@@ -328,7 +327,9 @@ class RMAResult:
         )
         out.attrs["ci_null"] = ci_null
         out.attrs["type"] = "Q-profile"
-        del tau2
+        # a bound at the edge of the search interval is only known to be beyond it
+        out.attrs["ub_beyond_search"] = bool(ub == tau2_max)
+        out.attrs["lb_beyond_search"] = bool(lb == tau2_max)
         return out
 
     # -- leave-one-out and influence -------------------------------------------------------
@@ -1388,58 +1389,55 @@ def _format(r: RMAResult) -> str:
     head = f"{_model_label(r)} (k = {r.k}"
     head += ")" if r.is_fixed else f"; tau^2 estimator: {r.method})"
     lines += [head, ""]
+    total = "total" if r.int_only else "residual"
+    pairs: list[tuple[str, str]] = []
     if not r.is_fixed:
-        res = "residual " if not r.int_only else "total "
         se = f" (SE = {r.se_tau2:.4f})" if math.isfinite(r.se_tau2) else ""
-        lines += [
-            f"tau^2 (estimated amount of {res}heterogeneity):".ljust(50) + f"{r.tau2:.4f}{se}",
-            "tau (square root of estimated tau^2 value):".ljust(50) + f"{r.tau:.4f}",
+        pairs += [
+            (f"tau^2 (estimated amount of {total} heterogeneity):", f"{r.tau2:.4f}{se}"),
+            ("tau (square root of estimated tau^2 value):", f"{r.tau:.4f}"),
         ]
-    lines += [
-        f"I^2 ({'residual' if not r.int_only else 'total'} heterogeneity / "
-        f"{'unaccounted' if not r.int_only else 'total'} variability):".ljust(50)
-        + f"{r.I2:.2f}%",
-        f"H^2 ({'unaccounted' if not r.int_only else 'total'} variability / sampling "
-        "variability):".ljust(50) + f"{r.H2:.2f}",
+    unacc = "total" if r.int_only else "unaccounted"
+    pairs += [
+        (f"I^2 ({total} heterogeneity / {unacc} variability):", f"{r.I2:.2f}%"),
+        (f"H^2 ({unacc} variability / sampling variability):", f"{r.H2:.2f}"),
     ]
     if r.R2 is not None:
-        lines.append("R^2 (amount of heterogeneity accounted for):".ljust(50) + f"{r.R2:.2f}%")
+        pairs.append(("R^2 (amount of heterogeneity accounted for):", f"{r.R2:.2f}%"))
+    width = max(len(a) for a, _ in pairs) + 1
+    lines += [a.ljust(width) + b for a, b in pairs]
     lines += ["", "Test for " + ("Residual " if not r.int_only else "") + "Heterogeneity:",
               f"Q{'E' if not r.int_only else ''}(df = {r.k - r.p}) = {r.QE:.4f}, "
               f"p-val {'<' if r.QEp < 1e-4 else '='} {_fmt_p(r.QEp).lstrip('<')}", ""]
     if not r.int_only:
         coefs = ", ".join(str(b + 1) for b in r.btt)
+        lines.append(f"Test of Moderators (coefficient{'s' if len(r.btt) > 1 else ''} {coefs}):")
         if r.ddf is None:
-            lines.append(f"Test of Moderators (coefficient(s) {coefs}):")
             lines.append(f"QM(df = {r.QM_df[0]}) = {r.QM:.4f}, p-val = {_fmt_p(r.QMp)}")
         else:
-            lines.append(f"Test of Moderators (coefficient(s) {coefs}):")
             lines.append(
                 f"F(df1 = {r.QM_df[0]}, df2 = {r.QM_df[1]}) = {r.QM:.4f}, p-val = {_fmt_p(r.QMp)}"
             )
         lines.append("")
-    lines.append("Model Results:")
-    lines.append("")
+    lines += ["Model Results:", ""]
     stat = "zval" if r.ddf is None else "tval"
-    header = f"{'':<12}{'estimate':>10}{'se':>10}{stat:>10}{'pval':>10}{'ci.lb':>10}{'ci.ub':>10}"
-    if r.ddf is not None:
-        header = header[:42] + f"{'df':>5}" + header[42:]
-    lines.append(header if not r.int_only else header[12:])
+    name_w = 0 if r.int_only else max(len(n) for n in r.coef_names) + 2
+    cols = ["estimate", "se", stat] + (["df"] if r.ddf is not None else []) + [
+        "pval", "ci.lb", "ci.ub"]
+    widths = [10, 10, 10] + ([5] if r.ddf is not None else []) + [10, 10, 10]
+    lines.append(" " * name_w + "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
     for i, name in enumerate(r.coef_names):
-        row = (
-            f"{r.beta[i]:>10.4f}{r.se[i]:>10.4f}{r.zval[i]:>10.4f}"
-        )
+        vals = [f"{r.beta[i]:.4f}", f"{r.se[i]:.4f}", f"{r.zval[i]:.4f}"]
         if r.ddf is not None:
-            row += f"{r.ddf:>5d}"
-        row += f"{_fmt_p(r.pval[i]):>10}{r.ci_lb[i]:>10.4f}{r.ci_ub[i]:>10.4f}  "
-        row += _stars(r.pval[i])
-        lines.append(row if r.int_only else f"{name:<12}" + row)
+            vals.append(str(r.ddf))
+        vals += [_fmt_p(r.pval[i]), f"{r.ci_lb[i]:.4f}", f"{r.ci_ub[i]:.4f}"]
+        row = "".join(f"{val:>{w}}" for val, w in zip(vals, widths, strict=True))
+        lines.append((("" if r.int_only else f"{name:<{name_w}}") + row + "  "
+                      + _stars(r.pval[i])).rstrip())
     if r.int_only and not r.is_fixed:
         pr = r.predict()
-        lines += [
-            "",
-            f"Prediction interval ({'t' if r.ddf is not None else 'z'} quantile): "
-            f"{pr.pi_lb.iloc[0]:.4f} to {pr.pi_ub.iloc[0]:.4f}",
-        ]
+        q = f"t({r.ddf})" if r.ddf is not None else "z"
+        lines += ["", f"Prediction interval ({q} quantile): "
+                      f"{pr.pi_lb.iloc[0]:.4f} to {pr.pi_ub.iloc[0]:.4f}"]
     lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
     return "\n".join(lines)
