@@ -187,3 +187,13 @@ def test_convert_between_formats(tmp_path, data_dir, plain):
     pd.testing.assert_frame_equal(canon(again), canon(plain))
     write_events(plain, tmp_path / "agg.tsv", format="boris")
     pd.testing.assert_frame_equal(canon(read_events(tmp_path / "agg.tsv")), canon(plain))
+
+
+def test_lince_timed_export_without_session_label(data_dir):
+    # LINCE writes one row per change: codes active together joined by '+', times as m:ss
+    ev = read_events(data_dir / "lince_timed.sds")
+    assert set(ev["session"]) == {"session1"}
+    assert ev[["actor", "code", "onset", "offset"]].values.tolist() == [
+        ["Infant", "cry", 3.0, 5.0], ["Infant", "cry", 5.0, 8.0], ["Mother", "soothe", 5.0, 8.0],
+        ["Mother", "soothe", 8.0, 12.0], ["Infant", "gaze", 14.0, 16.0],
+        ["Mother", "vocalise", 16.0, 16.0]]
