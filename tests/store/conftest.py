@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,39 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
                                                            parallelism=1))
 
 
+_pg_counter = 0
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated once (Alembic upgrade head), cloned for each test."""
+    import psycopg
+
+    name = f"store_template_{os.getpid()}"
+    dsn = postgres_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    Store.open(f"{postgres_server}/{name}",
+               key_path=tmp_path_factory.mktemp("tmpl") / "unused.key").close()
+    return name
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: a SQLite temp file, or a clone of the migrated PostgreSQL template."""
+    global _pg_counter
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
+    import psycopg
+
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("pg_template")
+    _pg_counter += 1
+    name = f"store_{os.getpid()}_{_pg_counter}"
+    dsn = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return f"{server}/{name}"
 
 
 @pytest.fixture

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from attunement.store.models import Base
 
 
-def test_migration_matches_models(store):
-    with store._db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(ctx, Base.metadata)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    """An empty database (not the test template), so the migration itself runs here."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_migration_matches_models(fresh_url, tmp_path):
+    from attunement.store import Store
+
+    store = Store.open(fresh_url, key_path=tmp_path / "k.key")
+    try:
+        with store._db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(ctx, Base.metadata)
+            triggers = _trigger_names(conn)
+    finally:
+        store.close()
     assert diff == []
+    assert {"audit_log", "assessments"} <= triggers
+
+
+def _trigger_names(conn) -> set[str]:
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        rows = conn.exec_driver_sql("SELECT event_object_table FROM information_schema.triggers")
+    return {r[0] for r in rows}
 
 
 def test_sqlite_pragmas(tmp_path):
