@@ -151,3 +151,15 @@ def test_bad_family_input_names_the_field(world, make_family):
             st.create_family(world.north, payload)
         assert err.value.field == field, (field, err.value)
     assert len(st.list_families(world.admin)) == before  # nothing half-written
+
+
+def test_name_search_stays_inside_the_actors_sites(world):
+    """Both fixture families have caregivers called Wintergreen: each practitioner finds only
+    their own, and the search is audited without the search text."""
+    st = world.store
+    assert [f["family_id"] for f in st.list_families(world.north, q="wintergreen")] == ["N-001"]
+    assert [f["family_id"] for f in st.list_families(world.south, q="Wintergreen")] == ["S-001"]
+    assert st.list_families(world.north, q="Nobody") == []
+    assert st.list_families(world.researcher, q="Wintergreen") == []  # no identifiers for them
+    log = st.audit_log(world.admin, limit=3)
+    assert log[0]["action"] == "search" and "intergreen" not in json.dumps(log)

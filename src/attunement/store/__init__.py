@@ -7,27 +7,50 @@
 Everything the web app and the CLI do with data goes through :class:`Store` with an
 :class:`Actor`; site scoping and role rules live in one place (:mod:`attunement.store.scope`).
 SQLite (WAL, foreign keys, busy timeout) is the embedded default; ``postgresql+psycopg://…``
-runs the same code on PostgreSQL. Writers are serialised (SQLite ``BEGIN IMMEDIATE``,
-PostgreSQL advisory transaction lock) because every write appends to the hash-chained audit log.
+runs the same code on PostgreSQL. Every write appends to the hash-chained audit log.
 
 Notes on the platform contract (additions, no breaking deviations):
 
 * ``get_family``/``list_assessments`` caregivers: ``"id"`` is the family-file caregiver id
   (e.g. ``"mother"``, the string ``add_assessment``/``create_link`` take), ``"pk"`` the
   database id. ``end_caregiver`` accepts either.
+* ``create_family`` validates the family-file part with ``attunement.risk.validate_family``
+  and the recorded answers (``context``) against the factor definitions (family- or
+  caregiver-level); errors use dotted paths (``caregivers.1.role``). ``assessed_on`` defaults
+  to today; responses in the file become assessments at ``payload["time_point"]`` (default
+  ``"baseline"``) completed on ``assessed_on``. The infant may carry
+  ``gestational_age_at_birth_weeks`` (``gestation_weeks`` accepted); caregivers may carry
+  ``variants`` (form variants per instrument), which scoring then uses.
 * Assessments carry ``instance`` (a repeat at the same caregiver x instrument x time point is a
-  new instance, never an overwrite) and ``version`` (corrections). ``add_assessment`` takes an
-  optional ``submission_key`` that makes a retried submission idempotent.
-* When a family has a study with a schedule, ``time_point`` must be one of its time points.
+  new instance, never an overwrite), ``version`` (corrections), ``completed_on`` (the date the
+  questionnaire was answered) and ``item_scores`` (keyed, canonical item order).
+  ``add_assessment`` takes optional ``submission_key`` (a retried submission with the same key
+  returns the first one) and ``completed_on``. The database refuses UPDATE/DELETE on
+  ``assessments`` and ``audit_log`` (triggers).
+* When a family has a study with a schedule, ``time_point`` must be one of its time points;
+  ``list_families``/``get_family`` list ``due`` and ``overdue`` caregiver x instrument x time
+  point items (window = ``offset_days`` ± ``window_days`` from the due date or birth date).
 * Alerts are opened for flags of kind ``safety``, ``safety_unanswered`` and ``review``.
 * ``add_user(..., studies=[...])`` grants a researcher studies; a researcher also sees the
   studies running at their sites. Researchers see families enrolled in those studies,
-  pseudonymised (keyed-hash ids, day offsets, no identifiers), read-only.
+  read-only and pseudonymised: keyed-hash ids per study, no identifiers, day offsets instead
+  of dates (``family_document`` shifts all dates of a family by one secret per-family offset
+  so ages and intervals, hence the profile, are unchanged).
 * The infant's birth and due dates are clinical scheduling anchors kept in the clinical table;
-  names, NHS/medical record numbers, addresses, phone numbers, e-mails and caregivers' dates
-  of birth are encrypted (AES-256-GCM) in ``identities``.
-* Extra methods: ``set_user_active``, ``revoke_api_token``, ``observation_content``,
-  ``dialect``; ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``.
+  names, NHS/medical record numbers, addresses, postcodes, phone numbers, e-mails and
+  caregivers' dates of birth are encrypted (AES-256-GCM, bound to their row) in ``identities``.
+* Extra methods: ``ping``, ``dialect``, ``update_identifiers``, ``add_consent``,
+  ``withdraw_consent``, ``set_user_active``, ``revoke_api_token``, ``observation_content``;
+  keyword extras ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,
+  ``list_assessments(include_superseded=)``, ``correct_assessment(input=)``,
+  ``submit_link(input=)``, ``end_caregiver(left_on=)``, ``create_api_token(days=)``,
+  ``restore(key_path=)``.
+* Login throttling: 5 failures per account (or 30 per client) within 15 minutes block further
+  attempts until the window passes (``AuthError.retry_after``); a success resets the count.
+* Writers are serialised: in one process on a lock, across processes by SQLite's
+  ``BEGIN IMMEDIATE`` or PostgreSQL's advisory transaction lock (the audit chain needs a
+  total order).
+* Backups never contain the identifier key file: keep it separately.
 """
 
 from __future__ import annotations
