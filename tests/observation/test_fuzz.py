@@ -19,6 +19,7 @@ from attunement.observation.importers import (
     read_boris_table,
     read_datavyu_csv,
     read_eaf,
+    read_observer_csv,
     read_plain_csv,
     read_sdis,
 )
@@ -37,6 +38,7 @@ TEXT_PARSERS = {
     "boris_sample.sds": read_sdis,
     "datavyu_long.csv": read_datavyu_csv,
     "datavyu_wide.csv": read_datavyu_csv,
+    "observer_xt.csv": read_observer_csv,
     "dyad_scheme.yaml": lambda path, text: parse_scheme(text, source=str(path)),
 }
 

@@ -13,7 +13,7 @@ from attunement.observation.importers import detect_format, to_sdis
 from attunement.observation.importers.sdis import read_sdis
 
 SAME_SESSION = ["boris_tabular.tsv", "dyad021.boris", "datavyu_long.csv", "datavyu_wide.csv",
-                "boris_sample.sds"]
+                "boris_sample.sds", "observer_xt.csv"]
 
 
 def canon(ev: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +42,7 @@ def test_detect_format(data_dir):
     assert detect_format(data_dir / "dyad021.eaf") == "elan"
     assert detect_format(data_dir / "boris_sample.sds") == "sdis"
     assert detect_format(data_dir / "dyad021.boris") == "boris-project"
+    assert detect_format(data_dir / "observer_xt.csv") == "observer"
 
 
 def test_boris_aggregated_sample_with_independent_variables(data_dir):

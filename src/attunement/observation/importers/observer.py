@@ -1,0 +1,74 @@
+"""Noldus The Observer XT event-log exports (CSV/TSV), as far as public analysis code shows them
+(observation.md §3.3): one row per event with ``Observation``, ``Subject``, ``Behavior``,
+``Event_Type`` (``State start``, ``State stop``, ``State point`` / ``Point``),
+``Time_Relative_sf`` (seconds) and ``Modifier_1`` … ``Modifier_n``. Starts and stops of the same
+observation, subject, behaviour and modifiers are paired in order; an unpaired one is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attunement.observation.errors import ObservationError
+from attunement.observation.events import make_event_table
+from attunement.observation.importers._text import parse_seconds, read_table, read_text
+
+
+def is_observer_header(header: list[str]) -> bool:
+    return {"Behavior", "Event_Type"} <= set(header) and (
+        "Time_Relative_sf" in header or "Time_Relative_hms" in header)
+
+
+def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
+    src = str(path)
+    header, rows = read_table(read_text(path) if text is None else text, src)
+    if not is_observer_header(header):
+        raise ObservationError("not an Observer XT export (needs 'Behavior', 'Event_Type' and "
+                               "'Time_Relative_sf')", source=src, line=1)
+    pos = {h: i for i, h in enumerate(header)}
+    tcol = "Time_Relative_sf" if "Time_Relative_sf" in pos else "Time_Relative_hms"
+    mods = [h for h in header if h.startswith("Modifier_")]
+    default_session = Path(src).stem
+    recs: list[dict] = []
+    open_states: dict[tuple, list[dict]] = {}
+    for line, cells in rows:
+        def cell(col: str, cells=cells) -> str:
+            return cells[pos[col]].strip() if col in pos else ""
+
+        behav = cell("Behavior")
+        if not behav:
+            raise ObservationError("empty behavior", source=src, line=line, field="Behavior")
+        kind = cell("Event_Type").lower()
+        t = parse_seconds(cell(tcol), source=src, line=line, field=tcol)
+        session = cell("Observation") or default_session
+        subject = cell("Subject") or "(no subject)"
+        mod = "|".join(m for m in (cells[pos[c]].strip() for c in mods) if m)
+        base = {"session": session, "actor": subject, "code": behav, "modifiers": mod,
+                "category": cell("Behavioral_Class") or cell("Behavior_Group"),
+                "source": f"{src}:{line}"}
+        key = (session, subject, behav, mod)
+        if "point" in kind:
+            recs.append({**base, "onset": t, "offset": np.nan})
+        elif "start" in kind:
+            rec = {**base, "onset": t, "offset": np.nan}
+            recs.append(rec)
+            open_states.setdefault(key, []).append(rec)
+        elif "stop" in kind:
+            stack = open_states.get(key)
+            if not stack:
+                raise ObservationError(f"stop of {behav!r} ({subject}) without a start",
+                                       source=src, line=line)
+            stack.pop(0)["offset"] = t
+        else:
+            raise ObservationError(f"event type {cell('Event_Type')!r} (expected State start, "
+                                   "State stop or State point)", source=src, line=line,
+                                   field="Event_Type")
+    for stack in open_states.values():
+        if stack:
+            where, line_no = stack[0]["source"].rsplit(":", 1)
+            raise ObservationError(f"start of {stack[0]['code']!r} ({stack[0]['actor']}) "
+                                   "without a stop", source=where, line=int(line_no))
+    return make_event_table(recs, source=src)
