@@ -152,3 +152,13 @@ def test_meta_subgroups(metafor, bcg_csv, close, tmp_path):
 def test_meta_readable_output_shows_the_ratio_scale(bcg_csv):
     result = runner.invoke(app, ["meta", str(bcg_csv), "--measure", "RR"])
     assert "Pooled risk ratio (exp of the log estimate): 0.4894 [0.3441, 0.6962]" in result.stdout
+
+
+def test_funnel_after_meta_regression_shows_residuals(datasets):
+    d = datasets["bcg"]
+    res = rma(escalc("RR", d, ai="tpos", bi="tneg", ci="cpos", di="cneg"), mods=["ablat"])
+    fig = funnel_plot(res)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Residual value"
+    points = next(c for c in ax.collections if isinstance(c, PathCollection))
+    assert abs(points.get_offsets()[:, 0].mean()) < 0.3  # residuals centre near zero

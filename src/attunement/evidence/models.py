@@ -494,11 +494,15 @@ class RMAResult:
             pr = self.predict()
             out["pi_lb"] = _num(pr.pi_lb.iloc[0])
             out["pi_ub"] = _num(pr.pi_ub.iloc[0])
-        if with_egger and self.k >= 3 and self.int_only:
+        if with_egger and self.k >= self.p + 2:
             try:
-                eg = self.regtest()
-                out["egger_z"] = _num(eg.zval)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    eg = self.regtest()
+                out["egger_z"] = _num(eg.zval)  # a t statistic (egger_df) after Knapp-Hartung
                 out["egger_p"] = _num(eg.pval)
+                if eg.ddf is not None:
+                    out["egger_df"] = eg.ddf
             except (ValueError, np.linalg.LinAlgError):
                 pass
         if not self.int_only:

@@ -289,6 +289,10 @@ def funnel_plot(
         is_filled = np.asarray(filled.filled, dtype=bool)
     yi, sei = model.yi, np.sqrt(model.vi)
     est = float(model.beta[0])
+    if not model.int_only:
+        # with moderators metafor plots residuals (yi minus the fitted value) around zero
+        yi, est = model.yi - model.fitted(), 0.0
+        xlabel = xlabel or "Residual value"
     se_max = float(sei.max()) * 1.08
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot(111)
