@@ -325,3 +325,21 @@ def test_two_coders_in_one_session_are_not_mixed():
     ev.loc[0, "coder"] = "B"
     with pytest.raises(ValueError, match="2 coders"):
         session_metrics(ev, cues=["cry"], responses=["soothe"])
+
+
+def test_occurrence_target_in_session_metrics():
+    row = metrics_row(session(CRIES, SOOTHES, 60), permutations=0, target="occurrence")
+    assert (row["a"], row["b"], row["c"], row["d"]) == (5, 10, 14, 31)
+    assert row["yules_q"] == pytest.approx(0.0508, abs=1e-4)
+
+
+def test_pooled_tables_sum_sessions():
+    from attunement.observation.metrics import pooled_contingency
+
+    ev = pd.concat([session(CRIES, SOOTHES, 60, name="a"), session(CRIES, SOOTHES, 60, name="b")],
+                   ignore_index=True)
+    m = session_metrics(ev, cues=["cry"], responses=["soothe"], permutations=0)
+    pooled = pooled_contingency(m[m["cue_type"] == "all"]).iloc[0]
+    assert (pooled["a"], pooled["b"], pooled["c"], pooled["d"]) == (4, 26, 4, 86)
+    assert pooled["n_sessions"] == 2
+    assert pooled["yules_q"] == pytest.approx(table_2x2_stats(4, 26, 4, 86)["yules_q"])

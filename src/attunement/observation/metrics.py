@@ -220,3 +220,20 @@ def unit_series(events: pd.DataFrame, session: str, *, actor_is_infant: bool,
     sel = ev[(isinf == actor_is_infant) & ev["code"].isin(list(codes))]
     return occurrence_units(sel["onset"].to_numpy(), sel["offset"].to_numpy(), n,
                             unit).astype(float)
+
+
+def pooled_contingency(metrics: pd.DataFrame, by: Sequence[str] = ("caregiver", "cue_type"),
+                       *, alpha: float = 0.05) -> pd.DataFrame:
+    """Sum the per-session 2×2 tables within groups (GSEQ's pooling) and recompute the statistics.
+
+    Bakeman & Quera advise analysing per-session indices (Yule's Q, log OR) as ordinary
+    variables; pooled tables are offered for description and for sessions too short alone.
+    """
+    keys = list(by)
+    sums = metrics.groupby(keys, sort=True)[["a", "b", "c", "d", "n_cues"]].sum().reset_index()
+    sums["n_sessions"] = metrics.groupby(keys, sort=True).size().to_numpy()
+    st = _stats_arrays(*(sums[x].to_numpy(float) for x in "abcd"), alpha=alpha)
+    for name in ("yules_q", "odds_ratio", "log_odds_ratio", "se_log_odds_ratio",
+                 "adjusted_residual", "q_ci_low", "q_ci_high"):
+        sums[name] = st[name]
+    return sums
