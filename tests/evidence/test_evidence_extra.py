@@ -70,3 +70,12 @@ def test_variance_types(datasets, close, key, measure, options):
         out = escalc(measure, datasets["normand1999"], **options)
     close(out.yi.to_numpy(), ref["yi"], what="yi")
     close(out.vi.to_numpy(), ref["vi"], what="vi")
+
+
+def test_cumulative_meta_analysis_by_year(datasets, bcg, close):
+    ref = EXTRA["cumul_by_year"]
+    out = rma(bcg).cumul(order=datasets["bcg"].year)
+    for col, key in (("estimate", "estimate"), ("se", "se"), ("pval", "pval"),
+                     ("ci_lb", "ci.lb"), ("Q", "Q"), ("tau2", "tau2"), ("I2", "I2"),
+                     ("H2", "H2")):
+        close(out[col].to_numpy(), ref[key], what=col)

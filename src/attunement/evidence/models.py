@@ -370,6 +370,39 @@ class RMAResult:
             out = out.drop(columns="tau2")
         return out
 
+    def cumul(self, order: Any = None, *, decreasing: bool = False) -> pd.DataFrame:
+        """Cumulative meta-analysis (metafor ``cumul``): the model refitted after adding the
+        studies one at a time, in data order or sorted by ``order`` (e.g. publication year)."""
+        if not self.int_only:
+            raise ValueError("cumulative meta-analysis is for models without moderators")
+        if order is None:
+            idx = np.arange(self.k)
+        else:
+            key = np.asarray(order)
+            if key.size != self.k:
+                raise ValueError(f"order has {key.size} values for {self.k} studies")
+            idx = np.argsort(-key if decreasing else key, kind="stable")
+        rows = []
+        for n in range(1, self.k + 1):
+            keep = np.zeros(self.k, dtype=bool)
+            sel = idx[:n]
+            keep[sel] = True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = _fit(self.yi[sel], self.vi[sel], self.X[sel], self.coef_names,
+                         self.int_incl, method=self.method, test=self.test,
+                         weights=None if self.weights is None else self.weights[sel],
+                         level=self.level,
+                         tau2_value=self.tau2 if self.tau2_fixed else None,
+                         control=self.control, btt=None, slab=None, skip_r2=True)
+            rows.append(
+                {"study": self.slab[sel[-1]], "estimate": r.beta[0], "se": r.se[0],
+                 "zval" if r.ddf is None else "tval": r.zval[0], "pval": r.pval[0],
+                 "ci_lb": r.ci_lb[0], "ci_ub": r.ci_ub[0], "Q": r.QE, "Qp": r.QEp,
+                 "tau2": r.tau2, "I2": r.I2, "H2": r.H2}
+            )
+        return pd.DataFrame(rows)
+
     def influence(self) -> pd.DataFrame:
         """Case diagnostics (metafor ``influence``): externally standardised residuals
         (``rstudent``), DFFITS, Cook's distance, covariance ratio, leave-one-out τ² and QE,

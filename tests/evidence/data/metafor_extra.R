@@ -1,7 +1,7 @@
 # metafor_extra.R: extra metafor 3.8-1 reference values for attunement.evidence, covering
 # functions the main fixture (tests/reference/metafor_reference.json) does not: influence()
 # and regtest() after a meta-regression, trim-and-fill with the Q0 estimator, weighted Orwin
-# fail-safe N, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
+# fail-safe N, cumulative meta-analysis, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
 # Usage: Rscript metafor_extra.R metafor_extra.json   (needs metafor and jsonlite)
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
@@ -47,5 +47,11 @@ es$AS <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi))
 e <- escalc("RD", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg, vtype = "UB")
 es$RD_UB <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi))
 res$escalc <- es
+
+reml <- rma(yi, vi, data = bcg, control = TIGHT)
+cu <- as.data.frame(cumul(reml, order = year))
+res$cumul_by_year <- list(call = "cumul(rma(yi, vi, data = bcg), order = year)",
+                          estimate = cu$estimate, se = cu$se, pval = cu$pval, ci.lb = cu$ci.lb,
+                          Q = cu$Q, tau2 = cu$tau2, I2 = cu$I2, H2 = cu$H2)
 res$change_data <- as.list(chg)
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE), out)
