@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from attunement.store.errors import StoreValidationError
@@ -59,12 +59,17 @@ def a_date(value: Any, field: str, *, required: bool = False) -> date | None:
         if required:
             raise StoreValidationError(field, "is required")
         return None
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str):
+        text_ = value.strip()
         try:
-            return date.fromisoformat(value.strip()[:10]) if len(value.strip()) >= 10 else \
-                date.fromisoformat(value.strip())
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text_):
+                return date.fromisoformat(text_)
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?", text_):
+                return datetime.fromisoformat(text_.replace("Z", "+00:00")).date()
         except ValueError:
             pass
     raise StoreValidationError(field, f"{value!r} is not a date (use YYYY-MM-DD)")
