@@ -124,6 +124,7 @@ def test_report_html_embeds_png_and_png_alone(tmp_path, data_dir):
     b64 = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text).group(1)
     assert base64.b64decode(b64).startswith(b"\x89PNG")
     assert "responsiveness" in text
+    assert text.count("data:image/png;base64,") == 2  # timeline and latency curve
     png = tmp_path / "r.png"
     r = run("report", data_dir / "boris_aggregated_example.tsv", "--scheme",
             data_dir / "dyad_scheme.yaml", "--session", "dyad-017 free play", "--output", png)

@@ -96,6 +96,42 @@ def ethogram_png(
     return buf.getvalue()
 
 
+def latency_curve_png(events: pd.DataFrame, roles: Roles, *, window: tuple[float, float] = (0.0,
+                      5.0), dpi: int = 110) -> bytes:
+    """PNG of the Kaplan–Meier share of cues responded to by time t, one curve per caregiver."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from attunement.observation.events import session_durations
+    from attunement.observation.responsiveness import kaplan_meier, latency_arrays
+
+    end = float(session_durations(events).iloc[0])
+    inf = events["actor"].map(roles.is_infant).to_numpy(bool)
+    cue_on = events.loc[inf & events["code"].isin(list(roles.cue_type)).to_numpy(), "onset"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.2), dpi=dpi)
+    for carer in sorted(set(events.loc[~inf, "actor"])):
+        r = events[(events["actor"] == carer) & events["code"].isin(list(roles.response_type))]
+        _, _, t, e = latency_arrays(cue_on.to_numpy(), r["onset"].to_numpy(), end,
+                                    window=window)
+        km = kaplan_meier(t, e)
+        if len(km):
+            ax.step(np.r_[0, km["time"]], np.r_[0, km["cumulative"]], where="post", label=carer)
+    ax.axvline(window[1], color="#999", ls="--", lw=1)
+    ax.set_xlabel("seconds after cue onset")
+    ax.set_ylabel("share of cues responded to")
+    ax.set_ylim(0, 1)
+    ax.set_title("Response latency (Kaplan–Meier, censored at next cue)", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def session_report_html(
     events: pd.DataFrame, roles: Roles, metrics: pd.DataFrame, *,
     window: tuple[float, float] = (0.0, 5.0), sessions: Sequence[str] | None = None,
@@ -116,6 +152,9 @@ def session_report_html(
         parts.append(f"<h2>{html.escape(str(s))}</h2>")
         parts.append("<img alt='ethogram timeline' src='data:image/png;base64,"
                      + base64.b64encode(png).decode("ascii") + "'>")
+        km = latency_curve_png(ev, roles, window=window)
+        parts.append("<img alt='response latency curve' src='data:image/png;base64,"
+                     + base64.b64encode(km).decode("ascii") + "'>")
         m = metrics[metrics["session"] == s]
         if len(m):
             cols = ["caregiver", "cue_type", "n_cues", "responsiveness", "median_latency",
