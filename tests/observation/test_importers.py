@@ -198,3 +198,19 @@ def test_lince_timed_export_without_session_label(data_dir):
         ["Infant", "cry", 3.0, 5.0], ["Infant", "cry", 5.0, 8.0], ["Mother", "soothe", 5.0, 8.0],
         ["Mother", "soothe", 8.0, 12.0], ["Infant", "gaze", 14.0, 16.0],
         ["Mother", "vocalise", 16.0, 16.0]]
+
+
+def test_elan_writer_tier_per_code_and_overlap_error(tmp_path):
+    from attunement.observation import make_event_table
+
+    ev = make_event_table([
+        {"session": "s", "actor": "Infant", "code": "cry", "onset": 1, "offset": 5, "coder": "A"},
+        {"session": "s", "actor": "Infant", "code": "gaze", "onset": 2, "offset": 3, "coder": "A"},
+    ])
+    write_events(ev, tmp_path / "ok.eaf")  # overlapping codes go to separate tiers
+    back = read_events(tmp_path / "ok.eaf")
+    assert back[["actor", "code", "coder"]].values.tolist() == [
+        ["Infant", "cry", "A"], ["Infant", "gaze", "A"]]
+    ev.loc[1, "code"] = "cry"
+    with pytest.raises(ObservationError, match="overlap"):
+        write_events(ev, tmp_path / "bad.eaf")

@@ -131,7 +131,9 @@ def _check_structure(root: ET.Element, src: str) -> None:
 
 
 def write_eaf(events: pd.DataFrame, path: str | Path) -> None:
-    """Write one session's events as an EAF 3.0 file, one tier per actor (points get 1 ms)."""
+    """Write one session's events as an EAF 3.0 file, one tier per actor × code (ELAN does not
+    allow overlapping annotations on a tier); point events get 1 ms; coder → ANNOTATOR.
+    Modifiers and categories are not written."""
     sessions = pd.unique(events["session"])
     if len(sessions) > 1:
         raise ObservationError(f"an ELAN file holds one session; got {len(sessions)}",
@@ -140,10 +142,21 @@ def write_eaf(events: pd.DataFrame, path: str | Path) -> None:
 
     eaf = Eaf(author="attunement")
     eaf.remove_tier("default")
-    for actor, grp in events.groupby("actor", sort=True):
-        eaf.add_tier(str(actor), part=str(actor))
-        for on, off, code in zip(grp["onset"], grp["offset"], grp["code"], strict=True):
+    eaf.add_linguistic_type("coded-behaviour")
+    for (actor, code), grp in events.groupby(["actor", "code"], sort=True):
+        tier = f"{actor}-{code}"
+        coders = sorted(set(grp["coder"]) - {""})
+        eaf.add_tier(tier, ling="coded-behaviour", part=str(actor),
+                     ann=", ".join(coders) or None)
+        last = -1
+        for on, off in sorted(zip(grp["onset"], grp["offset"], strict=True)):
             start = round(on * 1000)
             stop = start + 1 if np.isnan(off) else round(off * 1000)
-            eaf.add_annotation(str(actor), start, max(stop, start + 1), str(code))
+            stop = max(stop, start + 1)
+            if start < last:
+                raise ObservationError(
+                    f"{actor}: {code!r} events overlap at {on:g} s; an ELAN tier cannot hold "
+                    "overlapping annotations", source=str(path))
+            eaf.add_annotation(tier, start, stop, str(code))
+            last = stop
     eaf.to_file(str(path))
