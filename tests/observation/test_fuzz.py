@@ -159,3 +159,28 @@ def test_metrics_equal_loop_reference_property(cues, resps, end, window):
     for key in ("responsiveness", "median_latency", "yules_q", "permutation_p"):
         got, want = row[key], ref[key]
         assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want), key
+
+
+def test_mutated_opf_raises_only_observation_error(tmp_path_factory):
+    import zipfile
+
+    from attunement.observation.importers import read_opf
+
+    with zipfile.ZipFile(DATA / "dyad021.opf") as z:
+        db = z.read("db").decode()
+    raw = (DATA / "dyad021.opf").read_bytes()
+    folder = tmp_path_factory.mktemp("opf")
+
+    @settings(max_examples=40, deadline=None)
+    @given(mutated(db), st.binary(max_size=64), st.integers(0, len(raw)))
+    def run(text, junk, cut):
+        good = folder / "a.opf"
+        with zipfile.ZipFile(good, "w") as z:
+            z.writestr("db", text)
+        bad = folder / "b.opf"
+        bad.write_bytes(raw[:cut] + junk)
+        for p in (good, bad):
+            with contextlib.suppress(ObservationError):
+                read_opf(p)
+
+    run()

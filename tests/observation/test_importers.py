@@ -13,7 +13,7 @@ from attunement.observation.importers import detect_format, to_sdis
 from attunement.observation.importers.sdis import read_sdis
 
 SAME_SESSION = ["boris_tabular.tsv", "dyad021.boris", "datavyu_long.csv", "datavyu_wide.csv",
-                "boris_sample.sds", "observer_xt.csv"]
+                "boris_sample.sds", "observer_xt.csv", "dyad021.opf"]
 
 
 def canon(ev: pd.DataFrame) -> pd.DataFrame:
@@ -43,6 +43,7 @@ def test_detect_format(data_dir):
     assert detect_format(data_dir / "boris_sample.sds") == "sdis"
     assert detect_format(data_dir / "dyad021.boris") == "boris-project"
     assert detect_format(data_dir / "observer_xt.csv") == "observer"
+    assert detect_format(data_dir / "dyad021.opf") == "datavyu-opf"
 
 
 def test_boris_aggregated_sample_with_independent_variables(data_dir):
@@ -214,3 +215,18 @@ def test_elan_writer_tier_per_code_and_overlap_error(tmp_path):
     ev.loc[1, "code"] = "cry"
     with pytest.raises(ObservationError, match="overlap"):
         write_events(ev, tmp_path / "bad.eaf")
+
+
+def test_datavyu_opf_modifiers_and_errors(data_dir, tmp_path):
+    import zipfile
+
+    ev = read_events(data_dir / "dyad021.opf").set_index("onset")
+    assert ev.loc[3.0, "modifiers"] == "intensity=high" and ev.loc[14.2, "modifiers"] == ""
+    (tmp_path / "junk.opf").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ObservationError, match="not a readable"):
+        read_events(tmp_path / "junk.opf")
+    with zipfile.ZipFile(tmp_path / "bad.opf", "w") as z:
+        z.writestr("db", "#4\nInfant_cues (MATRIX,true,)-code|NOMINAL\n00:00:03:000,oops\n")
+    with pytest.raises(ObservationError) as exc:
+        read_events(tmp_path / "bad.opf")
+    assert exc.value.line == 3 and "bad.opf!db" in str(exc.value)

@@ -9,6 +9,7 @@ BORIS project                 ``.boris``
 BORIS tabular / aggregated    ``.csv``/``.tsv`` with ``Observation id``, ``Subject``, ``Behavior``
 ELAN                          ``.eaf``
 GSEQ SDIS timed-event         ``.sds``, ``.sdis``, ``.sdi``
+Datavyu project               ``.opf``
 Datavyu CSV export            ``column, ordinal, onset, offset`` or ``<column>.onset`` headers
 The Observer XT event log     ``Behavior``, ``Event_Type``, ``Time_Relative_sf`` headers
 plain CSV                     ``session, actor, code, onset[, offset, …]``
@@ -33,18 +34,23 @@ from attunement.observation.importers.boris import (
     read_boris_table,
     write_boris_aggregated,
 )
-from attunement.observation.importers.datavyu import is_datavyu_header, read_datavyu_csv
+from attunement.observation.importers.datavyu import (
+    is_datavyu_header,
+    read_datavyu_csv,
+    read_opf,
+)
 from attunement.observation.importers.elan import read_eaf, write_eaf
 from attunement.observation.importers.observer import is_observer_header, read_observer_csv
 from attunement.observation.importers.plain import read_plain_csv, write_csv
 from attunement.observation.importers.sdis import read_sdis, to_sdis, write_sdis
 
-FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "observer", "csv")
+FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "datavyu-opf",
+           "observer", "csv")
 WRITE_FORMATS = ("csv", "sdis", "elan", "boris")
 
 __all__ = [
     "FORMATS", "detect_format", "read_boris_project", "read_boris_table", "read_datavyu_csv",
-    "read_eaf", "read_events", "read_observer_csv", "read_plain_csv", "read_sdis", "to_sdis", "write_boris_aggregated",
+    "read_eaf", "read_events", "read_observer_csv", "read_opf", "read_plain_csv", "read_sdis", "to_sdis", "write_boris_aggregated",
     "write_csv", "write_eaf", "write_events", "write_sdis",
 ]
 
@@ -58,6 +64,8 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
         return "elan"
     if suffix in {".sds", ".sdis", ".sdi"}:
         return "sdis"
+    if suffix == ".opf":
+        return "datavyu-opf"
     text = read_text(path) if text is None else text
     header, _ = read_table(text.split("\n", 1)[0] + "\n", str(path))
     if is_boris_header(header):
@@ -86,6 +94,8 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
         return read_boris_table(path)
     if format == "datavyu":
         return read_datavyu_csv(path, **options)
+    if format == "datavyu-opf":
+        return read_opf(path, **options)
     if format == "observer":
         return read_observer_csv(path)
     return read_plain_csv(path)

@@ -7,7 +7,7 @@ Two common layouts are read:
 * wide: headers ``<column>.ordinal, <column>.onset, <column>.offset, <column>.<code>`` per
   Datavyu column, several columns side by side (rows padded with empty cells).
 
-Onsets and offsets are milliseconds (integers) or ``HH:MM:SS:mmm``. A cell with onset equal to
+Datavyu ``.opf`` projects are read by :func:`read_opf`. Onsets and offsets are milliseconds (integers) or ``HH:MM:SS:mmm``. A cell with onset equal to
 offset is a point event. The actor is taken from the Datavyu column name: ``actors`` maps column
 → actor; otherwise the text before the first ``_`` (``Infant_cues`` → ``Infant``). The code is
 the cell's first code field unless ``code_field`` names another.
@@ -15,6 +15,8 @@ the cell's first code field unless ``code_field`` names another.
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,85 @@ def _cell(on_s: str, off_s: str, code: str, src: str, line: int, field: str) -> 
     if not code:
         raise ObservationError("empty code in a coded cell", source=src, line=line, field=field)
     return {"code": code, "onset": on, "offset": np.nan if off == on else off}
+
+
+_OPF_COLUMN = re.compile(r"^(?P<name>[^\s(]+)\s\((?P<info>[^)]*)\)-(?P<codes>.*)$")
+_OPF_CELL = re.compile(r"^(?P<on>\d{2}:\d{2}:\d{2}:\d{3}),(?P<off>\d{2}:\d{2}:\d{2}:\d{3}),"
+                       r"\((?P<values>.*)\)$")
+
+
+def read_opf(
+    path: str | Path,
+    *,
+    actors: dict[str, str] | None = None,
+    code_field: str | None = None,
+    session: str | None = None,
+) -> pd.DataFrame:
+    """Datavyu ``.opf`` project: a zip archive whose ``db`` member lists columns and cells.
+
+    Column lines ``Name (type info)-code1|NOMINAL,code2|NOMINAL`` open a coding pass; cell lines
+    ``HH:MM:SS:mmm,HH:MM:SS:mmm,(v1,v2)`` follow (layout as read by pyvyu; the type-info part
+    is not interpreted). The first code (or ``code_field``) is the event's code, the other
+    filled codes become modifiers ``name=value``. Lines starting with ``#`` are headers; any
+    other line is an error.
+    """
+    src = str(path)
+    try:
+        with zipfile.ZipFile(src) as zf:
+            if "db" not in zf.namelist():
+                raise ObservationError("not a Datavyu project: no 'db' member in the archive",
+                                       source=src)
+            info = zf.getinfo("db")
+            if info.file_size > 200 * 1024 * 1024:
+                raise ObservationError("'db' member is too large", source=src)
+            raw = zf.read("db")
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError,
+            EOFError) as exc:
+        if isinstance(exc, ObservationError):
+            raise
+        raise ObservationError(f"not a readable .opf (zip) file: {exc}", source=src) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ObservationError(f"'db' is not UTF-8 text (byte {exc.start})", source=src) from None
+    actors = actors or {}
+    sess = session or Path(src).stem
+    recs: list[dict] = []
+    column: str | None = None
+    codes: list[str] = []
+    where = f"{src}!db"
+    for line_no, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _OPF_COLUMN.match(line)
+        if m:
+            column = m.group("name")
+            codes = [c.split("|", 1)[0].strip() for c in m.group("codes").split(",")]
+            continue
+        m = _OPF_CELL.match(line)
+        if not m:
+            raise ObservationError("neither a column nor a cell line", source=where,
+                                   line=line_no)
+        if column is None:
+            raise ObservationError("cell before any column line", source=where, line=line_no)
+        values = [v.strip() for v in m.group("values").split(",")]
+        field = code_field or codes[0]
+        if field not in codes:
+            raise ObservationError(f"column {column!r} has no code {field!r}", source=where,
+                                   line=line_no)
+        k = codes.index(field)
+        value = values[k] if k < len(values) else ""
+        if not value or (value.startswith("<") and value.endswith(">")):
+            raise ObservationError(f"cell of column {column!r} has no value for {field!r}",
+                                   source=where, line=line_no)
+        on = parse_seconds(m.group("on"), source=where, line=line_no, field="onset")
+        off = parse_seconds(m.group("off"), source=where, line=line_no, field="offset")
+        extra = [f"{c}={v}" for c, v in zip(codes, values, strict=False)
+                 if c != field and v and not (v.startswith("<") and v.endswith(">"))]
+        recs.append({"session": sess, "code": value, "onset": on, "modifiers": "|".join(extra),
+                     "offset": np.nan if off == on else off,
+                     "actor": actors.get(column) or column.split("_", 1)[0],
+                     "source": f"{where}:{line_no}"})
+    recs.sort(key=lambda r: r["onset"])
+    return make_event_table(recs, source=src)
