@@ -8,8 +8,8 @@ Run (atheris 3.0 installs from PyPI on CPython 3.11)::
     python tests/observation/fuzz_parsers.py -max_total_time=300 /tmp/obs-corpus
 
 The optional directory argument is a libFuzzer corpus directory (libFuzzer writes new inputs
-into it, so copy the sample files to a scratch directory rather than pointing it at ``data/``). The first byte of each input picks the parser; the rest is the
-file's text. Any exception other than ObservationError is a bug and stops the fuzzer with the
+into it, so copy the sample files to a scratch directory rather than pointing it at ``data/``). The first byte of each input picks the parser (255: the bytes of a
+Datavyu ``.opf`` zip); the rest is the file's text. Any exception other than ObservationError is a bug and stops the fuzzer with the
 crashing input saved as ``crash-*``.
 """
 
@@ -29,6 +29,8 @@ with atheris.instrument_imports():
         read_boris_table,
         read_datavyu_csv,
         read_eaf,
+        read_observer_csv,
+        read_opf,
         read_plain_csv,
         read_sdis,
     )
@@ -42,6 +44,12 @@ def _eaf(path: str, text: str):
     return read_eaf(p)
 
 
+def _opf(path: str, data: bytes):
+    p = TMP / "fuzz.opf"
+    p.write_bytes(data)
+    return read_opf(p)
+
+
 PARSERS = [
     ("plain.csv", read_plain_csv),
     ("boris.tsv", read_boris_table),
@@ -49,12 +57,17 @@ PARSERS = [
     ("data.sds", read_sdis),
     ("datavyu.csv", read_datavyu_csv),
     ("scheme.yaml", lambda path, text: parse_scheme(text, source=path)),
+    ("observer.csv", read_observer_csv),
     ("file.eaf", _eaf),
 ]
 
 
 def test_one_input(data: bytes) -> None:
     if not data:
+        return
+    if data[0] == 255:  # raw bytes as a Datavyu .opf archive
+        with contextlib.suppress(ObservationError):
+            _opf("file.opf", data[1:])
         return
     name, parser = PARSERS[data[0] % len(PARSERS)]
     try:
