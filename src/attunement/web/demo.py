@@ -15,13 +15,6 @@ from typing import Any
 
 SITES = ("North Clinic (demo)", "South Clinic (demo)")
 STUDY = "Demo perinatal cohort"
-TIME_POINTS = [
-    {"name": "antenatal", "offset_days": -60, "window_days": 30,
-     "instruments": ["epds", "gad7", "phq9"]},
-    {"name": "3m", "offset_days": 90, "window_days": 21, "instruments": ["epds", "pbq"]},
-]
-
-
 @dataclass
 class DemoInfo:
     url: str
@@ -82,14 +75,57 @@ def _fallback_families(today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
-def synthetic_families(today: dt.date | None = None) -> list[dict[str, Any]]:
-    """The screening area's synthetic families when available, else a small fallback set."""
+def _shift_dates(entry: dict[str, Any], days: int) -> dict[str, Any]:
+    """Move every date of a family-file entry by ``days`` (so the demo is always current)."""
+    out = {**entry, "infant": dict(entry.get("infant") or {})}
+    for key in ("due_date", "date_of_birth"):
+        if out["infant"].get(key):
+            out["infant"][key] = (dt.date.fromisoformat(out["infant"][key])
+                                  + dt.timedelta(days=days)).isoformat()
+    if out.get("assessed_on"):
+        out["assessed_on"] = (dt.date.fromisoformat(out["assessed_on"])
+                              + dt.timedelta(days=days)).isoformat()
+    return out
+
+
+def synthetic_visits(today: dt.date | None = None) -> list[list[dict[str, Any]]]:
+    """Synthetic families as lists of visits (family-file entries with a ``time_point``).
+
+    Uses ``attunement.demo.synthetic_families()`` (the screening area's vignettes) when it is
+    installed, else a small fallback set. Dates are shifted so the newest visit is yesterday.
+    A family seen once gets a clearly synthetic follow-up (every answer one point lower), so
+    every family has two time points.
+    """
     today = today or dt.date.today()
     try:
         from attunement.demo import synthetic_families as screening_families
     except ImportError:
-        return _fallback_families(today)
-    return [dict(f) for f in screening_families()]
+        entries = [{**f, "time_point": "antenatal", "assessed_on": today.isoformat()}
+                   for f in _fallback_families(today)]
+    else:
+        entries = [dict(f) for f in screening_families()]
+        newest = max(dt.date.fromisoformat(e["assessed_on"]) for e in entries)
+        shift = (today - dt.timedelta(days=1) - newest).days
+        entries = [_shift_dates(e, shift) for e in entries]
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        grouped.setdefault(str(entry["family_id"]), []).append(entry)
+    families = []
+    for visits in grouped.values():
+        if len(visits) == 1:
+            first = visits[0]
+            follow = {**first, "time_point": FOLLOW_UP, "caregivers": [
+                {**cg, "responses": {k: _followup(v) for k, v in
+                                     (cg.get("responses") or {}).items()
+                                     if k in REPEATED}}
+                for cg in first.get("caregivers", [])]}
+            visits = [first, follow]
+        families.append(visits)
+    return families
+
+
+FOLLOW_UP = "follow-up (synthetic)"
+REPEATED = ("epds", "phq9", "gad7")  # mood screens repeated at the synthetic follow-up
 
 
 def _followup(responses: list[int | None]) -> list[int | None]:
@@ -129,7 +165,7 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
         system = store.system_actor()
         for site in SITES:
             store.add_site(system, site)
-        store.add_study(system, STUDY, list(SITES), TIME_POINTS)
+        store.add_study(system, STUDY, list(SITES), [])
         info.users.append(("admin@demo.example", admin_pw, "admin", "all"))
         people = [
             ("practitioner.north@demo.example", "practitioner", [SITES[0]], None),
@@ -141,31 +177,41 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
             pw = _password()
             store.add_user(system, email, role, sites, pw, studies=studies)
             info.users.append((email, pw, role, ", ".join(sites) or STUDY))
-        families = synthetic_families()
+        families = synthetic_visits()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Creating synthetic families", total=len(families))
-            for i, fam in enumerate(families):
-                payload = {**fam, "site": SITES[i % 2], "study": STUDY,
-                           "time_point": "antenatal"}
+            for i, visits in enumerate(families):
+                first, infant, context = visits[0], {}, {}
+                for visit in visits:  # the record holds the latest known facts
+                    infant.update(visit.get("infant") or {})
+                    context.update(visit.get("context") or {})
+                payload = {**first, "infant": infant, "context": context,
+                           "placement": visits[-1].get("placement", "birth_family"),
+                           "assessed_on": visits[-1].get("assessed_on"),
+                           "site": SITES[i % 2], "study": STUDY}
                 created = store.create_family(system, payload)
-                if i % 3 != 2:  # most families also have their 3-month follow-up
-                    for cg in fam.get("caregivers", []):
+                known = {str(c["id"]) for c in first.get("caregivers", [])}
+                for visit in visits[1:]:
+                    for cg in visit.get("caregivers", []):
+                        if str(cg["id"]) not in known:
+                            store.add_caregiver(system, created["id"], {
+                                k: val for k, val in cg.items() if k != "responses"})
+                            known.add(str(cg["id"]))
                         for instrument, responses in (cg.get("responses") or {}).items():
-                            if instrument == "epds":
-                                store.add_assessment(system, created["id"], cg["id"], "epds",
-                                                     "3m", _followup(responses))
+                            store.add_assessment(system, created["id"], str(cg["id"]),
+                                                 instrument, str(visit["time_point"]), responses)
                 progress.advance(task)
         info.families = len(families)
     finally:
         store.close()
-    _print(console, info)
     try:
         from attunement.demo import print_screening_demo
     except ImportError:
         pass
-    else:
+    else:  # the walk-through first, so the logins stay on screen next to the address
         console.rule("Screening walk-through")
-        print_screening_demo()
+        print_screening_demo(console)
+    _print(console, info)
     return info
 
 
@@ -176,8 +222,8 @@ def _password() -> str:
 def _print(console: Any, info: DemoInfo) -> None:
     console.rule("attunement demo — synthetic data only")
     console.print(f"Database: {info.url}")
-    console.print(f"{info.families} synthetic families on two sites, two time points "
-                  "(antenatal and 3 months).")
+    console.print(f"{info.families} synthetic families on two sites, each seen at two time "
+                  "points.")
     console.print("\n[bold]Demo users[/] (passwords are new on every run):")
     width = max(len(u[0]) for u in info.users)
     for email, password, role, scope in info.users:
