@@ -1,0 +1,232 @@
+"""Load benchmark of ``attunement serve``: assessment submissions from 50 concurrent clients.
+
+Target (issue 3): at least 300 submissions/s with p99 latency under 100 ms on SQLite, on this
+2-core machine; the same run against PostgreSQL when ``initdb`` is available. Baseline in the
+same run: the store's own ``add_assessment`` called directly (no HTTP), one at a time.
+
+The server runs as a subprocess (``attunement serve``) on 127.0.0.1; the load generator is an
+asyncio httpx client with 50 concurrent connections, bounded by count and by time. Each request
+is a full EPDS submission: validated, scored, stored with its flags and audited in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLIENTS = 50
+MAX_REQUESTS = 4000
+MAX_SECONDS = 15.0
+WARMUP = 200
+PASSWORD = "benchmark passphrase 1"
+TARGET_RPS = 300.0
+TARGET_P99_MS = 100.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(url: str, key: Path) -> tuple[int, float]:
+    """Create the admin, a site, a practitioner and a family; time the direct-store baseline."""
+    import datetime as dt
+
+    from attunement.store import Store
+
+    store = Store.open(url, key_path=key)
+    try:
+        store.init("admin@bench.example", PASSWORD)
+        system = store.system_actor()
+        store.add_site(system, "Bench site")
+        store.add_user(system, "pract@bench.example", "practitioner", ["Bench site"], PASSWORD)
+        due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+        fam = store.create_family(system, {
+            "site": "Bench site", "family_id": "BENCH-1", "infant": {"due_date": due},
+            "caregivers": [{"id": "mother", "role": "birth_mother"},
+                           {"id": "father", "role": "birth_father"}]})
+        n = 200
+        start = time.perf_counter()
+        for i in range(n):
+            store.add_assessment(system, fam["id"], "father", "epds", "baseline",
+                                 [i % 4] * 9 + [0])
+        direct = n / (time.perf_counter() - start)
+        return fam["id"], direct
+    finally:
+        store.close()
+
+
+def _serve(url: str, key: Path, port: int, workers: int, secret_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "ATTUNEMENT_DB": url, "ATTUNEMENT_KEY_FILE": str(key),
+           "ATTUNEMENT_SECRET_KEY": "benchmark-secret-" + "x" * 32,
+           "XDG_DATA_HOME": str(secret_dir)}
+    cmd = [sys.executable, "-m", "attunement", "serve", "--port", str(port),
+           "--workers", str(workers)]
+    log = open(secret_dir / f"server-{port}.log", "wb")  # noqa: SIM115 (lives with the server)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    import httpx
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited: " + _tail(secret_dir / f"server-{port}.log"))
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start in 60 s")
+
+
+async def _load(port: int, family: int) -> tuple[int, int, float, list[float]]:
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        r = await client.post("/api/token", data={"username": "pract@bench.example",
+                                                  "password": PASSWORD})
+        r.raise_for_status()
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        url = f"/api/families/{family}/assessments"
+        latencies: list[float] = []
+        errors = 0
+        issued = 0
+        stop_at = 0.0
+
+        async def client_loop(worker: int, budget: int, record: bool) -> None:
+            nonlocal issued, errors
+            while issued < budget and (not record or time.perf_counter() < stop_at):
+                issued += 1
+                n = issued
+                body = {"caregiver": "mother" if n % 2 else "father", "instrument": "epds",
+                        "time_point": "6w", "responses": [n % 4] * 9 + [0]}
+                t0 = time.perf_counter()
+                resp = await client.post(url, json=body, headers=headers)
+                if record:
+                    latencies.append(time.perf_counter() - t0)
+                if resp.status_code != 201:
+                    errors += 1
+
+        await asyncio.gather(*(client_loop(i, WARMUP, False) for i in range(CLIENTS)))
+        issued = 0
+        stop_at = time.perf_counter() + MAX_SECONDS
+        start = time.perf_counter()
+        await asyncio.gather(*(client_loop(i, MAX_REQUESTS, True) for i in range(CLIENTS)))
+        elapsed = time.perf_counter() - start
+        return len(latencies), errors, elapsed, latencies
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-3000:]
+    except OSError:
+        return ""
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
+    key = workdir / f"{label}.key"
+    family, direct = _prepare(url, key)
+    port = _free_port()
+    proc = _serve(url, key, port, workers, workdir)
+    try:
+        n, errors, elapsed, lat = asyncio.run(_load(port, family))
+    except Exception:
+        print(_tail(workdir / f"server-{port}.log"))
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    rps = n / elapsed
+    p50, p99 = _pct(lat, 0.50) * 1000, _pct(lat, 0.99) * 1000
+    ok = errors == 0 and rps >= TARGET_RPS and p99 < TARGET_P99_MS
+    print(f"{label:<11} workers={workers}  {n} submissions in {elapsed:.1f} s, {errors} errors")
+    print(f"{'':<11} throughput {rps:7.1f}/s (target ≥ {TARGET_RPS:.0f}; "
+          f"{rps / TARGET_RPS:.2f}× target)")
+    print(f"{'':<11} latency p50 {p50:6.1f} ms, p99 {p99:6.1f} ms (target p99 < "
+          f"{TARGET_P99_MS:.0f} ms), mean {statistics.fmean(lat) * 1000:.1f} ms")
+    print(f"{'':<11} baseline: store.add_assessment direct, sequential {direct:7.1f}/s; "
+          f"HTTP at 50 clients = {rps / direct:.2f}× baseline")
+    print(f"{'':<11} {'target met' if ok else 'TARGET MISSED'}")
+    return ok
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _start_postgres(workdir: Path) -> tuple[str, list[str], str, Path] | None:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        return None
+    prefix: list[str] = []
+    pgdir = workdir / "pg"
+    pgdir.mkdir()
+    if os.geteuid() == 0:
+        os.chmod(workdir, 0o755)
+        os.chown(pgdir, pwd.getpwnam("nobody").pw_uid, -1)
+        prefix = ["runuser", "-u", "nobody", "--"]
+    data, sock, port = pgdir / "data", pgdir / "sock", _free_port()
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "-E", "UTF8"], check=True, capture_output=True, env=env)
+    subprocess.run([*prefix, "mkdir", "-p", str(sock)], check=True)
+    opts = f"-k {sock} -p {port} -h 127.0.0.1 -c max_connections=200"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(pgdir / "log"), "-o", opts,
+                    "-w", "start"], check=True, capture_output=True, env=env)
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                         autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "bench"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench", prefix, pg_ctl, data
+
+
+def main() -> bool:
+    workers = int(os.environ.get("ATTUNEMENT_BENCH_WORKERS", "2"))
+    print(f"{CLIENTS} concurrent clients, up to {MAX_REQUESTS} submissions or "
+          f"{MAX_SECONDS:.0f} s per database, after {WARMUP} warm-up submissions; "
+          f"{os.cpu_count()} CPUs")
+    workdir = Path(tempfile.mkdtemp(prefix="attunement-bench-web-"))
+    results = []
+    try:
+        results.append(_run("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir, workers))
+        pg = _start_postgres(workdir)
+        if pg is None:
+            print("PostgreSQL  skipped: initdb/pg_ctl not installed")
+        else:
+            url, prefix, pg_ctl, data = pg
+            try:
+                results.append(_run("PostgreSQL", url, workdir, workers))
+            finally:
+                subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
+                               capture_output=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return all(results)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
