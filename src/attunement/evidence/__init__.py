@@ -1,5 +1,21 @@
 """Pooled evidence: effect sizes, meta-analysis, publication bias and plots (metafor's names).
 
+Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
+
+- ``escalc(measure, data, ...)``: yi and vi for SMD, MD, SMDH, ROM, OR, RR, RD, PETO, AS, COR,
+  ZCOR, MC, SMCC, SMCR, with metafor's zero-cell rules (``add``, ``to``, ``drop00``).
+- ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ;
+  z, Knapp-Hartung, t, ad hoc tests; returns an ``RMAResult`` with ``predict()`` (CI and
+  prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
+  ``influence()``, ``regtest()``, ``ranktest()``, ``trimfill()``, ``coef_table()``,
+  ``study_table()``, ``to_dict()`` and a metafor-style print.
+- ``subgroup_analysis(fit, groups)``: separate fits and the test of subgroup differences.
+- ``regtest``, ``ranktest``, ``trimfill``, ``fsn``: small-study effects / publication bias.
+- ``rma_mh``, ``rma_peto``: Mantel-Haenszel and Peto pooling of 2x2 tables.
+- ``rma_mv(..., cluster=)``: three-level model (estimates nested in studies or sites).
+- ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
+- ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
+
 >>> from attunement.evidence import escalc, rma
 >>> dat = escalc("RR", ai=[4, 6, 3, 62, 33, 180], bi=[119, 300, 228, 13536, 5036, 1361],
 ...              ci=[11, 29, 11, 248, 47, 372], di=[128, 274, 209, 12619, 5761, 1079])
