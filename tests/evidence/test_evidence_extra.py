@@ -79,3 +79,11 @@ def test_cumulative_meta_analysis_by_year(datasets, bcg, close):
                      ("ci_lb", "ci.lb"), ("Q", "Q"), ("tau2", "tau2"), ("I2", "I2"),
                      ("H2", "H2")):
         close(out[col].to_numpy(), ref[key], what=col)
+
+
+def test_rank_test_with_ties(close):
+    from attunement.evidence import ranktest
+
+    ref = EXTRA["ranktest_ties"]
+    res = ranktest(ref["yi"], ref["vi"])
+    close([res.tau, res.pval], [ref["tau"], ref["pval"]])

@@ -1,7 +1,7 @@
 # metafor_extra.R: extra metafor 3.8-1 reference values for attunement.evidence, covering
 # functions the main fixture (tests/reference/metafor_reference.json) does not: influence()
 # and regtest() after a meta-regression, trim-and-fill with the Q0 estimator, weighted Orwin
-# fail-safe N, cumulative meta-analysis, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
+# fail-safe N, cumulative meta-analysis, the rank test with ties, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
 # Usage: Rscript metafor_extra.R metafor_extra.json   (needs metafor and jsonlite)
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
@@ -47,6 +47,12 @@ es$AS <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi))
 e <- escalc("RD", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg, vtype = "UB")
 es$RD_UB <- list(yi = as.numeric(e$yi), vi = as.numeric(e$vi))
 res$escalc <- es
+
+ty <- c(0.1, 0.3, 0.2, 0.5, 0.4, 0.2, 0.9, 0.1, 0.3, 0.6, 0.2, 0.4)
+tv <- c(0.01, 0.02, 0.02, 0.05, 0.03, 0.01, 0.08, 0.01, 0.02, 0.05, 0.04, 0.03)
+rk <- suppressWarnings(ranktest(ty, tv))
+res$ranktest_ties <- list(yi = ty, vi = tv, tau = unname(rk$tau), pval = unname(rk$pval),
+                          note = "ties: normal approximation as cor.test(method = 'kendall')")
 
 reml <- rma(yi, vi, data = bcg, control = TIGHT)
 cu <- as.data.frame(cumul(reml, order = year))
