@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect, text
 from attunement.store import KeyFileError, Store
 
 SECRETS = ("Philippa", "Wintergreen", "Zebedee", "Quillfeather", "9434765919", "Larkspur",
-           "07700", "1997-03-02")
+           "07700", "1997-03-02", "2026-09-15")  # the last: the infant's date of birth
 
 
 def _as_text(value: object) -> str:
@@ -135,3 +135,26 @@ def test_database_refuses_to_overwrite_a_submitted_assessment(world):
                 conn.execute(text(stmt))
     finally:
         engine.dispose()
+
+
+def test_recording_the_birth_keeps_the_date_of_birth_encrypted(world, make_family):
+    import json
+
+    st = world.store
+    payload = make_family("N-200", "North")
+    del payload["infant"]["date_of_birth"]
+    payload["infant"]["due_date"] = "2026-11-30"
+    fam = st.create_family(world.north, payload)
+    assert st.get_family(world.north, fam["id"])["infant"]["date_of_birth"] is None
+    out = st.update_infant(world.north, fam["id"], date_of_birth="2026-11-21",
+                           gestational_age_at_birth_weeks=38.7, reason="born")
+    assert out["changed"] == ["date_of_birth", "gestation_weeks"]
+    infant = st.get_family(world.north, fam["id"])["infant"]
+    assert infant["date_of_birth"] == "2026-11-21"
+    assert infant["gestational_age_at_birth_weeks"] == 38.7
+    assert st.family_document(world.north, fam["id"])["infant"]["date_of_birth"] == "2026-11-21"
+    assert "2026-11-21" not in _raw_database_text(st)
+    assert "2026-11-21" not in json.dumps(st.audit_log(world.admin, limit=50))
+    with pytest.raises(Exception) as err:
+        st.update_infant(world.north, fam["id"], date_of_birth="2099-01-01", reason="x")
+    assert getattr(err.value, "field", None) == "date_of_birth"

@@ -36,10 +36,13 @@ Notes on the platform contract (additions, no breaking deviations):
   read-only and pseudonymised: keyed-hash ids per study, no identifiers, day offsets instead
   of dates (``family_document`` shifts all dates of a family by one secret per-family offset
   so ages and intervals, hence the profile, are unchanged).
-* The infant's birth and due dates are clinical scheduling anchors kept in the clinical table;
-  names, NHS/medical record numbers, addresses, postcodes, phone numbers, e-mails and
-  caregivers' dates of birth are encrypted (AES-256-GCM, bound to their row) in ``identities``.
-* Extra methods: ``ping``, ``dialect``, ``update_identifiers``, ``add_consent``,
+* Names, dates of birth (infant and caregivers), NHS/medical record numbers, addresses,
+  postcodes, phone numbers and e-mails are encrypted (AES-256-GCM, bound to their row) in
+  ``identities``; the infant's due date and gestation at birth stay clinical data (the
+  schedule's anchor). ``update_infant`` records the birth or a revised due date;
+  ``update_identifiers`` corrects identifiers.
+* Extra methods: ``ping``, ``dialect``, ``update_infant``, ``update_identifiers``,
+  ``add_consent``,
   ``withdraw_consent``, ``set_user_active``, ``revoke_api_token``, ``observation_content``;
   keyword extras ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,
   ``list_assessments(include_superseded=)``, ``correct_assessment(input=)``,

@@ -153,14 +153,16 @@ class Family(Base):
 
 
 class Infant(Base):
-    """Scheduling anchors are clinical data; the infant's name and NHS number are not kept here."""
+    """The due date (the scheduling anchor) and gestation at birth are clinical data; the
+    infant's date of birth, name and NHS number live encrypted in ``identities``."""
 
     __tablename__ = "infants"
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     gestation_weeks: Mapped[float | None] = mapped_column(nullable=True)
+    # filled in after decryption by the store (not a column)
+    birth_date = None
 
 
 class Caregiver(Base):

@@ -561,6 +561,8 @@ class Store:
             raise StoreValidationError("infant.gestational_age_at_birth_weeks",
                                        "must be weeks between 22 and 44")
         infant_ids = v.identifiers(infant, "infant", infant=True)
+        if born is not None:
+            infant_ids["date_of_birth"] = born.isoformat()
         carers = payload.get("caregivers")
         if not isinstance(carers, list) or not carers:
             raise StoreValidationError("caregivers", "at least one caregiver is required")
@@ -603,7 +605,7 @@ class Store:
                          created_by=actor.user_id)
             s.add(fam)
             s.flush()
-            inf = Infant(family_id=fam.id, due_date=due, birth_date=born,
+            inf = Infant(family_id=fam.id, due_date=due,
                          gestation_weeks=float(gestation) if gestation is not None else None)
             s.add(inf)
             s.flush()
@@ -614,8 +616,7 @@ class Store:
             audit.append(s, actor=actor, action="create", entity="family", entity_id=fam.id,
                          family_id=fam.id, site_id=site.id, after={
                              "family_id": code, "placement": placement, "study_id": study_id,
-                             "context": context, "infant": {"due_date": _iso(due),
-                                                            "date_of_birth": _iso(born)},
+                             "context": context, "infant": {"due_date": _iso(due)},
                              "identifiers": sorted(infant_ids)})
             for p in parsed:
                 for instrument, responses in p["responses"].items():
@@ -710,6 +711,24 @@ class Store:
         return {(r.subject_kind, r.subject_id): keys.decrypt(
             r.ciphertext, f"{r.subject_kind}:{r.subject_id}") for r in rows}
 
+    def _with_birth_dates(self, s: Session, infants: Iterable[Infant]) -> list[Infant]:
+        """Attach each infant's decrypted date of birth (``birth_date``) for internal use."""
+        infants = list(infants)
+        if not infants:
+            return infants
+        rows = {r.subject_id: r for r in s.execute(select(Identity).where(
+            Identity.subject_kind == "infant",
+            Identity.subject_id.in_([i.id for i in infants]))).scalars()}
+        for inf in infants:
+            row = rows.get(inf.id)
+            born = None
+            if row is not None:
+                data = self._keyring().decrypt(row.ciphertext, f"infant:{inf.id}")
+                born = date.fromisoformat(data["date_of_birth"]) if data.get(
+                    "date_of_birth") else None
+            inf.birth_date = born  # type: ignore[assignment]
+        return infants
+
     def add_caregiver(self, actor: Actor, family_id: int, caregiver: dict) -> dict:
         """Add a caregiver (with optional identifiers and responses at ``time_point``)."""
         require_write(actor)
@@ -768,6 +787,58 @@ class Store:
                          entity_id=f"{kind}:{subject}", family_id=fam.id, site_id=fam.site_id,
                          after={"fields": changed}, reason=reason)
             return {"person": person, "changed": changed}
+
+    def update_infant(self, actor: Actor, family_id: int, *, reason: str,
+                      due_date: date | str | None = None,
+                      date_of_birth: date | str | None = None,
+                      gestational_age_at_birth_weeks: float | None = None) -> dict:
+        """Record the birth (date of birth, gestation) or a revised due date.
+
+        The date of birth is stored encrypted; the audit row names it but never its value.
+        """
+        require_write(actor)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        due = v.a_date(due_date, "due_date")
+        born = v.a_date(date_of_birth, "date_of_birth")
+        gest = gestational_age_at_birth_weeks
+        if gest is not None and (isinstance(gest, bool) or not isinstance(gest, int | float)
+                                 or not 22 <= gest <= 44):
+            raise StoreValidationError("gestational_age_at_birth_weeks",
+                                       "must be weeks between 22 and 44")
+        if due is None and born is None and gest is None:
+            raise StoreValidationError("infant", "give a due date, date of birth or gestation")
+        if born is not None and born > datetime.now(UTC).date():
+            raise StoreValidationError("date_of_birth", "is in the future")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            inf = s.execute(select(Infant).where(Infant.family_id == fam.id)).scalar_one()
+            before = {"due_date": _iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
+            if due is not None:
+                inf.due_date = due
+            if gest is not None:
+                inf.gestation_weeks = float(gest)
+            changed = sorted(k for k, val in (("due_date", due), ("gestation_weeks", gest))
+                             if val is not None)
+            if born is not None:
+                row = s.execute(select(Identity).where(
+                    Identity.subject_kind == "infant",
+                    Identity.subject_id == inf.id)).scalar_one_or_none()
+                keys = self._keyring(s)
+                aad = f"infant:{inf.id}"
+                data = keys.decrypt(row.ciphertext, aad) if row is not None else {}
+                data["date_of_birth"] = born.isoformat()
+                if row is None:
+                    self._store_identity(s, fam.id, "infant", inf.id, data)
+                else:
+                    row.ciphertext, row.key_id = keys.encrypt(data, aad), keys.key_id
+                changed = sorted([*changed, "date_of_birth"])
+            s.flush()
+            after = {"due_date": _iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
+            audit.append(s, actor=actor, action="update", entity="infant", entity_id=inf.id,
+                         family_id=fam.id, site_id=fam.site_id, before=before,
+                         after={**after, "changed": changed}, reason=reason)
+            return {"due_date": after["due_date"], "gestational_age_at_birth_weeks":
+                    inf.gestation_weeks, "date_of_birth": _iso(born), "changed": changed}
 
     def end_caregiver(self, actor: Actor, family_id: int, caregiver_id: int | str, *,
                       reason: str, left_on: date | str | None = None) -> dict:
@@ -841,8 +912,8 @@ class Store:
             carers: dict[int, list[Caregiver]] = {}
             for cg in s.execute(select(Caregiver).where(Caregiver.family_id.in_(fam_ids))).scalars():
                 carers.setdefault(cg.family_id, []).append(cg)
-            infants = {i.family_id: i for i in s.execute(
-                select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()}
+            infants = {i.family_id: i for i in self._with_birth_dates(s, s.execute(
+                select(Infant).where(Infant.family_id.in_(fam_ids))).scalars())}
             alerts = dict(s.execute(select(Alert.family_id, func.count()).where(
                 Alert.family_id.in_(fam_ids), Alert.status == "open").group_by(
                 Alert.family_id)).all())
@@ -945,7 +1016,8 @@ class Store:
     def _family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
         site = s.get(Site, fam.site_id)
         study = s.get(Study, fam.study_id) if fam.study_id else None
-        infant = s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars().first()
+        infant = next(iter(self._with_birth_dates(s, s.execute(
+            select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
         carers = list(s.execute(select(Caregiver).where(Caregiver.family_id == fam.id).order_by(
             Caregiver.id)).scalars())
         ids = self._identities(s, fam.id) if actor.sees_identifiers else {}
@@ -971,7 +1043,8 @@ class Store:
                           "date_of_birth": _iso(infant.birth_date),
                           "gestational_age_at_birth_weeks": infant.gestation_weeks}
             if actor.sees_identifiers:
-                infant_doc["identifiers"] = ids.get(("infant", infant.id), {})
+                infant_doc["identifiers"] = {k: val for k, val in ids.get(
+                    ("infant", infant.id), {}).items() if k != "date_of_birth"}
         caregivers = [self._caregiver_dict(c, ids.get(("caregiver", c.id), {})
                                            if actor.sees_identifiers else None) for c in carers]
         tps = list(s.execute(select(TimePoint).where(TimePoint.study_id == fam.study_id).order_by(
@@ -1044,7 +1117,8 @@ class Store:
         instrument, latest correction), ready for ``attunement.risk.profile``."""
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            infant = s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars().first()
+            infant = next(iter(self._with_birth_dates(s, s.execute(
+                select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
             carers = list(s.execute(select(Caregiver).where(
                 Caregiver.family_id == fam.id, Caregiver.left_on.is_(None)).order_by(
                 Caregiver.id)).scalars())
@@ -1606,8 +1680,9 @@ class Store:
             sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
             studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
             fam_ids = {f.id for _, f, _ in rows}
-            infants = {i.family_id: i for i in s.execute(select(Infant).where(
-                Infant.family_id.in_(fam_ids))).scalars()} if fam_ids else {}
+            infants = {i.family_id: i for i in self._with_birth_dates(s, s.execute(
+                select(Infant).where(Infant.family_id.in_(fam_ids))).scalars())} \
+                if fam_ids else {}
         keys = self._keyring() if pseudonymise else None
         records = []
         for a, f, c in rows:

@@ -309,7 +309,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("family_id", sa.Integer(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=True),
-        sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("gestation_weeks", sa.Double(), nullable=True),
         sa.ForeignKeyConstraint(
             ["family_id"], ["families.id"], name=op.f("fk_infants_family_id_families")
