@@ -85,7 +85,7 @@ def forest_plot(
     sei = np.sqrt(res.vi)
     lo, hi = res.yi - crit * sei, res.yi + crit * sei
     weights = res.weights_percent()
-    labels = list(res.slab)
+    labels = [lab if len(lab) <= 40 else lab[:39] + "\u2026" for lab in res.slab]
 
     rows: list[dict[str, Any]] = []  # drawn top to bottom
     groups_test = None
