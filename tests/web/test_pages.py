@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from fastapi.testclient import TestClient
 
 from .support import PASSWORD, World
+
+
+def _days(n: int) -> str:
+    return (dt.date.today() + dt.timedelta(days=n)).isoformat()
 
 
 def _csrf(html: str) -> str:
@@ -129,7 +134,7 @@ def test_register_family_form_keeps_what_was_typed(page_client: TestClient) -> N
 def test_register_family_store_error_names_the_field(page_client: TestClient) -> None:
     csrf = _login(page_client)
     form = {"csrf_token": csrf, "n_caregivers": "1", "site": "Site A", "family_id": "FAM-A",
-            "placement": "birth_family", "infant.due_date": "2026-12-01",
+            "placement": "birth_family", "infant.due_date": _days(30),
             "caregivers.0.role": "co_parent", "caregivers.0.id": "parent"}
     r = page_client.post("/families/new", data=form)
     assert r.status_code == 422
@@ -147,7 +152,7 @@ def test_add_caregiver_row_without_javascript(page_client: TestClient) -> None:
 def test_register_family_then_questionnaire(page_client: TestClient, sqlite_world: World) -> None:
     csrf = _login(page_client)
     form = {"csrf_token": csrf, "n_caregivers": "2", "site": "Site A", "family_id": "FAM-W",
-            "placement": "kinship", "infant.date_of_birth": "2026-10-01",
+            "placement": "kinship", "infant.date_of_birth": _days(-56),
             "caregivers.0.role": "kinship_carer", "caregivers.0.id": "gran",
             "caregivers.1.role": "co_parent", "caregivers.1.id": "partner"}
     r = page_client.post("/families/new", data=form, follow_redirects=False)
@@ -243,3 +248,16 @@ def test_exports_download(page_client: TestClient) -> None:
     r = page_client.post("/exports", data={"csrf_token": csrf, "format": "exe"},
                          follow_redirects=True)
     assert "unknown export format" in r.text
+
+
+def test_recorded_circumstances_reach_the_profile(page_client: TestClient) -> None:
+    csrf = _login(page_client)
+    form = {"csrf_token": csrf, "n_caregivers": "1", "site": "Site A", "family_id": "FAM-CTX",
+            "placement": "birth_family", "infant.due_date": _days(45),
+            "context.domestic_violence": "1",
+            "caregivers.0.role": "birth_mother", "caregivers.0.id": "mother",
+            "caregivers.0.context.severe_mental_illness": "1"}
+    r = page_client.post("/families/new", data=form, follow_redirects=True)
+    assert r.status_code == 200 and "Family FAM-CTX" in r.text
+    assert "Severe mental illness" in r.text and "Domestic violence" in r.text
+    assert ">specialist<" in r.text  # severe mental illness sets the specialist tier

@@ -205,3 +205,28 @@ def time_points(family: dict[str, Any]) -> list[str]:
         if name and name not in names:
             names.append(name)
     return names or ["antenatal", "6w", "3m", "6m", "12m"]
+
+
+@cache
+def context_choices() -> dict[str, list[tuple[str, str]]]:
+    """Recorded circumstances a practitioner can tick, by level (``family`` / ``caregiver``),
+    from the risk definitions (``attunement.risk``): each becomes ``context: {id: true}``."""
+    from attunement.risk import load_definitions
+
+    defs = load_definitions()
+    labels = {c.id: (c.label, c.level) for c in defs.context_items}
+    out: dict[str, list[tuple[str, str]]] = {"family": [], "caregiver": []}
+    seen: set[str] = set()
+    for factor in defs.factors:
+        for rid in factor.recorded:
+            if rid in seen:
+                continue
+            seen.add(rid)
+            label, level = labels.get(rid, (factor.label if rid == factor.id
+                                            else rid.replace("_", " ").capitalize(), factor.level))
+            out.setdefault(level, []).append((rid, label))
+    for cid, (label, level) in labels.items():
+        if cid not in seen:
+            seen.add(cid)
+            out.setdefault(level, []).append((cid, label))
+    return out

@@ -141,7 +141,8 @@ def redcap_dictionary(frame: pd.DataFrame) -> pd.DataFrame:
                 "Field Label": _output_label(inst, col), "Field Note": "Computed by attunement",
                 "Field Annotation": "@READONLY",
             })
-    return pd.DataFrame(rows).reindex(columns=DICTIONARY_COLUMNS).fillna("")
+    return pd.DataFrame([{c: r.get(c, "") for c in DICTIONARY_COLUMNS} for r in rows],
+                        columns=DICTIONARY_COLUMNS)
 
 
 def _code(value: float) -> str:

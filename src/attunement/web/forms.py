@@ -71,6 +71,10 @@ def _int(value: str, field: str, errors: FormErrors, label: str, low: int, high:
     return number
 
 
+def _keys(form: Any) -> list[str]:
+    return [str(k) for k in form.keys()]  # noqa: SIM118 (a multi-dict, not a dict)
+
+
 def caregiver_count(form: Any) -> int:
     try:
         n = int(form.get("n_caregivers", 2))
@@ -116,6 +120,8 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         if value:
             infant[key] = value
 
+    family_context = {key.split(".", 1)[1]: True for key in _keys(form)
+                      if key.startswith("context.") and form.get(key)}
     caregivers: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i in range(caregiver_count(form)):
@@ -137,6 +143,10 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
             errors.add(p + "id", f"Caregiver id '{cid}' is used twice in this family")
         seen.add(cid)
         caregiver: dict[str, Any] = {"id": cid, "role": role}
+        context = {key.rsplit(".", 1)[1]: True for key in _keys(form)
+                   if key.startswith(p + "context.") and form.get(key)}
+        if context:
+            caregiver["context"] = context
         age = _int(_text(form, p + "age"), p + "age", errors, f"Caregiver {i + 1}'s age", 10, 100)
         if age is not None:
             caregiver["age"] = age
@@ -160,7 +170,7 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         "assessed_on": dt.date.today().isoformat(),
         "infant": infant,
         "placement": placement,
-        "context": {},
+        "context": family_context,
         "caregivers": caregivers,
     }
     study = _text(form, "study")

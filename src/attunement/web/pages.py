@@ -170,6 +170,7 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
     return render(request, "family_new.html", {
         "sites": sites, "studies": studies, "roles": CAREGIVER_ROLES, "placements": PLACEMENTS,
         "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
+        "context_choices": domain.context_choices(),
     }, status=status)
 
 
