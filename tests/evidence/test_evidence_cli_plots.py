@@ -162,3 +162,17 @@ def test_funnel_after_meta_regression_shows_residuals(datasets):
     assert ax.get_xlabel() == "Residual value"
     points = next(c for c in ax.collections if isinstance(c, PathCollection))
     assert abs(points.get_offsets()[:, 0].mean()) < 0.3  # residuals centre near zero
+
+
+def test_meta_missing_values_stop_or_are_left_out_with_a_warning(datasets, tmp_path):
+    d = datasets["bcg"].rename(columns={"tpos": "ai", "tneg": "bi", "cpos": "ci", "cneg": "di"})
+    d.loc[2, "ai"] = None
+    path = tmp_path / "missing.csv"
+    d.to_csv(path, index=False)
+    result = runner.invoke(app, ["meta", str(path), "--measure", "RR", "--json"])
+    assert result.exit_code == 2
+    assert "Rosenthal et al" in result.output and "--na-omit" in result.output
+    result = runner.invoke(app, ["meta", str(path), "--measure", "RR", "--json", "--na-omit"])
+    assert result.exit_code == 0
+    assert "left out of the model: Rosenthal et al" in result.stderr
+    assert json.loads(result.stdout)["k"] == 12

@@ -109,9 +109,13 @@ def meta_command(
     data = _read(file)
     if measure is not None:
         try:
-            data = escalc(measure, data)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                data = escalc(measure, data)
         except ValueError as exc:
             _fail(f"{file}: {exc}")
+        for w in caught:
+            typer.echo(f"warning: {file}: {w.message}", err=True)
     needed = [yi] + ([sei] if sei else [vi])
     missing = [c for c in needed if c not in data.columns]
     if missing:
@@ -149,7 +153,7 @@ def meta_command(
                 }
                 summary["subgroup_test"] = test
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
     if forest is not None or funnel is not None:
