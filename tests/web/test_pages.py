@@ -261,3 +261,18 @@ def test_recorded_circumstances_reach_the_profile(page_client: TestClient) -> No
     assert r.status_code == 200 and "Family FAM-CTX" in r.text
     assert "Severe mental illness" in r.text and "Domestic violence" in r.text
     assert ">specialist<" in r.text  # severe mental illness sets the specialist tier
+
+
+def test_caregiver_joins_and_leaves(page_client: TestClient, sqlite_world: World) -> None:
+    csrf = _login(page_client)
+    fid = sqlite_world.family_a
+    r = page_client.post(f"/families/{fid}/caregivers", data={
+        "csrf_token": csrf, "id": "gran", "role": "kinship_carer"}, follow_redirects=True)
+    assert "Caregiver gran added." in r.text
+    r = page_client.post(f"/families/{fid}/caregivers/leave", data={
+        "csrf_token": csrf, "caregiver": "father", "reason": ""}, follow_redirects=True)
+    assert "reason: say why" in r.text
+    r = page_client.post(f"/families/{fid}/caregivers/leave", data={
+        "csrf_token": csrf, "caregiver": "father", "reason": "moved abroad"},
+        follow_redirects=True)
+    assert "Recorded that father left the family." in r.text and "moved abroad" in r.text

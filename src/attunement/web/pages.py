@@ -250,11 +250,45 @@ async def family_page(request: Request, family_id: int,
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
-        "profile_problem": profile_problem,
+        "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
     })
+
+
+@router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
+async def caregiver_add(request: Request, family_id: int,
+                        actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
+    try:
+        await call(_store(request).add_caregiver, actor, family_id, caregiver)
+    except StoreValidationError as exc:
+        session.flash(f"The caregiver was not added — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Caregiver {caregiver['id']} added.")
+    return redirect(request, f"/families/{family_id}")
+
+
+@router.post("/families/{family_id}/caregivers/leave", dependencies=[Depends(check_csrf)])
+async def caregiver_leave(request: Request, family_id: int,
+                          actor: Actor = Depends(page_actor)) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    caregiver = str(form.get("caregiver", ""))
+    reason = str(form.get("reason", "")).strip()
+    if not reason:
+        session.flash("reason: say why the caregiver left (it is kept in the record)", "error")
+        return redirect(request, f"/families/{family_id}")
+    try:
+        await call(_store(request).end_caregiver, actor, family_id, caregiver, reason=reason)
+    except StoreValidationError as exc:
+        session.flash(f"Not recorded — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Recorded that {caregiver} left the family.")
+    return redirect(request, f"/families/{family_id}")
 
 
 # --- assessments ----------------------------------------------------------------------------
