@@ -622,7 +622,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
             se = math.sqrt((2 * (k - p) + 4 * t * P.trace() + 2 * t * t * sPP) / w.sum() ** 2)
             if method == "HSk":
                 se *= k / (k - p)
-        return tau2, se, it
+        return tau2, se, it, None
     if method == "GENQ":
         P = _proj(X, weights)
         RSS = P.quad(ymc)
@@ -634,7 +634,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         se = math.sqrt(
             (2 * P.tr_pvpu(v, v) + 4 * t * P.tr_pvpu(v, 1.0) + 2 * t * t * P.tr_pvpu()) / trP**2
         )
-        return tau2, se, it
+        return tau2, se, it, None
     if method == "SJ":
         tau2_0 = float(np.mean(ymc**2))
         P = _proj(X, 1.0 / (v + tau2_0))
@@ -646,7 +646,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
             tau2_0**2 / (k - p) ** 2
             * (2 * P.tr_pvpu(v, v) + 4 * t * P.tr_pvpu(v, 1.0) + 2 * t * t * P.tr_pvpu())
         )
-        return tau2, se, it
+        return tau2, se, it, None
     if method in {"PM", "EB"}:
         # EB (Morris) solves the same estimating equation as PM, Q(tau^2) = k - p (metafor's
         # output agrees on every fixture data set); solving it by bracketing instead of
@@ -667,7 +667,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         tau2 = max(tmin, tau2)
         w = 1 / (v + tau2)
         se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
-        return tau2, se, it
+        return tau2, se, it, None
     # HE, and the starting value of ML / REML / EB
     if method != "HE" and _is_intercept(X):
         # P = I - J/k: RSS = Σ(y - ȳ)², tr(PV) = (1 - 1/k) Σv
@@ -684,7 +684,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         se = math.sqrt(
             (2 * Pi.tr_pvpu(v, v) + 4 * t * trPV + 2 * t * t * (k - p)) / (k - p) ** 2
         )
-        return tau2, se, it
+        return tau2, se, it, None
     tau2 = max(0.0, tau2, tmin)
     if fixed:
         tau2 = tau2_value
@@ -701,7 +701,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
             se = math.sqrt(2 / (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
         else:
             se = math.sqrt(2 * k**2 / (k - p) / sw**2)
-        return tau2, se, it
+        return tau2, se, it, sums
     w = 1 / (v + tau2)
     if method == "ML":
         se = math.sqrt(2 / np.sum(w * w))
@@ -709,7 +709,7 @@ def _tau2_estimate(method, y, ymc, v, X, k, p, weights, ctrl, tau2_value):
         se = math.sqrt(2 / _proj(X, w).tr_pvpu())
     else:
         se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
-    return tau2, se, it
+    return tau2, se, it, None
 
 
 def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed, sums=None):
@@ -740,6 +740,10 @@ def _fisher_scoring(method, ymc, v, X, k, p, tau2, ctrl, fixed, sums=None):
             # the observed information (same root, quadratic convergence) finish the job.
             if newton and dS < 0:
                 adj = -score / dS
+                if abs(adj) < 1e-7 * (1 + tau2) and tau2 + adj >= tmin:
+                    # quadratic convergence: the error after this step is ~adj², far below
+                    # the threshold, so the confirming iteration metafor would run is skipped
+                    return tau2 + adj, it
             elif abs(adj) < 1e-3 * (1 + tau2):
                 newton = method != "EB" and bool(ctrl["newton"])
         else:
@@ -772,15 +776,26 @@ class _InterceptSums:
     """Weighted sums for an intercept-only model in one matrix product per value of tau^2:
     Σw, Σw², Σw³, Q = Σw(y − ȳ_w)² and Σw²(y − ȳ_w)² (the O(k) core of the iterations)."""
 
-    __slots__ = ("B", "Wp", "v")
+    __slots__ = ("B", "Wp", "last", "logsums", "v")
 
     def __init__(self, y: np.ndarray, v: np.ndarray) -> None:
         self.B = np.vstack([np.ones_like(y), y, y * y])
         self.Wp = np.empty((3, y.size))
         self.v = v
+        self.logsums: dict[float, float] = {}
+        self.last: tuple[float, tuple[float, ...]] = (math.nan, ())
+
+    def logsum(self, tau2: float) -> float:
+        """Σ log(v + τ²), remembered (the likelihood check and the fit statistics share it)."""
+        out = self.logsums.get(tau2)
+        if out is None:
+            out = self.logsums[tau2] = float(np.sum(np.log(self.v + tau2)))
+        return out
 
     def at(self, tau2: float) -> tuple[float, ...]:
         """Σw, Σw², Σw³, Q, A = Σw²e² and dA/dτ², with w = 1/(v + τ²), e = y − ȳ_w."""
+        if tau2 == self.last[0]:
+            return self.last[1]
         w, w2, w3 = self.Wp
         np.add(self.v, tau2, out=w)
         np.reciprocal(w, out=w)
@@ -791,7 +806,9 @@ class _InterceptSums:
         dmu = (b1 * a2 - b2 * a1) / (a1 * a1)
         A = c2 - 2 * mu * b2 + mu * mu * a2
         dA = -2 * c3 - 2 * dmu * b2 + 4 * mu * b3 + 2 * mu * dmu * a2 - 2 * mu * mu * a3
-        return a1, a2, a3, c1 - mu * b1, A, dA
+        out = (a1, a2, a3, c1 - mu * b1, A, dA)
+        self.last = (tau2, out)
+        return out
 
 
 def _score(method, t, ymc, v, X, k, p):
@@ -840,7 +857,7 @@ def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
         lls = []
         for t in (0.0, tau2):
             sw, _, _, q, *_ = sums.at(t)
-            ll_t = -0.5 * float(np.sum(np.log(v + t))) - 0.5 * q
+            ll_t = -0.5 * sums.logsum(t) - 0.5 * q
             lls.append(ll_t - 0.5 * math.log(sw) if method == "REML" else ll_t)
         ll0, ll = lls
     else:
@@ -891,18 +908,19 @@ def _fit(
     ymc = y - y.mean()
     se_tau2 = float("nan")
     iterations = 0
+    cache = None
     if method in _FIXED:
         tau2 = 0.0
     elif k == 1:
         tau2 = 0.0 if tau2_value is None else tau2_value
     else:
-        tau2, se_tau2, iterations = _tau2_estimate(
+        tau2, se_tau2, iterations, cache = _tau2_estimate(
             method, y, ymc, v, X, k, p, weights, control, tau2_value
         )
     tau2_fixed = tau2_value is not None and method not in _FIXED
     if int_only and weights is None and k > 1:
         return _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
-                              tau2_fixed, iterations, light)
+                              tau2_fixed, iterations, light, cache)
 
     w = 1.0 / (v + tau2)
     if not np.all(np.isfinite(w)):
@@ -1025,7 +1043,7 @@ def _fit(
 
 
 def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2, tau2_fixed,
-                   iterations, light):
+                   iterations, light, cache=None):
     """The rest of _fit for an intercept-only model with inverse-variance weights, with scalar
     sums (same formulas; this is the path of almost every meta-analysis and of simulations)."""
     k = y.size
@@ -1076,11 +1094,12 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
     fit_stats: dict[str, dict[str, float]] = {}
     if not light:
         parms = 1 + (0 if method in _FIXED or tau2_fixed else 1)
-        sum_log = float(np.sum(np.log(vt_)))
+        sum_log = cache.logsum(tau2) if cache is not None else float(np.sum(np.log(vt_)))
         ll_ml = -0.5 * k * _LOG2PI - 0.5 * sum_log - 0.5 * RSS
         ll_reml = -0.5 * (k - 1) * _LOG2PI + 0.5 * math.log(k) - 0.5 * sum_log \
             - 0.5 * math.log(sw) - 0.5 * RSS
-        dev_ml = -2 * (ll_ml + 0.5 * (k * _LOG2PI + float(np.sum(np.log(v)))))
+        sum_log_v = cache.logsum(0.0) if cache is not None else float(np.sum(np.log(v)))
+        dev_ml = -2 * (ll_ml + 0.5 * (k * _LOG2PI + sum_log_v))
         kk, kr = max(k, parms + 2), max(k - 1, parms + 2)
         fit_stats = {
             "ML": {"logLik": ll_ml, "deviance": dev_ml, "AIC": -2 * ll_ml + 2 * parms,
