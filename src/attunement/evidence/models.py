@@ -852,7 +852,6 @@ def _ll_at(method, y, v, X, k, p, tau2):
 
 
 def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
-    ymc = y - y.mean()
     if sums is not None:
         lls = []
         for t in (0.0, tau2):
@@ -861,6 +860,7 @@ def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
             lls.append(ll_t - 0.5 * math.log(sw) if method == "REML" else ll_t)
         ll0, ll = lls
     else:
+        ymc = y - y.mean()
         ll0 = _ll_at(method, ymc, v, X, k, p, 0.0)
         ll = _ll_at(method, ymc, v, X, k, p, tau2)
     if ll0 - ll > ctrl["tol"] and tau2 > ctrl["threshold"]:
@@ -905,7 +905,7 @@ def _fit(
     if method == "GENQ" and weights is None:
         raise ValueError("method='GENQ' needs weights")
     alpha = _as_level(level)
-    ymc = y - y.mean()
+    ymc = y - float(y.sum()) / k
     se_tau2 = float("nan")
     iterations = 0
     cache = None
