@@ -81,6 +81,9 @@ def forest_plot(
         raise ValueError("forest_plot draws models without moderators; use subgroup= for blocks")
     f, log_axis = _resolve_transf(transf)
     k = res.k
+    if k > 300:
+        raise ValueError(f"{k} studies are too many rows for a readable forest plot; draw "
+                         "subsets or use a funnel plot")
     crit = _crit(res.alpha, None)
     sei = np.sqrt(res.vi)
     lo, hi = res.yi - crit * sei, res.yi + crit * sei
