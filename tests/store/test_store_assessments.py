@@ -291,3 +291,23 @@ def test_consent_is_recorded_and_withdrawn_not_deleted(world):
     pseudo = st.get_family(world.researcher, world.fam_north)
     assert pseudo["consents"][0]["given_on"] is None
     assert pseudo["consents"][0]["caregiver"] == pseudo["caregivers"][0]["id"]
+
+
+def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
+    st = world.store
+    before = _count(st, Assessment)
+    ids: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def submit() -> None:
+        barrier.wait()
+        ids.append(st.add_assessment(world.north, world.fam_north, "father", "epds", "6w",
+                                     [0] * 10, submission_key="retry-1")["id"])
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 10 and len(set(ids)) == 1
+    assert _count(st, Assessment) == before + 1

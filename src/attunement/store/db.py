@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # one advisory lock serialises writers on PostgreSQL (the audit chain needs a total order)
 WRITE_LOCK = 0x617474  # "att"
 MIGRATION_LOCK = 0x617475
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def default_url() -> str:
@@ -91,8 +92,12 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One transaction: commits on success, rolls everything back on any exception."""
+    def write(self, *, lock: bool = True) -> Iterator[Session]:
+        """One transaction: commits on success, rolls everything back on any exception.
+
+        ``lock=False`` (PostgreSQL) lets the caller read first and take the writers' lock
+        later with :meth:`lock`, so the lock is held only for the writing part.
+        """
         if self.dialect == "sqlite":
             # queue this process's writers on a lock: SQLite's busy handler polls with growing
             # sleeps, which starves some writers (seconds of tail latency) under contention;
@@ -101,8 +106,14 @@ class Database:
                 yield session
             return
         with self._write() as session, session.begin():
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            if lock:
+                self.lock(session)
             yield session
+
+    def lock(self, session: Session) -> None:
+        """Take the writers' lock now (PostgreSQL; SQLite writers hold it from BEGIN)."""
+        if self.dialect == "postgresql":
+            session.execute(_LOCK_SQL, {"k": WRITE_LOCK})
 
     def upgrade(self) -> None:
         """Alembic ``upgrade head`` (migrations ship inside the package)."""

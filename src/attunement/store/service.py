@@ -1211,19 +1211,29 @@ class Store:
         if submission_key is not None:
             submission_key = v.text(submission_key, "submission_key", max_len=100)
         completed = v.a_date(completed_on, "completed_on")
-        with self._db.write() as s:
+        with self._db.write(lock=False) as s:
             fam = get_scoped_row(s, actor, family_id)
-            if submission_key:
+
+            def lock_then_check_key() -> dict | None:
+                # reads and scoring above ran unlocked; from here on writers take turns
+                self._db.lock(s)
+                if not submission_key:
+                    return None
                 existing = s.execute(select(Assessment).where(
                     Assessment.submission_key == submission_key)).scalar_one_or_none()
-                if existing is not None:
-                    if existing.family_id != fam.id:
-                        raise StoreValidationError("submission_key", "already used")
-                    cg = s.get(Caregiver, existing.caregiver_id)
-                    return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
+                if existing is None:
+                    return None
+                if existing.family_id != fam.id:
+                    raise StoreValidationError("submission_key", "already used")
+                cg = s.get(Caregiver, existing.caregiver_id)
+                return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
+
             a, cg = self._insert_assessment(s, actor, fam, caregiver, instrument, time_point,
                                             responses, input_kind=input,
-                                            submission_key=submission_key, completed_on=completed)
+                                            submission_key=submission_key, completed_on=completed,
+                                            before_write=lock_then_check_key)
+            if a is None:
+                return cg  # the earlier submission with this key
             return self._assessment_dict(a, cg)
 
     def _score(self, instrument: str, responses: list[int | None], input_kind: str,
@@ -1257,7 +1267,8 @@ class Store:
                            instrument: str, time_point: str, responses: list[int | None], *,
                            input_kind: str, via: str = "staff", corrects: Assessment | None = None,
                            reason: str | None = None, submission_key: str | None = None,
-                           completed_on: date | None = None) -> tuple[Assessment, Any]:
+                           completed_on: date | None = None,
+                           before_write: Any = None) -> tuple[Any, Any]:
         cg = self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
         if corrects is not None:
@@ -1275,6 +1286,10 @@ class Store:
         scores = _jsonable(dict(scored.scores))
         item_scores = _jsonable(list(getattr(scored, "item_scores", None) or responses))
         flags = [_flag_dict(f) for f in scored.flags]
+        if before_write is not None:
+            earlier = before_write()
+            if earlier is not None:
+                return None, earlier
         if corrects is None:
             instance = (s.execute(select(func.max(Assessment.instance)).where(
                 Assessment.caregiver_id == cg.id, Assessment.instrument == instrument,
