@@ -40,3 +40,12 @@ def test_responses_are_whole_numbers_or_missing():
         with pytest.raises(StoreValidationError) as err:
             v.responses(bad)
         assert err.value.field == field
+
+
+def test_identifier_errors_do_not_echo_the_value():
+    for field, value in (("date_of_birth", "12/03/1990"), ("email", "jane.doe-at-home"),
+                         ("nhs_number", "94347659")):
+        with pytest.raises(StoreValidationError) as err:
+            v.identifiers({field: value}, "caregivers.0")
+        assert err.value.field == f"caregivers.0.{field}"
+        assert value not in str(err.value)

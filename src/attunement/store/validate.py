@@ -139,11 +139,17 @@ def identifiers(source: dict[str, Any], field: str, *, infant: bool = False) -> 
         if key == "nhs_number":
             out[key] = nhs_number(value, where)
         elif key == "date_of_birth":
-            d = a_date(value, where)
+            try:
+                d = a_date(value, where)
+            except StoreValidationError:  # never echo an identifier back into messages or logs
+                raise StoreValidationError(where, "is not a date (use YYYY-MM-DD)") from None
             assert d is not None
             out[key] = d.isoformat()
         elif key == "email":
-            out[key] = email(value, where)
+            try:
+                out[key] = email(value, where)
+            except StoreValidationError:
+                raise StoreValidationError(where, "is not an email address") from None
         else:
             out[key] = text(value, where, max_len=500) or ""
     return out
