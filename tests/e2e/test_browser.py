@@ -87,19 +87,23 @@ def test_practitioner_and_caregiver_journey(chromium, server: LiveServer, e2e_wo
     carer.goto(link)
     assert carer.get_by_role("heading", name="Your questionnaire").is_visible()
     assert "E2E-001" not in carer.content() and "Robin" not in carer.content()
-    for n in range(1, 11):
+    for n in range(1, 10):
         carer.check(f'input[name="item.{n}"][value="0"]')
+    carer.check('input[name="item.10"][value="1"]')  # a safety answer above zero
     _shot(carer, shots, "06-caregiver-questionnaire")
     carer.get_by_role("button", name="Send my answers").click()
     assert carer.get_by_role("heading", name="Thank you — your answers have been sent").is_visible()
-    _shot(carer, shots, "07-caregiver-done")
+    support = carer.locator("section.support")
+    assert support.is_visible() and "116 123" in support.inner_text()  # crisis contacts
+    _shot(carer, shots, "07-caregiver-done-support")
     carer.goto(link)
     assert "already been used" in carer.content()
     carer.context.close()
 
     page.goto(f"{server.url}/")
-    alerts = page.locator(".alert-card")
-    assert alerts.count() == 1 and "E2E-001" in alerts.first.inner_text()
+    alerts = page.locator(".alert-card")  # the practitioner is alerted at once, newest first
+    assert alerts.count() == 2 and "father" in alerts.first.inner_text()
+    assert all("E2E-001" in alerts.nth(i).inner_text() for i in range(2))
     _shot(page, shots, "08-dashboard-urgent-first")
     page.locator("a", has_text="E2E-001").first.click()
     page.wait_for_url("**/families/*")
