@@ -176,3 +176,14 @@ def test_meta_missing_values_stop_or_are_left_out_with_a_warning(datasets, tmp_p
     assert result.exit_code == 0
     assert "left out of the model: Rosenthal et al" in result.stderr
     assert json.loads(result.stdout)["k"] == 12
+
+
+def test_forest_extra_columns(datasets, tmp_path):
+    d = datasets["bcg"]
+    res = rma(escalc("RR", d, ai="tpos", bi="tneg", ci="cpos", di="cneg"), slab=d.author)
+    cols = {"Vaccinated": [f"{a}/{a + b}" for a, b in zip(d.tpos, d.tneg, strict=True)]}
+    fig = forest_plot(res, columns=cols, transf="exp")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "Vaccinated" in texts and "4/123" in texts
+    with pytest.raises(ValueError, match="13 studies"):
+        forest_plot(res, columns={"x": ["1"]})

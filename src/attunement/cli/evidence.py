@@ -47,6 +47,21 @@ def _write(df: Any, output: Path | None) -> None:
         df.to_csv(output, index=False)
 
 
+def _arm_columns(data: Any, yi: str, vi: str, k: int) -> dict[str, list[str]] | None:
+    """Events/total per arm for the forest plot when the table has 2x2 counts."""
+    cols = set(data.columns)
+    if not {"ai", "ci"} <= cols or not ({"bi", "di"} <= cols or {"n1i", "n2i"} <= cols):
+        return None
+    kept = data[data[[yi, vi]].notna().all(axis=1)]
+    if len(kept) != k:
+        return None
+    n1 = kept.n1i if "n1i" in cols else kept.ai + kept.bi
+    n2 = kept.n2i if "n2i" in cols else kept.ci + kept.di
+    fmt = "{:g}/{:g}".format
+    return {"Group 1": [fmt(a, n) for a, n in zip(kept.ai, n1, strict=True)],
+            "Group 2": [fmt(c, n) for c, n in zip(kept.ci, n2, strict=True)]}
+
+
 def effect_sizes_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with metafor-named columns: "
                                 "m1i sd1i n1i m2i sd2i n2i | ai bi ci di (or ai n1i ci n2i) | ri ni."),
@@ -166,7 +181,7 @@ def meta_command(
                           "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
                             groups.tolist(), transf="exp" if res.measure in {"OR", "RR"}
-                            else None)
+                            else None, columns=_arm_columns(data, yi, sei or vi, res.k))
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:

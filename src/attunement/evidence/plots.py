@@ -65,6 +65,7 @@ def forest_plot(
     show_pi: bool = True,
     show_weights: bool = True,
     refline: float | None = 0.0,
+    columns: dict[str, Sequence[Any]] | None = None,
     title: str | None = None,
     dpi: int = 200,
 ) -> Figure:
@@ -75,7 +76,9 @@ def forest_plot(
     ``transf="exp"`` shows ratios (OR, RR) on a log axis with exponentiated labels;
     ``transf="tanh"`` back-transforms Fisher z to correlations. ``subgroup``: one label per
     study; each block gets a separate fit with the model's τ² estimator and the footer gives
-    QM from the mixed-effects model with the subgroup as moderator.
+    QM from the mixed-effects model with the subgroup as moderator. ``columns``: extra text
+    columns shown after the study label, e.g. ``{"Treated": ["4/123", ...]}`` (metafor's
+    ``ilab``), one value per study.
     """
     if not res.int_only:
         raise ValueError("forest_plot draws models without moderators; use subgroup= for blocks")
@@ -118,8 +121,19 @@ def forest_plot(
 
     n = len(rows)
     height = 1.3 + 0.26 * (n + 2)
-    fig = Figure(figsize=(10.5, height))
-    ax = fig.add_axes((0.34, 0.9 / height + 0.02, 0.36, 1 - (1.25 / height)))
+    extra = dict(columns or {})
+    for name, values in extra.items():
+        if len(values) != k:
+            raise ValueError(f"column {name!r} has {len(values)} values for {k} studies")
+    shift = 0.9 * len(extra)
+    width_in = 10.5 + shift
+
+    def fx(inches: float) -> float:
+        return inches / width_in
+
+    fig = Figure(figsize=(width_in, height))
+    ax = fig.add_axes((fx(3.57 + shift), 0.9 / height + 0.02, fx(3.78), 1 - (1.25 / height)))
+    right = (fx(8.19 + shift), fx(10.34 + shift))
     ypos = {j: n - j for j in range(n)}
     wmax = weights.max()
     trans_left = blended_transform_factory(fig.transFigure, ax.transData)
@@ -127,17 +141,20 @@ def forest_plot(
     for j, row in enumerate(rows):
         y = ypos[j]
         if row["kind"] == "header":
-            ax.text(0.02, y, row["label"], transform=trans_left, ha="left", va="center",
+            ax.text(fx(0.21), y, row["label"], transform=trans_left, ha="left", va="center",
                     fontsize=9.5, fontweight="bold", color=_INK)
         elif row["kind"] == "study":
             i = row["i"]
             ax.plot([lo[i], hi[i]], [y, y], color=_INK, lw=0.9, solid_capstyle="butt")
             size = 3 + 9 * math.sqrt(weights[i] / wmax)
             ax.plot(res.yi[i], y, marker="s", ms=size, color=_STUDY, mec=_STUDY, ls="none")
-            ax.text(0.035 if subgroup is not None else 0.02, y, labels[i], transform=trans_left,
-                    ha="left", va="center", fontsize=9, color=_INK)
+            ax.text(fx(0.37 if subgroup is not None else 0.21), y, labels[i],
+                    transform=trans_left, ha="left", va="center", fontsize=9, color=_INK)
+            for j, values in enumerate(extra.values()):
+                ax.text(fx(3.35 + 0.9 * (j + 1)), y, str(values[i]), transform=trans_left,
+                        ha="right", va="center", fontsize=9, color=_INK)
             _right_text(fig, ax, y, weights[i] if show_weights else None,
-                        _fmt_ci(res.yi[i], lo[i], hi[i], f), bold=False)
+                        _fmt_ci(res.yi[i], lo[i], hi[i], f), bold=False, at=right)
         elif row["kind"] == "poly":
             fit: RMAResult = row["fit"]
             b, cl, cu = fit.beta[0], fit.ci_lb[0], fit.ci_ub[0]
@@ -151,10 +168,10 @@ def forest_plot(
                 ax.plot([cu, pr.pi_ub], [y, y], color=color, lw=1.0, ls=(0, (2, 1.5)))
                 for end in (pr.pi_lb, pr.pi_ub):
                     ax.plot([end, end], [y - 0.15, y + 0.15], color=color, lw=1.0)
-            ax.text(0.02, y, row["label"], transform=trans_left, ha="left", va="center",
+            ax.text(fx(0.21), y, row["label"], transform=trans_left, ha="left", va="center",
                     fontsize=9, fontweight="normal" if row["sub"] else "bold", color=_INK)
             _right_text(fig, ax, y, 100.0 * _weight_share(fit, res) if show_weights else None,
-                        _fmt_ci(b, cl, cu, f), bold=not row["sub"])
+                        _fmt_ci(b, cl, cu, f), bold=not row["sub"], at=right)
 
     xs = np.concatenate([lo, hi, res.ci_lb, res.ci_ub])
     if show_pi and not res.is_fixed and k > 1:
@@ -185,12 +202,15 @@ def forest_plot(
     ax.set_xlabel(xlabel or _default_xlabel(res, f, log_axis), fontsize=9.5)
 
     top = n + 0.55
-    ax.text(0.02, top, "Study", transform=trans_left, ha="left", va="bottom", fontsize=9.5,
+    ax.text(fx(0.21), top, "Study", transform=trans_left, ha="left", va="bottom", fontsize=9.5,
             fontweight="bold")
+    for j, name in enumerate(extra):
+        ax.text(fx(3.35 + 0.9 * (j + 1)), top, name, transform=trans_left, ha="right",
+                va="bottom", fontsize=9.5, fontweight="bold")
     short = {"RR": "RR", "OR": "OR"}.get(res.measure or "", "Estimate") if log_axis else (
         "Estimate")
     _right_text(fig, ax, top, "Weight" if show_weights else None,
-                f"{short} [{100 * (1 - res.alpha):g}% CI]", bold=True, header=True)
+                f"{short} [{100 * (1 - res.alpha):g}% CI]", bold=True, header=True, at=right)
 
     footer = _heterogeneity_text(res)
     if groups_test is not None:
@@ -202,9 +222,9 @@ def forest_plot(
         q = "t" if res.ddf is not None else "z"
         footer += f"\nDashed whiskers: 95% prediction interval ({q} quantile)".replace(
             "95", f"{100 * (1 - res.alpha):g}")
-    fig.text(0.02, 0.02, footer, ha="left", va="bottom", fontsize=8, color="#333333")
+    fig.text(fx(0.21), 0.02, footer, ha="left", va="bottom", fontsize=8, color="#333333")
     if title:
-        fig.suptitle(title, x=0.02, ha="left", fontsize=11, fontweight="bold")
+        fig.suptitle(title, x=fx(0.21), ha="left", fontsize=11, fontweight="bold")
     _save(fig, path, dpi)
     return fig
 
@@ -224,7 +244,7 @@ def _weight_share(fit: RMAResult, overall: RMAResult) -> float:
 
 
 def _right_text(fig: Figure, ax: Any, y: float, weight: Any, ci: str, *, bold: bool,
-                header: bool = False) -> None:
+                header: bool = False, at: tuple[float, float] = (0.78, 0.985)) -> None:
     trans = blended_transform_factory(fig.transFigure, ax.transData)
     weight_s = weight if isinstance(weight, str) else (
         None if weight is None else f"{weight:.1f}%"
@@ -234,8 +254,8 @@ def _right_text(fig: Figure, ax: Any, y: float, weight: Any, ci: str, *, bold: b
           if not header else None}
     kw = {a: b for a, b in kw.items() if b is not None}
     if weight_s is not None:
-        ax.text(0.78, y, weight_s, ha="right", **kw)
-    ax.text(0.985, y, ci, ha="right", **kw)
+        ax.text(at[0], y, weight_s, ha="right", **kw)
+    ax.text(at[1], y, ci, ha="right", **kw)
 
 
 def _pooled_label(res: RMAResult) -> str:
