@@ -343,3 +343,37 @@ def test_pooled_tables_sum_sessions():
     assert (pooled["a"], pooled["b"], pooled["c"], pooled["d"]) == (4, 26, 4, 86)
     assert pooled["n_sessions"] == 2
     assert pooled["yules_q"] == pytest.approx(table_2x2_stats(4, 26, 4, 86)["yules_q"])
+
+
+def _random_sessions(k, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(k):
+        end = float(rng.choice([300, 420]))
+        cues = [(c, None) for c in np.sort(rng.uniform(0, end, 30)).round(2)]
+        resp = [(r, None) for r in np.sort(rng.uniform(0, end, 30)).round(2)]
+        frames.append(session(cues, resp, end, name=f"s{i}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_sampled_shifts_do_not_depend_on_the_other_sessions():
+    ev = _random_sessions(6)
+    kw = dict(cues=["cry"], responses=["soothe"], unit=0.25, permutations=100, seed=9)
+    together = session_metrics(ev, **kw).set_index(["session", "cue_type"])["permutation_p"]
+    alone = session_metrics(ev[ev["session"] == "s3"], **kw).set_index(
+        ["session", "cue_type"])["permutation_p"]
+    assert alone.loc["s3"].tolist() == together.loc["s3"].tolist()
+    assert (session_metrics(ev, **kw)["n_permutations"] == 100).all()
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_local_numbers():
+    from distributed import LocalCluster
+
+    ev = _random_sessions(7, seed=1)
+    kw = dict(cues=["cry"], responses=["soothe"], unit=0.5, permutations=200, seed=3)
+    local = session_metrics(ev, **kw)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        remote = session_metrics(ev, scheduler=cluster.scheduler_address, chunk_sessions=3, **kw)
+    pd.testing.assert_frame_equal(remote, local)

@@ -105,6 +105,8 @@ def metrics(
     target: str = typer.Option("onset", "--target", help="Target units: onset or occurrence."),
     by_response_type: bool = typer.Option(False, "--by-response-type",
                                           help="Also one row per response type."),
+    scheduler: str | None = typer.Option(None, "--scheduler",
+                                         help="Dask distributed scheduler address."),
     lenient: bool = typer.Option(False, "--lenient", help="Repair what can be repaired and "
                                  "report every repair instead of stopping at the first file."),
     output: Path | None = typer.Option(None, "--output", "-o",
@@ -129,7 +131,7 @@ def metrics(
             out = session_metrics(
                 events, sch, cues=_split(cues), responses=_split(responses), window=w,
                 unit=unit, permutations=permutations, seed=seed, target=target,
-                by_response_type=by_response_type, progress=lambda k: bar.update(task, completed=k))
+                by_response_type=by_response_type, scheduler=scheduler, progress=lambda k: bar.update(task, completed=k))
     except (ObservationError, ValueError) as exc:
         _fail(exc)
     if output is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,8 @@ def session_metrics(
     target: str = "onset",
     by_response_type: bool = False,
     progress: Callable[[int], None] | None = None,
+    scheduler: str | Any | None = None,
+    chunk_sessions: int = 100,
 ) -> pd.DataFrame:
     """Responsiveness and contingency per session × caregiver × cue type (tidy DataFrame).
 
@@ -100,7 +103,17 @@ def session_metrics(
     time-window 2×2 table over units of ``unit`` s; ``permutation_p`` the circular-shift p-value.
     Rows are per cue type plus ``cue_type="all"``; with ``by_response_type`` also per response
     type (``response_type`` is otherwise ``"all"``).
+
+    Sampled shifts depend only on ``seed`` and the session's number of units, so a session's
+    p-value does not depend on which other sessions are analysed with it. ``scheduler`` (a Dask
+    distributed address or ``Client``) runs chunks of ``chunk_sessions`` sessions on a cluster
+    with the same results as a local run.
     """
+    if scheduler is not None:
+        return _distributed(events, scheduler, chunk_sessions, progress, dict(
+            scheme=scheme, cues=cues, responses=responses, window=window, unit=unit,
+            permutations=permutations, seed=seed, target=target,
+            by_response_type=by_response_type))
     roles = resolve_roles(scheme, cues, responses)
     coders = events.groupby("session", sort=False)["coder"].nunique()
     if (coders > 1).any():
@@ -186,12 +199,14 @@ def session_metrics(
     out["n_permutations"] = 0
     p_col = np.full(len(out), np.nan)
     k_col = np.zeros(len(out), dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    for _n, items in sorted(pending.items()):
+    for n, items in sorted(pending.items()):
+        # the same seeded shift sample for every session of n units, whatever the batch
+        unseeded = np.random.default_rng()
         for start in range(0, len(items), 2048):
             chunk = items[start:start + 2048]
             g = np.stack([c[1] for c in chunk])
             t = np.stack([c[2] for c in chunk])
+            rng = np.random.default_rng([seed, n]) if seed is not None else unseeded
             _, p, used = circular_shift_tests(g, t, permutations=permutations, seed=rng)
             rows_i = np.array([c[0] for c in chunk])
             p_col[rows_i] = p
@@ -201,6 +216,35 @@ def session_metrics(
     for x in "abcd":
         out[x] = out[x].astype(np.int64)
     return out[list(METRIC_COLUMNS)]
+
+
+def _distributed(events: pd.DataFrame, scheduler: Any, chunk_sessions: int,
+                 progress: Callable[[int], None] | None, kwargs: dict) -> pd.DataFrame:
+    from distributed import Client, as_completed
+
+    sessions = list(pd.unique(events["session"]))
+    chunks = [sessions[i:i + chunk_sessions] for i in range(0, len(sessions), chunk_sessions)]
+    parts = [events[events["session"].isin(c)] for c in chunks]
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    results: list[pd.DataFrame | None] = [None] * len(parts)
+    try:
+        futures = client.map(_metrics_chunk, parts, [kwargs] * len(parts), pure=False)
+        where = {f.key: i for i, f in enumerate(futures)}
+        done = 0
+        for fut in as_completed(futures):
+            i = where[fut.key]
+            results[i] = fut.result()
+            done += len(chunks[i])
+            if progress is not None:
+                progress(done)
+    finally:
+        if not isinstance(scheduler, Client):
+            client.close()
+    return pd.concat(results, ignore_index=True)
+
+
+def _metrics_chunk(events: pd.DataFrame, kwargs: dict) -> pd.DataFrame:
+    return session_metrics(events, **kwargs)
 
 
 def session_sequences(events: pd.DataFrame, codes: Sequence[str] | None = None) -> dict[str, list]:
