@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -315,10 +316,7 @@ class Store:
 
     def list_users(self, actor: Actor) -> list[dict]:
         """Users (admin: all; site lead: users of their sites)."""
-        if actor.role == "site_lead":
-            pass
-        else:
-            require_role(actor, "admin")
+        require_role(actor, "admin", "site_lead")
         with self._db.read() as s:
             users = list(s.execute(select(User).order_by(User.email)).scalars())
             sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
@@ -1743,10 +1741,7 @@ class Store:
 
     def audit_log(self, actor: Actor, *, limit: int = 200, family_id: int | None = None) -> list[dict]:
         """Newest audit rows first (admin: all; site lead: rows about their sites)."""
-        if actor.role == "site_lead":
-            pass
-        else:
-            require_role(actor, "admin")
+        require_role(actor, "admin", "site_lead")
         limit = max(1, min(int(limit), 10000))
         with self._db.read() as s:
             stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
@@ -1755,8 +1750,6 @@ class Store:
             if family_id is not None:
                 get_scoped(s, actor, Family, family_id, what="family")
                 stmt = stmt.where(AuditEntry.family_id == int(family_id))
-            import json
-
             return [{
                 "id": e.id, "at": e.at, "actor_id": e.actor_id, "actor": e.actor_email,
                 "role": e.actor_role, "action": e.action, "entity": e.entity,
