@@ -28,6 +28,9 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: st.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
         lambda: st.add_observation_session(north, fs, filename="a.csv", content=b"x",
                                            metadata={}),
+        lambda: st.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
+        lambda: st.update_identifiers(north, fs, "mother", {"phone": "1"}, reason="x"),
+        lambda: st.add_consent(north, fs, kind="research", version="1", given_on="2026-09-01"),
     ]
     for call in calls:
         with pytest.raises(NotFound):
@@ -44,6 +47,15 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert all(a["family"] == world.fam_north for a in st.list_alerts(north))
     with pytest.raises(NotFound):
         st.acknowledge_alert(north, south_alerts[0]["id"], note="seen")
+    obs = st.add_observation_session(world.south, fs, filename="a.csv", content=b"x",
+                                     metadata={})
+    with pytest.raises(NotFound):
+        st.observation_content(north, obs["id"])
+    lead = st.actor(st.add_user(world.system, "lead@example.org", "site_lead", ["North"],
+                                "long enough pw")["id"])
+    with pytest.raises(NotFound):
+        st.audit_log(lead, family_id=fs)
+    assert all(e["site_id"] in lead.site_ids for e in st.audit_log(lead, limit=1000))
     # the same message whether the family is elsewhere or does not exist at all
     with pytest.raises(NotFound) as other:
         st.get_family(north, fs)
