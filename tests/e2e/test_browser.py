@@ -12,8 +12,32 @@ from web.support import PASSWORD, LiveServer, World
 pytestmark = pytest.mark.browser
 
 
+A11Y_CHECK = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push('no lang attribute');
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  if (!document.querySelector('main')) problems.push('no main landmark');
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.closest('label') || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    if (!labelled) problems.push(`unlabelled ${el.tagName} ${el.name}`);
+  }
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const dup = ids.filter((id, i) => ids.indexOf(id) !== i);
+  if (dup.length) problems.push('duplicate ids: ' + [...new Set(dup)].join(', '));
+  for (const img of document.querySelectorAll('svg[role=img]')) {
+    if (!img.querySelector('title')) problems.push('svg without title');
+  }
+  return problems;
+}"""
+
+
 def _shot(page, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Save a screenshot and check the page's basic accessibility structure."""
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    problems = page.evaluate(A11Y_CHECK)
+    assert not problems, f"{name}: {problems}"
 
 
 def test_practitioner_and_caregiver_journey(chromium, server: LiveServer, e2e_world: World,
