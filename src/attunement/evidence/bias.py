@@ -23,7 +23,7 @@ from attunement.evidence.models import RMAResult, _crit, _fit, _pval
 __all__ = ["FailSafeN", "RankTest", "RegTest", "fsn", "ranktest", "regtest", "trimfill"]
 
 
-@dataclass
+@dataclass(repr=False)
 class RegTest:
     """Result of :func:`regtest`: test of funnel-plot asymmetry and the limit estimate."""
 
@@ -41,6 +41,9 @@ class RegTest:
         return {"model": self.model, "predictor": self.predictor, "stat": self.zval,
                 "pval": self.pval, "df": self.ddf, "limit_estimate": self.est,
                 "limit_ci_lb": self.ci_lb, "limit_ci_ub": self.ci_ub}
+
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def __str__(self) -> str:
         kind = "mixed-effects meta-regression" if self.model == "rma" else "weighted regression"
@@ -161,7 +164,7 @@ def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     return RankTest(float(res.statistic), float(res.pvalue))
 
 
-@dataclass
+@dataclass(repr=False)
 class TrimFill:
     """Trim-and-fill result: the number of imputed studies, the side, and the refitted model."""
 
@@ -178,6 +181,9 @@ class TrimFill:
                 "estimate": float(self.model.beta[0]), "se": float(self.model.se[0]),
                 "ci_lb": float(self.model.ci_lb[0]), "ci_ub": float(self.model.ci_ub[0]),
                 "tau2": self.model.tau2}
+
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def __str__(self) -> str:
         side = "left" if self.side == "left" else "right"

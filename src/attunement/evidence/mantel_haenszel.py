@@ -24,7 +24,7 @@ from attunement.evidence.effect_sizes import escalc
 __all__ = ["MHResult", "rma_mh", "rma_peto"]
 
 
-@dataclass
+@dataclass(repr=False)
 class MHResult:
     """Pooled estimate from Mantel–Haenszel or Peto pooling (log scale for OR/RR)."""
 
@@ -48,6 +48,9 @@ class MHResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def __str__(self) -> str:
         name = "Mantel-Haenszel" if self.method == "MH" else "Peto"

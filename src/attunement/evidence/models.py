@@ -72,7 +72,7 @@ def _pval(stat: np.ndarray, df: float | None) -> np.ndarray:
     return 2 * stdtr(df, -np.abs(stat))
 
 
-@dataclass
+@dataclass(repr=False)
 class RMAResult:
     """A fitted meta-analytic model (metafor's ``rma.uni`` object).
 
@@ -556,6 +556,9 @@ class RMAResult:
         return _format(self)
 
     def __str__(self) -> str:
+        return _format(self)
+
+    def __repr__(self) -> str:  # notebooks show the metafor-style summary
         return _format(self)
 
 

@@ -109,7 +109,7 @@ def _maximise(model: _ThreeLevel, start: tuple[float, float],
     return float(x[0]), float(x[1])
 
 
-@dataclass
+@dataclass(repr=False)
 class MVResult:
     """A fitted three-level model (metafor's ``rma.mv`` with ``~ 1 | cluster/estimate``)."""
 
@@ -162,6 +162,9 @@ class MVResult:
                 "pval": float(self.pval[0]), "ci_lb": float(self.ci_lb[0]),
                 "ci_ub": float(self.ci_ub[0]), "sigma2_between": float(self.sigma2[0]),
                 "sigma2_within": float(self.sigma2[1]), "Q": self.QE, "Q_p": self.QEp}
+
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def __str__(self) -> str:
         lines = [
