@@ -165,3 +165,25 @@ def test_event_agreement_on_event_tables():
     r = event_agreement(a, b, ["cry", "fuss"], tolerance=1.0).iloc[0]
     assert (r["n_matched"], r["n_only_1"], r["n_only_2"]) == (3, 0, 1)
     assert r["percent_agreement"] == pytest.approx(2 / 4)
+
+
+def test_sequence_alignment_with_nil():
+    from attunement.observation.agreement import align_sequences
+
+    a, b = list("CFRFC"), list("CFRC")
+    pairs = align_sequences(a, b)
+    assert [(a[i] if i is not None else None, b[j] if j is not None else None)
+            for i, j in pairs] == [("C", "C"), ("F", "F"), ("R", "R"), ("F", None), ("C", "C")]
+    # one substitution (cost 1) beats an omission plus a commission (cost 2)
+    assert align_sequences(list("CFC"), list("CRC")) == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_event_agreement_by_sequence_ignores_times():
+    def table(rows):
+        return make_event_table([{"session": "s", "actor": "Infant", "code": c, "onset": t,
+                                  "offset": t + 1} for c, t in rows])
+
+    a = table([("cry", 1.0), ("fuss", 5.0), ("cry", 9.0)])
+    b = table([("cry", 3.0), ("fuss", 12.0), ("cry", 20.0)])
+    assert event_agreement(a, b, ["cry", "fuss"], method="sequence")["kappa_with_nil"].iloc[0] == 1
+    assert event_agreement(a, b, ["cry", "fuss"], tolerance=1.0)["n_matched"].iloc[0] == 0

@@ -153,6 +153,8 @@ def agreement(
     tolerance: int = typer.Option(1, "--tolerance", min=0, help="Time-unit tolerance (units)."),
     event_tolerance: float = typer.Option(1.0, "--event-tolerance", min=0.0,
                                           help="Onset tolerance (s) for event alignment."),
+    event_method: str = typer.Option("onset", "--event-method", help="Align events by onset "
+                                     "(within --event-tolerance) or by 'sequence' order only."),
     ratings: bool = typer.Option(False, "--ratings", help="Files are global ratings: CSV with "
                                  "columns target, score (ICC and weighted kappa)."),
     levels: str | None = typer.Option(None, "--levels", help="Rating scale LO,HI (integers) "
@@ -175,7 +177,8 @@ def agreement(
             ev_a, sch, _ = _load([coder_a], scheme, False)
             ev_b, _, _ = _load([coder_b], scheme, False)
             out = coder_agreement(ev_a, ev_b, sch, codes=_split(codes), unit=unit,
-                                  tolerance=tolerance, event_tolerance=event_tolerance)
+                                  tolerance=tolerance, event_tolerance=event_tolerance,
+                                  event_method=event_method)
     except (ObservationError, ValueError) as exc:
         _fail(exc)
     _write_table(out, output, "observer agreement")

@@ -331,16 +331,49 @@ def align_events(
     return pairs[::-1]
 
 
+def align_sequences(codes1: Sequence[str], codes2: Sequence[str]) -> list[tuple[int | None,
+                                                                             int | None]]:
+    """Needleman–Wunsch alignment of two untimed code sequences (Quera, Bakeman & Gnisci 2007).
+
+    Costs: substitution 1 (0 for equal codes), omission/commission 1; among alignments of equal
+    cost, matches are preferred to a gap pair. Returns index pairs (None = nil).
+    """
+    a, b = list(codes1), list(codes2)
+    n, m = len(a), len(b)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(cost[i - 1, j - 1] + (a[i - 1] != b[j - 1]),
+                             cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i, j] == cost[i - 1, j - 1] + (a[i - 1] != b[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
+            pairs.append((i - 1, None))
+            i -= 1
+        else:
+            pairs.append((None, j - 1))
+            j -= 1
+    return pairs[::-1]
+
+
 def event_agreement(
     events1: pd.DataFrame,
     events2: pd.DataFrame,
     categories: Sequence[str],
     *,
     tolerance: float = 1.0,
+    method: str = "onset",
 ) -> pd.DataFrame:
     """Event-based agreement of two coders' event tables (one session, one set of codes).
 
-    Events are aligned by onset within ``tolerance`` seconds (:func:`align_events`); aligned
+    Events are aligned by onset within ``tolerance`` seconds (:func:`align_events`), or with
+    ``method="sequence"`` by their order only (:func:`align_sequences`, GSEQ's approach); aligned
     pairs are tallied by code in a (K+1)×(K+1) table with a nil code for an event one coder
     missed (nil–nil is structurally empty). Returns one row with ``kappa_with_nil`` (did they see
     the same events and label them alike), ``kappa_matched`` (label agreement of matched events
@@ -354,7 +387,15 @@ def event_agreement(
         if extra and len(e) == 0 and len(full):
             raise ObservationError(f"{name}: none of the codes are in the category set "
                                    f"({', '.join(extra[:5])} …)", field="code")
-    pairs = align_events(e1["onset"].to_numpy(), e2["onset"].to_numpy(), tolerance=tolerance)
+    if method == "onset":
+        pairs = align_events(e1["onset"].to_numpy(), e2["onset"].to_numpy(),
+                             tolerance=tolerance)
+    elif method == "sequence":
+        e1 = e1.sort_values("onset", kind="stable").reset_index(drop=True)
+        e2 = e2.sort_values("onset", kind="stable").reset_index(drop=True)
+        pairs = align_sequences(e1["code"].tolist(), e2["code"].tolist())
+    else:
+        raise ValueError("method must be 'onset' or 'sequence'")
     c1 = [e1.at[i, "code"] if i is not None else NIL for i, _ in pairs]
     c2 = [e2.at[j, "code"] if j is not None else NIL for _, j in pairs]
     return pairs_agreement(c1, c2, cats)

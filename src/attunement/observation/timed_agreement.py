@@ -46,6 +46,7 @@ def coder_agreement(
     unit: float = 1.0,
     tolerance: int = 1,
     event_tolerance: float = 1.0,
+    event_method: str = "onset",
 ) -> pd.DataFrame:
     """Time-unit and event-based agreement of coders A and B (see the module docstring)."""
     if codes is None and scheme is None:
@@ -87,8 +88,10 @@ def coder_agreement(
                                  "p_observed": r["p_observed"], "n": int(r["n"]),
                                  "n_only_a": np.nan, "n_only_b": np.nan})
             present = [c for c in cat if c in set(xa["code"]) | set(xb["code"])]
-            ev = event_agreement(xa, xb, present, tolerance=event_tolerance).iloc[0]
-            rows.append({"session": s, "actor": actor, "codes": "(all)", "measure": "event",
+            ev = event_agreement(xa, xb, present, tolerance=event_tolerance,
+                                 method=event_method).iloc[0]
+            rows.append({"session": s, "actor": actor, "codes": "(all)",
+                         "measure": "event" if event_method == "onset" else "event (sequence)",
                          "tolerance": event_tolerance, "kappa": ev["kappa_with_nil"],
                          "kappa_matched": ev["kappa_matched"],
                          "p_observed": ev["percent_agreement"],
