@@ -64,7 +64,9 @@ def _arm_columns(data: Any, yi: str, vi: str, k: int) -> dict[str, list[str]] | 
 
 def effect_sizes_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with metafor-named columns: "
-                                "m1i sd1i n1i m2i sd2i n2i | ai bi ci di (or ai n1i ci n2i) | ri ni."),
+                                "m1i sd1i n1i m2i sd2i n2i (SMD, MD) | ai bi ci di or ai n1i "
+                                "ci n2i (OR, RR, RD) | ri ni (ZCOR, COR) | m1i sd1i m2i sd2i "
+                                "ni ri (SMCC, SMCR, MC: one group measured twice)."),
     measure: str = typer.Option(..., "--measure", "-m", help=MEASURE_HELP),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),
