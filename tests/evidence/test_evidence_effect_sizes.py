@@ -44,6 +44,9 @@ def test_exact_hedges_correction(metafor, datasets, close):
     ref = metafor["datasets"]["normand1999"]["escalc"]["SMD"]
     d = datasets["normand1999"]
     close(hedges_correction(d.n1i + d.n2i - 2), ref["J_exact"], closed_form=True)
+    out = escalc("SMD", d)
+    close(out.yi / hedges_correction(d.n1i + d.n2i - 2), ref["cohen_d_uncorrected"],
+          closed_form=True, what="Cohen's d before the correction")
     # the approximation differs in the 4th-5th decimal, so the exact form is what we ship
     assert np.max(np.abs(np.asarray(ref["J_exact"]) - ref["J_approx_1_minus_3_over_4m_minus_1"])) > 1e-6
 
