@@ -175,3 +175,23 @@ def test_name_search_stays_inside_the_actors_sites(world):
     assert st.list_families(world.researcher, q="Wintergreen") == []  # no identifiers for them
     log = st.audit_log(world.admin, limit=3)
     assert log[0]["action"] == "search" and "intergreen" not in json.dumps(log)
+
+
+def test_transfer_moves_the_family_out_of_the_old_sites_scope(world):
+    from attunement.store import Forbidden
+
+    st = world.store
+    with pytest.raises(Forbidden):
+        st.transfer_family(world.north, world.fam_north, "South", reason="moved")
+    with pytest.raises(StoreValidationError):
+        st.transfer_family(world.admin, world.fam_north, "North", reason="same site")
+    north_site = st.get_family(world.admin, world.fam_north)["site_id"]
+    south_site = st.get_family(world.admin, world.fam_south)["site_id"]
+    moved = st.transfer_family(world.admin, world.fam_north, "South", reason="family moved")
+    assert moved["site"] == "South"
+    with pytest.raises(NotFound):
+        st.get_family(world.north, world.fam_north)
+    assert st.get_family(world.south, world.fam_north)["site"] == "South"
+    entry = next(e for e in st.audit_log(world.admin, limit=5) if e["action"] == "transfer")
+    assert (entry["reason"], entry["before"], entry["after"]) == (
+        "family moved", {"site_id": north_site}, {"site_id": south_site})

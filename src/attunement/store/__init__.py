@@ -41,7 +41,8 @@ Notes on the platform contract (additions, no breaking deviations):
   ``identities``; the infant's due date and gestation at birth stay clinical data (the
   schedule's anchor). ``update_infant`` records the birth or a revised due date;
   ``update_identifiers`` corrects identifiers.
-* Extra methods: ``ping``, ``dialect``, ``update_infant``, ``update_identifiers``,
+* Extra methods: ``ping``, ``dialect``, ``transfer_family`` (admin), ``update_infant``,
+  ``update_identifiers``,
   ``add_consent``,
   ``withdraw_consent``, ``set_user_active``, ``revoke_api_token``, ``observation_content``;
   keyword extras ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,

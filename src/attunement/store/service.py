@@ -786,6 +786,32 @@ class Store:
                          after={"fields": changed}, reason=reason)
             return {"person": person, "changed": changed}
 
+    def transfer_family(self, actor: Actor, family_id: int, site: str | int, *,
+                        reason: str) -> dict:
+        """Move a family to another site (admin); the transfer is audited with its reason."""
+        require_role(actor, "admin")
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            target = self._site_by_ref(s, site, "site")
+            if target.id == fam.site_id:
+                raise StoreValidationError("site", "the family is already at this site")
+            if fam.study_id and s.execute(select(StudySite.id).where(
+                    StudySite.study_id == fam.study_id, StudySite.site_id == target.id)).first() \
+                    is None:
+                raise StoreValidationError("site", f"the family's study does not run at "
+                                                   f"{target.name!r}")
+            if s.execute(select(Family.id).where(Family.site_id == target.id,
+                                                 Family.code == fam.code)).first():
+                raise StoreValidationError("site", f"{target.name!r} already has a family "
+                                                   f"{fam.code!r}")
+            before = fam.site_id
+            fam.site_id = target.id
+            audit.append(s, actor=actor, action="transfer", entity="family", entity_id=fam.id,
+                         family_id=fam.id, site_id=target.id, before={"site_id": before},
+                         after={"site_id": target.id}, reason=reason)
+            return {"id": fam.id, "site": target.name, "site_id": target.id}
+
     def update_infant(self, actor: Actor, family_id: int, *, reason: str,
                       due_date: date | str | None = None,
                       date_of_birth: date | str | None = None,
