@@ -41,3 +41,11 @@ def test_batch_input_errors():
         rma_batch(np.zeros((2, 3)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="positive"):
         rma_batch(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_batch_edge_rows_identical_effects_and_cycling_fisher_scoring():
+    y = np.array([[0.0] * 14 + [1.0], [0.3] * 15])
+    v = np.vstack([np.r_[np.ones(14), 0.125], np.linspace(0.01, 0.1, 15)])
+    out = rma_batch(y, v, method="REML", maxiter=200)
+    assert out.tau2[0] == pytest.approx(0.054203866082771, rel=1e-9)  # metafor, stepadj=0.5
+    assert (out.tau2[1], out.I2[1]) == (0.0, 0.0)

@@ -173,7 +173,13 @@ def _fisher(Ymc, V, tau2, method, threshold, maxiter, iters):
         done = np.abs(adj) <= threshold
         active[idx[done]] = False
     if active.any():
-        raise ValueError(f"{int(active.sum())} data sets did not converge; fit them with rma()")
+        # Fisher scoring can cycle (see rma); solve the same score equation by bracketing
+        from attunement.evidence.models import DEFAULT_CONTROL, _score_root
+
+        ctrl = dict(DEFAULT_CONTROL)
+        X = np.ones((Ymc.shape[1], 1))
+        for i in np.flatnonzero(active):
+            tau2[i] = _score_root(method, Ymc[i], V[i], X, Ymc.shape[1], 1, ctrl)
     return tau2
 
 
