@@ -205,3 +205,29 @@ def test_openapi_documents_the_contract_paths(client: TestClient) -> None:
                  "/api/families/{family_id}/matches"):
         assert path in spec["paths"], path
     assert "AssessmentIn" in spec["components"]["schemas"]
+
+
+def test_consent_and_observation_recordings(client: TestClient, world: World) -> None:
+    h = world.headers("practitioner")
+    fid = world.family_a
+    r = client.post(f"/api/families/{fid}/consents", headers=h, json={
+        "kind": "research", "version": "v2.1", "given_on": "2026-10-01", "caregiver": "mother"})
+    assert r.status_code == 201, r.text
+    r2 = client.post(f"/api/consents/{r.json()['id']}/withdraw", headers=h,
+                     json={"withdrawn_on": "2026-09-01", "reason": "changed mind"})
+    assert r2.status_code == 422 and r2.json()["detail"][0]["field"] == "withdrawn_on"
+    content = b"time,code\n0.0,infant_cue\n1.2,caregiver_response\n"
+    r = client.post(f"/api/families/{fid}/observations", headers=h,
+                    files={"file": ("session1.csv", content, "text/csv")},
+                    data={"metadata": '{"coder": "A", "scheme": "demo"}'})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/families/{fid}/observations", headers=h,
+                    files={"file": ("x.csv", content, "text/csv")}, data={"metadata": "{bad"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "metadata"
+    sid = client.get(f"/api/families/{fid}", headers=h).json()["observation_sessions"][0]["id"]
+    got = client.get(f"/api/observations/{sid}/content", headers=h)
+    assert got.status_code == 200 and got.content == content
+    other = client.get(f"/api/observations/{sid}/content", headers=world.headers("practitioner_b"))
+    assert other.status_code == 404
+    res = client.get(f"/api/observations/{sid}/content", headers=world.headers("researcher"))
+    assert res.status_code == 403

@@ -10,12 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from attunement.store import Actor, Store
+from attunement.store import Actor, Store, StoreValidationError
 from attunement.web import domain, exports
 from attunement.web.deps import api_actor, get_store
 
@@ -362,6 +373,72 @@ def update_episode(
 ) -> Json:
     """Record sessions offered and attended, fidelity notes, or the end and its reason."""
     return store.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))
+
+
+# --- consent and observation sessions -------------------------------------------------------
+
+
+class ConsentIn(BaseModel):
+    kind: str = Field(description="e.g. 'research', 'data_sharing', 'recording'")
+    version: str = Field(description="Version of the information sheet / consent form")
+    given_on: dt.date
+    caregiver: str | None = Field(None, description="Caregiver id; omit for family-level consent")
+
+
+class ConsentWithdrawIn(BaseModel):
+    withdrawn_on: dt.date
+    reason: str = Field(min_length=1)
+
+
+@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"])
+def add_consent(
+    family_id: int, body: ConsentIn, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record a consent given by the family or one caregiver."""
+    return store.add_consent(actor, family_id, kind=body.kind, version=body.version,
+                             given_on=body.given_on, caregiver=body.caregiver)
+
+
+@router.post("/consents/{consent_id}/withdraw", tags=["consent"])
+def withdraw_consent(
+    consent_id: int, body: ConsentWithdrawIn, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record that consent was withdrawn (the record itself is kept)."""
+    return store.withdraw_consent(actor, consent_id, withdrawn_on=body.withdrawn_on,
+                                  reason=body.reason)
+
+
+@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"])
+async def add_observation(
+    family_id: int,
+    file: UploadFile = File(description="The coded recording (BORIS, ELAN, SDIS, CSV …)"),
+    metadata: str = Form("{}", description="JSON object: coder, scheme, session date …"),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Attach a coded parent–infant interaction recording to a family."""
+    import json
+
+    try:
+        meta = json.loads(metadata)
+    except ValueError:
+        raise StoreValidationError("metadata", "is not valid JSON") from None
+    content = await file.read()
+    return await run_in_threadpool(store.add_observation_session, actor, family_id,
+                                   filename=file.filename or "", content=content, metadata=meta)
+
+
+@router.get("/observations/{session_id}/content", tags=["observation"])
+def observation_content(
+    session_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store),
+) -> Response:
+    """Download the file of an observation session (clinical roles in scope)."""
+    filename, content = store.observation_content(actor, session_id)
+    safe = "".join(ch for ch in filename if ch.isalnum() or ch in "._-") or "recording"
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
 
 # --- exports and audit ----------------------------------------------------------------------
