@@ -104,3 +104,50 @@ def test_site_lead_manages_only_their_own_site(world):
         st.add_user(lead, "boss@example.org", "admin", ["North"], PASSWORD)
     emails = {u["email"] for u in st.list_users(lead)}
     assert "new@example.org" in emails and "south@example.org" not in emails
+
+
+def test_password_change_needs_the_current_one_and_revokes_tokens(world):
+    from attunement.store import Forbidden
+
+    st = world.store
+    token = st.create_api_token(world.north)
+    with pytest.raises(StoreValidationError) as err:
+        st.set_password(world.north, world.north.user_id, "a brand new passphrase",
+                        current_password="wrong")
+    assert err.value.field == "current_password"
+    with pytest.raises(StoreValidationError):
+        st.set_password(world.north, world.north.user_id, "a brand new passphrase")
+    st.set_password(world.north, world.north.user_id, "a brand new passphrase",
+                    current_password=PASSWORD)
+    with pytest.raises(AuthError):
+        st.actor_for_token(token)
+    assert st.authenticate("north@example.org", "a brand new passphrase").user_id
+    with pytest.raises(Forbidden):
+        st.set_password(world.north, world.south.user_id, "someone elses pw!")
+    st.set_password(world.admin, world.south.user_id, "reset by the admin")  # an admin reset
+    assert st.authenticate("south@example.org", "reset by the admin").user_id
+
+
+def test_account_expiry(world):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from attunement.store.models import User
+
+    st = world.store
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    u = st.add_user(world.system, "temp@example.org", "practitioner", ["North"], PASSWORD,
+                    expires_on=tomorrow)
+    assert u["expires_on"] == tomorrow.isoformat()
+    assert st.authenticate("temp@example.org", PASSWORD).user_id == u["id"]
+    with pytest.raises(StoreValidationError):
+        st.add_user(world.system, "t2@example.org", "practitioner", ["North"], PASSWORD,
+                    expires_on="2020-01-01")
+    with st._db.write() as s:  # time passes
+        s.execute(update(User).where(User.id == u["id"]).values(
+            expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    with pytest.raises(AuthError):
+        st.authenticate("temp@example.org", PASSWORD)
+    with pytest.raises(AuthError):
+        st.actor(u["id"])

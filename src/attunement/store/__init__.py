@@ -42,10 +42,9 @@ Notes on the platform contract (additions, no breaking deviations):
   schedule's anchor). ``update_infant`` records the birth or a revised due date;
   ``update_identifiers`` corrects identifiers.
 * Extra methods: ``ping``, ``dialect``, ``transfer_family`` (admin), ``update_infant``,
-  ``update_identifiers``,
-  ``add_consent``,
-  ``withdraw_consent``, ``set_user_active``, ``revoke_api_token``, ``observation_content``;
-  keyword extras ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,
+  ``update_identifiers``, ``add_consent``, ``withdraw_consent``, ``set_user_active``,
+  ``set_password``, ``revoke_api_token``, ``observation_content``; keyword extras
+  ``add_user(expires_on=)``, ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,
   ``list_assessments(include_superseded=)``, ``correct_assessment(input=)``,
   ``submit_link(input=)``, ``end_caregiver(left_on=)``, ``create_api_token(days=)``,
   ``restore(key_path=)``.

@@ -266,11 +266,12 @@ class Store:
         return site
 
     def add_user(self, actor: Actor, email: str, role: str, sites: list[str], password: str,
-                 *, studies: list[str] | None = None) -> dict:
+                 *, studies: list[str] | None = None,
+                 expires_on: date | str | None = None) -> dict:
         """Create a user with a role at the named sites (admin; a site lead for own sites).
 
         ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
-        running at their sites.
+        running at their sites. ``expires_on``: access ends at the start of that day (UTC).
         """
         if actor.role == "site_lead":
             if role not in ("practitioner", "site_lead"):
@@ -281,11 +282,16 @@ class Store:
         if role not in ROLES:
             raise StoreValidationError("role", f"must be one of {', '.join(ROLES)}")
         password = v.password(password, email_=email)
+        expires = v.a_date(expires_on, "expires_on")
+        if expires is not None and expires <= datetime.now(UTC).date():
+            raise StoreValidationError("expires_on", "must be in the future")
         with self._db.write() as s:
-            return self._create_user(s, actor, email, role, sites, password, studies=studies)
+            return self._create_user(s, actor, email, role, sites, password, studies=studies,
+                                     expires=expires)
 
     def _create_user(self, s: Session, actor: Actor, email: str, role: str, sites: Iterable[Any],
-                     password: str, *, studies: list[str] | None = None) -> dict:
+                     password: str, *, studies: list[str] | None = None,
+                     expires: date | None = None) -> dict:
         if s.execute(select(User.id).where(User.email == email)).first():
             raise StoreValidationError("email", f"a user {email} already exists")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
@@ -295,7 +301,9 @@ class Store:
             outside = [x.name for x in site_rows if x.id not in actor.site_ids]
             if outside:
                 raise StoreValidationError("sites", f"not one of your sites: {outside[0]}")
-        user = User(email=email, password_hash=_hasher.hash(password), role=role)
+        user = User(email=email, password_hash=_hasher.hash(password), role=role,
+                    expires_at=datetime(expires.year, expires.month, expires.day, tzinfo=UTC)
+                    if expires else None)
         s.add(user)
         s.flush()
         for site in site_rows:
@@ -309,7 +317,7 @@ class Store:
             study_rows.append(study.name)
         s.flush()
         after = {"email": email, "role": role, "sites": [x.name for x in site_rows],
-                 "studies": study_rows}
+                 "studies": study_rows, "expires_on": _iso(expires)}
         audit.append(s, actor=actor, action="create", entity="user", entity_id=user.id,
                      site_id=site_rows[0].id if len(site_rows) == 1 else None, after=after)
         return {"id": user.id, **after, "active": True}
@@ -329,6 +337,7 @@ class Store:
                     continue
                 out.append({
                     "id": u.id, "email": u.email, "role": u.role, "active": u.active,
+                    "expires_on": u.expires_at.date().isoformat() if u.expires_at else None,
                     "sites": sorted(sites[i] for i in u_sites),
                     "studies": sorted(name for g, name in grants if g.user_id == u.id),
                     "created_at": u.created_at.isoformat(),
@@ -352,6 +361,35 @@ class Store:
             audit.append(s, actor=actor, action="update", entity="user", entity_id=user.id,
                          before={"active": before}, after={"active": user.active}, reason=reason)
             return {"id": user.id, "email": user.email, "active": user.active}
+
+    def set_password(self, actor: Actor, user_id: int, new_password: str, *,
+                     current_password: str | None = None) -> None:
+        """Change a password: users their own (with the current one), admins anyone's.
+
+        Revokes the user's API tokens, so programs must get a new one.
+        """
+        own = actor.user_id is not None and actor.user_id == user_id
+        if not own:
+            require_role(actor, "admin")
+        with self._db.read() as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise NotFound(f"user {user_id} not found")
+            email, old_hash = user.email, user.password_hash
+        if own or current_password is not None:  # changing one's own: re-authenticate
+            try:
+                _hasher.verify(old_hash, current_password or "")
+            except (VerificationError, InvalidHashError):
+                raise StoreValidationError("current_password", "is not correct") from None
+        new_password = v.password(new_password, "new_password", email_=email)
+        with self._db.write() as s:
+            user = s.get(User, user_id)
+            assert user is not None
+            user.password_hash = _hasher.hash(new_password)
+            for tok in s.execute(select(ApiToken).where(
+                    ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).scalars():
+                tok.revoked_at = utcnow()
+            audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id)
 
     # ------------------------------------------------------------------ authentication
     def authenticate(self, email: str, password: str, *, client: str = "") -> Actor:
