@@ -160,17 +160,28 @@ def test_plain_csv_errors_with_line_numbers(tmp_path):
     assert exc.value.line == 2
 
 
-def test_boris_unpaired_events_are_errors(data_dir, tmp_path):
+def test_boris_unpaired_states_are_reported_by_validation(data_dir, tmp_path):
+    from attunement.observation import validate_events
+
     lines = (data_dir / "boris_tabular.tsv").read_text().splitlines()
-    (tmp_path / "unpaired.tsv").write_text("\n".join(lines[:-1]) + "\n")  # drop the last STOP
-    with pytest.raises(ObservationError, match=r"START of 'soothe'.*without a STOP") as exc:
-        read_events(tmp_path / "unpaired.tsv")
-    assert exc.value.line == 16
+    path = tmp_path / "unpaired.tsv"
+    path.write_text("\n".join(lines[:-1]) + "\n")  # drop the last STOP
+    ev = read_events(path)
+    with pytest.raises(ObservationError, match="state 'soothe' has no stop") as exc:
+        validate_events(ev)
+    assert f"{path}:16" in str(exc.value)
+    fixed = validate_events(ev, mode="lenient")
+    assert fixed.events.set_index("onset").loc[55.0, "offset"] == 60.0
+    assert fixed.repairs["repair"].tolist() == ["closed at the session end (60 s)"]
+    # a STOP without a START cannot be repaired
+    path.write_text("\n".join(lines[:1] + lines[2:]) + "\n")  # drop the first START (cry)
+    with pytest.raises(ObservationError, match=r"STOP of 'cry' \(Infant\) without a START"):
+        read_events(path)
     proj = json.loads((data_dir / "dyad021.boris").read_text())
     proj["observations"]["dyad-021 free play"]["events"].pop()
     (tmp_path / "odd.boris").write_text(json.dumps(proj))
-    with pytest.raises(ObservationError, match="no stop"):
-        read_events(tmp_path / "odd.boris")
+    with pytest.raises(ObservationError, match="state 'soothe' has no stop"):
+        validate_events(read_events(tmp_path / "odd.boris"))
 
 
 def test_elan_errors(tmp_path, data_dir):

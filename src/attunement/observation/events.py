@@ -16,8 +16,9 @@ modifiers     str         modifier values joined with ``|`` ("" when none)
 ============  ==========  ==============================================================
 
 Optional columns: ``duration`` (float64, the session's coded length in seconds, the same on every
-row of a session; NaN when unknown) and ``source`` (``file:line`` of the row it came from, so
-validation messages can point at it). Times are floats in seconds; intervals are half-open
+row of a session; NaN when unknown), ``source`` (``file:line`` of the row it came from, so
+validation messages can point at it) and ``kind`` (``state``/``point`` when the source file says
+so, e.g. a BORIS START row, else ""; the coding scheme's kind takes precedence). Times are floats in seconds; intervals are half-open
 ``[onset, offset)``.
 """
 
@@ -34,7 +35,7 @@ from attunement.observation.errors import ObservationError
 EVENT_COLUMNS: tuple[str, ...] = (
     "session", "coder", "actor", "code", "category", "onset", "offset", "modifiers",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source", "kind")
 _STR = ("session", "coder", "actor", "code", "category", "modifiers")
 
 
@@ -78,7 +79,8 @@ def make_event_table(
         out["source"] = df["source"].astype(str).to_numpy()
     else:
         out["source"] = [f"{source}:{i + 1}" for i in range(len(df))]
-    for col in (*_STR, "source"):
+    out["kind"] = _to_str(df["kind"]) if "kind" in df.columns else [""] * len(df)
+    for col in (*_STR, "source", "kind"):
         out[col] = out[col].astype(object)
     return out.reset_index(drop=True)
 

@@ -49,6 +49,8 @@ def validate_events(
     offset = ev["offset"].to_numpy(dtype=float).copy()
     codes = ev["code"].to_numpy(dtype=object)
     actors = ev["actor"].to_numpy(dtype=object)
+    kinds = (ev["kind"].to_numpy(dtype=object) if "kind" in ev.columns
+             else np.full(len(ev), "", dtype=object))
 
     for i in np.flatnonzero(onset < 0):
         log.append((i, f"onset {onset[i]:g} s is before the session start", "event removed"))
@@ -99,6 +101,12 @@ def validate_events(
                 offset[i] = np.nan
             elif d.kind == "point":
                 offset[i] = np.nan
+
+    if scheme is None:
+        for i in np.flatnonzero((kinds == "state") & np.isnan(offset) & ~drop):
+            log.append((i, f"state {codes[i]!r} has no stop",
+                        f"closed at the session end ({end[i]:g} s)"))
+            offset[i] = end[i]
 
     past = has_dur & ~drop & (onset > end)
     for i in np.flatnonzero(past):

@@ -5,7 +5,9 @@ tabular exports have one row per START/STOP/POINT with a ``Time`` column; aggreg
 pair states into ``Start (s)``/``Stop (s)``. Independent-variable columns (any number, between
 the FPS column and ``Subject``) are ignored. In ``.boris`` projects state events are stored as
 two identical rows; like BORIS we pair them by counting rows with the same subject, code and
-modifier, and an odd count is an error naming the observation, subject and code.
+modifier; a state left open (odd count, or a START without STOP in a tabular export) keeps
+``kind="state"`` and no offset, so validation reports it with its source and lenient mode closes
+it at the session end.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def read_boris_table(path: str | Path, *, text: str | None = None) -> pd.DataFra
             if btype == "POINT":
                 recs.append({**base, "onset": t, "offset": np.nan})
             elif btype == "START":
-                rec = {**base, "onset": t, "offset": np.nan}
+                rec = {**base, "onset": t, "offset": np.nan, "kind": "state"}
                 recs.append(rec)
                 open_states.setdefault(key, []).append(rec)
             elif btype == "STOP":
@@ -99,11 +101,8 @@ def read_boris_table(path: str | Path, *, text: str | None = None) -> pd.DataFra
             else:
                 raise ObservationError(f"behavior type {btype!r} (expected START, STOP or "
                                        "POINT)", source=src, line=line, field="Behavior type")
-    for (_, subject, behav, _), stack in open_states.items():
-        if stack:
-            raise ObservationError(f"START of {behav!r} ({subject}) without a STOP",
-                                   source=stack[0]["source"].rsplit(":", 1)[0],
-                                   line=int(stack[0]["source"].rsplit(":", 1)[1]))
+    # an unpaired START stays open (kind "state", no offset): validation reports it with its
+    # line, and lenient mode closes it at the session end
     return make_event_table(recs, source=src)
 
 
@@ -159,20 +158,16 @@ def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataF
                     "code": code, "category": cats[code], "modifiers": mods,
                     "duration": duration, "source": f"{src}:{f}"}
             if kinds[code] == "point":
-                recs.append({**base, "onset": t, "offset": np.nan})
+                recs.append({**base, "onset": t, "offset": np.nan, "kind": "point"})
                 continue
             key = (subject, code, mods)
             if key in open_states:
                 open_states.pop(key)["offset"] = t
             else:
-                rec = {**base, "onset": t, "offset": np.nan}
+                rec = {**base, "onset": t, "offset": np.nan, "kind": "state"}
                 open_states[key] = rec
                 recs.append(rec)
-        if open_states:
-            (subject, code, _), rec = next(iter(open_states.items()))
-            raise ObservationError(
-                f"state {code!r} of {subject or 'no subject'!r} has a start at "
-                f"{rec['onset']:g} s but no stop (odd number of rows)", source=src, field=where)
+        # an odd number of rows leaves a state open: validation reports it (or closes it)
     return make_event_table(recs, source=src)
 
 

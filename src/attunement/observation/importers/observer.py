@@ -2,7 +2,8 @@
 (observation.md §3.3): one row per event with ``Observation``, ``Subject``, ``Behavior``,
 ``Event_Type`` (``State start``, ``State stop``, ``State point`` / ``Point``),
 ``Time_Relative_sf`` (seconds) and ``Modifier_1`` … ``Modifier_n``. Starts and stops of the same
-observation, subject, behaviour and modifiers are paired in order; an unpaired one is an error.
+observation, subject, behaviour and modifiers are paired in order; a stop without a start is an
+error, a start without a stop is left open for validation to report (or, leniently, close).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFr
         if "point" in kind:
             recs.append({**base, "onset": t, "offset": np.nan})
         elif "start" in kind:
-            rec = {**base, "onset": t, "offset": np.nan}
+            rec = {**base, "onset": t, "offset": np.nan, "kind": "state"}
             recs.append(rec)
             open_states.setdefault(key, []).append(rec)
         elif "stop" in kind:
@@ -66,9 +67,5 @@ def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFr
             raise ObservationError(f"event type {cell('Event_Type')!r} (expected State start, "
                                    "State stop or State point)", source=src, line=line,
                                    field="Event_Type")
-    for stack in open_states.values():
-        if stack:
-            where, line_no = stack[0]["source"].rsplit(":", 1)
-            raise ObservationError(f"start of {stack[0]['code']!r} ({stack[0]['actor']}) "
-                                   "without a stop", source=where, line=int(line_no))
+    # a start without a stop stays open (kind "state"): validation reports or repairs it
     return make_event_table(recs, source=src)
