@@ -68,6 +68,10 @@ def test_cli_errors_name_the_problem(cli):
     r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", "A",
             "--password-file", "/nonexistent/pw")
     assert r.exit_code == 1 and "cannot read password file" in r.output
+    cli("sites", "add", "A")
+    r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", "A",
+            "--expires", "soon", "--password-file", cli.pw)
+    assert r.exit_code == 1 and "expires_on" in r.output
 
 
 def test_audit_verify_names_the_broken_row(cli, db_url):

@@ -119,6 +119,8 @@ def users_add(
     role: str = typer.Option(..., "--role", help="admin | practitioner | site_lead | researcher"),
     site: list[str] = typer.Option([], "--site", help="Site name (repeat for several)."),
     study: list[str] = typer.Option([], "--study", help="Study name a researcher may see."),
+    expires: str | None = typer.Option(None, "--expires", help="Access ends on this date "
+                                       "(YYYY-MM-DD)."),
     password_file: Path | None = typer.Option(
         None, "--password-file", help="Read the password from this file (else prompt, hidden)."
     ),
@@ -129,7 +131,7 @@ def users_add(
     password = _password(password_file)
     with _store(db, key_file) as store:
         user = store.add_user(store.system_actor(), email, role, list(site), password,
-                              studies=list(study))
+                              studies=list(study), expires_on=expires)
         where = ", ".join(user["sites"]) or "no site"
         typer.echo(f"user {user['id']}: {user['email']} ({user['role']}; {where})")
 
