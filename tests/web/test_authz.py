@@ -68,6 +68,26 @@ def _new_episode(world: World, family: int) -> dict[str, Any]:
     return {"A": e["id"]}
 
 
+def _new_consent(world: World, family: int) -> dict[str, Any]:
+    c = world.store.add_consent(world.store.system_actor(), family, kind="research",
+                                version="v1", given_on="2026-10-01")
+    return {"A": c["id"]}
+
+
+def _new_recording(world: World, family: int) -> dict[str, Any]:
+    o = world.store.add_observation_session(world.store.system_actor(), family,
+                                            filename="s.csv", content=b"t,code\n0,cue\n",
+                                            metadata={})
+    return {"A": o["id"]}
+
+
+def _new_caregiver(world: World, family: int) -> dict[str, Any]:
+    key = f"aunt{next(_n)}"
+    world.store.add_caregiver(world.store.system_actor(), family,
+                              {"id": key, "role": "kinship_carer"})
+    return {"A": key}
+
+
 def _assessment_body(family_is_a: bool = True) -> dict[str, Any]:
     return {"caregiver": "mother", "instrument": "epds", "time_point": "3m",
             "responses": [0] * 10}
@@ -92,6 +112,15 @@ API_CASES = [
          body=lambda: {"note": "called back"}, prepare=_new_alert),
     Case("PATCH", "/api/episodes/{A}", _write(200),
          body=lambda: {"sessions_offered": 3}, prepare=_new_episode),
+    Case("POST", "/api/families/{F}/consents", _write(),
+         body=lambda: {"kind": "research", "version": "v1", "given_on": "2026-10-01"}),
+    Case("POST", "/api/consents/{A}/withdraw", _write(200),
+         body=lambda: {"withdrawn_on": "2026-10-05", "reason": "asked to stop"},
+         prepare=_new_consent),
+    Case("GET", "/api/observations/{A}/content",
+         {**_read(), "researcher": (403, 403)}, prepare=_new_recording),
+    Case("POST", "/api/families/{F}/caregivers/{A}/end", _write(200),
+         body=lambda: {"reason": "moved away"}, prepare=_new_caregiver),
     # not tied to one family
     Case("GET", "/api/families", _same(200, 200, 200, 200)),
     Case("GET", "/api/alerts", _same(200, 200, 200, 200)),

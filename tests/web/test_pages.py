@@ -276,3 +276,9 @@ def test_caregiver_joins_and_leaves(page_client: TestClient, sqlite_world: World
         "csrf_token": csrf, "caregiver": "father", "reason": "moved abroad"},
         follow_redirects=True)
     assert "Recorded that father left the family." in r.text and "moved abroad" in r.text
+
+
+def test_cookie_is_secure_over_https(sqlite_world: World) -> None:
+    with TestClient(sqlite_world.app, base_url="https://testserver") as client:
+        r = client.get("/login")
+        assert "Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]

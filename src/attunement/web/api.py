@@ -17,6 +17,7 @@ from fastapi import (
     Form,
     Header,
     HTTPException,
+    Path,
     Query,
     Request,
     UploadFile,
@@ -223,8 +224,8 @@ def add_caregiver(
 @router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"])
 def end_caregiver(
     family_id: int,
-    caregiver_id: int,
     body: CaregiverEndIn,
+    caregiver_id: str = Path(description="The caregiver's id in the family, e.g. 'father'"),
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> Json:

@@ -67,13 +67,14 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     response = request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status
     )
-    request.app.state.sessions.save(response, session)
+    request.app.state.sessions.save(response, session, https=request.url.scheme == "https")
     return response
 
 
 def redirect(request: Request, url: str) -> Response:
     response = RedirectResponse(url, status_code=303)
-    request.app.state.sessions.save(response, get_session(request))
+    request.app.state.sessions.save(response, get_session(request),
+                                    https=request.url.scheme == "https")
     return response
 
 

@@ -91,7 +91,9 @@ class SessionManager:
                 session.changed = True
         return session
 
-    def save(self, response: Response, session: Session) -> None:
+    def save(self, response: Response, session: Session, *, https: bool = False) -> None:
+        """Set the signed cookie when the session changed; Secure when configured or when the
+        request came over HTTPS (directly, or via a trusted proxy's X-Forwarded-Proto)."""
         if not session.changed:
             return
         response.set_cookie(
@@ -100,7 +102,7 @@ class SessionManager:
             max_age=self.lifetime,
             httponly=True,
             samesite="lax",
-            secure=self.secure,
+            secure=self.secure or https,
             path="/",
         )
 
