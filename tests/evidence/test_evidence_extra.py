@@ -87,3 +87,13 @@ def test_rank_test_with_ties(close):
     ref = EXTRA["ranktest_ties"]
     res = ranktest(ref["yi"], ref["vi"])
     close([res.tau, res.pval], [ref["tau"], ref["pval"]])
+
+
+def test_influence_with_user_weights(datasets, bcg, close):
+    ref = EXTRA["genq_weights_influence"]
+    d = datasets["bcg"]
+    n = (d.tpos + d.tneg + d.cpos + d.cneg).to_numpy(float)
+    inf = rma(bcg, method="GENQ", weights=n).influence()
+    for col in ("rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "weight"):
+        close(inf[col.replace(".", "_")].to_numpy(), ref["inf"][col], what=col)
+    close(inf["dfbs_intrcpt"].to_numpy(), ref["dfbs"][0], what="dfbetas")

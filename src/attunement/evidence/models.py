@@ -411,9 +411,11 @@ class RMAResult:
         """
         if self.k == 1:
             raise ValueError("influence diagnostics need k > 1")
-        if self.weights is not None:
-            raise NotImplementedError("influence() is implemented for inverse-variance weights")
         k, p = self.k, self.p
+        X, a = self.X, self.weights
+        if a is not None:
+            # user weights: H = X (XᵀAX)⁻¹ XᵀA and sandwich variances, as metafor
+            MA = np.linalg.inv(X.T @ (X * a[:, None]))
         btt = list(range(p))
         svb = np.linalg.inv(self.vb[np.ix_(btt, btt)])
         det_full = np.linalg.det(self.vb[np.ix_(btt, btt)])
@@ -436,10 +438,16 @@ class RMAResult:
             cols["delpred"][i] = xi @ r.beta
             cols["vdelpred"][i] = xi @ r.vb @ xi
             cols["s2w"][i] = r.s2w
+            if a is None:
+                dffits_var = hat[i] * (r.tau2 + self.vi[i])
+                vb_del = np.linalg.inv(X.T @ (X / (self.vi + r.tau2)[:, None]))
+            else:
+                G = X.T @ (X * (a * a * (self.vi + r.tau2))[:, None])
+                vb_del = MA @ G @ MA
+                dffits_var = float(xi @ vb_del @ xi)  # diag(H diag(v + tau2_del) Hᵀ)_i
             cols["dffits"][i] = (pred_full[i] - cols["delpred"][i]) / math.sqrt(
-                r.s2w * hat[i] * (r.tau2 + self.vi[i])
+                r.s2w * dffits_var
             )
-            vb_del = np.linalg.inv(self.X.T @ (self.X / (self.vi + r.tau2)[:, None]))
             dfb = self.beta - r.beta
             dfbs[i] = dfb / np.sqrt(r.s2w * np.diag(vb_del))
             cols["cook_d"][i] = dfb[btt] @ svb @ dfb[btt]

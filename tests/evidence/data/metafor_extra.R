@@ -1,7 +1,8 @@
 # metafor_extra.R: extra metafor 3.8-1 reference values for attunement.evidence, covering
-# functions the main fixture (tests/reference/metafor_reference.json) does not: influence()
-# and regtest() after a meta-regression, trim-and-fill with the Q0 estimator, weighted Orwin
-# fail-safe N, cumulative meta-analysis, the rank test with ties, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
+# what the main fixture (tests/reference/metafor_reference.json) does not: influence() and
+# regtest() after a meta-regression, influence() with user weights (GENQ), trim-and-fill with
+# the Q0 estimator, weighted Orwin fail-safe N, cumulative meta-analysis, the rank test with
+# ties, and escalc measures SMCC, SMCR, MC, AS, RD (vtype UB), SMD (LS2, AV), MD (HO).
 # Usage: Rscript metafor_extra.R metafor_extra.json   (needs metafor and jsonlite)
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
@@ -20,6 +21,14 @@ res$meta_regression_influence <- list(
   dfbs = unname(as.list(as.data.frame(inf$dfbs))),
   influential = as.character(inf$inf$inf) == "*",
   regtest = list(z = rt$zval, p = rt$pval), R2 = mr$R2, QM = mr$QM)
+
+ng <- with(dat.bcg, tpos + tneg + cpos + cneg)
+gq <- rma(yi, vi, data = bcg, method = "GENQ", weights = ng, control = TIGHT)
+ginf <- influence(gq)
+res$genq_weights_influence <- list(
+  call = "influence(rma(yi, vi, method = 'GENQ', weights = tpos + tneg + cpos + cneg))",
+  inf = as.list(as.data.frame(ginf$inf)[, 1:8]),
+  dfbs = unname(as.list(as.data.frame(ginf$dfbs))))
 
 fe <- rma(yi, vi, data = bcg, method = "FE")
 tf <- trimfill(fe, estimator = "Q0")
