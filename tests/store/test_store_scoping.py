@@ -149,6 +149,7 @@ def test_bad_family_input_names_the_field(world, make_family):
         "caregivers.0.nhs_number": lambda p: p["caregivers"][0].update(nhs_number="9434765910"),
         "infant.due_date": lambda p: p["infant"].update(due_date="next week"),
         "placement": lambda p: p.update(placement="orphanage"),
+        "assessed_on": lambda p: p.update(assessed_on="2099-01-01"),
         "caregivers.1.responses.epds.3": lambda p: p["caregivers"][1].update(
             responses={"epds": [0, 0, "x", 0, 0, 0, 0, 0, 0, 0]}),
         "responses.3": lambda p: p["caregivers"][1].update(

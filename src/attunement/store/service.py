@@ -585,6 +585,8 @@ class Store:
         if not isinstance(context, dict):
             raise StoreValidationError("context", "must be an object of factor: true|false")
         assessed_on = v.a_date(payload.get("assessed_on"), "assessed_on")
+        if assessed_on is not None and assessed_on > datetime.now(UTC).date() + timedelta(days=1):
+            raise StoreValidationError("assessed_on", f"{assessed_on} is in the future")
         infant = payload.get("infant") or {}
         if not isinstance(infant, dict):
             raise StoreValidationError("infant", "must be an object")
