@@ -282,3 +282,19 @@ def test_cookie_is_secure_over_https(sqlite_world: World) -> None:
     with TestClient(sqlite_world.app, base_url="https://testserver") as client:
         r = client.get("/login")
         assert "Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+
+
+def test_item_text_pack_wording_replaces_project_labels(tmp_path, sqlite_world: World) -> None:  # type: ignore[no-untyped-def]
+    from attunement.web import Settings, create_app
+
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("epds:\n  1: 'Licensed wording of question one (service pack)'\n")
+    app = create_app(sqlite_world.store, settings=Settings(secret_key="k" * 40,
+                                                           item_text_pack=pack))
+    with TestClient(app) as client:
+        _login(client)
+        page = client.get(f"/families/{sqlite_world.family_a}/assess",
+                          params={"caregiver": "mother", "instrument": "epds", "time_point": "3m"})
+    assert "Licensed wording of question one (service pack)" in page.text
+    assert "Short labels" not in page.text
+    assert page.text.count("(project label)") == 9  # the pack covers item 1 only
