@@ -200,7 +200,8 @@ def convert(
         write_events(events, dest, format=to)
     except (ObservationError, ValueError) as exc:
         _fail(exc)
-    typer.echo(f"wrote {len(events)} events ({events['session'].nunique()} sessions) to {dest}")
+    n = events["session"].nunique()
+    typer.echo(f"wrote {len(events)} events ({n} session{'' if n == 1 else 's'}) to {dest}")
 
 
 @observe_app.command("report")
