@@ -45,6 +45,10 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
     doc = st.family_document(world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
+    export = st.export_assessments(world.north)
+    row = export[(export.caregiver == "father") & (export.instrument == "phq9")].iloc[0]
+    assert [row[f"phq9_{i}"] for i in range(1, 10)] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert row["input"] == "positions" and row["phq9_total"] == 2
 
 
 def test_correction_is_a_new_version_and_history_is_kept(world):

@@ -1736,7 +1736,7 @@ class Store:
     # ------------------------------------------------------------------ exports and audit
     def export_assessments(self, actor: Actor, *, study: int | None = None,
                            pseudonymise: bool | None = None) -> pd.DataFrame:
-        """One row per current assessment: ids, instrument, time point, items
+        """One row per current assessment: ids, instrument, time point, keyed item scores
         (``{instrument}_{n}``), every score, and one 0/1 column per flag (``flag_{id}``).
 
         Pseudonymised (always for researchers): per-study keyed-hash ids for family and
@@ -1790,7 +1790,10 @@ class Store:
                         "instrument": a.instrument, "instrument_version": a.instrument_version,
                         "time_point": a.time_point, "instance": a.instance, "version": a.version,
                         "input": a.input_kind, "submitted_via": a.submitted_via})
-            for i, val in enumerate(a.responses, start=1):
+            rec["gestational_age_at_birth_weeks"] = inf.gestation_weeks if inf else None
+            # keyed item scores in the instrument's item order (what {id}_{n} means everywhere);
+            # the answers as given (e.g. option positions) stay in the store
+            for i, val in enumerate(a.item_scores, start=1):
                 rec[f"{a.instrument}_{i}"] = val
             rec.update(a.scores or {})
             for flag in a.flags or []:
