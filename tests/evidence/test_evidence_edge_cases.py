@@ -150,3 +150,13 @@ def test_fisher_scoring_cycle_still_reaches_the_optimum(method, expected):
     y = np.r_[np.zeros(14), 1.0]
     v = np.r_[np.ones(14), 0.125]
     assert rma(y, v, method=method).tau2 == pytest.approx(expected, rel=1e-9)
+
+
+def test_genq_confint_needs_an_explicit_type():
+    y, v = [0.1, 0.4, 0.3, 0.8, 0.2], [0.01, 0.04, 0.02, 0.05, 0.03]
+    res = rma(y, v, method="GENQ", weights=[10, 20, 30, 40, 50])
+    with pytest.raises(NotImplementedError, match="type='QP'"):
+        res.confint()
+    qp = res.confint(type="QP")
+    assert qp.loc["tau2", "ci_lb"] <= qp.loc["tau2", "ci_ub"]
+    assert res.to_dict()["tau2_ci_lb"] is None

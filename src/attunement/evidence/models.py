@@ -271,13 +271,23 @@ class RMAResult:
         return out
 
     # -- confidence interval for tau2 (Q-profile) ------------------------------------------
-    def confint(self, level: float | None = None) -> pd.DataFrame:
+    def confint(self, level: float | None = None, type: str | None = None) -> pd.DataFrame:
         """Q-profile CI for τ² and the matching CIs for τ, I² and H² (metafor ``confint``).
 
         When Q at τ² = 0 is already below the critical value the lower bound is 0; when even the
         upper bound is below 0 both are 0 and the interval is flagged as null
-        (``.attrs["ci_null"]``).
+        (``.attrs["ci_null"]``). For GENQ fits metafor's default is the generalised Q-profile
+        interval, which is not implemented: pass ``type="QP"`` for the standard one.
         """
+        if type is None:
+            if self.method == "GENQ":
+                raise NotImplementedError(
+                    "the generalised Q-profile CI (metafor's default for GENQ) is not "
+                    "implemented; use confint(type='QP') for the standard Q-profile interval"
+                )
+            type = "QP"
+        if type != "QP":
+            raise ValueError("type must be 'QP' (Q-profile)")
         if self.k == 1:
             raise ValueError("cannot compute a confidence interval for tau^2 with k = 1")
         if self.is_fixed:
@@ -527,7 +537,8 @@ class RMAResult:
         }
         if self.ddf is not None:
             out["df"] = self.ddf
-        if with_confint and not self.is_fixed and not self.tau2_fixed and self.k > self.p:
+        if (with_confint and not self.is_fixed and not self.tau2_fixed and self.k > self.p
+                and self.method != "GENQ"):
             ci = self.confint()
             out["tau2_ci_lb"] = _num(ci.loc["tau2", "ci_lb"])
             out["tau2_ci_ub"] = _num(ci.loc["tau2", "ci_ub"])
