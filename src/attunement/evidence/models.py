@@ -1331,7 +1331,12 @@ def rma(
     ``test``: ``z`` (default), ``knha`` (Knapp–Hartung), ``t``, ``adhoc``. ``mods``: moderator
     column names, a formula string like ``"~ ablat + factor(alloc)"``, or an array; text
     columns are treated as categorical (first level is the reference) and ``- 1`` fits cell
-    means. ``btt``: 0-based indices of the coefficients in the omnibus test.
+    means. ``btt``: 0-based indices of the coefficients in the omnibus test. ``tau2``: fix τ²
+    instead of estimating it. ``na_action``: ``"fail"`` (default: an error naming the studies
+    with missing values) or ``"omit"`` (leave them out with a warning, metafor's default).
+    ``control``: ``threshold`` (1e-12), ``tol`` (1e-12), ``maxiter``, ``tau2_min``,
+    ``tau2_max``, ``stepadj`` and ``newton`` (1; 0 with ``threshold=1e-5`` reproduces
+    metafor's default Fisher scoring exactly).
 
     >>> fit = rma([-0.89, -1.59, -1.35, -1.44], [0.33, 0.19, 0.42, 0.02], method="DL")
     >>> round(fit.estimate, 8), fit.tau2      # metafor: -1.42201089, 0
