@@ -111,3 +111,10 @@ def test_score_chart_geometry() -> None:
     assert "<title>mother EPDS</title>" in svg and "antenatal: 13" in svg
     lone = score_chart("one", [("6w", 40.0)], low=0, high=30)
     assert 'cy="14.0"' in lone  # clamped to the top of the axis, never outside the frame
+
+
+def test_low_is_worse_cutoffs_flag_low_scores() -> None:
+    svg = score_chart("OSSS-3", [("a", 13.0), ("b", 6.0)], low=3, high=14,
+                      cutoffs=[Cutoff(8, "poor social support", "<=")])
+    assert "≤ 8" in svg
+    assert svg.count('class="point above"') == 1 and svg.count('class="point"') == 1

@@ -14,6 +14,15 @@ from html import escape
 class Cutoff:
     value: float
     label: str
+    op: str = ">="  # the direction that flags: ">=", ">", "<=", "<"
+
+    @property
+    def symbol(self) -> str:
+        return {">=": "≥", ">": ">", "<=": "≤", "<": "<"}.get(self.op, self.op)
+
+    def flags(self, score: float) -> bool:
+        return {">=": score >= self.value, ">": score > self.value,
+                "<=": score <= self.value, "<": score < self.value}.get(self.op, False)
 
 
 def score_chart(
@@ -29,8 +38,9 @@ def score_chart(
     """An SVG line chart of ``points`` (x label, score) on a fixed ``low``..``high`` axis.
 
     The axis is the scale's full range so charts of the same instrument compare by eye.
-    Cut-off lines are dashed and labelled; a score at or above a cut-off is drawn as a
-    filled diamond as well as a circle, so the difference does not rely on colour alone.
+    Cut-off lines are dashed and labelled; a score on the flagged side of any cut-off (at or
+    above it, or at or below it for scales where low is worse) is drawn as a diamond instead of
+    a circle, so the difference does not rely on colour alone.
     """
     cutoffs = cutoffs or []
     left, right, top, bottom = 40, 46, 14, 34
@@ -68,16 +78,14 @@ def score_chart(
         )
         out.append(
             f'<text class="cutoff-label" x="{left + plot_w + 4}" y="{cy + 4:.1f}">'
-            f"≥ {c.value:g}</text>"
+            f"{c.symbol} {c.value:g}</text>"
         )
     if n > 1:
         path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(points))
         out.append(f'<polyline class="series" points="{path}"/>')
-    threshold = min((c.value for c in cutoffs), default=None)
     for i, (label, value) in enumerate(points):
         px, py = x(i), y(value)
-        above = threshold is not None and value >= threshold
-        if above:
+        if any(c.flags(value) for c in cutoffs):
             out.append(
                 f'<path class="point above" d="M{px:.1f},{py - 7:.1f} L{px + 7:.1f},{py:.1f} '
                 f'L{px:.1f},{py + 7:.1f} L{px - 7:.1f},{py:.1f} Z"/>'

@@ -136,7 +136,7 @@ def chart_spec(instrument_id: str) -> ChartSpec | None:
     if not inst.scales:
         return None
     scale = inst.scales[0]
-    cutoffs = [Cutoff(c.value, c.label) for c in inst.cutoffs if c.scale == scale.id]
+    cutoffs = [Cutoff(c.value, c.label, c.op) for c in inst.cutoffs if c.scale == scale.id]
     return ChartSpec(
         column=f"{inst.id}_{scale.id}", label=f"{inst.short_name} {scale.label}",
         low=float(scale.range[0]), high=float(scale.range[1]), cutoffs=cutoffs,
