@@ -64,3 +64,14 @@ def test_reopening_does_not_migrate_again(store, key_path):
         assert rev == ["0001"]
     finally:
         again.close()
+
+
+def test_plain_postgresql_urls_use_psycopg(postgres_url, tmp_path):
+    from attunement.store import Store
+
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    st = Store.open(plain, key_path=tmp_path / "k.key")
+    try:
+        assert st.url.startswith("postgresql+psycopg://") and st.ping()
+    finally:
+        st.close()

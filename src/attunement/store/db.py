@@ -39,6 +39,14 @@ def default_key_path() -> Path:
     return Path(user_data_dir("attunement")) / "identifier.key"
 
 
+def normalise_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 (the driver we ship with)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -77,6 +85,7 @@ class Database:
     """An engine with a read session factory and a serialised write session factory."""
 
     def __init__(self, url: str) -> None:
+        url = normalise_url(url)
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name

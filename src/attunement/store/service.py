@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
-from attunement.store.db import Database, default_key_path, default_url
+from attunement.store.db import Database, default_key_path, default_url, normalise_url
 from attunement.store.errors import (
     AuthError,
     Forbidden,
@@ -1868,7 +1868,7 @@ class Store:
         source = Path(source)
         if not source.exists():
             raise StoreValidationError("source", f"{source} does not exist")
-        url = url or default_url()
+        url = normalise_url(url or default_url())
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             target = Path(parsed.database or "")
