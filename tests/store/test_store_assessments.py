@@ -315,3 +315,33 @@ def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
         t.join()
     assert len(ids) == 10 and len(set(ids)) == 1
     assert _count(st, Assessment) == before + 1
+
+
+_WORKER = """
+import sys, threading
+from attunement.store import Store
+url, key, family, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+st = Store.open(url, key_path=key)
+actor = st.system_actor()
+def go(i):
+    st.add_assessment(actor, family, "mother", "epds", "6w", [i % 4] + [0] * 9)
+threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+st.close()
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(world, key_path):
+    """Like `attunement serve --workers 2`: writers in separate processes share the chain."""
+    import subprocess
+    import sys
+
+    st = world.store
+    before, rows_before = _count(st, Assessment), st.verify_audit().rows
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, st.url, str(key_path),
+                               str(world.fam_north), "20"]) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert _count(st, Assessment) - before == 40
+    report = st.verify_audit()
+    assert report.ok and report.rows == rows_before + 40
