@@ -160,3 +160,11 @@ def test_genq_confint_needs_an_explicit_type():
     qp = res.confint(type="QP")
     assert qp.loc["tau2", "ci_lb"] <= qp.loc["tau2", "ci_ub"]
     assert res.to_dict()["tau2_ci_lb"] is None
+
+
+def test_knapp_hartung_with_identical_effects_warns_and_influence_says_why():
+    with pytest.warns(UserWarning, match="scaling factor"):
+        res = rma([0.3] * 4, [0.01, 0.02, 0.03, 0.04], test="knha")
+    assert res.se[0] == 0  # as metafor: s2w = 0
+    with pytest.raises(ValueError, match="variance of the estimates is zero"):
+        res.influence()

@@ -164,6 +164,10 @@ def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     return RankTest(float(res.statistic), float(res.pvalue))
 
 
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
 @dataclass(repr=False)
 class TrimFill:
     """Trim-and-fill result: the number of imputed studies, the side, and the refitted model."""
@@ -239,7 +243,8 @@ def trimfill(
         k0_sav = k0
         it += 1
         if it > maxiter:
-            raise ValueError("trim-and-fill did not converge")
+            raise ValueError(f"trim-and-fill did not converge in {maxiter} iterations (the "
+                             "number of missing studies oscillates; metafor stops here too)")
         sel = slice(0, k - k0)
         beta = float(fit(yi[sel], vi[sel], None if wi is None else wi[sel]).beta[0])
         yc = yi - beta
@@ -256,15 +261,19 @@ def trimfill(
             if estimator == "L0":
                 k0f = (4 * Sr - k * (k + 1)) / (2 * k - 1)
             else:
-                k0f = k - 0.5 - math.sqrt(2 * k**2 - 4 * Sr + 0.25)
+                disc = 2 * k**2 - 4 * Sr + 0.25
+                if disc < 0:
+                    raise ValueError("the Q0 estimator is undefined for these data; use L0 or R0")
+                k0f = k - 0.5 - math.sqrt(disc)
             var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0f**3 + 27 * k0f**2 + 17 * k0f
                       - 18 * k * k0f**2 - 18 * k * k0f + 6 * k**2 * k0f) / 24
+            # a negative variance (possible for large k0) gives an undefined SE, as in metafor
             if estimator == "L0":
-                se_k0 = 4 * math.sqrt(var_sr) / (2 * k - 1)
+                se_k0 = 4 * _sqrt(var_sr) / (2 * k - 1)
             else:
-                se_k0 = 2 * math.sqrt(var_sr) / math.sqrt((k - 0.5) ** 2 - k0f * (2 * k - k0f - 1))
+                se_k0 = 2 * _sqrt(var_sr) / _sqrt((k - 0.5) ** 2 - k0f * (2 * k - k0f - 1))
         k0 = max(0, int(np.round(k0f)))  # numpy rounds half to even, as R's round()
-        se_k0 = max(0.0, se_k0)
+        se_k0 = se_k0 if math.isnan(se_k0) else max(0.0, se_k0)
     if k0 > 0:
         yc = -(yc - beta) if side == "right" else yc - beta
         y_fill = np.concatenate([x.yi, -yc[k - k0:]])

@@ -427,6 +427,9 @@ class RMAResult:
             # user weights: H = X (XᵀAX)⁻¹ XᵀA and sandwich variances, as metafor
             MA = np.linalg.inv(X.T @ (X * a[:, None]))
         btt = list(range(p))
+        if not np.linalg.det(self.vb) > 0:
+            raise ValueError("influence diagnostics are undefined: the variance of the "
+                             "estimates is zero (e.g. Knapp-Hartung with identical effects)")
         svb = np.linalg.inv(self.vb[np.ix_(btt, btt)])
         det_full = np.linalg.det(self.vb[np.ix_(btt, btt)])
         hat = self.hat()
@@ -970,6 +973,9 @@ def _fit(
             warnings.warn("Knapp & Hartung adjustment is not meant for fixed-effect models",
                           stacklevel=3)
         s2w = 0.0 if RSS_knha <= np.finfo(float).eps else RSS_knha / (k - p)
+        if s2w == 0.0 and test == "knha":
+            warnings.warn("Knapp-Hartung: the effects fit the model exactly, so the scaling "
+                          "factor and the standard errors are 0", stacklevel=3)
         if test == "adhoc":
             s2w = max(s2w, 1.0)
         vb = s2w * vb
@@ -1083,6 +1089,9 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
             warnings.warn("Knapp & Hartung adjustment is not meant for fixed-effect models",
                           stacklevel=3)
         s2w = RSS / (k - 1) if _EPS < RSS else 0.0
+        if s2w == 0.0 and test == "knha":
+            warnings.warn("Knapp-Hartung: the effects fit the model exactly, so the scaling "
+                          "factor and the standard error are 0", stacklevel=3)
         if test == "adhoc":
             s2w = max(s2w, 1.0)
         vb *= s2w
