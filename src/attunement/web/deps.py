@@ -12,15 +12,21 @@ from attunement.web.security import Session, csrf_ok
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    # async on purpose: a plain attribute read needs no trip through the thread pool
     return request.app.state.store
+
+
+def actor_from_token(store: Store, token: str | None) -> Actor:
+    """The actor behind a bearer token; AuthError (401) without a valid one."""
+    if not token:
+        raise AuthError("not authenticated")
+    return store.actor_for_token(token)
 
 
 def api_actor(token: str | None = Depends(oauth2), store: Store = Depends(get_store)) -> Actor:
     """The actor behind ``Authorization: Bearer <token>``; 401 without a valid token."""
-    if not token:
-        raise AuthError("not authenticated")
-    return store.actor_for_token(token)
+    return actor_from_token(store, token)
 
 
 def get_session(request: Request) -> Session:
