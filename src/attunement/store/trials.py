@@ -1,0 +1,699 @@
+"""Trials inside the platform: a study's randomisation design and its concealed allocations.
+
+>>> from attunement.store.trials import StudyTrials
+>>> trials = StudyTrials(store)                                              # doctest: +SKIP
+>>> trials.define_design(admin, study_id, {"method": "blocks", "arms": ["control", "VIPP"],
+...     "ratio": [1, 1], "block_sizes": [2, 4], "strata": ["site"]})        # doctest: +SKIP
+>>> trials.randomise(practitioner, family_id)                                # doctest: +SKIP
+
+The randomisation itself is :mod:`attunement.trials.randomisation` (HMAC-keyed, reproducible
+from the secret seed and the enrolment order); this module keeps the platform's side of it:
+
+* **Design** (one per study, admin only): the library's design keys plus ``levels`` (the
+  allowed values of each stratum/factor the practitioner records; ``site``/``centre`` are
+  filled in from the family's site) and ``consent_kind`` (the consent that must be active,
+  default ``"research"``). It can be replaced only while the study has no allocation.
+* **Secret seed**: the server must allocate on demand, so it needs the seed itself; a keyed
+  hash commitment alone would not let it allocate. The seed is therefore stored encrypted
+  (AES-256-GCM with the store's identifier key, bound to the study) and never returned by any
+  read; only its public fingerprint (``Randomiser.key_fingerprint``) is shown and written to
+  the audit log, so an auditor can check they hold the right seed. The admin may supply the
+  seed (for example one generated and kept by the trial's independent statistician); an admin
+  can reveal it for an audit (:meth:`StudyTrials.reveal_secret`, audited with a reason).
+* **Allocations**: one per (study, family), numbered in enrolment order; the row keeps the
+  inputs, the random draws (``details``), the algorithm version, who and when, and the id of
+  its audit-log row. There is no update or delete path, and database triggers refuse both.
+  Before every allocation the stored sequence is replayed from the seed, so an altered record
+  stops randomisation instead of being built upon.
+* Scoping: families through :func:`attunement.store.scope.get_scoped`/``scoped``; a study is
+  visible when the store would list it to the actor (admin: all; others: their studies).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from attunement.store import audit
+from attunement.store import validate as v
+from attunement.store.errors import NotFound, StoreError, StoreValidationError
+from attunement.store.models import (
+    Base,
+    Caregiver,
+    Consent,
+    Family,
+    Site,
+    Study,
+    UTCDateTime,
+    utcnow,
+)
+from attunement.store.scope import Actor, get_scoped, require_role, scoped
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from attunement.store.service import Store
+    from attunement.trials import ConsortCounts, RandomisationDesign
+
+__all__ = [
+    "AlreadyRandomised",
+    "SequenceMismatch",
+    "StudyTrials",
+    "TrialAllocation",
+    "TrialDesignRecord",
+]
+
+SITE_FACTORS = ("site", "centre")
+RANDOMISERS = ("admin", "practitioner", "site_lead")
+_PLATFORM_KEYS = {"levels", "consent_kind", "secret"}
+
+
+class AlreadyRandomised(StoreValidationError):
+    """The family already has an allocation in this study; it can never be changed (409)."""
+
+
+class SequenceMismatch(StoreError):
+    """The stored allocations do not replay from the seed: a record was altered (409)."""
+
+
+class TrialDesignRecord(Base):
+    """A study's randomisation design; the seed only as AES-GCM ciphertext."""
+
+    __tablename__ = "trial_designs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
+    method: Mapped[str] = mapped_column(String(20))
+    design: Mapped[dict[str, Any]] = mapped_column(JSON)
+    levels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    consent_kind: Mapped[str] = mapped_column(String(50))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrialAllocation(Base):
+    """One randomised family. Append-only: database triggers reject UPDATE and DELETE."""
+
+    __tablename__ = "trial_allocations"
+    __table_args__ = (
+        UniqueConstraint("study_id", "family_id", name="uq_trial_allocations_study_family"),
+        UniqueConstraint("study_id", "sequence", name="uq_trial_allocations_study_sequence"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    design_id: Mapped[int] = mapped_column(ForeignKey("trial_designs.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[str] = mapped_column(String(100))
+    stratum: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    algorithm: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    allocated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    allocated_by_email: Mapped[str] = mapped_column(String(320))
+    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    audit_id: Mapped[int] = mapped_column(Integer)
+
+
+def _aad(study_id: int) -> str:
+    return f"trial-secret:study:{study_id}"
+
+
+class StudyTrials:
+    """Randomisation designs and allocations of the store's studies (see the module doc)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._db = store._db
+
+    # ------------------------------------------------------------------ helpers
+    def _study(self, s: Session, actor: Actor, study_id: Any) -> Study:
+        try:
+            sid = int(study_id)
+        except (TypeError, ValueError):
+            raise NotFound(f"study {study_id!r} not found") from None
+        study = s.get(Study, sid)
+        if study is None or not (actor.is_global or sid in actor.study_ids):
+            raise NotFound(f"study {sid} not found")
+        return study
+
+    def _design_row(self, s: Session, study_id: int) -> TrialDesignRecord | None:
+        return s.execute(
+            select(TrialDesignRecord).where(TrialDesignRecord.study_id == study_id)
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def _library_design(row: TrialDesignRecord) -> RandomisationDesign:
+        from attunement.trials import RandomisationDesign
+
+        return RandomisationDesign.from_dict(dict(row.design), source="trial design")
+
+    def _secret(self, row: TrialDesignRecord) -> str:
+        return str(
+            self.store._keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
+        )
+
+    def _design_dict(self, row: TrialDesignRecord, study: Study, n_allocated: int) -> dict:
+        return {
+            "study": study.id,
+            "study_name": study.name,
+            **dict(row.design),
+            "levels": dict(row.levels),
+            "consent_kind": row.consent_kind,
+            "secret_fingerprint": row.fingerprint,
+            "created_at": row.created_at.isoformat(),
+            "allocated": n_allocated,
+            "locked": n_allocated > 0,
+        }
+
+    def _n_allocated(self, s: Session, study_id: int) -> int:
+        return int(
+            s.execute(
+                select(func.count(TrialAllocation.id)).where(TrialAllocation.study_id == study_id)
+            ).scalar_one()
+        )
+
+    # ------------------------------------------------------------------ design
+    def define_design(
+        self, actor: Actor, study_id: int, design: dict, *, secret: str | None = None
+    ) -> dict:
+        """Define (or, while nothing is allocated, replace) a study's design (admin).
+
+        ``design``: the library's keys (``method``, ``arms``, ``ratio``, ``block_sizes``,
+        ``block_weights``, ``strata`` | ``factors``, ``weights``, ``p``, ``imbalance``) plus
+        ``levels`` ({column: [allowed values]} for every column but ``site``/``centre``) and
+        ``consent_kind``. ``secret``: the seed (at least 16 characters); generated if omitted.
+        """
+        from attunement.trials import DesignError, RandomisationDesign, Randomiser
+        from attunement.trials.randomisation import new_secret
+
+        require_role(actor, "admin")
+        if not isinstance(design, dict):
+            raise StoreValidationError("design", "must be an object")
+        design = dict(design)
+        if secret is None:
+            secret = design.pop("secret", None)
+        design.pop("secret", None)
+        levels_in = design.pop("levels", None) or {}
+        consent_kind = (
+            v.text(design.pop("consent_kind", "research"), "consent_kind", max_len=50) or ""
+        )
+        # the store's forms send empty lists for the other method's keys
+        for key in ("strata", "factors", "block_sizes", "block_weights", "weights"):
+            if design.get(key) in ([], (), None, ""):
+                design.pop(key, None)
+        try:
+            lib = RandomisationDesign.from_dict(design, source="design")
+        except DesignError as exc:
+            field, reason = _design_error_field(str(exc))
+            raise StoreValidationError(field, reason) from None
+        if any(len(a) > 100 for a in lib.arms):
+            raise StoreValidationError("design.arms", "arm names are at most 100 characters")
+        if not isinstance(levels_in, dict):
+            raise StoreValidationError("design.levels", "must be an object {column: [values]}")
+        levels: dict[str, list[str]] = {}
+        for col in lib.columns:
+            if col.lower() in SITE_FACTORS:
+                continue
+            vals = levels_in.get(col)
+            if not isinstance(vals, list) or len(vals) < 2 or any(not str(x).strip() for x in vals):
+                raise StoreValidationError(
+                    f"design.levels.{col}",
+                    f"list the values {col!r} can take (at least two), e.g. [yes, no]",
+                )
+            levels[col] = [str(x).strip() for x in vals]
+            if len(set(levels[col])) != len(levels[col]):
+                raise StoreValidationError(f"design.levels.{col}", "values repeat")
+        extra = sorted(set(levels_in) - set(levels))
+        if extra:
+            raise StoreValidationError(
+                f"design.levels.{extra[0]}", "is not a stratum or factor of this design"
+            )
+        if secret is None:
+            secret = new_secret()
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise StoreValidationError("secret", "must be a string of at least 16 characters")
+        fingerprint = Randomiser(lib, secret).key_fingerprint
+        with self._db.write() as s:
+            study = self._study(s, actor, study_id)
+            keys = self.store._keyring(s)
+            if self._n_allocated(s, study.id):
+                raise StoreValidationError(
+                    "design",
+                    f"study {study.name!r} already has allocations; its design can "
+                    "no longer change",
+                )
+            row = self._design_row(s, study.id)
+            before = None if row is None else self._design_dict(row, study, 0)
+            if row is None:
+                row = TrialDesignRecord(study_id=study.id)
+                s.add(row)
+            row.method = lib.method
+            row.design = lib.to_dict()
+            row.levels = levels
+            row.consent_kind = consent_kind
+            row.secret_ciphertext = keys.encrypt({"secret": secret}, _aad(study.id))
+            row.key_id = keys.key_id
+            row.fingerprint = fingerprint
+            row.created_by = actor.user_id
+            row.created_at = utcnow()
+            s.flush()
+            out = self._design_dict(row, study, 0)
+            audit.append(
+                s,
+                actor=actor,
+                action="create" if before is None else "update",
+                entity="trial_design",
+                entity_id=row.id,
+                before=before,
+                after=out,
+            )
+            return out
+
+    def get_design(self, actor: Actor, study_id: int) -> dict:
+        """The study's design (never the seed); NotFound when none is defined."""
+        with self._db.read() as s:
+            study = self._study(s, actor, study_id)
+            row = self._design_row(s, study.id)
+            if row is None:
+                raise NotFound(f"study {study.id} has no randomisation design")
+            return self._design_dict(row, study, self._n_allocated(s, study.id))
+
+    def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
+        """The seed, for an audit by an independent statistician (admin; audited)."""
+        require_role(actor, "admin")
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        with self._db.write() as s:
+            study = self._study(s, actor, study_id)
+            row = self._design_row(s, study.id)
+            if row is None:
+                raise NotFound(f"study {study.id} has no randomisation design")
+            audit.append(
+                s,
+                actor=actor,
+                action="reveal",
+                entity="trial_secret",
+                entity_id=row.id,
+                after={"study": study.id, "fingerprint": row.fingerprint},
+                reason=reason,
+            )
+            return self._secret(row)
+
+    # ------------------------------------------------------------------ allocation
+    def factor_inputs(self, actor: Actor, family_id: int) -> dict:
+        """What randomising this family needs: the study's design, the levels to record, the
+        automatic values (site), consent status and any existing allocation."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            out: dict[str, Any] = {
+                "family": fam.id,
+                "study": fam.study_id,
+                "design": None,
+                "ask": {},
+                "automatic": {},
+                "consented": False,
+                "allocation": None,
+            }
+            if fam.study_id is None:
+                return out
+            study = s.get(Study, fam.study_id)
+            row = self._design_row(s, fam.study_id)
+            alloc = s.execute(
+                select(TrialAllocation).where(
+                    TrialAllocation.study_id == fam.study_id, TrialAllocation.family_id == fam.id
+                )
+            ).scalar_one_or_none()
+            if alloc is not None:
+                out["allocation"] = self._allocation_dict(s, actor, alloc, fam)
+            if row is None or study is None:
+                return out
+            out["design"] = self._design_dict(row, study, self._n_allocated(s, study.id))
+            site = s.get(Site, fam.site_id)
+            for col in self._library_design(row).columns:
+                if col.lower() in SITE_FACTORS:
+                    out["automatic"][col] = site.name if site else str(fam.site_id)
+                else:
+                    out["ask"][col] = list(row.levels.get(col, []))
+            out["consented"] = self._active_consent(s, fam, row.consent_kind) is not None
+            return out
+
+    @staticmethod
+    def _active_consent(s: Session, fam: Family, kind: str) -> Consent | None:
+        today = datetime.now(UTC).date()
+        return s.execute(
+            select(Consent)
+            .where(
+                Consent.family_id == fam.id,
+                Consent.kind == kind,
+                Consent.withdrawn_on.is_(None),
+                Consent.given_on <= today,
+            )
+            .order_by(Consent.id)
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def randomise(
+        self, actor: Actor, family_id: int, *, values: dict[str, Any] | None = None
+    ) -> dict:
+        """Randomise an enrolled, consented family of the actor's sites (practitioner, site
+        lead or admin). ``values``: the family's level of each stratum/factor other than the
+        site. The allocation is audited and can never be changed."""
+        from attunement.trials import Allocation, DesignError, Randomiser
+
+        require_role(actor, *RANDOMISERS)
+        values = values or {}
+        if not isinstance(values, dict):
+            raise StoreValidationError("values", "must be an object {factor: level}")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            if fam.study_id is None:
+                raise StoreValidationError("study", "the family is not enrolled in a study")
+            study = s.get(Study, fam.study_id)
+            assert study is not None
+            row = self._design_row(s, study.id)
+            if row is None:
+                raise StoreValidationError(
+                    "design", f"study {study.name!r} has no randomisation design yet"
+                )
+            done = s.execute(
+                select(TrialAllocation).where(
+                    TrialAllocation.study_id == study.id, TrialAllocation.family_id == fam.id
+                )
+            ).scalar_one_or_none()
+            if done is not None:
+                raise AlreadyRandomised(
+                    "family",
+                    f"was randomised to {done.arm!r} on "
+                    f"{done.allocated_at.date().isoformat()} (allocation "
+                    f"{done.sequence}); an allocation can never be changed",
+                )
+            if self._active_consent(s, fam, row.consent_kind) is None:
+                raise StoreValidationError(
+                    "consent",
+                    f"no active {row.consent_kind!r} consent is recorded for this "
+                    "family; record consent before randomising",
+                )
+            lib = self._library_design(row)
+            site = s.get(Site, fam.site_id)
+            inputs: dict[str, str] = {}
+            for col in lib.columns:
+                if col.lower() in SITE_FACTORS:
+                    inputs[col] = site.name if site else str(fam.site_id)
+                    continue
+                allowed = list(row.levels.get(col, []))
+                given = values.get(col)
+                given = None if given is None else str(given).strip()
+                if not given:
+                    raise StoreValidationError(
+                        f"values.{col}", f"record the family's {col} ({', '.join(allowed)})"
+                    )
+                if given not in allowed:
+                    raise StoreValidationError(
+                        f"values.{col}", f"{given!r} is not one of {', '.join(allowed)}"
+                    )
+                inputs[col] = given
+            unknown = sorted(set(values) - set(inputs))
+            if unknown:
+                raise StoreValidationError(
+                    f"values.{unknown[0]}", "is not a stratum or factor of this design"
+                )
+            history = [
+                Allocation(
+                    a.sequence,
+                    str(a.family_id),
+                    a.arm,
+                    lib.method,
+                    dict(a.inputs),
+                    a.stratum,
+                    dict(a.details),
+                    a.algorithm,
+                )
+                for a in s.execute(
+                    select(TrialAllocation)
+                    .where(TrialAllocation.study_id == study.id)
+                    .order_by(TrialAllocation.sequence)
+                ).scalars()
+            ]
+            try:
+                randomiser = Randomiser.resume(lib, self._secret(row), history)
+            except DesignError as exc:
+                raise SequenceMismatch(f"study {study.id}: {exc}") from None
+            rec = randomiser.allocate(str(fam.id), inputs, actor=actor.email)
+            after = {
+                "study": study.id,
+                "sequence": rec.sequence,
+                "arm": rec.arm,
+                "method": rec.method,
+                "stratum": rec.stratum,
+                "inputs": rec.inputs,
+                "details": rec.details,
+                "algorithm": rec.algorithm,
+                "fingerprint": row.fingerprint,
+            }
+            audit_id = audit.append(
+                s,
+                actor=actor,
+                action="randomise",
+                entity="trial_allocation",
+                entity_id=f"{study.id}:{fam.id}",
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after=after,
+            )
+            alloc = TrialAllocation(
+                study_id=study.id,
+                family_id=fam.id,
+                design_id=row.id,
+                sequence=rec.sequence,
+                arm=rec.arm,
+                stratum=rec.stratum,
+                inputs=dict(rec.inputs),
+                details=dict(rec.details),
+                algorithm=rec.algorithm,
+                fingerprint=row.fingerprint,
+                allocated_by=actor.user_id,
+                allocated_by_email=actor.email,
+                allocated_at=utcnow(),
+                audit_id=audit_id,
+            )
+            s.add(alloc)
+            s.flush()
+            return self._allocation_dict(s, actor, alloc, fam)
+
+    def _allocation_dict(self, s: Session, actor: Actor, a: TrialAllocation, fam: Family) -> dict:
+        out = {
+            "study": a.study_id,
+            "sequence": a.sequence,
+            "arm": a.arm,
+            "stratum": a.stratum,
+            "inputs": dict(a.inputs),
+            "allocated_at": a.allocated_at.isoformat(),
+            "audit_id": a.audit_id,
+            "algorithm": a.algorithm,
+            "fingerprint": a.fingerprint,
+        }
+        if actor.sees_identifiers:
+            site = s.get(Site, fam.site_id)
+            out |= {
+                "family": fam.id,
+                "family_id": fam.code,
+                "site": site.name if site else None,
+                "allocated_by": a.allocated_by_email,
+                "details": dict(a.details),
+            }
+        else:
+            # researchers: the study's keyed pseudonym, no staff e-mail, no site-level codes
+            out["family_id"] = self.store._keyring().pseudonym(a.study_id, "family", fam.id)
+        return out
+
+    def allocation(self, actor: Actor, family_id: int) -> dict:
+        """The family's allocation; NotFound when it has none (or is out of scope)."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            a = s.execute(
+                select(TrialAllocation).where(TrialAllocation.family_id == fam.id)
+            ).scalar_one_or_none()
+            if a is None:
+                raise NotFound(f"family {fam.id} has not been randomised")
+            return self._allocation_dict(s, actor, a, fam)
+
+    def list_allocations(self, actor: Actor, study_id: int) -> list[dict]:
+        """A study's allocations in sequence order, restricted to the actor's families."""
+        with self._db.read() as s:
+            study = self._study(s, actor, study_id)
+            rows = s.execute(
+                scoped(select(TrialAllocation, Family), actor, TrialAllocation)
+                .where(TrialAllocation.study_id == study.id)
+                .order_by(TrialAllocation.sequence)
+            ).all()
+            return [self._allocation_dict(s, actor, a, fam) for a, fam in rows]
+
+    def verify(self, actor: Actor, study_id: int) -> list[int]:
+        """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
+        from attunement.trials import Allocation, verify_allocations
+
+        require_role(actor, "admin")
+        with self._db.read() as s:
+            study = self._study(s, actor, study_id)
+            row = self._design_row(s, study.id)
+            if row is None:
+                raise NotFound(f"study {study.id} has no randomisation design")
+            lib = self._library_design(row)
+            history = [
+                Allocation(
+                    a.sequence,
+                    str(a.family_id),
+                    a.arm,
+                    lib.method,
+                    dict(a.inputs),
+                    a.stratum,
+                    dict(a.details),
+                    a.algorithm,
+                )
+                for a in s.execute(
+                    select(TrialAllocation).where(TrialAllocation.study_id == study.id)
+                ).scalars()
+            ]
+            return verify_allocations(lib, self._secret(row), history)
+
+    # ------------------------------------------------------------------ CONSORT
+    def consort_records(self, actor: Actor, study_id: int) -> pd.DataFrame:
+        """One row per family of the study in the actor's scope, in the columns of
+        :func:`attunement.trials.consort_counts` (``arm``, ``exclusion_reason``,
+        ``lost_to_follow_up``, ``lost_reason``).
+
+        Not randomised: "consent withdrawn before randomisation" (counted as declined),
+        "awaiting consent" or "awaiting randomisation". Lost to follow-up: the design's consent
+        withdrawn after randomisation, or every caregiver has left the family. Whether the
+        intervention was received and who was analysed are not platform records, so the
+        diagram shows them as "not recorded" rather than guessing.
+        """
+        import pandas as pd
+
+        with self._db.read() as s:
+            study = self._study(s, actor, study_id)
+            row = self._design_row(s, study.id)
+            kind = row.consent_kind if row is not None else "research"
+            fams = (
+                s.execute(
+                    scoped(select(Family), actor)
+                    .where(Family.study_id == study.id)
+                    .order_by(Family.id)
+                )
+                .scalars()
+                .all()
+            )
+            ids = [f.id for f in fams]
+            allocs = (
+                {
+                    a.family_id: a
+                    for a in s.execute(
+                        select(TrialAllocation).where(
+                            TrialAllocation.study_id == study.id, TrialAllocation.family_id.in_(ids)
+                        )
+                    ).scalars()
+                }
+                if ids
+                else {}
+            )
+            consents: dict[int, list[Consent]] = {}
+            carers: dict[int, list[Caregiver]] = {}
+            if ids:
+                for c in s.execute(
+                    select(Consent).where(Consent.family_id.in_(ids), Consent.kind == kind)
+                ).scalars():
+                    consents.setdefault(c.family_id, []).append(c)
+                for cg in s.execute(
+                    select(Caregiver).where(Caregiver.family_id.in_(ids))
+                ).scalars():
+                    carers.setdefault(cg.family_id, []).append(cg)
+            records = []
+            for fam in fams:
+                a = allocs.get(fam.id)
+                cs = consents.get(fam.id, [])
+                active = [c for c in cs if c.withdrawn_on is None]
+                rec: dict[str, Any] = {
+                    "arm": "",
+                    "exclusion_reason": "",
+                    "lost_to_follow_up": "",
+                    "lost_reason": "",
+                }
+                if a is None:
+                    if active:
+                        rec["exclusion_reason"] = "awaiting randomisation"
+                    elif cs:
+                        rec["exclusion_reason"] = "declined"
+                    else:
+                        rec["exclusion_reason"] = "awaiting consent"
+                else:
+                    rec["arm"] = a.arm
+                    rec["lost_to_follow_up"] = "no"
+                    since = a.allocated_at.date()
+                    withdrawn = (
+                        [c for c in cs if c.withdrawn_on is not None and c.withdrawn_on >= since]
+                        if not active
+                        else []
+                    )
+                    people = carers.get(fam.id, [])
+                    if withdrawn:
+                        rec["lost_to_follow_up"], rec["lost_reason"] = "yes", "withdrew consent"
+                    elif people and all(c.left_on is not None for c in people):
+                        rec["lost_to_follow_up"] = "yes"
+                        rec["lost_reason"] = "all caregivers left the family"
+                records.append(rec)
+            arms = list(self._library_design(row).arms) if row is not None else None
+        frame = pd.DataFrame.from_records(
+            records, columns=["arm", "exclusion_reason", "lost_to_follow_up", "lost_reason"]
+        )
+        frame.attrs["arms"] = arms
+        frame.attrs["study"] = study.name
+        return frame
+
+    def consort(self, actor: Actor, study_id: int) -> ConsortCounts:
+        """CONSORT 2010 counts of the study (the actor's families)."""
+        from attunement.trials import consort_counts
+
+        records = self.consort_records(actor, study_id)
+        return consort_counts(
+            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
+        )
+
+    def consort_svg(self, actor: Actor, study_id: int) -> str:
+        """The CONSORT flow diagram as an SVG document (text)."""
+        from attunement.trials import consort_counts, draw_consort
+
+        records = self.consort_records(actor, study_id)
+        counts = consort_counts(
+            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
+        )
+        with tempfile.TemporaryDirectory(prefix="attunement-consort-") as tmp:
+            path = Path(tmp) / "consort.svg"
+            draw_consort(counts, path, title=f"CONSORT flow: {records.attrs.get('study')}")
+            return path.read_text(encoding="utf-8")
+
+
+def _design_error_field(message: str) -> tuple[str, str]:
+    """``design: 'ratio': has 3 entries …`` → (``design.ratio``, ``has 3 entries …``)."""
+    rest = message.split(": ", 1)[1] if ": " in message else message
+    if rest.startswith("'") and "': " in rest:
+        key, reason = rest[1:].split("': ", 1)
+        return f"design.{key}", reason
+    return "design", rest
