@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from attunement.evidence import METHODS, rma
+from attunement.evidence import METHODS, rma, trimfill
 
 RANDOM_METHODS = [m for m in METHODS if m not in {"EE", "FE", "CE", "GENQ"}]
 
@@ -168,3 +168,13 @@ def test_knapp_hartung_with_identical_effects_warns_and_influence_says_why():
     assert res.se[0] == 0  # as metafor: s2w = 0
     with pytest.raises(ValueError, match="variance of the estimates is zero"):
         res.influence()
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_trimfill_with_identical_effects_imputes_nothing(method):
+    # rounding noise around the pooled value must not decide which side studies are missing
+    # on (metafor can impute copies of the common value here; the estimate is the same)
+    v = np.random.default_rng(1).uniform(1e-4, 1.0, 26)
+    tf = trimfill(rma(np.full(26, 0.0373653801698204), v, method=method))
+    assert tf.k0 == 0
+    assert tf.model.beta[0] == pytest.approx(0.0373653801698204, rel=1e-12)

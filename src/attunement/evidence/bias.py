@@ -248,6 +248,9 @@ def trimfill(
         sel = slice(0, k - k0)
         beta = float(fit(yi[sel], vi[sel], None if wi is None else wi[sel]).beta[0])
         yc = yi - beta
+        # rounding noise around a pooled value equal to a study's effect (e.g. identical
+        # effects) must not give that study a sign: it is a zero deviation, as in exact algebra
+        yc[np.abs(yc) <= 100 * np.finfo(float).eps * max(1.0, float(np.abs(yi).max()))] = 0.0
         order = np.argsort(np.abs(yc), kind="stable")
         ranks = np.empty(k)
         ranks[order] = np.arange(1, k + 1)
