@@ -54,6 +54,7 @@ class TrialWorld:
     fam_a: list[int]  # consented families at site A
     fam_b: int  # consented family at site B
     fam_a_no_consent: int
+    consents: dict[int, int]  # family -> its research consent
 
     def user_ids(self) -> dict[str, int]:
         return {"admin": self.admin.user_id, "practitioner": self.pa.user_id,  # type: ignore
@@ -78,10 +79,11 @@ def build(url: str, key: Path) -> TrialWorld:
     admin_id = next(u["id"] for u in store.list_users(system)
                     if u["email"] == "admin@example.org")
     today = dt.date.today().isoformat()
-    fam_a = []
+    fam_a, consents = [], {}
     for i in range(6):
         f = store.create_family(system, family_payload(f"A-{i}", "Site A"))["id"]
-        store.add_consent(system, f, kind="research", version="v1", given_on=today)
+        consents[f] = store.add_consent(system, f, kind="research", version="v1",
+                                        given_on=today)["id"]
         fam_a.append(f)
     fam_b = store.create_family(system, family_payload("B-0", "Site B"))["id"]
     store.add_consent(system, fam_b, kind="research", version="v1", given_on=today)
@@ -89,7 +91,7 @@ def build(url: str, key: Path) -> TrialWorld:
     return TrialWorld(store, StudyTrials(store), system, store.actor(admin_id),
                       store.actor(ids["pa"]["id"]), store.actor(ids["pb"]["id"]),
                       store.actor(ids["lead"]["id"]), store.actor(ids["res"]["id"]), study,
-                      fam_a, fam_b, no_consent)
+                      fam_a, fam_b, no_consent, consents)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
