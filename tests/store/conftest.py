@@ -22,8 +22,9 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from attunement.store import service
 
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                           parallelism=1))
+    monkeypatch.setattr(
+        service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 _pg_counter = 0
@@ -38,8 +39,9 @@ def pg_template(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) 
     dsn = postgres_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    Store.open(f"{postgres_server}/{name}",
-               key_path=tmp_path_factory.mktemp("tmpl") / "unused.key").close()
+    Store.open(
+        f"{postgres_server}/{name}", key_path=tmp_path_factory.mktemp("tmpl") / "unused.key"
+    ).close()
     return name
 
 
@@ -92,16 +94,26 @@ def family_payload(code: str, site: str, **extra: object) -> dict:
         "family_id": code,
         "site": site,
         "assessed_on": "2026-10-01",
-        "infant": {"due_date": "2026-09-20", "date_of_birth": "2026-09-15",
-                   "name": "Zebedee Quillfeather"},
+        "infant": {
+            "due_date": "2026-09-20",
+            "date_of_birth": "2026-09-15",
+            "name": "Zebedee Quillfeather",
+        },
         "placement": "birth_family",
         "context": {},
         "caregivers": [
-            {"id": "mother", "role": "birth_mother", "age": 29, "first_time_parent": True,
-             "name": "Philippa Wintergreen", "nhs_number": "943 476 5919",
-             "address": "12 Larkspur Row", "phone": "07700 900123",
-             "date_of_birth": "1997-03-02",
-             "responses": {"epds": [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]}},
+            {
+                "id": "mother",
+                "role": "birth_mother",
+                "age": 29,
+                "first_time_parent": True,
+                "name": "Philippa Wintergreen",
+                "nhs_number": "943 476 5919",
+                "address": "12 Larkspur Row",
+                "phone": "07700 900123",
+                "date_of_birth": "1997-03-02",
+                "responses": {"epds": [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]},
+            },
             {"id": "father", "role": "birth_father", "age": 31, "name": "Osric Wintergreen"},
         ],
         **extra,
@@ -119,15 +131,19 @@ def world(store: Store) -> World:
     system = store.system_actor()
     store.add_site(system, "North")
     store.add_site(system, "South")
-    study = store.add_study(system, "Attach-1", ["North", "South"], [
-        {"name": "baseline", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
-        {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
-    ])
+    study = store.add_study(
+        system,
+        "Attach-1",
+        ["North", "South"],
+        [
+            {"name": "baseline", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
+            {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
+        ],
+    )
     admin = store.authenticate("admin@example.org", PASSWORD)
     n = store.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
     s = store.add_user(system, "south@example.org", "practitioner", ["South"], PASSWORD)
-    r = store.add_user(system, "res@example.org", "researcher", [], PASSWORD,
-                       studies=["Attach-1"])
+    r = store.add_user(system, "res@example.org", "researcher", [], PASSWORD, studies=["Attach-1"])
     north, south, researcher = (store.actor(x["id"]) for x in (n, s, r))
     fn = store.create_family(north, family_payload("N-001", "North", study="Attach-1"))
     fs = store.create_family(south, family_payload("S-001", "South", study="Attach-1"))

@@ -38,8 +38,9 @@ def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
 def test_positions_input_is_kept_as_given_and_scored_identically(world):
     st = world.store
     positions = [x + 1 for x in [0, 1, 0, 0, 1, 0, 0, 0, 0]]
-    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", positions,
-                          input="positions")
+    a = st.add_assessment(
+        world.north, world.fam_north, "father", "phq9", "6w", positions, input="positions"
+    )
     assert a["responses"] == positions and a["input"] == "positions"
     assert a["scores"] == score_responses("phq9", positions, input="positions").scores
     doc = st.family_document(world.north, world.fam_north)
@@ -57,16 +58,22 @@ def test_correction_is_a_new_version_and_history_is_kept(world):
     with pytest.raises(StoreValidationError) as err:
         st.correct_assessment(world.north, first["id"], [1] * 10, reason="  ")
     assert err.value.field == "reason"
-    second = st.correct_assessment(world.north, first["id"], [1] * 10,
-                                   reason="item order transcribed wrongly")
+    second = st.correct_assessment(
+        world.north, first["id"], [1] * 10, reason="item order transcribed wrongly"
+    )
     assert second["version"] == 2 and second["corrected_from"] == first["id"]
     assert second["scores"]["epds_total"] == 10
     with pytest.raises(StoreValidationError):  # only the latest version can be corrected
         st.correct_assessment(world.north, first["id"], [2] * 10, reason="again")
-    history = [x for x in st.list_assessments(world.north, world.fam_north)
-               if x["instrument"] == "epds" and x["caregiver"] == "father"]
+    history = [
+        x
+        for x in st.list_assessments(world.north, world.fam_north)
+        if x["instrument"] == "epds" and x["caregiver"] == "father"
+    ]
     assert [(x["version"], x["current"], x["responses"]) for x in history] == [
-        (1, False, [0] * 10), (2, True, [1] * 10)]
+        (1, False, [0] * 10),
+        (2, True, [1] * 10),
+    ]
     log = [e for e in st.audit_log(world.admin, limit=50) if e["action"] == "correct"]
     assert log[0]["reason"] == "item order transcribed wrongly"
     assert log[0]["before"]["responses"] == [0] * 10 and log[0]["after"]["responses"] == [1] * 10
@@ -102,15 +109,20 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
     a = st.submit_link(token, EPDS_ITEM10)
     assert a["submitted_via"] == "link" and a["caregiver"] == "father"
     assert any(x["assessment_id"] == a["id"] for x in st.list_alerts(world.north))
-    for call in (lambda: st.open_link(token), lambda: st.submit_link(token, [0] * 10),
-                 lambda: st.open_link("not-a-token")):
+    for call in (
+        lambda: st.open_link(token),
+        lambda: st.submit_link(token, [0] * 10),
+        lambda: st.open_link("not-a-token"),
+    ):
         with pytest.raises(NotFound):
             call()
     expired = st.create_link(world.north, world.fam_north, "mother", "epds", "6w")
     engine = create_engine(st.url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE caregiver_links SET expires_at = :t WHERE used_at IS NULL"),
-                     {"t": (a_time() - timedelta(minutes=1)).replace(tzinfo=None)})
+        conn.execute(
+            text("UPDATE caregiver_links SET expires_at = :t WHERE used_at IS NULL"),
+            {"t": (a_time() - timedelta(minutes=1)).replace(tzinfo=None)},
+        )
     engine.dispose()
     with pytest.raises(NotFound):
         st.submit_link(expired, [0] * 10)
@@ -166,8 +178,15 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
         try:
             barrier.wait()
             responses = [i % 4, 0, 0, 0, 0, 0, 0, 0, 0, 1 if i % 10 == 0 else 0]
-            st.add_assessment(world.north, world.fam_north, ("mother", "father")[i % 2], "epds",
-                              "6w", responses, submission_key=f"k{i}")
+            st.add_assessment(
+                world.north,
+                world.fam_north,
+                ("mother", "father")[i % 2],
+                "epds",
+                "6w",
+                responses,
+                submission_key=f"k{i}",
+            )
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -180,8 +199,9 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     with st._db.read() as s:
         rows = s.execute(select(Assessment).where(Assessment.id > 0)).scalars().all()
         keys = [a.submission_key for a in rows if a.submission_key]
-        instances = sorted((a.caregiver_id, a.instance) for a in rows
-                           if a.submission_key is not None)
+        instances = sorted(
+            (a.caregiver_id, a.instance) for a in rows if a.submission_key is not None
+        )
     assert len(rows) - before == 50
     assert sorted(keys) == sorted(f"k{i}" for i in range(50))  # none lost, none twice
     assert len(set(instances)) == 50  # each repeat got its own instance number
@@ -189,8 +209,9 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     report = st.verify_audit()
     assert report.ok and report.rows == audit_before + 50
     # a retried submission with the same key is not stored twice
-    again = st.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", [0] * 10,
-                              submission_key="k0")
+    again = st.add_assessment(
+        world.north, world.fam_north, "mother", "epds", "6w", [0] * 10, submission_key="k0"
+    )
     assert _count(st, Assessment) - before == 50 and again["id"] in {a.id for a in rows}
 
 
@@ -240,24 +261,39 @@ def test_caregiver_can_leave_and_join_without_losing_history(world):
 
 def test_episodes_and_observation_sessions(world):
     st = world.store
-    ep = st.add_episode(world.north, world.fam_north, "abc", "2026-10-10",
-                        caregivers=["mother", "father"])
-    ep = st.update_episode(world.north, ep["id"], sessions_offered=10, sessions_attended=8,
-                           fidelity_notes="good", end="2026-12-20", end_reason="completed",
-                           reason="programme finished")
+    ep = st.add_episode(
+        world.north, world.fam_north, "abc", "2026-10-10", caregivers=["mother", "father"]
+    )
+    ep = st.update_episode(
+        world.north,
+        ep["id"],
+        sessions_offered=10,
+        sessions_attended=8,
+        fidelity_notes="good",
+        end="2026-12-20",
+        end_reason="completed",
+        reason="programme finished",
+    )
     assert (ep["sessions_attended"], ep["end"]) == (8, "2026-12-20")
     with pytest.raises(StoreValidationError) as err:
         st.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
-    obs = st.add_observation_session(world.north, world.fam_north, filename="free-play.eaf",
-                                     content=b"<ANNOTATION_DOCUMENT/>",
-                                     metadata={"coder": "C1", "task": "free play"})
+    obs = st.add_observation_session(
+        world.north,
+        world.fam_north,
+        filename="free-play.eaf",
+        content=b"<ANNOTATION_DOCUMENT/>",
+        metadata={"coder": "C1", "task": "free play"},
+    )
     assert obs["size"] == 22
-    assert st.observation_content(world.north, obs["id"]) == ("free-play.eaf",
-                                                              b"<ANNOTATION_DOCUMENT/>")
+    assert st.observation_content(world.north, obs["id"]) == (
+        "free-play.eaf",
+        b"<ANNOTATION_DOCUMENT/>",
+    )
     with pytest.raises(StoreValidationError):
-        st.add_observation_session(world.north, world.fam_north, filename="../x",
-                                   content=b"1", metadata={})
+        st.add_observation_session(
+            world.north, world.fam_north, filename="../x", content=b"1", metadata={}
+        )
     fam = st.get_family(world.north, world.fam_north)
     assert len(fam["episodes"]) == 1 and len(fam["observation_sessions"]) == 1
 
@@ -266,30 +302,40 @@ def test_schedule_shows_due_and_overdue(world):
     st = world.store
     row = st.list_families(world.north)[0]
     # due date 2026-09-20: baseline window closed long ago (mother has it), 6w open or past
-    pending = {(x["caregiver"], x["instrument"], x["time_point"])
-               for x in row["due"] + row["overdue"]}
+    pending = {
+        (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]
+    }
     assert ("mother", "epds", "baseline") not in pending
     assert ("father", "epds", "baseline") in pending
     assert ("father", "phq9", "6w") in pending
     st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
     row = st.list_families(world.north)[0]
     assert ("father", "phq9", "6w") not in {
-        (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]}
+        (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]
+    }
 
 
 def test_consent_is_recorded_and_withdrawn_not_deleted(world):
     st = world.store
-    c = st.add_consent(world.north, world.fam_north, kind="research", version="PIS v2.1",
-                       given_on="2026-09-01", caregiver="mother")
+    c = st.add_consent(
+        world.north,
+        world.fam_north,
+        kind="research",
+        version="PIS v2.1",
+        given_on="2026-09-01",
+        caregiver="mother",
+    )
     with pytest.raises(StoreValidationError) as err:
         st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-08-01", reason="x")
     assert err.value.field == "withdrawn_on"
-    w = st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-01",
-                            reason="no longer wishes to take part")
+    w = st.withdraw_consent(
+        world.north, c["id"], withdrawn_on="2026-10-01", reason="no longer wishes to take part"
+    )
     assert w["active"] is False
     fam = st.get_family(world.north, world.fam_north)
     assert [(x["kind"], x["caregiver"], x["active"]) for x in fam["consents"]] == [
-        ("research", "mother", False)]
+        ("research", "mother", False)
+    ]
     with pytest.raises(NotFound):
         st.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
     pseudo = st.get_family(world.researcher, world.fam_north)
@@ -305,8 +351,17 @@ def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
 
     def submit() -> None:
         barrier.wait()
-        ids.append(st.add_assessment(world.north, world.fam_north, "father", "epds", "6w",
-                                     [0] * 10, submission_key="retry-1")["id"])
+        ids.append(
+            st.add_assessment(
+                world.north,
+                world.fam_north,
+                "father",
+                "epds",
+                "6w",
+                [0] * 10,
+                submission_key="retry-1",
+            )["id"]
+        )
 
     threads = [threading.Thread(target=submit) for _ in range(10)]
     for t in threads:
@@ -339,8 +394,12 @@ def test_two_processes_writing_at_once_lose_nothing(world, key_path):
 
     st = world.store
     before, rows_before = _count(st, Assessment), st.verify_audit().rows
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, st.url, str(key_path),
-                               str(world.fam_north), "20"]) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, st.url, str(key_path), str(world.fam_north), "20"]
+        )
+        for _ in range(2)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert _count(st, Assessment) - before == 40
     report = st.verify_audit()

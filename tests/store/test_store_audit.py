@@ -35,18 +35,29 @@ def test_chain_verifies_and_logs_every_kind_of_event(world):
     report = st.verify_audit()
     assert report.ok and report.first_broken is None
     actions = {(e["action"], e["entity"]) for e in st.audit_log(world.admin, limit=1000)}
-    for expected in [("init", "store"), ("create", "site"), ("create", "user"),
-                     ("create", "study"), ("create", "family"), ("create", "caregiver"),
-                     ("create", "assessment"), ("login", "user"), ("login_failed", "user"),
-                     ("view_identifiers", "family"), ("export", "assessments")]:
+    for expected in [
+        ("init", "store"),
+        ("create", "site"),
+        ("create", "user"),
+        ("create", "study"),
+        ("create", "family"),
+        ("create", "caregiver"),
+        ("create", "assessment"),
+        ("login", "user"),
+        ("login_failed", "user"),
+        ("view_identifiers", "family"),
+        ("export", "assessments"),
+    ]:
         assert expected in actions, expected
     assert report.rows == len(st.audit_log(world.admin, limit=1000))
 
 
 def test_database_rejects_update_and_delete_of_audit_rows(world):
     st = world.store
-    for stmt in ("UPDATE audit_log SET actor_email = 'x' WHERE id = 2",
-                 "DELETE FROM audit_log WHERE id = 2"):
+    for stmt in (
+        "UPDATE audit_log SET actor_email = 'x' WHERE id = 2",
+        "DELETE FROM audit_log WHERE id = 2",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             _sql(st, stmt)
     assert st.verify_audit().ok
@@ -81,8 +92,10 @@ def test_rewritten_chain_is_detected_by_the_next_row(world):
         row = dict(conn.execute(text("SELECT * FROM audit_log WHERE id = 4")).mappings().one())
         row["actor_email"] = "forged@example.org"
         forged = audit.row_hash(row["prev_hash"], row)
-        conn.execute(text("UPDATE audit_log SET actor_email = :e, hash = :h WHERE id = 4"),
-                     {"e": row["actor_email"], "h": forged})
+        conn.execute(
+            text("UPDATE audit_log SET actor_email = :e, hash = :h WHERE id = 4"),
+            {"e": row["actor_email"], "h": forged},
+        )
     engine.dispose()
     report = st.verify_audit()
     assert not report.ok and report.first_broken == 5
@@ -103,9 +116,16 @@ def test_audit_never_holds_identifiers(world):
 
     st = world.store
     st.get_family(world.north, world.fam_north)
-    st.add_caregiver(world.north, world.fam_north, {
-        "id": "gran", "role": "kinship_carer", "name": "Euphemia Brackenbury",
-        "phone": "07700 900999"})
+    st.add_caregiver(
+        world.north,
+        world.fam_north,
+        {
+            "id": "gran",
+            "role": "kinship_carer",
+            "name": "Euphemia Brackenbury",
+            "phone": "07700 900999",
+        },
+    )
     blob = json.dumps(st.audit_log(world.admin, limit=10000))
     for secret in ("Euphemia", "Brackenbury", "900999", "Philippa", "9434765919"):
         assert secret not in blob

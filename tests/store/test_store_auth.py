@@ -95,8 +95,9 @@ def test_site_lead_manages_only_their_own_site(world):
     from attunement.store import Forbidden
 
     st = world.store
-    lead = st.actor(st.add_user(world.system, "lead@example.org", "site_lead", ["North"],
-                                PASSWORD)["id"])
+    lead = st.actor(
+        st.add_user(world.system, "lead@example.org", "site_lead", ["North"], PASSWORD)["id"]
+    )
     st.add_user(lead, "new@example.org", "practitioner", ["North"], PASSWORD)
     with pytest.raises(StoreValidationError):
         st.add_user(lead, "new2@example.org", "practitioner", ["South"], PASSWORD)
@@ -112,13 +113,15 @@ def test_password_change_needs_the_current_one_and_revokes_tokens(world):
     st = world.store
     token = st.create_api_token(world.north)
     with pytest.raises(StoreValidationError) as err:
-        st.set_password(world.north, world.north.user_id, "a brand new passphrase",
-                        current_password="wrong")
+        st.set_password(
+            world.north, world.north.user_id, "a brand new passphrase", current_password="wrong"
+        )
     assert err.value.field == "current_password"
     with pytest.raises(StoreValidationError):
         st.set_password(world.north, world.north.user_id, "a brand new passphrase")
-    st.set_password(world.north, world.north.user_id, "a brand new passphrase",
-                    current_password=PASSWORD)
+    st.set_password(
+        world.north, world.north.user_id, "a brand new passphrase", current_password=PASSWORD
+    )
     with pytest.raises(AuthError):
         st.actor_for_token(token)
     assert st.authenticate("north@example.org", "a brand new passphrase").user_id
@@ -137,16 +140,26 @@ def test_account_expiry(world):
 
     st = world.store
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    u = st.add_user(world.system, "temp@example.org", "practitioner", ["North"], PASSWORD,
-                    expires_on=tomorrow)
+    u = st.add_user(
+        world.system, "temp@example.org", "practitioner", ["North"], PASSWORD, expires_on=tomorrow
+    )
     assert u["expires_on"] == tomorrow.isoformat()
     assert st.authenticate("temp@example.org", PASSWORD).user_id == u["id"]
     with pytest.raises(StoreValidationError):
-        st.add_user(world.system, "t2@example.org", "practitioner", ["North"], PASSWORD,
-                    expires_on="2020-01-01")
+        st.add_user(
+            world.system,
+            "t2@example.org",
+            "practitioner",
+            ["North"],
+            PASSWORD,
+            expires_on="2020-01-01",
+        )
     with st._db.write() as s:  # time passes
-        s.execute(update(User).where(User.id == u["id"]).values(
-            expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        s.execute(
+            update(User)
+            .where(User.id == u["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     with pytest.raises(AuthError):
         st.authenticate("temp@example.org", PASSWORD)
     with pytest.raises(AuthError):

@@ -35,13 +35,30 @@ def test_init_sites_users_verify(cli, db_url, key_path):
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert cli("sites", "add", "North").exit_code == 0
     assert cli("sites", "add", "South", env_db=True).exit_code == 0  # $ATTUNEMENT_DB works
-    r = cli("users", "add", "p@example.org", "--role", "practitioner", "--site", "North",
-            "--site", "South", "--password-file", cli.pw)
+    r = cli(
+        "users",
+        "add",
+        "p@example.org",
+        "--role",
+        "practitioner",
+        "--site",
+        "North",
+        "--site",
+        "South",
+        "--password-file",
+        cli.pw,
+    )
     assert r.exit_code == 0, r.output
     assert "North, South" in r.output
     # no password file: a hidden prompt with confirmation
-    r = cli("users", "add", "r@example.org", "--role", "researcher",
-            input="typed secret pass\ntyped secret pass\n")
+    r = cli(
+        "users",
+        "add",
+        "r@example.org",
+        "--role",
+        "researcher",
+        input="typed secret pass\ntyped secret pass\n",
+    )
     assert r.exit_code == 0, r.output
     assert "typed secret pass" not in r.output
     st = Store.open(db_url, key_path=key_path)
@@ -62,15 +79,44 @@ def test_cli_errors_name_the_problem(cli):
     assert cli("init", "--admin-email", "a@example.org", "--password-file", cli.pw).exit_code == 0
     r = cli("init", "--admin-email", "b@example.org", "--password-file", cli.pw)
     assert r.exit_code == 1 and "already has an administrator" in r.output
-    r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", "Atlantis",
-            "--password-file", cli.pw)
+    r = cli(
+        "users",
+        "add",
+        "x@example.org",
+        "--role",
+        "practitioner",
+        "--site",
+        "Atlantis",
+        "--password-file",
+        cli.pw,
+    )
     assert r.exit_code == 1 and "sites.0" in r.output and "Atlantis" in r.output
-    r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", "A",
-            "--password-file", "/nonexistent/pw")
+    r = cli(
+        "users",
+        "add",
+        "x@example.org",
+        "--role",
+        "practitioner",
+        "--site",
+        "A",
+        "--password-file",
+        "/nonexistent/pw",
+    )
     assert r.exit_code == 1 and "cannot read password file" in r.output
     cli("sites", "add", "A")
-    r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", "A",
-            "--expires", "soon", "--password-file", cli.pw)
+    r = cli(
+        "users",
+        "add",
+        "x@example.org",
+        "--role",
+        "practitioner",
+        "--site",
+        "A",
+        "--expires",
+        "soon",
+        "--password-file",
+        cli.pw,
+    )
     assert r.exit_code == 1 and "expires_on" in r.output
 
 
@@ -86,7 +132,7 @@ def test_audit_verify_names_the_broken_row(cli, db_url):
             conn.execute(text("DROP TRIGGER audit_log_no_change ON audit_log"))
         else:
             conn.execute(text("DROP TRIGGER audit_log_no_update"))
-        conn.execute(text("UPDATE audit_log SET after = '{\"name\":\"Elsewhere\"}' WHERE id = 3"))
+        conn.execute(text('UPDATE audit_log SET after = \'{"name":"Elsewhere"}\' WHERE id = 3'))
     engine.dispose()
     r = cli("audit", "verify")
     assert r.exit_code == 1 and "row 3" in r.output

@@ -13,8 +13,9 @@ def _family_file(payload: dict) -> dict:
     """The payload without the store-only fields and identifiers."""
     keep = ("id", "role", "age", "first_time_parent", "context", "responses", "variants")
     out = {k: payload[k] for k in ("family_id", "assessed_on", "placement", "context")}
-    out["infant"] = {k: payload["infant"][k] for k in ("date_of_birth", "due_date")
-                     if k in payload["infant"]}
+    out["infant"] = {
+        k: payload["infant"][k] for k in ("date_of_birth", "due_date") if k in payload["infant"]
+    }
     out["caregivers"] = [{k: c[k] for k in keep if k in c} for c in payload["caregivers"]]
     return out
 

@@ -10,8 +10,17 @@ from sqlalchemy import create_engine, inspect, text
 
 from attunement.store import KeyFileError, Store
 
-SECRETS = ("Philippa", "Wintergreen", "Zebedee", "Quillfeather", "9434765919", "Larkspur",
-           "07700", "1997-03-02", "2026-09-15")  # the last: the infant's date of birth
+SECRETS = (
+    "Philippa",
+    "Wintergreen",
+    "Zebedee",
+    "Quillfeather",
+    "9434765919",
+    "Larkspur",
+    "07700",
+    "1997-03-02",
+    "2026-09-15",
+)  # the last: the infant's date of birth
 
 
 def _as_text(value: object) -> str:
@@ -58,8 +67,9 @@ def test_store_refuses_a_widely_readable_key(world, key_path, db_url):
     Store.open(db_url, key_path=key_path).close()
 
 
-def test_store_refuses_a_missing_or_different_key_when_identifiers_exist(world, key_path, db_url,
-                                                                         tmp_path):
+def test_store_refuses_a_missing_or_different_key_when_identifiers_exist(
+    world, key_path, db_url, tmp_path
+):
     world.store.close()
     with pytest.raises(KeyFileError, match="missing"):
         Store.open(db_url, key_path=tmp_path / "nowhere.key")
@@ -78,12 +88,15 @@ def test_ciphertext_is_bound_to_its_person(world):
     st = world.store
     engine = create_engine(st.url)
     with engine.begin() as conn:
-        rows = conn.execute(text(
-            "SELECT id, ciphertext FROM identities WHERE family_id = :f ORDER BY id"),
-            {"f": world.fam_north}).all()
+        rows = conn.execute(
+            text("SELECT id, ciphertext FROM identities WHERE family_id = :f ORDER BY id"),
+            {"f": world.fam_north},
+        ).all()
         assert len(rows) == 3  # infant, mother, father
-        conn.execute(text("UPDATE identities SET ciphertext = :c WHERE id = :i"),
-                     {"c": rows[1][1], "i": rows[2][0]})
+        conn.execute(
+            text("UPDATE identities SET ciphertext = :c WHERE id = :i"),
+            {"c": rows[1][1], "i": rows[2][0]},
+        )
     engine.dispose()
     with pytest.raises(InvalidTag):
         st.get_family(world.north, world.fam_north)
@@ -105,22 +118,26 @@ def test_identifiers_can_be_corrected_and_the_audit_names_fields_only(world):
     import json
 
     st = world.store
-    out = st.update_identifiers(world.north, world.fam_north, "mother",
-                                {"phone": "07700 900456", "address": None},
-                                reason="moved house")
+    out = st.update_identifiers(
+        world.north,
+        world.fam_north,
+        "mother",
+        {"phone": "07700 900456", "address": None},
+        reason="moved house",
+    )
     assert out["changed"] == ["address", "phone"]
     mother = st.get_family(world.north, world.fam_north)["caregivers"][0]
     assert mother["identifiers"]["phone"] == "07700 900456"
     assert "address" not in mother["identifiers"]
-    st.update_identifiers(world.north, world.fam_north, "father", {"nhs_number": "4010232137"},
-                          reason="added")
+    st.update_identifiers(
+        world.north, world.fam_north, "father", {"nhs_number": "4010232137"}, reason="added"
+    )
     log = json.dumps(st.audit_log(world.admin, limit=10))
     assert "900456" not in log and "4010232137" not in log and "moved house" in log
     from attunement.store import NotFound
 
     with pytest.raises(NotFound):
-        st.update_identifiers(world.south, world.fam_north, "mother", {"phone": "1"},
-                              reason="x")
+        st.update_identifiers(world.south, world.fam_north, "mother", {"phone": "1"}, reason="x")
 
 
 def test_database_refuses_to_overwrite_a_submitted_assessment(world):
@@ -129,8 +146,10 @@ def test_database_refuses_to_overwrite_a_submitted_assessment(world):
     st = world.store
     engine = create_engine(st.url)
     try:
-        for stmt in ("UPDATE assessments SET responses = '[3,3,3,3,3,3,3,3,3,3]'",
-                     "DELETE FROM assessments"):
+        for stmt in (
+            "UPDATE assessments SET responses = '[3,3,3,3,3,3,3,3,3,3]'",
+            "DELETE FROM assessments",
+        ):
             with pytest.raises(DBAPIError, match="never changed"), engine.begin() as conn:
                 conn.execute(text(stmt))
     finally:
@@ -146,8 +165,13 @@ def test_recording_the_birth_keeps_the_date_of_birth_encrypted(world, make_famil
     payload["infant"]["due_date"] = "2026-11-30"
     fam = st.create_family(world.north, payload)
     assert st.get_family(world.north, fam["id"])["infant"]["date_of_birth"] is None
-    out = st.update_infant(world.north, fam["id"], date_of_birth="2026-11-21",
-                           gestational_age_at_birth_weeks=38.7, reason="born")
+    out = st.update_infant(
+        world.north,
+        fam["id"],
+        date_of_birth="2026-11-21",
+        gestational_age_at_birth_weeks=38.7,
+        reason="born",
+    )
     assert out["changed"] == ["date_of_birth", "gestation_weeks"]
     infant = st.get_family(world.north, fam["id"])["infant"]
     assert infant["date_of_birth"] == "2026-11-21"

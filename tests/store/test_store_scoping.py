@@ -9,8 +9,15 @@ import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
 
-IDENTIFIERS = ("Philippa", "Wintergreen", "Zebedee", "9434765919", "Larkspur", "07700",
-               "1997-03-02")
+IDENTIFIERS = (
+    "Philippa",
+    "Wintergreen",
+    "Zebedee",
+    "9434765919",
+    "Larkspur",
+    "07700",
+    "1997-03-02",
+)
 
 
 def test_practitioner_cannot_see_or_touch_another_sites_family(world):
@@ -26,8 +33,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: st.end_caregiver(north, fs, "father", reason="moved"),
         lambda: st.create_link(north, fs, "mother", "epds", "6w"),
         lambda: st.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
-        lambda: st.add_observation_session(north, fs, filename="a.csv", content=b"x",
-                                           metadata={}),
+        lambda: st.add_observation_session(north, fs, filename="a.csv", content=b"x", metadata={}),
         lambda: st.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
         lambda: st.update_identifiers(north, fs, "mother", {"phone": "1"}, reason="x"),
         lambda: st.add_consent(north, fs, kind="research", version="1", given_on="2026-09-01"),
@@ -47,12 +53,14 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert all(a["family"] == world.fam_north for a in st.list_alerts(north))
     with pytest.raises(NotFound):
         st.acknowledge_alert(north, south_alerts[0]["id"], note="seen")
-    obs = st.add_observation_session(world.south, fs, filename="a.csv", content=b"x",
-                                     metadata={})
+    obs = st.add_observation_session(world.south, fs, filename="a.csv", content=b"x", metadata={})
     with pytest.raises(NotFound):
         st.observation_content(north, obs["id"])
-    lead = st.actor(st.add_user(world.system, "lead@example.org", "site_lead", ["North"],
-                                "long enough pw")["id"])
+    lead = st.actor(
+        st.add_user(world.system, "lead@example.org", "site_lead", ["North"], "long enough pw")[
+            "id"
+        ]
+    )
     with pytest.raises(NotFound):
         st.audit_log(lead, family_id=fs)
     assert all(e["site_id"] in lead.site_ids for e in st.audit_log(lead, limit=1000))
@@ -107,8 +115,9 @@ def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make
 def test_researcher_outside_the_study_sees_nothing(world):
     st = world.store
     other = st.add_study(world.system, "Other", ["North"], [])
-    u = st.add_user(world.system, "r2@example.org", "researcher", [], "another long pw",
-                    studies=["Other"])
+    u = st.add_user(
+        world.system, "r2@example.org", "researcher", [], "another long pw", studies=["Other"]
+    )
     r2 = st.actor(u["id"])
     assert other["id"] in r2.study_ids and world.study_id not in r2.study_ids
     assert st.list_families(r2) == []
@@ -151,9 +160,11 @@ def test_bad_family_input_names_the_field(world, make_family):
         "placement": lambda p: p.update(placement="orphanage"),
         "assessed_on": lambda p: p.update(assessed_on="2099-01-01"),
         "caregivers.1.responses.epds.3": lambda p: p["caregivers"][1].update(
-            responses={"epds": [0, 0, "x", 0, 0, 0, 0, 0, 0, 0]}),
+            responses={"epds": [0, 0, "x", 0, 0, 0, 0, 0, 0, 0]}
+        ),
         "responses.3": lambda p: p["caregivers"][1].update(
-            responses={"epds": [0, 0, 9, 0, 0, 0, 0, 0, 0, 0]}),
+            responses={"epds": [0, 0, 9, 0, 0, 0, 0, 0, 0, 0]}
+        ),
         "instrument": lambda p: p["caregivers"][1].update(responses={"nope": [1]}),
     }
     before = len(st.list_families(world.admin))
@@ -195,4 +206,7 @@ def test_transfer_moves_the_family_out_of_the_old_sites_scope(world):
     assert st.get_family(world.south, world.fam_north)["site"] == "South"
     entry = next(e for e in st.audit_log(world.admin, limit=5) if e["action"] == "transfer")
     assert (entry["reason"], entry["before"], entry["after"]) == (
-        "family moved", {"site_id": north_site}, {"site_id": south_site})
+        "family moved",
+        {"site_id": north_site},
+        {"site_id": south_site},
+    )

@@ -22,9 +22,17 @@ def test_dates_rejected_with_the_field_named(text):
     assert err.value.field == "infant.due_date" and "YYYY-MM-DD" in err.value.reason
 
 
-@pytest.mark.parametrize(("number", "ok"), [("9434765919", True), ("943 476 5919", True),
-                                            ("943-476-5919", True), ("9434765910", False),
-                                            ("123456789", False), ("4010232137", True)])
+@pytest.mark.parametrize(
+    ("number", "ok"),
+    [
+        ("9434765919", True),
+        ("943 476 5919", True),
+        ("943-476-5919", True),
+        ("9434765910", False),
+        ("123456789", False),
+        ("4010232137", True),
+    ],
+)
 def test_nhs_number_check_digit(number, ok):
     if ok:
         assert v.nhs_number(number, "nhs_number") == number.replace(" ", "").replace("-", "")
@@ -35,16 +43,23 @@ def test_nhs_number_check_digit(number, ok):
 
 def test_responses_are_whole_numbers_or_missing():
     assert v.responses([0, 1.0, None]) == [0, 1, None]
-    for bad, field in (([0, 1.5], "responses.2"), ([True], "responses.1"), (["2"], "responses.1"),
-                       ("0123", "responses")):
+    for bad, field in (
+        ([0, 1.5], "responses.2"),
+        ([True], "responses.1"),
+        (["2"], "responses.1"),
+        ("0123", "responses"),
+    ):
         with pytest.raises(StoreValidationError) as err:
             v.responses(bad)
         assert err.value.field == field
 
 
 def test_identifier_errors_do_not_echo_the_value():
-    for field, value in (("date_of_birth", "12/03/1990"), ("email", "jane.doe-at-home"),
-                         ("nhs_number", "94347659")):
+    for field, value in (
+        ("date_of_birth", "12/03/1990"),
+        ("email", "jane.doe-at-home"),
+        ("nhs_number", "94347659"),
+    ):
         with pytest.raises(StoreValidationError) as err:
             v.identifiers({field: value}, "caregivers.0")
         assert err.value.field == f"caregivers.0.{field}"

@@ -16,8 +16,10 @@ import typer
 if TYPE_CHECKING:
     from attunement.store import Store
 
-DB_HELP = "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [default: a SQLite " \
+DB_HELP = (
+    "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [default: a SQLite "
     "file in your data directory]."
+)
 KEY_HELP = "Identifier key file (mode 0600) [default: identifier.key in your data directory]."
 
 DbOption = typer.Option(None, "--db", envvar="ATTUNEMENT_DB", help=DB_HELP)
@@ -119,8 +121,9 @@ def users_add(
     role: str = typer.Option(..., "--role", help="admin | practitioner | site_lead | researcher"),
     site: list[str] = typer.Option([], "--site", help="Site name (repeat for several)."),
     study: list[str] = typer.Option([], "--study", help="Study name a researcher may see."),
-    expires: str | None = typer.Option(None, "--expires", help="Access ends on this date "
-                                       "(YYYY-MM-DD)."),
+    expires: str | None = typer.Option(
+        None, "--expires", help="Access ends on this date (YYYY-MM-DD)."
+    ),
     password_file: Path | None = typer.Option(
         None, "--password-file", help="Read the password from this file (else prompt, hidden)."
     ),
@@ -130,8 +133,15 @@ def users_add(
     """Add a user with a role at one or more sites."""
     password = _password(password_file)
     with _store(db, key_file) as store:
-        user = store.add_user(store.system_actor(), email, role, list(site), password,
-                              studies=list(study), expires_on=expires)
+        user = store.add_user(
+            store.system_actor(),
+            email,
+            role,
+            list(site),
+            password,
+            studies=list(study),
+            expires_on=expires,
+        )
         where = ", ".join(user["sites"]) or "no site"
         typer.echo(f"user {user['id']}: {user['email']} ({user['role']}; {where})")
 
@@ -153,8 +163,9 @@ def audit_verify(db: str | None = DbOption, key_file: Path | None = KeyOption) -
     if report.ok:
         typer.echo(f"audit log intact: {report.rows} rows, hash chain verified")
         return
-    raise _fail(f"audit log broken at row {report.first_broken}: {report.reason} "
-                f"({report.rows} rows read)")
+    raise _fail(
+        f"audit log broken at row {report.first_broken}: {report.reason} ({report.rows} rows read)"
+    )
 
 
 @audit_app.command("show")
@@ -167,8 +178,10 @@ def audit_show(
     with _store(db, key_file) as store:
         for e in reversed(store.audit_log(store.system_actor(), limit=limit)):
             target = f"{e['entity']} {e['entity_id'] or ''}".strip()
-            typer.echo(f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
-                       + (f"\treason: {e['reason']}" if e["reason"] else ""))
+            typer.echo(
+                f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
+                + (f"\treason: {e['reason']}" if e["reason"] else "")
+            )
 
 
 def backup(
@@ -182,8 +195,9 @@ def backup(
             path = store.backup(dest)
         except RuntimeError as exc:
             raise _fail(str(exc)) from None
-    typer.echo(f"backup written to {path} (the identifier key file is not in it: keep "
-               "that separately)")
+    typer.echo(
+        f"backup written to {path} (the identifier key file is not in it: keep that separately)"
+    )
 
 
 def restore(

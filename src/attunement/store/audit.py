@@ -29,8 +29,20 @@ _INSERT = _AUDIT.insert()
 _HEAD_INSERT = _HEAD_TABLE.insert()
 _HEAD_UPDATE = _HEAD_TABLE.update().where(_HEAD_TABLE.c.id == 1)
 FIELDS = (
-    "id", "at", "actor_id", "actor_email", "actor_role", "action", "entity", "entity_id",
-    "family_id", "site_id", "before", "after", "reason", "client",
+    "id",
+    "at",
+    "actor_id",
+    "actor_email",
+    "actor_role",
+    "action",
+    "entity",
+    "entity_id",
+    "family_id",
+    "site_id",
+    "before",
+    "after",
+    "reason",
+    "client",
 )
 
 
@@ -128,7 +140,9 @@ def verify(session: Session) -> AuditReport:
     if head is not None and (head.last_id != prev_id or head.last_hash != prev_hash):
         if head.last_id > prev_id:
             return AuditReport(
-                False, rows, prev_id + 1,
+                False,
+                rows,
+                prev_id + 1,
                 f"rows {prev_id + 1}..{head.last_id} were deleted from the end of the log",
             )
         return AuditReport(False, rows, head.last_id, "the chain head does not match the log")

@@ -43,7 +43,7 @@ def normalise_url(url: str) -> str:
     """``postgres://`` and ``postgresql://`` mean psycopg 3 (the driver we ship with)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -16,7 +16,10 @@ class Forbidden(StoreError):
 
 
 class AuthError(StoreError):
-    """Bad credentials, an invalid or expired token, or login throttled (``retry_after`` seconds)."""
+    """Bad credentials, an invalid or expired token, or throttled login.
+
+    ``retry_after``: seconds to wait when throttled, else None.
+    """
 
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)

@@ -208,7 +208,10 @@ class Consent(Base):
 
 
 class Assessment(Base):
-    """One caregiver x instrument x time point; ``instance`` counts repeats, ``version`` corrections."""
+    """One caregiver x instrument x time point.
+
+    ``instance`` counts repeats at the same time point, ``version`` counts corrections.
+    """
 
     __tablename__ = "assessments"
     __table_args__ = (
@@ -228,9 +231,7 @@ class Assessment(Base):
     item_scores: Mapped[list[Any]] = mapped_column(JSON)
     scores: Mapped[dict[str, Any]] = mapped_column(JSON)
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    corrected_from: Mapped[int | None] = mapped_column(
-        ForeignKey("assessments.id"), nullable=True
-    )
+    corrected_from: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     submitted_via: Mapped[str] = mapped_column(String(20), default="staff")
@@ -268,9 +269,7 @@ class CaregiverLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    assessment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("assessments.id"), nullable=True
-    )
+    assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
 
 
 class Episode(Base):

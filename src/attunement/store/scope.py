@@ -68,14 +68,16 @@ def scoped(stmt: Select[Any], actor: Actor, model: Any = None) -> Select[Any]:
     return stmt.where(family_filter(actor))
 
 
-def get_scoped(session: Session, actor: Actor, model: type[T], record_id: Any,
-               *, what: str | None = None) -> T:
+def get_scoped(
+    session: Session, actor: Actor, model: type[T], record_id: Any, *, what: str | None = None
+) -> T:
     """Load one record by id if it is in scope, else raise NotFound."""
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
         raise NotFound(f"{what or model.__name__.lower()} {record_id!r} not found") from None
-    stmt = scoped(select(model), actor, model).where(model.id == record_id)  # type: ignore[attr-defined]
+    key = model.id  # type: ignore[attr-defined]
+    stmt = scoped(select(model), actor, model).where(key == record_id)
     found = session.execute(stmt).scalar_one_or_none()
     if found is None:
         raise NotFound(f"{what or model.__name__.lower()} {record_id} not found")
@@ -90,7 +92,8 @@ def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
     except (TypeError, ValueError):
         raise NotFound(f"family {family_id!r} not found") from None
     stmt = scoped(select(Family.id, Family.site_id, Family.study_id), actor).where(
-        Family.id == family_id)
+        Family.id == family_id
+    )
     row = session.execute(stmt).first()
     if row is None:
         raise NotFound(f"family {family_id} not found")

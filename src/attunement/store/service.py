@@ -216,7 +216,9 @@ class Store:
             if s.execute(select(User.id).where(User.role == "admin").limit(1)).first():
                 raise StoreValidationError("admin_email", "this store already has an administrator")
             system = self.system_actor()
-            audit.append(s, actor=system, action="init", entity="store", after={"url": self._safe_url()})
+            audit.append(
+                s, actor=system, action="init", entity="store", after={"url": self._safe_url()}
+            )
             self._create_user(s, system, email, "admin", [], password)
 
     def _safe_url(self) -> str:
@@ -233,8 +235,15 @@ class Store:
             site = Site(name=name)
             s.add(site)
             s.flush()
-            audit.append(s, actor=actor, action="create", entity="site", entity_id=site.id,
-                         site_id=site.id, after={"name": name})
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="site",
+                entity_id=site.id,
+                site_id=site.id,
+                after={"name": name},
+            )
             return {"id": site.id, "name": site.name}
 
     def list_sites(self, actor: Actor) -> list[dict]:
@@ -244,8 +253,11 @@ class Store:
             if not actor.is_global:
                 ids = set(actor.site_ids)
                 if actor.role == "researcher" and actor.study_ids:
-                    ids |= set(s.execute(select(StudySite.site_id).where(
-                        StudySite.study_id.in_(actor.study_ids))).scalars())
+                    ids |= set(
+                        s.execute(
+                            select(StudySite.site_id).where(StudySite.study_id.in_(actor.study_ids))
+                        ).scalars()
+                    )
                 stmt = stmt.where(Site.id.in_(sorted(ids)))
             return [{"id": x.id, "name": x.name} for x in s.execute(stmt).scalars()]
 
@@ -265,9 +277,17 @@ class Store:
             raise StoreValidationError(field, f"no site {ref!r}")
         return site
 
-    def add_user(self, actor: Actor, email: str, role: str, sites: list[str], password: str,
-                 *, studies: list[str] | None = None,
-                 expires_on: date | str | None = None) -> dict:
+    def add_user(
+        self,
+        actor: Actor,
+        email: str,
+        role: str,
+        sites: list[str],
+        password: str,
+        *,
+        studies: list[str] | None = None,
+        expires_on: date | str | None = None,
+    ) -> dict:
         """Create a user with a role at the named sites (admin; a site lead for own sites).
 
         ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
@@ -286,24 +306,41 @@ class Store:
         if expires is not None and expires <= datetime.now(UTC).date():
             raise StoreValidationError("expires_on", "must be in the future")
         with self._db.write() as s:
-            return self._create_user(s, actor, email, role, sites, password, studies=studies,
-                                     expires=expires)
+            return self._create_user(
+                s, actor, email, role, sites, password, studies=studies, expires=expires
+            )
 
-    def _create_user(self, s: Session, actor: Actor, email: str, role: str, sites: Iterable[Any],
-                     password: str, *, studies: list[str] | None = None,
-                     expires: date | None = None) -> dict:
+    def _create_user(
+        self,
+        s: Session,
+        actor: Actor,
+        email: str,
+        role: str,
+        sites: Iterable[Any],
+        password: str,
+        *,
+        studies: list[str] | None = None,
+        expires: date | None = None,
+    ) -> dict:
         if s.execute(select(User.id).where(User.email == email)).first():
             raise StoreValidationError("email", f"a user {email} already exists")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
         if role in ("practitioner", "site_lead") and not site_rows:
-            raise StoreValidationError("sites", f"a {role.replace('_', ' ')} needs at least one site")
+            raise StoreValidationError(
+                "sites", f"a {role.replace('_', ' ')} needs at least one site"
+            )
         if actor.role == "site_lead":
             outside = [x.name for x in site_rows if x.id not in actor.site_ids]
             if outside:
                 raise StoreValidationError("sites", f"not one of your sites: {outside[0]}")
-        user = User(email=email, password_hash=_hasher.hash(password), role=role,
-                    expires_at=datetime(expires.year, expires.month, expires.day, tzinfo=UTC)
-                    if expires else None)
+        user = User(
+            email=email,
+            password_hash=_hasher.hash(password),
+            role=role,
+            expires_at=datetime(expires.year, expires.month, expires.day, tzinfo=UTC)
+            if expires
+            else None,
+        )
         s.add(user)
         s.flush()
         for site in site_rows:
@@ -316,10 +353,22 @@ class Store:
             s.add(StudyMember(study_id=study.id, user_id=user.id))
             study_rows.append(study.name)
         s.flush()
-        after = {"email": email, "role": role, "sites": [x.name for x in site_rows],
-                 "studies": study_rows, "expires_on": _iso(expires)}
-        audit.append(s, actor=actor, action="create", entity="user", entity_id=user.id,
-                     site_id=site_rows[0].id if len(site_rows) == 1 else None, after=after)
+        after = {
+            "email": email,
+            "role": role,
+            "sites": [x.name for x in site_rows],
+            "studies": study_rows,
+            "expires_on": _iso(expires),
+        }
+        audit.append(
+            s,
+            actor=actor,
+            action="create",
+            entity="user",
+            entity_id=user.id,
+            site_id=site_rows[0].id if len(site_rows) == 1 else None,
+            after=after,
+        )
         return {"id": user.id, **after, "active": True}
 
     def list_users(self, actor: Actor) -> list[dict]:
@@ -335,13 +384,18 @@ class Store:
                 u_sites = [m.site_id for m in members if m.user_id == u.id]
                 if actor.role == "site_lead" and not set(u_sites) & actor.site_ids:
                     continue
-                out.append({
-                    "id": u.id, "email": u.email, "role": u.role, "active": u.active,
-                    "expires_on": u.expires_at.date().isoformat() if u.expires_at else None,
-                    "sites": sorted(sites[i] for i in u_sites),
-                    "studies": sorted(name for g, name in grants if g.user_id == u.id),
-                    "created_at": u.created_at.isoformat(),
-                })
+                out.append(
+                    {
+                        "id": u.id,
+                        "email": u.email,
+                        "role": u.role,
+                        "active": u.active,
+                        "expires_on": u.expires_at.date().isoformat() if u.expires_at else None,
+                        "sites": sorted(sites[i] for i in u_sites),
+                        "studies": sorted(name for g, name in grants if g.user_id == u.id),
+                        "created_at": u.created_at.isoformat(),
+                    }
+                )
             return out
 
     def set_user_active(self, actor: Actor, user_id: int, active: bool, *, reason: str) -> dict:
@@ -355,15 +409,27 @@ class Store:
             before = user.active
             user.active = bool(active)
             if not active:
-                for tok in s.execute(select(ApiToken).where(
-                        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))).scalars():
+                for tok in s.execute(
+                    select(ApiToken).where(
+                        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+                    )
+                ).scalars():
                     tok.revoked_at = utcnow()
-            audit.append(s, actor=actor, action="update", entity="user", entity_id=user.id,
-                         before={"active": before}, after={"active": user.active}, reason=reason)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="user",
+                entity_id=user.id,
+                before={"active": before},
+                after={"active": user.active},
+                reason=reason,
+            )
             return {"id": user.id, "email": user.email, "active": user.active}
 
-    def set_password(self, actor: Actor, user_id: int, new_password: str, *,
-                     current_password: str | None = None) -> None:
+    def set_password(
+        self, actor: Actor, user_id: int, new_password: str, *, current_password: str | None = None
+    ) -> None:
         """Change a password: users their own (with the current one), admins anyone's.
 
         Revokes the user's API tokens, so programs must get a new one.
@@ -386,8 +452,9 @@ class Store:
             user = s.get(User, user_id)
             assert user is not None
             user.password_hash = _hasher.hash(new_password)
-            for tok in s.execute(select(ApiToken).where(
-                    ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).scalars():
+            for tok in s.execute(
+                select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            ).scalars():
                 tok.revoked_at = utcnow()
             audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id)
 
@@ -404,17 +471,34 @@ class Store:
         since = now - THROTTLE_WINDOW
         with self._db.read() as s:
             user = s.execute(select(User).where(User.email == email)).scalar_one_or_none()
-            last_ok = s.execute(select(func.max(LoginAttempt.at)).where(
-                LoginAttempt.email == email, LoginAttempt.success.is_(True))).scalar()
+            last_ok = s.execute(
+                select(func.max(LoginAttempt.at)).where(
+                    LoginAttempt.email == email, LoginAttempt.success.is_(True)
+                )
+            ).scalar()
             start = max(since, last_ok) if last_ok else since
-            fails = list(s.execute(select(LoginAttempt.at).where(
-                LoginAttempt.email == email, LoginAttempt.success.is_(False),
-                LoginAttempt.at > start).order_by(LoginAttempt.at)).scalars())
+            fails = list(
+                s.execute(
+                    select(LoginAttempt.at)
+                    .where(
+                        LoginAttempt.email == email,
+                        LoginAttempt.success.is_(False),
+                        LoginAttempt.at > start,
+                    )
+                    .order_by(LoginAttempt.at)
+                ).scalars()
+            )
             client_fails = 0
             if client:
-                client_fails = s.execute(select(func.count()).select_from(LoginAttempt).where(
-                    LoginAttempt.client == client, LoginAttempt.success.is_(False),
-                    LoginAttempt.at > since)).scalar_one()
+                client_fails = s.execute(
+                    select(func.count())
+                    .select_from(LoginAttempt)
+                    .where(
+                        LoginAttempt.client == client,
+                        LoginAttempt.success.is_(False),
+                        LoginAttempt.at > since,
+                    )
+                ).scalar_one()
         if len(fails) >= THROTTLE_PER_EMAIL or client_fails >= THROTTLE_PER_CLIENT:
             oldest = fails[-THROTTLE_PER_EMAIL] if len(fails) >= THROTTLE_PER_EMAIL else since
             retry = max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
@@ -431,18 +515,33 @@ class Store:
         with self._db.write() as s:
             self._log_login(s, email, client, user, ok, None if ok else "bad credentials")
             if ok and user is not None and _hasher.check_needs_rehash(user.password_hash):
-                s.get(User, user.id).password_hash = _hasher.hash(password)  # type: ignore[union-attr]
+                fresh = s.get(User, user.id)
+                assert fresh is not None
+                fresh.password_hash = _hasher.hash(password)
         if not ok or user is None:
             raise AuthError("email or password is not correct")
         return self.actor(user.id)
 
-    def _log_login(self, s: Session, email: str, client: str, user: User | None, ok: bool,
-                   why: str | None) -> None:
+    def _log_login(
+        self, s: Session, email: str, client: str, user: User | None, ok: bool, why: str | None
+    ) -> None:
         s.add(LoginAttempt(email=email, client=client, success=ok))
-        who = Actor(user.id if user else None, email, user.role if user else "unknown",
-                    frozenset(), frozenset())
-        audit.append(s, actor=who, action="login" if ok else "login_failed", entity="user",
-                     entity_id=user.id if user else None, reason=why, client=client)
+        who = Actor(
+            user.id if user else None,
+            email,
+            user.role if user else "unknown",
+            frozenset(),
+            frozenset(),
+        )
+        audit.append(
+            s,
+            actor=who,
+            action="login" if ok else "login_failed",
+            entity="user",
+            entity_id=user.id if user else None,
+            reason=why,
+            client=client,
+        )
 
     def actor(self, user_id: int) -> Actor:
         """The Actor of an active user, with their sites and studies (AuthError otherwise)."""
@@ -451,13 +550,20 @@ class Store:
             now = utcnow()
             if user is None or not user.active or (user.expires_at and user.expires_at <= now):
                 raise AuthError("no such active user")
-            site_ids = frozenset(s.execute(select(Membership.site_id).where(
-                Membership.user_id == user.id)).scalars())
-            studies = set(s.execute(select(StudyMember.study_id).where(
-                StudyMember.user_id == user.id)).scalars())
+            site_ids = frozenset(
+                s.execute(select(Membership.site_id).where(Membership.user_id == user.id)).scalars()
+            )
+            studies = set(
+                s.execute(
+                    select(StudyMember.study_id).where(StudyMember.user_id == user.id)
+                ).scalars()
+            )
             if site_ids:
-                studies |= set(s.execute(select(StudySite.study_id).where(
-                    StudySite.site_id.in_(site_ids))).scalars())
+                studies |= set(
+                    s.execute(
+                        select(StudySite.study_id).where(StudySite.site_id.in_(site_ids))
+                    ).scalars()
+                )
             return Actor(user.id, user.email, user.role, site_ids, frozenset(studies))
 
     def create_api_token(self, actor: Actor, *, days: int = TOKEN_DAYS) -> str:
@@ -466,12 +572,21 @@ class Store:
             raise Forbidden("API tokens belong to users")
         token = "att_" + secrets.token_urlsafe(32)
         with self._db.write() as s:
-            row = ApiToken(user_id=actor.user_id, token_hash=token_hash(token),
-                           expires_at=utcnow() + timedelta(days=days))
+            row = ApiToken(
+                user_id=actor.user_id,
+                token_hash=token_hash(token),
+                expires_at=utcnow() + timedelta(days=days),
+            )
             s.add(row)
             s.flush()
-            audit.append(s, actor=actor, action="create", entity="api_token", entity_id=row.id,
-                         after={"expires_at": row.expires_at.isoformat()})
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="api_token",
+                entity_id=row.id,
+                after={"expires_at": row.expires_at.isoformat()},
+            )
         return token
 
     def actor_for_token(self, token: str) -> Actor:
@@ -479,8 +594,9 @@ class Store:
         if not token:
             raise AuthError("missing token")
         with self._db.read() as s:
-            row = s.execute(select(ApiToken).where(
-                ApiToken.token_hash == token_hash(token))).scalar_one_or_none()
+            row = s.execute(
+                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
+            ).scalar_one_or_none()
             if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
                 raise AuthError("token is invalid or expired")
             user_id = row.user_id
@@ -489,8 +605,9 @@ class Store:
     def revoke_api_token(self, actor: Actor, token: str) -> None:
         """Revoke one of the actor's tokens (admins: anyone's)."""
         with self._db.write() as s:
-            row = s.execute(select(ApiToken).where(
-                ApiToken.token_hash == token_hash(token))).scalar_one_or_none()
+            row = s.execute(
+                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
+            ).scalar_one_or_none()
             if row is None or (row.user_id != actor.user_id and not actor.is_global):
                 raise NotFound("token not found")
             row.revoked_at = utcnow()
@@ -519,18 +636,32 @@ class Store:
             seen.add(tp_name)
             instruments = tp.get("instruments", [])
             if not isinstance(instruments, list) or not all(
-                    isinstance(x, str) and x for x in instruments):
-                raise StoreValidationError(f"{where}.instruments", "must be a list of instrument ids")
+                isinstance(x, str) and x for x in instruments
+            ):
+                raise StoreValidationError(
+                    f"{where}.instruments", "must be a list of instrument ids"
+                )
             anchor = tp.get("anchor", "due_date")
             if anchor not in ("due_date", "birth_date"):
                 raise StoreValidationError(f"{where}.anchor", "must be due_date or birth_date")
-            tps.append(TimePoint(
-                name=tp_name, position=i, anchor=anchor, instruments=list(instruments),
-                offset_days=v.integer(tp.get("offset_days"), f"{where}.offset_days",
-                                      required=True, minimum=-400, maximum=10000),
-                window_days=v.integer(tp.get("window_days", 14), f"{where}.window_days",
-                                      minimum=0, maximum=3650),
-            ))
+            tps.append(
+                TimePoint(
+                    name=tp_name,
+                    position=i,
+                    anchor=anchor,
+                    instruments=list(instruments),
+                    offset_days=v.integer(
+                        tp.get("offset_days"),
+                        f"{where}.offset_days",
+                        required=True,
+                        minimum=-400,
+                        maximum=10000,
+                    ),
+                    window_days=v.integer(
+                        tp.get("window_days", 14), f"{where}.window_days", minimum=0, maximum=3650
+                    ),
+                )
+            )
         with self._db.write() as s:
             if s.execute(select(Study.id).where(Study.name == name)).first():
                 raise StoreValidationError("name", f"a study called {name!r} already exists")
@@ -545,18 +676,36 @@ class Store:
                 s.add(tp)
             s.flush()
             out = self._study_dict(s, study)
-            audit.append(s, actor=actor, action="create", entity="study", entity_id=study.id,
-                         after=out)
+            audit.append(
+                s, actor=actor, action="create", entity="study", entity_id=study.id, after=out
+            )
             return out
 
     def _study_dict(self, s: Session, study: Study) -> dict:
-        sites = s.execute(select(Site.name).join(StudySite, StudySite.site_id == Site.id).where(
-            StudySite.study_id == study.id).order_by(Site.name)).scalars()
-        tps = s.execute(select(TimePoint).where(TimePoint.study_id == study.id).order_by(
-            TimePoint.position)).scalars()
-        return {"id": study.id, "name": study.name, "sites": list(sites), "time_points": [
-            {"name": t.name, "offset_days": t.offset_days, "window_days": t.window_days,
-             "anchor": t.anchor, "instruments": list(t.instruments)} for t in tps]}
+        sites = s.execute(
+            select(Site.name)
+            .join(StudySite, StudySite.site_id == Site.id)
+            .where(StudySite.study_id == study.id)
+            .order_by(Site.name)
+        ).scalars()
+        tps = s.execute(
+            select(TimePoint).where(TimePoint.study_id == study.id).order_by(TimePoint.position)
+        ).scalars()
+        return {
+            "id": study.id,
+            "name": study.name,
+            "sites": list(sites),
+            "time_points": [
+                {
+                    "name": t.name,
+                    "offset_days": t.offset_days,
+                    "window_days": t.window_days,
+                    "anchor": t.anchor,
+                    "instruments": list(t.instruments),
+                }
+                for t in tps
+            ],
+        }
 
     def list_studies(self, actor: Actor) -> list[dict]:
         """Studies the actor may see (admin: all; others: their studies)."""
@@ -591,13 +740,18 @@ class Store:
         if not isinstance(infant, dict):
             raise StoreValidationError("infant", "must be an object")
         due = v.a_date(infant.get("due_date"), "infant.due_date")
-        born = v.a_date(infant.get("date_of_birth", infant.get("birth_date")),
-                        "infant.date_of_birth")
+        born = v.a_date(
+            infant.get("date_of_birth", infant.get("birth_date")), "infant.date_of_birth"
+        )
         gestation = infant.get("gestational_age_at_birth_weeks", infant.get("gestation_weeks"))
-        if gestation is not None and (isinstance(gestation, bool) or not isinstance(
-                gestation, int | float) or not 22 <= gestation <= 44):
-            raise StoreValidationError("infant.gestational_age_at_birth_weeks",
-                                       "must be weeks between 22 and 44")
+        if gestation is not None and (
+            isinstance(gestation, bool)
+            or not isinstance(gestation, int | float)
+            or not 22 <= gestation <= 44
+        ):
+            raise StoreValidationError(
+                "infant.gestational_age_at_birth_weeks", "must be weeks between 22 and 44"
+            )
         infant_ids = v.identifiers(infant, "infant", infant=True)
         if born is not None:
             infant_ids["date_of_birth"] = born.isoformat()
@@ -611,12 +765,19 @@ class Store:
             raise StoreValidationError("caregivers", f"caregiver id {dup!r} appears twice")
         time_point = v.text(payload.get("time_point", "baseline"), "time_point", max_len=100)
         family_file = {
-            "family_id": code, "assessed_on": (assessed_on or datetime.now(UTC).date()).isoformat(),
-            "infant": {k: val for k, val in (("date_of_birth", _iso(born)),
-                                             ("due_date", _iso(due)),
-                                             ("gestational_age_at_birth_weeks", gestation))
-                       if val is not None},
-            "placement": placement, "context": context,
+            "family_id": code,
+            "assessed_on": (assessed_on or datetime.now(UTC).date()).isoformat(),
+            "infant": {
+                k: val
+                for k, val in (
+                    ("date_of_birth", _iso(born)),
+                    ("due_date", _iso(due)),
+                    ("gestational_age_at_birth_weeks", gestation),
+                )
+                if val is not None
+            },
+            "placement": placement,
+            "context": context,
             "caregivers": [self._family_file_caregiver(p) for p in parsed],
         }
         _validate_family_file(family_file)
@@ -630,37 +791,74 @@ class Store:
                 study = self._study_by_ref(s, payload["study"])
                 if not actor.is_global and study.id not in actor.study_ids:
                     raise StoreValidationError("study", f"no study {payload['study']!r}")
-                if s.execute(select(StudySite.id).where(
-                        StudySite.study_id == study.id, StudySite.site_id == site.id)).first() is None:
-                    raise StoreValidationError("study", f"study {study.name!r} does not run at "
-                                                        f"site {site.name!r}")
+                if (
+                    s.execute(
+                        select(StudySite.id).where(
+                            StudySite.study_id == study.id, StudySite.site_id == site.id
+                        )
+                    ).first()
+                    is None
+                ):
+                    raise StoreValidationError(
+                        "study", f"study {study.name!r} does not run at site {site.name!r}"
+                    )
                 study_id = study.id
-            if s.execute(select(Family.id).where(Family.site_id == site.id,
-                                                 Family.code == code)).first():
+            if s.execute(
+                select(Family.id).where(Family.site_id == site.id, Family.code == code)
+            ).first():
                 raise StoreValidationError("family_id", f"{code!r} already exists at this site")
-            fam = Family(site_id=site.id, study_id=study_id, code=code, placement=placement,
-                         context=_jsonable(context), assessed_on=assessed_on,
-                         created_by=actor.user_id)
+            fam = Family(
+                site_id=site.id,
+                study_id=study_id,
+                code=code,
+                placement=placement,
+                context=_jsonable(context),
+                assessed_on=assessed_on,
+                created_by=actor.user_id,
+            )
             s.add(fam)
             s.flush()
-            inf = Infant(family_id=fam.id, due_date=due,
-                         gestation_weeks=float(gestation) if gestation is not None else None)
+            inf = Infant(
+                family_id=fam.id,
+                due_date=due,
+                gestation_weeks=float(gestation) if gestation is not None else None,
+            )
             s.add(inf)
             s.flush()
             if infant_ids:
                 self._store_identity(s, fam.id, "infant", inf.id, infant_ids)
             for p in parsed:
                 self._insert_caregiver(s, actor, fam, p)
-            audit.append(s, actor=actor, action="create", entity="family", entity_id=fam.id,
-                         family_id=fam.id, site_id=site.id, after={
-                             "family_id": code, "placement": placement, "study_id": study_id,
-                             "context": context, "infant": {"due_date": _iso(due)},
-                             "identifiers": sorted(infant_ids)})
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="family",
+                entity_id=fam.id,
+                family_id=fam.id,
+                site_id=site.id,
+                after={
+                    "family_id": code,
+                    "placement": placement,
+                    "study_id": study_id,
+                    "context": context,
+                    "infant": {"due_date": _iso(due)},
+                    "identifiers": sorted(infant_ids),
+                },
+            )
             for p in parsed:
                 for instrument, responses in p["responses"].items():
-                    self._insert_assessment(s, actor, fam, p["key"], instrument, time_point or "",
-                                            responses, input_kind="scores",
-                                            completed_on=assessed_on)
+                    self._insert_assessment(
+                        s,
+                        actor,
+                        fam,
+                        p["key"],
+                        instrument,
+                        time_point or "",
+                        responses,
+                        input_kind="scores",
+                        completed_on=assessed_on,
+                    )
             family_pk = fam.id
         return self.get_family(actor, family_pk)
 
@@ -685,8 +883,9 @@ class Store:
         key = v.text(key, f"{where}.id", max_len=100)
         role = c.get("role")
         if role not in v.CAREGIVER_ROLES:
-            raise StoreValidationError(f"{where}.role",
-                                       f"must be one of {', '.join(v.CAREGIVER_ROLES)}")
+            raise StoreValidationError(
+                f"{where}.role", f"must be one of {', '.join(v.CAREGIVER_ROLES)}"
+            )
         responses = c.get("responses") or {}
         if not isinstance(responses, dict):
             raise StoreValidationError(f"{where}.responses", "must map instrument ids to lists")
@@ -695,75 +894,121 @@ class Store:
             raise StoreValidationError(f"{where}.context", "must be an object")
         variants = c.get("variants") or {}
         if not isinstance(variants, dict):
-            raise StoreValidationError(f"{where}.variants",
-                                       "must map instrument ids to lists of form variants")
+            raise StoreValidationError(
+                f"{where}.variants", "must map instrument ids to lists of form variants"
+            )
         return {
             "variants": _jsonable(variants),
-            "key": key, "role": role,
+            "key": key,
+            "role": role,
             "age": v.integer(c.get("age"), f"{where}.age", minimum=10, maximum=100),
-            "first_time_parent": v.boolean(c.get("first_time_parent"),
-                                           f"{where}.first_time_parent"),
+            "first_time_parent": v.boolean(
+                c.get("first_time_parent"), f"{where}.first_time_parent"
+            ),
             "context": _jsonable(context),
             "joined_on": v.a_date(c.get("joined_on"), f"{where}.joined_on"),
             "identifiers": v.identifiers(c, where),
-            "responses": {str(k): v.responses(r, f"{where}.responses.{k}")
-                          for k, r in responses.items()},
+            "responses": {
+                str(k): v.responses(r, f"{where}.responses.{k}") for k, r in responses.items()
+            },
         }
 
     @staticmethod
     def _family_file_caregiver(p: dict) -> dict:
-        out = {"id": p["key"], "role": p["role"], "context": p["context"],
-               "responses": p["responses"]}
+        out = {
+            "id": p["key"],
+            "role": p["role"],
+            "context": p["context"],
+            "responses": p["responses"],
+        }
         for key in ("age", "first_time_parent", "variants"):
             if p[key] not in (None, {}):
                 out[key] = p[key]
         return out
 
     def _insert_caregiver(self, s: Session, actor: Actor, fam: Family, p: dict) -> Caregiver:
-        cg = Caregiver(family_id=fam.id, key=p["key"], role=p["role"], age=p["age"],
-                       first_time_parent=p["first_time_parent"], context=p["context"],
-                       variants=p["variants"],
-                       joined_on=p["joined_on"] or datetime.now(UTC).date())
+        cg = Caregiver(
+            family_id=fam.id,
+            key=p["key"],
+            role=p["role"],
+            age=p["age"],
+            first_time_parent=p["first_time_parent"],
+            context=p["context"],
+            variants=p["variants"],
+            joined_on=p["joined_on"] or datetime.now(UTC).date(),
+        )
         s.add(cg)
         s.flush()
         if p["identifiers"]:
             self._store_identity(s, fam.id, "caregiver", cg.id, p["identifiers"])
-        audit.append(s, actor=actor, action="create", entity="caregiver", entity_id=cg.id,
-                     family_id=fam.id, site_id=fam.site_id, after={
-                         "id": cg.key, "role": cg.role, "age": cg.age,
-                         "first_time_parent": cg.first_time_parent, "context": cg.context,
-                         "joined_on": _iso(cg.joined_on), "identifiers": sorted(p["identifiers"])})
+        audit.append(
+            s,
+            actor=actor,
+            action="create",
+            entity="caregiver",
+            entity_id=cg.id,
+            family_id=fam.id,
+            site_id=fam.site_id,
+            after={
+                "id": cg.key,
+                "role": cg.role,
+                "age": cg.age,
+                "first_time_parent": cg.first_time_parent,
+                "context": cg.context,
+                "joined_on": _iso(cg.joined_on),
+                "identifiers": sorted(p["identifiers"]),
+            },
+        )
         return cg
 
-    def _store_identity(self, s: Session, family_id: int, kind: str, subject_id: int,
-                        data: dict[str, str]) -> None:
+    def _store_identity(
+        self, s: Session, family_id: int, kind: str, subject_id: int, data: dict[str, str]
+    ) -> None:
         keys = self._keyring(s)
-        s.add(Identity(family_id=family_id, subject_kind=kind, subject_id=subject_id,
-                       ciphertext=keys.encrypt(data, f"{kind}:{subject_id}"), key_id=keys.key_id))
+        s.add(
+            Identity(
+                family_id=family_id,
+                subject_kind=kind,
+                subject_id=subject_id,
+                ciphertext=keys.encrypt(data, f"{kind}:{subject_id}"),
+                key_id=keys.key_id,
+            )
+        )
 
     def _identities(self, s: Session, family_id: int) -> dict[tuple[str, int], dict[str, str]]:
         rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
         if not rows:
             return {}
         keys = self._keyring()
-        return {(r.subject_kind, r.subject_id): keys.decrypt(
-            r.ciphertext, f"{r.subject_kind}:{r.subject_id}") for r in rows}
+        return {
+            (r.subject_kind, r.subject_id): keys.decrypt(
+                r.ciphertext, f"{r.subject_kind}:{r.subject_id}"
+            )
+            for r in rows
+        }
 
     def _with_birth_dates(self, s: Session, infants: Iterable[Infant]) -> list[Infant]:
         """Attach each infant's decrypted date of birth (``birth_date``) for internal use."""
         infants = list(infants)
         if not infants:
             return infants
-        rows = {r.subject_id: r for r in s.execute(select(Identity).where(
-            Identity.subject_kind == "infant",
-            Identity.subject_id.in_([i.id for i in infants]))).scalars()}
+        rows = {
+            r.subject_id: r
+            for r in s.execute(
+                select(Identity).where(
+                    Identity.subject_kind == "infant",
+                    Identity.subject_id.in_([i.id for i in infants]),
+                )
+            ).scalars()
+        }
         for inf in infants:
             row = rows.get(inf.id)
             born = None
             if row is not None:
                 data = self._keyring().decrypt(row.ciphertext, f"infant:{inf.id}")
-                born = date.fromisoformat(data["date_of_birth"]) if data.get(
-                    "date_of_birth") else None
+                born = (
+                    date.fromisoformat(data["date_of_birth"]) if data.get("date_of_birth") else None
+                )
             inf.birth_date = born  # type: ignore[assignment]
         return infants
 
@@ -772,24 +1017,41 @@ class Store:
         require_write(actor)
         p = self._parse_caregiver(caregiver, "caregiver")
         time_point = v.text(caregiver.get("time_point", "baseline"), "caregiver.time_point")
-        _validate_family_file({
-            "family_id": "x", "assessed_on": datetime.now(UTC).date().isoformat(),
-            "infant": {"due_date": datetime.now(UTC).date().isoformat()},
-            "placement": "birth_family", "caregivers": [self._family_file_caregiver(p)],
-        }, prefix={"caregivers.0": "caregiver"})
+        _validate_family_file(
+            {
+                "family_id": "x",
+                "assessed_on": datetime.now(UTC).date().isoformat(),
+                "infant": {"due_date": datetime.now(UTC).date().isoformat()},
+                "placement": "birth_family",
+                "caregivers": [self._family_file_caregiver(p)],
+            },
+            prefix={"caregivers.0": "caregiver"},
+        )
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            if s.execute(select(Caregiver.id).where(Caregiver.family_id == fam.id,
-                                                    Caregiver.key == p["key"])).first():
-                raise StoreValidationError("caregiver.id", f"{p['key']!r} is already in this family")
+            if s.execute(
+                select(Caregiver.id).where(Caregiver.family_id == fam.id, Caregiver.key == p["key"])
+            ).first():
+                raise StoreValidationError(
+                    "caregiver.id", f"{p['key']!r} is already in this family"
+                )
             cg = self._insert_caregiver(s, actor, fam, p)
             for instrument, responses in p["responses"].items():
-                self._insert_assessment(s, actor, fam, cg.key, instrument, time_point or "",
-                                        responses, input_kind="scores")
+                self._insert_assessment(
+                    s,
+                    actor,
+                    fam,
+                    cg.key,
+                    instrument,
+                    time_point or "",
+                    responses,
+                    input_kind="scores",
+                )
             return self._caregiver_dict(cg, None)
 
-    def update_identifiers(self, actor: Actor, family_id: int, person: str,
-                           changes: dict, *, reason: str) -> dict:
+    def update_identifiers(
+        self, actor: Actor, family_id: int, person: str, changes: dict, *, reason: str
+    ) -> dict:
         """Change a person's identifiers (``person`` = ``"infant"`` or a caregiver id); a value
         of None removes one. The audit row names the fields changed, never their values."""
         require_write(actor)
@@ -800,17 +1062,21 @@ class Store:
         if unknown:
             raise StoreValidationError(f"changes.{unknown[0]}", "is not an identifier field")
         removed = [k for k, val in changes.items() if val in (None, "")]
-        new = v.identifiers({k: val for k, val in changes.items() if k not in removed},
-                            "changes")
+        new = v.identifiers({k: val for k, val in changes.items() if k not in removed}, "changes")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             if person == "infant":
                 kind = "infant"
-                subject = s.execute(select(Infant.id).where(Infant.family_id == fam.id)).scalar_one()
+                subject = s.execute(
+                    select(Infant.id).where(Infant.family_id == fam.id)
+                ).scalar_one()
             else:
                 kind, subject = "caregiver", self._caregiver(s, fam, person).id
-            row = s.execute(select(Identity).where(Identity.subject_kind == kind,
-                                                   Identity.subject_id == subject)).scalar_one_or_none()
+            row = s.execute(
+                select(Identity).where(
+                    Identity.subject_kind == kind, Identity.subject_id == subject
+                )
+            ).scalar_one_or_none()
             keys = self._keyring(s)
             aad = f"{kind}:{subject}"
             current = keys.decrypt(row.ciphertext, aad) if row is not None else {}
@@ -819,15 +1085,25 @@ class Store:
                 self._store_identity(s, fam.id, kind, subject, updated)
             else:
                 row.ciphertext, row.key_id = keys.encrypt(updated, aad), keys.key_id
-            changed = sorted(k for k in set(current) | set(updated)
-                             if current.get(k) != updated.get(k))
-            audit.append(s, actor=actor, action="update", entity="identifiers",
-                         entity_id=f"{kind}:{subject}", family_id=fam.id, site_id=fam.site_id,
-                         after={"fields": changed}, reason=reason)
+            changed = sorted(
+                k for k in set(current) | set(updated) if current.get(k) != updated.get(k)
+            )
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="identifiers",
+                entity_id=f"{kind}:{subject}",
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after={"fields": changed},
+                reason=reason,
+            )
             return {"person": person, "changed": changed}
 
-    def transfer_family(self, actor: Actor, family_id: int, site: str | int, *,
-                        reason: str) -> dict:
+    def transfer_family(
+        self, actor: Actor, family_id: int, site: str | int, *, reason: str
+    ) -> dict:
         """Move a family to another site (admin); the transfer is audited with its reason."""
         require_role(actor, "admin")
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -836,26 +1112,50 @@ class Store:
             target = self._site_by_ref(s, site, "site")
             if target.id == fam.site_id:
                 raise StoreValidationError("site", "the family is already at this site")
-            if fam.study_id and s.execute(select(StudySite.id).where(
-                    StudySite.study_id == fam.study_id, StudySite.site_id == target.id)).first() \
-                    is None:
-                raise StoreValidationError("site", f"the family's study does not run at "
-                                                   f"{target.name!r}")
-            if s.execute(select(Family.id).where(Family.site_id == target.id,
-                                                 Family.code == fam.code)).first():
-                raise StoreValidationError("site", f"{target.name!r} already has a family "
-                                                   f"{fam.code!r}")
+            if (
+                fam.study_id
+                and s.execute(
+                    select(StudySite.id).where(
+                        StudySite.study_id == fam.study_id, StudySite.site_id == target.id
+                    )
+                ).first()
+                is None
+            ):
+                raise StoreValidationError(
+                    "site", f"the family's study does not run at {target.name!r}"
+                )
+            if s.execute(
+                select(Family.id).where(Family.site_id == target.id, Family.code == fam.code)
+            ).first():
+                raise StoreValidationError(
+                    "site", f"{target.name!r} already has a family {fam.code!r}"
+                )
             before = fam.site_id
             fam.site_id = target.id
-            audit.append(s, actor=actor, action="transfer", entity="family", entity_id=fam.id,
-                         family_id=fam.id, site_id=target.id, before={"site_id": before},
-                         after={"site_id": target.id}, reason=reason)
+            audit.append(
+                s,
+                actor=actor,
+                action="transfer",
+                entity="family",
+                entity_id=fam.id,
+                family_id=fam.id,
+                site_id=target.id,
+                before={"site_id": before},
+                after={"site_id": target.id},
+                reason=reason,
+            )
             return {"id": fam.id, "site": target.name, "site_id": target.id}
 
-    def update_infant(self, actor: Actor, family_id: int, *, reason: str,
-                      due_date: date | str | None = None,
-                      date_of_birth: date | str | None = None,
-                      gestational_age_at_birth_weeks: float | None = None) -> dict:
+    def update_infant(
+        self,
+        actor: Actor,
+        family_id: int,
+        *,
+        reason: str,
+        due_date: date | str | None = None,
+        date_of_birth: date | str | None = None,
+        gestational_age_at_birth_weeks: float | None = None,
+    ) -> dict:
         """Record the birth (date of birth, gestation) or a revised due date.
 
         The date of birth is stored encrypted; the audit row names it but never its value.
@@ -865,10 +1165,12 @@ class Store:
         due = v.a_date(due_date, "due_date")
         born = v.a_date(date_of_birth, "date_of_birth")
         gest = gestational_age_at_birth_weeks
-        if gest is not None and (isinstance(gest, bool) or not isinstance(gest, int | float)
-                                 or not 22 <= gest <= 44):
-            raise StoreValidationError("gestational_age_at_birth_weeks",
-                                       "must be weeks between 22 and 44")
+        if gest is not None and (
+            isinstance(gest, bool) or not isinstance(gest, int | float) or not 22 <= gest <= 44
+        ):
+            raise StoreValidationError(
+                "gestational_age_at_birth_weeks", "must be weeks between 22 and 44"
+            )
         if due is None and born is None and gest is None:
             raise StoreValidationError("infant", "give a due date, date of birth or gestation")
         if born is not None and born > datetime.now(UTC).date():
@@ -881,12 +1183,15 @@ class Store:
                 inf.due_date = due
             if gest is not None:
                 inf.gestation_weeks = float(gest)
-            changed = sorted(k for k, val in (("due_date", due), ("gestation_weeks", gest))
-                             if val is not None)
+            changed = sorted(
+                k for k, val in (("due_date", due), ("gestation_weeks", gest)) if val is not None
+            )
             if born is not None:
-                row = s.execute(select(Identity).where(
-                    Identity.subject_kind == "infant",
-                    Identity.subject_id == inf.id)).scalar_one_or_none()
+                row = s.execute(
+                    select(Identity).where(
+                        Identity.subject_kind == "infant", Identity.subject_id == inf.id
+                    )
+                ).scalar_one_or_none()
                 keys = self._keyring(s)
                 aad = f"infant:{inf.id}"
                 data = keys.decrypt(row.ciphertext, aad) if row is not None else {}
@@ -898,14 +1203,34 @@ class Store:
                 changed = sorted([*changed, "date_of_birth"])
             s.flush()
             after = {"due_date": _iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
-            audit.append(s, actor=actor, action="update", entity="infant", entity_id=inf.id,
-                         family_id=fam.id, site_id=fam.site_id, before=before,
-                         after={**after, "changed": changed}, reason=reason)
-            return {"due_date": after["due_date"], "gestational_age_at_birth_weeks":
-                    inf.gestation_weeks, "date_of_birth": _iso(born), "changed": changed}
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="infant",
+                entity_id=inf.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before=before,
+                after={**after, "changed": changed},
+                reason=reason,
+            )
+            return {
+                "due_date": after["due_date"],
+                "gestational_age_at_birth_weeks": inf.gestation_weeks,
+                "date_of_birth": _iso(born),
+                "changed": changed,
+            }
 
-    def end_caregiver(self, actor: Actor, family_id: int, caregiver_id: int | str, *,
-                      reason: str, left_on: date | str | None = None) -> dict:
+    def end_caregiver(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver_id: int | str,
+        *,
+        reason: str,
+        left_on: date | str | None = None,
+    ) -> dict:
         """Record that a caregiver left the family (kept, never deleted). ``caregiver_id`` is
         the caregiver's database id or its family-file id."""
         require_write(actor)
@@ -919,9 +1244,18 @@ class Store:
             if cg.joined_on and when < cg.joined_on:
                 raise StoreValidationError("left_on", "is before the caregiver joined")
             cg.left_on, cg.left_reason = when, reason
-            audit.append(s, actor=actor, action="update", entity="caregiver", entity_id=cg.id,
-                         family_id=fam.id, site_id=fam.site_id, before={"left_on": None},
-                         after={"left_on": when.isoformat()}, reason=reason)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="caregiver",
+                entity_id=cg.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before={"left_on": None},
+                after={"left_on": when.isoformat()},
+                reason=reason,
+            )
             return self._caregiver_dict(cg, None)
 
     def _caregiver(self, s: Session, fam: Family, ref: int | str) -> Caregiver:
@@ -937,8 +1271,9 @@ class Store:
 
     def _caregiver_row(self, s: Session, fam: Any, ref: int | str) -> Any:
         """The caregiver's columns as a plain row (no ORM identity map: the hot path)."""
-        stmt = select(Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on,
-                      Caregiver.variants).where(Caregiver.family_id == fam.id)
+        stmt = select(
+            Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on, Caregiver.variants
+        ).where(Caregiver.family_id == fam.id)
         if isinstance(ref, int) and not isinstance(ref, bool):
             stmt = stmt.where(Caregiver.id == ref)
         else:
@@ -949,10 +1284,19 @@ class Store:
         return cg
 
     def _caregiver_dict(self, cg: Caregiver, ids: dict[str, str] | None) -> dict:
-        out = {"id": cg.key, "pk": cg.id, "role": cg.role, "age": cg.age,
-               "first_time_parent": cg.first_time_parent, "context": dict(cg.context or {}),
-               "variants": dict(cg.variants or {}), "joined_on": _iso(cg.joined_on), "left_on": _iso(cg.left_on),
-               "left_reason": cg.left_reason, "active": cg.left_on is None}
+        out = {
+            "id": cg.key,
+            "pk": cg.id,
+            "role": cg.role,
+            "age": cg.age,
+            "first_time_parent": cg.first_time_parent,
+            "context": dict(cg.context or {}),
+            "variants": dict(cg.variants or {}),
+            "joined_on": _iso(cg.joined_on),
+            "left_on": _iso(cg.left_on),
+            "left_reason": cg.left_reason,
+            "active": cg.left_on is None,
+        }
         if ids is not None:
             out["identifiers"] = ids
         return out
@@ -974,19 +1318,37 @@ class Store:
             sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
             studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
             carers: dict[int, list[Caregiver]] = {}
-            for cg in s.execute(select(Caregiver).where(Caregiver.family_id.in_(fam_ids))).scalars():
+            for cg in s.execute(
+                select(Caregiver).where(Caregiver.family_id.in_(fam_ids))
+            ).scalars():
                 carers.setdefault(cg.family_id, []).append(cg)
-            infants = {i.family_id: i for i in self._with_birth_dates(s, s.execute(
-                select(Infant).where(Infant.family_id.in_(fam_ids))).scalars())}
-            alerts = dict(s.execute(select(Alert.family_id, func.count()).where(
-                Alert.family_id.in_(fam_ids), Alert.status == "open").group_by(
-                Alert.family_id)).all())
-            last = dict(s.execute(select(Assessment.family_id, func.max(Assessment.submitted_at))
-                                  .where(Assessment.family_id.in_(fam_ids))
-                                  .group_by(Assessment.family_id)).all())
-            done = set(s.execute(select(Assessment.caregiver_id, Assessment.instrument,
-                                        Assessment.time_point).where(
-                Assessment.family_id.in_(fam_ids)).distinct()).all())
+            infants = {
+                i.family_id: i
+                for i in self._with_birth_dates(
+                    s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
+                )
+            }
+            alerts = dict(
+                s.execute(
+                    select(Alert.family_id, func.count())
+                    .where(Alert.family_id.in_(fam_ids), Alert.status == "open")
+                    .group_by(Alert.family_id)
+                ).all()
+            )
+            last = dict(
+                s.execute(
+                    select(Assessment.family_id, func.max(Assessment.submitted_at))
+                    .where(Assessment.family_id.in_(fam_ids))
+                    .group_by(Assessment.family_id)
+                ).all()
+            )
+            done = set(
+                s.execute(
+                    select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+                    .where(Assessment.family_id.in_(fam_ids))
+                    .distinct()
+                ).all()
+            )
             schedules: dict[int, list[TimePoint]] = {}
             for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
                 schedules.setdefault(tp.study_id, []).append(tp)
@@ -995,41 +1357,60 @@ class Store:
                 needle = q.strip().lower()
                 keys = self._keyring() if s.execute(select(Identity.id).limit(1)).first() else None
                 if keys is not None:
-                    for row in s.execute(select(Identity).where(
-                            Identity.family_id.in_(fam_ids))).scalars():
+                    for row in s.execute(
+                        select(Identity).where(Identity.family_id.in_(fam_ids))
+                    ).scalars():
                         data = keys.decrypt(row.ciphertext, f"{row.subject_kind}:{row.subject_id}")
                         if needle and needle in str(data.get("name", "")).lower():
                             matched_by_name.add(row.family_id)
         pseudo = actor.role == "researcher"
         rows = []
         for f in fams:
-            code = self._keyring().pseudonym(f.study_id or "none", "family", f.id) if pseudo \
+            code = (
+                self._keyring().pseudonym(f.study_id or "none", "family", f.id)
+                if pseudo
                 else f.code
+            )
             if q and q.strip().lower() not in code.lower() and f.id not in matched_by_name:
                 continue
             active = [c for c in carers.get(f.id, []) if c.left_on is None]
-            due, overdue = self._schedule(f, infants.get(f.id), active,
-                                          schedules.get(f.study_id or -1, []), done, today)
+            due, overdue = self._schedule(
+                f, infants.get(f.id), active, schedules.get(f.study_id or -1, []), done, today
+            )
             if pseudo:
                 due = self._pseudo_schedule(f, due, active)
                 overdue = self._pseudo_schedule(f, overdue, active)
-            rows.append({
-                "id": f.id, "site": sites[f.site_id], "site_id": f.site_id, "family_id": code,
-                "study": studies.get(f.study_id) if f.study_id else None,
-                "n_caregivers": len(active), "open_alerts": int(alerts.get(f.id, 0)),
-                "due": due, "overdue": overdue,
-                "last_assessed": None if pseudo or f.id not in last else last[f.id].isoformat(),
-            })
+            rows.append(
+                {
+                    "id": f.id,
+                    "site": sites[f.site_id],
+                    "site_id": f.site_id,
+                    "family_id": code,
+                    "study": studies.get(f.study_id) if f.study_id else None,
+                    "n_caregivers": len(active),
+                    "open_alerts": int(alerts.get(f.id, 0)),
+                    "due": due,
+                    "overdue": overdue,
+                    "last_assessed": None if pseudo or f.id not in last else last[f.id].isoformat(),
+                }
+            )
         if q and actor.sees_identifiers:
             with self._db.write() as s:
-                audit.append(s, actor=actor, action="search", entity="family",
-                             after={"results": len(rows)})
+                audit.append(
+                    s, actor=actor, action="search", entity="family", after={"results": len(rows)}
+                )
         rows.sort(key=lambda r: (-r["open_alerts"], -len(r["overdue"]), r["family_id"]))
         return rows
 
     @staticmethod
-    def _schedule(fam: Family, infant: Infant | None, carers: list[Caregiver],
-                  tps: list[TimePoint], done: set, today: date) -> tuple[list, list]:
+    def _schedule(
+        fam: Family,
+        infant: Infant | None,
+        carers: list[Caregiver],
+        tps: list[TimePoint],
+        done: set,
+        today: date,
+    ) -> tuple[list, list]:
         due: list[dict] = []
         overdue: list[dict] = []
         if infant is None:
@@ -1040,27 +1421,41 @@ class Store:
             if anchor is None:
                 continue
             target = anchor + timedelta(days=tp.offset_days)
-            opens, closes = target - timedelta(days=tp.window_days), \
-                target + timedelta(days=tp.window_days)
+            opens, closes = (
+                target - timedelta(days=tp.window_days),
+                target + timedelta(days=tp.window_days),
+            )
             if today < opens:
                 continue
             for cg in carers:
                 for instrument in tp.instruments:
                     if (cg.id, instrument, tp.name) in done:
                         continue
-                    item = {"caregiver": cg.key, "caregiver_role": cg.role,
-                            "instrument": instrument, "time_point": tp.name,
-                            "target": target.isoformat(), "window_closes": closes.isoformat()}
+                    item = {
+                        "caregiver": cg.key,
+                        "caregiver_role": cg.role,
+                        "instrument": instrument,
+                        "time_point": tp.name,
+                        "target": target.isoformat(),
+                        "window_closes": closes.isoformat(),
+                    }
                     (overdue if today > closes else due).append(item)
         return due, overdue
 
-    def _pseudo_schedule(self, fam: Family, items: list[dict],
-                         carers: list[Caregiver]) -> list[dict]:
+    def _pseudo_schedule(
+        self, fam: Family, items: list[dict], carers: list[Caregiver]
+    ) -> list[dict]:
         keys = self._keyring()
         by_key = {c.key: c.id for c in carers}
-        return [{**{k: x[k] for k in ("caregiver_role", "instrument", "time_point")},
-                 "caregiver": keys.pseudonym(fam.study_id or "none", "caregiver",
-                                             by_key[x["caregiver"]])} for x in items]
+        return [
+            {
+                **{k: x[k] for k in ("caregiver_role", "instrument", "time_point")},
+                "caregiver": keys.pseudonym(
+                    fam.study_id or "none", "caregiver", by_key[x["caregiver"]]
+                ),
+            }
+            for x in items
+        ]
 
     def get_family(self, actor: Actor, family_id: int) -> dict:
         """One family: infant, caregivers, assessments (every version), alerts, episodes and
@@ -1069,70 +1464,153 @@ class Store:
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             doc = self._family_doc(s, actor, fam)
-            show_ids = actor.sees_identifiers and s.execute(select(Identity.id).where(
-                Identity.family_id == fam.id).limit(1)).first() is not None
+            show_ids = (
+                actor.sees_identifiers
+                and s.execute(
+                    select(Identity.id).where(Identity.family_id == fam.id).limit(1)
+                ).first()
+                is not None
+            )
         if show_ids:
             with self._db.write() as s:
-                audit.append(s, actor=actor, action="view_identifiers", entity="family",
-                             entity_id=doc["id"], family_id=doc["id"], site_id=doc["site_id"])
+                audit.append(
+                    s,
+                    actor=actor,
+                    action="view_identifiers",
+                    entity="family",
+                    entity_id=doc["id"],
+                    family_id=doc["id"],
+                    site_id=doc["site_id"],
+                )
         return doc
 
     def _family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
         site = s.get(Site, fam.site_id)
         study = s.get(Study, fam.study_id) if fam.study_id else None
-        infant = next(iter(self._with_birth_dates(s, s.execute(
-            select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
-        carers = list(s.execute(select(Caregiver).where(Caregiver.family_id == fam.id).order_by(
-            Caregiver.id)).scalars())
+        infant = next(
+            iter(
+                self._with_birth_dates(
+                    s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
+                )
+            ),
+            None,
+        )
+        carers = list(
+            s.execute(
+                select(Caregiver).where(Caregiver.family_id == fam.id).order_by(Caregiver.id)
+            ).scalars()
+        )
         ids = self._identities(s, fam.id) if actor.sees_identifiers else {}
         by_pk = {c.id: c for c in carers}
-        assessments = [self._assessment_dict(a, by_pk[a.caregiver_id]) for a in s.execute(
-            select(Assessment).where(Assessment.family_id == fam.id).order_by(
-                Assessment.submitted_at, Assessment.id)).scalars()]
+        assessments = [
+            self._assessment_dict(a, by_pk[a.caregiver_id])
+            for a in s.execute(
+                select(Assessment)
+                .where(Assessment.family_id == fam.id)
+                .order_by(Assessment.submitted_at, Assessment.id)
+            ).scalars()
+        ]
         by_assessment = {a["id"]: a for a in assessments}
-        alerts = [self._alert_dict(a, fam, by_pk[a.caregiver_id],
-                                   _Ref(by_assessment.get(a.assessment_id))) for a in s.execute(
-            select(Alert).where(Alert.family_id == fam.id).order_by(Alert.id.desc())).scalars()]
-        episodes = [self._episode_dict(e) for e in s.execute(
-            select(Episode).where(Episode.family_id == fam.id).order_by(Episode.id)).scalars()]
-        sessions = [self._observation_dict(o) for o in s.execute(
-            select(ObservationSession).where(ObservationSession.family_id == fam.id).order_by(
-                ObservationSession.id)).scalars()]
+        alerts = [
+            self._alert_dict(
+                a, fam, by_pk[a.caregiver_id], _Ref(by_assessment.get(a.assessment_id))
+            )
+            for a in s.execute(
+                select(Alert).where(Alert.family_id == fam.id).order_by(Alert.id.desc())
+            ).scalars()
+        ]
+        episodes = [
+            self._episode_dict(e)
+            for e in s.execute(
+                select(Episode).where(Episode.family_id == fam.id).order_by(Episode.id)
+            ).scalars()
+        ]
+        sessions = [
+            self._observation_dict(o)
+            for o in s.execute(
+                select(ObservationSession)
+                .where(ObservationSession.family_id == fam.id)
+                .order_by(ObservationSession.id)
+            ).scalars()
+        ]
         keys_of = {c.id: c.key for c in carers}
-        consents = [self._consent_dict(c, keys_of.get(c.caregiver_id)) for c in s.execute(
-            select(Consent).where(Consent.family_id == fam.id).order_by(Consent.id)).scalars()]
+        consents = [
+            self._consent_dict(c, keys_of.get(c.caregiver_id))
+            for c in s.execute(
+                select(Consent).where(Consent.family_id == fam.id).order_by(Consent.id)
+            ).scalars()
+        ]
         infant_doc: dict[str, Any] = {}
         if infant is not None:
-            infant_doc = {"pk": infant.id, "due_date": _iso(infant.due_date),
-                          "date_of_birth": _iso(infant.birth_date),
-                          "gestational_age_at_birth_weeks": infant.gestation_weeks}
+            infant_doc = {
+                "pk": infant.id,
+                "due_date": _iso(infant.due_date),
+                "date_of_birth": _iso(infant.birth_date),
+                "gestational_age_at_birth_weeks": infant.gestation_weeks,
+            }
             if actor.sees_identifiers:
-                infant_doc["identifiers"] = {k: val for k, val in ids.get(
-                    ("infant", infant.id), {}).items() if k != "date_of_birth"}
-        caregivers = [self._caregiver_dict(c, ids.get(("caregiver", c.id), {})
-                                           if actor.sees_identifiers else None) for c in carers]
-        tps = list(s.execute(select(TimePoint).where(TimePoint.study_id == fam.study_id).order_by(
-            TimePoint.position)).scalars()) if fam.study_id else []
-        done = {(a.caregiver_id, a.instrument, a.time_point) for a in s.execute(
-            select(Assessment).where(Assessment.family_id == fam.id)).scalars()}
-        due, overdue = self._schedule(fam, infant, [c for c in carers if c.left_on is None], tps,
-                                      done, datetime.now(UTC).date())
+                infant_doc["identifiers"] = {
+                    k: val
+                    for k, val in ids.get(("infant", infant.id), {}).items()
+                    if k != "date_of_birth"
+                }
+        caregivers = [
+            self._caregiver_dict(
+                c, ids.get(("caregiver", c.id), {}) if actor.sees_identifiers else None
+            )
+            for c in carers
+        ]
+        tps = (
+            list(
+                s.execute(
+                    select(TimePoint)
+                    .where(TimePoint.study_id == fam.study_id)
+                    .order_by(TimePoint.position)
+                ).scalars()
+            )
+            if fam.study_id
+            else []
+        )
+        done = {
+            (a.caregiver_id, a.instrument, a.time_point)
+            for a in s.execute(select(Assessment).where(Assessment.family_id == fam.id)).scalars()
+        }
+        due, overdue = self._schedule(
+            fam,
+            infant,
+            [c for c in carers if c.left_on is None],
+            tps,
+            done,
+            datetime.now(UTC).date(),
+        )
         doc = {
-            "id": fam.id, "family_id": fam.code, "site": site.name if site else None,
-            "site_id": fam.site_id, "study": study.name if study else None,
-            "study_id": fam.study_id, "placement": fam.placement,
-            "context": dict(fam.context or {}), "assessed_on": _iso(fam.assessed_on),
-            "created_at": fam.created_at.isoformat(), "infant": infant_doc,
-            "caregivers": caregivers, "assessments": assessments,
-            "alerts": alerts, "episodes": episodes, "observation_sessions": sessions,
-            "consents": consents, "due": due, "overdue": overdue,
+            "id": fam.id,
+            "family_id": fam.code,
+            "site": site.name if site else None,
+            "site_id": fam.site_id,
+            "study": study.name if study else None,
+            "study_id": fam.study_id,
+            "placement": fam.placement,
+            "context": dict(fam.context or {}),
+            "assessed_on": _iso(fam.assessed_on),
+            "created_at": fam.created_at.isoformat(),
+            "infant": infant_doc,
+            "caregivers": caregivers,
+            "assessments": assessments,
+            "alerts": alerts,
+            "episodes": episodes,
+            "observation_sessions": sessions,
+            "consents": consents,
+            "due": due,
+            "overdue": overdue,
         }
         if actor.role == "researcher":
             doc = self._pseudonymise_doc(doc, fam, infant, carers)
         return doc
 
-    def _pseudonymise_doc(self, doc: dict, fam: Family, infant: Infant | None,
-                          carers: list[Caregiver]) -> dict:
+    def _pseudonymise_doc(
+        self, doc: dict, fam: Family, infant: Infant | None, carers: list[Caregiver]
+    ) -> dict:
         keys = self._keyring()
         study = fam.study_id or "none"
         anchor = (infant.due_date or infant.birth_date) if infant else None
@@ -1148,7 +1626,8 @@ class Store:
         doc["infant"] = {
             "gestational_age_at_birth_weeks": doc["infant"].get("gestational_age_at_birth_weeks"),
             "birth_day_from_due_date": (infant.birth_date - infant.due_date).days
-            if infant and infant.birth_date and infant.due_date else None,
+            if infant and infant.birth_date and infant.due_date
+            else None,
         }
         for c in doc["caregivers"]:
             c["id"] = keys.pseudonym(study, "caregiver", c["pk"])
@@ -1181,18 +1660,34 @@ class Store:
         instrument, latest correction), ready for ``attunement.risk.profile``."""
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            infant = next(iter(self._with_birth_dates(s, s.execute(
-                select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
-            carers = list(s.execute(select(Caregiver).where(
-                Caregiver.family_id == fam.id, Caregiver.left_on.is_(None)).order_by(
-                Caregiver.id)).scalars())
+            infant = next(
+                iter(
+                    self._with_birth_dates(
+                        s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
+                    )
+                ),
+                None,
+            )
+            carers = list(
+                s.execute(
+                    select(Caregiver)
+                    .where(Caregiver.family_id == fam.id, Caregiver.left_on.is_(None))
+                    .order_by(Caregiver.id)
+                ).scalars()
+            )
             latest = self._latest_assessments(s, fam.id)
             pseudo = actor.role == "researcher"
-            code = self._keyring().pseudonym(fam.study_id or "none", "family", fam.id) \
-                if pseudo else fam.code
+            code = (
+                self._keyring().pseudonym(fam.study_id or "none", "family", fam.id)
+                if pseudo
+                else fam.code
+            )
             # researchers get dates moved by a secret per-family shift: intervals (ages) hold
-            shift = timedelta(days=self._keyring().day_shift(fam.study_id or "none", fam.id)) \
-                if pseudo else timedelta(0)
+            shift = (
+                timedelta(days=self._keyring().day_shift(fam.study_id or "none", fam.id))
+                if pseudo
+                else timedelta(0)
+            )
             infant_doc: dict[str, Any] = {}
             if infant is not None and infant.birth_date:
                 infant_doc["date_of_birth"] = (infant.birth_date - shift).isoformat()
@@ -1207,12 +1702,19 @@ class Store:
             assessed -= shift
             caregivers = []
             for c in carers:
-                responses = {a.instrument: list(self._item_scores(a)) for a in latest
-                             if a.caregiver_id == c.id}
+                responses = {
+                    a.instrument: list(self._item_scores(a))
+                    for a in latest
+                    if a.caregiver_id == c.id
+                }
                 entry: dict[str, Any] = {
-                    "id": c.key if actor.role != "researcher" else
-                    self._keyring().pseudonym(fam.study_id or "none", "caregiver", c.id),
-                    "role": c.role, "context": dict(c.context or {}), "responses": responses}
+                    "id": c.key
+                    if actor.role != "researcher"
+                    else self._keyring().pseudonym(fam.study_id or "none", "caregiver", c.id),
+                    "role": c.role,
+                    "context": dict(c.context or {}),
+                    "responses": responses,
+                }
                 if c.age is not None:
                     entry["age"] = c.age
                 if c.first_time_parent is not None:
@@ -1220,22 +1722,31 @@ class Store:
                 if c.variants:
                     entry["variants"] = dict(c.variants)
                 caregivers.append(entry)
-            return {"family_id": code, "assessed_on": assessed.isoformat(),
-                    "infant": infant_doc, "placement": fam.placement,
-                    "context": dict(fam.context or {}), "caregivers": caregivers}
+            return {
+                "family_id": code,
+                "assessed_on": assessed.isoformat(),
+                "infant": infant_doc,
+                "placement": fam.placement,
+                "context": dict(fam.context or {}),
+                "caregivers": caregivers,
+            }
 
     def _latest_assessments(self, s: Session, family_id: int) -> list[Assessment]:
         """Per caregiver x instrument: the newest submission, in its latest version."""
-        rows = list(s.execute(select(Assessment).where(Assessment.family_id == family_id).order_by(
-            Assessment.id)).scalars())
+        rows = list(
+            s.execute(
+                select(Assessment).where(Assessment.family_id == family_id).order_by(Assessment.id)
+            ).scalars()
+        )
         current = self._current(rows)
         best: dict[tuple[int, str], Assessment] = {}
         for a in current:
             key = (a.caregiver_id, a.instrument)
             first = self._series_start(rows, a)
             if key not in best or (first.completed_on, first.id) >= (
-                    self._series_start(rows, best[key]).completed_on,
-                    self._series_start(rows, best[key]).id):
+                self._series_start(rows, best[key]).completed_on,
+                self._series_start(rows, best[key]).id,
+            ):
                 best[key] = a
         return list(best.values())
 
@@ -1256,10 +1767,19 @@ class Store:
         return list(a.item_scores)
 
     # ------------------------------------------------------------------ assessments
-    def add_assessment(self, actor: Actor, family_id: int, caregiver: str, instrument: str,
-                       time_point: str, responses: list[int | None], *, input: str = "scores",
-                       submission_key: str | None = None,
-                       completed_on: date | str | None = None) -> dict:
+    def add_assessment(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver: str,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        *,
+        input: str = "scores",
+        submission_key: str | None = None,
+        completed_on: date | str | None = None,
+    ) -> dict:
         """Score and store one questionnaire in ONE transaction; urgent flags open alerts.
 
         A second submission for the same caregiver x instrument x time point is a new
@@ -1283,8 +1803,9 @@ class Store:
                 self._db.lock(s)
                 if not submission_key:
                     return None
-                existing = s.execute(select(Assessment).where(
-                    Assessment.submission_key == submission_key)).scalar_one_or_none()
+                existing = s.execute(
+                    select(Assessment).where(Assessment.submission_key == submission_key)
+                ).scalar_one_or_none()
                 if existing is None:
                     return None
                 if existing.family_id != fam.id:
@@ -1292,21 +1813,35 @@ class Store:
                 cg = s.get(Caregiver, existing.caregiver_id)
                 return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
 
-            a, cg = self._insert_assessment(s, actor, fam, caregiver, instrument, time_point,
-                                            responses, input_kind=input,
-                                            submission_key=submission_key, completed_on=completed,
-                                            before_write=lock_then_check_key)
+            a, cg = self._insert_assessment(
+                s,
+                actor,
+                fam,
+                caregiver,
+                instrument,
+                time_point,
+                responses,
+                input_kind=input,
+                submission_key=submission_key,
+                completed_on=completed,
+                before_write=lock_then_check_key,
+            )
             if a is None:
                 return cg  # the earlier submission with this key
             return self._assessment_dict(a, cg)
 
-    def _score(self, instrument: str, responses: list[int | None], input_kind: str,
-               variants: Any = None) -> Any:
+    def _score(
+        self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None
+    ) -> Any:
         from attunement.instruments import ScoringError, UnknownInstrument, score_responses
 
         try:
-            return score_responses(instrument, responses, input=input_kind,
-                                   variant=list(variants) if variants else None)
+            return score_responses(
+                instrument,
+                responses,
+                input=input_kind,
+                variant=list(variants) if variants else None,
+            )
         except UnknownInstrument as exc:
             raise StoreValidationError("instrument", str(exc)) from exc
         except ScoringError as exc:
@@ -1321,18 +1856,36 @@ class Store:
     def _check_time_point(self, s: Session, fam: Family, time_point: str) -> None:
         if not fam.study_id:
             return
-        names = list(s.execute(select(TimePoint.name).where(
-            TimePoint.study_id == fam.study_id).order_by(TimePoint.position)).scalars())
+        names = list(
+            s.execute(
+                select(TimePoint.name)
+                .where(TimePoint.study_id == fam.study_id)
+                .order_by(TimePoint.position)
+            ).scalars()
+        )
         if names and time_point not in names:
             raise StoreValidationError(
-                "time_point", f"{time_point!r} is not in this study's schedule ({', '.join(names)})")
+                "time_point", f"{time_point!r} is not in this study's schedule ({', '.join(names)})"
+            )
 
-    def _insert_assessment(self, s: Session, actor: Actor, fam: Family, caregiver: str | int,
-                           instrument: str, time_point: str, responses: list[int | None], *,
-                           input_kind: str, via: str = "staff", corrects: Assessment | None = None,
-                           reason: str | None = None, submission_key: str | None = None,
-                           completed_on: date | None = None,
-                           before_write: Any = None) -> tuple[Any, Any]:
+    def _insert_assessment(
+        self,
+        s: Session,
+        actor: Actor,
+        fam: Family,
+        caregiver: str | int,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        *,
+        input_kind: str,
+        via: str = "staff",
+        corrects: Assessment | None = None,
+        reason: str | None = None,
+        submission_key: str | None = None,
+        completed_on: date | None = None,
+        before_write: Any = None,
+    ) -> tuple[Any, Any]:
         cg = self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
         if corrects is not None:
@@ -1342,11 +1895,11 @@ class Store:
             raise StoreValidationError("completed_on", f"{completed_on} is in the future")
         if corrects is None:
             if cg.left_on is not None:
-                raise StoreValidationError("caregiver", f"{cg.key!r} left the family on "
-                                                        f"{cg.left_on}")
+                raise StoreValidationError(
+                    "caregiver", f"{cg.key!r} left the family on {cg.left_on}"
+                )
             self._check_time_point(s, fam, time_point)
-        scored = self._score(instrument, responses, input_kind,
-                             (cg.variants or {}).get(instrument))
+        scored = self._score(instrument, responses, input_kind, (cg.variants or {}).get(instrument))
         scores = _jsonable(dict(scored.scores))
         item_scores = _jsonable(list(getattr(scored, "item_scores", None) or responses))
         flags = [_flag_dict(f) for f in scored.flags]
@@ -1355,95 +1908,191 @@ class Store:
             if earlier is not None:
                 return None, earlier
         if corrects is None:
-            instance = (s.execute(select(func.max(Assessment.instance)).where(
-                Assessment.caregiver_id == cg.id, Assessment.instrument == instrument,
-                Assessment.time_point == time_point)).scalar() or 0) + 1
+            instance = (
+                s.execute(
+                    select(func.max(Assessment.instance)).where(
+                        Assessment.caregiver_id == cg.id,
+                        Assessment.instrument == instrument,
+                        Assessment.time_point == time_point,
+                    )
+                ).scalar()
+                or 0
+            ) + 1
             version = 1
         else:
             instance = corrects.instance
-            version = (s.execute(select(func.max(Assessment.version)).where(
-                Assessment.caregiver_id == cg.id, Assessment.instrument == instrument,
-                Assessment.time_point == time_point, Assessment.instance == instance)).scalar()
-                or 0) + 1
+            version = (
+                s.execute(
+                    select(func.max(Assessment.version)).where(
+                        Assessment.caregiver_id == cg.id,
+                        Assessment.instrument == instrument,
+                        Assessment.time_point == time_point,
+                        Assessment.instance == instance,
+                    )
+                ).scalar()
+                or 0
+            ) + 1
         values = dict(
-            family_id=fam.id, caregiver_id=cg.id, instrument=instrument,
-            instrument_version=str(getattr(scored, "version", "")), time_point=time_point,
-            instance=instance, version=version, input_kind=input_kind, responses=list(responses),
-            item_scores=item_scores, scores=scores, flags=flags,
-            corrected_from=corrects.id if corrects else None, reason=reason,
-            submitted_by=actor.user_id, submitted_via=via, submitted_at=utcnow(),
-            submission_key=submission_key, completed_on=completed_on,
+            family_id=fam.id,
+            caregiver_id=cg.id,
+            instrument=instrument,
+            instrument_version=str(getattr(scored, "version", "")),
+            time_point=time_point,
+            instance=instance,
+            version=version,
+            input_kind=input_kind,
+            responses=list(responses),
+            item_scores=item_scores,
+            scores=scores,
+            flags=flags,
+            corrected_from=corrects.id if corrects else None,
+            reason=reason,
+            submitted_by=actor.user_id,
+            submitted_via=via,
+            submitted_at=utcnow(),
+            submission_key=submission_key,
+            completed_on=completed_on,
         )
         # plain INSERTs (no unit of work): this is the platform's busiest write
         new_id = s.execute(_INSERT_ASSESSMENT, values).scalar_one()
         a = Assessment(id=new_id, **values)  # transient copy for the caller; not added
-        alerts = [dict(family_id=fam.id, caregiver_id=cg.id, assessment_id=new_id,
-                       flag_id=str(f.get("id")), kind=str(f.get("kind")),
-                       label=str(f.get("label") or f.get("id")), reason=str(f.get("reason") or ""),
-                       status="open", created_at=values["submitted_at"])
-                  for f in flags if f.get("kind") in URGENT_KINDS]
+        alerts = [
+            dict(
+                family_id=fam.id,
+                caregiver_id=cg.id,
+                assessment_id=new_id,
+                flag_id=str(f.get("id")),
+                kind=str(f.get("kind")),
+                label=str(f.get("label") or f.get("id")),
+                reason=str(f.get("reason") or ""),
+                status="open",
+                created_at=values["submitted_at"],
+            )
+            for f in flags
+            if f.get("kind") in URGENT_KINDS
+        ]
         if alerts:
             s.execute(_INSERT_ALERT, alerts)
-        after = {"instrument": instrument, "instrument_version": a.instrument_version,
-                 "time_point": time_point, "caregiver": cg.key, "instance": instance,
-                 "version": version, "input": input_kind, "responses": list(responses),
-                 "scores": scores, "flags": [f.get("id") for f in flags], "via": via,
-                 "completed_on": completed_on.isoformat()}
+        after = {
+            "instrument": instrument,
+            "instrument_version": a.instrument_version,
+            "time_point": time_point,
+            "caregiver": cg.key,
+            "instance": instance,
+            "version": version,
+            "input": input_kind,
+            "responses": list(responses),
+            "scores": scores,
+            "flags": [f.get("id") for f in flags],
+            "via": via,
+            "completed_on": completed_on.isoformat(),
+        }
         before = None
         if corrects is not None:
-            before = {"id": corrects.id, "version": corrects.version,
-                      "responses": list(corrects.responses), "scores": corrects.scores}
-        audit.append(s, actor=actor, action="correct" if corrects else "create",
-                     entity="assessment", entity_id=a.id, family_id=fam.id, site_id=fam.site_id,
-                     before=before, after=after, reason=reason)
+            before = {
+                "id": corrects.id,
+                "version": corrects.version,
+                "responses": list(corrects.responses),
+                "scores": corrects.scores,
+            }
+        audit.append(
+            s,
+            actor=actor,
+            action="correct" if corrects else "create",
+            entity="assessment",
+            entity_id=a.id,
+            family_id=fam.id,
+            site_id=fam.site_id,
+            before=before,
+            after=after,
+            reason=reason,
+        )
         return a, cg
 
     def _assessment_dict(self, a: Assessment, cg: Caregiver) -> dict:
         scores = dict(a.scores or {})
         return {
-            "id": a.id, "family": a.family_id, "caregiver": cg.key, "caregiver_pk": cg.id,
-            "caregiver_role": cg.role, "instrument": a.instrument,
-            "instrument_version": a.instrument_version, "time_point": a.time_point,
-            "instance": a.instance, "version": a.version, "input": a.input_kind,
-            "responses": list(a.responses), "item_scores": list(a.item_scores), "scores": scores, "flags": list(a.flags),
-            "corrected_from": a.corrected_from, "reason": a.reason,
-            "submitted_by": a.submitted_by, "submitted_via": a.submitted_via,
+            "id": a.id,
+            "family": a.family_id,
+            "caregiver": cg.key,
+            "caregiver_pk": cg.id,
+            "caregiver_role": cg.role,
+            "instrument": a.instrument,
+            "instrument_version": a.instrument_version,
+            "time_point": a.time_point,
+            "instance": a.instance,
+            "version": a.version,
+            "input": a.input_kind,
+            "responses": list(a.responses),
+            "item_scores": list(a.item_scores),
+            "scores": scores,
+            "flags": list(a.flags),
+            "corrected_from": a.corrected_from,
+            "reason": a.reason,
+            "submitted_by": a.submitted_by,
+            "submitted_via": a.submitted_via,
             "submitted_at": a.submitted_at.isoformat(),
             "completed_on": a.completed_on.isoformat(),
         }
 
-    def correct_assessment(self, actor: Actor, assessment_id: int, responses: list[int | None],
-                           *, reason: str, input: str | None = None) -> dict:
+    def correct_assessment(
+        self,
+        actor: Actor,
+        assessment_id: int,
+        responses: list[int | None],
+        *,
+        reason: str,
+        input: str | None = None,
+    ) -> dict:
         """A correction: a new version (the old one stays, unchanged) with a mandatory reason."""
         require_write(actor)
         responses = v.responses(responses)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
             old = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
-            newer = s.execute(select(Assessment.id).where(
-                Assessment.corrected_from == old.id)).first()
+            newer = s.execute(
+                select(Assessment.id).where(Assessment.corrected_from == old.id)
+            ).first()
             if newer is not None:
                 raise StoreValidationError(
-                    "assessment", f"assessment {old.id} was already corrected by {newer[0]}; "
-                                  "correct the latest version")
+                    "assessment",
+                    f"assessment {old.id} was already corrected by {newer[0]}; "
+                    "correct the latest version",
+                )
             fam = s.get(Family, old.family_id)
             assert fam is not None
-            a, cg = self._insert_assessment(s, actor, fam, old.caregiver_id, old.instrument,
-                                        old.time_point, responses,
-                                        input_kind=input or old.input_kind, corrects=old,
-                                        reason=reason)
+            a, cg = self._insert_assessment(
+                s,
+                actor,
+                fam,
+                old.caregiver_id,
+                old.instrument,
+                old.time_point,
+                responses,
+                input_kind=input or old.input_kind,
+                corrects=old,
+                reason=reason,
+            )
             # alerts of the superseded version stay (history); new flags raised anew
             return self._assessment_dict(a, cg)
 
-    def list_assessments(self, actor: Actor, family_id: int, *,
-                         include_superseded: bool = True) -> list[dict]:
+    def list_assessments(
+        self, actor: Actor, family_id: int, *, include_superseded: bool = True
+    ) -> list[dict]:
         """Every assessment of a family (oldest first); each has ``current`` (not superseded)."""
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            carers = {c.id: c for c in s.execute(select(Caregiver).where(
-                Caregiver.family_id == fam.id)).scalars()}
-            rows = list(s.execute(select(Assessment).where(Assessment.family_id == fam.id).order_by(
-                Assessment.submitted_at, Assessment.id)).scalars())
+            carers = {
+                c.id: c
+                for c in s.execute(select(Caregiver).where(Caregiver.family_id == fam.id)).scalars()
+            }
+            rows = list(
+                s.execute(
+                    select(Assessment)
+                    .where(Assessment.family_id == fam.id)
+                    .order_by(Assessment.submitted_at, Assessment.id)
+                ).scalars()
+            )
             current = {a.id for a in self._current(rows)}
             out = []
             for a in rows:
@@ -1455,15 +2104,24 @@ class Store:
             if actor.role == "researcher":
                 keys = self._keyring()
                 for d in out:
-                    d["caregiver"] = keys.pseudonym(fam.study_id or "none", "caregiver",
-                                                    d["caregiver_pk"])
+                    d["caregiver"] = keys.pseudonym(
+                        fam.study_id or "none", "caregiver", d["caregiver_pk"]
+                    )
                     d["submitted_at"] = d["completed_on"] = None
                     d["submitted_by"] = None
             return out
 
     # ------------------------------------------------------------------ caregiver links
-    def create_link(self, actor: Actor, family_id: int, caregiver: str, instrument: str,
-                    time_point: str, *, hours: int = 72) -> str:
+    def create_link(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver: str,
+        instrument: str,
+        time_point: str,
+        *,
+        hours: int = 72,
+    ) -> str:
         """A single-use link secret for one caregiver x instrument x time point (store keeps
         only its hash). Returns the secret token."""
         require_write(actor)
@@ -1483,23 +2141,40 @@ class Store:
             if cg.left_on is not None:
                 raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
             self._check_time_point(s, fam, time_point)
-            link = CaregiverLink(token_hash=token_hash(token), family_id=fam.id, caregiver_id=cg.id,
-                                 instrument=instrument, time_point=time_point,
-                                 created_by=actor.user_id,
-                                 expires_at=utcnow() + timedelta(hours=hours))
+            link = CaregiverLink(
+                token_hash=token_hash(token),
+                family_id=fam.id,
+                caregiver_id=cg.id,
+                instrument=instrument,
+                time_point=time_point,
+                created_by=actor.user_id,
+                expires_at=utcnow() + timedelta(hours=hours),
+            )
             s.add(link)
             s.flush()
-            audit.append(s, actor=actor, action="create", entity="caregiver_link",
-                         entity_id=link.id, family_id=fam.id, site_id=fam.site_id, after={
-                             "caregiver": cg.key, "instrument": instrument,
-                             "time_point": time_point, "expires_at": link.expires_at.isoformat()})
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="caregiver_link",
+                entity_id=link.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after={
+                    "caregiver": cg.key,
+                    "instrument": instrument,
+                    "time_point": time_point,
+                    "expires_at": link.expires_at.isoformat(),
+                },
+            )
         return token
 
     def _live_link(self, s: Session, token: str) -> CaregiverLink:
         if not token or not isinstance(token, str):
             raise NotFound("link not found")
-        link = s.execute(select(CaregiverLink).where(
-            CaregiverLink.token_hash == token_hash(token))).scalar_one_or_none()
+        link = s.execute(
+            select(CaregiverLink).where(CaregiverLink.token_hash == token_hash(token))
+        ).scalar_one_or_none()
         if link is None or link.used_at is not None or link.expires_at <= utcnow():
             raise NotFound("this link has been used, has expired, or does not exist")
         return link
@@ -1512,13 +2187,17 @@ class Store:
             cg = s.get(Caregiver, link.caregiver_id)
             fam = s.get(Family, link.family_id)
             site = s.get(Site, fam.site_id) if fam else None
-            return {"instrument": link.instrument, "time_point": link.time_point,
-                    "caregiver_role": cg.role if cg else None,
-                    "site": site.name if site else None,
-                    "expires_at": link.expires_at.isoformat()}
+            return {
+                "instrument": link.instrument,
+                "time_point": link.time_point,
+                "caregiver_role": cg.role if cg else None,
+                "site": site.name if site else None,
+                "expires_at": link.expires_at.isoformat(),
+            }
 
-    def submit_link(self, token: str, responses: list[int | None], *,
-                    input: str = "scores") -> dict:
+    def submit_link(
+        self, token: str, responses: list[int | None], *, input: str = "scores"
+    ) -> dict:
         """Submit a caregiver link's answers: stores the assessment and marks the link used in
         the same transaction (a second submit gets NotFound)."""
         responses = v.responses(responses)
@@ -1528,33 +2207,58 @@ class Store:
             link = self._live_link(s, token)
             fam = s.get(Family, link.family_id)
             assert fam is not None
-            who = Actor(None, f"caregiver-link:{link.id}", "caregiver_link", frozenset(),
-                        frozenset())
-            a, cg = self._insert_assessment(s, who, fam, link.caregiver_id, link.instrument,
-                                        link.time_point, responses, input_kind=input, via="link")
+            who = Actor(
+                None, f"caregiver-link:{link.id}", "caregiver_link", frozenset(), frozenset()
+            )
+            a, cg = self._insert_assessment(
+                s,
+                who,
+                fam,
+                link.caregiver_id,
+                link.instrument,
+                link.time_point,
+                responses,
+                input_kind=input,
+                via="link",
+            )
             link.used_at = utcnow()
             link.assessment_id = a.id
             return self._assessment_dict(a, cg)
 
     # ------------------------------------------------------------------ alerts
     def _alert_dict(self, a: Alert, fam: Family, cg: Caregiver, assessment: Any = None) -> dict:
-        return {"id": a.id, "family": fam.id, "family_id": fam.code, "site_id": fam.site_id,
-                "caregiver": cg.key, "caregiver_role": cg.role, "assessment_id": a.assessment_id,
-                "flag_id": a.flag_id, "kind": a.kind, "label": a.label, "reason": a.reason,
-                "status": a.status, "created_at": a.created_at.isoformat(),
-                "acknowledged_by": a.acknowledged_by, "note": a.note,
-                "acknowledged_at": _iso(a.acknowledged_at),
-                "instrument": assessment.instrument if assessment else None,
-                "time_point": assessment.time_point if assessment else None}
+        return {
+            "id": a.id,
+            "family": fam.id,
+            "family_id": fam.code,
+            "site_id": fam.site_id,
+            "caregiver": cg.key,
+            "caregiver_role": cg.role,
+            "assessment_id": a.assessment_id,
+            "flag_id": a.flag_id,
+            "kind": a.kind,
+            "label": a.label,
+            "reason": a.reason,
+            "status": a.status,
+            "created_at": a.created_at.isoformat(),
+            "acknowledged_by": a.acknowledged_by,
+            "note": a.note,
+            "acknowledged_at": _iso(a.acknowledged_at),
+            "instrument": assessment.instrument if assessment else None,
+            "time_point": assessment.time_point if assessment else None,
+        }
 
     def list_alerts(self, actor: Actor, *, include_acknowledged: bool = False) -> list[dict]:
         """Open urgent flags in the actor's scope, newest first (researchers: none)."""
         if actor.role not in CLINICAL:
             return []
         with self._db.read() as s:
-            stmt = scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert).join(
-                Caregiver, Caregiver.id == Alert.caregiver_id).join(
-                Assessment, Assessment.id == Alert.assessment_id).order_by(Alert.id.desc())
+            stmt = (
+                scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert)
+                .join(Caregiver, Caregiver.id == Alert.caregiver_id)
+                .join(Assessment, Assessment.id == Alert.assessment_id)
+                .order_by(Alert.id.desc())
+            )
             if not include_acknowledged:
                 stmt = stmt.where(Alert.status == "open")
             return [self._alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
@@ -1571,20 +2275,44 @@ class Store:
             alert.acknowledged_by, alert.acknowledged_at = actor.user_id, utcnow()
             fam = s.get(Family, alert.family_id)
             assert fam is not None
-            audit.append(s, actor=actor, action="acknowledge", entity="alert", entity_id=alert.id,
-                         family_id=fam.id, site_id=fam.site_id, before={"status": "open"},
-                         after={"status": "acknowledged", "note": note})
+            audit.append(
+                s,
+                actor=actor,
+                action="acknowledge",
+                entity="alert",
+                entity_id=alert.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before={"status": "open"},
+                after={"status": "acknowledged", "note": note},
+            )
             cg = s.get(Caregiver, alert.caregiver_id)
-            return self._alert_dict(alert, fam, cg, s.get(Assessment, alert.assessment_id))  # type: ignore[arg-type]
+            assessment = s.get(Assessment, alert.assessment_id)
+            return self._alert_dict(alert, fam, cg, assessment)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ consent
     def _consent_dict(self, c: Consent, key: str | None) -> dict:
-        return {"id": c.id, "family": c.family_id, "caregiver": key, "kind": c.kind,
-                "version": c.version, "given_on": _iso(c.given_on),
-                "withdrawn_on": _iso(c.withdrawn_on), "active": c.withdrawn_on is None}
+        return {
+            "id": c.id,
+            "family": c.family_id,
+            "caregiver": key,
+            "kind": c.kind,
+            "version": c.version,
+            "given_on": _iso(c.given_on),
+            "withdrawn_on": _iso(c.withdrawn_on),
+            "active": c.withdrawn_on is None,
+        }
 
-    def add_consent(self, actor: Actor, family_id: int, *, kind: str, version: str,
-                    given_on: date | str, caregiver: str | None = None) -> dict:
+    def add_consent(
+        self,
+        actor: Actor,
+        family_id: int,
+        *,
+        kind: str,
+        version: str,
+        given_on: date | str,
+        caregiver: str | None = None,
+    ) -> dict:
         """Record consent (e.g. ``kind="research"``, the information sheet ``version``)."""
         require_write(actor)
         kind = v.text(kind, "kind", max_len=50) or ""
@@ -1596,17 +2324,32 @@ class Store:
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             cg = self._caregiver(s, fam, caregiver) if caregiver is not None else None
-            c = Consent(family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind,
-                        version=version, given_on=given, recorded_by=actor.user_id)
+            c = Consent(
+                family_id=fam.id,
+                caregiver_id=cg.id if cg else None,
+                kind=kind,
+                version=version,
+                given_on=given,
+                recorded_by=actor.user_id,
+            )
             s.add(c)
             s.flush()
             out = self._consent_dict(c, cg.key if cg else None)
-            audit.append(s, actor=actor, action="create", entity="consent", entity_id=c.id,
-                         family_id=fam.id, site_id=fam.site_id, after=out)
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="consent",
+                entity_id=c.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after=out,
+            )
             return out
 
-    def withdraw_consent(self, actor: Actor, consent_id: int, *, withdrawn_on: date | str,
-                         reason: str) -> dict:
+    def withdraw_consent(
+        self, actor: Actor, consent_id: int, *, withdrawn_on: date | str, reason: str
+    ) -> dict:
         """Record that consent was withdrawn (the record is kept)."""
         require_write(actor)
         when = v.a_date(withdrawn_on, "withdrawn_on", required=True)
@@ -1621,22 +2364,45 @@ class Store:
             c.withdrawn_on = when
             fam = s.get(Family, c.family_id)
             cg = s.get(Caregiver, c.caregiver_id) if c.caregiver_id else None
-            audit.append(s, actor=actor, action="update", entity="consent", entity_id=c.id,
-                         family_id=c.family_id, site_id=fam.site_id if fam else None,
-                         before={"withdrawn_on": None}, after={"withdrawn_on": when.isoformat()},
-                         reason=reason)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="consent",
+                entity_id=c.id,
+                family_id=c.family_id,
+                site_id=fam.site_id if fam else None,
+                before={"withdrawn_on": None},
+                after={"withdrawn_on": when.isoformat()},
+                reason=reason,
+            )
             return self._consent_dict(c, cg.key if cg else None)
 
     # ------------------------------------------------------------------ episodes, observation
     def _episode_dict(self, e: Episode) -> dict:
-        return {"id": e.id, "family": e.family_id, "programme": e.programme,
-                "start": _iso(e.start_date), "end": _iso(e.end_date),
-                "caregivers": list(e.caregivers), "sessions_offered": e.sessions_offered,
-                "sessions_attended": e.sessions_attended, "fidelity_notes": e.fidelity_notes,
-                "end_reason": e.end_reason, "created_at": e.created_at.isoformat()}
+        return {
+            "id": e.id,
+            "family": e.family_id,
+            "programme": e.programme,
+            "start": _iso(e.start_date),
+            "end": _iso(e.end_date),
+            "caregivers": list(e.caregivers),
+            "sessions_offered": e.sessions_offered,
+            "sessions_attended": e.sessions_attended,
+            "fidelity_notes": e.fidelity_notes,
+            "end_reason": e.end_reason,
+            "created_at": e.created_at.isoformat(),
+        }
 
-    def add_episode(self, actor: Actor, family_id: int, programme: str, start: date | str, *,
-                    caregivers: list[str]) -> dict:
+    def add_episode(
+        self,
+        actor: Actor,
+        family_id: int,
+        programme: str,
+        start: date | str,
+        *,
+        caregivers: list[str],
+    ) -> dict:
         """Start an intervention episode for named caregivers of a family."""
         require_write(actor)
         programme = v.text(programme, "programme", max_len=100) or ""
@@ -1646,13 +2412,26 @@ class Store:
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             keys = [self._caregiver(s, fam, c).key for c in caregivers]
-            e = Episode(family_id=fam.id, programme=programme, start_date=start_d,
-                        caregivers=keys, created_by=actor.user_id)
+            e = Episode(
+                family_id=fam.id,
+                programme=programme,
+                start_date=start_d,
+                caregivers=keys,
+                created_by=actor.user_id,
+            )
             s.add(e)
             s.flush()
             out = self._episode_dict(e)
-            audit.append(s, actor=actor, action="create", entity="episode", entity_id=e.id,
-                         family_id=fam.id, site_id=fam.site_id, after=out)
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="episode",
+                entity_id=e.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after=out,
+            )
             return out
 
     def update_episode(self, actor: Actor, episode_id: int, **changes: Any) -> dict:
@@ -1663,44 +2442,69 @@ class Store:
         allowed = {"sessions_offered", "sessions_attended", "fidelity_notes", "end", "end_reason"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
-            raise StoreValidationError(unknown[0], f"cannot be changed (allowed: {sorted(allowed)})")
+            raise StoreValidationError(
+                unknown[0], f"cannot be changed (allowed: {sorted(allowed)})"
+            )
         with self._db.write() as s:
             e = get_scoped(s, actor, Episode, episode_id, what="episode")
             before = self._episode_dict(e)
             if "sessions_offered" in changes:
-                e.sessions_offered = v.integer(changes["sessions_offered"], "sessions_offered",
-                                               minimum=0, maximum=1000)
+                e.sessions_offered = v.integer(
+                    changes["sessions_offered"], "sessions_offered", minimum=0, maximum=1000
+                )
             if "sessions_attended" in changes:
-                e.sessions_attended = v.integer(changes["sessions_attended"], "sessions_attended",
-                                                minimum=0, maximum=1000)
-            if (e.sessions_offered is not None and e.sessions_attended is not None
-                    and e.sessions_attended > e.sessions_offered):
+                e.sessions_attended = v.integer(
+                    changes["sessions_attended"], "sessions_attended", minimum=0, maximum=1000
+                )
+            if (
+                e.sessions_offered is not None
+                and e.sessions_attended is not None
+                and e.sessions_attended > e.sessions_offered
+            ):
                 raise StoreValidationError("sessions_attended", "is more than sessions offered")
             if "fidelity_notes" in changes:
-                e.fidelity_notes = v.text(changes["fidelity_notes"], "fidelity_notes",
-                                          max_len=10000, required=False)
+                e.fidelity_notes = v.text(
+                    changes["fidelity_notes"], "fidelity_notes", max_len=10000, required=False
+                )
             if "end" in changes:
                 e.end_date = v.a_date(changes["end"], "end")
                 if e.end_date and e.end_date < e.start_date:
                     raise StoreValidationError("end", "is before the episode started")
             if "end_reason" in changes:
-                e.end_reason = v.text(changes["end_reason"], "end_reason", max_len=1000,
-                                      required=False)
+                e.end_reason = v.text(
+                    changes["end_reason"], "end_reason", max_len=1000, required=False
+                )
             s.flush()
             out = self._episode_dict(e)
             fam = s.get(Family, e.family_id)
-            audit.append(s, actor=actor, action="update", entity="episode", entity_id=e.id,
-                         family_id=e.family_id, site_id=fam.site_id if fam else None,
-                         before=before, after=out, reason=reason)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="episode",
+                entity_id=e.id,
+                family_id=e.family_id,
+                site_id=fam.site_id if fam else None,
+                before=before,
+                after=out,
+                reason=reason,
+            )
             return out
 
     def _observation_dict(self, o: ObservationSession) -> dict:
-        return {"id": o.id, "family": o.family_id, "filename": o.filename, "sha256": o.sha256,
-                "size": o.size, "metadata": dict(o.meta or {}),
-                "uploaded_at": o.uploaded_at.isoformat()}
+        return {
+            "id": o.id,
+            "family": o.family_id,
+            "filename": o.filename,
+            "sha256": o.sha256,
+            "size": o.size,
+            "metadata": dict(o.meta or {}),
+            "uploaded_at": o.uploaded_at.isoformat(),
+        }
 
-    def add_observation_session(self, actor: Actor, family_id: int, *, filename: str,
-                                content: bytes, metadata: dict) -> dict:
+    def add_observation_session(
+        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
+    ) -> dict:
         """Attach a coded recording (file bytes + metadata) to a family."""
         require_write(actor)
         name = v.text(filename, "filename", max_len=255) or ""
@@ -1714,15 +2518,28 @@ class Store:
             raise StoreValidationError("metadata", "must be an object")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            o = ObservationSession(family_id=fam.id, filename=name, content=bytes(content),
-                                   sha256=hashlib.sha256(content).hexdigest(), size=len(content),
-                                   meta=_jsonable(metadata), uploaded_by=actor.user_id)
+            o = ObservationSession(
+                family_id=fam.id,
+                filename=name,
+                content=bytes(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+                meta=_jsonable(metadata),
+                uploaded_by=actor.user_id,
+            )
             s.add(o)
             s.flush()
             out = self._observation_dict(o)
-            audit.append(s, actor=actor, action="create", entity="observation_session",
-                         entity_id=o.id, family_id=fam.id, site_id=fam.site_id,
-                         after={k: out[k] for k in ("filename", "sha256", "size", "metadata")})
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="observation_session",
+                entity_id=o.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after={k: out[k] for k in ("filename", "sha256", "size", "metadata")},
+            )
             return out
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
@@ -1734,8 +2551,9 @@ class Store:
             return o.filename, bytes(o.content)
 
     # ------------------------------------------------------------------ exports and audit
-    def export_assessments(self, actor: Actor, *, study: int | None = None,
-                           pseudonymise: bool | None = None) -> pd.DataFrame:
+    def export_assessments(
+        self, actor: Actor, *, study: int | None = None, pseudonymise: bool | None = None
+    ) -> pd.DataFrame:
         """One row per current assessment: ids, instrument, time point, keyed item scores
         (``{instrument}_{n}``), every score, and one 0/1 column per flag (``flag_{id}``).
 
@@ -1751,7 +2569,8 @@ class Store:
             raise Forbidden("researchers receive pseudonymised exports only")
         with self._db.read() as s:
             stmt = scoped(select(Assessment, Family, Caregiver), actor, Assessment).join(
-                Caregiver, Caregiver.id == Assessment.caregiver_id)
+                Caregiver, Caregiver.id == Assessment.caregiver_id
+            )
             if study is not None:
                 stmt = stmt.where(Family.study_id == int(study))
             rows = list(s.execute(stmt.order_by(Assessment.id)).all())
@@ -1759,26 +2578,37 @@ class Store:
             sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
             studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
             fam_ids = {f.id for _, f, _ in rows}
-            infants = {i.family_id: i for i in self._with_birth_dates(s, s.execute(
-                select(Infant).where(Infant.family_id.in_(fam_ids))).scalars())} \
-                if fam_ids else {}
+            infants = (
+                {
+                    i.family_id: i
+                    for i in self._with_birth_dates(
+                        s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
+                    )
+                }
+                if fam_ids
+                else {}
+            )
         keys = self._keyring() if pseudonymise else None
         records = []
         for a, f, c in rows:
             if a.id in superseded:
                 continue
             inf = infants.get(f.id)
-            rec: dict[str, Any] = {"site": sites.get(f.site_id),
-                                   "study": studies.get(f.study_id) if f.study_id else None}
+            rec: dict[str, Any] = {
+                "site": sites.get(f.site_id),
+                "study": studies.get(f.study_id) if f.study_id else None,
+            }
             if keys is not None:
                 dom = f.study_id or "none"
                 submitted = a.completed_on
                 rec["family"] = keys.pseudonym(dom, "family", f.id)
                 rec["caregiver"] = keys.pseudonym(dom, "caregiver", c.id)
-                rec["day_from_due_date"] = (submitted - inf.due_date).days \
-                    if inf and inf.due_date else None
-                rec["infant_age_days"] = (submitted - inf.birth_date).days \
-                    if inf and inf.birth_date else None
+                rec["day_from_due_date"] = (
+                    (submitted - inf.due_date).days if inf and inf.due_date else None
+                )
+                rec["infant_age_days"] = (
+                    (submitted - inf.birth_date).days if inf and inf.birth_date else None
+                )
             else:
                 rec["family"] = f.code
                 rec["caregiver"] = c.key
@@ -1786,10 +2616,19 @@ class Store:
                 rec["submitted_at"] = a.submitted_at.isoformat()
                 rec["infant_due_date"] = _iso(inf.due_date) if inf else None
                 rec["infant_date_of_birth"] = _iso(inf.birth_date) if inf else None
-            rec.update({"caregiver_role": c.role, "caregiver_age": c.age,
-                        "instrument": a.instrument, "instrument_version": a.instrument_version,
-                        "time_point": a.time_point, "instance": a.instance, "version": a.version,
-                        "input": a.input_kind, "submitted_via": a.submitted_via})
+            rec.update(
+                {
+                    "caregiver_role": c.role,
+                    "caregiver_age": c.age,
+                    "instrument": a.instrument,
+                    "instrument_version": a.instrument_version,
+                    "time_point": a.time_point,
+                    "instance": a.instance,
+                    "version": a.version,
+                    "input": a.input_kind,
+                    "submitted_via": a.submitted_via,
+                }
+            )
             rec["gestational_age_at_birth_weeks"] = inf.gestation_weeks if inf else None
             # keyed item scores in the instrument's item order (what {id}_{n} means everywhere);
             # the answers as given (e.g. option positions) stay in the store
@@ -1804,11 +2643,18 @@ class Store:
         if flag_cols:
             df[flag_cols] = df[flag_cols].fillna(0).astype("int8")
         with self._db.write() as s:
-            audit.append(s, actor=actor, action="export", entity="assessments",
-                         after={"rows": len(df), "study": study, "pseudonymised": pseudonymise})
+            audit.append(
+                s,
+                actor=actor,
+                action="export",
+                entity="assessments",
+                after={"rows": len(df), "study": study, "pseudonymised": pseudonymise},
+            )
         return df
 
-    def audit_log(self, actor: Actor, *, limit: int = 200, family_id: int | None = None) -> list[dict]:
+    def audit_log(
+        self, actor: Actor, *, limit: int = 200, family_id: int | None = None
+    ) -> list[dict]:
         """Newest audit rows first (admin: all; site lead: rows about their sites)."""
         require_role(actor, "admin", "site_lead")
         limit = max(1, min(int(limit), 10000))
@@ -1819,14 +2665,26 @@ class Store:
             if family_id is not None:
                 get_scoped(s, actor, Family, family_id, what="family")
                 stmt = stmt.where(AuditEntry.family_id == int(family_id))
-            return [{
-                "id": e.id, "at": e.at, "actor_id": e.actor_id, "actor": e.actor_email,
-                "role": e.actor_role, "action": e.action, "entity": e.entity,
-                "entity_id": e.entity_id, "family_id": e.family_id, "site_id": e.site_id,
-                "before": json.loads(e.before) if e.before else None,
-                "after": json.loads(e.after) if e.after else None,
-                "reason": e.reason, "client": e.client, "hash": e.hash,
-            } for e in s.execute(stmt).scalars()]
+            return [
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "actor_id": e.actor_id,
+                    "actor": e.actor_email,
+                    "role": e.actor_role,
+                    "action": e.action,
+                    "entity": e.entity,
+                    "entity_id": e.entity_id,
+                    "family_id": e.family_id,
+                    "site_id": e.site_id,
+                    "before": json.loads(e.before) if e.before else None,
+                    "after": json.loads(e.after) if e.after else None,
+                    "reason": e.reason,
+                    "client": e.client,
+                    "hash": e.hash,
+                }
+                for e in s.execute(stmt).scalars()
+            ]
 
     def verify_audit(self) -> audit.AuditReport:
         """Check the whole hash chain; ``.first_broken`` names the first bad row."""
@@ -1844,8 +2702,13 @@ class Store:
         if dest.exists():
             raise StoreValidationError("dest", f"{dest} already exists")
         with self._db.write() as s:
-            audit.append(s, actor=self.system_actor(), action="backup", entity="store",
-                         after={"dest": dest.name})
+            audit.append(
+                s,
+                actor=self.system_actor(),
+                action="backup",
+                entity="store",
+                after={"dest": dest.name},
+            )
         if self.dialect == "sqlite":
             src_path = make_url(self.url).database
             src = sqlite3.connect(src_path)
@@ -1862,8 +2725,9 @@ class Store:
         return dest
 
     @classmethod
-    def restore(cls, source: str | Path, url: str | None = None, *,
-                key_path: str | Path | None = None) -> Store:
+    def restore(
+        cls, source: str | Path, url: str | None = None, *, key_path: str | Path | None = None
+    ) -> Store:
         """Replace the database at ``url`` with a backup and open it."""
         source = Path(source)
         if not source.exists():
@@ -1888,12 +2752,27 @@ class Store:
             finally:
                 src.close()
         else:
-            _pg_run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--exit-on-error",
-                                   "-d", _libpq(url), str(source)])
+            _pg_run(
+                "pg_restore",
+                [
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--exit-on-error",
+                    "-d",
+                    _libpq(url),
+                    str(source),
+                ],
+            )
         store = cls.open(url, key_path=key_path)
         with store._db.write() as s:
-            audit.append(s, actor=store.system_actor(), action="restore", entity="store",
-                         after={"source": source.name})
+            audit.append(
+                s,
+                actor=store.system_actor(),
+                action="restore",
+                entity="store",
+                after={"source": source.name},
+            )
         return store
 
 
@@ -1908,12 +2787,15 @@ def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None)
         levels = load_definitions().context_level()
         places = [("context", family.get("context") or {}, "family")] + [
             (f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
-            for i, c in enumerate(family["caregivers"])]
+            for i, c in enumerate(family["caregivers"])
+        ]
         for path, ctx, level in places:
             for key in ctx:
                 if key not in levels:
                     known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
-                    raise FamilyError([(f"{path}.{key}", f"unknown recorded answer; known: {known}")])
+                    raise FamilyError(
+                        [(f"{path}.{key}", f"unknown recorded answer; known: {known}")]
+                    )
                 if levels[key] != level:
                     raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
     except FamilyError as exc:
@@ -1921,7 +2803,7 @@ def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None)
         field = re.sub(r"\[(\d+)\]", r".\1", path) or "family"
         for old, new in (prefix or {}).items():
             if field.startswith(old):
-                field = new + field[len(old):]
+                field = new + field[len(old) :]
         raise StoreValidationError(field, why) from None
 
 
@@ -1932,8 +2814,9 @@ def _libpq(url: str) -> str:
 def _pg_run(tool: str, args: list[str]) -> None:
     import glob
 
-    exe = shutil.which(tool) or next(iter(sorted(glob.glob(
-        f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)), None)
+    exe = shutil.which(tool) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)), None
+    )
     if exe is None:
         raise RuntimeError(f"{tool} not found (install the PostgreSQL client tools)")
     result = subprocess.run([exe, *args], capture_output=True, text=True)

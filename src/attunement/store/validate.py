@@ -9,13 +9,24 @@ from typing import Any
 from attunement.store.errors import StoreValidationError
 
 CAREGIVER_ROLES = (
-    "birth_mother", "birth_father", "co_parent", "foster_carer", "adoptive_parent",
-    "kinship_carer", "other",
+    "birth_mother",
+    "birth_father",
+    "co_parent",
+    "foster_carer",
+    "adoptive_parent",
+    "kinship_carer",
+    "other",
 )
 PLACEMENTS = ("birth_family", "foster", "adoptive", "kinship")
 IDENTIFIER_FIELDS = (
-    "name", "date_of_birth", "nhs_number", "medical_record_number", "address", "postcode",
-    "phone", "email",
+    "name",
+    "date_of_birth",
+    "nhs_number",
+    "medical_record_number",
+    "address",
+    "postcode",
+    "phone",
+    "email",
 )
 INPUT_KINDS = ("scores", "positions")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -75,8 +86,14 @@ def a_date(value: Any, field: str, *, required: bool = False) -> date | None:
     raise StoreValidationError(field, f"{value!r} is not a date (use YYYY-MM-DD)")
 
 
-def integer(value: Any, field: str, *, minimum: int | None = None, maximum: int | None = None,
-            required: bool = False) -> int | None:
+def integer(
+    value: Any,
+    field: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    required: bool = False,
+) -> int | None:
     if value is None or value == "":
         if required:
             raise StoreValidationError(field, "is required")
@@ -162,8 +179,10 @@ def responses(value: Any, field: str = "responses") -> list[int | None]:
     for i, v in enumerate(value, start=1):
         if v is None:
             out.append(None)
-        elif isinstance(v, bool) or not isinstance(v, int | float) or (
-            isinstance(v, float) and not v.is_integer()
+        elif (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or (isinstance(v, float) and not v.is_integer())
         ):
             raise StoreValidationError(f"{field}.{i}", f"{v!r} is not a whole number")
         else:
