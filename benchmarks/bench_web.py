@@ -7,7 +7,11 @@ same run: the store's own ``add_assessment`` called directly (no HTTP), one at a
 The server runs as a subprocess (``attunement serve``) on 127.0.0.1; the load generator is an
 asyncio httpx client with 50 concurrent connections, bounded by count and by time. Each request
 is a full EPDS submission: validated, scored, stored with its flags and audited in one
-transaction.
+transaction. A second floor is printed too: ``GET /healthz`` at 50 clients, what the load
+generator and the HTTP stack reach on the machine with no write at all.
+
+``ATTUNEMENT_BENCH_WORKERS`` (default 2) sets the uvicorn workers;
+``ATTUNEMENT_BENCH_POSTGRES=0`` skips the PostgreSQL run.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def _serve(url: str, key: Path, port: int, workers: int, secret_dir: Path) -> su
     raise RuntimeError("server did not start in 60 s")
 
 
-async def _load(port: int, family: int) -> tuple[int, int, float, list[float]]:
+async def _load(port: int, family: int) -> tuple[int, int, float, list[float], float]:
     import httpx
 
     base = f"http://127.0.0.1:{port}"
@@ -122,12 +126,25 @@ async def _load(port: int, family: int) -> tuple[int, int, float, list[float]]:
                     errors += 1
 
         await asyncio.gather(*(client_loop(i, WARMUP, False) for i in range(CLIENTS)))
+        # the floor of this harness and HTTP stack: GET /healthz (one trivial query)
+        floor_n = 0
+        floor_end = time.perf_counter() + 3.0
+
+        async def ping_loop() -> None:
+            nonlocal floor_n
+            while time.perf_counter() < floor_end:
+                await client.get("/healthz")
+                floor_n += 1
+
+        t_floor = time.perf_counter()
+        await asyncio.gather(*(ping_loop() for _ in range(CLIENTS)))
+        floor = floor_n / (time.perf_counter() - t_floor)
         issued = 0
         stop_at = time.perf_counter() + MAX_SECONDS
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(i, MAX_REQUESTS, True) for i in range(CLIENTS)))
         elapsed = time.perf_counter() - start
-        return len(latencies), errors, elapsed, latencies
+        return len(latencies), errors, elapsed, latencies, floor
 
 
 def _tail(path: Path) -> str:
@@ -148,7 +165,7 @@ def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
     port = _free_port()
     proc = _serve(url, key, port, workers, workdir)
     try:
-        n, errors, elapsed, lat = asyncio.run(_load(port, family))
+        n, errors, elapsed, lat, floor = asyncio.run(_load(port, family))
     except Exception:
         print(_tail(workdir / f"server-{port}.log"))
         raise
@@ -168,6 +185,8 @@ def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
           f"{TARGET_P99_MS:.0f} ms), mean {statistics.fmean(lat) * 1000:.1f} ms")
     print(f"{'':<11} baseline: store.add_assessment direct, sequential {direct:7.1f}/s; "
           f"HTTP at 50 clients = {rps / direct:.2f}× baseline")
+    print(f"{'':<11} harness floor: GET /healthz at 50 clients {floor:7.1f}/s "
+          f"(no write; what this load generator and HTTP stack reach on this machine)")
     print(f"{'':<11} {'target met' if ok else 'TARGET MISSED'}")
     return ok
 
@@ -213,9 +232,11 @@ def main() -> bool:
     results = []
     try:
         results.append(_run("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir, workers))
-        pg = _start_postgres(workdir)
+        wanted = os.environ.get("ATTUNEMENT_BENCH_POSTGRES", "1") != "0"
+        pg = _start_postgres(workdir) if wanted else None
         if pg is None:
-            print("PostgreSQL  skipped: initdb/pg_ctl not installed")
+            print("PostgreSQL  skipped: " + ("initdb/pg_ctl not installed" if wanted
+                                             else "ATTUNEMENT_BENCH_POSTGRES=0"))
         else:
             url, prefix, pg_ctl, data = pg
             try:

@@ -9,6 +9,7 @@ records outside the actor's sites, so other sites' families cannot even be learn
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
         idle=settings.session_idle,
     )
     app.state.item_texts = load_item_text_pack(settings.item_text_pack)
+    app.state.write_slots = asyncio.Semaphore(settings.write_concurrency)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["service_name"] = settings.service_name
     templates.env.globals["version"] = __version__

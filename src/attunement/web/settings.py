@@ -51,7 +51,8 @@ class Settings:
     ``$ATTUNEMENT_CRISIS_CONTACTS`` (a JSON or YAML file: a list of ``{name, phone, note}``).
     ``item_text_pack`` is a YAML or JSON file ``{instrument_id: {item_number: "validated
     wording"}}`` the service is licensed to use; without it forms show the project's own short
-    labels, marked as such.
+    labels, marked as such. ``write_concurrency`` bounds the assessment submissions one worker
+    hands to the store at once (the rest wait their turn, first come first served).
     """
 
     secret_key: str | None = None
@@ -60,6 +61,7 @@ class Settings:
     session_lifetime: int = 12 * 3600
     session_idle: int = 30 * 60
     link_hours: int = 72
+    write_concurrency: int = 4
     crisis_contacts: list[dict[str, str]] = field(
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )
