@@ -134,6 +134,7 @@ class Store:
         self.url = db.url
         self.key_path = key_path
         self._keys: KeyRing | None = None
+        self._schedules: dict[int, list[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -1856,13 +1857,16 @@ class Store:
     def _check_time_point(self, s: Session, fam: Family, time_point: str) -> None:
         if not fam.study_id:
             return
-        names = list(
-            s.execute(
-                select(TimePoint.name)
-                .where(TimePoint.study_id == fam.study_id)
-                .order_by(TimePoint.position)
-            ).scalars()
-        )
+        names = self._schedules.get(fam.study_id)
+        if names is None:  # a study's schedule never changes once created, so keep it
+            names = list(
+                s.execute(
+                    select(TimePoint.name)
+                    .where(TimePoint.study_id == fam.study_id)
+                    .order_by(TimePoint.position)
+                ).scalars()
+            )
+            self._schedules[fam.study_id] = names
         if names and time_point not in names:
             raise StoreValidationError(
                 "time_point", f"{time_point!r} is not in this study's schedule ({', '.join(names)})"
