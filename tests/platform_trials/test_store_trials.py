@@ -169,3 +169,26 @@ def test_consort_from_the_study_records(tw: TrialWorld, tmp_path):
     assert tw.trials.consort(tw.pa, tw.study).assessed == 7
     svg = tw.trials.consort_svg(tw.admin, tw.study)
     assert "<svg" in svg and svg.rstrip().endswith("</svg>")
+
+
+def test_concurrent_randomisations_get_one_unbroken_sequence(tw: TrialWorld):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
+    with ThreadPoolExecutor(4) as pool:
+        out = list(pool.map(lambda f: tw.trials.randomise(tw.pa, f, values={"smi": "no"}),
+                            tw.fam_a))
+    assert sorted(a["sequence"] for a in out) == list(range(1, len(tw.fam_a) + 1))
+    assert tw.trials.verify(tw.admin, tw.study) == []
+    # and the same family twice at once: exactly one allocation
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: _try(tw, tw.fam_b), range(2)))
+    assert sorted(results) == ["allocated", "refused"]
+
+
+def _try(tw: TrialWorld, family: int) -> str:
+    try:
+        tw.trials.randomise(tw.pb, family, values={"smi": "yes"})
+    except AlreadyRandomised:
+        return "refused"
+    return "allocated"

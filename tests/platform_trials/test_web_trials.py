@@ -69,6 +69,7 @@ def test_api_design_randomise_and_read(tw: TrialWorld, client):
     svg = c.get(f"/api/studies/{tw.study}/consort.svg", headers=h["researcher"])
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in svg.text
+    assert "style=" not in svg.text and "<style" not in svg.text  # CSP: style-src 'self'
     assert c.get("/api/studies/999/allocations", headers=h["admin"]).status_code == 404
 
 

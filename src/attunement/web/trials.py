@@ -148,15 +148,38 @@ def allocations(study_id: int, actor: Actor = Depends(api_actor),
 def consort_svg(study_id: int, actor: Actor = Depends(api_actor),
                 store: Store = Depends(get_store)) -> Response:
     """The CONSORT 2010 flow diagram of the study's records (the user's families)."""
-    svg = _trials(store).consort_svg(actor, study_id)
+    svg = presentational_svg(_trials(store).consort_svg(actor, study_id))
     return Response(svg, media_type="image/svg+xml")
 
 
 # --- pages ----------------------------------------------------------------------------------
 
 
+_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.S)
+
+
+def _to_attributes(match: re.Match[str]) -> str:
+    out = []
+    for decl in match.group(1).split(";"):
+        if ":" in decl:
+            name, value = (x.strip() for x in decl.split(":", 1))
+            if re.fullmatch(r"[a-z-]+", name):
+                out.append(f' {name}="{html.escape(value, quote=True)}"')
+    return "".join(out)
+
+
+def presentational_svg(svg: str) -> str:
+    """Matplotlib writes ``style="…"`` attributes and a ``<style>`` element, which the
+    platform's Content-Security-Policy (``style-src 'self'``) blocks; SVG presentation
+    attributes (``fill="…"``) draw the same and are not styles."""
+    svg = _STYLE_ELEMENT.sub("", svg)
+    return _STYLE_ATTR.sub(_to_attributes, svg)
+
+
 def _inline_svg(svg: str, title: str, ident: str) -> str:
     """Matplotlib's SVG document as an inline, titled image."""
+    svg = presentational_svg(svg)
     start = svg.find("<svg")
     svg = svg[start:] if start >= 0 else svg
     head_end = svg.find(">") + 1
