@@ -4,13 +4,14 @@ Target (issue 3): at least 300 submissions/s with p99 latency under 100 ms on SQ
 2-core machine; the same run against PostgreSQL when ``initdb`` is available. Baseline in the
 same run: the store's own ``add_assessment`` called directly (no HTTP), one at a time.
 
-The server runs as a subprocess (``attunement serve``) on 127.0.0.1; the load generator is an
-asyncio httpx client with 50 concurrent connections, bounded by count and by time. Each request
+The server runs as a subprocess (``attunement serve``) on 127.0.0.1; the load generator is a
+lean asyncio keep-alive HTTP/1.1 client with 50 concurrent connections (httpx itself costs
+several ms of CPU per request on this machine), bounded by count and by time. Each request
 is a full EPDS submission: validated, scored, stored with its flags and audited in one
 transaction. A second floor is printed too: ``GET /healthz`` at 50 clients, what the load
 generator and the HTTP stack reach on the machine with no write at all.
 
-``ATTUNEMENT_BENCH_WORKERS`` (default 2) sets the uvicorn workers;
+``ATTUNEMENT_BENCH_WORKERS`` sets the uvicorn workers (default 1 on SQLite, 2 on PostgreSQL);
 ``ATTUNEMENT_BENCH_POSTGRES=0`` skips the PostgreSQL run.
 """
 
@@ -95,56 +96,96 @@ def _serve(url: str, key: Path, port: int, workers: int, secret_dir: Path) -> su
     raise RuntimeError("server did not start in 60 s")
 
 
+class _Conn:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams: the load generator must cost
+    far less CPU than the server it measures (httpx costs several ms per request)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _raw(method: str, path: str, port: int, body: bytes = b"", headers: str = "") -> bytes:
+    extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}{extra}\r\n"
+            .encode() + body)
+
+
 async def _load(port: int, family: int) -> tuple[int, int, float, list[float], float]:
+    import json
+
     import httpx
 
-    base = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         r = await client.post("/api/token", data={"username": "pract@bench.example",
                                                   "password": PASSWORD})
         r.raise_for_status()
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        url = f"/api/families/{family}/assessments"
-        latencies: list[float] = []
-        errors = 0
-        issued = 0
-        stop_at = 0.0
+        auth = f"Authorization: Bearer {r.json()['access_token']}\r\n"
+    url = f"/api/families/{family}/assessments"
+    bodies = [_raw("POST", url, port, json.dumps({
+        "caregiver": "mother" if n % 2 else "father", "instrument": "epds", "time_point": "6w",
+        "responses": [n % 4] * 9 + [0]}).encode(), auth) for n in range(8)]
+    ping = _raw("GET", "/healthz", port)
+    conns = [_Conn(port) for _ in range(CLIENTS)]
+    latencies: list[float] = []
+    errors = 0
+    issued = 0
+    stop_at = 0.0
 
-        async def client_loop(worker: int, budget: int, record: bool) -> None:
-            nonlocal issued, errors
-            while issued < budget and (not record or time.perf_counter() < stop_at):
-                issued += 1
-                n = issued
-                body = {"caregiver": "mother" if n % 2 else "father", "instrument": "epds",
-                        "time_point": "6w", "responses": [n % 4] * 9 + [0]}
-                t0 = time.perf_counter()
-                resp = await client.post(url, json=body, headers=headers)
-                if record:
-                    latencies.append(time.perf_counter() - t0)
-                if resp.status_code != 201:
-                    errors += 1
+    async def client_loop(conn: _Conn, budget: int, record: bool) -> None:
+        nonlocal issued, errors
+        while issued < budget and (not record or time.perf_counter() < stop_at):
+            issued += 1
+            t0 = time.perf_counter()
+            status, _ = await conn.request(bodies[issued % len(bodies)])
+            if record:
+                latencies.append(time.perf_counter() - t0)
+            if status != 201:
+                errors += 1
 
-        await asyncio.gather(*(client_loop(i, WARMUP, False) for i in range(CLIENTS)))
+    try:
+        await asyncio.gather(*(client_loop(c, WARMUP, False) for c in conns))
         # the floor of this harness and HTTP stack: GET /healthz (one trivial query)
         floor_n = 0
         floor_end = time.perf_counter() + 3.0
 
-        async def ping_loop() -> None:
+        async def ping_loop(conn: _Conn) -> None:
             nonlocal floor_n
             while time.perf_counter() < floor_end:
-                await client.get("/healthz")
+                await conn.request(ping)
                 floor_n += 1
 
         t_floor = time.perf_counter()
-        await asyncio.gather(*(ping_loop() for _ in range(CLIENTS)))
+        await asyncio.gather(*(ping_loop(c) for c in conns))
         floor = floor_n / (time.perf_counter() - t_floor)
         issued = 0
         stop_at = time.perf_counter() + MAX_SECONDS
         start = time.perf_counter()
-        await asyncio.gather(*(client_loop(i, MAX_REQUESTS, True) for i in range(CLIENTS)))
+        await asyncio.gather(*(client_loop(c, MAX_REQUESTS, True) for c in conns))
         elapsed = time.perf_counter() - start
-        return len(latencies), errors, elapsed, latencies, floor
+    finally:
+        for c in conns:
+            c.close()
+    return len(latencies), errors, elapsed, latencies, floor
 
 
 def _tail(path: Path) -> str:
@@ -224,14 +265,18 @@ def _start_postgres(workdir: Path) -> tuple[str, list[str], str, Path] | None:
 
 
 def main() -> bool:
-    workers = int(os.environ.get("ATTUNEMENT_BENCH_WORKERS", "2"))
+    # SQLite serialises writers: one worker queues them fairly in-process (a second process
+    # only adds cross-process lock polling and tail latency); PostgreSQL gets two
+    forced = os.environ.get("ATTUNEMENT_BENCH_WORKERS")
+    workers = {"sqlite": int(forced or 1), "postgresql": int(forced or 2)}
     print(f"{CLIENTS} concurrent clients, up to {MAX_REQUESTS} submissions or "
           f"{MAX_SECONDS:.0f} s per database, after {WARMUP} warm-up submissions; "
           f"{os.cpu_count()} CPUs")
     workdir = Path(tempfile.mkdtemp(prefix="attunement-bench-web-"))
     results = []
     try:
-        results.append(_run("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir, workers))
+        results.append(_run("SQLite", f"sqlite:///{workdir / 'bench.db'}", workdir,
+                            workers["sqlite"]))
         wanted = os.environ.get("ATTUNEMENT_BENCH_POSTGRES", "1") != "0"
         pg = _start_postgres(workdir) if wanted else None
         if pg is None:
@@ -240,7 +285,7 @@ def main() -> bool:
         else:
             url, prefix, pg_ctl, data = pg
             try:
-                results.append(_run("PostgreSQL", url, workdir, workers))
+                results.append(_run("PostgreSQL", url, workdir, workers["postgresql"]))
             finally:
                 subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
                                capture_output=True)
