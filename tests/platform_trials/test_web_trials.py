@@ -71,6 +71,14 @@ def test_api_design_randomise_and_read(tw: TrialWorld, client):
     assert "<svg" in svg.text
     assert "style=" not in svg.text and "<style" not in svg.text  # CSP: style-src 'self'
     assert c.get("/api/studies/999/allocations", headers=h["admin"]).status_code == 404
+    balance = c.get(f"/api/studies/{tw.study}/balance", headers=h["admin"]).json()
+    overall = next(b for b in balance if b["group"] == "overall")
+    assert overall["n"] == 1 and overall[arm] == 1 and overall["max_imbalance"] == 0.5
+    assert {b["level"] for b in balance if b["group"] == "smi"} == {"yes"}
+    assert c.get(f"/api/studies/{tw.study}/verify", headers=h["admin"]).json() == {
+        "ok": True, "mismatched_sequences": []}
+    assert c.get(f"/api/studies/{tw.study}/verify",
+                 headers=h["site_lead"]).status_code == 403
 
 
 def _csrf(html: str) -> str:
@@ -127,6 +135,7 @@ def test_pages_define_design_randomise_and_show(tw: TrialWorld, client):
     page = c.get(f"/studies/{tw.study}/trial")
     assert page.status_code == 200
     assert "CONSORT flow diagram" in page.text and "<svg" in page.text
+    assert "Largest imbalance" in page.text
     assert "<title id=\"consort-title\">" in page.text
     assert "A-0" not in page.text and "pa@example.org" not in page.text
     assert "Replace the design" not in page.text and "Define the design" not in page.text

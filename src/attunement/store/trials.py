@@ -574,6 +574,25 @@ class StudyTrials:
             ]
             return verify_allocations(lib, self._secret(row), history)
 
+    def balance(self, actor: Actor, study_id: int) -> pd.DataFrame:
+        """Allocations per arm overall and per level of each stratum/factor (the actor's
+        families), with the largest difference from the target ratio
+        (:func:`attunement.trials.balance_report`)."""
+        import pandas as pd
+
+        from attunement.trials import balance_report
+
+        rows = self.list_allocations(actor, study_id)
+        with self._db.read() as s:
+            study = self._study(s, actor, study_id)
+            row = self._design_row(s, study.id)
+            if row is None:
+                raise NotFound(f"study {study.id} has no randomisation design")
+            lib = self._library_design(row)
+        frame = pd.DataFrame([{**r["inputs"], "arm": r["arm"]} for r in rows],
+                             columns=[*lib.columns, "arm"])
+        return balance_report(lib, frame)
+
     # ------------------------------------------------------------------ CONSORT
     def consort_records(self, actor: Actor, study_id: int) -> pd.DataFrame:
         """One row per family of the study in the actor's scope, in the columns of

@@ -4,7 +4,8 @@ API (bearer token): ``POST /api/studies/{id}/design`` (admin), ``GET /api/studie
 ``POST /api/studies/{id}/design/secret`` (admin: reveal the seed for an audit, with a reason),
 ``POST /api/families/{id}/randomise`` (practitioner, site lead or admin, family in their sites,
 consent recorded), ``GET /api/families/{id}/allocation``, ``GET /api/studies/{id}/allocations``,
-``GET /api/studies/{id}/consort.svg``.
+``GET /api/studies/{id}/balance``, ``GET /api/studies/{id}/verify`` (admin: replay from the
+seed), ``GET /api/studies/{id}/consort.svg``.
 
 Pages: ``/trials`` (the studies the user may see), ``/studies/{id}/trial`` (design, allocation
 list, CONSORT diagram; the admin defines the design there) and ``/families/{id}/randomise``.
@@ -144,6 +145,21 @@ def allocations(study_id: int, actor: Actor = Depends(api_actor),
     return _trials(store).list_allocations(actor, study_id)
 
 
+@api_router.get("/studies/{study_id}/balance")
+def balance(study_id: int, actor: Actor = Depends(api_actor),
+            store: Store = Depends(get_store)) -> list[Json]:
+    """Allocations per arm overall and per stratum/factor level, with the largest imbalance."""
+    return _trials(store).balance(actor, study_id).to_dict("records")
+
+
+@api_router.get("/studies/{study_id}/verify")
+def verify(study_id: int, actor: Actor = Depends(api_actor),
+           store: Store = Depends(get_store)) -> Json:
+    """Replay the sequence from the seed (admin): the allocations that differ, if any."""
+    bad = _trials(store).verify(actor, study_id)
+    return {"ok": not bad, "mismatched_sequences": bad}
+
+
 @api_router.get("/studies/{study_id}/consort.svg", response_class=Response)
 def consort_svg(study_id: int, actor: Actor = Depends(api_actor),
                 store: Store = Depends(get_store)) -> Response:
@@ -207,11 +223,15 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
         design = None
     rows = await run_in_threadpool(trials.list_allocations, actor, study_id)
     consort = None
+    balance: list[dict] = []
     if design is not None:
+        table = await run_in_threadpool(trials.balance, actor, study_id)
+        balance = table.to_dict("records") if rows else []
         svg = await run_in_threadpool(trials.consort_svg, actor, study_id)
         consort = _inline_svg(svg, f"CONSORT flow diagram of {study['name']}", "consort-title")
     return render(request, "trials_study.html", {
         "study": study, "design": design, "allocations": rows, "consort": consort,
+        "balance": balance,
         "values": values or {}, "errors": errors or FormErrors(),
     }, status=status)
 
