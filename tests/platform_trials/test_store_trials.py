@@ -108,6 +108,7 @@ def test_researcher_reads_pseudonymised_allocations(tw: TrialWorld):
     assert len(rows) == 2
     for r in rows:
         assert "family" not in r and "allocated_by" not in r and "details" not in r
+        assert "allocated_at" not in r and r["allocated_on_shifted"] < dt.date.today().isoformat()
         assert not r["family_id"].startswith(("A-", "B-"))
     # practitioners see only their own site's allocations
     assert [r["family_id"] for r in tw.trials.list_allocations(tw.pa, tw.study)] == ["A-0"]

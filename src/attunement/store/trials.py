@@ -32,7 +32,7 @@ from the secret seed and the enrolment order); this module keeps the platform's 
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -505,7 +505,6 @@ class StudyTrials:
             "arm": a.arm,
             "stratum": a.stratum,
             "inputs": dict(a.inputs),
-            "allocated_at": a.allocated_at.isoformat(),
             "audit_id": a.audit_id,
             "algorithm": a.algorithm,
             "fingerprint": a.fingerprint,
@@ -516,12 +515,19 @@ class StudyTrials:
                 "family": fam.id,
                 "family_id": fam.code,
                 "site": site.name if site else None,
+                "allocated_at": a.allocated_at.isoformat(),
                 "allocated_by": a.allocated_by_email,
                 "details": dict(a.details),
             }
         else:
-            # researchers: the study's keyed pseudonym, no staff e-mail, no site-level codes
-            out["family_id"] = self.store._keyring().pseudonym(a.study_id, "family", fam.id)
+            # researchers: the study's keyed pseudonym, no staff e-mail, and the date moved by
+            # the family's secret shift, as in the store's pseudonymised documents
+            keys = self.store._keyring()
+            shift = timedelta(days=keys.day_shift(fam.study_id or "none", fam.id))
+            out |= {
+                "family_id": keys.pseudonym(fam.study_id or "none", "family", fam.id),
+                "allocated_on_shifted": (a.allocated_at.date() - shift).isoformat(),
+            }
         return out
 
     def allocation(self, actor: Actor, family_id: int) -> dict:
@@ -589,8 +595,9 @@ class StudyTrials:
             if row is None:
                 raise NotFound(f"study {study.id} has no randomisation design")
             lib = self._library_design(row)
-        frame = pd.DataFrame([{**r["inputs"], "arm": r["arm"]} for r in rows],
-                             columns=[*lib.columns, "arm"])
+        frame = pd.DataFrame(
+            [{**r["inputs"], "arm": r["arm"]} for r in rows], columns=[*lib.columns, "arm"]
+        )
         return balance_report(lib, frame)
 
     # ------------------------------------------------------------------ CONSORT
