@@ -1,0 +1,89 @@
+"""Authorisation matrix of the trials API: every route × role × own site / other site.
+
+Other sites' families answer 404 (never 403); researchers read but never write; without a
+token, 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from attunement.web.app import create_app
+from attunement.web.settings import Settings
+from attunement.web.trials import router as trials_router
+
+from .conftest import DESIGN, SECRET, TrialWorld, family_payload
+
+ROLES = ("admin", "practitioner", "site_lead", "researcher", None)
+
+
+@pytest.fixture
+def api(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str | None, dict[str, str]]]]:
+    app = create_app(tw.store, settings=Settings(secret_key="test-secret-" + "x" * 32))
+    if not any(getattr(r, "path", "") == "/trials" for r in app.routes):
+        app.include_router(trials_router)
+    headers: dict[str | None, dict[str, str]] = {
+        role: {"Authorization": "Bearer " + tw.store.create_api_token(tw.store.actor(uid))}
+        for role, uid in tw.user_ids().items()}
+    headers[None] = {}
+    with TestClient(app) as c:
+        yield c, headers
+
+
+def _fresh_family(tw: TrialWorld, site: str, code: str) -> int:
+    import datetime as dt
+
+    fid = tw.store.create_family(tw.system, family_payload(code, site))["id"]
+    tw.store.add_consent(tw.system, fid, kind="research", version="v1",
+                         given_on=dt.date.today().isoformat())
+    return fid
+
+
+def test_matrix(tw: TrialWorld, api):
+    c, h = api
+    tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
+    done_a, done_b = tw.fam_a[0], tw.fam_b
+    tw.trials.randomise(tw.system, done_a, values={"smi": "no"})
+    tw.trials.randomise(tw.system, done_b, values={"smi": "no"})
+    read = {"admin": (200, 200), "practitioner": (200, 404), "site_lead": (200, 404),
+            "researcher": (200, 200), None: (401, 401)}
+    write = {"admin": (201, 201), "practitioner": (201, 404), "site_lead": (201, 404),
+             "researcher": (403, 403), None: (401, 401)}
+    got, want = {}, {}
+    for role in ROLES:
+        for i, (fam, side) in enumerate(((done_a, 0), (done_b, 1))):
+            r = c.get(f"/api/families/{fam}/allocation", headers=h[role])
+            got[("allocation", role, i)] = r.status_code
+            want[("allocation", role, i)] = read[role][side]
+        for side, site in enumerate(("Site A", "Site B")):
+            fam = _fresh_family(tw, site, f"M-{role}-{side}")
+            r = c.post(f"/api/families/{fam}/randomise", json={"values": {"smi": "yes"}},
+                       headers=h[role])
+            got[("randomise", role, side)] = r.status_code
+            want[("randomise", role, side)] = write[role][side]
+        study = f"/api/studies/{tw.study}"
+        for name, path in (("list", "/allocations"), ("design", "/design"),
+                           ("balance", "/balance"), ("consort", "/consort.svg")):
+            got[(name, role)] = c.get(study + path, headers=h[role]).status_code
+            want[(name, role)] = 401 if role is None else 200
+        got[("verify", role)] = c.get(study + "/verify", headers=h[role]).status_code
+        want[("verify", role)] = {"admin": 200, None: 401}.get(role, 403)
+        got[("define", role)] = c.post(study + "/design", json=DESIGN,
+                                       headers=h[role]).status_code
+        # the admin's attempt is refused because allocations exist: the design is locked
+        want[("define", role)] = {"admin": 422, None: 401}.get(role, 403)
+        got[("reveal", role)] = c.post(study + "/design/secret", json={"reason": "audit"},
+                                       headers=h[role]).status_code
+        want[("reveal", role)] = {"admin": 200, None: 401}.get(role, 403)
+    assert got == want
+    # a study the user cannot see does not exist for them
+    other = tw.store.add_study(tw.system, "Other study", ["Site B"], [])["id"]
+    assert c.get(f"/api/studies/{other}/allocations",
+                 headers=h["practitioner"]).status_code == 404
+    # a study running at their own site is visible (empty list, no design yet)
+    r = c.get(f"/api/studies/{other}/allocations", headers=h["practitioner_b"])
+    assert (r.status_code, r.json()) == (200, [])
+    assert c.get(f"/api/studies/{other}/design", headers=h["practitioner_b"]).status_code == 404
