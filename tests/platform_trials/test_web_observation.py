@@ -83,3 +83,11 @@ def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     other = tw.store.create_api_token(tw.pb)
     assert client.get(f"/api/families/{fam}/observations/{sid}/measures",
                       headers={"Authorization": f"Bearer {other}"}).status_code == 404
+    # a researcher sees the family pseudonymised, but not the recording's content
+    client.cookies.clear()
+    csrf = _csrf(client.get("/login").text)
+    client.post("/login", data={"email": "res@example.org", "password": PASSWORD,
+                                "csrf_token": csrf, "next": "/"})
+    page = client.get(f"/families/{fam}/observations")
+    assert page.status_code == 200 and "only clinical roles may open recordings" in page.text
+    assert "Add a coded session" not in page.text
