@@ -148,3 +148,17 @@ def test_practitioner_and_caregiver_journey(chromium, server: LiveServer, e2e_wo
     text = Path(info.value.path()).read_text()
     assert sum("E2E-001" in line for line in text.splitlines()) == 2  # mother and father
     context.close()
+
+
+def test_api_docs_render_offline(chromium, server: LiveServer, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:")) else None)
+    page.goto(f"{server.url}/docs")
+    page.wait_for_selector(".opblock", timeout=20000)
+    text = page.locator("#swagger-ui").inner_text()
+    assert "/api/families/{family_id}/assessments" in text
+    assert not outside, f"the docs page fetched from outside: {outside}"
+    page.screenshot(path=str(shots / "10-api-docs.png"))
+    page.close()

@@ -114,10 +114,12 @@ def _ping(store: Store) -> bool:
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from the installed ``swagger_ui_bundle`` package: no CDN."""
-    from swagger_ui_bundle import swagger_ui_path
+    """Swagger UI (5.x, which reads OpenAPI 3.1) at /docs, its assets served from the installed
+    ``swagger-ui-py`` package: no CDN."""
+    from importlib.resources import files
 
-    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    assets = files("swagger_ui") / "static"
+    app.mount("/docs/assets", StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
