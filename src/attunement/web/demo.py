@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 SITES = ("North Clinic (demo)", "South Clinic (demo)")
-STUDY = "Demo perinatal cohort"
 @dataclass
 class DemoInfo:
     url: str
@@ -22,6 +21,8 @@ class DemoInfo:
     secret: str
     users: list[tuple[str, str, str, str]] = field(default_factory=list)  # email, password, role, sites
     families: int = 0
+    visits: int = 0
+    synthetic_visits: int = 0
 
 
 def _fallback_families(today: dt.date) -> list[dict[str, Any]]:
@@ -75,62 +76,190 @@ def _fallback_families(today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
-def _shift_dates(entry: dict[str, Any], days: int) -> dict[str, Any]:
-    """Move every date of a family-file entry by ``days`` (so the demo is always current)."""
-    out = {**entry, "infant": dict(entry.get("infant") or {})}
-    for key in ("due_date", "date_of_birth"):
-        if out["infant"].get(key):
-            out["infant"][key] = (dt.date.fromisoformat(out["infant"][key])
-                                  + dt.timedelta(days=days)).isoformat()
-    if out.get("assessed_on"):
-        out["assessed_on"] = (dt.date.fromisoformat(out["assessed_on"])
-                              + dt.timedelta(days=days)).isoformat()
+# Two demo studies, as a service would run them (REDCap-style events with windows). A family
+# joins the study its first visit belongs to, so nothing is expected before it was referred.
+PERINATAL = "Demo perinatal cohort"
+FOLLOW_UP_STUDY = "Demo infant follow-up (9-24 months)"
+SCHEDULES: dict[str, list[dict[str, Any]]] = {
+    PERINATAL: [
+        {"name": "antenatal (20-28 weeks)", "offset_days": -112, "window_days": 28,
+         "anchor": "due_date", "instruments": ["epds"]},
+        {"name": "6-8 weeks", "offset_days": 49, "window_days": 14, "anchor": "birth_date",
+         "instruments": ["epds"]},
+        {"name": "4 months", "offset_days": 122, "window_days": 21, "anchor": "birth_date",
+         "instruments": ["epds", "pbq"]},
+        {"name": "12 months", "offset_days": 365, "window_days": 30, "anchor": "birth_date",
+         "instruments": ["epds", "kpcs"]},
+    ],
+    FOLLOW_UP_STUDY: [
+        {"name": "9 months", "offset_days": 274, "window_days": 30, "anchor": "birth_date",
+         "instruments": ["phq9", "osss3"]},
+        {"name": "12 months", "offset_days": 365, "window_days": 45, "anchor": "birth_date",
+         "instruments": ["phq9", "osss3"]},
+        {"name": "18 months", "offset_days": 548, "window_days": 60, "anchor": "birth_date",
+         "instruments": ["phq9", "osss3"]},
+        {"name": "24 months", "offset_days": 730, "window_days": 60, "anchor": "birth_date",
+         "instruments": ["phq9", "osss3"]},
+    ],
+}
+STUDIES = tuple(SCHEDULES)
+REPEATED = ("epds", "phq9", "gad7")  # mood screens: the synthetic earlier visits repeat these
+# Where each family stands today, in turn: its next time point open now, that window closed,
+# or not open yet. Gives the caseload a realistic mix of due and overdue work.
+STANDINGS = ("due", "overdue", "up to date")
+
+
+def _date(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)) if value else None
+
+
+def _target(tp: dict[str, Any], infant: dict[str, Any]) -> dt.date | None:
+    """The time point's target date for this infant (the store's rule, see ``Store._schedule``)."""
+    due, born = _date(infant.get("due_date")), _date(infant.get("date_of_birth"))
+    anchor = born if tp.get("anchor") == "birth_date" else due
+    anchor = anchor or due or born
+    return None if anchor is None else anchor + dt.timedelta(days=tp["offset_days"])
+
+
+def _study_for(first_visit: dt.date, infant: dict[str, Any]) -> str:
+    """Families first seen before about six months of age join the perinatal cohort."""
+    due, born = _date(infant.get("due_date")), _date(infant.get("date_of_birth"))
+    anchor = born or due
+    if anchor is None or (first_visit - anchor).days < 183:
+        return PERINATAL
+    return FOLLOW_UP_STUDY
+
+
+def _nearest(schedule: list[dict[str, Any]], infant: dict[str, Any], on: dt.date,
+             taken: set[str]) -> int:
+    """Index of the free scheduled time point whose target is closest to a visit on ``on``."""
+    best, best_gap = 0, None
+    for i, tp in enumerate(schedule):
+        target = _target(tp, infant)
+        if target is None or tp["name"] in taken:
+            continue
+        gap = abs((on - target).days)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = i, gap
+    return best
+
+
+def _earlier(instrument: str, responses: list[int | None], steps: int) -> list[int | None]:
+    """A synthetic earlier answer set: every item ``steps`` points lower (floored at the item's
+    lowest score)."""
+    from attunement.instruments import load_instrument
+
+    items = load_instrument(instrument).items
+    out: list[int | None] = []
+    for i, r in enumerate(responses):
+        lowest = int(min(items[i].scores)) if i < len(items) and items[i].scores else 0
+        out.append(None if r is None else max(lowest, int(r) - steps))
     return out
 
 
-def synthetic_visits(today: dt.date | None = None) -> list[list[dict[str, Any]]]:
-    """Synthetic families as lists of visits (family-file entries with a ``time_point``).
+def _moved(value: str | None, days: int) -> str | None:
+    return None if not value else (dt.date.fromisoformat(value)
+                                   + dt.timedelta(days=days)).isoformat()
 
-    Uses ``attunement.demo.synthetic_families()`` (the screening area's vignettes) when it is
-    installed, else a small fallback set. Dates are shifted so the newest visit is yesterday.
-    A family seen once gets a clearly synthetic follow-up (every answer one point lower), so
-    every family has two time points.
+
+def _standing_day(standing: str, schedule: list[dict[str, Any]], infant: dict[str, Any],
+                  last_index: int, last_visit: dt.date) -> dt.date:
+    """The day, on this family's own calendar, on which it stands as ``standing``."""
+    quiet = last_visit + dt.timedelta(days=10)
+    later = [tp for tp in schedule[last_index + 1:] if _target(tp, infant) is not None]
+    if not later:
+        return quiet
+    target = _target(later[0], infant)
+    assert target is not None
+    window = dt.timedelta(days=later[0]["window_days"])
+    if standing == "overdue":
+        return max(target + window + dt.timedelta(days=12), last_visit + dt.timedelta(days=1))
+    if standing == "up to date" and quiet < target - window:
+        return quiet
+    return max(target - dt.timedelta(days=3), last_visit + dt.timedelta(days=1))
+
+
+def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The demo caseload: each family's study, record facts and visits on its schedule.
+
+    Built from ``attunement.demo.synthetic_families()`` (the screening area's vignettes; a small
+    fallback set when that module is missing). Each vignette visit is recorded at the study time
+    point nearest its date, and the vignette stays the family's latest visit, so its profile and
+    matches are exactly the vignette's. Scheduled time points before a family's first visit get a
+    clearly synthetic visit repeating its mood screens and that time point's scheduled
+    questionnaires (every answer one point lower per step back), so the charts show a course. Each family's dates then move together (ages and
+    intervals unchanged) so that today its next time point is due, overdue or not yet open, in
+    turn (``STANDINGS``).
+
+    Returns one dict per family: ``family_id``, ``study``, ``infant``, ``placement``,
+    ``context``, ``caregivers`` (no responses), ``visits`` (``time_point``, ``assessed_on``,
+    ``synthetic``, ``caregivers`` with ``responses``) and ``standing``.
     """
-    today = today or dt.date.today()
+    today = today or dt.datetime.now(dt.UTC).date()  # the store's schedule runs on UTC days
     try:
         from attunement.demo import synthetic_families as screening_families
     except ImportError:
-        entries = [{**f, "time_point": "antenatal", "assessed_on": today.isoformat()}
-                   for f in _fallback_families(today)]
+        yesterday = (today - dt.timedelta(days=1)).isoformat()
+        entries = [{**f, "assessed_on": yesterday} for f in _fallback_families(today)]
     else:
         entries = [dict(f) for f in screening_families()]
-        newest = max(dt.date.fromisoformat(e["assessed_on"]) for e in entries)
-        shift = (today - dt.timedelta(days=1) - newest).days
-        entries = [_shift_dates(e, shift) for e in entries]
     grouped: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(str(entry["family_id"]), []).append(entry)
     families = []
-    for visits in grouped.values():
-        if len(visits) == 1:
-            first = visits[0]
-            follow = {**first, "time_point": FOLLOW_UP, "caregivers": [
-                {**cg, "responses": {k: _followup(v) for k, v in
-                                     (cg.get("responses") or {}).items()
-                                     if k in REPEATED}}
-                for cg in first.get("caregivers", [])]}
-            visits = [first, follow]
-        families.append(visits)
+    for n, (code, entries_of_family) in enumerate(sorted(grouped.items())):
+        visits = sorted(entries_of_family, key=lambda e: str(e["assessed_on"]))
+        infant: dict[str, Any] = {}
+        context: dict[str, Any] = {}
+        caregivers: dict[str, dict[str, Any]] = {}
+        for visit in visits:  # the record holds the latest known facts
+            infant.update(visit.get("infant") or {})
+            context.update(visit.get("context") or {})
+            for cg in visit.get("caregivers", []):
+                caregivers[str(cg["id"])] = {k: v for k, v in cg.items() if k != "responses"}
+        if "birth_date" in infant:
+            infant.setdefault("date_of_birth", infant.pop("birth_date"))
+        first_on = dt.date.fromisoformat(str(visits[0]["assessed_on"]))
+        study = _study_for(first_on, infant)
+        schedule = SCHEDULES[study]
+        taken: set[str] = set()
+        recorded: list[dict[str, Any]] = []
+        for visit in visits:
+            on = dt.date.fromisoformat(str(visit["assessed_on"]))
+            i = _nearest(schedule, infant, on, taken)
+            taken.add(schedule[i]["name"])
+            recorded.append({"time_point": schedule[i]["name"], "index": i,
+                             "assessed_on": on.isoformat(), "synthetic": False,
+                             "caregivers": [dict(c) for c in visit.get("caregivers", [])]})
+        first = recorded[0]
+        for steps, i in enumerate(range(first["index"] - 1, -1, -1), start=1):
+            on = _target(schedule[i], infant)
+            if on is None or on >= first_on:
+                continue
+            recorded.insert(0, {
+                "time_point": schedule[i]["name"], "index": i, "assessed_on": on.isoformat(),
+                "synthetic": True, "caregivers": [
+                    {**cg, "responses": {k: _earlier(k, v, steps) for k, v in
+                                         (cg.get("responses") or {}).items()
+                                         if k in REPEATED or k in schedule[i]["instruments"]}}
+                    for cg in first["caregivers"]]})
+        standing = STANDINGS[n % len(STANDINGS)]
+        if not infant.get("date_of_birth") and standing == "overdue":
+            standing = "up to date"  # a birth not yet recorded: keep the pregnancy current
+        last = recorded[-1]
+        day = _standing_day(standing, schedule, infant, last["index"],
+                            dt.date.fromisoformat(last["assessed_on"]))
+        shift = (today - day).days
+        for visit in recorded:
+            visit["assessed_on"] = _moved(visit["assessed_on"], shift)
+        for key in ("due_date", "date_of_birth"):
+            if infant.get(key):
+                infant[key] = _moved(str(infant[key]), shift)
+        families.append({"family_id": code, "study": study, "infant": infant,
+                         "placement": visits[-1].get("placement", "birth_family"),
+                         "context": context, "caregivers": list(caregivers.values()),
+                         "visits": recorded, "standing": standing})
     return families
-
-
-FOLLOW_UP = "follow-up (synthetic)"
-REPEATED = ("epds", "phq9", "gad7")  # mood screens repeated at the synthetic follow-up
-
-
-def _followup(responses: list[int | None]) -> list[int | None]:
-    """A later, synthetic answer set: every item one point lower (floored at 0)."""
-    return [None if r is None else max(0, int(r) - 1) for r in responses]
 
 
 def _demo_dir() -> Path:
@@ -165,41 +294,44 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
         system = store.system_actor()
         for site in SITES:
             store.add_site(system, site)
-        store.add_study(system, STUDY, list(SITES), [])
+        for study, schedule in SCHEDULES.items():
+            store.add_study(system, study, list(SITES), schedule)
         info.users.append(("admin@demo.example", admin_pw, "admin", "all"))
         people = [
             ("practitioner.north@demo.example", "practitioner", [SITES[0]], None),
             ("practitioner.south@demo.example", "practitioner", [SITES[1]], None),
             ("lead.north@demo.example", "site_lead", [SITES[0]], None),
-            ("researcher@demo.example", "researcher", [], [STUDY]),
+            ("researcher@demo.example", "researcher", [], list(STUDIES)),
         ]
         for email, role, sites, studies in people:
             pw = _password()
             store.add_user(system, email, role, sites, pw, studies=studies)
-            info.users.append((email, pw, role, ", ".join(sites) or STUDY))
+            info.users.append((email, pw, role, ", ".join(sites or studies or [])))
         families = synthetic_visits()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Creating synthetic families", total=len(families))
-            for i, visits in enumerate(families):
-                first, infant, context = visits[0], {}, {}
-                for visit in visits:  # the record holds the latest known facts
-                    infant.update(visit.get("infant") or {})
-                    context.update(visit.get("context") or {})
-                payload = {**first, "infant": infant, "context": context,
-                           "placement": visits[-1].get("placement", "birth_family"),
-                           "assessed_on": visits[-1].get("assessed_on"),
-                           "site": SITES[i % 2], "study": STUDY}
-                created = store.create_family(system, payload)
-                known = {str(c["id"]) for c in first.get("caregivers", [])}
-                for visit in visits[1:]:
-                    for cg in visit.get("caregivers", []):
-                        if str(cg["id"]) not in known:
+            for i, fam in enumerate(families):
+                visits = fam["visits"]
+                created = store.create_family(system, {
+                    "family_id": fam["family_id"], "infant": fam["infant"],
+                    "placement": fam["placement"], "context": fam["context"],
+                    "caregivers": [cg for cg in fam["caregivers"]
+                                   if any(cg["id"] == c["id"] for c in visits[0]["caregivers"])],
+                    "assessed_on": visits[-1]["assessed_on"],
+                    "site": SITES[i % 2], "study": fam["study"]})
+                known = {str(c["id"]) for c in visits[0]["caregivers"]}
+                for visit in visits:
+                    for cg in visit["caregivers"]:
+                        if str(cg["id"]) not in known:  # joined at a later visit
                             store.add_caregiver(system, created["id"], {
                                 k: val for k, val in cg.items() if k != "responses"})
                             known.add(str(cg["id"]))
                         for instrument, responses in (cg.get("responses") or {}).items():
                             store.add_assessment(system, created["id"], str(cg["id"]),
-                                                 instrument, str(visit["time_point"]), responses)
+                                                 instrument, visit["time_point"], responses,
+                                                 completed_on=visit["assessed_on"])
+                info.visits += len(visits)
+                info.synthetic_visits += sum(v["synthetic"] for v in visits)
                 progress.advance(task)
         info.families = len(families)
     finally:
@@ -222,8 +354,9 @@ def _password() -> str:
 def _print(console: Any, info: DemoInfo) -> None:
     console.rule("attunement demo — synthetic data only")
     console.print(f"Database: {info.url}")
-    console.print(f"{info.families} synthetic families on two sites, each seen at two time "
-                  "points.")
+    console.print(f"{info.families} synthetic families on two sites in two studies with "
+                  f"time-point schedules: {info.visits} visits, {info.synthetic_visits} of them "
+                  "made-up earlier visits; assessments due and overdue on the caseload.")
     console.print("\n[bold]Demo users[/] (passwords are new on every run):")
     width = max(len(u[0]) for u in info.users)
     for email, password, role, scope in info.users:

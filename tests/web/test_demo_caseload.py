@@ -1,0 +1,129 @@
+"""The demo database behind ``attunement demo`` shows a realistic caseload.
+
+Built once for the module into a temporary SQLite file; checks go through the store and the
+dashboard page a first-time user sees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+
+from attunement.store import Store
+from attunement.web import Settings, create_app
+from attunement.web import demo as web_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Store, list[dict]]]:
+    folder = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(web_demo, "_demo_dir", lambda: folder)
+        info = web_demo.build_demo(f"sqlite:///{folder / 'demo.db'}",
+                                   console=Console(file=io.StringIO()))
+    plan = web_demo.synthetic_visits()  # the same day, so the same plan build_demo used
+    store = Store.open(info.url, key_path=info.key_file)
+    try:
+        yield info, store, plan
+    finally:
+        store.close()
+
+
+def _caseload(store: Store) -> list[dict]:
+    return store.list_families(store.system_actor())
+
+
+def test_the_caseload_spans_two_sites_two_studies_with_due_and_overdue_work(demo) -> None:
+    info, store, plan = demo
+    rows = _caseload(store)
+    assert len(rows) == info.families == len(plan) >= 6
+    assert {r["site"] for r in rows} == set(web_demo.SITES)
+    assert {r["study"] for r in rows} == set(web_demo.STUDIES)
+    assert sum(len(r["due"]) for r in rows) > 0
+    assert sum(len(r["overdue"]) for r in rows) > 0
+    assert sum(1 for r in rows if r["due"]) >= 3
+    assert sum(1 for r in rows if r["overdue"]) >= 3
+    # open urgent flags first, as the dashboard lists them
+    flagged = [r["open_alerts"] > 0 for r in rows]
+    assert any(flagged)
+    assert flagged == sorted(flagged, reverse=True)
+
+
+def test_each_family_stands_where_the_plan_puts_it(demo) -> None:
+    _, store, plan = demo
+    rows = {r["family_id"]: r for r in _caseload(store)}
+    for fam in plan:
+        row = rows[fam["family_id"]]
+        schedule = [tp["name"] for tp in web_demo.SCHEDULES[fam["study"]]]
+        last = schedule.index(fam["visits"][-1]["time_point"])
+        nxt = schedule[last + 1] if last + 1 < len(schedule) else None
+        due_next = {d["time_point"] for d in row["due"]} & {nxt}
+        overdue_next = {d["time_point"] for d in row["overdue"]} & {nxt}
+        if fam["standing"] == "due":
+            assert due_next and not overdue_next, fam["family_id"]
+        elif fam["standing"] == "overdue":
+            assert overdue_next and not due_next, fam["family_id"]
+        else:
+            assert not due_next and not overdue_next, fam["family_id"]
+    assert {f["standing"] for f in plan} == set(web_demo.STANDINGS)
+
+
+def test_the_vignette_stays_each_familys_latest_answers(demo) -> None:
+    """Synthetic visits come before the vignette, so profiles and matches are the vignette's."""
+    _, store, plan = demo
+    system = store.system_actor()
+    ids = {r["family_id"]: r["id"] for r in _caseload(store)}
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    for fam in plan:
+        real = [v for v in fam["visits"] if not v["synthetic"]]
+        made_up = [v for v in fam["visits"] if v["synthetic"]]
+        assert real, fam["family_id"]
+        assert all(v["assessed_on"] < real[0]["assessed_on"] for v in made_up)
+        assert all(v["assessed_on"] <= today for v in fam["visits"])
+        doc = store.family_document(system, ids[fam["family_id"]])
+        latest = {c["id"]: c["responses"] for c in doc["caregivers"]}
+        for cg in real[-1]["caregivers"]:
+            for instrument, answers in (cg.get("responses") or {}).items():
+                stored = latest[cg["id"]][instrument]  # in full item order: optional items too
+                assert stored[:len(answers)] == answers, (fam["family_id"], instrument)
+                assert all(x is None for x in stored[len(answers):])
+
+
+def test_families_seen_more_than_once_get_a_chart_with_two_time_points(demo) -> None:
+    _, store, plan = demo
+    system = store.system_actor()
+    ids = {r["family_id"]: r["id"] for r in _caseload(store)}
+    charted = 0
+    for fam in plan:
+        points: dict[tuple[str, str], set[str]] = {}
+        for a in store.list_assessments(system, ids[fam["family_id"]]):
+            points.setdefault((a["caregiver"], a["instrument"]), set()).add(a["time_point"])
+        repeated = any(len(tps) >= 2 for tps in points.values())
+        assert repeated == (len(fam["visits"]) >= 2), fam["family_id"]
+        charted += repeated
+    assert charted >= len(plan) // 2
+
+
+def test_a_practitioner_sees_due_and_overdue_work_on_their_site_only(demo) -> None:
+    info, store, _ = demo
+    email, password = next((u[0], u[1]) for u in info.users if u[0].startswith("practitioner.n"))
+    app = create_app(store, settings=Settings(secret_key=info.secret))
+    with TestClient(app) as client:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert csrf
+        r = client.post("/login", data={"email": email, "password": password,
+                                        "csrf_token": csrf.group(1)})
+        assert r.status_code == 200, r.text[:500]
+        html = client.get("/").text
+    assert "Caseload" in html
+    assert re.search(r"\d+ overdue", html)
+    assert re.search(r"\d+ due", html)
+    assert web_demo.SITES[0] in html
+    assert web_demo.SITES[1] not in html
