@@ -80,7 +80,8 @@ def append(
 
     Plain INSERT/UPDATE statements (no unit of work): this runs on every write.
     """
-    head = session.execute(_HEAD).first()
+    conn = session.connection()  # Core on the connection: no ORM layer on the busiest path
+    head = conn.execute(_HEAD).first()
     prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
     fields = {
         "id": prev_id + 1,
@@ -99,12 +100,12 @@ def append(
         "client": client or "",
     }
     digest = row_hash(prev_hash, fields)
-    session.execute(_INSERT, {**fields, "prev_hash": prev_hash, "hash": digest})
+    conn.execute(_INSERT, {**fields, "prev_hash": prev_hash, "hash": digest})
     head_row = {"last_id": fields["id"], "last_hash": digest}
     if head is None:
-        session.execute(_HEAD_INSERT, {"id": 1, **head_row})
+        conn.execute(_HEAD_INSERT, {"id": 1, **head_row})
     else:
-        session.execute(_HEAD_UPDATE, head_row)
+        conn.execute(_HEAD_UPDATE, head_row)
     return fields["id"]
 
 

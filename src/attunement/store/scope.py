@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
 from attunement.store.errors import Forbidden, NotFound
-from attunement.store.models import Family
+from attunement.store.models import Caregiver, Family
 
 ROLES = ("admin", "practitioner", "site_lead", "researcher")
 CLINICAL = frozenset({"admin", "system", "practitioner", "site_lead"})
@@ -50,15 +50,27 @@ class Actor:
         return self.role in CLINICAL
 
 
+def _scope_ids(actor: Actor) -> tuple[str, frozenset[int]] | None:
+    """What the actor's families are keyed on: ``("all", …)``, ``("site_id", ids)``,
+    ``("study_id", ids)``, or None for nothing at all (the rules above, in one place)."""
+    if actor.role in GLOBAL:
+        return "all", frozenset()
+    if actor.role in ("practitioner", "site_lead"):
+        return ("site_id", actor.site_ids) if actor.site_ids else None
+    if actor.role == "researcher":
+        return ("study_id", actor.study_ids) if actor.study_ids else None
+    return None
+
+
 def family_filter(actor: Actor) -> ColumnElement[bool]:
     """The WHERE clause restricting ``families`` to the actor's scope."""
-    if actor.role in GLOBAL:
+    rule = _scope_ids(actor)
+    if rule is None:
+        return false()
+    column, ids = rule
+    if column == "all":
         return true()
-    if actor.role in ("practitioner", "site_lead"):
-        return Family.site_id.in_(sorted(actor.site_ids)) if actor.site_ids else false()
-    if actor.role == "researcher":
-        return Family.study_id.in_(sorted(actor.study_ids)) if actor.study_ids else false()
-    return false()
+    return getattr(Family, column).in_(sorted(ids))
 
 
 def scoped(stmt: Select[Any], actor: Actor, model: Any = None) -> Select[Any]:
@@ -95,6 +107,60 @@ def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
         Family.id == family_id
     )
     row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"family {family_id} not found")
+    return row
+
+
+# The submission hot path: family (in scope) and caregiver in ONE prebuilt Core statement per
+# scope rule (compiled once; the actor's ids travel as an expanding parameter).
+_FAM = Family.__table__.c
+_CG = Caregiver.__table__.c
+
+
+def _family_caregiver_stmt(column: str, by_key: bool) -> Select[Any]:
+    cg_match = _CG.key == bindparam("cg_key") if by_key else _CG.id == bindparam("cg_id")
+    stmt = select(
+        _FAM.id, _FAM.site_id, _FAM.study_id,
+        _CG.id.label("cg_id"), _CG.key, _CG.role, _CG.left_on, _CG.variants,
+    ).select_from(
+        Family.__table__.outerjoin(Caregiver.__table__,
+                                   and_(_CG.family_id == _FAM.id, cg_match))
+    ).where(_FAM.id == bindparam("family_id"))
+    if column != "all":
+        stmt = stmt.where(_FAM[column].in_(bindparam("scope_ids", expanding=True)))
+    return stmt
+
+
+_FAMILY_CAREGIVER = {
+    (column, by_key): _family_caregiver_stmt(column, by_key)
+    for column in ("all", "site_id", "study_id")
+    for by_key in (True, False)
+}
+
+
+def get_scoped_family_caregiver(session: Session, actor: Actor, family_id: Any,
+                                caregiver: int | str) -> Any:
+    """One plain row: the family's ``id``, ``site_id``, ``study_id`` (NotFound if out of the
+    actor's scope, exactly like :func:`get_scoped_row`) and its caregiver ``cg_id``, ``key``,
+    ``role``, ``left_on``, ``variants`` (all None when the family has no such caregiver)."""
+    try:
+        family_id = int(family_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"family {family_id!r} not found") from None
+    rule = _scope_ids(actor)
+    if rule is None:
+        raise NotFound(f"family {family_id} not found")
+    column, ids = rule
+    by_key = not (isinstance(caregiver, int) and not isinstance(caregiver, bool))
+    params: dict[str, Any] = {"family_id": family_id}
+    if by_key:
+        params["cg_key"] = str(caregiver)
+    else:
+        params["cg_id"] = caregiver
+    if column != "all":
+        params["scope_ids"] = sorted(ids)
+    row = session.connection().execute(_FAMILY_CAREGIVER[column, by_key], params).first()
     if row is None:
         raise NotFound(f"family {family_id} not found")
     return row

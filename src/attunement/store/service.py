@@ -10,6 +10,9 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
+import threading
+import time
+from collections import namedtuple
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -61,7 +64,7 @@ from attunement.store.scope import (
     ROLES,
     Actor,
     get_scoped,
-    get_scoped_row,
+    get_scoped_family_caregiver,
     require_role,
     require_write,
     scoped,
@@ -75,9 +78,35 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 THROTTLE_PER_EMAIL = 5
 THROTTLE_PER_CLIENT = 30
 TOKEN_DAYS = 30
+# A bearer token's actor is kept this long per process. Revocation, logout, disabling a user,
+# a password change and membership or study changes made through this process take effect at
+# once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
+TOKEN_CACHE_SECONDS = 3.0
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024
 _INSERT_ASSESSMENT = Assessment.__table__.insert().returning(Assessment.__table__.c.id)
 _INSERT_ALERT = Alert.__table__.insert()
+_A = Assessment.__table__.c
+# prebuilt (compiled once) statements of the submission hot path, run on the connection
+_NEXT_INSTANCE = select(func.max(_A.instance)).where(
+    _A.caregiver_id == bindparam("caregiver_id"),
+    _A.instrument == bindparam("instrument"),
+    _A.time_point == bindparam("time_point"),
+)
+_CgRow = namedtuple("_CgRow", "id key role left_on variants")
+_T = ApiToken.__table__.c
+_U = User.__table__.c
+_TOKEN_USER = (
+    select(_T.revoked_at, _T.expires_at, _U.id, _U.email, _U.role, _U.active,
+           _U.expires_at.label("user_expires_at"))
+    .select_from(ApiToken.__table__.join(User.__table__, _U.id == _T.user_id))
+    .where(_T.token_hash == bindparam("token_hash"))
+)
+_USER_SITES = select(Membership.__table__.c.site_id).where(
+    Membership.__table__.c.user_id == bindparam("user_id"))
+_USER_STUDIES = select(StudyMember.__table__.c.study_id).where(
+    StudyMember.__table__.c.user_id == bindparam("user_id"))
+_SITE_STUDIES = select(StudySite.__table__.c.study_id).where(
+    StudySite.__table__.c.site_id.in_(bindparam("site_ids", expanding=True)))
 _hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106 low-memory) defaults
 _DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
 
@@ -135,6 +164,10 @@ class Store:
         self.key_path = key_path
         self._keys: KeyRing | None = None
         self._schedules: dict[int, list[str]] = {}
+        # token hash -> (monotonic deadline, Actor); see TOKEN_CACHE_SECONDS
+        self._token_actors: dict[str, tuple[float, Actor]] = {}
+        self._token_generation = 0
+        self._token_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -426,7 +459,10 @@ class Store:
                 after={"active": user.active},
                 reason=reason,
             )
-            return {"id": user.id, "email": user.email, "active": user.active}
+            self._forget_token_actors()
+            out = {"id": user.id, "email": user.email, "active": user.active}
+        self._forget_token_actors()
+        return out
 
     def set_password(
         self, actor: Actor, user_id: int, new_password: str, *, current_password: str | None = None
@@ -458,6 +494,8 @@ class Store:
             ).scalars():
                 tok.revoked_at = utcnow()
             audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id)
+            self._forget_token_actors()
+        self._forget_token_actors()
 
     # ------------------------------------------------------------------ authentication
     def authenticate(self, email: str, password: str, *, client: str = "") -> Actor:
@@ -591,17 +629,49 @@ class Store:
         return token
 
     def actor_for_token(self, token: str) -> Actor:
-        """The Actor a bearer token stands for (AuthError if unknown, revoked or expired)."""
+        """The Actor a bearer token stands for (AuthError if unknown, revoked or expired).
+
+        Kept for ``TOKEN_CACHE_SECONDS`` per process (never past the token's or the user's
+        expiry); every change to tokens, users or memberships made here clears the cache.
+        """
         if not token:
             raise AuthError("missing token")
+        digest = token_hash(token)
+        cached = self._token_actors.get(digest)
+        now_mono = time.monotonic()
+        if cached is not None and cached[0] > now_mono:
+            return cached[1]
+        generation = self._token_generation
         with self._db.read() as s:
-            row = s.execute(
-                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
-            ).scalar_one_or_none()
-            if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            conn = s.connection()
+            row = conn.execute(_TOKEN_USER, {"token_hash": digest}).first()
+            now = utcnow()
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise AuthError("token is invalid or expired")
-            user_id = row.user_id
-        return self.actor(user_id)
+            if not row.active or (row.user_expires_at and row.user_expires_at <= now):
+                raise AuthError("no such active user")
+            site_ids = frozenset(conn.execute(_USER_SITES, {"user_id": row.id}).scalars())
+            studies = set(conn.execute(_USER_STUDIES, {"user_id": row.id}).scalars())
+            if site_ids:
+                studies |= set(
+                    conn.execute(_SITE_STUDIES, {"site_ids": sorted(site_ids)}).scalars())
+        actor = Actor(row.id, row.email, row.role, site_ids, frozenset(studies))
+        ends = [row.expires_at] + ([row.user_expires_at] if row.user_expires_at else [])
+        left = min((e - now).total_seconds() for e in ends)
+        deadline = now_mono + min(TOKEN_CACHE_SECONDS, left)
+        with self._token_lock:
+            # a change committed while we were reading must not be cached over
+            if generation == self._token_generation:
+                if len(self._token_actors) > 10_000:
+                    self._token_actors.clear()
+                self._token_actors[digest] = (deadline, actor)
+        return actor
+
+    def _forget_token_actors(self) -> None:
+        """Tokens, users, memberships or studies changed: resolve every token afresh."""
+        with self._token_lock:
+            self._token_generation += 1
+            self._token_actors.clear()
 
     def revoke_api_token(self, actor: Actor, token: str) -> None:
         """Revoke one of the actor's tokens (admins: anyone's)."""
@@ -613,6 +683,8 @@ class Store:
                 raise NotFound("token not found")
             row.revoked_at = utcnow()
             audit.append(s, actor=actor, action="revoke", entity="api_token", entity_id=row.id)
+            self._forget_token_actors()
+        self._forget_token_actors()
 
     # ------------------------------------------------------------------ studies
     def add_study(self, actor: Actor, name: str, sites: list[str], time_points: list[dict]) -> dict:
@@ -680,7 +752,9 @@ class Store:
             audit.append(
                 s, actor=actor, action="create", entity="study", entity_id=study.id, after=out
             )
-            return out
+            self._forget_token_actors()  # practitioners of these sites now see the study
+        self._forget_token_actors()
+        return out
 
     def _study_dict(self, s: Session, study: Study) -> dict:
         sites = s.execute(
@@ -1797,7 +1871,11 @@ class Store:
             submission_key = v.text(submission_key, "submission_key", max_len=100)
         completed = v.a_date(completed_on, "completed_on")
         with self._db.write(lock=False) as s:
-            fam = get_scoped_row(s, actor, family_id)
+            row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
+            fam = row  # .id, .site_id, .study_id
+            if row.cg_id is None:
+                raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
+            cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
 
             def lock_then_check_key() -> dict | None:
                 # reads and scoring above ran unlocked; from here on writers take turns
@@ -1826,6 +1904,7 @@ class Store:
                 submission_key=submission_key,
                 completed_on=completed,
                 before_write=lock_then_check_key,
+                cg_row=cg_row,
             )
             if a is None:
                 return cg  # the earlier submission with this key
@@ -1889,8 +1968,9 @@ class Store:
         submission_key: str | None = None,
         completed_on: date | None = None,
         before_write: Any = None,
+        cg_row: Any = None,
     ) -> tuple[Any, Any]:
-        cg = self._caregiver_row(s, fam, caregiver)
+        cg = cg_row if cg_row is not None else self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
         if corrects is not None:
             completed_on = corrects.completed_on
@@ -1911,14 +1991,12 @@ class Store:
             earlier = before_write()
             if earlier is not None:
                 return None, earlier
+        conn = s.connection()
         if corrects is None:
             instance = (
-                s.execute(
-                    select(func.max(Assessment.instance)).where(
-                        Assessment.caregiver_id == cg.id,
-                        Assessment.instrument == instrument,
-                        Assessment.time_point == time_point,
-                    )
+                conn.execute(
+                    _NEXT_INSTANCE,
+                    {"caregiver_id": cg.id, "instrument": instrument, "time_point": time_point},
                 ).scalar()
                 or 0
             ) + 1
@@ -1958,7 +2036,7 @@ class Store:
             completed_on=completed_on,
         )
         # plain INSERTs (no unit of work): this is the platform's busiest write
-        new_id = s.execute(_INSERT_ASSESSMENT, values).scalar_one()
+        new_id = conn.execute(_INSERT_ASSESSMENT, values).scalar_one()
         a = Assessment(id=new_id, **values)  # transient copy for the caller; not added
         alerts = [
             dict(
@@ -1976,7 +2054,7 @@ class Store:
             if f.get("kind") in URGENT_KINDS
         ]
         if alerts:
-            s.execute(_INSERT_ALERT, alerts)
+            conn.execute(_INSERT_ALERT, alerts)
         after = {
             "instrument": instrument,
             "instrument_version": a.instrument_version,
