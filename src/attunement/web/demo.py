@@ -1,7 +1,8 @@
 """The demo database behind ``attunement demo``: clearly synthetic families on two sites.
 
-Everything here is invented: family codes start with ``DEMO-``, names are obviously fictional,
-passwords are generated afresh on every run and printed once.
+Everything here is invented: families are the screening area's vignettes ("Demo Family A" ...)
+plus clearly synthetic earlier visits, on two studies with time-point schedules so the caseload
+shows assessments due and overdue; passwords are generated afresh on every run and printed once.
 """
 
 from __future__ import annotations
@@ -23,57 +24,6 @@ class DemoInfo:
     families: int = 0
     visits: int = 0
     synthetic_visits: int = 0
-
-
-def _fallback_families(today: dt.date) -> list[dict[str, Any]]:
-    """A small synthetic set used only when ``attunement.demo`` is not installed."""
-    def due(days_ago: int) -> str:
-        return (today - dt.timedelta(days=days_ago)).isoformat()
-
-    return [
-        {"family_id": "DEMO-001", "infant": {"due_date": due(100), "date_of_birth": due(97)},
-         "placement": "birth_family", "context": {},
-         "caregivers": [
-             {"id": "mother", "role": "birth_mother", "age": 29, "first_time_parent": True,
-              "responses": {"epds": [2, 2, 2, 2, 1, 2, 2, 1, 1, 1]}},
-             {"id": "father", "role": "birth_father", "age": 31, "first_time_parent": True,
-              "responses": {"phq9": [1, 1, 1, 1, 0, 1, 1, 0, 0]}}]},
-        {"family_id": "DEMO-002", "infant": {"due_date": due(95)}, "placement": "birth_family",
-         "context": {},
-         "caregivers": [
-             {"id": "mum_a", "role": "birth_mother", "age": 34,
-              "responses": {"epds": [1, 0, 1, 1, 0, 1, 0, 1, 0, 0]}},
-             {"id": "mum_b", "role": "co_parent", "age": 36,
-              "responses": {"epds": [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]}}]},
-        {"family_id": "DEMO-003", "infant": {"due_date": due(120), "date_of_birth": due(130),
-                                             "gestation_weeks": 32},
-         "placement": "foster", "context": {},
-         "caregivers": [
-             {"id": "carer", "role": "foster_carer", "age": 52,
-              "responses": {"epds": [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]}}]},
-        {"family_id": "DEMO-004", "infant": {"due_date": due(90)}, "placement": "birth_family",
-         "context": {},
-         "caregivers": [
-             {"id": "mother", "role": "birth_mother", "age": 17, "first_time_parent": True,
-              "context": {"low_social_support": True},
-              "responses": {"epds": [2, 1, 2, 2, 1, 1, 1, 1, 0, 0],
-                            "gad7": [2, 2, 1, 2, 1, 1, 1]}}]},
-        {"family_id": "DEMO-005", "infant": {"due_date": due(110), "date_of_birth": due(108)},
-         "placement": "adoptive", "context": {},
-         "caregivers": [
-             {"id": "parent1", "role": "adoptive_parent", "age": 41,
-              "responses": {"epds": [0, 0, 1, 0, 0, 1, 0, 0, 0, 0]}},
-             {"id": "parent2", "role": "adoptive_parent", "age": 43,
-              "responses": {"phq9": [0, 1, 0, 1, 0, 0, 0, 0, 0]}}]},
-        {"family_id": "DEMO-006", "infant": {"due_date": due(85)}, "placement": "birth_family",
-         "context": {},
-         "caregivers": [
-             {"id": "mother", "role": "birth_mother", "age": 27,
-              "context": {"severe_mental_illness": True},
-              "responses": {"epds": [1, 1, 2, 1, 1, 1, 1, 1, 1, 0]}},
-             {"id": "father", "role": "birth_father", "age": 30,
-              "responses": {"gad7": [1, 1, 1, 0, 1, 0, 1]}}]},
-    ]
 
 
 # Two demo studies, as a service would run them (REDCap-style events with windows). A family
@@ -182,12 +132,12 @@ def _standing_day(standing: str, schedule: list[dict[str, Any]], infant: dict[st
 def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
     """The demo caseload: each family's study, record facts and visits on its schedule.
 
-    Built from ``attunement.demo.synthetic_families()`` (the screening area's vignettes; a small
-    fallback set when that module is missing). Each vignette visit is recorded at the study time
-    point nearest its date, and the vignette stays the family's latest visit, so its profile and
-    matches are exactly the vignette's. Scheduled time points before a family's first visit get a
-    clearly synthetic visit repeating its mood screens and that time point's scheduled
-    questionnaires (every answer one point lower per step back), so the charts show a course. Each family's dates then move together (ages and
+    Built from ``attunement.demo.synthetic_families()`` (the screening area's vignettes). Each
+    vignette visit is recorded at the study time point nearest its date, and the vignettes stay
+    each family's latest answers, so profiles and matches are the vignettes'. Scheduled time
+    points before a family's first visit get a clearly synthetic visit repeating its mood
+    screens and that time point's scheduled questionnaires (every answer one point lower per
+    step back), so the charts show a course. Each family's dates then move together (ages and
     intervals unchanged) so that today its next time point is due, overdue or not yet open, in
     turn (``STANDINGS``).
 
@@ -195,14 +145,10 @@ def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
     ``context``, ``caregivers`` (no responses), ``visits`` (``time_point``, ``assessed_on``,
     ``synthetic``, ``caregivers`` with ``responses``) and ``standing``.
     """
+    from attunement.demo import synthetic_families as screening_families
+
     today = today or dt.datetime.now(dt.UTC).date()  # the store's schedule runs on UTC days
-    try:
-        from attunement.demo import synthetic_families as screening_families
-    except ImportError:
-        yesterday = (today - dt.timedelta(days=1)).isoformat()
-        entries = [{**f, "assessed_on": yesterday} for f in _fallback_families(today)]
-    else:
-        entries = [dict(f) for f in screening_families()]
+    entries = [dict(f) for f in screening_families()]
     grouped: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(str(entry["family_id"]), []).append(entry)
