@@ -127,3 +127,13 @@ def test_a_practitioner_sees_due_and_overdue_work_on_their_site_only(demo) -> No
     assert re.search(r"\d+ due", html)
     assert web_demo.SITES[0] in html
     assert web_demo.SITES[1] not in html
+
+
+def test_synthetic_earlier_answers_are_milder_and_stay_in_range() -> None:
+    # EPDS is flagged high: earlier answers are lower, never below 0
+    assert web_demo._earlier("epds", [1, 0, 2, 2, 1, 2, 1, 1, 1, 1], 1) == [
+        0, 0, 1, 1, 0, 1, 0, 0, 0, 0]
+    # OSSS-3 is flagged low (poor support): earlier answers are higher, within each item's scores
+    assert web_demo._earlier("osss3", [1, 3, 2], 1) == [2, 4, 3]
+    assert web_demo._earlier("osss3", [4, 5, 4], 2) == [4, 5, 5]
+    assert web_demo._earlier("epds", [None, 3], 5) == [None, 0]

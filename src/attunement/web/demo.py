@@ -26,13 +26,14 @@ class DemoInfo:
     synthetic_visits: int = 0
 
 
-# Two demo studies, as a service would run them (REDCap-style events with windows). A family
-# joins the study its first visit belongs to, so nothing is expected before it was referred.
+# Two demo studies, as a service would run them (REDCap-style events with windows; "antenatal" is
+# 24 weeks' gestation, 20-28; names stay short for the chart axes). A family joins the study its
+# first visit belongs to, so nothing is expected before it was referred.
 PERINATAL = "Demo perinatal cohort"
 FOLLOW_UP_STUDY = "Demo infant follow-up (9-24 months)"
 SCHEDULES: dict[str, list[dict[str, Any]]] = {
     PERINATAL: [
-        {"name": "antenatal (20-28 weeks)", "offset_days": -112, "window_days": 28,
+        {"name": "antenatal", "offset_days": -112, "window_days": 28,
          "anchor": "due_date", "instruments": ["epds"]},
         {"name": "6-8 weeks", "offset_days": 49, "window_days": 14, "anchor": "birth_date",
          "instruments": ["epds"]},
@@ -95,15 +96,24 @@ def _nearest(schedule: list[dict[str, Any]], infant: dict[str, Any], on: dt.date
 
 
 def _earlier(instrument: str, responses: list[int | None], steps: int) -> list[int | None]:
-    """A synthetic earlier answer set: every item ``steps`` points lower (floored at the item's
-    lowest score)."""
+    """A synthetic earlier, milder answer set: every item ``steps`` points towards the healthy end
+    (lower, or higher for scales flagged at the low end such as OSSS-3 or KPCS), kept within the
+    item's scores. The vignette's concern then shows as something that developed."""
     from attunement.instruments import load_instrument
 
-    items = load_instrument(instrument).items
+    definition = load_instrument(instrument)
+    higher_is_better = bool(definition.cutoffs) and all(
+        c.op in ("<=", "<") for c in definition.cutoffs)
     out: list[int | None] = []
     for i, r in enumerate(responses):
-        lowest = int(min(items[i].scores)) if i < len(items) and items[i].scores else 0
-        out.append(None if r is None else max(lowest, int(r) - steps))
+        scores = definition.items[i].scores if i < len(definition.items) else ()
+        lo, hi = (int(min(scores)), int(max(scores))) if scores else (0, int(r or 0))
+        if r is None:
+            out.append(None)
+        elif higher_is_better:
+            out.append(min(hi, int(r) + steps))
+        else:
+            out.append(max(lo, int(r) - steps))
     return out
 
 
@@ -136,8 +146,8 @@ def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
     vignette visit is recorded at the study time point nearest its date, and the vignettes stay
     each family's latest answers, so profiles and matches are the vignettes'. Scheduled time
     points before a family's first visit get a clearly synthetic visit repeating its mood
-    screens and that time point's scheduled questionnaires (every answer one point lower per
-    step back), so the charts show a course. Each family's dates then move together (ages and
+    screens and that time point's scheduled questionnaires (every answer one point milder per
+    step back, see ``_earlier``), so the charts show a course. Each family's dates then move together (ages and
     intervals unchanged) so that today its next time point is due, overdue or not yet open, in
     turn (``STANDINGS``).
 
