@@ -96,6 +96,16 @@ def test_the_vignette_stays_each_familys_latest_answers(demo) -> None:
                 assert all(x is None for x in stored[len(answers):])
 
 
+def test_urgent_flags_come_from_the_vignettes_never_from_made_up_visits(demo) -> None:
+    _, store, plan = demo
+    real = {(f["family_id"], cg["id"], v["time_point"]) for f in plan for v in f["visits"]
+            if not v["synthetic"] for cg in v["caregivers"]}
+    alerts = store.list_alerts(store.system_actor())
+    assert alerts
+    for alert in alerts:
+        assert (alert["family_id"], alert["caregiver"], alert["time_point"]) in real, alert
+
+
 def test_families_seen_more_than_once_get_a_chart_with_two_time_points(demo) -> None:
     _, store, plan = demo
     system = store.system_actor()
