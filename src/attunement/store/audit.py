@@ -18,16 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attunement.store.db import driver_execute
 from attunement.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 # compiled once; parameters are passed at execution
-_AUDIT = AuditEntry.__table__
 _HEAD_TABLE = AuditHead.__table__
-_HEAD = select(_HEAD_TABLE.c.last_id, _HEAD_TABLE.c.last_hash).where(_HEAD_TABLE.c.id == 1)
-_INSERT = _AUDIT.insert()
 _HEAD_INSERT = _HEAD_TABLE.insert()
-_HEAD_UPDATE = _HEAD_TABLE.update().where(_HEAD_TABLE.c.id == 1)
 FIELDS = (
     "id",
     "at",
@@ -44,6 +41,14 @@ FIELDS = (
     "reason",
     "client",
 )
+# every column is a plain string or integer, so these run on the driver directly (see
+# ``driver_execute``); ``?`` becomes ``%s`` on PostgreSQL
+_HEAD_SQL = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
+_INSERT_SQL = (
+    f"INSERT INTO audit_log ({', '.join(FIELDS)}, prev_hash, hash) "
+    f"VALUES ({', '.join('?' * (len(FIELDS) + 2))})"
+)
+_HEAD_UPDATE_SQL = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
 
 
 def canonical(value: Any) -> str:
@@ -80,8 +85,7 @@ def append(
 
     Plain INSERT/UPDATE statements (no unit of work): this runs on every write.
     """
-    conn = session.connection()  # Core on the connection: no ORM layer on the busiest path
-    head = conn.execute(_HEAD).first()
+    head = driver_execute(session, _HEAD_SQL).fetchone()
     prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
     fields = {
         "id": prev_id + 1,
@@ -100,12 +104,11 @@ def append(
         "client": client or "",
     }
     digest = row_hash(prev_hash, fields)
-    conn.execute(_INSERT, {**fields, "prev_hash": prev_hash, "hash": digest})
-    head_row = {"last_id": fields["id"], "last_hash": digest}
+    driver_execute(session, _INSERT_SQL, (*(fields[k] for k in FIELDS), prev_hash, digest))
     if head is None:
-        conn.execute(_HEAD_INSERT, {"id": 1, **head_row})
+        session.execute(_HEAD_INSERT, {"id": 1, "last_id": fields["id"], "last_hash": digest})
     else:
-        conn.execute(_HEAD_UPDATE, head_row)
+        driver_execute(session, _HEAD_UPDATE_SQL, (fields["id"], digest))
     return fields["id"]
 
 

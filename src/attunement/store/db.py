@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -16,6 +17,24 @@ from sqlalchemy.orm import Session, sessionmaker
 WRITE_LOCK = 0x617474  # "att"
 MIGRATION_LOCK = 0x617475
 _LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
+
+
+def driver_execute(session: Session, sql: str, params: tuple = ()) -> Any:
+    """Run ``sql`` (written with ``?`` placeholders) on the session's own DBAPI connection,
+    inside its transaction, bypassing SQLAlchemy's statement layer; returns the cursor.
+
+    For the few plain-typed statements every write runs (the audit chain): the statement
+    layer costs several times what SQLite takes to run them.
+    """
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = _PYFORMAT.get(sql) or _PYFORMAT.setdefault(sql, sql.replace("?", "%s"))
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur.execute(sql, params)
+    return cur
+
+
+_PYFORMAT: dict[str, str] = {}
 
 
 def default_url() -> str:

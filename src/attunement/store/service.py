@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import types
 from collections import namedtuple
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,13 @@ from sqlalchemy.orm import Session
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
-from attunement.store.db import Database, default_key_path, default_url, normalise_url
+from attunement.store.db import (
+    Database,
+    default_key_path,
+    default_url,
+    driver_execute,
+    normalise_url,
+)
 from attunement.store.errors import (
     AuthError,
     Forbidden,
@@ -87,10 +94,9 @@ _INSERT_ASSESSMENT = Assessment.__table__.insert().returning(Assessment.__table_
 _INSERT_ALERT = Alert.__table__.insert()
 _A = Assessment.__table__.c
 # prebuilt (compiled once) statements of the submission hot path, run on the connection
-_NEXT_INSTANCE = select(func.max(_A.instance)).where(
-    _A.caregiver_id == bindparam("caregiver_id"),
-    _A.instrument == bindparam("instrument"),
-    _A.time_point == bindparam("time_point"),
+_NEXT_INSTANCE = (
+    "SELECT max(instance) FROM assessments"
+    " WHERE caregiver_id = ? AND instrument = ? AND time_point = ?"
 )
 _CgRow = namedtuple("_CgRow", "id key role left_on variants")
 _T = ApiToken.__table__.c
@@ -1994,10 +2000,7 @@ class Store:
         conn = s.connection()
         if corrects is None:
             instance = (
-                conn.execute(
-                    _NEXT_INSTANCE,
-                    {"caregiver_id": cg.id, "instrument": instrument, "time_point": time_point},
-                ).scalar()
+                driver_execute(s, _NEXT_INSTANCE, (cg.id, instrument, time_point)).fetchone()[0]
                 or 0
             ) + 1
             version = 1
@@ -2037,7 +2040,7 @@ class Store:
         )
         # plain INSERTs (no unit of work): this is the platform's busiest write
         new_id = conn.execute(_INSERT_ASSESSMENT, values).scalar_one()
-        a = Assessment(id=new_id, **values)  # transient copy for the caller; not added
+        a = types.SimpleNamespace(id=new_id, **values)  # for the caller (no ORM events)
         alerts = [
             dict(
                 family_id=fam.id,
