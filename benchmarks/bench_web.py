@@ -45,7 +45,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare(url: str, key: Path) -> tuple[int, float]:
+def _prepare(url: str, key: Path) -> tuple[int, float, float]:
     """Create the admin, a site, a practitioner and a family; time the direct-store baseline."""
     import datetime as dt
 
@@ -63,12 +63,13 @@ def _prepare(url: str, key: Path) -> tuple[int, float]:
             "caregivers": [{"id": "mother", "role": "birth_mother"},
                            {"id": "father", "role": "birth_father"}]})
         n = 200
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             store.add_assessment(system, fam["id"], "father", "epds", "baseline",
                                  [i % 4] * 9 + [0])
         direct = n / (time.perf_counter() - start)
-        return fam["id"], direct
+        cpu_ms = (time.process_time() - cpu) / n * 1000
+        return fam["id"], direct, cpu_ms
     finally:
         store.close()
 
@@ -202,7 +203,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
     key = workdir / f"{label}.key"
-    family, direct = _prepare(url, key)
+    family, direct, cpu_ms = _prepare(url, key)
     port = _free_port()
     proc = _serve(url, key, port, workers, workdir)
     try:
@@ -226,6 +227,8 @@ def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
           f"{TARGET_P99_MS:.0f} ms), mean {statistics.fmean(lat) * 1000:.1f} ms")
     print(f"{'':<11} baseline: store.add_assessment direct, sequential {direct:7.1f}/s; "
           f"HTTP at 50 clients = {rps / direct:.2f}× baseline")
+    print(f"{'':<11} in-process CPU per submission (validate, score, store, audit): "
+          f"{cpu_ms:.2f} ms")
     print(f"{'':<11} harness floor: GET /healthz at 50 clients {floor:7.1f}/s "
           f"(no write; what this load generator and HTTP stack reach on this machine)")
     print(f"{'':<11} {'target met' if ok else 'TARGET MISSED'}")

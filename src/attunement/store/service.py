@@ -125,7 +125,8 @@ def _flag_dict(flag: Any) -> dict[str, Any]:
     if isinstance(flag, dict):
         data = dict(flag)
     elif dataclasses.is_dataclass(flag):
-        data = dataclasses.asdict(flag)  # type: ignore[arg-type]
+        # shallow (asdict deep-copies); _jsonable below converts anything nested
+        data = {f.name: getattr(flag, f.name) for f in dataclasses.fields(flag)}
     else:
         data = {k: getattr(flag, k, None) for k in ("id", "kind", "label", "reason", "source")}
     return {k: _jsonable(val) for k, val in data.items()}
