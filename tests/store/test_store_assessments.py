@@ -404,3 +404,16 @@ def test_two_processes_writing_at_once_lose_nothing(world, key_path):
     assert _count(st, Assessment) - before == 40
     report = st.verify_audit()
     assert report.ok and report.rows == rows_before + 40
+
+
+def test_last_assessed_is_the_completion_date_not_the_entry_time(world):
+    """The caseload shows when a questionnaire was answered: a paper form entered today
+    for a visit last month must not look like a visit today."""
+    st = world.store
+    before = {r["id"]: r["last_assessed"] for r in st.list_families(world.north)}
+    assert before[world.fam_north] == "2026-10-01"  # the family file's assessed_on
+    st.add_assessment(
+        world.north, world.fam_north, "father", "epds", "6w", [0] * 10, completed_on="2026-10-20"
+    )
+    after = {r["id"]: r["last_assessed"] for r in st.list_families(world.north)}
+    assert after[world.fam_north] == "2026-10-20"

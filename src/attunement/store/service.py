@@ -1388,7 +1388,8 @@ class Store:
 
         Each row: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
         researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
-        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed``.
+        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the latest
+        date a questionnaire was completed, not entered).
         ``q`` matches the family id, and for clinical roles also a caregiver's or infant's name.
         """
         today = datetime.now(UTC).date()
@@ -1419,7 +1420,7 @@ class Store:
             )
             last = dict(
                 s.execute(
-                    select(Assessment.family_id, func.max(Assessment.submitted_at))
+                    select(Assessment.family_id, func.max(Assessment.completed_on))
                     .where(Assessment.family_id.in_(fam_ids))
                     .group_by(Assessment.family_id)
                 ).all()
