@@ -70,6 +70,7 @@ from attunement.store.errors import (
 )
 from attunement.store.scope import Actor
 from attunement.store.service import Store
+from attunement.store.trials import StudyTrials
 
 __all__ = [
     "Actor",
@@ -81,6 +82,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreValidationError",
+    "StudyTrials",
     "default_key_path",
     "default_url",
 ]

@@ -94,10 +94,12 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
 
     _install_error_handlers(app)
 
-    from attunement.web import api, pages
+    from attunement.web import api, observation, pages, trials
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(trials.router)
+    app.include_router(observation.router)
     return app
 
 

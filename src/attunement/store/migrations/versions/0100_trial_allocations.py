@@ -10,9 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# registers the models on the store's metadata (the schema check compares against it)
-import attunement.store.trials  # noqa: F401
-
 revision = "0100"
 down_revision = "0001"
 branch_labels = None
