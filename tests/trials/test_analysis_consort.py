@@ -96,3 +96,54 @@ def test_consort_svg_and_png(tmp_path: Path) -> None:
     text = svg.read_text()
     assert "<svg" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _many_reasons() -> pd.DataFrame:
+    """12 other exclusion reasons, 8 loss and 8 discontinuation reasons per arm, some long."""
+    rows = [{"arm": "", "exclusion_reason": r} for r in ["not_eligible"] * 5 + ["declined"] * 4]
+    rows += [{"arm": "", "exclusion_reason": f"exclusion reason {i} with a fairly long free-text "
+              "explanation from the screening log"} for i in range(12)]
+    for arm in ("ABC", "usual care"):
+        for i in range(8):
+            rows.append({"arm": arm, "received": "no", "not_received_reason": f"not given {i}",
+                         "lost_to_follow_up": "yes", "lost_reason": f"lost reason {i}: family moved "
+                         "out of the catchment area and could not be contacted",
+                         "discontinued": "yes", "discontinued_reason": f"stopped {i}",
+                         "analysed": "no", "analysis_exclusion_reason": f"no outcome {i}"})
+        rows += [{"arm": arm, "received": "yes", "lost_to_follow_up": "no",
+                  "discontinued": "no", "analysed": "yes"}] * 10
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("title", [None, "ABC trial"])
+def test_consort_boxes_never_overlap_with_many_reasons(tmp_path: Path, title: str | None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    figures: list[Figure] = []
+    save = Figure.savefig
+
+    def capture(self: Figure, *args: object, **kwargs: object) -> None:
+        figures.append(self)
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    counts = consort_counts(_many_reasons())
+    assert len(counts.other) == 12 and len(counts.arms[0].lost_reasons) == 8
+    draw_consort(counts, tmp_path / "flow.png", title=title)
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    rects = [p.get_window_extent(renderer) for p in ax.patches]
+    assert len(rects) == 3 + 3 * len(counts.arms)
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not a.overlaps(b), f"boxes overlap: {a} and {b}"
+    page = fig.bbox
+    for t in (t for t in ax.texts if t.get_text()):  # annotations with "" are arrows
+        ext = t.get_window_extent(renderer)
+        assert page.x0 <= ext.x0 and ext.x1 <= page.x1 and page.y0 <= ext.y0 and ext.y1 <= page.y1
+        if t.get_rotation() == 0 and t.get_text() != title:  # box text sits inside one box
+            inside = [r for r in rects if r.x0 <= ext.x0 and ext.x1 <= r.x1
+                      and r.y0 <= ext.y0 and ext.y1 <= r.y1]
+            assert len(inside) == 1, t.get_text()

@@ -26,9 +26,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.figure import Figure
 
 __all__ = ["ArmFlow", "ConsortCounts", "ConsortError", "consort_counts", "draw_consort"]
 
@@ -176,84 +183,173 @@ def _lines(reasons: dict[str, int], limit: int = 4) -> list[str]:
     return out
 
 
-def draw_consort(counts: ConsortCounts, path: str | Path, title: str | None = None) -> list[Path]:
-    """Draw the diagram; writes SVG and/or PNG (by suffix; both when there is none)."""
+_FONT = 8.5  # points, box text
+_LINE = 0.2  # inches per text line (8.5 pt type with leading)
+_PAD_X, _PAD_Y = 0.12, 0.1  # inches inside a box
+_GAP = 0.3  # inches between stacked boxes (room for an arrow)
+
+
+@dataclass
+class _Box:
+    """One box of the diagram in inches; ``top`` is measured down from the top of the figure."""
+
+    name: str
+    x: float
+    top: float
+    width: float
+    lines: list[tuple[str, bool]]  # wrapped lines, bold?
+
+    @property
+    def height(self) -> float:
+        return _LINE * len(self.lines) + 2 * _PAD_Y
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+
+def _wrap(lines: list[str], width: float, measure: Callable[[str, bool], float],
+          bold_first: bool) -> list[tuple[str, bool]]:
+    """Greedy word wrap of each line to ``width`` inches of measured text; a wrapped bullet line
+    continues under its text rather than under the bullet."""
+    out: list[tuple[str, bool]] = []
+    room = width - 2 * _PAD_X
+    for i, line in enumerate(lines):
+        bold = i == 0 and bold_first
+        body = line.lstrip(" ")
+        lead = line[: len(line) - len(body)]
+        indent = lead + ("    " if body[:1] in {"•", "–"} else "  ")
+        cur, start = lead, lead
+        for w in body.split(" "):
+            trial = cur + w if cur == start else f"{cur} {w}"
+            if cur != start and measure(trial, bold) > room:
+                out.append((cur, bold))
+                cur = start = indent
+                trial = cur + w
+            cur = trial
+        out.append((cur, bold))
+    return out
+
+
+def _figure(counts: ConsortCounts, title: str | None = None) -> tuple[Figure, list[_Box]]:
+    """Build the diagram; returns the figure and its boxes (laid out top to bottom so that box
+    heights follow the wrapped text and no two boxes overlap, whatever the number of reasons)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
     from matplotlib.patches import FancyBboxPatch
 
-    path = Path(path)
-    targets = [path] if path.suffix.lower() in {".svg", ".png"} else [
-        path.with_suffix(".svg"), path.with_suffix(".png")]
     k = max(len(counts.arms), 1)
     margin = 0.6
     width = margin + max(8.0, 4.2 * k)
     fig = Figure(figsize=(width, 11))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, 11)
-    ax.axis("off")
+    renderer = fig.canvas.get_renderer()
+    props = {b: FontProperties(size=_FONT, weight="bold" if b else "normal")
+             for b in (True, False)}
 
-    def box(x: float, y: float, w: float, lines: list[str], bold_first: bool = True) -> tuple:
-        h = 0.28 * len(lines) + 0.25
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h), w, h, boxstyle="square,pad=0",
-                                    fill=False, lw=1.2))
-        for i, text in enumerate(lines):
-            ax.text(x - w / 2 + 0.12, y - 0.2 - 0.28 * i, text, va="top", ha="left", fontsize=8.5,
-                    fontweight="bold" if (i == 0 and bold_first) else "normal")
-        return y - h, y
+    def measure(text: str, bold: bool) -> float:
+        w, _, _ = renderer.get_text_width_height_descent(text, props[bold], ismath=False)
+        return w / fig.dpi
 
-    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": "->", "lw": 1.0})
+    def make(name: str, x: float, top: float, w: float, lines: list[str],
+             bold_first: bool = True) -> _Box:
+        return _Box(name, x, top, w, _wrap(lines, w, measure, bold_first))
 
-    def stage(y: float, name: str) -> None:
-        ax.text(0.3, y, name, fontsize=9, fontweight="bold", color="#1f4e79", va="center",
-                ha="center", rotation=90)
-
-    if title:
-        ax.text(width / 2, 10.85, title, ha="center", va="top", fontsize=11, fontweight="bold")
+    boxes: list[_Box] = []
     cx = margin + (width - margin) / 2
-    stage(9.6, "Enrolment")
-    b_assess, _ = box(cx, 10.5, 3.4, [f"Assessed for eligibility (n = {counts.assessed})"])
+    y = 0.55 if title else 0.3
+    assess = make("assessed", cx, y, 3.4, [f"Assessed for eligibility (n = {counts.assessed})"])
     other_n = sum(counts.other.values())
     excl_lines = [f"Excluded (n = {counts.excluded})",
                   f"  • Not meeting inclusion criteria (n = {counts.not_eligible})",
                   f"  • Declined to participate (n = {counts.declined})",
                   f"  • Other reasons (n = {other_n})", *_lines(counts.other, 2)]
     ex_x = min(cx + 3.2, width - 1.9)
-    b_ex, t_ex = box(ex_x, 9.95, 3.6, excl_lines)
-    arrow(cx, b_assess, cx, 8.45)
-    ax.annotate("", xy=(ex_x - 1.8, (b_ex + t_ex) / 2), xytext=(cx, (b_ex + t_ex) / 2),
-                arrowprops={"arrowstyle": "->", "lw": 1.0})
-    b_rand, _ = box(cx, 8.45, 2.6, [f"Randomised (n = {counts.randomised})"])
+    excl = make("excluded", ex_x, assess.bottom + _GAP, 3.6, excl_lines)
+    rand = make("randomised", cx, excl.bottom + _GAP, 2.6,
+                [f"Randomised (n = {counts.randomised})"])
+    boxes += [assess, excl, rand]
+    split = rand.bottom + 0.3
     colw = (width - margin) / k
     xs = [margin + colw * (i + 0.5) for i in range(k)]
     bw = min(colw - 0.3, 4.0)
-    ax.plot([xs[0], xs[-1]], [7.75, 7.75], color="black", lw=1.0)
-    ax.plot([cx, cx], [b_rand, 7.75], color="black", lw=1.0)
-    stage(6.9, "Allocation")
-    stage(4.6, "Follow-up")
-    stage(2.6, "Analysis")
-    for a, x in zip(counts.arms, xs, strict=True):
-        arrow(x, 7.75, x, 7.4)
-        alloc = [f"Allocated to {a.arm} (n = {a.allocated})",
-                 f"  • Received allocated intervention (n = {_n(a.received)})",
-                 "  • Did not receive allocated intervention (n = "
-                 f"{_n(None if a.received is None else a.allocated - a.received)})",
-                 *_lines(a.not_received)]
-        b1, _ = box(x, 7.4, bw, alloc)
-        arrow(x, b1, x, 5.45)
-        follow = [f"Lost to follow-up (n = {_n(a.lost)})", *_lines(a.lost_reasons),
-                  f"Discontinued intervention (n = {_n(a.discontinued)})",
-                  *_lines(a.discontinued_reasons)]
-        b2, _ = box(x, 5.45, bw, follow, bold_first=False)
-        arrow(x, b2, x, 3.1)
-        excl_n = None if a.analysed is None else a.allocated - a.analysed
-        analysis = [f"Analysed (n = {_n(a.analysed)})",
-                    f"  • Excluded from analysis (n = {_n(excl_n)})", *_lines(a.analysis_excluded)]
-        box(x, 3.1, bw, analysis)
+    rows: list[list[_Box]] = []
+    top = split + 0.3
+    for stage_name in ("allocation", "follow-up", "analysis"):
+        row = []
+        for a, x in zip(counts.arms, xs, strict=False):
+            if stage_name == "allocation":
+                lines = [f"Allocated to {a.arm} (n = {a.allocated})",
+                         f"  • Received allocated intervention (n = {_n(a.received)})",
+                         "  • Did not receive allocated intervention (n = "
+                         f"{_n(None if a.received is None else a.allocated - a.received)})",
+                         *_lines(a.not_received)]
+                row.append(make(f"{stage_name}:{a.arm}", x, top, bw, lines))
+            elif stage_name == "follow-up":
+                lines = [f"Lost to follow-up (n = {_n(a.lost)})", *_lines(a.lost_reasons),
+                         f"Discontinued intervention (n = {_n(a.discontinued)})",
+                         *_lines(a.discontinued_reasons)]
+                row.append(make(f"{stage_name}:{a.arm}", x, top, bw, lines, bold_first=False))
+            else:
+                excl_n = None if a.analysed is None else a.allocated - a.analysed
+                lines = [f"Analysed (n = {_n(a.analysed)})",
+                         f"  • Excluded from analysis (n = {_n(excl_n)})",
+                         *_lines(a.analysis_excluded)]
+                row.append(make(f"{stage_name}:{a.arm}", x, top, bw, lines))
+        rows.append(row)
+        boxes += row
+        top = max((b.bottom for b in row), default=top) + _GAP + 0.1
+    height = max(b.bottom for b in boxes) + 0.3
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+
+    def Y(d: float) -> float:  # distance from the top -> axes y
+        return height - d
+
+    for b in boxes:
+        ax.add_patch(FancyBboxPatch((b.x - b.width / 2, Y(b.bottom)), b.width, b.height,
+                                    boxstyle="square,pad=0", fill=False, lw=1.2, gid=b.name))
+        for i, (text, bold) in enumerate(b.lines):
+            ax.text(b.x - b.width / 2 + _PAD_X, Y(b.top + _PAD_Y + _LINE * (i + 0.5)), text,
+                    va="center_baseline", ha="left", fontsize=_FONT,
+                    fontweight="bold" if bold else "normal")
+
+    def arrow(x0: float, d0: float, x1: float, d1: float) -> None:
+        ax.annotate("", xy=(x1, Y(d1)), xytext=(x0, Y(d0)),
+                    arrowprops={"arrowstyle": "->", "lw": 1.0})
+
+    def stage(d0: float, d1: float, name: str) -> None:
+        ax.text(0.3, Y((d0 + d1) / 2), name, fontsize=9, fontweight="bold", color="#1f4e79",
+                va="center", ha="center", rotation=90)
+
+    if title:
+        ax.text(width / 2, Y(0.15), title, ha="center", va="top", fontsize=11, fontweight="bold")
+    arrow(cx, assess.bottom, cx, rand.top)
+    mid = (excl.top + excl.bottom) / 2
+    arrow(cx, mid, ex_x - excl.width / 2, mid)
+    ax.plot([xs[0], xs[-1]], [Y(split), Y(split)], color="black", lw=1.0)
+    ax.plot([cx, cx], [Y(rand.bottom), Y(split)], color="black", lw=1.0)
+    stage(assess.top, rand.bottom, "Enrolment")
+    for name, row in zip(("Allocation", "Follow-up", "Analysis"), rows, strict=True):
+        if row:
+            stage(row[0].top, max(b.bottom for b in row), name)
+    for col, x in enumerate(xs[: len(counts.arms)]):
+        arrow(x, split, x, rows[0][col].top)
+        for upper, lower in pairwise(rows):
+            arrow(x, upper[col].bottom, x, lower[col].top)
+    return fig, boxes
+
+
+def draw_consort(counts: ConsortCounts, path: str | Path, title: str | None = None) -> list[Path]:
+    """Draw the diagram; writes SVG and/or PNG (by suffix; both when there is none)."""
+    path = Path(path)
+    targets = [path] if path.suffix.lower() in {".svg", ".png"} else [
+        path.with_suffix(".svg"), path.with_suffix(".png")]
+    fig, _ = _figure(counts, title)
     written = []
     for t in targets:
         t.parent.mkdir(parents=True, exist_ok=True)
