@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from attunement.store.service import Store
-    from attunement.trials import ConsortCounts, RandomisationDesign
+    from attunement.trials import Allocation, ConsortCounts, RandomisationDesign
 
 __all__ = [
     "AlreadyRandomised",
@@ -159,6 +159,34 @@ class StudyTrials:
         return s.execute(
             select(TrialDesignRecord).where(TrialDesignRecord.study_id == study_id)
         ).scalar_one_or_none()
+
+    def _required_design_row(self, s: Session, study_id: int) -> TrialDesignRecord:
+        row = self._design_row(s, study_id)
+        if row is None:
+            raise NotFound(f"study {study_id} has no randomisation design")
+        return row
+
+    def _history(self, s: Session, study_id: int, method: str) -> list[Allocation]:
+        """The study's stored allocations in enrolment order, as the library's records."""
+        from attunement.trials import Allocation
+
+        return [
+            Allocation(
+                a.sequence,
+                str(a.family_id),
+                a.arm,
+                method,
+                dict(a.inputs),
+                a.stratum,
+                dict(a.details),
+                a.algorithm,
+            )
+            for a in s.execute(
+                select(TrialAllocation)
+                .where(TrialAllocation.study_id == study_id)
+                .order_by(TrialAllocation.sequence)
+            ).scalars()
+        ]
 
     @staticmethod
     def _library_design(row: TrialDesignRecord) -> RandomisationDesign:
@@ -292,9 +320,7 @@ class StudyTrials:
         """The study's design (never the seed); NotFound when none is defined."""
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
-            row = self._design_row(s, study.id)
-            if row is None:
-                raise NotFound(f"study {study.id} has no randomisation design")
+            row = self._required_design_row(s, study.id)
             return self._design_dict(row, study, self._n_allocated(s, study.id))
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
@@ -303,9 +329,7 @@ class StudyTrials:
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
-            row = self._design_row(s, study.id)
-            if row is None:
-                raise NotFound(f"study {study.id} has no randomisation design")
+            row = self._required_design_row(s, study.id)
             audit.append(
                 s,
                 actor=actor,
@@ -376,7 +400,7 @@ class StudyTrials:
         """Randomise an enrolled, consented family of the actor's sites (practitioner, site
         lead or admin). ``values``: the family's level of each stratum/factor other than the
         site. The allocation is audited and can never be changed."""
-        from attunement.trials import Allocation, DesignError, Randomiser
+        from attunement.trials import DesignError, Randomiser
 
         require_role(actor, *RANDOMISERS)
         values = values or {}
@@ -435,23 +459,7 @@ class StudyTrials:
                 raise StoreValidationError(
                     f"values.{unknown[0]}", "is not a stratum or factor of this design"
                 )
-            history = [
-                Allocation(
-                    a.sequence,
-                    str(a.family_id),
-                    a.arm,
-                    lib.method,
-                    dict(a.inputs),
-                    a.stratum,
-                    dict(a.details),
-                    a.algorithm,
-                )
-                for a in s.execute(
-                    select(TrialAllocation)
-                    .where(TrialAllocation.study_id == study.id)
-                    .order_by(TrialAllocation.sequence)
-                ).scalars()
-            ]
+            history = self._history(s, study.id, lib.method)
             try:
                 randomiser = Randomiser.resume(lib, self._secret(row), history)
             except DesignError as exc:
@@ -554,30 +562,14 @@ class StudyTrials:
 
     def verify(self, actor: Actor, study_id: int) -> list[int]:
         """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
-        from attunement.trials import Allocation, verify_allocations
+        from attunement.trials import verify_allocations
 
         require_role(actor, "admin")
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
-            row = self._design_row(s, study.id)
-            if row is None:
-                raise NotFound(f"study {study.id} has no randomisation design")
+            row = self._required_design_row(s, study.id)
             lib = self._library_design(row)
-            history = [
-                Allocation(
-                    a.sequence,
-                    str(a.family_id),
-                    a.arm,
-                    lib.method,
-                    dict(a.inputs),
-                    a.stratum,
-                    dict(a.details),
-                    a.algorithm,
-                )
-                for a in s.execute(
-                    select(TrialAllocation).where(TrialAllocation.study_id == study.id)
-                ).scalars()
-            ]
+            history = self._history(s, study.id, lib.method)
             return verify_allocations(lib, self._secret(row), history)
 
     def balance(self, actor: Actor, study_id: int) -> pd.DataFrame:
@@ -591,9 +583,7 @@ class StudyTrials:
         rows = self.list_allocations(actor, study_id)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
-            row = self._design_row(s, study.id)
-            if row is None:
-                raise NotFound(f"study {study.id} has no randomisation design")
+            row = self._required_design_row(s, study.id)
             lib = self._library_design(row)
         frame = pd.DataFrame(
             [{**r["inputs"], "arm": r["arm"]} for r in rows], columns=[*lib.columns, "arm"]
