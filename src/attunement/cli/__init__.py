@@ -11,7 +11,16 @@ from __future__ import annotations
 import typer
 
 from attunement import __version__
-from attunement.cli import evidence, instruments, observe, platform, screening, trials, web
+from attunement.cli import (
+    evidence,
+    instruments,
+    observe,
+    platform,
+    screening,
+    study_trials,
+    trials,
+    web,
+)
 
 app = typer.Typer(
     name="attunement",
@@ -37,7 +46,7 @@ def _root(
     """Attachment-informed perinatal care and research."""
 
 
-for _module in (instruments, screening, observe, trials, evidence, platform, web):
+for _module in (instruments, screening, observe, trials, evidence, platform, web, study_trials):
     _module.register(app)
 
 
