@@ -69,7 +69,7 @@ from attunement.store.errors import (
     StoreValidationError,
 )
 from attunement.store.scope import Actor
-from attunement.store.service import Store
+from attunement.store.service import Store, Submission
 from attunement.store.trials import StudyTrials
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "StoreError",
     "StoreValidationError",
     "StudyTrials",
+    "Submission",
     "default_key_path",
     "default_url",
 ]

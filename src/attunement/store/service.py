@@ -40,6 +40,7 @@ from attunement.store.errors import (
     Forbidden,
     KeyFileError,
     NotFound,
+    StoreError,
     StoreValidationError,
 )
 from attunement.store.models import (
@@ -148,6 +149,22 @@ def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return _jsonable(dataclasses.asdict(value))  # type: ignore[arg-type]
     return str(value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submission:
+    """One questionnaire submission for :meth:`Store.add_assessments` (the arguments of
+    :meth:`Store.add_assessment`, kept together)."""
+
+    actor: Actor
+    family_id: int
+    caregiver: str
+    instrument: str
+    time_point: str
+    responses: list[int | None]
+    input: str = "scores"
+    submission_key: str | None = None
+    completed_on: date | str | None = None
 
 
 class _Ref:
@@ -1869,54 +1886,117 @@ class Store:
         ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
         submission idempotent: the same key returns the first submission.
         """
-        require_write(actor)
-        responses = v.responses(responses)
-        if input not in v.INPUT_KINDS:
-            raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")
-        time_point = v.text(time_point, "time_point", max_len=100) or ""
-        instrument = v.text(instrument, "instrument", max_len=50) or ""
-        if submission_key is not None:
-            submission_key = v.text(submission_key, "submission_key", max_len=100)
-        completed = v.a_date(completed_on, "completed_on")
+        sub = Submission(actor, family_id, caregiver, instrument, time_point, responses,
+                         input=input, submission_key=submission_key, completed_on=completed_on)
+        checked = self._check_submission(sub)
         with self._db.write(lock=False) as s:
-            row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
-            fam = row  # .id, .site_id, .study_id
-            if row.cg_id is None:
-                raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
-            cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
+            return self._store_submission(s, *checked, locked=[False])
 
-            def lock_then_check_key() -> dict | None:
-                # reads and scoring above ran unlocked; from here on writers take turns
+    def add_assessments(self, submissions: Iterable[Submission]) -> list[dict | Exception]:
+        """Store many submissions with ONE commit (group commit), each all-or-nothing.
+
+        Each submission runs under its own savepoint, so one that fails (out of scope,
+        invalid, unknown caregiver) leaves nothing behind and does not affect the others: its
+        place in the result holds the exception, the others hold what :meth:`add_assessment`
+        returns. If the commit itself fails, nothing is stored and the error propagates.
+        The web service batches concurrent submissions through here: one transaction, one
+        lock and one commit for many writers.
+        """
+        results: list[dict | Exception | None] = []
+        pending: list[tuple[int, tuple]] = []
+        for sub in submissions:
+            try:
+                pending.append((len(results), self._check_submission(sub)))
+                results.append(None)
+            except (StoreError, AuthError) as exc:
+                results.append(exc)
+        if pending:
+            # the writers' lock before the first savepoint: a lock taken inside one would be
+            # let go again when that savepoint is rolled back
+            with self._db.write(lock=True) as s:
+                for i, checked in pending:
+                    # plain SAVEPOINT statements: SQLAlchemy's nested transactions cost more
+                    # than the INSERTs they guard; nothing here keeps ORM state across items
+                    driver_execute(s, "SAVEPOINT attunement_submission")
+                    try:
+                        results[i] = self._store_submission(s, *checked, locked=[True])
+                    except (StoreError, AuthError) as exc:
+                        driver_execute(s, "ROLLBACK TO SAVEPOINT attunement_submission")
+                        s.expunge_all()
+                        results[i] = exc
+                    driver_execute(s, "RELEASE SAVEPOINT attunement_submission")
+        return results  # type: ignore[return-value]
+
+    def _check_submission(self, sub: Submission) -> tuple:
+        """What can be checked before the database: the request's own fields."""
+        require_write(sub.actor)
+        responses = v.responses(sub.responses)
+        if sub.input not in v.INPUT_KINDS:
+            raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")
+        time_point = v.text(sub.time_point, "time_point", max_len=100) or ""
+        instrument = v.text(sub.instrument, "instrument", max_len=50) or ""
+        key = sub.submission_key
+        if key is not None:
+            key = v.text(key, "submission_key", max_len=100)
+        completed = v.a_date(sub.completed_on, "completed_on")
+        return (sub.actor, sub.family_id, sub.caregiver, instrument, time_point, responses,
+                sub.input, key, completed)
+
+    def _store_submission(
+        self,
+        s: Session,
+        actor: Actor,
+        family_id: int,
+        caregiver: str,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        input_kind: str,
+        submission_key: str | None,
+        completed: date | None,
+        *,
+        locked: list[bool],
+    ) -> dict:
+        row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
+        fam = row  # .id, .site_id, .study_id
+        if row.cg_id is None:
+            raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
+        cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
+
+        def lock_then_check_key() -> dict | None:
+            # reads and scoring above ran unlocked; from here on writers take turns
+            if not locked[0]:
                 self._db.lock(s)
-                if not submission_key:
-                    return None
-                existing = s.execute(
-                    select(Assessment).where(Assessment.submission_key == submission_key)
-                ).scalar_one_or_none()
-                if existing is None:
-                    return None
-                if existing.family_id != fam.id:
-                    raise StoreValidationError("submission_key", "already used")
-                cg = s.get(Caregiver, existing.caregiver_id)
-                return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
+                locked[0] = True
+            if not submission_key:
+                return None
+            existing = s.execute(
+                select(Assessment).where(Assessment.submission_key == submission_key)
+            ).scalar_one_or_none()
+            if existing is None:
+                return None
+            if existing.family_id != fam.id:
+                raise StoreValidationError("submission_key", "already used")
+            cg = s.get(Caregiver, existing.caregiver_id)
+            return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
 
-            a, cg = self._insert_assessment(
-                s,
-                actor,
-                fam,
-                caregiver,
-                instrument,
-                time_point,
-                responses,
-                input_kind=input,
-                submission_key=submission_key,
-                completed_on=completed,
-                before_write=lock_then_check_key,
-                cg_row=cg_row,
-            )
-            if a is None:
-                return cg  # the earlier submission with this key
-            return self._assessment_dict(a, cg)
+        a, cg = self._insert_assessment(
+            s,
+            actor,
+            fam,
+            caregiver,
+            instrument,
+            time_point,
+            responses,
+            input_kind=input_kind,
+            submission_key=submission_key,
+            completed_on=completed,
+            before_write=lock_then_check_key,
+            cg_row=cg_row,
+        )
+        if a is None:
+            return cg  # the earlier submission with this key
+        return self._assessment_dict(a, cg)
 
     def _score(
         self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None

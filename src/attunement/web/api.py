@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import Actor, Store, StoreValidationError
-from attunement.web import domain, exports
-from attunement.web.deps import actor_from_token, api_actor, get_store, oauth2
+from attunement.web import domain, exports, submissions
+from attunement.web.deps import api_actor, get_store, oauth2
 
 router = APIRouter(prefix="/api")
 
@@ -284,19 +284,9 @@ async def add_assessment(
     ),
 ) -> Json:
     """Score and store one caregiver's answers; urgent flags become open alerts."""
-
-    def submit() -> Json:
-        actor = actor_from_token(store, token)
-        return store.add_assessment(
-            actor, family_id, body.caregiver, body.instrument, body.time_point, body.responses,
-            input=body.input, submission_key=idempotency_key,
-        )
-
-    # Writes are serialised in the store anyway; queueing them here, first come first served,
-    # keeps dozens of threads from fighting over the lock (and the GIL), which is what made
-    # the tail latency under load.
-    async with request.app.state.write_slots:
-        result = await run_in_threadpool(submit)
+    result = await request.app.state.group_commit.submit(submissions.Request(
+        token, family_id, body.caregiver, body.instrument, body.time_point, body.responses,
+        input=body.input, submission_key=idempotency_key))
     # the store's dict is plain JSON already: skip FastAPI's re-encoding and re-validation
     return Response(_dumps(result), status_code=201,  # type: ignore[return-value]
                     media_type="application/json")

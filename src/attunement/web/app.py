@@ -9,7 +9,6 @@ records outside the actor's sites, so other sites' families cannot even be learn
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from attunement.store import AuthError, Forbidden, NotFound, Store, StoreValidat
 from attunement.web import domain
 from attunement.web.security import SecurityHeaders, SessionManager
 from attunement.web.settings import Settings, load_item_text_pack
+from attunement.web.submissions import GroupCommit, SubmissionLane
 
 HERE = Path(__file__).parent
 
@@ -73,7 +73,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
         idle=settings.session_idle,
     )
     app.state.item_texts = load_item_text_pack(settings.item_text_pack)
-    app.state.write_slots = asyncio.Semaphore(settings.write_concurrency)
+    app.state.group_commit = GroupCommit(store, max_batch=settings.max_batch)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["service_name"] = settings.service_name
     templates.env.globals["version"] = __version__
@@ -81,6 +81,8 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _mount_docs(app)
+    if settings.submission_lane:  # inside SecurityHeaders: its answers get the same headers
+        app.add_middleware(SubmissionLane)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.get("/healthz", tags=["service"], summary="200 when the database answers")

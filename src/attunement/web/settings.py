@@ -51,8 +51,10 @@ class Settings:
     ``$ATTUNEMENT_CRISIS_CONTACTS`` (a JSON or YAML file: a list of ``{name, phone, note}``).
     ``item_text_pack`` is a YAML or JSON file ``{instrument_id: {item_number: "validated
     wording"}}`` the service is licensed to use; without it forms show the project's own short
-    labels, marked as such. ``write_concurrency`` bounds the assessment submissions one worker
-    hands to the store at once (the rest wait their turn, first come first served).
+    labels, marked as such. ``max_batch`` bounds how many concurrent assessment submissions one
+    worker writes in one transaction (group commit, see :mod:`attunement.web.submissions`);
+    ``submission_lane`` lets well-formed submissions skip the router on their way there (off:
+    every submission takes the documented FastAPI route; the answers are the same).
     """
 
     secret_key: str | None = None
@@ -61,7 +63,8 @@ class Settings:
     session_lifetime: int = 12 * 3600
     session_idle: int = 30 * 60
     link_hours: int = 72
-    write_concurrency: int = 4
+    max_batch: int = 64
+    submission_lane: bool = True
     crisis_contacts: list[dict[str, str]] = field(
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )
