@@ -4,6 +4,7 @@ PostgreSQL): every subcommand, errors as one line with exit code 2, audited acti
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from attunement.cli import app
 
-from .conftest import DESIGN, SECRET, TrialWorld, build
+from .conftest import DESIGN, SECRET, TrialWorld, build, family_payload
 
 runner = CliRunner()
 
@@ -311,3 +312,32 @@ def test_consort_counts_and_svg(cli: Cli):
     assert r.exit_code == 0, r.output
     assert "enrolment assessed for eligibility 1" in {
         " ".join(c.strip() for c in ln.split("│") if c.strip()) for ln in r.stdout.splitlines()}
+
+
+def test_family_references_are_never_guessed(cli: Cli):
+    """Randomising cannot be undone, so a family reference that could mean two families is
+    refused with the ways to say which one."""
+    _define(cli)
+    tw = cli.tw
+    n = tw.fam_a[0]
+    system = tw.store.system_actor()
+    twin = tw.store.create_family(system, family_payload(str(n), "Site B"))["id"]  # code "1"
+    dup = tw.store.create_family(system, family_payload("A-1", "Site B"))["id"]  # "A-1" twice
+    for f in (twin, dup):
+        tw.store.add_consent(system, f, kind="research", version="v1",
+                             given_on=dt.date.today().isoformat())
+    _one_line_error(cli("randomise", "Trial T", str(n), "--as", "admin@example.org",
+                        "--value", "smi=no"), "ambiguous", f"id:{n}", f"code:{n}")
+    _one_line_error(cli("randomise", "Trial T", "A-1", "--as", "admin@example.org",
+                        "--value", "smi=no"), "several sites", f"id:{dup} (Site B)")
+    assert tw.trials.list_allocations(tw.admin, tw.study) == []
+    r = cli("randomise", "Trial T", f"id:{n}", "--as", "admin@example.org", "--value", "smi=no")
+    assert r.exit_code == 0, r.output
+    r = cli("randomise", "Trial T", f"code:{n}", "--as", "pb@example.org", "--value", "smi=no")
+    assert r.exit_code == 0, r.output
+    got = {a["family"]: a["allocated_by"] for a in tw.trials.list_allocations(tw.admin, tw.study)}
+    assert got == {n: "admin@example.org", twin: "pb@example.org"}
+    # the practitioner at site A sees only one "A-1": no ambiguity for them
+    r = cli("randomise", "Trial T", "A-1", "--as", "pa@example.org", "--value", "smi=no")
+    assert r.exit_code == 0, r.output
+    assert tw.trials.allocation(tw.admin, tw.fam_a[1])["allocated_by"] == "pa@example.org"
