@@ -3,6 +3,11 @@
 A practitioner or site lead of site A gets 404 (never 403) for anything of site B, so they
 cannot even learn that it exists; researchers are read-only (403 on every write) and see only
 their study's families, pseudonymised. Routes never decide this themselves: the store does.
+
+Accounts (``/account``, ``/admin/users/{id}``, ``/api/me/password``, ``/api/users/{id}/…``): the
+"site" is the person's site. Everyone may change their own password; only administrators may
+disable an account or set someone's password (the store's rule: a site lead gets 403 even for
+people of their own site, and sees only their own site's people: 404 for others).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from .support import SECRET_DOB, SECRET_NAME, SECRET_NHS, World
+from .support import PASSWORD, SECRET_DOB, SECRET_NAME, SECRET_NHS, World
 
 ROLES = ("admin", "practitioner", "site_lead", "researcher", None)
 _n = itertools.count(1)
@@ -88,6 +93,14 @@ def _new_caregiver(world: World, family: int) -> dict[str, Any]:
     return {"A": key}
 
 
+def _new_user(world: World, family: int) -> dict[str, Any]:
+    """A fresh practitioner at the family's site (so disabling it disturbs no other case)."""
+    site = "Site A" if family == world.family_a else "Site B"
+    user = world.store.add_user(world.store.system_actor(), f"staff{next(_n)}@example.org",
+                                "practitioner", [site], PASSWORD)
+    return {"U": user["id"]}
+
+
 def _assessment_body(family_is_a: bool = True) -> dict[str, Any]:
     return {"caregiver": "mother", "instrument": "epds", "time_point": "3m",
             "responses": [0] * 10}
@@ -146,6 +159,14 @@ API_CASES = [
                        "infant": {"due_date": (dt.date.today() + dt.timedelta(days=30))
                                   .isoformat()},
                        "caregivers": [{"id": "cg1", "role": "co_parent"}]}),
+    # accounts: {U} is a person of the own / the other site
+    Case("POST", "/api/users/{U}/active", _same(200, 403, 403, 403),
+         body=lambda: {"active": False, "reason": "left the service"}, prepare=_new_user),
+    Case("POST", "/api/users/{U}/password", _same(200, 403, 403, 403),
+         body=lambda: {"new_password": "set by an administrator"}, prepare=_new_user),
+    # revokes the caller's tokens; the answer's fresh token replaces it in world.tokens
+    Case("POST", "/api/me/password", _same(200, 200, 200, 200),
+         body=lambda: {"current_password": PASSWORD, "new_password": PASSWORD + " renewed"}),
 ]
 
 
@@ -178,6 +199,8 @@ def test_api_authorisation_matrix(client: TestClient, world: World) -> None:
                 if want == 404 and r.status_code == 404:
                     # "cannot even learn of": the same answer as for an id that does not exist
                     assert r.json() == {"detail": "Not found"}
+                if role and r.status_code == 200 and case.path == "/api/me/password":
+                    world.tokens[role] = r.json()["access_token"]
     assert not problems, "\n".join(problems)
 
 
@@ -190,6 +213,24 @@ PAGE_CASES = [
     ("GET", "/exports", _same(200, 200, 200, 200)),
     ("GET", "/admin", _same(200, 403, 200, 403)),
     ("GET", "/audit", _same(200, 403, 200, 403)),
+    ("GET", "/account", _same(200, 200, 200, 200)),
+    # {U}: a person of the own / the other site
+    ("GET", "/admin/users/{U}", {**_same(200, 403, 200, 403), "site_lead": (200, 404)}),
+]
+
+# state-changing account forms, posted with a valid CSRF token (no session: no CSRF token, 403)
+ACCOUNT_FORMS: list[tuple[str, Callable[[], dict[str, str]], dict[str | None, tuple[int, int]]]] = [
+    ("/admin/users/{U}/active", lambda: {"active": "0", "reason": "left the service"},
+     {**_same(303, 403, 403, 403), None: (403, 403)}),
+    ("/admin/users/{U}/password",
+     lambda: {"new_password": "set by an administrator",
+              "confirm_password": "set by an administrator"},
+     {**_same(303, 403, 403, 403), None: (403, 403)}),
+    # a wrong current password: every signed-in role reaches the store's check
+    ("/account/password",
+     lambda: {"current_password": "not the password", "new_password": "a new passphrase",
+              "confirm_password": "a new passphrase"},
+     {**_same(422, 422, 422, 422), None: (403, 403)}),
 ]
 
 
@@ -212,10 +253,12 @@ def test_page_authorisation_matrix(client: TestClient, world: World) -> None:
     for method, template, expect in PAGE_CASES:
         for role in ROLES:
             _sign_in(client, world, role)
-            scopes = ((world.family_a, 0), (world.family_b, 1)) if "{F}" in template else \
+            scoped = "{F}" in template or "{U}" in template
+            scopes = ((world.family_a, 0), (world.family_b, 1)) if scoped else \
                 ((world.family_a, 0),)
             for family, i in scopes:
-                path = template.format(F=family)
+                fill = _new_user(world, family) if "{U}" in template else {}
+                path = template.format(F=family, **fill)
                 r = client.request(method, path, follow_redirects=False)
                 want = expect[role][i]
                 if role is None:
@@ -235,7 +278,45 @@ def test_page_authorisation_matrix(client: TestClient, world: World) -> None:
             follow_redirects=False)
         if r.status_code != want:
             problems.append(f"POST /families/{fid}/links as {role}: {r.status_code}, want {want}")
+    for template, data, expect in ACCOUNT_FORMS:
+        for role in ROLES:
+            for family, i in ((world.family_a, 0), (world.family_b, 1)):
+                csrf = _sign_in(client, world, role)
+                path = template.format(**_new_user(world, family))
+                r = client.post(path, data={"csrf_token": csrf, **data()},
+                                follow_redirects=False)
+                if r.status_code != expect[role][i]:
+                    problems.append(f"POST {path} as {role or 'no session'}: {r.status_code}, "
+                                    f"want {expect[role][i]}")
+    # changing one's own password, last: it revokes the role's token the other checks use
+    for role in ROLES:
+        csrf = _sign_in(client, world, role)
+        r = client.post("/account/password", data={
+            "csrf_token": csrf, "current_password": PASSWORD,
+            "new_password": "a new passphrase", "confirm_password": "a new passphrase"},
+            follow_redirects=False)
+        want = 303 if role else 403
+        if r.status_code != want:
+            problems.append(f"POST /account/password as {role or 'no session'}: "
+                            f"{r.status_code}, want {want}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_account_route_is_in_the_matrix() -> None:
+    """A new account route must get its row in the matrices above."""
+    import re
+
+    from attunement.web import accounts
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path.split("?")[0])
+
+    listed = {(c.method, shape(c.path)) for c in API_CASES}
+    listed |= {(method, shape(path)) for method, path, _ in PAGE_CASES}
+    listed |= {("POST", shape(path)) for path, _, _ in ACCOUNT_FORMS}
+    routes = {(method, shape(route.path)) for sub in (accounts.pages, accounts.api)
+              for route in sub.routes for method in route.methods}
+    assert routes and routes <= listed, sorted(routes - listed)
 
 
 def test_researcher_never_sees_an_identifier(client: TestClient, world: World) -> None:
