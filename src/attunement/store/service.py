@@ -1896,11 +1896,11 @@ class Store:
         """Store many submissions with ONE commit (group commit), each all-or-nothing.
 
         Each submission runs under its own savepoint, so one that fails (out of scope,
-        invalid, unknown caregiver) leaves nothing behind and does not affect the others: its
-        place in the result holds the exception, the others hold what :meth:`add_assessment`
-        returns. If the commit itself fails, nothing is stored and the error propagates.
-        The web service batches concurrent submissions through here: one transaction, one
-        lock and one commit for many writers.
+        invalid, unknown caregiver, not in the schedule) leaves nothing behind and does not
+        affect the others: its place in the result holds the exception, the others hold what
+        :meth:`add_assessment` returns. A database error or a failed commit stores nothing
+        and propagates. The web service batches concurrent submissions through here: one
+        transaction, one lock, one audit-head update and one commit for many writers.
         """
         results: list[dict | Exception | None] = []
         pending: list[tuple[int, tuple]] = []
@@ -1913,18 +1913,23 @@ class Store:
         if pending:
             # the writers' lock before the first savepoint: a lock taken inside one would be
             # let go again when that savepoint is rolled back
+            chain = audit.Chain()
             with self._db.write(lock=True) as s:
                 for i, checked in pending:
                     # plain SAVEPOINT statements: SQLAlchemy's nested transactions cost more
                     # than the INSERTs they guard; nothing here keeps ORM state across items
                     driver_execute(s, "SAVEPOINT attunement_submission")
+                    mark = chain.mark()
                     try:
-                        results[i] = self._store_submission(s, *checked, locked=[True])
+                        results[i] = self._store_submission(s, *checked, locked=[True],
+                                                            chain=chain)
                     except (StoreError, AuthError) as exc:
                         driver_execute(s, "ROLLBACK TO SAVEPOINT attunement_submission")
+                        chain.restore(mark)
                         s.expunge_all()
                         results[i] = exc
                     driver_execute(s, "RELEASE SAVEPOINT attunement_submission")
+                audit.flush(s, chain)
         return results  # type: ignore[return-value]
 
     def _check_submission(self, sub: Submission) -> tuple:
@@ -1956,6 +1961,7 @@ class Store:
         completed: date | None,
         *,
         locked: list[bool],
+        chain: audit.Chain | None = None,
     ) -> dict:
         row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
         fam = row  # .id, .site_id, .study_id
@@ -1993,6 +1999,7 @@ class Store:
             completed_on=completed,
             before_write=lock_then_check_key,
             cg_row=cg_row,
+            chain=chain,
         )
         if a is None:
             return cg  # the earlier submission with this key
@@ -2057,6 +2064,7 @@ class Store:
         completed_on: date | None = None,
         before_write: Any = None,
         cg_row: Any = None,
+        chain: audit.Chain | None = None,
     ) -> tuple[Any, Any]:
         cg = cg_row if cg_row is not None else self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
@@ -2173,6 +2181,7 @@ class Store:
             before=before,
             after=after,
             reason=reason,
+            chain=chain,
         )
         return a, cg
 
