@@ -232,81 +232,56 @@ def test_every_submission_failing_writes_nothing(world):
     assert st.verify_audit().ok
 
 
-def test_failure_after_the_rows_were_written_rolls_back_to_its_savepoint(world, monkeypatch):
-    """A store error raised inside one submission after its assessment, alert and audit rows
-    were written: the savepoint takes all three back (and the audit head with them), so the
-    next submission in the batch chains from the right row."""
-    from attunement.store import audit
+def refuse_time_point(st, time_point: str) -> None:
+    """A database trigger that aborts any INSERT of an assessment at ``time_point``: a real
+    database error (not a store error) in the middle of a batch, whatever the store's code."""
+    from sqlalchemy import text
 
+    with st._db.engine.begin() as conn:
+        if st._db.dialect == "sqlite":
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"WHEN NEW.time_point = '{time_point}' "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END"))
+        else:
+            conn.execute(text(
+                f"CREATE FUNCTION refuse_{time_point}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.time_point = '{time_point}' THEN "
+                "RAISE EXCEPTION 'disk on fire (test)'; END IF; RETURN NEW; END "
+                "$$ LANGUAGE plpgsql"))
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"FOR EACH ROW EXECUTE FUNCTION refuse_{time_point}()"))
+
+
+def test_a_database_error_rolls_back_the_whole_batch(world, make_family):
+    """A database error is not a bad submission: it propagates and nothing of the batch is
+    stored (no assessment, alert or audit row), and the store goes on writing afterwards."""
     st = world.store
+    # a family outside any study: every time point is accepted by the store itself
+    free = st.create_family(world.north, make_family("N-FREE", "North"))["id"]
+    refuse_time_point(st, "boom")
     before = _counts(st)
     audit_rows_before = st.verify_audit().rows
-    real_append = audit.append
-    calls = {"n": 0}
-
-    def append_then_fail(session, **kw):
-        row = real_append(session, **kw)
-        calls["n"] += 1
-        if kw.get("entity") == "assessment" and calls["n"] == 2:
-            raise StoreValidationError("responses", "rejected after writing (test)")
-        return row
-
-    monkeypatch.setattr(audit, "append", append_then_fail)
-    results = st.add_assessments([
-        Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM),
-        Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10),
-        Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10),
-    ])
-    monkeypatch.setattr(audit, "append", real_append)
-    assert isinstance(results[0], dict) and isinstance(results[2], dict)
-    assert isinstance(results[1], StoreValidationError) and results[1].field == "responses"
-    # the failed one's instance number was taken back too
-    assert results[2]["instance"] == 1
-    after = _counts(st)
-    assert after[Assessment] - before[Assessment] == 2
-    assert after[AuditEntry] - before[AuditEntry] == 2
-    assert after[Alert] - before[Alert] == 1
-    assert _alerts_for(st, [results[2]["id"]]) == {results[2]["id"]: ["epds_self_harm"]}
-    report = st.verify_audit()
-    assert report.ok, report
-    assert report.rows == audit_rows_before + 2
-    # the chain goes on from there
-    st.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM)
-    assert st.verify_audit().ok
-
-
-def test_a_non_store_error_rolls_back_the_whole_batch(world, monkeypatch):
-    """Anything but a store error is not a bad submission: it propagates, nothing is stored."""
-    from attunement.store import audit
-
-    st = world.store
-    before = _counts(st)
-    real_append = audit.append
-    calls = {"n": 0}
-
-    def append_then_break(session, **kw):
-        row = real_append(session, **kw)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("disk on fire")
-        return row
-
-    monkeypatch.setattr(audit, "append", append_then_break)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Exception, match="disk on fire") as err:
         st.add_assessments([
             Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
-            Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10),
-            Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_CALM),
+            Submission(world.north, free, "father", "epds", "boom", EPDS_ITEM10),
+            Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
         ])
-    monkeypatch.setattr(audit, "append", real_append)
+    assert not isinstance(err.value, StoreError)
     assert _counts(st) == before
+    report = st.verify_audit()
+    assert report.ok and report.rows == audit_rows_before
+    again = st.add_assessments([
+        Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
+        Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
+    ])
+    assert [r["instance"] for r in again] == [1, 1]
+    after = _counts(st)
+    assert (after[Assessment] - before[Assessment], after[Alert] - before[Alert],
+            after[AuditEntry] - before[AuditEntry]) == (2, 2, 2)
     assert st.verify_audit().ok
-    # and the store still writes afterwards
-    again = st.add_assessments(
-        [Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10)]
-    )
-    assert again[0]["instance"] == 1
-    assert _counts(st)[Assessment] == before[Assessment] + 1
 
 
 # --- urgent flags ------------------------------------------------------------------------------

@@ -21,7 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from attunement.store import AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store import (
+    AuthError,
+    Forbidden,
+    NotFound,
+    Store,
+    StoreError,
+    StoreValidationError,
+)
 from attunement.store.models import Assessment
 from attunement.web import Settings, create_app
 from attunement.web.submissions import GroupCommit, Request, SubmissionLane
@@ -582,34 +589,51 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     assert store.verify_audit().ok
 
 
-def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A non-store error inside one submission (here: its audit row cannot be written) rolls
-    back the whole batch; written one by one, only that submission fails."""
-    from attunement.store import audit
+def refuse_time_point(store: Store, time_point: str) -> None:
+    """A database trigger that aborts any INSERT of an assessment at ``time_point``: a real
+    database error (not a store error), whatever the store's code looks like."""
+    from sqlalchemy import text
 
-    real_append = audit.append
+    with store._db.engine.begin() as conn:
+        if store._db.dialect == "sqlite":
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"WHEN NEW.time_point = '{time_point}' "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END"))
+        else:
+            conn.execute(text(
+                f"CREATE FUNCTION refuse_{time_point}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.time_point = '{time_point}' THEN "
+                "RAISE EXCEPTION 'disk on fire (test)'; END IF; RETURN NEW; END "
+                "$$ LANGUAGE plpgsql"))
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"FOR EACH ROW EXECUTE FUNCTION refuse_{time_point}()"))
 
-    def append(session: Any, **kw: Any) -> int:
-        if kw.get("entity") == "assessment" and kw["after"]["responses"][0] == 3:
-            raise RuntimeError("disk on fire (test)")
-        return real_append(session, **kw)
 
-    monkeypatch.setattr(audit, "append", append)
+def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(world: World) -> None:
+    """A database error in one submission (a trigger refuses its row) fails the whole batch;
+    written one by one, only that submission fails and every other one is stored."""
+    refuse_time_point(world.store, "boom")
     group = GroupCommit(world.store)
-    requests = [_request(world, i) for i in range(6)]  # i % 4 == 3: i = 3 is the culprit
+    requests = [_request(world, i) for i in range(6)]
+    # family B is in no study, so the store itself accepts any time point there
+    requests[3] = _request(world, 3, role="practitioner_b", family_id=world.family_b,
+                           time_point="boom")
+    requests.append(_request(world, 6, role="practitioner_b", family_id=world.family_b,
+                             time_point="6w"))
     try:
         results = asyncio.run(_gather(group, requests))
     finally:
         group.close()
-    monkeypatch.setattr(audit, "append", real_append)
-    assert [type(r) for r in results] == [dict, dict, dict, RuntimeError, dict, dict]
-    assert group.written == 5
+    assert [type(r) is dict for r in results] == [True] * 3 + [False] + [True] * 3, results
+    assert not isinstance(results[3], StoreError) and "disk on fire" in str(results[3])
+    assert group.written == 6
     stored = _stored(world)
-    assert sorted(a["id"] for a in stored) == sorted(
-        r["id"] for r in results if isinstance(r, dict))
-    assert all(a["responses"][0] != 3 for a in stored)
+    assert sorted(a["id"] for a in stored) == sorted(r["id"] for r in results[:3] + results[4:6])
+    on_b = world.store.list_assessments(world.store.system_actor(), world.family_b)
+    assert [a["time_point"] for a in on_b if a["id"] == results[6]["id"]] == ["6w"]
+    assert not [a for a in on_b if a["time_point"] == "boom"]
     assert world.store.verify_audit().ok
 
 
