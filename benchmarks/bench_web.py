@@ -20,7 +20,7 @@ Baselines measured in the same run: the store's own ``add_assessment`` called di
 HTTP), one at a time, and ``GET /healthz`` at 50 clients (what the load generator and the HTTP
 stack reach on the machine with no write at all).
 
-``ATTUNEMENT_BENCH_WORKERS`` sets the uvicorn workers (default 1 on SQLite, 2 on PostgreSQL);
+``ATTUNEMENT_BENCH_WORKERS`` sets the uvicorn workers (default 1);
 ``ATTUNEMENT_BENCH_POSTGRES=0`` skips the PostgreSQL run.
 """
 
@@ -325,10 +325,10 @@ def _start_postgres(workdir: Path) -> tuple[str, list[str], str, Path] | None:
 
 
 def main() -> bool:
-    # SQLite serialises writers: one worker queues them fairly in-process (a second process
-    # only adds cross-process lock polling and tail latency); PostgreSQL gets two
+    # one worker for both: its group commit turns the 50 clients' submissions into a few
+    # transactions; a second worker only splits the batches and waits on the writers' lock
     forced = os.environ.get("ATTUNEMENT_BENCH_WORKERS")
-    workers = {"sqlite": int(forced or 1), "postgresql": int(forced or 2)}
+    workers = {"sqlite": int(forced or 1), "postgresql": int(forced or 1)}
     print(f"{CLIENTS} concurrent clients; per database {WARMUP} warm-up submissions, "
           f"{PACED_SECONDS:.0f} s at {TARGET_RPS:.0f}/s, then up to {MAX_REQUESTS} submissions "
           f"or {MAX_SECONDS:.0f} s back to back; {os.cpu_count()} CPUs")

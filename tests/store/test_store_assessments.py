@@ -221,25 +221,25 @@ def test_failure_half_way_leaves_nothing(world, monkeypatch):
 
     st = world.store
     counts = {m: _count(st, m) for m in (Assessment, Alert, AuditEntry, CaregiverLink)}
-    real_append = audit.append
+    real_append = audit.append_many
 
-    def failing_append(session, **kw):
-        if kw.get("entity") == "assessment":
+    def failing_append(session, entries):
+        if any(e.get("entity") == "assessment" for e in entries):
             session.flush()  # the assessment and its alert are in the transaction now
             raise RuntimeError("disk on fire")
-        return real_append(session, **kw)
+        return real_append(session, entries)
 
-    monkeypatch.setattr(audit, "append", failing_append)
+    monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
         st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
-    monkeypatch.setattr(audit, "append", real_append)
+    monkeypatch.setattr(audit, "append_many", real_append)
     token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
     counts[CaregiverLink] += 1
     counts[AuditEntry] += 1
-    monkeypatch.setattr(audit, "append", failing_append)
+    monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
         st.submit_link(token, EPDS_ITEM10)
-    monkeypatch.setattr(audit, "append", real_append)
+    monkeypatch.setattr(audit, "append_many", real_append)
     assert {m: _count(st, m) for m in counts} == counts
     assert st.open_link(token)["instrument"] == "epds"  # the link was not used up
     assert st.verify_audit().ok

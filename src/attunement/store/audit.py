@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attunement.store.db import driver_execute
+from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -67,26 +67,6 @@ def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
 
 
-class Chain:
-    """The chain's head kept in memory through one transaction that appends many rows
-    (a group commit): read once, written once by :func:`flush`, instead of a read and an
-    update per row. ``mark``/``restore`` follow a savepoint that is rolled back."""
-
-    __slots__ = ("dirty", "exists", "last_hash", "last_id")
-
-    def __init__(self) -> None:
-        self.last_id: int | None = None  # None: not read yet
-        self.last_hash = GENESIS
-        self.exists = False
-        self.dirty = False
-
-    def mark(self) -> tuple:
-        return (self.last_id, self.last_hash, self.exists, self.dirty)
-
-    def restore(self, mark: tuple) -> None:
-        self.last_id, self.last_hash, self.exists, self.dirty = mark
-
-
 def append(
     session: Session,
     *,
@@ -100,58 +80,57 @@ def append(
     after: Any = None,
     reason: str | None = None,
     client: str = "",
-    chain: Chain | None = None,
 ) -> int:
-    """Append one row; the caller holds the write lock (see ``Database.write``).
+    """Append one row; the caller holds the write lock (see ``Database.write``)."""
+    return append_many(session, [dict(
+        actor=actor, action=action, entity=entity, entity_id=entity_id, family_id=family_id,
+        site_id=site_id, before=before, after=after, reason=reason, client=client)])[0]
 
-    Plain INSERT/UPDATE statements (no unit of work): this runs on every write. With a
-    ``chain``, the head is read at most once and written by :func:`flush` before commit.
+
+def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
+    """Append rows in the order given (each a dict of :func:`append`'s keywords); their ids.
+
+    The head is read once and written once, the rows go in one ``executemany``: plain
+    statements on the driver (no unit of work), as this runs on every write.
     """
-    if chain is not None and chain.last_id is not None:
-        prev_id, prev_hash = chain.last_id, chain.last_hash
+    if not entries:
+        return []
+    head = driver_execute(session, _HEAD_SQL).fetchone()
+    prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rows, ids = [], []
+    for entry in entries:
+        actor, before, after = entry["actor"], entry.get("before"), entry.get("after")
+        entity_id = entry.get("entity_id")
+        fields = {
+            "id": prev_id + 1,
+            "at": at,
+            "actor_id": actor.user_id,
+            "actor_email": actor.email,
+            "actor_role": actor.role,
+            "action": entry["action"],
+            "entity": entry["entity"],
+            "entity_id": None if entity_id is None else str(entity_id),
+            "family_id": entry.get("family_id"),
+            "site_id": entry.get("site_id"),
+            "before": None if before is None else canonical(before),
+            "after": None if after is None else canonical(after),
+            "reason": entry.get("reason"),
+            "client": entry.get("client") or "",
+        }
+        digest = row_hash(prev_hash, fields)
+        rows.append((*(fields[k] for k in FIELDS), prev_hash, digest))
+        ids.append(fields["id"])
+        prev_id, prev_hash = fields["id"], digest
+    if len(rows) == 1:
+        driver_execute(session, _INSERT_SQL, rows[0])
     else:
-        head = driver_execute(session, _HEAD_SQL).fetchone()
-        prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
-        if chain is not None:
-            chain.exists = head is not None
-    fields = {
-        "id": prev_id + 1,
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor_id": actor.user_id,
-        "actor_email": actor.email,
-        "actor_role": actor.role,
-        "action": action,
-        "entity": entity,
-        "entity_id": None if entity_id is None else str(entity_id),
-        "family_id": family_id,
-        "site_id": site_id,
-        "before": None if before is None else canonical(before),
-        "after": None if after is None else canonical(after),
-        "reason": reason,
-        "client": client or "",
-    }
-    digest = row_hash(prev_hash, fields)
-    driver_execute(session, _INSERT_SQL, (*(fields[k] for k in FIELDS), prev_hash, digest))
-    if chain is not None:
-        chain.last_id, chain.last_hash, chain.dirty = fields["id"], digest, True
-    elif head is None:
-        session.execute(_HEAD_INSERT, {"id": 1, "last_id": fields["id"], "last_hash": digest})
+        driver_executemany(session, _INSERT_SQL, rows)
+    if head is None:
+        session.execute(_HEAD_INSERT, {"id": 1, "last_id": prev_id, "last_hash": prev_hash})
     else:
-        driver_execute(session, _HEAD_UPDATE_SQL, (fields["id"], digest))
-    return fields["id"]
-
-
-def flush(session: Session, chain: Chain) -> None:
-    """Write the head kept by ``chain`` (in the same transaction, before commit)."""
-    if not chain.dirty:
-        return
-    if chain.exists:
-        driver_execute(session, _HEAD_UPDATE_SQL, (chain.last_id, chain.last_hash))
-    else:
-        session.execute(_HEAD_INSERT, {"id": 1, "last_id": chain.last_id,
-                                       "last_hash": chain.last_hash})
-        chain.exists = True
-    chain.dirty = False
+        driver_execute(session, _HEAD_UPDATE_SQL, (prev_id, prev_hash))
+    return ids
 
 
 @dataclass(frozen=True)

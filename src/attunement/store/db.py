@@ -34,6 +34,15 @@ def driver_execute(session: Session, sql: str, params: tuple = ()) -> Any:
     return cur
 
 
+def driver_executemany(session: Session, sql: str, rows: list[tuple]) -> None:
+    """:func:`driver_execute` for many rows at once (psycopg pipelines them: one round trip)."""
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = _PYFORMAT.get(sql) or _PYFORMAT.setdefault(sql, sql.replace("?", "%s"))
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur.executemany(sql, rows)
+
+
 _PYFORMAT: dict[str, str] = {}
 
 

@@ -91,7 +91,9 @@ TOKEN_DAYS = 30
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024
-_INSERT_ASSESSMENT = Assessment.__table__.insert().returning(Assessment.__table__.c.id)
+# many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
+_INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
+    Assessment.__table__.c.id, sort_by_parameter_order=True)
 _INSERT_ALERT = Alert.__table__.insert()
 _A = Assessment.__table__.c
 # prebuilt (compiled once) statements of the submission hot path, run on the connection
@@ -165,6 +167,17 @@ class Submission:
     input: str = "scores"
     submission_key: str | None = None
     completed_on: date | str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """An assessment checked and scored, not yet written (see ``_write_assessments``)."""
+
+    actor: Actor
+    fam: Any  # .id, .site_id, .study_id
+    cg: Any  # .id, .key, .role, .left_on, .variants
+    values: dict
+    corrects: Any = None
 
 
 class _Ref:
@@ -1886,50 +1899,73 @@ class Store:
         ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
         submission idempotent: the same key returns the first submission.
         """
-        sub = Submission(actor, family_id, caregiver, instrument, time_point, responses,
-                         input=input, submission_key=submission_key, completed_on=completed_on)
-        checked = self._check_submission(sub)
-        with self._db.write(lock=False) as s:
-            return self._store_submission(s, *checked, locked=[False])
+        result = self.add_assessments([Submission(
+            actor, family_id, caregiver, instrument, time_point, responses, input=input,
+            submission_key=submission_key, completed_on=completed_on)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def add_assessments(self, submissions: Iterable[Submission]) -> list[dict | Exception]:
         """Store many submissions with ONE commit (group commit), each all-or-nothing.
 
-        Each submission runs under its own savepoint, so one that fails (out of scope,
-        invalid, unknown caregiver, not in the schedule) leaves nothing behind and does not
-        affect the others: its place in the result holds the exception, the others hold what
-        :meth:`add_assessment` returns. A database error or a failed commit stores nothing
-        and propagates. The web service batches concurrent submissions through here: one
-        transaction, one lock, one audit-head update and one commit for many writers.
+        The result holds, in order, what :meth:`add_assessment` returns or the error that
+        rejected that submission (out of scope, invalid, unknown caregiver, not in the
+        schedule, key already used). Every check runs before anything is written, so a
+        rejected submission leaves nothing behind and the others go on. The accepted ones
+        are then written together: a few multi-row statements for the whole batch (one
+        round trip each on PostgreSQL), one audit-head update, one commit; a database error
+        there stores none of them and propagates. The web service batches concurrent
+        submissions through here.
         """
         results: list[dict | Exception | None] = []
-        pending: list[tuple[int, tuple]] = []
+        checked: list[tuple[int, tuple]] = []
         for sub in submissions:
             try:
-                pending.append((len(results), self._check_submission(sub)))
+                checked.append((len(results), self._check_submission(sub)))
                 results.append(None)
             except (StoreError, AuthError) as exc:
                 results.append(exc)
-        if pending:
-            # the writers' lock before the first savepoint: a lock taken inside one would be
-            # let go again when that savepoint is rolled back
-            chain = audit.Chain()
-            with self._db.write(lock=True) as s:
-                for i, checked in pending:
-                    # plain SAVEPOINT statements: SQLAlchemy's nested transactions cost more
-                    # than the INSERTs they guard; nothing here keeps ORM state across items
-                    driver_execute(s, "SAVEPOINT attunement_submission")
-                    mark = chain.mark()
+        if not checked:
+            return results  # type: ignore[return-value]
+        with self._db.write(lock=False) as s:
+            prepared: list[tuple[int, _Prepared]] = []
+            for i, args in checked:  # reads and scoring: unlocked on PostgreSQL
+                try:
+                    prepared.append((i, self._prepare_submission(s, *args)))
+                except (StoreError, AuthError) as exc:
+                    results[i] = exc
+            if not prepared:
+                return results  # type: ignore[return-value]
+            self._db.lock(s)  # from here on writers take turns
+            to_write: list[tuple[int, _Prepared]] = []
+            first_with_key: dict[str, tuple[int, int]] = {}  # key -> (index, family)
+            repeats: dict[int, int] = {}
+            for i, item in prepared:
+                key = item.values["submission_key"]
+                if key:
+                    if key in first_with_key:  # the same key twice in one batch
+                        j, family = first_with_key[key]
+                        if family != item.fam.id:
+                            results[i] = StoreValidationError("submission_key", "already used")
+                        else:
+                            repeats[i] = j
+                        continue
                     try:
-                        results[i] = self._store_submission(s, *checked, locked=[True],
-                                                            chain=chain)
-                    except (StoreError, AuthError) as exc:
-                        driver_execute(s, "ROLLBACK TO SAVEPOINT attunement_submission")
-                        chain.restore(mark)
-                        s.expunge_all()
+                        earlier = self._earlier_submission(s, item)
+                    except StoreError as exc:
                         results[i] = exc
-                    driver_execute(s, "RELEASE SAVEPOINT attunement_submission")
-                audit.flush(s, chain)
+                        continue
+                    if earlier is not None:
+                        results[i] = earlier
+                        continue
+                    first_with_key[key] = (i, item.fam.id)
+                to_write.append((i, item))
+            written = self._write_assessments(s, [item for _, item in to_write])
+            for (i, item), a in zip(to_write, written, strict=True):
+                results[i] = self._assessment_dict(a, item.cg)
+            for i, j in repeats.items():
+                results[i] = results[j]
         return results  # type: ignore[return-value]
 
     def _check_submission(self, sub: Submission) -> tuple:
@@ -1947,7 +1983,7 @@ class Store:
         return (sub.actor, sub.family_id, sub.caregiver, instrument, time_point, responses,
                 sub.input, key, completed)
 
-    def _store_submission(
+    def _prepare_submission(
         self,
         s: Session,
         actor: Actor,
@@ -1959,51 +1995,27 @@ class Store:
         input_kind: str,
         submission_key: str | None,
         completed: date | None,
-        *,
-        locked: list[bool],
-        chain: audit.Chain | None = None,
-    ) -> dict:
+    ) -> _Prepared:
         row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
-        fam = row  # .id, .site_id, .study_id
         if row.cg_id is None:
             raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
         cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
+        return self._prepare_assessment(
+            s, actor, row, caregiver, instrument, time_point, responses,
+            input_kind=input_kind, submission_key=submission_key, completed_on=completed,
+            cg_row=cg_row)
 
-        def lock_then_check_key() -> dict | None:
-            # reads and scoring above ran unlocked; from here on writers take turns
-            if not locked[0]:
-                self._db.lock(s)
-                locked[0] = True
-            if not submission_key:
-                return None
-            existing = s.execute(
-                select(Assessment).where(Assessment.submission_key == submission_key)
-            ).scalar_one_or_none()
-            if existing is None:
-                return None
-            if existing.family_id != fam.id:
-                raise StoreValidationError("submission_key", "already used")
-            cg = s.get(Caregiver, existing.caregiver_id)
-            return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
-
-        a, cg = self._insert_assessment(
-            s,
-            actor,
-            fam,
-            caregiver,
-            instrument,
-            time_point,
-            responses,
-            input_kind=input_kind,
-            submission_key=submission_key,
-            completed_on=completed,
-            before_write=lock_then_check_key,
-            cg_row=cg_row,
-            chain=chain,
-        )
-        if a is None:
-            return cg  # the earlier submission with this key
-        return self._assessment_dict(a, cg)
+    def _earlier_submission(self, s: Session, item: _Prepared) -> dict | None:
+        """The stored submission with this one's idempotency key (under the writers' lock)."""
+        existing = s.execute(
+            select(Assessment).where(Assessment.submission_key == item.values["submission_key"])
+        ).scalar_one_or_none()
+        if existing is None:
+            return None
+        if existing.family_id != item.fam.id:
+            raise StoreValidationError("submission_key", "already used")
+        cg = s.get(Caregiver, existing.caregiver_id)
+        return self._assessment_dict(existing, cg)  # type: ignore[arg-type]
 
     def _score(
         self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None
@@ -2064,8 +2076,38 @@ class Store:
         completed_on: date | None = None,
         before_write: Any = None,
         cg_row: Any = None,
-        chain: audit.Chain | None = None,
     ) -> tuple[Any, Any]:
+        """Check, score and write one assessment; ``before_write`` runs between the two (it
+        may return an earlier submission, which is then returned in place of a new one)."""
+        item = self._prepare_assessment(
+            s, actor, fam, caregiver, instrument, time_point, responses,
+            input_kind=input_kind, via=via, corrects=corrects, reason=reason,
+            submission_key=submission_key, completed_on=completed_on, cg_row=cg_row)
+        if before_write is not None:
+            earlier = before_write()
+            if earlier is not None:
+                return None, earlier
+        return self._write_assessments(s, [item])[0], item.cg
+
+    def _prepare_assessment(
+        self,
+        s: Session,
+        actor: Actor,
+        fam: Any,
+        caregiver: str | int,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        *,
+        input_kind: str,
+        via: str = "staff",
+        corrects: Assessment | None = None,
+        reason: str | None = None,
+        submission_key: str | None = None,
+        completed_on: date | None = None,
+        cg_row: Any = None,
+    ) -> _Prepared:
+        """Every check and the scoring of one assessment; nothing is written."""
         cg = cg_row if cg_row is not None else self._caregiver_row(s, fam, caregiver)
         today = datetime.now(UTC).date()
         if corrects is not None:
@@ -2080,110 +2122,121 @@ class Store:
                 )
             self._check_time_point(s, fam, time_point)
         scored = self._score(instrument, responses, input_kind, (cg.variants or {}).get(instrument))
-        scores = _jsonable(dict(scored.scores))
-        item_scores = _jsonable(list(getattr(scored, "item_scores", None) or responses))
-        flags = [_flag_dict(f) for f in scored.flags]
-        if before_write is not None:
-            earlier = before_write()
-            if earlier is not None:
-                return None, earlier
-        conn = s.connection()
-        if corrects is None:
-            instance = (
-                driver_execute(s, _NEXT_INSTANCE, (cg.id, instrument, time_point)).fetchone()[0]
-                or 0
-            ) + 1
-            version = 1
-        else:
-            instance = corrects.instance
-            version = (
-                s.execute(
-                    select(func.max(Assessment.version)).where(
-                        Assessment.caregiver_id == cg.id,
-                        Assessment.instrument == instrument,
-                        Assessment.time_point == time_point,
-                        Assessment.instance == instance,
-                    )
-                ).scalar()
-                or 0
-            ) + 1
         values = dict(
             family_id=fam.id,
             caregiver_id=cg.id,
             instrument=instrument,
             instrument_version=str(getattr(scored, "version", "")),
             time_point=time_point,
-            instance=instance,
-            version=version,
+            instance=None,  # numbered when written, under the writers' lock
+            version=None,
             input_kind=input_kind,
             responses=list(responses),
-            item_scores=item_scores,
-            scores=scores,
-            flags=flags,
+            item_scores=_jsonable(list(getattr(scored, "item_scores", None) or responses)),
+            scores=_jsonable(dict(scored.scores)),
+            flags=[_flag_dict(f) for f in scored.flags],
             corrected_from=corrects.id if corrects else None,
             reason=reason,
             submitted_by=actor.user_id,
             submitted_via=via,
-            submitted_at=utcnow(),
+            submitted_at=None,
             submission_key=submission_key,
             completed_on=completed_on,
         )
+        return _Prepared(actor, fam, cg, values, corrects)
+
+    def _write_assessments(self, s: Session, items: list[_Prepared]) -> list[Any]:
+        """Write prepared assessments (the caller holds the writers' lock): their rows, their
+        urgent alerts and their audit rows, each kind in one statement for all of them."""
+        if not items:
+            return []
+        next_instance: dict[tuple, int] = {}
+        now = utcnow()
+        for item in items:
+            values, corrects = item.values, item.corrects
+            values["submitted_at"] = now
+            if corrects is None:
+                key = (item.cg.id, values["instrument"], values["time_point"])
+                if key not in next_instance:
+                    next_instance[key] = (
+                        driver_execute(s, _NEXT_INSTANCE, key).fetchone()[0] or 0) + 1
+                values["instance"], values["version"] = next_instance[key], 1
+                next_instance[key] += 1
+            else:
+                values["instance"] = corrects.instance
+                values["version"] = (
+                    s.execute(
+                        select(func.max(Assessment.version)).where(
+                            Assessment.caregiver_id == item.cg.id,
+                            Assessment.instrument == values["instrument"],
+                            Assessment.time_point == values["time_point"],
+                            Assessment.instance == corrects.instance,
+                        )
+                    ).scalar()
+                    or 0
+                ) + 1
         # plain INSERTs (no unit of work): this is the platform's busiest write
-        new_id = conn.execute(_INSERT_ASSESSMENT, values).scalar_one()
-        a = types.SimpleNamespace(id=new_id, **values)  # for the caller (no ORM events)
+        conn = s.connection()
+        params = [item.values for item in items]
+        ids = conn.execute(_INSERT_ASSESSMENTS, params[0] if len(params) == 1 else params
+                           ).scalars().all()
+        written = [types.SimpleNamespace(id=new_id, **item.values)
+                   for new_id, item in zip(ids, items, strict=True)]
         alerts = [
             dict(
-                family_id=fam.id,
-                caregiver_id=cg.id,
-                assessment_id=new_id,
+                family_id=a.family_id,
+                caregiver_id=a.caregiver_id,
+                assessment_id=a.id,
                 flag_id=str(f.get("id")),
                 kind=str(f.get("kind")),
                 label=str(f.get("label") or f.get("id")),
                 reason=str(f.get("reason") or ""),
                 status="open",
-                created_at=values["submitted_at"],
+                created_at=now,
             )
-            for f in flags
+            for a in written
+            for f in a.flags
             if f.get("kind") in URGENT_KINDS
         ]
         if alerts:
             conn.execute(_INSERT_ALERT, alerts)
-        after = {
-            "instrument": instrument,
-            "instrument_version": a.instrument_version,
-            "time_point": time_point,
-            "caregiver": cg.key,
-            "instance": instance,
-            "version": version,
-            "input": input_kind,
-            "responses": list(responses),
-            "scores": scores,
-            "flags": [f.get("id") for f in flags],
-            "via": via,
-            "completed_on": completed_on.isoformat(),
-        }
-        before = None
-        if corrects is not None:
-            before = {
-                "id": corrects.id,
-                "version": corrects.version,
-                "responses": list(corrects.responses),
-                "scores": corrects.scores,
-            }
-        audit.append(
-            s,
-            actor=actor,
-            action="correct" if corrects else "create",
-            entity="assessment",
-            entity_id=a.id,
-            family_id=fam.id,
-            site_id=fam.site_id,
-            before=before,
-            after=after,
-            reason=reason,
-            chain=chain,
-        )
-        return a, cg
+        entries = []
+        for a, item in zip(written, items, strict=True):
+            corrects = item.corrects
+            before = None
+            if corrects is not None:
+                before = {
+                    "id": corrects.id,
+                    "version": corrects.version,
+                    "responses": list(corrects.responses),
+                    "scores": corrects.scores,
+                }
+            entries.append(dict(
+                actor=item.actor,
+                action="correct" if corrects else "create",
+                entity="assessment",
+                entity_id=a.id,
+                family_id=item.fam.id,
+                site_id=item.fam.site_id,
+                before=before,
+                after={
+                    "instrument": a.instrument,
+                    "instrument_version": a.instrument_version,
+                    "time_point": a.time_point,
+                    "caregiver": item.cg.key,
+                    "instance": a.instance,
+                    "version": a.version,
+                    "input": a.input_kind,
+                    "responses": list(a.responses),
+                    "scores": a.scores,
+                    "flags": [f.get("id") for f in a.flags],
+                    "via": a.submitted_via,
+                    "completed_on": a.completed_on.isoformat(),
+                },
+                reason=a.reason,
+            ))
+        audit.append_many(s, entries)
+        return written
 
     def _assessment_dict(self, a: Assessment, cg: Caregiver) -> dict:
         scores = dict(a.scores or {})
