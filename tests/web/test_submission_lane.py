@@ -575,8 +575,9 @@ def test_group_commit_writes_concurrent_submissions_in_batches(world: World) -> 
     for i, r in enumerate(results):  # each answer is its own submission
         assert r["responses"] == [i % 4] * 9 + [0]
         assert r["caregiver"] == ("mother", "father")[i % 2]
-    assert sorted(r["instance"] for r in results if r["caregiver"] == "mother") == list(
-        range(1, 11))
+    # first come, first served: repeats are numbered in the order they were submitted
+    assert [r["instance"] for r in results if r["caregiver"] == "mother"] == list(range(1, 11))
+    assert [r["instance"] for r in results if r["caregiver"] == "father"] == list(range(1, 11))
     assert world.store.verify_audit().ok
 
 
@@ -712,3 +713,45 @@ def test_an_idle_group_commit_writes_the_first_arrival_at_once(world: World) -> 
         group.close()
     assert [r["instance"] for r in results] == [1, 1, 2]
     assert group.batches == 3 and group.written == 3
+
+
+def test_a_waiter_that_goes_away_does_not_stop_the_others(world: World) -> None:
+    """A client that disconnects (its waiting task cancelled) while it waits for its batch:
+    the others get their answers, the worker keeps serving, and the submission itself is stored
+    (a retry with its Idempotency-Key would get it back)."""
+    group = GroupCommit(world.store)
+
+    async def scenario() -> tuple[list[Any], dict]:
+        tasks = [asyncio.create_task(group.submit(_request(world, i, submission_key=f"w-{i}")))
+                 for i in range(10)]
+        await asyncio.sleep(0)  # all ten are queued, the writer not yet started
+        tasks[4].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        later = await asyncio.wait_for(group.submit(_request(world, 10)), timeout=30)
+        return results, later
+
+    try:
+        results, later = asyncio.run(scenario())
+    finally:
+        group.close()
+    assert isinstance(results[4], asyncio.CancelledError)
+    assert all(isinstance(r, dict) for i, r in enumerate(results) if i != 4), results
+    assert later["instance"] >= 1
+    stored = _stored(world)
+    assert len(stored) == 11 and len({a["id"] for a in stored}) == 11
+    retry = world.store.add_assessment(world.store.actor(world.users["practitioner"]),
+                                       world.family_a, "mother", "epds", "3m", [0] * 10,
+                                       submission_key="w-4")
+    assert retry["id"] in {a["id"] for a in stored}
+    assert group.written == 10  # nine answered in the batch, and the later one
+
+
+def test_settings_choose_the_batch_size(web_template: Template, tmp_path: Path) -> None:
+    w = open_clone(web_template, tmp_path, "small", lane=True)
+    try:
+        app = create_app(w.store, settings=Settings(secret_key=SECRET, max_batch=3))
+        assert app.state.group_commit.max_batch == 3
+        assert create_app(w.store, settings=Settings(secret_key=SECRET)).state.group_commit \
+            .max_batch == 64
+    finally:
+        w.store.close()
