@@ -336,14 +336,7 @@ def _alerts(w: World) -> list[tuple]:
 
 
 @pytest.mark.parametrize("family_id", [2**31, 10**17])
-def test_a_family_id_beyond_32_bits_is_not_found(
-    pair: Pair, family_id: int, request: pytest.FixtureRequest
-) -> None:
-    if pair.lane.store.url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "PostgreSQL: families.id is INTEGER and the id is bound as ::INTEGER, so an id "
-            "beyond 2**31-1 raises NumericValueOutOfRange (500) instead of 404; the lane "
-            "(which admits 18 digits) and the route (any int) alike")))
+def test_a_family_id_beyond_32_bits_is_not_found(pair: Pair, family_id: int) -> None:
     path = f"/api/families/{family_id}/assessments"
     h = pair.lane.headers("practitioner")
     with TestClient(pair.lane.app, raise_server_exceptions=False) as lc, \
@@ -381,10 +374,6 @@ def test_idempotency_key_retried_returns_the_same_submission(pair: Pair) -> None
     assert a.status_code == 422 and a.json()["detail"][0]["field"] == "submission_key"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SubmissionLane takes the LAST Idempotency-Key header when a request repeats it, the route "
-    "(FastAPI Header) the FIRST: the lane stores the submission under another key, so a retry "
-    "with the first key creates a duplicate instead of returning the first submission"))
 def test_a_repeated_idempotency_key_header_counts_as_the_route_counts_it(pair: Pair) -> None:
     path = f"/api/families/{pair.lane.family_a}/assessments"
     token = pair.lane.headers("practitioner")
@@ -398,10 +387,6 @@ def test_a_repeated_idempotency_key_header_counts_as_the_route_counts_it(pair: P
     assert ra.json()["id"] == a.json()["id"]  # the lane must answer the same
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SubmissionLane takes the LAST Content-Type header when a request repeats it, the route "
-    "(Starlette's request.headers.get) the FIRST: a body sent as text/plain then "
-    "application/json is stored by the lane (201) and refused by the route (422)"))
 def test_a_repeated_content_type_header_counts_as_the_route_counts_it(pair: Pair) -> None:
     path = f"/api/families/{pair.lane.family_a}/assessments"
     body = (b'{"caregiver":"mother","instrument":"epds","time_point":"3m",'
@@ -428,16 +413,8 @@ def test_a_body_in_several_chunks_takes_the_lane(pair: Pair) -> None:
 
 
 @pytest.mark.parametrize("caregiver", [r"mo\u0000ther", r"mo\ud800ther"], ids=["nul", "surrogate"])
-def test_a_caregiver_the_database_cannot_hold_is_422_not_500(
-    pair: Pair, caregiver: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_caregiver_the_database_cannot_hold_is_422_not_500(pair: Pair, caregiver: str) -> None:
     """Found while comparing the lane with the route: both answer the same, but with a 500."""
-    postgres = pair.lane.store.url.startswith("postgresql")
-    if "ud800" in caregiver or postgres:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the store does not check caregiver text: a lone surrogate (any backend) or a NUL "
-            "character (PostgreSQL) reaches the driver and fails with 500, lane and route "
-            "alike, instead of 422 naming 'caregiver'")))
     path = f"/api/families/{pair.lane.family_a}/assessments"
     body = ('{"caregiver":"' + caregiver + '","instrument":"epds","time_point":"3m",'
             '"responses":[0,0,0,0,0,0,0,0,0,0]}').encode()

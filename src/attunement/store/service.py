@@ -470,13 +470,18 @@ class Store:
             return out
 
     def set_user_active(self, actor: Actor, user_id: int, active: bool, *, reason: str) -> dict:
-        """Disable or re-enable an account (admin); disabling also revokes its API tokens."""
-        require_role(actor, "admin")
+        """Disable or re-enable an account; disabling also revokes its API tokens.
+
+        Admins: any account but their own. Site leads: practitioners and site leads whose
+        every site is one of theirs (see :meth:`_managed_user`).
+        """
+        require_role(actor, "admin", "site_lead")
         reason = v.text(reason, "reason", max_len=1000) or ""
+        if not active and actor.user_id == user_id:
+            raise StoreValidationError(
+                "active", "you cannot disable your own account; ask another administrator")
         with self._db.write() as s:
-            user = s.get(User, user_id)
-            if user is None:
-                raise NotFound(f"user {user_id} not found")
+            user, site_ids = self._managed_user(s, actor, user_id)
             before = user.active
             user.active = bool(active)
             if not active:
@@ -492,6 +497,7 @@ class Store:
                 action="update",
                 entity="user",
                 entity_id=user.id,
+                site_id=next(iter(site_ids)) if len(site_ids) == 1 else None,
                 before={"active": before},
                 after={"active": user.active},
                 reason=reason,
@@ -501,36 +507,78 @@ class Store:
         self._forget_token_actors()
         return out
 
-    def set_password(
-        self, actor: Actor, user_id: int, new_password: str, *, current_password: str | None = None
-    ) -> None:
-        """Change a password: users their own (with the current one), admins anyone's.
+    def _managed_user(self, s: Session, actor: Actor, user_id: int) -> tuple[User, set[int]]:
+        """The account ``actor`` may manage, and its sites.
 
-        Revokes the user's API tokens, so programs must get a new one.
+        Admins manage anyone. A site lead manages practitioners and site leads whose every
+        site is one of theirs: a person they cannot see (no site in common) is NotFound, one
+        they see but who also works elsewhere, or has another role, is Forbidden.
+        """
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        sites = set(s.execute(
+            select(Membership.site_id).where(Membership.user_id == user.id)).scalars())
+        if actor.role == "admin":
+            return user, sites
+        require_role(actor, "site_lead")
+        if not sites & actor.site_ids:
+            raise NotFound(f"user {user_id} not found")
+        if user.role not in ("practitioner", "site_lead") or not sites <= actor.site_ids:
+            raise Forbidden("an administrator manages this account (it reaches beyond your "
+                            "sites or has another role)")
+        return user, sites
+
+    def set_password(
+        self,
+        actor: Actor,
+        user_id: int,
+        new_password: str,
+        *,
+        current_password: str | None = None,
+        client: str = "",
+    ) -> None:
+        """Change a password: users their own (with the current one), admins anyone's, site
+        leads those of the accounts they manage (see :meth:`_managed_user`).
+
+        A wrong current password counts as a failed login (audited, throttled like logins:
+        AuthError with ``retry_after``). Revokes the user's API tokens, so programs must get
+        a new one.
         """
         own = actor.user_id is not None and actor.user_id == user_id
-        if not own:
-            require_role(actor, "admin")
         with self._db.read() as s:
-            user = s.get(User, user_id)
-            if user is None:
-                raise NotFound(f"user {user_id} not found")
+            if own:
+                user = s.get(User, user_id)
+                if user is None:
+                    raise NotFound(f"user {user_id} not found")
+                site_ids: set[int] = set()
+            else:
+                user, site_ids = self._managed_user(s, actor, user_id)
             email, old_hash = user.email, user.password_hash
+            retry = self._throttled(s, email, client) if own else None
         if own or current_password is not None:  # changing one's own: re-authenticate
+            if retry:
+                with self._db.write() as s:
+                    self._log_login(s, email, client, user, False, "throttled")
+                raise AuthError("too many failed attempts; try again later", retry_after=retry)
             try:
                 _hasher.verify(old_hash, current_password or "")
             except (VerificationError, InvalidHashError):
+                with self._db.write() as s:
+                    self._log_login(s, email, client, user, False,
+                                    "wrong current password (password change)")
                 raise StoreValidationError("current_password", "is not correct") from None
         new_password = v.password(new_password, "new_password", email_=email)
         with self._db.write() as s:
-            user = s.get(User, user_id)
-            assert user is not None
-            user.password_hash = _hasher.hash(new_password)
+            fresh = s.get(User, user_id)
+            assert fresh is not None
+            fresh.password_hash = _hasher.hash(new_password)
             for tok in s.execute(
                 select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
             ).scalars():
                 tok.revoked_at = utcnow()
-            audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id)
+            audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id,
+                         site_id=next(iter(site_ids)) if len(site_ids) == 1 else None)
             self._forget_token_actors()
         self._forget_token_actors()
 
@@ -544,40 +592,10 @@ class Store:
         email = (email or "").strip().lower()
         client = (client or "")[:100]
         now = utcnow()
-        since = now - THROTTLE_WINDOW
         with self._db.read() as s:
             user = s.execute(select(User).where(User.email == email)).scalar_one_or_none()
-            last_ok = s.execute(
-                select(func.max(LoginAttempt.at)).where(
-                    LoginAttempt.email == email, LoginAttempt.success.is_(True)
-                )
-            ).scalar()
-            start = max(since, last_ok) if last_ok else since
-            fails = list(
-                s.execute(
-                    select(LoginAttempt.at)
-                    .where(
-                        LoginAttempt.email == email,
-                        LoginAttempt.success.is_(False),
-                        LoginAttempt.at > start,
-                    )
-                    .order_by(LoginAttempt.at)
-                ).scalars()
-            )
-            client_fails = 0
-            if client:
-                client_fails = s.execute(
-                    select(func.count())
-                    .select_from(LoginAttempt)
-                    .where(
-                        LoginAttempt.client == client,
-                        LoginAttempt.success.is_(False),
-                        LoginAttempt.at > since,
-                    )
-                ).scalar_one()
-        if len(fails) >= THROTTLE_PER_EMAIL or client_fails >= THROTTLE_PER_CLIENT:
-            oldest = fails[-THROTTLE_PER_EMAIL] if len(fails) >= THROTTLE_PER_EMAIL else since
-            retry = max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
+            retry = self._throttled(s, email, client)
+        if retry:
             with self._db.write() as s:
                 self._log_login(s, email, client, user, False, "throttled")
             raise AuthError("too many failed logins; try again later", retry_after=retry)
@@ -597,6 +615,44 @@ class Store:
         if not ok or user is None:
             raise AuthError("email or password is not correct")
         return self.actor(user.id)
+
+    def _throttled(self, s: Session, email: str, client: str) -> int | None:
+        """Seconds to wait when this e-mail (since its last success) or this client has
+        failed too often within the window; None when it may try."""
+        now = utcnow()
+        since = now - THROTTLE_WINDOW
+        last_ok = s.execute(
+            select(func.max(LoginAttempt.at)).where(
+                LoginAttempt.email == email, LoginAttempt.success.is_(True)
+            )
+        ).scalar()
+        start = max(since, last_ok) if last_ok else since
+        fails = list(
+            s.execute(
+                select(LoginAttempt.at)
+                .where(
+                    LoginAttempt.email == email,
+                    LoginAttempt.success.is_(False),
+                    LoginAttempt.at > start,
+                )
+                .order_by(LoginAttempt.at)
+            ).scalars()
+        )
+        client_fails = 0
+        if client:
+            client_fails = s.execute(
+                select(func.count())
+                .select_from(LoginAttempt)
+                .where(
+                    LoginAttempt.client == client,
+                    LoginAttempt.success.is_(False),
+                    LoginAttempt.at > since,
+                )
+            ).scalar_one()
+        if len(fails) < THROTTLE_PER_EMAIL and client_fails < THROTTLE_PER_CLIENT:
+            return None
+        oldest = fails[-THROTTLE_PER_EMAIL] if len(fails) >= THROTTLE_PER_EMAIL else since
+        return max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
 
     def _log_login(
         self, s: Session, email: str, client: str, user: User | None, ok: bool, why: str | None
@@ -1980,7 +2036,8 @@ class Store:
         if key is not None:
             key = v.text(key, "submission_key", max_len=100)
         completed = v.a_date(sub.completed_on, "completed_on")
-        return (sub.actor, sub.family_id, sub.caregiver, instrument, time_point, responses,
+        caregiver = v.text(sub.caregiver, "caregiver", max_len=100) or ""
+        return (sub.actor, sub.family_id, caregiver, instrument, time_point, responses,
                 sub.input, key, completed)
 
     def _prepare_submission(

@@ -42,6 +42,13 @@ def text(value: Any, field: str, *, max_len: int = 200, required: bool = True) -
     value = value.strip()
     if len(value) > max_len:
         raise StoreValidationError(field, f"is longer than {max_len} characters")
+    if "\x00" in value:
+        raise StoreValidationError(field, "contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreValidationError(
+            field, "contains a lone surrogate (not valid Unicode text)") from None
     return value
 
 

@@ -24,7 +24,7 @@ from attunement.store import AuthError, Forbidden, NotFound, Store, StoreValidat
 from attunement.web import domain
 from attunement.web.security import SecurityHeaders, SessionManager
 from attunement.web.settings import Settings, load_item_text_pack
-from attunement.web.submissions import GroupCommit, SubmissionLane
+from attunement.web.submissions import GroupCommit, RecordIdRange, SubmissionLane
 
 HERE = Path(__file__).parent
 
@@ -83,6 +83,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
     _mount_docs(app)
     if settings.submission_lane:  # inside SecurityHeaders: its answers get the same headers
         app.add_middleware(SubmissionLane)
+    app.add_middleware(RecordIdRange)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.get("/healthz", tags=["service"], summary="200 when the database answers")

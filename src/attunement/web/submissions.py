@@ -139,9 +139,10 @@ class GroupCommit:
         self._writer.shutdown(wait=True)
 
 
-_PATH = re.compile(r"/api/families/([0-9]{1,18})/assessments")
+_PATH = re.compile(r"/api/families/([0-9]{1,10})/assessments")
 _FIELDS = frozenset({"caregiver", "instrument", "time_point", "responses", "input"})
 _MAX_KEY = 100  # the route's Idempotency-Key limit
+_HEADERS = frozenset({b"authorization", b"content-type", b"idempotency-key"})
 
 
 class SubmissionLane:
@@ -166,10 +167,12 @@ class SubmissionLane:
             await self.app(scope, receive, send)
             return
         token = key = None
-        json_body = auth_seen = False
+        json_body = False
+        seen: dict[bytes, int] = {}
         for name, value in scope["headers"]:
-            if name == b"authorization" and auth_seen is False:
-                auth_seen = True  # the first one counts, as for the route
+            if name in _HEADERS:
+                seen[name] = seen.get(name, 0) + 1
+            if name == b"authorization":
                 scheme, _, credentials = value.decode("latin-1").partition(" ")
                 if scheme.lower() == "bearer" and credentials:
                     token = credentials
@@ -179,7 +182,10 @@ class SubmissionLane:
                 key = value.decode("latin-1")
         body, more = await _read_body(receive)
         request = None
-        if token and json_body and not more and (key is None or len(key) <= _MAX_KEY):
+        # a header given twice: which one counts is the route's business
+        plain = all(n == 1 for n in seen.values())
+        if (token and json_body and plain and not more
+                and (key is None or len(key) <= _MAX_KEY)):
             request = _parse(token, int(match.group(1)), body, key)
         if request is None:  # the documented route decides, with its own messages
             await self.app(scope, _replay(body, more, receive), send)
@@ -253,3 +259,32 @@ def _handler_for(app: Any, exc: Exception) -> Any:
         if handler is not None:
             return handler
     return None
+
+
+MAX_RECORD_ID = 2**31 - 1  # record ids are 32-bit integers on both databases
+_NUMBER = re.compile(r"/([0-9]+)(?=/|$)")
+
+
+class RecordIdRange:
+    """ASGI middleware: a number in the path beyond any record id is "Not found" at once.
+
+    Every number in this service's paths is a record id, and an id beyond the databases'
+    32-bit integers cannot exist; without this check such an id would reach the database
+    driver and fail there (PostgreSQL refuses to bind it) instead of answering 404.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(
+                int(n) > MAX_RECORD_ID for n in _NUMBER.findall(scope["path"])):
+            from attunement.store import NotFound
+
+            app = scope["app"]
+            exc = NotFound("no such record")
+            handler = _handler_for(app, exc)
+            response = await handler(StarletteRequest(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
