@@ -96,10 +96,11 @@ def test_admin_disables_and_enables_an_account(client: TestClient, world: World)
     assert r.status_code == 422 and "reason" in _field_errors(r)
     r = client.post(path, headers=admin, json={"active": False, "reason": "   "})
     assert r.status_code == 422 and _field_errors(r) == {"reason": "is required"}
-    for role in ("site_lead", "practitioner", "researcher"):
+    # a site lead of site A cannot even learn of site B's people
+    for role, status in (("site_lead", 404), ("practitioner", 403), ("researcher", 403)):
         r = client.post(path, headers=world.headers(role),
                         json={"active": False, "reason": "not theirs to do"})
-        assert r.status_code == 403, (role, r.text)
+        assert r.status_code == status, (role, r.text)
     assert client.post(path, json={"active": False, "reason": "x"}).status_code == 401
     assert client.get("/api/families", headers=_bearer(token)).status_code == 200
 
@@ -131,9 +132,9 @@ def test_admin_sets_a_password(client: TestClient, world: World) -> None:
     path = f"/api/users/{uid}/password"
     r = client.post(path, headers=world.headers("admin"), json={"new_password": "short"})
     assert r.status_code == 422 and "at least 8" in _field_errors(r)["new_password"]
-    for role in ("site_lead", "practitioner", "researcher"):
+    for role, status in (("site_lead", 404), ("practitioner", 403), ("researcher", 403)):
         r = client.post(path, headers=world.headers(role), json={"new_password": NEW_PASSWORD})
-        assert r.status_code == 403, role
+        assert r.status_code == status, role
     assert client.get("/api/me", headers=_bearer(token)).status_code == 200
 
     r = client.post(path, headers=world.headers("admin"), json={"new_password": NEW_PASSWORD})
@@ -258,16 +259,68 @@ def test_admin_manages_an_account_on_pages(client: TestClient, world: World) -> 
     assert "Disable account" not in own.text and "Set password" not in own.text
 
 
-def test_site_lead_sees_their_sites_accounts_but_the_store_keeps_changes_to_admins(
+def test_site_lead_manages_the_people_of_their_site_only(
     client: TestClient, world: World
 ) -> None:
+    """Issue 3: a site lead is a practitioner who also manages their site."""
     assert _login(client, "lead@example.org") == 303
     own = client.get(f"/admin/users/{world.users['practitioner']}")
-    assert own.status_code == 200 and "Only an administrator can disable" in own.text
-    assert "Disable account" not in own.text
+    assert own.status_code == 200 and "Disable account" in own.text
     assert client.get(f"/admin/users/{world.users['practitioner_b']}").status_code == 404
     r = client.post(f"/admin/users/{world.users['practitioner']}/active",
-                    data={"csrf_token": _csrf(own.text), "active": "0", "reason": "why not"})
+                    data={"csrf_token": _csrf(own.text), "active": "0",
+                          "reason": "on long leave"}, follow_redirects=False)
+    assert r.status_code == 303
+    users = {u["id"]: u for u in client.get("/api/users", headers=world.headers("admin")).json()}
+    assert users[world.users["practitioner"]]["active"] is False
+    assert users[world.users["practitioner_b"]]["active"] is True
+    entry = next(e for e in _audit(client, world) if e["entity"] == "user"
+                 and e["entity_id"] == str(world.users["practitioner"]))
+    assert entry["actor"] == "lead@example.org" and entry["reason"] == "on long leave"
+    # recorded against the person's site, so the site lead's own audit view shows it
+    mine = client.get("/api/audit?limit=50", headers=world.headers("site_lead")).json()
+    assert entry["id"] in {e["id"] for e in mine}
+    # and a new password for someone of their site
+    r = client.post(f"/api/users/{world.users['practitioner']}/password",
+                    headers=world.headers("site_lead"), json={"new_password": NEW_PASSWORD})
+    assert r.status_code == 200, r.text
+
+
+def test_site_lead_may_not_manage_people_who_also_work_elsewhere(
+    client: TestClient, world: World
+) -> None:
+    both = world.store.add_user(world.store.system_actor(), "both@example.org", "practitioner",
+                                ["Site A", "Site B"], PASSWORD)["id"]
+    assert _login(client, "lead@example.org") == 303
+    page = client.get(f"/admin/users/{both}")
+    assert page.status_code == 200 and "An administrator manages this account" in page.text
+    assert "Disable account" not in page.text
+    r = client.post(f"/api/users/{both}/active", headers=world.headers("site_lead"),
+                    json={"active": False, "reason": "not theirs alone"})
     assert r.status_code == 403
-    users = client.get("/api/users", headers=world.headers("admin")).json()
-    assert all(u["active"] for u in users)
+    assert "administrator" in r.json()["detail"]
+
+
+def test_nobody_disables_their_own_account(client: TestClient, world: World) -> None:
+    for role in ("admin", "site_lead"):
+        r = client.post(f"/api/users/{world.users[role]}/active", headers=world.headers(role),
+                        json={"active": False, "reason": "oops"})
+        assert r.status_code == 422 and "own account" in _field_errors(r)["active"], role
+    assert client.get("/api/me", headers=world.headers("admin")).status_code == 200
+
+
+def test_guessing_the_current_password_is_throttled_like_logins(
+    client: TestClient, world: World
+) -> None:
+    headers = world.headers("practitioner")
+    for _ in range(5):
+        r = client.post("/api/me/password", headers=headers,
+                        json={"current_password": "a wrong guess", "new_password": NEW_PASSWORD})
+        assert r.status_code == 422
+    r = client.post("/api/me/password", headers=headers,
+                    json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    failed = [e for e in _audit(client, world) if e["action"] == "login_failed"
+              and e["entity_id"] == str(world.users["practitioner"])]
+    assert len(failed) >= 6
+    assert _api_login(client, "pa@example.org", PASSWORD) == 429  # the account is throttled

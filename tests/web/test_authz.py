@@ -5,9 +5,9 @@ cannot even learn that it exists; researchers are read-only (403 on every write)
 their study's families, pseudonymised. Routes never decide this themselves: the store does.
 
 Accounts (``/account``, ``/admin/users/{id}``, ``/api/me/password``, ``/api/users/{id}/…``): the
-"site" is the person's site. Everyone may change their own password; only administrators may
-disable an account or set someone's password (the store's rule: a site lead gets 403 even for
-people of their own site, and sees only their own site's people: 404 for others).
+"site" is the person's site. Everyone may change their own password; administrators may
+disable any account or set anyone's password, and site leads those of the practitioners and
+site leads of their own site (the store's rule; another site's people are 404 to them).
 """
 
 from __future__ import annotations
@@ -160,9 +160,10 @@ API_CASES = [
                                   .isoformat()},
                        "caregivers": [{"id": "cg1", "role": "co_parent"}]}),
     # accounts: {U} is a person of the own / the other site
-    Case("POST", "/api/users/{U}/active", _same(200, 403, 403, 403),
+    Case("POST", "/api/users/{U}/active", {**_same(200, 403, 403, 403), "site_lead": (200, 404)},
          body=lambda: {"active": False, "reason": "left the service"}, prepare=_new_user),
-    Case("POST", "/api/users/{U}/password", _same(200, 403, 403, 403),
+    Case("POST", "/api/users/{U}/password",
+         {**_same(200, 403, 403, 403), "site_lead": (200, 404)},
          body=lambda: {"new_password": "set by an administrator"}, prepare=_new_user),
     # revokes the caller's tokens; the answer's fresh token replaces it in world.tokens
     Case("POST", "/api/me/password", _same(200, 200, 200, 200),
@@ -221,11 +222,11 @@ PAGE_CASES = [
 # state-changing account forms, posted with a valid CSRF token (no session: no CSRF token, 403)
 ACCOUNT_FORMS: list[tuple[str, Callable[[], dict[str, str]], dict[str | None, tuple[int, int]]]] = [
     ("/admin/users/{U}/active", lambda: {"active": "0", "reason": "left the service"},
-     {**_same(303, 403, 403, 403), None: (403, 403)}),
+     {**_same(303, 403, 403, 403), "site_lead": (303, 404), None: (403, 403)}),
     ("/admin/users/{U}/password",
      lambda: {"new_password": "set by an administrator",
               "confirm_password": "set by an administrator"},
-     {**_same(303, 403, 403, 403), None: (403, 403)}),
+     {**_same(303, 403, 403, 403), "site_lead": (303, 404), None: (403, 403)}),
     # a wrong current password: every signed-in role reaches the store's check
     ("/account/password",
      lambda: {"current_password": "not the password", "new_password": "a new passphrase",

@@ -1,4 +1,4 @@
-"""Accounts: a person's own password, and administrators managing other people's accounts.
+"""Accounts: a person's own password, and administrators or site leads managing others'.
 
 Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/api``:
 
@@ -10,7 +10,9 @@ Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/ap
   in :mod:`attunement.web.api`.)
 
 Who may do what is the store's decision (``Store.set_password``: anyone their own, with the
-current password; administrators anyone's. ``Store.set_user_active``: administrators). Both
+current password, throttled like logins; administrators anyone's; site leads those of the
+practitioners and site leads who work only at their sites. ``Store.set_user_active``: the
+same managers, never one's own account). Both
 revoke every API token of the account, which ends its browser sessions too; after a change of
 one's own password this session signs in again with a fresh token, so only the *other*
 sessions and programs stop working. The store audits every change.
@@ -128,9 +130,18 @@ async def _manage(request: Request, actor: Actor, user_id: int, *,
     return render(request, "account_user.html", {
         "user": user, "own": user["id"] == actor.user_id,
         # what the forms offer mirrors the store's rule; the store still decides each request
-        "can_manage": actor.role == "admin",
+        "can_manage": await _can_manage(request, actor, user),
         "values": values or {}, "errors": errors or FormErrors(),
     }, status=status)
+
+
+async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
+    if actor.role == "admin":
+        return True
+    if actor.role != "site_lead" or user["role"] not in ("practitioner", "site_lead"):
+        return False
+    mine = {site["name"] for site in await call(_store(request).list_sites, actor)}
+    return bool(user["sites"]) and set(user["sites"]) <= mine
 
 
 @pages.get("/admin/users/{user_id}")
@@ -229,7 +240,8 @@ def change_own_password(body: OwnPasswordIn, actor: Actor = Depends(api_actor),
 @api.post("/users/{user_id}/password")
 def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api_actor),
                       store: Store = Depends(get_store)) -> Json:
-    """Set a new password for someone (administrators); revokes all their tokens."""
+    """Set a new password for someone (administrators; site leads for the practitioners and
+    site leads of their sites); revokes all their tokens."""
     store.set_password(actor, user_id, body.new_password,
                        current_password=body.current_password)
     return {"id": user_id, "password_set": True}
@@ -238,7 +250,8 @@ def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api
 @api.post("/users/{user_id}/active")
 def set_user_active(user_id: int, body: ActiveIn, actor: Actor = Depends(api_actor),
                     store: Store = Depends(get_store)) -> Json:
-    """Disable (``active: false``) or re-enable an account, with a reason (administrators).
+    """Disable (``active: false``) or re-enable an account, with a reason (administrators;
+    site leads for the practitioners and site leads of their sites; never one's own).
 
     Disabling revokes the account's tokens: its programs get 401 and it cannot sign in.
     """
