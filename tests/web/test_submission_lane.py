@@ -35,6 +35,13 @@ from attunement.web.submissions import GroupCommit, Request, SubmissionLane
 
 from .support import LiveServer, Template, World, unique_name
 
+
+def _run_async(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event
+    loop running in the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 SECRET = "test-secret-" + "x" * 32
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]
 EPDS_URGENT = [1, 1, 2, 2, 1, 2, 1, 1, 1, 1]
@@ -541,7 +548,7 @@ def _stored(w: World) -> list[dict]:
 def test_group_commit_writes_concurrent_submissions_in_batches(world: World) -> None:
     group = GroupCommit(world.store)
     try:
-        results = asyncio.run(_gather(group, [_request(world, i) for i in range(20)]))
+        results = _run_async(_gather(group, [_request(world, i) for i in range(20)]))
     finally:
         group.close()
     assert all(isinstance(r, dict) for r in results), results
@@ -561,7 +568,7 @@ def test_group_commit_writes_concurrent_submissions_in_batches(world: World) -> 
 def test_group_commit_respects_max_batch(world: World) -> None:
     group = GroupCommit(world.store, max_batch=4)
     try:
-        results = asyncio.run(_gather(group, [_request(world, i) for i in range(20)]))
+        results = _run_async(_gather(group, [_request(world, i) for i in range(20)]))
     finally:
         group.close()
     assert all(isinstance(r, dict) for r in results), results
@@ -582,7 +589,7 @@ def test_group_commit_hands_each_waiter_its_own_error(world: World) -> None:
         _request(world, 7),
     ]
     try:
-        results = asyncio.run(_gather(group, requests))
+        results = _run_async(_gather(group, requests))
     finally:
         group.close()
     assert [type(r) for r in results] == [
@@ -616,7 +623,7 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     requests = [_request(world, i) for i in range(6)]
     requests.insert(3, _request(world, 3, caregiver="uncle"))
     try:
-        results = asyncio.run(_gather(group, requests))
+        results = _run_async(_gather(group, requests))
     finally:
         group.close()
     assert calls and calls[0] == 7
@@ -663,7 +670,7 @@ def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(world: Worl
     requests.append(_request(world, 6, role="practitioner_b", family_id=world.family_b,
                              time_point="6w"))
     try:
-        results = asyncio.run(_gather(group, requests))
+        results = _run_async(_gather(group, requests))
     finally:
         group.close()
     assert [type(r) is dict for r in results] == [True] * 3 + [False] + [True] * 3, results
@@ -685,7 +692,7 @@ def test_an_idle_group_commit_writes_the_first_arrival_at_once(world: World) -> 
         return [await group.submit(_request(world, i)) for i in range(3)]
 
     try:
-        results = asyncio.run(asyncio.wait_for(one_by_one(), timeout=30))
+        results = _run_async(asyncio.wait_for(one_by_one(), timeout=30))
     finally:
         group.close()
     assert [r["instance"] for r in results] == [1, 1, 2]
@@ -708,7 +715,7 @@ def test_a_waiter_that_goes_away_does_not_stop_the_others(world: World) -> None:
         return results, later
 
     try:
-        results, later = asyncio.run(scenario())
+        results, later = _run_async(scenario())
     finally:
         group.close()
     assert isinstance(results[4], asyncio.CancelledError)

@@ -2124,26 +2124,12 @@ class Store:
         instrument: str,
         time_point: str,
         responses: list[int | None],
-        *,
-        input_kind: str,
-        via: str = "staff",
-        corrects: Assessment | None = None,
-        reason: str | None = None,
-        submission_key: str | None = None,
-        completed_on: date | None = None,
-        before_write: Any = None,
-        cg_row: Any = None,
+        **options: Any,
     ) -> tuple[Any, Any]:
-        """Check, score and write one assessment; ``before_write`` runs between the two (it
-        may return an earlier submission, which is then returned in place of a new one)."""
+        """Check, score and write one assessment (``options``: those of
+        :meth:`_prepare_assessment`); the caller holds the writers' lock."""
         item = self._prepare_assessment(
-            s, actor, fam, caregiver, instrument, time_point, responses,
-            input_kind=input_kind, via=via, corrects=corrects, reason=reason,
-            submission_key=submission_key, completed_on=completed_on, cg_row=cg_row)
-        if before_write is not None:
-            earlier = before_write()
-            if earlier is not None:
-                return None, earlier
+            s, actor, fam, caregiver, instrument, time_point, responses, **options)
         return self._write_assessments(s, [item])[0], item.cg
 
     def _prepare_assessment(
