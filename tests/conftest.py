@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,31 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"
+
+
+def _refuse_time_point(store: Any, time_point: str) -> None:
+    from sqlalchemy import text
+
+    with store._db.engine.begin() as conn:
+        if store._db.dialect == "sqlite":
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"WHEN NEW.time_point = '{time_point}' "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END"))
+        else:
+            conn.execute(text(
+                f"CREATE FUNCTION refuse_{time_point}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.time_point = '{time_point}' THEN "
+                "RAISE EXCEPTION 'disk on fire (test)'; END IF; RETURN NEW; END "
+                "$$ LANGUAGE plpgsql"))
+            conn.execute(text(
+                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
+                f"FOR EACH ROW EXECUTE FUNCTION refuse_{time_point}()"))
+
+
+@pytest.fixture
+def refuse_time_point() -> Any:
+    """``refuse_time_point(store, name)`` installs a database trigger that aborts any INSERT of
+    an assessment at that time point: a real database error in the middle of a write (not a
+    store error), whatever the store's code looks like."""
+    return _refuse_time_point

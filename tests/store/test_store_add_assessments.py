@@ -232,29 +232,7 @@ def test_every_submission_failing_writes_nothing(world):
     assert st.verify_audit().ok
 
 
-def refuse_time_point(st, time_point: str) -> None:
-    """A database trigger that aborts any INSERT of an assessment at ``time_point``: a real
-    database error (not a store error) in the middle of a batch, whatever the store's code."""
-    from sqlalchemy import text
-
-    with st._db.engine.begin() as conn:
-        if st._db.dialect == "sqlite":
-            conn.execute(text(
-                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
-                f"WHEN NEW.time_point = '{time_point}' "
-                "BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END"))
-        else:
-            conn.execute(text(
-                f"CREATE FUNCTION refuse_{time_point}() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.time_point = '{time_point}' THEN "
-                "RAISE EXCEPTION 'disk on fire (test)'; END IF; RETURN NEW; END "
-                "$$ LANGUAGE plpgsql"))
-            conn.execute(text(
-                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
-                f"FOR EACH ROW EXECUTE FUNCTION refuse_{time_point}()"))
-
-
-def test_a_database_error_rolls_back_the_whole_batch(world, make_family):
+def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_time_point):
     """A database error is not a bad submission: it propagates and nothing of the batch is
     stored (no assessment, alert or audit row), and the store goes on writing afterwards."""
     st = world.store

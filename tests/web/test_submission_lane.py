@@ -636,29 +636,9 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     assert store.verify_audit().ok
 
 
-def refuse_time_point(store: Store, time_point: str) -> None:
-    """A database trigger that aborts any INSERT of an assessment at ``time_point``: a real
-    database error (not a store error), whatever the store's code looks like."""
-    from sqlalchemy import text
-
-    with store._db.engine.begin() as conn:
-        if store._db.dialect == "sqlite":
-            conn.execute(text(
-                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
-                f"WHEN NEW.time_point = '{time_point}' "
-                "BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END"))
-        else:
-            conn.execute(text(
-                f"CREATE FUNCTION refuse_{time_point}() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.time_point = '{time_point}' THEN "
-                "RAISE EXCEPTION 'disk on fire (test)'; END IF; RETURN NEW; END "
-                "$$ LANGUAGE plpgsql"))
-            conn.execute(text(
-                f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
-                f"FOR EACH ROW EXECUTE FUNCTION refuse_{time_point}()"))
-
-
-def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(world: World) -> None:
+def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(
+    world: World, refuse_time_point: Any
+) -> None:
     """A database error in one submission (a trigger refuses its row) fails the whole batch;
     written one by one, only that submission fails and every other one is stored."""
     refuse_time_point(world.store, "boom")
