@@ -26,21 +26,23 @@ def driver_execute(session: Session, sql: str, params: tuple = ()) -> Any:
     For the few plain-typed statements every write runs (the audit chain): the statement
     layer costs several times what SQLite takes to run them.
     """
-    conn = session.connection()
-    if conn.dialect.paramstyle != "qmark":
-        sql = _PYFORMAT.get(sql) or _PYFORMAT.setdefault(sql, sql.replace("?", "%s"))
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur, sql = _driver_cursor(session, sql)
     cur.execute(sql, params)
     return cur
 
 
 def driver_executemany(session: Session, sql: str, rows: list[tuple]) -> None:
     """:func:`driver_execute` for many rows at once (psycopg pipelines them: one round trip)."""
+    cur, sql = _driver_cursor(session, sql)
+    cur.executemany(sql, rows)
+
+
+def _driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
+    """A cursor of the session's DBAPI connection, and ``sql`` in the driver's paramstyle."""
     conn = session.connection()
     if conn.dialect.paramstyle != "qmark":
         sql = _PYFORMAT.get(sql) or _PYFORMAT.setdefault(sql, sql.replace("?", "%s"))
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cur.executemany(sql, rows)
+    return conn.connection.driver_connection.cursor(), sql  # type: ignore[union-attr]
 
 
 _PYFORMAT: dict[str, str] = {}

@@ -25,6 +25,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+# the family file's vocabulary (issue 2): one definition for the screening core and the store
+from attunement.risk.family import PLACEMENTS
+from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
@@ -896,8 +899,8 @@ class Store:
             raise StoreValidationError("family", "must be an object")
         code = v.text(payload.get("family_id"), "family_id", max_len=100) or ""
         placement = payload.get("placement", "birth_family")
-        if placement not in v.PLACEMENTS:
-            raise StoreValidationError("placement", f"must be one of {', '.join(v.PLACEMENTS)}")
+        if placement not in PLACEMENTS:
+            raise StoreValidationError("placement", f"must be one of {', '.join(PLACEMENTS)}")
         context = payload.get("context") or {}
         if not isinstance(context, dict):
             raise StoreValidationError("context", "must be an object of factor: true|false")
@@ -1050,9 +1053,9 @@ class Store:
             key = str(key)
         key = v.text(key, f"{where}.id", max_len=100)
         role = c.get("role")
-        if role not in v.CAREGIVER_ROLES:
+        if role not in CAREGIVER_ROLES:
             raise StoreValidationError(
-                f"{where}.role", f"must be one of {', '.join(v.CAREGIVER_ROLES)}"
+                f"{where}.role", f"must be one of {', '.join(CAREGIVER_ROLES)}"
             )
         responses = c.get("responses") or {}
         if not isinstance(responses, dict):

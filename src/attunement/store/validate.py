@@ -8,16 +8,6 @@ from typing import Any
 
 from attunement.store.errors import StoreValidationError
 
-CAREGIVER_ROLES = (
-    "birth_mother",
-    "birth_father",
-    "co_parent",
-    "foster_carer",
-    "adoptive_parent",
-    "kinship_carer",
-    "other",
-)
-PLACEMENTS = ("birth_family", "foster", "adoptive", "kinship")
 IDENTIFIER_FIELDS = (
     "name",
     "date_of_birth",

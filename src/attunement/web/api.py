@@ -276,7 +276,6 @@ async def add_assessment(
     body: AssessmentIn,
     request: Request,
     token: str | None = Depends(oauth2),
-    store: Store = Depends(get_store),
     idempotency_key: str | None = Header(
         None, alias="Idempotency-Key", max_length=100,
         description="Send the same key when retrying: the first submission is returned, "

@@ -137,6 +137,7 @@ class GroupCommit:
             return exc
 
     def close(self) -> None:
+        """Wait for the writer thread to finish what it has and stop it."""
         self._writer.shutdown(wait=True)
 
 
