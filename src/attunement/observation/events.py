@@ -18,7 +18,12 @@ modifiers     str         modifier values joined with ``|`` ("" when none)
 Optional columns: ``duration`` (float64, the session's coded length in seconds, the same on every
 row of a session; NaN when unknown), ``source`` (``file:line`` of the row it came from, so
 validation messages can point at it) and ``kind`` (``state``/``point`` when the source file says
-so, e.g. a BORIS START row, else ""; the coding scheme's kind takes precedence). Times are floats in seconds; intervals are half-open
+so, e.g. a BORIS START row, else ""; the coding scheme's kind takes precedence),
+``interval_start``/``interval_end`` (float64, the session's coded interval — the observation
+period the coder worked on, e.g. an ELAN time selection, not the media length — the same on every
+row of a session; NaN when the file does not say) and ``track`` (str, the tool's own lane the
+event was coded on — the ELAN tier id, the Datavyu column name — so a scheme can take the actor
+from it; "" when the format has none). Times are floats in seconds; intervals are half-open
 ``[onset, offset)``.
 """
 
@@ -35,7 +40,8 @@ from attunement.observation.errors import ObservationError
 EVENT_COLUMNS: tuple[str, ...] = (
     "session", "coder", "actor", "code", "category", "onset", "offset", "modifiers",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source", "kind")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source", "kind", "interval_start", "interval_end",
+                                      "track")
 _STR = ("session", "coder", "actor", "code", "category", "modifiers")
 
 
@@ -71,16 +77,18 @@ def make_event_table(
         bad = int(np.flatnonzero(~np.isfinite(out["onset"].to_numpy()))[0])
         raise ObservationError("onset is missing", source=_row_source(df, bad, source),
                                field="onset")
-    if "duration" in df.columns:
-        out["duration"] = _to_float(df["duration"], "duration", source, df)
-    else:
-        out["duration"] = np.full(len(df), np.nan)
+    for col in ("duration", "interval_start", "interval_end"):
+        if col in df.columns:
+            out[col] = _to_float(df[col], col, source, df)
+        else:
+            out[col] = np.full(len(df), np.nan)
     if "source" in df.columns:
         out["source"] = df["source"].astype(str).to_numpy()
     else:
         out["source"] = [f"{source}:{i + 1}" for i in range(len(df))]
     out["kind"] = _to_str(df["kind"]) if "kind" in df.columns else [""] * len(df)
-    for col in (*_STR, "source", "kind"):
+    out["track"] = _to_str(df["track"]) if "track" in df.columns else [""] * len(df)
+    for col in (*_STR, "source", "kind", "track"):
         out[col] = out[col].astype(object)
     return out.reset_index(drop=True)
 
