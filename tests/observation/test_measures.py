@@ -30,10 +30,12 @@ from attunement.observation.sequential import (
 
 
 def session(cues, responses, duration, *, carer="Mother", name="s1"):
+    # the worked examples are coded from 0 s to ``duration``: the file states its coded interval
+    span = {"duration": duration, "interval_start": 0.0, "interval_end": duration}
     rows = [{"session": name, "actor": "infant", "code": "cry", "onset": on, "offset": off,
-             "duration": duration} for on, off in cues]
+             **span} for on, off in cues]
     rows += [{"session": name, "actor": carer, "code": "soothe", "onset": on, "offset": off,
-              "duration": duration} for on, off in responses]
+              **span} for on, off in responses]
     return make_event_table(rows)
 
 

@@ -160,3 +160,49 @@ def session_durations(events: pd.DataFrame) -> pd.Series:
 def is_point(events: pd.DataFrame) -> np.ndarray:
     """Boolean mask of point events (offset missing)."""
     return np.isnan(events["offset"].to_numpy())
+
+
+def parse_interval(text: str) -> tuple[float, float]:
+    """``"START,END"`` in seconds as a checked ``(start, end)`` pair (``0 <= start < end``)."""
+    try:
+        lo, hi = (float(x) for x in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"interval {text!r} must be 'START,END' in seconds, e.g. 0,600") from None
+    return check_interval((lo, hi))
+
+
+def check_interval(interval: tuple[float, float]) -> tuple[float, float]:
+    """The interval as floats, refused unless finite with ``0 <= start < end``."""
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"interval {interval!r} must be two numbers (start, end)") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi <= lo:
+        raise ValueError(f"interval {lo:g},{hi:g} needs 0 <= start < end")
+    return lo, hi
+
+
+def coded_intervals(
+    events: pd.DataFrame, interval: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """Each session's coded interval: columns ``interval_start``, ``interval_end`` (index session).
+
+    ``interval`` (one pair for every session) wins; else the file's ``interval_start``/
+    ``interval_end``; else the first coded onset to the last coded offset (or onset).
+    """
+    sess = events["session"].to_numpy(dtype=object)
+    if interval is not None:
+        lo, hi = check_interval(interval)
+        idx = pd.unique(sess)
+        return pd.DataFrame({"interval_start": lo, "interval_end": hi},
+                            index=pd.Index(idx, name="session"))
+    on = events["onset"].to_numpy(dtype=float)
+    end = np.fmax(on, events["offset"].to_numpy(dtype=float))
+    cols = {"session": sess, "first": on, "last": end}
+    for c in ("interval_start", "interval_end"):
+        cols[c] = (events[c].to_numpy(dtype=float) if c in events.columns
+                   else np.full(len(events), np.nan))
+    g = pd.DataFrame(cols).groupby("session", sort=False)
+    start = g["interval_start"].min().fillna(g["first"].min())
+    stop = g["interval_end"].max().fillna(g["last"].max())
+    return pd.DataFrame({"interval_start": start, "interval_end": stop})

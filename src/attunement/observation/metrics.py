@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attunement.observation.events import session_durations
+from attunement.observation.actors import assign_actors, warn_unmatched
+from attunement.observation.events import coded_intervals
 from attunement.observation.responsiveness import km_summary, latency_arrays
 from attunement.observation.scheme import CodingScheme
 from attunement.observation.sequential import (
@@ -28,12 +29,14 @@ from attunement.observation.sequential import (
     window_units,
 )
 
+_EPS = 1e-9
+
 METRIC_COLUMNS = (
     "session", "caregiver", "cue_type", "response_type", "n_cues", "cues_per_minute", "n_responses",
     "responsiveness", "median_latency", "km_median_latency", "km_responsiveness",
     "chance_responsiveness", "a", "b", "c", "d", "yules_q", "odds_ratio", "log_odds_ratio",
     "log_or_ci_low", "log_or_ci_high", "adjusted_residual", "permutation_p", "n_permutations",
-    "duration",
+    "duration", "interval_start", "interval_end",
 )
 
 
@@ -45,21 +48,39 @@ class Roles:
     response_type: dict[str, str]     # response code -> response type
     infant: tuple[str, ...] = ("infant",)
     caregivers: tuple[str, ...] | None = None
+    actors_from: str | None = None
+    code_actors: dict[str, tuple[str, str]] | None = None
 
     def is_infant(self, actor: str) -> bool:
         return actor in self.infant or actor.lower() == "infant"
+
+    def assign(self, events: pd.DataFrame) -> pd.DataFrame:
+        """``events`` with the actor taken from where ``actors_from`` says (unchanged if unset)."""
+        return assign_actors(events, self.actors_from, code_actors=self.code_actors,
+                             infant_name=self.infant[0])
 
 
 def resolve_roles(
     scheme: CodingScheme | None = None,
     cues: Sequence[str] | None = None,
     responses: Sequence[str] | None = None,
+    *,
+    actors_from: str | None = None,
+    infant: Sequence[str] | None = None,
 ) -> Roles:
-    """Cue and response codes from the scheme, narrowed (or given) by ``cues``/``responses``."""
+    """Cue and response codes from the scheme, narrowed (or given) by ``cues``/``responses``.
+
+    ``actors_from`` and ``infant`` override the scheme's (without a scheme, ``actors_from="code"``
+    makes the cue codes the infant's and the response codes a caregiver's).
+    """
+    inf = tuple(infant) if infant else None
     if scheme is None:
         if not cues or not responses:
             raise ValueError("without a coding scheme, name the cue and response codes")
-        return Roles({c: c for c in cues}, {r: r for r in responses})
+        code_actors = {c: ("infant", "") for c in cues}
+        code_actors.update({r: ("caregiver", "") for r in responses})
+        return Roles({c: c for c in cues}, {r: r for r in responses}, inf or ("infant",),
+                     actors_from=actors_from, code_actors=code_actors)
     cue_type = {c: scheme.category(c) for c in scheme.cue_codes()}
     resp_type = {r: scheme.category(r) for r in scheme.response_codes()}
     if cues:
@@ -74,7 +95,8 @@ def resolve_roles(
         resp_type = {r: scheme.category(r) for r in responses}
     if not cue_type or not resp_type:
         raise ValueError(f"scheme {scheme.name!r} names no cue or no response codes")
-    return Roles(cue_type, resp_type, scheme.infant, scheme.caregivers)
+    return Roles(cue_type, resp_type, inf or scheme.infant, scheme.caregivers,
+                 actors_from=actors_from or scheme.actors_from, code_actors=scheme.code_actors())
 
 
 def session_metrics(
@@ -92,8 +114,21 @@ def session_metrics(
     progress: Callable[[int], None] | None = None,
     scheduler: str | Any | None = None,
     chunk_sessions: int = 100,
+    interval: tuple[float, float] | None = None,
+    actors_from: str | None = None,
+    infant: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Responsiveness and contingency per session × caregiver × cue type (tidy DataFrame).
+
+    Everything is counted inside each session's coded interval (``interval_start`` ≤ t ≤
+    ``interval_end``, reported in those columns; ``duration`` is its length): ``interval``
+    (start, end) when given, else the file's, else the first coded onset to the last coded
+    offset (:func:`~attunement.observation.events.coded_intervals`). Cues and responses with an
+    onset outside it are not counted, time units start at ``interval_start``, and latencies are
+    censored at ``interval_end``. ``actors_from``/``infant`` say where the actor is read and
+    which one is the infant (:mod:`~attunement.observation.actors`); a cue or response code that
+    matches no event on the right actor raises an
+    :class:`~attunement.observation.actors.ObservationWarning` naming it.
 
     ``responsiveness`` is the share of cues with a response onset in ``window`` (closed);
     ``median_latency`` the median latency of those responses; ``km_*`` the Kaplan–Meier median
@@ -113,14 +148,17 @@ def session_metrics(
         return _distributed(events, scheduler, chunk_sessions, progress, dict(
             scheme=scheme, cues=cues, responses=responses, window=window, unit=unit,
             permutations=permutations, seed=seed, target=target,
-            by_response_type=by_response_type))
-    roles = resolve_roles(scheme, cues, responses)
+            by_response_type=by_response_type, interval=interval, actors_from=actors_from,
+            infant=infant))
+    roles = resolve_roles(scheme, cues, responses, actors_from=actors_from, infant=infant)
+    events = roles.assign(events)
+    warn_unmatched(events, list(roles.cue_type), list(roles.response_type), roles.is_infant)
     coders = events.groupby("session", sort=False)["coder"].nunique()
     if (coders > 1).any():
         s = coders[coders > 1].index[0]
         raise ValueError(f"session {s!r} holds events from {coders[s]} coders; measure one "
                          "coder's record at a time (agreement compares coders)")
-    durations = session_durations(events)
+    bounds = coded_intervals(events, interval)
     sess = events["session"].to_numpy(dtype=object)
     actor = events["actor"].to_numpy(dtype=object)
     code = events["code"].to_numpy(dtype=object)
@@ -141,26 +179,28 @@ def session_metrics(
     pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     groups = pd.Series(np.arange(len(sess))).groupby(sess, sort=False).indices
     for k, (s, idx) in enumerate(groups.items()):
-        end = float(durations[s])
+        lo, hi = (float(v) for v in bounds.loc[s, ["interval_start", "interval_end"]])
+        end = hi - lo
         n = n_units(end, unit)
-        ci = idx[cue_mask[idx]]
-        ri = idx[resp_mask[idx]]
-        all_cues = onset[ci]
+        inside = idx[(onset[idx] >= lo - _EPS) & (onset[idx] <= hi + _EPS)]
+        ci = inside[cue_mask[inside]]
+        ri = inside[resp_mask[inside]]
+        all_cues = onset[ci] - lo
         if roles.caregivers is not None:
             carers = list(roles.caregivers)
         else:
             carers = sorted({str(a) for a in actor[idx] if not infant_actor[a]}) or ["(none)"]
-        cue_sets = [("all", all_cues)] + [(t, onset[ci[cue_t[ci] == t]]) for t in types]
+        cue_sets = [("all", all_cues)] + [(t, onset[ci[cue_t[ci] == t]] - lo) for t in types]
         g_units = {t: window_units(c, n, window, unit) for t, c in cue_sets}
         for carer in carers:
             rc = ri[actor[ri] == carer]
             for rt in ["all", *rtypes]:
                 rj = rc if rt == "all" else rc[resp_t[rc] == rt]
-                r_on = onset[rj]
+                r_on = onset[rj] - lo
                 if target == "onset":
                     t_units = onset_units(r_on, n, unit)
                 else:
-                    t_units = occurrence_units(r_on, offset[rj], n, unit)
+                    t_units = occurrence_units(r_on, np.minimum(offset[rj], hi) - lo, n, unit)
                 rate = len(r_on) / end if end > 0 else np.nan
                 for t, c_on in cue_sets:
                     lat, resp, km_t, km_e = latency_arrays(c_on, r_on, end, window=window,
@@ -176,7 +216,7 @@ def session_metrics(
                         "km_median_latency": km_med,
                         "km_responsiveness": km_cum,
                         "chance_responsiveness": 1 - np.exp(-rate * (window[1] - window[0])),
-                        "duration": end,
+                        "duration": end, "interval_start": lo, "interval_end": hi,
                     }
                     row["a"], row["b"], row["c"], row["d"] = tally_2x2(g_units[t], t_units)
                     rows.append(row)
@@ -258,11 +298,11 @@ def unit_series(events: pd.DataFrame, session: str, *, actor_is_infant: bool,
                 codes: Sequence[str], unit: float = 1.0, roles: Roles | None = None) -> np.ndarray:
     """0/1 per time unit: one of ``codes`` occurring for the infant (or any caregiver)."""
     ev = events[events["session"] == session]
-    end = float(session_durations(ev).iloc[0])
-    n = n_units(end, unit)
+    lo, hi = coded_intervals(ev).iloc[0]
+    n = n_units(hi - lo, unit)
     isinf = ev["actor"].map(roles.is_infant if roles else (lambda a: a.lower() == "infant"))
     sel = ev[(isinf == actor_is_infant) & ev["code"].isin(list(codes))]
-    return occurrence_units(sel["onset"].to_numpy(), sel["offset"].to_numpy(), n,
+    return occurrence_units(sel["onset"].to_numpy() - lo, sel["offset"].to_numpy() - lo, n,
                             unit).astype(float)
 
 

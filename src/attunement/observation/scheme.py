@@ -7,16 +7,23 @@ A scheme is a YAML file::
     description: Infant cues and caregiver responses in 10-min free play
     infant: [Infant, infant]              # actor names that mean the infant (default: infant)
     caregivers: [Mother, Father]          # optional; when given, other actors are errors
+    actors_from: subject                  # optional: subject | code | tier | participant | column
     codes:
       cry:      {actor: infant, role: cue, kind: state, category: distress}
       babble:   {actor: infant, role: cue, kind: point, category: vocal}
-      soothe:   {actor: caregiver, role: response, kind: state, category: soothing}
+      soothe:   {actor: caregiver, name: Mother, role: response, kind: state, category: soothing}
       look_away: {actor: infant, role: other, kind: state}
     exclusive:                             # mutually exclusive groups (states only)
       infant_state: [cry, fuss, calm]
 
 ``role`` is ``cue``, ``response`` or ``other``; ``kind`` is ``state`` (onset and offset) or
 ``point``; ``category`` groups codes into cue or response types (defaults to the code).
+
+``actors_from`` says where the actor of an event is read (:mod:`attunement.observation.actors`):
+the importer's ``subject``, ELAN ``tier`` or ``participant``, Datavyu ``column`` (the ``infant``
+names then say which value is the infant), or ``code``: each code's ``actor`` decides, a
+caregiver code's ``name`` naming the caregiver (default ``caregiver``); with ``code`` every cue
+and response code must say ``infant`` or ``caregiver``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from attunement.observation.actors import ACTORS_FROM
 from attunement.observation.errors import ObservationError
 
 ROLES = ("cue", "response", "other")
@@ -44,6 +52,7 @@ class CodeDef:
     kind: str = "state"
     category: str = ""
     description: str = ""
+    name: str = ""  # a caregiver code's caregiver, used with actors_from: code
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class CodingScheme:
     infant: tuple[str, ...] = ("infant",)
     caregivers: tuple[str, ...] | None = None
     exclusive: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    actors_from: str | None = None
 
     def cue_codes(self) -> list[str]:
         return [c for c, d in self.codes.items() if d.role == "cue"]
@@ -70,6 +80,10 @@ class CodingScheme:
 
     def is_infant(self, actor: str) -> bool:
         return actor in self.infant or actor.lower() == "infant"
+
+    def code_actors(self) -> dict[str, tuple[str, str]]:
+        """code -> (``infant``/``caregiver``/``any``, caregiver name) for ``actors_from: code``."""
+        return {c: (d.actor, d.name) for c, d in self.codes.items()}
 
     @classmethod
     def from_codes(
@@ -126,7 +140,7 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
         problems.append(f"{source}, line {line}: {msg}" if line else f"{source}: {msg}")
 
     known = {"scheme", "name", "version", "description", "infant", "caregivers", "codes",
-             "exclusive", "citation", "__line__"}
+             "exclusive", "citation", "actors_from", "__line__"}
     for key in data:
         if key not in known:
             err(f"unknown key {key!r}", top)
@@ -145,6 +159,10 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
     ):
         err("'caregivers' must be a list of names", top)
         caregivers = None
+    actors_from = data.get("actors_from")
+    if actors_from is not None and actors_from not in ACTORS_FROM:
+        err(f"'actors_from' must be one of {', '.join(ACTORS_FROM)}, not {actors_from!r}", top)
+        actors_from = None
     raw_codes = data.get("codes")
     codes: dict[str, CodeDef] = {}
     if not isinstance(raw_codes, dict) or len(raw_codes) <= 1:
@@ -161,7 +179,8 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
             continue
         line = spec.get("__line__", line)
         for key in spec:
-            if key not in {"actor", "role", "kind", "type", "category", "description", "__line__"}:
+            if key not in {"actor", "role", "kind", "type", "category", "description", "name",
+                           "__line__"}:
                 err(f"code {code!r}: unknown key {key!r}", line)
         actor = str(spec.get("actor", "any"))
         role = str(spec.get("role", "other"))
@@ -176,9 +195,18 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
             err(f"code {code!r}: a cue is an infant behaviour", line)
         if role == "response" and actor == "infant":
             err(f"code {code!r}: a response is a caregiver behaviour", line)
+        cname = spec.get("name", "")
+        if cname and (actor != "caregiver" or not isinstance(cname, str)):
+            err(f"code {code!r}: 'name' (the caregiver's name) needs actor: caregiver and a "
+                "text value", line)
+            cname = ""
+        if actors_from == "code" and role in {"cue", "response"} and actor == "any":
+            err(f"code {code!r}: with actors_from: code, a {role} code must say actor: "
+                f"{'infant' if role == 'cue' else 'caregiver'}", line)
         codes[str(code)] = CodeDef(
             code=str(code), actor=actor, role=role, kind=kind,
             category=str(spec.get("category") or code), description=str(spec.get("description", "")),
+            name=str(cname or ""),
         )
     exclusive: dict[str, tuple[str, ...]] = {}
     raw_ex = data.get("exclusive") or {}
@@ -219,6 +247,7 @@ def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
         name=name, codes=codes, version=str(data.get("version", "")),
         description=str(data.get("description", "")), infant=tuple(infant),
         caregivers=tuple(caregivers) if caregivers else None, exclusive=exclusive,
+        actors_from=actors_from,
     )
 
 
