@@ -21,9 +21,10 @@ validation messages can point at it) and ``kind`` (``state``/``point`` when the 
 so, e.g. a BORIS START row, else ""; the coding scheme's kind takes precedence),
 ``interval_start``/``interval_end`` (float64, the session's coded interval — the observation
 period the coder worked on, e.g. an ELAN time selection, not the media length — the same on every
-row of a session; NaN when the file does not say) and ``track`` (str, the tool's own lane the
-event was coded on — the ELAN tier id, the Datavyu column name — so a scheme can take the actor
-from it; "" when the format has none). Times are floats in seconds; intervals are half-open
+row of a session; NaN when the file does not say) and the places a tool records who acted, for
+``actors_from`` (:mod:`attunement.observation.actors`): ``subject`` (BORIS), ``tier`` (the ELAN
+tier id), ``participant`` (the ELAN tier's participant attribute), ``column`` (the Datavyu
+column name) — str, "" when the format has none. Times are floats in seconds; intervals are half-open
 ``[onset, offset)``.
 """
 
@@ -35,13 +36,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from attunement.observation.actors import ACTORS_FROM
 from attunement.observation.errors import ObservationError
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "session", "coder", "actor", "code", "category", "onset", "offset", "modifiers",
 )
+# where importers record the actor's origin; the names are actors_from's (minus "code")
+ACTOR_SOURCES: tuple[str, ...] = tuple(a for a in ACTORS_FROM if a != "code")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source", "kind", "interval_start", "interval_end",
-                                      "track")
+                                     *ACTOR_SOURCES)
 _STR = ("session", "coder", "actor", "code", "category", "modifiers")
 
 
@@ -87,8 +91,9 @@ def make_event_table(
     else:
         out["source"] = [f"{source}:{i + 1}" for i in range(len(df))]
     out["kind"] = _to_str(df["kind"]) if "kind" in df.columns else [""] * len(df)
-    out["track"] = _to_str(df["track"]) if "track" in df.columns else [""] * len(df)
-    for col in (*_STR, "source", "kind", "track"):
+    for col in ACTOR_SOURCES:
+        out[col] = _to_str(df[col]) if col in df.columns else [""] * len(df)
+    for col in (*_STR, "source", "kind", *ACTOR_SOURCES):
         out[col] = out[col].astype(object)
     return out.reset_index(drop=True)
 
