@@ -15,7 +15,7 @@ offset        float64     seconds; NaN for a point event
 modifiers     str         modifier values joined with ``|`` ("" when none)
 ============  ==========  ==============================================================
 
-Optional columns: ``duration`` (float64, the session's coded length in seconds, the same on every
+Optional columns: ``duration`` (float64, the recording's length in seconds, the same on every
 row of a session; NaN when unknown), ``source`` (``file:line`` of the row it came from, so
 validation messages can point at it) and ``kind`` (``state``/``point`` when the source file says
 so, e.g. a BORIS START row, else ""; the coding scheme's kind takes precedence),
@@ -26,6 +26,11 @@ row of a session; NaN when the file does not say) and the places a tool records 
 tier id), ``participant`` (the ELAN tier's participant attribute), ``column`` (the Datavyu
 column name) — str, "" when the format has none. Times are floats in seconds; intervals are half-open
 ``[onset, offset)``.
+
+The coded interval bounds every rate, table and permutation (:func:`coded_intervals`): an
+explicit interval given by the caller, else the file's, else the span from the first coded onset
+to the last coded offset, never the media length (time nobody coded is not time without cues).
+``duration`` is the recording's length; validation uses it to find events past the end.
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ ACTOR_SOURCES: tuple[str, ...] = tuple(a for a in ACTORS_FROM if a != "code")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("duration", "source", "kind", "interval_start", "interval_end",
                                      *ACTOR_SOURCES)
 _STR = ("session", "coder", "actor", "code", "category", "modifiers")
+
+#: The one name every importer gives an event coded on no named subject (BORIS "No focal
+#: subject" or an empty subject, SDIS "No_focal_subject_…"), so the same observation read two
+#: ways compares equal.
+UNNAMED_SUBJECT = "(no focal subject)"
 
 
 def empty_events() -> pd.DataFrame:
