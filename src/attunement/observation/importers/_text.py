@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -13,7 +14,8 @@ MAX_BYTES = 200 * 1024 * 1024
 
 
 def read_text(path: str | Path) -> str:
-    """The file's text (UTF-8, BOM tolerated); clear errors for missing, binary or huge files."""
+    """The file's text, decoded by :func:`decode_text`; clear errors for missing, binary or huge
+    files. Every text importer reads its file through this function."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -22,12 +24,52 @@ def read_text(path: str | Path) -> str:
         data = p.read_bytes()
     except OSError as exc:
         raise ObservationError(f"cannot read file: {exc.strerror or exc}", source=str(p)) from None
-    if b"\x00" in data[:4096]:
-        raise ObservationError("binary file, not a text export", source=str(p))
+    return decode_text(data, str(p))
+
+
+# longest first: the UTF-32-LE mark starts with the UTF-16-LE one
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode a text export: UTF-8 (byte order mark optional), or UTF-8/16/32 with a byte order
+    mark (Windows tools such as The Observer XT and Excel's "Unicode text" save UTF-16 LE with
+    one). Shared by every text importer (BORIS, SDIS, plain CSV, Datavyu, Observer, ELAN):
+    call it on raw bytes (e.g. a member of an archive) instead of ``bytes.decode``.
+
+    Raises :class:`ObservationError` naming ``source`` and the byte offset for text that does not
+    decode, and says what a file is when it is not text (a zip archive such as ``.xlsx``/``.opf``,
+    or NUL bytes without a byte order mark).
+    """
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            body = data[len(bom):]
+            try:
+                return body.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise ObservationError(
+                    f"starts with a {name} byte order mark but byte {exc.start + len(bom)} is "
+                    f"not valid {name}", source=source) from None
+    if data.startswith(b"PK\x03\x04"):
+        raise ObservationError("a zip archive (e.g. an Excel .xlsx workbook or a Datavyu .opf "
+                               "project), not a text export; give it its own extension",
+                               source=source)
+    nul = data.find(b"\x00", 0, 4096)
+    if nul >= 0:
+        raise ObservationError(
+            f"binary file, not a text export (NUL byte at byte {nul}; UTF-16 text needs a byte "
+            "order mark)", source=source)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ObservationError(f"not UTF-8 text (byte {exc.start})", source=str(p)) from None
+        raise ObservationError(f"not UTF-8 text (byte {exc.start}) and no byte order mark; "
+                               "save it as UTF-8", source=source) from None
 
 
 def sniff_delimiter(first_line: str, path: str | Path = "") -> str:

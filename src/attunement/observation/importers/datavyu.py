@@ -24,7 +24,12 @@ import pandas as pd
 
 from attunement.observation.errors import ObservationError
 from attunement.observation.events import make_event_table
-from attunement.observation.importers._text import parse_seconds, read_table, read_text
+from attunement.observation.importers._text import (
+    decode_text,
+    parse_seconds,
+    read_table,
+    read_text,
+)
 
 
 def is_datavyu_header(header: list[str]) -> bool:
@@ -57,7 +62,11 @@ def read_datavyu_csv(
     session: str | None = None,
 ) -> pd.DataFrame:
     src = str(path)
-    header, rows = read_table(read_text(path) if text is None else text, src)
+    text = read_text(path) if text is None else text
+    if is_datavyu_save(text):
+        return read_datavyu_save(text, src, actors=actors, code_field=code_field,
+                                 session=session)
+    header, rows = read_table(text, src)
     if not is_datavyu_header(header):
         raise ObservationError("not a Datavyu export (needs column/ordinal/onset/offset or "
                                "<column>.onset headers)", source=src, line=1)
@@ -122,9 +131,191 @@ def _cell(on_s: str, off_s: str, code: str, src: str, line: int, field: str) -> 
     return {"code": code, "onset": on, "offset": np.nan if off == on else off}
 
 
-_OPF_COLUMN = re.compile(r"^(?P<name>[^\s(]+)\s\((?P<info>[^)]*)\)-(?P<codes>.*)$")
-_OPF_CELL = re.compile(r"^(?P<on>\d{2}:\d{2}:\d{2}:\d{3}),(?P<off>\d{2}:\d{2}:\d{2}:\d{3}),"
-                       r"\((?P<values>.*)\)$")
+_SAVE_TIME = r"(\d+:\d\d:\d\d:\d{3})"
+_SAVE_CELL = re.compile(rf"^{_SAVE_TIME},{_SAVE_TIME},(?P<value>.*)$", re.S)
+_SAVE_COLUMN = re.compile(r"^(?P<name>.+?) \((?P<type>[A-Z_]+)(?P<flags>,[^)]*)?\)"
+                          r"(?:-(?P<args>.*))?$", re.S)
+_SAVE_VOCAB = re.compile(r"^\d+:(?P<name>.*?)-(?P<args>.*)$", re.S)
+_SAVE_VERSION = re.compile(r"^#\d+$")
+COLUMN_TYPES = ("TEXT", "NOMINAL", "FLOAT", "INTEGER", "MATRIX", "PREDICATE")
+
+
+def is_datavyu_save(text: str) -> bool:
+    """Whether ``text`` is Datavyu's own save (the ``db`` of an ``.opf``, or "Save as CSV"):
+    a ``#<version>`` line or a ``Name (TYPE…)`` column line first."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if _SAVE_VERSION.match(line):
+            return True
+        m = _SAVE_COLUMN.match(line)
+        return bool(m and m.group("type") in COLUMN_TYPES)
+    return False
+
+
+def _logical_lines(text: str):
+    """(first line number, text) with backslash-escaped line breaks joined (a TEXT cell may hold
+    several lines: Datavyu ends all but the last with ``\\``)."""
+    buf: list[str] = []
+    start = 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        if not buf:
+            start = n
+        buf.append(raw)
+        trailing = len(raw) - len(raw.rstrip("\\"))
+        if trailing % 2 == 1:
+            continue
+        yield start, "\n".join(buf)
+        buf = []
+    if buf:
+        yield start, "\n".join(buf)
+
+
+def _split(text: str, sep: str = ",") -> list[str]:
+    """Split on unescaped ``sep`` and resolve Datavyu's backslash escapes (``\\,`` → ``,``,
+    ``\\-`` → ``-``, ``\\\\`` → ``\\``, backslash-newline → newline)."""
+    out: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            cur.append(text[i + 1])
+            i += 2
+            continue
+        if c == sep:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+def _arg_value(v: str) -> str:
+    v = v.strip()
+    if v.startswith("<") and v.endswith(">"):
+        return ""  # an unfilled argument shows its name in angle brackets
+    if len(v) >= 2 and v[0] == v[-1] == '"':
+        return v[1:-1]  # QUOTE_STRING
+    return v
+
+
+def _args(spec: str) -> list[str]:
+    return [a.rsplit("|", 1)[0].strip() for a in _split(spec)] if spec else []
+
+
+def read_datavyu_save(
+    text: str,
+    source: str,
+    *,
+    actors: dict[str, str] | None = None,
+    code_field: str | None = None,
+    session: str | None = None,
+) -> pd.DataFrame:
+    """Datavyu's own format: the ``db`` member of an ``.opf`` project and Datavyu's "Save as
+    CSV" file (the same text; also OpenSHAPA/MacSHAPA versions 1, 2 and 4).
+
+    ``#<version>`` first, then vocabulary lines ``n:predicate-arg|TYPE,…`` (version 2 and
+    later), column lines ``Name (TYPE[,visible,])[-arg|TYPE,…]`` and cell lines
+    ``HH:MM:SS:mmm,HH:MM:SS:mmm,value``. Every column type is read: TEXT, NOMINAL, FLOAT and
+    INTEGER cells are their value; a MATRIX cell ``(v1,v2,…)`` has its first argument (or
+    ``code_field``) as the code and the other filled arguments as modifiers ``arg=value``; a
+    PREDICATE cell ``name(v1,…)`` has the predicate name as the code and its arguments (named by
+    the vocabulary) as modifiers. ``\\,`` is a literal comma, a line ending in ``\\`` goes on
+    (text cells with line breaks). Empty cells are events without a code; a cell whose onset
+    equals its offset is a point event. The column name is kept in ``column`` for
+    ``actors_from: column``; the actor is ``actors[column]``, else the name before its first
+    ``_``.
+    """
+    actors = actors or {}
+    sess = session or Path(source.split("!", 1)[0]).stem
+    vocab: dict[str, list[str]] = {}
+    recs: list[dict] = []
+    column: str | None = None
+    ctype = ""
+    args: list[str] = []
+    for line_no, line in _logical_lines(text):
+        if not line.strip():
+            continue
+        if line_no == 1 and _SAVE_VERSION.match(line.strip()):
+            continue
+        m = _SAVE_CELL.match(line)
+        if m:
+            if column is None:
+                raise ObservationError("cell before any column line", source=source,
+                                       line=line_no)
+            on = parse_seconds(m.group(1), source=source, line=line_no, field="onset")
+            off = parse_seconds(m.group(2), source=source, line=line_no, field="offset")
+            code, mods = _save_value(m.group("value"), ctype, args, vocab, code_field, column,
+                                     source, line_no)
+            recs.append({"session": sess, "code": code, "onset": on, "modifiers": "|".join(mods),
+                         "offset": np.nan if off == on else off, "column": column,
+                         "actor": actors.get(column) or column.split("_", 1)[0],
+                         "source": f"{source}:{line_no}"})
+            continue
+        m = _SAVE_COLUMN.match(line)
+        if m and m.group("type") in COLUMN_TYPES:
+            column, ctype = m.group("name").strip(), m.group("type")
+            args = _args(m.group("args") or "")
+            if ctype == "MATRIX" and not args:
+                raise ObservationError(f"MATRIX column {column!r} declares no arguments",
+                                       source=source, line=line_no)
+            if ctype == "MATRIX" and code_field is not None and code_field not in args:
+                raise ObservationError(f"column {column!r} has no argument {code_field!r} "
+                                       f"(it has {', '.join(args)})", source=source,
+                                       line=line_no)
+            continue
+        if m:
+            raise ObservationError(f"column {m.group('name')!r} has type {m.group('type')!r}; "
+                                   f"Datavyu's types are {', '.join(COLUMN_TYPES)}",
+                                   source=source, line=line_no)
+        m = _SAVE_VOCAB.match(line)
+        if m:
+            vocab[_split(m.group("name"))[0]] = _args(m.group("args"))
+            continue
+        raise ObservationError("neither a column, a cell nor a vocabulary line of a Datavyu "
+                               f"save: {line[:60]!r}", source=source, line=line_no)
+    recs.sort(key=lambda r: r["onset"])
+    return make_event_table(recs, source=source)
+
+
+def _save_value(raw: str, ctype: str, args: list[str], vocab: dict[str, list[str]],
+                code_field: str | None, column: str, source: str,
+                line: int) -> tuple[str, list[str]]:
+    """The code and ``arg=value`` modifiers of one cell."""
+    if ctype == "MATRIX":
+        body = raw.strip()
+        if not (body.startswith("(") and body.endswith(")")):
+            raise ObservationError(f"MATRIX cell of column {column!r} is not '(v1,v2,...)'",
+                                   source=source, line=line)
+        values = [_arg_value(v) for v in _split(body[1:-1])]
+        if len(values) != len(args):
+            raise ObservationError(f"cell of column {column!r} has {len(values)} values; the "
+                                   f"column has {len(args)} arguments ({', '.join(args)})",
+                                   source=source, line=line)
+        k = args.index(code_field) if code_field is not None else 0
+        mods = [f"{a}={v}" for i, (a, v) in enumerate(zip(args, values, strict=True))
+                if i != k and v]
+        return values[k], mods
+    if ctype == "PREDICATE":
+        body = raw.strip()
+        if not body:
+            return "", []
+        m = re.match(r"^(?P<name>[^(]*)\((?P<args>.*)\)$", body, re.S)
+        if not m:
+            return _arg_value("".join(_split(body, "\0"))), []
+        name = m.group("name").strip()
+        values = [_arg_value(v) for v in _split(m.group("args"))]
+        names = vocab.get(name) or [f"arg{i + 1}" for i in range(len(values))]
+        if len(names) != len(values):
+            raise ObservationError(f"predicate {name!r} has {len(values)} values; its "
+                                   f"vocabulary line has {len(names)}", source=source,
+                                   line=line)
+        return name, [f"{a}={v}" for a, v in zip(names, values, strict=True) if v]
+    return "".join(_split(raw, "\0")).strip(), []
 
 
 def read_opf(
@@ -134,71 +325,31 @@ def read_opf(
     code_field: str | None = None,
     session: str | None = None,
 ) -> pd.DataFrame:
-    """Datavyu ``.opf`` project: a zip archive whose ``db`` member lists columns and cells.
-
-    Column lines ``Name (type info)-code1|NOMINAL,code2|NOMINAL`` open a coding pass; cell lines
-    ``HH:MM:SS:mmm,HH:MM:SS:mmm,(v1,v2)`` follow (layout as read by pyvyu; the type-info part
-    is not interpreted). The first code (or ``code_field``) is the event's code, the other
-    filled codes become modifiers ``name=value``. Lines starting with ``#`` are headers; any
-    other line is an error.
-    """
+    """Datavyu ``.opf`` project: a zip archive holding a ``db`` member (Datavyu's own save, see
+    :func:`read_datavyu_save`) at its top or, in the old project format, inside one folder
+    (``ETBabyMom16/db``; macOS ``__MACOSX`` copies are ignored)."""
     src = str(path)
     try:
         with zipfile.ZipFile(src) as zf:
-            if "db" not in zf.namelist():
-                raise ObservationError("not a Datavyu project: no 'db' member in the archive",
-                                       source=src)
-            info = zf.getinfo("db")
+            dbs = [i for i in zf.infolist() if not i.is_dir() and i.filename.split("/")[-1] == "db"
+                   and not i.filename.startswith("__MACOSX/")]
+            if not dbs:
+                raise ObservationError("not a Datavyu project: no 'db' member in the archive "
+                                       f"(members: {', '.join(zf.namelist()[:8])})", source=src)
+            if len(dbs) > 1:
+                raise ObservationError("several 'db' members in the archive ("
+                                       f"{', '.join(i.filename for i in dbs)}); one project per "
+                                       ".opf", source=src)
+            info = dbs[0]
             if info.file_size > 200 * 1024 * 1024:
-                raise ObservationError("'db' member is too large", source=src)
-            raw = zf.read("db")
+                raise ObservationError(f"'{info.filename}' member is too large", source=src)
+            raw = zf.read(info)
     except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError,
             EOFError) as exc:
         if isinstance(exc, ObservationError):
             raise
         raise ObservationError(f"not a readable .opf (zip) file: {exc}", source=src) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ObservationError(f"'db' is not UTF-8 text (byte {exc.start})", source=src) from None
-    actors = actors or {}
-    sess = session or Path(src).stem
-    recs: list[dict] = []
-    column: str | None = None
-    codes: list[str] = []
-    where = f"{src}!db"
-    for line_no, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _OPF_COLUMN.match(line)
-        if m:
-            column = m.group("name")
-            codes = [c.split("|", 1)[0].strip() for c in m.group("codes").split(",")]
-            continue
-        m = _OPF_CELL.match(line)
-        if not m:
-            raise ObservationError("neither a column nor a cell line", source=where,
-                                   line=line_no)
-        if column is None:
-            raise ObservationError("cell before any column line", source=where, line=line_no)
-        values = [v.strip() for v in m.group("values").split(",")]
-        field = code_field or codes[0]
-        if field not in codes:
-            raise ObservationError(f"column {column!r} has no code {field!r}", source=where,
-                                   line=line_no)
-        k = codes.index(field)
-        value = values[k] if k < len(values) else ""
-        if not value or (value.startswith("<") and value.endswith(">")):
-            raise ObservationError(f"cell of column {column!r} has no value for {field!r}",
-                                   source=where, line=line_no)
-        on = parse_seconds(m.group("on"), source=where, line=line_no, field="onset")
-        off = parse_seconds(m.group("off"), source=where, line=line_no, field="offset")
-        extra = [f"{c}={v}" for c, v in zip(codes, values, strict=False)
-                 if c != field and v and not (v.startswith("<") and v.endswith(">"))]
-        recs.append({"session": sess, "code": value, "onset": on, "modifiers": "|".join(extra),
-                     "offset": np.nan if off == on else off,
-                     "actor": actors.get(column) or column.split("_", 1)[0],
-                     "source": f"{where}:{line_no}"})
-    recs.sort(key=lambda r: r["onset"])
-    return make_event_table(recs, source=src)
+    where = f"{src}!{info.filename}"
+    text = decode_text(raw, where)
+    return read_datavyu_save(text, where, actors=actors, code_field=code_field,
+                             session=session or Path(src).stem)

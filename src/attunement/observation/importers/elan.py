@@ -1,17 +1,37 @@
-"""ELAN ``.eaf`` files via pympi-ling.
+"""ELAN ``.eaf`` files (EAF 2.x and 3.0), read with the standard XML parser.
 
-One session per file (the file name without extension). Each time-aligned tier gives events:
-actor = the tier's ``PARTICIPANT`` (or the tier id when empty), coder = ``ANNOTATOR``, code = the
-annotation value, times in ms → s. Values of symbolic child tiers (``REF_ANNOTATION``) become
-modifiers ``tier=value`` of their parent annotation. ELAN has no point events, so every
-annotation is a state. Writing creates one tier per actor.
+One session per file (the file name without extension). Every annotation on every tier is an
+event (``tier`` = the tier id, ``participant`` = its participant attribute, coder = the tier's ``ANNOTATOR``, code = the annotation value,
+"" for an empty annotation — template tiers are full of them), with these times:
+
+* time-aligned tiers (no constraint, ``Time_Subdivision``, ``Included_In``): their time slots, in
+  ms; a slot without a ``TIME_VALUE`` (unaligned by design on subdivision tiers) is placed
+  linearly between the nearest aligned slots of its chain of annotations, as ELAN draws it;
+* ``Symbolic_Subdivision`` tiers: the parent annotation's span divided evenly among its children
+  in order (ELAN's own display and export do the same);
+* ``Symbolic_Association`` tiers give no events: each value becomes a modifier ``tier=value`` of
+  the event it hangs from (through chains of associations, e.g. ``mwu@CHI`` → ``lex@CHI`` →
+  ``CHI``). Empty association values are left out (they carry nothing).
+
+The actor is the tier's ``PARTICIPANT``, else that of its top-level tier, else the top-level
+tier's id. When several top-level tiers share one participant value and their ids do not name it
+(ChildProject's ``PARTICIPANT="MULTI"`` on tiers ``FA2``, ``MA1``, ``MC1``) they are different
+speakers, and the tier id is the actor; ``speakers="participant"`` or ``"tier"`` forces either
+reading. ``tiers`` selects the tiers to read (their associations come along).
+
+ELAN keeps no coded interval in the ``.eaf``; its time selection is saved in the preferences file
+beside it (``<name>.pfsx``, keys ``SelectionBeginTime``/``SelectionEndTime`` in ms). When that
+selection is not empty it is the session's coded interval (``interval_start``/``interval_end``);
+``interval=(start, end)`` in seconds overrides it. ELAN has no point events: every annotation is
+a state. Times are exact (integers of ms → seconds), never rounded.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +41,34 @@ from attunement.observation.errors import ObservationError
 from attunement.observation.events import make_event_table
 from attunement.observation.importers._text import read_text
 
+_TIME_ALIGNED = {None, "", "Time_Subdivision", "Included_In"}
+_CONSTRAINTS = {*_TIME_ALIGNED, "Symbolic_Subdivision", "Symbolic_Association"}
+SPEAKERS = ("auto", "participant", "tier")
 
-def read_eaf(path: str | Path, *, session: str | None = None) -> pd.DataFrame:
+
+@dataclass
+class _Tier:
+    id: str
+    constraint: str | None
+    parent: str | None
+    participant: str
+    annotator: str
+    aligned: list[tuple[str, str, str, str]] = field(default_factory=list)  # id, ts1, ts2, value
+    refs: list[tuple[str, str, str | None, str]] = field(default_factory=list)  # id, ref, prev, v
+
+
+def read_eaf(
+    path: str | Path,
+    *,
+    session: str | None = None,
+    tiers: Sequence[str] | None = None,
+    speakers: str = "auto",
+    interval: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Read an ELAN file into the event table (see the module docstring for the rules)."""
     src = str(path)
+    if speakers not in SPEAKERS:
+        raise ObservationError(f"speakers={speakers!r}; one of {', '.join(SPEAKERS)}", source=src)
     text = read_text(path)
     try:
         root = ET.fromstring(text)
@@ -32,102 +77,334 @@ def read_eaf(path: str | Path, *, session: str | None = None) -> pd.DataFrame:
         raise ObservationError(f"not well-formed XML: {exc}", source=src, line=line) from None
     if root.tag != "ANNOTATION_DOCUMENT":
         raise ObservationError(f"not an ELAN file (root element {root.tag!r})", source=src)
-    _check_structure(root, src)
-    from pympi.Elan import Eaf
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            eaf = Eaf(src)
-    except Exception as exc:  # pympi raises bare exceptions of many kinds on bad input
-        raise ObservationError(f"ELAN file could not be parsed: {exc}", source=src) from None
-    try:
-        return _events_from_eaf(eaf, src, session or Path(src).stem)
-    except ObservationError:
-        raise
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
-        # pympi indexes its dictionaries without checks; report what it tripped over
-        raise ObservationError(f"ELAN file is internally inconsistent ({type(exc).__name__}: "
-                               f"{exc})", source=src) from None
-
-
-def _events_from_eaf(eaf, src: str, sess: str) -> pd.DataFrame:
-    recs: list[dict] = []
-    mods: dict[tuple[str, int, int], list[str]] = {}
-    for tier in eaf.get_tier_names():
-        params = eaf.get_parameters_for_tier(tier)
-        if "PARENT_REF" in params and eaf.tiers[tier][1]:
-            for row in eaf.get_ref_annotation_data_for_tier(tier):
-                begin, end, value = row[0], row[1], row[2]
-                mods.setdefault((params["PARENT_REF"], begin, end), []).append(f"{tier}={value}")
-    for tier in eaf.get_tier_names():
-        params = eaf.get_parameters_for_tier(tier)
-        aligned = eaf.tiers[tier][0]
-        if not aligned:
+    slots, order = _time_slots(root, src)
+    tier_map = _tiers(root, src)
+    selected = _select(tier_map, tiers, src)
+    if interval is None:
+        interval = _pfsx_selection(Path(src).with_suffix(".pfsx"))
+    elif not (len(interval) == 2 and 0 <= interval[0] < interval[1]):
+        raise ObservationError(f"interval {interval!r} is not (start, end) with 0 <= start < end "
+                               "seconds", source=src)
+    times = _Times(tier_map, slots, order, src)
+    actors = _actors(tier_map, speakers, src)
+    sess = session or Path(src).stem
+    owner: dict[str, str] = {}  # annotation id -> its tier id
+    for t in tier_map.values():
+        for a in t.aligned:
+            owner[a[0]] = t.id
+        for r in t.refs:
+            owner[r[0]] = t.id
+    mods: dict[str, list[str]] = {}
+    for t in tier_map.values():
+        if t.constraint != "Symbolic_Association":
             continue
-        actor = (params.get("PARTICIPANT") or "").strip() or tier
-        coder = (params.get("ANNOTATOR") or "").strip()
-        for aid, (ts1, ts2, value, _) in aligned.items():
-            t1, t2 = eaf.timeslots.get(ts1), eaf.timeslots.get(ts2)
-            if t1 is None or t2 is None:
-                raise ObservationError(
-                    f"annotation {aid} on tier {tier!r} uses an unaligned time slot "
-                    "(no TIME_VALUE); align it in ELAN first", source=src)
-            if not str(value).strip():
-                raise ObservationError(
-                    f"empty annotation {aid} on tier {tier!r} at {t1 / 1000:g} s", source=src)
+        for aid, ref, _, value in t.refs:
+            if not value.strip():
+                continue
+            host = ref
+            seen = {aid}
+            while owner.get(host) and tier_map[owner[host]].constraint == "Symbolic_Association":
+                if host in seen:
+                    raise ObservationError(f"annotation {host} on tier {owner[host]!r} refers to "
+                                           "itself through its parents", source=src)
+                seen.add(host)
+                host = next(r[1] for r in tier_map[owner[host]].refs if r[0] == host)
+            if host not in owner:
+                raise ObservationError(f"annotation {aid} on tier {t.id!r} refers to annotation "
+                                       f"{ref!r}, which does not exist", source=src)
+            mods.setdefault(host, []).append(f"{t.id}={value.strip()}")
+    recs: list[dict] = []
+    for t in tier_map.values():
+        if t.id not in selected or t.constraint == "Symbolic_Association":
+            continue
+        ids = [a[0] for a in t.aligned] + [r[0] for r in t.refs]
+        values = [a[3] for a in t.aligned] + [r[3] for r in t.refs]
+        for aid, value in zip(ids, values, strict=True):
+            on, off = times.of(aid)
             recs.append({
-                "session": sess, "coder": coder, "actor": actor, "code": str(value).strip(),
-                "onset": t1 / 1000.0, "offset": t2 / 1000.0,
-                "modifiers": "|".join(mods.get((tier, t1, t2), [])),
-                "source": f"{src}:{tier}/{aid}",
+                "session": sess, "coder": t.annotator, "actor": actors[t.id],
+                "code": value.strip(), "onset": on / 1000.0, "offset": off / 1000.0,
+                "modifiers": "|".join(mods.get(aid, [])), "kind": "state", "tier": t.id,
+                "participant": t.participant or _root(tier_map, t.id, src).participant,
+                "source": f"{src}:{t.id}/{aid}",
             })
-    recs.sort(key=lambda r: (r["onset"], r["actor"]))
+    recs.sort(key=lambda r: (r["onset"], r["actor"], r["tier"]))
+    lo, hi = interval if interval is not None else (np.nan, np.nan)
+    for r in recs:
+        r["interval_start"], r["interval_end"] = lo, hi
     return make_event_table(recs, source=src)
 
 
-def _check_structure(root: ET.Element, src: str) -> None:
-    """Catch what makes pympi crash with unhelpful errors, naming the element."""
-    slots = set()
-    order = root.find("TIME_ORDER")
-    for ts in order.iter("TIME_SLOT") if order is not None else ():
+def _time_slots(root: ET.Element, src: str) -> tuple[dict[str, int | None], dict[str, int]]:
+    """Slot id → ms (None when unaligned) and slot id → position in ``TIME_ORDER``."""
+    slots: dict[str, int | None] = {}
+    order: dict[str, int] = {}
+    if root.find("HEADER") is not None:
+        units = root.find("HEADER").get("TIME_UNITS", "milliseconds")
+        if units != "milliseconds":
+            raise ObservationError(f"TIME_UNITS {units!r} is not supported (ELAN writes "
+                                   "milliseconds)", source=src)
+    to = root.find("TIME_ORDER")
+    for i, ts in enumerate(to.iter("TIME_SLOT") if to is not None else ()):
         sid = ts.get("TIME_SLOT_ID")
         if not sid:
-            raise ObservationError("TIME_SLOT without TIME_SLOT_ID", source=src)
+            raise ObservationError(f"TIME_SLOT number {i + 1} has no TIME_SLOT_ID", source=src)
         val = ts.get("TIME_VALUE")
-        if val is not None:
+        if val is None:
+            slots[sid] = None
+        else:
             try:
-                if int(val) < 0:
+                ms = int(val)
+                if ms < 0:
                     raise ValueError
             except ValueError:
                 raise ObservationError(f"time slot {sid}: TIME_VALUE {val!r} is not a "
                                        "non-negative integer (ms)", source=src) from None
-        slots.add(sid)
-    types = {lt.get("LINGUISTIC_TYPE_ID") for lt in root.iter("LINGUISTIC_TYPE")}
-    for tier in root.iter("TIER"):
-        tid = tier.get("TIER_ID")
+            slots[sid] = ms
+        order[sid] = i
+    return slots, order
+
+
+def _tiers(root: ET.Element, src: str) -> dict[str, _Tier]:
+    types: dict[str, str | None] = {}
+    for lt in root.iter("LINGUISTIC_TYPE"):
+        c = lt.get("CONSTRAINTS")
+        if c not in _CONSTRAINTS:
+            raise ObservationError(f"linguistic type {lt.get('LINGUISTIC_TYPE_ID')!r} has "
+                                   f"unknown CONSTRAINTS {c!r}", source=src)
+        types[lt.get("LINGUISTIC_TYPE_ID")] = c
+    out: dict[str, _Tier] = {}
+    for el in root.iter("TIER"):
+        tid = el.get("TIER_ID")
         if not tid:
             raise ObservationError("TIER without TIER_ID", source=src)
-        if tier.get("LINGUISTIC_TYPE_REF") not in types:
-            raise ObservationError(f"tier {tid!r} refers to an undeclared linguistic type",
+        if tid in out:
+            raise ObservationError(f"two tiers are called {tid!r}", source=src)
+        lt = el.get("LINGUISTIC_TYPE_REF")
+        if lt not in types:
+            raise ObservationError(f"tier {tid!r} refers to an undeclared linguistic type "
+                                   f"{lt!r}", source=src)
+        t = _Tier(tid, types[lt], el.get("PARENT_REF"), (el.get("PARTICIPANT") or "").strip(),
+                  (el.get("ANNOTATOR") or "").strip())
+        for ann in el.iter("ANNOTATION"):
+            for al in ann.iter("ALIGNABLE_ANNOTATION"):
+                aid = al.get("ANNOTATION_ID")
+                if aid is None:
+                    raise ObservationError(f"annotation without ANNOTATION_ID on tier {tid!r}",
+                                           source=src)
+                t.aligned.append((aid, al.get("TIME_SLOT_REF1"), al.get("TIME_SLOT_REF2"),
+                                  _value(al)))
+            for ra in ann.iter("REF_ANNOTATION"):
+                aid, ref = ra.get("ANNOTATION_ID"), ra.get("ANNOTATION_REF")
+                if aid is None or ref is None:
+                    raise ObservationError(f"reference annotation {aid} on tier {tid!r} lacks "
+                                           "ANNOTATION_ID or ANNOTATION_REF", source=src)
+                t.refs.append((aid, ref, ra.get("PREVIOUS_ANNOTATION"), _value(ra)))
+        if t.refs and t.constraint not in {"Symbolic_Subdivision", "Symbolic_Association"}:
+            raise ObservationError(f"tier {tid!r} holds reference annotations but its type "
+                                   f"{lt!r} is not symbolic", source=src)
+        out[tid] = t
+    for t in out.values():
+        if t.parent is not None and t.parent not in out:
+            raise ObservationError(f"tier {t.id!r}: PARENT_REF {t.parent!r} is not a tier",
                                    source=src)
-        for al in tier.iter("ALIGNABLE_ANNOTATION"):
-            for ref in ("TIME_SLOT_REF1", "TIME_SLOT_REF2"):
-                if al.get(ref) not in slots:
+        if t.parent is None and t.constraint not in (None, ""):
+            raise ObservationError(f"tier {t.id!r} is a {t.constraint} tier without a parent "
+                                   "tier (PARENT_REF)", source=src)
+    return out
+
+
+def _value(el: ET.Element) -> str:
+    v = el.find("ANNOTATION_VALUE")
+    return (v.text or "") if v is not None else ""
+
+
+def _select(tier_map: dict[str, _Tier], tiers: Sequence[str] | None, src: str) -> set[str]:
+    if tiers is None:
+        return set(tier_map)
+    if isinstance(tiers, str):
+        tiers = [tiers]
+    wanted = list(tiers)
+    unknown = [t for t in wanted if t not in tier_map]
+    if unknown:
+        raise ObservationError(f"no tier {', '.join(map(repr, unknown))}; the file has "
+                               f"{', '.join(tier_map)}", source=src)
+    for t in wanted:
+        if tier_map[t].constraint == "Symbolic_Association":
+            raise ObservationError(
+                f"tier {t!r} is a Symbolic_Association tier: its values are modifiers of tier "
+                f"{tier_map[t].parent!r}'s events; select that tier instead", source=src)
+    return set(wanted)
+
+
+def _root(tier_map: dict[str, _Tier], tid: str, src: str = "") -> _Tier:
+    t = tier_map[tid]
+    seen = {tid}
+    while t.parent is not None:
+        if t.parent in seen:
+            raise ObservationError(f"tier {tid!r} is its own ancestor (PARENT_REF cycle)",
+                                   source=src or None)
+        seen.add(t.parent)
+        t = tier_map[t.parent]
+    return t
+
+
+def _actors(tier_map: dict[str, _Tier], speakers: str, src: str) -> dict[str, str]:
+    roots = [t for t in tier_map.values() if t.parent is None]
+    by_part: dict[str, list[_Tier]] = {}
+    for t in roots:
+        if t.participant:
+            by_part.setdefault(t.participant, []).append(t)
+    by_tier: set[str] = set()
+    if speakers == "tier":
+        by_tier = {t.id for t in roots}
+    elif speakers == "auto":
+        for part, group in by_part.items():
+            # one participant's own lanes ("Mother-gaze", "Mother-touch") are named after it
+            if len(group) > 1 and not all(part.lower() in t.id.lower() for t in group):
+                by_tier |= {t.id for t in group}
+    out: dict[str, str] = {}
+    for t in tier_map.values():
+        root = _root(tier_map, t.id, src)
+        root_actor = root.id if (root.id in by_tier or not root.participant) else root.participant
+        if t.parent is None:
+            out[t.id] = root_actor
+        elif t.participant and root.id not in by_tier:
+            out[t.id] = t.participant
+        else:
+            out[t.id] = root_actor
+    return out
+
+
+class _Times:
+    """Begin and end (ms) of any annotation, resolving unaligned slots and symbolic tiers."""
+
+    def __init__(self, tier_map: dict[str, _Tier], slots: dict[str, int | None],
+                 order: dict[str, int], src: str) -> None:
+        self.src = src
+        self.slot_ms: dict[str, float] = {}
+        self.span: dict[str, tuple[float, float]] = {}
+        self.refs: dict[str, tuple[str, str]] = {}  # ref annotation id -> (parent id, tier id)
+        self.children: dict[tuple[str, str], list[str]] = {}  # (parent id, tier) -> ordered ids
+        for t in tier_map.values():
+            for aid, ts1, ts2, _ in t.aligned:
+                for ref in (ts1, ts2):
+                    if ref not in slots:
+                        raise ObservationError(
+                            f"annotation {aid} on tier {t.id!r}: {ref!r} is not a declared time "
+                            "slot (TIME_ORDER)", source=src)
+            self._place_slots(t, slots, order)
+            for aid, ts1, ts2, _ in t.aligned:
+                self.span[aid] = (self.slot_ms[ts1], self.slot_ms[ts2])
+            groups: dict[str, list[tuple[str, str | None]]] = {}
+            for aid, ref, prev, _ in t.refs:
+                self.refs[aid] = (ref, t.id)
+                groups.setdefault(ref, []).append((aid, prev))
+            if t.constraint == "Symbolic_Subdivision":
+                for parent, kids in groups.items():
+                    self.children[(parent, t.id)] = _chain(kids, t.id, src)
+        self._resolving: set[str] = set()
+
+    def _place_slots(self, t: _Tier, slots: dict[str, int | None], order: dict[str, int]) -> None:
+        unaligned = [a for a in t.aligned if slots[a[1]] is None or slots[a[2]] is None]
+        for _, ts1, ts2, _ in t.aligned:
+            for ref in (ts1, ts2):
+                if slots[ref] is not None:
+                    self.slot_ms[ref] = float(slots[ref])
+        if not unaligned:
+            return
+        # chains of annotations that share slots (a subdivision of one parent annotation)
+        nxt = {a[1]: a[2] for a in t.aligned}
+        ends = set(nxt.values())
+        for start in sorted((s for s in nxt if s not in ends), key=lambda s: order[s]):
+            chain = [start]
+            while chain[-1] in nxt and len(chain) <= len(nxt):
+                chain.append(nxt[chain[-1]])
+            known = [i for i, s in enumerate(chain) if slots[s] is not None]
+            for i, s in enumerate(chain):
+                if slots[s] is not None:
+                    continue
+                before = [k for k in known if k < i]
+                after = [k for k in known if k > i]
+                if not before or not after:
+                    aid = next(a[0] for a in t.aligned if s in (a[1], a[2]))
                     raise ObservationError(
-                        f"annotation {al.get('ANNOTATION_ID')} on tier {tid!r}: {ref} "
-                        f"{al.get(ref)!r} is not a declared time slot", source=src)
-            if al.get("ANNOTATION_ID") is None:
-                raise ObservationError(f"annotation without ANNOTATION_ID on tier {tid!r}",
-                                       source=src)
-            if al.find("ANNOTATION_VALUE") is None:
-                raise ObservationError(
-                    f"annotation {al.get('ANNOTATION_ID')} on tier {tid!r} has no value",
-                    source=src)
-        for ra in tier.iter("REF_ANNOTATION"):
-            if ra.find("ANNOTATION_VALUE") is None or ra.get("ANNOTATION_REF") is None:
-                raise ObservationError(
-                    f"reference annotation {ra.get('ANNOTATION_ID')} on tier {tid!r} is "
-                    "incomplete", source=src)
+                        f"annotation {aid} on tier {t.id!r}: time slot {s!r} has no time and no "
+                        f"aligned slot {'before' if not before else 'after'} it on the tier to "
+                        "place it by", source=self.src)
+                a, b = before[-1], after[0]
+                ta, tb = float(slots[chain[a]]), float(slots[chain[b]])
+                self.slot_ms[s] = ta + (tb - ta) * (i - a) / (b - a)
+        for aid, ts1, ts2, _ in t.aligned:
+            if ts1 not in self.slot_ms or ts2 not in self.slot_ms:
+                raise ObservationError(f"annotation {aid} on tier {t.id!r} has an unaligned "
+                                       "time slot outside any chain of annotations",
+                                       source=self.src)
+
+    def of(self, aid: str) -> tuple[float, float]:
+        if aid in self.span:
+            return self.span[aid]
+        if aid not in self.refs:
+            raise ObservationError(f"annotation {aid!r} is referred to but does not exist",
+                                   source=self.src)
+        if aid in self._resolving:
+            raise ObservationError(f"annotation {aid} refers to itself through its parents",
+                                   source=self.src)
+        self._resolving.add(aid)
+        parent, tier = self.refs[aid]
+        on, off = self.of(parent)
+        kids = self.children.get((parent, tier))
+        if kids:
+            k, n = kids.index(aid), len(kids)
+            on, off = on + (off - on) * k / n, on + (off - on) * (k + 1) / n
+        self._resolving.discard(aid)
+        self.span[aid] = (on, off)
+        return on, off
+
+
+def _chain(kids: list[tuple[str, str | None]], tier: str, src: str) -> list[str]:
+    """Order symbolic subdivisions by their PREVIOUS_ANNOTATION links."""
+    after = {prev: aid for aid, prev in kids}
+    ids = {aid for aid, _ in kids}
+    first = [aid for aid, prev in kids if prev is None or prev not in ids]
+    if len(first) != 1 or len(after) != len(kids):
+        raise ObservationError(f"tier {tier!r}: the subdivisions of annotation "
+                               f"{kids[0][0]}'s parent do not form one PREVIOUS_ANNOTATION chain",
+                               source=src)
+    out = [first[0]]
+    while out[-1] in after and len(out) < len(kids):
+        out.append(after[out[-1]])
+    if len(out) != len(kids):
+        raise ObservationError(f"tier {tier!r}: the subdivisions of annotation "
+                               f"{kids[0][0]}'s parent do not form one PREVIOUS_ANNOTATION chain",
+                               source=src)
+    return out
+
+
+def _pfsx_selection(path: Path) -> tuple[float, float] | None:
+    """ELAN's saved time selection (seconds) from the preferences file, if any and not empty."""
+    if not path.is_file():
+        return None
+    try:
+        root = ET.fromstring(read_text(path))
+    except ET.ParseError as exc:
+        raise ObservationError(f"ELAN preferences file is not well-formed XML: {exc}",
+                               source=str(path)) from None
+    found: dict[str, float] = {}
+    for pref in root.iter("pref"):
+        key = pref.get("key")
+        if key in ("SelectionBeginTime", "SelectionEndTime"):
+            child = next(iter(pref), None)
+            text = (child.text if child is not None else pref.text) or ""
+            try:
+                found[key] = int(text.strip()) / 1000.0
+            except ValueError:
+                raise ObservationError(f"{key} {text!r} is not a whole number of ms",
+                                       source=str(path)) from None
+    lo, hi = found.get("SelectionBeginTime"), found.get("SelectionEndTime")
+    if lo is None or hi is None or not (math.isfinite(lo) and hi > lo >= 0):
+        return None
+    return lo, hi
 
 
 def write_eaf(events: pd.DataFrame, path: str | Path) -> None:
