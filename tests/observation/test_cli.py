@@ -46,9 +46,12 @@ def test_metrics_with_scheme_on_several_files(tmp_path, data_dir):
     assert set(m["session"]) == {"dyad-017 free play", "dyad-017 still face",
                                  "dyad-021 free play"}
     assert set(m["cue_type"]) == {"all", "distress", "social bid"}
-    # 200 sampled shifts, or every shift when a session has fewer (60 s / 0.5 s → 119)
-    want = np.minimum(200, (m["duration"] / 0.5).astype(int) - 1)
-    assert (m["n_permutations"] == want).all() and (m["n_permutations"] == 119).any()
+    # 200 sampled shifts, or every shift when a session has fewer: dyad-021 is coded from its
+    # first onset to its last offset (no interval in the file), 54.6 s / 0.5 s → 110 units
+    length = m["interval_end"] - m["interval_start"]
+    assert (length == m["duration"]).all()
+    want = np.minimum(200, np.ceil(length / 0.5 - 1e-9).astype(int) - 1)
+    assert (m["n_permutations"] == want).all() and (m["n_permutations"] == 109).any()
 
 
 def test_metrics_reports_the_file_and_line_of_bad_data(tmp_path, data_dir):

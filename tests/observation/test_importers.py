@@ -206,10 +206,12 @@ def test_lince_timed_export_without_session_label(data_dir):
     # LINCE writes one row per change: codes active together joined by '+', times as m:ss
     ev = read_events(data_dir / "lince_timed.sds")
     assert set(ev["session"]) == {"session1"}
-    assert ev[["actor", "code", "onset", "offset"]].values.tolist() == [
+    assert ev[["actor", "code", "onset", "offset"]].fillna(-1).values.tolist() == [
         ["Infant", "cry", 3.0, 5.0], ["Infant", "cry", 5.0, 8.0], ["Mother", "soothe", 5.0, 8.0],
         ["Mother", "soothe", 8.0, 12.0], ["Infant", "gaze", 14.0, 16.0],
-        ["Mother", "vocalise", 16.0, 16.0]]
+        ["Mother", "vocalise", 16.0, -1]]
+    # a zero-length item 'vocalise,0:16-0:16' is a point event, not a state lasting no time
+    assert np.isnan(ev["offset"].iloc[-1])
 
 
 def test_elan_writer_tier_per_code_and_overlap_error(tmp_path):

@@ -5,8 +5,9 @@
 ============================  =============================================================
 format                        recognised by
 ============================  =============================================================
-BORIS project                 ``.boris``
+BORIS project                 ``.boris``, ``.boris.gz`` (or gzip content)
 BORIS tabular / aggregated    ``.csv``/``.tsv`` with ``Observation id``, ``Subject``, ``Behavior``
+BORIS old tabular export      a metadata block starting ``Observation id,<id>`` above the table
 ELAN                          ``.eaf``
 GSEQ SDIS timed-event         ``.sds``, ``.sdis``, ``.sdi``
 Datavyu project               ``.opf``
@@ -17,7 +18,9 @@ plain CSV                     ``session, actor, code, onset[, offset, …]``
 
 Every importer returns the canonical event table (:mod:`attunement.observation.events`) and
 raises :class:`~attunement.observation.errors.ObservationError` naming the file and line for
-malformed input.
+malformed input. A file in none of these layouts is refused with what it looks like (a BORIS
+observations list, behavioural-sequences export or header-less aggregated rows, or the columns
+found), never as a plain CSV with a missing column.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from attunement.observation.errors import ObservationError
 from attunement.observation.importers._text import read_table, read_text
 from attunement.observation.importers.boris import (
     is_boris_header,
+    is_boris_legacy,
+    iter_boris_table,
     read_boris_project,
     read_boris_table,
     write_boris_aggregated,
@@ -49,7 +54,7 @@ FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "datavyu
 WRITE_FORMATS = ("csv", "sdis", "elan", "boris")
 
 __all__ = [
-    "FORMATS", "detect_format", "read_boris_project", "read_boris_table", "read_datavyu_csv",
+    "FORMATS", "detect_format", "iter_boris_table", "read_boris_project", "read_boris_table", "read_datavyu_csv",
     "read_eaf", "read_events", "read_observer_csv", "read_opf", "read_plain_csv", "read_sdis", "to_sdis", "write_boris_aggregated",
     "write_csv", "write_eaf", "write_events", "write_sdis",
 ]
@@ -58,7 +63,7 @@ __all__ = [
 def detect_format(path: str | Path, text: str | None = None) -> str:
     """The format of a file (see the module table)."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".boris":
+    if suffix == ".boris" or Path(path).name.lower().endswith(".boris.gz"):
         return "boris-project"
     if suffix == ".eaf":
         return "elan"
@@ -66,9 +71,14 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
         return "sdis"
     if suffix == ".opf":
         return "datavyu-opf"
-    text = read_text(path) if text is None else text
-    header, _ = read_table(text.split("\n", 1)[0] + "\n", str(path))
-    if is_boris_header(header):
+    first = _first_line(path) if text is None else text.split("\n", 1)[0]
+    if first is None:
+        text = read_text(path)
+        first = text.split("\n", 1)[0]
+    if not first.strip():
+        return "csv"
+    header, _ = read_table(first + "\n", str(path))
+    if is_boris_header(header) or is_boris_legacy(header):
         return "boris"
     if is_datavyu_header(header):
         return "datavyu"
@@ -77,11 +87,72 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
     return "csv"
 
 
+def _first_line(path: str | Path) -> str | None:
+    """The first line of a plain UTF-8 file without reading all of it (None: let read_text
+    decide, e.g. UTF-16 or binary)."""
+    try:
+        with Path(path).open("rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise ObservationError(f"cannot read file: {exc.strerror or exc}",
+                               source=str(path)) from None
+    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def unknown_layout(path: str | Path) -> ObservationError | None:
+    """Why a delimited file is not a coded-event export, or None when it may be a plain CSV."""
+    src = str(path)
+    try:
+        text = read_text(path)
+    except ObservationError as exc:
+        return exc
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return ObservationError("empty file (no header line)", source=src)
+    if any(ln.startswith("# observation id:") for ln in lines[:5]):
+        return ObservationError(
+            "a BORIS behavioural-sequences export (codes in order, no times), not timed events; "
+            "export the events (tabular or aggregated) from BORIS instead", source=src, line=1)
+    first = lines[0]
+    header, _ = read_table(first + "\n", src)
+    if "Observation id" in header and "Subjects" in header:
+        return ObservationError(
+            "a BORIS observations list (one row per observation, no events); export the "
+            "events (tabular or aggregated) from BORIS instead", source=src, line=1)
+    if any(h in {"STATE", "POINT"} for h in header):
+        return ObservationError(
+            "rows of a BORIS aggregated-events export without its header line (what BORIS 7-9's "
+            "export_aggregated_events returns before the header is added): the columns, whose "
+            "number depends on the version and the independent variables, cannot be told apart; "
+            "export again from BORIS with the header", source=src, line=1)
+    if len(header) == 1 and len(lines) <= 3 and any(
+            sep in first for sep in "|£+&") and " " not in first.strip():
+        return ObservationError(
+            "a BORIS behavioural-sequences export (codes in order, no times), not timed events; "
+            "export the events (tabular or aggregated) from BORIS instead", source=src, line=1)
+    lower = {h.lower() for h in header}
+    # two or more of the plain columns: a plain table with a column missing, said by its reader
+    if len({"session", "actor", "code", "onset"} & lower) < 2:
+        shown = ", ".join(repr(h) for h in header[:8]) + (" …" if len(header) > 8 else "")
+        return ObservationError(
+            f"not a coded-event export: no BORIS, Datavyu or Observer XT header and not a plain "
+            f"event table (session, actor, code, onset); columns found: {shown}", source=src,
+            line=1)
+    return None
+
+
 def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.DataFrame:
     """Read one file into the canonical event table."""
     if format not in FORMATS:
         raise ObservationError(f"unknown format {format!r}; one of {', '.join(FORMATS)}",
                                source=str(path))
+    detected = format == "auto"
     if format == "auto":
         format = detect_format(path)
     if format == "boris-project":
@@ -98,6 +169,10 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
         return read_opf(path, **options)
     if format == "observer":
         return read_observer_csv(path)
+    if detected:
+        refusal = unknown_layout(path)
+        if refusal is not None:
+            raise refusal
     return read_plain_csv(path)
 
 

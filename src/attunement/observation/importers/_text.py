@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from attunement.observation.errors import ObservationError
@@ -135,3 +136,75 @@ def parse_seconds(text: str, *, source: str, line: int | None, field: str) -> fl
         raise ObservationError(f"{text!r} is not a finite time", source=source, line=line,
                                field=field)
     return v
+
+
+def iter_table(
+    path: str | Path, *, text: str | None = None
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """Like :func:`read_table`, but the rows are read lazily from the file (bounded memory for
+    exports of any size). Files that are not plain UTF-8 (a UTF-16 byte order mark, NUL bytes)
+    go through :func:`read_text` as a whole."""
+    src = str(path)
+    if text is None:
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise ObservationError(f"cannot read file: {exc.strerror or exc}",
+                                   source=src) from None
+        if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            text = read_text(path)
+    if text is not None:
+        fh = io.StringIO(text, newline="")
+    else:
+        fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by _rows
+    try:
+        first = fh.readline()
+        fh.seek(0)
+    except UnicodeDecodeError as exc:
+        fh.close()
+        raise ObservationError(f"not UTF-8 text (byte {exc.start})", source=src) from None
+    reader = csv.reader(fh, delimiter=sniff_delimiter(first, path))
+    line = 1
+    header: list[str] | None = None
+    try:
+        for cells in reader:
+            line = reader.line_num + 1
+            if cells and any(c.strip() for c in cells):
+                header = [c.strip() for c in cells]
+                break
+    except (csv.Error, UnicodeDecodeError) as exc:
+        fh.close()
+        raise ObservationError(f"malformed text: {exc}", source=src,
+                               line=reader.line_num) from None
+    if header is None:
+        fh.close()
+        raise ObservationError("empty file (no header line)", source=src)
+    return header, _rows(fh, reader, header, line, src)
+
+
+def _rows(fh, reader, header: list[str], start: int, src: str) -> Iterator[tuple[int, list[str]]]:
+    try:
+        while True:
+            line = start
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ObservationError(f"malformed CSV: {exc}", source=src,
+                                       line=reader.line_num) from None
+            except UnicodeDecodeError as exc:
+                raise ObservationError(f"not UTF-8 text (byte {exc.start} of a block)",
+                                       source=src, line=reader.line_num) from None
+            start = reader.line_num + 1
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise ObservationError(
+                    f"{len(cells)} fields where the header has {len(header)}", source=src,
+                    line=line)
+            yield line, cells
+    finally:
+        fh.close()

@@ -1,39 +1,129 @@
-"""BORIS: tabular and aggregated event exports (CSV/TSV) and ``.boris`` project files.
+"""BORIS: tabular and aggregated event exports (CSV/TSV), old tabular exports with a metadata
+block, and ``.boris`` project files (plain or gzip-compressed).
 
 Layouts as in BORIS's ``export_observation.py``/``export_events.py`` (observation.md §2):
 tabular exports have one row per START/STOP/POINT with a ``Time`` column; aggregated exports
 pair states into ``Start (s)``/``Stop (s)``. Independent-variable columns (any number, between
-the FPS column and ``Subject``) are ignored. In ``.boris`` projects state events are stored as
-two identical rows; like BORIS we pair them by counting rows with the same subject, code and
-modifier; a state left open (odd count, or a START without STOP in a tabular export) keeps
-``kind="state"`` and no offset, so validation reports it with its source and lenient mode closes
-it at the session end.
+the FPS column and ``Subject``) are ignored. Old tabular exports (BORIS 7 and earlier) start with
+a metadata block (``Observation id``, media, date, description, independent variables) above a
+``Time, Media file path, Total length, FPS, Subject, Behavior, …, Status`` table. In ``.boris``
+projects state events are stored as two identical rows; like BORIS we pair them by counting rows
+with the same subject, code and modifier; a state left open (odd count, or a START without STOP
+in a tabular export) keeps ``kind="state"`` and no offset, so validation reports it with its
+source and lenient mode closes it at the session end.
+
+An observation with several media files gives ``Media duration (s)`` as ``179.960;359.960``
+(files played one after the other: the lengths add up) and ``|`` between players (played side
+by side: the longest counts). BORIS's ``None`` modifier placeholder (no modifier chosen) is not a
+value and is dropped. Events on no subject get
+:data:`~attunement.observation.events.UNNAMED_SUBJECT`; the raw subject is kept in ``subject``.
+A ``.boris`` observation's time interval (``observation time interval`` other than ``[0, 0]``)
+is the session's coded interval.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import make_event_table
-from attunement.observation.importers._text import parse_seconds, read_table, read_text
+from attunement.observation.events import UNNAMED_SUBJECT, make_event_table
+from attunement.observation.importers._text import (
+    iter_table,
+    parse_seconds,
+    read_table,
+    read_text,
+    sniff_delimiter,
+)
 
 DURATION_COLUMNS = ("Media duration (s)", "Total length", "Observation duration",
                     "Coding duration", "Media duration")
+# what BORIS writes for an event on no subject, in its exports and its SDIS files
+NO_SUBJECT = {"", "no focal subject", "(no focal subject)", "no_focal_subject"}
+CHUNK_ROWS = 50_000
+
+
+def subject_name(raw: str) -> str:
+    """The canonical actor for a BORIS subject (the unnamed subject gets one name)."""
+    raw = raw.strip()
+    return UNNAMED_SUBJECT if raw.lower() in NO_SUBJECT else raw
+
+
+def clean_modifiers(raw: str) -> str:
+    """Modifier values joined with ``|``, BORIS's ``None`` placeholder and padding removed."""
+    vals = (m.strip() for m in raw.split("|"))
+    return "|".join(m for m in vals if m and m not in {"None", "NA"})
+
+
+def media_length(raw: str, *, source: str, line: int | None, field: str) -> float:
+    """Length of an observation's media: ``;`` between files of one player (played one after
+    the other, so they add up), ``|`` between players (side by side, so the longest)."""
+    players = []
+    for player in raw.split("|"):
+        parts = [p for p in player.split(";") if p.strip() and p.strip() not in {"NA", "-"}]
+        if parts:
+            players.append(sum(parse_seconds(p, source=source, line=line, field=field)
+                               for p in parts))
+    return max(players) if players else np.nan
 
 
 def is_boris_header(header: list[str]) -> bool:
     return "Observation id" in header and "Behavior" in header and "Subject" in header
 
 
+def is_boris_legacy(header: list[str]) -> bool:
+    """An old tabular export: the first line is the ``Observation id, <id>`` metadata row."""
+    cells = [h for h in header if h]
+    return bool(cells) and cells[0] == "Observation id" and len(cells) <= 2
+
+
 def read_boris_table(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
     """Read a BORIS tabular or aggregated events export (detected from the header)."""
+    frames = list(iter_boris_table(path, text=text))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def iter_boris_table(path: str | Path, *, text: str | None = None,
+                     chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The events of a BORIS tabular or aggregated export in chunks of about ``chunk_rows``
+    (a START still waiting for its STOP holds its chunk back), reading the file as a stream."""
     src = str(path)
-    header, rows = read_table(read_text(path) if text is None else text, src)
+    header, rows = iter_table(path, text=text)
+    if is_boris_legacy(header):
+        yield _read_legacy(path, text)
+        return
+    yield from _chunks(_boris_records(header, rows, src), chunk_rows, src)
+
+
+def _chunks(recs: Iterable[dict], chunk_rows: int, src: str) -> Iterator[pd.DataFrame]:
+    pending: list[dict] = []
+    n_out = 0
+    for rec in recs:
+        pending.append(rec)
+        if len(pending) >= chunk_rows:
+            k = next((i for i, r in enumerate(pending) if r.get("_open")), len(pending))
+            if k:
+                n_out += k
+                yield make_event_table(_strip(pending[:k]), source=src)
+                del pending[:k]
+    if pending or not n_out:
+        yield make_event_table(_strip(pending), source=src)
+
+
+def _strip(recs: list[dict]) -> list[dict]:
+    for r in recs:
+        r.pop("_open", None)
+    return recs
+
+
+def _boris_records(header: list[str], rows: Iterable[tuple[int, list[str]]],
+                   src: str) -> Iterator[dict]:
     if not is_boris_header(header):
         raise ObservationError("not a BORIS export (needs 'Observation id', 'Subject', "
                                "'Behavior')", source=src, line=1)
@@ -51,65 +141,151 @@ def read_boris_table(path: str | Path, *, text: str | None = None) -> pd.DataFra
     def cell(cells: list[str], col: str) -> str:
         return cells[pos[col]].strip() if col in pos else ""
 
-    recs: list[dict] = []
     open_states: dict[tuple, list[dict]] = {}
+    durations: dict[tuple[str, str], float] = {}
     for line, cells in rows:
         obs, subject, behav = cell(cells, "Observation id"), cell(cells, "Subject"), cell(
             cells, "Behavior")
         if not obs or not behav:
             raise ObservationError("empty observation id or behavior", source=src, line=line)
         btype = cell(cells, "Behavior type").upper()
-        mods = "|".join(m for m in (cells[pos[c]].strip() for c in mod_cols) if m and m != "NA")
+        mods = "|".join(m for m in (clean_modifiers(cells[pos[c]]) for c in mod_cols) if m)
         duration = np.nan
         if dur_col:
             raw = cell(cells, dur_col)
             if raw and raw not in {"NA", "-"}:
-                duration = parse_seconds(raw, source=src, line=line, field=dur_col)
-        base = {"session": obs, "actor": subject or "(no focal subject)", "code": behav,
-                "category": cell(cells, "Behavioral category"), "modifiers": mods,
-                "duration": duration, "source": f"{src}:{line}"}
+                # the same text on every row of an observation: parse it once
+                key_d = (obs, raw)
+                if key_d not in durations:
+                    durations[key_d] = media_length(raw, source=src, line=line, field=dur_col)
+                duration = durations[key_d]
+        base = {"session": obs, "actor": subject_name(subject), "subject": subject,
+                "code": behav, "category": cell(cells, "Behavioral category"),
+                "modifiers": mods, "duration": duration, "source": f"{src}:{line}"}
         if aggregated:
             start = parse_seconds(cell(cells, "Start (s)"), source=src, line=line,
                                   field="Start (s)")
             if btype == "POINT":
-                recs.append({**base, "onset": start, "offset": np.nan})
+                yield {**base, "onset": start, "offset": np.nan, "kind": "point"}
             elif btype == "STATE":
                 stop_raw = cell(cells, "Stop (s)")
                 if stop_raw in {"", "NA"}:
                     raise ObservationError("state without a stop time", source=src, line=line,
                                            field="Stop (s)")
                 stop = parse_seconds(stop_raw, source=src, line=line, field="Stop (s)")
-                recs.append({**base, "onset": start, "offset": stop})
+                yield {**base, "onset": start, "offset": stop}
             else:
                 raise ObservationError(f"behavior type {btype!r} (expected STATE or POINT)",
                                        source=src, line=line, field="Behavior type")
         else:
             t = parse_seconds(cell(cells, "Time"), source=src, line=line, field="Time")
-            key = (obs, subject, behav, mods)
-            if btype == "POINT":
-                recs.append({**base, "onset": t, "offset": np.nan})
-            elif btype == "START":
-                rec = {**base, "onset": t, "offset": np.nan, "kind": "state"}
-                recs.append(rec)
-                open_states.setdefault(key, []).append(rec)
-            elif btype == "STOP":
-                stack = open_states.get(key)
-                if not stack:
-                    raise ObservationError(f"STOP of {behav!r} ({subject}) without a START",
-                                           source=src, line=line)
-                stack.pop(0)["offset"] = t
-            else:
-                raise ObservationError(f"behavior type {btype!r} (expected START, STOP or "
-                                       "POINT)", source=src, line=line, field="Behavior type")
+            yield from _tabular(base, btype, t, (obs, subject, behav, mods), open_states,
+                                src, line)
+    for stack in open_states.values():
+        for rec in stack:
+            rec["_open"] = False
     # an unpaired START stays open (kind "state", no offset): validation reports it with its
     # line, and lenient mode closes it at the session end
-    return make_event_table(recs, source=src)
+
+
+def _tabular(base: dict, btype: str, t: float, key: tuple, open_states: dict, src: str,
+             line: int) -> Iterator[dict]:
+    if btype == "POINT":
+        yield {**base, "onset": t, "offset": np.nan, "kind": "point"}
+    elif btype == "START":
+        rec = {**base, "onset": t, "offset": np.nan, "kind": "state", "_open": True}
+        open_states.setdefault(key, []).append(rec)
+        yield rec
+    elif btype == "STOP":
+        stack = open_states.get(key)
+        if not stack:
+            raise ObservationError(f"STOP of {key[2]!r} ({key[1] or UNNAMED_SUBJECT}) without a "
+                                   "START", source=src, line=line)
+        rec = stack.pop(0)
+        rec["offset"] = t
+        rec["_open"] = False
+    else:
+        raise ObservationError(f"behavior type {btype!r} (expected START, STOP or POINT)",
+                               source=src, line=line, field="Behavior type")
+
+
+def _read_legacy(path: str | Path, text: str | None) -> pd.DataFrame:
+    """An old tabular export: a metadata block, then ``Time … Subject, Behavior … Status``."""
+    src = str(path)
+    raw = read_text(path) if text is None else text
+    lines = raw.splitlines()
+    meta: dict[str, str] = {}
+    table_at = None
+    delim = sniff_delimiter(lines[0] if lines else "", path)
+    for no, cells in enumerate(csv.reader(lines, delimiter=delim), 1):
+        cells = [c.strip() for c in cells]
+        if cells and cells[0] == "Time" and "Subject" in cells and "Behavior" in cells:
+            table_at = no
+            break
+        if len(cells) >= 2 and cells[0] and cells[0] not in meta:
+            meta[cells[0]] = cells[1]
+    if table_at is None:
+        raise ObservationError(
+            "an old BORIS tabular export (metadata block starting 'Observation id') without "
+            "its 'Time, …, Subject, Behavior, …, Status' event table", source=src)
+    obs = meta.get("Observation id", "")
+    if not obs:
+        raise ObservationError("empty 'Observation id' in the metadata block", source=src,
+                               line=1)
+    header, rows = read_table("\n".join(lines[table_at - 1:]) + "\n", src)
+    rows = [(line + table_at - 1, cells) for line, cells in rows]
+    pos = {h: i for i, h in enumerate(header)}
+    for col in ("Status", "Time", "Subject", "Behavior"):
+        if col not in pos:
+            raise ObservationError(f"old BORIS tabular export without {col!r} column",
+                                   source=src, line=table_at)
+    mod_cols = [h for h in header if h.startswith("Modifier")]
+    recs: list[dict] = []
+    open_states: dict[tuple, list[dict]] = {}
+    for line, cells in rows:
+        def cell(col: str, cells: list[str] = cells) -> str:
+            return cells[pos[col]].strip() if col in pos else ""
+        subject, behav = cell("Subject"), cell("Behavior")
+        if not behav:
+            raise ObservationError("empty behavior", source=src, line=line, field="Behavior")
+        mods = "|".join(m for m in (clean_modifiers(cells[pos[c]]) for c in mod_cols) if m)
+        total = cell("Total length")
+        duration = (media_length(total, source=src, line=line, field="Total length")
+                    if total and total != "NA" else np.nan)
+        base = {"session": obs, "actor": subject_name(subject), "subject": subject,
+                "code": behav, "category": cell("Behavioral category"), "modifiers": mods,
+                "duration": duration, "source": f"{src}:{line}"}
+        t = parse_seconds(cell("Time"), source=src, line=line, field="Time")
+        recs.extend(_tabular(base, cell("Status").upper(), t, (subject, behav, mods),
+                             open_states, src, line))
+    return make_event_table(_strip(recs), source=src)
+
+
+def read_project_text(path: str | Path) -> str:
+    """The JSON text of a ``.boris`` project, gunzipping a ``.boris.gz`` (or gzip content)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            magic = fh.read(2)
+    except OSError as exc:
+        raise ObservationError(f"cannot read file: {exc.strerror or exc}", source=str(p)) from None
+    if magic != b"\x1f\x8b":
+        return read_text(p)
+    try:
+        data = gzip.decompress(p.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise ObservationError(f"damaged gzip file: {exc}", source=str(p)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ObservationError(f"gzip content is not UTF-8 text (byte {exc.start})",
+                               source=str(p)) from None
 
 
 def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
-    """Read every observation of a ``.boris`` project (JSON)."""
+    """Read every observation of a ``.boris`` project (JSON, optionally gzip-compressed)."""
     src = str(path)
-    raw = read_text(path) if text is None else text
+    raw = read_project_text(path) if text is None else text
     try:
         proj = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -136,6 +312,7 @@ def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataF
         if not isinstance(events, list):
             raise ObservationError("'events' must be a list", source=src, field=where)
         duration = _boris_duration(obs)
+        i_lo, i_hi = _boris_interval(obs, src, where)
         open_states: dict[tuple, dict] = {}
         for k, ev in enumerate(events):
             f = f"{where}.events[{k}]"
@@ -150,13 +327,14 @@ def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataF
             if not np.isfinite(t):
                 raise ObservationError("time is not finite", source=src, field=f)
             subject, code = str(ev[1] or ""), str(ev[2])
-            mods = str(ev[3]) if len(ev) > 3 and ev[3] is not None else ""
+            mods = clean_modifiers(str(ev[3])) if len(ev) > 3 and ev[3] is not None else ""
             if code not in kinds:
                 raise ObservationError(f"code {code!r} is not in the project's ethogram",
                                        source=src, field=f)
-            base = {"session": str(obs_id), "actor": subject or "(no focal subject)",
+            base = {"session": str(obs_id), "actor": subject_name(subject), "subject": subject,
                     "code": code, "category": cats[code], "modifiers": mods,
-                    "duration": duration, "source": f"{src}:{f}"}
+                    "duration": duration, "interval_start": i_lo, "interval_end": i_hi,
+                    "source": f"{src}:{f}"}
             if kinds[code] == "point":
                 recs.append({**base, "onset": t, "offset": np.nan, "kind": "point"})
                 continue
@@ -171,23 +349,41 @@ def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataF
     return make_event_table(recs, source=src)
 
 
-def _boris_duration(obs: dict) -> float:
+def _boris_interval(obs: dict, src: str, where: str) -> tuple[float, float]:
+    """The observation's time interval; ``[0, 0]`` (or none) means the whole observation."""
     interval = obs.get("observation time interval")
-    if isinstance(interval, list) and len(interval) == 2:
-        try:
-            lo, hi = float(interval[0]), float(interval[1])
-            if hi > lo:
-                return hi
-        except (TypeError, ValueError):
-            pass
+    if interval is None:
+        return np.nan, np.nan
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ObservationError(f"time interval {interval!r} is not [start, stop] in seconds",
+                               source=src, field=f"{where}.observation time interval") from None
+    if lo == 0 and hi == 0:
+        return np.nan, np.nan
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi <= lo:
+        raise ObservationError(f"time interval [{lo:g}, {hi:g}] needs 0 <= start < stop",
+                               source=src, field=f"{where}.observation time interval")
+    return lo, hi
+
+
+def _boris_duration(obs: dict) -> float:
+    """Media length: per player the files add up; players play side by side (the longest)."""
     info = obs.get("media_info") or {}
     lengths = info.get("length") if isinstance(info, dict) else None
-    if isinstance(lengths, dict) and lengths:
-        try:
-            return float(sum(float(v) for v in lengths.values()))
-        except (TypeError, ValueError):
-            return float("nan")
-    return float("nan")
+    if not isinstance(lengths, dict) or not lengths:
+        return float("nan")
+    try:
+        lengths = {k: float(v) for k, v in lengths.items()}
+    except (TypeError, ValueError):
+        return float("nan")
+    files = obs.get("file")
+    if isinstance(files, dict) and files:
+        per_player = [sum(lengths.get(f, 0.0) for f in fl) for fl in files.values()
+                      if isinstance(fl, list)]
+        if any(per_player):
+            return float(max(per_player))
+    return float(max(lengths.values()))
 
 
 def write_boris_aggregated(events: pd.DataFrame, path: str | Path) -> None:

@@ -1,5 +1,7 @@
 """Plain CSV/TSV: ``session, actor, code, onset, offset`` (+ optional coder, category,
-modifiers, duration). Also reads back the canonical table written by :func:`write_csv`."""
+modifiers, duration, interval_start, interval_end). Also reads back the canonical table written
+by :func:`write_csv`, which writes times with six fixed decimals so that no time is rounded
+whatever the length of the recording (``%g`` would round 10,000.123 s to 10,000.1)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from attunement.observation.events import EVENT_COLUMNS, make_event_table
 from attunement.observation.importers._text import parse_seconds, read_table, read_text
 
 REQUIRED = ("session", "actor", "code", "onset")
+TIME_FORMAT = "%.6f"
 
 
 def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
@@ -36,7 +39,7 @@ def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame
             if not rec[col]:
                 raise ObservationError(f"empty {col}", source=src, line=line, field=col)
         rec["onset"] = parse_seconds(cells[pos["onset"]], source=src, line=line, field="onset")
-        for col in ("offset", "duration"):
+        for col in ("offset", "duration", "interval_start", "interval_end"):
             val = cells[pos[col]].strip() if col in pos else ""
             rec[col] = (np.nan if val in {"", "NA", "NaN"} else
                         parse_seconds(val, source=src, line=line, field=col))
@@ -47,5 +50,7 @@ def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame
 def write_csv(events: pd.DataFrame, path: str | Path) -> None:
     """Write the canonical table (``duration`` included, ``source`` left out)."""
     cols = [*EVENT_COLUMNS, "duration"]
+    cols += [c for c in ("interval_start", "interval_end")
+             if c in events.columns and events[c].notna().any()]
     sep = "\t" if str(path).lower().endswith(".tsv") else ","
-    events[cols].to_csv(path, index=False, sep=sep, float_format="%.6g", na_rep="")
+    events[cols].to_csv(path, index=False, sep=sep, float_format=TIME_FORMAT, na_rep="")

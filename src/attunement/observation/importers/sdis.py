@@ -3,14 +3,18 @@
 Grammar as far as it is documented in public writers (BORIS, LINCE, pyseqlsa; observation.md
 §1.3): a declaration ``Timed ($Set = code code …) … ;``, then per session ``<label>`` followed by
 items ``code,onset-offset`` (``code,onset`` for a momentary event; ``a+b,on-off`` for codes that
-share times), an optional ``,end`` time, and ``/``. ``%`` starts a comment. Times are seconds
-with decimals or ``m:ss``/``h:mm:ss``. BORIS's exports (``Timed <seconds>;``, no code sets,
-codes ``Subject_behavior``, point events as ``onset-(onset + 0.001)``) are read as such: the actor
-is the text before the first ``_`` and a 0.001-s event is a point event (only in files
-without attunement's code-mapping comments).
+share times), and ``/``; a ``,time`` before the session's first item is its start and one after
+its last item its end (the session bounds, read as the coded interval). ``%`` starts a comment.
+Times are seconds with decimals or ``m:ss``/``h:mm:ss``. An item ``code,t-t`` (zero length) is
+a point event. BORIS's exports (``Timed <seconds>;``, no code sets, codes ``Subject_behavior``,
+point events as ``t-t`` or ``onset-(onset + 0.001)``) are read as such: the actor is the text
+before the first ``_`` (``No_focal_subject_…`` is the unnamed subject,
+:data:`~attunement.observation.events.UNNAMED_SUBJECT`) and a 0.001-s event is a point event (only
+in files without attunement's code-mapping comments).
 
 Export writes one code set per actor, codes as ``Actor_code`` (spaces and ``-``/``/`` replaced
-by ``_``, as BORIS does), the session end as ``,end/``, and ``% attunement-code`` comments that
+by ``_``, as BORIS does), the coded interval as ``,start`` after the label (when it does not
+start at 0) and ``,end/``, times with three decimals at any length, and ``% attunement-code`` comments that
 map SDIS codes back to the original actor and code so the round trip is exact. Modifiers, coder
 and category are not representable in SDIS and are not written. The end-time convention and the
 grammar details are unverified against GSEQ itself; compile the file in GSEQ before relying on it.
@@ -25,7 +29,12 @@ import numpy as np
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import make_event_table, session_durations
+from attunement.observation.events import (
+    UNNAMED_SUBJECT,
+    coded_intervals,
+    make_event_table,
+    session_durations,
+)
 from attunement.observation.importers._text import parse_seconds, read_text
 
 _SET = re.compile(r"\(\s*\$([^\s=()]+)\s*=\s*([^()]*)\)")
@@ -39,6 +48,8 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
     raw = read_text(path) if text is None else text
     mapping: dict[str, tuple[str, str]] = {}
     durations_hint: dict[str, float] = {}
+    starts_hint: dict[str, float] = {}
+    n_items: dict[str, int] = {}
     # strip comments, remembering line numbers of every character
     lines = raw.splitlines()
     clean: list[tuple[int, str]] = []
@@ -91,8 +102,12 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
             session = f"session{n_sessions + 1}"
             n_sessions += 1
         if tok.startswith(","):
-            durations_hint[session] = parse_seconds(tok[1:], source=src, line=line,
-                                                    field="end time")
+            if n_items.get(session, 0) == 0 and session not in starts_hint:
+                starts_hint[session] = parse_seconds(tok[1:], source=src, line=line,
+                                                     field="start time")
+            else:
+                durations_hint[session] = parse_seconds(tok[1:], source=src, line=line,
+                                                        field="end time")
             continue
         if re.fullmatch(r"\([^()]*\)", tok):
             continue
@@ -103,8 +118,9 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
         codes, on_s, off_s = im.groups()
         on = parse_seconds(on_s, source=src, line=line, field="onset")
         off = parse_seconds(off_s, source=src, line=line, field="offset") if off_s else np.nan
-        if not mapping and abs(off - on - 0.001) < 1e-9:
-            off = np.nan  # BORIS writes point events as onset-(onset + 0.001)
+        n_items[session] = n_items.get(session, 0) + 1
+        if off == on or (not mapping and abs(off - on - 0.001) < 1e-9):
+            off = np.nan  # a point event: BORIS writes t-t (9.x) or t-(t + 0.001) (older)
         for code in codes.split("+"):
             if code_actor and code not in code_actor:
                 raise ObservationError(f"code {code!r} is not declared", source=src, line=line)
@@ -115,6 +131,8 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
                 name = code
                 if actor and name.startswith(actor + "_"):
                     name = name[len(actor) + 1:]
+                elif not actor and code.lower().startswith("no_focal_subject_"):
+                    actor, name = UNNAMED_SUBJECT, code[len("no_focal_subject_"):]
                 elif not actor:
                     actor, _, rest = code.partition("_")
                     name = rest or code
@@ -127,8 +145,15 @@ def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
     if session is not None:
         raise ObservationError(f"session {session!r} is not ended with '/'", source=src,
                                line=len(lines))
+    if starts_hint and not durations_hint.keys() >= starts_hint.keys():
+        s = next(k for k in starts_hint if k not in durations_hint)
+        raise ObservationError(f"session {s!r} gives a start time but no end time (',end' "
+                               "before '/')", source=src)
     for r in recs:
         r["duration"] = durations_hint.get(r["session"], np.nan)
+        r["interval_end"] = r["duration"]
+        r["interval_start"] = starts_hint.get(r["session"], 0.0 if r["session"] in
+                                              durations_hint else np.nan)
     return make_event_table(recs, source=src)
 
 
@@ -171,6 +196,8 @@ def to_sdis(events: pd.DataFrame) -> str:
     sets = " ".join(f"(${a} = {' '.join(c)})" for a, c in sorted(by_actor.items()))
     out.append(f"Timed {sets};")
     durations = session_durations(events)
+    stated = events.get("interval_end", pd.Series(np.nan, index=events.index)).notna()
+    bounds = coded_intervals(events[stated]) if stated.any() else None
     for session, grp in events.groupby("session", sort=False):
         label = str(session).replace(">", ")").replace("<", "(")
         items = []
@@ -179,7 +206,10 @@ def to_sdis(events: pd.DataFrame) -> str:
             t = f"{_fmt(on)}" if np.isnan(off) else f"{_fmt(on)}-{_fmt(off)}"
             items.append(f"{names[(actor, code)]},{t}")
         end = durations[session]
-        out.append(f"<{label}>")
+        start = 0.0
+        if bounds is not None and session in bounds.index:
+            start, end = (float(v) for v in bounds.loc[session])
+        out.append(f"<{label}>" + (f" ,{_fmt(start)}" if start > 0 else ""))
         for i in range(0, len(items), 6):
             out.append("  " + " ".join(items[i:i + 6]))
         out.append(f"  ,{_fmt(end)}/")
