@@ -13,6 +13,8 @@ GSEQ SDIS timed-event         ``.sds``, ``.sdis``, ``.sdi``
 Datavyu project               ``.opf``
 Datavyu CSV export            ``column, ordinal, onset, offset`` or ``<column>.onset`` headers
 The Observer XT event log     ``Behavior``, ``Event_Type``, ``Time_Relative_sf`` headers
+Datavyu's own save (CSV)      ``#<version>`` or ``Name (TYPE…)`` first (as an ``.opf``'s ``db``)
+Excel workbook                ``.xlsx``/``.xlsm``: each sheet by its header (Observer XT, BORIS…)
 plain CSV                     ``session, actor, code, onset[, offset, …]``
 ============================  =============================================================
 
@@ -31,6 +33,7 @@ import pandas as pd
 
 from attunement.observation.errors import ObservationError
 from attunement.observation.importers._text import read_table, read_text
+from attunement.observation.importers._workbook import XLSX_SUFFIXES, read_workbook
 from attunement.observation.importers.boris import (
     is_boris_header,
     is_boris_legacy,
@@ -41,6 +44,8 @@ from attunement.observation.importers.boris import (
 )
 from attunement.observation.importers.datavyu import (
     is_datavyu_header,
+    is_datavyu_save,
+    is_datavyu_save_file,
     read_datavyu_csv,
     read_opf,
 )
@@ -50,7 +55,7 @@ from attunement.observation.importers.plain import read_plain_csv, write_csv
 from attunement.observation.importers.sdis import read_sdis, to_sdis, write_sdis
 
 FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "datavyu-opf",
-           "observer", "csv")
+           "observer", "workbook", "csv")
 WRITE_FORMATS = ("csv", "sdis", "elan", "boris")
 
 __all__ = [
@@ -71,6 +76,10 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
         return "sdis"
     if suffix == ".opf":
         return "datavyu-opf"
+    if suffix in XLSX_SUFFIXES:
+        return "workbook"
+    if is_datavyu_save_file(path) if text is None else is_datavyu_save(text):
+        return "datavyu"
     first = _first_line(path) if text is None else text.split("\n", 1)[0]
     if first is None:
         text = read_text(path)
@@ -153,6 +162,8 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
         raise ObservationError(f"unknown format {format!r}; one of {', '.join(FORMATS)}",
                                source=str(path))
     detected = format == "auto"
+    if format == "workbook" or Path(path).suffix.lower() in XLSX_SUFFIXES:
+        return read_workbook(path, format="auto" if format == "workbook" else format, **options)
     if format == "auto":
         format = detect_format(path)
     if format == "boris-project":

@@ -154,6 +154,23 @@ def is_datavyu_save(text: str) -> bool:
     return False
 
 
+def is_datavyu_save_file(path: str | Path) -> bool:
+    """:func:`is_datavyu_save` on the start of a file (without reading all of it)."""
+    try:
+        with Path(path).open("rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False  # the importer reports the file
+    try:
+        text = decode_text(head, str(path))
+    except ObservationError:
+        try:  # a multi-byte character cut at the end of the block
+            text = decode_text(head[:-4], str(path))
+        except ObservationError:
+            return False
+    return is_datavyu_save(text)
+
+
 def _logical_lines(text: str):
     """(first line number, text) with backslash-escaped line breaks joined (a TEXT cell may hold
     several lines: Datavyu ends all but the last with ``\\``)."""
