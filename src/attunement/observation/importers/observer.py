@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import make_event_table
+from attunement.observation.events import UNNAMED_SUBJECT, make_event_table
 from attunement.observation.importers._text import parse_seconds, read_table, read_text
 
 
@@ -45,7 +45,7 @@ def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFr
         kind = cell("Event_Type").lower()
         t = parse_seconds(cell(tcol), source=src, line=line, field=tcol)
         session = cell("Observation") or default_session
-        subject = cell("Subject") or "(no subject)"
+        subject = cell("Subject") or UNNAMED_SUBJECT
         mod = "|".join(m for m in (cells[pos[c]].strip() for c in mods) if m)
         base = {"session": session, "actor": subject, "code": behav, "modifiers": mod,
                 "category": cell("Behavioral_Class") or cell("Behavior_Group"),
