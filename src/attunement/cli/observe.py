@@ -39,12 +39,46 @@ def _window(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto"):
+def _interval(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    from attunement.observation.events import parse_interval
+
+    try:
+        return parse_interval(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _print_warnings(caught) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for w in caught:
+        console.print(f"[yellow]warning:[/yellow] {w.message}", markup=True, highlight=False,
+                      soft_wrap=True)
+
+
+ACTORS_HELP = ("Where the actor is read: subject, code (each code's actor in the scheme; without "
+               "a scheme the cues are the infant's, the responses a caregiver's), tier, "
+               "participant or column. Default: the actor the importer gives.")
+INTERVAL_HELP = ("Coded interval START,END in seconds for every session (default: the file's, "
+                 "else the first coded onset to the last coded offset).")
+
+
+def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto", *,
+          actors_from: str | None = None, infant: list[str] | None = None):
+    import dataclasses
+
     import pandas as pd
 
     from attunement.observation import load_scheme, read_events, validate_events
 
     scheme = load_scheme(scheme_path) if scheme_path else None
+    if scheme is not None and (actors_from or infant):
+        # the flags override the scheme, for validation as for the measures
+        scheme = dataclasses.replace(scheme, actors_from=actors_from or scheme.actors_from,
+                                     infant=tuple(infant) if infant else scheme.infant)
     from attunement.observation import ObservationError
 
     frames, repairs = [], []
@@ -111,32 +145,47 @@ def metrics(
                                  "report every repair instead of stopping at the first file."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV/TSV/JSON/Parquet instead of a table."),
+    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
+    actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
+    infant: str | None = typer.Option(None, "--infant", help="The infant's name(s) in the "
+                                      "subject/tier/participant/column, comma-separated."),
 ) -> None:
     """One row per session × caregiver × cue type: n_cues, responsiveness, latencies, Yule's Q,
     odds ratio, adjusted residual and circular-shift permutation p."""
+    import warnings
+
     from rich.progress import Progress
 
     from attunement.observation import ObservationError, session_metrics
 
     w = _window(window)
+    iv = _interval(interval)
     if target not in {"onset", "occurrence"}:
         raise typer.BadParameter("--target must be onset or occurrence")
+    caught: list = []
     try:
-        events, sch, rep = _load(files, scheme, lenient)
+        events, sch, rep = _load(files, scheme, lenient, actors_from=actors_from,
+                                 infant=_split(infant))
         if rep is not None and len(rep):
             _write_table(rep, None, "repairs made (lenient mode)")
         n = events["session"].nunique()
-        with Progress(transient=True) as bar:
+        with Progress(transient=True) as bar, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             task = bar.add_task("measuring sessions", total=n)
             out = session_metrics(
                 events, sch, cues=_split(cues), responses=_split(responses), window=w,
                 unit=unit, permutations=permutations, seed=seed, target=target,
-                by_response_type=by_response_type, scheduler=scheduler, progress=lambda k: bar.update(task, completed=k))
+                by_response_type=by_response_type, scheduler=scheduler,
+                progress=lambda k: bar.update(task, completed=k), interval=iv,
+                actors_from=actors_from, infant=_split(infant))
     except (ObservationError, ValueError) as exc:
+        _print_warnings(caught)
         _fail(exc)
+    _print_warnings(caught)
     if output is None:
-        cols = ["session", "caregiver", "cue_type", "response_type", "n_cues", "responsiveness",
-                "median_latency", "yules_q", "odds_ratio", "adjusted_residual", "permutation_p"]
+        cols = ["session", "interval_start", "interval_end", "caregiver", "cue_type",
+                "response_type", "n_cues", "responsiveness", "median_latency", "yules_q",
+                "odds_ratio", "adjusted_residual", "permutation_p"]
         _write_table(out[cols], None, "sensitivity measures")
     else:
         _write_table(out, output, "")

@@ -188,6 +188,9 @@ def session_metrics(
         all_cues = onset[ci] - lo
         if roles.caregivers is not None:
             carers = list(roles.caregivers)
+        elif roles.actors_from == "code":
+            # only response codes name a caregiver; other codes keep the imported actor
+            carers = sorted({str(a) for a in actor[ri]}) or ["(none)"]
         else:
             carers = sorted({str(a) for a in actor[idx] if not infant_actor[a]}) or ["(none)"]
         cue_sets = [("all", all_cues)] + [(t, onset[ci[cue_t[ci] == t]] - lo) for t in types]

@@ -4,7 +4,8 @@ Strict mode raises one :class:`ObservationError` listing every problem with its 
 Lenient mode repairs what it can and returns a report with one row per repair, so nothing is
 dropped or changed silently.
 
-Checks: an onset before 0; an offset before its onset; a state without a stop; a point code with a
+The actor is first taken from where the scheme's ``actors_from`` says (subject, code, tier,
+participant, column). Checks: an onset before 0; an offset before its onset; a state without a stop; a point code with a
 duration; a code not in the scheme; a code on the wrong actor (a cue coded on a caregiver); an
 actor outside the scheme's caregivers; an event past the session's end; overlapping states in a
 mutually exclusive group (same session, coder and actor).
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from attunement.observation.actors import assign_actors
 from attunement.observation.errors import ObservationError
 from attunement.observation.events import session_durations
 from attunement.observation.scheme import CodingScheme
@@ -42,6 +44,9 @@ def validate_events(
     """Check an event table; ``mode="strict"`` raises, ``mode="lenient"`` repairs and reports."""
     if mode not in {"strict", "lenient"}:
         raise ValueError("mode must be 'strict' or 'lenient'")
+    if scheme is not None and scheme.actors_from:
+        events = assign_actors(events, scheme.actors_from, code_actors=scheme.code_actors(),
+                               infant_name=scheme.infant[0])
     ev = events.copy().reset_index(drop=True)
     log: list[tuple[int, str, str]] = []  # (row, problem, repair)
     drop = np.zeros(len(ev), dtype=bool)
