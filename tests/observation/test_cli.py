@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -117,17 +115,21 @@ def test_convert_boris_to_sdis_and_back(tmp_path, data_dir):
     assert r.exit_code == 2 and "one session" in r.output
 
 
-def test_report_html_embeds_png_and_png_alone(tmp_path, data_dir):
+def test_report_html_summary_and_session_pages_and_png_alone(tmp_path, data_dir):
     html = tmp_path / "r.html"
-    r = run("report", data_dir / "dyad021_plain.csv", "--cues", "cry,gaze to parent",
-            "--responses", "soothe,vocalise", "--output", html, "--seed", 1)
+    r = run("report", data_dir / "boris_aggregated_example.tsv", "--scheme",
+            data_dir / "dyad_scheme.yaml", "--output", html, "--seed", 1)
     assert r.exit_code == 0, r.output
     text = html.read_text()
-    assert "http://" not in text and "https://" not in text  # no external assets
-    b64 = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text).group(1)
-    assert base64.b64decode(b64).startswith(b"\x89PNG")
-    assert "responsiveness" in text
-    assert text.count("data:image/png;base64,") == 2  # timeline and latency curve
+    assert "responsiveness" in text and "interval_start" in text
+    pages = sorted((tmp_path / "r_sessions").glob("*.html"))
+    assert [p.name for p in pages] == ["dyad-017_free_play.html", "dyad-017_still_face.html"]
+    for p in pages:
+        assert f"href='r_sessions/{p.name}'" in text
+        page = p.read_text()
+        assert "<svg" in page and "yules_q" in page and "Coded interval" in page
+        assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # no assets
+    assert "http" not in text
     png = tmp_path / "r.png"
     r = run("report", data_dir / "boris_aggregated_example.tsv", "--scheme",
             data_dir / "dyad_scheme.yaml", "--session", "dyad-017 free play", "--output", png)

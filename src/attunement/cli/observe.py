@@ -264,33 +264,58 @@ def report(
     session: str | None = typer.Option(None, "--session", help="Only this session."),
     permutations: int = typer.Option(1000, "--permutations", min=0),
     seed: int | None = typer.Option(None, "--seed"),
+    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
+    actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
+    infant: str | None = typer.Option(None, "--infant", help="The infant's name(s), "
+                                      "comma-separated."),
 ) -> None:
-    """Ethogram timeline (cues, responses, windows) as PNG, or an HTML report embedding it."""
+    """Ethogram timeline (cues, responses, windows) as PNG for one session, or for any number of
+    sessions an HTML summary page (one row per session and caregiver) linking to one page per
+    session in <output>_sessions/."""
+    import warnings
+
+    from rich.progress import Progress
+
     from attunement.observation import ObservationError, session_metrics
     from attunement.observation.metrics import resolve_roles
-    from attunement.observation.report import ethogram_png, session_report_html
+    from attunement.observation.report import ethogram_png, write_report
 
     w = _window(window)
+    iv = _interval(interval)
+    caught: list = []
     try:
-        events, sch, _ = _load([file], scheme, False)
+        events, sch, _ = _load([file], scheme, False, actors_from=actors_from,
+                               infant=_split(infant))
         if session is not None:
             if session not in set(events["session"]):
                 raise ObservationError(f"no session {session!r} in the file", source=str(file))
             events = events[events["session"] == session]
-        roles = resolve_roles(sch, _split(cues), _split(responses))
+        roles = resolve_roles(sch, _split(cues), _split(responses), actors_from=actors_from,
+                              infant=_split(infant))
         suffix = output.suffix.lower()
         if suffix == ".png":
             sessions = list(dict.fromkeys(events["session"]))
             if len(sessions) > 1:
                 raise ObservationError(f"{len(sessions)} sessions; choose one with --session "
                                        "or write .html", source=str(file))
-            output.write_bytes(ethogram_png(events, roles, window=w, title=sessions[0]))
+            output.write_bytes(ethogram_png(roles.assign(events), roles, window=w,
+                                            title=sessions[0]))
         elif suffix in {".html", ".htm"}:
-            m = session_metrics(events, sch, cues=_split(cues), responses=_split(responses),
-                                window=w, permutations=permutations, seed=seed)
-            output.write_text(session_report_html(events, roles, m, window=w), encoding="utf-8")
+            n = events["session"].nunique()
+            with Progress() as bar, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                task = bar.add_task("measuring sessions", total=n)
+                m = session_metrics(events, sch, cues=_split(cues), responses=_split(responses),
+                                    window=w, permutations=permutations, seed=seed, interval=iv,
+                                    actors_from=actors_from, infant=_split(infant),
+                                    progress=lambda k: bar.update(task, completed=k))
+                pages = bar.add_task("writing session pages", total=n)
+                write_report(events, roles, m, output, window=w,
+                             progress=lambda k: bar.update(pages, completed=k))
         else:
             raise ObservationError("output must end in .html or .png", source=str(output))
     except (ObservationError, ValueError) as exc:
+        _print_warnings(caught)
         _fail(exc)
+    _print_warnings(caught)
     typer.echo(f"wrote {output}")

@@ -1,4 +1,5 @@
-"""Per-session report: an ethogram timeline (PNG) and an HTML page that embeds it.
+"""Reports: an ethogram timeline (PNG or inline SVG), and for any number of sessions a small
+summary page with one light page per session (:func:`write_report`).
 
 The timeline has one row per actor × code; states are bars, point events ticks. Cue windows
 ``[onset + lo, onset + hi]`` are shaded; responses whose onset falls in a window are drawn in a
@@ -11,7 +12,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -164,3 +166,167 @@ def session_report_html(
                                          na_rep="–", border=0))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# --- many sessions: a summary page and one light page per session (inline SVG) ---------------
+
+_SVG_COLOURS = {"cue": "#c0392b", "hit": "#1f6fb2", "miss": "#9aa5b1", "other": "#5d6d7e"}
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+        "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;"
+        "padding:3px 6px;text-align:right}th{background:#f2f2f2}td.l{text-align:left}"
+        "svg{max-width:100%;height:auto}")
+
+
+def ethogram_svg(
+    events: pd.DataFrame, roles: Roles, *, window: tuple[float, float] = (0.0, 5.0),
+    interval: tuple[float, float] | None = None, width: int = 1000,
+) -> str:
+    """The ethogram timeline of one session as inline SVG (same encoding as
+    :func:`ethogram_png`, drawn without matplotlib so that thousands of sessions stay fast);
+    the coded interval, when given, is the x range."""
+    actor = events["actor"].to_numpy(dtype=object)
+    code = events["code"].to_numpy(dtype=object)
+    on = events["onset"].to_numpy(dtype=float)
+    off = events["offset"].to_numpy(dtype=float)
+    inf = np.fromiter((roles.is_infant(str(a)) for a in actor), bool, len(actor))
+    is_cue = inf & np.fromiter((c in roles.cue_type for c in code), bool, len(code))
+    is_resp = ~inf & np.fromiter((c in roles.response_type for c in code), bool, len(code))
+    hit = np.zeros(len(on), bool)
+    hit[is_resp] = responses_in_window(on[is_cue], on[is_resp], window)
+    keys = sorted(set(zip(actor, code, strict=True)),
+                  key=lambda k: (not roles.is_infant(str(k[0])), str(k[0]), str(k[1])))
+    row = {k: i for i, k in enumerate(keys)}
+    if interval is not None:
+        lo, hi = interval
+    else:
+        lo = float(np.nanmin(on)) if len(on) else 0.0
+        hi = float(np.nanmax(np.fmax(on, off))) if len(on) else 1.0
+    span = max(hi - lo, 1e-9)
+    left, rh = 170, 18
+    plot_w = width - left - 10
+    height = 30 + rh * max(len(keys), 1)
+
+    def x(t: float) -> float:
+        return left + (t - lo) / span * plot_w
+
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' "
+           f"width='{width}' height='{height}' role='img' aria-label='ethogram timeline'>"]
+    for c in on[is_cue]:
+        x0, x1 = max(x(c + window[0]), left), min(x(c + window[1]), left + plot_w)
+        if x1 > x0:
+            out.append(f"<rect x='{x0:.1f}' y='0' width='{x1 - x0:.1f}' height='{height - 20}'"
+                       " fill='#f6d58e' fill-opacity='0.35'/>")
+    for k, i in row.items():
+        out.append(f"<text x='{left - 6}' y='{i * rh + 13}' font-size='11' text-anchor='end'>"
+                   f"{html.escape(f'{k[0]}: {k[1]}')}</text>")
+    kind = np.where(is_cue, "cue", np.where(hit, "hit", np.where(is_resp, "miss", "other")))
+    for a, c, t0, t1, kd in zip(actor, code, on, off, kind, strict=True):
+        y = row[(a, c)] * rh
+        colour = _SVG_COLOURS[kd]
+        if np.isnan(t1):
+            out.append(f"<line x1='{x(t0):.1f}' x2='{x(t0):.1f}' y1='{y + 2}' y2='{y + 16}' "
+                       f"stroke='{colour}' stroke-width='2'/>")
+        else:
+            w = max(x(t1) - x(t0), 0.8)
+            out.append(f"<rect x='{x(t0):.1f}' y='{y + 4}' width='{w:.1f}' height='10' "
+                       f"fill='{colour}'/>")
+    ticks = np.linspace(lo, hi, 6)
+    for t in ticks:
+        out.append(f"<text x='{x(t):.1f}' y='{height - 4}' font-size='10' "
+                   f"text-anchor='middle'>{t:.1f} s</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _legend(window: tuple[float, float]) -> str:
+    items = [("#c0392b", "infant cue"), ("#f6d58e", f"cue window {window[0]:g}–{window[1]:g} s"),
+             ("#1f6fb2", "response in window"), ("#9aa5b1", "response outside windows"),
+             ("#5d6d7e", "other")]
+    return "<p>" + " ".join(f"<span style='color:{c}'>&#9632;</span> {html.escape(t)}"
+                            for c, t in items) + "</p>"
+
+
+def _page(title: str, body: list[str]) -> str:
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
+            f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")
+
+
+SUMMARY_COLUMNS = ("caregiver", "n_cues", "responsiveness", "median_latency", "yules_q",
+                   "adjusted_residual", "permutation_p", "interval_start", "interval_end")
+
+
+def _cell(v) -> str:
+    if isinstance(v, float | np.floating):
+        return "–" if np.isnan(v) else f"{v:.3f}"
+    return html.escape(str(v))
+
+
+def write_report(
+    events: pd.DataFrame, roles: Roles, metrics: pd.DataFrame, output,
+    *, window: tuple[float, float] = (0.0, 5.0),
+    progress: Callable[[int], None] | None = None,
+) -> list:
+    """Write ``output`` (a small summary page: one row per session and caregiver, linking to
+    the session's page) and one page per session in ``<output stem>_sessions/`` (ethogram and
+    measures as inline SVG and tables, no external assets). Returns the paths written."""
+    from pathlib import Path
+
+    output = Path(output)
+    folder = output.with_name(output.stem + "_sessions")
+    folder.mkdir(parents=True, exist_ok=True)
+    events = roles.assign(events)
+    groups = events.groupby("session", sort=False).indices
+    by_session = {s: g for s, g in metrics.groupby("session", sort=False)}
+    used: set[str] = set()
+    written = []
+    rows = []
+    cols = ["caregiver", "cue_type", "response_type", "n_cues", "cues_per_minute",
+            "responsiveness", "median_latency", "km_median_latency", "chance_responsiveness",
+            "yules_q", "odds_ratio", "adjusted_residual", "permutation_p"]
+    for k, (s, idx) in enumerate(groups.items()):
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", str(s)).strip("._") or "session"
+        name, n = base, 2
+        while name.lower() in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name.lower())
+        m = by_session.get(s)
+        ev = events.iloc[idx]
+        interval = None
+        if m is not None and len(m):
+            interval = (float(m["interval_start"].iloc[0]), float(m["interval_end"].iloc[0]))
+        body = [f"<p><a href='../{html.escape(output.name)}'>all sessions</a></p>",
+                f"<h1>{html.escape(str(s))}</h1>"]
+        if interval is not None:
+            body.append(f"<p>Coded interval {interval[0]:.3f}–{interval[1]:.3f} s; window "
+                        f"{window[0]:g}–{window[1]:g} s after each cue onset.</p>")
+        body.append(ethogram_svg(ev, roles, window=window, interval=interval))
+        body.append(_legend(window))
+        if m is not None and len(m):
+            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>")
+            for rec in m[cols].itertuples(index=False):
+                body.append("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in rec) + "</tr>")
+            body.append("</table>")
+            for rec in m[m["cue_type"] == "all"].itertuples(index=False):
+                rows.append((s, name, rec))
+        page = folder / f"{name}.html"
+        page.write_text(_page(str(s), body), encoding="utf-8")
+        written.append(page)
+        if progress is not None:
+            progress(k + 1)
+    head = ("<tr><th>session</th>" + "".join(f"<th>{c}</th>" for c in SUMMARY_COLUMNS)
+            + "</tr>")
+    body = ["<h1>Coded interaction report</h1>",
+            f"<p>{len(groups)} sessions. Window {window[0]:g}–{window[1]:g} s after each cue "
+            "onset; responsiveness = share of cues followed by a response onset in the window; "
+            "Yule's Q and the permutation p come from GSEQ-style time-window tables over each "
+            "session's coded interval. Each session's ethogram and measures by cue type are on "
+            "its own page.</p>", "<table>", head]
+    for s, name, rec in rows:
+        link = f"<a href='{html.escape(folder.name)}/{html.escape(name)}.html'>" \
+               f"{html.escape(str(s))}</a>"
+        vals = "".join(f"<td>{_cell(getattr(rec, c))}</td>" for c in SUMMARY_COLUMNS)
+        body.append(f"<tr><td class='l'>{link}</td>{vals}</tr>")
+    body.append("</table>")
+    output.write_text(_page("attunement observation report", body), encoding="utf-8")
+    return [output, *written]
