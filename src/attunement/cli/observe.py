@@ -241,16 +241,24 @@ def convert(
                            "TSV)."),
     from_format: str = typer.Option("auto", "--from", help="Input format (default: detect)."),
 ) -> None:
-    """Convert between BORIS, ELAN, SDIS, Datavyu and plain CSV."""
-    from attunement.observation import ObservationError, read_events, write_events
+    """Convert between BORIS, ELAN, SDIS, Datavyu and plain CSV. BORIS exports and plain tables
+    of any size are streamed into CSV/TSV or BORIS output (bounded memory)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from attunement.observation import ObservationError
+    from attunement.observation.importers import convert_events
 
     try:
-        events = read_events(source, format=from_format)
-        write_events(events, dest, format=to)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("converting", total=None)
+            n, n_sessions = convert_events(
+                source, dest, from_format=from_format, to=to,
+                progress=lambda k: bar.update(task, description=f"converted {k:,} events"))
     except (ObservationError, ValueError) as exc:
         _fail(exc)
-    n = events["session"].nunique()
-    typer.echo(f"wrote {len(events)} events ({n} session{'' if n == 1 else 's'}) to {dest}")
+    typer.echo(f"wrote {n} events ({n_sessions} session{'' if n_sessions == 1 else 's'}) "
+               f"to {dest}")
 
 
 @observe_app.command("report")

@@ -27,6 +27,8 @@ found), never as a plain CSV with a missing column.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +53,7 @@ from attunement.observation.importers.datavyu import (
 )
 from attunement.observation.importers.elan import read_eaf, write_eaf
 from attunement.observation.importers.observer import is_observer_header, read_observer_csv
-from attunement.observation.importers.plain import read_plain_csv, write_csv
+from attunement.observation.importers.plain import iter_plain_csv, read_plain_csv, write_csv
 from attunement.observation.importers.sdis import read_sdis, to_sdis, write_sdis
 
 FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "datavyu-opf",
@@ -59,7 +61,7 @@ FORMATS = ("auto", "boris", "boris-project", "elan", "sdis", "datavyu", "datavyu
 WRITE_FORMATS = ("csv", "sdis", "elan", "boris")
 
 __all__ = [
-    "FORMATS", "detect_format", "iter_boris_table", "read_boris_project", "read_boris_table", "read_datavyu_csv",
+    "FORMATS", "convert_events", "detect_format", "iter_boris_table", "iter_events", "read_boris_project", "read_boris_table", "read_datavyu_csv",
     "read_eaf", "read_events", "read_observer_csv", "read_opf", "read_plain_csv", "read_sdis", "to_sdis", "write_boris_aggregated",
     "write_csv", "write_eaf", "write_events", "write_sdis",
 ]
@@ -117,11 +119,16 @@ def _first_line(path: str | Path) -> str | None:
 def unknown_layout(path: str | Path) -> ObservationError | None:
     """Why a delimited file is not a coded-event export, or None when it may be a plain CSV."""
     src = str(path)
+    first = _first_line(path)
     try:
-        text = read_text(path)
+        if first is None:
+            text = read_text(path)
+        else:  # the first 64 KB say what a file is; huge files are not read whole
+            with Path(path).open("rb") as fh:
+                text = fh.read(65536).decode("utf-8-sig", errors="replace")
     except ObservationError as exc:
         return exc
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.splitlines() if ln.strip()][:50]
     if not lines:
         return ObservationError("empty file (no header line)", source=src)
     if any(ln.startswith("# observation id:") for ln in lines[:5]):
@@ -187,12 +194,73 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
     return read_plain_csv(path)
 
 
+def iter_events(path: str | Path, *, format: str = "auto", chunk_rows: int = 50_000,
+                **options) -> Iterator[pd.DataFrame]:
+    """The events of a file in chunks: BORIS tabular/aggregated exports and plain tables are
+    read as a stream (bounded memory whatever their size); other formats come in one piece."""
+    detected = format == "auto"
+    fmt = detect_format(path) if detected else format
+    if fmt == "boris":
+        yield from iter_boris_table(path, chunk_rows=chunk_rows)
+    elif fmt == "csv":
+        refusal = unknown_layout(path) if detected else None
+        if refusal is not None:
+            raise refusal
+        yield from iter_plain_csv(path, chunk_rows=chunk_rows)
+    else:
+        yield read_events(path, format=fmt, **options)
+
+
+def _write_format(path: str | Path, format: str) -> str:
+    if format != "auto":
+        return format
+    suffix = Path(path).suffix.lower()
+    return {".sds": "sdis", ".sdis": "sdis", ".eaf": "elan"}.get(suffix, "csv")
+
+
+def convert_events(
+    source: str | Path, dest: str | Path, *, from_format: str = "auto", to: str = "auto",
+    chunk_rows: int = 50_000, progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Convert a file, returning (events, sessions). CSV/TSV and BORIS outputs are written chunk
+    by chunk from a streamed input, so memory stays bounded for exports of any size; SDIS and
+    ELAN need every code before the first session and are written from the whole table. The
+    output appears only when the conversion succeeded (written to a temporary name first)."""
+    fmt = _write_format(dest, to)
+    if fmt not in WRITE_FORMATS:
+        raise ObservationError(f"cannot write format {fmt!r}; one of "
+                               f"{', '.join(WRITE_FORMATS)}", source=str(dest))
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.part")
+    n, sessions = 0, set()
+    try:
+        if fmt in {"csv", "boris"}:
+            for k, chunk in enumerate(iter_events(source, format=from_format,
+                                                  chunk_rows=chunk_rows)):
+                if fmt == "csv":
+                    # the temporary name must keep the suffix that picks the delimiter
+                    write_csv(chunk, tmp, append=k > 0, sep="\t" if dest.suffix.lower() ==
+                              ".tsv" else ",")
+                else:
+                    write_boris_aggregated(chunk, tmp, append=k > 0)
+                n += len(chunk)
+                sessions.update(pd.unique(chunk["session"]))
+                if progress is not None:
+                    progress(n)
+        else:
+            events = read_events(source, format=from_format)
+            write_events(events, tmp, format=fmt)
+            n, sessions = len(events), set(events["session"])
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n, len(sessions)
+
+
 def write_events(events: pd.DataFrame, path: str | Path, *, format: str = "auto") -> None:
     """Write an event table: ``.csv``/``.tsv`` (canonical), ``.sds`` (SDIS), ``.eaf``, or BORIS
     aggregated TSV (``format="boris"``)."""
-    if format == "auto":
-        suffix = Path(path).suffix.lower()
-        format = {".sds": "sdis", ".sdis": "sdis", ".eaf": "elan"}.get(suffix, "csv")
+    format = _write_format(path, format)
     if format == "sdis":
         write_sdis(events, path)
     elif format == "elan":

@@ -386,7 +386,8 @@ def _boris_duration(obs: dict) -> float:
     return float(max(lengths.values()))
 
 
-def write_boris_aggregated(events: pd.DataFrame, path: str | Path) -> None:
+def write_boris_aggregated(events: pd.DataFrame, path: str | Path, *,
+                           append: bool = False) -> None:
     """Write a BORIS-style aggregated events TSV (the columns BORIS's importers need)."""
     point = events["offset"].isna()
     out = pd.DataFrame({
@@ -400,4 +401,5 @@ def write_boris_aggregated(events: pd.DataFrame, path: str | Path) -> None:
         "Start (s)": events["onset"], "Stop (s)": events["offset"].fillna(events["onset"]),
         "Duration (s)": (events["offset"] - events["onset"]),
     })
-    out.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.3f")
+    out.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.3f",
+               mode="a" if append else "w", header=not append)

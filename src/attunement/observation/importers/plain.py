@@ -5,6 +5,7 @@ whatever the length of the recording (``%g`` would round 10,000.123 s to 10,000.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +13,23 @@ import pandas as pd
 
 from attunement.observation.errors import ObservationError
 from attunement.observation.events import EVENT_COLUMNS, make_event_table
-from attunement.observation.importers._text import parse_seconds, read_table, read_text
+from attunement.observation.importers._text import iter_table, parse_seconds
 
 REQUIRED = ("session", "actor", "code", "onset")
 TIME_FORMAT = "%.6f"
 
 
 def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
+    """Read a plain event table (see the module docstring)."""
+    frames = list(iter_plain_csv(path, text=text))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def iter_plain_csv(path: str | Path, *, text: str | None = None,
+                   chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """The events of a plain table in chunks of ``chunk_rows``, reading the file as a stream."""
     src = str(path)
-    header, rows = read_table(read_text(path) if text is None else text, src)
+    header, rows = iter_table(path, text=text)
     lower = [h.lower() for h in header]
     for col in REQUIRED:
         if col not in lower:
@@ -29,7 +38,8 @@ def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame
                 "session, actor, code, onset (offset, coder, category, modifiers, duration "
                 "optional)", source=src, line=1)
     pos = {h: i for i, h in enumerate(lower)}
-    recs = []
+    recs: list[dict] = []
+    n_out = 0
     for line, cells in rows:
         rec: dict = {"source": f"{src}:{line}"}
         for col in ("session", "actor", "code", "coder", "category", "modifiers"):
@@ -44,13 +54,22 @@ def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame
             rec[col] = (np.nan if val in {"", "NA", "NaN"} else
                         parse_seconds(val, source=src, line=line, field=col))
         recs.append(rec)
-    return make_event_table(recs, source=src)
+        if len(recs) >= chunk_rows:
+            n_out += len(recs)
+            yield make_event_table(recs, source=src)
+            recs = []
+    if recs or not n_out:
+        yield make_event_table(recs, source=src)
 
 
-def write_csv(events: pd.DataFrame, path: str | Path) -> None:
-    """Write the canonical table (``duration`` included, ``source`` left out)."""
-    cols = [*EVENT_COLUMNS, "duration"]
-    cols += [c for c in ("interval_start", "interval_end")
-             if c in events.columns and events[c].notna().any()]
-    sep = "\t" if str(path).lower().endswith(".tsv") else ","
-    events[cols].to_csv(path, index=False, sep=sep, float_format=TIME_FORMAT, na_rep="")
+def write_csv(events: pd.DataFrame, path: str | Path, *, append: bool = False,
+              sep: str | None = None) -> None:
+    """Write the canonical table (``duration`` and the coded interval included, ``source`` left
+    out); ``append`` adds rows without a header (chunked conversion)."""
+    cols = [*EVENT_COLUMNS, "duration", "interval_start", "interval_end"]
+    ev = events if "interval_start" in events.columns else events.assign(
+        interval_start=np.nan, interval_end=np.nan)
+    if sep is None:
+        sep = "\t" if str(path).lower().endswith(".tsv") else ","
+    ev[cols].to_csv(path, index=False, sep=sep, float_format=TIME_FORMAT, na_rep="",
+                    mode="a" if append else "w", header=not append)
