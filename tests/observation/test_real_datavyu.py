@@ -180,3 +180,11 @@ def test_an_opf_without_db_names_what_it_holds(tmp_path):
     with pytest.raises(ObservationError, match=r"x\.opf: not a Datavyu project: no 'db' member"
                                                r".*members: project"):
         read_events(tmp_path / "x.opf")
+
+
+def test_exported_long_and_wide_csv_carry_the_column_too():
+    data = Path(__file__).parent / "data"
+    for name in ("datavyu_long.csv", "datavyu_wide.csv"):
+        ev = read_events(data / name)
+        assert len(ev) and (ev["column"] != "").all()
+        assert all(c.split("_", 1)[0] == a for c, a in zip(ev["column"], ev["actor"], strict=True))

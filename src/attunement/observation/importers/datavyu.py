@@ -7,10 +7,13 @@ Two common layouts are read:
 * wide: headers ``<column>.ordinal, <column>.onset, <column>.offset, <column>.<code>`` per
   Datavyu column, several columns side by side (rows padded with empty cells).
 
-Datavyu ``.opf`` projects are read by :func:`read_opf`. Onsets and offsets are milliseconds (integers) or ``HH:MM:SS:mmm``. A cell with onset equal to
-offset is a point event. The actor is taken from the Datavyu column name: ``actors`` maps column
-→ actor; otherwise the text before the first ``_`` (``Infant_cues`` → ``Infant``). The code is
-the cell's first code field unless ``code_field`` names another.
+Datavyu's own format — the ``db`` of an ``.opf`` project (:func:`read_opf`) and the CSV that
+Datavyu itself saves — is read by :func:`read_datavyu_save`; :func:`read_datavyu_csv` hands such
+a file to it. Onsets and offsets are milliseconds (integers) or ``HH:MM:SS:mmm``, kept exact. A
+cell with onset equal to offset is a point event. The Datavyu column name is kept in the event
+table's ``column`` (for ``actors_from: column``); the actor is ``actors[column]``, otherwise the
+text before the first ``_`` (``Infant_cues`` → ``Infant``). The code is the cell's first code
+field unless ``code_field`` names another.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def read_datavyu_csv(
                 continue
             sess = cells[pos["file"]].strip() if "file" in pos else ""
             recs.append({**rec, "session": Path(sess).stem if sess else sess_default,
-                         "actor": actor_of(col), "source": f"{src}:{line}"})
+                         "actor": actor_of(col), "column": col, "source": f"{src}:{line}"})
     else:
         columns = sorted({h.rsplit(".", 1)[0] for h in header if h.lower().endswith(".onset")})
         for col in columns:
@@ -117,7 +120,7 @@ def read_datavyu_csv(
                 if rec is None:
                     continue
                 recs.append({**rec, "session": sess_default, "actor": actor_of(col),
-                             "source": f"{src}:{line}"})
+                             "column": col, "source": f"{src}:{line}"})
     recs.sort(key=lambda r: r["onset"])
     return make_event_table(recs, source=src)
 
