@@ -201,3 +201,37 @@ def test_unplaceable_unaligned_slot_is_refused_with_the_annotation(tmp_path):
     with pytest.raises(ObservationError, match=r"b\.eaf: annotation a\d+ on tier '[\w-]+': time "
                                                r"slot 'ts55' has no time"):
         read_eaf(tmp_path / "b.eaf")
+
+
+def test_cli_tier_option(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    ev = make_event_table(pd.DataFrame({
+        "session": "s", "actor": ["infant", "infant", "Mother", "Mother"],
+        "code": ["cry", "cry", "soothe", "vocalise"], "onset": [3.0, 25.0, 5.0, 26.0],
+        "offset": [4.0, 26.0, 6.0, 27.0]}))
+    write_events(ev, tmp_path / "s.eaf")
+
+    def metrics(*extra):
+        out = tmp_path / "m.json"
+        r = CliRunner().invoke(app, ["observe", "metrics", str(tmp_path / "s.eaf"), "--cues",
+                                     "cry", "--responses", "soothe,vocalise", "--permutations",
+                                     "0", "--output", str(out), *extra])
+        return r, (json.loads(out.read_text()) if r.exit_code == 0 else None)
+
+    r, m = metrics()
+    assert r.exit_code == 0, r.output
+    assert [row["responsiveness"] for row in m if row["cue_type"] == "all"] == [1.0]
+    r, m = metrics("--tier", "infant-cry", "--tier", "Mother-soothe")
+    assert r.exit_code == 0, r.output
+    assert [row["responsiveness"] for row in m if row["cue_type"] == "all"] == [0.5]
+    r, _ = metrics("--tier", "Mum")
+    assert r.exit_code != 0 and "no tier 'Mum'; the file has" in r.output
+    write_events(ev, tmp_path / "s.csv")
+    r = CliRunner().invoke(app, ["observe", "metrics", str(tmp_path / "s.csv"), "--cues", "cry",
+                                 "--responses", "soothe", "--tier", "x"])
+    assert r.exit_code != 0 and "--tier selects ELAN tiers; this is a csv file" in r.output

@@ -66,8 +66,13 @@ INTERVAL_HELP = ("Coded interval START,END in seconds for every session (default
                  "else the first coded onset to the last coded offset).")
 
 
+TIER_HELP = ("ELAN: read only this tier (repeat for several); its Symbolic_Association tiers "
+             "still give modifiers. Default: every tier.")
+
+
 def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto", *,
-          actors_from: str | None = None, infant: list[str] | None = None):
+          actors_from: str | None = None, infant: list[str] | None = None,
+          tiers: list[str] | None = None):
     import dataclasses
 
     import pandas as pd
@@ -84,7 +89,14 @@ def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str =
     frames, repairs = [], []
     seen: dict[str, Path] = {}
     for f in files:
-        ev = read_events(f, format=fmt)
+        if tiers:
+            from attunement.observation.importers import detect_format
+
+            kind = detect_format(f) if fmt == "auto" else fmt
+            if kind != "elan":
+                raise ObservationError(f"--tier selects ELAN tiers; this is a {kind} file",
+                                       source=str(f))
+        ev = read_events(f, format=fmt, **({"tiers": tiers} if tiers else {}))
         for s in dict.fromkeys(ev["session"]):
             if s in seen:
                 raise ObservationError(f"session {s!r} is also in {seen[s]}; session ids must be "
@@ -149,6 +161,7 @@ def metrics(
     actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
     infant: str | None = typer.Option(None, "--infant", help="The infant's name(s) in the "
                                       "subject/tier/participant/column, comma-separated."),
+    tier: list[str] | None = typer.Option(None, "--tier", help=TIER_HELP),
 ) -> None:
     """One row per session × caregiver × cue type: n_cues, responsiveness, latencies, Yule's Q,
     odds ratio, adjusted residual and circular-shift permutation p."""
@@ -165,7 +178,7 @@ def metrics(
     caught: list = []
     try:
         events, sch, rep = _load(files, scheme, lenient, actors_from=actors_from,
-                                 infant=_split(infant))
+                                 infant=_split(infant), tiers=tier)
         if rep is not None and len(rep):
             _write_table(rep, None, "repairs made (lenient mode)")
         n = events["session"].nunique()
@@ -276,6 +289,7 @@ def report(
     actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
     infant: str | None = typer.Option(None, "--infant", help="The infant's name(s), "
                                       "comma-separated."),
+    tier: list[str] | None = typer.Option(None, "--tier", help=TIER_HELP),
 ) -> None:
     """Ethogram timeline (cues, responses, windows) as PNG for one session, or for any number of
     sessions an HTML summary page (one row per session and caregiver) linking to one page per
@@ -293,7 +307,7 @@ def report(
     caught: list = []
     try:
         events, sch, _ = _load([file], scheme, False, actors_from=actors_from,
-                               infant=_split(infant))
+                               infant=_split(infant), tiers=tier)
         if session is not None:
             if session not in set(events["session"]):
                 raise ObservationError(f"no session {session!r} in the file", source=str(file))
