@@ -359,3 +359,20 @@ def test_scheme_caregiver_name_needs_a_caregiver_code():
     with pytest.raises(ObservationError, match="'name'"):
         parse_scheme("scheme: x\ncodes:\n  cry: {actor: infant, role: cue, name: Mom}\n"
                      "  soothe: {actor: caregiver, role: response}\n")
+
+
+def test_agreement_counts_time_units_of_the_coded_interval_only(data_dir):
+    from attunement.observation.timed_agreement import coder_agreement
+
+    a = read_events(data_dir / REAL / ECBER)
+    b = a.assign(onset=a["onset"] + 0.4)  # coder B starts every event 0.4 s later
+    out = coder_agreement(a, b, codes=["LookAtMomActivity"], tolerance=0)
+    tu = out[out["measure"] == "time-unit"].iloc[0]
+    # 689 - 989.126 s coded: 301 one-second units, not the 1,381 s video
+    assert tu["n"] == 301
+    assert (tu["interval_start"], tu["interval_end"]) == (689.0, pytest.approx(989.126))
+    # the 1,080 uncoded seconds, where both coders have nothing, would inflate agreement
+    whole = coder_agreement(a, b, codes=["LookAtMomActivity"], tolerance=0,
+                            interval=(0, 1381.01))
+    assert whole[whole["measure"] == "time-unit"].iloc[0]["n"] == 1382
+    assert whole[whole["measure"] == "time-unit"].iloc[0]["p_observed"] > tu["p_observed"]

@@ -9,7 +9,11 @@ For timed events (one row per session × actor × code set × measure):
 * ``event``: the actor's events (codes from the category set) aligned by onset within
   ``event_tolerance`` seconds; kappa with nil (unmatched events) and among matched events.
 
-Bakeman, Quera & Gnisci (2009) recommend reporting both a time-based and an event-based kappa.
+Time units run over the session's coded interval (the union of the two coders' intervals,
+:func:`~attunement.observation.events.coded_intervals`; ``interval=`` overrides), reported in
+``interval_start``/``interval_end``: uncoded time where both coders have nothing would otherwise
+count as agreement. Bakeman, Quera & Gnisci (2009) recommend reporting both a time-based and an
+event-based kappa.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from attunement.observation.agreement import (
     unit_codes,
 )
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import session_durations
+from attunement.observation.events import coded_intervals
 from attunement.observation.scheme import CodingScheme
 from attunement.observation.sequential import n_units
 
 COLUMNS = ("session", "actor", "codes", "measure", "tolerance", "kappa", "kappa_matched",
-           "p_observed", "n", "n_only_a", "n_only_b")
+           "p_observed", "n", "n_only_a", "n_only_b", "interval_start", "interval_end")
 
 
 def coder_agreement(
@@ -47,6 +51,7 @@ def coder_agreement(
     tolerance: int = 1,
     event_tolerance: float = 1.0,
     event_method: str = "onset",
+    interval: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Time-unit and event-based agreement of coders A and B (see the module docstring)."""
     if codes is None and scheme is None:
@@ -64,12 +69,17 @@ def coder_agreement(
     if not common:
         raise ObservationError(f"the two files share no session (A: {sorted(sa)[:3]}, "
                                f"B: {sorted(sb)[:3]})", field="session")
-    dur_a, dur_b = session_durations(events_a), session_durations(events_b)
+    iv_a, iv_b = coded_intervals(events_a, interval), coded_intervals(events_b, interval)
     rows: list[dict] = []
     for s in common:
+        lo = min(float(iv_a.loc[s, "interval_start"]), float(iv_b.loc[s, "interval_start"]))
+        hi = max(float(iv_a.loc[s, "interval_end"]), float(iv_b.loc[s, "interval_end"]))
         ea = events_a[(events_a["session"] == s) & events_a["code"].isin(cat)]
         eb = events_b[(events_b["session"] == s) & events_b["code"].isin(cat)]
-        n = n_units(max(float(dur_a[s]), float(dur_b[s])), unit)
+        ea = ea.assign(onset=ea["onset"] - lo, offset=ea["offset"] - lo)
+        eb = eb.assign(onset=eb["onset"] - lo, offset=eb["offset"] - lo)
+        n = n_units(hi - lo, unit)
+        start = len(rows)
         actors = list(dict.fromkeys([*ea["actor"], *eb["actor"]]))
         for actor in actors:
             xa, xb = ea[ea["actor"] == actor], eb[eb["actor"] == actor]
@@ -97,6 +107,8 @@ def coder_agreement(
                          "p_observed": ev["percent_agreement"],
                          "n": int(ev["n_matched"] + ev["n_only_1"] + ev["n_only_2"]),
                          "n_only_a": ev["n_only_1"], "n_only_b": ev["n_only_2"]})
+        for r in rows[start:]:
+            r["interval_start"], r["interval_end"] = lo, hi
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
