@@ -376,3 +376,19 @@ def test_agreement_counts_time_units_of_the_coded_interval_only(data_dir):
                             interval=(0, 1381.01))
     assert whole[whole["measure"] == "time-unit"].iloc[0]["n"] == 1382
     assert whole[whole["measure"] == "time-unit"].iloc[0]["p_observed"] > tu["p_observed"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".sds"])
+def test_the_coded_interval_survives_conversion(data_dir, tmp_path, suffix):
+    from attunement.observation import write_events
+
+    proj = json.loads((data_dir / REAL / "boris/test.boris").read_text())
+    proj["observations"]["observation #1"]["observation time interval"] = [2.5, 50.25]
+    src = tmp_path / "limited.boris"
+    src.write_text(json.dumps(proj))
+    ev = read_events(src)
+    ev = ev[ev["session"] == "observation #1"]
+    out = tmp_path / f"o1{suffix}"
+    write_events(ev, out)
+    back = read_events(out)
+    assert (back["interval_start"] == 2.5).all() and (back["interval_end"] == 50.25).all()

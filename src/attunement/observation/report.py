@@ -58,9 +58,9 @@ def ethogram_png(
     keys = list(dict.fromkeys(zip(ev["actor"], ev["code"], strict=True)))
     keys.sort(key=lambda k: (not roles.is_infant(k[0]), k[0], k[1]))
     ypos = {k: i for i, k in enumerate(reversed(keys))}
-    end = float(np.nanmax(np.fmax(ev["onset"].to_numpy(), ev["offset"].to_numpy()))) if len(
-        ev) else 1.0
-    dur = ev["duration"].max() if "duration" in ev and ev["duration"].notna().any() else end
+    from attunement.observation.events import coded_intervals
+
+    x_lo, x_hi = (float(v) for v in coded_intervals(ev).iloc[0]) if len(ev) else (0.0, 1.0)
     fig_h = 1.2 + 0.35 * max(len(keys), 2)
     fig, ax = plt.subplots(figsize=(11, fig_h), dpi=dpi)
     for c in cue_on:
@@ -80,7 +80,7 @@ def ethogram_png(
             ax.plot(on, y, marker="v", color="#0b3c68", ms=6)
     ax.set_yticks(list(ypos.values()))
     ax.set_yticklabels([f"{a}: {c}" for a, c in ypos])
-    ax.set_xlim(0, float(dur))
+    ax.set_xlim(x_lo, max(x_hi, x_lo + 1e-6))
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=10)
     fig.legend(handles=[
@@ -106,16 +106,19 @@ def latency_curve_png(events: pd.DataFrame, roles: Roles, *, window: tuple[float
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from attunement.observation.events import session_durations
+    from attunement.observation.events import coded_intervals
     from attunement.observation.responsiveness import kaplan_meier, latency_arrays
 
-    end = float(session_durations(events).iloc[0])
+    # as in session_metrics: cues and responses inside the coded interval, censored at its end
+    lo, hi = (float(v) for v in coded_intervals(events).iloc[0])
+    events = events[(events["onset"] >= lo) & (events["onset"] <= hi)]
+    end = hi - lo
     inf = events["actor"].map(roles.is_infant).to_numpy(bool)
-    cue_on = events.loc[inf & events["code"].isin(list(roles.cue_type)).to_numpy(), "onset"]
+    cue_on = events.loc[inf & events["code"].isin(list(roles.cue_type)).to_numpy(), "onset"] - lo
     fig, ax = plt.subplots(figsize=(5.5, 3.2), dpi=dpi)
     for carer in sorted(set(events.loc[~inf, "actor"])):
         r = events[(events["actor"] == carer) & events["code"].isin(list(roles.response_type))]
-        _, _, t, e = latency_arrays(cue_on.to_numpy(), r["onset"].to_numpy(), end,
+        _, _, t, e = latency_arrays(cue_on.to_numpy(), r["onset"].to_numpy() - lo, end,
                                     window=window)
         km = kaplan_meier(t, e)
         if len(km):
