@@ -94,10 +94,19 @@ def iter_boris_table(path: str | Path, *, text: str | None = None,
     """The events of a BORIS tabular or aggregated export in chunks of about ``chunk_rows``
     (a START still waiting for its STOP holds its chunk back), reading the file as a stream."""
     src = str(path)
-    header, rows = iter_table(path, text=text)
-    if is_boris_legacy(header):
+    if text is not None:
+        first = text.split("\n", 1)[0]
+    else:
+        try:
+            with Path(path).open("rb") as fh:
+                first = fh.readline(65536).decode("utf-8-sig", errors="replace")
+        except OSError as exc:
+            raise ObservationError(f"cannot read file: {exc.strerror or exc}",
+                                   source=src) from None
+    if first.strip() and is_boris_legacy(read_table(first.rstrip("\r\n") + "\n", src)[0]):
         yield _read_legacy(path, text)
         return
+    header, rows = iter_table(path, text=text)
     yield from _chunks(_boris_records(header, rows, src), chunk_rows, src)
 
 
