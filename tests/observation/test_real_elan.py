@@ -235,3 +235,13 @@ def test_cli_tier_option(tmp_path):
     r = CliRunner().invoke(app, ["observe", "metrics", str(tmp_path / "s.csv"), "--cues", "cry",
                                  "--responses", "soothe", "--tier", "x"])
     assert r.exit_code != 0 and "--tier selects ELAN tiers; this is a csv file" in r.output
+
+
+def test_a_utf16_eaf_with_its_byte_order_mark(tmp_path):
+    import codecs
+
+    text = (REAL / "childproject_example.eaf").read_text(encoding="utf-8")
+    text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    (tmp_path / "u16.eaf").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    ev = read_events(tmp_path / "u16.eaf")
+    assert len(ev) == EXPECTED["childproject_example.eaf"]

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import make_event_table
+from attunement.observation.events import check_interval, make_event_table
 from attunement.observation.importers._text import read_text
 
 _TIME_ALIGNED = {None, "", "Time_Subdivision", "Included_In"}
@@ -82,9 +82,11 @@ def read_eaf(
     selected = _select(tier_map, tiers, src)
     if interval is None:
         interval = _pfsx_selection(Path(src).with_suffix(".pfsx"))
-    elif not (len(interval) == 2 and 0 <= interval[0] < interval[1]):
-        raise ObservationError(f"interval {interval!r} is not (start, end) with 0 <= start < end "
-                               "seconds", source=src)
+    else:
+        try:
+            interval = check_interval(interval)
+        except ValueError as exc:
+            raise ObservationError(str(exc), source=src) from None
     times = _Times(tier_map, slots, order, src)
     actors = _actors(tier_map, speakers, src)
     sess = session or Path(src).stem
@@ -117,6 +119,7 @@ def read_eaf(
     for t in tier_map.values():
         if t.id not in selected or t.constraint == "Symbolic_Association":
             continue
+        participant = t.participant or _root(tier_map, t.id, src).participant
         ids = [a[0] for a in t.aligned] + [r[0] for r in t.refs]
         values = [a[3] for a in t.aligned] + [r[3] for r in t.refs]
         for aid, value in zip(ids, values, strict=True):
@@ -125,7 +128,7 @@ def read_eaf(
                 "session": sess, "coder": t.annotator, "actor": actors[t.id],
                 "code": value.strip(), "onset": on / 1000.0, "offset": off / 1000.0,
                 "modifiers": "|".join(mods.get(aid, [])), "kind": "state", "tier": t.id,
-                "participant": t.participant or _root(tier_map, t.id, src).participant,
+                "participant": participant,
                 "source": f"{src}:{t.id}/{aid}",
             })
     recs.sort(key=lambda r: (r["onset"], r["actor"], r["tier"]))
