@@ -188,3 +188,24 @@ def test_exported_long_and_wide_csv_carry_the_column_too():
         ev = read_events(data / name)
         assert len(ev) and (ev["column"] != "").all()
         assert all(c.split("_", 1)[0] == a for c, a in zip(ev["column"], ev["actor"], strict=True))
+
+
+def test_mutated_saves_raise_only_observation_errors():
+    import random
+
+    from attunement.observation.importers.datavyu import read_datavyu_save
+
+    rnd = random.Random(7)
+    texts = [(REAL / n).read_text(encoding="utf-8")
+             for n in ("ui__odbCSV.csv", "ui__test.csv", "ui__test-v1-in.csv")]
+    pieces = ['"', "(", ")", ",", "\\", "\n", ":", "-", "|", "#4", "x (MATRIX)-", "00:00:01:000,"]
+    for _ in range(400):
+        t = rnd.choice(texts)
+        for _ in range(rnd.randint(1, 4)):
+            i = rnd.randrange(len(t))
+            t = (t[:i] + t[i + rnd.randint(1, 20):] if rnd.random() < 0.4
+                 else t[:i] + rnd.choice(pieces) + t[i:])
+        try:
+            read_datavyu_save(t, "m.csv")
+        except ObservationError as exc:
+            assert str(exc).startswith("m.csv")

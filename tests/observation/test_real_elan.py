@@ -245,3 +245,23 @@ def test_a_utf16_eaf_with_its_byte_order_mark(tmp_path):
     (tmp_path / "u16.eaf").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
     ev = read_events(tmp_path / "u16.eaf")
     assert len(ev) == EXPECTED["childproject_example.eaf"]
+
+
+def test_mutated_real_eaf_raises_only_observation_errors(tmp_path):
+    import random
+
+    rnd = random.Random(11)
+    text = (REAL / "childproject_example_solis.eaf").read_text(encoding="utf-8")
+    pieces = ['"', "<", ">", "ts1", "a1", "-1", "PARENT_REF=\"CHI\" ", "CONSTRAINTS=\"x\" "]
+    p = tmp_path / "m.eaf"
+    for _ in range(150):
+        t = text
+        for _ in range(rnd.randint(1, 3)):
+            i = rnd.randrange(len(t))
+            t = (t[:i] + t[i + rnd.randint(1, 30):] if rnd.random() < 0.4
+                 else t[:i] + rnd.choice(pieces) + t[i:])
+        p.write_text(t, encoding="utf-8")
+        try:
+            read_eaf(p)
+        except ObservationError as exc:
+            assert str(exc).startswith(str(p))

@@ -260,7 +260,7 @@ def read_datavyu_save(
     for line_no, line in _logical_lines(text):
         if not line.strip():
             continue
-        if line_no == 1 and _SAVE_VERSION.match(line.strip()):
+        if column is None and _SAVE_VERSION.match(line.strip()):
             continue
         m = _SAVE_CELL.match(line)
         if m:
