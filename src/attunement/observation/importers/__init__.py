@@ -164,7 +164,11 @@ def unknown_layout(path: str | Path) -> ObservationError | None:
 
 
 def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.DataFrame:
-    """Read one file into the canonical event table."""
+    """Read one file into the canonical event table.
+
+    ``options`` go to the importer: ELAN ``tiers``, ``speakers``, ``interval``, ``session``
+    (:func:`read_eaf`); Datavyu ``actors``, ``code_field``, ``session`` (:func:`read_opf`,
+    :func:`read_datavyu_csv`, also for a Datavyu sheet of a workbook)."""
     if format not in FORMATS:
         raise ObservationError(f"unknown format {format!r}; one of {', '.join(FORMATS)}",
                                source=str(path))
