@@ -148,3 +148,12 @@ def test_boris_and_observer_style_workbooks_from_the_corpus():
     ev = read_events(REAL / "ecber" / "6008BECNR.xlsx")
     assert len(ev) == 266
     assert 3.418999999999983 in set(ev["offset"])
+
+
+def test_observer_subject_is_kept_for_actors_from():
+    ev = read_events(HERE / "observer_xt.csv")
+    assert set(ev["subject"]) == {"Infant", "Mother"}
+    assert (ev["subject"] == ev["actor"]).all()
+    assert set(ev.loc[ev["offset"].isna(), "kind"]) == {"point"}
+    # the ccber logs have no Subject column: nothing to take the actor from
+    assert set(read_events(REAL / "ccber" / "99999LE.xlsx")["subject"]) == {""}

@@ -1,6 +1,6 @@
-"""Datavyu CSV exports (observation.md §3.2).
+"""Datavyu projects, Datavyu's own CSV save and CSV exports made from Datavyu files.
 
-Two common layouts are read:
+Two layouts of CSV exported from Datavyu files by scripts are read:
 
 * long: one row per cell with ``column, ordinal, onset, offset`` and one or more code fields
   (datavyur's ``datavyu2csv.rb``; an optional ``file`` column names the session);

@@ -1,9 +1,13 @@
-"""Noldus The Observer XT event-log exports (CSV/TSV), as far as public analysis code shows them
-(observation.md §3.3): one row per event with ``Observation``, ``Subject``, ``Behavior``,
-``Event_Type`` (``State start``, ``State stop``, ``State point`` / ``Point``),
-``Time_Relative_sf`` (seconds) and ``Modifier_1`` … ``Modifier_n``. Starts and stops of the same
-observation, subject, behaviour and modifiers are paired in order; a stop without a start is an
-error, a start without a stop is left open for validation to report (or, leniently, close).
+"""Noldus The Observer XT event-log exports, as text (CSV/TSV, UTF-8 or UTF-16 with a byte order
+mark) or as the Excel workbook The Observer XT saves (read through
+:mod:`attunement.observation.importers._workbook`): one row per event with ``Observation``,
+``Subject``, ``Behavior``, ``Event_Type`` (``State start``, ``State stop``, ``State point`` /
+``Point``), ``Time_Relative_sf`` (seconds, kept exactly as stored) and ``Modifier_1`` …
+``Modifier_n`` — the layout of the infant–caregiver event logs shipped with the ccber package
+(tests/observation/data/real/ccber). Starts and stops of the same observation, subject, behaviour
+and modifiers are paired in order; a stop without a start is an error, a start without a stop is
+left open for validation to report (or, leniently, close). The subject is kept in ``subject``
+(for ``actors_from: subject``; "" when the export has no ``Subject`` column).
 """
 
 from __future__ import annotations
@@ -47,12 +51,13 @@ def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFr
         session = cell("Observation") or default_session
         subject = cell("Subject") or UNNAMED_SUBJECT
         mod = "|".join(m for m in (cells[pos[c]].strip() for c in mods) if m)
-        base = {"session": session, "actor": subject, "code": behav, "modifiers": mod,
+        base = {"session": session, "actor": subject, "subject": cell("Subject"),
+                "code": behav, "modifiers": mod,
                 "category": cell("Behavioral_Class") or cell("Behavior_Group"),
                 "source": f"{src}:{line}"}
         key = (session, subject, behav, mod)
         if "point" in kind:
-            recs.append({**base, "onset": t, "offset": np.nan})
+            recs.append({**base, "onset": t, "offset": np.nan, "kind": "point"})
         elif "start" in kind:
             rec = {**base, "onset": t, "offset": np.nan, "kind": "state"}
             recs.append(rec)
