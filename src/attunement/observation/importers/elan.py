@@ -91,11 +91,13 @@ def read_eaf(
     actors = _actors(tier_map, speakers, src)
     sess = session or Path(src).stem
     owner: dict[str, str] = {}  # annotation id -> its tier id
+    parent_of: dict[str, str] = {}  # reference annotation id -> the annotation it refers to
     for t in tier_map.values():
         for a in t.aligned:
             owner[a[0]] = t.id
         for r in t.refs:
             owner[r[0]] = t.id
+            parent_of[r[0]] = r[1]
     mods: dict[str, list[str]] = {}
     for t in tier_map.values():
         if t.constraint != "Symbolic_Association":
@@ -110,7 +112,7 @@ def read_eaf(
                     raise ObservationError(f"annotation {host} on tier {owner[host]!r} refers to "
                                            "itself through its parents", source=src)
                 seen.add(host)
-                host = next(r[1] for r in tier_map[owner[host]].refs if r[0] == host)
+                host = parent_of[host]
             if host not in owner:
                 raise ObservationError(f"annotation {aid} on tier {t.id!r} refers to annotation "
                                        f"{ref!r}, which does not exist", source=src)
