@@ -28,6 +28,7 @@ a state. Times are exact (integers of ms → seconds), never rounded.
 
 from __future__ import annotations
 
+import bisect
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -329,15 +330,14 @@ class _Times:
             for i, s in enumerate(chain):
                 if slots[s] is not None:
                     continue
-                before = [k for k in known if k < i]
-                after = [k for k in known if k > i]
-                if not before or not after:
+                j = bisect.bisect_left(known, i)
+                if j == 0 or j == len(known):
                     aid = next(a[0] for a in t.aligned if s in (a[1], a[2]))
                     raise ObservationError(
                         f"annotation {aid} on tier {t.id!r}: time slot {s!r} has no time and no "
-                        f"aligned slot {'before' if not before else 'after'} it on the tier to "
+                        f"aligned slot {'before' if j == 0 else 'after'} it on the tier to "
                         "place it by", source=self.src)
-                a, b = before[-1], after[0]
+                a, b = known[j - 1], known[j]
                 ta, tb = float(slots[chain[a]]), float(slots[chain[b]])
                 self.slot_ms[s] = ta + (tb - ta) * (i - a) / (b - a)
         for aid, ts1, ts2, _ in t.aligned:
