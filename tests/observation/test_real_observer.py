@@ -157,3 +157,11 @@ def test_observer_subject_is_kept_for_actors_from():
     assert set(ev.loc[ev["offset"].isna(), "kind"]) == {"point"}
     # the ccber logs have no Subject column: nothing to take the actor from
     assert set(read_events(REAL / "ccber" / "99999LE.xlsx")["subject"]) == {""}
+
+
+def test_an_old_binary_xls_is_named(tmp_path):
+    # the compound-file signature every Excel 97-2003 workbook starts with
+    (tmp_path / "log.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+    with pytest.raises(ObservationError, match=r"log\.xls: an old binary Office file \(e\.g\. an "
+                                               r"Excel 97-2003 \.xls workbook"):
+        read_events(tmp_path / "log.xls")

@@ -57,6 +57,10 @@ def decode_text(data: bytes, source: str) -> str:
                 raise ObservationError(
                     f"starts with a {name} byte order mark but byte {exc.start + len(bom)} is "
                     f"not valid {name}", source=source) from None
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise ObservationError("an old binary Office file (e.g. an Excel 97-2003 .xls workbook "
+                               "from The Observer XT), not a text export; save it as .xlsx or "
+                               "CSV", source=source)
     if data.startswith(b"PK\x03\x04"):
         raise ObservationError("a zip archive (e.g. an Excel .xlsx workbook or a Datavyu .opf "
                                "project), not a text export; give it its own extension",
