@@ -144,9 +144,11 @@ def test_sdis_round_trip_property(rows):
 def test_metrics_equal_loop_reference_property(cues, resps, end, window):
     cues = sorted({c / 10 for c in cues if c / 10 <= end})
     resps = sorted({r / 10 for r in resps if r / 10 <= end})
-    rows = [{"session": "s", "actor": "infant", "code": "cue", "onset": c, "duration": end}
+    # the reference counts 0 s to end: the session states that coded interval
+    span = {"duration": end, "interval_start": 0.0, "interval_end": float(end)}
+    rows = [{"session": "s", "actor": "infant", "code": "cue", "onset": c, **span}
             for c in cues]
-    rows += [{"session": "s", "actor": "Mum", "code": "resp", "onset": r, "duration": end}
+    rows += [{"session": "s", "actor": "Mum", "code": "resp", "onset": r, **span}
              for r in resps]
     if not rows:
         return
