@@ -209,3 +209,18 @@ def test_mutated_saves_raise_only_observation_errors():
             read_datavyu_save(t, "m.csv")
         except ObservationError as exc:
             assert str(exc).startswith("m.csv")
+
+
+def test_actors_from_column_on_the_mother_infant_sample():
+    from attunement.observation import session_metrics
+
+    ev = read_events(REAL / "pyvyu_DatavyuSampleSpreadsheet.opf")
+    m = session_metrics(ev, cues=["no"], responses=["Stir it.",
+                                                    "What am I going to do with this now?"],
+                        window=(0, 5), permutations=0, actors_from="column",
+                        infant=["InfantSpeech"])
+    row = m[(m["caregiver"] == "MomSpeech") & (m["cue_type"] == "all")].iloc[0]
+    # infant "no" at 36.795 and 37.554 s; mother "Stir it." at 36.861, "What am I ..." at
+    # 40.029: latencies 0.066 and 2.475 s, median 1.2705
+    assert row["n_cues"] == 2 and row["responsiveness"] == 1.0
+    assert row["median_latency"] == pytest.approx(1.2705)
