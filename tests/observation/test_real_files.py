@@ -392,3 +392,18 @@ def test_the_coded_interval_survives_conversion(data_dir, tmp_path, suffix):
     write_events(ev, out)
     back = read_events(out)
     assert (back["interval_start"] == 2.5).all() and (back["interval_end"] == 50.25).all()
+
+
+@pytest.mark.parametrize("suffix", [".sds", ".csv", ".tsv"])
+def test_a_converted_file_is_measured_over_the_same_interval(data_dir, tmp_path, suffix):
+    from attunement.observation import write_events
+
+    ev = read_events(data_dir / REAL / ECBER)
+    out = tmp_path / f"6008{suffix}"
+    write_events(ev, out)
+    kw = dict(cues=["LookAtMomActivity"], responses=["Vocal"], actors_from="code",
+              permutations=0)
+    before = session_metrics(ev, **kw).set_index("cue_type").loc["all"]
+    after = session_metrics(read_events(out), **kw).set_index("cue_type").loc["all"]
+    assert after["yules_q"] == pytest.approx(before["yules_q"])
+    assert after["interval_start"] == pytest.approx(689.0)

@@ -14,7 +14,7 @@ in files without attunement's code-mapping comments).
 
 Export writes one code set per actor, codes as ``Actor_code`` (spaces and ``-``/``/`` replaced
 by ``_``, as BORIS does), the coded interval as ``,start`` after the label (when it does not
-start at 0) and ``,end/``, times with three decimals at any length, and ``% attunement-code`` comments that
+start at 0) and ``,end/`` (so a converted file is analysed over the same interval), times with three decimals at any length, and ``% attunement-code`` comments that
 map SDIS codes back to the original actor and code so the round trip is exact. Modifiers, coder
 and category are not representable in SDIS and are not written. The end-time convention and the
 grammar details are unverified against GSEQ itself; compile the file in GSEQ before relying on it.
@@ -29,12 +29,7 @@ import numpy as np
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
-from attunement.observation.events import (
-    UNNAMED_SUBJECT,
-    coded_intervals,
-    make_event_table,
-    session_durations,
-)
+from attunement.observation.events import UNNAMED_SUBJECT, coded_intervals, make_event_table
 from attunement.observation.importers._text import parse_seconds, read_text
 
 _SET = re.compile(r"\(\s*\$([^\s=()]+)\s*=\s*([^()]*)\)")
@@ -195,9 +190,9 @@ def to_sdis(events: pd.DataFrame) -> str:
         out.append(f"% attunement-code: {name} = {actor} | {code}")
     sets = " ".join(f"(${a} = {' '.join(c)})" for a, c in sorted(by_actor.items()))
     out.append(f"Timed {sets};")
-    durations = session_durations(events)
-    stated = events.get("interval_end", pd.Series(np.nan, index=events.index)).notna()
-    bounds = coded_intervals(events[stated]) if stated.any() else None
+    # the session bounds are the coded interval (the file's, else first onset to last offset),
+    # never the media length: read back, they bound the analysis exactly as before
+    bounds = coded_intervals(events)
     for session, grp in events.groupby("session", sort=False):
         label = str(session).replace(">", ")").replace("<", "(")
         items = []
@@ -205,10 +200,7 @@ def to_sdis(events: pd.DataFrame) -> str:
                                         strict=True):
             t = f"{_fmt(on)}" if np.isnan(off) else f"{_fmt(on)}-{_fmt(off)}"
             items.append(f"{names[(actor, code)]},{t}")
-        end = durations[session]
-        start = 0.0
-        if bounds is not None and session in bounds.index:
-            start, end = (float(v) for v in bounds.loc[session])
+        start, end = (float(v) for v in bounds.loc[session])
         out.append(f"<{label}>" + (f" ,{_fmt(start)}" if start > 0 else ""))
         for i in range(0, len(items), 6):
             out.append("  " + " ".join(items[i:i + 6]))
