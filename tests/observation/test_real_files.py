@@ -407,3 +407,13 @@ def test_a_converted_file_is_measured_over_the_same_interval(data_dir, tmp_path,
     after = session_metrics(read_events(out), **kw).set_index("cue_type").loc["all"]
     assert after["yules_q"] == pytest.approx(before["yules_q"])
     assert after["interval_start"] == pytest.approx(689.0)
+
+
+def test_events_outside_an_explicit_interval_are_reported_not_silently_dropped(data_dir):
+    from attunement.observation.actors import ObservationWarning
+
+    ev = read_events(data_dir / REAL / ECBER)
+    with pytest.warns(ObservationWarning, match=r"'6008BECNR': 266 event\(s\) start outside "
+                      r"the coded interval 0-600 s"):
+        session_metrics(ev, cues=["LookAtMomActivity"], responses=["Vocal"],
+                        actors_from="code", permutations=0, interval=(0, 600))

@@ -222,6 +222,7 @@ def agreement(
     levels: str | None = typer.Option(None, "--levels", help="Rating scale LO,HI (integers) "
                                       "for kappas of global ratings."),
     output: Path | None = typer.Option(None, "--output", "-o"),
+    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
 ) -> None:
     """Agreement of two coders: time-unit kappa (with and without tolerance) and event-based
     kappa per session × actor, or ICCs and kappas for global ratings (``--ratings``)."""
@@ -240,7 +241,7 @@ def agreement(
             ev_b, _, _ = _load([coder_b], scheme, False)
             out = coder_agreement(ev_a, ev_b, sch, codes=_split(codes), unit=unit,
                                   tolerance=tolerance, event_tolerance=event_tolerance,
-                                  event_method=event_method)
+                                  event_method=event_method, interval=_interval(interval))
     except (ObservationError, ValueError) as exc:
         _fail(exc)
     _write_table(out, output, "observer agreement")

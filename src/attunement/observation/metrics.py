@@ -8,6 +8,7 @@ number of time units are computed together (one FFT over the stacked unit series
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attunement.observation.actors import assign_actors, warn_unmatched
+from attunement.observation.actors import ObservationWarning, assign_actors, warn_unmatched
 from attunement.observation.events import coded_intervals
 from attunement.observation.responsiveness import km_summary, latency_arrays
 from attunement.observation.scheme import CodingScheme
@@ -176,6 +177,7 @@ def session_metrics(
     resp_t = np.fromiter((roles.response_type.get(c, "") for c in code), object, len(code))
 
     rows: list[dict] = []
+    outside: list[tuple[str, int, float, float]] = []
     pending: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     groups = pd.Series(np.arange(len(sess))).groupby(sess, sort=False).indices
     for k, (s, idx) in enumerate(groups.items()):
@@ -183,6 +185,8 @@ def session_metrics(
         end = hi - lo
         n = n_units(end, unit)
         inside = idx[(onset[idx] >= lo - _EPS) & (onset[idx] <= hi + _EPS)]
+        if len(inside) < len(idx):
+            outside.append((str(s), len(idx) - len(inside), lo, hi))
         ci = inside[cue_mask[inside]]
         ri = inside[resp_mask[inside]]
         all_cues = onset[ci] - lo
@@ -228,6 +232,12 @@ def session_metrics(
         if progress is not None:
             progress(k + 1)
 
+    if outside:
+        s, k, lo, hi = outside[0]
+        more = f" (and in {len(outside) - 1} more sessions)" if len(outside) > 1 else ""
+        warnings.warn(f"session {s!r}: {k} event(s) start outside the coded interval "
+                      f"{lo:g}-{hi:g} s and are not counted{more}", ObservationWarning,
+                      stacklevel=2)
     out = pd.DataFrame(rows)
     if out.empty:
         return pd.DataFrame(columns=list(METRIC_COLUMNS))
