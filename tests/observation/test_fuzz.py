@@ -39,6 +39,11 @@ TEXT_PARSERS = {
     "datavyu_long.csv": read_datavyu_csv,
     "datavyu_wide.csv": read_datavyu_csv,
     "observer_xt.csv": read_observer_csv,
+    # real BORIS files: an old tabular export with its metadata block, a BORIS 9 export of an
+    # observation with two media files, BORIS's own SDIS
+    "real/boris/test_export_events_tabular.csv": read_boris_table,
+    "real/boris9/grouped/observation_#2_tabular.tsv": read_boris_table,
+    "real/boris9/grouped/ALL.sds": read_sdis,
     "dyad_scheme.yaml": lambda path, text: parse_scheme(text, source=str(path)),
 }
 
