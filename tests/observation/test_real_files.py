@@ -197,6 +197,12 @@ def test_gzip_compressed_boris_project(data_dir, tmp_path):
     plain = read_events(src)
     packed = read_events(gz)
     pd.testing.assert_frame_equal(plain.drop(columns="source"), packed.drop(columns="source"))
+    damaged = bytearray(gz.read_bytes())
+    damaged[len(damaged) // 2:len(damaged) // 2 + 8] = b"\xff" * 8
+    gz.write_bytes(bytes(damaged))
+    with pytest.raises(ObservationError, match="damaged gzip file") as exc:
+        read_events(gz)
+    assert exc.value.source == str(gz)
 
 
 # --- the coded interval ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import pandas as pd
 from attunement.observation.errors import ObservationError
 from attunement.observation.events import UNNAMED_SUBJECT, make_event_table
 from attunement.observation.importers._text import (
+    MAX_BYTES,
     iter_table,
     parse_seconds,
     read_table,
@@ -281,9 +283,14 @@ def read_project_text(path: str | Path) -> str:
     if magic != b"\x1f\x8b":
         return read_text(p)
     try:
-        data = gzip.decompress(p.read_bytes())
-    except (OSError, EOFError) as exc:
+        with gzip.open(p, "rb") as fh:
+            # bounded, so a small file cannot expand without limit
+            data = fh.read(MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
         raise ObservationError(f"damaged gzip file: {exc}", source=str(p)) from None
+    if len(data) > MAX_BYTES:
+        raise ObservationError(f"gzip content is larger than {MAX_BYTES // 2**20} MB",
+                               source=str(p))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
