@@ -423,3 +423,15 @@ def test_events_outside_an_explicit_interval_are_reported_not_silently_dropped(d
                       r"the coded interval 0-600 s"):
         session_metrics(ev, cues=["LookAtMomActivity"], responses=["Vocal"],
                         actors_from="code", permutations=0, interval=(0, 600))
+
+
+def test_the_same_observation_read_two_ways_agrees_perfectly(data_dir):
+    from attunement.observation.timed_agreement import coder_agreement
+
+    a = read_events(data_dir / REAL / "boris/test.boris")
+    b = read_events(data_dir / REAL / "boris9/grouped/observation_#2_tabular.tsv")
+    a = a[a["session"] == "observation #2"]
+    out = coder_agreement(a, b, codes=["s", "p"], tolerance=0)
+    unnamed = out[out["actor"] == UNNAMED_SUBJECT]
+    assert len(unnamed) and (unnamed["kappa"] == 1.0).all()
+    assert set(out["actor"]) == {UNNAMED_SUBJECT, "subject1", "subject2"}
