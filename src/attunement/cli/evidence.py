@@ -71,7 +71,8 @@ def effect_sizes_command(
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),
     vtype: str = typer.Option("LS", "--vtype", help="Variance type (metafor's vtype): LS, UB..."),
-    add: float = typer.Option(0.5, "--add", help="Added to 2x2 cells (see --to)."),
+    add: float | None = typer.Option(None, "--add", help="Added to 2x2 cells (see --to); "
+                                     "default 1/2, 0 for AS (as metafor)."),
     to: str = typer.Option("only0", "--to", help="only0 (studies with a zero cell), all, "
                            "if0all, none."),
     drop00: bool = typer.Option(False, "--drop00", help="Set studies without events in both "
@@ -218,8 +219,11 @@ def meta_command(
         extra.append(f"tau^2 95% CI (Q-profile): {summary['tau2_ci_lb']:.4f} to "
                      f"{summary['tau2_ci_ub']:.4f}")
     if summary.get("egger_z") is not None:
+        # under Knapp-Hartung (and test="t") the statistic is a t with egger_df df
+        df = summary.get("egger_df")
+        stat = "z" if df is None else f"t(df = {df})"
         extra.append(f"Egger's test (regression on SE, same tau^2 method): "
-                     f"z = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
+                     f"{stat} = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
     if extra:
         typer.echo("\n" + "\n".join(extra))
     for path in (forest, funnel):

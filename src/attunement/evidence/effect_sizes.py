@@ -37,6 +37,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
 }
 
 _TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS"}
+#: measures for which metafor's ``add`` defaults to 0 instead of 1/2
+_ADD_ZERO_BY_DEFAULT = {"AS"}
 _TWO_GROUP_MEANS = {"MD", "SMD", "SMDH", "ROM"}
 _CORRELATIONS = {"COR", "ZCOR"}
 _CHANGE = {"MC", "SMCC", "SMCR"}
@@ -72,6 +74,15 @@ def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> 
     return arr
 
 
+def _missing_inputs(get: dict[str, np.ndarray | None], k: int) -> np.ndarray:
+    """Rows with a missing value in any supplied input column."""
+    out = np.zeros(k, dtype=bool)
+    for arr in get.values():
+        if arr is not None and arr.size == k:
+            out |= np.isnan(arr)
+    return out
+
+
 def _bad_rows(mask: np.ndarray) -> str:
     rows = np.flatnonzero(mask)
     shown = ", ".join(str(r + 1) for r in rows[:10])
@@ -100,7 +111,7 @@ def escalc(
     sd2i: Any = None,
     ri: Any = None,
     ni: Any = None,
-    add: float = 0.5,
+    add: float | None = None,
     to: str = "only0",
     drop00: bool = False,
     vtype: str = "LS",
@@ -120,7 +131,13 @@ def escalc(
     pre-post correlation ``ri``. Zero cells: ``add`` is added to all four cells of studies with
     a zero cell (``to="only0"``, metafor's default), to every study (``"all"``), to every study
     if any has a zero (``"if0all"``) or never (``"none"``); ``drop00`` sets studies with no
-    events (or only events) in both groups to missing.
+    events (or only events) in both groups to missing. ``add`` defaults to 1/2, and to 0 for
+    ``AS`` (as metafor, whatever ``to`` is); an ``add`` given explicitly is always applied.
+
+    As metafor, an effect size or variance that comes out as ±Inf (a zero cell with
+    ``to="none"``) or NaN (``ROM`` with means of opposite signs) is set to missing, and a
+    negative variance too; a warning names the rows. ``ROM`` with two negative means is
+    computed (the ratio is positive), as metafor.
 
     >>> d = escalc("RR", ai=[4], bi=[119], ci=[11], di=[128])
     >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)   # metafor: -0.889311, 0.325585
@@ -151,9 +168,14 @@ def escalc(
             raise ValueError(f"measure {measure} needs {', '.join(missing)}")
         return [get[n] for n in names]  # type: ignore[misc]
 
+    if add is None:
+        add = 0.0 if measure in _ADD_ZERO_BY_DEFAULT else 0.5
+    dropped = np.zeros(0, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure in _TWO_BY_TWO:
-            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype)
+            info: dict[str, np.ndarray] = {}
+            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype, info)
+            dropped = info["dropped"]
         elif measure in _TWO_GROUP_MEANS:
             yi, vi = _two_group_means(measure, need, vtype)
         elif measure in _CORRELATIONS:
@@ -161,7 +183,26 @@ def escalc(
         else:
             yi, vi = _change_scores(measure, need, vtype)
 
-    missing = np.isnan(yi) | np.isnan(vi)
+    yi, vi = np.asarray(yi, dtype=float).copy(), np.asarray(vi, dtype=float).copy()
+    expected_missing = _missing_inputs(get, yi.size)
+    if dropped.size:
+        expected_missing = expected_missing | dropped
+    undefined = (np.isinf(yi) | np.isinf(vi)) | ((np.isnan(yi) | np.isnan(vi)) & ~expected_missing)
+    negative_vi = vi < 0
+    if undefined.any() or negative_vi.any():
+        bad = undefined | negative_vi
+        yi[bad] = np.nan
+        vi[bad] = np.nan
+        why = []
+        if undefined.any():
+            why.append(f"row {_bad_rows(undefined)}: the effect size or its variance is "
+                       "infinite or undefined for these inputs (e.g. a zero cell with "
+                       "to='none', or means of opposite signs for ROM)")
+        if negative_vi.any():
+            why.append(f"row {_bad_rows(negative_vi)}: negative sampling variance")
+        warnings.warn(f"{measure}: set to missing, as metafor does: " + "; ".join(why),
+                      stacklevel=2)
+    missing = (np.isnan(yi) | np.isnan(vi)) & ~undefined & ~negative_vi
     if missing.any():
         warnings.warn(
             f"{measure}: effect size or variance is missing for row {_bad_rows(missing)} "
@@ -178,7 +219,7 @@ def escalc(
     return out
 
 
-def _two_by_two(measure, get, need, add, to, drop00, vtype):
+def _two_by_two(measure, get, need, add, to, drop00, vtype, info):
     ai, ci = need("ai", "ci")
     bi = get["bi"] if get["bi"] is not None else (
         get["n1i"] - ai if get["n1i"] is not None else None
@@ -199,11 +240,12 @@ def _two_by_two(measure, get, need, add, to, drop00, vtype):
             f"{name} must be whole numbers of participants",
         )
     ai, bi, ci, di = (np.array(a, dtype=float) for a in (ai, bi, ci, di))
+    id00 = np.zeros(ai.shape, dtype=bool)
     if drop00:
         id00 = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
         for arr in (ai, bi, ci, di):
             arr[id00] = np.nan
-    add = 0.0 if (measure == "AS" and add == 0.5 and to == "only0") else add
+    info["dropped"] = id00
     if to == "all":
         ai, bi, ci, di = ai + add, bi + add, ci + add, di + add
     elif to in {"only0", "if0all"}:
@@ -276,8 +318,8 @@ def _two_group_means(measure, need, vtype):
             sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)
         ) / ((sd1**2 + sd2**2) / 2)
         return yi, cmi**2 * vi
-    # ROM
-    _check((m1 <= 0) | (m2 <= 0), "ROM needs positive means")
+    # ROM: log(m1i/m2i) as metafor; two negative means give a positive ratio, opposite signs
+    # or a zero mean give NaN/±Inf, set to missing (with a warning) by escalc
     return np.log(m1 / m2), sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
 
 
