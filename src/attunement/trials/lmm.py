@@ -520,6 +520,11 @@ def fit_lmm(
     ``fit_lmm("y ~ arm * wave + (1 | centre) + (1 | family)", df).fixed`` gives arm:wave
     0.2959718 (SE 0.0516539) and ``loglik`` −1881.70776, as lme4 1.1-31 (checked in
     ``tests/trials/test_lmm.py`` to 1e-4 relative, in practice ~1e-6).
+
+    Satterthwaite df as lmerTest: ``summary(lmer(Reaction ~ Days + (Days | Subject),
+    sleepstudy), ddf = "Satterthwaite")`` gives df 17.0000009 and 17.0000028 (numerical
+    derivatives); the exact value, returned here, is 17 for both (checked to 1e-6 against
+    lmerTest in ``tests/trials/test_lmm_satterthwaite.py``).
     """
     if df_method not in {"satterthwaite", "between-within", "residual"}:
         raise ValueError("df_method must be 'satterthwaite', 'between-within' or 'residual'")
