@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import chdtrc, chdtri, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
+from attunement._blas import bounded_blas
 from attunement.evidence._core import Projection, logdet
 
 __all__ = ["METHODS", "TESTS", "RMAResult", "rma", "subgroup_analysis"]
@@ -897,6 +898,7 @@ def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
     return tau2
 
 
+@bounded_blas
 def _fit(
     y: np.ndarray,
     v: np.ndarray,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from attunement._blas import bounded_blas
 from attunement.trials.formula import (
     Formula,
     FormulaError,
@@ -503,6 +504,7 @@ def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.n
     return x, ok and bool(np.isfinite(fx)), msg
 
 
+@bounded_blas
 def fit_lmm(
     formula: str,
     data: pd.DataFrame,

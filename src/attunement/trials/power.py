@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from attunement._blas import bounded_blas
 from attunement.trials.formula import model_matrix, parse_formula
 
 __all__ = [
@@ -666,6 +667,7 @@ def simulate_trial(design: TrialDesign, seed: int | None = None) -> pd.DataFrame
     return _add_clda_columns(pd.DataFrame(rows), design)
 
 
+@bounded_blas
 def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[str, np.ndarray]:
     design = TrialDesign.from_dict(design_dict)
     layout = _layout(design)
@@ -729,12 +731,19 @@ def run_power(
     scheduler: str | Any | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> PowerResult:
     """Estimate power by simulating ``sims`` trials and analysing each with the planned model.
 
     ``scheduler`` is a Dask distributed scheduler address (or a ``distributed.Client``); the
-    chunks then run on the cluster. ``progress`` is called with the number of simulations done.
+    chunks then run on the cluster. Without one, ``workers`` > 1 runs the chunks in that many
+    local processes. Each chunk uses ``ATTUNEMENT_BLAS_THREADS`` BLAS threads (default 1:
+    parallel chunks, not parallel BLAS calls on small matrices; see ``attunement._blas``).
+    The result does not depend on ``workers`` or ``chunk_size`` ordering: each chunk has its
+    own seed. ``progress`` is called with the number of simulations done.
     """
+    if workers < 1:
+        raise TrialDesignError("'workers' must be at least 1")
     if sims < 1:
         raise TrialDesignError("'sims' must be at least 1")
     if chunk_size is None:
@@ -744,13 +753,29 @@ def run_power(
     keys = [(ss.entropy, (*ss.spawn_key, i)) for i in range(len(sizes))]
     dd = design.to_dict()
     results: list[dict[str, np.ndarray] | None] = [None] * len(sizes)
-    if scheduler is None:
+    if scheduler is None and (workers == 1 or len(sizes) == 1):
         done = 0
         for i, (n, key) in enumerate(zip(sizes, keys, strict=True)):
             results[i] = _run_chunk(dd, n, key)
             done += n
             if progress:
                 progress(done)
+    elif scheduler is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import as_completed as done_first
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(sizes)), mp_context=ctx) as pool:
+            futures = {pool.submit(_run_chunk, dd, n, key): i
+                       for i, (n, key) in enumerate(zip(sizes, keys, strict=True))}
+            done = 0
+            for fut in done_first(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                done += sizes[i]
+                if progress:
+                    progress(done)
     else:
         from distributed import Client, as_completed
 
@@ -790,13 +815,15 @@ def run_power(
 
 def power_curve(design: TrialDesign, n_values: list[int], sims: int = 1000,
                 seed: int | None = None, scheduler: str | Any | None = None,
-                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+                progress: Callable[[int], None] | None = None,
+                workers: int = 1) -> pd.DataFrame:
     """Power over families per arm; the same seed at each size (common random numbers)."""
     rows = []
     done = 0
     for n in n_values:
         res = run_power(replace(design, n_per_arm=int(n)), sims, seed, scheduler,
-                        progress=(lambda k, base=done: progress(base + k)) if progress else None)
+                        progress=(lambda k, base=done: progress(base + k)) if progress else None,
+                        workers=workers)
         done += sims
         rows.append({"n_per_arm": int(n), "power": res.power, "ci_lb": res.ci_lb,
                      "ci_ub": res.ci_ub, "sims": sims})
