@@ -10,7 +10,13 @@ from typing import Any
 
 import typer
 
-MEASURE_HELP = "SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS)."
+MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
+                "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
+                "IRD.")
+#: measures whose pooled estimate is also shown back-transformed (metafor's transf.*)
+_BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
+                     "PFT": "proportion", "IRLN": "incidence rate", "IRS": "incidence rate",
+                     "IRFT": "incidence rate"}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -66,7 +72,9 @@ def effect_sizes_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with metafor-named columns: "
                                 "m1i sd1i n1i m2i sd2i n2i (SMD, MD) | ai bi ci di or ai n1i "
                                 "ci n2i (OR, RR, RD) | ri ni (ZCOR, COR) | m1i sd1i m2i sd2i "
-                                "ni ri (SMCC, SMCR, MC: one group measured twice)."),
+                                "ni ri (SMCC, SMCR, MC: one group measured twice) | xi ni or "
+                                "xi mi (PR, PLN, PLO, PAS, PFT) | xi ti (IR, IRLN, IRS, IRFT) "
+                                "| x1i t1i x2i t2i (IRR, IRD)."),
     measure: str = typer.Option(..., "--measure", "-m", help=MEASURE_HELP),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),
@@ -204,10 +212,11 @@ def meta_command(
             typer.echo(f"Test for subgroup differences (common tau^2): QM(df = {t['df']}) = "
                        f"{t['QM']:.4f}, p = {t['pval']:.4g}")
     extra = []
-    if res.measure in {"OR", "RR", "PETO"} and res.int_only:
+    if res.measure in {"OR", "RR", "PETO", "IRR"} and res.int_only:
         import math
 
-        name = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio (Peto)"}
+        name = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio (Peto)",
+                "IRR": "incidence rate ratio"}
         line = (f"Pooled {name[res.measure]} (exp of the log estimate): "
                 f"{math.exp(summary['estimate']):.4f} [{math.exp(summary['ci_lb']):.4f}, "
                 f"{math.exp(summary['ci_ub']):.4f}]")
@@ -215,6 +224,8 @@ def meta_command(
             line += (f", prediction interval {math.exp(summary['pi_lb']):.4f} to "
                      f"{math.exp(summary['pi_ub']):.4f}")
         extra.append(line)
+    if res.measure in _BACK_TRANSFORMED and res.int_only:
+        extra.append(_back_transformed_line(res, data, yi, sei or vi))
     if summary.get("tau2_ci_lb") is not None:
         extra.append(f"tau^2 95% CI (Q-profile): {summary['tau2_ci_lb']:.4f} to "
                      f"{summary['tau2_ci_ub']:.4f}")
@@ -229,6 +240,28 @@ def meta_command(
     for path in (forest, funnel):
         if path is not None:
             typer.echo(f"wrote {path}")
+
+
+def _back_transformed_line(res: Any, data: Any, yi: str, vi: str) -> str:
+    """The pooled proportion or rate on the data scale, as metafor's ``predict(fit, transf=)``
+    (Freeman-Tukey with the harmonic mean of the pooled studies' ni, or their mean ti)."""
+    from attunement.evidence.transf import back_transform
+
+    kept = data[data[[yi, vi]].notna().all(axis=1)]
+    cols = set(kept.columns)
+    ni = kept["ni"] if "ni" in cols else (kept["xi"] + kept["mi"] if {"xi", "mi"} <= cols
+                                          else None)
+    ti = kept["ti"] if "ti" in cols else None
+    try:
+        f = back_transform(res.measure, ni=ni, ti=ti)
+    except ValueError as exc:
+        return f"(no back-transformed estimate: {exc})"
+    pr = res.predict(transf=f).iloc[0]
+    line = (f"Pooled {_BACK_TRANSFORMED[res.measure]} (back-transformed): {pr.pred:.4f} "
+            f"[{pr.ci_lb:.4f}, {pr.ci_ub:.4f}]")
+    if not res.is_fixed:
+        line += f", prediction interval {pr.pi_lb:.4f} to {pr.pi_ub:.4f}"
+    return line
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,10 @@
 Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 
 - ``escalc(measure, data, ...)``: yi and vi for SMD, MD, SMDH, ROM, OR, RR, RD, PETO, AS, COR,
-  ZCOR, MC, SMCC, SMCR, with metafor's zero-cell rules (``add``, ``to``, ``drop00``).
+  ZCOR, MC, SMCC, SMCR, proportions (PR, PLN, PLO, PAS, PFT) and incidence rates (IR, IRLN,
+  IRS, IRFT, IRR, IRD), with metafor's zero-cell rules (``add``, ``to``, ``drop00``);
+  ``attunement.evidence.transf``: metafor's back-transformations (``transf.ilogit``,
+  ``transf.ipft.hm``, ...).
 - ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ;
   z, Knapp-Hartung, t, ad hoc tests; returns an ``RMAResult`` with ``predict()`` (CI and
   prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
