@@ -126,6 +126,11 @@ def meta_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     na_omit: bool = typer.Option(False, "--na-omit", help="Leave out studies with missing "
                                  "values (listed on stderr) instead of stopping."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Column with cluster labels "
+                                       "(study, centre, sample): cluster-robust tests as "
+                                       "metafor's robust() (CR1, t(n - p))."),
+    clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
+                                      "with Satterthwaite df and the HTZ test (clubSandwich)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()."""
     import pandas as pd
@@ -178,6 +183,17 @@ def meta_command(
                     for r in table.to_dict("records")
                 }
                 summary["subgroup_test"] = test
+            robust_res = None
+            if cluster is not None:
+                if cluster not in data.columns:
+                    _fail(f"{file}: cluster column {cluster!r} not found")
+                labels = data[cluster]
+                if na_omit:
+                    labels = labels[data[[yi, sei or vi]].notna().all(axis=1)]
+                robust_res = res.robust(labels.tolist(), clubSandwich=clubsandwich)
+                summary["robust"] = robust_res.to_dict()
+            elif clubsandwich:
+                _fail("--clubsandwich needs --cluster COL")
     except ValueError as exc:
         _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
@@ -201,6 +217,8 @@ def meta_command(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(str(res))
+    if robust_res is not None:
+        typer.echo("\n" + str(robust_res))
     if "subgroups" in summary:
         typer.echo("\nSubgroups (separate models, same tau^2 estimator):")
         for name, row in summary["subgroups"].items():

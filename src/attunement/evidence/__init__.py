@@ -12,6 +12,8 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
   ``influence()``, ``regtest()``, ``ranktest()``, ``trimfill()``, ``coef_table()``,
   ``study_table()``, ``to_dict()`` and a metafor-style print.
+- ``fit.robust(cluster, clubSandwich=False)`` / ``robust``: cluster-robust tests (CR1 with
+  t(n − p), or CR2 with Satterthwaite df and the HTZ test as clubSandwich).
 - ``subgroup_analysis(fit, groups)``: separate fits and the test of subgroup differences.
 - ``regtest``, ``ranktest``, ``trimfill``, ``fsn``: small-study effects / publication bias.
 - ``rma_mh``, ``rma_peto``: Mantel-Haenszel and Peto pooling of 2x2 tables.
@@ -33,6 +35,7 @@ from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
+from attunement.evidence.robust import RobustResult, robust
 
 __all__ = [
     "MEASURES",
@@ -41,6 +44,7 @@ __all__ = [
     "MHResult",
     "MVResult",
     "RMAResult",
+    "RobustResult",
     "escalc",
     "fsn",
     "hedges_correction",
@@ -51,6 +55,7 @@ __all__ = [
     "rma_mh",
     "rma_mv",
     "rma_peto",
+    "robust",
     "subgroup_analysis",
     "trimfill",
 ]

@@ -510,6 +510,15 @@ class RMAResult:
 
         return trimfill(self, **kw)
 
+    def robust(self, cluster: Any, *, adjust: bool = True,
+               clubSandwich: bool = False) -> Any:
+        """Cluster-robust tests (metafor ``robust``): CR1 by default, CR2 with Satterthwaite
+        df and the HTZ test with ``clubSandwich=True``; see :func:`attunement.evidence.robust`.
+        """
+        from attunement.evidence.robust import robust
+
+        return robust(self, cluster, adjust=adjust, clubSandwich=clubSandwich)
+
     # -- output ----------------------------------------------------------------------------
     def to_dict(self, *, with_confint: bool = True, with_egger: bool = True) -> dict[str, Any]:
         """Plain-JSON summary (the keys of ``attunement meta --json``)."""
