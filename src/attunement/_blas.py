@@ -73,7 +73,15 @@ def limited_blas(limit: int | None = None) -> Iterator[None]:
         return
     with _lock:
         if _depth == 0:
-            _limiter = _get_controller().limit(limits=limit, user_api="blas")
+            # talk to the libraries' controllers directly: threadpoolctl's limit() object costs
+            # ~20 µs per call, which shows on a 0.4 ms meta-analysis
+            _limiter = []
+            for lib in _get_controller().lib_controllers:
+                if lib.user_api == "blas":
+                    before = lib.get_num_threads()
+                    if before is not None and before > limit:
+                        lib.set_num_threads(limit)
+                        _limiter.append((lib, before))
         _depth += 1
     try:
         yield
@@ -81,7 +89,8 @@ def limited_blas(limit: int | None = None) -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0 and _limiter is not None:
-                _limiter.restore_original_limits()
+                for lib, before in _limiter:
+                    lib.set_num_threads(before)
                 _limiter = None
 
 
