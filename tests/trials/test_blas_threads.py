@@ -89,3 +89,22 @@ def test_power_in_worker_processes_equals_sequential() -> None:
     two = run_power(design, sims=40, seed=5, chunk_size=10, workers=2)
     assert (one.power, one.mean_estimate, one.mean_se) == (two.power, two.mean_estimate,
                                                            two.mean_se)
+
+
+@pytest.mark.slow
+def test_cli_power_workers_gives_the_same_answer() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    args = ["power", "--n-per-arm", "15", "--centres", "2", "--waves", "3",
+            "--effect-size", "0.5", "--sims", "600", "--seed", "3", "--json"]
+    runner = CliRunner()
+    one = runner.invoke(app, args)
+    two = runner.invoke(app, [*args, "--workers", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output)
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    bad = runner.invoke(app, [*args, "--workers", "0"])
+    assert bad.exit_code == 2

@@ -737,7 +737,8 @@ def run_power(
 
     ``scheduler`` is a Dask distributed scheduler address (or a ``distributed.Client``); the
     chunks then run on the cluster. Without one, ``workers`` > 1 runs the chunks in that many
-    local processes. Each chunk uses ``ATTUNEMENT_BLAS_THREADS`` BLAS threads (default 1:
+    local processes (started fresh, so a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard). Each chunk uses ``ATTUNEMENT_BLAS_THREADS`` BLAS threads (default 1:
     parallel chunks, not parallel BLAS calls on small matrices; see ``attunement._blas``).
     The result does not depend on ``workers`` or ``chunk_size`` ordering: each chunk has its
     own seed. ``progress`` is called with the number of simulations done.
