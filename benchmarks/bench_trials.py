@@ -112,9 +112,14 @@ def _blas_report(frames: list[pd.DataFrame]) -> None:
             print(f"  {label:<26}: fit_lmm {1000 * per600:.1f} ms per fit on {len(sim)} rows, "
                   f"{1000 * big:.1f} ms on {len(data[0])} rows; run_power 250 sims {pw:.2f} s")
         os.environ["ATTUNEMENT_BLAS_THREADS"] = "1"
+        for label in ("incl. starting the processes", "processes already running"):
+            t = time.perf_counter()
+            run_power(DESIGN, sims=1000, seed=11, workers=2)
+            print(f"  run_power 1000 sims in 2 worker processes (1 BLAS thread each, {label}): "
+                  f"{time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
-        run_power(DESIGN, sims=1000, seed=11, workers=2)
-        print(f"  run_power 1000 sims in 2 worker processes (1 BLAS thread each, incl. start-up): "
+        run_power(DESIGN, sims=1000, seed=11)
+        print(f"  run_power 1000 sims in this process (1 BLAS thread): "
               f"{time.perf_counter() - t:.2f} s")
     finally:
         if old is None:

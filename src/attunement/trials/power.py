@@ -724,6 +724,24 @@ def _clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]
     return lb, ub
 
 
+_POOLS: dict[int, Any] = {}
+
+
+def _local_pool(workers: int) -> Any:
+    """A process pool kept for the session (power curves call run_power once per size, and a
+    fresh interpreter with NumPy/SciPy takes about a second to start)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: forking a process whose BLAS or Dask threads are running is unsafe
+        pool = ProcessPoolExecutor(max_workers=workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        _POOLS[workers] = pool
+    return pool
+
+
 def run_power(
     design: TrialDesign,
     sims: int = 1000,
@@ -762,21 +780,18 @@ def run_power(
             if progress:
                 progress(done)
     elif scheduler is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures import as_completed as done_first
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(sizes)), mp_context=ctx) as pool:
-            futures = {pool.submit(_run_chunk, dd, n, key): i
-                       for i, (n, key) in enumerate(zip(sizes, keys, strict=True))}
-            done = 0
-            for fut in done_first(futures):
-                i = futures[fut]
-                results[i] = fut.result()
-                done += sizes[i]
-                if progress:
-                    progress(done)
+        pool = _local_pool(workers)
+        futures = {pool.submit(_run_chunk, dd, n, key): i
+                   for i, (n, key) in enumerate(zip(sizes, keys, strict=True))}
+        done = 0
+        for fut in done_first(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            done += sizes[i]
+            if progress:
+                progress(done)
     else:
         from distributed import Client, as_completed
 
