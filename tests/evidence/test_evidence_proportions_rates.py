@@ -130,3 +130,15 @@ def test_cli_effect_sizes_and_meta_take_the_new_measures(tmp_path: Path) -> None
     ref = REF["proportions"]["PFT"]["rma_reml"]
     line = next(x for x in result.stdout.splitlines() if x.startswith("Pooled proportion"))
     assert f"{ref['pred']:.4f}" in line and f"{ref['ci_lb']:.4f}" in line
+
+
+def test_cli_forest_plot_of_proportions_is_on_the_proportion_scale(tmp_path: Path) -> None:
+    src = tmp_path / "pritz.csv"
+    pd.DataFrame(REF["pritz1997"]).to_csv(src, index=False)
+    png = tmp_path / "forest.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = runner.invoke(app, ["meta", str(src), "--measure", "PLO", "--forest",
+                                     str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -207,8 +207,8 @@ def meta_command(
                     _fail("--forest draws models without moderators; for subgroups use "
                           "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
-                            groups.tolist(), transf="exp" if res.measure in {"OR", "RR"}
-                            else None, columns=_arm_columns(data, yi, sei or vi, res.k))
+                            groups.tolist(), transf=_forest_transf(res, data, yi, sei or vi),
+                            columns=_arm_columns(data, yi, sei or vi, res.k))
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
@@ -260,16 +260,35 @@ def meta_command(
             typer.echo(f"wrote {path}")
 
 
+def _forest_transf(res: Any, data: Any, yi: str, vi: str) -> Any:
+    """Ratios on a log axis; proportions and rates on their own scale (metafor's transf)."""
+    if res.measure in {"OR", "RR", "PETO", "IRR", "PLN", "IRLN"}:
+        return "exp"
+    if res.measure in _BACK_TRANSFORMED:
+        from attunement.evidence.transf import back_transform
+
+        ni, ti = _sizes(data[data[[yi, vi]].notna().all(axis=1)])
+        try:
+            return back_transform(res.measure, ni=ni, ti=ti)
+        except ValueError:
+            return None
+    return None
+
+
+def _sizes(kept: Any) -> tuple[Any, Any]:
+    """Sample sizes (ni, or xi + mi) and person-times (ti) of the pooled studies, if given."""
+    cols = set(kept.columns)
+    ni = kept["ni"] if "ni" in cols else (kept["xi"] + kept["mi"] if {"xi", "mi"} <= cols
+                                          else None)
+    return ni, kept["ti"] if "ti" in cols else None
+
+
 def _back_transformed_line(res: Any, data: Any, yi: str, vi: str) -> str:
     """The pooled proportion or rate on the data scale, as metafor's ``predict(fit, transf=)``
     (Freeman-Tukey with the harmonic mean of the pooled studies' ni, or their mean ti)."""
     from attunement.evidence.transf import back_transform
 
-    kept = data[data[[yi, vi]].notna().all(axis=1)]
-    cols = set(kept.columns)
-    ni = kept["ni"] if "ni" in cols else (kept["xi"] + kept["mi"] if {"xi", "mi"} <= cols
-                                          else None)
-    ti = kept["ti"] if "ti" in cols else None
+    ni, ti = _sizes(data[data[[yi, vi]].notna().all(axis=1)])
     try:
         f = back_transform(res.measure, ni=ni, ti=ti)
     except ValueError as exc:
