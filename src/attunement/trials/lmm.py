@@ -692,20 +692,27 @@ def _analytic_derivatives(model: _Model, theta: np.ndarray, sigma: float,
 
     def apply(t: _Term, o: int, d: np.ndarray, M: np.ndarray) -> np.ndarray:
         """(I_m ⊗ d) M[rows of the term]: Dₖ M restricted to its non-zero rows."""
-        block = M[o: o + t.m * t.k].reshape(t.m, t.k, *M.shape[1:])
-        return np.tensordot(block, d, axes=([1], [1])).swapaxes(1, -1).reshape(
-            t.m * t.k, *M.shape[1:]) if M.ndim == 2 else (block @ d.T).reshape(-1)
+        block = M[o: o + t.m * t.k].reshape(t.m, t.k, -1)
+        out = np.empty_like(block)
+        for i in range(t.k):  # k is 1-3: k² axpys beat a tensordot that copies M
+            np.multiply(block[:, 0], d[i, 0], out=out[:, i])
+            for j in range(1, t.k):
+                if d[i, j] != 0.0:
+                    out[:, i] += d[i, j] * block[:, j]
+        return out.reshape(t.m * t.k, *M.shape[1:])
 
     nt = len(params)
     H = np.zeros((nt + 1, nt + 1))
     DS = [apply(t, o, d, S) for t, o, _, _, d in params]       # Dₖ S (term rows × q)
+    SD = [np.ascontiguousarray(m.T) for m in DS]                # S Dₖ (q × term columns)
     Du = [apply(t, o, d, u) for t, o, _, _, d in params]       # Dₖ u (term rows)
     for a, (ta, oa, ia, ja, _) in enumerate(params):
         ra = slice(oa, oa + ta.m * ta.k)
         for b in range(a + 1):
             tb, ob, ib, jb, _ = params[b]
             rb = slice(ob, ob + tb.m * tb.k)
-            trace2 = float(np.sum(DS[a][:, rb] * DS[b][:, ra].T))
+            # tr(Dₐ S D_b S) = Σ (Dₐ S)[ra, rb] ∘ (S D_b)[ra, rb]  (S symmetric)
+            trace2 = float(np.sum(DS[a][:, rb] * SD[b][ra, :]))
             quad2 = float(Du[a] @ Mp[ra, rb] @ Du[b])
             h = -trace2 + 2 * quad2 / s2
             if ta is tb and ja == jb:
