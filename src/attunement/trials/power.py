@@ -738,8 +738,19 @@ def _local_pool(workers: int) -> Any:
         # spawn, not fork: forking a process whose BLAS or Dask threads are running is unsafe
         pool = ProcessPoolExecutor(max_workers=workers,
                                    mp_context=multiprocessing.get_context("spawn"))
+        if not _POOLS:
+            import atexit
+
+            # shut the pools down before the interpreter tears modules down
+            atexit.register(_close_pools)
         _POOLS[workers] = pool
     return pool
+
+
+def _close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
 
 
 def run_power(
