@@ -9,10 +9,13 @@ message, when Rscript or metafor is not installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +55,20 @@ def r_available() -> str | None:
     return rscript if ok.returncode == 0 else None
 
 
+@contextmanager
+def _blas_setting(value: str) -> Iterator[None]:
+    """Run the block with ``ATTUNEMENT_BLAS_THREADS=value`` (read by every fit)."""
+    old = os.environ.get("ATTUNEMENT_BLAS_THREADS")
+    os.environ["ATTUNEMENT_BLAS_THREADS"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["ATTUNEMENT_BLAS_THREADS"]
+        else:
+            os.environ["ATTUNEMENT_BLAS_THREADS"] = old
+
+
 def time_python(ys: np.ndarray, vs: np.ndarray) -> tuple[float, float, np.ndarray]:
     from attunement.evidence import rma
 
@@ -88,7 +105,12 @@ def main() -> bool:
 
     py_wall, py_cpu, py_tau2 = time_python(ys, vs)
     print(f"attunement rma(REML), {N_FITS} fits of k = {K_SMALL}: {py_wall:.3f} s wall "
-          f"({1e3 * py_wall / N_FITS:.3f} ms/fit), {py_cpu:.3f} s CPU")
+          f"({1e3 * py_wall / N_FITS:.3f} ms/fit), {py_cpu:.3f} s CPU "
+          f"[ATTUNEMENT_BLAS_THREADS={os.environ.get('ATTUNEMENT_BLAS_THREADS', '1')}]")
+    with _blas_setting("0"):
+        free_wall, free_cpu, _ = time_python(ys, vs)
+    print(f"  the same with the BLAS libraries' default threads (ATTUNEMENT_BLAS_THREADS=0): "
+          f"{free_wall:.3f} s wall ({1e3 * free_wall / N_FITS:.3f} ms/fit), {free_cpu:.3f} s CPU")
 
     from attunement.evidence import rma_batch
 

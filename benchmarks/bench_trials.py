@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from attunement.trials.lmm import fit_lmm
-from attunement.trials.power import TrialDesign, _analyse_continuous, _draw, _layout, run_power
+from attunement.trials.power import (
+    TrialDesign,
+    _analyse_continuous,
+    _draw,
+    _layout,
+    run_power,
+    simulate_trial,
+)
 
 DESIGN = TrialDesign(n_per_arm=210, arms=2, centres=12, waves=5, times=(0, 3, 6, 12, 24),
                      effect_size=0.3, icc_centre=0.03, icc_family=0.4, attrition=0.2)
@@ -70,6 +77,57 @@ def _lme4_ms(frames: list[pd.DataFrame]) -> float | None:
         return float(out.stdout.strip().split()[-1])
 
 
+def _blas_report(frames: list[pd.DataFrame]) -> None:
+    """fit_lmm and run_power with one BLAS thread (the default) and with the BLAS libraries'
+    own default threads (ATTUNEMENT_BLAS_THREADS=0), plus power chunks in 2 processes."""
+    from threadpoolctl import threadpool_info
+
+    blas = sorted({(i["internal_api"], i["num_threads"]) for i in threadpool_info()
+                   if i["user_api"] == "blas"})
+    print(f"BLAS libraries and their default threads: {blas}; {os.cpu_count()} cores")
+    data = [d.assign(arm=d["arm"].astype(str)) for d in frames]
+    small = TrialDesign(n_per_arm=60, arms=2, centres=6, waves=5, times=(0, 3, 6, 12, 24),
+                        effect_size=0.3, icc_centre=0.03, icc_family=0.4)
+    old = os.environ.get("ATTUNEMENT_BLAS_THREADS")
+    try:
+        for setting, label in (("1", "1 BLAS thread (default)"),
+                               ("0", "BLAS default threads")):
+            os.environ["ATTUNEMENT_BLAS_THREADS"] = setting
+            fit_lmm(DESIGN.formula, data[0], df_method="residual")
+            reps = 5
+            t = time.perf_counter()
+            for _ in range(reps):
+                for d in data:
+                    fit_lmm(DESIGN.formula, d, df_method="residual")
+            big = (time.perf_counter() - t) / (reps * len(data))
+            sim = simulate_trial(small, seed=1)
+            fit_lmm(small.formula, sim, df_method="residual")
+            t = time.perf_counter()
+            for _ in range(reps * 3):
+                fit_lmm(small.formula, sim, df_method="residual")
+            per600 = (time.perf_counter() - t) / (reps * 3)
+            t = time.perf_counter()
+            run_power(DESIGN, sims=250, seed=11)
+            pw = time.perf_counter() - t
+            print(f"  {label:<26}: fit_lmm {1000 * per600:.1f} ms per fit on {len(sim)} rows, "
+                  f"{1000 * big:.1f} ms on {len(data[0])} rows; run_power 250 sims {pw:.2f} s")
+        os.environ["ATTUNEMENT_BLAS_THREADS"] = "1"
+        for label in ("incl. starting the processes", "processes already running"):
+            t = time.perf_counter()
+            run_power(DESIGN, sims=1000, seed=11, workers=2)
+            print(f"  run_power 1000 sims in 2 worker processes (1 BLAS thread each, {label}): "
+                  f"{time.perf_counter() - t:.2f} s")
+        t = time.perf_counter()
+        run_power(DESIGN, sims=1000, seed=11)
+        print(f"  run_power 1000 sims in this process (1 BLAS thread): "
+              f"{time.perf_counter() - t:.2f} s")
+    finally:
+        if old is None:
+            os.environ.pop("ATTUNEMENT_BLAS_THREADS", None)
+        else:
+            os.environ["ATTUNEMENT_BLAS_THREADS"] = old
+
+
 def main() -> bool:
     import statsmodels.formula.api as smf
 
@@ -108,6 +166,7 @@ def main() -> bool:
           f"{per_fit_sm * SIMS:.0f} s); |Δ arm:time| vs ours ≤ {max(agree):.1e}")
     print(f"attunement fit_lmm (general lme4-style fit, residual df, no Satterthwaite): "
           f"{1000 * per_fit_general:.0f} ms per fit; |Δ| vs vectorised path ≤ {dev:.1e}")
+    _blas_report(frames)
     lme4 = _lme4_ms(frames)
     if lme4 is not None:
         print(f"lme4 lmer (R): {lme4:.1f} ms per fit → vectorised path is "

@@ -10,7 +10,13 @@ from typing import Any
 
 import typer
 
-MEASURE_HELP = "SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS)."
+MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
+                "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
+                "IRD.")
+#: measures whose pooled estimate is also shown back-transformed (metafor's transf.*)
+_BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
+                     "PFT": "proportion", "IRLN": "incidence rate", "IRS": "incidence rate",
+                     "IRFT": "incidence rate"}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -66,12 +72,15 @@ def effect_sizes_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with metafor-named columns: "
                                 "m1i sd1i n1i m2i sd2i n2i (SMD, MD) | ai bi ci di or ai n1i "
                                 "ci n2i (OR, RR, RD) | ri ni (ZCOR, COR) | m1i sd1i m2i sd2i "
-                                "ni ri (SMCC, SMCR, MC: one group measured twice)."),
+                                "ni ri (SMCC, SMCR, MC: one group measured twice) | xi ni or "
+                                "xi mi (PR, PLN, PLO, PAS, PFT) | xi ti (IR, IRLN, IRS, IRFT) "
+                                "| x1i t1i x2i t2i (IRR, IRD)."),
     measure: str = typer.Option(..., "--measure", "-m", help=MEASURE_HELP),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),
     vtype: str = typer.Option("LS", "--vtype", help="Variance type (metafor's vtype): LS, UB..."),
-    add: float = typer.Option(0.5, "--add", help="Added to 2x2 cells (see --to)."),
+    add: float | None = typer.Option(None, "--add", help="Added to 2x2 cells (see --to); "
+                                     "default 1/2, 0 for AS (as metafor)."),
     to: str = typer.Option("only0", "--to", help="only0 (studies with a zero cell), all, "
                            "if0all, none."),
     drop00: bool = typer.Option(False, "--drop00", help="Set studies without events in both "
@@ -117,6 +126,11 @@ def meta_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     na_omit: bool = typer.Option(False, "--na-omit", help="Leave out studies with missing "
                                  "values (listed on stderr) instead of stopping."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Column with cluster labels "
+                                       "(study, centre, sample): cluster-robust tests as "
+                                       "metafor's robust() (CR1, t(n - p))."),
+    clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
+                                      "with Satterthwaite df and the HTZ test (clubSandwich)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()."""
     import pandas as pd
@@ -169,6 +183,17 @@ def meta_command(
                     for r in table.to_dict("records")
                 }
                 summary["subgroup_test"] = test
+            robust_res = None
+            if cluster is not None:
+                if cluster not in data.columns:
+                    _fail(f"{file}: cluster column {cluster!r} not found")
+                labels = data[cluster]
+                if na_omit:
+                    labels = labels[data[[yi, sei or vi]].notna().all(axis=1)]
+                robust_res = res.robust(labels.tolist(), clubSandwich=clubsandwich)
+                summary["robust"] = robust_res.to_dict()
+            elif clubsandwich:
+                _fail("--clubsandwich needs --cluster COL")
     except ValueError as exc:
         _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
@@ -182,8 +207,8 @@ def meta_command(
                     _fail("--forest draws models without moderators; for subgroups use "
                           "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
-                            groups.tolist(), transf="exp" if res.measure in {"OR", "RR"}
-                            else None, columns=_arm_columns(data, yi, sei or vi, res.k))
+                            groups.tolist(), transf=_forest_transf(res, data, yi, sei or vi),
+                            columns=_arm_columns(data, yi, sei or vi, res.k))
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
@@ -192,6 +217,8 @@ def meta_command(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(str(res))
+    if robust_res is not None:
+        typer.echo("\n" + str(robust_res))
     if "subgroups" in summary:
         typer.echo("\nSubgroups (separate models, same tau^2 estimator):")
         for name, row in summary["subgroups"].items():
@@ -203,10 +230,11 @@ def meta_command(
             typer.echo(f"Test for subgroup differences (common tau^2): QM(df = {t['df']}) = "
                        f"{t['QM']:.4f}, p = {t['pval']:.4g}")
     extra = []
-    if res.measure in {"OR", "RR", "PETO"} and res.int_only:
+    if res.measure in {"OR", "RR", "PETO", "IRR"} and res.int_only:
         import math
 
-        name = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio (Peto)"}
+        name = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio (Peto)",
+                "IRR": "incidence rate ratio"}
         line = (f"Pooled {name[res.measure]} (exp of the log estimate): "
                 f"{math.exp(summary['estimate']):.4f} [{math.exp(summary['ci_lb']):.4f}, "
                 f"{math.exp(summary['ci_ub']):.4f}]")
@@ -214,17 +242,63 @@ def meta_command(
             line += (f", prediction interval {math.exp(summary['pi_lb']):.4f} to "
                      f"{math.exp(summary['pi_ub']):.4f}")
         extra.append(line)
+    if res.measure in _BACK_TRANSFORMED and res.int_only:
+        extra.append(_back_transformed_line(res, data, yi, sei or vi))
     if summary.get("tau2_ci_lb") is not None:
         extra.append(f"tau^2 95% CI (Q-profile): {summary['tau2_ci_lb']:.4f} to "
                      f"{summary['tau2_ci_ub']:.4f}")
     if summary.get("egger_z") is not None:
+        # under Knapp-Hartung (and test="t") the statistic is a t with egger_df df
+        df = summary.get("egger_df")
+        stat = "z" if df is None else f"t(df = {df})"
         extra.append(f"Egger's test (regression on SE, same tau^2 method): "
-                     f"z = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
+                     f"{stat} = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
     if extra:
         typer.echo("\n" + "\n".join(extra))
     for path in (forest, funnel):
         if path is not None:
             typer.echo(f"wrote {path}")
+
+
+def _forest_transf(res: Any, data: Any, yi: str, vi: str) -> Any:
+    """Ratios on a log axis; proportions and rates on their own scale (metafor's transf)."""
+    if res.measure in {"OR", "RR", "PETO", "IRR", "PLN", "IRLN"}:
+        return "exp"
+    if res.measure in _BACK_TRANSFORMED:
+        from attunement.evidence.transf import back_transform
+
+        ni, ti = _sizes(data[data[[yi, vi]].notna().all(axis=1)])
+        try:
+            return back_transform(res.measure, ni=ni, ti=ti)
+        except ValueError:
+            return None
+    return None
+
+
+def _sizes(kept: Any) -> tuple[Any, Any]:
+    """Sample sizes (ni, or xi + mi) and person-times (ti) of the pooled studies, if given."""
+    cols = set(kept.columns)
+    ni = kept["ni"] if "ni" in cols else (kept["xi"] + kept["mi"] if {"xi", "mi"} <= cols
+                                          else None)
+    return ni, kept["ti"] if "ti" in cols else None
+
+
+def _back_transformed_line(res: Any, data: Any, yi: str, vi: str) -> str:
+    """The pooled proportion or rate on the data scale, as metafor's ``predict(fit, transf=)``
+    (Freeman-Tukey with the harmonic mean of the pooled studies' ni, or their mean ti)."""
+    from attunement.evidence.transf import back_transform
+
+    ni, ti = _sizes(data[data[[yi, vi]].notna().all(axis=1)])
+    try:
+        f = back_transform(res.measure, ni=ni, ti=ti)
+    except ValueError as exc:
+        return f"(no back-transformed estimate: {exc})"
+    pr = res.predict(transf=f).iloc[0]
+    line = (f"Pooled {_BACK_TRANSFORMED[res.measure]} (back-transformed): {pr.pred:.4f} "
+            f"[{pr.ci_lb:.4f}, {pr.ci_ub:.4f}]")
+    if not res.is_fixed:
+        line += f", prediction interval {pr.pi_lb:.4f} to {pr.pi_ub:.4f}"
+    return line
 
 
 def register(app: typer.Typer) -> None:

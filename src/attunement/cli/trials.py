@@ -223,6 +223,10 @@ def power(
                                      help="Comma-separated families per arm for a power curve."),
     scheduler: str | None = typer.Option(None, "--scheduler",
                                          help="Dask distributed scheduler address."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Local processes running simulation chunks in parallel "
+                                     "(each with ATTUNEMENT_BLAS_THREADS BLAS threads, "
+                                     "default 1)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"power","ci_lb","ci_ub","sims"}.'),
 ) -> None:
     """Power of a multicentre longitudinal trial by simulation (LMM / GEE analysis)."""
@@ -256,8 +260,9 @@ def power(
 
     def run(progress=None):
         if n_values:
-            return power_curve(trial, n_values, n_sims, the_seed, scheduler, progress=progress)
-        return run_power(trial, n_sims, the_seed, scheduler, progress=progress)
+            return power_curve(trial, n_values, n_sims, the_seed, scheduler, progress=progress,
+                               workers=workers)
+        return run_power(trial, n_sims, the_seed, scheduler, progress=progress, workers=workers)
 
     if as_json:
         res = run()

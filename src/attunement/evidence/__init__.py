@@ -3,12 +3,17 @@
 Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 
 - ``escalc(measure, data, ...)``: yi and vi for SMD, MD, SMDH, ROM, OR, RR, RD, PETO, AS, COR,
-  ZCOR, MC, SMCC, SMCR, with metafor's zero-cell rules (``add``, ``to``, ``drop00``).
+  ZCOR, MC, SMCC, SMCR, proportions (PR, PLN, PLO, PAS, PFT) and incidence rates (IR, IRLN,
+  IRS, IRFT, IRR, IRD), with metafor's zero-cell rules (``add``, ``to``, ``drop00``);
+  ``attunement.evidence.transf``: metafor's back-transformations (``transf.ilogit``,
+  ``transf.ipft.hm``, ...).
 - ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ;
   z, Knapp-Hartung, t, ad hoc tests; returns an ``RMAResult`` with ``predict()`` (CI and
   prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
   ``influence()``, ``regtest()``, ``ranktest()``, ``trimfill()``, ``coef_table()``,
   ``study_table()``, ``to_dict()`` and a metafor-style print.
+- ``fit.robust(cluster, clubSandwich=False)`` / ``robust``: cluster-robust tests (CR1 with
+  t(n − p), or CR2 with Satterthwaite df and the HTZ test as clubSandwich).
 - ``subgroup_analysis(fit, groups)``: separate fits and the test of subgroup differences.
 - ``regtest``, ``ranktest``, ``trimfill``, ``fsn``: small-study effects / publication bias.
 - ``rma_mh``, ``rma_peto``: Mantel-Haenszel and Peto pooling of 2x2 tables.
@@ -30,6 +35,7 @@ from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
+from attunement.evidence.robust import RobustResult, robust
 
 __all__ = [
     "MEASURES",
@@ -38,6 +44,7 @@ __all__ = [
     "MHResult",
     "MVResult",
     "RMAResult",
+    "RobustResult",
     "escalc",
     "fsn",
     "hedges_correction",
@@ -48,6 +55,7 @@ __all__ = [
     "rma_mh",
     "rma_mv",
     "rma_peto",
+    "robust",
     "subgroup_analysis",
     "trimfill",
 ]

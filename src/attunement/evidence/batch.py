@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
+from attunement._blas import bounded_blas
+
 __all__ = ["rma_batch"]
 
 _BATCH_METHODS = ("FE", "EE", "DL", "HE", "ML", "REML", "EB", "PM")
@@ -28,6 +30,7 @@ def _sums(Y: np.ndarray, V: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]
     return W, sw, mu, E, WE
 
 
+@bounded_blas
 def rma_batch(
     yi: Any,
     vi: Any,

@@ -144,11 +144,21 @@ class RankTest:
         )
 
 
+_EXACT_KENDALL_MAX_K = 1000
+
+
 def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``).
 
-    Kendall's tau between the standardised effects and their variances; exact p-value when
-    k < 50 and there are no ties (as R's ``cor.test``), normal approximation otherwise.
+    Kendall's tau between the standardised effects and their variances. metafor calls
+    ``cor.test(..., method = "kendall", exact = TRUE)``, so the p-value is exact at any k when
+    there are no ties, and the normal approximation is used only with ties. Above k = 1000
+    the exact distribution costs seconds to minutes (as in R) while the two p-values differ
+    by less than 1e-3 relative, so the normal approximation is used there too.
+
+    R: ``ranktest(escalc("OR", ai=n.cbt.non, n1i=n.cbt.non+n.cbt.rec, ci=n.ctrl.non,
+    n2i=n.ctrl.non+n.ctrl.rec, data=dat.landenberger2005))`` gives tau = 0.2716273,
+    p = 0.002407990 (k = 58; the normal approximation would give 0.002596).
     """
     if isinstance(x, RMAResult):
         yi, v = x.yi, x.vi
@@ -159,7 +169,7 @@ def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     vb = 1 / w.sum()
     ystar = (yi - theta) / np.sqrt(v - vb)
     ties = len(np.unique(ystar)) < ystar.size or len(np.unique(v)) < v.size
-    exact = ystar.size < 50 and not ties
+    exact = not ties and ystar.size <= _EXACT_KENDALL_MAX_K
     res = stats.kendalltau(ystar, v, method="exact" if exact else "asymptotic")
     return RankTest(float(res.statistic), float(res.pvalue))
 

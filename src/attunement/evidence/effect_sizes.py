@@ -34,12 +34,28 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "MC": ("m1i", "sd1i", "m2i", "sd2i", "ni", "ri"),
     "SMCC": ("m1i", "sd1i", "m2i", "sd2i", "ni", "ri"),
     "SMCR": ("m1i", "sd1i", "m2i", "ni", "ri"),
+    "PR": ("xi", "mi|ni"),
+    "PLN": ("xi", "mi|ni"),
+    "PLO": ("xi", "mi|ni"),
+    "PAS": ("xi", "mi|ni"),
+    "PFT": ("xi", "mi|ni"),
+    "IR": ("xi", "ti"),
+    "IRLN": ("xi", "ti"),
+    "IRS": ("xi", "ti"),
+    "IRFT": ("xi", "ti"),
+    "IRR": ("x1i", "t1i", "x2i", "t2i"),
+    "IRD": ("x1i", "t1i", "x2i", "t2i"),
 }
 
 _TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS"}
+#: measures for which metafor's ``add`` defaults to 0 instead of 1/2
+_ADD_ZERO_BY_DEFAULT = {"AS", "PAS", "PFT", "IRS", "IRFT"}
 _TWO_GROUP_MEANS = {"MD", "SMD", "SMDH", "ROM"}
 _CORRELATIONS = {"COR", "ZCOR"}
 _CHANGE = {"MC", "SMCC", "SMCR"}
+_PROPORTIONS = {"PR", "PLN", "PLO", "PAS", "PFT"}
+_RATES = {"IR", "IRLN", "IRS", "IRFT"}
+_RATE_PAIRS = {"IRR", "IRD"}
 
 
 def hedges_correction(m: Any) -> np.ndarray:
@@ -72,6 +88,15 @@ def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> 
     return arr
 
 
+def _missing_inputs(get: dict[str, np.ndarray | None], k: int) -> np.ndarray:
+    """Rows with a missing value in any supplied input column."""
+    out = np.zeros(k, dtype=bool)
+    for arr in get.values():
+        if arr is not None and arr.size == k:
+            out |= np.isnan(arr)
+    return out
+
+
 def _bad_rows(mask: np.ndarray) -> str:
     rows = np.flatnonzero(mask)
     shown = ", ".join(str(r + 1) for r in rows[:10])
@@ -100,7 +125,14 @@ def escalc(
     sd2i: Any = None,
     ri: Any = None,
     ni: Any = None,
-    add: float = 0.5,
+    xi: Any = None,
+    mi: Any = None,
+    ti: Any = None,
+    x1i: Any = None,
+    x2i: Any = None,
+    t1i: Any = None,
+    t2i: Any = None,
+    add: float | None = None,
     to: str = "only0",
     drop00: bool = False,
     vtype: str = "LS",
@@ -117,14 +149,30 @@ def escalc(
     from 2×2 counts; ``MD``, ``SMD`` (Hedges' g, exact correction; ``vtype`` ``LS`` default,
     ``UB``, ``LS2``, ``AV``), ``SMDH``, ``ROM`` from group means; ``COR``, ``ZCOR`` from
     correlations; ``MC``, ``SMCC`` (change-score SMD), ``SMCR`` from pre/post means with the
-    pre-post correlation ``ri``. Zero cells: ``add`` is added to all four cells of studies with
+    pre-post correlation ``ri``; ``PR`` (raw proportion; ``vtype`` ``LS``, ``UB``, ``AV``),
+    ``PLN`` (log), ``PLO`` (logit), ``PAS`` (arcsine square root), ``PFT`` (Freeman–Tukey
+    double arcsine) from ``xi`` events out of ``ni`` (or ``xi`` and non-events ``mi``);
+    ``IR``, ``IRLN``, ``IRS`` (square root), ``IRFT`` (Freeman–Tukey) from ``xi`` events in
+    ``ti`` person-time; ``IRR`` (log rate ratio) and ``IRD`` (rate difference) from ``x1i``,
+    ``t1i``, ``x2i``, ``t2i``. Back-transformations: :mod:`attunement.evidence.transf`.
+    Zero cells: ``add`` is added to all four cells of studies with
     a zero cell (``to="only0"``, metafor's default), to every study (``"all"``), to every study
     if any has a zero (``"if0all"``) or never (``"none"``); ``drop00`` sets studies with no
-    events (or only events) in both groups to missing.
+    events (or only events) in both groups to missing. ``add`` defaults to 1/2, and to 0 for
+    ``AS``, ``PAS``, ``PFT``, ``IRS`` and ``IRFT`` (as metafor, whatever ``to`` is); an
+    ``add`` given explicitly is always applied.
+
+    As metafor, an effect size or variance that comes out as ±Inf (a zero cell with
+    ``to="none"``) or NaN (``ROM`` with means of opposite signs) is set to missing, and a
+    negative variance too; a warning names the rows. ``ROM`` with two negative means is
+    computed (the ratio is positive), as metafor.
 
     >>> d = escalc("RR", ai=[4], bi=[119], ci=[11], di=[128])
     >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)   # metafor: -0.889311, 0.325585
     (-0.889311, 0.325585)
+    >>> d = escalc("PLO", xi=[16], ni=[17])   # R: escalc("PLO", xi=16, ni=17): 2.772589, 1.0625
+    >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)
+    (2.772589, 1.0625)
     """
     measure = measure.upper()
     if measure not in MEASURES:
@@ -138,7 +186,8 @@ def escalc(
         name: _column(name, value, data, k)
         for name, value in dict(
             ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i,
-            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni,
+            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni, xi=xi, mi=mi, ti=ti, x1i=x1i, x2i=x2i,
+            t1i=t1i, t2i=t2i,
         ).items()
     }
     lengths = {arr.size for arr in get.values() if arr is not None}
@@ -151,17 +200,49 @@ def escalc(
             raise ValueError(f"measure {measure} needs {', '.join(missing)}")
         return [get[n] for n in names]  # type: ignore[misc]
 
+    if add is None:
+        add = 0.0 if measure in _ADD_ZERO_BY_DEFAULT else 0.5
+    dropped = np.zeros(0, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure in _TWO_BY_TWO:
-            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype)
+            info: dict[str, np.ndarray] = {}
+            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype, info)
+            dropped = info["dropped"]
         elif measure in _TWO_GROUP_MEANS:
             yi, vi = _two_group_means(measure, need, vtype)
         elif measure in _CORRELATIONS:
             yi, vi = _correlations(measure, need, vtype)
+        elif measure in _PROPORTIONS:
+            yi, vi = _proportions(measure, get, need, add, to, vtype)
+        elif measure in _RATES:
+            yi, vi = _rates(measure, need, add, to)
+        elif measure in _RATE_PAIRS:
+            info = {}
+            yi, vi = _rate_pairs(measure, need, add, to, drop00, info)
+            dropped = info["dropped"]
         else:
             yi, vi = _change_scores(measure, need, vtype)
 
-    missing = np.isnan(yi) | np.isnan(vi)
+    yi, vi = np.asarray(yi, dtype=float).copy(), np.asarray(vi, dtype=float).copy()
+    expected_missing = _missing_inputs(get, yi.size)
+    if dropped.size:
+        expected_missing = expected_missing | dropped
+    undefined = (np.isinf(yi) | np.isinf(vi)) | ((np.isnan(yi) | np.isnan(vi)) & ~expected_missing)
+    negative_vi = vi < 0
+    if undefined.any() or negative_vi.any():
+        bad = undefined | negative_vi
+        yi[bad] = np.nan
+        vi[bad] = np.nan
+        why = []
+        if undefined.any():
+            why.append(f"row {_bad_rows(undefined)}: the effect size or its variance is "
+                       "infinite or undefined for these inputs (e.g. a zero cell with "
+                       "to='none', or means of opposite signs for ROM)")
+        if negative_vi.any():
+            why.append(f"row {_bad_rows(negative_vi)}: negative sampling variance")
+        warnings.warn(f"{measure}: set to missing, as metafor does: " + "; ".join(why),
+                      stacklevel=2)
+    missing = (np.isnan(yi) | np.isnan(vi)) & ~undefined & ~negative_vi
     if missing.any():
         warnings.warn(
             f"{measure}: effect size or variance is missing for row {_bad_rows(missing)} "
@@ -178,7 +259,7 @@ def escalc(
     return out
 
 
-def _two_by_two(measure, get, need, add, to, drop00, vtype):
+def _two_by_two(measure, get, need, add, to, drop00, vtype, info):
     ai, ci = need("ai", "ci")
     bi = get["bi"] if get["bi"] is not None else (
         get["n1i"] - ai if get["n1i"] is not None else None
@@ -199,11 +280,12 @@ def _two_by_two(measure, get, need, add, to, drop00, vtype):
             f"{name} must be whole numbers of participants",
         )
     ai, bi, ci, di = (np.array(a, dtype=float) for a in (ai, bi, ci, di))
+    id00 = np.zeros(ai.shape, dtype=bool)
     if drop00:
         id00 = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
         for arr in (ai, bi, ci, di):
             arr[id00] = np.nan
-    add = 0.0 if (measure == "AS" and add == 0.5 and to == "only0") else add
+    info["dropped"] = id00
     if to == "all":
         ai, bi, ci, di = ai + add, bi + add, ci + add, di + add
     elif to in {"only0", "if0all"}:
@@ -236,6 +318,92 @@ def _two_by_two(measure, get, need, add, to, drop00, vtype):
         vv = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
         return (ai - ei) / vv, 1 / vv
     return np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)), 1 / (4 * n1) + 1 / (4 * n2)
+
+
+def _add_to(counts: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
+    """metafor's zero-count rule on the count vectors of one measure (same rows in each)."""
+    if to == "all":
+        return [c + add for c in counts]
+    if to in {"only0", "if0all"}:
+        id0 = np.zeros(counts[0].shape, dtype=bool)
+        for c in counts:
+            id0 |= c == 0
+        if to == "if0all":
+            id0 = np.full(id0.shape, bool(id0.any()))
+        return [c + np.where(id0, add, 0.0) for c in counts]
+    return [c.copy() for c in counts]
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    ok = ~(np.isnan(x) | np.isnan(w))
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
+
+
+def _proportions(measure, get, need, add, to, vtype):
+    (xi,) = need("xi")
+    mi, ni = get["mi"], get["ni"]
+    if mi is None and ni is None:
+        raise ValueError(f"measure {measure} needs ni (or the non-events mi)")
+    if mi is not None and ni is not None:
+        _check(ni != xi + mi, "ni is not equal to xi + mi")
+    if mi is None:
+        mi = ni - xi
+    ni = xi + mi
+    _check(xi > ni, "event counts xi are larger than the group sizes ni")
+    _check((xi < 0) | (mi < 0), "counts must not be negative")
+    _check(ni <= 0, "group sizes ni must be positive")
+    xa, ma = _add_to([xi, mi], add, to)
+    na = xa + ma
+    p = xa / na
+    if measure == "PAS":
+        return np.arcsin(np.sqrt(p)), 1 / (4 * na)
+    if measure == "PFT":
+        return (0.5 * (np.arcsin(np.sqrt(xa / (na + 1))) + np.arcsin(np.sqrt((xa + 1) / (na + 1)))),
+                1 / (4 * na + 2))
+    allowed = {"PR": ("LS", "UB", "AV"), "PLN": ("LS", "AV"), "PLO": ("LS", "AV")}[measure]
+    if vtype not in allowed:
+        raise ValueError(f"vtype for {measure} must be {', '.join(allowed)}, not {vtype!r}")
+    pbar = _wmean(p, na) if vtype == "AV" else None
+    if measure == "PR":
+        if vtype == "UB":
+            return p, p * (1 - p) / (na - 1)
+        if vtype == "AV":
+            return p, pbar * (1 - pbar) / na
+        return p, p * (1 - p) / na
+    if measure == "PLN":
+        return np.log(p), (1 / (pbar * na) - 1 / na) if vtype == "AV" else 1 / xa - 1 / na
+    return (np.log(p / (1 - p)),
+            1 / (pbar * na) + 1 / ((1 - pbar) * na) if vtype == "AV" else 1 / xa + 1 / ma)
+
+
+def _rates(measure, need, add, to):
+    xi, ti = need("xi", "ti")
+    _check(xi < 0, "event counts xi must not be negative")
+    _check(ti <= 0, "person-times ti must be positive")
+    (xa,) = _add_to([xi], add, to)
+    ir = xa / ti
+    if measure == "IR":
+        return ir, ir / ti
+    if measure == "IRLN":
+        return np.log(ir), 1 / xa
+    if measure == "IRS":
+        return np.sqrt(ir), 1 / (4 * ti)
+    return 0.5 * (np.sqrt(ir) + np.sqrt(ir + 1 / ti)), 1 / (4 * ti)
+
+
+def _rate_pairs(measure, need, add, to, drop00, info):
+    x1, t1, x2, t2 = (np.array(a, dtype=float) for a in need("x1i", "t1i", "x2i", "t2i"))
+    _check((x1 < 0) | (x2 < 0), "event counts must not be negative")
+    _check((t1 <= 0) | (t2 <= 0), "person-times must be positive")
+    id00 = (x1 == 0) & (x2 == 0) if drop00 else np.zeros(x1.shape, dtype=bool)
+    x1[id00] = np.nan
+    x2[id00] = np.nan
+    info["dropped"] = id00
+    x1, x2 = _add_to([x1, x2], add, to)
+    r1, r2 = x1 / t1, x2 / t2
+    if measure == "IRR":
+        return np.log(r1) - np.log(r2), 1 / x1 + 1 / x2
+    return r1 - r2, r1 / t1 + r2 / t2
 
 
 def _two_group_means(measure, need, vtype):
@@ -276,8 +444,8 @@ def _two_group_means(measure, need, vtype):
             sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)
         ) / ((sd1**2 + sd2**2) / 2)
         return yi, cmi**2 * vi
-    # ROM
-    _check((m1 <= 0) | (m2 <= 0), "ROM needs positive means")
+    # ROM: log(m1i/m2i) as metafor; two negative means give a positive ratio, opposite signs
+    # or a zero mean give NaN/±Inf, set to missing (with a warning) by escalc
     return np.log(m1 / m2), sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
 
 

@@ -12,6 +12,7 @@ cell and double-zero studies dropped, as metafor).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,7 +212,17 @@ def rma_peto(
     n2i: Any = None,
     level: float = 95,
 ) -> MHResult:
-    """Peto's one-step pooled log odds ratio (metafor ``rma.peto``)."""
+    """Peto's one-step pooled log odds ratio (metafor ``rma.peto``).
+
+    As metafor, tables without events (or with only events) in both arms add nothing to the
+    estimate and are left out of the heterogeneity statistics (``drop00 = TRUE`` for the
+    study-level log odds ratios): Q has k_yi − 1 degrees of freedom, k_yi counting only
+    informative tables.
+
+    R: ``rma.peto(ai=ai, n1i=n1i, ci=ci, n2i=n2i, data=dat.yusuf1985[table == "9" &
+    !is.na(ai), ])`` gives 26 tables of which 20 informative, Q(df = 19) = 18.01555,
+    p = 0.5214000, I² = 0, H² = 0.948187.
+    """
     a, b, c, d = _cells(data, ai, bi, ci, di, n1i, n2i)
     n1, n2 = a + b, c + d
     N = n1 + n2
@@ -223,8 +234,10 @@ def rma_peto(
         raise ValueError("Peto's odds ratio is undefined: no studies with events and non-events")
     beta = float(np.sum(a - E)) / sV
     se = math.sqrt(1 / sV)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        es = escalc("PETO", ai=a, bi=b, ci=c, di=d)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # the double-zero tables are expected to be missing here
+        warnings.simplefilter("ignore", UserWarning)
+        es = escalc("PETO", ai=a, bi=b, ci=c, di=d, drop00=True)
     k_yi = int((~(es.yi.isna() | es.vi.isna())).sum())
     pos = V > 0
     QE = max(0.0, float(np.sum((a - E)[pos] ** 2 / V[pos]) - np.sum(a - E) ** 2 / V[pos].sum()))

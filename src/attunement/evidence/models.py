@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import chdtrc, chdtri, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
+from attunement._blas import bounded_blas
 from attunement.evidence._core import Projection, logdet
 
 __all__ = ["METHODS", "TESTS", "RMAResult", "rma", "subgroup_analysis"]
@@ -509,6 +510,15 @@ class RMAResult:
 
         return trimfill(self, **kw)
 
+    def robust(self, cluster: Any, *, adjust: bool = True,
+               clubSandwich: bool = False) -> Any:
+        """Cluster-robust tests (metafor ``robust``): CR1 by default, CR2 with Satterthwaite
+        df and the HTZ test with ``clubSandwich=True``; see :func:`attunement.evidence.robust`.
+        """
+        from attunement.evidence.robust import robust
+
+        return robust(self, cluster, adjust=adjust, clubSandwich=clubSandwich)
+
     # -- output ----------------------------------------------------------------------------
     def to_dict(self, *, with_confint: bool = True, with_egger: bool = True) -> dict[str, Any]:
         """Plain-JSON summary (the keys of ``attunement meta --json``)."""
@@ -897,6 +907,7 @@ def _ll0check(method, y, v, X, k, p, tau2, ctrl, sums=None):
     return tau2
 
 
+@bounded_blas
 def _fit(
     y: np.ndarray,
     v: np.ndarray,

@@ -12,6 +12,7 @@ ICCs, F tests and CIs follow Shrout & Fleiss (1979) / McGraw & Wong (1996) exact
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,7 +56,11 @@ def weight_matrix(k: int, weights: str | np.ndarray | None) -> np.ndarray:
 
 def kappa_from_table(table: np.ndarray, weights: str | np.ndarray | None = None,
                      *, alpha: float = 0.05) -> dict:
-    """Cohen's kappa of a K×K count table (rows coder 1), with the FCE variance and a Wald CI."""
+    """Cohen's kappa of a K×K count table (rows coder 1), with the FCE variance and a Wald CI.
+
+    R: ``psych::cohen.kappa(data.frame(r1 = c(1,1,1,1,1,1), r2 = c(1,1,2,1,2,1)))`` gives
+    kappa 0, var 0 and CI [0, 0] (a variance that is negative by rounding is set to 0).
+    """
     x = np.asarray(table, float)
     n = x.sum()
     if n <= 0:
@@ -76,9 +81,16 @@ def kappa_from_table(table: np.ndarray, weights: str | np.ndarray | None = None,
         term = (p * (w - (wi[:, None] + wj[None, :]) * (1 - kappa)) ** 2).sum()
         var = (term - (kappa - pe * (1 - kappa)) ** 2) / (n * (1 - pe) ** 2)
     z = stats.norm.ppf(1 - alpha / 2)
+    if not math.isnan(kappa) and not var >= 0:
+        # psych::cohen.kappa sets a negative or undefined large-sample variance to 0 (it is a
+        # rounding residue of 0 in degenerate tables, e.g. one coder using a single category),
+        # so the interval is [kappa, kappa]; clipping NaN bounds to [-1, 1] would invent one
+        var = 0.0
     se = float(np.sqrt(var)) if var >= 0 else float("nan")
+    lo, hi = kappa - z * se, kappa + z * se
     return {"kappa": float(kappa), "var": float(var), "se": se,
-            "ci_low": max(-1.0, kappa - z * se), "ci_high": min(1.0, kappa + z * se),
+            "ci_low": float(max(-1.0, lo)) if not math.isnan(lo) else float("nan"),
+            "ci_high": float(min(1.0, hi)) if not math.isnan(hi) else float("nan"),
             "p_observed": po, "p_expected": pe, "n": int(n),
             "kappa_max": _kappa_max(pr, pc, pe) if weights is None else float("nan")}
 

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from attunement._blas import bounded_blas
 from attunement.trials.formula import model_matrix, parse_formula
 
 __all__ = [
@@ -666,6 +667,7 @@ def simulate_trial(design: TrialDesign, seed: int | None = None) -> pd.DataFrame
     return _add_clda_columns(pd.DataFrame(rows), design)
 
 
+@bounded_blas
 def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[str, np.ndarray]:
     design = TrialDesign.from_dict(design_dict)
     layout = _layout(design)
@@ -722,6 +724,35 @@ def _clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]
     return lb, ub
 
 
+_POOLS: dict[int, Any] = {}
+
+
+def _local_pool(workers: int) -> Any:
+    """A process pool kept for the session (power curves call run_power once per size, and a
+    fresh interpreter with NumPy/SciPy takes about a second to start)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: forking a process whose BLAS or Dask threads are running is unsafe
+        pool = ProcessPoolExecutor(max_workers=workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        if not _POOLS:
+            import atexit
+
+            # shut the pools down before the interpreter tears modules down
+            atexit.register(_close_pools)
+        _POOLS[workers] = pool
+    return pool
+
+
+def _close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
 def run_power(
     design: TrialDesign,
     sims: int = 1000,
@@ -729,12 +760,20 @@ def run_power(
     scheduler: str | Any | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> PowerResult:
     """Estimate power by simulating ``sims`` trials and analysing each with the planned model.
 
     ``scheduler`` is a Dask distributed scheduler address (or a ``distributed.Client``); the
-    chunks then run on the cluster. ``progress`` is called with the number of simulations done.
+    chunks then run on the cluster. Without one, ``workers`` > 1 runs the chunks in that many
+    local processes (started fresh, so a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard). Each chunk uses ``ATTUNEMENT_BLAS_THREADS`` BLAS threads (default 1:
+    parallel chunks, not parallel BLAS calls on small matrices; see ``attunement._blas``).
+    The result does not depend on ``workers`` or ``chunk_size`` ordering: each chunk has its
+    own seed. ``progress`` is called with the number of simulations done.
     """
+    if workers < 1:
+        raise TrialDesignError("'workers' must be at least 1")
     if sims < 1:
         raise TrialDesignError("'sims' must be at least 1")
     if chunk_size is None:
@@ -744,11 +783,24 @@ def run_power(
     keys = [(ss.entropy, (*ss.spawn_key, i)) for i in range(len(sizes))]
     dd = design.to_dict()
     results: list[dict[str, np.ndarray] | None] = [None] * len(sizes)
-    if scheduler is None:
+    if scheduler is None and (workers == 1 or len(sizes) == 1):
         done = 0
         for i, (n, key) in enumerate(zip(sizes, keys, strict=True)):
             results[i] = _run_chunk(dd, n, key)
             done += n
+            if progress:
+                progress(done)
+    elif scheduler is None:
+        from concurrent.futures import as_completed as done_first
+
+        pool = _local_pool(workers)
+        futures = {pool.submit(_run_chunk, dd, n, key): i
+                   for i, (n, key) in enumerate(zip(sizes, keys, strict=True))}
+        done = 0
+        for fut in done_first(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            done += sizes[i]
             if progress:
                 progress(done)
     else:
@@ -790,13 +842,15 @@ def run_power(
 
 def power_curve(design: TrialDesign, n_values: list[int], sims: int = 1000,
                 seed: int | None = None, scheduler: str | Any | None = None,
-                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+                progress: Callable[[int], None] | None = None,
+                workers: int = 1) -> pd.DataFrame:
     """Power over families per arm; the same seed at each size (common random numbers)."""
     rows = []
     done = 0
     for n in n_values:
         res = run_power(replace(design, n_per_arm=int(n)), sims, seed, scheduler,
-                        progress=(lambda k, base=done: progress(base + k)) if progress else None)
+                        progress=(lambda k, base=done: progress(base + k)) if progress else None,
+                        workers=workers)
         done += sims
         rows.append({"n_per_arm": int(n), "power": res.power, "ci_lb": res.ci_lb,
                      "ci_ub": res.ci_ub, "sims": sims})
