@@ -1,7 +1,8 @@
 """Authorisation matrix of the trials API: every route × role × own site / other site.
 
 Other sites' families answer 404 (never 403); researchers read but never write; without a
-token, 401.
+token, 401. Recruiters (practitioners, site leads) get 403 from every route that shows other
+families' allocations (allocation concealment).
 """
 
 from __future__ import annotations
@@ -65,10 +66,13 @@ def test_matrix(tw: TrialWorld, api):
             got[("randomise", role, side)] = r.status_code
             want[("randomise", role, side)] = write[role][side]
         study = f"/api/studies/{tw.study}"
-        for name, path in (("list", "/allocations"), ("design", "/design"),
-                           ("balance", "/balance"), ("consort", "/consort.svg")):
+        got[("design", role)] = c.get(study + "/design", headers=h[role]).status_code
+        want[("design", role)] = 401 if role is None else 200
+        # allocation concealment: recruiters never see other allocations or per-arm counts
+        for name, path in (("list", "/allocations"), ("balance", "/balance"),
+                           ("consort", "/consort.svg")):
             got[(name, role)] = c.get(study + path, headers=h[role]).status_code
-            want[(name, role)] = 401 if role is None else 200
+            want[(name, role)] = {"admin": 200, "researcher": 200, None: 401}.get(role, 403)
         got[("verify", role)] = c.get(study + "/verify", headers=h[role]).status_code
         want[("verify", role)] = {"admin": 200, None: 401}.get(role, 403)
         got[("define", role)] = c.post(study + "/design", json=DESIGN,
@@ -83,7 +87,7 @@ def test_matrix(tw: TrialWorld, api):
     other = tw.store.add_study(tw.system, "Other study", ["Site B"], [])["id"]
     assert c.get(f"/api/studies/{other}/allocations",
                  headers=h["practitioner"]).status_code == 404
-    # a study running at their own site is visible (empty list, no design yet)
+    # a study running at their own site is visible, its allocations are not (concealment)
     r = c.get(f"/api/studies/{other}/allocations", headers=h["practitioner_b"])
-    assert (r.status_code, r.json()) == (200, [])
+    assert r.status_code == 403
     assert c.get(f"/api/studies/{other}/design", headers=h["practitioner_b"]).status_code == 404

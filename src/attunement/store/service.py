@@ -79,6 +79,7 @@ from attunement.store.scope import (
     require_role,
     require_write,
     scoped,
+    sees_allocation_sequence,
 )
 
 if TYPE_CHECKING:
@@ -2953,7 +2954,7 @@ class Store:
                     "family_id": e.family_id,
                     "site_id": e.site_id,
                     "before": json.loads(e.before) if e.before else None,
-                    "after": json.loads(e.after) if e.after else None,
+                    "after": _concealed_after(actor, e),
                     "reason": e.reason,
                     "client": e.client,
                     "hash": e.hash,
@@ -3049,6 +3050,17 @@ class Store:
                 after={"source": source.name},
             )
         return store
+
+
+def _concealed_after(actor: Actor, e: AuditEntry) -> Any:
+    """An audit row's ``after``; a randomisation's sequence, stratum and draws are hidden
+    from recruiters (allocation concealment, :func:`scope.sees_allocation_sequence`)."""
+    after = json.loads(e.after) if e.after else None
+    if e.entity == "trial_allocation" and isinstance(after, dict) and not (
+        sees_allocation_sequence(actor)
+    ):
+        return {"study": after.get("study"), "concealed": True}
+    return after
 
 
 def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:
