@@ -278,18 +278,16 @@ def test_episodes_and_observation_sessions(world):
     with pytest.raises(StoreValidationError) as err:
         st.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
+    coded = b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n"
     obs = st.add_observation_session(
         world.north,
         world.fam_north,
-        filename="free-play.eaf",
-        content=b"<ANNOTATION_DOCUMENT/>",
-        metadata={"coder": "C1", "task": "free play"},
+        filename="free-play.csv",
+        content=coded,
+        metadata={"coder": "C1", "task": "free play", "cues": "cry", "responses": "soothe"},
     )
-    assert obs["size"] == 22
-    assert st.observation_content(world.north, obs["id"]) == (
-        "free-play.eaf",
-        b"<ANNOTATION_DOCUMENT/>",
-    )
+    assert obs["size"] == len(coded)
+    assert st.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
     with pytest.raises(StoreValidationError):
         st.add_observation_session(
             world.north, world.fam_north, filename="../x", content=b"1", metadata={}

@@ -94,7 +94,7 @@ TOKEN_DAYS = 30
 # a password change and membership or study changes made through this process take effect at
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
-MAX_OBSERVATION_BYTES = 200 * 1024 * 1024
+MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
     Assessment.__table__.c.id, sort_by_parameter_order=True)
@@ -2781,17 +2781,26 @@ class Store:
     def add_observation_session(
         self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
     ) -> dict:
-        """Attach a coded recording (file bytes + metadata) to a family."""
+        """Attach a coded recording (file bytes + metadata) to a family. The file is validated
+        and measured here, once (:mod:`attunement.store.observation_measures`): one that is too
+        large or cannot be measured is refused and nothing is stored."""
+        from attunement.store.observation_measures import (
+            ALGORITHM,
+            ObservationMeasures,
+            measure_upload,
+        )
+
         require_write(actor)
         name = v.text(filename, "filename", max_len=255) or ""
         if "/" in name or "\\" in name or name in (".", ".."):
             raise StoreValidationError("filename", "must be a plain file name, not a path")
         if not isinstance(content, bytes | bytearray) or not content:
             raise StoreValidationError("content", "the file is empty")
-        if len(content) > MAX_OBSERVATION_BYTES:
-            raise StoreValidationError("content", "the file is larger than 200 MB")
         if not isinstance(metadata, dict):
             raise StoreValidationError("metadata", "must be an object")
+        with self._db.read() as s:  # scope first: no parsing for a family one cannot see
+            get_scoped(s, actor, Family, family_id, what="family")
+        measured = measure_upload(name, bytes(content), metadata)
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             o = ObservationSession(
@@ -2805,6 +2814,9 @@ class Store:
             )
             s.add(o)
             s.flush()
+            s.add(ObservationMeasures(session_id=o.id, settings=measured.settings,
+                                      n_events=measured.n_events, measures=measured.measures,
+                                      algorithm=ALGORITHM))
             out = self._observation_dict(o)
             audit.append(
                 s,
@@ -2817,6 +2829,20 @@ class Store:
                 after={k: out[k] for k in ("filename", "sha256", "size", "metadata")},
             )
             return out
+
+    def observation_measures(self, actor: Actor, family_id: int) -> dict[int, dict]:
+        """The measures stored at upload of each of a family's coded sessions, by session id
+        (clinical roles in scope; never re-parsed). A session uploaded before measures were
+        kept has no entry."""
+        from attunement.store.observation_measures import stored_measures
+
+        if actor.role not in CLINICAL:
+            raise Forbidden("only clinical roles may open recordings")
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            ids = list(s.execute(select(ObservationSession.id).where(
+                ObservationSession.family_id == fam.id)).scalars())
+            return stored_measures(s, ids)
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
         """The file of an observation session (clinical roles in scope)."""
