@@ -70,6 +70,7 @@ from attunement.store.models import (
     User,
     utcnow,
 )
+from attunement.store.research_view import ResearchView
 from attunement.store.scope import (
     CLINICAL,
     ROLES,
@@ -1778,55 +1779,47 @@ class Store:
             "overdue": overdue,
         }
         if actor.role == "researcher":
-            doc = self._pseudonymise_doc(doc, fam, infant, carers)
+            doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
         return doc
 
-    def _pseudonymise_doc(
-        self, doc: dict, fam: Family, infant: Infant | None, carers: list[Caregiver]
-    ) -> dict:
+    def _research_view(
+        self, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver]
+    ) -> ResearchView:
+        """The allow-list builder of a researcher's view of this family
+        (:mod:`attunement.store.research_view`)."""
+        from attunement.interventions.catalogue import load_catalogue
+
         keys = self._keyring()
         study = fam.study_id or "none"
-        anchor = (infant.due_date or infant.birth_date) if infant else None
+        tps = (
+            s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
+            .scalars()
+            .all()
+            if fam.study_id
+            else []
+        )
+        return ResearchView(
+            pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
+            anchor=(infant.due_date or infant.birth_date) if infant else None,
+            caregivers=[(c.id, c.key) for c in carers],
+            time_points=tps,
+            programmes=load_catalogue().ids,
+        )
 
-        def offset(stamp: str | None) -> int | None:
-            if stamp is None or anchor is None:
-                return None
-            return (date.fromisoformat(stamp[:10]) - anchor).days
-
-        doc["family_id"] = keys.pseudonym(study, "family", fam.id)
-        doc["created_at"] = None
-        doc["assessed_on"] = None
-        doc["infant"] = {
-            "gestational_age_at_birth_weeks": doc["infant"].get("gestational_age_at_birth_weeks"),
-            "birth_day_from_due_date": (infant.birth_date - infant.due_date).days
+    def _pseudonymise_doc(
+        self, s: Session, doc: dict, fam: Family, infant: Infant | None,
+        carers: list[Caregiver],
+    ) -> dict:
+        """A researcher's family document: an allow-list, never the clinical one trimmed."""
+        return self._research_view(s, fam, infant, carers).family(
+            doc,
+            family_pk=fam.id,
+            birth_day_from_due_date=(infant.birth_date - infant.due_date).days
             if infant and infant.birth_date and infant.due_date
             else None,
-        }
-        for c in doc["caregivers"]:
-            c["id"] = keys.pseudonym(study, "caregiver", c["pk"])
-            c["joined_day"] = offset(c.pop("joined_on"))
-            c["left_day"] = offset(c.pop("left_on"))
-        pseudo_of = {c["pk"]: c["id"] for c in doc["caregivers"]}
-        for a in doc["assessments"]:
-            a["caregiver"] = pseudo_of[a["caregiver_pk"]]
-            a["day"] = offset(a.pop("completed_on"))
-            a.pop("submitted_at")
-            a["submitted_by"] = None
-        for e in doc["episodes"]:
-            e["start_day"], e["end_day"] = offset(e.pop("start")), offset(e.pop("end"))
-            e["created_at"] = None
-        for o in doc["observation_sessions"]:
-            o["filename"] = None
-            o["uploaded_at"] = None
-        doc["alerts"] = []
-        for c in doc["consents"]:
-            c["given_on"] = c["withdrawn_on"] = None
-            if c["caregiver"] is not None:
-                pk = next(x.id for x in carers if x.key == c["caregiver"])
-                c["caregiver"] = pseudo_of[pk]
-        doc["due"] = self._pseudo_schedule(fam, doc["due"], carers)
-        doc["overdue"] = self._pseudo_schedule(fam, doc["overdue"], carers)
-        return doc
+            due=self._pseudo_schedule(fam, doc["due"], carers),
+            overdue=self._pseudo_schedule(fam, doc["overdue"], carers),
+        )
 
     def family_document(self, actor: Actor, family_id: int) -> dict:
         """The screening family file of this family (latest responses per current caregiver x
@@ -2378,13 +2371,10 @@ class Store:
                 d["current"] = a.id in current
                 out.append(d)
             if actor.role == "researcher":
-                keys = self._keyring()
-                for d in out:
-                    d["caregiver"] = keys.pseudonym(
-                        fam.study_id or "none", "caregiver", d["caregiver_pk"]
-                    )
-                    d["submitted_at"] = d["completed_on"] = None
-                    d["submitted_by"] = None
+                infant = next(iter(self._with_birth_dates(s, s.execute(
+                    select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
+                view = self._research_view(s, fam, infant, list(carers.values()))
+                out = [view.assessment(d) for d in out]
             return out
 
     # ------------------------------------------------------------------ caregiver links
