@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,9 @@ def _plant(world: World) -> dict[str, Any]:
     ids: dict[str, Any] = {"family": fam}
     st.add_caregiver(pa, fam, {"id": KEY, "role": "kinship_carer", "age": 51,
                                "name": MARK, "nhs_number": "9434765870"})
+    # form variants are free strings in a family file: a name there must not pass either
+    st.add_caregiver(pa, fam, {"id": "grandparent", "role": "other",
+                               "variants": {"pbq": ["order_2001", MARK]}})
     st.update_identifiers(pa, fam, KEY, {"phone": "01632 960123"}, reason=TEXT)
     st.update_infant(pa, fam, due_date=(dt.date.today() + dt.timedelta(days=61)).isoformat(),
                      reason=TEXT)
@@ -146,6 +150,11 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
     leaks = {(where, needle) for where, body in seen.items() for needle in NEEDLES
              if needle in body}
     assert not leaks, sorted(leaks)
+    # the store's screening family file (what /profile and /matches are computed from)
+    researcher = world.store.actor(world.users["researcher"])
+    family_file = json.dumps(world.store.family_document(researcher, ids["family"]))
+    assert not [n for n in NEEDLES if n in family_file], family_file
+    assert "order_2001" in family_file  # a variant the PBQ definition names is coded: kept
     # and the researcher did see the family, pseudonymised, with days instead of dates
     doc = client.get(f"/api/families/{ids['family']}", headers=h).json()
     carers = {c["role"]: c for c in doc["caregivers"]}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-__all__ = ["CONSENT_KINDS", "ResearchView"]
+__all__ = ["CONSENT_KINDS", "ResearchView", "coded_context", "coded_variants"]
 
 # consent kinds researchers see by name; any other recorded kind is free text -> "other"
 CONSENT_KINDS = frozenset({"research", "data_sharing", "recording", "treatment", "contact"})
@@ -26,11 +26,29 @@ _ASSESSMENT_KEYS = ("id", "instrument", "instrument_version", "time_point", "ins
 _SUBMITTED_VIA = frozenset({"staff", "link"})
 
 
-def _coded_context(context: Any) -> dict[str, bool]:
+def coded_context(context: Any) -> dict[str, bool]:
     """Recorded answers are ``id: true|false``; anything else is not a coded answer."""
     if not isinstance(context, dict):
         return {}
     return {str(k): v for k, v in context.items() if isinstance(v, bool)}
+
+
+def coded_variants(variants: Any) -> dict[str, list[str]]:
+    """Form variants that the instrument's definition names; anything else is free text."""
+    from attunement.instruments import load_instrument
+
+    out: dict[str, list[str]] = {}
+    if not isinstance(variants, dict):
+        return out
+    for instrument, names in variants.items():
+        try:
+            known = load_instrument(str(instrument)).variants
+        except Exception:  # an unknown instrument id is not a coded value either
+            continue
+        kept = [n for n in names or [] if isinstance(n, str) and n in known]
+        if kept:
+            out[str(instrument)] = kept
+    return out
 
 
 def _number(value: Any) -> int | float | None:
@@ -86,7 +104,7 @@ class ResearchView:
             "age": _number(c.get("age")),
             "first_time_parent": c.get("first_time_parent")
             if isinstance(c.get("first_time_parent"), bool) else None,
-            "context": _coded_context(c.get("context")),
+            "context": coded_context(c.get("context")),
             "joined_day": self.day(c.get("joined_on")),
             "left_day": self.day(c.get("left_on")),
             "active": bool(c.get("active")),
@@ -160,7 +178,7 @@ class ResearchView:
             "study": doc.get("study"),
             "study_id": doc.get("study_id"),
             "placement": doc.get("placement"),
-            "context": _coded_context(doc.get("context")),
+            "context": coded_context(doc.get("context")),
             "assessed_on": None,
             "created_at": None,
             "infant": {

@@ -70,7 +70,7 @@ from attunement.store.models import (
     User,
     utcnow,
 )
-from attunement.store.research_view import ResearchView
+from attunement.store.research_view import ResearchView, coded_context, coded_variants
 from attunement.store.scope import (
     CLINICAL,
     ROLES,
@@ -1887,13 +1887,18 @@ class Store:
                     entry["first_time_parent"] = c.first_time_parent
                 if c.variants:
                     entry["variants"] = dict(c.variants)
+                if pseudo:  # researchers: coded answers and known form variants only
+                    entry["context"] = coded_context(entry["context"])
+                    entry["variants"] = coded_variants(entry.get("variants"))
+                    if not entry["variants"]:
+                        entry.pop("variants")
                 caregivers.append(entry)
             return {
                 "family_id": code,
                 "assessed_on": assessed.isoformat(),
                 "infant": infant_doc,
                 "placement": fam.placement,
-                "context": dict(fam.context or {}),
+                "context": coded_context(fam.context) if pseudo else dict(fam.context or {}),
                 "caregivers": caregivers,
             }
 
