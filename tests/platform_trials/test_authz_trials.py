@@ -91,3 +91,41 @@ def test_matrix(tw: TrialWorld, api):
     r = c.get(f"/api/studies/{other}/allocations", headers=h["practitioner_b"])
     assert r.status_code == 403
     assert c.get(f"/api/studies/{other}/design", headers=h["practitioner_b"]).status_code == 404
+
+
+def test_concealment_matrix_pages_and_cli(tw: TrialWorld, api):
+    """Pages and ``study-trial --as``: the allocation list, balance and CONSORT are for
+    admins and researchers only; recruiters get the concealed design."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from attunement.cli import app as cli_app
+
+    c, _ = api
+    tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
+    tw.trials.randomise(tw.system, tw.fam_a[0], values={"smi": "no"})
+    emails = {"admin": "admin@example.org", "practitioner": "pa@example.org",
+              "site_lead": "lead@example.org", "researcher": "res@example.org"}
+    unblinded = {"admin": True, "practitioner": False, "site_lead": False, "researcher": True}
+    got, want = {}, {}
+    for role, email in emails.items():
+        c.cookies.clear()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+        assert csrf
+        r = c.post("/login", data={"email": email, "password": "correct horse battery staple",
+                                   "csrf_token": csrf.group(1), "next": "/"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        page = c.get(f"/studies/{tw.study}/trial")
+        got[("page", role)] = (page.status_code, "Block sizes" in page.text,
+                               'id="alloc-title"' in page.text, "CONSORT flow" in page.text)
+        want[("page", role)] = (200, *(unblinded[role],) * 3)
+        for command in ("allocations", "balance", "consort"):
+            out = CliRunner().invoke(cli_app, ["study-trial", command, "Trial T", "--as", email,
+                                               "--db", str(tw.store.url)],
+                                     env={"COLUMNS": "240",
+                                          "ATTUNEMENT_KEY_FILE": str(tw.store.key_path)})
+            got[(command, role)] = out.exit_code
+            want[(command, role)] = 0 if unblinded[role] else 2
+    assert got == want
