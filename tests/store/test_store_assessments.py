@@ -337,7 +337,9 @@ def test_consent_is_recorded_and_withdrawn_not_deleted(world):
     with pytest.raises(NotFound):
         st.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
     pseudo = st.get_family(world.researcher, world.fam_north)
-    assert pseudo["consents"][0]["given_on"] is None
+    # researchers get days from the due date, never the date itself
+    assert "given_on" not in pseudo["consents"][0]
+    assert isinstance(pseudo["consents"][0]["given_day"], int)
     assert pseudo["consents"][0]["caregiver"] == pseudo["caregivers"][0]["id"]
 
 

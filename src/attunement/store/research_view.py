@@ -162,6 +162,8 @@ class ResearchView:
             "family": c.get("family"),
             "caregiver": self.caregiver_id(key=c.get("caregiver")),
             "kind": kind if kind in CONSENT_KINDS else "other",
+            "given_day": self.day(c.get("given_on")),
+            "withdrawn_day": self.day(c.get("withdrawn_on")),
             "active": bool(c.get("active")),
         }
 
