@@ -5,6 +5,7 @@ researchers (trial statisticians) still see what they need."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -83,7 +84,8 @@ def test_a_recruiter_cannot_predict_the_next_allocation(tw: TrialWorld, web):
         for fam in tw.fam_a[:3]:
             r = c.get(f"/api/families/{fam}/allocation", headers=h[role])
             assert r.status_code == 200
-            assert not {"sequence", "details", "algorithm"} & set(r.json()), r.json()
+            assert not {"sequence", "details", "algorithm", "allocated_at"} & set(r.json())
+            assert r.json()["allocated_on"] == dt.date.today().isoformat()
             harvest.append(r.text)
         # a second randomisation's refusal does not give the place in the sequence away
         r = c.post(f"/api/families/{tw.fam_a[0]}/randomise", json={}, headers=h[role])

@@ -547,7 +547,8 @@ class StudyTrials:
                 "family": fam.id,
                 "family_id": fam.code,
                 "site": site.name if site else None,
-                "allocated_at": a.allocated_at.isoformat(),
+                # the day only: times across a site's families would order its allocations
+                "allocated_on": a.allocated_at.date().isoformat(),
                 "allocated_by": a.allocated_by_email,
             }
         out = {
