@@ -1,7 +1,8 @@
 """Researchers see an allow-list: a recognisable name, a caregiver key and a date planted in
 EVERY free-text field of EVERY record type never reach ANY researcher response — every GET
 route of the app (JSON API and HTML pages, found by walking the app's routes, not listed by
-hand) and every export format (CSV, Parquet, REDCap, FHIR, JSON; API and page)."""
+hand), every export format (CSV, Parquet, REDCap, FHIR, JSON; API and page) and the
+researcher's command line (``study-trial --as``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -110,7 +112,8 @@ def _text(r: Any) -> str:
 
 
 def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClient,
-                                                               world: World) -> None:
+                                                               world: World,
+                                                               tmp_path: Path) -> None:
     ids = _plant(world)
     # the planting worked: the clinical view carries it
     clinical = client.get(f"/api/families/{ids['family']}",
@@ -144,6 +147,22 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
                                           "identifiable": "yes"})
         assert r.status_code == 200, (fmt, r.status_code)
         seen[f"page POST /exports {fmt}"] = _text(r)
+    # the command line, as the researcher (study-trial is the CLI a researcher uses)
+    from typer.testing import CliRunner
+
+    from attunement.cli import app as cli_app
+
+    out_csv = tmp_path / "allocations.csv"
+    for command in (["show"], ["allocations", "--csv", str(out_csv)], ["balance"],
+                    ["consort"]):
+        r = CliRunner().invoke(cli_app, ["study-trial", command[0], "Study S", *command[1:],
+                                         "--as", "res@example.org",
+                                         "--db", str(world.store.url)],
+                               env={"COLUMNS": "240",
+                                    "ATTUNEMENT_KEY_FILE": str(world.store.key_path)})
+        assert r.exit_code == 0, (command, r.output)
+        seen["cli " + command[0]] = r.output
+    seen["cli allocations csv"] = out_csv.read_text()
     reached = [p for p, body in seen.items() if body]
     assert any("families/" in p and "observations" in p for p in reached)
     assert any("exports/assessments?format=parquet" in p for p in reached)
