@@ -1,7 +1,8 @@
 """Authorisation matrix of the trials API: every route × role × own site / other site.
 
 Other sites' families answer 404 (never 403); researchers read but never write; without a
-token, 401.
+token, 401. Recruiters (practitioners, site leads) get 403 from every route that shows other
+families' allocations (allocation concealment).
 """
 
 from __future__ import annotations
@@ -65,10 +66,13 @@ def test_matrix(tw: TrialWorld, api):
             got[("randomise", role, side)] = r.status_code
             want[("randomise", role, side)] = write[role][side]
         study = f"/api/studies/{tw.study}"
-        for name, path in (("list", "/allocations"), ("design", "/design"),
-                           ("balance", "/balance"), ("consort", "/consort.svg")):
+        got[("design", role)] = c.get(study + "/design", headers=h[role]).status_code
+        want[("design", role)] = 401 if role is None else 200
+        # allocation concealment: recruiters never see other allocations or per-arm counts
+        for name, path in (("list", "/allocations"), ("balance", "/balance"),
+                           ("consort", "/consort.svg")):
             got[(name, role)] = c.get(study + path, headers=h[role]).status_code
-            want[(name, role)] = 401 if role is None else 200
+            want[(name, role)] = {"admin": 200, "researcher": 200, None: 401}.get(role, 403)
         got[("verify", role)] = c.get(study + "/verify", headers=h[role]).status_code
         want[("verify", role)] = {"admin": 200, None: 401}.get(role, 403)
         got[("define", role)] = c.post(study + "/design", json=DESIGN,
@@ -83,7 +87,45 @@ def test_matrix(tw: TrialWorld, api):
     other = tw.store.add_study(tw.system, "Other study", ["Site B"], [])["id"]
     assert c.get(f"/api/studies/{other}/allocations",
                  headers=h["practitioner"]).status_code == 404
-    # a study running at their own site is visible (empty list, no design yet)
+    # a study running at their own site is visible, its allocations are not (concealment)
     r = c.get(f"/api/studies/{other}/allocations", headers=h["practitioner_b"])
-    assert (r.status_code, r.json()) == (200, [])
+    assert r.status_code == 403
     assert c.get(f"/api/studies/{other}/design", headers=h["practitioner_b"]).status_code == 404
+
+
+def test_concealment_matrix_pages_and_cli(tw: TrialWorld, api):
+    """Pages and ``study-trial --as``: the allocation list, balance and CONSORT are for
+    admins and researchers only; recruiters get the concealed design."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from attunement.cli import app as cli_app
+
+    c, _ = api
+    tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
+    tw.trials.randomise(tw.system, tw.fam_a[0], values={"smi": "no"})
+    emails = {"admin": "admin@example.org", "practitioner": "pa@example.org",
+              "site_lead": "lead@example.org", "researcher": "res@example.org"}
+    unblinded = {"admin": True, "practitioner": False, "site_lead": False, "researcher": True}
+    got, want = {}, {}
+    for role, email in emails.items():
+        c.cookies.clear()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+        assert csrf
+        r = c.post("/login", data={"email": email, "password": "correct horse battery staple",
+                                   "csrf_token": csrf.group(1), "next": "/"},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        page = c.get(f"/studies/{tw.study}/trial")
+        got[("page", role)] = (page.status_code, "Block sizes" in page.text,
+                               'id="alloc-title"' in page.text, "CONSORT flow" in page.text)
+        want[("page", role)] = (200, *(unblinded[role],) * 3)
+        for command in ("allocations", "balance", "consort"):
+            out = CliRunner().invoke(cli_app, ["study-trial", command, "Trial T", "--as", email,
+                                               "--db", str(tw.store.url)],
+                                     env={"COLUMNS": "240",
+                                          "ATTUNEMENT_KEY_FILE": str(tw.store.key_path)})
+            got[(command, role)] = out.exit_code
+            want[(command, role)] = 0 if unblinded[role] else 2
+    assert got == want

@@ -167,7 +167,8 @@ def test_randomise_by_code_and_id_is_audited_as_the_user(cli: Cli):
     first = tw.trials.allocation(tw.admin, tw.fam_a[0])
     assert first["sequence"] == 1 and first["allocated_by"] == "pa@example.org"
     assert first["inputs"] == {"site": "Site A", "smi": "no"}
-    assert f"randomised to '{first['arm']}'" in r.stdout and "allocation 1" in r.stdout
+    assert f"randomised to '{first['arm']}'" in r.stdout
+    assert "allocation 1" not in r.stdout  # the recruiter never learns the sequence
     entry = next(e for e in tw.store.audit_log(tw.admin, limit=10)
                  if e["id"] == first["audit_id"])
     assert entry["action"] == "randomise" and entry["actor"] == "pa@example.org"
@@ -233,11 +234,11 @@ def test_allocations_table_and_csv(cli: Cli):
     assert [x["family_id"] for x in rows] == ["A-0", "A-1", "A-2", "A-3", "B-0"]
     assert [x["smi"] for x in rows] == ["no", "yes", "no", "no", "yes"]
     assert json.loads(rows[0]["details"]) == stored[0]["details"]
-    # a practitioner sees their site's families only
-    r = cli("allocations", "Trial T", "--as", "pb@example.org", "--csv", str(out))
-    assert r.exit_code == 0, r.output
-    with out.open(newline="") as fh:
-        assert [x["family_id"] for x in csv.DictReader(fh)] == ["B-0"]
+    # a practitioner recruits: the list is concealed from them, and no file is written
+    out.unlink()
+    _one_line_error(cli("allocations", "Trial T", "--as", "pb@example.org", "--csv",
+                        str(out)), "allocation concealment")
+    assert not out.exists()
     # a researcher: pseudonyms, shifted dates, no staff e-mail
     r = cli("allocations", "Trial T", "--as", "res@example.org", "--csv", str(out))
     assert r.exit_code == 0, r.output
@@ -307,10 +308,13 @@ def test_consort_counts_and_svg(cli: Cli):
     assert "awaiting randomisation 2" in lines and "awaiting consent 1" in lines
     body = svg.read_text()
     assert "<svg" in body and body.rstrip().endswith("</svg>")
-    # a practitioner's counts are their site's families only
-    r = cli("consort", "Trial T", "--as", "pb@example.org")
+    # per-arm counts are concealed from recruiters
+    _one_line_error(cli("consort", "Trial T", "--as", "pb@example.org"),
+                    "allocation concealment")
+    # a researcher (trial statistician) sees them
+    r = cli("consort", "Trial T", "--as", "res@example.org")
     assert r.exit_code == 0, r.output
-    assert "enrolment assessed for eligibility 1" in {
+    assert "enrolment randomised 5" in {
         " ".join(c.strip() for c in ln.split("│") if c.strip()) for ln in r.stdout.splitlines()}
 
 

@@ -28,7 +28,10 @@ def test_practitioner_randomises_consented_family_audited_and_reproducible(tw: T
     out = [tw.trials.randomise(tw.pa, f, values={"smi": s}) for f, s in zip(tw.fam_a, smi,
                                                                            strict=True)]
     out.append(tw.trials.randomise(tw.pb, tw.fam_b, values={"smi": "no"}))
-    assert [a["sequence"] for a in out] == list(range(1, 8))
+    # the recruiter sees the arm, never the place in the sequence (concealment)
+    assert all("sequence" not in a and "details" not in a for a in out)
+    assert [r["sequence"] for r in tw.trials.list_allocations(tw.admin, tw.study)] == list(
+        range(1, 8))
     assert out[0]["inputs"] == {"site": "Site A", "smi": "no"}
     assert out[-1]["inputs"] == {"site": "Site B", "smi": "no"}
     # an independent replay from the secret and the enrolment order gives the same arms
@@ -52,7 +55,7 @@ def test_practitioner_randomises_consented_family_audited_and_reproducible(tw: T
     with pytest.raises(StoreValidationError) as exc:
         tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
     assert exc.value.field == "design"
-    assert tw.trials.get_design(tw.pa, tw.study)["locked"] is True
+    assert tw.trials.get_design(tw.admin, tw.study)["locked"] is True
 
 
 def test_cannot_randomise_twice_or_change_the_arm(tw: TrialWorld):
@@ -110,8 +113,10 @@ def test_researcher_reads_pseudonymised_allocations(tw: TrialWorld):
         assert "family" not in r and "allocated_by" not in r and "details" not in r
         assert "allocated_at" not in r and r["allocated_on_shifted"] < dt.date.today().isoformat()
         assert not r["family_id"].startswith(("A-", "B-"))
-    # practitioners see only their own site's allocations
-    assert [r["family_id"] for r in tw.trials.list_allocations(tw.pa, tw.study)] == ["A-0"]
+    # practitioners see no list of allocations at all (concealment), only their family's arm
+    with pytest.raises(Forbidden):
+        tw.trials.list_allocations(tw.pa, tw.study)
+    assert tw.trials.allocation(tw.pa, tw.fam_a[0])["family_id"] == "A-0"
     assert tw.trials.get_design(tw.researcher, tw.study)["arms"] == DESIGN["arms"]
 
 
@@ -166,8 +171,9 @@ def test_consort_from_the_study_records(tw: TrialWorld, tmp_path):
     counts = tw.trials.consort(tw.admin, tw.study)
     assert sum(a.lost for a in counts.arms) == 1
     assert [a.lost_reasons for a in counts.arms if a.lost] == [{"withdrew consent": 1}]
-    # a site's practitioner counts only their site's families
-    assert tw.trials.consort(tw.pa, tw.study).assessed == 7
+    # a site lead's view is scoped to their site but per-arm counts are concealed from them
+    with pytest.raises(Forbidden):
+        tw.trials.consort(tw.lead, tw.study)
     svg = tw.trials.consort_svg(tw.admin, tw.study)
     assert "<svg" in svg and svg.rstrip().endswith("</svg>")
 
@@ -179,7 +185,9 @@ def test_concurrent_randomisations_get_one_unbroken_sequence(tw: TrialWorld):
     with ThreadPoolExecutor(4) as pool:
         out = list(pool.map(lambda f: tw.trials.randomise(tw.pa, f, values={"smi": "no"}),
                             tw.fam_a))
-    assert sorted(a["sequence"] for a in out) == list(range(1, len(tw.fam_a) + 1))
+    assert len(out) == len(tw.fam_a)
+    assert [r["sequence"] for r in tw.trials.list_allocations(tw.admin, tw.study)] == list(
+        range(1, len(tw.fam_a) + 1))
     assert tw.trials.verify(tw.admin, tw.study) == []
     # and the same family twice at once: exactly one allocation
     with ThreadPoolExecutor(2) as pool:

@@ -65,7 +65,7 @@ def test_api_design_randomise_and_read(tw: TrialWorld, client):
     assert [r["arm"] for r in rows] == [arm] and not rows[0]["family_id"].startswith("A-")
     assert "pa@example.org" not in str(rows)
     assert c.get(f"/api/studies/{tw.study}/allocations",
-                 headers=h["practitioner_b"]).json() == []
+                 headers=h["practitioner_b"]).status_code == 403  # allocation concealment
     svg = c.get(f"/api/studies/{tw.study}/consort.svg", headers=h["researcher"])
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in svg.text

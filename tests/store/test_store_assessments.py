@@ -278,18 +278,16 @@ def test_episodes_and_observation_sessions(world):
     with pytest.raises(StoreValidationError) as err:
         st.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
+    coded = b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n"
     obs = st.add_observation_session(
         world.north,
         world.fam_north,
-        filename="free-play.eaf",
-        content=b"<ANNOTATION_DOCUMENT/>",
-        metadata={"coder": "C1", "task": "free play"},
+        filename="free-play.csv",
+        content=coded,
+        metadata={"coder": "C1", "task": "free play", "cues": "cry", "responses": "soothe"},
     )
-    assert obs["size"] == 22
-    assert st.observation_content(world.north, obs["id"]) == (
-        "free-play.eaf",
-        b"<ANNOTATION_DOCUMENT/>",
-    )
+    assert obs["size"] == len(coded)
+    assert st.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
     with pytest.raises(StoreValidationError):
         st.add_observation_session(
             world.north, world.fam_north, filename="../x", content=b"1", metadata={}
@@ -339,7 +337,9 @@ def test_consent_is_recorded_and_withdrawn_not_deleted(world):
     with pytest.raises(NotFound):
         st.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
     pseudo = st.get_family(world.researcher, world.fam_north)
-    assert pseudo["consents"][0]["given_on"] is None
+    # researchers get days from the due date, never the date itself
+    assert "given_on" not in pseudo["consents"][0]
+    assert isinstance(pseudo["consents"][0]["given_day"], int)
     assert pseudo["consents"][0]["caregiver"] == pseudo["caregivers"][0]["id"]
 
 

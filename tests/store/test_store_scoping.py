@@ -53,7 +53,10 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert all(a["family"] == world.fam_north for a in st.list_alerts(north))
     with pytest.raises(NotFound):
         st.acknowledge_alert(north, south_alerts[0]["id"], note="seen")
-    obs = st.add_observation_session(world.south, fs, filename="a.csv", content=b"x", metadata={})
+    obs = st.add_observation_session(
+        world.south, fs, filename="a.csv",
+        content=b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n",
+        metadata={"cues": "cry", "responses": "soothe"})
     with pytest.raises(NotFound):
         st.observation_content(north, obs["id"])
     lead = st.actor(

@@ -216,10 +216,11 @@ def test_consent_and_observation_recordings(client: TestClient, world: World) ->
     r2 = client.post(f"/api/consents/{r.json()['id']}/withdraw", headers=h,
                      json={"withdrawn_on": "2026-09-01", "reason": "changed mind"})
     assert r2.status_code == 422 and r2.json()["detail"][0]["field"] == "withdrawn_on"
-    content = b"time,code\n0.0,infant_cue\n1.2,caregiver_response\n"
+    content = b"session,actor,code,onset\ns1,Infant,infant_cue,0.0\ns1,Mother,response,1.2\n"
     r = client.post(f"/api/families/{fid}/observations", headers=h,
                     files={"file": ("session1.csv", content, "text/csv")},
-                    data={"metadata": '{"coder": "A", "scheme": "demo"}'})
+                    data={"metadata": '{"coder": "A", "scheme": "demo", "cues": "infant_cue", '
+                                      '"responses": "response"}'})
     assert r.status_code == 201, r.text
     r = client.post(f"/api/families/{fid}/observations", headers=h,
                     files={"file": ("x.csv", content, "text/csv")}, data={"metadata": "{bad"})

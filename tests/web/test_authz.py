@@ -81,8 +81,10 @@ def _new_consent(world: World, family: int) -> dict[str, Any]:
 
 def _new_recording(world: World, family: int) -> dict[str, Any]:
     o = world.store.add_observation_session(world.store.system_actor(), family,
-                                            filename="s.csv", content=b"t,code\n0,cue\n",
-                                            metadata={})
+                                            filename="s.csv",
+                                            content=b"session,actor,code,onset\n"
+                                                    b"s1,Infant,cry,1\ns1,Mother,soothe,2\n",
+                                            metadata={"cues": "cry", "responses": "soothe"})
     return {"A": o["id"]}
 
 

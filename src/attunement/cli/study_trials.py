@@ -330,19 +330,25 @@ def _design_table(d: dict) -> Table:
         ("study", f"{d['study_name']} (id {d['study']})"),
         ("method", d.get("method")),
         ("arms", d.get("arms")),
-        ("ratio", ":".join(str(r) for r in d.get("ratio", []))),
     ]
+    if "ratio" in d:  # absent for recruiters (allocation concealment)
+        keys.append(("ratio", ":".join(str(r) for r in d["ratio"])))
     for key in ("block_sizes", "block_weights", "strata", "factors", "weights", "p", "imbalance"):
         if d.get(key) not in (None, [], ()):
             keys.append((key.replace("_", " "), d[key]))
     keys += [
         ("levels", {k: ", ".join(v) for k, v in d.get("levels", {}).items()} or "-"),
         ("consent", d.get("consent_kind")),
-        ("seed fingerprint", d.get("secret_fingerprint")),
-        ("defined", d.get("created_at")),
-        ("allocated", d.get("allocated")),
-        ("locked", "yes (families are allocated)" if d.get("locked") else "no"),
     ]
+    if d.get("concealed"):
+        keys.append(("allocation", "concealed from recruiters"))
+    else:
+        keys += [
+            ("seed fingerprint", d.get("secret_fingerprint")),
+            ("defined", d.get("created_at")),
+            ("allocated", d.get("allocated")),
+            ("locked", "yes (families are allocated)" if d.get("locked") else "no"),
+        ]
     return _table("Randomisation design", ["", "value"], [[k, val] for k, val in keys])
 
 
@@ -406,8 +412,8 @@ def randomise_command(
         out = trials.randomise(actor, fid, values=_values(value))
         who = out.get("family_id", family)
         _print(
-            f"family {who} randomised to {out['arm']!r} (allocation {out['sequence']}, "
-            f"stratum {out['stratum']}; audit row {out['audit_id']})"
+            f"family {who} randomised to {out['arm']!r} (stratum {out['stratum']}; "
+            f"audit row {out['audit_id']})"
         )
 
 

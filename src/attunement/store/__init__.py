@@ -58,6 +58,7 @@ Notes on the platform contract (additions, no breaking deviations):
 
 from __future__ import annotations
 
+from attunement.store import observation_measures as _observation_measures  # noqa: F401  (registers its table)
 from attunement.store.audit import AuditReport
 from attunement.store.db import default_key_path, default_url
 from attunement.store.errors import (

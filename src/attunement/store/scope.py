@@ -8,6 +8,10 @@ Every read and write of family data in :class:`attunement.store.Store` goes thro
 * ``researcher``: families enrolled in their studies, read-only, pseudonymised;
 * anything else: nothing.
 
+Allocation concealment (:func:`sees_allocation_sequence`): the roles that recruit and randomise
+(practitioner, site lead) never see a trial's block sizes, block positions, other families'
+allocations or the sequence; admins and researchers (the trial statisticians) do.
+
 Records outside the actor's scope raise :class:`NotFound`, exactly as if they did not exist,
 so a user cannot learn that another site's family exists (404, not 403).
 """
@@ -26,6 +30,8 @@ from attunement.store.models import Caregiver, Family
 ROLES = ("admin", "practitioner", "site_lead", "researcher")
 CLINICAL = frozenset({"admin", "system", "practitioner", "site_lead"})
 GLOBAL = frozenset({"admin", "system"})
+# who may see a trial's allocation sequence and design parameters (not the recruiters)
+UNBLINDED = frozenset({"admin", "system", "researcher"})
 
 T = TypeVar("T")
 
@@ -175,3 +181,18 @@ def require_write(actor: Actor) -> None:
 def require_role(actor: Actor, *roles: str) -> None:
     if actor.role not in (*roles, "system"):
         raise Forbidden(f"role {actor.role!r} may not do this")
+
+
+def sees_allocation_sequence(actor: Actor) -> bool:
+    """May the actor see a trial's block sizes, allocation list, sequence numbers, balance and
+    per-arm counts? Never a recruiter: knowing them lets one predict the next allocation."""
+    return actor.role in UNBLINDED
+
+
+def require_allocation_sequence(actor: Actor) -> None:
+    """Refuse (403) what would reveal other families' allocations to a recruiter."""
+    if not sees_allocation_sequence(actor):
+        raise Forbidden(
+            f"role {actor.role!r} recruits to trials and may not see other allocations, the "
+            "allocation sequence or the design's block sizes (allocation concealment)"
+        )

@@ -70,6 +70,7 @@ from attunement.store.models import (
     User,
     utcnow,
 )
+from attunement.store.research_view import ResearchView, coded_context, coded_variants
 from attunement.store.scope import (
     CLINICAL,
     ROLES,
@@ -79,6 +80,7 @@ from attunement.store.scope import (
     require_role,
     require_write,
     scoped,
+    sees_allocation_sequence,
 )
 
 if TYPE_CHECKING:
@@ -93,7 +95,7 @@ TOKEN_DAYS = 30
 # a password change and membership or study changes made through this process take effect at
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
-MAX_OBSERVATION_BYTES = 200 * 1024 * 1024
+MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
     Assessment.__table__.c.id, sort_by_parameter_order=True)
@@ -1777,55 +1779,47 @@ class Store:
             "overdue": overdue,
         }
         if actor.role == "researcher":
-            doc = self._pseudonymise_doc(doc, fam, infant, carers)
+            doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
         return doc
 
-    def _pseudonymise_doc(
-        self, doc: dict, fam: Family, infant: Infant | None, carers: list[Caregiver]
-    ) -> dict:
+    def _research_view(
+        self, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver]
+    ) -> ResearchView:
+        """The allow-list builder of a researcher's view of this family
+        (:mod:`attunement.store.research_view`)."""
+        from attunement.interventions.catalogue import load_catalogue
+
         keys = self._keyring()
         study = fam.study_id or "none"
-        anchor = (infant.due_date or infant.birth_date) if infant else None
+        tps = (
+            s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
+            .scalars()
+            .all()
+            if fam.study_id
+            else []
+        )
+        return ResearchView(
+            pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
+            anchor=(infant.due_date or infant.birth_date) if infant else None,
+            caregivers=[(c.id, c.key) for c in carers],
+            time_points=tps,
+            programmes=load_catalogue().ids,
+        )
 
-        def offset(stamp: str | None) -> int | None:
-            if stamp is None or anchor is None:
-                return None
-            return (date.fromisoformat(stamp[:10]) - anchor).days
-
-        doc["family_id"] = keys.pseudonym(study, "family", fam.id)
-        doc["created_at"] = None
-        doc["assessed_on"] = None
-        doc["infant"] = {
-            "gestational_age_at_birth_weeks": doc["infant"].get("gestational_age_at_birth_weeks"),
-            "birth_day_from_due_date": (infant.birth_date - infant.due_date).days
+    def _pseudonymise_doc(
+        self, s: Session, doc: dict, fam: Family, infant: Infant | None,
+        carers: list[Caregiver],
+    ) -> dict:
+        """A researcher's family document: an allow-list, never the clinical one trimmed."""
+        return self._research_view(s, fam, infant, carers).family(
+            doc,
+            family_pk=fam.id,
+            birth_day_from_due_date=(infant.birth_date - infant.due_date).days
             if infant and infant.birth_date and infant.due_date
             else None,
-        }
-        for c in doc["caregivers"]:
-            c["id"] = keys.pseudonym(study, "caregiver", c["pk"])
-            c["joined_day"] = offset(c.pop("joined_on"))
-            c["left_day"] = offset(c.pop("left_on"))
-        pseudo_of = {c["pk"]: c["id"] for c in doc["caregivers"]}
-        for a in doc["assessments"]:
-            a["caregiver"] = pseudo_of[a["caregiver_pk"]]
-            a["day"] = offset(a.pop("completed_on"))
-            a.pop("submitted_at")
-            a["submitted_by"] = None
-        for e in doc["episodes"]:
-            e["start_day"], e["end_day"] = offset(e.pop("start")), offset(e.pop("end"))
-            e["created_at"] = None
-        for o in doc["observation_sessions"]:
-            o["filename"] = None
-            o["uploaded_at"] = None
-        doc["alerts"] = []
-        for c in doc["consents"]:
-            c["given_on"] = c["withdrawn_on"] = None
-            if c["caregiver"] is not None:
-                pk = next(x.id for x in carers if x.key == c["caregiver"])
-                c["caregiver"] = pseudo_of[pk]
-        doc["due"] = self._pseudo_schedule(fam, doc["due"], carers)
-        doc["overdue"] = self._pseudo_schedule(fam, doc["overdue"], carers)
-        return doc
+            due=self._pseudo_schedule(fam, doc["due"], carers),
+            overdue=self._pseudo_schedule(fam, doc["overdue"], carers),
+        )
 
     def family_document(self, actor: Actor, family_id: int) -> dict:
         """The screening family file of this family (latest responses per current caregiver x
@@ -1893,13 +1887,18 @@ class Store:
                     entry["first_time_parent"] = c.first_time_parent
                 if c.variants:
                     entry["variants"] = dict(c.variants)
+                if pseudo:  # researchers: coded answers and known form variants only
+                    entry["context"] = coded_context(entry["context"])
+                    entry["variants"] = coded_variants(entry.get("variants"))
+                    if not entry["variants"]:
+                        entry.pop("variants")
                 caregivers.append(entry)
             return {
                 "family_id": code,
                 "assessed_on": assessed.isoformat(),
                 "infant": infant_doc,
                 "placement": fam.placement,
-                "context": dict(fam.context or {}),
+                "context": coded_context(fam.context) if pseudo else dict(fam.context or {}),
                 "caregivers": caregivers,
             }
 
@@ -2377,13 +2376,10 @@ class Store:
                 d["current"] = a.id in current
                 out.append(d)
             if actor.role == "researcher":
-                keys = self._keyring()
-                for d in out:
-                    d["caregiver"] = keys.pseudonym(
-                        fam.study_id or "none", "caregiver", d["caregiver_pk"]
-                    )
-                    d["submitted_at"] = d["completed_on"] = None
-                    d["submitted_by"] = None
+                infant = next(iter(self._with_birth_dates(s, s.execute(
+                    select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
+                view = self._research_view(s, fam, infant, list(carers.values()))
+                out = [view.assessment(d) for d in out]
             return out
 
     # ------------------------------------------------------------------ caregiver links
@@ -2780,17 +2776,26 @@ class Store:
     def add_observation_session(
         self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
     ) -> dict:
-        """Attach a coded recording (file bytes + metadata) to a family."""
+        """Attach a coded recording (file bytes + metadata) to a family. The file is validated
+        and measured here, once (:mod:`attunement.store.observation_measures`): one that is too
+        large or cannot be measured is refused and nothing is stored."""
+        from attunement.store.observation_measures import (
+            ALGORITHM,
+            ObservationMeasures,
+            measure_upload,
+        )
+
         require_write(actor)
         name = v.text(filename, "filename", max_len=255) or ""
         if "/" in name or "\\" in name or name in (".", ".."):
             raise StoreValidationError("filename", "must be a plain file name, not a path")
         if not isinstance(content, bytes | bytearray) or not content:
             raise StoreValidationError("content", "the file is empty")
-        if len(content) > MAX_OBSERVATION_BYTES:
-            raise StoreValidationError("content", "the file is larger than 200 MB")
         if not isinstance(metadata, dict):
             raise StoreValidationError("metadata", "must be an object")
+        with self._db.read() as s:  # scope first: no parsing for a family one cannot see
+            get_scoped(s, actor, Family, family_id, what="family")
+        measured = measure_upload(name, bytes(content), metadata)
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             o = ObservationSession(
@@ -2804,6 +2809,9 @@ class Store:
             )
             s.add(o)
             s.flush()
+            s.add(ObservationMeasures(session_id=o.id, settings=measured.settings,
+                                      n_events=measured.n_events, measures=measured.measures,
+                                      algorithm=ALGORITHM))
             out = self._observation_dict(o)
             audit.append(
                 s,
@@ -2816,6 +2824,20 @@ class Store:
                 after={k: out[k] for k in ("filename", "sha256", "size", "metadata")},
             )
             return out
+
+    def observation_measures(self, actor: Actor, family_id: int) -> dict[int, dict]:
+        """The measures stored at upload of each of a family's coded sessions, by session id
+        (clinical roles in scope; never re-parsed). A session uploaded before measures were
+        kept has no entry."""
+        from attunement.store.observation_measures import stored_measures
+
+        if actor.role not in CLINICAL:
+            raise Forbidden("only clinical roles may open recordings")
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            ids = list(s.execute(select(ObservationSession.id).where(
+                ObservationSession.family_id == fam.id)).scalars())
+            return stored_measures(s, ids)
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
         """The file of an observation session (clinical roles in scope)."""
@@ -2953,7 +2975,7 @@ class Store:
                     "family_id": e.family_id,
                     "site_id": e.site_id,
                     "before": json.loads(e.before) if e.before else None,
-                    "after": json.loads(e.after) if e.after else None,
+                    "after": _concealed_after(actor, e),
                     "reason": e.reason,
                     "client": e.client,
                     "hash": e.hash,
@@ -3049,6 +3071,17 @@ class Store:
                 after={"source": source.name},
             )
         return store
+
+
+def _concealed_after(actor: Actor, e: AuditEntry) -> Any:
+    """An audit row's ``after``; a randomisation's sequence, stratum and draws are hidden
+    from recruiters (allocation concealment, :func:`scope.sees_allocation_sequence`)."""
+    after = json.loads(e.after) if e.after else None
+    if e.entity == "trial_allocation" and isinstance(after, dict) and not (
+        sees_allocation_sequence(actor)
+    ):
+        return {"study": after.get("study"), "concealed": True}
+    return after
 
 
 def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:

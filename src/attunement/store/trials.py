@@ -25,6 +25,11 @@ from the secret seed and the enrolment order); this module keeps the platform's 
   its audit-log row. There is no update or delete path, and database triggers refuse both.
   Before every allocation the stored sequence is replayed from the seed, so an altered record
   stops randomisation instead of being built upon.
+* Concealment (:func:`attunement.store.scope.sees_allocation_sequence`): recruiters
+  (practitioners, site leads) see the allocation of the family they randomise and later that
+  family's arm, the design's arms, strata/factor names, levels and consent; never block
+  sizes, ratio, weights, sequence numbers, the random draws, other families' allocations,
+  balance or per-arm CONSORT counts. Admins and researchers (trial statisticians) see them.
 * Scoping: families through :func:`attunement.store.scope.get_scoped`/``scoped``; a study is
   visible when the store would list it to the actor (admin: all; others: their studies).
 """
@@ -62,7 +67,14 @@ from attunement.store.models import (
     UTCDateTime,
     utcnow,
 )
-from attunement.store.scope import Actor, get_scoped, require_role, scoped
+from attunement.store.scope import (
+    Actor,
+    get_scoped,
+    require_allocation_sequence,
+    require_role,
+    scoped,
+    sees_allocation_sequence,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -199,7 +211,23 @@ class StudyTrials:
             self.store._keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
         )
 
-    def _design_dict(self, row: TrialDesignRecord, study: Study, n_allocated: int) -> dict:
+    def _design_dict(
+        self, row: TrialDesignRecord, study: Study, n_allocated: int, actor: Actor | None = None
+    ) -> dict:
+        if actor is not None and not sees_allocation_sequence(actor):
+            # what a recruiter needs to randomise, nothing that helps predict the next arm
+            design = dict(row.design)
+            return {
+                "study": study.id,
+                "study_name": study.name,
+                "method": row.method,
+                "arms": list(design.get("arms", [])),
+                "strata": list(design.get("strata", []) or []),
+                "factors": list(design.get("factors", []) or []),
+                "levels": dict(row.levels),
+                "consent_kind": row.consent_kind,
+                "concealed": True,
+            }
         return {
             "study": study.id,
             "study_name": study.name,
@@ -321,7 +349,7 @@ class StudyTrials:
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
-            return self._design_dict(row, study, self._n_allocated(s, study.id))
+            return self._design_dict(row, study, self._n_allocated(s, study.id), actor)
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
         """The seed, for an audit by an independent statistician (admin; audited)."""
@@ -369,7 +397,7 @@ class StudyTrials:
                 out["allocation"] = self._allocation_dict(s, actor, alloc, fam)
             if row is None or study is None:
                 return out
-            out["design"] = self._design_dict(row, study, self._n_allocated(s, study.id))
+            out["design"] = self._design_dict(row, study, self._n_allocated(s, study.id), actor)
             site = s.get(Site, fam.site_id)
             for col in self._library_design(row).columns:
                 if col.lower() in SITE_FACTORS:
@@ -426,8 +454,8 @@ class StudyTrials:
                 raise AlreadyRandomised(
                     "family",
                     f"was randomised to {done.arm!r} on "
-                    f"{done.allocated_at.date().isoformat()} (allocation "
-                    f"{done.sequence}); an allocation can never be changed",
+                    f"{done.allocated_at.date().isoformat()}; an allocation can never be "
+                    "changed",
                 )
             if self._active_consent(s, fam, row.consent_kind) is None:
                 raise StoreValidationError(
@@ -507,6 +535,22 @@ class StudyTrials:
             return self._allocation_dict(s, actor, alloc, fam)
 
     def _allocation_dict(self, s: Session, actor: Actor, a: TrialAllocation, fam: Family) -> dict:
+        if not sees_allocation_sequence(actor):
+            # a recruiter: this family's arm, never its place in the sequence or its draws
+            site = s.get(Site, fam.site_id)
+            return {
+                "study": a.study_id,
+                "arm": a.arm,
+                "stratum": a.stratum,
+                "inputs": dict(a.inputs),
+                "audit_id": a.audit_id,
+                "family": fam.id,
+                "family_id": fam.code,
+                "site": site.name if site else None,
+                # the day only: times across a site's families would order its allocations
+                "allocated_on": a.allocated_at.date().isoformat(),
+                "allocated_by": a.allocated_by_email,
+            }
         out = {
             "study": a.study_id,
             "sequence": a.sequence,
@@ -550,9 +594,11 @@ class StudyTrials:
             return self._allocation_dict(s, actor, a, fam)
 
     def list_allocations(self, actor: Actor, study_id: int) -> list[dict]:
-        """A study's allocations in sequence order, restricted to the actor's families."""
+        """A study's allocations in sequence order, restricted to the actor's families
+        (admins and researchers only: allocation concealment)."""
         with self._db.read() as s:
-            study = self._study(s, actor, study_id)
+            study = self._study(s, actor, study_id)  # 404 first: an unseen study is unknown
+            require_allocation_sequence(actor)
             rows = s.execute(
                 scoped(select(TrialAllocation, Family), actor, TrialAllocation)
                 .where(TrialAllocation.study_id == study.id)
@@ -606,6 +652,7 @@ class StudyTrials:
 
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
+            require_allocation_sequence(actor)  # per-arm counts reveal others' allocations
             row = self._design_row(s, study.id)
             kind = row.consent_kind if row is not None else "research"
             fams = (

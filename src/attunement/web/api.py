@@ -425,20 +425,34 @@ def withdraw_consent(
 async def add_observation(
     family_id: int,
     file: UploadFile = File(description="The coded recording (BORIS, ELAN, SDIS, CSV …)"),
-    metadata: str = Form("{}", description="JSON object: coder, scheme, session date …"),
+    metadata: str = Form("{}", description="JSON object: cues, responses (codes), window, "
+                         "unit (measurement settings); coder, session date …"),
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> Json:
-    """Attach a coded parent–infant interaction recording to a family."""
+    """Attach a coded parent–infant interaction recording to a family. ``metadata`` must give
+    the measurement settings (``cues``, ``responses``, optional ``window``, ``unit``): the file
+    is measured once, here; 413 over the size or event limit, 422 if it cannot be measured."""
     import json
+
+    from fastapi.responses import JSONResponse
+
+    from attunement.store.observation_measures import ObservationLimits, UploadTooLarge
 
     try:
         meta = json.loads(metadata)
     except ValueError:
         raise StoreValidationError("metadata", "is not valid JSON") from None
-    content = await file.read()
-    return await run_in_threadpool(store.add_observation_session, actor, family_id,
-                                   filename=file.filename or "", content=content, metadata=meta)
+    # one byte past the limit is enough to refuse it: never read all of an oversized upload
+    content = await file.read(ObservationLimits.from_env().max_bytes + 1)
+    try:
+        return await run_in_threadpool(store.add_observation_session, actor, family_id,
+                                       filename=file.filename or "", content=content,
+                                       metadata=meta)
+    except UploadTooLarge as exc:
+        return JSONResponse({"detail": [{"loc": ["body", "file"], "field": exc.field,
+                                         "msg": exc.reason, "type": "too_large"}]},
+                            status_code=413)
 
 
 @router.get("/observations/{session_id}/content", tags=["observation"])

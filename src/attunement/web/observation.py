@@ -1,10 +1,11 @@
 """Coded interaction sessions in the platform: upload to a family, see the sensitivity measures
 beside the caregivers' questionnaire scores over time.
 
-The stored file is the record (``Store.add_observation_session``, audited); the measures are
-recomputed from it with :func:`attunement.observation.session_metrics` and the settings saved
-with the upload (cue and response codes, window, time unit, permutation seed), so what is shown
-can always be traced back to the file and the rule.
+The stored file is the record (``Store.add_observation_session``, audited). It is validated
+and measured once, at upload, with :func:`attunement.observation.session_metrics` and the
+settings saved with it (cue and response codes, window, time unit, permutation seed); views
+show those stored measures and never parse a stored file (:mod:`attunement.store.observation_measures`).
+A file over the size or event limit is refused with 413, one that cannot be measured with 422.
 
 API: ``GET /api/families/{id}/observations/{session_id}/measures``. Pages: ``/families/{id}/observations`` (list,
 measures, timeline, upload form; ``POST`` uploads, CSRF-protected).
@@ -13,9 +14,6 @@ measures, timeline, upload form; ``POST`` uploads, CSRF-protected).
 from __future__ import annotations
 
 import datetime as dt
-import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,79 +21,27 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import Actor, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store.observation_measures import (
+    MEASURE_COLUMNS,
+    PERMUTATIONS,
+    SEED,
+    ObservationLimits,
+    UploadTooLarge,
+    settings_from,
+)
 from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
 from attunement.web.forms import FormErrors
 
 router = APIRouter()
 
-PERMUTATIONS = 1000
-SEED = 20240601
-MEASURE_COLUMNS = ("session", "caregiver", "cue_type", "n_cues", "cues_per_minute",
-                   "responsiveness", "median_latency", "km_median_latency",
-                   "chance_responsiveness", "yules_q", "odds_ratio", "adjusted_residual",
-                   "permutation_p", "duration")
+__all__ = ["MEASURE_COLUMNS", "PERMUTATIONS", "SEED", "measures", "router", "settings_from"]
 
 
-def _codes(value: Any, field: str) -> list[str]:
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list):
-        raise StoreValidationError(field, "list the codes, separated by commas")
-    out = [str(x).strip() for x in value if str(x).strip()]
-    if not out:
-        raise StoreValidationError(field, "name at least one code")
-    return out
-
-
-def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
-    """The measurement settings saved with an upload, validated (errors name the field)."""
-    cues = _codes(meta.get("cues"), "metadata.cues")
-    responses = _codes(meta.get("responses"), "metadata.responses")
-    window = meta.get("window", [0, 5])
-    try:
-        lo, hi = (float(x) for x in window)
-    except (TypeError, ValueError):
-        raise StoreValidationError("metadata.window", "give two numbers of seconds, e.g. 0, 5"
-                                   ) from None
-    if not (0 <= lo < hi <= 600):
-        raise StoreValidationError("metadata.window", "needs 0 ≤ start < end ≤ 600 seconds")
-    try:
-        unit = float(meta.get("unit", 1.0))
-    except (TypeError, ValueError):
-        raise StoreValidationError("metadata.unit", "must be a number of seconds") from None
-    if not 0 < unit <= 60:
-        raise StoreValidationError("metadata.unit", "must be between 0 and 60 seconds")
-    return {"cues": cues, "responses": responses, "window": (lo, hi), "unit": unit}
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if hasattr(value, "item"):
-        return _clean(value.item())
-    return value
-
-
-def measures(store: Store, actor: Actor, session_id: int, meta: dict[str, Any]) -> list[dict]:
-    """Recompute the session's measures from its stored file (tidy rows as dicts)."""
-    from attunement.observation import ObservationError, read_events, session_metrics
-
-    settings = settings_from(meta)
-    filename, content = store.observation_content(actor, session_id)
-    suffix = Path(filename).suffix.lower() or ".csv"
-    with tempfile.TemporaryDirectory(prefix="attunement-obs-") as tmp:
-        path = Path(tmp) / f"session{suffix}"
-        path.write_bytes(content)
-        try:
-            events = read_events(path)
-            table = session_metrics(events, cues=settings["cues"],
-                                    responses=settings["responses"],
-                                    window=settings["window"], unit=settings["unit"],
-                                    permutations=PERMUTATIONS, seed=SEED)
-        except (ObservationError, ValueError) as exc:
-            message = str(exc).replace(str(path), filename)
-            raise StoreValidationError("file", message) from None
-    return [{c: _clean(r[c]) for c in MEASURE_COLUMNS} for r in table.to_dict("records")]
+def measures(store: Store, actor: Actor, session_id: int, family_id: int) -> list[dict] | None:
+    """The session's measures as stored at upload (None: uploaded before measures were kept);
+    the file is never parsed again here."""
+    found = store.observation_measures(actor, family_id).get(session_id)
+    return None if found is None else found["measures"]
 
 
 @router.get("/api/families/{family_id}/observations/{session_id}/measures",
@@ -109,10 +55,13 @@ def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_act
                     if o.get("id") == session_id), None)
     if session is None:
         raise NotFound(f"observation session {session_id} not found")
-    meta = dict(session.get("metadata") or {})
-    rows = measures(store, actor, session_id, meta)
-    return {"session": session_id, "settings": _settings_dict(meta),
-            "permutations": PERMUTATIONS, "seed": SEED, "measures": rows}
+    stored = store.observation_measures(actor, family_id).get(session_id)
+    if stored is None:
+        raise NotFound(f"observation session {session_id} has no stored measures (uploaded "
+                       "before measures were kept at upload)")
+    return {"session": session_id, "settings": stored["settings"],
+            "permutations": stored["permutations"], "seed": stored["seed"],
+            "n_events": stored["n_events"], "measures": stored["measures"]}
 
 
 def _settings_dict(meta: dict[str, Any]) -> dict[str, Any]:
@@ -160,20 +109,26 @@ async def _page(request: Request, actor: Actor, family_id: int,
     store: Store = request.app.state.store
     family = await run_in_threadpool(store.get_family, actor, family_id)
     sessions = []
+    try:
+        stored = await run_in_threadpool(store.observation_measures, actor, family_id)
+    except Forbidden:
+        stored = None
     for o in family.get("observation_sessions") or []:
         meta = dict(o.get("metadata") or {})
         entry = {"id": o["id"], "filename": o.get("filename"),
                  "date": meta.get("session_date") or str(o.get("uploaded_at", ""))[:10],
                  "caregiver": meta.get("caregiver"), "time_point": meta.get("time_point"),
                  "coder": meta.get("coder"), "measures": None, "problem": None, "window": ""}
-        try:
-            s = settings_from(meta)
-            entry["window"] = f"{s['window'][0]:g}–{s['window'][1]:g} s"
-            entry["measures"] = await run_in_threadpool(measures, store, actor, o["id"], meta)
-        except StoreValidationError as exc:
-            entry["problem"] = f"{exc.field}: {exc.reason}"
-        except Forbidden:
+        found = None if stored is None else stored.get(o["id"])
+        if stored is None:
             entry["problem"] = "only clinical roles may open recordings"
+        elif found is None:
+            entry["problem"] = ("not measured: uploaded before measures were kept at upload; "
+                                "upload the file again")
+        else:
+            lo, hi = found["settings"]["window"]
+            entry["window"] = f"{lo:g}–{hi:g} s"
+            entry["measures"] = found["measures"]
         sessions.append(entry)
     points = [(f"{s['date']}", float(m["responsiveness"])) for s in sessions
               for m in (s["measures"] or []) if m["cue_type"] == "all"
@@ -210,7 +165,9 @@ async def observations_upload(request: Request, family_id: int,
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     errors = FormErrors()
     upload = form.get("file")
-    content = await upload.read() if hasattr(upload, "read") else b""
+    limit = ObservationLimits.from_env().max_bytes
+    # read one byte past the limit, never the whole of an oversized upload
+    content = await upload.read(limit + 1) if hasattr(upload, "read") else b""
     filename = getattr(upload, "filename", "") or ""
     if not content:
         errors.add("file", "Choose the coded session file (BORIS, ELAN, SDIS, Datavyu or CSV)")
@@ -236,31 +193,16 @@ async def observations_upload(request: Request, family_id: int,
         meta.update(clean)
         store: Store = request.app.state.store
         try:
-            # check the file can be measured before it becomes part of the record
-            await run_in_threadpool(_check_file, filename, content, meta)
+            # validated and measured once, in the store; refused files are not stored
             await run_in_threadpool(store.add_observation_session, actor, family_id,
                                     filename=filename, content=content,
                                     metadata={k: val for k, val in meta.items()
                                               if val is not None})
         except StoreValidationError as exc:
             errors.add(_FORM_FIELD.get(exc.field, "file"), exc.reason)
+            if isinstance(exc, UploadTooLarge):
+                return await _page(request, actor, family_id, values, errors, status=413)
         else:
             get_session(request).flash(f"Coded session {filename} added.")
             return redirect(request, f"/families/{family_id}/observations")
     return await _page(request, actor, family_id, values, errors, status=422)
-
-
-def _check_file(filename: str, content: bytes, meta: dict[str, Any]) -> None:
-    from attunement.observation import ObservationError, read_events, session_metrics
-
-    settings = settings_from(meta)
-    suffix = Path(filename).suffix.lower() or ".csv"
-    with tempfile.TemporaryDirectory(prefix="attunement-obs-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(content)
-        try:
-            events = read_events(path)
-            session_metrics(events, cues=settings["cues"], responses=settings["responses"],
-                            window=settings["window"], unit=settings["unit"], permutations=0)
-        except (ObservationError, ValueError) as exc:
-            raise StoreValidationError("file", str(exc).replace(str(path), filename)) from None

@@ -5,7 +5,9 @@ API (bearer token): ``POST /api/studies/{id}/design`` (admin), ``GET /api/studie
 ``POST /api/families/{id}/randomise`` (practitioner, site lead or admin, family in their sites,
 consent recorded), ``GET /api/families/{id}/allocation``, ``GET /api/studies/{id}/allocations``,
 ``GET /api/studies/{id}/balance``, ``GET /api/studies/{id}/verify`` (admin: replay from the
-seed), ``GET /api/studies/{id}/consort.svg``.
+seed), ``GET /api/studies/{id}/consort.svg``. Allocation concealment: recruiters
+(practitioners, site leads) get 403 from the allocation list, balance and CONSORT, and a
+design without block sizes, ratio or weights (:func:`attunement.store.scope.sees_allocation_sequence`).
 
 Pages: ``/trials`` (the studies the user may see), ``/studies/{id}/trial`` (design, allocation
 list, CONSORT diagram; the admin defines the design there) and ``/families/{id}/randomise``.
@@ -25,6 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import Actor, NotFound, Store, StoreValidationError
+from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import AlreadyRandomised, SequenceMismatch, StudyTrials
 from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
 from attunement.web.forms import FormErrors
@@ -221,17 +224,19 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
         design: dict | None = await run_in_threadpool(trials.get_design, actor, study_id)
     except NotFound:
         design = None
-    rows = await run_in_threadpool(trials.list_allocations, actor, study_id)
+    unblinded = sees_allocation_sequence(actor)
+    rows = (await run_in_threadpool(trials.list_allocations, actor, study_id)
+            if unblinded else [])
     consort = None
     balance: list[dict] = []
-    if design is not None:
+    if design is not None and unblinded:
         table = await run_in_threadpool(trials.balance, actor, study_id)
         balance = table.to_dict("records") if rows else []
         svg = await run_in_threadpool(trials.consort_svg, actor, study_id)
         consort = _inline_svg(svg, f"CONSORT flow diagram of {study['name']}", "consort-title")
     return render(request, "trials_study.html", {
         "study": study, "design": design, "allocations": rows, "consort": consort,
-        "balance": balance,
+        "balance": balance, "unblinded": unblinded,
         "values": values or {}, "errors": errors or FormErrors(),
     }, status=status)
 
@@ -380,8 +385,7 @@ async def randomise_submit(request: Request, family_id: int,
             errors.add(exc.field if exc.field.startswith("values.") else "confirm",
                        exc.reason)
         else:
-            get_session(request).flash(f"Randomised: allocated to {out['arm']} "
-                                       f"(allocation {out['sequence']}).")
+            get_session(request).flash(f"Randomised: allocated to {out['arm']}.")
             return redirect(request, f"/families/{family_id}/randomise")
     form_values = {f"values.{k}": v for k, v in values.items()}
     status = 409 if any("can never be changed" in m for m in errors.values()) else 422
