@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,13 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        path = None
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # owner-only from the start (SQLite gives -wal/-shm the main file's mode)
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         engine = create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},
@@ -101,6 +106,10 @@ def make_engine(url: str) -> Engine:
             # lose the last transactions, never corrupt the file or half-write one
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            if path is not None:  # a file made by an older version may be world-readable
+                for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    with suppress(FileNotFoundError):
+                        os.chmod(p, 0o600)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
@@ -114,6 +123,16 @@ def make_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
 
 
+class AuditHook:
+    """How a database's writers reach the audit chain key (set by the store that opens it).
+
+    ``key(session)`` returns the chain key (see :mod:`attunement.store.audit`).
+    """
+
+    def __init__(self) -> None:
+        self.key: Callable[[Session], bytes] | None = None
+
+
 class Database:
     """An engine with a read session factory and a serialised write session factory."""
 
@@ -124,8 +143,11 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self.audit_hook = AuditHook()
         self._write = sessionmaker(
-            self.engine.execution_options(attunement_write=True), expire_on_commit=False
+            self.engine.execution_options(attunement_write=True),
+            expire_on_commit=False,
+            info={"audit": self.audit_hook},
         )
 
     @contextmanager
@@ -157,13 +179,18 @@ class Database:
         if self.dialect == "postgresql":
             session.execute(_LOCK_SQL, {"k": WRITE_LOCK})
 
-    def upgrade(self) -> None:
-        """Alembic ``upgrade head`` (migrations ship inside the package)."""
+    def upgrade(self, *, keyring: Callable[[bool], Any] | None = None) -> None:
+        """Alembic ``upgrade head`` (migrations ship inside the package).
+
+        ``keyring(create)``: the key ring, for migrations that encrypt data an older schema
+        left in clear (``create``: a new key file may be made, the database has none yet).
+        """
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", "attunement.store:migrations")
+        cfg.attributes["keyring"] = keyring
         # SQLite: BEGIN IMMEDIATE, so processes opening a fresh file at once migrate in turn
         with self.engine.execution_options(attunement_write=True).connect() as conn:
             if self.dialect == "postgresql":

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 # the family file's vocabulary (issue 2): one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
-from attunement.store import audit
+from attunement.store import audit, files, maintenance
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
 from attunement.store.db import (
@@ -208,6 +208,8 @@ class Store:
         self._token_actors: dict[str, tuple[float, Actor]] = {}
         self._token_generation = 0
         self._token_lock = threading.Lock()
+        self._key_recorded = False
+        db.audit_hook.key = self._audit_chain_key
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -219,9 +221,11 @@ class Store:
         """
         db = Database(url or default_url())
         try:
-            db.upgrade()
             store = cls(db, Path(key_path) if key_path else default_key_path())
+            # a migration that encrypts what an older schema left in clear needs the key
+            db.upgrade(keyring=store._migration_keyring)
             store._check_key()
+            maintenance.secure_files(store)
         except BaseException:
             db.dispose()
             raise
@@ -275,6 +279,31 @@ class Store:
             self._keys = KeyRing(load_key_file(self.key_path))
         if session is not None and session.get(Setting, "key_id") is None:
             session.add(Setting(key="key_id", value=self._keys.key_id))
+        return self._keys
+
+    def _audit_chain_key(self, session: Session) -> bytes:
+        """The audit chain key for a writer (records the key's id on a fresh store)."""
+        if self._keys is None or not self._key_recorded:
+            self._keyring(session)
+            self._key_recorded = True
+        assert self._keys is not None
+        return self._keys.audit_chain
+
+    def _migration_keyring(self, create: bool) -> KeyRing:
+        """The key ring for a migration; ``create``: a fresh key file is allowed."""
+        if self._keys is None:
+            if not self.key_path.exists() and not create:
+                raise KeyFileError(
+                    f"identifier key file {self.key_path} is missing; this upgrade encrypts "
+                    "data an older version left in clear and needs the key"
+                )
+            return self._keyring()
+        return self._keys
+
+    def _keys_for_rows(self) -> KeyRing | None:
+        """The key ring if there is one (rows written before encryption need none)."""
+        if self._keys is None and self.key_path.exists():
+            self._keys = KeyRing(load_key_file(self.key_path))
         return self._keys
 
     def system_actor(self) -> Actor:
@@ -2280,6 +2309,7 @@ class Store:
                     "completed_on": a.completed_on.isoformat(),
                 },
                 reason=a.reason,
+                record_hash=audit.record_digest("assessment", {"id": a.id, **item.values}),
             ))
         audit.append_many(s, entries)
         return written
@@ -2619,6 +2649,7 @@ class Store:
                 family_id=fam.id,
                 site_id=fam.site_id,
                 after=out,
+                record_hash=audit.record_digest("consent", c),
             )
             return out
 
@@ -2773,7 +2804,7 @@ class Store:
             "filename": o.filename,
             "sha256": o.sha256,
             "size": o.size,
-            "metadata": dict(o.meta or {}),
+            "metadata": files.open_metadata(self._keys_for_rows(), o),
             "uploaded_at": o.uploaded_at.isoformat(),
         }
 
@@ -2793,14 +2824,15 @@ class Store:
             raise StoreValidationError("metadata", "must be an object")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
+            digest = hashlib.sha256(content).hexdigest()
             o = ObservationSession(
                 family_id=fam.id,
                 filename=name,
-                content=bytes(content),
-                sha256=hashlib.sha256(content).hexdigest(),
+                sha256=digest,
                 size=len(content),
-                meta=_jsonable(metadata),
                 uploaded_by=actor.user_id,
+                **files.seal_observation(
+                    self._keyring(s), fam.id, digest, bytes(content), _jsonable(metadata)),
             )
             s.add(o)
             s.flush()
@@ -2823,7 +2855,7 @@ class Store:
             raise Forbidden("only clinical roles may download recordings")
         with self._db.read() as s:
             o = get_scoped(s, actor, ObservationSession, session_id, what="observation session")
-            return o.filename, bytes(o.content)
+            return o.filename, files.open_content(self._keys_for_rows(), o)
 
     # ------------------------------------------------------------------ exports and audit
     def export_assessments(
@@ -2961,10 +2993,15 @@ class Store:
                 for e in s.execute(stmt).scalars()
             ]
 
-    def verify_audit(self) -> audit.AuditReport:
-        """Check the whole hash chain; ``.first_broken`` names the first bad row."""
-        with self._db.read() as s:
-            return audit.verify(s)
+    def verify_audit(self, *, checkpoint: dict | None = None) -> audit.AuditReport:
+        """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
+        immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
+        every finding."""
+        return maintenance.verify_audit(self, checkpoint=checkpoint)
+
+    def audit_checkpoint(self) -> dict:
+        """A signed checkpoint of the chain's head, to keep outside the database."""
+        return maintenance.audit_checkpoint(self)
 
     # ------------------------------------------------------------------ backup and restore
     def backup(self, dest: str | Path) -> Path:
@@ -2973,7 +3010,6 @@ class Store:
         The identifier key file is NOT included: keep it separately.
         """
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             raise StoreValidationError("dest", f"{dest} already exists")
         with self._db.write() as s:
@@ -2984,6 +3020,10 @@ class Store:
                 entity="store",
                 after={"dest": dest.name},
             )
+        try:
+            maintenance.create_private(dest)  # 0600 from the start, never after the fact
+        except FileExistsError:
+            raise StoreValidationError("dest", f"{dest} already exists") from None
         if self.dialect == "sqlite":
             src_path = make_url(self.url).database
             src = sqlite3.connect(src_path)
@@ -3003,50 +3043,39 @@ class Store:
     def restore(
         cls, source: str | Path, url: str | None = None, *, key_path: str | Path | None = None
     ) -> Store:
-        """Replace the database at ``url`` with a backup and open it."""
+        """Replace the database at ``url`` with a backup and open it.
+
+        The backup is restored into a new database first (SQLite: a temp file next to the
+        target; PostgreSQL: a new database on the same server) and checked there: its schema
+        version, that it was encrypted with this key file, and its own audit verification.
+        Only then does it replace the target (``os.replace`` / a rename); on any failure the
+        target is untouched. On PostgreSQL the replaced database is kept, renamed (its name is
+        in the ``restore`` audit row).
+        """
         source = Path(source)
         if not source.exists():
             raise StoreValidationError("source", f"{source} does not exist")
         url = normalise_url(url or default_url())
         parsed = make_url(url)
+        kp = Path(key_path) if key_path else default_key_path()
+
+        def opener(candidate: str) -> Store:
+            return cls.open(candidate, key_path=kp)
+
+        opener.key_path = kp  # type: ignore[attr-defined]
+        kept = None
         if parsed.get_backend_name() == "sqlite":
-            target = Path(parsed.database or "")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-            try:
-                ok = src.execute("PRAGMA integrity_check").fetchone()
-                if not ok or ok[0] != "ok":
-                    raise StoreValidationError("source", f"{source} is not a sound SQLite backup")
-                dst = sqlite3.connect(target)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            except sqlite3.DatabaseError as exc:
-                raise StoreValidationError("source", f"{source} is not a SQLite backup") from exc
-            finally:
-                src.close()
+            maintenance.restore_sqlite(source, Path(parsed.database or ""), opener)
         else:
-            _pg_run(
-                "pg_restore",
-                [
-                    "--clean",
-                    "--if-exists",
-                    "--no-owner",
-                    "--exit-on-error",
-                    "-d",
-                    _libpq(url),
-                    str(source),
-                ],
-            )
-        store = cls.open(url, key_path=key_path)
+            kept = maintenance.restore_postgres(source, url, opener, _pg_run)
+        store = cls.open(url, key_path=kp)
         with store._db.write() as s:
             audit.append(
                 s,
                 actor=store.system_actor(),
                 action="restore",
                 entity="store",
-                after={"source": source.name},
+                after={"source": source.name, "replaced_kept_as": kept},
             )
         return store
 
