@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from attunement.store.errors import StorageFull
+
 # one advisory lock serialises writers on PostgreSQL (the audit chain needs a total order)
 WRITE_LOCK = 0x617474  # "att"
 MIGRATION_LOCK = 0x617475
@@ -46,6 +48,15 @@ def _driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
 
 
 _PYFORMAT: dict[str, str] = {}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error says the disk (or the database's size limit) is full."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "53100":  # PostgreSQL disk_full
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == 13 or "database or disk is full" in str(orig)  # SQLITE_FULL
 
 
 def default_url() -> str:
@@ -162,17 +173,24 @@ class Database:
         ``lock=False`` (PostgreSQL) lets the caller read first and take the writers' lock
         later with :meth:`lock`, so the lock is held only for the writing part.
         """
-        if self.dialect == "sqlite":
-            # queue this process's writers on a lock: SQLite's busy handler polls with growing
-            # sleeps, which starves some writers (seconds of tail latency) under contention;
-            # other processes still wait on BEGIN IMMEDIATE + busy_timeout
-            with self._sqlite_lock, self._write() as session, session.begin():
+        try:
+            if self.dialect == "sqlite":
+                # queue this process's writers on a lock: SQLite's busy handler polls with
+                # growing sleeps, which starves some writers (seconds of tail latency) under
+                # contention; other processes still wait on BEGIN IMMEDIATE + busy_timeout
+                with self._sqlite_lock, self._write() as session, session.begin():
+                    yield session
+                return
+            with self._write() as session, session.begin():
+                if lock:
+                    self.lock(session)
                 yield session
-            return
-        with self._write() as session, session.begin():
-            if lock:
-                self.lock(session)
-            yield session
+        except Exception as exc:  # also the driver's own errors (see driver_execute)
+            if is_disk_full(exc):
+                raise StorageFull(
+                    "the database's disk is full; nothing was written (free space, then retry)"
+                ) from exc
+            raise
 
     def lock(self, session: Session) -> None:
         """Take the writers' lock now (PostgreSQL; SQLite writers hold it from BEGIN)."""

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 # the family file's vocabulary (issue 2): one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
-from attunement.store import audit, files, maintenance
+from attunement.store import audit, files, maintenance, names
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
 from attunement.store.db import (
@@ -331,10 +331,12 @@ class Store:
     def add_site(self, actor: Actor, name: str) -> dict:
         """Create a site (admin)."""
         require_role(actor, "admin")
-        name = v.text(name, "name") or ""
+        name = names.site_name(v.text(name, "name") or "")
         with self._db.write() as s:
-            if s.execute(select(Site.id).where(func.lower(Site.name) == name.lower())).first():
-                raise StoreValidationError("name", f"a site called {name!r} already exists")
+            existing = names.same_looking(name, s.execute(select(Site.name)).scalars())
+            if existing is not None:
+                raise StoreValidationError(
+                    "name", f"a site called {existing!r} already exists (or looks the same)")
             site = Site(name=name)
             s.add(site)
             s.flush()
@@ -369,9 +371,11 @@ class Store:
         if isinstance(ref, int) and not isinstance(ref, bool):
             site = s.get(Site, ref)
         elif isinstance(ref, str) and ref.strip():
-            site = s.execute(
-                select(Site).where(func.lower(Site.name) == ref.strip().lower())
-            ).scalar_one_or_none()
+            wanted = names.fold(" ".join(ref.split()))
+            site = next(
+                (x for x in s.execute(select(Site)).scalars() if names.fold(x.name) == wanted),
+                None,
+            )
             if site is None and ref.strip().isdigit():
                 site = s.get(Site, int(ref.strip()))
         else:
@@ -425,8 +429,9 @@ class Store:
         studies: list[str] | None = None,
         expires: date | None = None,
     ) -> dict:
-        if s.execute(select(User.id).where(User.email == email)).first():
-            raise StoreValidationError("email", f"a user {email} already exists")
+        # one message whatever the reason, so it says nothing about other sites' users
+        if names.same_looking(email, s.execute(select(User.email)).scalars()) is not None:
+            raise StoreValidationError("email", "cannot be used for a new account")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
         if role in ("practitioner", "site_lead") and not site_rows:
             raise StoreValidationError(
@@ -621,7 +626,7 @@ class Store:
         Raises AuthError (with ``retry_after`` seconds when throttled). The message never says
         whether the account exists.
         """
-        email = (email or "").strip().lower()
+        email = names.fold(email or "")
         client = (client or "")[:100]
         now = utcnow()
         with self._db.read() as s:
