@@ -89,12 +89,11 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def secure_files(store: Store) -> None:
-    """Owner-only modes for the database, its -wal/-shm files and the key file."""
+    """Owner-only modes for the database and its -wal/-shm files (a loose key file is
+    refused when loaded, never quietly fixed)."""
     path = sqlite_path(store.url)
     if path is not None:
         chmod_private(path)
-    if store.key_path.exists():
-        os.chmod(store.key_path, PRIVATE)
 
 
 def chmod_private(path: Path) -> None:
@@ -273,7 +272,14 @@ def restore_postgres(source: Path, url: str, opener: Any, pg_run: Any) -> str | 
             ).first()
             if exists:
                 kept = f"{target}_replaced_{secrets.token_hex(4)}"[:63]
-                conn.execute(text(f'ALTER DATABASE "{target}" RENAME TO "{kept}"'))
+                try:
+                    conn.execute(text(f'ALTER DATABASE "{target}" RENAME TO "{kept}"'))
+                except Exception as exc:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+                    raise StoreError(
+                        f"cannot replace database {target} (is the service still connected? "
+                        f"stop it first); nothing was restored: {exc.__class__.__name__}"
+                    ) from exc
             conn.execute(text(f'ALTER DATABASE "{scratch}" RENAME TO "{target}"'))
         return kept
     finally:
