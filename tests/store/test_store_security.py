@@ -7,6 +7,7 @@ Every test here failed on the code before these controls (see docs/security.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -326,6 +327,9 @@ def test_observation_files_and_their_metadata_are_encrypted_at_rest(world):
 
 
 # ---------------------------------------------------------------------- migrations
+OLD_FILE = b"participant\tHortensia Fairweather\n"
+
+
 def _old_database(url: str) -> None:
     """A database as the first release of revision 0001 left it: a clear
     ``infants.birth_date`` column, and audit rows of the unkeyed chain."""
@@ -350,6 +354,12 @@ def _old_database(url: str) -> None:
             "VALUES (1, 1, 'OLD-1', 'birth_family', '{}', '2026-11-27 10:00:00')"))
         conn.execute(text("INSERT INTO infants (id, family_id, due_date, birth_date) "
                           "VALUES (1, 1, '2026-09-20', '2026-09-15')"))
+        conn.execute(text(
+            "INSERT INTO observation_sessions (id, family_id, filename, content, sha256, size, "
+            "metadata, uploaded_at) VALUES (1, 1, 'old.eaf', :c, :h, :n, :m, "
+            "'2026-11-27 10:00:00')"),
+            {"c": OLD_FILE, "h": hashlib.sha256(OLD_FILE).hexdigest(), "n": len(OLD_FILE),
+             "m": json.dumps({"coder": "Bartholomew Quince"})})
         prev = audit.GENESIS
         for i, action in ((1, "init"), (2, "create")):
             fields = {"id": i, "at": "2026-11-27T10:00:00.000000Z", "actor_id": None,
@@ -392,6 +402,17 @@ def test_upgrade_encrypts_a_birth_date_an_older_schema_left_in_clear(empty_url, 
         st.init("admin@example.org", PASSWORD)
         admin = st.authenticate("admin@example.org", PASSWORD)
         assert st.get_family(admin, 1)["infant"]["date_of_birth"] == "2026-09-15"
+        # the stored file and its metadata of the older version are sealed too
+        engine = create_engine(st.url)
+        with engine.connect() as conn:
+            raw = conn.execute(text("SELECT * FROM observation_sessions")).one()
+        engine.dispose()
+        stored = b"".join(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
+                          for v in raw)
+        assert b"Hortensia" not in stored and b"Bartholomew" not in stored
+        assert st.observation_content(admin, 1) == ("old.eaf", OLD_FILE)
+        assert st.get_family(admin, 1)["observation_sessions"][0]["metadata"] == {
+            "coder": "Bartholomew Quince"}
         # the old rows still verify by the old rule; everything after them is keyed
         report = st.verify_audit()
         assert report.ok, report

@@ -4,7 +4,7 @@ Observation recordings can hold names (coders, ELAN participant tiers) in their 
 their metadata, so both are sealed before they reach the database. Each ciphertext is bound
 to its family and the file's SHA-256 (associated data): copied onto another row it does not
 decrypt. Rows written before encryption at rest (``key_id`` NULL) are read as they are and
-sealed by migration 0200.
+sealed by migration 0110.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ observation files encrypted at rest, history guarded against TRUNCATE.
 The key file is needed when there is anything to encrypt or mark; the store hands it to the
 migration (``Database.upgrade(keyring=...)``).
 
-Revision ID: 0200
+Revision ID: 0110
 Revises: 0100
 Create Date: 2026-12-04 13:40:00
 """
@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0200"
+revision = "0110"
 down_revision = "0100"
 branch_labels = None
 depends_on = None
