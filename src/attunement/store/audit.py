@@ -289,8 +289,10 @@ def verify(
             broken = (entry.id, f"row {prev_id + 1} is missing before row {entry.id}")
         elif entry.prev_hash != prev_hash:
             broken = (entry.id, "previous-hash link does not match the row before it")
+        elif keyed_from is not None and entry.id >= keyed_from and key is None:
+            broken = (entry.id, "the key file is needed to verify the keyed rows")
         elif keyed_from is not None and entry.id >= keyed_from:
-            if key is None or not hmac.compare_digest(
+            if not hmac.compare_digest(
                 keyed_row_hash(key, prev_hash, {k: getattr(entry, k) for k in KEYED_FIELDS}),
                 entry.hash,
             ):
