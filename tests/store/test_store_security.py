@@ -120,7 +120,7 @@ def test_an_edited_assessment_is_named(world):
     assert f"assessment {a['id']} does not match its audit row" in report.reason
 
 
-def test_a_deleted_assessment_and_a_record_added_behind_the_log_are_named(world):
+def test_a_deleted_assessment_is_named(world):
     st = world.store
     a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     _drop_guards(st)
