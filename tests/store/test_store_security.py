@@ -141,6 +141,15 @@ def test_an_edited_consent_is_named(world):
     assert not report.ok and f"consent {c['id']} withdrawal date" in report.reason
 
 
+def test_a_consent_added_behind_the_logs_back_is_named(world):
+    st = world.store
+    _sql(st.url, "INSERT INTO consents (family_id, kind, version, given_on, recorded_at) "
+         f"VALUES ({world.fam_north}, 'research', 'v9', '2026-10-01', '2026-10-01 09:00:00')")
+    report = st.verify_audit()
+    assert not report.ok and report.first_broken is None
+    assert "has no audit row (added behind the log's back)" in report.reason
+
+
 def test_consents_change_only_by_one_withdrawal(world):
     st = world.store
     c = st.add_consent(world.north, world.fam_north, kind="research", version="v1",
