@@ -341,7 +341,8 @@ OLD_FILE = b"participant\tHortensia Fairweather\n"
 
 def _old_database(url: str) -> None:
     """A database as the first release of revision 0001 left it: a clear
-    ``infants.birth_date`` column, and audit rows of the unkeyed chain."""
+    ``infants.birth_date`` column, no ``caregivers.variants`` or ``assessments.completed_on``,
+    no triggers guarding assessments, and audit rows of the unkeyed chain."""
     from alembic import command
     from alembic.config import Config
 
@@ -355,6 +356,15 @@ def _old_database(url: str) -> None:
         command.upgrade(cfg, "0100")
         conn.commit()
     with db.engine.execution_options(attunement_write=True).connect() as conn:
+        # the first release of 0001: no guard on assessments, no variants or completed_on
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER assessments_no_change ON assessments"))
+            conn.execute(text("DROP FUNCTION assessments_immutable()"))
+        else:
+            conn.execute(text("DROP TRIGGER assessments_no_update"))
+            conn.execute(text("DROP TRIGGER assessments_no_delete"))
+        conn.execute(text("ALTER TABLE caregivers DROP COLUMN variants"))
+        conn.execute(text("ALTER TABLE assessments DROP COLUMN completed_on"))
         conn.execute(text("ALTER TABLE infants ADD COLUMN birth_date DATE"))
         conn.execute(text("INSERT INTO sites (id, name, created_at) "
                           "VALUES (1, 'North', '2026-11-27 10:00:00')"))
@@ -369,11 +379,21 @@ def _old_database(url: str) -> None:
             "'2026-11-27 10:00:00')"),
             {"c": OLD_FILE, "h": hashlib.sha256(OLD_FILE).hexdigest(), "n": len(OLD_FILE),
              "m": json.dumps({"coder": "Bartholomew Quince"})})
+        conn.execute(text(
+            "INSERT INTO caregivers (id, family_id, key, role, context) "
+            "VALUES (1, 1, 'mother', 'birth_mother', '{}')"))
+        conn.execute(text(
+            "INSERT INTO assessments (id, family_id, caregiver_id, instrument, "
+            "instrument_version, time_point, instance, version, input_kind, responses, "
+            "item_scores, scores, flags, submitted_via, submitted_at) VALUES (1, 1, 1, 'epds', "
+            "'1', 'baseline', 1, 1, 'scores', '[0,0,0,0,0,0,0,0,0,0]', '[0,0,0,0,0,0,0,0,0,0]', "
+            "'{\"total\": 0}', '[]', 'staff', '2026-11-27 10:00:00')"))
         prev = audit.GENESIS
-        for i, action in ((1, "init"), (2, "create")):
+        for i, action, entity in ((1, "init", "store"), (2, "create", "site"),
+                                  (3, "create", "assessment")):
             fields = {"id": i, "at": "2026-11-27T10:00:00.000000Z", "actor_id": None,
                       "actor_email": "system", "actor_role": "system", "action": action,
-                      "entity": "store" if i == 1 else "site", "entity_id": None,
+                      "entity": entity, "entity_id": "1" if i == 3 else None,
                       "family_id": None, "site_id": None, "before": None,
                       "after": '{"name":"North"}' if i == 2 else None, "reason": None,
                       "client": ""}
@@ -383,7 +403,7 @@ def _old_database(url: str) -> None:
                 f"({', '.join(':' + k for k in audit.FIELDS)}, :prev_hash, :hash)"),
                 {**fields, "prev_hash": prev, "hash": digest})
             prev = digest
-        conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 2, :h)"),
+        conn.execute(text("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 3, :h)"),
                      {"h": prev})
         conn.commit()
     db.dispose()
@@ -396,7 +416,7 @@ def empty_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-def test_upgrade_encrypts_a_birth_date_an_older_schema_left_in_clear(empty_url, tmp_path):
+def test_upgrade_encrypts_what_the_first_release_left_in_clear_and_unguarded(empty_url, tmp_path):
     _old_database(empty_url)
     st = Store.open(empty_url, key_path=tmp_path / "k.key")
     try:
@@ -427,7 +447,12 @@ def test_upgrade_encrypts_a_birth_date_an_older_schema_left_in_clear(empty_url, 
         assert report.ok, report
         marker = json.loads(st._db.engine.connect().execute(
             text(f"SELECT value FROM settings WHERE key = '{audit.MARKER}'")).scalar_one())
-        assert marker["from"] == 3
+        assert marker["from"] == 4
+        # what later releases of 0001 added is there, and guards the old assessment too
+        assert st.list_assessments(admin, 1)[0]["completed_on"] == "2026-11-27"
+        assert st.get_family(admin, 1)["caregivers"][0]["id"] == "mother"
+        with pytest.raises(DBAPIError, match="never changed"):
+            _sql(st.url, "UPDATE assessments SET time_point = 'x' WHERE id = 1")
         # and an old row is still protected by the old rule
         if st.dialect == "postgresql":
             _sql(st.url, "DROP TRIGGER audit_log_no_change ON audit_log")

@@ -10,6 +10,9 @@ observation files encrypted at rest, history guarded against TRUNCATE.
   (as ``date_of_birth``) and the column is dropped.
 - ``observation_sessions.meta_ciphertext``/``key_id``: stored files and their metadata are
   sealed with AES-GCM (see ``attunement.store.files``); existing rows are sealed here.
+- A database made by the first releases of 0001 also lacks ``caregivers.variants``,
+  ``assessments.completed_on`` and the triggers that keep submitted assessments unchanged;
+  they are added here (0001 itself is never edited again).
 - ``BEFORE TRUNCATE`` triggers on assessments and consents (PostgreSQL: they stop the
   owner too); consents may change only by recording a withdrawal once.
 
@@ -162,8 +165,41 @@ def _mark_keyed_chain(bind: Any) -> None:
     )
 
 
+def _repair_first_release(bind: Any) -> None:
+    """Bring a database made by an earlier release of 0001 to what 0001 now builds:
+    ``caregivers.variants`` and ``assessments.completed_on`` (added later), and the triggers
+    that keep submitted assessments unchanged (added later: such a database has none)."""
+    postgres = bind.dialect.name == "postgresql"
+    if "variants" not in {c["name"] for c in sa.inspect(bind).get_columns("caregivers")}:
+        op.add_column("caregivers", sa.Column(
+            "variants", sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    if "completed_on" not in {c["name"] for c in sa.inspect(bind).get_columns("assessments")}:
+        # answered on the day it was submitted: the best the old rows can say
+        op.add_column("assessments", sa.Column(
+            "completed_on", sa.Date(), nullable=False, server_default=sa.text("'1970-01-01'")))
+        day = "CAST(submitted_at AS date)" if postgres else "substr(submitted_at, 1, 10)"
+        bind.execute(sa.text(f"UPDATE assessments SET completed_on = {day}"))
+        if postgres:
+            op.execute("ALTER TABLE assessments ALTER COLUMN completed_on DROP DEFAULT")
+    if postgres:
+        if not bind.execute(sa.text(
+                "SELECT 1 FROM pg_trigger WHERE tgname = 'assessments_no_change'")).first():
+            op.execute(f"""CREATE OR REPLACE FUNCTION assessments_immutable() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_ASSESS}'; END $$""")
+            op.execute("CREATE TRIGGER assessments_no_change BEFORE UPDATE OR DELETE ON "
+                       "assessments FOR EACH ROW EXECUTE FUNCTION assessments_immutable()")
+        return
+    have = {r[0] for r in bind.execute(sa.text(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'assessments'"))}
+    for name, event in (("assessments_no_update", "UPDATE"), ("assessments_no_delete", "DELETE")):
+        if name not in have:
+            op.execute(f"CREATE TRIGGER {name} BEFORE {event} ON assessments "
+                       f"BEGIN SELECT RAISE(ABORT, '{_ASSESS}'); END")
+
+
 def upgrade() -> None:
     bind = op.get_bind()
+    _repair_first_release(bind)
     op.add_column("audit_log", sa.Column("record_hash", sa.String(length=64), nullable=True))
     op.add_column(
         "observation_sessions", sa.Column("meta_ciphertext", sa.LargeBinary(), nullable=True)
