@@ -141,3 +141,30 @@ def refuse_time_point() -> Any:
     an assessment at that time point: a real database error in the middle of a write (not a
     store error), whatever the store's code looks like."""
     return _refuse_time_point
+
+
+OWNER_ROLE = "attunement_owner"
+SERVICE_ROLE = "attunement_service"
+
+
+@pytest.fixture
+def postgres_roles(postgres_url: str, tmp_path: Path) -> tuple[str, str]:
+    """``(owner_url, service_url)`` of a fresh database set up as production runs it: the
+    owner role (not a superuser) owns the database and runs the migrations, and
+    ``attunement db grant`` made the service role, which may only INSERT/SELECT history."""
+    import psycopg
+
+    from attunement.store import Store
+    from attunement.store.maintenance import grant_service_role
+
+    server, name = postgres_url.rsplit("/", 1)
+    admin_dsn = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER_ROLE,)).fetchone():
+            conn.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN CREATEROLE")
+        conn.execute(f'ALTER DATABASE "{name}" OWNER TO {OWNER_ROLE}')
+    host = server.split("@", 1)[1]
+    owner_url = f"postgresql+psycopg://{OWNER_ROLE}@{host}/{name}"
+    Store.open(owner_url, key_path=tmp_path / "roles-owner.key").close()
+    grant_service_role(owner_url, SERVICE_ROLE)
+    return owner_url, f"postgresql+psycopg://{SERVICE_ROLE}@{host}/{name}"

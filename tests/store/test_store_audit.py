@@ -81,8 +81,9 @@ def test_deleted_row_is_detected(world):
     assert "row 7 is missing" in report.reason
 
 
-def test_rewritten_chain_is_detected_by_the_next_row(world):
-    """An attacker who edits a row and fixes its own hash still breaks the link after it."""
+def test_rewritten_row_is_detected_even_with_its_unkeyed_hash_recomputed(world):
+    """An attacker who edits a row and recomputes its hash by the old (unkeyed) rule is
+    caught at that row: the chain is keyed, and the key is not in the database."""
     from attunement.store import audit
 
     st = world.store
@@ -98,7 +99,7 @@ def test_rewritten_chain_is_detected_by_the_next_row(world):
         )
     engine.dispose()
     report = st.verify_audit()
-    assert not report.ok and report.first_broken == 5
+    assert not report.ok and report.first_broken == 4 and "keyed hash" in report.reason
 
 
 def test_deleting_the_newest_rows_is_detected(world):

@@ -156,15 +156,46 @@ def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> 
 
 
 @audit_app.command("verify")
-def audit_verify(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
-    """Check the audit log's hash chain; name the first broken row (exit 1 if broken)."""
+def audit_verify(
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+    from_checkpoint: Path | None = typer.Option(
+        None, "--from-checkpoint", help="A checkpoint file made by `audit checkpoint`."
+    ),
+) -> None:
+    """Check the keyed audit chain and every immutable record against it (exit 1 if not)."""
+    from attunement.store import maintenance
+
     with _store(db, key_file) as store:
-        report = store.verify_audit()
+        cp = maintenance.read_checkpoint(from_checkpoint) if from_checkpoint else None
+        report = store.verify_audit(checkpoint=cp)
     if report.ok:
-        typer.echo(f"audit log intact: {report.rows} rows, hash chain verified")
+        since = f", matches checkpoint {from_checkpoint}" if from_checkpoint else ""
+        typer.echo(
+            f"audit log intact: {report.rows} rows, keyed hash chain and records verified{since}"
+        )
         return
+    where = f" at row {report.first_broken}" if report.first_broken is not None else ""
+    lines = "\n".join(f"  - {p}" for p in report.problems)
     raise _fail(
-        f"audit log broken at row {report.first_broken}: {report.reason} ({report.rows} rows read)"
+        f"audit log broken{where}: {report.reason} ({report.rows} rows read)\n{lines}"
+    )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Path = typer.Option(..., "--out", help="File to write (must not exist; mode 0600)."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Write a signed checkpoint of the audit chain; keep it outside the database's reach."""
+    from attunement.store import maintenance
+
+    with _store(db, key_file) as store:
+        body = maintenance.write_checkpoint(store, out)
+    typer.echo(
+        f"checkpoint written to {out}: audit row {body['last_id']} ({body['last_hash'][:16]}…); "
+        "store it where whoever can write to the database cannot"
     )
 
 
@@ -206,7 +237,8 @@ def restore(
     key_file: Path | None = KeyOption,
     yes: bool = typer.Option(False, "--yes", help="Do not ask before replacing the database."),
 ) -> None:
-    """Replace the database with a backup (SQLite copy; pg_restore for PostgreSQL)."""
+    """Replace the database with a backup, checked first (key, schema version, its audit log)
+    in a new file/database that replaces the old one only when every check passed."""
     from attunement.store import Store, StoreError, StoreValidationError, default_url
 
     url = db or default_url()
@@ -220,8 +252,40 @@ def restore(
         raise _fail(str(exc)) from None
     report = store.verify_audit()
     store.close()
-    state = "intact" if report.ok else f"BROKEN at row {report.first_broken}"
+    state = "intact" if report.ok else f"BROKEN: {report.reason}"
     typer.echo(f"restored {source}; audit log {state} ({report.rows} rows)")
+
+
+db_app = typer.Typer(help="Database administration (PostgreSQL roles).", no_args_is_help=True)
+
+
+@db_app.command("grant")
+def db_grant(
+    service_role: str = typer.Option(
+        ..., "--service-role", help="Role the service (web, workers) connects as."
+    ),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Set the role's password from this file."
+    ),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Create/grant the PostgreSQL service role: INSERT/SELECT only on history tables.
+
+    Run with --db as the owner role that runs migrations (re-run after each upgrade); the
+    service then connects as SERVICE_ROLE and cannot change, delete or truncate history,
+    alter tables or disable their triggers.
+    """
+    from attunement.store import StoreValidationError, maintenance
+
+    password = _password(password_file, confirm=False) if password_file else None
+    with _store(db, key_file) as store:  # migrates first, as the owner
+        url = store.url
+    try:
+        done = maintenance.grant_service_role(url, service_role, password)
+    except StoreValidationError as exc:
+        raise _fail(f"{exc.field}: {exc.reason}") from None
+    typer.echo(f"service role {service_role}: {len(done)} statements run")
 
 
 def register(app: typer.Typer) -> None:
@@ -232,3 +296,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.command("backup")(backup)
     app.command("restore")(restore)
+    app.add_typer(db_app, name="db")

@@ -66,6 +66,7 @@ from attunement.store.errors import (
     Forbidden,
     KeyFileError,
     NotFound,
+    StorageFull,
     StoreError,
     StoreValidationError,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "Forbidden",
     "KeyFileError",
     "NotFound",
+    "StorageFull",
     "Store",
     "StoreError",
     "StoreValidationError",

@@ -1,8 +1,16 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, keyed hash-chained audit log.
 
-Each row's hash is SHA-256 over the previous row's hash and the canonical JSON of the row's
-own fields (its id included), so editing a row breaks its hash, deleting one breaks the next
-row's link and the id sequence, and deleting the newest rows disagrees with ``audit_head``.
+Each row's hash is HMAC-SHA-256, under a key derived from the key file kept outside the
+database (see :mod:`attunement.store.crypto`), over the previous row's hash and the canonical
+JSON of the row's own fields (its id and the hash of the record it writes included). Editing a
+row breaks its hash, deleting one breaks the next row's link and the id sequence, deleting the
+newest rows disagrees with ``audit_head``, and nobody without the key file can recompute the
+chain after changing it. Rows written before the switch to the keyed chain keep their original
+unkeyed SHA-256 rule; a keyed marker in ``settings`` says where the keyed rows begin.
+
+:func:`verify` also proves that every immutable record (assessment and its corrections,
+consent, trial allocation) has its audit row and still matches it, and can start from a signed
+checkpoint (:func:`checkpoint`) kept outside the database, which pins the chain's history.
 The code has no UPDATE or DELETE path for ``audit_log``; database triggers reject both.
 Writers serialise on the chain (PostgreSQL advisory lock / SQLite ``BEGIN IMMEDIATE``).
 """
@@ -10,8 +18,10 @@ Writers serialise on the chain (PostgreSQL advisory lock / SQLite ``BEGIN IMMEDI
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,12 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement.store.db import driver_execute, driver_executemany
-from attunement.store.models import AuditEntry, AuditHead
+from attunement.store.errors import KeyFileError
+from attunement.store.models import Assessment, AuditEntry, AuditHead, Consent, Setting
 
 GENESIS = "0" * 64
 # compiled once; parameters are passed at execution
 _HEAD_TABLE = AuditHead.__table__
 _HEAD_INSERT = _HEAD_TABLE.insert()
+# the fields of the original (unkeyed) chain; never change them: old rows are checked by them
 FIELDS = (
     "id",
     "at",
@@ -41,14 +53,37 @@ FIELDS = (
     "reason",
     "client",
 )
+KEYED_FIELDS = (*FIELDS, "record_hash")
+MARKER = "audit_keyed_from"
+CHECKPOINT_FORMAT = "attunement-audit-checkpoint-v1"
 # every column is a plain string or integer, so these run on the driver directly (see
 # ``driver_execute``); ``?`` becomes ``%s`` on PostgreSQL
 _HEAD_SQL = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
 _INSERT_SQL = (
-    f"INSERT INTO audit_log ({', '.join(FIELDS)}, prev_hash, hash) "
-    f"VALUES ({', '.join('?' * (len(FIELDS) + 2))})"
+    f"INSERT INTO audit_log ({', '.join(KEYED_FIELDS)}, prev_hash, hash) "
+    f"VALUES ({', '.join('?' * (len(KEYED_FIELDS) + 2))})"
 )
 _HEAD_UPDATE_SQL = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
+_MARKER_INSERT_SQL = f"INSERT INTO settings (key, value) VALUES ('{MARKER}', ?)"
+# the columns of each immutable record that its audit row's ``record_hash`` covers
+ASSESSMENT_FIELDS = (
+    "id", "family_id", "caregiver_id", "instrument", "instrument_version", "time_point",
+    "instance", "version", "input_kind", "responses", "item_scores", "scores", "flags",
+    "corrected_from", "reason", "submitted_by", "submitted_via", "submitted_at",
+    "completed_on", "submission_key",
+)
+# withdrawn_on is the one consent column that changes; it is checked against its audit rows
+CONSENT_FIELDS = (
+    "id", "family_id", "caregiver_id", "kind", "version", "given_on", "recorded_by",
+    "recorded_at",
+)
+_RECORD_FIELDS = {"assessment": ASSESSMENT_FIELDS, "consent": CONSENT_FIELDS}
+# what an allocation's audit row (``after``) says, by allocation column
+_ALLOCATION_AFTER = {
+    "study_id": "study", "sequence": "sequence", "arm": "arm", "stratum": "stratum",
+    "inputs": "inputs", "details": "details", "algorithm": "algorithm",
+    "fingerprint": "fingerprint",
+}
 
 
 def canonical(value: Any) -> str:
@@ -57,14 +92,45 @@ def canonical(value: Any) -> str:
 
 
 def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """The original, unkeyed rule (rows written before the switch to the keyed chain)."""
     payload = {k: fields[k] for k in FIELDS}
     return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
+
+
+def keyed_row_hash(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """HMAC-SHA-256 of the previous hash and the row's fields under the chain key."""
+    payload = {k: fields[k] for k in KEYED_FIELDS}
+    return hmac.new(key, (prev_hash + canonical(payload)).encode(), hashlib.sha256).hexdigest()
+
+
+def record_digest(entity: str, record: Any) -> str:
+    """SHA-256 of an immutable record's canonical content (a mapping or a model row)."""
+    names = _RECORD_FIELDS[entity]
+    get = record.get if isinstance(record, Mapping) else lambda k: getattr(record, k)
+    return hashlib.sha256(canonical({k: get(k) for k in names}).encode()).hexdigest()
+
+
+def marker_value(key: bytes, first_id: int) -> str:
+    """The ``settings`` value saying the keyed rows begin at ``first_id`` (MACed)."""
+    mac = hmac.new(key, f"{MARKER}:{first_id}".encode(), hashlib.sha256).hexdigest()
+    return json.dumps({"from": first_id, "mac": mac})
+
+
+def _hook(session: Session) -> Any:
+    hook = session.info.get("audit")
+    if hook is None or hook.key is None:
+        raise KeyFileError("the audit chain key is not available (open the store with its key)")
+    return hook
 
 
 def append(
@@ -80,11 +146,13 @@ def append(
     after: Any = None,
     reason: str | None = None,
     client: str = "",
+    record_hash: str | None = None,
 ) -> int:
     """Append one row; the caller holds the write lock (see ``Database.write``)."""
     return append_many(session, [dict(
         actor=actor, action=action, entity=entity, entity_id=entity_id, family_id=family_id,
-        site_id=site_id, before=before, after=after, reason=reason, client=client)])[0]
+        site_id=site_id, before=before, after=after, reason=reason, client=client,
+        record_hash=record_hash)])[0]
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
@@ -95,8 +163,13 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
     """
     if not entries:
         return []
+    key = _hook(session).key(session)
     head = driver_execute(session, _HEAD_SQL).fetchone()
     prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+    if head is None:
+        # a new log is keyed from its first row (an older log was marked by its migration);
+        # never later: a marker written after the fact would bless a rewritten unkeyed past
+        driver_execute(session, _MARKER_INSERT_SQL, (marker_value(key, 1),))
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rows, ids = [], []
     for entry in entries:
@@ -117,9 +190,10 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
             "after": None if after is None else canonical(after),
             "reason": entry.get("reason"),
             "client": entry.get("client") or "",
+            "record_hash": entry.get("record_hash"),
         }
-        digest = row_hash(prev_hash, fields)
-        rows.append((*(fields[k] for k in FIELDS), prev_hash, digest))
+        digest = keyed_row_hash(key, prev_hash, fields)
+        rows.append((*(fields[k] for k in KEYED_FIELDS), prev_hash, digest))
         ids.append(fields["id"])
         prev_id, prev_hash = fields["id"], digest
     if len(rows) == 1:
@@ -135,42 +209,229 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """Result of ``verify``: ``ok``, rows checked, the first broken row's id and why."""
+    """Result of ``verify``: ``ok``, rows checked, the first broken row's id and why, and
+    ``problems``: every finding (chain, checkpoint and records), each naming what is wrong."""
 
     ok: bool
     rows: int
     first_broken: int | None = None
     reason: str | None = None
+    problems: tuple[str, ...] = field(default=())
 
 
-def verify(session: Session) -> AuditReport:
-    """Walk the chain in id order and report the first row that does not fit."""
+def _keyed_from(session: Session, key: bytes | None) -> tuple[int | None, str | None]:
+    """Where the keyed rows begin, or why that cannot be trusted."""
+    row = session.get(Setting, MARKER)
+    if row is None:
+        return None, None
+    try:
+        first = int(json.loads(row.value)["from"])
+    except (ValueError, KeyError, TypeError):
+        return None, "the keyed-chain marker is unreadable"
+    if key is None:
+        return first, "the key file is needed to verify the keyed chain"
+    if not hmac.compare_digest(row.value, marker_value(key, first)):
+        return None, "the keyed-chain marker was not written with this key (forged or moved)"
+    return first, None
+
+
+def sign_checkpoint(checkpoint_key: bytes, body: Mapping[str, Any]) -> str:
+    """HMAC-SHA-256 over the checkpoint's canonical fields (all but ``mac``)."""
+    payload = canonical({k: v for k, v in body.items() if k != "mac"})
+    return hmac.new(checkpoint_key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str, Any]:
+    """A signed statement of the chain's head now, to keep outside the database."""
+    head = session.get(AuditHead, 1)
+    body: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "key_id": key_id,
+        "last_id": head.last_id if head else 0,
+        "last_hash": head.last_hash if head else GENESIS,
+        "made_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    body["mac"] = sign_checkpoint(checkpoint_key, body)
+    return body
+
+
+def verify(
+    session: Session,
+    key: bytes | None,
+    *,
+    checkpoint_key: bytes | None = None,
+    key_id: str | None = None,
+    from_checkpoint: Mapping[str, Any] | None = None,
+    records: bool = True,
+) -> AuditReport:
+    """Walk the chain in id order, then check the immutable records against it.
+
+    The report's ``first_broken``/``reason`` name the first row of the chain that does not
+    fit; ``problems`` lists that and every record or checkpoint finding.
+    """
+    problems: list[str] = []
+    broken: tuple[int, str] | None = None
+    keyed_from, marker_problem = _keyed_from(session, key)
+    pinned: tuple[int, str] | None = None
+    if from_checkpoint is not None:
+        pinned = _check_checkpoint(from_checkpoint, checkpoint_key, key_id, problems)
     prev_id, prev_hash, rows = 0, GENESIS, 0
+    seen = _Seen()
     result = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
     for entry in result.yield_per(1000):
         rows += 1
-        fields = {k: getattr(entry, k) for k in FIELDS}
+        seen.add(entry)
+        if broken is not None:
+            continue
+        if rows == 1 and marker_problem is None and keyed_from is None:
+            marker_problem = "the keyed-chain marker is missing (removed from settings)"
         if entry.id != prev_id + 1:
-            return AuditReport(
-                False, rows, entry.id, f"row {prev_id + 1} is missing before row {entry.id}"
-            )
-        if entry.prev_hash != prev_hash:
-            return AuditReport(
-                False, rows, entry.id, "previous-hash link does not match the row before it"
-            )
-        if row_hash(prev_hash, fields) != entry.hash:
-            return AuditReport(False, rows, entry.id, "row content does not match its hash")
+            broken = (entry.id, f"row {prev_id + 1} is missing before row {entry.id}")
+        elif entry.prev_hash != prev_hash:
+            broken = (entry.id, "previous-hash link does not match the row before it")
+        elif keyed_from is not None and entry.id >= keyed_from and key is None:
+            broken = (entry.id, "the key file is needed to verify the keyed rows")
+        elif keyed_from is not None and entry.id >= keyed_from:
+            if not hmac.compare_digest(
+                keyed_row_hash(key, prev_hash, {k: getattr(entry, k) for k in KEYED_FIELDS}),
+                entry.hash,
+            ):
+                broken = (entry.id, "row content does not match its keyed hash")
+        elif marker_problem is not None:
+            broken = (entry.id, marker_problem)
+        elif row_hash(prev_hash, {k: getattr(entry, k) for k in FIELDS}) != entry.hash:
+            broken = (entry.id, "row content does not match its hash")
+        if broken is None and pinned is not None and entry.id == pinned[0] != 0 \
+                and entry.hash != pinned[1]:
+            broken = (entry.id, "row differs from the signed checkpoint (history rewritten)")
         prev_id, prev_hash = entry.id, entry.hash
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.last_id != prev_id or head.last_hash != prev_hash):
-        if head.last_id > prev_id:
-            return AuditReport(
-                False,
-                rows,
-                prev_id + 1,
-                f"rows {prev_id + 1}..{head.last_id} were deleted from the end of the log",
+    if broken is None and marker_problem is not None and rows:
+        broken = (1, marker_problem)
+    if broken is None:
+        head = session.get(AuditHead, 1)
+        if head is not None and (head.last_id != prev_id or head.last_hash != prev_hash):
+            if head.last_id > prev_id:
+                broken = (
+                    prev_id + 1,
+                    f"rows {prev_id + 1}..{head.last_id} were deleted from the end of the log",
+                )
+            else:
+                broken = (head.last_id, "the chain head does not match the log")
+        elif head is None and rows:
+            broken = (1, "the chain head is missing")
+    if broken is None and pinned is not None and pinned[0] > prev_id:
+        broken = (
+            prev_id + 1,
+            f"rows {prev_id + 1}..{pinned[0]} of the signed checkpoint are missing",
+        )
+    if broken is not None:
+        problems.insert(0, f"audit row {broken[0]}: {broken[1]}")
+    if records:
+        problems.extend(_check_records(session, seen))
+    if not problems:
+        return AuditReport(True, rows)
+    if broken is not None:
+        return AuditReport(False, rows, broken[0], broken[1], tuple(problems))
+    return AuditReport(False, rows, None, problems[0], tuple(problems))
+
+
+def _check_checkpoint(
+    cp: Mapping[str, Any], checkpoint_key: bytes | None, key_id: str | None, problems: list[str]
+) -> tuple[int, str] | None:
+    if cp.get("format") != CHECKPOINT_FORMAT:
+        problems.append("checkpoint: not an attunement audit checkpoint")
+        return None
+    if checkpoint_key is None or key_id is None:
+        problems.append("checkpoint: the key file is needed to check its signature")
+        return None
+    if cp.get("key_id") != key_id:
+        problems.append("checkpoint: it was signed with another key file")
+        return None
+    if not hmac.compare_digest(str(cp.get("mac", "")), sign_checkpoint(checkpoint_key, cp)):
+        problems.append("checkpoint: its signature does not match (edited or forged)")
+        return None
+    return int(cp["last_id"]), str(cp["last_hash"])
+
+
+class _Seen:
+    """What the audit rows say about the immutable records, gathered during the walk."""
+
+    def __init__(self) -> None:
+        # record id -> (audit row id, record hash or None for rows of the unkeyed era)
+        self.assessments: dict[int, tuple[int, str | None]] = {}
+        self.consents: dict[int, tuple[int, str | None]] = {}
+        self.withdrawals: dict[int, str | None] = {}
+        # audit row id -> (family id, after)
+        self.allocations: dict[int, tuple[int | None, dict[str, Any]]] = {}
+
+    def add(self, e: AuditEntry) -> None:
+        if e.entity == "assessment" and e.action in ("create", "correct") and e.entity_id:
+            self.assessments[int(e.entity_id)] = (e.id, e.record_hash)
+        elif e.entity == "consent" and e.entity_id:
+            if e.action == "create":
+                self.consents[int(e.entity_id)] = (e.id, e.record_hash)
+            elif e.action == "update" and e.after:
+                self.withdrawals[int(e.entity_id)] = json.loads(e.after).get("withdrawn_on")
+        elif e.entity == "trial_allocation" and e.action == "randomise":
+            self.allocations[e.id] = (e.family_id, json.loads(e.after or "{}"))
+
+
+def _check_records(session: Session, seen: _Seen) -> list[str]:
+    out: list[str] = []
+    for kind, model, logged in (
+        ("assessment", Assessment, seen.assessments),
+        ("consent", Consent, seen.consents),
+    ):
+        pending = dict(logged)
+        rows = session.execute(select(model).order_by(model.id)).scalars()
+        for rec in rows.yield_per(1000):
+            entry = pending.pop(rec.id, None)
+            if entry is None:
+                out.append(f"{kind} {rec.id} has no audit row (added behind the log's back)")
+                continue
+            audit_id, digest = entry
+            if digest is not None and digest != record_digest(kind, rec):
+                out.append(
+                    f"{kind} {rec.id} does not match its audit row {audit_id} (edited)"
+                )
+            if kind == "consent":
+                withdrawn = rec.withdrawn_on.isoformat() if rec.withdrawn_on else None
+                if withdrawn != seen.withdrawals.get(rec.id):
+                    out.append(
+                        f"consent {rec.id} withdrawal date does not match its audit rows (edited)"
+                    )
+        for rec_id, (audit_id, _) in sorted(pending.items()):
+            out.append(f"{kind} {rec_id} of audit row {audit_id} is missing (deleted)")
+    out.extend(_check_allocations(session, seen))
+    return out
+
+
+def _check_allocations(session: Session, seen: _Seen) -> list[str]:
+    from attunement.store.trials import TrialAllocation  # trials imports the store's core
+
+    out: list[str] = []
+    pending = dict(seen.allocations)
+    rows = session.execute(select(TrialAllocation).order_by(TrialAllocation.id)).scalars()
+    for a in rows.yield_per(1000):
+        logged = pending.pop(a.audit_id, None)
+        if logged is None:
+            out.append(f"trial allocation {a.id} has no audit row (added behind the log's back)")
+            continue
+        family_id, after = logged
+        differs = [
+            col for col, k in _ALLOCATION_AFTER.items()
+            if canonical(getattr(a, col)) != canonical(after.get(k))
+        ]
+        if family_id != a.family_id:
+            differs.append("family_id")
+        if differs:
+            out.append(
+                f"trial allocation {a.id} does not match its audit row {a.audit_id} "
+                f"(edited: {', '.join(differs)})"
             )
-        return AuditReport(False, rows, head.last_id, "the chain head does not match the log")
-    if head is None and rows:
-        return AuditReport(False, rows, 1, "the chain head is missing")
-    return AuditReport(True, rows)
+    for audit_id, (family_id, after) in sorted(pending.items()):
+        out.append(
+            f"trial allocation of family {family_id} (sequence {after.get('sequence')}, audit "
+            f"row {audit_id}) is missing (deleted)"
+        )
+    return out

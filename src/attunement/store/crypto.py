@@ -69,6 +69,11 @@ class KeyRing:
         self._aead = AESGCM(_derive(key, "identifiers"))
         self._pseudo = _derive(key, "pseudonyms")
         self.key_id = hashlib.sha256(_derive(key, "key-id")).hexdigest()[:16]
+        # the audit chain and its checkpoints: keys of their own, so neither can stand in
+        # for the other or for the identifier key
+        self.audit_chain = _derive(key, "audit-chain")
+        self.audit_checkpoint = _derive(key, "audit-checkpoint")
+        self._files = AESGCM(_derive(key, "files"))
 
     def encrypt(self, data: dict[str, Any], aad: str) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -77,6 +82,14 @@ class KeyRing:
 
     def decrypt(self, blob: bytes, aad: str) -> dict[str, Any]:
         return json.loads(self._aead.decrypt(blob[:12], blob[12:], aad.encode()))
+
+    def encrypt_bytes(self, data: bytes, aad: str) -> bytes:
+        """AES-256-GCM of raw bytes (stored files), bound to ``aad``; nonce prepended."""
+        nonce = secrets.token_bytes(12)
+        return nonce + self._files.encrypt(nonce, bytes(data), aad.encode())
+
+    def decrypt_bytes(self, blob: bytes, aad: str) -> bytes:
+        return self._files.decrypt(blob[:12], blob[12:], aad.encode())
 
     def pseudonym(self, study: int | str, kind: str, record_id: int) -> str:
         """A stable keyed-hash id of one record within one study's pseudonymisation domain."""

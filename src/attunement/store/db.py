@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from attunement.store.errors import StorageFull
 
 # one advisory lock serialises writers on PostgreSQL (the audit chain needs a total order)
 WRITE_LOCK = 0x617474  # "att"
@@ -48,6 +50,15 @@ def _driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
 _PYFORMAT: dict[str, str] = {}
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error says the disk (or the database's size limit) is full."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "53100":  # PostgreSQL disk_full
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == 13 or "database or disk is full" in str(orig)  # SQLITE_FULL
+
+
 def default_url() -> str:
     """``$ATTUNEMENT_DB`` or a SQLite file in the user's data directory."""
     env = os.environ.get("ATTUNEMENT_DB")
@@ -80,8 +91,13 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        path = None
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # owner-only from the start (SQLite gives -wal/-shm the main file's mode)
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         engine = create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},
@@ -101,6 +117,10 @@ def make_engine(url: str) -> Engine:
             # lose the last transactions, never corrupt the file or half-write one
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            if path is not None:  # a file made by an older version may be world-readable
+                for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    with suppress(FileNotFoundError):
+                        os.chmod(p, 0o600)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
@@ -114,6 +134,16 @@ def make_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
 
 
+class AuditHook:
+    """How a database's writers reach the audit chain key (set by the store that opens it).
+
+    ``key(session)`` returns the chain key (see :mod:`attunement.store.audit`).
+    """
+
+    def __init__(self) -> None:
+        self.key: Callable[[Session], bytes] | None = None
+
+
 class Database:
     """An engine with a read session factory and a serialised write session factory."""
 
@@ -124,8 +154,11 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self.audit_hook = AuditHook()
         self._write = sessionmaker(
-            self.engine.execution_options(attunement_write=True), expire_on_commit=False
+            self.engine.execution_options(attunement_write=True),
+            expire_on_commit=False,
+            info={"audit": self.audit_hook},
         )
 
     @contextmanager
@@ -140,30 +173,42 @@ class Database:
         ``lock=False`` (PostgreSQL) lets the caller read first and take the writers' lock
         later with :meth:`lock`, so the lock is held only for the writing part.
         """
-        if self.dialect == "sqlite":
-            # queue this process's writers on a lock: SQLite's busy handler polls with growing
-            # sleeps, which starves some writers (seconds of tail latency) under contention;
-            # other processes still wait on BEGIN IMMEDIATE + busy_timeout
-            with self._sqlite_lock, self._write() as session, session.begin():
+        try:
+            if self.dialect == "sqlite":
+                # queue this process's writers on a lock: SQLite's busy handler polls with
+                # growing sleeps, which starves some writers (seconds of tail latency) under
+                # contention; other processes still wait on BEGIN IMMEDIATE + busy_timeout
+                with self._sqlite_lock, self._write() as session, session.begin():
+                    yield session
+                return
+            with self._write() as session, session.begin():
+                if lock:
+                    self.lock(session)
                 yield session
-            return
-        with self._write() as session, session.begin():
-            if lock:
-                self.lock(session)
-            yield session
+        except Exception as exc:  # also the driver's own errors (see driver_execute)
+            if is_disk_full(exc):
+                raise StorageFull(
+                    "the database's disk is full; nothing was written (free space, then retry)"
+                ) from exc
+            raise
 
     def lock(self, session: Session) -> None:
         """Take the writers' lock now (PostgreSQL; SQLite writers hold it from BEGIN)."""
         if self.dialect == "postgresql":
             session.execute(_LOCK_SQL, {"k": WRITE_LOCK})
 
-    def upgrade(self) -> None:
-        """Alembic ``upgrade head`` (migrations ship inside the package)."""
+    def upgrade(self, *, keyring: Callable[[bool], Any] | None = None) -> None:
+        """Alembic ``upgrade head`` (migrations ship inside the package).
+
+        ``keyring(create)``: the key ring, for migrations that encrypt data an older schema
+        left in clear (``create``: a new key file may be made, the database has none yet).
+        """
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", "attunement.store:migrations")
+        cfg.attributes["keyring"] = keyring
         # SQLite: BEGIN IMMEDIATE, so processes opening a fresh file at once migrate in turn
         with self.engine.execution_options(attunement_write=True).connect() as conn:
             if self.dialect == "postgresql":

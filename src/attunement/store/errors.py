@@ -37,3 +37,8 @@ class StoreValidationError(StoreError, ValueError):
 
 class KeyFileError(StoreError):
     """The identifier key file is missing, unreadable, too widely readable or does not match."""
+
+
+class StorageFull(StoreError):
+    """The database's disk is full (SQLite ``database or disk is full``, PostgreSQL SQLSTATE
+    53100 ``disk_full``): nothing was written; the web answers 503 (try again later)."""

@@ -293,10 +293,14 @@ class ObservationSession(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
-    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded on request
+    # the file, AES-GCM encrypted when key_id is set (see store.files); loaded on request
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
+    # clear metadata only on rows written before encryption at rest (key_id NULL); else {}
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    meta_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -322,7 +326,7 @@ class LoginAttempt(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained. Database triggers reject UPDATE and DELETE."""
+    """Append-only, keyed hash chain. Database triggers reject UPDATE, DELETE and TRUNCATE."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -339,6 +343,8 @@ class AuditEntry(Base):
     after: Mapped[str | None] = mapped_column(Text, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     client: Mapped[str] = mapped_column(String(100), default="")
+    # SHA-256 of the immutable record this row wrote (assessment, consent), for verify
+    record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 # the family file's vocabulary (issue 2): one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
-from attunement.store import audit
+from attunement.store import audit, files, maintenance, names
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
 from attunement.store.db import (
@@ -210,6 +210,8 @@ class Store:
         self._token_actors: dict[str, tuple[float, Actor]] = {}
         self._token_generation = 0
         self._token_lock = threading.Lock()
+        self._key_recorded = False
+        db.audit_hook.key = self._audit_chain_key
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -221,9 +223,11 @@ class Store:
         """
         db = Database(url or default_url())
         try:
-            db.upgrade()
             store = cls(db, Path(key_path) if key_path else default_key_path())
+            # a migration that encrypts what an older schema left in clear needs the key
+            db.upgrade(keyring=store._migration_keyring)
             store._check_key()
+            maintenance.secure_files(store)
         except BaseException:
             db.dispose()
             raise
@@ -279,6 +283,31 @@ class Store:
             session.add(Setting(key="key_id", value=self._keys.key_id))
         return self._keys
 
+    def _audit_chain_key(self, session: Session) -> bytes:
+        """The audit chain key for a writer (records the key's id on a fresh store)."""
+        if self._keys is None or not self._key_recorded:
+            self._keyring(session)
+            self._key_recorded = True
+        assert self._keys is not None
+        return self._keys.audit_chain
+
+    def _migration_keyring(self, create: bool) -> KeyRing:
+        """The key ring for a migration; ``create``: a fresh key file is allowed."""
+        if self._keys is None:
+            if not self.key_path.exists() and not create:
+                raise KeyFileError(
+                    f"identifier key file {self.key_path} is missing; this upgrade encrypts "
+                    "data an older version left in clear and needs the key"
+                )
+            return self._keyring()
+        return self._keys
+
+    def _keys_for_rows(self) -> KeyRing | None:
+        """The key ring if there is one (rows written before encryption need none)."""
+        if self._keys is None and self.key_path.exists():
+            self._keys = KeyRing(load_key_file(self.key_path))
+        return self._keys
+
     def system_actor(self) -> Actor:
         """The local operator running the CLI: unrestricted, audited as ``system``."""
         return Actor(None, "system", "system", frozenset(), frozenset())
@@ -304,10 +333,12 @@ class Store:
     def add_site(self, actor: Actor, name: str) -> dict:
         """Create a site (admin)."""
         require_role(actor, "admin")
-        name = v.text(name, "name") or ""
+        name = names.site_name(v.text(name, "name") or "")
         with self._db.write() as s:
-            if s.execute(select(Site.id).where(func.lower(Site.name) == name.lower())).first():
-                raise StoreValidationError("name", f"a site called {name!r} already exists")
+            existing = names.same_looking(name, s.execute(select(Site.name)).scalars())
+            if existing is not None:
+                raise StoreValidationError(
+                    "name", f"a site called {existing!r} already exists (or looks the same)")
             site = Site(name=name)
             s.add(site)
             s.flush()
@@ -342,9 +373,11 @@ class Store:
         if isinstance(ref, int) and not isinstance(ref, bool):
             site = s.get(Site, ref)
         elif isinstance(ref, str) and ref.strip():
-            site = s.execute(
-                select(Site).where(func.lower(Site.name) == ref.strip().lower())
-            ).scalar_one_or_none()
+            wanted = names.fold(" ".join(ref.split()))
+            site = next(
+                (x for x in s.execute(select(Site)).scalars() if names.fold(x.name) == wanted),
+                None,
+            )
             if site is None and ref.strip().isdigit():
                 site = s.get(Site, int(ref.strip()))
         else:
@@ -398,8 +431,9 @@ class Store:
         studies: list[str] | None = None,
         expires: date | None = None,
     ) -> dict:
-        if s.execute(select(User.id).where(User.email == email)).first():
-            raise StoreValidationError("email", f"a user {email} already exists")
+        # one message whatever the reason, so it says nothing about other sites' users
+        if names.same_looking(email, s.execute(select(User.email)).scalars()) is not None:
+            raise StoreValidationError("email", "cannot be used for a new account")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
         if role in ("practitioner", "site_lead") and not site_rows:
             raise StoreValidationError(
@@ -594,7 +628,7 @@ class Store:
         Raises AuthError (with ``retry_after`` seconds when throttled). The message never says
         whether the account exists.
         """
-        email = (email or "").strip().lower()
+        email = names.fold(email or "")
         client = (client or "")[:100]
         now = utcnow()
         with self._db.read() as s:
@@ -2279,6 +2313,7 @@ class Store:
                     "completed_on": a.completed_on.isoformat(),
                 },
                 reason=a.reason,
+                record_hash=audit.record_digest("assessment", {"id": a.id, **item.values}),
             ))
         audit.append_many(s, entries)
         return written
@@ -2615,6 +2650,7 @@ class Store:
                 family_id=fam.id,
                 site_id=fam.site_id,
                 after=out,
+                record_hash=audit.record_digest("consent", c),
             )
             return out
 
@@ -2769,7 +2805,7 @@ class Store:
             "filename": o.filename,
             "sha256": o.sha256,
             "size": o.size,
-            "metadata": dict(o.meta or {}),
+            "metadata": files.open_metadata(self._keys_for_rows(), o),
             "uploaded_at": o.uploaded_at.isoformat(),
         }
 
@@ -2798,14 +2834,15 @@ class Store:
         measured = measure_upload(name, bytes(content), metadata)
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
+            digest = hashlib.sha256(content).hexdigest()
             o = ObservationSession(
                 family_id=fam.id,
                 filename=name,
-                content=bytes(content),
-                sha256=hashlib.sha256(content).hexdigest(),
+                sha256=digest,
                 size=len(content),
-                meta=_jsonable(metadata),
                 uploaded_by=actor.user_id,
+                **files.seal_observation(
+                    self._keyring(s), fam.id, digest, bytes(content), _jsonable(metadata)),
             )
             s.add(o)
             s.flush()
@@ -2845,7 +2882,7 @@ class Store:
             raise Forbidden("only clinical roles may download recordings")
         with self._db.read() as s:
             o = get_scoped(s, actor, ObservationSession, session_id, what="observation session")
-            return o.filename, bytes(o.content)
+            return o.filename, files.open_content(self._keys_for_rows(), o)
 
     # ------------------------------------------------------------------ exports and audit
     def export_assessments(
@@ -2983,10 +3020,15 @@ class Store:
                 for e in s.execute(stmt).scalars()
             ]
 
-    def verify_audit(self) -> audit.AuditReport:
-        """Check the whole hash chain; ``.first_broken`` names the first bad row."""
-        with self._db.read() as s:
-            return audit.verify(s)
+    def verify_audit(self, *, checkpoint: dict | None = None) -> audit.AuditReport:
+        """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
+        immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
+        every finding."""
+        return maintenance.verify_audit(self, checkpoint=checkpoint)
+
+    def audit_checkpoint(self) -> dict:
+        """A signed checkpoint of the chain's head, to keep outside the database."""
+        return maintenance.audit_checkpoint(self)
 
     # ------------------------------------------------------------------ backup and restore
     def backup(self, dest: str | Path) -> Path:
@@ -2995,7 +3037,6 @@ class Store:
         The identifier key file is NOT included: keep it separately.
         """
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             raise StoreValidationError("dest", f"{dest} already exists")
         with self._db.write() as s:
@@ -3006,6 +3047,10 @@ class Store:
                 entity="store",
                 after={"dest": dest.name},
             )
+        try:
+            maintenance.create_private(dest)  # 0600 from the start, never after the fact
+        except FileExistsError:
+            raise StoreValidationError("dest", f"{dest} already exists") from None
         if self.dialect == "sqlite":
             src_path = make_url(self.url).database
             src = sqlite3.connect(src_path)
@@ -3025,50 +3070,39 @@ class Store:
     def restore(
         cls, source: str | Path, url: str | None = None, *, key_path: str | Path | None = None
     ) -> Store:
-        """Replace the database at ``url`` with a backup and open it."""
+        """Replace the database at ``url`` with a backup and open it.
+
+        The backup is restored into a new database first (SQLite: a temp file next to the
+        target; PostgreSQL: a new database on the same server) and checked there: its schema
+        version, that it was encrypted with this key file, and its own audit verification.
+        Only then does it replace the target (``os.replace`` / a rename); on any failure the
+        target is untouched. On PostgreSQL the replaced database is kept, renamed (its name is
+        in the ``restore`` audit row).
+        """
         source = Path(source)
         if not source.exists():
             raise StoreValidationError("source", f"{source} does not exist")
         url = normalise_url(url or default_url())
         parsed = make_url(url)
+        kp = Path(key_path) if key_path else default_key_path()
+
+        def opener(candidate: str) -> Store:
+            return cls.open(candidate, key_path=kp)
+
+        opener.key_path = kp  # type: ignore[attr-defined]
+        kept = None
         if parsed.get_backend_name() == "sqlite":
-            target = Path(parsed.database or "")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-            try:
-                ok = src.execute("PRAGMA integrity_check").fetchone()
-                if not ok or ok[0] != "ok":
-                    raise StoreValidationError("source", f"{source} is not a sound SQLite backup")
-                dst = sqlite3.connect(target)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            except sqlite3.DatabaseError as exc:
-                raise StoreValidationError("source", f"{source} is not a SQLite backup") from exc
-            finally:
-                src.close()
+            maintenance.restore_sqlite(source, Path(parsed.database or ""), opener)
         else:
-            _pg_run(
-                "pg_restore",
-                [
-                    "--clean",
-                    "--if-exists",
-                    "--no-owner",
-                    "--exit-on-error",
-                    "-d",
-                    _libpq(url),
-                    str(source),
-                ],
-            )
-        store = cls.open(url, key_path=key_path)
+            kept = maintenance.restore_postgres(source, url, opener, _pg_run)
+        store = cls.open(url, key_path=kp)
         with store._db.write() as s:
             audit.append(
                 s,
                 actor=store.system_actor(),
                 action="restore",
                 entity="store",
-                after={"source": source.name},
+                after={"source": source.name, "replaced_kept_as": kept},
             )
         return store
 

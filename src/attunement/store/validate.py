@@ -45,9 +45,9 @@ def text(value: Any, field: str, *, max_len: int = 200, required: bool = True) -
 def email(value: Any, field: str = "email") -> str:
     value = text(value, field, max_len=320)
     assert value is not None
-    if not _EMAIL.match(value):
-        raise StoreValidationError(field, f"{value!r} is not an email address")
-    return value.lower()
+    from attunement.store.names import email as normalised_email
+
+    return normalised_email(value, field)
 
 
 def password(value: Any, field: str = "password", *, email_: str = "") -> str:

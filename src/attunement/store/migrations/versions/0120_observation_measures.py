@@ -1,7 +1,7 @@
 """Measures of each coded session, computed once at upload (attunement.store.observation_measures).
 
-Revision ID: 0110
-Revises: 0100
+Revision ID: 0120
+Revises: 0110
 Create Date: 2026-12-04 13:45:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0110"
-down_revision = "0100"
+revision = "0120"
+down_revision = "0110"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,353 @@
+"""Maintenance of a store: audit verification and checkpoints, files at rest, backup and a
+restore that checks everything before it replaces anything, PostgreSQL roles.
+
+See ``docs/security.md`` for the promises these keep and the tests that hold them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from attunement.store import audit
+from attunement.store.crypto import KeyRing, load_key_file
+from attunement.store.errors import KeyFileError, StoreError, StoreValidationError
+
+if TYPE_CHECKING:
+    from attunement.store.service import Store
+
+PRIVATE = 0o600
+
+
+# ---------------------------------------------------------------------- audit
+def verify_audit(store: Store, *, checkpoint: dict | None = None) -> audit.AuditReport:
+    """The keyed chain, the signed ``checkpoint`` (if given) and the immutable records."""
+    keys = _keys_if_any(store)
+    with store._db.read() as s:
+        return audit.verify(
+            s,
+            keys.audit_chain if keys else None,
+            checkpoint_key=keys.audit_checkpoint if keys else None,
+            key_id=keys.key_id if keys else None,
+            from_checkpoint=checkpoint,
+        )
+
+
+def audit_checkpoint(store: Store) -> dict[str, Any]:
+    """A signed checkpoint of the chain head (refused when the chain does not verify)."""
+    keys = _keys_if_any(store)
+    if keys is None:
+        raise KeyFileError(f"identifier key file {store.key_path} is needed to sign a checkpoint")
+    report = verify_audit(store)
+    if not report.ok:
+        raise StoreError(f"the audit log does not verify, no checkpoint made: {report.reason}")
+    with store._db.read() as s:
+        return audit.checkpoint(s, keys.audit_checkpoint, keys.key_id)
+
+
+def write_checkpoint(store: Store, out: Path) -> dict[str, Any]:
+    """Write a signed checkpoint to ``out`` (mode 0600; never overwrites)."""
+    body = audit_checkpoint(store)
+    _write_private(out, (json.dumps(body, indent=2) + "\n").encode())
+    return body
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint file, or a clear error naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise StoreValidationError("checkpoint", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise StoreValidationError("checkpoint", f"{path} is not a checkpoint (not JSON)") from None
+    if not isinstance(data, dict) or data.get("format") != audit.CHECKPOINT_FORMAT:
+        raise StoreValidationError("checkpoint", f"{path} is not an attunement audit checkpoint")
+    return data
+
+
+def _keys_if_any(store: Store) -> KeyRing | None:
+    if store._keys is None and store.key_path.exists():
+        store._keys = KeyRing(load_key_file(store.key_path))
+    return store._keys
+
+
+# ---------------------------------------------------------------------- files at rest
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL or in-memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def secure_files(store: Store) -> None:
+    """Owner-only modes for the database and its -wal/-shm files (a loose key file is
+    refused when loaded, never quietly fixed)."""
+    path = sqlite_path(store.url)
+    if path is not None:
+        chmod_private(path)
+
+
+def chmod_private(path: Path) -> None:
+    """0600 on a SQLite file and its -wal/-shm companions (those that exist)."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(p, PRIVATE)
+
+
+def create_private(path: Path) -> None:
+    """Create an empty file with mode 0600 (refuses an existing one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+    except FileExistsError:
+        raise StoreValidationError("out", f"{path} already exists") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+# ---------------------------------------------------------------------- restore
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "attunement.store:migrations")
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def _known_revisions() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "attunement.store:migrations")
+    return {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
+
+
+def check_backup_content(url: str, source: Path, key_path: Path) -> None:
+    """Refuse a restored copy (at ``url``, not yet in place) whose schema this version does
+    not know or whose identifiers were encrypted with another key file."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            try:
+                rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                key_row = conn.execute(
+                    text("SELECT value FROM settings WHERE key = 'key_id'")
+                ).scalar()
+            except Exception:
+                raise StoreValidationError(
+                    "source", f"{source} is not an attunement backup (no schema version)"
+                ) from None
+    finally:
+        engine.dispose()
+    if rev not in _known_revisions():
+        raise StoreValidationError(
+            "source",
+            f"{source} has schema version {rev!r}, which this version of attunement does not "
+            f"know (newest known: {_head_revision()}); upgrade attunement first",
+        )
+    if key_row is not None:
+        if not key_path.exists():
+            raise KeyFileError(
+                f"{source} holds encrypted identifiers but the key file {key_path} does not exist"
+            )
+        if KeyRing(load_key_file(key_path)).key_id != key_row:
+            raise KeyFileError(
+                f"{source} was encrypted with another identifier key than {key_path}; "
+                "nothing was restored (use the key file that belongs to this backup)"
+            )
+
+
+def restore_sqlite(source: Path, target: Path, opener: Any) -> None:
+    """Restore into a new 0600 file next to ``target``, check it, then swap it in.
+
+    ``opener(url)`` opens (and migrates) a store on the candidate and returns it.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}"
+    create_private(tmp)
+    try:
+        try:
+            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        except sqlite3.DatabaseError as exc:
+            raise StoreValidationError("source", f"{source} is not a SQLite backup") from exc
+        try:
+            ok = src.execute("PRAGMA integrity_check").fetchone()
+            if not ok or ok[0] != "ok":
+                raise StoreValidationError("source", f"{source} is not a sound SQLite backup")
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreValidationError("source", f"{source} is not a SQLite backup") from exc
+        finally:
+            src.close()
+        url = f"sqlite:///{tmp}"
+        _check_candidate(url, source, opener)
+        _fold_wal(tmp)
+        if target.exists():
+            _fold_wal(target)  # a stale WAL must never be replayed onto the restored file
+        os.replace(tmp, target)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        chmod_private(target)
+    finally:
+        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            p.unlink(missing_ok=True)
+
+
+def _fold_wal(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _check_candidate(url: str, source: Path, opener: Any) -> None:
+    """Schema version, key and the backup's own audit verification, on the candidate copy."""
+    check_backup_content(url, source, opener.key_path)
+    store = opener(url)
+    try:
+        report = store.verify_audit()
+    finally:
+        store.close()
+    if not report.ok:
+        raise StoreValidationError(
+            "source",
+            f"{source} does not verify (audit row {report.first_broken}: {report.reason}); "
+            "nothing was restored",
+        )
+
+
+def restore_postgres(source: Path, url: str, opener: Any, pg_run: Any) -> str | None:
+    """Restore into a new database on the same server, check it, then swap it in by renaming.
+
+    Returns the name the replaced database was kept under (None if there was none).
+    """
+    parsed = make_url(url)
+    target = parsed.database or ""
+    scratch = f"{target}_restore_{secrets.token_hex(4)}"[:63]
+    admin = create_engine(
+        parsed.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{scratch}"'))
+        scratch_url = parsed.set(database=scratch).render_as_string(hide_password=False)
+        try:
+            libpq = make_url(scratch_url).set(drivername="postgresql")
+            pg_run(
+                "pg_restore",
+                ["--no-owner", "--exit-on-error", "-d",
+                 libpq.render_as_string(hide_password=False), str(source)],
+            )
+            _check_candidate(scratch_url, source, opener)
+        except BaseException:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            raise
+        kept = None
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target}
+            ).first()
+            if exists:
+                kept = f"{target}_replaced_{secrets.token_hex(4)}"[:63]
+                try:
+                    conn.execute(text(f'ALTER DATABASE "{target}" RENAME TO "{kept}"'))
+                except Exception as exc:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+                    raise StoreError(
+                        f"cannot replace database {target} (is the service still connected? "
+                        f"stop it first); nothing was restored: {exc.__class__.__name__}"
+                    ) from exc
+            conn.execute(text(f'ALTER DATABASE "{scratch}" RENAME TO "{target}"'))
+        return kept
+    finally:
+        admin.dispose()
+
+
+# ---------------------------------------------------------------------- PostgreSQL roles
+# history: the service may add rows, never change or remove them
+APPEND_ONLY = ("audit_log", "assessments", "trial_allocations", "consents")
+# ... except the one column a withdrawal sets
+COLUMN_UPDATES = {"consents": ("withdrawn_on",)}
+READ_ONLY = ("alembic_version",)
+
+
+def grant_service_role(url: str, role: str, password: str | None = None) -> list[str]:
+    """Create (if missing) the PostgreSQL role the service connects as, and grant it only
+    what the service needs: INSERT/SELECT on append-only history, full use of the other
+    tables, no ownership (so no ALTER, DROP, TRUNCATE or disabling of triggers).
+
+    Run as the role that owns the tables (the one migrations run as). Returns the
+    statements run (the password shown as ``***``).
+    """
+    if make_url(url).get_backend_name() != "postgresql":
+        raise StoreValidationError("db", "database roles exist on PostgreSQL only")
+    if not role.replace("_", "").isalnum() or not role[0].isalpha() or len(role) > 63:
+        raise StoreValidationError("service_role", "letters, digits and _ only, a letter first")
+    engine = create_engine(url)
+    done: list[str] = []
+    try:
+        with engine.begin() as conn:
+            def run(sql: str, shown: str | None = None) -> None:
+                conn.exec_driver_sql(sql)
+                done.append(shown or sql)
+
+            owner = conn.execute(text("SELECT current_user")).scalar()
+            if role == owner:
+                raise StoreValidationError(
+                    "service_role", "must differ from the owner role that runs migrations"
+                )
+            db = conn.execute(text("SELECT current_database()")).scalar()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+            ).first()
+            if not exists:
+                run(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+            if password:
+                quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+                run(f'ALTER ROLE "{role}" PASSWORD {quoted}',
+                    f'ALTER ROLE "{role}" PASSWORD ***')
+            run(f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"')
+            run(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            run(f'REVOKE CREATE ON SCHEMA public FROM "{role}"')
+            tables = [
+                r[0] for r in conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+            ]
+            for t in tables:
+                run(f'REVOKE ALL ON TABLE "{t}" FROM "{role}"')
+                if t in READ_ONLY:
+                    run(f'GRANT SELECT ON TABLE "{t}" TO "{role}"')
+                elif t in APPEND_ONLY:
+                    run(f'GRANT SELECT, INSERT ON TABLE "{t}" TO "{role}"')
+                    cols = COLUMN_UPDATES.get(t)
+                    if cols:
+                        run(f'GRANT UPDATE ({", ".join(cols)}) ON TABLE "{t}" TO "{role}"')
+                else:
+                    run(f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "{t}" TO "{role}"')
+            run(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    finally:
+        engine.dispose()
+    return done
