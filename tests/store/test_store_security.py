@@ -316,21 +316,29 @@ def test_a_world_readable_database_of_an_older_version_is_made_owner_only(tmp_pa
 
 def test_observation_files_and_their_metadata_are_encrypted_at_rest(world):
     st = world.store
-    content = b"participant\tHortensia Fairweather\ncoder\tBartholomew Quince\n" * 20
-    meta = {"coder": "Bartholomew Quince", "participants": ["Hortensia Fairweather"]}
-    o = st.add_observation_session(world.north, world.fam_north, filename="visit.eaf",
+    # the people's names sit in the file (session, actor) and in its metadata (coder)
+    content = (b"session,actor,code,onset\n"
+               b"Hortensia Fairweather visit,Infant,cry,1\n"
+               b"Hortensia Fairweather visit,Hortensia Fairweather,soothe,2\n")
+    meta = {"coder": "Bartholomew Quince", "participants": ["Hortensia Fairweather"],
+            "cues": "cry", "responses": "soothe"}
+    o = st.add_observation_session(world.north, world.fam_north, filename="visit.csv",
                                    content=content, metadata=meta)
     assert o["metadata"] == meta
     engine = create_engine(st.url)
     with engine.connect() as conn:
-        raw = conn.execute(text(
-            f"SELECT * FROM observation_sessions WHERE id = {o['id']}")).one()
+        raw = list(conn.execute(text(
+            f"SELECT * FROM observation_sessions WHERE id = {o['id']}")).one())
+        raw += list(conn.execute(text(
+            f"SELECT * FROM observation_measures WHERE session_id = {o['id']}")).one())
+        raw += [row.after for row in conn.execute(text(
+            "SELECT after FROM audit_log WHERE entity = 'observation_session'"))]
     engine.dispose()
     stored = b"".join(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
                       for v in raw)
     for secret in (b"Hortensia", b"Bartholomew", b"Quince"):
         assert secret not in stored
-    assert st.observation_content(world.north, o["id"]) == ("visit.eaf", content)
+    assert st.observation_content(world.north, o["id"]) == ("visit.csv", content)
     doc = st.get_family(world.north, world.fam_north)
     assert doc["observation_sessions"][0]["metadata"] == meta
 

@@ -24,11 +24,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, select
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from attunement.store.crypto import KeyRing
 from attunement.store.errors import StoreValidationError
-from attunement.store.models import Base, UTCDateTime, utcnow
+from attunement.store.files import observation_aad
+from attunement.store.models import Base, ObservationSession, UTCDateTime, utcnow
 
 __all__ = [
     "MEASURE_COLUMNS",
@@ -39,6 +41,7 @@ __all__ = [
     "ObservationMeasures",
     "UploadTooLarge",
     "measure_upload",
+    "seal_measures",
     "settings_from",
     "stored_measures",
 ]
@@ -67,7 +70,8 @@ class ObservationMeasures(Base):
     )
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     n_events: Mapped[int] = mapped_column(Integer)
-    measures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # encrypted like the file itself: session names and actor labels come from the file
+    measures_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     algorithm: Mapped[str] = mapped_column(String(100))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -194,13 +198,22 @@ def measure_upload(filename: str, content: bytes, metadata: dict[str, Any],
     return Measured({**settings, "window": list(settings["window"])}, len(events), rows)
 
 
-def stored_measures(s: Session, session_ids: list[int]) -> dict[int, dict[str, Any]]:
+def seal_measures(keys: KeyRing, family_id: int, sha256: str,
+                  measures: list[dict[str, Any]]) -> bytes:
+    """The measures encrypted under the key ring, bound to their file."""
+    return keys.encrypt({"measures": measures}, observation_aad(family_id, sha256) + ":measures")
+
+
+def stored_measures(s: Session, keys: KeyRing,
+                    session_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The stored measures of these sessions (absent: uploaded before measures were kept)."""
     if not session_ids:
         return {}
     rows = s.execute(
-        select(ObservationMeasures).where(ObservationMeasures.session_id.in_(session_ids))
-    ).scalars()
+        select(ObservationMeasures, ObservationSession.family_id, ObservationSession.sha256)
+        .join(ObservationSession, ObservationSession.id == ObservationMeasures.session_id)
+        .where(ObservationMeasures.session_id.in_(session_ids))
+    ).all()
     return {
         m.session_id: {
             "session": m.session_id,
@@ -209,7 +222,9 @@ def stored_measures(s: Session, session_ids: list[int]) -> dict[int, dict[str, A
             "permutations": PERMUTATIONS,
             "seed": SEED,
             "algorithm": m.algorithm,
-            "measures": list(m.measures),
+            "measures": keys.decrypt(
+                m.measures_ciphertext, observation_aad(family_id, sha256) + ":measures"
+            )["measures"],
         }
-        for m in rows
+        for m, family_id, sha256 in rows
     }

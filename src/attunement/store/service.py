@@ -2819,6 +2819,7 @@ class Store:
             ALGORITHM,
             ObservationMeasures,
             measure_upload,
+            seal_measures,
         )
 
         require_write(actor)
@@ -2846,9 +2847,11 @@ class Store:
             )
             s.add(o)
             s.flush()
-            s.add(ObservationMeasures(session_id=o.id, settings=measured.settings,
-                                      n_events=measured.n_events, measures=measured.measures,
-                                      algorithm=ALGORITHM))
+            s.add(ObservationMeasures(
+                session_id=o.id, settings=measured.settings, n_events=measured.n_events,
+                measures_ciphertext=seal_measures(
+                    self._keyring(s), fam.id, digest, measured.measures),
+                algorithm=ALGORITHM))
             out = self._observation_dict(o)
             audit.append(
                 s,
@@ -2858,7 +2861,8 @@ class Store:
                 entity_id=o.id,
                 family_id=fam.id,
                 site_id=fam.site_id,
-                after={k: out[k] for k in ("filename", "sha256", "size", "metadata")},
+                # not the metadata: coder and participant names stay encrypted at rest
+                after={k: out[k] for k in ("filename", "sha256", "size")},
             )
             return out
 
@@ -2874,7 +2878,7 @@ class Store:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             ids = list(s.execute(select(ObservationSession.id).where(
                 ObservationSession.family_id == fam.id)).scalars())
-            return stored_measures(s, ids)
+            return stored_measures(s, self._keyring(s), ids)
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
         """The file of an observation session (clinical roles in scope)."""

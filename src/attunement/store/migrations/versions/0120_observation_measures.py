@@ -22,7 +22,8 @@ def upgrade() -> None:
         sa.Column("session_id", sa.Integer(), nullable=False),
         sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("n_events", sa.Integer(), nullable=False),
-        sa.Column("measures", sa.JSON(), nullable=False),
+        # AES-GCM of the measures (session names and actor labels come from the file)
+        sa.Column("measures_ciphertext", sa.LargeBinary(), nullable=False),
         sa.Column("algorithm", sa.String(length=100), nullable=False),
         sa.Column("computed_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
