@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 LEVELS = ("caregiver", "family")
+# A recorded answer (context item, not a factor) may also be allowed at either level.
+CONTEXT_LEVELS = (*LEVELS, "any")
 OPS = (">=", "<=")
 DERIVED_RULES = ("gestation_at_birth_below", "parent_age_below", "placement_in")
 TIER_ORDER = ("universal", "targeted", "specialist")
@@ -175,8 +177,9 @@ def _parse_factors(doc: Any, src: str) -> tuple[tuple[Factor, ...], tuple[Contex
         cid = _req(entry, "id", where)
         where = f"{src}: context item '{cid}'"
         level = _req(entry, "level", where)
-        if level not in LEVELS:
-            raise DefinitionError(f"{where}: field 'level' must be one of {LEVELS}, got {level!r}")
+        if level not in CONTEXT_LEVELS:
+            raise DefinitionError(f"{where}: field 'level' must be one of {CONTEXT_LEVELS}, "
+                                  f"got {level!r}")
         context_items.append(ContextItem(cid, _req(entry, "label", where), level,
                                          str(entry.get("description", ""))))
     known_context = {c.id for c in context_items}

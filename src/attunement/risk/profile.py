@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,14 @@ from attunement.risk.family import (
     infant_timing,
     load_family,
     validate_family,
+)
+from attunement.vocabulary import Vocabulary, load_vocabulary
+
+REVIEW_KEY = "safety_review_completed"
+HARM_GUIDANCE = (
+    "In the review, tell unwanted, distressing intrusive thoughts of harm (common, and typical of "
+    "perinatal obsessive-compulsive disorder: the parent is frightened by them and avoids acting "
+    "on them) from intent, a plan or acts of harm, which are a safeguarding emergency."
 )
 
 NOTE = (
@@ -91,6 +99,41 @@ class RuleFired:
         return {"kind": self.kind, "id": self.id, "target": self.target, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class Treatment:
+    """A referral route for a caregiver's own health (not an attachment programme).
+
+    ``route`` is a route id of ``treatment_routes.yaml`` (or the service's file); ``caregiver`` is
+    None for a family-level concern (e.g. domestic abuse recorded for the household).
+    """
+
+    caregiver: str | None
+    route: str
+    reason: str
+    label: str = ""
+    contact: str = ""
+    source: str = ""
+    urgency: str = "routine"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"caregiver": self.caregiver, "route": self.route, "reason": self.reason,
+                "label": self.label, "contact": self.contact, "source": self.source,
+                "urgency": self.urgency}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks)."""
+
+    id: str
+    caregiver: str | None
+    text: str
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "caregiver": self.caregiver, "text": self.text, "source": self.source}
+
+
 @dataclass
 class CaregiverResult:
     """A caregiver's scores and flags at this assessment."""
@@ -133,6 +176,12 @@ class Profile:
     screens_positive: list[dict[str, Any]]
     definitions: Definitions = field(repr=False)
     reviews: list[dict[str, Any]] = field(default_factory=list)
+    urgency: str = "none"
+    treatment: list[Treatment] = field(default_factory=list)
+    prompts: list[Prompt] = field(default_factory=list)
+    safety_review_completed: bool = False
+    urgent_details: list[dict[str, Any]] = field(default_factory=list)
+    infants: list[InfantTiming] = field(default_factory=list)
 
     @property
     def factor_ids(self) -> list[str]:
@@ -157,6 +206,11 @@ class Profile:
             "factors": [f.to_dict() for f in self.factors],
             "cumulative_risk": self.cumulative_risk,
             "pathways": list(self.pathways),
+            "urgency": self.urgency,
+            "treatment": [t.to_dict() for t in self.treatment],
+            "prompts": [p.to_dict() for p in self.prompts],
+            "safety_review_completed": self.safety_review_completed,
+            "urgent_details": self.urgent_details,
             "family_id": self.family_id,
             "assessed_on": self.assessed_on,
             "placement": self.placement,
@@ -382,9 +436,9 @@ def _check_context(data: Mapping[str, Any], defs: Definitions, source: str | Non
     for path, ctx, level in where:
         for key in ctx:
             if key not in levels:
-                known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
+                known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
                 problems.append((f"{path}.{key}", f"unknown recorded answer; known at this level: {known}"))
-            elif levels[key] != level:
+            elif levels[key] not in (level, "any"):
                 other = "the family's context" if levels[key] == "family" else "a caregiver's context"
                 problems.append((f"{path}.{key}", f"is a {levels[key]}-level answer; record it in {other}"))
     if problems:
@@ -461,41 +515,13 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                 not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": None})
 
     rules_fired: list[RuleFired] = []
-    # Urgent overlay: read the safety items themselves so a missing item is never taken as "no".
-    urgent_reasons: list[str] = []
-    covered_instruments = set()
-    for rule in defs.urgent:
-        if rule.context is not None:
-            hits = ["family"] if fam_ctx.get(rule.context) is True else []
-            hits += [c.title for c, cg in zip(caregivers, data["caregivers"], strict=True)
-                     if (cg.get("context") or {}).get(rule.context) is True]
-            for who in hits:
-                text = f"{who}: {rule.label} (context.{rule.context} = true; {rule.source})"
-                urgent_reasons.append(text)
-                rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
-            continue
-        covered_instruments.add(rule.instrument)
-        for res in caregivers:
-            answers = res.item_scores.get(rule.instrument)
-            if answers is None or rule.item is None:
-                continue
-            value = answers[rule.item - 1] if len(answers) >= rule.item else None
-            if value is None:
-                text = (f"{res.title}: {rule.label} not answered - ask directly "
-                        f"(a missing safety item is never taken as 'no'; {rule.source})")
-            elif value > 0:
-                text = f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})"
-            else:
-                continue
-            urgent_reasons.append(text)
-            rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
-    for res in caregivers:
-        for fl in res.flags:
-            if fl.get("kind") in ("safety", "safety_unanswered") and \
-                    fl.get("instrument") not in covered_instruments:
-                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
-                urgent_reasons.append(text)
-                rules_fired.append(RuleFired("urgent", str(fl.get("id")), "urgent", text))
+    vocab = load_vocabulary()
+    urgent_items = _urgent_overlay(defs, vocab, data, caregivers, fam_ctx)
+    for u in urgent_items:
+        rules_fired.append(RuleFired("urgent", u["id"], "urgent", u["reason"]))
+    urgency = vocab.urgency_of(u["kind"] for u in urgent_items)
+    urgent_reasons = [u["reason"] for u in urgent_items]
+    covered_instruments = {r.instrument for r in defs.urgent if r.context is None}
 
     screens = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
                 "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
@@ -507,7 +533,8 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     reviews = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
                 "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
                for res in caregivers for fl in res.flags
-               if fl.get("kind") == "review" and fl.get("instrument") not in covered_instruments]
+               if (k := vocab.kind_of(fl)) is not None and k.id == "review"
+               and fl.get("instrument") not in covered_instruments]
 
     distinct = list(dict.fromkeys(f.id for f in findings))
     cumulative = len(distinct)
@@ -527,12 +554,87 @@ def profile(family: Mapping[str, Any] | str | Path, *,
 
     return Profile(
         family_id=data["family_id"], assessed_on=data["assessed_on"], tier=tier,
-        urgent=bool(urgent_reasons), urgent_reasons=urgent_reasons, factors=findings,
+        urgent=urgency != "none", urgent_reasons=urgent_reasons, factors=findings,
         cumulative_risk=cumulative, pathways=pathways, pathway_details=details,
         caregivers=caregivers, rules_fired=rules_fired, infant=timing,
         placement=data["placement"], not_assessed=not_assessed, screens_positive=screens,
-        definitions=defs, reviews=reviews,
+        definitions=defs, reviews=reviews, urgency=urgency,
+        safety_review_completed=_review_completed(urgent_items, data, fam_ctx),
+        urgent_details=urgent_items,
     )
+
+
+def _urgent_overlay(defs: Definitions, vocab: Vocabulary, data: Mapping[str, Any],
+                    caregivers: list[CaregiverResult], fam_ctx: Mapping[str, Any]
+                    ) -> list[dict[str, Any]]:
+    """Every urgent finding ``{caregiver, kind, id, reason}``, emergencies first.
+
+    Safety items are read from the answers themselves so a missing item is never taken as "no";
+    every other urgent kind comes from the vocabulary (instrument flags re-classified there, e.g.
+    any harm-to-baby item, and recorded answers such as suspected psychosis).
+    """
+    items: list[dict[str, Any]] = []
+
+    def add(cid: str | None, kind: str, rid: str, text: str) -> None:
+        items.append({"caregiver": cid, "kind": kind, "id": rid, "reason": text})
+
+    cgs = list(zip(caregivers, data["caregivers"], strict=True))
+    recorded = {k.recorded: k for k in vocab.recorded_kinds()}
+    for rule in defs.urgent:  # a service's tiers file may still name a recorded answer
+        if rule.context is not None and rule.context not in recorded:
+            recorded[rule.context] = replace(vocab.kind("safeguarding_concern"), id=rule.id,
+                                             label=rule.label, source=rule.source)
+    for key, kind in recorded.items():
+        kid = kind.id if kind.id in vocab.kind_ids else "safeguarding_concern"
+        if fam_ctx.get(key) is True:
+            add(None, kid, kind.id, f"family: {kind.label} (context.{key} = true; {kind.source})")
+        for res, cg in cgs:
+            if (cg.get("context") or {}).get(key) is True:
+                add(res.id, kid, kind.id,
+                    f"{res.title}: {kind.label} (context.{key} = true; {kind.source})")
+    covered = set()
+    for rule in defs.urgent:
+        if rule.context is not None:
+            continue
+        covered.add(rule.instrument)
+        for res in caregivers:
+            answers = res.item_scores.get(rule.instrument)
+            if answers is None or rule.item is None:
+                continue
+            value = answers[rule.item - 1] if len(answers) >= rule.item else None
+            if value is None:
+                add(res.id, "safety_unanswered", rule.id,
+                    f"{res.title}: {rule.label} not answered - ask directly "
+                    f"(a missing safety item is never taken as 'no'; {rule.source})")
+            elif value > 0:
+                add(res.id, "safety", rule.id,
+                    f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})")
+    for res in caregivers:
+        for fl in res.flags:
+            kind = vocab.kind_of(fl)
+            if kind is None or not kind.urgent or fl.get("instrument") in covered:
+                continue
+            if kind.id == "harm_to_baby":
+                text = (f"{res.title}: {kind.label} ({fl.get('reason')}; {kind.source}). "
+                        f"{HARM_GUIDANCE}")
+            else:
+                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
+            add(res.id, kind.id, str(fl.get("id")), text)
+    rank = {k.id: k.urgency for k in vocab.kinds}
+    items.sort(key=lambda u: rank.get(u["kind"]) != "emergency")
+    return items
+
+
+def _review_completed(urgent_items: list[dict[str, Any]], data: Mapping[str, Any],
+                      fam_ctx: Mapping[str, Any]) -> bool:
+    """A safety review is recorded: in the family's context, or in the context of every caregiver
+    with an urgent finding (a family-level finding needs the family's record)."""
+    if fam_ctx.get(REVIEW_KEY) is True:
+        return True
+    done = {cg["id"] for cg in data["caregivers"] if (cg.get("context") or {}).get(REVIEW_KEY) is True}
+    if not urgent_items:
+        return bool(done)
+    return all(u["caregiver"] is not None and u["caregiver"] in done for u in urgent_items)
 
 
 def _tier_rule_reason(rule: Any, distinct: list[str], cumulative: int,
