@@ -370,3 +370,56 @@ def test_role_caregiver_under_18() -> None:
     assert {"mtb", "fnp"} <= set(_ids(result))
     assert any(r == "M (birth mother) is aged 16 (limit 19)" for r in _rec(result, "fnp").reasons)
     assert _rec(result, "fnp").evidence_fit == "in_evidence"
+
+
+# -------------------------------------------------------------------------------------- the CLI
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_match_json_holds_then_releases(tmp_path) -> None:
+    import json
+
+    cg = carer("C", role="foster_carer", age=50, responses={"epds": EPDS_ITEM10_POSITIVE})
+    path = tmp_path / "urgent.json"
+    path.write_text(json.dumps(family(placement="foster", caregivers=[cg])))
+    res = _cli(["match", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert list(d)[:5] == ["recommended", "excluded", "note", "held", "held_reason"]
+    assert d["held"] is True and d["recommended"] == []
+    assert d["held_reason"].startswith("Matching is held: URGENT: same-day safety review")
+    assert d["urgency"] == "same_day"
+    readable = _cli(["match", str(path)])
+    assert readable.exit_code == 0 and "Matching is held" in readable.stdout
+    assert "Recommended for" not in readable.stdout
+
+    path.write_text(json.dumps(family(placement="foster", caregivers=[cg],
+                                      context={"safety_review_completed": True})))
+    d = json.loads(_cli(["match", str(path), "--json"]).stdout)
+    assert d["held"] is False and d["held_reason"] is None
+    assert d["recommended"][0]["id"] == "abc"
+    assert d["recommended"][0]["evidence_fit"] == "in_evidence"
+
+
+def test_cli_match_json_emergency_and_off_evidence(tmp_path) -> None:
+    import json
+
+    path = tmp_path / "emergency.json"
+    path.write_text(json.dumps(family(caregivers=[carer("M", context={"harm_intent": True})])))
+    d = json.loads(_cli(["match", str(path), "--json"]).stdout)
+    assert d["held"] and d["urgency"] == "emergency"
+    assert d["held_reason"].startswith("Matching is held: EMERGENCY")
+    path.write_text(json.dumps(family(
+        infant={"date_of_birth": "2024-06-01"}, context={"child_protection_involvement": True},
+        caregivers=[carer("F", role="birth_father", context={"perinatal_depression": True})])))
+    d = json.loads(_cli(["match", str(path), "--json"]).stdout)
+    gabi = next(r for r in d["recommended"] if r["id"] == "gabi")
+    assert gabi["evidence_fit"] == "off_evidence" and gabi["off_evidence"]
+    assert gabi["tested"]["caregiver_roles"] == ["birth_mother"]
