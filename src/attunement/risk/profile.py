@@ -27,13 +27,16 @@ from attunement.risk.definitions import (
 from attunement.risk.family import (
     FamilyError,
     InfantTiming,
+    family_infants,
     infant_timing,
+    infants_timing,
     load_family,
     validate_family,
 )
 from attunement.vocabulary import Vocabulary, load_vocabulary
 
 REVIEW_KEY = "safety_review_completed"
+URGENCY_ORDER = ("routine", "same_day", "emergency")
 HARM_GUIDANCE = (
     "In the review, tell unwanted, distressing intrusive thoughts of harm (common, and typical of "
     "perinatal obsessive-compulsive disorder: the parent is frightened by them and avoids acting "
@@ -384,12 +387,15 @@ def _derived_reason(rule: DerivedRule, family: Mapping[str, Any], cg: Mapping[st
             return None
         age = cg.get("age")
         if age is not None and rule.threshold is not None and age < rule.threshold:
-            return f"age {age} < {_fmt(rule.threshold)} ({rule.meaning}; {rule.source})"
+            return (f"age {age} < {_fmt(rule.threshold)} at the assessment on "
+                    f"{family['assessed_on']} ({rule.meaning}; {rule.source})")
     elif rule.rule == "placement_in" and cg is None:
         if family["placement"] in rule.values:
             return f"placement recorded as {family['placement']} ({rule.meaning}; {rule.source})"
     elif rule.rule == "gestation_at_birth_below" and cg is None:
-        ga = family["infant"].get("gestational_age_at_birth_weeks")
+        known = [i["gestational_age_at_birth_weeks"] for i in family_infants(family)
+                 if i.get("gestational_age_at_birth_weeks") is not None]
+        ga = min(known) if known else None
         if ga is not None and rule.threshold is not None and ga < rule.threshold:
             return (f"born at {_fmt(ga)} weeks' gestation < {_fmt(rule.threshold)} "
                     f"({rule.meaning}; {rule.source})")
@@ -402,7 +408,14 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
     """Reasons the factor is present (empty if absent) and whether anything could be checked."""
     reasons: list[str] = []
     checked = False
+    role = cg["role"] if cg is not None else None
+    stage = infant_timing(family).stage
+    done_columns: set[str] = set()
     for rule in factor.scores:
+        # the first rule on a column that matches this caregiver's role and the period applies
+        if rule.column in done_columns or not rule.applies(role, stage):
+            continue
+        done_columns.add(rule.column)
         value = scores.get(rule.column)
         if value is None:
             continue
@@ -425,6 +438,13 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
         if why:
             reasons.append(why)
     return reasons, checked
+
+
+def check_context(data: Mapping[str, Any], defs: Definitions | None = None,
+                  source: str | None = None) -> None:
+    """Check every recorded answer (``context``) is known and recorded at its level (family or
+    caregiver; some, such as ``safety_review_completed``, at either). Raises FamilyError."""
+    _check_context(data, defs or load_definitions(), source)
 
 
 def _check_context(data: Mapping[str, Any], defs: Definitions, source: str | None) -> None:
@@ -502,10 +522,13 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                 reasons, checked = _determine(factor, data, cg, res.scores, cg.get("context") or {},
                                               f"caregivers[{i}].context", labels)
                 if reasons:
-                    findings.append(FactorFinding(factor.id, factor.label, cg["id"], factor.level,
+                    findings.append(FactorFinding(factor.id,
+                                                  factor.label_for(cg["role"], defs.perinatal_roles),
+                                                  cg["id"], factor.level,
                                                   "; ".join(reasons), factor.evidence))
                 elif not checked:
-                    not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": cg["id"]})
+                    not_assessed.append({"id": factor.id, "caregiver": cg["id"],
+                                         "label": factor.label_for(cg["role"], defs.perinatal_roles)})
         else:
             reasons, checked = _determine(factor, data, None, {}, fam_ctx, "context", labels)
             if reasons:
@@ -537,11 +560,15 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                and fl.get("instrument") not in covered_instruments]
 
     distinct = list(dict.fromkeys(f.id for f in findings))
+    recorded_all = {k for k, v in fam_ctx.items() if v is True}
+    for cg in data["caregivers"]:
+        recorded_all |= {k for k, v in (cg.get("context") or {}).items() if v is True}
     cumulative = len(distinct)
     fired_tiers: list[str] = []
     for tier in sorted(defs.tiers, key=lambda t: -TIER_ORDER.index(t.id)):
         for rule in tier.rules:
-            why = _tier_rule_reason(rule, distinct, cumulative, screens, labels)
+            why = _tier_rule_reason(rule, distinct, cumulative, screens, labels, recorded_all,
+                                    urgent_items)
             if why:
                 fired_tiers.append(tier.id)
                 rules_fired.append(RuleFired("tier", rule.id, tier.id, f"{rule.label}: {why}"))
@@ -561,7 +588,97 @@ def profile(family: Mapping[str, Any] | str | Path, *,
         definitions=defs, reviews=reviews, urgency=urgency,
         safety_review_completed=_review_completed(urgent_items, data, fam_ctx),
         urgent_details=urgent_items,
+        treatment=_treatment(defs, data, findings, urgent_items, fam_ctx),
+        prompts=_prompts(defs, data, caregivers, findings, urgent_items, fam_ctx),
+        infants=infants_timing(data),
     )
+
+
+def _treatment(defs: Definitions, data: Mapping[str, Any], findings: list[FactorFinding],
+               urgent_items: list[dict[str, Any]], fam_ctx: Mapping[str, Any]) -> list[Treatment]:
+    """Routes for each caregiver's own health (``treatment_routes.yaml``), most urgent first."""
+    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
+    kinds = {k.id: k.label for k in load_vocabulary().kinds}
+    family_factors = {f.id for f in findings if f.caregiver is None}
+    family_recorded = {k for k, v in fam_ctx.items() if v is True}
+    family_kinds = {u["kind"] for u in urgent_items if u["caregiver"] is None}
+    who: list[tuple[str | None, str | None, set[str], set[str], set[str]]] = [
+        (None, None, family_factors, family_recorded, family_kinds)]
+    for cg in data["caregivers"]:
+        who.append((cg["id"], cg["role"], {f.id for f in findings if f.caregiver == cg["id"]},
+                    {k for k, v in (cg.get("context") or {}).items() if v is True},
+                    {u["kind"] for u in urgent_items if u["caregiver"] == cg["id"]}))
+    out: list[Treatment] = []
+    for route in defs.routes:
+        for cid, role, factors, recorded, kinds_found in who:
+            best: tuple[str, list[str]] | None = None
+            for cond in route.when:
+                if cond.roles and role not in cond.roles:
+                    continue
+                hits = ([labels.get(f, f) for f in cond.factors_any if f in factors] +
+                        [f"recorded: {labels.get(r, r)}" for r in cond.recorded_any if r in recorded] +
+                        [kinds.get(k, k) for k in cond.urgent_kinds_any if k in kinds_found])
+                if hits and (best is None or
+                             URGENCY_ORDER.index(cond.urgency) > URGENCY_ORDER.index(best[0])):
+                    best = (cond.urgency, hits)
+            if best is not None:
+                when = {"emergency": "now (emergency)", "same_day": "today",
+                        "routine": "routine referral"}[best[0]]
+                out.append(Treatment(cid, route.id, f"{'; '.join(best[1])} - {when}", route.label,
+                                     route.contact, route.source, best[0]))
+    out.sort(key=lambda t: -URGENCY_ORDER.index(t.urgency))
+    return out
+
+
+def _prompts(defs: Definitions, data: Mapping[str, Any], caregivers: list[CaregiverResult],
+             findings: list[FactorFinding], urgent_items: list[dict[str, Any]],
+             fam_ctx: Mapping[str, Any]) -> list[Prompt]:
+    """What to do or ask next (``prompts.yaml``), each with its source."""
+    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
+    stage = infant_timing(data).stage
+    out: list[Prompt] = []
+    for rule in defs.prompts:
+        prm = rule.params
+        roles = prm.get("roles") or ()
+        if rule.rule == "factor_present":
+            hit = [f for f in findings if f.id in prm["factors"]]
+            cids = list(dict.fromkeys(f.caregiver for f in hit))
+            for cid in cids[:1] if None in cids else cids:
+                out.append(Prompt(rule.id, cid, rule.text, rule.source))
+            continue
+        if rule.rule == "recorded_without_gestation":
+            known = any(i.get("gestational_age_at_birth_weeks") is not None
+                        for i in family_infants(data))
+            if not known and any(fam_ctx.get(a) is True for a in prm["answers"]):
+                out.append(Prompt(rule.id, None, rule.text, rule.source))
+            continue
+        for cg, res in zip(data["caregivers"], caregivers, strict=True):
+            if roles and cg["role"] not in roles:
+                continue
+            ctx = cg.get("context") or {}
+            fill = {"caregiver": res.title, "age": cg.get("age")}
+            if rule.rule == "score_band":
+                value = res.scores.get(prm["column"])
+                factor = defs.factor(prm["below_factor"])
+                cut = next((r for r in factor.scores if r.column == prm["column"]
+                            and r.applies(cg["role"], stage)), None)
+                if value is None or cut is None or not prm["at_least"] <= value < cut.threshold:
+                    continue
+                fill |= {"value": _fmt(value), "at_least": _fmt(prm["at_least"]),
+                         "below": _fmt(cut.threshold - 1)}
+            elif rule.rule == "caregiver_age_below":
+                if cg.get("age") is None or cg["age"] >= prm["threshold"]:
+                    continue
+            elif rule.rule == "not_recorded":
+                missing = [a for a in prm["answers"] if a not in ctx]
+                if not missing:
+                    continue
+                fill["missing"] = "; ".join(labels.get(a, a).lower() for a in missing)
+            elif rule.rule == "urgent_kind" and not any(
+                    u["caregiver"] == cg["id"] and u["kind"] in prm["kinds"] for u in urgent_items):
+                continue
+            out.append(Prompt(rule.id, cg["id"], rule.text.format(**fill), rule.source))
+    return out
 
 
 def _urgent_overlay(defs: Definitions, vocab: Vocabulary, data: Mapping[str, Any],
@@ -638,8 +755,19 @@ def _review_completed(urgent_items: list[dict[str, Any]], data: Mapping[str, Any
 
 
 def _tier_rule_reason(rule: Any, distinct: list[str], cumulative: int,
-                      screens: list[dict[str, Any]], labels: Mapping[str, str]) -> str | None:
+                      screens: list[dict[str, Any]], labels: Mapping[str, str],
+                      recorded: set[str] | None = None,
+                      urgent_items: list[dict[str, Any]] | None = None) -> str | None:
     names = lambda ids: ", ".join(labels.get(i, i) for i in ids)  # noqa: E731
+    if rule.urgent_kinds_any:
+        hits = [u for u in urgent_items or [] if u["kind"] in rule.urgent_kinds_any]
+        if not hits:
+            return None
+        who = ", ".join(dict.fromkeys(u["caregiver"] or "family" for u in hits))
+        return f"{who} ({rule.source})"
+    if rule.recorded_any:
+        hit = [r for r in rule.recorded_any if r in (recorded or set())]
+        return f"recorded: {names(hit)} ({rule.source})" if hit else None
     if rule.any_factor == "*":
         return f"{names(distinct)}" if distinct else None
     if rule.any_factor:
