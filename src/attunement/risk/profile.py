@@ -218,6 +218,7 @@ class Profile:
             "assessed_on": self.assessed_on,
             "placement": self.placement,
             "infant": self.infant.to_dict(),
+            "infants": [t.to_dict() for t in self.infants],
             "counted_factors": self.factor_ids,
             "pathway_details": self.pathway_details,
             "rules_fired": [r.to_dict() for r in self.rules_fired],
@@ -246,11 +247,27 @@ class Profile:
         tiers = {t.id: t for t in self.definitions.tiers}
         lines = [f"{self._name}, assessed {self.assessed_on}: {self.infant.describe()}; "
                  f"placement: {self.placement.replace('_', ' ')}."]
+        vocab = load_vocabulary()
+        level = vocab.level(self.urgency)
+        if self.urgency == "emergency":
+            lines.insert(0, f"{level.label}. {level.action}")
         lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
-                     ("  + URGENT: same-day safety review" if self.urgent else ""))
+                     (f"  + {level.label}" if self.urgent else ""))
         if self.urgent:
-            lines.append("Urgent (same-day safety review, whatever the tier):")
+            lines.append(f"{level.label} (whatever the tier): {level.action}")
             lines += [f"  - {r}" for r in self.urgent_reasons]
+            lines.append("  Safety review recorded: " + ("yes" if self.safety_review_completed else
+                         "no - matching to programmes is held until it is"))
+            lines.append("  Crisis contacts: " + "; ".join(
+                f"{c['name']} {c['phone']}" for c in vocab.contacts()))
+        if self.treatment:
+            lines.append("Treatment and referral for the caregiver's own health:")
+            lines += [f"  - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. Contact: "
+                      f"{t.contact} ({t.source})" for t in self.treatment]
+        if self.prompts:
+            lines.append("Prompts:")
+            lines += [f"  - [{self._cg_title(p.caregiver)}] {p.text} ({p.source})"
+                      for p in self.prompts]
         lines.append(f"Cumulative risk: {self.cumulative_risk} (one point per distinct factor; "
                      "a factor shared by caregivers counts once).")
         if self.factors:
@@ -292,15 +309,30 @@ class Profile:
 
         tiers = {t.id: t for t in self.definitions.tiers}
         colour = {"universal": "green", "targeted": "yellow", "specialist": "magenta"}[self.tier]
+        vocab = load_vocabulary()
+        level = vocab.level(self.urgency)
+        if self.urgency == "emergency":
+            yield Panel(Text(f"{level.label}\n{level.action}", style="bold white on red"),
+                        expand=False)
         head = Text()
         head.append(f"Tier: {tiers[self.tier].label}", style=f"bold {colour}")
         if self.urgent:
-            head.append("   URGENT: same-day safety review", style="bold white on red")
+            head.append(f"   {level.label}", style="bold white on red")
         head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
                     f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
         yield Panel(head, title=Text(f"{self._name} - {self.assessed_on}"), expand=False)
         for r in self.urgent_reasons:
             yield Text(f"! {r}", style="bold red")
+        if self.urgent:
+            yield Text("Safety review recorded: " + ("yes" if self.safety_review_completed else
+                       "no - matching to programmes is held until it is"), style="bold red")
+            yield Text("Crisis contacts: " + "; ".join(f"{c['name']} {c['phone']}"
+                                                       for c in vocab.contacts()), style="red")
+        for t in self.treatment:
+            yield Text(f"Treatment - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. "
+                       f"Contact: {t.contact}", style="bold" if t.urgency != "routine" else "")
+        for p in self.prompts:
+            yield Text(f"Prompt - [{self._cg_title(p.caregiver)}] {p.text}", style="cyan")
         if self.factors:
             table = Table(title="Factors present", expand=True)
             table.add_column("factor", ratio=1)
