@@ -37,11 +37,6 @@ from attunement.vocabulary import Vocabulary, load_vocabulary
 
 REVIEW_KEY = "safety_review_completed"
 URGENCY_ORDER = ("routine", "same_day", "emergency")
-HARM_GUIDANCE = (
-    "In the review, tell unwanted, distressing intrusive thoughts of harm (common, and typical of "
-    "perinatal obsessive-compulsive disorder: the parent is frightened by them and avoids acting "
-    "on them) from intent, a plan or acts of harm, which are a safeguarding emergency."
-)
 
 NOTE = (
     "This profile supports a clinician's decision; it is not a diagnosis. Screening scores need a "
@@ -254,7 +249,8 @@ class Profile:
         lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
                      (f"  + {level.label}" if self.urgent else ""))
         if self.urgent:
-            lines.append(f"{level.label} (whatever the tier): {level.action}")
+            lines.append("Urgent concerns (whatever the tier):" if self.urgency == "emergency" else
+                         f"{level.label} (whatever the tier): {level.action}")
             lines += [f"  - {r}" for r in self.urgent_reasons]
             lines.append("  Safety review recorded: " + ("yes" if self.safety_review_completed else
                          "no - matching to programmes is held until it is"))
@@ -763,9 +759,8 @@ def _urgent_overlay(defs: Definitions, vocab: Vocabulary, data: Mapping[str, Any
             kind = vocab.kind_of(fl)
             if kind is None or not kind.urgent or fl.get("instrument") in covered:
                 continue
-            if kind.id == "harm_to_baby":
-                text = (f"{res.title}: {kind.label} ({fl.get('reason')}; {kind.source}). "
-                        f"{HARM_GUIDANCE}")
+            if kind.id == "harm_to_baby":  # the prompt harm_thoughts_guidance says how to review it
+                text = f"{res.title}: {kind.label} ({fl.get('reason')}; {kind.source})"
             else:
                 text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
             add(res.id, kind.id, str(fl.get("id")), text)
