@@ -394,3 +394,15 @@ def test_h26_json_keeps_its_keys_and_adds_the_safety_ones() -> None:
     assert d["urgency"] == "same_day" and d["safety_review_completed"] is False
     assert d["treatment"][0] == {**d["treatment"][0], "caregiver": "M", "route": "gp"}
     assert {"id", "caregiver", "text", "source"} <= set(d["prompts"][0])
+
+
+def test_h07c_every_harm_flag_in_the_vocabulary_is_a_real_instrument_safety_rule() -> None:
+    # a misspelt flag id would silently switch the harm rule off for that instrument
+    from attunement.instruments import load_instrument
+    from attunement.vocabulary import load_vocabulary
+
+    harm = load_vocabulary().kind("harm_to_baby")
+    assert set(harm.flags) == {"pbq_harm_review", "maas_harm_urge_review"}
+    for flag in harm.flags:
+        inst_id, _, rule_id = flag.partition("_")
+        assert rule_id in {r.id for r in load_instrument(inst_id).safety}, flag
