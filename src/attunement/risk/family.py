@@ -48,6 +48,15 @@ def family_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
 def _field_path(parts: Any) -> str:
     out = ""
     for part in parts:
@@ -137,14 +146,10 @@ def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> 
     Recorded answers (``context``) are checked against the factor definitions by
     :func:`attunement.risk.profile`, because a service may extend those.
     """
-    import jsonschema
-
     if not isinstance(family, Mapping):
         raise FamilyError([("", f"expected an object (mapping), got {type(family).__name__}")], source)
     data = _jsonable(copy.deepcopy(dict(family)))
-    validator = jsonschema.Draft202012Validator(
-        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     problems = list(dict.fromkeys(_describe(e) for e in errors))
     if problems:

@@ -437,7 +437,7 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
     reasons: list[str] = []
     checked = False
     role = cg["role"] if cg is not None else None
-    stage = infant_timing(family).stage
+    stage = "antenatal" if "due_date" in family_infants(family)[0] else "postnatal"
     done_columns: set[str] = set()
     for rule in factor.scores:
         # the first rule on a column that matches this caregiver's role and the period applies
