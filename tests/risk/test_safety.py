@@ -152,6 +152,7 @@ def test_h07_any_harm_item_is_urgent_and_specialist_whatever_the_instrument(inst
     assert prof.urgent_details[0]["id"] == flag
     assert prof.tier == "specialist"
     assert any(r.id == "harm_to_baby" and r.target == "specialist" for r in prof.rules_fired)
+    assert _routes(prof)["gp"].urgency == "same_day"
     guidance = _prompts(prof)["harm_thoughts_guidance"].text
     assert "intrusive thoughts" in guidance and "obsessive-compulsive" in guidance
     assert "intent" in guidance
@@ -406,3 +407,54 @@ def test_h07c_every_harm_flag_in_the_vocabulary_is_a_real_instrument_safety_rule
     for flag in harm.flags:
         inst_id, _, rule_id = flag.partition("_")
         assert rule_id in {r.id for r in load_instrument(inst_id).safety}, flag
+
+
+# ------------------------------------------------------------------------------ properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CG_KEYS = ["suspected_psychosis", "harm_intent", "safety_review_completed",
+           "psychiatric_mother_baby_unit"]
+FAM_KEYS = ["safeguarding_concern", "safety_review_completed", "domestic_violence"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(epds=st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=10, max_size=10),
+       pbq18=st.one_of(st.none(), st.integers(0, 5)),
+       cg_ctx=st.dictionaries(st.sampled_from(CG_KEYS), st.booleans()),
+       fam_ctx=st.dictionaries(st.sampled_from(FAM_KEYS), st.booleans()),
+       role=st.sampled_from(["birth_mother", "birth_father", "foster_carer"]))
+def test_safety_invariants(epds, pbq18, cg_ctx, fam_ctx, role) -> None:
+    pbq = pbq_with()
+    pbq[17] = pbq18
+    prof = profile(family(context=fam_ctx, caregivers=[
+        carer("C", role=role, context=cg_ctx, responses={"epds": epds, "pbq": pbq})]))
+    emergency = cg_ctx.get("suspected_psychosis") is True or cg_ctx.get("harm_intent") is True
+    same_day = (epds[9] is None or epds[9] > 0 or pbq18 is None or pbq18 > 0
+                or fam_ctx.get("safeguarding_concern") is True)
+    assert prof.urgency == ("emergency" if emergency else "same_day" if same_day else "none")
+    assert prof.urgent == (prof.urgency != "none")
+    kinds = [u["kind"] for u in prof.urgent_details]
+    # emergencies are listed first
+    assert [load_kind(k).emergency for k in kinds] == sorted(
+        [load_kind(k).emergency for k in kinds], reverse=True)
+    if {"safety", "harm_to_baby"} & set(kinds) or emergency:
+        # a positive self-harm or harm-to-baby answer routes the caregiver the same day or sooner
+        assert prof.treatment and prof.treatment[0].urgency in ("emergency", "same_day")
+    if emergency:
+        assert prof.tier == "specialist" and prof.treatment[0].route == "crisis_team"
+    if pbq18 is not None and pbq18 > 0:
+        assert prof.tier == "specialist"
+    if fam_ctx.get("safety_review_completed") is not True and \
+            cg_ctx.get("safety_review_completed") is not True:
+        assert not prof.safety_review_completed
+    family_level = fam_ctx.get("safeguarding_concern") is True
+    if prof.urgent and family_level and fam_ctx.get("safety_review_completed") is not True:
+        assert not prof.safety_review_completed
+
+
+def load_kind(kind_id: str):
+    from attunement.vocabulary import load_vocabulary
+
+    return load_vocabulary().kind(kind_id)
