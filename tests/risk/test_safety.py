@@ -133,6 +133,22 @@ def test_h06_crisis_contacts_are_data_a_service_replaces(tmp_path) -> None:
         v.with_crisis_contacts(bad)
 
 
+def test_h06b_a_service_config_sets_the_crisis_contacts_the_profile_shows(tmp_path) -> None:
+    (tmp_path / "contacts.yaml").write_text(
+        "source: Anytown NHS Trust\ncontacts:\n  - {name: Anytown crisis line, phone: '01234 000000'}\n")
+    cfg = tmp_path / "service.yaml"
+    cfg.write_text("crisis_contacts: contacts.yaml\n")
+    fam = family(caregivers=[carer(responses={"epds": EPDS_E5_SELF_HARM_ONLY})])
+    prof = profile(fam, config=cfg)
+    assert prof.to_dict()["crisis_contacts"] == [
+        {"name": "Anytown crisis line", "phone": "01234 000000", "note": ""}]
+    assert "Anytown crisis line 01234 000000" in prof.explain()
+    assert "Samaritans" in profile(fam).explain()
+    assert profile(family()).to_dict()["crisis_contacts"] == []
+    with pytest.raises(DefinitionError, match=r"svc: crisis_contacts: .*contact 1: field 'phone'"):
+        profile(fam, config={"name": "svc", "crisis_contacts": [{"name": "x"}]})
+
+
 # ------------------------------------------------------------------------------ harm to the baby
 
 
@@ -458,3 +474,15 @@ def load_kind(kind_id: str):
     from attunement.vocabulary import load_vocabulary
 
     return load_vocabulary().kind(kind_id)
+
+
+def test_h29_a_change_between_time_points_reports_the_urgency_level() -> None:
+    from attunement.risk import profile_change
+
+    before = profile(family(assessed_on="2025-06-02"))
+    after = profile(family(assessed_on="2025-06-20",
+                           caregivers=[carer(context={"suspected_psychosis": True})]))
+    change = profile_change(before, after)
+    assert change.urgency == ("none", "emergency")
+    assert "urgency none -> emergency" in change.describe()
+    assert change.to_dict()["urgency"] == ["none", "emergency"]

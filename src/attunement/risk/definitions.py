@@ -188,6 +188,7 @@ class Definitions:
     routes: tuple[TreatmentRoute, ...] = ()
     prompts: tuple[PromptRule, ...] = ()
     perinatal_roles: tuple[str, ...] = ("birth_mother", "birth_father", "co_parent")
+    crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
         for r in self.routes:
@@ -549,7 +550,8 @@ class ProfileConfig:
     ``thresholds`` maps a factor id to ``{column_or_rule: value}``, e.g.
     ``{"perinatal_depression": {"epds_total": 11}, "teenage_parent": {"parent_age_below": 18}}``.
     ``tiers`` maps a tier-rule id to new numbers, e.g. ``{"cumulative_risk": {"cumulative_risk_at_least":
-    4}}``. ``routes`` sets a treatment route's local name and contact, e.g. ``{"talking_therapies":
+    4}}``. ``crisis_contacts`` replaces the crisis contacts shown with an urgent profile (a list of
+    ``{name, phone, note}`` or a JSON/YAML file of one, relative to the config file). ``routes`` sets a treatment route's local name and contact, e.g. ``{"talking_therapies":
     {"label": "Anytown Talking Therapies", "contact": "01234 567890"}}``. ``screens`` passes a service's questionnaire cut-offs to the scorer, e.g.
     ``{"epds": {"possible_depression": 11}}`` (only cut-offs the definition marks configurable).
     The urgent overlay is not configurable: safety items cannot be switched off.
@@ -560,12 +562,13 @@ class ProfileConfig:
     name: str = "default"
     screens: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     routes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    crisis_contacts: Any = None  # a list of {name, phone, note}, or a path to a JSON/YAML file
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ProfileConfig:
         if not isinstance(data, Mapping):
             raise DefinitionError(f"{source}: expected a mapping")
-        unknown = set(data) - {"thresholds", "tiers", "name", "screens", "routes"}
+        unknown = set(data) - {"thresholds", "tiers", "name", "screens", "routes", "crisis_contacts"}
         if "urgent" in unknown:
             raise DefinitionError(f"{source}: the urgent overlay cannot be configured "
                                   "(safety items cannot be switched off)")
@@ -576,11 +579,15 @@ class ProfileConfig:
             raise DefinitionError(f"{source}: routes: expected a mapping of route id: "
                                   "{label, contact}")
         return cls(dict(data.get("thresholds") or {}), dict(data.get("tiers") or {}),
-                   str(data.get("name", source)), dict(data.get("screens") or {}), dict(routes))
+                   str(data.get("name", source)), dict(data.get("screens") or {}), dict(routes),
+                   data.get("crisis_contacts"))
 
     @classmethod
     def load(cls, path: str | Path) -> ProfileConfig:
         doc, src = _load_yaml(Path(path), "")
+        cc = doc.get("crisis_contacts") if isinstance(doc, Mapping) else None
+        if isinstance(cc, str) and not Path(cc).is_absolute():
+            doc = {**doc, "crisis_contacts": str(Path(path).parent / cc)}  # relative to the config
         return cls.from_mapping(doc, src)
 
 
@@ -666,5 +673,14 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
             if not isinstance(value, str) or not value.strip():
                 raise DefinitionError(f"{src}: routes.{rid}.{key}: expected non-empty text")
         routes[idx[0]] = replace(routes[idx[0]], **{k: v.strip() for k, v in changes.items()})
+    contacts = defs.crisis_contacts
+    if config.crisis_contacts is not None:
+        from attunement.vocabulary import VocabularyError, load_vocabulary
+
+        try:
+            contacts = tuple(load_vocabulary().with_crisis_contacts(config.crisis_contacts).contacts())
+        except VocabularyError as exc:
+            raise DefinitionError(f"{src}: crisis_contacts: {exc}") from None
     return replace(defs, factors=tuple(factors[f.id] for f in defs.factors), tiers=tiers,
-                   sources=(*defs.sources, src), screen_thresholds=screens, routes=tuple(routes))
+                   sources=(*defs.sources, src), screen_thresholds=screens, routes=tuple(routes),
+                   crisis_contacts=contacts)

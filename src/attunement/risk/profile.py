@@ -182,6 +182,13 @@ class Profile:
     infants: list[InfantTiming] = field(default_factory=list)
 
     @property
+    def crisis_contacts(self) -> list[dict[str, str]]:
+        """The crisis contacts to show (the service's, else the vocabulary's UK defaults)."""
+        if self.definitions.crisis_contacts:
+            return [dict(c) for c in self.definitions.crisis_contacts]
+        return load_vocabulary().contacts()
+
+    @property
     def factor_ids(self) -> list[str]:
         """Distinct factors present, in definition order (these are what cumulative_risk counts)."""
         return list(dict.fromkeys(f.id for f in self.factors))
@@ -209,6 +216,7 @@ class Profile:
             "prompts": [p.to_dict() for p in self.prompts],
             "safety_review_completed": self.safety_review_completed,
             "urgent_details": self.urgent_details,
+            "crisis_contacts": self.crisis_contacts if self.urgent else [],
             "family_id": self.family_id,
             "assessed_on": self.assessed_on,
             "placement": self.placement,
@@ -255,7 +263,7 @@ class Profile:
             lines.append("  Safety review recorded: " + ("yes" if self.safety_review_completed else
                          "no - matching to programmes is held until it is"))
             lines.append("  Crisis contacts: " + "; ".join(
-                f"{c['name']} {c['phone']}" for c in vocab.contacts()))
+                f"{c['name']} {c['phone']}" for c in self.crisis_contacts))
         if self.treatment:
             lines.append("Treatment and referral for the caregiver's own health:")
             lines += [f"  - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. Contact: "
@@ -323,7 +331,7 @@ class Profile:
             yield Text("Safety review recorded: " + ("yes" if self.safety_review_completed else
                        "no - matching to programmes is held until it is"), style="bold red")
             yield Text("Crisis contacts: " + "; ".join(f"{c['name']} {c['phone']}"
-                                                       for c in vocab.contacts()), style="red")
+                                                       for c in self.crisis_contacts), style="red")
         for t in self.treatment:
             yield Text(f"Treatment - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. "
                        f"Contact: {t.contact}", style="bold" if t.urgency != "routine" else "")
@@ -874,6 +882,7 @@ class ProfileChange:
     new_factors: list[dict[str, Any]]
     resolved_factors: list[dict[str, Any]]
     score_changes: list[dict[str, Any]]
+    urgency: tuple[str, str] = ("none", "none")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -881,13 +890,14 @@ class ProfileChange:
             "tier": list(self.tier), "urgent": list(self.urgent),
             "cumulative_risk": list(self.cumulative_risk), "new_factors": self.new_factors,
             "resolved_factors": self.resolved_factors, "score_changes": self.score_changes,
+            "urgency": list(self.urgency),
         }
 
     def describe(self) -> str:
         parts = [f"{self.from_date} -> {self.to_date}: tier {self.tier[0]} -> {self.tier[1]}, "
                  f"cumulative risk {self.cumulative_risk[0]} -> {self.cumulative_risk[1]}"]
-        if self.urgent[0] != self.urgent[1]:
-            parts.append("urgent " + ("raised" if self.urgent[1] else "cleared"))
+        if self.urgency[0] != self.urgency[1]:
+            parts.append(f"urgency {self.urgency[0]} -> {self.urgency[1]}")
         if self.new_factors:
             parts.append("new: " + ", ".join(f"{f['label']} ({f['caregiver'] or 'family'})"
                                               for f in self.new_factors))
@@ -933,4 +943,5 @@ def profile_change(before: Profile, after: Profile) -> ProfileChange:
         (before.urgent, after.urgent), (before.cumulative_risk, after.cumulative_risk),
         [as_dict(f) for k, f in new.items() if k not in old],
         [as_dict(f) for k, f in old.items() if k not in new], changes,
+        (before.urgency, after.urgency),
     )
