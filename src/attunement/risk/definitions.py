@@ -66,13 +66,13 @@ class Factor:
     scores: tuple[ScoreRule, ...] = ()
     recorded: tuple[str, ...] = ()
     derived: tuple[DerivedRule, ...] = ()
-    label_not_perinatal: str | None = None  # the label for a caregiver outside perinatal_roles
+    label_not_birth_parent: str | None = None  # the label for a caregiver outside birth_parent_roles
 
-    def label_for(self, role: str | None, perinatal_roles: tuple[str, ...]) -> str:
+    def label_for(self, role: str | None, birth_parent_roles: tuple[str, ...]) -> str:
         """The label for this caregiver: "Depression", not "Perinatal depression", for a carer
-        who is not a parent in the perinatal period (foster, adoptive, kinship carer)."""
-        if role is not None and self.label_not_perinatal and role not in perinatal_roles:
-            return self.label_not_perinatal
+        who is not a birth parent (co-parent, foster, adoptive, kinship carer)."""
+        if role is not None and self.label_not_birth_parent and role not in birth_parent_roles:
+            return self.label_not_birth_parent
         return self.label
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class Definitions:
     screen_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     routes: tuple[TreatmentRoute, ...] = ()
     prompts: tuple[PromptRule, ...] = ()
-    perinatal_roles: tuple[str, ...] = ("birth_mother", "birth_father", "co_parent")
+    birth_parent_roles: tuple[str, ...] = ("birth_mother", "birth_father")
     crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
@@ -301,7 +301,7 @@ def _parse_factors(doc: Any, src: str) -> tuple[tuple[Factor, ...], tuple[Contex
         factors.append(Factor(fid, _req(entry, "label", where),
                               str(entry.get("description", "")).strip(), level,
                               _req(entry, "evidence", where).strip(), tuple(scores), recorded,
-                              tuple(derived), entry.get("label_not_perinatal")))
+                              tuple(derived), entry.get("label_not_birth_parent")))
     clash = known_context & {f.id for f in factors}
     if clash:
         raise DefinitionError(f"{src}: ids used both as factor and context item: {sorted(clash)}")
@@ -516,10 +516,10 @@ def _build(factors_path: str | Path | None, tiers_path: str | Path | None,
     fdoc, fsrc = _load_yaml(Path(factors_path) if factors_path else None, "factors.yaml")
     factors, context_items = _parse_factors(fdoc, fsrc)
     fids, cids = {f.id for f in factors}, {c.id for c in context_items}
-    perinatal_roles = tuple(fdoc.get("perinatal_roles") or ("birth_mother", "birth_father", "co_parent"))
-    if set(perinatal_roles) - set(ROLES):
-        raise DefinitionError(f"{fsrc}: perinatal_roles: unknown role(s) "
-                              f"{sorted(set(perinatal_roles) - set(ROLES))}")
+    birth_parent_roles = tuple(fdoc.get("birth_parent_roles") or ("birth_mother", "birth_father"))
+    if set(birth_parent_roles) - set(ROLES):
+        raise DefinitionError(f"{fsrc}: birth_parent_roles: unknown role(s) "
+                              f"{sorted(set(birth_parent_roles) - set(ROLES))}")
     for rid in (k.recorded for k in load_vocabulary().recorded_kinds()):
         if rid not in cids | fids:
             raise DefinitionError(f"{fsrc}: the vocabulary's recorded answer {rid!r} is not a "
@@ -532,7 +532,7 @@ def _build(factors_path: str | Path | None, tiers_path: str | Path | None,
     prompts = _parse_prompts(pdoc, psrc, fids, cids, kind_ids)
     ignored = tuple((tdoc.get("screens") or {}).get("ignore") or ())
     return Definitions(factors, context_items, urgent, tiers, pathways, (fsrc, tsrc, rsrc, psrc),
-                       ignored, {}, routes, prompts, perinatal_roles)
+                       ignored, {}, routes, prompts, birth_parent_roles)
 
 
 @cache

@@ -559,12 +559,12 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                                               f"caregivers[{i}].context", labels)
                 if reasons:
                     findings.append(FactorFinding(factor.id,
-                                                  factor.label_for(cg["role"], defs.perinatal_roles),
+                                                  factor.label_for(cg["role"], defs.birth_parent_roles),
                                                   cg["id"], factor.level,
                                                   "; ".join(reasons), factor.evidence))
                 elif not checked:
                     not_assessed.append({"id": factor.id, "caregiver": cg["id"],
-                                         "label": factor.label_for(cg["role"], defs.perinatal_roles)})
+                                         "label": factor.label_for(cg["role"], defs.birth_parent_roles)})
         else:
             reasons, checked = _determine(factor, data, None, {}, fam_ctx, "context", labels)
             if reasons:
