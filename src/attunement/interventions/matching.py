@@ -32,6 +32,7 @@ The result supports a clinician's decision; it does not make it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from attunement.interventions.catalogue import (
     load_catalogue,
     tier_rank,
 )
-from attunement.risk.family import ROLES, validate_family
+from attunement.risk.family import ROLES, corrected_age, validate_family
 from attunement.risk.profile import ROLE_LABELS, Profile
 from attunement.risk.profile import profile as build_profile
 
@@ -61,10 +62,6 @@ NOTE = (
 # A requirement naming at most this many factors/answers is a specific population (a prison or
 # psychiatric mother-and-baby unit, addiction treatment, a clinical referral), not a broad risk list.
 SPECIFIC_MAX_IDS = 2
-# Corrected age is used for preterm infants (born before 37 weeks) until 2 years of chronological
-# age, the usual convention in UK child health (RCPCH UK-WHO growth charts guidance).
-PRETERM_WEEKS = 37
-CORRECT_UNTIL_MONTHS = 24
 INPATIENT = "psychiatric_mother_baby_unit"
 PRISON = "prison_mother_baby_unit"
 DOMESTIC_ABUSE = "domestic_violence"  # the factor id; the words shown are "domestic abuse"
@@ -307,7 +304,9 @@ class _Age:
 
 
 def programme_age(prof: Profile) -> _Age:
-    """The age used for programme windows, in words that say which age and on which date."""
+    """The age used for programme windows, in words that say which age and on which date:
+    corrected for prematurity by :func:`attunement.risk.family.corrected_age` (born before 37
+    weeks, until 2 years of chronological age)."""
     t = prof.infant
     on = f"on the assessment date ({prof.assessed_on})"
     if t.stage == "antenatal":
@@ -316,12 +315,13 @@ def programme_age(prof: Profile) -> _Age:
         return _Age(True, weeks, 0, f"{gestation} gestation {on}")
     months, days = t.age_months or 0, t.age_days or 0
     ga = t.gestational_age_at_birth_weeks
-    if ga is not None and ga < PRETERM_WEEKS and months < CORRECT_UNTIL_MONTHS:
-        cdays = max(days - round((40 - ga) * 7), 0)
-        cmonths = t.corrected_age_months or 0
-        return _Age(False, cdays // 7, cmonths,
-                    f"infant's corrected age {_plural(cmonths, 'completed month')} {on} (born at "
-                    f"{ga:g} weeks' gestation; chronological age {_plural(months, 'completed month')})")
+    born = dt.date.fromisoformat(prof.assessed_on) - dt.timedelta(days=days)
+    age = corrected_age(born, prof.assessed_on, ga)
+    if age.corrected:
+        return _Age(False, age.days // 7, age.months,
+                    f"infant's corrected age {_plural(age.months, 'completed month')} {on} (born "
+                    f"at {ga:g} weeks' gestation; chronological age "
+                    f"{_plural(months, 'completed month')})")
     return _Age(False, days // 7, months, f"infant aged {_plural(months, 'completed month')} {on}")
 
 
