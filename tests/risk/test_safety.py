@@ -486,3 +486,14 @@ def test_h29_a_change_between_time_points_reports_the_urgency_level() -> None:
     assert change.urgency == ("none", "emergency")
     assert "urgency none -> emergency" in change.describe()
     assert change.to_dict()["urgency"] == ["none", "emergency"]
+
+
+def test_h30_a_service_threshold_by_column_leaves_the_fathers_cut_off_alone() -> None:
+    cfg = {"name": "svc", "thresholds": {"perinatal_depression": {"epds_total": 11}}}
+    dad = family(caregivers=[carer("F", role="birth_father", responses={"epds": EPDS_TOTAL10})])
+    assert profile(dad, config=cfg).has("perinatal_depression")
+    mum = family(caregivers=[carer(responses={"epds": [1, 1, 2, 1, 1, 2, 1, 1, 1, 0]})])  # 11
+    assert profile(mum, config=cfg).has("perinatal_depression")
+    both = {"name": "svc", "thresholds": {"perinatal_depression": {"epds_fathers": 12}}}
+    prof = profile(dad, config=both)
+    assert not prof.has("perinatal_depression")

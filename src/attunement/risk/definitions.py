@@ -548,7 +548,8 @@ class ProfileConfig:
     """A service's local choices: factor thresholds and tier-rule numbers.
 
     ``thresholds`` maps a factor id to ``{column_or_rule: value}``, e.g.
-    ``{"perinatal_depression": {"epds_total": 11}, "teenage_parent": {"parent_age_below": 18}}``.
+    ``{"perinatal_depression": {"epds_total": 11}, "teenage_parent": {"parent_age_below": 18}}``; a
+    column name sets the general cut-offs on that column, a rule id (``epds_fathers``) sets one rule.
     ``tiers`` maps a tier-rule id to new numbers, e.g. ``{"cumulative_risk": {"cumulative_risk_at_least":
     4}}``. ``crisis_contacts`` replaces the crisis contacts shown with an urgent profile (a list of
     ``{name, phone, note}`` or a JSON/YAML file of one, relative to the config file). ``routes`` sets a treatment route's local name and contact, e.g. ``{"talking_therapies":
@@ -611,10 +612,14 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
         for key, value in dict(changes).items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise DefinitionError(f"{src}: thresholds.{fid}.{key}: expected a number, got {value!r}")
-            idx = [i for i, s in enumerate(scores) if key in (s.column, s.id)]
+            # A rule id sets that rule. A column name sets the general cut-offs on it, not a
+            # role-specific one (the fathers' EPDS cut-off is set by its own id).
+            idx = [i for i, s in enumerate(scores) if s.id == key] or \
+                [i for i, s in enumerate(scores) if s.column == key and not s.roles] or \
+                [i for i, s in enumerate(scores) if s.column == key]
             didx = [i for i, d in enumerate(derived) if d.rule == key and d.threshold is not None]
             if idx:
-                for i in idx:  # a column name sets every cut-off on it; a rule id sets one
+                for i in idx:
                     s = scores[i]
                     scores[i] = replace(s, threshold=float(value),
                                         source=f"{s.source}; threshold set by {src}")
