@@ -74,6 +74,26 @@ def test_emergency_holds_with_the_emergency_wording() -> None:
     assert result.to_dict()["urgent_note"].startswith("EMERGENCY")
 
 
+def test_harm_to_baby_item_holds_matching_in_plain_words() -> None:
+    pbq = [0] * 25
+    pbq[23] = 2  # PBQ item 24
+    result = _run(family(caregivers=[carer("M", responses={"pbq": pbq})]))
+    assert result.held
+    assert "Thoughts or acts of harm towards the baby" in result.held_reason
+    assert "ask directly about the concern" in result.held_reason
+
+
+def test_partly_off_evidence_caregivers_are_named() -> None:
+    fam = family(infant={"date_of_birth": "2024-06-01"},
+                 context={"child_protection_involvement": True},
+                 caregivers=[carer("M", context={"perinatal_depression": True}),
+                             carer("F", role="birth_father", age=31)])
+    gabi = _rec(_run(fam), "gabi")
+    assert gabi.evidence_fit == "in_evidence" and gabi.caregivers == ["M", "F"]
+    assert ("outside the trials' population: F (birth father): tested with birth mother only"
+            in gabi.reasons)
+
+
 @pytest.mark.parametrize("where", ["family", "caregiver"])
 def test_a_recorded_safety_review_releases_the_hold(where: str) -> None:
     cg = carer("C", role="foster_carer", age=50, responses={"epds": EPDS_ITEM10_POSITIVE})

@@ -525,7 +525,7 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
         if len(outside) == len(cgs):
             off.append("off-evidence: " + "; ".join(outside))
         elif outside:
-            fits.append("outside the trials' population (not counted): " + "; ".join(outside))
+            fits.append("outside the trials' population: " + "; ".join(outside))
 
         tier_fit = 2 if prof.tier in prog.tiers else 0
         if tier_fit:
