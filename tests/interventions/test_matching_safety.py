@@ -443,3 +443,39 @@ def test_cli_match_json_emergency_and_off_evidence(tmp_path) -> None:
     gabi = next(r for r in d["recommended"] if r["id"] == "gabi")
     assert gabi["evidence_fit"] == "off_evidence" and gabi["off_evidence"]
     assert gabi["tested"]["caregiver_roles"] == ["birth_mother"]
+
+
+ROLE_FAMILIES = {
+    "mother": (family(infant={"date_of_birth": "2024-06-01"}, context={"clinical_referral": True},
+                      caregivers=[carer("M", context={"bonding_difficulty": True})]), "pip"),
+    "father": (family(infant={"date_of_birth": "2025-01-01"}, caregivers=[
+        carer("F", role="birth_father", context={"perinatal_depression": True})]), "mellow_babies"),
+    "co_parent": (family(infant=ANTENATAL_24W, caregivers=[
+        carer("M", age=31), carer("P", role="co_parent", age=33)]), "family_foundations"),
+    "foster": (_foster(), "abc"),
+    "adoptive": (family(placement="adoptive", infant={"date_of_birth": "2024-03-01"},
+                        caregivers=[carer("A", role="adoptive_parent", age=41)]), "vipp_sd"),
+    "kinship": (family(placement="kinship", context={"trauma_exposure": True}, caregivers=[
+        carer("K", role="kinship_carer", age=58, first_time_parent=False)]), "abc"),
+    "under_18": (family(infant=ANTENATAL_24W, context={"socioeconomic_disadvantage": True},
+                        caregivers=[carer("M", age=16)]), "fnp"),
+}
+
+
+@pytest.mark.parametrize("role", list(ROLE_FAMILIES))
+def test_cli_role_vignettes(role: str, tmp_path) -> None:
+    import json
+
+    fam, expected = ROLE_FAMILIES[role]
+    path = tmp_path / f"{role}.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(fam))
+    res = _cli(["match", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["held"] is False
+    rec = next(r for r in d["recommended"] if r["id"] == expected)
+    assert rec["evidence_fit"] == "in_evidence"
+    text = _cli(["match", str(path)]).stdout
+    assert "Recommended for MATCH-VIGNETTE" in text
