@@ -310,3 +310,19 @@ def test_off_evidence_option_is_marked_on_the_page(page_client: TestClient,
     gabi = page.index("Group Attachment-Based Intervention")
     assert "Off-evidence" in page[gabi:gabi + 300]
     assert "tested with birth mother only" in page
+
+
+def test_a_review_item_alert_is_not_shown_as_urgent(page_client: TestClient,
+                                                    sqlite_world: World) -> None:
+    _login(page_client)
+    store = sqlite_world.store
+    fid = _family_store(sqlite_world, [_carer("mother", "birth_mother")],
+                        infant={"due_date": _due_in(100)})
+    a = store.add_assessment(store.system_actor(), fid, "mother", "maas", "antenatal",
+                             [5] * 18 + [1])  # item 19 (feelings about a loss): review only
+    assert [f["kind"] for f in a["flags"] if f["kind"] == "review"]
+    page = page_client.get(f"/families/{fid}").text
+    assert 'data-urgency="none"' in page and "For clinician review" in page
+    assert "URGENT" not in page[page.index('id="urgency"'):page.index("</section>",
+                                                                       page.index('id="urgency"'))]
+    assert 'id="matches-held"' not in page
