@@ -57,8 +57,14 @@ def test_seed_subgroups_and_caregivers_are_covered(profiles) -> None:
 
 
 def test_every_family_gets_at_least_one_match(profiles) -> None:
+    # issue 10: a family with an open urgent flag and no safety review is held, with the reason
     for fam, prof in profiles:
-        assert match(prof, fam).recommended, fam["family_id"]
+        result = match(prof, fam)
+        if result.held:
+            assert prof.urgent and not result.recommended and result.held_reason
+        else:
+            assert result.recommended, fam["family_id"]
+    assert any(not match(prof, fam).held for fam, prof in profiles)
 
 
 def test_seed_shifts_dates_but_not_results() -> None:

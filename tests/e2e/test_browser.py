@@ -91,11 +91,13 @@ def test_practitioner_and_caregiver_journey(chromium, server: LiveServer, e2e_wo
     urgent = page.locator(".urgent-box")
     assert urgent.is_visible() and "same-day safety review" in urgent.inner_text()
     assert page.locator("svg.chart").count() >= 1
-    matches = page.locator("#matches-title + p + ol.matches li, ol.matches li")
     section = page.locator("section[aria-labelledby=matches-title]").inner_text()
     assert "Matched interventions" in section
-    if "not available in this installation" not in section:
-        assert matches.count() >= 1
+    # issue 10: an open urgent flag holds matching until the safety review is recorded
+    held = page.locator("#matches-held")
+    assert held.is_visible() and "Matching is held" in held.inner_text()
+    assert page.locator("ol.matches li").count() == 0
+    assert "Crisis contacts" in urgent.inner_text()
     _shot(page, shots, "04-family-urgent")
 
     # a one-time link for the father, completed as the caregiver in a separate browser context
@@ -132,6 +134,18 @@ def test_practitioner_and_caregiver_journey(chromium, server: LiveServer, e2e_wo
     page.locator("a", has_text="E2E-001").first.click()
     page.wait_for_url("**/families/*")
     assert page.locator("text=caregiver link").count() >= 1  # the father's answers arrived
+
+    # the safety review of each alert, recorded with its outcome, releases the hold
+    for _ in range(2):
+        card = page.locator(".urgent-box .alert-card").first
+        card.get_by_label("Action taken").fill("Phoned the same day; safety plan agreed.")
+        card.get_by_label("Outcome of the safety review").select_option("safety_plan")
+        card.get_by_role("button", name="Acknowledge").click()
+        page.wait_for_url("**/families/*")
+        assert "Alert acknowledged." in page.locator(".flash").first.inner_text()
+    assert page.locator("#matches-held").count() == 0
+    assert "A safety review is recorded" in page.locator(".urgent-box").inner_text()
+    _shot(page, shots, "08b-family-reviewed")
 
     # export
     page.get_by_role("link", name="Exports").click()

@@ -82,6 +82,17 @@ def _broken(doc: dict, index: int, edit) -> dict:
     (lambda p: p.update(colour="blue"), "abc", "colour", "not a catalogue field"),
     (lambda p: p["eligibility"]["window"]["start"].update(gestation_weeks=50), "abc",
      "eligibility.window.start", None),
+    # issue 10: every programme states its trial population and delivery, validated
+    (lambda p: p.pop("trial_population"), "abc", "trial_population", "required"),
+    (lambda p: p["trial_population"].update(settings=["hospital"]), "abc",
+     "trial_population.settings[0]", "is not one of"),
+    (lambda p: p["trial_population"].update(ages={"start": {"age_months": 30},
+                                                  "end": {"age_months": 6}}),
+     "abc", "trial_population.ages", "tested ages start"),
+    (lambda p: p["trial_population"].update(exclusions=[{"any_of": ["unicorns"],
+                                                         "label": "unicorn trial"}]),
+     "abc", "trial_population.exclusions[0].any_of[0]", "unknown factor"),
+    (lambda p: p["delivery"].pop("group"), "abc", "delivery.group", "required"),
 ])
 def test_validation_errors_name_file_programme_and_field(doc, edit, programme, field, reason) -> None:
     bad = _broken(doc, 0, edit)

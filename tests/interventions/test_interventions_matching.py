@@ -35,10 +35,13 @@ def test_foster_infant_gets_abc_first_with_reasons_and_evidence() -> None:
     assert any("Placement away from the birth family" in r for r in top.reasons)
     assert any(r.startswith("pathway: Targeted - child welfare") for r in top.reasons)
     assert top.evidence["strength"] == 5 and "Bernard" in top.evidence["studies"][0]["citation"]
-    assert top.ranking == {"tier": 2, "pathway": 3, "mechanism": 1, "population": 0, "evidence": 5}
-    assert top.score == 11
-    scores = [r.score for r in result.recommended]
-    assert scores == sorted(scores, reverse=True)
+    # issue 10: lexicographic ranking (evidence before fit points); score is the fit points only
+    assert top.ranking == {"in_evidence": 1, "evidence": 5, "tier": 2, "pathway": 3,
+                           "mechanism": 1, "population": 0}
+    assert top.score == 6
+    keys = [(-r.ranking["in_evidence"], -r.evidence["strength"], -r.score)
+            for r in result.recommended]
+    assert keys == sorted(keys)
 
 
 def test_adoptive_dyad_is_matched_through_the_placement() -> None:
@@ -46,7 +49,9 @@ def test_adoptive_dyad_is_matched_through_the_placement() -> None:
                  caregivers=[carer("A1", role="adoptive_parent", age=40),
                              carer("A2", role="adoptive_parent", age=38)])
     result = _run(fam)
-    assert _ids(result)[:2] == ["abc", "vipp_sd"]
+    # issue 10: VIPP-SD starts at 12 months (tested at about 1-5 years), so not at 9 months
+    assert _ids(result)[:2] == ["abc", "vig"]
+    assert any("too young" in r for r in _excluded(result, "vipp_sd"))
     assert result.recommended[0].caregivers == ["A1", "A2"]
 
 
@@ -54,7 +59,8 @@ def test_age_window_exclusion_names_the_window() -> None:
     fam = family(infant={"date_of_birth": "2025-01-02"}, placement="foster",
                  caregivers=[carer("C", role="foster_carer", age=50)])
     reasons = _excluded(_run(fam), "abc")
-    assert reasons == ["age window: too young: infant aged 5 completed months, starts at 6 months"]
+    assert reasons == ["age window: too young: infant aged 5 completed months on the assessment "
+                       "date (2025-06-02), starts at 6 months"]
     reasons = _excluded(_run(family(placement="foster")), "mellow_bumps")
     assert any("antenatal enrolment only" in r for r in reasons)
 
@@ -66,9 +72,13 @@ def test_antenatal_family_windows_and_first_time_young_mother() -> None:
     result = _run(fam)
     assert {"mtb", "fnp", "family_foundations", "mellow_bumps", "baby_triple_p"} <= set(_ids(result))
     assert _excluded(result, "abc")[0].startswith("age window: starts after birth")
-    # FNP enrolment ends at 24 weeks; at 25 weeks it is too late
+    # issue 10: FNP enrols up to 28 weeks in England; the trial recruited before 25 weeks, so at
+    # 25 weeks it is eligible but off-evidence, and at 29 weeks too late
     late = _run(family(**{**fam, "infant": {"due_date": "2025-09-15"}}))
-    assert any("too late" in r for r in _excluded(late, "fnp"))
+    fnp = next(r for r in late.recommended if r.id == "fnp")
+    assert fnp.off_evidence and "tested at 0 weeks' gestation to 24 weeks' gestation" in fnp.off_evidence[0]
+    later = _run(family(**{**fam, "infant": {"due_date": "2025-08-18"}}))
+    assert any("too late" in r for r in _excluded(later, "fnp"))
 
 
 def test_role_and_age_population_requirements() -> None:
@@ -114,7 +124,13 @@ def test_prison_mbu_and_addiction_open_specialist_programmes_to_a_targeted_famil
     result = _run(fam)
     assert result.tier == "targeted"
     ids = _ids(result)
-    assert ids[0] == "mio" and "new_beginnings" in ids
+    # issue 10: MIO was tested in community addiction treatment, not in a prison unit: it is
+    # off-evidence there and ranks below New Beginnings, which was tested in prison units
+    assert ids[0] == "new_beginnings" and "mio" in ids
+    assert all(r.off_evidence for r in result.recommended[1:])
+    mio = next(r for r in result.recommended if r.id == "mio")
+    assert mio.off_evidence == ["off-evidence: M (birth mother): tested in the community, not in "
+                                "a prison mother-and-baby unit"]
     # without the custody/addiction pathway, a specialist-only programme is too intensive
     plain = _run(family(context={"single_carer": True}))
     assert any(r.startswith("intensity: a specialist programme") for r in _excluded(plain, "cpp"))
@@ -141,10 +157,12 @@ def test_offered_restricts_and_explains() -> None:
 
 
 def test_to_dict_shape_and_decision_support_note() -> None:
-    fam = family(placement="kinship", context={"safeguarding_concern": True},
+    # issue 10: an urgent flag holds matching until a safety review is recorded
+    fam = family(placement="kinship", context={"safeguarding_concern": True,
+                                               "safety_review_completed": True},
                  caregivers=[carer("K", role="kinship_carer", age=60)])
     d = json.loads(json.dumps(_run(fam).to_dict()))
-    assert list(d)[:3] == ["recommended", "excluded", "note"]
+    assert list(d)[:5] == ["recommended", "excluded", "note", "held", "held_reason"]
     assert d["recommended"][0].keys() >= {"id", "name", "reasons", "evidence", "rank", "ranking"}
     assert d["excluded"][0].keys() == {"id", "name", "reasons"}
     assert "clinician" in d["note"] and d["urgent"] is True and d["urgent_note"]
@@ -188,7 +206,7 @@ def test_every_programme_is_either_recommended_or_excluded_with_reasons(
     ids = [r.id for r in result.recommended] + [e.id for e in result.excluded]
     assert sorted(ids) == sorted(load_catalogue().ids)
     assert all(e.reasons for e in result.excluded)
-    keys = [(-r.score, -r.evidence["strength"]) for r in result.recommended]
+    keys = [(bool(r.off_evidence), -r.evidence["strength"], -r.score) for r in result.recommended]
     assert keys == sorted(keys)
     assert [r.rank for r in result.recommended] == list(range(1, len(result.recommended) + 1))
     for rec in result.recommended:

@@ -392,9 +392,11 @@ def test_item_review_flags_are_listed_for_the_clinician_not_counted_as_screens()
 
     maas = load_instrument("maas")
     answers = [int(max(it.scores)) for it in maas.items]
-    answers[11] = 1  # item 12 scored 1 (<= 2: harm-urge review, local policy)
+    # Item 19 (feelings if the pregnancy were lost) stays a clinician review; item 12 (urge to hurt
+    # the baby) is a harm-to-baby item now, urgent (tests/risk/test_safety.py).
+    answers[18] = 1  # item 19 scored 1 (<= 2: review, local policy)
     prof = profile(family(infant={"due_date": "2025-09-22"},
                           caregivers=[carer(responses={"maas": answers})]))
-    assert [r["id"] for r in prof.reviews] == ["maas_harm_urge_review"]
+    assert [r["id"] for r in prof.reviews] == ["maas_loss_feelings_review"]
     assert prof.tier == "universal" and not prof.urgent
     assert "For clinician review" in prof.explain()

@@ -30,8 +30,9 @@ def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
     assert alerts[0]["caregiver"] == "father" and alerts[0]["time_point"] == "6w"
     rows = st.list_families(world.north)
     assert rows[0]["open_alerts"] == 1
-    ack = st.acknowledge_alert(world.north, alerts[0]["id"], note="called, safe, GP informed")
-    assert ack["status"] == "acknowledged"
+    ack = st.acknowledge_alert(world.north, alerts[0]["id"], note="called, safe, GP informed",
+                               outcome="safety_plan")
+    assert ack["status"] == "acknowledged" and ack["outcome"] == "safety_plan"
     assert all(x["id"] != ack["id"] for x in st.list_alerts(world.north))
 
 

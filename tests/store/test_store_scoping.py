@@ -52,7 +52,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert south_alerts and all(a["family"] == fs for a in south_alerts)
     assert all(a["family"] == world.fam_north for a in st.list_alerts(north))
     with pytest.raises(NotFound):
-        st.acknowledge_alert(north, south_alerts[0]["id"], note="seen")
+        st.acknowledge_alert(north, south_alerts[0]["id"], note="seen", outcome="safety_plan")
     obs = st.add_observation_session(
         world.south, fs, filename="a.csv",
         content=b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n",

@@ -156,10 +156,16 @@ def test_episode_and_alert_acknowledgement(client: TestClient, world: World) -> 
     client.post(f"/api/families/{world.family_a}/assessments", json=body, headers=h)
     alert = next(a for a in client.get("/api/alerts", headers=h).json()
                  if a["family"] == world.family_a)
-    r = client.post(f"/api/alerts/{alert['id']}/acknowledge", headers=h, json={"note": ""})
+    r = client.post(f"/api/alerts/{alert['id']}/acknowledge", headers=h,
+                    json={"note": "", "outcome": "safety_plan"})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "note"
+    # issue 10: the safety review's outcome is required
     r = client.post(f"/api/alerts/{alert['id']}/acknowledge", headers=h,
                     json={"note": "Phoned the same day; safety plan agreed."})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "outcome"
+    r = client.post(f"/api/alerts/{alert['id']}/acknowledge", headers=h,
+                    json={"note": "Phoned the same day; safety plan agreed.",
+                          "outcome": "safety_plan"})
     assert r.status_code == 200 and r.json()["status"] == "acknowledged"
 
 

@@ -124,7 +124,7 @@ API_CASES = [
          body=lambda: {"responses": [1] * 10, "reason": "re-entered from the paper form"},
          prepare=_new_assessment),
     Case("POST", "/api/alerts/{A}/acknowledge", _write(200),
-         body=lambda: {"note": "called back"}, prepare=_new_alert),
+         body=lambda: {"note": "called back", "outcome": "safety_plan"}, prepare=_new_alert),
     Case("PATCH", "/api/episodes/{A}", _write(200),
          body=lambda: {"sessions_offered": 3}, prepare=_new_episode),
     Case("POST", "/api/families/{F}/consents", _write(),

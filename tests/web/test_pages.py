@@ -259,7 +259,8 @@ def test_recorded_circumstances_reach_the_profile(page_client: TestClient) -> No
             "caregivers.0.context.severe_mental_illness": "1"}
     r = page_client.post("/families/new", data=form, follow_redirects=True)
     assert r.status_code == 200 and "Family FAM-CTX" in r.text
-    assert "Severe mental illness" in r.text and "Domestic violence" in r.text
+    # issue 10 wording: "domestic abuse"
+    assert "Severe mental illness" in r.text and "Domestic abuse" in r.text
     assert ">specialist<" in r.text  # severe mental illness sets the specialist tier
 
 

@@ -42,10 +42,12 @@ def profile_command(
     family: Path = typer.Argument(..., help="Family file (JSON or YAML)."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine form (JSON)."),
     config: Path | None = typer.Option(
-        None, "--config", help="A service's thresholds (YAML: thresholds, tiers)."
+        None, "--config",
+        help="A service's config (YAML: thresholds, tiers, screens, routes: local names/contacts).",
     ),
 ) -> None:
-    """Explain a family's vulnerability profile: factors, cumulative risk, tier, urgent flags."""
+    """Explain a family's profile: urgency (emergency first), treatment routes for the caregivers'
+    own health, prompts, factors, cumulative risk, tier and pathways."""
     try:
         _, prof = _profile(family, config)
     except _errors() as exc:

@@ -46,21 +46,31 @@ class CatalogueError(ValueError):
 
 @dataclass(frozen=True)
 class WindowPoint:
-    """One end of an eligibility window: completed gestation weeks or completed months of age."""
+    """One end of a window: completed gestation weeks, completed weeks of age or completed months."""
 
     gestation_weeks: float | None = None
     age_months: float | None = None
+    age_weeks: float | None = None
 
     @property
     def days_from_birth(self) -> float:
         if self.gestation_weeks is not None:
             return (self.gestation_weeks - 40) * 7
+        if self.age_weeks is not None:
+            return float(self.age_weeks) * 7
         return float(self.age_months or 0) * DAYS_PER_MONTH
 
     def describe(self) -> str:
         if self.gestation_weeks is not None:
             return f"{self.gestation_weeks:g} weeks' gestation"
-        return f"{self.age_months:g} months"
+        if self.age_weeks is not None:
+            return _plural(self.age_weeks, "week") + " of age"
+        return _plural(self.age_months or 0, "month")
+
+
+def _plural(n: float, unit: str) -> str:
+    """``1 month``, ``2 months`` (grammar in every reason a clinician reads)."""
+    return f"{n:g} {unit}" + ("" if n == 1 else "s")
 
 
 @dataclass(frozen=True)
@@ -99,8 +109,27 @@ class Programme:
     def roles(self) -> str | list[str]:
         return self.eligibility["caregiver_roles"]
 
+    @property
+    def delivery(self) -> Mapping[str, bool]:
+        return self.data["delivery"]
+
+    @property
+    def trial_population(self) -> Mapping[str, Any]:
+        return self.data["trial_population"]
+
+    @property
+    def tested_start(self) -> WindowPoint:
+        return WindowPoint(**self.trial_population["ages"]["start"])
+
+    @property
+    def tested_end(self) -> WindowPoint:
+        return WindowPoint(**self.trial_population["ages"]["end"])
+
     def window_text(self) -> str:
         return f"{self.start.describe()} to {self.end.describe()}"
+
+    def tested_text(self) -> str:
+        return f"{self.tested_start.describe()} to {self.tested_end.describe()}"
 
     def evidence_dict(self) -> dict[str, Any]:
         ev = self.data["evidence"]
@@ -202,12 +231,20 @@ def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
                 raise CatalogueError(f"unknown factor or recorded answer {s!r}", file=source,
                                      programme=pid, field=f"suits[{i}]")
         elig = entry["eligibility"]
-        for key in ("requires", "excludes"):
-            for i, cond in enumerate(elig.get(key) or []):
+        conds = [(f"eligibility.{key}", elig.get(key)) for key in ("requires", "excludes")]
+        conds.append(("trial_population.exclusions", entry["trial_population"].get("exclusions")))
+        for where, items in conds:
+            for i, cond in enumerate(items or []):
                 for j, fid in enumerate(cond["any_of"]):
                     if fid not in known:
                         raise CatalogueError(f"unknown factor or recorded answer {fid!r}", file=source,
-                                             programme=pid, field=f"eligibility.{key}[{i}].any_of[{j}]")
+                                             programme=pid, field=f"{where}[{i}].any_of[{j}]")
+        ages = entry["trial_population"]["ages"]
+        t_start, t_end = WindowPoint(**ages["start"]), WindowPoint(**ages["end"])
+        if t_start.days_from_birth > t_end.days_from_birth:
+            raise CatalogueError(f"tested ages start ({t_start.describe()}) after they end "
+                                 f"({t_end.describe()})", file=source, programme=pid,
+                                 field="trial_population.ages")
         start = WindowPoint(**elig["window"]["start"])
         end = WindowPoint(**elig["window"]["end"])
         if start.days_from_birth > end.days_from_birth:

@@ -1,31 +1,38 @@
 """Matching a family's profile to the intervention catalogue, with reasons and evidence.
 
+Hold (safety first): while the profile has an open urgent flag (``urgency`` same-day or
+emergency) and no safety review is recorded (``safety_review_completed``), matching is held:
+nothing is recommended, ``held_reason`` says why and what to do first. A recorded review releases
+it (family file: ``safety_review_completed: true``; platform: an alert acknowledged with an outcome).
+
 Eligibility (all must hold, else the programme is listed under ``excluded`` with every reason):
-the infant's age or gestation is inside the programme's enrolment window; the programme is not
-more intensive than the profile's tier unless it serves one of the profile's pathways (a
-specialist custody or addiction programme stays open to a targeted-tier family in that
-pathway); at least one caregiver has an eligible role and meets the programme's population
-requirements (first-time parent, age, recorded answers such as addiction
-treatment or a prison mother-and-baby unit) without an exclusion; enough caregivers for couple
-programmes; and the service offers it (``offered``).
+the infant's age or gestation is inside the programme's enrolment window (corrected age for an
+infant born before 37 weeks, until 2 years of chronological age); the programme is not more
+intensive than the profile's tier unless it serves one of the profile's pathways; at least one
+caregiver has an eligible role, meets the programme's population requirements and has no
+exclusion (the catalogue's own, or one from the programme's trials: "outside its evidence");
+enough caregivers for couple programmes; the service offers it (``offered``); and the protective
+exclusions: no couples' or co-parenting programme where domestic abuse is recorded, no outpatient
+group programme for an inpatient (psychiatric mother-and-baby unit) or while an urgent flag is open.
 
-Ranking rule (transparent and additive, shown in ``ranking`` for every recommendation):
+Evidence fit: a programme is in evidence when the infant's (corrected) age is inside the ages it
+was tested at and at least one eligible caregiver has a role and setting its trials included
+(``trial_population``). Otherwise it is listed in the "off-evidence" tier, clearly marked, with
+what lies outside the evidence.
 
-* tier fit: +2 when the programme serves the profile's tier (a lower-tier programme stays eligible
-  for a higher-tier family but ranks lower);
-* pathway fit: +3 when the programme serves one of the profile's pathways;
-* mechanism fit: +1 for each factor present that the programme's mechanism is suited to
-  (``suits`` in the catalogue, e.g. foster/adoptive placement or parental severe mental illness ->
-  ABC's behavioural sensitivity focus), at most +3;
-* population fit: +2 when a requirement naming one or two specific situations is met (a prison or
-  psychiatric mother-and-baby unit, addiction treatment, a clinical referral, child protection);
-* evidence strength: +1 to +5 on the catalogue's rubric.
+Ranking rule (lexicographic, shown in ``ranking`` for every recommendation): in-evidence before
+off-evidence; then evidence strength (5 to 1 on the catalogue's rubric); then fit points (tier +2
+when the programme serves the profile's tier; pathway +3 when it serves one of the profile's
+pathways; mechanism +1 per factor present that its mechanism suits, at most +3; population +2 when
+it was designed for a specific population the family is in); then catalogue order. Fit points
+only order programmes of equal evidence strength, so they can never put weaker evidence first.
 
-Ties keep catalogue order. The result supports a clinician's decision; it does not make it.
+The result supports a clinician's decision; it does not make it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +42,18 @@ from attunement.interventions.catalogue import (
     MECHANISM_LABELS,
     Catalogue,
     Programme,
+    WindowPoint,
     load_catalogue,
     tier_rank,
 )
-from attunement.risk.family import ROLES, validate_family
+from attunement.risk.family import ROLES, corrected_age, validate_family
 from attunement.risk.profile import ROLE_LABELS, Profile
 from attunement.risk.profile import profile as build_profile
 
 RANKING_RULE = (
-    "tier fit +2; pathway fit +3; +1 per factor present that the mechanism suits (max 3); "
-    "+2 when designed for a specific population the family is in; evidence strength +1 to +5; "
-    "ties keep catalogue order"
+    "lexicographic: in-evidence before off-evidence; then evidence strength (5 to 1); then fit "
+    "points (tier +2, pathway +3, +1 per factor present that the mechanism suits (max 3), +2 when "
+    "designed for a specific population the family is in); then catalogue order"
 )
 NOTE = (
     "These recommendations support a clinician's decision with the family; they do not replace "
@@ -54,7 +62,36 @@ NOTE = (
 # A requirement naming at most this many factors/answers is a specific population (a prison or
 # psychiatric mother-and-baby unit, addiction treatment, a clinical referral), not a broad risk list.
 SPECIFIC_MAX_IDS = 2
-URGENT_NOTE = "URGENT: complete the same-day safety review before planning any programme."
+INPATIENT = "psychiatric_mother_baby_unit"
+PRISON = "prison_mother_baby_unit"
+DOMESTIC_ABUSE = "domestic_violence"  # the factor id; the words shown are "domestic abuse"
+SETTING_LABELS = {"community": "the community", "inpatient_mbu": "a psychiatric mother-and-baby unit",
+                  "prison_mbu": "a prison mother-and-baby unit"}
+HELD_EXCLUSION = "held: no programme is recommended until the safety review is recorded"
+
+
+def _vocabulary() -> Any:
+    from attunement.vocabulary import load_vocabulary
+
+    return load_vocabulary()
+
+
+def urgent_note(urgency: str) -> str | None:
+    """The urgency's label and first action (from ``attunement.vocabulary``), or None."""
+    if urgency == "none":
+        return None
+    level = _vocabulary().level(urgency)
+    return f"{level.label}. {level.action}"
+
+
+def held_reason(prof: Profile) -> str:
+    """Why matching is held and what to do first (the emergency or same-day wording)."""
+    urgency = prof.urgency
+    level = _vocabulary().level(urgency)
+    why = "; ".join(prof.urgent_reasons) or "an urgent flag is open"
+    return (f"Matching is held: {level.label} ({why}) and no safety review is recorded. "
+            f"First: {level.action} Then record the review (family file: safety_review_completed: "
+            "true; platform: acknowledge the alert with its outcome) and match again.")
 
 
 @dataclass
@@ -69,15 +106,23 @@ class Recommendation:
     evidence: dict[str, Any]
     caregivers: list[str]
     programme: Programme = field(repr=False)
+    off_evidence: list[str] = field(default_factory=list)
+
+    @property
+    def evidence_fit(self) -> str:
+        return "off_evidence" if self.off_evidence else "in_evidence"
 
     def to_dict(self) -> dict[str, Any]:
         d = self.programme.data
+        tp = self.programme.trial_population
         return {
             "id": self.id,
             "name": self.name,
             "reasons": list(self.reasons),
             "evidence": self.evidence,
             "rank": self.rank,
+            "evidence_fit": self.evidence_fit,
+            "off_evidence": list(self.off_evidence),
             "score": self.score,
             "ranking": dict(self.ranking),
             "short_name": self.short_name,
@@ -86,6 +131,10 @@ class Recommendation:
             "tiers": list(d["tiers"]),
             "pathways": list(d["pathways"]),
             "window": self.programme.window_text(),
+            "tested": {"ages": self.programme.tested_text(),
+                       "caregiver_roles": list(tp["caregiver_roles"]),
+                       "settings": list(tp["settings"]), "conditions": list(tp["conditions"]),
+                       "source": " ".join(str(tp["source"]).split())},
             "format": d["format"],
             "dose": d["dose"],
             "delivered_by": d["delivered_by"],
@@ -106,7 +155,11 @@ class Exclusion:
 
 @dataclass
 class MatchResult:
-    """Ranked recommendations (best first), exclusions with reasons, and the decision-support note."""
+    """Ranked recommendations (best first), exclusions with reasons, and the decision-support note.
+
+    ``held`` is true while an urgent flag is open and no safety review is recorded; then
+    ``recommended`` is empty and ``held_reason`` says what to do first.
+    """
 
     family_id: str
     tier: str
@@ -115,32 +168,49 @@ class MatchResult:
     excluded: list[Exclusion]
     offered: list[str] | None = None
     note: str = NOTE
+    urgency: str = "none"
+    held: bool = False
+    held_reason: str | None = None
+    safety_review_completed: bool = False
+
+    @property
+    def urgent_note(self) -> str | None:
+        return urgent_note(self.urgency)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "recommended": [r.to_dict() for r in self.recommended],
             "excluded": [e.to_dict() for e in self.excluded],
             "note": self.note,
+            "held": self.held,
+            "held_reason": self.held_reason,
             "family_id": self.family_id,
             "tier": self.tier,
             "urgent": self.urgent,
-            "urgent_note": URGENT_NOTE if self.urgent else None,
+            "urgency": self.urgency,
+            "urgent_note": self.urgent_note,
+            "safety_review_completed": self.safety_review_completed,
             "offered": self.offered,
             "ranking_rule": RANKING_RULE,
         }
 
     def explain(self) -> str:
         lines = [f"Matches for family {self.family_id} (tier {self.tier})."]
-        if self.urgent:
-            lines.append(URGENT_NOTE)
+        if self.held:
+            lines.append(str(self.held_reason))
+        elif self.urgent_note:
+            lines.append(f"{self.urgent_note} (safety review recorded)")
         if self.recommended:
             lines.append("Recommended (best first):")
             for r in self.recommended:
-                lines.append(f"  {r.rank}. {r.name} [score {r.score}: " +
+                mark = " [OFF-EVIDENCE]" if r.off_evidence else ""
+                lines.append(f"  {r.rank}. {r.name}{mark} [evidence {r.evidence['strength']}/5, "
+                             f"fit {r.score}: " +
                              ", ".join(f"{k} {v}" for k, v in r.ranking.items()) + "]")
                 lines += [f"     - {why}" for why in r.reasons]
+                lines += [f"     - {why}" for why in r.off_evidence]
                 lines.append(f"     evidence ({r.evidence['strength']}/5): {r.evidence['summary']}")
-        else:
+        elif not self.held:
             lines.append("Recommended: none of the catalogued programmes fits.")
         if self.excluded:
             lines.append("Not eligible:")
@@ -153,19 +223,23 @@ class MatchResult:
         from rich.table import Table
         from rich.text import Text
 
-        if self.urgent:
-            yield Text(URGENT_NOTE, style="bold white on red")
-        table = Table(title=Text(f"Recommended for {self.family_id} (tier {self.tier})"),
-                      expand=False)
-        table.add_column("#", justify="right")
-        table.add_column("programme")
-        table.add_column("score", justify="right")
-        table.add_column("why it fits", overflow="fold")
-        table.add_column("evidence", overflow="fold")
-        for r in self.recommended:
-            table.add_row(str(r.rank), Text(r.short_name), str(r.score), Text("\n".join(r.reasons)),
-                          Text(f"{r.evidence['strength']}/5 - {r.evidence['summary']}"))
-        yield table
+        if self.held:
+            yield Text(str(self.held_reason), style="bold white on red")
+        elif self.urgent_note:
+            yield Text(f"{self.urgent_note} (safety review recorded)", style="bold red")
+        if not self.held:
+            table = Table(title=Text(f"Recommended for {self.family_id} (tier {self.tier})"),
+                          expand=False)
+            table.add_column("#", justify="right")
+            table.add_column("programme")
+            table.add_column("evidence", overflow="fold")
+            table.add_column("why it fits", overflow="fold")
+            for r in self.recommended:
+                name = r.short_name + ("\nOFF-EVIDENCE" if r.off_evidence else "")
+                table.add_row(str(r.rank), Text(name), Text(
+                    f"{r.evidence['strength']}/5 - {r.evidence['summary']}"),
+                    Text("\n".join([*r.reasons, *r.off_evidence])))
+            yield table
         if self.excluded:
             ex = Table(title="Not eligible", expand=False)
             ex.add_column("programme")
@@ -180,6 +254,14 @@ def _role_text(roles: Iterable[str]) -> str:
     return ", ".join(ROLE_LABELS.get(r, r) for r in roles)
 
 
+def _context(family: Mapping[str, Any], caregiver_id: str | None) -> dict[str, Any]:
+    ctx = dict(family.get("context") or {})
+    for cg in family["caregivers"]:
+        if cg["id"] == caregiver_id:
+            ctx.update(cg.get("context") or {})
+    return ctx
+
+
 def _present_for(prof: Profile, family: Mapping[str, Any], caregiver_id: str,
                  ids: Iterable[str]) -> list[str]:
     """Which of ``ids`` (factors or recorded answers) hold for this caregiver or the family."""
@@ -188,12 +270,18 @@ def _present_for(prof: Profile, family: Mapping[str, Any], caregiver_id: str,
     for f in prof.factors:
         if f.id in wanted and f.caregiver in (None, caregiver_id) and f.id not in hits:
             hits.append(f.id)
-    ctx = dict(family.get("context") or {})
-    for cg in family["caregivers"]:
-        if cg["id"] == caregiver_id:
-            ctx.update(cg.get("context") or {})
+    ctx = _context(family, caregiver_id)
     hits += [k for k in wanted if ctx.get(k) is True and k not in hits]
     return hits
+
+
+def _setting(family: Mapping[str, Any], caregiver_id: str) -> str:
+    ctx = _context(family, caregiver_id)
+    if ctx.get(INPATIENT) is True:
+        return "inpatient_mbu"
+    if ctx.get(PRISON) is True:
+        return "prison_mbu"
+    return "community"
 
 
 def _labels(prof: Profile) -> dict[str, str]:
@@ -201,29 +289,87 @@ def _labels(prof: Profile) -> dict[str, str]:
     return {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
 
 
-def _window(prog: Programme, prof: Profile) -> tuple[bool, str]:
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+@dataclass(frozen=True)
+class _Age:
+    """The infant's age for programme windows: corrected for prematurity when that applies."""
+
+    antenatal: bool
+    weeks: int  # completed gestation weeks antenatally; completed weeks of age after birth
+    months: int
+    text: str
+
+
+def programme_age(prof: Profile) -> _Age:
+    """The age used for programme windows, in words that say which age and on which date:
+    corrected for prematurity by :func:`attunement.risk.family.corrected_age` (born before 37
+    weeks, until 2 years of chronological age)."""
     t = prof.infant
-    s, e = prog.start, prog.end
-    span = f"window {prog.window_text()}"
+    on = f"on the assessment date ({prof.assessed_on})"
     if t.stage == "antenatal":
         weeks = (t.gestation_days or 0) // 7
-        where = f"{weeks} completed weeks' gestation"
-        if s.gestation_weeks is None:
-            return False, f"starts after birth, at {s.describe()}; now {where}"
-        if weeks < s.gestation_weeks:
-            return False, f"too early: {where}, starts at {s.describe()}"
-        if e.gestation_weeks is not None and weeks > e.gestation_weeks:
-            return False, f"too late: {where}, enrolment ends at {e.describe()}"
-        return True, f"{where} is inside the {span}"
-    months = t.age_months or 0
-    where = f"infant aged {months} completed months"
-    if e.gestation_weeks is not None:
+        gestation = f"{weeks} completed week's" if weeks == 1 else f"{weeks} completed weeks'"
+        return _Age(True, weeks, 0, f"{gestation} gestation {on}")
+    months, days = t.age_months or 0, t.age_days or 0
+    ga = t.gestational_age_at_birth_weeks
+    born = dt.date.fromisoformat(prof.assessed_on) - dt.timedelta(days=days)
+    age = corrected_age(born, prof.assessed_on, ga)
+    if age.corrected:
+        return _Age(False, age.days // 7, age.months,
+                    f"infant's corrected age {_plural(age.months, 'completed month')} {on} (born "
+                    f"at {ga:g} weeks' gestation; chronological age "
+                    f"{_plural(months, 'completed month')})")
+    return _Age(False, days // 7, months, f"infant aged {_plural(months, 'completed month')} {on}")
+
+
+def _before(age: _Age, point: WindowPoint) -> bool:
+    """Whether the age is before the start point."""
+    if age.antenatal:
+        return point.gestation_weeks is None or age.weeks < point.gestation_weeks
+    if point.gestation_weeks is not None:
+        return False
+    if point.age_weeks is not None:
+        return age.weeks < point.age_weeks
+    return age.months < (point.age_months or 0)
+
+
+def _after(age: _Age, point: WindowPoint) -> bool:
+    """Whether the age is past the (inclusive) end point."""
+    if age.antenatal:
+        return point.gestation_weeks is not None and age.weeks > point.gestation_weeks
+    if point.gestation_weeks is not None:
+        return True
+    if point.age_weeks is not None:
+        return age.weeks > point.age_weeks
+    return age.months > (point.age_months or 0)
+
+
+def _window(prog: Programme, age: _Age) -> tuple[bool, str]:
+    s, e = prog.start, prog.end
+    span = f"window {prog.window_text()}"
+    where = age.text
+    if age.antenatal and s.gestation_weeks is None:
+        return False, f"starts after birth, at {s.describe()}; now {where}"
+    if not age.antenatal and e.gestation_weeks is not None:
         return False, f"antenatal enrolment only (ends at {e.describe()}); the infant is born ({where})"
-    if s.age_months is not None and months < s.age_months:
-        return False, f"too young: {where}, starts at {s.describe()}"
-    if e.age_months is not None and months > e.age_months:
-        return False, f"too old: {where}, ends at {e.describe()}"
+    if _before(age, s):
+        return False, f"too {'early' if age.antenatal else 'young'}: {where}, starts at {s.describe()}"
+    if _after(age, e):
+        return False, (f"too {'late' if age.antenatal else 'old'}: {where}, "
+                       f"{'enrolment ends' if age.antenatal else 'ends'} at {e.describe()}")
     return True, f"{where} is inside the {span}"
+
+
+def _tested_age(prog: Programme, age: _Age) -> str | None:
+    """Why the age is outside the ages the programme was tested at, or None."""
+    s, e = prog.tested_start, prog.tested_end
+    if _before(age, s) or _after(age, e):
+        return (f"off-evidence: tested at {prog.tested_text()} "
+                f"({' '.join(str(prog.trial_population['source']).split())}); {age.text}")
+    return None
 
 
 def _caregiver_check(prog: Programme, prof: Profile, family: Mapping[str, Any],
@@ -263,7 +409,30 @@ def _caregiver_check(prog: Programme, prof: Profile, family: Mapping[str, Any],
         hits = _present_for(prof, family, cg["id"], cond["any_of"])
         if hits:
             fails.append(f"exclusion: {cond['label']} ({', '.join(labels.get(h, h) for h in hits)})")
+    for cond in prog.trial_population.get("exclusions") or []:
+        hits = _present_for(prof, family, cg["id"], cond["any_of"])
+        if hits:
+            fails.append(f"outside its evidence: {cond['label']} "
+                         f"({', '.join(labels.get(h, h) for h in hits)} recorded for {title} or the family)")
+    if prog.delivery["group"] and prog.delivery["outpatient"] and \
+            _setting(family, cg["id"]) == "inpatient_mbu":
+        fails.append(f"protective exclusion: an outpatient group programme is not for an inpatient; "
+                     f"{title} is admitted to a psychiatric mother-and-baby unit")
     return fits, fails
+
+
+def _in_tested_population(prog: Programme, family: Mapping[str, Any],
+                          cg: Mapping[str, Any]) -> str | None:
+    """Why this caregiver is outside the trials' roles or settings, or None."""
+    tp = prog.trial_population
+    title = f"{cg['id']} ({ROLE_LABELS[cg['role']]})"
+    if cg["role"] not in tp["caregiver_roles"]:
+        return f"{title}: tested with {_role_text(tp['caregiver_roles'])} only"
+    setting = _setting(family, cg["id"])
+    if setting not in tp["settings"]:
+        where = " or ".join(SETTING_LABELS[s] for s in tp["settings"])
+        return f"{title}: tested in {where}, not in {SETTING_LABELS[setting]}"
+    return None
 
 
 def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
@@ -272,7 +441,8 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
 
     ``family`` is the family dict (or file path) the profile was built from; ``profile`` may be
     None to build it here. ``offered`` restricts to the programmes a service offers (ids; unknown
-    ids raise ``ValueError``). See the module docstring for the eligibility and ranking rules.
+    ids raise ``ValueError``). See the module docstring for the hold, eligibility, evidence-fit
+    and ranking rules.
     """
     if isinstance(family, str | Path):
         from attunement.risk.family import load_family
@@ -297,21 +467,30 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
     recorded = {k for k, v in (fam.get("context") or {}).items() if v is True}
     for cg in fam["caregivers"]:
         recorded |= {k for k, v in (cg.get("context") or {}).items() if v is True}
+    age = programme_age(prof)
+    abuse = DOMESTIC_ABUSE in present or DOMESTIC_ABUSE in recorded
+    held = bool(prof.urgent) and not prof.safety_review_completed
 
-    candidates: list[tuple[int, int, int, Recommendation]] = []
+    candidates: list[tuple[tuple[int, int, int, int], Recommendation]] = []
     excluded: list[Exclusion] = []
     for prog in cat:
         fits: list[str] = []
         fails: list[str] = []
         if offered_ids is not None and prog.id not in offered_ids:
             fails.append("not offered by this service")
-        ok, why = _window(prog, prof)
+        ok, why = _window(prog, age)
         (fits if ok else fails).append(("age window: " if not ok else "") + why)
         lowest = min(tier_rank(t) for t in prog.tiers)
         shared = [p for p in prog.pathways if p in prof.pathways]
         if tier_rank(prof.tier) < lowest and not shared:
             fails.append(f"intensity: a {'/'.join(prog.tiers)} programme; the profile's tier is "
                          f"{prof.tier} and no pathway it serves applies")
+        if prog.delivery["co_parenting"] and abuse:
+            fails.append("protective exclusion: a couples' or co-parenting programme is not "
+                         "suggested where domestic abuse is recorded")
+        if prog.delivery["group"] and prog.delivery["outpatient"] and prof.urgent:
+            fails.append("protective exclusion: no outpatient group programme while an urgent "
+                         "flag is open")
         eligible_cgs: list[str] = []
         cg_fits: list[str] = []
         cg_fails: list[str] = []
@@ -337,6 +516,17 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
             excluded.append(Exclusion(prog.id, prog.name, list(dict.fromkeys(fails))))
             continue
 
+        off: list[str] = []
+        outside_age = _tested_age(prog, age)
+        if outside_age:
+            off.append(outside_age)
+        cgs = [c for c in fam["caregivers"] if c["id"] in eligible_cgs]
+        outside = [w for w in (_in_tested_population(prog, fam, c) for c in cgs) if w]
+        if len(outside) == len(cgs):
+            off.append("off-evidence: " + "; ".join(outside))
+        elif outside:
+            fits.append("outside the trials' population: " + "; ".join(outside))
+
         tier_fit = 2 if prof.tier in prog.tiers else 0
         if tier_fit:
             fits.append(f"serves the {prof.tier} tier")
@@ -360,18 +550,29 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
         if specific:
             fits.append("designed for this population: " + "; ".join(specific))
         strength = prog.strength
-        ranking = {"tier": tier_fit, "pathway": path_fit, "mechanism": mech_fit,
-                   "population": pop_fit, "evidence": strength}
-        total = sum(ranking.values())
-        rec = Recommendation(prog.id, prog.name, prog.short_name, 0, total, ranking, fits,
-                             prog.evidence_dict(), eligible_cgs, prog)
-        candidates.append((-total, -strength, prog.position, rec))
-    candidates.sort(key=lambda c: c[:3])
+        in_evidence = 0 if off else 1
+        ranking = {"in_evidence": in_evidence, "evidence": strength, "tier": tier_fit,
+                   "pathway": path_fit, "mechanism": mech_fit, "population": pop_fit}
+        fit = tier_fit + path_fit + mech_fit + pop_fit
+        rec = Recommendation(prog.id, prog.name, prog.short_name, 0, fit, ranking, fits,
+                             prog.evidence_dict(), eligible_cgs, prog, off)
+        candidates.append(((-in_evidence, -strength, -fit, prog.position), rec))
+    candidates.sort(key=lambda c: c[0])
     recommended = []
-    for rank, (*_, rec) in enumerate(candidates, start=1):
+    for rank, (_, rec) in enumerate(candidates, start=1):
         rec.rank = rank
         recommended.append(rec)
-    return MatchResult(prof.family_id, prof.tier, prof.urgent, recommended, excluded, offered_ids)
+    reason = None
+    if held:
+        reason = held_reason(prof)
+        held_out = [Exclusion(r.id, r.name, [HELD_EXCLUSION]) for r in recommended]
+        order = {pid: i for i, pid in enumerate(cat.ids)}
+        excluded = sorted(excluded + held_out, key=lambda e: order[e.id])
+        recommended = []
+    return MatchResult(prof.family_id, prof.tier, prof.urgent, recommended, excluded, offered_ids,
+                       urgency=prof.urgency, held=held, held_reason=reason,
+                       safety_review_completed=bool(prof.safety_review_completed))
 
 
-__all__ = ["NOTE", "ROLES", "Exclusion", "MatchResult", "Recommendation", "match"]
+__all__ = ["NOTE", "ROLES", "Exclusion", "MatchResult", "Recommendation", "held_reason", "match",
+           "programme_age"]

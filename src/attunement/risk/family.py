@@ -48,6 +48,15 @@ def family_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
 def _field_path(parts: Any) -> str:
     out = ""
     for part in parts:
@@ -78,8 +87,12 @@ def _describe(error: Any) -> tuple[str, str]:
         return path, f"expected {want}, got {error.instance!r}"
     if v == "format":
         return path, f"{error.instance!r} is not a date in the form YYYY-MM-DD"
-    if v == "anyOf" and path == "infant":
+    if v == "anyOf" and path.startswith("infant"):
         return path, "give the infant's date_of_birth or due_date"
+    if v == "oneOf" and path == "":
+        both = isinstance(error.instance, Mapping) and "infant" in error.instance
+        return ("infants", "give infant or infants, not both") if both else \
+            ("infant", "is required but missing (give infant, or infants for twins and more)")
     if v in ("minimum", "maximum"):
         return path, f"{error.instance!r} is out of range ({v} {error.validator_value})"
     if v == "pattern":
@@ -133,14 +146,10 @@ def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> 
     Recorded answers (``context``) are checked against the factor definitions by
     :func:`attunement.risk.profile`, because a service may extend those.
     """
-    import jsonschema
-
     if not isinstance(family, Mapping):
         raise FamilyError([("", f"expected an object (mapping), got {type(family).__name__}")], source)
     data = _jsonable(copy.deepcopy(dict(family)))
-    validator = jsonschema.Draft202012Validator(
-        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     problems = list(dict.fromkeys(_describe(e) for e in errors))
     if problems:
@@ -151,27 +160,95 @@ def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> 
         if cid in ids[:i]:
             problems.append((f"caregivers[{i}].id", f"{cid!r} is used by more than one caregiver"))
     assessed = dt.date.fromisoformat(data["assessed_on"])
-    infant = data["infant"]
-    if "date_of_birth" in infant:
-        dob = dt.date.fromisoformat(infant["date_of_birth"])
-        if dob > assessed:
-            problems.append(("infant.date_of_birth", f"{dob} is after assessed_on {assessed}"))
-    elif "due_date" in infant:
-        due = dt.date.fromisoformat(infant["due_date"])
-        if due < assessed - dt.timedelta(days=6 * 7):
-            problems.append(("infant.due_date", f"{due} is more than 6 weeks before assessed_on "
-                             f"{assessed}; record infant.date_of_birth instead"))
-        if (due - assessed).days > FULL_TERM_DAYS:
-            problems.append(("infant.due_date", f"{due} is more than 40 weeks after assessed_on {assessed}"))
+    places = [("infant", data["infant"])] if "infant" in data else \
+        [(f"infants[{i}]", inf) for i, inf in enumerate(data["infants"])]
+    for where, infant in places:
+        if "date_of_birth" in infant:
+            dob = dt.date.fromisoformat(infant["date_of_birth"])
+            if dob > assessed:
+                problems.append((f"{where}.date_of_birth", f"{dob} is after assessed_on {assessed}"))
+        elif "due_date" in infant:
+            due = dt.date.fromisoformat(infant["due_date"])
+            if due < assessed - dt.timedelta(days=6 * 7):
+                problems.append((f"{where}.due_date", f"{due} is more than 6 weeks before assessed_on "
+                                 f"{assessed}; record {where}.date_of_birth instead"))
+            if (due - assessed).days > FULL_TERM_DAYS:
+                problems.append((f"{where}.due_date",
+                                 f"{due} is more than 40 weeks after assessed_on {assessed}"))
+    if len(places) > 1:
+        # twins and more come from one pregnancy: one birth (or due) date and stage for all
+        first = places[0][1]
+        for where, infant in places[1:]:
+            for key in ("date_of_birth", "due_date"):
+                if infant.get(key) != first.get(key):
+                    problems.append((f"{where}.{key}", f"{infant.get(key)!r} differs from "
+                                     f"infants[0].{key} {first.get(key)!r} (infants of one "
+                                     "pregnancy share it)"))
+    ids = [inf.get("id") for _, inf in places if inf.get("id") is not None]
+    for i, iid in enumerate(ids):
+        if iid in ids[:i]:
+            problems.append(("infants", f"infant id {iid!r} is used more than once"))
     if problems:
         raise FamilyError(problems, source)
     return data
+
+
+def family_infants(family: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The family's infants (one, or twins and more), whichever of ``infant``/``infants`` was given."""
+    if family.get("infants"):
+        return [dict(i) for i in family["infants"]]
+    return [dict(family["infant"])]
 
 
 def load_family(path: str | Path) -> dict[str, Any]:
     """Read a family file (JSON or YAML) and validate it; errors name the file and field."""
     p = Path(path)
     return validate_family(_read(p), source=str(p))
+
+
+PRETERM_BELOW_WEEKS = 37
+CORRECT_UNTIL_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class Age:
+    """An infant's age on a date: ``days`` and completed ``months``; ``corrected`` says whether
+    prematurity was subtracted."""
+
+    days: int
+    months: int
+    corrected: bool
+
+    def describe(self) -> str:
+        unit = "month" if self.months == 1 else "months"
+        return f"{self.months} completed {unit}" + (" (corrected for prematurity)" if self.corrected
+                                                    else "")
+
+
+def corrected_age(date_of_birth: dt.date | str, on: dt.date | str,
+                  gestational_age_at_birth_weeks: float | None = None) -> Age:
+    """The age to use for developmental windows and schedules on ``on``.
+
+    For an infant born preterm (before 37 weeks) the weeks of prematurity (40 minus gestation at
+    birth) are subtracted until a chronological age of 2 years; after that, and for an infant born
+    at term or with no gestation recorded, the chronological age is used. Before the corrected
+    birth date the age is 0 days.
+
+    >>> corrected_age("2025-01-01", "2025-05-01", 32).describe()
+    '2 completed months (corrected for prematurity)'
+    >>> corrected_age("2025-01-01", "2025-05-01").months
+    4
+    """
+    dob = dt.date.fromisoformat(str(date_of_birth))
+    when = dt.date.fromisoformat(str(on))
+    ga = gestational_age_at_birth_weeks
+    chrono_months = _completed_months(dob, when)
+    if ga is None or ga >= PRETERM_BELOW_WEEKS or chrono_months >= CORRECT_UNTIL_MONTHS:
+        return Age((when - dob).days, chrono_months, False)
+    start = dob + dt.timedelta(days=round((40 - ga) * 7))
+    if start > when:
+        return Age(0, 0, True)
+    return Age((when - start).days, _completed_months(start, when), True)
 
 
 @dataclass(frozen=True)
@@ -191,6 +268,7 @@ class InfantTiming:
     age_months: int | None = None
     corrected_age_months: int | None = None
     gestational_age_at_birth_weeks: float | None = None
+    count: int = 1  # infants in the family (twins: 2)
 
     @property
     def days_from_birth(self) -> int:
@@ -202,10 +280,15 @@ class InfantTiming:
     def describe(self) -> str:
         if self.stage == "antenatal":
             weeks, days = divmod(int(self.gestation_days or 0), 7)
-            return f"pregnancy, {weeks}+{days} weeks' gestation"
-        text = f"infant aged {self.age_months} months ({self.age_days} days)"
+            kind = f"{_MULTIPLES.get(self.count, 'multiple')} pregnancy" if self.count > 1 else "pregnancy"
+            return f"{kind}, {weeks}+{days} weeks' gestation"
+        text = (f"infant aged {_months(self.age_months)} ({self.age_days} "
+                f"day{'' if self.age_days == 1 else 's'})")
         if self.corrected_age_months is not None and self.corrected_age_months != self.age_months:
-            text += f", corrected age {self.corrected_age_months} months"
+            text += f", corrected age {_months(self.corrected_age_months)}"
+        if self.count > 1:
+            text = f"{_MULTIPLES.get(self.count, f'{self.count} infants')}, " + text.replace(
+                "infant aged", "aged")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,7 +299,15 @@ class InfantTiming:
             "age_months": self.age_months,
             "corrected_age_months": self.corrected_age_months,
             "gestational_age_at_birth_weeks": self.gestational_age_at_birth_weeks,
+            "count": self.count,
         }
+
+
+_MULTIPLES = {2: "twins", 3: "triplets", 4: "quadruplets"}
+
+
+def _months(n: int | None) -> str:
+    return f"{n} completed month{'' if n == 1 else 's'}"
 
 
 def _completed_months(start: dt.date, end: dt.date) -> int:
@@ -228,18 +319,26 @@ def _completed_months(start: dt.date, end: dt.date) -> int:
 
 def infant_timing(family: Mapping[str, Any]) -> InfantTiming:
     """Infant age or gestation at ``assessed_on`` from ``date_of_birth`` or ``due_date``."""
+    return infants_timing(family)[0]
+
+
+def infants_timing(family: Mapping[str, Any]) -> list[InfantTiming]:
+    """:func:`infant_timing` for each infant (twins and more: one entry each)."""
     assessed = dt.date.fromisoformat(str(family["assessed_on"]))
-    infant = family["infant"]
-    ga_birth = infant.get("gestational_age_at_birth_weeks")
-    if infant.get("date_of_birth"):
-        dob = dt.date.fromisoformat(str(infant["date_of_birth"]))
-        months = _completed_months(dob, assessed)
-        corrected = None
-        if ga_birth is not None and ga_birth < 40:
-            shift = dt.timedelta(days=round((40 - ga_birth) * 7))
-            corrected = _completed_months(dob + shift, assessed) if dob + shift <= assessed else 0
-        return InfantTiming("postnatal", age_days=(assessed - dob).days, age_months=months,
-                            corrected_age_months=corrected, gestational_age_at_birth_weeks=ga_birth)
-    due = dt.date.fromisoformat(str(infant["due_date"]))
-    gdays = FULL_TERM_DAYS - (due - assessed).days
-    return InfantTiming("antenatal", gestation_weeks=round(gdays / 7, 1), gestation_days=gdays)
+    infants = family_infants(family)
+    out = []
+    for infant in infants:
+        ga_birth = infant.get("gestational_age_at_birth_weeks")
+        if infant.get("date_of_birth"):
+            dob = dt.date.fromisoformat(str(infant["date_of_birth"]))
+            age = corrected_age(dob, assessed, ga_birth)
+            out.append(InfantTiming("postnatal", age_days=(assessed - dob).days,
+                                    age_months=_completed_months(dob, assessed),
+                                    corrected_age_months=age.months if age.corrected else None,
+                                    gestational_age_at_birth_weeks=ga_birth, count=len(infants)))
+            continue
+        due = dt.date.fromisoformat(str(infant["due_date"]))
+        gdays = FULL_TERM_DAYS - (due - assessed).days
+        out.append(InfantTiming("antenatal", gestation_weeks=round(gdays / 7, 1),
+                                gestation_days=gdays, count=len(infants)))
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,16 @@ from attunement.risk.definitions import (
 from attunement.risk.family import (
     FamilyError,
     InfantTiming,
+    family_infants,
     infant_timing,
+    infants_timing,
     load_family,
     validate_family,
 )
+from attunement.vocabulary import Vocabulary, load_vocabulary
+
+REVIEW_KEY = "safety_review_completed"
+URGENCY_ORDER = ("routine", "same_day", "emergency")
 
 NOTE = (
     "This profile supports a clinician's decision; it is not a diagnosis. Screening scores need a "
@@ -91,6 +97,41 @@ class RuleFired:
         return {"kind": self.kind, "id": self.id, "target": self.target, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class Treatment:
+    """A referral route for a caregiver's own health (not an attachment programme).
+
+    ``route`` is a route id of ``treatment_routes.yaml`` (or the service's file); ``caregiver`` is
+    None for a family-level concern (e.g. domestic abuse recorded for the household).
+    """
+
+    caregiver: str | None
+    route: str
+    reason: str
+    label: str = ""
+    contact: str = ""
+    source: str = ""
+    urgency: str = "routine"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"caregiver": self.caregiver, "route": self.route, "reason": self.reason,
+                "label": self.label, "contact": self.contact, "source": self.source,
+                "urgency": self.urgency}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks)."""
+
+    id: str
+    caregiver: str | None
+    text: str
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "caregiver": self.caregiver, "text": self.text, "source": self.source}
+
+
 @dataclass
 class CaregiverResult:
     """A caregiver's scores and flags at this assessment."""
@@ -133,6 +174,19 @@ class Profile:
     screens_positive: list[dict[str, Any]]
     definitions: Definitions = field(repr=False)
     reviews: list[dict[str, Any]] = field(default_factory=list)
+    urgency: str = "none"
+    treatment: list[Treatment] = field(default_factory=list)
+    prompts: list[Prompt] = field(default_factory=list)
+    safety_review_completed: bool = False
+    urgent_details: list[dict[str, Any]] = field(default_factory=list)
+    infants: list[InfantTiming] = field(default_factory=list)
+
+    @property
+    def crisis_contacts(self) -> list[dict[str, str]]:
+        """The crisis contacts to show (the service's, else the vocabulary's UK defaults)."""
+        if self.definitions.crisis_contacts:
+            return [dict(c) for c in self.definitions.crisis_contacts]
+        return load_vocabulary().contacts()
 
     @property
     def factor_ids(self) -> list[str]:
@@ -157,10 +211,17 @@ class Profile:
             "factors": [f.to_dict() for f in self.factors],
             "cumulative_risk": self.cumulative_risk,
             "pathways": list(self.pathways),
+            "urgency": self.urgency,
+            "treatment": [t.to_dict() for t in self.treatment],
+            "prompts": [p.to_dict() for p in self.prompts],
+            "safety_review_completed": self.safety_review_completed,
+            "urgent_details": self.urgent_details,
+            "crisis_contacts": self.crisis_contacts if self.urgent else [],
             "family_id": self.family_id,
             "assessed_on": self.assessed_on,
             "placement": self.placement,
             "infant": self.infant.to_dict(),
+            "infants": [t.to_dict() for t in self.infants],
             "counted_factors": self.factor_ids,
             "pathway_details": self.pathway_details,
             "rules_fired": [r.to_dict() for r in self.rules_fired],
@@ -189,11 +250,28 @@ class Profile:
         tiers = {t.id: t for t in self.definitions.tiers}
         lines = [f"{self._name}, assessed {self.assessed_on}: {self.infant.describe()}; "
                  f"placement: {self.placement.replace('_', ' ')}."]
+        vocab = load_vocabulary()
+        level = vocab.level(self.urgency)
+        if self.urgency == "emergency":
+            lines.insert(0, f"{level.label}. {level.action}")
         lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
-                     ("  + URGENT: same-day safety review" if self.urgent else ""))
+                     (f"  + {level.label}" if self.urgent else ""))
         if self.urgent:
-            lines.append("Urgent (same-day safety review, whatever the tier):")
+            lines.append("Urgent concerns (whatever the tier):" if self.urgency == "emergency" else
+                         f"{level.label} (whatever the tier): {level.action}")
             lines += [f"  - {r}" for r in self.urgent_reasons]
+            lines.append("  Safety review recorded: " + ("yes" if self.safety_review_completed else
+                         "no - matching to programmes is held until it is"))
+            lines.append("  Crisis contacts: " + "; ".join(
+                f"{c['name']} {c['phone']}" for c in self.crisis_contacts))
+        if self.treatment:
+            lines.append("Treatment and referral for the caregiver's own health:")
+            lines += [f"  - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. Contact: "
+                      f"{t.contact} ({t.source})" for t in self.treatment]
+        if self.prompts:
+            lines.append("Prompts:")
+            lines += [f"  - [{self._cg_title(p.caregiver)}] {p.text} ({p.source})"
+                      for p in self.prompts]
         lines.append(f"Cumulative risk: {self.cumulative_risk} (one point per distinct factor; "
                      "a factor shared by caregivers counts once).")
         if self.factors:
@@ -235,15 +313,30 @@ class Profile:
 
         tiers = {t.id: t for t in self.definitions.tiers}
         colour = {"universal": "green", "targeted": "yellow", "specialist": "magenta"}[self.tier]
+        vocab = load_vocabulary()
+        level = vocab.level(self.urgency)
+        if self.urgency == "emergency":
+            yield Panel(Text(f"{level.label}\n{level.action}", style="bold white on red"),
+                        expand=False)
         head = Text()
         head.append(f"Tier: {tiers[self.tier].label}", style=f"bold {colour}")
         if self.urgent:
-            head.append("   URGENT: same-day safety review", style="bold white on red")
+            head.append(f"   {level.label}", style="bold white on red")
         head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
                     f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
         yield Panel(head, title=Text(f"{self._name} - {self.assessed_on}"), expand=False)
         for r in self.urgent_reasons:
             yield Text(f"! {r}", style="bold red")
+        if self.urgent:
+            yield Text("Safety review recorded: " + ("yes" if self.safety_review_completed else
+                       "no - matching to programmes is held until it is"), style="bold red")
+            yield Text("Crisis contacts: " + "; ".join(f"{c['name']} {c['phone']}"
+                                                       for c in self.crisis_contacts), style="red")
+        for t in self.treatment:
+            yield Text(f"Treatment - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. "
+                       f"Contact: {t.contact}", style="bold" if t.urgency != "routine" else "")
+        for p in self.prompts:
+            yield Text(f"Prompt - [{self._cg_title(p.caregiver)}] {p.text}", style="cyan")
         if self.factors:
             table = Table(title="Factors present", expand=True)
             table.add_column("factor", ratio=1)
@@ -330,12 +423,15 @@ def _derived_reason(rule: DerivedRule, family: Mapping[str, Any], cg: Mapping[st
             return None
         age = cg.get("age")
         if age is not None and rule.threshold is not None and age < rule.threshold:
-            return f"age {age} < {_fmt(rule.threshold)} ({rule.meaning}; {rule.source})"
+            return (f"age {age} < {_fmt(rule.threshold)} at the assessment on "
+                    f"{family['assessed_on']} ({rule.meaning}; {rule.source})")
     elif rule.rule == "placement_in" and cg is None:
         if family["placement"] in rule.values:
             return f"placement recorded as {family['placement']} ({rule.meaning}; {rule.source})"
     elif rule.rule == "gestation_at_birth_below" and cg is None:
-        ga = family["infant"].get("gestational_age_at_birth_weeks")
+        known = [i["gestational_age_at_birth_weeks"] for i in family_infants(family)
+                 if i.get("gestational_age_at_birth_weeks") is not None]
+        ga = min(known) if known else None
         if ga is not None and rule.threshold is not None and ga < rule.threshold:
             return (f"born at {_fmt(ga)} weeks' gestation < {_fmt(rule.threshold)} "
                     f"({rule.meaning}; {rule.source})")
@@ -348,7 +444,14 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
     """Reasons the factor is present (empty if absent) and whether anything could be checked."""
     reasons: list[str] = []
     checked = False
+    role = cg["role"] if cg is not None else None
+    stage = "antenatal" if "due_date" in family_infants(family)[0] else "postnatal"
+    done_columns: set[str] = set()
     for rule in factor.scores:
+        # the first rule on a column that matches this caregiver's role and the period applies
+        if rule.column in done_columns or not rule.applies(role, stage):
+            continue
+        done_columns.add(rule.column)
         value = scores.get(rule.column)
         if value is None:
             continue
@@ -373,6 +476,13 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
     return reasons, checked
 
 
+def check_context(data: Mapping[str, Any], defs: Definitions | None = None,
+                  source: str | None = None) -> None:
+    """Check every recorded answer (``context``) is known and recorded at its level (family or
+    caregiver; some, such as ``safety_review_completed``, at either). Raises FamilyError."""
+    _check_context(data, defs or load_definitions(), source)
+
+
 def _check_context(data: Mapping[str, Any], defs: Definitions, source: str | None) -> None:
     levels = defs.context_level()
     problems = []
@@ -382,9 +492,9 @@ def _check_context(data: Mapping[str, Any], defs: Definitions, source: str | Non
     for path, ctx, level in where:
         for key in ctx:
             if key not in levels:
-                known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
+                known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
                 problems.append((f"{path}.{key}", f"unknown recorded answer; known at this level: {known}"))
-            elif levels[key] != level:
+            elif levels[key] not in (level, "any"):
                 other = "the family's context" if levels[key] == "family" else "a caregiver's context"
                 problems.append((f"{path}.{key}", f"is a {levels[key]}-level answer; record it in {other}"))
     if problems:
@@ -448,10 +558,13 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                 reasons, checked = _determine(factor, data, cg, res.scores, cg.get("context") or {},
                                               f"caregivers[{i}].context", labels)
                 if reasons:
-                    findings.append(FactorFinding(factor.id, factor.label, cg["id"], factor.level,
+                    findings.append(FactorFinding(factor.id,
+                                                  factor.label_for(cg["role"], defs.birth_parent_roles),
+                                                  cg["id"], factor.level,
                                                   "; ".join(reasons), factor.evidence))
                 elif not checked:
-                    not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": cg["id"]})
+                    not_assessed.append({"id": factor.id, "caregiver": cg["id"],
+                                         "label": factor.label_for(cg["role"], defs.birth_parent_roles)})
         else:
             reasons, checked = _determine(factor, data, None, {}, fam_ctx, "context", labels)
             if reasons:
@@ -461,41 +574,13 @@ def profile(family: Mapping[str, Any] | str | Path, *,
                 not_assessed.append({"id": factor.id, "label": factor.label, "caregiver": None})
 
     rules_fired: list[RuleFired] = []
-    # Urgent overlay: read the safety items themselves so a missing item is never taken as "no".
-    urgent_reasons: list[str] = []
-    covered_instruments = set()
-    for rule in defs.urgent:
-        if rule.context is not None:
-            hits = ["family"] if fam_ctx.get(rule.context) is True else []
-            hits += [c.title for c, cg in zip(caregivers, data["caregivers"], strict=True)
-                     if (cg.get("context") or {}).get(rule.context) is True]
-            for who in hits:
-                text = f"{who}: {rule.label} (context.{rule.context} = true; {rule.source})"
-                urgent_reasons.append(text)
-                rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
-            continue
-        covered_instruments.add(rule.instrument)
-        for res in caregivers:
-            answers = res.item_scores.get(rule.instrument)
-            if answers is None or rule.item is None:
-                continue
-            value = answers[rule.item - 1] if len(answers) >= rule.item else None
-            if value is None:
-                text = (f"{res.title}: {rule.label} not answered - ask directly "
-                        f"(a missing safety item is never taken as 'no'; {rule.source})")
-            elif value > 0:
-                text = f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})"
-            else:
-                continue
-            urgent_reasons.append(text)
-            rules_fired.append(RuleFired("urgent", rule.id, "urgent", text))
-    for res in caregivers:
-        for fl in res.flags:
-            if fl.get("kind") in ("safety", "safety_unanswered") and \
-                    fl.get("instrument") not in covered_instruments:
-                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
-                urgent_reasons.append(text)
-                rules_fired.append(RuleFired("urgent", str(fl.get("id")), "urgent", text))
+    vocab = load_vocabulary()
+    urgent_items = _urgent_overlay(defs, vocab, data, caregivers, fam_ctx)
+    for u in urgent_items:
+        rules_fired.append(RuleFired("urgent", u["id"], "urgent", u["reason"]))
+    urgency = vocab.urgency_of(u["kind"] for u in urgent_items)
+    urgent_reasons = [u["reason"] for u in urgent_items]
+    covered_instruments = {r.instrument for r in defs.urgent if r.context is None}
 
     screens = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
                 "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
@@ -507,14 +592,19 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     reviews = [{"caregiver": res.id, "instrument": fl.get("instrument"), "id": fl.get("id"),
                 "label": fl.get("label"), "reason": fl.get("reason"), "source": fl.get("source")}
                for res in caregivers for fl in res.flags
-               if fl.get("kind") == "review" and fl.get("instrument") not in covered_instruments]
+               if (k := vocab.kind_of(fl)) is not None and k.id == "review"
+               and fl.get("instrument") not in covered_instruments]
 
     distinct = list(dict.fromkeys(f.id for f in findings))
+    recorded_all = {k for k, v in fam_ctx.items() if v is True}
+    for cg in data["caregivers"]:
+        recorded_all |= {k for k, v in (cg.get("context") or {}).items() if v is True}
     cumulative = len(distinct)
     fired_tiers: list[str] = []
     for tier in sorted(defs.tiers, key=lambda t: -TIER_ORDER.index(t.id)):
         for rule in tier.rules:
-            why = _tier_rule_reason(rule, distinct, cumulative, screens, labels)
+            why = _tier_rule_reason(rule, distinct, cumulative, screens, labels, recorded_all,
+                                    urgent_items)
             if why:
                 fired_tiers.append(tier.id)
                 rules_fired.append(RuleFired("tier", rule.id, tier.id, f"{rule.label}: {why}"))
@@ -527,17 +617,192 @@ def profile(family: Mapping[str, Any] | str | Path, *,
 
     return Profile(
         family_id=data["family_id"], assessed_on=data["assessed_on"], tier=tier,
-        urgent=bool(urgent_reasons), urgent_reasons=urgent_reasons, factors=findings,
+        urgent=urgency != "none", urgent_reasons=urgent_reasons, factors=findings,
         cumulative_risk=cumulative, pathways=pathways, pathway_details=details,
         caregivers=caregivers, rules_fired=rules_fired, infant=timing,
         placement=data["placement"], not_assessed=not_assessed, screens_positive=screens,
-        definitions=defs, reviews=reviews,
+        definitions=defs, reviews=reviews, urgency=urgency,
+        safety_review_completed=_review_completed(urgent_items, data, fam_ctx),
+        urgent_details=urgent_items,
+        treatment=_treatment(defs, data, findings, urgent_items, fam_ctx),
+        prompts=_prompts(defs, data, caregivers, findings, urgent_items, fam_ctx),
+        infants=infants_timing(data),
     )
 
 
+def _treatment(defs: Definitions, data: Mapping[str, Any], findings: list[FactorFinding],
+               urgent_items: list[dict[str, Any]], fam_ctx: Mapping[str, Any]) -> list[Treatment]:
+    """Routes for each caregiver's own health (``treatment_routes.yaml``), most urgent first."""
+    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
+    kinds = {k.id: k.label for k in load_vocabulary().kinds}
+    family_factors = {f.id for f in findings if f.caregiver is None}
+    family_recorded = {k for k, v in fam_ctx.items() if v is True}
+    family_kinds = {u["kind"] for u in urgent_items if u["caregiver"] is None}
+    who: list[tuple[str | None, str | None, set[str], set[str], set[str]]] = [
+        (None, None, family_factors, family_recorded, family_kinds)]
+    for cg in data["caregivers"]:
+        who.append((cg["id"], cg["role"], {f.id for f in findings if f.caregiver == cg["id"]},
+                    {k for k, v in (cg.get("context") or {}).items() if v is True},
+                    {u["kind"] for u in urgent_items if u["caregiver"] == cg["id"]}))
+    out: list[Treatment] = []
+    for route in defs.routes:
+        for cid, role, factors, recorded, kinds_found in who:
+            best: tuple[str, list[str]] | None = None
+            for cond in route.when:
+                if cond.roles and role not in cond.roles:
+                    continue
+                hits = ([labels.get(f, f) for f in cond.factors_any if f in factors] +
+                        [f"recorded: {labels.get(r, r)}" for r in cond.recorded_any if r in recorded] +
+                        [kinds.get(k, k) for k in cond.urgent_kinds_any if k in kinds_found])
+                if hits and (best is None or
+                             URGENCY_ORDER.index(cond.urgency) > URGENCY_ORDER.index(best[0])):
+                    best = (cond.urgency, hits)
+            if best is not None:
+                when = {"emergency": "now (emergency)", "same_day": "today",
+                        "routine": "routine referral"}[best[0]]
+                out.append(Treatment(cid, route.id, f"{'; '.join(best[1])} - {when}", route.label,
+                                     route.contact, route.source, best[0]))
+    out.sort(key=lambda t: -URGENCY_ORDER.index(t.urgency))
+    return out
+
+
+def _prompts(defs: Definitions, data: Mapping[str, Any], caregivers: list[CaregiverResult],
+             findings: list[FactorFinding], urgent_items: list[dict[str, Any]],
+             fam_ctx: Mapping[str, Any]) -> list[Prompt]:
+    """What to do or ask next (``prompts.yaml``), each with its source."""
+    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
+    stage = infant_timing(data).stage
+    out: list[Prompt] = []
+    for rule in defs.prompts:
+        prm = rule.params
+        roles = prm.get("roles") or ()
+        if rule.rule == "factor_present":
+            hit = [f for f in findings if f.id in prm["factors"]]
+            cids = list(dict.fromkeys(f.caregiver for f in hit))
+            for cid in cids[:1] if None in cids else cids:
+                out.append(Prompt(rule.id, cid, rule.text, rule.source))
+            continue
+        if rule.rule == "recorded_without_gestation":
+            known = any(i.get("gestational_age_at_birth_weeks") is not None
+                        for i in family_infants(data))
+            if not known and any(fam_ctx.get(a) is True for a in prm["answers"]):
+                out.append(Prompt(rule.id, None, rule.text, rule.source))
+            continue
+        for cg, res in zip(data["caregivers"], caregivers, strict=True):
+            if roles and cg["role"] not in roles:
+                continue
+            ctx = cg.get("context") or {}
+            fill = {"caregiver": res.title, "age": cg.get("age")}
+            if rule.rule == "score_band":
+                value = res.scores.get(prm["column"])
+                factor = defs.factor(prm["below_factor"])
+                cut = next((r for r in factor.scores if r.column == prm["column"]
+                            and r.applies(cg["role"], stage)), None)
+                if value is None or cut is None or not prm["at_least"] <= value < cut.threshold:
+                    continue
+                fill |= {"value": _fmt(value), "at_least": _fmt(prm["at_least"]),
+                         "below": _fmt(cut.threshold - 1)}
+            elif rule.rule == "caregiver_age_below":
+                if cg.get("age") is None or cg["age"] >= prm["threshold"]:
+                    continue
+            elif rule.rule == "not_recorded":
+                missing = [a for a in prm["answers"] if a not in ctx]
+                if not missing:
+                    continue
+                fill["missing"] = "; ".join(labels.get(a, a).lower() for a in missing)
+            elif rule.rule == "urgent_kind" and not any(
+                    u["caregiver"] == cg["id"] and u["kind"] in prm["kinds"] for u in urgent_items):
+                continue
+            out.append(Prompt(rule.id, cg["id"], rule.text.format(**fill), rule.source))
+    return out
+
+
+def _urgent_overlay(defs: Definitions, vocab: Vocabulary, data: Mapping[str, Any],
+                    caregivers: list[CaregiverResult], fam_ctx: Mapping[str, Any]
+                    ) -> list[dict[str, Any]]:
+    """Every urgent finding ``{caregiver, kind, id, reason}``, emergencies first.
+
+    Safety items are read from the answers themselves so a missing item is never taken as "no";
+    every other urgent kind comes from the vocabulary (instrument flags re-classified there, e.g.
+    any harm-to-baby item, and recorded answers such as suspected psychosis).
+    """
+    items: list[dict[str, Any]] = []
+
+    def add(cid: str | None, kind: str, rid: str, text: str) -> None:
+        items.append({"caregiver": cid, "kind": kind, "id": rid, "reason": text})
+
+    cgs = list(zip(caregivers, data["caregivers"], strict=True))
+    recorded = {k.recorded: k for k in vocab.recorded_kinds()}
+    for rule in defs.urgent:  # a service's tiers file may still name a recorded answer
+        if rule.context is not None and rule.context not in recorded:
+            recorded[rule.context] = replace(vocab.kind("safeguarding_concern"), id=rule.id,
+                                             label=rule.label, source=rule.source)
+    for key, kind in recorded.items():
+        kid = kind.id if kind.id in vocab.kind_ids else "safeguarding_concern"
+        if fam_ctx.get(key) is True:
+            add(None, kid, kind.id, f"family: {kind.label} (context.{key} = true; {kind.source})")
+        for res, cg in cgs:
+            if (cg.get("context") or {}).get(key) is True:
+                add(res.id, kid, kind.id,
+                    f"{res.title}: {kind.label} (context.{key} = true; {kind.source})")
+    covered = set()
+    for rule in defs.urgent:
+        if rule.context is not None:
+            continue
+        covered.add(rule.instrument)
+        for res in caregivers:
+            answers = res.item_scores.get(rule.instrument)
+            if answers is None or rule.item is None:
+                continue
+            value = answers[rule.item - 1] if len(answers) >= rule.item else None
+            if value is None:
+                add(res.id, "safety_unanswered", rule.id,
+                    f"{res.title}: {rule.label} not answered - ask directly "
+                    f"(a missing safety item is never taken as 'no'; {rule.source})")
+            elif value > 0:
+                add(res.id, "safety", rule.id,
+                    f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})")
+    for res in caregivers:
+        for fl in res.flags:
+            kind = vocab.kind_of(fl)
+            if kind is None or not kind.urgent or fl.get("instrument") in covered:
+                continue
+            if kind.id == "harm_to_baby":  # the prompt harm_thoughts_guidance says how to review it
+                text = f"{res.title}: {kind.label} ({fl.get('reason')}; {kind.source})"
+            else:
+                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
+            add(res.id, kind.id, str(fl.get("id")), text)
+    rank = {k.id: k.urgency for k in vocab.kinds}
+    items.sort(key=lambda u: rank.get(u["kind"]) != "emergency")
+    return items
+
+
+def _review_completed(urgent_items: list[dict[str, Any]], data: Mapping[str, Any],
+                      fam_ctx: Mapping[str, Any]) -> bool:
+    """A safety review is recorded: in the family's context, or in the context of every caregiver
+    with an urgent finding (a family-level finding needs the family's record)."""
+    if fam_ctx.get(REVIEW_KEY) is True:
+        return True
+    done = {cg["id"] for cg in data["caregivers"] if (cg.get("context") or {}).get(REVIEW_KEY) is True}
+    if not urgent_items:
+        return bool(done)
+    return all(u["caregiver"] is not None and u["caregiver"] in done for u in urgent_items)
+
+
 def _tier_rule_reason(rule: Any, distinct: list[str], cumulative: int,
-                      screens: list[dict[str, Any]], labels: Mapping[str, str]) -> str | None:
+                      screens: list[dict[str, Any]], labels: Mapping[str, str],
+                      recorded: set[str] | None = None,
+                      urgent_items: list[dict[str, Any]] | None = None) -> str | None:
     names = lambda ids: ", ".join(labels.get(i, i) for i in ids)  # noqa: E731
+    if rule.urgent_kinds_any:
+        hits = [u for u in urgent_items or [] if u["kind"] in rule.urgent_kinds_any]
+        if not hits:
+            return None
+        who = ", ".join(dict.fromkeys(u["caregiver"] or "family" for u in hits))
+        return f"{who} ({rule.source})"
+    if rule.recorded_any:
+        hit = [r for r in rule.recorded_any if r in (recorded or set())]
+        return f"recorded: {names(hit)} ({rule.source})" if hit else None
     if rule.any_factor == "*":
         return f"{names(distinct)}" if distinct else None
     if rule.any_factor:
@@ -617,6 +882,7 @@ class ProfileChange:
     new_factors: list[dict[str, Any]]
     resolved_factors: list[dict[str, Any]]
     score_changes: list[dict[str, Any]]
+    urgency: tuple[str, str] = ("none", "none")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -624,13 +890,14 @@ class ProfileChange:
             "tier": list(self.tier), "urgent": list(self.urgent),
             "cumulative_risk": list(self.cumulative_risk), "new_factors": self.new_factors,
             "resolved_factors": self.resolved_factors, "score_changes": self.score_changes,
+            "urgency": list(self.urgency),
         }
 
     def describe(self) -> str:
         parts = [f"{self.from_date} -> {self.to_date}: tier {self.tier[0]} -> {self.tier[1]}, "
                  f"cumulative risk {self.cumulative_risk[0]} -> {self.cumulative_risk[1]}"]
-        if self.urgent[0] != self.urgent[1]:
-            parts.append("urgent " + ("raised" if self.urgent[1] else "cleared"))
+        if self.urgency[0] != self.urgency[1]:
+            parts.append(f"urgency {self.urgency[0]} -> {self.urgency[1]}")
         if self.new_factors:
             parts.append("new: " + ", ".join(f"{f['label']} ({f['caregiver'] or 'family'})"
                                               for f in self.new_factors))
@@ -676,4 +943,5 @@ def profile_change(before: Profile, after: Profile) -> ProfileChange:
         (before.urgent, after.urgent), (before.cumulative_risk, after.cumulative_risk),
         [as_dict(f) for k, f in new.items() if k not in old],
         [as_dict(f) for k, f in old.items() if k not in new], changes,
+        (before.urgency, after.urgency),
     )

@@ -30,7 +30,10 @@ Notes on the platform contract (additions, no breaking deviations):
 * When a family has a study with a schedule, ``time_point`` must be one of its time points;
   ``list_families``/``get_family`` list ``due`` and ``overdue`` caregiver x instrument x time
   point items (window = ``offset_days`` ± ``window_days`` from the due date or birth date).
-* Alerts are opened for flags of kind ``safety``, ``safety_unanswered`` and ``review``.
+* Alerts are opened for flags whose kind opens an alert in ``attunement.vocabulary`` (one list
+  for the store and the web). ``acknowledge_alert(note=, outcome=)`` records the safety
+  review; ``family_document`` then sets ``context.safety_review_completed`` (false while an
+  urgent alert is open), which releases the hold on intervention matching.
 * ``add_user(..., studies=[...])`` grants a researcher studies; a researcher also sees the
   studies running at their sites. Researchers see families enrolled in those studies,
   read-only and pseudonymised: keyed-hash ids per study, no identifiers, day offsets instead
@@ -71,10 +74,11 @@ from attunement.store.errors import (
     StoreValidationError,
 )
 from attunement.store.scope import Actor
-from attunement.store.service import Store, Submission
+from attunement.store.service import SAFETY_REVIEW_OUTCOMES, Store, Submission
 from attunement.store.trials import StudyTrials
 
 __all__ = [
+    "SAFETY_REVIEW_OUTCOMES",
     "Actor",
     "AuditReport",
     "AuthError",

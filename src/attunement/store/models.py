@@ -255,6 +255,8 @@ class Alert(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the safety review's outcome (one of service.SAFETY_REVIEW_OUTCOMES); NULL while open
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class CaregiverLink(Base):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 # the family file's vocabulary (issue 2): one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
+from attunement.risk.profile import REVIEW_KEY
 from attunement.store import audit, files, maintenance, names
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
@@ -82,11 +83,20 @@ from attunement.store.scope import (
     scoped,
     sees_allocation_sequence,
 )
+from attunement.vocabulary import load_vocabulary
 
 if TYPE_CHECKING:
     import pandas as pd
 
-URGENT_KINDS = ("safety", "safety_unanswered", "review")
+# What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
+# records that the review was done, which releases the hold on intervention matching.
+SAFETY_REVIEW_OUTCOMES: dict[str, str] = {
+    "no_immediate_risk": "Reviewed: no immediate risk; plan agreed with the caregiver",
+    "safety_plan": "Reviewed: safety plan agreed; follow-up booked",
+    "urgent_referral": "Referred for urgent assessment (crisis or perinatal mental-health team)",
+    "emergency_services": "Emergency services called",
+    "safeguarding_referral": "Safeguarding referral made",
+}
 THROTTLE_WINDOW = timedelta(minutes=15)
 THROTTLE_PER_EMAIL = 5
 THROTTLE_PER_CLIENT = 30
@@ -127,6 +137,12 @@ _DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def _urgent_alert(alert: Alert) -> bool:
+    """Whether an alert is for an urgent flag (attunement.vocabulary), not a review item."""
+    kind = load_vocabulary().kind_of({"id": alert.flag_id, "kind": alert.kind})
+    return kind is not None and kind.urgent
 
 
 def _flag_dict(flag: Any) -> dict[str, Any]:
@@ -1876,6 +1892,7 @@ class Store:
                 ).scalars()
             )
             latest = self._latest_assessments(s, fam.id)
+            review = self._safety_review(s, fam.id)
             pseudo = actor.role == "researcher"
             code = (
                 self._keyring().pseudonym(fam.study_id or "none", "family", fam.id)
@@ -1915,6 +1932,8 @@ class Store:
                     "context": dict(c.context or {}),
                     "responses": responses,
                 }
+                if review is False:
+                    entry["context"].pop(REVIEW_KEY, None)
                 if c.age is not None:
                     entry["age"] = c.age
                 if c.first_time_parent is not None:
@@ -1927,14 +1946,29 @@ class Store:
                     if not entry["variants"]:
                         entry.pop("variants")
                 caregivers.append(entry)
+            context = dict(fam.context or {})
+            if review is not None:
+                context[REVIEW_KEY] = review
             return {
                 "family_id": code,
                 "assessed_on": assessed.isoformat(),
                 "infant": infant_doc,
                 "placement": fam.placement,
-                "context": coded_context(fam.context) if pseudo else dict(fam.context or {}),
+                "context": coded_context(context) if pseudo else context,
                 "caregivers": caregivers,
             }
+
+    def _safety_review(self, s: Session, family_id: int) -> bool | None:
+        """Whether the family's urgent alerts have a recorded safety review: False while any is
+        open (whatever a recorded answer says), True when all are acknowledged and at least one
+        with an outcome, None when the family has no urgent alert (recorded answers decide)."""
+        urgent = [a for a in s.execute(select(Alert).where(Alert.family_id == family_id)).scalars()
+                  if _urgent_alert(a)]
+        if not urgent:
+            return None
+        if any(a.status == "open" for a in urgent):
+            return False
+        return any(a.outcome for a in urgent)
 
     def _latest_assessments(self, s: Session, family_id: int) -> list[Assessment]:
         """Per caregiver x instrument: the newest submission, in its latest version."""
@@ -2231,6 +2265,7 @@ class Store:
             return []
         next_instance: dict[tuple, int] = {}
         now = utcnow()
+        vocab = load_vocabulary()
         for item in items:
             values, corrects = item.values, item.corrects
             values["submitted_at"] = now
@@ -2275,7 +2310,7 @@ class Store:
             )
             for a in written
             for f in a.flags
-            if f.get("kind") in URGENT_KINDS
+            if vocab.opens_alert(f)
         ]
         if alerts:
             conn.execute(_INSERT_ALERT, alerts)
@@ -2549,6 +2584,9 @@ class Store:
             "created_at": a.created_at.isoformat(),
             "acknowledged_by": a.acknowledged_by,
             "note": a.note,
+            "outcome": a.outcome,
+            "outcome_label": SAFETY_REVIEW_OUTCOMES.get(a.outcome or ""),
+            "urgent": _urgent_alert(a),
             "acknowledged_at": _iso(a.acknowledged_at),
             "instrument": assessment.instrument if assessment else None,
             "time_point": assessment.time_point if assessment else None,
@@ -2569,15 +2607,21 @@ class Store:
                 stmt = stmt.where(Alert.status == "open")
             return [self._alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
 
-    def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str) -> dict:
-        """Record that a practitioner acted on an urgent flag (a note is required)."""
+    def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str, outcome: str) -> dict:
+        """Record the safety review of an urgent flag: what was done (``note``) and its
+        ``outcome`` (one of :data:`SAFETY_REVIEW_OUTCOMES`), both required. When no urgent
+        alert of the family is left open, the review releases the hold on matching."""
         require_write(actor)
         note = v.text(note, "note", max_len=2000) or ""
+        outcome = v.text(outcome, "outcome", max_len=40) or ""
+        if outcome not in SAFETY_REVIEW_OUTCOMES:
+            raise StoreValidationError("outcome", f"{outcome!r} is not one of: "
+                                       f"{', '.join(SAFETY_REVIEW_OUTCOMES)}")
         with self._db.write() as s:
             alert = get_scoped(s, actor, Alert, alert_id, what="alert")
             if alert.status != "open":
                 raise StoreValidationError("alert", "was already acknowledged")
-            alert.status, alert.note = "acknowledged", note
+            alert.status, alert.note, alert.outcome = "acknowledged", note, outcome
             alert.acknowledged_by, alert.acknowledged_at = actor.user_id, utcnow()
             fam = s.get(Family, alert.family_id)
             assert fam is not None
@@ -2590,7 +2634,7 @@ class Store:
                 family_id=fam.id,
                 site_id=fam.site_id,
                 before={"status": "open"},
-                after={"status": "acknowledged", "note": note},
+                after={"status": "acknowledged", "note": note, "outcome": outcome},
             )
             cg = s.get(Caregiver, alert.caregiver_id)
             assessment = s.get(Assessment, alert.assessment_id)
@@ -3137,12 +3181,13 @@ def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None)
         ]
         for path, ctx, level in places:
             for key in ctx:
+                # "any": recorded at either level (e.g. safety_review_completed, harm_intent)
                 if key not in levels:
-                    known = ", ".join(sorted(k for k, lv in levels.items() if lv == level))
+                    known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
                     raise FamilyError(
                         [(f"{path}.{key}", f"unknown recorded answer; known: {known}")]
                     )
-                if levels[key] != level:
+                if levels[key] not in (level, "any"):
                     raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
     except FamilyError as exc:
         path, why = exc.problems[0]

@@ -27,7 +27,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from attunement.store import Actor, Store, StoreValidationError
+from attunement.store import SAFETY_REVIEW_OUTCOMES, Actor, Store, StoreValidationError
 from attunement.web import domain, exports, submissions
 from attunement.web.deps import api_actor, get_store, oauth2
 
@@ -116,7 +116,12 @@ class LinkSubmitIn(BaseModel):
 
 
 class AcknowledgeIn(BaseModel):
-    note: str = Field(min_length=1)
+    note: str = Field(min_length=1, description="What was done")
+    outcome: str = Field(
+        description="The safety review's outcome; any outcome records the review, which releases "
+        "the hold on intervention matching",
+        json_schema_extra={"enum": list(SAFETY_REVIEW_OUTCOMES)},
+    )
 
 
 class EpisodeIn(BaseModel):
@@ -241,23 +246,36 @@ def end_caregiver(
     return store.end_caregiver(actor, family_id, caregiver_id, reason=body.reason)
 
 
+def _with_urgency(out: Json, request: Request) -> Json:
+    """Add what an urgent result needs on every face: the urgency's first action and the
+    service's crisis contacts (the same as ``attunement profile`` / ``match`` and the page)."""
+    level = domain.urgency_level(out.get("urgency", "none"))
+    out["urgency_action"] = level["action"] if level else None
+    out["crisis_contacts"] = request.app.state.settings.crisis_contacts if level else []
+    return out
+
+
 @router.get("/families/{family_id}/profile", tags=["screening"])
 def profile(
-    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+    family_id: int, request: Request, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
 ) -> Json:
-    """The family's vulnerability profile (issue 2 profile JSON)."""
-    return domain.profile(store.family_document(actor, family_id))
+    """The family's vulnerability profile: tier, urgency (none, same-day, emergency) with its
+    first action and crisis contacts, factors, treatment routes and prompts."""
+    return _with_urgency(domain.profile(store.family_document(actor, family_id)), request)
 
 
 @router.get("/families/{family_id}/matches", tags=["screening"])
 def matches(
-    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+    family_id: int, request: Request, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
 ) -> Json:
-    """Matched attachment-informed interventions with reasons and evidence."""
+    """Matched attachment-informed interventions with reasons and evidence; ``held`` (with
+    ``held_reason``) while an urgent flag is open and no safety review is recorded."""
     result = domain.matches(store.family_document(actor, family_id))
     if result is None:
         raise HTTPException(503, "intervention matching is not installed")
-    return result
+    return _with_urgency(result, request)
 
 
 # --- assessments ----------------------------------------------------------------------------
@@ -333,9 +351,8 @@ def submit_link(
 ) -> Json:
     """A caregiver's answers through a one-time link; the link is used up atomically."""
     assessment = store.submit_link(token, body.responses)
-    urgent = domain.is_urgent(assessment)
-    out: Json = {"received": True, "urgent": urgent}
-    if urgent:
+    out: Json = {"received": True, "urgent": domain.is_urgent(assessment)}
+    if domain.shows_crisis_contacts(assessment):
         out["crisis_contacts"] = request.app.state.settings.crisis_contacts
     return out
 
@@ -361,7 +378,8 @@ def acknowledge_alert(
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> Json:
-    return store.acknowledge_alert(actor, alert_id, note=body.note)
+    """Record the safety review of an urgent flag: what was done and its outcome."""
+    return store.acknowledge_alert(actor, alert_id, note=body.note, outcome=body.outcome)
 
 
 @router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"])

@@ -147,14 +147,40 @@ def scale_value(scores: dict[str, Any], column: str) -> Any:
     return scores.get(column)
 
 
-URGENT_KINDS = frozenset({"safety", "review"})
+def _flags(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in assessment.get("flags") or [] if isinstance(f, dict)]
 
 
 def is_urgent(assessment: dict[str, Any]) -> bool:
-    """Whether a stored assessment raised a safety or review flag (an answer above zero on a
-    safety item): the practitioner is alerted and the caregiver sees the crisis contacts."""
-    return any(isinstance(f, dict) and f.get("kind") in URGENT_KINDS
-               for f in assessment.get("flags") or [])
+    """Whether a stored assessment raised an urgent flag (``attunement.vocabulary``, the same
+    list the store opens alerts from): the practitioner is told at once."""
+    from attunement.vocabulary import load_vocabulary
+
+    return load_vocabulary().is_urgent(_flags(assessment))
+
+
+def shows_crisis_contacts(assessment: dict[str, Any]) -> bool:
+    """Whether the caregiver who gave these answers sees the support box with crisis contacts
+    (``show_crisis_contacts`` in ``attunement.vocabulary``; e.g. a safety item answered above
+    zero or left unanswered)."""
+    from attunement.vocabulary import load_vocabulary
+
+    return load_vocabulary().shows_crisis_contacts(_flags(assessment))
+
+
+def safety_item_unanswered(assessment: dict[str, Any]) -> bool:
+    """Whether the caregiver chose not to answer a safety item (the support box says so)."""
+    return any(f.get("kind") == "safety_unanswered" for f in _flags(assessment))
+
+
+def urgency_level(urgency: str) -> dict[str, str] | None:
+    """The label and first action of an urgency level, or None for ``none``."""
+    from attunement.vocabulary import load_vocabulary
+
+    if urgency in (None, "none"):
+        return None
+    level = load_vocabulary().level(urgency)
+    return {"id": level.id, "label": level.label, "action": level.action}
 
 
 class ProfileUnavailable(ValueError):

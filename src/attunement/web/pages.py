@@ -16,7 +16,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from attunement.store import Actor, AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store import (
+    SAFETY_REVIEW_OUTCOMES,
+    Actor,
+    AuthError,
+    Forbidden,
+    NotFound,
+    Store,
+    StoreValidationError,
+)
 from attunement.web import domain, exports
 from attunement.web.deps import check_csrf, get_session, page_actor
 from attunement.web.forms import (
@@ -60,6 +68,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
         "csrf_token": session.csrf,
         "flashes": session.pop_flashes(),
         "crisis_contacts": request.app.state.settings.crisis_contacts,
+        "review_outcomes": SAFETY_REVIEW_OUTCOMES,
         "errors": {},
         "values": {},
         **context,
@@ -251,6 +260,7 @@ async def family_page(request: Request, family_id: int,
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
+        "urgency": domain.urgency_level((profile or {}).get("urgency", "none")),
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
@@ -425,7 +435,8 @@ async def caregiver_submit(request: Request, token: str) -> Response:
             errors.add(_item_field(exc.field), exc.reason)
         else:
             return render(request, "caregiver_done.html", {
-                "urgent": domain.is_urgent(assessment),
+                "urgent": domain.shows_crisis_contacts(assessment),
+                "unanswered": domain.safety_item_unanswered(assessment),
                 "contacts": request.app.state.settings.crisis_contacts,
             })
     values = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -445,12 +456,15 @@ async def alert_acknowledge(request: Request, alert_id: int,
                             actor: Actor = Depends(page_actor)) -> Response:
     form = await request.form()
     note = str(form.get("note", "")).strip()
+    outcome = str(form.get("outcome", "")).strip()
     session = get_session(request)
-    if not note:
-        session.flash("To acknowledge an alert, write what was done (the note field).", "error")
+    if not note or not outcome:
+        session.flash("To acknowledge an alert, record the safety review: what was done (the note "
+                      "field) and its outcome.", "error")
         return redirect(request, _back(form))
     try:
-        await call(_store(request).acknowledge_alert, actor, alert_id, note=note)
+        await call(_store(request).acknowledge_alert, actor, alert_id, note=note,
+                   outcome=outcome)
     except StoreValidationError as exc:
         session.flash(f"{exc.field}: {exc.reason}", "error")
     else:

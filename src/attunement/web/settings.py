@@ -9,23 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CRISIS_CONTACTS: list[dict[str, str]] = [
-    {
-        "name": "Emergency services",
-        "phone": "999",
-        "note": "If you or your baby are in immediate danger.",
-    },
-    {
-        "name": "Samaritans (UK and Ireland, 24 hours)",
-        "phone": "116 123",
-        "note": "Free to call, any time, about anything that is troubling you.",
-    },
-    {
-        "name": "NHS 111 (press 2 for mental health)",
-        "phone": "111",
-        "note": "Urgent mental health support in England.",
-    },
-]
+from attunement.vocabulary import load_vocabulary
+
+# the shipped crisis contacts are data in attunement.vocabulary (one list for every layer)
+DEFAULT_CRISIS_CONTACTS: list[dict[str, str]] = load_vocabulary().contacts()
 
 
 def _secret_from_file(path: Path) -> str:
@@ -108,19 +95,9 @@ def _load_data_file(path: str | Path) -> Any:
 
 
 def load_crisis_contacts(path: str | Path) -> list[dict[str, str]]:
-    """Read and validate a crisis-contacts file; errors name the file, entry and field."""
-    data = _load_data_file(path)
-    if not isinstance(data, list) or not data:
-        raise ValueError(f"{path}: expected a non-empty list of crisis contacts")
-    out = []
-    for i, entry in enumerate(data, start=1):
-        if not isinstance(entry, dict):
-            raise ValueError(f"{path}: entry {i} must be a mapping with name and phone")
-        for key in ("name", "phone"):
-            if not str(entry.get(key, "")).strip():
-                raise ValueError(f"{path}: entry {i} field '{key}' is missing or empty")
-        out.append({k: str(entry.get(k, "")) for k in ("name", "phone", "note")})
-    return out
+    """Read and validate a crisis-contacts file (``attunement.vocabulary`` checks it); errors
+    name the file, entry and field."""
+    return load_vocabulary().with_crisis_contacts(path).contacts()
 
 
 def load_item_text_pack(path: str | Path | None) -> dict[str, dict[int, str]]:
