@@ -50,7 +50,7 @@ def _plant(world: World) -> dict[str, Any]:
     st.correct_assessment(pa, a["id"], [1, 1, 1, 1, 1, 1, 1, 1, 2, 3], reason=TEXT)
     alerts = [x for x in st.list_alerts(pa) if x["family"] == fam]
     assert alerts, "the safety item raised no alert"
-    st.acknowledge_alert(pa, alerts[0]["id"], note=TEXT)
+    st.acknowledge_alert(pa, alerts[0]["id"], note=TEXT, outcome="safety_plan")
     # consents: a free-text kind and version, a withdrawal reason; a research consent
     c = st.add_consent(pa, fam, kind=MARK, version=TEXT[:50], given_on=DATE, caregiver=KEY)
     st.withdraw_consent(pa, c["id"], withdrawn_on=DATE, reason=TEXT)
