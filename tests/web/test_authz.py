@@ -240,10 +240,9 @@ def _sign_in(client: TestClient, world: World, role: str | None) -> str:
     client.cookies.clear()
     if role is None:
         return ""
-    data = {"token": world.tokens[role], "csrf": f"csrf-{role}", "iat": 0, "last": 0}
-    import time
-
-    data["iat"] = data["last"] = int(time.time())
+    sid = world.store.create_web_session(world.store.actor(world.users[role]),
+                                         lifetime=3600, idle=1800)
+    data = {"sid": sid, "csrf": f"csrf-{role}"}
     cookie = world.app.state.sessions._serializer.dumps(data)
     client.cookies.set("attunement_session", cookie)
     return data["csrf"]

@@ -65,6 +65,7 @@ from attunement.store.errors import (
     Forbidden,
     KeyFileError,
     NotFound,
+    StorageFull,
     StoreError,
     StoreValidationError,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "Forbidden",
     "KeyFileError",
     "NotFound",
+    "StorageFull",
     "Store",
     "StoreError",
     "StoreValidationError",

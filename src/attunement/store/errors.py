@@ -37,3 +37,10 @@ class StoreValidationError(StoreError, ValueError):
 
 class KeyFileError(StoreError):
     """The identifier key file is missing, unreadable, too widely readable or does not match."""
+
+
+class StorageFull(StoreError):
+    """The database could not write because its disk (or its size limit) is full (503).
+
+    Nothing of the failed write is stored: the transaction was rolled back.
+    """

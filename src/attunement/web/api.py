@@ -30,6 +30,8 @@ from starlette.concurrency import run_in_threadpool
 from attunement.store import Actor, Store, StoreValidationError
 from attunement.web import domain, exports, submissions
 from attunement.web.deps import api_actor, get_store, oauth2
+from attunement.web.guard import client_address
+from attunement.web.submissions import MAX_RECORD_ID
 
 router = APIRouter(prefix="/api")
 
@@ -88,12 +90,13 @@ class AssessmentIn(BaseModel):
     caregiver: str = Field(description="Caregiver id within the family")
     instrument: str = Field(description="Instrument id, e.g. 'epds'")
     time_point: str = Field(description="Time point name, e.g. 'antenatal' or '6w'")
-    responses: list[int | None] = Field(description="Item scores in item order (null = missing)")
+    responses: list[int | None] = Field(description="Item scores in item order (null = missing)",
+                                        max_length=submissions.MAX_RESPONSES)
     input: Literal["scores", "positions"] = "scores"
 
 
 class CorrectionIn(BaseModel):
-    responses: list[int | None]
+    responses: list[int | None] = Field(max_length=submissions.MAX_RESPONSES)
     reason: str = Field(min_length=1)
     input: Literal["scores", "positions"] = "scores"
 
@@ -174,8 +177,7 @@ def token(
     store: Store = Depends(get_store),
 ) -> TokenOut:
     """Exchange email and password for a bearer token (OAuth2 password flow)."""
-    client = request.client.host if request.client else ""
-    actor = store.authenticate(form.username, form.password, client=client)
+    actor = store.authenticate(form.username, form.password, client=client_address(request))
     return TokenOut(access_token=store.create_api_token(actor))
 
 
@@ -458,7 +460,7 @@ def observation_content(
 @router.get("/exports/assessments", tags=["exports"])
 def export_assessments(
     format: exports.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
-    study: int | None = Query(None),
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     pseudonymise: bool | None = Query(
         None, description="Researchers always get pseudonymised data whatever this says"
     ),
@@ -472,7 +474,7 @@ def export_assessments(
 
 @router.get("/exports/redcap-dictionary", tags=["exports"])
 def redcap_dictionary(
-    study: int | None = Query(None),
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> Response:
