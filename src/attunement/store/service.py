@@ -401,6 +401,10 @@ class Store(SessionsMixin):
         expires: date | None = None,
     ) -> dict:
         if s.execute(select(User.id).where(User.email == email)).first():
+            if actor.role != "admin":  # the same words whoever has it: no other site's people
+                raise StoreValidationError(
+                    "email", "cannot be used for a new account; if the person already has "
+                    "one, an administrator can give them access to your site")
             raise StoreValidationError("email", f"a user {email} already exists")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
         if role in ("practitioner", "site_lead") and not site_rows:
@@ -580,7 +584,8 @@ class Store(SessionsMixin):
             assert fresh is not None
             fresh.password_hash = _hasher.hash(new_password)
             revoke_credentials(s, user_id)
-            s.add(LoginAttempt(email=email, client=PASSWORD_SET_CLIENT, success=True))
+            s.add(LoginAttempt(email=email, client=PASSWORD_SET_CLIENT, success=True,
+                               at=utcnow()))
             audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id,
                          site_id=next(iter(site_ids)) if len(site_ids) == 1 else None)
             self._forget_token_actors()
@@ -634,7 +639,7 @@ class Store(SessionsMixin):
         self, s: Session, email: str, client: str, user: User | None, ok: bool, why: str | None
     ) -> None:
         if why != "throttled":  # refused attempts never extend the delay
-            s.add(LoginAttempt(email=email, client=client, success=ok))
+            s.add(LoginAttempt(email=email, client=client, success=ok, at=utcnow()))
         who = Actor(
             user.id if user else None,
             email,

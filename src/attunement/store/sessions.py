@@ -237,7 +237,8 @@ class SessionsMixin:
             row.used_at = utcnow()
             user.password_hash = hashed
             revoke_credentials(s, user.id)
-            s.add(LoginAttempt(email=user.email, client=PASSWORD_SET_CLIENT, success=True))
+            s.add(LoginAttempt(email=user.email, client=PASSWORD_SET_CLIENT, success=True,
+                               at=utcnow()))
             audit.append(s, actor=self._plain_actor(user), action="reset_password",
                          entity="user", entity_id=user.id, after={"reset_id": row.id})
             self._forget_token_actors()

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from attunement.store import Actor, Store, StoreValidationError
 from attunement.web import domain, exports, submissions
 from attunement.web.deps import api_actor, get_store, oauth2
-from attunement.web.guard import client_address
+from attunement.web.guard import check_json, client_address
 from attunement.web.submissions import MAX_RECORD_ID
 
 router = APIRouter(prefix="/api")
@@ -438,6 +438,8 @@ async def add_observation(
         meta = json.loads(metadata)
     except ValueError:
         raise StoreValidationError("metadata", "is not valid JSON") from None
+    check_json(meta, "metadata")  # a multipart body is not checked by the guard
+    check_json(file.filename or "", "file.filename")
     content = await file.read()
     return await run_in_threadpool(store.add_observation_session, actor, family_id,
                                    filename=file.filename or "", content=content, metadata=meta)

@@ -190,14 +190,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         # a number too large for the database column; the guard catches JSON and path ones
         return _invalid(request, "", "a number is too large")
 
-    @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> Response:
+    async def database_error(request: Request, exc: Exception) -> Response:
         if storage_full(exc):
-            return await full(request, StorageFull(str(exc.orig)))
+            return await full(request, StorageFull(str(getattr(exc, "orig", exc))))
         if bad_value(exc):
             return _invalid(request, "", "a value cannot be stored (a NUL character or a "
                             "number out of range)")
         raise exc
+
+    # wrapped by SQLAlchemy, or raw from the driver (the audit chain's direct statements)
+    for error in _driver_errors():
+        app.add_exception_handler(error, database_error)
 
     @app.exception_handler(StorageFull)
     async def full(request: Request, exc: StorageFull) -> Response:
@@ -278,6 +281,17 @@ def _invalid(request: Request, field: str, reason: str) -> Response:
                                          "type": "value_error"}]}, status_code=422)
     return _error_page(request, 422, "Please check the request",
                        f"{field}: {reason}" if field else reason)
+
+
+def _driver_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    errors: list[type[Exception]] = [DBAPIError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return errors
+    return [*errors, psycopg.Error]
 
 
 def storage_full(exc: BaseException) -> bool:
