@@ -438,8 +438,8 @@ async def add_observation(
         meta = json.loads(metadata)
     except ValueError:
         raise StoreValidationError("metadata", "is not valid JSON") from None
-    check_json(meta, "metadata")  # a multipart body is not checked by the guard
-    check_json(file.filename or "", "file.filename")
+    check_json(meta, "body.metadata")  # a multipart body is not checked by the guard
+    check_json(file.filename or "", "body.file")
     content = await file.read()
     return await run_in_threadpool(store.add_observation_session, actor, family_id,
                                    filename=file.filename or "", content=content, metadata=meta)

@@ -274,13 +274,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _invalid(request: Request, field: str, reason: str) -> Response:
-    """422 in the shape FastAPI uses for request validation, naming the field."""
+    """422 in the shape FastAPI uses for request validation: ``loc`` from where the value
+    was (``body.responses.9``), ``field`` without it (``responses.9``)."""
+    loc = field.split(".") if field else ["body"]
+    name = ".".join(loc[1:]) if loc[0] in ("body", "query", "path") else field
     if _is_api(request):
-        loc = field.split(".") if field else ["body"]
-        return JSONResponse({"detail": [{"loc": loc, "field": field, "msg": reason,
+        return JSONResponse({"detail": [{"loc": loc, "field": name or loc[0], "msg": reason,
                                          "type": "value_error"}]}, status_code=422)
     return _error_page(request, 422, "Please check the request",
-                       f"{field}: {reason}" if field else reason)
+                       f"{name}: {reason}" if name else reason)
 
 
 def _driver_errors() -> list[type[Exception]]:
