@@ -5,17 +5,20 @@ Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/ap
 * ``GET /account``, ``POST /account/password`` — change one's own password (current, new,
   confirm); ``POST /api/me/password``.
 * ``GET /admin/users/{id}`` — one person's account; ``POST /admin/users/{id}/active`` disables
-  or re-enables it with a reason, ``POST /admin/users/{id}/password`` sets a new password;
-  ``POST /api/users/{id}/active`` and ``POST /api/users/{id}/password``. (``GET /api/users`` is
-  in :mod:`attunement.web.api`.)
+  or re-enables it with a reason, ``POST /admin/users/{id}/reset-link`` creates a one-time
+  password reset link, ``POST /admin/users/{id}/password`` sets a new password
+  (administrators); ``POST /api/users/{id}/active``, ``POST /api/users/{id}/password-reset``
+  and ``POST /api/users/{id}/password``. (``GET /api/users`` is in :mod:`attunement.web.api`.)
+* ``GET``/``POST /reset/{token}`` — the person chooses a new password through the link (no
+  session needed: the link is the credential; single use, expiring).
 
 Who may do what is the store's decision (``Store.set_password``: anyone their own, with the
-current password, throttled like logins; administrators anyone's; site leads those of the
-practitioners and site leads who work only at their sites. ``Store.set_user_active``: the
-same managers, never one's own account). Both
-revoke every API token of the account, which ends its browser sessions too; after a change of
-one's own password this session signs in again with a fresh token, so only the *other*
-sessions and programs stop working. The store audits every change.
+current password, throttled like logins; administrators anyone's. ``Store.create_password_reset``
+and ``Store.set_user_active``: administrators, and site leads for the practitioners and site
+leads who work only at their sites; never disabling one's own account). A site lead never sets
+or learns a password. A password change or reset revokes every session and API token of the
+account; after a change of one's own password this browser gets a fresh session, so only the
+*other* sessions and programs stop working. The store audits every change.
 """
 
 from __future__ import annotations
