@@ -654,3 +654,61 @@ def test_reset_link_page_for_site_leads(world: World) -> None:
         "csrf_token": _csrf(page.text), "new_password": NEW_PASSWORD,
         "confirm_password": NEW_PASSWORD})
     assert r.status_code == 403
+
+
+def test_a_full_disk_answers_503_on_postgresql(world: World) -> None:
+    """The same on PostgreSQL, with a real full disk: the database's tables are moved to a
+    tablespace on a 4 MB tmpfs (needs root to mount; skipped otherwise)."""
+    import os
+    import pwd
+    import subprocess
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    if world.store.dialect != "postgresql":
+        pytest.skip("the SQLite case is test_a_full_disk_answers_503_and_stores_nothing")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    import tempfile
+    from pathlib import Path
+
+    disk = Path(tempfile.mkdtemp(prefix="attunement-tiny-"))  # the server's user must reach it
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    url = make_url(world.store._db.url)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+    space = f"tiny_{os.getpid()}_{int(time.time() * 1000) % 10**6}"
+    try:
+        os.chown(disk, pwd.getpwnam("nobody").pw_uid, -1)
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE {space} LOCATION '{disk}'")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
+        client = TestClient(world.app)
+        admin = world.headers("admin")
+        before = len(client.get("/api/families", headers=admin).json())
+        statuses = []
+        for i in range(400):
+            r = client.post("/api/families", headers=admin, json={
+                "site": "Site A", "family_id": f"FULL-{i}", "placement": "birth_family",
+                "infant": {"due_date": (dt.date.today() + dt.timedelta(days=30)).isoformat()},
+                "caregivers": [{"id": f"m{k}", "role": "birth_mother", "age": 30,
+                                "name": "x" * 400} for k in range(8)]})
+            statuses.append(r.status_code)
+            if r.status_code != 201:
+                break
+        assert statuses[-1] == 503, (statuses[-3:], r.text)
+        assert "storage is full" in r.json()["detail"]
+        after = len(client.get("/api/families", headers=admin).json())
+        assert after == before + statuses.count(201)
+    finally:
+        world.store.close()
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+            conn.execute(f"DROP TABLESPACE IF EXISTS {space}")
+        subprocess.run(["umount", str(disk)], capture_output=True)
+        disk.rmdir()
