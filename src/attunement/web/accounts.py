@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
 from attunement.web.forms import FormErrors
+from attunement.web.guard import client_address
 from attunement.web.pages import call, redirect, render, start_session
 
 pages = APIRouter(include_in_schema=False)
@@ -100,7 +101,8 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
     store = _store(request)
     assert actor.user_id is not None  # page actors are always users
     try:
-        await call(store.set_password, actor, actor.user_id, new, current_password=current)
+        await call(store.set_password, actor, actor.user_id, new, current_password=current,
+                   client=client_address(request))
     except StoreValidationError as exc:
         field = "current_password" if exc.field == "current_password" else "new_password"
         errors.add(field, _password_message(exc.field, exc.reason))
@@ -277,7 +279,8 @@ class NewTokenOut(BaseModel):
 
 
 @api.post("/me/password", response_model=NewTokenOut)
-def change_own_password(body: OwnPasswordIn, actor: Actor = Depends(api_actor),
+def change_own_password(body: OwnPasswordIn, request: Request,
+                        actor: Actor = Depends(api_actor),
                         store: Store = Depends(get_store)) -> NewTokenOut:
     """Change your own password (the current one is required).
 
@@ -286,7 +289,7 @@ def change_own_password(body: OwnPasswordIn, actor: Actor = Depends(api_actor),
     """
     assert actor.user_id is not None
     store.set_password(actor, actor.user_id, body.new_password,
-                       current_password=body.current_password)
+                       current_password=body.current_password, client=client_address(request))
     return NewTokenOut(access_token=store.create_api_token(actor))
 
 
