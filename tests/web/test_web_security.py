@@ -712,3 +712,4 @@ def test_a_full_disk_answers_503_on_postgresql(world: World) -> None:
             conn.execute(f"DROP TABLESPACE IF EXISTS {space}")
         subprocess.run(["umount", str(disk)], capture_output=True)
         disk.rmdir()
+
