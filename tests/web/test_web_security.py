@@ -235,7 +235,14 @@ def test_absolute_lifetime_is_enforced_despite_activity(world: World, clock: Clo
         elapsed += step
         r = client.get("/", follow_redirects=False)
         assert r.status_code == 200, f"signed out after {elapsed} s of activity"
+    data = _session_data(client, world)
     clock.advance(seconds=step)
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    # the server ended it, not just the cookie's signature: a freshly signed cookie with the
+    # same session is refused too
+    client.cookies.clear()
+    client.cookies.set("attunement_session", world.app.state.sessions._serializer.dumps(data))
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
