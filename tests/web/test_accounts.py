@@ -280,10 +280,13 @@ def test_site_lead_manages_the_people_of_their_site_only(
     # recorded against the person's site, so the site lead's own audit view shows it
     mine = client.get("/api/audit?limit=50", headers=world.headers("site_lead")).json()
     assert entry["id"] in {e["id"] for e in mine}
-    # and a new password for someone of their site
+    # a password reset link for someone of their site, never a password they would know
     r = client.post(f"/api/users/{world.users['practitioner']}/password",
                     headers=world.headers("site_lead"), json={"new_password": NEW_PASSWORD})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 403, r.text
+    r = client.post(f"/api/users/{world.users['practitioner']}/password-reset",
+                    headers=world.headers("site_lead"))
+    assert r.status_code == 201 and "/reset/" in r.json()["url"], r.text
 
 
 def test_site_lead_may_not_manage_people_who_also_work_elsewhere(

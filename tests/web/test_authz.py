@@ -164,9 +164,12 @@ API_CASES = [
     # accounts: {U} is a person of the own / the other site
     Case("POST", "/api/users/{U}/active", {**_same(200, 403, 403, 403), "site_lead": (200, 404)},
          body=lambda: {"active": False, "reason": "left the service"}, prepare=_new_user),
+    # administrators only (audited); a site lead sends a one-time reset link instead
     Case("POST", "/api/users/{U}/password",
-         {**_same(200, 403, 403, 403), "site_lead": (200, 404)},
+         {**_same(200, 403, 403, 403), "site_lead": (403, 404)},
          body=lambda: {"new_password": "set by an administrator"}, prepare=_new_user),
+    Case("POST", "/api/users/{U}/password-reset",
+         {**_same(201, 403, 403, 403), "site_lead": (201, 404)}, prepare=_new_user),
     # revokes the caller's tokens; the answer's fresh token replaces it in world.tokens
     Case("POST", "/api/me/password", _same(200, 200, 200, 200),
          body=lambda: {"current_password": PASSWORD, "new_password": PASSWORD + " renewed"}),
@@ -222,19 +225,26 @@ PAGE_CASES = [
 ]
 
 # state-changing account forms, posted with a valid CSRF token (no session: no CSRF token, 403)
+# (no session: sent to the sign-in page before the form is read, 303)
 ACCOUNT_FORMS: list[tuple[str, Callable[[], dict[str, str]], dict[str | None, tuple[int, int]]]] = [
     ("/admin/users/{U}/active", lambda: {"active": "0", "reason": "left the service"},
-     {**_same(303, 403, 403, 403), "site_lead": (303, 404), None: (403, 403)}),
+     {**_same(303, 403, 403, 403), "site_lead": (303, 404), None: (303, 303)}),
     ("/admin/users/{U}/password",
      lambda: {"new_password": "set by an administrator",
               "confirm_password": "set by an administrator"},
-     {**_same(303, 403, 403, 403), "site_lead": (303, 404), None: (403, 403)}),
+     {**_same(303, 403, 403, 403), "site_lead": (403, 404), None: (303, 303)}),
+    # the one-time link is shown on the page that answers (200)
+    ("/admin/users/{U}/reset-link", dict,
+     {**_same(200, 403, 403, 403), "site_lead": (200, 404), None: (303, 303)}),
     # a wrong current password: every signed-in role reaches the store's check
     ("/account/password",
      lambda: {"current_password": "not the password", "new_password": "a new passphrase",
               "confirm_password": "a new passphrase"},
-     {**_same(422, 422, 422, 422), None: (403, 403)}),
+     {**_same(422, 422, 422, 422), None: (303, 303)}),
 ]
+
+# reached without an account: the one-time reset link is the credential (unknown: 404)
+PUBLIC_PAGES = [("GET", "/reset/{}"), ("POST", "/reset/{}")]
 
 
 def _sign_in(client: TestClient, world: World, role: str | None) -> str:
@@ -242,10 +252,9 @@ def _sign_in(client: TestClient, world: World, role: str | None) -> str:
     client.cookies.clear()
     if role is None:
         return ""
-    data = {"token": world.tokens[role], "csrf": f"csrf-{role}", "iat": 0, "last": 0}
-    import time
-
-    data["iat"] = data["last"] = int(time.time())
+    sid = world.store.create_web_session(world.store.actor(world.users[role]),
+                                         lifetime=3600, idle=1800)
+    data = {"sid": sid, "csrf": f"csrf-{role}"}
     cookie = world.app.state.sessions._serializer.dumps(data)
     client.cookies.set("attunement_session", cookie)
     return data["csrf"]
@@ -298,7 +307,7 @@ def test_page_authorisation_matrix(client: TestClient, world: World) -> None:
             "csrf_token": csrf, "current_password": PASSWORD,
             "new_password": "a new passphrase", "confirm_password": "a new passphrase"},
             follow_redirects=False)
-        want = 303 if role else 403
+        want = 303
         if r.status_code != want:
             problems.append(f"POST /account/password as {role or 'no session'}: "
                             f"{r.status_code}, want {want}")
@@ -317,9 +326,21 @@ def test_every_account_route_is_in_the_matrix() -> None:
     listed = {(c.method, shape(c.path)) for c in API_CASES}
     listed |= {(method, shape(path)) for method, path, _ in PAGE_CASES}
     listed |= {("POST", shape(path)) for path, _, _ in ACCOUNT_FORMS}
+    listed |= set(PUBLIC_PAGES)
     routes = {(method, shape(route.path)) for sub in (accounts.pages, accounts.api)
               for route in sub.routes for method in route.methods}
     assert routes and routes <= listed, sorted(routes - listed)
+
+
+def test_unknown_reset_links_are_404_for_everyone(client: TestClient, world: World) -> None:
+    for role in ROLES:
+        csrf = _sign_in(client, world, role)
+        for method, path in PUBLIC_PAGES:
+            data = {"csrf_token": csrf or "x", "new_password": "a new passphrase",
+                    "confirm_password": "a new passphrase"} if method == "POST" else None
+            r = client.request(method, path.format("atr_unknown"), data=data,
+                               follow_redirects=False)
+            assert r.status_code == 404, (role, method, r.status_code)
 
 
 def test_researcher_never_sees_an_identifier(client: TestClient, world: World) -> None:

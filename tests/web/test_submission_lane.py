@@ -155,6 +155,7 @@ def _valid(**extra: Any) -> dict[str, Any]:
 
 
 LANE, ROUTE = True, False
+GUARD = LANE  # answered before the route (by the request guard in front of the lane)
 
 
 def _cases(w: World) -> list[tuple[str, str, dict[str, Any], int, bool, Any]]:
@@ -201,12 +202,13 @@ def _cases(w: World) -> list[tuple[str, str, dict[str, Any], int, bool, Any]]:
          lambda body: body == {"detail": "Not found"}),
         ("researcher", a, dict(json=_valid(), headers=w.headers("researcher")), 403, LANE,
          lambda body: isinstance(body["detail"], str) and body["detail"]),
-        ("no token", a, dict(json=_valid()), 401, ROUTE,
+        # without credentials the request guard answers before the lane or the route
+        ("no token", a, dict(json=_valid()), 401, GUARD,
          lambda body: body == {"detail": "Not authenticated"}),
         ("empty bearer", a, dict(json=_valid(), headers={"Authorization": "Bearer "}), 401,
-         ROUTE, lambda body: body == {"detail": "Not authenticated"}),
+         GUARD, lambda body: body == {"detail": "Not authenticated"}),
         ("basic auth", a, dict(json=_valid(), headers={"Authorization": "Basic dXNlcjpwdw=="}),
-         401, ROUTE, lambda body: body == {"detail": "Not authenticated"}),
+         401, GUARD, lambda body: body == {"detail": "Not authenticated"}),
         ("invalid token", a,
          dict(json=_valid(), headers={"Authorization": "Bearer att_not-a-token"}), 401, LANE,
          lambda body: body == {"detail": "Not authenticated"}),
@@ -263,14 +265,16 @@ def _cases(w: World) -> list[tuple[str, str, dict[str, Any], int, bool, Any]]:
          422, LANE, field("submission_key")),
         ("negative response", a, dict(json=_valid(responses=[-1] + [0] * 9), headers=pract),
          422, LANE, field("responses.1")),
-        ("100000 responses", a, dict(json=_valid(responses=[0] * 100_000), headers=pract), 422,
-         LANE, field("responses")),
+        ("100000 responses", a, dict(json=_valid(responses=[0] * 100_000), headers=pract), 413,
+         GUARD, lambda body: "too large" in body["detail"]),
+        ("201 responses", a, dict(json=_valid(responses=[0] * 201), headers=pract), 422,
+         ROUTE, field("responses")),
         ("over-long time point", a, dict(json=_valid(time_point="m" * 5000), headers=pract),
          422, LANE, field("time_point")),
         ("integer beyond 64 bits", a,
          dict(content=b'{"caregiver":"mother","instrument":"epds","time_point":"3m",'
                       b'"responses":[0,0,0,0,0,0,0,0,0,18446744073709551617]}', headers=json_ct),
-         422, ROUTE, field("responses.10")),
+         422, GUARD, field("responses.9")),
         ("NaN in responses", a,
          dict(content=b'{"caregiver":"mother","instrument":"epds","time_point":"3m",'
                       b'"responses":[0,0,0,0,0,0,0,0,0,NaN]}', headers=json_ct),

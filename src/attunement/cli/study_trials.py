@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from attunement.cli.platform import DbOption, KeyOption, _store
+from attunement.csvsafe import safe_cell
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -446,7 +447,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns or ["sequence"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: safe_cell(v) for k, v in r.items()} for r in rows)
         tmp.replace(path)
     except OSError as exc:
         raise _CliError(f"--csv: cannot write {path}: {exc.strerror}") from None

@@ -83,6 +83,13 @@ from attunement.store.scope import (
     scoped,
     sees_allocation_sequence,
 )
+from attunement.store.sessions import (
+    PASSWORD_SET_CLIENT,
+    SessionsMixin,
+    is_locked,
+    revoke_credentials,
+    throttle_wait,
+)
 from attunement.vocabulary import load_vocabulary
 
 if TYPE_CHECKING:
@@ -97,9 +104,6 @@ SAFETY_REVIEW_OUTCOMES: dict[str, str] = {
     "emergency_services": "Emergency services called",
     "safeguarding_referral": "Safeguarding referral made",
 }
-THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_PER_EMAIL = 5
-THROTTLE_PER_CLIENT = 30
 TOKEN_DAYS = 30
 # A bearer token's actor is kept this long per process. Revocation, logout, disabling a user,
 # a password change and membership or study changes made through this process take effect at
@@ -209,7 +213,7 @@ class _Ref:
         self.time_point = data["time_point"] if data else None
 
 
-class Store:
+class Store(SessionsMixin):
     """The platform's database: scoped, audited, identifiers encrypted.
 
     Open with :meth:`open`; every method that touches family data takes an :class:`Actor`
@@ -447,9 +451,15 @@ class Store:
         studies: list[str] | None = None,
         expires: date | None = None,
     ) -> dict:
-        # one message whatever the reason, so it says nothing about other sites' users
-        if names.same_looking(email, s.execute(select(User.email)).scalars()) is not None:
-            raise StoreValidationError("email", "cannot be used for a new account")
+        taken = names.same_looking(email, s.execute(select(User.email)).scalars())
+        if taken is not None:
+            if actor.role != "admin":  # the same words whoever has it: no other site's people
+                raise StoreValidationError(
+                    "email", "cannot be used for a new account; if the person already has "
+                    "one, an administrator can give them access to your site")
+            raise StoreValidationError(
+                "email", f"cannot be used for a new account: {taken} already exists or looks "
+                "the same")
         site_rows = [self._site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
         if role in ("practitioner", "site_lead") and not site_rows:
             raise StoreValidationError(
@@ -540,12 +550,7 @@ class Store:
             before = user.active
             user.active = bool(active)
             if not active:
-                for tok in s.execute(
-                    select(ApiToken).where(
-                        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
-                    )
-                ).scalars():
-                    tok.revoked_at = utcnow()
+                revoke_credentials(s, user.id)
             audit.append(
                 s,
                 actor=actor,
@@ -593,12 +598,13 @@ class Store:
         current_password: str | None = None,
         client: str = "",
     ) -> None:
-        """Change a password: users their own (with the current one), admins anyone's, site
-        leads those of the accounts they manage (see :meth:`_managed_user`).
+        """Change a password: users their own (with the current one), administrators anyone's
+        (audited). Site leads never set someone else's password: they send a one-time reset
+        link (:meth:`create_password_reset`), so they never know it.
 
         A wrong current password counts as a failed login (audited, throttled like logins:
-        AuthError with ``retry_after``). Revokes the user's API tokens, so programs must get
-        a new one.
+        AuthError with ``retry_after``). Revokes the user's API tokens and browser sessions,
+        so programs must get a new token.
         """
         own = actor.user_id is not None and actor.user_id == user_id
         with self._db.read() as s:
@@ -609,6 +615,9 @@ class Store:
                 site_ids: set[int] = set()
             else:
                 user, site_ids = self._managed_user(s, actor, user_id)
+                if actor.role != "admin":
+                    raise Forbidden("a site lead sends a password reset link; only an "
+                                    "administrator sets a password for someone")
             email, old_hash = user.email, user.password_hash
             retry = self._throttled(s, email, client) if own else None
         if own or current_password is not None:  # changing one's own: re-authenticate
@@ -628,10 +637,9 @@ class Store:
             fresh = s.get(User, user_id)
             assert fresh is not None
             fresh.password_hash = _hasher.hash(new_password)
-            for tok in s.execute(
-                select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-            ).scalars():
-                tok.revoked_at = utcnow()
+            revoke_credentials(s, user_id)
+            s.add(LoginAttempt(email=email, client=PASSWORD_SET_CLIENT, success=True,
+                               at=utcnow()))
             audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id,
                          site_id=next(iter(site_ids)) if len(site_ids) == 1 else None)
             self._forget_token_actors()
@@ -653,7 +661,12 @@ class Store:
         if retry:
             with self._db.write() as s:
                 self._log_login(s, email, client, user, False, "throttled")
-            raise AuthError("too many failed logins; try again later", retry_after=retry)
+                locked = is_locked(s, email)
+            err = AuthError("sign-in is locked after too many failed attempts; ask for a "
+                            "password reset link" if locked else
+                            "too many failed logins; try again later", retry_after=retry)
+            err.locked = locked  # type: ignore[attr-defined]
+            raise err
         ok = False
         try:
             ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
@@ -672,47 +685,15 @@ class Store:
         return self.actor(user.id)
 
     def _throttled(self, s: Session, email: str, client: str) -> int | None:
-        """Seconds to wait when this e-mail (since its last success) or this client has
-        failed too often within the window; None when it may try."""
-        now = utcnow()
-        since = now - THROTTLE_WINDOW
-        last_ok = s.execute(
-            select(func.max(LoginAttempt.at)).where(
-                LoginAttempt.email == email, LoginAttempt.success.is_(True)
-            )
-        ).scalar()
-        start = max(since, last_ok) if last_ok else since
-        fails = list(
-            s.execute(
-                select(LoginAttempt.at)
-                .where(
-                    LoginAttempt.email == email,
-                    LoginAttempt.success.is_(False),
-                    LoginAttempt.at > start,
-                )
-                .order_by(LoginAttempt.at)
-            ).scalars()
-        )
-        client_fails = 0
-        if client:
-            client_fails = s.execute(
-                select(func.count())
-                .select_from(LoginAttempt)
-                .where(
-                    LoginAttempt.client == client,
-                    LoginAttempt.success.is_(False),
-                    LoginAttempt.at > since,
-                )
-            ).scalar_one()
-        if len(fails) < THROTTLE_PER_EMAIL and client_fails < THROTTLE_PER_CLIENT:
-            return None
-        oldest = fails[-THROTTLE_PER_EMAIL] if len(fails) >= THROTTLE_PER_EMAIL else since
-        return max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
+        """Seconds to wait before this e-mail or client may try again, None when it may try
+        now (NIST SP 800-63B §5.2.2; see :mod:`attunement.store.sessions`)."""
+        return throttle_wait(s, email, client, utcnow())
 
     def _log_login(
         self, s: Session, email: str, client: str, user: User | None, ok: bool, why: str | None
     ) -> None:
-        s.add(LoginAttempt(email=email, client=client, success=ok))
+        if why != "throttled":  # refused attempts never extend the delay
+            s.add(LoginAttempt(email=email, client=client, success=ok, at=utcnow()))
         who = Actor(
             user.id if user else None,
             email,
@@ -814,6 +795,14 @@ class Store:
                     self._token_actors.clear()
                 self._token_actors[digest] = (deadline, actor)
         return actor
+
+    def cached_token_actor(self, token: str) -> Actor | None:
+        """The Actor of a token this process resolved within ``TOKEN_CACHE_SECONDS``, else
+        None (no database access: cheap enough for the event loop)."""
+        cached = self._token_actors.get(token_hash(token))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
 
     def _forget_token_actors(self) -> None:
         """Tokens, users, memberships or studies changed: resolve every token afresh."""

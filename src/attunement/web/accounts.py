@@ -5,17 +5,20 @@ Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/ap
 * ``GET /account``, ``POST /account/password`` — change one's own password (current, new,
   confirm); ``POST /api/me/password``.
 * ``GET /admin/users/{id}`` — one person's account; ``POST /admin/users/{id}/active`` disables
-  or re-enables it with a reason, ``POST /admin/users/{id}/password`` sets a new password;
-  ``POST /api/users/{id}/active`` and ``POST /api/users/{id}/password``. (``GET /api/users`` is
-  in :mod:`attunement.web.api`.)
+  or re-enables it with a reason, ``POST /admin/users/{id}/reset-link`` creates a one-time
+  password reset link, ``POST /admin/users/{id}/password`` sets a new password
+  (administrators); ``POST /api/users/{id}/active``, ``POST /api/users/{id}/password-reset``
+  and ``POST /api/users/{id}/password``. (``GET /api/users`` is in :mod:`attunement.web.api`.)
+* ``GET``/``POST /reset/{token}`` — the person chooses a new password through the link (no
+  session needed: the link is the credential; single use, expiring).
 
 Who may do what is the store's decision (``Store.set_password``: anyone their own, with the
-current password, throttled like logins; administrators anyone's; site leads those of the
-practitioners and site leads who work only at their sites. ``Store.set_user_active``: the
-same managers, never one's own account). Both
-revoke every API token of the account, which ends its browser sessions too; after a change of
-one's own password this session signs in again with a fresh token, so only the *other*
-sessions and programs stop working. The store audits every change.
+current password, throttled like logins; administrators anyone's. ``Store.create_password_reset``
+and ``Store.set_user_active``: administrators, and site leads for the practitioners and site
+leads who work only at their sites; never disabling one's own account). A site lead never sets
+or learns a password. A password change or reset revokes every session and API token of the
+account; after a change of one's own password this browser gets a fresh session, so only the
+*other* sessions and programs stop working. The store audits every change.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from pydantic import BaseModel, Field
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
 from attunement.web.forms import FormErrors
-from attunement.web.pages import call, redirect, render
+from attunement.web.guard import client_address
+from attunement.web.pages import call, redirect, render, start_session
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["accounts"])
@@ -97,15 +101,15 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
     store = _store(request)
     assert actor.user_id is not None  # page actors are always users
     try:
-        await call(store.set_password, actor, actor.user_id, new, current_password=current)
+        await call(store.set_password, actor, actor.user_id, new, current_password=current,
+                   client=client_address(request))
     except StoreValidationError as exc:
         field = "current_password" if exc.field == "current_password" else "new_password"
         errors.add(field, _password_message(exc.field, exc.reason))
         return await _account(request, actor, errors=errors, status=422)
-    # the store revoked every token of this account, this session's too: start a fresh one
-    token = await call(store.create_api_token, actor)
+    # the store revoked every session of this account, this one too: start a fresh one
+    await start_session(request, actor)
     session = get_session(request)
-    session.sign_in(token)
     session.flash("Your password has been changed. Other sessions and API tokens of your "
                   "account have been signed out.")
     return redirect(request, "/account")
@@ -125,9 +129,10 @@ async def _user(request: Request, actor: Actor, user_id: int) -> Json:
 
 async def _manage(request: Request, actor: Actor, user_id: int, *,
                   values: dict[str, Any] | None = None, errors: FormErrors | None = None,
-                  status: int = 200) -> Response:
+                  status: int = 200, reset_url: str | None = None) -> Response:
     user = await _user(request, actor, user_id)
     return render(request, "account_user.html", {
+        "reset_url": reset_url, "reset_hours": request.app.state.settings.reset_hours,
         "user": user, "own": user["id"] == actor.user_id,
         # what the forms offer mirrors the store's rule; the store still decides each request
         "can_manage": await _can_manage(request, actor, user),
@@ -199,6 +204,50 @@ async def user_password(request: Request, user_id: int,
     return await _manage(request, actor, user_id, errors=errors, status=422)
 
 
+@pages.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
+async def user_reset_link(request: Request, user_id: int,
+                          actor: Actor = Depends(page_actor)) -> Response:
+    token = await call(_store(request).create_password_reset, actor, user_id,
+                       hours=request.app.state.settings.reset_hours)
+    return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
+
+
+def reset_url(request: Request, token: str) -> str:
+    """The address of a password-reset link (the service's public URL when configured)."""
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base}/reset/{token}"
+
+
+# --- a password reset link (no session: the link is the credential) -------------------------
+
+
+@pages.get("/reset/{token}")
+async def reset_page(request: Request, token: str) -> Response:
+    info = await call(_store(request).open_password_reset, token)
+    return render(request, "password_reset.html", {"email": info["email"], "token": token})
+
+
+@pages.post("/reset/{token}", dependencies=[Depends(check_csrf)])
+async def reset_submit(request: Request, token: str) -> Response:
+    store = _store(request)
+    info = await call(store.open_password_reset, token)
+    form = await request.form()
+    errors = FormErrors()
+    new = _new_password_errors(form, errors)
+    if not errors:
+        try:
+            await call(store.use_password_reset, token, new)
+        except StoreValidationError as exc:
+            errors.add("new_password", _password_message(exc.field, exc.reason))
+        else:
+            session = get_session(request)
+            session.clear()
+            session.flash("Your new password is set. Sign in with it.")
+            return redirect(request, "/login")
+    return render(request, "password_reset.html", {"email": info["email"], "token": token,
+                                                   "errors": errors}, status=422)
+
+
 # --- JSON API -------------------------------------------------------------------------------
 
 
@@ -218,13 +267,20 @@ class ActiveIn(BaseModel):
     reason: str = Field(description="Why (kept in the audit log)")
 
 
+class ResetLinkOut(BaseModel):
+    user_id: int
+    url: str = Field(description="The one-time link; give it to the person privately")
+    expires_in_hours: int
+
+
 class NewTokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
 
 
 @api.post("/me/password", response_model=NewTokenOut)
-def change_own_password(body: OwnPasswordIn, actor: Actor = Depends(api_actor),
+def change_own_password(body: OwnPasswordIn, request: Request,
+                        actor: Actor = Depends(api_actor),
                         store: Store = Depends(get_store)) -> NewTokenOut:
     """Change your own password (the current one is required).
 
@@ -233,18 +289,28 @@ def change_own_password(body: OwnPasswordIn, actor: Actor = Depends(api_actor),
     """
     assert actor.user_id is not None
     store.set_password(actor, actor.user_id, body.new_password,
-                       current_password=body.current_password)
+                       current_password=body.current_password, client=client_address(request))
     return NewTokenOut(access_token=store.create_api_token(actor))
 
 
 @api.post("/users/{user_id}/password")
 def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api_actor),
                       store: Store = Depends(get_store)) -> Json:
-    """Set a new password for someone (administrators; site leads for the practitioners and
-    site leads of their sites); revokes all their tokens."""
+    """Set a new password for someone (administrators only, audited; site leads send a reset
+    link instead); revokes all their tokens and sessions."""
     store.set_password(actor, user_id, body.new_password,
                        current_password=body.current_password)
     return {"id": user_id, "password_set": True}
+
+
+@api.post("/users/{user_id}/password-reset", response_model=ResetLinkOut, status_code=201)
+def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api_actor),
+                      store: Store = Depends(get_store)) -> ResetLinkOut:
+    """A one-time, expiring link with which the person chooses a new password themselves
+    (site leads for the practitioners and site leads of their sites; administrators)."""
+    hours = request.app.state.settings.reset_hours
+    token = store.create_password_reset(actor, user_id, hours=hours)
+    return ResetLinkOut(user_id=user_id, url=reset_url(request, token), expires_in_hours=hours)
 
 
 @api.post("/users/{user_id}/active")

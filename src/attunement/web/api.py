@@ -30,6 +30,8 @@ from starlette.concurrency import run_in_threadpool
 from attunement.store import SAFETY_REVIEW_OUTCOMES, Actor, Store, StoreValidationError
 from attunement.web import domain, exports, submissions
 from attunement.web.deps import api_actor, get_store, oauth2
+from attunement.web.guard import check_json, client_address
+from attunement.web.submissions import MAX_RECORD_ID
 
 router = APIRouter(prefix="/api")
 
@@ -88,12 +90,13 @@ class AssessmentIn(BaseModel):
     caregiver: str = Field(description="Caregiver id within the family")
     instrument: str = Field(description="Instrument id, e.g. 'epds'")
     time_point: str = Field(description="Time point name, e.g. 'antenatal' or '6w'")
-    responses: list[int | None] = Field(description="Item scores in item order (null = missing)")
+    responses: list[int | None] = Field(description="Item scores in item order (null = missing)",
+                                        max_length=submissions.MAX_RESPONSES)
     input: Literal["scores", "positions"] = "scores"
 
 
 class CorrectionIn(BaseModel):
-    responses: list[int | None]
+    responses: list[int | None] = Field(max_length=submissions.MAX_RESPONSES)
     reason: str = Field(min_length=1)
     input: Literal["scores", "positions"] = "scores"
 
@@ -179,8 +182,7 @@ def token(
     store: Store = Depends(get_store),
 ) -> TokenOut:
     """Exchange email and password for a bearer token (OAuth2 password flow)."""
-    client = request.client.host if request.client else ""
-    actor = store.authenticate(form.username, form.password, client=client)
+    actor = store.authenticate(form.username, form.password, client=client_address(request))
     return TokenOut(access_token=store.create_api_token(actor))
 
 
@@ -461,6 +463,8 @@ async def add_observation(
         meta = json.loads(metadata)
     except ValueError:
         raise StoreValidationError("metadata", "is not valid JSON") from None
+    check_json(meta, "body.metadata")  # a multipart body is not checked by the guard
+    check_json(file.filename or "", "body.file")
     # one byte past the limit is enough to refuse it: never read all of an oversized upload
     content = await file.read(ObservationLimits.from_env().max_bytes + 1)
     try:
@@ -490,7 +494,7 @@ def observation_content(
 @router.get("/exports/assessments", tags=["exports"])
 def export_assessments(
     format: exports.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
-    study: int | None = Query(None),
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     pseudonymise: bool | None = Query(
         None, description="Researchers always get pseudonymised data whatever this says"
     ),
@@ -504,7 +508,7 @@ def export_assessments(
 
 @router.get("/exports/redcap-dictionary", tags=["exports"])
 def redcap_dictionary(
-    study: int | None = Query(None),
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> Response:

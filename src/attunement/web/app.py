@@ -4,7 +4,9 @@ Routes never filter by site or decide access themselves: they call the :class:`S
 signed-in :class:`Actor`, and map the store's errors to HTTP: ``NotFound`` → 404 (also for
 records outside the actor's sites, so other sites' families cannot even be learned of),
 ``Forbidden`` → 403, ``StoreValidationError`` → 422 naming the field, ``AuthError`` → 401 (or
-429 with ``Retry-After`` while login is throttled).
+429 with ``Retry-After`` while login is throttled), ``StorageFull`` (or the database driver's
+own "disk full") → 503. A value no database accepts (NUL, an integer beyond 64 bits) that got
+past :mod:`attunement.web.guard` is 422, never 500.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DBAPIError
 
 from attunement import __version__
-from attunement.store import AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store import (
+    AuthError,
+    Forbidden,
+    NotFound,
+    StorageFull,
+    Store,
+    StoreValidationError,
+)
 from attunement.web import domain
+from attunement.web.guard import BadInput, BodyTooLarge, RequestGuard
 from attunement.web.security import SecurityHeaders, SessionManager
 from attunement.web.settings import Settings, load_item_text_pack
 from attunement.web.submissions import GroupCommit, RecordIdRange, SubmissionLane
@@ -83,6 +94,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
     _mount_docs(app)
     if settings.submission_lane:  # inside SecurityHeaders: its answers get the same headers
         app.add_middleware(SubmissionLane)
+    app.add_middleware(RequestGuard)  # outside the lane: limits and credentials apply to both
     app.add_middleware(RecordIdRange)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
@@ -169,6 +181,48 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         return _error_page(request, 422, "Please check the form", f"{field}: {reason}")
 
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput) -> Response:
+        return _invalid(request, exc.field, exc.reason)
+
+    @app.exception_handler(OverflowError)
+    async def overflow(request: Request, exc: OverflowError) -> Response:
+        # a number too large for the database column; the guard catches JSON and path ones
+        return _invalid(request, "", "a number is too large")
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if storage_full(exc):
+            return await full(request, StorageFull(str(getattr(exc, "orig", exc))))
+        if bad_value(exc):
+            return _invalid(request, "", "a value cannot be stored (a NUL character or a "
+                            "number out of range)")
+        raise exc
+
+    # wrapped by SQLAlchemy, or raw from the driver (the audit chain's direct statements)
+    for error in _driver_errors():
+        app.add_exception_handler(error, database_error)
+
+    @app.exception_handler(StorageFull)
+    async def full(request: Request, exc: StorageFull) -> Response:
+        message = ("The service cannot save anything at the moment: its storage is full. "
+                   "Nothing of this request was saved. Please try again later; the service's "
+                   "administrators have to free space.")
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=503,
+                                headers={"Retry-After": "300"})
+        response = _error_page(request, 503, "Storage full", message)
+        response.headers["Retry-After"] = "300"
+        return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        message = (f"The request is too large: at most {exc.limit} bytes are accepted here. "
+                   "Nothing was read or saved.")
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=413,
+                                headers={"Connection": "close"})
+        return _error_page(request, 413, "Too large", message)
+
     @app.exception_handler(domain.ProfileUnavailable)
     async def no_profile(request: Request, exc: domain.ProfileUnavailable) -> Response:
         message = f"the family record is incomplete for a profile: {exc.reason}"
@@ -217,6 +271,47 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": errors}, status_code=422)
         text = "; ".join(f"{e['field']}: {e['msg']}" for e in errors)
         return _error_page(request, 422, "Please check the request", text)
+
+
+def _invalid(request: Request, field: str, reason: str) -> Response:
+    """422 in the shape FastAPI uses for request validation: ``loc`` from where the value
+    was (``body.responses.9``), ``field`` without it (``responses.9``)."""
+    loc = field.split(".") if field else ["body"]
+    name = ".".join(loc[1:]) if loc[0] in ("body", "query", "path") else field
+    if _is_api(request):
+        return JSONResponse({"detail": [{"loc": loc, "field": name or loc[0], "msg": reason,
+                                         "type": "value_error"}]}, status_code=422)
+    return _error_page(request, 422, "Please check the request",
+                       f"{name}: {reason}" if name else reason)
+
+
+def _driver_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    errors: list[type[Exception]] = [DBAPIError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return errors
+    return [*errors, psycopg.Error]
+
+
+def storage_full(exc: BaseException) -> bool:
+    """True for the database's "disk full": SQLite's SQLITE_FULL, PostgreSQL's 53100."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "53100":
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == 13 or "database or disk is full" in str(orig)  # 13: SQLITE_FULL
+
+
+def bad_value(exc: BaseException) -> bool:
+    """True for a value the database refuses by its nature (NUL, out of range), not a fault."""
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None) or ""
+    text = str(orig)
+    return (state in {"22021", "22003", "22P05"} or "NUL (0x00)" in text
+            or "out of range" in text or isinstance(orig, OverflowError))
 
 
 def _login_redirect(request: Request) -> Response:

@@ -6,8 +6,8 @@ screen readers, and the page shows the same numbers in a table next to it.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from html import escape
 
 
 @dataclass(frozen=True)
@@ -58,49 +58,47 @@ def score_chart(
     desc_bits = [f"{label}: {value:g}" for label, value in points]
     if cutoffs:
         desc_bits.append("cut-offs " + ", ".join(f"{c.label} at {c.value:g}" for c in cutoffs))
-    out = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f"<desc>{escape('; '.join(desc_bits) or 'no scores yet')}</desc>",
-        f'<rect class="plot" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>',
-    ]
+    # built as XML elements, never by pasting text: a label is always text, never markup
+    svg = ET.Element("svg", {"class": "chart", "role": "img",
+                             "viewBox": f"0 0 {width} {height}", "width": str(width),
+                             "height": str(height), "xmlns": "http://www.w3.org/2000/svg"})
+    ET.SubElement(svg, "title").text = title
+    ET.SubElement(svg, "desc").text = "; ".join(desc_bits) or "no scores yet"
+
+    def add(tag: str, text: str | None = None, **attrs: str) -> None:
+        element = ET.SubElement(svg, tag, {k.rstrip("_").replace("_", "-"): v
+                                           for k, v in attrs.items()})
+        element.text = text
+
+    add("rect", class_="plot", x=str(left), y=str(top), width=str(plot_w), height=str(plot_h))
     for tick in _ticks(low, high):
         ty = y(tick)
-        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
-        out.append(
-            f'<text class="tick" x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick:g}</text>'
-        )
+        add("line", class_="grid", x1=str(left), x2=str(left + plot_w), y1=f"{ty:.1f}",
+            y2=f"{ty:.1f}")
+        add("text", f"{tick:g}", class_="tick", x=str(left - 6), y=f"{ty + 4:.1f}",
+            text_anchor="end")
     for c in cutoffs:
         cy = y(c.value)
-        out.append(
-            f'<line class="cutoff" x1="{left}" x2="{left + plot_w}" y1="{cy:.1f}" y2="{cy:.1f}"/>'
-        )
-        out.append(
-            f'<text class="cutoff-label" x="{left + plot_w + 4}" y="{cy + 4:.1f}">'
-            f"{c.symbol} {c.value:g}</text>"
-        )
+        add("line", class_="cutoff", x1=str(left), x2=str(left + plot_w), y1=f"{cy:.1f}",
+            y2=f"{cy:.1f}")
+        add("text", f"{c.symbol} {c.value:g}", class_="cutoff-label",
+            x=str(left + plot_w + 4), y=f"{cy + 4:.1f}")
     if n > 1:
         path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(points))
-        out.append(f'<polyline class="series" points="{path}"/>')
+        add("polyline", class_="series", points=path)
     for i, (label, value) in enumerate(points):
         px, py = x(i), y(value)
         if any(c.flags(value) for c in cutoffs):
-            out.append(
-                f'<path class="point above" d="M{px:.1f},{py - 7:.1f} L{px + 7:.1f},{py:.1f} '
-                f'L{px:.1f},{py + 7:.1f} L{px - 7:.1f},{py:.1f} Z"/>'
-            )
+            add("path", class_="point above",
+                d=f"M{px:.1f},{py - 7:.1f} L{px + 7:.1f},{py:.1f} "
+                  f"L{px:.1f},{py + 7:.1f} L{px - 7:.1f},{py:.1f} Z")
         else:
-            out.append(f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="4.5"/>')
-        out.append(
-            f'<text class="value" x="{px:.1f}" y="{py - 10:.1f}" text-anchor="middle">{value:g}</text>'
-        )
-        out.append(
-            f'<text class="tick" x="{px:.1f}" y="{height - 12}" text-anchor="middle">'
-            f"{escape(_short(label))}</text>"
-        )
-    out.append("</svg>")
-    return "".join(out)
+            add("circle", class_="point", cx=f"{px:.1f}", cy=f"{py:.1f}", r="4.5")
+        add("text", f"{value:g}", class_="value", x=f"{px:.1f}", y=f"{py - 10:.1f}",
+            text_anchor="middle")
+        add("text", _short(label), class_="tick", x=f"{px:.1f}", y=str(height - 12),
+            text_anchor="middle")
+    return ET.tostring(svg, encoding="unicode", short_empty_elements=True)
 
 
 def _short(label: str, n: int = 14) -> str:

@@ -42,12 +42,12 @@ async def page_actor(request: Request) -> Actor:
     from attunement.web.app import LoginRequired
 
     session = get_session(request)
-    token = session.token
-    if not token:
+    sid = session.sid
+    if not sid:
         raise LoginRequired()
     store: Store = request.app.state.store
     try:
-        actor = await run_in_threadpool(store.actor_for_token, token)
+        actor = await run_in_threadpool(store.actor_for_session, sid)
     except AuthError:
         session.clear()
         raise LoginRequired() from None

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import pandas as pd
 from fastapi.responses import Response
 
+from attunement.csvsafe import safe_frame
+
 Format = Literal["csv", "parquet", "redcap", "redcap-dictionary", "fhir", "json"]
 FORMATS: dict[str, str] = {
     "csv": "Tidy CSV (one row per assessment)",
@@ -220,16 +222,16 @@ def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
 def response(frame: pd.DataFrame, fmt: str) -> Response:
     """An HTTP download of ``frame`` in format ``fmt``."""
     if fmt == "csv":
-        return _download(frame.to_csv(index=False), "text/csv", "assessments.csv")
+        return _download(safe_frame(frame).to_csv(index=False), "text/csv", "assessments.csv")
     if fmt == "parquet":
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         return _download(buf.getvalue(), "application/vnd.apache.parquet", "assessments.parquet")
     if fmt == "redcap":
-        return _download(redcap_flat(frame).to_csv(index=False), "text/csv",
+        return _download(safe_frame(redcap_flat(frame)).to_csv(index=False), "text/csv",
                          "assessments_redcap.csv")
     if fmt == "redcap-dictionary":
-        return _download(redcap_dictionary(frame).to_csv(index=False), "text/csv",
+        return _download(safe_frame(redcap_dictionary(frame)).to_csv(index=False), "text/csv",
                          "redcap_data_dictionary.csv")
     if fmt == "fhir":
         return _download(json.dumps(fhir_bundle(frame), indent=1), "application/fhir+json",

@@ -37,6 +37,7 @@ from attunement.web.forms import (
     parse_family_form,
     parse_responses,
 )
+from attunement.web.guard import client_address
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
@@ -117,7 +118,7 @@ async def login(request: Request) -> Response:
         return render(request, "login.html", {"next": target, "values": values,
                                               "errors": errors}, status=422)
     store = _store(request)
-    client = request.client.host if request.client else ""
+    client = client_address(request)
     try:
         actor = await call(store.authenticate, email, password, client=client)
     except AuthError as exc:
@@ -125,6 +126,10 @@ async def login(request: Request) -> Response:
             minutes = max(1, round(exc.retry_after / 60))
             message = (f"Too many failed attempts. For your security, sign-in is paused; try "
                        f"again in about {minutes} minute{'s' if minutes != 1 else ''}.")
+            if getattr(exc, "locked", False):
+                message = ("Too many failed attempts in a row: sign-in to this account is "
+                           "locked. Ask your site lead or an administrator for a password "
+                           "reset link.")
             response = render(request, "login.html", {"next": target, "values": values,
                                                       "errors": {"email": message}}, status=429)
             response.headers["Retry-After"] = str(int(exc.retry_after))
@@ -132,22 +137,24 @@ async def login(request: Request) -> Response:
         errors.add("email", "The email address or password is not right")
         return render(request, "login.html", {"next": target, "values": values,
                                               "errors": errors}, status=401)
-    token = await call(store.create_api_token, actor)
-    session = get_session(request)
-    session.sign_in(token)
+    await start_session(request, actor)
     return redirect(request, target)
+
+
+async def start_session(request: Request, actor: Actor) -> None:
+    """A fresh server-side session for ``actor`` in this browser (new id, new CSRF token)."""
+    settings = request.app.state.settings
+    sid = await call(_store(request).create_web_session, actor,
+                     lifetime=settings.session_lifetime, idle=settings.session_idle)
+    get_session(request).sign_in(sid)
 
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
     session = get_session(request)
     store = _store(request)
-    if session.token:
-        try:
-            actor = await call(store.actor_for_token, session.token)
-            await call(store.revoke_api_token, actor, session.token)
-        except AuthError:
-            pass  # already expired or revoked
+    if session.sid:
+        await call(store.end_web_session, session.sid)
     session.clear()
     session.flash("You have signed out.")
     return redirect(request, "/login")

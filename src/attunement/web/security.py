@@ -1,17 +1,16 @@
 """Sessions, CSRF tokens and security headers for the web service.
 
 A browser session is a signed cookie (itsdangerous, HttpOnly, SameSite=Lax, Secure when the
-service runs behind HTTPS) that carries the store's API token for the signed-in user, a CSRF
-token bound to the session, and two timestamps: an absolute lifetime and an idle timeout
-(OWASP ASVS 7.3.1/7.3.2). The token itself is checked against the store on every request, so a
-disabled account or an expired token ends the session on the server side too.
+service runs behind HTTPS) that carries an opaque session id, a CSRF token bound to the
+session and flash messages. The session itself lives on the server
+(:mod:`attunement.store.sessions`): its absolute lifetime and idle timeout are enforced there
+and end it for good (OWASP ASVS 3.3.1/3.3.2), and it is never an API bearer token.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,13 +37,14 @@ class Session:
         return self.data["csrf"]
 
     @property
-    def token(self) -> str | None:
-        return self.data.get("token")
+    def sid(self) -> str | None:
+        """The server-side session id, when signed in."""
+        value = self.data.get("sid")
+        return value if isinstance(value, str) else None
 
-    def sign_in(self, token: str) -> None:
-        """Start a fresh authenticated session: new CSRF token too (ASVS 7.2.4 rotation)."""
-        now = int(time.time())
-        self.data = {"token": token, "csrf": secrets.token_urlsafe(32), "iat": now, "last": now}
+    def sign_in(self, sid: str) -> None:
+        """Start a fresh authenticated session: new CSRF token too (ASVS 3.2.1 rotation)."""
+        self.data = {"sid": sid, "csrf": secrets.token_urlsafe(32)}
         self.changed = True
 
     def clear(self) -> None:
@@ -81,15 +81,7 @@ class SessionManager:
             return Session(changed=True)
         if not isinstance(data, dict):
             return Session(changed=True)
-        session = Session(data=data)
-        if session.token:
-            now = int(time.time())
-            if now - int(data.get("last", 0)) > self.idle:
-                session.clear()
-            elif now - int(data.get("last", 0)) > 60:
-                data["last"] = now
-                session.changed = True
-        return session
+        return Session(data=data)
 
     def save(self, response: Response, session: Session, *, https: bool = False) -> None:
         """Set the signed cookie when the session changed; Secure when configured or when the

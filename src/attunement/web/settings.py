@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -42,6 +43,16 @@ class Settings:
     worker writes in one transaction (group commit, see :mod:`attunement.web.submissions`);
     ``submission_lane`` lets well-formed submissions skip the router on their way there (off:
     every submission takes the documented FastAPI route; the answers are the same).
+
+    Request bodies are limited before they are read (see :mod:`attunement.web.guard`):
+    ``submission_body_limit`` bytes for an assessment submission, ``upload_body_limit`` for an
+    observation upload, ``body_limit`` for anything else (``$ATTUNEMENT_BODY_LIMIT``,
+    ``$ATTUNEMENT_SUBMISSION_BODY_LIMIT``, ``$ATTUNEMENT_UPLOAD_BODY_LIMIT``).
+    ``trusted_proxies`` (``$ATTUNEMENT_TRUSTED_PROXIES``, comma-separated addresses or
+    networks) are the reverse proxies whose ``X-Forwarded-For`` names the real client for the
+    login throttle; from anyone else it is ignored. ``session_lifetime`` and ``session_idle``
+    (seconds) end a browser session on the server; ``reset_hours`` is how long a password
+    reset link lives.
     """
 
     secret_key: str | None = None
@@ -57,6 +68,11 @@ class Settings:
     )
     item_text_pack: str | Path | None = None
     public_url: str | None = None
+    body_limit: int = 64 * 1024
+    submission_body_limit: int = 16 * 1024
+    upload_body_limit: int = 8 * 1024 * 1024
+    trusted_proxies: list[str] = field(default_factory=list)
+    reset_hours: int = 24
 
     def resolved_secret(self) -> str:
         if self.secret_key:
@@ -78,10 +94,32 @@ class Settings:
             settings.public_url = os.environ["ATTUNEMENT_PUBLIC_URL"].rstrip("/")
         if os.environ.get("ATTUNEMENT_ITEM_TEXT_PACK"):
             settings.item_text_pack = os.environ["ATTUNEMENT_ITEM_TEXT_PACK"]
+        for name in ("body_limit", "submission_body_limit", "upload_body_limit"):
+            value = os.environ.get(f"ATTUNEMENT_{name.upper()}")
+            if value:
+                setattr(settings, name, _positive_int(f"ATTUNEMENT_{name.upper()}", value))
+        proxies = os.environ.get("ATTUNEMENT_TRUSTED_PROXIES", "")
+        settings.trusted_proxies = [p.strip() for p in proxies.split(",") if p.strip()]
+        for p in settings.trusted_proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ValueError(f"ATTUNEMENT_TRUSTED_PROXIES: {p!r} is not an address or "
+                                 "network") from None
         contacts = os.environ.get("ATTUNEMENT_CRISIS_CONTACTS")
         if contacts:
             settings.crisis_contacts = load_crisis_contacts(contacts)
         return settings
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{name}: {value!r} is not a positive whole number of bytes")
+    return number
 
 
 def _load_data_file(path: str | Path) -> Any:

@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover
         return json.loads(body.decode("utf-8"))
 
 MAX_BATCH = 64
+# no questionnaire has more items: a longer list is refused before it reaches the writer
+MAX_RESPONSES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +198,7 @@ class SubmissionLane:
         app = scope["app"]
         try:
             result = await app.state.group_commit.submit(request)
-        except StoreError as exc:
+        except Exception as exc:  # answered as the route would: the app's own handlers
             handler = _handler_for(app, exc)
             if handler is None:
                 raise
@@ -223,7 +225,7 @@ def _parse(token: str, family_id: int, body: bytes, key: str | None) -> Request 
     kind = data.get("input", "scores")
     if (type(caregiver) is not str or type(instrument) is not str
             or type(time_point) is not str or type(responses) is not list
-            or kind not in ("scores", "positions")
+            or len(responses) > MAX_RESPONSES or kind not in ("scores", "positions")
             or not all(r is None or (type(r) is int and -_INT64 <= r < _INT64)
                        for r in responses)):
         return None

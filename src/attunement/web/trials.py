@@ -17,8 +17,8 @@ outside the user's sites answers 404; randomising twice answers 409.
 
 from __future__ import annotations
 
-import html
 import re
+import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -174,39 +174,59 @@ def consort_svg(study_id: int, actor: Actor = Depends(api_actor),
 # --- pages ----------------------------------------------------------------------------------
 
 
-_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
-_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.S)
+_SVG_NS = "http://www.w3.org/2000/svg"
+_XLINK_NS = "http://www.w3.org/1999/xlink"
+_DECLARATION = re.compile(r"[a-z-]+")
 
 
-def _to_attributes(match: re.Match[str]) -> str:
-    out = []
-    for decl in match.group(1).split(";"):
-        if ":" in decl:
-            name, value = (x.strip() for x in decl.split(":", 1))
-            if re.fullmatch(r"[a-z-]+", name):
-                out.append(f' {name}="{html.escape(value, quote=True)}"')
-    return "".join(out)
+def _parse_svg(svg: str) -> ET.Element:
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", _XLINK_NS)
+    for prefix, uri in (("dc", "http://purl.org/dc/elements/1.1/"),
+                        ("cc", "http://creativecommons.org/ns#"),
+                        ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#")):
+        ET.register_namespace(prefix, uri)
+    return ET.fromstring(svg.encode("utf-8"))  # no DTD or entities: matplotlib writes none
+
+
+def _presentational(root: ET.Element) -> ET.Element:
+    """Matplotlib writes ``style="…"`` attributes and a ``<style>`` element, which the
+    platform's Content-Security-Policy (``style-src 'self'``) blocks; SVG presentation
+    attributes (``fill="…"``) draw the same and are not styles. Done on the parsed tree, so
+    text in the diagram (an arm or study name) can never become an attribute or markup."""
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag == f"{{{_SVG_NS}}}style":
+                parent.remove(child)
+        style = parent.attrib.pop("style", None)
+        if style is None:
+            continue
+        for decl in style.split(";"):
+            if ":" in decl:
+                name, value = (x.strip() for x in decl.split(":", 1))
+                if _DECLARATION.fullmatch(name):
+                    parent.set(name, value)
+    return root
 
 
 def presentational_svg(svg: str) -> str:
-    """Matplotlib writes ``style="…"`` attributes and a ``<style>`` element, which the
-    platform's Content-Security-Policy (``style-src 'self'``) blocks; SVG presentation
-    attributes (``fill="…"``) draw the same and are not styles."""
-    svg = _STYLE_ELEMENT.sub("", svg)
-    return _STYLE_ATTR.sub(_to_attributes, svg)
+    """Matplotlib's SVG document with presentation attributes instead of styles."""
+    root = _presentational(_parse_svg(svg))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def _inline_svg(svg: str, title: str, ident: str) -> str:
     """Matplotlib's SVG document as an inline, titled image."""
-    svg = presentational_svg(svg)
-    start = svg.find("<svg")
-    svg = svg[start:] if start >= 0 else svg
-    head_end = svg.find(">") + 1
-    head = svg[:head_end]
-    head = re.sub(r'\swidth="[^"]*"', "", head, count=1)
-    head = re.sub(r'\sheight="[^"]*"', "", head, count=1)
-    head = head[:-1] + f' role="img" aria-labelledby="{ident}" class="consort">'
-    return f'{head}<title id="{ident}">{html.escape(title)}</title>{svg[head_end:]}'
+    root = _presentational(_parse_svg(svg))
+    for name in ("width", "height"):
+        root.attrib.pop(name, None)
+    root.set("role", "img")
+    root.set("aria-labelledby", ident)
+    root.set("class", "consort")
+    heading = ET.Element(f"{{{_SVG_NS}}}title", {"id": ident})
+    heading.text = title
+    root.insert(0, heading)
+    return ET.tostring(root, encoding="unicode")
 
 
 async def _study_page(request: Request, actor: Actor, study_id: int,
