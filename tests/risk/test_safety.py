@@ -377,6 +377,13 @@ def test_h23_wording_is_plain_and_not_stigmatising() -> None:
     defs = load_definitions()
     labels = [f.label for f in defs.factors] + [c.label for c in defs.context_items]
     labels += [k.label for k in load_vocabulary().kinds]
+    # what the instruments show a clinician: scale, cut-off and safety-item labels
+    from attunement.instruments import load_instrument
+
+    for name in ("pbq", "maas", "mpas", "epds", "phq9"):
+        d = load_instrument(name)
+        labels += [s.label for s in d.scales] + [c.label for c in d.cutoffs]
+        labels += [s.label for s in d.safety]
     text = " ".join(labels).lower()
     for word in ("violence", "incipient", "teenage", "misuse", "abuser"):
         assert word not in text, word
