@@ -205,22 +205,37 @@ def _require(df: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
         raise CascadeError(f"{name}: missing column(s) {', '.join(missing)}")
 
 
+def _as_date(value: Any) -> Any:
+    """A date (ISO text, date, datetime or Timestamp) as a Timestamp; NaT for missing; None
+    when it is not a date (so the caller can name the cell)."""
+    import datetime as _dt
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return pd.NaT
+    if isinstance(value, pd.Timestamp | _dt.date):
+        return pd.Timestamp(value).normalize()
+    if isinstance(value, str):
+        try:
+            return pd.Timestamp(_dt.date.fromisoformat(value.strip()[:10]))
+        except ValueError:
+            return None
+    return None
+
+
 def _dates(df: pd.DataFrame, name: str, columns: tuple[str, ...], *, required: bool) -> pd.DataFrame:
     df = df.copy()
     for col in columns:
         if col not in df.columns:
             df[col] = pd.NaT
             continue
-        parsed = pd.to_datetime(df[col], errors="coerce")
-        bad = parsed.isna() & df[col].notna()
-        if required:
-            bad |= df[col].isna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise CascadeError(
-                f"{name}: row {i}, column {col}: {df[col].iloc[i]!r} is not a date"
-            )
-        df[col] = parsed
+        parsed = [_as_date(x) for x in df[col]]
+        for i, value in enumerate(parsed):
+            if value is None or (required and value is pd.NaT):
+                raise CascadeError(
+                    f"{name}: row {i}, column {col}: {df[col].iloc[i]!r} is not a date "
+                    "(YYYY-MM-DD)"
+                )
+        df[col] = pd.to_datetime(pd.Series(parsed, index=df.index, dtype="object"))
     return df
 
 
