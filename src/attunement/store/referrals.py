@@ -110,9 +110,14 @@ def _iso(d: date | None) -> str | None:
 
 
 def _programme_ids() -> list[str]:
+    return [p for p, _ in programme_choices()]
+
+
+def programme_choices() -> list[tuple[str, str]]:
+    """(id, name) of the intervention catalogue's programmes, the valid programme targets."""
     from attunement.interventions.catalogue import _default_catalogue
 
-    return _default_catalogue().ids
+    return [(p.id, p.name) for p in _default_catalogue()]
 
 
 class Referrals:
