@@ -94,6 +94,21 @@ def test_improvement_needs_a_score_before_and_after_the_offer():
     assert compute_cascade(cgs, a, r).count("improved") == 0  # 3 points: not reliable
 
 
+def test_no_families_or_no_dates_give_zero_counts():
+    empty = compute_cascade(
+        pd.DataFrame(columns=["caregiver", "site", "role"]),
+        pd.DataFrame(columns=["caregiver", "instrument", "completed_on", "score", "positive"]),
+        pd.DataFrame(columns=["caregiver", "offered_on"]))
+    assert [empty.count(s) for s in STAGE_NAMES] == [0] * 6
+    assert empty.follow_up["rate"].tolist() == [None]
+    unscreened = compute_cascade(
+        pd.DataFrame([{"caregiver": 1, "site": "S", "role": "birth_father"}]),
+        pd.DataFrame(columns=["caregiver", "instrument", "completed_on", "score", "positive"]),
+        pd.DataFrame(columns=["caregiver", "offered_on"]))
+    assert unscreened.count("screened", "S") == 0
+    assert unscreened.stage_days["median_days"].isna().all()
+
+
 def test_unknown_caregiver_is_an_error_naming_row_and_column():
     cgs, a, r = tables()
     a = pd.concat([a, pd.DataFrame([{"caregiver": "nobody", "instrument": "epds",

@@ -329,6 +329,11 @@ def compute_cascade(
         "caregiver", "site", "role", "language", "age_band", "deprivation", *STAGES,
         "positive_on", "referred_on", "engaged_on", "completed_on", "followed_up",
     ])
+    for col in (*STAGES, "followed_up"):
+        per[col] = per[col].astype(bool)
+    for col in ("positive_on", "referred_on", "engaged_on", "completed_on"):
+        # all-missing columns would otherwise be plain objects, not dates
+        per[col] = pd.to_datetime(per[col])
     sites = [*sorted(per["site"].astype(str).unique()), ALL_SITES]
     return CascadeResult(
         stages=_stages(per, sites),
@@ -394,7 +399,7 @@ def _follow_up(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
     out = []
     for site in sites:
         sub = _subset(per, site)
-        pos = sub[sub["positive"]]
+        pos = sub.loc[sub["positive"]]
         n, k = len(pos), int(pos["followed_up"].sum())
         out.append({"site": site, "positive": n, "followed_up": k,
                     "rate": round(100.0 * k / n, 1) if n else None})
