@@ -129,3 +129,24 @@ def test_researchers_read_pseudonymised_without_reasons_and_cannot_write(world):
                           offered_on="2026-10-02")
     with pytest.raises(Forbidden):
         refs.record_stage(world.researcher, r["id"], "accepted", on="2026-10-03")
+
+
+def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
+    from attunement.store import referrals as module
+
+    refs = Referrals(world.store)
+    r = _refer(world)
+    before = refs.list_referrals(world.north, world.fam_north)
+    n_audit = len(world.store.audit_log(world.admin))
+
+    def broken_audit(*args, **kwargs):
+        raise RuntimeError("disk full (test)")
+
+    monkeypatch.setattr(module.audit, "append", broken_audit)
+    with pytest.raises(RuntimeError):
+        _refer(world, target="gp")
+    with pytest.raises(RuntimeError):
+        refs.record_stage(world.north, r["id"], "accepted", on="2026-10-03")
+    monkeypatch.undo()
+    assert refs.list_referrals(world.north, world.fam_north) == before
+    assert len(world.store.audit_log(world.admin)) == n_audit

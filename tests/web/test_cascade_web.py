@@ -164,3 +164,19 @@ def test_researcher_api_view_has_no_reasons_or_dates(client: TestClient, world: 
     text = body.text
     assert "SECRET" not in text and "2026-11" not in text and '"mother"' not in text
     assert body.json()[0]["declined_day"] == 1
+
+
+def test_researcher_family_page_shows_referrals_without_reasons(client: TestClient,
+                                                                world: World):
+    from attunement.store.referrals import Referrals
+
+    system = world.store.system_actor()
+    refs = Referrals(world.store)
+    r = refs.add_referral(system, world.family_a, kind="route", target="gp",
+                          offered_on="2026-11-01", caregiver="mother")
+    refs.record_stage(system, r["id"], "declined", on="2026-11-02", reason="SECRET why")
+    _login(client, "res@example.org")
+    page = client.get(f"/families/{world.family_a}").text
+    assert 'id="referrals"' in page and "declined day 1" in page
+    assert "SECRET" not in page and "2026-11-0" not in page
+    assert 'action="/referrals/' not in page  # read-only: no stage form
