@@ -245,7 +245,7 @@ def _csv_response(result: CascadeResult) -> Response:
 def cascade_chart(site: str, counts: list[tuple[str, int]], *, width: int = 560) -> str:
     """A horizontal bar chart of one site's cascade as inline SVG (no JavaScript): one bar per
     stage, labelled with the stage, the count and the share of the first stage."""
-    bar_h, gap, left, right, top = 22, 8, 190, 90, 30
+    bar_h, gap, left, right, top = 22, 8, 190, 150, 30
     height = top + len(counts) * (bar_h + gap) + 10
     first = counts[0][1] if counts else 0
     top_n = max((n for _, n in counts), default=0) or 1
@@ -262,7 +262,7 @@ def cascade_chart(site: str, counts: list[tuple[str, int]], *, width: int = 560)
     for i, (stage, n) in enumerate(counts):
         y = top + i * (bar_h + gap)
         w = plot_w * n / top_n
-        share = f" ({100 * n / first:.0f}%)" if first else ""
+        share = f" ({100 * n / first:.0f}% of screened)" if first and i else ""
         parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7:.1f}" font-size="13" '
                      f'text-anchor="end" fill="#1a1a1a">{escape(STAGE_LABELS.get(stage, stage))}'
                      "</text>")
