@@ -190,3 +190,53 @@ def test_csv_has_every_section_and_neutralises_site_names(result):
     count = next(row for row in rows if row["section"] == "stages" and row["site"] ==
                  "All sites" and row["stage"] == "improved" and row["metric"] == "count")
     assert count["value"] == "2"
+
+
+def test_vectorised_cascade_agrees_with_a_plain_loop_on_random_services():
+    """Random services with every stage reached: the same flags and dates per caregiver as the
+    rules written out caregiver by caregiver (tests/cascade/naive.py)."""
+    import numpy as np
+
+    from attunement.cascade import REFERRAL_DATES
+
+    from .naive import naive_per_caregiver
+
+    rules = load_rules()
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        n = 150
+        base = pd.Timestamp("2026-01-01")
+
+        def day(lo: int, hi: int, rng=rng, base=base) -> pd.Timestamp:
+            return base + pd.Timedelta(days=int(rng.integers(lo, hi)))
+
+        cgs = pd.DataFrame({"caregiver": [f"c{i}" for i in range(n)],
+                            "site": rng.choice(["A", "B"], n),
+                            "role": rng.choice(["birth_mother", "birth_father"], n)})
+        a = pd.DataFrame([{"caregiver": f"c{i}", "instrument": rng.choice(["epds", "phq9",
+                                                                           "pbq"]),
+                           "completed_on": day(0, 200), "score": float(rng.integers(0, 27)),
+                           "positive": bool(rng.random() < 0.5)}
+                          for i in range(n) for _ in range(rng.integers(0, 9))])
+        refs = []
+        for i in range(n):
+            for _ in range(rng.integers(0, 3)):
+                offered = day(0, 90)
+                row = {"caregiver": f"c{i}", "offered_on": offered}
+                if rng.random() < 0.7:
+                    row["first_session_on"] = offered + pd.Timedelta(days=int(rng.integers(0, 20)))
+                    if rng.random() < 0.6:
+                        row["completed_on"] = row["first_session_on"] + pd.Timedelta(
+                            days=int(rng.integers(0, 40)))
+                refs.append(row)
+        r = pd.DataFrame(refs).reindex(columns=["caregiver", *REFERRAL_DATES])
+        r = r.apply(lambda col: pd.to_datetime(col) if col.name != "caregiver" else col)
+        result = compute_cascade(cgs, a, r, rules)
+        naive = naive_per_caregiver(cgs, a, r, rules)
+        per = result.per_caregiver.set_index("caregiver")
+        assert per["completed"].sum() > 5 and per["improved"].sum() > 0  # every path is used
+        for key, want in naive.items():
+            got = per.loc[key]
+            for col, value in want.items():
+                assert (pd.isna(got[col]) and pd.isna(value)) or got[col] == value, (seed, key,
+                                                                                      col)

@@ -36,6 +36,8 @@ import pandas as pd
 import yaml
 
 __all__ = [
+    "ALL_SITES",
+    "REFERRAL_DATES",
     "STAGES",
     "CascadeError",
     "CascadeResult",
@@ -280,55 +282,8 @@ def compute_cascade(
         score=pd.to_numeric(assessments["score"], errors="coerce"),
     )
 
-    by_cg_a = {k: g for k, g in assessments.groupby("caregiver", sort=False)}
-    by_cg_r = {k: g for k, g in referrals.groupby("caregiver", sort=False)}
-    window = pd.Timedelta(days=follow_up_days)
-    rows = []
-    for cg in caregivers.to_dict("records"):
-        key = cg["caregiver"]
-        a = by_cg_a.get(key, assessments.iloc[0:0])
-        r = by_cg_r.get(key, referrals.iloc[0:0])
-        pos = a.loc[a["positive"], "completed_on"]
-        positive_on = pos.min() if len(pos) else pd.NaT
-        row: dict[str, Any] = {
-            "caregiver": key, "site": cg["site"],
-            "role": cg.get("role") or NOT_RECORDED,
-            "language": _group(cg.get("language")),
-            "age_band": age_band(cg.get("age")),
-            "deprivation": _group(cg.get("deprivation")),
-            "screened": len(a) > 0, "positive": pd.notna(positive_on),
-            "positive_on": positive_on, "referred_on": pd.NaT, "engaged_on": pd.NaT,
-            "completed_on": pd.NaT, "followed_up": False,
-        }
-        for stage in ("referred", "engaged", "completed", "improved"):
-            row[stage] = False
-        if row["positive"]:
-            after = r[r["offered_on"] >= positive_on]
-            if len(after):
-                row["referred"] = True
-                row["referred_on"] = after["offered_on"].min()
-                engaged = after[after["first_session_on"].notna()]
-                if len(engaged):
-                    row["engaged"] = True
-                    row["engaged_on"] = engaged["first_session_on"].min()
-                    done = engaged[engaged["completed_on"].notna()]
-                    if len(done):
-                        row["completed"] = True
-                        first = done.sort_values("completed_on", kind="stable").iloc[0]
-                        row["completed_on"] = first["completed_on"]
-                        changes = reliable_improvement(a, first["offered_on"], rules)
-                        row["improved"] = any(c["improved"] for c in changes)
-            later = a[(a["completed_on"] > positive_on)
-                      & (a["completed_on"] <= positive_on + window)]
-            stage_dates = r[list(REFERRAL_DATES)].stack()
-            in_window = stage_dates[(stage_dates >= positive_on)
-                                    & (stage_dates <= positive_on + window)]
-            row["followed_up"] = len(later) > 0 or len(in_window) > 0
-        rows.append(row)
-    per = pd.DataFrame(rows, columns=[
-        "caregiver", "site", "role", "language", "age_band", "deprivation", *STAGES,
-        "positive_on", "referred_on", "engaged_on", "completed_on", "followed_up",
-    ])
+    per = _per_caregiver(caregivers, assessments, referrals, rules,
+                         pd.Timedelta(days=follow_up_days))
     for col in (*STAGES, "followed_up"):
         per[col] = per[col].astype(bool)
     for col in ("positive_on", "referred_on", "engaged_on", "completed_on"):
@@ -342,6 +297,88 @@ def compute_cascade(
         follow_up=_follow_up(per, sites),
         per_caregiver=per,
     )
+
+
+def _map_dates(keys: pd.Series, by_caregiver: pd.Series) -> pd.Series:
+    """``by_caregiver`` (caregiver → date) looked up for each key, as dates (NaT if none)."""
+    lookup = by_caregiver.to_dict()
+    return pd.to_datetime(pd.Series([lookup.get(k, pd.NaT) for k in keys], index=keys.index,
+                                    dtype="object"))
+
+
+def _first_by(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Each caregiver's row with the earliest ``column`` (ties: the first row given)."""
+    return df.sort_values(column, kind="stable").drop_duplicates("caregiver", keep="first")
+
+
+def _per_caregiver(caregivers: pd.DataFrame, assessments: pd.DataFrame,
+                   referrals: pd.DataFrame, rules: dict[str, ReliableChangeRule],
+                   window: pd.Timedelta) -> pd.DataFrame:
+    """One row per caregiver: its stage flags and dates (vectorised; see the module doc)."""
+    per = pd.DataFrame({
+        "caregiver": caregivers["caregiver"].to_numpy(),
+        "site": caregivers["site"].to_numpy(),
+        "role": [_group(x) for x in caregivers["role"]],
+        "language": [_group(x) for x in caregivers.get("language", [None] * len(caregivers))],
+        "age_band": [age_band(x) for x in caregivers.get("age", [None] * len(caregivers))],
+        "deprivation": [_group(x) for x in
+                        caregivers.get("deprivation", [None] * len(caregivers))],
+    })
+    key = per["caregiver"]
+    per["screened"] = key.isin(set(assessments["caregiver"]))
+    positive_on = (assessments.loc[assessments["positive"]]
+                   .groupby("caregiver")["completed_on"].min().rename("positive_on"))
+    per["positive_on"] = _map_dates(key, positive_on)
+    per["positive"] = per["positive_on"].notna()
+
+    # referrals offered on or after the caregiver's positive date
+    r = referrals.assign(positive_on=_map_dates(referrals["caregiver"], positive_on))
+    r = r[r["positive_on"].notna()]
+    eligible = r[r["offered_on"] >= r["positive_on"]]
+    per["referred_on"] = _map_dates(key, eligible.groupby("caregiver")["offered_on"].min())
+    engaged = eligible[eligible["first_session_on"].notna()]
+    per["engaged_on"] = _map_dates(key, engaged.groupby("caregiver")["first_session_on"].min())
+    done = _first_by(engaged[engaged["completed_on"].notna()], "completed_on")
+    per["completed_on"] = _map_dates(key, done.set_index("caregiver")["completed_on"])
+    for stage in ("referred", "engaged", "completed"):
+        per[stage] = per[f"{stage}_on"].notna()
+    per["improved"] = key.isin(_improved(assessments, done, rules))
+
+    # follow-up: a later assessment or any referral stage within the window
+    a = assessments.assign(positive_on=_map_dates(assessments["caregiver"], positive_on))
+    a = a[a["positive_on"].notna()]
+    later = a[(a["completed_on"] > a["positive_on"])
+              & (a["completed_on"] <= a["positive_on"] + window)]
+    stages = r.melt(id_vars=["caregiver", "positive_on"], value_vars=list(REFERRAL_DATES),
+                    value_name="on").dropna(subset=["on"])
+    near = stages[(stages["on"] >= stages["positive_on"])
+                  & (stages["on"] <= stages["positive_on"] + window)]
+    per["followed_up"] = key.isin(set(later["caregiver"]) | set(near["caregiver"]))
+    return per[["caregiver", "site", "role", "language", "age_band", "deprivation", *STAGES,
+                "positive_on", "referred_on", "engaged_on", "completed_on", "followed_up"]]
+
+
+def _improved(assessments: pd.DataFrame, done: pd.DataFrame,
+              rules: dict[str, ReliableChangeRule]) -> set[Any]:
+    """Caregivers with a reliable improvement on some measure: the latest score after the
+    completed referral's offer against the latest on or before it."""
+    if done.empty or not rules:
+        return set()
+    a = assessments[assessments["instrument"].isin(list(rules))
+                    & assessments["score"].notna()]
+    a = a.assign(offered_on=_map_dates(a["caregiver"],
+                                       done.set_index("caregiver")["offered_on"]))
+    a = a[a["offered_on"].notna()].sort_values("completed_on", kind="stable")
+    cols = ["caregiver", "instrument"]
+    before = a[a["completed_on"] <= a["offered_on"]].groupby(cols)["score"].last()
+    after = a[a["completed_on"] > a["offered_on"]].groupby(cols)["score"].last()
+    pairs = pd.concat([before.rename("before"), after.rename("after")], axis=1,
+                      join="inner").reset_index()
+    improved = set()
+    for row in pairs.itertuples(index=False):
+        if rules[row.instrument].improved(float(row.before), float(row.after)):
+            improved.add(row.caregiver)
+    return improved
 
 
 def _group(value: Any) -> str:
