@@ -125,6 +125,14 @@ def test_bad_date_is_an_error_naming_row_and_column():
         compute_cascade(cgs, a, r)
 
 
+def test_missing_required_date_is_named_also_in_a_datetime_column():
+    cgs, a, r = tables()
+    r["offered_on"] = pd.to_datetime(r["offered_on"])
+    r.loc[3, "offered_on"] = pd.NaT
+    with pytest.raises(CascadeError, match=r"referrals: row 3, column offered_on: missing"):
+        compute_cascade(cgs, a, r)
+
+
 def test_missing_column_is_named():
     cgs, a, r = tables()
     with pytest.raises(CascadeError, match=r"caregivers: missing column.*site"):

@@ -180,3 +180,25 @@ def test_researcher_family_page_shows_referrals_without_reasons(client: TestClie
     assert 'id="referrals"' in page and "declined day 1" in page
     assert "SECRET" not in page and "2026-11-0" not in page
     assert 'action="/referrals/' not in page  # read-only: no stage form
+
+
+def test_other_sites_dashboard_page_is_404_and_labels_are_escaped(client: TestClient,
+                                                                  world: World):
+    site_b = _site_id(world, "Site B")
+    _login(client, "pa@example.org")
+    assert client.get(f"/cascade?site={site_b}").status_code == 404
+    assert client.get(f"/cascade.csv?site={site_b}").status_code == 404
+    from attunement.web.cascade import cascade_chart
+
+    svg = cascade_chart("<script>alert(1)</script>", [("screened", 3), ("positive", 1)])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "1 (33% of screened)" in svg
+
+
+def test_openapi_documents_the_referral_and_cascade_models(client: TestClient):
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/api/referrals/{referral_id}/stages"]["post"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ReferralOut")
+    cascade = spec["paths"]["/api/cascade"]["get"]["responses"]["200"]
+    assert cascade["content"]["application/json"]["schema"]["$ref"].endswith("/CascadeOut")
+    assert "text/csv" in spec["paths"]["/api/cascade.csv"]["get"]["responses"]["200"]["content"]

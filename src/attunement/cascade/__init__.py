@@ -230,6 +230,13 @@ def _dates(df: pd.DataFrame, name: str, columns: tuple[str, ...], *, required: b
         if col not in df.columns:
             df[col] = pd.NaT
             continue
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            if required and df[col].isna().any():
+                i = int(df[col].isna().to_numpy().nonzero()[0][0])
+                raise CascadeError(f"{name}: row {i}, column {col}: missing date")
+            df[col] = df[col].dt.tz_localize(None).dt.normalize() if df[col].dt.tz else \
+                df[col].dt.normalize()
+            continue
         parsed = [_as_date(x) for x in df[col]]
         for i, value in enumerate(parsed):
             if value is None or (required and value is pd.NaT):
