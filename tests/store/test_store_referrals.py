@@ -110,6 +110,10 @@ def test_another_sites_practitioner_sees_none_of_it(world):
                       if s["name"] == "North")
     with pytest.raises(NotFound):
         refs.cascade_tables(world.south, site=north_site)
+    with pytest.raises(NotFound):
+        refs.cascade_tables(world.admin, site=999_999)
+    with pytest.raises(NotFound):
+        refs.cascade_tables(world.researcher, study=999_999)
     cgs, _, referrals = refs.cascade_tables(world.south)
     assert set(cgs["site"]) == {"South"} and referrals.empty
 

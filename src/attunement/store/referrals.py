@@ -404,7 +404,7 @@ class Referrals:
         with self._db.read() as s:
             stmt = scoped(select(Family, Site.name).join(Site, Site.id == Family.site_id), actor)
             if site is not None:
-                self._check_site(actor, site)
+                self._check_site(s, actor, site)
                 stmt = stmt.where(Family.site_id == int(site))
             if study is not None:
                 self._check_study(s, actor, study)
@@ -454,28 +454,32 @@ class Referrals:
         return caregivers, assessments, referrals
 
     @staticmethod
-    def _check_site(actor: Actor, site: Any) -> None:
+    def _check_site(s: Session, actor: Actor, site: Any) -> None:
+        """A site the actor's scope rule covers (scope.py decides), else NotFound; for
+        study-scoped actors the family filter alone restricts what they see."""
+        from attunement.store.scope import _scope_ids
+
         try:
             sid = int(site)
         except (TypeError, ValueError):
             raise NotFound(f"site {site!r} not found") from None
-        if actor.is_global:
-            return
-        if actor.role in ("practitioner", "site_lead") and sid in actor.site_ids:
-            return
-        if actor.role == "researcher":
-            return  # the family filter (their studies) still applies
-        raise NotFound(f"site {sid} not found")
+        rule = _scope_ids(actor)
+        if s.get(Site, sid) is None or rule is None or (rule[0] == "site_id"
+                                                        and sid not in rule[1]):
+            raise NotFound(f"site {sid} not found")
 
     @staticmethod
     def _check_study(s: Session, actor: Actor, study: Any) -> None:
+        """An existing study; a study-scoped actor (researcher) only their own."""
+        from attunement.store.scope import _scope_ids
+
         try:
             sid = int(study)
         except (TypeError, ValueError):
             raise NotFound(f"study {study!r} not found") from None
-        if s.get(Study, sid) is None:
-            raise NotFound(f"study {sid} not found")
-        if actor.role == "researcher" and sid not in actor.study_ids:
+        rule = _scope_ids(actor)
+        if s.get(Study, sid) is None or rule is None or (rule[0] == "study_id"
+                                                         and sid not in rule[1]):
             raise NotFound(f"study {sid} not found")
 
 
