@@ -88,6 +88,21 @@ def _new_recording(world: World, family: int) -> dict[str, Any]:
     return {"A": o["id"]}
 
 
+def _new_referral(world: World, family: int) -> dict[str, Any]:
+    from attunement.store.referrals import Referrals
+
+    r = Referrals(world.store).add_referral(world.store.system_actor(), family, kind="route",
+                                            target="gp", offered_on="2026-10-01",
+                                            caregiver="mother")
+    return {"A": r["id"]}
+
+
+def _site_of(world: World, family: int) -> dict[str, Any]:
+    name = "Site A" if family == world.family_a else "Site B"
+    return {"S": next(s["id"] for s in world.store.list_sites(world.store.system_actor())
+                      if s["name"] == name)}
+
+
 def _new_caregiver(world: World, family: int) -> dict[str, Any]:
     key = f"aunt{next(_n)}"
     world.store.add_caregiver(world.store.system_actor(), family,
@@ -136,7 +151,20 @@ API_CASES = [
          {**_read(), "researcher": (403, 403)}, prepare=_new_recording),
     Case("POST", "/api/families/{F}/caregivers/{A}/end", _write(200),
          body=lambda: {"reason": "moved away"}, prepare=_new_caregiver),
+    Case("GET", "/api/families/{F}/referrals", _read()),
+    Case("POST", "/api/families/{F}/referrals", _write(),
+         body=lambda: {"kind": "route", "target": "talking_therapies",
+                       "offered_on": "2026-10-01", "caregiver": "mother"}),
+    Case("GET", "/api/referrals/{A}", _read(), prepare=_new_referral),
+    Case("POST", "/api/referrals/{A}/stages", _write(200),
+         body=lambda: {"stage": "accepted", "on": "2026-10-02"}, prepare=_new_referral),
+    # the cascade of one site: another site's staff cannot ask for it; a researcher's view is
+    # limited to their study's families whatever the site
+    Case("GET", "/api/cascade?site={S}", {**_read(), "researcher": (200, 200)},
+         prepare=_site_of),
     # not tied to one family
+    Case("GET", "/api/cascade", _same(200, 200, 200, 200)),
+    Case("GET", "/api/cascade.csv", _same(200, 200, 200, 200)),
     Case("GET", "/api/families", _same(200, 200, 200, 200)),
     Case("GET", "/api/alerts", _same(200, 200, 200, 200)),
     Case("GET", "/api/sites", _same(200, 200, 200, 200)),
@@ -216,6 +244,8 @@ PAGE_CASES = [
     ("GET", "/families/{F}/assess?caregiver=mother&instrument=epds&time_point=3m",
      {**_read(), "researcher": (303, 404)}),
     ("GET", "/", _same(200, 200, 200, 200)),
+    ("GET", "/cascade", _same(200, 200, 200, 200)),
+    ("GET", "/cascade.csv", _same(200, 200, 200, 200)),
     ("GET", "/exports", _same(200, 200, 200, 200)),
     ("GET", "/admin", _same(200, 403, 200, 403)),
     ("GET", "/audit", _same(200, 403, 200, 403)),
@@ -314,6 +344,49 @@ def test_page_authorisation_matrix(client: TestClient, world: World) -> None:
     assert not problems, "\n".join(problems)
 
 
+# referral forms on the family page, posted with a valid CSRF token; {A} a referral of the
+# own / the other site's family
+REFERRAL_FORMS: list[tuple[str, Callable[[], dict[str, str]], dict[str | None, tuple[int, int]]]] = [
+    ("/families/{F}/referrals",
+     lambda: {"target": "route:gp", "caregiver": "mother", "offered_on": "2026-10-01"},
+     {**_write(303), "researcher": (403, 403), None: (403, 403)}),
+    ("/referrals/{A}/stage", lambda: {"stage": "accepted", "on": "2026-10-02"},
+     {**_write(303), "researcher": (403, 403), None: (403, 403)}),
+]
+
+
+def test_referral_forms_authorisation(client: TestClient, world: World) -> None:
+    problems = []
+    for template, data, expect in REFERRAL_FORMS:
+        for role in ROLES:
+            for family, i in ((world.family_a, 0), (world.family_b, 1)):
+                csrf = _sign_in(client, world, role)
+                path = template.format(F=family, **_new_referral(world, family))
+                r = client.post(path, data={"csrf_token": csrf, **data()},
+                                follow_redirects=False)
+                if r.status_code != expect[role][i]:
+                    problems.append(f"POST {path} as {role or 'no session'}: {r.status_code}, "
+                                    f"want {expect[role][i]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_cascade_route_is_in_the_matrix() -> None:
+    """A new referral or cascade route must get its row in the matrices above."""
+    import re
+
+    from attunement.web import cascade
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path.split("?")[0])
+
+    listed = {(c.method, shape(c.path)) for c in API_CASES}
+    listed |= {(method, shape(path)) for method, path, _ in PAGE_CASES}
+    listed |= {("POST", shape(path)) for path, _, _ in REFERRAL_FORMS}
+    routes = {(method, shape(route.path)) for sub in (cascade.api_router, cascade.pages_router)
+              for route in sub.routes for method in route.methods}
+    assert routes and routes <= listed, sorted(routes - listed)
+
+
 def test_every_account_route_is_in_the_matrix() -> None:
     """A new account route must get its row in the matrices above."""
     import re
@@ -352,6 +425,8 @@ def test_researcher_never_sees_an_identifier(client: TestClient, world: World) -
         client.get(f"/api/families/{fam}/assessments", headers=h).text,
         client.get(f"/api/families/{fam}/profile", headers=h).text,
         client.get("/api/exports/redcap-dictionary", headers=h).text,
+        client.get(f"/api/families/{fam}/referrals", headers=h).text,
+        client.get("/api/cascade", headers=h).text,
     ]
     for fmt in ("csv", "json", "redcap", "fhir", "parquet"):
         for query in ("", "&pseudonymise=true"):

@@ -73,6 +73,7 @@ from attunement.store.errors import (
     StoreError,
     StoreValidationError,
 )
+from attunement.store.referrals import Referrals
 from attunement.store.scope import Actor
 from attunement.store.service import SAFETY_REVIEW_OUTCOMES, Store, Submission
 from attunement.store.trials import StudyTrials
@@ -85,6 +86,7 @@ __all__ = [
     "Forbidden",
     "KeyFileError",
     "NotFound",
+    "Referrals",
     "StorageFull",
     "Store",
     "StoreError",

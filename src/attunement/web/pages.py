@@ -265,7 +265,10 @@ async def family_page(request: Request, family_id: int,
     except domain.ProfileUnavailable as exc:
         profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
+    from attunement.web.cascade import referral_section
+
     return render(request, "family.html", {
+        **await referral_section(store, actor, family_id),
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": domain.urgency_level((profile or {}).get("urgency", "none")),
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,

@@ -1,0 +1,492 @@
+"""The care cascade: screened → positive → referred → engaged → completed → improved.
+
+A pure function over plain tables (pandas), usable from a notebook with no database:
+
+>>> from attunement.cascade import compute_cascade, load_rules
+>>> result = compute_cascade(caregivers, assessments, referrals)          # doctest: +SKIP
+>>> result.stages                                                         # doctest: +SKIP
+
+Definitions (one caregiver is one unit; see ``docs/cascade.md``):
+
+* **registered**: every caregiver row (the coverage denominator);
+* **screened**: has at least one assessment;
+* **positive**: has an assessment with ``positive`` true (a cut-off or safety flag); the
+  first such date is the *positive date*;
+* **referred**: positive, with a referral offered on or after the positive date;
+* **engaged**: referred, and such a referral has a first session;
+* **completed**: engaged, and such a referral was completed (not merely ended);
+* **improved**: completed, and for at least one measure with a reliable-change rule
+  (:func:`load_rules`, Jacobson & Truax 1991) the latest score after the referral's offer is
+  at least the rule's threshold better than the latest score on or before it.
+
+Time between stages is the median of whole days per caregiver (positive date → first offer
+→ first session → first completion). The 30-day follow-up after a positive screen counts a
+repeat assessment (a later date, at most 30 days after) or any referral stage dated within
+0–30 days of the positive date.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+__all__ = [
+    "ALL_SITES",
+    "REFERRAL_DATES",
+    "STAGES",
+    "CascadeError",
+    "CascadeResult",
+    "ReliableChangeRule",
+    "age_band",
+    "cascade_csv",
+    "compute_cascade",
+    "load_rules",
+    "neutralise_cell",
+    "rci_threshold",
+    "reliable_improvement",
+]
+
+STAGES = ("screened", "positive", "referred", "engaged", "completed", "improved")
+TRANSITIONS = (
+    ("positive", "referred"),
+    ("referred", "engaged"),
+    ("engaged", "completed"),
+)
+EQUITY_DIMENSIONS = ("role", "language", "age_band", "deprivation")
+NOT_RECORDED = "not recorded"
+ALL_SITES = "All sites"
+RULES_FILE = Path(__file__).with_name("reliable_change.yaml")
+REFERRAL_DATES = (
+    "offered_on", "accepted_on", "declined_on", "first_session_on", "completed_on", "ended_on",
+)
+
+
+class CascadeError(ValueError):
+    """A table or rule file is malformed: the message names the table/file, row and column."""
+
+
+@dataclass(frozen=True)
+class ReliableChangeRule:
+    """Reliable improvement on one measure: a fall of at least ``threshold`` points (when
+    ``lower_is_better``), with the published source of the value."""
+
+    instrument: str
+    score: str
+    threshold: float
+    lower_is_better: bool
+    source: str
+    sd: float | None = None
+    reliability: float | None = None
+
+    def improved(self, before: float, after: float) -> bool:
+        change = before - after if self.lower_is_better else after - before
+        return change >= self.threshold
+
+
+def rci_threshold(sd: float, reliability: float, z: float = 1.96) -> float:
+    """The smallest reliable change in scale points (Jacobson & Truax 1991):
+    ``z * sqrt(2) * SD * sqrt(1 - r)``."""
+    if sd <= 0 or not 0 <= reliability < 1:
+        raise CascadeError(f"need SD > 0 and 0 <= reliability < 1 (got {sd}, {reliability})")
+    return z * math.sqrt(2.0) * sd * math.sqrt(1.0 - reliability)
+
+
+def load_rules(path: str | Path | None = None) -> dict[str, ReliableChangeRule]:
+    """The reliable-change rules (instrument id → rule), validated; errors name the file,
+    the measure's position and the field."""
+    path = Path(path) if path is not None else RULES_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CascadeError(f"{path}: cannot be read as YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("measures"), list):
+        raise CascadeError(f"{path}: needs a list 'measures'")
+    rules: dict[str, ReliableChangeRule] = {}
+    for i, m in enumerate(data["measures"]):
+        where = f"{path}: measures[{i}]"
+        if not isinstance(m, dict):
+            raise CascadeError(f"{where}: must be a mapping")
+        for key in ("instrument", "score", "source"):
+            if not isinstance(m.get(key), str) or not m[key].strip():
+                raise CascadeError(f"{where}.{key}: a non-empty text is required")
+        threshold = m.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
+            raise CascadeError(f"{where}.threshold: must be a number of points > 0")
+        if not isinstance(m.get("lower_is_better"), bool):
+            raise CascadeError(f"{where}.lower_is_better: must be true or false")
+        sd, rel = m.get("sd"), m.get("reliability")
+        if (sd is None) != (rel is None):
+            raise CascadeError(f"{where}: give both sd and reliability, or neither")
+        if sd is not None:
+            if not isinstance(m.get("rci_source"), str) or not m["rci_source"].strip():
+                raise CascadeError(f"{where}.rci_source: cite where sd and reliability come from")
+            try:
+                computed = rci_threshold(float(sd), float(rel))
+            except (TypeError, ValueError, CascadeError) as exc:
+                raise CascadeError(f"{where}.sd/reliability: {exc}") from None
+            if math.ceil(computed - 1e-9) != math.ceil(float(threshold) - 1e-9):
+                raise CascadeError(
+                    f"{where}.threshold: {threshold} disagrees with 1.96*sqrt(2)*SD*sqrt(1-r) "
+                    f"= {computed:.2f} from sd={sd}, reliability={rel}"
+                )
+        if m["instrument"] in rules:
+            raise CascadeError(f"{where}.instrument: {m['instrument']!r} appears twice")
+        rules[m["instrument"]] = ReliableChangeRule(
+            instrument=m["instrument"], score=m["score"], threshold=float(threshold),
+            lower_is_better=m["lower_is_better"], source=" ".join(m["source"].split()),
+            sd=None if sd is None else float(sd),
+            reliability=None if rel is None else float(rel),
+        )
+    return rules
+
+
+def age_band(age: Any) -> str:
+    """Five-year bands (``under 20``, ``20-24`` … ``40 and over``); missing → not recorded."""
+    if age is None or (isinstance(age, float) and math.isnan(age)):
+        return NOT_RECORDED
+    age = int(age)
+    if age < 20:
+        return "under 20"
+    if age >= 40:
+        return "40 and over"
+    low = age - age % 5
+    return f"{low}-{low + 4}"
+
+
+def reliable_improvement(
+    scores: pd.DataFrame, referred_on: Any, rules: dict[str, ReliableChangeRule]
+) -> list[dict[str, Any]]:
+    """Per measure with a rule: the latest score on or before ``referred_on`` (baseline), the
+    latest after it (outcome), the change and whether it is a reliable improvement.
+
+    ``scores``: one caregiver's rows with ``instrument``, ``completed_on``, ``score``.
+    """
+    out = []
+    ref = pd.Timestamp(referred_on)
+    for instrument, rule in rules.items():
+        rows = scores[(scores["instrument"] == instrument) & scores["score"].notna()]
+        rows = rows.sort_values("completed_on", kind="stable")
+        before = rows[rows["completed_on"] <= ref]
+        after = rows[rows["completed_on"] > ref]
+        if before.empty or after.empty:
+            continue
+        b, a = float(before["score"].iloc[-1]), float(after["score"].iloc[-1])
+        out.append({
+            "instrument": instrument, "before": b, "after": a, "change": a - b,
+            "threshold": rule.threshold, "improved": rule.improved(b, a),
+            "source": rule.source,
+        })
+    return out
+
+
+@dataclass
+class CascadeResult:
+    """The cascade's tables (see the module doc for the definitions)."""
+
+    stages: pd.DataFrame  # site, stage, count, percent_of_previous
+    stage_days: pd.DataFrame  # site, from_stage, to_stage, n, median_days
+    equity: pd.DataFrame  # dimension, group, registered, screened, coverage, positive, …
+    follow_up: pd.DataFrame  # site, positive, followed_up, rate
+    per_caregiver: pd.DataFrame  # one row per caregiver with its stage flags and dates
+
+    def count(self, stage: str, site: str = ALL_SITES) -> int:
+        row = self.stages[(self.stages["site"] == site) & (self.stages["stage"] == stage)]
+        return int(row["count"].iloc[0]) if len(row) else 0
+
+
+def _require(df: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise CascadeError(f"{name}: must be a pandas DataFrame")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise CascadeError(f"{name}: missing column(s) {', '.join(missing)}")
+
+
+def _as_date(value: Any) -> Any:
+    """A date (ISO text, date, datetime or Timestamp) as a Timestamp; NaT for missing; None
+    when it is not a date (so the caller can name the cell)."""
+    import datetime as _dt
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return pd.NaT
+    if isinstance(value, pd.Timestamp | _dt.date):
+        return pd.Timestamp(value).normalize()
+    if isinstance(value, str):
+        try:
+            return pd.Timestamp(_dt.date.fromisoformat(value.strip()[:10]))
+        except ValueError:
+            return None
+    return None
+
+
+def _dates(df: pd.DataFrame, name: str, columns: tuple[str, ...], *, required: bool) -> pd.DataFrame:
+    df = df.copy()
+    for col in columns:
+        if col not in df.columns:
+            df[col] = pd.NaT
+            continue
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            if required and df[col].isna().any():
+                i = int(df[col].isna().to_numpy().nonzero()[0][0])
+                raise CascadeError(f"{name}: row {i}, column {col}: missing date")
+            df[col] = df[col].dt.tz_localize(None).dt.normalize() if df[col].dt.tz else \
+                df[col].dt.normalize()
+            continue
+        parsed = [_as_date(x) for x in df[col]]
+        for i, value in enumerate(parsed):
+            if value is None or (required and value is pd.NaT):
+                raise CascadeError(
+                    f"{name}: row {i}, column {col}: {df[col].iloc[i]!r} is not a date "
+                    "(YYYY-MM-DD)"
+                )
+        df[col] = pd.to_datetime(pd.Series(parsed, index=df.index, dtype="object"))
+    return df
+
+
+def compute_cascade(
+    caregivers: pd.DataFrame,
+    assessments: pd.DataFrame,
+    referrals: pd.DataFrame,
+    rules: dict[str, ReliableChangeRule] | None = None,
+    *,
+    follow_up_days: int = 30,
+) -> CascadeResult:
+    """The cascade per site and over all sites.
+
+    ``caregivers``: ``caregiver`` (unique), ``site``, ``role``; optional ``language``, ``age``,
+    ``deprivation``. ``assessments``: ``caregiver``, ``instrument``, ``completed_on``,
+    ``positive``, ``score`` (the measure's main score, NaN if none). ``referrals``:
+    ``caregiver``, ``offered_on`` and optional ``accepted_on``, ``declined_on``,
+    ``first_session_on``, ``completed_on``, ``ended_on`` (a family-level referral is one row
+    per caregiver of the family). A caregiver id in another table that is not in
+    ``caregivers`` is an error, never dropped.
+    """
+    rules = load_rules() if rules is None else rules
+    _require(caregivers, "caregivers", ("caregiver", "site", "role"))
+    _require(assessments, "assessments", ("caregiver", "instrument", "completed_on", "positive",
+                                          "score"))
+    _require(referrals, "referrals", ("caregiver", "offered_on"))
+    if caregivers["caregiver"].duplicated().any():
+        dup = caregivers["caregiver"][caregivers["caregiver"].duplicated()].iloc[0]
+        raise CascadeError(f"caregivers: caregiver {dup!r} appears twice")
+    known = set(caregivers["caregiver"])
+    for name, df in (("assessments", assessments), ("referrals", referrals)):
+        unknown = ~df["caregiver"].isin(known)
+        if unknown.any():
+            i = int(unknown.to_numpy().nonzero()[0][0])
+            raise CascadeError(f"{name}: row {i}, column caregiver: "
+                               f"{df['caregiver'].iloc[i]!r} is not in the caregivers table")
+    assessments = _dates(assessments, "assessments", ("completed_on",), required=True)
+    referrals = _dates(referrals, "referrals", ("offered_on",), required=True)
+    referrals = _dates(referrals, "referrals", REFERRAL_DATES[1:], required=False)
+    assessments = assessments.assign(
+        positive=assessments["positive"].fillna(False).astype(bool),
+        score=pd.to_numeric(assessments["score"], errors="coerce"),
+    )
+
+    per = _per_caregiver(caregivers, assessments, referrals, rules,
+                         pd.Timedelta(days=follow_up_days))
+    for col in (*STAGES, "followed_up"):
+        per[col] = per[col].astype(bool)
+    for col in ("positive_on", "referred_on", "engaged_on", "completed_on"):
+        # all-missing columns would otherwise be plain objects, not dates
+        per[col] = pd.to_datetime(per[col])
+    sites = [*sorted(per["site"].astype(str).unique()), ALL_SITES]
+    return CascadeResult(
+        stages=_stages(per, sites),
+        stage_days=_stage_days(per, sites),
+        equity=_equity(per),
+        follow_up=_follow_up(per, sites),
+        per_caregiver=per,
+    )
+
+
+def _map_dates(keys: pd.Series, by_caregiver: pd.Series) -> pd.Series:
+    """``by_caregiver`` (caregiver → date) looked up for each key, as dates (NaT if none)."""
+    lookup = by_caregiver.to_dict()
+    return pd.to_datetime(pd.Series([lookup.get(k, pd.NaT) for k in keys], index=keys.index,
+                                    dtype="object"))
+
+
+def _first_by(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Each caregiver's row with the earliest ``column`` (ties: the first row given)."""
+    return df.sort_values(column, kind="stable").drop_duplicates("caregiver", keep="first")
+
+
+def _per_caregiver(caregivers: pd.DataFrame, assessments: pd.DataFrame,
+                   referrals: pd.DataFrame, rules: dict[str, ReliableChangeRule],
+                   window: pd.Timedelta) -> pd.DataFrame:
+    """One row per caregiver: its stage flags and dates (vectorised; see the module doc)."""
+    per = pd.DataFrame({
+        "caregiver": caregivers["caregiver"].to_numpy(),
+        "site": caregivers["site"].to_numpy(),
+        "role": [_group(x) for x in caregivers["role"]],
+        "language": [_group(x) for x in caregivers.get("language", [None] * len(caregivers))],
+        "age_band": [age_band(x) for x in caregivers.get("age", [None] * len(caregivers))],
+        "deprivation": [_group(x) for x in
+                        caregivers.get("deprivation", [None] * len(caregivers))],
+    })
+    key = per["caregiver"]
+    per["screened"] = key.isin(set(assessments["caregiver"]))
+    positive_on = (assessments.loc[assessments["positive"]]
+                   .groupby("caregiver")["completed_on"].min().rename("positive_on"))
+    per["positive_on"] = _map_dates(key, positive_on)
+    per["positive"] = per["positive_on"].notna()
+
+    # referrals offered on or after the caregiver's positive date
+    r = referrals.assign(positive_on=_map_dates(referrals["caregiver"], positive_on))
+    r = r[r["positive_on"].notna()]
+    eligible = r[r["offered_on"] >= r["positive_on"]]
+    per["referred_on"] = _map_dates(key, eligible.groupby("caregiver")["offered_on"].min())
+    engaged = eligible[eligible["first_session_on"].notna()]
+    per["engaged_on"] = _map_dates(key, engaged.groupby("caregiver")["first_session_on"].min())
+    done = _first_by(engaged[engaged["completed_on"].notna()], "completed_on")
+    per["completed_on"] = _map_dates(key, done.set_index("caregiver")["completed_on"])
+    for stage in ("referred", "engaged", "completed"):
+        per[stage] = per[f"{stage}_on"].notna()
+    per["improved"] = key.isin(_improved(assessments, done, rules))
+
+    # follow-up: a later assessment or any referral stage within the window
+    a = assessments.assign(positive_on=_map_dates(assessments["caregiver"], positive_on))
+    a = a[a["positive_on"].notna()]
+    later = a[(a["completed_on"] > a["positive_on"])
+              & (a["completed_on"] <= a["positive_on"] + window)]
+    stages = r.melt(id_vars=["caregiver", "positive_on"], value_vars=list(REFERRAL_DATES),
+                    value_name="on").dropna(subset=["on"])
+    near = stages[(stages["on"] >= stages["positive_on"])
+                  & (stages["on"] <= stages["positive_on"] + window)]
+    per["followed_up"] = key.isin(set(later["caregiver"]) | set(near["caregiver"]))
+    return per[["caregiver", "site", "role", "language", "age_band", "deprivation", *STAGES,
+                "positive_on", "referred_on", "engaged_on", "completed_on", "followed_up"]]
+
+
+def _improved(assessments: pd.DataFrame, done: pd.DataFrame,
+              rules: dict[str, ReliableChangeRule]) -> set[Any]:
+    """Caregivers with a reliable improvement on some measure: the latest score after the
+    completed referral's offer against the latest on or before it."""
+    if done.empty or not rules:
+        return set()
+    a = assessments[assessments["instrument"].isin(list(rules))
+                    & assessments["score"].notna()]
+    a = a.assign(offered_on=_map_dates(a["caregiver"],
+                                       done.set_index("caregiver")["offered_on"]))
+    a = a[a["offered_on"].notna()].sort_values("completed_on", kind="stable")
+    cols = ["caregiver", "instrument"]
+    before = a[a["completed_on"] <= a["offered_on"]].groupby(cols)["score"].last()
+    after = a[a["completed_on"] > a["offered_on"]].groupby(cols)["score"].last()
+    pairs = pd.concat([before.rename("before"), after.rename("after")], axis=1,
+                      join="inner").reset_index()
+    improved = set()
+    for row in pairs.itertuples(index=False):
+        if rules[row.instrument].improved(float(row.before), float(row.after)):
+            improved.add(row.caregiver)
+    return improved
+
+
+def _group(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+        return NOT_RECORDED
+    return str(value)
+
+
+def _subset(per: pd.DataFrame, site: str) -> pd.DataFrame:
+    return per if site == ALL_SITES else per[per["site"].astype(str) == site]
+
+
+def _stages(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
+    out = []
+    for site in sites:
+        sub = _subset(per, site)
+        previous = len(sub)
+        for stage in STAGES:
+            n = int(sub[stage].sum())
+            pct = round(100.0 * n / previous, 1) if previous else None
+            out.append({"site": site, "stage": stage, "count": n, "percent_of_previous": pct})
+            previous = n
+    return pd.DataFrame(out, columns=["site", "stage", "count", "percent_of_previous"])
+
+
+def _stage_days(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
+    out = []
+    for site in sites:
+        sub = _subset(per, site)
+        for a, b in TRANSITIONS:
+            start, end = sub[f"{a}_on"], sub[f"{b}_on"]
+            days = (end - start).dt.days.dropna()
+            out.append({"site": site, "from_stage": a, "to_stage": b, "n": len(days),
+                        "median_days": float(days.median()) if len(days) else None})
+    return pd.DataFrame(out, columns=["site", "from_stage", "to_stage", "n", "median_days"])
+
+
+def _equity(per: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for dim in EQUITY_DIMENSIONS:
+        for group, sub in sorted(per.groupby(dim), key=lambda kv: str(kv[0])):
+            n = len(sub)
+            screened = int(sub["screened"].sum())
+            out.append({
+                "dimension": dim, "group": str(group), "registered": n, "screened": screened,
+                "coverage": round(100.0 * screened / n, 1) if n else None,
+                "positive": int(sub["positive"].sum()), "referred": int(sub["referred"].sum()),
+                "engaged": int(sub["engaged"].sum()),
+            })
+    return pd.DataFrame(out, columns=["dimension", "group", "registered", "screened",
+                                      "coverage", "positive", "referred", "engaged"])
+
+
+def _follow_up(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
+    out = []
+    for site in sites:
+        sub = _subset(per, site)
+        pos = sub.loc[sub["positive"]]
+        n, k = len(pos), int(pos["followed_up"].sum())
+        out.append({"site": site, "positive": n, "followed_up": k,
+                    "rate": round(100.0 * k / n, 1) if n else None})
+    return pd.DataFrame(out, columns=["site", "positive", "followed_up", "rate"])
+
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell safe to open in a spreadsheet: text starting with ``= + - @``, tab or CR
+    gets a leading ``'`` (OWASP, CSV injection); numbers are left as numbers."""
+    if isinstance(value, str) and value.startswith(_DANGEROUS):
+        return "'" + value
+    return value
+
+
+def cascade_csv(result: CascadeResult) -> str:
+    """All tables of the cascade as one long CSV: ``section, site, dimension, group, stage,
+    metric, value`` (every text cell neutralised against formula injection)."""
+    import csv
+    import io
+
+    header = ["section", "site", "dimension", "group", "stage", "metric", "value"]
+    rows: list[list[Any]] = []
+    for r in result.stages.to_dict("records"):
+        rows.append(["stages", r["site"], "", "", r["stage"], "count", r["count"]])
+        rows.append(["stages", r["site"], "", "", r["stage"], "percent_of_previous",
+                     r["percent_of_previous"]])
+    for r in result.stage_days.to_dict("records"):
+        stage = f"{r['from_stage']}->{r['to_stage']}"
+        rows.append(["stage_days", r["site"], "", "", stage, "n", r["n"]])
+        rows.append(["stage_days", r["site"], "", "", stage, "median_days", r["median_days"]])
+    for r in result.equity.to_dict("records"):
+        for metric in ("registered", "screened", "coverage", "positive", "referred", "engaged"):
+            rows.append(["equity", ALL_SITES, r["dimension"], r["group"], "", metric, r[metric]])
+    for r in result.follow_up.to_dict("records"):
+        for metric in ("positive", "followed_up", "rate"):
+            rows.append(["follow_up_30d", r["site"], "", "", "", metric, r[metric]])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v))
+                    else neutralise_cell(v) for v in row])
+    return buf.getvalue()
