@@ -89,7 +89,7 @@ REFERRALS = [
     ("F3", "mother", "route", "gp", "2026-09-03",
      [("declined", "2026-09-04", "prefers to wait SECRET-DECLINE")]),
     ("F5", "mother", "route", "gp", "2026-09-02", []),
-    ("F6", "mother", "route", "perinatal_mental_health", "2026-09-30",
+    ("F6", "mother", "route", "perinatal_mental_health_team", "2026-09-30",
      [("accepted", "2026-10-01", None), ("started", "2026-10-07", None),
       ("ended", "2026-10-21", "moved away SECRET-END")]),
     ("F7", None, "programme", "mellow_babies", "2026-10-15",

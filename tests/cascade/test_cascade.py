@@ -17,9 +17,9 @@ from attunement.cascade import (
     cascade_csv,
     compute_cascade,
     load_rules,
-    neutralise_cell,
     rci_threshold,
 )
+from attunement.csvsafe import safe_cell
 
 from .scenario import (
     EXPECTED_DAYS,
@@ -180,10 +180,10 @@ def test_age_bands():
 # --- CSV -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"])
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"])
 def test_formula_cells_are_neutralised(text):
-    assert neutralise_cell(text) == "'" + text
-    assert neutralise_cell("plain") == "plain" and neutralise_cell(-2) == -2
+    assert safe_cell(text) == "'" + text
+    assert safe_cell("plain") == "plain" and safe_cell(-2) == -2
 
 
 def test_csv_has_every_section_and_neutralises_site_names(result):

@@ -35,6 +35,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from attunement.csvsafe import safe_cell
+
 __all__ = [
     "ALL_SITES",
     "REFERRAL_DATES",
@@ -46,7 +48,6 @@ __all__ = [
     "cascade_csv",
     "compute_cascade",
     "load_rules",
-    "neutralise_cell",
     "rci_threshold",
     "reliable_improvement",
 ]
@@ -450,17 +451,6 @@ def _follow_up(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["site", "positive", "followed_up", "rate"])
 
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: Any) -> Any:
-    """A CSV cell safe to open in a spreadsheet: text starting with ``= + - @``, tab or CR
-    gets a leading ``'`` (OWASP, CSV injection); numbers are left as numbers."""
-    if isinstance(value, str) and value.startswith(_DANGEROUS):
-        return "'" + value
-    return value
-
-
 def cascade_csv(result: CascadeResult) -> str:
     """All tables of the cascade as one long CSV: ``section, site, dimension, group, stage,
     metric, value`` (every text cell neutralised against formula injection)."""
@@ -488,5 +478,5 @@ def cascade_csv(result: CascadeResult) -> str:
     w.writerow(header)
     for row in rows:
         w.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v))
-                    else neutralise_cell(v) for v in row])
+                    else safe_cell(v) for v in row])
     return buf.getvalue()

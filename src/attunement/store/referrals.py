@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Date, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from attunement.risk import load_definitions
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.errors import NotFound, StoreValidationError
@@ -55,15 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "NEXT", "ROUTES", "STAGES", "Referral", "Referrals"]
 
 KINDS = ("programme", "route")
-# Known treatment routes (labels for forms); any other well-formed route id is accepted.
-ROUTES = {
-    "talking_therapies": "NHS Talking Therapies",
-    "gp": "GP",
-    "perinatal_mental_health": "Perinatal mental-health team",
-    "crisis_team": "Crisis team",
-    "substance_use": "Substance-use service",
-    "domestic_abuse": "Domestic-abuse service",
-}
+# Labels of the treatment routes the risk profile recommends (one list: risk/treatment_routes.yaml);
+# any other well-formed route id a service uses is accepted and shown as it is.
+ROUTES = {r.id: r.label for r in load_definitions().routes}
 STAGES = ("offered", "accepted", "declined", "started", "completed", "ended")
 # stage -> the stages that may follow it
 NEXT = {

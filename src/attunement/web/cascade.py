@@ -29,7 +29,6 @@ from attunement.cascade import (
     CascadeResult,
     cascade_csv,
     compute_cascade,
-    neutralise_cell,
 )
 from attunement.store import Actor, Store, StoreValidationError
 from attunement.store.referrals import ROUTES, Referrals
@@ -377,7 +376,7 @@ async def referral_stage(request: Request, referral_id: int,
 router.include_router(api_router)
 router.include_router(pages_router)
 
-__all__ = ["cascade_chart", "cascade_report", "neutralise_cell", "router"]
+__all__ = ["cascade_chart", "cascade_report", "router"]
 
 
 async def referral_section(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
