@@ -501,7 +501,7 @@ def test_look_alike_emails_are_refused_and_the_message_says_nothing_about_others
         store.add_user(system, "n\u043erth@example.org", "practitioner", ["South"], PASSWORD)
     with pytest.raises(StoreValidationError) as exc:
         store.add_user(system, "NORTH@Example.org", "practitioner", ["South"], PASSWORD)
-    assert exc.value.reason == "cannot be used for a new account"
+    assert exc.value.reason.startswith("cannot be used for a new account")
     assert "example.org" not in str(exc.value)
     # full-width letters are the same address after NFKC
     with pytest.raises(StoreValidationError, match="cannot be used"):

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from attunement.observation.actors import ACTORS_FROM
 from attunement.store.crypto import KeyRing
 from attunement.store.errors import StoreValidationError
 from attunement.store.files import observation_aad
@@ -54,7 +56,7 @@ DEFAULT_MAX_EVENTS = 200_000
 MEASURE_COLUMNS = ("session", "caregiver", "cue_type", "n_cues", "cues_per_minute",
                    "responsiveness", "median_latency", "km_median_latency",
                    "chance_responsiveness", "yules_q", "odds_ratio", "adjusted_residual",
-                   "permutation_p", "duration")
+                   "permutation_p", "duration", "interval_start", "interval_end")
 
 
 class UploadTooLarge(StoreValidationError):
@@ -109,11 +111,13 @@ def _size(n: int) -> str:
 
 @dataclass(frozen=True)
 class Measured:
-    """A validated upload: its settings, number of events and measure rows."""
+    """A validated upload: its settings, number of events, measure rows and the warnings met
+    measuring it (e.g. a cue code that matches no event)."""
 
     settings: dict[str, Any]
     n_events: int
     measures: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _codes(value: Any, field: str) -> list[str]:
@@ -150,7 +154,30 @@ def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
         raise StoreValidationError("metadata.unit", "must be a number of seconds") from None
     if not 0 < unit <= 60:
         raise StoreValidationError("metadata.unit", "must be between 0 and 60 seconds")
-    return {"cues": cues, "responses": responses, "window": (lo, hi), "unit": unit}
+    out: dict[str, Any] = {"cues": cues, "responses": responses, "window": (lo, hi),
+                           "unit": unit}
+    # the coded interval: given here, else the file's, else first onset to last offset
+    interval = meta.get("interval")
+    if interval not in (None, "", []):
+        try:
+            start, end = (float(x) for x in interval)
+        except (TypeError, ValueError):
+            raise StoreValidationError(
+                "metadata.interval", "give the start and end of the coded part in seconds, "
+                "e.g. 689, 989") from None
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+            raise StoreValidationError("metadata.interval", "needs 0 ≤ start < end seconds")
+        out["interval"] = [start, end]
+    actors_from = meta.get("actors_from")
+    if actors_from not in (None, ""):
+        if actors_from not in ACTORS_FROM:
+            raise StoreValidationError(
+                "metadata.actors_from", f"must be one of {', '.join(ACTORS_FROM)}")
+        out["actors_from"] = actors_from
+    infant = meta.get("infant")
+    if infant not in (None, "", []):
+        out["infant"] = _codes(infant, "metadata.infant")
+    return out
 
 
 def _clean(value: Any) -> Any:
@@ -166,6 +193,7 @@ def measure_upload(filename: str, content: bytes, metadata: dict[str, Any],
     """Validate and measure a coded file (the only time it is parsed); refuse it with a
     :class:`StoreValidationError` naming the field and the limit or the problem."""
     from attunement.observation import ObservationError, read_events, session_metrics
+    from attunement.observation.actors import ObservationWarning
 
     limits = limits or ObservationLimits.from_env()
     if len(content) > limits.max_bytes:
@@ -184,10 +212,14 @@ def measure_upload(filename: str, content: bytes, metadata: dict[str, Any],
                     "content", f"the file holds {len(events):,} events; the limit is "
                     f"{limits.max_events:,} events per coded file "
                     "(ATTUNEMENT_OBSERVATION_MAX_EVENTS)")
-            table = session_metrics(events, cues=settings["cues"],
-                                    responses=settings["responses"],
-                                    window=settings["window"], unit=settings["unit"],
-                                    permutations=PERMUTATIONS, seed=SEED)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ObservationWarning)
+                table = session_metrics(
+                    events, cues=settings["cues"], responses=settings["responses"],
+                    window=settings["window"], unit=settings["unit"],
+                    permutations=PERMUTATIONS, seed=SEED,
+                    interval=tuple(settings["interval"]) if "interval" in settings else None,
+                    actors_from=settings.get("actors_from"), infant=settings.get("infant"))
         except (ObservationError, ValueError) as exc:
             if isinstance(exc, StoreValidationError):
                 raise
@@ -195,13 +227,17 @@ def measure_upload(filename: str, content: bytes, metadata: dict[str, Any],
             raise StoreValidationError(
                 "content", f"{filename}: cannot be measured: {message}") from None
     rows = [{c: _clean(r.get(c)) for c in MEASURE_COLUMNS} for r in table.to_dict("records")]
-    return Measured({**settings, "window": list(settings["window"])}, len(events), rows)
+    notes = [str(w.message).replace(str(path), filename) for w in caught
+             if issubclass(w.category, ObservationWarning)]
+    return Measured({**settings, "window": list(settings["window"])}, len(events), rows,
+                    list(dict.fromkeys(notes)))
 
 
-def seal_measures(keys: KeyRing, family_id: int, sha256: str,
-                  measures: list[dict[str, Any]]) -> bytes:
-    """The measures encrypted under the key ring, bound to their file."""
-    return keys.encrypt({"measures": measures}, observation_aad(family_id, sha256) + ":measures")
+def seal_measures(keys: KeyRing, family_id: int, sha256: str, measured: Measured) -> bytes:
+    """The measures (and the warnings met measuring them) encrypted under the key ring, bound
+    to their file."""
+    return keys.encrypt({"measures": measured.measures, "warnings": measured.warnings},
+                        observation_aad(family_id, sha256) + ":measures")
 
 
 def stored_measures(s: Session, keys: KeyRing,
@@ -214,17 +250,18 @@ def stored_measures(s: Session, keys: KeyRing,
         .join(ObservationSession, ObservationSession.id == ObservationMeasures.session_id)
         .where(ObservationMeasures.session_id.in_(session_ids))
     ).all()
-    return {
-        m.session_id: {
+    out = {}
+    for m, family_id, sha256 in rows:
+        sealed = keys.decrypt(m.measures_ciphertext,
+                              observation_aad(family_id, sha256) + ":measures")
+        out[m.session_id] = {
             "session": m.session_id,
             "settings": dict(m.settings),
             "n_events": m.n_events,
             "permutations": PERMUTATIONS,
             "seed": SEED,
             "algorithm": m.algorithm,
-            "measures": keys.decrypt(
-                m.measures_ciphertext, observation_aad(family_id, sha256) + ":measures"
-            )["measures"],
+            "measures": sealed["measures"],
+            "warnings": sealed.get("warnings", []),
         }
-        for m, family_id, sha256 in rows
-    }
+    return out

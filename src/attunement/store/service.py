@@ -2882,8 +2882,7 @@ class Store(SessionsMixin):
             s.flush()
             s.add(ObservationMeasures(
                 session_id=o.id, settings=measured.settings, n_events=measured.n_events,
-                measures_ciphertext=seal_measures(
-                    self._keyring(s), fam.id, digest, measured.measures),
+                measures_ciphertext=seal_measures(self._keyring(s), fam.id, digest, measured),
                 algorithm=ALGORITHM))
             out = self._observation_dict(o)
             audit.append(

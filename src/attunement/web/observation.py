@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from attunement.observation.actors import ACTORS_FROM
 from attunement.store import Actor, Forbidden, NotFound, Store, StoreValidationError
 from attunement.store.observation_measures import (
     MEASURE_COLUMNS,
@@ -61,7 +62,8 @@ def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_act
                        "before measures were kept at upload)")
     return {"session": session_id, "settings": stored["settings"],
             "permutations": stored["permutations"], "seed": stored["seed"],
-            "n_events": stored["n_events"], "measures": stored["measures"]}
+            "n_events": stored["n_events"], "measures": stored["measures"],
+            "warnings": stored["warnings"]}
 
 
 def _settings_dict(meta: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +120,8 @@ async def _page(request: Request, actor: Actor, family_id: int,
         entry = {"id": o["id"], "filename": o.get("filename"),
                  "date": meta.get("session_date") or str(o.get("uploaded_at", ""))[:10],
                  "caregiver": meta.get("caregiver"), "time_point": meta.get("time_point"),
-                 "coder": meta.get("coder"), "measures": None, "problem": None, "window": ""}
+                 "coder": meta.get("coder"), "measures": None, "problem": None, "window": "",
+                 "warnings": []}
         found = None if stored is None else stored.get(o["id"])
         if stored is None:
             entry["problem"] = "only clinical roles may open recordings"
@@ -129,6 +132,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
             lo, hi = found["settings"]["window"]
             entry["window"] = f"{lo:g}–{hi:g} s"
             entry["measures"] = found["measures"]
+            entry["warnings"] = found["warnings"]
         sessions.append(entry)
     points = [(f"{s['date']}", float(m["responsiveness"])) for s in sessions
               for m in (s["measures"] or []) if m["cue_type"] == "all"
@@ -136,6 +140,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
     chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0) \
         if points else None
     return render(request, "observation_family.html", {
+        "actors_from_choices": ACTORS_FROM,
         "family": family, "sessions": sessions, "timeline": _timeline(family, sessions),
         "charts": _charts(family), "responsiveness_chart": chart,
         "values": values or {"window": "0, 5", "unit": "1"}, "errors": errors or FormErrors(),
@@ -152,6 +157,8 @@ async def observations_page(request: Request, family_id: int,
 
 _FORM_FIELD = {"metadata.cues": "cues", "metadata.responses": "responses",
                "metadata.window": "window", "metadata.unit": "unit", "content": "file",
+               "metadata.interval": "interval", "metadata.actors_from": "actors_from",
+               "metadata.infant": "infant",
                "filename": "file", "file": "file"}
 
 
@@ -175,6 +182,10 @@ async def observations_upload(request: Request, family_id: int,
         "cues": values.get("cues", ""), "responses": values.get("responses", ""),
         "window": [x.strip() for x in values.get("window", "0, 5").split(",")],
         "unit": values.get("unit", "1") or "1",
+        "interval": [x.strip() for x in values["interval"].split(",")]
+        if values.get("interval", "").strip() else None,
+        "actors_from": values.get("actors_from") or None,
+        "infant": values.get("infant") or None,
         "caregiver": values.get("caregiver") or None, "coder": values.get("coder") or None,
         "session_date": values.get("session_date") or None,
         "time_point": values.get("time_point") or None,
