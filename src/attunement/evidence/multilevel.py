@@ -710,17 +710,24 @@ def rma_mv(
 
 
 def _qe(engine: _Engine, V: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[float, float]:
-    """QE = eᵀV⁻¹e from the fixed-effects fit, and the saturated log-likelihood (metafor)."""
-    k = X.shape[0]
-    if V.ndim == 1:
-        w = 1 / V
-        b = np.linalg.solve((X.T * w) @ X, (X.T * w) @ y)
-        e = y - X @ b
-        return float(np.sum(w * e * e)), -0.5 * k * _LOG2PI - 0.5 * float(np.sum(np.log(V)))
-    W = np.linalg.inv(V)
-    b = np.linalg.solve(X.T @ W @ X, X.T @ W @ y)
-    e = y - X @ b
-    return float(e @ W @ e), -0.5 * k * _LOG2PI - 0.5 * float(np.linalg.slogdet(V)[1])
+    """QE = eᵀV⁻¹e from the fixed-effects fit, and the saturated log-likelihood (metafor);
+    V is block diagonal within the engine's groups, so both go block by block."""
+    k, p = X.shape
+    XtWX, XtWy, logdet, cache = np.zeros((p, p)), np.zeros(p), 0.0, []
+    for grp in engine.groups:
+        L = np.linalg.cholesky(grp["V"])
+        logdet += 2 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        W = np.linalg.inv(grp["V"])
+        WX = W @ grp["X"]
+        XtWX += np.einsum("bsp,bsq->pq", grp["X"], WX)
+        XtWy += np.einsum("bsp,bs->p", WX, grp["y"])
+        cache.append((grp, W))
+    b = np.linalg.solve(XtWX, XtWy)
+    qe = 0.0
+    for grp, W in cache:
+        e = grp["y"] - grp["X"] @ b
+        qe += float(np.einsum("bs,bst,bt->", e, W, e))
+    return qe, -0.5 * k * _LOG2PI - 0.5 * logdet
 
 
 # ---------------------------------------------------------------------------------- printing
