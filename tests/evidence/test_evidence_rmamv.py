@@ -232,3 +232,10 @@ def test_json_summary_uses_metafor_names():
     json.dumps(out)
     assert set(out["coefficients"]) == {"outcomeAL", "outcomePD"}
     assert out["struct"] == ["UN"] and len(out["tau2"]) == 2
+
+
+def test_moderator_columns_are_coded_as_the_formula():
+    a = _data("assink2016")
+    by_cols = rma_mv("yi", vi="vi", data=a, random="~ 1 | study/esid", mods=["deltype"])
+    assert by_cols.coef_names == ["intrcpt", "deltypegeneral", "deltypeovert"]
+    np.testing.assert_allclose(by_cols.beta, _fit("assink2016", "deltype").beta, rtol=1e-9)

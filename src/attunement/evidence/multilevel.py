@@ -573,6 +573,7 @@ def rma_mv(
     btt: Any = None,
     level: float = 95,
     cluster: Any = None,
+    vi: Any = None,
 ) -> MVResult:
     """Multivariate / multilevel meta-analysis (metafor's ``rma.mv``).
 
@@ -583,7 +584,7 @@ def rma_mv(
     (``"~ outcome - 1"``, R's treatment contrasts), column names or a matrix; ``method``: REML or
     ML; ``test``: ``"z"`` or ``"t"`` (df k − p, metafor's ``dfs = "residual"``); ``btt``:
     coefficients (0-based) for the test of moderators. ``cluster=`` is shorthand for
-    ``random="~ 1 | cluster/estimate"``.
+    ``random="~ 1 | cluster/estimate"``; ``vi=`` is the earlier name of ``V``.
 
     R: ``rma.mv(yi, V, mods = ~ outcome - 1, random = ~ outcome | trial, struct = "UN",
     data = dat.berkey1998)`` gives outcomeAL −0.3392 (se 0.0879), outcomePD 0.3534 (0.0588),
@@ -592,6 +593,8 @@ def rma_mv(
     from attunement.evidence.formula import model_matrix
     from attunement.evidence.models import _design, _vector
 
+    if vi is not None:
+        V = vi
     if method not in {"REML", "ML"}:
         raise ValueError(f"method must be 'REML' or 'ML', not {method!r}")
     if test not in {"z", "t"}:
@@ -625,6 +628,9 @@ def rma_mv(
     if random is None:
         raise ValueError("random is required, e.g. random='~ 1 | study/es'")
     s_names, s_codes, g_terms = _parse_random(random, struct, data, k)
+    if (isinstance(mods, (list, tuple)) and mods and data_for_mods is not None
+            and all(isinstance(m, str) for m in mods)):
+        mods = "~ " + " + ".join(mods)  # column names: R's coding and names, as a formula
     if isinstance(mods, str) and mods.strip().startswith("~"):
         if data_for_mods is None:
             raise ValueError("a moderator formula needs data")
