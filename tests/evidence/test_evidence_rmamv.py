@@ -41,6 +41,9 @@ FITS = {
     ("assink2016", "three_level"): dict(random="~ 1 | study/esid"),
     ("assink2016", "deltype"): dict(random="~ 1 | study/esid", mods="~ deltype"),
     ("assink2016", "vcalc_deltype"): dict(random="~ 1 | study/esid", mods="~ deltype"),
+    ("assink2016", "study_plus_deltype_ID"): dict(random=["~ 1 | study", "~ deltype | study"],
+                                                  struct="ID"),
+    ("assink2016", "deltype_DIAG"): dict(random="~ deltype | study", struct="DIAG"),
     **{("ishak2007", s): dict(random="~ time | study", struct=s, mods="~ factor(time) - 1")
        for s in ("CS", "HCS", "AR", "ID")},
     ("ishak2007", "AR_ML"): dict(random="~ time | study", struct="AR",

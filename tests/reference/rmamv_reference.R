@@ -81,6 +81,10 @@ Va <- vcalc(vi, cluster = study, obs = esid, rho = 0.6, data = a)
 out$assink2016$vcalc_rho06 <- unname(Va)
 r3 <- mv(quote(rma.mv(yi, Va, mods = ~ deltype, random = ~ 1 | study/esid, data = a)))
 f$vcalc_deltype <- c(fitout("rma.mv(yi, vcalc(vi, cluster = study, obs = esid, rho = 0.6), mods = ~ deltype, random = ~ 1 | study/esid, data = dat.assink2016)", r3), rob(r3, a$study))
+f$study_plus_deltype_ID <- fitout("rma.mv(yi, vi, random = list(~ 1 | study, ~ deltype | study), struct = 'ID', data = dat.assink2016)",
+                                  mv(quote(rma.mv(yi, vi, random = list(~ 1 | study, ~ deltype | study), struct = "ID", data = a))))
+f$deltype_DIAG <- fitout("rma.mv(yi, vi, random = ~ deltype | study, struct = 'DIAG', data = dat.assink2016)",
+                         mv(quote(rma.mv(yi, vi, random = ~ deltype | study, struct = "DIAG", data = a))))
 out$assink2016$fits <- f
 
 ## ishak2007: deep-brain stimulation, up to four time points per study: CS, HCS, AR, ID over time
