@@ -127,11 +127,15 @@ def test_print_reads_like_metafor(ds, name):
     printed = REF[ds]["fits"][name]["printed"]
     ours = str(_fit(ds, name))
     for pattern in (r"QE\(df = .*", r"QM\(df = .*", r"F\(df1 = .*",
-                    r"Multivariate Meta-Analysis Model.*"):
+                    r"Multivariate Meta-Analysis Model.*", r"Test of Moderators.*"):
         m = re.search(pattern, printed)
         if m:
             assert m.group(0).strip() in ours
     assert "Variance Components:" in ours and "Model Results:" in ours
+    squash = {" ".join(line.split()) for line in ours.splitlines()}
+    for coef in _fit(ds, name).coef_names:  # each coefficient row, number for number
+        row = next(line for line in printed.splitlines() if line.startswith(coef + " "))
+        assert " ".join(row.split()) in squash
 
 
 @pytest.mark.parametrize(("ds", "name"), ROBUST, ids=[f"{d}-{n}" for d, n in ROBUST])

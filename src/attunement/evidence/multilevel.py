@@ -784,7 +784,7 @@ def _format(r: MVResult) -> str:
     lines += ["Test for Residual Heterogeneity:",
               f"QE(df = {r.k - r.p}) = {r.QE:.4f}, p-val {_fmt_p(r.QEp)}", ""]
     if not r.int_only:
-        coefs = ", ".join(str(b + 1) for b in r.btt)
+        coefs = _btt_text(r.btt)
         lines.append(f"Test of Moderators (coefficient{'s' if len(r.btt) > 1 else ''} "
                      f"{coefs}):")
         if r.test == "t":
@@ -794,6 +794,30 @@ def _format(r: MVResult) -> str:
             lines.append(f"QM(df = {r.QMdf[0]:g}) = {r.QM:.4f}, p-val {_fmt_p(r.QMp)}")
         lines.append("")
     lines += ["Model Results:", ""]
-    table = r.coef_table().rename(columns={"ci_lb": "ci.lb", "ci_ub": "ci.ub"})
-    lines.append(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    stat = "tval" if r.test == "t" else "zval"
+    cols = {"estimate": [f"{v:.4f}" for v in r.beta], "se": [f"{v:.4f}" for v in r.se],
+            stat: [f"{v:.4f}" for v in r.zval]}
+    if r.test == "t":
+        cols["df"] = [f"{v:g}" for v in r.ddf]
+    cols["pval"] = ["<.0001" if v < 1e-4 else f"{v:.4f}" for v in r.pval]
+    cols["ci.lb"] = [f"{v:.4f}" for v in r.ci_lb]
+    cols["ci.ub"] = [f"{v:.4f}" for v in r.ci_ub]
+    cols[""] = [_stars(v) for v in r.pval]
+    lines.append(pd.DataFrame(cols, index=r.coef_names).to_string())
+    lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
     return "\n".join(lines)
+
+
+def _stars(p: float) -> str:
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return mark
+    return ""
+
+
+def _btt_text(btt: list[int]) -> str:
+    """Coefficient numbers as metafor prints them: ``2:4`` for a run, else ``1,3``."""
+    nums = [b + 1 for b in btt]
+    if len(nums) > 1 and nums == list(range(nums[0], nums[-1] + 1)):
+        return f"{nums[0]}:{nums[-1]}"
+    return ",".join(str(n) for n in nums)
