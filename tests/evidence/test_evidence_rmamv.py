@@ -30,6 +30,7 @@ FITS = {
     ("konstantopoulos2011", "year_t"): dict(random="~ 1 | district/school", mods="~ year",
                                             test="t"),
     ("konstantopoulos2011", "list_terms"): dict(random=["~ 1 | district", "~ 1 | study"]),
+    ("konstantopoulos2011", "boundary_56_58_108"): dict(random="~ 1 | district/school"),
     ("berkey1998", "UN_REML"): dict(random="~ outcome | trial", struct="UN",
                                     mods="~ outcome - 1"),
     ("berkey1998", "UN_ML"): dict(random="~ outcome | trial", struct="UN",
@@ -68,9 +69,17 @@ def _V(ds: str, name: str):
 _cache: dict = {}
 
 
+#: fits on part of a data set (metafor's subset =)
+SUBSETS = {"boundary_56_58_108": ("district", [56, 58, 108])}
+
+
 def _fit(ds: str, name: str):
     if (ds, name) not in _cache:
-        _cache[ds, name] = rma_mv("yi", _V(ds, name), data=_data(ds), **FITS[ds, name])
+        data = _data(ds)
+        if name in SUBSETS:
+            col, keep = SUBSETS[name]
+            data = data[data[col].isin(keep)].reset_index(drop=True)
+        _cache[ds, name] = rma_mv("yi", _V(ds, name), data=data, **FITS[ds, name])
     return _cache[ds, name]
 
 

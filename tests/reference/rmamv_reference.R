@@ -50,6 +50,9 @@ f$year_t <- fitout("rma.mv(yi, vi, mods = ~ year, random = ~ 1 | district/school
                    mv(quote(rma.mv(yi, vi, mods = ~ year, random = ~ 1 | district/school, data = k, test = "t"))))
 f$list_terms <- fitout("rma.mv(yi, vi, random = list(~ 1 | district, ~ 1 | study), data = dat.konstantopoulos2011)",
                        mv(quote(rma.mv(yi, vi, random = list(~ 1 | district, ~ 1 | study), data = k))))
+# three districts whose between-district variance is estimated at the boundary (0)
+f$boundary_56_58_108 <- fitout("rma.mv(yi, vi, random = ~ 1 | district/school, data = dat.konstantopoulos2011, subset = district %in% c(56, 58, 108))",
+                               mv(quote(rma.mv(yi, vi, random = ~ 1 | district/school, data = k[k$district %in% c(56, 58, 108), ]))))
 out$konstantopoulos2011$fits <- f
 
 ## berkey1998: two correlated outcomes per trial, V from the covariance columns, struct UN
