@@ -31,6 +31,7 @@ FITS = {
                                             test="t"),
     ("konstantopoulos2011", "list_terms"): dict(random=["~ 1 | district", "~ 1 | study"]),
     ("konstantopoulos2011", "boundary_56_58_108"): dict(random="~ 1 | district/school"),
+    ("konstantopoulos2011", "one_district_644"): dict(random="~ 1 | district/school"),
     ("berkey1998", "UN_REML"): dict(random="~ outcome | trial", struct="UN",
                                     mods="~ outcome - 1"),
     ("berkey1998", "UN_ML"): dict(random="~ outcome | trial", struct="UN",
@@ -70,7 +71,8 @@ _cache: dict = {}
 
 
 #: fits on part of a data set (metafor's subset =)
-SUBSETS = {"boundary_56_58_108": ("district", [56, 58, 108])}
+SUBSETS = {"boundary_56_58_108": ("district", [56, 58, 108]),
+           "one_district_644": ("district", [644])}
 
 
 def _fit(ds: str, name: str):
@@ -79,7 +81,10 @@ def _fit(ds: str, name: str):
         if name in SUBSETS:
             col, keep = SUBSETS[name]
             data = data[data[col].isin(keep)].reset_index(drop=True)
-        _cache[ds, name] = rma_mv("yi", _V(ds, name), data=data, **FITS[ds, name])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _cache[ds, name] = rma_mv("yi", _V(ds, name), data=data, **FITS[ds, name])
+        _cache[ds, name].caught = [str(w.message) for w in caught]
     return _cache[ds, name]
 
 
@@ -255,3 +260,10 @@ def test_moderator_columns_are_coded_as_the_formula():
     by_cols = rma_mv("yi", vi="vi", data=a, random="~ 1 | study/esid", mods=["deltype"])
     assert by_cols.coef_names == ["intrcpt", "deltypegeneral", "deltypeovert"]
     np.testing.assert_allclose(by_cols.beta, _fit("assink2016", "deltype").beta, rtol=1e-9)
+
+
+def test_single_level_factor_is_fixed_at_zero_with_a_warning():
+    res = _fit("konstantopoulos2011", "one_district_644")
+    assert res.sigma2[0] == 0 and res.parms == 2
+    assert any("single-level factor(s) in random (district)" in m for m in res.caught)
+    assert not _fit("konstantopoulos2011", "three_level_REML").caught

@@ -53,6 +53,9 @@ f$list_terms <- fitout("rma.mv(yi, vi, random = list(~ 1 | district, ~ 1 | study
 # three districts whose between-district variance is estimated at the boundary (0)
 f$boundary_56_58_108 <- fitout("rma.mv(yi, vi, random = ~ 1 | district/school, data = dat.konstantopoulos2011, subset = district %in% c(56, 58, 108))",
                                mv(quote(rma.mv(yi, vi, random = ~ 1 | district/school, data = k[k$district %in% c(56, 58, 108), ]))))
+# one district: metafor fixes its sigma2 at 0 (single-level factor) and warns
+f$one_district_644 <- fitout("rma.mv(yi, vi, random = ~ 1 | district/school, data = dat.konstantopoulos2011, subset = district == 644)",
+                             suppressWarnings(mv(quote(rma.mv(yi, vi, random = ~ 1 | district/school, data = k[k$district == 644, ])))))
 out$konstantopoulos2011$fits <- f
 
 ## berkey1998: two correlated outcomes per trial, V from the covariance columns, struct UN

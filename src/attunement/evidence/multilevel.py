@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -655,7 +656,14 @@ def rma_mv(
     start = [total / n_comp] * len(s_codes)
     for g in g_terms:
         start += [total / n_comp] * g.n_tau + [0.5 if g.struct != "UN" else 0.3] * g.n_rho
-    theta = _optimise(engine, np.array(start))
+    # as metafor: a factor with a single level cannot be told from the intercept, so its
+    # variance component is fixed at 0 (with a warning) and not counted as a parameter
+    fixed = {i: 0.0 for i, c in enumerate(s_codes) if int(c.max()) == 0}
+    if fixed:
+        warnings.warn("single-level factor(s) in random ("
+                      + ", ".join(s_names[i] for i in fixed)
+                      + "): the corresponding sigma2 fixed to 0", stacklevel=2)
+    theta = _optimise(engine, np.array(start), fixed)
     out = engine.evaluate(theta, grad=False)
     if out is None:
         raise ValueError("the marginal covariance is not positive definite at the optimum")
@@ -689,7 +697,7 @@ def rma_mv(
     QE, ll_qe = _qe(engine, Vm, y, X)
     QEp = float(stats.chi2.sf(QE, k - p))
     s2, pars = engine.split(theta)
-    parms = p + engine.n_par
+    parms = p + engine.n_par - len(fixed)
     ll_ml, ll_reml = out["ll_ml"], out["ll_reml"]
     ll = ll_reml if method == "REML" else ll_ml
     n = k - p if method == "REML" else k
