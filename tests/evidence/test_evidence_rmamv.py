@@ -47,12 +47,15 @@ FITS = {
                                                   struct="ID"),
     ("assink2016", "deltype_DIAG"): dict(random="~ deltype | study", struct="DIAG"),
     **{("ishak2007", s): dict(random="~ time | study", struct=s, mods="~ factor(time) - 1")
-       for s in ("CS", "HCS", "AR", "ID")},
+       for s in ("CS", "HCS", "AR", "ID", "UN")},
     ("ishak2007", "AR_ML"): dict(random="~ time | study", struct="AR",
                                  mods="~ factor(time) - 1", method="ML"),
     ("ishak2007", "vcalc_AR"): dict(random="~ time | study", struct="AR",
                                     mods="~ factor(time) - 1"),
 }
+#: all six UN correlations sit at the bound 1 (G of rank one): metafor's tanh-transformed
+#: correlations stop at 1 - 5e-10 with τ² 3.5e-5 away, at a REML log-likelihood 9e-9 below ours
+LOOSE = {("ishak2007", "UN"): 1e-4}
 ROBUST = [("assink2016", "three_level"), ("assink2016", "deltype"),
           ("assink2016", "vcalc_deltype"), ("ishak2007", "vcalc_AR")]
 
@@ -101,10 +104,11 @@ def _close(actual, expected, rtol, what, atol=1e-8):
 def test_rma_mv_matches_metafor(ds, name):
     ref = REF[ds]["fits"][name]
     res = _fit(ds, name)
+    est = LOOSE.get((ds, name), EST)
     assert res.k == ref["k"] and res.p == ref["p"] and res.parms == ref["parms"]
     assert res.coef_names == list(np.atleast_1d(ref["coef_names"]))
     for key in ("beta", "ci_lb", "ci_ub"):
-        _close(getattr(res, key), ref[key], EST, key)
+        _close(getattr(res, key), ref[key], est, key)
     for key in ("se", "zval"):
         _close(getattr(res, key), ref[key], SE, key, atol=1e-300)
     # p-values far in the tail (1e-34) magnify a 1e-6 difference in the optimum: absolute there
@@ -112,10 +116,10 @@ def test_rma_mv_matches_metafor(ds, name):
     _close(res.ddf, ref["ddf"], 0, "ddf")
     if res.s_names:
         assert res.s_names == list(np.atleast_1d(ref["s_names"]))
-        _close(res.sigma2, ref["sigma2"], EST, "sigma2")
+        _close(res.sigma2, ref["sigma2"], est, "sigma2")
     if res.structs:
-        _close(res.tau2, ref["tau2"], EST, "tau2")
-        _close(res.rho, ref["rho"], EST, "rho")
+        _close(res.tau2, ref["tau2"], est, "tau2")
+        _close(res.rho, ref["rho"], est, "rho")
     _close([res.QE, res.QEp], [ref["QE"], ref["QEp"]], 1e-10, "QE", atol=1e-300)
     _close(res.QM, ref["QM"], SE, "QM")
     _close(res.QMp, ref["QMp"], SE, "QMp", atol=1e-12)

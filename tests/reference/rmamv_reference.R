@@ -101,7 +101,7 @@ d <- d[!is.na(d$yi), ]
 rownames(d) <- NULL
 out$ishak2007 <- list(data = list(study = d$study, time = d$time, yi = d$yi, vi = d$vi, mdur = d$mdur))
 f <- list()
-for (s in c("CS", "HCS", "AR", "ID"))
+for (s in c("CS", "HCS", "AR", "ID", "UN"))
   f[[s]] <- fitout(sprintf("rma.mv(yi, vi, mods = ~ factor(time) - 1, random = ~ time | study, struct = '%s', data = long)", s),
                    mv(quote(rma.mv(yi, vi, mods = ~ factor(time) - 1, random = ~ time | study, struct = s, data = d))))
 f$AR_ML <- fitout("rma.mv(yi, vi, mods = ~ factor(time) - 1, random = ~ time | study, struct = 'AR', data = long, method = 'ML')",

@@ -169,6 +169,17 @@ class _Engine:
             out += g.bounds()
         return out
 
+    def feasible(self, theta: np.ndarray) -> bool:
+        """An unstructured G must be a covariance matrix (positive semi-definite): its
+        correlations are free, unlike those of the other structures."""
+        _, pars = self.split(theta)
+        for g, par in zip(self.g_terms, pars, strict=True):
+            if g.struct == "UN" and g.m > 2:
+                R = g.corr(par[g.n_tau:])
+                if np.linalg.eigvalsh(R).min() < -1e-12:
+                    return False
+        return True
+
     def _blocks(self, theta: np.ndarray, with_d: bool):
         s2, pars = self.split(theta)
         Gs = [g.G(p) for g, p in zip(self.g_terms, pars, strict=True)]
@@ -188,6 +199,8 @@ class _Engine:
     def evaluate(self, theta: np.ndarray, grad: bool = True) -> dict[str, Any] | None:
         """Log-likelihoods, β, its covariance and (optionally) the gradient; None if M is not
         positive definite at ``theta``."""
+        if not self.feasible(theta):
+            return None
         p = self.p
         XtWX = np.zeros((p, p))
         XtWy = np.zeros(p)
