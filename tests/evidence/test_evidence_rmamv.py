@@ -299,3 +299,8 @@ def test_likelihood_gradient_matches_finite_differences(struct, method):
         down[i] -= h
         num = (eng.evaluate(up, grad=False)["ll"] - eng.evaluate(down, grad=False)["ll"]) / (2 * h)
         assert grad[i] == pytest.approx(num, rel=1e-5, abs=1e-6), (struct, i)
+
+
+def test_profile_ci_names_a_sigma2_component():
+    with pytest.raises(ValueError, match="one of the 0 sigma2"):
+        _fit("berkey1998", "UN_REML").profile_ci(0)

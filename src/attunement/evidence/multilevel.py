@@ -439,6 +439,9 @@ class MVResult:
         alpha = 1 - (lev / 100 if lev > 1 else lev)
         crit = float(stats.chi2.isf(alpha, 1))
         engine, theta = self._engine, self._theta
+        if not 0 <= component < engine.n_s:
+            raise ValueError(f"component must pick one of the {engine.n_s} sigma2 "
+                             f"component(s) (0-based), not {component}")
         ll_max = engine.evaluate(theta, grad=False)["ll"]
         est = float(theta[component])
 
