@@ -304,3 +304,18 @@ def test_likelihood_gradient_matches_finite_differences(struct, method):
 def test_profile_ci_names_a_sigma2_component():
     with pytest.raises(ValueError, match="one of the 0 sigma2"):
         _fit("berkey1998", "UN_REML").profile_ci(0)
+
+
+@pytest.mark.parametrize(("ds", "name"), [("assink2016", "vcalc_deltype"),
+                                          ("berkey1998", "UN_REML"), ("ishak2007", "AR")])
+def test_row_order_does_not_change_the_fit(ds, name):
+    """The grouping into blocks follows the data, not the row order."""
+    data = _data(ds)
+    order = np.random.default_rng(3).permutation(len(data))
+    V = _V(ds, name)
+    V = V if isinstance(V, str) else V[np.ix_(order, order)]
+    res = rma_mv("yi", V, data=data.iloc[order].reset_index(drop=True), **FITS[ds, name])
+    ref = _fit(ds, name)
+    np.testing.assert_allclose(res.beta, ref.beta, rtol=1e-7)
+    np.testing.assert_allclose(np.r_[res.sigma2, res.tau2, res.rho],
+                               np.r_[ref.sigma2, ref.tau2, ref.rho], rtol=1e-6, atol=1e-10)
