@@ -1,4 +1,4 @@
-"""CLI commands for the evidence area: ``effect-sizes`` and ``meta``."""
+"""CLI commands for the evidence area: ``effect-sizes`` and ``meta`` (rma, rma.mv, rma.mh)."""
 
 from __future__ import annotations
 
@@ -131,22 +131,74 @@ def meta_command(
                                        "metafor's robust() (CR1, t(n - p))."),
     clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
                                       "with Satterthwaite df and the HTZ test (clubSandwich)."),
+    random: list[str] | None = typer.Option(None, "--random", help="Random-effects formula "
+                                            "(repeat for several): '~ 1 | study/es', "
+                                            "'~ outcome | trial'. Fits metafor's rma.mv."),
+    struct: list[str] | None = typer.Option(None, "--struct", help="With an '~ inner | "
+                                            "outer' term: CS (default), HCS, UN, AR, ID, DIAG "
+                                            "(repeat for a second term)."),
+    v_matrix: str | None = typer.Option(None, "--V", help="With --random: a column of "
+                                        "sampling variances, or a CSV file holding the full "
+                                        "k x k covariance matrix (no header)."),
+    vcalc_spec: str | None = typer.Option(None, "--vcalc", help="With --random: build V as "
+                                          "metafor's vcalc from --vi, e.g. "
+                                          "'cluster=study,obs=esid,rho=0.6' or "
+                                          "'cluster=study,time1=time,phi=0.9'."),
+    tau2: float | None = typer.Option(None, "--tau2", help="Fix tau^2 at this value instead "
+                                      "of estimating it."),
+    weights: str | None = typer.Option(None, "--weights", help="Column with the weights "
+                                       "(instead of inverse-variance weights)."),
+    btt: str | None = typer.Option(None, "--btt", help="Coefficients in the test of "
+                                   "moderators, numbered as metafor prints them (1 = "
+                                   "intercept), comma separated, e.g. 2,3."),
+    add: float | None = typer.Option(None, "--add", help="With --measure: added to 2x2 "
+                                     "cells (see --to); default 1/2."),
+    to: str = typer.Option("only0", "--to", help="With --measure: only0, all, if0all, none."),
+    leave1out: bool = typer.Option(False, "--leave1out", help="Also fit the model leaving "
+                                   "out each study in turn."),
+    influence: bool = typer.Option(False, "--influence", help="Also print influence "
+                                   "diagnostics (metafor's influence())."),
+    cumul: bool = typer.Option(False, "--cumul", help="Also print a cumulative "
+                               "meta-analysis in file order."),
+    trimfill_: bool = typer.Option(False, "--trimfill", help="Also run trim-and-fill."),
+    fsn_type: str | None = typer.Option(None, "--fsn", help="Also compute the fail-safe N: "
+                                        "Rosenthal, Orwin or Rosenberg."),
+    mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
+                            "(columns ai bi ci di, or ai n1i ci n2i) for --measure OR, RR "
+                            "or RD, as metafor's rma.mh."),
 ) -> None:
-    """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()."""
+    """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
+    (rma.mv with --random, rma.mh with --mh)."""
     import pandas as pd
 
     from attunement.evidence import escalc, rma, subgroup_analysis
 
     data = _read(file)
+    if mh:
+        _meta_mh(file, data, measure, level, as_json)
+        return
     if measure is not None:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                data = escalc(measure, data)
+                data = escalc(measure, data, add=add, to=to)
         except ValueError as exc:
             _fail(f"{file}: {exc}")
         for w in caught:
             typer.echo(f"warning: {file}: {w.message}", err=True)
+    elif add is not None or to != "only0":
+        _fail("--add and --to apply with --measure")
+    btt_idx = _btt(btt)
+    if random:
+        if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
+                leave1out or influence or cumul or trimfill_ or na_omit:
+            _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
+                  "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
+        _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
+                 method, test, btt_idx, level, cluster, clubsandwich, as_json)
+        return
+    if struct or v_matrix or vcalc_spec:
+        _fail("--struct, --V and --vcalc apply with --random")
     needed = [yi] + ([sei] if sei else [vi])
     missing = [c for c in needed if c not in data.columns]
     if missing:
@@ -161,10 +213,26 @@ def meta_command(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            if weights is not None and weights not in data.columns:
+                _fail(f"{file}: weights column {weights!r} not found")
             res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
-                      test=test, level=level, slab=slab,
+                      test=test, level=level, slab=slab, tau2=tau2,
+                      weights=weights, btt=btt_idx,
                       na_action="omit" if na_omit else "fail")
             summary = res.to_dict()
+            tables = _diagnostics(res, leave1out, influence, cumul)
+            for key, table in tables.items():
+                summary[key] = json.loads(table.to_json(orient="records"))
+            if trimfill_:
+                tf = res.trimfill()
+                summary["trimfill"] = tf.to_dict()
+                tables["trim-and-fill"] = tf
+            if fsn_type is not None:
+                from attunement.evidence import fsn
+
+                fs = fsn(res.yi, res.vi, type=fsn_type)
+                summary["fsn"] = fs.to_dict()
+                tables["fail-safe N"] = fs
             groups = None
             if subgroup is not None:
                 if mod_cols:
@@ -255,9 +323,136 @@ def meta_command(
                      f"{stat} = {summary['egger_z']:.4f}, p = {summary['egger_p']:.4f}")
     if extra:
         typer.echo("\n" + "\n".join(extra))
+    for name, table in tables.items():
+        text = (table.to_string(float_format=lambda v: f"{v:.4f}")
+                if isinstance(table, pd.DataFrame) else str(table))
+        typer.echo(f"\n{name}:\n{text}")
     for path in (forest, funnel):
         if path is not None:
             typer.echo(f"wrote {path}")
+
+
+def _btt(text: str | None) -> list[int] | None:
+    """metafor-numbered coefficients (1 = the first) to 0-based indices."""
+    if text is None:
+        return None
+    try:
+        nums = [int(t) for t in text.replace(":", ",").split(",") if t.strip()]
+    except ValueError:
+        _fail(f"--btt takes coefficient numbers such as 2,3, not {text!r}")
+    if not nums or min(nums) < 1:
+        _fail(f"--btt numbers start at 1 (the first coefficient), not {text!r}")
+    return [n - 1 for n in nums]
+
+
+def _diagnostics(res: Any, leave1out: bool, influence: bool, cumul: bool) -> dict[str, Any]:
+    """The requested per-study tables (metafor's leave1out, influence, cumul)."""
+    out: dict[str, Any] = {}
+    if leave1out:
+        out["leave1out"] = res.leave1out()
+    if influence:
+        out["influence"] = res.influence()
+    if cumul:
+        out["cumul"] = res.cumul()
+    return out
+
+
+def _meta_mh(file: Path, data: Any, measure: str | None, level: float, as_json: bool) -> None:
+    """Mantel-Haenszel pooling (metafor's rma.mh) of the file's 2x2 tables."""
+    from attunement.evidence import rma_mh
+
+    measure = measure or "OR"
+    if measure not in {"OR", "RR", "RD"}:
+        _fail("--mh pools OR, RR or RD (--measure)")
+    cols = {c: c for c in ("ai", "bi", "ci", "di", "n1i", "n2i") if c in data.columns}
+    try:
+        res = rma_mh(data, measure=measure, level=level, **cols)
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=2))
+    else:
+        typer.echo(str(res))
+
+
+def _parse_vcalc(spec: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in {"cluster", "obs", "type", "time1", "rho", "phi", "subgroup"}:
+            _fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
+                  f"not {part.strip()!r}")
+        if key in {"rho", "phi"}:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                _fail(f"--vcalc {key} must be a number, not {value!r}")
+        else:
+            out[key] = value
+    if "cluster" not in out:
+        _fail("--vcalc needs cluster=COLUMN")
+    return out
+
+
+def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
+             vcalc_spec: str | None, random: list[str], struct: list[str], mods: str | None,
+             method: str, test: str, btt: list[int] | None, level: float,
+             cluster: str | None, clubsandwich: bool, as_json: bool) -> None:
+    """``meta --random``: metafor's rma.mv (and robust() with --cluster)."""
+    import numpy as np
+
+    from attunement.evidence import rma_mv, vcalc
+
+    if yi not in data.columns:
+        _fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
+    V: Any = vi
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if v_matrix is not None and vcalc_spec is not None:
+                _fail("use either --V or --vcalc")
+            if vcalc_spec is not None:
+                V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
+            elif v_matrix is not None:
+                if v_matrix in data.columns:
+                    V = v_matrix
+                else:
+                    path = Path(v_matrix)
+                    if not path.exists():
+                        _fail(f"--V {v_matrix}: neither a column of {file} nor a file")
+                    try:
+                        V = np.loadtxt(path, delimiter=",", ndmin=2)
+                    except ValueError as exc:
+                        _fail(f"{path}: cannot read the covariance matrix ({exc})")
+            model_mods: Any = None
+            if mods:
+                model_mods = mods if mods.strip().startswith("~") else \
+                    [m.strip() for m in mods.split(",") if m.strip()]
+            res = rma_mv(yi, V, data=data, random=random if len(random) > 1 else random[0],
+                         struct=struct if len(struct) > 1 else struct[0], mods=model_mods,
+                         method=method, test=test, btt=btt, level=level)
+            summary = res.to_dict()
+            rob = None
+            if cluster is not None:
+                if cluster not in data.columns:
+                    _fail(f"{file}: cluster column {cluster!r} not found")
+                rob = res.robust(data[cluster].tolist(), clubSandwich=clubsandwich)
+                summary["robust"] = rob.to_dict()
+            elif clubsandwich:
+                _fail("--clubsandwich needs --cluster COL")
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    for w in caught:
+        typer.echo(f"warning: {file}: {w.message}", err=True)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(str(res))
+    if rob is not None:
+        typer.echo("\n" + str(rob))
 
 
 def _forest_transf(res: Any, data: Any, yi: str, vi: str) -> Any:

@@ -17,7 +17,9 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 - ``subgroup_analysis(fit, groups)``: separate fits and the test of subgroup differences.
 - ``regtest``, ``ranktest``, ``trimfill``, ``fsn``: small-study effects / publication bias.
 - ``rma_mh``, ``rma_peto``: Mantel-Haenszel and Peto pooling of 2x2 tables.
-- ``rma_mv(..., cluster=)``: three-level model (estimates nested in studies or sites).
+- ``rma_mv(yi, V, random=, struct=, mods=)``: multivariate / multilevel models as metafor's
+  ``rma.mv`` (``"~ 1 | study/es"``, ``"~ outcome | trial"`` with CS, HCS, UN, AR, ID, DIAG),
+  with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
 
@@ -36,6 +38,7 @@ from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
 from attunement.evidence.robust import RobustResult, robust
+from attunement.evidence.vcalc import vcalc
 
 __all__ = [
     "MEASURES",
@@ -58,4 +61,5 @@ __all__ = [
     "robust",
     "subgroup_analysis",
     "trimfill",
+    "vcalc",
 ]

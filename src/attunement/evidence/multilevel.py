@@ -1,121 +1,353 @@
-"""Three-level meta-analysis: several effect sizes nested in studies or sites, as metafor's
-``rma.mv(yi, vi, random = ~ 1 | cluster/estimate)``.
+"""Multivariate and multilevel meta-analysis, as metafor's ``rma.mv``.
 
-Model: y_ij = x_ijᵀβ + u_j + w_ij + e_ij with u_j ~ N(0, σ²₁) (between clusters),
-w_ij ~ N(0, σ²₂) (between estimates within a cluster), e_ij ~ N(0, v_ij) known (Konstantopoulos
-2011, https://doi.org/10.1002/jrsm.35; Cheung 2014). The marginal covariance is block
-diagonal with blocks D_j + σ²₁11ᵀ, so its inverse and determinant come from the
-Sherman–Morrison formula per cluster: every likelihood evaluation is O(k).
+Model: y = Xβ + Σ_t Z_t u_t + e with e ~ N(0, V) (V known: sampling variances, or a full
+block-diagonal matrix for correlated estimates) and random effects from
+
+* ``~ 1 | a/b`` terms: one variance component σ² per level of nesting (``a``, ``a/b``);
+* at most two ``~ inner | outer`` terms: within each level of ``outer``, the effects of the levels
+  of ``inner`` have covariance G (τ², ρ for the first term; γ², φ for the second) with
+  ``struct`` CS (compound symmetry), HCS (heteroscedastic CS), UN (unstructured), AR (AR(1)
+  over the sorted levels of ``inner``), ID (independent, ρ = 0) or DIAG.
+
+Variance components maximise the ML or REML likelihood (Viechtbauer 2010,
+https://doi.org/10.18637/jss.v036.i03; Konstantopoulos 2011, https://doi.org/10.1002/jrsm.35;
+Berkey et al. 1998, https://doi.org/10.1002/(SICI)1097-0258(19981130)17:22%3C2537::AID-SIM953%3E3.0.CO;2-C).
+The marginal covariance M = V + Σ Z G Zᵀ is block diagonal over the connected groups of
+estimates (the same study, district or trial); blocks of one size are factorised together, so
+a fit costs O(Σ block³) rather than O(k³).
+
+Checked against metafor 3.8-1 in ``tests/reference/rmamv_reference.json`` (script
+``tests/reference/rmamv_reference.R``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, minimize, minimize_scalar
-from scipy.special import chdtrc, chdtri, ndtr, ndtri
+from scipy import stats
+from scipy.optimize import brentq, minimize
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-__all__ = ["MVResult", "rma_mv"]
+from attunement._blas import bounded_blas
 
+__all__ = ["STRUCTS", "MVResult", "rma_mv"]
+
+STRUCTS = ("CS", "HCS", "UN", "AR", "ID", "DIAG")
 _LOG2PI = math.log(2 * math.pi)
+_RHO_MAX = 1.0
 
 
-class _ThreeLevel:
-    """Log-likelihood of the three-level model for given (σ²₁, σ²₂)."""
+# --------------------------------------------------------------------------------- structures
+class _GTerm:
+    """One ``~ inner | outer`` term: the covariance G of the inner levels and its derivatives."""
 
-    def __init__(self, y: np.ndarray, v: np.ndarray, X: np.ndarray, groups: np.ndarray,
-                 reml: bool) -> None:
-        self.y, self.v, self.X, self.g = y, v, X, groups
-        self.m = int(groups.max()) + 1
-        self.reml = reml
+    def __init__(self, struct: str, inner_name: str, outer_name: str, inner_codes: np.ndarray,
+                 levels: list[str], outer_codes: np.ndarray, n_outer: int) -> None:
+        self.struct, self.inner_name, self.outer_name = struct, inner_name, outer_name
+        self.inner, self.levels, self.outer, self.n_outer = inner_codes, levels, outer_codes, n_outer
+        m = self.m = len(levels)
+        self.n_tau = m if struct in {"HCS", "UN", "DIAG"} else 1
+        self.n_rho = {"UN": m * (m - 1) // 2, "ID": 0, "DIAG": 0}.get(struct, 1)
+        if m == 1:
+            self.n_rho = 0
+        # UN correlations in R's order: the lower triangle column by column
+        self.pairs = [(i, j) for j in range(m) for i in range(j + 1, m)]
+        lag = np.abs(np.subtract.outer(np.arange(m), np.arange(m)))
+        self.lag = lag
+
+    @property
+    def n_par(self) -> int:
+        return self.n_tau + self.n_rho
+
+    def corr(self, rho: np.ndarray) -> np.ndarray:
+        m = self.m
+        if self.n_rho == 0:
+            return np.eye(m)
+        if self.struct in {"CS", "HCS"}:
+            return np.full((m, m), rho[0]) + (1 - rho[0]) * np.eye(m)
+        if self.struct == "AR":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(self.lag == 0, 1.0, float(rho[0]) ** self.lag)
+        R = np.eye(m)
+        for r, (i, j) in zip(rho, self.pairs, strict=True):
+            R[i, j] = R[j, i] = r
+        return R
+
+    def G(self, par: np.ndarray) -> np.ndarray:
+        tau2, rho = par[: self.n_tau], par[self.n_tau:]
+        sd = np.sqrt(np.broadcast_to(tau2, (self.m,)))
+        return self.corr(rho) * np.outer(sd, sd)
+
+    def dG(self, par: np.ndarray) -> list[np.ndarray]:
+        """∂G/∂parameter for each of tau2..., rho...."""
+        m = self.m
+        tau2, rho = par[: self.n_tau], par[self.n_tau:]
+        R = self.corr(rho)
+        t = np.broadcast_to(tau2, (m,)).astype(float)
+        sd = np.sqrt(t)
+        out: list[np.ndarray] = []
+        if self.n_tau == 1:
+            out.append(R.copy())
+        else:
+            for i in range(m):
+                d = np.zeros((m, m))
+                # ∂(R_ij sd_i sd_j)/∂t_i = R_ij sd_j / (2 sd_i); the diagonal is 1
+                d[i, :] = R[i, :] * sd / (2 * max(sd[i], 1e-12))
+                d[:, i] = d[i, :]
+                d[i, i] = 1.0
+                out.append(d)
+        S = np.outer(sd, sd)
+        if self.n_rho == 0:
+            return out
+        if self.struct in {"CS", "HCS"}:
+            out.append((1 - np.eye(m)) * S)
+        elif self.struct == "AR":
+            r = float(rho[0])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(self.lag == 0, 0.0,
+                             np.where(self.lag == 1, 1.0, self.lag * r ** (self.lag - 1)))
+            out.append(d * S)
+        else:
+            for i, j in self.pairs:
+                d = np.zeros((m, m))
+                d[i, j] = d[j, i] = S[i, j]
+                out.append(d)
+        return out
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [(0.0, None)] * self.n_tau + [(-_RHO_MAX, _RHO_MAX)] * self.n_rho
+
+
+# ---------------------------------------------------------------------------------- the engine
+class _Engine:
+    """(Restricted) log-likelihood and its gradient over the variance parameters."""
+
+    def __init__(self, y: np.ndarray, V: np.ndarray, X: np.ndarray,
+                 s_codes: list[np.ndarray], g_terms: list[_GTerm], reml: bool) -> None:
+        self.y, self.X, self.reml = y, X, reml
         self.k, self.p = X.shape
+        self.s_codes, self.g_terms = s_codes, g_terms
+        self.n_s = len(s_codes)
+        self.n_par = self.n_s + sum(g.n_par for g in g_terms)
         self.logdet_xtx = float(np.linalg.slogdet(X.T @ X)[1])
+        full = V.ndim == 2
+        self.labels = _components(self.k, V if full else None,
+                                  s_codes + [g.outer for g in g_terms])
+        order = np.argsort(self.labels, kind="stable")
+        sizes = np.bincount(self.labels)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        members = [order[starts[c]:starts[c + 1]] for c in range(sizes.size)]
+        self.groups: list[dict[str, Any]] = []
+        for s in np.unique(sizes):
+            idx = np.stack([members[c] for c in np.flatnonzero(sizes == s)])  # (nb, s)
+            ii, jj = idx[:, :, None], idx[:, None, :]
+            Vb = V[ii, jj] if full else (np.eye(s)[None] * V[idx][:, :, None])
+            grp = {"idx": idx, "V": Vb, "X": X[idx], "y": y[idx],
+                   "S": [(c[ii] == c[jj]).astype(float) for c in s_codes],
+                   "E": [(g.outer[ii] == g.outer[jj]).astype(float) for g in g_terms],
+                   "inner": [(g.inner[idx]) for g in g_terms]}
+            self.groups.append(grp)
 
-    def _sum_by_group(self, a: np.ndarray) -> np.ndarray:
-        if a.ndim == 1:
-            return np.bincount(self.g, weights=a, minlength=self.m)
-        return np.stack([np.bincount(self.g, weights=a[:, j], minlength=self.m)
-                         for j in range(a.shape[1])], axis=1)
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        s2 = theta[: self.n_s]
+        pars, pos = [], self.n_s
+        for g in self.g_terms:
+            pars.append(theta[pos:pos + g.n_par])
+            pos += g.n_par
+        return s2, pars
 
-    def fit(self, s1: float, s2: float) -> dict[str, Any]:
-        y, X = self.y, self.X
-        d = self.v + s2
-        inv_d = 1.0 / d
-        S = np.bincount(self.g, weights=inv_d, minlength=self.m)
-        c = 1.0 + s1 * S
-        uX = self._sum_by_group(X * inv_d[:, None])
-        uy = np.bincount(self.g, weights=y * inv_d, minlength=self.m)
-        XtVX = X.T @ (X * inv_d[:, None]) - s1 * (uX.T @ (uX / c[:, None]))
-        XtVy = X.T @ (y * inv_d) - s1 * (uX.T @ (uy / c))
-        vb = np.linalg.inv(XtVX)
-        beta = vb @ XtVy
-        r = y - X @ beta
-        ur = np.bincount(self.g, weights=r * inv_d, minlength=self.m)
-        rss = float(np.dot(r * inv_d, r) - s1 * np.dot(ur, ur / c))
-        logdet_v = float(np.sum(np.log(d)) + np.sum(np.log(c)))
-        ll_ml = -0.5 * (self.k * _LOG2PI + logdet_v + rss)
-        ll_reml = -0.5 * ((self.k - self.p) * _LOG2PI - self.logdet_xtx + logdet_v
-                          + float(np.linalg.slogdet(XtVX)[1]) + rss)
-        return {"beta": beta, "vb": vb, "ll_ml": ll_ml, "ll_reml": ll_reml}
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        out: list[tuple[float | None, float | None]] = [(0.0, None)] * self.n_s
+        for g in self.g_terms:
+            out += g.bounds()
+        return out
 
-    def loglik(self, s1: float, s2: float) -> float:
-        out = self.fit(s1, s2)
-        return out["ll_reml"] if self.reml else out["ll_ml"]
+    def feasible(self, theta: np.ndarray) -> bool:
+        """An unstructured G must be a covariance matrix (positive semi-definite): its
+        correlations are free, unlike those of the other structures."""
+        _, pars = self.split(theta)
+        for g, par in zip(self.g_terms, pars, strict=True):
+            if g.struct == "UN" and g.m > 2:
+                R = g.corr(par[g.n_tau:])
+                if np.linalg.eigvalsh(R).min() < -1e-12:
+                    return False
+        return True
+
+    def _blocks(self, theta: np.ndarray, with_d: bool):
+        s2, pars = self.split(theta)
+        Gs = [g.G(p) for g, p in zip(self.g_terms, pars, strict=True)]
+        dGs = [g.dG(p) for g, p in zip(self.g_terms, pars, strict=True)] if with_d else []
+        for grp in self.groups:
+            M = grp["V"].copy()
+            for s, S in zip(s2, grp["S"], strict=True):
+                M += s * S
+            D: list[np.ndarray] = list(grp["S"]) if with_d else []
+            for t, (G, E, inner) in enumerate(zip(Gs, grp["E"], grp["inner"], strict=True)):
+                sel = (inner[:, :, None], inner[:, None, :])
+                M += E * G[sel]
+                if with_d:
+                    D.extend(E * dG[sel] for dG in dGs[t])
+            yield grp, M, D
+
+    def evaluate(self, theta: np.ndarray, grad: bool = True) -> dict[str, Any] | None:
+        """Log-likelihoods, β, its covariance and (optionally) the gradient; None if M is not
+        positive definite at ``theta``."""
+        if not self.feasible(theta):
+            return None
+        p = self.p
+        XtWX = np.zeros((p, p))
+        XtWy = np.zeros(p)
+        logdet = 0.0
+        cache = []
+        for grp, M, D in self._blocks(theta, grad):
+            try:
+                L = np.linalg.cholesky(M)
+            except np.linalg.LinAlgError:
+                return None
+            logdet += 2 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+            W = np.linalg.inv(M)
+            WX = W @ grp["X"]
+            XtWX += np.einsum("bsp,bsq->pq", grp["X"], WX)
+            XtWy += np.einsum("bsp,bs->p", WX, grp["y"])
+            cache.append((grp, W, WX, D))
+        try:
+            vb = np.linalg.inv(XtWX)
+        except np.linalg.LinAlgError:
+            return None
+        vb = (vb + vb.T) / 2
+        beta = vb @ XtWy
+        rss = 0.0
+        g = np.zeros(self.n_par) if grad else None
+        for grp, W, WX, D in cache:
+            r = grp["y"] - grp["X"] @ beta
+            Wr = np.einsum("bst,bt->bs", W, r)
+            rss += float(np.sum(r * Wr))
+            if grad:
+                for a, Da in enumerate(D):
+                    quad = np.einsum("bs,bst,bt->", Wr, Da, Wr)
+                    tr = np.einsum("bst,bts->", W, Da)
+                    if self.reml:
+                        tr -= float(np.sum(vb * np.einsum("bsp,bst,btq->pq", WX, Da, WX)))
+                    g[a] += 0.5 * (quad - tr)  # type: ignore[index]
+        ld_xwx = float(np.linalg.slogdet(XtWX)[1])
+        ll_ml = -0.5 * (self.k * _LOG2PI + logdet + rss)
+        ll_reml = -0.5 * ((self.k - p) * _LOG2PI - self.logdet_xtx + logdet + ld_xwx + rss)
+        return {"beta": beta, "vb": vb, "ll_ml": ll_ml, "ll_reml": ll_reml, "grad": g,
+                "ll": ll_reml if self.reml else ll_ml}
+
+    def marginal_blocks(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(row indices, M block) for every group of connected estimates."""
+        out = []
+        for grp, M, _ in self._blocks(theta, False):
+            out.extend(zip(grp["idx"], M, strict=True))
+        return out
 
 
-def _maximise(model: _ThreeLevel, start: tuple[float, float],
-              fixed: tuple[float | None, float | None] = (None, None)) -> tuple[float, float]:
-    """Maximise the (restricted) likelihood over σ² ≥ 0, optionally holding one fixed."""
-    free = [i for i in range(2) if fixed[i] is None]
+def _components(k: int, V: np.ndarray | None, codes: list[np.ndarray]) -> np.ndarray:
+    """Label the groups of estimates linked by V or by sharing a level of a random term."""
+    rows, cols = [np.arange(k)], [np.arange(k)]
+    offset = k
+    for c in codes:
+        rows.append(np.arange(k))
+        cols.append(offset + c)
+        offset += int(c.max()) + 1 if c.size else 0
+    if V is not None:
+        i, j = np.nonzero(V)
+        rows.append(i)
+        cols.append(j)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(r.size), (r, c)), shape=(offset, offset))
+    _, labels = connected_components(graph, directed=False)
+    return pd.factorize(labels[:k])[0]
 
-    def full(theta: np.ndarray) -> tuple[float, float]:
-        vals = list(fixed)
-        for j, i in enumerate(free):
-            vals[i] = float(theta[j])
-        return vals[0], vals[1]  # type: ignore[return-value]
 
-    if len(free) == 1:
-        i = free[0]
-        hi = max(10.0, 10 * start[i])
+def _optimise(engine: _Engine, start: np.ndarray, fixed: dict[int, float] | None = None
+              ) -> np.ndarray:
+    """Maximise the (restricted) likelihood: L-BFGS-B with the analytic gradient, then Newton
+    steps on the interior parameters (Hessian by differences of the gradient) to reach the
+    optimum to near machine precision."""
+    fixed = fixed or {}
+    free = np.array([i for i in range(engine.n_par) if i not in fixed], dtype=int)
+    bounds = [engine.bounds()[i] for i in free]
+    theta = np.asarray(start, dtype=float).copy()
+    for i, v in fixed.items():
+        theta[i] = v
 
-        def f(t: float) -> float:
-            return -model.loglik(*full(np.array([t])))
+    def full(x: np.ndarray) -> np.ndarray:
+        t = theta.copy()
+        t[free] = x
+        return t
 
-        res = minimize_scalar(f, bounds=(0.0, hi), method="bounded",
-                              options={"xatol": 1e-13, "maxiter": 2000})
-        best = float(res.x)
-        if f(0.0) <= f(best):
-            best = 0.0
-        return full(np.array([best]))
-    x0 = np.array([max(start[0], 1e-4), max(start[1], 1e-4)])
-    res = minimize(lambda t: -model.loglik(t[0], t[1]), x0, method="L-BFGS-B",
-                   bounds=[(0.0, None), (0.0, None)],
-                   options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000})
-    x = res.x.copy()
-    # polish each component in turn (coordinate-wise 1-D maximisation converges to the
-    # optimum to near machine precision where the quasi-Newton step stops early)
-    for _ in range(60):
-        old = x.copy()
-        for i in range(2):
-            fix = [float(x[0]), float(x[1])]
-            fix[i] = None  # type: ignore[call-overload]
-            x = np.array(_maximise(model, (float(x[0]), float(x[1])), tuple(fix)))  # type: ignore[arg-type]
-        if np.max(np.abs(x - old)) < 1e-13:
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        out = engine.evaluate(full(x))
+        if out is None:
+            return 1e100, np.zeros(free.size)
+        return -out["ll"], -out["grad"][free]
+
+    if free.size == 0:
+        return theta
+    x = np.clip(theta[free], [b[0] if b[0] is not None else -np.inf for b in bounds],
+                [b[1] if b[1] is not None else np.inf for b in bounds])
+    res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000, "maxcor": 30})
+    x = res.x
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    for _ in range(50):
+        f0, g0 = fun(x)
+        inner = (x > lo + 1e-10) & (x < hi - 1e-10)
+        if not inner.any():
             break
-    return float(x[0]), float(x[1])
+        ii = np.flatnonzero(inner)
+        H = np.empty((ii.size, ii.size))
+        for a, i in enumerate(ii):
+            h = 1e-5 * max(abs(x[i]), 1e-3)
+            xp, xm = x.copy(), x.copy()
+            xp[i] += h
+            xm[i] -= h
+            H[:, a] = (fun(xp)[1][ii] - fun(xm)[1][ii]) / (2 * h)
+        H = (H + H.T) / 2
+        try:
+            step = -np.linalg.solve(H, g0[ii])
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
+            break
+        t = 1.0
+        improved = False
+        while t > 1e-6:
+            xn = x.copy()
+            xn[ii] = np.clip(x[ii] + t * step, lo[ii], hi[ii])
+            fn, gn = fun(xn)
+            if fn <= f0 + 1e-15 * abs(f0) and np.linalg.norm(gn[ii]) <= np.linalg.norm(g0[ii]):
+                improved = True
+                break
+            t /= 2
+        if not improved:
+            break
+        delta = np.max(np.abs(xn - x) / np.maximum(np.abs(x), 1e-8))
+        x = xn
+        if delta < 1e-12:
+            break
+    return full(x)
 
 
+# ------------------------------------------------------------------------------------ results
 @dataclass(repr=False)
 class MVResult:
-    """A fitted three-level model (metafor's ``rma.mv`` with ``~ 1 | cluster/estimate``)."""
+    """A fitted ``rma.mv`` model, with metafor's names."""
 
     method: str
+    test: str
     k: int
-    n_clusters: int
+    p: int
     coef_names: list[str]
     beta: np.ndarray
     se: np.ndarray
@@ -123,129 +355,493 @@ class MVResult:
     pval: np.ndarray
     ci_lb: np.ndarray
     ci_ub: np.ndarray
+    ddf: np.ndarray
     vb: np.ndarray
     sigma2: np.ndarray
+    s_names: list[str]
+    s_nlevels: list[int]
+    tau2: np.ndarray
+    rho: np.ndarray
+    gamma2: np.ndarray
+    phi: np.ndarray
+    structs: list[str]
     QE: float
     QEp: float
+    QM: float
+    QMp: float
+    QMdf: tuple[float, float | None]
+    btt: list[int]
     fit_stats: dict[str, float]
     level: float
-    _model: Any = field(repr=False)
+    parms: int
+    X: np.ndarray = field(repr=False)
+    yi: np.ndarray = field(repr=False)
+    _engine: Any = field(repr=False)
+    _theta: np.ndarray = field(repr=False)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of levels of the outermost random-effects factor."""
+        if self.s_nlevels:
+            return int(self.s_nlevels[0])
+        return int(self._engine.g_terms[0].n_outer) if self._engine.g_terms else self.k
+
+    @property
+    def int_only(self) -> bool:
+        return self.p == 1 and self.coef_names == ["intrcpt"]
+
+    @property
+    def alpha(self) -> float:
+        return 1 - (self.level / 100 if self.level > 1 else self.level)
+
+    @property
+    def is_mv(self) -> bool:
+        return True
+
+    def marginal_blocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(row indices, block of M = V + Σ Z G Zᵀ) for each group of connected estimates."""
+        return self._engine.marginal_blocks(self._theta)
+
+    @property
+    def M(self) -> np.ndarray:
+        """The marginal covariance matrix of the estimates (k × k)."""
+        out = np.zeros((self.k, self.k))
+        for idx, block in self.marginal_blocks():
+            out[np.ix_(idx, idx)] = block
+        return out
+
+    def coef_table(self) -> pd.DataFrame:
+        """Estimates, SE, z (or t), p and CI, one row per coefficient (metafor's names)."""
+        stat = "tval" if self.test == "t" else "zval"
+        table = pd.DataFrame({"estimate": self.beta, "se": self.se, stat: self.zval,
+                              "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
+                             index=self.coef_names)
+        if self.test == "t":
+            table.insert(3, "df", self.ddf)
+        return table
+
+    def robust(self, cluster: Any, *, adjust: bool = True, clubSandwich: bool = False) -> Any:
+        """Cluster-robust tests (metafor ``robust``): CR1 with t(n − p) by default, CR2 with
+        Satterthwaite df and the HTZ test with ``clubSandwich=True``.
+
+        R: ``robust(rma.mv(yi, vi, random = ~ 1 | study/esid, data = dat.assink2016),
+        cluster = study)`` gives estimate 0.4268, SE 0.11830, t(16), p = 0.002361; with
+        ``clubSandwich = TRUE``: SE 0.11865, df 15.448, p = 0.002534.
+        """
+        from attunement.evidence.robust import robust
+
+        return robust(self, cluster, adjust=adjust, clubSandwich=clubSandwich)
 
     def profile_ci(self, component: int, level: float | None = None) -> tuple[float, float]:
-        """Profile-likelihood CI for σ²₁ (component 0, between clusters) or σ²₂ (1)."""
+        """Profile-likelihood CI for the variance component ``sigma2[component]`` (metafor's
+        ``confint(fit, sigma2 = component + 1)``)."""
         lev = self.level if level is None else level
         alpha = 1 - (lev / 100 if lev > 1 else lev)
-        crit = float(chdtri(1, alpha))
-        model = self._model
-        ll_max = model.loglik(*self.sigma2)
-        est = float(self.sigma2[component])
+        crit = float(stats.chi2.isf(alpha, 1))
+        engine, theta = self._engine, self._theta
+        if not 0 <= component < engine.n_s:
+            raise ValueError(f"component must pick one of the {engine.n_s} sigma2 "
+                             f"component(s) (0-based), not {component}")
+        ll_max = engine.evaluate(theta, grad=False)["ll"]
+        est = float(theta[component])
 
         def drop(t: float) -> float:
-            fixed: list[float | None] = [None, None]
-            fixed[component] = t
-            s = _maximise(model, (float(self.sigma2[0]), float(self.sigma2[1])),
-                          (fixed[0], fixed[1]))
-            return 2 * (ll_max - model.loglik(*s)) - crit
+            fit = _optimise(engine, theta, {component: t})
+            return 2 * (ll_max - engine.evaluate(fit, grad=False)["ll"]) - crit
 
-        lo = 0.0 if drop(0.0) <= 0 else brentq(drop, 0.0, est, xtol=1e-12, rtol=1e-12)
+        lo = 0.0 if est == 0 or drop(0.0) <= 0 else brentq(drop, 0.0, est, xtol=1e-12,
+                                                            rtol=1e-12)
         hi_end = max(est * 10, 1.0)
         while drop(hi_end) < 0:
             hi_end *= 10
             if hi_end > 1e8:
                 return lo, math.inf
-        hi = brentq(drop, est, hi_end, xtol=1e-12, rtol=1e-12)
-        return lo, hi
+        return lo, brentq(drop, est, hi_end, xtol=1e-12, rtol=1e-12)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "k": self.k, "clusters": self.n_clusters,
-                "estimate": float(self.beta[0]), "se": float(self.se[0]),
-                "pval": float(self.pval[0]), "ci_lb": float(self.ci_lb[0]),
-                "ci_ub": float(self.ci_ub[0]), "sigma2_between": float(self.sigma2[0]),
-                "sigma2_within": float(self.sigma2[1]), "Q": self.QE, "Q_p": self.QEp}
+        """Plain numbers for JSON, with metafor's names."""
+
+        def arr(a: np.ndarray) -> list[float]:
+            return [float(v) for v in np.atleast_1d(a)]
+
+        return {
+            "model": "rma.mv", "method": self.method, "test": self.test, "k": self.k,
+            "coefficients": {name: {key: float(v) for key, v in row.items()}
+                             for name, row in self.coef_table().iterrows()},
+            "estimate": float(self.beta[0]), "se": float(self.se[0]),
+            "pval": float(self.pval[0]), "ci_lb": float(self.ci_lb[0]),
+            "ci_ub": float(self.ci_ub[0]),
+            "sigma2": dict(zip(self.s_names, arr(self.sigma2), strict=True)) if self.s_names
+            else {},
+            "tau2": arr(self.tau2), "rho": arr(self.rho), "gamma2": arr(self.gamma2),
+            "phi": arr(self.phi), "struct": self.structs,
+            "QE": self.QE, "QEp": self.QEp, "QM": self.QM, "QMp": self.QMp,
+            "QMdf": [self.QMdf[0], self.QMdf[1]], "fit_stats": dict(self.fit_stats),
+        }
 
     def __repr__(self) -> str:
         return self.__str__()
 
     def __str__(self) -> str:
-        lines = [
-            f"Multilevel Meta-Analysis Model (k = {self.k}; {self.n_clusters} clusters; "
-            f"method: {self.method})",
-            "",
-            f"sigma^2.1 (between clusters):            {self.sigma2[0]:.4f}",
-            f"sigma^2.2 (within clusters, between ES): {self.sigma2[1]:.4f}",
-            "",
-            f"Test for Heterogeneity: Q(df = {self.k - len(self.beta)}) = {self.QE:.4f}, "
-            f"p = {self.QEp:.4g}",
-            "",
-        ]
-        for i, name in enumerate(self.coef_names):
-            lines.append(f"{name:<10} {self.beta[i]:9.4f} (se {self.se[i]:.4f}), "
-                         f"z = {self.zval[i]:.4f}, p = {self.pval[i]:.4g}, "
-                         f"CI {self.ci_lb[i]:.4f} to {self.ci_ub[i]:.4f}")
-        return "\n".join(lines)
+        return _format(self)
 
 
+# ------------------------------------------------------------------------------------ parsing
+def _labels(data: pd.DataFrame | None, name: str, what: str, k: int) -> pd.Series:
+    if data is None or name not in data.columns:
+        raise ValueError(f"random-effects variable {name!r} ({what}) not found in the data")
+    s = data[name].reset_index(drop=True)
+    miss = np.flatnonzero(s.isna().to_numpy())
+    if miss.size:
+        rows = ", ".join(str(i + 1) for i in miss[:10])
+        raise ValueError(f"random-effects variable {name!r} is missing in row(s) {rows}")
+    if len(s) != k:
+        raise ValueError(f"random-effects variable {name!r} has {len(s)} values, expected {k}")
+    return s
+
+
+def _parse_random(random: Any, struct: Any, data: pd.DataFrame | None, k: int
+                  ) -> tuple[list[str], list[np.ndarray], list[_GTerm]]:
+    formulas = [random] if isinstance(random, str) else list(random)
+    structs = [struct] if isinstance(struct, str) else list(struct)
+    for st in structs:
+        if st not in STRUCTS:
+            raise ValueError(f"struct must be one of {', '.join(STRUCTS)}, not {st!r}")
+    s_names: list[str] = []
+    s_codes: list[np.ndarray] = []
+    g_terms: list[_GTerm] = []
+    for f in formulas:
+        if not isinstance(f, str):
+            raise ValueError(f"random must be formula strings such as '~ 1 | study', not {f!r}")
+        m = re.fullmatch(r"\s*~\s*(.+?)\s*\|\s*(.+?)\s*", f)
+        if m is None:
+            raise ValueError(f"random-effects formula {f!r} is not of the form '~ 1 | study', "
+                             "'~ 1 | study/es' or '~ inner | outer'")
+        inner, outer = m.group(1), m.group(2)
+        if inner == "1":
+            parts = [p.strip() for p in outer.split("/")]
+            for depth in range(1, len(parts) + 1):
+                cols = parts[:depth]
+                labs = [_labels(data, c, f, k).astype(str) for c in cols]
+                key = labs[0] if depth == 1 else pd.Series(
+                    ["\x1f".join(t) for t in zip(*labs, strict=True)])
+                s_names.append("/".join(cols))
+                s_codes.append(pd.factorize(key)[0])
+            continue
+        if len(g_terms) >= 2:
+            raise ValueError("at most two '~ inner | outer' terms (as metafor)")
+        st = structs[min(len(g_terms), len(structs) - 1)]
+        inner_s = _labels(data, inner, f, k)
+        outer_s = _labels(data, outer, f, k)
+        uniq = sorted(pd.unique(inner_s))  # R's factor(): sorted levels
+        codes = np.asarray(pd.Categorical(inner_s, categories=uniq).codes)
+        levels = [str(int(u)) if isinstance(u, float) and u.is_integer() else str(u)
+                  for u in uniq]
+        oc = pd.factorize(outer_s)[0]
+        g_terms.append(_GTerm(st, inner, outer, codes, levels, oc, int(oc.max()) + 1))
+    if not s_codes and not g_terms:
+        raise ValueError("random needs at least one term")
+    return s_names, s_codes, g_terms
+
+
+def _sampling_covariance(V: Any, data: pd.DataFrame | None, k: int) -> np.ndarray:
+    """Variances (1-D) or a full k × k matrix; checked, never coerced."""
+    if isinstance(V, str):
+        if data is None or V not in data.columns:
+            raise ValueError(f"column {V!r} (for V) not found in the data")
+        V = data[V]
+    arr = np.asarray(V, dtype=float)
+    if arr.ndim == 2 and 1 in arr.shape and arr.size == k and k > 1:
+        arr = arr.ravel()
+    if arr.ndim == 1:
+        if arr.size != k:
+            raise ValueError(f"V has {arr.size} variances, expected {k} (one per estimate)")
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
+        if bad.size:
+            rows = ", ".join(str(i + 1) for i in bad[:10])
+            raise ValueError(f"sampling variances must be positive numbers (row(s) {rows})")
+        return arr
+    if arr.shape != (k, k):
+        raise ValueError(f"V is {arr.shape[0]} x {arr.shape[1]}; expected {k} x {k}")
+    if not np.all(np.isfinite(arr)):
+        i, j = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"V has a missing or infinite value at row {i + 1}, column {j + 1}")
+    if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12):
+        i, j = np.argwhere(~np.isclose(arr, arr.T, rtol=1e-10, atol=1e-12))[0]
+        raise ValueError(f"V is not symmetric (row {i + 1}, column {j + 1})")
+    bad = np.flatnonzero(np.diag(arr) <= 0)
+    if bad.size:
+        raise ValueError(f"V has a non-positive variance on the diagonal (row {bad[0] + 1})")
+    return (arr + arr.T) / 2
+
+
+# -------------------------------------------------------------------------------------- fit
+@bounded_blas
 def rma_mv(
     yi: Any = "yi",
-    vi: Any = "vi",
+    V: Any = "vi",
     *,
-    cluster: Any,
+    random: Any = None,
+    struct: Any = "CS",
     data: pd.DataFrame | None = None,
     mods: Any = None,
     method: str = "REML",
+    test: str = "z",
+    btt: Any = None,
     level: float = 95,
+    cluster: Any = None,
+    vi: Any = None,
 ) -> MVResult:
-    """Three-level random-effects model: estimates nested in ``cluster`` (a column name or
-    labels), with between-cluster (σ²₁) and within-cluster (σ²₂) variance components,
-    estimated by ``REML`` (default) or ``ML``. Optional numeric moderators as ``mods``.
+    """Multivariate / multilevel meta-analysis (metafor's ``rma.mv``).
+
+    ``yi``: estimates (column name or values); ``V``: sampling variances or a full
+    (block-diagonal) covariance matrix, e.g. from :func:`vcalc`; ``random``: a formula string
+    or a list of them (``"~ 1 | study/es"``, ``"~ outcome | trial"``); ``struct``: CS, HCS, UN,
+    AR, ID or DIAG for ``~ inner | outer`` terms (a list for two); ``mods``: a formula string
+    (``"~ outcome - 1"``, R's treatment contrasts), column names or a matrix; ``method``: REML or
+    ML; ``test``: ``"z"`` or ``"t"`` (df k − p, metafor's ``dfs = "residual"``); ``btt``:
+    coefficients (0-based) for the test of moderators. ``cluster=`` is shorthand for
+    ``random="~ 1 | cluster/estimate"``; ``vi=`` is the earlier name of ``V``.
+
+    R: ``rma.mv(yi, V, mods = ~ outcome - 1, random = ~ outcome | trial, struct = "UN",
+    data = dat.berkey1998)`` gives outcomeAL −0.3392 (se 0.0879), outcomePD 0.3534 (0.0588),
+    τ² = 0.0327, 0.0117, ρ = 0.6088.
     """
+    from attunement.evidence.formula import model_matrix
     from attunement.evidence.models import _design, _vector
 
+    if vi is not None:
+        V = vi
     if method not in {"REML", "ML"}:
-        raise ValueError("method must be 'REML' or 'ML'")
+        raise ValueError(f"method must be 'REML' or 'ML', not {method!r}")
+    if test not in {"z", "t"}:
+        raise ValueError(f"test must be 'z' or 't', not {test!r}")
     y = _vector("yi", yi, data)
-    v = _vector("vi", vi, data)
-    if y is None or v is None:
-        raise ValueError("yi and vi are required")
-    labels = data[cluster] if isinstance(cluster, str) and data is not None else cluster
-    labels = pd.Series(np.asarray(labels))
-    if len(labels) != y.size:
-        raise ValueError("cluster must have one label per estimate")
-    X, names, _, _ = _design(mods, data, y.size, True)
-    bad = np.isnan(y) | np.isnan(v) | labels.isna().to_numpy() | np.isnan(X).any(axis=1)
-    if bad.any():
-        raise ValueError(f"missing values in rows {', '.join(str(i + 1) for i in np.flatnonzero(bad)[:10])}")
-    if np.any(v <= 0):
-        raise ValueError("sampling variances must be positive")
-    groups = pd.factorize(labels)[0]
-    model = _ThreeLevel(y, v, X, groups, reml=method == "REML")
-    k, p = X.shape
-    if k < p + 2:
-        raise ValueError("too few estimates for two variance components")
-    start = (float(np.var(y)) / 2, float(np.var(y)) / 2)
-    s1, s2 = _maximise(model, start)
-    out = model.fit(s1, s2)
+    if y is None:
+        raise ValueError("yi is required")
+    k = y.size
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ValueError(f"yi is missing or not finite in row(s) "
+                         f"{', '.join(str(i + 1) for i in bad[:10])}")
+    if data is not None:
+        data = data.reset_index(drop=True)
+    Vm = _sampling_covariance(V, data, k)
+    if cluster is not None:
+        if random is not None:
+            raise ValueError("give either cluster= or random=, not both")
+        labels = data[cluster] if isinstance(cluster, str) and data is not None else cluster
+        labels = pd.Series(np.asarray(labels)).reset_index(drop=True)
+        if len(labels) != k:
+            raise ValueError("cluster must have one label per estimate")
+        if labels.isna().any():
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
+            raise ValueError(f"cluster is missing in row(s) {rows}")
+        data_for_mods = data
+        data = pd.DataFrame({"cluster": labels, "estimate": np.arange(k)})
+        random = "~ 1 | cluster/estimate"
+    else:
+        data_for_mods = data
+    if random is None:
+        raise ValueError("random is required, e.g. random='~ 1 | study/es'")
+    s_names, s_codes, g_terms = _parse_random(random, struct, data, k)
+    if (isinstance(mods, (list, tuple)) and mods and data_for_mods is not None
+            and all(isinstance(m, str) for m in mods)):
+        mods = "~ " + " + ".join(mods)  # column names: R's coding and names, as a formula
+    if isinstance(mods, str) and mods.strip().startswith("~"):
+        if data_for_mods is None:
+            raise ValueError("a moderator formula needs data")
+        X, names, intercept = model_matrix(mods, data_for_mods)
+    else:
+        X, names, intercept, _ = _design(mods, data_for_mods, k, True)
+        badx = np.flatnonzero(np.isnan(X).any(axis=1))
+        if badx.size:
+            raise ValueError(f"moderators are missing in row(s) "
+                             f"{', '.join(str(i + 1) for i in badx[:10])}")
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError(f"the moderators are linearly dependent (columns: {', '.join(names)})")
+    if k <= p:
+        raise ValueError(f"too few estimates ({k}) for {p} coefficients")
+    engine = _Engine(y, Vm, X, s_codes, g_terms, reml=method == "REML")
+    vdiag = Vm if Vm.ndim == 1 else np.diag(Vm)
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    total = max(float(np.var(y - X @ ols, ddof=0) - np.mean(vdiag)), 0.01 * float(np.var(y)),
+                1e-4)
+    n_comp = len(s_codes) + len(g_terms)
+    start = [total / n_comp] * len(s_codes)
+    for g in g_terms:
+        start += [total / n_comp] * g.n_tau + [0.5 if g.struct != "UN" else 0.3] * g.n_rho
+    # as metafor: a factor with a single level cannot be told from the intercept, so its
+    # variance component is fixed at 0 (with a warning) and not counted as a parameter
+    fixed = {i: 0.0 for i, c in enumerate(s_codes) if int(c.max()) == 0}
+    if fixed:
+        warnings.warn("single-level factor(s) in random ("
+                      + ", ".join(s_names[i] for i in fixed)
+                      + "): the corresponding sigma2 fixed to 0", stacklevel=2)
+    theta = _optimise(engine, np.array(start), fixed)
+    out = engine.evaluate(theta, grad=False)
+    if out is None:
+        raise ValueError("the marginal covariance is not positive definite at the optimum")
     beta, vb = out["beta"], out["vb"]
     se = np.sqrt(np.diag(vb))
-    z = beta / se
-    alpha = 1 - (level / 100 if level > 1 else level)
-    crit = float(-ndtri(alpha / 2))
-    w = 1 / v
-    Xw = X * w[:, None]
-    bfe = np.linalg.solve(X.T @ Xw, Xw.T @ y)
-    e = y - X @ bfe
-    QE = float(np.dot(w * e, e))
-    parms = p + 2
-    if method == "REML":
-        ll = out["ll_reml"]
-        dev = -2 * ll
-        n_bic = k - p
+    zval = beta / se
+    if btt is None:
+        btt_l = list(range(1, p)) if intercept and p > 1 else list(range(p))
     else:
-        ll = out["ll_ml"]
-        dev = -2 * (ll + 0.5 * float(np.sum(_LOG2PI + np.log(v))))
-        n_bic = k
+        btt_l = sorted({int(b) for b in np.atleast_1d(btt)})
+        if not btt_l or min(btt_l) < 0 or max(btt_l) >= p:
+            raise ValueError(f"btt must pick coefficients 0..{p - 1}")
+    m = len(btt_l)
+    bb = beta[btt_l]
+    QM = float(bb @ np.linalg.solve(vb[np.ix_(btt_l, btt_l)], bb))
+    alpha = 1 - (level / 100 if level > 1 else level)
+    if test == "t":
+        ddf = np.full(p, float(k - p))
+        QM /= m
+        QMdf: tuple[float, float | None] = (float(m), float(k - p))
+        QMp = float(stats.f.sf(QM, m, k - p))
+        pval = 2 * stats.t.sf(np.abs(zval), ddf)
+        crit = stats.t.isf(alpha / 2, ddf)
+    else:
+        ddf = np.full(p, np.nan)
+        QMdf = (float(m), None)
+        QMp = float(stats.chi2.sf(QM, m))
+        pval = 2 * stats.norm.sf(np.abs(zval))
+        crit = np.full(p, stats.norm.isf(alpha / 2))
+    # residual heterogeneity and the saturated log-likelihood use V alone
+    QE, ll_qe = _qe(engine, Vm, y, X)
+    QEp = float(stats.chi2.sf(QE, k - p))
+    s2, pars = engine.split(theta)
+    parms = p + engine.n_par - len(fixed)
+    ll_ml, ll_reml = out["ll_ml"], out["ll_reml"]
+    ll = ll_reml if method == "REML" else ll_ml
+    n = k - p if method == "REML" else k
+    dev = -2 * ll_reml if method == "REML" else -2 * (ll_ml - ll_qe)
     fit_stats = {"logLik": ll, "deviance": dev, "AIC": -2 * ll + 2 * parms,
-                 "BIC": -2 * ll + parms * math.log(n_bic)}
-    return MVResult(method, k, model.m, names, beta, se, z, 2 * ndtr(-np.abs(z)),
-                    beta - crit * se, beta + crit * se, vb, np.array([s1, s2]), QE,
-                    float(chdtrc(k - p, QE)), fit_stats, level, model)
+                 "BIC": -2 * ll + parms * math.log(n),
+                 "AICc": -2 * ll + 2 * parms * max(n, parms + 2) / (max(n, parms + 2)
+                                                                    - parms - 1)}
+
+    def comp(i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i >= len(g_terms):
+            return np.array([0.0]), np.array([0.0])
+        g, par = g_terms[i], pars[i]
+        rho = par[g.n_tau:] if g.n_rho else np.array([0.0])
+        return np.asarray(par[: g.n_tau], dtype=float), np.asarray(rho, dtype=float)
+
+    tau2, rho = comp(0)
+    gamma2, phi = comp(1)
+    return MVResult(method, test, k, p, names, beta, se, zval, pval, beta - crit * se,
+                    beta + crit * se, ddf, vb, np.asarray(s2, dtype=float), s_names,
+                    [int(c.max()) + 1 for c in s_codes], tau2, rho, gamma2, phi,
+                    [g.struct for g in g_terms], QE, QEp, QM, QMp, QMdf, btt_l, fit_stats,
+                    level, parms, X, y, engine, theta)
+
+
+def _qe(engine: _Engine, V: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[float, float]:
+    """QE = eᵀV⁻¹e from the fixed-effects fit, and the saturated log-likelihood (metafor);
+    V is block diagonal within the engine's groups, so both go block by block."""
+    k, p = X.shape
+    XtWX, XtWy, logdet, cache = np.zeros((p, p)), np.zeros(p), 0.0, []
+    for grp in engine.groups:
+        L = np.linalg.cholesky(grp["V"])
+        logdet += 2 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        W = np.linalg.inv(grp["V"])
+        WX = W @ grp["X"]
+        XtWX += np.einsum("bsp,bsq->pq", grp["X"], WX)
+        XtWy += np.einsum("bsp,bs->p", WX, grp["y"])
+        cache.append((grp, W))
+    b = np.linalg.solve(XtWX, XtWy)
+    qe = 0.0
+    for grp, W in cache:
+        e = grp["y"] - grp["X"] @ b
+        qe += float(np.einsum("bs,bst,bt->", e, W, e))
+    return qe, -0.5 * k * _LOG2PI - 0.5 * logdet
+
+
+# ---------------------------------------------------------------------------------- printing
+def _fmt_p(p: float) -> str:
+    return "< .0001" if p < 1e-4 else f"= {p:.4f}"
+
+
+def _format(r: MVResult) -> str:
+    lines = ["", f"Multivariate Meta-Analysis Model (k = {r.k}; method: {r.method})", "",
+             "Variance Components:", ""]
+    if r.s_names:
+        width = max(len(n) for n in r.s_names)
+        lines.append(f"{'':11}{'estim':>8}{'sqrt':>8}{'nlvls':>7}{'fixed':>7}  "
+                     f"{'factor':>{width}}")
+        for i, (name, n) in enumerate(zip(r.s_names, r.s_nlevels, strict=True)):
+            lines.append(f"{'sigma^2.' + str(i + 1):<11}{r.sigma2[i]:8.4f}"
+                         f"{math.sqrt(r.sigma2[i]):8.4f}{n:7d}{'no':>7}  {name:>{width}}")
+        lines.append("")
+    for t, g in enumerate(r._engine.g_terms):
+        var, cor = ("tau", "rho") if t == 0 else ("gamma", "phi")
+        values = r.tau2 if t == 0 else r.gamma2
+        corr = r.rho if t == 0 else r.phi
+        lines += [f"outer factor: {g.outer_name} (nlvls = {g.n_outer})",
+                  f"inner factor: {g.inner_name} (nlvls = {g.m})", ""]
+        if g.n_tau == 1:
+            lines.append(f"{'':11}{'estim':>8}{'sqrt':>8}{'fixed':>7}")
+            lines.append(f"{var + '^2':<11}{values[0]:8.4f}{math.sqrt(values[0]):8.4f}"
+                         f"{'no':>7}")
+            if g.n_rho:
+                lines.append(f"{cor:<11}{corr[0]:8.4f}{'':8}{'no':>7}")
+        else:
+            counts = np.bincount(g.inner, minlength=g.m)
+            lines.append(f"{'':11}{'estim':>8}{'sqrt':>8}{'k.lvl':>7}{'fixed':>7}  level")
+            for i, lev in enumerate(g.levels):
+                lines.append(f"{var + '^2.' + str(i + 1):<11}{values[i]:8.4f}"
+                             f"{math.sqrt(values[i]):8.4f}{counts[i]:7d}{'no':>7}  {lev}")
+            if g.struct in {"HCS", "CS", "AR"} and g.n_rho:
+                lines.append(f"{cor:<11}{corr[0]:8.4f}{'':8}{'':7}{'no':>7}")
+            elif g.struct == "UN":
+                R = g.corr(corr)
+                lines.append("")
+                lines.append(" " * 6 + "".join(f"{cor + '.' + lev:>10}" for lev in g.levels))
+                for i, lev in enumerate(g.levels):
+                    row = "".join(f"{R[i, j]:10.4f}" if j < i else
+                                  (f"{1:>10}" if j == i else f"{'':>10}") for j in range(g.m))
+                    lines.append(f"{lev:<6}{row}")
+        lines.append("")
+    lines += ["Test for Residual Heterogeneity:",
+              f"QE(df = {r.k - r.p}) = {r.QE:.4f}, p-val {_fmt_p(r.QEp)}", ""]
+    if not r.int_only:
+        coefs = _btt_text(r.btt)
+        lines.append(f"Test of Moderators (coefficient{'s' if len(r.btt) > 1 else ''} "
+                     f"{coefs}):")
+        if r.test == "t":
+            lines.append(f"F(df1 = {r.QMdf[0]:g}, df2 = {r.QMdf[1]:g}) = {r.QM:.4f}, "
+                         f"p-val {_fmt_p(r.QMp)}")
+        else:
+            lines.append(f"QM(df = {r.QMdf[0]:g}) = {r.QM:.4f}, p-val {_fmt_p(r.QMp)}")
+        lines.append("")
+    lines += ["Model Results:", ""]
+    stat = "tval" if r.test == "t" else "zval"
+    cols = {"estimate": [f"{v:.4f}" for v in r.beta], "se": [f"{v:.4f}" for v in r.se],
+            stat: [f"{v:.4f}" for v in r.zval]}
+    if r.test == "t":
+        cols["df"] = [f"{v:g}" for v in r.ddf]
+    cols["pval"] = ["<.0001" if v < 1e-4 else f"{v:.4f}" for v in r.pval]
+    cols["ci.lb"] = [f"{v:.4f}" for v in r.ci_lb]
+    cols["ci.ub"] = [f"{v:.4f}" for v in r.ci_ub]
+    cols[""] = [_stars(v) for v in r.pval]
+    lines.append(pd.DataFrame(cols, index=r.coef_names).to_string())
+    lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
+    return "\n".join(lines)
+
+
+def _stars(p: float) -> str:
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return mark
+    return ""
+
+
+def _btt_text(btt: list[int]) -> str:
+    """Coefficient numbers as metafor prints them: ``2:4`` for a run, else ``1,3``."""
+    nums = [b + 1 for b in btt]
+    if len(nums) > 1 and nums == list(range(nums[0], nums[-1] + 1)):
+        return f"{nums[0]}:{nums[-1]}"
+    return ",".join(str(n) for n in nums)

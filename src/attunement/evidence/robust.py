@@ -102,6 +102,8 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
     district)`` gives SE(year) = 0.0077994, t(9) = 0.6631, p = 0.5239; with
     ``clubSandwich = TRUE``: SE 0.0090221, df 3.3016, p = 0.6028.
     """
+    if getattr(x, "is_mv", False):
+        return _robust_mv(x, cluster, adjust=adjust, clubSandwich=clubSandwich)
     labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
     if len(labels) != x.k:
         raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} studies")
@@ -122,8 +124,9 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
         if x.weights is not None:
             raise ValueError("clubSandwich=True is implemented for models with the default "
                              "inverse-variance weights")
-        vb, dfs, (QM, QM_df, QMp) = _cr2(X, x.vi + x.tau2, resid, groups, beta, btt,
-                                          x.int_only)
+        v = x.vi + x.tau2
+        vb, dfs, (QM, QM_df, QMp) = _cr2(X, [np.diag(v[g]) for g in groups], resid, groups,
+                                          beta, btt, x.int_only)
         vbest = "CR2"
     else:
         if x.weights is None:
@@ -143,12 +146,72 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
         QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
         QM_df = (float(len(btt)), float(n - p))
         QMp = float(stats.f.sf(QM, len(btt), n - p))
+    return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
+
+
+def _result(x: Any, vbest: str, n: int, sizes: np.ndarray, beta: np.ndarray, vb: np.ndarray,
+            dfs: np.ndarray, QM: float, QM_df: tuple[float, float], QMp: float,
+            btt: list[int]) -> RobustResult:
     se = np.sqrt(np.diag(vb))
     tval = beta / se
     pval = 2 * stats.t.sf(np.abs(tval), dfs)
     crit = stats.t.ppf(1 - x.alpha / 2, dfs)
     return RobustResult(x, vbest, n, sizes, list(x.coef_names), beta, se, tval, dfs, pval,
                         beta - crit * se, beta + crit * se, vb, QM, QM_df, QMp, btt)
+
+
+def _clusters(x: Any, cluster: Any) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
+    if len(labels) != x.k:
+        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} estimates")
+    if labels.isna().any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
+        raise ValueError(f"cluster has missing labels (row {rows})")
+    codes, uniques = pd.factorize(labels, sort=True)
+    n = len(uniques)
+    if n - x.p <= 0:
+        raise ValueError(f"the number of clusters ({n}) must be larger than the number of "
+                         f"coefficients ({x.p})")
+    return codes, n, [np.flatnonzero(codes == j) for j in range(n)]
+
+
+def _robust_mv(x: Any, cluster: Any, *, adjust: bool, clubSandwich: bool) -> RobustResult:
+    """``robust`` for an ``rma_mv`` fit: the working covariance is the model's marginal M
+    (metafor passes ``M`` and ``W = M⁻¹`` to clubSandwich)."""
+    codes, n, groups = _clusters(x, cluster)
+    p = x.p
+    X, beta = x.X, np.asarray(x.beta, dtype=float)
+    resid = x.yi - X @ beta
+    sizes = np.array([g.size for g in groups])
+    btt = list(x.btt)
+    blocks = x.marginal_blocks()
+    if clubSandwich:
+        for idx, _ in blocks:
+            if np.unique(codes[idx]).size > 1:
+                raise ValueError("clubSandwich=True needs clusters that contain the random "
+                                 "effects and V: estimates linked by the model are in "
+                                 f"different clusters (rows {', '.join(str(i + 1) for i in idx[:6])})")
+        M = x.M
+        phis = [M[np.ix_(g, g)] for g in groups]
+        vb, dfs, (QM, QM_df, QMp) = _cr2(X, phis, resid, groups, beta, btt, x.int_only)
+        vbest = "CR2"
+    else:
+        XtW = np.empty((p, x.k))
+        for idx, block in blocks:
+            XtW[:, idx] = X[idx].T @ np.linalg.inv(block)
+        bread = x.vb @ XtW
+        scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
+        vb = scores @ scores.T
+        vbest = "CR0"
+        if adjust:
+            vb = vb * n / (n - p)
+            vbest = "CR1"
+        dfs = np.full(p, float(n - p))
+        bb = beta[btt]
+        QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
+        QM_df = (float(len(btt)), float(n - p))
+        QMp = float(stats.f.sf(QM, len(btt), n - p))
+    return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
 
 
 def _inv_sqrt(a: np.ndarray) -> np.ndarray:
@@ -159,23 +222,24 @@ def _inv_sqrt(a: np.ndarray) -> np.ndarray:
     return (vecs * inv) @ vecs.T
 
 
-def _cr2(X: np.ndarray, v: np.ndarray, resid: np.ndarray, groups: list[np.ndarray],
+def _cr2(X: np.ndarray, phis: list[np.ndarray], resid: np.ndarray, groups: list[np.ndarray],
          beta: np.ndarray, btt: list[int], int_only: bool):
-    """CR2 covariance, Satterthwaite df per coefficient and the HTZ test (working model
-    V = diag(v), weights W = V⁻¹: clubSandwich's inverse-variance case)."""
-    w = 1 / v
-    M = np.linalg.inv((X.T * w) @ X)
+    """CR2 covariance, Satterthwaite df per coefficient and the HTZ test (working model Φⱼ
+    per cluster, weights Wⱼ = Φⱼ⁻¹: clubSandwich's inverse-variance case)."""
+    Ws = [np.linalg.inv(phi) for phi in phis]
+    M = np.linalg.inv(sum(X[g].T @ W @ X[g] for g, W in zip(groups, Ws, strict=True)))
     p = X.shape[1]
     LM = np.linalg.cholesky(M)
     scores, G, H = [], [], []
-    for g in groups:
-        Xj, sv = X[g], np.sqrt(v[g])
-        # A_j = V^½ [V^½ (V − Xⱼ M Xⱼᵀ) V^½]^(-½) V^½  (all of V, W diagonal)
-        inner = sv[:, None] * (np.diag(v[g]) - Xj @ M @ Xj.T) * sv[None, :]
-        A = sv[:, None] * _inv_sqrt(inner) * sv[None, :]
-        ME = M @ (Xj.T * w[g]) @ A                       # p × nⱼ
+    for g, phi, W in zip(groups, phis, Ws, strict=True):
+        Xj = X[g]
+        L = np.linalg.cholesky(phi)                       # Φⱼ = L Lᵀ, U = Lᵀ
+        # A_j = Uᵀ [U (Φⱼ − Xⱼ M Xⱼᵀ) Uᵀ]^(-½) U  (clubSandwich's CR2)
+        inner = L.T @ (phi - Xj @ M @ Xj.T) @ L
+        A = L @ _inv_sqrt(inner) @ L.T
+        ME = M @ Xj.T @ W @ A                             # p × nⱼ
         scores.append(ME @ resid[g])
-        G.append(ME * sv[None, :])                        # ME V^½
+        G.append(ME @ L)                                  # ME Φⱼ^½
         H.append(ME @ Xj @ LM)                            # p × p
     S = np.column_stack(scores)
     vb = S @ S.T
