@@ -68,6 +68,7 @@ from attunement.store.errors import (
     StoreError,
     StoreValidationError,
 )
+from attunement.store.outreach import OutreachRecords
 from attunement.store.scope import Actor
 from attunement.store.service import Store, Submission
 from attunement.store.trials import StudyTrials
@@ -79,6 +80,7 @@ __all__ = [
     "Forbidden",
     "KeyFileError",
     "NotFound",
+    "OutreachRecords",
     "Store",
     "StoreError",
     "StoreValidationError",
