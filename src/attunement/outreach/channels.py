@@ -7,6 +7,7 @@ an address refused or a 4xx answer: no).
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -16,6 +17,12 @@ from typing import Protocol
 import httpx
 
 from attunement.outreach.config import OutreachConfig
+
+
+def opaque(key: str) -> str:
+    """A message's reference for the outside world: its idempotency key names a questionnaire
+    and a time point (clinical), so only a hash of it leaves the platform."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class DeliveryError(Exception):
@@ -46,8 +53,9 @@ class SmtpChannel:
         msg["From"] = c.mail_from
         msg["To"] = to
         msg["Subject"] = subject
-        msg["Message-ID"] = make_msgid(idstring=key.replace(":", "."), domain="attunement")
-        msg.set_content(body)
+        msg["Message-ID"] = make_msgid(idstring=opaque(key), domain="attunement")
+        # 8-bit UTF-8, not base64: the message on the wire is the text (reviewable, testable)
+        msg.set_content(body, charset="utf-8", cte="8bit")
         try:
             if c.smtp_tls == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -75,7 +83,7 @@ class JsonSmsChannel:
 
     ``POST {sms_url}`` with ``{"to", "from", "body", "reference"}`` and, when a token is set,
     ``Authorization: Bearer {token}``; any 2xx answer is accepted. ``reference`` is the
-    message's idempotency key, so a provider that honours it never sends a repeat.
+    message's idempotency key (hashed, see :func:`opaque`), so a provider that honours it never sends a repeat.
     """
 
     def __init__(self, config: OutreachConfig, *, timeout: float = 30.0) -> None:
@@ -91,7 +99,7 @@ class JsonSmsChannel:
         headers = {"Authorization": f"Bearer {c.sms_token}"} if c.sms_token else {}
         try:
             response = httpx.post(c.sms_url or "", json={
-                "to": to, "from": c.sms_sender, "body": body, "reference": key,
+                "to": to, "from": c.sms_sender, "body": body, "reference": opaque(key),
             }, headers=headers, timeout=self.timeout)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"SMS provider unreachable: {exc}", retryable=True) from None

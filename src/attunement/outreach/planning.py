@@ -34,9 +34,7 @@ def questionnaire_messages(
         if sent == 0:
             if today < it["opens"]:
                 continue
-        elif sent > len(reminder_days) or first is None:
-            continue
-        elif today < first.date() + timedelta(days=reminder_days[sent - 1]):
+        elif sent > len(reminder_days) or first is None or today < first.date() + timedelta(days=reminder_days[sent - 1]):
             continue
         if today > it["closes"]:
             continue
