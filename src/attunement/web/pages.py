@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import Actor, AuthError, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store.outreach import OutreachRecords
 from attunement.web import domain, exports
 from attunement.web.deps import check_csrf, get_session, page_actor
 from attunement.web.forms import (
@@ -249,8 +250,10 @@ async def family_page(request: Request, family_id: int,
     except domain.ProfileUnavailable as exc:
         profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
+    messages = await call(OutreachRecords(store).list_messages, actor, family_id)
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
+        "messages": messages,
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
