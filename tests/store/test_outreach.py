@@ -375,3 +375,56 @@ def test_no_caregiver_address_is_stored_in_clear(store, smtp):
     dump = repr(rows) + repr(prefs)
     assert rows and "carer1@example.net" not in dump and "07700" not in dump
     assert w.fam in {r.family_id for r in rows}
+
+
+# ---------------------------------------------------------------------------- running it
+def test_embedded_worker_thread_sends_an_alert_on_sqlite_only(store, smtp, monkeypatch):
+    from attunement.outreach.worker import start_embedded
+
+    w = make_world(store)
+    _alert(w, "mother")
+    cfg = config(smtp, poll_seconds=0.05)
+    if store.dialect != "sqlite":  # PostgreSQL services run `attunement worker` processes
+        assert start_embedded(store, cfg) is None
+        return
+    monkeypatch.setenv("ATTUNEMENT_EMBEDDED_WORKER", "0")
+    assert start_embedded(store, cfg) is None
+    monkeypatch.delenv("ATTUNEMENT_EMBEDDED_WORKER")
+    started = start_embedded(store, cfg)
+    assert started is not None
+    thread, stop = started
+    try:
+        for _ in range(200):
+            if smtp.mailbox.raw:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert [m["To"] for m in smtp.mailbox.messages()] == ["north@example.org"]
+
+
+def test_cli_run_once_with_now_prints_what_it_sent(tmp_path, smtp, monkeypatch):
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    url, key = f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "cli.key"
+    st = Store.open(url, key_path=key)
+    st.init("admin@example.org", PASSWORD)
+    make_world(st, father=False)
+    st.close()
+    monkeypatch.setenv("ATTUNEMENT_SMTP", f"127.0.0.1:{smtp.port}")
+    runner = CliRunner()
+    args = ["outreach", "run-once", "--db", url, "--key-file", str(key)]
+    r = runner.invoke(app, [*args, "--now", "2026-10-18T09:00"])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"sent\s+invitation\s+email\s+family 1", r.output)
+    assert "1 sent, 0 not sent" in r.output
+    r = runner.invoke(app, [*args, "--now", "2026-10-18T10:00"])
+    assert "0 sent, 0 not sent" in r.output and len(smtp.mailbox.raw) == 1
+    r = runner.invoke(app, [*args, "--now", "yesterday"])
+    assert r.exit_code == 1 and "--now" in r.output
+    monkeypatch.setenv("ATTUNEMENT_SMTP", "no-port")
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "ATTUNEMENT_SMTP" in r.output
