@@ -104,6 +104,7 @@ def assert_nothing_clinical(smtp: SmtpServer, sms: SmsProvider | None = None) ->
     texts += [x["body"] for x in (sms.received if sms else [])]
     assert texts
     for text in texts:
+        text = re.sub(r"https://\S+/c/[A-Za-z0-9_-]+", "LINK", text)  # random link tokens
         for word in (*NAMES, *CLINICAL_WORDS):
             assert word.lower() not in text.lower(), (word, text)
         assert not re.search(r"\b(total|1[0-9]|2[0-9])\b", text.split("http")[0]), text

@@ -13,7 +13,8 @@ Every queued escalation, every delivery result and every preference change is au
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -173,20 +174,27 @@ class OutreachRecords:
         answered, by the store's own schedule rule, with the caregiver's preferences."""
         store = self.store
         with self._db.read() as s:
-            fams = list(s.execute(select(Family).where(Family.study_id.is_not(None))).scalars())
+            # plain rows, not ORM objects: this reads every family of every study
+            fams = s.execute(select(Family.id, Family.site_id, Family.study_id)
+                             .where(Family.study_id.is_not(None))).all()
             if not fams:
                 return []
             tps: dict[int, list[TimePoint]] = {}
             for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
                 tps.setdefault(tp.study_id, []).append(tp)
-            carers: dict[int, list[Caregiver]] = {}
-            for cg in s.execute(select(Caregiver).where(Caregiver.left_on.is_(None))).scalars():
+            carers: dict[int, list[Any]] = {}
+            for cg in s.execute(select(Caregiver.id, Caregiver.key, Caregiver.role,
+                                       Caregiver.family_id)
+                                .where(Caregiver.left_on.is_(None)).order_by(Caregiver.id)):
                 carers.setdefault(cg.family_id, []).append(cg)
-            infant_rows = list(s.execute(select(Infant).order_by(Infant.id)).scalars())
+            infants: dict[int, Any] = {}
             if any(tp.anchor == "birth_date" for x in tps.values() for tp in x):
-                infant_rows = store._with_birth_dates(s, infant_rows)
-            infants: dict[int, Infant] = {}
-            for inf in infant_rows:
+                rows = store._with_birth_dates(
+                    s, s.execute(select(Infant).order_by(Infant.id)).scalars())
+            else:  # no time point counts from birth: no need to decrypt dates of birth
+                rows = [SimpleNamespace(family_id=f, due_date=d, birth_date=None) for f, d in
+                        s.execute(select(Infant.family_id, Infant.due_date).order_by(Infant.id))]
+            for inf in rows:
                 infants.setdefault(inf.family_id, inf)
             done = set(s.execute(
                 select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
@@ -200,7 +208,7 @@ class OutreachRecords:
             window = {tp.name: tp.window_days for tp in plan}
             by_key = {c.key: c for c in carers[fam.id]}
             due, _overdue = store._schedule(
-                fam, infants.get(fam.id), carers[fam.id], plan, done, today)
+                fam, infants.get(fam.id), carers[fam.id], plan, done, today)  # type: ignore[arg-type]
             for item in due:
                 cg = by_key[item["caregiver"]]
                 pref = prefs.get(cg.id)
@@ -293,13 +301,14 @@ class OutreachRecords:
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
         inserted: list[dict] = []
         with self._db.write() as s:
-            for start in range(0, len(values), 2000):
-                chunk = values[start:start + 2000]
-                stmt = (insert(_M).values(chunk).on_conflict_do_nothing(index_elements=["key"])
+            if self._db.dialect == "postgresql":
+                keys = _copy_insert(s, values)
+            else:
+                stmt = (insert(_M).on_conflict_do_nothing(index_elements=["key"])
                         .returning(_M.c.id, _M.c.key))
-                keys = {k: i for i, k in s.execute(stmt).all()}
-                inserted.extend({**val, "id": keys[val["key"]]} for val in chunk
-                                if val["key"] in keys)
+                keys = {k: i for i, k in s.execute(stmt, values).all()}
+            inserted.extend({**val, "id": keys[val["key"]]} for val in values
+                            if val["key"] in keys)
             entries = [dict(actor=actor, action="queue", entity="outreach_message",
                             entity_id=r["id"], family_id=r["family_id"], site_id=r["site_id"],
                             after={"kind": r["kind"], "stage": r["stage"],
@@ -435,6 +444,28 @@ class OutreachRecords:
             return [_message_dict(m) for m in s.execute(
                 select(OutreachMessage).where(OutreachMessage.status.in_(("retry", "failed")))
                 .order_by(OutreachMessage.id)).scalars()]
+
+
+def _copy_insert(s: Session, values: list[dict]) -> dict[str, int]:
+    """PostgreSQL: COPY the rows into a temporary table, then one INSERT … SELECT … ON CONFLICT
+    DO NOTHING; returns key -> id of the rows inserted. (A day's invitations for a national
+    study are 100,000 rows: a multi-row INSERT spends its time building the statement.)"""
+    cols = list(_COLUMNS)
+    cur = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur.execute(f"CREATE TEMPORARY TABLE outreach_incoming ON COMMIT DROP AS "
+                f"SELECT {', '.join(cols)} FROM outreach_messages WITH NO DATA")
+    naive = {"not_before", "created_at", "claimed_at", "sent_at"}
+    with cur.copy(f"COPY outreach_incoming ({', '.join(cols)}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row([
+                (row.get(c).astimezone(UTC).replace(tzinfo=None)
+                 if c in naive and row.get(c) is not None else row.get(c)) for c in cols])
+    cur.execute(f"INSERT INTO outreach_messages ({', '.join(cols)}) "
+                f"SELECT {', '.join(cols)} FROM outreach_incoming "
+                "ON CONFLICT (key) DO NOTHING RETURNING id, key")
+    keys = {k: i for i, k in cur.fetchall()}
+    cur.execute("DROP TABLE outreach_incoming")
+    return keys
 
 
 def _pref_dict(p: ContactPreference) -> dict:
