@@ -22,7 +22,7 @@ DAY = timedelta(days=1)
 # 6w time point: due date 2026-09-20 + 42 days = 2026-11-01, window ± 14 days
 OPENS = datetime(2026, 10, 18, 9, 0, tzinfo=UTC)
 NAMES = ("Philippa", "Wintergreen", "Osric", "Zebedee", "Quillfeather")
-CLINICAL_WORDS = ("epds", "edinburgh", "phq", "score", "self-harm", "self_harm", "depress",
+CLINICAL_WORDS = ("epds", "edinburgh", "phq", "score", "total", "flag_id", "item", "self-harm", "self_harm", "depress",
                   "N-001", "6w", "mother", "father")
 
 
@@ -107,7 +107,6 @@ def assert_nothing_clinical(smtp: SmtpServer, sms: SmsProvider | None = None) ->
         text = re.sub(r"https://\S+/c/[A-Za-z0-9_-]+", "LINK", text)  # random link tokens
         for word in (*NAMES, *CLINICAL_WORDS):
             assert word.lower() not in text.lower(), (word, text)
-        assert not re.search(r"\b(total|1[0-9]|2[0-9])\b", text.split("http")[0]), text
 
 
 # ---------------------------------------------------------------------------- questionnaires
