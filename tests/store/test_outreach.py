@@ -428,3 +428,19 @@ def test_cli_run_once_with_now_prints_what_it_sent(tmp_path, smtp, monkeypatch):
     monkeypatch.setenv("ATTUNEMENT_SMTP", "no-port")
     r = runner.invoke(app, args)
     assert r.exit_code == 1 and "ATTUNEMENT_SMTP" in r.output
+
+
+def test_a_message_claimed_by_a_worker_that_died_is_taken_over_after_the_lease(store, smtp):
+    make_world(store, father=False)
+    records = OutreachRecords(store)
+    dead = Worker(store, config(smtp), name="dead")
+    dead.plan(OPENS)
+    [claimed] = records.claim("dead", OPENS)  # ... and the process dies before sending
+    live = Worker(store, config(smtp), name="live")
+    assert live.deliver_due(OPENS + timedelta(minutes=9)) == []
+    [r] = live.deliver_due(OPENS + timedelta(minutes=11))
+    assert r["status"] == "sent" and len(smtp.mailbox.raw) == 1
+    # the dead worker's late result does not overwrite the live one's
+    records.record(claimed, "failed", error="late")
+    [m] = records.all_messages()
+    assert (m["status"], m["claimed_by"], m["attempts"]) == ("sent", "live", 2)
