@@ -142,3 +142,47 @@ def test_a_broken_template_file_is_refused_naming_file_and_field(tmp_path):
 def test_the_outside_world_gets_an_opaque_reference_not_the_key():
     ref = opaque("q:7:epds:6w:0")
     assert len(ref) == 32 and "epds" not in ref and ref == opaque("q:7:epds:6w:0")
+
+
+LONDON_OFFICE = {"start": "09:00", "end": "17:00", "days": [0, 1, 2, 3, 4],
+                 "timezone": "Europe/London"}
+
+
+def test_working_hours_hand_worked():
+    hours = OutreachConfig(working_hours=LONDON_OFFICE).escalation_hours()
+    two = timedelta(hours=2)
+    utc = lambda s: datetime.fromisoformat(s).replace(tzinfo=UTC)  # noqa: E731
+    # 2026-12-04 is a Friday; London is on GMT (UTC+0) in December
+    assert hours.add(utc("2026-12-03T10:00"), two) == utc("2026-12-03T12:00")
+    assert hours.add(utc("2026-12-04T16:30"), two) == utc("2026-12-07T10:30")  # Fri -> Mon
+    assert hours.add(utc("2026-12-05T23:00"), two) == utc("2026-12-07T11:00")  # Sat night
+    assert hours.add(utc("2026-12-03T16:00"), 2 * two) == utc("2026-12-04T12:00")
+    assert hours.add(utc("2026-12-03T17:00"), two) == utc("2026-12-04T11:00")  # at closing
+    # 2026-07-01 is a Wednesday; 08:00 UTC is 09:00 British Summer Time
+    assert hours.add(utc("2026-07-01T08:00"), two) == utc("2026-07-01T10:00")
+    assert hours.add(utc("2026-07-01T07:00"), two) == utc("2026-07-01T10:00")  # before opening
+
+
+def test_escalation_waits_for_working_hours_but_an_emergency_does_not():
+    hours = OutreachConfig(working_hours=LONDON_OFFICE).escalation_hours()
+    friday = {**ALERT, "created_at": at("2026-12-04", 16)}
+
+    def keys(now: datetime, emergency: bool = False) -> list[str]:
+        return sorted(m["key"] for m in planning.alert_messages(
+            [friday], now, timedelta(hours=2), {"North": ["duty@example.org"]},
+            lambda k, f: emergency, clock=hours.add))
+
+    assert keys(at("2026-12-05", 12)) == ["a:5:0:u11"]  # Saturday: no escalation yet
+    assert keys(datetime(2026, 12, 7, 9, 59, tzinfo=UTC)) == ["a:5:0:u11"]
+    assert keys(datetime(2026, 12, 7, 10, 0, tzinfo=UTC)) == [
+        "a:5:0:u11", "a:5:1:d:duty@example.org"]
+    assert keys(at("2026-12-04", 16), emergency=True) == [
+        "a:5:0:u11", "a:5:1:d:duty@example.org"]
+
+
+def test_working_hours_errors_name_the_field():
+    for bad, field in (({"start": "9am"}, "start/end"), ({"start": "18:00"}, "end"),
+                       ({"days": [7]}, "days"), ({"timezone": "Mars/Olympus"}, "timezone"),
+                       ({"lunch": "12:00"}, "working_hours")):
+        with pytest.raises(OutreachConfigError, match=field):
+            OutreachConfig.from_mapping({"working_hours": bad}, "outreach.yaml")

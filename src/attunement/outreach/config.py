@@ -13,8 +13,12 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from attunement.outreach.planning import WorkingHours
 
 
 class OutreachConfigError(ValueError):
@@ -38,6 +42,9 @@ class OutreachConfig:
     sms_sender: str = "attunement"
     reminder_days: list[int] = field(default_factory=lambda: [3, 7])
     escalate_after_minutes: int = 120
+    # {"start": "09:00", "end": "17:00", "days": [0..4], "timezone": "Europe/London"}; None:
+    # escalation times count every hour of the day
+    working_hours: dict[str, Any] | None = None
     duty_lists: dict[str, list[str]] = field(default_factory=dict)
     link_hours: int = 72
     max_attempts: int = 8
@@ -104,6 +111,32 @@ class OutreachConfig:
 
         return [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
 
+    def escalation_hours(self, source: str = "settings") -> WorkingHours | None:
+        """``working_hours`` checked and parsed (None: escalation counts wall-clock time)."""
+        wh = self.working_hours
+        if wh is None:
+            return None
+        where = f"{source}: working_hours"
+        if not isinstance(wh, dict) or set(wh) - {"start", "end", "days", "timezone"}:
+            raise OutreachConfigError(f"{where}: expected start, end, days and timezone")
+        try:
+            start = time.fromisoformat(str(wh.get("start", "09:00")))
+            end = time.fromisoformat(str(wh.get("end", "17:00")))
+        except ValueError:
+            raise OutreachConfigError(f"{where}.start/end: must be times such as 09:00") from None
+        if end <= start:
+            raise OutreachConfigError(f"{where}.end: must be after start")
+        days = wh.get("days", [0, 1, 2, 3, 4])
+        if not isinstance(days, list) or not days or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days):
+            raise OutreachConfigError(f"{where}.days: must list weekdays 0 (Monday) to 6")
+        try:
+            zone = ZoneInfo(str(wh.get("timezone", "UTC")))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise OutreachConfigError(
+                f"{where}.timezone: unknown time zone {wh.get('timezone')!r}") from None
+        return WorkingHours(start, end, frozenset(days), zone)
+
     def _validate(self, source: str) -> None:
         def bad(name: str, why: str) -> OutreachConfigError:
             return OutreachConfigError(f"{source}: {name}: {why}")
@@ -132,6 +165,8 @@ class OutreachConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise bad(name, "must be a positive number of seconds")
+        if self.working_hours is not None:
+            self.escalation_hours(source)
         if self.sms_url and not str(self.sms_url).startswith(("http://", "https://")):
             raise bad("sms_url", "must be an http(s) URL")
 

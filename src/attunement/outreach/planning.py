@@ -11,7 +11,9 @@ key, so planning any number of times (or on several workers) queues it once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 
 def questionnaire_messages(
@@ -57,18 +59,59 @@ def questionnaire_messages(
     return out
 
 
+@dataclass(frozen=True)
+class WorkingHours:
+    """The hours an escalation clock runs: ``start``-``end`` local time on ``days``
+    (0 = Monday) in ``timezone``."""
+
+    start: time
+    end: time
+    days: frozenset[int]
+    timezone: ZoneInfo
+
+    def add(self, moment: datetime, span: timedelta) -> datetime:
+        """``moment`` plus ``span`` of working time (time outside working hours does not count).
+
+        A flag raised at 16:30 on a Friday with two working hours to go escalates at 10:30 on
+        Monday; one raised on a Saturday night at 11:00 on Monday.
+        """
+        left = span
+        local = moment.astimezone(self.timezone)
+        day = local.date()
+        while True:
+            if day.weekday() in self.days:
+                opens = datetime.combine(day, self.start, self.timezone)
+                closes = datetime.combine(day, self.end, self.timezone)
+                begin = max(opens, local)
+                if begin < closes:
+                    if begin + left <= closes:
+                        return (begin + left).astimezone(moment.tzinfo)
+                    left -= closes - begin
+            day += timedelta(days=1)
+            local = datetime.combine(day, time(0), self.timezone)
+
+
+def wall_clock(moment: datetime, span: timedelta) -> datetime:
+    """``moment`` plus ``span``: every hour counts."""
+    return moment + span
+
+
 def alert_messages(
     alerts: Iterable[Mapping],
     now: datetime,
     escalate_after: timedelta,
     duty_lists: Mapping[str, Sequence[str]],
     is_emergency: Callable[[str, str], bool],
+    *,
+    clock: Callable[[datetime, timedelta], datetime] = wall_clock,
 ) -> list[dict]:
     """Notifications and escalations of open urgent flags due by ``now``.
 
     Stage 0: the family's practitioner (the one who registered the family when still a
     practitioner of the site, else every practitioner of the site). Stage 1: the site's duty
     list. Stage 2: the site lead(s). An emergency starts at stages 0 and 1 together.
+    ``clock(moment, span)`` says when ``span`` after ``moment`` is (wall-clock time, or
+    :meth:`WorkingHours.add`); an emergency's first stages never wait for working hours.
     """
     out = []
     for a in alerts:
@@ -83,7 +126,8 @@ def alert_messages(
              [(u, None) for u in a["site_leads"]]),
         ]
         for stage, after, recipients in stages:
-            if now < a["created_at"] + after:
+            due = a["created_at"] if after == timedelta(0) else clock(a["created_at"], after)
+            if now < due:
                 continue
             for user_id, address in recipients:
                 who = f"u{user_id}" if user_id is not None else f"d:{address}"

@@ -55,9 +55,10 @@ class Worker:
         rows = planning.questionnaire_messages(
             self.records.schedule_snapshot(now.date()), self.records.questionnaire_history(),
             now, c.reminder_days)
+        hours = c.escalation_hours()
         rows += planning.alert_messages(
             self.records.open_alerts(), now, timedelta(minutes=c.escalate_after_minutes),
-            c.duty_lists, is_emergency)
+            c.duty_lists, is_emergency, clock=hours.add if hours else planning.wall_clock)
         return self.records.queue(rows)
 
     # ------------------------------------------------------------------ delivery
