@@ -432,6 +432,19 @@ class OutreachRecords:
                              .order_by(OutreachMessage.id.desc())).scalars().all()
             return [{**_message_dict(m), "caregiver": keys.get(m.caregiver_id)} for m in rows]
 
+    def contact_preferences(self, actor: Actor, family_id: int) -> list[dict]:
+        """Each current caregiver's language, method and opt-out (defaults when never set)."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            carers = s.execute(select(Caregiver).where(
+                Caregiver.family_id == fam.id, Caregiver.left_on.is_(None))
+                .order_by(Caregiver.id)).scalars().all()
+            prefs = {p.caregiver_id: p for p in s.execute(select(ContactPreference).where(
+                ContactPreference.family_id == fam.id)).scalars()}
+        default = {"language": "en", "method": "email", "opted_out": False}
+        return [{"caregiver": c.key, **(_pref_dict(prefs[c.id]) if c.id in prefs else default)}
+                for c in carers]
+
     def all_messages(self) -> list[dict]:
         """Every message (operators and tests)."""
         with self._db.read() as s:

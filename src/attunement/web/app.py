@@ -97,13 +97,14 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
 
     _install_error_handlers(app)
 
-    from attunement.web import accounts, api, observation, pages, trials
+    from attunement.web import accounts, api, observation, outreach, pages, trials
 
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(trials.router)
     app.include_router(observation.router)
     app.include_router(accounts.router)
+    app.include_router(outreach.router)
     return app
 
 

@@ -250,10 +250,13 @@ async def family_page(request: Request, family_id: int,
     except domain.ProfileUnavailable as exc:
         profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
-    messages = await call(OutreachRecords(store).list_messages, actor, family_id)
+    outreach = OutreachRecords(store)
+    messages = await call(outreach.list_messages, actor, family_id)
+    contact = (await call(outreach.contact_preferences, actor, family_id)
+               if actor.sees_identifiers else None)
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
-        "messages": messages,
+        "messages": messages, "contact": contact,
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
