@@ -289,6 +289,15 @@ def test_smtp_down_is_retried_with_back_off_shown_to_staff_and_not_lost(store, s
     assert r["status"] == "sent" and len(smtp.mailbox.raw) == 1
     actions = [e["action"] for e in store.audit_log(store.system_actor(), family_id=w.fam)]
     assert actions.count("outreach_retry") == 2 and actions.count("outreach_sent") == 1
+    # a link made for an attempt that failed was expired: only the delivered one is live
+    from sqlalchemy import text
+
+    with store._db.read() as s:
+        links = s.execute(text("SELECT expires_at FROM caregiver_links")).all()
+    assert len(links) == 3
+    cutoff = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    live = [x for x in links if str(x[0]) > cutoff]
+    assert len(live) == 1
 
 
 def test_retries_stop_after_max_attempts_and_the_failure_stays_visible(store, smtp):

@@ -86,33 +86,39 @@ class Worker:
         if not ctx["wanted"]:
             self.records.record(m, "skipped", error=ctx["why_not"], now=now, worker=self.name)
             return {**result, "status": "skipped", "error": ctx["why_not"]}
+        link: list[str] = []
         try:
-            to, subject, body = self._compose(m, ctx, now)
             channel = self.sms if m["channel"] == "sms" else self.email
             if channel is None:
                 raise DeliveryError(f"no {m['channel']} channel is configured", retryable=False)
+            to, subject, body = self._compose(m, ctx, now, link)
             channel.send(to, subject, body, key=m["key"])
         except DeliveryError as exc:
-            return {**result, **self._failed(m, str(exc), exc.retryable, now)}
+            return {**result, **self._failed(m, str(exc), exc.retryable, now, link)}
         except StoreError as exc:  # e.g. the link could not be created (time point removed)
-            return {**result, **self._failed(m, str(exc), False, now)}
+            return {**result, **self._failed(m, str(exc), False, now, link)}
         self.records.record(m, "sent", now=now, worker=self.name)
         return {**result, "status": "sent", "error": None}
 
-    def _failed(self, m: dict, error: str, retryable: bool, now: datetime) -> dict:
+    def _failed(self, m: dict, error: str, retryable: bool, now: datetime,
+                link: list[str]) -> dict:
         c = self.config
+        unused = link[0] if link else None
         if retryable and m["attempts"] < c.max_attempts:
             when = now + planning.backoff(m["attempts"], c.retry_base_seconds,
                                           c.retry_max_seconds)
             self.records.record(m, "retry", error=error, not_before=when, now=now,
-                                worker=self.name)
+                                worker=self.name, undelivered_link=unused)
             log.warning("outreach message %s: %s; retry at %s", m["id"], error, when)
             return {"status": "retry", "error": error, "retry_at": when.isoformat()}
-        self.records.record(m, "failed", error=error, now=now, worker=self.name)
+        self.records.record(m, "failed", error=error, now=now, worker=self.name,
+                            undelivered_link=unused)
         log.error("outreach message %s failed: %s", m["id"], error)
         return {"status": "failed", "error": error}
 
-    def _compose(self, m: dict, ctx: dict, now: datetime) -> tuple[str, str, str]:
+    def _compose(self, m: dict, ctx: dict, now: datetime,
+                 link: list[str]) -> tuple[str, str, str]:
+        """The message's address, subject and text; a caregiver link made is put in ``link``."""
         c = self.config
         if not ctx["address"]:
             what = "mobile number" if m["channel"] == "sms" else "e-mail address"
@@ -124,6 +130,7 @@ class Worker:
             token = self.store.create_link(
                 self.store.system_actor(), m["family_id"], ctx["caregiver_key"],
                 m["instrument"], m["time_point"], hours=hours)
+            link.append(token)
             context.update(link=f"{base}/c/{token}",
                            expires=(now + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M UTC"),
                            crisis_contacts=c.contacts())

@@ -33,12 +33,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from attunement.store import audit
 from attunement.store import validate as v
+from attunement.store.crypto import token_hash
 from attunement.store.errors import StoreValidationError
 from attunement.store.models import (
     Alert,
     Assessment,
     Base,
     Caregiver,
+    CaregiverLink,
     Family,
     Identity,
     Infant,
@@ -391,8 +393,12 @@ class OutreachRecords:
 
     def record(self, message: dict, status: str, *, error: str | None = None,
                not_before: datetime | None = None, now: datetime | None = None,
-               worker: str = "") -> None:
-        """Record one delivery result (sent, retry, failed, skipped), audited."""
+               worker: str = "", undelivered_link: str | None = None) -> None:
+        """Record one delivery result (sent, retry, failed, skipped), audited.
+
+        ``undelivered_link``: the caregiver link made for a message that did not go out; it is
+        expired in the same transaction, so only delivered links are ever live.
+        """
         if status not in STATUSES:
             raise ValueError(f"unknown outreach status {status!r}")
         now = now or utcnow()
@@ -408,6 +414,10 @@ class OutreachRecords:
                 _M.c.claimed_by == message["claimed_by"]).values(**values)).rowcount
             if not done:
                 return
+            if undelivered_link:
+                s.execute(update(CaregiverLink).where(
+                    CaregiverLink.token_hash == token_hash(undelivered_link),
+                    CaregiverLink.used_at.is_(None)).values(expires_at=utcnow()))
             audit.append(
                 s, actor=self.store.system_actor(), action=f"outreach_{status}",
                 entity="outreach_message", entity_id=message["id"],
