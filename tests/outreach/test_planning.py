@@ -186,3 +186,13 @@ def test_working_hours_errors_name_the_field():
                        ({"lunch": "12:00"}, "working_hours")):
         with pytest.raises(OutreachConfigError, match=field):
             OutreachConfig.from_mapping({"working_hours": bad}, "outreach.yaml")
+
+
+def test_an_escalation_with_no_one_to_notify_is_recorded_as_failed_not_dropped():
+    lonely = {**ALERT, "site_leads": [], "site": "South"}
+    out = planning.alert_messages([lonely], ALERT["created_at"] + timedelta(hours=4),
+                                  timedelta(hours=2), {"North": ["duty@example.org"]},
+                                  lambda k, f: False)
+    failed = sorted((m["key"], m["last_error"]) for m in out if m["status"] == "failed")
+    assert failed == [("a:5:1:nobody", "no one to notify: site 'South' has no duty list"),
+                      ("a:5:2:nobody", "no one to notify: site 'South' has no site lead")]

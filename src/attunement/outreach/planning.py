@@ -129,6 +129,15 @@ def alert_messages(
             due = a["created_at"] if after == timedelta(0) else clock(a["created_at"], after)
             if now < due:
                 continue
+            if not recipients:  # recorded as failed, visible on the family page, not dropped
+                who = ("practitioner", "duty list", "site lead")[stage]
+                out.append({
+                    "key": f"a:{a['id']}:{stage}:nobody", "kind": "alert" if stage == 0
+                    else "escalation", "stage": stage, "channel": "email",
+                    "family_id": a["family_id"], "site_id": a["site_id"], "alert_id": a["id"],
+                    "language": "en", "status": "failed",
+                    "last_error": f"no one to notify: site {a['site']!r} has no {who}",
+                    "not_before": now, "created_at": now, "emergency": emergency})
             for user_id, address in recipients:
                 who = f"u{user_id}" if user_id is not None else f"d:{address}"
                 out.append({
