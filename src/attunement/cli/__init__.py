@@ -15,6 +15,7 @@ from attunement.cli import (
     evidence,
     instruments,
     observe,
+    outreach,
     platform,
     screening,
     study_trials,
@@ -46,7 +47,8 @@ def _root(
     """Attachment-informed perinatal care and research."""
 
 
-for _module in (instruments, screening, observe, trials, evidence, platform, web, study_trials):
+for _module in (instruments, screening, observe, trials, evidence, platform, web, study_trials,
+                outreach):
     _module.register(app)
 
 

@@ -73,6 +73,7 @@ from attunement.store.errors import (
     StoreError,
     StoreValidationError,
 )
+from attunement.store.outreach import OutreachRecords
 from attunement.store.referrals import Referrals
 from attunement.store.scope import Actor
 from attunement.store.service import SAFETY_REVIEW_OUTCOMES, Store, Submission
@@ -86,6 +87,7 @@ __all__ = [
     "Forbidden",
     "KeyFileError",
     "NotFound",
+    "OutreachRecords",
     "Referrals",
     "StorageFull",
     "Store",

@@ -109,7 +109,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
 
     _install_error_handlers(app)
 
-    from attunement.web import accounts, api, cascade, observation, pages, trials
+    from attunement.web import accounts, api, cascade, observation, outreach, pages, trials
 
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -117,6 +117,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
     app.include_router(observation.router)
     app.include_router(accounts.router)
     app.include_router(cascade.router)
+    app.include_router(outreach.router)
     return app
 
 

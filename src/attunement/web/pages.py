@@ -25,6 +25,7 @@ from attunement.store import (
     Store,
     StoreValidationError,
 )
+from attunement.store.outreach import OutreachRecords
 from attunement.web import domain, exports
 from attunement.web.deps import check_csrf, get_session, page_actor
 from attunement.web.forms import (
@@ -267,10 +268,15 @@ async def family_page(request: Request, family_id: int,
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     from attunement.web.cascade import referral_section
 
+    outreach = OutreachRecords(store)
+    messages = await call(outreach.list_messages, actor, family_id)
+    contact = (await call(outreach.contact_preferences, actor, family_id)
+               if actor.sees_identifiers else None)
     return render(request, "family.html", {
         **await referral_section(store, actor, family_id),
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": domain.urgency_level((profile or {}).get("urgency", "none")),
+        "messages": messages, "contact": contact,
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),

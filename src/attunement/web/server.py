@@ -67,11 +67,18 @@ def run(
                "log_level": log_level, "access_log": False}
     options = {k: val for k, val in options.items() if val is not None}
     if workers == 1:
+        from attunement.outreach.worker import start_embedded
         from attunement.web import create_app
 
         app = create_app(store, settings=Settings.from_env())
+        embedded = start_embedded(store)  # SQLite: the outreach worker runs beside the server
         settle()
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        try:
+            uvicorn.run(app, **options)  # type: ignore[arg-type]
+        finally:
+            if embedded:
+                embedded[1].set()
+                embedded[0].join(10)
         return
     store.close()
     uvicorn.run("attunement.web.server:app_from_env", factory=True, workers=workers,
