@@ -85,7 +85,8 @@ def test_emergency_goes_to_the_duty_list_at_once_and_the_site_lead_after_one_per
 
 
 def test_emergency_kind_is_read_from_one_function():
-    assert is_emergency("emergency") and not is_emergency("safety", "epds_self_harm")
+    assert is_emergency("suspected_psychosis") and is_emergency("harm_intent")
+    assert not is_emergency("safety", "epds_self_harm") and not is_emergency("unknown")
 
 
 def test_back_off_doubles_and_is_capped():

@@ -1,16 +1,16 @@
-"""Which urgent flags are emergencies: the ONE place outreach asks.
+"""Which urgent flags are emergencies: outreach asks the platform's one flag vocabulary.
 
 An emergency goes to the site's duty list at once; any other open flag goes to the family's
-practitioner first and escalates when not acknowledged in time. Until the platform's flag
-vocabulary names emergency kinds, an alert is an emergency when its kind is ``emergency``;
-the integrator points this function at the vocabulary.
+practitioner first and escalates when not acknowledged in time. Which kinds are emergencies is
+defined once, in ``attunement/vocabulary.yaml`` (``emergency: true``).
 """
 
 from __future__ import annotations
 
-EMERGENCY_KINDS = frozenset({"emergency"})
+from attunement.vocabulary import load_vocabulary
 
 
 def is_emergency(alert_kind: str, flag_id: str = "") -> bool:
-    """True when an alert of ``alert_kind`` (raised by ``flag_id``) is an emergency."""
-    return alert_kind in EMERGENCY_KINDS
+    """True when an alert of ``alert_kind`` (raised by ``flag_id``) is of an emergency kind."""
+    kind = load_vocabulary().kind_of({"id": flag_id, "kind": alert_kind})
+    return kind is not None and kind.emergency
