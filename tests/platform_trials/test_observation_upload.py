@@ -218,3 +218,18 @@ def test_bad_interval_or_actor_source_is_refused_by_name(client, tw, meta, field
     r = _upload(client, tw, ECBER_FILE.read_bytes(), {**ECBER_META, **meta})
     assert r.status_code == 422 and field in r.text, r.text
     assert _stored(tw) == before
+
+
+def test_nul_in_a_multipart_page_form_answers_422_and_stores_nothing(client, tw) -> None:
+    """The request guard cannot read multipart bodies: the upload page checks its own fields
+    (before: a NUL in the coder's name was stored on SQLite)."""
+    _login(client, "pa@example.org")
+    page = client.get(f"/families/{tw.fam_a[0]}/observations")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    before = _stored(tw)
+    for data, name in (({"coder": "Ann\x00e"}, "dyad.csv"), ({"time_point": "6\x00w"}, "a.csv")):
+        r = client.post(f"/families/{tw.fam_a[0]}/observations",
+                        data={"csrf_token": csrf, "cues": "cry", "responses": "soothe", **data},
+                        files={"file": (name, SESSION, "text/csv")})
+        assert r.status_code == 422, (data, name, r.status_code)
+    assert _stored(tw) == before

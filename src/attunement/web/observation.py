@@ -32,6 +32,7 @@ from attunement.store.observation_measures import (
 )
 from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
 from attunement.web.forms import FormErrors
+from attunement.web.guard import check_json
 
 router = APIRouter()
 
@@ -170,6 +171,9 @@ async def observations_upload(request: Request, family_id: int,
 
     form = await request.form()
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    # a multipart body is not checked by the request guard: its text fields are checked here
+    check_json(values, "body")
+    check_json(getattr(form.get("file"), "filename", "") or "", "body.file")
     errors = FormErrors()
     upload = form.get("file")
     limit = ObservationLimits.from_env().max_bytes
