@@ -154,3 +154,17 @@ def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
     monkeypatch.undo()
     assert refs.list_referrals(world.north, world.fam_north) == before
     assert len(world.store.audit_log(world.admin)) == n_audit
+
+
+def test_cascade_equity_by_language_uses_the_caregivers_preferred_language(world):
+    """Before: the language dimension read only a family-file answer nobody records, so every
+    caregiver was 'not recorded' even after they gave their preferred language."""
+    from attunement.store.outreach import OutreachRecords
+
+    OutreachRecords(world.store).set_contact_preferences(
+        world.north, world.fam_north, "mother", language="pl")
+    cgs, _, _ = Referrals(world.store).cascade_tables(world.north)
+    mine = cgs[cgs["family"] == world.fam_north].set_index("caregiver")
+    langs = dict(zip(mine.index, mine["language"], strict=True))
+    assert "pl" in langs.values()
+    assert sum(v == "pl" for v in langs.values()) == 1

@@ -46,6 +46,7 @@ from attunement.store.models import (
     UTCDateTime,
     utcnow,
 )
+from attunement.store.outreach import ContactPreference
 from attunement.store.scope import Actor, get_scoped, require_write, scoped
 
 if TYPE_CHECKING:
@@ -209,11 +210,11 @@ class Referrals:
         return out
 
     @staticmethod
-    def _current_scores(s: Session, caregiver_ids: list[int], rules: dict) -> list[tuple]:
+    def _current_scores(s: Session, caregiver_ids: Any, rules: dict) -> list[tuple]:
         """(caregiver_id, instrument, completed_on, main score or None, positive) of the
-        current version of each assessment (corrections replace what they correct)."""
-        if not caregiver_ids:
-            return []
+        current version of each assessment (corrections replace what they correct), for the
+        caregivers a subquery selects (never a list of ids: the query text stays the same size
+        whatever the number of families)."""
         rows = s.execute(
             select(Assessment.id, Assessment.caregiver_id, Assessment.instrument,
                    Assessment.completed_on, Assessment.scores, Assessment.flags,
@@ -405,29 +406,34 @@ class Referrals:
                 self._check_study(s, actor, study)
                 stmt = stmt.where(Family.study_id == int(study))
             fams = s.execute(stmt).all()
-            fam_ids = [f.id for f, _ in fams]
+            fam_q = stmt.with_only_columns(Family.id)
             site_of = {f.id: name for f, name in fams}
             deprivation = {f.id: _deprivation(f.context) for f, _ in fams}
             carers = s.execute(
-                select(Caregiver).where(Caregiver.family_id.in_(fam_ids))
-                .order_by(Caregiver.id)
-            ).scalars().all() if fam_ids else []
+                select(Caregiver, ContactPreference.language)
+                .outerjoin(ContactPreference, ContactPreference.caregiver_id == Caregiver.id)
+                .where(Caregiver.family_id.in_(fam_q)).order_by(Caregiver.id)
+            ).all()
             cg_rows = [{
                 "caregiver": c.id, "family": c.family_id, "site": site_of[c.family_id],
                 "role": c.role, "age": c.age,
-                "language": (c.context or {}).get("language")
-                if isinstance((c.context or {}).get("language"), str) else None,
+                # the preferred language the caregiver gave (contact preferences), else the
+                # family file's recorded answer
+                "language": language or ((c.context or {}).get("language")
+                                         if isinstance((c.context or {}).get("language"), str)
+                                         else None),
                 "deprivation": deprivation[c.family_id],
-            } for c in carers]
+            } for c, language in carers]
+            cg_q = select(Caregiver.id).where(Caregiver.family_id.in_(fam_q))
             a_rows = [{
                 "caregiver": cg, "instrument": ins, "completed_on": d, "score": sc,
                 "positive": pos,
-            } for cg, ins, d, sc, pos in self._current_scores(s, [c.id for c in carers], rules)]
+            } for cg, ins, d, sc, pos in self._current_scores(s, cg_q, rules)]
             refs = s.execute(
-                select(Referral).where(Referral.family_id.in_(fam_ids))
-            ).scalars().all() if fam_ids else []
+                select(Referral).where(Referral.family_id.in_(fam_q))
+            ).scalars().all()
             by_family: dict[int, list[int]] = {}
-            for c in carers:
+            for c, _ in carers:
                 by_family.setdefault(c.family_id, []).append(c.id)
             r_rows = []
             for r in refs:
