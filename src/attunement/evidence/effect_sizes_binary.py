@@ -1,0 +1,81 @@
+"""2×2-table effect sizes beyond RR/OR/RD: association coefficients, OR→SMD conversions and
+paired (matched) binary measures, as metafor 3.8's ``escalc``.
+
+The cells reach these functions after ``escalc``'s zero-cell rules (``add``/``to``/``drop00``).
+Formulas: ``help(escalc)`` in metafor 3.8 (Viechtbauer 2010,
+https://doi.org/10.18637/jss.v036.i03); phi's variances from Bonett 2007 (Psychol Methods
+12:433) and Yule's Q/Y from Bishop, Fienberg & Holland 1975 (ch. 11); OR→SMD by Chinn 2000
+(Stat Med 19:3127, logistic) and Cox 1970 (1.65, normal); paired tables by Fagerland,
+Lydersen & Laake 2014 (Stat Methods Med Res 24:159): ``ai`` both events, ``bi`` event only
+at the first occasion/member, ``ci`` only at the second, ``di`` neither. Checked against R
+in ``tests/reference/escalc_binary.json``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["BINARY_MEASURES", "binary_effect"]
+
+#: measures computed here from the cells ai bi ci di (or ai n1i ci n2i)
+BINARY_MEASURES = ("PHI", "YUQ", "YUY", "OR2DL", "OR2DN", "MPRD", "MPRR", "MPOR", "MPORC",
+                   "MPPETO")
+
+
+def binary_effect(measure: str, ai: np.ndarray, bi: np.ndarray, ci: np.ndarray,
+                  di: np.ndarray, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """``yi`` and ``vi`` of one of :data:`BINARY_MEASURES` from (already adjusted) cells."""
+    n1, n2 = ai + bi, ci + di
+    ni = n1 + n2
+    p1, p2 = ai / n1, ci / n2
+    if measure == "PHI":
+        yi = (ai * di - bi * ci) / np.sqrt(n1 * n2 * (ai + ci) * (bi + di))
+        if vtype == "ST":
+            q1, q2 = 1 - p1, 1 - p2
+            vi = (ni**2 * (4 * n1**3 * p1**2 * p2 * q1**2 * q2
+                           + 4 * n2**3 * p1 * p2**2 * q1 * q2**2
+                           + n1 * n2**2 * p2 * q2 * (p2 * q1 + p1 * q2)
+                           * (p2 * q1 + p1 * (4 * q1 + q2))
+                           + n1**2 * n2 * p1 * q1 * (p2 * q1 + p1 * q2)
+                           * (p1 * q2 + p2 * (q1 + 4 * q2)))
+                  / (4 * (ai + ci) ** 3 * (bi + di) ** 3))
+        elif vtype in {"LS", "CS"}:
+            r1, r2 = n1 / ni, n2 / ni
+            c1, c2 = (ai + ci) / ni, (bi + di) / ni
+            vi = (1 / ni) * (1 - yi**2 + yi * (1 + yi**2 / 2) * (r1 - r2) * (c1 - c2)
+                             / np.sqrt(r1 * r2 * c1 * c2)
+                             - 0.75 * yi**2 * ((r1 - r2) ** 2 / (r1 * r2)
+                                               + (c1 - c2) ** 2 / (c1 * c2)))
+        else:
+            raise ValueError(f"vtype for PHI must be 'ST', 'LS' or 'CS', not {vtype!r}")
+        return yi, vi
+    inv_sum = 1 / ai + 1 / bi + 1 / ci + 1 / di
+    odds_ratio = (ai / bi) / (ci / di)
+    if measure == "YUQ":
+        yi = (odds_ratio - 1) / (odds_ratio + 1)
+        return yi, 0.25 * (1 - yi**2) ** 2 * inv_sum
+    if measure == "YUY":
+        yi = (np.sqrt(odds_ratio) - 1) / (np.sqrt(odds_ratio) + 1)
+        return yi, (1 / 16) * (1 - yi**2) ** 2 * inv_sum
+    if measure in {"OR2DL", "OR2DN"}:
+        log_or = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
+        if measure == "OR2DL":
+            return np.sqrt(3) / np.pi * log_or, 3 / np.pi**2 * inv_sum
+        return log_or / 1.65, inv_sum / 1.65**2
+    if measure in {"MPRD", "MPRR", "MPOR"}:
+        pi12, pi21 = bi / ni, ci / ni
+        first, second = (ai + bi) / ni, (ai + ci) / ni
+        if measure == "MPRD":
+            return (first - second,
+                    pi12 * (1 - pi12) / ni + 2 * pi12 * pi21 / ni + pi21 * (1 - pi21) / ni)
+        if measure == "MPRR":
+            return np.log(first) - np.log(second), (pi12 + pi21) / (ni * first * second)
+        return (np.log(first / (1 - first)) - np.log(second / (1 - second)),
+                (pi12 * (1 - pi12) + pi21 * (1 - pi21) + 2 * pi12 * pi21)
+                / (ni * first * (1 - first) * second * (1 - second)))
+    if measure == "MPORC":
+        return np.log(bi) - np.log(ci), 1 / bi + 1 / ci
+    if measure == "MPPETO":
+        expected, var = (bi + ci) / 2, (bi + ci) / 4
+        return (bi - expected) / var, 1 / var
+    raise ValueError(f"unknown 2x2 measure {measure!r}")
