@@ -48,3 +48,21 @@ def test_rma_mh_report_shows_breslow_day() -> None:
     text = str(res)
     assert "Breslow-Day test for heterogeneity: X^2(12) = 171.7654" in text
     assert "Tarone's test for heterogeneity: X^2(12) = 171.7567" in text
+
+
+def test_cli_meta_mh_reports_the_tests(tmp_path: Path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    ref = REF["collins1985b"]
+    path = tmp_path / "tables.csv"
+    pd.DataFrame({k: ref[k] for k in ("ai", "bi", "ci", "di")}).to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["meta", str(path), "--mh", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    for key in KEYS:
+        assert out[key] == pytest.approx(ref[key], rel=1e-10), key
+    text = CliRunner().invoke(app, ["meta", str(path), "--mh"]).stdout
+    assert "Breslow-Day test for heterogeneity: X^2(8) = 28.7961" in text

@@ -142,6 +142,17 @@ def escalc(
     ``IR``, ``IRLN``, ``IRS`` (square root), ``IRFT`` (Freeman–Tukey) from ``xi`` events in
     ``ti`` person-time; ``IRR`` (log rate ratio) and ``IRD`` (rate difference) from ``x1i``,
     ``t1i``, ``x2i``, ``t2i``. Back-transformations: :mod:`attunement.evidence.transf`.
+
+    Further 2×2 measures (:mod:`~attunement.evidence.effect_sizes_binary`): ``PHI`` (``vtype``
+    ``LS``/``CS`` or ``ST``), ``YUQ``, ``YUY``, ``OR2DL``, ``OR2DN``, and for paired tables
+    ``MPRD``, ``MPRR``, ``MPOR``, ``MPORC``, ``MPPETO``. Further measures from means, SDs,
+    correlations, t statistics and reliabilities
+    (:mod:`~attunement.evidence.effect_sizes_continuous`): ``MN``, ``MNLN`` (``mi`` mean,
+    ``sdi``, ``ni``), ``CVR``, ``VR``, ``SMD1``, ``RPB`` (``vtype`` ``LS``/``ST`` or ``CS``),
+    ``RBIS``, ``D2ORL``, ``D2ORN``, ``SMCRH``, ``ROMC``, ``UCOR`` (``vtype`` ``LS``, ``UB``,
+    ``AV``), ``PCOR`` and ``ZPCOR`` (``ti`` or the partial correlation ``ri``, ``ni`` and
+    ``mi`` predictors), and Cronbach's alpha ``ARAW``, ``AHW``, ``ABT`` (``ai`` alpha, ``mi``
+    items, ``ni``).
     Zero cells: ``add`` is added to all four cells of studies with
     a zero cell (``to="only0"``, metafor's default), to every study (``"all"``), to every study
     if any has a zero (``"if0all"``) or never (``"none"``); ``drop00`` sets studies with no
@@ -160,6 +171,9 @@ def escalc(
     >>> d = escalc("PLO", xi=[16], ni=[17])   # R: escalc("PLO", xi=16, ni=17): 2.772589, 1.0625
     >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)
     (2.772589, 1.0625)
+    >>> d = escalc("ABT", ai=[0.93], mi=[20], ni=[103])  # R: 2.6592600369, 0.0208441897
+    >>> round(float(d.yi[0]), 10), round(float(d.vi[0]), 10)
+    (2.6592600369, 0.0208441897)
     """
     measure = measure.upper()
     if measure not in MEASURES:

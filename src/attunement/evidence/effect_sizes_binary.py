@@ -24,7 +24,19 @@ BINARY_MEASURES = ("PHI", "YUQ", "YUY", "OR2DL", "OR2DN", "MPRD", "MPRR", "MPOR"
 
 def binary_effect(measure: str, ai: np.ndarray, bi: np.ndarray, ci: np.ndarray,
                   di: np.ndarray, vtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """``yi`` and ``vi`` of one of :data:`BINARY_MEASURES` from (already adjusted) cells."""
+    """``yi`` and ``vi`` of one of :data:`BINARY_MEASURES` from (already adjusted) cells.
+
+    R: ``escalc("PHI", ai=4, bi=119, ci=11, di=128)`` gives -0.1001392327, 0.0031819154;
+    ``escalc("MPOR", ai=12, bi=9, ci=4, di=25)`` gives 0.4309984101, 0.0943265237:
+
+    >>> import numpy as np
+    >>> [round(float(v[0]), 10) for v in binary_effect(
+    ...     "PHI", *(np.array([x], dtype=float) for x in (4, 119, 11, 128)), "LS")]
+    [-0.1001392327, 0.0031819154]
+    >>> [round(float(v[0]), 10) for v in binary_effect(
+    ...     "MPOR", *(np.array([x], dtype=float) for x in (12, 9, 4, 25)), "LS")]
+    [0.4309984101, 0.0943265237]
+    """
     n1, n2 = ai + bi, ci + di
     ni = n1 + n2
     p1, p2 = ai / n1, ci / n2

@@ -82,7 +82,19 @@ def _vtype(measure: str, vtype: str, allowed: tuple[str, ...]) -> None:
 
 def continuous_effect(measure: str, get: dict[str, np.ndarray | None], need: Need,
                       vtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """``yi`` and ``vi`` of one of :data:`CONTINUOUS_MEASURES`."""
+    """``yi`` and ``vi`` of one of :data:`CONTINUOUS_MEASURES`.
+
+    ``get`` maps metafor's argument names to arrays (or None), ``need`` returns the named
+    arrays or raises naming the missing ones (as inside ``escalc``, the entry point). R:
+    ``escalc("PCOR", ti=4.61, ni=218, mi=4)`` gives 0.3012029208, 0.0038816164:
+
+    >>> import numpy as np
+    >>> cols = {"ti": np.array([4.61]), "ri": None, "ni": np.array([218.0]),
+    ...         "mi": np.array([4.0])}
+    >>> yi, vi = continuous_effect("PCOR", cols, lambda *n: [cols[k] for k in n], "LS")
+    >>> round(float(yi[0]), 10), round(float(vi[0]), 10)
+    (0.3012029208, 0.0038816164)
+    """
     if measure in {"MN", "MNLN"}:
         mi, sdi, ni = need("mi", "sdi", "ni")
         _check(sdi < 0, "standard deviations sdi must not be negative")
