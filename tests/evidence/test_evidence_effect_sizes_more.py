@@ -3,7 +3,8 @@
 Reference values: ``tests/reference/escalc_binary.json`` and ``escalc_continuous.json``, made by
 ``Rscript tests/reference/escalc_binary.R tests/reference/escalc_binary.json`` and
 ``Rscript tests/reference/escalc_continuous.R tests/reference/escalc_continuous.json``
-(metafor 3.8-1; UCOR needs R's gsl package). Each case carries its inputs and options.
+(metafor 3.8-1; UCOR needs R's gsl package), and ``escalc_rtet.json`` from ``escalc_rtet.R``
+(mvtnorm). Each case carries its inputs and options.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def test_escalc_matches_metafor(case: dict) -> None:
 
 
 def test_every_new_measure_has_a_reference() -> None:
+    assert "RTET" in MEASURES  # its own reference: escalc_rtet.json
     new = {"PHI", "YUQ", "YUY", "OR2DL", "OR2DN", "MPRD", "MPRR", "MPOR", "MPORC", "MPPETO",
            "MN", "MNLN", "CVR", "VR", "SMD1", "RPB", "RBIS", "D2ORL", "D2ORN", "SMCRH", "ROMC",
            "UCOR", "PCOR", "ZPCOR", "ARAW", "AHW", "ABT"}
@@ -116,3 +118,29 @@ def test_cli_effect_sizes_take_the_new_measures(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["effect-sizes", str(mn), "-m", "MNLN",
                                       "--vtype", "XX"])
     assert result.exit_code == 0  # MNLN has a single variance, vtype is not used
+
+
+RTET = json.loads((REFERENCE / "escalc_rtet.json").read_text(encoding="utf-8"))
+
+
+def test_rtet_matches_the_exact_ml_solution_and_metafor() -> None:
+    inputs = {k: np.array(v, dtype=float) for k, v in RTET["inputs"].items()}
+    es = escalc("RTET", **inputs)
+    # rho solves the saturated likelihood equation (R: uniroot on mvtnorm's pmvnorm to 1e-14)
+    np.testing.assert_allclose(es.yi, RTET["exact_yi"], rtol=0, atol=1e-12)
+    # the variance against R's Richardson-extrapolated finite-difference Hessian at that rho
+    np.testing.assert_allclose(es.vi, RTET["exact_vi"], rtol=1e-6)
+    # metafor's escalc itself stops Nelder-Mead at its optimiser tolerance
+    np.testing.assert_allclose(es.yi, RTET["metafor_yi"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(es.vi, RTET["metafor_vi"], rtol=1e-4)
+
+
+def test_rtet_degenerate_tables_follow_metafor_or_are_flagged() -> None:
+    es = escalc("RTET", ai=[10, 0], bi=[0, 7], ci=[0, 6], di=[12, 0])
+    assert list(es.yi) == [1.0, -1.0] and list(es.vi) == [0.0, 0.0]
+    with pytest.warns(UserWarning, match=r"RTET: set to missing.*row 1, 2"):
+        es = escalc("RTET", ai=[10, 0], bi=[0, 7], ci=[3, 0], di=[12, 5])
+    assert es.yi.isna().all()
+    # with add = 1/2 the single-zero table has an estimate
+    es = escalc("RTET", ai=[10], bi=[0], ci=[3], di=[12], add=0.5)
+    assert 0 < float(es.yi[0]) < 1 and float(es.vi[0]) > 0

@@ -12,7 +12,7 @@ import typer
 
 MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
                 "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
-                "IRD; 2x2 PHI, YUQ, YUY, OR2DL, OR2DN; paired 2x2 MPRD, MPRR, MPOR, MPORC, "
+                "IRD; 2x2 PHI, YUQ, YUY, RTET, OR2DL, OR2DN; paired 2x2 MPRD, MPRR, MPOR, MPORC, "
                 "MPPETO; means SMD1, CVR, VR, RPB, RBIS, D2ORL, D2ORN, SMCRH, ROMC, MN, MNLN; "
                 "UCOR, PCOR, ZPCOR; Cronbach's alpha ARAW, AHW, ABT (metafor's names).")
 #: measures whose pooled estimate is also shown back-transformed (metafor's transf.*)

@@ -55,7 +55,7 @@ MEASURES.update(CONTINUOUS_MEASURES)
 
 _TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS", *BINARY_MEASURES}
 #: measures for which metafor's ``add`` defaults to 0 instead of 1/2
-_ADD_ZERO_BY_DEFAULT = {"AS", "PHI", "PAS", "PFT", "IRS", "IRFT"}
+_ADD_ZERO_BY_DEFAULT = {"AS", "PHI", "RTET", "PAS", "PFT", "IRS", "IRFT"}
 _TWO_GROUP_MEANS = {"MD", "SMD", "SMDH", "ROM"}
 _CORRELATIONS = {"COR", "ZCOR"}
 _CHANGE = {"MC", "SMCC", "SMCR"}
@@ -144,7 +144,8 @@ def escalc(
     ``t1i``, ``x2i``, ``t2i``. Back-transformations: :mod:`attunement.evidence.transf`.
 
     Further 2×2 measures (:mod:`~attunement.evidence.effect_sizes_binary`): ``PHI`` (``vtype``
-    ``LS``/``CS`` or ``ST``), ``YUQ``, ``YUY``, ``OR2DL``, ``OR2DN``, and for paired tables
+    ``LS``/``CS`` or ``ST``), ``YUQ``, ``YUY``, ``RTET`` (tetrachoric; ``add`` 0 by
+    default), ``OR2DL``, ``OR2DN``, and for paired tables
     ``MPRD``, ``MPRR``, ``MPOR``, ``MPORC``, ``MPPETO``. Further measures from means, SDs,
     correlations, t statistics and reliabilities
     (:mod:`~attunement.evidence.effect_sizes_continuous`): ``MN``, ``MNLN`` (``mi`` mean,
