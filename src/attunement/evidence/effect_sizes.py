@@ -241,7 +241,8 @@ def escalc(
         if undefined.any():
             why.append(f"row {_bad_rows(undefined)}: the effect size or its variance is "
                        "infinite or undefined for these inputs (e.g. a zero cell with "
-                       "to='none', or means of opposite signs for ROM)")
+                       "to='none', means of opposite signs for ROM, ni <= 4 for UCOR, a "
+                       "zero cell for RTET)")
         if negative_vi.any():
             why.append(f"row {_bad_rows(negative_vi)}: negative sampling variance")
         warnings.warn(f"{measure}: set to missing, as metafor does: " + "; ".join(why),
