@@ -7,10 +7,18 @@ import doctest
 import pytest
 
 import attunement.evidence
-from attunement.evidence import effect_sizes, models, transf
+from attunement.evidence import (
+    effect_sizes,
+    effect_sizes_binary,
+    effect_sizes_continuous,
+    mantel_haenszel,
+    models,
+    transf,
+)
 
 
-@pytest.mark.parametrize("module", [attunement.evidence, effect_sizes, models, transf])
+@pytest.mark.parametrize("module", [attunement.evidence, effect_sizes, effect_sizes_binary,
+                                    effect_sizes_continuous, mantel_haenszel, models, transf])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -12,7 +12,9 @@ import typer
 
 MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
                 "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
-                "IRD.")
+                "IRD; 2x2 PHI, YUQ, YUY, RTET, OR2DL, OR2DN; paired 2x2 MPRD, MPRR, MPOR, MPORC, "
+                "MPPETO; means SMD1, CVR, VR, RPB, RBIS, D2ORL, D2ORN, SMCRH, ROMC, MN, MNLN; "
+                "UCOR, PCOR, ZPCOR; Cronbach's alpha ARAW, AHW, ABT (metafor's names).")
 #: measures whose pooled estimate is also shown back-transformed (metafor's transf.*)
 _BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
                      "PFT": "proportion", "IRLN": "incidence rate", "IRS": "incidence rate",
@@ -74,7 +76,8 @@ def effect_sizes_command(
                                 "ci n2i (OR, RR, RD) | ri ni (ZCOR, COR) | m1i sd1i m2i sd2i "
                                 "ni ri (SMCC, SMCR, MC: one group measured twice) | xi ni or "
                                 "xi mi (PR, PLN, PLO, PAS, PFT) | xi ti (IR, IRLN, IRS, IRFT) "
-                                "| x1i t1i x2i t2i (IRR, IRD)."),
+                                "| x1i t1i x2i t2i (IRR, IRD) | mi sdi ni (MN, MNLN) | "
+                                "ti or ri, ni, mi (PCOR, ZPCOR) | ai mi ni (ARAW, AHW, ABT)."),
     measure: str = typer.Option(..., "--measure", "-m", help=MEASURE_HELP),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),

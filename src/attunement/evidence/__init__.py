@@ -4,7 +4,9 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 
 - ``escalc(measure, data, ...)``: yi and vi for SMD, MD, SMDH, ROM, OR, RR, RD, PETO, AS, COR,
   ZCOR, MC, SMCC, SMCR, proportions (PR, PLN, PLO, PAS, PFT) and incidence rates (IR, IRLN,
-  IRS, IRFT, IRR, IRD), with metafor's zero-cell rules (``add``, ``to``, ``drop00``);
+  IRS, IRFT, IRR, IRD) and the rest of metafor's measures (PHI, YUQ, RTET, paired MPOR...,
+  SMD1, CVR, SMCRH, ROMC, MN, UCOR, PCOR, Cronbach's alpha ABT...; see ``escalc``), with
+  metafor's zero-cell rules (``add``, ``to``, ``drop00``);
   ``attunement.evidence.transf``: metafor's back-transformations (``transf.ilogit``,
   ``transf.ipft.hm``, ...).
 - ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ;

@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+
+from attunement.evidence._effect_size_checks import _bad_rows, _check, _wmean, hedges_correction
+from attunement.evidence.effect_sizes_binary import BINARY_MEASURES, binary_effect
+from attunement.evidence.effect_sizes_continuous import CONTINUOUS_MEASURES, continuous_effect
 
 __all__ = ["MEASURES", "escalc", "hedges_correction"]
 
@@ -46,24 +49,19 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "IRR": ("x1i", "t1i", "x2i", "t2i"),
     "IRD": ("x1i", "t1i", "x2i", "t2i"),
 }
+# the rest of metafor's measures live in topic modules; escalc stays the one entry point
+MEASURES.update({m: ("ai", "bi|n1i", "ci", "di|n2i") for m in BINARY_MEASURES})
+MEASURES.update(CONTINUOUS_MEASURES)
 
-_TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS"}
+_TWO_BY_TWO = {"RR", "OR", "RD", "PETO", "AS", *BINARY_MEASURES}
 #: measures for which metafor's ``add`` defaults to 0 instead of 1/2
-_ADD_ZERO_BY_DEFAULT = {"AS", "PAS", "PFT", "IRS", "IRFT"}
+_ADD_ZERO_BY_DEFAULT = {"AS", "PHI", "RTET", "PAS", "PFT", "IRS", "IRFT"}
 _TWO_GROUP_MEANS = {"MD", "SMD", "SMDH", "ROM"}
 _CORRELATIONS = {"COR", "ZCOR"}
 _CHANGE = {"MC", "SMCC", "SMCR"}
 _PROPORTIONS = {"PR", "PLN", "PLO", "PAS", "PFT"}
 _RATES = {"IR", "IRLN", "IRS", "IRFT"}
 _RATE_PAIRS = {"IRR", "IRD"}
-
-
-def hedges_correction(m: Any) -> np.ndarray:
-    """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2) Γ((m−1)/2)) (NaN for m ≤ 1)."""
-    m = np.asarray(m, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
-    return np.where(m <= 1, np.nan, out)
 
 
 def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> np.ndarray | None:
@@ -97,18 +95,6 @@ def _missing_inputs(get: dict[str, np.ndarray | None], k: int) -> np.ndarray:
     return out
 
 
-def _bad_rows(mask: np.ndarray) -> str:
-    rows = np.flatnonzero(mask)
-    shown = ", ".join(str(r + 1) for r in rows[:10])
-    return shown + (" ..." if rows.size > 10 else "")
-
-
-def _check(condition: np.ndarray, message: str) -> None:
-    bad = np.asarray(condition) & ~np.isnan(np.asarray(condition, dtype=float))
-    if np.any(bad):
-        raise ValueError(f"{message} (row {_bad_rows(bad)})")
-
-
 def escalc(
     measure: str,
     data: pd.DataFrame | None = None,
@@ -125,6 +111,7 @@ def escalc(
     sd2i: Any = None,
     ri: Any = None,
     ni: Any = None,
+    sdi: Any = None,
     xi: Any = None,
     mi: Any = None,
     ti: Any = None,
@@ -155,6 +142,18 @@ def escalc(
     ``IR``, ``IRLN``, ``IRS`` (square root), ``IRFT`` (Freeman–Tukey) from ``xi`` events in
     ``ti`` person-time; ``IRR`` (log rate ratio) and ``IRD`` (rate difference) from ``x1i``,
     ``t1i``, ``x2i``, ``t2i``. Back-transformations: :mod:`attunement.evidence.transf`.
+
+    Further 2×2 measures (:mod:`~attunement.evidence.effect_sizes_binary`): ``PHI`` (``vtype``
+    ``LS``/``CS`` or ``ST``), ``YUQ``, ``YUY``, ``RTET`` (tetrachoric; ``add`` 0 by
+    default), ``OR2DL``, ``OR2DN``, and for paired tables
+    ``MPRD``, ``MPRR``, ``MPOR``, ``MPORC``, ``MPPETO``. Further measures from means, SDs,
+    correlations, t statistics and reliabilities
+    (:mod:`~attunement.evidence.effect_sizes_continuous`): ``MN``, ``MNLN`` (``mi`` mean,
+    ``sdi``, ``ni``), ``CVR``, ``VR``, ``SMD1``, ``RPB`` (``vtype`` ``LS``/``ST`` or ``CS``),
+    ``RBIS``, ``D2ORL``, ``D2ORN``, ``SMCRH``, ``ROMC``, ``UCOR`` (``vtype`` ``LS``, ``UB``,
+    ``AV``), ``PCOR`` and ``ZPCOR`` (``ti`` or the partial correlation ``ri``, ``ni`` and
+    ``mi`` predictors), and Cronbach's alpha ``ARAW``, ``AHW``, ``ABT`` (``ai`` alpha, ``mi``
+    items, ``ni``).
     Zero cells: ``add`` is added to all four cells of studies with
     a zero cell (``to="only0"``, metafor's default), to every study (``"all"``), to every study
     if any has a zero (``"if0all"``) or never (``"none"``); ``drop00`` sets studies with no
@@ -173,6 +172,9 @@ def escalc(
     >>> d = escalc("PLO", xi=[16], ni=[17])   # R: escalc("PLO", xi=16, ni=17): 2.772589, 1.0625
     >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)
     (2.772589, 1.0625)
+    >>> d = escalc("ABT", ai=[0.93], mi=[20], ni=[103])  # R: 2.6592600369, 0.0208441897
+    >>> round(float(d.yi[0]), 10), round(float(d.vi[0]), 10)
+    (2.6592600369, 0.0208441897)
     """
     measure = measure.upper()
     if measure not in MEASURES:
@@ -186,7 +188,7 @@ def escalc(
         name: _column(name, value, data, k)
         for name, value in dict(
             ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i,
-            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni, xi=xi, mi=mi, ti=ti, x1i=x1i, x2i=x2i,
+            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni, sdi=sdi, xi=xi, mi=mi, ti=ti, x1i=x1i, x2i=x2i,
             t1i=t1i, t2i=t2i,
         ).items()
     }
@@ -220,6 +222,8 @@ def escalc(
             info = {}
             yi, vi = _rate_pairs(measure, need, add, to, drop00, info)
             dropped = info["dropped"]
+        elif measure in CONTINUOUS_MEASURES:
+            yi, vi = continuous_effect(measure, get, need, vtype)
         else:
             yi, vi = _change_scores(measure, need, vtype)
 
@@ -237,7 +241,8 @@ def escalc(
         if undefined.any():
             why.append(f"row {_bad_rows(undefined)}: the effect size or its variance is "
                        "infinite or undefined for these inputs (e.g. a zero cell with "
-                       "to='none', or means of opposite signs for ROM)")
+                       "to='none', means of opposite signs for ROM, ni <= 4 for UCOR, a "
+                       "zero cell for RTET)")
         if negative_vi.any():
             why.append(f"row {_bad_rows(negative_vi)}: negative sampling variance")
         warnings.warn(f"{measure}: set to missing, as metafor does: " + "; ".join(why),
@@ -311,6 +316,8 @@ def _two_by_two(measure, get, need, add, to, drop00, vtype, info):
         else:
             raise ValueError("vtype for RD must be 'LS' or 'UB'")
         return p1 - p2, vi
+    if measure in BINARY_MEASURES:
+        return binary_effect(measure, ai, bi, ci, di, vtype)
     if measure == "PETO":
         n = n1 + n2
         xt, yt = ai + ci, bi + di
@@ -332,11 +339,6 @@ def _add_to(counts: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
             id0 = np.full(id0.shape, bool(id0.any()))
         return [c + np.where(id0, add, 0.0) for c in counts]
     return [c.copy() for c in counts]
-
-
-def _wmean(x: np.ndarray, w: np.ndarray) -> float:
-    ok = ~(np.isnan(x) | np.isnan(w))
-    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
 
 
 def _proportions(measure, get, need, add, to, vtype):

@@ -46,6 +46,18 @@ class MHResult:
     CMH_p: float | None = None
     Tarone: float | None = None
     Tarone_p: float | None = None
+    #: metafor's names: Cochran's test (CO, variance with N), Cochran–Mantel–Haenszel (MH,
+    #: with N − 1; ``CMH`` above is the same), Breslow–Day (BD) and Tarone's corrected (TA)
+    #: homogeneity tests on ``k_pos`` tables, each with its p-value
+    CO: float | None = None
+    COp: float | None = None
+    MH: float | None = None
+    MHp: float | None = None
+    BD: float | None = None
+    BDp: float | None = None
+    TA: float | None = None
+    TAp: float | None = None
+    k_pos: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
@@ -71,9 +83,12 @@ class MHResult:
             )
         if self.CMH is not None:
             lines.append(f"Cochran-Mantel-Haenszel test: CMH = {self.CMH:.4f}, p = {self.CMH_p:.4g}")
-        if self.Tarone is not None:
-            lines.append(f"Tarone's test for heterogeneity: X^2 = {self.Tarone:.4f}, "
-                         f"p = {self.Tarone_p:.4g}")
+        if self.BD is not None and self.BDp is not None:
+            lines.append(f"Breslow-Day test for heterogeneity: X^2({self.k_pos - 1}) = "
+                         f"{self.BD:.4f}, p = {self.BDp:.4g}")
+        if self.Tarone is not None and self.Tarone_p is not None:
+            lines.append(f"Tarone's test for heterogeneity: X^2({self.k_pos - 1}) = "
+                         f"{self.Tarone:.4f}, p = {self.Tarone_p:.4g}")
         return "\n".join(lines)
 
 
@@ -132,8 +147,27 @@ def rma_mh(
     correct: bool = True,
     level: float = 95,
 ) -> MHResult:
-    """Mantel–Haenszel equal-effects pooling of 2×2 tables (metafor ``rma.mh``):
-    ``measure`` ``OR`` (with the Cochran–Mantel–Haenszel and Tarone tests), ``RR`` or ``RD``.
+    """Mantel–Haenszel equal-effects pooling of 2×2 tables (metafor ``rma.mh``).
+
+    ``measure`` ``OR``, ``RR`` or ``RD``. For ``OR`` the result also carries metafor's tests,
+    under metafor's names: Cochran's test ``CO``/``COp`` (variance with Nᵢ), the
+    Cochran–Mantel–Haenszel test ``MH``/``MHp`` (variance with Nᵢ − 1; also ``CMH``/``CMH_p``),
+    both with a continuity correction of ½ unless ``correct=False``; and the Breslow–Day
+    homogeneity test ``BD``/``BDp`` and Tarone's corrected ``TA``/``TAp`` (also
+    ``Tarone``/``Tarone_p``) on the ``k_pos`` tables with a positive expected count and
+    events and non-events, with k_pos − 1 degrees of freedom. CO and MH are None when no
+    table has events (or none has non-events); BDp and TAp when k_pos < 2.
+
+    R: ``rma.mh(ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)`` gives CO = 135.7087149,
+    MH = 135.6889437, BD = 171.7653666 and TA = 171.7566730 on 12 df
+    (``tests/reference/rmamh_reference.json``):
+
+    R: ``rma.mh(ai=c(4,6,3), bi=c(119,300,228), ci=c(11,29,11), di=c(128,274,209))``
+    gives CO = 22.09013, MH = 22.03983, k.pos = 3:
+
+    >>> r = rma_mh(ai=[4, 6, 3], bi=[119, 300, 228], ci=[11, 29, 11], di=[128, 274, 209])
+    >>> round(r.CO, 4), round(r.MH, 4), r.k_pos
+    (22.0901, 22.0398, 3)
     """
     measure = measure.upper()
     if measure not in {"OR", "RR", "RD"}:
@@ -159,9 +193,13 @@ def rma_mh(
         se = math.sqrt(0.5 * (np.sum(P * R) / Rs**2 + np.sum(P * S + Q * R) / (Rs * Ss)
                               + np.sum(Q * S) / Ss**2))
         xt, yt = a + c, b + d
-        num = (abs(np.sum(a - (n1 / N) * xt)) - (0.5 if correct else 0.0)) ** 2
-        out["CMH"] = float(num / np.sum((n1 / N) * (n2 / N) * (xt * (yt / (N - 1)))))
-        out["CMH_p"] = float(chdtrc(1, out["CMH"]))
+        if xt.sum() > 0 and yt.sum() > 0:
+            num = (abs(np.sum(a - (n1 / N) * xt)) - (0.5 if correct else 0.0)) ** 2
+            out["CO"] = float(num / np.sum((n1 / N) * (n2 / N) * (xt * (yt / N))))
+            out["COp"] = float(chdtrc(1, out["CO"]))
+            out["MH"] = float(num / np.sum((n1 / N) * (n2 / N) * (xt * (yt / (N - 1)))))
+            out["MHp"] = float(chdtrc(1, out["MH"]))
+            out["CMH"], out["CMH_p"] = out["MH"], out["MHp"]
         if beta_exp == 1:
             N11 = (n1 / N) * xt
         else:
@@ -178,8 +216,11 @@ def rma_mh(
         BD = max(0.0, float(np.sum(dev**2 / inv)))
         TA = max(0.0, BD - float(np.sum(dev)) ** 2 / float(np.sum(inv)))
         k_pos = int(pos.sum())
-        out["Tarone"] = TA
-        out["Tarone_p"] = float(chdtrc(k_pos - 1, TA)) if k_pos > 1 else None
+        out["k_pos"] = k_pos
+        out["BD"], out["TA"] = BD, TA
+        out["BDp"] = float(chdtrc(k_pos - 1, BD)) if k_pos > 1 else None
+        out["TAp"] = float(chdtrc(k_pos - 1, TA)) if k_pos > 1 else None
+        out["Tarone"], out["Tarone_p"] = out["TA"], out["TAp"]
     elif measure == "RR":
         R, S = np.sum(a * (n2 / N)), np.sum(c * (n1 / N))
         if a.sum() == 0 or c.sum() == 0:
