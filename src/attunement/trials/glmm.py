@@ -540,8 +540,9 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
     theta0 = np.where(model.lower == 0, 1.0, 0.0)
     x0 = np.concatenate([theta0, beta0])
     bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower] + [(None, None)] * model.p
-    res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
-                            options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
+    with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
+        res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
     x, fx, ok = _newton_polish(f, res.x)
     msg = ""
     if not ok or not np.isfinite(fx):
@@ -589,7 +590,7 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     for name, arr in (("weights", w_arr), ("offset", o_arr)):
         if arr is not None and arr.shape != (n_all,):
             raise ValueError(f"{name} has {arr.size} values for {n_all} rows")
-    bad = data[needed].isna().any(axis=1).to_numpy()
+    bad = data[needed].isna().any(axis=1).to_numpy().copy()
     for arr in (w_arr, o_arr):
         if arr is not None:
             bad |= np.isnan(arr)
