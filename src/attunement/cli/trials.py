@@ -36,19 +36,41 @@ def fit(
     data: Path = typer.Argument(..., help="CSV with one row per observation."),
     formula: str = typer.Option(..., "--formula", "-f",
                                 help='lme4-style formula, e.g. "y ~ arm * wave + (1 | centre) + '
-                                     '(1 | family)".'),
+                                     '(1 | family)"; for binomial also cbind(s, n - s) ~ ..., '
+                                     'and offset(log(exposure)) terms.'),
+    family: str = typer.Option("gaussian", "--family",
+                               help="gaussian (linear mixed model), binomial or poisson (GLMM)."),
+    link: str | None = typer.Option(None, "--link",
+                                    help="GLMM link: logit (default) or probit for binomial, "
+                                         "log for poisson."),
+    nagq: int = typer.Option(1, "--nagq", help="GLMM: 1 = Laplace; more = adaptive "
+                                               "Gauss-Hermite nodes (one (1 | g) term)."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="GLMM: column of prior weights (binomial: trials "
+                                            "for a proportion response)."),
     reml: bool = typer.Option(True, "--reml/--ml", help="REML (default) or maximum likelihood."),
     df: str = typer.Option("satterthwaite", "--df",
                            help="Denominator df: satterthwaite, between-within or residual."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
 ) -> None:
-    """Fit a linear mixed model (lme4's profiled REML/ML) and print lme4-style results."""
+    """Fit a linear mixed model (lme4's profiled REML/ML) or a binomial/Poisson GLMM (glmer's
+    Laplace or adaptive Gauss-Hermite) and print lme4-style results."""
     from attunement.trials.formula import FormulaError
-    from attunement.trials.lmm import fit_lmm
 
+    if family not in {"gaussian", "binomial", "poisson"}:
+        _fail(f"--family must be gaussian, binomial or poisson, not {family!r}")
+    if family == "gaussian" and (link is not None or nagq != 1 or weights is not None):
+        _fail("--link, --nagq and --weights are for --family binomial or poisson")
     frame = _read_csv(data)
     try:
-        result = fit_lmm(formula, frame, reml=reml, df_method=df)
+        if family == "gaussian":
+            from attunement.trials.lmm import fit_lmm
+
+            result = fit_lmm(formula, frame, reml=reml, df_method=df)
+        else:
+            from attunement.trials.glmm import fit_glmm
+
+            result = fit_glmm(formula, frame, family, link, nagq, weights=weights)
     except (FormulaError, ValueError) as e:
         _fail(f"{data}: {e}")
     if as_json:
