@@ -87,6 +87,7 @@ class TrialDesign:
     subgroup_effect: float = 0.0
     test: str = "main"
     alpha: float = 0.05
+    analysis: str | None = None
 
     def __post_init__(self) -> None:
         def fail(key: str, why: str) -> None:
@@ -158,6 +159,14 @@ class TrialDesign:
             fail("subgroup_prevalence", "a moderator test needs a subgroup (prevalence > 0)")
         if not 0 < self.alpha < 1:
             fail("alpha", "must be in (0, 1)")
+        if self.analysis is not None:
+            allowed = {"continuous": {"lmm"}, "binary": {"gee", "glmm"}}[self.outcome]
+            if self.analysis not in allowed:
+                fail("analysis", f"for a {self.outcome} outcome must be "
+                                 f"{' or '.join(sorted(allowed))}, got {self.analysis!r}")
+            if self.analysis == "glmm" and self.waves == 1 and self.centres == 1:
+                fail("analysis", "a GLMM needs a random effect: more than one wave (family) or "
+                                 "centre; with one of each the analysis is logistic regression")
 
     @property
     def _factor_prevalence(self) -> float:
@@ -675,6 +684,10 @@ def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[s
     sim = _draw(layout, sims, rng)
     if design.outcome == "continuous":
         return _analyse_continuous(layout, sim)
+    if design.analysis == "glmm":
+        from attunement.trials.glmm_power import analyse_binary_glmm
+
+        return analyse_binary_glmm(layout, sim)
     return _analyse_binary(layout, sim)
 
 
@@ -777,7 +790,7 @@ def run_power(
     if sims < 1:
         raise TrialDesignError("'sims' must be at least 1")
     if chunk_size is None:
-        chunk_size = 250 if design.outcome == "continuous" else 25
+        chunk_size = 250 if design.outcome == "continuous" or design.analysis == "glmm" else 25
     ss = np.random.SeedSequence(seed)
     sizes = [min(chunk_size, sims - i) for i in range(0, sims, chunk_size)]
     keys = [(ss.entropy, (*ss.spawn_key, i)) for i in range(len(sizes))]
@@ -832,6 +845,8 @@ def run_power(
         mean_se = np.nanmean(cat["se"], axis=0)
     method = ("LMM (REML, vectorised profiled likelihood), t test with between-within df"
               if design.outcome == "continuous" else
+              "logistic GLMM (Laplace, as lme4's glmer; vectorised), Wald z test"
+              if design.analysis == "glmm" else
               "GEE logistic (exchangeable, robust SE), Wald z test"
               if design.waves > 1 or design.centres > 1 else "logistic regression, Wald z test")
     return PowerResult(design, sims, float(by_arm[0]), lb, ub, [float(x) for x in by_arm],
