@@ -221,7 +221,7 @@ def consort(
 
 
 _POWER_KEYS = ("n_per_arm", "centres", "waves", "effect_size", "icc_centre", "icc_family",
-               "attrition", "outcome")
+               "attrition", "outcome", "analysis")
 
 
 def power(
@@ -235,6 +235,9 @@ def power(
     attrition: float | None = typer.Option(None, "--attrition",
                                            help="Proportion lost by the last wave."),
     outcome: str | None = typer.Option(None, "--outcome", help="continuous or binary."),
+    analysis: str | None = typer.Option(None, "--analysis",
+                                        help="Binary outcome: gee (default) or glmm (logistic "
+                                             "GLMM by Laplace, as lme4's glmer)."),
     sims: int | None = typer.Option(None, "--sims", help="Simulated trials (default 1000)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (reproducible runs)."),
     design: Path | None = typer.Option(None, "--design",
@@ -251,7 +254,7 @@ def power(
                                      "default 1)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"power","ci_lb","ci_ub","sims"}.'),
 ) -> None:
-    """Power of a multicentre longitudinal trial by simulation (LMM / GEE analysis)."""
+    """Power of a multicentre longitudinal trial by simulation (LMM / GEE / GLMM analysis)."""
     from attunement.trials.power import TrialDesign, TrialDesignError, power_curve, run_power
 
     spec: dict[str, Any] = {}
@@ -267,7 +270,7 @@ def power(
         if not isinstance(spec, dict):
             _fail(f"{design}: expected a mapping of design keys")
     given = dict(zip(_POWER_KEYS, (n_per_arm, centres, waves, effect_size, icc_centre,
-                                   icc_family, attrition, outcome), strict=True))
+                                   icc_family, attrition, outcome, analysis), strict=True))
     spec |= {k: v for k, v in given.items() if v is not None}
     n_sims = sims if sims is not None else int(spec.get("sims", 1000))
     the_seed = seed if seed is not None else spec.get("seed")
@@ -301,7 +304,9 @@ def power(
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("simulating trials", total=total)
         res = run(lambda done: bar.update(task, completed=done))
-    if trial.outcome == "binary":
+    if trial.outcome == "binary" and trial.analysis == "glmm":
+        console.print(f"Planned model: {trial.formula} (logistic GLMM)")
+    elif trial.outcome == "binary":
         cluster = ("family" if trial.waves > 1 else "centre") if (
             trial.waves > 1 or trial.centres > 1) else None
         fixed_part = trial.formula.split(" + (1 |")[0]
