@@ -26,6 +26,9 @@ Each simulated trial is analysed as the trial will be:
 * binary: GEE (statsmodels) with a logit link, exchangeable working correlation within family
   (within centre when there is one wave) and robust (sandwich) SEs, Wald z test; with one centre
   and one wave, ordinary logistic regression.
+* binary with ``analysis="glmm"``: the logistic GLMM with the same random effects as the
+  continuous model, by Laplace as lme4's ``glmer``, fitted to all simulations at once
+  (:mod:`attunement.trials.glmm_power`), Wald z test.
 
 Power is the share of simulations with p < alpha, with a Clopper–Pearson interval (as simr).
 ``run_power(..., scheduler="tcp://host:8786")`` runs the chunks on a Dask distributed cluster;
