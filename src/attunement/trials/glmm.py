@@ -24,6 +24,7 @@ the ``offset`` argument).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials.formula import FormulaError, group_codes, model_matrix, parse_formula
-from attunement.trials.lmm import _hessian, _lower, _newton_polish, _Term
+from attunement.trials.lmm import _lower, _newton_polish, _Term
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -74,12 +75,21 @@ class _Family:
             return 2 * wt * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
         return 2 * wt * (special.xlogy(y, y / mu) - (y - mu))
 
-    def aic_terms(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
-        """−2 log p(y_i | μ_i) per observation (R's ``binomial()$aic`` / ``poisson()$aic``)."""
+    def log_const(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """The part of log p(y_i | μ_i) free of μ: log C(n, k) or −log y!."""
         if self.family == "binomial":
-            k = np.round(wt * y)
-            return -2 * stats.binom.logpmf(k, np.round(wt), mu)
-        return -2 * wt * stats.poisson.logpmf(y, mu)
+            n, k = np.round(wt), np.round(wt * y)
+            return special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+        return -wt * special.gammaln(y + 1)
+
+    def aic_terms(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+                  const: np.ndarray | None = None) -> np.ndarray:
+        """−2 log p(y_i | μ_i) per observation (R's ``binomial()$aic`` / ``poisson()$aic``)."""
+        c = self.log_const(y, wt) if const is None else const
+        if self.family == "binomial":
+            n, k = np.round(wt), np.round(wt * y)
+            return -2 * (c + special.xlogy(k, mu) + special.xlogy(n - k, 1 - mu))
+        return -2 * (c + wt * (special.xlogy(y, mu) - mu))
 
     def start(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """R's ``mustart``: (w y + 0.5)/(w + 1) for binomial, y + 0.1 for Poisson."""
@@ -115,6 +125,7 @@ class _GLMM:
         self.lower = np.array(lower)
         # constant part of the conditional −2 log-density: aic = Σ dev_resid + const
         self.u = np.zeros(self.q)
+        self.const = fam.log_const(y, wt)
         if self.scalar:
             t = terms[0]
             self.codes, self.z = t.codes, t.Z[:, 0]
@@ -228,7 +239,7 @@ class _GLMM:
             return np.inf
         diag = factor if self.scalar else np.diag(factor)
         ldL2 = 2.0 * float(np.log(diag).sum())
-        aic = float(self.fam.aic_terms(self.y, mu, self.wt).sum())
+        aic = float(self.fam.aic_terms(self.y, mu, self.wt, self.const).sum())
         if nagq == 1:
             out = aic + float(u @ u) + ldL2
             return out if np.isfinite(out) else np.inf
@@ -240,21 +251,29 @@ class _GLMM:
         dres0 = fam.dev_resid(y, mu, wt)
         devc0 = np.bincount(codes, dres0, m) + u * u
         sd = 1.0 / diag
-        z, w = np.polynomial.hermite_e.hermegauss(nagq)
-        w = w / math.sqrt(2 * math.pi)
-        ldnorm = stats.norm.logpdf(z)
-        mult = np.zeros(m)
-        for zk, wk, lk in zip(z, w, ldnorm, strict=True):
-            if zk == 0:
-                mult += wk
-                continue
-            uk = u + zk * sd
-            muk = fam.linkinv(fixed + lam * self.z * uk[codes])
-            devc = np.bincount(codes, fam.dev_resid(y, muk, wt), m) + uk * uk
-            mult += wk * np.exp(-0.5 * (devc - devc0) - lk) / math.sqrt(2 * math.pi)
+        z, w, ldnorm = _gh_rule(nagq)
+        nz = z != 0
+        uk = u[None, :] + z[nz, None] * sd[None, :]  # (nodes, m)
+        muk = fam.linkinv(fixed[None, :] + lam * self.z[None, :] * uk[:, codes])
+        dres = fam.dev_resid(y[None, :], muk, wt[None, :])
+        idx = (np.arange(int(nz.sum()))[:, None] * m + codes[None, :]).ravel()
+        devc = np.bincount(idx, dres.ravel(), nz.sum() * m).reshape(-1, m) + uk * uk
+        mult = (w[nz, None] * np.exp(-0.5 * (devc - devc0[None, :]) - ldnorm[nz, None])
+                / math.sqrt(2 * math.pi)).sum(0)
+        if (~nz).any():
+            mult += w[~nz].sum()
         out = aic - float(dres0.sum()) + float(devc0.sum()) + ldL2 - 2.0 * float(
             np.log(mult).sum())
         return out if np.isfinite(out) else np.inf
+
+
+@functools.lru_cache(maxsize=32)
+def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss–Hermite nodes, weights for the standard normal density, and log φ at the nodes
+    (lme4's ``GHrule``)."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    z = np.where(np.abs(z) < 1e-12, 0.0, z)
+    return z, w / math.sqrt(2 * math.pi), stats.norm.logpdf(z)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,6 +527,24 @@ class GLMMResult:
 
 # ---------------------------------------------------------------------------------------------
 # fitting
+
+
+def _hessian(f, x: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian with steps of 1e-4, as lme4's ``deriv12``."""
+    k = len(x)
+    hs = np.full(k, 1e-4)
+    H = np.zeros((k, k))
+    f0 = f(x)
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = hs[i]
+        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / hs[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = hs[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                 + f(x - ei - ej)) / (4 * hs[i] * hs[j])
+    return H
 
 
 def _glm_start(model: _GLMM) -> np.ndarray:
