@@ -35,7 +35,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials.formula import FormulaError, group_codes, model_matrix, parse_formula
-from attunement.trials.lmm import _lower, _newton_polish, _Term
+from attunement.trials.lmm import _lower, _Term
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -547,6 +547,51 @@ def _hessian(f, x: np.ndarray) -> np.ndarray:
     return H
 
 
+def _newton(f, x: np.ndarray, iters: int = 100) -> tuple[np.ndarray, float, bool]:
+    """Newton search with central-difference derivatives; the Hessian is kept for up to three
+    steps while it gives descent (a Hessian costs 2d² evaluations, a gradient 2d). The
+    deviance depends on θ only through ΛΛᵀ, so no bounds are needed (see ``lmm``)."""
+    fx = f(x)
+    H, age = None, 0
+    for _ in range(iters):
+        k = len(x)
+        hs = np.full(k, 1e-4)
+        if H is None or age >= 3:
+            H, age = _hessian(f, x), 0
+        g = np.zeros(k)
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = hs[i]
+            g[i] = (f(x + e) - f(x - e)) / (2 * hs[i])
+        if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
+            return x, fx, False
+        w, V = np.linalg.eigh(H)
+        w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
+        step = -(V @ ((V.T @ g) / w))
+        decrement = float(-(g @ step))
+        if decrement < 1e-10:
+            return x, fx, True
+        alpha, improved = 1.0, False
+        for _ in range(30):
+            cand = x + alpha * step
+            fc = f(cand)
+            if fc <= fx:
+                improved = True
+                break
+            alpha /= 2
+        if not improved:
+            if age == 0:
+                return x, fx, decrement < 1e-6
+            H = None
+            continue
+        moved = float(np.max(np.abs(cand - x)))
+        x, fx = cand, fc
+        age += 1
+        if moved < 1e-10:
+            return x, fx, True
+    return x, fx, False
+
+
 def _glm_start(model: _GLMM) -> np.ndarray:
     """β from an ordinary GLM (IRLS, no random effects), lme4's starting point."""
     fam, X, y, wt = model.fam, model.X, model.y, model.wt
@@ -573,14 +618,19 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
     def f(x: np.ndarray) -> float:
         return model.deviance(x[:nt], x[nt:], nagq)
 
+    def f_finite(x: np.ndarray) -> float:
+        # L-BFGS-B's line search gives up on an infinite value; a huge finite one backtracks
+        v = f(x)
+        return v if np.isfinite(v) else 1e100
+
     beta0 = _glm_start(model)
     theta0 = np.where(model.lower == 0, 1.0, 0.0)
     x0 = np.concatenate([theta0, beta0])
     bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower] + [(None, None)] * model.p
     with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
-        res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
+        res = optimize.minimize(f_finite, x0, method="L-BFGS-B", bounds=bounds,
                                 options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
-    x, fx, ok = _newton_polish(f, res.x)
+    x, fx, ok = _newton(f, res.x)
     msg = ""
     if not ok or not np.isfinite(fx):
         res2 = optimize.minimize(f, x, method="Nelder-Mead",
