@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from attunement.cli import app
 from attunement.trials.glmm import fit_glmm
-from attunement.trials.glmm_power import analyse_binary_glmm
+from attunement.trials.glmm_power import analyse_glmm
 from attunement.trials.power import TrialDesign, TrialDesignError, _draw, _layout, run_power
 
 REF = Path(__file__).parents[1] / "reference"
@@ -27,20 +27,26 @@ def _frame(design: TrialDesign, layout, sim: dict, s: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+OUTCOMES = {"binary": {"outcome": "binary", "p_control": 0.45, "odds_ratio": 2.5,
+                       "analysis": "glmm"},
+            "count": {"outcome": "count", "rate_control": 1.5, "rate_ratio": 0.7}}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
 @pytest.mark.parametrize("kw", [
     {"centres": 1, "waves": 3, "icc_family": 0.2},
     {"centres": 4, "waves": 3, "icc_family": 0.2, "icc_centre": 0.05},
     {"centres": 6, "waves": 1, "icc_centre": 0.1},
 ])
-def test_each_simulated_fit_is_fit_glmm(kw: dict) -> None:
-    design = TrialDesign(n_per_arm=40, effect="slope", outcome="binary", p_control=0.45,
-                         odds_ratio=2.5, attrition=0.2, analysis="glmm", **kw)
+def test_each_simulated_fit_is_fit_glmm(kw: dict, outcome: str) -> None:
+    design = TrialDesign(n_per_arm=40, effect="slope", attrition=0.2, **OUTCOMES[outcome], **kw)
     layout = _layout(design)
     sim = _draw(layout, 3, np.random.default_rng(5))
-    out = analyse_binary_glmm(layout, sim)
+    out = analyse_glmm(layout, sim)
     term = design.tested_terms[0]
     for s in range(3):
-        fit = fit_glmm(design.formula, _frame(design, layout, sim, s))
+        fit = fit_glmm(design.formula, _frame(design, layout, sim, s),
+                       "poisson" if outcome == "count" else "binomial")
         fe = fit.fixed.set_index("term")
         # a centre variance at its boundary (0) is approached slowly by both searches
         tol = 1e-3 if fit.singular else 1e-5
@@ -82,6 +88,13 @@ def test_glmm_analysis_needs_a_random_effect_and_a_binary_outcome() -> None:
         TrialDesign(waves=3, analysis="glmm")
     with pytest.raises(TrialDesignError, match="for a binary outcome must be gee or glmm"):
         TrialDesign(outcome="binary", waves=3, analysis="lmm")
+    with pytest.raises(TrialDesignError, match="'rate_ratio': a count outcome needs the rate"):
+        TrialDesign(outcome="count", waves=3)
+    with pytest.raises(TrialDesignError, match="'outcome': a count outcome is analysed by a "
+                                               "Poisson GLMM"):
+        TrialDesign(outcome="count", rate_ratio=0.7)
+    with pytest.raises(TrialDesignError, match="'rate_control': must be positive"):
+        TrialDesign(outcome="count", waves=3, rate_ratio=0.7, rate_control=0)
 
 
 def test_cli_power_glmm_json() -> None:

@@ -1,6 +1,7 @@
-"""Logistic GLMMs fitted to many simulated trials at once, for power by simulation.
+"""Logistic and Poisson GLMMs fitted to many simulated trials at once, for power by simulation.
 
-Each simulated trial of a :class:`~attunement.trials.power.TrialDesign` with a binary outcome is
+Each simulated trial of a :class:`~attunement.trials.power.TrialDesign` with a binary or count
+outcome is
 analysed as :func:`~attunement.trials.glmm.fit_glmm` (lme4's ``glmer``, Laplace approximation)
 would analyse it: ``y ~ <fixed part> + (1 | centre) + (1 | family)`` (a term only when the
 design has more than one centre / wave), Wald z test on the tested coefficient with the
@@ -27,14 +28,15 @@ import math
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["analyse_binary_glmm"]
+__all__ = ["analyse_glmm"]
 
 
 class _BatchGLMM:
     """S Bernoulli data sets on one layout: y, mask and design rows (S, F, T[, p])."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray, centre: np.ndarray,
-                 n_centres: int, fam_term: bool, centre_term: bool) -> None:
+                 n_centres: int, fam_term: bool, centre_term: bool, poisson: bool = False) -> None:
+        self.poisson = poisson
         self.X, self.y, self.mask = X, y, mask.astype(float)
         self.S, self.F, self.T, self.p = X.shape
         self.centre, self.K = centre, n_centres
@@ -65,15 +67,17 @@ class _BatchGLMM:
 
         def state(uf: np.ndarray, uc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             eta = fixed + (tf[:, None] * uf + (tc[:, None] * uc)[:, C])[:, :, None]
-            # Bernoulli log-likelihood y·η − log(1 + e^η), one pass
-            ll = (ym * eta).sum(axis=(1, 2)) - (mask * np.logaddexp(0.0, eta)).sum(axis=(1, 2))
+            # log-likelihood without its constant: y·η − log(1 + e^η) (Bernoulli) or y·η − e^η
+            # (Poisson; the constant −log y! changes neither the estimates nor the Hessian)
+            b = np.exp(eta) if self.poisson else np.logaddexp(0.0, eta)
+            ll = (ym * eta).sum(axis=(1, 2)) - (mask * b).sum(axis=(1, 2))
             return eta, -2 * ll + (uf * uf).sum(1) + (uc * uc).sum(1)
 
         eta, pdev = state(uf, uc)
-        mu = special.expit(eta)
+        mu = np.exp(eta) if self.poisson else special.expit(eta)
         active = np.ones(len(sel), bool)
         for _ in range(iters):
-            W = mask * mu * (1 - mu)
+            W = mask * (mu if self.poisson else mu * (1 - mu))
             Wf, rf = W.sum(2), (mask * (y - mu)).sum(2)
             a = tf[:, None] ** 2 * Wf + 1.0
             b = (tf * tc)[:, None] * Wf
@@ -96,14 +100,14 @@ class _BatchGLMM:
             uf = np.where(upd[:, None], nf, uf)
             uc = np.where(upd[:, None], nc, uc)
             eta = np.where(upd[:, None, None], etan, eta)
-            mu = special.expit(eta)
+            mu = np.exp(eta) if self.poisson else special.expit(eta)
             pdev = np.where(upd, pn, pdev)
             size = np.maximum(np.abs(step[:, None] * dlf).max(1, initial=0),
                               np.abs(step[:, None] * dlc).max(1, initial=0))
             active &= (size > 1e-10) & ~worse
             if not active.any():
                 break
-        W = mask * mu * (1 - mu)
+        W = mask * (mu if self.poisson else mu * (1 - mu))
         Wf = W.sum(2)
         a = tf[:, None] ** 2 * Wf + 1.0
         b = (tf * tc)[:, None] * Wf
@@ -198,7 +202,7 @@ class _BatchGLMM:
             self.deviance(x[sel], sel, keep=True)  # warm start at the accepted points
             # the Newton decrement gᵀH⁻¹g: the predicted gain of a full step
             decrement = -(gs * step).sum(1)
-            small = accepted & ((decrement < 1e-9) | (moved < 1e-10))
+            small = accepted & ((decrement < 1e-8) | (moved < 1e-10))
             # a failed line search with an old Hessian: retry once with a fresh one
             retry = ~accepted & ok & ~just
             fresh[sel[retry]] = True
@@ -213,20 +217,27 @@ class _BatchGLMM:
         return x, H_all, conv
 
 
-def _glm_start(X: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Ordinary logistic regression for every trial (IRLS), the search's starting β."""
+def _glm_start(X: np.ndarray, y: np.ndarray, mask: np.ndarray,
+               poisson: bool = False) -> np.ndarray:
+    """Ordinary logistic (Poisson) regression for every trial (IRLS), the starting β."""
     S, _, _, p = X.shape
-    mu = np.where(mask, (y + 0.5) / 2, 0.5)
-    eta = special.logit(mu)
+    if poisson:
+        mu = np.where(mask, y + 0.1, 1.0)
+        eta = np.log(mu)
+    else:
+        mu = np.where(mask, (y + 0.5) / 2, 0.5)
+        eta = special.logit(mu)
     beta = np.zeros((S, p))
     for _ in range(25):
-        W = mask * mu * (1 - mu)
-        z = eta + (y - mu) / (mu * (1 - mu))
+        v = mu if poisson else mu * (1 - mu)
+        W = mask * v
+        z = eta + (y - mu) / v
         A = np.einsum("sft,sftp,sftq->spq", W, X, X) + 1e-10 * np.eye(p)
         r = np.einsum("sft,sftp,sft->sp", W, X, z)
         new = np.linalg.solve(A, r[..., None])[..., 0]
         eta = np.einsum("sftp,sp->sft", X, new)
-        mu = np.clip(special.expit(eta), 1e-10, 1 - 1e-10)
+        mu = np.exp(np.minimum(eta, 700)) if poisson else np.clip(special.expit(eta), 1e-10,
+                                                                   1 - 1e-10)
         if np.max(np.abs(new - beta)) < 1e-8:
             beta = new
             break
@@ -234,20 +245,21 @@ def _glm_start(X: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return beta
 
 
-def analyse_binary_glmm(layout, sim: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Fit the planned logistic GLMM to each simulated trial; the estimates, Wald SEs and
-    two-sided p-values of the tested coefficients (the power module's result shape)."""
+def analyse_glmm(layout, sim: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Fit the planned logistic (binary outcome) or Poisson (count) GLMM to each simulated
+    trial; the estimates, Wald SEs and two-sided p-values of the tested coefficients (the power
+    module's result shape)."""
     d = layout.design
     y, typ, m = sim["y"], sim["type"], sim["m"]
     S, _, T = y.shape
     mask = np.arange(T)[None, None, :] < m[:, :, None]
     X = layout.X[typ]  # (S, F, T, p)
     fam_term, centre_term = T > 1, d.centres > 1
+    poisson = d.outcome == "count"
     batch = _BatchGLMM(X, np.where(mask, y, 0.0), mask, layout.centre, d.centres, fam_term,
-                       centre_term)
-    beta0 = _glm_start(X, y, mask)
-    resid = math.pi ** 2 / 3
-    scale = resid / (1 - d.icc_centre - d.icc_family)
+                       centre_term, poisson)
+    beta0 = _glm_start(X, y, mask, poisson)
+    scale = d.latent_residual / (1 - d.icc_centre - d.icc_family)
     th = []
     if fam_term:
         th.append(math.sqrt(max(d.icc_family * scale, 0.05)))
