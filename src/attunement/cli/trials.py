@@ -234,7 +234,9 @@ def power(
     icc_family: float | None = typer.Option(None, "--icc-family", help="Family ICC."),
     attrition: float | None = typer.Option(None, "--attrition",
                                            help="Proportion lost by the last wave."),
-    outcome: str | None = typer.Option(None, "--outcome", help="continuous or binary."),
+    outcome: str | None = typer.Option(None, "--outcome",
+                                       help="continuous, binary or count (count: give "
+                                            "rate_control and rate_ratio in --design)."),
     analysis: str | None = typer.Option(None, "--analysis",
                                         help="Binary outcome: gee (default) or glmm (logistic "
                                              "GLMM by Laplace, as lme4's glmer)."),
@@ -243,7 +245,8 @@ def power(
     design: Path | None = typer.Option(None, "--design",
                                        help="YAML with the same keys (and more: times, effect, "
                                             "arms, subgroup_prevalence, subgroup_effect, test, "
-                                            "p_control, odds_ratio, attrition_mechanism, ...)."),
+                                            "p_control, odds_ratio, rate_control, rate_ratio, "
+                                            "analysis, attrition_mechanism, ...)."),
     curve: str | None = typer.Option(None, "--curve",
                                      help="Comma-separated families per arm for a power curve."),
     scheduler: str | None = typer.Option(None, "--scheduler",
