@@ -14,7 +14,7 @@ integral over each level's effect is one-dimensional and adaptive Gauss–Hermit
 (``nagq`` > 1) replaces the Laplace step, as lme4's ``glmerAGQ``: nodes centred on ũ_j and
 scaled by 1/L_jj. As in lme4, (θ, β) are optimised jointly on this deviance, and the standard
 errors of β come from the Hessian of the deviance in (θ, β) (lme4's default ``use.hessian``),
-here by central differences with Richardson extrapolation.
+here by central differences with steps of 1e-4 as lme4's ``deriv12``.
 
 Families: ``binomial`` (links ``logit``, ``probit``) with a 0/1 response, a
 ``cbind(successes, failures)`` response or proportions with ``weights`` = number of trials;
@@ -762,11 +762,16 @@ def fit_glmm(
     Notes
     -----
     On lme4's ``cbpp`` (``tests/reference/glmm_cbpp.csv``),
-    ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)``
-    gives period2 −0.9919238 (SE 0.3031661), herd variance 0.4122465 and logLik
-    −92.02657 (lme4 1.1-31); with ``nAGQ = 25`` period2 −0.9914037 and herd variance
-    0.4192802. ``tests/trials/test_glmm.py`` checks these and Bernoulli (crossed and
-    probit), Poisson (nested, with an offset, random slope) fits against
+    ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
+    control = glmerControl(tolPwrss = 1e-12))`` gives period2 −0.9923327 (SE 0.3066422), herd
+    variance 0.4124998 and logLik −92.02628 (lme4 1.1-31); with ``nAGQ = 25`` period2
+    −0.9914037 (SE 0.3067679), herd variance 0.4192802 and logLik −91.98337 once the
+    saturated log-likelihood that lme4 leaves out for nAGQ > 1 is added back (lme4 issue
+    #161; lme4 prints −50.00502). lme4's default ``tolPwrss = 1e-7`` stops PIRLS with the
+    Cholesky factor of the previous iterate, which moves its Laplace deviance by ~6e-4 here
+    (period2 −0.9919238); the result here is the Laplace approximation at the conditional
+    mode. ``tests/trials/test_glmm.py`` checks these and Bernoulli (crossed, and adaptive
+    quadrature), probit, Poisson (nested, with an offset, random slope) fits against
     ``tests/reference/glmm_reference.json``: fixed effects to 1e-4, SEs and variances to
     1e-3 (relative), logLik to 1e-6.
     """
