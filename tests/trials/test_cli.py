@@ -155,3 +155,34 @@ def test_consort_command(tmp_path: Path) -> None:
     res = runner.invoke(app, ["trials", "consort", str(p), "-o", str(tmp_path / "flow.svg")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "flow.svg").read_text().count("<svg") == 1
+
+
+def test_fit_glmm_json(reference_dir: Path) -> None:
+    ref = json.loads((reference_dir / "glmm_reference.json").read_text())["models"]
+    m = ref["counts_offset_agq9"]
+    res = runner.invoke(app, ["trials", "fit", str(reference_dir / m["csv"]), "--formula",
+                              m["formula"], "--family", "poisson", "--link", "log", "--nagq", "9",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert list(out["fixed"]) == list(m["fixef"])
+    for term, value in m["fixef"].items():
+        assert out["fixed"][term]["estimate"] == pytest.approx(value, rel=1e-4)
+        assert out["fixed"][term]["se"] == pytest.approx(m["se"][term], rel=1e-3)
+    assert out["variance"]["family"] == pytest.approx(m["variance"]["family"], rel=1e-3)
+    assert out["loglik"] == pytest.approx(m["logLik_full"], rel=1e-6)
+
+
+def test_fit_glmm_summary_and_errors(reference_dir: Path) -> None:
+    csv = str(reference_dir / "glmm_counts.csv")
+    res = runner.invoke(app, ["trials", "fit", csv, "--formula",
+                              "visits ~ treated + (1 | family)", "--family", "binomial"])
+    assert res.exit_code == 2
+    assert "glmm_counts.csv" in res.output and "must be 0 or 1" in res.output
+    res = runner.invoke(app, ["trials", "fit", csv, "--formula", "visits ~ treated + (1 | family)",
+                              "--family", "poisson"])
+    assert res.exit_code == 0, res.output
+    assert "Laplace Approximation" in res.stdout and "treated" in res.stdout
+    res = runner.invoke(app, ["trials", "fit", csv, "--formula", "visits ~ treated + (1 | family)",
+                              "--nagq", "5"])
+    assert res.exit_code == 2 and "--family binomial or poisson" in res.output

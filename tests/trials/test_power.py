@@ -170,7 +170,7 @@ def test_simulate_trial_table() -> None:
     ({"attrition": 1.0}, "attrition"),
     ({"waves": 3, "times": (0, 6)}, "3 waves"),
     ({"test": "moderator"}, "needs a subgroup"),
-    ({"outcome": "count"}, "continuous"),
+    ({"outcome": "ordinal"}, "continuous"),
     ({"allocation": "by_centre", "centres": 3}, "multiple of 2"),
     ({"allocation": "by_cluster"}, "within_centre"),
 ])

@@ -36,19 +36,41 @@ def fit(
     data: Path = typer.Argument(..., help="CSV with one row per observation."),
     formula: str = typer.Option(..., "--formula", "-f",
                                 help='lme4-style formula, e.g. "y ~ arm * wave + (1 | centre) + '
-                                     '(1 | family)".'),
+                                     '(1 | family)"; for binomial also cbind(s, n - s) ~ ..., '
+                                     'and offset(log(exposure)) terms.'),
+    family: str = typer.Option("gaussian", "--family",
+                               help="gaussian (linear mixed model), binomial or poisson (GLMM)."),
+    link: str | None = typer.Option(None, "--link",
+                                    help="GLMM link: logit (default) or probit for binomial, "
+                                         "log for poisson."),
+    nagq: int = typer.Option(1, "--nagq", help="GLMM: 1 = Laplace; more = adaptive "
+                                               "Gauss-Hermite nodes (one (1 | g) term)."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="GLMM: column of prior weights (binomial: trials "
+                                            "for a proportion response)."),
     reml: bool = typer.Option(True, "--reml/--ml", help="REML (default) or maximum likelihood."),
     df: str = typer.Option("satterthwaite", "--df",
                            help="Denominator df: satterthwaite, between-within or residual."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
 ) -> None:
-    """Fit a linear mixed model (lme4's profiled REML/ML) and print lme4-style results."""
+    """Fit a linear mixed model (lme4's profiled REML/ML) or a binomial/Poisson GLMM (glmer's
+    Laplace or adaptive Gauss-Hermite) and print lme4-style results."""
     from attunement.trials.formula import FormulaError
-    from attunement.trials.lmm import fit_lmm
 
+    if family not in {"gaussian", "binomial", "poisson"}:
+        _fail(f"--family must be gaussian, binomial or poisson, not {family!r}")
+    if family == "gaussian" and (link is not None or nagq != 1 or weights is not None):
+        _fail("--link, --nagq and --weights are for --family binomial or poisson")
     frame = _read_csv(data)
     try:
-        result = fit_lmm(formula, frame, reml=reml, df_method=df)
+        if family == "gaussian":
+            from attunement.trials.lmm import fit_lmm
+
+            result = fit_lmm(formula, frame, reml=reml, df_method=df)
+        else:
+            from attunement.trials.glmm import fit_glmm
+
+            result = fit_glmm(formula, frame, family, link, nagq, weights=weights)
     except (FormulaError, ValueError) as e:
         _fail(f"{data}: {e}")
     if as_json:
@@ -199,7 +221,7 @@ def consort(
 
 
 _POWER_KEYS = ("n_per_arm", "centres", "waves", "effect_size", "icc_centre", "icc_family",
-               "attrition", "outcome")
+               "attrition", "outcome", "analysis")
 
 
 def power(
@@ -212,13 +234,19 @@ def power(
     icc_family: float | None = typer.Option(None, "--icc-family", help="Family ICC."),
     attrition: float | None = typer.Option(None, "--attrition",
                                            help="Proportion lost by the last wave."),
-    outcome: str | None = typer.Option(None, "--outcome", help="continuous or binary."),
+    outcome: str | None = typer.Option(None, "--outcome",
+                                       help="continuous, binary or count (count: give "
+                                            "rate_control and rate_ratio in --design)."),
+    analysis: str | None = typer.Option(None, "--analysis",
+                                        help="Binary outcome: gee (default) or glmm (logistic "
+                                             "GLMM by Laplace, as lme4's glmer)."),
     sims: int | None = typer.Option(None, "--sims", help="Simulated trials (default 1000)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (reproducible runs)."),
     design: Path | None = typer.Option(None, "--design",
                                        help="YAML with the same keys (and more: times, effect, "
                                             "arms, subgroup_prevalence, subgroup_effect, test, "
-                                            "p_control, odds_ratio, attrition_mechanism, ...)."),
+                                            "p_control, odds_ratio, rate_control, rate_ratio, "
+                                            "analysis, attrition_mechanism, ...)."),
     curve: str | None = typer.Option(None, "--curve",
                                      help="Comma-separated families per arm for a power curve."),
     scheduler: str | None = typer.Option(None, "--scheduler",
@@ -229,7 +257,7 @@ def power(
                                      "default 1)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"power","ci_lb","ci_ub","sims"}.'),
 ) -> None:
-    """Power of a multicentre longitudinal trial by simulation (LMM / GEE analysis)."""
+    """Power of a multicentre longitudinal trial by simulation (LMM / GEE / GLMM analysis)."""
     from attunement.trials.power import TrialDesign, TrialDesignError, power_curve, run_power
 
     spec: dict[str, Any] = {}
@@ -245,7 +273,7 @@ def power(
         if not isinstance(spec, dict):
             _fail(f"{design}: expected a mapping of design keys")
     given = dict(zip(_POWER_KEYS, (n_per_arm, centres, waves, effect_size, icc_centre,
-                                   icc_family, attrition, outcome), strict=True))
+                                   icc_family, attrition, outcome, analysis), strict=True))
     spec |= {k: v for k, v in given.items() if v is not None}
     n_sims = sims if sims is not None else int(spec.get("sims", 1000))
     the_seed = seed if seed is not None else spec.get("seed")
@@ -279,7 +307,9 @@ def power(
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("simulating trials", total=total)
         res = run(lambda done: bar.update(task, completed=done))
-    if trial.outcome == "binary":
+    if trial.outcome == "binary" and trial.analysis == "glmm":
+        console.print(f"Planned model: {trial.formula} (logistic GLMM)")
+    elif trial.outcome == "binary":
         cluster = ("family" if trial.waves > 1 else "centre") if (
             trial.waves > 1 or trial.centres > 1) else None
         fixed_part = trial.formula.split(" + (1 |")[0]

@@ -1,4 +1,5 @@
-"""Multicentre trials: randomisation, power by simulation, mixed models, ITT/subgroups, CONSORT.
+"""Multicentre trials: randomisation, power by simulation, mixed models (linear, and binomial/Poisson
+GLMMs), ITT/subgroups, CONSORT.
 
 Pure Python on NumPy/SciPy/pandas (statsmodels for GEE, matplotlib for the diagram, Dask only when
 a scheduler is given); usable from a notebook with no server or database.
@@ -7,6 +8,7 @@ a scheduler is given); usable from a notebook with no server or database.
 from attunement.trials.analysis import SEED_SUBGROUPS, itt_summary, subgroup_analysis
 from attunement.trials.consort import ConsortCounts, ConsortError, consort_counts, draw_consort
 from attunement.trials.formula import FormulaError, parse_formula
+from attunement.trials.glmm import GLMMResult, fit_glmm
 from attunement.trials.lmm import LMMResult, fit_lmm, likelihood_ratio_test
 from attunement.trials.power import (
     PowerResult,
@@ -34,6 +36,7 @@ __all__ = [
     "ConsortError",
     "DesignError",
     "FormulaError",
+    "GLMMResult",
     "LMMResult",
     "PowerResult",
     "RandomisationDesign",
@@ -45,6 +48,7 @@ __all__ = [
     "closed_form_power",
     "consort_counts",
     "draw_consort",
+    "fit_glmm",
     "fit_lmm",
     "itt_summary",
     "likelihood_ratio_test",

@@ -26,6 +26,11 @@ Each simulated trial is analysed as the trial will be:
 * binary: GEE (statsmodels) with a logit link, exchangeable working correlation within family
   (within centre when there is one wave) and robust (sandwich) SEs, Wald z test; with one centre
   and one wave, ordinary logistic regression.
+* count (Poisson; ``rate_control`` λ per wave in the control arm, ``rate_ratio`` at the last
+  wave, ICCs on the log scale with level-1 variance ln(1 + 1/λ)): the Poisson GLMM, as below.
+* binary with ``analysis="glmm"``: the logistic GLMM with the same random effects as the
+  continuous model, by Laplace as lme4's ``glmer``, fitted to all simulations at once
+  (:mod:`attunement.trials.glmm_power`), Wald z test.
 
 Power is the share of simulations with p < alpha, with a Clopper–Pearson interval (as simr).
 ``run_power(..., scheduler="tcp://host:8786")`` runs the chunks on a Dask distributed cluster;
@@ -81,12 +86,15 @@ class TrialDesign:
     baseline_factor_prevalence: float = 0.3
     outcome: str = "continuous"
     p_control: float = 0.45
+    rate_control: float = 2.0
+    rate_ratio: float | None = None
     odds_ratio: float | None = None
     allocation: str = "within_centre"
     subgroup_prevalence: float = 0.0
     subgroup_effect: float = 0.0
     test: str = "main"
     alpha: float = 0.05
+    analysis: str | None = None
 
     def __post_init__(self) -> None:
         def fail(key: str, why: str) -> None:
@@ -144,8 +152,15 @@ class TrialDesign:
                 fail("attrition_ratio", f"makes attrition {top:.2f} ≥ 1 in the baseline group")
         if self.effect not in {"slope", "final", "constant"}:
             fail("effect", "must be 'slope', 'final' or 'constant'")
-        if self.outcome not in {"continuous", "binary"}:
-            fail("outcome", "must be 'continuous' or 'binary'")
+        if self.outcome not in {"continuous", "binary", "count"}:
+            fail("outcome", "must be 'continuous', 'binary' or 'count'")
+        if not self.rate_control > 0:
+            fail("rate_control", f"must be positive, got {self.rate_control}")
+        if self.rate_ratio is not None and not self.rate_ratio > 0:
+            fail("rate_ratio", f"must be positive, got {self.rate_ratio}")
+        if self.outcome == "count" and self.rate_ratio is None:
+            fail("rate_ratio", "a count outcome needs the rate ratio (intervention vs control "
+                               "at the last wave)")
         if not 0 < self.p_control < 1:
             fail("p_control", f"must be in (0, 1), got {self.p_control}")
         if self.odds_ratio is not None and self.odds_ratio <= 0:
@@ -158,6 +173,18 @@ class TrialDesign:
             fail("subgroup_prevalence", "a moderator test needs a subgroup (prevalence > 0)")
         if not 0 < self.alpha < 1:
             fail("alpha", "must be in (0, 1)")
+        if self.analysis is not None:
+            allowed = {"continuous": {"lmm"}, "binary": {"gee", "glmm"},
+                       "count": {"glmm"}}[self.outcome]
+            if self.analysis not in allowed:
+                fail("analysis", f"for a {self.outcome} outcome must be "
+                                 f"{' or '.join(sorted(allowed))}, got {self.analysis!r}")
+        if self.outcome == "count" and self.waves == 1 and self.centres == 1:
+            fail("outcome", "a count outcome is analysed by a Poisson GLMM, which needs a random "
+                            "effect: more than one wave (family) or centre")
+        if self.analysis == "glmm" and self.waves == 1 and self.centres == 1:
+            fail("analysis", "a GLMM needs a random effect: more than one wave (family) or "
+                             "centre; with one of each the analysis is logistic regression")
 
     @property
     def _factor_prevalence(self) -> float:
@@ -178,6 +205,15 @@ class TrialDesign:
     @property
     def families(self) -> int:
         return self.n_per_arm * self.arms
+
+    @property
+    def latent_residual(self) -> float:
+        """Level-1 variance on the link scale that the ICCs refer to: π²/3 for a binary
+        outcome (logistic), ln(1 + 1/λ) at the control rate λ for a count (the lognormal
+        approximation; Nakagawa, Johnson & Schielzeth 2017, *J R Soc Interface* 14:20170213)."""
+        if self.outcome == "count":
+            return math.log(1 + 1 / self.rate_control)
+        return math.pi ** 2 / 3 if self.outcome == "binary" else 1.0
 
     @property
     def log_odds_ratio(self) -> float:
@@ -339,6 +375,9 @@ def _layout(design: TrialDesign) -> _Layout:
         design.subgroup_effect * math.pi / math.sqrt(3))
     base = 0.0 if design.outcome == "continuous" else math.log(
         design.p_control / (1 - design.p_control))
+    if design.outcome == "count":
+        eff, base = math.log(design.rate_ratio), math.log(design.rate_control)
+        sub_eff = design.subgroup_effect
     for a in range(A):
         for si, s in enumerate(subs):
             k = a * len(subs) + si
@@ -368,14 +407,15 @@ def _draw(layout: _Layout, S: int, rng: np.random.Generator) -> dict[str, np.nda
         vc, vf = d.icc_centre, d.icc_family
         ve = 1.0 - vc - vf
     else:
-        resid = math.pi ** 2 / 3
-        scale = resid / (1 - d.icc_centre - d.icc_family)
+        scale = d.latent_residual / (1 - d.icc_centre - d.icc_family)
         vc, vf, ve = d.icc_centre * scale, d.icc_family * scale, 0.0
     eta = layout.mean[typ]  # (S, F, T)
     eta = eta + math.sqrt(vc) * rng.standard_normal((S, K))[:, layout.centre][:, :, None]
     eta = eta + math.sqrt(vf) * rng.standard_normal((S, F))[:, :, None]
     if d.outcome == "continuous":
         y = eta + math.sqrt(ve) * rng.standard_normal((S, F, T))
+    elif d.outcome == "count":
+        y = rng.poisson(np.exp(eta)).astype(float)
     else:
         y = (rng.random((S, F, T)) < 1 / (1 + np.exp(-eta))).astype(float)
     # monotone dropout: lost by wave j with probability attrition * j / (T - 1)
@@ -675,6 +715,10 @@ def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[s
     sim = _draw(layout, sims, rng)
     if design.outcome == "continuous":
         return _analyse_continuous(layout, sim)
+    if design.analysis == "glmm" or design.outcome == "count":
+        from attunement.trials.glmm_power import analyse_glmm
+
+        return analyse_glmm(layout, sim)
     return _analyse_binary(layout, sim)
 
 
@@ -777,7 +821,7 @@ def run_power(
     if sims < 1:
         raise TrialDesignError("'sims' must be at least 1")
     if chunk_size is None:
-        chunk_size = 250 if design.outcome == "continuous" else 25
+        chunk_size = 25 if design.outcome == "binary" and design.analysis != "glmm" else 250
     ss = np.random.SeedSequence(seed)
     sizes = [min(chunk_size, sims - i) for i in range(0, sims, chunk_size)]
     keys = [(ss.entropy, (*ss.spawn_key, i)) for i in range(len(sizes))]
@@ -832,6 +876,10 @@ def run_power(
         mean_se = np.nanmean(cat["se"], axis=0)
     method = ("LMM (REML, vectorised profiled likelihood), t test with between-within df"
               if design.outcome == "continuous" else
+              "Poisson GLMM (Laplace, as lme4's glmer; vectorised), Wald z test"
+              if design.outcome == "count" else
+              "logistic GLMM (Laplace, as lme4's glmer; vectorised), Wald z test"
+              if design.analysis == "glmm" else
               "GEE logistic (exchangeable, robust SE), Wald z test"
               if design.waves > 1 or design.centres > 1 else "logistic regression, Wald z test")
     return PowerResult(design, sims, float(by_arm[0]), lb, ub, [float(x) for x in by_arm],
