@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, false, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.risk.profile import REVIEW_KEY
-from attunement.store import audit, files, maintenance, names
+from attunement.store import audit, blind, caseload, files, maintenance, names
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
 from attunement.store.db import (
@@ -58,6 +58,7 @@ from attunement.store.models import (
     Episode,
     Family,
     Identity,
+    IdentityLookup,
     Infant,
     LoginAttempt,
     Membership,
@@ -1189,6 +1190,38 @@ class Store(SessionsMixin):
                 key_id=keys.key_id,
             )
         )
+        self._index_identity(s, family_id, kind, subject_id, data)
+
+    def _index_identity(
+        self, s: Session, family_id: int, kind: str, subject_id: int, data: dict[str, str]
+    ) -> None:
+        """Rewrite one person's blind index (and an infant's derived birth offset) from the
+        plaintext just encrypted, in the same transaction."""
+        keys = self._keyring(s)
+        s.execute(
+            IdentityLookup.__table__.delete().where(
+                IdentityLookup.subject_kind == kind, IdentityLookup.subject_id == subject_id
+            )
+        )
+        rows = [
+            {"family_id": family_id, "subject_kind": kind, "subject_id": subject_id,
+             "field": field, "digest": keys.blind_index(field, value)}
+            for field, value in blind.lookup_values(data)
+        ]
+        if rows:
+            s.execute(IdentityLookup.__table__.insert(), rows)
+        if kind == "infant":
+            inf = s.get(Infant, subject_id)
+            if inf is not None:
+                self._set_birth_offset(inf, data.get("date_of_birth"))
+
+    @staticmethod
+    def _set_birth_offset(inf: Infant, born: str | date | None) -> None:
+        if isinstance(born, str):
+            born = date.fromisoformat(born[:10])
+        inf.birth_offset_days = (
+            (born - inf.due_date).days if born is not None and inf.due_date is not None else None
+        )
 
     def _identities(self, s: Session, family_id: int) -> dict[tuple[str, int], dict[str, str]]:
         rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
@@ -1300,6 +1333,7 @@ class Store(SessionsMixin):
                 self._store_identity(s, fam.id, kind, subject, updated)
             else:
                 row.ciphertext, row.key_id = keys.encrypt(updated, aad), keys.key_id
+                self._index_identity(s, fam.id, kind, subject, updated)
             changed = sorted(
                 k for k in set(current) | set(updated) if current.get(k) != updated.get(k)
             )
@@ -1415,7 +1449,10 @@ class Store(SessionsMixin):
                     self._store_identity(s, fam.id, "infant", inf.id, data)
                 else:
                     row.ciphertext, row.key_id = keys.encrypt(data, aad), keys.key_id
+                    self._index_identity(s, fam.id, "infant", inf.id, data)
                 changed = sorted([*changed, "date_of_birth"])
+            elif due is not None:
+                self._set_birth_offset(inf, self._with_birth_dates(s, [inf])[0].birth_date)
             s.flush()
             after = {"due_date": _iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
             audit.append(
@@ -1517,78 +1554,167 @@ class Store(SessionsMixin):
         return out
 
     def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
-        """The actor's caseload: open urgent alerts first, then overdue, then by family id.
+        """The actor's whole caseload: open urgent alerts first, then overdue, then by family
+        code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
+        rows: list[dict] = []
+        cursor = None
+        while True:
+            page = self.caseload_page(actor, q=q, cursor=cursor, limit=caseload.MAX_PAGE,
+                                      counts=False, _audit=cursor is None)
+            rows.extend(page["items"])
+            cursor = page["next"]
+            if cursor is None:
+                return rows
 
-        Each row: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
+    def caseload_page(
+        self,
+        actor: Actor,
+        *,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        mine: bool = False,
+        overdue: bool = False,
+        urgent: bool = False,
+        study: int | None = None,
+        time_point: str | None = None,
+        counts: bool = True,
+        _audit: bool = True,
+    ) -> dict:
+        """One keyset page of the caseload: open urgent alerts first, then most overdue, then
+        by family code (researchers: by record id, their codes are pseudonyms).
+
+        Returns ``items``, ``next`` and ``previous`` (opaque cursors or None) and, with
+        ``counts``, ``counts`` (``families``, ``urgent``, ``overdue`` in the filtered list).
+        Each item: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
         researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
-        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the latest
-        date a questionnaire was completed, not entered).
-        ``q`` matches the family id, and for clinical roles also a caregiver's or infant's name.
+        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the
+        latest date a questionnaire was completed, not entered).
+        Filters: ``mine`` (families the actor registered), ``overdue``, ``urgent``, ``study``
+        (id), ``time_point`` (families with an item due or overdue there).
+        ``q``: a family code (exact, or its beginning), and for clinical roles a name (whole
+        name or one word of it), NHS number or date of birth, matched exactly through the
+        blind index (audited); researchers: their pseudonymous family id.
         """
+        size = caseload.page_size(limit)
+        filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
+                                   study_id=study, time_point=time_point)
+        by_code = actor.role != "researcher"
         today = datetime.now(UTC).date()
+        after, key = True, None
+        if cursor:
+            after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
+        needle = (q or "").strip()
         with self._db.read() as s:
-            fams = list(s.execute(scoped(select(Family), actor).order_by(Family.code)).scalars())
-            if not fams:
-                return []
-            fam_ids = [f.id for f in fams]
-            sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
-            studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
-            carers: dict[int, list[Caregiver]] = {}
-            for cg in s.execute(
-                select(Caregiver).where(Caregiver.family_id.in_(fam_ids))
-            ).scalars():
-                carers.setdefault(cg.family_id, []).append(cg)
-            infants = {
-                i.family_id: i
-                for i in self._with_birth_dates(
-                    s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
+            stmt = caseload.family_rows(s, actor, today, filters)
+            if needle:
+                stmt = stmt.where(self._search_clause(actor, needle))
+            sub = stmt.subquery("caseload")
+            page_stmt = select(sub)
+            if key is not None:
+                page_stmt = page_stmt.where(caseload.keyset(sub, key, after, by_code))
+            page_stmt = page_stmt.order_by(*caseload.order(sub, after, by_code)).limit(size + 1)
+            found = list(s.execute(page_stmt).all())
+            more = len(found) > size
+            found = found[:size]
+            if not after:
+                found.reverse()
+            summary = None
+            if counts:
+                c = s.execute(select(
+                    func.count(),
+                    func.coalesce(func.sum(case((sub.c.open_alerts > 0, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((sub.c.n_overdue > 0, 1), else_=0)), 0),
+                )).one()
+                summary = {"families": int(c[0]), "urgent": int(c[1]), "overdue": int(c[2])}
+            items = self._caseload_items(s, actor, found, today)
+        if needle and actor.sees_identifiers and _audit:
+            with self._db.write() as s:
+                audit.append(
+                    s, actor=actor, action="search", entity="family",
+                    after={"results": summary["families"] if summary else len(items)},
                 )
-            }
-            alerts = dict(
-                s.execute(
-                    select(Alert.family_id, func.count())
-                    .where(Alert.family_id.in_(fam_ids), Alert.status == "open")
-                    .group_by(Alert.family_id)
-                ).all()
+        keys = [caseload.sort_key(r, by_code) for r in found]
+        has_next = more if after else key is not None
+        has_prev = (key is not None) if after else more
+        return {
+            "items": items,
+            "next": caseload.encode_cursor("families", "after", keys[-1])
+            if found and has_next else None,
+            "previous": caseload.encode_cursor("families", "before", keys[0])
+            if found and has_prev else None,
+            "counts": summary,
+        }
+
+    def _search_clause(self, actor: Actor, needle: str) -> Any:
+        """Which families match a search, as an indexed WHERE clause (never a scan that
+        decrypts): code equal to or beginning with the text (as typed or upper case), or a
+        blind-index digest of the text as a name, NHS number or date of birth."""
+        if actor.role == "researcher":
+            return self._pseudonym_clause(actor, needle)
+        ranges = [
+            and_(Family.code >= text, Family.code < text + "\U0010ffff")
+            for text in sorted({needle, needle.upper()})
+        ]
+        clause = or_(*ranges)
+        if actor.sees_identifiers:
+            keys = self._keyring()
+            digests = [keys.blind_index(f, val) for f, val in blind.query_values(needle)]
+            if digests:
+                clause = or_(clause, Family.id.in_(
+                    select(IdentityLookup.family_id).where(IdentityLookup.digest.in_(digests))
+                ))
+        return clause
+
+    def _pseudonym_clause(self, actor: Actor, needle: str) -> Any:
+        """Researchers find a family by its whole pseudonymous id (a keyed hash, which no
+        index can hold): their studies' record ids are hashed here, nothing is decrypted."""
+        keys = self._keyring()
+        wanted = needle.upper()
+        with self._db.read() as s:
+            rows = s.execute(scoped(select(Family.id, Family.study_id), actor)).all()
+        hits = [
+            fid for fid, study in rows
+            if keys.pseudonym(study or "none", "family", fid).upper() == wanted
+        ]
+        return Family.id.in_(hits) if hits else false()
+
+    def _caseload_items(self, s: Session, actor: Actor, found: list, today: date) -> list[dict]:
+        """The page's rows in full: schedule items by the reference rule (``_schedule``) for
+        these families only (at most one page of ids)."""
+        if not found:
+            return []
+        ids = [r.id for r in found]
+        fams = {f.id: f for f in s.execute(select(Family).where(Family.id.in_(ids))).scalars()}
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
+        studies = dict(s.execute(select(Study.id, Study.name)).all())
+        carers: dict[int, list[Caregiver]] = {}
+        for cg in s.execute(
+            select(Caregiver).where(Caregiver.family_id.in_(ids)).order_by(Caregiver.id)
+        ).scalars():
+            carers.setdefault(cg.family_id, []).append(cg)
+        infants = {
+            i.family_id: i
+            for i in self._with_birth_dates(
+                s, s.execute(
+                    select(Infant).where(Infant.family_id.in_(ids)).order_by(Infant.id)
+                ).scalars()
             )
-            last = dict(
-                s.execute(
-                    select(Assessment.family_id, func.max(Assessment.completed_on))
-                    .where(Assessment.family_id.in_(fam_ids))
-                    .group_by(Assessment.family_id)
-                ).all()
-            )
-            done = set(
-                s.execute(
-                    select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
-                    .where(Assessment.family_id.in_(fam_ids))
-                    .distinct()
-                ).all()
-            )
-            schedules: dict[int, list[TimePoint]] = {}
-            for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
-                schedules.setdefault(tp.study_id, []).append(tp)
-            matched_by_name: set[int] = set()
-            if q and actor.sees_identifiers:
-                needle = q.strip().lower()
-                keys = self._keyring() if s.execute(select(Identity.id).limit(1)).first() else None
-                if keys is not None:
-                    for row in s.execute(
-                        select(Identity).where(Identity.family_id.in_(fam_ids))
-                    ).scalars():
-                        data = keys.decrypt(row.ciphertext, f"{row.subject_kind}:{row.subject_id}")
-                        if needle and needle in str(data.get("name", "")).lower():
-                            matched_by_name.add(row.family_id)
+        }
+        done = set(
+            s.execute(
+                select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+                .where(Assessment.family_id.in_(ids))
+                .distinct()
+            ).all()
+        )
+        schedules: dict[int, list[TimePoint]] = {}
+        for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
+            schedules.setdefault(tp.study_id, []).append(tp)
         pseudo = actor.role == "researcher"
-        rows = []
-        for f in fams:
-            code = (
-                self._keyring().pseudonym(f.study_id or "none", "family", f.id)
-                if pseudo
-                else f.code
-            )
-            if q and q.strip().lower() not in code.lower() and f.id not in matched_by_name:
-                continue
+        out = []
+        for r in found:
+            f = fams[r.id]
             active = [c for c in carers.get(f.id, []) if c.left_on is None]
             due, overdue = self._schedule(
                 f, infants.get(f.id), active, schedules.get(f.study_id or -1, []), done, today
@@ -1596,27 +1722,21 @@ class Store(SessionsMixin):
             if pseudo:
                 due = self._pseudo_schedule(f, due, active)
                 overdue = self._pseudo_schedule(f, overdue, active)
-            rows.append(
-                {
-                    "id": f.id,
-                    "site": sites[f.site_id],
-                    "site_id": f.site_id,
-                    "family_id": code,
-                    "study": studies.get(f.study_id) if f.study_id else None,
-                    "n_caregivers": len(active),
-                    "open_alerts": int(alerts.get(f.id, 0)),
-                    "due": due,
-                    "overdue": overdue,
-                    "last_assessed": None if pseudo or f.id not in last else last[f.id].isoformat(),
-                }
-            )
-        if q and actor.sees_identifiers:
-            with self._db.write() as s:
-                audit.append(
-                    s, actor=actor, action="search", entity="family", after={"results": len(rows)}
-                )
-        rows.sort(key=lambda r: (-r["open_alerts"], -len(r["overdue"]), r["family_id"]))
-        return rows
+            out.append({
+                "id": f.id,
+                "site": sites[f.site_id],
+                "site_id": f.site_id,
+                "family_id": (self._keyring().pseudonym(f.study_id or "none", "family", f.id)
+                              if pseudo else f.code),
+                "study": studies.get(f.study_id) if f.study_id else None,
+                "n_caregivers": int(r.n_caregivers),
+                "open_alerts": int(r.open_alerts),
+                "due": due,
+                "overdue": overdue,
+                "last_assessed": None if pseudo or r.last_assessed is None
+                else _iso(r.last_assessed),
+            })
+        return out
 
     @staticmethod
     def _schedule(
