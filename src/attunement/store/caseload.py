@@ -83,7 +83,35 @@ def _items(s: Session, today: date, time_point: str | None) -> Any:
         for tp in s.execute(stmt).scalars()
         for instrument in tp.instruments
     ]
-    return union_all(*parts).subquery("items") if parts else None
+    return union_all(*parts).subquery("items" if time_point is None else "items_at") if parts else None
+
+
+def _pending(actor: Actor, items: Any, dialect: str, name: str) -> Any:
+    """Per family: how many schedule items are overdue and how many due (open, not done)."""
+    due_day = day_number(Infant.due_date, dialect)
+    anchor = due_day + case(
+        (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
+    )
+    done = exists().where(
+        Assessment.caregiver_id == Caregiver.id,
+        Assessment.instrument == items.c.instrument,
+        Assessment.time_point == items.c.tp,
+    )
+    return (
+        select(
+            Caregiver.family_id.label("family_id"),
+            func.sum(case((anchor <= items.c.overdue_max, 1), else_=0)).label("n_overdue"),
+            func.sum(case((anchor > items.c.overdue_max, 1), else_=0)).label("n_due"),
+        )
+        .select_from(Family)
+        .join(Infant, Infant.family_id == Family.id)
+        .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
+        .join(items, items.c.study_id == Family.study_id)
+        .where(family_filter(actor), Infant.due_date.is_not(None), anchor <= items.c.open_max)
+        .where(~done)
+        .group_by(Caregiver.family_id)
+        .subquery(name)
+    )
 
 
 def family_rows(s: Session, actor: Actor, today: date, filters: Filters) -> Select[Any]:
@@ -91,32 +119,9 @@ def family_rows(s: Session, actor: Actor, today: date, filters: Filters) -> Sele
     ``site_id``, ``study_id``, ``n_caregivers``, ``open_alerts``, ``n_overdue``, ``n_due``,
     ``last_assessed``."""
     dialect = s.get_bind().dialect.name
-    items = _items(s, today, filters.time_point)
+    items = _items(s, today, None)
     if items is not None:
-        due_day = day_number(Infant.due_date, dialect)
-        anchor = due_day + case(
-            (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
-        )
-        done = exists().where(
-            Assessment.caregiver_id == Caregiver.id,
-            Assessment.instrument == items.c.instrument,
-            Assessment.time_point == items.c.tp,
-        )
-        pending = (
-            select(
-                Caregiver.family_id.label("family_id"),
-                func.sum(case((anchor <= items.c.overdue_max, 1), else_=0)).label("n_overdue"),
-                func.sum(case((anchor > items.c.overdue_max, 1), else_=0)).label("n_due"),
-            )
-            .select_from(Family)
-            .join(Infant, Infant.family_id == Family.id)
-            .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
-            .join(items, items.c.study_id == Family.study_id)
-            .where(family_filter(actor), Infant.due_date.is_not(None), anchor <= items.c.open_max)
-            .where(~done)
-            .group_by(Caregiver.family_id)
-            .subquery("pending")
-        )
+        pending = _pending(actor, items, dialect, "pending")
         n_overdue = func.coalesce(pending.c.n_overdue, 0)
         n_due = func.coalesce(pending.c.n_due, 0)
     else:
@@ -152,7 +157,11 @@ def family_rows(s: Session, actor: Actor, today: date, filters: Filters) -> Sele
     if filters.study_id is not None:
         stmt = stmt.where(Family.study_id == filters.study_id)
     if filters.time_point is not None:
-        stmt = stmt.where(n_overdue + n_due > 0)
+        at = _items(s, today, filters.time_point)
+        stmt = stmt.where(
+            Family.id.in_(select(_pending(actor, at, dialect, "pending_at").c.family_id))
+            if at is not None else false()
+        )
     if filters.overdue:
         stmt = stmt.where(n_overdue > 0)
     if filters.urgent:

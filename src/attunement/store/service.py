@@ -14,7 +14,7 @@ import threading
 import time
 import types
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +95,8 @@ from attunement.vocabulary import load_vocabulary
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from attunement.store import exports
 
 # What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
 # records that the review was done, which releases the hold on intervention matching.
@@ -2715,6 +2717,49 @@ class Store(SessionsMixin):
                 stmt = stmt.where(Alert.status == "open")
             return [self._alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
 
+    def alerts_page(
+        self,
+        actor: Actor,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        include_acknowledged: bool = False,
+    ) -> dict:
+        """One keyset page of :meth:`list_alerts` (newest first): ``items``, ``next`` and
+        ``previous`` (opaque cursors or None)."""
+        size = caseload.page_size(limit)
+        after, key = True, None
+        if cursor:
+            after, key = caseload.decode_cursor(cursor, "alerts", (int,))
+        if actor.role not in CLINICAL:
+            return {"items": [], "next": None, "previous": None}
+        with self._db.read() as s:
+            stmt = (
+                scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert)
+                .join(Caregiver, Caregiver.id == Alert.caregiver_id)
+                .join(Assessment, Assessment.id == Alert.assessment_id)
+            )
+            if not include_acknowledged:
+                stmt = stmt.where(Alert.status == "open")
+            if key is not None:
+                stmt = stmt.where(Alert.id < key[0] if after else Alert.id > key[0])
+            stmt = stmt.order_by(Alert.id.desc() if after else Alert.id.asc()).limit(size + 1)
+            found = list(s.execute(stmt).all())
+            more = len(found) > size
+            found = found[:size]
+            if not after:
+                found.reverse()
+            items = [self._alert_dict(a, f, c, x) for a, f, c, x in found]
+        has_next = more if after else key is not None
+        has_prev = (key is not None) if after else more
+        return {
+            "items": items,
+            "next": caseload.encode_cursor("alerts", "after", [items[-1]["id"]])
+            if items and has_next else None,
+            "previous": caseload.encode_cursor("alerts", "before", [items[0]["id"]])
+            if items and has_prev else None,
+        }
+
     def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str, outcome: str) -> dict:
         """Record the safety review of an urgent flag: what was done (``note``) and its
         ``outcome`` (one of :data:`SAFETY_REVIEW_OUTCOMES`), both required. When no urgent
@@ -3050,97 +3095,72 @@ class Store(SessionsMixin):
         Pseudonymised (always for researchers): per-study keyed-hash ids for family and
         caregiver, no identifiers, no dates — ``day_from_due_date`` and ``infant_age_days``
         instead. Clinical roles get family ids and dates unless ``pseudonymise=True``.
+        In memory: for large exports use :meth:`export_stream`.
         """
         import pandas as pd
 
+        plan, frames = self._export_frames(actor, study=study, pseudonymise=pseudonymise)
+        df = pd.concat([pd.DataFrame(columns=plan.columns), *frames], ignore_index=True)
+        # columns no row has a value in (another instrument's flags, say) are left out
+        df = df.dropna(axis=1, how="all") if len(df) else df
+        flag_cols = [c for c in df.columns if c.startswith("flag_")]
+        df = df.drop(columns=[c for c in flag_cols if not df[c].any()])
+        return df
+
+    def export_stream(
+        self,
+        actor: Actor,
+        *,
+        fmt: str = "csv",
+        study: int | None = None,
+        pseudonymise: bool | None = None,
+        chunk: int = 20_000,
+    ) -> tuple[exports.ExportPlan, Iterator[bytes]]:
+        """:meth:`export_assessments` as CSV or Parquet bytes, streamed from a server-side
+        cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
+        from attunement.store import exports
+
+        if fmt not in ("csv", "parquet"):
+            raise StoreValidationError("format", f"{fmt!r} cannot be streamed (csv or parquet)")
+        plan, frames = self._export_frames(
+            actor, study=study, pseudonymise=pseudonymise, chunk=chunk)
+        writer = exports.csv_bytes if fmt == "csv" else exports.parquet_bytes
+        return plan, writer(plan, frames)
+
+    def _export_frames(
+        self,
+        actor: Actor,
+        *,
+        study: int | None,
+        pseudonymise: bool | None,
+        chunk: int = 20_000,
+    ) -> tuple[exports.ExportPlan, Iterator[pd.DataFrame]]:
         if pseudonymise is None:
             pseudonymise = actor.role not in CLINICAL
         if not pseudonymise and actor.role not in CLINICAL:
             raise Forbidden("researchers receive pseudonymised exports only")
-        with self._db.read() as s:
-            stmt = scoped(select(Assessment, Family, Caregiver), actor, Assessment).join(
-                Caregiver, Caregiver.id == Assessment.caregiver_id
-            )
-            if study is not None:
-                stmt = stmt.where(Family.study_id == int(study))
-            rows = list(s.execute(stmt.order_by(Assessment.id)).all())
-            superseded = {a.corrected_from for a, _, _ in rows if a.corrected_from}
-            sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
-            studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
-            fam_ids = {f.id for _, f, _ in rows}
-            infants = (
-                {
-                    i.family_id: i
-                    for i in self._with_birth_dates(
-                        s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
-                    )
-                }
-                if fam_ids
-                else {}
-            )
-        keys = self._keyring() if pseudonymise else None
-        records = []
-        for a, f, c in rows:
-            if a.id in superseded:
-                continue
-            inf = infants.get(f.id)
-            rec: dict[str, Any] = {
-                "site": sites.get(f.site_id),
-                "study": studies.get(f.study_id) if f.study_id else None,
-            }
-            if keys is not None:
-                dom = f.study_id or "none"
-                submitted = a.completed_on
-                rec["family"] = keys.pseudonym(dom, "family", f.id)
-                rec["caregiver"] = keys.pseudonym(dom, "caregiver", c.id)
-                rec["day_from_due_date"] = (
-                    (submitted - inf.due_date).days if inf and inf.due_date else None
-                )
-                rec["infant_age_days"] = (
-                    (submitted - inf.birth_date).days if inf and inf.birth_date else None
-                )
-            else:
-                rec["family"] = f.code
-                rec["caregiver"] = c.key
-                rec["completed_on"] = a.completed_on.isoformat()
-                rec["submitted_at"] = a.submitted_at.isoformat()
-                rec["infant_due_date"] = _iso(inf.due_date) if inf else None
-                rec["infant_date_of_birth"] = _iso(inf.birth_date) if inf else None
-            rec.update(
-                {
-                    "caregiver_role": c.role,
-                    "caregiver_age": c.age,
-                    "instrument": a.instrument,
-                    "instrument_version": a.instrument_version,
-                    "time_point": a.time_point,
-                    "instance": a.instance,
-                    "version": a.version,
-                    "input": a.input_kind,
-                    "submitted_via": a.submitted_via,
-                }
-            )
-            rec["gestational_age_at_birth_weeks"] = inf.gestation_weeks if inf else None
-            # keyed item scores in the instrument's item order (what {id}_{n} means everywhere);
-            # the answers as given (e.g. option positions) stay in the store
-            for i, val in enumerate(a.item_scores, start=1):
-                rec[f"{a.instrument}_{i}"] = val
-            rec.update(a.scores or {})
-            for flag in a.flags or []:
-                rec[f"flag_{flag.get('id')}"] = 1
-            records.append(rec)
-        df = pd.DataFrame.from_records(records)
-        flag_cols = [col for col in df.columns if col.startswith("flag_")]
-        if flag_cols:
-            df[flag_cols] = df[flag_cols].fillna(0).astype("int8")
-        with self._db.write() as s:
-            audit.append(
-                s,
-                actor=actor,
-                action="export",
-                entity="assessments",
-                after={"rows": len(df), "study": study, "pseudonymised": pseudonymise},
-            )
-        return df
+        from attunement.store import exports
+
+        db = exports.export_database(self._db)
+        plan = exports.plan(db, actor, study=study, pseudonymise=pseudonymise)
+        keys = self._keyring()
+
+        def frames() -> Iterator[pd.DataFrame]:
+            complete = False
+            try:
+                yield from exports.chunks(db, actor, plan, study=study, keys=keys,
+                                          pseudonymise=pseudonymise, chunk=chunk)
+                complete = True
+            finally:
+                # audited even when the download is cut off
+                after = {"rows": plan.rows, "study": study, "pseudonymised": pseudonymise}
+                if not complete:
+                    after["complete"] = False
+                with self._db.write() as s:
+                    audit.append(s, actor=actor, action="export", entity="assessments",
+                                 after=after)
+
+        return plan, frames()
 
     def audit_log(
         self, actor: Actor, *, limit: int = 200, family_id: int | None = None
@@ -3176,11 +3196,13 @@ class Store(SessionsMixin):
                 for e in s.execute(stmt).scalars()
             ]
 
-    def verify_audit(self, *, checkpoint: dict | None = None) -> audit.AuditReport:
+    def verify_audit(
+        self, *, checkpoint: dict | None = None, progress: Any = None
+    ) -> audit.AuditReport:
         """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
         immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
-        every finding."""
-        return maintenance.verify_audit(self, checkpoint=checkpoint)
+        every finding; ``progress(done, total)`` is called as rows are read."""
+        return maintenance.verify_audit(self, checkpoint=checkpoint, progress=progress)
 
     def audit_checkpoint(self) -> dict:
         """A signed checkpoint of the chain's head, to keep outside the database."""
