@@ -578,6 +578,8 @@ def export_assessments(
     store: Store = Depends(get_store),
 ) -> Response:
     """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
+    if format in exports.STREAMED:
+        return exports.streamed(store, actor, format, study=study, pseudonymise=pseudonymise)
     frame = store.export_assessments(actor, study=study, pseudonymise=pseudonymise)
     return exports.response(frame, format)
 

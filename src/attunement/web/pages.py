@@ -704,3 +704,6 @@ async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Re
 
 def login_url(path: str) -> str:
     return "/login?next=" + quote(path, safe="/")
+    if fmt in exports.STREAMED:
+        return await call(exports.streamed, _store(request), actor, fmt, study=study,
+                          pseudonymise=None if identifiable else True)
