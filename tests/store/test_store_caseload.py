@@ -247,3 +247,44 @@ def test_migration_fills_the_blind_index_and_birth_offsets(world, key_path):
         assert offsets == {-5}
     finally:
         again.close()
+
+
+# --- more families in scope than either database's parameter limit ----------------------
+
+N_BULK = 70_000  # > 65,535 (psycopg) and > 32,766 (SQLite "too many SQL variables")
+
+
+@pytest.mark.slow
+def test_lists_work_with_more_families_than_any_parameter_limit(world):
+    from attunement.store.models import Caregiver, Family
+
+    st, north = world.store, world.north
+    with st._db.write() as s:
+        site_id = s.execute(select(Family.site_id).where(Family.id == world.fam_north)).scalar()
+        s.execute(Family.__table__.insert(), [
+            {"site_id": site_id, "study_id": world.study_id, "code": f"B-{i:07d}",
+             "placement": "birth_family", "context": {}} for i in range(N_BULK)
+        ])
+        first = s.execute(select(Family.id).where(Family.code == "B-0000000")).scalar_one()
+        due = TODAY - timedelta(days=80)
+        s.execute(Infant.__table__.insert(), [
+            {"family_id": first + i, "due_date": due + timedelta(days=i % 200)}
+            for i in range(N_BULK)
+        ])
+        s.execute(Caregiver.__table__.insert(), [
+            {"family_id": first + i, "key": "mother", "role": "birth_mother", "context": {},
+             "variants": {}} for i in range(N_BULK)
+        ])
+    page = st.caseload_page(north, limit=50)
+    assert page["counts"]["families"] == N_BULK + 1
+    assert page["items"][0]["family_id"] == "N-001"  # two carers overdue: the most overdue
+    second = st.caseload_page(north, cursor=page["next"], limit=50)
+    assert len(second["items"]) == 50
+    assert {r["id"] for r in second["items"]}.isdisjoint(r["id"] for r in page["items"])
+    overdue = st.caseload_page(north, overdue=True, limit=10)
+    assert overdue["counts"]["overdue"] == overdue["counts"]["families"] > 0
+    # searches, by code and through the blind index, over every family of the site
+    assert [f["family_id"] for f in st.list_families(north, q="B-0069999")] == ["B-0069999"]
+    assert [f["family_id"] for f in st.list_families(north, q="Wintergreen")] == ["N-001"]
+    assert st.alerts_page(north)["items"] == st.list_alerts(north)[:50]
+    assert st.list_families(world.south, q="B-0000001") == []
