@@ -86,7 +86,7 @@ def _items(s: Session, today: date, time_point: str | None) -> Any:
     return union_all(*parts).subquery("items" if time_point is None else "items_at") if parts else None
 
 
-def _pending(actor: Actor, items: Any, dialect: str, name: str) -> Any:
+def _pending(actor: Actor, items: Any, dialect: str, name: str, where: list[Any]) -> Any:
     """Per family: how many schedule items are overdue and how many due (open, not done)."""
     due_day = day_number(Infant.due_date, dialect)
     anchor = due_day + case(
@@ -107,21 +107,32 @@ def _pending(actor: Actor, items: Any, dialect: str, name: str) -> Any:
         .join(Infant, Infant.family_id == Family.id)
         .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
         .join(items, items.c.study_id == Family.study_id)
-        .where(family_filter(actor), Infant.due_date.is_not(None), anchor <= items.c.open_max)
+        .where(*where, Infant.due_date.is_not(None), anchor <= items.c.open_max)
         .where(~done)
         .group_by(Caregiver.family_id)
         .subquery(name)
     )
 
 
-def family_rows(s: Session, actor: Actor, today: date, filters: Filters) -> Select[Any]:
+def family_rows(
+    s: Session, actor: Actor, today: date, filters: Filters, search: Any = None
+) -> Select[Any]:
     """The caseload's per-family rows (a SELECT to wrap, page or count): ``id``, ``code``,
     ``site_id``, ``study_id``, ``n_caregivers``, ``open_alerts``, ``n_overdue``, ``n_due``,
-    ``last_assessed``."""
+    ``last_assessed``. ``search``: a WHERE clause on ``families`` (see ``Store``)."""
     dialect = s.get_bind().dialect.name
+    # family-level conditions go into the schedule's aggregate too, so a search or a study
+    # filter counts only the families it keeps
+    where = [family_filter(actor)]
+    if filters.mine:
+        where.append(Family.created_by == actor.user_id if actor.user_id else false())
+    if filters.study_id is not None:
+        where.append(Family.study_id == filters.study_id)
+    if search is not None:
+        where.append(search)
     items = _items(s, today, None)
     if items is not None:
-        pending = _pending(actor, items, dialect, "pending")
+        pending = _pending(actor, items, dialect, "pending", where)
         n_overdue = func.coalesce(pending.c.n_overdue, 0)
         n_due = func.coalesce(pending.c.n_due, 0)
     else:
@@ -149,17 +160,13 @@ def family_rows(s: Session, actor: Actor, today: date, filters: Filters) -> Sele
         n_overdue.label("n_overdue"),
         n_due.label("n_due"),
         last.label("last_assessed"),
-    ).where(family_filter(actor))
+    ).where(*where)
     if pending is not None:
         stmt = stmt.outerjoin(pending, pending.c.family_id == Family.id)
-    if filters.mine:
-        stmt = stmt.where(Family.created_by == actor.user_id if actor.user_id else false())
-    if filters.study_id is not None:
-        stmt = stmt.where(Family.study_id == filters.study_id)
     if filters.time_point is not None:
         at = _items(s, today, filters.time_point)
         stmt = stmt.where(
-            Family.id.in_(select(_pending(actor, at, dialect, "pending_at").c.family_id))
+            Family.id.in_(select(_pending(actor, at, dialect, "pending_at", where).c.family_id))
             if at is not None else false()
         )
     if filters.overdue:

@@ -1608,10 +1608,15 @@ class Store(SessionsMixin):
             after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
         needle = (q or "").strip()
         with self._db.read() as s:
-            stmt = caseload.family_rows(s, actor, today, filters)
-            if needle:
-                stmt = stmt.where(self._search_clause(actor, needle))
-            sub = stmt.subquery("caseload")
+            search = self._search_clause(actor, needle) if needle else None
+            rows = caseload.family_rows(s, actor, today, filters, search).subquery("rows")
+            # the counts ride along as window totals over the filtered list (one pass)
+            sub = select(
+                rows,
+                func.count().over().label("total"),
+                func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).over().label("total_urgent"),
+                func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).over().label("total_overdue"),
+            ).subquery("caseload")
             page_stmt = select(sub)
             if key is not None:
                 page_stmt = page_stmt.where(caseload.keyset(sub, key, after, by_code))
@@ -1623,12 +1628,13 @@ class Store(SessionsMixin):
                 found.reverse()
             summary = None
             if counts:
-                c = s.execute(select(
-                    func.count(),
-                    func.coalesce(func.sum(case((sub.c.open_alerts > 0, 1), else_=0)), 0),
-                    func.coalesce(func.sum(case((sub.c.n_overdue > 0, 1), else_=0)), 0),
+                c = found[0] if found else s.execute(select(
+                    func.count().label("total"),
+                    func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).label("total_urgent"),
+                    func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).label("total_overdue"),
                 )).one()
-                summary = {"families": int(c[0]), "urgent": int(c[1]), "overdue": int(c[2])}
+                summary = {"families": int(c.total), "urgent": int(c.total_urgent or 0),
+                           "overdue": int(c.total_overdue or 0)}
             items = self._caseload_items(s, actor, found, today)
         if needle and actor.sees_identifiers and _audit:
             with self._db.write() as s:
