@@ -217,6 +217,34 @@ def writers(url: str, key: Path, n: int) -> dict[str, Any]:
             "note": "process start-up included in both"}
 
 
+def audit_only(url: str, key: Path, rows: int, *, batch: int = 5000) -> dict[str, Any]:
+    """Verify speed alone: an audit log of ``rows`` assessment-sized rows appended with the
+    store's own chain writer (``audit.append_many``, in batches), then ``audit verify``."""
+    from attunement.store import audit
+
+    st = _store(url, key)
+    st.init("admin@example.org", PASSWORD)
+    actor = st.system_actor()
+    t0 = time.perf_counter()
+    done = 0
+    while done < rows:
+        n = min(batch, rows - done)
+        with st._db.write() as s:
+            audit.append_many(s, [dict(
+                actor=actor, action="create", entity="note", entity_id=done + i,
+                family_id=1 + (done + i) % 100_000, site_id=1,
+                after={"instrument": "epds", "instrument_version": "1987", "time_point": "6w",
+                       "caregiver": "mother", "instance": 1, "version": 1, "input": "scores",
+                       "flags": [], "via": "api", "completed_on": "2026-06-20"},
+                record_hash="0" * 64) for i in range(n)])
+        done += n
+    built = time.perf_counter() - t0
+    st.close()
+    out = _child("--verify-child", url, str(key))
+    out["append_rows_per_s"] = round(rows / built)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", type=int, default=10_000)
@@ -226,6 +254,8 @@ def main() -> None:
     ap.add_argument("--export-child", nargs=3, metavar=("URL", "KEY", "FMT"))
     ap.add_argument("--verify-child", nargs=2, metavar=("URL", "KEY"))
     ap.add_argument("--writer", nargs=4, metavar=("URL", "KEY", "N", "SEED"))
+    ap.add_argument("--audit-only", type=int, default=0, metavar="ROWS",
+                    help="only measure audit verify on a log of ROWS synthetic rows")
     args = ap.parse_args()
     if args.export_child:
         return export_child(*args.export_child)
@@ -239,6 +269,9 @@ def main() -> None:
     key = work / "identifier.key"
     url = f"sqlite:///{work / 'scale.db'}" if args.db == "sqlite" else args.db
     result: dict[str, Any] = {"families": args.families, "db": url.split("://")[0]}
+    if args.audit_only:
+        print(json.dumps(audit_only(url, key, args.audit_only)))
+        return None
     if not (args.keep and (work / "built.json").exists()):
         result["build"] = build(url, key, args.families)
         (work / "built.json").write_text(json.dumps(result["build"]))
