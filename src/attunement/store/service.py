@@ -1618,6 +1618,14 @@ class Store(SessionsMixin):
         needle = (q or "").strip()
         with self._db.read() as s:
             search = self._search_clause(actor, needle) if needle else None
+            if search is not None:
+                # resolve the matches first (indexed), so the schedule is computed only for
+                # them; a search matching more than a page keeps the clause itself
+                hits = list(s.execute(
+                    scoped(select(Family.id), actor).where(search).limit(caseload.MAX_PAGE + 1)
+                ).scalars())
+                if len(hits) <= caseload.MAX_PAGE:
+                    search = Family.id.in_(hits) if hits else false()
             rows = caseload.family_rows(s, actor, today, filters, search).subquery("rows")
             # the counts ride along as window totals over the filtered list (one pass)
             sub = select(
