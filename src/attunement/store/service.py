@@ -3122,13 +3122,16 @@ class Store(SessionsMixin):
         """
         import pandas as pd
 
+        from attunement.store import exports
+
         plan, frames = self._export_frames(actor, study=study, pseudonymise=pseudonymise)
         df = pd.concat([pd.DataFrame(columns=plan.columns), *frames], ignore_index=True)
-        # columns no row has a value in (another instrument's flags, say) are left out
-        df = df.dropna(axis=1, how="all") if len(df) else df
-        flag_cols = [c for c in df.columns if c.startswith("flag_")]
-        df = df.drop(columns=[c for c in flag_cols if not df[c].any()])
-        return df
+        # as before streaming: an instrument's columns (items, scores, flags) appear when some
+        # row has a value there; the fixed columns are always there
+        fixed = set(exports.PSEUDO_COLUMNS + exports.CLINICAL_COLUMNS + exports.COMMON_COLUMNS)
+        empty = [c for c in df.columns if c not in fixed and (
+            not df[c].any() if c.startswith("flag_") else df[c].isna().all())]
+        return df.drop(columns=empty)
 
     def export_stream(
         self,
