@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from attunement.store.db import Database
     from attunement.store.scope import Actor
 
-CHUNK = 20_000
+CHUNK = 5_000
 REPLICA_ENV = "ATTUNEMENT_REPLICA_URL"
 PSEUDO_COLUMNS = ("site", "study", "family", "caregiver", "day_from_due_date", "infant_age_days")
 CLINICAL_COLUMNS = (

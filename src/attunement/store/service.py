@@ -3140,7 +3140,7 @@ class Store(SessionsMixin):
         fmt: str = "csv",
         study: int | None = None,
         pseudonymise: bool | None = None,
-        chunk: int = 20_000,
+        chunk: int = 5_000,
     ) -> tuple[exports.ExportPlan, Iterator[bytes]]:
         """:meth:`export_assessments` as CSV or Parquet bytes, streamed from a server-side
         cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
@@ -3159,7 +3159,7 @@ class Store(SessionsMixin):
         *,
         study: int | None,
         pseudonymise: bool | None,
-        chunk: int = 20_000,
+        chunk: int = 5_000,
     ) -> tuple[exports.ExportPlan, Iterator[pd.DataFrame]]:
         if pseudonymise is None:
             pseudonymise = actor.role not in CLINICAL
