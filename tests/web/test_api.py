@@ -52,7 +52,7 @@ def test_family_lifecycle(client: TestClient, world: World) -> None:
     profile = client.get(f"/api/families/{fid}/profile", headers=h)
     assert profile.status_code == 200
     assert profile.json()["urgent"] is True
-    alerts = client.get("/api/alerts", headers=h).json()
+    alerts = client.get("/api/alerts", headers=h).json()["items"]
     assert any(x["family"] == fid and x["kind"] == "safety" for x in alerts)
     matches = client.get(f"/api/families/{fid}/matches", headers=h)
     if matches.status_code == 503:
@@ -87,7 +87,7 @@ def test_assessment_errors_name_the_field(client: TestClient, world: World) -> N
 
 def test_family_errors_name_the_field_and_leave_nothing(client: TestClient, world: World) -> None:
     h = world.headers("practitioner")
-    before = len(client.get("/api/families", headers=h).json())
+    before = len(client.get("/api/families", headers=h).json()["items"])
     bad_role = family_payload("FAM-BAD", "Site A")
     bad_role["caregivers"][1]["role"] = "uncle-ish"
     r = client.post("/api/families", json=bad_role, headers=h)
@@ -102,7 +102,7 @@ def test_family_errors_name_the_field_and_leave_nothing(client: TestClient, worl
     no_caregivers = {"site": "Site A", "family_id": "FAM-X"}
     r = client.post("/api/families", json=no_caregivers, headers=h)
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "caregivers"
-    after = client.get("/api/families", headers=h).json()
+    after = client.get("/api/families", headers=h).json()["items"]
     assert len(after) == before
     assert not [f for f in after if f["family_id"] in {"FAM-BAD", "FAM-HALF"}]
 
@@ -154,7 +154,7 @@ def test_episode_and_alert_acknowledgement(client: TestClient, world: World) -> 
     body = {"caregiver": "mother", "instrument": "epds", "time_point": "3m",
             "responses": EPDS_URGENT}
     client.post(f"/api/families/{world.family_a}/assessments", json=body, headers=h)
-    alert = next(a for a in client.get("/api/alerts", headers=h).json()
+    alert = next(a for a in client.get("/api/alerts", headers=h).json()["items"]
                  if a["family"] == world.family_a)
     r = client.post(f"/api/alerts/{alert['id']}/acknowledge", headers=h,
                     json={"note": "", "outcome": "safety_plan"})

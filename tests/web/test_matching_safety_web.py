@@ -65,7 +65,7 @@ def _assess(client: TestClient, world: World, fid: int, caregiver: str, response
 
 
 def _open_alerts(client: TestClient, world: World, fid: int) -> list[dict[str, Any]]:
-    return [a for a in client.get("/api/alerts", headers=world.headers("practitioner")).json()
+    return [a for a in client.get("/api/alerts", headers=world.headers("practitioner")).json()["items"]
             if a["family"] == fid]
 
 

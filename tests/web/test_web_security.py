@@ -490,7 +490,7 @@ def test_a_full_disk_answers_503_and_stores_nothing(sqlite_world: World) -> None
     engine.dispose()
     client = TestClient(world.app)
     admin = world.headers("admin")
-    before = len(client.get("/api/families", headers=admin).json())
+    before = len(client.get("/api/families", headers=admin).json()["items"])
     statuses = []
     for i in range(60):
         payload = {"site": "Site A", "family_id": f"FULL-{i}", "placement": "birth_family",
@@ -504,7 +504,7 @@ def test_a_full_disk_answers_503_and_stores_nothing(sqlite_world: World) -> None
     assert statuses[-1] == 503, statuses
     assert "storage is full" in r.json()["detail"] and r.headers.get("Retry-After")
     created = statuses.count(201)
-    assert len(client.get("/api/families", headers=admin).json()) == before + created
+    assert len(client.get("/api/families", headers=admin).json()["items"]) == before + created
     # a submission through the lane too
     r = client.post(f"/api/families/{world.family_a}/assessments", headers=admin,
                     json={"caregiver": "father", "instrument": "epds", "time_point": "3m",
@@ -697,7 +697,7 @@ def test_a_full_disk_answers_503_on_postgresql(world: World) -> None:
             conn.execute(f"ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
         client = TestClient(world.app)
         admin = world.headers("admin")
-        before = len(client.get("/api/families", headers=admin).json())
+        before = len(client.get("/api/families", headers=admin).json()["items"])
         statuses = []
         for i in range(400):
             r = client.post("/api/families", headers=admin, json={
@@ -710,7 +710,7 @@ def test_a_full_disk_answers_503_on_postgresql(world: World) -> None:
                 break
         assert statuses[-1] == 503, (statuses[-3:], r.text)
         assert "storage is full" in r.json()["detail"]
-        after = len(client.get("/api/families", headers=admin).json())
+        after = len(client.get("/api/families", headers=admin).json()["items"])
         assert after == before + statuses.count(201)
     finally:
         world.store.close()

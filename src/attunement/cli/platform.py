@@ -6,10 +6,11 @@ Every command takes ``--db URL`` (or ``$ATTUNEMENT_DB``) and ``--key-file PATH``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -155,6 +156,33 @@ def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> 
             typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
 
 
+def _verify_with_progress(store: Any, cp: dict | None) -> Any:
+    """``verify_audit`` with a progress bar (rows/s) on a terminal's stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return store.verify_audit(checkpoint=cp)
+    columns = (TextColumn("audit rows"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("verify", total=None, rate="")
+
+        def progress(done: int, total: int) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f} rows/s")
+
+        return store.verify_audit(checkpoint=cp, progress=progress)
+
+
 @audit_app.command("verify")
 def audit_verify(
     db: str | None = DbOption,
@@ -168,7 +196,7 @@ def audit_verify(
 
     with _store(db, key_file) as store:
         cp = maintenance.read_checkpoint(from_checkpoint) if from_checkpoint else None
-        report = store.verify_audit(checkpoint=cp)
+        report = _verify_with_progress(store, cp)
     if report.ok:
         since = f", matches checkpoint {from_checkpoint}" if from_checkpoint else ""
         typer.echo(

@@ -30,6 +30,11 @@ Notes on the platform contract (additions, no breaking deviations):
 * When a family has a study with a schedule, ``time_point`` must be one of its time points;
   ``list_families``/``get_family`` list ``due`` and ``overdue`` caregiver x instrument x time
   point items (window = ``offset_days`` ± ``window_days`` from the due date or birth date).
+* ``caseload_page`` / ``alerts_page``: the caseload (one SQL query; filters ``mine``,
+  ``overdue``, ``urgent``, ``study``, ``time_point``; counts) and the alerts in keyset pages
+  with opaque ``next``/``previous`` cursors; ``q`` searches family codes and, for clinical
+  roles, names, NHS numbers and dates of birth through a keyed blind index (exact, audited;
+  see ``docs/caseload-queries.md``).
 * Alerts are opened for flags whose kind opens an alert in ``attunement.vocabulary`` (one list
   for the store and the web). ``acknowledge_alert(note=, outcome=)`` records the safety
   review; ``family_document`` then sets ``context.safety_review_completed`` (false while an

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
-from attunement.store.models import Assessment, AuditEntry, AuditHead, Consent, Setting
+from attunement.store.models import Assessment, AuditHead, Consent, Setting
 
 GENESIS = "0" * 64
 # compiled once; parameters are passed at execution
@@ -118,6 +119,21 @@ def record_digest(entity: str, record: Any) -> str:
     names = _RECORD_FIELDS[entity]
     get = record.get if isinstance(record, Mapping) else lambda k: getattr(record, k)
     return hashlib.sha256(canonical({k: get(k) for k in names}).encode()).hexdigest()
+
+
+# canonical()'s encoder made once (sorted keys, dates as ISO strings)
+_C_CANONICAL = (
+    json.encoder.c_make_encoder(
+        None, _iso, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
+    if json.encoder.c_make_encoder is not None else None
+)
+
+
+def _row_digest(names: tuple[str, ...], row: Any) -> str:
+    """:func:`record_digest` of a row selected with exactly the columns ``names``."""
+    payload = dict(zip(names, row, strict=False))
+    text = "".join(_C_CANONICAL(payload, 0)) if _C_CANONICAL else canonical(payload)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def marker_value(key: bytes, first_id: int) -> str:
@@ -255,6 +271,54 @@ def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str
     return body
 
 
+# the chain's columns as the walk reads them (plain strings and integers on both databases)
+_WALK_COLUMNS = (*KEYED_FIELDS, "prev_hash", "hash")
+_WALK_SQL = f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? ORDER BY id"
+_WALK_CHUNK_SQL = (
+    f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? ORDER BY id LIMIT ?"
+)
+# the keyed payload's fields in sorted order: encoding them in this order without sort_keys
+# gives exactly :func:`canonical`'s text (every value is a string, an integer or null)
+_SORTED = tuple(sorted(KEYED_FIELDS))
+_SORTED_AT = tuple(KEYED_FIELDS.index(k) for k in _SORTED)
+_PICK = operator.itemgetter(*_SORTED_AT)
+if json.encoder.c_make_encoder is not None:
+    # the C encoder made once (JSONEncoder.encode builds one per call); with sort_keys off,
+    # the dict built in sorted key order gives canonical()'s text
+    _C_ENCODER = json.encoder.c_make_encoder(
+        None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+    def _ENCODE(obj: dict[str, Any]) -> str:
+        return "".join(_C_ENCODER(obj, 0))
+else:  # pragma: no cover - CPython always has the C encoder
+    _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+CHUNK = 20_000
+
+
+def _walk(session: Session, first_id: int, chunk: int = CHUNK) -> Any:
+    """Chain rows from ``first_id`` on, in id order, as tuples of ``_WALK_COLUMNS``, in
+    chunks (lists): a server-side cursor on PostgreSQL, keyset pages on SQLite, so memory
+    stays bounded at any size."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection  # type: ignore[union-attr]
+    if conn.dialect.name == "postgresql":
+        with raw.cursor(name="attunement_audit_verify") as cur:
+            cur.itersize = chunk
+            cur.execute(_WALK_SQL.replace("?", "%s"), (first_id,))
+            while rows := cur.fetchmany(chunk):
+                yield rows
+        return
+    cur = raw.cursor()
+    while rows := cur.execute(_WALK_CHUNK_SQL, (first_id, chunk)).fetchall():
+        yield rows
+        first_id = rows[-1][0] + 1
+
+
+def _count_from(session: Session, first_id: int) -> int:
+    return int(driver_execute(
+        session, "SELECT count(*) FROM audit_log WHERE id >= ?", (first_id,)).fetchone()[0])
+
+
 def verify(
     session: Session,
     key: bytes | None,
@@ -263,11 +327,16 @@ def verify(
     key_id: str | None = None,
     from_checkpoint: Mapping[str, Any] | None = None,
     records: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AuditReport:
     """Walk the chain in id order, then check the immutable records against it.
 
-    The report's ``first_broken``/``reason`` name the first row of the chain that does not
-    fit; ``problems`` lists that and every record or checkpoint finding.
+    With a valid signed ``from_checkpoint`` only the checkpoint's row and the rows after it
+    are read (the checkpoint pins the history before it), and the record checks cover the
+    records written after it; without one the whole chain and every record are checked.
+    ``progress(done, total)`` is called after each chunk of rows. The report's
+    ``first_broken``/``reason`` name the first row of the chain that does not fit;
+    ``problems`` lists that and every record or checkpoint finding.
     """
     problems: list[str] = []
     broken: tuple[int, str] | None = None
@@ -276,35 +345,50 @@ def verify(
     if from_checkpoint is not None:
         pinned = _check_checkpoint(from_checkpoint, checkpoint_key, key_id, problems)
     prev_id, prev_hash, rows = 0, GENESIS, 0
+    start = 1
+    if pinned is not None and pinned[0] > 0:
+        # read from the pinned row: its hash must still be the signed one
+        start = pinned[0]
+        prev_id, prev_hash = pinned[0] - 1, None
     seen = _Seen()
-    result = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
-    for entry in result.yield_per(1000):
-        rows += 1
-        seen.add(entry)
-        if broken is not None:
-            continue
-        if rows == 1 and marker_problem is None and keyed_from is None:
-            marker_problem = "the keyed-chain marker is missing (removed from settings)"
-        if entry.id != prev_id + 1:
-            broken = (entry.id, f"row {prev_id + 1} is missing before row {entry.id}")
-        elif entry.prev_hash != prev_hash:
-            broken = (entry.id, "previous-hash link does not match the row before it")
-        elif keyed_from is not None and entry.id >= keyed_from and key is None:
-            broken = (entry.id, "the key file is needed to verify the keyed rows")
-        elif keyed_from is not None and entry.id >= keyed_from:
-            if not hmac.compare_digest(
-                keyed_row_hash(key, prev_hash, {k: getattr(entry, k) for k in KEYED_FIELDS}),
-                entry.hash,
-            ):
-                broken = (entry.id, "row content does not match its keyed hash")
-        elif marker_problem is not None:
-            broken = (entry.id, marker_problem)
-        elif row_hash(prev_hash, {k: getattr(entry, k) for k in FIELDS}) != entry.hash:
-            broken = (entry.id, "row content does not match its hash")
-        if broken is None and pinned is not None and entry.id == pinned[0] != 0 \
-                and entry.hash != pinned[1]:
-            broken = (entry.id, "row differs from the signed checkpoint (history rewritten)")
-        prev_id, prev_hash = entry.id, entry.hash
+    total = _count_from(session, start) if progress is not None else 0
+    mac, digest, encode, pick = hmac.digest, hashlib.sha256, _ENCODE, _PICK
+    for chunk in _walk(session, start):
+        for row in chunk:
+            rows += 1
+            row_id, row_prev, row_hash_ = row[0], row[-2], row[-1]
+            seen.add_row(row)
+            if broken is not None:
+                continue
+            if rows == 1 and marker_problem is None and keyed_from is None:
+                marker_problem = "the keyed-chain marker is missing (removed from settings)"
+            if row_id != prev_id + 1:
+                broken = (row_id, f"row {prev_id + 1} is missing before row {row_id}")
+            elif prev_hash is not None and row_prev != prev_hash:
+                broken = (row_id, "previous-hash link does not match the row before it")
+            elif keyed_from is not None and row_id >= keyed_from and key is None:
+                broken = (row_id, "the key file is needed to verify the keyed rows")
+            elif keyed_from is not None and row_id >= keyed_from:
+                payload = encode(dict(zip(_SORTED, pick(row), strict=True)))
+                if not hmac.compare_digest(
+                    mac(key, (row_prev + payload).encode(), digest).hex(), row_hash_
+                ):
+                    broken = (row_id, "row content does not match its keyed hash")
+            elif marker_problem is not None:
+                broken = (row_id, marker_problem)
+            elif row_hash(row_prev, dict(zip(_WALK_COLUMNS, row, strict=True))) != row_hash_:
+                broken = (row_id, "row content does not match its hash")
+            if broken is None and pinned is not None and row_id == pinned[0] != 0 \
+                    and row_hash_ != pinned[1]:
+                broken = (row_id, "row differs from the signed checkpoint (history rewritten)")
+            prev_id, prev_hash = row_id, row_hash_
+        if progress is not None:
+            progress(rows, max(total, rows))
+    if rows == 0 and start > 1:
+        # nothing from the checkpoint's row on: compare what is left with the head and the pin
+        last = driver_execute(
+            session, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        prev_id, prev_hash = (last[0], last[1]) if last else (0, GENESIS)
     if broken is None and marker_problem is not None and rows:
         broken = (1, marker_problem)
     if broken is None:
@@ -327,7 +411,8 @@ def verify(
     if broken is not None:
         problems.insert(0, f"audit row {broken[0]}: {broken[1]}")
     if records:
-        problems.extend(_check_records(session, seen))
+        after = start if start > 1 else None
+        problems.extend(_check_records(session, seen, after))
     if not problems:
         return AuditReport(True, rows)
     if broken is not None:
@@ -353,6 +438,20 @@ def _check_checkpoint(
     return int(cp["last_id"]), str(cp["last_hash"])
 
 
+_ENTITY = _WALK_COLUMNS.index("entity")
+_ACTION = _WALK_COLUMNS.index("action")
+_ENTITY_ID = _WALK_COLUMNS.index("entity_id")
+_RECORD_HASH = _WALK_COLUMNS.index("record_hash")
+
+
+class _RowView:
+    """Attribute access to a walked row (only for the few entities :class:`_Seen` keeps)."""
+
+    def __init__(self, row: tuple) -> None:
+        for name, value in zip(_WALK_COLUMNS, row, strict=True):
+            setattr(self, name, value)
+
+
 class _Seen:
     """What the audit rows say about the immutable records, gathered during the walk."""
 
@@ -364,7 +463,17 @@ class _Seen:
         # audit row id -> (family id, after)
         self.allocations: dict[int, tuple[int | None, dict[str, Any]]] = {}
 
-    def add(self, e: AuditEntry) -> None:
+    def add_row(self, row: tuple) -> None:
+        """:meth:`add` for a tuple of ``_WALK_COLUMNS``."""
+        entity = row[_ENTITY]
+        if entity == "assessment":
+            # the common case, read by position (no view object per row)
+            if row[_ACTION] in ("create", "correct") and row[_ENTITY_ID]:
+                self.assessments[int(row[_ENTITY_ID])] = (row[0], row[_RECORD_HASH])
+        elif entity in ("consent", "trial_allocation"):
+            self.add(_RowView(row))
+
+    def add(self, e: Any) -> None:
         if e.entity == "assessment" and e.action in ("create", "correct") and e.entity_id:
             self.assessments[int(e.entity_id)] = (e.id, e.record_hash)
         elif e.entity == "consent" and e.entity_id:
@@ -376,21 +485,33 @@ class _Seen:
             self.allocations[e.id] = (e.family_id, json.loads(e.after or "{}"))
 
 
-def _check_records(session: Session, seen: _Seen) -> list[str]:
+def _check_records(session: Session, seen: _Seen, after: int | None = None) -> list[str]:
+    """Every record against the audit rows seen; with ``after`` (verify from a checkpoint
+    that starts at audit row ``after``) only the records from the lowest one named after it
+    on (records are written in id order with their audit row, under the writers' lock)."""
     out: list[str] = []
     for kind, model, logged in (
         ("assessment", Assessment, seen.assessments),
         ("consent", Consent, seen.consents),
     ):
         pending = dict(logged)
-        rows = session.execute(select(model).order_by(model.id)).scalars()
-        for rec in rows.yield_per(1000):
+        names = _RECORD_FIELDS[kind]
+        cols = [model.__table__.c[k] for k in names]
+        if kind == "consent":
+            cols.append(model.__table__.c.withdrawn_on)
+        stmt = select(*cols).order_by(model.id)
+        if after is not None:
+            if not logged:
+                continue
+            stmt = stmt.where(model.id >= min(logged))
+        rows = session.execute(stmt.execution_options(stream_results=True, yield_per=CHUNK))
+        for rec in rows:
             entry = pending.pop(rec.id, None)
             if entry is None:
                 out.append(f"{kind} {rec.id} has no audit row (added behind the log's back)")
                 continue
             audit_id, digest = entry
-            if digest is not None and digest != record_digest(kind, rec):
+            if digest is not None and digest != _row_digest(names, rec):
                 out.append(
                     f"{kind} {rec.id} does not match its audit row {audit_id} (edited)"
                 )
@@ -402,16 +523,19 @@ def _check_records(session: Session, seen: _Seen) -> list[str]:
                     )
         for rec_id, (audit_id, _) in sorted(pending.items()):
             out.append(f"{kind} {rec_id} of audit row {audit_id} is missing (deleted)")
-    out.extend(_check_allocations(session, seen))
+    out.extend(_check_allocations(session, seen, after))
     return out
 
 
-def _check_allocations(session: Session, seen: _Seen) -> list[str]:
+def _check_allocations(session: Session, seen: _Seen, after: int | None = None) -> list[str]:
     from attunement.store.trials import TrialAllocation  # trials imports the store's core
 
     out: list[str] = []
     pending = dict(seen.allocations)
-    rows = session.execute(select(TrialAllocation).order_by(TrialAllocation.id)).scalars()
+    stmt = select(TrialAllocation).order_by(TrialAllocation.id)
+    if after is not None:
+        stmt = stmt.where(TrialAllocation.audit_id >= after)
+    rows = session.execute(stmt).scalars()
     for a in rows.yield_per(1000):
         logged = pending.pop(a.audit_id, None)
         if logged is None:

@@ -74,6 +74,7 @@ class KeyRing:
         self.audit_chain = _derive(key, "audit-chain")
         self.audit_checkpoint = _derive(key, "audit-checkpoint")
         self._files = AESGCM(_derive(key, "files"))
+        self._blind = _derive(key, "blind-index")
 
     def encrypt(self, data: dict[str, Any], aad: str) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -90,6 +91,12 @@ class KeyRing:
 
     def decrypt_bytes(self, blob: bytes, aad: str) -> bytes:
         return self._files.decrypt(blob[:12], blob[12:], aad.encode())
+
+    def blind_index(self, field: str, normalised: str) -> str:
+        """The keyed hash (HMAC-SHA-256, own subkey) of one normalised identifier value, for
+        exact-match search without decrypting: equal values give equal digests, and nobody
+        without the key file can compute or reverse one."""
+        return hmac.new(self._blind, f"{field}:{normalised}".encode(), hashlib.sha256).hexdigest()
 
     def pseudonym(self, study: int | str, kind: str, record_id: int) -> str:
         """A stable keyed-hash id of one record within one study's pseudonymisation domain."""

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,14 @@ PRIVATE = 0o600
 
 
 # ---------------------------------------------------------------------- audit
-def verify_audit(store: Store, *, checkpoint: dict | None = None) -> audit.AuditReport:
-    """The keyed chain, the signed ``checkpoint`` (if given) and the immutable records."""
+def verify_audit(
+    store: Store,
+    *,
+    checkpoint: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> audit.AuditReport:
+    """The keyed chain, the signed ``checkpoint`` (if given: only the rows from it on) and
+    the immutable records; ``progress(done, total)`` after each chunk of rows."""
     keys = _keys_if_any(store)
     with store._db.read() as s:
         return audit.verify(
@@ -38,6 +45,7 @@ def verify_audit(store: Store, *, checkpoint: dict | None = None) -> audit.Audit
             checkpoint_key=keys.audit_checkpoint if keys else None,
             key_id=keys.key_id if keys else None,
             from_checkpoint=checkpoint,
+            progress=progress,
         )
 
 

@@ -161,6 +161,10 @@ class Infant(Base):
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     gestation_weeks: Mapped[float | None] = mapped_column(nullable=True)
+    # derived, for the caseload's schedule in SQL: date of birth minus due date in days (both
+    # known), i.e. the gestation at birth to the day -- the clear due date and gestation
+    # already give it to within a week; the date of birth itself stays encrypted
+    birth_offset_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # filled in after decryption by the store (not a column)
     birth_date = None
 
@@ -194,6 +198,23 @@ class Identity(Base):
     key_id: Mapped[str] = mapped_column(String(32))
 
 
+class IdentityLookup(Base):
+    """Blind index of an identity row: keyed hashes of its normalised searchable values
+    (see ``store/blind.py``), so a search is an indexed exact match, never a decrypting scan."""
+
+    __tablename__ = "identity_lookups"
+    __table_args__ = (
+        Index("ix_identity_lookups_digest", "digest"),
+        Index("ix_identity_lookups_subject", "subject_kind", "subject_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64))
+
+
 class Consent(Base):
     __tablename__ = "consents"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -217,6 +238,9 @@ class Assessment(Base):
     __table_args__ = (
         UniqueConstraint("caregiver_id", "instrument", "time_point", "instance", "version"),
         Index("ix_assessments_family_instrument", "family_id", "instrument"),
+        # the caseload: "is this caregiver x instrument x time point done?" and last assessed
+        Index("ix_assessments_done", "caregiver_id", "instrument", "time_point"),
+        Index("ix_assessments_family_completed", "family_id", "completed_on"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
@@ -242,6 +266,11 @@ class Assessment(Base):
 
 class Alert(Base):
     __tablename__ = "alerts"
+    __table_args__ = (
+        # open alerts per family (caseload) and the alerts list's keyset pages
+        Index("ix_alerts_status_family", "status", "family_id"),
+        Index("ix_alerts_status_id", "status", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"))

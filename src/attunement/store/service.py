@@ -14,14 +14,14 @@ import threading
 import time
 import types
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, false, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.risk.profile import REVIEW_KEY
-from attunement.store import audit, files, maintenance, names
+from attunement.store import audit, blind, caseload, files, maintenance, names
 from attunement.store import validate as v
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file, token_hash
 from attunement.store.db import (
@@ -58,6 +58,7 @@ from attunement.store.models import (
     Episode,
     Family,
     Identity,
+    IdentityLookup,
     Infant,
     LoginAttempt,
     Membership,
@@ -94,6 +95,8 @@ from attunement.vocabulary import load_vocabulary
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from attunement.store import exports
 
 # What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
 # records that the review was done, which releases the hold on intervention matching.
@@ -933,7 +936,8 @@ class Store(SessionsMixin):
         ``time_point`` for any responses it carries, identifiers on infant and caregivers).
 
         Responses in the file become assessments at ``time_point`` (default ``"baseline"``).
-        Everything is one transaction. Returns :meth:`get_family` of the new family.
+        Everything is one transaction. Returns the new family's document (as :meth:`get_family`),
+        built in that transaction without an identifier-view audit row.
         """
         require_write(actor)
         if not isinstance(payload, dict):
@@ -1071,8 +1075,10 @@ class Store(SessionsMixin):
                         input_kind="scores",
                         completed_on=assessed_on,
                     )
-            family_pk = fam.id
-        return self.get_family(actor, family_pk)
+            # the document is built in the creating transaction: no second transaction and
+            # no identifier-view audit row (the creation's own audit row records them)
+            s.flush()
+            return self._family_doc(s, actor, fam)
 
     def _study_by_ref(self, s: Session, ref: Any) -> Study:
         study = None
@@ -1186,6 +1192,38 @@ class Store(SessionsMixin):
                 key_id=keys.key_id,
             )
         )
+        self._index_identity(s, family_id, kind, subject_id, data)
+
+    def _index_identity(
+        self, s: Session, family_id: int, kind: str, subject_id: int, data: dict[str, str]
+    ) -> None:
+        """Rewrite one person's blind index (and an infant's derived birth offset) from the
+        plaintext just encrypted, in the same transaction."""
+        keys = self._keyring(s)
+        s.execute(
+            IdentityLookup.__table__.delete().where(
+                IdentityLookup.subject_kind == kind, IdentityLookup.subject_id == subject_id
+            )
+        )
+        rows = [
+            {"family_id": family_id, "subject_kind": kind, "subject_id": subject_id,
+             "field": field, "digest": keys.blind_index(field, value)}
+            for field, value in blind.lookup_values(data)
+        ]
+        if rows:
+            s.execute(IdentityLookup.__table__.insert(), rows)
+        if kind == "infant":
+            inf = s.get(Infant, subject_id)
+            if inf is not None:
+                self._set_birth_offset(inf, data.get("date_of_birth"))
+
+    @staticmethod
+    def _set_birth_offset(inf: Infant, born: str | date | None) -> None:
+        if isinstance(born, str):
+            born = date.fromisoformat(born[:10])
+        inf.birth_offset_days = (
+            (born - inf.due_date).days if born is not None and inf.due_date is not None else None
+        )
 
     def _identities(self, s: Session, family_id: int) -> dict[tuple[str, int], dict[str, str]]:
         rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
@@ -1297,6 +1335,7 @@ class Store(SessionsMixin):
                 self._store_identity(s, fam.id, kind, subject, updated)
             else:
                 row.ciphertext, row.key_id = keys.encrypt(updated, aad), keys.key_id
+                self._index_identity(s, fam.id, kind, subject, updated)
             changed = sorted(
                 k for k in set(current) | set(updated) if current.get(k) != updated.get(k)
             )
@@ -1412,7 +1451,10 @@ class Store(SessionsMixin):
                     self._store_identity(s, fam.id, "infant", inf.id, data)
                 else:
                     row.ciphertext, row.key_id = keys.encrypt(data, aad), keys.key_id
+                    self._index_identity(s, fam.id, "infant", inf.id, data)
                 changed = sorted([*changed, "date_of_birth"])
+            elif due is not None:
+                self._set_birth_offset(inf, self._with_birth_dates(s, [inf])[0].birth_date)
             s.flush()
             after = {"due_date": _iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
             audit.append(
@@ -1514,78 +1556,190 @@ class Store(SessionsMixin):
         return out
 
     def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
-        """The actor's caseload: open urgent alerts first, then overdue, then by family id.
-
-        Each row: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
-        researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
-        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the latest
-        date a questionnaire was completed, not entered).
-        ``q`` matches the family id, and for clinical roles also a caregiver's or infant's name.
-        """
+        """The actor's whole caseload: open urgent alerts first, then overdue, then by family
+        code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
         today = datetime.now(UTC).date()
+        by_code = actor.role != "researcher"
+        needle = (q or "").strip()
+        rows: list[dict] = []
         with self._db.read() as s:
-            fams = list(s.execute(scoped(select(Family), actor).order_by(Family.code)).scalars())
-            if not fams:
-                return []
-            fam_ids = [f.id for f in fams]
-            sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
-            studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
-            carers: dict[int, list[Caregiver]] = {}
-            for cg in s.execute(
-                select(Caregiver).where(Caregiver.family_id.in_(fam_ids))
-            ).scalars():
-                carers.setdefault(cg.family_id, []).append(cg)
-            infants = {
-                i.family_id: i
-                for i in self._with_birth_dates(
-                    s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
+            search = self._search_clause(actor, needle) if needle else None
+            sub = caseload.family_rows(s, actor, today, caseload.Filters(), search).subquery()
+            found = list(s.execute(select(sub).order_by(*caseload.order(sub, True, by_code))))
+            # the rows' details a chunk of ids at a time (never one id list per family)
+            for start in range(0, len(found), caseload.MAX_PAGE):
+                rows += self._caseload_items(
+                    s, actor, found[start:start + caseload.MAX_PAGE], today
                 )
-            }
-            alerts = dict(
-                s.execute(
-                    select(Alert.family_id, func.count())
-                    .where(Alert.family_id.in_(fam_ids), Alert.status == "open")
-                    .group_by(Alert.family_id)
-                ).all()
+        if needle and actor.sees_identifiers:
+            with self._db.write() as s:
+                audit.append(
+                    s, actor=actor, action="search", entity="family", after={"results": len(rows)}
+                )
+        return rows
+
+    def caseload_page(
+        self,
+        actor: Actor,
+        *,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        mine: bool = False,
+        overdue: bool = False,
+        urgent: bool = False,
+        study: int | None = None,
+        time_point: str | None = None,
+        counts: bool = True,
+    ) -> dict:
+        """One keyset page of the caseload: open urgent alerts first, then most overdue, then
+        by family code (researchers: by record id, their codes are pseudonyms).
+
+        Returns ``items``, ``next`` and ``previous`` (opaque cursors or None) and, with
+        ``counts``, ``counts`` (``families``, ``urgent``, ``overdue`` in the filtered list).
+        Each item: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
+        researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
+        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the
+        latest date a questionnaire was completed, not entered).
+        Filters: ``mine`` (families the actor registered), ``overdue``, ``urgent``, ``study``
+        (id), ``time_point`` (families with an item due or overdue there).
+        ``q``: a family code (exact, or its beginning), and for clinical roles a name (whole
+        name or one word of it), NHS number or date of birth, matched exactly through the
+        blind index (audited); researchers: their pseudonymous family id.
+        """
+        size = caseload.page_size(limit)
+        filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
+                                   study_id=study, time_point=time_point)
+        by_code = actor.role != "researcher"
+        today = datetime.now(UTC).date()
+        after, key = True, None
+        if cursor:
+            after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
+        needle = (q or "").strip()
+        with self._db.read() as s:
+            search = self._search_clause(actor, needle) if needle else None
+            if search is not None:
+                # resolve the matches first (indexed), so the schedule is computed only for
+                # them; a search matching more than a page keeps the clause itself
+                hits = list(s.execute(
+                    scoped(select(Family.id), actor).where(search).limit(caseload.MAX_PAGE + 1)
+                ).scalars())
+                if len(hits) <= caseload.MAX_PAGE:
+                    search = Family.id.in_(hits) if hits else false()
+            rows = caseload.family_rows(s, actor, today, filters, search).subquery("rows")
+            # the counts ride along as window totals over the filtered list (one pass)
+            sub = select(
+                rows,
+                func.count().over().label("total"),
+                func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).over().label("total_urgent"),
+                func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).over().label("total_overdue"),
+            ).subquery("caseload")
+            page_stmt = select(sub)
+            if key is not None:
+                page_stmt = page_stmt.where(caseload.keyset(sub, key, after, by_code))
+            page_stmt = page_stmt.order_by(*caseload.order(sub, after, by_code)).limit(size + 1)
+            found = list(s.execute(page_stmt).all())
+            more = len(found) > size
+            found = found[:size]
+            if not after:
+                found.reverse()
+            summary = None
+            if counts:
+                c = found[0] if found else s.execute(select(
+                    func.count().label("total"),
+                    func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).label("total_urgent"),
+                    func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).label("total_overdue"),
+                )).one()
+                summary = {"families": int(c.total), "urgent": int(c.total_urgent or 0),
+                           "overdue": int(c.total_overdue or 0)}
+            items = self._caseload_items(s, actor, found, today)
+        if needle and actor.sees_identifiers:
+            with self._db.write() as s:
+                audit.append(
+                    s, actor=actor, action="search", entity="family",
+                    after={"results": summary["families"] if summary else len(items)},
+                )
+        keys = [caseload.sort_key(r, by_code) for r in found]
+        has_next = more if after else key is not None
+        has_prev = (key is not None) if after else more
+        return {
+            "items": items,
+            "next": caseload.encode_cursor("families", "after", keys[-1])
+            if found and has_next else None,
+            "previous": caseload.encode_cursor("families", "before", keys[0])
+            if found and has_prev else None,
+            "counts": summary,
+        }
+
+    def _search_clause(self, actor: Actor, needle: str) -> Any:
+        """Which families match a search, as an indexed WHERE clause (never a scan that
+        decrypts): code equal to or beginning with the text (as typed or upper case), or a
+        blind-index digest of the text as a name, NHS number or date of birth."""
+        if actor.role == "researcher":
+            return self._pseudonym_clause(actor, needle)
+        ranges = [
+            and_(Family.code >= text, Family.code < text + "\U0010ffff")
+            for text in sorted({needle, needle.upper()})
+        ]
+        clause = or_(*ranges)
+        if actor.sees_identifiers:
+            keys = self._keyring()
+            digests = [keys.blind_index(f, val) for f, val in blind.query_values(needle)]
+            if digests:
+                clause = or_(clause, Family.id.in_(
+                    select(IdentityLookup.family_id).where(IdentityLookup.digest.in_(digests))
+                ))
+        return clause
+
+    def _pseudonym_clause(self, actor: Actor, needle: str) -> Any:
+        """Researchers find a family by its whole pseudonymous id (a keyed hash, which no
+        index can hold): their studies' record ids are hashed here, nothing is decrypted."""
+        keys = self._keyring()
+        wanted = needle.upper()
+        with self._db.read() as s:
+            rows = s.execute(scoped(select(Family.id, Family.study_id), actor)).all()
+        hits = [
+            fid for fid, study in rows
+            if keys.pseudonym(study or "none", "family", fid).upper() == wanted
+        ]
+        return Family.id.in_(hits) if hits else false()
+
+    def _caseload_items(self, s: Session, actor: Actor, found: list, today: date) -> list[dict]:
+        """The page's rows in full: schedule items by the reference rule (``_schedule``) for
+        these families only (at most one page of ids)."""
+        if not found:
+            return []
+        ids = [r.id for r in found]
+        fams = {f.id: f for f in s.execute(select(Family).where(Family.id.in_(ids))).scalars()}
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
+        studies = dict(s.execute(select(Study.id, Study.name)).all())
+        carers: dict[int, list[Caregiver]] = {}
+        for cg in s.execute(
+            select(Caregiver).where(Caregiver.family_id.in_(ids)).order_by(Caregiver.id)
+        ).scalars():
+            carers.setdefault(cg.family_id, []).append(cg)
+        infants = {
+            i.family_id: i
+            for i in self._with_birth_dates(
+                s, s.execute(
+                    select(Infant).where(Infant.family_id.in_(ids)).order_by(Infant.id)
+                ).scalars()
             )
-            last = dict(
-                s.execute(
-                    select(Assessment.family_id, func.max(Assessment.completed_on))
-                    .where(Assessment.family_id.in_(fam_ids))
-                    .group_by(Assessment.family_id)
-                ).all()
-            )
-            done = set(
-                s.execute(
-                    select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
-                    .where(Assessment.family_id.in_(fam_ids))
-                    .distinct()
-                ).all()
-            )
-            schedules: dict[int, list[TimePoint]] = {}
-            for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
-                schedules.setdefault(tp.study_id, []).append(tp)
-            matched_by_name: set[int] = set()
-            if q and actor.sees_identifiers:
-                needle = q.strip().lower()
-                keys = self._keyring() if s.execute(select(Identity.id).limit(1)).first() else None
-                if keys is not None:
-                    for row in s.execute(
-                        select(Identity).where(Identity.family_id.in_(fam_ids))
-                    ).scalars():
-                        data = keys.decrypt(row.ciphertext, f"{row.subject_kind}:{row.subject_id}")
-                        if needle and needle in str(data.get("name", "")).lower():
-                            matched_by_name.add(row.family_id)
+        }
+        done = set(
+            s.execute(
+                select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+                .where(Assessment.family_id.in_(ids))
+                .distinct()
+            ).all()
+        )
+        schedules: dict[int, list[TimePoint]] = {}
+        for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
+            schedules.setdefault(tp.study_id, []).append(tp)
         pseudo = actor.role == "researcher"
-        rows = []
-        for f in fams:
-            code = (
-                self._keyring().pseudonym(f.study_id or "none", "family", f.id)
-                if pseudo
-                else f.code
-            )
-            if q and q.strip().lower() not in code.lower() and f.id not in matched_by_name:
-                continue
+        out = []
+        for r in found:
+            f = fams[r.id]
             active = [c for c in carers.get(f.id, []) if c.left_on is None]
             due, overdue = self._schedule(
                 f, infants.get(f.id), active, schedules.get(f.study_id or -1, []), done, today
@@ -1593,27 +1747,21 @@ class Store(SessionsMixin):
             if pseudo:
                 due = self._pseudo_schedule(f, due, active)
                 overdue = self._pseudo_schedule(f, overdue, active)
-            rows.append(
-                {
-                    "id": f.id,
-                    "site": sites[f.site_id],
-                    "site_id": f.site_id,
-                    "family_id": code,
-                    "study": studies.get(f.study_id) if f.study_id else None,
-                    "n_caregivers": len(active),
-                    "open_alerts": int(alerts.get(f.id, 0)),
-                    "due": due,
-                    "overdue": overdue,
-                    "last_assessed": None if pseudo or f.id not in last else last[f.id].isoformat(),
-                }
-            )
-        if q and actor.sees_identifiers:
-            with self._db.write() as s:
-                audit.append(
-                    s, actor=actor, action="search", entity="family", after={"results": len(rows)}
-                )
-        rows.sort(key=lambda r: (-r["open_alerts"], -len(r["overdue"]), r["family_id"]))
-        return rows
+            out.append({
+                "id": f.id,
+                "site": sites[f.site_id],
+                "site_id": f.site_id,
+                "family_id": (self._keyring().pseudonym(f.study_id or "none", "family", f.id)
+                              if pseudo else f.code),
+                "study": studies.get(f.study_id) if f.study_id else None,
+                "n_caregivers": int(r.n_caregivers),
+                "open_alerts": int(r.open_alerts),
+                "due": due,
+                "overdue": overdue,
+                "last_assessed": None if pseudo or r.last_assessed is None
+                else _iso(r.last_assessed),
+            })
+        return out
 
     @staticmethod
     def _schedule(
@@ -2308,12 +2456,8 @@ class Store(SessionsMixin):
             corrects = item.corrects
             before = None
             if corrects is not None:
-                before = {
-                    "id": corrects.id,
-                    "version": corrects.version,
-                    "responses": list(corrects.responses),
-                    "scores": corrects.scores,
-                }
+                # the corrected version is immutable and has its own audit row: name it only
+                before = {"id": corrects.id, "version": corrects.version}
             entries.append(dict(
                 actor=item.actor,
                 action="correct" if corrects else "create",
@@ -2330,8 +2474,8 @@ class Store(SessionsMixin):
                     "instance": a.instance,
                     "version": a.version,
                     "input": a.input_kind,
-                    "responses": list(a.responses),
-                    "scores": a.scores,
+                    # responses and scores are not copied: the record is immutable and
+                    # record_hash pins it (audit.verify checks it), so the log stays small
                     "flags": [f.get("id") for f in a.flags],
                     "via": a.submitted_via,
                     "completed_on": a.completed_on.isoformat(),
@@ -2595,6 +2739,49 @@ class Store(SessionsMixin):
             if not include_acknowledged:
                 stmt = stmt.where(Alert.status == "open")
             return [self._alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
+
+    def alerts_page(
+        self,
+        actor: Actor,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        include_acknowledged: bool = False,
+    ) -> dict:
+        """One keyset page of :meth:`list_alerts` (newest first): ``items``, ``next`` and
+        ``previous`` (opaque cursors or None)."""
+        size = caseload.page_size(limit)
+        after, key = True, None
+        if cursor:
+            after, key = caseload.decode_cursor(cursor, "alerts", (int,))
+        if actor.role not in CLINICAL:
+            return {"items": [], "next": None, "previous": None}
+        with self._db.read() as s:
+            stmt = (
+                scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert)
+                .join(Caregiver, Caregiver.id == Alert.caregiver_id)
+                .join(Assessment, Assessment.id == Alert.assessment_id)
+            )
+            if not include_acknowledged:
+                stmt = stmt.where(Alert.status == "open")
+            if key is not None:
+                stmt = stmt.where(Alert.id < key[0] if after else Alert.id > key[0])
+            stmt = stmt.order_by(Alert.id.desc() if after else Alert.id.asc()).limit(size + 1)
+            found = list(s.execute(stmt).all())
+            more = len(found) > size
+            found = found[:size]
+            if not after:
+                found.reverse()
+            items = [self._alert_dict(a, f, c, x) for a, f, c, x in found]
+        has_next = more if after else key is not None
+        has_prev = (key is not None) if after else more
+        return {
+            "items": items,
+            "next": caseload.encode_cursor("alerts", "after", [items[-1]["id"]])
+            if items and has_next else None,
+            "previous": caseload.encode_cursor("alerts", "before", [items[0]["id"]])
+            if items and has_prev else None,
+        }
 
     def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str, outcome: str) -> dict:
         """Record the safety review of an urgent flag: what was done (``note``) and its
@@ -2930,97 +3117,75 @@ class Store(SessionsMixin):
         Pseudonymised (always for researchers): per-study keyed-hash ids for family and
         caregiver, no identifiers, no dates — ``day_from_due_date`` and ``infant_age_days``
         instead. Clinical roles get family ids and dates unless ``pseudonymise=True``.
+        In memory: for large exports use :meth:`export_stream`.
         """
         import pandas as pd
 
+        from attunement.store import exports
+
+        plan, frames = self._export_frames(actor, study=study, pseudonymise=pseudonymise)
+        df = pd.concat([pd.DataFrame(columns=plan.columns), *frames], ignore_index=True)
+        # as before streaming: an instrument's columns (items, scores, flags) appear when some
+        # row has a value there; the fixed columns are always there
+        fixed = set(exports.PSEUDO_COLUMNS + exports.CLINICAL_COLUMNS + exports.COMMON_COLUMNS)
+        empty = [c for c in df.columns if c not in fixed and (
+            not df[c].any() if c.startswith("flag_") else df[c].isna().all())]
+        return df.drop(columns=empty)
+
+    def export_stream(
+        self,
+        actor: Actor,
+        *,
+        fmt: str = "csv",
+        study: int | None = None,
+        pseudonymise: bool | None = None,
+        chunk: int = 5_000,
+    ) -> tuple[exports.ExportPlan, Iterator[bytes]]:
+        """:meth:`export_assessments` as CSV or Parquet bytes, streamed from a server-side
+        cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
+        from attunement.store import exports
+
+        if fmt not in ("csv", "parquet"):
+            raise StoreValidationError("format", f"{fmt!r} cannot be streamed (csv or parquet)")
+        plan, frames = self._export_frames(
+            actor, study=study, pseudonymise=pseudonymise, chunk=chunk)
+        writer = exports.csv_bytes if fmt == "csv" else exports.parquet_bytes
+        return plan, writer(plan, frames)
+
+    def _export_frames(
+        self,
+        actor: Actor,
+        *,
+        study: int | None,
+        pseudonymise: bool | None,
+        chunk: int = 5_000,
+    ) -> tuple[exports.ExportPlan, Iterator[pd.DataFrame]]:
         if pseudonymise is None:
             pseudonymise = actor.role not in CLINICAL
         if not pseudonymise and actor.role not in CLINICAL:
             raise Forbidden("researchers receive pseudonymised exports only")
-        with self._db.read() as s:
-            stmt = scoped(select(Assessment, Family, Caregiver), actor, Assessment).join(
-                Caregiver, Caregiver.id == Assessment.caregiver_id
-            )
-            if study is not None:
-                stmt = stmt.where(Family.study_id == int(study))
-            rows = list(s.execute(stmt.order_by(Assessment.id)).all())
-            superseded = {a.corrected_from for a, _, _ in rows if a.corrected_from}
-            sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
-            studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
-            fam_ids = {f.id for _, f, _ in rows}
-            infants = (
-                {
-                    i.family_id: i
-                    for i in self._with_birth_dates(
-                        s, s.execute(select(Infant).where(Infant.family_id.in_(fam_ids))).scalars()
-                    )
-                }
-                if fam_ids
-                else {}
-            )
-        keys = self._keyring() if pseudonymise else None
-        records = []
-        for a, f, c in rows:
-            if a.id in superseded:
-                continue
-            inf = infants.get(f.id)
-            rec: dict[str, Any] = {
-                "site": sites.get(f.site_id),
-                "study": studies.get(f.study_id) if f.study_id else None,
-            }
-            if keys is not None:
-                dom = f.study_id or "none"
-                submitted = a.completed_on
-                rec["family"] = keys.pseudonym(dom, "family", f.id)
-                rec["caregiver"] = keys.pseudonym(dom, "caregiver", c.id)
-                rec["day_from_due_date"] = (
-                    (submitted - inf.due_date).days if inf and inf.due_date else None
-                )
-                rec["infant_age_days"] = (
-                    (submitted - inf.birth_date).days if inf and inf.birth_date else None
-                )
-            else:
-                rec["family"] = f.code
-                rec["caregiver"] = c.key
-                rec["completed_on"] = a.completed_on.isoformat()
-                rec["submitted_at"] = a.submitted_at.isoformat()
-                rec["infant_due_date"] = _iso(inf.due_date) if inf else None
-                rec["infant_date_of_birth"] = _iso(inf.birth_date) if inf else None
-            rec.update(
-                {
-                    "caregiver_role": c.role,
-                    "caregiver_age": c.age,
-                    "instrument": a.instrument,
-                    "instrument_version": a.instrument_version,
-                    "time_point": a.time_point,
-                    "instance": a.instance,
-                    "version": a.version,
-                    "input": a.input_kind,
-                    "submitted_via": a.submitted_via,
-                }
-            )
-            rec["gestational_age_at_birth_weeks"] = inf.gestation_weeks if inf else None
-            # keyed item scores in the instrument's item order (what {id}_{n} means everywhere);
-            # the answers as given (e.g. option positions) stay in the store
-            for i, val in enumerate(a.item_scores, start=1):
-                rec[f"{a.instrument}_{i}"] = val
-            rec.update(a.scores or {})
-            for flag in a.flags or []:
-                rec[f"flag_{flag.get('id')}"] = 1
-            records.append(rec)
-        df = pd.DataFrame.from_records(records)
-        flag_cols = [col for col in df.columns if col.startswith("flag_")]
-        if flag_cols:
-            df[flag_cols] = df[flag_cols].fillna(0).astype("int8")
-        with self._db.write() as s:
-            audit.append(
-                s,
-                actor=actor,
-                action="export",
-                entity="assessments",
-                after={"rows": len(df), "study": study, "pseudonymised": pseudonymise},
-            )
-        return df
+        from attunement.store import exports
+
+        db = exports.export_database(self._db)
+        plan = exports.plan(db, actor, study=study, pseudonymise=pseudonymise)
+        keys = self._keyring()
+
+        def frames() -> Iterator[pd.DataFrame]:
+            complete = False
+            try:
+                yield from exports.chunks(db, actor, plan, study=study, keys=keys,
+                                          pseudonymise=pseudonymise, chunk=chunk)
+                complete = True
+            finally:
+                # audited even when the download is cut off
+                after = {"rows": plan.rows, "study": study, "pseudonymised": pseudonymise}
+                if not complete:
+                    after["complete"] = False
+                with self._db.write() as s:
+                    audit.append(s, actor=actor, action="export", entity="assessments",
+                                 after=after)
+
+        return plan, frames()
 
     def audit_log(
         self, actor: Actor, *, limit: int = 200, family_id: int | None = None
@@ -3056,11 +3221,13 @@ class Store(SessionsMixin):
                 for e in s.execute(stmt).scalars()
             ]
 
-    def verify_audit(self, *, checkpoint: dict | None = None) -> audit.AuditReport:
+    def verify_audit(
+        self, *, checkpoint: dict | None = None, progress: Any = None
+    ) -> audit.AuditReport:
         """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
         immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
-        every finding."""
-        return maintenance.verify_audit(self, checkpoint=checkpoint)
+        every finding; ``progress(done, total)`` is called as rows are read."""
+        return maintenance.verify_audit(self, checkpoint=checkpoint, progress=progress)
 
     def audit_checkpoint(self) -> dict:
         """A signed checkpoint of the chain's head, to keep outside the database."""

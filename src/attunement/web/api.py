@@ -200,14 +200,85 @@ def me(actor: Actor = Depends(api_actor)) -> Json:
 # --- families -------------------------------------------------------------------------------
 
 
-@router.get("/families", tags=["families"])
+class ScheduleItemOut(BaseModel):
+    """One caregiver x instrument x time point still to do (researchers: pseudonymous)."""
+
+    caregiver: str
+    caregiver_role: str
+    instrument: str
+    time_point: str
+    target: str | None = None
+    window_closes: str | None = None
+
+
+class FamilyRowOut(BaseModel):
+    id: int
+    site: str
+    site_id: int
+    family_id: str = Field(description="Study code (researchers: a pseudonym)")
+    study: str | None
+    n_caregivers: int
+    open_alerts: int
+    due: list[ScheduleItemOut]
+    overdue: list[ScheduleItemOut]
+    last_assessed: str | None
+
+
+class CaseloadCounts(BaseModel):
+    families: int
+    urgent: int
+    overdue: int
+
+
+class FamilyPage(BaseModel):
+    items: list[FamilyRowOut]
+    next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
+    previous: str | None = Field(description="Cursor of the previous page, or null")
+    counts: CaseloadCounts | None = None
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    family: int
+    family_id: str
+    site_id: int
+    caregiver: str
+    kind: str
+    label: str
+    status: str
+    urgent: bool
+    created_at: str
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
+    previous: str | None = Field(description="Cursor of the previous page, or null")
+
+
+@router.get("/families", response_model=FamilyPage, tags=["families"])
 def list_families(
-    q: str | None = Query(None, description="Search by family code"),
+    q: str | None = Query(
+        None, description="Family code (or its beginning); for clinical roles also an exact "
+        "name, one word of a name, NHS number or date of birth (YYYY-MM-DD)"
+    ),
+    cursor: str | None = Query(None, description="A `next` or `previous` cursor"),
+    limit: int = Query(50, ge=1, le=500, description="Page size"),
+    mine: bool = Query(False, description="Only families I registered"),
+    overdue: bool = Query(False, description="Only families with overdue assessments"),
+    urgent: bool = Query(False, description="Only families with open urgent flags"),
+    study: int | None = Query(None, description="Only families of this study (id)"),
+    time_point: str | None = Query(None, description="Only families due or overdue here"),
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
-) -> list[Json]:
-    """Families in the actor's sites (researchers: their studies, pseudonymised)."""
-    return store.list_families(actor, q=q)
+) -> Json:
+    """The caseload in pages: urgent first, then most overdue, then by family code
+    (researchers: their studies' families, pseudonymised)."""
+    return store.caseload_page(
+        actor, q=q, cursor=cursor, limit=limit, mine=mine, overdue=overdue, urgent=urgent,
+        study=study, time_point=time_point,
+    )
 
 
 @router.post("/families", status_code=201, tags=["families"])
@@ -367,10 +438,15 @@ def link_url(request: Request, secret: str) -> str:
 # --- alerts and episodes --------------------------------------------------------------------
 
 
-@router.get("/alerts", tags=["alerts"])
-def list_alerts(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
-    """Open urgent flags in the actor's scope, newest first."""
-    return store.list_alerts(actor)
+@router.get("/alerts", response_model=AlertPage, tags=["alerts"])
+def list_alerts(
+    cursor: str | None = Query(None, description="A `next` or `previous` cursor"),
+    limit: int = Query(50, ge=1, le=500, description="Page size"),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Open urgent flags in the actor's scope, newest first, in pages."""
+    return store.alerts_page(actor, cursor=cursor, limit=limit)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
@@ -502,6 +578,8 @@ def export_assessments(
     store: Store = Depends(get_store),
 ) -> Response:
     """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
+    if format in exports.STREAMED:
+        return exports.streamed(store, actor, format, study=study, pseudonymise=pseudonymise)
     frame = store.export_assessments(actor, study=study, pseudonymise=pseudonymise)
     return exports.response(frame, format)
 

@@ -19,7 +19,7 @@ import re
 from typing import Any, Literal
 
 import pandas as pd
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from attunement.csvsafe import safe_frame
 
@@ -240,6 +240,20 @@ def response(frame: pd.DataFrame, fmt: str) -> Response:
         body = frame.to_json(orient="records", date_format="iso")
         return Response(body, media_type="application/json")
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+STREAMED = {"csv": ("text/csv", "assessments.csv"),
+            "parquet": ("application/vnd.apache.parquet", "assessments.parquet")}
+
+
+def streamed(store: Any, actor: Any, fmt: str, *, study: int | None,
+             pseudonymise: bool | None) -> Response:
+    """A CSV or Parquet download streamed from the store chunk by chunk (bounded memory);
+    scope and role are checked before the response starts."""
+    media_type, filename = STREAMED[fmt]
+    _, body = store.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
+    return StreamingResponse(body, media_type=media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _download(body: str | bytes, media_type: str, filename: str) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -165,13 +165,25 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-async def dashboard(request: Request, q: str | None = None,
-                    actor: Actor = Depends(page_actor)) -> Response:
+async def dashboard(request: Request, q: str | None = None, cursor: str | None = None,
+                    acursor: str | None = None, mine: bool = False, urgent: bool = False,
+                    overdue: bool = False, actor: Actor = Depends(page_actor)) -> Response:
     store = _store(request)
     # the store orders the caseload: open urgent alerts first, then overdue assessments
-    families = await call(store.list_families, actor, q=q or None)
-    alerts = await call(store.list_alerts, actor)
-    return render(request, "dashboard.html", {"families": families, "alerts": alerts, "q": q or ""})
+    filters = {"mine": mine, "urgent": urgent, "overdue": overdue}
+    page = await call(store.caseload_page, actor, q=q or None, cursor=cursor, **filters)
+    alerts = await call(store.alerts_page, actor, cursor=acursor)
+
+    def page_query(**cursors: str) -> str:
+        keep = {"q": q or None, **{k: "1" for k, on in filters.items() if on}, **cursors}
+        return urlencode({k: val for k, val in keep.items() if val})
+
+    return render(request, "dashboard.html", {
+        "families": page["items"], "next": page["next"], "previous": page["previous"],
+        "counts": page["counts"], "alerts": alerts["items"], "alerts_next": alerts["next"],
+        "alerts_previous": alerts["previous"], "q": q or "", "filters": filters,
+        "page_query": page_query,
+    })
 
 
 # --- families -------------------------------------------------------------------------------
@@ -701,3 +713,6 @@ async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Re
 
 def login_url(path: str) -> str:
     return "/login?next=" + quote(path, safe="/")
+    if fmt in exports.STREAMED:
+        return await call(exports.streamed, _store(request), actor, fmt, study=study,
+                          pseudonymise=None if identifiable else True)

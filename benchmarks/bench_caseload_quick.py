@@ -1,0 +1,113 @@
+"""Quick check of the caseload, family list, search and alerts pages at scale (store level).
+
+Builds N families (default 100,000; each an infant, two caregivers and ten assessments, so
+1M assessments; 1% with an open urgent flag) by bulk SQL in a SQLite file, then times the
+first caseload page, a later page, search by code, by name (blind index) and the alerts page.
+The full HTTP benchmark is ``bench_scale.py``; this one isolates the store's queries.
+
+    PYTHONPATH=src python benchmarks/bench_caseload_quick.py --families 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from attunement.store import Store
+from attunement.store.models import Alert, Assessment, Caregiver, Family, IdentityLookup, Infant
+
+TPS = [
+    {"name": "antenatal", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
+    {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
+    {"name": "3m", "offset_days": 91, "window_days": 14, "instruments": ["gad7"],
+     "anchor": "birth_date"},
+    {"name": "6m", "offset_days": 182, "window_days": 21, "instruments": ["epds", "gad7"]},
+    {"name": "12m", "offset_days": 365, "window_days": 30, "instruments": ["phq9"]},
+]
+
+
+def build(store: Store, n: int) -> tuple:
+    system = store.system_actor()
+    store.add_site(system, "North")
+    store.add_study(system, "S", ["North"], TPS)
+    user = store.add_user(system, "p@example.org", "practitioner", ["North"], "x" * 20)
+    actor = store.actor(user["id"])
+    keys = store._keyring()
+    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    with store._db.write() as s:
+        s.execute(Family.__table__.insert(), [
+            {"site_id": 1, "study_id": 1, "code": f"F-{i:07d}", "placement": "birth_family",
+             "context": {}} for i in range(n)])
+        s.execute(Infant.__table__.insert(), [
+            {"family_id": i + 1, "due_date": today - timedelta(days=i % 500),
+             "birth_offset_days": (i % 21) - 10} for i in range(n)])
+        s.execute(Caregiver.__table__.insert(), [
+            {"family_id": i // 2 + 1, "key": f"cg{i % 2}", "role": "birth_mother", "context": {},
+             "variants": {}} for i in range(2 * n)])
+        s.execute(IdentityLookup.__table__.insert(), [
+            {"family_id": i + 1, "subject_kind": "caregiver", "subject_id": 2 * i + 1,
+             "field": "name", "digest": keys.blind_index("name", f"surname{i}")}
+            for i in range(n)])
+        pairs = [("epds", "antenatal"), ("epds", "6w"), ("phq9", "6w"), ("gad7", "3m"),
+                 ("epds", "6m")]
+        for start in range(0, 2 * n, 20_000):
+            s.execute(Assessment.__table__.insert(), [
+                {"family_id": c // 2 + 1, "caregiver_id": c + 1, "instrument": ins,
+                 "instrument_version": "1", "time_point": tp, "instance": 1, "version": 1,
+                 "input_kind": "scores", "responses": [], "item_scores": [], "scores": {},
+                 "flags": [], "submitted_at": now, "completed_on": today - timedelta(days=c % 90)}
+                for c in range(start, min(start + 20_000, 2 * n)) for ins, tp in pairs])
+        s.execute(Alert.__table__.insert(), [
+            {"family_id": i + 1, "caregiver_id": 2 * i + 1, "assessment_id": 10 * i // 2 * 2 + 1,
+             "flag_id": "self_harm", "kind": "safety", "label": "x", "reason": "x",
+             "status": "open", "created_at": now} for i in range(0, n, 100)])
+    with store._db.read() as s:
+        assert s.execute(select(Assessment.id).order_by(Assessment.id.desc())).first()[0] == 10 * n
+    return actor
+
+
+def timed(label: str, fn, runs: int = 20) -> None:
+    fn()  # warm
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    p95 = times[max(0, round(0.95 * len(times)) - 1)]
+    print(f"{label:38s} median {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--families", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="caseload-bench-"))
+    store = Store.open(f"sqlite:///{tmp / 'db.sqlite'}", key_path=tmp / "k.key")
+    store.init("admin@example.org", "correct horse battery staple")
+    t = time.perf_counter()
+    actor = build(store, args.families)
+    print(f"built {args.families} families / {10 * args.families} assessments "
+          f"in {time.perf_counter() - t:.0f} s")
+    first = store.caseload_page(actor)
+    later = store.caseload_page(actor, cursor=first["next"])["next"]
+    r = args.runs
+    timed("caseload first page (+counts)", lambda: store.caseload_page(actor), r)
+    timed("caseload first page (no counts)", lambda: store.caseload_page(actor, counts=False), r)
+    timed("caseload third page", lambda: store.caseload_page(actor, cursor=later), r)
+    timed("search by family code", lambda: store.caseload_page(actor, q="F-0054321"), r)
+    timed("search by name (blind index)", lambda: store.caseload_page(actor, q="surname777"), r)
+    timed("alerts first page", lambda: store.alerts_page(actor), r)
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
