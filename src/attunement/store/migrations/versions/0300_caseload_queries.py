@@ -5,7 +5,7 @@ see ``store/blind.py``) and ``infants.birth_offset_days`` for existing rows, whi
 identifier key (decrypting each identity once, here, instead of at every search).
 
 Revision ID: 0300
-Revises: 0160
+Revises: 0210
 Create Date: 2026-12-04 14:40:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = "0300"
-down_revision = "0160"
+down_revision = "0210"
 branch_labels = None
 depends_on = None
 
