@@ -700,6 +700,9 @@ async def exports_download(request: Request, actor: Actor = Depends(page_actor))
         return redirect(request, "/exports")
     study = int(study_raw) if study_raw.isdigit() else None
     identifiable = form.get("identifiable") == "yes"
+    if fmt in exports.STREAMED:
+        return await call(exports.streamed, _store(request), actor, fmt, study=study,
+                          pseudonymise=None if identifiable else True)
     frame = await call(_store(request).export_assessments, actor, study=study,
                        pseudonymise=None if identifiable else True)
     return exports.response(frame, fmt)  # type: ignore[arg-type]
@@ -713,6 +716,3 @@ async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Re
 
 def login_url(path: str) -> str:
     return "/login?next=" + quote(path, safe="/")
-    if fmt in exports.STREAMED:
-        return await call(exports.streamed, _store(request), actor, fmt, study=study,
-                          pseudonymise=None if identifiable else True)
