@@ -43,7 +43,7 @@ def test_demo_then_serve(tmp_path: Path) -> None:
         token = httpx.post(f"{base}/api/token", data={
             "username": "practitioner.north@demo.example", "password": password}).json()
         families = httpx.get(f"{base}/api/families", headers={
-            "Authorization": f"Bearer {token['access_token']}"}).json()
+            "Authorization": f"Bearer {token['access_token']}"}).json()["items"]
         assert families and all(f["site"] == "North Clinic (demo)" for f in families)
         assert httpx.get(f"{base}/login").status_code == 200
     finally:
