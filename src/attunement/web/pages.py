@@ -272,7 +272,80 @@ async def family_page(request: Request, family_id: int,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
+        "consent_kinds": CONSENT_KINDS,
     })
+
+
+# "research" is the kind a study design requires by default (its ``consent_kind``); the API
+# accepts other kinds for local forms.
+CONSENT_KINDS = [("research", "Research (study participation)"),
+                 ("data_sharing", "Sharing data with the study team"),
+                 ("recording", "Video recording of interaction")]
+
+
+@router.post("/families/{family_id}/consents", dependencies=[Depends(check_csrf)])
+async def consent_add(request: Request, family_id: int,
+                      actor: Actor = Depends(page_actor)) -> Response:
+    """Record a consent given by the family or one caregiver."""
+    form = await request.form()
+    session = get_session(request)
+    kind = str(form.get("kind", "")).strip()
+    version = str(form.get("version", "")).strip()
+    given = str(form.get("given_on", "")).strip()
+    caregiver = str(form.get("caregiver", "")).strip() or None
+    problems = []
+    if not kind:
+        problems.append("Consent to (kind): choose what was consented to")
+    if not version:
+        problems.append("version: name the version of the information sheet and form")
+    try:
+        given_on = dt.date.fromisoformat(given)
+    except ValueError:
+        problems.append(f"given on: '{given}' is not a date written YYYY-MM-DD")
+    if problems:
+        session.flash("Consent was not recorded — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#consent-title")
+    try:
+        await call(_store(request).add_consent, actor, family_id, kind=kind, version=version,
+                   given_on=given_on, caregiver=caregiver)
+    except StoreValidationError as exc:
+        session.flash(f"Consent was not recorded — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Consent recorded ({kind.replace('_', ' ')}, form {version}).")
+    return redirect(request, f"/families/{family_id}#consent-title")
+
+
+@router.post("/families/{family_id}/consents/withdraw", dependencies=[Depends(check_csrf)])
+async def consent_withdraw(request: Request, family_id: int,
+                           actor: Actor = Depends(page_actor)) -> Response:
+    """Record that a consent of this family was withdrawn (the consent record is kept)."""
+    form = await request.form()
+    session = get_session(request)
+    raw = str(form.get("consent", "")).strip()
+    when = str(form.get("withdrawn_on", "")).strip()
+    reason = str(form.get("reason", "")).strip()
+    family = await call(_store(request).get_family, actor, family_id)
+    ids = {str(c["id"]) for c in family.get("consents") or []}
+    problems = []
+    if raw not in ids:
+        problems.append("consent: choose one of this family's consents")
+    try:
+        withdrawn_on = dt.date.fromisoformat(when)
+    except ValueError:
+        problems.append(f"withdrawn on: '{when}' is not a date written YYYY-MM-DD")
+    if not reason:
+        problems.append("reason: say why consent was withdrawn (it is kept in the record)")
+    if problems:
+        session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#consent-title")
+    try:
+        await call(_store(request).withdraw_consent, actor, int(raw),
+                   withdrawn_on=withdrawn_on, reason=reason)
+    except StoreValidationError as exc:
+        session.flash(f"The withdrawal was not recorded — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Withdrawal of consent recorded.")
+    return redirect(request, f"/families/{family_id}#consent-title")
 
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
