@@ -180,7 +180,8 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
 
 
 def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
-                    optional: set[int]) -> tuple[list[int | None], FormErrors]:
+                    optional: set[int], *, unanswered: str | None = None,
+                    ) -> tuple[list[int | None], FormErrors]:
     """Questionnaire answers ``item.N`` → item scores in order, with a message per bad item.
 
     An unanswered item is an error unless the person ticked "leave unanswered" for it
@@ -194,7 +195,8 @@ def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
             if form.get(f"skip.{n}") or n in optional:
                 responses.append(None)
             else:
-                errors.add(f"item.{n}", f"Question {n} is not answered: choose an answer or tick "
+                errors.add(f"item.{n}", unanswered.replace("{n}", str(n)) if unanswered else
+                           f"Question {n} is not answered: choose an answer or tick "
                            "'leave unanswered'")
                 responses.append(None)
             continue

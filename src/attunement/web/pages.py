@@ -387,7 +387,8 @@ async def caregiver_leave(request: Request, family_id: int,
 
 def _assessment_context(request: Request, family: dict[str, Any], caregiver: str,
                         instrument_id: str, time_point: str) -> dict[str, Any]:
-    form = domain.instrument_form(instrument_id, request.app.state.item_texts)
+    form = domain.instrument_form(instrument_id, request.app.state.item_texts,
+                                  samples=request.app.state.settings.sample_text_packs)
     return {"family": family, "caregiver": caregiver, "time_point": time_point, "form": form}
 
 
@@ -489,8 +490,11 @@ async def caregiver_page(request: Request, token: str) -> Response:
         info = await call(_store(request).open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
-    form = domain.instrument_form(info["instrument"], request.app.state.item_texts)
-    return render(request, "caregiver.html", {"info": info, "form": form, "token": token})
+    language = info.get("language") or "en"
+    form = domain.instrument_form(info["instrument"], request.app.state.item_texts, language,
+                                 samples=request.app.state.settings.sample_text_packs)
+    return render(request, "caregiver.html", {"info": info, "form": form, "token": token,
+                                              "words": domain.caregiver_words(language)})
 
 
 @router.post("/c/{token}", dependencies=[Depends(check_csrf)])
@@ -500,11 +504,15 @@ async def caregiver_submit(request: Request, token: str) -> Response:
         info = await call(store.open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
-    spec = domain.instrument_form(info["instrument"], request.app.state.item_texts)
+    language = info.get("language") or "en"
+    words = domain.caregiver_words(language)
+    spec = domain.instrument_form(info["instrument"], request.app.state.item_texts, language,
+                                 samples=request.app.state.settings.sample_text_packs)
     form = await request.form()
     responses, errors = parse_responses(
         form, len(spec.items), [item.values for item in spec.items],
         {item.position for item in spec.items if item.optional},
+        unanswered=words["unanswered"],
     )
     if not errors:
         try:
@@ -515,13 +523,15 @@ async def caregiver_submit(request: Request, token: str) -> Response:
             errors.add(_item_field(exc.field), exc.reason)
         else:
             return render(request, "caregiver_done.html", {
+                "words": words,
                 "urgent": domain.shows_crisis_contacts(assessment),
                 "unanswered": domain.safety_item_unanswered(assessment),
                 "contacts": request.app.state.settings.crisis_contacts,
             })
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     return render(request, "caregiver.html", {"info": info, "form": spec, "token": token,
-                                              "values": values, "errors": errors}, status=422)
+                                              "values": values, "errors": errors,
+                                              "words": words}, status=422)
 
 
 # --- alerts and episodes --------------------------------------------------------------------
