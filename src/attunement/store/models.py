@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -179,6 +180,10 @@ class Caregiver(Base):
     joined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the language the caregiver's own pages are shown in (BCP 47); None: the service default
+    page_language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
 
 
 class Identity(Base):

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -109,6 +110,7 @@ TOKEN_DAYS = 30
 # a password change and membership or study changes made through this process take effect at
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
@@ -1470,6 +1472,43 @@ class Store(SessionsMixin):
             )
             return self._caregiver_dict(cg, None)
 
+    def set_caregiver_language(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver_id: int | str,
+        *,
+        page_language: str | None,
+        interpreter_needed: bool,
+    ) -> dict:
+        """Record the language a caregiver reads their own pages in (a BCP 47 tag such as
+        ``en``, ``ar`` or ``pt-BR``; None: the service default) and whether they need an
+        interpreter to talk with the service."""
+        require_write(actor)
+        language = v.text(page_language, "page_language", max_len=35) or None
+        if language is not None and not _LANGUAGE_TAG.match(language):
+            raise StoreValidationError(
+                "page_language", f"{language!r} is not a language tag such as 'en' or 'pt-BR'")
+        needed = v.boolean(interpreter_needed, "interpreter_needed")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = self._caregiver(s, fam, caregiver_id)
+            before = {"page_language": cg.page_language,
+                      "interpreter_needed": bool(cg.interpreter_needed)}
+            cg.page_language, cg.interpreter_needed = language, bool(needed)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="caregiver",
+                entity_id=cg.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before=before,
+                after={"page_language": language, "interpreter_needed": bool(needed)},
+            )
+            return self._caregiver_dict(cg, None)
+
     def _caregiver(self, s: Session, fam: Family, ref: int | str) -> Caregiver:
         stmt = select(Caregiver).where(Caregiver.family_id == fam.id)
         if isinstance(ref, int) and not isinstance(ref, bool):
@@ -1508,6 +1547,8 @@ class Store(SessionsMixin):
             "left_on": _iso(cg.left_on),
             "left_reason": cg.left_reason,
             "active": cg.left_on is None,
+            "page_language": cg.page_language,
+            "interpreter_needed": bool(cg.interpreter_needed),
         }
         if ids is not None:
             out["identifiers"] = ids
@@ -2521,6 +2562,7 @@ class Store(SessionsMixin):
                 "instrument": link.instrument,
                 "time_point": link.time_point,
                 "caregiver_role": cg.role if cg else None,
+                "language": cg.page_language if cg else None,
                 "site": site.name if site else None,
                 "expires_at": link.expires_at.isoformat(),
             }
