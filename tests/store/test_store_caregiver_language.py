@@ -44,3 +44,52 @@ def test_another_site_cannot_set_the_language(world):
     with pytest.raises((NotFound, StoreValidationError)):
         world.store.set_caregiver_language(world.south, world.fam_north, "father",
                                            page_language="es", interpreter_needed=False)
+
+
+PHQ9_MILD = [1, 1, 1, 1, 1, 1, 0, 0, 0, None]  # total 6, item 9 = 0
+PHQ9_ITEM9 = [1, 1, 1, 1, 1, 1, 0, 0, 1, None]  # item 9 > 0: an urgent flag
+
+
+def test_a_released_result_reaches_the_caregivers_space_and_nothing_else(world):
+    st = world.store
+    kept = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    other = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    assert st.open_space(token)["results"] == []  # nothing before release
+    released = st.release_assessment(world.north, kept["id"])
+    assert st.released_results(world.north, world.fam_north) == {kept["id"]: released["released_at"]}
+    assert released["released_at"] is not None
+    space = st.open_space(token)
+    assert [r["instrument"] for r in space["results"]] == ["phq9"]
+    assert space["results"][0]["scores"]["phq9_total"] == 6
+    assert other["instrument"] not in str(space) and "N-001" not in str(space)
+    with pytest.raises(NotFound):
+        st.open_link(token)  # a space link never opens a questionnaire
+    q = st.create_link(world.north, world.fam_north, "father", "phq9", "6w")
+    with pytest.raises(NotFound):
+        st.open_space(q)  # nor the other way round
+    with pytest.raises(StoreValidationError):
+        st.release_assessment(world.north, kept["id"])  # once
+
+
+def test_an_urgent_result_is_not_released_before_its_safety_review(world):
+    st = world.store
+    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_ITEM9)
+    with pytest.raises(StoreValidationError) as err:
+        st.release_assessment(world.north, a["id"])
+    assert "safety review" in err.value.reason
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    assert st.open_space(token)["results"] == []
+    for alert in [x for x in st.list_alerts(world.north) if x["assessment_id"] == a["id"]]:
+        st.acknowledge_alert(world.north, alert["id"], note="phoned; safe", outcome="safety_plan")
+    st.release_assessment(world.north, a["id"])
+    assert len(st.open_space(token)["results"]) == 1
+
+
+def test_another_site_cannot_release_or_open_a_space(world):
+    st = world.store
+    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    with pytest.raises((NotFound, StoreValidationError)):
+        st.release_assessment(world.south, a["id"])
+    with pytest.raises((NotFound, StoreValidationError)):
+        st.create_space_link(world.south, world.fam_north, "father")

@@ -277,6 +277,22 @@ class CaregiverLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
+    # "questionnaire": answered once; "space": the caregiver's own page, viewable until expiry
+    kind: Mapped[str] = mapped_column(String(20), default="questionnaire",
+                                      server_default="questionnaire")
+
+
+class ResultRelease(Base):
+    """A practitioner released an assessment's result to the caregiver's own space (a row of
+    its own: submitted assessments are never changed)."""
+
+    __tablename__ = "result_releases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), unique=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Episode(Base):

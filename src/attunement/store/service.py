@@ -63,6 +63,7 @@ from attunement.store.models import (
     LoginAttempt,
     Membership,
     ObservationSession,
+    ResultRelease,
     Setting,
     Site,
     Study,
@@ -2548,6 +2549,8 @@ class Store(SessionsMixin):
         ).scalar_one_or_none()
         if link is None or link.used_at is not None or link.expires_at <= utcnow():
             raise NotFound("this link has been used, has expired, or does not exist")
+        if link.kind != "questionnaire":
+            raise NotFound("this link has been used, has expired, or does not exist")
         return link
 
     def open_link(self, token: str) -> dict:
@@ -2566,6 +2569,94 @@ class Store(SessionsMixin):
                 "site": site.name if site else None,
                 "expires_at": link.expires_at.isoformat(),
             }
+
+    def create_space_link(self, actor: Actor, family_id: int, caregiver: str, *,
+                          days: int = 30) -> str:
+        """A link to the caregiver's own space (released results, in their language), viewable
+        until it expires; the store keeps only its hash. Returns the secret token."""
+        require_write(actor)
+        days = v.integer(days, "days", minimum=1, maximum=90, required=True) or 30
+        token = secrets.token_urlsafe(32)
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = self._caregiver(s, fam, caregiver)
+            if cg.left_on is not None:
+                raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
+            link = CaregiverLink(
+                token_hash=token_hash(token), family_id=fam.id, caregiver_id=cg.id,
+                instrument="", time_point="", created_by=actor.user_id,
+                expires_at=utcnow() + timedelta(days=days), kind="space",
+            )
+            s.add(link)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="caregiver_space_link",
+                         entity_id=link.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"caregiver": cg.key, "days": days})
+        return token
+
+    def open_space(self, token: str) -> dict:
+        """The caregiver's own space: their language and the results a practitioner released
+        (NotFound if unknown or expired). Reveals no identifiers, no family id, nothing
+        unreleased."""
+        with self._db.read() as s:
+            link = s.execute(
+                select(CaregiverLink).where(CaregiverLink.token_hash == token_hash(token))
+            ).scalar_one_or_none()
+            if link is None or link.kind != "space" or link.expires_at <= utcnow():
+                raise NotFound("this link has expired or does not exist")
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert cg is not None
+            rows = s.execute(
+                select(Assessment, ResultRelease)
+                .join(ResultRelease, ResultRelease.assessment_id == Assessment.id)
+                .where(ResultRelease.caregiver_id == cg.id)
+                .order_by(ResultRelease.released_at.desc(), ResultRelease.id.desc())
+            ).all()
+            results = [{"instrument": a.instrument, "time_point": a.time_point,
+                        "scores": dict(a.scores or {}), "completed_on": _iso(a.completed_on),
+                        "released_at": _iso(r.released_at)} for a, r in rows]
+            return {"language": cg.page_language, "caregiver_role": cg.role,
+                    "results": results, "expires_at": link.expires_at.isoformat()}
+
+    def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
+        """Release a result to the caregiver's own space. Refused while an urgent flag of this
+        assessment has no recorded safety review: the caregiver never reads a result about
+        their safety before a clinician has."""
+        require_write(actor)
+        with self._db.write() as s:
+            a = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
+            if s.execute(select(ResultRelease.id).where(
+                    ResultRelease.assessment_id == a.id)).first() is not None:
+                raise StoreValidationError("assessment", "this result is already released")
+            pending = s.execute(
+                select(Alert).where(Alert.assessment_id == a.id,
+                                    (Alert.status == "open") | Alert.outcome.is_(None))
+            ).scalars().first()
+            if pending is not None:
+                raise StoreValidationError(
+                    "assessment", f"an urgent flag ({pending.label}) needs its safety review "
+                    "recorded before the result can be released to the caregiver")
+            fam = s.get(Family, a.family_id)
+            cg = s.get(Caregiver, a.caregiver_id)
+            assert fam is not None and cg is not None
+            release = ResultRelease(assessment_id=a.id, family_id=fam.id, caregiver_id=cg.id,
+                                    released_by=actor.user_id, released_at=utcnow())
+            s.add(release)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="result_release",
+                         entity_id=release.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"assessment": a.id, "released_at": release.released_at.isoformat()})
+            out = self._assessment_dict(a, cg)
+            out["released_at"] = release.released_at.isoformat()
+            return out
+
+    def released_results(self, actor: Actor, family_id: int) -> dict[int, str]:
+        """``{assessment id: released at}`` for one family (what its caregivers can read)."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            rows = s.execute(select(ResultRelease.assessment_id, ResultRelease.released_at)
+                             .where(ResultRelease.family_id == fam.id)).all()
+            return {aid: _iso(at) or "" for aid, at in rows}
 
     def submit_link(
         self, token: str, responses: list[int | None], *, input: str = "scores"
