@@ -324,3 +324,42 @@ def caregiver_words(language: str) -> dict[str, Any]:
 def caregiver_languages() -> list[str]:
     """Languages the caregiver pages can be shown in."""
     return sorted(_caregiver_words())
+
+
+def _fill(template: str, **values: Any) -> str:
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", str(value))
+    return template
+
+
+def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[dict[str, Any]]:
+    """Released results explained in plain words in the caregiver's language: the total out of
+    its maximum, the published band it falls in (with its range, never a bare cut-off), and
+    always the support text. Results without a total keep only the support text."""
+    out = []
+    bands_words = words.get("bands") or {}
+    for r in results:
+        try:
+            inst = _definitions().load_instrument(r["instrument"])
+        except Exception:
+            continue
+        entry: dict[str, Any] = {
+            "heading": _fill(words["result_heading"], name=inst.short_name,
+                             time_point=r.get("time_point") or ""),
+            "lines": [], "support": words["result_support"],
+        }
+        scale = inst.scales[0] if inst.scales else None
+        score = (r.get("scores") or {}).get(f"{inst.id}_{scale.id}") if scale else None
+        if scale is not None and isinstance(score, int | float) and not isinstance(score, bool) \
+                and scale.method == "sum":
+            entry["lines"].append(_fill(words["result_score"], score=_number(score),
+                                        max=_number(scale.range[1])))
+            band = next((b for b in inst.bands if b.scale == scale.id), None)
+            level = next((lv for lv in band.levels if lv.min <= score <= lv.max), None) \
+                if band else None
+            if level is not None:
+                entry["lines"].append(_fill(
+                    words["result_band"], low=_number(level.min), high=_number(level.max),
+                    band=bands_words.get(level.label, level.label)))
+        out.append(entry)
+    return out

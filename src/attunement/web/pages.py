@@ -265,6 +265,8 @@ async def family_page(request: Request, family_id: int,
     except domain.ProfileUnavailable as exc:
         profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
+    released = (await call(store.released_results, actor, family_id)
+                if actor.role in ("practitioner", "site_lead", "admin") else {})
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": domain.urgency_level((profile or {}).get("urgency", "none")),
@@ -272,7 +274,8 @@ async def family_page(request: Request, family_id: int,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
-        "consent_kinds": CONSENT_KINDS,
+        "consent_kinds": CONSENT_KINDS, "released": released,
+        "page_languages": domain.caregiver_languages(),
     })
 
 
@@ -532,6 +535,76 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     return render(request, "caregiver.html", {"info": info, "form": spec, "token": token,
                                               "values": values, "errors": errors,
                                               "words": words}, status=422)
+
+
+# --- the caregiver's own space and voice (issue 13) ------------------------------------------
+
+
+@router.get("/s/{token}")
+async def caregiver_space(request: Request, token: str) -> Response:
+    """The caregiver's own space (no account): released results explained in their language."""
+    try:
+        info = await call(_store(request).open_space, token)
+    except NotFound:
+        words = domain.caregiver_words("en")
+        return render(request, "caregiver_space_gone.html", {"words": words}, status=404)
+    words = domain.caregiver_words(info.get("language") or "en")
+    return render(request, "caregiver_space.html", {
+        "words": words, "results": domain.plain_results(info["results"], words),
+    })
+
+
+@router.post("/families/{family_id}/caregivers/{caregiver}/language",
+             dependencies=[Depends(check_csrf)])
+async def caregiver_language(request: Request, family_id: int, caregiver: str,
+                             actor: Actor = Depends(page_actor)) -> Response:
+    """Record the language of a caregiver's own pages and whether they need an interpreter."""
+    form = await request.form()
+    session = get_session(request)
+    try:
+        await call(_store(request).set_caregiver_language, actor, family_id, caregiver,
+                   page_language=str(form.get("page_language", "")).strip() or None,
+                   interpreter_needed=bool(form.get("interpreter_needed")))
+    except StoreValidationError as exc:
+        session.flash(f"The language was not saved — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Language and interpreter need saved for {caregiver}.")
+    return redirect(request, f"/families/{family_id}#voice-title")
+
+
+@router.post("/families/{family_id}/assessments/{assessment_id}/release",
+             dependencies=[Depends(check_csrf)])
+async def assessment_release(request: Request, family_id: int, assessment_id: int,
+                             actor: Actor = Depends(page_actor)) -> Response:
+    """Release one result to the caregiver's own space."""
+    session = get_session(request)
+    try:
+        await call(_store(request).release_assessment, actor, assessment_id)
+    except StoreValidationError as exc:
+        session.flash(f"The result was not released — {exc.reason}", "error")
+    else:
+        session.flash("Result released to the caregiver's space.")
+    return redirect(request, f"/families/{family_id}#voice-title")
+
+
+@router.post("/families/{family_id}/space-links", dependencies=[Depends(check_csrf)])
+async def space_link_create(request: Request, family_id: int,
+                            actor: Actor = Depends(page_actor)) -> Response:
+    """A link to a caregiver's own space, shown once."""
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    store = _store(request)
+    try:
+        secret = await call(store.create_space_link, actor, family_id, caregiver)
+    except StoreValidationError as exc:
+        get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}",
+                                   "error")
+        return redirect(request, f"/families/{family_id}#voice-title")
+    family = await call(store.get_family, actor, family_id)
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+    url = f"{base}/s/{secret}"
+    return render(request, "space_link_created.html", {
+        "family": family, "url": url, "caregiver": caregiver, "days": 30})
 
 
 # --- alerts and episodes --------------------------------------------------------------------
