@@ -93,3 +93,62 @@ def test_another_site_cannot_release_or_open_a_space(world):
         st.release_assessment(world.south, a["id"])
     with pytest.raises((NotFound, StoreValidationError)):
         st.create_space_link(world.south, world.fam_north, "father")
+
+
+def test_an_empty_language_means_the_service_default(world):
+    cg = world.store.set_caregiver_language(world.north, world.fam_north, "father",
+                                            page_language=None, interpreter_needed=False)
+    assert cg["page_language"] is None
+
+
+def test_wishes_and_session_feedback_flow_to_the_family(world):
+    st = world.store
+    ep = st.add_episode(world.north, world.fam_north, "abc", "2026-10-01",
+                        caregivers=["father"])
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    assert st.open_space(token)["episodes"] == [{"id": ep["id"], "programme": "abc"}]
+    st.contribute(token, "wishes", {"goals": "Sleep more; enjoy bath time",
+                                    "preferred_contact": "text messages",
+                                    "other_carers": "my mum on Tuesdays"})
+    ratings = {"heard": 9, "goals": "8", "approach": 7, "overall": 10}
+    st.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": ratings,
+                                              "comment": "good"})
+    rows = st.list_contributions(world.north, world.fam_north)
+    assert [r["kind"] for r in rows] == ["session_feedback", "wishes"]
+    assert rows[0]["programme"] == "abc" and rows[0]["data"]["ratings"]["goals"] == 8
+    assert rows[1]["data"]["other_carers"] == "my mum on Tuesdays"
+    with pytest.raises((NotFound, StoreValidationError)):
+        st.list_contributions(world.south, world.fam_north)
+
+
+@pytest.mark.parametrize(("kind", "data", "field"), [
+    ("wishes", {}, "goals"),
+    ("wishes", {"goals": "x" * 2001}, "goals"),
+    ("session_feedback", {"episode": 1, "ratings": {"heard": 11, "goals": 1, "approach": 1,
+                                                    "overall": 1}}, "ratings.heard"),
+    ("session_feedback", {"episode": 1, "ratings": {"heard": 1, "goals": 1, "approach": 1}},
+     "ratings.overall"),
+    ("session_feedback", {"episode": 999999, "ratings": {"heard": 1, "goals": 1,
+                                                         "approach": 1, "overall": 1}},
+     "episode"),
+    ("complaint", {}, "kind"),
+])
+def test_a_bad_contribution_is_refused_naming_the_field_and_nothing_is_kept(world, kind, data,
+                                                                             field):
+    st = world.store
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    with pytest.raises(StoreValidationError) as err:
+        st.contribute(token, kind, data)
+    assert err.value.field == field
+    assert st.list_contributions(world.north, world.fam_north) == []
+
+
+def test_another_familys_episode_cannot_get_feedback(world):
+    st = world.store
+    ep = st.add_episode(world.south, world.fam_south, "abc", "2026-10-01",
+                        caregivers=["father"])
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    with pytest.raises(StoreValidationError) as err:
+        st.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": {
+            "heard": 1, "goals": 1, "approach": 1, "overall": 1}})
+    assert err.value.field == "episode"

@@ -295,6 +295,20 @@ class ResultRelease(Base):
     released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CaregiverContribution(Base):
+    """What a caregiver told the service through their own space: their wishes (goals,
+    preferred contact, who else cares for the baby) or feedback on an intervention session."""
+
+    __tablename__ = "caregiver_contributions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Episode(Base):
     __tablename__ = "episodes"
     id: Mapped[int] = mapped_column(primary_key=True)

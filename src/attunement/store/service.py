@@ -54,6 +54,7 @@ from attunement.store.models import (
     Assessment,
     AuditEntry,
     Caregiver,
+    CaregiverContribution,
     CaregiverLink,
     Consent,
     Episode,
@@ -111,6 +112,11 @@ TOKEN_DAYS = 30
 # a password change and membership or study changes made through this process take effect at
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
+CONTRIBUTION_KINDS = ("wishes", "session_feedback")
+WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
+# four 0-10 ratings in the project's own words, after the idea of the Session Rating Scale
+# (Duncan BL, Miller SD, Sparks JA et al. 2003, J Brief Therapy 3(1):3-12); not its wording
+SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
 _LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
@@ -1486,7 +1492,7 @@ class Store(SessionsMixin):
         ``en``, ``ar`` or ``pt-BR``; None: the service default) and whether they need an
         interpreter to talk with the service."""
         require_write(actor)
-        language = v.text(page_language, "page_language", max_len=35) or None
+        language = v.text(page_language, "page_language", max_len=35, required=False) or None
         if language is not None and not _LANGUAGE_TAG.match(language):
             raise StoreValidationError(
                 "page_language", f"{language!r} is not a language tag such as 'en' or 'pt-BR'")
@@ -2599,11 +2605,7 @@ class Store(SessionsMixin):
         (NotFound if unknown or expired). Reveals no identifiers, no family id, nothing
         unreleased."""
         with self._db.read() as s:
-            link = s.execute(
-                select(CaregiverLink).where(CaregiverLink.token_hash == token_hash(token))
-            ).scalar_one_or_none()
-            if link is None or link.kind != "space" or link.expires_at <= utcnow():
-                raise NotFound("this link has expired or does not exist")
+            link = self._space_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
             assert cg is not None
             rows = s.execute(
@@ -2615,8 +2617,13 @@ class Store(SessionsMixin):
             results = [{"instrument": a.instrument, "time_point": a.time_point,
                         "scores": dict(a.scores or {}), "completed_on": _iso(a.completed_on),
                         "released_at": _iso(r.released_at)} for a, r in rows]
+            episodes = [{"id": e.id, "programme": e.programme}
+                        for e in s.execute(select(Episode).where(
+                            Episode.family_id == link.family_id).order_by(Episode.id))
+                        .scalars() if cg.key in (e.caregivers or [])]
             return {"language": cg.page_language, "caregiver_role": cg.role,
-                    "results": results, "expires_at": link.expires_at.isoformat()}
+                    "results": results, "episodes": episodes,
+                    "expires_at": link.expires_at.isoformat()}
 
     def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
         """Release a result to the caregiver's own space. Refused while an urgent flag of this
@@ -2657,6 +2664,76 @@ class Store(SessionsMixin):
             rows = s.execute(select(ResultRelease.assessment_id, ResultRelease.released_at)
                              .where(ResultRelease.family_id == fam.id)).all()
             return {aid: _iso(at) or "" for aid, at in rows}
+
+    def _space_link(self, s: Session, token: str) -> CaregiverLink:
+        link = s.execute(
+            select(CaregiverLink).where(CaregiverLink.token_hash == token_hash(token))
+        ).scalar_one_or_none()
+        if link is None or link.kind != "space" or link.expires_at <= utcnow():
+            raise NotFound("this link has expired or does not exist")
+        return link
+
+    def contribute(self, token: str, kind: str, data: dict) -> dict:
+        """Keep what a caregiver tells the service from their own space (no account):
+        ``wishes`` (``goals``, ``preferred_contact``, ``other_carers``: text, at least one) or
+        ``session_feedback`` (``episode``: an intervention episode of their family,
+        ``ratings``: the SESSION_FEEDBACK_ITEMS each 0-10, optional ``comment``). Bad input is
+        refused naming the field; nothing is stored then."""
+        if kind not in CONTRIBUTION_KINDS:
+            raise StoreValidationError("kind", f"must be one of {', '.join(CONTRIBUTION_KINDS)}")
+        if not isinstance(data, dict):
+            raise StoreValidationError("data", "must be an object")
+        episode_id = None
+        if kind == "wishes":
+            clean = {k: v.text(data.get(k), k, max_len=2000, required=False) or ""
+                     for k in WISH_FIELDS}
+            if not any(clean.values()):
+                raise StoreValidationError("goals", "write at least one thing you want to tell us")
+        else:
+            episode_id = v.integer(data.get("episode"), "episode", minimum=1, required=True)
+            ratings = data.get("ratings")
+            if not isinstance(ratings, dict):
+                raise StoreValidationError("ratings", "must give each question a number")
+            clean = {"ratings": {}, "comment": v.text(data.get("comment"), "comment",
+                                                      max_len=2000, required=False) or ""}
+            for key in SESSION_FEEDBACK_ITEMS:
+                clean["ratings"][key] = v.integer(ratings.get(key), f"ratings.{key}",
+                                                  minimum=0, maximum=10, required=True)
+        with self._db.write() as s:
+            link = self._space_link(s, token)
+            fam = s.get(Family, link.family_id)
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert fam is not None and cg is not None
+            if episode_id is not None:
+                ep = s.get(Episode, episode_id)
+                if ep is None or ep.family_id != fam.id:
+                    raise StoreValidationError("episode", "is not one of your family's sessions")
+            row = CaregiverContribution(family_id=fam.id, caregiver_id=cg.id, kind=kind,
+                                        episode_id=episode_id, data=clean, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            who = Actor(None, f"caregiver-space:{link.id}", "caregiver_link", frozenset(),
+                        frozenset())
+            audit.append(s, actor=who, action="create", entity="caregiver_contribution",
+                         entity_id=row.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"kind": kind, "episode": episode_id})
+            return {"id": row.id, "kind": kind, "episode": episode_id, "data": clean,
+                    "created_at": row.created_at.isoformat()}
+
+    def list_contributions(self, actor: Actor, family_id: int) -> list[dict]:
+        """What the family's caregivers contributed from their own space, newest first."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            rows = s.execute(
+                select(CaregiverContribution, Caregiver, Episode)
+                .join(Caregiver, Caregiver.id == CaregiverContribution.caregiver_id)
+                .outerjoin(Episode, Episode.id == CaregiverContribution.episode_id)
+                .where(CaregiverContribution.family_id == fam.id)
+                .order_by(CaregiverContribution.id.desc())
+            ).all()
+            return [{"id": c.id, "caregiver": cg.key, "kind": c.kind, "episode": c.episode_id,
+                     "programme": e.programme if e else None, "data": dict(c.data),
+                     "created_at": c.created_at.isoformat()} for c, cg, e in rows]
 
     def submit_link(
         self, token: str, responses: list[int | None], *, input: str = "scores"
