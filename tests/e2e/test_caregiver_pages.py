@@ -171,3 +171,48 @@ def test_right_to_left_pages_are_laid_out_right_to_left(chromium, server: LiveSe
     assert page.locator(".sample-note").is_visible()  # a sample translation says so
     _look(page, "cg-phq9-ar-phone", shots)
     page.context.close()
+
+
+def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
+        chromium, server: LiveServer, e2e_world: World, shots: Path
+        ) -> None:  # type: ignore[no-untyped-def]
+    from web.support import PASSWORD
+
+    store = e2e_world.store
+    actor = store.actor(e2e_world.users["practitioner"])
+    fid = e2e_world.family_a
+    store.add_episode(actor, fid, "abc", "2026-10-01", caregivers=["mother"])
+    token = store.create_space_link(actor, fid, "mother")
+    carer = chromium.new_context(viewport=PHONE).new_page()
+    carer.set_default_timeout(15000)
+    carer.goto(f"{server.url}/s/{token}")
+    carer.get_by_label("What would you like to be different").fill("More sleep; enjoy bath time")
+    carer.get_by_label("How would you like us to contact you?").fill("Text messages")
+    carer.get_by_label("Who else looks after your baby?").fill("My mum on Tuesdays")
+    carer.get_by_role("button", name="Send", exact=True).click()
+    assert "Your practitioner will read this" in carer.locator("main").inner_text()
+    for label, value in [("I felt heard", "9"), ("We talked about", "8"),
+                         ("The way we worked", "12"), ("Overall", "10")]:
+        carer.get_by_label(label).fill(value)
+    carer.get_by_role("button", name="Send my feedback").click()
+    problem = carer.locator("#feedback .field-error").inner_text()
+    assert "The way we worked suited me" in problem and "at most 10" in problem
+    assert carer.get_by_label("I felt heard").input_value() == "9"  # kept
+    _look(carer, "cg-space-feedback-error-phone", shots)
+    carer.get_by_label("The way we worked").fill("7")
+    carer.get_by_role("button", name="Send my feedback").click()
+    assert "Thank you for your feedback." in carer.locator("main").inner_text()
+    _look(carer, "cg-space-forms-phone", shots)
+    carer.context.close()
+
+    page = chromium.new_context(viewport=PHONE).new_page()
+    page.goto(f"{server.url}/login")
+    page.get_by_label("Email address").fill("pa@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/")
+    page.goto(f"{server.url}/families/{fid}")
+    told = page.locator("ul.contributions").inner_text()
+    assert "More sleep; enjoy bath time" in told and "My mum on Tuesdays" in told
+    assert "session feedback on abc" in told and "approach 7" in told
+    page.context.close()

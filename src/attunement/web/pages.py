@@ -25,6 +25,7 @@ from attunement.store import (
     Store,
     StoreValidationError,
 )
+from attunement.store.service import SESSION_FEEDBACK_ITEMS, WISH_FIELDS
 from attunement.web import domain, exports
 from attunement.web.deps import check_csrf, get_session, page_actor
 from attunement.web.forms import (
@@ -265,8 +266,9 @@ async def family_page(request: Request, family_id: int,
     except domain.ProfileUnavailable as exc:
         profile, matches, profile_problem = None, None, exc
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
-    released = (await call(store.released_results, actor, family_id)
-                if actor.role in ("practitioner", "site_lead", "admin") else {})
+    clinical = actor.role in ("practitioner", "site_lead", "admin")
+    released = await call(store.released_results, actor, family_id) if clinical else {}
+    contributions = await call(store.list_contributions, actor, family_id) if clinical else []
     return render(request, "family.html", {
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": domain.urgency_level((profile or {}).get("urgency", "none")),
@@ -274,7 +276,8 @@ async def family_page(request: Request, family_id: int,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
-        "consent_kinds": CONSENT_KINDS, "released": released,
+        "consent_kinds": CONSENT_KINDS, "released": released, "contributions": contributions,
+        "feedback_items": SESSION_FEEDBACK_ITEMS,
         "page_languages": domain.caregiver_languages(),
     })
 
@@ -551,7 +554,47 @@ async def caregiver_space(request: Request, token: str) -> Response:
     words = domain.caregiver_words(info.get("language") or "en")
     return render(request, "caregiver_space.html", {
         "words": words, "results": domain.plain_results(info["results"], words),
+        "episodes": info["episodes"], "token": token,
+        "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     })
+
+
+@router.post("/s/{token}/{kind}", dependencies=[Depends(check_csrf)])
+async def caregiver_contribute(request: Request, token: str, kind: str) -> Response:
+    """What a caregiver tells the service from their space: wishes or session feedback."""
+    store = _store(request)
+    try:
+        info = await call(store.open_space, token)
+    except NotFound:
+        return render(request, "caregiver_space_gone.html",
+                      {"words": domain.caregiver_words("en")}, status=404)
+    words = domain.caregiver_words(info.get("language") or "en")
+    form = await request.form()
+    if kind == "wishes":
+        data: dict[str, Any] = {k: str(form.get(k, "")) for k in WISH_FIELDS}
+        stored_kind = "wishes"
+    elif kind == "feedback":
+        data = {"episode": str(form.get("episode", "")), "comment": str(form.get("comment", "")),
+                "ratings": {k: str(form.get(f"rating.{k}", "")) for k in SESSION_FEEDBACK_ITEMS}}
+        stored_kind = "session_feedback"
+    else:
+        raise NotFound("no such page")
+    context: dict[str, Any] = {
+        "words": words, "results": domain.plain_results(info["results"], words),
+        "episodes": info["episodes"], "token": token,
+        "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
+    }
+    try:
+        await call(store.contribute, token, stored_kind, data)
+    except StoreValidationError as exc:
+        field = exc.field.replace("ratings.", "rating.")
+        label = words.get(f"feedback_{exc.field.split('.')[-1]}") if "ratings." in exc.field \
+            else words.get(exc.field, exc.field)
+        context.update(values={k: v for k, v in form.items() if isinstance(v, str)},
+                       errors={field: f"{label}: {exc.reason}"}, sent_error=kind)
+        return render(request, "caregiver_space.html", context, status=422)
+    context["sent"] = kind
+    return render(request, "caregiver_space.html", context)
 
 
 @router.post("/families/{family_id}/caregivers/{caregiver}/language",
