@@ -8,6 +8,7 @@ One server and one populated database serve the whole module (the browser is per
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 EMAILS = {"admin": "admin@example.org", "practitioner": "pa@example.org",
           "site_lead": "lead@example.org", "researcher": "res@example.org"}
+FAMILY_PAGE = re.compile(r"/families/\d+(#.*)?$")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
@@ -229,3 +231,95 @@ def test_screenshots_of_the_main_pages(chromium: Any, site: Site) -> None:
                                 full_page=True)
         finally:
             page.context.close()
+
+
+FOCUSED = """s => {
+  const el = document.activeElement;
+  if (!el || !el.matches(s)) return null;
+  const st = getComputedStyle(el);
+  return st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0;
+}"""
+
+
+def _tab_to(page: Any, selector: str, limit: int = 300) -> None:
+    """Press Tab until the element matching ``selector`` has the focus, which must be visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        visible = page.evaluate(FOCUSED, selector)
+        if visible is not None:
+            assert visible, f"{selector} has the focus but no visible focus indicator"
+            return
+    pytest.fail(f"Tab never reached {selector}")
+
+
+def _answer(page: Any, item: int, value: str) -> None:
+    """Reach an item's radio group with Tab, then choose ``value`` with the arrow keys."""
+    _tab_to(page, f'input[name="item.{item}"]')
+    page.keyboard.press("Space")
+    for _ in range(8):
+        if page.evaluate("() => document.activeElement.value") == value:
+            return
+        page.keyboard.press("ArrowDown")
+    pytest.fail(f"item {item}: option {value} not reachable with the arrow keys")
+
+
+def test_keyboard_only_register_assess_acknowledge(chromium: Any, site: Site) -> None:
+    """The practitioner's main tasks with the keyboard alone, the focus always visible."""
+    context = chromium.new_context(viewport=DESKTOP, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    kb = page.keyboard
+    try:
+        page.goto(f"{site.url}/login")
+        _tab_to(page, "input[type=email]")
+        kb.type(EMAILS["practitioner"])
+        _tab_to(page, "input[type=password]")
+        kb.type(PASSWORD)
+        kb.press("Enter")
+        page.wait_for_url(f"{site.url}/")
+        # register a family
+        _tab_to(page, 'a[href="/families/new"]')
+        kb.press("Enter")
+        page.wait_for_url("**/families/new")
+        _tab_to(page, "#f-site")
+        kb.type("Site A")
+        _tab_to(page, "#f-family_id")
+        kb.type("KB-001")
+        _tab_to(page, "#f-placement")
+        kb.press("ArrowDown")
+        due = dt.date.today() + dt.timedelta(days=40)
+        _tab_to(page, "#f-infant-due_date")
+        kb.type(f"{due.month:02d}{due.day:02d}{due.year}")
+        _tab_to(page, "#f-caregivers-0-role")
+        kb.type("Birth mother")
+        _tab_to(page, "#f-caregivers-0-id")
+        kb.type("mother")
+        _tab_to(page, 'button[name="save"]')
+        kb.press("Enter")
+        page.wait_for_url(FAMILY_PAGE)
+        assert page.get_by_role("heading", name="Family KB-001").is_visible(), \
+            page.locator(".error-summary").all_inner_texts()
+        # record an assessment (EPDS, item 10 above zero: an urgent alert)
+        _tab_to(page, "#as-instrument")
+        kb.type("Edinburgh")
+        assert page.input_value("#as-instrument") == "epds"
+        _tab_to(page, "#new-assessment button")
+        kb.press("Enter")
+        page.wait_for_url("**/assess?*")
+        for item, value in enumerate(["0"] * 9 + ["1"], start=1):
+            _answer(page, item, value)
+        _tab_to(page, "button[type=submit]:not([formnovalidate])")
+        kb.press("Enter")
+        page.wait_for_url(FAMILY_PAGE)
+        assert page.locator(".urgent-box .alert-card").count() == 1
+        # acknowledge the alert with the safety review's note and outcome
+        _tab_to(page, ".urgent-box input[name=note]")
+        kb.type("Phoned the same day; safety plan agreed.")
+        _tab_to(page, ".urgent-box select[name=outcome]")
+        kb.press("ArrowDown")
+        _tab_to(page, ".urgent-box .ack-form button")
+        with page.expect_navigation():
+            kb.press("Enter")
+        assert "Alert acknowledged." in page.locator(".flash").first.inner_text()
+    finally:
+        context.close()

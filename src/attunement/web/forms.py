@@ -128,7 +128,11 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         p = f"caregivers.{i}."
         role = _text(form, p + "role")
         cid = _text(form, p + "id")
-        if not role and not cid and not _text(form, p + "name"):
+        others = [_text(form, p + k) for k in ("name", "age", "date_of_birth", "nhs_number",
+                                                "first_time_parent")]
+        others += [k for k in _keys(form) if k.startswith(p + "context.") and form.get(k)]
+        # an optional row left as the form drew it (only its suggested id) is not a caregiver
+        if not role and cid in ("", f"cg{i + 1}") and not any(others) and (i > 0 or not cid):
             continue  # an empty extra row
         if role not in roles:
             errors.add(p + "role", f"Choose caregiver {i + 1}'s role")
