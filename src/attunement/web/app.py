@@ -141,13 +141,17 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} — documentation",
             swagger_js_url="/docs/assets/swagger-ui-bundle.js",
             swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+            swagger_favicon_url="/static/favicon.svg",
         )
+        html = bytes(page.body).decode().replace(
+            "<body>", '<body>\n<nav aria-label="Back"><p><a href="/">← Back to attunement</a>'
+            "</p></nav>", 1)
+        return HTMLResponse(html)
 
 
 def _error_page(request: Request, status: int, title: str, message: str) -> Response:

@@ -275,11 +275,32 @@ async def family_page(request: Request, family_id: int,
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
-        "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
+        "programmes": _programmes(matches),
+        "default_time_point": _default_time_point(family),
         "consent_kinds": CONSENT_KINDS, "released": released, "contributions": contributions,
         "feedback_items": SESSION_FEEDBACK_ITEMS,
         "page_languages": domain.caregiver_languages(),
     })
+
+
+def _programmes(matches: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """Every catalogue programme as ``(id, name, recommended)``, the recommended ones first."""
+    from attunement.interventions.catalogue import load_catalogue
+
+    recommended = [r["id"] for r in (matches or {}).get("recommended", [])]
+    everything = [(p.id, p.name) for p in load_catalogue()]
+    order = {pid: n for n, pid in enumerate(recommended)}
+    everything.sort(key=lambda p: order.get(p[0], len(order)))
+    return [(pid, name, pid in order) for pid, name in everything]
+
+
+def _default_time_point(family: dict[str, Any]) -> str:
+    """The time point the schedule says is due now (else overdue); empty when nothing is
+    scheduled, so the practitioner chooses instead of getting "antenatal" by default."""
+    for d in [*(family.get("due") or []), *(family.get("overdue") or [])]:
+        if d.get("time_point"):
+            return str(d["time_point"])
+    return ""
 
 
 # "research" is the kind a study design requires by default (its ``consent_kind``); the API

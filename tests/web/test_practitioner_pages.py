@@ -1,0 +1,55 @@
+"""Defaults and wording of the practitioner's pages (issue 13): each test failed before."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from fastapi.testclient import TestClient
+
+from web.support import World, family_payload
+from web.test_pages import _login
+
+
+def test_json_export_downloads(page_client: TestClient, sqlite_world: World) -> None:
+    r = page_client.get("/api/exports/assessments?format=json",
+                        headers=sqlite_world.headers("admin"))
+    assert r.status_code == 200
+    assert r.headers["content-disposition"] == 'attachment; filename="assessments.json"'
+
+
+def test_docs_page_leads_back_and_the_app_has_a_favicon(page_client: TestClient) -> None:
+    docs = page_client.get("/docs").text
+    assert '<a href="/">← Back to attunement</a>' in docs
+    assert 'href="/static/favicon.svg"' in page_client.get("/login").text
+    icon = page_client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.text.startswith("<svg")
+
+
+def test_time_point_defaults_to_what_is_due(page_client: TestClient,
+                                            sqlite_world: World) -> None:
+    _login(page_client)
+    html = page_client.get(f"/families/{sqlite_world.family_a}").text
+    # FAM-A's father owes the study's antenatal EPDS; a family without a schedule gets no
+    # default (it used to be "antenatal" whatever the infant's age)
+    assert re.search(r'id="as-tp"[^>]*value="antenatal"', html)
+    store, system = sqlite_world.store, sqlite_world.store.system_actor()
+    born = family_payload("BORN-1", "Site A")
+    born["infant"] = {"date_of_birth": (dt.date.today() - dt.timedelta(days=150)).isoformat()}
+    fid = store.create_family(system, born)["id"]
+    html = page_client.get(f"/families/{fid}").text
+    assert re.search(r'id="as-tp"[^>]*value=""', html)
+    assert re.search(r'id="ln-tp"[^>]*value=""', html)
+
+
+def test_episode_programme_is_chosen_from_the_catalogue(page_client: TestClient,
+                                                        sqlite_world: World) -> None:
+    from attunement.interventions.catalogue import load_catalogue
+
+    _login(page_client)
+    html = page_client.get(f"/families/{sqlite_world.family_a}").text
+    select = re.search(r'<select id="ep-prog".*?</select>', html, re.S)
+    assert select, "the programme is a free-text box"
+    offered = set(re.findall(r'<option value="([a-z0-9_]+)"', select.group(0)))
+    assert offered == {p.id for p in load_catalogue()}
+    assert 'value="vipp_sd" selected' not in html
