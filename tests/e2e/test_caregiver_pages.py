@@ -49,7 +49,8 @@ def test_a_caregiver_leaves_one_item_unanswered_and_sends(
     _no_side_scroll(page)
     name = "desktop" if viewport is DESKTOP else "phone"
     page.screenshot(path=str(shots / f"cg-skip-{name}.png"), full_page=True)
-    page.get_by_role("button", name="Send my answers").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send my answers").click()
     assert page.get_by_role("heading", name="Thank you — your answers have been sent").is_visible()
     _no_side_scroll(page)
     page.context.close()
@@ -126,12 +127,14 @@ def test_a_released_result_reaches_the_caregiver_in_their_language(
     assert carer.get_by_role("heading", name="Su cuestionario").is_visible()
     for n, value in enumerate([1, 1, 1, 1, 1, 1, 0, 0, 0], start=1):
         carer.check(f'input[name="item.{n}"][value="{value}"]')
-    carer.get_by_role("button", name="Enviar mis respuestas").click()
+    with carer.expect_navigation():
+        carer.get_by_role("button", name="Enviar mis respuestas").click()
     assert carer.get_by_role("heading", name="Gracias, sus respuestas se han enviado").is_visible()
     # his space shows nothing until the practitioner releases the result
     page.goto(f"{server.url}/families/{fid}")
     page.get_by_label("Link to a caregiver's own space").select_option("father")
-    page.get_by_role("button", name="Create space link").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create space link").click()
     space = page.input_value("#link")
     assert "/s/" in space
     _look(page, f"pr-space-link-{name}", shots)
@@ -189,18 +192,21 @@ def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
     carer.get_by_label("What would you like to be different").fill("More sleep; enjoy bath time")
     carer.get_by_label("How would you like us to contact you?").fill("Text messages")
     carer.get_by_label("Who else looks after your baby?").fill("My mum on Tuesdays")
-    carer.get_by_role("button", name="Send", exact=True).click()
+    with carer.expect_navigation():
+        carer.get_by_role("button", name="Send", exact=True).click()
     assert "Your practitioner will read this" in carer.locator("main").inner_text()
     for label, value in [("I felt heard", "9"), ("We talked about", "8"),
                          ("The way we worked", "12"), ("Overall", "10")]:
         carer.get_by_label(label).fill(value)
-    carer.get_by_role("button", name="Send my feedback").click()
+    with carer.expect_navigation():
+        carer.get_by_role("button", name="Send my feedback").click()
     problem = carer.locator("#feedback .field-error").inner_text()
     assert "The way we worked suited me" in problem and "at most 10" in problem
     assert carer.get_by_label("I felt heard").input_value() == "9"  # kept
     _look(carer, "cg-space-feedback-error-phone", shots)
     carer.get_by_label("The way we worked").fill("7")
-    carer.get_by_role("button", name="Send my feedback").click()
+    with carer.expect_navigation():
+        carer.get_by_role("button", name="Send my feedback").click()
     assert "Thank you for your feedback." in carer.locator("main").inner_text()
     _look(carer, "cg-space-forms-phone", shots)
     carer.context.close()
