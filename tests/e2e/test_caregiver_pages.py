@@ -119,6 +119,9 @@ def test_a_released_result_reaches_the_caregiver_in_their_language(
     page.wait_for_url("**/families/*")
     flag = page.locator("#interpreter-flag")
     assert flag.is_visible() and "father (es)" in flag.inner_text()
+    page.goto(f"{server.url}/")  # the caseload shows it too
+    assert "Interpreter needed: father (es)" in page.locator("main table").inner_text()
+    page.goto(f"{server.url}/families/{fid}")
     # the father answers his PHQ-9 through his link
     token = _link(e2e_world, "father", "phq9")
     carer = chromium.new_context(viewport=viewport).new_page()

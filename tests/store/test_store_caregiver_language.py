@@ -152,3 +152,13 @@ def test_another_familys_episode_cannot_get_feedback(world):
         st.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": {
             "heard": 1, "goals": 1, "approach": 1, "overall": 1}})
     assert err.value.field == "episode"
+
+
+def test_the_caseload_knows_who_needs_an_interpreter_in_scope_only(world):
+    st = world.store
+    assert st.interpreter_needs(world.north) == {}
+    st.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
+                              interpreter_needed=True)
+    assert st.interpreter_needs(world.north) == {world.fam_north: ["father (ar)"]}
+    assert st.interpreter_needs(world.south) == {}
+    assert st.interpreter_needs(world.researcher) == {}

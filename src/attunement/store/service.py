@@ -1516,6 +1516,23 @@ class Store(SessionsMixin):
             )
             return self._caregiver_dict(cg, None)
 
+    def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
+        """``{family pk: ["father (ar)", ...]}`` for the actor's families where a current
+        caregiver needs an interpreter (the caseload shows it)."""
+        if actor.role not in CLINICAL:
+            return {}
+        with self._db.read() as s:
+            rows = s.execute(
+                scoped(select(Caregiver.family_id, Caregiver.key, Caregiver.page_language),
+                       actor, Caregiver)
+                .where(Caregiver.interpreter_needed.is_(True), Caregiver.left_on.is_(None))
+                .order_by(Caregiver.family_id, Caregiver.id)
+            ).all()
+        out: dict[int, list[str]] = {}
+        for fid, key, lang in rows:
+            out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
+        return out
+
     def _caregiver(self, s: Session, fam: Family, ref: int | str) -> Caregiver:
         stmt = select(Caregiver).where(Caregiver.family_id == fam.id)
         if isinstance(ref, int) and not isinstance(ref, bool):

@@ -171,7 +171,9 @@ async def dashboard(request: Request, q: str | None = None,
     # the store orders the caseload: open urgent alerts first, then overdue assessments
     families = await call(store.list_families, actor, q=q or None)
     alerts = await call(store.list_alerts, actor)
-    return render(request, "dashboard.html", {"families": families, "alerts": alerts, "q": q or ""})
+    interpreters = await call(store.interpreter_needs, actor)
+    return render(request, "dashboard.html", {"families": families, "alerts": alerts, "q": q or "",
+                                              "interpreters": interpreters})
 
 
 # --- families -------------------------------------------------------------------------------
