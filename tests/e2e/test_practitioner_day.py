@@ -227,6 +227,11 @@ def test_screenshots_of_the_main_pages(chromium: Any, site: Site) -> None:
             for name, path in (("caseload", "/"), ("family", f"/families/{fa}"),
                                ("register", "/families/new")):
                 page.goto(f"{site.url}{path}")
+                if name == "family":  # chart text readable at any width, the y axis named
+                    sizes = page.eval_on_selector_all(
+                        "svg.chart text", "els => els.map(e => e.getBoundingClientRect().height)")
+                    assert sizes and min(sizes) >= 11, sizes
+                    assert page.locator("svg.chart .axis-label").first.inner_html() == "Score"
                 page.screenshot(path=str(_mk(SCREENS) / f"{name}-{viewport['width']}.png"),
                                 full_page=True)
         finally:

@@ -53,3 +53,14 @@ def test_episode_programme_is_chosen_from_the_catalogue(page_client: TestClient,
     offered = set(re.findall(r'<option value="([a-z0-9_]+)"', select.group(0)))
     assert offered == {p.id for p in load_catalogue()}
     assert 'value="vipp_sd" selected' not in html
+
+
+def test_roles_are_written_as_people_write_them(page_client: TestClient,
+                                                sqlite_world: World) -> None:
+    store, system = sqlite_world.store, sqlite_world.store.system_actor()
+    payload = family_payload("COP-1", "Site A")
+    payload["caregivers"][1] = {"id": "cp", "role": "co_parent", "age": 33}
+    fid = store.create_family(system, payload)["id"]
+    _login(page_client)
+    html = page_client.get(f"/families/{fid}").text
+    assert "co-parent" in html and "co parent" not in html

@@ -133,7 +133,8 @@ async def _page(request: Request, actor: Actor, family_id: int,
     points = [(f"{s['date']}", float(m["responsiveness"])) for s in sessions
               for m in (s["measures"] or []) if m["cue_type"] == "all"
               and m["responsiveness"] is not None]
-    chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0) \
+    chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0,
+                        y_label="Responsiveness") \
         if points else None
     return render(request, "observation_family.html", {
         "family": family, "sessions": sessions, "timeline": _timeline(family, sessions),
