@@ -44,7 +44,7 @@ def score_chart(
     a circle, so the difference does not rely on colour alone.
     """
     cutoffs = cutoffs or []
-    left, right, top, bottom = 56, 50, 14, 36
+    left, right, top, bottom = 56, 50, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (high - low) or 1.0
 
