@@ -64,3 +64,29 @@ def test_roles_are_written_as_people_write_them(page_client: TestClient,
     _login(page_client)
     html = page_client.get(f"/families/{fid}").text
     assert "co-parent" in html and "co parent" not in html
+
+
+def test_audit_log_pages_filters_and_names_families(page_client: TestClient,
+                                                    sqlite_world: World) -> None:
+    store, system = sqlite_world.store, sqlite_world.store.system_actor()
+    for n in range(120):  # more than a page (it used to stop silently at 300 rows)
+        store.add_consent(system, sqlite_world.family_a, kind="recording", version=f"v{n}",
+                          given_on=dt.date.today())
+    _login(page_client, "admin@example.org")
+    html = page_client.get("/audit").text
+    assert html.count('<td data-label="#">') == 100
+    assert ">FAM-A</a>" in html  # the family's code, not its internal id
+    assert "signed in" in html and "web session" not in html
+    older = re.search(r'<a href="(/audit\?before=\d+)">Older entries</a>', html)
+    assert older, "no way to the older entries"
+    ids_first = [int(i) for i in re.findall(r'<td data-label="#">(\d+)</td>', html)]
+    html2 = page_client.get(older.group(1)).text
+    ids_second = [int(i) for i in re.findall(r'<td data-label="#">(\d+)</td>', html2)]
+    assert ids_second and max(ids_second) < min(ids_first)
+    only_b = page_client.get("/audit?family=FAM-B").text
+    assert ">FAM-B</a>" in only_b and ">FAM-A</a>" not in only_b
+    signins = page_client.get("/audit?action=signed+in").text
+    whats = re.findall(r'<td data-label="What">([^<]*)</td>', signins)
+    assert whats and set(whats) == {"signed in"}
+    missing = page_client.get("/audit?family=NOPE").text
+    assert "no family with the code “NOPE”" in missing

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -907,9 +907,60 @@ async def exports_download(request: Request, actor: Actor = Depends(page_actor))
 
 
 @router.get("/audit")
-async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
-    rows = await call(_store(request).audit_log, actor, limit=300)
-    return render(request, "audit.html", {"rows": rows})
+async def audit_page(request: Request, family: str = "", action: str = "", who: str = "",
+                     before: int | None = None,
+                     actor: Actor = Depends(page_actor)) -> Response:
+    """The audit log, newest first, a page at a time, filtered by family code, action or person;
+    families are named by their codes, never by internal ids."""
+    store = _store(request)
+    codes = {f["id"]: f["family_id"] for f in await call(store.list_families, actor)}
+    family, action, who = family.strip(), action.strip(), who.strip().lower()
+    family_id = next((fid for fid, code in codes.items() if code == family), None)
+    problem = None
+    if family and family_id is None:
+        problem = f"family: no family with the code “{family}” in your sites"
+    rows: list[dict[str, Any]] = []
+    more = False
+    if problem is None:
+        # the store returns the newest rows: ask for enough to fill this page after filtering
+        wanted = AUDIT_PAGE + 1
+        limit = wanted
+        while True:
+            found = await call(store.audit_log, actor, limit=limit, family_id=family_id)
+            picked = [r for r in found
+                      if (before is None or r["id"] < before)
+                      and (not action or action in _audit_action(r))
+                      and (not who or who in str(r.get("actor") or "system").lower())]
+            if len(picked) >= wanted or len(found) < limit or limit >= AUDIT_SCAN:
+                break
+            limit = min(limit * 4, AUDIT_SCAN)
+        more = len(picked) > AUDIT_PAGE
+        rows = picked[:AUDIT_PAGE]
+    for r in rows:
+        r["family_code"] = codes.get(r.get("family_id"))
+        r["what"] = _audit_action(r)
+    query = {k: v for k, v in (("family", family), ("action", action), ("who", who)) if v}
+    older = ("/audit?" + urlencode({**query, "before": rows[-1]["id"]})) if more else None
+    return render(request, "audit.html", {
+        "rows": rows, "older": older, "newest": "/audit?" + urlencode(query) if before else None,
+        "filters": {"family": family, "action": action, "who": who}, "problem": problem,
+        "actions": sorted(set(AUDIT_WORDS.values())),
+    })
+
+
+AUDIT_PAGE = 100
+AUDIT_SCAN = 10000  # the store's largest page; filters look at most this far back
+# (action, entity) -> what a person reads; others are shown as "action entity"
+AUDIT_WORDS = {("create", "web_session"): "signed in", ("revoke", "web_session"): "signed out",
+               ("login_failed", "user"): "failed sign-in", ("create", "family"): "registered family",
+               ("create", "consent"): "recorded consent", ("update", "consent"): "consent withdrawn",
+               ("create", "api_token"): "API token created", ("revoke", "api_token"):
+               "API token revoked"}
+
+
+def _audit_action(row: dict[str, Any]) -> str:
+    key = (str(row.get("action") or ""), str(row.get("entity") or ""))
+    return AUDIT_WORDS.get(key) or " ".join(p.replace("_", " ") for p in key if p)
 
 
 def login_url(path: str) -> str:
