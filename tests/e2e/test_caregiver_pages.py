@@ -211,6 +211,8 @@ def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
     with carer.expect_navigation():
         carer.get_by_role("button", name="Send my feedback").click()
     assert "Thank you for your feedback." in carer.locator("main").inner_text()
+    told = carer.locator("#told").inner_text()  # the caregiver's own record of what they said
+    assert "More sleep; enjoy bath time" in told and "The way we worked suited me: 7" in told
     _look(carer, "cg-space-forms-phone", shots)
     carer.context.close()
 

@@ -2638,8 +2638,12 @@ class Store(SessionsMixin):
                         for e in s.execute(select(Episode).where(
                             Episode.family_id == link.family_id).order_by(Episode.id))
                         .scalars() if cg.key in (e.caregivers or [])]
+            told = [{"kind": c.kind, "data": dict(c.data), "created_at": c.created_at.isoformat()}
+                    for c in s.execute(select(CaregiverContribution).where(
+                        CaregiverContribution.caregiver_id == cg.id)
+                        .order_by(CaregiverContribution.id.desc())).scalars()]
             return {"language": cg.page_language, "caregiver_role": cg.role,
-                    "results": results, "episodes": episodes,
+                    "results": results, "episodes": episodes, "contributions": told,
                     "expires_at": link.expires_at.isoformat()}
 
     def release_assessment(self, actor: Actor, assessment_id: int) -> dict:

@@ -577,7 +577,7 @@ async def caregiver_space(request: Request, token: str) -> Response:
     words = domain.caregiver_words(info.get("language") or "en")
     return render(request, "caregiver_space.html", {
         "words": words, "results": domain.plain_results(info["results"], words),
-        "episodes": info["episodes"], "token": token,
+        "episodes": info["episodes"], "token": token, "told": info["contributions"],
         "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     })
 
@@ -604,7 +604,7 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
         raise NotFound("no such page")
     context: dict[str, Any] = {
         "words": words, "results": domain.plain_results(info["results"], words),
-        "episodes": info["episodes"], "token": token,
+        "episodes": info["episodes"], "token": token, "told": info["contributions"],
         "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     }
     try:
@@ -616,7 +616,8 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
         context.update(values={k: v for k, v in form.items() if isinstance(v, str)},
                        errors={field: f"{label}: {exc.reason}"}, sent_error=kind)
         return render(request, "caregiver_space.html", context, status=422)
-    context["sent"] = kind
+    info = await call(store.open_space, token)  # the record now includes what was sent
+    context.update(sent=kind, told=info["contributions"])
     return render(request, "caregiver_space.html", context)
 
 
