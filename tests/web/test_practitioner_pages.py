@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -90,3 +91,26 @@ def test_audit_log_pages_filters_and_names_families(page_client: TestClient,
     assert whats and set(whats) == {"signed in"}
     missing = page_client.get("/audit?family=NOPE").text
     assert "no family with the code “NOPE”" in missing
+
+
+def test_register_form_refuses_future_births_first_and_keeps_what_was_typed(
+        page_client: TestClient) -> None:
+    csrf = _login(page_client)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"',
+                     page_client.get("/families/new").text).group(1)
+    r = page_client.post("/families/new", data={
+        "csrf_token": csrf, "n_caregivers": "2", "site": "Site A", "family_id": "FUT-1",
+        "placement": "birth_family", "infant.date_of_birth": "2030-01-01",
+        "caregivers.0.role": "birth_mother", "caregivers.0.id": "mother",
+        "caregivers.0.date_of_birth": "2031-05-05", "caregivers.0.age": "abc",
+        "caregivers.1.id": "cg2", "save": "1"})
+    assert r.status_code == 422
+    text = html.unescape(r.text)
+    summary = text[text.index('class="error-summary"'):text.index('method="post" action="/families/new"')]
+    assert "The infant's date of birth (2030-01-01) is in the future" in summary
+    assert "Caregiver 1's date of birth (2031-05-05) is in the future" in summary
+    assert "caregiver 2" not in summary.lower()  # the optional row as drawn is not a caregiver
+    assert "after assessed_on" not in r.text
+    # what was typed stays in the fields
+    assert re.search(r'name="infant.date_of_birth" type="text" value="2030-01-01"', r.text)
+    assert re.search(r'name="caregivers.0.age" type="text" value="abc"', r.text)

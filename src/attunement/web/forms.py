@@ -47,14 +47,21 @@ def _text(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _date(value: str, field: str, errors: FormErrors, label: str) -> str | None:
+def _date(value: str, field: str, errors: FormErrors, label: str, *,
+          past: bool = False) -> str | None:
+    """A YYYY-MM-DD date; ``past``: a date of birth, never after today."""
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat()
+        day = dt.date.fromisoformat(value)
     except ValueError:
         errors.add(field, f"{label} must be a date written YYYY-MM-DD, not '{value}'")
         return None
+    if past and day > dt.date.today():
+        errors.add(field, f"{label} ({day}) is in the future; a date of birth cannot be "
+                   "after today")
+        return None
+    return day.isoformat()
 
 
 def _int(value: str, field: str, errors: FormErrors, label: str, low: int, high: int) -> int | None:
@@ -103,7 +110,7 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         errors.add("placement", f"Unknown placement '{placement}'")
     infant: dict[str, Any] = {}
     dob = _date(_text(form, "infant.date_of_birth"), "infant.date_of_birth", errors,
-                "The infant's date of birth")
+                "The infant's date of birth", past=True)
     due = _date(_text(form, "infant.due_date"), "infant.due_date", errors, "The due date")
     if dob:
         infant["date_of_birth"] = dob
@@ -162,7 +169,11 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
             if value:
                 caregiver[key] = value
         cdob = _date(_text(form, p + "date_of_birth"), p + "date_of_birth", errors,
-                     f"Caregiver {i + 1}'s date of birth")
+                     f"Caregiver {i + 1}'s date of birth", past=True)
+        if cdob and dt.date.fromisoformat(cdob) > dt.date.today() - dt.timedelta(days=365 * 10):
+            errors.add(p + "date_of_birth", f"Caregiver {i + 1}'s date of birth ({cdob}) makes "
+                       "them younger than 10; check the year")
+            cdob = None
         if cdob:
             caregiver["date_of_birth"] = cdob
         caregivers.append(caregiver)
