@@ -308,6 +308,9 @@ def test_keyboard_only_register_assess_acknowledge(chromium: Any, site: Site) ->
         _tab_to(page, "#as-instrument")
         kb.type("Edinburgh")
         assert page.input_value("#as-instrument") == "epds"
+        _tab_to(page, "#as-tp")  # no schedule for this family: nothing is offered by default
+        assert page.input_value("#as-tp") == ""
+        kb.type("antenatal")
         _tab_to(page, "#new-assessment button")
         kb.press("Enter")
         page.wait_for_url("**/assess?*")
