@@ -143,6 +143,11 @@ def test_a_released_result_reaches_the_caregiver_in_their_language(
     _look(page, f"pr-space-link-{name}", shots)
     carer.goto(space)
     assert "Todavía no hay resultados" in carer.locator("main").inner_text()
+    # what the schedule asks of him now, opened from his space, in his language
+    with carer.expect_navigation():
+        carer.get_by_role("button", name="Responder: EPDS (antenatal)").click()
+    assert "/c/" in carer.url
+    assert carer.get_by_role("heading", name="Su cuestionario").is_visible()
     page.goto(f"{server.url}/families/{fid}")
     page.get_by_role("button", name="Release father's PHQ9 at antenatal to their space").click()
     page.wait_for_url("**/families/*")

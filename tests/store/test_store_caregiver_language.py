@@ -162,3 +162,21 @@ def test_the_caseload_knows_who_needs_an_interpreter_in_scope_only(world):
     assert st.interpreter_needs(world.north) == {world.fam_north: ["father (ar)"]}
     assert st.interpreter_needs(world.south) == {}
     assert st.interpreter_needs(world.researcher) == {}
+
+
+def test_the_space_lists_what_is_due_and_starts_only_that(world):
+    st = world.store
+    token = st.create_space_link(world.north, world.fam_north, "father")
+    due = st.open_space(token)["due"]
+    family = st.get_family(world.north, world.fam_north)
+    expected = [{"instrument": d["instrument"], "time_point": d["time_point"]}
+                for d in (family["overdue"] + family["due"]) if d["caregiver"] == "father"]
+    assert due == expected and due, due
+    first = due[0]
+    q = st.start_due_questionnaire(token, first["instrument"], first["time_point"])
+    assert st.open_link(q)["instrument"] == first["instrument"]
+    with pytest.raises(StoreValidationError) as err:
+        st.start_due_questionnaire(token, "gad7", "nonsense")
+    assert err.value.field == "instrument"
+    with pytest.raises(NotFound):
+        st.start_due_questionnaire(q, first["instrument"], first["time_point"])

@@ -2644,6 +2644,7 @@ class Store(SessionsMixin):
                         .order_by(CaregiverContribution.id.desc())).scalars()]
             return {"language": cg.page_language, "caregiver_role": cg.role,
                     "results": results, "episodes": episodes, "contributions": told,
+                    "due": self._space_due(s, link, cg),
                     "expires_at": link.expires_at.isoformat()}
 
     def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
@@ -2693,6 +2694,49 @@ class Store(SessionsMixin):
         if link is None or link.kind != "space" or link.expires_at <= utcnow():
             raise NotFound("this link has expired or does not exist")
         return link
+
+    def _space_due(self, s: Session, link: CaregiverLink, cg: Caregiver) -> list[dict]:
+        """The questionnaires the study schedule asks of this caregiver now (due or overdue)."""
+        fam = s.get(Family, link.family_id)
+        if fam is None or fam.study_id is None or cg.left_on is not None:
+            return []
+        infants = list(self._with_birth_dates(
+            s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()))
+        tps = list(s.execute(select(TimePoint).where(TimePoint.study_id == fam.study_id)
+                             .order_by(TimePoint.position)).scalars())
+        done = set(s.execute(
+            select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+            .where(Assessment.caregiver_id == cg.id).distinct()).all())
+        due, overdue = self._schedule(fam, infants[0] if infants else None, [cg], tps, done,
+                                      datetime.now(UTC).date())
+        return [{"instrument": d["instrument"], "time_point": d["time_point"]}
+                for d in overdue + due]
+
+    def start_due_questionnaire(self, token: str, instrument: str, time_point: str, *,
+                                hours: int = 72) -> str:
+        """From the caregiver's space: a one-time questionnaire link for one questionnaire the
+        schedule asks of them now (anything else is refused). Returns the secret token."""
+        with self._db.write() as s:
+            link = self._space_link(s, token)
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert cg is not None
+            wanted = {"instrument": str(instrument), "time_point": str(time_point)}
+            if wanted not in self._space_due(s, link, cg):
+                raise StoreValidationError("instrument", "this questionnaire is not due for you")
+            secret = secrets.token_urlsafe(32)
+            q = CaregiverLink(token_hash=token_hash(secret), family_id=link.family_id,
+                              caregiver_id=cg.id, instrument=wanted["instrument"],
+                              time_point=wanted["time_point"], created_by=None,
+                              expires_at=utcnow() + timedelta(hours=hours))
+            s.add(q)
+            s.flush()
+            fam = s.get(Family, link.family_id)
+            assert fam is not None
+            who = Actor(None, f"caregiver-space:{link.id}", "caregiver_link", frozenset(),
+                        frozenset())
+            audit.append(s, actor=who, action="create", entity="caregiver_link",
+                         entity_id=q.id, family_id=fam.id, site_id=fam.site_id, after=wanted)
+        return secret
 
     def contribute(self, token: str, kind: str, data: dict) -> dict:
         """Keep what a caregiver tells the service from their own space (no account):

@@ -363,3 +363,11 @@ def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[
                     band=bands_words.get(level.label, level.label)))
         out.append(entry)
     return out
+
+
+def instrument_short_name(instrument_id: str) -> str:
+    """``PHQ-9`` for ``phq9`` (the id itself if unknown)."""
+    try:
+        return str(_definitions().load_instrument(instrument_id).short_name)
+    except Exception:
+        return instrument_id

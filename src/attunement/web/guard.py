@@ -41,7 +41,7 @@ _SUBMISSION = re.compile(r"/api/families/[0-9]+/assessments")
 _UPLOAD = re.compile(r"(/api)?/families/[0-9]+/observations")
 # routes that take a body without an account: their one-time token, if any, is checked here
 _PUBLIC = re.compile(r"/api/token|/login|/api/links/(?P<link>[^/]+)|/c/(?P<page_link>[^/]+)"
-                     r"|/s/(?P<space>[^/]+)/(wishes|feedback)|/reset/(?P<reset>[^/]+)")
+                     r"|/s/(?P<space>[^/]+)/(wishes|feedback|start)|/reset/(?P<reset>[^/]+)")
 
 
 class BodyTooLarge(Exception):

@@ -578,8 +578,26 @@ async def caregiver_space(request: Request, token: str) -> Response:
     return render(request, "caregiver_space.html", {
         "words": words, "results": domain.plain_results(info["results"], words),
         "episodes": info["episodes"], "token": token, "told": info["contributions"],
+        "due": [{**d, "name": domain.instrument_short_name(d["instrument"])}
+                for d in info["due"]],
         "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     })
+
+
+@router.post("/s/{token}/start", dependencies=[Depends(check_csrf)])
+async def caregiver_start(request: Request, token: str) -> Response:
+    """From the caregiver's space: open one questionnaire that is due (a fresh one-time link)."""
+    form = await request.form()
+    try:
+        secret = await call(_store(request).start_due_questionnaire, token,
+                            str(form.get("instrument", "")), str(form.get("time_point", "")),
+                            hours=request.app.state.settings.link_hours)
+    except NotFound:
+        return render(request, "caregiver_space_gone.html",
+                      {"words": domain.caregiver_words("en")}, status=404)
+    except StoreValidationError:
+        return RedirectResponse(f"/s/{quote(token)}", status_code=303)
+    return RedirectResponse(f"/c/{quote(secret)}", status_code=303)
 
 
 @router.post("/s/{token}/{kind}", dependencies=[Depends(check_csrf)])
@@ -605,6 +623,8 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
     context: dict[str, Any] = {
         "words": words, "results": domain.plain_results(info["results"], words),
         "episodes": info["episodes"], "token": token, "told": info["contributions"],
+        "due": [{**d, "name": domain.instrument_short_name(d["instrument"])}
+                for d in info["due"]],
         "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     }
     try:
