@@ -236,6 +236,14 @@ def test_screenshots_of_the_main_pages(chromium: Any, site: Site) -> None:
                                 full_page=True)
         finally:
             page.context.close()
+        page = _login(chromium, site, "admin", viewport)
+        try:
+            for name, path in (("audit", "/audit"), ("trial", f"/studies/{site.study}/trial")):
+                page.goto(f"{site.url}{path}")
+                page.screenshot(path=str(SCREENS / f"{name}-{viewport['width']}.png"),
+                                full_page=True)
+        finally:
+            page.context.close()
 
 
 FOCUSED = """s => {
