@@ -77,7 +77,7 @@ def test_audit_log_pages_filters_and_names_families(page_client: TestClient,
     html = page_client.get("/audit").text
     assert html.count('<td data-label="#">') == 100
     assert ">FAM-A</a>" in html  # the family's code, not its internal id
-    assert "signed in" in html and "web session" not in html
+    assert "signed in" in html and "web session" not in html and "login user" not in html
     older = re.search(r'<a href="(/audit\?before=\d+)">Older entries</a>', html)
     assert older, "no way to the older entries"
     ids_first = [int(i) for i in re.findall(r'<td data-label="#">(\d+)</td>', html)]

@@ -972,7 +972,8 @@ async def audit_page(request: Request, family: str = "", action: str = "", who: 
 AUDIT_PAGE = 100
 AUDIT_SCAN = 10000  # the store's largest page; filters look at most this far back
 # (action, entity) -> what a person reads; others are shown as "action entity"
-AUDIT_WORDS = {("create", "web_session"): "signed in", ("revoke", "web_session"): "signed out",
+AUDIT_WORDS = {("login", "user"): "signed in", ("create", "web_session"): "session started",
+               ("revoke", "web_session"): "session ended",
                ("login_failed", "user"): "failed sign-in", ("create", "family"): "registered family",
                ("create", "consent"): "recorded consent", ("update", "consent"): "consent withdrawn",
                ("create", "api_token"): "API token created", ("revoke", "api_token"):
