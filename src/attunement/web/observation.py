@@ -154,6 +154,8 @@ async def observations_page(request: Request, family_id: int,
 _FORM_FIELD = {"metadata.cues": "cues", "metadata.responses": "responses",
                "metadata.window": "window", "metadata.unit": "unit", "content": "file",
                "filename": "file", "file": "file"}
+_FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response codes",
+                "window": "Response window", "unit": "Time unit", "file": "Coded session file"}
 
 
 @router.post("/families/{family_id}/observations", include_in_schema=False,
@@ -183,7 +185,8 @@ async def observations_upload(request: Request, family_id: int,
     try:
         clean = _settings_dict(meta)
     except StoreValidationError as exc:
-        errors.add(_FORM_FIELD.get(exc.field, "cues"), exc.reason)
+        field = _FORM_FIELD.get(exc.field, "cues")
+        errors.add(field, f"{_FIELD_LABEL.get(field, field)}: {exc.reason}")  # say which field
         clean = {}
     if meta["session_date"]:
         try:
