@@ -151,6 +151,6 @@ def test_synthetic_earlier_answers_are_milder_and_stay_in_range() -> None:
 
 def test_demo_family_codes_read_as_codes(demo) -> None:
     """Pages say "Family <code>": a code "Demo Family E" read "Family Demo Family E"."""
-    _, store, plan = demo
+    _, store, _plan = demo
     codes = [r["family_id"] for r in _caseload(store)]
     assert codes and all(re.fullmatch(r"DEMO-[A-Z]", c) for c in codes), codes
