@@ -57,8 +57,20 @@ def test_bad_value_error_names_row_and_column(tmp_path):
     f = _write_csv(tmp_path / "in.csv", [[0] * 10, [0, 0, 0, 9, 0, 0, 0, 0, 0, 0]])
     result = runner.invoke(app, ["score", "epds", str(f)])
     assert result.exit_code == 2
-    assert "row 1, column epds_4: 9 is out of range" in result.output
-    assert "CSV line 3" in result.output
+    # one way of pointing at the record, the line a person sees (header = line 1)
+    assert "line 3, column epds_4: 9 is out of range" in result.output
+    assert "row 1" not in result.output
+
+
+def test_instruments_list_keeps_every_id_whole_in_80_columns():
+    from attunement.instruments import list_instruments
+
+    result = runner.invoke(app, ["instruments", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    firsts = {line.split("│")[1].strip() for line in lines if line.startswith("│")}
+    assert {i.id for i in list_instruments()} <= firsts  # "ainswo…" no more
 
 
 def test_on_error_report_writes_bad_rows(tmp_path):
@@ -70,7 +82,8 @@ def test_on_error_report_writes_bad_rows(tmp_path):
     assert result.exit_code == 0, result.output
     assert pl.read_csv(out)["family"].to_list() == ["f0", "f2"]
     bad = pl.read_csv(errs)
-    assert bad["row"].to_list() == [1] and bad["family"].to_list() == ["f1"]
+    assert bad["line"].to_list() == [3] and bad["family"].to_list() == ["f1"]  # as the message
+    assert "row" not in bad.columns
     assert "non-numeric value 'x'" in bad["reason"][0]
 
 

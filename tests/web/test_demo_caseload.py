@@ -147,3 +147,10 @@ def test_synthetic_earlier_answers_are_milder_and_stay_in_range() -> None:
     assert web_demo._earlier("osss3", [1, 3, 2], 1) == [2, 4, 3]
     assert web_demo._earlier("osss3", [4, 5, 4], 2) == [4, 5, 5]
     assert web_demo._earlier("epds", [None, 3], 5) == [None, 0]
+
+
+def test_demo_family_codes_read_as_codes(demo) -> None:
+    """Pages say "Family <code>": a code "Demo Family E" read "Family Demo Family E"."""
+    _, store, _plan = demo
+    codes = [r["family_id"] for r in _caseload(store)]
+    assert codes and all(re.fullmatch(r"DEMO-[A-Z]", c) for c in codes), codes

@@ -126,13 +126,23 @@ def score_command(
             result = score(inst, data, input=input, thresholds=thresholds or None,
                            on_error=on_error)
     except ScoringError as exc:
-        where = ""
-        if exc.row is not None and file.suffix.lower() in (".csv", ".tsv", ".txt"):
-            where = f" (CSV line {exc.row + 2})"
-        _fail(f"{file}: {exc}{where}")
+        # one way of pointing at a record: the line in a text file (header = line 1), else
+        # the data row counted from 1
+        where = []
+        if exc.row is not None:
+            where.append(f"{_record_word(file)} {exc.row + _record_offset(file)}")
+        if exc.column is not None:
+            where.append(f"column {exc.column}")
+        more = f" (and {exc.more} more problem{'s' if exc.more > 1 else ''})" if exc.more else ""
+        _fail(f"{file}: {', '.join(where)}: {exc.reason}{more}" if where else f"{file}: {exc}")
     if on_error == "report":
         scored, bad = result.scored, result.bad_rows
         _write_table(_csv_ready(scored), output)
+        if len(bad) and "row" in bad.columns:
+            import polars as pl
+
+            bad = bad.with_columns(pl.col("row") + _record_offset(file)).rename(
+                {"row": _record_word(file)})
         if len(bad):
             target = errors or Path(f"{(output or Path(file.name)).with_suffix('')}.errors.csv")
             _write_table(_csv_ready(bad), target)
@@ -143,6 +153,15 @@ def score_command(
                                         (".parquet", ".pq")) else result, output)
 
 
+def _record_word(file: Path) -> str:
+    return "line" if file.suffix.lower() in (".csv", ".tsv", ".txt") else "row"
+
+
+def _record_offset(file: Path) -> int:
+    """From the library's 0-based row index to the line a person sees (header = line 1)."""
+    return 2 if _record_word(file) == "line" else 1
+
+
 @instruments_app.command("list")
 def list_command() -> None:
     """List the bundled instruments."""
@@ -151,16 +170,33 @@ def list_command() -> None:
 
     from attunement.instruments import list_instruments
 
+    instruments = list_instruments()
+    console = Console()
+    # the id is what one types: never cut it; in a narrow terminal the secondary columns go
+    narrow = console.width < 120
     table = Table(title="attunement instruments")
-    for col in ("id", "name", "items", "respondent", "recall", "scales", "LOINC", "wording"):
-        table.add_column(col)
-    for inst in list_instruments():
-        table.add_row(
-            inst.id, inst.short_name, str(inst.n_items), inst.respondent,
-            inst.recall_period or "–", ", ".join(s.id for s in inst.scales), inst.loinc or "–",
-            "bundled" if inst.licence.get("wording_bundled") else "labels only",
-        )
-    Console().print(table)
+    table.add_column("id", no_wrap=True, min_width=max(len(i.id) for i in instruments))
+    table.add_column("name", no_wrap=True)
+    table.add_column("items", justify="right")
+    table.add_column("respondent")
+    if not narrow:
+        table.add_column("recall")
+    table.add_column("scales", overflow="fold")
+    if not narrow:
+        table.add_column("LOINC")
+        table.add_column("wording")
+    for inst in instruments:
+        row = [inst.id, inst.short_name, str(inst.n_items), inst.respondent]
+        if not narrow:
+            row.append(inst.recall_period or "–")
+        row.append(", ".join(s.id for s in inst.scales))
+        if not narrow:
+            row += [inst.loinc or "–",
+                    "bundled" if inst.licence.get("wording_bundled") else "labels only"]
+        table.add_row(*row)
+    console.print(table)
+    if narrow:
+        console.print("(recall period, LOINC and wording: attunement instruments show ID)")
 
 
 @instruments_app.command("show")

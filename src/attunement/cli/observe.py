@@ -126,12 +126,29 @@ def _write_table(df, output: Path | None, title: str) -> None:
             df.to_csv(output, index=False)
         Console(stderr=True).print(f"wrote {len(df)} rows to {output}")
         return
-    table = Table(title=title)
-    for c in df.columns:
-        table.add_column(str(c))
-    for row in df.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-    Console().print(table)
+    console = Console()
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
+             for row in df.itertuples(index=False)]
+    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
+    if sum(w + 3 for w in widths) + 1 <= console.width:
+        table = Table(title=title)
+        for c in df.columns:
+            table.add_column(str(c))
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        return
+    # too wide for the terminal: one block of "measure  value" lines per row, nothing cut
+    console.print(f"[bold]{title}[/bold] ({len(cells)} rows; --output FILE for a table)",
+                  highlight=False)
+    for n, row in enumerate(cells, start=1):
+        block = Table(title=f"row {n}", title_justify="left", show_header=False, box=None,
+                      padding=(0, 2, 0, 0))
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for c, v in zip(df.columns, row, strict=True):
+            block.add_row(str(c), v)
+        console.print(block)
 
 
 @observe_app.command("metrics")

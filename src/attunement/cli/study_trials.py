@@ -1,5 +1,5 @@
-"""CLI for trials inside the platform: ``attunement study-trial design|show|randomise|
-allocations|verify|balance|consort``.
+"""CLI for trials inside the platform: ``attunement study-trial design|show|consent|
+withdraw-consent|randomise|allocations|verify|balance|consort``.
 
 A thin face over :class:`attunement.store.StudyTrials` (the offline randomisation lists, power
 and analysis are ``attunement trials ...``). Every command takes ``--db``/``$ATTUNEMENT_DB`` and
@@ -416,6 +416,76 @@ def randomise_command(
             f"family {who} randomised to {out['arm']!r} (stratum {out['stratum']}; "
             f"audit row {out['audit_id']})"
         )
+
+
+# ---------------------------------------------------------------------------- consent
+
+
+def _date(text: str, option: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _CliError(f"{option}: {text!r} is not a date written YYYY-MM-DD") from None
+
+
+@study_trial_app.command("consent")
+def consent_command(
+    study: str = StudyArg,
+    family: str = typer.Argument(
+        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
+    ),
+    version: str = typer.Option(
+        ..., "--version", help="Version of the information sheet and consent form."
+    ),
+    given_on: str = typer.Option(..., "--given-on", metavar="YYYY-MM-DD"),
+    kind: str = typer.Option("research", "--kind", help="What was consented to."),
+    caregiver: str | None = typer.Option(
+        None, "--caregiver", help="Caregiver id (default: consent of the family)."
+    ),
+    as_email: str | None = AsOption,
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Record a consent given by an enrolled family (or one caregiver), so it can be randomised."""
+    with _session(db, key_file) as store:
+        actor = _actor(store, as_email)
+        fid = _family_id(store, actor, _study_id(store, actor, study), family)
+        out = store.add_consent(actor, fid, kind=kind, version=version,
+                                given_on=_date(given_on, "--given-on"), caregiver=caregiver)
+        who = f"caregiver {out['caregiver']} of family {family}" if out["caregiver"] else (
+            f"family {family}")
+        _print(f"consent {out['id']} recorded: {out['kind']} (form {out['version']}) given by "
+               f"{who} on {out['given_on']}")
+
+
+@study_trial_app.command("withdraw-consent")
+def withdraw_consent_command(
+    study: str = StudyArg,
+    family: str = typer.Argument(
+        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
+    ),
+    kind: str = typer.Option("research", "--kind", help="The consent withdrawn."),
+    withdrawn_on: str = typer.Option(..., "--on", metavar="YYYY-MM-DD"),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
+    as_email: str | None = AsOption,
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
+    with _session(db, key_file) as store:
+        actor = _actor(store, as_email)
+        fid = _family_id(store, actor, _study_id(store, actor, study), family)
+        active = [c for c in store.get_family(actor, fid).get("consents") or []
+                  if c["active"] and c["kind"] == kind]
+        if not active:
+            raise _CliError(f"family {family} has no active {kind!r} consent")
+        for c in active:
+            store.withdraw_consent(actor, c["id"], withdrawn_on=_date(withdrawn_on, "--on"),
+                                   reason=reason)
+        _print(f"{len(active)} {kind} consent(s) of family {family} recorded as withdrawn "
+               f"on {withdrawn_on}")
 
 
 # ---------------------------------------------------------------------------- allocations

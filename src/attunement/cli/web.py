@@ -56,6 +56,7 @@ def demo(
     from attunement.web.server import run
 
     os.environ.setdefault("ATTUNEMENT_SECRET_KEY", info.secret)
+    os.environ.setdefault("ATTUNEMENT_SAMPLE_TEXT_PACKS", "1")  # sample wording, marked as such
     console.print(f"\nServing the demo at [bold]http://{host}:{port}[/] — press Ctrl+C to stop.")
     run(info.url, host=host, port=port, workers=1, key_file=info.key_file, log_level="warning")
 

@@ -1,72 +1,233 @@
-"""Item text packs: validated wording that a licensed service loads; nothing is bundled.
+"""Item text packs: the wording a caregiver reads, per instrument and per language.
 
 A pack is YAML or JSON::
 
+    language: en                 # BCP 47 tag; optional (default en)
+    direction: ltr               # rtl for Arabic, Urdu, Persian, Hebrew ...; optional
+    sample: false                # true: the project's own words, NOT validated wording
+    source: "..."                # where the wording (and its validation) comes from
     instruments:
       epds:
         licence: "RCPsych licence ref ..."   # optional, recorded
-        items: {1: "...", 2: "...", ...}      # every item, by 1-based number
+        source: "..."                         # optional; validation study of this language
+        instructions: "..."                   # optional; shown above the items
+        options: {forward: [...], reverse: [...]}   # optional; answer wording per scoring key
+        items:                                # every item, by 1-based number
+          1: "..."
+          2: {text: "...", options: ["...", "..."]}   # answer wording for this item only
 
-Only instruments named in the pack are checked; each must list exactly its items.
+Answer wording is listed in the order of the definition's scores for that item (the printed
+order), so it can never be paired with the wrong score. Only instruments named in the pack
+are checked; each must list exactly its items.
+
+Packs shipped with the package (``textpacks/``): validated wording whose licence allows
+reproduction (PHQ-9, GAD-7, Whooley questions), and SAMPLE packs in the project's own words
+for licensed questionnaires and for languages whose official translation is not bundled, so
+the caregiver's path can be judged. ``docs/item-text-packs.md`` says how a service loads its
+licensed pack.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from attunement.instruments.definition import load_instrument
+from attunement.instruments.definition import Instrument, load_instrument
 from attunement.instruments.errors import DefinitionError, UnknownInstrument
 
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ps", "ur", "yi", "ckb", "dv", "sd", "ug"})
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
-def load_item_text_pack(path: str | Path) -> dict[str, dict[int, str]]:
-    """Load and validate an item text pack: ``{instrument_id: {item_number: text}}``."""
-    path = Path(path)
+
+@dataclass(frozen=True)
+class InstrumentText:
+    """One instrument's wording in one language."""
+
+    instrument: str
+    language: str
+    items: dict[int, str]
+    options: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    instructions: str | None = None
+    source: str | None = None
+    sample: bool = False
+
+
+@dataclass(frozen=True)
+class TextPack:
+    """A loaded pack: its language, script direction and instruments."""
+
+    language: str
+    direction: str
+    sample: bool
+    source: str | None
+    instruments: dict[str, InstrumentText]
+    file: str = ""
+
+
+def language_direction(language: str) -> str:
+    """``rtl`` for right-to-left scripts, else ``ltr`` (by the primary language subtag)."""
+    return "rtl" if language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+
+
+def _read(path: Path) -> Any:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(f"cannot read: {exc.strerror}", file=file) from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise DefinitionError("not valid YAML/JSON", file=file) from exc
+
+
+def _text(value: Any, file: str, fld: str, item: int | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DefinitionError("must be a non-empty string", file=file, item=item, field=fld)
+    return value.strip()
+
+
+def _options(value: Any, n: int, file: str, fld: str, item: int | None = None
+             ) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise DefinitionError("answer wording must be a list of strings", file=file,
+                              item=item, field=fld)
+    if len(value) != n:
+        raise DefinitionError(f"{len(value)} answers given but the item has {n} options",
+                              file=file, item=item, field=fld)
+    return tuple(_text(v, file, fld, item) for v in value)
+
+
+def _item_keys(inst: Instrument, file: str, fld: str) -> dict[int, str | None]:
+    """Which scoring key each item uses, read from the bundled definition (None: own scores)."""
+    entry = resources.files("attunement.instruments").joinpath("definitions", f"{inst.id}.yaml")
+    if not entry.is_file():
+        raise DefinitionError(f"{inst.short_name} is not a bundled definition: give the "
+                              "answer wording per item", file=file, field=fld)
+    raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
+    return {it["number"]: None if it.get("option_labels") else it.get("key")
+            for it in raw.get("items", [])}
+
+
+def _instrument(inst_id: Any, entry: Any, file: str, language: str, sample: bool
+                ) -> InstrumentText:
+    fld = f"instruments.{inst_id}"
+    try:
+        inst = load_instrument(str(inst_id))
+    except UnknownInstrument as exc:
+        raise DefinitionError(f"unknown instrument {inst_id!r}", file=file, field=fld) from exc
+    items = entry.get("items") if isinstance(entry, dict) else None
+    if not isinstance(items, dict):
+        raise DefinitionError("needs an 'items' mapping {number: text}", file=file,
+                              field=f"{fld}.items")
+    numbers = {it.number for it in inst.items}
+    texts: dict[int, str] = {}
+    options: dict[int, tuple[str, ...]] = {}
+    for key, value in items.items():
+        try:
+            n = int(key)
+        except (TypeError, ValueError) as exc:
+            raise DefinitionError(f"item key {key!r} is not an item number", file=file,
+                                  field=f"{fld}.items") from exc
+        if n not in numbers:
+            raise DefinitionError(f"{inst.short_name} has no item {n}", file=file, item=n,
+                                  field=f"{fld}.items")
+        if isinstance(value, dict):
+            texts[n] = _text(value.get("text"), file, f"{fld}.items.{n}.text", n)
+            if "options" in value:
+                options[n] = _options(value["options"], len(inst.item(n).scores), file,
+                                      f"{fld}.items.{n}.options", n)
+        else:
+            texts[n] = _text(value, file, f"{fld}.items", n)
+    absent = [it.number for it in inst.items if it.number not in texts and not it.optional]
+    if absent:
+        raise DefinitionError(
+            f"{inst.short_name} has {inst.n_items} items; the pack lacks "
+            f"{', '.join(map(str, absent))}",
+            file=file, item=absent[0], field=f"{fld}.items",
+        )
+    by_key = entry.get("options")
+    if by_key is not None:
+        if not isinstance(by_key, dict):
+            raise DefinitionError("'options' maps a scoring key to its answer wording",
+                                  file=file, field=f"{fld}.options")
+        keys = _item_keys(inst, file, f"{fld}.options")
+        used = {k for k in keys.values() if k}
+        for key_name, words in by_key.items():
+            if key_name not in used:
+                raise DefinitionError(
+                    f"{inst.short_name} has no scoring key {key_name!r} "
+                    f"(keys: {', '.join(sorted(used)) or 'none'})",
+                    file=file, field=f"{fld}.options")
+            for n, k in keys.items():
+                if k == key_name and n not in options:
+                    options[n] = _options(words, len(inst.item(n).scores), file,
+                                          f"{fld}.options.{key_name}", n)
+    instructions = entry.get("instructions")
+    return InstrumentText(
+        instrument=inst.id, language=language, items=texts, options=options,
+        instructions=_text(instructions, file, f"{fld}.instructions") if instructions else None,
+        source=str(entry.get("source") or entry.get("licence") or "").strip() or None,
+        sample=sample,
+    )
+
+
+def load_text_pack(path: str | Path) -> TextPack:
+    """Load and validate a text pack (every error names the file, instrument, item and field)."""
+    path = Path(path)
+    file = str(path)
+    data = _read(path)
     if not isinstance(data, dict) or not isinstance(data.get("instruments"), dict):
         raise DefinitionError("a text pack needs an 'instruments' mapping", file=file,
                               field="instruments")
-    out: dict[str, dict[int, str]] = {}
+    language = str(data.get("language") or "en")
+    if not _LANGUAGE.match(language):
+        raise DefinitionError(f"{language!r} is not a language tag such as 'en' or 'pt-BR'",
+                              file=file, field="language")
+    direction = str(data.get("direction") or language_direction(language))
+    if direction not in ("ltr", "rtl"):
+        raise DefinitionError("direction must be 'ltr' or 'rtl'", file=file, field="direction")
+    sample = data.get("sample", False)
+    if not isinstance(sample, bool):
+        raise DefinitionError("sample must be true or false", file=file, field="sample")
+    instruments: dict[str, InstrumentText] = {}
     for inst_id, entry in data["instruments"].items():
-        fld = f"instruments.{inst_id}"
-        try:
-            inst = load_instrument(str(inst_id))
-        except UnknownInstrument as exc:
-            raise DefinitionError(f"unknown instrument {inst_id!r}", file=file, field=fld) from exc
-        items = entry.get("items") if isinstance(entry, dict) else None
-        if not isinstance(items, dict):
-            raise DefinitionError("needs an 'items' mapping {number: text}", file=file,
-                                  field=f"{fld}.items")
-        texts: dict[int, str] = {}
-        for key, value in items.items():
-            try:
-                n = int(key)
-            except (TypeError, ValueError) as exc:
-                raise DefinitionError(f"item key {key!r} is not an item number", file=file,
-                                      field=f"{fld}.items") from exc
-            if n not in {it.number for it in inst.items}:
-                raise DefinitionError(f"{inst.short_name} has no item {n}", file=file, item=n,
-                                      field=f"{fld}.items")
-            if not isinstance(value, str) or not value.strip():
-                raise DefinitionError("item text must be a non-empty string", file=file, item=n,
-                                      field=f"{fld}.items")
-            texts[n] = value.strip()
-        absent = [it.number for it in inst.items if it.number not in texts and not it.optional]
-        if absent:
-            raise DefinitionError(
-                f"{inst.short_name} has {inst.n_items} items; the pack lacks "
-                f"{', '.join(map(str, absent))}",
-                file=file, item=absent[0], field=f"{fld}.items",
-            )
-        out[inst.id] = texts
-    return out
+        text = _instrument(inst_id, entry, file, language, sample)
+        instruments[text.instrument] = text
+    return TextPack(language=language, direction=direction, sample=sample,
+                    source=str(data.get("source") or "").strip() or None,
+                    instruments=instruments, file=file)
+
+
+def load_item_text_pack(path: str | Path) -> dict[str, dict[int, str]]:
+    """Load and validate an item text pack: ``{instrument_id: {item_number: text}}``."""
+    return {k: v.items for k, v in load_text_pack(path).instruments.items()}
+
+
+@cache
+def bundled_text_packs() -> tuple[TextPack, ...]:
+    """The packs shipped with the package (validated public wording first, then samples)."""
+    folder = resources.files("attunement.instruments") / "textpacks"
+    packs = [load_text_pack(Path(str(f))) for f in sorted(folder.iterdir(), key=lambda f: f.name)
+             if f.name.endswith((".yaml", ".yml"))]
+    return tuple(sorted(packs, key=lambda p: p.sample))
+
+
+def bundled_languages() -> dict[str, str]:
+    """``{language tag: direction}`` of every bundled pack."""
+    return {p.language: p.direction for p in bundled_text_packs()}
+
+
+def text_for(instrument_id: str, language: str) -> InstrumentText | None:
+    """The bundled wording of one instrument in one language (validated before sample)."""
+    for pack in bundled_text_packs():
+        if pack.language == language and instrument_id in pack.instruments:
+            return pack.instruments[instrument_id]
+    return None

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -183,6 +184,10 @@ class Caregiver(Base):
     joined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     left_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the language the caregiver's own pages are shown in (BCP 47); None: the service default
+    page_language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
 
 
 class Identity(Base):
@@ -301,6 +306,36 @@ class CaregiverLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
+    # "questionnaire": answered once; "space": the caregiver's own page, viewable until expiry
+    kind: Mapped[str] = mapped_column(String(20), default="questionnaire",
+                                      server_default="questionnaire")
+
+
+class ResultRelease(Base):
+    """A practitioner released an assessment's result to the caregiver's own space (a row of
+    its own: submitted assessments are never changed)."""
+
+    __tablename__ = "result_releases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), unique=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaregiverContribution(Base):
+    """What a caregiver told the service through their own space: their wishes (goals,
+    preferred contact, who else cares for the baby) or feedback on an intervention session."""
+
+    __tablename__ = "caregiver_contributions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Episode(Base):

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -53,6 +54,7 @@ from attunement.store.models import (
     Assessment,
     AuditEntry,
     Caregiver,
+    CaregiverContribution,
     CaregiverLink,
     Consent,
     Episode,
@@ -63,6 +65,7 @@ from attunement.store.models import (
     LoginAttempt,
     Membership,
     ObservationSession,
+    ResultRelease,
     Setting,
     Site,
     Study,
@@ -112,6 +115,12 @@ TOKEN_DAYS = 30
 # a password change and membership or study changes made through this process take effect at
 # once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
 TOKEN_CACHE_SECONDS = 3.0
+CONTRIBUTION_KINDS = ("wishes", "session_feedback")
+WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
+# four 0-10 ratings in the project's own words, after the idea of the Session Rating Scale
+# (Duncan BL, Miller SD, Sparks JA et al. 2003, J Brief Therapy 3(1):3-12); not its wording
+SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
@@ -1512,6 +1521,60 @@ class Store(SessionsMixin):
             )
             return self._caregiver_dict(cg, None)
 
+    def set_caregiver_language(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver_id: int | str,
+        *,
+        page_language: str | None,
+        interpreter_needed: bool,
+    ) -> dict:
+        """Record the language a caregiver reads their own pages in (a BCP 47 tag such as
+        ``en``, ``ar`` or ``pt-BR``; None: the service default) and whether they need an
+        interpreter to talk with the service."""
+        require_write(actor)
+        language = v.text(page_language, "page_language", max_len=35, required=False) or None
+        if language is not None and not _LANGUAGE_TAG.match(language):
+            raise StoreValidationError(
+                "page_language", f"{language!r} is not a language tag such as 'en' or 'pt-BR'")
+        needed = v.boolean(interpreter_needed, "interpreter_needed")
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = self._caregiver(s, fam, caregiver_id)
+            before = {"page_language": cg.page_language,
+                      "interpreter_needed": bool(cg.interpreter_needed)}
+            cg.page_language, cg.interpreter_needed = language, bool(needed)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="caregiver",
+                entity_id=cg.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before=before,
+                after={"page_language": language, "interpreter_needed": bool(needed)},
+            )
+            return self._caregiver_dict(cg, None)
+
+    def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
+        """``{family pk: ["father (ar)", ...]}`` for the actor's families where a current
+        caregiver needs an interpreter (the caseload shows it)."""
+        if actor.role not in CLINICAL:
+            return {}
+        with self._db.read() as s:
+            rows = s.execute(
+                scoped(select(Caregiver.family_id, Caregiver.key, Caregiver.page_language),
+                       actor, Caregiver)
+                .where(Caregiver.interpreter_needed.is_(True), Caregiver.left_on.is_(None))
+                .order_by(Caregiver.family_id, Caregiver.id)
+            ).all()
+        out: dict[int, list[str]] = {}
+        for fid, key, lang in rows:
+            out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
+        return out
+
     def _caregiver(self, s: Session, fam: Family, ref: int | str) -> Caregiver:
         stmt = select(Caregiver).where(Caregiver.family_id == fam.id)
         if isinstance(ref, int) and not isinstance(ref, bool):
@@ -1550,6 +1613,8 @@ class Store(SessionsMixin):
             "left_on": _iso(cg.left_on),
             "left_reason": cg.left_reason,
             "active": cg.left_on is None,
+            "page_language": cg.page_language,
+            "interpreter_needed": bool(cg.interpreter_needed),
         }
         if ids is not None:
             out["identifiers"] = ids
@@ -2651,6 +2716,8 @@ class Store(SessionsMixin):
         ).scalar_one_or_none()
         if link is None or link.used_at is not None or link.expires_at <= utcnow():
             raise NotFound("this link has been used, has expired, or does not exist")
+        if link.kind != "questionnaire":
+            raise NotFound("this link has been used, has expired, or does not exist")
         return link
 
     def open_link(self, token: str) -> dict:
@@ -2665,9 +2732,217 @@ class Store(SessionsMixin):
                 "instrument": link.instrument,
                 "time_point": link.time_point,
                 "caregiver_role": cg.role if cg else None,
+                "language": cg.page_language if cg else None,
                 "site": site.name if site else None,
                 "expires_at": link.expires_at.isoformat(),
             }
+
+    def create_space_link(self, actor: Actor, family_id: int, caregiver: str, *,
+                          days: int = 30) -> str:
+        """A link to the caregiver's own space (released results, in their language), viewable
+        until it expires; the store keeps only its hash. Returns the secret token."""
+        require_write(actor)
+        days = v.integer(days, "days", minimum=1, maximum=90, required=True) or 30
+        token = secrets.token_urlsafe(32)
+        with self._db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = self._caregiver(s, fam, caregiver)
+            if cg.left_on is not None:
+                raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
+            link = CaregiverLink(
+                token_hash=token_hash(token), family_id=fam.id, caregiver_id=cg.id,
+                instrument="", time_point="", created_by=actor.user_id,
+                expires_at=utcnow() + timedelta(days=days), kind="space",
+            )
+            s.add(link)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="caregiver_space_link",
+                         entity_id=link.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"caregiver": cg.key, "days": days})
+        return token
+
+    def open_space(self, token: str) -> dict:
+        """The caregiver's own space: their language and the results a practitioner released
+        (NotFound if unknown or expired). Reveals no identifiers, no family id, nothing
+        unreleased."""
+        with self._db.read() as s:
+            link = self._space_link(s, token)
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert cg is not None
+            rows = s.execute(
+                select(Assessment, ResultRelease)
+                .join(ResultRelease, ResultRelease.assessment_id == Assessment.id)
+                .where(ResultRelease.caregiver_id == cg.id)
+                .order_by(ResultRelease.released_at.desc(), ResultRelease.id.desc())
+            ).all()
+            results = [{"instrument": a.instrument, "time_point": a.time_point,
+                        "scores": dict(a.scores or {}), "completed_on": _iso(a.completed_on),
+                        "released_at": _iso(r.released_at)} for a, r in rows]
+            episodes = [{"id": e.id, "programme": e.programme}
+                        for e in s.execute(select(Episode).where(
+                            Episode.family_id == link.family_id).order_by(Episode.id))
+                        .scalars() if cg.key in (e.caregivers or [])]
+            told = [{"kind": c.kind, "data": dict(c.data), "created_at": c.created_at.isoformat()}
+                    for c in s.execute(select(CaregiverContribution).where(
+                        CaregiverContribution.caregiver_id == cg.id)
+                        .order_by(CaregiverContribution.id.desc())).scalars()]
+            return {"language": cg.page_language, "caregiver_role": cg.role,
+                    "results": results, "episodes": episodes, "contributions": told,
+                    "due": self._space_due(s, link, cg),
+                    "expires_at": link.expires_at.isoformat()}
+
+    def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
+        """Release a result to the caregiver's own space. Refused while an urgent flag of this
+        assessment has no recorded safety review: the caregiver never reads a result about
+        their safety before a clinician has."""
+        require_write(actor)
+        with self._db.write() as s:
+            a = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
+            if s.execute(select(ResultRelease.id).where(
+                    ResultRelease.assessment_id == a.id)).first() is not None:
+                raise StoreValidationError("assessment", "this result is already released")
+            pending = s.execute(
+                select(Alert).where(Alert.assessment_id == a.id,
+                                    (Alert.status == "open") | Alert.outcome.is_(None))
+            ).scalars().first()
+            if pending is not None:
+                raise StoreValidationError(
+                    "assessment", f"an urgent flag ({pending.label}) needs its safety review "
+                    "recorded before the result can be released to the caregiver")
+            fam = s.get(Family, a.family_id)
+            cg = s.get(Caregiver, a.caregiver_id)
+            assert fam is not None and cg is not None
+            release = ResultRelease(assessment_id=a.id, family_id=fam.id, caregiver_id=cg.id,
+                                    released_by=actor.user_id, released_at=utcnow())
+            s.add(release)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="result_release",
+                         entity_id=release.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"assessment": a.id, "released_at": release.released_at.isoformat()})
+            out = self._assessment_dict(a, cg)
+            out["released_at"] = release.released_at.isoformat()
+            return out
+
+    def released_results(self, actor: Actor, family_id: int) -> dict[int, str]:
+        """``{assessment id: released at}`` for one family (what its caregivers can read)."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            rows = s.execute(select(ResultRelease.assessment_id, ResultRelease.released_at)
+                             .where(ResultRelease.family_id == fam.id)).all()
+            return {aid: _iso(at) or "" for aid, at in rows}
+
+    def _space_link(self, s: Session, token: str) -> CaregiverLink:
+        link = s.execute(
+            select(CaregiverLink).where(CaregiverLink.token_hash == token_hash(token))
+        ).scalar_one_or_none()
+        if link is None or link.kind != "space" or link.expires_at <= utcnow():
+            raise NotFound("this link has expired or does not exist")
+        return link
+
+    def _space_due(self, s: Session, link: CaregiverLink, cg: Caregiver) -> list[dict]:
+        """The questionnaires the study schedule asks of this caregiver now (due or overdue)."""
+        fam = s.get(Family, link.family_id)
+        if fam is None or fam.study_id is None or cg.left_on is not None:
+            return []
+        infants = list(self._with_birth_dates(
+            s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()))
+        tps = list(s.execute(select(TimePoint).where(TimePoint.study_id == fam.study_id)
+                             .order_by(TimePoint.position)).scalars())
+        done = set(s.execute(
+            select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+            .where(Assessment.caregiver_id == cg.id).distinct()).all())
+        due, overdue = self._schedule(fam, infants[0] if infants else None, [cg], tps, done,
+                                      datetime.now(UTC).date())
+        return [{"instrument": d["instrument"], "time_point": d["time_point"]}
+                for d in overdue + due]
+
+    def start_due_questionnaire(self, token: str, instrument: str, time_point: str, *,
+                                hours: int = 72) -> str:
+        """From the caregiver's space: a one-time questionnaire link for one questionnaire the
+        schedule asks of them now (anything else is refused). Returns the secret token."""
+        with self._db.write() as s:
+            link = self._space_link(s, token)
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert cg is not None
+            wanted = {"instrument": str(instrument), "time_point": str(time_point)}
+            if wanted not in self._space_due(s, link, cg):
+                raise StoreValidationError("instrument", "this questionnaire is not due for you")
+            secret = secrets.token_urlsafe(32)
+            q = CaregiverLink(token_hash=token_hash(secret), family_id=link.family_id,
+                              caregiver_id=cg.id, instrument=wanted["instrument"],
+                              time_point=wanted["time_point"], created_by=None,
+                              expires_at=utcnow() + timedelta(hours=hours))
+            s.add(q)
+            s.flush()
+            fam = s.get(Family, link.family_id)
+            assert fam is not None
+            who = Actor(None, f"caregiver-space:{link.id}", "caregiver_link", frozenset(),
+                        frozenset())
+            audit.append(s, actor=who, action="create", entity="caregiver_link",
+                         entity_id=q.id, family_id=fam.id, site_id=fam.site_id, after=wanted)
+        return secret
+
+    def contribute(self, token: str, kind: str, data: dict) -> dict:
+        """Keep what a caregiver tells the service from their own space (no account):
+        ``wishes`` (``goals``, ``preferred_contact``, ``other_carers``: text, at least one) or
+        ``session_feedback`` (``episode``: an intervention episode of their family,
+        ``ratings``: the SESSION_FEEDBACK_ITEMS each 0-10, optional ``comment``). Bad input is
+        refused naming the field; nothing is stored then."""
+        if kind not in CONTRIBUTION_KINDS:
+            raise StoreValidationError("kind", f"must be one of {', '.join(CONTRIBUTION_KINDS)}")
+        if not isinstance(data, dict):
+            raise StoreValidationError("data", "must be an object")
+        episode_id = None
+        if kind == "wishes":
+            clean = {k: v.text(data.get(k), k, max_len=2000, required=False) or ""
+                     for k in WISH_FIELDS}
+            if not any(clean.values()):
+                raise StoreValidationError("goals", "write at least one thing you want to tell us")
+        else:
+            episode_id = v.integer(data.get("episode"), "episode", minimum=1, required=True)
+            ratings = data.get("ratings")
+            if not isinstance(ratings, dict):
+                raise StoreValidationError("ratings", "must give each question a number")
+            clean = {"ratings": {}, "comment": v.text(data.get("comment"), "comment",
+                                                      max_len=2000, required=False) or ""}
+            for key in SESSION_FEEDBACK_ITEMS:
+                clean["ratings"][key] = v.integer(ratings.get(key), f"ratings.{key}",
+                                                  minimum=0, maximum=10, required=True)
+        with self._db.write() as s:
+            link = self._space_link(s, token)
+            fam = s.get(Family, link.family_id)
+            cg = s.get(Caregiver, link.caregiver_id)
+            assert fam is not None and cg is not None
+            if episode_id is not None:
+                ep = s.get(Episode, episode_id)
+                if ep is None or ep.family_id != fam.id:
+                    raise StoreValidationError("episode", "is not one of your family's sessions")
+            row = CaregiverContribution(family_id=fam.id, caregiver_id=cg.id, kind=kind,
+                                        episode_id=episode_id, data=clean, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            who = Actor(None, f"caregiver-space:{link.id}", "caregiver_link", frozenset(),
+                        frozenset())
+            audit.append(s, actor=who, action="create", entity="caregiver_contribution",
+                         entity_id=row.id, family_id=fam.id, site_id=fam.site_id,
+                         after={"kind": kind, "episode": episode_id})
+            return {"id": row.id, "kind": kind, "episode": episode_id, "data": clean,
+                    "created_at": row.created_at.isoformat()}
+
+    def list_contributions(self, actor: Actor, family_id: int) -> list[dict]:
+        """What the family's caregivers contributed from their own space, newest first."""
+        with self._db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            rows = s.execute(
+                select(CaregiverContribution, Caregiver, Episode)
+                .join(Caregiver, Caregiver.id == CaregiverContribution.caregiver_id)
+                .outerjoin(Episode, Episode.id == CaregiverContribution.episode_id)
+                .where(CaregiverContribution.family_id == fam.id)
+                .order_by(CaregiverContribution.id.desc())
+            ).all()
+            return [{"id": c.id, "caregiver": cg.key, "kind": c.kind, "episode": c.episode_id,
+                     "programme": e.programme if e else None, "data": dict(c.data),
+                     "created_at": c.created_at.isoformat()} for c, cg, e in rows]
 
     def submit_link(
         self, token: str, responses: list[int | None], *, input: str = "scores"

@@ -88,6 +88,7 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["service_name"] = settings.service_name
     templates.env.globals["version"] = __version__
+    templates.env.filters["role"] = role_label
     app.state.templates = templates
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -143,13 +144,26 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} — documentation",
             swagger_js_url="/docs/assets/swagger-ui-bundle.js",
             swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+            swagger_favicon_url="/static/favicon.svg",
         )
+        html = bytes(page.body).decode().replace(
+            "<body>", '<body>\n<nav aria-label="Back"><p><a href="/">← Back to attunement</a>'
+            "</p></nav>", 1)
+        return HTMLResponse(html)
+
+
+def role_label(role: str | None) -> str:
+    """A caregiver role as people write it ("co-parent", not "co parent"), lower case."""
+    from attunement.web.forms import CAREGIVER_ROLES
+
+    labels = {value: text for value, text in CAREGIVER_ROLES}
+    text = labels.get(role or "", (role or "").replace("_", " "))
+    return text[:1].lower() + text[1:]
 
 
 def _error_page(request: Request, status: int, title: str, message: str) -> Response:

@@ -34,6 +34,7 @@ def score_chart(
     cutoffs: list[Cutoff] | None = None,
     width: int = 420,
     height: int = 200,
+    y_label: str = "Score",
 ) -> str:
     """An SVG line chart of ``points`` (x label, score) on a fixed ``low``..``high`` axis.
 
@@ -43,7 +44,7 @@ def score_chart(
     a circle, so the difference does not rely on colour alone.
     """
     cutoffs = cutoffs or []
-    left, right, top, bottom = 40, 46, 14, 34
+    left, right, top, bottom = 56, 50, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (high - low) or 1.0
 
@@ -71,6 +72,8 @@ def score_chart(
         element.text = text
 
     add("rect", class_="plot", x=str(left), y=str(top), width=str(plot_w), height=str(plot_h))
+    add("text", y_label, class_="axis-label", x="14", y=f"{top + plot_h / 2:.1f}",
+        text_anchor="middle", transform=f"rotate(-90 14 {top + plot_h / 2:.1f})")
     for tick in _ticks(low, high):
         ty = y(tick)
         add("line", class_="grid", x1=str(left), x2=str(left + plot_w), y1=f"{ty:.1f}",

@@ -211,11 +211,17 @@ def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
         for key in ("due_date", "date_of_birth"):
             if infant.get(key):
                 infant[key] = _moved(str(infant[key]), shift)
-        families.append({"family_id": code, "study": study, "infant": infant,
+        families.append({"family_id": demo_code(code), "study": study, "infant": infant,
                          "placement": visits[-1].get("placement", "birth_family"),
                          "context": context, "caregivers": list(caregivers.values()),
                          "visits": recorded, "standing": standing})
     return families
+
+
+def demo_code(name: str) -> str:
+    """A study-style family code: "Demo Family E" -> "DEMO-E" (pages say "Family DEMO-E",
+    never "Family Demo Family E")."""
+    return "DEMO-" + name.split()[-1]
 
 
 def _demo_dir() -> Path:

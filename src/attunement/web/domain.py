@@ -2,8 +2,9 @@
 
 Questionnaire pages are rendered from the instrument definition (``attunement.instruments``):
 item order as printed, the score of each option, safety items. Item wording comes from the
-service's item text pack when one is loaded; otherwise the project's own short labels are
-shown and marked as such (the wording of licensed questionnaires is never shipped).
+caregiver's language: validated wording shipped where its licence allows (PHQ-9, GAD-7,
+Whooley), the service's licensed item text pack, or a SAMPLE pack marked as such; otherwise the
+project's own short labels are shown and marked as such (licensed wording is never shipped).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class FormItem:
     values: list[int | float]
     safety: bool
     optional: bool
+    options_from_pack: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class InstrumentForm:
     citation: str
     items: tuple[FormItem, ...]
     labels_from_pack: bool
+    language: str = "en"
+    direction: str = "ltr"
+    sample: bool = False
+    instructions: str | None = None
+    text_source: str | None = None
+    asked_language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -90,32 +98,64 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]]) -> InstrumentForm:
-    """The form of one instrument, items in printed order, wording from the pack when loaded."""
+def _wording(inst_id: str, service_pack: dict[int, str], language: str, samples: bool) -> Any:
+    """The wording to show, best first: validated (bundled, or the service's licensed pack,
+    which is English), then a SAMPLE pack; ``None`` leaves the project's short labels."""
+    from attunement.instruments.textpack import InstrumentText, bundled_text_packs
+
+    packs = [p for p in bundled_text_packs() if p.language == language
+             and (samples or not p.sample)]
+    for pack in packs:
+        if not pack.sample and inst_id in pack.instruments:
+            return pack.instruments[inst_id], pack.direction
+    if service_pack and language == "en":
+        return InstrumentText(inst_id, "en", dict(service_pack)), "ltr"
+    for pack in packs:
+        if inst_id in pack.instruments:
+            return pack.instruments[inst_id], pack.direction
+    return None
+
+
+def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]],
+                    language: str = "en", *, samples: bool = False) -> InstrumentForm:
+    """The form of one instrument, items in printed order, in ``language`` when a pack has it
+    (else in English); answer wording from the pack, else the definition's option labels.
+    ``samples`` admits the project's SAMPLE packs (the demo only)."""
     inst = _definitions().load_instrument(instrument_id)
-    pack = item_texts.get(inst.id, {})
+    found = _wording(inst.id, item_texts.get(inst.id, {}), language, samples)
+    if found is None and language != "en":
+        found = _wording(inst.id, item_texts.get(inst.id, {}), "en", samples)
+    text, direction = found if found else (None, "ltr")
+    pack = text.items if text else {}
+    options = text.options if text else {}
     safety = inst.safety_items
     items = []
     for position, number in enumerate(inst.form_order(), start=1):
         item = inst.item(number)
         values = [_number(s) for s in item.scores]
+        words = options.get(number)
         choices = []
         for k, value in enumerate(values):
-            if k < len(item.option_labels) and item.option_labels[k]:
-                text = f"{item.option_labels[k]}"
+            if words:
+                label = words[k]
+            elif k < len(item.option_labels) and item.option_labels[k]:
+                label = item.option_labels[k][:1].upper() + item.option_labels[k][1:]
             else:
-                text = f"Option {k + 1}"
-            choices.append(Choice(str(value), text))
+                label = f"Option {k + 1}"
+            choices.append(Choice(str(value), label))
         items.append(FormItem(
             number=number, position=position,
             label=pack.get(number, item.label), from_pack=number in pack,
             choices=tuple(choices), values=values, safety=number in safety,
-            optional=item.optional,
+            optional=item.optional, options_from_pack=bool(words),
         ))
     return InstrumentForm(
         id=inst.id, name=inst.name, short_name=inst.short_name, version=inst.version,
         recall_period=inst.recall_period, respondent=inst.respondent, citation=inst.citation,
         items=tuple(items), labels_from_pack=bool(pack),
+        language=text.language if text else "en", direction=direction,
+        sample=bool(text and text.sample), instructions=text.instructions if text else None,
+        text_source=text.source if text else None, asked_language=language,
     )
 
 
@@ -256,3 +296,78 @@ def context_choices() -> dict[str, list[tuple[str, str]]]:
             seen.add(cid)
             out.setdefault(level, []).append((cid, label))
     return out
+
+
+@cache
+def _caregiver_words() -> dict[str, dict[str, Any]]:
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("attunement.web").joinpath("caregiver_words.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def caregiver_words(language: str) -> dict[str, Any]:
+    """What the caregiver pages say in ``language`` (English for any missing phrase), with
+    ``lang`` and ``dir`` for the page; ``sample`` marks a translation not yet checked."""
+    from attunement.instruments.textpack import language_direction
+
+    words = _caregiver_words()
+    chosen = language if language in words else "en"
+    merged = {**words["en"], **words[chosen]}
+    merged["lang"] = chosen
+    merged["dir"] = language_direction(chosen)
+    return merged
+
+
+def caregiver_languages() -> list[str]:
+    """Languages the caregiver pages can be shown in."""
+    return sorted(_caregiver_words())
+
+
+def _fill(template: str, **values: Any) -> str:
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", str(value))
+    return template
+
+
+def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[dict[str, Any]]:
+    """Released results explained in plain words in the caregiver's language: the total out of
+    its maximum, the published band it falls in (with its range, never a bare cut-off), and
+    always the support text. Results without a total keep only the support text."""
+    out = []
+    bands_words = words.get("bands") or {}
+    for r in results:
+        try:
+            inst = _definitions().load_instrument(r["instrument"])
+        except Exception:
+            continue
+        entry: dict[str, Any] = {
+            "heading": _fill(words["result_heading"], name=inst.short_name,
+                             time_point=r.get("time_point") or ""),
+            "lines": [], "support": words["result_support"],
+        }
+        scale = inst.scales[0] if inst.scales else None
+        score = (r.get("scores") or {}).get(f"{inst.id}_{scale.id}") if scale else None
+        if scale is not None and isinstance(score, int | float) and not isinstance(score, bool) \
+                and scale.method == "sum":
+            entry["lines"].append(_fill(words["result_score"], score=_number(score),
+                                        max=_number(scale.range[1])))
+            band = next((b for b in inst.bands if b.scale == scale.id), None)
+            level = next((lv for lv in band.levels if lv.min <= score <= lv.max), None) \
+                if band else None
+            if level is not None:
+                entry["lines"].append(_fill(
+                    words["result_band"], low=_number(level.min), high=_number(level.max),
+                    band=bands_words.get(level.label, level.label)))
+        out.append(entry)
+    return out
+
+
+def instrument_short_name(instrument_id: str) -> str:
+    """``PHQ-9`` for ``phq9`` (the id itself if unknown)."""
+    try:
+        return str(_definitions().load_instrument(instrument_id).short_name)
+    except Exception:
+        return instrument_id

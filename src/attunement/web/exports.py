@@ -238,7 +238,7 @@ def response(frame: pd.DataFrame, fmt: str) -> Response:
                          "questionnaire_responses.json")
     if fmt == "json":
         body = frame.to_json(orient="records", date_format="iso")
-        return Response(body, media_type="application/json")
+        return _download(body, "application/json", "assessments.json")
     raise ValueError(f"unknown export format {fmt!r}")
 
 

@@ -47,14 +47,21 @@ def _text(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _date(value: str, field: str, errors: FormErrors, label: str) -> str | None:
+def _date(value: str, field: str, errors: FormErrors, label: str, *,
+          past: bool = False) -> str | None:
+    """A YYYY-MM-DD date; ``past``: a date of birth, never after today."""
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat()
+        day = dt.date.fromisoformat(value)
     except ValueError:
         errors.add(field, f"{label} must be a date written YYYY-MM-DD, not '{value}'")
         return None
+    if past and day > dt.date.today():
+        errors.add(field, f"{label} ({day}) is in the future; a date of birth cannot be "
+                   "after today")
+        return None
+    return day.isoformat()
 
 
 def _int(value: str, field: str, errors: FormErrors, label: str, low: int, high: int) -> int | None:
@@ -103,7 +110,7 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         errors.add("placement", f"Unknown placement '{placement}'")
     infant: dict[str, Any] = {}
     dob = _date(_text(form, "infant.date_of_birth"), "infant.date_of_birth", errors,
-                "The infant's date of birth")
+                "The infant's date of birth", past=True)
     due = _date(_text(form, "infant.due_date"), "infant.due_date", errors, "The due date")
     if dob:
         infant["date_of_birth"] = dob
@@ -128,7 +135,11 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
         p = f"caregivers.{i}."
         role = _text(form, p + "role")
         cid = _text(form, p + "id")
-        if not role and not cid and not _text(form, p + "name"):
+        others = [_text(form, p + k) for k in ("name", "age", "date_of_birth", "nhs_number",
+                                                "first_time_parent")]
+        others += [k for k in _keys(form) if k.startswith(p + "context.") and form.get(k)]
+        # an optional row left as the form drew it (only its suggested id) is not a caregiver
+        if not role and cid in ("", f"cg{i + 1}") and not any(others) and (i > 0 or not cid):
             continue  # an empty extra row
         if role not in roles:
             errors.add(p + "role", f"Choose caregiver {i + 1}'s role")
@@ -158,7 +169,11 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
             if value:
                 caregiver[key] = value
         cdob = _date(_text(form, p + "date_of_birth"), p + "date_of_birth", errors,
-                     f"Caregiver {i + 1}'s date of birth")
+                     f"Caregiver {i + 1}'s date of birth", past=True)
+        if cdob and dt.date.fromisoformat(cdob) > dt.date.today() - dt.timedelta(days=365 * 10):
+            errors.add(p + "date_of_birth", f"Caregiver {i + 1}'s date of birth ({cdob}) makes "
+                       "them younger than 10; check the year")
+            cdob = None
         if cdob:
             caregiver["date_of_birth"] = cdob
         caregivers.append(caregiver)
@@ -180,7 +195,8 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
 
 
 def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
-                    optional: set[int]) -> tuple[list[int | None], FormErrors]:
+                    optional: set[int], *, unanswered: str | None = None,
+                    ) -> tuple[list[int | None], FormErrors]:
     """Questionnaire answers ``item.N`` → item scores in order, with a message per bad item.
 
     An unanswered item is an error unless the person ticked "leave unanswered" for it
@@ -194,7 +210,8 @@ def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
             if form.get(f"skip.{n}") or n in optional:
                 responses.append(None)
             else:
-                errors.add(f"item.{n}", f"Question {n} is not answered: choose an answer or tick "
+                errors.add(f"item.{n}", unanswered.replace("{n}", str(n)) if unanswered else
+                           f"Question {n} is not answered: choose an answer or tick "
                            "'leave unanswered'")
                 responses.append(None)
             continue

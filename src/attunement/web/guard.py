@@ -41,7 +41,7 @@ _SUBMISSION = re.compile(r"/api/families/[0-9]+/assessments")
 _UPLOAD = re.compile(r"(/api)?/families/[0-9]+/observations")
 # routes that take a body without an account: their one-time token, if any, is checked here
 _PUBLIC = re.compile(r"/api/token|/login|/api/links/(?P<link>[^/]+)|/c/(?P<page_link>[^/]+)"
-                     r"|/reset/(?P<reset>[^/]+)")
+                     r"|/s/(?P<space>[^/]+)/(wishes|feedback|start)|/reset/(?P<reset>[^/]+)")
 
 
 class BodyTooLarge(Exception):
@@ -290,6 +290,8 @@ class RequestGuard:
             if public.group("link") or public.group("page_link"):
                 await run_in_threadpool(store.open_link,
                                         public.group("link") or public.group("page_link"))
+            elif public.group("space"):
+                await run_in_threadpool(store.open_space, public.group("space"))
             elif public.group("reset"):
                 await run_in_threadpool(store.open_password_reset, public.group("reset"))
             return

@@ -138,7 +138,8 @@ async def _page(request: Request, actor: Actor, family_id: int,
     points = [(f"{s['date']}", float(m["responsiveness"])) for s in sessions
               for m in (s["measures"] or []) if m["cue_type"] == "all"
               and m["responsiveness"] is not None]
-    chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0) \
+    chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0,
+                        y_label="Responsiveness") \
         if points else None
     return render(request, "observation_family.html", {
         "actors_from_choices": ACTORS_FROM,
@@ -161,6 +162,8 @@ _FORM_FIELD = {"metadata.cues": "cues", "metadata.responses": "responses",
                "metadata.interval": "interval", "metadata.actors_from": "actors_from",
                "metadata.infant": "infant",
                "filename": "file", "file": "file"}
+_FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response codes",
+                "window": "Response window", "unit": "Time unit", "file": "Coded session file"}
 
 
 @router.post("/families/{family_id}/observations", include_in_schema=False,
@@ -197,7 +200,8 @@ async def observations_upload(request: Request, family_id: int,
     try:
         clean = _settings_dict(meta)
     except StoreValidationError as exc:
-        errors.add(_FORM_FIELD.get(exc.field, "cues"), exc.reason)
+        field = _FORM_FIELD.get(exc.field, "cues")
+        errors.add(field, f"{_FIELD_LABEL.get(field, field)}: {exc.reason}")  # say which field
         clean = {}
     if meta["session_date"]:
         try:

@@ -26,6 +26,7 @@ from attunement.store import (
     StoreValidationError,
 )
 from attunement.store.outreach import OutreachRecords
+from attunement.store.service import SESSION_FEEDBACK_ITEMS, WISH_FIELDS
 from attunement.web import domain, exports
 from attunement.web.deps import check_csrf, get_session, page_actor
 from attunement.web.forms import (
@@ -173,6 +174,7 @@ async def dashboard(request: Request, q: str | None = None, cursor: str | None =
     filters = {"mine": mine, "urgent": urgent, "overdue": overdue}
     page = await call(store.caseload_page, actor, q=q or None, cursor=cursor, **filters)
     alerts = await call(store.alerts_page, actor, cursor=acursor)
+    interpreters = await call(store.interpreter_needs, actor)
 
     def page_query(**cursors: str) -> str:
         keep = {"q": q or None, **{k: "1" for k, on in filters.items() if on}, **cursors}
@@ -182,7 +184,7 @@ async def dashboard(request: Request, q: str | None = None, cursor: str | None =
         "families": page["items"], "next": page["next"], "previous": page["previous"],
         "counts": page["counts"], "alerts": alerts["items"], "alerts_next": alerts["next"],
         "alerts_previous": alerts["previous"], "q": q or "", "filters": filters,
-        "page_query": page_query,
+        "page_query": page_query, "interpreters": interpreters,
     })
 
 
@@ -284,6 +286,9 @@ async def family_page(request: Request, family_id: int,
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
                if actor.sees_identifiers else None)
+    clinical = actor.role in ("practitioner", "site_lead", "admin")
+    released = await call(store.released_results, actor, family_id) if clinical else {}
+    contributions = await call(store.list_contributions, actor, family_id) if clinical else []
     return render(request, "family.html", {
         **await referral_section(store, actor, family_id),
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
@@ -292,8 +297,104 @@ async def family_page(request: Request, family_id: int,
         "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
         "charts": _charts(family), "instruments": domain.instrument_choices(),
         "time_points": domain.time_points(family), "today": dt.date.today().isoformat(),
-        "programmes": [(r["id"], r["name"]) for r in (matches or {}).get("recommended", [])],
+        "programmes": _programmes(matches),
+        "default_time_point": _default_time_point(family),
+        "consent_kinds": CONSENT_KINDS, "released": released, "contributions": contributions,
+        "feedback_items": SESSION_FEEDBACK_ITEMS,
+        "page_languages": domain.caregiver_languages(),
     })
+
+
+def _programmes(matches: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """Every catalogue programme as ``(id, name, recommended)``, the recommended ones first."""
+    from attunement.interventions.catalogue import load_catalogue
+
+    recommended = [r["id"] for r in (matches or {}).get("recommended", [])]
+    everything = [(p.id, p.name) for p in load_catalogue()]
+    order = {pid: n for n, pid in enumerate(recommended)}
+    everything.sort(key=lambda p: order.get(p[0], len(order)))
+    return [(pid, name, pid in order) for pid, name in everything]
+
+
+def _default_time_point(family: dict[str, Any]) -> str:
+    """The time point the schedule says is due now (else overdue); empty when nothing is
+    scheduled, so the practitioner chooses instead of getting "antenatal" by default."""
+    for d in [*(family.get("due") or []), *(family.get("overdue") or [])]:
+        if d.get("time_point"):
+            return str(d["time_point"])
+    return ""
+
+
+# "research" is the kind a study design requires by default (its ``consent_kind``); the API
+# accepts other kinds for local forms.
+CONSENT_KINDS = [("research", "Research (study participation)"),
+                 ("data_sharing", "Sharing data with the study team"),
+                 ("recording", "Video recording of interaction")]
+
+
+@router.post("/families/{family_id}/consents", dependencies=[Depends(check_csrf)])
+async def consent_add(request: Request, family_id: int,
+                      actor: Actor = Depends(page_actor)) -> Response:
+    """Record a consent given by the family or one caregiver."""
+    form = await request.form()
+    session = get_session(request)
+    kind = str(form.get("kind", "")).strip()
+    version = str(form.get("version", "")).strip()
+    given = str(form.get("given_on", "")).strip()
+    caregiver = str(form.get("caregiver", "")).strip() or None
+    problems = []
+    if not kind:
+        problems.append("Consent to (kind): choose what was consented to")
+    if not version:
+        problems.append("version: name the version of the information sheet and form")
+    try:
+        given_on = dt.date.fromisoformat(given)
+    except ValueError:
+        problems.append(f"given on: '{given}' is not a date written YYYY-MM-DD")
+    if problems:
+        session.flash("Consent was not recorded — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#consent-title")
+    try:
+        await call(_store(request).add_consent, actor, family_id, kind=kind, version=version,
+                   given_on=given_on, caregiver=caregiver)
+    except StoreValidationError as exc:
+        session.flash(f"Consent was not recorded — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Consent recorded ({kind.replace('_', ' ')}, form {version}).")
+    return redirect(request, f"/families/{family_id}#consent-title")
+
+
+@router.post("/families/{family_id}/consents/withdraw", dependencies=[Depends(check_csrf)])
+async def consent_withdraw(request: Request, family_id: int,
+                           actor: Actor = Depends(page_actor)) -> Response:
+    """Record that a consent of this family was withdrawn (the consent record is kept)."""
+    form = await request.form()
+    session = get_session(request)
+    raw = str(form.get("consent", "")).strip()
+    when = str(form.get("withdrawn_on", "")).strip()
+    reason = str(form.get("reason", "")).strip()
+    family = await call(_store(request).get_family, actor, family_id)
+    ids = {str(c["id"]) for c in family.get("consents") or []}
+    problems = []
+    if raw not in ids:
+        problems.append("consent: choose one of this family's consents")
+    try:
+        withdrawn_on = dt.date.fromisoformat(when)
+    except ValueError:
+        problems.append(f"withdrawn on: '{when}' is not a date written YYYY-MM-DD")
+    if not reason:
+        problems.append("reason: say why consent was withdrawn (it is kept in the record)")
+    if problems:
+        session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#consent-title")
+    try:
+        await call(_store(request).withdraw_consent, actor, int(raw),
+                   withdrawn_on=withdrawn_on, reason=reason)
+    except StoreValidationError as exc:
+        session.flash(f"The withdrawal was not recorded — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Withdrawal of consent recorded.")
+    return redirect(request, f"/families/{family_id}#consent-title")
 
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
@@ -335,7 +436,8 @@ async def caregiver_leave(request: Request, family_id: int,
 
 def _assessment_context(request: Request, family: dict[str, Any], caregiver: str,
                         instrument_id: str, time_point: str) -> dict[str, Any]:
-    form = domain.instrument_form(instrument_id, request.app.state.item_texts)
+    form = domain.instrument_form(instrument_id, request.app.state.item_texts,
+                                  samples=request.app.state.settings.sample_text_packs)
     return {"family": family, "caregiver": caregiver, "time_point": time_point, "form": form}
 
 
@@ -437,8 +539,11 @@ async def caregiver_page(request: Request, token: str) -> Response:
         info = await call(_store(request).open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
-    form = domain.instrument_form(info["instrument"], request.app.state.item_texts)
-    return render(request, "caregiver.html", {"info": info, "form": form, "token": token})
+    language = info.get("language") or "en"
+    form = domain.instrument_form(info["instrument"], request.app.state.item_texts, language,
+                                 samples=request.app.state.settings.sample_text_packs)
+    return render(request, "caregiver.html", {"info": info, "form": form, "token": token,
+                                              "words": domain.caregiver_words(language)})
 
 
 @router.post("/c/{token}", dependencies=[Depends(check_csrf)])
@@ -448,11 +553,15 @@ async def caregiver_submit(request: Request, token: str) -> Response:
         info = await call(store.open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
-    spec = domain.instrument_form(info["instrument"], request.app.state.item_texts)
+    language = info.get("language") or "en"
+    words = domain.caregiver_words(language)
+    spec = domain.instrument_form(info["instrument"], request.app.state.item_texts, language,
+                                 samples=request.app.state.settings.sample_text_packs)
     form = await request.form()
     responses, errors = parse_responses(
         form, len(spec.items), [item.values for item in spec.items],
         {item.position for item in spec.items if item.optional},
+        unanswered=words["unanswered"],
     )
     if not errors:
         try:
@@ -463,13 +572,146 @@ async def caregiver_submit(request: Request, token: str) -> Response:
             errors.add(_item_field(exc.field), exc.reason)
         else:
             return render(request, "caregiver_done.html", {
+                "words": words,
                 "urgent": domain.shows_crisis_contacts(assessment),
                 "unanswered": domain.safety_item_unanswered(assessment),
                 "contacts": request.app.state.settings.crisis_contacts,
             })
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     return render(request, "caregiver.html", {"info": info, "form": spec, "token": token,
-                                              "values": values, "errors": errors}, status=422)
+                                              "values": values, "errors": errors,
+                                              "words": words}, status=422)
+
+
+# --- the caregiver's own space and voice (issue 13) ------------------------------------------
+
+
+@router.get("/s/{token}")
+async def caregiver_space(request: Request, token: str) -> Response:
+    """The caregiver's own space (no account): released results explained in their language."""
+    try:
+        info = await call(_store(request).open_space, token)
+    except NotFound:
+        words = domain.caregiver_words("en")
+        return render(request, "caregiver_space_gone.html", {"words": words}, status=404)
+    words = domain.caregiver_words(info.get("language") or "en")
+    return render(request, "caregiver_space.html", {
+        "words": words, "results": domain.plain_results(info["results"], words),
+        "episodes": info["episodes"], "token": token, "told": info["contributions"],
+        "due": [{**d, "name": domain.instrument_short_name(d["instrument"])}
+                for d in info["due"]],
+        "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
+    })
+
+
+@router.post("/s/{token}/start", dependencies=[Depends(check_csrf)])
+async def caregiver_start(request: Request, token: str) -> Response:
+    """From the caregiver's space: open one questionnaire that is due (a fresh one-time link)."""
+    form = await request.form()
+    try:
+        secret = await call(_store(request).start_due_questionnaire, token,
+                            str(form.get("instrument", "")), str(form.get("time_point", "")),
+                            hours=request.app.state.settings.link_hours)
+    except NotFound:
+        return render(request, "caregiver_space_gone.html",
+                      {"words": domain.caregiver_words("en")}, status=404)
+    except StoreValidationError:
+        return RedirectResponse(f"/s/{quote(token)}", status_code=303)
+    return RedirectResponse(f"/c/{quote(secret)}", status_code=303)
+
+
+@router.post("/s/{token}/{kind}", dependencies=[Depends(check_csrf)])
+async def caregiver_contribute(request: Request, token: str, kind: str) -> Response:
+    """What a caregiver tells the service from their space: wishes or session feedback."""
+    store = _store(request)
+    try:
+        info = await call(store.open_space, token)
+    except NotFound:
+        return render(request, "caregiver_space_gone.html",
+                      {"words": domain.caregiver_words("en")}, status=404)
+    words = domain.caregiver_words(info.get("language") or "en")
+    form = await request.form()
+    if kind == "wishes":
+        data: dict[str, Any] = {k: str(form.get(k, "")) for k in WISH_FIELDS}
+        stored_kind = "wishes"
+    elif kind == "feedback":
+        data = {"episode": str(form.get("episode", "")), "comment": str(form.get("comment", "")),
+                "ratings": {k: str(form.get(f"rating.{k}", "")) for k in SESSION_FEEDBACK_ITEMS}}
+        stored_kind = "session_feedback"
+    else:
+        raise NotFound("no such page")
+    context: dict[str, Any] = {
+        "words": words, "results": domain.plain_results(info["results"], words),
+        "episodes": info["episodes"], "token": token, "told": info["contributions"],
+        "due": [{**d, "name": domain.instrument_short_name(d["instrument"])}
+                for d in info["due"]],
+        "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
+    }
+    try:
+        await call(store.contribute, token, stored_kind, data)
+    except StoreValidationError as exc:
+        field = exc.field.replace("ratings.", "rating.")
+        label = words.get(f"feedback_{exc.field.split('.')[-1]}") if "ratings." in exc.field \
+            else words.get(exc.field, exc.field)
+        context.update(values={k: v for k, v in form.items() if isinstance(v, str)},
+                       errors={field: f"{label}: {exc.reason}"}, sent_error=kind)
+        return render(request, "caregiver_space.html", context, status=422)
+    info = await call(store.open_space, token)  # the record now includes what was sent
+    context.update(sent=kind, told=info["contributions"])
+    return render(request, "caregiver_space.html", context)
+
+
+@router.post("/families/{family_id}/caregivers/{caregiver}/language",
+             dependencies=[Depends(check_csrf)])
+async def caregiver_language(request: Request, family_id: int, caregiver: str,
+                             actor: Actor = Depends(page_actor)) -> Response:
+    """Record the language of a caregiver's own pages and whether they need an interpreter."""
+    form = await request.form()
+    session = get_session(request)
+    try:
+        await call(_store(request).set_caregiver_language, actor, family_id, caregiver,
+                   page_language=str(form.get("page_language", "")).strip() or None,
+                   interpreter_needed=bool(form.get("interpreter_needed")))
+    except StoreValidationError as exc:
+        session.flash(f"The language was not saved — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(f"Language and interpreter need saved for {caregiver}.")
+    return redirect(request, f"/families/{family_id}#voice-title")
+
+
+@router.post("/families/{family_id}/assessments/{assessment_id}/release",
+             dependencies=[Depends(check_csrf)])
+async def assessment_release(request: Request, family_id: int, assessment_id: int,
+                             actor: Actor = Depends(page_actor)) -> Response:
+    """Release one result to the caregiver's own space."""
+    session = get_session(request)
+    try:
+        await call(_store(request).release_assessment, actor, assessment_id)
+    except StoreValidationError as exc:
+        session.flash(f"The result was not released — {exc.reason}", "error")
+    else:
+        session.flash("Result released to the caregiver's space.")
+    return redirect(request, f"/families/{family_id}#voice-title")
+
+
+@router.post("/families/{family_id}/space-links", dependencies=[Depends(check_csrf)])
+async def space_link_create(request: Request, family_id: int,
+                            actor: Actor = Depends(page_actor)) -> Response:
+    """A link to a caregiver's own space, shown once."""
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    store = _store(request)
+    try:
+        secret = await call(store.create_space_link, actor, family_id, caregiver)
+    except StoreValidationError as exc:
+        get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}",
+                                   "error")
+        return redirect(request, f"/families/{family_id}#voice-title")
+    family = await call(store.get_family, actor, family_id)
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+    url = f"{base}/s/{secret}"
+    return render(request, "space_link_created.html", {
+        "family": family, "url": url, "caregiver": caregiver, "days": 30})
 
 
 # --- alerts and episodes --------------------------------------------------------------------
@@ -709,9 +951,61 @@ async def exports_download(request: Request, actor: Actor = Depends(page_actor))
 
 
 @router.get("/audit")
-async def audit_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
-    rows = await call(_store(request).audit_log, actor, limit=300)
-    return render(request, "audit.html", {"rows": rows})
+async def audit_page(request: Request, family: str = "", action: str = "", who: str = "",
+                     before: int | None = None,
+                     actor: Actor = Depends(page_actor)) -> Response:
+    """The audit log, newest first, a page at a time, filtered by family code, action or person;
+    families are named by their codes, never by internal ids."""
+    store = _store(request)
+    codes = {f["id"]: f["family_id"] for f in await call(store.list_families, actor)}
+    family, action, who = family.strip(), action.strip(), who.strip().lower()
+    family_id = next((fid for fid, code in codes.items() if code == family), None)
+    problem = None
+    if family and family_id is None:
+        problem = f"family: no family with the code “{family}” in your sites"
+    rows: list[dict[str, Any]] = []
+    more = False
+    if problem is None:
+        # the store returns the newest rows: ask for enough to fill this page after filtering
+        wanted = AUDIT_PAGE + 1
+        limit = wanted
+        while True:
+            found = await call(store.audit_log, actor, limit=limit, family_id=family_id)
+            picked = [r for r in found
+                      if (before is None or r["id"] < before)
+                      and (not action or action in _audit_action(r))
+                      and (not who or who in str(r.get("actor") or "system").lower())]
+            if len(picked) >= wanted or len(found) < limit or limit >= AUDIT_SCAN:
+                break
+            limit = min(limit * 4, AUDIT_SCAN)
+        more = len(picked) > AUDIT_PAGE
+        rows = picked[:AUDIT_PAGE]
+    for r in rows:
+        r["family_code"] = codes.get(r.get("family_id"))
+        r["what"] = _audit_action(r)
+    query = {k: v for k, v in (("family", family), ("action", action), ("who", who)) if v}
+    older = ("/audit?" + urlencode({**query, "before": rows[-1]["id"]})) if more else None
+    return render(request, "audit.html", {
+        "rows": rows, "older": older, "newest": "/audit?" + urlencode(query) if before else None,
+        "filters": {"family": family, "action": action, "who": who}, "problem": problem,
+        "actions": sorted(set(AUDIT_WORDS.values())),
+    })
+
+
+AUDIT_PAGE = 100
+AUDIT_SCAN = 10000  # the store's largest page; filters look at most this far back
+# (action, entity) -> what a person reads; others are shown as "action entity"
+AUDIT_WORDS = {("login", "user"): "signed in", ("create", "web_session"): "session started",
+               ("revoke", "web_session"): "session ended",
+               ("login_failed", "user"): "failed sign-in", ("create", "family"): "registered family",
+               ("create", "consent"): "recorded consent", ("update", "consent"): "consent withdrawn",
+               ("create", "api_token"): "API token created", ("revoke", "api_token"):
+               "API token revoked"}
+
+
+def _audit_action(row: dict[str, Any]) -> str:
+    key = (str(row.get("action") or ""), str(row.get("entity") or ""))
+    return AUDIT_WORDS.get(key) or " ".join(p.replace("_", " ") for p in key if p)
 
 
 def login_url(path: str) -> str:

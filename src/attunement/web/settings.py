@@ -39,7 +39,10 @@ class Settings:
     ``$ATTUNEMENT_CRISIS_CONTACTS`` (a JSON or YAML file: a list of ``{name, phone, note}``).
     ``item_text_pack`` is a YAML or JSON file ``{instrument_id: {item_number: "validated
     wording"}}`` the service is licensed to use; without it forms show the project's own short
-    labels, marked as such. ``max_batch`` bounds how many concurrent assessment submissions one
+    labels, marked as such. ``sample_text_packs`` (``$ATTUNEMENT_SAMPLE_TEXT_PACKS``, set by
+    ``attunement demo``) adds the project's SAMPLE wording for licensed questionnaires and
+    languages without a bundled validated translation, marked as a sample on every page
+    (``docs/item-text-packs.md``); never for families. ``max_batch`` bounds how many concurrent assessment submissions one
     worker writes in one transaction (group commit, see :mod:`attunement.web.submissions`);
     ``submission_lane`` lets well-formed submissions skip the router on their way there (off:
     every submission takes the documented FastAPI route; the answers are the same).
@@ -67,6 +70,8 @@ class Settings:
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )
     item_text_pack: str | Path | None = None
+    # the project's SAMPLE wording (licensed questionnaires, unchecked translations): demo only
+    sample_text_packs: bool = False
     public_url: str | None = None
     body_limit: int = 64 * 1024
     submission_body_limit: int = 16 * 1024
@@ -94,6 +99,8 @@ class Settings:
             settings.public_url = os.environ["ATTUNEMENT_PUBLIC_URL"].rstrip("/")
         if os.environ.get("ATTUNEMENT_ITEM_TEXT_PACK"):
             settings.item_text_pack = os.environ["ATTUNEMENT_ITEM_TEXT_PACK"]
+        if os.environ.get("ATTUNEMENT_SAMPLE_TEXT_PACKS", "").lower() in {"1", "true", "yes"}:
+            settings.sample_text_packs = True
         for name in ("body_limit", "submission_body_limit", "upload_body_limit"):
             value = os.environ.get(f"ATTUNEMENT_{name.upper()}")
             if value:
