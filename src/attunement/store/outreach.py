@@ -52,13 +52,13 @@ from attunement.store.models import (
     utcnow,
 )
 from attunement.store.scope import CLINICAL, Actor, get_scoped, require_write
+from attunement.store.service import LANGUAGE_TAG
 
 if TYPE_CHECKING:
     from attunement.store.service import Store
 
 METHODS = ("email", "sms")
 STATUSES = ("queued", "sending", "retry", "sent", "failed", "skipped")
-_LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 
 
 class ContactPreference(Base):
@@ -67,7 +67,7 @@ class ContactPreference(Base):
     __tablename__ = "contact_preferences"
     caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    language: Mapped[str] = mapped_column(String(10))
+    # the preferred language is the caregiver's own (caregivers.page_language): one place
     method: Mapped[str] = mapped_column(String(10))
     opted_out: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -94,7 +94,7 @@ class OutreachMessage(Base):
     staff_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
     instrument: Mapped[str | None] = mapped_column(String(50), nullable=True)
     time_point: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    language: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(35))
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -135,14 +135,13 @@ class OutreachRecords:
         method: str | None = None,
         opted_out: bool | None = None,
     ) -> dict:
-        """Record a caregiver's preferred language, contact method and opt-out (audited)."""
+        """Record a caregiver's preferred language (their page language, shared with every
+        caregiver page), contact method and opt-out (audited)."""
         require_write(actor)
-        if language is not None:
-            import re
-
-            if not isinstance(language, str) or not re.match(_LANGUAGE, language):
-                raise StoreValidationError(
-                    "language", "must be a language code such as 'en' or 'cy'")
+        if language is not None and (not isinstance(language, str)
+                                     or not LANGUAGE_TAG.match(language)):
+            raise StoreValidationError(
+                "language", "must be a language code such as 'en', 'cy' or 'pt-BR'")
         if method is not None and method not in METHODS:
             raise StoreValidationError("method", f"must be one of {', '.join(METHODS)}")
         if opted_out is not None:
@@ -151,20 +150,20 @@ class OutreachRecords:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             cg = self.store._caregiver(s, fam, caregiver)
             pref = s.get(ContactPreference, cg.id)
-            before = None if pref is None else _pref_dict(pref)
+            before = None if pref is None else _pref_dict(pref, cg)
             if pref is None:
-                pref = ContactPreference(caregiver_id=cg.id, family_id=fam.id, language="en",
+                pref = ContactPreference(caregiver_id=cg.id, family_id=fam.id,
                                          method="email", opted_out=False)
                 s.add(pref)
             if language is not None:
-                pref.language = language
+                cg.page_language = language
             if method is not None:
                 pref.method = method
             if opted_out is not None:
                 pref.opted_out = opted_out
             pref.updated_at = utcnow()
             s.flush()
-            after = _pref_dict(pref)
+            after = _pref_dict(pref, cg)
             audit.append(s, actor=actor, action="update", entity="contact_preferences",
                          entity_id=cg.id, family_id=fam.id, site_id=fam.site_id,
                          before=before, after=after)
@@ -223,7 +222,7 @@ class OutreachRecords:
                     "time_point": item["time_point"],
                     "opens": target - timedelta(days=window[item["time_point"]]),
                     "closes": date.fromisoformat(item["window_closes"]),
-                    "language": pref.language if pref else "en",
+                    "language": cg.page_language or "en",
                     "method": pref.method if pref else "email",
                     "opted_out": bool(pref.opted_out) if pref else False,
                 })
@@ -451,8 +450,9 @@ class OutreachRecords:
                 .order_by(Caregiver.id)).scalars().all()
             prefs = {p.caregiver_id: p for p in s.execute(select(ContactPreference).where(
                 ContactPreference.family_id == fam.id)).scalars()}
-        default = {"language": "en", "method": "email", "opted_out": False}
-        return [{"caregiver": c.key, **(_pref_dict(prefs[c.id]) if c.id in prefs else default)}
+        default = {"method": "email", "opted_out": False}
+        return [{"caregiver": c.key, **(_pref_dict(prefs[c.id], c) if c.id in prefs
+                                        else {"language": c.page_language or "en", **default})}
                 for c in carers]
 
     def all_messages(self) -> list[dict]:
@@ -491,8 +491,9 @@ def _copy_insert(s: Session, values: list[dict]) -> dict[str, int]:
     return keys
 
 
-def _pref_dict(p: ContactPreference) -> dict:
-    return {"language": p.language, "method": p.method, "opted_out": bool(p.opted_out)}
+def _pref_dict(p: ContactPreference, cg: Caregiver) -> dict:
+    return {"language": cg.page_language or "en", "method": p.method,
+            "opted_out": bool(p.opted_out)}
 
 
 def _as_utc(value: Any, col_type: Any) -> datetime:

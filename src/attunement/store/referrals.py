@@ -46,7 +46,6 @@ from attunement.store.models import (
     UTCDateTime,
     utcnow,
 )
-from attunement.store.outreach import ContactPreference
 from attunement.store.scope import Actor, get_scoped, require_write, scoped
 
 if TYPE_CHECKING:
@@ -410,15 +409,13 @@ class Referrals:
             site_of = {f.id: name for f, name in fams}
             deprivation = {f.id: _deprivation(f.context) for f, _ in fams}
             carers = s.execute(
-                select(Caregiver, ContactPreference.language)
-                .outerjoin(ContactPreference, ContactPreference.caregiver_id == Caregiver.id)
+                select(Caregiver, Caregiver.page_language)
                 .where(Caregiver.family_id.in_(fam_q)).order_by(Caregiver.id)
             ).all()
             cg_rows = [{
                 "caregiver": c.id, "family": c.family_id, "site": site_of[c.family_id],
                 "role": c.role, "age": c.age,
-                # the preferred language the caregiver gave (contact preferences), else the
-                # family file's recorded answer
+                # the caregiver's preferred language, else the family file's recorded answer
                 "language": language or ((c.context or {}).get("language")
                                          if isinstance((c.context or {}).get("language"), str)
                                          else None),

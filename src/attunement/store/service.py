@@ -120,7 +120,7 @@ WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
 # four 0-10 ratings in the project's own words, after the idea of the Session Rating Scale
 # (Duncan BL, Miller SD, Sparks JA et al. 2003, J Brief Therapy 3(1):3-12); not its wording
 SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
-_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
@@ -1535,7 +1535,7 @@ class Store(SessionsMixin):
         interpreter to talk with the service."""
         require_write(actor)
         language = v.text(page_language, "page_language", max_len=35, required=False) or None
-        if language is not None and not _LANGUAGE_TAG.match(language):
+        if language is not None and not LANGUAGE_TAG.match(language):
             raise StoreValidationError(
                 "page_language", f"{language!r} is not a language tag such as 'en' or 'pt-BR'")
         needed = v.boolean(interpreter_needed, "interpreter_needed")

@@ -8,8 +8,8 @@ once) or ``space`` (the caregiver's own page, viewable until it expires).
 ``caregiver_contributions`` keeps what a caregiver told the service from their space: their
 wishes (goals, preferred contact, other carers) and feedback on intervention sessions.
 
-Revision ID: 0172
-Revises: 0160
+Revision ID: 0400
+Revises: 0300
 Create Date: 2026-12-04 14:35:00
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0172"
-down_revision = "0160"
+revision = "0400"
+down_revision = "0300"
 branch_labels = None
 depends_on = None
 
