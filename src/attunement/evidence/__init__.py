@@ -20,6 +20,8 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 - ``rma_mv(yi, V, random=, struct=, mods=)``: multivariate / multilevel models as metafor's
   ``rma.mv`` (``"~ 1 | study/es"``, ``"~ outcome | trial"`` with CS, HCS, UN, AR, ID, DIAG),
   with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
+- ``permutest(fit)``, ``anova(fit, X=|btt=)`` / ``anova(full, reduced)`` (LRT), ``blup(fit)``,
+  ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
 
@@ -33,11 +35,14 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 
 from attunement.evidence.batch import rma_batch
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
+from attunement.evidence.diagnostics_more import blup, profile_tau2, vif
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
+from attunement.evidence.permutation import PermutestResult, permutest
 from attunement.evidence.robust import RobustResult, robust
+from attunement.evidence.tests_anova import anova
 from attunement.evidence.vcalc import vcalc
 
 __all__ = [
@@ -46,11 +51,16 @@ __all__ = [
     "TESTS",
     "MHResult",
     "MVResult",
+    "PermutestResult",
     "RMAResult",
     "RobustResult",
+    "anova",
+    "blup",
     "escalc",
     "fsn",
     "hedges_correction",
+    "permutest",
+    "profile_tau2",
     "ranktest",
     "regtest",
     "rma",
@@ -62,4 +72,5 @@ __all__ = [
     "subgroup_analysis",
     "trimfill",
     "vcalc",
+    "vif",
 ]
