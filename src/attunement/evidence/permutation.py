@@ -88,8 +88,8 @@ def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
     """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor.
 
     R: ``permutest(rma(yi, vi, data = dat.raudenbush1985[1:9, ]), exact = TRUE)`` gives
-    pval 0.1484375 (76 of the 512 sign flips); the Python call is ``permutest(fit, exact=True)``
-    and matches it exactly (``tests/evidence/test_evidence_more.py``).
+    pval = QMp = 0.65234375 (334 of the 512 sign flips); ``permutest(fit, exact=True)``
+    matches it exactly (``tests/evidence/test_evidence_more.py``).
     """
     from attunement.evidence.models import _fit
 
