@@ -166,6 +166,16 @@ def meta_command(
     mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
                             "(columns ai bi ci di, or ai n1i ci n2i) for --measure OR, RR "
                             "or RD, as metafor's rma.mh."),
+    permutest_n: int | None = typer.Option(None, "--permutest", help="Also run a permutation "
+                                           "test with N permutations (exact when N covers "
+                                           "them all), as metafor's permutest."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for --permutest."),
+    profile: bool = typer.Option(False, "--profile", help="Also print the profile "
+                                 "log-likelihood of tau^2 (metafor's profile)."),
+    blup_: bool = typer.Option(False, "--blup", help="Also print the BLUPs of the study "
+                               "effects (metafor's blup)."),
+    vif_: bool = typer.Option(False, "--vif", help="Also print variance inflation factors of "
+                              "the moderators (metafor's vif)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -191,7 +201,8 @@ def meta_command(
     btt_idx = _btt(btt)
     if random:
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
-                leave1out or influence or cumul or trimfill_ or na_omit:
+                leave1out or influence or cumul or trimfill_ or na_omit or \
+                permutest_n is not None or profile or blup_ or vif_:
             _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -221,6 +232,7 @@ def meta_command(
                       na_action="omit" if na_omit else "fail")
             summary = res.to_dict()
             tables = _diagnostics(res, leave1out, influence, cumul)
+            tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
             for key, table in tables.items():
                 summary[key] = json.loads(table.to_json(orient="records"))
             if trimfill_:
@@ -330,6 +342,27 @@ def meta_command(
     for path in (forest, funnel):
         if path is not None:
             typer.echo(f"wrote {path}")
+
+
+def _more_diagnostics(res: Any, permutest_n: int | None, seed: int | None, profile: bool,
+                      blup_: bool, vif_: bool) -> dict[str, Any]:
+    """Tables for --permutest, --profile, --blup and --vif (they also go into --json)."""
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    if permutest_n is not None:
+        pt = res.permutest(iter=permutest_n, seed=seed)
+        kind = "exact" if pt.exact else f"approximate, seed {seed}"
+        table = pd.DataFrame({"coef": pt.coef_names, "pval": pt.pval})
+        table.loc[len(table)] = ["QM (omnibus)", pt.QMp]
+        out[f"permutation test ({pt.iter} permutations, {kind})"] = table
+    if profile:
+        out["profile log-likelihood of tau^2"] = res.profile()
+    if blup_:
+        out["BLUPs"] = res.blup().reset_index(names="study")
+    if vif_:
+        out["variance inflation factors"] = res.vif()
+    return out
 
 
 def _btt(text: str | None) -> list[int] | None:
