@@ -74,3 +74,22 @@ def test_meta_vif_matches_r(tmp_path):
                  "blind,alloconc,itt,duration", "--vif"])
     got = [row["vif"] for row in out["variance inflation factors"]]
     assert got == pytest.approx(REF["vif"]["vif"], rel=1e-6)
+
+
+@pytest.mark.parametrize("flag", ["--baujat", "--gosh", "--radial"])
+def test_meta_writes_the_more_plots(raud_csv, tmp_path, flag):
+    small = tmp_path / "small.csv"
+    pd.read_csv(raud_csv).iloc[:8].to_csv(small, index=False)
+    out = tmp_path / "fig.png"
+    result = runner.invoke(app, ["meta", str(small), flag, str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert f"wrote {out}" in result.output
+
+
+def test_meta_plot_errors_name_the_problem(raud_csv, tmp_path):
+    result = runner.invoke(app, ["meta", str(raud_csv), "--radial", str(tmp_path / "r.txt")])
+    assert result.exit_code == 2 and "r.txt" in result.output and ".png" in result.output
+    result = runner.invoke(app, ["meta", str(raud_csv), "--mods", "weeks", "--radial",
+                                 str(tmp_path / "r.png")])
+    assert result.exit_code == 2 and "without moderators" in result.output

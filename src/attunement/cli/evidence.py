@@ -176,6 +176,12 @@ def meta_command(
                                "effects (metafor's blup)."),
     vif_: bool = typer.Option(False, "--vif", help="Also print variance inflation factors of "
                               "the moderators (metafor's vif)."),
+    baujat: Path | None = typer.Option(None, "--baujat", help="Write a Baujat plot "
+                                       "(.png, .svg or .pdf)."),
+    gosh_file: Path | None = typer.Option(None, "--gosh", help="Write a GOSH plot (all subsets "
+                                          "up to 100000, else a seeded random 100000; --seed)."),
+    radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
+                                       "plot (models without moderators)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -202,7 +208,8 @@ def meta_command(
     if random:
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
                 leave1out or influence or cumul or trimfill_ or na_omit or \
-                permutest_n is not None or profile or blup_ or vif_:
+                permutest_n is not None or profile or blup_ or vif_ or \
+                any(x is not None for x in (baujat, gosh_file, radial)):
             _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -278,6 +285,8 @@ def meta_command(
         _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
+    if baujat is not None or gosh_file is not None or radial is not None:
+        _more_plots(res, baujat, gosh_file, radial, seed)
     if forest is not None or funnel is not None:
         from attunement.evidence.plots import forest_plot, funnel_plot
 
@@ -339,7 +348,7 @@ def meta_command(
         text = (table.to_string(float_format=lambda v: f"{v:.4f}")
                 if isinstance(table, pd.DataFrame) else str(table))
         typer.echo(f"\n{name}:\n{text}")
-    for path in (forest, funnel):
+    for path in (forest, funnel, baujat, gosh_file, radial):
         if path is not None:
             typer.echo(f"wrote {path}")
 
@@ -363,6 +372,29 @@ def _more_diagnostics(res: Any, permutest_n: int | None, seed: int | None, profi
     if vif_:
         out["variance inflation factors"] = res.vif()
     return out
+
+
+def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: Path | None,
+                seed: int | None) -> None:
+    """Write the --baujat, --gosh and --radial figures (an error names the file and why)."""
+    from attunement.evidence import plots_more
+
+    for path in (baujat, gosh_file, radial):
+        if path is not None and path.suffix.lower() not in {".png", ".svg", ".pdf"}:
+            _fail(f"{path}: figures can be written as .png, .svg or .pdf")
+    try:
+        figs = []
+        if baujat is not None:
+            figs.append((plots_more.baujat_plot(res), baujat))
+        if gosh_file is not None:
+            figs.append((plots_more.gosh_plot(plots_more.gosh(res, seed=seed)), gosh_file))
+        if radial is not None:
+            figs.append((plots_more.radial_plot(res), radial))
+    except ValueError as exc:
+        _fail(str(exc))
+    for fig, path in figs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
 
 
 def _btt(text: str | None) -> list[int] | None:
