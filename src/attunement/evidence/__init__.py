@@ -21,7 +21,9 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   ``rma.mv`` (``"~ 1 | study/es"``, ``"~ outcome | trial"`` with CS, HCS, UN, AR, ID, DIAG),
   with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
 - ``permutest(fit)``, ``anova(fit, X=|btt=)`` / ``anova(full, reduced)`` (LRT), ``blup(fit)``,
-  ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile.
+  ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile;
+  ``selmodel(fit, steps)``: step-function selection model (ML); ``attunement.evidence.plots_more``:
+  Baujat, radial and GOSH plots.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
 
@@ -42,6 +44,7 @@ from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_
 from attunement.evidence.multilevel import MVResult, rma_mv
 from attunement.evidence.permutation import PermutestResult, permutest
 from attunement.evidence.robust import RobustResult, robust
+from attunement.evidence.selection import SelModelResult, selmodel
 from attunement.evidence.tests_anova import anova
 from attunement.evidence.vcalc import vcalc
 
@@ -54,6 +57,7 @@ __all__ = [
     "PermutestResult",
     "RMAResult",
     "RobustResult",
+    "SelModelResult",
     "anova",
     "blup",
     "escalc",
@@ -69,6 +73,7 @@ __all__ = [
     "rma_mv",
     "rma_peto",
     "robust",
+    "selmodel",
     "subgroup_analysis",
     "trimfill",
     "vcalc",

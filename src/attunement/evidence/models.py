@@ -543,6 +543,12 @@ class RMAResult:
 
         return vif(self, btt)
 
+    def selmodel(self, steps: Any) -> Any:
+        """Step-function selection model; see :func:`attunement.evidence.selection.selmodel`."""
+        from attunement.evidence.selection import selmodel
+
+        return selmodel(self, steps)
+
     def profile(self, **kw: Any) -> pd.DataFrame:
         """Profile log-likelihood of tau^2; see ``evidence.diagnostics_more.profile_tau2``."""
         from attunement.evidence.diagnostics_more import profile_tau2

@@ -1,0 +1,147 @@
+"""Step-function selection models for rma fits by ML (metafor's ``selmodel(type="stepfun")``;
+Vevea & Hedges 1995, Psychometrika 60:419).
+
+Each study's one-sided p-value (``alternative="greater"``: p = 1 − Φ(y/√v)) falls into an
+interval of ``steps``; its chance of being published relative to the first interval is δⱼ. The
+likelihood of study i is δ_{j(i)} φ(y; x'β, v + τ²) / Aᵢ with Aᵢ = Σⱼ δⱼ P(pᵢ ∈ interval j).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import optimize, stats
+
+if TYPE_CHECKING:
+    from attunement.evidence.models import RMAResult
+
+
+@dataclass
+class SelModelResult:
+    """Estimates of the selection model and the LRT against the model without selection."""
+
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    tau2: float
+    se_tau2: float
+    delta: np.ndarray
+    se_delta: np.ndarray
+    steps: np.ndarray
+    ll: float
+    LRT: float
+    LRTdf: int
+    LRTp: float
+    coef_names: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (for JSON)."""
+        return {"beta": self.beta.tolist(), "se": self.se.tolist(), "pval": self.pval.tolist(),
+                "ci_lb": self.ci_lb.tolist(), "ci_ub": self.ci_ub.tolist(), "tau2": self.tau2,
+                "se_tau2": self.se_tau2, "delta": self.delta.tolist(),
+                "se_delta": [None if np.isnan(s) else float(s) for s in self.se_delta],
+                "steps": self.steps.tolist(), "logLik": self.ll, "LRT": self.LRT,
+                "LRTdf": self.LRTdf, "LRTp": self.LRTp}
+
+
+def _negll(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray,
+           cuts: np.ndarray, grp: np.ndarray) -> float:
+    p = X.shape[1]
+    beta, tau2 = theta[:p], max(theta[p], 0.0)
+    delta = np.concatenate([[1.0], theta[p + 1:]])
+    mu = X @ beta
+    s = np.sqrt(v + tau2)
+    # P(p_i <= step_j) = P(y > sqrt(v) z_{1-step_j}) under N(mu, v + tau2)
+    upper = stats.norm.sf(cuts[None, :] * np.sqrt(v)[:, None], mu[:, None], s[:, None])
+    k = len(y)
+    probs = np.diff(np.concatenate([np.zeros((k, 1)), upper, np.ones((k, 1))], axis=1), axis=1)
+    A = probs @ delta
+    if np.any(A <= 0) or np.any(delta[grp] <= 0):
+        return np.inf
+    ll = np.log(delta[grp]) + stats.norm.logpdf(y, mu, s) - np.log(A)
+    return -float(ll.sum())
+
+
+def _hessian(f: Any, x: np.ndarray) -> np.ndarray:
+    n = x.size
+    h = 1e-4 * np.maximum(1.0, np.abs(x))
+    H = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.zeros(n), np.zeros(n)
+            ei[i], ej[j] = h[i], h[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                 + f(x - ei - ej)) / (4 * h[i] * h[j])
+    return H
+
+
+def selmodel(fit: RMAResult, steps: Any) -> SelModelResult:
+    """Fit a step-function selection model to an rma fit (refitted by ML), as metafor.
+
+    R: ``selmodel(rma(yi, vi, data = dat.hackshaw1998, method = "ML"), type = "stepfun",
+    steps = c(0.025, 1))`` gives β = 0.1944 (se 0.0798), τ² = 0.0166, δ₂ = 0.7644 (se 0.5989),
+    LRT = 0.1171 (df 1), p = 0.7323.
+    """
+    from attunement.evidence.models import _fit
+
+    if fit.weights is not None or fit.is_fixed or fit.tau2_fixed:
+        raise ValueError("selmodel: needs a random/mixed-effects fit without user weights "
+                         "and with tau^2 estimated")
+    st = np.sort(np.asarray(steps, dtype=float))
+    if st.size == 0 or np.any((st <= 0) | (st > 1)):
+        raise ValueError(f"steps must lie in (0, 1], got {list(np.atleast_1d(steps))}")
+    if st[-1] != 1:
+        st = np.append(st, 1.0)
+    if st.size < 2:
+        raise ValueError("steps must give at least two intervals (for example 0.025, 1)")
+    y, v, X = fit.yi, fit.vi, fit.X
+    pv = stats.norm.sf(y / np.sqrt(v))
+    grp = np.searchsorted(st, pv, side="left")  # first j with p <= steps[j]
+    empty = [j for j in range(st.size) if not np.any(grp == j)]
+    if empty:
+        j = empty[0]
+        lo = 0 if j == 0 else st[j - 1]
+        raise ValueError(f"no study has a one-sided p-value in the interval ({lo:g}, {st[j]:g}]; "
+                         "choose other steps")
+    ml = fit if fit.method == "ML" else _fit(
+        y, v, X, fit.coef_names, fit.int_incl, method="ML", test="z", weights=None,
+        level=fit.level, tau2_value=None, control=fit.control, btt=None, slab=None,
+        skip_r2=True)
+    cuts = stats.norm.isf(st[:-1])
+    p = X.shape[1]
+    x0 = np.concatenate([ml.beta, [ml.tau2], np.ones(st.size - 1)])
+    bounds = [(None, None)] * p + [(0.0, None)] + [(1e-8, None)] * (st.size - 1)
+
+    def f(t: np.ndarray) -> float:
+        return _negll(t, y, v, X, cuts, grp)
+
+    best = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
+                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000})
+    polished = optimize.minimize(f, best.x, method="Nelder-Mead",
+                                 options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
+    theta = polished.x if polished.fun < best.fun else best.x
+    theta[p] = max(theta[p], 0.0)
+    H = _hessian(f, theta)
+    free = np.ones(theta.size, dtype=bool)
+    if theta[p] < 1e-8:  # tau^2 on the boundary: no SE, as metafor
+        free[p] = False
+    cov = np.full((theta.size, theta.size), np.nan)
+    cov[np.ix_(free, free)] = np.linalg.inv(H[np.ix_(free, free)])
+    se_all = np.sqrt(np.diag(cov))
+    beta, se = theta[:p], se_all[:p]
+    z = beta / se
+    crit = stats.norm.isf(fit.alpha / 2)
+    ll = -f(theta)
+    LRT = max(0.0, 2 * (ll - ml.fit_stats["ML"]["logLik"]))
+    df = st.size - 1
+    return SelModelResult(
+        beta=beta, se=se, zval=z, pval=2 * stats.norm.sf(np.abs(z)), ci_lb=beta - crit * se,
+        ci_ub=beta + crit * se, tau2=float(theta[p]), se_tau2=float(se_all[p]),
+        delta=np.concatenate([[1.0], theta[p + 1:]]),
+        se_delta=np.concatenate([[np.nan], se_all[p + 1:]]), steps=st, ll=ll, LRT=LRT,
+        LRTdf=df, LRTp=float(stats.chi2.sf(LRT, df)), coef_names=list(fit.coef_names))
