@@ -93,3 +93,19 @@ def test_meta_plot_errors_name_the_problem(raud_csv, tmp_path):
     result = runner.invoke(app, ["meta", str(raud_csv), "--mods", "weeks", "--radial",
                                  str(tmp_path / "r.png")])
     assert result.exit_code == 2 and "without moderators" in result.output
+
+
+def test_meta_selmodel_step_matches_r(tmp_path):
+    sel = json.loads((Path(__file__).parents[1] / "reference" / "metafor_more_selmodel.json")
+                     .read_text())
+    path = tmp_path / "hackshaw.csv"
+    pd.DataFrame(sel["hackshaw1998"]).to_csv(path, index=False)
+    out = _json([str(path), "--method", "ML", "--selmodel", "step", "--steps", "0.025,1"])
+    assert out["selmodel"]["LRT"] == pytest.approx(sel["step1"]["LRT"], rel=1e-6)
+    assert out["selmodel"]["delta"][1] == pytest.approx(sel["step1"]["delta"][1], rel=1e-4)
+    text = runner.invoke(app, ["meta", str(path), "--selmodel", "step", "--steps", "0.025,1"])
+    assert text.exit_code == 0 and "p <= 0.025" in text.output
+    bad = runner.invoke(app, ["meta", str(path), "--selmodel", "step"])
+    assert bad.exit_code == 2 and "--steps" in bad.output
+    bad = runner.invoke(app, ["meta", str(path), "--selmodel", "beta", "--steps", "0.5"])
+    assert bad.exit_code == 2 and "only 'step'" in bad.output

@@ -182,6 +182,11 @@ def meta_command(
                                           "up to 100000, else a seeded random 100000; --seed)."),
     radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
                                        "plot (models without moderators)."),
+    selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
+                                             "model: step (needs --steps), as metafor's "
+                                             "selmodel (ML)."),
+    steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
+                                     "p-value cut points, comma separated (e.g. 0.025,1)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -209,7 +214,7 @@ def meta_command(
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
                 leave1out or influence or cumul or trimfill_ or na_omit or \
                 permutest_n is not None or profile or blup_ or vif_ or \
-                any(x is not None for x in (baujat, gosh_file, radial)):
+                any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
             _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -240,6 +245,11 @@ def meta_command(
             summary = res.to_dict()
             tables = _diagnostics(res, leave1out, influence, cumul)
             tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
+            if selmodel_type is not None or steps is not None:
+                summary["selmodel"] = _selmodel(res, selmodel_type, steps)
+                tables["selection model (ML, step function)"] = pd.DataFrame(
+                    {k: summary["selmodel"][k] for k in ("delta", "se_delta")},
+                    index=[f"p <= {s:g}" for s in summary["selmodel"]["steps"]])
             for key, table in tables.items():
                 summary[key] = json.loads(table.to_json(orient="records"))
             if trimfill_:
@@ -395,6 +405,19 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
     for fig, path in figs:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
+
+
+def _selmodel(res: Any, kind: str | None, steps: str | None) -> dict[str, Any]:
+    """--selmodel step --steps a,b,...: the selection model's numbers (errors name the flag)."""
+    if kind != "step":
+        _fail("--selmodel: only 'step' (a step-function model with --steps) is available")
+    if not steps:
+        _fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
+    try:
+        cuts = [float(x) for x in steps.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
+    return res.selmodel(cuts).to_dict()
 
 
 def _btt(text: str | None) -> list[int] | None:
