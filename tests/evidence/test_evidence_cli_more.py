@@ -109,3 +109,14 @@ def test_meta_selmodel_step_matches_r(tmp_path):
     assert bad.exit_code == 2 and "--steps" in bad.output
     bad = runner.invoke(app, ["meta", str(path), "--selmodel", "beta", "--steps", "0.5"])
     assert bad.exit_code == 2 and "only 'step'" in bad.output
+
+
+def test_meta_hc_matches_r(tmp_path):
+    ref = json.loads((Path(__file__).parents[1] / "reference" / "metafor_more_hc.json")
+                     .read_text())["lee2004"]
+    path = tmp_path / "lee.csv"
+    pd.DataFrame({"yi": ref["yi"], "vi": ref["vi"]}).to_csv(path, index=False)
+    out = _json([str(path), "--hc"])
+    assert out["hc"]["ci_lb"] == pytest.approx(ref["tight_ci_lb"], rel=1e-7)
+    text = runner.invoke(app, ["meta", str(path), "--hc"]).output
+    assert "Henmi-Copas" in text

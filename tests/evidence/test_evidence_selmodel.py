@@ -50,3 +50,23 @@ def test_selmodel_errors_name_the_problem():
         selmodel(fit, [0, 0.5])
     with pytest.raises(ValueError, match="random"):
         selmodel(rma(H["yi"], H["vi"], method="FE"), [0.025, 1])
+
+
+@pytest.mark.parametrize("name", ["hackshaw1998", "lee2004"])
+def test_henmi_copas_matches_r(name):
+    ref = json.loads((Path(__file__).parents[1] / "reference" / "metafor_more_hc.json")
+                     .read_text())[name]
+    res = rma(ref["yi"], ref["vi"]).hc()
+    assert res.beta == pytest.approx(ref["beta"], rel=1e-12)
+    assert res.se == pytest.approx(ref["se"], rel=1e-12)
+    assert res.tau2 == pytest.approx(ref["tau2"], rel=1e-12)
+    # against R with uniroot tol = 1e-12 (R's integrate() limits agreement to ~1e-8)
+    assert res.ci_lb == pytest.approx(ref["tight_ci_lb"], rel=1e-7)
+    assert res.ci_ub == pytest.approx(ref["tight_ci_ub"], rel=1e-7)
+    # and with metafor's default tolerance
+    assert res.ci_lb == pytest.approx(ref["ci_lb"], rel=1e-5)
+
+
+def test_henmi_copas_refuses_meta_regression():
+    with pytest.raises(ValueError, match="without moderators"):
+        rma(H["yi"], H["vi"], mods=np.arange(len(H["yi"]), dtype=float)).hc()

@@ -187,6 +187,8 @@ def meta_command(
                                              "selmodel (ML)."),
     steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
                                      "p-value cut points, comma separated (e.g. 0.025,1)."),
+    hc_: bool = typer.Option(False, "--hc", help="Also print the Henmi-Copas CI (models "
+                             "without moderators), as metafor's hc."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -214,7 +216,7 @@ def meta_command(
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
                 leave1out or influence or cumul or trimfill_ or na_omit or \
                 permutest_n is not None or profile or blup_ or vif_ or \
-                any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
+                hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
             _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -245,6 +247,9 @@ def meta_command(
             summary = res.to_dict()
             tables = _diagnostics(res, leave1out, influence, cumul)
             tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
+            if hc_:
+                summary["hc"] = res.hc().to_dict()
+                tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
             if selmodel_type is not None or steps is not None:
                 summary["selmodel"] = _selmodel(res, selmodel_type, steps)
                 tables["selection model (ML, step function)"] = pd.DataFrame(

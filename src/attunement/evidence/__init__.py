@@ -22,7 +22,7 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
 - ``permutest(fit)``, ``anova(fit, X=|btt=)`` / ``anova(full, reduced)`` (LRT), ``blup(fit)``,
   ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile;
-  ``selmodel(fit, steps)``: step-function selection model (ML); ``attunement.evidence.plots_more``:
+  ``selmodel(fit, steps)``: step-function selection model (ML); ``hc(fit)``: Henmi-Copas CI; ``attunement.evidence.plots_more``:
   Baujat, radial and GOSH plots.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
@@ -44,7 +44,7 @@ from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_
 from attunement.evidence.multilevel import MVResult, rma_mv
 from attunement.evidence.permutation import PermutestResult, permutest
 from attunement.evidence.robust import RobustResult, robust
-from attunement.evidence.selection import SelModelResult, selmodel
+from attunement.evidence.selection import HCResult, SelModelResult, hc, selmodel
 from attunement.evidence.tests_anova import anova
 from attunement.evidence.vcalc import vcalc
 
@@ -52,6 +52,7 @@ __all__ = [
     "MEASURES",
     "METHODS",
     "TESTS",
+    "HCResult",
     "MHResult",
     "MVResult",
     "PermutestResult",
@@ -62,6 +63,7 @@ __all__ = [
     "blup",
     "escalc",
     "fsn",
+    "hc",
     "hedges_correction",
     "permutest",
     "profile_tau2",

@@ -549,6 +549,12 @@ class RMAResult:
 
         return selmodel(self, steps)
 
+    def hc(self) -> Any:
+        """Henmi-Copas CI; see :func:`attunement.evidence.selection.hc`."""
+        from attunement.evidence.selection import hc
+
+        return hc(self)
+
     def profile(self, **kw: Any) -> pd.DataFrame:
         """Profile log-likelihood of tau^2; see ``evidence.diagnostics_more.profile_tau2``."""
         from attunement.evidence.diagnostics_more import profile_tau2
