@@ -108,7 +108,9 @@ def test_meta_selmodel_step_matches_r(tmp_path):
     bad = runner.invoke(app, ["meta", str(path), "--selmodel", "step"])
     assert bad.exit_code == 2 and "--steps" in bad.output
     bad = runner.invoke(app, ["meta", str(path), "--selmodel", "beta", "--steps", "0.5"])
-    assert bad.exit_code == 2 and "only 'step'" in bad.output
+    assert bad.exit_code == 2 and "--steps applies" in bad.output
+    bad = runner.invoke(app, ["meta", str(path), "--selmodel", "probit"])
+    assert bad.exit_code == 2 and "step (with --steps) or beta" in bad.output
 
 
 def test_meta_hc_matches_r(tmp_path):

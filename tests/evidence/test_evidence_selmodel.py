@@ -70,3 +70,21 @@ def test_henmi_copas_matches_r(name):
 def test_henmi_copas_refuses_meta_regression():
     with pytest.raises(ValueError, match="without moderators"):
         rma(H["yi"], H["vi"], mods=np.arange(len(H["yi"]), dtype=float)).hc()
+
+
+def test_beta_selmodel_matches_r():
+    ref = REF["beta"]
+    res = selmodel(rma(H["yi"], H["vi"], method="ML", control=TIGHT), type="beta")
+    np.testing.assert_allclose(res.beta, ref["beta"], rtol=1e-4)
+    assert res.tau2 == pytest.approx(ref["tau2"], rel=1e-4)
+    np.testing.assert_allclose(res.delta, ref["delta"], rtol=1e-4)
+    # metafor integrates A_i with integrate()'s default rel.tol (1.2e-4) and differentiates that
+    # numerically, so its log-likelihood is off by ~2.5e-4 and its SEs by ~1% (our values agree
+    # with adaptive quadrature to ~1e-8 in the log-likelihood)
+    assert res.ll == pytest.approx(ref["ll"], abs=5e-4)
+    assert pytest.approx(ref["LRT"], rel=2e-4) == res.LRT
+    assert res.LRTdf == 2
+    np.testing.assert_allclose(res.se, ref["se"], rtol=2e-2)
+    np.testing.assert_allclose(res.se_delta, ref["se_delta"], rtol=2e-2)
+    with pytest.raises(ValueError, match="'stepfun' or 'beta'"):
+        selmodel(rma(H["yi"], H["vi"]), type="halfnorm")

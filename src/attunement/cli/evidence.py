@@ -183,7 +183,7 @@ def meta_command(
     radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
                                        "plot (models without moderators)."),
     selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
-                                             "model: step (needs --steps), as metafor's "
+                                             "model: step (needs --steps) or beta, as metafor's "
                                              "selmodel (ML)."),
     steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
                                      "p-value cut points, comma separated (e.g. 0.025,1)."),
@@ -252,9 +252,10 @@ def meta_command(
                 tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
             if selmodel_type is not None or steps is not None:
                 summary["selmodel"] = _selmodel(res, selmodel_type, steps)
-                tables["selection model (ML, step function)"] = pd.DataFrame(
-                    {k: summary["selmodel"][k] for k in ("delta", "se_delta")},
-                    index=[f"p <= {s:g}" for s in summary["selmodel"]["steps"]])
+                sel = summary["selmodel"]
+                tables["selection model (ML)"] = pd.DataFrame(
+                    {k: sel[k] for k in ("delta", "se_delta")},
+                    index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
             for key, table in tables.items():
                 summary[key] = json.loads(table.to_json(orient="records"))
             if trimfill_:
@@ -413,9 +414,13 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
 
 
 def _selmodel(res: Any, kind: str | None, steps: str | None) -> dict[str, Any]:
-    """--selmodel step --steps a,b,...: the selection model's numbers (errors name the flag)."""
+    """--selmodel step --steps a,b,... or --selmodel beta: the selection model's numbers."""
+    if kind == "beta":
+        if steps is not None:
+            _fail("--steps applies to --selmodel step, not beta")
+        return res.selmodel(type="beta").to_dict()
     if kind != "step":
-        _fail("--selmodel: only 'step' (a step-function model with --steps) is available")
+        _fail("--selmodel: choose step (with --steps) or beta")
     if not steps:
         _fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
     try:

@@ -543,11 +543,11 @@ class RMAResult:
 
         return vif(self, btt)
 
-    def selmodel(self, steps: Any) -> Any:
-        """Step-function selection model; see :func:`attunement.evidence.selection.selmodel`."""
+    def selmodel(self, steps: Any = None, *, type: str = "stepfun") -> Any:
+        """Step-function or beta selection model; see ``evidence.selection.selmodel``."""
         from attunement.evidence.selection import selmodel
 
-        return selmodel(self, steps)
+        return selmodel(self, steps, type=type)
 
     def hc(self) -> Any:
         """Henmi-Copas CI; see :func:`attunement.evidence.selection.hc`."""

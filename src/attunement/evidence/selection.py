@@ -67,9 +67,42 @@ def _negll(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray,
     return -float(ll.sum())
 
 
-def _hessian(f: Any, x: np.ndarray) -> np.ndarray:
+#: metafor truncates p-values to [PVAL_MIN, 1 - PVAL_MIN] in the beta selection model
+PVAL_MIN = 1e-5
+
+
+_GRID = np.linspace(-12.0, 12.0, 12001)  # standard-normal grid for A_i (Simpson's rule)
+_SIMPSON = np.ones(_GRID.size)
+_SIMPSON[1:-1:2], _SIMPSON[2:-1:2] = 4.0, 2.0
+_SIMPSON *= (_GRID[1] - _GRID[0]) / 3
+
+
+def _negll_beta(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    p = X.shape[1]
+    beta, tau2 = theta[:p], max(theta[p], 0.0)
+    d1, d2 = theta[p + 1], theta[p + 2]
+    if d1 <= 0 or d2 <= 0:
+        return np.inf
+
+    def w(pv: Any) -> Any:
+        pv = np.clip(pv, PVAL_MIN, 1 - PVAL_MIN)
+        return pv ** (d1 - 1) * (1 - pv) ** (d2 - 1)
+
+    mu = X @ beta
+    s = np.sqrt(v + tau2)
+    sv = np.sqrt(v)
+    # A_i = E[w(p(Y))] for Y ~ N(mu_i, v_i + tau2), on a fixed grid of standard-normal quantiles
+    t = mu[:, None] + s[:, None] * _GRID[None, :]
+    A = (w(stats.norm.sf(t / sv[:, None])) * stats.norm.pdf(_GRID)[None, :]) @ _SIMPSON
+    if np.any(A <= 0):
+        return np.inf
+    ll = np.log(w(stats.norm.sf(y / sv))) + stats.norm.logpdf(y, mu, s) - np.log(A)
+    return -float(ll.sum())
+
+
+def _hessian(f: Any, x: np.ndarray, rel: float = 1e-4) -> np.ndarray:
     n = x.size
-    h = 1e-4 * np.maximum(1.0, np.abs(x))
+    h = rel * np.maximum(1.0, np.abs(x))
     H = np.empty((n, n))
     for i in range(n):
         for j in range(i, n):
@@ -80,18 +113,26 @@ def _hessian(f: Any, x: np.ndarray) -> np.ndarray:
     return H
 
 
-def selmodel(fit: RMAResult, steps: Any) -> SelModelResult:
-    """Fit a step-function selection model to an rma fit (refitted by ML), as metafor.
+def selmodel(fit: RMAResult, steps: Any = None, *, type: str = "stepfun") -> SelModelResult:
+    """Fit a step-function (``steps``) or beta (``type="beta"``; Citkowicz & Vevea 2017,
+    Psychological Methods 22:161; δ in [1e-5, 100]) selection model to an rma fit, refitted by
+    ML, as metafor.
 
     R: ``selmodel(rma(yi, vi, data = dat.hackshaw1998, method = "ML"), type = "stepfun",
     steps = c(0.025, 1))`` gives β = 0.1944 (se 0.0798), τ² = 0.0166, δ₂ = 0.7644 (se 0.5989),
-    LRT = 0.1171 (df 1), p = 0.7323.
+    LRT = 0.1171 (df 1), p = 0.7323; with ``type = "beta"``: β = 0.9379, δ = (1.6657, 1.1310),
+    LRT = 4.677 (df 2).
     """
-    from attunement.evidence.models import _fit
 
     if fit.weights is not None or fit.is_fixed or fit.tau2_fixed:
         raise ValueError("selmodel: needs a random/mixed-effects fit without user weights "
                          "and with tau^2 estimated")
+    if type == "beta":
+        return _selmodel_beta(fit)
+    if type != "stepfun":
+        raise ValueError(f"selmodel type must be 'stepfun' or 'beta', not {type!r}")
+    if steps is None:
+        raise ValueError("a step-function selection model needs steps, e.g. [0.025, 1]")
     st = np.sort(np.asarray(steps, dtype=float))
     if st.size == 0 or np.any((st <= 0) | (st > 1)):
         raise ValueError(f"steps must lie in (0, 1], got {list(np.atleast_1d(steps))}")
@@ -108,25 +149,55 @@ def selmodel(fit: RMAResult, steps: Any) -> SelModelResult:
         lo = 0 if j == 0 else st[j - 1]
         raise ValueError(f"no study has a one-sided p-value in the interval ({lo:g}, {st[j]:g}]; "
                          "choose other steps")
-    ml = fit if fit.method == "ML" else _fit(
-        y, v, X, fit.coef_names, fit.int_incl, method="ML", test="z", weights=None,
-        level=fit.level, tau2_value=None, control=fit.control, btt=None, slab=None,
-        skip_r2=True)
+    ml = _ml(fit)
     cuts = stats.norm.isf(st[:-1])
     p = X.shape[1]
     x0 = np.concatenate([ml.beta, [ml.tau2], np.ones(st.size - 1)])
-    bounds = [(None, None)] * p + [(0.0, None)] + [(1e-8, None)] * (st.size - 1)
+    bounds = [(None, None)] * p + [(0.0, None)] + [(1e-8, 100.0)] * (st.size - 1)
 
     def f(t: np.ndarray) -> float:
         return _negll(t, y, v, X, cuts, grp)
 
+    return _finish(fit, ml, f, x0, bounds, st, polish=True)
+
+
+def _ml(fit: RMAResult) -> RMAResult:
+    from attunement.evidence.models import _fit
+
+    if fit.method == "ML":
+        return fit
+    return _fit(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method="ML", test="z",
+                weights=None, level=fit.level, tau2_value=None, control=fit.control, btt=None,
+                slab=None, skip_r2=True)
+
+
+def _selmodel_beta(fit: RMAResult) -> SelModelResult:
+    y, v, X = fit.yi, fit.vi, fit.X
+    ml = _ml(fit)
+    p = X.shape[1]
+    x0 = np.concatenate([ml.beta, [ml.tau2], [1.0, 1.0]])
+    bounds = [(None, None)] * p + [(0.0, None)] + [(PVAL_MIN, 100.0)] * 2
+
+    def f(t: np.ndarray) -> float:
+        return _negll_beta(t, y, v, X)
+
+    return _finish(fit, ml, f, x0, bounds, np.array([]), polish=False, free_deltas=2)
+
+
+def _finish(fit: RMAResult, ml: RMAResult, f: Any, x0: np.ndarray, bounds: list,
+            st: np.ndarray, *, polish: bool, free_deltas: int | None = None) -> SelModelResult:
+    p = fit.X.shape[1]
     best = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
                              options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000})
-    polished = optimize.minimize(f, best.x, method="Nelder-Mead",
-                                 options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
-    theta = polished.x if polished.fun < best.fun else best.x
+    theta = best.x
+    if polish:
+        polished = optimize.minimize(f, best.x, method="Nelder-Mead",
+                                     options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
+        if polished.fun < best.fun:
+            theta = polished.x
     theta[p] = max(theta[p], 0.0)
-    H = _hessian(f, theta)
+    # the beta model's grid integral is smooth only to ~1e-9: a wider difference step
+    H = _hessian(f, theta, 1e-4 if polish else 2e-3)
     free = np.ones(theta.size, dtype=bool)
     if theta[p] < 1e-8:  # tau^2 on the boundary: no SE, as metafor
         free[p] = False
@@ -138,12 +209,14 @@ def selmodel(fit: RMAResult, steps: Any) -> SelModelResult:
     crit = stats.norm.isf(fit.alpha / 2)
     ll = -f(theta)
     LRT = max(0.0, 2 * (ll - ml.fit_stats["ML"]["logLik"]))
-    df = st.size - 1
+    df = st.size - 1 if free_deltas is None else free_deltas
+    n_fixed = 1 if free_deltas is None else 0  # the step model's first delta is 1
+    delta = np.concatenate([[1.0] * n_fixed, theta[p + 1:]])
+    se_delta = np.concatenate([[np.nan] * n_fixed, se_all[p + 1:]])
     return SelModelResult(
         beta=beta, se=se, zval=z, pval=2 * stats.norm.sf(np.abs(z)), ci_lb=beta - crit * se,
         ci_ub=beta + crit * se, tau2=float(theta[p]), se_tau2=float(se_all[p]),
-        delta=np.concatenate([[1.0], theta[p + 1:]]),
-        se_delta=np.concatenate([[np.nan], se_all[p + 1:]]), steps=st, ll=ll, LRT=LRT,
+        delta=delta, se_delta=se_delta, steps=st, ll=ll, LRT=LRT,
         LRTdf=df, LRTp=float(stats.chi2.sf(LRT, df)), coef_names=list(fit.coef_names))
 
 
