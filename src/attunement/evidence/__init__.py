@@ -22,7 +22,7 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
 - ``permutest(fit)``, ``anova(fit, X=|btt=)`` / ``anova(full, reduced)`` (LRT), ``blup(fit)``,
   ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile;
-  ``selmodel(fit, steps)``: step-function selection model (ML); ``hc(fit)``: Henmi-Copas CI; ``attunement.evidence.plots_more``:
+  ``selmodel(fit, steps)`` / ``type="beta"``: selection models (ML); ``hc(fit)``: Henmi-Copas CI; ``attunement.evidence.plots_more``:
   Baujat, radial and GOSH plots.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
