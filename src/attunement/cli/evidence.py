@@ -169,6 +169,29 @@ def meta_command(
     mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
                             "(columns ai bi ci di, or ai n1i ci n2i) for --measure OR, RR "
                             "or RD, as metafor's rma.mh."),
+    permutest_n: int | None = typer.Option(None, "--permutest", help="Also run a permutation "
+                                           "test with N permutations (exact when N covers "
+                                           "them all), as metafor's permutest."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for --permutest."),
+    profile: bool = typer.Option(False, "--profile", help="Also print the profile "
+                                 "log-likelihood of tau^2 (metafor's profile)."),
+    blup_: bool = typer.Option(False, "--blup", help="Also print the BLUPs of the study "
+                               "effects (metafor's blup)."),
+    vif_: bool = typer.Option(False, "--vif", help="Also print variance inflation factors of "
+                              "the moderators (metafor's vif)."),
+    baujat: Path | None = typer.Option(None, "--baujat", help="Write a Baujat plot "
+                                       "(.png, .svg or .pdf)."),
+    gosh_file: Path | None = typer.Option(None, "--gosh", help="Write a GOSH plot (all subsets "
+                                          "up to 100000, else a seeded random 100000; --seed)."),
+    radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
+                                       "plot (models without moderators)."),
+    selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
+                                             "model: step (needs --steps) or beta, as metafor's "
+                                             "selmodel (ML)."),
+    steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
+                                     "p-value cut points, comma separated (e.g. 0.025,1)."),
+    hc_: bool = typer.Option(False, "--hc", help="Also print the Henmi-Copas CI (models "
+                             "without moderators), as metafor's hc."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -194,7 +217,9 @@ def meta_command(
     btt_idx = _btt(btt)
     if random:
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
-                leave1out or influence or cumul or trimfill_ or na_omit:
+                leave1out or influence or cumul or trimfill_ or na_omit or \
+                permutest_n is not None or profile or blup_ or vif_ or \
+                hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
             _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -224,6 +249,16 @@ def meta_command(
                       na_action="omit" if na_omit else "fail")
             summary = res.to_dict()
             tables = _diagnostics(res, leave1out, influence, cumul)
+            tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
+            if hc_:
+                summary["hc"] = res.hc().to_dict()
+                tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
+            if selmodel_type is not None or steps is not None:
+                summary["selmodel"] = _selmodel(res, selmodel_type, steps)
+                sel = summary["selmodel"]
+                tables["selection model (ML)"] = pd.DataFrame(
+                    {k: sel[k] for k in ("delta", "se_delta")},
+                    index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
             for key, table in tables.items():
                 summary[key] = json.loads(table.to_json(orient="records"))
             if trimfill_:
@@ -269,6 +304,8 @@ def meta_command(
         _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
+    if baujat is not None or gosh_file is not None or radial is not None:
+        _more_plots(res, baujat, gosh_file, radial, seed)
     if forest is not None or funnel is not None:
         from attunement.evidence.plots import forest_plot, funnel_plot
 
@@ -330,9 +367,70 @@ def meta_command(
         text = (table.to_string(float_format=lambda v: f"{v:.4f}")
                 if isinstance(table, pd.DataFrame) else str(table))
         typer.echo(f"\n{name}:\n{text}")
-    for path in (forest, funnel):
+    for path in (forest, funnel, baujat, gosh_file, radial):
         if path is not None:
             typer.echo(f"wrote {path}")
+
+
+def _more_diagnostics(res: Any, permutest_n: int | None, seed: int | None, profile: bool,
+                      blup_: bool, vif_: bool) -> dict[str, Any]:
+    """Tables for --permutest, --profile, --blup and --vif (they also go into --json)."""
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    if permutest_n is not None:
+        pt = res.permutest(iter=permutest_n, seed=seed)
+        kind = "exact" if pt.exact else f"approximate, seed {seed}"
+        table = pd.DataFrame({"coef": pt.coef_names, "pval": pt.pval})
+        table.loc[len(table)] = ["QM (omnibus)", pt.QMp]
+        out[f"permutation test ({pt.iter} permutations, {kind})"] = table
+    if profile:
+        out["profile log-likelihood of tau^2"] = res.profile()
+    if blup_:
+        out["BLUPs"] = res.blup().reset_index(names="study")
+    if vif_:
+        out["variance inflation factors"] = res.vif()
+    return out
+
+
+def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: Path | None,
+                seed: int | None) -> None:
+    """Write the --baujat, --gosh and --radial figures (an error names the file and why)."""
+    from attunement.evidence import plots_more
+
+    for path in (baujat, gosh_file, radial):
+        if path is not None and path.suffix.lower() not in {".png", ".svg", ".pdf"}:
+            _fail(f"{path}: figures can be written as .png, .svg or .pdf")
+    try:
+        figs = []
+        if baujat is not None:
+            figs.append((plots_more.baujat_plot(res), baujat))
+        if gosh_file is not None:
+            figs.append((plots_more.gosh_plot(plots_more.gosh(res, seed=seed)), gosh_file))
+        if radial is not None:
+            figs.append((plots_more.radial_plot(res), radial))
+    except ValueError as exc:
+        _fail(str(exc))
+    for fig, path in figs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
+
+
+def _selmodel(res: Any, kind: str | None, steps: str | None) -> dict[str, Any]:
+    """--selmodel step --steps a,b,... or --selmodel beta: the selection model's numbers."""
+    if kind == "beta":
+        if steps is not None:
+            _fail("--steps applies to --selmodel step, not beta")
+        return res.selmodel(type="beta").to_dict()
+    if kind != "step":
+        _fail("--selmodel: choose step (with --steps) or beta")
+    if not steps:
+        _fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
+    try:
+        cuts = [float(x) for x in steps.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
+    return res.selmodel(cuts).to_dict()
 
 
 def _btt(text: str | None) -> list[int] | None:

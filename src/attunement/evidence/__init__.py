@@ -22,6 +22,10 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 - ``rma_mv(yi, V, random=, struct=, mods=)``: multivariate / multilevel models as metafor's
   ``rma.mv`` (``"~ 1 | study/es"``, ``"~ outcome | trial"`` with CS, HCS, UN, AR, ID, DIAG),
   with ``fit.robust(cluster)``; ``vcalc``: V for correlated estimates.
+- ``permutest(fit)``, ``anova(fit, X=|btt=)`` / ``anova(full, reduced)`` (LRT), ``blup(fit)``,
+  ``vif(fit[, btt])``, ``profile_tau2(fit)``: metafor's permutest, anova, blup, vif, profile;
+  ``selmodel(fit, steps)`` / ``type="beta"``: selection models (ML); ``hc(fit)``: Henmi-Copas CI; ``attunement.evidence.plots_more``:
+  Baujat, radial and GOSH plots.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
 
@@ -35,24 +39,36 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
 
 from attunement.evidence.batch import rma_batch
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
+from attunement.evidence.diagnostics_more import blup, profile_tau2, vif
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
+from attunement.evidence.permutation import PermutestResult, permutest
 from attunement.evidence.robust import RobustResult, robust
+from attunement.evidence.selection import HCResult, SelModelResult, hc, selmodel
+from attunement.evidence.tests_anova import anova
 from attunement.evidence.vcalc import vcalc
 
 __all__ = [
     "MEASURES",
     "METHODS",
     "TESTS",
+    "HCResult",
     "MHResult",
     "MVResult",
+    "PermutestResult",
     "RMAResult",
     "RobustResult",
+    "SelModelResult",
+    "anova",
+    "blup",
     "escalc",
     "fsn",
+    "hc",
     "hedges_correction",
+    "permutest",
+    "profile_tau2",
     "ranktest",
     "regtest",
     "rma",
@@ -61,7 +77,9 @@ __all__ = [
     "rma_mv",
     "rma_peto",
     "robust",
+    "selmodel",
     "subgroup_analysis",
     "trimfill",
     "vcalc",
+    "vif",
 ]

@@ -519,6 +519,48 @@ class RMAResult:
 
         return robust(self, cluster, adjust=adjust, clubSandwich=clubSandwich)
 
+    def permutest(self, **kw: Any) -> Any:
+        """Permutation test; see :func:`attunement.evidence.permutation.permutest`."""
+        from attunement.evidence.permutation import permutest
+
+        return permutest(self, **kw)
+
+    def anova(self, other: RMAResult | None = None, **kw: Any) -> Any:
+        """Wald test (``X=``/``btt=``) or LRT against ``other``; see ``evidence.tests_anova``."""
+        from attunement.evidence.tests_anova import anova
+
+        return anova(self, other, **kw)
+
+    def blup(self) -> pd.DataFrame:
+        """BLUPs of the true effects; see :func:`attunement.evidence.diagnostics_more.blup`."""
+        from attunement.evidence.diagnostics_more import blup
+
+        return blup(self)
+
+    def vif(self, btt: Any = None) -> pd.DataFrame:
+        """(Generalised) VIFs; see :func:`attunement.evidence.diagnostics_more.vif`."""
+        from attunement.evidence.diagnostics_more import vif
+
+        return vif(self, btt)
+
+    def selmodel(self, steps: Any = None, *, type: str = "stepfun") -> Any:
+        """Step-function or beta selection model; see ``evidence.selection.selmodel``."""
+        from attunement.evidence.selection import selmodel
+
+        return selmodel(self, steps, type=type)
+
+    def hc(self) -> Any:
+        """Henmi-Copas CI; see :func:`attunement.evidence.selection.hc`."""
+        from attunement.evidence.selection import hc
+
+        return hc(self)
+
+    def profile(self, **kw: Any) -> pd.DataFrame:
+        """Profile log-likelihood of tau^2; see ``evidence.diagnostics_more.profile_tau2``."""
+        from attunement.evidence.diagnostics_more import profile_tau2
+
+        return profile_tau2(self, **kw)
+
     # -- output ----------------------------------------------------------------------------
     def to_dict(self, *, with_confint: bool = True, with_egger: bool = True) -> dict[str, Any]:
         """Plain-JSON summary (the keys of ``attunement meta --json``)."""
