@@ -185,7 +185,7 @@ class OutreachRecords:
                 tps.setdefault(tp.study_id, []).append(tp)
             carers: dict[int, list[Any]] = {}
             for cg in s.execute(select(Caregiver.id, Caregiver.key, Caregiver.role,
-                                       Caregiver.family_id)
+                                       Caregiver.family_id, Caregiver.page_language)
                                 .where(Caregiver.left_on.is_(None)).order_by(Caregiver.id)):
                 carers.setdefault(cg.family_id, []).append(cg)
             infants: dict[int, Any] = {}
