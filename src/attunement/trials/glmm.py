@@ -35,7 +35,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials.formula import FormulaError, group_codes, model_matrix, parse_formula
-from attunement.trials.lmm import _lower, _Term
+from attunement.trials.lmm import _lower, _Term, random_effects_lines
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -494,23 +494,9 @@ class GLMMResult:
             f"     AIC      BIC   logLik deviance\n{self.aic:8.1f} {self.bic:8.1f} "
             f"{self.loglik:8.1f} {self.deviance:8.1f}",
             "",
-            "Random effects:",
-            f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}",
-        ]
-        for r in self.variance.itertuples():
-            if r.term2:
-                continue
-            corr = self.variance[(self.variance.group == r.group) & (self.variance.term2 != "")]
-            c = ""
-            if r.term1 != "(Intercept)" and len(corr):
-                c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
-            lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
-                         f"{r.sd_or_corr:>11.5f}{c:>8}")
-        groups = ", ".join(f"{g}, {m}" for g, m in self.ngroups.items())
-        dropped = f" ({self.dropped} rows with missing values left out)" if self.dropped else ""
-        lines += [f"Number of obs: {self.nobs}{dropped}, groups:  {groups}", "",
-                  "Fixed effects:",
-                  f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'z value':>9}{'Pr(>|z|)':>10}"]
+            *random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped), "",
+            "Fixed effects:",
+            f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'z value':>9}{'Pr(>|z|)':>10}"]
         for r in self.fixed.itertuples():
             p = "<1e-16" if r.p < 1e-16 else f"{r.p:.3g}"
             lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.z:>9.3f}{p:>10}")

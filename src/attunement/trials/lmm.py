@@ -331,22 +331,8 @@ class LMMResult:
             f"{'REML criterion' if self.reml else 'deviance'} at convergence: {self.deviance:.4f}"
             f"   logLik: {self.loglik:.4f}   AIC: {self.aic:.2f}   BIC: {self.bic:.2f}",
             "",
-            "Random effects:",
-            f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}",
-        ]
-        for r in self.variance.itertuples():
-            if r.term2:
-                continue
-            corr = self.variance[(self.variance.group == r.group) & (self.variance.term2 != "")]
-            c = ""
-            if r.term1 != "(Intercept)" and len(corr):
-                c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
-            lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
-                         f"{r.sd_or_corr:>11.5f}{c:>8}")
-        groups = ", ".join(f"{g}, {m}" for g, m in self.ngroups.items())
-        dropped = f" ({self.dropped} rows with missing values left out)" if self.dropped else ""
-        lines += [f"Number of obs: {self.nobs}{dropped}, groups:  {groups}", "",
-                  f"Fixed effects (df: {self.df_method}):",
+            *random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped), "",
+            f"Fixed effects (df: {self.df_method}):",
                   f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'df':>9}{'t value':>9}{'Pr(>|t|)':>10}"]
         for r in self.fixed.itertuples():
             lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.df:>9.1f}"
@@ -842,3 +828,24 @@ def likelihood_ratio_test(smaller: LMMResult, larger: LMMResult) -> dict[str, fl
     chi2 = max(2 * (larger.loglik - smaller.loglik), 0.0)
     return {"chi2": chi2, "df": float(df), "p": float(stats.chi2.sf(chi2, df)),
             "aic_smaller": smaller.aic, "aic_larger": larger.aic}
+
+
+def random_effects_lines(variance: pd.DataFrame, ngroups: dict[str, int], nobs: int,
+                         dropped: int) -> list[str]:
+    """The "Random effects" table and the "Number of obs" line of an lme4-style print (shared
+    by the linear and the generalised mixed model)."""
+    lines = ["Random effects:",
+             f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}"]
+    for r in variance.itertuples():
+        if r.term2:
+            continue
+        corr = variance[(variance.group == r.group) & (variance.term2 != "")]
+        c = ""
+        if r.term1 != "(Intercept)" and len(corr):
+            c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
+        lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
+                     f"{r.sd_or_corr:>11.5f}{c:>8}")
+    groups = ", ".join(f"{g}, {m}" for g, m in ngroups.items())
+    note = f" ({dropped} rows with missing values left out)" if dropped else ""
+    lines.append(f"Number of obs: {nobs}{note}, groups:  {groups}")
+    return lines
