@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -70,7 +71,10 @@ def asgi(app: Any, method: str, path: str, *, headers: dict[str, str] | None = N
              "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
              "query_string": b"", "root_path": "", "headers": raw,
              "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
-    asyncio.run(app(scope, receive, send))
+    # an event loop of its own, in a thread: the browser tests keep one running in this thread
+    worker = threading.Thread(target=lambda: asyncio.run(app(scope, receive, send)))
+    worker.start()
+    worker.join()
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], body, reads

@@ -80,6 +80,7 @@ def downgrade() -> None:
         batch.drop_column("kind")
     op.drop_table("result_releases")
     op.drop_table("caregiver_contributions")
-    with op.batch_alter_table("caregivers") as batch:
-        batch.drop_column("interpreter_needed")
-        batch.drop_column("page_language")
+    # a plain DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch copy of caregivers would drop
+    # the table other tables' foreign keys point at
+    op.execute("ALTER TABLE caregivers DROP COLUMN interpreter_needed")
+    op.execute("ALTER TABLE caregivers DROP COLUMN page_language")
