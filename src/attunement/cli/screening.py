@@ -156,7 +156,7 @@ def show_command(
     roles = elig["caregiver_roles"]
     lines = [
         f"# {prog.name}",
-        f"*{data['developer']}* (interventions.md section {data['section']})",
+        f"*{data['developer']}*",
         f"**Mechanism:** {', '.join(data['mechanism']['codes'])}: {data['mechanism']['summary'].strip()}",
         f"**Tiers:** {', '.join(data['tiers'])}; **pathways:** {', '.join(data['pathways'])}",
         f"**Window:** {data['window']} ({elig.get('window_note', '').rstrip('.')})",

@@ -40,7 +40,7 @@ _EPS = float(np.finfo(float).eps)
 
 DEFAULT_CONTROL: dict[str, float] = {
     # metafor stops Fisher scoring at a change < 1e-5 and root finding at ~1.2e-4; we solve to
-    # the optimum so results agree with metafor run with tight control (stats.md §0.2).
+    # the optimum so results agree with metafor run with tight control.
     "threshold": 1e-12,
     "tol": 1e-12,
     "maxiter": 200,
@@ -1207,7 +1207,7 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
 
 
 def subgroup_analysis(fit: RMAResult, groups: Sequence[Any]) -> tuple[pd.DataFrame, dict]:
-    """Subgroup analysis both ways users expect (stats.md §1.5): a separate model per subgroup
+    """Subgroup analysis both ways users expect: a separate model per subgroup
     (the fit's τ² estimator and test) and the test of subgroup differences, QM from the
     mixed-effects model with the subgroup as a categorical moderator (common τ²).
 

@@ -2,7 +2,7 @@
 time-unit kappa with tolerance, and event-based agreement with alignment.
 
 The category set always comes from the caller (the coding scheme or the instrument's range),
-never from the observed ratings: an unobserved category changes weighted kappa (stats.md §5).
+never from the observed ratings: an unobserved category changes weighted kappa (Fleiss, Cohen & Everitt 1969).
 
 Standard errors of Cohen's kappa follow Fleiss, Cohen & Everitt (1969) (the large-sample
 variance under the alternative); CIs are Wald intervals, clipped to [−1, 1] as psych does.

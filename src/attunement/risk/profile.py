@@ -1,6 +1,6 @@
 """The family's cumulative vulnerability profile: factors, urgent overlay, tier and pathways.
 
-Counting rule (Sameroff's cumulative-risk tradition, interventions.md 5.2): one point per
+Counting rule (Sameroff's cumulative-risk tradition; Sameroff et al. 1987): one point per
 *distinct* factor present in the child's environment. A factor found in two caregivers (both
 parents with depression) counts once towards ``cumulative_risk``, but every caregiver's finding is
 listed in ``factors`` with its own reason, so nothing is hidden from the clinician.

@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, case, false, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-# the family file's vocabulary (issue 2): one definition for the screening core and the store
+# the family file's vocabulary: one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.risk.profile import REVIEW_KEY

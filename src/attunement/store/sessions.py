@@ -19,6 +19,7 @@ see ``attunement.web.guard.client_address``), ``CLIENT_LIMIT`` failures within
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -111,11 +112,9 @@ class SessionsMixin:
 
     _db: Any
 
-    def actor(self, user_id: int) -> Actor:  # pragma: no cover - provided by Store
-        raise NotImplementedError
-
-    def _forget_token_actors(self) -> None:  # pragma: no cover - provided by Store
-        raise NotImplementedError
+    # provided by Store
+    actor: Callable[[int], Actor]
+    _forget_token_actors: Callable[[], None]
 
     def create_web_session(self, actor: Actor, *, lifetime: int, idle: int) -> str:
         """Start a browser session for a signed-in user; returns its opaque id (for the

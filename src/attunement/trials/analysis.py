@@ -20,7 +20,7 @@ from attunement.trials.lmm import LMMResult, fit_lmm
 
 __all__ = ["SEED_SUBGROUPS", "itt_summary", "subgroup_analysis"]
 
-#: Subgroups the field lacks evidence for (DESIGN.md); the usual column names for them.
+#: Subgroups the field lacks evidence for (docs/clinical-safety.md; the design's subgroups); the usual column names for them.
 SEED_SUBGROUPS = {
     "smi": "parent with severe mental illness",
     "foster_adoptive": "foster or adoptive dyad",

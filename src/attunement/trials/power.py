@@ -17,8 +17,8 @@ Each simulated trial is analysed as the trial will be:
 * continuous: a linear mixed model by REML, ``y ~ arm * time + (1 | centre) + (1 | family)``
   (``time`` replaced by the wave factor for a final-wave effect; ``* subgroup`` for moderator
   designs; the centre term is left out with one centre and the family term with one wave), with a
-  t test on the arm contrast using between-within df. The fit is the profiled REML of stats.md
-  §4.3 vectorised over simulations: with monotone dropout every family's cross-products are
+  t test on the arm contrast using between-within df. The fit is the profiled REML of lme4 (Bates et
+  al. 2015) vectorised over simulations: with monotone dropout every family's cross-products are
   looked up from a table by (arm, subgroup, waves observed), V⁻¹ is explicit at both levels, so
   each REML evaluation for all simulations is a handful of small array operations, and the two
   relative variances are found by a vectorised projected Newton search. It agrees with

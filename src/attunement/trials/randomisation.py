@@ -10,7 +10,7 @@ with a keyed pseudo-random function (HMAC-SHA256), so
   random draws and the algorithm version, plus ``actor`` and ``timestamp`` for the platform's
   audit log.
 
-Methods (see ``platforms.md`` §3; Rosenberger & Lachin 2002; Pocock & Simon 1975):
+Methods (Rosenberger & Lachin 2002; Pocock & Simon 1975):
 
 * ``blocks``: within every stratum (the combination of the ``strata`` columns, which should
   include centre), blocks whose length is drawn at random from ``block_sizes`` (each a multiple

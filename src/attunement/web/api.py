@@ -52,7 +52,7 @@ class TokenOut(BaseModel):
 
 
 class CaregiverIn(BaseModel):
-    """One caregiver of the family file (issue 2 §3) with optional identifiers."""
+    """One caregiver of the family file (risk/family.schema.json) with optional identifiers."""
 
     model_config = ConfigDict(extra="allow")
     id: str = Field(description="Caregiver id within the family, e.g. 'mother' or 'cg1'")

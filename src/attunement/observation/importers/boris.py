@@ -1,7 +1,7 @@
 """BORIS: tabular and aggregated event exports (CSV/TSV), old tabular exports with a metadata
 block, and ``.boris`` project files (plain or gzip-compressed).
 
-Layouts as in BORIS's ``export_observation.py``/``export_events.py`` (observation.md §2):
+Layouts as in BORIS's ``export_observation.py``/``export_events.py``:
 tabular exports have one row per START/STOP/POINT with a ``Time`` column; aggregated exports
 pair states into ``Start (s)``/``Stop (s)``. Independent-variable columns (any number, between
 the FPS column and ``Subject``) are ignored. Old tabular exports (BORIS 7 and earlier) start with

@@ -1,7 +1,7 @@
 """GSEQ SDIS timed-event files: import and export.
 
-Grammar as far as it is documented in public writers (BORIS, LINCE, pyseqlsa; observation.md
-§1.3): a declaration ``Timed ($Set = code code …) … ;``, then per session ``<label>`` followed by
+Grammar as far as it is documented in public writers (BORIS, LINCE, pyseqlsa): a
+declaration ``Timed ($Set = code code …) … ;``, then per session ``<label>`` followed by
 items ``code,onset-offset`` (``code,onset`` for a momentary event; ``a+b,on-off`` for codes that
 share times), and ``/``; a ``,time`` before the session's first item is its start and one after
 its last item its end (the session bounds, read as the coded interval). ``%`` starts a comment.

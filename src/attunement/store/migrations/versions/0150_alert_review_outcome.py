@@ -1,4 +1,4 @@
-"""Alerts record the outcome of the safety review when acknowledged (issue 10).
+"""Alerts record the outcome of the safety review when acknowledged (docs/clinical-safety.md).
 
 An alert acknowledged with an outcome is the platform's record that the safety review was done;
 it releases the hold on intervention matching. Alerts acknowledged before this revision keep a
