@@ -97,7 +97,7 @@ def _set(path: list, value):
     (_set(["cutoffs", 0, "value"], 40), None, "cutoffs[0].value", "outside"),
     (_set(["safety", 0, "items"], [12]), 12, "safety[0].items", "does not exist"),
     (_set(["items", 1, "label"], ""), 2, "label", None),
-    (lambda d: d.pop("citation"), None, "(top level)", "citation"),
+    (lambda d: d.pop("citation"), None, "citation", "is required but missing"),
     (_set(["loinc"], "not-a-code"), None, "loinc", None),
 ])
 def test_broken_definitions_name_file_item_field(tmp_path, change, item, field, message):
@@ -115,7 +115,7 @@ def test_broken_definitions_name_file_item_field(tmp_path, change, item, field, 
 def test_not_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: [unclosed\n")
-    with pytest.raises(DefinitionError, match=r"bad.yaml: not valid YAML at line"):
+    with pytest.raises(DefinitionError, match=r"bad.yaml: line 2: not valid YAML"):
         load_definition(bad)
     with pytest.raises(DefinitionError, match="cannot read"):
         load_definition(tmp_path / "absent.yaml")

@@ -20,11 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from attunement import content
 from attunement.instruments.errors import DefinitionError, UnknownInstrument
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
@@ -250,41 +247,35 @@ def _score_value(v: Any) -> float:
 
 
 # -- loading -----------------------------------------------------------------------------------
-@cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("attunement.instruments").joinpath("instrument.schema.json").read_text()
-    return json.loads(text)
-
-
 def definition_schema() -> dict[str, Any]:
-    """The JSON Schema of the definition format (a copy)."""
-    return json.loads(json.dumps(_schema()))
+    """The JSON Schema of the definition format (a copy).
+
+    Returns
+    -------
+    dict
+        ``attunement/schemas/instrument.schema.json``.
+
+    Examples
+    --------
+    >>> definition_schema()["$schema"]
+    'https://json-schema.org/draft/2020-12/schema'
+    """
+    return content.schema("instrument")
 
 
 def _schema_errors(data: Any, file: str) -> None:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    err = errors[0]
-    path = list(err.absolute_path)
-    item = None
-    if len(path) >= 2 and path[0] == "items" and isinstance(path[1], int):
-        try:
-            item = data["items"][path[1]].get("number", f"#{path[1] + 1}")
-        except (KeyError, IndexError, AttributeError, TypeError):
-            item = f"#{path[1] + 1}"
-        fld = ".".join(str(p) for p in path[2:]) or "items"
-    else:
-        fld = ".".join(str(p) for p in path) or "(top level)"
-    message = err.message
-    if err.validator == "oneOf" and path[:1] == ["items"]:
-        message = "give exactly one of 'key' (a named key) or 'scores' (a list)"
-        fld = "key/scores"
-    extra = f" ({len(errors) - 1} more schema error(s))" if len(errors) > 1 else ""
-    raise DefinitionError(message + extra, file=file, item=item, field=fld)
+    """The schema check; the error also says which item (by number) and which field."""
+    try:
+        content.validate(data, "instrument", file=file, error=DefinitionError)
+    except DefinitionError as err:
+        parts = list(err.parts)
+        if len(parts) >= 2 and parts[0] == "items" and isinstance(parts[1], int):
+            try:
+                err.item = data["items"][parts[1]].get("number", f"#{parts[1] + 1}")
+            except (KeyError, IndexError, AttributeError, TypeError):
+                err.item = f"#{parts[1] + 1}"
+            err.field = content.dotted(parts[2:]) or "items"
+        raise
 
 
 def _build(data: dict[str, Any], file: str) -> Instrument:
@@ -534,19 +525,27 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
 
 
 def load_definition(path: str | Path) -> Instrument:
-    """Load and validate one YAML definition file; errors name the file, item and field."""
+    """Load and validate one YAML definition file; errors name the file, item and field.
+
+    Parameters
+    ----------
+    path : str or Path
+        A definition file in the format of ``FORMAT.md``.
+
+    Returns
+    -------
+    Instrument
+        The validated definition.
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> folder = resources.files("attunement.instruments").joinpath("definitions")
+    >>> load_definition(folder.joinpath("epds.yaml")).short_name
+    'EPDS'
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    try:
-        data = yaml.load(text, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise DefinitionError(f"not valid YAML{where}", file=str(path)) from exc
-    return parse_definition(data, str(path))
+    return parse_definition(content.load_yaml(path, error=DefinitionError), str(path))
 
 
 # -- the bundle --------------------------------------------------------------------------------

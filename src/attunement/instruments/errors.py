@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from attunement.content import ContentError
 
-class DefinitionError(ValueError):
-    """A questionnaire definition file is invalid; the message names the file, item and field."""
+
+class DefinitionError(ContentError):
+    """A content file is invalid (a questionnaire definition, text pack, factors, tiers ...).
+
+    The message reads ``"{file}: {path}: {reason}"`` like every :class:`ContentError`;
+    ``item`` (the item number) and ``field`` (the place within the item, or the path) are kept
+    for callers that ask which item was at fault.
+
+    Examples
+    --------
+    >>> str(DefinitionError("unknown key 'x'", file="epds.yaml", item=5, field="key",
+    ...                     path="items[4].key"))
+    "epds.yaml: items[4].key: unknown key 'x'"
+    """
 
     def __init__(
         self,
@@ -15,19 +28,19 @@ class DefinitionError(ValueError):
         file: str | None = None,
         item: int | str | None = None,
         field: str | None = None,
+        path: str | None = None,
     ) -> None:
-        self.file = file
         self.item = item
         self.field = field
-        self.reason = reason
-        where = []
-        if file:
-            where.append(str(file))
-        if item is not None:
-            where.append(f"item {item}")
-        if field:
-            where.append(f"field {field!r}")
-        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+        if path is None:
+            path = field or ""
+            if item is not None and f".{item}" not in path:
+                path = f"{path} (item {item})" if path else f"item {item}"
+        super().__init__(file, path, reason)
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> DefinitionError:
+        return cls(reason, file=file, path=path or "", field=path or None)
 
 
 class ScoringError(ValueError):

@@ -1,0 +1,324 @@
+"""Clinical content as validated data: one error, one schema check, one YAML reader.
+
+Every content file (questionnaire definitions, the intervention catalogue, vulnerability factors,
+care tiers, treatment routes, prompts, reliable-change rules, coding schemes, item text packs, the
+vocabulary, family files) is checked the same way: its JSON Schema (Draft 2020-12, shipped in
+``attunement/schemas/``), then the few cross-checks a schema cannot express. Every problem is a
+:class:`ContentError` whose message reads ``"{file}: {path}: {reason}"``, ``path`` being a dotted
+path into the document such as ``items[3].scores``. ``docs/content.md`` lists the kinds.
+
+>>> validate({"version": 1, "measures": []}, "reliable_change", file="rules.yaml")
+Traceback (most recent call last):
+...
+attunement.content.ContentError: rules.yaml: measures: needs at least 1 entry
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
+
+#: kind -> schema file in ``attunement/schemas/``
+SCHEMAS = {
+    "instrument": "instrument.schema.json",
+    "catalogue": "catalogue.schema.json",
+    "factors": "factors.schema.json",
+    "tiers": "tiers.schema.json",
+    "treatment_routes": "treatment_routes.schema.json",
+    "prompts": "prompts.schema.json",
+    "vocabulary": "vocabulary.schema.json",
+    "crisis_contacts": "crisis_contacts.schema.json",
+    "reliable_change": "reliable_change.schema.json",
+    "coding_scheme": "coding_scheme.schema.json",
+    "textpack": "textpack.schema.json",
+    "family": "family.schema.json",
+}
+
+
+class ContentError(ValueError):
+    """A content file is invalid: ``file``, ``path`` (dotted, e.g. ``items[3].scores``), ``reason``.
+
+    Parameters
+    ----------
+    file : str
+        The file (or a name for an in-memory document).
+    path : str
+        Where in the document, as ``factors[2].level``; empty for the whole document.
+    reason : str
+        Why, in words a reviewer can act on.
+
+    Examples
+    --------
+    >>> str(ContentError("factors.yaml", "factors[0].level", "'x' is not one of: caregiver"))
+    "factors.yaml: factors[0].level: 'x' is not one of: caregiver"
+    """
+
+    parts: tuple[Any, ...] = ()  # the path as parts, when it came from a schema check
+
+    def __init__(self, file: str | None, path: str | None, reason: str) -> None:
+        self.file = file
+        self.path = path or ""
+        self.reason = reason
+        super().__init__(": ".join(p for p in (file, path, reason) if p))
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> ContentError:
+        """This class's error for ``file``, ``path``, ``reason`` (a subclass with its own
+        constructor arguments overrides this)."""
+        return cls(file, path, reason)
+
+
+def dotted(parts: Iterable[Any]) -> str:
+    """A dotted path from path parts: ``["items", 3, "scores"]`` -> ``items[3].scores``.
+
+    Examples
+    --------
+    >>> dotted(["caregivers", 1, "role"])
+    'caregivers[1].role'
+    """
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> Any:
+    """Read a YAML (or JSON) file; a missing file or a syntax error names the file and line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read.
+    error : type, optional
+        The :class:`ContentError` subclass to raise (a kind's own error class).
+
+    Returns
+    -------
+    Any
+        The parsed document.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+    ...     _ = f.write("a: [1, 2\\n")
+    >>> load_yaml(f.name)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.content.ContentError: ...yaml: line 2: not valid YAML (expected ',' or ']'...)
+    >>> os.unlink(f.name)
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error.at(str(p), "", "cannot read: file not found") from None
+    except OSError as exc:
+        raise error.at(str(p), "", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise error.at(str(p), "", f"not UTF-8 text ({exc.reason})") from None
+    return parse_yaml(text, str(p), error=error)
+
+
+def parse_yaml(text: str, file: str, *, error: type[ContentError] = ContentError) -> Any:
+    """Parse YAML text; a syntax error names the file and line (see :func:`load_yaml`)."""
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error.at(file, where, f"not valid YAML ({problem}, column "
+                    f"{mark.column + 1})" if mark else f"not valid YAML ({problem})") from None
+
+
+def _substitute(node: Any, terms: Mapping[str, Sequence[str]]) -> Any:
+    """Replace ``{"x-vocabulary": name}`` by ``{"enum": terms[name]}`` throughout a schema."""
+    if isinstance(node, dict):
+        if "x-vocabulary" in node:
+            rest = {k: _substitute(v, terms) for k, v in node.items() if k != "x-vocabulary"}
+            return {**rest, "enum": list(terms[node["x-vocabulary"]])}
+        return {k: _substitute(v, terms) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, terms) for v in node]
+    return node
+
+
+@cache
+def _raw_schema(kind: str) -> dict[str, Any]:
+    if kind not in SCHEMAS:
+        raise KeyError(f"no schema for content kind {kind!r} (known: {', '.join(SCHEMAS)})")
+    text = resources.files("attunement").joinpath("schemas", SCHEMAS[kind]).read_text("utf-8")
+    return json.loads(text)
+
+
+def schema(kind: str, terms: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a content kind (a copy), with vocabulary lists filled in.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`SCHEMAS`.
+    terms : mapping, optional
+        Vocabulary lists (``caregiver_roles`` ...) for the schema's ``x-vocabulary`` places.
+
+    Returns
+    -------
+    dict
+        The schema.
+
+    Examples
+    --------
+    >>> schema("reliable_change")["$schema"]
+    'https://json-schema.org/draft/2020-12/schema'
+    """
+    raw = _raw_schema(kind)
+    return _substitute(raw, terms) if terms else copy.deepcopy(raw)
+
+
+@cache
+def _validator(kind: str, terms: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    import jsonschema
+
+    cls = jsonschema.Draft202012Validator
+    return cls(schema(kind, dict(terms)), format_checker=cls.FORMAT_CHECKER)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
+    """One jsonschema error as (path parts, reason): the one translator of schema errors.
+
+    A schema may word a rule itself: ``"x-messages": {keyword: reason}`` replaces the reason of
+    that keyword and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
+    several fields, such as ``key/scores``).
+    """
+    parts = list(error.absolute_path)
+    v = error.validator
+    here = error.schema if isinstance(error.schema, Mapping) else {}
+    own = (here.get("x-messages") or {}).get(v)
+    if own:
+        extra = (here.get("x-fields") or {}).get(v)
+        return ([*parts, extra] if extra else parts), own
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [*parts, missing], "is required but missing"
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return [*parts, extra[0] if extra else "?"], f"is not a field of {noun}"
+    if v == "enum":
+        allowed = ", ".join(str(x) for x in error.validator_value)
+        return parts, f"{error.instance!r} is not one of: {allowed}"
+    if v == "const":
+        return parts, f"must be {error.validator_value!r}, got {error.instance!r}"
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return parts, f"expected {want}, got {error.instance!r}"
+    if v == "format":
+        return parts, f"{error.instance!r} is not a date in the form YYYY-MM-DD"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return parts, f"{error.instance!r} is out of range ({v} {error.validator_value})"
+    if v == "pattern":
+        return parts, f"{error.instance!r} has characters that are not allowed"
+    if v == "minItems":
+        n = error.validator_value
+        return parts, f"needs at least {n} entr{_plural(n, 'y', 'ies')}"
+    if v == "minLength" and error.validator_value == 1:
+        return parts, "must not be empty"
+    if v == "minProperties" and error.validator_value == 1:
+        return parts, "must not be empty"
+    if v == "propertyNames":
+        return parts, f"{error.instance!r} is not a valid key (lower-case letters, digits, _)"
+    if v == "uniqueItems":
+        return parts, "lists an entry twice"
+    return parts, error.message
+
+
+def _order(error: Any) -> list[tuple[int, Any]]:
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
+
+
+def problems(document: Any, kind: str, *, file: str,
+             terms: Mapping[str, Sequence[str]] | None = None,
+             error: type[ContentError] = ContentError) -> list[ContentError]:
+    """Every schema problem of a document, in document order (see :func:`validate`)."""
+    key = tuple(sorted((k, tuple(v)) for k, v in (terms or {}).items()))
+    validator = _validator(kind, key)
+    noun = validator.schema.get("x-noun", "this file")
+    found = sorted(validator.iter_errors(document), key=_order)
+    out: dict[tuple[str, str], ContentError] = {}
+    for err in found:
+        parts, reason = describe(err, noun)
+        where = dotted(parts)
+        if (where, reason) not in out:
+            exc = error.at(file, where, reason)
+            exc.parts = tuple(parts)
+            out[(where, reason)] = exc
+    return list(out.values())
+
+
+def validate(document: Any, kind: str, *, file: str,
+             terms: Mapping[str, Sequence[str]] | None = None,
+             error: type[ContentError] = ContentError) -> Any:
+    """Check a document against its kind's schema; raise the first problem as a ContentError.
+
+    Parameters
+    ----------
+    document : Any
+        The parsed document (from :func:`load_yaml`).
+    kind : str
+        The content kind, one of :data:`SCHEMAS`.
+    file : str
+        The file name used in messages.
+    terms : mapping, optional
+        Vocabulary lists for the schema's ``x-vocabulary`` places.
+    error : type, optional
+        The ContentError subclass to raise.
+
+    Returns
+    -------
+    Any
+        The document, unchanged.
+
+    Raises
+    ------
+    ContentError
+        The first problem in document order; its reason ends with ``(and N more problem(s))``
+        when there are more. ``parts`` holds the path as a tuple.
+
+    Examples
+    --------
+    >>> validate({"version": 1, "measures": [{"instrument": "epds"}]}, "reliable_change",
+    ...          file="r.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.content.ContentError: r.yaml: measures[0].lower_is_better: is required but missing (and 3 more problem(s))
+    """
+    found = problems(document, kind, file=file, terms=terms, error=error)
+    if found:
+        first = found[0]
+        if len(found) > 1:
+            parts = first.parts
+            first = error.at(file, first.path, f"{first.reason} (and {len(found) - 1} more problem(s))")
+            first.parts = parts
+        raise first
+    return document
+
+
+__all__ = ["SCHEMAS", "ContentError", "describe", "dotted", "load_yaml", "parse_yaml",
+           "problems", "schema", "validate"]
