@@ -80,6 +80,44 @@ class ContentError(ValueError):
         return cls(file, path, reason)
 
 
+class DefinitionError(ContentError):
+    """A definition file is invalid (a questionnaire definition, text pack, factors, tiers ...).
+
+    The one ``DefinitionError``: ``attunement.instruments`` and ``attunement.risk`` re-export it.
+
+    The message reads ``"{file}: {path}: {reason}"`` like every :class:`ContentError`;
+    ``item`` (the item number) and ``field`` (the place within the item, or the path) are kept
+    for callers that ask which item was at fault.
+
+    Examples
+    --------
+    >>> str(DefinitionError("unknown key 'x'", file="epds.yaml", item=5, field="key",
+    ...                     path="items[4].key"))
+    "epds.yaml: items[4].key: unknown key 'x'"
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        item: int | str | None = None,
+        field: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.item = item
+        self.field = field
+        if path is None:
+            path = field or ""
+            if item is not None and f".{item}" not in path:
+                path = f"{path} (item {item})" if path else f"item {item}"
+        super().__init__(file, path, reason)
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> DefinitionError:
+        return cls(reason, file=file, path=path or "", field=path or None)
+
+
 def dotted(parts: Iterable[Any]) -> str:
     """A dotted path from path parts: ``["items", 3, "scores"]`` -> ``items[3].scores``.
 
@@ -117,7 +155,7 @@ def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> 
     >>> load_yaml(f.name)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    attunement.content.ContentError: ...yaml: line 2: not valid YAML (expected ',' or ']'...)
+    attunement.content.ContentError: ...yaml: line 2: not valid YAML (did not find expected ',' or ']', column 1)
     >>> os.unlink(f.name)
     """
     p = Path(path)
@@ -191,9 +229,14 @@ def schema(kind: str, terms: Mapping[str, Sequence[str]] | None = None) -> dict[
 @cache
 def _validator(kind: str, terms: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
     import jsonschema
+    from referencing import Registry, Resource
 
+    # every schema is known by its $id, so one kind's schema may $ref another's
+    filled = {k: schema(k, dict(terms)) for k in SCHEMAS}
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s)) for s in filled.values() if "$id" in s)
     cls = jsonschema.Draft202012Validator
-    return cls(schema(kind, dict(terms)), format_checker=cls.FORMAT_CHECKER)
+    return cls(filled[kind], registry=registry, format_checker=cls.FORMAT_CHECKER)
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -204,7 +247,7 @@ def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
     """One jsonschema error as (path parts, reason): the one translator of schema errors.
 
     A schema may word a rule itself: ``"x-messages": {keyword: reason}`` replaces the reason of
-    that keyword and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
+    that keyword (``{instance!r}`` stands for the value at fault) and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
     several fields, such as ``key/scores``).
     """
     parts = list(error.absolute_path)
@@ -213,7 +256,7 @@ def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
     own = (here.get("x-messages") or {}).get(v)
     if own:
         extra = (here.get("x-fields") or {}).get(v)
-        return ([*parts, extra] if extra else parts), own
+        return ([*parts, extra] if extra else parts), own.replace("{instance!r}", repr(error.instance))
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [*parts, missing], "is required but missing"
@@ -307,7 +350,7 @@ def validate(document: Any, kind: str, *, file: str,
     ...          file="r.yaml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    attunement.content.ContentError: r.yaml: measures[0].lower_is_better: is required but missing (and 3 more problem(s))
+    attunement.content.ContentError: r.yaml: measures[0].score: is required but missing (and 3 more problem(s))
     """
     found = problems(document, kind, file=file, terms=terms, error=error)
     if found:
@@ -320,5 +363,5 @@ def validate(document: Any, kind: str, *, file: str,
     return document
 
 
-__all__ = ["SCHEMAS", "ContentError", "describe", "dotted", "load_yaml", "parse_yaml",
+__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "describe", "dotted", "load_yaml", "parse_yaml",
            "problems", "schema", "validate"]

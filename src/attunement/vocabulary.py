@@ -1,7 +1,11 @@
-"""The one vocabulary of flag kinds, urgency levels and crisis contacts (``vocabulary.yaml``).
+"""The one vocabulary (``vocabulary.yaml``): flag kinds, urgency levels, crisis contacts,
+caregiver and user roles, placements and the default schedule.
 
 Pure domain code: every layer (instruments, risk, store, web) asks this module whether a flag is
-urgent, an emergency, opens an alert or shows the crisis contacts, instead of keeping a list.
+urgent, an emergency, opens an alert or shows the crisis contacts, and which roles, placements
+and time points exist, instead of keeping a list. A service replaces the file with its own
+(``ATTUNEMENT_VOCABULARY=/path/vocabulary.yaml``, or ``load_vocabulary(path)``); a section its
+file leaves out is the shipped one. ``docs/content.md`` describes the format.
 
 >>> v = load_vocabulary()
 >>> v.kind_of({"id": "pbq_harm_review", "kind": "review"}).id
@@ -12,7 +16,7 @@ urgent, an emergency, opens an alert or shows the crisis contacts, instead of ke
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -20,14 +24,31 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from attunement import content
+from attunement.content import ContentError
 
 URGENCY_LEVELS = ("none", "same_day", "emergency")
 _KIND_FLAGS = ("urgent", "emergency", "alert", "show_crisis_contacts")
+ENV_VAR = "ATTUNEMENT_VOCABULARY"
+_SECTIONS = ("caregiver_roles", "user_roles", "placements", "default_schedule")
 
 
-class VocabularyError(ValueError):
-    """The vocabulary or a crisis-contacts file is invalid; the message names file, entry, field."""
+class VocabularyError(ContentError):
+    """The vocabulary or a crisis-contacts file is invalid: ``"{file}: {path}: {reason}"``."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One entry of a vocabulary list: its id, label and (for some lists) what it is for.
+
+    ``birth_parent`` is set on caregiver roles; ``purpose`` on user roles.
+    """
+
+    id: str
+    label: str
+    description: str = ""
+    birth_parent: bool = False
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,13 +92,18 @@ class CrisisContact:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Flag kinds, urgency levels and the crisis contacts a service shows."""
+    """Flag kinds, urgency levels, the crisis contacts a service shows, and the lists of
+    caregiver roles, user roles, placements and default time points."""
 
     kinds: tuple[FlagKind, ...]
     levels: tuple[UrgencyLevel, ...]
     crisis_contacts: tuple[CrisisContact, ...]
     crisis_contacts_source: str
     source: str = "vocabulary.yaml"
+    caregiver_roles: tuple[Term, ...] = ()
+    user_roles: tuple[Term, ...] = ()
+    placements: tuple[Term, ...] = ()
+    default_schedule: tuple[Term, ...] = ()
     _by_flag: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def kind(self, kind_id: str) -> FlagKind:
@@ -141,137 +167,244 @@ class Vocabulary:
         """This vocabulary with a service's crisis contacts (a list, or a JSON/YAML file of one)."""
         if isinstance(contacts, str | Path):
             where = str(contacts)
-            data = _read(Path(contacts))
+            data = content.load_yaml(Path(contacts), error=VocabularyError)
             source = f"service crisis contacts ({where})"
         else:
             where, data, source = "crisis contacts", contacts, "service crisis contacts"
+        prefix: list[Any] = []
         if isinstance(data, Mapping) and "contacts" in data:
             source = str(data.get("source") or source)
-            data = data["contacts"]
-        return replace(self, crisis_contacts=_parse_contacts(data, where),
+            data, prefix = data["contacts"], ["contacts"]
+        return replace(self, crisis_contacts=_parse_contacts(data, where, prefix),
                        crisis_contacts_source=source)
 
+    def terms(self) -> dict[str, tuple[str, ...]]:
+        """The id lists other content schemas check against (``caregiver_roles`` ...)."""
+        return {
+            "caregiver_roles": tuple(t.id for t in self.caregiver_roles),
+            "birth_parent_roles": tuple(t.id for t in self.caregiver_roles if t.birth_parent),
+            "placements": tuple(t.id for t in self.placements),
+            "user_roles": tuple(t.id for t in self.user_roles),
+        }
 
-def _read(path: Path) -> Any:
+
+def _words(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _parse_contacts(data: Any, where: str, prefix: Sequence[Any] = ()) -> tuple[CrisisContact, ...]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VocabularyError(f"{path}: file not found") from None
-    try:
-        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise VocabularyError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'} "
-                              f"({exc})") from None
+        content.validate(data, "crisis_contacts", file=where, error=VocabularyError)
+    except VocabularyError as err:
+        raise VocabularyError(where, content.dotted([*prefix, *err.parts]), err.reason) from None
+    return tuple(CrisisContact(str(c["name"]).strip(), str(c["phone"]).strip(),
+                               str(c.get("note") or "").strip()) for c in data)
 
 
-def _text(entry: Mapping[str, Any], key: str, where: str, required: bool = True) -> str:
-    value = entry.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
-        raise VocabularyError(f"{where}: field '{key}' is missing or empty")
-    return str(value).strip()
+def _check_kinds(raw: Sequence[Mapping[str, Any]], src: str) -> dict[str, str]:
+    """What the schema cannot say about flag kinds; returns instrument flag id -> kind id."""
+    by_flag: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, k in enumerate(raw):
+        w = f"flag_kinds[{i}]"
+        if k["id"] in seen:
+            raise VocabularyError(src, f"{w}.id", f"duplicate flag kind {k['id']!r}")
+        seen.add(k["id"])
+        if k["emergency"] and not k["urgent"]:
+            raise VocabularyError(src, w, f"flag kind {k['id']!r}: an emergency kind must also "
+                                  "be urgent")
+        if k["urgent"] and not k["alert"]:
+            raise VocabularyError(src, w, f"flag kind {k['id']!r}: an urgent kind must open an alert")
+        for f in k.get("flags") or []:
+            if f in by_flag:
+                raise VocabularyError(src, f"{w}.flags", f"flag {f!r} is already of kind "
+                                      f"{by_flag[f]!r}")
+            by_flag[f] = k["id"]
+    return by_flag
 
 
-def _parse_contacts(data: Any, where: str) -> tuple[CrisisContact, ...]:
-    if not isinstance(data, list) or not data:
-        raise VocabularyError(f"{where}: expected a non-empty list of crisis contacts")
-    out = []
-    for i, entry in enumerate(data, start=1):
-        w = f"{where}: contact {i}"
-        if not isinstance(entry, Mapping):
-            raise VocabularyError(f"{w}: expected a mapping with name and phone")
-        unknown = set(entry) - {"name", "phone", "note"}
-        if unknown:
-            raise VocabularyError(f"{w}: unknown field(s) {sorted(unknown)}")
-        out.append(CrisisContact(_text(entry, "name", w), _text(entry, "phone", w),
-                                 _text(entry, "note", w, required=False)))
-    return tuple(out)
+def _check_lists(doc: Mapping[str, Any], src: str) -> None:
+    levels = tuple(lv["id"] for lv in doc["urgency"])
+    if levels != URGENCY_LEVELS:
+        raise VocabularyError(src, "urgency", f"urgency must list exactly {URGENCY_LEVELS} in "
+                              f"this order, got {levels}")
+    for i, lv in enumerate(doc["urgency"][1:], start=1):
+        if not _words(lv.get("action")) or not _words(lv.get("source")):
+            raise VocabularyError(src, f"urgency[{i}]", f"urgency {lv['id']!r}: fields 'action' "
+                                  "and 'source' are required")
+    for section in _SECTIONS:
+        ids = [t["id"] for t in doc.get(section) or []]
+        for i, tid in enumerate(ids):
+            if tid in ids[:i]:
+                raise VocabularyError(src, f"{section}[{i}].id", f"duplicate id {tid!r}")
+
+
+def _terms(doc: Mapping[str, Any], section: str) -> tuple[Term, ...]:
+    return tuple(Term(t["id"], t["label"].strip(), _words(t.get("description")),
+                      bool(t.get("birth_parent", False)), _words(t.get("purpose")))
+                 for t in doc.get(section) or [])
 
 
 def parse_vocabulary(doc: Any, src: str) -> Vocabulary:
-    """Validate a vocabulary document; errors name the file, entry and field."""
-    if not isinstance(doc, Mapping):
-        raise VocabularyError(f"{src}: expected a mapping")
-    levels = []
-    for i, lv in enumerate(doc.get("urgency") or []):
-        w = f"{src}: urgency[{i}]"
-        if not isinstance(lv, Mapping):
-            raise VocabularyError(f"{w}: expected a mapping")
-        levels.append(UrgencyLevel(_text(lv, "id", w), _text(lv, "label", w),
-                                   str(lv.get("action") or "").strip(),
-                                   " ".join(str(lv.get("source") or "").split())))
-    if tuple(lv.id for lv in levels) != URGENCY_LEVELS:
-        raise VocabularyError(f"{src}: urgency must list exactly {URGENCY_LEVELS} in this order")
-    for lv in levels[1:]:
-        if not lv.action or not lv.source:
-            raise VocabularyError(f"{src}: urgency '{lv.id}': fields 'action' and 'source' are required")
-    kinds: list[FlagKind] = []
-    by_flag: dict[str, str] = {}
-    raw = doc.get("flag_kinds")
-    if not isinstance(raw, list) or not raw:
-        raise VocabularyError(f"{src}: expected a non-empty 'flag_kinds' list")
-    for i, k in enumerate(raw):
-        w = f"{src}: flag_kinds[{i}]"
-        if not isinstance(k, Mapping):
-            raise VocabularyError(f"{w}: expected a mapping")
-        kid = _text(k, "id", w)
-        w = f"{src}: flag kind '{kid}'"
-        if kid in {x.id for x in kinds}:
-            raise VocabularyError(f"{w}: duplicate id")
-        unknown = set(k) - {"id", "label", "description", "flags", "recorded", "source", *_KIND_FLAGS}
-        if unknown:
-            raise VocabularyError(f"{w}: unknown field(s) {sorted(unknown)}")
-        bools = {}
-        for key in _KIND_FLAGS:
-            if not isinstance(k.get(key), bool):
-                raise VocabularyError(f"{w}: field '{key}' must be true or false, got {k.get(key)!r}")
-            bools[key] = k[key]
-        if bools["emergency"] and not bools["urgent"]:
-            raise VocabularyError(f"{w}: an emergency kind must also be urgent")
-        if bools["urgent"] and not bools["alert"]:
-            raise VocabularyError(f"{w}: an urgent kind must open an alert")
-        flags = k.get("flags") or []
-        if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
-            raise VocabularyError(f"{w}: field 'flags' must be a list of instrument flag ids")
-        for f in flags:
-            if f in by_flag:
-                raise VocabularyError(f"{w}: flag {f!r} is already of kind {by_flag[f]!r}")
-            by_flag[f] = kid
-        recorded = k.get("recorded")
-        if recorded is not None and (not isinstance(recorded, str) or not recorded):
-            raise VocabularyError(f"{w}: field 'recorded' must be a recorded-answer id")
-        kinds.append(FlagKind(kid, _text(k, "label", w), " ".join(str(k.get("description") or "").split()),
-                              flags=tuple(flags), recorded=recorded,
-                              source=" ".join(str(k.get("source") or "").split()), **bools))
-    cc = doc.get("crisis_contacts")
-    if not isinstance(cc, Mapping):
-        raise VocabularyError(f"{src}: crisis_contacts: expected a mapping with source and contacts")
-    contacts = _parse_contacts(cc.get("contacts"), f"{src}: crisis_contacts")
-    return Vocabulary(tuple(kinds), tuple(levels), contacts,
-                      " ".join(_text(cc, "source", f"{src}: crisis_contacts").split()), src, by_flag)
+    """Validate a vocabulary document; errors name the file, path and reason.
+
+    Parameters
+    ----------
+    doc : Any
+        The parsed ``vocabulary.yaml`` layout.
+    src : str
+        The file name used in messages.
+
+    Returns
+    -------
+    Vocabulary
+        The vocabulary; a list section the document leaves out (caregiver roles, user roles,
+        placements, default schedule) is the shipped one.
+
+    Examples
+    --------
+    >>> parse_vocabulary({"urgency": []}, "v.yaml")
+    Traceback (most recent call last):
+    ...
+    attunement.vocabulary.VocabularyError: v.yaml: flag_kinds: is required but missing (and 1 more problem(s))
+    """
+    content.validate(doc, "vocabulary", file=src, error=VocabularyError)
+    _check_lists(doc, src)
+    by_flag = _check_kinds(doc["flag_kinds"], src)
+    levels = tuple(UrgencyLevel(lv["id"], lv["label"].strip(), str(lv.get("action") or "").strip(),
+                                _words(lv.get("source"))) for lv in doc["urgency"])
+    kinds = tuple(FlagKind(k["id"], k["label"].strip(), _words(k.get("description")),
+                           flags=tuple(k.get("flags") or ()), recorded=k.get("recorded"),
+                           source=_words(k.get("source")),
+                           **{key: k[key] for key in _KIND_FLAGS}) for k in doc["flag_kinds"])
+    cc = doc["crisis_contacts"]
+    contacts = _parse_contacts(cc["contacts"], src, ["crisis_contacts", "contacts"])
+    missing = [s for s in _SECTIONS if s not in doc]
+    if missing and src == "vocabulary.yaml":
+        raise VocabularyError(src, missing[0], "is required but missing in the shipped vocabulary")
+    lists = {s: _terms(doc, s) for s in _SECTIONS if s in doc}
+    shipped = {s: getattr(_default(), s) for s in missing}
+    return Vocabulary(kinds, levels, contacts, _words(cc["source"]), src,
+                      _by_flag=by_flag, **lists, **shipped)
 
 
 def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
-    """Load the shipped vocabulary (cached), or a service's replacement file."""
+    """The vocabulary: a service's file (``path``, else ``$ATTUNEMENT_VOCABULARY``) or the shipped one.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A service's vocabulary file (same format; sections it leaves out are the shipped ones).
+
+    Returns
+    -------
+    Vocabulary
+        The validated vocabulary (cached for the shipped file and the environment's file).
+
+    Examples
+    --------
+    >>> load_vocabulary().level("emergency").label.startswith("EMERGENCY")
+    True
+    """
     if path is None:
-        return _default()
-    return parse_vocabulary(_read(Path(path)), str(path))
+        env = os.environ.get(ENV_VAR)
+        return _from_file(env) if env else _default()
+    return parse_vocabulary(content.load_yaml(Path(path), error=VocabularyError), str(path))
+
+
+@cache
+def _from_file(path: str) -> Vocabulary:
+    return parse_vocabulary(content.load_yaml(Path(path), error=VocabularyError), path)
 
 
 @cache
 def _default() -> Vocabulary:
     text = resources.files("attunement").joinpath("vocabulary.yaml").read_text("utf-8")
-    return parse_vocabulary(yaml.safe_load(text), "vocabulary.yaml")
+    return parse_vocabulary(content.parse_yaml(text, "vocabulary.yaml", error=VocabularyError),
+                            "vocabulary.yaml")
+
+
+def caregiver_roles(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
+    """The caregiver roles (``birth_mother`` ...), with labels, in order.
+
+    Examples
+    --------
+    >>> caregiver_roles()[0].id, caregiver_roles()[0].label
+    ('birth_mother', 'Birth mother')
+    """
+    return (vocabulary or load_vocabulary()).caregiver_roles
+
+
+def birth_parent_roles(vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
+    """The ids of the caregiver roles that are birth parents.
+
+    Examples
+    --------
+    >>> birth_parent_roles()
+    ('birth_mother', 'birth_father')
+    """
+    return tuple(t.id for t in caregiver_roles(vocabulary) if t.birth_parent)
+
+
+def user_roles(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
+    """The roles of people who sign in, with labels and what each is for.
+
+    Examples
+    --------
+    >>> [t.id for t in user_roles()]
+    ['admin', 'site_lead', 'practitioner', 'researcher']
+    """
+    return (vocabulary or load_vocabulary()).user_roles
+
+
+def placements(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
+    """Where the infant lives (``birth_family``, ``foster`` ...), with labels.
+
+    Examples
+    --------
+    >>> [t.id for t in placements()]
+    ['birth_family', 'foster', 'adoptive', 'kinship']
+    """
+    return (vocabulary or load_vocabulary()).placements
+
+
+def default_schedule(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
+    """The time points offered when a study defines no schedule, in order.
+
+    Examples
+    --------
+    >>> [t.id for t in default_schedule()]
+    ['antenatal', '6w', '3m', '6m', '12m']
+    """
+    return (vocabulary or load_vocabulary()).default_schedule
+
+
+def vocabulary_terms(vocabulary: Vocabulary | None = None) -> dict[str, tuple[str, ...]]:
+    """The id lists that content schemas fill their ``x-vocabulary`` places from.
+
+    Examples
+    --------
+    >>> vocabulary_terms()["placements"]
+    ('birth_family', 'foster', 'adoptive', 'kinship')
+    """
+    return (vocabulary or load_vocabulary()).terms()
 
 
 __all__ = [
+    "ENV_VAR",
     "URGENCY_LEVELS",
     "CrisisContact",
     "FlagKind",
+    "Term",
     "UrgencyLevel",
     "Vocabulary",
     "VocabularyError",
+    "birth_parent_roles",
+    "caregiver_roles",
+    "default_schedule",
     "load_vocabulary",
     "parse_vocabulary",
+    "placements",
+    "user_roles",
+    "vocabulary_terms",
 ]

@@ -79,7 +79,7 @@ def _broken(doc: dict, index: int, edit) -> dict:
      "eligibility.requires[0].any_of[7]", "unknown factor"),
     (lambda p: p.update(tiers=["intensive"]), "abc", "tiers[0]", "is not one of"),
     (lambda p: p["evidence"].update(strength=9), "abc", "evidence.strength", "maximum"),
-    (lambda p: p.update(colour="blue"), "abc", "colour", "not a catalogue field"),
+    (lambda p: p.update(colour="blue"), "abc", "colour", "is not a field of the catalogue"),
     (lambda p: p["eligibility"]["window"]["start"].update(gestation_weeks=50), "abc",
      "eligibility.window.start", None),
     # issue 10: every programme states its trial population and delivery, validated

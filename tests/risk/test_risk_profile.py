@@ -281,12 +281,14 @@ def test_definition_files_are_validated(tmp_path) -> None:
     bad = tmp_path / "factors.yaml"
     bad.write_text("factors:\n  - id: x\n    label: X\n    level: household\n"
                    "    evidence: e\n    determined_by: {recorded: [x]}\n")
-    with pytest.raises(DefinitionError, match=r"factors.yaml: factor 'x': field 'level'"):
+    with pytest.raises(DefinitionError, match=r"factors.yaml: factors\[0\]\.level: 'household' is "
+                       "not one of: caregiver, family"):
         load_definitions(factors_path=bad)
     tiers = tmp_path / "tiers.yaml"
     tiers.write_text("urgent: {rules: []}\ntiers:\n  - id: specialist\n    label: S\n    rules:\n"
-                     "      - {id: r, label: r, any_factor: [sadness]}\npathways: []\n")
-    with pytest.raises(DefinitionError, match=r"tier 'specialist' rules\[0\]: unknown factor"):
+                     "      - {id: r, label: r, source: s, any_factor: [sadness]}\npathways: []\n")
+    with pytest.raises(DefinitionError, match=r"tiers.yaml: tiers\[0\]\.rules\[0\]\.any_factor: "
+                       r"unknown factor\(s\) \['sadness'\]"):
         load_definitions(tiers_path=tiers)
 
 

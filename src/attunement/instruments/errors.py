@@ -4,43 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from attunement.content import ContentError
+from attunement.content import DefinitionError
 
-
-class DefinitionError(ContentError):
-    """A content file is invalid (a questionnaire definition, text pack, factors, tiers ...).
-
-    The message reads ``"{file}: {path}: {reason}"`` like every :class:`ContentError`;
-    ``item`` (the item number) and ``field`` (the place within the item, or the path) are kept
-    for callers that ask which item was at fault.
-
-    Examples
-    --------
-    >>> str(DefinitionError("unknown key 'x'", file="epds.yaml", item=5, field="key",
-    ...                     path="items[4].key"))
-    "epds.yaml: items[4].key: unknown key 'x'"
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        file: str | None = None,
-        item: int | str | None = None,
-        field: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.item = item
-        self.field = field
-        if path is None:
-            path = field or ""
-            if item is not None and f".{item}" not in path:
-                path = f"{path} (item {item})" if path else f"item {item}"
-        super().__init__(file, path, reason)
-
-    @classmethod
-    def at(cls, file: str | None, path: str | None, reason: str) -> DefinitionError:
-        return cls(reason, file=file, path=path or "", field=path or None)
+__all__ = ["DefinitionError", "ScoringError", "UnknownInstrument"]
 
 
 class ScoringError(ValueError):

@@ -10,9 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from attunement import content
+from attunement.content import ContentError
 from attunement.risk.definitions import TIER_ORDER, Definitions, load_definitions
+from attunement.vocabulary import vocabulary_terms
 
 MECHANISM_LABELS = {
     "behavioural_sensitivity": "behavioural sensitivity",
@@ -30,18 +31,22 @@ STRENGTH_LABELS = {
 DAYS_PER_MONTH = 365.25 / 12
 
 
-class CatalogueError(ValueError):
-    """The catalogue is invalid; the message names the file, programme and field."""
+class CatalogueError(ContentError):
+    """The catalogue is invalid: ``"{file}: {path}: {reason}"``, the path starting at the
+    programme (``programmes[2].eligibility.window``); ``programme`` is its id and ``field`` the
+    place within it."""
 
     def __init__(self, reason: str, *, file: str, programme: str | None = None,
-                 field: str | None = None) -> None:
-        self.file, self.programme, self.field, self.reason = file, programme, field, reason
-        where = [file]
-        if programme:
-            where.append(f"programme {programme!r}")
-        if field:
-            where.append(f"field {field!r}")
-        super().__init__(f"{', '.join(where)}: {reason}")
+                 field: str | None = None, index: int | None = None) -> None:
+        self.programme, self.field = programme, field
+        where = f"programmes[{index}]" if index is not None else (
+            f"programme {programme!r}" if programme else "")
+        path = ".".join(p for p in (where, field) if p).replace(".[", "[")
+        super().__init__(file, path, reason)
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> CatalogueError:
+        return cls(reason, file=file or "", field=path or None)
 
 
 @dataclass(frozen=True)
@@ -172,41 +177,42 @@ class Catalogue:
         raise KeyError(f"unknown programme {programme_id!r}; known: {', '.join(self.ids)}")
 
 
-def _path(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
                     definitions: Definitions | None = None) -> Catalogue:
-    """Validate a catalogue document (schema, then cross-checks against the risk definitions)."""
-    import jsonschema
+    """Validate a catalogue document (schema, then cross-checks against the risk definitions).
 
-    schema = _schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        err = errors[0]
-        parts = list(err.absolute_path)
-        prog = None
+    Parameters
+    ----------
+    doc : Any
+        The parsed catalogue (``catalogue.yaml`` layout).
+    source : str
+        The file name used in error messages.
+    definitions : Definitions, optional
+        The risk definitions whose pathways, factors and recorded answers it may name.
+
+    Returns
+    -------
+    Catalogue
+        The programmes in catalogue order.
+
+    Examples
+    --------
+    >>> parse_catalogue({"version": 1, "programmes": []}, source="svc.yaml")
+    Traceback (most recent call last):
+    ...
+    attunement.interventions.catalogue.CatalogueError: svc.yaml: programmes: needs at least 1 entry
+    """
+    try:
+        content.validate(doc, "catalogue", file=source, terms=vocabulary_terms(),
+                         error=CatalogueError)
+    except CatalogueError as err:
+        parts = list(err.parts)
         if len(parts) >= 2 and parts[0] == "programmes" and isinstance(parts[1], int):
             entry = doc["programmes"][parts[1]]
             prog = entry.get("id") if isinstance(entry, Mapping) else None
-            prog = prog or f"#{parts[1] + 1}"
-            parts = parts[2:]
-        reason = err.message
-        if err.validator == "required":
-            missing = err.message.split("'")[1]
-            parts = [*parts, missing]
-            reason = "is required but missing"
-        elif err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            parts = [*parts, extra[0] if extra else "?"]
-            reason = "is not a catalogue field"
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise CatalogueError(reason + more, file=source, programme=prog, field=_path(parts) or None)
+            raise CatalogueError(err.reason, file=source, programme=prog or f"#{parts[1] + 1}",
+                                 field=content.dotted(parts[2:]) or None, index=parts[1]) from None
+        raise
 
     defs = definitions or load_definitions()
     pathway_ids = {p.id for p in defs.pathways}
@@ -215,21 +221,22 @@ def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
     seen: set[str] = set()
     for pos, entry in enumerate(doc["programmes"]):
         pid = entry["id"]
+        at = {"file": source, "programme": pid, "index": pos}
         if pid in seen:
-            raise CatalogueError("duplicate programme id", file=source, programme=pid, field="id")
+            raise CatalogueError("duplicate programme id", **at, field="id")
         seen.add(pid)
         for i, pw in enumerate(entry["pathways"]):
             if pw not in pathway_ids:
                 raise CatalogueError(f"unknown pathway {pw!r} (known: {', '.join(sorted(pathway_ids))})",
-                                     file=source, programme=pid, field=f"pathways[{i}]")
+                                     **at, field=f"pathways[{i}]")
             tier = defs.pathway(pw).tier
             if tier not in entry["tiers"] and not (set(entry["tiers"]) & {"targeted", "specialist"}):
                 raise CatalogueError(f"pathway {pw!r} belongs to the {tier} tier, which the programme "
-                                     "does not serve", file=source, programme=pid, field="pathways")
+                                     "does not serve", **at, field="pathways")
         for i, s in enumerate(entry["suits"]):
             if s not in known:
-                raise CatalogueError(f"unknown factor or recorded answer {s!r}", file=source,
-                                     programme=pid, field=f"suits[{i}]")
+                raise CatalogueError(f"unknown factor or recorded answer {s!r}", **at,
+                                     field=f"suits[{i}]")
         elig = entry["eligibility"]
         conds = [(f"eligibility.{key}", elig.get(key)) for key in ("requires", "excludes")]
         conds.append(("trial_population.exclusions", entry["trial_population"].get("exclusions")))
@@ -237,47 +244,52 @@ def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
             for i, cond in enumerate(items or []):
                 for j, fid in enumerate(cond["any_of"]):
                     if fid not in known:
-                        raise CatalogueError(f"unknown factor or recorded answer {fid!r}", file=source,
-                                             programme=pid, field=f"{where}[{i}].any_of[{j}]")
+                        raise CatalogueError(f"unknown factor or recorded answer {fid!r}", **at,
+                                             field=f"{where}[{i}].any_of[{j}]")
         ages = entry["trial_population"]["ages"]
         t_start, t_end = WindowPoint(**ages["start"]), WindowPoint(**ages["end"])
         if t_start.days_from_birth > t_end.days_from_birth:
             raise CatalogueError(f"tested ages start ({t_start.describe()}) after they end "
-                                 f"({t_end.describe()})", file=source, programme=pid,
-                                 field="trial_population.ages")
+                                 f"({t_end.describe()})", **at, field="trial_population.ages")
         start = WindowPoint(**elig["window"]["start"])
         end = WindowPoint(**elig["window"]["end"])
         if start.days_from_birth > end.days_from_birth:
             raise CatalogueError(f"window starts ({start.describe()}) after it ends ({end.describe()})",
-                                 file=source, programme=pid, field="eligibility.window")
+                                 **at, field="eligibility.window")
         programmes.append(Programme(pid, entry["name"], entry["short_name"], entry, start, end, pos))
     return Catalogue(tuple(programmes), source)
 
 
-@cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("attunement.interventions").joinpath("catalogue.schema.json")
-    return json.loads(text.read_text("utf-8"))
-
-
 def load_catalogue(path: str | Path | None = None, *,
                    definitions: Definitions | None = None) -> Catalogue:
-    """Load and validate the catalogue (the shipped one by default, or a service's own file)."""
+    """Load and validate the catalogue (the shipped one by default, or a service's own file).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A service's catalogue file; the shipped ``catalogue.yaml`` when omitted.
+    definitions : Definitions, optional
+        The risk definitions to cross-check against (the shipped ones by default).
+
+    Returns
+    -------
+    Catalogue
+        The validated catalogue.
+
+    Examples
+    --------
+    >>> len(load_catalogue()) > 5
+    True
+    """
     if path is None and definitions is None:
         return _default_catalogue()
     if path is None:
         text = resources.files("attunement.interventions").joinpath("catalogue.yaml").read_text("utf-8")
         source = "catalogue.yaml"
+        doc = content.parse_yaml(text, source, error=CatalogueError)
     else:
         source = str(path)
-        try:
-            text = Path(path).read_text("utf-8")
-        except FileNotFoundError:
-            raise CatalogueError("file not found", file=source) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"not valid YAML ({exc})", file=source) from None
+        doc = content.load_yaml(path, error=CatalogueError)
     return parse_catalogue(doc, source=source, definitions=definitions)
 
 

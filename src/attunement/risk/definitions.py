@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from attunement.risk.family import ROLES
+from attunement import content
+from attunement.content import DefinitionError
+from attunement.vocabulary import birth_parent_roles, load_vocabulary, vocabulary_terms
 
 LEVELS = ("caregiver", "family")
 # A recorded answer (context item, not a factor) may also be allowed at either level.
@@ -21,10 +21,6 @@ OPS = (">=", "<=")
 DERIVED_RULES = ("gestation_at_birth_below", "parent_age_below", "placement_in")
 TIER_ORDER = ("universal", "targeted", "specialist")
 STAGES = ("antenatal", "postnatal")
-
-
-class DefinitionError(ValueError):
-    """A factor, tier or configuration file is invalid; the message names file, entry and field."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +183,7 @@ class Definitions:
     screen_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     routes: tuple[TreatmentRoute, ...] = ()
     prompts: tuple[PromptRule, ...] = ()
-    birth_parent_roles: tuple[str, ...] = ("birth_mother", "birth_father")
+    birth_parent_roles: tuple[str, ...] = field(default_factory=birth_parent_roles)
     crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
@@ -221,189 +217,110 @@ class Definitions:
         raise KeyError(pathway_id)
 
 
-def _req(entry: Mapping[str, Any], key: str, where: str, kind: type | tuple = str) -> Any:
-    if key not in entry:
-        raise DefinitionError(f"{where}: field '{key}' is required")
-    value = entry[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise DefinitionError(f"{where}: field '{key}' must be {getattr(kind, '__name__', kind)}, "
-                              f"got {value!r}")
-    return value
+def _unknown(got: Any, known: set[str], file: str, path: str, what: str) -> None:
+    """Raise when ``got`` (ids) names something that does not exist."""
+    bad = sorted(set(got or ()) - known)
+    if bad:
+        raise DefinitionError(f"unknown {what}(s) {bad}", file=file, path=path)
+
+
+def _unique(ids: list[str], file: str, section: str, what: str) -> None:
+    for i, x in enumerate(ids):
+        if x in ids[:i]:
+            raise DefinitionError(f"duplicate {what} id {x!r}", file=file, path=f"{section}[{i}].id")
+
+
+def _words(value: Any) -> str:
+    return " ".join(str(value or "").split())
 
 
 def _parse_factors(doc: Any, src: str) -> tuple[tuple[Factor, ...], tuple[ContextItem, ...]]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("factors"), list):
-        raise DefinitionError(f"{src}: expected a mapping with a 'factors' list")
-    context_items = []
-    for i, entry in enumerate(doc.get("context_items") or []):
-        where = f"{src}: context_items[{i}]"
-        if not isinstance(entry, Mapping):
-            raise DefinitionError(f"{where}: expected a mapping")
-        cid = _req(entry, "id", where)
-        where = f"{src}: context item '{cid}'"
-        level = _req(entry, "level", where)
-        if level not in CONTEXT_LEVELS:
-            raise DefinitionError(f"{where}: field 'level' must be one of {CONTEXT_LEVELS}, "
-                                  f"got {level!r}")
-        context_items.append(ContextItem(cid, _req(entry, "label", where), level,
-                                         str(entry.get("description", ""))))
+    content.validate(doc, "factors", file=src, terms=vocabulary_terms(), error=DefinitionError)
+    context_items = tuple(ContextItem(c["id"], c["label"], c["level"], str(c.get("description", "")))
+                          for c in doc.get("context_items") or [])
     known_context = {c.id for c in context_items}
+    _unique([c.id for c in context_items], src, "context_items", "context item")
+    _unique([f["id"] for f in doc["factors"]], src, "factors", "factor")
     factors: list[Factor] = []
     for i, entry in enumerate(doc["factors"]):
-        where = f"{src}: factors[{i}]"
-        if not isinstance(entry, Mapping):
-            raise DefinitionError(f"{where}: expected a mapping")
-        fid = _req(entry, "id", where)
-        where = f"{src}: factor '{fid}'"
-        if fid in {f.id for f in factors}:
-            raise DefinitionError(f"{where}: duplicate factor id")
-        level = _req(entry, "level", where)
-        if level not in LEVELS:
-            raise DefinitionError(f"{where}: field 'level' must be one of {LEVELS}, got {level!r}")
-        how = _req(entry, "determined_by", where, Mapping)
-        unknown = set(how) - {"scores", "recorded", "derived"}
-        if unknown:
-            raise DefinitionError(f"{where}: determined_by has unknown keys {sorted(unknown)}")
-        if not how:
-            raise DefinitionError(f"{where}: determined_by names no score, recorded answer or rule")
-        scores = []
-        for j, s in enumerate(how.get("scores") or []):
-            w = f"{where}: determined_by.scores[{j}]"
-            op = _req(s, "op", w)
-            if op not in OPS:
-                raise DefinitionError(f"{w}: field 'op' must be one of {OPS}, got {op!r}")
-            roles = tuple(s.get("roles") or ())
-            if set(roles) - set(ROLES):
-                raise DefinitionError(f"{w}: unknown role(s) {sorted(set(roles) - set(ROLES))}")
-            if s.get("stage") not in (None, *STAGES):
-                raise DefinitionError(f"{w}: field 'stage' must be one of {STAGES}")
-            scores.append(ScoreRule(_req(s, "column", w), op,
-                                    float(_req(s, "threshold", w, (int, float))),
-                                    _req(s, "meaning", w), " ".join(_req(s, "source", w).split()),
-                                    roles, s.get("stage"), s.get("id")))
-        recorded = tuple(how.get("recorded") or ())
-        for r in recorded:
+        fid, how = entry["id"], entry["determined_by"]
+        if fid in known_context:
+            raise DefinitionError(f"{fid!r} is both a factor and a context item", file=src,
+                                  path=f"factors[{i}].id")
+        for j, r in enumerate(how.get("recorded") or []):
             if r != fid and r not in known_context:
-                raise DefinitionError(f"{where}: recorded answer {r!r} is neither the factor "
-                                      "itself nor a context item")
-        derived = []
-        for j, d in enumerate(how.get("derived") or []):
-            w = f"{where}: determined_by.derived[{j}]"
-            rule = _req(d, "rule", w)
-            if rule not in DERIVED_RULES:
-                raise DefinitionError(f"{w}: field 'rule' must be one of {DERIVED_RULES}, got {rule!r}")
-            thr = d.get("threshold")
-            if rule != "placement_in" and not isinstance(thr, int | float):
-                raise DefinitionError(f"{w}: field 'threshold' is required for rule {rule!r}")
-            derived.append(DerivedRule(rule, _req(d, "meaning", w), _req(d, "source", w),
-                                       float(thr) if thr is not None else None,
-                                       tuple(d.get("values") or ()), tuple(d.get("roles") or ())))
-        factors.append(Factor(fid, _req(entry, "label", where),
-                              str(entry.get("description", "")).strip(), level,
-                              _req(entry, "evidence", where).strip(), tuple(scores), recorded,
-                              tuple(derived), entry.get("label_not_birth_parent")))
-    clash = known_context & {f.id for f in factors}
-    if clash:
-        raise DefinitionError(f"{src}: ids used both as factor and context item: {sorted(clash)}")
-    return tuple(factors), tuple(context_items)
+                raise DefinitionError(f"recorded answer {r!r} is neither the factor itself nor a "
+                                      "context item", file=src,
+                                      path=f"factors[{i}].determined_by.recorded[{j}]")
+        scores = tuple(ScoreRule(s["column"], s["op"], float(s["threshold"]), s["meaning"],
+                                 _words(s["source"]), tuple(s.get("roles") or ()), s.get("stage"),
+                                 s.get("id")) for s in how.get("scores") or [])
+        derived = tuple(DerivedRule(d["rule"], d["meaning"], d["source"],
+                                    float(d["threshold"]) if "threshold" in d else None,
+                                    tuple(d.get("values") or ()), tuple(d.get("roles") or ()))
+                        for d in how.get("derived") or [])
+        factors.append(Factor(fid, entry["label"], str(entry.get("description", "")).strip(),
+                              entry["level"], entry["evidence"].strip(), scores,
+                              tuple(how.get("recorded") or ()), derived,
+                              entry.get("label_not_birth_parent")))
+    return tuple(factors), context_items
+
+
+def _tier_rule(r: Mapping[str, Any], src: str, w: str, factor_ids: set[str], answer_ids: set[str],
+               kind_ids: set[str]) -> TierRule:
+    anyf = r.get("any_factor")
+    if isinstance(anyf, list):
+        _unknown(anyf, factor_ids, src, f"{w}.any_factor", "factor")
+        anyf = tuple(anyf)
+    if r.get("factor") is not None:
+        _unknown([r["factor"]], factor_ids, src, f"{w}.factor", "factor")
+    _unknown(r.get("recorded_any"), answer_ids, src, f"{w}.recorded_any", "recorded answer")
+    _unknown(r.get("urgent_kinds_any"), kind_ids, src, f"{w}.urgent_kinds_any", "flag kind")
+    rule = TierRule(r["id"], r["label"], anyf, r.get("factor"), r.get("with_other_factors_at_least"),
+                    r.get("cumulative_risk_at_least"), bool(r.get("any_screen_positive", False)),
+                    tuple(r.get("recorded_any") or ()), tuple(r.get("urgent_kinds_any") or ()),
+                    _words(r["source"]))
+    if (rule.any_factor is None and rule.factor is None and not rule.recorded_any and
+            not rule.urgent_kinds_any and
+            rule.cumulative_risk_at_least is None and not rule.any_screen_positive):
+        raise DefinitionError("the rule has no condition", file=src, path=w)
+    return rule
 
 
 def _parse_tiers(doc: Any, src: str, factor_ids: set[str], context_ids: set[str],
                  kind_ids: tuple[str, ...] = ()
                  ) -> tuple[tuple[UrgentRule, ...], tuple[Tier, ...], tuple[Pathway, ...]]:
-    if not isinstance(doc, Mapping):
-        raise DefinitionError(f"{src}: expected a mapping")
-    screens = doc.get("screens") or {}
-    if not isinstance(screens, Mapping) or not isinstance(screens.get("ignore", []), list):
-        raise DefinitionError(f"{src}: screens.ignore must be a list of flag ids")
+    content.validate(doc, "tiers", file=src, error=DefinitionError)
+    answers = context_ids | factor_ids
     urgent = []
-    for i, r in enumerate(_req(doc, "urgent", src, Mapping).get("rules") or []):
-        where = f"{src}: urgent.rules[{i}]"
-        rid = _req(r, "id", where)
-        rule = UrgentRule(rid, _req(r, "label", where), _req(r, "source", where),
-                          r.get("instrument"), r.get("item"), r.get("context"))
-        if rule.context is None and (rule.instrument is None or not isinstance(rule.item, int)):
-            raise DefinitionError(f"{where}: give 'instrument' and 'item', or 'context'")
-        if rule.context is not None and rule.context not in context_ids | factor_ids:
-            raise DefinitionError(f"{where}: unknown context item {rule.context!r}")
-        urgent.append(rule)
-    tiers = []
-    for i, t in enumerate(_req(doc, "tiers", src, list)):
-        where = f"{src}: tiers[{i}]"
-        tid = _req(t, "id", where)
-        if tid not in TIER_ORDER:
-            raise DefinitionError(f"{where}: tier id must be one of {TIER_ORDER}, got {tid!r}")
-        rules = []
-        for j, r in enumerate(t.get("rules") or []):
-            w = f"{src}: tier '{tid}' rules[{j}]"
-            anyf = r.get("any_factor")
-            if isinstance(anyf, list):
-                bad = [f for f in anyf if f not in factor_ids]
-                if bad:
-                    raise DefinitionError(f"{w}: unknown factor(s) {bad}")
-                anyf = tuple(anyf)
-            elif anyf not in (None, "*"):
-                raise DefinitionError(f"{w}: any_factor must be a list of factor ids or '*'")
-            if r.get("factor") is not None and r["factor"] not in factor_ids:
-                raise DefinitionError(f"{w}: unknown factor {r['factor']!r}")
-            recorded_any = tuple(r.get("recorded_any") or ())
-            if set(recorded_any) - context_ids - factor_ids:
-                raise DefinitionError(f"{w}: unknown recorded answer(s) "
-                                      f"{sorted(set(recorded_any) - context_ids - factor_ids)}")
-            kinds_any = tuple(r.get("urgent_kinds_any") or ())
-            if set(kinds_any) - set(kind_ids):
-                raise DefinitionError(f"{w}: unknown flag kind(s) {sorted(set(kinds_any) - set(kind_ids))}")
-            rule = TierRule(_req(r, "id", w), _req(r, "label", w), anyf, r.get("factor"),
-                            r.get("with_other_factors_at_least"), r.get("cumulative_risk_at_least"),
-                            bool(r.get("any_screen_positive", False)), recorded_any, kinds_any,
-                            " ".join(_req(r, "source", w).split()))
-            if (rule.any_factor is None and rule.factor is None and not rule.recorded_any and
-                    not rule.urgent_kinds_any and
-                    rule.cumulative_risk_at_least is None and not rule.any_screen_positive):
-                raise DefinitionError(f"{w}: the rule has no condition")
-            rules.append(rule)
-        tiers.append(Tier(tid, _req(t, "label", where), str(t.get("description", "")), tuple(rules)))
-    if sorted(t.id for t in tiers) != sorted(TIER_ORDER):
-        raise DefinitionError(f"{src}: tiers must be exactly {TIER_ORDER}")
-    pathways = []
-    for i, p in enumerate(_req(doc, "pathways", src, list)):
-        where = f"{src}: pathways[{i}]"
-        pid = _req(p, "id", where)
-        where = f"{src}: pathway '{pid}'"
-        tier = _req(p, "tier", where)
-        if tier not in TIER_ORDER:
-            raise DefinitionError(f"{where}: field 'tier' must be one of {TIER_ORDER}")
-        when = _req(p, "when", where, list)
-        for j, cond in enumerate(when):
-            w = f"{where}: when[{j}]"
-            unknown = set(cond) - {"stage", "factors_any", "context_any", "tier_in", "screens_any"}
-            if unknown:
-                raise DefinitionError(f"{w}: unknown keys {sorted(unknown)}")
-            if cond.get("stage") not in (None, *STAGES):
-                raise DefinitionError(f"{w}: stage must be one of {STAGES}")
-            fa = cond.get("factors_any")
-            if isinstance(fa, list) and set(fa) - factor_ids:
-                raise DefinitionError(f"{w}: unknown factor(s) {sorted(set(fa) - factor_ids)}")
-            ca = cond.get("context_any") or []
-            if set(ca) - context_ids - factor_ids:
-                raise DefinitionError(f"{w}: unknown context item(s) {sorted(set(ca) - context_ids)}")
-            if set(cond.get("tier_in") or []) - set(TIER_ORDER):
-                raise DefinitionError(f"{w}: tier_in names an unknown tier")
-        pathways.append(Pathway(pid, _req(p, "label", where), tier,
-                                str(p.get("description", "")).strip(), tuple(when)))
-    return tuple(urgent), tuple(tiers), tuple(pathways)
+    for i, r in enumerate(doc["urgent"].get("rules") or []):
+        if r.get("context") is not None:
+            _unknown([r["context"]], answers, src, f"urgent.rules[{i}].context", "context item")
+        urgent.append(UrgentRule(r["id"], r["label"], r["source"], r.get("instrument"),
+                                 r.get("item"), r.get("context")))
+    tiers = tuple(
+        Tier(t["id"], t["label"], str(t.get("description", "")),
+             tuple(_tier_rule(r, src, f"tiers[{i}].rules[{j}]", factor_ids, answers, set(kind_ids))
+                   for j, r in enumerate(t.get("rules") or [])))
+        for i, t in enumerate(doc["tiers"]))
+    if sorted(t["id"] for t in doc["tiers"]) != sorted(TIER_ORDER):
+        raise DefinitionError(f"tiers must be exactly {TIER_ORDER}", file=src, path="tiers")
+    for i, p in enumerate(doc["pathways"]):
+        for j, cond in enumerate(p["when"]):
+            w = f"pathways[{i}].when[{j}]"
+            if isinstance(cond.get("factors_any"), list):
+                _unknown(cond["factors_any"], factor_ids, src, f"{w}.factors_any", "factor")
+            _unknown(cond.get("context_any"), answers, src, f"{w}.context_any", "context item")
+    pathways = tuple(Pathway(p["id"], p["label"], p["tier"], str(p.get("description", "")).strip(),
+                             tuple(p["when"])) for p in doc["pathways"])
+    return tuple(urgent), tiers, pathways
 
 
 def _load_yaml(path: Path | None, package_file: str) -> tuple[Any, str]:
     if path is None:
-        res = resources.files("attunement.risk").joinpath(package_file)
-        return yaml.safe_load(res.read_text("utf-8")), package_file
-    try:
-        return yaml.safe_load(Path(path).read_text("utf-8")), str(path)
-    except FileNotFoundError:
-        raise DefinitionError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: not valid YAML ({exc})") from None
+        text = resources.files("attunement.risk").joinpath(package_file).read_text("utf-8")
+        return content.parse_yaml(text, package_file, error=DefinitionError), package_file
+    return content.load_yaml(path, error=DefinitionError), str(path)
 
 
 URGENCIES = ("routine", "same_day", "emergency")
@@ -420,79 +337,48 @@ PROMPT_RULES = {
 
 def _parse_routes(doc: Any, src: str, factor_ids: set[str], context_ids: set[str],
                   kind_ids: tuple[str, ...]) -> tuple[TreatmentRoute, ...]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("routes"), list):
-        raise DefinitionError(f"{src}: expected a mapping with a 'routes' list")
+    content.validate(doc, "treatment_routes", file=src, terms=vocabulary_terms(),
+                     error=DefinitionError)
+    _unique([r["id"] for r in doc["routes"]], src, "routes", "route")
     routes: list[TreatmentRoute] = []
     for i, r in enumerate(doc["routes"]):
-        where = f"{src}: routes[{i}]"
-        if not isinstance(r, Mapping):
-            raise DefinitionError(f"{where}: expected a mapping")
-        rid = _req(r, "id", where)
-        where = f"{src}: route '{rid}'"
-        if rid in {x.id for x in routes}:
-            raise DefinitionError(f"{where}: duplicate route id")
-        conds = []
-        for j, c in enumerate(_req(r, "when", where, list)):
-            w = f"{where}: when[{j}]"
-            if not isinstance(c, Mapping):
-                raise DefinitionError(f"{w}: expected a mapping")
-            unknown = set(c) - {"urgency", "factors_any", "recorded_any", "urgent_kinds_any", "roles"}
-            if unknown:
-                raise DefinitionError(f"{w}: unknown keys {sorted(unknown)}")
-            urgency = _req(c, "urgency", w)
-            if urgency not in URGENCIES:
-                raise DefinitionError(f"{w}: field 'urgency' must be one of {URGENCIES}")
-            cond = RouteCondition(urgency, tuple(c.get("factors_any") or ()),
-                                  tuple(c.get("recorded_any") or ()),
-                                  tuple(c.get("urgent_kinds_any") or ()), tuple(c.get("roles") or ()))
-            for name, known, got in (("factor", factor_ids, cond.factors_any),
-                                     ("recorded answer", context_ids | factor_ids, cond.recorded_any),
-                                     ("flag kind", set(kind_ids), cond.urgent_kinds_any),
-                                     ("role", set(ROLES), cond.roles)):
-                if set(got) - known:
-                    raise DefinitionError(f"{w}: unknown {name}(s) {sorted(set(got) - known)}")
-            if not (cond.factors_any or cond.recorded_any or cond.urgent_kinds_any):
-                raise DefinitionError(f"{w}: the condition names no factor, recorded answer or kind")
-            conds.append(cond)
-        routes.append(TreatmentRoute(rid, _req(r, "label", where), _req(r, "contact", where),
-                                     " ".join(str(r.get("description", "")).split()),
-                                     " ".join(_req(r, "source", where).split()), tuple(conds)))
+        for j, c in enumerate(r["when"]):
+            w = f"routes[{i}].when[{j}]"
+            _unknown(c.get("factors_any"), factor_ids, src, f"{w}.factors_any", "factor")
+            _unknown(c.get("recorded_any"), context_ids | factor_ids, src, f"{w}.recorded_any",
+                     "recorded answer")
+            _unknown(c.get("urgent_kinds_any"), set(kind_ids), src, f"{w}.urgent_kinds_any",
+                     "flag kind")
+        conds = tuple(RouteCondition(c["urgency"], tuple(c.get("factors_any") or ()),
+                                     tuple(c.get("recorded_any") or ()),
+                                     tuple(c.get("urgent_kinds_any") or ()),
+                                     tuple(c.get("roles") or ())) for c in r["when"])
+        routes.append(TreatmentRoute(r["id"], r["label"], r["contact"], _words(r.get("description")),
+                                     _words(r["source"]), conds))
     return tuple(routes)
 
 
 def _parse_prompts(doc: Any, src: str, factor_ids: set[str], context_ids: set[str],
                    kind_ids: tuple[str, ...]) -> tuple[PromptRule, ...]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("prompts"), list):
-        raise DefinitionError(f"{src}: expected a mapping with a 'prompts' list")
+    content.validate(doc, "prompts", file=src, terms=vocabulary_terms(), error=DefinitionError)
     out: list[PromptRule] = []
     for i, p in enumerate(doc["prompts"]):
-        where = f"{src}: prompts[{i}]"
-        if not isinstance(p, Mapping):
-            raise DefinitionError(f"{where}: expected a mapping")
-        pid = _req(p, "id", where)
-        where = f"{src}: prompt '{pid}'"
-        rule = _req(p, "rule", where)
-        if rule not in PROMPT_RULES:
-            raise DefinitionError(f"{where}: field 'rule' must be one of {sorted(PROMPT_RULES)}")
+        where, rule = f"prompts[{i}]", p["rule"]
         params = {k: v for k, v in p.items() if k not in ("id", "rule", "text", "source")}
         unknown = set(params) - {*PROMPT_RULES[rule], "roles"}
         if unknown:
-            raise DefinitionError(f"{where}: unknown keys {sorted(unknown)} for rule {rule!r}")
+            raise DefinitionError(f"unknown keys {sorted(unknown)} for rule {rule!r}", file=src,
+                                  path=where)
         for key in PROMPT_RULES[rule]:
             if key not in params:
-                raise DefinitionError(f"{where}: field '{key}' is required for rule {rule!r}")
-        if set(params.get("roles") or ()) - set(ROLES):
-            raise DefinitionError(f"{where}: unknown role(s) in 'roles'")
-        checks = (("answers", context_ids | factor_ids), ("factors", factor_ids),
-                  ("kinds", set(kind_ids)))
-        for key, known in checks:
-            if set(params.get(key) or ()) - known:
-                raise DefinitionError(f"{where}: unknown id(s) in '{key}': "
-                                      f"{sorted(set(params[key]) - known)}")
-        if rule == "score_band" and params["below_factor"] not in factor_ids:
-            raise DefinitionError(f"{where}: unknown factor {params['below_factor']!r}")
-        out.append(PromptRule(pid, rule, " ".join(_req(p, "text", where).split()),
-                              " ".join(_req(p, "source", where).split()), params))
+                raise DefinitionError(f"is required for rule {rule!r}", file=src,
+                                      path=f"{where}.{key}")
+        for key, known in (("answers", context_ids | factor_ids), ("factors", factor_ids),
+                           ("kinds", set(kind_ids))):
+            _unknown(params.get(key), known, src, f"{where}.{key}", "id")
+        if rule == "score_band":
+            _unknown([params["below_factor"]], factor_ids, src, f"{where}.below_factor", "factor")
+        out.append(PromptRule(p["id"], rule, _words(p["text"]), _words(p["source"]), params))
     return tuple(out)
 
 
@@ -500,8 +386,31 @@ def load_definitions(factors_path: str | Path | None = None,
                      tiers_path: str | Path | None = None, *,
                      routes_path: str | Path | None = None,
                      prompts_path: str | Path | None = None) -> Definitions:
-    """Load and cross-check factor, tier, treatment-route and prompt definitions (the shipped
-    ones by default)."""
+    """Load and cross-check factor, tier, treatment-route and prompt definitions.
+
+    Parameters
+    ----------
+    factors_path, tiers_path : str or Path, optional
+        A service's ``factors.yaml`` / ``tiers.yaml``; the shipped file for any not given.
+    routes_path, prompts_path : str or Path, optional
+        A service's ``treatment_routes.yaml`` / ``prompts.yaml``.
+
+    Returns
+    -------
+    Definitions
+        Everything the profile needs.
+
+    Raises
+    ------
+    DefinitionError
+        ``"{file}: {path}: {reason}"``, e.g. ``factors.yaml: factors[0].level: 'household' is
+        not one of: caregiver, family``.
+
+    Examples
+    --------
+    >>> "perinatal_depression" in load_definitions().factor_ids
+    True
+    """
     if factors_path is None and tiers_path is None and routes_path is None and prompts_path is None:
         return _default_definitions()
     return _build(factors_path, tiers_path, routes_path, prompts_path)
@@ -510,20 +419,16 @@ def load_definitions(factors_path: str | Path | None = None,
 def _build(factors_path: str | Path | None, tiers_path: str | Path | None,
            routes_path: str | Path | None = None, prompts_path: str | Path | None = None
            ) -> Definitions:
-    from attunement.vocabulary import load_vocabulary
-
-    kind_ids = load_vocabulary().kind_ids
+    vocabulary = load_vocabulary()
+    kind_ids = vocabulary.kind_ids
     fdoc, fsrc = _load_yaml(Path(factors_path) if factors_path else None, "factors.yaml")
     factors, context_items = _parse_factors(fdoc, fsrc)
     fids, cids = {f.id for f in factors}, {c.id for c in context_items}
-    birth_parent_roles = tuple(fdoc.get("birth_parent_roles") or ("birth_mother", "birth_father"))
-    if set(birth_parent_roles) - set(ROLES):
-        raise DefinitionError(f"{fsrc}: birth_parent_roles: unknown role(s) "
-                              f"{sorted(set(birth_parent_roles) - set(ROLES))}")
-    for rid in (k.recorded for k in load_vocabulary().recorded_kinds()):
+    parents = tuple(fdoc.get("birth_parent_roles") or birth_parent_roles(vocabulary))
+    for rid in (k.recorded for k in vocabulary.recorded_kinds()):
         if rid not in cids | fids:
-            raise DefinitionError(f"{fsrc}: the vocabulary's recorded answer {rid!r} is not a "
-                                  "context item")
+            raise DefinitionError(f"the vocabulary's recorded answer {rid!r} is not a context item",
+                                  file=fsrc, path="context_items")
     tdoc, tsrc = _load_yaml(Path(tiers_path) if tiers_path else None, "tiers.yaml")
     urgent, tiers, pathways = _parse_tiers(tdoc, tsrc, fids, cids, kind_ids)
     rdoc, rsrc = _load_yaml(Path(routes_path) if routes_path else None, "treatment_routes.yaml")
@@ -532,7 +437,7 @@ def _build(factors_path: str | Path | None, tiers_path: str | Path | None,
     prompts = _parse_prompts(pdoc, psrc, fids, cids, kind_ids)
     ignored = tuple((tdoc.get("screens") or {}).get("ignore") or ())
     return Definitions(factors, context_items, urgent, tiers, pathways, (fsrc, tsrc, rsrc, psrc),
-                       ignored, {}, routes, prompts, birth_parent_roles)
+                       ignored, {}, routes, prompts, parents)
 
 
 @cache
@@ -680,7 +585,7 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
         routes[idx[0]] = replace(routes[idx[0]], **{k: v.strip() for k, v in changes.items()})
     contacts = defs.crisis_contacts
     if config.crisis_contacts is not None:
-        from attunement.vocabulary import VocabularyError, load_vocabulary
+        from attunement.vocabulary import VocabularyError
 
         try:
             contacts = tuple(load_vocabulary().with_crisis_contacts(config.crisis_contacts).contacts())

@@ -7,101 +7,64 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from attunement import content
+from attunement.content import ContentError
+from attunement.vocabulary import vocabulary_terms
 
-ROLES = (
-    "birth_mother",
-    "birth_father",
-    "co_parent",
-    "foster_carer",
-    "adoptive_parent",
-    "kinship_carer",
-    "other",
-)
-PLACEMENTS = ("birth_family", "foster", "adoptive", "kinship")
+# The vocabulary's lists (attunement/vocabulary.yaml), as tuples of ids for the store and web.
+ROLES = tuple(vocabulary_terms()["caregiver_roles"])
+PLACEMENTS = tuple(vocabulary_terms()["placements"])
 
 DAYS_PER_MONTH = 365.25 / 12
 FULL_TERM_DAYS = 280  # 40 weeks from the first day of the last menstrual period
 
 
-class FamilyError(ValueError):
-    """A family file is invalid. ``problems`` lists ``(field_path, why)`` pairs."""
+class FamilyError(ContentError):
+    """A family file is invalid. ``problems`` lists ``(field_path, why)`` pairs, every one found."""
 
     def __init__(self, problems: list[tuple[str, str]], source: str | None = None) -> None:
         self.problems = problems
         self.source = source
         where = f"{source}: " if source else ""
         lines = [f"{where}{path or '(top level)'}: {why}" for path, why in problems]
-        super().__init__("invalid family file\n  " + "\n  ".join(lines) if len(lines) > 1 else
-                         f"invalid family file: {lines[0]}")
+        path, reason = problems[0] if problems else ("", "")
+        super().__init__(source, path, reason)
+        self.args = ("invalid family file\n  " + "\n  ".join(lines) if len(lines) > 1 else
+                     f"invalid family file: {lines[0]}",)
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> FamilyError:
+        return cls([(path or "", reason)], file)
 
 
-@cache
 def family_schema() -> dict[str, Any]:
-    """The family-file JSON Schema (draft 2020-12) shipped with the package."""
-    text = resources.files("attunement.risk").joinpath("family.schema.json").read_text("utf-8")
-    return json.loads(text)
+    """The family-file JSON Schema (draft 2020-12) shipped with the package.
+
+    Returns
+    -------
+    dict
+        ``attunement/schemas/family.schema.json`` with the vocabulary's roles and placements.
+
+    Examples
+    --------
+    >>> "birth_mother" in family_schema()["$defs"]["caregiver"]["properties"]["role"]["enum"]
+    True
+    """
+    return content.schema("family", vocabulary_terms())
 
 
-@cache
-def _validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(
-        family_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+_ONE_OF = "give infant (one baby) or infants (twins and more)"  # the schema's x-messages.oneOf
 
 
-def _field_path(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(error: Any) -> tuple[str, str]:
-    """Turn a jsonschema error into (field path, why) in words a practitioner can act on."""
-    path = _field_path(error.absolute_path)
-    v = error.validator
-    if v == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return (f"{path}.{missing}" if path else missing), "is required but missing"
-    if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        name = extra[0] if extra else "?"
-        return (f"{path}.{name}" if path else name), "is not a field of the family file"
-    if v == "enum":
-        allowed = ", ".join(str(x) for x in error.validator_value)
-        return path, f"{error.instance!r} is not one of: {allowed}"
-    if v == "type":
-        want = error.validator_value
-        want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"expected {want}, got {error.instance!r}"
-    if v == "format":
-        return path, f"{error.instance!r} is not a date in the form YYYY-MM-DD"
-    if v == "anyOf" and path.startswith("infant"):
-        return path, "give the infant's date_of_birth or due_date"
-    if v == "oneOf" and path == "":
-        both = isinstance(error.instance, Mapping) and "infant" in error.instance
-        return ("infants", "give infant or infants, not both") if both else \
+def _describe(error: ContentError, data: Mapping[str, Any]) -> tuple[str, str]:
+    """The one case the shared wording cannot know: infant and infants are alternatives."""
+    if error.path == "" and error.reason == _ONE_OF:
+        return ("infants", "give infant or infants, not both") if "infant" in data else \
             ("infant", "is required but missing (give infant, or infants for twins and more)")
-    if v in ("minimum", "maximum"):
-        return path, f"{error.instance!r} is out of range ({v} {error.validator_value})"
-    if v == "pattern":
-        return path, f"{error.instance!r} has characters that are not allowed"
-    if v == "minItems":
-        return path, f"needs at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}"
-    if v == "propertyNames":
-        return path, f"{error.instance!r} is not a valid key (lower-case letters, digits, _)"
-    return path, error.message
+    return error.path, error.reason
 
 
 def _jsonable(value: Any) -> Any:
@@ -120,23 +83,19 @@ def _jsonable(value: Any) -> Any:
 
 
 def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FamilyError([("", "file not found")], str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise FamilyError([("", f"not UTF-8 text ({exc.reason})")], str(path)) from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise FamilyError([("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")],
-                          str(path)) from None
-    except yaml.YAMLError as exc:
-        raise FamilyError([("", f"not valid YAML ({exc})")], str(path)) from None
-    raise FamilyError([("", "use a .json, .yaml or .yml family file")], str(path))
+    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+        if not path.exists():
+            raise FamilyError([("", "cannot read: file not found")], str(path))
+        raise FamilyError([("", "use a .json, .yaml or .yml family file")], str(path))
+    if path.suffix.lower() == ".json" and path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FamilyError([("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                f"{exc.msg})")], str(path)) from None
+        except UnicodeDecodeError as exc:
+            raise FamilyError([("", f"not UTF-8 text ({exc.reason})")], str(path)) from None
+    return content.load_yaml(path, error=FamilyError)
 
 
 def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> dict[str, Any]:
@@ -149,9 +108,8 @@ def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> 
     if not isinstance(family, Mapping):
         raise FamilyError([("", f"expected an object (mapping), got {type(family).__name__}")], source)
     data = _jsonable(copy.deepcopy(dict(family)))
-    validator = _validator()
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    problems = list(dict.fromkeys(_describe(e) for e in errors))
+    found = content.problems(data, "family", file=source or "", terms=vocabulary_terms())
+    problems = list(dict.fromkeys(_describe(e, data) for e in found))
     if problems:
         raise FamilyError(problems, source)
 
