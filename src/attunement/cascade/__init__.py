@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from attunement import content
+from attunement.content import ContentError
 from attunement.csvsafe import safe_cell
 
 __all__ = [
@@ -67,8 +68,19 @@ REFERRAL_DATES = (
 )
 
 
-class CascadeError(ValueError):
-    """A table or rule file is malformed: the message names the table/file, row and column."""
+class CascadeError(ContentError):
+    """A table or rule file is malformed: the message names the table/file, row and column.
+
+    A rule-file problem reads ``"{file}: {path}: {reason}"`` like every content error; a table
+    problem gives its whole message as ``reason``.
+    """
+
+    def __init__(self, reason: str, *, file: str | None = None, path: str | None = None) -> None:
+        super().__init__(file, path, reason)
+
+    @classmethod
+    def at(cls, file: str | None, path: str | None, reason: str) -> CascadeError:
+        return cls(reason, file=file, path=path)
 
 
 @dataclass(frozen=True)
@@ -98,45 +110,45 @@ def rci_threshold(sd: float, reliability: float, z: float = 1.96) -> float:
 
 
 def load_rules(path: str | Path | None = None) -> dict[str, ReliableChangeRule]:
-    """The reliable-change rules (instrument id → rule), validated; errors name the file,
-    the measure's position and the field."""
+    """The reliable-change rules (instrument id → rule), validated.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A service's rules file (``reliable_change.yaml`` layout); the shipped one by default.
+
+    Returns
+    -------
+    dict
+        Instrument id → :class:`ReliableChangeRule`.
+
+    Raises
+    ------
+    CascadeError
+        ``"{file}: {path}: {reason}"``, e.g. ``rc.yaml: measures[0].threshold: 4 disagrees ...``.
+
+    Examples
+    --------
+    >>> load_rules()["epds"].threshold
+    4.0
+    """
     path = Path(path) if path is not None else RULES_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CascadeError(f"{path}: cannot be read as YAML ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("measures"), list):
-        raise CascadeError(f"{path}: needs a list 'measures'")
+    file = str(path)
+    data = content.validate(content.load_yaml(path, error=CascadeError), "reliable_change",
+                            file=file, error=CascadeError)
     rules: dict[str, ReliableChangeRule] = {}
     for i, m in enumerate(data["measures"]):
-        where = f"{path}: measures[{i}]"
-        if not isinstance(m, dict):
-            raise CascadeError(f"{where}: must be a mapping")
-        for key in ("instrument", "score", "source"):
-            if not isinstance(m.get(key), str) or not m[key].strip():
-                raise CascadeError(f"{where}.{key}: a non-empty text is required")
-        threshold = m.get("threshold")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
-            raise CascadeError(f"{where}.threshold: must be a number of points > 0")
-        if not isinstance(m.get("lower_is_better"), bool):
-            raise CascadeError(f"{where}.lower_is_better: must be true or false")
-        sd, rel = m.get("sd"), m.get("reliability")
-        if (sd is None) != (rel is None):
-            raise CascadeError(f"{where}: give both sd and reliability, or neither")
+        where = f"measures[{i}]"
+        sd, rel, threshold = m.get("sd"), m.get("reliability"), m["threshold"]
         if sd is not None:
-            if not isinstance(m.get("rci_source"), str) or not m["rci_source"].strip():
-                raise CascadeError(f"{where}.rci_source: cite where sd and reliability come from")
-            try:
-                computed = rci_threshold(float(sd), float(rel))
-            except (TypeError, ValueError, CascadeError) as exc:
-                raise CascadeError(f"{where}.sd/reliability: {exc}") from None
+            computed = rci_threshold(float(sd), float(rel))
             if math.ceil(computed - 1e-9) != math.ceil(float(threshold) - 1e-9):
                 raise CascadeError(
-                    f"{where}.threshold: {threshold} disagrees with 1.96*sqrt(2)*SD*sqrt(1-r) "
-                    f"= {computed:.2f} from sd={sd}, reliability={rel}"
-                )
+                    f"{threshold} disagrees with 1.96*sqrt(2)*SD*sqrt(1-r) = {computed:.2f} from "
+                    f"sd={sd}, reliability={rel}", file=file, path=f"{where}.threshold")
         if m["instrument"] in rules:
-            raise CascadeError(f"{where}.instrument: {m['instrument']!r} appears twice")
+            raise CascadeError(f"{m['instrument']!r} appears twice", file=file,
+                               path=f"{where}.instrument")
         rules[m["instrument"]] = ReliableChangeRule(
             instrument=m["instrument"], score=m["score"], threshold=float(threshold),
             lower_is_better=m["lower_is_better"], source=" ".join(m["source"].split()),

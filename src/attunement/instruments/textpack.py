@@ -29,21 +29,17 @@ licensed pack.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from attunement import content
 from attunement.instruments.definition import Instrument, load_instrument
 from attunement.instruments.errors import DefinitionError, UnknownInstrument
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ps", "ur", "yi", "ckb", "dv", "sd", "ug"})
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
@@ -76,18 +72,6 @@ def language_direction(language: str) -> str:
     return "rtl" if language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
 
 
-def _read(path: Path) -> Any:
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError(f"cannot read: {exc.strerror}", file=file) from exc
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise DefinitionError("not valid YAML/JSON", file=file) from exc
-
-
 def _text(value: Any, file: str, fld: str, item: int | None = None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise DefinitionError("must be a non-empty string", file=file, item=item, field=fld)
@@ -111,7 +95,7 @@ def _item_keys(inst: Instrument, file: str, fld: str) -> dict[int, str | None]:
     if not entry.is_file():
         raise DefinitionError(f"{inst.short_name} is not a bundled definition: give the "
                               "answer wording per item", file=file, field=fld)
-    raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
+    raw = inst.raw
     return {it["number"]: None if it.get("option_labels") else it.get("key")
             for it in raw.get("items", [])}
 
@@ -180,23 +164,31 @@ def _instrument(inst_id: Any, entry: Any, file: str, language: str, sample: bool
 
 
 def load_text_pack(path: str | Path) -> TextPack:
-    """Load and validate a text pack (every error names the file, instrument, item and field)."""
+    """Load and validate a text pack (every error names the file, instrument, item and field).
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML or JSON pack in the layout of the module docstring.
+
+    Returns
+    -------
+    TextPack
+        The pack, each instrument's wording checked against its definition.
+
+    Examples
+    --------
+    >>> folder = resources.files("attunement.instruments") / "textpacks"
+    >>> load_text_pack(Path(str(folder / "en-sample.yaml"))).language
+    'en'
+    """
     path = Path(path)
     file = str(path)
-    data = _read(path)
-    if not isinstance(data, dict) or not isinstance(data.get("instruments"), dict):
-        raise DefinitionError("a text pack needs an 'instruments' mapping", file=file,
-                              field="instruments")
+    data = content.validate(content.load_yaml(path, error=DefinitionError), "textpack",
+                            file=file, error=DefinitionError)
     language = str(data.get("language") or "en")
-    if not _LANGUAGE.match(language):
-        raise DefinitionError(f"{language!r} is not a language tag such as 'en' or 'pt-BR'",
-                              file=file, field="language")
     direction = str(data.get("direction") or language_direction(language))
-    if direction not in ("ltr", "rtl"):
-        raise DefinitionError("direction must be 'ltr' or 'rtl'", file=file, field="direction")
     sample = data.get("sample", False)
-    if not isinstance(sample, bool):
-        raise DefinitionError("sample must be true or false", file=file, field="sample")
     instruments: dict[str, InstrumentText] = {}
     for inst_id, entry in data["instruments"].items():
         text = _instrument(inst_id, entry, file, language, sample)
