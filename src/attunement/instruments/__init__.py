@@ -21,6 +21,7 @@ from attunement.instruments.definition import (
     load_instrument,
     parse_definition,
     register_instrument,
+    short_names,
 )
 from attunement.instruments.errors import DefinitionError, ScoringError, UnknownInstrument
 from attunement.instruments.export import (
@@ -51,6 +52,7 @@ __all__ = [
     "load_item_text_pack",
     "parse_definition",
     "register_instrument",
+    "short_names",
     "score",
     "score_responses",
     "to_fhir_questionnaire",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
@@ -589,6 +589,41 @@ def list_instruments() -> list[Instrument]:
     """Every bundled (and registered) instrument, ordered by id."""
     merged = {**_bundled(), **_REGISTERED}
     return [merged[k] for k in sorted(merged)]
+
+
+class _ShortNames(Mapping[str, str]):
+    """Instrument id -> short name, read from the definitions when first asked."""
+
+    def _names(self) -> dict[str, str]:
+        return {i.id: i.short_name for i in list_instruments()}
+
+    def __getitem__(self, instrument_id: str) -> str:
+        return self._names()[instrument_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def short_names() -> Mapping[str, str]:
+    """Each instrument's short name (``epds`` -> ``EPDS``) from its definition, read lazily.
+
+    Returns
+    -------
+    Mapping
+        Instrument id -> ``short_name`` of the bundled and registered definitions.
+
+    Examples
+    --------
+    >>> short_names()["phq9"]
+    'PHQ-9'
+    """
+    return _SHORT_NAMES
+
+
+_SHORT_NAMES = _ShortNames()
 
 
 def load_instrument(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from attunement.instruments.definition import short_names
 from attunement.risk.definitions import (
     TIER_ORDER,
     Definitions,
@@ -53,19 +54,7 @@ ROLE_LABELS = {
     "other": "other caregiver",
 }
 
-INSTRUMENT_NAMES = {
-    "epds": "EPDS",
-    "phq9": "PHQ-9",
-    "gad7": "GAD-7",
-    "whooley": "Whooley questions",
-    "pbq": "PBQ",
-    "prfq": "PRFQ",
-    "maas": "MAAS",
-    "mpas": "MPAS",
-    "ace": "ACE-10",
-    "kpcs": "KPCS",
-    "osss3": "OSSS-3",
-}
+INSTRUMENT_NAMES = short_names()  # from the instrument definitions (short_name)
 
 
 @dataclass(frozen=True)
