@@ -15,7 +15,6 @@ attunement.content.ContentError: rules.yaml: measures: needs at least 1 entry
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -182,15 +181,21 @@ def parse_yaml(text: str, file: str, *, error: type[ContentError] = ContentError
                     f"{mark.column + 1})" if mark else f"not valid YAML ({problem})") from None
 
 
-def _substitute(node: Any, terms: Mapping[str, Sequence[str]]) -> Any:
-    """Replace ``{"x-vocabulary": name}`` by ``{"enum": terms[name]}`` throughout a schema."""
+def _substitute(node: Any, terms: Mapping[str, Sequence[str]], strict: bool = True) -> Any:
+    """Replace ``{"x-vocabulary": name}`` by ``{"enum": terms[name]}`` throughout a schema.
+
+    Not ``strict``: a list not given is left as it is (for schemas that are only referred to).
+    """
     if isinstance(node, dict):
-        if "x-vocabulary" in node:
-            rest = {k: _substitute(v, terms) for k, v in node.items() if k != "x-vocabulary"}
-            return {**rest, "enum": list(terms[node["x-vocabulary"]])}
-        return {k: _substitute(v, terms) for k, v in node.items()}
+        rest = {k: _substitute(v, terms, strict) for k, v in node.items()}
+        name = node.get("x-vocabulary")
+        if name is not None and (strict or name in terms):
+            if name not in terms:
+                raise KeyError(f"this schema needs the vocabulary list {name!r} (pass terms=)")
+            rest["enum"] = list(terms[name])
+        return rest
     if isinstance(node, list):
-        return [_substitute(v, terms) for v in node]
+        return [_substitute(v, terms, strict) for v in node]
     return node
 
 
@@ -223,7 +228,7 @@ def schema(kind: str, terms: Mapping[str, Sequence[str]] | None = None) -> dict[
     'https://json-schema.org/draft/2020-12/schema'
     """
     raw = _raw_schema(kind)
-    return _substitute(raw, terms) if terms else copy.deepcopy(raw)
+    return _substitute(raw, terms or {}, strict=terms is not None)
 
 
 @cache
@@ -232,7 +237,8 @@ def _validator(kind: str, terms: tuple[tuple[str, tuple[str, ...]], ...]) -> Any
     from referencing import Registry, Resource
 
     # every schema is known by its $id, so one kind's schema may $ref another's
-    filled = {k: schema(k, dict(terms)) for k in SCHEMAS}
+    given = dict(terms)
+    filled = {k: _substitute(_raw_schema(k), given, strict=k == kind) for k in SCHEMAS}
     registry = Registry().with_resources(
         (s["$id"], Resource.from_contents(s)) for s in filled.values() if "$id" in s)
     cls = jsonschema.Draft202012Validator
@@ -247,7 +253,8 @@ def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
     """One jsonschema error as (path parts, reason): the one translator of schema errors.
 
     A schema may word a rule itself: ``"x-messages": {keyword: reason}`` replaces the reason of
-    that keyword (``{instance!r}`` stands for the value at fault) and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
+    that keyword (``{instance!r}`` stands for the value at fault, ``{allowed}`` for an enum's
+    values) and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
     several fields, such as ``key/scores``).
     """
     parts = list(error.absolute_path)
@@ -256,6 +263,8 @@ def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
     own = (here.get("x-messages") or {}).get(v)
     if own:
         extra = (here.get("x-fields") or {}).get(v)
+        if v == "enum":
+            own = own.replace("{allowed}", ", ".join(str(x) for x in error.validator_value))
         return ([*parts, extra] if extra else parts), own.replace("{instance!r}", repr(error.instance))
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message

@@ -17,7 +17,7 @@ file leaves out is the shipped one. ``docs/content.md`` describes the format.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -324,15 +324,38 @@ def _default() -> Vocabulary:
                             "vocabulary.yaml")
 
 
-def caregiver_roles(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
-    """The caregiver roles (``birth_mother`` ...), with labels, in order.
+def _accessor(section: str, doc: str) -> Callable[[Vocabulary | None], tuple[Term, ...]]:
+    """A module-level reader of one list of the (current) vocabulary."""
 
-    Examples
-    --------
+    def read(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
+        return getattr(vocabulary or load_vocabulary(), section)
+
+    read.__name__ = read.__qualname__ = section
+    read.__doc__ = doc
+    return read
+
+
+caregiver_roles = _accessor("caregiver_roles", """The caregiver roles (``birth_mother`` ...), with labels.
+
     >>> caregiver_roles()[0].id, caregiver_roles()[0].label
     ('birth_mother', 'Birth mother')
-    """
-    return (vocabulary or load_vocabulary()).caregiver_roles
+    """)
+user_roles = _accessor("user_roles", """The roles of people who sign in: label and what each is for.
+
+    >>> user_roles()[0].label
+    'Administrator'
+    """)
+placements = _accessor("placements", """Where the infant lives (``birth_family`` ...), with labels.
+
+    >>> placements()[1].id
+    'foster'
+    """)
+default_schedule = _accessor("default_schedule", """The time points offered when a study
+    defines no schedule of its own, in order.
+
+    >>> ", ".join(t.id for t in default_schedule())
+    'antenatal, 6w, 3m, 6m, 12m'
+    """)
 
 
 def birth_parent_roles(vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
@@ -344,39 +367,6 @@ def birth_parent_roles(vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
     ('birth_mother', 'birth_father')
     """
     return tuple(t.id for t in caregiver_roles(vocabulary) if t.birth_parent)
-
-
-def user_roles(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
-    """The roles of people who sign in, with labels and what each is for.
-
-    Examples
-    --------
-    >>> [t.id for t in user_roles()]
-    ['admin', 'site_lead', 'practitioner', 'researcher']
-    """
-    return (vocabulary or load_vocabulary()).user_roles
-
-
-def placements(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
-    """Where the infant lives (``birth_family``, ``foster`` ...), with labels.
-
-    Examples
-    --------
-    >>> [t.id for t in placements()]
-    ['birth_family', 'foster', 'adoptive', 'kinship']
-    """
-    return (vocabulary or load_vocabulary()).placements
-
-
-def default_schedule(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
-    """The time points offered when a study defines no schedule, in order.
-
-    Examples
-    --------
-    >>> [t.id for t in default_schedule()]
-    ['antenatal', '6w', '3m', '6m', '12m']
-    """
-    return (vocabulary or load_vocabulary()).default_schedule
 
 
 def vocabulary_terms(vocabulary: Vocabulary | None = None) -> dict[str, tuple[str, ...]]:

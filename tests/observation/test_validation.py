@@ -47,7 +47,7 @@ def test_scheme_loads(data_dir):
     (SCHEME.replace("[cry, fuss]", "[cry, babble]"), 11, "point event"),
     (SCHEME.replace("soothe: {actor: caregiver, role: response",
                     "soothe: {actor: infant, role: response"), 8, "caregiver behaviour"),
-    (SCHEME + "colour: blue\n", 1, "unknown key 'colour'"),
+    (SCHEME + "colour: blue\n", 1, "colour: is not a field of a coding scheme"),
     ("scheme: x\ncodes: [a, b\n", 3, "not valid YAML"),
 ])
 def test_scheme_errors_name_the_line(bad, line, match):
@@ -55,6 +55,15 @@ def test_scheme_errors_name_the_line(bad, line, match):
         parse_scheme(bad, source="scheme.yaml")
     assert exc.value.line == line
     assert "scheme.yaml" in str(exc.value)
+
+
+def test_scheme_fields_of_the_wrong_type_are_named_not_coerced():
+    # before: str(['free', 'play']) silently became the scheme's description
+    bad = SCHEME + "description: [free, play]\n"
+    with pytest.raises(ObservationError, match=r"description: expected string, got \['free', "
+                       r"'play'\]") as exc:
+        parse_scheme(bad, source="scheme.yaml")
+    assert exc.value.line == 1 and "scheme.yaml" in str(exc.value)
 
 
 def test_scheme_reports_every_problem_at_once():
