@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import operator
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -278,6 +279,16 @@ def _schema_errors(data: Any, file: str) -> None:
         raise
 
 
+def _error(reason: str, *, file: str, item: int | None = None, field: str | None = None
+           ) -> DefinitionError:
+    """A definition error whose path is the dotted place (``items[5].key``, ``scales[1].items``);
+    ``field`` keeps the scale's id for readers (``scales[1] (anxiety).items``)."""
+    path = re.sub(r" \([^)]*\)", "", field or "")
+    if isinstance(item, int) and path and not any(c in path for c in "[."):
+        path = f"items[{item - 1}].{path}"  # items are numbered 1..n in order
+    return DefinitionError(reason, file=file, item=item, field=field, path=path)
+
+
 def _build(data: dict[str, Any], file: str) -> Instrument:
     """Semantic checks and construction (after the schema check)."""
     keys = data.get("keys") or {}
@@ -287,11 +298,11 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
     for raw in data["items"]:
         n = raw["number"]
         if n in seen:
-            raise DefinitionError("duplicate item number", file=file, item=n, field="number")
+            raise _error("duplicate item number", file=file, item=n, field="number")
         seen.add(n)
         if "key" in raw:
             if raw["key"] not in keys:
-                raise DefinitionError(
+                raise _error(
                     f"unknown key {raw['key']!r} (keys defined: {', '.join(keys) or 'none'})",
                     file=file, item=n, field="key",
                 )
@@ -303,14 +314,14 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         try:
             values = tuple(_score_value(s) for s in scores)
         except (ValueError, ZeroDivisionError) as exc:
-            raise DefinitionError(f"bad score: {exc}", file=file, item=n, field="scores") from exc
+            raise _error(f"bad score: {exc}", file=file, item=n, field="scores") from exc
         if "options" in raw and raw["options"] != len(values):
-            raise DefinitionError(
+            raise _error(
                 f"options is {raw['options']} but the key gives {len(values)} scores",
                 file=file, item=n, field="scores",
             )
         if labels and len(labels) != len(values):
-            raise DefinitionError(
+            raise _error(
                 f"{len(labels)} option labels for {len(values)} options",
                 file=file, item=n, field="option_labels",
             )
@@ -323,7 +334,7 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         )
     numbers = [it.number for it in items]
     if numbers != list(range(1, len(items) + 1)):
-        raise DefinitionError(
+        raise _error(
             f"items must be numbered 1..{len(items)} in order (got {numbers})",
             file=file, field="items",
         )
@@ -338,17 +349,17 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         )
         for n in members:
             if n not in by_number:
-                raise DefinitionError(
+                raise _error(
                     f"scale {s['id']!r} lists item {n}, which does not exist",
                     file=file, item=n, field=f"{where}.items",
                 )
             if not by_number[n].scored:
-                raise DefinitionError(
+                raise _error(
                     f"scale {s['id']!r} lists unscored item {n}",
                     file=file, item=n, field=f"{where}.items",
                 )
         if len(set(members)) != len(members):
-            raise DefinitionError("an item is listed twice", file=file, field=f"{where}.items")
+            raise _error("an item is listed twice", file=file, field=f"{where}.items")
         lo = [min(by_number[n].scores) for n in members]
         hi = [max(by_number[n].scores) for n in members]
         if s["method"] == "sum":
@@ -358,12 +369,12 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         else:
             expect = (0.0, 1.0)
             if any(set(by_number[n].scores) - {0.0, 1.0} for n in members):
-                raise DefinitionError(
+                raise _error(
                     "method 'any' needs items scored 0/1", file=file, field=f"{where}.method"
                 )
         given = tuple(float(x) for x in s["range"])
         if any(abs(a - b) > 1e-6 for a, b in zip(given, expect, strict=True)):
-            raise DefinitionError(
+            raise _error(
                 f"range {list(s['range'])} disagrees with the item keys, which give "
                 f"{_fmt(expect[0])}–{_fmt(expect[1])}",
                 file=file, field=f"{where}.range",
@@ -374,7 +385,7 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
             research_only=miss.get("research_only", True), source=miss.get("source", ""),
         )
         if rule.rule == "prorate" and (rule.max_missing < 1 or s["method"] == "any"):
-            raise DefinitionError(
+            raise _error(
                 "prorating needs max_missing ≥ 1 and a sum or mean scale",
                 file=file, field=f"{where}.missing",
             )
@@ -388,11 +399,11 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
     scale_ids = [s.id for s in scales]
     outputs: set[str] = set(scale_ids)
     if len(outputs) != len(scale_ids):
-        raise DefinitionError("duplicate scale id", file=file, field="scales")
+        raise _error("duplicate scale id", file=file, field="scales")
 
     def _check_out(name: str, fld: str) -> None:
         if name in outputs or name.isdigit():
-            raise DefinitionError(f"output name {name!r} is used twice", file=file, field=fld)
+            raise _error(f"output name {name!r} is used twice", file=file, field=fld)
         outputs.add(name)
 
     bands: list[Band] = []
@@ -400,17 +411,17 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         fld = f"bands[{i}]"
         _check_out(b["id"], fld + ".id")
         if b["scale"] not in scale_ids:
-            raise DefinitionError(f"unknown scale {b['scale']!r}", file=file, field=fld + ".scale")
+            raise _error(f"unknown scale {b['scale']!r}", file=file, field=fld + ".scale")
         sc = scales[scale_ids.index(b["scale"])]
         levels = tuple(BandLevel(lv["label"], float(lv["min"]), float(lv["max"])) for lv in b["levels"])
         if levels[0].min != sc.range[0] or levels[-1].max != sc.range[1]:
-            raise DefinitionError(
+            raise _error(
                 f"bands must cover the scale range {_fmt(sc.range[0])}–{_fmt(sc.range[1])}",
                 file=file, field=fld + ".levels",
             )
         for a, c in itertools.pairwise(levels):
             if not (a.min <= a.max < c.min <= c.max):
-                raise DefinitionError(
+                raise _error(
                     f"levels {a.label!r} and {c.label!r} overlap or are out of order",
                     file=file, field=fld + ".levels",
                 )
@@ -422,16 +433,16 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         fld = f"cutoffs[{i}]"
         _check_out(c["id"], fld + ".id")
         if c["scale"] not in scale_ids:
-            raise DefinitionError(f"unknown scale {c['scale']!r}", file=file, field=fld + ".scale")
+            raise _error(f"unknown scale {c['scale']!r}", file=file, field=fld + ".scale")
         sc = scales[scale_ids.index(c["scale"])]
         if not sc.range[0] <= c["value"] <= sc.range[1]:
-            raise DefinitionError(
+            raise _error(
                 f"cut-off {c['value']} is outside the scale range "
                 f"{_fmt(sc.range[0])}–{_fmt(sc.range[1])}",
                 file=file, field=fld + ".value",
             )
         if c["evidence"] in ("[conflict]", "[unverified]") and not c["configurable"]:
-            raise DefinitionError(
+            raise _error(
                 f"a {c['evidence']} cut-off must be configurable", file=file,
                 field=fld + ".configurable",
             )
@@ -450,12 +461,12 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         _check_out(r["id"], fld + ".id")
         for n in r["items"]:
             if n not in by_number:
-                raise DefinitionError(
+                raise _error(
                     f"safety rule {r['id']!r} names item {n}, which does not exist",
                     file=file, item=n, field=fld + ".items",
                 )
             if by_number[n].optional:
-                raise DefinitionError(
+                raise _error(
                     "a safety item cannot be optional", file=file, item=n, field=fld + ".items"
                 )
         safety.append(
@@ -469,7 +480,7 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
     if order:
         for name, seq in (order.get("alternatives") or {}).items():
             if sorted(seq) != numbers:
-                raise DefinitionError(
+                raise _error(
                     f"item order {name!r} must be a permutation of items 1..{len(numbers)}",
                     file=file, field=f"item_order.alternatives.{name}",
                 )
@@ -479,26 +490,26 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
         if "item_order" in v and v["item_order"] not in alts and v["item_order"] != (
             order or {}
         ).get("version"):
-            raise DefinitionError(
+            raise _error(
                 f"variant {name!r} names unknown item order {v['item_order']!r}",
                 file=file, field=f"variants.{name}.item_order",
             )
         for num, change in (v.get("items") or {}).items():
             n = int(num)
             if n not in by_number:
-                raise DefinitionError(
+                raise _error(
                     f"variant {name!r} changes item {n}, which does not exist",
                     file=file, item=n, field=f"variants.{name}.items",
                 )
             if "scores" in change and len(change["scores"]) != by_number[n].n_options:
-                raise DefinitionError(
+                raise _error(
                     f"variant {name!r} gives {len(change['scores'])} scores for "
                     f"{by_number[n].n_options} options",
                     file=file, item=n, field=f"variants.{name}.items.{n}.scores",
                 )
         for cid in v.get("cutoffs") or {}:
             if cid not in {c.id for c in cutoffs}:
-                raise DefinitionError(
+                raise _error(
                     f"variant {name!r} changes unknown cut-off {cid!r}",
                     file=file, field=f"variants.{name}.cutoffs",
                 )
