@@ -289,8 +289,8 @@ def _error(reason: str, *, file: str, item: int | None = None, field: str | None
     return DefinitionError(reason, file=file, item=item, field=field, path=path)
 
 
-def _build(data: dict[str, Any], file: str) -> Instrument:
-    """Semantic checks and construction (after the schema check)."""
+def _items(data: dict[str, Any], file: str) -> tuple[Item, ...]:
+    """The items, each with the scores of its key; numbered 1..n in order."""
     keys = data.get("keys") or {}
     key_labels = data.get("option_labels") or {}
     items: list[Item] = []
@@ -338,8 +338,12 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
             f"items must be numbered 1..{len(items)} in order (got {numbers})",
             file=file, field="items",
         )
-    by_number = {it.number: it for it in items}
+    return tuple(items)
 
+
+def _scales(data: dict[str, Any], file: str, items: tuple[Item, ...]) -> tuple[Scale, ...]:
+    """The scales: members exist and are scored, the range agrees with the keys."""
+    by_number = {it.number: it for it in items}
     scales: list[Scale] = []
     for i, s in enumerate(data["scales"]):
         where = f"scales[{i}] ({s['id']})"
@@ -396,6 +400,13 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
                 note=s.get("note", ""),
             )
         )
+    return tuple(scales)
+
+
+def _outputs(data: dict[str, Any], file: str, items: tuple[Item, ...], scales: tuple[Scale, ...]
+             ) -> tuple[tuple[Band, ...], tuple[Cutoff, ...], tuple[SafetyRule, ...]]:
+    """Bands, cut-offs and safety rules: named once, on real scales and items."""
+    by_number = {it.number: it for it in items}
     scale_ids = [s.id for s in scales]
     outputs: set[str] = set(scale_ids)
     if len(outputs) != len(scale_ids):
@@ -476,6 +487,14 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
                 evidence=r["evidence"], note=r.get("note", ""),
             )
         )
+    return tuple(bands), tuple(cutoffs), tuple(safety)
+
+
+def _check_orders(data: dict[str, Any], file: str, items: tuple[Item, ...],
+                  cutoffs: tuple[Cutoff, ...]) -> None:
+    """Item orders are permutations; variants name real orders, items and cut-offs."""
+    numbers = [it.number for it in items]
+    by_number = {it.number: it for it in items}
     order = data.get("item_order")
     if order:
         for name, seq in (order.get("alternatives") or {}).items():
@@ -514,6 +533,15 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
                     file=file, field=f"variants.{name}.cutoffs",
                 )
 
+
+def _build(data: dict[str, Any], file: str) -> Instrument:
+    """The :class:`Instrument` of a document that passed the schema, after the cross-checks."""
+    items = _items(data, file)
+    scales = _scales(data, file, items)
+    bands, cutoffs, safety = _outputs(data, file, items, scales)
+    _check_orders(data, file, items, cutoffs)
+    order = data.get("item_order")
+    variants = data.get("variants") or {}
     return Instrument(
         id=data["id"], name=data["name"], short_name=data.get("short_name", data["id"].upper()),
         version=str(data["version"]), kind=data["kind"], citation=data["citation"],
