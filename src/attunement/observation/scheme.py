@@ -124,7 +124,35 @@ def load_scheme(path: str | Path) -> CodingScheme:
 
 
 def parse_scheme(text: str, *, source: str = "<scheme>") -> CodingScheme:
-    """Validate a coding scheme given as YAML text."""
+    """Validate a coding scheme given as YAML text.
+
+    The document is checked against ``coding_scheme.schema.json`` (wording shared with every
+    content file, ``docs/content.md``), then for what a schema cannot say (a cue is an infant
+    behaviour, exclusive groups name state codes ...). Every problem is reported at once.
+
+    Parameters
+    ----------
+    text : str
+        The scheme as YAML.
+    source : str
+        The file name used in messages.
+
+    Returns
+    -------
+    CodingScheme
+        The validated scheme.
+
+    Raises
+    ------
+    ObservationError
+        ``line`` is the line of the first problem; ``problems`` lists each as
+        ``"{source}, line N: {path}: {reason}"``.
+
+    Examples
+    --------
+    >>> parse_scheme("scheme: s\\ncodes:\\n  cry: {actor: infant, role: cue}\\n").cue_codes()
+    ['cry']
+    """
     try:
         data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:

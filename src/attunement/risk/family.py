@@ -101,9 +101,33 @@ def _read(path: Path) -> Any:
 def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> dict[str, Any]:
     """Validate a family dict against the schema and the date rules; return a normalised copy.
 
-    Raises :class:`FamilyError` naming every field at fault (e.g. ``caregivers[1].role``).
     Recorded answers (``context``) are checked against the factor definitions by
     :func:`attunement.risk.profile`, because a service may extend those.
+
+    Parameters
+    ----------
+    family : Mapping
+        The family file's content (dates as ISO text or ``datetime.date``).
+    source : str, optional
+        The file name used in messages.
+
+    Returns
+    -------
+    dict
+        A normalised copy (dates as ISO text).
+
+    Raises
+    ------
+    FamilyError
+        Naming every field at fault (e.g. ``caregivers[1].role``); roles and placements are the
+        vocabulary's.
+
+    Examples
+    --------
+    >>> validate_family({"family_id": "F1", "assessed_on": "2025-03-01", "placement": "foster",
+    ...                  "infant": {"date_of_birth": "2025-01-01"},
+    ...                  "caregivers": [{"id": "a", "role": "foster_carer"}]})["placement"]
+    'foster'
     """
     if not isinstance(family, Mapping):
         raise FamilyError([("", f"expected an object (mapping), got {type(family).__name__}")], source)
