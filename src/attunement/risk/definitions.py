@@ -446,6 +446,10 @@ def _default_definitions() -> Definitions:
 
 
 # --------------------------------------------------------------------------- service configuration
+def _config(src: str, path: str, reason: str) -> DefinitionError:
+    """A problem in a service's config (``src``) at ``path``."""
+    return DefinitionError(reason, file=src, path=path)
+
 
 
 @dataclass(frozen=True)
@@ -473,16 +477,16 @@ class ProfileConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ProfileConfig:
         if not isinstance(data, Mapping):
-            raise DefinitionError(f"{source}: expected a mapping")
+            raise _config(source, "", "expected a mapping")
         unknown = set(data) - {"thresholds", "tiers", "name", "screens", "routes", "crisis_contacts"}
         if "urgent" in unknown:
-            raise DefinitionError(f"{source}: the urgent overlay cannot be configured "
+            raise _config(source, "", "the urgent overlay cannot be configured "
                                   "(safety items cannot be switched off)")
         if unknown:
-            raise DefinitionError(f"{source}: unknown keys {sorted(unknown)}")
+            raise _config(source, "", f"unknown keys {sorted(unknown)}")
         routes = data.get("routes") or {}
         if not isinstance(routes, Mapping):
-            raise DefinitionError(f"{source}: routes: expected a mapping of route id: "
+            raise _config(source, "routes", "expected a mapping of route id: "
                                   "{label, contact}")
         return cls(dict(data.get("thresholds") or {}), dict(data.get("tiers") or {}),
                    str(data.get("name", source)), dict(data.get("screens") or {}), dict(routes),
@@ -510,13 +514,13 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
     factors = {f.id: f for f in defs.factors}
     for fid, changes in config.thresholds.items():
         if fid not in factors:
-            raise DefinitionError(f"{src}: thresholds: unknown factor {fid!r}")
+            raise _config(src, "thresholds", f"unknown factor {fid!r}")
         f = factors[fid]
         scores = list(f.scores)
         derived = list(f.derived)
         for key, value in dict(changes).items():
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise DefinitionError(f"{src}: thresholds.{fid}.{key}: expected a number, got {value!r}")
+                raise _config(src, f"thresholds.{fid}.{key}", f"expected a number, got {value!r}")
             # A rule id sets that rule. A column name sets the general cut-offs on it, not a
             # role-specific one (the fathers' EPDS cut-off is set by its own id).
             idx = [i for i, s in enumerate(scores) if s.id == key] or \
@@ -536,22 +540,22 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
                 names = list(dict.fromkeys([s.column for s in f.scores] +
                                            [s.id for s in f.scores if s.id] +
                                            [d.rule for d in f.derived if d.threshold]))
-                raise DefinitionError(f"{src}: thresholds.{fid}: {key!r} is not a threshold of this "
+                raise _config(src, f"thresholds.{fid}", f"{key!r} is not a threshold of this "
                                       f"factor (known: {', '.join(names) or 'none'})")
         factors[fid] = replace(f, scores=tuple(scores), derived=tuple(derived))
     rules = {r.id: (t, r) for t in defs.tiers for r in t.rules}
     new_rules: dict[str, TierRule] = {}
     for rid, changes in config.tiers.items():
         if rid not in rules:
-            raise DefinitionError(f"{src}: tiers: unknown tier rule {rid!r} (known: {', '.join(rules)})")
+            raise _config(src, "tiers", f"unknown tier rule {rid!r} (known: {', '.join(rules)})")
         rule = rules[rid][1]
         updates = {}
         for key, value in dict(changes).items():
             if key not in ("with_other_factors_at_least", "cumulative_risk_at_least") or \
                     getattr(rule, key) is None:
-                raise DefinitionError(f"{src}: tiers.{rid}.{key}: not a number of this rule")
+                raise _config(src, f"tiers.{rid}.{key}", "not a number of this rule")
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise DefinitionError(f"{src}: tiers.{rid}.{key}: expected a whole number >= 0")
+                raise _config(src, f"tiers.{rid}.{key}", "expected a whole number >= 0")
             updates[key] = value
         new_rules[rid] = TierRule(**{**copy.copy(rule.__dict__), **updates})
     tiers = tuple(Tier(t.id, t.label, t.description,
@@ -562,26 +566,26 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
         from attunement.instruments.engine import resolve_thresholds
 
         if not isinstance(cuts, Mapping):
-            raise DefinitionError(f"{src}: screens.{inst_id}: expected a mapping of cut-off: value")
+            raise _config(src, f"screens.{inst_id}", "expected a mapping of cut-off: value")
         try:
             resolve_thresholds(load_instrument(inst_id), dict(cuts))
         except (ValueError, KeyError) as exc:
-            raise DefinitionError(f"{src}: screens.{inst_id}: {exc}") from None
+            raise _config(src, f"screens.{inst_id}", str(exc)) from None
         screens.setdefault(inst_id, {}).update(cuts)
     routes = list(defs.routes)
     for rid, changes in config.routes.items():
         idx = [i for i, r in enumerate(routes) if r.id == rid]
         if not idx:
-            raise DefinitionError(f"{src}: routes: unknown route {rid!r} "
+            raise _config(src, "routes", f"unknown route {rid!r} "
                                   f"(known: {', '.join(r.id for r in routes)})")
         if not isinstance(changes, Mapping):
-            raise DefinitionError(f"{src}: routes.{rid}: expected a mapping of label/contact")
+            raise _config(src, f"routes.{rid}", "expected a mapping of label/contact")
         for key, value in changes.items():
             if key not in ("label", "contact"):
-                raise DefinitionError(f"{src}: routes.{rid}.{key}: a service sets only the local "
+                raise _config(src, f"routes.{rid}.{key}", "a service sets only the local "
                                       "label and contact (the rule and its source are fixed)")
             if not isinstance(value, str) or not value.strip():
-                raise DefinitionError(f"{src}: routes.{rid}.{key}: expected non-empty text")
+                raise _config(src, f"routes.{rid}.{key}", "expected non-empty text")
         routes[idx[0]] = replace(routes[idx[0]], **{k: v.strip() for k, v in changes.items()})
     contacts = defs.crisis_contacts
     if config.crisis_contacts is not None:
@@ -590,7 +594,7 @@ def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | 
         try:
             contacts = tuple(load_vocabulary().with_crisis_contacts(config.crisis_contacts).contacts())
         except VocabularyError as exc:
-            raise DefinitionError(f"{src}: crisis_contacts: {exc}") from None
+            raise _config(src, "crisis_contacts", str(exc)) from None
     return replace(defs, factors=tuple(factors[f.id] for f in defs.factors), tiers=tiers,
                    sources=(*defs.sources, src), screen_thresholds=screens, routes=tuple(routes),
                    crisis_contacts=contacts)
