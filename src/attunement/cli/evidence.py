@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from attunement.cli._common import LIBRARY_PANEL, fail, print_json, read_table, write_table
 
 MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
                 "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
@@ -19,40 +20,6 @@ MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC,
 _BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
                      "PFT": "proportion", "IRLN": "incidence rate", "IRS": "incidence rate",
                      "IRFT": "incidence rate"}
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _read(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.exists():
-        _fail(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t")
-    except Exception as exc:
-        _fail(f"{path}: cannot read the table ({exc})")
-    _fail(f"{path}: expected a .csv, .tsv or .parquet file")
-    return None
-
-
-def _write(df: Any, output: Path | None) -> None:
-    if output is None:
-        df.to_csv(sys.stdout, index=False)
-        return
-    if output.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(output, index=False)
-    else:
-        df.to_csv(output, index=False)
 
 
 def _arm_columns(data: Any, yi: str, vi: str, k: int) -> dict[str, list[str]] | None:
@@ -92,16 +59,16 @@ def effect_sizes_command(
     """Add effect sizes (yi) and sampling variances (vi) to a table of study results."""
     from attunement.evidence import escalc
 
-    data = _read(file)
+    data = read_table(file)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
-    _write(out, output)
+    write_table(out, output)
 
 
 def meta_command(
@@ -199,7 +166,7 @@ def meta_command(
 
     from attunement.evidence import escalc, rma, subgroup_analysis
 
-    data = _read(file)
+    data = read_table(file)
     if mh:
         _meta_mh(file, data, measure, level, as_json)
         return
@@ -209,28 +176,28 @@ def meta_command(
                 warnings.simplefilter("always")
                 data = escalc(measure, data, add=add, to=to)
         except ValueError as exc:
-            _fail(f"{file}: {exc}")
+            fail(f"{file}: {exc}")
         for w in caught:
             typer.echo(f"warning: {file}: {w.message}", err=True)
     elif add is not None or to != "only0":
-        _fail("--add and --to apply with --measure")
+        fail("--add and --to apply with --measure")
     btt_idx = _btt(btt)
     if random:
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
                 leave1out or influence or cumul or trimfill_ or na_omit or \
                 permutest_n is not None or profile or blup_ or vif_ or \
                 hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
-            _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
+            fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                   "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
                  method, test, btt_idx, level, cluster, clubsandwich, as_json)
         return
     if struct or v_matrix or vcalc_spec:
-        _fail("--struct, --V and --vcalc apply with --random")
+        fail("--struct, --V and --vcalc apply with --random")
     needed = [yi] + ([sei] if sei else [vi])
     missing = [c for c in needed if c not in data.columns]
     if missing:
-        _fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
+        fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
               f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
     mod_cols = [m.strip() for m in mods.split(",") if m.strip()] if mods else None
     if slab is None:
@@ -242,7 +209,7 @@ def meta_command(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if weights is not None and weights not in data.columns:
-                _fail(f"{file}: weights column {weights!r} not found")
+                fail(f"{file}: weights column {weights!r} not found")
             res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
                       test=test, level=level, slab=slab, tau2=tau2,
                       weights=weights, btt=btt_idx,
@@ -274,10 +241,10 @@ def meta_command(
             groups = None
             if subgroup is not None:
                 if mod_cols:
-                    _fail("use either --mods or --subgroup (a subgroup is a categorical "
+                    fail("use either --mods or --subgroup (a subgroup is a categorical "
                           "moderator; --mods COL fits it as a meta-regression)")
                 if subgroup not in data.columns:
-                    _fail(f"{file}: subgroup column {subgroup!r} not found")
+                    fail(f"{file}: subgroup column {subgroup!r} not found")
                 groups = data[subgroup]
                 if na_omit:
                     groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
@@ -292,16 +259,16 @@ def meta_command(
             robust_res = None
             if cluster is not None:
                 if cluster not in data.columns:
-                    _fail(f"{file}: cluster column {cluster!r} not found")
+                    fail(f"{file}: cluster column {cluster!r} not found")
                 labels = data[cluster]
                 if na_omit:
                     labels = labels[data[[yi, sei or vi]].notna().all(axis=1)]
                 robust_res = res.robust(labels.tolist(), clubSandwich=clubsandwich)
                 summary["robust"] = robust_res.to_dict()
             elif clubsandwich:
-                _fail("--clubsandwich needs --cluster COL")
+                fail("--clubsandwich needs --cluster COL")
     except ValueError as exc:
-        _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
+        fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
     if baujat is not None or gosh_file is not None or radial is not None:
@@ -312,7 +279,7 @@ def meta_command(
         try:
             if forest is not None:
                 if not res.int_only:
-                    _fail("--forest draws models without moderators; for subgroups use "
+                    fail("--forest draws models without moderators; for subgroups use "
                           "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
                             groups.tolist(), transf=_forest_transf(res, data, yi, sei or vi),
@@ -320,9 +287,9 @@ def meta_command(
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     typer.echo(str(res))
     if robust_res is not None:
@@ -400,7 +367,7 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
 
     for path in (baujat, gosh_file, radial):
         if path is not None and path.suffix.lower() not in {".png", ".svg", ".pdf"}:
-            _fail(f"{path}: figures can be written as .png, .svg or .pdf")
+            fail(f"{path}: figures can be written as .png, .svg or .pdf")
     try:
         figs = []
         if baujat is not None:
@@ -410,7 +377,7 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
         if radial is not None:
             figs.append((plots_more.radial_plot(res), radial))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for fig, path in figs:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
@@ -420,16 +387,16 @@ def _selmodel(res: Any, kind: str | None, steps: str | None) -> dict[str, Any]:
     """--selmodel step --steps a,b,... or --selmodel beta: the selection model's numbers."""
     if kind == "beta":
         if steps is not None:
-            _fail("--steps applies to --selmodel step, not beta")
+            fail("--steps applies to --selmodel step, not beta")
         return res.selmodel(type="beta").to_dict()
     if kind != "step":
-        _fail("--selmodel: choose step (with --steps) or beta")
+        fail("--selmodel: choose step (with --steps) or beta")
     if not steps:
-        _fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
+        fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
     try:
         cuts = [float(x) for x in steps.split(",") if x.strip()]
     except ValueError:
-        _fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
+        fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
     return res.selmodel(cuts).to_dict()
 
 
@@ -440,9 +407,9 @@ def _btt(text: str | None) -> list[int] | None:
     try:
         nums = [int(t) for t in text.replace(":", ",").split(",") if t.strip()]
     except ValueError:
-        _fail(f"--btt takes coefficient numbers such as 2,3, not {text!r}")
+        fail(f"--btt takes coefficient numbers such as 2,3, not {text!r}")
     if not nums or min(nums) < 1:
-        _fail(f"--btt numbers start at 1 (the first coefficient), not {text!r}")
+        fail(f"--btt numbers start at 1 (the first coefficient), not {text!r}")
     return [n - 1 for n in nums]
 
 
@@ -464,14 +431,14 @@ def _meta_mh(file: Path, data: Any, measure: str | None, level: float, as_json: 
 
     measure = measure or "OR"
     if measure not in {"OR", "RR", "RD"}:
-        _fail("--mh pools OR, RR or RD (--measure)")
+        fail("--mh pools OR, RR or RD (--measure)")
     cols = {c: c for c in ("ai", "bi", "ci", "di", "n1i", "n2i") if c in data.columns}
     try:
         res = rma_mh(data, measure=measure, level=level, **cols)
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     if as_json:
-        typer.echo(json.dumps(res.to_dict(), indent=2))
+        print_json(res.to_dict())
     else:
         typer.echo(str(res))
 
@@ -484,17 +451,17 @@ def _parse_vcalc(spec: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or key not in {"cluster", "obs", "type", "time1", "rho", "phi", "subgroup"}:
-            _fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
+            fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
                   f"not {part.strip()!r}")
         if key in {"rho", "phi"}:
             try:
                 out[key] = float(value)
             except ValueError:
-                _fail(f"--vcalc {key} must be a number, not {value!r}")
+                fail(f"--vcalc {key} must be a number, not {value!r}")
         else:
             out[key] = value
     if "cluster" not in out:
-        _fail("--vcalc needs cluster=COLUMN")
+        fail("--vcalc needs cluster=COLUMN")
     return out
 
 
@@ -508,13 +475,13 @@ def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
     from attunement.evidence import rma_mv, vcalc
 
     if yi not in data.columns:
-        _fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
+        fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
     V: Any = vi
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if v_matrix is not None and vcalc_spec is not None:
-                _fail("use either --V or --vcalc")
+                fail("use either --V or --vcalc")
             if vcalc_spec is not None:
                 V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
             elif v_matrix is not None:
@@ -523,11 +490,11 @@ def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
                 else:
                     path = Path(v_matrix)
                     if not path.exists():
-                        _fail(f"--V {v_matrix}: neither a column of {file} nor a file")
+                        fail(f"--V {v_matrix}: neither a column of {file} nor a file")
                     try:
                         V = np.loadtxt(path, delimiter=",", ndmin=2)
                     except ValueError as exc:
-                        _fail(f"{path}: cannot read the covariance matrix ({exc})")
+                        fail(f"{path}: cannot read the covariance matrix ({exc})")
             model_mods: Any = None
             if mods:
                 model_mods = mods if mods.strip().startswith("~") else \
@@ -539,17 +506,17 @@ def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
             rob = None
             if cluster is not None:
                 if cluster not in data.columns:
-                    _fail(f"{file}: cluster column {cluster!r} not found")
+                    fail(f"{file}: cluster column {cluster!r} not found")
                 rob = res.robust(data[cluster].tolist(), clubSandwich=clubsandwich)
                 summary["robust"] = rob.to_dict()
             elif clubsandwich:
-                _fail("--clubsandwich needs --cluster COL")
+                fail("--clubsandwich needs --cluster COL")
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     for w in caught:
         typer.echo(f"warning: {file}: {w.message}", err=True)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     typer.echo(str(res))
     if rob is not None:
@@ -599,5 +566,5 @@ def _back_transformed_line(res: Any, data: Any, yi: str, vi: str) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.command("effect-sizes")(effect_sizes_command)
-    app.command("meta")(meta_command)
+    app.command("effect-sizes", rich_help_panel=LIBRARY_PANEL)(effect_sizes_command)
+    app.command("meta", rich_help_panel=LIBRARY_PANEL)(meta_command)

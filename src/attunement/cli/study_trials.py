@@ -1,10 +1,10 @@
-"""CLI for trials inside the platform: ``attunement study-trial design|show|consent|
-withdraw-consent|randomise|allocations|verify|balance|consort``.
+"""CLI for trials inside the platform: ``attunement platform trial design|show|consent|
+withdraw-consent|randomise|allocations|verify|balance|consort`` (formerly ``study-trial``).
 
 A thin face over :class:`attunement.store.StudyTrials` (the offline randomisation lists, power
 and analysis are ``attunement trials ...``). Every command takes ``--db``/``$ATTUNEMENT_DB`` and
 ``--key-file``/``$ATTUNEMENT_KEY_FILE`` like the other platform commands, and runs as the local
-operator (audited as ``system``, as ``attunement sites``/``users`` do) unless ``--as EMAIL``
+operator (audited as ``system``, as ``attunement platform sites``/``users`` do) unless ``--as EMAIL``
 names an active user, whose role and scope then apply and who is audited. Randomising always
 needs ``--as``: the allocation records the person who randomised. Errors from the store are
 printed as one line and exit with code 2.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from attunement.cli.platform import DbOption, KeyOption, _store
+from attunement.cli._common import DbOption, KeyOption, fail, open_store
 from attunement.csvsafe import safe_cell
 
 if TYPE_CHECKING:
@@ -47,17 +47,13 @@ AsOption = typer.Option(
 StudyArg = typer.Argument(..., help="Study id or name.")
 
 
+FamilyArg = typer.Argument(
+    ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
+)
+
+
 class _CliError(Exception):
     """A problem with the command's own input (a file, an option), reported like store errors."""
-
-
-def _error(message: str, code: int = 2) -> typer.Exit:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(
-        f"[bold red]error:[/] {_escape(message)}", highlight=False
-    )
-    return typer.Exit(code)
 
 
 def _escape(text: Any) -> str:
@@ -69,16 +65,19 @@ def _escape(text: Any) -> str:
 @contextmanager
 def _session(db: str | None, key_file: Path | None) -> Iterator[Store]:
     """The store (opened as the platform commands do); store errors exit 2 in one line."""
-    from attunement.store import StoreError, StoreValidationError
     from attunement.trials import DesignError
 
-    with _store(db, key_file) as store:
-        try:
-            yield store
-        except StoreValidationError as exc:
-            raise _error(f"{exc.field}: {exc.reason}") from None
-        except (StoreError, _CliError, DesignError) as exc:
-            raise _error(str(exc)) from None
+    with open_store(db, key_file, code=2, errors=(_CliError, DesignError)) as store:
+        yield store
+
+
+@contextmanager
+def _study_session(db: str | None, key_file: Path | None, as_email: str | None,
+                   study: str) -> Iterator[tuple[Store, Actor, int]]:
+    """The store, the acting user (``--as``) and the id of the study they named."""
+    with _session(db, key_file) as store:
+        actor = _actor(store, as_email)
+        yield store, actor, _study_id(store, actor, study)
 
 
 def _trials(store: Store) -> StudyTrials:
@@ -361,10 +360,8 @@ def show_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Show the study's randomisation design (never the seed)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        out = _trials(store).get_design(actor, _study_id(store, actor, study))
-        _print(_design_table(out))
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
+        _print(_design_table(_trials(store).get_design(actor, sid)))
 
 
 # ------------------------------------------------------------------------------ randomise
@@ -383,9 +380,7 @@ def _values(items: list[str]) -> dict[str, str]:
 @study_trial_app.command("randomise")
 def randomise_command(
     study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    family: str = FamilyArg,
     as_email: str = typer.Option(
         ..., "--as", metavar="EMAIL",
         help="The practitioner, site lead or admin randomising (recorded and audited).",
@@ -433,9 +428,7 @@ def _date(text: str, option: str) -> Any:
 @study_trial_app.command("consent")
 def consent_command(
     study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    family: str = FamilyArg,
     version: str = typer.Option(
         ..., "--version", help="Version of the information sheet and consent form."
     ),
@@ -449,9 +442,8 @@ def consent_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Record a consent given by an enrolled family (or one caregiver), so it can be randomised."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        fid = _family_id(store, actor, _study_id(store, actor, study), family)
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
+        fid = _family_id(store, actor, sid, family)
         out = store.add_consent(actor, fid, kind=kind, version=version,
                                 given_on=_date(given_on, "--given-on"), caregiver=caregiver)
         who = f"caregiver {out['caregiver']} of family {family}" if out["caregiver"] else (
@@ -463,9 +455,7 @@ def consent_command(
 @study_trial_app.command("withdraw-consent")
 def withdraw_consent_command(
     study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    family: str = FamilyArg,
     kind: str = typer.Option("research", "--kind", help="The consent withdrawn."),
     withdrawn_on: str = typer.Option(..., "--on", metavar="YYYY-MM-DD"),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
@@ -474,9 +464,8 @@ def withdraw_consent_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        fid = _family_id(store, actor, _study_id(store, actor, study), family)
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
+        fid = _family_id(store, actor, sid, family)
         active = [c for c in store.get_family(actor, fid).get("consents") or []
                   if c["active"] and c["kind"] == kind]
         if not active:
@@ -534,9 +523,8 @@ def allocations_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """List the study's allocations in enrolment order (researchers: pseudonymised)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        rows = _trials(store).list_allocations(actor, _study_id(store, actor, study))
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
+        rows = _trials(store).list_allocations(actor, sid)
         if csv_path is not None:
             _write_csv(csv_path, [_flat(r) for r in rows])
     when = "allocated_at" if any("allocated_at" in r for r in rows) else "allocated_on_shifted"
@@ -565,18 +553,14 @@ def verify_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Replay the whole allocation sequence from the seed (admin); exit 1 if any differ."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        sid = _study_id(store, actor, study)
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
         trials = _trials(store)
         bad = trials.verify(actor, sid)
         design = trials.get_design(actor, sid)
     if bad:
-        raise _error(
-            f"allocation sequence does NOT replay from the seed: allocation(s) "
-            f"{', '.join(map(str, bad))} differ ({design['allocated']} allocations checked)",
-            code=1,
-        )
+        fail(f"allocation sequence does NOT replay from the seed: allocation(s) "
+             f"{', '.join(map(str, bad))} differ ({design['allocated']} allocations checked)",
+             code=1)
     _print(
         f"allocation sequence verified: {design['allocated']} allocations replay from the seed "
         f"(fingerprint {design['secret_fingerprint']})"
@@ -594,10 +578,8 @@ def balance_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Allocations per arm overall and per stratum/factor level, with the largest imbalance."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
         trials = _trials(store)
-        sid = _study_id(store, actor, study)
         frame = trials.balance(actor, sid)
         design = trials.get_design(actor, sid)
     ratio = ":".join(str(r) for r in design.get("ratio", []))
@@ -618,10 +600,8 @@ def consort_command(
     key_file: Path | None = KeyOption,
 ) -> None:
     """CONSORT 2010 counts of the study's families (in the acting user's scope)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
+    with _study_session(db, key_file, as_email, study) as (store, actor, sid):
         trials = _trials(store)
-        sid = _study_id(store, actor, study)
         try:
             counts = trials.consort(actor, sid)
             drawing = trials.consort_svg(actor, sid) if svg is not None else None
@@ -653,5 +633,5 @@ def _isna(value: Any) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    app.add_typer(study_trial_app, name="study-trial")
+    """Add this area's commands to ``attunement platform`` (as ``trial``)."""
+    app.add_typer(study_trial_app, name="trial")
