@@ -1,4 +1,4 @@
-"""`attunement study-trial ...` through Typer's CliRunner against a real store (SQLite and
+"""`attunement platform trial ...` through Typer's CliRunner against a real store (SQLite and
 PostgreSQL): every subcommand, errors as one line with exit code 2, audited acting users."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Cli:
             env["ATTUNEMENT_DB"] = self.url
         else:
             argv += ["--db", self.url]
-        return runner.invoke(app, ["study-trial", *argv], env=env)
+        return runner.invoke(app, ["platform", "trial", *argv], env=env)
 
     def design_file(self, design: dict, name: str = "design.yaml") -> Path:
         path = self.tmp / name

@@ -1,4 +1,5 @@
-"""`attunement init / sites / users / audit verify / backup / restore` through Typer's CliRunner."""
+"""`attunement platform init / sites / users / audit verify / backup / restore` through
+Typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def cli(db_url, key_path, tmp_path, monkeypatch):
     pw.write_text("a long admin passphrase\n")
 
     def run(*args: str, input: str | None = None, env_db: bool = False):
-        argv = list(args) if env_db else [*args, "--db", db_url]
+        argv = ["platform", *args] if env_db else ["platform", *args, "--db", db_url]
         env = {"ATTUNEMENT_DB": db_url} if env_db else None
         return runner.invoke(app, argv, input=input, env=env)
 
@@ -148,7 +149,7 @@ def test_backup_and_restore_commands(cli, db_url, tmp_path, request):
         target = f"sqlite:///{tmp_path / 'restored.db'}"
     else:
         target = request.getfixturevalue("postgres_url")
-    r = runner.invoke(app, ["restore", str(dest), "--db", target, "--yes"])
+    r = runner.invoke(app, ["platform", "restore", str(dest), "--db", target, "--yes"])
     assert r.exit_code == 0 and "audit log intact" in r.output, r.output
-    r = runner.invoke(app, ["sites", "list", "--db", target])
+    r = runner.invoke(app, ["platform", "sites", "list", "--db", target])
     assert "North" in r.output
