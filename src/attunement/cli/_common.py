@@ -118,9 +118,15 @@ def read_table(path: Path, *, engine: str = "pandas", text_prefix: str | None = 
         return pd.read_parquet(path) if sep is None else pd.read_csv(path, sep=sep)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         # pandas' and polars' parser errors name the line or column where they know it
-        fail(f"{path}: cannot read the table ({exc})")
+        fail(f"{path}: cannot read the table ({_first_line(exc)})")
     except Exception as exc:  # pyarrow's and polars' own errors
-        fail(f"{path}: cannot read the table ({type(exc).__name__}: {exc})")
+        fail(f"{path}: cannot read the table ({type(exc).__name__}: {_first_line(exc)})")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error (polars adds paragraphs of advice after it)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _read_polars(path: Path, sep: str | None, text_prefix: str | None) -> Any:
@@ -188,7 +194,10 @@ def write_table(frame: Any, path: Path | None) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        fail(f"{path}: cannot write ({exc.strerror or exc})")
+        fail(f"{path}: cannot write ({exc.strerror or _first_line(exc)})")
+    except Exception as exc:  # a column the format cannot hold (pyarrow, polars)
+        tmp.unlink(missing_ok=True)
+        fail(f"{path}: cannot write ({type(exc).__name__}: {_first_line(exc)})")
 
 
 @contextmanager
