@@ -67,3 +67,11 @@ def test_library_commands_are_not_renamed() -> None:
         r = runner.invoke(app, [name, "--help"])
         assert r.exit_code == 0 and r.stderr == "", (name, r.output)
     assert runner.invoke(app, ["platform", "score", "--help"]).exit_code == 2
+
+
+def test_the_database_options_say_their_defaults() -> None:
+    """The defaults were written in brackets, which rich's help took for markup and dropped."""
+    r = runner.invoke(app, ["platform", "init", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(r.stdout.split())
+    assert "(default: a SQLite file in your data directory)" in text
+    assert "(default: identifier.key in your data directory)" in text

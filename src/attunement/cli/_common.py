@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 LIBRARY_PANEL = "Library commands (files in, results out; no database)"
 PLATFORM_PANEL = "Platform (the database, its server and its trials)"
 
+# parentheses, not brackets: the help is rich markup, where [default: ...] would vanish
 DB_HELP = (
-    "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [default: a SQLite "
-    "file in your data directory]."
+    "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: a SQLite "
+    "file in your data directory)."
 )
-KEY_HELP = "Identifier key file (mode 0600) [default: identifier.key in your data directory]."
+KEY_HELP = "Identifier key file, mode 0600 (default: identifier.key in your data directory)."
 
 DbOption = typer.Option(None, "--db", envvar="ATTUNEMENT_DB", help=DB_HELP)
 KeyOption = typer.Option(None, "--key-file", envvar="ATTUNEMENT_KEY_FILE", help=KEY_HELP)
