@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,51 @@ MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC,
 _BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
                      "PFT": "proportion", "IRLN": "incidence rate", "IRS": "incidence rate",
                      "IRFT": "incidence rate"}
+
+
+@contextmanager
+def _fitting(file: Path, *, na_hint: bool = False) -> Iterator[None]:
+    """Run the library on FILE's data: its ValueError ends the command naming the file, and
+    its warnings are printed afterwards, each naming the file (``na_hint``: rma's advice to
+    pass ``na_action='omit'`` is given as the option, ``--na-omit``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as exc:
+            text = str(exc)
+            fail(f"{file}: " + (text.replace("pass na_action='omit'", "use --na-omit")
+                                if na_hint else text))
+    for w in caught:
+        typer.echo(f"warning: {file}: {w.message}", err=True)
+
+
+def _robust(res: Any, summary: dict[str, Any], file: Path, data: Any, cluster: str | None,
+            clubsandwich: bool, fitted: Any = None) -> Any:
+    """``--cluster COL`` (``--clubsandwich``): the cluster-robust tests, also in ``summary``;
+    ``fitted`` marks the rows the model kept (after ``--na-omit``)."""
+    if cluster is None:
+        if clubsandwich:
+            fail("--clubsandwich needs --cluster COL")
+        return None
+    if cluster not in data.columns:
+        fail(f"{file}: cluster column {cluster!r} not found")
+    labels = data[cluster] if fitted is None else data[cluster][fitted]
+    robust = res.robust(labels.tolist(), clubSandwich=clubsandwich)
+    summary["robust"] = robust.to_dict()
+    return robust
+
+
+def _print_fit(res: Any, summary: dict[str, Any], robust: Any, as_json: bool) -> bool:
+    """Print the fitted model (and its robust tests), or with --json the summary; True when
+    that was all there is to print."""
+    if as_json:
+        print_json(summary)
+        return True
+    typer.echo(str(res))
+    if robust is not None:
+        typer.echo("\n" + str(robust))
+    return False
 
 
 def _arm_columns(data: Any, yi: str, vi: str, k: int) -> dict[str, list[str]] | None:
@@ -60,14 +107,8 @@ def effect_sizes_command(
     from attunement.evidence import escalc
 
     data = read_table(file)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
-    except ValueError as exc:
-        fail(f"{file}: {exc}")
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
+    with _fitting(file):
+        out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
     write_table(out, output)
 
 
@@ -171,14 +212,8 @@ def meta_command(
         _meta_mh(file, data, measure, level, as_json)
         return
     if measure is not None:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                data = escalc(measure, data, add=add, to=to)
-        except ValueError as exc:
-            fail(f"{file}: {exc}")
-        for w in caught:
-            typer.echo(f"warning: {file}: {w.message}", err=True)
+        with _fitting(file):
+            data = escalc(measure, data, add=add, to=to)
     elif add is not None or to != "only0":
         fail("--add and --to apply with --measure")
     btt_idx = _btt(btt)
@@ -188,7 +223,7 @@ def meta_command(
                 permutest_n is not None or profile or blup_ or vif_ or \
                 hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
             fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
-                  "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
+                 "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
                  method, test, btt_idx, level, cluster, clubsandwich, as_json)
         return
@@ -198,79 +233,64 @@ def meta_command(
     missing = [c for c in needed if c not in data.columns]
     if missing:
         fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
-              f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
+             f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
     mod_cols = [m.strip() for m in mods.split(",") if m.strip()] if mods else None
     if slab is None:
         for candidate in ("study", "author", "authors", "trial", "source"):
             if candidate in data.columns:
                 slab = candidate
                 break
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if weights is not None and weights not in data.columns:
-                fail(f"{file}: weights column {weights!r} not found")
-            res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
-                      test=test, level=level, slab=slab, tau2=tau2,
-                      weights=weights, btt=btt_idx,
-                      na_action="omit" if na_omit else "fail")
-            summary = res.to_dict()
-            tables = _diagnostics(res, leave1out, influence, cumul)
-            tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
-            if hc_:
-                summary["hc"] = res.hc().to_dict()
-                tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
-            if selmodel_type is not None or steps is not None:
-                summary["selmodel"] = _selmodel(res, selmodel_type, steps)
-                sel = summary["selmodel"]
-                tables["selection model (ML)"] = pd.DataFrame(
-                    {k: sel[k] for k in ("delta", "se_delta")},
-                    index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
-            for key, table in tables.items():
-                summary[key] = json.loads(table.to_json(orient="records"))
-            if trimfill_:
-                tf = res.trimfill()
-                summary["trimfill"] = tf.to_dict()
-                tables["trim-and-fill"] = tf
-            if fsn_type is not None:
-                from attunement.evidence import fsn
+    with _fitting(file, na_hint=True):
+        if weights is not None and weights not in data.columns:
+            fail(f"{file}: weights column {weights!r} not found")
+        res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
+                  test=test, level=level, slab=slab, tau2=tau2,
+                  weights=weights, btt=btt_idx,
+                  na_action="omit" if na_omit else "fail")
+        summary = res.to_dict()
+        tables = _diagnostics(res, leave1out, influence, cumul)
+        tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
+        if hc_:
+            summary["hc"] = res.hc().to_dict()
+            tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
+        if selmodel_type is not None or steps is not None:
+            summary["selmodel"] = _selmodel(res, selmodel_type, steps)
+            sel = summary["selmodel"]
+            tables["selection model (ML)"] = pd.DataFrame(
+                {k: sel[k] for k in ("delta", "se_delta")},
+                index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
+        for key, table in tables.items():
+            summary[key] = json.loads(table.to_json(orient="records"))
+        if trimfill_:
+            tf = res.trimfill()
+            summary["trimfill"] = tf.to_dict()
+            tables["trim-and-fill"] = tf
+        if fsn_type is not None:
+            from attunement.evidence import fsn
 
-                fs = fsn(res.yi, res.vi, type=fsn_type)
-                summary["fsn"] = fs.to_dict()
-                tables["fail-safe N"] = fs
-            groups = None
-            if subgroup is not None:
-                if mod_cols:
-                    fail("use either --mods or --subgroup (a subgroup is a categorical "
-                          "moderator; --mods COL fits it as a meta-regression)")
-                if subgroup not in data.columns:
-                    fail(f"{file}: subgroup column {subgroup!r} not found")
-                groups = data[subgroup]
-                if na_omit:
-                    groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
-                table, test = subgroup_analysis(res, groups.tolist())
-                summary["subgroups"] = {
-                    str(r["subgroup"]): {key: (None if pd.isna(val) else
-                                               (int(val) if key == "k" else float(val)))
-                                         for key, val in r.items() if key != "subgroup"}
-                    for r in table.to_dict("records")
-                }
-                summary["subgroup_test"] = test
-            robust_res = None
-            if cluster is not None:
-                if cluster not in data.columns:
-                    fail(f"{file}: cluster column {cluster!r} not found")
-                labels = data[cluster]
-                if na_omit:
-                    labels = labels[data[[yi, sei or vi]].notna().all(axis=1)]
-                robust_res = res.robust(labels.tolist(), clubSandwich=clubsandwich)
-                summary["robust"] = robust_res.to_dict()
-            elif clubsandwich:
-                fail("--clubsandwich needs --cluster COL")
-    except ValueError as exc:
-        fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
+            fs = fsn(res.yi, res.vi, type=fsn_type)
+            summary["fsn"] = fs.to_dict()
+            tables["fail-safe N"] = fs
+        groups = None
+        if subgroup is not None:
+            if mod_cols:
+                fail("use either --mods or --subgroup (a subgroup is a categorical "
+                     "moderator; --mods COL fits it as a meta-regression)")
+            if subgroup not in data.columns:
+                fail(f"{file}: subgroup column {subgroup!r} not found")
+            groups = data[subgroup]
+            if na_omit:
+                groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
+            table, test = subgroup_analysis(res, groups.tolist())
+            summary["subgroups"] = {
+                str(r["subgroup"]): {key: (None if pd.isna(val) else
+                                           (int(val) if key == "k" else float(val)))
+                                     for key, val in r.items() if key != "subgroup"}
+                for r in table.to_dict("records")
+            }
+            summary["subgroup_test"] = test
+        fitted = data[[yi, sei or vi]].notna().all(axis=1) if na_omit else None
+        robust_res = _robust(res, summary, file, data, cluster, clubsandwich, fitted)
     if baujat is not None or gosh_file is not None or radial is not None:
         _more_plots(res, baujat, gosh_file, radial, seed)
     if forest is not None or funnel is not None:
@@ -280,7 +300,7 @@ def meta_command(
             if forest is not None:
                 if not res.int_only:
                     fail("--forest draws models without moderators; for subgroups use "
-                          "--subgroup COL")
+                         "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
                             groups.tolist(), transf=_forest_transf(res, data, yi, sei or vi),
                             columns=_arm_columns(data, yi, sei or vi, res.k))
@@ -288,12 +308,8 @@ def meta_command(
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
             fail(str(exc))
-    if as_json:
-        print_json(summary)
+    if _print_fit(res, summary, robust_res, as_json):
         return
-    typer.echo(str(res))
-    if robust_res is not None:
-        typer.echo("\n" + str(robust_res))
     if "subgroups" in summary:
         typer.echo("\nSubgroups (separate models, same tau^2 estimator):")
         for name, row in summary["subgroups"].items():
@@ -452,7 +468,7 @@ def _parse_vcalc(spec: str) -> dict[str, Any]:
         key, value = key.strip(), value.strip()
         if not sep or key not in {"cluster", "obs", "type", "time1", "rho", "phi", "subgroup"}:
             fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
-                  f"not {part.strip()!r}")
+                 f"not {part.strip()!r}")
         if key in {"rho", "phi"}:
             try:
                 out[key] = float(value)
@@ -477,50 +493,32 @@ def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
     if yi not in data.columns:
         fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
     V: Any = vi
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if v_matrix is not None and vcalc_spec is not None:
-                fail("use either --V or --vcalc")
-            if vcalc_spec is not None:
-                V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
-            elif v_matrix is not None:
-                if v_matrix in data.columns:
-                    V = v_matrix
-                else:
-                    path = Path(v_matrix)
-                    if not path.exists():
-                        fail(f"--V {v_matrix}: neither a column of {file} nor a file")
-                    try:
-                        V = np.loadtxt(path, delimiter=",", ndmin=2)
-                    except ValueError as exc:
-                        fail(f"{path}: cannot read the covariance matrix ({exc})")
-            model_mods: Any = None
-            if mods:
-                model_mods = mods if mods.strip().startswith("~") else \
-                    [m.strip() for m in mods.split(",") if m.strip()]
-            res = rma_mv(yi, V, data=data, random=random if len(random) > 1 else random[0],
-                         struct=struct if len(struct) > 1 else struct[0], mods=model_mods,
-                         method=method, test=test, btt=btt, level=level)
-            summary = res.to_dict()
-            rob = None
-            if cluster is not None:
-                if cluster not in data.columns:
-                    fail(f"{file}: cluster column {cluster!r} not found")
-                rob = res.robust(data[cluster].tolist(), clubSandwich=clubsandwich)
-                summary["robust"] = rob.to_dict()
-            elif clubsandwich:
-                fail("--clubsandwich needs --cluster COL")
-    except ValueError as exc:
-        fail(f"{file}: {exc}")
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
-    if as_json:
-        print_json(summary)
-        return
-    typer.echo(str(res))
-    if rob is not None:
-        typer.echo("\n" + str(rob))
+    with _fitting(file):
+        if v_matrix is not None and vcalc_spec is not None:
+            fail("use either --V or --vcalc")
+        if vcalc_spec is not None:
+            V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
+        elif v_matrix is not None:
+            if v_matrix in data.columns:
+                V = v_matrix
+            else:
+                path = Path(v_matrix)
+                if not path.exists():
+                    fail(f"--V {v_matrix}: neither a column of {file} nor a file")
+                try:
+                    V = np.loadtxt(path, delimiter=",", ndmin=2)
+                except ValueError as exc:
+                    fail(f"{path}: cannot read the covariance matrix ({exc})")
+        model_mods: Any = None
+        if mods:
+            model_mods = mods if mods.strip().startswith("~") else \
+                [m.strip() for m in mods.split(",") if m.strip()]
+        res = rma_mv(yi, V, data=data, random=random if len(random) > 1 else random[0],
+                     struct=struct if len(struct) > 1 else struct[0], mods=model_mods,
+                     method=method, test=test, btt=btt, level=level)
+        summary = res.to_dict()
+        rob = _robust(res, summary, file, data, cluster, clubsandwich)
+    _print_fit(res, summary, rob, as_json)
 
 
 def _forest_transf(res: Any, data: Any, yi: str, vi: str) -> Any:

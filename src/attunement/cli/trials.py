@@ -102,7 +102,7 @@ def allocate(
     if seed is None:
         if output is None:
             fail("give --seed, or --output so that a new secret seed can be stored in "
-                  "OUTPUT.seed for the independent statistician")
+                 "OUTPUT.seed for the independent statistician")
         seed = new_secret()
         seed_path = output.with_name(output.name + ".seed")
         fd = os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
