@@ -24,6 +24,22 @@ _BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportio
                      "IRFT": "incidence rate"}
 
 
+def _also(flag: str, what: str) -> Any:
+    """A flag that adds a result to the fit's: ``--FLAG``, "Also WHAT."."""
+    return typer.Option(False, flag, help=f"Also {what}.")
+
+
+def _figure(flag: str, what: str, note: str = "") -> Any:
+    """An option naming a figure file to write: ``--FLAG PATH``, "Write WHAT (.png, ...)"."""
+    return typer.Option(None, flag, help=f"Write {what} (.png, .svg or .pdf"
+                        + (f"; {note})." if note else ")."))
+
+
+def _column(flag: str, what: str) -> Any:
+    """An option naming a column of the table: ``--FLAG COL``, "Column with WHAT."."""
+    return typer.Option(None, flag, help=f"Column with {what}.")
+
+
 @contextmanager
 def _fitting(file: Path, *, na_hint: bool = False) -> Iterator[None]:
     """Run the library on FILE's data: its ValueError ends the command naming the file, and
@@ -116,8 +132,7 @@ def meta_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with one row per study."),
     yi: str = typer.Option("yi", "--yi", help="Column with the effect sizes."),
     vi: str = typer.Option("vi", "--vi", help="Column with the sampling variances."),
-    sei: str | None = typer.Option(None, "--sei", help="Column with standard errors (instead "
-                                   "of --vi)."),
+    sei: str | None = _column("--sei", "standard errors (instead of --vi)"),
     measure: str | None = typer.Option(None, "--measure", help="Compute yi/vi first from "
                                        "metafor-named raw columns. " + MEASURE_HELP),
     method: str = typer.Option("REML", "--method", help="EE/FE, DL, HE, HS, HSk, SJ, ML, REML, "
@@ -125,21 +140,18 @@ def meta_command(
     test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
     mods: str | None = typer.Option(None, "--mods", help="Moderator columns, comma separated; "
                                     "text columns are categorical (subgroups)."),
-    subgroup: str | None = typer.Option(None, "--subgroup", help="Column with subgroup labels: "
-                                        "separate models per subgroup and the test of "
-                                        "subgroup differences (forest plot in blocks)."),
-    slab: str | None = typer.Option(None, "--slab", help="Column with study labels."),
+    subgroup: str | None = _column("--subgroup", "subgroup labels: separate models per "
+                                   "subgroup and the test of subgroup differences (forest "
+                                   "plot in blocks)"),
+    slab: str | None = _column("--slab", "study labels"),
     level: float = typer.Option(95, "--level", help="Confidence level in percent."),
-    forest: Path | None = typer.Option(None, "--forest", help="Write a forest plot "
-                                       "(.png, .svg or .pdf)."),
-    funnel: Path | None = typer.Option(None, "--funnel", help="Write a funnel plot "
-                                       "(.png, .svg or .pdf)."),
+    forest: Path | None = _figure("--forest", "a forest plot"),
+    funnel: Path | None = _figure("--funnel", "a funnel plot"),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     na_omit: bool = typer.Option(False, "--na-omit", help="Leave out studies with missing "
                                  "values (listed on stderr) instead of stopping."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Column with cluster labels "
-                                       "(study, centre, sample): cluster-robust tests as "
-                                       "metafor's robust() (CR1, t(n - p))."),
+    cluster: str | None = _column("--cluster", "cluster labels (study, centre, sample): "
+                                  "cluster-robust tests as metafor's robust() (CR1, t(n - p))"),
     clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
                                       "with Satterthwaite df and the HTZ test (clubSandwich)."),
     random: list[str] | None = typer.Option(None, "--random", help="Random-effects formula "
@@ -157,21 +169,18 @@ def meta_command(
                                           "'cluster=study,time1=time,phi=0.9'."),
     tau2: float | None = typer.Option(None, "--tau2", help="Fix tau^2 at this value instead "
                                       "of estimating it."),
-    weights: str | None = typer.Option(None, "--weights", help="Column with the weights "
-                                       "(instead of inverse-variance weights)."),
+    weights: str | None = _column("--weights", "the weights (instead of inverse-variance "
+                                  "weights)"),
     btt: str | None = typer.Option(None, "--btt", help="Coefficients in the test of "
                                    "moderators, numbered as metafor prints them (1 = "
                                    "intercept), comma separated, e.g. 2,3."),
     add: float | None = typer.Option(None, "--add", help="With --measure: added to 2x2 "
                                      "cells (see --to); default 1/2."),
     to: str = typer.Option("only0", "--to", help="With --measure: only0, all, if0all, none."),
-    leave1out: bool = typer.Option(False, "--leave1out", help="Also fit the model leaving "
-                                   "out each study in turn."),
-    influence: bool = typer.Option(False, "--influence", help="Also print influence "
-                                   "diagnostics (metafor's influence())."),
-    cumul: bool = typer.Option(False, "--cumul", help="Also print a cumulative "
-                               "meta-analysis in file order."),
-    trimfill_: bool = typer.Option(False, "--trimfill", help="Also run trim-and-fill."),
+    leave1out: bool = _also("--leave1out", "fit the model leaving out each study in turn"),
+    influence: bool = _also("--influence", "print influence diagnostics (metafor's influence())"),
+    cumul: bool = _also("--cumul", "print a cumulative meta-analysis in file order"),
+    trimfill_: bool = _also("--trimfill", "run trim-and-fill"),
     fsn_type: str | None = typer.Option(None, "--fsn", help="Also compute the fail-safe N: "
                                         "Rosenthal, Orwin or Rosenberg."),
     mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
@@ -181,25 +190,23 @@ def meta_command(
                                            "test with N permutations (exact when N covers "
                                            "them all), as metafor's permutest."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for --permutest."),
-    profile: bool = typer.Option(False, "--profile", help="Also print the profile "
-                                 "log-likelihood of tau^2 (metafor's profile)."),
-    blup_: bool = typer.Option(False, "--blup", help="Also print the BLUPs of the study "
-                               "effects (metafor's blup)."),
-    vif_: bool = typer.Option(False, "--vif", help="Also print variance inflation factors of "
-                              "the moderators (metafor's vif)."),
-    baujat: Path | None = typer.Option(None, "--baujat", help="Write a Baujat plot "
-                                       "(.png, .svg or .pdf)."),
-    gosh_file: Path | None = typer.Option(None, "--gosh", help="Write a GOSH plot (all subsets "
-                                          "up to 100000, else a seeded random 100000; --seed)."),
-    radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
-                                       "plot (models without moderators)."),
+    profile: bool = _also("--profile", "print the profile log-likelihood of tau^2 "
+                          "(metafor's profile)"),
+    blup_: bool = _also("--blup", "print the BLUPs of the study effects (metafor's blup)"),
+    vif_: bool = _also("--vif", "print variance inflation factors of the moderators "
+                       "(metafor's vif)"),
+    baujat: Path | None = _figure("--baujat", "a Baujat plot"),
+    gosh_file: Path | None = _figure("--gosh", "a GOSH plot", "all subsets up to 100000, "
+                                     "else a seeded random 100000; --seed"),
+    radial: Path | None = _figure("--radial", "a radial (Galbraith) plot",
+                                  "models without moderators"),
     selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
                                              "model: step (needs --steps) or beta, as metafor's "
                                              "selmodel (ML)."),
     steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
                                      "p-value cut points, comma separated (e.g. 0.025,1)."),
-    hc_: bool = typer.Option(False, "--hc", help="Also print the Henmi-Copas CI (models "
-                             "without moderators), as metafor's hc."),
+    hc_: bool = _also("--hc", "print the Henmi-Copas CI (models without moderators), as "
+                      "metafor's hc"),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
