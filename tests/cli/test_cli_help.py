@@ -4,8 +4,10 @@ the platform commands under `attunement platform`, their old top-level names hid
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from attunement.cli import MOVED_TO_PLATFORM, app
@@ -75,3 +77,31 @@ def test_the_database_options_say_their_defaults() -> None:
     text = " ".join(r.stdout.split())
     assert "(default: a SQLite file in your data directory)" in text
     assert "(default: identifier.key in your data directory)" in text
+
+
+def _leaf_commands() -> list[list[str]]:
+    """Every runnable command, as its words after `attunement`."""
+    root = typer.main.get_command(app)
+    found: list[list[str]] = []
+
+    def walk(cmd, path: list[str], ctx: typer.Context) -> None:
+        if not hasattr(cmd, "list_commands"):
+            found.append(path)
+            return
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            walk(sub, [*path, name], typer.Context(sub, parent=ctx, info_name=name))
+
+    walk(root, [], typer.Context(root))
+    return found
+
+
+def test_docs_cli_md_names_every_command() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    commands = _leaf_commands()
+    assert len(commands) > 40
+    for words in commands:
+        group, last = " ".join(words[:-1]), words[-1]
+        # a table row names the command in full, or after a slash beside its group's first one
+        assert f"`attunement {' '.join(words)}" in text or (
+            f"`attunement {group} " in text and f"/ `{words[-2]} {last}" in text), words

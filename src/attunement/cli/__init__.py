@@ -15,7 +15,8 @@ Each area registers its own commands from its own module, so the areas stay inde
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 import typer
 from typer.core import TyperGroup
 
@@ -46,8 +47,8 @@ class _Root(TyperGroup):
     note on stderr, and is listed nowhere (not in ``--help``)."""
 
     def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, Any, list[str]]:
         if args and args[0] in MOVED_TO_PLATFORM and args[0] not in self.commands:
             old, new = args[0], MOVED_TO_PLATFORM[args[0]]
             note(f"`attunement {old}` is now `attunement platform {new}`")
