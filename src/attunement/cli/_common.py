@@ -73,16 +73,7 @@ def note(message: str) -> None:
     typer.echo(f"{typer.style('note:', fg='yellow', bold=True)} {message}", err=True)
 
 
-def _table_suffix(path: Path, allowed: tuple[str, ...]) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in allowed:
-        kinds = ", ".join(dict.fromkeys(s for s in allowed if s not in (".txt", ".pq")))
-        fail(f"{path}: expected a table file ({kinds})")
-    return suffix
-
-
-def read_table(path: Path, *, engine: str = "pandas", text_prefix: str | None = None,
-               suffixes: tuple[str, ...] = tuple(TABLE_SUFFIXES)) -> Any:
+def read_table(path: Path, *, engine: str = "pandas", text_prefix: str | None = None) -> Any:
     """Read a CSV (``.csv``/``.txt``), TSV or Parquet table, or fail naming the file and why.
 
     Parameters
@@ -95,8 +86,6 @@ def read_table(path: Path, *, engine: str = "pandas", text_prefix: str | None = 
         With polars: when the file does not parse with inferred types, columns whose names
         start with this prefix are read as text, so that a scorer can name each bad row
         instead of the whole file failing.
-    suffixes
-        The suffixes the command accepts (default: all of :data:`TABLE_SUFFIXES`).
 
     Returns
     -------
@@ -109,7 +98,9 @@ def read_table(path: Path, *, engine: str = "pandas", text_prefix: str | None = 
     """
     if not path.exists():
         fail(f"{path}: no such file")
-    suffix = _table_suffix(path, suffixes)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        fail(f"{path}: expected a table file (.csv, .tsv, .parquet)")
     sep = TABLE_SUFFIXES[suffix]
     try:
         if engine == "polars":
