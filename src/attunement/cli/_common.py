@@ -271,3 +271,30 @@ def print_json(data: Any, *, indent: int | None = 2, sort_keys: bool = False) ->
     """
     typer.echo(json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False,
                           default=_plain))
+
+
+def show_result(result: Any, as_json: bool) -> None:
+    """Print a library result: with ``--json`` its ``to_dict()`` as JSON, else as it renders
+    itself on the console (its ``__rich__``).
+
+    Parameters
+    ----------
+    result
+        An object with ``to_dict()`` that rich can print (a profile, a match).
+    as_json
+        The command's ``--json``.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> show_result(profile(family), as_json=True)  # doctest: +SKIP
+    """
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from rich.console import Console
+
+    Console().print(result)

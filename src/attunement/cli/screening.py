@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from attunement.cli._common import LIBRARY_PANEL, fail, print_json
+from attunement.cli._common import LIBRARY_PANEL, fail, print_json, show_result
 
 interventions_app = typer.Typer(
     name="interventions",
@@ -44,12 +44,7 @@ def profile_command(
         _, prof = _profile(family, config)
     except _errors() as exc:
         fail(exc)
-    if as_json:
-        print_json(prof.to_dict())
-        return
-    from rich.console import Console
-
-    Console().print(prof)
+    show_result(prof, as_json)
 
 
 def match_command(
@@ -69,12 +64,7 @@ def match_command(
         result = match(prof, fam, offered=ids)
     except _errors() as exc:
         fail(exc)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    from rich.console import Console
-
-    Console().print(result)
+    show_result(result, as_json)
 
 
 @interventions_app.command("list")
