@@ -27,14 +27,14 @@ from attunement.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PASSWORD = "a long readme passphrase"
-BLOCKING = ("attunement serve", "attunement demo")
+BLOCKING = ("attunement platform serve", "attunement demo")
 # command prefix -> why the README test does not run it
 SKIPPED = {
     "python -m pip install": "installs packages (the test runs in the installed tree)",
     "python -m pytest": "the test suite itself",
     "python benchmarks/run.py": "benchmarks run on demand, for minutes",
-    "attunement db grant": "PostgreSQL only: tests/store covers it on a real server",
-    "attunement worker": "runs until stopped: tests/store/test_outreach.py runs its loop",
+    "attunement platform db grant": "PostgreSQL only: tests/store covers it on a real server",
+    "attunement platform worker": "runs until stopped: tests/store/test_outreach.py runs its loop",
     "curl ": "calls a running server's JSON API with a token: tests/web covers those routes",
 }
 
@@ -56,6 +56,15 @@ def test_readme_commands_are_found() -> None:
     assert len(commands) > 40
     assert all(c.startswith(("attunement ", "python ", "export ", "curl ")) for c in commands), [
         c for c in commands if not c.startswith(("attunement ", "python ", "export ", "curl "))]
+
+
+def test_readme_uses_the_platform_names() -> None:
+    """The README teaches ``attunement platform ...``, not the old names kept as aliases."""
+    from attunement.cli import MOVED_TO_PLATFORM
+
+    old = [c for c in readme_commands()
+           if c.startswith("attunement ") and c.split()[1] in MOVED_TO_PLATFORM]
+    assert not old, old
 
 
 def _seed_trial_study(env: dict[str, str]) -> None:
@@ -95,9 +104,10 @@ def test_every_readme_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                 env[name] = os.path.expandvars(value)
             continue
         argv = shlex.split(command)[1:]
-        if argv[:2] == ["study-trial", "design"]:
+        if argv[:3] == ["platform", "trial", "design"]:
             _seed_trial_study(env)
-        prompts = f"{PASSWORD}\n{PASSWORD}\n" if argv[0] in ("init", "users") else None
+        prompts = f"{PASSWORD}\n{PASSWORD}\n" if argv[:2] in (["platform", "init"],
+                                                          ["platform", "users"]) else None
         result = runner.invoke(app, argv, env=env, input=prompts)
         assert result.exit_code == 0, f"README command failed: {command}\n{result.output}"
         ran.append(command)
@@ -116,19 +126,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("command", ["platform serve", "demo"])
 def test_readme_serve_and_demo_start_and_stop(tmp_path: Path, command: str) -> None:
     assert any(c.startswith(f"attunement {command}") for c in readme_commands())
     port = _free_port()
     env = {**os.environ, "ATTUNEMENT_DB": f"sqlite:///{tmp_path / 'a.db'}",
            "ATTUNEMENT_KEY_FILE": str(tmp_path / "identifier.key"),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    if command == "serve":
-        init = subprocess.run([sys.executable, "-m", "attunement", "init", "--admin-email",
-                               "admin@example.org"], input=f"{PASSWORD}\n{PASSWORD}\n",
+    if command == "platform serve":
+        init = subprocess.run([sys.executable, "-m", "attunement", "platform", "init",
+                               "--admin-email", "admin@example.org"], input=f"{PASSWORD}\n{PASSWORD}\n",
                               text=True, env=env, capture_output=True, cwd=tmp_path)
         assert init.returncode == 0, init.stderr
-    args = [sys.executable, "-m", "attunement", command, "--port", str(port)]
+    args = [sys.executable, "-m", "attunement", *command.split(), "--port", str(port)]
     if command == "demo":
         args += ["--db", f"sqlite:///{tmp_path / 'demo.db'}"]
     log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: the demo prints a lot

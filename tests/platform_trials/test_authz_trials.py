@@ -94,7 +94,7 @@ def test_matrix(tw: TrialWorld, api):
 
 
 def test_concealment_matrix_pages_and_cli(tw: TrialWorld, api):
-    """Pages and ``study-trial --as``: the allocation list, balance and CONSORT are for
+    """Pages and ``platform trial --as``: the allocation list, balance and CONSORT are for
     admins and researchers only; recruiters get the concealed design."""
     import re
 
@@ -122,8 +122,8 @@ def test_concealment_matrix_pages_and_cli(tw: TrialWorld, api):
                                'id="alloc-title"' in page.text, "CONSORT flow" in page.text)
         want[("page", role)] = (200, *(unblinded[role],) * 3)
         for command in ("allocations", "balance", "consort"):
-            out = CliRunner().invoke(cli_app, ["study-trial", command, "Trial T", "--as", email,
-                                               "--db", str(tw.store.url)],
+            out = CliRunner().invoke(cli_app, ["platform", "trial", command, "Trial T",
+                                               "--as", email, "--db", str(tw.store.url)],
                                      env={"COLUMNS": "240",
                                           "ATTUNEMENT_KEY_FILE": str(tw.store.key_path)})
             got[(command, role)] = out.exit_code

@@ -1,4 +1,4 @@
-"""`attunement study-trial consent|withdraw-consent`: consent recorded from the command line
+"""`attunement platform trial consent|withdraw-consent`: consent recorded from the command line
 makes a family randomisable there (it used to be API-only, a dead end in the CLI)."""
 
 from __future__ import annotations

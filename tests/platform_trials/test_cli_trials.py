@@ -1,4 +1,4 @@
-"""`attunement study-trial ...` through Typer's CliRunner against a real store (SQLite and
+"""`attunement platform trial ...` through Typer's CliRunner against a real store (SQLite and
 PostgreSQL): every subcommand, errors as one line with exit code 2, audited acting users."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Cli:
             env["ATTUNEMENT_DB"] = self.url
         else:
             argv += ["--db", self.url]
-        return runner.invoke(app, ["study-trial", *argv], env=env)
+        return runner.invoke(app, ["platform", "trial", *argv], env=env)
 
     def design_file(self, design: dict, name: str = "design.yaml") -> Path:
         path = self.tmp / name
@@ -345,3 +345,16 @@ def test_family_references_are_never_guessed(cli: Cli):
     r = cli("randomise", "Trial T", "A-1", "--as", "pa@example.org", "--value", "smi=no")
     assert r.exit_code == 0, r.output
     assert tw.trials.allocation(tw.admin, tw.fam_a[1])["allocated_by"] == "pa@example.org"
+
+
+def test_the_old_study_trial_name_still_runs(cli: Cli):
+    """`attunement study-trial ...` runs `attunement platform trial ...` after one note."""
+    stored = _randomise_some(cli)
+    env = {"COLUMNS": "240", "ATTUNEMENT_KEY_FILE": str(cli.key)}
+    for args in (["verify", "Trial T"], ["allocations", "Trial T"], ["show", "Trial T"]):
+        old = runner.invoke(app, ["study-trial", *args, "--db", cli.url], env=env)
+        new = cli(*args)
+        assert old.exit_code == new.exit_code == 0, old.output
+        assert old.stdout == new.stdout and new.stderr == ""
+        assert old.stderr == "note: `attunement study-trial` is now `attunement platform trial`\n"
+    assert len(stored) == 5

@@ -1,6 +1,6 @@
 """Allocation concealment: a recruiter (practitioner, site lead) cannot learn block sizes,
 block positions, the sequence or other families' allocations through any route (API, pages,
-CLI ``study-trial --as``, audit log), so the next allocation cannot be predicted; admins and
+CLI ``platform trial --as``, audit log), so the next allocation cannot be predicted; admins and
 researchers (trial statisticians) still see what they need."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def web(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]
 
 def _cli(tw: TrialWorld, *args: str) -> tuple[int, str]:
     url = str(tw.store.url)
-    r = CliRunner().invoke(cli_app, ["study-trial", *args, "--db", url],
+    r = CliRunner().invoke(cli_app, ["platform", "trial", *args, "--db", url],
                            env={"COLUMNS": "240",
                                 "ATTUNEMENT_KEY_FILE": str(tw.store.key_path)})
     return r.exit_code, r.stdout + r.stderr

@@ -427,7 +427,7 @@ def test_cli_run_once_with_now_prints_what_it_sent(tmp_path, smtp, monkeypatch):
     st.close()
     monkeypatch.setenv("ATTUNEMENT_SMTP", f"127.0.0.1:{smtp.port}")
     runner = CliRunner()
-    args = ["outreach", "run-once", "--db", url, "--key-file", str(key)]
+    args = ["platform", "outreach", "run-once", "--db", url, "--key-file", str(key)]
     r = runner.invoke(app, [*args, "--now", "2026-10-18T09:00"])
     assert r.exit_code == 0, r.output
     assert re.search(r"sent\s+invitation\s+email\s+family 1", r.output)

@@ -1,4 +1,5 @@
-"""`attunement init / sites / users / audit verify / backup / restore` through Typer's CliRunner."""
+"""`attunement platform init / sites / users / audit verify / backup / restore` through
+Typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def cli(db_url, key_path, tmp_path, monkeypatch):
     pw.write_text("a long admin passphrase\n")
 
     def run(*args: str, input: str | None = None, env_db: bool = False):
-        argv = list(args) if env_db else [*args, "--db", db_url]
+        argv = ["platform", *args] if env_db else ["platform", *args, "--db", db_url]
         env = {"ATTUNEMENT_DB": db_url} if env_db else None
         return runner.invoke(app, argv, input=input, env=env)
 
@@ -148,7 +149,43 @@ def test_backup_and_restore_commands(cli, db_url, tmp_path, request):
         target = f"sqlite:///{tmp_path / 'restored.db'}"
     else:
         target = request.getfixturevalue("postgres_url")
-    r = runner.invoke(app, ["restore", str(dest), "--db", target, "--yes"])
+    r = runner.invoke(app, ["platform", "restore", str(dest), "--db", target, "--yes"])
     assert r.exit_code == 0 and "audit log intact" in r.output, r.output
-    r = runner.invoke(app, ["sites", "list", "--db", target])
+    r = runner.invoke(app, ["platform", "sites", "list", "--db", target])
     assert "North" in r.output
+
+
+def test_old_top_level_names_still_run_with_a_note(cli, db_url):
+    """`attunement sites ...` (and every other platform command moved under `platform`) still
+    runs, printing what it always printed, with one note on stderr naming the new command."""
+    assert cli("init", "--admin-email", "a@example.org", "--password-file", cli.pw).exit_code == 0
+    r = runner.invoke(app, ["sites", "add", "North", "--db", db_url])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("site ") and "North" in r.stdout
+    assert r.stderr == "note: `attunement sites` is now `attunement platform sites`\n"
+    old = runner.invoke(app, ["sites", "list", "--db", db_url])
+    new = runner.invoke(app, ["platform", "sites", "list", "--db", db_url])
+    assert old.exit_code == new.exit_code == 0
+    assert old.stdout == new.stdout and "North" in new.stdout
+    assert new.stderr == ""
+    r = runner.invoke(app, ["audit", "verify", "--db", db_url])
+    assert r.exit_code == 0 and "audit log intact" in r.stdout
+    assert "`attunement platform audit`" in r.stderr
+
+
+def test_platform_errors_are_one_whole_line(cli):
+    """A store error is one `error:` line on stderr, not wrapped at the console width, and a
+    name in it is printed as given (brackets are not read as console markup)."""
+    assert cli("init", "--admin-email", "a@example.org", "--password-file", cli.pw).exit_code == 0
+    site = "[bold]Atlantis and its many outlying islands of the far western ocean[/bold]"
+    r = cli("users", "add", "x@example.org", "--role", "practitioner", "--site", site,
+            "--password-file", cli.pw)
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error: sites.0") and r.stderr.count("\n") == 1, r.stderr
+    assert site in r.stderr
+
+
+def test_a_database_that_cannot_be_opened_is_named(tmp_path):
+    r = runner.invoke(app, ["platform", "sites", "list", "--db", "nosuchdriver://x"],
+                      env={"ATTUNEMENT_KEY_FILE": str(tmp_path / "k.key")})
+    assert r.exit_code == 1 and r.stderr.startswith("error: cannot open the database:")

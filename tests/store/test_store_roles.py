@@ -75,9 +75,9 @@ def test_db_grant_command(postgres_roles, tmp_path):
     from attunement.cli import app
 
     owner_url, _ = postgres_roles
-    r = CliRunner().invoke(app, ["db", "grant", "--service-role", "attunement_reader2",
+    r = CliRunner().invoke(app, ["platform", "db", "grant", "--service-role", "attunement_reader2",
                                  "--db", owner_url, "--key-file", str(tmp_path / "k.key")])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(app, ["db", "grant", "--service-role", "attunement_owner",
+    r = CliRunner().invoke(app, ["platform", "db", "grant", "--service-role", "attunement_owner",
                                  "--db", owner_url, "--key-file", str(tmp_path / "k.key")])
     assert r.exit_code == 1 and "must differ from the owner" in " ".join(r.output.split())

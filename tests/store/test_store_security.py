@@ -203,21 +203,23 @@ def test_cli_checkpoint_and_verify_from_it(db_url, key_path, tmp_path, monkeypat
     monkeypatch.setenv("ATTUNEMENT_KEY_FILE", str(key_path))
     pw = tmp_path / "pw.txt"
     pw.write_text("a long admin passphrase\n")
-    assert runner.invoke(app, ["init", "--admin-email", "a@example.org", "--password-file",
-                               str(pw), "--db", db_url]).exit_code == 0
-    runner.invoke(app, ["sites", "add", "North", "--db", db_url])
+    assert runner.invoke(app, ["platform", "init", "--admin-email", "a@example.org",
+                               "--password-file", str(pw), "--db", db_url]).exit_code == 0
+    runner.invoke(app, ["platform", "sites", "add", "North", "--db", db_url])
     out = tmp_path / "cp.json"
-    r = runner.invoke(app, ["audit", "checkpoint", "--out", str(out), "--db", db_url])
+    r = runner.invoke(app, ["platform", "audit", "checkpoint", "--out", str(out), "--db", db_url])
     assert r.exit_code == 0, r.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    r = runner.invoke(app, ["audit", "checkpoint", "--out", str(out), "--db", db_url])
+    r = runner.invoke(app, ["platform", "audit", "checkpoint", "--out", str(out), "--db", db_url])
     assert r.exit_code == 1 and "already exists" in " ".join(r.output.split())
-    r = runner.invoke(app, ["audit", "verify", "--from-checkpoint", str(out), "--db", db_url])
+    r = runner.invoke(app, ["platform", "audit", "verify", "--from-checkpoint", str(out),
+                            "--db", db_url])
     assert r.exit_code == 0 and "matches checkpoint" in " ".join(r.output.split()), r.output
     body = json.loads(out.read_text())
     body["last_hash"] = "f" * 64
     out.write_text(json.dumps(body))
-    r = runner.invoke(app, ["audit", "verify", "--from-checkpoint", str(out), "--db", db_url])
+    r = runner.invoke(app, ["platform", "audit", "verify", "--from-checkpoint", str(out),
+                            "--db", db_url])
     assert r.exit_code == 1 and "signature does not match" in " ".join(r.output.split())
 
 

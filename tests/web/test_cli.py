@@ -26,7 +26,7 @@ def test_demo_then_serve(tmp_path: Path) -> None:
     port = free_port()
     key = tmp_path / "data" / "attunement" / "demo" / "identifier.key"
     server = subprocess.Popen(
-        [sys.executable, "-m", "attunement", "serve", "--db", url, "--port", str(port),
+        [sys.executable, "-m", "attunement", "platform", "serve", "--db", url, "--port", str(port),
          "--key-file", str(key)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"

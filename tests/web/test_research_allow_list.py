@@ -2,7 +2,7 @@
 EVERY free-text field of EVERY record type never reach ANY researcher response — every GET
 route of the app (JSON API and HTML pages, found by walking the app's routes, not listed by
 hand), every export format (CSV, Parquet, REDCap, FHIR, JSON; API and page) and the
-researcher's command line (``study-trial --as``)."""
+researcher's command line (``platform trial --as``)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
                                           "identifiable": "yes"})
         assert r.status_code == 200, (fmt, r.status_code)
         seen[f"page POST /exports {fmt}"] = _text(r)
-    # the command line, as the researcher (study-trial is the CLI a researcher uses)
+    # the command line, as the researcher (platform trial is the CLI a researcher uses)
     from typer.testing import CliRunner
 
     from attunement.cli import app as cli_app
@@ -155,7 +155,7 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
     out_csv = tmp_path / "allocations.csv"
     for command in (["show"], ["allocations", "--csv", str(out_csv)], ["balance"],
                     ["consort"]):
-        r = CliRunner().invoke(cli_app, ["study-trial", command[0], "Study S", *command[1:],
+        r = CliRunner().invoke(cli_app, ["platform", "trial", command[0], "Study S", *command[1:],
                                          "--as", "res@example.org",
                                          "--db", str(world.store.url)],
                                env={"COLUMNS": "240",

@@ -38,7 +38,7 @@ def _serve(url: str, key: Path, port: int) -> subprocess.Popen:
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"),
                                           os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
-        [sys.executable, "-m", "attunement", "serve", "--db", url, "--port", str(port),
+        [sys.executable, "-m", "attunement", "platform", "serve", "--db", url, "--port", str(port),
          "--key-file", str(key)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -123,7 +123,7 @@ def test_two_serve_processes_keep_one_chain_and_lose_nothing(postgres_server, tm
         st.close()
     assert report.ok, report.problems
     cli = subprocess.run(
-        [sys.executable, "-m", "attunement", "audit", "verify", "--db", url, "--key-file",
-         str(key)], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "attunement", "platform", "audit", "verify", "--db", url,
+         "--key-file", str(key)], capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
     assert cli.returncode == 0 and "audit log intact" in cli.stdout, cli.stdout + cli.stderr

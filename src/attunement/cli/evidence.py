@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from attunement.cli._common import LIBRARY_PANEL, fail, print_json, read_table, write_table
 
 MEASURE_HELP = ("SMD, MD, OR, RR, RD, ZCOR (also COR, PETO, SMDH, ROM, SMCC, MC, SMCR, AS); "
                 "proportions PR, PLN, PLO, PAS, PFT; incidence rates IR, IRLN, IRS, IRFT, IRR, "
@@ -21,38 +24,65 @@ _BACK_TRANSFORMED = {"PLN": "proportion", "PLO": "proportion", "PAS": "proportio
                      "IRFT": "incidence rate"}
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _also(flag: str, what: str) -> Any:
+    """A flag that adds a result to the fit's: ``--FLAG``, "Also WHAT."."""
+    return typer.Option(False, flag, help=f"Also {what}.")
 
 
-def _read(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.exists():
-        _fail(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t")
-    except Exception as exc:
-        _fail(f"{path}: cannot read the table ({exc})")
-    _fail(f"{path}: expected a .csv, .tsv or .parquet file")
-    return None
+def _figure(flag: str, what: str, note: str = "") -> Any:
+    """An option naming a figure file to write: ``--FLAG PATH``, "Write WHAT (.png, ...)"."""
+    return typer.Option(None, flag, help=f"Write {what} (.png, .svg or .pdf"
+                        + (f"; {note})." if note else ")."))
 
 
-def _write(df: Any, output: Path | None) -> None:
-    if output is None:
-        df.to_csv(sys.stdout, index=False)
-        return
-    if output.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(output, index=False)
-    else:
-        df.to_csv(output, index=False)
+def _column(flag: str, what: str) -> Any:
+    """An option naming a column of the table: ``--FLAG COL``, "Column with WHAT."."""
+    return typer.Option(None, flag, help=f"Column with {what}.")
+
+
+@contextmanager
+def _fitting(file: Path, *, na_hint: bool = False) -> Iterator[None]:
+    """Run the library on FILE's data: its ValueError ends the command naming the file, and
+    its warnings are printed afterwards, each naming the file (``na_hint``: rma's advice to
+    pass ``na_action='omit'`` is given as the option, ``--na-omit``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as exc:
+            text = str(exc)
+            fail(f"{file}: " + (text.replace("pass na_action='omit'", "use --na-omit")
+                                if na_hint else text))
+    for w in caught:
+        typer.echo(f"warning: {file}: {w.message}", err=True)
+
+
+def _robust(res: Any, summary: dict[str, Any], file: Path, data: Any, cluster: str | None,
+            clubsandwich: bool, fitted: Any = None) -> Any:
+    """``--cluster COL`` (``--clubsandwich``): the cluster-robust tests, also in ``summary``;
+    ``fitted`` marks the rows the model kept (after ``--na-omit``)."""
+    if cluster is None:
+        if clubsandwich:
+            fail("--clubsandwich needs --cluster COL")
+        return None
+    if cluster not in data.columns:
+        fail(f"{file}: cluster column {cluster!r} not found")
+    labels = data[cluster] if fitted is None else data[cluster][fitted]
+    robust = res.robust(labels.tolist(), clubSandwich=clubsandwich)
+    summary["robust"] = robust.to_dict()
+    return robust
+
+
+def _print_fit(res: Any, summary: dict[str, Any], robust: Any, as_json: bool) -> bool:
+    """Print the fitted model (and its robust tests), or with --json the summary; True when
+    that was all there is to print."""
+    if as_json:
+        print_json(summary)
+        return True
+    typer.echo(str(res))
+    if robust is not None:
+        typer.echo("\n" + str(robust))
+    return False
 
 
 def _arm_columns(data: Any, yi: str, vi: str, k: int) -> dict[str, list[str]] | None:
@@ -92,24 +122,17 @@ def effect_sizes_command(
     """Add effect sizes (yi) and sampling variances (vi) to a table of study results."""
     from attunement.evidence import escalc
 
-    data = _read(file)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
-    except ValueError as exc:
-        _fail(f"{file}: {exc}")
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
-    _write(out, output)
+    data = read_table(file)
+    with _fitting(file):
+        out = escalc(measure, data, vtype=vtype, add=add, to=to, drop00=drop00)
+    write_table(out, output)
 
 
 def meta_command(
     file: Path = typer.Argument(..., help="CSV/TSV/Parquet with one row per study."),
     yi: str = typer.Option("yi", "--yi", help="Column with the effect sizes."),
     vi: str = typer.Option("vi", "--vi", help="Column with the sampling variances."),
-    sei: str | None = typer.Option(None, "--sei", help="Column with standard errors (instead "
-                                   "of --vi)."),
+    sei: str | None = _column("--sei", "standard errors (instead of --vi)"),
     measure: str | None = typer.Option(None, "--measure", help="Compute yi/vi first from "
                                        "metafor-named raw columns. " + MEASURE_HELP),
     method: str = typer.Option("REML", "--method", help="EE/FE, DL, HE, HS, HSk, SJ, ML, REML, "
@@ -117,21 +140,18 @@ def meta_command(
     test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
     mods: str | None = typer.Option(None, "--mods", help="Moderator columns, comma separated; "
                                     "text columns are categorical (subgroups)."),
-    subgroup: str | None = typer.Option(None, "--subgroup", help="Column with subgroup labels: "
-                                        "separate models per subgroup and the test of "
-                                        "subgroup differences (forest plot in blocks)."),
-    slab: str | None = typer.Option(None, "--slab", help="Column with study labels."),
+    subgroup: str | None = _column("--subgroup", "subgroup labels: separate models per "
+                                   "subgroup and the test of subgroup differences (forest "
+                                   "plot in blocks)"),
+    slab: str | None = _column("--slab", "study labels"),
     level: float = typer.Option(95, "--level", help="Confidence level in percent."),
-    forest: Path | None = typer.Option(None, "--forest", help="Write a forest plot "
-                                       "(.png, .svg or .pdf)."),
-    funnel: Path | None = typer.Option(None, "--funnel", help="Write a funnel plot "
-                                       "(.png, .svg or .pdf)."),
+    forest: Path | None = _figure("--forest", "a forest plot"),
+    funnel: Path | None = _figure("--funnel", "a funnel plot"),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     na_omit: bool = typer.Option(False, "--na-omit", help="Leave out studies with missing "
                                  "values (listed on stderr) instead of stopping."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Column with cluster labels "
-                                       "(study, centre, sample): cluster-robust tests as "
-                                       "metafor's robust() (CR1, t(n - p))."),
+    cluster: str | None = _column("--cluster", "cluster labels (study, centre, sample): "
+                                  "cluster-robust tests as metafor's robust() (CR1, t(n - p))"),
     clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
                                       "with Satterthwaite df and the HTZ test (clubSandwich)."),
     random: list[str] | None = typer.Option(None, "--random", help="Random-effects formula "
@@ -149,21 +169,18 @@ def meta_command(
                                           "'cluster=study,time1=time,phi=0.9'."),
     tau2: float | None = typer.Option(None, "--tau2", help="Fix tau^2 at this value instead "
                                       "of estimating it."),
-    weights: str | None = typer.Option(None, "--weights", help="Column with the weights "
-                                       "(instead of inverse-variance weights)."),
+    weights: str | None = _column("--weights", "the weights (instead of inverse-variance "
+                                  "weights)"),
     btt: str | None = typer.Option(None, "--btt", help="Coefficients in the test of "
                                    "moderators, numbered as metafor prints them (1 = "
                                    "intercept), comma separated, e.g. 2,3."),
     add: float | None = typer.Option(None, "--add", help="With --measure: added to 2x2 "
                                      "cells (see --to); default 1/2."),
     to: str = typer.Option("only0", "--to", help="With --measure: only0, all, if0all, none."),
-    leave1out: bool = typer.Option(False, "--leave1out", help="Also fit the model leaving "
-                                   "out each study in turn."),
-    influence: bool = typer.Option(False, "--influence", help="Also print influence "
-                                   "diagnostics (metafor's influence())."),
-    cumul: bool = typer.Option(False, "--cumul", help="Also print a cumulative "
-                               "meta-analysis in file order."),
-    trimfill_: bool = typer.Option(False, "--trimfill", help="Also run trim-and-fill."),
+    leave1out: bool = _also("--leave1out", "fit the model leaving out each study in turn"),
+    influence: bool = _also("--influence", "print influence diagnostics (metafor's influence())"),
+    cumul: bool = _also("--cumul", "print a cumulative meta-analysis in file order"),
+    trimfill_: bool = _also("--trimfill", "run trim-and-fill"),
     fsn_type: str | None = typer.Option(None, "--fsn", help="Also compute the fail-safe N: "
                                         "Rosenthal, Orwin or Rosenberg."),
     mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
@@ -173,25 +190,23 @@ def meta_command(
                                            "test with N permutations (exact when N covers "
                                            "them all), as metafor's permutest."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for --permutest."),
-    profile: bool = typer.Option(False, "--profile", help="Also print the profile "
-                                 "log-likelihood of tau^2 (metafor's profile)."),
-    blup_: bool = typer.Option(False, "--blup", help="Also print the BLUPs of the study "
-                               "effects (metafor's blup)."),
-    vif_: bool = typer.Option(False, "--vif", help="Also print variance inflation factors of "
-                              "the moderators (metafor's vif)."),
-    baujat: Path | None = typer.Option(None, "--baujat", help="Write a Baujat plot "
-                                       "(.png, .svg or .pdf)."),
-    gosh_file: Path | None = typer.Option(None, "--gosh", help="Write a GOSH plot (all subsets "
-                                          "up to 100000, else a seeded random 100000; --seed)."),
-    radial: Path | None = typer.Option(None, "--radial", help="Write a radial (Galbraith) "
-                                       "plot (models without moderators)."),
+    profile: bool = _also("--profile", "print the profile log-likelihood of tau^2 "
+                          "(metafor's profile)"),
+    blup_: bool = _also("--blup", "print the BLUPs of the study effects (metafor's blup)"),
+    vif_: bool = _also("--vif", "print variance inflation factors of the moderators "
+                       "(metafor's vif)"),
+    baujat: Path | None = _figure("--baujat", "a Baujat plot"),
+    gosh_file: Path | None = _figure("--gosh", "a GOSH plot", "all subsets up to 100000, "
+                                     "else a seeded random 100000; --seed"),
+    radial: Path | None = _figure("--radial", "a radial (Galbraith) plot",
+                                  "models without moderators"),
     selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
                                              "model: step (needs --steps) or beta, as metafor's "
                                              "selmodel (ML)."),
     steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
                                      "p-value cut points, comma separated (e.g. 0.025,1)."),
-    hc_: bool = typer.Option(False, "--hc", help="Also print the Henmi-Copas CI (models "
-                             "without moderators), as metafor's hc."),
+    hc_: bool = _also("--hc", "print the Henmi-Copas CI (models without moderators), as "
+                      "metafor's hc"),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -199,111 +214,90 @@ def meta_command(
 
     from attunement.evidence import escalc, rma, subgroup_analysis
 
-    data = _read(file)
+    data = read_table(file)
     if mh:
         _meta_mh(file, data, measure, level, as_json)
         return
     if measure is not None:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                data = escalc(measure, data, add=add, to=to)
-        except ValueError as exc:
-            _fail(f"{file}: {exc}")
-        for w in caught:
-            typer.echo(f"warning: {file}: {w.message}", err=True)
+        with _fitting(file):
+            data = escalc(measure, data, add=add, to=to)
     elif add is not None or to != "only0":
-        _fail("--add and --to apply with --measure")
+        fail("--add and --to apply with --measure")
     btt_idx = _btt(btt)
     if random:
         if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
                 leave1out or influence or cumul or trimfill_ or na_omit or \
                 permutest_n is not None or profile or blup_ or vif_ or \
                 hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
-            _fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
-                  "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
+            fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
+                 "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
                  method, test, btt_idx, level, cluster, clubsandwich, as_json)
         return
     if struct or v_matrix or vcalc_spec:
-        _fail("--struct, --V and --vcalc apply with --random")
+        fail("--struct, --V and --vcalc apply with --random")
     needed = [yi] + ([sei] if sei else [vi])
     missing = [c for c in needed if c not in data.columns]
     if missing:
-        _fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
-              f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
+        fail(f"{file}: column(s) {', '.join(missing)} not found (columns: "
+             f"{', '.join(map(str, data.columns))}); use --yi/--vi or --measure")
     mod_cols = [m.strip() for m in mods.split(",") if m.strip()] if mods else None
     if slab is None:
         for candidate in ("study", "author", "authors", "trial", "source"):
             if candidate in data.columns:
                 slab = candidate
                 break
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if weights is not None and weights not in data.columns:
-                _fail(f"{file}: weights column {weights!r} not found")
-            res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
-                      test=test, level=level, slab=slab, tau2=tau2,
-                      weights=weights, btt=btt_idx,
-                      na_action="omit" if na_omit else "fail")
-            summary = res.to_dict()
-            tables = _diagnostics(res, leave1out, influence, cumul)
-            tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
-            if hc_:
-                summary["hc"] = res.hc().to_dict()
-                tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
-            if selmodel_type is not None or steps is not None:
-                summary["selmodel"] = _selmodel(res, selmodel_type, steps)
-                sel = summary["selmodel"]
-                tables["selection model (ML)"] = pd.DataFrame(
-                    {k: sel[k] for k in ("delta", "se_delta")},
-                    index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
-            for key, table in tables.items():
-                summary[key] = json.loads(table.to_json(orient="records"))
-            if trimfill_:
-                tf = res.trimfill()
-                summary["trimfill"] = tf.to_dict()
-                tables["trim-and-fill"] = tf
-            if fsn_type is not None:
-                from attunement.evidence import fsn
+    with _fitting(file, na_hint=True):
+        if weights is not None and weights not in data.columns:
+            fail(f"{file}: weights column {weights!r} not found")
+        res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mod_cols, method=method,
+                  test=test, level=level, slab=slab, tau2=tau2,
+                  weights=weights, btt=btt_idx,
+                  na_action="omit" if na_omit else "fail")
+        summary = res.to_dict()
+        tables = _diagnostics(res, leave1out, influence, cumul)
+        tables.update(_more_diagnostics(res, permutest_n, seed, profile, blup_, vif_))
+        if hc_:
+            summary["hc"] = res.hc().to_dict()
+            tables["Henmi-Copas"] = pd.DataFrame([summary["hc"]])
+        if selmodel_type is not None or steps is not None:
+            summary["selmodel"] = _selmodel(res, selmodel_type, steps)
+            sel = summary["selmodel"]
+            tables["selection model (ML)"] = pd.DataFrame(
+                {k: sel[k] for k in ("delta", "se_delta")},
+                index=[f"p <= {s:g}" for s in sel["steps"]] or ["delta1", "delta2"])
+        for key, table in tables.items():
+            summary[key] = json.loads(table.to_json(orient="records"))
+        if trimfill_:
+            tf = res.trimfill()
+            summary["trimfill"] = tf.to_dict()
+            tables["trim-and-fill"] = tf
+        if fsn_type is not None:
+            from attunement.evidence import fsn
 
-                fs = fsn(res.yi, res.vi, type=fsn_type)
-                summary["fsn"] = fs.to_dict()
-                tables["fail-safe N"] = fs
-            groups = None
-            if subgroup is not None:
-                if mod_cols:
-                    _fail("use either --mods or --subgroup (a subgroup is a categorical "
-                          "moderator; --mods COL fits it as a meta-regression)")
-                if subgroup not in data.columns:
-                    _fail(f"{file}: subgroup column {subgroup!r} not found")
-                groups = data[subgroup]
-                if na_omit:
-                    groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
-                table, test = subgroup_analysis(res, groups.tolist())
-                summary["subgroups"] = {
-                    str(r["subgroup"]): {key: (None if pd.isna(val) else
-                                               (int(val) if key == "k" else float(val)))
-                                         for key, val in r.items() if key != "subgroup"}
-                    for r in table.to_dict("records")
-                }
-                summary["subgroup_test"] = test
-            robust_res = None
-            if cluster is not None:
-                if cluster not in data.columns:
-                    _fail(f"{file}: cluster column {cluster!r} not found")
-                labels = data[cluster]
-                if na_omit:
-                    labels = labels[data[[yi, sei or vi]].notna().all(axis=1)]
-                robust_res = res.robust(labels.tolist(), clubSandwich=clubsandwich)
-                summary["robust"] = robust_res.to_dict()
-            elif clubsandwich:
-                _fail("--clubsandwich needs --cluster COL")
-    except ValueError as exc:
-        _fail(f"{file}: " + str(exc).replace("pass na_action='omit'", "use --na-omit"))
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
+            fs = fsn(res.yi, res.vi, type=fsn_type)
+            summary["fsn"] = fs.to_dict()
+            tables["fail-safe N"] = fs
+        groups = None
+        if subgroup is not None:
+            if mod_cols:
+                fail("use either --mods or --subgroup (a subgroup is a categorical "
+                     "moderator; --mods COL fits it as a meta-regression)")
+            if subgroup not in data.columns:
+                fail(f"{file}: subgroup column {subgroup!r} not found")
+            groups = data[subgroup]
+            if na_omit:
+                groups = groups[data[[yi, sei or vi]].notna().all(axis=1)]
+            table, test = subgroup_analysis(res, groups.tolist())
+            summary["subgroups"] = {
+                str(r["subgroup"]): {key: (None if pd.isna(val) else
+                                           (int(val) if key == "k" else float(val)))
+                                     for key, val in r.items() if key != "subgroup"}
+                for r in table.to_dict("records")
+            }
+            summary["subgroup_test"] = test
+        fitted = data[[yi, sei or vi]].notna().all(axis=1) if na_omit else None
+        robust_res = _robust(res, summary, file, data, cluster, clubsandwich, fitted)
     if baujat is not None or gosh_file is not None or radial is not None:
         _more_plots(res, baujat, gosh_file, radial, seed)
     if forest is not None or funnel is not None:
@@ -312,21 +306,17 @@ def meta_command(
         try:
             if forest is not None:
                 if not res.int_only:
-                    _fail("--forest draws models without moderators; for subgroups use "
-                          "--subgroup COL")
+                    fail("--forest draws models without moderators; for subgroups use "
+                         "--subgroup COL")
                 forest_plot(res, path=forest, subgroup=None if groups is None else
                             groups.tolist(), transf=_forest_transf(res, data, yi, sei or vi),
                             columns=_arm_columns(data, yi, sei or vi, res.k))
             if funnel is not None:
                 funnel_plot(res, path=funnel)
         except ValueError as exc:
-            _fail(str(exc))
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+            fail(str(exc))
+    if _print_fit(res, summary, robust_res, as_json):
         return
-    typer.echo(str(res))
-    if robust_res is not None:
-        typer.echo("\n" + str(robust_res))
     if "subgroups" in summary:
         typer.echo("\nSubgroups (separate models, same tau^2 estimator):")
         for name, row in summary["subgroups"].items():
@@ -400,7 +390,7 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
 
     for path in (baujat, gosh_file, radial):
         if path is not None and path.suffix.lower() not in {".png", ".svg", ".pdf"}:
-            _fail(f"{path}: figures can be written as .png, .svg or .pdf")
+            fail(f"{path}: figures can be written as .png, .svg or .pdf")
     try:
         figs = []
         if baujat is not None:
@@ -410,7 +400,7 @@ def _more_plots(res: Any, baujat: Path | None, gosh_file: Path | None, radial: P
         if radial is not None:
             figs.append((plots_more.radial_plot(res), radial))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for fig, path in figs:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
@@ -420,16 +410,16 @@ def _selmodel(res: Any, kind: str | None, steps: str | None) -> dict[str, Any]:
     """--selmodel step --steps a,b,... or --selmodel beta: the selection model's numbers."""
     if kind == "beta":
         if steps is not None:
-            _fail("--steps applies to --selmodel step, not beta")
+            fail("--steps applies to --selmodel step, not beta")
         return res.selmodel(type="beta").to_dict()
     if kind != "step":
-        _fail("--selmodel: choose step (with --steps) or beta")
+        fail("--selmodel: choose step (with --steps) or beta")
     if not steps:
-        _fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
+        fail("--selmodel step needs --steps, e.g. --steps 0.025,1")
     try:
         cuts = [float(x) for x in steps.split(",") if x.strip()]
     except ValueError:
-        _fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
+        fail(f"--steps: {steps!r} is not a comma-separated list of numbers")
     return res.selmodel(cuts).to_dict()
 
 
@@ -440,9 +430,9 @@ def _btt(text: str | None) -> list[int] | None:
     try:
         nums = [int(t) for t in text.replace(":", ",").split(",") if t.strip()]
     except ValueError:
-        _fail(f"--btt takes coefficient numbers such as 2,3, not {text!r}")
+        fail(f"--btt takes coefficient numbers such as 2,3, not {text!r}")
     if not nums or min(nums) < 1:
-        _fail(f"--btt numbers start at 1 (the first coefficient), not {text!r}")
+        fail(f"--btt numbers start at 1 (the first coefficient), not {text!r}")
     return [n - 1 for n in nums]
 
 
@@ -464,14 +454,14 @@ def _meta_mh(file: Path, data: Any, measure: str | None, level: float, as_json: 
 
     measure = measure or "OR"
     if measure not in {"OR", "RR", "RD"}:
-        _fail("--mh pools OR, RR or RD (--measure)")
+        fail("--mh pools OR, RR or RD (--measure)")
     cols = {c: c for c in ("ai", "bi", "ci", "di", "n1i", "n2i") if c in data.columns}
     try:
         res = rma_mh(data, measure=measure, level=level, **cols)
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     if as_json:
-        typer.echo(json.dumps(res.to_dict(), indent=2))
+        print_json(res.to_dict())
     else:
         typer.echo(str(res))
 
@@ -484,17 +474,17 @@ def _parse_vcalc(spec: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or key not in {"cluster", "obs", "type", "time1", "rho", "phi", "subgroup"}:
-            _fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
-                  f"not {part.strip()!r}")
+            fail(f"--vcalc takes cluster=, obs=, type=, time1=, subgroup=, rho=, phi=; "
+                 f"not {part.strip()!r}")
         if key in {"rho", "phi"}:
             try:
                 out[key] = float(value)
             except ValueError:
-                _fail(f"--vcalc {key} must be a number, not {value!r}")
+                fail(f"--vcalc {key} must be a number, not {value!r}")
         else:
             out[key] = value
     if "cluster" not in out:
-        _fail("--vcalc needs cluster=COLUMN")
+        fail("--vcalc needs cluster=COLUMN")
     return out
 
 
@@ -508,52 +498,34 @@ def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,
     from attunement.evidence import rma_mv, vcalc
 
     if yi not in data.columns:
-        _fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
+        fail(f"{file}: column {yi!r} not found (columns: {', '.join(map(str, data.columns))})")
     V: Any = vi
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if v_matrix is not None and vcalc_spec is not None:
-                _fail("use either --V or --vcalc")
-            if vcalc_spec is not None:
-                V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
-            elif v_matrix is not None:
-                if v_matrix in data.columns:
-                    V = v_matrix
-                else:
-                    path = Path(v_matrix)
-                    if not path.exists():
-                        _fail(f"--V {v_matrix}: neither a column of {file} nor a file")
-                    try:
-                        V = np.loadtxt(path, delimiter=",", ndmin=2)
-                    except ValueError as exc:
-                        _fail(f"{path}: cannot read the covariance matrix ({exc})")
-            model_mods: Any = None
-            if mods:
-                model_mods = mods if mods.strip().startswith("~") else \
-                    [m.strip() for m in mods.split(",") if m.strip()]
-            res = rma_mv(yi, V, data=data, random=random if len(random) > 1 else random[0],
-                         struct=struct if len(struct) > 1 else struct[0], mods=model_mods,
-                         method=method, test=test, btt=btt, level=level)
-            summary = res.to_dict()
-            rob = None
-            if cluster is not None:
-                if cluster not in data.columns:
-                    _fail(f"{file}: cluster column {cluster!r} not found")
-                rob = res.robust(data[cluster].tolist(), clubSandwich=clubsandwich)
-                summary["robust"] = rob.to_dict()
-            elif clubsandwich:
-                _fail("--clubsandwich needs --cluster COL")
-    except ValueError as exc:
-        _fail(f"{file}: {exc}")
-    for w in caught:
-        typer.echo(f"warning: {file}: {w.message}", err=True)
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    typer.echo(str(res))
-    if rob is not None:
-        typer.echo("\n" + str(rob))
+    with _fitting(file):
+        if v_matrix is not None and vcalc_spec is not None:
+            fail("use either --V or --vcalc")
+        if vcalc_spec is not None:
+            V = vcalc(vi, data=data, **_parse_vcalc(vcalc_spec))
+        elif v_matrix is not None:
+            if v_matrix in data.columns:
+                V = v_matrix
+            else:
+                path = Path(v_matrix)
+                if not path.exists():
+                    fail(f"--V {v_matrix}: neither a column of {file} nor a file")
+                try:
+                    V = np.loadtxt(path, delimiter=",", ndmin=2)
+                except ValueError as exc:
+                    fail(f"{path}: cannot read the covariance matrix ({exc})")
+        model_mods: Any = None
+        if mods:
+            model_mods = mods if mods.strip().startswith("~") else \
+                [m.strip() for m in mods.split(",") if m.strip()]
+        res = rma_mv(yi, V, data=data, random=random if len(random) > 1 else random[0],
+                     struct=struct if len(struct) > 1 else struct[0], mods=model_mods,
+                     method=method, test=test, btt=btt, level=level)
+        summary = res.to_dict()
+        rob = _robust(res, summary, file, data, cluster, clubsandwich)
+    _print_fit(res, summary, rob, as_json)
 
 
 def _forest_transf(res: Any, data: Any, yi: str, vi: str) -> Any:
@@ -599,5 +571,5 @@ def _back_transformed_line(res: Any, data: Any, yi: str, vi: str) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.command("effect-sizes")(effect_sizes_command)
-    app.command("meta")(meta_command)
+    app.command("effect-sizes", rich_help_panel=LIBRARY_PANEL)(effect_sizes_command)
+    app.command("meta", rich_help_panel=LIBRARY_PANEL)(meta_command)

@@ -8,45 +8,11 @@ from typing import Any
 
 import typer
 
+from attunement.cli._common import LIBRARY_PANEL, fail, read_table, write_table
+
 instruments_app = typer.Typer(
     help="Describe and export the bundled questionnaire definitions.", no_args_is_help=True
 )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _read_table(path: Path, inst: Any) -> Any:
-    """Read CSV or Parquet with polars; item columns that will not parse are read as text so
-    that the scorer can name each bad row instead of failing the whole file."""
-    import polars as pl
-
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pl.read_parquet(path)
-    if suffix not in (".csv", ".txt", ".tsv"):
-        _fail(f"{path}: expected a .csv or .parquet file")
-    sep = "\t" if suffix == ".tsv" else ","
-    try:
-        return pl.read_csv(path, separator=sep, infer_schema_length=10000)
-    except pl.exceptions.ComputeError:
-        header = pl.read_csv(path, separator=sep, n_rows=0).columns
-        overrides = {c: pl.Utf8 for c in header if c.startswith(f"{inst.id}_")}
-        return pl.read_csv(path, separator=sep, infer_schema_length=10000,
-                           schema_overrides=overrides)
-
-
-def _write_table(df: Any, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(df.write_csv())
-        sys.stdout.flush()
-        return
-    if output.suffix.lower() in (".parquet", ".pq"):
-        df.write_parquet(output)
-    else:
-        df.write_csv(output)
 
 
 def _csv_ready(df: Any) -> Any:
@@ -81,11 +47,11 @@ def _parse_thresholds(values: list[str] | None) -> dict[str, float]:
     for raw in values or []:
         name, sep, value = raw.partition("=")
         if not sep:
-            _fail(f"--threshold expects name=value, got {raw!r}")
+            fail(f"--threshold expects name=value, got {raw!r}")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            _fail(f"--threshold {name}: {value!r} is not a number")
+            fail(f"--threshold {name}: {value!r} is not a number")
     return out
 
 
@@ -109,19 +75,19 @@ def score_command(
     from attunement.instruments import ScoringError, UnknownInstrument, load_instrument, score
 
     if input not in ("scores", "positions"):
-        _fail("--input must be scores or positions")
+        fail("--input must be scores or positions")
     if on_error not in ("raise", "report"):
-        _fail("--on-error must be raise or report")
+        fail("--on-error must be raise or report")
     try:
         inst = load_instrument(instrument, variant=variant or None)
     except UnknownInstrument as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not file.exists():
-        _fail(f"{file}: no such file")
+        fail(f"{file}: no such file")
     thresholds = _parse_thresholds(threshold)
     try:
         with _status(f"reading {file.name}") as status:
-            data = _read_table(file, inst)
+            data = read_table(file, engine="polars", text_prefix=f"{inst.id}_")
             status.update(f"scoring {len(data):,} rows of {inst.short_name}")
             result = score(inst, data, input=input, thresholds=thresholds or None,
                            on_error=on_error)
@@ -134,10 +100,10 @@ def score_command(
         if exc.column is not None:
             where.append(f"column {exc.column}")
         more = f" (and {exc.more} more problem{'s' if exc.more > 1 else ''})" if exc.more else ""
-        _fail(f"{file}: {', '.join(where)}: {exc.reason}{more}" if where else f"{file}: {exc}")
+        fail(f"{file}: {', '.join(where)}: {exc.reason}{more}" if where else f"{file}: {exc}")
     if on_error == "report":
         scored, bad = result.scored, result.bad_rows
-        _write_table(_csv_ready(scored), output)
+        write_table(_csv_ready(scored), output)
         if len(bad) and "row" in bad.columns:
             import polars as pl
 
@@ -145,11 +111,11 @@ def score_command(
                 {"row": _record_word(file)})
         if len(bad):
             target = errors or Path(f"{(output or Path(file.name)).with_suffix('')}.errors.csv")
-            _write_table(_csv_ready(bad), target)
+            write_table(_csv_ready(bad), target)
             typer.echo(f"{len(bad)} bad row(s) not scored; reasons in {target}", err=True)
         typer.echo(f"scored {len(scored)} row(s)", err=True)
         return
-    _write_table(_csv_ready(result) if (output is None or output.suffix.lower() not in
+    write_table(_csv_ready(result) if (output is None or output.suffix.lower() not in
                                         (".parquet", ".pq")) else result, output)
 
 
@@ -214,7 +180,7 @@ def show_command(
     try:
         inst = load_instrument(instrument)
     except UnknownInstrument as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console = Console()
     head = [
         f"[bold]{inst.name}[/bold] ({inst.short_name}), version {inst.version}, {inst.kind}",
@@ -322,14 +288,14 @@ def export_command(
         inst = load_instrument(instrument)
         pack = load_item_text_pack(text_pack).get(inst.id) if text_pack else None
     except (UnknownInstrument, DefinitionError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if format == "fhir":
         text = json.dumps(to_fhir_questionnaire(inst, text_pack=pack), indent=2,
                           ensure_ascii=False) + "\n"
     elif format == "redcap":
         text = redcap_csv(to_redcap_dictionary(inst, text_pack=pack))
     else:
-        _fail("--format must be fhir or redcap")
+        fail("--format must be fhir or redcap")
     if output is None:
         sys.stdout.write(text)
     else:
@@ -338,5 +304,5 @@ def export_command(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.command("score")(score_command)
-    app.add_typer(instruments_app, name="instruments")
+    app.command("score", rich_help_panel=LIBRARY_PANEL)(score_command)
+    app.add_typer(instruments_app, name="instruments", rich_help_panel=LIBRARY_PANEL)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from attunement.cli._common import LIBRARY_PANEL, fail, write_table
+
 observe_app = typer.Typer(
     help="Coded parent–infant interaction: sensitivity measures, agreement, conversion, reports.",
     no_args_is_help=True,
@@ -14,15 +16,7 @@ observe_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.add_typer(observe_app, name="observe")
-
-
-def _fail(exc: Exception) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False,
-                               soft_wrap=True)
-    raise typer.Exit(2)
+    app.add_typer(observe_app, name="observe", rich_help_panel=LIBRARY_PANEL)
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -110,20 +104,12 @@ def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str =
     return events, scheme, rep
 
 
-def _write_table(df, output: Path | None, title: str) -> None:
+def _show_table(df, output: Path | None, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     if output is not None:
-        suffix = output.suffix.lower()
-        if suffix == ".parquet":
-            df.to_parquet(output, index=False)
-        elif suffix in {".tsv", ".txt"}:
-            df.to_csv(output, sep="\t", index=False)
-        elif suffix == ".json":
-            df.to_json(output, orient="records", indent=1)
-        else:
-            df.to_csv(output, index=False)
+        write_table(df, output)
         Console(stderr=True).print(f"wrote {len(df)} rows to {output}")
         return
     console = Console()
@@ -197,7 +183,7 @@ def metrics(
         events, sch, rep = _load(files, scheme, lenient, actors_from=actors_from,
                                  infant=_split(infant), tiers=tier)
         if rep is not None and len(rep):
-            _write_table(rep, None, "repairs made (lenient mode)")
+            _show_table(rep, None, "repairs made (lenient mode)")
         n = events["session"].nunique()
         with Progress(transient=True) as bar, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -210,15 +196,15 @@ def metrics(
                 actors_from=actors_from, infant=_split(infant))
     except (ObservationError, ValueError) as exc:
         _print_warnings(caught)
-        _fail(exc)
+        fail(exc)
     _print_warnings(caught)
     if output is None:
         cols = ["session", "interval_start", "interval_end", "caregiver", "cue_type",
                 "response_type", "n_cues", "responsiveness", "median_latency", "yules_q",
                 "odds_ratio", "adjusted_residual", "permutation_p"]
-        _write_table(out[cols], None, "sensitivity measures")
+        _show_table(out[cols], None, "sensitivity measures")
     else:
-        _write_table(out, output, "")
+        _show_table(out, output, "")
 
 
 @observe_app.command("agreement")
@@ -260,8 +246,8 @@ def agreement(
                                   tolerance=tolerance, event_tolerance=event_tolerance,
                                   event_method=event_method, interval=_interval(interval))
     except (ObservationError, ValueError) as exc:
-        _fail(exc)
-    _write_table(out, output, "observer agreement")
+        fail(exc)
+    _show_table(out, output, "observer agreement")
 
 
 @observe_app.command("convert")
@@ -287,7 +273,7 @@ def convert(
                 source, dest, from_format=from_format, to=to,
                 progress=lambda k: bar.update(task, description=f"converted {k:,} events"))
     except (ObservationError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"wrote {n} events ({n_sessions} session{'' if n_sessions == 1 else 's'}) "
                f"to {dest}")
 
@@ -356,6 +342,6 @@ def report(
             raise ObservationError("output must end in .html or .png", source=str(output))
     except (ObservationError, ValueError) as exc:
         _print_warnings(caught)
-        _fail(exc)
+        fail(exc)
     _print_warnings(caught)
     typer.echo(f"wrote {output}")

@@ -1,5 +1,5 @@
-"""CLI commands for outreach: ``attunement outreach run-once``, ``outreach contact`` and
-``attunement worker``.
+"""CLI commands for outreach: ``attunement platform outreach run-once``, ``outreach contact``
+and ``attunement platform worker``.
 
 Configuration comes from ``$ATTUNEMENT_OUTREACH_FILE`` and ``ATTUNEMENT_SMTP`` & co. (see
 :mod:`attunement.outreach.config`); the commands act as the audited ``system`` operator.
@@ -7,7 +7,6 @@ Configuration comes from ``$ATTUNEMENT_OUTREACH_FILE`` and ``ATTUNEMENT_SMTP`` &
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from attunement.cli.platform import DbOption, KeyOption, _fail, _store
+from attunement.cli._common import DbOption, KeyOption, fail, open_store, print_json
 
 outreach_app = typer.Typer(help="Invitations, reminders and urgent-flag escalation.",
                            no_args_is_help=True)
@@ -27,10 +26,10 @@ def _config():  # type: ignore[no-untyped-def]
     try:
         config = OutreachConfig.from_env()
     except OutreachConfigError as exc:
-        raise _fail(str(exc)) from None
+        fail(exc, code=1)
     if not config.configured:
-        raise _fail("outreach is not configured: set ATTUNEMENT_SMTP=host:port (and/or "
-                    "ATTUNEMENT_SMS_URL) or ATTUNEMENT_OUTREACH_FILE")
+        fail("outreach is not configured: set ATTUNEMENT_SMTP=host:port (and/or "
+             "ATTUNEMENT_SMS_URL) or ATTUNEMENT_OUTREACH_FILE", code=1)
     return config
 
 
@@ -40,7 +39,7 @@ def _parse_now(now: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(now)
     except ValueError:
-        raise _fail(f"--now: {now!r} is not an ISO date-time (e.g. 2026-10-18T09:00)") from None
+        fail(f"--now: {now!r} is not an ISO date-time (e.g. 2026-10-18T09:00)", code=1)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -56,11 +55,11 @@ def run_once(
 
     config = _config()
     moment = _parse_now(now)
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         results = Worker(store, config).run_once(moment)
     for r in results:
         if as_json:
-            typer.echo(json.dumps(r, sort_keys=True))
+            print_json(r, indent=None, sort_keys=True)
         else:
             extra = f" ({r['error']})" if r.get("error") else ""
             typer.echo(f"{r['status']:8} {r['kind']:11} {r['channel']:5} family {r['family_id']}"
@@ -82,11 +81,11 @@ def contact(
     """Record a caregiver's preferred language, contact method or opt-out."""
     from attunement.store import OutreachRecords
 
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         pref = OutreachRecords(store).set_contact_preferences(
             store.system_actor(), family, caregiver, language=language, method=method,
             opted_out=opt_out)
-    typer.echo(json.dumps(pref, sort_keys=True))
+    print_json(pref, indent=None, sort_keys=True)
 
 
 def worker(
@@ -102,7 +101,7 @@ def worker(
     config = _config()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         w = Worker(store, config)
         typer.echo(f"outreach worker {w.name} running (Ctrl+C to stop)")
         try:
@@ -112,7 +111,7 @@ def worker(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add this area's commands to ``attunement platform``."""
     outreach_app.command("run-once")(run_once)
     outreach_app.command("contact")(contact)
     app.add_typer(outreach_app, name="outreach")

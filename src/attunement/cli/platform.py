@@ -1,4 +1,5 @@
-"""CLI commands for the platform store: init, sites, users, audit, backup, restore.
+"""``attunement platform`` commands for the store: init, sites, users, audit, backup, restore,
+db.
 
 Every command takes ``--db URL`` (or ``$ATTUNEMENT_DB``) and ``--key-file PATH`` (or
 ``$ATTUNEMENT_KEY_FILE``); commands run as the local operator and are audited as ``system``.
@@ -7,51 +8,12 @@ Every command takes ``--db URL`` (or ``$ATTUNEMENT_DB``) and ``--key-file PATH``
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
-if TYPE_CHECKING:
-    from attunement.store import Store
-
-DB_HELP = (
-    "Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [default: a SQLite "
-    "file in your data directory]."
-)
-KEY_HELP = "Identifier key file (mode 0600) [default: identifier.key in your data directory]."
-
-DbOption = typer.Option(None, "--db", envvar="ATTUNEMENT_DB", help=DB_HELP)
-KeyOption = typer.Option(None, "--key-file", envvar="ATTUNEMENT_KEY_FILE", help=KEY_HELP)
-
-
-def _fail(message: str) -> typer.Exit:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(1)
-
-
-@contextmanager
-def _store(db: str | None, key_file: Path | None) -> Iterator[Store]:
-    from attunement.store import Store, StoreError, StoreValidationError
-
-    try:
-        store = Store.open(db, key_path=key_file)
-    except StoreError as exc:
-        raise _fail(str(exc)) from None
-    except Exception as exc:  # a bad URL or an unreachable server: say which, briefly
-        raise _fail(f"cannot open the database: {type(exc).__name__}: {exc}") from None
-    try:
-        yield store
-    except StoreValidationError as exc:
-        raise _fail(f"{exc.field}: {exc.reason}") from None
-    except StoreError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+from attunement.cli._common import DbOption, KeyOption, fail, open_store
 
 
 def _password(password_file: Path | None, *, confirm: bool = True) -> str:
@@ -59,10 +21,10 @@ def _password(password_file: Path | None, *, confirm: bool = True) -> str:
         try:
             text = password_file.read_text()
         except OSError as exc:
-            raise _fail(f"cannot read password file {password_file}: {exc.strerror}") from None
+            fail(f"cannot read password file {password_file}: {exc.strerror}", code=1)
         password = text.rstrip("\r\n")
         if not password:
-            raise _fail(f"password file {password_file} is empty")
+            fail(f"password file {password_file} is empty", code=1)
         return password
     return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
 
@@ -80,7 +42,7 @@ def init(
 
     email = admin_email or typer.prompt("Administrator email")
     password = _password(password_file)
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         store.init(email, password)
         Console().print(
             f"[green]initialised[/] {store._safe_url()}\n"
@@ -103,7 +65,7 @@ def sites_add(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Add a site."""
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         site = store.add_site(store.system_actor(), name)
         typer.echo(f"site {site['id']}: {site['name']}")
 
@@ -111,7 +73,7 @@ def sites_add(
 @sites_app.command("list")
 def sites_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
     """List sites."""
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         for site in store.list_sites(store.system_actor()):
             typer.echo(f"{site['id']}\t{site['name']}")
 
@@ -133,7 +95,7 @@ def users_add(
 ) -> None:
     """Add a user with a role at one or more sites."""
     password = _password(password_file)
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         user = store.add_user(
             store.system_actor(),
             email,
@@ -150,7 +112,7 @@ def users_add(
 @users_app.command("list")
 def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
     """List users, roles and sites."""
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         for u in store.list_users(store.system_actor()):
             state = "" if u["active"] else "\t(disabled)"
             typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
@@ -194,7 +156,7 @@ def audit_verify(
     """Check the keyed audit chain and every immutable record against it (exit 1 if not)."""
     from attunement.store import maintenance
 
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         cp = maintenance.read_checkpoint(from_checkpoint) if from_checkpoint else None
         report = _verify_with_progress(store, cp)
     if report.ok:
@@ -205,9 +167,8 @@ def audit_verify(
         return
     where = f" at row {report.first_broken}" if report.first_broken is not None else ""
     lines = "\n".join(f"  - {p}" for p in report.problems)
-    raise _fail(
-        f"audit log broken{where}: {report.reason} ({report.rows} rows read)\n{lines}"
-    )
+    fail(f"audit log broken{where}: {report.reason} ({report.rows} rows read)\n{lines}",
+         code=1)
 
 
 @audit_app.command("checkpoint")
@@ -219,7 +180,7 @@ def audit_checkpoint(
     """Write a signed checkpoint of the audit chain; keep it outside the database's reach."""
     from attunement.store import maintenance
 
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         body = maintenance.write_checkpoint(store, out)
     typer.echo(
         f"checkpoint written to {out}: audit row {body['last_id']} ({body['last_hash'][:16]}…); "
@@ -234,7 +195,7 @@ def audit_show(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Print the newest audit rows."""
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         for e in reversed(store.audit_log(store.system_actor(), limit=limit)):
             target = f"{e['entity']} {e['entity_id'] or ''}".strip()
             typer.echo(
@@ -249,35 +210,33 @@ def backup(
     key_file: Path | None = KeyOption,
 ) -> None:
     """Write a consistent backup (SQLite online backup; pg_dump -Fc for PostgreSQL)."""
-    with _store(db, key_file) as store:
+    with open_store(db, key_file) as store:
         try:
             path = store.backup(dest)
         except RuntimeError as exc:
-            raise _fail(str(exc)) from None
+            fail(exc, code=1)
     typer.echo(
         f"backup written to {path} (the identifier key file is not in it: keep that separately)"
     )
 
 
 def restore(
-    source: Path = typer.Argument(..., help="Backup file made by `attunement backup`."),
+    source: Path = typer.Argument(..., help="Backup file made by `attunement platform backup`."),
     db: str | None = DbOption,
     key_file: Path | None = KeyOption,
     yes: bool = typer.Option(False, "--yes", help="Do not ask before replacing the database."),
 ) -> None:
     """Replace the database with a backup, checked first (key, schema version, its audit log)
     in a new file/database that replaces the old one only when every check passed."""
-    from attunement.store import Store, StoreError, StoreValidationError, default_url
+    from attunement.store import Store, StoreError, default_url
 
     url = db or default_url()
     if not yes:
         typer.confirm(f"Replace the database {url} with {source}?", abort=True)
     try:
         store = Store.restore(source, url, key_path=key_file)
-    except StoreValidationError as exc:
-        raise _fail(f"{exc.field}: {exc.reason}") from None
     except (StoreError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
+        fail(exc, code=1)
     report = store.verify_audit()
     store.close()
     state = "intact" if report.ok else f"BROKEN: {report.reason}"
@@ -307,17 +266,17 @@ def db_grant(
     from attunement.store import StoreValidationError, maintenance
 
     password = _password(password_file, confirm=False) if password_file else None
-    with _store(db, key_file) as store:  # migrates first, as the owner
+    with open_store(db, key_file) as store:  # migrates first, as the owner
         url = store.url
     try:
         done = maintenance.grant_service_role(url, service_role, password)
     except StoreValidationError as exc:
-        raise _fail(f"{exc.field}: {exc.reason}") from None
+        fail(exc, code=1)
     typer.echo(f"service role {service_role}: {len(done)} statements run")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add this area's commands to ``attunement platform``."""
     app.command("init")(init)
     app.add_typer(sites_app, name="sites")
     app.add_typer(users_app, name="users")

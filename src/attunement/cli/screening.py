@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from attunement.cli._common import LIBRARY_PANEL, fail, print_json, show_result
 
 interventions_app = typer.Typer(
     name="interventions",
     help="The attachment-informed intervention catalogue.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -34,10 +30,6 @@ def _profile(family: Path, config: Path | None) -> tuple[Any, Any]:
     return fam, profile(fam, config=config)
 
 
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
 def profile_command(
     family: Path = typer.Argument(..., help="Family file (JSON or YAML)."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine form (JSON)."),
@@ -51,14 +43,8 @@ def profile_command(
     try:
         _, prof = _profile(family, config)
     except _errors() as exc:
-        _fail(str(exc))
-        return
-    if as_json:
-        _print_json(prof.to_dict())
-        return
-    from rich.console import Console
-
-    Console().print(prof)
+        fail(exc)
+    show_result(prof, as_json)
 
 
 def match_command(
@@ -77,14 +63,8 @@ def match_command(
         ids = [s.strip() for s in offered.split(",")] if offered is not None else None
         result = match(prof, fam, offered=ids)
     except _errors() as exc:
-        _fail(str(exc))
-        return
-    if as_json:
-        _print_json(result.to_dict())
-        return
-    from rich.console import Console
-
-    Console().print(result)
+        fail(exc)
+    show_result(result, as_json)
 
 
 @interventions_app.command("list")
@@ -100,19 +80,18 @@ def list_command(
     try:
         cat = load_catalogue()
     except _errors() as exc:
-        _fail(str(exc))
-        return
+        fail(exc)
     defs = load_definitions()
     tiers = [t.id for t in defs.tiers]
     pathways = [p.id for p in defs.pathways]
     if tier is not None and tier not in tiers:
-        _fail(f"--tier: {tier!r} is not one of {', '.join(tiers)}")
+        fail(f"--tier: {tier!r} is not one of {', '.join(tiers)}")
     if pathway is not None and pathway not in pathways:
-        _fail(f"--pathway: {pathway!r} is not one of {', '.join(pathways)}")
+        fail(f"--pathway: {pathway!r} is not one of {', '.join(pathways)}")
     progs = [p for p in cat if (tier is None or tier in p.tiers)
              and (pathway is None or pathway in p.pathways)]
     if as_json:
-        _print_json([{"id": p.id, "name": p.name, "mechanism": p.mechanism, "tiers": p.tiers,
+        print_json([{"id": p.id, "name": p.name, "mechanism": p.mechanism, "tiers": p.tiers,
                       "pathways": p.pathways, "window": p.window_text(),
                       "evidence_strength": p.strength} for p in progs])
         return
@@ -139,14 +118,12 @@ def show_command(
     try:
         prog = load_catalogue().get(programme_id)
     except KeyError as exc:
-        _fail(str(exc.args[0]))
-        return
+        fail(str(exc.args[0]))
     except _errors() as exc:
-        _fail(str(exc))
-        return
+        fail(exc)
     data = prog.to_dict()
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     from rich.console import Console
     from rich.markdown import Markdown
@@ -186,6 +163,6 @@ def show_command(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.command("profile")(profile_command)
-    app.command("match")(match_command)
-    app.add_typer(interventions_app, name="interventions")
+    app.command("profile", rich_help_panel=LIBRARY_PANEL)(profile_command)
+    app.command("match", rich_help_panel=LIBRARY_PANEL)(match_command)
+    app.add_typer(interventions_app, name="interventions", rich_help_panel=LIBRARY_PANEL)

@@ -1,10 +1,10 @@
-"""CLI for trials inside the platform: ``attunement study-trial design|show|consent|
-withdraw-consent|randomise|allocations|verify|balance|consort``.
+"""CLI for trials inside the platform: ``attunement platform trial design|show|consent|
+withdraw-consent|randomise|allocations|verify|balance|consort`` (formerly ``study-trial``).
 
 A thin face over :class:`attunement.store.StudyTrials` (the offline randomisation lists, power
 and analysis are ``attunement trials ...``). Every command takes ``--db``/``$ATTUNEMENT_DB`` and
 ``--key-file``/``$ATTUNEMENT_KEY_FILE`` like the other platform commands, and runs as the local
-operator (audited as ``system``, as ``attunement sites``/``users`` do) unless ``--as EMAIL``
+operator (audited as ``system``, as ``attunement platform sites``/``users`` do) unless ``--as EMAIL``
 names an active user, whose role and scope then apply and who is audited. Randomising always
 needs ``--as``: the allocation records the person who randomised. Errors from the store are
 printed as one line and exit with code 2.
@@ -13,16 +13,19 @@ printed as one line and exit with code 2.
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from attunement.cli.platform import DbOption, KeyOption, _store
+from attunement.cli._common import DbOption, KeyOption, fail, open_store
 from attunement.csvsafe import safe_cell
 
 if TYPE_CHECKING:
@@ -47,17 +50,13 @@ AsOption = typer.Option(
 StudyArg = typer.Argument(..., help="Study id or name.")
 
 
+FamilyArg = typer.Argument(
+    ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
+)
+
+
 class _CliError(Exception):
     """A problem with the command's own input (a file, an option), reported like store errors."""
-
-
-def _error(message: str, code: int = 2) -> typer.Exit:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(
-        f"[bold red]error:[/] {_escape(message)}", highlight=False
-    )
-    return typer.Exit(code)
 
 
 def _escape(text: Any) -> str:
@@ -69,16 +68,54 @@ def _escape(text: Any) -> str:
 @contextmanager
 def _session(db: str | None, key_file: Path | None) -> Iterator[Store]:
     """The store (opened as the platform commands do); store errors exit 2 in one line."""
-    from attunement.store import StoreError, StoreValidationError
     from attunement.trials import DesignError
 
-    with _store(db, key_file) as store:
-        try:
-            yield store
-        except StoreValidationError as exc:
-            raise _error(f"{exc.field}: {exc.reason}") from None
-        except (StoreError, _CliError, DesignError) as exc:
-            raise _error(str(exc)) from None
+    with open_store(db, key_file, code=2, errors=(_CliError, DesignError)) as store:
+        yield store
+
+
+@dataclass(frozen=True)
+class _StudySession:
+    """What a ``platform trial COMMAND STUDY`` command works with: the open store, its trials,
+    the acting user (``--as``) and the id of the study they named."""
+
+    store: Store
+    trials: StudyTrials
+    actor: Actor
+    study: int
+
+
+def _study_command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``platform trial NAME STUDY ...`` whose function takes the open
+    :class:`_StudySession` and then only its own arguments and options.
+
+    STUDY, ``--as``, ``--db`` and ``--key-file`` mean the same in every such command, so they
+    are declared here once: the command's signature is the study argument, the function's own
+    parameters, then those three options.
+    """
+    shared = [("as_email", str | None, AsOption), ("db", str | None, DbOption),
+              ("key_file", Path | None, KeyOption)]
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        own = list(inspect.signature(func, eval_str=True).parameters.values())[1:]
+        params = [inspect.Parameter("study", kind, default=StudyArg, annotation=str), *own,
+                  *(inspect.Parameter(n, kind, default=d, annotation=t) for n, t, d in shared)]
+
+        @functools.wraps(func)
+        def command(study: str, as_email: str | None, db: str | None, key_file: Path | None,
+                    **options: Any) -> None:
+            with _session(db, key_file) as store:
+                actor = _actor(store, as_email)
+                sid = _study_id(store, actor, study)
+                func(_StudySession(store, _trials(store), actor, sid), **options)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        study_trial_app.command(name)(command)
+        return func
+
+    return register
 
 
 def _trials(store: Store) -> StudyTrials:
@@ -353,18 +390,10 @@ def _design_table(d: dict) -> Table:
     return _table("Randomisation design", ["", "value"], [[k, val] for k, val in keys])
 
 
-@study_trial_app.command("show")
-def show_command(
-    study: str = StudyArg,
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
-) -> None:
+@_study_command("show")
+def show_command(session: _StudySession) -> None:
     """Show the study's randomisation design (never the seed)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        out = _trials(store).get_design(actor, _study_id(store, actor, study))
-        _print(_design_table(out))
+    _print(_design_table(session.trials.get_design(session.actor, session.study)))
 
 
 # ------------------------------------------------------------------------------ randomise
@@ -383,9 +412,7 @@ def _values(items: list[str]) -> dict[str, str]:
 @study_trial_app.command("randomise")
 def randomise_command(
     study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    family: str = FamilyArg,
     as_email: str = typer.Option(
         ..., "--as", metavar="EMAIL",
         help="The practitioner, site lead or admin randomising (recorded and audited).",
@@ -430,12 +457,10 @@ def _date(text: str, option: str) -> Any:
         raise _CliError(f"{option}: {text!r} is not a date written YYYY-MM-DD") from None
 
 
-@study_trial_app.command("consent")
+@_study_command("consent")
 def consent_command(
-    study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    session: _StudySession,
+    family: str = FamilyArg,
     version: str = typer.Option(
         ..., "--version", help="Version of the information sheet and consent form."
     ),
@@ -444,48 +469,38 @@ def consent_command(
     caregiver: str | None = typer.Option(
         None, "--caregiver", help="Caregiver id (default: consent of the family)."
     ),
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """Record a consent given by an enrolled family (or one caregiver), so it can be randomised."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        fid = _family_id(store, actor, _study_id(store, actor, study), family)
-        out = store.add_consent(actor, fid, kind=kind, version=version,
-                                given_on=_date(given_on, "--given-on"), caregiver=caregiver)
-        who = f"caregiver {out['caregiver']} of family {family}" if out["caregiver"] else (
-            f"family {family}")
-        _print(f"consent {out['id']} recorded: {out['kind']} (form {out['version']}) given by "
-               f"{who} on {out['given_on']}")
+    store, actor = session.store, session.actor
+    fid = _family_id(store, actor, session.study, family)
+    out = store.add_consent(actor, fid, kind=kind, version=version,
+                            given_on=_date(given_on, "--given-on"), caregiver=caregiver)
+    who = f"caregiver {out['caregiver']} of family {family}" if out["caregiver"] else (
+        f"family {family}")
+    _print(f"consent {out['id']} recorded: {out['kind']} (form {out['version']}) given by "
+           f"{who} on {out['given_on']}")
 
 
-@study_trial_app.command("withdraw-consent")
+@_study_command("withdraw-consent")
 def withdraw_consent_command(
-    study: str = StudyArg,
-    family: str = typer.Argument(
-        ..., help="Family record id (N or id:N) or its study code (CODE or code:CODE)."
-    ),
+    session: _StudySession,
+    family: str = FamilyArg,
     kind: str = typer.Option("research", "--kind", help="The consent withdrawn."),
     withdrawn_on: str = typer.Option(..., "--on", metavar="YYYY-MM-DD"),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        fid = _family_id(store, actor, _study_id(store, actor, study), family)
-        active = [c for c in store.get_family(actor, fid).get("consents") or []
-                  if c["active"] and c["kind"] == kind]
-        if not active:
-            raise _CliError(f"family {family} has no active {kind!r} consent")
-        for c in active:
-            store.withdraw_consent(actor, c["id"], withdrawn_on=_date(withdrawn_on, "--on"),
-                                   reason=reason)
-        _print(f"{len(active)} {kind} consent(s) of family {family} recorded as withdrawn "
-               f"on {withdrawn_on}")
+    store, actor = session.store, session.actor
+    fid = _family_id(store, actor, session.study, family)
+    active = [c for c in store.get_family(actor, fid).get("consents") or []
+              if c["active"] and c["kind"] == kind]
+    if not active:
+        raise _CliError(f"family {family} has no active {kind!r} consent")
+    for c in active:
+        store.withdraw_consent(actor, c["id"], withdrawn_on=_date(withdrawn_on, "--on"),
+                               reason=reason)
+    _print(f"{len(active)} {kind} consent(s) of family {family} recorded as withdrawn "
+           f"on {withdrawn_on}")
 
 
 # ---------------------------------------------------------------------------- allocations
@@ -523,22 +538,17 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         raise _CliError(f"--csv: cannot write {path}: {exc.strerror}") from None
 
 
-@study_trial_app.command("allocations")
+@_study_command("allocations")
 def allocations_command(
-    study: str = StudyArg,
+    session: _StudySession,
     csv_path: Path | None = typer.Option(
         None, "--csv", help="Also write every allocation (inputs, draws, who, when) as CSV."
     ),
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """List the study's allocations in enrolment order (researchers: pseudonymised)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        rows = _trials(store).list_allocations(actor, _study_id(store, actor, study))
-        if csv_path is not None:
-            _write_csv(csv_path, [_flat(r) for r in rows])
+    rows = session.trials.list_allocations(session.actor, session.study)
+    if csv_path is not None:
+        _write_csv(csv_path, [_flat(r) for r in rows])
     when = "allocated_at" if any("allocated_at" in r for r in rows) else "allocated_on_shifted"
     columns = ["sequence", "family_id", "arm", "stratum", when]
     if any("allocated_by" in r for r in rows):
@@ -557,26 +567,15 @@ def allocations_command(
 # --------------------------------------------------------------------------------- verify
 
 
-@study_trial_app.command("verify")
-def verify_command(
-    study: str = StudyArg,
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
-) -> None:
+@_study_command("verify")
+def verify_command(session: _StudySession) -> None:
     """Replay the whole allocation sequence from the seed (admin); exit 1 if any differ."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        sid = _study_id(store, actor, study)
-        trials = _trials(store)
-        bad = trials.verify(actor, sid)
-        design = trials.get_design(actor, sid)
+    bad = session.trials.verify(session.actor, session.study)
+    design = session.trials.get_design(session.actor, session.study)
     if bad:
-        raise _error(
-            f"allocation sequence does NOT replay from the seed: allocation(s) "
-            f"{', '.join(map(str, bad))} differ ({design['allocated']} allocations checked)",
-            code=1,
-        )
+        fail(f"allocation sequence does NOT replay from the seed: allocation(s) "
+             f"{', '.join(map(str, bad))} differ ({design['allocated']} allocations checked)",
+             code=1)
     _print(
         f"allocation sequence verified: {design['allocated']} allocations replay from the seed "
         f"(fingerprint {design['secret_fingerprint']})"
@@ -586,20 +585,11 @@ def verify_command(
 # -------------------------------------------------------------------------------- balance
 
 
-@study_trial_app.command("balance")
-def balance_command(
-    study: str = StudyArg,
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
-) -> None:
+@_study_command("balance")
+def balance_command(session: _StudySession) -> None:
     """Allocations per arm overall and per stratum/factor level, with the largest imbalance."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        trials = _trials(store)
-        sid = _study_id(store, actor, study)
-        frame = trials.balance(actor, sid)
-        design = trials.get_design(actor, sid)
+    frame = session.trials.balance(session.actor, session.study)
+    design = session.trials.get_design(session.actor, session.study)
     ratio = ":".join(str(r) for r in design.get("ratio", []))
     rows = [list(r) for r in frame.itertuples(index=False)]
     columns = [str(c).replace("_", " ") for c in frame.columns]
@@ -609,29 +599,23 @@ def balance_command(
 # -------------------------------------------------------------------------------- CONSORT
 
 
-@study_trial_app.command("consort")
+@_study_command("consort")
 def consort_command(
-    study: str = StudyArg,
+    session: _StudySession,
     svg: Path | None = typer.Option(None, "--svg", help="Also write the CONSORT flow diagram."),
-    as_email: str | None = AsOption,
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """CONSORT 2010 counts of the study's families (in the acting user's scope)."""
-    with _session(db, key_file) as store:
-        actor = _actor(store, as_email)
-        trials = _trials(store)
-        sid = _study_id(store, actor, study)
+    trials, actor, sid = session.trials, session.actor, session.study
+    try:
+        counts = trials.consort(actor, sid)
+        drawing = trials.consort_svg(actor, sid) if svg is not None else None
+    except ValueError as exc:  # the library's ConsortError names what it cannot count
+        raise _CliError(str(exc)) from None
+    if drawing is not None and svg is not None:
         try:
-            counts = trials.consort(actor, sid)
-            drawing = trials.consort_svg(actor, sid) if svg is not None else None
-        except ValueError as exc:  # the library's ConsortError names what it cannot count
-            raise _CliError(str(exc)) from None
-        if drawing is not None and svg is not None:
-            try:
-                svg.write_text(drawing, encoding="utf-8")
-            except OSError as exc:
-                raise _CliError(f"--svg: cannot write {svg}: {exc.strerror}") from None
+            svg.write_text(drawing, encoding="utf-8")
+        except OSError as exc:
+            raise _CliError(f"--svg: cannot write {svg}: {exc.strerror}") from None
     frame = counts.to_frame()
     rows = [
         [r.stage, r.arm, r.box, "not recorded" if r.n is None or _isna(r.n) else int(r.n)]
@@ -653,5 +637,5 @@ def _isna(value: Any) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    app.add_typer(study_trial_app, name="study-trial")
+    """Add this area's commands to ``attunement platform`` (as ``trial``)."""
+    app.add_typer(study_trial_app, name="trial")

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from attunement.cli._common import LIBRARY_PANEL, fail, print_json, read_table, write_table
+
 trials_app = typer.Typer(
     help="Multicentre trials: randomisation, mixed-model analysis, CONSORT.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _read_csv(path: Path):
-    import pandas as pd
-
-    if not path.exists():
-        _fail(f"{path}: file not found")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        _fail(f"{path}: cannot read as CSV ({e})")
 
 
 @trials_app.command("fit")
@@ -58,10 +43,10 @@ def fit(
     from attunement.trials.formula import FormulaError
 
     if family not in {"gaussian", "binomial", "poisson"}:
-        _fail(f"--family must be gaussian, binomial or poisson, not {family!r}")
+        fail(f"--family must be gaussian, binomial or poisson, not {family!r}")
     if family == "gaussian" and (link is not None or nagq != 1 or weights is not None):
-        _fail("--link, --nagq and --weights are for --family binomial or poisson")
-    frame = _read_csv(data)
+        fail("--link, --nagq and --weights are for --family binomial or poisson")
+    frame = read_table(data)
     try:
         if family == "gaussian":
             from attunement.trials.lmm import fit_lmm
@@ -72,9 +57,9 @@ def fit(
 
             result = fit_glmm(formula, frame, family, link, nagq, weights=weights)
     except (FormulaError, ValueError) as e:
-        _fail(f"{data}: {e}")
+        fail(f"{data}: {e}")
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
     else:
         typer.echo(str(result))
 
@@ -112,12 +97,12 @@ def allocate(
     try:
         spec = RandomisationDesign.from_yaml(design)
     except DesignError as e:
-        _fail(str(e))
-    frame = _read_csv(participants)
+        fail(str(e))
+    frame = read_table(participants)
     if seed is None:
         if output is None:
-            _fail("give --seed, or --output so that a new secret seed can be stored in "
-                  "OUTPUT.seed for the independent statistician")
+            fail("give --seed, or --output so that a new secret seed can be stored in "
+                 "OUTPUT.seed for the independent statistician")
         seed = new_secret()
         seed_path = output.with_name(output.name + ".seed")
         fd = os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,13 +112,8 @@ def allocate(
         out, records = allocate_participants(spec, frame, seed, id_column=id_column, actor=actor,
                                              source=str(participants))
     except DesignError as e:
-        _fail(str(e))
-    if output is None:
-        out.to_csv(sys.stdout, index=False)
-    else:
-        tmp = output.with_name(output.name + ".tmp")
-        out.to_csv(tmp, index=False)
-        tmp.replace(output)
+        fail(str(e))
+    write_table(out, output)
     if log is not None:
         with log.open("w") as fh:
             for rec in records:
@@ -167,7 +147,7 @@ def subgroups(
     from attunement.trials.analysis import itt_summary, subgroup_analysis
     from attunement.trials.formula import FormulaError
 
-    frame = _read_csv(data)
+    frame = read_table(data)
     time = time or None
     out: dict[str, Any] = {}
     try:
@@ -177,14 +157,14 @@ def subgroups(
             effects, test, _ = subgroup_analysis(frame, outcome, sg, arm, time, random)
             out[sg] = (effects, test)
     except (FormulaError, ValueError, KeyError) as e:
-        _fail(f"{data}: {e}")
+        fail(f"{data}: {e}")
     if as_json:
         payload = {"itt": out["itt"].to_dict(orient="records")}
         for sg in subgroup:
             effects, test = out[sg]
             payload[sg] = {"effects": effects.to_dict(orient="records"),
                            "interaction": test.to_dict(orient="records")[0]}
-        typer.echo(json.dumps(payload, indent=2, default=float))
+        print_json(payload)
         return
     typer.echo("Intention-to-treat summary (observed data by allocated arm)")
     typer.echo(out["itt"].to_string(index=False))
@@ -209,12 +189,12 @@ def consort(
     """Draw the CONSORT 2010 flow diagram from participant records."""
     from attunement.trials.consort import ConsortError, consort_counts, draw_consort
 
-    frame = _read_csv(records)
+    frame = read_table(records)
     try:
         counts = consort_counts(frame, arms=arms.split(",") if arms else None,
                                 source=str(records))
     except ConsortError as e:
-        _fail(str(e))
+        fail(str(e))
     written = draw_consort(counts, output)
     for p in written:
         typer.echo(f"wrote {p}")
@@ -265,13 +245,13 @@ def power(
         import yaml
 
         if not design.exists():
-            _fail(f"{design}: file not found")
+            fail(f"{design}: file not found")
         try:
             spec = yaml.safe_load(design.read_text()) or {}
         except yaml.YAMLError as e:
-            _fail(f"{design}: not valid YAML ({e})")
+            fail(f"{design}: not valid YAML ({e})")
         if not isinstance(spec, dict):
-            _fail(f"{design}: expected a mapping of design keys")
+            fail(f"{design}: expected a mapping of design keys")
     given = dict(zip(_POWER_KEYS, (n_per_arm, centres, waves, effect_size, icc_centre,
                                    icc_family, attrition, outcome, analysis), strict=True))
     spec |= {k: v for k, v in given.items() if v is not None}
@@ -283,7 +263,7 @@ def power(
         if n_sims < 1:
             raise TrialDesignError("'sims' must be at least 1")
     except TrialDesignError as e:
-        _fail(str(e))
+        fail(str(e))
     total = n_sims * (len(n_values) if n_values else 1)
 
     def run(progress=None):
@@ -295,9 +275,9 @@ def power(
     if as_json:
         res = run()
         if n_values:
-            typer.echo(json.dumps(res.to_dict(orient="records")))
+            print_json(res.to_dict(orient="records"), indent=None)
         else:
-            typer.echo(json.dumps(res.to_dict()))
+            print_json(res.to_dict(), indent=None)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -329,5 +309,5 @@ def power(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.add_typer(trials_app, name="trials")
-    app.command("power")(power)
+    app.add_typer(trials_app, name="trials", rich_help_panel=LIBRARY_PANEL)
+    app.command("power", rich_help_panel=LIBRARY_PANEL)(power)

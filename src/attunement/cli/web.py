@@ -1,4 +1,4 @@
-"""CLI commands for the web service: ``attunement serve`` and ``attunement demo``."""
+"""CLI commands for the web service: ``attunement platform serve`` and ``attunement demo``."""
 
 from __future__ import annotations
 
@@ -7,20 +7,17 @@ from pathlib import Path
 
 import typer
 
-DB_HELP = "Database URL (sqlite:///path or postgresql+psycopg://…); default $ATTUNEMENT_DB."
+from attunement.cli._common import PLATFORM_PANEL, DbOption, KeyOption
 
 
 def serve(
-    db: str | None = typer.Option(None, "--db", help=DB_HELP, envvar="ATTUNEMENT_DB"),
+    db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="Worker processes (they share the database)."
     ),
-    key_file: Path | None = typer.Option(
-        None, "--key-file", help="Identifier key file; default $ATTUNEMENT_KEY_FILE.",
-        envvar="ATTUNEMENT_KEY_FILE",
-    ),
+    key_file: Path | None = KeyOption,
     proxy_headers: bool = typer.Option(
         False, "--proxy-headers/--no-proxy-headers",
         help="Trust X-Forwarded-* from the reverse proxy (HTTPS termination).",
@@ -61,7 +58,7 @@ def demo(
     run(info.url, host=host, port=port, workers=1, key_file=info.key_file, log_level="warning")
 
 
-def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    app.command("serve")(serve)
-    app.command("demo")(demo)
+def register(app: typer.Typer, platform_app: typer.Typer) -> None:
+    """Add ``demo`` to the main app and ``serve`` to ``attunement platform``."""
+    platform_app.command("serve")(serve)
+    app.command("demo", rich_help_panel=PLATFORM_PANEL)(demo)
