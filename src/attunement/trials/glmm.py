@@ -27,15 +27,16 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
-from attunement.trials.formula import FormulaError, group_codes, model_matrix, parse_formula
-from attunement.trials.lmm import _lower, _Term, random_effects_lines
+from attunement.trials import mixed
+from attunement.trials.formula import FormulaError, parse_formula
+from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -117,12 +118,7 @@ class _GLMM:
         self.ntheta = sum(t.ntheta for t in terms)
         self.scalar = len(terms) == 1 and terms[0].k == 1
         self.q = sum(t.m * t.k for t in terms)
-        lower = []
-        for t in terms:
-            for j in range(t.k):
-                for i in range(j, t.k):
-                    lower.append(0.0 if i == j else -np.inf)
-        self.lower = np.array(lower)
+        self.lower = mixed.theta_lower_bounds(terms)
         # constant part of the conditional −2 log-density: aic = Σ dev_resid + const
         self.u = np.zeros(self.q)
         self.const = fam.log_const(y, wt)
@@ -398,90 +394,30 @@ def _response_values(resp: _Response, data: pd.DataFrame, family: str,
 
 
 @dataclass
-class GLMMResult:
+class GLMMResult(MixedFit):
     """A fitted generalised linear mixed model (see :func:`fit_glmm`)."""
 
-    formula: str
     family: str
     link: str
     nagq: int
-    nobs: int
-    fixed: pd.DataFrame
-    variance: pd.DataFrame
-    loglik: float
-    deviance: float
-    theta: np.ndarray
-    vcov: pd.DataFrame
-    ngroups: dict[str, int]
-    singular: bool
-    converged: bool
-    optimizer_message: str = ""
-    dropped: int = 0
-    _model: _GLMM | None = field(default=None, repr=False)
-
-    @property
-    def npar(self) -> int:
-        """Number of parameters: fixed effects and θ."""
-        return len(self.fixed) + len(self.theta)
-
-    @property
-    def aic(self) -> float:
-        """Akaike information criterion."""
-        return -2 * self.loglik + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion."""
-        return -2 * self.loglik + math.log(self.nobs) * self.npar
-
-    def variance_components(self) -> dict[str, float]:
-        """``{group: variance}`` (random-slope variances ``group.column``, covariances
-        ``group.col1.col2``), named as :meth:`LMMResult.variance_components`."""
-        out: dict[str, float] = {}
-        for row in self.variance.itertuples():
-            single = (self.variance["group"] == row.group).sum() == 1 and row.term1 == "(Intercept)"
-            key = row.group if single else ".".join(
-                x for x in (row.group, row.term1, row.term2) if x)
-            out[key] = float(row.variance)
-        return out
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape, as for the LMM: ``fixed`` {term: {estimate, se, z, p}},
         ``variance``, ``loglik`` and the fitting details."""
         fixed = {r.term: {"estimate": float(r.estimate), "se": float(r.se), "z": float(r.z),
                           "p": float(r.p)} for r in self.fixed.itertuples()}
-        return {
-            "formula": self.formula,
-            "family": self.family,
-            "link": self.link,
-            "method": "Laplace" if self.nagq == 1 else f"adaptive Gauss-Hermite ({self.nagq})",
-            "nobs": self.nobs,
-            "rows_with_missing_values_left_out": self.dropped,
-            "groups": self.ngroups,
-            "fixed": fixed,
-            "variance": self.variance_components(),
-            "loglik": self.loglik,
-            "singular": self.singular,
-            "converged": self.converged,
-        }
+        method = "Laplace" if self.nagq == 1 else f"adaptive Gauss-Hermite ({self.nagq})"
+        head = {"family": self.family, "link": self.link, "method": method}
+        return mixed.summary_dict(self, head, fixed,
+                                  {"singular": self.singular, "converged": self.converged})
 
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
-        value."""
-        model = self._model
-        if model is None:
-            raise ValueError("the result does not carry its model; refit to get ranef")
+    def _modes(self, model: _GLMM) -> list[np.ndarray]:
         u, _, _, _ = model.pirls(self.theta, self.fixed["estimate"].to_numpy())
-        rows, off, idx = [], 0, 0
-        for t in model.terms:
-            lam = _lower(self.theta[idx: idx + t.ntheta], t.k)
-            idx += t.ntheta
-            b = u[off: off + t.m * t.k].reshape(t.m, t.k) @ lam.T
+        modes, off = [], 0
+        for t, lam in zip(model.terms, term_factors(model.terms, self.theta), strict=True):
+            modes.append(u[off: off + t.m * t.k].reshape(t.m, t.k) @ lam.T)
             off += t.m * t.k
-            for li, level in enumerate(t.levels):
-                for ci, col in enumerate(t.columns):
-                    rows.append((t.group, level, col, float(b[li, ci])))
-        return pd.DataFrame(rows, columns=["group", "level", "term", "value"])
+        return modes
 
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
@@ -494,21 +430,15 @@ class GLMMResult:
             f"     AIC      BIC   logLik deviance\n{self.aic:8.1f} {self.bic:8.1f} "
             f"{self.loglik:8.1f} {self.deviance:8.1f}",
             "",
-            *random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped), "",
+            *mixed.random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped),
+            "",
             "Fixed effects:",
             f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'z value':>9}{'Pr(>|z|)':>10}"]
         for r in self.fixed.itertuples():
             p = "<1e-16" if r.p < 1e-16 else f"{r.p:.3g}"
             lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.z:>9.3f}{p:>10}")
-        if self.singular:
-            lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
-                          "as ±1"]
-        if not self.converged:
-            lines += ["", f"WARNING: the optimiser did not converge: {self.optimizer_message}"]
+        lines += mixed.warning_lines(self.singular, self.converged, self.optimizer_message)
         return "\n".join(lines)
-
-    def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
-        p.text(str(self))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,20 +447,7 @@ class GLMMResult:
 
 def _hessian(f, x: np.ndarray) -> np.ndarray:
     """Central-difference Hessian with steps of 1e-4, as lme4's ``deriv12``."""
-    k = len(x)
-    hs = np.full(k, 1e-4)
-    H = np.zeros((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = hs[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / hs[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = hs[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * hs[i] * hs[j])
-    return H
+    return mixed.central_derivatives(f, x, np.full(len(x), 1e-4))[1]
 
 
 def _newton(f, x: np.ndarray, iters: int = 100) -> tuple[np.ndarray, float, bool]:
@@ -551,20 +468,11 @@ def _newton(f, x: np.ndarray, iters: int = 100) -> tuple[np.ndarray, float, bool
             g[i] = (f(x + e) - f(x - e)) / (2 * hs[i])
         if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
             return x, fx, False
-        w, V = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
-        step = -(V @ ((V.T @ g) / w))
+        step = mixed.newton_direction(g, H)
         decrement = float(-(g @ step))
         if decrement < 1e-10:
             return x, fx, True
-        alpha, improved = 1.0, False
-        for _ in range(30):
-            cand = x + alpha * step
-            fc = f(cand)
-            if fc <= fx:
-                improved = True
-                break
-            alpha /= 2
+        cand, fc, improved = mixed.backtrack(f, x, step, fx)
         if not improved:
             if age == 0:
                 return x, fx, decrement < 1e-6
@@ -627,12 +535,7 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
         ok = bool(res2.success)
         msg = "" if ok else str(res2.message)
     # the deviance depends on θ through ΛΛᵀ only: flip columns with a negative diagonal
-    th, idx = x[:nt].copy(), 0
-    for t in model.terms:
-        lam = _lower(th[idx: idx + t.ntheta], t.k)
-        lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
-        th[idx: idx + t.ntheta] = lam.T[np.triu_indices(t.k)]
-        idx += t.ntheta
+    th = mixed.canonical_theta(x[:nt], model.terms)
     x[:nt] = th
     snapped = x.copy()
     snapped[:nt][(model.lower == 0) & (np.abs(th) < 1e-5)] = 0.0
@@ -689,23 +592,7 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
                                    f"{_rows(v <= 0, data.index)}")
             v = np.log(v)
         off += v
-    X, names = model_matrix(data, f.fixed, f.intercept)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
-                           "remove aliased terms")
-    terms = []
-    for r in f.random:
-        Z, cols = model_matrix(data, r.terms, r.intercept)
-        codes, levels = group_codes(data, r.group)
-        terms.append(_Term(r.group_name, cols, codes, levels, Z))
-    if not terms:
-        raise FormulaError("the formula has no random-effects term such as (1 | centre); "
-                           "use a GLM (or GEE) for a model without one")
-    for t in terms:
-        if t.m * t.k > len(y):
-            raise FormulaError(f"the grouping factor {t.group!r} has {t.m} levels for {len(y)} "
-                               "observations: the random effects are not identifiable")
-    terms.sort(key=lambda t: -t.m)  # lme4's order: decreasing number of levels
+    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
     return _GLMM(X, y, wt, off, terms, _Family(family, link)), names, n_all - len(data), link
 
 
@@ -791,19 +678,7 @@ def fit_glmm(
             vcov = np.full((len(beta), len(beta)), np.nan)
     model.deviance(theta, beta, nagq)  # leave the conditional modes at the optimum
     se = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
-    rows, idx = [], 0
-    for t in model.terms:
-        lam = _lower(theta[idx: idx + t.ntheta], t.k)
-        idx += t.ntheta
-        cov = lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        for i in range(t.k):
-            rows.append((t.group, t.columns[i], "", cov[i, i], sd[i]))
-        for j in range(t.k):
-            for i in range(j + 1, t.k):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-                rows.append((t.group, t.columns[j], t.columns[i], cov[i, j], corr))
-    variance = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd_or_corr"])
+    variance = pd.DataFrame(variance_rows(model.terms, theta), columns=mixed.VARIANCE_COLUMNS)
     z = beta / se
     fixed = pd.DataFrame({"term": names, "estimate": beta, "se": se, "z": z,
                           "p": 2 * stats.norm.sf(np.abs(z)),

@@ -1,46 +1,16 @@
 """Power by simulation for multicentre, longitudinal, individually randomised trials.
 
-A :class:`TrialDesign` describes the trial: arms, families per arm randomised within centres
-(balanced within each centre, as stratified blocks give), K centres, T waves, a continuous
-outcome (total variance 1 = centre ICC + family ICC + residual) or a binary one (logistic, with
-the ICCs on the latent scale, level-1 variance π²/3), monotone attrition that grows linearly to
-``attrition`` at the last wave (missing completely at random, or depending on a baseline factor),
-an effect on the arm × time slope or at the final wave only, and an optional subgroup with its
-own additional effect (moderator).
-
-``effect_size`` D is the standardised difference between arms at the last wave (for a binary
-outcome it is converted to a log odds ratio by log OR = D·π/√3, Chinn 2000, unless
-``odds_ratio`` is given).
-
-Each simulated trial is analysed as the trial will be:
-
-* continuous: a linear mixed model by REML, ``y ~ arm * time + (1 | centre) + (1 | family)``
-  (``time`` replaced by the wave factor for a final-wave effect; ``* subgroup`` for moderator
-  designs; the centre term is left out with one centre and the family term with one wave), with a
-  t test on the arm contrast using between-within df. The fit is the profiled REML of lme4 (Bates et
-  al. 2015) vectorised over simulations: with monotone dropout every family's cross-products are
-  looked up from a table by (arm, subgroup, waves observed), V⁻¹ is explicit at both levels, so
-  each REML evaluation for all simulations is a handful of small array operations, and the two
-  relative variances are found by a vectorised projected Newton search. It agrees with
-  :func:`attunement.trials.lmm.fit_lmm` (the lme4 formulation) to ~1e-6 (tested).
-* binary: GEE (statsmodels) with a logit link, exchangeable working correlation within family
-  (within centre when there is one wave) and robust (sandwich) SEs, Wald z test; with one centre
-  and one wave, ordinary logistic regression.
-* count (Poisson; ``rate_control`` λ per wave in the control arm, ``rate_ratio`` at the last
-  wave, ICCs on the log scale with level-1 variance ln(1 + 1/λ)): the Poisson GLMM, as below.
-* binary with ``analysis="glmm"``: the logistic GLMM with the same random effects as the
-  continuous model, by Laplace as lme4's ``glmer``, fitted to all simulations at once
-  (:mod:`attunement.trials.glmm_power`), Wald z test.
+A :class:`TrialDesign` (:mod:`attunement.trials.power_design`) describes the trial: arms,
+families per arm randomised within centres, centres, waves, the outcome (continuous, binary or
+count), attrition, the effect and an optional subgroup. Each simulated trial is analysed as the
+trial will be: a linear mixed model by REML with between-within df for a continuous outcome, GEE
+(or, with ``analysis="glmm"``, the logistic GLMM) for a binary one, the Poisson GLMM for counts
+(:mod:`attunement.trials.power_fit`, :mod:`attunement.trials.glmm_power`).
 
 Power is the share of simulations with p < alpha, with a Clopper–Pearson interval (as simr).
 ``run_power(..., scheduler="tcp://host:8786")`` runs the chunks on a Dask distributed cluster;
 the chunk seeds come from one :class:`numpy.random.SeedSequence`, so the result is the same
-wherever the chunks run.
-
-The code is in three modules: the designs and simulated trials in
-:mod:`attunement.trials.power_design`, the LMM and GEE analyses in
-:mod:`attunement.trials.power_fit` (the GLMM in :mod:`attunement.trials.glmm_power`), and
-running the simulations and their results here.
+wherever the chunks run. :func:`closed_form_power` gives the design-effect approximation.
 """
 
 

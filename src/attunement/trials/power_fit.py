@@ -9,6 +9,11 @@
   each REML evaluation for all simulations is a handful of small array operations, and the two
   relative variances are found by a vectorised projected Newton search. It agrees with
   :func:`attunement.trials.lmm.fit_lmm` (the lme4 formulation) to ~1e-6 (tested).
+* count (Poisson; ``rate_control`` λ per wave in the control arm, ``rate_ratio`` at the last
+  wave, ICCs on the log scale with level-1 variance ln(1 + 1/λ)), and binary with
+  ``analysis="glmm"``: the GLMM with the same random effects as the continuous model, by
+  Laplace as lme4's ``glmer``, fitted to all simulations at once
+  (:mod:`attunement.trials.glmm_power`), Wald z test.
 * binary: GEE (statsmodels) with a logit link, exchangeable working correlation within family
   (within centre when there is one wave) and robust (sandwich) SEs, Wald z test; with one centre
   and one wave, ordinary logistic regression.
