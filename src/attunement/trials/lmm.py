@@ -20,7 +20,9 @@ squares; ML uses log|L|² + n(1 + log(2π r²/n)).
 Denominator degrees of freedom for the t tests: ``"satterthwaite"`` (lmerTest's method: the
 asymptotic covariance of (θ, σ) from the Hessian of the deviance and the gradient of each
 contrast's variance; lmerTest takes both numerically, here they are exact, see
-:func:`_analytic_derivatives`, so balanced designs give their exact df) or ``"between-within"`` (SAS's DDFM=BW, using
+:func:`_analytic_derivatives`, so balanced designs give their exact df), ``"kenward-roger"``
+(Kenward & Roger 1997, as pbkrtest; the SEs become the adjusted ones, see
+:mod:`attunement.trials.kenward_roger`) or ``"between-within"`` (SAS's DDFM=BW, using
 the grouping factor with the most levels), or ``"residual"`` (n − p).
 """
 
@@ -39,6 +41,7 @@ from attunement.trials.formula import (
     FormulaError,
     parse_formula,
 )
+from attunement.trials.kenward_roger import kenward_roger
 from attunement.trials.mixed import (
     VARIANCE_COLUMNS,
     MixedFit,
@@ -348,6 +351,9 @@ def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.n
     return x, ok and bool(np.isfinite(fx)), msg
 
 
+_DF_METHODS = ("satterthwaite", "kenward-roger", "between-within", "residual")
+
+
 @bounded_blas
 def fit_lmm(
     formula: str,
@@ -355,13 +361,39 @@ def fit_lmm(
     reml: bool = True,
     df_method: str = "satterthwaite",
     start: np.ndarray | None = None,
+    ddf: str | None = None,
 ) -> LMMResult:
     """Fit a linear mixed model with an lme4-style formula, by REML (default) or ML.
 
-    Rows with a missing value in any variable the formula uses are dropped (lme4's default).
-    ``df_method`` is ``"satterthwaite"`` (default, as lmerTest), ``"between-within"`` or
-    ``"residual"``.
+    Parameters
+    ----------
+    formula
+        lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
+        ``(1 | a/b)`` nests, ``factor(x)`` makes a column categorical.
+    data
+        One row per observation. Rows with a missing value in any variable the formula uses
+        are left out (lme4's default) and counted in ``dropped``.
+    reml
+        REML (default) or maximum likelihood.
+    df_method
+        Denominator df of the t tests: ``"satterthwaite"`` (default, as lmerTest),
+        ``"kenward-roger"`` (as pbkrtest / lmerTest ``ddf = "Kenward-Roger"``: the SEs and
+        ``vcov`` become Kenward–Roger's adjusted covariance; REML fits only),
+        ``"between-within"`` or ``"residual"``.
+    start
+        Starting values of θ (lme4's ``start``).
+    ddf
+        lmerTest's name for ``df_method`` (``"Kenward-Roger"``, ``"Satterthwaite"`` are
+        accepted in any case).
 
+    Returns
+    -------
+    LMMResult
+        ``fixed`` (term, estimate, se, df, t, p, ci_lb, ci_ub), ``variance``, ``loglik``,
+        ``vcov``; ``contrast`` tests a linear combination with the same df method.
+
+    Examples
+    --------
     On the project's public fixture ``tests/reference/lmm_trial_public.csv``,
     ``fit_lmm("y ~ arm * wave + (1 | centre) + (1 | family)", df).fixed`` gives arm:wave
     0.2959718 (SE 0.0516539) and ``loglik`` −1881.70776, as lme4 1.1-31 (checked in
@@ -371,9 +403,23 @@ def fit_lmm(
     sleepstudy), ddf = "Satterthwaite")`` gives df 17.0000009 and 17.0000028 (numerical
     derivatives); the exact value, returned here, is 17 for both (checked to 1e-6 against
     lmerTest in ``tests/trials/test_lmm_satterthwaite.py``).
+
+    Kenward–Roger as lmerTest 3.1-3 / pbkrtest 0.5.2: ``summary(lmer(weight ~ Time * Diet +
+    (Time | Chick), ChickWeight), ddf = "Kenward-Roger")`` gives Time:Diet2 df 45.5749207 and
+    SE 1.3045690; ``fit_lmm("weight ~ Time * Diet + (Time | Chick)", chick,
+    df_method="kenward-roger")`` gives the same (``tests/trials/test_lmm_kenward_roger.py``,
+    1e-6 relative on df and SE).
     """
-    if df_method not in {"satterthwaite", "between-within", "residual"}:
-        raise ValueError("df_method must be 'satterthwaite', 'between-within' or 'residual'")
+    if ddf is not None:
+        chosen = ddf.lower()
+        if df_method != "satterthwaite" and df_method != chosen:
+            raise ValueError(f"ddf={ddf!r} and df_method={df_method!r} disagree; give one")
+        df_method = chosen
+    if df_method not in _DF_METHODS:
+        raise ValueError("df_method must be 'satterthwaite', 'kenward-roger', 'between-within' "
+                         f"or 'residual', not {df_method!r}")
+    if df_method == "kenward-roger" and not reml:
+        raise ValueError("Kenward-Roger df are defined for REML fits (reml=True), as in pbkrtest")
     f = parse_formula(formula)
     X, names, y, terms, used = _build(f, data)
     dropped = len(data) - len(used)
@@ -396,6 +442,13 @@ def fit_lmm(
         ngroups={t.group: t.m for t in terms}, df_method=df_method, singular=singular,
         converged=converged, optimizer_message=msg, dropped=dropped, _model=model,
     )
+    if df_method == "kenward-roger":
+        kr = kenward_roger(X, terms, [sigma2 * lam @ lam.T for lam in term_factors(terms, theta)],
+                           sigma2)
+        result.__dict__["_kr"] = kr
+        se = np.sqrt(np.diag(kr.phi_adjusted))
+        fixed["se"] = se
+        result.vcov = pd.DataFrame(kr.phi_adjusted, index=names, columns=names)
     dfs = [_contrast_df(result, np.eye(len(names))[i]) for i in range(len(names))]
     fixed["df"] = dfs
     fixed["t"] = beta / se
@@ -418,6 +471,8 @@ def _contrast_df(res: LMMResult, c: np.ndarray) -> float:
         return float(model.n - model.p)
     if res.df_method == "between-within":
         return _between_within_df(model, c)
+    if res.df_method == "kenward-roger":
+        return res.__dict__["_kr"].df(c)
     return _satterthwaite_df(res, model, c)
 
 
