@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, special, stats
+from scipy import linalg, optimize, sparse, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
@@ -224,6 +224,65 @@ class _GLMM:
             factor = np.linalg.cholesky(self._cross(vals, W))
         self.u = u
         return u, mu, factor, ok
+
+    def _zl_sparse(self, theta: np.ndarray) -> sparse.csr_matrix:
+        """ZΛ as a sparse n × q matrix."""
+        if self.scalar:
+            vals, cols = (float(theta[0]) * self.z)[:, None], self.codes[:, None]
+        else:
+            vals, cols = self._zl(theta), self.cols
+        rows = np.repeat(np.arange(self.n), cols.shape[1])
+        return sparse.csr_matrix((vals.ravel(), (rows, cols.ravel())), shape=(self.n, self.q))
+
+    def joint_mode(self, theta: np.ndarray, beta: np.ndarray,
+                   maxit: int = 60) -> tuple[np.ndarray, bool]:
+        """β at the joint conditional mode of (u, β) for θ: PIRLS over both, lme4's nAGQ = 0
+        stage; the conditional modes are left at the mode for a warm start."""
+        fam, y, wt, X = self.fam, self.y, self.wt, self.X
+        ZL = self._zl_sparse(theta)
+        u, beta = self.u.copy(), beta.copy()
+
+        def pdev(u: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            eta = self.offset + X @ beta + ZL @ u
+            mu = fam.linkinv(eta)
+            return float(fam.dev_resid(y, mu, wt).sum() + u @ u), eta, mu
+
+        old, eta, mu = pdev(u, beta)
+        if not np.isfinite(old):
+            u = np.zeros(self.q)
+            old, eta, mu = pdev(u, beta)
+        ok = False
+        q = self.q
+        for _ in range(maxit):
+            me = fam.mu_eta(eta, mu)
+            var = fam.variance(mu)
+            W = wt * me * me / var
+            r = wt * (y - mu) * me / var
+            WZ = ZL.multiply(W[:, None]).tocsr()
+            A = np.empty((q + self.p, q + self.p))
+            A[:q, :q] = (ZL.T @ WZ).toarray()
+            A[np.arange(q), np.arange(q)] += 1.0
+            A[:q, q:] = np.asarray(WZ.T @ X)
+            A[q:, :q] = A[:q, q:].T
+            A[q:, q:] = X.T @ (W[:, None] * X)
+            grad = np.concatenate([ZL.T @ r - u, X.T @ r])
+            delta = linalg.solve(A, grad, assume_a="pos", check_finite=False)
+            step = 1.0
+            for _ in range(30):
+                un, bn = u + step * delta[:q], beta + step * delta[q:]
+                new, en, mun = pdev(un, bn)
+                if new <= old + 1e-10 * abs(old):
+                    break
+                step /= 2
+            else:
+                break
+            u, beta, eta, mu = un, bn, en, mun
+            gain, old = old - new, new
+            if gain < 1e-10 * (abs(new) + 1e-3) and step * float(np.max(np.abs(delta))) < 1e-8:
+                ok = True
+                break
+        self.u = u
+        return beta, ok
 
     def deviance(self, theta: np.ndarray, beta: np.ndarray, nagq: int = 1) -> float:
         """Laplace (nagq = 1) or adaptive Gauss–Hermite deviance at (θ, β)."""
@@ -450,40 +509,47 @@ def _hessian(f, x: np.ndarray) -> np.ndarray:
     return mixed.central_derivatives(f, x, np.full(len(x), 1e-4))[1]
 
 
-def _newton(f, x: np.ndarray, iters: int = 100) -> tuple[np.ndarray, float, bool]:
+def _newton(f, x: np.ndarray,
+            iters: int = 100) -> tuple[np.ndarray, float, bool, np.ndarray | None]:
     """Newton search with central-difference derivatives; the Hessian is kept for up to three
     steps while it gives descent (a Hessian costs 2d² evaluations, a gradient 2d). The
-    deviance depends on θ only through ΛΛᵀ, so no bounds are needed (see ``lmm``)."""
+    deviance depends on θ only through ΛΛᵀ, so no bounds are needed (see ``lmm``). Returns
+    the Hessian too when it was taken at the returned point (for the standard errors)."""
     fx = f(x)
-    H, age = None, 0
+    H, age, decrement = None, 0, np.inf
+    hs = np.full(len(x), 1e-4)
     for _ in range(iters):
-        k = len(x)
-        hs = np.full(k, 1e-4)
-        if H is None or age >= 3:
-            H, age = _hessian(f, x), 0
-        g = np.zeros(k)
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = hs[i]
-            g[i] = (f(x + e) - f(x - e)) / (2 * hs[i])
+        # near the optimum (a small last decrement) take a fresh Hessian: it is most likely
+        # the one at the optimum, which the standard errors need anyway
+        if H is None or age >= 3 or decrement < 1e-5:
+            g, H = mixed.central_derivatives(f, x, hs, fx)
+            age = 0
+        else:
+            g = np.array([(f(x + e) - f(x - e)) / (2 * h) for e, h in
+                          zip(np.diag(hs), hs, strict=True)])
         if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
-            return x, fx, False
+            return x, fx, False, None
         step = mixed.newton_direction(g, H)
         decrement = float(-(g @ step))
         if decrement < 1e-10:
-            return x, fx, True
+            return x, fx, True, H if age == 0 else None
         cand, fc, improved = mixed.backtrack(f, x, step, fx)
         if not improved:
             if age == 0:
-                return x, fx, decrement < 1e-6
+                return x, fx, decrement < 1e-6, H
             H = None
             continue
         moved = float(np.max(np.abs(cand - x)))
+        if age == 0 and decrement < 1e-6 and moved < hs.min():
+            # a full Newton step from a fresh Hessian this close converges quadratically (the
+            # next decrement is ~decrement²); the step is inside the Hessian's difference
+            # stencil, so that Hessian serves for the standard errors
+            return cand, fc, True, H
         x, fx = cand, fc
         age += 1
         if moved < 1e-10:
-            return x, fx, True
-    return x, fx, False
+            return x, fx, True, None
+    return x, fx, False, None
 
 
 def _glm_start(model: _GLMM) -> np.ndarray:
@@ -506,7 +572,34 @@ def _glm_start(model: _GLMM) -> np.ndarray:
     return beta
 
 
-def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
+def _theta_stage(model: _GLMM, beta0: np.ndarray) -> np.ndarray:
+    """lme4's first stage (nAGQ = 0): θ alone is optimised, with β and u at their joint
+    conditional mode for each θ; the result starts the search in (θ, β)."""
+    cache: dict[bytes, np.ndarray] = {}
+
+    def f(th: np.ndarray) -> float:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                beta, _ = model.joint_mode(th, cache.get(b"last", beta0))
+            except (np.linalg.LinAlgError, ValueError):
+                model.u = np.zeros(model.q)
+                return 1e100
+        if not np.all(np.isfinite(beta)):
+            return 1e100
+        cache[b"last"] = beta
+        cache[th.tobytes()] = beta
+        v = model.deviance(th, beta, 1)
+        return v if np.isfinite(v) else 1e100
+
+    theta0 = np.where(model.lower == 0, 1.0, 0.0)
+    bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower]
+    res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 200})
+    f(res.x)
+    return np.concatenate([res.x, cache.get(res.x.tobytes(), beta0)])
+
+
+def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarray | None]:
     nt = model.ntheta
 
     def f(x: np.ndarray) -> float:
@@ -518,30 +611,37 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
         return v if np.isfinite(v) else 1e100
 
     beta0 = _glm_start(model)
-    theta0 = np.where(model.lower == 0, 1.0, 0.0)
-    x0 = np.concatenate([theta0, beta0])
-    bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower] + [(None, None)] * model.p
-    with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
-        res = optimize.minimize(f_finite, x0, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
-    x, fx, ok = _newton(f, res.x)
+    # as lme4: θ alone first (β profiled by PIRLS), then (θ, β) from there
+    x, fx, ok, H = _newton(f, _theta_stage(model, beta0))
+    if not ok or not np.isfinite(fx):
+        theta0 = np.where(model.lower == 0, 1.0, 0.0)
+        x0 = np.concatenate([theta0, beta0])
+        bounds = ([(lb if np.isfinite(lb) else None, None) for lb in model.lower]
+                  + [(None, None)] * model.p)
+        with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
+            res = optimize.minimize(f_finite, x0, method="L-BFGS-B", bounds=bounds,
+                                    options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
+        x, fx, ok, H = _newton(f, res.x)
     msg = ""
     if not ok or not np.isfinite(fx):
         res2 = optimize.minimize(f, x, method="Nelder-Mead",
                                  options={"xatol": 1e-9, "fatol": 1e-12,
                                           "maxfev": 4000 * len(x)})
         if res2.fun <= fx:
-            x, fx = res2.x, res2.fun
+            x, fx, H = res2.x, res2.fun, None
         ok = bool(res2.success)
         msg = "" if ok else str(res2.message)
     # the deviance depends on θ through ΛΛᵀ only: flip columns with a negative diagonal
+    before = x.copy()
     th = mixed.canonical_theta(x[:nt], model.terms)
     x[:nt] = th
     snapped = x.copy()
     snapped[:nt][(model.lower == 0) & (np.abs(th) < 1e-5)] = 0.0
     if f(snapped) <= fx + 1e-9:
         x = snapped
-    return x, ok and bool(np.isfinite(fx)), msg
+    if not np.array_equal(x, before):
+        H = None
+    return x, ok and bool(np.isfinite(fx)), msg, H
 
 
 def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
@@ -656,7 +756,7 @@ def fit_glmm(
     if nagq > 1 and not model.scalar:
         raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar "
                          "random-effects term such as (1 | family); use nagq=1 (Laplace)")
-    x, converged, msg = _optimise(model, nagq)
+    x, converged, msg, H = _optimise(model, nagq)
     nt = model.ntheta
     theta, beta = x[:nt], x[nt:]
     dev = model.deviance(theta, beta, nagq)
@@ -667,7 +767,7 @@ def fit_glmm(
     # lme4's default SEs: the Hessian of the deviance in (θ, β), inverted (use.hessian = TRUE)
     singular = bool(np.any(np.abs(theta[model.lower == 0]) < 1e-7))
     try:
-        vcov = 2.0 * np.linalg.inv(_hessian(f, x))[nt:, nt:]
+        vcov = 2.0 * np.linalg.inv(_hessian(f, x) if H is None else H)[nt:, nt:]
         if not np.all(np.diag(vcov) > 0):
             raise np.linalg.LinAlgError("not positive definite")
     except np.linalg.LinAlgError:
