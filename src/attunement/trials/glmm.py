@@ -36,6 +36,7 @@ from scipy import linalg, optimize, sparse, special, stats
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
 from attunement.trials.formula import FormulaError, parse_formula
+from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 
 __all__ = ["GLMMResult", "fit_glmm"]
@@ -133,9 +134,7 @@ class _GLMM:
                 cols.append(off + t.codes[:, None] * t.k + np.arange(t.k)[None, :])
                 off += t.m * t.k
             self.cols = np.hstack(cols)  # (n, K)
-            K = self.cols.shape[1]
-            self.pairs = (self.cols[:, :, None] * self.q + self.cols[:, None, :]).reshape(self.n,
-                                                                                      K * K)
+            self.blocks = BlockFactor(self.cols, terms[0].k, terms[0].m, self.q)
 
     def _zl(self, theta: np.ndarray) -> np.ndarray:
         """Values of ZΛ at ``self.cols`` (n × K)."""
@@ -146,18 +145,10 @@ class _GLMM:
             vals.append(t.Z @ lam)
         return np.hstack(vals)
 
-    def _cross(self, vals: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """ΛᵀZᵀWZΛ + I, dense."""
-        K = vals.shape[1]
-        prod = (W[:, None, None] * vals[:, :, None] * vals[:, None, :]).reshape(self.n, K * K)
-        A = np.bincount(self.pairs.ravel(), prod.ravel(), self.q * self.q).reshape(self.q, self.q)
-        A[np.diag_indices_from(A)] += 1.0
-        return A
-
     def pirls(self, theta: np.ndarray, beta: np.ndarray, tol: float = 1e-12,
               maxit: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """Conditional mode ũ at (θ, β): returns ũ, μ, the factor of ΛᵀZᵀWZΛ + I (its
-        diagonal for a scalar term, else the dense Cholesky factor) and convergence."""
+        """Conditional mode ũ at (θ, β): returns ũ, μ, the diagonal of the Cholesky factor of
+        ΛᵀZᵀWZΛ + I and convergence."""
         fam, y, wt = self.fam, self.y, self.wt
         fixed = self.offset + self.X @ beta
         u = self.u.copy()
@@ -194,9 +185,9 @@ class _GLMM:
                 A = np.bincount(self.codes, W * zw * zw, m) + 1.0
                 delta = (np.bincount(self.codes, zw * r, m) - u) / A
             else:
-                cf = linalg.cho_factor(self._cross(vals, W), lower=True, check_finite=False)
+                self.blocks.factor(vals, W)
                 grad = np.bincount(cols.ravel(), (vals * r[:, None]).ravel(), self.q) - u
-                delta = linalg.cho_solve(cf, grad, check_finite=False)
+                delta = self.blocks.solve(grad)
             step = 1.0
             for _ in range(30):
                 un = u + step * delta
@@ -221,7 +212,7 @@ class _GLMM:
             zw = lam * self.z
             factor = np.sqrt(np.bincount(self.codes, W * zw * zw, self.terms[0].m) + 1.0)
         else:
-            factor = np.linalg.cholesky(self._cross(vals, W))
+            factor = self.blocks.factor(vals, W)
         self.u = u
         return u, mu, factor, ok
 
@@ -292,7 +283,7 @@ class _GLMM:
         except (np.linalg.LinAlgError, ValueError):
             self.u = np.zeros(self.q)
             return np.inf
-        diag = factor if self.scalar else np.diag(factor)
+        diag = factor
         ldL2 = 2.0 * float(np.log(diag).sum())
         aic = float(self.fam.aic_terms(self.y, mu, self.wt, self.const).sum())
         if nagq == 1:
