@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, sparse, special, stats
+from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
@@ -134,7 +134,8 @@ class _GLMM:
                 cols.append(off + t.codes[:, None] * t.k + np.arange(t.k)[None, :])
                 off += t.m * t.k
             self.cols = np.hstack(cols)  # (n, K)
-            self.blocks = BlockFactor(self.cols, terms[0].k, terms[0].m, self.q)
+        _, cols = self._values(np.ones(self.ntheta))
+        self.blocks = BlockFactor(cols, terms[0].k, terms[0].m, self.q)
 
     def _zl(self, theta: np.ndarray) -> np.ndarray:
         """Values of ZΛ at ``self.cols`` (n × K)."""
@@ -216,51 +217,53 @@ class _GLMM:
         self.u = u
         return u, mu, factor, ok
 
-    def _zl_sparse(self, theta: np.ndarray) -> sparse.csr_matrix:
-        """ZΛ as a sparse n × q matrix."""
+    def _values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ZΛ's non-zero values and their columns (n × K each)."""
         if self.scalar:
-            vals, cols = (float(theta[0]) * self.z)[:, None], self.codes[:, None]
-        else:
-            vals, cols = self._zl(theta), self.cols
-        rows = np.repeat(np.arange(self.n), cols.shape[1])
-        return sparse.csr_matrix((vals.ravel(), (rows, cols.ravel())), shape=(self.n, self.q))
+            return (float(theta[0]) * self.z)[:, None], self.codes[:, None]
+        return self._zl(theta), self.cols
 
     def joint_mode(self, theta: np.ndarray, beta: np.ndarray,
                    maxit: int = 60) -> tuple[np.ndarray, bool]:
         """β at the joint conditional mode of (u, β) for θ: PIRLS over both, lme4's nAGQ = 0
-        stage; the conditional modes are left at the mode for a warm start."""
-        fam, y, wt, X = self.fam, self.y, self.wt, self.X
-        ZL = self._zl_sparse(theta)
+        stage (u eliminated through the block factor); the conditional modes are left at the
+        mode for a warm start."""
+        fam, y, wt, X, q = self.fam, self.y, self.wt, self.X, self.q
+        vals, cols = self._values(theta)
+        blocks = self.blocks
         u, beta = self.u.copy(), beta.copy()
 
+        def zt(v: np.ndarray) -> np.ndarray:  # (ZΛ)ᵀ v for each column of v (n × r)
+            w = (vals[:, :, None] * v[:, None, :]).reshape(-1, v.shape[1])
+            idx = np.repeat(cols.ravel() * v.shape[1], v.shape[1]) + np.tile(
+                np.arange(v.shape[1]), cols.size)
+            return np.bincount(idx, w.ravel(), q * v.shape[1]).reshape(q, v.shape[1])
+
         def pdev(u: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            eta = self.offset + X @ beta + ZL @ u
+            eta = self.offset + X @ beta + (vals * u[cols]).sum(axis=1)
             mu = fam.linkinv(eta)
             return float(fam.dev_resid(y, mu, wt).sum() + u @ u), eta, mu
 
         old, eta, mu = pdev(u, beta)
         if not np.isfinite(old):
-            u = np.zeros(self.q)
+            u = np.zeros(q)
             old, eta, mu = pdev(u, beta)
         ok = False
-        q = self.q
         for _ in range(maxit):
             me = fam.mu_eta(eta, mu)
             var = fam.variance(mu)
             W = wt * me * me / var
             r = wt * (y - mu) * me / var
-            WZ = ZL.multiply(W[:, None]).tocsr()
-            A = np.empty((q + self.p, q + self.p))
-            A[:q, :q] = (ZL.T @ WZ).toarray()
-            A[np.arange(q), np.arange(q)] += 1.0
-            A[:q, q:] = np.asarray(WZ.T @ X)
-            A[q:, :q] = A[:q, q:].T
-            A[q:, q:] = X.T @ (W[:, None] * X)
-            grad = np.concatenate([ZL.T @ r - u, X.T @ r])
-            delta = linalg.solve(A, grad, assume_a="pos", check_finite=False)
+            blocks.factor(vals, W)
+            B = zt(W[:, None] * X)                                   # ΛᵀZᵀWX
+            sol = blocks.solve(np.column_stack([zt(r[:, None])[:, 0] - u, B]))
+            g2 = X.T @ r
+            S = X.T @ (W[:, None] * X) - B.T @ sol[:, 1:]
+            db = linalg.solve(S, g2 - B.T @ sol[:, 0], assume_a="pos", check_finite=False)
+            du = sol[:, 0] - sol[:, 1:] @ db
             step = 1.0
             for _ in range(30):
-                un, bn = u + step * delta[:q], beta + step * delta[q:]
+                un, bn = u + step * du, beta + step * db
                 new, en, mun = pdev(un, bn)
                 if new <= old + 1e-10 * abs(old):
                     break
@@ -269,7 +272,8 @@ class _GLMM:
                 break
             u, beta, eta, mu = un, bn, en, mun
             gain, old = old - new, new
-            if gain < 1e-10 * (abs(new) + 1e-3) and step * float(np.max(np.abs(delta))) < 1e-8:
+            moved = step * max(float(np.max(np.abs(du), initial=0.0)), float(np.max(np.abs(db))))
+            if gain < 1e-10 * (abs(new) + 1e-3) and moved < 1e-8:
                 ok = True
                 break
         self.u = u
@@ -603,7 +607,11 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarra
 
     beta0 = _glm_start(model)
     # as lme4: θ alone first (β profiled by PIRLS), then (θ, β) from there
-    x, fx, ok, H = _newton(f, _theta_stage(model, beta0))
+    x0 = _theta_stage(model, beta0)
+    # θ = 0 is a stationary point of the sign-symmetric deviance, where Newton cannot leave a
+    # boundary the first stage stopped on: start such a variance from inside
+    x0[:nt][(model.lower == 0) & (np.abs(x0[:nt]) < 1e-3)] = 0.1
+    x, fx, ok, H = _newton(f, x0)
     if not ok or not np.isfinite(fx):
         theta0 = np.where(model.lower == 0, 1.0, 0.0)
         x0 = np.concatenate([theta0, beta0])

@@ -11,7 +11,7 @@ of O(q³) for the dense matrix.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
+from scipy.linalg import lapack
 
 
 class BlockFactor:
@@ -55,22 +55,26 @@ class BlockFactor:
                                              * v2[:, None, :]).ravel(), q2 * q2).reshape(q2, q2)
         a22[np.diag_indices(q2)] += 1.0
         self.F = a12 / self.L11 if k1 == 1 else np.linalg.solve(self.L11, a12)
-        S = a22 - np.einsum("lkq,lkr->qr", self.F, self.F)
-        self.L22 = linalg.cholesky(S, lower=True, check_finite=False)
+        F2 = self.F.reshape(m1 * k1, q2)
+        # LAPACK directly: scipy.linalg's checks cost more than the factorisation at this size
+        self.L22, info = lapack.dpotrf(a22 - F2.T @ F2, lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Schur complement is not positive definite")
         return np.concatenate([d1, np.diag(self.L22)])
 
     def solve(self, g: np.ndarray) -> np.ndarray:
-        """(ΛᵀZᵀWZΛ + I)⁻¹ g with the last factor."""
-        k1, m1 = self.k1, self.m1
-        g1 = g[: self.q1].reshape(m1, k1, 1)
+        """(ΛᵀZᵀWZΛ + I)⁻¹ g with the last factor (g: q or q × r)."""
+        k1, m1, q1 = self.k1, self.m1, self.q1
+        G = g.reshape(g.shape[0], -1)
+        r = G.shape[1]
+        g1 = G[:q1].reshape(m1, k1, r)
         y1 = g1 / self.L11 if k1 == 1 else np.linalg.solve(self.L11, g1)
+        F2 = self.F.reshape(q1, self.q2)
         if self.q2 == 0:
-            x2 = np.zeros(0)
+            x2 = np.zeros((0, r))
         else:
-            r2 = g[self.q1:] - np.einsum("lkq,lk->q", self.F, y1[..., 0])
-            y2 = linalg.solve_triangular(self.L22, r2, lower=True, check_finite=False)
-            x2 = linalg.solve_triangular(self.L22, y2, lower=True, trans="T", check_finite=False)
-        r1 = y1[..., 0] - np.einsum("lkq,q->lk", self.F, x2)
-        L11t = np.swapaxes(self.L11, 1, 2)
-        x1 = r1 / L11t[:, 0, 0:1] if k1 == 1 else np.linalg.solve(L11t, r1[..., None])[..., 0]
-        return np.concatenate([x1.ravel(), x2])
+            r2 = G[q1:] - F2.T @ y1.reshape(q1, r)
+            x2, _ = lapack.dpotrs(self.L22, r2, lower=1)
+        r1 = (y1.reshape(q1, r) - F2 @ x2).reshape(m1, k1, r)
+        x1 = r1 / self.L11 if k1 == 1 else np.linalg.solve(np.swapaxes(self.L11, 1, 2), r1)
+        return np.concatenate([x1.reshape(q1, r), x2]).reshape(g.shape)
