@@ -607,11 +607,17 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarra
 
     beta0 = _glm_start(model)
     # as lme4: θ alone first (β profiled by PIRLS), then (θ, β) from there
-    x0 = _theta_stage(model, beta0)
-    # θ = 0 is a stationary point of the sign-symmetric deviance, where Newton cannot leave a
-    # boundary the first stage stopped on: start such a variance from inside
-    x0[:nt][(model.lower == 0) & (np.abs(x0[:nt]) < 1e-3)] = 0.1
-    x, fx, ok, H = _newton(f, x0)
+    x, fx, ok, H = _newton(f, _theta_stage(model, beta0))
+    # θ = 0 is a stationary point of the sign-symmetric deviance, which Newton cannot leave:
+    # where a variance sits there and the deviance falls away from it (or the curvature there
+    # is unknown), search again from inside
+    wall = np.flatnonzero((model.lower == 0) & (np.abs(x[:nt]) < 1e-3))
+    if len(wall) and (H is None or np.any(np.diag(H)[wall] < 0)):
+        inside = x.copy()
+        inside[wall] = 0.1
+        y, fy, ok_y, H_y = _newton(f, inside)
+        if fy < fx - 1e-10 or not ok:
+            x, fx, ok, H = y, fy, ok_y, H_y
     if not ok or not np.isfinite(fx):
         theta0 = np.where(model.lower == 0, 1.0, 0.0)
         x0 = np.concatenate([theta0, beta0])
