@@ -39,6 +39,8 @@ from attunement._blas import bounded_blas
 from attunement.trials.formula import (
     Formula,
     FormulaError,
+    columns_of,
+    evaluate,
     parse_formula,
 )
 from attunement.trials.kenward_roger import kenward_roger
@@ -272,9 +274,13 @@ def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str],
     if bad.any():
         # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
         data = data.loc[~bad]
-    if not pd.api.types.is_numeric_dtype(data[formula.response]):
-        raise FormulaError(f"the response {formula.response!r} must be numeric")
-    y = data[formula.response].to_numpy(float)
+    for col in columns_of(formula.response):
+        if not pd.api.types.is_numeric_dtype(data[col]):
+            raise FormulaError(f"the response {formula.response!r} must be numeric")
+    y = evaluate(data, formula.response)
+    for off in formula.offsets:
+        # lmer's offset: y = offset + Xβ + Zb + ε, i.e. the model of y − offset
+        y = y - evaluate(data, off)
     # lme4 orders random terms by decreasing number of levels
     X, names, terms = design_matrices(formula, data, "ordinary least squares", len(y) - 1)
     return X, names, y, terms, data

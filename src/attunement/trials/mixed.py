@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attunement.trials.formula import Formula, FormulaError, group_codes, model_matrix
+from attunement.trials.formula import (
+    Formula,
+    FormulaError,
+    group_codes,
+    is_factor,
+    model_matrix,
+)
 
 __all__ = ["random_effects_lines"]
 
@@ -73,6 +79,10 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
                            "remove aliased terms")
     terms = []
     for r in formula.random:
+        if r.uncorrelated and any(is_factor(data, v) for t in r.terms for v in t):
+            raise FormulaError(f"'||' with a factor in ({' + '.join(':'.join(t) for t in r.terms)}"
+                               f" || {r.group_name}): lme4 keeps a factor's levels correlated "
+                               "there; write the terms out, e.g. (1 | g) + (0 + x | g)")
         Z, cols = model_matrix(data, r.terms, r.intercept)
         if Z.shape[1] == 0:
             raise FormulaError(f"the random term for {r.group_name!r} has no columns")
