@@ -99,6 +99,13 @@ class _Family:
             return (wt * y + 0.5) / (wt + 1)
         return y + 0.1
 
+    def working(self, y: np.ndarray, wt: np.ndarray, eta: np.ndarray,
+                mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """GLM working weights wμ'(η)²/V(μ) and the score terms w(y − μ)μ'(η)/V(μ)."""
+        me = self.mu_eta(eta, mu)
+        var = self.variance(mu)
+        return wt * me * me / var, wt * (y - mu) * me / var
+
     def linkfun(self, mu: np.ndarray) -> np.ndarray:
         if self.link == "logit":
             return special.logit(mu)
@@ -177,10 +184,7 @@ class _GLMM:
             old, mu = pdev(eta, u)
         ok = False
         for _ in range(maxit):
-            me = fam.mu_eta(eta, mu)
-            var = fam.variance(mu)
-            W = wt * me * me / var
-            r = wt * (y - mu) * me / var
+            W, r = fam.working(y, wt, eta, mu)
             if self.scalar:
                 zw = lam * self.z
                 A = np.bincount(self.codes, W * zw * zw, m) + 1.0
@@ -250,10 +254,7 @@ class _GLMM:
             old, eta, mu = pdev(u, beta)
         ok = False
         for _ in range(maxit):
-            me = fam.mu_eta(eta, mu)
-            var = fam.variance(mu)
-            W = wt * me * me / var
-            r = wt * (y - mu) * me / var
+            W, r = fam.working(y, wt, eta, mu)
             blocks.factor(vals, W)
             B = zt(W[:, None] * X)                                   # ΛᵀZᵀWX
             sol = blocks.solve(np.column_stack([zt(r[:, None])[:, 0] - u, B]))
