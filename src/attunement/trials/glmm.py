@@ -738,8 +738,8 @@ def fit_glmm(
     GLMMResult
         ``fixed`` (estimate, se, z, p, ci_lb, ci_ub), ``variance``, ``loglik``, ``vcov``.
 
-    Notes
-    -----
+    Examples
+    --------
     On lme4's ``cbpp`` (``tests/reference/glmm_cbpp.csv``),
     ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
     control = glmerControl(tolPwrss = 1e-12))`` gives period2 −0.9923327 (SE 0.3066422), herd

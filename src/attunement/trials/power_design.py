@@ -407,7 +407,28 @@ def _draw(layout: _Layout, S: int, rng: np.random.Generator) -> dict[str, np.nda
 
 def simulate_trial(design: TrialDesign, seed: int | None = None) -> pd.DataFrame:
     """One simulated trial as a long table (centre, family, arm, subgroup, wave, time, y),
-    observed rows only, for inspection or for fitting with :func:`~attunement.trials.fit_lmm`."""
+    observed rows only, for inspection or for fitting with :func:`~attunement.trials.fit_lmm`.
+
+    Parameters
+    ----------
+    design
+        The trial.
+    seed
+        Seed of the random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observed family × wave.
+
+    Examples
+    --------
+    ``fit_lmm(design.formula, simulate_trial(design, seed=1))`` is the analysis that
+    :func:`~attunement.trials.run_power` repeats; R's simr does the same with
+    ``powerSim(fit, nsim = 1000)`` on an ``lmer`` fit (``tests/trials/test_power.py`` checks
+    each vectorised fit against :func:`~attunement.trials.fit_lmm`, itself checked against
+    lme4).
+    """
     layout = _layout(design)
     sim = _draw(layout, 1, np.random.default_rng(seed))
     nsub = 2 if design.has_subgroup else 1
