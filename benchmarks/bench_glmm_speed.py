@@ -16,9 +16,9 @@ other people's work too; CPU time is the fairer per-fit comparison.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,39 +34,21 @@ REF = Path(__file__).parents[1] / "tests" / "reference"
 DTYPES = {"period": str, "herd": str, "YEAR": str, "BROOD": str, "LOCATION": str, "id": str}
 TOL = {"fixef": 1e-4, "se": 1e-3, "variance": 1e-3, "logLik": 1e-6}
 
-_R = r"""
-suppressPackageStartupMessages(library(lme4))
-args <- commandArgs(TRUE)
-d <- read.csv(args[1])
-for (v in intersect(c("period", "herd", "YEAR", "BROOD", "LOCATION", "id"), names(d))) d[[v]] <- as.character(d[[v]])
-fam <- get(args[3])(link = args[4]); reps <- as.integer(args[6])
-f <- function() glmer(as.formula(args[2]), data = d, family = fam, nAGQ = as.integer(args[5]))
-invisible(f())
-t <- proc.time()
-for (i in seq_len(reps)) invisible(f())
-e <- proc.time() - t
-cat(e[["elapsed"]] / reps, (e[["user.self"]] + e[["sys.self"]]) / reps, "\n")
-"""
+def _load_bench_glmm():
+    """bench_glmm.py (its glmer timing script and Rscript runner), loaded by path as run.py
+    loads the benchmarks."""
+    spec = importlib.util.spec_from_file_location("bench_glmm", Path(__file__).with_name(
+        "bench_glmm.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _glmer(m: dict, reps: int) -> tuple[float, float] | None:
-    """glmer's (wall, CPU) seconds per fit, or None without R and lme4."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return None
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(_R)
-    try:
-        out = subprocess.run([rscript, fh.name, str(REF / m["csv"]), m["formula"], m["family"],
-                              m["link"], str(m["nAGQ"]), str(reps)],
-                             capture_output=True, text=True, check=True, timeout=1800)
-        wall, cpu = (float(v) for v in out.stdout.split())
-        return wall, cpu
-    except (subprocess.SubprocessError, ValueError) as e:
-        print(f"  R failed: {e}")
-        return None
-    finally:
-        os.unlink(fh.name)
+    """glmer's (wall, CPU) seconds per fit with its defaults, or None without R and lme4."""
+    bench = _load_bench_glmm()
+    return bench._r(bench._R_FITS, [str(REF / m["csv"]), m["formula"], m["family"], m["link"],
+                                    str(m["nAGQ"]), str(reps)])
 
 
 def _worst(fit, m: dict) -> dict[str, float]:
