@@ -42,8 +42,11 @@ class BlockFactor:
         a11 += np.eye(k1)
         if k1 == 1:
             self.L11 = np.sqrt(a11)
+            self.L11inv = 1.0 / self.L11
         else:
             self.L11 = np.linalg.cholesky(a11)
+            # one batched inverse of the small triangular blocks: later solves are matmuls
+            self.L11inv = np.linalg.inv(self.L11)
         d1 = np.diagonal(self.L11, axis1=1, axis2=2).ravel()
         if q2 == 0:
             self.F = np.zeros((m1, k1, 0))
@@ -54,7 +57,7 @@ class BlockFactor:
         a22 = np.bincount(self.i22.ravel(), ((W[:, None] * v2)[:, :, None]
                                              * v2[:, None, :]).ravel(), q2 * q2).reshape(q2, q2)
         a22[np.diag_indices(q2)] += 1.0
-        self.F = a12 / self.L11 if k1 == 1 else np.linalg.solve(self.L11, a12)
+        self.F = a12 * self.L11inv if k1 == 1 else self.L11inv @ a12
         F2 = self.F.reshape(m1 * k1, q2)
         # LAPACK directly: scipy.linalg's checks cost more than the factorisation at this size
         self.L22, info = lapack.dpotrf(a22 - F2.T @ F2, lower=1, clean=1)
@@ -68,7 +71,7 @@ class BlockFactor:
         G = g.reshape(g.shape[0], -1)
         r = G.shape[1]
         g1 = G[:q1].reshape(m1, k1, r)
-        y1 = g1 / self.L11 if k1 == 1 else np.linalg.solve(self.L11, g1)
+        y1 = g1 * self.L11inv if k1 == 1 else self.L11inv @ g1
         F2 = self.F.reshape(q1, self.q2)
         if self.q2 == 0:
             x2 = np.zeros((0, r))
@@ -76,5 +79,5 @@ class BlockFactor:
             r2 = G[q1:] - F2.T @ y1.reshape(q1, r)
             x2, _ = lapack.dpotrs(self.L22, r2, lower=1)
         r1 = (y1.reshape(q1, r) - F2 @ x2).reshape(m1, k1, r)
-        x1 = r1 / self.L11 if k1 == 1 else np.linalg.solve(np.swapaxes(self.L11, 1, 2), r1)
+        x1 = r1 * self.L11inv if k1 == 1 else np.swapaxes(self.L11inv, 1, 2) @ r1
         return np.concatenate([x1.reshape(q1, r), x2]).reshape(g.shape)
