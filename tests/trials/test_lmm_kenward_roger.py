@@ -65,3 +65,22 @@ def test_kenward_roger_needs_reml() -> None:
         fit_lmm("distance ~ age + (1 | Subject)", data, reml=False, df_method="kenward-roger")
     with pytest.raises(ValueError, match="disagree"):
         fit_lmm("distance ~ age + (1 | Subject)", data, df_method="residual", ddf="Kenward-Roger")
+
+
+def test_cli_fit_with_kenward_roger(tmp_path: Path) -> None:
+    """``attunement trials fit ... --df kenward-roger --json`` gives pbkrtest's df and SEs."""
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    ref = MODELS[0]  # Oats: its factors stay text through a CSV
+    csv = tmp_path / "oats.csv"
+    pd.DataFrame(REF["data"][ref["name"]]).to_csv(csv, index=False)
+    res = CliRunner().invoke(app, ["trials", "fit", str(csv), "--formula", ref["formula"],
+                                   "--df", "kenward-roger", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["df_method"] == "kenward-roger"
+    for term, value in ref["df"].items():
+        assert out["fixed"][term]["df"] == pytest.approx(value, rel=1e-6), term
+        assert out["fixed"][term]["se"] == pytest.approx(ref["se"][term], rel=1e-6), term
