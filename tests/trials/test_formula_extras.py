@@ -80,3 +80,15 @@ def test_transform_errors_name_the_rows() -> None:
 def test_minus_one_inside_a_call_is_arithmetic() -> None:
     f = parse_formula("y ~ I(x - 1) + (1 | g)")
     assert f.intercept and f.fixed == (("I(x - 1)",),)
+
+
+def test_glmm_offset_expression_equals_offset_argument() -> None:
+    """offset(expr) in a GLMM formula is the same model as the ``offset`` argument (glmer
+    treats the two alike)."""
+    counts = pd.read_csv(Path(__file__).parents[1] / "reference" / "glmm_counts.csv")
+    a = fit_glmm("visits ~ wave + treated + offset(log(months) + 0.5 * wave) + (1 | family)",
+                 counts, "poisson")
+    b = fit_glmm("visits ~ wave + treated + (1 | family)", counts, "poisson",
+                 offset=np.log(counts["months"].to_numpy()) + 0.5 * counts["wave"].to_numpy())
+    np.testing.assert_allclose(a.fixed["estimate"], b.fixed["estimate"], rtol=1e-8)
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-10)

@@ -35,7 +35,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
-from attunement.trials.formula import FormulaError, parse_formula
+from attunement.trials.formula import FormulaError, evaluate, parse_formula
 from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 
@@ -354,8 +354,6 @@ def _split_formula(text: str) -> _Response:
         offsets.append((m.group(2) or m.group(3), m.group(2) is not None))
     rhs = _OFFSET.sub(" + ", rhs).strip()
     rhs = re.sub(r"^\+\s*", "", re.sub(r"\+\s*\+", "+", rhs)).strip().rstrip("+").strip()
-    if "offset(" in rhs:
-        raise FormulaError("an offset term must be offset(column) or offset(log(column))")
     if not rhs:
         rhs = "1"
     cb, pr = _CBIND.match(lhs), _PROP.match(lhs)
@@ -698,6 +696,8 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
                                    f"{_rows(v <= 0, data.index)}")
             v = np.log(v)
         off += v
+    for term in f.offsets:  # any other offset(expr), evaluated as the formula's terms
+        off += evaluate(data, term)
     X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
     return _GLMM(X, y, wt, off, terms, _Family(family, link)), names, n_all - len(data), link
 
@@ -719,8 +719,9 @@ def fit_glmm(
     formula
         lme4-style formula. The response is a 0/1 or count column, ``cbind(successes,
         failures)``, ``cbind(successes, total - successes)`` or ``successes / total`` (a
-        proportion weighted by ``total``); ``offset(column)`` or ``offset(log(column))`` adds
-        an offset.
+        proportion weighted by ``total``); ``offset(expr)`` (e.g. ``offset(log(months))``) adds
+        an offset. The fixed and random parts take what :func:`~attunement.trials.fit_lmm`
+        takes (``||``, ``I()``, ``log()``, ``poly()``, ...).
     data
         One row per observation. Rows with a missing value in a column the model uses are
         left out (lme4's default) and counted in ``dropped``.
