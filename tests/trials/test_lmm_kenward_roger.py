@@ -84,3 +84,14 @@ def test_cli_fit_with_kenward_roger(tmp_path: Path) -> None:
     for term, value in ref["df"].items():
         assert out["fixed"][term]["df"] == pytest.approx(value, rel=1e-6), term
         assert out["fixed"][term]["se"] == pytest.approx(ref["se"][term], rel=1e-6), term
+
+
+def test_kenward_roger_refuses_more_rows_than_it_can_hold() -> None:
+    from attunement.trials import kenward_roger
+
+    rng = np.random.default_rng(3)
+    n = kenward_roger.MAX_ROWS + 1
+    data = pd.DataFrame({"g": rng.integers(0, 50, n).astype(str), "x": rng.normal(size=n)})
+    data["y"] = data["x"] + rng.normal(size=n)
+    with pytest.raises(ValueError, match="satterthwaite"):
+        fit_lmm("y ~ x + (1 | g)", data, df_method="kenward-roger")

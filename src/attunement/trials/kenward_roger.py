@@ -13,8 +13,9 @@ W = 2·IE⁻¹ the inverse of the expected information of γ,
 
 and for a hypothesis L β = 0 of rank q the df are 4 + (q + 2)/(qρ − 1) with ρ from the traces
 A₁, A₂ of Θ Φ Pᵣ Φ (Θ = Lᵀ(LΦLᵀ)⁻¹L) as in ``Lb_ddf``. The structure is linear in γ, so the
-second derivatives Rᵣₛ vanish (as pbkrtest assumes). Everything is n × n here, as in pbkrtest;
-the random-effect products use Z's sparsity.
+second derivatives Rᵣₛ vanish (as pbkrtest assumes). V⁻¹ is formed (n × n, as in pbkrtest), but
+the traces tr(V⁻¹GᵣV⁻¹Gₛ) are taken in the space of the q random effects through ZᵀV⁻¹Z and
+ZᵀV⁻²Z, so no n × n matrix per parameter is kept.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, sparse
 
-#: the n × n matrices of the method need about 8·n²·(parameters + 3) bytes
-MAX_ROWS = 5000
+#: V⁻¹ is n × n (8·n² bytes; the other matrices are q × n or smaller)
+MAX_ROWS = 8000
 
 
 @dataclass
@@ -109,47 +110,63 @@ def kenward_roger(X: np.ndarray, terms: list, covariances: list[np.ndarray],
         raise ValueError(f"Kenward-Roger df need n x n matrices; {n} rows is more than "
                          f"{MAX_ROWS}: use df_method='satterthwaite'")
     V = sigma2 * np.eye(n)
-    mats = []
+    mats, rows, off = [], [], 0
     for t, cov in zip(terms, covariances, strict=True):
         Zs = _term_matrix(t.codes, t.Z, t.m)
         V += (Zs @ sparse.kron(sparse.identity(t.m), sparse.csr_matrix(cov)) @ Zs.T).toarray()
         mats.append(Zs)
-    cho = linalg.cho_factor(V, lower=True)
-    Vinv = linalg.cho_solve(cho, np.eye(n))
-    H = []  # Gᵣ V⁻¹
-    for t, Zs in zip(terms, mats, strict=True):
-        ZtV = Zs.T @ Vinv
+        rows.append(slice(off, off + t.m * t.k))
+        off += t.m * t.k
+    Vinv = linalg.cho_solve(linalg.cho_factor(V, lower=True), np.eye(n))
+    Z = sparse.hstack(mats).tocsr()
+    ZV = np.asarray(Z.T @ Vinv)            # ZᵀV⁻¹ (q × n)
+    M = np.asarray(Z.T @ ZV.T).T           # ZᵀV⁻¹Z
+    N = ZV @ ZV.T                            # ZᵀV⁻²Z
+    T = Vinv @ X
+    phi = np.linalg.inv(X.T @ T)
+    ZVX = ZV @ X
+    # one entry per γ: the term's rows and Dᵣ = I ⊗ Eᵢⱼ, so that Gᵣ = Zₜ Dᵣ Zₜᵀ
+    params = []
+    for t, Zs, r in zip(terms, mats, rows, strict=True):
         for j in range(t.k):
             for i in range(j, t.k):
                 E = np.zeros((t.k, t.k))
                 E[i, j] = E[j, i] = 1.0
                 D = sparse.kron(sparse.identity(t.m), sparse.csr_matrix(E)).tocsr()
-                H.append(np.asarray(Zs @ (D @ ZtV)))
-    H.append(Vinv)
-    T = Vinv @ X
-    phi = np.linalg.inv(X.T @ T)
-    HX = [h @ X for h in H]
+                params.append((Zs, r, D, np.asarray(D @ M[r, :])))
+    HX = [np.asarray(Zs @ (D @ ZVX[r])) for Zs, r, D, _ in params] + [T]   # Gᵣ V⁻¹ X
     VHX = [Vinv @ o for o in HX]
     P = [-(o.T @ T) for o in HX]
     P = [(m + m.T) / 2 for m in P]
-    r = len(H)
+    nr = len(HX)
+
+    def ktrace(i: int, j: int) -> float:
+        """tr(V⁻¹GᵢV⁻¹Gⱼ) in the space of the random effects (the residual's G is I)."""
+        if i == nr - 1 and j == nr - 1:
+            return float(np.sum(Vinv * Vinv))
+        if j == nr - 1:
+            _, r, D, _ = params[i]
+            return float(D.multiply(N[r, r]).sum())
+        _, ri, _, DMi = params[i]
+        _, rj, _, DMj = params[j]
+        return float(np.sum(DMi[:, rj] * DMj[:, ri].T))
+
     Q = {}
-    IE = np.zeros((r, r))
-    for i in range(r):
-        for j in range(i, r):
+    IE = np.zeros((nr, nr))
+    for i in range(nr):
+        for j in range(i, nr):
             Q[i, j] = HX[i].T @ VHX[j]
-            ktrace = float(np.sum(H[i].T * H[j]))
-            IE[i, j] = IE[j, i] = (ktrace - 2 * float(np.sum(phi * Q[i, j]))
+            IE[i, j] = IE[j, i] = (ktrace(i, j) - 2 * float(np.sum(phi * Q[i, j]))
                                    + float(np.sum((phi @ P[i]) * (P[j] @ phi))))
     cond = np.min(np.abs(np.linalg.eigvalsh(IE)))
     W = 2 * (np.linalg.inv(IE) if cond > 1e-10 else np.linalg.pinv(IE))
     W = (W + W.T) / 2
     U = np.zeros((p, p))
-    for i in range(r - 1):
-        for j in range(i + 1, r):
+    for i in range(nr - 1):
+        for j in range(i + 1, nr):
             U += W[i, j] * (Q[i, j] - P[i] @ phi @ P[j])
     U = U + U.T
-    for i in range(r):
+    for i in range(nr):
         U += W[i, i] * (Q[i, i] - P[i] @ phi @ P[i])
     phi_a = phi + 2 * phi @ U @ phi
     return KenwardRoger(phi=phi, phi_adjusted=phi_a, P=P, W=W)
