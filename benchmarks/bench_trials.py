@@ -18,14 +18,9 @@ import numpy as np
 import pandas as pd
 
 from attunement.trials.lmm import fit_lmm
-from attunement.trials.power import (
-    TrialDesign,
-    _analyse_continuous,
-    _draw,
-    _layout,
-    run_power,
-    simulate_trial,
-)
+from attunement.trials.power import TrialDesign, run_power, simulate_trial
+from attunement.trials.power_design import _draw, _layout
+from attunement.trials.power_fit import _analyse_continuous
 
 DESIGN = TrialDesign(n_per_arm=210, arms=2, centres=12, waves=5, times=(0, 3, 6, 12, 24),
                      effect_size=0.3, icc_centre=0.03, icc_family=0.4, attrition=0.2)

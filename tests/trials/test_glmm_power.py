@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from attunement.cli import app
 from attunement.trials.glmm import fit_glmm
 from attunement.trials.glmm_power import analyse_glmm
-from attunement.trials.power import TrialDesign, TrialDesignError, _draw, _layout, run_power
+from attunement.trials.power import TrialDesign, TrialDesignError, run_power
+from attunement.trials.power_design import _draw, _layout
 
 REF = Path(__file__).parents[1] / "reference"
 

@@ -12,15 +12,13 @@ from attunement.trials.lmm import fit_lmm
 from attunement.trials.power import (
     TrialDesign,
     TrialDesignError,
-    _add_clda_columns,
-    _analyse_continuous,
-    _draw,
-    _layout,
     closed_form_power,
     power_curve,
     run_power,
     simulate_trial,
 )
+from attunement.trials.power_design import _add_clda_columns, _draw, _layout
+from attunement.trials.power_fit import _analyse_continuous
 
 
 def _within_mc(result, expected: float, k: float = 4.0) -> None:

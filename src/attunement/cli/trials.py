@@ -35,7 +35,8 @@ def fit(
                                             "for a proportion response)."),
     reml: bool = typer.Option(True, "--reml/--ml", help="REML (default) or maximum likelihood."),
     df: str = typer.Option("satterthwaite", "--df",
-                           help="Denominator df: satterthwaite, between-within or residual."),
+                           help="Denominator df: satterthwaite, kenward-roger, between-within "
+                                "or residual."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
 ) -> None:
     """Fit a linear mixed model (lme4's profiled REML/ML) or a binomial/Poisson GLMM (glmer's

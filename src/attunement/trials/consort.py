@@ -116,7 +116,32 @@ def _reasons(df: pd.DataFrame, mask: pd.Series, col: str) -> dict[str, int]:
 
 def consort_counts(records: pd.DataFrame, arms: list[str] | None = None,
                    source: str = "records") -> ConsortCounts:
-    """Count the boxes of the flow diagram from participant records (columns above)."""
+    """Count the boxes of the flow diagram from participant records (columns above).
+
+    Parameters
+    ----------
+    records
+        One row per person assessed for eligibility.
+    arms
+        The arms in the order to draw them (default: as they appear).
+    source
+        The name errors give the table (a file name).
+
+    Returns
+    -------
+    ConsortCounts
+        Assessed, excluded (with reasons), randomised and each arm's flow; a count that
+        was not recorded is ``None``.
+
+    Examples
+    --------
+    Six people: arms control, intervention, control, intervention, and two not randomised
+    (``exclusion_reason`` declined, not_eligible), ``analysed`` yes, yes, no, yes:
+    ``consort_counts(records)`` gives assessed 6, excluded 2 (1 not eligible, 1 declined),
+    randomised 4, control allocated 2 / analysed 1, intervention allocated 2 / analysed 2;
+    ``received`` was not recorded, so it is ``None``. (R has no reference implementation;
+    the counts follow the CONSORT 2010 flow diagram, Schulz, Altman & Moher 2010.)
+    """
     df = records.rename(columns={c: c.strip().lower() for c in records.columns})
     if "arm" not in df.columns:
         raise ConsortError(f"{source}: needs an 'arm' column (blank for people not randomised)")
@@ -345,7 +370,28 @@ def _figure(counts: ConsortCounts, title: str | None = None) -> tuple[Figure, li
 
 
 def draw_consort(counts: ConsortCounts, path: str | Path, title: str | None = None) -> list[Path]:
-    """Draw the diagram; writes SVG and/or PNG (by suffix; both when there is none)."""
+    """Draw the diagram; writes SVG and/or PNG (by suffix; both when there is none).
+
+    Parameters
+    ----------
+    counts
+        From :func:`consort_counts`.
+    path
+        Output file (``.svg``, ``.png``) or a stem for both.
+    title
+        Optional heading.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The files written.
+
+    Examples
+    --------
+    ``draw_consort(consort_counts(records), "flow.svg")`` writes the four-stage diagram
+    (enrolment, allocation, follow-up, analysis) of CONSORT 2010 with the counts of
+    :func:`consort_counts`' example.
+    """
     path = Path(path)
     targets = [path] if path.suffix.lower() in {".svg", ".png"} else [
         path.with_suffix(".svg"), path.with_suffix(".png")]

@@ -5,9 +5,17 @@ Supported syntax (the subset of R's Wilkinson–Rogers notation that trial analy
 * ``a + b`` terms, ``a:b`` interactions, ``a * b`` (= ``a + b + a:b``), ``(a + b) * c``,
   ``- 1`` / ``+ 0`` to drop the intercept, ``factor(x)`` / ``C(x)`` to treat a numeric column as
   categorical;
+* transformed covariates as R computes them: ``I(expr)`` (arithmetic ``+ - * / ^`` on columns
+  and numbers), ``log()``, ``exp()``, ``sqrt()``, ``abs()``, ``log2()``, ``log10()``,
+  ``log1p()`` of a column or an expression, and ``poly(x, d)`` (orthogonal polynomials of degree
+  d, R's ``poly``: columns ``poly(x, d)1`` … ``poly(x, d)d``); the response may be transformed
+  too (``log(y) ~ …``);
+* ``offset(expr)``: a term with coefficient 1 (kept in :attr:`Formula.offsets`);
 * random-effect terms ``(expr | g)`` where ``expr`` is ``1``, ``1 + x``, ``x`` (intercept implied,
   as in lme4) or ``0 + x``; ``g`` may be ``a:b`` (interaction of factors) or ``a/b``
-  (``(1 | a/b)`` = ``(1 | a) + (1 | b:a)``, lme4's expansion).
+  (``(1 | a/b)`` = ``(1 | a) + (1 | b:a)``, lme4's expansion); ``(1 + x || g)`` is lme4's
+  uncorrelated form ``(1 | g) + (0 + x | g)`` (numeric columns only: for a factor lme4's
+  expansion keeps its levels correlated and codes all of them, which is refused here).
 
 Columns that are numeric (not boolean) enter as covariates; strings, categoricals and booleans
 enter with treatment contrasts (first level, in sorted order, as reference), named the way R names
@@ -16,6 +24,7 @@ them (``armintervention``). Terms are ordered by degree, then by first appearanc
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -37,6 +46,7 @@ class RandomTerm:
     intercept: bool
     terms: tuple[tuple[str, ...], ...]
     group: tuple[str, ...]
+    uncorrelated: bool = False  # one of the terms a ``||`` term expands into
 
     @property
     def group_name(self) -> str:
@@ -53,18 +63,23 @@ class Formula:
     intercept: bool
     fixed: tuple[tuple[str, ...], ...]
     random: tuple[RandomTerm, ...] = field(default=())
+    offsets: tuple[str, ...] = field(default=())
 
     @property
     def variables(self) -> list[str]:
         """Every data column the formula uses (response first)."""
-        out = [self.response]
+        tokens = [self.response]
         for term in self.fixed:
-            out += [v for v in term if v not in out]
+            tokens += term
+        tokens += self.offsets
         for r in self.random:
             for term in r.terms:
-                out += [v for v in term if v not in out]
-            out += [g for g in r.group if g not in out]
-        return [_strip_factor(v) for v in out]
+                tokens += term
+            tokens += r.group
+        out: list[str] = []
+        for token in tokens:
+            out += [c for c in columns_of(token) if c not in out]
+        return out
 
 
 def _split_top(text: str, sep: str) -> list[str]:
@@ -89,6 +104,143 @@ def _split_top(text: str, sep: str) -> list[str]:
 
 
 _NAME = re.compile(r"^(?:factor|C)\(\s*[A-Za-z_.][\w.]*\s*\)$|^[A-Za-z_.][\w.]*$")
+_FUNCS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log2": np.log2,
+          "log10": np.log10, "log1p": np.log1p}
+_CALL = re.compile(r"^(I|poly|offset|" + "|".join(_FUNCS) + r")\((.*)\)$", re.S)
+
+
+def _is_token(part: str) -> bool:
+    return bool(_NAME.match(part) or _CALL.match(part))
+
+
+def _depth0(text: str) -> str:
+    """``text`` with everything inside parentheses blanked (for top-level checks)."""
+    out, depth = [], 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        out.append(ch if depth == 0 or ch == "(" else " ")
+        if ch == ")":
+            depth = max(depth - 1, 0)
+    return "".join(out)
+
+
+def _parse_expr(token: str) -> ast.expr:
+    try:
+        return ast.parse(token.replace("^", "**"), mode="eval").body
+    except SyntaxError as e:
+        raise FormulaError(f"cannot read the term {token!r}") from e
+
+
+_PREC = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2, ast.Pow: 4}
+_OPS = {ast.Add: " + ", ast.Sub: " - ", ast.Mult: " * ", ast.Div: "/", ast.Pow: "^"}
+
+
+def _deparse(node: ast.expr, parent: int = 0) -> str:
+    """R's ``deparse`` of an expression (how R names the model-matrix column)."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        prec = _PREC[type(node.op)]
+        right_prec = prec + (0 if isinstance(node.op, ast.Pow) else 1)
+        text = (_deparse(node.left, prec + (1 if isinstance(node.op, ast.Pow) else 0))
+                + _OPS[type(node.op)] + _deparse(node.right, right_prec))
+        return f"({text})" if prec < parent else text
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        text = ("-" if isinstance(node.op, ast.USub) else "+") + _deparse(node.operand, 3)
+        return f"({text})" if parent > 3 else text
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return f"{node.func.id}({', '.join(_deparse(a) for a in node.args)})"
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        v = node.value
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    raise FormulaError(f"cannot use {ast.unparse(node)!r} in a formula term")
+
+
+def columns_of(token: str) -> list[str]:
+    """The data columns a formula token (a name, ``factor(x)`` or an expression) uses."""
+    if _NAME.match(token):
+        return [_strip_factor(token)]
+    node = _parse_expr(token)
+    names: list[str] = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id not in names:
+            names.append(sub.id)
+    funcs = {sub.func.id for sub in ast.walk(node)
+             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)}
+    return [n for n in names if n not in funcs]
+
+
+def _eval(node: ast.expr, data: pd.DataFrame, token: str) -> np.ndarray | float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        if node.id not in data.columns:
+            raise FormulaError(f"{token}: the data have no column {node.id!r}")
+        col = data[node.id]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FormulaError(f"{token}: column {node.id!r} is not numeric")
+        return col.to_numpy(float)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        a, b = _eval(node.left, data, token), _eval(node.right, data, token)
+        op = type(node.op)
+        return (a + b if op is ast.Add else a - b if op is ast.Sub else a * b
+                if op is ast.Mult else a / b if op is ast.Div else np.power(a, b))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _eval(node.operand, data, token)
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
+            and not node.keywords and node.func.id in {"I", *_FUNCS}:
+        v = _eval(node.args[0], data, token)
+        return v if node.func.id == "I" else _FUNCS[node.func.id](v)
+    raise FormulaError(f"{token}: cannot evaluate {ast.unparse(node)!r} (columns, numbers, "
+                       f"+ - * / ^ and {', '.join(['I', *_FUNCS])} are supported)")
+
+
+def evaluate(data: pd.DataFrame, token: str) -> np.ndarray:
+    """Values of a numeric formula token (a column or an expression such as ``log(x + 1)``)
+    for each row; a value that is not finite where the columns are is an error naming the
+    rows."""
+    if _NAME.match(token):
+        return data[_strip_factor(token)].to_numpy(float)
+    inner = _CALL.match(token)
+    node = _parse_expr(inner.group(2) if inner and inner.group(1) == "offset" else token)
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(_eval(node, data, token), float), (len(data),)).copy()
+    bad = ~np.isfinite(v)
+    if bad.any():
+        rows = list(data.index[bad][:5])
+        raise FormulaError(f"{token} is not finite (NaN or ±Inf) at row(s) {rows}"
+                           f"{' and more' if bad.sum() > 5 else ''}: check the column values")
+    return v
+
+
+def _poly_args(node: ast.expr, token: str) -> list[ast.expr]:
+    args = node.args if isinstance(node, ast.Call) else []
+    if len(args) != 2 or node.keywords or not isinstance(args[1], ast.Constant) \
+            or not isinstance(args[1].value, int) or args[1].value < 1:
+        raise FormulaError(f"{token}: write poly(column, degree) with a whole degree ≥ 1 "
+                           "(orthogonal polynomials; raw = TRUE is not supported)")
+    return args
+
+
+def _poly(token: str, data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """R's ``poly(x, degree)``: orthonormal polynomial columns from the QR decomposition of
+    the centred Vandermonde matrix (Kennedy & Gentle 1980, as R's ``poly``)."""
+    node = _parse_expr(token)
+    args = _poly_args(node, token)
+    x = np.asarray(_eval(args[0], data, token), float)
+    degree = args[1].value
+    if len(np.unique(x)) <= degree:
+        raise FormulaError(f"{token}: 'degree' must be less than the number of unique points "
+                           f"({len(np.unique(x))})")
+    xc = x - x.mean()
+    V = np.vander(xc, degree + 1, increasing=True)
+    Q, R = np.linalg.qr(V)
+    Z = Q * np.diag(R)[None, :]
+    Z = Z / np.sqrt((Z * Z).sum(axis=0))[None, :]
+    name = _deparse(node)
+    return [(f"{name}{j}", Z[:, j]) for j in range(1, degree + 1)]
 
 
 def _strip_factor(name: str) -> str:
@@ -101,9 +253,11 @@ def _expand(expr: str) -> tuple[bool | None, list[tuple[str, ...]]]:
     expr = expr.strip()
     intercept: bool | None = None
     terms: list[tuple[str, ...]] = []
-    # handle "- 1" / "-1" by rewriting to "+ 0"
-    expr = re.sub(r"-\s*1\b", "+ 0", expr)
-    if "-" in expr:
+    # handle "- 1" / "-1" (outside any call such as I(x - 1)) by rewriting to "+ 0"
+    top = _depth0(expr)
+    for m in reversed(list(re.finditer(r"-\s*1\b", top))):
+        expr = expr[: m.start()] + "+ 0" + expr[m.end():]
+    if "-" in _depth0(expr):
         raise FormulaError(f"term removal other than '- 1' is not supported: {expr!r}")
     for part in _split_top(expr, "+"):
         part = part.strip()
@@ -146,8 +300,13 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
     if part.startswith("(") and part.endswith(")"):
         _, inner = _expand(part[1:-1])
         return inner
-    if not _NAME.match(part):
+    if not _is_token(part):
         raise FormulaError(f"cannot read the term {part!r}")
+    if _CALL.match(part):
+        node = _parse_expr(part)
+        if _CALL.match(part).group(1) == "poly":
+            _poly_args(node, part)
+        part = _deparse(node)
     return [(part,)]
 
 
@@ -163,24 +322,35 @@ def parse_formula(text: str) -> Formula:
     if text.count("~") != 1:
         raise FormulaError(f"a formula needs exactly one '~': {text!r}")
     lhs, rhs = (s.strip() for s in text.split("~"))
-    if not _NAME.match(lhs) or lhs.startswith(("factor(", "C(")):
-        raise FormulaError(f"the response must be a single column name, got {lhs!r}")
-    fixed_parts, random_terms = [], []
+    call = _CALL.match(lhs)
+    if not (_NAME.match(lhs) or (call and call.group(1) not in ("poly", "offset"))) \
+            or lhs.startswith(("factor(", "C(")):
+        raise FormulaError(f"the response must be a column name or a numeric expression such "
+                           f"as log(y), got {lhs!r}")
+    if call:
+        columns_of(lhs)
+        lhs = _deparse(_parse_expr(lhs))
+    fixed_parts, random_terms, offsets = [], [], []
     for part in _split_top(rhs, "+"):
         p = part.strip()
         if p.startswith("(") and p.endswith(")") and "|" in p:
             random_terms.extend(_parse_random(p[1:-1]))
+        elif p.startswith("offset(") and p.endswith(")"):
+            columns_of(p)
+            offsets.append(p)
         else:
             fixed_parts.append(p)
     intercept, fixed = _expand(" + ".join(fixed_parts) if fixed_parts else "1")
     fixed.sort(key=len)  # stable: by degree, then order of appearance, as R does
-    return Formula(text, lhs, intercept is not False, tuple(fixed), tuple(random_terms))
+    return Formula(text, lhs, intercept is not False, tuple(fixed), tuple(random_terms),
+                   tuple(offsets))
 
 
 def _parse_random(inner: str) -> list[RandomTerm]:
     pieces = _split_top(inner, "|")
-    if len(pieces) == 3 and pieces[1] == "":
-        raise FormulaError("'||' (uncorrelated random effects) is not supported; write separate terms")
+    double = len(pieces) == 3 and pieces[1] == ""
+    if double:
+        pieces = [pieces[0], pieces[2]]
     if len(pieces) != 2:
         raise FormulaError(f"cannot read the random-effects term ({inner})")
     expr, group = pieces[0].strip(), pieces[1].strip()
@@ -188,6 +358,13 @@ def _parse_random(inner: str) -> list[RandomTerm]:
     terms.sort(key=len)
     if not re.fullmatch(r"[\w.]+(\s*[:/]\s*[\w.]+)*", group):
         raise FormulaError(f"cannot read the grouping factor {group!r}")
+    if double:
+        # lme4's expandDoubleVerts: (1 + x || g) = (1 | g) + (0 + x | g), one term per column
+        out = _parse_random(f"1 | {group}") if intercept is not False else []
+        for t in terms:
+            for r in _parse_random(f"0 + {':'.join(t)} | {group}"):
+                out.append(RandomTerm(False, r.terms, r.group, uncorrelated=True))
+        return out
     if "/" in group:
         names = [g.strip() for g in group.split("/")]
         out = []
@@ -207,6 +384,14 @@ def _is_categorical(series: pd.Series, forced: bool) -> bool:
     if forced:
         return True
     return not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+
+
+def is_factor(data: pd.DataFrame, token: str) -> bool:
+    """Whether a formula token enters as a factor (treatment-coded levels)."""
+    if _CALL.match(token):
+        return False
+    col = _strip_factor(token)
+    return col in data.columns and _is_categorical(data[col], token != col)
 
 
 def _levels(series: pd.Series) -> list:
@@ -230,6 +415,11 @@ def model_matrix(
     for term in terms:
         parts: list[list[tuple[str, np.ndarray]]] = []
         for var in term:
+            call = _CALL.match(var)
+            if call:
+                parts.append(_poly(var, data) if call.group(1) == "poly"
+                             else [(var, evaluate(data, var))])
+                continue
             col = _strip_factor(var)
             if col not in data.columns:
                 raise FormulaError(f"the formula uses column {col!r}, which the data do not have")
@@ -242,7 +432,9 @@ def model_matrix(
                 parts.append([(f"{var}{v}", (s == v).to_numpy(float)) for v in lv[1:]])
             else:
                 parts.append([(var, s.to_numpy(float))])
-        for combo in itertools.product(*parts):
+        # R varies the first factor of an interaction fastest
+        for rev in itertools.product(*reversed(parts)):
+            combo = rev[::-1]
             names.append(":".join(c[0] for c in combo))
             col_values = np.ones(n)
             for _, v in combo:

@@ -27,15 +27,17 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
-from attunement.trials.formula import FormulaError, group_codes, model_matrix, parse_formula
-from attunement.trials.lmm import _lower, _Term, random_effects_lines
+from attunement.trials import mixed
+from attunement.trials.formula import FormulaError, evaluate, parse_formula
+from attunement.trials.glmm_blocks import BlockFactor
+from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -97,6 +99,13 @@ class _Family:
             return (wt * y + 0.5) / (wt + 1)
         return y + 0.1
 
+    def working(self, y: np.ndarray, wt: np.ndarray, eta: np.ndarray,
+                mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """GLM working weights wμ'(η)²/V(μ) and the score terms w(y − μ)μ'(η)/V(μ)."""
+        me = self.mu_eta(eta, mu)
+        var = self.variance(mu)
+        return wt * me * me / var, wt * (y - mu) * me / var
+
     def linkfun(self, mu: np.ndarray) -> np.ndarray:
         if self.link == "logit":
             return special.logit(mu)
@@ -117,12 +126,7 @@ class _GLMM:
         self.ntheta = sum(t.ntheta for t in terms)
         self.scalar = len(terms) == 1 and terms[0].k == 1
         self.q = sum(t.m * t.k for t in terms)
-        lower = []
-        for t in terms:
-            for j in range(t.k):
-                for i in range(j, t.k):
-                    lower.append(0.0 if i == j else -np.inf)
-        self.lower = np.array(lower)
+        self.lower = mixed.theta_lower_bounds(terms)
         # constant part of the conditional −2 log-density: aic = Σ dev_resid + const
         self.u = np.zeros(self.q)
         self.const = fam.log_const(y, wt)
@@ -137,9 +141,8 @@ class _GLMM:
                 cols.append(off + t.codes[:, None] * t.k + np.arange(t.k)[None, :])
                 off += t.m * t.k
             self.cols = np.hstack(cols)  # (n, K)
-            K = self.cols.shape[1]
-            self.pairs = (self.cols[:, :, None] * self.q + self.cols[:, None, :]).reshape(self.n,
-                                                                                      K * K)
+        _, cols = self._values(np.ones(self.ntheta))
+        self.blocks = BlockFactor(cols, terms[0].k, terms[0].m, self.q)
 
     def _zl(self, theta: np.ndarray) -> np.ndarray:
         """Values of ZΛ at ``self.cols`` (n × K)."""
@@ -150,18 +153,10 @@ class _GLMM:
             vals.append(t.Z @ lam)
         return np.hstack(vals)
 
-    def _cross(self, vals: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """ΛᵀZᵀWZΛ + I, dense."""
-        K = vals.shape[1]
-        prod = (W[:, None, None] * vals[:, :, None] * vals[:, None, :]).reshape(self.n, K * K)
-        A = np.bincount(self.pairs.ravel(), prod.ravel(), self.q * self.q).reshape(self.q, self.q)
-        A[np.diag_indices_from(A)] += 1.0
-        return A
-
     def pirls(self, theta: np.ndarray, beta: np.ndarray, tol: float = 1e-12,
               maxit: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """Conditional mode ũ at (θ, β): returns ũ, μ, the factor of ΛᵀZᵀWZΛ + I (its
-        diagonal for a scalar term, else the dense Cholesky factor) and convergence."""
+        """Conditional mode ũ at (θ, β): returns ũ, μ, the diagonal of the Cholesky factor of
+        ΛᵀZᵀWZΛ + I and convergence."""
         fam, y, wt = self.fam, self.y, self.wt
         fixed = self.offset + self.X @ beta
         u = self.u.copy()
@@ -189,18 +184,15 @@ class _GLMM:
             old, mu = pdev(eta, u)
         ok = False
         for _ in range(maxit):
-            me = fam.mu_eta(eta, mu)
-            var = fam.variance(mu)
-            W = wt * me * me / var
-            r = wt * (y - mu) * me / var
+            W, r = fam.working(y, wt, eta, mu)
             if self.scalar:
                 zw = lam * self.z
                 A = np.bincount(self.codes, W * zw * zw, m) + 1.0
                 delta = (np.bincount(self.codes, zw * r, m) - u) / A
             else:
-                cf = linalg.cho_factor(self._cross(vals, W), lower=True, check_finite=False)
+                self.blocks.factor(vals, W)
                 grad = np.bincount(cols.ravel(), (vals * r[:, None]).ravel(), self.q) - u
-                delta = linalg.cho_solve(cf, grad, check_finite=False)
+                delta = self.blocks.solve(grad)
             step = 1.0
             for _ in range(30):
                 un = u + step * delta
@@ -225,9 +217,68 @@ class _GLMM:
             zw = lam * self.z
             factor = np.sqrt(np.bincount(self.codes, W * zw * zw, self.terms[0].m) + 1.0)
         else:
-            factor = np.linalg.cholesky(self._cross(vals, W))
+            factor = self.blocks.factor(vals, W)
         self.u = u
         return u, mu, factor, ok
+
+    def _values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ZΛ's non-zero values and their columns (n × K each)."""
+        if self.scalar:
+            return (float(theta[0]) * self.z)[:, None], self.codes[:, None]
+        return self._zl(theta), self.cols
+
+    def joint_mode(self, theta: np.ndarray, beta: np.ndarray,
+                   maxit: int = 60) -> tuple[np.ndarray, bool]:
+        """β at the joint conditional mode of (u, β) for θ: PIRLS over both, lme4's nAGQ = 0
+        stage (u eliminated through the block factor); the conditional modes are left at the
+        mode for a warm start."""
+        fam, y, wt, X, q = self.fam, self.y, self.wt, self.X, self.q
+        vals, cols = self._values(theta)
+        blocks = self.blocks
+        u, beta = self.u.copy(), beta.copy()
+
+        def zt(v: np.ndarray) -> np.ndarray:  # (ZΛ)ᵀ v for each column of v (n × r)
+            w = (vals[:, :, None] * v[:, None, :]).reshape(-1, v.shape[1])
+            idx = np.repeat(cols.ravel() * v.shape[1], v.shape[1]) + np.tile(
+                np.arange(v.shape[1]), cols.size)
+            return np.bincount(idx, w.ravel(), q * v.shape[1]).reshape(q, v.shape[1])
+
+        def pdev(u: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            eta = self.offset + X @ beta + (vals * u[cols]).sum(axis=1)
+            mu = fam.linkinv(eta)
+            return float(fam.dev_resid(y, mu, wt).sum() + u @ u), eta, mu
+
+        old, eta, mu = pdev(u, beta)
+        if not np.isfinite(old):
+            u = np.zeros(q)
+            old, eta, mu = pdev(u, beta)
+        ok = False
+        for _ in range(maxit):
+            W, r = fam.working(y, wt, eta, mu)
+            blocks.factor(vals, W)
+            B = zt(W[:, None] * X)                                   # ΛᵀZᵀWX
+            sol = blocks.solve(np.column_stack([zt(r[:, None])[:, 0] - u, B]))
+            g2 = X.T @ r
+            S = X.T @ (W[:, None] * X) - B.T @ sol[:, 1:]
+            db = linalg.solve(S, g2 - B.T @ sol[:, 0], assume_a="pos", check_finite=False)
+            du = sol[:, 0] - sol[:, 1:] @ db
+            step = 1.0
+            for _ in range(30):
+                un, bn = u + step * du, beta + step * db
+                new, en, mun = pdev(un, bn)
+                if new <= old + 1e-10 * abs(old):
+                    break
+                step /= 2
+            else:
+                break
+            u, beta, eta, mu = un, bn, en, mun
+            gain, old = old - new, new
+            moved = step * max(float(np.max(np.abs(du), initial=0.0)), float(np.max(np.abs(db))))
+            if gain < 1e-10 * (abs(new) + 1e-3) and moved < 1e-8:
+                ok = True
+                break
+        self.u = u
+        return beta, ok
 
     def deviance(self, theta: np.ndarray, beta: np.ndarray, nagq: int = 1) -> float:
         """Laplace (nagq = 1) or adaptive Gauss–Hermite deviance at (θ, β)."""
@@ -237,7 +288,7 @@ class _GLMM:
         except (np.linalg.LinAlgError, ValueError):
             self.u = np.zeros(self.q)
             return np.inf
-        diag = factor if self.scalar else np.diag(factor)
+        diag = factor
         ldL2 = 2.0 * float(np.log(diag).sum())
         aic = float(self.fam.aic_terms(self.y, mu, self.wt, self.const).sum())
         if nagq == 1:
@@ -303,8 +354,6 @@ def _split_formula(text: str) -> _Response:
         offsets.append((m.group(2) or m.group(3), m.group(2) is not None))
     rhs = _OFFSET.sub(" + ", rhs).strip()
     rhs = re.sub(r"^\+\s*", "", re.sub(r"\+\s*\+", "+", rhs)).strip().rstrip("+").strip()
-    if "offset(" in rhs:
-        raise FormulaError("an offset term must be offset(column) or offset(log(column))")
     if not rhs:
         rhs = "1"
     cb, pr = _CBIND.match(lhs), _PROP.match(lhs)
@@ -398,90 +447,30 @@ def _response_values(resp: _Response, data: pd.DataFrame, family: str,
 
 
 @dataclass
-class GLMMResult:
+class GLMMResult(MixedFit):
     """A fitted generalised linear mixed model (see :func:`fit_glmm`)."""
 
-    formula: str
     family: str
     link: str
     nagq: int
-    nobs: int
-    fixed: pd.DataFrame
-    variance: pd.DataFrame
-    loglik: float
-    deviance: float
-    theta: np.ndarray
-    vcov: pd.DataFrame
-    ngroups: dict[str, int]
-    singular: bool
-    converged: bool
-    optimizer_message: str = ""
-    dropped: int = 0
-    _model: _GLMM | None = field(default=None, repr=False)
-
-    @property
-    def npar(self) -> int:
-        """Number of parameters: fixed effects and θ."""
-        return len(self.fixed) + len(self.theta)
-
-    @property
-    def aic(self) -> float:
-        """Akaike information criterion."""
-        return -2 * self.loglik + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion."""
-        return -2 * self.loglik + math.log(self.nobs) * self.npar
-
-    def variance_components(self) -> dict[str, float]:
-        """``{group: variance}`` (random-slope variances ``group.column``, covariances
-        ``group.col1.col2``), named as :meth:`LMMResult.variance_components`."""
-        out: dict[str, float] = {}
-        for row in self.variance.itertuples():
-            single = (self.variance["group"] == row.group).sum() == 1 and row.term1 == "(Intercept)"
-            key = row.group if single else ".".join(
-                x for x in (row.group, row.term1, row.term2) if x)
-            out[key] = float(row.variance)
-        return out
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape, as for the LMM: ``fixed`` {term: {estimate, se, z, p}},
         ``variance``, ``loglik`` and the fitting details."""
         fixed = {r.term: {"estimate": float(r.estimate), "se": float(r.se), "z": float(r.z),
                           "p": float(r.p)} for r in self.fixed.itertuples()}
-        return {
-            "formula": self.formula,
-            "family": self.family,
-            "link": self.link,
-            "method": "Laplace" if self.nagq == 1 else f"adaptive Gauss-Hermite ({self.nagq})",
-            "nobs": self.nobs,
-            "rows_with_missing_values_left_out": self.dropped,
-            "groups": self.ngroups,
-            "fixed": fixed,
-            "variance": self.variance_components(),
-            "loglik": self.loglik,
-            "singular": self.singular,
-            "converged": self.converged,
-        }
+        method = "Laplace" if self.nagq == 1 else f"adaptive Gauss-Hermite ({self.nagq})"
+        head = {"family": self.family, "link": self.link, "method": method}
+        return mixed.summary_dict(self, head, fixed,
+                                  {"singular": self.singular, "converged": self.converged})
 
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
-        value."""
-        model = self._model
-        if model is None:
-            raise ValueError("the result does not carry its model; refit to get ranef")
+    def _modes(self, model: _GLMM) -> list[np.ndarray]:
         u, _, _, _ = model.pirls(self.theta, self.fixed["estimate"].to_numpy())
-        rows, off, idx = [], 0, 0
-        for t in model.terms:
-            lam = _lower(self.theta[idx: idx + t.ntheta], t.k)
-            idx += t.ntheta
-            b = u[off: off + t.m * t.k].reshape(t.m, t.k) @ lam.T
+        modes, off = [], 0
+        for t, lam in zip(model.terms, term_factors(model.terms, self.theta), strict=True):
+            modes.append(u[off: off + t.m * t.k].reshape(t.m, t.k) @ lam.T)
             off += t.m * t.k
-            for li, level in enumerate(t.levels):
-                for ci, col in enumerate(t.columns):
-                    rows.append((t.group, level, col, float(b[li, ci])))
-        return pd.DataFrame(rows, columns=["group", "level", "term", "value"])
+        return modes
 
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
@@ -494,21 +483,15 @@ class GLMMResult:
             f"     AIC      BIC   logLik deviance\n{self.aic:8.1f} {self.bic:8.1f} "
             f"{self.loglik:8.1f} {self.deviance:8.1f}",
             "",
-            *random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped), "",
+            *mixed.random_effects_lines(self.variance, self.ngroups, self.nobs, self.dropped),
+            "",
             "Fixed effects:",
             f" {'':<22}{'Estimate':>11}{'Std. Error':>12}{'z value':>9}{'Pr(>|z|)':>10}"]
         for r in self.fixed.itertuples():
             p = "<1e-16" if r.p < 1e-16 else f"{r.p:.3g}"
             lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.z:>9.3f}{p:>10}")
-        if self.singular:
-            lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
-                          "as ±1"]
-        if not self.converged:
-            lines += ["", f"WARNING: the optimiser did not converge: {self.optimizer_message}"]
+        lines += mixed.warning_lines(self.singular, self.converged, self.optimizer_message)
         return "\n".join(lines)
-
-    def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
-        p.text(str(self))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,65 +500,50 @@ class GLMMResult:
 
 def _hessian(f, x: np.ndarray) -> np.ndarray:
     """Central-difference Hessian with steps of 1e-4, as lme4's ``deriv12``."""
-    k = len(x)
-    hs = np.full(k, 1e-4)
-    H = np.zeros((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = hs[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / hs[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = hs[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * hs[i] * hs[j])
-    return H
+    return mixed.central_derivatives(f, x, np.full(len(x), 1e-4))[1]
 
 
-def _newton(f, x: np.ndarray, iters: int = 100) -> tuple[np.ndarray, float, bool]:
+def _newton(f, x: np.ndarray,
+            iters: int = 100) -> tuple[np.ndarray, float, bool, np.ndarray | None]:
     """Newton search with central-difference derivatives; the Hessian is kept for up to three
     steps while it gives descent (a Hessian costs 2d² evaluations, a gradient 2d). The
-    deviance depends on θ only through ΛΛᵀ, so no bounds are needed (see ``lmm``)."""
+    deviance depends on θ only through ΛΛᵀ, so no bounds are needed (see ``lmm``). Returns
+    the Hessian too when it was taken at the returned point (for the standard errors)."""
     fx = f(x)
-    H, age = None, 0
+    H, age, decrement = None, 0, np.inf
+    hs = np.full(len(x), 1e-4)
     for _ in range(iters):
-        k = len(x)
-        hs = np.full(k, 1e-4)
-        if H is None or age >= 3:
-            H, age = _hessian(f, x), 0
-        g = np.zeros(k)
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = hs[i]
-            g[i] = (f(x + e) - f(x - e)) / (2 * hs[i])
+        # near the optimum (a small last decrement) take a fresh Hessian: it is most likely
+        # the one at the optimum, which the standard errors need anyway
+        if H is None or age >= 3 or decrement < 1e-5:
+            g, H = mixed.central_derivatives(f, x, hs, fx)
+            age = 0
+        else:
+            g = np.array([(f(x + e) - f(x - e)) / (2 * h) for e, h in
+                          zip(np.diag(hs), hs, strict=True)])
         if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
-            return x, fx, False
-        w, V = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
-        step = -(V @ ((V.T @ g) / w))
+            return x, fx, False, None
+        step = mixed.newton_direction(g, H)
         decrement = float(-(g @ step))
         if decrement < 1e-10:
-            return x, fx, True
-        alpha, improved = 1.0, False
-        for _ in range(30):
-            cand = x + alpha * step
-            fc = f(cand)
-            if fc <= fx:
-                improved = True
-                break
-            alpha /= 2
+            return x, fx, True, H if age == 0 else None
+        cand, fc, improved = mixed.backtrack(f, x, step, fx)
         if not improved:
             if age == 0:
-                return x, fx, decrement < 1e-6
+                return x, fx, decrement < 1e-6, H
             H = None
             continue
         moved = float(np.max(np.abs(cand - x)))
+        if age == 0 and decrement < 1e-6 and moved < hs.min():
+            # a full Newton step from a fresh Hessian this close converges quadratically (the
+            # next decrement is ~decrement²); the step is inside the Hessian's difference
+            # stencil, so that Hessian serves for the standard errors
+            return cand, fc, True, H
         x, fx = cand, fc
         age += 1
         if moved < 1e-10:
-            return x, fx, True
-    return x, fx, False
+            return x, fx, True, None
+    return x, fx, False, None
 
 
 def _glm_start(model: _GLMM) -> np.ndarray:
@@ -598,7 +566,34 @@ def _glm_start(model: _GLMM) -> np.ndarray:
     return beta
 
 
-def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
+def _theta_stage(model: _GLMM, beta0: np.ndarray) -> np.ndarray:
+    """lme4's first stage (nAGQ = 0): θ alone is optimised, with β and u at their joint
+    conditional mode for each θ; the result starts the search in (θ, β)."""
+    cache: dict[bytes, np.ndarray] = {}
+
+    def f(th: np.ndarray) -> float:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                beta, _ = model.joint_mode(th, cache.get(b"last", beta0))
+            except (np.linalg.LinAlgError, ValueError):
+                model.u = np.zeros(model.q)
+                return 1e100
+        if not np.all(np.isfinite(beta)):
+            return 1e100
+        cache[b"last"] = beta
+        cache[th.tobytes()] = beta
+        v = model.deviance(th, beta, 1)
+        return v if np.isfinite(v) else 1e100
+
+    theta0 = np.where(model.lower == 0, 1.0, 0.0)
+    bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower]
+    res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 200})
+    f(res.x)
+    return np.concatenate([res.x, cache.get(res.x.tobytes(), beta0)])
+
+
+def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarray | None]:
     nt = model.ntheta
 
     def f(x: np.ndarray) -> float:
@@ -610,35 +605,47 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str]:
         return v if np.isfinite(v) else 1e100
 
     beta0 = _glm_start(model)
-    theta0 = np.where(model.lower == 0, 1.0, 0.0)
-    x0 = np.concatenate([theta0, beta0])
-    bounds = [(lb if np.isfinite(lb) else None, None) for lb in model.lower] + [(None, None)] * model.p
-    with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
-        res = optimize.minimize(f_finite, x0, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
-    x, fx, ok = _newton(f, res.x)
+    # as lme4: θ alone first (β profiled by PIRLS), then (θ, β) from there
+    x, fx, ok, H = _newton(f, _theta_stage(model, beta0))
+    # θ = 0 is a stationary point of the sign-symmetric deviance, which Newton cannot leave:
+    # where a variance sits there and the deviance falls away from it (or the curvature there
+    # is unknown), search again from inside
+    wall = np.flatnonzero((model.lower == 0) & (np.abs(x[:nt]) < 1e-3))
+    if len(wall) and (H is None or np.any(np.diag(H)[wall] < 0)):
+        inside = x.copy()
+        inside[wall] = 0.1
+        y, fy, ok_y, H_y = _newton(f, inside)
+        if fy < fx - 1e-10 or not ok:
+            x, fx, ok, H = y, fy, ok_y, H_y
+    if not ok or not np.isfinite(fx):
+        theta0 = np.where(model.lower == 0, 1.0, 0.0)
+        x0 = np.concatenate([theta0, beta0])
+        bounds = ([(lb if np.isfinite(lb) else None, None) for lb in model.lower]
+                  + [(None, None)] * model.p)
+        with np.errstate(invalid="ignore"):  # inf − inf in a difference quotient near a wall
+            res = optimize.minimize(f_finite, x0, method="L-BFGS-B", bounds=bounds,
+                                    options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 1000})
+        x, fx, ok, H = _newton(f, res.x)
     msg = ""
     if not ok or not np.isfinite(fx):
         res2 = optimize.minimize(f, x, method="Nelder-Mead",
                                  options={"xatol": 1e-9, "fatol": 1e-12,
                                           "maxfev": 4000 * len(x)})
         if res2.fun <= fx:
-            x, fx = res2.x, res2.fun
+            x, fx, H = res2.x, res2.fun, None
         ok = bool(res2.success)
         msg = "" if ok else str(res2.message)
     # the deviance depends on θ through ΛΛᵀ only: flip columns with a negative diagonal
-    th, idx = x[:nt].copy(), 0
-    for t in model.terms:
-        lam = _lower(th[idx: idx + t.ntheta], t.k)
-        lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
-        th[idx: idx + t.ntheta] = lam.T[np.triu_indices(t.k)]
-        idx += t.ntheta
+    before = x.copy()
+    th = mixed.canonical_theta(x[:nt], model.terms)
     x[:nt] = th
     snapped = x.copy()
     snapped[:nt][(model.lower == 0) & (np.abs(th) < 1e-5)] = 0.0
     if f(snapped) <= fx + 1e-9:
         x = snapped
-    return x, ok and bool(np.isfinite(fx)), msg
+    if np.max(np.abs(x - before)) > 1e-8:  # far below the Hessian's steps of 1e-4
+        H = None
+    return x, ok and bool(np.isfinite(fx)), msg, H
 
 
 def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
@@ -689,23 +696,9 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
                                    f"{_rows(v <= 0, data.index)}")
             v = np.log(v)
         off += v
-    X, names = model_matrix(data, f.fixed, f.intercept)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
-                           "remove aliased terms")
-    terms = []
-    for r in f.random:
-        Z, cols = model_matrix(data, r.terms, r.intercept)
-        codes, levels = group_codes(data, r.group)
-        terms.append(_Term(r.group_name, cols, codes, levels, Z))
-    if not terms:
-        raise FormulaError("the formula has no random-effects term such as (1 | centre); "
-                           "use a GLM (or GEE) for a model without one")
-    for t in terms:
-        if t.m * t.k > len(y):
-            raise FormulaError(f"the grouping factor {t.group!r} has {t.m} levels for {len(y)} "
-                               "observations: the random effects are not identifiable")
-    terms.sort(key=lambda t: -t.m)  # lme4's order: decreasing number of levels
+    for term in f.offsets:  # any other offset(expr), evaluated as the formula's terms
+        off += evaluate(data, term)
+    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
     return _GLMM(X, y, wt, off, terms, _Family(family, link)), names, n_all - len(data), link
 
 
@@ -726,8 +719,9 @@ def fit_glmm(
     formula
         lme4-style formula. The response is a 0/1 or count column, ``cbind(successes,
         failures)``, ``cbind(successes, total - successes)`` or ``successes / total`` (a
-        proportion weighted by ``total``); ``offset(column)`` or ``offset(log(column))`` adds
-        an offset.
+        proportion weighted by ``total``); ``offset(expr)`` (e.g. ``offset(log(months))``) adds
+        an offset. The fixed and random parts take what :func:`~attunement.trials.fit_lmm`
+        takes (``||``, ``I()``, ``log()``, ``poly()``, ...).
     data
         One row per observation. Rows with a missing value in a column the model uses are
         left out (lme4's default) and counted in ``dropped``.
@@ -745,8 +739,8 @@ def fit_glmm(
     GLMMResult
         ``fixed`` (estimate, se, z, p, ci_lb, ci_ub), ``variance``, ``loglik``, ``vcov``.
 
-    Notes
-    -----
+    Examples
+    --------
     On lme4's ``cbpp`` (``tests/reference/glmm_cbpp.csv``),
     ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
     control = glmerControl(tolPwrss = 1e-12))`` gives period2 −0.9923327 (SE 0.3066422), herd
@@ -769,7 +763,7 @@ def fit_glmm(
     if nagq > 1 and not model.scalar:
         raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar "
                          "random-effects term such as (1 | family); use nagq=1 (Laplace)")
-    x, converged, msg = _optimise(model, nagq)
+    x, converged, msg, H = _optimise(model, nagq)
     nt = model.ntheta
     theta, beta = x[:nt], x[nt:]
     dev = model.deviance(theta, beta, nagq)
@@ -780,7 +774,7 @@ def fit_glmm(
     # lme4's default SEs: the Hessian of the deviance in (θ, β), inverted (use.hessian = TRUE)
     singular = bool(np.any(np.abs(theta[model.lower == 0]) < 1e-7))
     try:
-        vcov = 2.0 * np.linalg.inv(_hessian(f, x))[nt:, nt:]
+        vcov = 2.0 * np.linalg.inv(_hessian(f, x) if H is None else H)[nt:, nt:]
         if not np.all(np.diag(vcov) > 0):
             raise np.linalg.LinAlgError("not positive definite")
     except np.linalg.LinAlgError:
@@ -791,19 +785,7 @@ def fit_glmm(
             vcov = np.full((len(beta), len(beta)), np.nan)
     model.deviance(theta, beta, nagq)  # leave the conditional modes at the optimum
     se = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
-    rows, idx = [], 0
-    for t in model.terms:
-        lam = _lower(theta[idx: idx + t.ntheta], t.k)
-        idx += t.ntheta
-        cov = lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        for i in range(t.k):
-            rows.append((t.group, t.columns[i], "", cov[i, i], sd[i]))
-        for j in range(t.k):
-            for i in range(j + 1, t.k):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-                rows.append((t.group, t.columns[j], t.columns[i], cov[i, j], corr))
-    variance = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd_or_corr"])
+    variance = pd.DataFrame(variance_rows(model.terms, theta), columns=mixed.VARIANCE_COLUMNS)
     z = beta / se
     fixed = pd.DataFrame({"term": names, "estimate": beta, "se": se, "z": z,
                           "p": 2 * stats.norm.sf(np.abs(z)),

@@ -20,14 +20,16 @@ squares; ML uses log|L|² + n(1 + log(2π r²/n)).
 Denominator degrees of freedom for the t tests: ``"satterthwaite"`` (lmerTest's method: the
 asymptotic covariance of (θ, σ) from the Hessian of the deviance and the gradient of each
 contrast's variance; lmerTest takes both numerically, here they are exact, see
-:func:`_analytic_derivatives`, so balanced designs give their exact df) or ``"between-within"`` (SAS's DDFM=BW, using
+:func:`_analytic_derivatives`, so balanced designs give their exact df), ``"kenward-roger"``
+(Kenward & Roger 1997, as pbkrtest; the SEs become the adjusted ones, see
+:mod:`attunement.trials.kenward_roger`) or ``"between-within"`` (SAS's DDFM=BW, using
 the grouping factor with the most levels), or ``"residual"`` (n − p).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -37,46 +39,31 @@ from attunement._blas import bounded_blas
 from attunement.trials.formula import (
     Formula,
     FormulaError,
-    group_codes,
-    model_matrix,
+    columns_of,
+    evaluate,
     parse_formula,
+)
+from attunement.trials.kenward_roger import kenward_roger
+from attunement.trials.mixed import (
+    VARIANCE_COLUMNS,
+    MixedFit,
+    _Term,
+    backtrack,
+    canonical_theta,
+    central_derivatives,
+    design_matrices,
+    newton_direction,
+    random_effects_lines,
+    summary_dict,
+    term_factors,
+    theta_lower_bounds,
+    variance_rows,
+    warning_lines,
 )
 
 __all__ = ["LMMResult", "fit_lmm", "likelihood_ratio_test"]
 
 _LOG2PI = math.log(2 * math.pi)
-
-
-@dataclass
-class _Term:
-    group: str
-    columns: list[str]
-    codes: np.ndarray
-    levels: list[str]
-    Z: np.ndarray  # n x k raw random-effect columns
-
-    @property
-    def k(self) -> int:
-        return self.Z.shape[1]
-
-    @property
-    def m(self) -> int:
-        return len(self.levels)
-
-    @property
-    def ntheta(self) -> int:
-        return self.k * (self.k + 1) // 2
-
-
-def _lower(theta: np.ndarray, k: int) -> np.ndarray:
-    """Lower-triangular k×k factor from θ in lme4's column-major order."""
-    L = np.zeros((k, k))
-    idx = 0
-    for j in range(k):
-        for i in range(j, k):
-            L[i, j] = theta[idx]
-            idx += 1
-    return L
 
 
 class _Model:
@@ -105,19 +92,10 @@ class _Model:
         np.add.at(self.Z1tW, t1.codes, t1.Z[:, :, None] * W[:, None, :])
         self.WtW = W.T @ W
         self.ntheta = sum(t.ntheta for t in terms)
-        lower = []
-        for t in terms:
-            for j in range(t.k):
-                for i in range(j, t.k):
-                    lower.append(0.0 if i == j else -np.inf)
-        self.lower = np.array(lower)
+        self.lower = theta_lower_bounds(terms)
 
     def _split(self, theta: np.ndarray) -> list[np.ndarray]:
-        out, idx = [], 0
-        for t in self.terms:
-            out.append(_lower(theta[idx: idx + t.ntheta], t.k))
-            idx += t.ntheta
-        return out
+        return term_factors(self.terms, theta)
 
     def _lam_right(self, M: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
         """M Λ̃ where Λ̃ = blockdiag(Λ of the remaining terms per level, I)."""
@@ -219,55 +197,17 @@ class _Model:
 
 
 @dataclass
-class LMMResult:
+class LMMResult(MixedFit):
     """A fitted linear mixed model (see :func:`fit_lmm`)."""
 
-    formula: str
     reml: bool
-    nobs: int
-    fixed: pd.DataFrame
-    variance: pd.DataFrame
-    loglik: float
-    deviance: float
-    theta: np.ndarray
     sigma: float
-    vcov: pd.DataFrame
-    ngroups: dict[str, int]
     df_method: str
-    singular: bool
-    converged: bool
-    optimizer_message: str = ""
-    dropped: int = 0
-    _model: _Model | None = field(default=None, repr=False)
-
-    @property
-    def aic(self) -> float:
-        """Akaike information criterion (on the REML criterion for REML fits, as lme4)."""
-        return -2 * self.loglik + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion."""
-        return -2 * self.loglik + math.log(self.nobs) * self.npar
 
     @property
     def npar(self) -> int:
         """Number of parameters: fixed effects, θ and σ."""
         return len(self.fixed) + len(self.theta) + 1
-
-    def variance_components(self) -> dict[str, float]:
-        """``{group: variance, ..., "residual": variance}``; random-slope variances are named
-        ``group.column`` and covariances ``group.col1.col2``."""
-        out: dict[str, float] = {}
-        for row in self.variance.itertuples():
-            if row.group == "Residual":
-                out["residual"] = float(row.variance)
-                continue
-            single = (self.variance["group"] == row.group).sum() == 1 and row.term1 == "(Intercept)"
-            key = row.group if single else ".".join(
-                x for x in (row.group, row.term1, row.term2) if x)
-            out[key] = float(row.variance)
-        return out
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape: ``{"fixed": {term: {"estimate", "se"}}, "variance", "loglik"}``,
@@ -277,32 +217,11 @@ class LMMResult:
                      "t": float(r.t), "p": float(r.p)}
             for r in self.fixed.itertuples()
         }
-        return {
-            "formula": self.formula,
-            "method": "REML" if self.reml else "ML",
-            "nobs": self.nobs,
-            "rows_with_missing_values_left_out": self.dropped,
-            "groups": self.ngroups,
-            "fixed": fixed,
-            "variance": self.variance_components(),
-            "loglik": self.loglik,
-            "df_method": self.df_method,
-            "singular": self.singular,
-        }
+        return summary_dict(self, {"method": "REML" if self.reml else "ML"}, fixed,
+                            {"df_method": self.df_method, "singular": self.singular})
 
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
-        value."""
-        model = self._model
-        if model is None:
-            raise ValueError("the result does not carry its model; refit to get ranef")
-        modes = model.conditional_modes(self.theta, self.fixed["estimate"].to_numpy())
-        rows = []
-        for t, b in zip(model.terms, modes, strict=True):
-            for li, level in enumerate(t.levels):
-                for ci, col in enumerate(t.columns):
-                    rows.append((t.group, level, col, float(b[li, ci])))
-        return pd.DataFrame(rows, columns=["group", "level", "term", "value"])
+    def _modes(self, model: _Model) -> list[np.ndarray]:
+        return model.conditional_modes(self.theta, self.fixed["estimate"].to_numpy())
 
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
@@ -337,15 +256,8 @@ class LMMResult:
         for r in self.fixed.itertuples():
             lines.append(f" {r.term:<22}{r.estimate:>11.5f}{r.se:>12.5f}{r.df:>9.1f}"
                          f"{r.t:>9.3f}{_fmt_p(r.p):>10}")
-        if self.singular:
-            lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
-                          "as ±1"]
-        if not self.converged:
-            lines += ["", f"WARNING: the optimiser did not converge: {self.optimizer_message}"]
+        lines += warning_lines(self.singular, self.converged, self.optimizer_message)
         return "\n".join(lines)
-
-    def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
-        p.text(str(self))
 
 
 def _fmt_p(p: float) -> str:
@@ -362,41 +274,21 @@ def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str],
     if bad.any():
         # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
         data = data.loc[~bad]
-    if not pd.api.types.is_numeric_dtype(data[formula.response]):
-        raise FormulaError(f"the response {formula.response!r} must be numeric")
-    y = data[formula.response].to_numpy(float)
-    X, names = model_matrix(data, formula.fixed, formula.intercept)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
-                           "remove aliased terms")
-    terms = []
-    for r in formula.random:
-        Z, cols = model_matrix(data, r.terms, r.intercept)
-        if Z.shape[1] == 0:
-            raise FormulaError(f"the random term for {r.group_name!r} has no columns")
-        codes, levels = group_codes(data, r.group)
-        terms.append(_Term(r.group_name, cols, codes, levels, Z))
-    if not terms:
-        raise FormulaError("the formula has no random-effects term such as (1 | centre); "
-                           "use ordinary least squares for a model without one")
-    for t in terms:
-        if t.m * t.k >= len(y):
-            raise FormulaError(f"the grouping factor {t.group!r} has {t.m} levels for {len(y)} "
-                               "observations: the random effects are not identifiable")
+    for col in columns_of(formula.response):
+        if not pd.api.types.is_numeric_dtype(data[col]):
+            raise FormulaError(f"the response {formula.response!r} must be numeric")
+    y = evaluate(data, formula.response)
+    for off in formula.offsets:
+        # lmer's offset: y = offset + Xβ + Zb + ε, i.e. the model of y − offset
+        y = y - evaluate(data, off)
     # lme4 orders random terms by decreasing number of levels
-    terms.sort(key=lambda t: -t.m)
+    X, names, terms = design_matrices(formula, data, "ordinary least squares", len(y) - 1)
     return X, names, y, terms, data
 
 
 def _canonical(theta: np.ndarray, model: _Model) -> np.ndarray:
     """Flip the sign of any column of a term's Λ whose diagonal is negative (ΛΛᵀ unchanged)."""
-    out, idx = theta.copy(), 0
-    for t in model.terms:
-        lam = _lower(out[idx: idx + t.ntheta], t.k)
-        lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
-        out[idx: idx + t.ntheta] = lam.T[np.triu_indices(t.k)]
-        idx += t.ntheta
-    return out
+    return canonical_theta(theta, model.terms)
 
 
 def _newton_polish(f, x: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, bool]:
@@ -409,35 +301,10 @@ def _newton_polish(f, x: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float
     fx = f(x)
     for _ in range(iters):
         hs = np.array([1e-4 * max(abs(v), 0.1) for v in x])
-        k = len(x)
-        g = np.zeros(k)
-        H = np.zeros((k, k))
-        fp, fm = np.zeros(k), np.zeros(k)
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = hs[i]
-            fp[i], fm[i] = f(x + e), f(x - e)
-            g[i] = (fp[i] - fm[i]) / (2 * hs[i])
-            H[i, i] = (fp[i] - 2 * fx + fm[i]) / hs[i] ** 2
-        for i in range(k):
-            for j in range(i):
-                ei, ej = np.zeros(k), np.zeros(k)
-                ei[i], ej[j] = hs[i], hs[j]
-                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                     + f(x - ei - ej)) / (4 * hs[i] * hs[j])
+        g, H = central_derivatives(f, x, hs, fx)
         if not np.all(np.isfinite(H)) or not np.all(np.isfinite(g)):
             return x, fx, False
-        w, V = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
-        step = -(V @ ((V.T @ g) / w))
-        alpha, improved = 1.0, False
-        for _ in range(30):
-            cand = x + alpha * step
-            fc = f(cand)
-            if fc <= fx:
-                improved = True
-                break
-            alpha /= 2
+        cand, fc, improved = backtrack(f, x, newton_direction(g, H), fx)
         if not improved:
             return x, fx, True
         moved = float(np.max(np.abs(cand - x)))
@@ -490,6 +357,9 @@ def _optimise(model: _Model, reml: bool, start: np.ndarray | None) -> tuple[np.n
     return x, ok and bool(np.isfinite(fx)), msg
 
 
+_DF_METHODS = ("satterthwaite", "kenward-roger", "between-within", "residual")
+
+
 @bounded_blas
 def fit_lmm(
     formula: str,
@@ -497,13 +367,41 @@ def fit_lmm(
     reml: bool = True,
     df_method: str = "satterthwaite",
     start: np.ndarray | None = None,
+    ddf: str | None = None,
 ) -> LMMResult:
     """Fit a linear mixed model with an lme4-style formula, by REML (default) or ML.
 
-    Rows with a missing value in any variable the formula uses are dropped (lme4's default).
-    ``df_method`` is ``"satterthwaite"`` (default, as lmerTest), ``"between-within"`` or
-    ``"residual"``.
+    Parameters
+    ----------
+    formula
+        lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
+        ``(1 | a/b)`` nests, ``(1 + x || g)`` gives uncorrelated effects, ``factor(x)`` makes a
+        column categorical; ``I()``, ``log()``, ``poly(x, d)``, ``offset()`` and a
+        transformed response as in R (see ``docs/statistics/trials.md``).
+    data
+        One row per observation. Rows with a missing value in any variable the formula uses
+        are left out (lme4's default) and counted in ``dropped``.
+    reml
+        REML (default) or maximum likelihood.
+    df_method
+        Denominator df of the t tests: ``"satterthwaite"`` (default, as lmerTest),
+        ``"kenward-roger"`` (as pbkrtest / lmerTest ``ddf = "Kenward-Roger"``: the SEs and
+        ``vcov`` become Kenward–Roger's adjusted covariance; REML fits only),
+        ``"between-within"`` or ``"residual"``.
+    start
+        Starting values of θ (lme4's ``start``).
+    ddf
+        lmerTest's name for ``df_method`` (``"Kenward-Roger"``, ``"Satterthwaite"`` are
+        accepted in any case).
 
+    Returns
+    -------
+    LMMResult
+        ``fixed`` (term, estimate, se, df, t, p, ci_lb, ci_ub), ``variance``, ``loglik``,
+        ``vcov``; ``contrast`` tests a linear combination with the same df method.
+
+    Examples
+    --------
     On the project's public fixture ``tests/reference/lmm_trial_public.csv``,
     ``fit_lmm("y ~ arm * wave + (1 | centre) + (1 | family)", df).fixed`` gives arm:wave
     0.2959718 (SE 0.0516539) and ``loglik`` −1881.70776, as lme4 1.1-31 (checked in
@@ -513,9 +411,23 @@ def fit_lmm(
     sleepstudy), ddf = "Satterthwaite")`` gives df 17.0000009 and 17.0000028 (numerical
     derivatives); the exact value, returned here, is 17 for both (checked to 1e-6 against
     lmerTest in ``tests/trials/test_lmm_satterthwaite.py``).
+
+    Kenward–Roger as lmerTest 3.1-3 / pbkrtest 0.5.2: ``summary(lmer(weight ~ Time * Diet +
+    (Time | Chick), ChickWeight), ddf = "Kenward-Roger")`` gives Time:Diet2 df 45.5749207 and
+    SE 1.3045690; ``fit_lmm("weight ~ Time * Diet + (Time | Chick)", chick,
+    df_method="kenward-roger")`` gives the same (``tests/trials/test_lmm_kenward_roger.py``,
+    1e-6 relative on df and SE).
     """
-    if df_method not in {"satterthwaite", "between-within", "residual"}:
-        raise ValueError("df_method must be 'satterthwaite', 'between-within' or 'residual'")
+    if ddf is not None:
+        chosen = ddf.lower()
+        if df_method != "satterthwaite" and df_method != chosen:
+            raise ValueError(f"ddf={ddf!r} and df_method={df_method!r} disagree; give one")
+        df_method = chosen
+    if df_method not in _DF_METHODS:
+        raise ValueError("df_method must be 'satterthwaite', 'kenward-roger', 'between-within' "
+                         f"or 'residual', not {df_method!r}")
+    if df_method == "kenward-roger" and not reml:
+        raise ValueError("Kenward-Roger df are defined for REML fits (reml=True), as in pbkrtest")
     f = parse_formula(formula)
     X, names, y, terms, used = _build(f, data)
     dropped = len(data) - len(used)
@@ -525,23 +437,10 @@ def fit_lmm(
     dev = model.deviance(theta, reml)
     vcov = sigma2 * unscaled
     sigma = math.sqrt(sigma2)
-    rows, idx = [], 0
-    singular = False
-    for t in terms:
-        lam = _lower(theta[idx: idx + t.ntheta], t.k)
-        idx += t.ntheta
-        if np.any(np.abs(np.diag(lam)) < 1e-7):
-            singular = True
-        cov = sigma2 * lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        for i in range(t.k):
-            rows.append((t.group, t.columns[i], "", cov[i, i], sd[i]))
-        for j in range(t.k):
-            for i in range(j + 1, t.k):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-                rows.append((t.group, t.columns[j], t.columns[i], cov[i, j], corr))
+    singular = any(np.any(np.abs(np.diag(lam)) < 1e-7) for lam in term_factors(terms, theta))
+    rows = variance_rows(terms, theta, sigma2)
     rows.append(("Residual", "", "", sigma2, sigma))
-    variance = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd_or_corr"])
+    variance = pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
     se = np.sqrt(np.diag(vcov))
     fixed = pd.DataFrame({"term": names, "estimate": beta, "se": se})
     result = LMMResult(
@@ -551,6 +450,13 @@ def fit_lmm(
         ngroups={t.group: t.m for t in terms}, df_method=df_method, singular=singular,
         converged=converged, optimizer_message=msg, dropped=dropped, _model=model,
     )
+    if df_method == "kenward-roger":
+        kr = kenward_roger(X, terms, [sigma2 * lam @ lam.T for lam in term_factors(terms, theta)],
+                           sigma2)
+        result.__dict__["_kr"] = kr
+        se = np.sqrt(np.diag(kr.phi_adjusted))
+        fixed["se"] = se
+        result.vcov = pd.DataFrame(kr.phi_adjusted, index=names, columns=names)
     dfs = [_contrast_df(result, np.eye(len(names))[i]) for i in range(len(names))]
     fixed["df"] = dfs
     fixed["t"] = beta / se
@@ -573,6 +479,8 @@ def _contrast_df(res: LMMResult, c: np.ndarray) -> float:
         return float(model.n - model.p)
     if res.df_method == "between-within":
         return _between_within_df(model, c)
+    if res.df_method == "kenward-roger":
+        return res.__dict__["_kr"].df(c)
     return _satterthwaite_df(res, model, c)
 
 
@@ -777,20 +685,7 @@ def _step(x: float) -> float:
 def _hessian(f, x: np.ndarray) -> np.ndarray:
     """Central-difference Hessian with one Richardson extrapolation step."""
     def h_at(scale: float) -> np.ndarray:
-        k = len(x)
-        H = np.zeros((k, k))
-        hs = np.array([_step(v) * scale for v in x])
-        f0 = f(x)
-        for i in range(k):
-            ei = np.zeros(k)
-            ei[i] = hs[i]
-            H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / hs[i] ** 2
-            for j in range(i):
-                ej = np.zeros(k)
-                ej[j] = hs[j]
-                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                     + f(x - ei - ej)) / (4 * hs[i] * hs[j])
-        return H
+        return central_derivatives(f, x, np.array([_step(v) * scale for v in x]))[1]
 
     H1, H2 = h_at(2.0), h_at(1.0)
     return (4 * H2 - H1) / 3
@@ -828,24 +723,3 @@ def likelihood_ratio_test(smaller: LMMResult, larger: LMMResult) -> dict[str, fl
     chi2 = max(2 * (larger.loglik - smaller.loglik), 0.0)
     return {"chi2": chi2, "df": float(df), "p": float(stats.chi2.sf(chi2, df)),
             "aic_smaller": smaller.aic, "aic_larger": larger.aic}
-
-
-def random_effects_lines(variance: pd.DataFrame, ngroups: dict[str, int], nobs: int,
-                         dropped: int) -> list[str]:
-    """The "Random effects" table and the "Number of obs" line of an lme4-style print (shared
-    by the linear and the generalised mixed model)."""
-    lines = ["Random effects:",
-             f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}"]
-    for r in variance.itertuples():
-        if r.term2:
-            continue
-        corr = variance[(variance.group == r.group) & (variance.term2 != "")]
-        c = ""
-        if r.term1 != "(Intercept)" and len(corr):
-            c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
-        lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
-                     f"{r.sd_or_corr:>11.5f}{c:>8}")
-    groups = ", ".join(f"{g}, {m}" for g, m in ngroups.items())
-    note = f" ({dropped} rows with missing values left out)" if dropped else ""
-    lines.append(f"Number of obs: {nobs}{note}, groups:  {groups}")
-    return lines

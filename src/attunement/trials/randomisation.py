@@ -437,7 +437,34 @@ def allocate_participants(
     source: str = "participants",
 ) -> tuple[pd.DataFrame, list[Allocation]]:
     """Allocate participants in row (enrolment) order; returns the table with ``arm`` added
-    and the allocation records."""
+    and the allocation records.
+
+    Parameters
+    ----------
+    design
+        Arms, ratio and method (blocks, stratified blocks or minimisation).
+    participants
+        One row per participant in enrolment order, with the stratum or factor columns.
+    secret
+        The secret seed (see :func:`new_secret`); the sequence is reproducible from it.
+    id_column, actor, clock, source
+        Participant id column, audit-log hooks and the name errors give the table.
+
+    Returns
+    -------
+    tuple[pandas.DataFrame, list[Allocation]]
+        The participants with ``arm``, and one :class:`Allocation` record each.
+
+    Examples
+    --------
+    With ``design = RandomisationDesign(method="blocks", arms=("control", "intervention"),
+    ratio=(1, 1), block_sizes=(4,))`` and eight participants ``p1`` … ``p8``,
+    ``allocate_participants(design, people, "example-secret", id_column="id")`` gives
+    intervention, control, control, intervention | intervention, control, intervention,
+    control: each block of 4 holds 2 of each arm. R's ``blockrand::blockrand(n = 8,
+    num.levels = 2, block.sizes = 2)`` makes the same kind of sequence (permuted blocks of 4)
+    from R's own generator, so the arms differ while the balance is the same.
+    """
     r = Randomiser(design, secret, clock=clock)
     rows = list(_participant_rows(design, participants, id_column, source))
     for pid, values in rows:
@@ -450,7 +477,26 @@ def allocate_participants(
 def verify_allocations(design: RandomisationDesign, secret: str | int | bytes,
                        allocations: list[Allocation]) -> list[int]:
     """Replay the sequence from the secret and enrolment order; return the sequence numbers
-    whose recorded arm differs (empty when the record is intact)."""
+    whose recorded arm differs (empty when the record is intact).
+
+    Parameters
+    ----------
+    design, secret
+        As given to :func:`allocate_participants`.
+    allocations
+        The stored allocation records.
+
+    Returns
+    -------
+    list[int]
+        Sequence numbers whose arm or details the secret does not reproduce.
+
+    Examples
+    --------
+    For the allocations of :func:`allocate_participants`' example,
+    ``verify_allocations(design, "example-secret", records)`` is ``[]``; with one record's
+    arm changed it names that record's sequence number.
+    """
     r = Randomiser(design, secret)
     bad = []
     for rec in sorted(allocations, key=lambda a: a.sequence):
@@ -462,7 +508,25 @@ def verify_allocations(design: RandomisationDesign, secret: str | int | bytes,
 
 def balance_report(design: RandomisationDesign, allocated: pd.DataFrame) -> pd.DataFrame:
     """Counts per arm overall and per level of each stratum column / minimisation factor
-    (and per joint stratum for blocks), with the largest difference from the target ratio."""
+    (and per joint stratum for blocks), with the largest difference from the target ratio.
+
+    Parameters
+    ----------
+    design
+        The randomisation design.
+    allocated
+        The participants with their ``arm`` (from :func:`allocate_participants`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``level``, ``n``, one count column per arm and ``max_imbalance``.
+
+    Examples
+    --------
+    For :func:`allocate_participants`' example: one row ``overall / all``, n 8, control 4,
+    intervention 4, max_imbalance 0.0 (as ``table(blockrand(...)$treatment)`` in R).
+    """
     rows = []
     ratio = np.array(design.ratio, float) / sum(design.ratio)
 

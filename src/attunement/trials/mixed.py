@@ -1,0 +1,325 @@
+"""What the linear and the generalised mixed models share: random-effects terms, the relative
+covariance factor Λθ in lme4's parametrisation, the variance table, conditional modes as a
+table, the lme4-style print and central-difference derivatives.
+
+The parametrisation is lme4's (Bates, Mächler, Bolker & Walker 2015, *J Stat Softw* 67(1)):
+each random-effects term with k columns has a lower-triangular k×k factor whose entries θ are
+stored column by column; a diagonal entry is bounded below by 0, the others are free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attunement.trials.formula import (
+    Formula,
+    FormulaError,
+    group_codes,
+    is_factor,
+    model_matrix,
+)
+
+__all__ = ["random_effects_lines"]
+
+
+@dataclass
+class _Term:
+    group: str
+    columns: list[str]
+    codes: np.ndarray
+    levels: list[str]
+    Z: np.ndarray  # n x k raw random-effect columns
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def m(self) -> int:
+        return len(self.levels)
+
+    @property
+    def ntheta(self) -> int:
+        return self.k * (self.k + 1) // 2
+
+
+def _lower(theta: np.ndarray, k: int) -> np.ndarray:
+    """Lower-triangular k×k factor from θ in lme4's column-major order."""
+    L = np.zeros((k, k))
+    idx = 0
+    for j in range(k):
+        for i in range(j, k):
+            L[i, j] = theta[idx]
+            idx += 1
+    return L
+
+
+def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
+                    max_effects: int) -> tuple[np.ndarray, list[str], list[_Term]]:
+    """The fixed-effects matrix X, its column names and the random-effects terms, in lme4's
+    order (decreasing number of levels).
+
+    Parameters
+    ----------
+    formula
+        The parsed formula; ``data`` holds only complete rows.
+    without_random
+        What to use instead, said in the error when the formula has no random term.
+    max_effects
+        The most random effects (levels × columns) a term may have and stay identifiable.
+    """
+    X, names = model_matrix(data, formula.fixed, formula.intercept)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
+                           "remove aliased terms")
+    terms = []
+    for r in formula.random:
+        if r.uncorrelated and any(is_factor(data, v) for t in r.terms for v in t):
+            raise FormulaError(f"'||' with a factor in ({' + '.join(':'.join(t) for t in r.terms)}"
+                               f" || {r.group_name}): lme4 keeps a factor's levels correlated "
+                               "there; write the terms out, e.g. (1 | g) + (0 + x | g)")
+        Z, cols = model_matrix(data, r.terms, r.intercept)
+        if Z.shape[1] == 0:
+            raise FormulaError(f"the random term for {r.group_name!r} has no columns")
+        codes, levels = group_codes(data, r.group)
+        terms.append(_Term(r.group_name, cols, codes, levels, Z))
+    if not terms:
+        raise FormulaError("the formula has no random-effects term such as (1 | centre); "
+                           f"use {without_random} for a model without one")
+    n = len(data)
+    for t in terms:
+        if t.m * t.k > max_effects:
+            raise FormulaError(f"the grouping factor {t.group!r} has {t.m} levels for {n} "
+                               "observations: the random effects are not identifiable")
+    terms.sort(key=lambda t: -t.m)
+    return X, names, terms
+
+
+def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
+    """Lower bounds of θ: 0 for the diagonal entries of each term's factor, −∞ elsewhere."""
+    lower = []
+    for t in terms:
+        for j in range(t.k):
+            for i in range(j, t.k):
+                lower.append(0.0 if i == j else -np.inf)
+    return np.array(lower)
+
+
+def term_factors(terms: list[_Term], theta: np.ndarray) -> list[np.ndarray]:
+    """Each term's lower-triangular factor Λ at θ."""
+    out, idx = [], 0
+    for t in terms:
+        out.append(_lower(theta[idx: idx + t.ntheta], t.k))
+        idx += t.ntheta
+    return out
+
+
+def canonical_theta(theta: np.ndarray, terms: list[_Term]) -> np.ndarray:
+    """Flip the sign of any column of a term's Λ whose diagonal is negative (ΛΛᵀ unchanged)."""
+    out, idx = theta.copy(), 0
+    for t in terms:
+        lam = _lower(out[idx: idx + t.ntheta], t.k)
+        lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
+        out[idx: idx + t.ntheta] = lam.T[np.triu_indices(t.k)]
+        idx += t.ntheta
+    return out
+
+
+def variance_rows(terms: list[_Term], theta: np.ndarray,
+                  scale: float = 1.0) -> list[tuple[str, str, str, float, float]]:
+    """(group, term1, term2, variance or covariance, SD or correlation) of each term's
+    covariance scale·ΛΛᵀ: variances first, then covariances column by column."""
+    rows = []
+    for t, lam in zip(terms, term_factors(terms, theta), strict=True):
+        cov = scale * lam @ lam.T
+        sd = np.sqrt(np.diag(cov))
+        for i in range(t.k):
+            rows.append((t.group, t.columns[i], "", cov[i, i], sd[i]))
+        for j in range(t.k):
+            for i in range(j + 1, t.k):
+                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+                rows.append((t.group, t.columns[j], t.columns[i], cov[i, j], corr))
+    return rows
+
+
+VARIANCE_COLUMNS = ["group", "term1", "term2", "variance", "sd_or_corr"]
+
+
+@dataclass
+class MixedFit:
+    """What every mixed-model fit carries (:class:`~attunement.trials.LMMResult` and
+    :class:`~attunement.trials.GLMMResult` add their own)."""
+
+    formula: str
+    nobs: int
+    fixed: pd.DataFrame
+    variance: pd.DataFrame
+    loglik: float
+    deviance: float
+    theta: np.ndarray
+    vcov: pd.DataFrame
+    ngroups: dict[str, int]
+    singular: bool
+    converged: bool
+    optimizer_message: str = field(default="", kw_only=True)
+    dropped: int = field(default=0, kw_only=True)
+    _model: Any = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects and θ."""
+        return len(self.fixed) + len(self.theta)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (for a REML fit on the REML criterion, as lme4)."""
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion."""
+        return -2 * self.loglik + math.log(self.nobs) * self.npar
+
+    def variance_components(self) -> dict[str, float]:
+        """``{group: variance, ..., "residual": variance}``; random-slope variances are named
+        ``group.column`` and covariances ``group.col1.col2``."""
+        return variance_components(self.variance)
+
+    def _fitted_model(self, what: str):
+        model = getattr(self, "_model", None)
+        if model is None:
+            raise ValueError(f"the result does not carry its model; refit to get {what}")
+        return model
+
+    def _modes(self, model) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def ranef(self) -> pd.DataFrame:
+        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
+        value."""
+        model = self._fitted_model("ranef")
+        return ranef_frame(model.terms, self._modes(model))
+
+    def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
+        p.text(str(self))
+
+
+def variance_components(variance: pd.DataFrame) -> dict[str, float]:
+    """``{group: variance, ..., "residual": variance}`` from a variance table; random-slope
+    variances are named ``group.column`` and covariances ``group.col1.col2``."""
+    out: dict[str, float] = {}
+    for row in variance.itertuples():
+        if row.group == "Residual":
+            out["residual"] = float(row.variance)
+            continue
+        single = (variance["group"] == row.group).sum() == 1 and row.term1 == "(Intercept)"
+        key = row.group if single else ".".join(
+            x for x in (row.group, row.term1, row.term2) if x)
+        out[key] = float(row.variance)
+    return out
+
+
+def summary_dict(res, head: dict, fixed: dict, tail: dict) -> dict:
+    """The CLI's JSON shape of a mixed-model fit: the formula, ``head``, the data and groups,
+    ``fixed``, the variance components and logLik, then ``tail``."""
+    return {
+        "formula": res.formula,
+        **head,
+        "nobs": res.nobs,
+        "rows_with_missing_values_left_out": res.dropped,
+        "groups": res.ngroups,
+        "fixed": fixed,
+        "variance": variance_components(res.variance),
+        "loglik": res.loglik,
+        **tail,
+    }
+
+
+def ranef_frame(terms: list[_Term], modes: list[np.ndarray]) -> pd.DataFrame:
+    """Conditional modes (one levels × k array per term) as lme4's ``ranef``: group, level,
+    term, value."""
+    rows = []
+    for t, b in zip(terms, modes, strict=True):
+        for li, level in enumerate(t.levels):
+            for ci, col in enumerate(t.columns):
+                rows.append((t.group, level, col, float(b[li, ci])))
+    return pd.DataFrame(rows, columns=["group", "level", "term", "value"])
+
+
+def random_effects_lines(variance: pd.DataFrame, ngroups: dict[str, int], nobs: int,
+                         dropped: int) -> list[str]:
+    """The "Random effects" table and the "Number of obs" line of an lme4-style print (shared
+    by the linear and the generalised mixed model)."""
+    lines = ["Random effects:",
+             f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}"]
+    for r in variance.itertuples():
+        if r.term2:
+            continue
+        corr = variance[(variance.group == r.group) & (variance.term2 != "")]
+        c = ""
+        if r.term1 != "(Intercept)" and len(corr):
+            c = " ".join(f"{x:.2f}" for x in corr[corr.term2 == r.term1]["sd_or_corr"])
+        lines.append(f" {r.group:<16}{r.term1 or '':<14}{r.variance:>11.5f}"
+                     f"{r.sd_or_corr:>11.5f}{c:>8}")
+    groups = ", ".join(f"{g}, {m}" for g, m in ngroups.items())
+    note = f" ({dropped} rows with missing values left out)" if dropped else ""
+    lines.append(f"Number of obs: {nobs}{note}, groups:  {groups}")
+    return lines
+
+
+def warning_lines(singular: bool, converged: bool, message: str) -> list[str]:
+    """The closing lines of an lme4-style print: a singular fit, an optimiser that did not
+    converge."""
+    lines = []
+    if singular:
+        lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
+                      "as ±1"]
+    if not converged:
+        lines += ["", f"WARNING: the optimiser did not converge: {message}"]
+    return lines
+
+
+def central_derivatives(f, x: np.ndarray, hs: np.ndarray,
+                        fx: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian of ``f`` at ``x`` with steps ``hs`` (``fx``:
+    f(x) when known)."""
+    k = len(x)
+    f0 = f(x) if fx is None else fx
+    g = np.zeros(k)
+    H = np.zeros((k, k))
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = hs[i]
+        fp, fm = f(x + ei), f(x - ei)
+        g[i] = (fp - fm) / (2 * hs[i])
+        H[i, i] = (fp - 2 * f0 + fm) / hs[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = hs[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                 + f(x - ei - ej)) / (4 * hs[i] * hs[j])
+    return g, H
+
+
+def newton_direction(g: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Newton step −H⁻¹g with H's eigenvalues made positive (a descent direction)."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
+    return -(V @ ((V.T @ g) / w))
+
+
+def backtrack(f, x: np.ndarray, step: np.ndarray, fx: float) -> tuple[np.ndarray, float, bool]:
+    """Halve the step (up to 30 times) until ``f`` does not increase."""
+    alpha = 1.0
+    for _ in range(30):
+        cand = x + alpha * step
+        fc = f(cand)
+        if fc <= fx:
+            return cand, fc, True
+        alpha /= 2
+    return x, fx, False
