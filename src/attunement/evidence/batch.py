@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from attunement._blas import bounded_blas
+from attunement.evidence.estimators import DEFAULT_CONTROL, _score_root
 
 __all__ = ["rma_batch"]
 
@@ -177,8 +178,6 @@ def _fisher(Ymc, V, tau2, method, threshold, maxiter, iters):
         active[idx[done]] = False
     if active.any():
         # Fisher scoring can cycle (see rma); solve the same score equation by bracketing
-        from attunement.evidence.models import DEFAULT_CONTROL, _score_root
-
         ctrl = dict(DEFAULT_CONTROL)
         X = np.ones((Ymc.shape[1], 1))
         for i in np.flatnonzero(active):

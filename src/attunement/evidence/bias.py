@@ -17,8 +17,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from attunement.evidence._core import Projection
-from attunement.evidence.models import RMAResult, _crit, _fit, _pval
+from attunement.evidence._core import Projection, _crit, _pval
+from attunement.evidence.rma_result import RMAFit
 
 __all__ = ["FailSafeN", "RankTest", "RegTest", "fsn", "ranktest", "regtest", "trimfill"]
 
@@ -65,7 +65,7 @@ class RegTest:
 
 
 def regtest(
-    x: RMAResult,
+    x: RMAFit,
     *,
     model: str = "rma",
     predictor: str = "sei",
@@ -101,7 +101,7 @@ def regtest(
     names = [*x.coef_names, predictor]
     limit = predictor in {"sei", "vi", "ninv", "sqrtninv"} and x.int_only
     if model == "rma":
-        fit = _fit(
+        fit = x.refit_on(
             yi, vi, Xr, names, False, method=x.method, test=x.test, weights=x.weights,
             level=x.level, tau2_value=x.tau2 if x.tau2_fixed else None, control=x.control,
             btt=None, slab=x.slab, skip_r2=True,
@@ -147,7 +147,7 @@ class RankTest:
 _EXACT_KENDALL_MAX_K = 1000
 
 
-def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
+def ranktest(x: RMAFit | Any, vi: Any = None) -> RankTest:
     """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``).
 
     Kendall's tau between the standardised effects and their variances. metafor calls
@@ -160,7 +160,7 @@ def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     n2i=n.ctrl.non+n.ctrl.rec, data=dat.landenberger2005))`` gives tau = 0.2716273,
     p = 0.002407990 (k = 58; the normal approximation would give 0.002596).
     """
-    if isinstance(x, RMAResult):
+    if isinstance(x, RMAFit):
         yi, v = x.yi, x.vi
     else:
         yi, v = np.asarray(x, dtype=float), np.asarray(vi, dtype=float)
@@ -187,7 +187,7 @@ class TrimFill:
     p_k0: float | None
     side: str
     estimator: str
-    model: RMAResult
+    model: RMAFit
     filled: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,7 +208,7 @@ class TrimFill:
 
 
 def trimfill(
-    x: RMAResult,
+    x: RMAFit,
     *,
     side: str | None = None,
     estimator: str = "L0",
@@ -230,9 +230,9 @@ def trimfill(
 
     def fit(y, v, w, X=None, names=("intrcpt",), int_incl=True):
         X = np.ones((y.size, 1)) if X is None else X
-        return _fit(y, v, X, list(names), int_incl, method=x.method, test="z", weights=w,
-                    level=x.level, tau2_value=None, control=ctrl, btt=None,
-                    slab=None, skip_r2=True, light=True)
+        return x.refit_on(y, v, X, list(names), int_incl, method=x.method, test="z",
+                          weights=w, level=x.level, tau2_value=None, control=ctrl, btt=None,
+                          slab=None, skip_r2=True, light=True)
 
     if side is None:
         Xs = np.column_stack([np.ones(yi.size), np.sqrt(vi)])
@@ -292,9 +292,10 @@ def trimfill(
         y_fill = np.concatenate([x.yi, -yc[k - k0:]])
         v_fill = np.concatenate([x.vi, vi[k - k0:]])
         w_fill = None if wi is None else np.concatenate([x.weights, wi[k - k0:]])
-        model = _fit(y_fill, v_fill, np.ones((k + k0, 1)), ["intrcpt"], True, method=x.method,
-                     test="z", weights=w_fill, level=x.level, tau2_value=None, control=ctrl,
-                     btt=None, slab=[*x.slab, *(f"Filled {i + 1}" for i in range(k0))])
+        model = x.refit_on(y_fill, v_fill, np.ones((k + k0, 1)), ["intrcpt"], True,
+                           method=x.method, test="z", weights=w_fill, level=x.level,
+                           tau2_value=None, control=ctrl, btt=None,
+                           slab=[*x.slab, *(f"Filled {i + 1}" for i in range(k0))])
         filled = np.r_[np.zeros(x.k, bool), np.ones(k0, bool)]
     else:
         model = x
@@ -339,7 +340,7 @@ def fsn(
     default half the mean) or ``Rosenberg`` (weighted, fixed-effect z test, two-sided).
     ``yi`` may be a fitted model.
     """
-    if isinstance(yi, RMAResult):
+    if isinstance(yi, RMAFit):
         yi, vi = yi.yi, yi.vi
     y = np.asarray(yi, dtype=float)
     v = None if vi is None else np.asarray(vi, dtype=float)

@@ -36,6 +36,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from attunement._blas import bounded_blas
+from attunement.evidence.design import _design, _vector
+from attunement.evidence.formula import model_matrix
 
 __all__ = ["STRUCTS", "MVResult", "rma_mv"]
 
@@ -607,9 +609,6 @@ def rma_mv(
     data = dat.berkey1998)`` gives outcomeAL −0.3392 (se 0.0879), outcomePD 0.3534 (0.0588),
     τ² = 0.0327, 0.0117, ρ = 0.6088.
     """
-    from attunement.evidence.formula import model_matrix
-    from attunement.evidence.models import _design, _vector
-
     if vi is not None:
         V = vi
     if method not in {"REML", "ML"}:

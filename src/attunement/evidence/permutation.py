@@ -14,12 +14,10 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence.rma_result import RMAFit
 
 #: metafor's ``comptol`` (``.Machine$double.eps^0.5``): ties with the observed statistic count.
 COMPTOL = float(np.finfo(float).eps ** 0.5)
@@ -71,7 +69,7 @@ def _row_groups(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels.ravel(), uniq
 
 
-def exact_count(fit: RMAResult) -> int:
+def exact_count(fit: RMAFit) -> int:
     """Number of fits an exact test needs (2^k sign flips, or distinct row arrangements)."""
     if fit.int_only:
         return 2 ** fit.k
@@ -83,7 +81,7 @@ def exact_count(fit: RMAResult) -> int:
     return n
 
 
-def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
+def permutest(fit: RMAFit, *, iter: int = 1000, exact: bool = False,
               seed: int | None = None) -> PermutestResult:
     """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor.
 
@@ -91,8 +89,6 @@ def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
     pval = QMp = 0.65234375 (334 of the 512 sign flips); ``permutest(fit, exact=True)``
     matches it exactly (``tests/evidence/test_evidence_more.py``).
     """
-    from attunement.evidence.models import _fit
-
     if iter < 2:
         raise ValueError(f"iter must be at least 2, not {iter}")
     if fit.weights is not None:
@@ -108,9 +104,10 @@ def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
     def refit(y: np.ndarray, X: np.ndarray):
         btt = [0] if fit.int_only else fit.btt
         try:
-            r = _fit(y, fit.vi, X, fit.coef_names, fit.int_incl, method=fit.method,
-                     test=fit.test, weights=None, level=fit.level, tau2_value=tau2_value,
-                     control=fit.control, btt=btt, slab=None, skip_r2=True, light=True)
+            r = fit.refit_on(y, fit.vi, X, fit.coef_names, fit.int_incl, method=fit.method,
+                             test=fit.test, weights=None, level=fit.level,
+                             tau2_value=tau2_value, control=fit.control, btt=btt, slab=None,
+                             skip_r2=True, light=True)
         except (ValueError, np.linalg.LinAlgError):  # metafor skips fits that fail
             return None
         return r.beta, r.zval, r.QM

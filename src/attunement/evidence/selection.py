@@ -9,13 +9,12 @@ likelihood of study i is δ_{j(i)} φ(y; x'β, v + τ²) / Aᵢ with Aᵢ = Σ�
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence.rma_result import RMAFit
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _hessian(f: Any, x: np.ndarray, rel: float = 1e-4) -> np.ndarray:
     return H
 
 
-def selmodel(fit: RMAResult, steps: Any = None, *, type: str = "stepfun") -> SelModelResult:
+def selmodel(fit: RMAFit, steps: Any = None, *, type: str = "stepfun") -> SelModelResult:
     """Fit a step-function (``steps``) or beta (``type="beta"``; Citkowicz & Vevea 2017,
     Psychological Methods 22:161; δ in [1e-5, 100]) selection model to an rma fit, refitted by
     ML, as metafor.
@@ -161,17 +160,15 @@ def selmodel(fit: RMAResult, steps: Any = None, *, type: str = "stepfun") -> Sel
     return _finish(fit, ml, f, x0, bounds, st, polish=True)
 
 
-def _ml(fit: RMAResult) -> RMAResult:
-    from attunement.evidence.models import _fit
-
+def _ml(fit: RMAFit) -> RMAFit:
     if fit.method == "ML":
         return fit
-    return _fit(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method="ML", test="z",
-                weights=None, level=fit.level, tau2_value=None, control=fit.control, btt=None,
-                slab=None, skip_r2=True)
+    return fit.refit_on(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method="ML",
+                        test="z", weights=None, level=fit.level, tau2_value=None,
+                        control=fit.control, btt=None, slab=None, skip_r2=True)
 
 
-def _selmodel_beta(fit: RMAResult) -> SelModelResult:
+def _selmodel_beta(fit: RMAFit) -> SelModelResult:
     y, v, X = fit.yi, fit.vi, fit.X
     ml = _ml(fit)
     p = X.shape[1]
@@ -184,7 +181,7 @@ def _selmodel_beta(fit: RMAResult) -> SelModelResult:
     return _finish(fit, ml, f, x0, bounds, np.array([]), polish=False, free_deltas=2)
 
 
-def _finish(fit: RMAResult, ml: RMAResult, f: Any, x0: np.ndarray, bounds: list,
+def _finish(fit: RMAFit, ml: RMAFit, f: Any, x0: np.ndarray, bounds: list,
             st: np.ndarray, *, polish: bool, free_deltas: int | None = None) -> SelModelResult:
     p = fit.X.shape[1]
     best = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
@@ -236,7 +233,7 @@ class HCResult:
                 "tau2": self.tau2}
 
 
-def hc(fit: RMAResult) -> HCResult:
+def hc(fit: RMAFit) -> HCResult:
     """Henmi–Copas CI (Henmi & Copas 2010, Stat Med 29:2969; metafor ``hc``): the common-effect
     estimate with an interval that allows for heterogeneity (DL τ²) and for publication bias.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence._core import _pval
+from attunement.evidence.rma_result import RMAFit
 
 
 @dataclass
@@ -42,15 +42,13 @@ class LRTResult:
     R2: float | None
 
 
-def wald(fit: RMAResult, X: Any = None, *, btt: Any = None) -> WaldResult:
+def wald(fit: RMAFit, X: Any = None, *, btt: Any = None) -> WaldResult:
     """Wald test of the linear contrasts ``X`` (rows = hypotheses, columns = coefficients) or of
     the coefficients ``btt`` (0-based) being zero, as metafor's ``anova(fit, X=)``/``btt=``.
 
     R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, data = dat.raudenbush1985),
     X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299.
     """
-    from attunement.evidence.models import _pval
-
     if (X is None) == (btt is None):
         raise ValueError("give exactly one of X (contrast matrix) or btt (coefficient indices)")
     ddf = fit.ddf if fit.test != "z" else None
@@ -84,7 +82,7 @@ def wald(fit: RMAResult, X: Any = None, *, btt: Any = None) -> WaldResult:
                       QM=QM, QMdf=(m, ddf), QMp=QMp)
 
 
-def lrt(full: RMAResult, reduced: RMAResult) -> LRTResult:
+def lrt(full: RMAFit, reduced: RMAFit) -> LRTResult:
     """Likelihood-ratio test between nested fits (metafor ``anova(full, reduced)``).
 
     Both must be fitted to the same data by ML (or both REML with the same fixed effects).
@@ -124,7 +122,7 @@ def lrt(full: RMAResult, reduced: RMAResult) -> LRTResult:
                      QE_reduced=reduced.QE, R2=R2)
 
 
-def anova(fit: RMAResult, other: RMAResult | None = None, *, X: Any = None,
+def anova(fit: RMAFit, other: RMAFit | None = None, *, X: Any = None,
           btt: Any = None) -> WaldResult | LRTResult:
     """metafor's ``anova``: an LRT when ``other`` is given, else a Wald test (``X`` or ``btt``)."""
     if other is not None:
