@@ -20,6 +20,25 @@ _LOG2PI = math.log(2 * math.pi)
 _EPS = float(np.finfo(float).eps)
 
 
+@dataclass(repr=False)
+class Coefficients:
+    """The fields every fitted meta-analytic model starts with, in metafor's names and order:
+    the method and test, k studies, p coefficients and each coefficient's estimate, SE, z (or
+    t), p-value and CI (``rma``'s and ``rma_mv``'s results extend it)."""
+
+    method: str
+    test: str
+    k: int
+    p: int
+    coef_names: list[str]
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+
+
 @dataclass(slots=True)
 class Projection:
     """P = A − A X (XᵀA X)⁻¹ XᵀA for diagonal weights ``a`` (never formed explicitly)."""

@@ -26,12 +26,7 @@ def _design(mods: Any, data: pd.DataFrame | None, k: int, intercept: bool):
         parts = [t for t in parts if t not in {"1", "0"}]
         if data is None:
             raise ValueError("a moderator formula needs data")
-        for term in parts:
-            m = _FACTOR.match(term)
-            col = m.group(1) if m else term
-            if col not in data.columns:
-                raise ValueError(f"moderator column {col!r} not found in the data")
-            terms.append((col, data[col], bool(m)))
+        terms += [_column_term(term, data) for term in parts]
     elif isinstance(mods, pd.DataFrame):
         for col in mods.columns:
             terms.append((str(col), mods[col], False))
@@ -40,12 +35,7 @@ def _design(mods: Any, data: pd.DataFrame | None, k: int, intercept: bool):
     elif isinstance(mods, (list, tuple)) and mods and all(isinstance(m, str) for m in mods):
         if data is None:
             raise ValueError("moderator names need data")
-        for col in mods:
-            m = _FACTOR.match(col)
-            name = m.group(1) if m else col
-            if name not in data.columns:
-                raise ValueError(f"moderator column {name!r} not found in the data")
-            terms.append((name, data[name], bool(m)))
+        terms += [_column_term(col, data) for col in mods]
     else:
         arr = np.asarray(mods, dtype=float)
         if arr.ndim == 1:
@@ -85,6 +75,15 @@ def _design(mods: Any, data: pd.DataFrame | None, k: int, intercept: bool):
         X = np.column_stack([np.ones(k), X])
         names = ["intrcpt", *names]
     return X, names, intercept, categorical
+
+
+def _column_term(term: str, data: pd.DataFrame) -> tuple[str, pd.Series, bool]:
+    """A moderator named by a column, ``factor(col)`` or ``C(col)``: (name, values, categorical)."""
+    m = _FACTOR.match(term)
+    col = m.group(1) if m else term
+    if col not in data.columns:
+        raise ValueError(f"moderator column {col!r} not found in the data")
+    return col, data[col], bool(m)
 
 
 def _vector(name: str, value: Any, data: pd.DataFrame | None) -> np.ndarray | None:

@@ -36,6 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from attunement._blas import bounded_blas
+from attunement.evidence._core import Coefficients
 from attunement.evidence.design import _design, _vector
 from attunement.evidence.formula import model_matrix
 
@@ -343,20 +344,9 @@ def _optimise(engine: _Engine, start: np.ndarray, fixed: dict[int, float] | None
 
 # ------------------------------------------------------------------------------------ results
 @dataclass(repr=False)
-class MVResult:
+class MVResult(Coefficients):
     """A fitted ``rma.mv`` model, with metafor's names."""
 
-    method: str
-    test: str
-    k: int
-    p: int
-    coef_names: list[str]
-    beta: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
     ddf: np.ndarray
     vb: np.ndarray
     sigma2: np.ndarray

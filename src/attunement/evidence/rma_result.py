@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import chdtri
 
-from attunement.evidence._core import _as_level, _crit, _proj
+from attunement.evidence._core import Coefficients, _as_level, _crit, _proj
 from attunement.evidence.estimators import ESTIMATORS, _q_generalised
 
 __all__ = ["RMAFit"]
@@ -27,24 +27,13 @@ _FIXED = frozenset(name for name, est in ESTIMATORS.items() if not est.random)
 
 
 @dataclass(repr=False)
-class RMAFit:
+class RMAFit(Coefficients):
     """A fitted meta-analytic model (metafor's ``rma.uni`` object) as data.
 
     Fields use metafor's names: ``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
     ``vb``, ``tau2``, ``se_tau2``, ``I2``, ``H2``, ``QE``, ``QEp``, ``QM``, ``QMp``, ``R2``.
     """
 
-    method: str
-    test: str
-    k: int
-    p: int
-    coef_names: list[str]
-    beta: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
     vb: np.ndarray
     tau2: float
     se_tau2: float

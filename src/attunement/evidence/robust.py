@@ -135,18 +135,26 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
         else:
             a = np.asarray(x.weights, dtype=float)
             bread = np.linalg.inv((X.T * a) @ X) @ (X.T * a)
-        scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
-        vb = scores @ scores.T
-        vbest = "CR0"
-        if adjust:
-            vb = vb * n / (n - p)
-            vbest = "CR1"
-        dfs = np.full(p, float(n - p))
-        bb = beta[btt]
-        QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
-        QM_df = (float(len(btt)), float(n - p))
-        QMp = float(stats.f.sf(QM, len(btt), n - p))
+        vb, vbest, dfs, (QM, QM_df, QMp) = _cr1(bread, resid, groups, beta, btt, n, p, adjust)
     return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
+
+
+def _cr1(bread: np.ndarray, resid: np.ndarray, groups: list[np.ndarray], beta: np.ndarray,
+         btt: list[int], n: int, p: int, adjust: bool
+         ) -> tuple[np.ndarray, str, np.ndarray, tuple[float, tuple[float, float], float]]:
+    """The sandwich from the bread (X'WX)⁻¹X'W: CR0, or CR1 (× n/(n − p)) with ``adjust``; t
+    tests with n − p df and the F test of the coefficients ``btt``."""
+    scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
+    vb = scores @ scores.T
+    vbest = "CR0"
+    if adjust:
+        vb = vb * n / (n - p)
+        vbest = "CR1"
+    dfs = np.full(p, float(n - p))
+    bb = beta[btt]
+    QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
+    return vb, vbest, dfs, (QM, (float(len(btt)), float(n - p)),
+                            float(stats.f.sf(QM, len(btt), n - p)))
 
 
 def _result(x: Any, vbest: str, n: int, sizes: np.ndarray, beta: np.ndarray, vb: np.ndarray,
@@ -200,17 +208,7 @@ def _robust_mv(x: Any, cluster: Any, *, adjust: bool, clubSandwich: bool) -> Rob
         for idx, block in blocks:
             XtW[:, idx] = X[idx].T @ np.linalg.inv(block)
         bread = x.vb @ XtW
-        scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
-        vb = scores @ scores.T
-        vbest = "CR0"
-        if adjust:
-            vb = vb * n / (n - p)
-            vbest = "CR1"
-        dfs = np.full(p, float(n - p))
-        bb = beta[btt]
-        QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
-        QM_df = (float(len(btt)), float(n - p))
-        QMp = float(stats.f.sf(QM, len(btt), n - p))
+        vb, vbest, dfs, (QM, QM_df, QMp) = _cr1(bread, resid, groups, beta, btt, n, p, adjust)
     return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
 
 
