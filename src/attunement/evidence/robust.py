@@ -104,20 +104,10 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
     """
     if getattr(x, "is_mv", False):
         return _robust_mv(x, cluster, adjust=adjust, clubSandwich=clubSandwich)
-    labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
-    if len(labels) != x.k:
-        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} studies")
-    if labels.isna().any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
-        raise ValueError(f"cluster has missing labels (study {rows})")
-    codes, uniques = pd.factorize(labels, sort=True)
-    n, p = len(uniques), x.p
-    if n - p <= 0:
-        raise ValueError(f"the number of clusters ({n}) must be larger than the number of "
-                         f"coefficients ({p})")
+    _codes, n, groups = _clusters(x, cluster, rows="studies", row="study")
+    p = x.p
     X, yi, beta = x.X, x.yi, np.asarray(x.beta, dtype=float)
     resid = yi - X @ beta
-    groups = [np.flatnonzero(codes == j) for j in range(n)]
     sizes = np.array([g.size for g in groups])
     btt = list(x.btt)
     if clubSandwich:
@@ -168,13 +158,16 @@ def _result(x: Any, vbest: str, n: int, sizes: np.ndarray, beta: np.ndarray, vb:
                         beta - crit * se, beta + crit * se, vb, QM, QM_df, QMp, btt)
 
 
-def _clusters(x: Any, cluster: Any) -> tuple[np.ndarray, int, list[np.ndarray]]:
+def _clusters(x: Any, cluster: Any, *, rows: str = "estimates", row: str = "row"
+              ) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """Cluster codes, the number of clusters and each cluster's rows; ``rows``/``row`` name the
+    model's rows in the errors (studies of ``rma``, estimates of ``rma_mv``)."""
     labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
     if len(labels) != x.k:
-        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} estimates")
+        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} {rows}")
     if labels.isna().any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
-        raise ValueError(f"cluster has missing labels (row {rows})")
+        missing = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
+        raise ValueError(f"cluster has missing labels ({row} {missing})")
     codes, uniques = pd.factorize(labels, sort=True)
     n = len(uniques)
     if n - x.p <= 0:
