@@ -251,14 +251,12 @@ class Profile:
             lines.append("Pathways:")
             for p in self.pathway_details:
                 lines.append(f"  - {p['label']}: {' | '.join(p['reasons'])}")
-        if self.screens_positive:
-            lines.append("Screens above threshold:")
-            for s in self.screens_positive:
-                lines.append(f"  - {self._cg_title(s['caregiver'])}: {s['label']} ({s['reason']})")
-        if self.reviews:
-            lines.append("For clinician review (local-policy item flags):")
-            for r in self.reviews:
-                lines.append(f"  - {self._cg_title(r['caregiver'])}: {r['label']} ({r['reason']})")
+        for title, items in (("Screens above threshold:", self.screens_positive),
+                             ("For clinician review (local-policy item flags):", self.reviews)):
+            if items:
+                lines.append(title)
+                lines += [f"  - {self._cg_title(s['caregiver'])}: {s['label']} ({s['reason']})"
+                          for s in items]
         if self.not_assessed:
             lines.append("Not assessed (no score and nothing recorded):")
             groups: dict[str | None, list[str]] = {}
