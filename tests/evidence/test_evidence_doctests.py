@@ -8,17 +8,23 @@ import pytest
 
 import attunement.evidence
 from attunement.evidence import (
+    bias,
+    datasets,
     effect_sizes,
     effect_sizes_binary,
     effect_sizes_continuous,
+    estimators,
     mantel_haenszel,
     models,
+    multilevel,
+    selection,
     transf,
 )
 
 
-@pytest.mark.parametrize("module", [attunement.evidence, effect_sizes, effect_sizes_binary,
-                                    effect_sizes_continuous, mantel_haenszel, models, transf])
+@pytest.mark.parametrize("module", [attunement.evidence, bias, datasets, effect_sizes,
+                                    effect_sizes_binary, effect_sizes_continuous, estimators,
+                                    mantel_haenszel, models, multilevel, selection, transf])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -71,12 +71,41 @@ def regtest(
     predictor: str = "sei",
     ni: Any = None,
 ) -> RegTest:
-    """Egger-type regression test for funnel-plot asymmetry (metafor ``regtest``).
+    """Egger-type regression test for funnel-plot asymmetry (metafor ``regtest``; Egger et al.
+    1997, https://doi.org/10.1136/bmj.315.7109.629).
 
-    ``model="rma"`` (default) adds the predictor to the fitted model, keeping its τ² estimator
-    and test; ``model="lm"`` is the classical Egger test (weighted least squares with weights
-    1/vi and a free dispersion, t test). ``predictor``: ``sei`` (default), ``vi``, ``ni``,
-    ``ninv``, ``sqrtni``, ``sqrtninv`` (the last four need ``ni``).
+    Parameters
+    ----------
+    x : RMAResult
+        The fitted model.
+    model : str, default "rma"
+        ``"rma"`` adds the predictor to the fitted model, keeping its τ² estimator and test;
+        ``"lm"`` is the classical Egger test (weighted least squares with weights 1/vi and a
+        free dispersion, t test).
+    predictor : str, default "sei"
+        ``sei``, ``vi``, ``ni``, ``ninv``, ``sqrtni`` or ``sqrtninv`` (the last four need
+        ``ni``).
+    ni : array-like, optional
+        Sample sizes.
+
+    Returns
+    -------
+    RegTest
+        ``zval`` (a t statistic with ``ddf`` after Knapp–Hartung or ``model="lm"``), ``pval``
+        and, for ``sei``/``vi`` predictors of a model without moderators, the limit estimate
+        ``est`` with its CI.
+
+    Examples
+    --------
+    R: ``regtest(rma(yi, vi, data = dat))`` on the BCG log risk ratios gives z = −0.8033,
+    p = 0.4218, limit estimate −0.5104 (``tests/reference/metafor_reference.json``, to 1e-6):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> eg = regtest(rma(dat))
+    >>> round(eg.zval, 4), round(eg.pval, 4), round(eg.est, 4)
+    (-0.8033, 0.4218, -0.5104)
     """
     if model not in {"rma", "lm"}:
         raise ValueError("model must be 'rma' or 'lm'")
@@ -148,8 +177,23 @@ _EXACT_KENDALL_MAX_K = 1000
 
 
 def ranktest(x: RMAFit | Any, vi: Any = None) -> RankTest:
-    """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``).
+    """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``;
+    https://doi.org/10.2307/2533446).
 
+    Parameters
+    ----------
+    x : RMAResult or array-like
+        A fitted model, or the effect sizes.
+    vi : array-like, optional
+        The sampling variances (when ``x`` is the effect sizes).
+
+    Returns
+    -------
+    RankTest
+        Kendall's ``tau`` and its ``pval``.
+
+    Notes
+    -----
     Kendall's tau between the standardised effects and their variances. metafor calls
     ``cor.test(..., method = "kendall", exact = TRUE)``, so the p-value is exact at any k when
     there are no ties, and the normal approximation is used only with ties. Above k = 1000
@@ -159,6 +203,18 @@ def ranktest(x: RMAFit | Any, vi: Any = None) -> RankTest:
     R: ``ranktest(escalc("OR", ai=n.cbt.non, n1i=n.cbt.non+n.cbt.rec, ci=n.ctrl.non,
     n2i=n.ctrl.non+n.ctrl.rec, data=dat.landenberger2005))`` gives tau = 0.2716273,
     p = 0.002407990 (k = 58; the normal approximation would give 0.002596).
+
+    Examples
+    --------
+    R: ``ranktest(rma(yi, vi, data = dat))`` on the BCG log risk ratios gives
+    tau = 0.0256, p = 0.9524 (exact):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> rk = ranktest(rma(dat))
+    >>> round(rk.tau, 4), round(rk.pval, 4)
+    (0.0256, 0.9524)
     """
     if isinstance(x, RMAFit):
         yi, v = x.yi, x.vi
@@ -214,10 +270,40 @@ def trimfill(
     estimator: str = "L0",
     maxiter: int = 100,
 ) -> TrimFill:
-    """Duval & Tweedie trim-and-fill (metafor ``trimfill``), estimators ``L0`` (default),
-    ``R0`` and ``Q0``. Without ``side``, missing studies are imputed on the side opposite to
-    the sign of the Egger-type slope (regression of yi on sei with the model's τ² method).
-    The refitted model uses the input model's τ² estimator and a z test, as metafor does.
+    """Duval & Tweedie trim-and-fill (metafor ``trimfill``; Duval & Tweedie 2000,
+    https://doi.org/10.1111/j.0006-341X.2000.00455.x).
+
+    Parameters
+    ----------
+    x : RMAResult
+        A fitted model without moderators.
+    side : str, optional
+        ``"left"`` or ``"right"``: where studies are missing. Without it, they are imputed on
+        the side opposite to the sign of the Egger-type slope (regression of yi on sei with
+        the model's τ² method).
+    estimator : str, default "L0"
+        ``L0``, ``R0`` or ``Q0``.
+    maxiter : int, default 100
+        Iterations before giving up.
+
+    Returns
+    -------
+    TrimFill
+        ``k0`` imputed studies (with ``se_k0``), the ``side``, and the ``model`` refitted to
+        the filled data with the input model's τ² estimator and a z test, as metafor does.
+
+    Examples
+    --------
+    R: ``trimfill(rma(yi, vi, data = dat, method = "DL"))`` on the BCG log risk ratios imputes
+    1 study on the right and gives −0.6561, τ² = 0.3081
+    (``tests/reference/metafor_reference.json``):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> tf = trimfill(rma(dat, method="DL"))
+    >>> tf.k0, tf.side, round(tf.model.estimate, 4), round(tf.model.tau2, 4)
+    (1, 'right', -0.6561, 0.3081)
     """
     if not x.int_only:
         raise ValueError("trim-and-fill is for models without moderators")

@@ -17,6 +17,17 @@ https://doi.org/10.18637/jss.v036.i03; see ``docs/statistics/evidence.md``):
   equation Q(τ²) = k − p.
 - ``GENQ``: generalised Q with user weights (DerSimonian & Kacker 2007,
   https://doi.org/10.1016/j.cct.2006.04.004).
+
+An estimator used on its own: the DerSimonian–Laird τ² of the BCG log risk ratios (R:
+``rma(yi, vi, data = dat, method = "DL")`` gives τ² = 0.3088, SE 0.2299):
+
+>>> from attunement.evidence import escalc
+>>> from attunement.evidence.datasets import dat_bcg
+>>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+>>> y, v = dat.yi.to_numpy(), dat.vi.to_numpy()
+>>> est = ESTIMATORS["DL"].estimate(y, y - y.mean(), v, np.ones((13, 1)), None, DEFAULT_CONTROL)
+>>> round(est.tau2, 4), round(est.se, 4)
+(0.3088, 0.2299)
 """
 
 from __future__ import annotations
