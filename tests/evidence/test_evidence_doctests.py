@@ -10,6 +10,7 @@ import attunement.evidence
 from attunement.evidence import (
     bias,
     datasets,
+    diagnostics_more,
     effect_sizes,
     effect_sizes_binary,
     effect_sizes_continuous,
@@ -17,14 +18,17 @@ from attunement.evidence import (
     mantel_haenszel,
     models,
     multilevel,
+    permutation,
     selection,
+    tests_anova,
     transf,
 )
 
 
-@pytest.mark.parametrize("module", [attunement.evidence, bias, datasets, effect_sizes,
-                                    effect_sizes_binary, effect_sizes_continuous, estimators,
-                                    mantel_haenszel, models, multilevel, selection, transf])
+@pytest.mark.parametrize("module", [attunement.evidence, bias, datasets, diagnostics_more,
+                                    effect_sizes, effect_sizes_binary, effect_sizes_continuous,
+                                    estimators, mantel_haenszel, models, multilevel, permutation,
+                                    selection, tests_anova, transf])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

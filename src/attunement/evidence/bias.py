@@ -421,10 +421,43 @@ def fsn(
     target: float | None = None,
     weighted: bool = False,
 ) -> FailSafeN:
-    """Fail-safe N (metafor ``fsn``): ``Rosenthal`` (Stouffer's combined z, one-sided),
-    ``Orwin`` (unweighted mean, or weighted with ``weighted=True``, against ``target``,
-    default half the mean) or ``Rosenberg`` (weighted, fixed-effect z test, two-sided).
-    ``yi`` may be a fitted model.
+    """Fail-safe N (metafor ``fsn``): how many studies averaging a null result would bring the
+    pooled result to non-significance or to ``target``.
+
+    Parameters
+    ----------
+    yi : array-like or RMAResult
+        The effect sizes, or a fitted model.
+    vi : array-like, optional
+        The sampling variances (needed except for unweighted Orwin).
+    type : str, default "Rosenthal"
+        ``Rosenthal`` (Stouffer's combined z, one-sided; Rosenthal 1979,
+        https://doi.org/10.1037/0033-2909.86.3.638), ``Orwin`` (unweighted mean, or weighted
+        with ``weighted=True``, against ``target``; Orwin 1983, J Educ Stat 8:157) or
+        ``Rosenberg`` (weighted, fixed-effect z test, two-sided; Rosenberg 2005,
+        https://doi.org/10.1111/j.0014-3820.2005.tb01004.x).
+    alpha : float, default 0.05
+        Significance level.
+    target : float, optional
+        Orwin's target effect (default half the mean).
+    weighted : bool, default False
+        Orwin's weighted mean.
+
+    Returns
+    -------
+    FailSafeN
+        ``fsnum`` and, by type, ``pval``, ``meanes`` and ``target``.
+
+    Examples
+    --------
+    R: ``fsn(yi, vi, data = dat)`` on the BCG log risk ratios gives 598; ``type = "Orwin"``
+    13; ``type = "Rosenberg"`` 370 (``tests/reference/metafor_reference.json``):
+
+    >>> from attunement.evidence import escalc
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> [fsn(dat.yi, dat.vi, type=t).fsnum for t in ("Rosenthal", "Orwin", "Rosenberg")]
+    [598, 13, 370]
     """
     if isinstance(yi, RMAFit):
         yi, vi = yi.yi, yi.vi

@@ -1,6 +1,6 @@
 """Two of metafor's example data sets, for the examples in the docstrings and for trying the
-functions out (the same values as R's ``metafor::dat.bcg``, ``dat.berkey1998`` and
-``dat.hackshaw1998``).
+functions out (the same values as R's ``metafor::dat.bcg``, ``dat.berkey1998``,
+``dat.hackshaw1998`` and ``dat.raudenbush1985``).
 
 >>> from attunement.evidence.datasets import dat_bcg
 >>> dat_bcg().shape
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["dat_bcg", "dat_berkey1998", "dat_hackshaw1998"]
+__all__ = ["dat_bcg", "dat_berkey1998", "dat_hackshaw1998", "dat_raudenbush1985"]
 
 
 def dat_bcg() -> pd.DataFrame:
@@ -145,5 +145,46 @@ def dat_berkey1998() -> pd.DataFrame:
         ],
         "v2i": [
             0.003, 0.0077, 0.0009, 0.0008, 0.0007, 0.0014, 0.0009, 0.0015, 0.0072, 0.0304,
+        ],
+    })
+
+
+def dat_raudenbush1985() -> pd.DataFrame:
+    """19 experiments on teacher expectancy and pupil IQ (metafor's ``dat.raudenbush1985``;
+    Raudenbush 1984, J Educ Psychol 76:85), the columns the examples use.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``yi``: standardised mean difference, ``vi``: its variance; ``weeks`` of contact
+        before the expectancy was induced; ``setting`` (group or individual testing);
+        ``tester`` (aware or blind).
+
+    Examples
+    --------
+    >>> len(dat_raudenbush1985())
+    19
+    """
+    return pd.DataFrame({
+        "yi": [
+            0.03, 0.12, -0.14, 1.18, 0.26, -0.06, -0.02, -0.32, 0.27, 0.8, 0.54, 0.18, -0.02, 0.23,
+            -0.18, -0.06, 0.3, 0.07, -0.07,
+        ],
+        "vi": [
+            0.0156, 0.0216, 0.0279, 0.1391, 0.1362, 0.0106, 0.0106, 0.0484, 0.0269, 0.063, 0.0912,
+            0.0497, 0.0835, 0.0841, 0.0253, 0.0279, 0.0193, 0.0088, 0.0303,
+        ],
+        "weeks": [
+            2, 21, 19, 0, 0, 3, 17, 24, 0, 1, 0, 0, 1, 2, 17, 5, 1, 2, 7,
+        ],
+        "setting": [
+            "group", "group", "group", "group", "group", "group", "group", "group", "group",
+            "indiv", "group", "group", "indiv", "indiv", "group", "group", "group", "group",
+            "group",
+        ],
+        "tester": [
+            "aware", "aware", "aware", "aware", "blind", "aware", "blind", "aware", "aware",
+            "blind", "blind", "blind", "blind", "blind", "aware", "blind", "aware", "blind",
+            "aware",
         ],
     })

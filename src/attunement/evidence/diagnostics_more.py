@@ -19,8 +19,32 @@ def blup(fit: RMAFit) -> pd.DataFrame:
     """Best linear unbiased predictions of the study-specific true effects (metafor ``blup``).
 
     pred = λ y + (1 − λ) x'b with λ = τ²/(τ² + v); var = λ v + (1 − λ)² x'Vb x; the interval
-    uses z (or t with the model's df after Knapp–Hartung). R:
-    ``blup(rma(yi, vi, data = dat.raudenbush1985))`` -- first row pred 0.0543 (se 0.0953).
+    uses z (or t with the model's df after Knapp–Hartung).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        A fit without user weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pred``, ``se``, ``pi_lb``, ``pi_ub``, one row per study.
+
+    Examples
+    --------
+    R: ``blup(rma(yi, vi, data = dat.raudenbush1985))`` -- first row pred 0.0543 (se 0.0953);
+    with ``mods = ~ weeks + setting + tester``, 0.0933
+    (``tests/reference/metafor_more_reference.json``):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> dat = dat_raudenbush1985()
+    >>> b = blup(rma(dat))
+    >>> round(float(b.pred.iloc[0]), 4), round(float(b.se.iloc[0]), 4)
+    (0.0543, 0.0953)
+    >>> round(float(blup(rma(dat, mods="~ weeks + setting + tester")).pred.iloc[0]), 4)
+    0.0933
     """
     if fit.weights is not None:
         raise ValueError("blup: fits with user weights are not supported (as in metafor)")

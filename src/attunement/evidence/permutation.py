@@ -83,11 +83,36 @@ def exact_count(fit: RMAFit) -> int:
 
 def permutest(fit: RMAFit, *, iter: int = 1000, exact: bool = False,
               seed: int | None = None) -> PermutestResult:
-    """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor.
+    """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor
+    (Follmann & Proschan 1999, https://doi.org/10.1111/j.0006-341X.1999.00732.x).
 
+    Parameters
+    ----------
+    fit : RMAResult
+        A fit without user weights.
+    iter : int, default 1000
+        Random permutations (sign flips for a model without moderators).
+    exact : bool, default False
+        Enumerate every permutation (also done when there are no more than ``iter``).
+    seed : int, optional
+        Seed of the random permutations.
+
+    Returns
+    -------
+    PermutestResult
+        ``pval`` per coefficient, ``QMp``, and the permutation distributions.
+
+    Examples
+    --------
     R: ``permutest(rma(yi, vi, data = dat.raudenbush1985[1:9, ]), exact = TRUE)`` gives
     pval = QMp = 0.65234375 (334 of the 512 sign flips); ``permutest(fit, exact=True)``
-    matches it exactly (``tests/evidence/test_evidence_more.py``).
+    matches it exactly (``tests/evidence/test_evidence_more.py``):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> res = permutest(rma(dat_raudenbush1985().iloc[:9]), exact=True)
+    >>> float(res.QMp), res.iter
+    (0.65234375, 512)
     """
     if iter < 2:
         raise ValueError(f"iter must be at least 2, not {iter}")

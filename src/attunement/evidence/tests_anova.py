@@ -124,7 +124,39 @@ def lrt(full: RMAFit, reduced: RMAFit) -> LRTResult:
 
 def anova(fit: RMAFit, other: RMAFit | None = None, *, X: Any = None,
           btt: Any = None) -> WaldResult | LRTResult:
-    """metafor's ``anova``: an LRT when ``other`` is given, else a Wald test (``X`` or ``btt``)."""
+    """metafor's ``anova``: an LRT when ``other`` is given, else a Wald test (``X`` or ``btt``).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The (full) model.
+    other : RMAResult, optional
+        A reduced model for a likelihood-ratio test (both fitted by ML, or REML with the same
+        moderators).
+    X : array-like, optional
+        Contrasts (rows = hypotheses, columns = coefficients) for a Wald test.
+    btt : sequence of int, optional
+        Coefficients (0-based) tested jointly against zero.
+
+    Returns
+    -------
+    WaldResult or LRTResult
+        ``QM`` with its df and p-value (and each contrast's estimate, SE and z), or ``LRT``
+        with its p-value and both models' fit statistics.
+
+    Examples
+    --------
+    R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, data = dat.raudenbush1985),
+    X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299
+    (``tests/reference/metafor_more_reference.json``):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> full = rma(dat_raudenbush1985(), mods="~ weeks + setting + tester")
+    >>> res = anova(full, X=[[0, 1, 0, 0], [0, 0, 1, -1]])
+    >>> round(res.QM, 4), round(res.QMp, 4)
+    (7.0224, 0.0299)
+    """
     if other is not None:
         if X is not None or btt is not None:
             raise ValueError("give either a second model (LRT) or X/btt (Wald test), not both")
