@@ -1,6 +1,6 @@
 """Two of metafor's example data sets, for the examples in the docstrings and for trying the
 functions out (the same values as R's ``metafor::dat.bcg``, ``dat.berkey1998``,
-``dat.hackshaw1998`` and ``dat.raudenbush1985``).
+``dat.hackshaw1998``, ``dat.konstantopoulos2011`` and ``dat.raudenbush1985``).
 
 >>> from attunement.evidence.datasets import dat_bcg
 >>> dat_bcg().shape
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["dat_bcg", "dat_berkey1998", "dat_hackshaw1998", "dat_raudenbush1985"]
+__all__ = ["dat_bcg", "dat_berkey1998", "dat_hackshaw1998",
+           "dat_konstantopoulos2011", "dat_raudenbush1985"]
 
 
 def dat_bcg() -> pd.DataFrame:
@@ -186,5 +187,49 @@ def dat_raudenbush1985() -> pd.DataFrame:
             "aware", "aware", "aware", "aware", "blind", "aware", "blind", "aware", "aware",
             "blind", "blind", "blind", "blind", "blind", "aware", "blind", "aware", "blind",
             "aware",
+        ],
+    })
+
+
+def dat_konstantopoulos2011() -> pd.DataFrame:
+    """56 studies (schools) of modified school calendars in 11 districts (metafor's
+    ``dat.konstantopoulos2011``; Konstantopoulos 2011, https://doi.org/10.1002/jrsm.35), the
+    columns the examples use.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district``, ``year``; ``yi``: standardised mean difference, ``vi``: its variance.
+
+    Examples
+    --------
+    >>> dat = dat_konstantopoulos2011()
+    >>> len(dat), dat.district.nunique()
+    (56, 11)
+    """
+    return pd.DataFrame({
+        "district": [
+            11, 11, 11, 11, 12, 12, 12, 12, 18, 18, 18, 27, 27, 27, 27, 56, 56, 56, 56, 58, 58, 58,
+            58, 58, 58, 58, 58, 58, 58, 58, 71, 71, 71, 86, 86, 86, 86, 86, 86, 86, 86, 91, 91, 91,
+            91, 91, 91, 108, 108, 108, 108, 108, 644, 644, 644, 644,
+        ],
+        "year": [
+            1976, 1976, 1976, 1976, 1989, 1989, 1989, 1989, 1994, 1994, 1994, 1976, 1976, 1976,
+            1976, 1997, 1997, 1997, 1997, 1976, 1976, 1976, 1976, 1976, 1976, 1976, 1976, 1976,
+            1976, 1976, 1997, 1997, 1997, 1997, 1997, 1997, 1997, 1997, 1997, 1997, 1997, 2000,
+            2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 1995, 1995, 1994, 1994,
+        ],
+        "yi": [
+            -0.18, -0.22, 0.23, -0.3, 0.13, -0.26, 0.19, 0.32, 0.45, 0.38, 0.29, 0.16, 0.65, 0.36,
+            0.6, 0.08, 0.04, 0.19, -0.06, -0.18, 0, 0, -0.28, -0.04, -0.3, 0.07, 0, 0.05, -0.08,
+            -0.09, 0.3, 0.98, 1.19, -0.07, -0.05, -0.01, 0.02, -0.03, 0, 0.01, -0.1, 0.5, 0.66,
+            0.2, 0, 0.05, 0.07, -0.52, 0.7, -0.03, 0.27, -0.34, 0.12, 0.61, 0.04, -0.05,
+        ],
+        "vi": [
+            0.118, 0.118, 0.144, 0.144, 0.014, 0.014, 0.015, 0.024, 0.023, 0.043, 0.012, 0.02,
+            0.004, 0.004, 0.007, 0.019, 0.007, 0.005, 0.004, 0.02, 0.018, 0.019, 0.022, 0.02,
+            0.021, 0.006, 0.007, 0.007, 0.007, 0.007, 0.015, 0.011, 0.01, 0.001, 0.001, 0.001,
+            0.001, 0.001, 0.001, 0.001, 0.001, 0.01, 0.011, 0.01, 0.009, 0.013, 0.013, 0.031,
+            0.031, 0.03, 0.03, 0.03, 0.087, 0.082, 0.067, 0.067,
         ],
     })
