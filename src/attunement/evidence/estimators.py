@@ -45,6 +45,9 @@ from attunement.evidence._core import _LOG2PI, _is_intercept, _proj, logdet
 
 __all__ = ["DEFAULT_CONTROL", "ESTIMATORS", "Tau2Estimate", "Tau2Estimator"]
 
+Array = np.ndarray
+Control = dict[str, float]
+
 DEFAULT_CONTROL: dict[str, float] = {
     # metafor stops Fisher scoring at a change < 1e-5 and root finding at ~1.2e-4; we solve to
     # the optimum so results agree with metafor run with tight control.
@@ -120,7 +123,8 @@ class CommonEffect(Tau2Estimator):
 
     random = False
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         return Tau2Estimate(0.0, float("nan"))
 
 
@@ -131,7 +135,8 @@ def _moment_se(k: int, p: int, t: float, trace: float, sPP: float, scale: float)
 class DerSimonianLaird(Tau2Estimator):
     """``DL``: (RSS − (k − p)) / tr(P) with the weights 1/vᵢ."""
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         P = _proj(X, 1.0 / v)
         RSS = P.quad(ymc)
@@ -147,7 +152,8 @@ class HunterSchmidt(Tau2Estimator):
     def __init__(self, small_k: bool = False) -> None:
         self.small_k = small_k
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         w = 1.0 / v
         P = _proj(X, w)
@@ -174,7 +180,8 @@ def _pvpu_se(P: Any, v: np.ndarray, t: float) -> float:
 class GeneralisedQ(Tau2Estimator):
     """``GENQ``: (RSS − tr(PV)) / tr(P) with the user's weights."""
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         P = _proj(X, weights)
         RSS = P.quad(ymc)
         trP = P.trace()
@@ -187,7 +194,8 @@ class GeneralisedQ(Tau2Estimator):
 class SidikJonkman(Tau2Estimator):
     """``SJ``: τ₀² RSS / (k − p) with the weights 1/(vᵢ + τ₀²), τ₀² = mean((yᵢ − ȳ)²)."""
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         tau2_0 = float(np.mean(ymc**2))
         P = _proj(X, 1.0 / (v + tau2_0))
@@ -206,7 +214,8 @@ class PauleMandel(Tau2Estimator):
     iteration gives the root to full precision.
     """
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         tmin = ctrl["tau2_min"]
         target = k - p
@@ -230,7 +239,8 @@ class PauleMandel(Tau2Estimator):
 class Hedges(Tau2Estimator):
     """``HE``: (RSS − tr(PV)) / (k − p) with unit weights."""
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         Pi = _proj(X, np.ones(k))
         RSS = Pi.quad(ymc)
@@ -251,7 +261,8 @@ class MaximumLikelihood(Tau2Estimator):
     def __init__(self, restricted: bool = False) -> None:
         self.method = "REML" if restricted else "ML"
 
-    def estimate(self, y, ymc, v, X, weights, ctrl, tau2_value=None) -> Tau2Estimate:
+    def estimate(self, y: Array, ymc: Array, v: Array, X: Array, weights: Array | None,
+                 ctrl: Control, tau2_value: float | None = None) -> Tau2Estimate:
         k, p = X.shape
         method = self.method
         tmin = ctrl["tau2_min"]
