@@ -1,6 +1,6 @@
 """Fixtures for the evidence tests and the ONE tolerance policy used against metafor.
 
-Tolerance policy (stats.md §1.11, issue 6): every number must match metafor 3.8-1 to 1e-6
+Tolerance policy (docs/statistics/evidence.md): every number must match metafor 3.8-1 to 1e-6
 relative, or 1e-6 absolute for values near zero. The fixture was produced with metafor's
 convergence tightened to 1e-12, so iterative estimators (ML, REML, EB, PM, Q-profile bounds) are
 compared with the converged optimum, not metafor's default stopping point. Closed-form

@@ -1,4 +1,4 @@
-"""Measures on sessions worked out by hand (observation.md §1.5–1.7, §4.2) and edge cases."""
+"""Measures on sessions worked out by hand (responsiveness, latency, 2×2 tables, Kaplan–Meier) and edge cases."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def test_each_caregiver_and_cue_type_gets_a_row():
                    ("Mother", "all"): 1 / 3, ("Mother", "babble"): 0.0, ("Mother", "cry"): 0.5}
 
 
-# --- Kaplan–Meier (observation.md §4.2 worked example) --------------------------------------
+# --- Kaplan–Meier (a hand-worked example; Kaplan & Meier 1958, doi:10.1080/01621459.1958.10501452) -
 
 def test_kaplan_meier_worked_example():
     t = np.array([0.5, 1.0, 1.5, 2.5, 3.0, 4.0, 6.0, 8.0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-# Item-score vectors from instruments.md (E1-E5, P1-P4, B1-B5, C1-C4, S1-S4) and hand-made ones.
+# Item-score vectors worked out by hand for each instrument's scoring rules (E1-E5, P1-P4, B1-B5, C1-C4, S1-S4).
 EPDS_E2_ZERO = [0] * 10
 EPDS_E4_TOTAL12 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]
 EPDS_TOTAL13 = [1, 1, 2, 2, 1, 2, 1, 2, 1, 0]

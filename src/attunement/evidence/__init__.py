@@ -9,7 +9,8 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   metafor's zero-cell rules (``add``, ``to``, ``drop00``);
   ``attunement.evidence.transf``: metafor's back-transformations (``transf.ilogit``,
   ``transf.ipft.hm``, ...).
-- ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ;
+- ``rma(yi, vi, method=, test=, mods=)``: FE/EE, DL, HE, HS, HSk, SJ, ML, REML, EB, PM, GENQ
+  (one estimator class each, registered in ``attunement.evidence.estimators.ESTIMATORS``);
   z, Knapp-Hartung, t, ad hoc tests; returns an ``RMAResult`` with ``predict()`` (CI and
   prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
   ``influence()``, ``regtest()``, ``ranktest()``, ``trimfill()``, ``coef_table()``,
@@ -28,6 +29,10 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   Baujat, radial and GOSH plots.
 - ``rma_batch(Y, V)``: thousands of intercept-only fits in one vectorised call.
 - ``attunement.evidence.plots``: ``forest_plot`` and ``funnel_plot`` (PNG, SVG, PDF).
+- ``attunement.evidence.datasets``: metafor's ``dat.bcg``, ``dat.berkey1998``,
+  ``dat.hackshaw1998``, ``dat.konstantopoulos2011`` and ``dat.raudenbush1985`` for the examples.
+
+Methods, sources and tolerances: ``docs/statistics/evidence.md``.
 
 >>> from attunement.evidence import escalc, rma
 >>> dat = escalc("RR", ai=[4, 6, 3, 62, 33, 180], bi=[119, 300, 228, 13536, 5036, 1361],

@@ -1,4 +1,5 @@
-"""O(k) linear algebra for inverse-variance models with diagonal weights.
+"""O(k) linear algebra for inverse-variance models with diagonal weights, and the small helpers
+(confidence levels, critical values, p-values) every evidence module shares.
 
 metafor forms the k × k matrices W and P = W − W X (XᵀW X)⁻¹ XᵀW. Every quantity it takes from
 them is a trace or a quadratic form that, because W is diagonal, reduces to sums over studies
@@ -8,10 +9,34 @@ instead of O(k³) and gives the same numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
+
+_LOG2PI = math.log(2 * math.pi)
+_EPS = float(np.finfo(float).eps)
+
+
+@dataclass(repr=False)
+class Coefficients:
+    """The fields every fitted meta-analytic model starts with, in metafor's names and order:
+    the method and test, k studies, p coefficients and each coefficient's estimate, SE, z (or
+    t), p-value and CI (``rma``'s and ``rma_mv``'s results extend it)."""
+
+    method: str
+    test: str
+    k: int
+    p: int
+    coef_names: list[str]
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
 
 
 @dataclass(slots=True)
@@ -116,3 +141,31 @@ def logdet(A: np.ndarray) -> float:
         return float(np.log(A[0, 0]))
     _sign, value = np.linalg.slogdet(A)
     return float(value)
+
+
+def _as_level(level: float) -> float:
+    """Return alpha from a confidence level given as 95 or 0.95."""
+    if not 0 < level < 100:
+        raise ValueError(f"level must be between 0 and 100 (or 0 and 1), not {level}")
+    return 1 - (level / 100 if level > 1 else level)
+
+
+def _crit(alpha: float, df: float | None) -> float:
+    if df is None:
+        return float(-ndtri(alpha / 2))
+    return float(stdtrit(df, 1 - alpha / 2))
+
+
+def _pval(stat: np.ndarray, df: float | None) -> np.ndarray:
+    if df is None:
+        return 2 * ndtr(-np.abs(stat))
+    return 2 * stdtr(df, -np.abs(stat))
+
+
+def _is_intercept(X: np.ndarray) -> bool:
+    return X.shape[1] == 1 and X[0, 0] == 1.0 and bool(np.all(X == 1.0))
+
+
+def _proj(X: np.ndarray, a: np.ndarray) -> Any:
+    """P for weights ``a``; scalar sums when X is the intercept column."""
+    return Projection.build(X, a, _is_intercept(X))

@@ -17,8 +17,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from attunement.evidence._core import Projection
-from attunement.evidence.models import RMAResult, _crit, _fit, _pval
+from attunement.evidence._core import Projection, _crit, _pval
+from attunement.evidence.rma_result import RMAFit
 
 __all__ = ["FailSafeN", "RankTest", "RegTest", "fsn", "ranktest", "regtest", "trimfill"]
 
@@ -65,18 +65,47 @@ class RegTest:
 
 
 def regtest(
-    x: RMAResult,
+    x: RMAFit,
     *,
     model: str = "rma",
     predictor: str = "sei",
     ni: Any = None,
 ) -> RegTest:
-    """Egger-type regression test for funnel-plot asymmetry (metafor ``regtest``).
+    """Egger-type regression test for funnel-plot asymmetry (metafor ``regtest``; Egger et al.
+    1997, https://doi.org/10.1136/bmj.315.7109.629).
 
-    ``model="rma"`` (default) adds the predictor to the fitted model, keeping its τ² estimator
-    and test; ``model="lm"`` is the classical Egger test (weighted least squares with weights
-    1/vi and a free dispersion, t test). ``predictor``: ``sei`` (default), ``vi``, ``ni``,
-    ``ninv``, ``sqrtni``, ``sqrtninv`` (the last four need ``ni``).
+    Parameters
+    ----------
+    x : RMAResult
+        The fitted model.
+    model : str, default "rma"
+        ``"rma"`` adds the predictor to the fitted model, keeping its τ² estimator and test;
+        ``"lm"`` is the classical Egger test (weighted least squares with weights 1/vi and a
+        free dispersion, t test).
+    predictor : str, default "sei"
+        ``sei``, ``vi``, ``ni``, ``ninv``, ``sqrtni`` or ``sqrtninv`` (the last four need
+        ``ni``).
+    ni : array-like, optional
+        Sample sizes.
+
+    Returns
+    -------
+    RegTest
+        ``zval`` (a t statistic with ``ddf`` after Knapp–Hartung or ``model="lm"``), ``pval``
+        and, for ``sei``/``vi`` predictors of a model without moderators, the limit estimate
+        ``est`` with its CI.
+
+    Examples
+    --------
+    R: ``regtest(rma(yi, vi, data = dat))`` on the BCG log risk ratios gives z = −0.8033,
+    p = 0.4218, limit estimate −0.5104 (``tests/reference/metafor_reference.json``, to 1e-6):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> eg = regtest(rma(dat))
+    >>> round(eg.zval, 4), round(eg.pval, 4), round(eg.est, 4)
+    (-0.8033, 0.4218, -0.5104)
     """
     if model not in {"rma", "lm"}:
         raise ValueError("model must be 'rma' or 'lm'")
@@ -101,7 +130,7 @@ def regtest(
     names = [*x.coef_names, predictor]
     limit = predictor in {"sei", "vi", "ninv", "sqrtninv"} and x.int_only
     if model == "rma":
-        fit = _fit(
+        fit = x.refit_on(
             yi, vi, Xr, names, False, method=x.method, test=x.test, weights=x.weights,
             level=x.level, tau2_value=x.tau2 if x.tau2_fixed else None, control=x.control,
             btt=None, slab=x.slab, skip_r2=True,
@@ -147,9 +176,24 @@ class RankTest:
 _EXACT_KENDALL_MAX_K = 1000
 
 
-def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
-    """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``).
+def ranktest(x: RMAFit | Any, vi: Any = None) -> RankTest:
+    """Begg & Mazumdar (1994) rank correlation test (metafor ``ranktest``;
+    https://doi.org/10.2307/2533446).
 
+    Parameters
+    ----------
+    x : RMAResult or array-like
+        A fitted model, or the effect sizes.
+    vi : array-like, optional
+        The sampling variances (when ``x`` is the effect sizes).
+
+    Returns
+    -------
+    RankTest
+        Kendall's ``tau`` and its ``pval``.
+
+    Notes
+    -----
     Kendall's tau between the standardised effects and their variances. metafor calls
     ``cor.test(..., method = "kendall", exact = TRUE)``, so the p-value is exact at any k when
     there are no ties, and the normal approximation is used only with ties. Above k = 1000
@@ -159,8 +203,20 @@ def ranktest(x: RMAResult | Any, vi: Any = None) -> RankTest:
     R: ``ranktest(escalc("OR", ai=n.cbt.non, n1i=n.cbt.non+n.cbt.rec, ci=n.ctrl.non,
     n2i=n.ctrl.non+n.ctrl.rec, data=dat.landenberger2005))`` gives tau = 0.2716273,
     p = 0.002407990 (k = 58; the normal approximation would give 0.002596).
+
+    Examples
+    --------
+    R: ``ranktest(rma(yi, vi, data = dat))`` on the BCG log risk ratios gives
+    tau = 0.0256, p = 0.9524 (exact):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> rk = ranktest(rma(dat))
+    >>> round(rk.tau, 4), round(rk.pval, 4)
+    (0.0256, 0.9524)
     """
-    if isinstance(x, RMAResult):
+    if isinstance(x, RMAFit):
         yi, v = x.yi, x.vi
     else:
         yi, v = np.asarray(x, dtype=float), np.asarray(vi, dtype=float)
@@ -187,7 +243,7 @@ class TrimFill:
     p_k0: float | None
     side: str
     estimator: str
-    model: RMAResult
+    model: RMAFit
     filled: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,16 +264,46 @@ class TrimFill:
 
 
 def trimfill(
-    x: RMAResult,
+    x: RMAFit,
     *,
     side: str | None = None,
     estimator: str = "L0",
     maxiter: int = 100,
 ) -> TrimFill:
-    """Duval & Tweedie trim-and-fill (metafor ``trimfill``), estimators ``L0`` (default),
-    ``R0`` and ``Q0``. Without ``side``, missing studies are imputed on the side opposite to
-    the sign of the Egger-type slope (regression of yi on sei with the model's τ² method).
-    The refitted model uses the input model's τ² estimator and a z test, as metafor does.
+    """Duval & Tweedie trim-and-fill (metafor ``trimfill``; Duval & Tweedie 2000,
+    https://doi.org/10.1111/j.0006-341X.2000.00455.x).
+
+    Parameters
+    ----------
+    x : RMAResult
+        A fitted model without moderators.
+    side : str, optional
+        ``"left"`` or ``"right"``: where studies are missing. Without it, they are imputed on
+        the side opposite to the sign of the Egger-type slope (regression of yi on sei with
+        the model's τ² method).
+    estimator : str, default "L0"
+        ``L0``, ``R0`` or ``Q0``.
+    maxiter : int, default 100
+        Iterations before giving up.
+
+    Returns
+    -------
+    TrimFill
+        ``k0`` imputed studies (with ``se_k0``), the ``side``, and the ``model`` refitted to
+        the filled data with the input model's τ² estimator and a z test, as metafor does.
+
+    Examples
+    --------
+    R: ``trimfill(rma(yi, vi, data = dat, method = "DL"))`` on the BCG log risk ratios imputes
+    1 study on the right and gives −0.6561, τ² = 0.3081
+    (``tests/reference/metafor_reference.json``):
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> tf = trimfill(rma(dat, method="DL"))
+    >>> tf.k0, tf.side, round(tf.model.estimate, 4), round(tf.model.tau2, 4)
+    (1, 'right', -0.6561, 0.3081)
     """
     if not x.int_only:
         raise ValueError("trim-and-fill is for models without moderators")
@@ -230,9 +316,9 @@ def trimfill(
 
     def fit(y, v, w, X=None, names=("intrcpt",), int_incl=True):
         X = np.ones((y.size, 1)) if X is None else X
-        return _fit(y, v, X, list(names), int_incl, method=x.method, test="z", weights=w,
-                    level=x.level, tau2_value=None, control=ctrl, btt=None,
-                    slab=None, skip_r2=True, light=True)
+        return x.refit_on(y, v, X, list(names), int_incl, method=x.method, test="z",
+                          weights=w, level=x.level, tau2_value=None, control=ctrl, btt=None,
+                          slab=None, skip_r2=True, light=True)
 
     if side is None:
         Xs = np.column_stack([np.ones(yi.size), np.sqrt(vi)])
@@ -292,9 +378,10 @@ def trimfill(
         y_fill = np.concatenate([x.yi, -yc[k - k0:]])
         v_fill = np.concatenate([x.vi, vi[k - k0:]])
         w_fill = None if wi is None else np.concatenate([x.weights, wi[k - k0:]])
-        model = _fit(y_fill, v_fill, np.ones((k + k0, 1)), ["intrcpt"], True, method=x.method,
-                     test="z", weights=w_fill, level=x.level, tau2_value=None, control=ctrl,
-                     btt=None, slab=[*x.slab, *(f"Filled {i + 1}" for i in range(k0))])
+        model = x.refit_on(y_fill, v_fill, np.ones((k + k0, 1)), ["intrcpt"], True,
+                           method=x.method, test="z", weights=w_fill, level=x.level,
+                           tau2_value=None, control=ctrl, btt=None,
+                           slab=[*x.slab, *(f"Filled {i + 1}" for i in range(k0))])
         filled = np.r_[np.zeros(x.k, bool), np.ones(k0, bool)]
     else:
         model = x
@@ -334,12 +421,45 @@ def fsn(
     target: float | None = None,
     weighted: bool = False,
 ) -> FailSafeN:
-    """Fail-safe N (metafor ``fsn``): ``Rosenthal`` (Stouffer's combined z, one-sided),
-    ``Orwin`` (unweighted mean, or weighted with ``weighted=True``, against ``target``,
-    default half the mean) or ``Rosenberg`` (weighted, fixed-effect z test, two-sided).
-    ``yi`` may be a fitted model.
+    """Fail-safe N (metafor ``fsn``): how many studies averaging a null result would bring the
+    pooled result to non-significance or to ``target``.
+
+    Parameters
+    ----------
+    yi : array-like or RMAResult
+        The effect sizes, or a fitted model.
+    vi : array-like, optional
+        The sampling variances (needed except for unweighted Orwin).
+    type : str, default "Rosenthal"
+        ``Rosenthal`` (Stouffer's combined z, one-sided; Rosenthal 1979,
+        https://doi.org/10.1037/0033-2909.86.3.638), ``Orwin`` (unweighted mean, or weighted
+        with ``weighted=True``, against ``target``; Orwin 1983, J Educ Stat 8:157) or
+        ``Rosenberg`` (weighted, fixed-effect z test, two-sided; Rosenberg 2005,
+        https://doi.org/10.1111/j.0014-3820.2005.tb01004.x).
+    alpha : float, default 0.05
+        Significance level.
+    target : float, optional
+        Orwin's target effect (default half the mean).
+    weighted : bool, default False
+        Orwin's weighted mean.
+
+    Returns
+    -------
+    FailSafeN
+        ``fsnum`` and, by type, ``pval``, ``meanes`` and ``target``.
+
+    Examples
+    --------
+    R: ``fsn(yi, vi, data = dat)`` on the BCG log risk ratios gives 598; ``type = "Orwin"``
+    13; ``type = "Rosenberg"`` 370 (``tests/reference/metafor_reference.json``):
+
+    >>> from attunement.evidence import escalc
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> [fsn(dat.yi, dat.vi, type=t).fsnum for t in ("Rosenthal", "Orwin", "Rosenberg")]
+    [598, 13, 370]
     """
-    if isinstance(yi, RMAResult):
+    if isinstance(yi, RMAFit):
         yi, vi = yi.yi, yi.vi
     y = np.asarray(yi, dtype=float)
     v = None if vi is None else np.asarray(vi, dtype=float)

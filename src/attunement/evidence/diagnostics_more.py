@@ -8,21 +8,44 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from attunement.evidence._core import _crit
+from attunement.evidence.rma_result import RMAFit
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from attunement.evidence.models import RMAResult
 
-
-def blup(fit: RMAResult) -> pd.DataFrame:
+def blup(fit: RMAFit) -> pd.DataFrame:
     """Best linear unbiased predictions of the study-specific true effects (metafor ``blup``).
 
     pred = λ y + (1 − λ) x'b with λ = τ²/(τ² + v); var = λ v + (1 − λ)² x'Vb x; the interval
-    uses z (or t with the model's df after Knapp–Hartung). R:
-    ``blup(rma(yi, vi, data = dat.raudenbush1985))`` -- first row pred 0.0543 (se 0.0953).
-    """
-    from attunement.evidence.models import _crit
+    uses z (or t with the model's df after Knapp–Hartung).
 
+    Parameters
+    ----------
+    fit : RMAResult
+        A fit without user weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pred``, ``se``, ``pi_lb``, ``pi_ub``, one row per study.
+
+    Examples
+    --------
+    R: ``blup(rma(yi, vi, data = dat.raudenbush1985))`` -- first row pred 0.0543 (se 0.0953);
+    with ``mods = ~ weeks + setting + tester``, 0.0933
+    (``tests/reference/metafor_more_reference.json``):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> dat = dat_raudenbush1985()
+    >>> b = blup(rma(dat))
+    >>> round(float(b.pred.iloc[0]), 4), round(float(b.se.iloc[0]), 4)
+    (0.0543, 0.0953)
+    >>> round(float(blup(rma(dat, mods="~ weeks + setting + tester")).pred.iloc[0]), 4)
+    0.0933
+    """
     if fit.weights is not None:
         raise ValueError("blup: fits with user weights are not supported (as in metafor)")
     lam = fit.tau2 / (fit.tau2 + fit.vi)
@@ -35,7 +58,7 @@ def blup(fit: RMAResult) -> pd.DataFrame:
                          "pi_ub": pred + crit * se}, index=fit.slab)
 
 
-def vif(fit: RMAResult, btt: Any = None) -> pd.DataFrame:
+def vif(fit: RMAFit, btt: Any = None) -> pd.DataFrame:
     """Variance inflation factors of the moderators (metafor ``vif``, from the coefficients'
     var-cov matrix, intercept left out); with ``btt`` (0-based indices) one generalised VIF for
     the set (Fox & Monette 1992): det(R_bb) det(R_oo) / det(R). SIF = VIF^(1/(2m)).
@@ -72,7 +95,7 @@ def vif(fit: RMAResult, btt: Any = None) -> pd.DataFrame:
     return out
 
 
-def profile_tau2(fit: RMAResult, tau2: Any = None, *, xlim: tuple[float, float] | None = None,
+def profile_tau2(fit: RMAFit, tau2: Any = None, *, xlim: tuple[float, float] | None = None,
                  steps: int = 20) -> pd.DataFrame:
     """(Restricted) log-likelihood with τ² fixed at each grid value (metafor ``profile``).
 
@@ -80,9 +103,7 @@ def profile_tau2(fit: RMAResult, tau2: Any = None, *, xlim: tuple[float, float] 
     (default 0 to 2τ̂² + 0.1). R: ``profile(rma(yi, vi, data = dat.raudenbush1985),
     xlim = c(0, 0.2), steps = 11)`` (values in ``tests/reference/metafor_more_reference.json``).
     """
-    from attunement.evidence.models import _FIXED, _fit
-
-    if fit.method in _FIXED or fit.tau2_fixed:
+    if fit.is_fixed or fit.tau2_fixed:
         raise ValueError("profile: τ² is not estimated in this model (method "
                          f"{fit.method}{', τ² fixed' if fit.tau2_fixed else ''})")
     if tau2 is None:
@@ -97,9 +118,10 @@ def profile_tau2(fit: RMAResult, tau2: Any = None, *, xlim: tuple[float, float] 
     kind = "REML" if fit.method == "REML" else "ML"
     ll = []
     for t in grid:
-        r = _fit(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method=fit.method,
-                 test=fit.test, weights=fit.weights, level=fit.level, tau2_value=float(t),
-                 control=fit.control, btt=None, slab=None, skip_r2=True)
+        r = fit.refit_on(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl,
+                         method=fit.method, test=fit.test, weights=fit.weights,
+                         level=fit.level, tau2_value=float(t), control=fit.control, btt=None,
+                         slab=None, skip_r2=True)
         ll.append(r.fit_stats[kind]["logLik"])
     out = pd.DataFrame({"tau2": grid, "ll": ll})
     out.attrs.update(method=kind, tau2_hat=fit.tau2, ll_max=fit.logLik())

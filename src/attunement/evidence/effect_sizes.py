@@ -128,10 +128,39 @@ def escalc(
 ) -> pd.DataFrame:
     """Compute effect sizes ``yi`` and sampling variances ``vi`` (metafor's ``escalc``).
 
-    Arguments are arrays or column names of ``data``; when an argument is omitted and ``data``
-    has a column with the metafor name (``ai``, ``m1i``, ``ri``...), that column is used.
-    Returns ``data`` with ``yi`` and ``vi`` appended (or only those two columns).
+    Parameters
+    ----------
+    measure : str
+        The effect size (see the list below), e.g. ``"RR"``, ``"OR"``, ``"SMD"``, ``"ZCOR"``.
+    data : pandas.DataFrame, optional
+        The data the column names refer to; when an input is omitted and ``data`` has a column
+        with its metafor name (``ai``, ``m1i``, ``ri``...), that column is used.
+    ai, bi, ci, di, n1i, n2i, m1i, m2i, sd1i, sd2i, ri, ni, sdi, xi, mi, ti, x1i, x2i, t1i, t2i : \
+array-like or str, optional
+        The inputs under metafor's names (2×2 cells, group sizes, means, SDs, correlations,
+        counts, person-times), as arrays or column names of ``data``.
+    add : float, optional
+        What is added to zero cells (default 1/2; 0 for ``AS``, ``PAS``, ``PFT``, ``IRS``,
+        ``IRFT``).
+    to : str, default "only0"
+        Which studies get ``add``: ``only0``, ``all``, ``if0all`` or ``none``.
+    drop00 : bool, default False
+        Set studies with no events (or only events) in both groups to missing.
+    vtype : str, default "LS"
+        The variance formula where metafor offers several (``LS``, ``UB``, ``AV``, ...).
+    var_names : sequence of str, default ("yi", "vi")
+        Names of the two new columns.
+    append : bool, default True
+        Return ``data`` with the two columns appended (False: only the two columns).
 
+    Returns
+    -------
+    pandas.DataFrame
+        ``yi`` and ``vi`` (after the columns of ``data`` when ``append``), with the measure in
+        ``.attrs["measure"]``.
+
+    Notes
+    -----
     Measures: ``RR`` (log risk ratio), ``OR`` (log odds ratio), ``RD``, ``PETO``, ``AS``
     from 2×2 counts; ``MD``, ``SMD`` (Hedges' g, exact correction; ``vtype`` ``LS`` default,
     ``UB``, ``LS2``, ``AV``), ``SMDH``, ``ROM`` from group means; ``COR``, ``ZCOR`` from
@@ -165,6 +194,19 @@ def escalc(
     ``to="none"``) or NaN (``ROM`` with means of opposite signs) is set to missing, and a
     negative variance too; a warning names the rows. ``ROM`` with two negative means is
     computed (the ratio is positive), as metafor.
+
+    Examples
+    --------
+    The log risk ratios of the BCG trials; R: ``escalc(measure = "RR", ai = tpos, bi = tneg,
+    ci = cpos, di = cneg, data = dat.bcg)`` gives yi[1] = −0.8893, vi[1] = 0.3256
+    (``tests/reference/metafor_reference.json``, to 1e-10 relative):
+
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> round(float(dat.yi[0]), 4), round(float(dat.vi[0]), 4)
+    (-0.8893, 0.3256)
+
+    Single studies entered by hand:
 
     >>> d = escalc("RR", ai=[4], bi=[119], ci=[11], di=[128])
     >>> round(float(d.yi[0]), 6), round(float(d.vi[0]), 6)   # metafor: -0.889311, 0.325585

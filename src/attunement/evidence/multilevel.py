@@ -36,6 +36,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from attunement._blas import bounded_blas
+from attunement.evidence._core import Coefficients
+from attunement.evidence.design import _design, _vector
+from attunement.evidence.formula import model_matrix
 
 __all__ = ["STRUCTS", "MVResult", "rma_mv"]
 
@@ -341,20 +344,9 @@ def _optimise(engine: _Engine, start: np.ndarray, fixed: dict[int, float] | None
 
 # ------------------------------------------------------------------------------------ results
 @dataclass(repr=False)
-class MVResult:
+class MVResult(Coefficients):
     """A fitted ``rma.mv`` model, with metafor's names."""
 
-    method: str
-    test: str
-    k: int
-    p: int
-    coef_names: list[str]
-    beta: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
     ddf: np.ndarray
     vb: np.ndarray
     sigma2: np.ndarray
@@ -594,22 +586,62 @@ def rma_mv(
 ) -> MVResult:
     """Multivariate / multilevel meta-analysis (metafor's ``rma.mv``).
 
-    ``yi``: estimates (column name or values); ``V``: sampling variances or a full
-    (block-diagonal) covariance matrix, e.g. from :func:`vcalc`; ``random``: a formula string
-    or a list of them (``"~ 1 | study/es"``, ``"~ outcome | trial"``); ``struct``: CS, HCS, UN,
-    AR, ID or DIAG for ``~ inner | outer`` terms (a list for two); ``mods``: a formula string
-    (``"~ outcome - 1"``, R's treatment contrasts), column names or a matrix; ``method``: REML or
-    ML; ``test``: ``"z"`` or ``"t"`` (df k − p, metafor's ``dfs = "residual"``); ``btt``:
-    coefficients (0-based) for the test of moderators. ``cluster=`` is shorthand for
-    ``random="~ 1 | cluster/estimate"``; ``vi=`` is the earlier name of ``V``.
+    Parameters
+    ----------
+    yi : array-like or str, default "yi"
+        The estimates (values or a column of ``data``).
+    V : array-like or str, default "vi"
+        Sampling variances, or a full (block-diagonal) covariance matrix, e.g. from
+        :func:`vcalc`.
+    random : str or list of str, optional
+        Random-effects formulas: ``"~ 1 | study/es"`` (nested levels), ``"~ outcome | trial"``
+        (an inner factor within an outer one); a list for two.
+    struct : str or list of str, default "CS"
+        CS, HCS, UN, AR, ID or DIAG for ``~ inner | outer`` terms (a list for two).
+    data : pandas.DataFrame, optional
+        The data the column names and formulas refer to.
+    mods : str, list or array-like, optional
+        A formula string (``"~ outcome - 1"``, R's treatment contrasts), column names or a
+        matrix.
+    method : str, default "REML"
+        REML or ML.
+    test : str, default "z"
+        ``"z"`` or ``"t"`` (df k − p, metafor's ``dfs = "residual"``).
+    btt : sequence of int, optional
+        Coefficients (0-based) for the test of moderators.
+    level : float, default 95
+        Confidence level.
+    cluster : array-like or str, optional
+        Shorthand for ``random="~ 1 | cluster/estimate"``.
+    vi : array-like or str, optional
+        The earlier name of ``V``.
 
+    Returns
+    -------
+    MVResult
+        Fixed effects (``beta``, ``se``, ...), variance components (``sigma2``, ``tau2``,
+        ``rho``, ``gamma2``, ``phi``), ``QE``/``QM`` tests and fit statistics, with
+        ``robust()`` and ``profile_ci()``.
+
+    Examples
+    --------
     R: ``rma.mv(yi, V, mods = ~ outcome - 1, random = ~ outcome | trial, struct = "UN",
     data = dat.berkey1998)`` gives outcomeAL −0.3392 (se 0.0879), outcomePD 0.3534 (0.0588),
-    τ² = 0.0327, 0.0117, ρ = 0.6088.
-    """
-    from attunement.evidence.formula import model_matrix
-    from attunement.evidence.models import _design, _vector
+    τ² = 0.0327, 0.0117, ρ = 0.6088 (``tests/reference/rmamv_reference.json``, to 1e-6):
 
+    >>> import numpy as np
+    >>> from attunement.evidence.datasets import dat_berkey1998
+    >>> dat = dat_berkey1998()
+    >>> V = np.zeros((10, 10))
+    >>> for i in range(0, 10, 2):       # each trial's 2 x 2 block
+    ...     V[i:i + 2, i:i + 2] = dat[["v1i", "v2i"]].to_numpy()[i:i + 2]
+    >>> res = rma_mv("yi", V, mods="~ outcome - 1", random="~ outcome | trial", struct="UN",
+    ...              data=dat)
+    >>> [round(float(b), 4) for b in res.beta], [round(float(t), 4) for t in res.tau2]
+    ([-0.3392, 0.3534], [0.0327, 0.0117])
+    >>> round(float(res.rho[0]), 4)
+    0.6088
+    """
     if vi is not None:
         V = vi
     if method not in {"REML", "ML"}:

@@ -14,12 +14,10 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence.rma_result import RMAFit
 
 #: metafor's ``comptol`` (``.Machine$double.eps^0.5``): ties with the observed statistic count.
 COMPTOL = float(np.finfo(float).eps ** 0.5)
@@ -71,7 +69,7 @@ def _row_groups(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels.ravel(), uniq
 
 
-def exact_count(fit: RMAResult) -> int:
+def exact_count(fit: RMAFit) -> int:
     """Number of fits an exact test needs (2^k sign flips, or distinct row arrangements)."""
     if fit.int_only:
         return 2 ** fit.k
@@ -83,16 +81,39 @@ def exact_count(fit: RMAResult) -> int:
     return n
 
 
-def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
+def permutest(fit: RMAFit, *, iter: int = 1000, exact: bool = False,
               seed: int | None = None) -> PermutestResult:
-    """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor.
+    """Permutation p-values for each coefficient (|z| or |t|) and for QM, as metafor
+    (Follmann & Proschan 1999, https://doi.org/10.1111/j.0006-341X.1999.00732.x).
 
+    Parameters
+    ----------
+    fit : RMAResult
+        A fit without user weights.
+    iter : int, default 1000
+        Random permutations (sign flips for a model without moderators).
+    exact : bool, default False
+        Enumerate every permutation (also done when there are no more than ``iter``).
+    seed : int, optional
+        Seed of the random permutations.
+
+    Returns
+    -------
+    PermutestResult
+        ``pval`` per coefficient, ``QMp``, and the permutation distributions.
+
+    Examples
+    --------
     R: ``permutest(rma(yi, vi, data = dat.raudenbush1985[1:9, ]), exact = TRUE)`` gives
     pval = QMp = 0.65234375 (334 of the 512 sign flips); ``permutest(fit, exact=True)``
-    matches it exactly (``tests/evidence/test_evidence_more.py``).
-    """
-    from attunement.evidence.models import _fit
+    matches it exactly (``tests/evidence/test_evidence_more.py``):
 
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> res = permutest(rma(dat_raudenbush1985().iloc[:9]), exact=True)
+    >>> float(res.QMp), res.iter
+    (0.65234375, 512)
+    """
     if iter < 2:
         raise ValueError(f"iter must be at least 2, not {iter}")
     if fit.weights is not None:
@@ -108,9 +129,10 @@ def permutest(fit: RMAResult, *, iter: int = 1000, exact: bool = False,
     def refit(y: np.ndarray, X: np.ndarray):
         btt = [0] if fit.int_only else fit.btt
         try:
-            r = _fit(y, fit.vi, X, fit.coef_names, fit.int_incl, method=fit.method,
-                     test=fit.test, weights=None, level=fit.level, tau2_value=tau2_value,
-                     control=fit.control, btt=btt, slab=None, skip_r2=True, light=True)
+            r = fit.refit_on(y, fit.vi, X, fit.coef_names, fit.int_incl, method=fit.method,
+                             test=fit.test, weights=None, level=fit.level,
+                             tau2_value=tau2_value, control=fit.control, btt=btt, slab=None,
+                             skip_r2=True, light=True)
         except (ValueError, np.linalg.LinAlgError):  # metafor skips fits that fail
             return None
         return r.beta, r.zval, r.QM

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from attunement.evidence._core import _crit
+from attunement.evidence.casewise import refit_subset
+from attunement.evidence.rma_result import RMAFit
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from attunement.evidence.models import RMAResult
 
-
-def baujat_data(fit: RMAResult) -> pd.DataFrame:
+def baujat_data(fit: RMAFit) -> pd.DataFrame:
     """x: squared Pearson residual (contribution to heterogeneity); y: influence on the fitted
     value when the study is left out, (ŷ₍₋ᵢ₎ − ŷ)² / Var(ŷ₍₋ᵢ₎) (Baujat et al. 2002, Stat Med
     21:2641). R: ``baujat(rma(yi, vi, data = dat.raudenbush1985))`` -- first x 0.08379."""
@@ -33,7 +35,7 @@ def baujat_data(fit: RMAResult) -> pd.DataFrame:
             keep = np.ones(fit.k, dtype=bool)
             keep[i] = False
             try:
-                r = fit._refit(keep, light=True)
+                r = refit_subset(fit, keep, light=True)
             except (ValueError, np.linalg.LinAlgError):
                 continue  # the study cannot be left out (as metafor: no point)
             xi = fit.X[i]
@@ -41,7 +43,7 @@ def baujat_data(fit: RMAResult) -> pd.DataFrame:
     return pd.DataFrame({"x": x, "y": y}, index=fit.slab)
 
 
-def baujat_plot(fit: RMAResult) -> Figure:
+def baujat_plot(fit: RMAFit) -> Figure:
     """Baujat plot: each study labelled at (contribution to Q, influence on the result)."""
     from matplotlib.figure import Figure
 
@@ -59,7 +61,7 @@ def baujat_plot(fit: RMAResult) -> Figure:
     return fig
 
 
-def radial_data(fit: RMAResult) -> pd.DataFrame:
+def radial_data(fit: RMAFit) -> pd.DataFrame:
     """Galbraith (radial) coordinates: x = 1/√(v + τ²), y = y/√(v + τ²); models without
     moderators only, as metafor. R: ``radial(rma(yi, vi, method = "FE"))``."""
     if not fit.int_only:
@@ -68,12 +70,10 @@ def radial_data(fit: RMAResult) -> pd.DataFrame:
     return pd.DataFrame({"x": 1 / s, "y": fit.yi / s}, index=fit.slab)
 
 
-def radial_plot(fit: RMAResult) -> Figure:
+def radial_plot(fit: RMAFit) -> Figure:
     """Radial plot: studies, the line through the origin with slope = the pooled estimate and
     its ±z band (Galbraith 1988, Stat Med 7:889)."""
     from matplotlib.figure import Figure
-
-    from attunement.evidence.models import _crit
 
     d = radial_data(fit)
     fig = Figure(figsize=(6.5, 5))
@@ -92,7 +92,7 @@ def radial_plot(fit: RMAResult) -> Figure:
     return fig
 
 
-def gosh(fit: RMAResult, *, subsets: int = 100_000, seed: int | None = None) -> pd.DataFrame:
+def gosh(fit: RMAFit, *, subsets: int = 100_000, seed: int | None = None) -> pd.DataFrame:
     """Fit the model to subsets of the studies (metafor ``gosh``, Olkin et al. 2012, Res Synth
     Methods 3:214): every subset of at least p studies when there are no more than ``subsets``,
     else ``subsets`` random ones drawn with ``seed``. Columns: one boolean per study, then QE,
@@ -119,7 +119,7 @@ def gosh(fit: RMAResult, *, subsets: int = 100_000, seed: int | None = None) -> 
         warnings.simplefilter("ignore")
         for pat in patterns:
             try:
-                r = fit._refit(pat)
+                r = refit_subset(fit, pat)
             except (ValueError, np.linalg.LinAlgError):
                 rows.append([np.nan] * (4 + p))
                 continue

@@ -91,33 +91,51 @@ class RobustResult:
 
 def robust(x: Any, cluster: Any, *, adjust: bool = True,
            clubSandwich: bool = False) -> RobustResult:
-    """Cluster-robust tests for the coefficients of ``x`` (an ``RMAResult``), metafor's
-    ``robust``.
+    """Cluster-robust tests for the coefficients of a fitted model (metafor's ``robust``).
 
-    ``cluster``: one label per study used in the fit (NaN/None not allowed). Default: CR1
-    with t(n − p) tests (``adjust=False``: CR0); ``clubSandwich=True``: CR2 with
-    Satterthwaite df and the HTZ test (models fitted with inverse-variance weights).
+    Parameters
+    ----------
+    x : RMAResult or MVResult
+        The fit.
+    cluster : array-like
+        One cluster label per estimate used in the fit (NaN/None not allowed).
+    adjust : bool, default True
+        The CR1 small-sample factor n/(n − p) (False: CR0).
+    clubSandwich : bool, default False
+        CR2 with Satterthwaite df and the HTZ test, as R's clubSandwich (Pustejovsky & Tipton
+        2018, https://doi.org/10.1080/07350015.2016.1247004; models fitted with
+        inverse-variance weights).
 
+    Returns
+    -------
+    RobustResult
+        Coefficients with robust ``se``, ``tval``, ``df``, ``pval`` and CI, the robust ``vb``
+        and the test of moderators ``QM``.
+
+    Examples
+    --------
     R: ``robust(rma(yi, vi, mods = ~ year, data = dat.konstantopoulos2011), cluster =
     district)`` gives SE(year) = 0.0077994, t(9) = 0.6631, p = 0.5239; with
-    ``clubSandwich = TRUE``: SE 0.0090221, df 3.3016, p = 0.6028.
+    ``clubSandwich = TRUE``: SE 0.0090107, df 3.3016, p = 0.6028
+    (``tests/reference/metafor_robust.json``, to 1e-5):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_konstantopoulos2011
+    >>> dat = dat_konstantopoulos2011()
+    >>> fit = rma(dat, mods="~ year")
+    >>> cr1 = robust(fit, dat.district)
+    >>> round(float(cr1.se[1]), 7), round(float(cr1.tval[1]), 4), round(float(cr1.pval[1]), 4)
+    (0.0077994, 0.6631, 0.5239)
+    >>> cr2 = robust(fit, dat.district, clubSandwich=True)
+    >>> round(float(cr2.se[1]), 7), round(float(cr2.df[1]), 4), round(float(cr2.pval[1]), 4)
+    (0.0090107, 3.3016, 0.6028)
     """
     if getattr(x, "is_mv", False):
         return _robust_mv(x, cluster, adjust=adjust, clubSandwich=clubSandwich)
-    labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
-    if len(labels) != x.k:
-        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} studies")
-    if labels.isna().any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
-        raise ValueError(f"cluster has missing labels (study {rows})")
-    codes, uniques = pd.factorize(labels, sort=True)
-    n, p = len(uniques), x.p
-    if n - p <= 0:
-        raise ValueError(f"the number of clusters ({n}) must be larger than the number of "
-                         f"coefficients ({p})")
+    _codes, n, groups = _clusters(x, cluster, rows="studies", row="study")
+    p = x.p
     X, yi, beta = x.X, x.yi, np.asarray(x.beta, dtype=float)
     resid = yi - X @ beta
-    groups = [np.flatnonzero(codes == j) for j in range(n)]
     sizes = np.array([g.size for g in groups])
     btt = list(x.btt)
     if clubSandwich:
@@ -135,18 +153,26 @@ def robust(x: Any, cluster: Any, *, adjust: bool = True,
         else:
             a = np.asarray(x.weights, dtype=float)
             bread = np.linalg.inv((X.T * a) @ X) @ (X.T * a)
-        scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
-        vb = scores @ scores.T
-        vbest = "CR0"
-        if adjust:
-            vb = vb * n / (n - p)
-            vbest = "CR1"
-        dfs = np.full(p, float(n - p))
-        bb = beta[btt]
-        QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
-        QM_df = (float(len(btt)), float(n - p))
-        QMp = float(stats.f.sf(QM, len(btt), n - p))
+        vb, vbest, dfs, (QM, QM_df, QMp) = _cr1(bread, resid, groups, beta, btt, n, p, adjust)
     return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
+
+
+def _cr1(bread: np.ndarray, resid: np.ndarray, groups: list[np.ndarray], beta: np.ndarray,
+         btt: list[int], n: int, p: int, adjust: bool
+         ) -> tuple[np.ndarray, str, np.ndarray, tuple[float, tuple[float, float], float]]:
+    """The sandwich from the bread (X'WX)⁻¹X'W: CR0, or CR1 (× n/(n − p)) with ``adjust``; t
+    tests with n − p df and the F test of the coefficients ``btt``."""
+    scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
+    vb = scores @ scores.T
+    vbest = "CR0"
+    if adjust:
+        vb = vb * n / (n - p)
+        vbest = "CR1"
+    dfs = np.full(p, float(n - p))
+    bb = beta[btt]
+    QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
+    return vb, vbest, dfs, (QM, (float(len(btt)), float(n - p)),
+                            float(stats.f.sf(QM, len(btt), n - p)))
 
 
 def _result(x: Any, vbest: str, n: int, sizes: np.ndarray, beta: np.ndarray, vb: np.ndarray,
@@ -160,13 +186,16 @@ def _result(x: Any, vbest: str, n: int, sizes: np.ndarray, beta: np.ndarray, vb:
                         beta - crit * se, beta + crit * se, vb, QM, QM_df, QMp, btt)
 
 
-def _clusters(x: Any, cluster: Any) -> tuple[np.ndarray, int, list[np.ndarray]]:
+def _clusters(x: Any, cluster: Any, *, rows: str = "estimates", row: str = "row"
+              ) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """Cluster codes, the number of clusters and each cluster's rows; ``rows``/``row`` name the
+    model's rows in the errors (studies of ``rma``, estimates of ``rma_mv``)."""
     labels = pd.Series(np.asarray(cluster, dtype=object).ravel())
     if len(labels) != x.k:
-        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} estimates")
+        raise ValueError(f"cluster has {len(labels)} labels; the model has {x.k} {rows}")
     if labels.isna().any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
-        raise ValueError(f"cluster has missing labels (row {rows})")
+        missing = ", ".join(str(i + 1) for i in np.flatnonzero(labels.isna())[:10])
+        raise ValueError(f"cluster has missing labels ({row} {missing})")
     codes, uniques = pd.factorize(labels, sort=True)
     n = len(uniques)
     if n - x.p <= 0:
@@ -200,17 +229,7 @@ def _robust_mv(x: Any, cluster: Any, *, adjust: bool, clubSandwich: bool) -> Rob
         for idx, block in blocks:
             XtW[:, idx] = X[idx].T @ np.linalg.inv(block)
         bread = x.vb @ XtW
-        scores = np.column_stack([bread[:, g] @ resid[g] for g in groups])
-        vb = scores @ scores.T
-        vbest = "CR0"
-        if adjust:
-            vb = vb * n / (n - p)
-            vbest = "CR1"
-        dfs = np.full(p, float(n - p))
-        bb = beta[btt]
-        QM = float(bb @ np.linalg.solve(vb[np.ix_(btt, btt)], bb)) / len(btt)
-        QM_df = (float(len(btt)), float(n - p))
-        QMp = float(stats.f.sf(QM, len(btt), n - p))
+        vb, vbest, dfs, (QM, QM_df, QMp) = _cr1(bread, resid, groups, beta, btt, n, p, adjust)
     return _result(x, vbest, n, sizes, beta, vb, dfs, QM, QM_df, QMp, btt)
 
 

@@ -9,13 +9,12 @@ likelihood of study i is δ_{j(i)} φ(y; x'β, v + τ²) / Aᵢ with Aᵢ = Σ�
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence.rma_result import RMAFit
 
 
 @dataclass
@@ -113,15 +112,44 @@ def _hessian(f: Any, x: np.ndarray, rel: float = 1e-4) -> np.ndarray:
     return H
 
 
-def selmodel(fit: RMAResult, steps: Any = None, *, type: str = "stepfun") -> SelModelResult:
-    """Fit a step-function (``steps``) or beta (``type="beta"``; Citkowicz & Vevea 2017,
-    Psychological Methods 22:161; δ in [1e-5, 100]) selection model to an rma fit, refitted by
-    ML, as metafor.
+def selmodel(fit: RMAFit, steps: Any = None, *, type: str = "stepfun") -> SelModelResult:
+    """Fit a selection model to an rma fit by maximum likelihood (metafor ``selmodel``).
 
+    Parameters
+    ----------
+    fit : RMAResult
+        A random- or mixed-effects fit without user weights and with τ² estimated; it is
+        refitted by ML, as metafor.
+    steps : array-like, optional
+        The one-sided p-value cut points of a step-function model (Vevea & Hedges 1995,
+        https://doi.org/10.1007/BF02294384), e.g. ``[0.025, 1]``.
+    type : str, default "stepfun"
+        ``"stepfun"``, or ``"beta"`` for the beta selection model (Citkowicz & Vevea 2017,
+        https://doi.org/10.1037/met0000085; δ in [1e-5, 100]).
+
+    Returns
+    -------
+    SelModelResult
+        The adjusted ``beta``, ``tau2``, the selection parameters ``delta`` (with SEs) and the
+        likelihood-ratio test ``LRT`` (``LRTdf``, ``LRTp``) against the model without selection.
+
+    Examples
+    --------
     R: ``selmodel(rma(yi, vi, data = dat.hackshaw1998, method = "ML"), type = "stepfun",
     steps = c(0.025, 1))`` gives β = 0.1944 (se 0.0798), τ² = 0.0166, δ₂ = 0.7644 (se 0.5989),
     LRT = 0.1171 (df 1), p = 0.7323; with ``type = "beta"``: β = 0.9379, δ = (1.6657, 1.1310),
-    LRT = 4.677 (df 2).
+    LRT = 4.677 (df 2) (``tests/reference/metafor_more_selmodel.json``; the beta model's
+    optimum agrees to 1e-4 relative):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_hackshaw1998
+    >>> ml = rma(dat_hackshaw1998(), method="ML")
+    >>> sel = selmodel(ml, steps=[0.025, 1])
+    >>> round(float(sel.beta[0]), 4), round(float(sel.delta[1]), 4), round(sel.LRT, 4)
+    (0.1944, 0.7644, 0.1171)
+    >>> beta = selmodel(ml, type="beta")
+    >>> round(float(beta.beta[0]), 3), [round(float(d), 3) for d in beta.delta]
+    (0.938, [1.666, 1.131])
     """
 
     if fit.weights is not None or fit.is_fixed or fit.tau2_fixed:
@@ -161,17 +189,15 @@ def selmodel(fit: RMAResult, steps: Any = None, *, type: str = "stepfun") -> Sel
     return _finish(fit, ml, f, x0, bounds, st, polish=True)
 
 
-def _ml(fit: RMAResult) -> RMAResult:
-    from attunement.evidence.models import _fit
-
+def _ml(fit: RMAFit) -> RMAFit:
     if fit.method == "ML":
         return fit
-    return _fit(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method="ML", test="z",
-                weights=None, level=fit.level, tau2_value=None, control=fit.control, btt=None,
-                slab=None, skip_r2=True)
+    return fit.refit_on(fit.yi, fit.vi, fit.X, fit.coef_names, fit.int_incl, method="ML",
+                        test="z", weights=None, level=fit.level, tau2_value=None,
+                        control=fit.control, btt=None, slab=None, skip_r2=True)
 
 
-def _selmodel_beta(fit: RMAResult) -> SelModelResult:
+def _selmodel_beta(fit: RMAFit) -> SelModelResult:
     y, v, X = fit.yi, fit.vi, fit.X
     ml = _ml(fit)
     p = X.shape[1]
@@ -184,7 +210,7 @@ def _selmodel_beta(fit: RMAResult) -> SelModelResult:
     return _finish(fit, ml, f, x0, bounds, np.array([]), polish=False, free_deltas=2)
 
 
-def _finish(fit: RMAResult, ml: RMAResult, f: Any, x0: np.ndarray, bounds: list,
+def _finish(fit: RMAFit, ml: RMAFit, f: Any, x0: np.ndarray, bounds: list,
             st: np.ndarray, *, polish: bool, free_deltas: int | None = None) -> SelModelResult:
     p = fit.X.shape[1]
     best = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
@@ -236,13 +262,32 @@ class HCResult:
                 "tau2": self.tau2}
 
 
-def hc(fit: RMAResult) -> HCResult:
-    """Henmi–Copas CI (Henmi & Copas 2010, Stat Med 29:2969; metafor ``hc``): the common-effect
-    estimate with an interval that allows for heterogeneity (DL τ²) and for publication bias.
+def hc(fit: RMAFit) -> HCResult:
+    """Henmi–Copas CI (Henmi & Copas 2010, https://doi.org/10.1002/sim.4029; metafor ``hc``):
+    the common-effect estimate with an interval that allows for heterogeneity (DL τ²) and for
+    publication bias.
 
+    Parameters
+    ----------
+    fit : RMAResult
+        A fit without moderators.
+
+    Returns
+    -------
+    HCResult
+        ``beta``, ``se``, ``ci_lb``, ``ci_ub`` and the DL ``tau2``.
+
+    Examples
+    --------
     R: ``hc(rma(yi, vi, data = dat.hackshaw1998), control = list(tol = 1e-12))`` gives
     0.1858 [0.083023, 0.288498]; metafor's default uniroot tolerance (1.2e-4) moves the bounds
     in the 7th decimal.
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_hackshaw1998
+    >>> res = hc(rma(dat_hackshaw1998()))
+    >>> round(res.beta, 4), round(res.ci_lb, 6), round(res.ci_ub, 6)
+    (0.1858, 0.083023, 0.288498)
     """
     from scipy import integrate
 

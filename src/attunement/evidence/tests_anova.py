@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-if TYPE_CHECKING:
-    from attunement.evidence.models import RMAResult
+from attunement.evidence._core import _pval
+from attunement.evidence.rma_result import RMAFit
 
 
 @dataclass
@@ -42,15 +42,13 @@ class LRTResult:
     R2: float | None
 
 
-def wald(fit: RMAResult, X: Any = None, *, btt: Any = None) -> WaldResult:
+def wald(fit: RMAFit, X: Any = None, *, btt: Any = None) -> WaldResult:
     """Wald test of the linear contrasts ``X`` (rows = hypotheses, columns = coefficients) or of
     the coefficients ``btt`` (0-based) being zero, as metafor's ``anova(fit, X=)``/``btt=``.
 
     R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, data = dat.raudenbush1985),
     X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299.
     """
-    from attunement.evidence.models import _pval
-
     if (X is None) == (btt is None):
         raise ValueError("give exactly one of X (contrast matrix) or btt (coefficient indices)")
     ddf = fit.ddf if fit.test != "z" else None
@@ -84,7 +82,7 @@ def wald(fit: RMAResult, X: Any = None, *, btt: Any = None) -> WaldResult:
                       QM=QM, QMdf=(m, ddf), QMp=QMp)
 
 
-def lrt(full: RMAResult, reduced: RMAResult) -> LRTResult:
+def lrt(full: RMAFit, reduced: RMAFit) -> LRTResult:
     """Likelihood-ratio test between nested fits (metafor ``anova(full, reduced)``).
 
     Both must be fitted to the same data by ML (or both REML with the same fixed effects).
@@ -124,9 +122,41 @@ def lrt(full: RMAResult, reduced: RMAResult) -> LRTResult:
                      QE_reduced=reduced.QE, R2=R2)
 
 
-def anova(fit: RMAResult, other: RMAResult | None = None, *, X: Any = None,
+def anova(fit: RMAFit, other: RMAFit | None = None, *, X: Any = None,
           btt: Any = None) -> WaldResult | LRTResult:
-    """metafor's ``anova``: an LRT when ``other`` is given, else a Wald test (``X`` or ``btt``)."""
+    """metafor's ``anova``: an LRT when ``other`` is given, else a Wald test (``X`` or ``btt``).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The (full) model.
+    other : RMAResult, optional
+        A reduced model for a likelihood-ratio test (both fitted by ML, or REML with the same
+        moderators).
+    X : array-like, optional
+        Contrasts (rows = hypotheses, columns = coefficients) for a Wald test.
+    btt : sequence of int, optional
+        Coefficients (0-based) tested jointly against zero.
+
+    Returns
+    -------
+    WaldResult or LRTResult
+        ``QM`` with its df and p-value (and each contrast's estimate, SE and z), or ``LRT``
+        with its p-value and both models' fit statistics.
+
+    Examples
+    --------
+    R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, data = dat.raudenbush1985),
+    X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299
+    (``tests/reference/metafor_more_reference.json``):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> full = rma(dat_raudenbush1985(), mods="~ weeks + setting + tester")
+    >>> res = anova(full, X=[[0, 1, 0, 0], [0, 0, 1, -1]])
+    >>> round(res.QM, 4), round(res.QMp, 4)
+    (7.0224, 0.0299)
+    """
     if other is not None:
         if X is not None or btt is not None:
             raise ValueError("give either a second model (LRT) or X/btt (Wald test), not both")

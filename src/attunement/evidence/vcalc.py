@@ -44,15 +44,49 @@ def vcalc(vi: Any, cluster: Any, *, data: pd.DataFrame | None = None, subgroup: 
           phi: float | None = None, checkpd: bool = True) -> np.ndarray:
     """The k × k sampling covariance matrix (metafor's ``vcalc``).
 
-    ``rho``: the correlation between different ``obs`` (a number), or between different
-    ``type`` when only ``type`` is given; with both, ``(rho_obs, rho_type)``. ``phi``: the
-    autocorrelation over ``time1`` (needed with ``time1``). Without ``obs`` and ``type`` the
-    estimates of a cluster are taken as perfectly correlated apart from the time pattern, as in
-    metafor.
+    Parameters
+    ----------
+    vi : array-like or str
+        The sampling variances (or a column of ``data``).
+    cluster : array-like or str
+        The cluster (study) of each estimate; estimates in different clusters are independent.
+    data : pandas.DataFrame, optional
+        The data the column names refer to.
+    subgroup : array-like or str, optional
+        Independent subgroups within a cluster.
+    obs, type : array-like or str, optional
+        Which observation (e.g. outcome measure) and which type each estimate is.
+    time1 : array-like or str, optional
+        Time points, for an autocorrelated pattern (needs ``phi``).
+    rho : float or tuple of float, optional
+        The correlation between different ``obs`` (a number), or between different ``type``
+        when only ``type`` is given; with both, ``(rho_obs, rho_type)``.
+    phi : float, optional
+        The autocorrelation over ``time1``.
+    checkpd : bool, default True
+        Check that each cluster's block is positive definite.
 
-    R: ``vcalc(vi, cluster = study, obs = esid, rho = 0.6, data = dat.assink2016)`` and
-    ``vcalc(vi, cluster = study, time1 = time, phi = 0.97, data = long)`` (``long``: the
-    dat.ishak2007 rows by time) match ``tests/reference/rmamv_reference.json`` to 1e-12.
+    Returns
+    -------
+    numpy.ndarray
+        The k × k matrix, block-diagonal by cluster.
+
+    Notes
+    -----
+    Without ``obs`` and ``type`` the estimates of a cluster are taken as perfectly correlated
+    apart from the time pattern, as in metafor. R: ``vcalc(vi, cluster = study, obs = esid,
+    rho = 0.6, data = dat.assink2016)`` and ``vcalc(vi, cluster = study, time1 = time,
+    phi = 0.97, data = long)`` (``long``: the dat.ishak2007 rows by time) match
+    ``tests/reference/rmamv_reference.json`` to 1e-12.
+
+    Examples
+    --------
+    Two outcomes of one study correlated 0.6 (R: ``vcalc(c(0.04, 0.09), cluster = c(1, 1),
+    obs = 1:2, rho = 0.6)``; by hand, the covariance is 0.6 · 0.2 · 0.3 = 0.036):
+
+    >>> V = vcalc([0.04, 0.09], cluster=[1, 1], obs=[1, 2], rho=0.6)
+    >>> round(float(V[0, 1]), 6), round(float(V[1, 1]), 6)
+    (0.036, 0.09)
     """
     v = pd.to_numeric(_column("vi", vi, data, None), errors="coerce").to_numpy(dtype=float)
     k = v.size

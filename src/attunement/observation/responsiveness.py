@@ -44,6 +44,16 @@ def censoring_times(cue_onsets: np.ndarray, all_cue_onsets: np.ndarray, end: flo
     return np.minimum(nxt, end) - cues
 
 
+def _product_limit(t: np.ndarray, e: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct times, events, all leaving, at risk and S(t) = Π (1 − d_i / n_i)."""
+    times, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=len(times))
+    tot = np.bincount(inv, minlength=len(times))
+    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
+    return times, d, tot, at_risk, np.cumprod(1 - d / at_risk)
+
+
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
     """Kaplan–Meier estimate S(t) = Π (1 − d_i / n_i); tidy table at each distinct time.
 
@@ -55,11 +65,7 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
     if len(t) == 0:
         return pd.DataFrame({"time": [], "at_risk": [], "events": [], "censored": [],
                              "survival": [], "cumulative": []})
-    times, inv = np.unique(t, return_inverse=True)
-    d = np.bincount(inv, weights=e, minlength=len(times))
-    tot = np.bincount(inv, minlength=len(times))
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
-    s = np.cumprod(1 - d / at_risk)
+    times, d, tot, at_risk, s = _product_limit(t, e)
     return pd.DataFrame({"time": times, "at_risk": at_risk.astype(np.int64),
                          "events": d.astype(np.int64), "censored": (tot - d).astype(np.int64),
                          "survival": s, "cumulative": 1 - s})
@@ -75,11 +81,7 @@ def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
     e = np.asarray(observed, bool)
     if not e.any():
         return float("nan")
-    times, inv = np.unique(t, return_inverse=True)
-    d = np.bincount(inv, weights=e, minlength=len(times))
-    tot = np.bincount(inv, minlength=len(times))
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
-    s = np.cumprod(1 - d / at_risk)
+    times, d, _tot, _at_risk, s = _product_limit(t, e)
     ev = d > 0
     te, se = times[ev], s[ev]
     below = np.flatnonzero(se <= 0.5 + 1e-12)
@@ -97,11 +99,7 @@ def km_cumulative_at(durations: np.ndarray, observed: np.ndarray, at: float) -> 
     e = np.asarray(observed, bool)
     if len(t) == 0:
         return float("nan")
-    times, inv = np.unique(t, return_inverse=True)
-    d = np.bincount(inv, weights=e, minlength=len(times))
-    tot = np.bincount(inv, minlength=len(times))
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(tot)[:-1]])
-    s = np.cumprod(1 - d / at_risk)
+    times, *_, s = _product_limit(t, e)
     k = np.searchsorted(times, at + _EPS, side="right")
     return float(1 - s[k - 1]) if k > 0 else 0.0
 

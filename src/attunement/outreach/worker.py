@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from attunement.outreach import planning, templates
+import attunement.outreach.planning as planning
+import attunement.outreach.templates as templates
 from attunement.outreach.channels import Channel, DeliveryError, JsonSmsChannel, SmtpChannel
 from attunement.outreach.config import OutreachConfig
 from attunement.outreach.urgency import is_emergency

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,323 +34,34 @@ from attunement.risk.family import (
     load_family,
     validate_family,
 )
-from attunement.vocabulary import Vocabulary, load_vocabulary
-
-REVIEW_KEY = "safety_review_completed"
-URGENCY_ORDER = ("routine", "same_day", "emergency")
-
-NOTE = (
-    "This profile supports a clinician's decision; it is not a diagnosis. Screening scores need a "
-    "clinical interview, and local safeguarding policy always applies."
+from attunement.risk.results import (
+    NOTE,
+    ROLE_LABELS,
+    CaregiverResult,
+    FactorFinding,
+    Profile,
+    Prompt,
+    RuleFired,
+    Treatment,
+    _fmt,
 )
+from attunement.risk.urgency import (
+    REVIEW_KEY,
+    URGENCY_ORDER,
+    _prompts,
+    _review_completed,
+    _treatment,
+    _urgent_overlay,
+)
+from attunement.vocabulary import load_vocabulary
 
-ROLE_LABELS = {
-    "birth_mother": "birth mother",
-    "birth_father": "birth father",
-    "co_parent": "co-parent",
-    "foster_carer": "foster carer",
-    "adoptive_parent": "adoptive parent",
-    "kinship_carer": "kinship carer",
-    "other": "other caregiver",
-}
+__all__ = [
+    "NOTE", "REVIEW_KEY", "ROLE_LABELS", "URGENCY_ORDER", "CaregiverResult", "FactorFinding",
+    "Profile", "ProfileChange", "Prompt", "RuleFired", "Treatment", "check_context", "profile",
+    "profile_change",
+]
 
 INSTRUMENT_NAMES = short_names()  # from the instrument definitions (short_name)
-
-
-@dataclass(frozen=True)
-class FactorFinding:
-    """One factor found in one caregiver (or in the family as a whole when ``caregiver`` is None)."""
-
-    id: str
-    label: str
-    caregiver: str | None
-    level: str
-    reason: str
-    evidence: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "caregiver": self.caregiver, "reason": self.reason,
-                "label": self.label, "level": self.level, "evidence": self.evidence}
-
-
-@dataclass(frozen=True)
-class RuleFired:
-    """A tier rule, urgent rule or pathway condition that fired, with why."""
-
-    kind: str  # "urgent" | "tier" | "pathway"
-    id: str
-    target: str  # the tier or pathway it supports, or "urgent"
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "target": self.target, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class Treatment:
-    """A referral route for a caregiver's own health (not an attachment programme).
-
-    ``route`` is a route id of ``treatment_routes.yaml`` (or the service's file); ``caregiver`` is
-    None for a family-level concern (e.g. domestic abuse recorded for the household).
-    """
-
-    caregiver: str | None
-    route: str
-    reason: str
-    label: str = ""
-    contact: str = ""
-    source: str = ""
-    urgency: str = "routine"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"caregiver": self.caregiver, "route": self.route, "reason": self.reason,
-                "label": self.label, "contact": self.contact, "source": self.source,
-                "urgency": self.urgency}
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks)."""
-
-    id: str
-    caregiver: str | None
-    text: str
-    source: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "caregiver": self.caregiver, "text": self.text, "source": self.source}
-
-
-@dataclass
-class CaregiverResult:
-    """A caregiver's scores and flags at this assessment."""
-
-    id: str
-    role: str
-    age: int | None
-    scores: dict[str, Any] = field(default_factory=dict)
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    instruments: list[str] = field(default_factory=list)
-    item_scores: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-
-    @property
-    def title(self) -> str:
-        return f"{self.id} ({ROLE_LABELS.get(self.role, self.role)})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "age": self.age, "instruments": self.instruments,
-                "scores": self.scores, "flags": self.flags}
-
-
-@dataclass
-class Profile:
-    """A family's vulnerability profile at one assessment. See :func:`profile`."""
-
-    family_id: str
-    assessed_on: str
-    tier: str
-    urgent: bool
-    urgent_reasons: list[str]
-    factors: list[FactorFinding]
-    cumulative_risk: int
-    pathways: list[str]
-    pathway_details: list[dict[str, Any]]
-    caregivers: list[CaregiverResult]
-    rules_fired: list[RuleFired]
-    infant: InfantTiming
-    placement: str
-    not_assessed: list[dict[str, Any]]
-    screens_positive: list[dict[str, Any]]
-    definitions: Definitions = field(repr=False)
-    reviews: list[dict[str, Any]] = field(default_factory=list)
-    urgency: str = "none"
-    treatment: list[Treatment] = field(default_factory=list)
-    prompts: list[Prompt] = field(default_factory=list)
-    safety_review_completed: bool = False
-    urgent_details: list[dict[str, Any]] = field(default_factory=list)
-    infants: list[InfantTiming] = field(default_factory=list)
-
-    @property
-    def crisis_contacts(self) -> list[dict[str, str]]:
-        """The crisis contacts to show (the service's, else the vocabulary's UK defaults)."""
-        if self.definitions.crisis_contacts:
-            return [dict(c) for c in self.definitions.crisis_contacts]
-        return load_vocabulary().contacts()
-
-    @property
-    def factor_ids(self) -> list[str]:
-        """Distinct factors present, in definition order (these are what cumulative_risk counts)."""
-        return list(dict.fromkeys(f.id for f in self.factors))
-
-    def has(self, factor_id: str) -> bool:
-        return any(f.id == factor_id for f in self.factors)
-
-    def caregiver(self, caregiver_id: str) -> CaregiverResult:
-        for c in self.caregivers:
-            if c.id == caregiver_id:
-                return c
-        raise KeyError(caregiver_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Machine form: the issue's keys first, then the detail behind them."""
-        return {
-            "tier": self.tier,
-            "urgent": self.urgent,
-            "urgent_reasons": list(self.urgent_reasons),
-            "factors": [f.to_dict() for f in self.factors],
-            "cumulative_risk": self.cumulative_risk,
-            "pathways": list(self.pathways),
-            "urgency": self.urgency,
-            "treatment": [t.to_dict() for t in self.treatment],
-            "prompts": [p.to_dict() for p in self.prompts],
-            "safety_review_completed": self.safety_review_completed,
-            "urgent_details": self.urgent_details,
-            "crisis_contacts": self.crisis_contacts if self.urgent else [],
-            "family_id": self.family_id,
-            "assessed_on": self.assessed_on,
-            "placement": self.placement,
-            "infant": self.infant.to_dict(),
-            "infants": [t.to_dict() for t in self.infants],
-            "counted_factors": self.factor_ids,
-            "pathway_details": self.pathway_details,
-            "rules_fired": [r.to_dict() for r in self.rules_fired],
-            "screens_positive": self.screens_positive,
-            "reviews": self.reviews,
-            "caregivers": [c.to_dict() for c in self.caregivers],
-            "not_assessed": self.not_assessed,
-            "note": NOTE,
-        }
-
-    @property
-    def _name(self) -> str:
-        fid = self.family_id
-        return fid if "family" in fid.lower() else f"Family {fid}"
-
-    def _cg_title(self, cid: str | None) -> str:
-        if cid is None:
-            return "family"
-        try:
-            return self.caregiver(cid).title
-        except KeyError:
-            return cid
-
-    def explain(self) -> str:
-        """A readable account of the profile, every number traced to its rule and source."""
-        tiers = {t.id: t for t in self.definitions.tiers}
-        lines = [f"{self._name}, assessed {self.assessed_on}: {self.infant.describe()}; "
-                 f"placement: {self.placement.replace('_', ' ')}."]
-        vocab = load_vocabulary()
-        level = vocab.level(self.urgency)
-        if self.urgency == "emergency":
-            lines.insert(0, f"{level.label}. {level.action}")
-        lines.append(f"Tier: {tiers[self.tier].label.upper()}" +
-                     (f"  + {level.label}" if self.urgent else ""))
-        if self.urgent:
-            lines.append("Urgent concerns (whatever the tier):" if self.urgency == "emergency" else
-                         f"{level.label} (whatever the tier): {level.action}")
-            lines += [f"  - {r}" for r in self.urgent_reasons]
-            lines.append("  Safety review recorded: " + ("yes" if self.safety_review_completed else
-                         "no - matching to programmes is held until it is"))
-            lines.append("  Crisis contacts: " + "; ".join(
-                f"{c['name']} {c['phone']}" for c in self.crisis_contacts))
-        if self.treatment:
-            lines.append("Treatment and referral for the caregiver's own health:")
-            lines += [f"  - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. Contact: "
-                      f"{t.contact} ({t.source})" for t in self.treatment]
-        if self.prompts:
-            lines.append("Prompts:")
-            lines += [f"  - [{self._cg_title(p.caregiver)}] {p.text} ({p.source})"
-                      for p in self.prompts]
-        lines.append(f"Cumulative risk: {self.cumulative_risk} (one point per distinct factor; "
-                     "a factor shared by caregivers counts once).")
-        if self.factors:
-            lines.append("Factors present:")
-            for f in self.factors:
-                lines.append(f"  - {f.label} [{self._cg_title(f.caregiver)}]: {f.reason}")
-        else:
-            lines.append("Factors present: none.")
-        tier_rules = [r for r in self.rules_fired if r.kind == "tier"]
-        lines.append("Tier rules that fired:" if tier_rules else "Tier rules that fired: none "
-                     "(universal).")
-        lines += [f"  - {r.target}: {r.reason}" for r in tier_rules]
-        if self.pathway_details:
-            lines.append("Pathways:")
-            for p in self.pathway_details:
-                lines.append(f"  - {p['label']}: {' | '.join(p['reasons'])}")
-        if self.screens_positive:
-            lines.append("Screens above threshold:")
-            for s in self.screens_positive:
-                lines.append(f"  - {self._cg_title(s['caregiver'])}: {s['label']} ({s['reason']})")
-        if self.reviews:
-            lines.append("For clinician review (local-policy item flags):")
-            for r in self.reviews:
-                lines.append(f"  - {self._cg_title(r['caregiver'])}: {r['label']} ({r['reason']})")
-        if self.not_assessed:
-            lines.append("Not assessed (no score and nothing recorded):")
-            groups: dict[str | None, list[str]] = {}
-            for n in self.not_assessed:
-                groups.setdefault(n["caregiver"], []).append(n["label"])
-            for cid, names in groups.items():
-                lines.append(f"  - {self._cg_title(cid)}: {', '.join(names)}")
-        lines.append(NOTE)
-        return "\n".join(lines)
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
-
-        tiers = {t.id: t for t in self.definitions.tiers}
-        colour = {"universal": "green", "targeted": "yellow", "specialist": "magenta"}[self.tier]
-        vocab = load_vocabulary()
-        level = vocab.level(self.urgency)
-        if self.urgency == "emergency":
-            yield Panel(Text(f"{level.label}\n{level.action}", style="bold white on red"),
-                        expand=False)
-        head = Text()
-        head.append(f"Tier: {tiers[self.tier].label}", style=f"bold {colour}")
-        if self.urgent:
-            head.append(f"   {level.label}", style="bold white on red")
-        head.append(f"\n{self.infant.describe()}; placement {self.placement.replace('_', ' ')}; "
-                    f"cumulative risk {self.cumulative_risk} (one point per distinct factor)")
-        yield Panel(head, title=Text(f"{self._name} - {self.assessed_on}"), expand=False)
-        for r in self.urgent_reasons:
-            yield Text(f"! {r}", style="bold red")
-        if self.urgent:
-            yield Text("Safety review recorded: " + ("yes" if self.safety_review_completed else
-                       "no - matching to programmes is held until it is"), style="bold red")
-            yield Text("Crisis contacts: " + "; ".join(f"{c['name']} {c['phone']}"
-                                                       for c in self.crisis_contacts), style="red")
-        for t in self.treatment:
-            yield Text(f"Treatment - {t.label} [{self._cg_title(t.caregiver)}]: {t.reason}. "
-                       f"Contact: {t.contact}", style="bold" if t.urgency != "routine" else "")
-        for p in self.prompts:
-            yield Text(f"Prompt - [{self._cg_title(p.caregiver)}] {p.text}", style="cyan")
-        if self.factors:
-            table = Table(title="Factors present", expand=True)
-            table.add_column("factor", ratio=1)
-            table.add_column("caregiver", ratio=1)
-            table.add_column("reason (rule and source)", ratio=3, overflow="fold")
-            for f in self.factors:
-                table.add_row(Text(f.label), Text(self._cg_title(f.caregiver)), Text(f.reason))
-            yield table
-        else:
-            yield Text("No vulnerability factor present.")
-        for r in self.rules_fired:
-            if r.kind == "tier":
-                yield Text(f"{r.target} rule: {r.reason}", style=colour)
-        for p in self.pathway_details:
-            yield Text(f"Pathway - {p['label']}: {' | '.join(p['reasons'])}", style="cyan")
-        for s in self.screens_positive:
-            yield Text(f"Screen - {self._cg_title(s['caregiver'])}: {s['reason']}", style="yellow")
-        for r in self.reviews:
-            yield Text(f"Review - {self._cg_title(r['caregiver'])}: {r['reason']}", style="yellow")
-        groups: dict[str | None, list[str]] = {}
-        for n in self.not_assessed:
-            groups.setdefault(n["caregiver"], []).append(n["label"])
-        for cid, names in groups.items():
-            yield Text(f"Not assessed - {self._cg_title(cid)}: {', '.join(names)}", style="dim")
-        yield Text(NOTE, style="italic dim")
 
 
 # ---------------------------------------------------------------------------------------- scoring
@@ -393,10 +104,6 @@ def _score(instrument_id: str, responses: Sequence[int | None], where: str, sour
 
 
 # ------------------------------------------------------------------------------------ determination
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def _column_label(column: str) -> str:
@@ -617,165 +324,6 @@ def profile(family: Mapping[str, Any] | str | Path, *,
         prompts=_prompts(defs, data, caregivers, findings, urgent_items, fam_ctx),
         infants=infants_timing(data),
     )
-
-
-def _treatment(defs: Definitions, data: Mapping[str, Any], findings: list[FactorFinding],
-               urgent_items: list[dict[str, Any]], fam_ctx: Mapping[str, Any]) -> list[Treatment]:
-    """Routes for each caregiver's own health (``treatment_routes.yaml``), most urgent first."""
-    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
-    kinds = {k.id: k.label for k in load_vocabulary().kinds}
-    family_factors = {f.id for f in findings if f.caregiver is None}
-    family_recorded = {k for k, v in fam_ctx.items() if v is True}
-    family_kinds = {u["kind"] for u in urgent_items if u["caregiver"] is None}
-    who: list[tuple[str | None, str | None, set[str], set[str], set[str]]] = [
-        (None, None, family_factors, family_recorded, family_kinds)]
-    for cg in data["caregivers"]:
-        who.append((cg["id"], cg["role"], {f.id for f in findings if f.caregiver == cg["id"]},
-                    {k for k, v in (cg.get("context") or {}).items() if v is True},
-                    {u["kind"] for u in urgent_items if u["caregiver"] == cg["id"]}))
-    out: list[Treatment] = []
-    for route in defs.routes:
-        for cid, role, factors, recorded, kinds_found in who:
-            best: tuple[str, list[str]] | None = None
-            for cond in route.when:
-                if cond.roles and role not in cond.roles:
-                    continue
-                hits = ([labels.get(f, f) for f in cond.factors_any if f in factors] +
-                        [f"recorded: {labels.get(r, r)}" for r in cond.recorded_any if r in recorded] +
-                        [kinds.get(k, k) for k in cond.urgent_kinds_any if k in kinds_found])
-                if hits and (best is None or
-                             URGENCY_ORDER.index(cond.urgency) > URGENCY_ORDER.index(best[0])):
-                    best = (cond.urgency, hits)
-            if best is not None:
-                when = {"emergency": "now (emergency)", "same_day": "today",
-                        "routine": "routine referral"}[best[0]]
-                out.append(Treatment(cid, route.id, f"{'; '.join(best[1])} - {when}", route.label,
-                                     route.contact, route.source, best[0]))
-    out.sort(key=lambda t: -URGENCY_ORDER.index(t.urgency))
-    return out
-
-
-def _prompts(defs: Definitions, data: Mapping[str, Any], caregivers: list[CaregiverResult],
-             findings: list[FactorFinding], urgent_items: list[dict[str, Any]],
-             fam_ctx: Mapping[str, Any]) -> list[Prompt]:
-    """What to do or ask next (``prompts.yaml``), each with its source."""
-    labels = {c.id: c.label for c in defs.context_items} | {f.id: f.label for f in defs.factors}
-    stage = infant_timing(data).stage
-    out: list[Prompt] = []
-    for rule in defs.prompts:
-        prm = rule.params
-        roles = prm.get("roles") or ()
-        if rule.rule == "factor_present":
-            hit = [f for f in findings if f.id in prm["factors"]]
-            cids = list(dict.fromkeys(f.caregiver for f in hit))
-            for cid in cids[:1] if None in cids else cids:
-                out.append(Prompt(rule.id, cid, rule.text, rule.source))
-            continue
-        if rule.rule == "recorded_without_gestation":
-            known = any(i.get("gestational_age_at_birth_weeks") is not None
-                        for i in family_infants(data))
-            if not known and any(fam_ctx.get(a) is True for a in prm["answers"]):
-                out.append(Prompt(rule.id, None, rule.text, rule.source))
-            continue
-        for cg, res in zip(data["caregivers"], caregivers, strict=True):
-            if roles and cg["role"] not in roles:
-                continue
-            ctx = cg.get("context") or {}
-            fill = {"caregiver": res.title, "age": cg.get("age")}
-            if rule.rule == "score_band":
-                value = res.scores.get(prm["column"])
-                factor = defs.factor(prm["below_factor"])
-                cut = next((r for r in factor.scores if r.column == prm["column"]
-                            and r.applies(cg["role"], stage)), None)
-                if value is None or cut is None or not prm["at_least"] <= value < cut.threshold:
-                    continue
-                fill |= {"value": _fmt(value), "at_least": _fmt(prm["at_least"]),
-                         "below": _fmt(cut.threshold - 1)}
-            elif rule.rule == "caregiver_age_below":
-                if cg.get("age") is None or cg["age"] >= prm["threshold"]:
-                    continue
-            elif rule.rule == "not_recorded":
-                missing = [a for a in prm["answers"] if a not in ctx]
-                if not missing:
-                    continue
-                fill["missing"] = "; ".join(labels.get(a, a).lower() for a in missing)
-            elif rule.rule == "urgent_kind" and not any(
-                    u["caregiver"] == cg["id"] and u["kind"] in prm["kinds"] for u in urgent_items):
-                continue
-            out.append(Prompt(rule.id, cg["id"], rule.text.format(**fill), rule.source))
-    return out
-
-
-def _urgent_overlay(defs: Definitions, vocab: Vocabulary, data: Mapping[str, Any],
-                    caregivers: list[CaregiverResult], fam_ctx: Mapping[str, Any]
-                    ) -> list[dict[str, Any]]:
-    """Every urgent finding ``{caregiver, kind, id, reason}``, emergencies first.
-
-    Safety items are read from the answers themselves so a missing item is never taken as "no";
-    every other urgent kind comes from the vocabulary (instrument flags re-classified there, e.g.
-    any harm-to-baby item, and recorded answers such as suspected psychosis).
-    """
-    items: list[dict[str, Any]] = []
-
-    def add(cid: str | None, kind: str, rid: str, text: str) -> None:
-        items.append({"caregiver": cid, "kind": kind, "id": rid, "reason": text})
-
-    cgs = list(zip(caregivers, data["caregivers"], strict=True))
-    recorded = {k.recorded: k for k in vocab.recorded_kinds()}
-    for rule in defs.urgent:  # a service's tiers file may still name a recorded answer
-        if rule.context is not None and rule.context not in recorded:
-            recorded[rule.context] = replace(vocab.kind("safeguarding_concern"), id=rule.id,
-                                             label=rule.label, source=rule.source)
-    for key, kind in recorded.items():
-        kid = kind.id if kind.id in vocab.kind_ids else "safeguarding_concern"
-        if fam_ctx.get(key) is True:
-            add(None, kid, kind.id, f"family: {kind.label} (context.{key} = true; {kind.source})")
-        for res, cg in cgs:
-            if (cg.get("context") or {}).get(key) is True:
-                add(res.id, kid, kind.id,
-                    f"{res.title}: {kind.label} (context.{key} = true; {kind.source})")
-    covered = set()
-    for rule in defs.urgent:
-        if rule.context is not None:
-            continue
-        covered.add(rule.instrument)
-        for res in caregivers:
-            answers = res.item_scores.get(rule.instrument)
-            if answers is None or rule.item is None:
-                continue
-            value = answers[rule.item - 1] if len(answers) >= rule.item else None
-            if value is None:
-                add(res.id, "safety_unanswered", rule.id,
-                    f"{res.title}: {rule.label} not answered - ask directly "
-                    f"(a missing safety item is never taken as 'no'; {rule.source})")
-            elif value > 0:
-                add(res.id, "safety", rule.id,
-                    f"{res.title}: {rule.label} scored {value} (> 0; {rule.source})")
-    for res in caregivers:
-        for fl in res.flags:
-            kind = vocab.kind_of(fl)
-            if kind is None or not kind.urgent or fl.get("instrument") in covered:
-                continue
-            if kind.id == "harm_to_baby":  # the prompt harm_thoughts_guidance says how to review it
-                text = f"{res.title}: {kind.label} ({fl.get('reason')}; {kind.source})"
-            else:
-                text = f"{res.title}: {fl.get('label')} ({fl.get('reason')}; {fl.get('source')})"
-            add(res.id, kind.id, str(fl.get("id")), text)
-    rank = {k.id: k.urgency for k in vocab.kinds}
-    items.sort(key=lambda u: rank.get(u["kind"]) != "emergency")
-    return items
-
-
-def _review_completed(urgent_items: list[dict[str, Any]], data: Mapping[str, Any],
-                      fam_ctx: Mapping[str, Any]) -> bool:
-    """A safety review is recorded: in the family's context, or in the context of every caregiver
-    with an urgent finding (a family-level finding needs the family's record)."""
-    if fam_ctx.get(REVIEW_KEY) is True:
-        return True
-    done = {cg["id"] for cg in data["caregivers"] if (cg.get("context") or {}).get(REVIEW_KEY) is True}
-    if not urgent_items:
-        return bool(done)
-    return all(u["caregiver"] is not None and u["caregiver"] in done for u in urgent_items)
 
 
 def _tier_rule_reason(rule: Any, distinct: list[str], cumulative: int,

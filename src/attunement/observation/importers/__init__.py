@@ -34,25 +34,21 @@ from pathlib import Path
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
+from attunement.observation.importers._detect import XLSX_SUFFIXES, _first_line, detect_format
 from attunement.observation.importers._text import read_table, read_text
-from attunement.observation.importers._workbook import XLSX_SUFFIXES, read_workbook
+from attunement.observation.importers._workbook import read_workbook
 from attunement.observation.importers.boris import (
-    is_boris_header,
-    is_boris_legacy,
     iter_boris_table,
     read_boris_project,
     read_boris_table,
     write_boris_aggregated,
 )
 from attunement.observation.importers.datavyu import (
-    is_datavyu_header,
-    is_datavyu_save,
-    is_datavyu_save_file,
     read_datavyu_csv,
     read_opf,
 )
 from attunement.observation.importers.elan import read_eaf, write_eaf
-from attunement.observation.importers.observer import is_observer_header, read_observer_csv
+from attunement.observation.importers.observer import read_observer_csv
 from attunement.observation.importers.plain import iter_plain_csv, read_plain_csv, write_csv
 from attunement.observation.importers.sdis import read_sdis, to_sdis, write_sdis
 
@@ -65,55 +61,6 @@ __all__ = [
     "read_eaf", "read_events", "read_observer_csv", "read_opf", "read_plain_csv", "read_sdis", "to_sdis", "write_boris_aggregated",
     "write_csv", "write_eaf", "write_events", "write_sdis",
 ]
-
-
-def detect_format(path: str | Path, text: str | None = None) -> str:
-    """The format of a file (see the module table)."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".boris" or Path(path).name.lower().endswith(".boris.gz"):
-        return "boris-project"
-    if suffix == ".eaf":
-        return "elan"
-    if suffix in {".sds", ".sdis", ".sdi"}:
-        return "sdis"
-    if suffix == ".opf":
-        return "datavyu-opf"
-    if suffix in XLSX_SUFFIXES:
-        return "workbook"
-    if is_datavyu_save_file(path) if text is None else is_datavyu_save(text):
-        return "datavyu"
-    first = _first_line(path) if text is None else text.split("\n", 1)[0]
-    if first is None:
-        text = read_text(path)
-        first = text.split("\n", 1)[0]
-    if not first.strip():
-        return "csv"
-    header, _ = read_table(first + "\n", str(path))
-    if is_boris_header(header) or is_boris_legacy(header):
-        return "boris"
-    if is_datavyu_header(header):
-        return "datavyu"
-    if is_observer_header(header):
-        return "observer"
-    return "csv"
-
-
-def _first_line(path: str | Path) -> str | None:
-    """The first line of a plain UTF-8 file without reading all of it (None: let read_text
-    decide, e.g. UTF-16 or binary)."""
-    try:
-        with Path(path).open("rb") as fh:
-            head = fh.read(65536)
-    except OSError as exc:
-        raise ObservationError(f"cannot read file: {exc.strerror or exc}",
-                               source=str(path)) from None
-    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None
-    line = head.split(b"\n", 1)[0].rstrip(b"\r")
-    try:
-        return line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
 
 
 def unknown_layout(path: str | Path) -> ObservationError | None:

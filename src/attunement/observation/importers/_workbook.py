@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from attunement.observation.errors import ObservationError
+from attunement.observation.importers._detect import detect_format
 from attunement.observation.importers._text import MAX_BYTES, read_table
 
-XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 _MAX_UNPACKED = 1024 * 1024 * 1024  # a workbook that unpacks past this is refused, not loaded
 
 
@@ -88,7 +88,6 @@ def read_workbook(path: str | Path, *, format: str = "auto", **options) -> pd.Da
     A workbook with one sheet reports problems as ``file, line <row>``; with several, as
     ``file!sheet, line <row>``. A sheet in no known layout is refused with the columns found.
     """
-    from attunement.observation.importers import detect_format
     from attunement.observation.importers.boris import read_boris_table
     from attunement.observation.importers.datavyu import read_datavyu_csv
     from attunement.observation.importers.observer import read_observer_csv
