@@ -32,8 +32,9 @@ from sqlalchemy import JSON, Date, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from attunement.risk import load_definitions
-from attunement.store import audit
+from attunement.store import audit, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.errors import NotFound, StoreValidationError
 from attunement.store.models import (
     Assessment,
@@ -51,7 +52,6 @@ from attunement.store.scope import Actor, get_scoped, require_write, scoped
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.store.service import Store
 
 __all__ = ["KINDS", "NEXT", "ROUTES", "STAGES", "Referral", "Referrals"]
 
@@ -118,9 +118,9 @@ def programme_choices() -> list[tuple[str, str]]:
 class Referrals:
     """Referrals of the store's families (see the module doc)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+    def __init__(self, core: Core | Any) -> None:
+        self.core: Core = getattr(core, "core", core)  # a Store passes its Core
+        self._db = self.core.db
 
     # ------------------------------------------------------------------ views
     def _dict(self, r: Referral, cg_key: str | None) -> dict:
@@ -147,7 +147,7 @@ class Referrals:
 
     def _pseudo_dict(self, r: Referral, cg: Caregiver | None, fam: Family) -> dict:
         """The researcher's view: keyed-hash ids, days from the offer, no free text."""
-        keys = self.store._keyring()
+        keys = self.core.keyring()
         study = fam.study_id or "none"
 
         def day(d: date | None) -> int | None:
@@ -265,7 +265,7 @@ class Referrals:
         offered = self._date(offered_on, "offered_on")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = self.store._caregiver(s, fam, caregiver) if caregiver not in (None, "") else None
+            cg = shared.caregiver(s, fam, caregiver) if caregiver not in (None, "") else None
             r = Referral(
                 family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind, target=target,
                 status="offered", offered_on=offered,

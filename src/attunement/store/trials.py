@@ -56,6 +56,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from attunement.store import audit
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.errors import NotFound, StoreError, StoreValidationError
 from attunement.store.models import (
     Base,
@@ -79,7 +80,6 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.store.service import Store
     from attunement.trials import Allocation, ConsortCounts, RandomisationDesign
 
 __all__ = [
@@ -152,9 +152,9 @@ def _aad(study_id: int) -> str:
 class StudyTrials:
     """Randomisation designs and allocations of the store's studies (see the module doc)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+    def __init__(self, core: Core | Any) -> None:
+        self.core: Core = getattr(core, "core", core)  # a Store passes its Core
+        self._db = self.core.db
 
     # ------------------------------------------------------------------ helpers
     def _study(self, s: Session, actor: Actor, study_id: Any) -> Study:
@@ -208,7 +208,7 @@ class StudyTrials:
 
     def _secret(self, row: TrialDesignRecord) -> str:
         return str(
-            self.store._keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
+            self.core.keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
         )
 
     def _design_dict(
@@ -310,7 +310,7 @@ class StudyTrials:
         fingerprint = Randomiser(lib, secret).key_fingerprint
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
-            keys = self.store._keyring(s)
+            keys = self.core.keyring(s)
             if self._n_allocated(s, study.id):
                 raise StoreValidationError(
                     "design",
@@ -574,7 +574,7 @@ class StudyTrials:
         else:
             # researchers: the study's keyed pseudonym, no staff e-mail, and the date moved by
             # the family's secret shift, as in the store's pseudonymised documents
-            keys = self.store._keyring()
+            keys = self.core.keyring()
             shift = timedelta(days=keys.day_shift(fam.study_id or "none", fam.id))
             out |= {
                 "family_id": keys.pseudonym(fam.study_id or "none", "family", fam.id),
