@@ -28,8 +28,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from attunement.risk import load_definitions
 from attunement.store import audit, shared
@@ -38,14 +38,12 @@ from attunement.store.core import Core
 from attunement.store.errors import NotFound, StoreValidationError
 from attunement.store.models import (
     Assessment,
-    Base,
     Caregiver,
     Episode,
     Family,
+    Referral,
     Site,
     Study,
-    UTCDateTime,
-    utcnow,
 )
 from attunement.store.scope import Actor, get_scoped, require_write, scoped
 
@@ -74,30 +72,6 @@ _DATE_OF = {
     "started": "first_session_on", "completed": "completed_on", "ended": "ended_on",
 }
 _ROUTE_ID = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
-
-
-class Referral(Base):
-    """One referral of a caregiver (or a whole family when ``caregiver_id`` is None)."""
-
-    __tablename__ = "referrals"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    caregiver_id: Mapped[int | None] = mapped_column(ForeignKey("caregivers.id"), nullable=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    target: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))
-    offered_on: Mapped[date] = mapped_column(Date)
-    accepted_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    declined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    first_session_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), nullable=True)
-    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 def _iso(d: date | None) -> str | None:
