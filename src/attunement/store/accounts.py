@@ -14,6 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action, Target
 from attunement.store import audit, names
 from attunement.store import validate as v
 from attunement.store.crypto import token_hash
@@ -39,7 +41,6 @@ from attunement.store.models import (
 from attunement.store.scope import (
     ROLES,
     Actor,
-    require_role,
 )
 from attunement.store.sessions import (
     PASSWORD_SET_CLIENT,
@@ -94,17 +95,17 @@ class Accounts:
         password = v.password(admin_password, "admin_password", email_=email)
         with self.core.db.write() as s:
             self.core.keyring(s)
-            if s.execute(select(User.id).where(User.role == "admin").limit(1)).first():
+            if s.execute(select(User.id).where(User.role == policy.ADMIN).limit(1)).first():
                 raise StoreValidationError("admin_email", "this store already has an administrator")
             system = self.core.system_actor()
             audit.append(
                 s, actor=system, action="init", entity="store", after={"url": self.core.safe_url()}
             )
-            self._create_user(s, system, email, "admin", [], password)
+            self._create_user(s, system, email, policy.ADMIN, [], password)
 
     def add_site(self, actor: Actor, name: str) -> dict:
         """Create a site (admin)."""
-        require_role(actor, "admin")
+        policy.require(actor, Action.MANAGE_SITE)
         name = names.site_name(v.text(name, "name") or "")
         with self.core.db.write() as s:
             existing = names.same_looking(name, s.execute(select(Site.name)).scalars())
@@ -129,9 +130,10 @@ class Accounts:
         """Sites the actor may see (admin: all; others: their own or their studies')."""
         with self.core.db.read() as s:
             stmt = select(Site).order_by(Site.name)
-            if not actor.is_global:
+            if not policy.allows(actor, Action.ANY_SITE):
                 ids = set(actor.site_ids)
-                if actor.role == "researcher" and actor.study_ids:
+                scope = policy.family_scope(actor)
+                if scope is not None and scope[0] == "study_id":  # a researcher's studies
                     ids |= set(
                         s.execute(
                             select(StudySite.site_id).where(StudySite.study_id.in_(actor.study_ids))
@@ -156,11 +158,9 @@ class Accounts:
         ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
         running at their sites. ``expires_on``: access ends at the start of that day (UTC).
         """
-        if actor.role == "site_lead":
-            if role not in ("practitioner", "site_lead"):
-                raise Forbidden("a site lead may add practitioners and site leads only")
-        else:
-            require_role(actor, "admin")
+        policy.require(actor, Action.GRANT_ROLE)
+        if not policy.allows(actor, Action.GRANT_ROLE, Target(role=role)):
+            raise Forbidden("a site lead may add practitioners and site leads only")
         email = v.email(email)
         if role not in ROLES:
             raise StoreValidationError("role", f"must be one of {', '.join(ROLES)}")
@@ -187,7 +187,7 @@ class Accounts:
     ) -> dict:
         taken = names.same_looking(email, s.execute(select(User.email)).scalars())
         if taken is not None:
-            if actor.role != "admin":  # the same words whoever has it: no other site's people
+            if not policy.allows(actor, Action.SEE_ALL_USERS):  # no other site's people
                 raise StoreValidationError(
                     "email", "cannot be used for a new account; if the person already has "
                     "one, an administrator can give them access to your site")
@@ -195,11 +195,11 @@ class Accounts:
                 "email", f"cannot be used for a new account: {taken} already exists or looks "
                 "the same")
         site_rows = [shared.site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
-        if role in ("practitioner", "site_lead") and not site_rows:
+        if role in policy.SITE_ROLES and not site_rows:
             raise StoreValidationError(
                 "sites", f"a {role.replace('_', ' ')} needs at least one site"
             )
-        if actor.role == "site_lead":
+        if not policy.allows(actor, Action.ANY_SITE):  # a site lead: their own sites only
             outside = [x.name for x in site_rows if x.id not in actor.site_ids]
             if outside:
                 raise StoreValidationError("sites", f"not one of your sites: {outside[0]}")
@@ -243,7 +243,7 @@ class Accounts:
 
     def list_users(self, actor: Actor) -> list[dict]:
         """Users (admin: all; site lead: users of their sites)."""
-        require_role(actor, "admin", "site_lead")
+        policy.require(actor, Action.MANAGE_USER)
         with self.core.db.read() as s:
             users = list(s.execute(select(User).order_by(User.email)).scalars())
             sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
@@ -252,7 +252,8 @@ class Accounts:
             out = []
             for u in users:
                 u_sites = [m.site_id for m in members if m.user_id == u.id]
-                if actor.role == "site_lead" and not set(u_sites) & actor.site_ids:
+                if (not policy.allows(actor, Action.SEE_ALL_USERS)
+                        and not set(u_sites) & actor.site_ids):
                     continue
                 out.append(
                     {
@@ -274,7 +275,7 @@ class Accounts:
         Admins: any account but their own. Site leads: practitioners and site leads whose
         every site is one of theirs (see :meth:`_managed_user`).
         """
-        require_role(actor, "admin", "site_lead")
+        policy.require(actor, Action.MANAGE_USER)
         reason = v.text(reason, "reason", max_len=1000) or ""
         if not active and actor.user_id == user_id:
             raise StoreValidationError(
@@ -313,14 +314,13 @@ class Accounts:
             raise NotFound(f"user {user_id} not found")
         sites = set(s.execute(
             select(Membership.site_id).where(Membership.user_id == user.id)).scalars())
-        if actor.role == "admin":
-            return user, sites
-        require_role(actor, "site_lead")
-        if not sites & actor.site_ids:
-            raise NotFound(f"user {user_id} not found")
-        if user.role not in ("practitioner", "site_lead") or not sites <= actor.site_ids:
+        policy.require(actor, Action.MANAGE_USER)
+        target = Target(site_ids=frozenset(sites), role=user.role, what=f"user {user_id}")
+        try:
+            policy.require(actor, Action.MANAGE_USER, target)  # NotFound: no site in common
+        except Forbidden:
             raise Forbidden("an administrator manages this account (it reaches beyond your "
-                            "sites or has another role)")
+                            "sites or has another role)") from None
         return user, sites
 
     def set_password(
@@ -349,7 +349,7 @@ class Accounts:
                 site_ids: set[int] = set()
             else:
                 user, site_ids = self._managed_user(s, actor, user_id)
-                if actor.role != "admin":
+                if not policy.allows(actor, Action.SET_OTHERS_PASSWORD):
                     raise Forbidden("a site lead sends a password reset link; only an "
                                     "administrator sets a password for someone")
             email, old_hash = user.email, user.password_hash
@@ -549,7 +549,8 @@ class Accounts:
             row = s.execute(
                 select(ApiToken).where(ApiToken.token_hash == token_hash(token))
             ).scalar_one_or_none()
-            if row is None or (row.user_id != actor.user_id and not actor.is_global):
+            if row is None or (row.user_id != actor.user_id
+                               and not policy.allows(actor, Action.REVOKE_OTHERS_TOKEN)):
                 raise NotFound("token not found")
             row.revoked_at = self.core.now()
             audit.append(s, actor=actor, action="revoke", entity="api_token", entity_id=row.id)
@@ -562,7 +563,7 @@ class Accounts:
         Each time point: ``name``, ``offset_days`` from the infant's due date, ``window_days``
         either side, ``instruments`` (ids) and optional ``anchor`` (``due_date``|``birth_date``).
         """
-        require_role(actor, "admin")
+        policy.require(actor, Action.ADD_STUDY)
         name = v.text(name, "name") or ""
         if not isinstance(time_points, list):
             raise StoreValidationError("time_points", "must be a list")
@@ -655,7 +656,7 @@ class Accounts:
         """Studies the actor may see (admin: all; others: their studies)."""
         with self.core.db.read() as s:
             stmt = select(Study).order_by(Study.name)
-            if not actor.is_global:
+            if not policy.allows(actor, Action.ANY_SITE):
                 stmt = stmt.where(Study.id.in_(sorted(actor.study_ids)))
             return [self._study_dict(s, x) for x in s.execute(stmt).scalars()]
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from attunement import policy
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.db import (
@@ -490,7 +491,7 @@ class Assessments:
                 d = shared.assessment_dict(a, carers[a.caregiver_id])
                 d["current"] = a.id in current
                 out.append(d)
-            if actor.role == "researcher":
+            if policy.pseudonymised(actor):
                 infant = next(iter(shared.with_birth_dates(self.core, s, s.execute(
                     select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
                 view = shared.research_view(self.core, s, fam, infant, list(carers.values()))

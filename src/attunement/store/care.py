@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit, caseload
 from attunement.store import validate as v
 from attunement.store.crypto import token_hash
@@ -31,7 +33,6 @@ from attunement.store.models import (
     TimePoint,
 )
 from attunement.store.scope import (
-    CLINICAL,
     Actor,
     get_scoped,
     require_write,
@@ -384,7 +385,7 @@ class Care:
 
     def list_alerts(self, actor: Actor, *, include_acknowledged: bool = False) -> list[dict]:
         """Open urgent flags in the actor's scope, newest first (researchers: none)."""
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.READ_CLINICAL):
             return []
         with self.core.db.read() as s:
             stmt = (
@@ -411,7 +412,7 @@ class Care:
         after, key = True, None
         if cursor:
             after, key = caseload.decode_cursor(cursor, "alerts", (int,))
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.READ_CLINICAL):
             return {"items": [], "next": None, "previous": None}
         with self.core.db.read() as s:
             stmt = (
@@ -444,7 +445,7 @@ class Care:
         """Record the safety review of an urgent flag: what was done (``note``) and its
         ``outcome`` (one of :data:`SAFETY_REVIEW_OUTCOMES`), both required. When no urgent
         alert of the family is left open, the review releases the hold on matching."""
-        require_write(actor)
+        policy.require(actor, Action.ACKNOWLEDGE_ALERT)
         note = v.text(note, "note", max_len=2000) or ""
         outcome = v.text(outcome, "outcome", max_len=40) or ""
         if outcome not in SAFETY_REVIEW_OUTCOMES:

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit
 from attunement.store.core import Core
 from attunement.store.errors import Forbidden, StoreError, StoreValidationError
 from attunement.store.models import Assessment, Caregiver, Family, Identity, Infant, Site, Study
-from attunement.store.scope import CLINICAL, family_filter
+from attunement.store.scope import family_filter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -348,8 +350,8 @@ class Exports:
         chunk: int = 5_000,
     ) -> tuple[ExportPlan, Iterator[pd.DataFrame]]:
         if pseudonymise is None:
-            pseudonymise = actor.role not in CLINICAL
-        if not pseudonymise and actor.role not in CLINICAL:
+            pseudonymise = not policy.allows(actor, Action.EXPORT_IDENTIFIED)
+        if not pseudonymise and not policy.allows(actor, Action.EXPORT_IDENTIFIED):
             raise Forbidden("researchers receive pseudonymised exports only")
         db = export_database(self.core.db)
         export = plan(db, actor, study=study, pseudonymise=pseudonymise)

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action
+
 # the family file's vocabulary: one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
@@ -26,10 +29,8 @@ from attunement.store.models import (
     StudySite,
 )
 from attunement.store.scope import (
-    CLINICAL,
     Actor,
     get_scoped,
-    require_role,
     require_write,
     scoped,
 )
@@ -119,12 +120,12 @@ class Families:
 
         with self.core.db.write() as s:
             site = shared.site_by_ref(s, payload.get("site"), "site")
-            if not actor.is_global and site.id not in actor.site_ids:
+            if not policy.allows(actor, Action.ANY_SITE) and site.id not in actor.site_ids:
                 raise StoreValidationError("site", f"no site {payload.get('site')!r}")
             study_id = None
             if payload.get("study") not in (None, ""):
                 study = shared.study_by_ref(s, payload["study"])
-                if not actor.is_global and study.id not in actor.study_ids:
+                if not policy.allows(actor, Action.ANY_SITE) and study.id not in actor.study_ids:
                     raise StoreValidationError("study", f"no study {payload['study']!r}")
                 if (
                     s.execute(
@@ -426,7 +427,7 @@ class Families:
         self, actor: Actor, family_id: int, site: str | int, *, reason: str
     ) -> dict:
         """Move a family to another site (admin); the transfer is audited with its reason."""
-        require_role(actor, "admin")
+        policy.require(actor, Action.TRANSFER_FAMILY)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -622,7 +623,7 @@ class Families:
     def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
         """``{family pk: ["father (ar)", ...]}`` for the actor's families where a current
         caregiver needs an interpreter (the caseload shows it)."""
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.READ_CLINICAL):
             return {}
         with self.core.db.read() as s:
             rows = s.execute(

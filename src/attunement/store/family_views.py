@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from attunement import policy
 from attunement.risk.profile import REVIEW_KEY
 from attunement.store import audit, blind, caseload
 from attunement.store.models import (
@@ -48,7 +49,7 @@ class FamilyViews:
         """The actor's whole caseload: open urgent alerts first, then overdue, then by family
         code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
         today = datetime.now(UTC).date()
-        by_code = actor.role != "researcher"
+        by_code = not policy.pseudonymised(actor)
         needle = (q or "").strip()
         rows: list[dict] = []
         with self.core.db.read() as s:
@@ -99,7 +100,7 @@ class FamilyViews:
         size = caseload.page_size(limit)
         filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
                                    study_id=study, time_point=time_point)
-        by_code = actor.role != "researcher"
+        by_code = not policy.pseudonymised(actor)
         today = datetime.now(UTC).date()
         after, key = True, None
         if cursor:
@@ -164,7 +165,7 @@ class FamilyViews:
         """Which families match a search, as an indexed WHERE clause (never a scan that
         decrypts): code equal to or beginning with the text (as typed or upper case), or a
         blind-index digest of the text as a name, NHS number or date of birth."""
-        if actor.role == "researcher":
+        if policy.pseudonymised(actor):
             return self._pseudonym_clause(actor, needle)
         ranges = [
             and_(Family.code >= text, Family.code < text + "\U0010ffff")
@@ -225,7 +226,7 @@ class FamilyViews:
         schedules: dict[int, list[TimePoint]] = {}
         for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
             schedules.setdefault(tp.study_id, []).append(tp)
-        pseudo = actor.role == "researcher"
+        pseudo = policy.pseudonymised(actor)
         out = []
         for r in found:
             f = fams[r.id]
@@ -399,7 +400,7 @@ class FamilyViews:
             "due": due,
             "overdue": overdue,
         }
-        if actor.role == "researcher":
+        if policy.pseudonymised(actor):
             doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
         return doc
 
@@ -440,7 +441,7 @@ class FamilyViews:
             )
             latest = self._latest_assessments(s, fam.id)
             review = self._safety_review(s, fam.id)
-            pseudo = actor.role == "researcher"
+            pseudo = policy.pseudonymised(actor)
             code = (
                 self.core.keyring().pseudonym(fam.study_id or "none", "family", fam.id)
                 if pseudo
@@ -473,7 +474,7 @@ class FamilyViews:
                 }
                 entry: dict[str, Any] = {
                     "id": c.key
-                    if actor.role != "researcher"
+                    if not policy.pseudonymised(actor)
                     else self.core.keyring().pseudonym(fam.study_id or "none", "caregiver", c.id),
                     "role": c.role,
                     "context": dict(c.context or {}),

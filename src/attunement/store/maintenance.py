@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit
 from attunement.store.core import Core
 from attunement.store.crypto import KeyRing, load_key_file
 from attunement.store.errors import KeyFileError, StoreError, StoreValidationError
 from attunement.store.models import AuditEntry, Family
-from attunement.store.scope import get_scoped, require_role, sees_allocation_sequence
+from attunement.store.scope import get_scoped, sees_allocation_sequence
 
 if TYPE_CHECKING:
     from attunement.store.scope import Actor
@@ -375,11 +377,11 @@ class Maintenance:
         self, actor: Actor, *, limit: int = 200, family_id: int | None = None
     ) -> list[dict]:
         """Newest audit rows first (admin: all; site lead: rows about their sites)."""
-        require_role(actor, "admin", "site_lead")
+        policy.require(actor, Action.READ_AUDIT)
         limit = max(1, min(int(limit), 10000))
         with self.core.db.read() as s:
             stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-            if actor.role == "site_lead":
+            if not policy.allows(actor, Action.ANY_SITE):  # a site lead: their sites' rows
                 stmt = stmt.where(AuditEntry.site_id.in_(sorted(actor.site_ids)))
             if family_id is not None:
                 get_scoped(s, actor, Family, family_id, what="family")

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit, files
 from attunement.store import validate as v
 from attunement.store.errors import (
@@ -18,7 +20,6 @@ from attunement.store.models import (
     ObservationSession,
 )
 from attunement.store.scope import (
-    CLINICAL,
     Actor,
     get_scoped,
     require_write,
@@ -100,7 +101,7 @@ class Observations:
         kept has no entry."""
         from attunement.store.observation_measures import stored_measures
 
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.OPEN_RECORDING):
             raise Forbidden("only clinical roles may open recordings")
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -110,7 +111,7 @@ class Observations:
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
         """The file of an observation session (clinical roles in scope)."""
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.OPEN_RECORDING):
             raise Forbidden("only clinical roles may download recordings")
         with self.core.db.read() as s:
             o = get_scoped(s, actor, ObservationSession, session_id, what="observation session")

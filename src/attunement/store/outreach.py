@@ -25,6 +25,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit, shared
 from attunement.store import validate as v
 from attunement.store.core import Core
@@ -46,7 +48,7 @@ from attunement.store.models import (
     User,
     utcnow,
 )
-from attunement.store.scope import CLINICAL, Actor, get_scoped, require_write
+from attunement.store.scope import Actor, get_scoped, require_write
 
 METHODS = ("email", "sms")
 STATUSES = ("queued", "sending", "retry", "sent", "failed", "skipped")
@@ -218,9 +220,9 @@ class OutreachRecords:
             .order_by(User.id)).all():
             if u.expires_at is not None and u.expires_at <= now:
                 continue
-            if m.role == "practitioner":
+            if m.role == policy.PRACTITIONER:  # whom to notify, not an access rule
                 out[m.site_id]["practitioners"].append(u.id)
-            elif m.role == "site_lead":
+            elif m.role == policy.SITE_LEAD:
                 out[m.site_id]["site_leads"].append(u.id)
         return out
 
@@ -377,7 +379,7 @@ class OutreachRecords:
     # ------------------------------------------------------------------ reading
     def list_messages(self, actor: Actor, family_id: int) -> list[dict]:
         """A family's messages, newest first (clinical roles in scope; others see none)."""
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.READ_CLINICAL):
             return []
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attunement import policy
 from attunement.risk import load_definitions
 from attunement.store import audit, shared
 from attunement.store import validate as v
@@ -427,15 +428,13 @@ class Referrals:
 
     @staticmethod
     def _check_site(s: Session, actor: Actor, site: Any) -> None:
-        """A site the actor's scope rule covers (scope.py decides), else NotFound; for
+        """A site the actor's scope rule covers (the policy decides), else NotFound; for
         study-scoped actors the family filter alone restricts what they see."""
-        from attunement.store.scope import _scope_ids
-
         try:
             sid = int(site)
         except (TypeError, ValueError):
             raise NotFound(f"site {site!r} not found") from None
-        rule = _scope_ids(actor)
+        rule = policy.family_scope(actor)
         if s.get(Site, sid) is None or rule is None or (rule[0] == "site_id"
                                                         and sid not in rule[1]):
             raise NotFound(f"site {sid} not found")
@@ -443,13 +442,11 @@ class Referrals:
     @staticmethod
     def _check_study(s: Session, actor: Actor, study: Any) -> None:
         """An existing study; a study-scoped actor (researcher) only their own."""
-        from attunement.store.scope import _scope_ids
-
         try:
             sid = int(study)
         except (TypeError, ValueError):
             raise NotFound(f"study {study!r} not found") from None
-        rule = _scope_ids(actor)
+        rule = policy.family_scope(actor)
         if s.get(Study, sid) is None or rule is None or (rule[0] == "study_id"
                                                          and sid not in rule[1]):
             raise NotFound(f"study {sid} not found")

@@ -47,6 +47,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit
 from attunement.store import validate as v
 from attunement.store.core import Core
@@ -65,7 +67,6 @@ from attunement.store.scope import (
     Actor,
     get_scoped,
     require_allocation_sequence,
-    require_role,
     scoped,
     sees_allocation_sequence,
 )
@@ -84,7 +85,8 @@ __all__ = [
 ]
 
 SITE_FACTORS = ("site", "centre")
-RANDOMISERS = ("admin", "practitioner", "site_lead")
+# the roles that randomise (the policy's rule; the CLI checks it before looking a family up)
+RANDOMISERS = tuple(sorted(policy.RULES[Action.RANDOMISE].roles - {policy.SYSTEM}))
 _PLATFORM_KEYS = {"levels", "consent_kind", "secret"}
 
 
@@ -114,7 +116,7 @@ class StudyTrials:
         except (TypeError, ValueError):
             raise NotFound(f"study {study_id!r} not found") from None
         study = s.get(Study, sid)
-        if study is None or not (actor.is_global or sid in actor.study_ids):
+        if study is None or not (policy.allows(actor, Action.ANY_SITE) or sid in actor.study_ids):
             raise NotFound(f"study {sid} not found")
         return study
 
@@ -212,7 +214,7 @@ class StudyTrials:
         from attunement.trials import DesignError, RandomisationDesign, Randomiser
         from attunement.trials.randomisation import new_secret
 
-        require_role(actor, "admin")
+        policy.require(actor, Action.DESIGN_TRIAL)
         if not isinstance(design, dict):
             raise StoreValidationError("design", "must be an object")
         design = dict(design)
@@ -304,7 +306,7 @@ class StudyTrials:
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
         """The seed, for an audit by an independent statistician (admin; audited)."""
-        require_role(actor, "admin")
+        policy.require(actor, Action.REVEAL_TRIAL_SECRET)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
@@ -381,7 +383,7 @@ class StudyTrials:
         site. The allocation is audited and can never be changed."""
         from attunement.trials import DesignError, Randomiser
 
-        require_role(actor, *RANDOMISERS)
+        policy.require(actor, Action.RANDOMISE)
         values = values or {}
         if not isinstance(values, dict):
             raise StoreValidationError("values", "must be an object {factor: level}")
@@ -561,7 +563,7 @@ class StudyTrials:
         """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
         from attunement.trials import verify_allocations
 
-        require_role(actor, "admin")
+        policy.require(actor, Action.VERIFY_ALLOCATIONS)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
