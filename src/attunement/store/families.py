@@ -50,6 +50,11 @@ class Families:
         self.core = core
         self.assessments = assessments
         self.views = FamilyViews(core)
+        # what is read about families lives in family_views; reached from here as well
+        self.list_families = self.views.list_families
+        self.caseload_page = self.views.caseload_page
+        self.get_family = self.views.get_family
+        self.family_document = self.views.family_document
 
     def create_family(self, actor: Actor, payload: dict) -> dict:
         """Register a family from a screening family file plus ``site`` (and optional ``study``,
@@ -636,38 +641,6 @@ class Families:
         for fid, key, lang in rows:
             out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
         return out
-
-    # ------------------------------------------------------------------ reads (family_views)
-    def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
-        """Every family in scope (see :meth:`FamilyViews.list_families`)."""
-        return self.views.list_families(actor, q=q)
-
-    def caseload_page(
-        self,
-        actor: Actor,
-        *,
-        q: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-        mine: bool = False,
-        overdue: bool = False,
-        urgent: bool = False,
-        study: int | None = None,
-        time_point: str | None = None,
-        counts: bool = True,
-    ) -> dict:
-        """One keyset page of the caseload (see :meth:`FamilyViews.caseload_page`)."""
-        return self.views.caseload_page(
-            actor, q=q, cursor=cursor, limit=limit, mine=mine, overdue=overdue, urgent=urgent,
-            study=study, time_point=time_point, counts=counts)
-
-    def get_family(self, actor: Actor, family_id: int) -> dict:
-        """One family with everything recorded (see :meth:`FamilyViews.get_family`)."""
-        return self.views.get_family(actor, family_id)
-
-    def family_document(self, actor: Actor, family_id: int) -> dict:
-        """The family file for the profile (see :meth:`FamilyViews.family_document`)."""
-        return self.views.family_document(actor, family_id)
 
 
 def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:
