@@ -10,7 +10,8 @@ window is open and *overdue* once it has closed. In SQL the anchor is a day numb
 date, plus the derived ``infants.birth_offset_days`` for time points anchored on the date of
 birth (a birth date without a due date is not known to SQL: see ``docs/caseload-queries.md``).
 The time points' thresholds are computed here for "today", so the statement's text grows with
-the number of time points x instruments configured, never with the number of families. """
+the number of time points x instruments configured, never with the number of families.
+"""
 
 from __future__ import annotations
 
