@@ -39,6 +39,7 @@ TABLE: dict[Action, dict[str, tuple[bool, bool]]] = {
     Action.MANAGE_USER: {A: ALL, L: OWN_ONLY, P: _, R: _, S: ALL, U: _},
     Action.GRANT_ROLE: {A: ALL, L: ALL, P: _, R: _, S: ALL, U: _},
     Action.SEE_ALL_USERS: {A: ALL, L: _, P: _, R: _, S: ALL, U: _},
+    Action.NAME_EXISTING_ACCOUNT: {A: ALL, L: _, P: _, R: _, S: _, U: _},
     Action.SET_OTHERS_PASSWORD: {A: ALL, L: _, P: _, R: _, S: ALL, U: _},
     Action.REVOKE_OTHERS_TOKEN: {A: ALL, L: _, P: _, R: _, S: ALL, U: _},
     Action.DESIGN_TRIAL: {A: ALL, L: _, P: _, R: _, S: ALL, U: _},

@@ -74,6 +74,7 @@ class Action(Enum):
     MANAGE_USER = "manage_user"
     GRANT_ROLE = "grant_role"
     SEE_ALL_USERS = "see_all_users"
+    NAME_EXISTING_ACCOUNT = "name_existing_account"
     SET_OTHERS_PASSWORD = "set_others_password"
     REVOKE_OTHERS_TOKEN = "revoke_others_token"
     DESIGN_TRIAL = "design_trial"
@@ -115,6 +116,8 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_USER: Rule(GLOBAL | {SITE_LEAD}, "user"),
     Action.GRANT_ROLE: Rule(GLOBAL | {SITE_LEAD}, "role"),
     Action.SEE_ALL_USERS: Rule(GLOBAL),
+    # told which existing account a new e-mail clashes with (as the store has always done)
+    Action.NAME_EXISTING_ACCOUNT: Rule(frozenset({ADMIN})),
     Action.SET_OTHERS_PASSWORD: Rule(GLOBAL),
     Action.REVOKE_OTHERS_TOKEN: Rule(GLOBAL),
     Action.DESIGN_TRIAL: Rule(GLOBAL),

@@ -187,7 +187,7 @@ class Accounts:
     ) -> dict:
         taken = names.same_looking(email, s.execute(select(User.email)).scalars())
         if taken is not None:
-            if not policy.allows(actor, Action.SEE_ALL_USERS):  # no other site's people
+            if not policy.allows(actor, Action.NAME_EXISTING_ACCOUNT):  # no other site's people
                 raise StoreValidationError(
                     "email", "cannot be used for a new account; if the person already has "
                     "one, an administrator can give them access to your site")
