@@ -34,14 +34,14 @@ TPS = [
 
 def build(store: Store, n: int) -> tuple:
     system = store.system_actor()
-    store.add_site(system, "North")
-    store.add_study(system, "S", ["North"], TPS)
-    user = store.add_user(system, "p@example.org", "practitioner", ["North"], "x" * 20)
+    store.accounts.add_site(system, "North")
+    store.accounts.add_study(system, "S", ["North"], TPS)
+    user = store.accounts.add_user(system, "p@example.org", "practitioner", ["North"], "x" * 20)
     actor = store.actor(user["id"])
-    keys = store._keyring()
+    keys = store.core.keyring()
     today = datetime.now(UTC).date()
     now = datetime.now(UTC)
-    with store._db.write() as s:
+    with store.db.write() as s:
         s.execute(Family.__table__.insert(), [
             {"site_id": 1, "study_id": 1, "code": f"F-{i:07d}", "placement": "birth_family",
              "context": {}} for i in range(n)])
@@ -68,7 +68,7 @@ def build(store: Store, n: int) -> tuple:
             {"family_id": i + 1, "caregiver_id": 2 * i + 1, "assessment_id": 10 * i // 2 * 2 + 1,
              "flag_id": "self_harm", "kind": "safety", "label": "x", "reason": "x",
              "status": "open", "created_at": now} for i in range(0, n, 100)])
-    with store._db.read() as s:
+    with store.db.read() as s:
         assert s.execute(select(Assessment.id).order_by(Assessment.id.desc())).first()[0] == 10 * n
     return actor
 
@@ -97,15 +97,15 @@ def main() -> None:
     actor = build(store, args.families)
     print(f"built {args.families} families / {10 * args.families} assessments "
           f"in {time.perf_counter() - t:.0f} s")
-    first = store.caseload_page(actor)
-    later = store.caseload_page(actor, cursor=first["next"])["next"]
+    first = store.families.caseload_page(actor)
+    later = store.families.caseload_page(actor, cursor=first["next"])["next"]
     r = args.runs
-    timed("caseload first page (+counts)", lambda: store.caseload_page(actor), r)
-    timed("caseload first page (no counts)", lambda: store.caseload_page(actor, counts=False), r)
-    timed("caseload third page", lambda: store.caseload_page(actor, cursor=later), r)
-    timed("search by family code", lambda: store.caseload_page(actor, q="F-0054321"), r)
-    timed("search by name (blind index)", lambda: store.caseload_page(actor, q="surname777"), r)
-    timed("alerts first page", lambda: store.alerts_page(actor), r)
+    timed("caseload first page (+counts)", lambda: store.families.caseload_page(actor), r)
+    timed("caseload first page (no counts)", lambda: store.families.caseload_page(actor, counts=False), r)
+    timed("caseload third page", lambda: store.families.caseload_page(actor, cursor=later), r)
+    timed("search by family code", lambda: store.families.caseload_page(actor, q="F-0054321"), r)
+    timed("search by name (blind index)", lambda: store.families.caseload_page(actor, q="surname777"), r)
+    timed("alerts first page", lambda: store.care.alerts_page(actor), r)
     store.close()
 
 

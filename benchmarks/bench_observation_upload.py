@@ -58,14 +58,14 @@ def main() -> None:
         store = Store.open(f"sqlite:///{Path(tmp) / 'b.db'}", key_path=Path(tmp) / "k.key")
         store.init("admin@example.org", "correct horse battery staple")
         system = store.system_actor()
-        store.add_site(system, "Site A")
+        store.accounts.add_site(system, "Site A")
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        fam = store.create_family(system, {
+        fam = store.families.create_family(system, {
             "family_id": "F1", "site": "Site A", "infant": {"due_date": due},
             "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother"}]})["id"]
-        admin = next(u["id"] for u in store.list_users(system))
-        headers = {"Authorization": "Bearer " + store.create_api_token(store.actor(admin))}
+        admin = next(u["id"] for u in store.accounts.list_users(system))
+        headers = {"Authorization": "Bearer " + store.accounts.create_api_token(store.actor(admin))}
         content = coded_file(args.mb)
         app = create_app(store, settings=Settings(secret_key="bench-" + "x" * 40))
         with TestClient(app) as c:

@@ -8,7 +8,7 @@ result (two audited writes), so this is the whole path, not a queue benchmark.
 
 The families are built with bulk SQL (``INSERT … SELECT generate_series``; the caregivers'
 encrypted e-mail addresses with the store's own key ring) because registering 100,000 families
-one by one through ``Store.create_family`` (validation, audit, encryption per family) takes far
+one by one through ``Store.families.create_family`` (validation, audit, encryption per family) takes far
 longer than the thing measured. Everything after that goes through the product code.
 
 ``ATTUNEMENT_BENCH_FAMILIES`` (default 100000) and ``ATTUNEMENT_BENCH_SECONDS`` (default 20,
@@ -45,11 +45,11 @@ def _build(url: str, key: Path) -> None:
     store = Store.open(url, key_path=key)
     store.init("admin@example.org", "a long benchmark passphrase")
     system = store.system_actor()
-    site = store.add_site(system, "North")
-    study = store.add_study(system, "Bench", ["North"], [
+    site = store.accounts.add_site(system, "North")
+    study = store.accounts.add_study(system, "Bench", ["North"], [
         {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds"]}])
-    keys = store._keyring()
-    with store._db.write() as s:
+    keys = store.core.keyring()
+    with store.db.write() as s:
         s.execute(text(
             "INSERT INTO families (site_id, study_id, code, placement, context, created_at) "
             "SELECT :site, :study, 'B-' || g, 'birth_family', '{}', now() "
@@ -66,7 +66,7 @@ def _build(url: str, key: Path) -> None:
             {"family_id": fam, "subject_kind": "caregiver", "subject_id": cg,
              "ciphertext": keys.encrypt({"email": f"c{cg}@example.net"}, f"caregiver:{cg}"),
              "key_id": keys.key_id} for cg, fam in rows])
-    with store._db.engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
     store.close()
@@ -163,7 +163,7 @@ def main() -> bool:
         two = _phase(url, key, smtp.port, 2)
         print(f"delivery, 2 worker processes: {two:6.1f} messages/s ({two / one:.2f} x)")
         store = Store.open(url, key_path=key)
-        with store._db.read() as s:
+        with store.db.read() as s:
             counts = dict(s.execute(text(
                 "SELECT status, count(*) FROM outreach_messages GROUP BY status")).all())
         store.close()

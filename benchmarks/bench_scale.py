@@ -61,14 +61,14 @@ def build(url: str, key: Path, families: int, *, batch: int = 500) -> dict[str, 
     system = st.system_actor()
     sites = [f"Site {i}" for i in range(SITES)]
     for name in sites:
-        st.add_site(system, name)
-    st.add_study(system, "Nation", sites, TIME_POINTS)
-    admin = st.authenticate("admin@example.org", PASSWORD)
+        st.accounts.add_site(system, name)
+    st.accounts.add_study(system, "Nation", sites, TIME_POINTS)
+    admin = st.accounts.authenticate("admin@example.org", PASSWORD)
     rng = random.Random(17)
     t0 = time.perf_counter()
     ids: list[int] = []
     for n in range(families):
-        doc = st.create_family(admin, {
+        doc = st.families.create_family(admin, {
             "family_id": f"F{n:07d}", "site": sites[n % SITES], "study": "Nation",
             "assessed_on": "2026-06-20",
             "infant": {"due_date": "2026-06-20", "date_of_birth": "2026-06-15",
@@ -103,7 +103,7 @@ def build(url: str, key: Path, families: int, *, batch: int = 500) -> dict[str, 
 
 
 def _submit(st: Any, subs: list[Any]) -> None:
-    for r in st.add_assessments(subs):
+    for r in st.assessments.add_assessments(subs):
         if isinstance(r, Exception):
             raise r
 
@@ -122,17 +122,17 @@ def _timed(fn: Any, repeat: int = 20) -> dict[str, float]:
 
 def reads(url: str, key: Path, families: int) -> dict[str, Any]:
     st = _store(url, key)
-    admin = st.authenticate("admin@example.org", PASSWORD)
+    admin = st.accounts.authenticate("admin@example.org", PASSWORD)
     out: dict[str, Any] = {}
-    out["caseload_first_page"] = _timed(lambda: st.caseload_page(admin, limit=50))
+    out["caseload_first_page"] = _timed(lambda: st.families.caseload_page(admin, limit=50))
     code = f"F{families // 2:07d}"
-    out["family_list_search_code"] = _timed(lambda: st.caseload_page(admin, q=code, limit=50))
+    out["family_list_search_code"] = _timed(lambda: st.families.caseload_page(admin, q=code, limit=50))
     out["search_name"] = _timed(
-        lambda: st.caseload_page(admin, q=f"Mother {families // 3} Example", limit=50))
-    out["alerts"] = _timed(lambda: st.list_alerts(admin), repeat=5)
-    fam = st.caseload_page(admin, q=code, limit=1)["items"][0]["id"]
+        lambda: st.families.caseload_page(admin, q=f"Mother {families // 3} Example", limit=50))
+    out["alerts"] = _timed(lambda: st.care.list_alerts(admin), repeat=5)
+    fam = st.families.caseload_page(admin, q=code, limit=1)["items"][0]["id"]
     out["one_submission"] = _timed(
-        lambda: st.add_assessment(admin, fam, "mother", "epds", "6w", [0] * 10))
+        lambda: st.assessments.add_assessment(admin, fam, "mother", "epds", "6w", [0] * 10))
     st.close()
     return out
 
@@ -149,10 +149,10 @@ def _hwm_mb() -> float:
 def export_child(url: str, key: str, fmt: str) -> None:
     """Run one streamed export to /dev/null in this process; print seconds, rows, peak RSS."""
     st = _store(url, Path(key))
-    admin = st.authenticate("admin@example.org", PASSWORD)
+    admin = st.accounts.authenticate("admin@example.org", PASSWORD)
     before = _hwm_mb()
     t0 = time.perf_counter()
-    plan, body = st.export_stream(admin, fmt=fmt, pseudonymise=True)
+    plan, body = st.exports.export_stream(admin, fmt=fmt, pseudonymise=True)
     size = 0
     for part in body:
         size += len(part)
@@ -167,12 +167,12 @@ def export_child(url: str, key: str, fmt: str) -> None:
 def verify_child(url: str, key: str) -> None:
     st = _store(url, Path(key))
     t0 = time.perf_counter()
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     took = time.perf_counter() - t0
-    cp = st.audit_checkpoint()
-    st.add_site(st.system_actor(), f"Bench {time.time()}")
+    cp = st.maintenance.audit_checkpoint()
+    st.accounts.add_site(st.system_actor(), f"Bench {time.time()}")
     t1 = time.perf_counter()
-    since = st.verify_audit(checkpoint=cp)
+    since = st.maintenance.verify_audit(checkpoint=cp)
     took_cp = time.perf_counter() - t1
     st.close()
     print(json.dumps({"ok": report.ok, "rows": report.rows, "seconds": round(took, 2),
@@ -184,12 +184,12 @@ def verify_child(url: str, key: str) -> None:
 def writer_child(url: str, key: str, n: int, seed: int) -> None:
     """Submit ``n`` assessments one by one (as the web service does per request)."""
     st = _store(url, Path(key))
-    admin = st.authenticate("admin@example.org", PASSWORD)
-    fams = [x["id"] for x in st.caseload_page(admin, limit=200)["items"]]
+    admin = st.accounts.authenticate("admin@example.org", PASSWORD)
+    fams = [x["id"] for x in st.families.caseload_page(admin, limit=200)["items"]]
     rng = random.Random(seed)
     t0 = time.perf_counter()
     for _ in range(n):
-        st.add_assessment(admin, rng.choice(fams), "father", "epds", "6m",
+        st.assessments.add_assessment(admin, rng.choice(fams), "father", "epds", "6m",
                           [rng.randint(0, 3) for _ in range(10)])
     print(json.dumps({"n": n, "seconds": time.perf_counter() - t0}))
     st.close()
@@ -207,7 +207,7 @@ def writers(url: str, key: Path, n: int) -> dict[str, Any]:
     _child("--writer", url, str(key), str(n), "1")
     one = n / (time.perf_counter() - t0)
     st = _store(url, key)
-    before = st.verify_audit().rows
+    before = st.maintenance.verify_audit().rows
     st.close()
     t0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, __file__, "--writer", url, str(key), str(n),
@@ -219,7 +219,7 @@ def writers(url: str, key: Path, n: int) -> dict[str, Any]:
             raise SystemExit("a writer failed")
     two = 2 * n / (time.perf_counter() - t0)
     st = _store(url, key)
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     st.close()
     return {"one_process_per_s": round(one, 1), "two_processes_per_s": round(two, 1),
             "chain_ok": report.ok, "audit_rows_added": report.rows - before,
@@ -238,7 +238,7 @@ def audit_only(url: str, key: Path, rows: int, *, batch: int = 5000) -> dict[str
     done = 0
     while done < rows:
         n = min(batch, rows - done)
-        with st._db.write() as s:
+        with st.db.write() as s:
             audit.append_many(s, [dict(
                 actor=actor, action="create", entity="note", entity_id=done + i,
                 family_id=1 + (done + i) % 100_000, site_id=1,

@@ -65,20 +65,20 @@ def _prepare(url: str, key: Path) -> tuple[int, float, float]:
     try:
         store.init("admin@bench.example", PASSWORD)
         system = store.system_actor()
-        store.add_site(system, "Bench site")
-        store.add_user(system, "pract@bench.example", "practitioner", ["Bench site"], PASSWORD)
+        store.accounts.add_site(system, "Bench site")
+        store.accounts.add_user(system, "pract@bench.example", "practitioner", ["Bench site"], PASSWORD)
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        fam = store.create_family(system, {
+        fam = store.families.create_family(system, {
             "site": "Bench site", "family_id": "BENCH-1", "infant": {"due_date": due},
             "caregivers": [{"id": "mother", "role": "birth_mother"},
                            {"id": "father", "role": "birth_father"}]})
         for i in range(20):  # warm-up: statement compilation, instrument definitions
-            store.add_assessment(system, fam["id"], "mother", "epds", "baseline",
+            store.assessments.add_assessment(system, fam["id"], "mother", "epds", "baseline",
                                  [i % 4] * 9 + [0])
         n = 200
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
-            store.add_assessment(system, fam["id"], "father", "epds", "baseline",
+            store.assessments.add_assessment(system, fam["id"], "father", "epds", "baseline",
                                  [i % 4] * 9 + [0])
         direct = n / (time.perf_counter() - start)
         cpu_ms = (time.process_time() - cpu) / n * 1000
@@ -284,7 +284,7 @@ def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
     print(f"{'':<11}   throughput {sat.rate:7.1f}/s (target ≥ {TARGET_RPS:.0f}: "
           f"{sat.rate / TARGET_RPS:.2f}× target); latency p50 {sat.pct_ms(0.5):6.1f} ms, "
           f"p99 {sat.pct_ms(0.99):6.1f} ms, mean {statistics.fmean(sat.latencies) * 1000:.1f} ms")
-    print(f"{'':<11} baseline: store.add_assessment direct, sequential {direct:7.1f}/s "
+    print(f"{'':<11} baseline: store.assessments.add_assessment direct, sequential {direct:7.1f}/s "
           f"({cpu_ms:.2f} ms CPU each); saturation = {sat.rate / direct:.2f}× baseline")
     print(f"{'':<11} harness floor: GET /healthz at 50 clients {floor:7.1f}/s "
           f"(no write; what this load generator and HTTP stack reach on this machine)")

@@ -118,8 +118,8 @@ def postgres_url(postgres_server: str) -> str:
 def _refuse_time_point(store: Any, time_point: str) -> None:
     from sqlalchemy import text
 
-    with store._db.engine.begin() as conn:
-        if store._db.dialect == "sqlite":
+    with store.db.engine.begin() as conn:
+        if store.db.dialect == "sqlite":
             conn.execute(text(
                 f"CREATE TRIGGER refuse_{time_point} BEFORE INSERT ON assessments "
                 f"WHEN NEW.time_point = '{time_point}' "

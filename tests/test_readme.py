@@ -77,10 +77,10 @@ def _seed_trial_study(env: dict[str, str]) -> None:
     store = Store.open(env["ATTUNEMENT_DB"], key_path=Path(env["ATTUNEMENT_KEY_FILE"]))
     try:
         system = store.system_actor()
-        store.add_study(system, "Trial T", ["North Clinic"], [
+        store.accounts.add_study(system, "Trial T", ["North Clinic"], [
             {"name": "antenatal", "offset_days": -60, "window_days": 30, "instruments": ["epds"]}])
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        store.create_family(system, {
+        store.families.create_family(system, {
             "family_id": "A-017", "site": "North Clinic", "study": "Trial T",
             "infant": {"due_date": due}, "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother", "age": 29}]})

@@ -166,9 +166,9 @@ def seed(store: Any, actor: Any) -> dict[str, int]:
     family code -> family id."""
     from attunement.store.referrals import Referrals
 
-    ids = {code: store.create_family(actor, family_payload(code))["id"] for code in FAMILIES}
+    ids = {code: store.families.create_family(actor, family_payload(code))["id"] for code in FAMILIES}
     for code, cg, instrument, total, on in ASSESSMENTS:
-        store.add_assessment(actor, ids[code], cg, instrument, f"t{on}",
+        store.assessments.add_assessment(actor, ids[code], cg, instrument, f"t{on}",
                              responses(instrument, total), completed_on=on)
     refs = Referrals(store)
     for code, cg, kind, target, offered, stages in REFERRALS:

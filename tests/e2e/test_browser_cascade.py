@@ -28,7 +28,7 @@ def test_referral_and_cascade_dashboard(chromium, server: LiveServer, e2e_world:
     # FAM-A's mother screened negative at registration; a later positive EPDS, then a referral
     system = e2e_world.store.system_actor()
     today = dt.date.today()
-    e2e_world.store.add_assessment(system, e2e_world.family_a, "mother", "epds", "antenatal",
+    e2e_world.store.assessments.add_assessment(system, e2e_world.family_a, "mother", "epds", "antenatal",
                                    [2, 2, 2, 2, 2, 1, 1, 1, 1, 0],
                                    completed_on=today.isoformat())
     page.goto(f"{server.url}/families/{e2e_world.family_a}")

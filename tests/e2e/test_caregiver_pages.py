@@ -19,7 +19,7 @@ PHONE = {"width": 390, "height": 844}
 
 def _link(world: World, caregiver: str, instrument: str) -> str:
     actor = world.store.actor(world.users["practitioner"])
-    return world.store.create_link(actor, world.family_a, caregiver, instrument, "antenatal")
+    return world.store.care.create_link(actor, world.family_a, caregiver, instrument, "antenatal")
 
 
 def _no_side_scroll(page) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +170,7 @@ def test_right_to_left_pages_are_laid_out_right_to_left(chromium, server: LiveSe
     e2e_world.app.state.settings.sample_text_packs = True  # as in the demo
     store = e2e_world.store
     actor = store.actor(e2e_world.users["practitioner"])
-    store.set_caregiver_language(actor, e2e_world.family_a, "mother", page_language="ar",
+    store.families.set_caregiver_language(actor, e2e_world.family_a, "mother", page_language="ar",
                                  interpreter_needed=True)
     token = _link(e2e_world, "mother", "phq9")
     page = chromium.new_context(viewport=PHONE).new_page()
@@ -192,8 +192,8 @@ def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
     store = e2e_world.store
     actor = store.actor(e2e_world.users["practitioner"])
     fid = e2e_world.family_a
-    store.add_episode(actor, fid, "abc", "2026-10-01", caregivers=["mother"])
-    token = store.create_space_link(actor, fid, "mother")
+    store.care.add_episode(actor, fid, "abc", "2026-10-01", caregivers=["mother"])
+    token = store.care.create_space_link(actor, fid, "mother")
     carer = chromium.new_context(viewport=PHONE).new_page()
     carer.set_default_timeout(15000)
     carer.goto(f"{server.url}/s/{token}")

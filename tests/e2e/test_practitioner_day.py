@@ -47,7 +47,7 @@ def site() -> Iterator[Site]:
     world = open_world(template, url, key)
     store = world.store
     system = store.system_actor()
-    study = next(s["id"] for s in store.list_studies(system) if s["name"] == "Study S")
+    study = next(s["id"] for s in store.accounts.list_studies(system) if s["name"] == "Study S")
     from attunement.store.trials import StudyTrials
 
     StudyTrials(store).define_design(store.actor(world.users["admin"]),
@@ -56,7 +56,7 @@ def site() -> Iterator[Site]:
     # one family per viewport for the consent-then-randomise walk (an allocation is final)
     fams = {}
     for width in (DESKTOP["width"], PHONE["width"]):
-        fams[width] = store.create_family(
+        fams[width] = store.families.create_family(
             system, family_payload(f"RND-{width}", "Site A", study="Study S"))["id"]
     with LiveServer(world.app) as live:
         yield Site(world, live.url, study, fams)
@@ -144,8 +144,8 @@ def test_consent_recorded_in_the_ui_then_randomised(chromium: Any, site: Site,
 
 def test_consent_withdrawn_in_the_ui(chromium: Any, site: Site) -> None:
     store, system = site.world.store, site.world.store.system_actor()
-    fid = store.create_family(system, family_payload("WDR-1", "Site A"))["id"]
-    store.add_consent(system, fid, kind="recording", version="3", given_on=dt.date.today(),
+    fid = store.families.create_family(system, family_payload("WDR-1", "Site A"))["id"]
+    store.care.add_consent(system, fid, kind="recording", version="3", given_on=dt.date.today(),
                       caregiver="mother")
     page = _login(chromium, site, "practitioner", DESKTOP)
     try:
@@ -159,7 +159,7 @@ def test_consent_withdrawn_in_the_ui(chromium: Any, site: Site) -> None:
         page.wait_for_url(f"**/families/{fid}*")
         text = page.locator("section[aria-labelledby=consent-title]").inner_text()
         assert f"withdrawn {dt.date.today().isoformat()}" in text
-        assert store.get_family(system, fid)["consents"][0]["active"] is False
+        assert store.families.get_family(system, fid)["consents"][0]["active"] is False
     finally:
         page.context.close()
 
@@ -201,7 +201,7 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, site: Site, role:
 def test_signed_out_and_caregiver_pages_fit_a_phone_and_pass_axe(chromium: Any,
                                                                  site: Site) -> None:
     store, system = site.world.store, site.world.store.system_actor()
-    link = store.create_link(system, site.world.family_a, "father", "epds", "antenatal")
+    link = store.care.create_link(system, site.world.family_a, "father", "epds", "antenatal")
     token = link["token"] if isinstance(link, dict) else str(link)
     problems: list[str] = []
     for viewport in (PHONE, DESKTOP):

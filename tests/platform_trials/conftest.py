@@ -24,9 +24,9 @@ DESIGN = {"method": "blocks", "arms": ["usual care", "VIPP-SD"], "ratio": [1, 1]
 def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
-    from attunement.store import service
+    from attunement.store import accounts
 
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                            parallelism=1))
 
 
@@ -66,28 +66,28 @@ def build(url: str, key: Path) -> TrialWorld:
     store = Store.open(url, key_path=key)
     store.init("admin@example.org", PASSWORD)
     system = store.system_actor()
-    store.add_site(system, "Site A")
-    store.add_site(system, "Site B")
-    study = store.add_study(system, "Trial T", ["Site A", "Site B"], [])["id"]
+    store.accounts.add_site(system, "Site A")
+    store.accounts.add_site(system, "Site B")
+    study = store.accounts.add_study(system, "Trial T", ["Site A", "Site B"], [])["id"]
     ids = {
-        "pa": store.add_user(system, "pa@example.org", "practitioner", ["Site A"], PASSWORD),
-        "pb": store.add_user(system, "pb@example.org", "practitioner", ["Site B"], PASSWORD),
-        "lead": store.add_user(system, "lead@example.org", "site_lead", ["Site A"], PASSWORD),
-        "res": store.add_user(system, "res@example.org", "researcher", [], PASSWORD,
+        "pa": store.accounts.add_user(system, "pa@example.org", "practitioner", ["Site A"], PASSWORD),
+        "pb": store.accounts.add_user(system, "pb@example.org", "practitioner", ["Site B"], PASSWORD),
+        "lead": store.accounts.add_user(system, "lead@example.org", "site_lead", ["Site A"], PASSWORD),
+        "res": store.accounts.add_user(system, "res@example.org", "researcher", [], PASSWORD,
                               studies=["Trial T"]),
     }
-    admin_id = next(u["id"] for u in store.list_users(system)
+    admin_id = next(u["id"] for u in store.accounts.list_users(system)
                     if u["email"] == "admin@example.org")
     today = dt.date.today().isoformat()
     fam_a, consents = [], {}
     for i in range(6):
-        f = store.create_family(system, family_payload(f"A-{i}", "Site A"))["id"]
-        consents[f] = store.add_consent(system, f, kind="research", version="v1",
+        f = store.families.create_family(system, family_payload(f"A-{i}", "Site A"))["id"]
+        consents[f] = store.care.add_consent(system, f, kind="research", version="v1",
                                         given_on=today)["id"]
         fam_a.append(f)
-    fam_b = store.create_family(system, family_payload("B-0", "Site B"))["id"]
-    store.add_consent(system, fam_b, kind="research", version="v1", given_on=today)
-    no_consent = store.create_family(system, family_payload("A-nc", "Site A"))["id"]
+    fam_b = store.families.create_family(system, family_payload("B-0", "Site B"))["id"]
+    store.care.add_consent(system, fam_b, kind="research", version="v1", given_on=today)
+    no_consent = store.families.create_family(system, family_payload("A-nc", "Site A"))["id"]
     return TrialWorld(store, StudyTrials(store), system, store.actor(admin_id),
                       store.actor(ids["pa"]["id"]), store.actor(ids["pb"]["id"]),
                       store.actor(ids["lead"]["id"]), store.actor(ids["res"]["id"]), study,

@@ -27,7 +27,7 @@ def api(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str | None, dict[str,
     if not any(getattr(r, "path", "") == "/trials" for r in app.routes):
         app.include_router(trials_router)
     headers: dict[str | None, dict[str, str]] = {
-        role: {"Authorization": "Bearer " + tw.store.create_api_token(tw.store.actor(uid))}
+        role: {"Authorization": "Bearer " + tw.store.accounts.create_api_token(tw.store.actor(uid))}
         for role, uid in tw.user_ids().items()}
     headers[None] = {}
     with TestClient(app) as c:
@@ -37,8 +37,8 @@ def api(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str | None, dict[str,
 def _fresh_family(tw: TrialWorld, site: str, code: str) -> int:
     import datetime as dt
 
-    fid = tw.store.create_family(tw.system, family_payload(code, site))["id"]
-    tw.store.add_consent(tw.system, fid, kind="research", version="v1",
+    fid = tw.store.families.create_family(tw.system, family_payload(code, site))["id"]
+    tw.store.care.add_consent(tw.system, fid, kind="research", version="v1",
                          given_on=dt.date.today().isoformat())
     return fid
 
@@ -84,7 +84,7 @@ def test_matrix(tw: TrialWorld, api):
         want[("reveal", role)] = {"admin": 200, None: 401}.get(role, 403)
     assert got == want
     # a study the user cannot see does not exist for them
-    other = tw.store.add_study(tw.system, "Other study", ["Site B"], [])["id"]
+    other = tw.store.accounts.add_study(tw.system, "Other study", ["Site B"], [])["id"]
     assert c.get(f"/api/studies/{other}/allocations",
                  headers=h["practitioner"]).status_code == 404
     # a study running at their own site is visible, its allocations are not (concealment)

@@ -16,7 +16,7 @@ def test_consent_then_randomise_then_withdraw(cli: Cli):  # noqa: F811
             "--as", "pa@example.org")
     assert r.exit_code == 0, r.output
     assert f"research (form v2) given by family A-nc on {today}" in r.stdout
-    consents = tw.store.get_family(tw.admin, tw.fam_a_no_consent)["consents"]
+    consents = tw.store.families.get_family(tw.admin, tw.fam_a_no_consent)["consents"]
     assert [(c["kind"], c["version"], c["active"]) for c in consents] == [("research", "v2", True)]
     r = cli("randomise", "Trial T", "A-nc", "--as", "pa@example.org", "--value", "smi=no")
     assert r.exit_code == 0, r.output
@@ -24,9 +24,9 @@ def test_consent_then_randomise_then_withdraw(cli: Cli):  # noqa: F811
     r = cli("withdraw-consent", "Trial T", "A-nc", "--on", today, "--reason", "moved away",
             "--as", "pa@example.org")
     assert r.exit_code == 0, r.output
-    consents = tw.store.get_family(tw.admin, tw.fam_a_no_consent)["consents"]
+    consents = tw.store.families.get_family(tw.admin, tw.fam_a_no_consent)["consents"]
     assert consents[0]["active"] is False and consents[0]["withdrawn_on"] == today
-    entry = tw.store.audit_log(tw.admin, limit=1)[0]
+    entry = tw.store.maintenance.audit_log(tw.admin, limit=1)[0]
     assert entry["entity"] == "consent" and entry["actor"] == "pa@example.org"
     assert entry["reason"] == "moved away"
 
@@ -41,4 +41,4 @@ def test_consent_errors_name_the_option(cli: Cli):  # noqa: F811
     _one_line_error(cli("withdraw-consent", "Trial T", "A-nc", "--on",
                         dt.date.today().isoformat(), "--reason", "x"),
                     "no active 'research' consent")
-    assert cli.tw.store.get_family(cli.tw.admin, cli.tw.fam_a_no_consent)["consents"] == []
+    assert cli.tw.store.families.get_family(cli.tw.admin, cli.tw.fam_a_no_consent)["consents"] == []

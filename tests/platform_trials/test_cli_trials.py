@@ -95,7 +95,7 @@ def test_design_from_file_then_show(cli: Cli):
     assert SECRET not in r.stdout
     # by study id as well as by name; the design is audited as the system operator
     assert cli("show", str(cli.tw.study)).exit_code == 0
-    log = cli.tw.store.audit_log(cli.tw.admin, limit=5)
+    log = cli.tw.store.maintenance.audit_log(cli.tw.admin, limit=5)
     entry = next(e for e in log if e["entity"] == "trial_design")
     assert entry["actor"] == "system" and entry["action"] == "create"
 
@@ -120,7 +120,7 @@ def test_design_from_options_and_json_and_as_admin(cli: Cli):
     assert r.exit_code == 0, r.output
     d = cli.tw.trials.get_design(cli.tw.admin, cli.tw.study)
     assert d["method"] == "minimisation" and d["arms"] == ["a", "b", "c"] and d["p"] == 0.9
-    entry = next(e for e in cli.tw.store.audit_log(cli.tw.admin, limit=5)
+    entry = next(e for e in cli.tw.store.maintenance.audit_log(cli.tw.admin, limit=5)
                  if e["entity"] == "trial_design")
     assert entry["actor"] == "admin@example.org"
     # a JSON file replaces it while nobody is allocated; an option overrides the file's key
@@ -169,7 +169,7 @@ def test_randomise_by_code_and_id_is_audited_as_the_user(cli: Cli):
     assert first["inputs"] == {"site": "Site A", "smi": "no"}
     assert f"randomised to '{first['arm']}'" in r.stdout
     assert "allocation 1" not in r.stdout  # the recruiter never learns the sequence
-    entry = next(e for e in tw.store.audit_log(tw.admin, limit=10)
+    entry = next(e for e in tw.store.maintenance.audit_log(tw.admin, limit=10)
                  if e["id"] == first["audit_id"])
     assert entry["action"] == "randomise" and entry["actor"] == "pa@example.org"
     # by record id, by the site lead
@@ -261,7 +261,7 @@ def test_verify_clean_store_and_tampering(cli: Cli):
     other = next(a for a in DESIGN["arms"] if a != stored[2]["arm"])
     drop = ("DROP TRIGGER trial_allocations_no_update" if tw.store.dialect == "sqlite"
             else "DROP TRIGGER trial_allocations_no_change ON trial_allocations")
-    with tw.store._db.write() as s:
+    with tw.store.db.write() as s:
         s.execute(text(drop))
         s.execute(text("UPDATE trial_allocations SET arm = :arm WHERE sequence = 3"),
                   {"arm": other})
@@ -325,10 +325,10 @@ def test_family_references_are_never_guessed(cli: Cli):
     tw = cli.tw
     n = tw.fam_a[0]
     system = tw.store.system_actor()
-    twin = tw.store.create_family(system, family_payload(str(n), "Site B"))["id"]  # code "1"
-    dup = tw.store.create_family(system, family_payload("A-1", "Site B"))["id"]  # "A-1" twice
+    twin = tw.store.families.create_family(system, family_payload(str(n), "Site B"))["id"]  # code "1"
+    dup = tw.store.families.create_family(system, family_payload("A-1", "Site B"))["id"]  # "A-1" twice
     for f in (twin, dup):
-        tw.store.add_consent(system, f, kind="research", version="v1",
+        tw.store.care.add_consent(system, f, kind="research", version="v1",
                              given_on=dt.date.today().isoformat())
     _one_line_error(cli("randomise", "Trial T", str(n), "--as", "admin@example.org",
                         "--value", "smi=no"), "ambiguous", f"id:{n}", f"code:{n}")

@@ -35,7 +35,7 @@ def web(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]
     app = create_app(tw.store, settings=Settings(secret_key="test-secret-" + "x" * 32))
     if not any(getattr(r, "path", "") == "/trials" for r in app.routes):
         app.include_router(trials_router)
-    headers = {role: {"Authorization": "Bearer " + tw.store.create_api_token(
+    headers = {role: {"Authorization": "Bearer " + tw.store.accounts.create_api_token(
         tw.store.actor(uid))} for role, uid in tw.user_ids().items()}
     with TestClient(app) as c:
         yield c, headers

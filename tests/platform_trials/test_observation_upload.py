@@ -38,7 +38,7 @@ def client(tw: TrialWorld) -> Iterator[TestClient]:
 
 
 def _auth(tw: TrialWorld) -> dict[str, str]:
-    return {"Authorization": "Bearer " + tw.store.create_api_token(tw.pa)}
+    return {"Authorization": "Bearer " + tw.store.accounts.create_api_token(tw.pa)}
 
 
 def _upload(c: TestClient, tw: TrialWorld, content: bytes, meta: dict | None = None,
@@ -49,7 +49,7 @@ def _upload(c: TestClient, tw: TrialWorld, content: bytes, meta: dict | None = N
 
 
 def _stored(tw: TrialWorld) -> tuple[int, int]:
-    with tw.store._db.read() as s:
+    with tw.store.db.read() as s:
         return (s.execute(select(func.count(ObservationSession.id))).scalar_one(),
                 s.execute(select(func.count(ObservationMeasures.session_id))).scalar_one())
 
@@ -129,7 +129,7 @@ def test_oversized_file_is_refused_naming_the_limit(tw: TrialWorld, client, monk
     assert _stored(tw) == (1, 1)
     # the store refuses it too, whoever calls it
     with pytest.raises(UploadTooLarge):
-        tw.store.add_observation_session(tw.pa, tw.fam_a[0], filename="x.csv",
+        tw.store.observations.add_observation_session(tw.pa, tw.fam_a[0], filename="x.csv",
                                          content=_big_session(101), metadata=META)
     # the page answers 413 with the reason beside the file field
     monkeypatch.setenv("ATTUNEMENT_OBSERVATION_MAX_BYTES", "2048")
@@ -160,9 +160,9 @@ def test_unmeasurable_file_is_refused_and_absent(tw: TrialWorld, client, content
     detail = r.json()["detail"][0]
     assert detail["field"] == field and fragment in detail["msg"], detail
     assert _stored(tw) == (0, 0)
-    assert tw.store.get_family(tw.pa, tw.fam_a[0])["observation_sessions"] == []
+    assert tw.store.families.get_family(tw.pa, tw.fam_a[0])["observation_sessions"] == []
     with pytest.raises(StoreValidationError):
-        tw.store.add_observation_session(tw.pa, tw.fam_a[0], filename="dyad.csv",
+        tw.store.observations.add_observation_session(tw.pa, tw.fam_a[0], filename="dyad.csv",
                                          content=content, metadata=meta)
     assert _stored(tw) == (0, 0)
 

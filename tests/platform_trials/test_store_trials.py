@@ -42,7 +42,7 @@ def test_practitioner_randomises_consented_family_audited_and_reproducible(tw: T
     assert verify_allocations(lib, SECRET + "x", records) != []
     assert tw.trials.verify(tw.admin, tw.study) == []
     # each allocation is in the audit log with who and the inputs
-    log = {e["id"]: e for e in tw.store.audit_log(tw.admin, limit=100)}
+    log = {e["id"]: e for e in tw.store.maintenance.audit_log(tw.admin, limit=100)}
     for a in out[:-1]:
         entry = log[a["audit_id"]]
         assert entry["action"] == "randomise" and entry["actor"] == "pa@example.org"
@@ -50,7 +50,7 @@ def test_practitioner_randomises_consented_family_audited_and_reproducible(tw: T
         assert entry["after"]["inputs"] == a["inputs"]
         assert entry["after"]["fingerprint"] == design["secret_fingerprint"]
     assert SECRET not in str(log)
-    assert tw.store.verify_audit().ok
+    assert tw.store.maintenance.verify_audit().ok
     # the design is locked once anyone is allocated
     with pytest.raises(StoreValidationError) as exc:
         tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
@@ -67,7 +67,7 @@ def test_cannot_randomise_twice_or_change_the_arm(tw: TrialWorld):
     assert not hasattr(tw.trials, "update_allocation")
     # not even the database lets the row change or disappear
     for sql in ("UPDATE trial_allocations SET arm = 'other'", "DELETE FROM trial_allocations"):
-        with pytest.raises(Exception, match="never changed"), tw.store._db.write() as s:
+        with pytest.raises(Exception, match="never changed"), tw.store.db.write() as s:
             s.execute(text(sql))
     assert tw.trials.allocation(tw.pa, tw.fam_a[0])["arm"] == first["arm"]
 
@@ -96,7 +96,7 @@ def test_scope_consent_and_roles(tw: TrialWorld):
     # nothing was written by the refused attempts
     assert tw.trials.list_allocations(tw.admin, tw.study) == []
     # a withdrawn consent stops randomisation
-    tw.store.withdraw_consent(tw.system, tw.consents[tw.fam_a[1]],
+    tw.store.care.withdraw_consent(tw.system, tw.consents[tw.fam_a[1]],
                               withdrawn_on=dt.date.today(), reason="moved away")
     with pytest.raises(StoreValidationError) as exc:
         tw.trials.randomise(tw.pa, tw.fam_a[1], values={"smi": "no"})
@@ -150,7 +150,7 @@ def test_minimisation_design_and_secret_reveal(tw: TrialWorld):
     from attunement.trials.randomisation import Randomiser
 
     assert Randomiser(lib, secret).key_fingerprint == d["secret_fingerprint"]
-    reveal = [e for e in tw.store.audit_log(tw.admin) if e["entity"] == "trial_secret"]
+    reveal = [e for e in tw.store.maintenance.audit_log(tw.admin) if e["entity"] == "trial_secret"]
     assert reveal and reveal[0]["reason"] == "DMC audit" and secret not in str(reveal)
 
 
@@ -166,7 +166,7 @@ def test_consort_from_the_study_records(tw: TrialWorld, tmp_path):
     assert sum(a.allocated for a in counts.arms) == 4
     assert all(a.analysed is None for a in counts.arms)  # not a platform record: not guessed
     # consent withdrawn after randomisation: lost to follow-up, with the reason
-    tw.store.withdraw_consent(tw.system, tw.consents[tw.fam_a[0]],
+    tw.store.care.withdraw_consent(tw.system, tw.consents[tw.fam_a[0]],
                               withdrawn_on=dt.date.today(), reason="moved away")
     counts = tw.trials.consort(tw.admin, tw.study)
     assert sum(a.lost for a in counts.arms) == 1

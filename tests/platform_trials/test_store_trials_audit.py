@@ -29,12 +29,12 @@ def _drop_guard(tw: TrialWorld) -> None:
 def test_an_edited_allocation_is_named(tw: TrialWorld):
     tw.trials.define_design(tw.admin, tw.study, DESIGN, secret=SECRET)
     a = tw.trials.randomise(tw.pa, tw.fam_a[0], values={"smi": "no"})
-    assert tw.store.verify_audit().ok
+    assert tw.store.maintenance.verify_audit().ok
     other = next(arm for arm in DESIGN["arms"] if arm != a["arm"])
     _drop_guard(tw)
     _sql(tw.store.url,
          f"UPDATE trial_allocations SET arm = '{other}' WHERE audit_id = {a['audit_id']}")
-    report = tw.store.verify_audit()
+    report = tw.store.maintenance.verify_audit()
     assert not report.ok and report.first_broken is None
     assert f"does not match its audit row {a['audit_id']}" in report.reason
     assert "arm" in report.reason
@@ -45,6 +45,6 @@ def test_a_deleted_allocation_is_named(tw: TrialWorld):
     a = tw.trials.randomise(tw.pa, tw.fam_a[0], values={"smi": "no"})
     _drop_guard(tw)
     _sql(tw.store.url, f"DELETE FROM trial_allocations WHERE audit_id = {a['audit_id']}")
-    report = tw.store.verify_audit()
+    report = tw.store.maintenance.verify_audit()
     assert not report.ok
     assert f"trial allocation of family {tw.fam_a[0]} (sequence 1" in report.reason

@@ -50,7 +50,7 @@ def _csrf(html: str) -> str:
 @pytest.mark.parametrize("tw", ["sqlite"], indirect=True)
 def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     fam = tw.fam_a[0]
-    tw.store.add_assessment(tw.system, fam, "mother", "epds", "baseline",
+    tw.store.assessments.add_assessment(tw.system, fam, "mother", "epds", "baseline",
                             [1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
     csrf = _csrf(client.get("/login").text)
     client.post("/login", data={"email": "pa@example.org", "password": PASSWORD,
@@ -61,7 +61,7 @@ def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     bad = client.post(f"/families/{fam}/observations", data=form,
                       files={"file": ("dyad.csv", b"session,actor\nx,Infant\n", "text/csv")})
     assert bad.status_code == 422 and "dyad.csv" in bad.text
-    assert tw.store.get_family(tw.pa, fam)["observation_sessions"] == []
+    assert tw.store.families.get_family(tw.pa, fam)["observation_sessions"] == []
     r = client.post(f"/families/{fam}/observations", data=form,
                     files={"file": ("dyad021.csv", SESSION, "text/csv")})
     assert r.status_code == 200, r.text
@@ -70,8 +70,8 @@ def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     assert "EPDS" in r.text and "Observed responsiveness" in r.text  # side by side
     assert "2026-11-01" in r.text
     # the API gives the same numbers, with the settings used
-    token = tw.store.create_api_token(tw.pa)
-    sid = tw.store.get_family(tw.pa, fam)["observation_sessions"][0]["id"]
+    token = tw.store.accounts.create_api_token(tw.pa)
+    sid = tw.store.families.get_family(tw.pa, fam)["observation_sessions"][0]["id"]
     out = client.get(f"/api/families/{fam}/observations/{sid}/measures",
                      headers={"Authorization": f"Bearer {token}"}).json()
     rows = {m["cue_type"]: m for m in out["measures"]}
@@ -80,7 +80,7 @@ def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     assert rows["gaze to parent"]["median_latency"] == pytest.approx(1.8)
     assert out["settings"]["window"] == [0.0, 5.0]
     # another site's practitioner cannot see it
-    other = tw.store.create_api_token(tw.pb)
+    other = tw.store.accounts.create_api_token(tw.pb)
     assert client.get(f"/api/families/{fam}/observations/{sid}/measures",
                       headers={"Authorization": f"Bearer {other}"}).status_code == 404
     # a researcher sees the family pseudonymised, but not the recording's content

@@ -22,4 +22,4 @@ def test_empty_codes_error_names_the_field(tw: TrialWorld, client: TestClient): 
                     files={"file": ("dyad021.csv", SESSION, "text/csv")})
     assert r.status_code == 422
     assert "Caregiver response codes: name at least one code" in html.unescape(r.text)
-    assert tw.store.get_family(tw.pa, fam)["observation_sessions"] == []
+    assert tw.store.families.get_family(tw.pa, fam)["observation_sessions"] == []

@@ -20,10 +20,10 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     checked in test_store_auth.py)."""
     from argon2 import PasswordHasher
 
-    from attunement.store import service
+    from attunement.store import accounts
 
     monkeypatch.setattr(
-        service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 
@@ -129,9 +129,9 @@ def make_family():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def world(store: Store) -> World:
     system = store.system_actor()
-    store.add_site(system, "North")
-    store.add_site(system, "South")
-    study = store.add_study(
+    store.accounts.add_site(system, "North")
+    store.accounts.add_site(system, "South")
+    study = store.accounts.add_study(
         system,
         "Attach-1",
         ["North", "South"],
@@ -140,11 +140,11 @@ def world(store: Store) -> World:
             {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
         ],
     )
-    admin = store.authenticate("admin@example.org", PASSWORD)
-    n = store.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
-    s = store.add_user(system, "south@example.org", "practitioner", ["South"], PASSWORD)
-    r = store.add_user(system, "res@example.org", "researcher", [], PASSWORD, studies=["Attach-1"])
+    admin = store.accounts.authenticate("admin@example.org", PASSWORD)
+    n = store.accounts.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
+    s = store.accounts.add_user(system, "south@example.org", "practitioner", ["South"], PASSWORD)
+    r = store.accounts.add_user(system, "res@example.org", "researcher", [], PASSWORD, studies=["Attach-1"])
     north, south, researcher = (store.actor(x["id"]) for x in (n, s, r))
-    fn = store.create_family(north, family_payload("N-001", "North", study="Attach-1"))
-    fs = store.create_family(south, family_payload("S-001", "South", study="Attach-1"))
+    fn = store.families.create_family(north, family_payload("N-001", "North", study="Attach-1"))
+    fs = store.families.create_family(south, family_payload("S-001", "South", study="Attach-1"))
     return World(store, admin, system, north, south, researcher, study["id"], fn["id"], fs["id"])

@@ -53,13 +53,13 @@ def payload(code: str, *, mother_email: str | None = "carer1@example.net",
 
 def make_world(store: Store, *, father: bool = True) -> W:
     system = store.system_actor()
-    store.add_site(system, "North")
-    store.add_study(system, "Follow-up", ["North"], [
+    store.accounts.add_site(system, "North")
+    store.accounts.add_study(system, "Follow-up", ["North"], [
         {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds"]}])
-    p = store.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
-    store.add_user(system, "lead@example.org", "site_lead", ["North"], PASSWORD)
+    p = store.accounts.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
+    store.accounts.add_user(system, "lead@example.org", "site_lead", ["North"], PASSWORD)
     north = store.actor(p["id"])
-    fam = store.create_family(north, payload("N-001", father=father))
+    fam = store.families.create_family(north, payload("N-001", father=father))
     return W(store, north, fam["id"])
 
 
@@ -124,7 +124,7 @@ def test_invitation_in_language_then_reminders_until_answered_across_restart(sto
     [invite] = smtp.mailbox.to("carer1@example.net")
     assert "cuestionario" in invite["Subject"] and "North Perinatal Service" in body(invite)
     assert "Samaritans" in body(invite)  # the service's crisis contacts
-    assert store.open_link(link_token(body(invite)))["time_point"] == "6w"
+    assert store.care.open_link(link_token(body(invite)))["time_point"] == "6w"
     assert [x["to"] for x in sms.received] == ["07700 900456"]
     assert sms.headers[0]["Authorization"] == "Bearer t0ken"
 
@@ -142,7 +142,7 @@ def test_invitation_in_language_then_reminders_until_answered_across_restart(sto
         mails = smtp.mailbox.to("carer1@example.net")
         assert len(mails) == 2 and "recordatorio" in mails[1]["Subject"]
         # the mother answers through her reminder's link: no further reminder for her
-        again.submit_link(link_token(body(mails[1])), [0] * 10)
+        again.care.submit_link(link_token(body(mails[1])), [0] * 10)
         sent = Worker(again, cfg).run_once(OPENS + 7 * DAY)
         assert summary(sent) == [("reminder", "sms", "sent")]
         assert len(smtp.mailbox.to("carer1@example.net")) == 2
@@ -154,7 +154,7 @@ def test_invitation_in_language_then_reminders_until_answered_across_restart(sto
                  .list_messages(w.north, w.fam) if m["caregiver"] == "father"]
         assert sorted(kinds) == [("invitation", 0, "sent"), ("reminder", 1, "sent"),
                                  ("reminder", 2, "sent")]
-        log = again.audit_log(again.system_actor(), family_id=w.fam)
+        log = again.maintenance.audit_log(again.system_actor(), family_id=w.fam)
         assert sum(e["action"] == "outreach_sent" for e in log) == 5
     finally:
         again.close()
@@ -168,7 +168,7 @@ def test_reminder_is_not_sent_when_answered_after_it_was_queued(store, smtp):
     worker.run_once(OPENS)
     queued = worker.plan(OPENS + 3 * DAY)  # the mother's reminder is queued ...
     assert sorted((m["kind"], m["caregiver_id"]) for m in queued)[0][0] == "reminder"
-    store.add_assessment(w.north, w.fam, "mother", "epds", "6w", [0] * 10)
+    store.assessments.add_assessment(w.north, w.fam, "mother", "epds", "6w", [0] * 10)
     done = worker.deliver_due(OPENS + 3 * DAY)  # ... and answered before the worker sends it
     # (the father has no e-mail address: his reminder fails, visibly, as his invitation did)
     assert sorted((r["status"], r["error"]) for r in done) == [
@@ -179,7 +179,7 @@ def test_reminder_is_not_sent_when_answered_after_it_was_queued(store, smtp):
 def test_two_workers_at_once_send_each_message_once(store, smtp):
     w = make_world(store)
     for i in range(2, 13):
-        store.create_family(w.north, payload(f"N-{i:03d}", mother_email=f"m{i}@example.net"))
+        store.families.create_family(w.north, payload(f"N-{i:03d}", mother_email=f"m{i}@example.net"))
     cfg = config(smtp)
     stores = [Store.open(store.url, key_path=store.key_path) for _ in range(2)]
     start = threading.Barrier(2)
@@ -205,8 +205,8 @@ def test_two_workers_at_once_send_each_message_once(store, smtp):
 
 # ---------------------------------------------------------------------------- escalation
 def _alert(w: W, caregiver: str) -> dict:
-    a = w.store.add_assessment(w.north, w.fam, caregiver, "epds", "6w", EPDS_ITEM10)
-    [alert] = [x for x in w.store.list_alerts(w.north) if x["assessment_id"] == a["id"]]
+    a = w.store.assessments.add_assessment(w.north, w.fam, caregiver, "epds", "6w", EPDS_ITEM10)
+    [alert] = [x for x in w.store.care.list_alerts(w.north) if x["assessment_id"] == a["id"]]
     return alert
 
 
@@ -223,7 +223,7 @@ def test_unacknowledged_urgent_flag_escalates_on_time(store, smtp):
     assert [m["To"] for m in smtp.mailbox.messages()] == ["north@example.org"] * 2
     assert "an urgent flag needs review" in smtp.mailbox.messages()[0]["Subject"]
     assert f"https://care.example.org/families/{w.fam}" in body(smtp.mailbox.messages()[0])
-    store.acknowledge_alert(w.north, father["id"], note="called, safe", outcome="safety_plan")
+    store.care.acknowledge_alert(w.north, father["id"], note="called, safe", outcome="safety_plan")
 
     assert worker.run_once(t + timedelta(minutes=119)) == []
     sent = worker.run_once(t + timedelta(minutes=121))  # only the unacknowledged one
@@ -237,7 +237,7 @@ def test_unacknowledged_urgent_flag_escalates_on_time(store, smtp):
     by_alert = {(m["alert_id"], m["stage"]) for m in OutreachRecords(store).all_messages()}
     assert by_alert == {(mother["id"], 0), (mother["id"], 1), (mother["id"], 2),
                         (father["id"], 0)}
-    log = store.audit_log(store.system_actor(), family_id=w.fam)
+    log = store.maintenance.audit_log(store.system_actor(), family_id=w.fam)
     queued = [e for e in log if e["action"] == "queue"]
     assert len(queued) == 4
     assert_nothing_clinical(smtp)
@@ -251,7 +251,7 @@ def test_an_acknowledged_flag_is_not_escalated_even_when_already_queued(store, s
     worker = Worker(store, cfg)
     worker.run_once(t)
     assert len(worker.plan(t + timedelta(minutes=121))) == 1
-    store.acknowledge_alert(w.north, alert["id"], note="seen", outcome="safety_plan")
+    store.care.acknowledge_alert(w.north, alert["id"], note="seen", outcome="safety_plan")
     done = worker.deliver_due(t + timedelta(minutes=121))
     assert [(r["status"], r["error"]) for r in done] == [("skipped", "the flag was acknowledged")]
     assert [m["To"] for m in smtp.mailbox.messages()] == ["north@example.org"]
@@ -289,12 +289,12 @@ def test_smtp_down_is_retried_with_back_off_shown_to_staff_and_not_lost(store, s
     assert up.deliver_due(OPENS + timedelta(seconds=179)) == []
     [r] = up.deliver_due(OPENS + timedelta(seconds=180))
     assert r["status"] == "sent" and len(smtp.mailbox.raw) == 1
-    actions = [e["action"] for e in store.audit_log(store.system_actor(), family_id=w.fam)]
+    actions = [e["action"] for e in store.maintenance.audit_log(store.system_actor(), family_id=w.fam)]
     assert actions.count("outreach_retry") == 2 and actions.count("outreach_sent") == 1
     # a link made for an attempt that failed was expired: only the delivered one is live
     from sqlalchemy import text
 
-    with store._db.read() as s:
+    with store.db.read() as s:
         links = s.execute(text("SELECT expires_at FROM caregiver_links")).all()
     assert len(links) == 3
     cutoff = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
@@ -333,7 +333,7 @@ def test_sms_provider_500_is_retried_and_400_is_not(store, smtp, sms):
 
 def test_no_address_on_record_fails_without_retry(store, smtp):
     w = make_world(store, father=False)
-    store.create_family(w.north, payload("N-002", mother_email=None, father=False))
+    store.families.create_family(w.north, payload("N-002", mother_email=None, father=False))
     results = Worker(store, config(smtp)).run_once(OPENS)
     assert sorted((r["status"], r["error"]) for r in results) == [
         ("failed", "no e-mail address on record"), ("sent", None)]
@@ -348,16 +348,16 @@ def test_opt_out_is_respected_and_recorded(store, smtp):
     assert smtp.mailbox.raw == []
     [m] = records.list_messages(w.north, w.fam)
     assert (m["status"], m["last_error"]) == ("skipped", "the caregiver opted out")
-    log = store.audit_log(store.system_actor(), family_id=w.fam)
+    log = store.maintenance.audit_log(store.system_actor(), family_id=w.fam)
     changes = [e for e in log if e["entity"] == "contact_preferences"]
     assert changes and changes[-1]["after"]["opted_out"] is True
     # opting out after a message was queued stops it too
     records.set_contact_preferences(w.north, w.fam, "mother", opted_out=False)
-    store.create_family(w.north, payload("N-002", mother_email="other@example.net",
+    store.families.create_family(w.north, payload("N-002", mother_email="other@example.net",
                                          father=False))
     worker = Worker(store, config(smtp))
     worker.plan(OPENS)
-    fam2 = next(f["id"] for f in store.list_families(w.north) if f["family_id"] == "N-002")
+    fam2 = next(f["id"] for f in store.families.list_families(w.north) if f["family_id"] == "N-002")
     records.set_contact_preferences(w.north, fam2, "mother", opted_out=True)
     assert [r["status"] for r in worker.deliver_due(OPENS)] == ["skipped"]
 
@@ -380,7 +380,7 @@ def test_no_caregiver_address_is_stored_in_clear(store, smtp):
     Worker(store, config(smtp)).run_once(OPENS)
     from sqlalchemy import text
 
-    with store._db.read() as s:
+    with store.db.read() as s:
         rows = s.execute(text("SELECT * FROM outreach_messages")).all()
         prefs = s.execute(text("SELECT * FROM contact_preferences")).all()
     dump = repr(rows) + repr(prefs)

@@ -1,4 +1,4 @@
-"""Store.add_assessments: many submissions in one transaction (group commit), each under its
+"""Store.assessments.add_assessments: many submissions in one transaction (group commit), each under its
 own savepoint. A failing submission leaves nothing of itself and does not touch the others;
 the successful ones are exactly what add_assessment would have stored and returned."""
 
@@ -26,7 +26,7 @@ _PER_ROW = {"id", "family", "caregiver_pk", "submitted_at"}
 
 
 def _count(st, model, *where) -> int:
-    with st._db.read() as s:
+    with st.db.read() as s:
         stmt = select(func.count()).select_from(model)
         for cond in where:
             stmt = stmt.where(cond)
@@ -38,7 +38,7 @@ def _counts(st) -> dict:
 
 
 def _audit_rows_for(st, assessment_id: int) -> list[AuditEntry]:
-    with st._db.read() as s:
+    with st.db.read() as s:
         return list(
             s.execute(
                 select(AuditEntry).where(
@@ -50,7 +50,7 @@ def _audit_rows_for(st, assessment_id: int) -> list[AuditEntry]:
 
 
 def _alerts_for(st, assessment_ids) -> dict[int, list[str]]:
-    with st._db.read() as s:
+    with st.db.read() as s:
         rows = s.execute(
             select(Alert.assessment_id, Alert.flag_id).where(
                 Alert.assessment_id.in_(list(assessment_ids))
@@ -73,7 +73,7 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
     st = world.store
     # a second family at North, registered exactly like the world's: the same submissions go
     # one by one through add_assessment there, and as one batch here
-    twin = st.create_family(world.north, make_family("N-002", "North", study="Attach-1"))["id"]
+    twin = st.families.create_family(world.north, make_family("N-002", "North", study="Attach-1"))["id"]
     plan = [
         ("mother", "epds", "6w", EPDS_CALM, "scores"),
         ("mother", "epds", "6w", EPDS_ITEM10, "scores"),
@@ -83,16 +83,16 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
         ("mother", "epds", "baseline", [2] * 9 + [0], "scores"),
         ("father", "epds", "6w", [1] * 10, "scores"),
     ]
-    existing = st.list_assessments(world.north, world.fam_north)
+    existing = st.assessments.list_assessments(world.north, world.fam_north)
     before = _counts(st)
-    audit_rows_before = st.verify_audit().rows
+    audit_rows_before = st.maintenance.verify_audit().rows
     # a generator, as the web service hands them over
-    batch = st.add_assessments(
+    batch = st.assessments.add_assessments(
         Submission(world.north, world.fam_north, cg, ins, tp, list(r), input=kind)
         for cg, ins, tp, r, kind in plan
     )
     one_by_one = [
-        st.add_assessment(world.north, twin, cg, ins, tp, list(r), input=kind)
+        st.assessments.add_assessment(world.north, twin, cg, ins, tp, list(r), input=kind)
         for cg, ins, tp, r, kind in plan
     ]
     assert len(batch) == len(plan)
@@ -115,7 +115,7 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
     assert len({b["id"] for b in batch}) == len(plan)
     # every one stored as returned
     stored = {
-        a["id"]: a for a in st.list_assessments(world.north, world.fam_north) if a["id"] in
+        a["id"]: a for a in st.assessments.list_assessments(world.north, world.fam_north) if a["id"] in
         {b["id"] for b in batch}
     }
     assert set(stored) == {b["id"] for b in batch}
@@ -131,21 +131,21 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
     after = _counts(st)
     assert after[Assessment] - before[Assessment] == 2 * len(plan)
     assert after[AuditEntry] - before[AuditEntry] == 2 * len(plan)
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert report.ok, report
     assert report.rows == audit_rows_before + 2 * len(plan)
 
 
 def test_batch_continues_instance_numbers_already_stored(world):
     st = world.store
-    first = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     assert first["instance"] == 1
-    batch = st.add_assessments(
+    batch = st.assessments.add_assessments(
         [Submission(world.north, world.fam_north, "father", "epds", "6w", [i] * 9 + [0])
          for i in range(3)]
     )
     assert [b["instance"] for b in batch] == [2, 3, 4]
-    later = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    later = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     assert later["instance"] == 5
 
 
@@ -155,7 +155,7 @@ def test_batch_continues_instance_numbers_already_stored(world):
 def test_failures_leave_nothing_and_do_not_touch_the_others(world):
     st = world.store
     before = _counts(st)
-    audit_rows_before = st.verify_audit().rows
+    audit_rows_before = st.maintenance.verify_audit().rows
     subs = [
         # 0 valid, urgent
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
@@ -181,7 +181,7 @@ def test_failures_leave_nothing_and_do_not_touch_the_others(world):
         # 10 the South practitioner on its own family: valid
         Submission(world.south, world.fam_south, "father", "epds", "6w", EPDS_CALM),
     ]
-    results = st.add_assessments(subs)
+    results = st.assessments.add_assessments(subs)
     assert len(results) == len(subs)
     valid = {0, 2, 7, 10}
     assert {i for i, r in enumerate(results) if isinstance(r, dict)} == valid, results
@@ -205,16 +205,16 @@ def test_failures_leave_nothing_and_do_not_touch_the_others(world):
     assert [results[0]["instance"], results[7]["instance"]] == [1, 2]
     assert results[2]["caregiver"] == "father" and results[10]["family"] == world.fam_south
     ids = {results[i]["id"] for i in valid}
-    with st._db.read() as s:
+    with st.db.read() as s:
         new = s.execute(select(Assessment).where(Assessment.id.in_(ids))).scalars().all()
         assert {a.id for a in new} == ids
-    south_rows = st.list_assessments(world.south, world.fam_south)
+    south_rows = st.assessments.list_assessments(world.south, world.fam_south)
     assert [a["id"] for a in south_rows if a["time_point"] == "6w"] == [results[10]["id"]]
     # alerts: exactly the two urgent valid submissions (the failed urgent ones opened none)
     assert after[Alert] - before[Alert] == 2
     assert _alerts_for(st, ids) == {results[0]["id"]: ["epds_self_harm"],
                                     results[7]["id"]: ["epds_self_harm"]}
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert report.ok, report
     assert report.rows == audit_rows_before + len(valid)
 
@@ -222,14 +222,14 @@ def test_failures_leave_nothing_and_do_not_touch_the_others(world):
 def test_every_submission_failing_writes_nothing(world):
     st = world.store
     before = _counts(st)
-    results = st.add_assessments([
+    results = st.assessments.add_assessments([
         Submission(world.researcher, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, world.fam_south, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", [9] * 10),
     ])
     assert [type(r) for r in results] == [Forbidden, NotFound, StoreValidationError]
     assert _counts(st) == before
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_time_point):
@@ -237,21 +237,21 @@ def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_
     stored (no assessment, alert or audit row), and the store goes on writing afterwards."""
     st = world.store
     # a family outside any study: every time point is accepted by the store itself
-    free = st.create_family(world.north, make_family("N-FREE", "North"))["id"]
+    free = st.families.create_family(world.north, make_family("N-FREE", "North"))["id"]
     refuse_time_point(st, "boom")
     before = _counts(st)
-    audit_rows_before = st.verify_audit().rows
+    audit_rows_before = st.maintenance.verify_audit().rows
     with pytest.raises(Exception, match="disk on fire") as err:
-        st.add_assessments([
+        st.assessments.add_assessments([
             Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
             Submission(world.north, free, "father", "epds", "boom", EPDS_ITEM10),
             Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
         ])
     assert not isinstance(err.value, StoreError)
     assert _counts(st) == before
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert report.ok and report.rows == audit_rows_before
-    again = st.add_assessments([
+    again = st.assessments.add_assessments([
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
     ])
@@ -259,7 +259,7 @@ def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_
     after = _counts(st)
     assert (after[Assessment] - before[Assessment], after[Alert] - before[Alert],
             after[AuditEntry] - before[AuditEntry]) == (2, 2, 2)
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 # --- urgent flags ------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_
 
 def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
     st = world.store
-    alerts_before = {a["id"] for a in st.list_alerts(world.north)}
+    alerts_before = {a["id"] for a in st.care.list_alerts(world.north)}
     answers = [
         EPDS_CALM,
         [0] * 9 + [1],  # item 10 > 0
@@ -276,7 +276,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
         [0] * 10,
         [2] * 9 + [2],  # item 10 > 0
     ]
-    results = st.add_assessments(
+    results = st.assessments.add_assessments(
         [Submission(world.north, world.fam_north, ("mother", "father")[i % 2], "epds", "6w", r)
          for i, r in enumerate(answers)]
     )
@@ -287,7 +287,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
     for r, res in zip(answers, results, strict=True):
         kinds = {f.kind for f in score_responses("epds", r).flags}
         assert bool(kinds & URGENT) == (res["id"] in urgent)
-    opened = [a for a in st.list_alerts(world.north) if a["id"] not in alerts_before]
+    opened = [a for a in st.care.list_alerts(world.north) if a["id"] not in alerts_before]
     assert sorted(a["assessment_id"] for a in opened) == sorted(urgent)
     assert {a["flag_id"] for a in opened} == {"epds_self_harm"}
     by_assessment = {a["assessment_id"]: a for a in opened}
@@ -295,7 +295,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
         if res["id"] in urgent:
             assert by_assessment[res["id"]]["caregiver"] == res["caregiver"]
             assert by_assessment[res["id"]]["time_point"] == "6w"
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
 def test_the_same_submission_key_twice_in_one_batch_returns_the_first(world):
     st = world.store
     before = _counts(st)
-    results = st.add_assessments([
+    results = st.assessments.add_assessments([
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10,
                    submission_key="retry-7"),
         Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_CALM,
@@ -327,15 +327,15 @@ def test_the_same_submission_key_twice_in_one_batch_returns_the_first(world):
     assert after[Alert] - before[Alert] == 1  # the retries opened no second alert
     assert _count(st, Assessment, Assessment.submission_key == "retry-7") == 1
     # and after the batch, add_assessment with the key still returns the first
-    again = st.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
+    again = st.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
                               EPDS_ITEM10, submission_key="retry-7")
     assert again["id"] == first["id"]
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 def test_a_key_of_another_family_in_the_same_batch_is_refused(world):
     st = world.store
-    results = st.add_assessments([
+    results = st.assessments.add_assessments([
         Submission(world.south, world.fam_south, "mother", "epds", "6w", EPDS_CALM,
                    submission_key="shared"),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM,
@@ -345,12 +345,12 @@ def test_a_key_of_another_family_in_the_same_batch_is_refused(world):
     assert isinstance(results[1], StoreValidationError)
     assert results[1].field == "submission_key"
     assert _count(st, Assessment, Assessment.submission_key == "shared") == 1
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 def test_a_failed_submission_does_not_use_up_its_key(world):
     st = world.store
-    results = st.add_assessments([
+    results = st.assessments.add_assessments([
         Submission(world.north, world.fam_north, "uncle", "epds", "6w", EPDS_CALM,
                    submission_key="k-1"),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM,
@@ -367,8 +367,8 @@ def test_a_failed_submission_does_not_use_up_its_key(world):
 def test_an_empty_batch_returns_nothing_and_writes_nothing(world):
     st = world.store
     before = _counts(st)
-    head = st.verify_audit()
-    assert st.add_assessments([]) == []
-    assert st.add_assessments(iter(())) == []
+    head = st.maintenance.verify_audit()
+    assert st.assessments.add_assessments([]) == []
+    assert st.assessments.add_assessments(iter(())) == []
     assert _counts(st) == before
-    assert st.verify_audit() == head
+    assert st.maintenance.verify_audit() == head

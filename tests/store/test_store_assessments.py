@@ -18,36 +18,36 @@ EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
 def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     expected = score_responses("epds", EPDS_ITEM10)
     assert a["responses"] == EPDS_ITEM10
     assert a["scores"] == expected.scores and a["scores"]["epds_total"] == 14
     assert a["instrument_version"] == expected.version
     assert [f["id"] for f in a["flags"]] == [f.id for f in expected.flags]
     assert a["version"] == 1 and a["corrected_from"] is None
-    alerts = [x for x in st.list_alerts(world.north) if x["assessment_id"] == a["id"]]
+    alerts = [x for x in st.care.list_alerts(world.north) if x["assessment_id"] == a["id"]]
     assert [x["flag_id"] for x in alerts] == ["epds_self_harm"]
     assert alerts[0]["caregiver"] == "father" and alerts[0]["time_point"] == "6w"
-    rows = st.list_families(world.north)
+    rows = st.families.list_families(world.north)
     assert rows[0]["open_alerts"] == 1
-    ack = st.acknowledge_alert(world.north, alerts[0]["id"], note="called, safe, GP informed",
+    ack = st.care.acknowledge_alert(world.north, alerts[0]["id"], note="called, safe, GP informed",
                                outcome="safety_plan")
     assert ack["status"] == "acknowledged" and ack["outcome"] == "safety_plan"
-    assert all(x["id"] != ack["id"] for x in st.list_alerts(world.north))
+    assert all(x["id"] != ack["id"] for x in st.care.list_alerts(world.north))
 
 
 def test_positions_input_is_kept_as_given_and_scored_identically(world):
     st = world.store
     positions = [x + 1 for x in [0, 1, 0, 0, 1, 0, 0, 0, 0]]
-    a = st.add_assessment(
+    a = st.assessments.add_assessment(
         world.north, world.fam_north, "father", "phq9", "6w", positions, input="positions"
     )
     assert a["responses"] == positions and a["input"] == "positions"
     assert a["scores"] == score_responses("phq9", positions, input="positions").scores
-    doc = st.family_document(world.north, world.fam_north)
+    doc = st.families.family_document(world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
-    export = st.export_assessments(world.north)
+    export = st.exports.export_assessments(world.north)
     row = export[(export.caregiver == "father") & (export.instrument == "phq9")].iloc[0]
     assert [row[f"phq9_{i}"] for i in range(1, 10)] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
     assert row["input"] == "positions" and row["phq9_total"] == 2
@@ -55,35 +55,35 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
 
 def test_correction_is_a_new_version_and_history_is_kept(world):
     st = world.store
-    first = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     with pytest.raises(StoreValidationError) as err:
-        st.correct_assessment(world.north, first["id"], [1] * 10, reason="  ")
+        st.assessments.correct_assessment(world.north, first["id"], [1] * 10, reason="  ")
     assert err.value.field == "reason"
-    second = st.correct_assessment(
+    second = st.assessments.correct_assessment(
         world.north, first["id"], [1] * 10, reason="item order transcribed wrongly"
     )
     assert second["version"] == 2 and second["corrected_from"] == first["id"]
     assert second["scores"]["epds_total"] == 10
     with pytest.raises(StoreValidationError):  # only the latest version can be corrected
-        st.correct_assessment(world.north, first["id"], [2] * 10, reason="again")
+        st.assessments.correct_assessment(world.north, first["id"], [2] * 10, reason="again")
     history = [
         x
-        for x in st.list_assessments(world.north, world.fam_north)
+        for x in st.assessments.list_assessments(world.north, world.fam_north)
         if x["instrument"] == "epds" and x["caregiver"] == "father"
     ]
     assert [(x["version"], x["current"], x["responses"]) for x in history] == [
         (1, False, [0] * 10),
         (2, True, [1] * 10),
     ]
-    log = [e for e in st.audit_log(world.admin, limit=50) if e["action"] == "correct"]
+    log = [e for e in st.maintenance.audit_log(world.admin, limit=50) if e["action"] == "correct"]
     assert log[0]["reason"] == "item order transcribed wrongly"
     # the audit row names the versions; the immutable records are pinned by record_hash
     assert log[0]["before"] == {"id": first["id"], "version": 1}
     assert log[0]["after"]["version"] == 2 and "responses" not in log[0]["after"]
-    doc = st.family_document(world.north, world.fam_north)
+    doc = st.families.family_document(world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["epds"] == [1] * 10
-    export = st.export_assessments(world.north)
+    export = st.exports.export_assessments(world.north)
     assert len(export[(export.caregiver == "father") & (export.instrument == "epds")]) == 1
 
 
@@ -99,27 +99,27 @@ def test_bad_assessment_input_names_the_field(world):
     ]
     for args, field in cases:
         with pytest.raises(StoreValidationError) as err:
-            st.add_assessment(world.north, world.fam_north, *args)
+            st.assessments.add_assessment(world.north, world.fam_north, *args)
         assert err.value.field == field, (args, err.value)
 
 
 def test_caregiver_link_is_single_use_bound_and_expiring(world):
     st = world.store
-    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w", hours=1)
-    info = st.open_link(token)
+    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w", hours=1)
+    info = st.care.open_link(token)
     assert info["instrument"] == "epds" and info["caregiver_role"] == "birth_father"
     assert "Wintergreen" not in str(info)
-    a = st.submit_link(token, EPDS_ITEM10)
+    a = st.care.submit_link(token, EPDS_ITEM10)
     assert a["submitted_via"] == "link" and a["caregiver"] == "father"
-    assert any(x["assessment_id"] == a["id"] for x in st.list_alerts(world.north))
+    assert any(x["assessment_id"] == a["id"] for x in st.care.list_alerts(world.north))
     for call in (
-        lambda: st.open_link(token),
-        lambda: st.submit_link(token, [0] * 10),
-        lambda: st.open_link("not-a-token"),
+        lambda: st.care.open_link(token),
+        lambda: st.care.submit_link(token, [0] * 10),
+        lambda: st.care.open_link("not-a-token"),
     ):
         with pytest.raises(NotFound):
             call()
-    expired = st.create_link(world.north, world.fam_north, "mother", "epds", "6w")
+    expired = st.care.create_link(world.north, world.fam_north, "mother", "epds", "6w")
     engine = create_engine(st.url)
     with engine.begin() as conn:
         conn.execute(
@@ -128,7 +128,7 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
         )
     engine.dispose()
     with pytest.raises(NotFound):
-        st.submit_link(expired, [0] * 10)
+        st.care.submit_link(expired, [0] * 10)
 
 
 def a_time():
@@ -139,20 +139,20 @@ def a_time():
 
 def test_bad_link_submission_leaves_the_link_usable(world):
     st = world.store
-    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
     with pytest.raises(StoreValidationError):
-        st.submit_link(token, [9] * 10)
-    assert st.open_link(token)["instrument"] == "epds"
+        st.care.submit_link(token, [9] * 10)
+    assert st.care.open_link(token)["instrument"] == "epds"
 
 
 def test_concurrent_link_submissions_use_the_link_once(world):
     st = world.store
-    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
     results: list[str] = []
 
     def go() -> None:
         try:
-            st.submit_link(token, [0] * 10)
+            st.care.submit_link(token, [0] * 10)
             results.append("ok")
         except NotFound:
             results.append("gone")
@@ -166,14 +166,14 @@ def test_concurrent_link_submissions_use_the_link_once(world):
 
 
 def _count(st, model) -> int:
-    with st._db.read() as s:
+    with st.db.read() as s:
         return s.execute(select(func.count()).select_from(model)).scalar_one()
 
 
 def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     st = world.store
     before = _count(st, Assessment)
-    audit_before = st.verify_audit().rows
+    audit_before = st.maintenance.verify_audit().rows
     errors: list[BaseException] = []
     barrier = threading.Barrier(50)
 
@@ -181,7 +181,7 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
         try:
             barrier.wait()
             responses = [i % 4, 0, 0, 0, 0, 0, 0, 0, 0, 1 if i % 10 == 0 else 0]
-            st.add_assessment(
+            st.assessments.add_assessment(
                 world.north,
                 world.fam_north,
                 ("mother", "father")[i % 2],
@@ -199,7 +199,7 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     for t in threads:
         t.join()
     assert errors == []
-    with st._db.read() as s:
+    with st.db.read() as s:
         rows = s.execute(select(Assessment).where(Assessment.id > 0)).scalars().all()
         keys = [a.submission_key for a in rows if a.submission_key]
         instances = sorted(
@@ -209,10 +209,10 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     assert sorted(keys) == sorted(f"k{i}" for i in range(50))  # none lost, none twice
     assert len(set(instances)) == 50  # each repeat got its own instance number
     assert _count(st, Alert) >= 5
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert report.ok and report.rows == audit_before + 50
     # a retried submission with the same key is not stored twice
-    again = st.add_assessment(
+    again = st.assessments.add_assessment(
         world.north, world.fam_north, "mother", "epds", "6w", [0] * 10, submission_key="k0"
     )
     assert _count(st, Assessment) - before == 50 and again["id"] in {a.id for a in rows}
@@ -234,40 +234,40 @@ def test_failure_half_way_leaves_nothing(world, monkeypatch):
 
     monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
-        st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
-    token = st.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
     counts[CaregiverLink] += 1
     counts[AuditEntry] += 1
     monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
-        st.submit_link(token, EPDS_ITEM10)
+        st.care.submit_link(token, EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
     assert {m: _count(st, m) for m in counts} == counts
-    assert st.open_link(token)["instrument"] == "epds"  # the link was not used up
-    assert st.verify_audit().ok
+    assert st.care.open_link(token)["instrument"] == "epds"  # the link was not used up
+    assert st.maintenance.verify_audit().ok
 
 
 def test_caregiver_can_leave_and_join_without_losing_history(world):
     st = world.store
-    st.end_caregiver(world.north, world.fam_north, "father", reason="separated")
-    fam = st.get_family(world.north, world.fam_north)
+    st.families.end_caregiver(world.north, world.fam_north, "father", reason="separated")
+    fam = st.families.get_family(world.north, world.fam_north)
     father = next(c for c in fam["caregivers"] if c["id"] == "father")
     assert father["active"] is False and father["left_reason"] == "separated"
     with pytest.raises(StoreValidationError):
-        st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    st.add_caregiver(world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
-    doc = st.family_document(world.north, world.fam_north)
+        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    st.families.add_caregiver(world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
+    doc = st.families.family_document(world.north, world.fam_north)
     assert [c["id"] for c in doc["caregivers"]] == ["mother", "partner"]
-    assert st.list_families(world.north)[0]["n_caregivers"] == 2
+    assert st.families.list_families(world.north)[0]["n_caregivers"] == 2
 
 
 def test_episodes_and_observation_sessions(world):
     st = world.store
-    ep = st.add_episode(
+    ep = st.care.add_episode(
         world.north, world.fam_north, "abc", "2026-10-10", caregivers=["mother", "father"]
     )
-    ep = st.update_episode(
+    ep = st.care.update_episode(
         world.north,
         ep["id"],
         sessions_offered=10,
@@ -279,10 +279,10 @@ def test_episodes_and_observation_sessions(world):
     )
     assert (ep["sessions_attended"], ep["end"]) == (8, "2026-12-20")
     with pytest.raises(StoreValidationError) as err:
-        st.update_episode(world.north, ep["id"], sessions_attended=11)
+        st.care.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
     coded = b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n"
-    obs = st.add_observation_session(
+    obs = st.observations.add_observation_session(
         world.north,
         world.fam_north,
         filename="free-play.csv",
@@ -290,18 +290,18 @@ def test_episodes_and_observation_sessions(world):
         metadata={"coder": "C1", "task": "free play", "cues": "cry", "responses": "soothe"},
     )
     assert obs["size"] == len(coded)
-    assert st.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
+    assert st.observations.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
     with pytest.raises(StoreValidationError):
-        st.add_observation_session(
+        st.observations.add_observation_session(
             world.north, world.fam_north, filename="../x", content=b"1", metadata={}
         )
-    fam = st.get_family(world.north, world.fam_north)
+    fam = st.families.get_family(world.north, world.fam_north)
     assert len(fam["episodes"]) == 1 and len(fam["observation_sessions"]) == 1
 
 
 def test_schedule_shows_due_and_overdue(world):
     st = world.store
-    row = st.list_families(world.north)[0]
+    row = st.families.list_families(world.north)[0]
     # due date 2026-09-20: baseline window closed long ago (mother has it), 6w open or past
     pending = {
         (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]
@@ -309,8 +309,8 @@ def test_schedule_shows_due_and_overdue(world):
     assert ("mother", "epds", "baseline") not in pending
     assert ("father", "epds", "baseline") in pending
     assert ("father", "phq9", "6w") in pending
-    st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
-    row = st.list_families(world.north)[0]
+    st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
+    row = st.families.list_families(world.north)[0]
     assert ("father", "phq9", "6w") not in {
         (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]
     }
@@ -318,7 +318,7 @@ def test_schedule_shows_due_and_overdue(world):
 
 def test_consent_is_recorded_and_withdrawn_not_deleted(world):
     st = world.store
-    c = st.add_consent(
+    c = st.care.add_consent(
         world.north,
         world.fam_north,
         kind="research",
@@ -327,19 +327,19 @@ def test_consent_is_recorded_and_withdrawn_not_deleted(world):
         caregiver="mother",
     )
     with pytest.raises(StoreValidationError) as err:
-        st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-08-01", reason="x")
+        st.care.withdraw_consent(world.north, c["id"], withdrawn_on="2026-08-01", reason="x")
     assert err.value.field == "withdrawn_on"
-    w = st.withdraw_consent(
+    w = st.care.withdraw_consent(
         world.north, c["id"], withdrawn_on="2026-10-01", reason="no longer wishes to take part"
     )
     assert w["active"] is False
-    fam = st.get_family(world.north, world.fam_north)
+    fam = st.families.get_family(world.north, world.fam_north)
     assert [(x["kind"], x["caregiver"], x["active"]) for x in fam["consents"]] == [
         ("research", "mother", False)
     ]
     with pytest.raises(NotFound):
-        st.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
-    pseudo = st.get_family(world.researcher, world.fam_north)
+        st.care.withdraw_consent(world.south, c["id"], withdrawn_on="2026-10-02", reason="x")
+    pseudo = st.families.get_family(world.researcher, world.fam_north)
     # researchers get days from the due date, never the date itself
     assert "given_on" not in pseudo["consents"][0]
     assert isinstance(pseudo["consents"][0]["given_day"], int)
@@ -355,7 +355,7 @@ def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
     def submit() -> None:
         barrier.wait()
         ids.append(
-            st.add_assessment(
+            st.assessments.add_assessment(
                 world.north,
                 world.fam_north,
                 "father",
@@ -382,7 +382,7 @@ url, key, family, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4
 st = Store.open(url, key_path=key)
 actor = st.system_actor()
 def go(i):
-    st.add_assessment(actor, family, "mother", "epds", "6w", [i % 4] + [0] * 9)
+    st.assessments.add_assessment(actor, family, "mother", "epds", "6w", [i % 4] + [0] * 9)
 threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
 [t.start() for t in threads]
 [t.join() for t in threads]
@@ -396,7 +396,7 @@ def test_two_processes_writing_at_once_lose_nothing(world, key_path):
     import sys
 
     st = world.store
-    before, rows_before = _count(st, Assessment), st.verify_audit().rows
+    before, rows_before = _count(st, Assessment), st.maintenance.verify_audit().rows
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _WORKER, st.url, str(key_path), str(world.fam_north), "20"]
@@ -405,7 +405,7 @@ def test_two_processes_writing_at_once_lose_nothing(world, key_path):
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert _count(st, Assessment) - before == 40
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert report.ok and report.rows == rows_before + 40
 
 
@@ -413,10 +413,10 @@ def test_last_assessed_is_the_completion_date_not_the_entry_time(world):
     """The caseload shows when a questionnaire was answered: a paper form entered today
     for a visit last month must not look like a visit today."""
     st = world.store
-    before = {r["id"]: r["last_assessed"] for r in st.list_families(world.north)}
+    before = {r["id"]: r["last_assessed"] for r in st.families.list_families(world.north)}
     assert before[world.fam_north] == "2026-10-01"  # the family file's assessed_on
-    st.add_assessment(
+    st.assessments.add_assessment(
         world.north, world.fam_north, "father", "epds", "6w", [0] * 10, completed_on="2026-10-20"
     )
-    after = {r["id"]: r["last_assessed"] for r in st.list_families(world.north)}
+    after = {r["id"]: r["last_assessed"] for r in st.families.list_families(world.north)}
     assert after[world.fam_north] == "2026-10-20"

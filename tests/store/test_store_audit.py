@@ -29,12 +29,12 @@ def _drop_guard(store):
 def test_chain_verifies_and_logs_every_kind_of_event(world):
     st = world.store
     with pytest.raises(AuthError):
-        st.authenticate("north@example.org", "wrong password!")
-    st.get_family(world.north, world.fam_north)
-    st.export_assessments(world.north)
-    report = st.verify_audit()
+        st.accounts.authenticate("north@example.org", "wrong password!")
+    st.families.get_family(world.north, world.fam_north)
+    st.exports.export_assessments(world.north)
+    report = st.maintenance.verify_audit()
     assert report.ok and report.first_broken is None
-    actions = {(e["action"], e["entity"]) for e in st.audit_log(world.admin, limit=1000)}
+    actions = {(e["action"], e["entity"]) for e in st.maintenance.audit_log(world.admin, limit=1000)}
     for expected in [
         ("init", "store"),
         ("create", "site"),
@@ -49,7 +49,7 @@ def test_chain_verifies_and_logs_every_kind_of_event(world):
         ("export", "assessments"),
     ]:
         assert expected in actions, expected
-    assert report.rows == len(st.audit_log(world.admin, limit=1000))
+    assert report.rows == len(st.maintenance.audit_log(world.admin, limit=1000))
 
 
 def test_database_rejects_update_and_delete_of_audit_rows(world):
@@ -60,14 +60,14 @@ def test_database_rejects_update_and_delete_of_audit_rows(world):
     ):
         with pytest.raises(DBAPIError, match="append-only"):
             _sql(st, stmt)
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 def test_edited_row_is_detected(world):
     st = world.store
     _drop_guard(st)
     _sql(st, "UPDATE audit_log SET actor_email = 'someone@else.org' WHERE id = 5")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken == 5
     assert "hash" in report.reason
 
@@ -76,7 +76,7 @@ def test_deleted_row_is_detected(world):
     st = world.store
     _drop_guard(st)
     _sql(st, "DELETE FROM audit_log WHERE id = 7")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken == 8
     assert "row 7 is missing" in report.reason
 
@@ -98,16 +98,16 @@ def test_rewritten_row_is_detected_even_with_its_unkeyed_hash_recomputed(world):
             {"e": row["actor_email"], "h": forged},
         )
     engine.dispose()
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken == 4 and "keyed hash" in report.reason
 
 
 def test_deleting_the_newest_rows_is_detected(world):
     st = world.store
-    last = st.verify_audit().rows
+    last = st.maintenance.verify_audit().rows
     _drop_guard(st)
     _sql(st, f"DELETE FROM audit_log WHERE id >= {last - 1}")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken == last - 1
     assert "deleted from the end" in report.reason
 
@@ -116,8 +116,8 @@ def test_audit_never_holds_identifiers(world):
     import json
 
     st = world.store
-    st.get_family(world.north, world.fam_north)
-    st.add_caregiver(
+    st.families.get_family(world.north, world.fam_north)
+    st.families.add_caregiver(
         world.north,
         world.fam_north,
         {
@@ -127,7 +127,7 @@ def test_audit_never_holds_identifiers(world):
             "phone": "07700 900999",
         },
     )
-    blob = json.dumps(st.audit_log(world.admin, limit=10000))
+    blob = json.dumps(st.maintenance.audit_log(world.admin, limit=10000))
     for secret in ("Euphemia", "Brackenbury", "900999", "Philippa", "9434765919"):
         assert secret not in blob
     assert '"identifiers": ["name", "phone"]' in blob or '"identifiers":["name","phone"]' in blob

@@ -12,7 +12,7 @@ PASSWORD = "correct horse battery staple"
 def test_production_password_hashes_are_argon2id():
     from argon2 import extract_parameters
 
-    from attunement.store.service import _DUMMY_HASH
+    from attunement.store.accounts import _DUMMY_HASH
 
     assert _DUMMY_HASH.startswith("$argon2id$")
     params = extract_parameters(_DUMMY_HASH)
@@ -23,54 +23,54 @@ def test_login_throttles_after_repeated_failures(world):
     st = world.store
     for _ in range(5):
         with pytest.raises(AuthError) as err:
-            st.authenticate("north@example.org", "not the password", client="10.0.0.9")
+            st.accounts.authenticate("north@example.org", "not the password", client="10.0.0.9")
         assert err.value.retry_after is None
     with pytest.raises(AuthError) as err:  # even the right password waits now
-        st.authenticate("north@example.org", PASSWORD, client="10.0.0.9")
+        st.accounts.authenticate("north@example.org", PASSWORD, client="10.0.0.9")
     assert err.value.retry_after and 0 < err.value.retry_after <= 15 * 60
-    log = st.audit_log(world.admin, limit=6)
+    log = st.maintenance.audit_log(world.admin, limit=6)
     assert [e["action"] for e in log] == ["login_failed"] * 6
     assert log[0]["reason"] == "throttled" and log[0]["client"] == "10.0.0.9"
     # another account is not locked out by this
-    assert st.authenticate("south@example.org", PASSWORD).email == "south@example.org"
+    assert st.accounts.authenticate("south@example.org", PASSWORD).email == "south@example.org"
 
 
 def test_unknown_user_and_wrong_password_get_the_same_answer(world):
     st = world.store
     with pytest.raises(AuthError) as a:
-        st.authenticate("nobody@example.org", PASSWORD)
+        st.accounts.authenticate("nobody@example.org", PASSWORD)
     with pytest.raises(AuthError) as b:
-        st.authenticate("north@example.org", "wrong password")
+        st.accounts.authenticate("north@example.org", "wrong password")
     assert str(a.value) == str(b.value)
 
 
 def test_api_tokens_carry_the_users_rights_and_can_be_revoked(world):
     st = world.store
-    token = st.create_api_token(world.north)
-    actor = st.actor_for_token(token)
+    token = st.accounts.create_api_token(world.north)
+    actor = st.accounts.actor_for_token(token)
     assert actor == world.north
-    with st._db.read() as s:
+    with st.db.read() as s:
         from sqlalchemy import select
 
         from attunement.store.models import ApiToken
 
         stored = s.execute(select(ApiToken.token_hash)).scalars().all()
     assert token not in stored and len(stored) == 1
-    st.revoke_api_token(world.north, token)
+    st.accounts.revoke_api_token(world.north, token)
     with pytest.raises(AuthError):
-        st.actor_for_token(token)
+        st.accounts.actor_for_token(token)
     with pytest.raises(AuthError):
-        st.actor_for_token("att_made_up")
+        st.accounts.actor_for_token("att_made_up")
 
 
 def test_disabled_user_cannot_log_in_or_use_tokens(world):
     st = world.store
-    token = st.create_api_token(world.north)
-    st.set_user_active(world.admin, world.north.user_id, False, reason="left the service")
+    token = st.accounts.create_api_token(world.north)
+    st.accounts.set_user_active(world.admin, world.north.user_id, False, reason="left the service")
     with pytest.raises(AuthError):
-        st.authenticate("north@example.org", PASSWORD)
+        st.accounts.authenticate("north@example.org", PASSWORD)
     with pytest.raises(AuthError):
-        st.actor_for_token(token)
+        st.accounts.actor_for_token(token)
     with pytest.raises(AuthError):
         st.actor(world.north.user_id)
 
@@ -87,7 +87,7 @@ def test_user_input_is_checked(world):
     ]
     for args, field in cases:
         with pytest.raises(StoreValidationError) as err:
-            st.add_user(world.system, *args)
+            st.accounts.add_user(world.system, *args)
         assert err.value.field == field, (args, err.value)
 
 
@@ -96,14 +96,14 @@ def test_site_lead_manages_only_their_own_site(world):
 
     st = world.store
     lead = st.actor(
-        st.add_user(world.system, "lead@example.org", "site_lead", ["North"], PASSWORD)["id"]
+        st.accounts.add_user(world.system, "lead@example.org", "site_lead", ["North"], PASSWORD)["id"]
     )
-    st.add_user(lead, "new@example.org", "practitioner", ["North"], PASSWORD)
+    st.accounts.add_user(lead, "new@example.org", "practitioner", ["North"], PASSWORD)
     with pytest.raises(StoreValidationError):
-        st.add_user(lead, "new2@example.org", "practitioner", ["South"], PASSWORD)
+        st.accounts.add_user(lead, "new2@example.org", "practitioner", ["South"], PASSWORD)
     with pytest.raises(Forbidden):
-        st.add_user(lead, "boss@example.org", "admin", ["North"], PASSWORD)
-    emails = {u["email"] for u in st.list_users(lead)}
+        st.accounts.add_user(lead, "boss@example.org", "admin", ["North"], PASSWORD)
+    emails = {u["email"] for u in st.accounts.list_users(lead)}
     assert "new@example.org" in emails and "south@example.org" not in emails
 
 
@@ -111,24 +111,24 @@ def test_password_change_needs_the_current_one_and_revokes_tokens(world):
     from attunement.store import Forbidden
 
     st = world.store
-    token = st.create_api_token(world.north)
+    token = st.accounts.create_api_token(world.north)
     with pytest.raises(StoreValidationError) as err:
-        st.set_password(
+        st.accounts.set_password(
             world.north, world.north.user_id, "a brand new passphrase", current_password="wrong"
         )
     assert err.value.field == "current_password"
     with pytest.raises(StoreValidationError):
-        st.set_password(world.north, world.north.user_id, "a brand new passphrase")
-    st.set_password(
+        st.accounts.set_password(world.north, world.north.user_id, "a brand new passphrase")
+    st.accounts.set_password(
         world.north, world.north.user_id, "a brand new passphrase", current_password=PASSWORD
     )
     with pytest.raises(AuthError):
-        st.actor_for_token(token)
-    assert st.authenticate("north@example.org", "a brand new passphrase").user_id
+        st.accounts.actor_for_token(token)
+    assert st.accounts.authenticate("north@example.org", "a brand new passphrase").user_id
     with pytest.raises(Forbidden):
-        st.set_password(world.north, world.south.user_id, "someone elses pw!")
-    st.set_password(world.admin, world.south.user_id, "reset by the admin")  # an admin reset
-    assert st.authenticate("south@example.org", "reset by the admin").user_id
+        st.accounts.set_password(world.north, world.south.user_id, "someone elses pw!")
+    st.accounts.set_password(world.admin, world.south.user_id, "reset by the admin")  # an admin reset
+    assert st.accounts.authenticate("south@example.org", "reset by the admin").user_id
 
 
 def test_account_expiry(world):
@@ -140,13 +140,13 @@ def test_account_expiry(world):
 
     st = world.store
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    u = st.add_user(
+    u = st.accounts.add_user(
         world.system, "temp@example.org", "practitioner", ["North"], PASSWORD, expires_on=tomorrow
     )
     assert u["expires_on"] == tomorrow.isoformat()
-    assert st.authenticate("temp@example.org", PASSWORD).user_id == u["id"]
+    assert st.accounts.authenticate("temp@example.org", PASSWORD).user_id == u["id"]
     with pytest.raises(StoreValidationError):
-        st.add_user(
+        st.accounts.add_user(
             world.system,
             "t2@example.org",
             "practitioner",
@@ -154,13 +154,13 @@ def test_account_expiry(world):
             PASSWORD,
             expires_on="2020-01-01",
         )
-    with st._db.write() as s:  # time passes
+    with st.db.write() as s:  # time passes
         s.execute(
             update(User)
             .where(User.id == u["id"])
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     with pytest.raises(AuthError):
-        st.authenticate("temp@example.org", PASSWORD)
+        st.accounts.authenticate("temp@example.org", PASSWORD)
     with pytest.raises(AuthError):
         st.actor(u["id"])

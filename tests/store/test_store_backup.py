@@ -15,24 +15,24 @@ def _new_url(request, tmp_path, dialect):
 
 def test_backup_restore_round_trip(world, tmp_path, key_path, request):
     st = world.store
-    st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    before_family = st.get_family(world.north, world.fam_north)
-    before_rows = st.verify_audit().rows
-    dest = st.backup(tmp_path / "backup.bin")
+    st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    before_family = st.families.get_family(world.north, world.fam_north)
+    before_rows = st.maintenance.verify_audit().rows
+    dest = st.maintenance.backup(tmp_path / "backup.bin")
     assert dest.exists() and dest.stat().st_size > 0
     # changes after the backup are not in it
-    st.add_site(world.system, "Later")
+    st.accounts.add_site(world.system, "Later")
     with pytest.raises(StoreValidationError):
-        st.backup(dest)  # never overwrites an existing backup
+        st.maintenance.backup(dest)  # never overwrites an existing backup
     target = _new_url(request, tmp_path, st.dialect)
     restored = Store.restore(dest, target, key_path=key_path)
     try:
-        after = restored.get_family(world.north, world.fam_north)
+        after = restored.families.get_family(world.north, world.fam_north)
         for key in ("family_id", "caregivers", "assessments", "infant"):
             assert after[key] == before_family[key]
         assert after["caregivers"][0]["identifiers"]["name"] == "Philippa Wintergreen"
-        assert [s["name"] for s in restored.list_sites(world.admin)] == ["North", "South"]
-        report = restored.verify_audit()
+        assert [s["name"] for s in restored.accounts.list_sites(world.admin)] == ["North", "South"]
+        report = restored.maintenance.verify_audit()
         # the backup's own "backup" row, then the "restore" row (and the view above)
         assert report.ok and report.rows == before_rows + 3
     finally:

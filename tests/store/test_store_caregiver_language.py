@@ -12,17 +12,17 @@ from attunement.store.models import AuditEntry
 
 def test_language_and_interpreter_are_recorded_and_reach_the_link(world):
     st = world.store
-    cg = st.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
+    cg = st.families.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
                                    interpreter_needed=True)
     assert cg["page_language"] == "ar" and cg["interpreter_needed"] is True
-    family = st.get_family(world.north, world.fam_north)
+    family = st.families.get_family(world.north, world.fam_north)
     father = next(c for c in family["caregivers"] if c["id"] == "father")
     assert father["page_language"] == "ar" and father["interpreter_needed"] is True
-    token = st.create_link(world.north, world.fam_north, "father", "phq9", "6w")
-    assert st.open_link(token)["language"] == "ar"
-    mother_token = st.create_link(world.north, world.fam_north, "mother", "phq9", "6w")
-    assert st.open_link(mother_token)["language"] is None  # the service default
-    with st._db.read() as s:  # the audit row is the promise
+    token = st.care.create_link(world.north, world.fam_north, "father", "phq9", "6w")
+    assert st.care.open_link(token)["language"] == "ar"
+    mother_token = st.care.create_link(world.north, world.fam_north, "mother", "phq9", "6w")
+    assert st.care.open_link(mother_token)["language"] is None  # the service default
+    with st.db.read() as s:  # the audit row is the promise
         rows = s.execute(select(AuditEntry).where(AuditEntry.entity == "caregiver")
                          .order_by(AuditEntry.id.desc())).scalars().first()
         assert rows is not None and "interpreter_needed" in str(rows.after)
@@ -32,17 +32,17 @@ def test_language_and_interpreter_are_recorded_and_reach_the_link(world):
 def test_a_bad_language_tag_is_refused_and_nothing_changes(world, tag):
     st = world.store
     with pytest.raises(StoreValidationError) as err:
-        st.set_caregiver_language(world.north, world.fam_north, "father", page_language=tag,
+        st.families.set_caregiver_language(world.north, world.fam_north, "father", page_language=tag,
                                   interpreter_needed=True)
     assert err.value.field == "page_language"
-    family = st.get_family(world.north, world.fam_north)
+    family = st.families.get_family(world.north, world.fam_north)
     father = next(c for c in family["caregivers"] if c["id"] == "father")
     assert father["page_language"] is None and father["interpreter_needed"] is False
 
 
 def test_another_site_cannot_set_the_language(world):
     with pytest.raises((NotFound, StoreValidationError)):
-        world.store.set_caregiver_language(world.south, world.fam_north, "father",
+        world.store.families.set_caregiver_language(world.south, world.fam_north, "father",
                                            page_language="es", interpreter_needed=False)
 
 
@@ -52,73 +52,73 @@ PHQ9_ITEM9 = [1, 1, 1, 1, 1, 1, 0, 0, 1, None]  # item 9 > 0: an urgent flag
 
 def test_a_released_result_reaches_the_caregivers_space_and_nothing_else(world):
     st = world.store
-    kept = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
-    other = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    token = st.create_space_link(world.north, world.fam_north, "father")
-    assert st.open_space(token)["results"] == []  # nothing before release
-    released = st.release_assessment(world.north, kept["id"])
-    assert st.released_results(world.north, world.fam_north) == {kept["id"]: released["released_at"]}
+    kept = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    other = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
+    assert st.care.open_space(token)["results"] == []  # nothing before release
+    released = st.care.release_assessment(world.north, kept["id"])
+    assert st.care.released_results(world.north, world.fam_north) == {kept["id"]: released["released_at"]}
     assert released["released_at"] is not None
-    space = st.open_space(token)
+    space = st.care.open_space(token)
     assert [r["instrument"] for r in space["results"]] == ["phq9"]
     assert space["results"][0]["scores"]["phq9_total"] == 6
     assert other["instrument"] not in str(space["results"]) and "N-001" not in str(space)
     with pytest.raises(NotFound):
-        st.open_link(token)  # a space link never opens a questionnaire
-    q = st.create_link(world.north, world.fam_north, "father", "phq9", "6w")
+        st.care.open_link(token)  # a space link never opens a questionnaire
+    q = st.care.create_link(world.north, world.fam_north, "father", "phq9", "6w")
     with pytest.raises(NotFound):
-        st.open_space(q)  # nor the other way round
+        st.care.open_space(q)  # nor the other way round
     with pytest.raises(StoreValidationError):
-        st.release_assessment(world.north, kept["id"])  # once
+        st.care.release_assessment(world.north, kept["id"])  # once
 
 
 def test_an_urgent_result_is_not_released_before_its_safety_review(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_ITEM9)
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_ITEM9)
     with pytest.raises(StoreValidationError) as err:
-        st.release_assessment(world.north, a["id"])
+        st.care.release_assessment(world.north, a["id"])
     assert "safety review" in err.value.reason
-    token = st.create_space_link(world.north, world.fam_north, "father")
-    assert st.open_space(token)["results"] == []
-    for alert in [x for x in st.list_alerts(world.north) if x["assessment_id"] == a["id"]]:
-        st.acknowledge_alert(world.north, alert["id"], note="phoned; safe", outcome="safety_plan")
-    st.release_assessment(world.north, a["id"])
-    assert len(st.open_space(token)["results"]) == 1
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
+    assert st.care.open_space(token)["results"] == []
+    for alert in [x for x in st.care.list_alerts(world.north) if x["assessment_id"] == a["id"]]:
+        st.care.acknowledge_alert(world.north, alert["id"], note="phoned; safe", outcome="safety_plan")
+    st.care.release_assessment(world.north, a["id"])
+    assert len(st.care.open_space(token)["results"]) == 1
 
 
 def test_another_site_cannot_release_or_open_a_space(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
     with pytest.raises((NotFound, StoreValidationError)):
-        st.release_assessment(world.south, a["id"])
+        st.care.release_assessment(world.south, a["id"])
     with pytest.raises((NotFound, StoreValidationError)):
-        st.create_space_link(world.south, world.fam_north, "father")
+        st.care.create_space_link(world.south, world.fam_north, "father")
 
 
 def test_an_empty_language_means_the_service_default(world):
-    cg = world.store.set_caregiver_language(world.north, world.fam_north, "father",
+    cg = world.store.families.set_caregiver_language(world.north, world.fam_north, "father",
                                             page_language=None, interpreter_needed=False)
     assert cg["page_language"] is None
 
 
 def test_wishes_and_session_feedback_flow_to_the_family(world):
     st = world.store
-    ep = st.add_episode(world.north, world.fam_north, "abc", "2026-10-01",
+    ep = st.care.add_episode(world.north, world.fam_north, "abc", "2026-10-01",
                         caregivers=["father"])
-    token = st.create_space_link(world.north, world.fam_north, "father")
-    assert st.open_space(token)["episodes"] == [{"id": ep["id"], "programme": "abc"}]
-    st.contribute(token, "wishes", {"goals": "Sleep more; enjoy bath time",
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
+    assert st.care.open_space(token)["episodes"] == [{"id": ep["id"], "programme": "abc"}]
+    st.care.contribute(token, "wishes", {"goals": "Sleep more; enjoy bath time",
                                     "preferred_contact": "text messages",
                                     "other_carers": "my mum on Tuesdays"})
     ratings = {"heard": 9, "goals": "8", "approach": 7, "overall": 10}
-    st.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": ratings,
+    st.care.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": ratings,
                                               "comment": "good"})
-    rows = st.list_contributions(world.north, world.fam_north)
+    rows = st.care.list_contributions(world.north, world.fam_north)
     assert [r["kind"] for r in rows] == ["session_feedback", "wishes"]
     assert rows[0]["programme"] == "abc" and rows[0]["data"]["ratings"]["goals"] == 8
     assert rows[1]["data"]["other_carers"] == "my mum on Tuesdays"
     with pytest.raises((NotFound, StoreValidationError)):
-        st.list_contributions(world.south, world.fam_north)
+        st.care.list_contributions(world.south, world.fam_north)
 
 
 @pytest.mark.parametrize(("kind", "data", "field"), [
@@ -136,47 +136,47 @@ def test_wishes_and_session_feedback_flow_to_the_family(world):
 def test_a_bad_contribution_is_refused_naming_the_field_and_nothing_is_kept(world, kind, data,
                                                                              field):
     st = world.store
-    token = st.create_space_link(world.north, world.fam_north, "father")
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
     with pytest.raises(StoreValidationError) as err:
-        st.contribute(token, kind, data)
+        st.care.contribute(token, kind, data)
     assert err.value.field == field
-    assert st.list_contributions(world.north, world.fam_north) == []
+    assert st.care.list_contributions(world.north, world.fam_north) == []
 
 
 def test_another_familys_episode_cannot_get_feedback(world):
     st = world.store
-    ep = st.add_episode(world.south, world.fam_south, "abc", "2026-10-01",
+    ep = st.care.add_episode(world.south, world.fam_south, "abc", "2026-10-01",
                         caregivers=["father"])
-    token = st.create_space_link(world.north, world.fam_north, "father")
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
     with pytest.raises(StoreValidationError) as err:
-        st.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": {
+        st.care.contribute(token, "session_feedback", {"episode": ep["id"], "ratings": {
             "heard": 1, "goals": 1, "approach": 1, "overall": 1}})
     assert err.value.field == "episode"
 
 
 def test_the_caseload_knows_who_needs_an_interpreter_in_scope_only(world):
     st = world.store
-    assert st.interpreter_needs(world.north) == {}
-    st.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
+    assert st.families.interpreter_needs(world.north) == {}
+    st.families.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
                               interpreter_needed=True)
-    assert st.interpreter_needs(world.north) == {world.fam_north: ["father (ar)"]}
-    assert st.interpreter_needs(world.south) == {}
-    assert st.interpreter_needs(world.researcher) == {}
+    assert st.families.interpreter_needs(world.north) == {world.fam_north: ["father (ar)"]}
+    assert st.families.interpreter_needs(world.south) == {}
+    assert st.families.interpreter_needs(world.researcher) == {}
 
 
 def test_the_space_lists_what_is_due_and_starts_only_that(world):
     st = world.store
-    token = st.create_space_link(world.north, world.fam_north, "father")
-    due = st.open_space(token)["due"]
-    family = st.get_family(world.north, world.fam_north)
+    token = st.care.create_space_link(world.north, world.fam_north, "father")
+    due = st.care.open_space(token)["due"]
+    family = st.families.get_family(world.north, world.fam_north)
     expected = [{"instrument": d["instrument"], "time_point": d["time_point"]}
                 for d in (family["overdue"] + family["due"]) if d["caregiver"] == "father"]
     assert due == expected and due, due
     first = due[0]
-    q = st.start_due_questionnaire(token, first["instrument"], first["time_point"])
-    assert st.open_link(q)["instrument"] == first["instrument"]
+    q = st.care.start_due_questionnaire(token, first["instrument"], first["time_point"])
+    assert st.care.open_link(q)["instrument"] == first["instrument"]
     with pytest.raises(StoreValidationError) as err:
-        st.start_due_questionnaire(token, "gad7", "nonsense")
+        st.care.start_due_questionnaire(token, "gad7", "nonsense")
     assert err.value.field == "instrument"
     with pytest.raises(NotFound):
-        st.start_due_questionnaire(q, first["instrument"], first["time_point"])
+        st.care.start_due_questionnaire(q, first["instrument"], first["time_point"])

@@ -53,9 +53,9 @@ def _varied(store, world_actor, family_payload, n: int, seed: int = 7) -> list[i
         elif rng.random() < 0.5:
             payload["caregivers"][0].pop("responses")
         payload["time_point"] = rng.choice(["antenatal", "6w", "3m"])
-        fam = store.create_family(world_actor, payload)
+        fam = store.families.create_family(world_actor, payload)
         if rng.random() < 0.25:
-            store.end_caregiver(world_actor, fam["id"], "father", left_on=TODAY.isoformat(),
+            store.families.end_caregiver(world_actor, fam["id"], "father", left_on=TODAY.isoformat(),
                                 reason="moved out")
         ids.append(fam["id"])
     return ids
@@ -64,10 +64,10 @@ def _varied(store, world_actor, family_payload, n: int, seed: int = 7) -> list[i
 @pytest.fixture
 def varied(store, make_family):
     system = store.system_actor()
-    store.add_site(system, "North")
-    store.add_site(system, "South")
-    store.add_study(system, "Attach-1", ["North", "South"], TIME_POINTS)
-    user = store.add_user(system, "n@example.org", "practitioner", ["North"], PASSWORD)
+    store.accounts.add_site(system, "North")
+    store.accounts.add_site(system, "South")
+    store.accounts.add_study(system, "Attach-1", ["North", "South"], TIME_POINTS)
+    user = store.accounts.add_user(system, "n@example.org", "practitioner", ["North"], PASSWORD)
     north = store.actor(user["id"])
     ids = _varied(store, north, make_family, 36)
     return store, north, ids
@@ -75,11 +75,11 @@ def varied(store, make_family):
 
 def test_sql_caseload_equals_the_reference_schedule(varied):
     store, north, ids = varied
-    rows = store.list_families(north)
+    rows = store.families.list_families(north)
     assert sorted(r["id"] for r in rows) == sorted(ids)
     # the reference: each family's page computes due/overdue with Store._schedule in Python
-    ref = {i: store.get_family(north, i) for i in ids}
-    with store._db.read() as s:
+    ref = {i: store.families.get_family(north, i) for i in ids}
+    with store.db.read() as s:
         sql = {r.id: r for r in s.execute(cl.family_rows(s, north, TODAY, cl.Filters())).all()}
     seen_due = seen_overdue = 0
     for r in rows:
@@ -97,10 +97,10 @@ def test_sql_caseload_equals_the_reference_schedule(varied):
 
 def test_keyset_pages_walk_forward_and_back(varied):
     store, north, ids = varied
-    whole = [r["id"] for r in store.list_families(north)]
+    whole = [r["id"] for r in store.families.list_families(north)]
     pages, cursor = [], None
     while True:
-        page = store.caseload_page(north, cursor=cursor, limit=5)
+        page = store.families.caseload_page(north, cursor=cursor, limit=5)
         assert page["counts"]["families"] == len(ids)
         pages.append([r["id"] for r in page["items"]])
         cursor = page["next"]
@@ -110,7 +110,7 @@ def test_keyset_pages_walk_forward_and_back(varied):
     assert all(len(p) == 5 for p in pages[:-1])
     back, cursor = [pages[-1]], page["previous"]
     while cursor is not None:
-        page = store.caseload_page(north, cursor=cursor, limit=5)
+        page = store.families.caseload_page(north, cursor=cursor, limit=5)
         back.insert(0, [r["id"] for r in page["items"]])
         cursor = page["previous"]
     assert back == pages
@@ -118,47 +118,47 @@ def test_keyset_pages_walk_forward_and_back(varied):
 
 def test_filters(varied):
     store, north, ids = varied
-    rows = store.list_families(north)
-    urgent = store.caseload_page(north, urgent=True, limit=500)
+    rows = store.families.list_families(north)
+    urgent = store.families.caseload_page(north, urgent=True, limit=500)
     assert [r["id"] for r in urgent["items"]] == [r["id"] for r in rows if r["open_alerts"]]
     assert urgent["counts"]["urgent"] == urgent["counts"]["families"] > 0
-    overdue = store.caseload_page(north, overdue=True, limit=500)
+    overdue = store.families.caseload_page(north, overdue=True, limit=500)
     assert [r["id"] for r in overdue["items"]] == [r["id"] for r in rows if r["overdue"]]
-    at_6w = store.caseload_page(north, time_point="6w", limit=500)
+    at_6w = store.families.caseload_page(north, time_point="6w", limit=500)
     assert [r["id"] for r in at_6w["items"]] == [
         r["id"] for r in rows if any(x["time_point"] == "6w" for x in r["due"] + r["overdue"])
     ]
-    assert len(store.caseload_page(north, mine=True, limit=500)["items"]) == len(ids)
+    assert len(store.families.caseload_page(north, mine=True, limit=500)["items"]) == len(ids)
     system = store.system_actor()
-    assert store.caseload_page(system, mine=True)["items"] == []
-    assert store.caseload_page(north, study=999)["items"] == []
+    assert store.families.caseload_page(system, mine=True)["items"] == []
+    assert store.families.caseload_page(north, study=999)["items"] == []
 
 
 @pytest.mark.parametrize("cursor", ["nonsense", "W10", cl.encode_cursor("alerts", "after", [1])])
 def test_a_bad_cursor_is_refused_by_name(varied, cursor):
     store, north, _ = varied
     with pytest.raises(StoreValidationError) as err:
-        store.caseload_page(north, cursor=cursor)
+        store.families.caseload_page(north, cursor=cursor)
     assert err.value.field == "cursor"
     with pytest.raises(StoreValidationError) as err:
-        store.caseload_page(north, limit=0)
+        store.families.caseload_page(north, limit=0)
     assert err.value.field == "limit"
 
 
 def test_alert_pages(varied):
     store, north, _ = varied
-    whole = [a["id"] for a in store.list_alerts(north)]
+    whole = [a["id"] for a in store.care.list_alerts(north)]
     assert len(whole) >= 3
     got, cursor = [], None
     while True:
-        page = store.alerts_page(north, cursor=cursor, limit=2)
+        page = store.care.alerts_page(north, cursor=cursor, limit=2)
         got += [a["id"] for a in page["items"]]
         cursor = page["next"]
         if cursor is None:
             break
     assert got == whole
-    first = store.alerts_page(north, limit=2)
-    again = store.alerts_page(north, cursor=store.alerts_page(
+    first = store.care.alerts_page(north, limit=2)
+    again = store.care.alerts_page(north, cursor=store.care.alerts_page(
         north, cursor=first["next"], limit=2)["previous"], limit=2)
     assert [a["id"] for a in again["items"]] == [a["id"] for a in first["items"]]
 
@@ -167,7 +167,7 @@ def test_alert_pages(varied):
 
 
 def _searches(store) -> int:
-    with store._db.read() as s:
+    with store.db.read() as s:
         return len(s.execute(select(AuditEntry.id).where(AuditEntry.action == "search")).all())
 
 
@@ -176,18 +176,18 @@ def test_search_by_name_nhs_number_and_birth_date_is_exact_and_audited(world):
     before = _searches(st)
     for q in ("Philippa Wintergreen", "wintergreen", "PHILIPPA", "943 476 5919", "9434765919",
               "1997-03-02", "2026-09-15", "Zebedee", "N-001", "n-0"):
-        assert [f["family_id"] for f in st.list_families(north, q=q)] == ["N-001"], q
+        assert [f["family_id"] for f in st.families.list_families(north, q=q)] == ["N-001"], q
     for q in ("Wintergree", "inter", "943476591", "1997-03-03", "Philippa Osric"):
-        assert st.list_families(north, q=q) == [], q  # exact words only, never substrings
+        assert st.families.list_families(north, q=q) == [], q  # exact words only, never substrings
     assert _searches(st) == before + 15
-    assert st.list_families(world.south, q="9434765919")[0]["family_id"] == "S-001"
-    assert st.list_families(world.researcher, q="Wintergreen") == []
+    assert st.families.list_families(world.south, q="9434765919")[0]["family_id"] == "S-001"
+    assert st.families.list_families(world.researcher, q="Wintergreen") == []
 
 
 def test_search_never_decrypts_every_row(world, make_family, monkeypatch):
     st, north = world.store, world.north
     for i in range(8):
-        st.create_family(north, make_family(f"N-1{i:02d}", "North"))
+        st.families.create_family(north, make_family(f"N-1{i:02d}", "North"))
     calls = []
     real = KeyRing.decrypt
 
@@ -196,26 +196,26 @@ def test_search_never_decrypts_every_row(world, make_family, monkeypatch):
         return real(self, blob, aad)
 
     monkeypatch.setattr(KeyRing, "decrypt", counting)
-    found = st.list_families(north, q="N-105")
+    found = st.families.list_families(north, q="N-105")
     assert [f["family_id"] for f in found] == ["N-105"]
-    found = st.list_families(north, q="Zebedee")
+    found = st.families.list_families(north, q="Zebedee")
     assert len(found) == 9
     calls.clear()
-    st.caseload_page(north, q="Zebedee", limit=2)
+    st.families.caseload_page(north, q="Zebedee", limit=2)
     # only the page's infants (their birth dates anchor the shown schedule), not all 9 x 3
     assert len(calls) <= 2
 
 
 def test_the_blind_index_follows_identifier_changes_and_holds_no_clear_values(world):
     st, north = world.store, world.north
-    st.update_identifiers(north, world.fam_north, "mother", {"name": "Philippa Ashgrove"},
+    st.families.update_identifiers(north, world.fam_north, "mother", {"name": "Philippa Ashgrove"},
                           reason="married")
-    assert [f["family_id"] for f in st.list_families(north, q="ashgrove")] == ["N-001"]
-    assert [f["family_id"] for f in st.list_families(north, q="Philippa Wintergreen")] == []
-    st.update_infant(north, world.fam_north, date_of_birth="2026-09-18", reason="corrected")
-    assert st.list_families(north, q="2026-09-15") == []
-    assert [f["family_id"] for f in st.list_families(north, q="2026-09-18")] == ["N-001"]
-    with st._db.read() as s:
+    assert [f["family_id"] for f in st.families.list_families(north, q="ashgrove")] == ["N-001"]
+    assert [f["family_id"] for f in st.families.list_families(north, q="Philippa Wintergreen")] == []
+    st.families.update_infant(north, world.fam_north, date_of_birth="2026-09-18", reason="corrected")
+    assert st.families.list_families(north, q="2026-09-15") == []
+    assert [f["family_id"] for f in st.families.list_families(north, q="2026-09-18")] == ["N-001"]
+    with st.db.read() as s:
         dump = repr(s.execute(select(IdentityLookup.__table__)).all())
         offset = s.execute(select(Infant.birth_offset_days).where(
             Infant.family_id == world.fam_north)).scalar_one()
@@ -232,7 +232,7 @@ def test_migration_fills_the_blind_index_and_birth_offsets(world, key_path):
 
     st = world.store
     url = st.url
-    with st._db.engine.connect() as conn:
+    with st.db.engine.connect() as conn:
         cfg = Config()
         cfg.set_main_option("script_location", "attunement.store:migrations")
         cfg.attributes["connection"] = conn
@@ -241,8 +241,8 @@ def test_migration_fills_the_blind_index_and_birth_offsets(world, key_path):
     st.close()
     again = Store.open(url, key_path=key_path)  # upgrades to head, filling the index
     try:
-        assert [f["family_id"] for f in again.list_families(world.north, q="Osric")] == ["N-001"]
-        with again._db.read() as s:
+        assert [f["family_id"] for f in again.families.list_families(world.north, q="Osric")] == ["N-001"]
+        with again.db.read() as s:
             offsets = set(s.execute(select(Infant.birth_offset_days)).scalars())
         assert offsets == {-5}
     finally:
@@ -259,7 +259,7 @@ def test_lists_work_with_more_families_than_any_parameter_limit(world):
     from attunement.store.models import Caregiver, Family
 
     st, north = world.store, world.north
-    with st._db.write() as s:
+    with st.db.write() as s:
         site_id = s.execute(select(Family.site_id).where(Family.id == world.fam_north)).scalar()
         s.execute(Family.__table__.insert(), [
             {"site_id": site_id, "study_id": world.study_id, "code": f"B-{i:07d}",
@@ -275,16 +275,16 @@ def test_lists_work_with_more_families_than_any_parameter_limit(world):
             {"family_id": first + i, "key": "mother", "role": "birth_mother", "context": {},
              "variants": {}} for i in range(N_BULK)
         ])
-    page = st.caseload_page(north, limit=50)
+    page = st.families.caseload_page(north, limit=50)
     assert page["counts"]["families"] == N_BULK + 1
     assert page["items"][0]["family_id"] == "N-001"  # two carers overdue: the most overdue
-    second = st.caseload_page(north, cursor=page["next"], limit=50)
+    second = st.families.caseload_page(north, cursor=page["next"], limit=50)
     assert len(second["items"]) == 50
     assert {r["id"] for r in second["items"]}.isdisjoint(r["id"] for r in page["items"])
-    overdue = st.caseload_page(north, overdue=True, limit=10)
+    overdue = st.families.caseload_page(north, overdue=True, limit=10)
     assert overdue["counts"]["overdue"] == overdue["counts"]["families"] > 0
     # searches, by code and through the blind index, over every family of the site
-    assert [f["family_id"] for f in st.list_families(north, q="B-0069999")] == ["B-0069999"]
-    assert [f["family_id"] for f in st.list_families(north, q="Wintergreen")] == ["N-001"]
-    assert st.alerts_page(north)["items"] == st.list_alerts(north)[:50]
-    assert st.list_families(world.south, q="B-0000001") == []
+    assert [f["family_id"] for f in st.families.list_families(north, q="B-0069999")] == ["B-0069999"]
+    assert [f["family_id"] for f in st.families.list_families(north, q="Wintergreen")] == ["N-001"]
+    assert st.care.alerts_page(north)["items"] == st.care.list_alerts(north)[:50]
+    assert st.families.list_families(world.south, q="B-0000001") == []

@@ -64,9 +64,9 @@ def test_init_sites_users_verify(cli, db_url, key_path):
     assert "typed secret pass" not in r.output
     st = Store.open(db_url, key_path=key_path)
     try:
-        assert st.authenticate("boss@example.org", "a long admin passphrase").role == "admin"
-        assert st.authenticate("r@example.org", "typed secret pass").role == "researcher"
-        p = st.authenticate("p@example.org", "a long admin passphrase")
+        assert st.accounts.authenticate("boss@example.org", "a long admin passphrase").role == "admin"
+        assert st.accounts.authenticate("r@example.org", "typed secret pass").role == "researcher"
+        p = st.accounts.authenticate("p@example.org", "a long admin passphrase")
         assert len(p.site_ids) == 2
     finally:
         st.close()

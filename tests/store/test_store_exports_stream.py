@@ -21,9 +21,9 @@ EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 def _families(world, n):
     st = world.store
     for k in range(n):
-        fam = st.create_family(world.north, family_payload(f"N-1{k:02d}", "North",
+        fam = st.families.create_family(world.north, family_payload(f"N-1{k:02d}", "North",
                                                            study="Attach-1"))
-        st.add_assessment(world.north, fam["id"], "mother", "epds", "6w", EPDS)
+        st.assessments.add_assessment(world.north, fam["id"], "mother", "epds", "6w", EPDS)
 
 
 def _statements(engine):
@@ -39,10 +39,10 @@ def _statements(engine):
 def test_export_query_joins_the_scope_instead_of_listing_family_ids(world):
     st = world.store
     _families(world, 4)
-    seen, stop = _statements(st._db.engine)
+    seen, stop = _statements(st.db.engine)
     try:
-        st.export_assessments(world.north)
-        b"".join(st.export_stream(world.researcher, fmt="csv", chunk=2)[1])
+        st.exports.export_assessments(world.north)
+        b"".join(st.exports.export_stream(world.researcher, fmt="csv", chunk=2)[1])
     finally:
         stop()
     listed = [s for s in seen if "family_id IN" in s.replace("\n", " ")]
@@ -52,15 +52,15 @@ def test_export_query_joins_the_scope_instead_of_listing_family_ids(world):
 def test_stream_is_chunked_and_equals_the_in_memory_export(world):
     st = world.store
     _families(world, 5)
-    first = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    st.correct_assessment(world.north, first["id"], [1] * 10, reason="typo")
-    whole = st.export_assessments(world.researcher)
-    plan, body = st.export_stream(world.researcher, fmt="csv", chunk=2)
+    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    st.assessments.correct_assessment(world.north, first["id"], [1] * 10, reason="typo")
+    whole = st.exports.export_assessments(world.researcher)
+    plan, body = st.exports.export_stream(world.researcher, fmt="csv", chunk=2)
     parts = list(body)
     assert len(parts) >= 4  # the header, then one part per chunk of two rows
     streamed = pd.read_csv(io.BytesIO(b"".join(parts)))
     # every assessment (all in the researcher's study) but the corrected version
-    with st._db.read() as s:
+    with st.db.read() as s:
         expected = s.execute(text("SELECT count(*) FROM assessments")).scalar_one() - 1
     assert plan.rows == len(streamed) == len(whole) == expected
     common = list(whole.columns)
@@ -70,27 +70,27 @@ def test_stream_is_chunked_and_equals_the_in_memory_export(world):
     pd.testing.assert_frame_equal(left, right, check_dtype=False)
     # the researcher sees pseudonyms only, stable across the two paths
     assert not any(str(x).startswith("N-") for x in streamed["family"])
-    log = st.audit_log(world.admin, limit=5)
+    log = st.maintenance.audit_log(world.admin, limit=5)
     assert log[0]["action"] == "export" and log[0]["after"]["rows"] == expected
 
 
 def test_streamed_csv_cells_cannot_run_as_formulas(world):
     st = world.store
-    st.add_site(world.system, "=HYPERLINK(\"http://x\")")
-    st.create_family(world.admin, family_payload("E-1", "=HYPERLINK(\"http://x\")"))
-    fam = st.list_families(world.admin, q="E-1")[0]
-    st.add_assessment(world.admin, fam["id"], "mother", "epds", "6w", EPDS)
-    text = b"".join(st.export_stream(world.admin, fmt="csv")[1]).decode()
+    st.accounts.add_site(world.system, "=HYPERLINK(\"http://x\")")
+    st.families.create_family(world.admin, family_payload("E-1", "=HYPERLINK(\"http://x\")"))
+    fam = st.families.list_families(world.admin, q="E-1")[0]
+    st.assessments.add_assessment(world.admin, fam["id"], "mother", "epds", "6w", EPDS)
+    text = b"".join(st.exports.export_stream(world.admin, fmt="csv")[1]).decode()
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
 
 
 def test_parquet_stream_writes_one_row_group_per_chunk(world):
     st = world.store
     _families(world, 5)
-    plan, body = st.export_stream(world.researcher, fmt="parquet", chunk=2)
+    plan, body = st.exports.export_stream(world.researcher, fmt="parquet", chunk=2)
     data = b"".join(body)
     f = pq.ParquetFile(io.BytesIO(data))
-    whole = st.export_assessments(world.researcher)
+    whole = st.exports.export_assessments(world.researcher)
     assert f.metadata.num_rows == plan.rows == len(whole) > 5
     assert f.metadata.num_row_groups == (plan.rows + 1) // 2
     table = f.read().to_pandas()
@@ -111,19 +111,19 @@ def test_exports_read_the_replica_when_one_is_named(world, monkeypatch, tmp_path
         src.close()
         dst.close()
         replica = f"sqlite:///{copy}"
-        st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-        expected = len(st.export_assessments(world.north)) - 1
+        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+        expected = len(st.exports.export_assessments(world.north)) - 1
     else:
         # a second URL to the same server and database
         replica = st.url + "?application_name=attunement-replica"
-        expected = len(st.export_assessments(world.north))
+        expected = len(st.exports.export_assessments(world.north))
     monkeypatch.setenv(exports.REPLICA_ENV, replica)
-    seen, stop = _statements(exports.export_database(st._db).engine)
+    seen, stop = _statements(exports.export_database(st.db).engine)
     try:
-        frame = st.export_assessments(world.north)
+        frame = st.exports.export_assessments(world.north)
     finally:
         stop()
-    assert exports.export_database(st._db) is not st._db
+    assert exports.export_database(st.db) is not st.db
     assert len(frame) == expected
     assert any("FROM assessments" in s for s in seen)
 
@@ -132,4 +132,4 @@ def test_researcher_cannot_stream_identifiable_data(world):
     from attunement.store import Forbidden
 
     with pytest.raises(Forbidden):
-        world.store.export_stream(world.researcher, fmt="csv", pseudonymise=False)
+        world.store.exports.export_stream(world.researcher, fmt="csv", pseudonymise=False)

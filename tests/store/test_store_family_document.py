@@ -26,8 +26,8 @@ def test_family_document_round_trips_to_the_same_profile(world, make_family):
     payload["caregivers"][1]["responses"] = {"phq9": [3, 3, 2, 2, 1, 1, 1, 1, 0]}
     payload["caregivers"][0]["context"] = {"low_social_support": True}
     payload["context"]["domestic_violence"] = True
-    fam = st.create_family(world.north, payload)
-    doc = st.family_document(world.north, fam["id"])
+    fam = st.families.create_family(world.north, payload)
+    doc = st.families.family_document(world.north, fam["id"])
     validate_family(doc)
     expected = profile(_family_file(payload)).to_dict()
     got = profile(doc).to_dict()
@@ -38,8 +38,8 @@ def test_family_document_round_trips_to_the_same_profile(world, make_family):
 
 def test_researcher_family_document_is_valid_and_gives_the_same_profile(world):
     st = world.store
-    clinical = st.family_document(world.north, world.fam_north)
-    pseudo = st.family_document(world.researcher, world.fam_north)
+    clinical = st.families.family_document(world.north, world.fam_north)
+    pseudo = st.families.family_document(world.researcher, world.fam_north)
     validate_family(pseudo)
     assert pseudo["infant"] != clinical["infant"]  # shifted dates
     a, b = profile(clinical), profile(pseudo)
@@ -53,10 +53,10 @@ def test_form_variants_are_kept_and_used_for_scoring(world, make_family):
     payload = make_family("N-101", "North")
     pbq = ([0, 1, 2, 3, 4, 5] * 5)[:25]
     payload["caregivers"][1].update(variants={"pbq": ["order_2001"]}, responses={"pbq": pbq})
-    fam = st.create_family(world.north, payload)
-    a = next(x for x in st.list_assessments(world.north, fam["id"]) if x["instrument"] == "pbq")
+    fam = st.families.create_family(world.north, payload)
+    a = next(x for x in st.assessments.list_assessments(world.north, fam["id"]) if x["instrument"] == "pbq")
     assert a["scores"] == score_responses("pbq", pbq, variant=["order_2001"]).scores
-    doc = st.family_document(world.north, fam["id"])
+    doc = st.families.family_document(world.north, fam["id"])
     assert doc["caregivers"][1]["variants"] == {"pbq": ["order_2001"]}
     validate_family(doc)
 
@@ -65,16 +65,16 @@ def test_family_file_rules_come_from_the_screening_schema(world, make_family):
     st = world.store
     payload = make_family("bad id!", "North")
     with pytest.raises(StoreValidationError) as err:
-        st.create_family(world.north, payload)
+        st.families.create_family(world.north, payload)
     assert err.value.field == "family_id"
     payload = make_family("N-102", "North")
     payload["context"] = {"domestic_violence": "yes"}
     with pytest.raises(StoreValidationError) as err:
-        st.create_family(world.north, payload)
+        st.families.create_family(world.north, payload)
     assert err.value.field.startswith("context")
     payload = make_family("N-103", "North")
     payload["caregivers"][0]["context"] = {"domestic_violence": True}
     with pytest.raises(StoreValidationError) as err:
-        st.create_family(world.north, payload)
+        st.families.create_family(world.north, payload)
     assert err.value.field == "caregivers.0.context.domestic_violence"
     assert "family-level" in err.value.reason

@@ -99,7 +99,7 @@ def test_ciphertext_is_bound_to_its_person(world):
         )
     engine.dispose()
     with pytest.raises(InvalidTag):
-        st.get_family(world.north, world.fam_north)
+        st.families.get_family(world.north, world.fam_north)
 
 
 def test_pseudonyms_are_stable_keyed_and_per_study(world):
@@ -109,8 +109,8 @@ def test_pseudonyms_are_stable_keyed_and_per_study(world):
     assert a.pseudonym(1, "family", 7) == a.pseudonym(1, "family", 7)
     assert a.pseudonym(1, "family", 7) != a.pseudonym(2, "family", 7)  # per study
     assert a.pseudonym(1, "family", 7) != b.pseudonym(1, "family", 7)  # needs the key
-    export1 = world.store.export_assessments(world.researcher)
-    export2 = world.store.export_assessments(world.researcher)
+    export1 = world.store.exports.export_assessments(world.researcher)
+    export2 = world.store.exports.export_assessments(world.researcher)
     assert list(export1["family"]) == list(export2["family"])
 
 
@@ -118,7 +118,7 @@ def test_identifiers_can_be_corrected_and_the_audit_names_fields_only(world):
     import json
 
     st = world.store
-    out = st.update_identifiers(
+    out = st.families.update_identifiers(
         world.north,
         world.fam_north,
         "mother",
@@ -126,18 +126,18 @@ def test_identifiers_can_be_corrected_and_the_audit_names_fields_only(world):
         reason="moved house",
     )
     assert out["changed"] == ["address", "phone"]
-    mother = st.get_family(world.north, world.fam_north)["caregivers"][0]
+    mother = st.families.get_family(world.north, world.fam_north)["caregivers"][0]
     assert mother["identifiers"]["phone"] == "07700 900456"
     assert "address" not in mother["identifiers"]
-    st.update_identifiers(
+    st.families.update_identifiers(
         world.north, world.fam_north, "father", {"nhs_number": "4010232137"}, reason="added"
     )
-    log = json.dumps(st.audit_log(world.admin, limit=10))
+    log = json.dumps(st.maintenance.audit_log(world.admin, limit=10))
     assert "900456" not in log and "4010232137" not in log and "moved house" in log
     from attunement.store import NotFound
 
     with pytest.raises(NotFound):
-        st.update_identifiers(world.south, world.fam_north, "mother", {"phone": "1"}, reason="x")
+        st.families.update_identifiers(world.south, world.fam_north, "mother", {"phone": "1"}, reason="x")
 
 
 def test_database_refuses_to_overwrite_a_submitted_assessment(world):
@@ -163,9 +163,9 @@ def test_recording_the_birth_keeps_the_date_of_birth_encrypted(world, make_famil
     payload = make_family("N-200", "North")
     del payload["infant"]["date_of_birth"]
     payload["infant"]["due_date"] = "2026-11-30"
-    fam = st.create_family(world.north, payload)
-    assert st.get_family(world.north, fam["id"])["infant"]["date_of_birth"] is None
-    out = st.update_infant(
+    fam = st.families.create_family(world.north, payload)
+    assert st.families.get_family(world.north, fam["id"])["infant"]["date_of_birth"] is None
+    out = st.families.update_infant(
         world.north,
         fam["id"],
         date_of_birth="2026-11-21",
@@ -173,12 +173,12 @@ def test_recording_the_birth_keeps_the_date_of_birth_encrypted(world, make_famil
         reason="born",
     )
     assert out["changed"] == ["date_of_birth", "gestation_weeks"]
-    infant = st.get_family(world.north, fam["id"])["infant"]
+    infant = st.families.get_family(world.north, fam["id"])["infant"]
     assert infant["date_of_birth"] == "2026-11-21"
     assert infant["gestational_age_at_birth_weeks"] == 38.7
-    assert st.family_document(world.north, fam["id"])["infant"]["date_of_birth"] == "2026-11-21"
+    assert st.families.family_document(world.north, fam["id"])["infant"]["date_of_birth"] == "2026-11-21"
     assert "2026-11-21" not in _raw_database_text(st)
-    assert "2026-11-21" not in json.dumps(st.audit_log(world.admin, limit=50))
+    assert "2026-11-21" not in json.dumps(st.maintenance.audit_log(world.admin, limit=50))
     with pytest.raises(Exception) as err:
-        st.update_infant(world.north, fam["id"], date_of_birth="2099-01-01", reason="x")
+        st.families.update_infant(world.north, fam["id"], date_of_birth="2099-01-01", reason="x")
     assert getattr(err.value, "field", None) == "date_of_birth"

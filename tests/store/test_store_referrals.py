@@ -19,7 +19,7 @@ def _refer(world, **kw):
 
 def test_stages_in_order_link_the_episode_and_are_audited(world):
     refs = Referrals(world.store)
-    ep = world.store.add_episode(world.north, world.fam_north, "abc", "2026-10-10",
+    ep = world.store.care.add_episode(world.north, world.fam_north, "abc", "2026-10-10",
                                  caregivers=["mother"])
     r = _refer(world, kind="programme", target="abc")
     assert r["status"] == "offered" and r["next_stages"] == ["accepted", "declined"]
@@ -28,7 +28,7 @@ def test_stages_in_order_link_the_episode_and_are_audited(world):
     assert r["episode"] == ep["id"] and r["first_session_on"] == "2026-10-10"
     r = refs.record_stage(world.north, r["id"], "completed", on="2026-11-20")
     assert r["status"] == "completed" and r["next_stages"] == []
-    log = [e for e in world.store.audit_log(world.admin, family_id=world.fam_north)
+    log = [e for e in world.store.maintenance.audit_log(world.admin, family_id=world.fam_north)
            if e["entity"] == "referral"]
     assert sorted(e["action"] for e in log) == ["create", "update", "update", "update"]
 
@@ -46,13 +46,13 @@ def test_stage_order_is_enforced_with_clear_errors(world, steps, stage, field, m
     for s, on, reason in steps:
         refs.record_stage(world.north, r["id"], s, on=on, reason=reason)
     before = refs.get_referral(world.north, r["id"])
-    n_audit = len(world.store.audit_log(world.admin))
+    n_audit = len(world.store.maintenance.audit_log(world.admin))
     with pytest.raises(StoreValidationError) as exc:
         refs.record_stage(world.north, r["id"], stage, on="2026-10-04", reason="x")
     assert exc.value.field == field and message in exc.value.reason
     # a refused write leaves the record and the audit log as they were
     assert refs.get_referral(world.north, r["id"]) == before
-    assert len(world.store.audit_log(world.admin)) == n_audit
+    assert len(world.store.maintenance.audit_log(world.admin)) == n_audit
 
 
 def test_declining_and_ending_need_a_reason(world):
@@ -85,7 +85,7 @@ def test_dates_in_the_future_and_bad_targets_are_refused(world):
 def test_outcome_after_a_referral_uses_the_reliable_change_rule(world):
     # the mother's EPDS at registration (2026-10-01) is 12; a repeat after the referral is 6
     r = _refer(world, offered_on="2026-10-02")
-    world.store.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
+    world.store.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
                                [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], completed_on="2026-10-30")
     out = Referrals(world.store).get_referral(world.north, r["id"])["outcomes"]
     assert out == [{"instrument": "epds", "before": 12.0, "before_on": "2026-10-01",
@@ -106,7 +106,7 @@ def test_another_sites_practitioner_sees_none_of_it(world):
     with pytest.raises(NotFound):
         refs.add_referral(world.south, world.fam_north, kind="route", target="gp",
                           offered_on="2026-10-02")
-    north_site = next(s["id"] for s in world.store.list_sites(world.admin)
+    north_site = next(s["id"] for s in world.store.accounts.list_sites(world.admin)
                       if s["name"] == "North")
     with pytest.raises(NotFound):
         refs.cascade_tables(world.south, site=north_site)
@@ -141,7 +141,7 @@ def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
     refs = Referrals(world.store)
     r = _refer(world)
     before = refs.list_referrals(world.north, world.fam_north)
-    n_audit = len(world.store.audit_log(world.admin))
+    n_audit = len(world.store.maintenance.audit_log(world.admin))
 
     def broken_audit(*args, **kwargs):
         raise RuntimeError("disk full (test)")
@@ -153,7 +153,7 @@ def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
         refs.record_stage(world.north, r["id"], "accepted", on="2026-10-03")
     monkeypatch.undo()
     assert refs.list_referrals(world.north, world.fam_north) == before
-    assert len(world.store.audit_log(world.admin)) == n_audit
+    assert len(world.store.maintenance.audit_log(world.admin)) == n_audit
 
 
 def test_cascade_equity_by_language_uses_the_caregivers_preferred_language(world):

@@ -35,12 +35,12 @@ def test_the_service_role_works_but_cannot_rewrite_history(postgres_roles, tmp_p
     try:
         st.init("admin@example.org", PASSWORD)
         system = st.system_actor()
-        st.add_site(system, "North")
-        fam = st.create_family(system, FAMILY)
-        c = st.add_consent(system, fam["id"], kind="research", version="v1",
+        st.accounts.add_site(system, "North")
+        fam = st.families.create_family(system, FAMILY)
+        c = st.care.add_consent(system, fam["id"], kind="research", version="v1",
                            given_on="2026-10-01")
-        st.withdraw_consent(system, c["id"], withdrawn_on="2026-10-02", reason="asked")
-        assert st.verify_audit().ok
+        st.care.withdraw_consent(system, c["id"], withdrawn_on="2026-10-02", reason="asked")
+        assert st.maintenance.verify_audit().ok
     finally:
         st.close()
     refused = [
@@ -64,7 +64,7 @@ def test_the_service_role_works_but_cannot_rewrite_history(postgres_roles, tmp_p
             _run(owner_url, f"TRUNCATE {t} CASCADE")
     st = Store.open(owner_url, key_path=tmp_path / "k.key")
     try:
-        assert st.verify_audit().ok
+        assert st.maintenance.verify_audit().ok
     finally:
         st.close()
 

@@ -22,8 +22,8 @@ def _rows(store, sql):
 
 def test_assessment_audit_row_names_the_record_without_copying_it(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-    b = st.correct_assessment(world.north, a["id"], [0] * 10, reason="transcribed wrongly")
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    b = st.assessments.correct_assessment(world.north, a["id"], [0] * 10, reason="transcribed wrongly")
     rows = _rows(st, "SELECT action, before, after, record_hash FROM audit_log "
                      "WHERE entity = 'assessment' ORDER BY id")
     assert rows
@@ -37,18 +37,18 @@ def test_assessment_audit_row_names_the_record_without_copying_it(world):
     assert created["caregiver"] == "father" and created["version"] == 1
     assert json.loads(rows[-1].before) == {"id": a["id"], "version": 1}
     assert json.loads(rows[-1].after)["version"] == b["version"] == 2
-    assert st.verify_audit().ok
+    assert st.maintenance.verify_audit().ok
 
 
 def test_create_family_writes_one_creation_row_and_no_identifier_view(world):
     st = world.store
     before = _rows(st, "SELECT max(id) FROM audit_log")[0][0]
-    doc = st.create_family(world.north, family_payload("N-002", "North", study="Attach-1"))
+    doc = st.families.create_family(world.north, family_payload("N-002", "North", study="Attach-1"))
     new = _rows(st, f"SELECT action, entity FROM audit_log WHERE id > {before} ORDER BY id")
     assert ("create", "family") in new
     assert ("view_identifiers", "family") not in new
     # the returned document is the one get_family gives (identifiers included)
-    again = st.get_family(world.north, doc["id"])
+    again = st.families.get_family(world.north, doc["id"])
     assert doc == again
     assert doc["infant"]["identifiers"]["name"] == "Zebedee Quillfeather"
 
@@ -72,13 +72,13 @@ def _drop_guards(store):
 
 def test_verify_from_a_checkpoint_reads_only_the_rows_from_it_on(world):
     st = world.store
-    cp = st.audit_checkpoint()
-    total = st.verify_audit().rows
+    cp = st.maintenance.audit_checkpoint()
+    total = st.maintenance.verify_audit().rows
     assert total == cp["last_id"]
-    st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-    st.add_site(world.system, "Later")
+    st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    st.accounts.add_site(world.system, "Later")
     seen: list[tuple[int, int]] = []
-    report = st.verify_audit(checkpoint=cp, progress=lambda done, of: seen.append((done, of)))
+    report = st.maintenance.verify_audit(checkpoint=cp, progress=lambda done, of: seen.append((done, of)))
     # the checkpoint's own row (its hash must still be the signed one) and the rows after it
     after = _rows(st, "SELECT count(*) FROM audit_log")[0][0] - cp["last_id"]
     assert report.ok and report.rows == after + 1, report
@@ -86,15 +86,15 @@ def test_verify_from_a_checkpoint_reads_only_the_rows_from_it_on(world):
     # history before the checkpoint is pinned by it, not re-read: a full verify re-reads it
     _drop_guards(st)
     _exec(st, "UPDATE audit_log SET actor_email = 'x@y.org' WHERE id = 3")
-    assert st.verify_audit(checkpoint=cp).ok
-    assert st.verify_audit().first_broken == 3
+    assert st.maintenance.verify_audit(checkpoint=cp).ok
+    assert st.maintenance.verify_audit().first_broken == 3
 
 
 def test_verify_from_a_checkpoint_still_catches_what_happened_after_it(world):
     st = world.store
-    cp = st.audit_checkpoint()
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-    st.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", EPDS)
+    cp = st.maintenance.audit_checkpoint()
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    st.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", EPDS)
     if st.dialect == "postgresql":
         _exec(st, "ALTER TABLE assessments DISABLE TRIGGER USER")
     else:
@@ -102,11 +102,11 @@ def test_verify_from_a_checkpoint_still_catches_what_happened_after_it(world):
                              "AND tbl_name = 'assessments'")
         _exec(st, *(f"DROP TRIGGER {t[0]}" for t in triggers))
     _exec(st, f"UPDATE assessments SET scores = '{{\"epds_total\": 0}}' WHERE id = {a['id']}")
-    report = st.verify_audit(checkpoint=cp)
+    report = st.maintenance.verify_audit(checkpoint=cp)
     assert not report.ok
     assert f"assessment {a['id']} does not match its audit row" in report.reason
     # the checkpoint's row rewritten: named as history rewritten
     _drop_guards(st)
     _exec(st, f"UPDATE audit_log SET actor_email = 'x@y.org' WHERE id = {cp['last_id']}")
-    report = st.verify_audit(checkpoint=cp)
+    report = st.maintenance.verify_audit(checkpoint=cp)
     assert report.first_broken == cp["last_id"]

@@ -22,7 +22,7 @@ def test_migration_matches_models(fresh_url, tmp_path):
 
     store = Store.open(fresh_url, key_path=tmp_path / "k.key")
     try:
-        with store._db.engine.connect() as conn:
+        with store.db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(ctx, Base.metadata)
             triggers = _trigger_names(conn)
@@ -45,7 +45,7 @@ def test_sqlite_pragmas(tmp_path):
 
     st = Store.open(f"sqlite:///{tmp_path / 'p.db'}", key_path=tmp_path / "k.key")
     try:
-        with st._db.engine.connect() as conn:
+        with st.db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
@@ -59,7 +59,7 @@ def test_reopening_does_not_migrate_again(store, key_path):
     store.close()
     again = Store.open(store.url, key_path=key_path)
     try:
-        with again._db.engine.connect() as conn:
+        with again.db.engine.connect() as conn:
             rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         assert rev == [_head()]
     finally:

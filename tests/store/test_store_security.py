@@ -80,64 +80,64 @@ def test_an_edited_row_with_the_whole_unkeyed_chain_recomputed_is_detected(world
             prev = r["hash"]
         conn.execute(text("UPDATE audit_head SET last_hash = :h"), {"h": prev})
     engine.dispose()
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken == 1
     assert "keyed hash" in report.reason
     # removing the keyed-chain marker does not make the forged rows "old-style" either
     _sql(st.url, f"DELETE FROM settings WHERE key = '{audit.MARKER}'")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and "marker is missing" in report.reason
 
 
 def test_a_forged_keyed_chain_marker_is_refused(world):
     st = world.store
-    last = st.verify_audit().rows
+    last = st.maintenance.verify_audit().rows
     _sql(st.url, "UPDATE settings SET value = :v WHERE key = :k",
          params={"v": json.dumps({"from": last + 1, "mac": "0" * 64}), "k": audit.MARKER})
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and "not written with this key" in report.reason
 
 
 def test_a_deleted_audit_row_of_an_assessment_names_the_assessment(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     row = _audit_row_of(st, "assessment", a["id"])
     _drop_guards(st)
     _sql(st.url, f"DELETE FROM audit_log WHERE id = {row}")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok
     assert f"assessment {a['id']} has no audit row" in "\n".join(report.problems)
 
 
 def test_an_edited_assessment_is_named(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    assert st.verify_audit().ok
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    assert st.maintenance.verify_audit().ok
     _drop_guards(st)
     _sql(st.url, f"UPDATE assessments SET completed_on = '2020-01-01' WHERE id = {a['id']}")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken is None  # the chain itself is intact
     assert f"assessment {a['id']} does not match its audit row" in report.reason
 
 
 def test_a_deleted_assessment_is_named(world):
     st = world.store
-    a = st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     _drop_guards(st)
     _sql(st.url, f"DELETE FROM assessments WHERE id = {a['id']}")
-    problems = "\n".join(st.verify_audit().problems)
+    problems = "\n".join(st.maintenance.verify_audit().problems)
     assert f"assessment {a['id']} of audit row" in problems and "missing (deleted)" in problems
 
 
 def test_an_edited_consent_is_named(world):
     st = world.store
-    c = st.add_consent(world.north, world.fam_north, kind="research", version="v1",
+    c = st.care.add_consent(world.north, world.fam_north, kind="research", version="v1",
                        given_on="2026-10-01")
-    st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-20", reason="asked")
-    assert st.verify_audit().ok
+    st.care.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-20", reason="asked")
+    assert st.maintenance.verify_audit().ok
     _drop_guards(st)
     _sql(st.url, f"UPDATE consents SET withdrawn_on = NULL WHERE id = {c['id']}")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and f"consent {c['id']} withdrawal date" in report.reason
 
 
@@ -145,20 +145,20 @@ def test_a_consent_added_behind_the_logs_back_is_named(world):
     st = world.store
     _sql(st.url, "INSERT INTO consents (family_id, kind, version, given_on, recorded_at) "
          f"VALUES ({world.fam_north}, 'research', 'v9', '2026-10-01', '2026-10-01 09:00:00')")
-    report = st.verify_audit()
+    report = st.maintenance.verify_audit()
     assert not report.ok and report.first_broken is None
     assert "has no audit row (added behind the log's back)" in report.reason
 
 
 def test_consents_change_only_by_one_withdrawal(world):
     st = world.store
-    c = st.add_consent(world.north, world.fam_north, kind="research", version="v1",
+    c = st.care.add_consent(world.north, world.fam_north, kind="research", version="v1",
                        given_on="2026-10-01")
     for stmt in (f"UPDATE consents SET kind = 'other' WHERE id = {c['id']}",
                  f"DELETE FROM consents WHERE id = {c['id']}"):
         with pytest.raises(DBAPIError, match="consent records are kept"):
             _sql(st.url, stmt)
-    st.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-20", reason="asked")
+    st.care.withdraw_consent(world.north, c["id"], withdrawn_on="2026-10-20", reason="asked")
     with pytest.raises(DBAPIError, match="consent records are kept"):
         _sql(st.url, f"UPDATE consents SET withdrawn_on = NULL WHERE id = {c['id']}")
 
@@ -166,11 +166,11 @@ def test_consents_change_only_by_one_withdrawal(world):
 # ---------------------------------------------------------------------- checkpoints
 def test_a_checkpoint_catches_a_cut_off_tail_the_chain_alone_cannot(world):
     st = world.store
-    st.add_site(world.system, "Later 1")
-    st.add_site(world.system, "Later 2")
-    cp = st.audit_checkpoint()
+    st.accounts.add_site(world.system, "Later 1")
+    st.accounts.add_site(world.system, "Later 2")
+    cp = st.maintenance.audit_checkpoint()
     last = cp["last_id"]
-    assert st.verify_audit(checkpoint=cp).ok
+    assert st.maintenance.verify_audit(checkpoint=cp).ok
     # cut the two newest rows and move the head back: the chain alone is consistent again
     engine = create_engine(st.url)
     with engine.connect() as conn:
@@ -181,16 +181,16 @@ def test_a_checkpoint_catches_a_cut_off_tail_the_chain_alone_cannot(world):
     _sql(st.url, f"DELETE FROM audit_log WHERE id > {last - 2}",
          "UPDATE audit_head SET last_id = :i, last_hash = :h",
          params={"i": last - 2, "h": prev_hash})
-    assert st.verify_audit().ok  # why a service keeps checkpoints elsewhere
-    report = st.verify_audit(checkpoint=cp)
+    assert st.maintenance.verify_audit().ok  # why a service keeps checkpoints elsewhere
+    report = st.maintenance.verify_audit(checkpoint=cp)
     assert not report.ok and f"rows {last - 1}..{last} of the signed checkpoint" in report.reason
 
 
 def test_a_forged_checkpoint_is_refused(world):
     st = world.store
-    cp = st.audit_checkpoint()
+    cp = st.maintenance.audit_checkpoint()
     forged = {**cp, "last_id": cp["last_id"] - 1}
-    report = st.verify_audit(checkpoint=forged)
+    report = st.maintenance.verify_audit(checkpoint=forged)
     assert not report.ok and "signature does not match" in report.reason
 
 
@@ -232,19 +232,19 @@ def _target(request, tmp_path, dialect):
 
 def test_restore_with_another_key_leaves_the_target_intact(world, tmp_path, request):
     """Before: the target's data was replaced first, then the key check failed."""
-    dest = world.store.backup(tmp_path / "backup.bin")
+    dest = world.store.maintenance.backup(tmp_path / "backup.bin")
     url = _target(request, tmp_path, world.store.dialect)
     other_key = tmp_path / "other" / "identifier.key"
     target = Store.open(url, key_path=other_key)
     target.init("boss@example.org", PASSWORD)
-    target.add_site(target.system_actor(), "Target site")
+    target.accounts.add_site(target.system_actor(), "Target site")
     target.close()
     with pytest.raises(KeyFileError):
         Store.restore(dest, url, key_path=other_key)
     again = Store.open(url, key_path=other_key)
     try:
-        assert [s["name"] for s in again.list_sites(again.system_actor())] == ["Target site"]
-        assert again.verify_audit().ok
+        assert [s["name"] for s in again.accounts.list_sites(again.system_actor())] == ["Target site"]
+        assert again.maintenance.verify_audit().ok
     finally:
         again.close()
 
@@ -252,7 +252,7 @@ def test_restore_with_another_key_leaves_the_target_intact(world, tmp_path, requ
 def test_restore_refuses_a_backup_whose_audit_does_not_verify(world, tmp_path, key_path):
     if world.store.dialect != "sqlite":
         pytest.skip("the tampered backup is made by editing a SQLite file")
-    dest = world.store.backup(tmp_path / "backup.bin")
+    dest = world.store.maintenance.backup(tmp_path / "backup.bin")
     conn = sqlite3.connect(dest)
     conn.execute("DROP TRIGGER audit_log_no_update")
     conn.execute("UPDATE audit_log SET actor_email = 'x@example.org' WHERE id = 3")
@@ -260,13 +260,13 @@ def test_restore_refuses_a_backup_whose_audit_does_not_verify(world, tmp_path, k
     conn.close()
     target = tmp_path / "target.db"
     st = Store.open(f"sqlite:///{target}", key_path=key_path)
-    st.add_site(st.system_actor(), "Kept")
+    st.accounts.add_site(st.system_actor(), "Kept")
     st.close()
     with pytest.raises(StoreValidationError, match="does not verify"):
         Store.restore(dest, f"sqlite:///{target}", key_path=key_path)
     again = Store.open(f"sqlite:///{target}", key_path=key_path)
     try:
-        assert [s["name"] for s in again.list_sites(again.system_actor())] == ["Kept"]
+        assert [s["name"] for s in again.accounts.list_sites(again.system_actor())] == ["Kept"]
     finally:
         again.close()
     assert not list(tmp_path.glob(".target.db.restore-*"))
@@ -275,7 +275,7 @@ def test_restore_refuses_a_backup_whose_audit_does_not_verify(world, tmp_path, k
 def test_restore_refuses_a_schema_version_it_does_not_know(world, tmp_path, key_path):
     if world.store.dialect != "sqlite":
         pytest.skip("the future backup is made by editing a SQLite file")
-    dest = world.store.backup(tmp_path / "backup.bin")
+    dest = world.store.maintenance.backup(tmp_path / "backup.bin")
     conn = sqlite3.connect(dest)
     conn.execute("UPDATE alembic_version SET version_num = '9999'")
     conn.commit()
@@ -292,9 +292,9 @@ def test_database_wal_key_and_backup_files_are_owner_only(tmp_path):
         path = tmp_path / "data" / "store.db"
         st = Store.open(f"sqlite:///{path}", key_path=tmp_path / "data" / "identifier.key")
         st.init("admin@example.org", PASSWORD)
-        st.add_site(st.system_actor(), "North")
+        st.accounts.add_site(st.system_actor(), "North")
         files = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), st.key_path,
-                 st.backup(tmp_path / "b.db")]
+                 st.maintenance.backup(tmp_path / "b.db")]
         checkpoint = tmp_path / "cp.json"
         from attunement.store import maintenance
 
@@ -324,7 +324,7 @@ def test_observation_files_and_their_metadata_are_encrypted_at_rest(world):
                b"Hortensia Fairweather visit,Hortensia Fairweather,soothe,2\n")
     meta = {"coder": "Bartholomew Quince", "participants": ["Hortensia Fairweather"],
             "cues": "cry", "responses": "soothe"}
-    o = st.add_observation_session(world.north, world.fam_north, filename="visit.csv",
+    o = st.observations.add_observation_session(world.north, world.fam_north, filename="visit.csv",
                                    content=content, metadata=meta)
     assert o["metadata"] == meta
     engine = create_engine(st.url)
@@ -340,8 +340,8 @@ def test_observation_files_and_their_metadata_are_encrypted_at_rest(world):
                       for v in raw)
     for secret in (b"Hortensia", b"Bartholomew", b"Quince"):
         assert secret not in stored
-    assert st.observation_content(world.north, o["id"]) == ("visit.csv", content)
-    doc = st.get_family(world.north, world.fam_north)
+    assert st.observations.observation_content(world.north, o["id"]) == ("visit.csv", content)
+    doc = st.families.get_family(world.north, world.fam_north)
     assert doc["observation_sessions"][0]["metadata"] == meta
 
 
@@ -439,8 +439,8 @@ def test_upgrade_encrypts_what_the_first_release_left_in_clear_and_unguarded(emp
         assert "birth_date" not in columns
         assert b"2026-09-15" not in blob
         st.init("admin@example.org", PASSWORD)
-        admin = st.authenticate("admin@example.org", PASSWORD)
-        assert st.get_family(admin, 1)["infant"]["date_of_birth"] == "2026-09-15"
+        admin = st.accounts.authenticate("admin@example.org", PASSWORD)
+        assert st.families.get_family(admin, 1)["infant"]["date_of_birth"] == "2026-09-15"
         # the stored file and its metadata of the older version are sealed too
         engine = create_engine(st.url)
         with engine.connect() as conn:
@@ -449,18 +449,18 @@ def test_upgrade_encrypts_what_the_first_release_left_in_clear_and_unguarded(emp
         stored = b"".join(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
                           for v in raw)
         assert b"Hortensia" not in stored and b"Bartholomew" not in stored
-        assert st.observation_content(admin, 1) == ("old.eaf", OLD_FILE)
-        assert st.get_family(admin, 1)["observation_sessions"][0]["metadata"] == {
+        assert st.observations.observation_content(admin, 1) == ("old.eaf", OLD_FILE)
+        assert st.families.get_family(admin, 1)["observation_sessions"][0]["metadata"] == {
             "coder": "Bartholomew Quince"}
         # the old rows still verify by the old rule; everything after them is keyed
-        report = st.verify_audit()
+        report = st.maintenance.verify_audit()
         assert report.ok, report
-        marker = json.loads(st._db.engine.connect().execute(
+        marker = json.loads(st.db.engine.connect().execute(
             text(f"SELECT value FROM settings WHERE key = '{audit.MARKER}'")).scalar_one())
         assert marker["from"] == 4
         # what later releases of 0001 added is there, and guards the old assessment too
-        assert st.list_assessments(admin, 1)[0]["completed_on"] == "2026-11-27"
-        assert st.get_family(admin, 1)["caregivers"][0]["id"] == "mother"
+        assert st.assessments.list_assessments(admin, 1)[0]["completed_on"] == "2026-11-27"
+        assert st.families.get_family(admin, 1)["caregivers"][0]["id"] == "mother"
         with pytest.raises(DBAPIError, match="never changed"):
             _sql(st.url, "UPDATE assessments SET time_point = 'x' WHERE id = 1")
         # and an old row is still protected by the old rule
@@ -469,46 +469,46 @@ def test_upgrade_encrypts_what_the_first_release_left_in_clear_and_unguarded(emp
         else:
             _sql(st.url, "DROP TRIGGER audit_log_no_update")
         _sql(st.url, "UPDATE audit_log SET actor_email = 'x' WHERE id = 2")
-        report = st.verify_audit()
+        report = st.maintenance.verify_audit()
         assert not report.ok and report.first_broken == 2
     finally:
-        st._db.dispose()
+        st.db.dispose()
 
 
 # ---------------------------------------------------------------------- names
 def test_look_alike_site_names_are_refused(store):
     system = store.system_actor()
-    store.add_site(system, "North Clinic")
+    store.accounts.add_site(system, "North Clinic")
     with pytest.raises(StoreValidationError, match="mixes letters of different scripts"):
-        store.add_site(system, "N\u043erth Clinic")  # Cyrillic o
+        store.accounts.add_site(system, "N\u043erth Clinic")  # Cyrillic o
     with pytest.raises(StoreValidationError, match="already exists"):
-        store.add_site(system, "\uff2e\uff4f\uff52\uff54\uff48  clinic")  # full-width, 2 spaces
+        store.accounts.add_site(system, "\uff2e\uff4f\uff52\uff54\uff48  clinic")  # full-width, 2 spaces
     with pytest.raises(StoreValidationError, match="invisible or control"):
-        store.add_site(system, "North\u200b Clinic")
-    store.add_site(system, "Coe")
+        store.accounts.add_site(system, "North\u200b Clinic")
+    store.accounts.add_site(system, "Coe")
     with pytest.raises(StoreValidationError, match="already exists"):
-        store.add_site(system, "\u0421\u043e\u0435")  # all-Cyrillic "Сое" looks like "Coe"
-    assert [s["name"] for s in store.list_sites(system)] == ["Coe", "North Clinic"]
+        store.accounts.add_site(system, "\u0421\u043e\u0435")  # all-Cyrillic "Сое" looks like "Coe"
+    assert [s["name"] for s in store.accounts.list_sites(system)] == ["Coe", "North Clinic"]
     # the normalised form finds the site
-    u = store.add_user(system, "p@example.org", "practitioner", ["NORTH  CLINIC"], PASSWORD)
+    u = store.accounts.add_user(system, "p@example.org", "practitioner", ["NORTH  CLINIC"], PASSWORD)
     assert u["sites"] == ["North Clinic"]
 
 
 def test_look_alike_emails_are_refused_and_the_message_says_nothing_about_others(store):
     system = store.system_actor()
-    store.add_site(system, "North")
-    store.add_site(system, "South")
-    store.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
+    store.accounts.add_site(system, "North")
+    store.accounts.add_site(system, "South")
+    store.accounts.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
     with pytest.raises(StoreValidationError, match="mixes letters"):
-        store.add_user(system, "n\u043erth@example.org", "practitioner", ["South"], PASSWORD)
+        store.accounts.add_user(system, "n\u043erth@example.org", "practitioner", ["South"], PASSWORD)
     with pytest.raises(StoreValidationError) as exc:
-        store.add_user(system, "NORTH@Example.org", "practitioner", ["South"], PASSWORD)
+        store.accounts.add_user(system, "NORTH@Example.org", "practitioner", ["South"], PASSWORD)
     assert exc.value.reason.startswith("cannot be used for a new account")
     assert "example.org" not in str(exc.value)
     # full-width letters are the same address after NFKC
     with pytest.raises(StoreValidationError, match="cannot be used"):
-        store.add_user(system, "\uff4eorth@example.org", "practitioner", ["South"], PASSWORD)
-    assert store.authenticate("\uff2eORTH@example.org", PASSWORD).email == "north@example.org"
+        store.accounts.add_user(system, "\uff4eorth@example.org", "practitioner", ["South"], PASSWORD)
+    assert store.accounts.authenticate("\uff2eORTH@example.org", PASSWORD).email == "north@example.org"
 
 
 # ---------------------------------------------------------------------- full disk
@@ -516,13 +516,13 @@ def test_a_full_disk_is_a_storage_full_error_and_writes_nothing(world):
     from attunement.store import StorageFull
 
     st = world.store
-    rows = st.verify_audit().rows
+    rows = st.maintenance.verify_audit().rows
     if st.dialect == "sqlite":
         from sqlalchemy import event
 
-        st._db.engine.dispose()
+        st.db.engine.dispose()
 
-        @event.listens_for(st._db.engine, "connect")
+        @event.listens_for(st.db.engine, "connect")
         def _tiny(dbapi_conn, record):  # type: ignore[no-untyped-def]
             pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
             dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
@@ -535,10 +535,10 @@ def test_a_full_disk_is_a_storage_full_error_and_writes_nothing(world):
              "FOR EACH ROW EXECUTE FUNCTION disk_full()")
     with pytest.raises(StorageFull, match="disk is full"):
         for _ in range(200):  # SQLite: until a new page is needed
-            st.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+            st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     if st.dialect == "sqlite":
-        event.remove(st._db.engine, "connect", _tiny)
-        st._db.engine.dispose()
-    report = st.verify_audit()
+        event.remove(st.db.engine, "connect", _tiny)
+        st.db.engine.dispose()
+    report = st.maintenance.verify_audit()
     assert report.ok
     assert report.rows >= rows

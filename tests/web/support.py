@@ -67,28 +67,28 @@ def build_world(url: str, key_path: Path) -> World:
     store = Store.open(url, key_path=key_path)
     store.init("admin@example.org", PASSWORD)
     system = store.system_actor()
-    store.add_site(system, "Site A")
-    store.add_site(system, "Site B")
-    store.add_study(system, "Study S", ["Site A"], [
+    store.accounts.add_site(system, "Site A")
+    store.accounts.add_site(system, "Site B")
+    store.accounts.add_study(system, "Study S", ["Site A"], [
         {"name": "antenatal", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
         {"name": "3m", "offset_days": 90, "window_days": 21, "instruments": ["epds", "phq9"]},
     ])
     users = {
-        "practitioner": store.add_user(system, "pa@example.org", "practitioner", ["Site A"],
+        "practitioner": store.accounts.add_user(system, "pa@example.org", "practitioner", ["Site A"],
                                        PASSWORD)["id"],
-        "practitioner_b": store.add_user(system, "pb@example.org", "practitioner", ["Site B"],
+        "practitioner_b": store.accounts.add_user(system, "pb@example.org", "practitioner", ["Site B"],
                                          PASSWORD)["id"],
-        "site_lead": store.add_user(system, "lead@example.org", "site_lead", ["Site A"],
+        "site_lead": store.accounts.add_user(system, "lead@example.org", "site_lead", ["Site A"],
                                     PASSWORD)["id"],
-        "researcher": store.add_user(system, "res@example.org", "researcher", [], PASSWORD,
+        "researcher": store.accounts.add_user(system, "res@example.org", "researcher", [], PASSWORD,
                                      studies=["Study S"])["id"],
     }
-    admin_id = next(u["id"] for u in store.list_users(system) if u["email"] == "admin@example.org")
+    admin_id = next(u["id"] for u in store.accounts.list_users(system) if u["email"] == "admin@example.org")
     users["admin"] = admin_id
-    tokens = {role: store.create_api_token(store.actor(uid)) for role, uid in users.items()}
-    fam_a = store.create_family(system, family_payload("FAM-A", "Site A", study="Study S",
+    tokens = {role: store.accounts.create_api_token(store.actor(uid)) for role, uid in users.items()}
+    fam_a = store.families.create_family(system, family_payload("FAM-A", "Site A", study="Study S",
                                                        with_identifiers=True))["id"]
-    fam_b = store.create_family(system, family_payload("FAM-B", "Site B",
+    fam_b = store.families.create_family(system, family_payload("FAM-B", "Site B",
                                                        with_identifiers=True))["id"]
     return World(store=store, app=None, tokens=tokens, family_a=fam_a, family_b=fam_b,
                  users=users)

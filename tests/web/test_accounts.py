@@ -56,7 +56,7 @@ def _field_errors(r: httpx.Response) -> dict[str, str]:
 def test_own_password_change_revokes_every_other_token(client: TestClient, world: World) -> None:
     uid = world.users["practitioner"]
     old = world.tokens["practitioner"]
-    program = world.store.create_api_token(world.store.actor(uid))  # a second program's token
+    program = world.store.accounts.create_api_token(world.store.actor(uid))  # a second program's token
 
     r = client.post("/api/me/password", headers=_bearer(old),
                     json={"current_password": "not my password", "new_password": NEW_PASSWORD})
@@ -292,7 +292,7 @@ def test_site_lead_manages_the_people_of_their_site_only(
 def test_site_lead_may_not_manage_people_who_also_work_elsewhere(
     client: TestClient, world: World
 ) -> None:
-    both = world.store.add_user(world.store.system_actor(), "both@example.org", "practitioner",
+    both = world.store.accounts.add_user(world.store.system_actor(), "both@example.org", "practitioner",
                                 ["Site A", "Site B"], PASSWORD)["id"]
     assert _login(client, "lead@example.org") == 303
     page = client.get(f"/admin/users/{both}")

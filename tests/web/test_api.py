@@ -115,7 +115,7 @@ def test_other_site_is_not_found_for_writes(client: TestClient, world: World) ->
     r = client.post(f"/api/families/{world.family_b}/assessments", json=body, headers=h)
     assert r.status_code == 404
     assert r.json() == {"detail": "Not found"}
-    assert len(world.store.list_assessments(world.store.system_actor(), world.family_b)) == 1
+    assert len(world.store.assessments.list_assessments(world.store.system_actor(), world.family_b)) == 1
 
 
 def test_caregiver_link_single_use(client: TestClient, world: World) -> None:
@@ -171,7 +171,7 @@ def test_episode_and_alert_acknowledgement(client: TestClient, world: World) -> 
 
 def test_correction_is_a_new_version(client: TestClient, world: World) -> None:
     h = world.headers("practitioner")
-    original = world.store.list_assessments(world.store.system_actor(), world.family_a)[0]
+    original = world.store.assessments.list_assessments(world.store.system_actor(), world.family_a)[0]
     r = client.post(f"/api/assessments/{original['id']}/corrections", headers=h,
                     json={"responses": [0] * 10, "reason": "typed from the wrong form"})
     assert r.status_code == 201, r.text

@@ -55,32 +55,32 @@ def _same(admin: int, practitioner: int, site_lead: int, researcher: int
 
 
 def _new_assessment(world: World, family: int) -> dict[str, Any]:
-    a = world.store.add_assessment(world.store.system_actor(), family, "father", "epds",
+    a = world.store.assessments.add_assessment(world.store.system_actor(), family, "father", "epds",
                                    "3m" if family == world.family_a else "6w", [0] * 10)
     return {"A": a["id"]}
 
 
 def _new_alert(world: World, family: int) -> dict[str, Any]:
-    world.store.add_assessment(world.store.system_actor(), family, "mother", "epds",
+    world.store.assessments.add_assessment(world.store.system_actor(), family, "mother", "epds",
                                "3m" if family == world.family_a else "6w", [0] * 9 + [1])
-    alerts = world.store.list_alerts(world.store.system_actor())
+    alerts = world.store.care.list_alerts(world.store.system_actor())
     return {"A": next(a["id"] for a in alerts if a["family"] == family)}
 
 
 def _new_episode(world: World, family: int) -> dict[str, Any]:
-    e = world.store.add_episode(world.store.system_actor(), family, "abc", dt.date(2026, 9, 1),
+    e = world.store.care.add_episode(world.store.system_actor(), family, "abc", dt.date(2026, 9, 1),
                                 caregivers=["mother"])
     return {"A": e["id"]}
 
 
 def _new_consent(world: World, family: int) -> dict[str, Any]:
-    c = world.store.add_consent(world.store.system_actor(), family, kind="research",
+    c = world.store.care.add_consent(world.store.system_actor(), family, kind="research",
                                 version="v1", given_on="2026-10-01")
     return {"A": c["id"]}
 
 
 def _new_recording(world: World, family: int) -> dict[str, Any]:
-    o = world.store.add_observation_session(world.store.system_actor(), family,
+    o = world.store.observations.add_observation_session(world.store.system_actor(), family,
                                             filename="s.csv",
                                             content=b"session,actor,code,onset\n"
                                                     b"s1,Infant,cry,1\ns1,Mother,soothe,2\n",
@@ -99,13 +99,13 @@ def _new_referral(world: World, family: int) -> dict[str, Any]:
 
 def _site_of(world: World, family: int) -> dict[str, Any]:
     name = "Site A" if family == world.family_a else "Site B"
-    return {"S": next(s["id"] for s in world.store.list_sites(world.store.system_actor())
+    return {"S": next(s["id"] for s in world.store.accounts.list_sites(world.store.system_actor())
                       if s["name"] == name)}
 
 
 def _new_caregiver(world: World, family: int) -> dict[str, Any]:
     key = f"aunt{next(_n)}"
-    world.store.add_caregiver(world.store.system_actor(), family,
+    world.store.families.add_caregiver(world.store.system_actor(), family,
                               {"id": key, "role": "kinship_carer"})
     return {"A": key}
 
@@ -113,7 +113,7 @@ def _new_caregiver(world: World, family: int) -> dict[str, Any]:
 def _new_user(world: World, family: int) -> dict[str, Any]:
     """A fresh practitioner at the family's site (so disabling it disturbs no other case)."""
     site = "Site A" if family == world.family_a else "Site B"
-    user = world.store.add_user(world.store.system_actor(), f"staff{next(_n)}@example.org",
+    user = world.store.accounts.add_user(world.store.system_actor(), f"staff{next(_n)}@example.org",
                                 "practitioner", [site], PASSWORD)
     return {"U": user["id"]}
 
@@ -282,7 +282,7 @@ def _sign_in(client: TestClient, world: World, role: str | None) -> str:
     client.cookies.clear()
     if role is None:
         return ""
-    sid = world.store.create_web_session(world.store.actor(world.users[role]),
+    sid = world.store.accounts.create_web_session(world.store.actor(world.users[role]),
                                          lifetime=3600, idle=1800)
     data = {"sid": sid, "csrf": f"csrf-{role}"}
     cookie = world.app.state.sessions._serializer.dumps(data)

@@ -35,7 +35,7 @@ def _seed(world: World) -> dict[str, int]:
 
 
 def _site_id(world: World, name: str) -> int:
-    return next(s["id"] for s in world.store.list_sites(world.store.system_actor())
+    return next(s["id"] for s in world.store.accounts.list_sites(world.store.system_actor())
                 if s["name"] == name)
 
 
@@ -73,7 +73,7 @@ def test_site_and_study_filters_and_site_scoping(client: TestClient, world: Worl
     r = client.get(f"/api/cascade?site={site_b}", headers=world.headers("admin")).json()
     assert _stages(r, "All sites") == STAGES_B
     # Study S holds only FAM-A: its mother screened negative
-    study = next(s["id"] for s in world.store.list_studies(world.store.system_actor()))
+    study = next(s["id"] for s in world.store.accounts.list_studies(world.store.system_actor()))
     r = client.get(f"/api/cascade?study={study}", headers=world.headers("admin")).json()
     assert _stages(r, "All sites") == {"screened": 1, "positive": 0, "referred": 0,
                                        "engaged": 0, "completed": 0, "improved": 0}

@@ -65,7 +65,7 @@ def test_dashboard_shows_counts_and_pages(page_client: TestClient, sqlite_world:
     store = sqlite_world.store
     system = store.system_actor()
     for i in range(55):
-        store.create_family(system, family_payload(f"D-{i:02d}", "Site A"))
+        store.families.create_family(system, family_payload(f"D-{i:02d}", "Site A"))
     _login(page_client)
     html = page_client.get("/").text
     m = re.search(r"(\d+) families: (\d+) with urgent flags, (\d+) with overdue", html)

@@ -31,7 +31,7 @@ def test_fifty_concurrent_submissions(world: World, live_server: LiveServer) -> 
     ids = [r.json()["id"] for r in responses]
     assert len(set(ids)) == N
     assert retried.status_code == 201 and retried.json()["id"] == responses[7].json()["id"]
-    stored = world.store.list_assessments(world.store.system_actor(), world.family_a)
+    stored = world.store.assessments.list_assessments(world.store.system_actor(), world.family_a)
     at_3m = [a for a in stored if a["time_point"] == "3m"]
     assert sorted(a["id"] for a in at_3m) == sorted(ids)
     for caregiver in ("mother", "father"):

@@ -37,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Store,
 
 
 def _caseload(store: Store) -> list[dict]:
-    return store.list_families(store.system_actor())
+    return store.families.list_families(store.system_actor())
 
 
 def test_the_caseload_spans_two_sites_two_studies_with_due_and_overdue_work(demo) -> None:
@@ -87,7 +87,7 @@ def test_the_vignette_stays_each_familys_latest_answers(demo) -> None:
         assert real, fam["family_id"]
         assert all(v["assessed_on"] < real[0]["assessed_on"] for v in made_up)
         assert all(v["assessed_on"] <= today for v in fam["visits"])
-        doc = store.family_document(system, ids[fam["family_id"]])
+        doc = store.families.family_document(system, ids[fam["family_id"]])
         latest = {c["id"]: c["responses"] for c in doc["caregivers"]}
         for cg in real[-1]["caregivers"]:
             for instrument, answers in (cg.get("responses") or {}).items():
@@ -100,7 +100,7 @@ def test_urgent_flags_come_from_the_vignettes_never_from_made_up_visits(demo) ->
     _, store, plan = demo
     real = {(f["family_id"], cg["id"], v["time_point"]) for f in plan for v in f["visits"]
             if not v["synthetic"] for cg in v["caregivers"]}
-    alerts = store.list_alerts(store.system_actor())
+    alerts = store.care.list_alerts(store.system_actor())
     assert alerts
     for alert in alerts:
         assert (alert["family_id"], alert["caregiver"], alert["time_point"]) in real, alert
@@ -113,7 +113,7 @@ def test_families_seen_more_than_once_get_a_chart_with_two_time_points(demo) -> 
     charted = 0
     for fam in plan:
         points: dict[tuple[str, str], set[str]] = {}
-        for a in store.list_assessments(system, ids[fam["family_id"]]):
+        for a in store.assessments.list_assessments(system, ids[fam["family_id"]]):
             points.setdefault((a["caregiver"], a["instrument"]), set()).add(a["time_point"])
         repeated = any(len(tps) >= 2 for tps in points.values())
         assert repeated == (len(fam["visits"]) >= 2), fam["family_id"]

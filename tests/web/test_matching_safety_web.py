@@ -232,7 +232,7 @@ def _family_store(world: World, caregivers: list[dict[str, Any]], **extra: Any) 
     body = {"site": "Site A", "family_id": f"SAFE-P{next(_codes)}",
             "infant": {"date_of_birth": _days_ago(280)}, "placement": "birth_family",
             "caregivers": caregivers, **extra}
-    return world.store.create_family(world.store.system_actor(), body)["id"]
+    return world.store.families.create_family(world.store.system_actor(), body)["id"]
 
 
 def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
@@ -264,7 +264,7 @@ def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
     assert 'data-urgency="same_day"' in page and "URGENT: same-day safety review" in page
     assert 'id="matches-held"' in page and "Recommendations are held." in page
     assert "Matching is held" in page
-    shown = with_routes(sqlite_world.store.family_document(sqlite_world.store.system_actor(), fid))
+    shown = with_routes(sqlite_world.store.families.family_document(sqlite_world.store.system_actor(), fid))
     assert 'id="treatment"' in page and 'id="prompts"' in page
     for route in shown["treatment"]:
         assert str(route["label"]) in page and str(route["reason"]) in page.replace("&#39;", "'")
@@ -272,7 +272,7 @@ def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
         assert str(prompt["text"]) in page.replace("&#39;", "'")
     assert 'name="outcome"' in page and "Outcome of the safety review" in page
 
-    alert = sqlite_world.store.list_alerts(sqlite_world.store.system_actor())[0]
+    alert = sqlite_world.store.care.list_alerts(sqlite_world.store.system_actor())[0]
     assert alert["family"] == fid
     back = f"/families/{fid}"
     r = page_client.post(f"/alerts/{alert['id']}/acknowledge", data={
@@ -318,7 +318,7 @@ def test_a_review_item_alert_is_not_shown_as_urgent(page_client: TestClient,
     store = sqlite_world.store
     fid = _family_store(sqlite_world, [_carer("mother", "birth_mother")],
                         infant={"due_date": _due_in(100)})
-    a = store.add_assessment(store.system_actor(), fid, "mother", "maas", "antenatal",
+    a = store.assessments.add_assessment(store.system_actor(), fid, "mother", "maas", "antenatal",
                              [5] * 18 + [1])  # item 19 (feelings about a loss): review only
     assert [f["kind"] for f in a["flags"] if f["kind"] == "review"]
     page = page_client.get(f"/families/{fid}").text

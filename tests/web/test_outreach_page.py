@@ -26,7 +26,7 @@ def test_family_page_shows_failed_delivery_to_staff(sqlite_world, page_client):
     # a staff alert whose SMTP server is down: the retry must be visible on the family page
     records = OutreachRecords(store)
     records.queue([{"key": "test:1", "kind": "alert", "stage": 0, "family_id": fam,
-                    "site_id": store.get_family(actor, fam)["site_id"],
+                    "site_id": store.families.get_family(actor, fam)["site_id"],
                     "user_id": sqlite_world.users["practitioner"]}])
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -205,7 +205,7 @@ def test_caregiver_link_page_flow(page_client: TestClient, sqlite_world: World) 
     assert "116 123" in done.text
     again = page_client.get(path)
     assert again.status_code == 404 and "already been used or has expired" in again.text
-    alerts = sqlite_world.store.list_alerts(sqlite_world.store.system_actor())
+    alerts = sqlite_world.store.care.list_alerts(sqlite_world.store.system_actor())
     assert any(a["family"] == fid and a["caregiver"] == "father" for a in alerts)
 
 

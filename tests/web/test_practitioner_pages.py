@@ -37,7 +37,7 @@ def test_time_point_defaults_to_what_is_due(page_client: TestClient,
     store, system = sqlite_world.store, sqlite_world.store.system_actor()
     born = family_payload("BORN-1", "Site A")
     born["infant"] = {"date_of_birth": (dt.date.today() - dt.timedelta(days=150)).isoformat()}
-    fid = store.create_family(system, born)["id"]
+    fid = store.families.create_family(system, born)["id"]
     html = page_client.get(f"/families/{fid}").text
     assert re.search(r'id="as-tp"[^>]*value=""', html)
     assert re.search(r'id="ln-tp"[^>]*value=""', html)
@@ -61,7 +61,7 @@ def test_roles_are_written_as_people_write_them(page_client: TestClient,
     store, system = sqlite_world.store, sqlite_world.store.system_actor()
     payload = family_payload("COP-1", "Site A")
     payload["caregivers"][1] = {"id": "cp", "role": "co_parent", "age": 33}
-    fid = store.create_family(system, payload)["id"]
+    fid = store.families.create_family(system, payload)["id"]
     _login(page_client)
     html = page_client.get(f"/families/{fid}").text
     assert "co-parent" in html and "co parent" not in html
@@ -71,7 +71,7 @@ def test_audit_log_pages_filters_and_names_families(page_client: TestClient,
                                                     sqlite_world: World) -> None:
     store, system = sqlite_world.store, sqlite_world.store.system_actor()
     for n in range(120):  # more than a page (it used to stop silently at 300 rows)
-        store.add_consent(system, sqlite_world.family_a, kind="recording", version=f"v{n}",
+        store.care.add_consent(system, sqlite_world.family_a, kind="recording", version=f"v{n}",
                           given_on=dt.date.today())
     _login(page_client, "admin@example.org")
     html = page_client.get("/audit").text

@@ -37,41 +37,41 @@ def _plant(world: World) -> dict[str, Any]:
     admin = st.actor(world.users["admin"])
     fam = world.family_a
     ids: dict[str, Any] = {"family": fam}
-    st.add_caregiver(pa, fam, {"id": KEY, "role": "kinship_carer", "age": 51,
+    st.families.add_caregiver(pa, fam, {"id": KEY, "role": "kinship_carer", "age": 51,
                                "name": MARK, "nhs_number": "9434765870"})
     # form variants are free strings in a family file: a name there must not pass either
-    st.add_caregiver(pa, fam, {"id": "grandparent", "role": "other",
+    st.families.add_caregiver(pa, fam, {"id": "grandparent", "role": "other",
                                "variants": {"pbq": ["order_2001", MARK]}})
-    st.update_identifiers(pa, fam, KEY, {"phone": "01632 960123"}, reason=TEXT)
-    st.update_infant(pa, fam, due_date=(dt.date.today() + dt.timedelta(days=61)).isoformat(),
+    st.families.update_identifiers(pa, fam, KEY, {"phone": "01632 960123"}, reason=TEXT)
+    st.families.update_infant(pa, fam, due_date=(dt.date.today() + dt.timedelta(days=61)).isoformat(),
                      reason=TEXT)
     # an assessment, its correction (reason) and its alert's acknowledgement (note)
-    a = st.add_assessment(pa, fam, KEY, "epds", "antenatal", [1, 1, 1, 1, 1, 1, 1, 1, 1, 3])
-    st.correct_assessment(pa, a["id"], [1, 1, 1, 1, 1, 1, 1, 1, 2, 3], reason=TEXT)
-    alerts = [x for x in st.list_alerts(pa) if x["family"] == fam]
+    a = st.assessments.add_assessment(pa, fam, KEY, "epds", "antenatal", [1, 1, 1, 1, 1, 1, 1, 1, 1, 3])
+    st.assessments.correct_assessment(pa, a["id"], [1, 1, 1, 1, 1, 1, 1, 1, 2, 3], reason=TEXT)
+    alerts = [x for x in st.care.list_alerts(pa) if x["family"] == fam]
     assert alerts, "the safety item raised no alert"
-    st.acknowledge_alert(pa, alerts[0]["id"], note=TEXT, outcome="safety_plan")
+    st.care.acknowledge_alert(pa, alerts[0]["id"], note=TEXT, outcome="safety_plan")
     # consents: a free-text kind and version, a withdrawal reason; a research consent
-    c = st.add_consent(pa, fam, kind=MARK, version=TEXT[:50], given_on=DATE, caregiver=KEY)
-    st.withdraw_consent(pa, c["id"], withdrawn_on=DATE, reason=TEXT)
-    st.add_consent(pa, fam, kind="research", version=f"{MARK} v1", given_on=DATE)
+    c = st.care.add_consent(pa, fam, kind=MARK, version=TEXT[:50], given_on=DATE, caregiver=KEY)
+    st.care.withdraw_consent(pa, c["id"], withdrawn_on=DATE, reason=TEXT)
+    st.care.add_consent(pa, fam, kind="research", version=f"{MARK} v1", given_on=DATE)
     # an episode: free-text programme, fidelity notes, end reason, real dates
-    e = st.add_episode(pa, fam, MARK, DATE, caregivers=[KEY])
-    st.update_episode(pa, e["id"], sessions_offered=8, sessions_attended=5,
+    e = st.care.add_episode(pa, fam, MARK, DATE, caregivers=[KEY])
+    st.care.update_episode(pa, e["id"], sessions_offered=8, sessions_attended=5,
                       fidelity_notes=TEXT, end="2025-06-02", end_reason=TEXT)
     ids["episode"] = e["id"]
     # a coded session: file name, coder, note, real session date, the caregiver's key
-    o = st.add_observation_session(
+    o = st.observations.add_observation_session(
         pa, fam, filename="marigold-thistlewood.csv", content=CODED,
         metadata={"coder": MARK, "note": TEXT, "session_date": DATE, "caregiver": KEY,
                   "time_point": "antenatal", "task": TEXT, "cues": "cry",
                   "responses": "soothe"})
     ids["session"] = o["id"]
     # a caregiver link, then the caregiver leaves with a reason
-    st.create_link(pa, fam, KEY, "phq9", "antenatal")
-    st.end_caregiver(pa, fam, KEY, reason=TEXT)
+    st.care.create_link(pa, fam, KEY, "phq9", "antenatal")
+    st.families.end_caregiver(pa, fam, KEY, reason=TEXT)
     # a randomised trial allocation
-    study = next(s["id"] for s in st.list_studies(admin) if s["name"] == "Study S")
+    study = next(s["id"] for s in st.accounts.list_studies(admin) if s["name"] == "Study S")
     ids["study"] = study
     from attunement.store.trials import StudyTrials
 
@@ -171,7 +171,7 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
     assert not leaks, sorted(leaks)
     # the store's screening family file (what /profile and /matches are computed from)
     researcher = world.store.actor(world.users["researcher"])
-    family_file = json.dumps(world.store.family_document(researcher, ids["family"]))
+    family_file = json.dumps(world.store.families.family_document(researcher, ids["family"]))
     assert not [n for n in NEEDLES if n in family_file], family_file
     assert "order_2001" in family_file  # a variant the PBQ definition names is coded: kept
     # and the researcher did see the family, pseudonymised, with days instead of dates

@@ -63,21 +63,21 @@ def test_two_serve_processes_keep_one_chain_and_lose_nothing(postgres_server, tm
     st = Store.open(url, key_path=key)
     st.init("admin@example.org", PASSWORD)
     system = st.system_actor()
-    st.add_site(system, "North")
-    st.add_study(system, "Nation", ["North"], [
+    st.accounts.add_site(system, "North")
+    st.accounts.add_study(system, "Nation", ["North"], [
         {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds"]}])
-    user = st.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
+    user = st.accounts.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
     north = st.actor(user["id"])
     born = (dt.date.today() - dt.timedelta(days=42)).isoformat()
     families = [
-        st.create_family(north, {
+        st.families.create_family(north, {
             "family_id": f"N-{n}", "site": "North", "study": "Nation",
             "infant": {"date_of_birth": born}, "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother"}],
         })["id"]
         for n in range(6)
     ]
-    token = st.create_api_token(north)
+    token = st.accounts.create_api_token(north)
     st.close()
 
     ports = [free_port(), free_port()]
@@ -118,7 +118,7 @@ def test_two_serve_processes_keep_one_chain_and_lose_nothing(postgres_server, tm
     assert audit_ids == list(range(1, len(audit_ids) + 1))
     st = Store.open(url, key_path=key)
     try:
-        report = st.verify_audit()
+        report = st.maintenance.verify_audit()
     finally:
         st.close()
     assert report.ok, report.problems

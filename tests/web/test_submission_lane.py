@@ -314,12 +314,12 @@ def test_the_lane_answers_as_the_route_does(pair: Pair, case: str) -> None:
 def _rows(w: World) -> list[dict]:
     system = w.store.system_actor()
     return [_normal(a) for fam in (w.family_a, w.family_b)
-            for a in w.store.list_assessments(system, fam)]
+            for a in w.store.assessments.list_assessments(system, fam)]
 
 
 def _assert_same_rows(pair: Pair) -> None:
     assert _rows(pair.lane) == _rows(pair.route)
-    assert pair.lane.store.verify_audit().ok and pair.route.store.verify_audit().ok
+    assert pair.lane.store.maintenance.verify_audit().ok and pair.route.store.maintenance.verify_audit().ok
 
 
 def test_all_cases_in_one_sequence_leave_the_same_records(pair: Pair) -> None:
@@ -343,7 +343,7 @@ def test_all_cases_in_one_sequence_leave_the_same_records(pair: Pair) -> None:
 
 def _alerts(w: World) -> list[tuple]:
     return sorted((a["caregiver"], a["flag_id"], a["time_point"])
-                  for a in w.store.list_alerts(w.store.system_actor()))
+                  for a in w.store.care.list_alerts(w.store.system_actor()))
 
 
 @pytest.mark.parametrize("family_id", [2**31, 10**17])
@@ -372,7 +372,7 @@ def test_idempotency_key_retried_returns_the_same_submission(pair: Pair) -> None
     _assert_same(first_a, first_b)
     _assert_same(again_a, again_b)
     for w in (pair.lane, pair.route):
-        with w.store._db.read() as s:
+        with w.store.db.read() as s:
             n = s.execute(select(func.count()).select_from(Assessment).where(
                 Assessment.submission_key == "retry-42")).scalar_one()
         assert n == 1
@@ -513,7 +513,7 @@ def test_fifty_concurrent_submissions_through_the_lane_are_group_committed(
     assert len(set(ids)) == N
     assert retried.json()["id"] == responses[7].json()["id"]
     system = w.store.system_actor()
-    at_3m = [a for a in w.store.list_assessments(system, w.family_a) if a["time_point"] == "3m"]
+    at_3m = [a for a in w.store.assessments.list_assessments(system, w.family_a) if a["time_point"] == "3m"]
     assert sorted(a["id"] for a in at_3m) == sorted(ids)
     for caregiver in ("mother", "father"):
         assert sorted(a["instance"] for a in at_3m if a["caregiver"] == caregiver) == list(
@@ -524,7 +524,7 @@ def test_fifty_concurrent_submissions_through_the_lane_are_group_committed(
     batches, written = group.batches - before[0], group.written - before[1]
     assert written == N + 1  # the retry is answered by the store too (its first submission)
     assert batches < N + 1, f"{batches} batches for {N + 1} concurrent submissions"
-    report = w.store.verify_audit()
+    report = w.store.maintenance.verify_audit()
     assert report.ok
 
 
@@ -545,7 +545,7 @@ async def _gather(group: GroupCommit, requests: list[Request]) -> list[Any]:
 
 
 def _stored(w: World) -> list[dict]:
-    return [a for a in w.store.list_assessments(w.store.system_actor(), w.family_a)
+    return [a for a in w.store.assessments.list_assessments(w.store.system_actor(), w.family_a)
             if a["time_point"] == "3m"]
 
 
@@ -566,7 +566,7 @@ def test_group_commit_writes_concurrent_submissions_in_batches(world: World) -> 
     # first come, first served: repeats are numbered in the order they were submitted
     assert [r["instance"] for r in results if r["caregiver"] == "mother"] == list(range(1, 11))
     assert [r["instance"] for r in results if r["caregiver"] == "father"] == list(range(1, 11))
-    assert world.store.verify_audit().ok
+    assert world.store.maintenance.verify_audit().ok
 
 
 def test_group_commit_respects_max_batch(world: World) -> None:
@@ -603,7 +603,7 @@ def test_group_commit_hands_each_waiter_its_own_error(world: World) -> None:
     assert group.written == 2
     assert sorted(a["id"] for a in _stored(world)) == sorted(
         results[i]["id"] for i in (0, 7))
-    assert world.store.verify_audit().ok
+    assert world.store.maintenance.verify_audit().ok
 
 
 def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
@@ -612,7 +612,7 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     """add_assessments raising a non-store error once: each is written alone, all valid ones
     are stored and the invalid one still gets its own error."""
     store = world.store
-    real = store.add_assessments
+    real = store.assessments.add_assessments
     calls: list[int] = []
 
     def fail_once(submissions: Any) -> list[Any]:
@@ -622,7 +622,7 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
             raise RuntimeError("connection reset (test)")
         return real(subs)
 
-    monkeypatch.setattr(store, "add_assessments", fail_once)
+    monkeypatch.setattr(store.assessments, "add_assessments", fail_once)
     group = GroupCommit(store)
     requests = [_request(world, i) for i in range(6)]
     requests.insert(3, _request(world, 3, caregiver="uncle"))
@@ -637,7 +637,7 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     assert sorted(a["id"] for a in stored) == sorted(
         r["id"] for r in results if isinstance(r, dict))
     assert len({a["id"] for a in stored}) == 6
-    assert store.verify_audit().ok
+    assert store.maintenance.verify_audit().ok
 
 
 def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(
@@ -662,10 +662,10 @@ def test_only_the_culprit_fails_when_one_submission_breaks_the_batch(
     assert group.written == 6
     stored = _stored(world)
     assert sorted(a["id"] for a in stored) == sorted(r["id"] for r in results[:3] + results[4:6])
-    on_b = world.store.list_assessments(world.store.system_actor(), world.family_b)
+    on_b = world.store.assessments.list_assessments(world.store.system_actor(), world.family_b)
     assert [a["time_point"] for a in on_b if a["id"] == results[6]["id"]] == ["6w"]
     assert not [a for a in on_b if a["time_point"] == "boom"]
-    assert world.store.verify_audit().ok
+    assert world.store.maintenance.verify_audit().ok
 
 
 def test_an_idle_group_commit_writes_the_first_arrival_at_once(world: World) -> None:
@@ -707,7 +707,7 @@ def test_a_waiter_that_goes_away_does_not_stop_the_others(world: World) -> None:
     assert later["instance"] >= 1
     stored = _stored(world)
     assert len(stored) == 11 and len({a["id"] for a in stored}) == 11
-    retry = world.store.add_assessment(world.store.actor(world.users["practitioner"]),
+    retry = world.store.assessments.add_assessment(world.store.actor(world.users["practitioner"]),
                                        world.family_a, "mother", "epds", "3m", [0] * 10,
                                        submission_key="w-4")
     assert retry["id"] in {a["id"] for a in stored}

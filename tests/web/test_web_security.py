@@ -84,7 +84,7 @@ class Clock:
     """Moves the store's notion of "now" (sessions and login throttle) forward."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from attunement.store import service
+        from attunement.store import core
         from attunement.store.models import utcnow
 
         self.offset = dt.timedelta(0)
@@ -94,7 +94,7 @@ class Clock:
             return real() + self.offset
 
         monkeypatch.setattr(store_sessions, "utcnow", now)
-        monkeypatch.setattr(service, "utcnow", now)
+        monkeypatch.setattr(core, "utcnow", now)
 
     def advance(self, **delta: float) -> None:
         self.offset += dt.timedelta(**delta)
@@ -255,16 +255,16 @@ def test_logout_and_password_change_end_server_sessions(world: World) -> None:
     client = TestClient(world.app)
     assert _login(client, "pa@example.org").status_code == 303
     sid = _session_data(client, world)["sid"]
-    world.store.actor_for_session(sid)
+    world.store.accounts.actor_for_session(sid)
     client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)})
     with pytest.raises(Exception, match="session"):
-        world.store.actor_for_session(sid)
+        world.store.accounts.actor_for_session(sid)
     assert _login(client, "pa@example.org").status_code == 303
     sid = _session_data(client, world)["sid"]
     admin = world.store.actor(world.users["admin"])
-    world.store.set_password(admin, world.users["practitioner"], NEW_PASSWORD)
+    world.store.accounts.set_password(admin, world.users["practitioner"], NEW_PASSWORD)
     with pytest.raises(Exception, match="session"):
-        world.store.actor_for_session(sid)
+        world.store.accounts.actor_for_session(sid)
 
 
 # --- login throttling (NIST SP 800-63B §5.2.2) -------------------------------------------
@@ -317,7 +317,7 @@ def test_an_account_locks_after_100_failures_until_a_reset(world: World) -> None
     from attunement.store.models import LoginAttempt
 
     then = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
-    with world.store._db.write() as s:
+    with world.store.db.write() as s:
         for i in range(store_sessions.MAX_CONSECUTIVE_FAILURES):
             s.add(LoginAttempt(email="pa@example.org", client="", success=False,
                                at=then + dt.timedelta(seconds=i)))
@@ -325,8 +325,8 @@ def test_an_account_locks_after_100_failures_until_a_reset(world: World) -> None
     r = _login(client, "pa@example.org")
     assert r.status_code == 429 and "locked" in r.text
     lead = world.store.actor(world.users["site_lead"])
-    token = world.store.create_password_reset(lead, world.users["practitioner"])
-    world.store.use_password_reset(token, NEW_PASSWORD)
+    token = world.store.accounts.create_password_reset(lead, world.users["practitioner"])
+    world.store.accounts.use_password_reset(token, NEW_PASSWORD)
     assert _api_login(client, "pa@example.org", NEW_PASSWORD).status_code == 200
 
 
@@ -483,7 +483,7 @@ def test_a_full_disk_answers_503_and_stores_nothing(sqlite_world: World) -> None
     from sqlalchemy import event, text
 
     world = sqlite_world
-    engine = world.store._db.engine
+    engine = world.store.db.engine
     with engine.connect() as conn:
         pages = conn.execute(text("PRAGMA page_count")).scalar_one()
 
@@ -646,7 +646,7 @@ def test_site_lead_cannot_set_a_password_but_sends_a_one_time_link(world: World)
 def test_reset_links_expire(world: World, clock: Clock) -> None:
     client = TestClient(world.app)
     lead = world.store.actor(world.users["site_lead"])
-    token = world.store.create_password_reset(lead, world.users["practitioner"], hours=1)
+    token = world.store.accounts.create_password_reset(lead, world.users["practitioner"], hours=1)
     assert client.get(f"/reset/{token}").status_code == 200
     clock.advance(hours=1, seconds=1)
     assert client.get(f"/reset/{token}").status_code == 404
@@ -688,7 +688,7 @@ def test_a_full_disk_answers_503_on_postgresql(world: World) -> None:
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
-    url = make_url(world.store._db.url)
+    url = make_url(world.store.db.url)
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     admin_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(
         hide_password=False)

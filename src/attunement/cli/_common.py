@@ -219,7 +219,7 @@ def open_store(db: str | None, key_path: Path | None, *, code: int = 1,
     Examples
     --------
     >>> with open_store(None, None) as store:  # doctest: +SKIP
-    ...     store.list_sites(store.system_actor())
+    ...     store.accounts.list_sites(store.system_actor())
     """
     from attunement.store import Store, StoreError
 

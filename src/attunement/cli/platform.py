@@ -45,7 +45,7 @@ def init(
     with open_store(db, key_file) as store:
         store.init(email, password)
         Console().print(
-            f"[green]initialised[/] {store._safe_url()}\n"
+            f"[green]initialised[/] {store.safe_url()}\n"
             f"identifier key: {store.key_path} (mode 0600) — back it up separately from the "
             "database; without it identifiers cannot be read.\n"
             f"administrator: {email.strip().lower()}",
@@ -66,7 +66,7 @@ def sites_add(
 ) -> None:
     """Add a site."""
     with open_store(db, key_file) as store:
-        site = store.add_site(store.system_actor(), name)
+        site = store.accounts.add_site(store.system_actor(), name)
         typer.echo(f"site {site['id']}: {site['name']}")
 
 
@@ -74,7 +74,7 @@ def sites_add(
 def sites_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
     """List sites."""
     with open_store(db, key_file) as store:
-        for site in store.list_sites(store.system_actor()):
+        for site in store.accounts.list_sites(store.system_actor()):
             typer.echo(f"{site['id']}\t{site['name']}")
 
 
@@ -96,7 +96,7 @@ def users_add(
     """Add a user with a role at one or more sites."""
     password = _password(password_file)
     with open_store(db, key_file) as store:
-        user = store.add_user(
+        user = store.accounts.add_user(
             store.system_actor(),
             email,
             role,
@@ -113,7 +113,7 @@ def users_add(
 def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
     """List users, roles and sites."""
     with open_store(db, key_file) as store:
-        for u in store.list_users(store.system_actor()):
+        for u in store.accounts.list_users(store.system_actor()):
             state = "" if u["active"] else "\t(disabled)"
             typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
 
@@ -131,7 +131,7 @@ def _verify_with_progress(store: Any, cp: dict | None) -> Any:
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        return store.verify_audit(checkpoint=cp)
+        return store.maintenance.verify_audit(checkpoint=cp)
     columns = (TextColumn("audit rows"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def _verify_with_progress(store: Any, cp: dict | None) -> Any:
             rate = done / max(time.perf_counter() - started, 1e-9)
             bar.update(task, completed=done, total=total, rate=f"{rate:,.0f} rows/s")
 
-        return store.verify_audit(checkpoint=cp, progress=progress)
+        return store.maintenance.verify_audit(checkpoint=cp, progress=progress)
 
 
 @audit_app.command("verify")
@@ -196,7 +196,7 @@ def audit_show(
 ) -> None:
     """Print the newest audit rows."""
     with open_store(db, key_file) as store:
-        for e in reversed(store.audit_log(store.system_actor(), limit=limit)):
+        for e in reversed(store.maintenance.audit_log(store.system_actor(), limit=limit)):
             target = f"{e['entity']} {e['entity_id'] or ''}".strip()
             typer.echo(
                 f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
@@ -212,7 +212,7 @@ def backup(
     """Write a consistent backup (SQLite online backup; pg_dump -Fc for PostgreSQL)."""
     with open_store(db, key_file) as store:
         try:
-            path = store.backup(dest)
+            path = store.maintenance.backup(dest)
         except RuntimeError as exc:
             fail(exc, code=1)
     typer.echo(
@@ -237,7 +237,7 @@ def restore(
         store = Store.restore(source, url, key_path=key_file)
     except (StoreError, RuntimeError) as exc:
         fail(exc, code=1)
-    report = store.verify_audit()
+    report = store.maintenance.verify_audit()
     store.close()
     state = "intact" if report.ok else f"BROKEN: {report.reason}"
     typer.echo(f"restored {source}; audit log {state} ({report.rows} rows)")

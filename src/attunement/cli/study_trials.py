@@ -129,7 +129,7 @@ def _actor(store: Store, email: str | None) -> Actor:
     if email is None:
         return store.system_actor()
     wanted = email.strip().lower()
-    for user in store.list_users(store.system_actor()):
+    for user in store.accounts.list_users(store.system_actor()):
         if user["email"].lower() == wanted:
             if not user["active"]:
                 raise _CliError(f"--as: user {wanted} is disabled")
@@ -139,7 +139,7 @@ def _actor(store: Store, email: str | None) -> Actor:
 
 def _study_id(store: Store, actor: Actor, ref: str) -> int:
     """A study id from its id or its name (only studies the actor may see)."""
-    studies = store.list_studies(actor)
+    studies = store.accounts.list_studies(actor)
     ref = ref.strip()
     if ref.isdigit() and any(s["id"] == int(ref) for s in studies):
         return int(ref)
@@ -166,8 +166,8 @@ def _family_id(store: Store, actor: Actor, study: int, ref: str) -> int:
         by_id = ref
     else:
         by_id, by_code = None, ref
-    rows = [f for f in store.list_families(actor) if f.get("study") is not None]
-    study_name = next((s["name"] for s in store.list_studies(actor) if s["id"] == study), None)
+    rows = [f for f in store.families.list_families(actor) if f.get("study") is not None]
+    study_name = next((s["name"] for s in store.accounts.list_studies(actor) if s["id"] == study), None)
     in_study = [f for f in rows if f["study"] == study_name]
     if by_id is not None:
         if not by_id.isdigit():
@@ -473,7 +473,7 @@ def consent_command(
     """Record a consent given by an enrolled family (or one caregiver), so it can be randomised."""
     store, actor = session.store, session.actor
     fid = _family_id(store, actor, session.study, family)
-    out = store.add_consent(actor, fid, kind=kind, version=version,
+    out = store.care.add_consent(actor, fid, kind=kind, version=version,
                             given_on=_date(given_on, "--given-on"), caregiver=caregiver)
     who = f"caregiver {out['caregiver']} of family {family}" if out["caregiver"] else (
         f"family {family}")
@@ -492,12 +492,12 @@ def withdraw_consent_command(
     """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
     store, actor = session.store, session.actor
     fid = _family_id(store, actor, session.study, family)
-    active = [c for c in store.get_family(actor, fid).get("consents") or []
+    active = [c for c in store.families.get_family(actor, fid).get("consents") or []
               if c["active"] and c["kind"] == kind]
     if not active:
         raise _CliError(f"family {family} has no active {kind!r} consent")
     for c in active:
-        store.withdraw_consent(actor, c["id"], withdrawn_on=_date(withdrawn_on, "--on"),
+        store.care.withdraw_consent(actor, c["id"], withdrawn_on=_date(withdrawn_on, "--on"),
                                reason=reason)
     _print(f"{len(active)} {kind} consent(s) of family {family} recorded as withdrawn "
            f"on {withdrawn_on}")

@@ -128,7 +128,7 @@ class Worker:
         context: dict[str, Any] = {"service": c.service_name}
         if m["caregiver_id"] is not None:
             hours = c.link_hours
-            token = self.store.create_link(
+            token = self.store.care.create_link(
                 self.store.system_actor(), m["family_id"], ctx["caregiver_key"],
                 m["instrument"], m["time_point"], hours=hours)
             link.append(token)

@@ -4,8 +4,12 @@
 >>> store = Store.open("sqlite:///attunement.db", key_path="identifier.key")  # doctest: +SKIP
 >>> store.init("admin@example.org", "a long passphrase")                      # doctest: +SKIP
 
-Everything the web app and the CLI do with data goes through :class:`Store` with an
-:class:`Actor`; site scoping and role rules live in one place (:mod:`attunement.store.scope`).
+Everything the web app and the CLI do with data goes through :class:`Store`'s services
+(``store.accounts``, ``store.families``, ``store.assessments``, ``store.care``,
+``store.observations``, ``store.exports``, ``store.trials``, ``store.referrals``,
+``store.outreach``, ``store.maintenance``; see ``docs/store.md``) with an :class:`Actor`; the
+access rules live in :mod:`attunement.policy`, the site-scoping row filter in
+:mod:`attunement.store.scope`.
 SQLite (WAL, foreign keys, busy timeout) is the embedded default; ``postgresql+psycopg://…``
 runs the same code on PostgreSQL. Every write appends to the hash-chained audit log.
 
@@ -49,7 +53,7 @@ Notes on the platform contract (additions, no breaking deviations):
   ``identities``; the infant's due date and gestation at birth stay clinical data (the
   schedule's anchor). ``update_infant`` records the birth or a revised due date;
   ``update_identifiers`` corrects identifiers.
-* Extra methods: ``ping``, ``dialect``, ``transfer_family`` (admin), ``update_infant``,
+* Extra methods (each on its service): ``ping``, ``dialect``, ``transfer_family`` (admin), ``update_infant``,
   ``update_identifiers``, ``add_consent``, ``withdraw_consent``, ``set_user_active``,
   ``set_password``, ``revoke_api_token``, ``observation_content``; keyword extras
   ``add_user(expires_on=)``, ``list_alerts(include_acknowledged=)``, ``audit_log(family_id=)``,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
-from attunement.store.models import Assessment, AuditHead, Consent, Setting
+from attunement.store.models import Assessment, AuditHead, Consent, Setting, TrialAllocation
 
 GENESIS = "0" * 64
 # compiled once; parameters are passed at execution
@@ -528,8 +528,6 @@ def _check_records(session: Session, seen: _Seen, after: int | None = None) -> l
 
 
 def _check_allocations(session: Session, seen: _Seen, after: int | None = None) -> list[str]:
-    from attunement.store.trials import TrialAllocation  # trials imports the store's core
-
     out: list[str] = []
     pending = dict(seen.allocations)
     stmt = select(TrialAllocation).order_by(TrialAllocation.id)

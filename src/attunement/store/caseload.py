@@ -2,15 +2,15 @@
 and last assessment, ordered urgent first, then most overdue, then by family code, in keyset
 pages.
 
-The schedule rule is ``Store._schedule`` (the reference, still used for a family's page and
-for the rows of one caseload page): a time point's window opens ``window_days`` before its
-target (anchor + ``offset_days``) and closes ``window_days`` after; an item (current caregiver
-x instrument x time point with no assessment) is *due* while the window is open and *overdue*
-once it has closed. In SQL the anchor is a day number: the due date, plus the derived
-``infants.birth_offset_days`` for time points anchored on the date of birth (a birth date
-without a due date is not known to SQL: see ``docs/caseload-queries.md``). The time points'
-thresholds are computed here for "today", so the statement's text grows with the number of time points x
-instruments configured, never with the number of families.
+The schedule rule is ``attunement.store.shared.schedule`` (the reference, still used for a
+family's page and for the rows of one caseload page): a time point's window opens
+``window_days`` before its target (anchor + ``offset_days``) and closes ``window_days`` after;
+an item (current caregiver x instrument x time point with no assessment) is *due* while the
+window is open and *overdue* once it has closed. In SQL the anchor is a day number: the due
+date, plus the derived ``infants.birth_offset_days`` for time points anchored on the date of
+birth (a birth date without a due date is not known to SQL: see ``docs/caseload-queries.md``).
+The time points' thresholds are computed here for "today", so the statement's text grows with
+the number of time points x instruments configured, never with the number of families.
 """
 
 from __future__ import annotations

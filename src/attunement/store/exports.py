@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select
 
-from attunement.store.errors import StoreError
+from attunement import policy
+from attunement.policy import Action
+from attunement.store import audit
+from attunement.store.core import Core
+from attunement.store.errors import Forbidden, StoreError, StoreValidationError
 from attunement.store.models import Assessment, Caregiver, Family, Identity, Infant, Site, Study
 from attunement.store.scope import family_filter
 
@@ -289,3 +293,83 @@ def parquet_bytes(export: ExportPlan, frames: Iterator[pd.DataFrame]) -> Iterato
     finally:
         writer.close()
     yield sink.take()
+
+
+class Exports:
+    """Assessment exports (in memory or streamed)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def export_assessments(
+        self, actor: Actor, *, study: int | None = None, pseudonymise: bool | None = None
+    ) -> pd.DataFrame:
+        """One row per current assessment: ids, instrument, time point, keyed item scores
+        (``{instrument}_{n}``), every score, and one 0/1 column per flag (``flag_{id}``).
+
+        Pseudonymised (always for researchers): per-study keyed-hash ids for family and
+        caregiver, no identifiers, no dates — ``day_from_due_date`` and ``infant_age_days``
+        instead. Clinical roles get family ids and dates unless ``pseudonymise=True``.
+        In memory: for large exports use :meth:`export_stream`.
+        """
+        import pandas as pd
+
+        export, frames = self._export_frames(actor, study=study, pseudonymise=pseudonymise)
+        df = pd.concat([pd.DataFrame(columns=export.columns), *frames], ignore_index=True)
+        # as before streaming: an instrument's columns (items, scores, flags) appear when some
+        # row has a value there; the fixed columns are always there
+        fixed = set(PSEUDO_COLUMNS + CLINICAL_COLUMNS + COMMON_COLUMNS)
+        empty = [c for c in df.columns if c not in fixed and (
+            not df[c].any() if c.startswith("flag_") else df[c].isna().all())]
+        return df.drop(columns=empty)
+
+    def export_stream(
+        self,
+        actor: Actor,
+        *,
+        fmt: str = "csv",
+        study: int | None = None,
+        pseudonymise: bool | None = None,
+        chunk: int = 5_000,
+    ) -> tuple[ExportPlan, Iterator[bytes]]:
+        """:meth:`export_assessments` as CSV or Parquet bytes, streamed from a server-side
+        cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
+        if fmt not in ("csv", "parquet"):
+            raise StoreValidationError("format", f"{fmt!r} cannot be streamed (csv or parquet)")
+        export, frames = self._export_frames(
+            actor, study=study, pseudonymise=pseudonymise, chunk=chunk)
+        writer = csv_bytes if fmt == "csv" else parquet_bytes
+        return export, writer(export, frames)
+
+    def _export_frames(
+        self,
+        actor: Actor,
+        *,
+        study: int | None,
+        pseudonymise: bool | None,
+        chunk: int = 5_000,
+    ) -> tuple[ExportPlan, Iterator[pd.DataFrame]]:
+        if pseudonymise is None:
+            pseudonymise = not policy.allows(actor, Action.EXPORT_IDENTIFIED)
+        if not pseudonymise and not policy.allows(actor, Action.EXPORT_IDENTIFIED):
+            raise Forbidden("researchers receive pseudonymised exports only")
+        db = export_database(self.core.db)
+        export = plan(db, actor, study=study, pseudonymise=pseudonymise)
+        keys = self.core.keyring()
+
+        def frames() -> Iterator[pd.DataFrame]:
+            complete = False
+            try:
+                yield from chunks(db, actor, export, study=study, keys=keys,
+                                  pseudonymise=pseudonymise, chunk=chunk)
+                complete = True
+            finally:
+                # audited even when the download is cut off
+                after = {"rows": export.rows, "study": study, "pseudonymised": pseudonymise}
+                if not complete:
+                    after["complete"] = False
+                with self.core.db.write() as s:
+                    audit.append(s, actor=actor, action="export", entity="assessments",
+                                 after=after)
+
+        return export, frames()

@@ -10,35 +10,42 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit
+from attunement.store.core import Core
 from attunement.store.crypto import KeyRing, load_key_file
 from attunement.store.errors import KeyFileError, StoreError, StoreValidationError
+from attunement.store.models import AuditEntry, Family
+from attunement.store.scope import get_scoped, sees_allocation_sequence
 
 if TYPE_CHECKING:
-    from attunement.store.service import Store
+    from attunement.store.scope import Actor
 
 PRIVATE = 0o600
 
 
 # ---------------------------------------------------------------------- audit
 def verify_audit(
-    store: Store,
+    core: Core,
     *,
     checkpoint: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> audit.AuditReport:
     """The keyed chain, the signed ``checkpoint`` (if given: only the rows from it on) and
     the immutable records; ``progress(done, total)`` after each chunk of rows."""
-    keys = _keys_if_any(store)
-    with store._db.read() as s:
+    keys = _keys_if_any(core)
+    with core.db.read() as s:
         return audit.verify(
             s,
             keys.audit_chain if keys else None,
@@ -49,21 +56,21 @@ def verify_audit(
         )
 
 
-def audit_checkpoint(store: Store) -> dict[str, Any]:
+def audit_checkpoint(core: Core) -> dict[str, Any]:
     """A signed checkpoint of the chain head (refused when the chain does not verify)."""
-    keys = _keys_if_any(store)
+    keys = _keys_if_any(core)
     if keys is None:
-        raise KeyFileError(f"identifier key file {store.key_path} is needed to sign a checkpoint")
-    report = verify_audit(store)
+        raise KeyFileError(f"identifier key file {core.key_path} is needed to sign a checkpoint")
+    report = verify_audit(core)
     if not report.ok:
         raise StoreError(f"the audit log does not verify, no checkpoint made: {report.reason}")
-    with store._db.read() as s:
+    with core.db.read() as s:
         return audit.checkpoint(s, keys.audit_checkpoint, keys.key_id)
 
 
-def write_checkpoint(store: Store, out: Path) -> dict[str, Any]:
+def write_checkpoint(core: Core, out: Path) -> dict[str, Any]:
     """Write a signed checkpoint to ``out`` (mode 0600; never overwrites)."""
-    body = audit_checkpoint(store)
+    body = audit_checkpoint(getattr(core, "core", core))  # a Store or its Core
     _write_private(out, (json.dumps(body, indent=2) + "\n").encode())
     return body
 
@@ -81,10 +88,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
-def _keys_if_any(store: Store) -> KeyRing | None:
-    if store._keys is None and store.key_path.exists():
-        store._keys = KeyRing(load_key_file(store.key_path))
-    return store._keys
+def _keys_if_any(core: Core) -> KeyRing | None:
+    return core.keys_for_rows()
 
 
 # ---------------------------------------------------------------------- files at rest
@@ -96,10 +101,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def secure_files(store: Store) -> None:
+def secure_files(core: Core) -> None:
     """Owner-only modes for the database and its -wal/-shm files (a loose key file is
     refused when loaded, never quietly fixed)."""
-    path = sqlite_path(store.url)
+    path = sqlite_path(core.url)
     if path is not None:
         chmod_private(path)
 
@@ -234,7 +239,7 @@ def _check_candidate(url: str, source: Path, opener: Any) -> None:
     check_backup_content(url, source, opener.key_path)
     store = opener(url)
     try:
-        report = store.verify_audit()
+        report = store.maintenance.verify_audit()
     finally:
         store.close()
     if not report.ok:
@@ -359,3 +364,117 @@ def grant_service_role(url: str, role: str, password: str | None = None) -> list
     finally:
         engine.dispose()
     return done
+
+
+# ---------------------------------------------------------------------- the service
+class Maintenance:
+    """The audit log, its verification and checkpoints, backups."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def audit_log(
+        self, actor: Actor, *, limit: int = 200, family_id: int | None = None
+    ) -> list[dict]:
+        """Newest audit rows first (admin: all; site lead: rows about their sites)."""
+        policy.require(actor, Action.READ_AUDIT)
+        limit = max(1, min(int(limit), 10000))
+        with self.core.db.read() as s:
+            stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+            if not policy.allows(actor, Action.ANY_SITE):  # a site lead: their sites' rows
+                stmt = stmt.where(AuditEntry.site_id.in_(sorted(actor.site_ids)))
+            if family_id is not None:
+                get_scoped(s, actor, Family, family_id, what="family")
+                stmt = stmt.where(AuditEntry.family_id == int(family_id))
+            return [
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "actor_id": e.actor_id,
+                    "actor": e.actor_email,
+                    "role": e.actor_role,
+                    "action": e.action,
+                    "entity": e.entity,
+                    "entity_id": e.entity_id,
+                    "family_id": e.family_id,
+                    "site_id": e.site_id,
+                    "before": json.loads(e.before) if e.before else None,
+                    "after": _concealed_after(actor, e),
+                    "reason": e.reason,
+                    "client": e.client,
+                    "hash": e.hash,
+                }
+                for e in s.execute(stmt).scalars()
+            ]
+
+    def verify_audit(
+        self, *, checkpoint: dict | None = None, progress: Any = None
+    ) -> audit.AuditReport:
+        """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
+        immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
+        every finding; ``progress(done, total)`` is called as rows are read."""
+        return verify_audit(self.core, checkpoint=checkpoint, progress=progress)
+
+    def audit_checkpoint(self) -> dict:
+        """A signed checkpoint of the chain's head, to keep outside the database."""
+        return audit_checkpoint(self.core)
+
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of the database (SQLite online backup; ``pg_dump -Fc``).
+
+        The identifier key file is NOT included: keep it separately.
+        """
+        dest = Path(dest)
+        if dest.exists():
+            raise StoreValidationError("dest", f"{dest} already exists")
+        with self.core.db.write() as s:
+            audit.append(
+                s,
+                actor=self.core.system_actor(),
+                action="backup",
+                entity="store",
+                after={"dest": dest.name},
+            )
+        try:
+            create_private(dest)  # 0600 from the start, never after the fact
+        except FileExistsError:
+            raise StoreValidationError("dest", f"{dest} already exists") from None
+        if self.core.dialect == "sqlite":
+            src_path = make_url(self.core.url).database
+            src = sqlite3.connect(src_path)
+            dst = sqlite3.connect(dest)
+            try:
+                with dst:
+                    src.backup(dst)
+            finally:
+                dst.close()
+                src.close()
+        else:
+            pg_run("pg_dump", ["-Fc", "-f", str(dest), _libpq(self.core.url)])
+        os.chmod(dest, 0o600)
+        return dest
+
+def _concealed_after(actor: Actor, e: AuditEntry) -> Any:
+    """An audit row's ``after``; a randomisation's sequence, stratum and draws are hidden
+    from recruiters (allocation concealment, :func:`scope.sees_allocation_sequence`)."""
+    after = json.loads(e.after) if e.after else None
+    if e.entity == "trial_allocation" and isinstance(after, dict) and not (
+        sees_allocation_sequence(actor)
+    ):
+        return {"study": after.get("study"), "concealed": True}
+    return after
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+def pg_run(tool: str, args: list[str]) -> None:
+    import glob
+
+    exe = shutil.which(tool) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)), None
+    )
+    if exe is None:
+        raise RuntimeError(f"{tool} not found (install the PostgreSQL client tools)")
+    result = subprocess.run([exe, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{tool} failed: {result.stderr.strip()[:2000]}")

@@ -21,18 +21,20 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from attunement.observation.actors import ACTORS_FROM
 from attunement.store.crypto import KeyRing
 from attunement.store.errors import StoreValidationError
 from attunement.store.files import observation_aad
-from attunement.store.models import Base, ObservationSession, UTCDateTime, utcnow
+from attunement.store.models import (
+    ObservationMeasures,
+    ObservationSession,
+)
 
 __all__ = [
     "MEASURE_COLUMNS",
@@ -61,21 +63,6 @@ MEASURE_COLUMNS = ("session", "caregiver", "cue_type", "n_cues", "cues_per_minut
 
 class UploadTooLarge(StoreValidationError):
     """The file is over the size or event limit (the web answers 413)."""
-
-
-class ObservationMeasures(Base):
-    """The measures of one coded session, computed once at upload."""
-
-    __tablename__ = "observation_measures"
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("observation_sessions.id"), primary_key=True
-    )
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    n_events: Mapped[int] = mapped_column(Integer)
-    # encrypted like the file itself: session names and actor labels come from the file
-    measures_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    algorithm: Mapped[str] = mapped_column(String(100))
-    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 @dataclass(frozen=True)

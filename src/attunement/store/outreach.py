@@ -15,94 +15,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from attunement.store import audit
+from attunement import policy
+from attunement.policy import Action
+from attunement.store import audit, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.crypto import token_hash
 from attunement.store.errors import StoreValidationError
 from attunement.store.models import (
     Alert,
     Assessment,
-    Base,
     Caregiver,
     CaregiverLink,
+    ContactPreference,
     Family,
     Identity,
     Infant,
     Membership,
+    OutreachMessage,
     Site,
     TimePoint,
     User,
-    UTCDateTime,
     utcnow,
 )
-from attunement.store.scope import CLINICAL, Actor, get_scoped, require_write
-from attunement.store.service import LANGUAGE_TAG
-
-if TYPE_CHECKING:
-    from attunement.store.service import Store
+from attunement.store.scope import Actor, get_scoped, require_write
 
 METHODS = ("email", "sms")
 STATUSES = ("queued", "sending", "retry", "sent", "failed", "skipped")
-
-
-class ContactPreference(Base):
-    """How a caregiver wants to be reached (not an identifier: the addresses are encrypted)."""
-
-    __tablename__ = "contact_preferences"
-    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    # the preferred language is the caregiver's own (caregivers.page_language): one place
-    method: Mapped[str] = mapped_column(String(10))
-    opted_out: Mapped[bool] = mapped_column(Boolean)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OutreachMessage(Base):
-    """One message to one person; the unique ``key`` makes queueing idempotent."""
-
-    __tablename__ = "outreach_messages"
-    __table_args__ = (
-        Index("ix_outreach_messages_status_not_before", "status", "not_before"),
-    )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    stage: Mapped[int] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(10))
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    site_id: Mapped[int] = mapped_column(Integer)
-    caregiver_id: Mapped[int | None] = mapped_column(
-        ForeignKey("caregivers.id"), nullable=True, index=True)
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    staff_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    instrument: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    time_point: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    language: Mapped[str] = mapped_column(String(35))
-    status: Mapped[str] = mapped_column(String(20))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 _M = OutreachMessage.__table__
@@ -120,9 +69,9 @@ def _message_dict(m: Any) -> dict:
 class OutreachRecords:
     """Data access for outreach (planning snapshots, queueing, claiming, results)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+    def __init__(self, core: Core | Any) -> None:
+        self.core: Core = getattr(core, "core", core)  # a Store passes its Core
+        self._db = self.core.db
 
     # ------------------------------------------------------------------ preferences
     def set_contact_preferences(
@@ -139,7 +88,7 @@ class OutreachRecords:
         caregiver page), contact method and opt-out (audited)."""
         require_write(actor)
         if language is not None and (not isinstance(language, str)
-                                     or not LANGUAGE_TAG.match(language)):
+                                     or not shared.LANGUAGE_TAG.match(language)):
             raise StoreValidationError(
                 "language", "must be a language code such as 'en', 'cy' or 'pt-BR'")
         if method is not None and method not in METHODS:
@@ -148,7 +97,7 @@ class OutreachRecords:
             opted_out = v.boolean(opted_out, "opted_out")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = self.store._caregiver(s, fam, caregiver)
+            cg = shared.caregiver(s, fam, caregiver)
             pref = s.get(ContactPreference, cg.id)
             before = None if pref is None else _pref_dict(pref, cg)
             if pref is None:
@@ -173,7 +122,6 @@ class OutreachRecords:
     def schedule_snapshot(self, today: date) -> list[dict]:
         """Every caregiver x instrument x time point whose window is open on ``today`` and not
         answered, by the store's own schedule rule, with the caregiver's preferences."""
-        store = self.store
         with self._db.read() as s:
             # plain rows, not ORM objects: this reads every family of every study
             fams = s.execute(select(Family.id, Family.site_id, Family.study_id)
@@ -190,8 +138,8 @@ class OutreachRecords:
                 carers.setdefault(cg.family_id, []).append(cg)
             infants: dict[int, Any] = {}
             if any(tp.anchor == "birth_date" for x in tps.values() for tp in x):
-                rows = store._with_birth_dates(
-                    s, s.execute(select(Infant).order_by(Infant.id)).scalars())
+                rows = shared.with_birth_dates(
+                    self.core, s, s.execute(select(Infant).order_by(Infant.id)).scalars())
             else:  # no time point counts from birth: no need to decrypt dates of birth
                 rows = [SimpleNamespace(family_id=f, due_date=d, birth_date=None) for f, d in
                         s.execute(select(Infant.family_id, Infant.due_date).order_by(Infant.id))]
@@ -208,7 +156,7 @@ class OutreachRecords:
                 continue
             window = {tp.name: tp.window_days for tp in plan}
             by_key = {c.key: c for c in carers[fam.id]}
-            due, _overdue = store._schedule(
+            due, _overdue = shared.schedule(
                 fam, infants.get(fam.id), carers[fam.id], plan, done, today)  # type: ignore[arg-type]
             for item in due:
                 cg = by_key[item["caregiver"]]
@@ -272,9 +220,9 @@ class OutreachRecords:
             .order_by(User.id)).all():
             if u.expires_at is not None and u.expires_at <= now:
                 continue
-            if m.role == "practitioner":
+            if m.role == policy.PRACTITIONER:  # whom to notify, not an access rule
                 out[m.site_id]["practitioners"].append(u.id)
-            elif m.role == "site_lead":
+            elif m.role == policy.SITE_LEAD:
                 out[m.site_id]["site_leads"].append(u.id)
         return out
 
@@ -287,7 +235,7 @@ class OutreachRecords:
         """
         if not rows:
             return []
-        actor = actor or self.store.system_actor()
+        actor = actor or self.core.system_actor()
         now = utcnow()
         values = [{
             "kind": r["kind"], "stage": r.get("stage", 0), "channel": r.get("channel", "email"),
@@ -370,7 +318,7 @@ class OutreachRecords:
                     row = s.execute(select(Identity).where(
                         Identity.subject_kind == "caregiver",
                         Identity.subject_id == cg.id)).scalar_one_or_none()
-                    ids = {} if row is None else self.store._keyring().decrypt(
+                    ids = {} if row is None else self.core.keyring().decrypt(
                         row.ciphertext, f"caregiver:{cg.id}")
                     ctx["address"] = ids.get("phone" if message["channel"] == "sms" else "email")
             else:
@@ -418,7 +366,7 @@ class OutreachRecords:
                     CaregiverLink.token_hash == token_hash(undelivered_link),
                     CaregiverLink.used_at.is_(None)).values(expires_at=utcnow()))
             audit.append(
-                s, actor=self.store.system_actor(), action=f"outreach_{status}",
+                s, actor=self.core.system_actor(), action=f"outreach_{status}",
                 entity="outreach_message", entity_id=message["id"],
                 family_id=message["family_id"], site_id=message["site_id"],
                 after={"kind": message["kind"], "stage": message["stage"],
@@ -431,7 +379,7 @@ class OutreachRecords:
     # ------------------------------------------------------------------ reading
     def list_messages(self, actor: Actor, family_id: int) -> list[dict]:
         """A family's messages, newest first (clinical roles in scope; others see none)."""
-        if actor.role not in CLINICAL:
+        if not policy.allows(actor, Action.READ_CLINICAL):
             return []
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")

@@ -28,30 +28,29 @@ import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from attunement import policy
 from attunement.risk import load_definitions
-from attunement.store import audit
+from attunement.store import audit, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.errors import NotFound, StoreValidationError
 from attunement.store.models import (
     Assessment,
-    Base,
     Caregiver,
     Episode,
     Family,
+    Referral,
     Site,
     Study,
-    UTCDateTime,
-    utcnow,
 )
 from attunement.store.scope import Actor, get_scoped, require_write, scoped
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.store.service import Store
 
 __all__ = ["KINDS", "NEXT", "ROUTES", "STAGES", "Referral", "Referrals"]
 
@@ -76,30 +75,6 @@ _DATE_OF = {
 _ROUTE_ID = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 
 
-class Referral(Base):
-    """One referral of a caregiver (or a whole family when ``caregiver_id`` is None)."""
-
-    __tablename__ = "referrals"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    caregiver_id: Mapped[int | None] = mapped_column(ForeignKey("caregivers.id"), nullable=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    target: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))
-    offered_on: Mapped[date] = mapped_column(Date)
-    accepted_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    declined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    first_session_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), nullable=True)
-    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -118,9 +93,9 @@ def programme_choices() -> list[tuple[str, str]]:
 class Referrals:
     """Referrals of the store's families (see the module doc)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+    def __init__(self, core: Core | Any) -> None:
+        self.core: Core = getattr(core, "core", core)  # a Store passes its Core
+        self._db = self.core.db
 
     # ------------------------------------------------------------------ views
     def _dict(self, r: Referral, cg_key: str | None) -> dict:
@@ -147,7 +122,7 @@ class Referrals:
 
     def _pseudo_dict(self, r: Referral, cg: Caregiver | None, fam: Family) -> dict:
         """The researcher's view: keyed-hash ids, days from the offer, no free text."""
-        keys = self.store._keyring()
+        keys = self.core.keyring()
         study = fam.study_id or "none"
 
         def day(d: date | None) -> int | None:
@@ -265,7 +240,7 @@ class Referrals:
         offered = self._date(offered_on, "offered_on")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = self.store._caregiver(s, fam, caregiver) if caregiver not in (None, "") else None
+            cg = shared.caregiver(s, fam, caregiver) if caregiver not in (None, "") else None
             r = Referral(
                 family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind, target=target,
                 status="offered", offered_on=offered,
@@ -453,15 +428,13 @@ class Referrals:
 
     @staticmethod
     def _check_site(s: Session, actor: Actor, site: Any) -> None:
-        """A site the actor's scope rule covers (scope.py decides), else NotFound; for
+        """A site the actor's scope rule covers (the policy decides), else NotFound; for
         study-scoped actors the family filter alone restricts what they see."""
-        from attunement.store.scope import _scope_ids
-
         try:
             sid = int(site)
         except (TypeError, ValueError):
             raise NotFound(f"site {site!r} not found") from None
-        rule = _scope_ids(actor)
+        rule = policy.family_scope(actor)
         if s.get(Site, sid) is None or rule is None or (rule[0] == "site_id"
                                                         and sid not in rule[1]):
             raise NotFound(f"site {sid} not found")
@@ -469,13 +442,11 @@ class Referrals:
     @staticmethod
     def _check_study(s: Session, actor: Actor, study: Any) -> None:
         """An existing study; a study-scoped actor (researcher) only their own."""
-        from attunement.store.scope import _scope_ids
-
         try:
             sid = int(study)
         except (TypeError, ValueError):
             raise NotFound(f"study {study!r} not found") from None
-        rule = _scope_ids(actor)
+        rule = policy.family_scope(actor)
         if s.get(Study, sid) is None or rule is None or (rule[0] == "study_id"
                                                          and sid not in rule[1]):
             raise NotFound(f"study {sid} not found")

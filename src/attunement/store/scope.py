@@ -1,16 +1,9 @@
-"""Who may see and change what: the ONE place site scoping and role rules live.
+"""Site scoping as SQL: the ONE place the store turns the access rules into row filters.
 
-Every read and write of family data in :class:`attunement.store.Store` goes through
-:func:`family_filter` / :func:`scoped` / :func:`get_scoped`. Rules (default deny):
-
-* ``admin`` and ``system``: everything;
-* ``practitioner`` and ``site_lead``: families of the sites they are members of;
-* ``researcher``: families enrolled in their studies, read-only, pseudonymised;
-* anything else: nothing.
-
-Allocation concealment (:func:`sees_allocation_sequence`): the roles that recruit and randomise
-(practitioner, site lead) never see a trial's block sizes, block positions, other families'
-allocations or the sequence; admins and researchers (the trial statisticians) do.
+Every read and write of family data in the store's services goes through
+:func:`family_filter` / :func:`scoped` / :func:`get_scoped`. The rules themselves (who sees
+which families, who may change records, allocation concealment) are :mod:`attunement.policy`'s;
+this module only asks it (:func:`attunement.policy.family_scope`, ``allows``, ``require``).
 
 Records outside the actor's scope raise :class:`NotFound`, exactly as if they did not exist,
 so a user cannot learn that another site's family exists (404, not 403).
@@ -24,14 +17,14 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
-from attunement.store.errors import Forbidden, NotFound
+from attunement import policy
+from attunement.policy import CLINICAL, GLOBAL, ROLES, UNBLINDED, Action
+from attunement.store.errors import NotFound
 from attunement.store.models import Caregiver, Family
 
-ROLES = ("admin", "practitioner", "site_lead", "researcher")
-CLINICAL = frozenset({"admin", "system", "practitioner", "site_lead"})
-GLOBAL = frozenset({"admin", "system"})
-# who may see a trial's allocation sequence and design parameters (not the recruiters)
-UNBLINDED = frozenset({"admin", "system", "researcher"})
+__all__ = ["CLINICAL", "GLOBAL", "ROLES", "UNBLINDED", "Actor", "family_filter", "get_scoped",
+           "get_scoped_family_caregiver", "get_scoped_row", "require_allocation_sequence",
+           "require_write", "scoped", "sees_allocation_sequence"]
 
 T = TypeVar("T")
 
@@ -48,24 +41,16 @@ class Actor:
 
     @property
     def is_global(self) -> bool:
-        return self.role in GLOBAL
+        """Acts on every site and study (:data:`attunement.policy.Action.ANY_SITE`)."""
+        return policy.allows(self, Action.ANY_SITE)
 
     @property
     def sees_identifiers(self) -> bool:
         """Only clinical roles ever receive decrypted identifiers."""
-        return self.role in CLINICAL
+        return policy.allows(self, Action.SEE_IDENTIFIERS)
 
 
-def _scope_ids(actor: Actor) -> tuple[str, frozenset[int]] | None:
-    """What the actor's families are keyed on: ``("all", …)``, ``("site_id", ids)``,
-    ``("study_id", ids)``, or None for nothing at all (the rules above, in one place)."""
-    if actor.role in GLOBAL:
-        return "all", frozenset()
-    if actor.role in ("practitioner", "site_lead"):
-        return ("site_id", actor.site_ids) if actor.site_ids else None
-    if actor.role == "researcher":
-        return ("study_id", actor.study_ids) if actor.study_ids else None
-    return None
+_scope_ids = policy.family_scope
 
 
 def family_filter(actor: Actor) -> ColumnElement[bool]:
@@ -173,26 +158,24 @@ def get_scoped_family_caregiver(session: Session, actor: Actor, family_id: Any,
 
 
 def require_write(actor: Actor) -> None:
-    """Researchers are read-only; unknown roles may do nothing."""
-    if actor.role not in CLINICAL:
-        raise Forbidden(f"role {actor.role!r} may not change records")
+    """Researchers are read-only; unknown roles may do nothing (``EDIT_FAMILY``)."""
+    policy.require(actor, Action.EDIT_FAMILY)
 
 
 def require_role(actor: Actor, *roles: str) -> None:
+    """Kept for callers outside the store (the CLI); the store asks :mod:`attunement.policy`."""
     if actor.role not in (*roles, "system"):
+        from attunement.store.errors import Forbidden
+
         raise Forbidden(f"role {actor.role!r} may not do this")
 
 
 def sees_allocation_sequence(actor: Actor) -> bool:
     """May the actor see a trial's block sizes, allocation list, sequence numbers, balance and
     per-arm counts? Never a recruiter: knowing them lets one predict the next allocation."""
-    return actor.role in UNBLINDED
+    return policy.allows(actor, Action.SEE_ALLOCATION_SEQUENCE)
 
 
 def require_allocation_sequence(actor: Actor) -> None:
     """Refuse (403) what would reveal other families' allocations to a recruiter."""
-    if not sees_allocation_sequence(actor):
-        raise Forbidden(
-            f"role {actor.role!r} recruits to trials and may not see other allocations, the "
-            "allocation sequence or the design's block sizes (allocation concealment)"
-        )
+    policy.require(actor, Action.SEE_ALLOCATION_SEQUENCE)

@@ -42,36 +42,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    JSON,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import audit
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.errors import NotFound, StoreError, StoreValidationError
 from attunement.store.models import (
-    Base,
     Caregiver,
     Consent,
     Family,
     Site,
     Study,
-    UTCDateTime,
+    TrialAllocation,
+    TrialDesignRecord,
     utcnow,
 )
 from attunement.store.scope import (
     Actor,
     get_scoped,
     require_allocation_sequence,
-    require_role,
     scoped,
     sees_allocation_sequence,
 )
@@ -79,7 +74,6 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.store.service import Store
     from attunement.trials import Allocation, ConsortCounts, RandomisationDesign
 
 __all__ = [
@@ -91,7 +85,8 @@ __all__ = [
 ]
 
 SITE_FACTORS = ("site", "centre")
-RANDOMISERS = ("admin", "practitioner", "site_lead")
+# the roles that randomise (the policy's rule; the CLI checks it before looking a family up)
+RANDOMISERS = tuple(sorted(policy.RULES[Action.RANDOMISE].roles - {policy.SYSTEM}))
 _PLATFORM_KEYS = {"levels", "consent_kind", "secret"}
 
 
@@ -103,48 +98,6 @@ class SequenceMismatch(StoreError):
     """The stored allocations do not replay from the seed: a record was altered (409)."""
 
 
-class TrialDesignRecord(Base):
-    """A study's randomisation design; the seed only as AES-GCM ciphertext."""
-
-    __tablename__ = "trial_designs"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
-    method: Mapped[str] = mapped_column(String(20))
-    design: Mapped[dict[str, Any]] = mapped_column(JSON)
-    levels: Mapped[dict[str, Any]] = mapped_column(JSON)
-    consent_kind: Mapped[str] = mapped_column(String(50))
-    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(32))
-    fingerprint: Mapped[str] = mapped_column(String(32))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class TrialAllocation(Base):
-    """One randomised family. Append-only: database triggers reject UPDATE and DELETE."""
-
-    __tablename__ = "trial_allocations"
-    __table_args__ = (
-        UniqueConstraint("study_id", "family_id", name="uq_trial_allocations_study_family"),
-        UniqueConstraint("study_id", "sequence", name="uq_trial_allocations_study_sequence"),
-    )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    design_id: Mapped[int] = mapped_column(ForeignKey("trial_designs.id"))
-    sequence: Mapped[int] = mapped_column(Integer)
-    arm: Mapped[str] = mapped_column(String(100))
-    stratum: Mapped[str] = mapped_column(Text)
-    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
-    algorithm: Mapped[str] = mapped_column(String(100))
-    fingerprint: Mapped[str] = mapped_column(String(32))
-    allocated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    allocated_by_email: Mapped[str] = mapped_column(String(320))
-    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    audit_id: Mapped[int] = mapped_column(Integer)
-
-
 def _aad(study_id: int) -> str:
     return f"trial-secret:study:{study_id}"
 
@@ -152,9 +105,9 @@ def _aad(study_id: int) -> str:
 class StudyTrials:
     """Randomisation designs and allocations of the store's studies (see the module doc)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
+    def __init__(self, core: Core | Any) -> None:
+        self.core: Core = getattr(core, "core", core)  # a Store passes its Core
+        self._db = self.core.db
 
     # ------------------------------------------------------------------ helpers
     def _study(self, s: Session, actor: Actor, study_id: Any) -> Study:
@@ -163,7 +116,7 @@ class StudyTrials:
         except (TypeError, ValueError):
             raise NotFound(f"study {study_id!r} not found") from None
         study = s.get(Study, sid)
-        if study is None or not (actor.is_global or sid in actor.study_ids):
+        if study is None or not (policy.allows(actor, Action.ANY_SITE) or sid in actor.study_ids):
             raise NotFound(f"study {sid} not found")
         return study
 
@@ -208,7 +161,7 @@ class StudyTrials:
 
     def _secret(self, row: TrialDesignRecord) -> str:
         return str(
-            self.store._keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
+            self.core.keyring().decrypt(row.secret_ciphertext, _aad(row.study_id))["secret"]
         )
 
     def _design_dict(
@@ -261,7 +214,7 @@ class StudyTrials:
         from attunement.trials import DesignError, RandomisationDesign, Randomiser
         from attunement.trials.randomisation import new_secret
 
-        require_role(actor, "admin")
+        policy.require(actor, Action.DESIGN_TRIAL)
         if not isinstance(design, dict):
             raise StoreValidationError("design", "must be an object")
         design = dict(design)
@@ -310,7 +263,7 @@ class StudyTrials:
         fingerprint = Randomiser(lib, secret).key_fingerprint
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
-            keys = self.store._keyring(s)
+            keys = self.core.keyring(s)
             if self._n_allocated(s, study.id):
                 raise StoreValidationError(
                     "design",
@@ -353,7 +306,7 @@ class StudyTrials:
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
         """The seed, for an audit by an independent statistician (admin; audited)."""
-        require_role(actor, "admin")
+        policy.require(actor, Action.REVEAL_TRIAL_SECRET)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
@@ -430,7 +383,7 @@ class StudyTrials:
         site. The allocation is audited and can never be changed."""
         from attunement.trials import DesignError, Randomiser
 
-        require_role(actor, *RANDOMISERS)
+        policy.require(actor, Action.RANDOMISE)
         values = values or {}
         if not isinstance(values, dict):
             raise StoreValidationError("values", "must be an object {factor: level}")
@@ -574,7 +527,7 @@ class StudyTrials:
         else:
             # researchers: the study's keyed pseudonym, no staff e-mail, and the date moved by
             # the family's secret shift, as in the store's pseudonymised documents
-            keys = self.store._keyring()
+            keys = self.core.keyring()
             shift = timedelta(days=keys.day_shift(fam.study_id or "none", fam.id))
             out |= {
                 "family_id": keys.pseudonym(fam.study_id or "none", "family", fam.id),
@@ -610,7 +563,7 @@ class StudyTrials:
         """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
         from attunement.trials import verify_allocations
 
-        require_role(actor, "admin")
+        policy.require(actor, Action.VERIFY_ALLOCATIONS)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)

@@ -12,9 +12,9 @@ Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/ap
 * ``GET``/``POST /reset/{token}`` — the person chooses a new password through the link (no
   session needed: the link is the credential; single use, expiring).
 
-Who may do what is the store's decision (``Store.set_password``: anyone their own, with the
-current password, throttled like logins; administrators anyone's. ``Store.create_password_reset``
-and ``Store.set_user_active``: administrators, and site leads for the practitioners and site
+Who may do what is the store's decision (``Store.accounts.set_password``: anyone their own, with the
+current password, throttled like logins; administrators anyone's. ``Store.accounts.create_password_reset``
+and ``Store.accounts.set_user_active``: administrators, and site leads for the practitioners and site
 leads who work only at their sites; never disabling one's own account). A site lead never sets
 or learns a password. A password change or reset revokes every session and API token of the
 account; after a change of one's own password this browser gets a fresh session, so only the
@@ -76,7 +76,7 @@ def _new_password_errors(form: Any, errors: FormErrors) -> str:
 async def _account(request: Request, actor: Actor, *, errors: FormErrors | None = None,
                    status: int = 200) -> Response:
     store = _store(request)
-    sites = await call(store.list_sites, actor)
+    sites = await call(store.accounts.list_sites, actor)
     names = [s["name"] for s in sites if s["id"] in actor.site_ids]
     return render(request, "account.html", {
         "site_names": names, "errors": errors or FormErrors(),
@@ -101,7 +101,7 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
     store = _store(request)
     assert actor.user_id is not None  # page actors are always users
     try:
-        await call(store.set_password, actor, actor.user_id, new, current_password=current,
+        await call(store.accounts.set_password, actor, actor.user_id, new, current_password=current,
                    client=client_address(request))
     except StoreValidationError as exc:
         field = "current_password" if exc.field == "current_password" else "new_password"
@@ -120,7 +120,7 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
 
 async def _user(request: Request, actor: Actor, user_id: int) -> Json:
     """The user as the store lists it for this actor (NotFound outside what it may see)."""
-    users = await call(_store(request).list_users, actor)
+    users = await call(_store(request).accounts.list_users, actor)
     for user in users:
         if user["id"] == user_id:
             return user
@@ -145,7 +145,7 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
         return True
     if actor.role != "site_lead" or user["role"] not in ("practitioner", "site_lead"):
         return False
-    mine = {site["name"] for site in await call(_store(request).list_sites, actor)}
+    mine = {site["name"] for site in await call(_store(request).accounts.list_sites, actor)}
     return bool(user["sites"]) and set(user["sites"]) <= mine
 
 
@@ -166,7 +166,7 @@ async def user_active(request: Request, user_id: int,
         errors.add("reason", "Choose whether to disable or enable the account")
     else:
         try:
-            user = await call(_store(request).set_user_active, actor, user_id, wanted == "1",
+            user = await call(_store(request).accounts.set_user_active, actor, user_id, wanted == "1",
                               reason=reason)
         except StoreValidationError as exc:
             errors.add("reason", "Say why: the reason is kept in the audit log"
@@ -190,7 +190,7 @@ async def user_password(request: Request, user_id: int,
     new = _new_password_errors(form, errors)
     if not errors:
         try:
-            await call(_store(request).set_password, actor, user_id, new)
+            await call(_store(request).accounts.set_password, actor, user_id, new)
         except StoreValidationError as exc:
             if exc.field == "current_password":
                 errors.add("new_password", "To change your own password, use My account")
@@ -207,7 +207,7 @@ async def user_password(request: Request, user_id: int,
 @pages.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
 async def user_reset_link(request: Request, user_id: int,
                           actor: Actor = Depends(page_actor)) -> Response:
-    token = await call(_store(request).create_password_reset, actor, user_id,
+    token = await call(_store(request).accounts.create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
 
@@ -223,20 +223,20 @@ def reset_url(request: Request, token: str) -> str:
 
 @pages.get("/reset/{token}")
 async def reset_page(request: Request, token: str) -> Response:
-    info = await call(_store(request).open_password_reset, token)
+    info = await call(_store(request).accounts.open_password_reset, token)
     return render(request, "password_reset.html", {"email": info["email"], "token": token})
 
 
 @pages.post("/reset/{token}", dependencies=[Depends(check_csrf)])
 async def reset_submit(request: Request, token: str) -> Response:
     store = _store(request)
-    info = await call(store.open_password_reset, token)
+    info = await call(store.accounts.open_password_reset, token)
     form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:
         try:
-            await call(store.use_password_reset, token, new)
+            await call(store.accounts.use_password_reset, token, new)
         except StoreValidationError as exc:
             errors.add("new_password", _password_message(exc.field, exc.reason))
         else:
@@ -288,9 +288,9 @@ def change_own_password(body: OwnPasswordIn, request: Request,
     a fresh bearer token for the caller.
     """
     assert actor.user_id is not None
-    store.set_password(actor, actor.user_id, body.new_password,
+    store.accounts.set_password(actor, actor.user_id, body.new_password,
                        current_password=body.current_password, client=client_address(request))
-    return NewTokenOut(access_token=store.create_api_token(actor))
+    return NewTokenOut(access_token=store.accounts.create_api_token(actor))
 
 
 @api.post("/users/{user_id}/password")
@@ -298,7 +298,7 @@ def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api
                       store: Store = Depends(get_store)) -> Json:
     """Set a new password for someone (administrators only, audited; site leads send a reset
     link instead); revokes all their tokens and sessions."""
-    store.set_password(actor, user_id, body.new_password,
+    store.accounts.set_password(actor, user_id, body.new_password,
                        current_password=body.current_password)
     return {"id": user_id, "password_set": True}
 
@@ -309,7 +309,7 @@ def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api
     """A one-time, expiring link with which the person chooses a new password themselves
     (site leads for the practitioners and site leads of their sites; administrators)."""
     hours = request.app.state.settings.reset_hours
-    token = store.create_password_reset(actor, user_id, hours=hours)
+    token = store.accounts.create_password_reset(actor, user_id, hours=hours)
     return ResetLinkOut(user_id=user_id, url=reset_url(request, token), expires_in_hours=hours)
 
 
@@ -321,7 +321,7 @@ def set_user_active(user_id: int, body: ActiveIn, actor: Actor = Depends(api_act
 
     Disabling revokes the account's tokens: its programs get 401 and it cannot sign in.
     """
-    return store.set_user_active(actor, user_id, body.active, reason=body.reason)
+    return store.accounts.set_user_active(actor, user_id, body.active, reason=body.reason)
 
 
 router = APIRouter()

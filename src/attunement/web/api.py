@@ -182,8 +182,8 @@ def token(
     store: Store = Depends(get_store),
 ) -> TokenOut:
     """Exchange email and password for a bearer token (OAuth2 password flow)."""
-    actor = store.authenticate(form.username, form.password, client=client_address(request))
-    return TokenOut(access_token=store.create_api_token(actor))
+    actor = store.accounts.authenticate(form.username, form.password, client=client_address(request))
+    return TokenOut(access_token=store.accounts.create_api_token(actor))
 
 
 @router.get("/me", tags=["auth"])
@@ -275,7 +275,7 @@ def list_families(
 ) -> Json:
     """The caseload in pages: urgent first, then most overdue, then by family code
     (researchers: their studies' families, pseudonymised)."""
-    return store.caseload_page(
+    return store.families.caseload_page(
         actor, q=q, cursor=cursor, limit=limit, mine=mine, overdue=overdue, urgent=urgent,
         study=study, time_point=time_point,
     )
@@ -286,14 +286,14 @@ def create_family(
     family: FamilyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
     """Register a family from the screening family file; returns it with its ``id``."""
-    return store.create_family(actor, family.model_dump(mode="json", exclude_none=True))
+    return store.families.create_family(actor, family.model_dump(mode="json", exclude_none=True))
 
 
 @router.get("/families/{family_id}", tags=["families"])
 def get_family(
     family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
-    return store.get_family(actor, family_id)
+    return store.families.get_family(actor, family_id)
 
 
 @router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"])
@@ -304,7 +304,7 @@ def add_caregiver(
     store: Store = Depends(get_store),
 ) -> Json:
     """A caregiver joins the family."""
-    return store.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
+    return store.families.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
 
 
 @router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"])
@@ -316,7 +316,7 @@ def end_caregiver(
     store: Store = Depends(get_store),
 ) -> Json:
     """A caregiver leaves the family (kept in the record, with the reason)."""
-    return store.end_caregiver(actor, family_id, caregiver_id, reason=body.reason)
+    return store.families.end_caregiver(actor, family_id, caregiver_id, reason=body.reason)
 
 
 def _with_urgency(out: Json, request: Request) -> Json:
@@ -335,7 +335,7 @@ def profile(
 ) -> Json:
     """The family's vulnerability profile: tier, urgency (none, same-day, emergency) with its
     first action and crisis contacts, factors, treatment routes and prompts."""
-    return _with_urgency(domain.profile(store.family_document(actor, family_id)), request)
+    return _with_urgency(domain.profile(store.families.family_document(actor, family_id)), request)
 
 
 @router.get("/families/{family_id}/matches", tags=["screening"])
@@ -345,7 +345,7 @@ def matches(
 ) -> Json:
     """Matched attachment-informed interventions with reasons and evidence; ``held`` (with
     ``held_reason``) while an urgent flag is open and no safety review is recorded."""
-    result = domain.matches(store.family_document(actor, family_id))
+    result = domain.matches(store.families.family_document(actor, family_id))
     if result is None:
         raise HTTPException(503, "intervention matching is not installed")
     return _with_urgency(result, request)
@@ -358,7 +358,7 @@ def matches(
 def list_assessments(
     family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> list[Json]:
-    return store.list_assessments(actor, family_id)
+    return store.assessments.list_assessments(actor, family_id)
 
 
 @router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"])
@@ -390,7 +390,7 @@ def correct_assessment(
     store: Store = Depends(get_store),
 ) -> Json:
     """A correction is a new version with a reason; the original is never overwritten."""
-    return store.correct_assessment(actor, assessment_id, body.responses, reason=body.reason)
+    return store.assessments.correct_assessment(actor, assessment_id, body.responses, reason=body.reason)
 
 
 # --- caregiver links ------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def create_link(
     store: Store = Depends(get_store),
 ) -> LinkOut:
     """A one-time link for one caregiver, one instrument and one time point."""
-    secret = store.create_link(
+    secret = store.care.create_link(
         actor, family_id, body.caregiver, body.instrument, body.time_point, hours=body.hours
     )
     return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
@@ -414,7 +414,7 @@ def create_link(
 @router.get("/links/{token}", tags=["caregiver links"])
 def open_link(token: str, store: Store = Depends(get_store)) -> Json:
     """What a one-time link asks for (no account needed); 404 once used or expired."""
-    info = store.open_link(token)
+    info = store.care.open_link(token)
     return {**info, "questions": domain.questions(info["instrument"])}
 
 
@@ -423,7 +423,7 @@ def submit_link(
     token: str, body: LinkSubmitIn, request: Request, store: Store = Depends(get_store)
 ) -> Json:
     """A caregiver's answers through a one-time link; the link is used up atomically."""
-    assessment = store.submit_link(token, body.responses)
+    assessment = store.care.submit_link(token, body.responses)
     out: Json = {"received": True, "urgent": domain.is_urgent(assessment)}
     if domain.shows_crisis_contacts(assessment):
         out["crisis_contacts"] = request.app.state.settings.crisis_contacts
@@ -446,7 +446,7 @@ def list_alerts(
     store: Store = Depends(get_store),
 ) -> Json:
     """Open urgent flags in the actor's scope, newest first, in pages."""
-    return store.alerts_page(actor, cursor=cursor, limit=limit)
+    return store.care.alerts_page(actor, cursor=cursor, limit=limit)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
@@ -457,7 +457,7 @@ def acknowledge_alert(
     store: Store = Depends(get_store),
 ) -> Json:
     """Record the safety review of an urgent flag: what was done and its outcome."""
-    return store.acknowledge_alert(actor, alert_id, note=body.note, outcome=body.outcome)
+    return store.care.acknowledge_alert(actor, alert_id, note=body.note, outcome=body.outcome)
 
 
 @router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"])
@@ -468,7 +468,7 @@ def add_episode(
     store: Store = Depends(get_store),
 ) -> Json:
     """Start an intervention episode."""
-    return store.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
+    return store.care.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
 
 
 @router.patch("/episodes/{episode_id}", tags=["episodes"])
@@ -479,7 +479,7 @@ def update_episode(
     store: Store = Depends(get_store),
 ) -> Json:
     """Record sessions offered and attended, fidelity notes, or the end and its reason."""
-    return store.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))
+    return store.care.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))
 
 
 # --- consent and observation sessions -------------------------------------------------------
@@ -503,7 +503,7 @@ def add_consent(
     store: Store = Depends(get_store),
 ) -> Json:
     """Record a consent given by the family or one caregiver."""
-    return store.add_consent(actor, family_id, kind=body.kind, version=body.version,
+    return store.care.add_consent(actor, family_id, kind=body.kind, version=body.version,
                              given_on=body.given_on, caregiver=body.caregiver)
 
 
@@ -513,7 +513,7 @@ def withdraw_consent(
     store: Store = Depends(get_store),
 ) -> Json:
     """Record that consent was withdrawn (the record itself is kept)."""
-    return store.withdraw_consent(actor, consent_id, withdrawn_on=body.withdrawn_on,
+    return store.care.withdraw_consent(actor, consent_id, withdrawn_on=body.withdrawn_on,
                                   reason=body.reason)
 
 
@@ -544,7 +544,7 @@ async def add_observation(
     # one byte past the limit is enough to refuse it: never read all of an oversized upload
     content = await file.read(ObservationLimits.from_env().max_bytes + 1)
     try:
-        return await run_in_threadpool(store.add_observation_session, actor, family_id,
+        return await run_in_threadpool(store.observations.add_observation_session, actor, family_id,
                                        filename=file.filename or "", content=content,
                                        metadata=meta)
     except UploadTooLarge as exc:
@@ -558,7 +558,7 @@ def observation_content(
     session_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store),
 ) -> Response:
     """Download the file of an observation session (clinical roles in scope)."""
-    filename, content = store.observation_content(actor, session_id)
+    filename, content = store.observations.observation_content(actor, session_id)
     safe = "".join(ch for ch in filename if ch.isalnum() or ch in "._-") or "recording"
     return Response(content, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
@@ -580,7 +580,7 @@ def export_assessments(
     """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
     if format in exports.STREAMED:
         return exports.streamed(store, actor, format, study=study, pseudonymise=pseudonymise)
-    frame = store.export_assessments(actor, study=study, pseudonymise=pseudonymise)
+    frame = store.exports.export_assessments(actor, study=study, pseudonymise=pseudonymise)
     return exports.response(frame, format)
 
 
@@ -591,7 +591,7 @@ def redcap_dictionary(
     store: Store = Depends(get_store),
 ) -> Response:
     """The REDCap data dictionary matching the REDCap flat export."""
-    frame = store.export_assessments(actor, study=study)
+    frame = store.exports.export_assessments(actor, study=study)
     return exports.response(frame, "redcap-dictionary")
 
 
@@ -601,7 +601,7 @@ def audit_log(
     actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
 ) -> list[Json]:
-    return store.audit_log(actor, limit=limit)
+    return store.maintenance.audit_log(actor, limit=limit)
 
 
 # --- administration -------------------------------------------------------------------------
@@ -609,38 +609,38 @@ def audit_log(
 
 @router.get("/sites", tags=["admin"])
 def list_sites(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
-    return store.list_sites(actor)
+    return store.accounts.list_sites(actor)
 
 
 @router.post("/sites", status_code=201, tags=["admin"])
 def add_site(
     body: SiteIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
-    return store.add_site(actor, body.name)
+    return store.accounts.add_site(actor, body.name)
 
 
 @router.get("/users", tags=["admin"])
 def list_users(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
-    return store.list_users(actor)
+    return store.accounts.list_users(actor)
 
 
 @router.post("/users", status_code=201, tags=["admin"])
 def add_user(
     body: UserIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
-    return store.add_user(actor, body.email, body.role, body.sites, body.password,
+    return store.accounts.add_user(actor, body.email, body.role, body.sites, body.password,
                           studies=body.studies or None)
 
 
 @router.get("/studies", tags=["admin"])
 def list_studies(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
-    return store.list_studies(actor)
+    return store.accounts.list_studies(actor)
 
 
 @router.post("/studies", status_code=201, tags=["admin"])
 def add_study(
     body: StudyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
-    return store.add_study(
+    return store.accounts.add_study(
         actor, body.name, body.sites, [tp.model_dump() for tp in body.time_points]
     )

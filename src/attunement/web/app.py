@@ -127,7 +127,7 @@ def _ping(store: Store) -> bool:
 
     engine = getattr(store, "engine", None)
     if engine is None:
-        store.list_sites(store.system_actor())
+        store.accounts.list_sites(store.system_actor())
         return True
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))

@@ -289,8 +289,8 @@ async def cascade_page(request: Request, site: str | None = None, study: str | N
     store: Store = request.app.state.store
     site_id, study_id = _int_or_none(site), _int_or_none(study)
     result = await call(cascade_report, store, actor, site=site_id, study=study_id)
-    sites = await call(store.list_sites, actor)
-    studies = await call(store.list_studies, actor)
+    sites = await call(store.accounts.list_sites, actor)
+    studies = await call(store.accounts.list_studies, actor)
     charts = []
     for name in result.stages["site"].unique():
         rows = result.stages[result.stages["site"] == name]

@@ -255,9 +255,9 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
         store.init("admin@demo.example", admin_pw)
         system = store.system_actor()
         for site in SITES:
-            store.add_site(system, site)
+            store.accounts.add_site(system, site)
         for study, schedule in SCHEDULES.items():
-            store.add_study(system, study, list(SITES), schedule)
+            store.accounts.add_study(system, study, list(SITES), schedule)
         info.users.append(("admin@demo.example", admin_pw, "admin", "all"))
         people = [
             ("practitioner.north@demo.example", "practitioner", [SITES[0]], None),
@@ -267,14 +267,14 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
         ]
         for email, role, sites, studies in people:
             pw = _password()
-            store.add_user(system, email, role, sites, pw, studies=studies)
+            store.accounts.add_user(system, email, role, sites, pw, studies=studies)
             info.users.append((email, pw, role, ", ".join(sites or studies or [])))
         families = synthetic_visits()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Creating synthetic families", total=len(families))
             for i, fam in enumerate(families):
                 visits = fam["visits"]
-                created = store.create_family(system, {
+                created = store.families.create_family(system, {
                     "family_id": fam["family_id"], "infant": fam["infant"],
                     "placement": fam["placement"], "context": fam["context"],
                     "caregivers": [cg for cg in fam["caregivers"]
@@ -285,11 +285,11 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
                 for visit in visits:
                     for cg in visit["caregivers"]:
                         if str(cg["id"]) not in known:  # joined at a later visit
-                            store.add_caregiver(system, created["id"], {
+                            store.families.add_caregiver(system, created["id"], {
                                 k: val for k, val in cg.items() if k != "responses"})
                             known.add(str(cg["id"]))
                         for instrument, responses in (cg.get("responses") or {}).items():
-                            store.add_assessment(system, created["id"], str(cg["id"]),
+                            store.assessments.add_assessment(system, created["id"], str(cg["id"]),
                                                  instrument, visit["time_point"], responses,
                                                  completed_on=visit["assessed_on"])
                 info.visits += len(visits)

@@ -21,7 +21,7 @@ def actor_from_token(store: Store, token: str | None) -> Actor:
     """The actor behind a bearer token; AuthError (401) without a valid one."""
     if not token:
         raise AuthError("not authenticated")
-    return store.actor_for_token(token)
+    return store.accounts.actor_for_token(token)
 
 
 def api_actor(token: str | None = Depends(oauth2), store: Store = Depends(get_store)) -> Actor:
@@ -47,7 +47,7 @@ async def page_actor(request: Request) -> Actor:
         raise LoginRequired()
     store: Store = request.app.state.store
     try:
-        actor = await run_in_threadpool(store.actor_for_session, sid)
+        actor = await run_in_threadpool(store.accounts.actor_for_session, sid)
     except AuthError:
         session.clear()
         raise LoginRequired() from None

@@ -251,7 +251,7 @@ def streamed(store: Any, actor: Any, fmt: str, *, study: int | None,
     """A CSV or Parquet download streamed from the store chunk by chunk (bounded memory);
     scope and role are checked before the response starts."""
     media_type, filename = STREAMED[fmt]
-    _, body = store.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
+    _, body = store.exports.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
     return StreamingResponse(body, media_type=media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

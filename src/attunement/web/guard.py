@@ -288,12 +288,12 @@ class RequestGuard:
         public = _PUBLIC.fullmatch(path)
         if public is not None:
             if public.group("link") or public.group("page_link"):
-                await run_in_threadpool(store.open_link,
+                await run_in_threadpool(store.care.open_link,
                                         public.group("link") or public.group("page_link"))
             elif public.group("space"):
-                await run_in_threadpool(store.open_space, public.group("space"))
+                await run_in_threadpool(store.care.open_space, public.group("space"))
             elif public.group("reset"):
-                await run_in_threadpool(store.open_password_reset, public.group("reset"))
+                await run_in_threadpool(store.accounts.open_password_reset, public.group("reset"))
             return
         if path.startswith("/api/"):
             token = None
@@ -304,15 +304,15 @@ class RequestGuard:
                         token = credentials.strip()
             if not token:
                 raise AuthError("not authenticated")
-            if store.cached_token_actor(token) is None:
-                await run_in_threadpool(store.actor_for_token, token)
+            if store.accounts.cached_token_actor(token) is None:
+                await run_in_threadpool(store.accounts.actor_for_token, token)
             return
         request = Request(scope)
         session = scope["app"].state.sessions.load(request)
         if not session.sid:
             raise _PageLogin()
         try:
-            await run_in_threadpool(store.actor_for_session, session.sid)
+            await run_in_threadpool(store.accounts.actor_for_session, session.sid)
         except AuthError:
             raise _PageLogin() from None
 

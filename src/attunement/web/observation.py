@@ -1,7 +1,7 @@
 """Coded interaction sessions in the platform: upload to a family, see the sensitivity measures
 beside the caregivers' questionnaire scores over time.
 
-The stored file is the record (``Store.add_observation_session``, audited). It is validated
+The stored file is the record (``Store.observations.add_observation_session``, audited). It is validated
 and measured once, at upload, with :func:`attunement.observation.session_metrics` and the
 settings saved with it (cue and response codes, window, time unit, permutation seed); views
 show those stored measures and never parse a stored file (:mod:`attunement.store.observation_measures`).
@@ -42,7 +42,7 @@ __all__ = ["MEASURE_COLUMNS", "PERMUTATIONS", "SEED", "measures", "router", "set
 def measures(store: Store, actor: Actor, session_id: int, family_id: int) -> list[dict] | None:
     """The session's measures as stored at upload (None: uploaded before measures were kept);
     the file is never parsed again here."""
-    found = store.observation_measures(actor, family_id).get(session_id)
+    found = store.observations.observation_measures(actor, family_id).get(session_id)
     return None if found is None else found["measures"]
 
 
@@ -52,12 +52,12 @@ def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_act
                  store: Store = Depends(get_store)) -> dict:
     """Responsiveness and contingency measures of a family's coded session (clinical roles in
     scope), per caregiver × cue type, with the settings they were computed with."""
-    family = store.get_family(actor, family_id)
+    family = store.families.get_family(actor, family_id)
     session = next((o for o in family.get("observation_sessions") or []
                     if o.get("id") == session_id), None)
     if session is None:
         raise NotFound(f"observation session {session_id} not found")
-    stored = store.observation_measures(actor, family_id).get(session_id)
+    stored = store.observations.observation_measures(actor, family_id).get(session_id)
     if stored is None:
         raise NotFound(f"observation session {session_id} has no stored measures (uploaded "
                        "before measures were kept at upload)")
@@ -110,10 +110,10 @@ async def _page(request: Request, actor: Actor, family_id: int,
     from attunement.web.pages import _charts, render
 
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.get_family, actor, family_id)
+    family = await run_in_threadpool(store.families.get_family, actor, family_id)
     sessions = []
     try:
-        stored = await run_in_threadpool(store.observation_measures, actor, family_id)
+        stored = await run_in_threadpool(store.observations.observation_measures, actor, family_id)
     except Forbidden:
         stored = None
     for o in family.get("observation_sessions") or []:
@@ -213,7 +213,7 @@ async def observations_upload(request: Request, family_id: int,
         store: Store = request.app.state.store
         try:
             # validated and measured once, in the store; refused files are not stored
-            await run_in_threadpool(store.add_observation_session, actor, family_id,
+            await run_in_threadpool(store.observations.add_observation_session, actor, family_id,
                                     filename=filename, content=content,
                                     metadata={k: val for k, val in meta.items()
                                               if val is not None})

@@ -122,7 +122,7 @@ async def login(request: Request) -> Response:
     store = _store(request)
     client = client_address(request)
     try:
-        actor = await call(store.authenticate, email, password, client=client)
+        actor = await call(store.accounts.authenticate, email, password, client=client)
     except AuthError as exc:
         if exc.retry_after:
             minutes = max(1, round(exc.retry_after / 60))
@@ -146,7 +146,7 @@ async def login(request: Request) -> Response:
 async def start_session(request: Request, actor: Actor) -> None:
     """A fresh server-side session for ``actor`` in this browser (new id, new CSRF token)."""
     settings = request.app.state.settings
-    sid = await call(_store(request).create_web_session, actor,
+    sid = await call(_store(request).accounts.create_web_session, actor,
                      lifetime=settings.session_lifetime, idle=settings.session_idle)
     get_session(request).sign_in(sid)
 
@@ -156,7 +156,7 @@ async def logout(request: Request) -> Response:
     session = get_session(request)
     store = _store(request)
     if session.sid:
-        await call(store.end_web_session, session.sid)
+        await call(store.accounts.end_web_session, session.sid)
     session.clear()
     session.flash("You have signed out.")
     return redirect(request, "/login")
@@ -172,9 +172,9 @@ async def dashboard(request: Request, q: str | None = None, cursor: str | None =
     store = _store(request)
     # the store orders the caseload: open urgent alerts first, then overdue assessments
     filters = {"mine": mine, "urgent": urgent, "overdue": overdue}
-    page = await call(store.caseload_page, actor, q=q or None, cursor=cursor, **filters)
-    alerts = await call(store.alerts_page, actor, cursor=acursor)
-    interpreters = await call(store.interpreter_needs, actor)
+    page = await call(store.families.caseload_page, actor, q=q or None, cursor=cursor, **filters)
+    alerts = await call(store.care.alerts_page, actor, cursor=acursor)
+    interpreters = await call(store.families.interpreter_needs, actor)
 
     def page_query(**cursors: str) -> str:
         keep = {"q": q or None, **{k: "1" for k, on in filters.items() if on}, **cursors}
@@ -194,9 +194,9 @@ async def dashboard(request: Request, q: str | None = None, cursor: str | None =
 async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
                        errors: FormErrors, n: int, status: int = 200) -> Response:
     store = _store(request)
-    sites = await call(store.list_sites, actor)
+    sites = await call(store.accounts.list_sites, actor)
     try:
-        studies = await call(store.list_studies, actor)
+        studies = await call(store.accounts.list_studies, actor)
     except Forbidden:
         studies = []
     return render(request, "family_new.html", {
@@ -224,7 +224,7 @@ async def family_create(request: Request, actor: Actor = Depends(page_actor)) ->
     payload, errors = parse_family_form(form)
     if not errors:
         try:
-            family = await call(_store(request).create_family, actor, payload)
+            family = await call(_store(request).families.create_family, actor, payload)
         except StoreValidationError as exc:
             errors.add(normalise_field(exc.field) or "family_id", exc.reason)
         else:
@@ -271,8 +271,8 @@ def _charts(family: dict[str, Any]) -> list[dict[str, Any]]:
 async def family_page(request: Request, family_id: int,
                       actor: Actor = Depends(page_actor)) -> Response:
     store = _store(request)
-    family = await call(store.get_family, actor, family_id)
-    document = await call(store.family_document, actor, family_id)
+    family = await call(store.families.get_family, actor, family_id)
+    document = await call(store.families.family_document, actor, family_id)
     try:
         profile: dict[str, Any] | None = domain.profile(document)
         matches = domain.matches(document)
@@ -287,8 +287,8 @@ async def family_page(request: Request, family_id: int,
     contact = (await call(outreach.contact_preferences, actor, family_id)
                if actor.sees_identifiers else None)
     clinical = actor.role in ("practitioner", "site_lead", "admin")
-    released = await call(store.released_results, actor, family_id) if clinical else {}
-    contributions = await call(store.list_contributions, actor, family_id) if clinical else []
+    released = await call(store.care.released_results, actor, family_id) if clinical else {}
+    contributions = await call(store.care.list_contributions, actor, family_id) if clinical else []
     return render(request, "family.html", {
         **await referral_section(store, actor, family_id),
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
@@ -355,7 +355,7 @@ async def consent_add(request: Request, family_id: int,
         session.flash("Consent was not recorded — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#consent-title")
     try:
-        await call(_store(request).add_consent, actor, family_id, kind=kind, version=version,
+        await call(_store(request).care.add_consent, actor, family_id, kind=kind, version=version,
                    given_on=given_on, caregiver=caregiver)
     except StoreValidationError as exc:
         session.flash(f"Consent was not recorded — {exc.field}: {exc.reason}", "error")
@@ -373,7 +373,7 @@ async def consent_withdraw(request: Request, family_id: int,
     raw = str(form.get("consent", "")).strip()
     when = str(form.get("withdrawn_on", "")).strip()
     reason = str(form.get("reason", "")).strip()
-    family = await call(_store(request).get_family, actor, family_id)
+    family = await call(_store(request).families.get_family, actor, family_id)
     ids = {str(c["id"]) for c in family.get("consents") or []}
     problems = []
     if raw not in ids:
@@ -388,7 +388,7 @@ async def consent_withdraw(request: Request, family_id: int,
         session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#consent-title")
     try:
-        await call(_store(request).withdraw_consent, actor, int(raw),
+        await call(_store(request).care.withdraw_consent, actor, int(raw),
                    withdrawn_on=withdrawn_on, reason=reason)
     except StoreValidationError as exc:
         session.flash(f"The withdrawal was not recorded — {exc.field}: {exc.reason}", "error")
@@ -404,7 +404,7 @@ async def caregiver_add(request: Request, family_id: int,
     session = get_session(request)
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
     try:
-        await call(_store(request).add_caregiver, actor, family_id, caregiver)
+        await call(_store(request).families.add_caregiver, actor, family_id, caregiver)
     except StoreValidationError as exc:
         session.flash(f"The caregiver was not added — {exc.field}: {exc.reason}", "error")
     else:
@@ -423,7 +423,7 @@ async def caregiver_leave(request: Request, family_id: int,
         session.flash("reason: say why the caregiver left (it is kept in the record)", "error")
         return redirect(request, f"/families/{family_id}")
     try:
-        await call(_store(request).end_caregiver, actor, family_id, caregiver, reason=reason)
+        await call(_store(request).families.end_caregiver, actor, family_id, caregiver, reason=reason)
     except StoreValidationError as exc:
         session.flash(f"Not recorded — {exc.field}: {exc.reason}", "error")
     else:
@@ -445,7 +445,7 @@ def _assessment_context(request: Request, family: dict[str, Any], caregiver: str
 async def assessment_form(request: Request, family_id: int, caregiver: str = "",
                           instrument: str = "", time_point: str = "",
                           actor: Actor = Depends(page_actor)) -> Response:
-    family = await call(_store(request).get_family, actor, family_id)
+    family = await call(_store(request).families.get_family, actor, family_id)
     errors = FormErrors()
     if not domain.has_instrument(instrument):
         errors.add("instrument", f"Unknown questionnaire '{instrument}'")
@@ -468,7 +468,7 @@ async def assessment_submit(request: Request, family_id: int,
     instrument = str(form.get("instrument", ""))
     time_point = str(form.get("time_point", ""))
     store = _store(request)
-    family = await call(store.get_family, actor, family_id)
+    family = await call(store.families.get_family, actor, family_id)
     if not domain.has_instrument(instrument):
         get_session(request).flash(f"Unknown questionnaire '{instrument}'", "error")
         return redirect(request, f"/families/{family_id}")
@@ -480,7 +480,7 @@ async def assessment_submit(request: Request, family_id: int,
     )
     if not errors:
         try:
-            assessment = await call(store.add_assessment, actor, family_id, caregiver,
+            assessment = await call(store.assessments.add_assessment, actor, family_id, caregiver,
                                     instrument, time_point, responses)
         except StoreValidationError as exc:
             errors.add(_item_field(exc.field), exc.reason)
@@ -518,14 +518,14 @@ async def link_create(request: Request, family_id: int,
     store = _store(request)
     hours = request.app.state.settings.link_hours
     try:
-        secret = await call(store.create_link, actor, family_id, caregiver, instrument,
+        secret = await call(store.care.create_link, actor, family_id, caregiver, instrument,
                             time_point, hours=hours)
     except StoreValidationError as exc:
         get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}", "error")
         return redirect(request, f"/families/{family_id}#links")
     from attunement.web.api import link_url
 
-    family = await call(store.get_family, actor, family_id)
+    family = await call(store.families.get_family, actor, family_id)
     return render(request, "link_created.html", {
         "family": family, "url": link_url(request, secret), "caregiver": caregiver,
         "instrument": domain.instrument_name(instrument), "time_point": time_point,
@@ -536,7 +536,7 @@ async def link_create(request: Request, family_id: int,
 @router.get("/c/{token}")
 async def caregiver_page(request: Request, token: str) -> Response:
     try:
-        info = await call(_store(request).open_link, token)
+        info = await call(_store(request).care.open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
     language = info.get("language") or "en"
@@ -550,7 +550,7 @@ async def caregiver_page(request: Request, token: str) -> Response:
 async def caregiver_submit(request: Request, token: str) -> Response:
     store = _store(request)
     try:
-        info = await call(store.open_link, token)
+        info = await call(store.care.open_link, token)
     except NotFound:
         return render(request, "caregiver_gone.html", {}, status=404)
     language = info.get("language") or "en"
@@ -565,7 +565,7 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     )
     if not errors:
         try:
-            assessment = await call(store.submit_link, token, responses)
+            assessment = await call(store.care.submit_link, token, responses)
         except NotFound:
             return render(request, "caregiver_gone.html", {}, status=404)
         except StoreValidationError as exc:
@@ -590,7 +590,7 @@ async def caregiver_submit(request: Request, token: str) -> Response:
 async def caregiver_space(request: Request, token: str) -> Response:
     """The caregiver's own space (no account): released results explained in their language."""
     try:
-        info = await call(_store(request).open_space, token)
+        info = await call(_store(request).care.open_space, token)
     except NotFound:
         words = domain.caregiver_words("en")
         return render(request, "caregiver_space_gone.html", {"words": words}, status=404)
@@ -609,7 +609,7 @@ async def caregiver_start(request: Request, token: str) -> Response:
     """From the caregiver's space: open one questionnaire that is due (a fresh one-time link)."""
     form = await request.form()
     try:
-        secret = await call(_store(request).start_due_questionnaire, token,
+        secret = await call(_store(request).care.start_due_questionnaire, token,
                             str(form.get("instrument", "")), str(form.get("time_point", "")),
                             hours=request.app.state.settings.link_hours)
     except NotFound:
@@ -625,7 +625,7 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
     """What a caregiver tells the service from their space: wishes or session feedback."""
     store = _store(request)
     try:
-        info = await call(store.open_space, token)
+        info = await call(store.care.open_space, token)
     except NotFound:
         return render(request, "caregiver_space_gone.html",
                       {"words": domain.caregiver_words("en")}, status=404)
@@ -648,7 +648,7 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
         "feedback_items": SESSION_FEEDBACK_ITEMS, "wish_fields": WISH_FIELDS,
     }
     try:
-        await call(store.contribute, token, stored_kind, data)
+        await call(store.care.contribute, token, stored_kind, data)
     except StoreValidationError as exc:
         field = exc.field.replace("ratings.", "rating.")
         label = words.get(f"feedback_{exc.field.split('.')[-1]}") if "ratings." in exc.field \
@@ -656,7 +656,7 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
         context.update(values={k: v for k, v in form.items() if isinstance(v, str)},
                        errors={field: f"{label}: {exc.reason}"}, sent_error=kind)
         return render(request, "caregiver_space.html", context, status=422)
-    info = await call(store.open_space, token)  # the record now includes what was sent
+    info = await call(store.care.open_space, token)  # the record now includes what was sent
     context.update(sent=kind, told=info["contributions"])
     return render(request, "caregiver_space.html", context)
 
@@ -669,7 +669,7 @@ async def caregiver_language(request: Request, family_id: int, caregiver: str,
     form = await request.form()
     session = get_session(request)
     try:
-        await call(_store(request).set_caregiver_language, actor, family_id, caregiver,
+        await call(_store(request).families.set_caregiver_language, actor, family_id, caregiver,
                    page_language=str(form.get("page_language", "")).strip() or None,
                    interpreter_needed=bool(form.get("interpreter_needed")))
     except StoreValidationError as exc:
@@ -686,7 +686,7 @@ async def assessment_release(request: Request, family_id: int, assessment_id: in
     """Release one result to the caregiver's own space."""
     session = get_session(request)
     try:
-        await call(_store(request).release_assessment, actor, assessment_id)
+        await call(_store(request).care.release_assessment, actor, assessment_id)
     except StoreValidationError as exc:
         session.flash(f"The result was not released — {exc.reason}", "error")
     else:
@@ -702,12 +702,12 @@ async def space_link_create(request: Request, family_id: int,
     caregiver = str(form.get("caregiver", ""))
     store = _store(request)
     try:
-        secret = await call(store.create_space_link, actor, family_id, caregiver)
+        secret = await call(store.care.create_space_link, actor, family_id, caregiver)
     except StoreValidationError as exc:
         get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}",
                                    "error")
         return redirect(request, f"/families/{family_id}#voice-title")
-    family = await call(store.get_family, actor, family_id)
+    family = await call(store.families.get_family, actor, family_id)
     base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
     url = f"{base}/s/{secret}"
     return render(request, "space_link_created.html", {
@@ -733,7 +733,7 @@ async def alert_acknowledge(request: Request, alert_id: int,
                       "field) and its outcome.", "error")
         return redirect(request, _back(form))
     try:
-        await call(_store(request).acknowledge_alert, actor, alert_id, note=note,
+        await call(_store(request).care.acknowledge_alert, actor, alert_id, note=note,
                    outcome=outcome)
     except StoreValidationError as exc:
         session.flash(f"{exc.field}: {exc.reason}", "error")
@@ -761,7 +761,7 @@ async def episode_add(request: Request, family_id: int,
         session.flash("The episode was not started — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#episodes")
     try:
-        await call(_store(request).add_episode, actor, family_id, programme, start_date,
+        await call(_store(request).care.add_episode, actor, family_id, programme, start_date,
                    caregivers=caregivers)
     except StoreValidationError as exc:
         session.flash(f"The episode was not started — {exc.field}: {exc.reason}", "error")
@@ -803,7 +803,7 @@ async def episode_update(request: Request, episode_id: int,
         session.flash("The episode was not updated — " + "; ".join(problems), "error")
         return redirect(request, back)
     try:
-        await call(_store(request).update_episode, actor, episode_id, **changes)
+        await call(_store(request).care.update_episode, actor, episode_id, **changes)
     except StoreValidationError as exc:
         session.flash(f"The episode was not updated — {exc.field}: {exc.reason}", "error")
     else:
@@ -817,9 +817,9 @@ async def episode_update(request: Request, episode_id: int,
 async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | None = None,
                  errors: FormErrors | None = None, status: int = 200) -> Response:
     store = _store(request)
-    users = await call(store.list_users, actor)
-    sites = await call(store.list_sites, actor)
-    studies = await call(store.list_studies, actor)
+    users = await call(store.accounts.list_users, actor)
+    sites = await call(store.accounts.list_sites, actor)
+    studies = await call(store.accounts.list_studies, actor)
     return render(request, "admin.html", {
         "users": users, "sites": sites, "studies": studies, "values": values or {},
         "errors": errors or FormErrors(), "roles": ["practitioner", "site_lead", "researcher",
@@ -841,7 +841,7 @@ async def admin_add_site(request: Request, actor: Actor = Depends(page_actor)) -
         errors.add("site.name", "Enter the site's name")
     else:
         try:
-            await call(_store(request).add_site, actor, name)
+            await call(_store(request).accounts.add_site, actor, name)
         except StoreValidationError as exc:
             errors.add("site.name", exc.reason)
         else:
@@ -867,7 +867,7 @@ async def admin_add_user(request: Request, actor: Actor = Depends(page_actor)) -
     studies = [str(s) for s in form.getlist("user.studies")]
     if not errors:
         try:
-            await call(_store(request).add_user, actor, email, role, sites, password,
+            await call(_store(request).accounts.add_user, actor, email, role, sites, password,
                        studies=studies or None)
         except StoreValidationError as exc:
             errors.add("user." + normalise_field(exc.field).split(".")[0], exc.reason)
@@ -910,7 +910,7 @@ async def admin_add_study(request: Request, actor: Actor = Depends(page_actor)) 
         errors.add("study.schedule", "Enter at least one time point")
     if not errors:
         try:
-            await call(_store(request).add_study, actor, name, sites, time_points)
+            await call(_store(request).accounts.add_study, actor, name, sites, time_points)
         except StoreValidationError as exc:
             errors.add("study." + (normalise_field(exc.field).split(".")[0] or "name"), exc.reason)
         else:
@@ -926,7 +926,7 @@ async def admin_add_study(request: Request, actor: Actor = Depends(page_actor)) 
 @router.get("/exports")
 async def exports_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
     try:
-        studies = await call(_store(request).list_studies, actor)
+        studies = await call(_store(request).accounts.list_studies, actor)
     except Forbidden:
         studies = []
     return render(request, "exports.html", {"studies": studies, "formats": exports.FORMATS})
@@ -945,7 +945,7 @@ async def exports_download(request: Request, actor: Actor = Depends(page_actor))
     if fmt in exports.STREAMED:
         return await call(exports.streamed, _store(request), actor, fmt, study=study,
                           pseudonymise=None if identifiable else True)
-    frame = await call(_store(request).export_assessments, actor, study=study,
+    frame = await call(_store(request).exports.export_assessments, actor, study=study,
                        pseudonymise=None if identifiable else True)
     return exports.response(frame, fmt)  # type: ignore[arg-type]
 
@@ -957,7 +957,7 @@ async def audit_page(request: Request, family: str = "", action: str = "", who: 
     """The audit log, newest first, a page at a time, filtered by family code, action or person;
     families are named by their codes, never by internal ids."""
     store = _store(request)
-    codes = {f["id"]: f["family_id"] for f in await call(store.list_families, actor)}
+    codes = {f["id"]: f["family_id"] for f in await call(store.families.list_families, actor)}
     family, action, who = family.strip(), action.strip(), who.strip().lower()
     family_id = next((fid for fid, code in codes.items() if code == family), None)
     problem = None
@@ -970,7 +970,7 @@ async def audit_page(request: Request, family: str = "", action: str = "", who: 
         wanted = AUDIT_PAGE + 1
         limit = wanted
         while True:
-            found = await call(store.audit_log, actor, limit=limit, family_id=family_id)
+            found = await call(store.maintenance.audit_log, actor, limit=limit, family_id=family_id)
             picked = [r for r in found
                       if (before is None or r["id"] < before)
                       and (not action or action in _audit_action(r))

@@ -112,7 +112,7 @@ class GroupCommit:
             try:
                 if not r.token:
                     raise AuthError("not authenticated")
-                actor = self.store.actor_for_token(r.token)
+                actor = self.store.accounts.actor_for_token(r.token)
             except StoreError as exc:
                 results[i] = exc
                 continue
@@ -121,7 +121,7 @@ class GroupCommit:
                 input=r.input, submission_key=r.submission_key)))
         if submissions:
             try:
-                written = self.store.add_assessments(s for _, s in submissions)
+                written = self.store.assessments.add_assessments(s for _, s in submissions)
             except Exception:
                 # the batch as a whole failed (a database error, not a bad submission):
                 # nothing of it is stored; write each alone so only the culprit fails
@@ -132,7 +132,7 @@ class GroupCommit:
 
     def _write_one(self, s: Submission) -> dict | Exception:
         try:
-            return self.store.add_assessment(
+            return self.store.assessments.add_assessment(
                 s.actor, s.family_id, s.caregiver, s.instrument, s.time_point, s.responses,
                 input=s.input, submission_key=s.submission_key)
         except Exception as exc:  # handed to its waiter

@@ -236,7 +236,7 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
 
     store: Store = request.app.state.store
     trials = _trials(store)
-    studies = await run_in_threadpool(store.list_studies, actor)
+    studies = await run_in_threadpool(store.accounts.list_studies, actor)
     study = next((s for s in studies if s["id"] == study_id), None)
     if study is None:
         raise NotFound(f"study {study_id} not found")
@@ -266,7 +266,7 @@ async def trials_index(request: Request, actor: Actor = Depends(page_actor)) -> 
     from attunement.web.pages import render
 
     store: Store = request.app.state.store
-    studies = await run_in_threadpool(store.list_studies, actor)
+    studies = await run_in_threadpool(store.accounts.list_studies, actor)
     return render(request, "trials_index.html", {"studies": studies})
 
 
@@ -372,7 +372,7 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
     from attunement.web.pages import render
 
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.get_family, actor, family_id)
+    family = await run_in_threadpool(store.families.get_family, actor, family_id)
     info = await run_in_threadpool(_trials(store).factor_inputs, actor, family_id)
     return render(request, "trials_randomise.html", {
         "family": family, "info": info, "values": values or {}, "errors": errors or FormErrors(),

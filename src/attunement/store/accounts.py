@@ -1,0 +1,788 @@
+"""Accounts: sites, users, passwords, login throttling, API tokens, browser sessions, studies."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from attunement import policy
+from attunement.policy import Action, Target
+from attunement.store import audit, names
+from attunement.store import validate as v
+from attunement.store.crypto import token_hash
+from attunement.store.errors import (
+    AuthError,
+    Forbidden,
+    NotFound,
+    StoreValidationError,
+)
+from attunement.store.models import (
+    ApiToken,
+    LoginAttempt,
+    Membership,
+    PasswordReset,
+    Site,
+    Study,
+    StudyMember,
+    StudySite,
+    TimePoint,
+    User,
+    WebSession,
+)
+from attunement.store.scope import (
+    ROLES,
+    Actor,
+)
+from attunement.store.sessions import (
+    PASSWORD_SET_CLIENT,
+    RESET_HOURS,
+    TOUCH_SECONDS,
+    is_locked,
+    revoke_credentials,
+    throttle_wait,
+)
+
+if TYPE_CHECKING:
+    pass
+from attunement.store import shared
+from attunement.store.core import Core
+
+TOKEN_DAYS = 30
+# A bearer token's actor is kept this long per process. Revocation, logout, disabling a user,
+# a password change and membership or study changes made through this process take effect at
+# once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
+TOKEN_CACHE_SECONDS = 3.0
+_T = ApiToken.__table__.c
+_U = User.__table__.c
+_TOKEN_USER = (
+    select(_T.revoked_at, _T.expires_at, _U.id, _U.email, _U.role, _U.active,
+           _U.expires_at.label("user_expires_at"))
+    .select_from(ApiToken.__table__.join(User.__table__, _U.id == _T.user_id))
+    .where(_T.token_hash == bindparam("token_hash"))
+)
+_USER_SITES = select(Membership.__table__.c.site_id).where(
+    Membership.__table__.c.user_id == bindparam("user_id"))
+_USER_STUDIES = select(StudyMember.__table__.c.study_id).where(
+    StudyMember.__table__.c.user_id == bindparam("user_id"))
+_SITE_STUDIES = select(StudySite.__table__.c.study_id).where(
+    StudySite.__table__.c.site_id.in_(bindparam("site_ids", expanding=True)))
+_hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106 low-memory) defaults
+_DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
+
+
+class Accounts:
+    """Sites, users, passwords, the login throttle, API tokens, browser sessions and studies."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        # token hash -> (monotonic deadline, Actor); see TOKEN_CACHE_SECONDS
+        self._token_actors: dict[str, tuple[float, Actor]] = {}
+        self._token_generation = 0
+        self._token_lock = threading.Lock()
+
+    def init(self, admin_email: str, admin_password: str) -> None:
+        """Create the identifier key (0600) and the first administrator."""
+        email = v.email(admin_email, "admin_email")
+        password = v.password(admin_password, "admin_password", email_=email)
+        with self.core.db.write() as s:
+            self.core.keyring(s)
+            if s.execute(select(User.id).where(User.role == policy.ADMIN).limit(1)).first():
+                raise StoreValidationError("admin_email", "this store already has an administrator")
+            system = self.core.system_actor()
+            audit.append(
+                s, actor=system, action="init", entity="store", after={"url": self.core.safe_url()}
+            )
+            self._create_user(s, system, email, policy.ADMIN, [], password)
+
+    def add_site(self, actor: Actor, name: str) -> dict:
+        """Create a site (admin)."""
+        policy.require(actor, Action.MANAGE_SITE)
+        name = names.site_name(v.text(name, "name") or "")
+        with self.core.db.write() as s:
+            existing = names.same_looking(name, s.execute(select(Site.name)).scalars())
+            if existing is not None:
+                raise StoreValidationError(
+                    "name", f"a site called {existing!r} already exists (or looks the same)")
+            site = Site(name=name)
+            s.add(site)
+            s.flush()
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="site",
+                entity_id=site.id,
+                site_id=site.id,
+                after={"name": name},
+            )
+            return {"id": site.id, "name": site.name}
+
+    def list_sites(self, actor: Actor) -> list[dict]:
+        """Sites the actor may see (admin: all; others: their own or their studies')."""
+        with self.core.db.read() as s:
+            stmt = select(Site).order_by(Site.name)
+            if not policy.allows(actor, Action.ANY_SITE):
+                ids = set(actor.site_ids)
+                scope = policy.family_scope(actor)
+                if scope is not None and scope[0] == "study_id":  # a researcher's studies
+                    ids |= set(
+                        s.execute(
+                            select(StudySite.site_id).where(StudySite.study_id.in_(actor.study_ids))
+                        ).scalars()
+                    )
+                stmt = stmt.where(Site.id.in_(sorted(ids)))
+            return [{"id": x.id, "name": x.name} for x in s.execute(stmt).scalars()]
+
+    def add_user(
+        self,
+        actor: Actor,
+        email: str,
+        role: str,
+        sites: list[str],
+        password: str,
+        *,
+        studies: list[str] | None = None,
+        expires_on: date | str | None = None,
+    ) -> dict:
+        """Create a user with a role at the named sites (admin; a site lead for own sites).
+
+        ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
+        running at their sites. ``expires_on``: access ends at the start of that day (UTC).
+        """
+        policy.require(actor, Action.GRANT_ROLE)
+        if not policy.allows(actor, Action.GRANT_ROLE, Target(role=role)):
+            raise Forbidden("a site lead may add practitioners and site leads only")
+        email = v.email(email)
+        if role not in ROLES:
+            raise StoreValidationError("role", f"must be one of {', '.join(ROLES)}")
+        password = v.password(password, email_=email)
+        expires = v.a_date(expires_on, "expires_on")
+        if expires is not None and expires <= datetime.now(UTC).date():
+            raise StoreValidationError("expires_on", "must be in the future")
+        with self.core.db.write() as s:
+            return self._create_user(
+                s, actor, email, role, sites, password, studies=studies, expires=expires
+            )
+
+    def _create_user(
+        self,
+        s: Session,
+        actor: Actor,
+        email: str,
+        role: str,
+        sites: Iterable[Any],
+        password: str,
+        *,
+        studies: list[str] | None = None,
+        expires: date | None = None,
+    ) -> dict:
+        taken = names.same_looking(email, s.execute(select(User.email)).scalars())
+        if taken is not None:
+            if not policy.allows(actor, Action.NAME_EXISTING_ACCOUNT):  # no other site's people
+                raise StoreValidationError(
+                    "email", "cannot be used for a new account; if the person already has "
+                    "one, an administrator can give them access to your site")
+            raise StoreValidationError(
+                "email", f"cannot be used for a new account: {taken} already exists or looks "
+                "the same")
+        site_rows = [shared.site_by_ref(s, ref, f"sites.{i}") for i, ref in enumerate(sites or [])]
+        if role in policy.SITE_ROLES and not site_rows:
+            raise StoreValidationError(
+                "sites", f"a {role.replace('_', ' ')} needs at least one site"
+            )
+        if not policy.allows(actor, Action.ANY_SITE):  # a site lead: their own sites only
+            outside = [x.name for x in site_rows if x.id not in actor.site_ids]
+            if outside:
+                raise StoreValidationError("sites", f"not one of your sites: {outside[0]}")
+        user = User(
+            email=email,
+            password_hash=_hasher.hash(password),
+            role=role,
+            expires_at=datetime(expires.year, expires.month, expires.day, tzinfo=UTC)
+            if expires
+            else None,
+        )
+        s.add(user)
+        s.flush()
+        for site in site_rows:
+            s.add(Membership(user_id=user.id, site_id=site.id, role=role))
+        study_rows = []
+        for i, ref in enumerate(studies or []):
+            study = s.execute(select(Study).where(Study.name == ref)).scalar_one_or_none()
+            if study is None:
+                raise StoreValidationError(f"studies.{i}", f"no study {ref!r}")
+            s.add(StudyMember(study_id=study.id, user_id=user.id))
+            study_rows.append(study.name)
+        s.flush()
+        after = {
+            "email": email,
+            "role": role,
+            "sites": [x.name for x in site_rows],
+            "studies": study_rows,
+            "expires_on": shared.iso(expires),
+        }
+        audit.append(
+            s,
+            actor=actor,
+            action="create",
+            entity="user",
+            entity_id=user.id,
+            site_id=site_rows[0].id if len(site_rows) == 1 else None,
+            after=after,
+        )
+        return {"id": user.id, **after, "active": True}
+
+    def list_users(self, actor: Actor) -> list[dict]:
+        """Users (admin: all; site lead: users of their sites)."""
+        policy.require(actor, Action.MANAGE_USER)
+        with self.core.db.read() as s:
+            users = list(s.execute(select(User).order_by(User.email)).scalars())
+            sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
+            members = list(s.execute(select(Membership)).scalars())
+            grants = list(s.execute(select(StudyMember, Study.name).join(Study)).all())
+            out = []
+            for u in users:
+                u_sites = [m.site_id for m in members if m.user_id == u.id]
+                if (not policy.allows(actor, Action.SEE_ALL_USERS)
+                        and not set(u_sites) & actor.site_ids):
+                    continue
+                out.append(
+                    {
+                        "id": u.id,
+                        "email": u.email,
+                        "role": u.role,
+                        "active": u.active,
+                        "expires_on": u.expires_at.date().isoformat() if u.expires_at else None,
+                        "sites": sorted(sites[i] for i in u_sites),
+                        "studies": sorted(name for g, name in grants if g.user_id == u.id),
+                        "created_at": u.created_at.isoformat(),
+                    }
+                )
+            return out
+
+    def set_user_active(self, actor: Actor, user_id: int, active: bool, *, reason: str) -> dict:
+        """Disable or re-enable an account; disabling also revokes its API tokens.
+
+        Admins: any account but their own. Site leads: practitioners and site leads whose
+        every site is one of theirs (see :meth:`_managed_user`).
+        """
+        policy.require(actor, Action.MANAGE_USER)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        if not active and actor.user_id == user_id:
+            raise StoreValidationError(
+                "active", "you cannot disable your own account; ask another administrator")
+        with self.core.db.write() as s:
+            user, site_ids = self._managed_user(s, actor, user_id)
+            before = user.active
+            user.active = bool(active)
+            if not active:
+                revoke_credentials(s, user.id)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="user",
+                entity_id=user.id,
+                site_id=next(iter(site_ids)) if len(site_ids) == 1 else None,
+                before={"active": before},
+                after={"active": user.active},
+                reason=reason,
+            )
+            self._forget_token_actors()
+            out = {"id": user.id, "email": user.email, "active": user.active}
+        self._forget_token_actors()
+        return out
+
+    def _managed_user(self, s: Session, actor: Actor, user_id: int) -> tuple[User, set[int]]:
+        """The account ``actor`` may manage, and its sites.
+
+        Admins manage anyone. A site lead manages practitioners and site leads whose every
+        site is one of theirs: a person they cannot see (no site in common) is NotFound, one
+        they see but who also works elsewhere, or has another role, is Forbidden.
+        """
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        sites = set(s.execute(
+            select(Membership.site_id).where(Membership.user_id == user.id)).scalars())
+        policy.require(actor, Action.MANAGE_USER)
+        target = Target(site_ids=frozenset(sites), role=user.role, what=f"user {user_id}")
+        try:
+            policy.require(actor, Action.MANAGE_USER, target)  # NotFound: no site in common
+        except Forbidden:
+            raise Forbidden("an administrator manages this account (it reaches beyond your "
+                            "sites or has another role)") from None
+        return user, sites
+
+    def set_password(
+        self,
+        actor: Actor,
+        user_id: int,
+        new_password: str,
+        *,
+        current_password: str | None = None,
+        client: str = "",
+    ) -> None:
+        """Change a password: users their own (with the current one), administrators anyone's
+        (audited). Site leads never set someone else's password: they send a one-time reset
+        link (:meth:`create_password_reset`), so they never know it.
+
+        A wrong current password counts as a failed login (audited, throttled like logins:
+        AuthError with ``retry_after``). Revokes the user's API tokens and browser sessions,
+        so programs must get a new token.
+        """
+        own = actor.user_id is not None and actor.user_id == user_id
+        with self.core.db.read() as s:
+            if own:
+                user = s.get(User, user_id)
+                if user is None:
+                    raise NotFound(f"user {user_id} not found")
+                site_ids: set[int] = set()
+            else:
+                user, site_ids = self._managed_user(s, actor, user_id)
+                if not policy.allows(actor, Action.SET_OTHERS_PASSWORD):
+                    raise Forbidden("a site lead sends a password reset link; only an "
+                                    "administrator sets a password for someone")
+            email, old_hash = user.email, user.password_hash
+            retry = self._throttled(s, email, client) if own else None
+        if own or current_password is not None:  # changing one's own: re-authenticate
+            if retry:
+                with self.core.db.write() as s:
+                    self._log_login(s, email, client, user, False, "throttled")
+                raise AuthError("too many failed attempts; try again later", retry_after=retry)
+            try:
+                _hasher.verify(old_hash, current_password or "")
+            except (VerificationError, InvalidHashError):
+                with self.core.db.write() as s:
+                    self._log_login(s, email, client, user, False,
+                                    "wrong current password (password change)")
+                raise StoreValidationError("current_password", "is not correct") from None
+        new_password = v.password(new_password, "new_password", email_=email)
+        with self.core.db.write() as s:
+            fresh = s.get(User, user_id)
+            assert fresh is not None
+            fresh.password_hash = _hasher.hash(new_password)
+            revoke_credentials(s, user_id)
+            s.add(LoginAttempt(email=email, client=PASSWORD_SET_CLIENT, success=True,
+                               at=self.core.now()))
+            audit.append(s, actor=actor, action="set_password", entity="user", entity_id=user_id,
+                         site_id=next(iter(site_ids)) if len(site_ids) == 1 else None)
+            self._forget_token_actors()
+        self._forget_token_actors()
+
+    def authenticate(self, email: str, password: str, *, client: str = "") -> Actor:
+        """Check a password; every attempt is audited; repeated failures are throttled.
+
+        Raises AuthError (with ``retry_after`` seconds when throttled). The message never says
+        whether the account exists.
+        """
+        email = names.fold(email or "")
+        client = (client or "")[:100]
+        now = self.core.now()
+        with self.core.db.read() as s:
+            user = s.execute(select(User).where(User.email == email)).scalar_one_or_none()
+            retry = self._throttled(s, email, client)
+        if retry:
+            with self.core.db.write() as s:
+                self._log_login(s, email, client, user, False, "throttled")
+                locked = is_locked(s, email)
+            err = AuthError("sign-in is locked after too many failed attempts; ask for a "
+                            "password reset link" if locked else
+                            "too many failed logins; try again later", retry_after=retry)
+            err.locked = locked  # type: ignore[attr-defined]
+            raise err
+        ok = False
+        try:
+            ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        except (VerificationError, InvalidHashError):
+            ok = False
+        expired = user is not None and user.expires_at is not None and user.expires_at <= now
+        ok = ok and user is not None and user.active and not expired
+        with self.core.db.write() as s:
+            self._log_login(s, email, client, user, ok, None if ok else "bad credentials")
+            if ok and user is not None and _hasher.check_needs_rehash(user.password_hash):
+                fresh = s.get(User, user.id)
+                assert fresh is not None
+                fresh.password_hash = _hasher.hash(password)
+        if not ok or user is None:
+            raise AuthError("email or password is not correct")
+        return self.actor(user.id)
+
+    def _throttled(self, s: Session, email: str, client: str) -> int | None:
+        """Seconds to wait before this e-mail or client may try again, None when it may try
+        now (NIST SP 800-63B §5.2.2; see :mod:`attunement.store.sessions`)."""
+        return throttle_wait(s, email, client, self.core.now())
+
+    def _log_login(
+        self, s: Session, email: str, client: str, user: User | None, ok: bool, why: str | None
+    ) -> None:
+        if why != "throttled":  # refused attempts never extend the delay
+            s.add(LoginAttempt(email=email, client=client, success=ok, at=self.core.now()))
+        who = Actor(
+            user.id if user else None,
+            email,
+            user.role if user else "unknown",
+            frozenset(),
+            frozenset(),
+        )
+        audit.append(
+            s,
+            actor=who,
+            action="login" if ok else "login_failed",
+            entity="user",
+            entity_id=user.id if user else None,
+            reason=why,
+            client=client,
+        )
+
+    def actor(self, user_id: int) -> Actor:
+        """The Actor of an active user, with their sites and studies (AuthError otherwise)."""
+        with self.core.db.read() as s:
+            user = s.get(User, user_id)
+            now = self.core.now()
+            if user is None or not user.active or (user.expires_at and user.expires_at <= now):
+                raise AuthError("no such active user")
+            site_ids = frozenset(
+                s.execute(select(Membership.site_id).where(Membership.user_id == user.id)).scalars()
+            )
+            studies = set(
+                s.execute(
+                    select(StudyMember.study_id).where(StudyMember.user_id == user.id)
+                ).scalars()
+            )
+            if site_ids:
+                studies |= set(
+                    s.execute(
+                        select(StudySite.study_id).where(StudySite.site_id.in_(site_ids))
+                    ).scalars()
+                )
+            return Actor(user.id, user.email, user.role, site_ids, frozenset(studies))
+
+    def create_api_token(self, actor: Actor, *, days: int = TOKEN_DAYS) -> str:
+        """A bearer token for programs, with the user's own rights; only its hash is kept."""
+        if actor.user_id is None:
+            raise Forbidden("API tokens belong to users")
+        token = "att_" + secrets.token_urlsafe(32)
+        with self.core.db.write() as s:
+            row = ApiToken(
+                user_id=actor.user_id,
+                token_hash=token_hash(token),
+                expires_at=self.core.now() + timedelta(days=days),
+            )
+            s.add(row)
+            s.flush()
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="api_token",
+                entity_id=row.id,
+                after={"expires_at": row.expires_at.isoformat()},
+            )
+        return token
+
+    def actor_for_token(self, token: str) -> Actor:
+        """The Actor a bearer token stands for (AuthError if unknown, revoked or expired).
+
+        Kept for ``TOKEN_CACHE_SECONDS`` per process (never past the token's or the user's
+        expiry); every change to tokens, users or memberships made here clears the cache.
+        """
+        if not token:
+            raise AuthError("missing token")
+        digest = token_hash(token)
+        cached = self._token_actors.get(digest)
+        now_mono = time.monotonic()
+        if cached is not None and cached[0] > now_mono:
+            return cached[1]
+        generation = self._token_generation
+        with self.core.db.read() as s:
+            conn = s.connection()
+            row = conn.execute(_TOKEN_USER, {"token_hash": digest}).first()
+            now = self.core.now()
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise AuthError("token is invalid or expired")
+            if not row.active or (row.user_expires_at and row.user_expires_at <= now):
+                raise AuthError("no such active user")
+            site_ids = frozenset(conn.execute(_USER_SITES, {"user_id": row.id}).scalars())
+            studies = set(conn.execute(_USER_STUDIES, {"user_id": row.id}).scalars())
+            if site_ids:
+                studies |= set(
+                    conn.execute(_SITE_STUDIES, {"site_ids": sorted(site_ids)}).scalars())
+        actor = Actor(row.id, row.email, row.role, site_ids, frozenset(studies))
+        ends = [row.expires_at] + ([row.user_expires_at] if row.user_expires_at else [])
+        left = min((e - now).total_seconds() for e in ends)
+        deadline = now_mono + min(TOKEN_CACHE_SECONDS, left)
+        with self._token_lock:
+            # a change committed while we were reading must not be cached over
+            if generation == self._token_generation:
+                if len(self._token_actors) > 10_000:
+                    self._token_actors.clear()
+                self._token_actors[digest] = (deadline, actor)
+        return actor
+
+    def cached_token_actor(self, token: str) -> Actor | None:
+        """The Actor of a token this process resolved within ``TOKEN_CACHE_SECONDS``, else
+        None (no database access: cheap enough for the event loop)."""
+        cached = self._token_actors.get(token_hash(token))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
+    def _forget_token_actors(self) -> None:
+        """Tokens, users, memberships or studies changed: resolve every token afresh."""
+        with self._token_lock:
+            self._token_generation += 1
+            self._token_actors.clear()
+
+    def revoke_api_token(self, actor: Actor, token: str) -> None:
+        """Revoke one of the actor's tokens (admins: anyone's)."""
+        with self.core.db.write() as s:
+            row = s.execute(
+                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
+            ).scalar_one_or_none()
+            if row is None or (row.user_id != actor.user_id
+                               and not policy.allows(actor, Action.REVOKE_OTHERS_TOKEN)):
+                raise NotFound("token not found")
+            row.revoked_at = self.core.now()
+            audit.append(s, actor=actor, action="revoke", entity="api_token", entity_id=row.id)
+            self._forget_token_actors()
+        self._forget_token_actors()
+
+    def add_study(self, actor: Actor, name: str, sites: list[str], time_points: list[dict]) -> dict:
+        """Create a study (or service) with its sites and time-point schedule (admin).
+
+        Each time point: ``name``, ``offset_days`` from the infant's due date, ``window_days``
+        either side, ``instruments`` (ids) and optional ``anchor`` (``due_date``|``birth_date``).
+        """
+        policy.require(actor, Action.ADD_STUDY)
+        name = v.text(name, "name") or ""
+        if not isinstance(time_points, list):
+            raise StoreValidationError("time_points", "must be a list")
+        tps = []
+        seen: set[str] = set()
+        for i, tp in enumerate(time_points):
+            where = f"time_points.{i}"
+            if not isinstance(tp, dict):
+                raise StoreValidationError(where, "must be an object")
+            tp_name = v.text(tp.get("name"), f"{where}.name", max_len=100) or ""
+            if tp_name in seen:
+                raise StoreValidationError(f"{where}.name", f"{tp_name!r} appears twice")
+            seen.add(tp_name)
+            instruments = tp.get("instruments", [])
+            if not isinstance(instruments, list) or not all(
+                isinstance(x, str) and x for x in instruments
+            ):
+                raise StoreValidationError(
+                    f"{where}.instruments", "must be a list of instrument ids"
+                )
+            anchor = tp.get("anchor", "due_date")
+            if anchor not in ("due_date", "birth_date"):
+                raise StoreValidationError(f"{where}.anchor", "must be due_date or birth_date")
+            tps.append(
+                TimePoint(
+                    name=tp_name,
+                    position=i,
+                    anchor=anchor,
+                    instruments=list(instruments),
+                    offset_days=v.integer(
+                        tp.get("offset_days"),
+                        f"{where}.offset_days",
+                        required=True,
+                        minimum=-400,
+                        maximum=10000,
+                    ),
+                    window_days=v.integer(
+                        tp.get("window_days", 14), f"{where}.window_days", minimum=0, maximum=3650
+                    ),
+                )
+            )
+        with self.core.db.write() as s:
+            if s.execute(select(Study.id).where(Study.name == name)).first():
+                raise StoreValidationError("name", f"a study called {name!r} already exists")
+            site_rows = [shared.site_by_ref(s, r, f"sites.{i}") for i, r in enumerate(sites or [])]
+            study = Study(name=name)
+            s.add(study)
+            s.flush()
+            for site in site_rows:
+                s.add(StudySite(study_id=study.id, site_id=site.id))
+            for tp in tps:
+                tp.study_id = study.id
+                s.add(tp)
+            s.flush()
+            out = self._study_dict(s, study)
+            audit.append(
+                s, actor=actor, action="create", entity="study", entity_id=study.id, after=out
+            )
+            self._forget_token_actors()  # practitioners of these sites now see the study
+        self._forget_token_actors()
+        return out
+
+    def _study_dict(self, s: Session, study: Study) -> dict:
+        sites = s.execute(
+            select(Site.name)
+            .join(StudySite, StudySite.site_id == Site.id)
+            .where(StudySite.study_id == study.id)
+            .order_by(Site.name)
+        ).scalars()
+        tps = s.execute(
+            select(TimePoint).where(TimePoint.study_id == study.id).order_by(TimePoint.position)
+        ).scalars()
+        return {
+            "id": study.id,
+            "name": study.name,
+            "sites": list(sites),
+            "time_points": [
+                {
+                    "name": t.name,
+                    "offset_days": t.offset_days,
+                    "window_days": t.window_days,
+                    "anchor": t.anchor,
+                    "instruments": list(t.instruments),
+                }
+                for t in tps
+            ],
+        }
+
+    def list_studies(self, actor: Actor) -> list[dict]:
+        """Studies the actor may see (admin: all; others: their studies)."""
+        with self.core.db.read() as s:
+            stmt = select(Study).order_by(Study.name)
+            if not policy.allows(actor, Action.ANY_SITE):
+                stmt = stmt.where(Study.id.in_(sorted(actor.study_ids)))
+            return [self._study_dict(s, x) for x in s.execute(stmt).scalars()]
+
+    # ------------------------------------------------------------------ browser sessions
+    def create_web_session(self, actor: Actor, *, lifetime: int, idle: int) -> str:
+        """Start a browser session for a signed-in user; returns its opaque id (for the
+        cookie). ``lifetime`` and ``idle`` are in seconds."""
+        if actor.user_id is None:
+            raise AuthError("sessions belong to users")
+        session_id = "ats_" + secrets.token_urlsafe(32)
+        now = self.core.now()
+        with self.core.db.write() as s:
+            row = WebSession(user_id=actor.user_id, session_hash=token_hash(session_id),
+                             created_at=now, last_seen_at=now,
+                             expires_at=now + timedelta(seconds=lifetime), idle_seconds=idle)
+            s.add(row)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="web_session",
+                         entity_id=row.id, after={"expires_at": row.expires_at.isoformat(),
+                                                  "idle_seconds": idle})
+        return session_id
+
+    def actor_for_session(self, session_id: str) -> Actor:
+        """The user of a live browser session (AuthError otherwise). A session past its
+        absolute lifetime or idle timeout is revoked here, for good."""
+        if not session_id:
+            raise AuthError("no session")
+        digest = token_hash(session_id)
+        now = self.core.now()
+        with self.core.db.read() as s:
+            row = s.execute(select(WebSession.id, WebSession.user_id, WebSession.expires_at,
+                                   WebSession.last_seen_at, WebSession.idle_seconds,
+                                   WebSession.revoked_at)
+                            .where(WebSession.session_hash == digest)).first()
+        if row is None or row.revoked_at is not None:
+            raise AuthError("session is invalid or has ended")
+        idle = now - row.last_seen_at > timedelta(seconds=row.idle_seconds)
+        if now >= row.expires_at or idle:
+            with self.core.db.write(lock=False) as s:
+                s.execute(update(WebSession).where(WebSession.id == row.id,
+                                                   WebSession.revoked_at.is_(None))
+                          .values(revoked_at=now))
+            raise AuthError("session has expired")
+        actor = self.actor(row.user_id)  # AuthError for a disabled or expired account
+        if (now - row.last_seen_at).total_seconds() >= TOUCH_SECONDS:
+            with self.core.db.write(lock=False) as s:
+                s.execute(update(WebSession).where(WebSession.id == row.id)
+                          .values(last_seen_at=now))
+        return actor
+
+    def end_web_session(self, session_id: str) -> None:
+        """Sign out: revoke the session (nothing happens for an unknown or ended one)."""
+        if not session_id:
+            return
+        with self.core.db.write() as s:
+            row = s.execute(select(WebSession).where(
+                WebSession.session_hash == token_hash(session_id))).scalar_one_or_none()
+            if row is None or row.revoked_at is not None:
+                return
+            row.revoked_at = self.core.now()
+            user = s.get(User, row.user_id)
+            who = self._plain_actor(user)
+            audit.append(s, actor=who, action="revoke", entity="web_session", entity_id=row.id)
+
+    @staticmethod
+    def _plain_actor(user: User | None) -> Actor:
+        from attunement.store.scope import Actor
+
+        return Actor(user.id if user else None, user.email if user else "",
+                     user.role if user else "unknown", frozenset(), frozenset())
+
+    # ------------------------------------------------------------------ password reset
+    def create_password_reset(self, actor: Actor, user_id: int, *,
+                              hours: int = RESET_HOURS) -> str:
+        """A one-time link token with which the user chooses a new password (site leads for
+        the accounts they manage, administrators for anyone). The account's sessions and
+        tokens keep working until the link is used; the manager never learns a password."""
+        token = "atr_" + secrets.token_urlsafe(32)
+        with self.core.db.write() as s:
+            user, site_ids = self._managed_user(s, actor, user_id)
+            row = PasswordReset(user_id=user.id, token_hash=token_hash(token),
+                                created_by=actor.user_id,
+                                expires_at=self.core.now() + timedelta(hours=hours))
+            s.add(row)
+            s.flush()
+            audit.append(s, actor=actor, action="create", entity="password_reset",
+                         entity_id=row.id, site_id=next(iter(site_ids))
+                         if len(site_ids) == 1 else None,
+                         after={"user_id": user.id, "expires_at": row.expires_at.isoformat()})
+        return token
+
+    def _live_reset(self, s: Session, token: str) -> tuple[PasswordReset, User]:
+        row = s.execute(select(PasswordReset).where(
+            PasswordReset.token_hash == token_hash(token or ""))).scalar_one_or_none()
+        if row is None or row.used_at is not None or row.expires_at <= self.core.now():
+            raise NotFound("this reset link is not valid: it was used, has expired or never "
+                           "existed")
+        user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            raise NotFound("this reset link is not valid")
+        return row, user
+
+    def open_password_reset(self, token: str) -> dict:
+        """The account a live reset link is for (NotFound when used, expired or unknown)."""
+        with self.core.db.read() as s:
+            _, user = self._live_reset(s, token)
+            return {"email": user.email}
+
+    def use_password_reset(self, token: str, new_password: str) -> None:
+        """Set the password chosen through a reset link; the link is then spent, and every
+        session and API token of the account is revoked."""
+        from attunement.store import validate as v
+
+        with self.core.db.read() as s:
+            _, user = self._live_reset(s, token)
+            email = user.email
+        new_password = v.password(new_password, "new_password", email_=email)
+        hashed = _hasher.hash(new_password)
+        with self.core.db.write() as s:
+            row, user = self._live_reset(s, token)  # again, under the lock: single use
+            row.used_at = self.core.now()
+            user.password_hash = hashed
+            revoke_credentials(s, user.id)
+            s.add(LoginAttempt(email=user.email, client=PASSWORD_SET_CLIENT, success=True,
+                               at=self.core.now()))
+            audit.append(s, actor=self._plain_actor(user), action="reset_password",
+                         entity="user", entity_id=user.id, after={"reset_id": row.id})
+            self._forget_token_actors()
+        self._forget_token_actors()

@@ -1,0 +1,499 @@
+"""Assessments: submissions (group commit), corrections and listings."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections import namedtuple
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attunement import policy
+from attunement.store import audit
+from attunement.store import validate as v
+from attunement.store.db import (
+    driver_execute,
+)
+from attunement.store.errors import (
+    AuthError,
+    StoreError,
+    StoreValidationError,
+)
+from attunement.store.models import (
+    Alert,
+    Assessment,
+    Caregiver,
+    Family,
+    Infant,
+)
+from attunement.store.scope import (
+    Actor,
+    get_scoped,
+    get_scoped_family_caregiver,
+    require_write,
+)
+from attunement.vocabulary import load_vocabulary
+
+if TYPE_CHECKING:
+    pass
+from attunement.store import shared
+from attunement.store.core import Core
+
+# many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
+_INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(
+    Assessment.__table__.c.id, sort_by_parameter_order=True)
+_INSERT_ALERT = Alert.__table__.insert()
+_A = Assessment.__table__.c
+# prebuilt (compiled once) statements of the submission hot path, run on the connection
+_NEXT_INSTANCE = (
+    "SELECT max(instance) FROM assessments"
+    " WHERE caregiver_id = ? AND instrument = ? AND time_point = ?"
+)
+_CgRow = namedtuple("_CgRow", "id key role left_on variants")
+
+
+def _flag_dict(flag: Any) -> dict[str, Any]:
+    if isinstance(flag, dict):
+        data = dict(flag)
+    elif dataclasses.is_dataclass(flag):
+        # shallow (asdict deep-copies); _jsonable below converts anything nested
+        data = {f.name: getattr(flag, f.name) for f in dataclasses.fields(flag)}
+    else:
+        data = {k: getattr(flag, k, None) for k in ("id", "kind", "label", "reason", "source")}
+    return {k: shared.jsonable(val) for k, val in data.items()}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submission:
+    """One questionnaire submission for :meth:`Store.assessments.add_assessments` (the arguments of
+    :meth:`Store.assessments.add_assessment`, kept together)."""
+
+    actor: Actor
+    family_id: int
+    caregiver: str
+    instrument: str
+    time_point: str
+    responses: list[int | None]
+    input: str = "scores"
+    submission_key: str | None = None
+    completed_on: date | str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """An assessment checked and scored, not yet written (see ``_write_assessments``)."""
+
+    actor: Actor
+    fam: Any  # .id, .site_id, .study_id
+    cg: Any  # .id, .key, .role, .left_on, .variants
+    values: dict
+    corrects: Any = None
+
+
+class Assessments:
+    """Questionnaire answers: add (one or many, group commit), correct, list."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def add_assessment(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver: str,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        *,
+        input: str = "scores",
+        submission_key: str | None = None,
+        completed_on: date | str | None = None,
+    ) -> dict:
+        """Score and store one questionnaire in ONE transaction; urgent flags open alerts.
+
+        A second submission for the same caregiver x instrument x time point is a new
+        ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
+        submission idempotent: the same key returns the first submission.
+        """
+        result = self.add_assessments([Submission(
+            actor, family_id, caregiver, instrument, time_point, responses, input=input,
+            submission_key=submission_key, completed_on=completed_on)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def add_assessments(self, submissions: Iterable[Submission]) -> list[dict | Exception]:
+        """Store many submissions with ONE commit (group commit), each all-or-nothing.
+
+        The result holds, in order, what :meth:`add_assessment` returns or the error that
+        rejected that submission (out of scope, invalid, unknown caregiver, not in the
+        schedule, key already used). Every check runs before anything is written, so a
+        rejected submission leaves nothing behind and the others go on. The accepted ones
+        are then written together: a few multi-row statements for the whole batch (one
+        round trip each on PostgreSQL), one audit-head update, one commit; a database error
+        there stores none of them and propagates. The web service batches concurrent
+        submissions through here.
+        """
+        results: list[dict | Exception | None] = []
+        checked: list[tuple[int, tuple]] = []
+        for sub in submissions:
+            try:
+                checked.append((len(results), self._check_submission(sub)))
+                results.append(None)
+            except (StoreError, AuthError) as exc:
+                results.append(exc)
+        if not checked:
+            return results  # type: ignore[return-value]
+        with self.core.db.write(lock=False) as s:
+            prepared: list[tuple[int, _Prepared]] = []
+            for i, args in checked:  # reads and scoring: unlocked on PostgreSQL
+                try:
+                    prepared.append((i, self._prepare_submission(s, *args)))
+                except (StoreError, AuthError) as exc:
+                    results[i] = exc
+            if not prepared:
+                return results  # type: ignore[return-value]
+            self.core.db.lock(s)  # from here on writers take turns
+            to_write: list[tuple[int, _Prepared]] = []
+            first_with_key: dict[str, tuple[int, int]] = {}  # key -> (index, family)
+            repeats: dict[int, int] = {}
+            for i, item in prepared:
+                key = item.values["submission_key"]
+                if key:
+                    if key in first_with_key:  # the same key twice in one batch
+                        j, family = first_with_key[key]
+                        if family != item.fam.id:
+                            results[i] = StoreValidationError("submission_key", "already used")
+                        else:
+                            repeats[i] = j
+                        continue
+                    try:
+                        earlier = self._earlier_submission(s, item)
+                    except StoreError as exc:
+                        results[i] = exc
+                        continue
+                    if earlier is not None:
+                        results[i] = earlier
+                        continue
+                    first_with_key[key] = (i, item.fam.id)
+                to_write.append((i, item))
+            written = self._write_assessments(s, [item for _, item in to_write])
+            for (i, item), a in zip(to_write, written, strict=True):
+                results[i] = shared.assessment_dict(a, item.cg)
+            for i, j in repeats.items():
+                results[i] = results[j]
+        return results  # type: ignore[return-value]
+
+    def _check_submission(self, sub: Submission) -> tuple:
+        """What can be checked before the database: the request's own fields."""
+        require_write(sub.actor)
+        responses = v.responses(sub.responses)
+        if sub.input not in v.INPUT_KINDS:
+            raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")
+        time_point = v.text(sub.time_point, "time_point", max_len=100) or ""
+        instrument = v.text(sub.instrument, "instrument", max_len=50) or ""
+        key = sub.submission_key
+        if key is not None:
+            key = v.text(key, "submission_key", max_len=100)
+        completed = v.a_date(sub.completed_on, "completed_on")
+        caregiver = v.text(sub.caregiver, "caregiver", max_len=100) or ""
+        return (sub.actor, sub.family_id, caregiver, instrument, time_point, responses,
+                sub.input, key, completed)
+
+    def _prepare_submission(
+        self,
+        s: Session,
+        actor: Actor,
+        family_id: int,
+        caregiver: str,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        input_kind: str,
+        submission_key: str | None,
+        completed: date | None,
+    ) -> _Prepared:
+        row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
+        if row.cg_id is None:
+            raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
+        cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
+        return self._prepare_assessment(
+            s, actor, row, caregiver, instrument, time_point, responses,
+            input_kind=input_kind, submission_key=submission_key, completed_on=completed,
+            cg_row=cg_row)
+
+    def _earlier_submission(self, s: Session, item: _Prepared) -> dict | None:
+        """The stored submission with this one's idempotency key (under the writers' lock)."""
+        existing = s.execute(
+            select(Assessment).where(Assessment.submission_key == item.values["submission_key"])
+        ).scalar_one_or_none()
+        if existing is None:
+            return None
+        if existing.family_id != item.fam.id:
+            raise StoreValidationError("submission_key", "already used")
+        cg = s.get(Caregiver, existing.caregiver_id)
+        return shared.assessment_dict(existing, cg)  # type: ignore[arg-type]
+
+    def _score(
+        self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None
+    ) -> Any:
+        from attunement.instruments import ScoringError, UnknownInstrument, score_responses
+
+        try:
+            return score_responses(
+                instrument,
+                responses,
+                input=input_kind,
+                variant=list(variants) if variants else None,
+            )
+        except UnknownInstrument as exc:
+            raise StoreValidationError("instrument", str(exc)) from exc
+        except ScoringError as exc:
+            column = getattr(exc, "column", None)
+            reason = getattr(exc, "reason", None) or str(exc)
+            field = "responses"
+            if column:
+                tail = str(column).rsplit("_", 1)[-1]
+                field = f"responses.{tail}" if tail.isdigit() else f"responses.{column}"
+            raise StoreValidationError(field, reason) from exc
+
+    def insert_assessment(
+        self,
+        s: Session,
+        actor: Actor,
+        fam: Family,
+        caregiver: str | int,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        **options: Any,
+    ) -> tuple[Any, Any]:
+        """Check, score and write one assessment (``options``: those of
+        :meth:`_prepare_assessment`); the caller holds the writers' lock."""
+        item = self._prepare_assessment(
+            s, actor, fam, caregiver, instrument, time_point, responses, **options)
+        return self._write_assessments(s, [item])[0], item.cg
+
+    def _prepare_assessment(
+        self,
+        s: Session,
+        actor: Actor,
+        fam: Any,
+        caregiver: str | int,
+        instrument: str,
+        time_point: str,
+        responses: list[int | None],
+        *,
+        input_kind: str,
+        via: str = "staff",
+        corrects: Assessment | None = None,
+        reason: str | None = None,
+        submission_key: str | None = None,
+        completed_on: date | None = None,
+        cg_row: Any = None,
+    ) -> _Prepared:
+        """Every check and the scoring of one assessment; nothing is written."""
+        cg = cg_row if cg_row is not None else shared.caregiver_row(s, fam, caregiver)
+        today = datetime.now(UTC).date()
+        if corrects is not None:
+            completed_on = corrects.completed_on
+        completed_on = completed_on or today
+        if completed_on > today + timedelta(days=1):  # a day's grace for time zones
+            raise StoreValidationError("completed_on", f"{completed_on} is in the future")
+        if corrects is None:
+            if cg.left_on is not None:
+                raise StoreValidationError(
+                    "caregiver", f"{cg.key!r} left the family on {cg.left_on}"
+                )
+            shared.check_time_point(self.core, s, fam, time_point)
+        scored = self._score(instrument, responses, input_kind, (cg.variants or {}).get(instrument))
+        values = dict(
+            family_id=fam.id,
+            caregiver_id=cg.id,
+            instrument=instrument,
+            instrument_version=str(getattr(scored, "version", "")),
+            time_point=time_point,
+            instance=None,  # numbered when written, under the writers' lock
+            version=None,
+            input_kind=input_kind,
+            responses=list(responses),
+            item_scores=shared.jsonable(list(getattr(scored, "item_scores", None) or responses)),
+            scores=shared.jsonable(dict(scored.scores)),
+            flags=[_flag_dict(f) for f in scored.flags],
+            corrected_from=corrects.id if corrects else None,
+            reason=reason,
+            submitted_by=actor.user_id,
+            submitted_via=via,
+            submitted_at=None,
+            submission_key=submission_key,
+            completed_on=completed_on,
+        )
+        return _Prepared(actor, fam, cg, values, corrects)
+
+    def _write_assessments(self, s: Session, items: list[_Prepared]) -> list[Any]:
+        """Write prepared assessments (the caller holds the writers' lock): their rows, their
+        urgent alerts and their audit rows, each kind in one statement for all of them."""
+        if not items:
+            return []
+        next_instance: dict[tuple, int] = {}
+        now = self.core.now()
+        vocab = load_vocabulary()
+        for item in items:
+            values, corrects = item.values, item.corrects
+            values["submitted_at"] = now
+            if corrects is None:
+                key = (item.cg.id, values["instrument"], values["time_point"])
+                if key not in next_instance:
+                    next_instance[key] = (
+                        driver_execute(s, _NEXT_INSTANCE, key).fetchone()[0] or 0) + 1
+                values["instance"], values["version"] = next_instance[key], 1
+                next_instance[key] += 1
+            else:
+                values["instance"] = corrects.instance
+                values["version"] = (
+                    s.execute(
+                        select(func.max(Assessment.version)).where(
+                            Assessment.caregiver_id == item.cg.id,
+                            Assessment.instrument == values["instrument"],
+                            Assessment.time_point == values["time_point"],
+                            Assessment.instance == corrects.instance,
+                        )
+                    ).scalar()
+                    or 0
+                ) + 1
+        # plain INSERTs (no unit of work): this is the platform's busiest write
+        conn = s.connection()
+        params = [item.values for item in items]
+        ids = conn.execute(_INSERT_ASSESSMENTS, params[0] if len(params) == 1 else params
+                           ).scalars().all()
+        written = [types.SimpleNamespace(id=new_id, **item.values)
+                   for new_id, item in zip(ids, items, strict=True)]
+        alerts = [
+            dict(
+                family_id=a.family_id,
+                caregiver_id=a.caregiver_id,
+                assessment_id=a.id,
+                flag_id=str(f.get("id")),
+                kind=str(f.get("kind")),
+                label=str(f.get("label") or f.get("id")),
+                reason=str(f.get("reason") or ""),
+                status="open",
+                created_at=now,
+            )
+            for a in written
+            for f in a.flags
+            if vocab.opens_alert(f)
+        ]
+        if alerts:
+            conn.execute(_INSERT_ALERT, alerts)
+        entries = []
+        for a, item in zip(written, items, strict=True):
+            corrects = item.corrects
+            before = None
+            if corrects is not None:
+                # the corrected version is immutable and has its own audit row: name it only
+                before = {"id": corrects.id, "version": corrects.version}
+            entries.append(dict(
+                actor=item.actor,
+                action="correct" if corrects else "create",
+                entity="assessment",
+                entity_id=a.id,
+                family_id=item.fam.id,
+                site_id=item.fam.site_id,
+                before=before,
+                after={
+                    "instrument": a.instrument,
+                    "instrument_version": a.instrument_version,
+                    "time_point": a.time_point,
+                    "caregiver": item.cg.key,
+                    "instance": a.instance,
+                    "version": a.version,
+                    "input": a.input_kind,
+                    # responses and scores are not copied: the record is immutable and
+                    # record_hash pins it (audit.verify checks it), so the log stays small
+                    "flags": [f.get("id") for f in a.flags],
+                    "via": a.submitted_via,
+                    "completed_on": a.completed_on.isoformat(),
+                },
+                reason=a.reason,
+                record_hash=audit.record_digest("assessment", {"id": a.id, **item.values}),
+            ))
+        audit.append_many(s, entries)
+        return written
+
+    def correct_assessment(
+        self,
+        actor: Actor,
+        assessment_id: int,
+        responses: list[int | None],
+        *,
+        reason: str,
+        input: str | None = None,
+    ) -> dict:
+        """A correction: a new version (the old one stays, unchanged) with a mandatory reason."""
+        require_write(actor)
+        responses = v.responses(responses)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        with self.core.db.write() as s:
+            old = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
+            newer = s.execute(
+                select(Assessment.id).where(Assessment.corrected_from == old.id)
+            ).first()
+            if newer is not None:
+                raise StoreValidationError(
+                    "assessment",
+                    f"assessment {old.id} was already corrected by {newer[0]}; "
+                    "correct the latest version",
+                )
+            fam = s.get(Family, old.family_id)
+            assert fam is not None
+            a, cg = self.insert_assessment(
+                s,
+                actor,
+                fam,
+                old.caregiver_id,
+                old.instrument,
+                old.time_point,
+                responses,
+                input_kind=input or old.input_kind,
+                corrects=old,
+                reason=reason,
+            )
+            # alerts of the superseded version stay (history); new flags raised anew
+            return shared.assessment_dict(a, cg)
+
+    def list_assessments(
+        self, actor: Actor, family_id: int, *, include_superseded: bool = True
+    ) -> list[dict]:
+        """Every assessment of a family (oldest first); each has ``current`` (not superseded)."""
+        with self.core.db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            carers = {
+                c.id: c
+                for c in s.execute(select(Caregiver).where(Caregiver.family_id == fam.id)).scalars()
+            }
+            rows = list(
+                s.execute(
+                    select(Assessment)
+                    .where(Assessment.family_id == fam.id)
+                    .order_by(Assessment.submitted_at, Assessment.id)
+                ).scalars()
+            )
+            current = {a.id for a in shared.current(rows)}
+            out = []
+            for a in rows:
+                if not include_superseded and a.id not in current:
+                    continue
+                d = shared.assessment_dict(a, carers[a.caregiver_id])
+                d["current"] = a.id in current
+                out.append(d)
+            if policy.pseudonymised(actor):
+                infant = next(iter(shared.with_birth_dates(self.core, s, s.execute(
+                    select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
+                view = shared.research_view(self.core, s, fam, infant, list(carers.values()))
+                out = [view.assessment(d) for d in out]
+            return out

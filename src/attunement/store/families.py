@@ -1,0 +1,674 @@
+"""Families: registration, caregivers, identifiers, the infant, transfers; reads in family_views."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attunement import policy
+from attunement.policy import Action
+
+# the family file's vocabulary: one definition for the screening core and the store
+from attunement.risk.family import PLACEMENTS
+from attunement.risk.family import ROLES as CAREGIVER_ROLES
+from attunement.store import audit, blind
+from attunement.store import validate as v
+from attunement.store.errors import (
+    StoreValidationError,
+)
+from attunement.store.models import (
+    Caregiver,
+    Family,
+    Identity,
+    IdentityLookup,
+    Infant,
+    StudySite,
+)
+from attunement.store.scope import (
+    Actor,
+    get_scoped,
+    require_write,
+    scoped,
+)
+
+if TYPE_CHECKING:
+    pass
+from attunement.store import shared
+from attunement.store.assessments import Assessments
+from attunement.store.core import Core
+from attunement.store.family_views import FamilyViews
+
+
+class Families:
+    """Families, caregivers, identifiers (encrypted, blind-indexed), the infant and transfers."""
+
+    def __init__(self, core: Core, assessments: Assessments) -> None:
+        self.core = core
+        self.assessments = assessments
+        self.views = FamilyViews(core)
+        # what is read about families lives in family_views; reached from here as well
+        self.list_families = self.views.list_families
+        self.caseload_page = self.views.caseload_page
+        self.get_family = self.views.get_family
+        self.family_document = self.views.family_document
+
+    def create_family(self, actor: Actor, payload: dict) -> dict:
+        """Register a family from a screening family file plus ``site`` (and optional ``study``,
+        ``time_point`` for any responses it carries, identifiers on infant and caregivers).
+
+        Responses in the file become assessments at ``time_point`` (default ``"baseline"``).
+        Everything is one transaction. Returns the new family's document (as :meth:`get_family`),
+        built in that transaction without an identifier-view audit row.
+        """
+        require_write(actor)
+        if not isinstance(payload, dict):
+            raise StoreValidationError("family", "must be an object")
+        code = v.text(payload.get("family_id"), "family_id", max_len=100) or ""
+        placement = payload.get("placement", "birth_family")
+        if placement not in PLACEMENTS:
+            raise StoreValidationError("placement", f"must be one of {', '.join(PLACEMENTS)}")
+        context = payload.get("context") or {}
+        if not isinstance(context, dict):
+            raise StoreValidationError("context", "must be an object of factor: true|false")
+        assessed_on = v.a_date(payload.get("assessed_on"), "assessed_on")
+        if assessed_on is not None and assessed_on > datetime.now(UTC).date() + timedelta(days=1):
+            raise StoreValidationError("assessed_on", f"{assessed_on} is in the future")
+        infant = payload.get("infant") or {}
+        if not isinstance(infant, dict):
+            raise StoreValidationError("infant", "must be an object")
+        due = v.a_date(infant.get("due_date"), "infant.due_date")
+        born = v.a_date(
+            infant.get("date_of_birth", infant.get("birth_date")), "infant.date_of_birth"
+        )
+        gestation = infant.get("gestational_age_at_birth_weeks", infant.get("gestation_weeks"))
+        if gestation is not None and (
+            isinstance(gestation, bool)
+            or not isinstance(gestation, int | float)
+            or not 22 <= gestation <= 44
+        ):
+            raise StoreValidationError(
+                "infant.gestational_age_at_birth_weeks", "must be weeks between 22 and 44"
+            )
+        infant_ids = v.identifiers(infant, "infant", infant=True)
+        if born is not None:
+            infant_ids["date_of_birth"] = born.isoformat()
+        carers = payload.get("caregivers")
+        if not isinstance(carers, list) or not carers:
+            raise StoreValidationError("caregivers", "at least one caregiver is required")
+        parsed = [self._parse_caregiver(c, f"caregivers.{i}") for i, c in enumerate(carers)]
+        keys = [p["key"] for p in parsed]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup:
+            raise StoreValidationError("caregivers", f"caregiver id {dup!r} appears twice")
+        time_point = v.text(payload.get("time_point", "baseline"), "time_point", max_len=100)
+        family_file = {
+            "family_id": code,
+            "assessed_on": (assessed_on or datetime.now(UTC).date()).isoformat(),
+            "infant": {
+                k: val
+                for k, val in (
+                    ("date_of_birth", shared.iso(born)),
+                    ("due_date", shared.iso(due)),
+                    ("gestational_age_at_birth_weeks", gestation),
+                )
+                if val is not None
+            },
+            "placement": placement,
+            "context": context,
+            "caregivers": [self._family_file_caregiver(p) for p in parsed],
+        }
+        _validate_family_file(family_file)
+
+        with self.core.db.write() as s:
+            site = shared.site_by_ref(s, payload.get("site"), "site")
+            if not policy.allows(actor, Action.ANY_SITE) and site.id not in actor.site_ids:
+                raise StoreValidationError("site", f"no site {payload.get('site')!r}")
+            study_id = None
+            if payload.get("study") not in (None, ""):
+                study = shared.study_by_ref(s, payload["study"])
+                if not policy.allows(actor, Action.ANY_SITE) and study.id not in actor.study_ids:
+                    raise StoreValidationError("study", f"no study {payload['study']!r}")
+                if (
+                    s.execute(
+                        select(StudySite.id).where(
+                            StudySite.study_id == study.id, StudySite.site_id == site.id
+                        )
+                    ).first()
+                    is None
+                ):
+                    raise StoreValidationError(
+                        "study", f"study {study.name!r} does not run at site {site.name!r}"
+                    )
+                study_id = study.id
+            if s.execute(
+                select(Family.id).where(Family.site_id == site.id, Family.code == code)
+            ).first():
+                raise StoreValidationError("family_id", f"{code!r} already exists at this site")
+            fam = Family(
+                site_id=site.id,
+                study_id=study_id,
+                code=code,
+                placement=placement,
+                context=shared.jsonable(context),
+                assessed_on=assessed_on,
+                created_by=actor.user_id,
+            )
+            s.add(fam)
+            s.flush()
+            inf = Infant(
+                family_id=fam.id,
+                due_date=due,
+                gestation_weeks=float(gestation) if gestation is not None else None,
+            )
+            s.add(inf)
+            s.flush()
+            if infant_ids:
+                self._store_identity(s, fam.id, "infant", inf.id, infant_ids)
+            for p in parsed:
+                self._insert_caregiver(s, actor, fam, p)
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="family",
+                entity_id=fam.id,
+                family_id=fam.id,
+                site_id=site.id,
+                after={
+                    "family_id": code,
+                    "placement": placement,
+                    "study_id": study_id,
+                    "context": context,
+                    "infant": {"due_date": shared.iso(due)},
+                    "identifiers": sorted(infant_ids),
+                },
+            )
+            for p in parsed:
+                for instrument, responses in p["responses"].items():
+                    self.assessments.insert_assessment(
+                        s,
+                        actor,
+                        fam,
+                        p["key"],
+                        instrument,
+                        time_point or "",
+                        responses,
+                        input_kind="scores",
+                        completed_on=assessed_on,
+                    )
+            # the document is built in the creating transaction: no second transaction and
+            # no identifier-view audit row (the creation's own audit row records them)
+            s.flush()
+            return self.views.family_doc(s, actor, fam)
+
+    def _parse_caregiver(self, c: Any, where: str) -> dict:
+        if not isinstance(c, dict):
+            raise StoreValidationError(where, "must be an object")
+        key = c.get("id")
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)
+        key = v.text(key, f"{where}.id", max_len=100)
+        role = c.get("role")
+        if role not in CAREGIVER_ROLES:
+            raise StoreValidationError(
+                f"{where}.role", f"must be one of {', '.join(CAREGIVER_ROLES)}"
+            )
+        responses = c.get("responses") or {}
+        if not isinstance(responses, dict):
+            raise StoreValidationError(f"{where}.responses", "must map instrument ids to lists")
+        context = c.get("context") or {}
+        if not isinstance(context, dict):
+            raise StoreValidationError(f"{where}.context", "must be an object")
+        variants = c.get("variants") or {}
+        if not isinstance(variants, dict):
+            raise StoreValidationError(
+                f"{where}.variants", "must map instrument ids to lists of form variants"
+            )
+        return {
+            "variants": shared.jsonable(variants),
+            "key": key,
+            "role": role,
+            "age": v.integer(c.get("age"), f"{where}.age", minimum=10, maximum=100),
+            "first_time_parent": v.boolean(
+                c.get("first_time_parent"), f"{where}.first_time_parent"
+            ),
+            "context": shared.jsonable(context),
+            "joined_on": v.a_date(c.get("joined_on"), f"{where}.joined_on"),
+            "identifiers": v.identifiers(c, where),
+            "responses": {
+                str(k): v.responses(r, f"{where}.responses.{k}") for k, r in responses.items()
+            },
+        }
+
+    @staticmethod
+    def _family_file_caregiver(p: dict) -> dict:
+        out = {
+            "id": p["key"],
+            "role": p["role"],
+            "context": p["context"],
+            "responses": p["responses"],
+        }
+        for key in ("age", "first_time_parent", "variants"):
+            if p[key] not in (None, {}):
+                out[key] = p[key]
+        return out
+
+    def _insert_caregiver(self, s: Session, actor: Actor, fam: Family, p: dict) -> Caregiver:
+        cg = Caregiver(
+            family_id=fam.id,
+            key=p["key"],
+            role=p["role"],
+            age=p["age"],
+            first_time_parent=p["first_time_parent"],
+            context=p["context"],
+            variants=p["variants"],
+            joined_on=p["joined_on"] or datetime.now(UTC).date(),
+        )
+        s.add(cg)
+        s.flush()
+        if p["identifiers"]:
+            self._store_identity(s, fam.id, "caregiver", cg.id, p["identifiers"])
+        audit.append(
+            s,
+            actor=actor,
+            action="create",
+            entity="caregiver",
+            entity_id=cg.id,
+            family_id=fam.id,
+            site_id=fam.site_id,
+            after={
+                "id": cg.key,
+                "role": cg.role,
+                "age": cg.age,
+                "first_time_parent": cg.first_time_parent,
+                "context": cg.context,
+                "joined_on": shared.iso(cg.joined_on),
+                "identifiers": sorted(p["identifiers"]),
+            },
+        )
+        return cg
+
+    def _store_identity(
+        self, s: Session, family_id: int, kind: str, subject_id: int, data: dict[str, str]
+    ) -> None:
+        keys = self.core.keyring(s)
+        s.add(
+            Identity(
+                family_id=family_id,
+                subject_kind=kind,
+                subject_id=subject_id,
+                ciphertext=keys.encrypt(data, f"{kind}:{subject_id}"),
+                key_id=keys.key_id,
+            )
+        )
+        self._index_identity(s, family_id, kind, subject_id, data)
+
+    def _index_identity(
+        self, s: Session, family_id: int, kind: str, subject_id: int, data: dict[str, str]
+    ) -> None:
+        """Rewrite one person's blind index (and an infant's derived birth offset) from the
+        plaintext just encrypted, in the same transaction."""
+        keys = self.core.keyring(s)
+        s.execute(
+            IdentityLookup.__table__.delete().where(
+                IdentityLookup.subject_kind == kind, IdentityLookup.subject_id == subject_id
+            )
+        )
+        rows = [
+            {"family_id": family_id, "subject_kind": kind, "subject_id": subject_id,
+             "field": field, "digest": keys.blind_index(field, value)}
+            for field, value in blind.lookup_values(data)
+        ]
+        if rows:
+            s.execute(IdentityLookup.__table__.insert(), rows)
+        if kind == "infant":
+            inf = s.get(Infant, subject_id)
+            if inf is not None:
+                self._set_birth_offset(inf, data.get("date_of_birth"))
+
+    @staticmethod
+    def _set_birth_offset(inf: Infant, born: str | date | None) -> None:
+        if isinstance(born, str):
+            born = date.fromisoformat(born[:10])
+        inf.birth_offset_days = (
+            (born - inf.due_date).days if born is not None and inf.due_date is not None else None
+        )
+
+    def add_caregiver(self, actor: Actor, family_id: int, caregiver: dict) -> dict:
+        """Add a caregiver (with optional identifiers and responses at ``time_point``)."""
+        require_write(actor)
+        p = self._parse_caregiver(caregiver, "caregiver")
+        time_point = v.text(caregiver.get("time_point", "baseline"), "caregiver.time_point")
+        _validate_family_file(
+            {
+                "family_id": "x",
+                "assessed_on": datetime.now(UTC).date().isoformat(),
+                "infant": {"due_date": datetime.now(UTC).date().isoformat()},
+                "placement": "birth_family",
+                "caregivers": [self._family_file_caregiver(p)],
+            },
+            prefix={"caregivers.0": "caregiver"},
+        )
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            if s.execute(
+                select(Caregiver.id).where(Caregiver.family_id == fam.id, Caregiver.key == p["key"])
+            ).first():
+                raise StoreValidationError(
+                    "caregiver.id", f"{p['key']!r} is already in this family"
+                )
+            cg = self._insert_caregiver(s, actor, fam, p)
+            for instrument, responses in p["responses"].items():
+                self.assessments.insert_assessment(
+                    s,
+                    actor,
+                    fam,
+                    cg.key,
+                    instrument,
+                    time_point or "",
+                    responses,
+                    input_kind="scores",
+                )
+            return shared.caregiver_dict(cg, None)
+
+    def update_identifiers(
+        self, actor: Actor, family_id: int, person: str, changes: dict, *, reason: str
+    ) -> dict:
+        """Change a person's identifiers (``person`` = ``"infant"`` or a caregiver id); a value
+        of None removes one. The audit row names the fields changed, never their values."""
+        require_write(actor)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        if not isinstance(changes, dict) or not changes:
+            raise StoreValidationError("changes", "name at least one identifier to change")
+        unknown = sorted(set(changes) - set(v.IDENTIFIER_FIELDS))
+        if unknown:
+            raise StoreValidationError(f"changes.{unknown[0]}", "is not an identifier field")
+        removed = [k for k, val in changes.items() if val in (None, "")]
+        new = v.identifiers({k: val for k, val in changes.items() if k not in removed}, "changes")
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            if person == "infant":
+                kind = "infant"
+                subject = s.execute(
+                    select(Infant.id).where(Infant.family_id == fam.id)
+                ).scalar_one()
+            else:
+                kind, subject = "caregiver", shared.caregiver(s, fam, person).id
+            row = s.execute(
+                select(Identity).where(
+                    Identity.subject_kind == kind, Identity.subject_id == subject
+                )
+            ).scalar_one_or_none()
+            keys = self.core.keyring(s)
+            aad = f"{kind}:{subject}"
+            current = keys.decrypt(row.ciphertext, aad) if row is not None else {}
+            updated = {k: val for k, val in {**current, **new}.items() if k not in removed}
+            if row is None:
+                self._store_identity(s, fam.id, kind, subject, updated)
+            else:
+                row.ciphertext, row.key_id = keys.encrypt(updated, aad), keys.key_id
+                self._index_identity(s, fam.id, kind, subject, updated)
+            changed = sorted(
+                k for k in set(current) | set(updated) if current.get(k) != updated.get(k)
+            )
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="identifiers",
+                entity_id=f"{kind}:{subject}",
+                family_id=fam.id,
+                site_id=fam.site_id,
+                after={"fields": changed},
+                reason=reason,
+            )
+            return {"person": person, "changed": changed}
+
+    def transfer_family(
+        self, actor: Actor, family_id: int, site: str | int, *, reason: str
+    ) -> dict:
+        """Move a family to another site (admin); the transfer is audited with its reason."""
+        policy.require(actor, Action.TRANSFER_FAMILY)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            target = shared.site_by_ref(s, site, "site")
+            if target.id == fam.site_id:
+                raise StoreValidationError("site", "the family is already at this site")
+            if (
+                fam.study_id
+                and s.execute(
+                    select(StudySite.id).where(
+                        StudySite.study_id == fam.study_id, StudySite.site_id == target.id
+                    )
+                ).first()
+                is None
+            ):
+                raise StoreValidationError(
+                    "site", f"the family's study does not run at {target.name!r}"
+                )
+            if s.execute(
+                select(Family.id).where(Family.site_id == target.id, Family.code == fam.code)
+            ).first():
+                raise StoreValidationError(
+                    "site", f"{target.name!r} already has a family {fam.code!r}"
+                )
+            before = fam.site_id
+            fam.site_id = target.id
+            audit.append(
+                s,
+                actor=actor,
+                action="transfer",
+                entity="family",
+                entity_id=fam.id,
+                family_id=fam.id,
+                site_id=target.id,
+                before={"site_id": before},
+                after={"site_id": target.id},
+                reason=reason,
+            )
+            return {"id": fam.id, "site": target.name, "site_id": target.id}
+
+    def update_infant(
+        self,
+        actor: Actor,
+        family_id: int,
+        *,
+        reason: str,
+        due_date: date | str | None = None,
+        date_of_birth: date | str | None = None,
+        gestational_age_at_birth_weeks: float | None = None,
+    ) -> dict:
+        """Record the birth (date of birth, gestation) or a revised due date.
+
+        The date of birth is stored encrypted; the audit row names it but never its value.
+        """
+        require_write(actor)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        due = v.a_date(due_date, "due_date")
+        born = v.a_date(date_of_birth, "date_of_birth")
+        gest = gestational_age_at_birth_weeks
+        if gest is not None and (
+            isinstance(gest, bool) or not isinstance(gest, int | float) or not 22 <= gest <= 44
+        ):
+            raise StoreValidationError(
+                "gestational_age_at_birth_weeks", "must be weeks between 22 and 44"
+            )
+        if due is None and born is None and gest is None:
+            raise StoreValidationError("infant", "give a due date, date of birth or gestation")
+        if born is not None and born > datetime.now(UTC).date():
+            raise StoreValidationError("date_of_birth", "is in the future")
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            inf = s.execute(select(Infant).where(Infant.family_id == fam.id)).scalar_one()
+            before = {"due_date": shared.iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
+            if due is not None:
+                inf.due_date = due
+            if gest is not None:
+                inf.gestation_weeks = float(gest)
+            changed = sorted(
+                k for k, val in (("due_date", due), ("gestation_weeks", gest)) if val is not None
+            )
+            if born is not None:
+                row = s.execute(
+                    select(Identity).where(
+                        Identity.subject_kind == "infant", Identity.subject_id == inf.id
+                    )
+                ).scalar_one_or_none()
+                keys = self.core.keyring(s)
+                aad = f"infant:{inf.id}"
+                data = keys.decrypt(row.ciphertext, aad) if row is not None else {}
+                data["date_of_birth"] = born.isoformat()
+                if row is None:
+                    self._store_identity(s, fam.id, "infant", inf.id, data)
+                else:
+                    row.ciphertext, row.key_id = keys.encrypt(data, aad), keys.key_id
+                    self._index_identity(s, fam.id, "infant", inf.id, data)
+                changed = sorted([*changed, "date_of_birth"])
+            elif due is not None:
+                self._set_birth_offset(inf, shared.with_birth_dates(self.core, s, [inf])[0].birth_date)
+            s.flush()
+            after = {"due_date": shared.iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="infant",
+                entity_id=inf.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before=before,
+                after={**after, "changed": changed},
+                reason=reason,
+            )
+            return {
+                "due_date": after["due_date"],
+                "gestational_age_at_birth_weeks": inf.gestation_weeks,
+                "date_of_birth": shared.iso(born),
+                "changed": changed,
+            }
+
+    def end_caregiver(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver_id: int | str,
+        *,
+        reason: str,
+        left_on: date | str | None = None,
+    ) -> dict:
+        """Record that a caregiver left the family (kept, never deleted). ``caregiver_id`` is
+        the caregiver's database id or its family-file id."""
+        require_write(actor)
+        reason = v.text(reason, "reason", max_len=1000) or ""
+        when = v.a_date(left_on, "left_on") or datetime.now(UTC).date()
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = shared.caregiver(s, fam, caregiver_id)
+            if cg.left_on is not None:
+                raise StoreValidationError("caregiver", f"{cg.key!r} already left on {cg.left_on}")
+            if cg.joined_on and when < cg.joined_on:
+                raise StoreValidationError("left_on", "is before the caregiver joined")
+            cg.left_on, cg.left_reason = when, reason
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="caregiver",
+                entity_id=cg.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before={"left_on": None},
+                after={"left_on": when.isoformat()},
+                reason=reason,
+            )
+            return shared.caregiver_dict(cg, None)
+
+    def set_caregiver_language(
+        self,
+        actor: Actor,
+        family_id: int,
+        caregiver_id: int | str,
+        *,
+        page_language: str | None,
+        interpreter_needed: bool,
+    ) -> dict:
+        """Record the language a caregiver reads their own pages in (a BCP 47 tag such as
+        ``en``, ``ar`` or ``pt-BR``; None: the service default) and whether they need an
+        interpreter to talk with the service."""
+        require_write(actor)
+        language = v.text(page_language, "page_language", max_len=35, required=False) or None
+        if language is not None and not shared.LANGUAGE_TAG.match(language):
+            raise StoreValidationError(
+                "page_language", f"{language!r} is not a language tag such as 'en' or 'pt-BR'")
+        needed = v.boolean(interpreter_needed, "interpreter_needed")
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            cg = shared.caregiver(s, fam, caregiver_id)
+            before = {"page_language": cg.page_language,
+                      "interpreter_needed": bool(cg.interpreter_needed)}
+            cg.page_language, cg.interpreter_needed = language, bool(needed)
+            audit.append(
+                s,
+                actor=actor,
+                action="update",
+                entity="caregiver",
+                entity_id=cg.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                before=before,
+                after={"page_language": language, "interpreter_needed": bool(needed)},
+            )
+            return shared.caregiver_dict(cg, None)
+
+    def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
+        """``{family pk: ["father (ar)", ...]}`` for the actor's families where a current
+        caregiver needs an interpreter (the caseload shows it)."""
+        if not policy.allows(actor, Action.READ_CLINICAL):
+            return {}
+        with self.core.db.read() as s:
+            rows = s.execute(
+                scoped(select(Caregiver.family_id, Caregiver.key, Caregiver.page_language),
+                       actor, Caregiver)
+                .where(Caregiver.interpreter_needed.is_(True), Caregiver.left_on.is_(None))
+                .order_by(Caregiver.family_id, Caregiver.id)
+            ).all()
+        out: dict[int, list[str]] = {}
+        for fid, key, lang in rows:
+            out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
+        return out
+
+
+def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:
+    """The screening family-file rules (``attunement.risk``), errors as dotted field paths."""
+
+    from attunement.risk import FamilyError, load_definitions, validate_family
+
+    try:
+        validate_family(family)
+        levels = load_definitions().context_level()
+        places = [("context", family.get("context") or {}, "family")] + [
+            (f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
+            for i, c in enumerate(family["caregivers"])
+        ]
+        for path, ctx, level in places:
+            for key in ctx:
+                # "any": recorded at either level (e.g. safety_review_completed, harm_intent)
+                if key not in levels:
+                    known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
+                    raise FamilyError(
+                        [(f"{path}.{key}", f"unknown recorded answer; known: {known}")]
+                    )
+                if levels[key] not in (level, "any"):
+                    raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
+    except FamilyError as exc:
+        path, why = exc.problems[0]
+        field = re.sub(r"\[(\d+)\]", r".\1", path) or "family"
+        for old, new in (prefix or {}).items():
+            if field.startswith(old):
+                field = new + field[len(old) :]
+        raise StoreValidationError(field, why) from None

@@ -1,0 +1,549 @@
+"""Reading families: caseload pages, the family record and the family document."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from attunement import policy
+from attunement.risk.profile import REVIEW_KEY
+from attunement.store import audit, blind, caseload
+from attunement.store.models import (
+    Alert,
+    Assessment,
+    Caregiver,
+    Consent,
+    Episode,
+    Family,
+    Identity,
+    IdentityLookup,
+    Infant,
+    ObservationSession,
+    Site,
+    Study,
+    TimePoint,
+)
+from attunement.store.research_view import coded_context, coded_variants
+from attunement.store.scope import (
+    Actor,
+    get_scoped,
+    scoped,
+)
+
+if TYPE_CHECKING:
+    pass
+from attunement.store import shared
+from attunement.store.core import Core
+
+
+class FamilyViews:
+    """What is read about families: the caseload, one family, its document (clinical or research view)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
+        """The actor's whole caseload: open urgent alerts first, then overdue, then by family
+        code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
+        today = datetime.now(UTC).date()
+        by_code = not policy.pseudonymised(actor)
+        needle = (q or "").strip()
+        rows: list[dict] = []
+        with self.core.db.read() as s:
+            search = self._search_clause(actor, needle) if needle else None
+            sub = caseload.family_rows(s, actor, today, caseload.Filters(), search).subquery()
+            found = list(s.execute(select(sub).order_by(*caseload.order(sub, True, by_code))))
+            # the rows' details a chunk of ids at a time (never one id list per family)
+            for start in range(0, len(found), caseload.MAX_PAGE):
+                rows += self._caseload_items(
+                    s, actor, found[start:start + caseload.MAX_PAGE], today
+                )
+        if needle and actor.sees_identifiers:
+            with self.core.db.write() as s:
+                audit.append(
+                    s, actor=actor, action="search", entity="family", after={"results": len(rows)}
+                )
+        return rows
+
+    def caseload_page(
+        self,
+        actor: Actor,
+        *,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        mine: bool = False,
+        overdue: bool = False,
+        urgent: bool = False,
+        study: int | None = None,
+        time_point: str | None = None,
+        counts: bool = True,
+    ) -> dict:
+        """One keyset page of the caseload: open urgent alerts first, then most overdue, then
+        by family code (researchers: by record id, their codes are pseudonyms).
+
+        Returns ``items``, ``next`` and ``previous`` (opaque cursors or None) and, with
+        ``counts``, ``counts`` (``families``, ``urgent``, ``overdue`` in the filtered list).
+        Each item: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
+        researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
+        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the
+        latest date a questionnaire was completed, not entered).
+        Filters: ``mine`` (families the actor registered), ``overdue``, ``urgent``, ``study``
+        (id), ``time_point`` (families with an item due or overdue there).
+        ``q``: a family code (exact, or its beginning), and for clinical roles a name (whole
+        name or one word of it), NHS number or date of birth, matched exactly through the
+        blind index (audited); researchers: their pseudonymous family id.
+        """
+        size = caseload.page_size(limit)
+        filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
+                                   study_id=study, time_point=time_point)
+        by_code = not policy.pseudonymised(actor)
+        today = datetime.now(UTC).date()
+        after, key = True, None
+        if cursor:
+            after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
+        needle = (q or "").strip()
+        with self.core.db.read() as s:
+            search = self._search_clause(actor, needle) if needle else None
+            if search is not None:
+                # resolve the matches first (indexed), so the schedule is computed only for
+                # them; a search matching more than a page keeps the clause itself
+                hits = list(s.execute(
+                    scoped(select(Family.id), actor).where(search).limit(caseload.MAX_PAGE + 1)
+                ).scalars())
+                if len(hits) <= caseload.MAX_PAGE:
+                    search = Family.id.in_(hits) if hits else false()
+            rows = caseload.family_rows(s, actor, today, filters, search).subquery("rows")
+            # the counts ride along as window totals over the filtered list (one pass)
+            sub = select(
+                rows,
+                func.count().over().label("total"),
+                func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).over().label("total_urgent"),
+                func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).over().label("total_overdue"),
+            ).subquery("caseload")
+            page_stmt = select(sub)
+            if key is not None:
+                page_stmt = page_stmt.where(caseload.keyset(sub, key, after, by_code))
+            page_stmt = page_stmt.order_by(*caseload.order(sub, after, by_code)).limit(size + 1)
+            found = list(s.execute(page_stmt).all())
+            more = len(found) > size
+            found = found[:size]
+            if not after:
+                found.reverse()
+            summary = None
+            if counts:
+                c = found[0] if found else s.execute(select(
+                    func.count().label("total"),
+                    func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).label("total_urgent"),
+                    func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).label("total_overdue"),
+                )).one()
+                summary = {"families": int(c.total), "urgent": int(c.total_urgent or 0),
+                           "overdue": int(c.total_overdue or 0)}
+            items = self._caseload_items(s, actor, found, today)
+        if needle and actor.sees_identifiers:
+            with self.core.db.write() as s:
+                audit.append(
+                    s, actor=actor, action="search", entity="family",
+                    after={"results": summary["families"] if summary else len(items)},
+                )
+        keys = [caseload.sort_key(r, by_code) for r in found]
+        has_next = more if after else key is not None
+        has_prev = (key is not None) if after else more
+        return {
+            "items": items,
+            "next": caseload.encode_cursor("families", "after", keys[-1])
+            if found and has_next else None,
+            "previous": caseload.encode_cursor("families", "before", keys[0])
+            if found and has_prev else None,
+            "counts": summary,
+        }
+
+    def _search_clause(self, actor: Actor, needle: str) -> Any:
+        """Which families match a search, as an indexed WHERE clause (never a scan that
+        decrypts): code equal to or beginning with the text (as typed or upper case), or a
+        blind-index digest of the text as a name, NHS number or date of birth."""
+        if policy.pseudonymised(actor):
+            return self._pseudonym_clause(actor, needle)
+        ranges = [
+            and_(Family.code >= text, Family.code < text + "\U0010ffff")
+            for text in sorted({needle, needle.upper()})
+        ]
+        clause = or_(*ranges)
+        if actor.sees_identifiers:
+            keys = self.core.keyring()
+            digests = [keys.blind_index(f, val) for f, val in blind.query_values(needle)]
+            if digests:
+                clause = or_(clause, Family.id.in_(
+                    select(IdentityLookup.family_id).where(IdentityLookup.digest.in_(digests))
+                ))
+        return clause
+
+    def _pseudonym_clause(self, actor: Actor, needle: str) -> Any:
+        """Researchers find a family by its whole pseudonymous id (a keyed hash, which no
+        index can hold): their studies' record ids are hashed here, nothing is decrypted."""
+        keys = self.core.keyring()
+        wanted = needle.upper()
+        with self.core.db.read() as s:
+            rows = s.execute(scoped(select(Family.id, Family.study_id), actor)).all()
+        hits = [
+            fid for fid, study in rows
+            if keys.pseudonym(study or "none", "family", fid).upper() == wanted
+        ]
+        return Family.id.in_(hits) if hits else false()
+
+    def _caseload_items(self, s: Session, actor: Actor, found: list, today: date) -> list[dict]:
+        """The page's rows in full: schedule items by the reference rule (``_schedule``) for
+        these families only (at most one page of ids)."""
+        if not found:
+            return []
+        ids = [r.id for r in found]
+        fams = {f.id: f for f in s.execute(select(Family).where(Family.id.in_(ids))).scalars()}
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
+        studies = dict(s.execute(select(Study.id, Study.name)).all())
+        carers: dict[int, list[Caregiver]] = {}
+        for cg in s.execute(
+            select(Caregiver).where(Caregiver.family_id.in_(ids)).order_by(Caregiver.id)
+        ).scalars():
+            carers.setdefault(cg.family_id, []).append(cg)
+        infants = {
+            i.family_id: i
+            for i in shared.with_birth_dates(self.core,
+                s, s.execute(
+                    select(Infant).where(Infant.family_id.in_(ids)).order_by(Infant.id)
+                ).scalars()
+            )
+        }
+        done = set(
+            s.execute(
+                select(Assessment.caregiver_id, Assessment.instrument, Assessment.time_point)
+                .where(Assessment.family_id.in_(ids))
+                .distinct()
+            ).all()
+        )
+        schedules: dict[int, list[TimePoint]] = {}
+        for tp in s.execute(select(TimePoint).order_by(TimePoint.position)).scalars():
+            schedules.setdefault(tp.study_id, []).append(tp)
+        pseudo = policy.pseudonymised(actor)
+        out = []
+        for r in found:
+            f = fams[r.id]
+            active = [c for c in carers.get(f.id, []) if c.left_on is None]
+            due, overdue = shared.schedule(
+                f, infants.get(f.id), active, schedules.get(f.study_id or -1, []), done, today
+            )
+            if pseudo:
+                due = shared.pseudo_schedule(self.core, f, due, active)
+                overdue = shared.pseudo_schedule(self.core, f, overdue, active)
+            out.append({
+                "id": f.id,
+                "site": sites[f.site_id],
+                "site_id": f.site_id,
+                "family_id": (self.core.keyring().pseudonym(f.study_id or "none", "family", f.id)
+                              if pseudo else f.code),
+                "study": studies.get(f.study_id) if f.study_id else None,
+                "n_caregivers": int(r.n_caregivers),
+                "open_alerts": int(r.open_alerts),
+                "due": due,
+                "overdue": overdue,
+                "last_assessed": None if pseudo or r.last_assessed is None
+                else shared.iso(r.last_assessed),
+            })
+        return out
+
+    def get_family(self, actor: Actor, family_id: int) -> dict:
+        """One family: infant, caregivers, assessments (every version), alerts, episodes and
+        observation sessions. Identifiers are decrypted only for clinical roles in scope, and
+        that view is audited; researchers get a pseudonymised view without dates."""
+        with self.core.db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            doc = self.family_doc(s, actor, fam)
+            show_ids = (
+                actor.sees_identifiers
+                and s.execute(
+                    select(Identity.id).where(Identity.family_id == fam.id).limit(1)
+                ).first()
+                is not None
+            )
+        if show_ids:
+            with self.core.db.write() as s:
+                audit.append(
+                    s,
+                    actor=actor,
+                    action="view_identifiers",
+                    entity="family",
+                    entity_id=doc["id"],
+                    family_id=doc["id"],
+                    site_id=doc["site_id"],
+                )
+        return doc
+
+    def family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
+        site = s.get(Site, fam.site_id)
+        study = s.get(Study, fam.study_id) if fam.study_id else None
+        infant = next(
+            iter(
+                shared.with_birth_dates(self.core,
+                    s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
+                )
+            ),
+            None,
+        )
+        carers = list(
+            s.execute(
+                select(Caregiver).where(Caregiver.family_id == fam.id).order_by(Caregiver.id)
+            ).scalars()
+        )
+        ids = shared.identities(self.core, s, fam.id) if actor.sees_identifiers else {}
+        by_pk = {c.id: c for c in carers}
+        assessments = [
+            shared.assessment_dict(a, by_pk[a.caregiver_id])
+            for a in s.execute(
+                select(Assessment)
+                .where(Assessment.family_id == fam.id)
+                .order_by(Assessment.submitted_at, Assessment.id)
+            ).scalars()
+        ]
+        by_assessment = {a["id"]: a for a in assessments}
+        alerts = [
+            shared.alert_dict(
+                a, fam, by_pk[a.caregiver_id], shared.AssessmentRef(by_assessment.get(a.assessment_id))
+            )
+            for a in s.execute(
+                select(Alert).where(Alert.family_id == fam.id).order_by(Alert.id.desc())
+            ).scalars()
+        ]
+        episodes = [
+            shared.episode_dict(e)
+            for e in s.execute(
+                select(Episode).where(Episode.family_id == fam.id).order_by(Episode.id)
+            ).scalars()
+        ]
+        sessions = [
+            shared.observation_dict(self.core, o)
+            for o in s.execute(
+                select(ObservationSession)
+                .where(ObservationSession.family_id == fam.id)
+                .order_by(ObservationSession.id)
+            ).scalars()
+        ]
+        keys_of = {c.id: c.key for c in carers}
+        consents = [
+            shared.consent_dict(c, keys_of.get(c.caregiver_id))
+            for c in s.execute(
+                select(Consent).where(Consent.family_id == fam.id).order_by(Consent.id)
+            ).scalars()
+        ]
+        infant_doc: dict[str, Any] = {}
+        if infant is not None:
+            infant_doc = {
+                "pk": infant.id,
+                "due_date": shared.iso(infant.due_date),
+                "date_of_birth": shared.iso(infant.birth_date),
+                "gestational_age_at_birth_weeks": infant.gestation_weeks,
+            }
+            if actor.sees_identifiers:
+                infant_doc["identifiers"] = {
+                    k: val
+                    for k, val in ids.get(("infant", infant.id), {}).items()
+                    if k != "date_of_birth"
+                }
+        caregivers = [
+            shared.caregiver_dict(
+                c, ids.get(("caregiver", c.id), {}) if actor.sees_identifiers else None
+            )
+            for c in carers
+        ]
+        tps = (
+            list(
+                s.execute(
+                    select(TimePoint)
+                    .where(TimePoint.study_id == fam.study_id)
+                    .order_by(TimePoint.position)
+                ).scalars()
+            )
+            if fam.study_id
+            else []
+        )
+        done = {
+            (a.caregiver_id, a.instrument, a.time_point)
+            for a in s.execute(select(Assessment).where(Assessment.family_id == fam.id)).scalars()
+        }
+        due, overdue = shared.schedule(
+            fam,
+            infant,
+            [c for c in carers if c.left_on is None],
+            tps,
+            done,
+            datetime.now(UTC).date(),
+        )
+        doc = {
+            "id": fam.id,
+            "family_id": fam.code,
+            "site": site.name if site else None,
+            "site_id": fam.site_id,
+            "study": study.name if study else None,
+            "study_id": fam.study_id,
+            "placement": fam.placement,
+            "context": dict(fam.context or {}),
+            "assessed_on": shared.iso(fam.assessed_on),
+            "created_at": fam.created_at.isoformat(),
+            "infant": infant_doc,
+            "caregivers": caregivers,
+            "assessments": assessments,
+            "alerts": alerts,
+            "episodes": episodes,
+            "observation_sessions": sessions,
+            "consents": consents,
+            "due": due,
+            "overdue": overdue,
+        }
+        if policy.pseudonymised(actor):
+            doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
+        return doc
+
+    def _pseudonymise_doc(
+        self, s: Session, doc: dict, fam: Family, infant: Infant | None,
+        carers: list[Caregiver],
+    ) -> dict:
+        """A researcher's family document: an allow-list, never the clinical one trimmed."""
+        return shared.research_view(self.core, s, fam, infant, carers).family(
+            doc,
+            family_pk=fam.id,
+            birth_day_from_due_date=(infant.birth_date - infant.due_date).days
+            if infant and infant.birth_date and infant.due_date
+            else None,
+            due=shared.pseudo_schedule(self.core, fam, doc["due"], carers),
+            overdue=shared.pseudo_schedule(self.core, fam, doc["overdue"], carers),
+        )
+
+    def family_document(self, actor: Actor, family_id: int) -> dict:
+        """The screening family file of this family (latest responses per current caregiver x
+        instrument, latest correction), ready for ``attunement.risk.profile``."""
+        with self.core.db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            infant = next(
+                iter(
+                    shared.with_birth_dates(self.core,
+                        s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
+                    )
+                ),
+                None,
+            )
+            carers = list(
+                s.execute(
+                    select(Caregiver)
+                    .where(Caregiver.family_id == fam.id, Caregiver.left_on.is_(None))
+                    .order_by(Caregiver.id)
+                ).scalars()
+            )
+            latest = self._latest_assessments(s, fam.id)
+            review = self._safety_review(s, fam.id)
+            pseudo = policy.pseudonymised(actor)
+            code = (
+                self.core.keyring().pseudonym(fam.study_id or "none", "family", fam.id)
+                if pseudo
+                else fam.code
+            )
+            # researchers get dates moved by a secret per-family shift: intervals (ages) hold
+            shift = (
+                timedelta(days=self.core.keyring().day_shift(fam.study_id or "none", fam.id))
+                if pseudo
+                else timedelta(0)
+            )
+            infant_doc: dict[str, Any] = {}
+            if infant is not None and infant.birth_date:
+                infant_doc["date_of_birth"] = (infant.birth_date - shift).isoformat()
+            elif infant is not None and infant.due_date:
+                infant_doc["due_date"] = (infant.due_date - shift).isoformat()
+            if infant is not None and infant.gestation_weeks is not None:
+                infant_doc["gestational_age_at_birth_weeks"] = infant.gestation_weeks
+            newest = max((a.completed_on for a in latest), default=None)
+            assessed = fam.assessed_on or newest or datetime.now(UTC).date()
+            if newest and newest > assessed:
+                assessed = newest
+            assessed -= shift
+            caregivers = []
+            for c in carers:
+                responses = {
+                    a.instrument: list(self._item_scores(a))
+                    for a in latest
+                    if a.caregiver_id == c.id
+                }
+                entry: dict[str, Any] = {
+                    "id": c.key
+                    if not policy.pseudonymised(actor)
+                    else self.core.keyring().pseudonym(fam.study_id or "none", "caregiver", c.id),
+                    "role": c.role,
+                    "context": dict(c.context or {}),
+                    "responses": responses,
+                }
+                if review is False:
+                    entry["context"].pop(REVIEW_KEY, None)
+                if c.age is not None:
+                    entry["age"] = c.age
+                if c.first_time_parent is not None:
+                    entry["first_time_parent"] = c.first_time_parent
+                if c.variants:
+                    entry["variants"] = dict(c.variants)
+                if pseudo:  # researchers: coded answers and known form variants only
+                    entry["context"] = coded_context(entry["context"])
+                    entry["variants"] = coded_variants(entry.get("variants"))
+                    if not entry["variants"]:
+                        entry.pop("variants")
+                caregivers.append(entry)
+            context = dict(fam.context or {})
+            if review is not None:
+                context[REVIEW_KEY] = review
+            return {
+                "family_id": code,
+                "assessed_on": assessed.isoformat(),
+                "infant": infant_doc,
+                "placement": fam.placement,
+                "context": coded_context(context) if pseudo else context,
+                "caregivers": caregivers,
+            }
+
+    def _safety_review(self, s: Session, family_id: int) -> bool | None:
+        """Whether the family's urgent alerts have a recorded safety review: False while any is
+        open (whatever a recorded answer says), True when all are acknowledged and at least one
+        with an outcome, None when the family has no urgent alert (recorded answers decide)."""
+        urgent = [a for a in s.execute(select(Alert).where(Alert.family_id == family_id)).scalars()
+                  if shared.urgent_alert(a)]
+        if not urgent:
+            return None
+        if any(a.status == "open" for a in urgent):
+            return False
+        return any(a.outcome for a in urgent)
+
+    def _latest_assessments(self, s: Session, family_id: int) -> list[Assessment]:
+        """Per caregiver x instrument: the newest submission, in its latest version."""
+        rows = list(
+            s.execute(
+                select(Assessment).where(Assessment.family_id == family_id).order_by(Assessment.id)
+            ).scalars()
+        )
+        current = shared.current(rows)
+        best: dict[tuple[int, str], Assessment] = {}
+        for a in current:
+            key = (a.caregiver_id, a.instrument)
+            first = self._series_start(rows, a)
+            if key not in best or (first.completed_on, first.id) >= (
+                self._series_start(rows, best[key]).completed_on,
+                self._series_start(rows, best[key]).id,
+            ):
+                best[key] = a
+        return list(best.values())
+
+    @staticmethod
+    def _series_start(rows: list[Assessment], a: Assessment) -> Assessment:
+        by_id = {r.id: r for r in rows}
+        while a.corrected_from is not None and a.corrected_from in by_id:
+            a = by_id[a.corrected_from]
+        return a
+
+    @staticmethod
+    def _item_scores(a: Assessment) -> list[int | None]:
+        return list(a.item_scores)

@@ -1,0 +1,56 @@
+"""Assessments: one caregiver's answers to one instrument at one time point."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from attunement.store.models.core import Base, UTCDateTime, utcnow
+
+
+class Assessment(Base):
+    """One caregiver x instrument x time point.
+
+    ``instance`` counts repeats at the same time point, ``version`` counts corrections.
+    """
+
+    __tablename__ = "assessments"
+    __table_args__ = (
+        UniqueConstraint("caregiver_id", "instrument", "time_point", "instance", "version"),
+        Index("ix_assessments_family_instrument", "family_id", "instrument"),
+        # the caseload: "is this caregiver x instrument x time point done?" and last assessed
+        Index("ix_assessments_done", "caregiver_id", "instrument", "time_point"),
+        Index("ix_assessments_family_completed", "family_id", "completed_on"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(50))
+    instrument_version: Mapped[str] = mapped_column(String(50))
+    time_point: Mapped[str] = mapped_column(String(100))
+    instance: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    input_kind: Mapped[str] = mapped_column(String(20))
+    responses: Mapped[list[Any]] = mapped_column(JSON)
+    item_scores: Mapped[list[Any]] = mapped_column(JSON)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    corrected_from: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    submitted_via: Mapped[str] = mapped_column(String(20), default="staff")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_on: Mapped[date] = mapped_column(Date)
+    submission_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)

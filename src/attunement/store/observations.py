@@ -1,0 +1,118 @@
+"""Observations: coded recordings of interaction and their measures."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from attunement import policy
+from attunement.policy import Action
+from attunement.store import audit, files
+from attunement.store import validate as v
+from attunement.store.errors import (
+    Forbidden,
+    StoreValidationError,
+)
+from attunement.store.models import (
+    Family,
+    ObservationSession,
+)
+from attunement.store.scope import (
+    Actor,
+    get_scoped,
+    require_write,
+)
+
+if TYPE_CHECKING:
+    pass
+from attunement.store import shared
+from attunement.store.core import Core
+
+MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
+
+
+class Observations:
+    """Observation sessions (coded recordings) and their measures."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def add_observation_session(
+        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
+    ) -> dict:
+        """Attach a coded recording (file bytes + metadata) to a family. The file is validated
+        and measured here, once (:mod:`attunement.store.observation_measures`): one that is too
+        large or cannot be measured is refused and nothing is stored."""
+        from attunement.store.observation_measures import (
+            ALGORITHM,
+            ObservationMeasures,
+            measure_upload,
+            seal_measures,
+        )
+
+        require_write(actor)
+        name = v.text(filename, "filename", max_len=255) or ""
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise StoreValidationError("filename", "must be a plain file name, not a path")
+        if not isinstance(content, bytes | bytearray) or not content:
+            raise StoreValidationError("content", "the file is empty")
+        if not isinstance(metadata, dict):
+            raise StoreValidationError("metadata", "must be an object")
+        with self.core.db.read() as s:  # scope first: no parsing for a family one cannot see
+            get_scoped(s, actor, Family, family_id, what="family")
+        measured = measure_upload(name, bytes(content), metadata)
+        with self.core.db.write() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            digest = hashlib.sha256(content).hexdigest()
+            o = ObservationSession(
+                family_id=fam.id,
+                filename=name,
+                sha256=digest,
+                size=len(content),
+                uploaded_by=actor.user_id,
+                **files.seal_observation(
+                    self.core.keyring(s), fam.id, digest, bytes(content), shared.jsonable(metadata)),
+            )
+            s.add(o)
+            s.flush()
+            s.add(ObservationMeasures(
+                session_id=o.id, settings=measured.settings, n_events=measured.n_events,
+                measures_ciphertext=seal_measures(self.core.keyring(s), fam.id, digest, measured),
+                algorithm=ALGORITHM))
+            out = shared.observation_dict(self.core, o)
+            audit.append(
+                s,
+                actor=actor,
+                action="create",
+                entity="observation_session",
+                entity_id=o.id,
+                family_id=fam.id,
+                site_id=fam.site_id,
+                # not the metadata: coder and participant names stay encrypted at rest
+                after={k: out[k] for k in ("filename", "sha256", "size")},
+            )
+            return out
+
+    def observation_measures(self, actor: Actor, family_id: int) -> dict[int, dict]:
+        """The measures stored at upload of each of a family's coded sessions, by session id
+        (clinical roles in scope; never re-parsed). A session uploaded before measures were
+        kept has no entry."""
+        from attunement.store.observation_measures import stored_measures
+
+        if not policy.allows(actor, Action.OPEN_RECORDING):
+            raise Forbidden("only clinical roles may open recordings")
+        with self.core.db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            ids = list(s.execute(select(ObservationSession.id).where(
+                ObservationSession.family_id == fam.id)).scalars())
+            return stored_measures(s, self.core.keyring(s), ids)
+
+    def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
+        """The file of an observation session (clinical roles in scope)."""
+        if not policy.allows(actor, Action.OPEN_RECORDING):
+            raise Forbidden("only clinical roles may download recordings")
+        with self.core.db.read() as s:
+            o = get_scoped(s, actor, ObservationSession, session_id, what="observation session")
+            return o.filename, files.open_content(self.core.keys_for_rows(), o)
