@@ -1,0 +1,51 @@
+"""Administration: sites, users and studies.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from attunement.store import Actor, Store
+from attunement.web.deps import api_actor, get_store
+from attunement.web.schemas import Json, SiteIn, StudyIn, UserIn
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/sites", tags=["admin"])
+def list_sites(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_sites(actor)
+
+
+@router.post("/sites", status_code=201, tags=["admin"])
+def add_site(
+    body: SiteIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_site(actor, body.name)
+
+
+@router.get("/users", tags=["admin"])
+def list_users(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_users(actor)
+
+
+@router.post("/users", status_code=201, tags=["admin"])
+def add_user(
+    body: UserIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_user(actor, body.email, body.role, body.sites, body.password,
+                          studies=body.studies or None)
+
+
+@router.get("/studies", tags=["admin"])
+def list_studies(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
+    return store.list_studies(actor)
+
+
+@router.post("/studies", status_code=201, tags=["admin"])
+def add_study(
+    body: StudyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+) -> Json:
+    return store.add_study(
+        actor, body.name, body.sites, [tp.model_dump() for tp in body.time_points]
+    )

@@ -1,0 +1,35 @@
+"""Sign-in for programs: ``POST /api/token`` (OAuth2 password flow) and ``GET /api/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from attunement.store import Actor, Store
+from attunement.web.deps import api_actor, get_store
+from attunement.web.guard import client_address
+from attunement.web.schemas import Json, TokenOut
+
+router = APIRouter(prefix="/api")
+
+
+@router.post("/token", response_model=TokenOut, tags=["auth"])
+def token(
+    request: Request,
+    form: OAuth2PasswordRequestForm = Depends(),
+    store: Store = Depends(get_store),
+) -> TokenOut:
+    """Exchange email and password for a bearer token (OAuth2 password flow)."""
+    actor = store.authenticate(form.username, form.password, client=client_address(request))
+    return TokenOut(access_token=store.create_api_token(actor))
+
+
+@router.get("/me", tags=["auth"])
+def me(actor: Actor = Depends(api_actor)) -> Json:
+    """Who the token belongs to: email, role, sites and studies."""
+    return {
+        "email": actor.email,
+        "role": actor.role,
+        "site_ids": sorted(actor.site_ids),
+        "study_ids": sorted(actor.study_ids),
+    }

@@ -1,0 +1,32 @@
+"""Consents given by a family or one caregiver, and their withdrawal.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from attunement.store import Actor, Store
+from attunement.web.deps import api_actor, get_store
+from attunement.web.schemas import ConsentIn, ConsentWithdrawIn, Json
+
+router = APIRouter(prefix="/api")
+
+
+@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"])
+def add_consent(
+    family_id: int, body: ConsentIn, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record a consent given by the family or one caregiver."""
+    return store.add_consent(actor, family_id, kind=body.kind, version=body.version,
+                             given_on=body.given_on, caregiver=body.caregiver)
+
+
+@router.post("/consents/{consent_id}/withdraw", tags=["consent"])
+def withdraw_consent(
+    consent_id: int, body: ConsentWithdrawIn, actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record that consent was withdrawn (the record itself is kept)."""
+    return store.withdraw_consent(actor, consent_id, withdrawn_on=body.withdrawn_on,
+                                  reason=body.reason)

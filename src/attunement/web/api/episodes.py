@@ -1,0 +1,34 @@
+"""Intervention episodes: started, then sessions, fidelity and the end recorded.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from attunement.store import Actor, Store
+from attunement.web.deps import api_actor, get_store
+from attunement.web.schemas import EpisodeIn, EpisodeUpdate, Json
+
+router = APIRouter(prefix="/api")
+
+
+@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"])
+def add_episode(
+    family_id: int,
+    body: EpisodeIn,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Start an intervention episode."""
+    return store.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
+
+
+@router.patch("/episodes/{episode_id}", tags=["episodes"])
+def update_episode(
+    episode_id: int,
+    body: EpisodeUpdate,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Json:
+    """Record sessions offered and attended, fidelity notes, or the end and its reason."""
+    return store.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))

@@ -1,0 +1,52 @@
+"""Exports of assessments (tidy CSV/Parquet, REDCap, FHIR, JSON) and the audit log.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from attunement.store import Actor, Store
+from attunement.web import downloads
+from attunement.web.deps import api_actor, get_store
+from attunement.web.schemas import Json
+from attunement.web.submissions import MAX_RECORD_ID
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/exports/assessments", tags=["exports"])
+def export_assessments(
+    format: downloads.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
+    pseudonymise: bool | None = Query(
+        None, description="Researchers always get pseudonymised data whatever this says"
+    ),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Response:
+    """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
+    if format in downloads.STREAMED:
+        return downloads.streamed(store, actor, format, study=study, pseudonymise=pseudonymise)
+    frame = store.export_assessments(actor, study=study, pseudonymise=pseudonymise)
+    return downloads.response(frame, format)
+
+
+@router.get("/exports/redcap-dictionary", tags=["exports"])
+def redcap_dictionary(
+    study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> Response:
+    """The REDCap data dictionary matching the REDCap flat export."""
+    frame = store.export_assessments(actor, study=study)
+    return downloads.response(frame, "redcap-dictionary")
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    limit: int = Query(200, ge=1, le=5000),
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> list[Json]:
+    return store.audit_log(actor, limit=limit)

@@ -1,0 +1,48 @@
+"""Caregiver one-time links: created by a practitioner, opened and answered without an account.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from attunement.store import Actor, Store
+from attunement.web import content
+from attunement.web.deps import api_actor, get_store
+from attunement.web.rendering import link_url
+from attunement.web.schemas import Json, LinkIn, LinkOut, LinkSubmitIn
+
+router = APIRouter(prefix="/api")
+
+
+@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"])
+def create_link(
+    family_id: int,
+    body: LinkIn,
+    request: Request,
+    actor: Actor = Depends(api_actor),
+    store: Store = Depends(get_store),
+) -> LinkOut:
+    """A one-time link for one caregiver, one instrument and one time point."""
+    secret = store.create_link(
+        actor, family_id, body.caregiver, body.instrument, body.time_point, hours=body.hours
+    )
+    return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
+
+
+@router.get("/links/{token}", tags=["caregiver links"])
+def open_link(token: str, store: Store = Depends(get_store)) -> Json:
+    """What a one-time link asks for (no account needed); 404 once used or expired."""
+    info = store.open_link(token)
+    return {**info, "questions": content.questions(info["instrument"])}
+
+
+@router.post("/links/{token}", status_code=201, tags=["caregiver links"])
+def submit_link(
+    token: str, body: LinkSubmitIn, request: Request, store: Store = Depends(get_store)
+) -> Json:
+    """A caregiver's answers through a one-time link; the link is used up atomically."""
+    assessment = store.submit_link(token, body.responses)
+    out: Json = {"received": True, "urgent": content.is_urgent(assessment)}
+    if content.shows_crisis_contacts(assessment):
+        out["crisis_contacts"] = request.app.state.settings.crisis_contacts
+    return out

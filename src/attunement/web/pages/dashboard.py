@@ -1,0 +1,38 @@
+"""The dashboard: the caseload (urgent first, then overdue), open alerts, interpreter needs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from attunement.store import Actor
+from attunement.web.deps import page_actor
+from attunement.web.rendering import call, render, store_of
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def dashboard(request: Request, q: str | None = None, cursor: str | None = None,
+                    acursor: str | None = None, mine: bool = False, urgent: bool = False,
+                    overdue: bool = False, actor: Actor = Depends(page_actor)) -> Response:
+    store = store_of(request)
+    # the store orders the caseload: open urgent alerts first, then overdue assessments
+    filters = {"mine": mine, "urgent": urgent, "overdue": overdue}
+    page = await call(store.caseload_page, actor, q=q or None, cursor=cursor, **filters)
+    alerts = await call(store.alerts_page, actor, cursor=acursor)
+    interpreters = await call(store.interpreter_needs, actor)
+
+    def page_query(**cursors: str) -> str:
+        keep = {"q": q or None, **{k: "1" for k, on in filters.items() if on}, **cursors}
+        return urlencode({k: val for k, val in keep.items() if val})
+
+    return render(request, "dashboard.html", {
+        "families": page["items"], "next": page["next"], "previous": page["previous"],
+        "counts": page["counts"], "alerts": alerts["items"], "alerts_next": alerts["next"],
+        "alerts_previous": alerts["previous"], "q": q or "", "filters": filters,
+        "page_query": page_query, "interpreters": interpreters,
+    })
