@@ -411,3 +411,329 @@ class Health(BaseModel):
     """``ok``, or why the service cannot answer (503)."""
 
     status: str
+
+
+# --- response models of the store's records -------------------------------------------------
+#
+# The routes answer with these and ``response_model_exclude_unset=True``: a key the store did
+# not send (a researcher's pseudonymised record has ``*_day`` instead of dates) is not added.
+
+
+class MeOut(BaseModel):
+    email: str
+    role: str
+    site_ids: list[int]
+    study_ids: list[int]
+
+
+class CaregiverOut(BaseModel):
+    """A caregiver of the family; identifiers only for roles that see them, ``*_day`` (days
+    from the family's anchor date) instead of dates for researchers."""
+
+    id: str
+    pk: int | str | None = None
+    role: str | None = None
+    age: int | None = None
+    first_time_parent: bool | None = None
+    context: dict[str, Any] | None = None
+    variants: dict[str, Any] | None = None
+    joined_on: str | None = None
+    left_on: str | None = None
+    left_reason: str | None = None
+    active: bool | None = None
+    page_language: str | None = None
+    interpreter_needed: bool | None = None
+    identifiers: dict[str, Any] | None = None
+    joined_day: int | None = None
+    left_day: int | None = None
+
+
+class AssessmentOut(BaseModel):
+    """One stored assessment (one version): answers, scores, flags and who submitted it."""
+
+    id: int
+    family: int | str | None = None
+    caregiver: str | None = None
+    caregiver_pk: int | str | None = None
+    caregiver_role: str | None = None
+    instrument: str | None = None
+    instrument_version: str | None = None
+    time_point: str | None = None
+    instance: int | None = None
+    version: int | None = None
+    input: str | None = None
+    responses: list[int | float | None] | None = None
+    item_scores: list[int | float | None] | None = None
+    scores: dict[str, Any] | None = Field(None, description="Scale scores, cut-offs and flags "
+                                           "as columns, e.g. epds_total")
+    flags: list[dict[str, Any]] | None = None
+    corrected_from: int | None = None
+    reason: str | None = None
+    submitted_by: int | str | None = None
+    submitted_via: str | None = None
+    submitted_at: str | None = None
+    completed_on: str | None = None
+    current: bool | None = None
+    day: int | None = None
+
+
+class FamilyOut(BaseModel):
+    """A family record: infant, caregivers, assessments, then its alerts, consents, episodes,
+    schedule and more (open: the screening file's own keys are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    family_id: str
+    site: str | None = None
+    site_id: int | None = None
+    study: str | None = None
+    study_id: int | None = None
+    placement: str | None = None
+    context: dict[str, Any] | None = None
+    assessed_on: str | None = None
+    created_at: str | None = None
+    infant: dict[str, Any] | None = None
+    caregivers: list[CaregiverOut] | None = None
+    assessments: list[AssessmentOut] | None = None
+
+
+class ProfileOut(BaseModel):
+    """The vulnerability profile (:func:`attunement.risk.profile`): tier, urgency, factors,
+    treatment routes, prompts; then ``urgency_action`` (the urgency's first action, or null) and
+    ``crisis_contacts`` (the service's, when urgent). Open: the factors and rules are content."""
+
+    model_config = ConfigDict(extra="allow")
+    tier: str
+    urgent: bool
+    urgent_reasons: list[str] | None = None
+    factors: list[dict[str, Any]] | None = None
+    cumulative_risk: int | float | None = None
+    pathways: list[str] | None = None
+    urgency: str | None = Field(None, description="none, same_day or emergency")
+
+
+class MatchesOut(BaseModel):
+    """Matched interventions (:func:`attunement.interventions.match`) with reasons and evidence;
+    ``held`` with ``held_reason`` while an urgent flag awaits its safety review; then
+    ``urgency_action`` and ``crisis_contacts`` as for the profile. Open: the catalogue is
+    content."""
+
+    model_config = ConfigDict(extra="allow")
+    recommended: list[dict[str, Any]]
+    excluded: list[dict[str, Any]] | None = None
+    note: str | None = None
+    held: bool | None = None
+    held_reason: str | None = None
+
+
+class QuestionOut(BaseModel):
+    number: int
+    label: str
+    scores: list[int | float]
+    options: list[str]
+    safety: bool
+
+
+class LinkInfoOut(BaseModel):
+    """What a one-time link asks for, with the questions (project labels)."""
+
+    instrument: str
+    time_point: str
+    caregiver_role: str | None = None
+    language: str | None = None
+    site: str | None = None
+    expires_at: str | None = None
+    questions: list[QuestionOut]
+
+
+class LinkReceivedOut(BaseModel):
+    received: bool
+    urgent: bool
+    crisis_contacts: list[dict[str, Any]] | None = Field(
+        None, description="Only when the answers call for the support box")
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    family: int | str | None = None
+    programme: str | None = None
+    start: str | None = None
+    end: str | None = None
+    caregivers: list[str] | None = None
+    sessions_offered: int | None = None
+    sessions_attended: int | None = None
+    fidelity_notes: str | None = None
+    end_reason: str | None = None
+    created_at: str | None = None
+
+
+class ConsentOut(BaseModel):
+    id: int
+    family: int | str | None = None
+    caregiver: str | None = None
+    kind: str | None = None
+    version: str | None = None
+    given_on: str | None = None
+    withdrawn_on: str | None = None
+    active: bool | None = None
+
+
+class ObservationOut(BaseModel):
+    """A stored coded recording (the file itself is downloaded separately)."""
+
+    id: int
+    family: int | str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    metadata: dict[str, Any] | None = None
+    uploaded_at: str | None = None
+
+
+class MeasuresOut(BaseModel):
+    """Responsiveness and contingency measures stored at upload, with their settings."""
+
+    session: int
+    settings: dict[str, Any]
+    permutations: int
+    seed: int
+    n_events: int | None = None
+    measures: list[dict[str, Any]]
+    warnings: list[Any]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str | None = None
+    actor_id: int | None = None
+    actor: str | None = None
+    role: str | None = None
+    action: str | None = None
+    entity: str | None = None
+    entity_id: str | None = None
+    family_id: int | None = None
+    site_id: int | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+    client: str | None = None
+    hash: str | None = None
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    active: bool | None = None
+    expires_on: str | None = None
+    sites: list[str] | None = None
+    studies: list[str | int] | None = None
+    created_at: str | None = None
+
+
+class NewUserOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    sites: list[str] | None = None
+    studies: list[str | int] | None = None
+    expires_on: str | None = None
+    active: bool | None = None
+
+
+class StudyOut(BaseModel):
+    id: int
+    name: str
+    sites: list[str] | None = None
+    time_points: list[dict[str, Any]] | None = None
+
+
+class PasswordSetOut(BaseModel):
+    id: int
+    password_set: bool
+
+
+class UserActiveOut(BaseModel):
+    id: int
+    email: str
+    active: bool
+
+
+class DesignOut(BaseModel):
+    """A randomisation design and the public fingerprint of its seed (never the seed). Open:
+    the keys depend on the method, and recruiters get no block sizes, ratio or weights."""
+
+    model_config = ConfigDict(extra="allow")
+    study: int
+    study_name: str | None = None
+    method: str
+    arms: list[str]
+
+
+class SecretOut(BaseModel):
+    secret: str
+
+
+class AllocationOut(BaseModel):
+    """One allocation. Open: the inputs are the design's strata or factors."""
+
+    model_config = ConfigDict(extra="allow")
+    study: int
+    sequence: int | None = None
+    arm: str
+    stratum: str | None = None
+    inputs: dict[str, Any] | None = None
+
+
+class BalanceRow(BaseModel):
+    """Allocations per arm for one group and level. Open: one count column per arm name."""
+
+    model_config = ConfigDict(extra="allow")
+    group: str
+    level: str | None = None
+    n: int
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    mismatched_sequences: list[Any]
+
+
+class ExportRow(BaseModel):
+    """One assessment of the tidy export (``format=json``): who, what, when, then one column per
+    item answer and per score (``epds_1`` … ``epds_total``). Researchers get pseudonyms."""
+
+    model_config = ConfigDict(extra="allow")
+    assessment_id: int | None = None
+    family: str | None = None
+    caregiver: str | None = None
+    instrument: str
+    instrument_version: str | None = None
+    time_point: str
+    submitted_at: str | None = None
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources (``format=fhir``)."""
+
+    resourceType: str = "Bundle"
+    type: str = "collection"
+    total: int
+    entry: list[dict[str, Any]]
+
+
+def _inline(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+EXPORT_CONTENT: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "array", "items": _inline(ExportRow)}},
+    "application/fhir+json": {"schema": _inline(FhirBundle)},
+}

@@ -17,7 +17,9 @@ from attunement.web.schemas import (
     NewTokenOut,
     OwnPasswordIn,
     PasswordIn,
+    PasswordSetOut,
     ResetLinkOut,
+    UserActiveOut,
 )
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -38,7 +40,8 @@ def change_own_password(body: OwnPasswordIn, request: Request,
     return NewTokenOut(access_token=store.create_api_token(actor))
 
 
-@router.post("/users/{user_id}/password")
+@router.post("/users/{user_id}/password", response_model=PasswordSetOut,
+    response_model_exclude_unset=True)
 def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api_actor),
                       store: Store = Depends(get_store)) -> Json:
     """Set a new password for someone (administrators only, audited; site leads send a reset
@@ -58,7 +61,8 @@ def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api
     return ResetLinkOut(user_id=user_id, url=reset_url(request, token), expires_in_hours=hours)
 
 
-@router.post("/users/{user_id}/active")
+@router.post("/users/{user_id}/active", response_model=UserActiveOut,
+    response_model_exclude_unset=True)
 def set_user_active(user_id: int, body: ActiveIn, actor: Actor = Depends(api_actor),
                     store: Store = Depends(get_store)) -> Json:
     """Disable (``active: false``) or re-enable an account, with a reason (administrators;

@@ -7,29 +7,42 @@ from fastapi import APIRouter, Depends
 
 from attunement.store import Actor, Store
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import Json, SiteIn, StudyIn, UserIn
+from attunement.web.schemas import (
+    Json,
+    NewUserOut,
+    SiteIn,
+    SiteOut,
+    StudyIn,
+    StudyOut,
+    UserIn,
+    UserOut,
+)
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/sites", tags=["admin"])
+@router.get("/sites", tags=["admin"], response_model=list[SiteOut],
+    response_model_exclude_unset=True)
 def list_sites(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
     return store.list_sites(actor)
 
 
-@router.post("/sites", status_code=201, tags=["admin"])
+@router.post("/sites", status_code=201, tags=["admin"], response_model=SiteOut,
+    response_model_exclude_unset=True)
 def add_site(
     body: SiteIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
     return store.add_site(actor, body.name)
 
 
-@router.get("/users", tags=["admin"])
+@router.get("/users", tags=["admin"], response_model=list[UserOut],
+    response_model_exclude_unset=True)
 def list_users(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
     return store.list_users(actor)
 
 
-@router.post("/users", status_code=201, tags=["admin"])
+@router.post("/users", status_code=201, tags=["admin"], response_model=NewUserOut,
+    response_model_exclude_unset=True)
 def add_user(
     body: UserIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
@@ -37,12 +50,14 @@ def add_user(
                           studies=body.studies or None)
 
 
-@router.get("/studies", tags=["admin"])
+@router.get("/studies", tags=["admin"], response_model=list[StudyOut],
+    response_model_exclude_unset=True)
 def list_studies(actor: Actor = Depends(api_actor), store: Store = Depends(get_store)) -> list[Json]:
     return store.list_studies(actor)
 
 
-@router.post("/studies", status_code=201, tags=["admin"])
+@router.post("/studies", status_code=201, tags=["admin"], response_model=StudyOut,
+    response_model_exclude_unset=True)
 def add_study(
     body: StudyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:

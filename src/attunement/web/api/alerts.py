@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 
 from attunement.store import Actor, Store
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import AcknowledgeIn, AlertPage, Json
+from attunement.web.schemas import AcknowledgeIn, AlertOut, AlertPage, Json
 
 router = APIRouter(prefix="/api")
 
@@ -23,7 +23,8 @@ def list_alerts(
     return store.alerts_page(actor, cursor=cursor, limit=limit)
 
 
-@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
+@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"], response_model=AlertOut,
+    response_model_exclude_unset=True)
 def acknowledge_alert(
     alert_id: int,
     body: AcknowledgeIn,

@@ -10,20 +10,22 @@ from fastapi.responses import Response
 from attunement.store import Actor, Store
 from attunement.web import submissions
 from attunement.web.deps import api_actor, get_store, oauth2
-from attunement.web.schemas import AssessmentIn, CorrectionIn, Json
+from attunement.web.schemas import AssessmentIn, AssessmentOut, CorrectionIn, Json
 from attunement.web.submissions import dumps
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/families/{family_id}/assessments", tags=["assessments"])
+@router.get("/families/{family_id}/assessments", tags=["assessments"], response_model=list[AssessmentOut],
+    response_model_exclude_unset=True)
 def list_assessments(
     family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> list[Json]:
     return store.list_assessments(actor, family_id)
 
 
-@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"])
+@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"], response_model=AssessmentOut,
+    response_model_exclude_unset=True)
 async def add_assessment(
     family_id: int,
     body: AssessmentIn,
@@ -44,7 +46,8 @@ async def add_assessment(
                     media_type="application/json")
 
 
-@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"])
+@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"], response_model=AssessmentOut,
+    response_model_exclude_unset=True)
 def correct_assessment(
     assessment_id: int,
     body: CorrectionIn,

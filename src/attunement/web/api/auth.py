@@ -8,7 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from attunement.store import Actor, Store
 from attunement.web.deps import api_actor, get_store
 from attunement.web.guard import client_address
-from attunement.web.schemas import Json, TokenOut
+from attunement.web.schemas import Json, MeOut, TokenOut
 
 router = APIRouter(prefix="/api")
 
@@ -24,7 +24,8 @@ def token(
     return TokenOut(access_token=store.create_api_token(actor))
 
 
-@router.get("/me", tags=["auth"])
+@router.get("/me", tags=["auth"], response_model=MeOut,
+    response_model_exclude_unset=True)
 def me(actor: Actor = Depends(api_actor)) -> Json:
     """Who the token belongs to: email, role, sites and studies."""
     return {

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends
 
 from attunement.store import Actor, Store
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import ConsentIn, ConsentWithdrawIn, Json
+from attunement.web.schemas import ConsentIn, ConsentOut, ConsentWithdrawIn, Json
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"])
+@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"], response_model=ConsentOut,
+    response_model_exclude_unset=True)
 def add_consent(
     family_id: int, body: ConsentIn, actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
@@ -22,7 +23,8 @@ def add_consent(
                              given_on=body.given_on, caregiver=body.caregiver)
 
 
-@router.post("/consents/{consent_id}/withdraw", tags=["consent"])
+@router.post("/consents/{consent_id}/withdraw", tags=["consent"], response_model=ConsentOut,
+    response_model_exclude_unset=True)
 def withdraw_consent(
     consent_id: int, body: ConsentWithdrawIn, actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),

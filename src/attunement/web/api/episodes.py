@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends
 
 from attunement.store import Actor, Store
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import EpisodeIn, EpisodeUpdate, Json
+from attunement.web.schemas import EpisodeIn, EpisodeOut, EpisodeUpdate, Json
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"])
+@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"], response_model=EpisodeOut,
+    response_model_exclude_unset=True)
 def add_episode(
     family_id: int,
     body: EpisodeIn,
@@ -23,7 +24,8 @@ def add_episode(
     return store.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
 
 
-@router.patch("/episodes/{episode_id}", tags=["episodes"])
+@router.patch("/episodes/{episode_id}", tags=["episodes"], response_model=EpisodeOut,
+    response_model_exclude_unset=True)
 def update_episode(
     episode_id: int,
     body: EpisodeUpdate,

@@ -9,13 +9,14 @@ from fastapi.responses import Response
 from attunement.store import Actor, Store
 from attunement.web import downloads
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import Json
+from attunement.web.schemas import EXPORT_CONTENT, AuditEntryOut, Json
 from attunement.web.submissions import MAX_RECORD_ID
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/exports/assessments", tags=["exports"])
+@router.get("/exports/assessments", tags=["exports"], response_class=Response,
+            responses={200: {"content": EXPORT_CONTENT}})
 def export_assessments(
     format: downloads.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
     study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
@@ -32,7 +33,8 @@ def export_assessments(
     return downloads.response(frame, format)
 
 
-@router.get("/exports/redcap-dictionary", tags=["exports"])
+@router.get("/exports/redcap-dictionary", tags=["exports"], response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def redcap_dictionary(
     study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     actor: Actor = Depends(api_actor),
@@ -43,7 +45,8 @@ def redcap_dictionary(
     return downloads.response(frame, "redcap-dictionary")
 
 
-@router.get("/audit", tags=["audit"])
+@router.get("/audit", tags=["audit"], response_model=list[AuditEntryOut],
+    response_model_exclude_unset=True)
 def audit_log(
     limit: int = Query(200, ge=1, le=5000),
     actor: Actor = Depends(api_actor),

@@ -10,7 +10,17 @@ from attunement.store import Actor, Store
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.deps import api_actor, get_store
-from attunement.web.schemas import CaregiverEndIn, CaregiverIn, FamilyIn, FamilyPage, Json
+from attunement.web.schemas import (
+    CaregiverEndIn,
+    CaregiverIn,
+    CaregiverOut,
+    FamilyIn,
+    FamilyOut,
+    FamilyPage,
+    Json,
+    MatchesOut,
+    ProfileOut,
+)
 
 router = APIRouter(prefix="/api")
 
@@ -39,7 +49,8 @@ def list_families(
     )
 
 
-@router.post("/families", status_code=201, tags=["families"])
+@router.post("/families", status_code=201, tags=["families"], response_model=FamilyOut,
+    response_model_exclude_unset=True)
 def create_family(
     family: FamilyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
@@ -47,14 +58,16 @@ def create_family(
     return store.create_family(actor, family.model_dump(mode="json", exclude_none=True))
 
 
-@router.get("/families/{family_id}", tags=["families"])
+@router.get("/families/{family_id}", tags=["families"], response_model=FamilyOut,
+    response_model_exclude_unset=True)
 def get_family(
     family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
 ) -> Json:
     return store.get_family(actor, family_id)
 
 
-@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"])
+@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"], response_model=CaregiverOut,
+    response_model_exclude_unset=True)
 def add_caregiver(
     family_id: int,
     caregiver: CaregiverIn,
@@ -65,7 +78,8 @@ def add_caregiver(
     return store.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"])
+@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"], response_model=CaregiverOut,
+    response_model_exclude_unset=True)
 def end_caregiver(
     family_id: int,
     body: CaregiverEndIn,
@@ -86,7 +100,8 @@ def _with_urgency(out: Json, request: Request) -> Json:
     return out
 
 
-@router.get("/families/{family_id}/profile", tags=["screening"])
+@router.get("/families/{family_id}/profile", tags=["screening"], response_model=ProfileOut,
+    response_model_exclude_unset=True)
 def profile(
     family_id: int, request: Request, actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),
@@ -96,7 +111,8 @@ def profile(
     return _with_urgency(profiles.family_profile(store, actor, family_id), request)
 
 
-@router.get("/families/{family_id}/matches", tags=["screening"])
+@router.get("/families/{family_id}/matches", tags=["screening"], response_model=MatchesOut,
+    response_model_exclude_unset=True)
 def matches(
     family_id: int, request: Request, actor: Actor = Depends(api_actor),
     store: Store = Depends(get_store),

@@ -9,12 +9,13 @@ from attunement.store import Actor, Store
 from attunement.web import content
 from attunement.web.deps import api_actor, get_store
 from attunement.web.rendering import link_url
-from attunement.web.schemas import Json, LinkIn, LinkOut, LinkSubmitIn
+from attunement.web.schemas import Json, LinkIn, LinkInfoOut, LinkOut, LinkReceivedOut, LinkSubmitIn
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"])
+@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"], response_model=LinkOut,
+    response_model_exclude_unset=True)
 def create_link(
     family_id: int,
     body: LinkIn,
@@ -29,14 +30,16 @@ def create_link(
     return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
 
 
-@router.get("/links/{token}", tags=["caregiver links"])
+@router.get("/links/{token}", tags=["caregiver links"], response_model=LinkInfoOut,
+    response_model_exclude_unset=True)
 def open_link(token: str, store: Store = Depends(get_store)) -> Json:
     """What a one-time link asks for (no account needed); 404 once used or expired."""
     info = store.open_link(token)
     return {**info, "questions": content.questions(info["instrument"])}
 
 
-@router.post("/links/{token}", status_code=201, tags=["caregiver links"])
+@router.post("/links/{token}", status_code=201, tags=["caregiver links"], response_model=LinkReceivedOut,
+    response_model_exclude_unset=True)
 def submit_link(
     token: str, body: LinkSubmitIn, request: Request, store: Store = Depends(get_store)
 ) -> Json:

@@ -11,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.web.deps import api_actor, get_store
 from attunement.web.guard import check_json
-from attunement.web.schemas import Json
+from attunement.web.schemas import Json, MeasuresOut, ObservationOut
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"])
+@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"], response_model=ObservationOut,
+    response_model_exclude_unset=True)
 async def add_observation(
     family_id: int,
     file: UploadFile = File(description="The coded recording (BORIS, ELAN, SDIS, CSV …)"),
@@ -52,7 +53,9 @@ async def add_observation(
                             status_code=413)
 
 
-@router.get("/observations/{session_id}/content", tags=["observation"])
+@router.get("/observations/{session_id}/content", tags=["observation"], response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}})
 def observation_content(
     session_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store),
 ) -> Response:
@@ -64,7 +67,8 @@ def observation_content(
 
 
 @router.get("/families/{family_id}/observations/{session_id}/measures",
-            tags=["observation"])
+            tags=["observation"], response_model=MeasuresOut,
+    response_model_exclude_unset=True)
 def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_actor),
                  store: Store = Depends(get_store)) -> dict:
     """Responsiveness and contingency measures of a family's coded session (clinical roles in
