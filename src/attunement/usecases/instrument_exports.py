@@ -111,16 +111,9 @@ def _fields(inst: Any) -> list[str]:
 def redcap_flat(frame: pd.DataFrame) -> pd.DataFrame:
     """The tidy table in REDCap's flat layout (one row per record and event).
 
-    Parameters
-    ----------
-    frame
-        The store's tidy assessment table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``record_id``, ``redcap_event_name``, then each instrument's fields (item answers as
-        the codes of :func:`redcap_dictionary`) and ``<form>_complete`` (2).
+    ``frame`` is the store's tidy assessment table; the result has ``record_id``,
+    ``redcap_event_name``, then each instrument's fields (item answers as the codes of
+    :func:`redcap_dictionary`) and ``<form>_complete`` (2).
     """
     if frame.empty:
         return pd.DataFrame(columns=["record_id", "redcap_event_name"])
@@ -152,13 +145,13 @@ def redcap_dictionary(frame: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    frame
-        The store's tidy assessment table.
+    frame : pandas.DataFrame
+        The assessments as the store exports them (one row each).
 
     Returns
     -------
     pandas.DataFrame
-        ``record_id``, then each instrument's rows from
+        A ``record_id`` row, then each instrument's rows from
         :func:`attunement.instruments.to_redcap_dictionary`, then read-only text fields for
         the computed columns the library does not describe.
 
@@ -225,18 +218,10 @@ def _jsonable(value: Any) -> Any:
 def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
     """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources.
 
-    Parameters
-    ----------
-    frame
-        The store's tidy assessment table.
-
-    Returns
-    -------
-    dict
-        JSON-ready; each resource is
-        :func:`attunement.instruments.to_fhir_questionnaire_response` of one row, with the
-        assessment id, the (pseudonymised) person as subject identifier, the time point as an
-        extension and the submission time as ``authored``.
+    ``frame`` is the store's tidy assessment table; the answer is JSON-ready. Each resource is
+    :func:`attunement.instruments.to_fhir_questionnaire_response` of one row, with the
+    assessment id, the (pseudonymised) person as subject identifier, the time point as an
+    extension and the submission time as ``authored``.
     """
     entries = []
     if not frame.empty:

@@ -55,19 +55,9 @@ def profile(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def matches(document: dict[str, Any]) -> dict[str, Any] | None:
-    """The matched interventions of a family document.
-
-    Parameters
-    ----------
-    document
-        The family document as :meth:`Store.family_document` returns it.
-
-    Returns
-    -------
-    dict or None
-        ``attunement.interventions.match(profile, document).to_dict()``; None when this
-        installation has no intervention catalogue (the page says so instead of guessing).
-    """
+    """``attunement.interventions.match(profile, document).to_dict()`` for a family document
+    (as :meth:`Store.family_document` returns it); None when this installation has no
+    intervention catalogue (the page says so instead of guessing)."""
     try:
         from attunement import interventions
     except ImportError:
