@@ -5,10 +5,9 @@ store's decision.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from attunement.store import Actor, Store
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import client_address
 from attunement.web.rendering import reset_url
 from attunement.web.schemas import (
@@ -27,8 +26,8 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 @router.post("/me/password", response_model=NewTokenOut)
 def change_own_password(body: OwnPasswordIn, request: Request,
-                        actor: Actor = Depends(api_actor),
-                        store: Store = Depends(get_store)) -> NewTokenOut:
+                        actor: CurrentActor,
+                        store: StoreDep) -> NewTokenOut:
     """Change your own password (the current one is required).
 
     Every token of the account is revoked, the one used for this call too; the answer carries
@@ -42,8 +41,8 @@ def change_own_password(body: OwnPasswordIn, request: Request,
 
 @router.post("/users/{user_id}/password", response_model=PasswordSetOut,
     response_model_exclude_unset=True)
-def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api_actor),
-                      store: Store = Depends(get_store)) -> Json:
+def set_user_password(user_id: int, body: PasswordIn, actor: CurrentActor,
+                      store: StoreDep) -> Json:
     """Set a new password for someone (administrators only, audited; site leads send a reset
     link instead); revokes all their tokens and sessions."""
     store.set_password(actor, user_id, body.new_password,
@@ -52,8 +51,8 @@ def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api
 
 
 @router.post("/users/{user_id}/password-reset", response_model=ResetLinkOut, status_code=201)
-def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api_actor),
-                      store: Store = Depends(get_store)) -> ResetLinkOut:
+def create_reset_link(user_id: int, request: Request, actor: CurrentActor,
+                      store: StoreDep) -> ResetLinkOut:
     """A one-time, expiring link with which the person chooses a new password themselves
     (site leads for the practitioners and site leads of their sites; administrators)."""
     hours = request.app.state.settings.reset_hours
@@ -63,8 +62,8 @@ def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api
 
 @router.post("/users/{user_id}/active", response_model=UserActiveOut,
     response_model_exclude_unset=True)
-def set_user_active(user_id: int, body: ActiveIn, actor: Actor = Depends(api_actor),
-                    store: Store = Depends(get_store)) -> Json:
+def set_user_active(user_id: int, body: ActiveIn, actor: CurrentActor,
+                    store: StoreDep) -> Json:
     """Disable (``active: false``) or re-enable an account, with a reason (administrators;
     site leads for the practitioners and site leads of their sites; never one's own).
 

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from attunement.store import Actor, Store
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import AcknowledgeIn, AlertOut, AlertPage, Json
 
 router = APIRouter(prefix="/api")
@@ -14,10 +13,11 @@ router = APIRouter(prefix="/api")
 
 @router.get("/alerts", response_model=AlertPage, tags=["alerts"])
 def list_alerts(
+    *,
     cursor: str | None = Query(None, description="A `next` or `previous` cursor"),
     limit: int = Query(50, ge=1, le=500, description="Page size"),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Open urgent flags in the actor's scope, newest first, in pages."""
     return store.alerts_page(actor, cursor=cursor, limit=limit)
@@ -28,8 +28,8 @@ def list_alerts(
 def acknowledge_alert(
     alert_id: int,
     body: AcknowledgeIn,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Record the safety review of an urgent flag: what was done and its outcome."""
     return store.acknowledge_alert(actor, alert_id, note=body.note, outcome=body.outcome)

@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor, Store
 from attunement.web import submissions
-from attunement.web.deps import api_actor, get_store, oauth2
+from attunement.web.deps import BearerToken, CurrentActor, StoreDep
 from attunement.web.schemas import AssessmentIn, AssessmentOut, CorrectionIn, Json
 from attunement.web.submissions import dumps
 
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/api")
 @router.get("/families/{family_id}/assessments", tags=["assessments"], response_model=list[AssessmentOut],
     response_model_exclude_unset=True)
 def list_assessments(
-    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+    family_id: int, actor: CurrentActor, store: StoreDep
 ) -> list[Json]:
     return store.list_assessments(actor, family_id)
 
@@ -30,7 +29,7 @@ async def add_assessment(
     family_id: int,
     body: AssessmentIn,
     request: Request,
-    token: str | None = Depends(oauth2),
+    token: BearerToken,
     idempotency_key: str | None = Header(
         None, alias="Idempotency-Key", max_length=100,
         description="Send the same key when retrying: the first submission is returned, "
@@ -51,8 +50,8 @@ async def add_assessment(
 def correct_assessment(
     assessment_id: int,
     body: CorrectionIn,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """A correction is a new version with a reason; the original is never overwritten."""
     return store.correct_assessment(actor, assessment_id, body.responses, reason=body.reason)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from attunement.store import Actor, Store
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import client_address
 from attunement.web.schemas import Json, MeOut, TokenOut
 
@@ -15,9 +14,10 @@ router = APIRouter(prefix="/api")
 
 @router.post("/token", response_model=TokenOut, tags=["auth"])
 def token(
+    *,
     request: Request,
     form: OAuth2PasswordRequestForm = Depends(),
-    store: Store = Depends(get_store),
+    store: StoreDep,
 ) -> TokenOut:
     """Exchange email and password for a bearer token (OAuth2 password flow)."""
     actor = store.authenticate(form.username, form.password, client=client_address(request))
@@ -26,7 +26,7 @@ def token(
 
 @router.get("/me", tags=["auth"], response_model=MeOut,
     response_model_exclude_unset=True)
-def me(actor: Actor = Depends(api_actor)) -> Json:
+def me(actor: CurrentActor) -> Json:
     """Who the token belongs to: email, role, sites and studies."""
     return {
         "email": actor.email,

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from attunement.store import Actor, Store
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import ConsentIn, ConsentOut, ConsentWithdrawIn, Json
 
 router = APIRouter(prefix="/api")
@@ -15,8 +14,8 @@ router = APIRouter(prefix="/api")
 @router.post("/families/{family_id}/consents", status_code=201, tags=["consent"], response_model=ConsentOut,
     response_model_exclude_unset=True)
 def add_consent(
-    family_id: int, body: ConsentIn, actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    family_id: int, body: ConsentIn, actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Record a consent given by the family or one caregiver."""
     return store.add_consent(actor, family_id, kind=body.kind, version=body.version,
@@ -26,8 +25,8 @@ def add_consent(
 @router.post("/consents/{consent_id}/withdraw", tags=["consent"], response_model=ConsentOut,
     response_model_exclude_unset=True)
 def withdraw_consent(
-    consent_id: int, body: ConsentWithdrawIn, actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    consent_id: int, body: ConsentWithdrawIn, actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Record that consent was withdrawn (the record itself is kept)."""
     return store.withdraw_consent(actor, consent_id, withdrawn_on=body.withdrawn_on,

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from attunement.store import Actor, Store
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import EpisodeIn, EpisodeOut, EpisodeUpdate, Json
 
 router = APIRouter(prefix="/api")
@@ -17,8 +16,8 @@ router = APIRouter(prefix="/api")
 def add_episode(
     family_id: int,
     body: EpisodeIn,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Start an intervention episode."""
     return store.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
@@ -29,8 +28,8 @@ def add_episode(
 def update_episode(
     episode_id: int,
     body: EpisodeUpdate,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Record sessions offered and attended, fidelity notes, or the end and its reason."""
     return store.update_episode(actor, episode_id, **body.model_dump(exclude_unset=True))

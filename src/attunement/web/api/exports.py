@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from attunement.store import Actor, Store
 from attunement.web import downloads
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import EXPORT_CONTENT, AuditEntryOut, Json
 from attunement.web.submissions import MAX_RECORD_ID
 
@@ -18,13 +17,14 @@ router = APIRouter(prefix="/api")
 @router.get("/exports/assessments", tags=["exports"], response_class=Response,
             responses={200: {"content": EXPORT_CONTENT}})
 def export_assessments(
+    *,
     format: downloads.Format = Query("csv", description="csv, parquet, redcap, fhir or json"),
     study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
     pseudonymise: bool | None = Query(
         None, description="Researchers always get pseudonymised data whatever this says"
     ),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Response:
     """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
     if format in downloads.STREAMED:
@@ -36,9 +36,10 @@ def export_assessments(
 @router.get("/exports/redcap-dictionary", tags=["exports"], response_class=Response,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def redcap_dictionary(
+    *,
     study: int | None = Query(None, ge=1, le=MAX_RECORD_ID),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Response:
     """The REDCap data dictionary matching the REDCap flat export."""
     frame = store.export_assessments(actor, study=study)
@@ -48,8 +49,9 @@ def redcap_dictionary(
 @router.get("/audit", tags=["audit"], response_model=list[AuditEntryOut],
     response_model_exclude_unset=True)
 def audit_log(
+    *,
     limit: int = Query(200, ge=1, le=5000),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> list[Json]:
     return store.audit_log(actor, limit=limit)

@@ -4,12 +4,11 @@ results (vulnerability profile and matched interventions, from :mod:`attunement.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from attunement.store import Actor, Store
 from attunement.usecases import profiles
 from attunement.web import content
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import (
     CaregiverEndIn,
     CaregiverIn,
@@ -27,6 +26,7 @@ router = APIRouter(prefix="/api")
 
 @router.get("/families", response_model=FamilyPage, tags=["families"])
 def list_families(
+    *,
     q: str | None = Query(
         None, description="Family code (or its beginning); for clinical roles also an exact "
         "name, one word of a name, NHS number or date of birth (YYYY-MM-DD)"
@@ -38,8 +38,8 @@ def list_families(
     urgent: bool = Query(False, description="Only families with open urgent flags"),
     study: int | None = Query(None, description="Only families of this study (id)"),
     time_point: str | None = Query(None, description="Only families due or overdue here"),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """The caseload in pages: urgent first, then most overdue, then by family code
     (researchers: their studies' families, pseudonymised)."""
@@ -52,7 +52,7 @@ def list_families(
 @router.post("/families", status_code=201, tags=["families"], response_model=FamilyOut,
     response_model_exclude_unset=True)
 def create_family(
-    family: FamilyIn, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+    family: FamilyIn, actor: CurrentActor, store: StoreDep
 ) -> Json:
     """Register a family from the screening family file; returns it with its ``id``."""
     return store.create_family(actor, family.model_dump(mode="json", exclude_none=True))
@@ -61,7 +61,7 @@ def create_family(
 @router.get("/families/{family_id}", tags=["families"], response_model=FamilyOut,
     response_model_exclude_unset=True)
 def get_family(
-    family_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store)
+    family_id: int, actor: CurrentActor, store: StoreDep
 ) -> Json:
     return store.get_family(actor, family_id)
 
@@ -71,8 +71,8 @@ def get_family(
 def add_caregiver(
     family_id: int,
     caregiver: CaregiverIn,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """A caregiver joins the family."""
     return store.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
@@ -81,11 +81,12 @@ def add_caregiver(
 @router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"], response_model=CaregiverOut,
     response_model_exclude_unset=True)
 def end_caregiver(
+    *,
     family_id: int,
     body: CaregiverEndIn,
     caregiver_id: str = Path(description="The caregiver's id in the family, e.g. 'father'"),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """A caregiver leaves the family (kept in the record, with the reason)."""
     return store.end_caregiver(actor, family_id, caregiver_id, reason=body.reason)
@@ -103,8 +104,8 @@ def _with_urgency(out: Json, request: Request) -> Json:
 @router.get("/families/{family_id}/profile", tags=["screening"], response_model=ProfileOut,
     response_model_exclude_unset=True)
 def profile(
-    family_id: int, request: Request, actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    family_id: int, request: Request, actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """The family's vulnerability profile: tier, urgency (none, same-day, emergency) with its
     first action and crisis contacts, factors, treatment routes and prompts."""
@@ -114,8 +115,8 @@ def profile(
 @router.get("/families/{family_id}/matches", tags=["screening"], response_model=MatchesOut,
     response_model_exclude_unset=True)
 def matches(
-    family_id: int, request: Request, actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    family_id: int, request: Request, actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Matched attachment-informed interventions with reasons and evidence; ``held`` (with
     ``held_reason``) while an urgent flag is open and no safety review is recorded."""

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from attunement.store import Actor, Store
 from attunement.web import content
-from attunement.web.deps import api_actor, get_store
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.rendering import link_url
 from attunement.web.schemas import Json, LinkIn, LinkInfoOut, LinkOut, LinkReceivedOut, LinkSubmitIn
 
@@ -20,8 +19,8 @@ def create_link(
     family_id: int,
     body: LinkIn,
     request: Request,
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> LinkOut:
     """A one-time link for one caregiver, one instrument and one time point."""
     secret = store.create_link(
@@ -32,7 +31,7 @@ def create_link(
 
 @router.get("/links/{token}", tags=["caregiver links"], response_model=LinkInfoOut,
     response_model_exclude_unset=True)
-def open_link(token: str, store: Store = Depends(get_store)) -> Json:
+def open_link(token: str, store: StoreDep) -> Json:
     """What a one-time link asks for (no account needed); 404 once used or expired."""
     info = store.open_link(token)
     return {**info, "questions": content.questions(info["instrument"])}
@@ -41,7 +40,7 @@ def open_link(token: str, store: Store = Depends(get_store)) -> Json:
 @router.post("/links/{token}", status_code=201, tags=["caregiver links"], response_model=LinkReceivedOut,
     response_model_exclude_unset=True)
 def submit_link(
-    token: str, body: LinkSubmitIn, request: Request, store: Store = Depends(get_store)
+    token: str, body: LinkSubmitIn, request: Request, store: StoreDep
 ) -> Json:
     """A caregiver's answers through a one-time link; the link is used up atomically."""
     assessment = store.submit_link(token, body.responses)

@@ -4,12 +4,12 @@ and the measures stored at upload (:mod:`attunement.store.observation_measures`)
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from attunement.store import Actor, NotFound, Store, StoreValidationError
-from attunement.web.deps import api_actor, get_store
+from attunement.store import NotFound, StoreValidationError
+from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import check_json
 from attunement.web.schemas import Json, MeasuresOut, ObservationOut
 
@@ -19,12 +19,13 @@ router = APIRouter(prefix="/api")
 @router.post("/families/{family_id}/observations", status_code=201, tags=["observation"], response_model=ObservationOut,
     response_model_exclude_unset=True)
 async def add_observation(
+    *,
     family_id: int,
     file: UploadFile = File(description="The coded recording (BORIS, ELAN, SDIS, CSV …)"),
     metadata: str = Form("{}", description="JSON object: cues, responses (codes), window, "
                          "unit (measurement settings); coder, session date …"),
-    actor: Actor = Depends(api_actor),
-    store: Store = Depends(get_store),
+    actor: CurrentActor,
+    store: StoreDep,
 ) -> Json:
     """Attach a coded parent–infant interaction recording to a family. ``metadata`` must give
     the measurement settings (``cues``, ``responses``, optional ``window``, ``unit``): the file
@@ -57,7 +58,7 @@ async def add_observation(
             responses={200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}})
 def observation_content(
-    session_id: int, actor: Actor = Depends(api_actor), store: Store = Depends(get_store),
+    session_id: int, actor: CurrentActor, store: StoreDep,
 ) -> Response:
     """Download the file of an observation session (clinical roles in scope)."""
     filename, content = store.observation_content(actor, session_id)
@@ -69,8 +70,8 @@ def observation_content(
 @router.get("/families/{family_id}/observations/{session_id}/measures",
             tags=["observation"], response_model=MeasuresOut,
     response_model_exclude_unset=True)
-def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_actor),
-                 store: Store = Depends(get_store)) -> dict:
+def api_measures(family_id: int, session_id: int, actor: CurrentActor,
+                 store: StoreDep) -> dict:
     """Responsiveness and contingency measures of a family's coded session (clinical roles in
     scope), per caregiver × cue type, with the settings they were computed with."""
     family = store.get_family(actor, family_id)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, NotFound, StoreValidationError
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import client_address
 from attunement.web.pages.auth import start_session
@@ -60,12 +60,12 @@ async def _account(request: Request, actor: Actor, *, errors: FormErrors | None 
 
 
 @router.get("/account")
-async def account_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def account_page(request: Request, actor: PageActor) -> Response:
     return await _account(request, actor)
 
 
 @router.post("/account/password", dependencies=[Depends(check_csrf)])
-async def account_password(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def account_password(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     current = str(form.get("current_password", ""))
     errors = FormErrors()
@@ -124,13 +124,13 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
 
 @router.get("/admin/users/{user_id}")
 async def user_page(request: Request, user_id: int,
-                    actor: Actor = Depends(page_actor)) -> Response:
+                    actor: PageActor) -> Response:
     return await _manage(request, actor, user_id)
 
 
 @router.post("/admin/users/{user_id}/active", dependencies=[Depends(check_csrf)])
 async def user_active(request: Request, user_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     form = await request.form()
     wanted = str(form.get("active", ""))
     reason = str(form.get("reason", ""))
@@ -157,7 +157,7 @@ async def user_active(request: Request, user_id: int,
 
 @router.post("/admin/users/{user_id}/password", dependencies=[Depends(check_csrf)])
 async def user_password(request: Request, user_id: int,
-                        actor: Actor = Depends(page_actor)) -> Response:
+                        actor: PageActor) -> Response:
     form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
@@ -179,7 +179,7 @@ async def user_password(request: Request, user_id: int,
 
 @router.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
 async def user_reset_link(request: Request, user_id: int,
-                          actor: Actor = Depends(page_actor)) -> Response:
+                          actor: PageActor) -> Response:
     token = await call(store_of(request).create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))

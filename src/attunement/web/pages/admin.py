@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, StoreValidationError
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors, normalise_field
 from attunement.web.rendering import ROLE_NAMES, call, get_session, redirect, render, store_of
 
@@ -30,12 +30,12 @@ async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | Non
 
 
 @router.get("/admin")
-async def admin_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def admin_page(request: Request, actor: PageActor) -> Response:
     return await _admin(request, actor)
 
 
 @router.post("/admin/sites", dependencies=[Depends(check_csrf)])
-async def admin_add_site(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def admin_add_site(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     name = str(form.get("site.name", "")).strip()
     errors = FormErrors()
@@ -53,7 +53,7 @@ async def admin_add_site(request: Request, actor: Actor = Depends(page_actor)) -
 
 
 @router.post("/admin/users", dependencies=[Depends(check_csrf)])
-async def admin_add_user(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def admin_add_user(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     email = str(form.get("user.email", "")).strip()
     role = str(form.get("user.role", ""))
@@ -82,7 +82,7 @@ async def admin_add_user(request: Request, actor: Actor = Depends(page_actor)) -
 
 
 @router.post("/admin/studies", dependencies=[Depends(check_csrf)])
-async def admin_add_study(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def admin_add_study(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     name = str(form.get("study.name", "")).strip()
     sites = [str(s) for s in form.getlist("study.sites")]

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor, StoreValidationError
+from attunement.store import StoreValidationError
 from attunement.web import content
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors, item_field, parse_responses
 from attunement.web.rendering import call, get_session, link_url, redirect, render, store_of
 
@@ -25,9 +25,9 @@ def _assessment_context(request: Request, family: dict[str, Any], caregiver: str
 
 
 @router.get("/families/{family_id}/assess")
-async def assessment_form(request: Request, family_id: int, caregiver: str = "",
+async def assessment_form(*, request: Request, family_id: int, caregiver: str = "",
                           instrument: str = "", time_point: str = "",
-                          actor: Actor = Depends(page_actor)) -> Response:
+                          actor: PageActor) -> Response:
     family = await call(store_of(request).get_family, actor, family_id)
     errors = FormErrors()
     if not content.has_instrument(instrument):
@@ -45,7 +45,7 @@ async def assessment_form(request: Request, family_id: int, caregiver: str = "",
 
 @router.post("/families/{family_id}/assess", dependencies=[Depends(check_csrf)])
 async def assessment_submit(request: Request, family_id: int,
-                            actor: Actor = Depends(page_actor)) -> Response:
+                            actor: PageActor) -> Response:
     form = await request.form()
     caregiver = str(form.get("caregiver", ""))
     instrument = str(form.get("instrument", ""))
@@ -82,7 +82,7 @@ async def assessment_submit(request: Request, family_id: int,
 
 @router.post("/families/{family_id}/links", dependencies=[Depends(check_csrf)])
 async def link_create(request: Request, family_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     form = await request.form()
     caregiver = str(form.get("caregiver", ""))
     instrument = str(form.get("instrument", ""))

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor, StoreValidationError
-from attunement.web.deps import check_csrf, page_actor
+from attunement.store import StoreValidationError
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.rendering import back, call, get_session, redirect, store_of
 
 router = APIRouter(include_in_schema=False)
@@ -18,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
 async def alert_acknowledge(request: Request, alert_id: int,
-                            actor: Actor = Depends(page_actor)) -> Response:
+                            actor: PageActor) -> Response:
     form = await request.form()
     note = str(form.get("note", "")).strip()
     outcome = str(form.get("outcome", "")).strip()
@@ -39,7 +39,7 @@ async def alert_acknowledge(request: Request, alert_id: int,
 
 @router.post("/families/{family_id}/episodes", dependencies=[Depends(check_csrf)])
 async def episode_add(request: Request, family_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     programme = str(form.get("programme", "")).strip()
@@ -67,7 +67,7 @@ async def episode_add(request: Request, family_id: int,
 
 @router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
 async def episode_update(request: Request, episode_id: int,
-                         actor: Actor = Depends(page_actor)) -> Response:
+                         actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     back_to = back(form)

@@ -16,7 +16,7 @@ from attunement.store import Actor, Store, StoreValidationError
 from attunement.store.referrals import ROUTES, Referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.rendering import back, call, get_session, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -67,8 +67,8 @@ def _int_or_none(raw: str | None) -> int | None:
 
 
 @router.get("/cascade")
-async def cascade_page(request: Request, site: str | None = None, study: str | None = None,
-                       actor: Actor = Depends(page_actor)) -> Response:
+async def cascade_page(*, request: Request, site: str | None = None, study: str | None = None,
+                       actor: PageActor) -> Response:
     store: Store = request.app.state.store
     site_id, study_id = _int_or_none(site), _int_or_none(study)
     result = await call(cascade_report, store, actor, site=site_id, study=study_id)
@@ -90,9 +90,9 @@ async def cascade_page(request: Request, site: str | None = None, study: str | N
 
 
 @router.get("/cascade.csv")
-async def cascade_csv_page(request: Request, site: str | None = None,
+async def cascade_csv_page(*, request: Request, site: str | None = None,
                            study: str | None = None,
-                           actor: Actor = Depends(page_actor)) -> Response:
+                           actor: PageActor) -> Response:
     store: Store = request.app.state.store
     result = await call(cascade_report, store, actor, site=_int_or_none(site),
                         study=_int_or_none(study))
@@ -101,7 +101,7 @@ async def cascade_csv_page(request: Request, site: str | None = None,
 
 @router.post("/families/{family_id}/referrals", dependencies=[Depends(check_csrf)])
 async def referral_add(request: Request, family_id: int,
-                       actor: Actor = Depends(page_actor)) -> Response:
+                       actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     back = f"/families/{family_id}#referrals"
@@ -129,7 +129,7 @@ async def referral_add(request: Request, family_id: int,
 
 @router.post("/referrals/{referral_id}/stage", dependencies=[Depends(check_csrf)])
 async def referral_stage(request: Request, referral_id: int,
-                         actor: Actor = Depends(page_actor)) -> Response:
+                         actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     back_to = back(form)

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor
-from attunement.web.deps import page_actor
+from attunement.web.deps import PageActor
 from attunement.web.rendering import call, render, store_of
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def dashboard(request: Request, q: str | None = None, cursor: str | None = None,
+async def dashboard(*, request: Request, q: str | None = None, cursor: str | None = None,
                     acursor: str | None = None, mine: bool = False, urgent: bool = False,
-                    overdue: bool = False, actor: Actor = Depends(page_actor)) -> Response:
+                    overdue: bool = False, actor: PageActor) -> Response:
     store = store_of(request)
     # the store orders the caseload: open urgent alerts first, then overdue assessments
     filters = {"mine": mine, "urgent": urgent, "overdue": overdue}

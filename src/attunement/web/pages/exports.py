@@ -9,16 +9,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor, Forbidden
+from attunement.store import Forbidden
 from attunement.web import downloads
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.rendering import call, get_session, redirect, render, store_of
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/exports")
-async def exports_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def exports_page(request: Request, actor: PageActor) -> Response:
     try:
         studies = await call(store_of(request).list_studies, actor)
     except Forbidden:
@@ -27,7 +27,7 @@ async def exports_page(request: Request, actor: Actor = Depends(page_actor)) -> 
 
 
 @router.post("/exports", dependencies=[Depends(check_csrf)])
-async def exports_download(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def exports_download(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     fmt = str(form.get("format", "csv"))
     study_raw = str(form.get("study", "")).strip()
@@ -45,9 +45,9 @@ async def exports_download(request: Request, actor: Actor = Depends(page_actor))
 
 
 @router.get("/audit")
-async def audit_page(request: Request, family: str = "", action: str = "", who: str = "",
+async def audit_page(*, request: Request, family: str = "", action: str = "", who: str = "",
                      before: int | None = None,
-                     actor: Actor = Depends(page_actor)) -> Response:
+                     actor: PageActor) -> Response:
     """The audit log, newest first, a page at a time, filtered by family code, action or person;
     families are named by their codes, never by internal ids."""
     store = store_of(request)

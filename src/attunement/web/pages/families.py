@@ -15,7 +15,7 @@ from attunement.store.service import SESSION_FEEDBACK_ITEMS
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.charts import score_chart
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import (
     CAREGIVER_ROLES,
     MAX_CAREGIVERS,
@@ -47,13 +47,13 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
 
 
 @router.get("/families/new")
-async def family_new(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def family_new(request: Request, actor: PageActor) -> Response:
     values = {"caregivers.0.id": "cg1", "caregivers.1.id": "cg2", "placement": "birth_family"}
     return await _family_form(request, actor, values, FormErrors(), 2)
 
 
 @router.post("/families/new", dependencies=[Depends(check_csrf)])
-async def family_create(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def family_create(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     n = caregiver_count(form)
@@ -107,7 +107,7 @@ def family_charts(family: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/families/{family_id}")
 async def family_page(request: Request, family_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     store = store_of(request)
     family = await call(store.get_family, actor, family_id)
     profile, matches, profile_problem = await call(
@@ -165,7 +165,7 @@ CONSENT_KINDS = [("research", "Research (study participation)"),
 
 @router.post("/families/{family_id}/consents", dependencies=[Depends(check_csrf)])
 async def consent_add(request: Request, family_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     """Record a consent given by the family or one caregiver."""
     form = await request.form()
     session = get_session(request)
@@ -197,7 +197,7 @@ async def consent_add(request: Request, family_id: int,
 
 @router.post("/families/{family_id}/consents/withdraw", dependencies=[Depends(check_csrf)])
 async def consent_withdraw(request: Request, family_id: int,
-                           actor: Actor = Depends(page_actor)) -> Response:
+                           actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
     form = await request.form()
     session = get_session(request)
@@ -230,7 +230,7 @@ async def consent_withdraw(request: Request, family_id: int,
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
 async def caregiver_add(request: Request, family_id: int,
-                        actor: Actor = Depends(page_actor)) -> Response:
+                        actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
@@ -245,7 +245,7 @@ async def caregiver_add(request: Request, family_id: int,
 
 @router.post("/families/{family_id}/caregivers/leave", dependencies=[Depends(check_csrf)])
 async def caregiver_leave(request: Request, family_id: int,
-                          actor: Actor = Depends(page_actor)) -> Response:
+                          actor: PageActor) -> Response:
     form = await request.form()
     session = get_session(request)
     caregiver = str(form.get("caregiver", ""))

@@ -23,7 +23,7 @@ from attunement.store.observation_measures import (
 )
 from attunement.web import content
 from attunement.web.charts import score_chart
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import check_json
 from attunement.web.pages.families import family_charts
@@ -113,7 +113,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
 
 @router.get("/families/{family_id}/observations", include_in_schema=False)
 async def observations_page(request: Request, family_id: int,
-                            actor: Actor = Depends(page_actor)) -> Response:
+                            actor: PageActor) -> Response:
     return await _page(request, actor, family_id)
 
 
@@ -131,7 +131,7 @@ _FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response cod
 @router.post("/families/{family_id}/observations", include_in_schema=False,
              dependencies=[Depends(check_csrf)])
 async def observations_upload(request: Request, family_id: int,
-                              actor: Actor = Depends(page_actor)) -> Response:
+                              actor: PageActor) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     # a multipart body is not checked by the request guard: its text fields are checked here

@@ -16,7 +16,7 @@ from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import StudyTrials
 from attunement.web.charts import inline_svg
-from attunement.web.deps import check_csrf, page_actor
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.rendering import get_session, redirect, render
 
@@ -58,7 +58,7 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
 
 
 @router.get("/trials")
-async def trials_index(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+async def trials_index(request: Request, actor: PageActor) -> Response:
     store: Store = request.app.state.store
     studies = await run_in_threadpool(store.list_studies, actor)
     return render(request, "trials_index.html", {"studies": studies})
@@ -66,7 +66,7 @@ async def trials_index(request: Request, actor: Actor = Depends(page_actor)) -> 
 
 @router.get("/studies/{study_id}/trial")
 async def study_trial(request: Request, study_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     return await _study_page(request, actor, study_id)
 
 
@@ -138,7 +138,7 @@ _FIELD_OF = {"design.strata": "columns", "design.factors": "columns", "design.le
 
 @router.post("/studies/{study_id}/trial/design", dependencies=[Depends(check_csrf)])
 async def study_trial_design(request: Request, study_id: int,
-                             actor: Actor = Depends(page_actor)) -> Response:
+                             actor: PageActor) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if k not in ("csrf_token", "secret")
               and isinstance(v, str)}
@@ -172,13 +172,13 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
 
 @router.get("/families/{family_id}/randomise")
 async def randomise_page(request: Request, family_id: int,
-                         actor: Actor = Depends(page_actor)) -> Response:
+                         actor: PageActor) -> Response:
     return await _randomise_page(request, actor, family_id)
 
 
 @router.post("/families/{family_id}/randomise", dependencies=[Depends(check_csrf)])
 async def randomise_submit(request: Request, family_id: int,
-                           actor: Actor = Depends(page_actor)) -> Response:
+                           actor: PageActor) -> Response:
     form = await request.form()
     values = {k[len("values."):]: v for k, v in form.items()
               if k.startswith("values.") and isinstance(v, str)}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from attunement.store import Actor, StoreValidationError
-from attunement.web.deps import check_csrf, page_actor
+from attunement.store import StoreValidationError
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.rendering import call, get_session, redirect, render, store_of
 
 router = APIRouter(include_in_schema=False)
@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 @router.post("/families/{family_id}/caregivers/{caregiver}/language",
              dependencies=[Depends(check_csrf)])
 async def caregiver_language(request: Request, family_id: int, caregiver: str,
-                             actor: Actor = Depends(page_actor)) -> Response:
+                             actor: PageActor) -> Response:
     """Record the language of a caregiver's own pages and whether they need an interpreter."""
     form = await request.form()
     session = get_session(request)
@@ -35,7 +35,7 @@ async def caregiver_language(request: Request, family_id: int, caregiver: str,
 @router.post("/families/{family_id}/assessments/{assessment_id}/release",
              dependencies=[Depends(check_csrf)])
 async def assessment_release(request: Request, family_id: int, assessment_id: int,
-                             actor: Actor = Depends(page_actor)) -> Response:
+                             actor: PageActor) -> Response:
     """Release one result to the caregiver's own space."""
     session = get_session(request)
     try:
@@ -49,7 +49,7 @@ async def assessment_release(request: Request, family_id: int, assessment_id: in
 
 @router.post("/families/{family_id}/space-links", dependencies=[Depends(check_csrf)])
 async def space_link_create(request: Request, family_id: int,
-                            actor: Actor = Depends(page_actor)) -> Response:
+                            actor: PageActor) -> Response:
     """A link to a caregiver's own space, shown once."""
     form = await request.form()
     caregiver = str(form.get("caregiver", ""))
