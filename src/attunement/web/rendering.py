@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__
-from attunement.store import SAFETY_REVIEW_OUTCOMES, Store
+from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
 from attunement.web.forms import CAREGIVER_ROLES
 from attunement.web.security import Session
 
@@ -135,3 +135,17 @@ def reset_url(request: Request, token: str) -> str:
 def space_url(request: Request, secret: str) -> str:
     """The address of a caregiver's own space."""
     return f"{public_base(request)}/s/{secret}"
+
+
+async def store_form(request: Request, target: str, failed: str, done: str,
+                     fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
+    """The usual end of a form that changes one record: the store call, then a flash message
+    (``done``, or ``failed — field: reason``) and back to ``target``."""
+    session = get_session(request)
+    try:
+        await call(fn, *args, **kwargs)
+    except StoreValidationError as exc:
+        session.flash(f"{failed} — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(done)
+    return redirect(request, target)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
 from attunement.web.deps import PageActor, check_csrf
-from attunement.web.rendering import back, call, get_session, redirect, store_of
+from attunement.web.rendering import back, call, get_session, redirect, store_form, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,14 +55,10 @@ async def episode_add(request: Request, family_id: int,
     if problems:
         session.flash("The episode was not started — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#episodes")
-    try:
-        await call(store_of(request).add_episode, actor, family_id, programme, start_date,
-                   caregivers=caregivers)
-    except StoreValidationError as exc:
-        session.flash(f"The episode was not started — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash("Intervention episode started.")
-    return redirect(request, f"/families/{family_id}#episodes")
+    return await store_form(
+        request, f"/families/{family_id}#episodes", "The episode was not started",
+        "Intervention episode started.", store_of(request).add_episode, actor, family_id,
+        programme, start_date, caregivers=caregivers)
 
 
 @router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
@@ -97,10 +93,6 @@ async def episode_update(request: Request, episode_id: int,
     if problems:
         session.flash("The episode was not updated — " + "; ".join(problems), "error")
         return redirect(request, back_to)
-    try:
-        await call(store_of(request).update_episode, actor, episode_id, **changes)
-    except StoreValidationError as exc:
-        session.flash(f"The episode was not updated — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash("Episode updated.")
-    return redirect(request, back_to)
+    return await store_form(
+        request, back_to, "The episode was not updated", "Episode updated.",
+        store_of(request).update_episode, actor, episode_id, **changes)

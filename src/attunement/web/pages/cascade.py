@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.cascade import ALL_SITES, STAGES
-from attunement.store import Actor, Store, StoreValidationError
+from attunement.store import Actor, Store
 from attunement.store.referrals import ROUTES, Referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
 from attunement.web.deps import PageActor, check_csrf
-from attunement.web.rendering import back, call, get_session, redirect, render
+from attunement.web.rendering import back, call, get_session, redirect, render, store_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,14 +117,10 @@ async def referral_add(request: Request, family_id: int,
         session.flash("The referral was not recorded — offered_on: write the date as "
                       "YYYY-MM-DD", "error")
         return redirect(request, back)
-    try:
-        await call(Referrals(request.app.state.store).add_referral, actor, family_id,
-                   kind=kind, target=target, offered_on=offered, caregiver=caregiver)
-    except StoreValidationError as exc:
-        session.flash(f"The referral was not recorded — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash("Referral recorded.")
-    return redirect(request, back)
+    return await store_form(
+        request, back, "The referral was not recorded", "Referral recorded.",
+        Referrals(request.app.state.store).add_referral, actor, family_id, kind=kind,
+        target=target, offered_on=offered, caregiver=caregiver)
 
 
 @router.post("/referrals/{referral_id}/stage", dependencies=[Depends(check_csrf)])
@@ -140,14 +136,10 @@ async def referral_stage(request: Request, referral_id: int,
     except ValueError:
         session.flash("The stage was not recorded — on: write the date as YYYY-MM-DD", "error")
         return redirect(request, back_to)
-    try:
-        await call(Referrals(request.app.state.store).record_stage, actor, referral_id, stage,
-                   on=on, reason=reason)
-    except StoreValidationError as exc:
-        session.flash(f"The stage was not recorded — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash(f"Referral marked {stage}.")
-    return redirect(request, back_to)
+    return await store_form(
+        request, back_to, "The stage was not recorded", f"Referral marked {stage}.",
+        Referrals(request.app.state.store).record_stage, actor, referral_id, stage, on=on,
+        reason=reason)
 
 
 async def referral_section(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from attunement.web.forms import (
     parse_family_form,
 )
 from attunement.web.pages.cascade import referral_section
-from attunement.web.rendering import call, get_session, redirect, render, store_of
+from attunement.web.rendering import call, get_session, redirect, render, store_form, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -185,14 +185,11 @@ async def consent_add(request: Request, family_id: int,
     if problems:
         session.flash("Consent was not recorded — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#consent-title")
-    try:
-        await call(store_of(request).add_consent, actor, family_id, kind=kind, version=version,
-                   given_on=given_on, caregiver=caregiver)
-    except StoreValidationError as exc:
-        session.flash(f"Consent was not recorded — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash(f"Consent recorded ({kind.replace('_', ' ')}, form {version}).")
-    return redirect(request, f"/families/{family_id}#consent-title")
+    return await store_form(
+        request, f"/families/{family_id}#consent-title", "Consent was not recorded",
+        f"Consent recorded ({kind.replace('_', ' ')}, form {version}).",
+        store_of(request).add_consent, actor, family_id, kind=kind, version=version,
+        given_on=given_on, caregiver=caregiver)
 
 
 @router.post("/families/{family_id}/consents/withdraw", dependencies=[Depends(check_csrf)])
@@ -218,29 +215,21 @@ async def consent_withdraw(request: Request, family_id: int,
     if problems:
         session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
         return redirect(request, f"/families/{family_id}#consent-title")
-    try:
-        await call(store_of(request).withdraw_consent, actor, int(raw),
-                   withdrawn_on=withdrawn_on, reason=reason)
-    except StoreValidationError as exc:
-        session.flash(f"The withdrawal was not recorded — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash("Withdrawal of consent recorded.")
-    return redirect(request, f"/families/{family_id}#consent-title")
+    return await store_form(
+        request, f"/families/{family_id}#consent-title", "The withdrawal was not recorded",
+        "Withdrawal of consent recorded.", store_of(request).withdraw_consent, actor, int(raw),
+        withdrawn_on=withdrawn_on, reason=reason)
 
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
 async def caregiver_add(request: Request, family_id: int,
                         actor: PageActor) -> Response:
     form = await request.form()
-    session = get_session(request)
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
-    try:
-        await call(store_of(request).add_caregiver, actor, family_id, caregiver)
-    except StoreValidationError as exc:
-        session.flash(f"The caregiver was not added — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash(f"Caregiver {caregiver['id']} added.")
-    return redirect(request, f"/families/{family_id}")
+    return await store_form(
+        request, f"/families/{family_id}", "The caregiver was not added",
+        f"Caregiver {caregiver['id']} added.", store_of(request).add_caregiver, actor, family_id,
+        caregiver)
 
 
 @router.post("/families/{family_id}/caregivers/leave", dependencies=[Depends(check_csrf)])
@@ -253,10 +242,7 @@ async def caregiver_leave(request: Request, family_id: int,
     if not reason:
         session.flash("reason: say why the caregiver left (it is kept in the record)", "error")
         return redirect(request, f"/families/{family_id}")
-    try:
-        await call(store_of(request).end_caregiver, actor, family_id, caregiver, reason=reason)
-    except StoreValidationError as exc:
-        session.flash(f"Not recorded — {exc.field}: {exc.reason}", "error")
-    else:
-        session.flash(f"Recorded that {caregiver} left the family.")
-    return redirect(request, f"/families/{family_id}")
+    return await store_form(
+        request, f"/families/{family_id}", "Not recorded",
+        f"Recorded that {caregiver} left the family.", store_of(request).end_caregiver, actor,
+        family_id, caregiver, reason=reason)
