@@ -719,7 +719,8 @@ class ExportRow(BaseModel):
 
 
 class FhirBundle(BaseModel):
-    """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources (``format=fhir``)."""
+    """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources
+    (``format=fhir``)."""
 
     resourceType: str = "Bundle"
     type: str = "collection"

@@ -1,6 +1,6 @@
-"""Accounts for programs: ``POST /api/me/password``, and administrators or site leads managing others' accounts
-(``POST /api/users/{id}/password``, ``/password-reset``, ``/active``). Who may do what is the
-store's decision.
+"""Accounts for programs: ``POST /api/me/password``, and administrators or site leads
+managing others' accounts (``POST /api/users/{id}/password``, ``/password-reset``,
+``/active``). Who may do what is the store's decision.
 """
 
 from __future__ import annotations

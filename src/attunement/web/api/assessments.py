@@ -15,7 +15,8 @@ from attunement.web.submissions import dumps
 router = APIRouter(prefix="/api")
 
 
-@router.get("/families/{family_id}/assessments", tags=["assessments"], response_model=list[AssessmentOut],
+@router.get("/families/{family_id}/assessments", tags=["assessments"],
+            response_model=list[AssessmentOut],
     response_model_exclude_unset=True)
 def list_assessments(
     family_id: int, actor: CurrentActor, store: StoreDep
@@ -23,7 +24,8 @@ def list_assessments(
     return store.list_assessments(actor, family_id)
 
 
-@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"], response_model=AssessmentOut,
+@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"],
+             response_model=AssessmentOut,
     response_model_exclude_unset=True)
 async def add_assessment(
     family_id: int,
@@ -45,7 +47,8 @@ async def add_assessment(
                     media_type="application/json")
 
 
-@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"], response_model=AssessmentOut,
+@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"],
+             response_model=AssessmentOut,
     response_model_exclude_unset=True)
 def correct_assessment(
     assessment_id: int,

@@ -11,7 +11,8 @@ from attunement.web.schemas import ConsentIn, ConsentOut, ConsentWithdrawIn, Jso
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"], response_model=ConsentOut,
+@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"],
+             response_model=ConsentOut,
     response_model_exclude_unset=True)
 def add_consent(
     family_id: int, body: ConsentIn, actor: CurrentActor,

@@ -11,7 +11,8 @@ from attunement.web.schemas import EpisodeIn, EpisodeOut, EpisodeUpdate, Json
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"], response_model=EpisodeOut,
+@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"],
+             response_model=EpisodeOut,
     response_model_exclude_unset=True)
 def add_episode(
     family_id: int,

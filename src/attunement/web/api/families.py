@@ -66,7 +66,8 @@ def get_family(
     return store.get_family(actor, family_id)
 
 
-@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"], response_model=CaregiverOut,
+@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"],
+             response_model=CaregiverOut,
     response_model_exclude_unset=True)
 def add_caregiver(
     family_id: int,
@@ -78,7 +79,8 @@ def add_caregiver(
     return store.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"], response_model=CaregiverOut,
+@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"],
+             response_model=CaregiverOut,
     response_model_exclude_unset=True)
 def end_caregiver(
     *,

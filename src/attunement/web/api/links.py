@@ -13,7 +13,8 @@ from attunement.web.schemas import Json, LinkIn, LinkInfoOut, LinkOut, LinkRecei
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"], response_model=LinkOut,
+@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"],
+             response_model=LinkOut,
     response_model_exclude_unset=True)
 def create_link(
     family_id: int,
@@ -37,7 +38,8 @@ def open_link(token: str, store: StoreDep) -> Json:
     return {**info, "questions": content.questions(info["instrument"])}
 
 
-@router.post("/links/{token}", status_code=201, tags=["caregiver links"], response_model=LinkReceivedOut,
+@router.post("/links/{token}", status_code=201, tags=["caregiver links"],
+             response_model=LinkReceivedOut,
     response_model_exclude_unset=True)
 def submit_link(
     token: str, body: LinkSubmitIn, request: Request, store: StoreDep

@@ -16,7 +16,8 @@ from attunement.web.schemas import Json, MeasuresOut, ObservationOut
 router = APIRouter(prefix="/api")
 
 
-@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"], response_model=ObservationOut,
+@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"],
+             response_model=ObservationOut,
     response_model_exclude_unset=True)
 async def add_observation(
     *,
