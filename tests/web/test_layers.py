@@ -65,7 +65,7 @@ def test_no_import_cycle_in_the_web_package() -> None:
         seen[node] = 1
         for nxt in sorted(graph[node]):
             if seen.get(nxt) == 1:
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append([*path[path.index(nxt):], nxt])
             elif nxt not in seen:
                 visit(nxt, [*path, nxt])
         seen[node] = 2
