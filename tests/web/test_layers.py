@@ -24,7 +24,9 @@ CONTENT_READS = {
     # the cascade's stage names and result type (computed by attunement.usecases.cascade)
     "attunement.web.api.cascade": {"attunement.cascade"},
     "attunement.web.pages.cascade": {"attunement.cascade"},
+    # the demo's synthetic answers read the instruments' scores and the demo vignettes
     "attunement.web.demo": {"attunement.instruments", "attunement.demo"},
+    # loads the definitions before the worker forks; starts the embedded outreach worker
     "attunement.web.server": {"attunement.instruments", "attunement.outreach.worker"},
 }
 DOMAIN = ("attunement.instruments", "attunement.risk", "attunement.interventions",
