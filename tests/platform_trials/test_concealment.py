@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from attunement.cli import app as cli_app
 from attunement.web.app import create_app
+from attunement.web.pages.trials import router as trials_router
 from attunement.web.settings import Settings
-from attunement.web.trials import router as trials_router
 
 from .conftest import SECRET, TrialWorld
 from .test_web_trials import _login

@@ -17,7 +17,7 @@ from attunement.store import StoreValidationError
 from attunement.store.models import ObservationSession
 from attunement.store.observation_measures import ObservationMeasures, UploadTooLarge
 from attunement.web.app import create_app
-from attunement.web.observation import router as observation_router
+from attunement.web.pages.observations import router as observation_router
 from attunement.web.settings import Settings
 
 from .conftest import PASSWORD, TrialWorld

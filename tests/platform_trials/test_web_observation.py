@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attunement.web.app import create_app
-from attunement.web.observation import router as observation_router
+from attunement.web.pages.observations import router as observation_router
 from attunement.web.settings import Settings
 
 from .conftest import PASSWORD, TrialWorld

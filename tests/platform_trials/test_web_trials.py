@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attunement.web.app import create_app
+from attunement.web.pages.trials import router as trials_router
 from attunement.web.settings import Settings
-from attunement.web.trials import router as trials_router
 
 from .conftest import DESIGN, PASSWORD, SECRET, TrialWorld
 

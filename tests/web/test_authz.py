@@ -374,7 +374,8 @@ def test_every_cascade_route_is_in_the_matrix() -> None:
     """A new referral or cascade route must get its row in the matrices above."""
     import re
 
-    from attunement.web import cascade
+    from attunement.web.api import cascade as cascade_api
+    from attunement.web.pages import cascade as cascade_pages
 
     def shape(path: str) -> str:
         return re.sub(r"\{[^}]+\}", "{}", path.split("?")[0])
@@ -382,7 +383,7 @@ def test_every_cascade_route_is_in_the_matrix() -> None:
     listed = {(c.method, shape(c.path)) for c in API_CASES}
     listed |= {(method, shape(path)) for method, path, _ in PAGE_CASES}
     listed |= {("POST", shape(path)) for path, _, _ in REFERRAL_FORMS}
-    routes = {(method, shape(route.path)) for sub in (cascade.api_router, cascade.pages_router)
+    routes = {(method, shape(route.path)) for sub in (cascade_api.router, cascade_pages.router)
               for route in sub.routes for method in route.methods}
     assert routes and routes <= listed, sorted(routes - listed)
 
@@ -391,7 +392,8 @@ def test_every_account_route_is_in_the_matrix() -> None:
     """A new account route must get its row in the matrices above."""
     import re
 
-    from attunement.web import accounts
+    from attunement.web.api import accounts as accounts_api
+    from attunement.web.pages import accounts as accounts_pages
 
     def shape(path: str) -> str:
         return re.sub(r"\{[^}]+\}", "{}", path.split("?")[0])
@@ -400,7 +402,7 @@ def test_every_account_route_is_in_the_matrix() -> None:
     listed |= {(method, shape(path)) for method, path, _ in PAGE_CASES}
     listed |= {("POST", shape(path)) for path, _, _ in ACCOUNT_FORMS}
     listed |= set(PUBLIC_PAGES)
-    routes = {(method, shape(route.path)) for sub in (accounts.pages, accounts.api)
+    routes = {(method, shape(route.path)) for sub in (accounts_pages.router, accounts_api.router)
               for route in sub.routes for method in route.methods}
     assert routes and routes <= listed, sorted(routes - listed)
 

@@ -3,7 +3,7 @@ when switched on (the demo), English with a note when their language has no pack
 
 from __future__ import annotations
 
-from attunement.web import domain
+from attunement.web import content as domain
 
 
 def test_phq9_answers_are_words_a_parent_understands() -> None:

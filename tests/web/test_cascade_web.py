@@ -193,7 +193,7 @@ def test_other_sites_dashboard_page_is_404_and_labels_are_escaped(client: TestCl
     _login(client, "pa@example.org")
     assert client.get(f"/cascade?site={site_b}").status_code == 404
     assert client.get(f"/cascade.csv?site={site_b}").status_code == 404
-    from attunement.web.cascade import cascade_chart
+    from attunement.web.pages.cascade import cascade_chart
 
     svg = cascade_chart("<script>alert(1)</script>", [("screened", 3), ("positive", 1)])
     assert "<script>" not in svg and "&lt;script&gt;" in svg

@@ -8,15 +8,15 @@ import json
 import pandas as pd
 
 from attunement.instruments import score_responses
-from attunement.web.charts import Cutoff, score_chart
-from attunement.web.exports import (
+from attunement.usecases.instrument_exports import (
     DICTIONARY_COLUMNS,
     event_name,
     fhir_bundle,
     redcap_dictionary,
     redcap_flat,
-    response,
 )
+from attunement.web.charts import Cutoff, score_chart
+from attunement.web.downloads import response
 
 
 def _frame() -> pd.DataFrame:
@@ -46,11 +46,14 @@ def test_redcap_dictionary_has_the_18_exact_headers() -> None:
     codes = [c.split(",")[0].strip() for c in
              item["Choices, Calculations, OR Slider Labels"].split("|")]
     assert sorted(codes) == ["0", "1", "2", "3"]
-    assert item["Field Annotation"] == "@SAFETY"
+    # the safety item is read by the instrument's safety rule, a calc field of the dictionary
+    rule = d[d["Variable / Field Name"] == "epds_self_harm"].iloc[0]
+    assert rule["Field Type"] == "calc"
+    assert "[epds_10]" in rule["Choices, Calculations, OR Slider Labels"]
     forms = list(dict.fromkeys(d["Form Name"]))
     assert forms == ["record", "epds", "phq9"]  # each form's rows contiguous, in order
     total = d[d["Variable / Field Name"] == "epds_total"].iloc[0]
-    assert "range 0–30" in total["Field Label"]
+    assert "range 0–30" in total["Field Note"]
 
 
 def test_redcap_flat_layout() -> None:
@@ -85,7 +88,9 @@ def test_fhir_bundle() -> None:
     first = bundle["entry"][0]["resource"]
     assert first["resourceType"] == "QuestionnaireResponse" and first["status"] == "completed"
     assert first["questionnaire"].startswith("urn:attunement:questionnaire:epds|")
-    answers = {i["linkId"]: i["answer"][0]["valueInteger"] for i in first["item"]}
+    # answers as the library codes them: the option's code, its keyed score as ordinalValue
+    answers = {i["linkId"]: i["answer"][0]["valueCoding"]["extension"][0]["valueDecimal"]
+               for i in first["item"]}
     assert answers["epds_10"] == 1 and len(answers) == 10
     assert first["subject"]["identifier"]["value"] == "mother"
     json.dumps(bundle)  # serialisable as is

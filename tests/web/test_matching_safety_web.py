@@ -237,9 +237,9 @@ def _family_store(world: World, caregivers: list[dict[str, Any]], **extra: Any) 
 
 def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
         page_client: TestClient, sqlite_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from attunement.web import domain
+    from attunement.usecases import profiles
 
-    real = domain.profile
+    real = profiles.profile
 
     def with_routes(document: dict[str, Any]) -> dict[str, Any]:
         out = real(document)  # the risk profile fills these; the page must show them
@@ -251,7 +251,7 @@ def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
                                              "text": "Repeat the EPDS in 2 weeks"}]
         return out
 
-    monkeypatch.setattr(domain, "profile", with_routes)
+    monkeypatch.setattr(profiles, "profile", with_routes)
     csrf = _login(page_client)
     fid = _family_store(sqlite_world, [_carer("carer", "foster_carer", 50)],
                         placement="foster")

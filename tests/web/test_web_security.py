@@ -542,7 +542,8 @@ def test_consort_svg_keeps_arm_names_as_text() -> None:
     import pandas as pd
 
     from attunement.trials import consort_counts, draw_consort
-    from attunement.web.trials import _inline_svg, presentational_svg
+    from attunement.web.charts import inline_svg as _inline_svg
+    from attunement.web.charts import presentational_svg
 
     records = pd.DataFrame({"arm": HOSTILE_ARMS * 2, "received": [True] * 6,
                             "analysed": [True] * 6})

@@ -1,11 +1,14 @@
 """Server-side SVG charts: a caregiver's scores over time with cut-off lines.
 
 No JavaScript charting library: the chart is plain inline SVG with a title and description for
-screen readers, and the page shows the same numbers in a table next to it.
+screen readers, and the page shows the same numbers in a table next to it. SVG made elsewhere
+(the CONSORT diagram of :mod:`attunement.trials`) is reduced to presentational elements before
+it is inlined (:func:`presentational_svg`).
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -121,3 +124,66 @@ def _ticks(low: float, high: float) -> list[float]:
         ticks.append(t)
         t += step
     return ticks
+
+
+# --- SVG from the domain (CONSORT diagrams), made safe to inline in a page -------------------
+
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+
+
+_XLINK_NS = "http://www.w3.org/1999/xlink"
+
+
+_DECLARATION = re.compile(r"[a-z-]+")
+
+
+def _parse_svg(svg: str) -> ET.Element:
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", _XLINK_NS)
+    for prefix, uri in (("dc", "http://purl.org/dc/elements/1.1/"),
+                        ("cc", "http://creativecommons.org/ns#"),
+                        ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#")):
+        ET.register_namespace(prefix, uri)
+    return ET.fromstring(svg.encode("utf-8"))  # no DTD or entities: matplotlib writes none
+
+
+def _presentational(root: ET.Element) -> ET.Element:
+    """Matplotlib writes ``style="…"`` attributes and a ``<style>`` element, which the
+    platform's Content-Security-Policy (``style-src 'self'``) blocks; SVG presentation
+    attributes (``fill="…"``) draw the same and are not styles. Done on the parsed tree, so
+    text in the diagram (an arm or study name) can never become an attribute or markup."""
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag == f"{{{_SVG_NS}}}style":
+                parent.remove(child)
+        style = parent.attrib.pop("style", None)
+        if style is None:
+            continue
+        for decl in style.split(";"):
+            if ":" in decl:
+                name, value = (x.strip() for x in decl.split(":", 1))
+                if _DECLARATION.fullmatch(name):
+                    parent.set(name, value)
+    return root
+
+
+def presentational_svg(svg: str) -> str:
+    """Matplotlib's SVG document with presentation attributes instead of styles."""
+    root = _presentational(_parse_svg(svg))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def inline_svg(svg: str, title: str, ident: str) -> str:
+    """Matplotlib's SVG document as an inline, titled image."""
+    root = _presentational(_parse_svg(svg))
+    for name in ("width", "height"):
+        root.attrib.pop(name, None)
+    root.set("role", "img")
+    root.set("aria-labelledby", ident)
+    root.set("class", "consort")
+    heading = ET.Element(f"{{{_SVG_NS}}}title", {"id": ident})
+    heading.text = title
+    root.insert(0, heading)
+    return ET.tostring(root, encoding="unicode")
+

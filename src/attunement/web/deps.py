@@ -1,20 +1,38 @@
-"""Request dependencies: the store, the signed-in actor (session or bearer token), CSRF."""
+"""Request dependencies: the store, the signed-in actor (session or bearer token), CSRF.
+
+Routes declare them with the ``Annotated`` aliases: ``StoreDep`` (the open store),
+``CurrentActor`` (the actor behind ``Authorization: Bearer <token>``, 401 without one),
+``PageActor`` (the actor of a browser session, or a redirect to the sign-in page) and
+``BearerToken`` (the raw token, resolved later, e.g. in the submission writer thread).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import Actor, AuthError, Store
-from attunement.web.security import Session, csrf_ok
+from attunement.web.errors import CsrfFailed, LoginRequired
+from attunement.web.rendering import get_session
+from attunement.web.security import csrf_ok
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
+__all__ = ["BearerToken", "CurrentActor", "PageActor", "StoreDep", "actor_from_token",
+           "api_actor", "check_csrf", "get_session", "get_store", "oauth2", "page_actor"]
+
 
 async def get_store(request: Request) -> Store:
+    """The application's open store."""
     # async on purpose: a plain attribute read needs no trip through the thread pool
     return request.app.state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+BearerToken = Annotated[str | None, Depends(oauth2)]
 
 
 def actor_from_token(store: Store, token: str | None) -> Actor:
@@ -24,23 +42,16 @@ def actor_from_token(store: Store, token: str | None) -> Actor:
     return store.accounts.actor_for_token(token)
 
 
-def api_actor(token: str | None = Depends(oauth2), store: Store = Depends(get_store)) -> Actor:
+def api_actor(token: BearerToken, store: StoreDep) -> Actor:
     """The actor behind ``Authorization: Bearer <token>``; 401 without a valid token."""
     return actor_from_token(store, token)
 
 
-def get_session(request: Request) -> Session:
-    session = getattr(request.state, "session", None)
-    if session is None:
-        session = request.app.state.sessions.load(request)
-        request.state.session = session
-    return session
+CurrentActor = Annotated[Actor, Depends(api_actor)]
 
 
 async def page_actor(request: Request) -> Actor:
     """The signed-in actor of a browser session, or a redirect to the login page."""
-    from attunement.web.app import LoginRequired
-
     session = get_session(request)
     sid = session.sid
     if not sid:
@@ -55,10 +66,11 @@ async def page_actor(request: Request) -> Actor:
     return actor
 
 
+PageActor = Annotated[Actor, Depends(page_actor)]
+
+
 async def check_csrf(request: Request) -> None:
     """Every state-changing form carries the session's CSRF token (``csrf_token`` field)."""
-    from attunement.web.app import CsrfFailed
-
     form = await request.form()
     if not csrf_ok(get_session(request), form.get("csrf_token")):  # type: ignore[arg-type]
         raise CsrfFailed()

@@ -225,3 +225,12 @@ def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
             errors.add(f"item.{n}", f"Question {n}: {value} is not one of the answers")
         responses.append(value)
     return responses, errors
+
+
+def item_field(field: str) -> str:
+    """Map a store field path ``responses.10`` (1-based position) to the form's ``item.10``."""
+    field = normalise_field(field)
+    parts = field.split(".")
+    if len(parts) == 2 and parts[0] == "responses" and parts[1].isdigit():
+        return f"item.{int(parts[1])}"
+    return field or "form"

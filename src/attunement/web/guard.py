@@ -1,7 +1,7 @@
 """The request guard: what every request must pass before any route reads its body.
 
-:class:`RequestGuard` is pure ASGI middleware, outside the router and the submission lane, so
-both get the same treatment:
+:class:`RequestGuard` is pure ASGI middleware, outside the router, so every route gets the
+same treatment:
 
 * **Body limits, before reading.** Each route class has a limit (``Settings.body_limit``,
   ``submission_body_limit``, ``upload_body_limit``): a ``Content-Length`` above it is answered
@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attunement.store import AuthError, StoreError
+from attunement.web.errors import BadInput, BodyTooLarge, LoginRequired, handler_for
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -42,23 +43,6 @@ _UPLOAD = re.compile(r"(/api)?/families/[0-9]+/observations")
 # routes that take a body without an account: their one-time token, if any, is checked here
 _PUBLIC = re.compile(r"/api/token|/login|/api/links/(?P<link>[^/]+)|/c/(?P<page_link>[^/]+)"
                      r"|/s/(?P<space>[^/]+)/(wishes|feedback|start)|/reset/(?P<reset>[^/]+)")
-
-
-class BodyTooLarge(Exception):
-    """A request body beyond the route's limit (413)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body is larger than {limit} bytes, the limit here")
-        self.limit = limit
-
-
-class BadInput(Exception):
-    """A value that no field accepts (a NUL character, an integer beyond 64 bits): 422."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def body_limit(settings: Any, method: str, path: str) -> int:
@@ -161,18 +145,10 @@ def check_body(content_type: bytes, body: bytes) -> None:
             _check_text(f"body.{name}", value)
 
 
-def _handler_for(app: Any, exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        handler = app.exception_handlers.get(cls)
-        if handler is not None:
-            return handler
-    return None
-
-
 async def _answer(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
     """Answer with the app's own handler for ``exc`` (the same answer a route would give)."""
     app = scope["app"]
-    handler = _handler_for(app, exc)
+    handler = handler_for(app, exc)
     if handler is None:
         raise exc
     response = await handler(Request(scope, receive), exc)
@@ -322,8 +298,6 @@ class _PageLogin(Exception):
 
     @property
     def error(self) -> Exception:
-        from attunement.web.app import LoginRequired
-
         return LoginRequired()
 
 

@@ -43,9 +43,7 @@ class Settings:
     ``attunement demo``) adds the project's SAMPLE wording for licensed questionnaires and
     languages without a bundled validated translation, marked as a sample on every page
     (``docs/item-text-packs.md``); never for families. ``max_batch`` bounds how many concurrent assessment submissions one
-    worker writes in one transaction (group commit, see :mod:`attunement.web.submissions`);
-    ``submission_lane`` lets well-formed submissions skip the router on their way there (off:
-    every submission takes the documented FastAPI route; the answers are the same).
+    worker writes in one transaction (group commit, see :mod:`attunement.web.submissions`).
 
     Request bodies are limited before they are read (see :mod:`attunement.web.guard`):
     ``submission_body_limit`` bytes for an assessment submission, ``upload_body_limit`` for an
@@ -65,7 +63,6 @@ class Settings:
     session_idle: int = 30 * 60
     link_hours: int = 72
     max_batch: int = 64
-    submission_lane: bool = True
     crisis_contacts: list[dict[str, str]] = field(
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )

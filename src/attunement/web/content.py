@@ -1,4 +1,8 @@
-"""The web layer's view of the domain libraries: questionnaire forms, profile and matches.
+"""Read-only content the pages show: questionnaire forms, item wording, chart specs, the
+circumstances a practitioner can tick, the caregiver pages' words, and the vocabulary's urgency
+rules (``attunement.vocabulary``, the only place they are written).
+
+Profiles and matching are computed by :mod:`attunement.usecases.profiles`, not here.
 
 Questionnaire pages are rendered from the instrument definition (``attunement.instruments``):
 item order as printed, the score of each option, safety items. Item wording comes from the
@@ -221,42 +225,6 @@ def urgency_level(urgency: str) -> dict[str, str] | None:
         return None
     level = load_vocabulary().level(urgency)
     return {"id": level.id, "label": level.label, "action": level.action}
-
-
-class ProfileUnavailable(ValueError):
-    """The stored family data cannot be profiled yet (e.g. a due date long past with no date
-    of birth): ``field`` and ``reason`` say what to complete."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def _profile_object(document: dict[str, Any]) -> Any:
-    from attunement import risk
-
-    try:
-        return risk.profile(document)
-    except ValueError as exc:
-        problems = getattr(exc, "problems", None) or [("family", str(exc))]
-        field, reason = problems[0]
-        raise ProfileUnavailable(str(field), str(reason)) from exc
-
-
-def profile(document: dict[str, Any]) -> dict[str, Any]:
-    """``attunement.risk.profile(document).to_dict()``; ProfileUnavailable names the field."""
-    return _profile_object(document).to_dict()
-
-
-def matches(document: dict[str, Any]) -> dict[str, Any] | None:
-    """``attunement.interventions.match(profile, document).to_dict()``; None when this
-    installation has no intervention catalogue (the page says so instead of guessing)."""
-    try:
-        from attunement import interventions
-    except ImportError:
-        return None
-    return interventions.match(_profile_object(document), document).to_dict()
 
 
 def time_points(family: dict[str, Any]) -> list[str]:

@@ -1,51 +1,30 @@
-"""Accounts: a person's own password, and administrators or site leads managing others'.
-
-Pages (no JavaScript, CSRF on every form) and their JSON equivalents under ``/api``:
-
-* ``GET /account``, ``POST /account/password`` — change one's own password (current, new,
-  confirm); ``POST /api/me/password``.
-* ``GET /admin/users/{id}`` — one person's account; ``POST /admin/users/{id}/active`` disables
-  or re-enables it with a reason, ``POST /admin/users/{id}/reset-link`` creates a one-time
-  password reset link, ``POST /admin/users/{id}/password`` sets a new password
-  (administrators); ``POST /api/users/{id}/active``, ``POST /api/users/{id}/password-reset``
-  and ``POST /api/users/{id}/password``. (``GET /api/users`` is in :mod:`attunement.web.api`.)
-* ``GET``/``POST /reset/{token}`` — the person chooses a new password through the link (no
-  session needed: the link is the credential; single use, expiring).
+"""Account pages: one's own password, administrators or site leads managing others' accounts,
+and the password reset link (no session: the link is the credential).
 
 Who may do what is the store's decision (``Store.accounts.set_password``: anyone their own, with the
 current password, throttled like logins; administrators anyone's. ``Store.accounts.create_password_reset``
 and ``Store.accounts.set_user_active``: administrators, and site leads for the practitioners and site
-leads who work only at their sites; never disabling one's own account). A site lead never sets
-or learns a password. A password change or reset revokes every session and API token of the
-account; after a change of one's own password this browser gets a fresh session, so only the
-*other* sessions and programs stop working. The store audits every change.
+leads who work only at their sites; never disabling one's own account). A password change or
+reset revokes every session and API token of the account; after a change of one's own password
+this browser gets a fresh session. The store audits every change.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
-from attunement.store import Actor, NotFound, Store, StoreValidationError
-from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
+from attunement.store import Actor, NotFound, StoreValidationError
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import client_address
-from attunement.web.pages import call, redirect, render, start_session
+from attunement.web.pages.auth import start_session
+from attunement.web.rendering import call, get_session, redirect, render, reset_url, store_of
+from attunement.web.schemas import Json
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["accounts"])
-
-Json = dict[str, Any]
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-# --- messages -------------------------------------------------------------------------------
+router = APIRouter(include_in_schema=False)
 
 
 def _password_message(field: str, reason: str) -> str:
@@ -70,12 +49,9 @@ def _new_password_errors(form: Any, errors: FormErrors) -> str:
     return new
 
 
-# --- my account -----------------------------------------------------------------------------
-
-
 async def _account(request: Request, actor: Actor, *, errors: FormErrors | None = None,
                    status: int = 200) -> Response:
-    store = _store(request)
+    store = store_of(request)
     sites = await call(store.accounts.list_sites, actor)
     names = [s["name"] for s in sites if s["id"] in actor.site_ids]
     return render(request, "account.html", {
@@ -83,13 +59,13 @@ async def _account(request: Request, actor: Actor, *, errors: FormErrors | None 
     }, status=status)
 
 
-@pages.get("/account")
-async def account_page(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+@router.get("/account")
+async def account_page(request: Request, actor: PageActor) -> Response:
     return await _account(request, actor)
 
 
-@pages.post("/account/password", dependencies=[Depends(check_csrf)])
-async def account_password(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+@router.post("/account/password", dependencies=[Depends(check_csrf)])
+async def account_password(request: Request, actor: PageActor) -> Response:
     form = await request.form()
     current = str(form.get("current_password", ""))
     errors = FormErrors()
@@ -98,7 +74,7 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
     new = _new_password_errors(form, errors)
     if errors:
         return await _account(request, actor, errors=errors, status=422)
-    store = _store(request)
+    store = store_of(request)
     assert actor.user_id is not None  # page actors are always users
     try:
         await call(store.accounts.set_password, actor, actor.user_id, new, current_password=current,
@@ -115,12 +91,9 @@ async def account_password(request: Request, actor: Actor = Depends(page_actor))
     return redirect(request, "/account")
 
 
-# --- managing someone's account -------------------------------------------------------------
-
-
 async def _user(request: Request, actor: Actor, user_id: int) -> Json:
     """The user as the store lists it for this actor (NotFound outside what it may see)."""
-    users = await call(_store(request).accounts.list_users, actor)
+    users = await call(store_of(request).accounts.list_users, actor)
     for user in users:
         if user["id"] == user_id:
             return user
@@ -145,19 +118,19 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
         return True
     if actor.role != "site_lead" or user["role"] not in ("practitioner", "site_lead"):
         return False
-    mine = {site["name"] for site in await call(_store(request).accounts.list_sites, actor)}
+    mine = {site["name"] for site in await call(store_of(request).accounts.list_sites, actor)}
     return bool(user["sites"]) and set(user["sites"]) <= mine
 
 
-@pages.get("/admin/users/{user_id}")
+@router.get("/admin/users/{user_id}")
 async def user_page(request: Request, user_id: int,
-                    actor: Actor = Depends(page_actor)) -> Response:
+                    actor: PageActor) -> Response:
     return await _manage(request, actor, user_id)
 
 
-@pages.post("/admin/users/{user_id}/active", dependencies=[Depends(check_csrf)])
+@router.post("/admin/users/{user_id}/active", dependencies=[Depends(check_csrf)])
 async def user_active(request: Request, user_id: int,
-                      actor: Actor = Depends(page_actor)) -> Response:
+                      actor: PageActor) -> Response:
     form = await request.form()
     wanted = str(form.get("active", ""))
     reason = str(form.get("reason", ""))
@@ -166,7 +139,7 @@ async def user_active(request: Request, user_id: int,
         errors.add("reason", "Choose whether to disable or enable the account")
     else:
         try:
-            user = await call(_store(request).accounts.set_user_active, actor, user_id, wanted == "1",
+            user = await call(store_of(request).accounts.set_user_active, actor, user_id, wanted == "1",
                               reason=reason)
         except StoreValidationError as exc:
             errors.add("reason", "Say why: the reason is kept in the audit log"
@@ -182,15 +155,15 @@ async def user_active(request: Request, user_id: int,
                          status=422)
 
 
-@pages.post("/admin/users/{user_id}/password", dependencies=[Depends(check_csrf)])
+@router.post("/admin/users/{user_id}/password", dependencies=[Depends(check_csrf)])
 async def user_password(request: Request, user_id: int,
-                        actor: Actor = Depends(page_actor)) -> Response:
+                        actor: PageActor) -> Response:
     form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:
         try:
-            await call(_store(request).accounts.set_password, actor, user_id, new)
+            await call(store_of(request).accounts.set_password, actor, user_id, new)
         except StoreValidationError as exc:
             if exc.field == "current_password":
                 errors.add("new_password", "To change your own password, use My account")
@@ -204,32 +177,23 @@ async def user_password(request: Request, user_id: int,
     return await _manage(request, actor, user_id, errors=errors, status=422)
 
 
-@pages.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
+@router.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
 async def user_reset_link(request: Request, user_id: int,
-                          actor: Actor = Depends(page_actor)) -> Response:
-    token = await call(_store(request).accounts.create_password_reset, actor, user_id,
+                          actor: PageActor) -> Response:
+    token = await call(store_of(request).accounts.create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
 
 
-def reset_url(request: Request, token: str) -> str:
-    """The address of a password-reset link (the service's public URL when configured)."""
-    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
-    return f"{base}/reset/{token}"
-
-
-# --- a password reset link (no session: the link is the credential) -------------------------
-
-
-@pages.get("/reset/{token}")
+@router.get("/reset/{token}")
 async def reset_page(request: Request, token: str) -> Response:
-    info = await call(_store(request).accounts.open_password_reset, token)
+    info = await call(store_of(request).accounts.open_password_reset, token)
     return render(request, "password_reset.html", {"email": info["email"], "token": token})
 
 
-@pages.post("/reset/{token}", dependencies=[Depends(check_csrf)])
+@router.post("/reset/{token}", dependencies=[Depends(check_csrf)])
 async def reset_submit(request: Request, token: str) -> Response:
-    store = _store(request)
+    store = store_of(request)
     info = await call(store.accounts.open_password_reset, token)
     form = await request.form()
     errors = FormErrors()
@@ -246,86 +210,3 @@ async def reset_submit(request: Request, token: str) -> Response:
             return redirect(request, "/login")
     return render(request, "password_reset.html", {"email": info["email"], "token": token,
                                                    "errors": errors}, status=422)
-
-
-# --- JSON API -------------------------------------------------------------------------------
-
-
-class OwnPasswordIn(BaseModel):
-    current_password: str = Field(description="The password in use now")
-    new_password: str = Field(description="At least 8 characters (15 or more recommended)")
-
-
-class PasswordIn(BaseModel):
-    new_password: str = Field(description="At least 8 characters (15 or more recommended)")
-    current_password: str | None = Field(
-        None, description="Needed only when the account is the caller's own")
-
-
-class ActiveIn(BaseModel):
-    active: bool
-    reason: str = Field(description="Why (kept in the audit log)")
-
-
-class ResetLinkOut(BaseModel):
-    user_id: int
-    url: str = Field(description="The one-time link; give it to the person privately")
-    expires_in_hours: int
-
-
-class NewTokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-
-
-@api.post("/me/password", response_model=NewTokenOut)
-def change_own_password(body: OwnPasswordIn, request: Request,
-                        actor: Actor = Depends(api_actor),
-                        store: Store = Depends(get_store)) -> NewTokenOut:
-    """Change your own password (the current one is required).
-
-    Every token of the account is revoked, the one used for this call too; the answer carries
-    a fresh bearer token for the caller.
-    """
-    assert actor.user_id is not None
-    store.accounts.set_password(actor, actor.user_id, body.new_password,
-                       current_password=body.current_password, client=client_address(request))
-    return NewTokenOut(access_token=store.accounts.create_api_token(actor))
-
-
-@api.post("/users/{user_id}/password")
-def set_user_password(user_id: int, body: PasswordIn, actor: Actor = Depends(api_actor),
-                      store: Store = Depends(get_store)) -> Json:
-    """Set a new password for someone (administrators only, audited; site leads send a reset
-    link instead); revokes all their tokens and sessions."""
-    store.accounts.set_password(actor, user_id, body.new_password,
-                       current_password=body.current_password)
-    return {"id": user_id, "password_set": True}
-
-
-@api.post("/users/{user_id}/password-reset", response_model=ResetLinkOut, status_code=201)
-def create_reset_link(user_id: int, request: Request, actor: Actor = Depends(api_actor),
-                      store: Store = Depends(get_store)) -> ResetLinkOut:
-    """A one-time, expiring link with which the person chooses a new password themselves
-    (site leads for the practitioners and site leads of their sites; administrators)."""
-    hours = request.app.state.settings.reset_hours
-    token = store.accounts.create_password_reset(actor, user_id, hours=hours)
-    return ResetLinkOut(user_id=user_id, url=reset_url(request, token), expires_in_hours=hours)
-
-
-@api.post("/users/{user_id}/active")
-def set_user_active(user_id: int, body: ActiveIn, actor: Actor = Depends(api_actor),
-                    store: Store = Depends(get_store)) -> Json:
-    """Disable (``active: false``) or re-enable an account, with a reason (administrators;
-    site leads for the practitioners and site leads of their sites; never one's own).
-
-    Disabling revokes the account's tokens: its programs get 401 and it cannot sign in.
-    """
-    return store.accounts.set_user_active(actor, user_id, body.active, reason=body.reason)
-
-
-router = APIRouter()
-router.include_router(pages)
-router.include_router(api)
-
-__all__ = ["router"]

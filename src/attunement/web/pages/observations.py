@@ -1,14 +1,7 @@
-"""Coded interaction sessions in the platform: upload to a family, see the sensitivity measures
-beside the caregivers' questionnaire scores over time.
-
-The stored file is the record (``Store.observations.add_observation_session``, audited). It is validated
-and measured once, at upload, with :func:`attunement.observation.session_metrics` and the
-settings saved with it (cue and response codes, window, time unit, permutation seed); views
-show those stored measures and never parse a stored file (:mod:`attunement.store.observation_measures`).
-A file over the size or event limit is refused with 413, one that cannot be measured with 422.
-
-API: ``GET /api/families/{id}/observations/{session_id}/measures``. Pages: ``/families/{id}/observations`` (list,
-measures, timeline, upload form; ``POST`` uploads, CSRF-protected).
+"""Coded interaction sessions of a family: upload, the measures stored at upload beside the
+caregivers' questionnaire scores over time. Views never parse a stored file
+(:mod:`attunement.store.observation_measures`); a file over the size or event limit is
+refused with 413, one that cannot be measured with 422.
 """
 
 from __future__ import annotations
@@ -21,50 +14,22 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement.observation.actors import ACTORS_FROM
-from attunement.store import Actor, Forbidden, NotFound, Store, StoreValidationError
+from attunement.store import Actor, Forbidden, Store, StoreValidationError
 from attunement.store.observation_measures import (
-    MEASURE_COLUMNS,
     PERMUTATIONS,
-    SEED,
     ObservationLimits,
     UploadTooLarge,
     settings_from,
 )
-from attunement.web.deps import api_actor, check_csrf, get_session, get_store, page_actor
+from attunement.web import content
+from attunement.web.charts import score_chart
+from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import check_json
+from attunement.web.pages.families import family_charts
+from attunement.web.rendering import get_session, redirect, render
 
-router = APIRouter()
-
-__all__ = ["MEASURE_COLUMNS", "PERMUTATIONS", "SEED", "measures", "router", "settings_from"]
-
-
-def measures(store: Store, actor: Actor, session_id: int, family_id: int) -> list[dict] | None:
-    """The session's measures as stored at upload (None: uploaded before measures were kept);
-    the file is never parsed again here."""
-    found = store.observations.observation_measures(actor, family_id).get(session_id)
-    return None if found is None else found["measures"]
-
-
-@router.get("/api/families/{family_id}/observations/{session_id}/measures",
-            tags=["observation"])
-def api_measures(family_id: int, session_id: int, actor: Actor = Depends(api_actor),
-                 store: Store = Depends(get_store)) -> dict:
-    """Responsiveness and contingency measures of a family's coded session (clinical roles in
-    scope), per caregiver × cue type, with the settings they were computed with."""
-    family = store.families.get_family(actor, family_id)
-    session = next((o for o in family.get("observation_sessions") or []
-                    if o.get("id") == session_id), None)
-    if session is None:
-        raise NotFound(f"observation session {session_id} not found")
-    stored = store.observations.observation_measures(actor, family_id).get(session_id)
-    if stored is None:
-        raise NotFound(f"observation session {session_id} has no stored measures (uploaded "
-                       "before measures were kept at upload)")
-    return {"session": session_id, "settings": stored["settings"],
-            "permutations": stored["permutations"], "seed": stored["seed"],
-            "n_events": stored["n_events"], "measures": stored["measures"],
-            "warnings": stored["warnings"]}
+router = APIRouter(include_in_schema=False)
 
 
 def _settings_dict(meta: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +39,12 @@ def _settings_dict(meta: dict[str, Any]) -> dict[str, Any]:
 
 def _timeline(family: dict, sessions: list[dict]) -> list[dict]:
     """Questionnaire main scores and observed responsiveness, in date order."""
-    from attunement.web import domain
-
     rows: list[dict] = []
     superseded = {a.get("corrected_from") for a in family.get("assessments") or []}
     for a in family.get("assessments") or []:
         if a.get("id") in superseded:
             continue
-        spec = domain.chart_spec(str(a.get("instrument")))
+        spec = content.chart_spec(str(a.get("instrument")))
         if spec is None:
             continue
         value = (a.get("scores") or {}).get(spec.column)
@@ -106,9 +69,6 @@ def _timeline(family: dict, sessions: list[dict]) -> list[dict]:
 async def _page(request: Request, actor: Actor, family_id: int,
                 values: dict[str, Any] | None = None, errors: FormErrors | None = None,
                 status: int = 200) -> Response:
-    from attunement.web.charts import score_chart
-    from attunement.web.pages import _charts, render
-
     store: Store = request.app.state.store
     family = await run_in_threadpool(store.families.get_family, actor, family_id)
     sessions = []
@@ -144,7 +104,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
     return render(request, "observation_family.html", {
         "actors_from_choices": ACTORS_FROM,
         "family": family, "sessions": sessions, "timeline": _timeline(family, sessions),
-        "charts": _charts(family), "responsiveness_chart": chart,
+        "charts": family_charts(family), "responsiveness_chart": chart,
         "values": values or {"window": "0, 5", "unit": "1"}, "errors": errors or FormErrors(),
         "today": dt.date.today().isoformat(), "permutations": PERMUTATIONS,
         "staff": actor.role in ("practitioner", "site_lead", "admin"),
@@ -153,7 +113,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
 
 @router.get("/families/{family_id}/observations", include_in_schema=False)
 async def observations_page(request: Request, family_id: int,
-                            actor: Actor = Depends(page_actor)) -> Response:
+                            actor: PageActor) -> Response:
     return await _page(request, actor, family_id)
 
 
@@ -162,6 +122,8 @@ _FORM_FIELD = {"metadata.cues": "cues", "metadata.responses": "responses",
                "metadata.interval": "interval", "metadata.actors_from": "actors_from",
                "metadata.infant": "infant",
                "filename": "file", "file": "file"}
+
+
 _FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response codes",
                 "window": "Response window", "unit": "Time unit", "file": "Coded session file"}
 
@@ -169,9 +131,7 @@ _FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response cod
 @router.post("/families/{family_id}/observations", include_in_schema=False,
              dependencies=[Depends(check_csrf)])
 async def observations_upload(request: Request, family_id: int,
-                              actor: Actor = Depends(page_actor)) -> Response:
-    from attunement.web.pages import redirect
-
+                              actor: PageActor) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     # a multipart body is not checked by the request guard: its text fields are checked here

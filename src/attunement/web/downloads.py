@@ -1,0 +1,82 @@
+"""Downloads: the store's tidy assessment table (one row per assessment) as an HTTP file.
+
+- ``csv`` / ``parquet``: the tidy table as the store returns it (scores and flags as columns);
+- ``redcap`` / ``redcap-dictionary``, ``fhir``: built by
+  :mod:`attunement.usecases.instrument_exports` (the instrument library's REDCap and FHIR
+  exports);
+- ``json``: the tidy table as JSON records.
+
+The store has already pseudonymised the table for researchers; these functions only reshape.
+Also the care cascade as CSV.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Literal
+
+import pandas as pd
+from fastapi.responses import Response, StreamingResponse
+
+from attunement.cascade import CascadeResult, cascade_csv
+from attunement.csvsafe import safe_frame
+from attunement.usecases.instrument_exports import fhir_bundle, redcap_dictionary, redcap_flat
+
+Format = Literal["csv", "parquet", "redcap", "redcap-dictionary", "fhir", "json"]
+FORMATS: dict[str, str] = {
+    "csv": "Tidy CSV (one row per assessment)",
+    "parquet": "Parquet (one row per assessment)",
+    "redcap": "REDCap flat CSV (one row per record and event)",
+    "redcap-dictionary": "REDCap data dictionary CSV (matches the flat export)",
+    "fhir": "FHIR R4 QuestionnaireResponse bundle (JSON)",
+    "json": "JSON records",
+}
+
+def response(frame: pd.DataFrame, fmt: str) -> Response:
+    """An HTTP download of ``frame`` in format ``fmt``."""
+    if fmt == "csv":
+        return _download(safe_frame(frame).to_csv(index=False), "text/csv", "assessments.csv")
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return _download(buf.getvalue(), "application/vnd.apache.parquet", "assessments.parquet")
+    if fmt == "redcap":
+        return _download(safe_frame(redcap_flat(frame)).to_csv(index=False), "text/csv",
+                         "assessments_redcap.csv")
+    if fmt == "redcap-dictionary":
+        return _download(safe_frame(redcap_dictionary(frame)).to_csv(index=False), "text/csv",
+                         "redcap_data_dictionary.csv")
+    if fmt == "fhir":
+        return _download(json.dumps(fhir_bundle(frame), indent=1), "application/fhir+json",
+                         "questionnaire_responses.json")
+    if fmt == "json":
+        body = frame.to_json(orient="records", date_format="iso")
+        return _download(body, "application/json", "assessments.json")
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+STREAMED = {"csv": ("text/csv", "assessments.csv"),
+            "parquet": ("application/vnd.apache.parquet", "assessments.parquet")}
+
+
+def streamed(store: Any, actor: Any, fmt: str, *, study: int | None,
+             pseudonymise: bool | None) -> Response:
+    """A CSV or Parquet download streamed from the store chunk by chunk (bounded memory);
+    scope and role are checked before the response starts."""
+    media_type, filename = STREAMED[fmt]
+    _, body = store.exports.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
+    return StreamingResponse(body, media_type=media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _download(body: str | bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def cascade_csv_response(result: CascadeResult) -> Response:
+    """The care cascade as a CSV download (text cells neutralised against formula injection)."""
+    return Response(cascade_csv(result), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="cascade.csv"'})
+

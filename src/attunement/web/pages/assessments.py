@@ -1,0 +1,103 @@
+"""A practitioner enters a questionnaire for a caregiver, or creates a one-time link for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from attunement.store import StoreValidationError
+from attunement.web import content
+from attunement.web.deps import PageActor, check_csrf
+from attunement.web.forms import FormErrors, item_field, parse_responses
+from attunement.web.rendering import call, get_session, link_url, redirect, render, store_of
+
+router = APIRouter(include_in_schema=False)
+
+
+def _assessment_context(request: Request, family: dict[str, Any], caregiver: str,
+                        instrument_id: str, time_point: str) -> dict[str, Any]:
+    form = content.instrument_form(instrument_id, request.app.state.item_texts,
+                                  samples=request.app.state.settings.sample_text_packs)
+    return {"family": family, "caregiver": caregiver, "time_point": time_point, "form": form}
+
+
+@router.get("/families/{family_id}/assess")
+async def assessment_form(*, request: Request, family_id: int, caregiver: str = "",
+                          instrument: str = "", time_point: str = "",
+                          actor: PageActor) -> Response:
+    family = await call(store_of(request).families.get_family, actor, family_id)
+    errors = FormErrors()
+    if not content.has_instrument(instrument):
+        errors.add("instrument", f"Unknown questionnaire '{instrument}'")
+    if caregiver not in {str(c.get("id")) for c in family.get("caregivers", [])}:
+        errors.add("caregiver", "Choose one of this family's caregivers")
+    if not time_point.strip():
+        errors.add("time_point", "Enter the time point, e.g. 'antenatal' or '6w'")
+    if errors:
+        get_session(request).flash("; ".join(errors.values()), "error")
+        return redirect(request, f"/families/{family_id}#new-assessment")
+    context = _assessment_context(request, family, caregiver, instrument, time_point)
+    return render(request, "assessment.html", context)
+
+
+@router.post("/families/{family_id}/assess", dependencies=[Depends(check_csrf)])
+async def assessment_submit(request: Request, family_id: int,
+                            actor: PageActor) -> Response:
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    instrument = str(form.get("instrument", ""))
+    time_point = str(form.get("time_point", ""))
+    store = store_of(request)
+    family = await call(store.families.get_family, actor, family_id)
+    if not content.has_instrument(instrument):
+        get_session(request).flash(f"Unknown questionnaire '{instrument}'", "error")
+        return redirect(request, f"/families/{family_id}")
+    context = _assessment_context(request, family, caregiver, instrument, time_point)
+    spec = context["form"]
+    responses, errors = parse_responses(
+        form, len(spec.items), [item.values for item in spec.items],
+        {item.position for item in spec.items if item.optional},
+    )
+    if not errors:
+        try:
+            assessment = await call(store.assessments.add_assessment, actor, family_id, caregiver,
+                                    instrument, time_point, responses)
+        except StoreValidationError as exc:
+            errors.add(item_field(exc.field), exc.reason)
+        else:
+            session = get_session(request)
+            if content.is_urgent(assessment):
+                session.flash("URGENT: a safety answer needs a same-day review. An alert is open "
+                              "on the dashboard.", "urgent")
+            session.flash(f"{spec.name} saved for {caregiver} ({time_point}).")
+            return redirect(request, f"/families/{family_id}")
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    return render(request, "assessment.html", {**context, "values": values, "errors": errors},
+                  status=422)
+
+
+
+@router.post("/families/{family_id}/links", dependencies=[Depends(check_csrf)])
+async def link_create(request: Request, family_id: int,
+                      actor: PageActor) -> Response:
+    form = await request.form()
+    caregiver = str(form.get("caregiver", ""))
+    instrument = str(form.get("instrument", ""))
+    time_point = str(form.get("time_point", "")).strip()
+    store = store_of(request)
+    hours = request.app.state.settings.link_hours
+    try:
+        secret = await call(store.care.create_link, actor, family_id, caregiver, instrument,
+                            time_point, hours=hours)
+    except StoreValidationError as exc:
+        get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}", "error")
+        return redirect(request, f"/families/{family_id}#links")
+    family = await call(store.families.get_family, actor, family_id)
+    return render(request, "link_created.html", {
+        "family": family, "url": link_url(request, secret), "caregiver": caregiver,
+        "instrument": content.instrument_name(instrument), "time_point": time_point,
+        "hours": hours,
+    })

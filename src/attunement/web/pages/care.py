@@ -1,0 +1,98 @@
+"""Care forms: acknowledging an alert (the safety review), intervention episodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from attunement.store import StoreValidationError
+from attunement.web.deps import PageActor, check_csrf
+from attunement.web.rendering import back, call, get_session, redirect, store_form, store_of
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
+async def alert_acknowledge(request: Request, alert_id: int,
+                            actor: PageActor) -> Response:
+    form = await request.form()
+    note = str(form.get("note", "")).strip()
+    outcome = str(form.get("outcome", "")).strip()
+    session = get_session(request)
+    if not note or not outcome:
+        session.flash("To acknowledge an alert, record the safety review: what was done (the note "
+                      "field) and its outcome.", "error")
+        return redirect(request, back(form))
+    try:
+        await call(store_of(request).care.acknowledge_alert, actor, alert_id, note=note,
+                   outcome=outcome)
+    except StoreValidationError as exc:
+        session.flash(f"{exc.field}: {exc.reason}", "error")
+    else:
+        session.flash("Alert acknowledged.")
+    return redirect(request, back(form))
+
+
+@router.post("/families/{family_id}/episodes", dependencies=[Depends(check_csrf)])
+async def episode_add(request: Request, family_id: int,
+                      actor: PageActor) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    programme = str(form.get("programme", "")).strip()
+    start = str(form.get("start", "")).strip()
+    caregivers = [str(c) for c in form.getlist("caregivers")]
+    problems = []
+    if not programme:
+        problems.append("programme: choose a programme")
+    try:
+        start_date = dt.date.fromisoformat(start)
+    except ValueError:
+        problems.append(f"start: '{start}' is not a date written YYYY-MM-DD")
+    if problems:
+        session.flash("The episode was not started — " + "; ".join(problems), "error")
+        return redirect(request, f"/families/{family_id}#episodes")
+    return await store_form(
+        request, f"/families/{family_id}#episodes", "The episode was not started",
+        "Intervention episode started.", store_of(request).care.add_episode, actor, family_id,
+        programme, start_date, caregivers=caregivers)
+
+
+@router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
+async def episode_update(request: Request, episode_id: int,
+                         actor: PageActor) -> Response:
+    form = await request.form()
+    session = get_session(request)
+    back_to = back(form)
+    changes: dict[str, Any] = {}
+    problems = []
+    for key in ("sessions_offered", "sessions_attended"):
+        raw = str(form.get(key, "")).strip()
+        if raw:
+            if raw.isdigit():
+                changes[key] = int(raw)
+            else:
+                problems.append(f"{key.replace('_', ' ')}: '{raw}' is not a whole number ≥ 0")
+    notes = str(form.get("fidelity_notes", "")).strip()
+    if notes:
+        changes["fidelity_notes"] = notes
+    end = str(form.get("end", "")).strip()
+    if end:
+        try:
+            changes["end"] = dt.date.fromisoformat(end)
+        except ValueError:
+            problems.append(f"end: '{end}' is not a date written YYYY-MM-DD")
+        reason = str(form.get("reason", "")).strip()
+        if not reason:
+            problems.append("reason: say why the episode ended")
+        changes["end_reason"] = reason
+        changes["reason"] = reason
+    if problems:
+        session.flash("The episode was not updated — " + "; ".join(problems), "error")
+        return redirect(request, back_to)
+    return await store_form(
+        request, back_to, "The episode was not updated", "Episode updated.",
+        store_of(request).care.update_episode, actor, episode_id, **changes)

@@ -1,0 +1,151 @@
+"""What every server-rendered page shares: the templates, the session (flash messages and the
+CSRF token), rendering, redirects and the service's own addresses.
+
+Pages work without JavaScript. State-changing forms are POSTs carrying the session's CSRF
+token (:func:`attunement.web.deps.check_csrf`); a form that fails validation is shown again
+with what was typed and a message per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from attunement import __version__
+from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
+from attunement.web.forms import CAREGIVER_ROLES
+from attunement.web.security import Session
+
+HERE = Path(__file__).parent
+T = TypeVar("T")
+
+ROLE_NAMES = {
+    "admin": "Administrator",
+    "practitioner": "Practitioner",
+    "site_lead": "Site lead",
+    "researcher": "Researcher",
+    "system": "System",
+}
+
+
+def make_templates(service_name: str) -> Jinja2Templates:
+    """The Jinja2 templates of the pages, with the service's name and version as globals."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["service_name"] = service_name
+    templates.env.globals["version"] = __version__
+    templates.env.filters["role"] = role_label
+    return templates
+
+
+def role_label(role: str | None) -> str:
+    """A caregiver role as people write it ("co-parent", not "co parent"), lower case."""
+    labels = {value: text for value, text in CAREGIVER_ROLES}
+    text = labels.get(role or "", (role or "").replace("_", " "))
+    return text[:1].lower() + text[1:]
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a (synchronous) store call off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def store_of(request: Request) -> Store:
+    """The application's open store."""
+    return request.app.state.store
+
+
+def get_session(request: Request) -> Session:
+    """The browser session of this request (loaded once, kept on the request)."""
+    session = getattr(request.state, "session", None)
+    if session is None:
+        session = request.app.state.sessions.load(request)
+        request.state.session = session
+    return session
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
+    """A page from template ``name`` with what every page needs (actor, CSRF token, flashes)."""
+    session = get_session(request)
+    context = {
+        "request": request,
+        "actor": getattr(request.state, "actor", None),
+        "role_names": ROLE_NAMES,
+        "csrf_token": session.csrf,
+        "flashes": session.pop_flashes(),
+        "crisis_contacts": request.app.state.settings.crisis_contacts,
+        "review_outcomes": SAFETY_REVIEW_OUTCOMES,
+        "errors": {},
+        "values": {},
+        **context,
+    }
+    response = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status
+    )
+    request.app.state.sessions.save(response, session, https=request.url.scheme == "https")
+    return response
+
+
+def redirect(request: Request, url: str) -> Response:
+    """303 to ``url``, saving the session (its flash messages) on the way."""
+    response = RedirectResponse(url, status_code=303)
+    request.app.state.sessions.save(response, get_session(request),
+                                    https=request.url.scheme == "https")
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after a form, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def back(form: Any, fallback: str = "/") -> str:
+    """The form's ``back`` field as a safe local path."""
+    return safe_next(str(form.get("back", fallback)))
+
+
+def login_url(path: str) -> str:
+    """The sign-in page, coming back to ``path`` afterwards."""
+    return "/login?next=" + quote(path, safe="/")
+
+
+def public_base(request: Request) -> str:
+    """The service's public address (``Settings.public_url``, else the request's)."""
+    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+
+
+def link_url(request: Request, secret: str) -> str:
+    """The address of a caregiver's one-time questionnaire link."""
+    return f"{public_base(request)}/c/{secret}"
+
+
+def reset_url(request: Request, token: str) -> str:
+    """The address of a password-reset link (the service's public URL when configured)."""
+    return f"{public_base(request)}/reset/{token}"
+
+
+def space_url(request: Request, secret: str) -> str:
+    """The address of a caregiver's own space."""
+    return f"{public_base(request)}/s/{secret}"
+
+
+async def store_form(request: Request, target: str, failed: str, done: str,
+                     fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
+    """The usual end of a form that changes one record: the store call, then a flash message
+    (``done``, or ``failed — field: reason``) and back to ``target``."""
+    session = get_session(request)
+    try:
+        await call(fn, *args, **kwargs)
+    except StoreValidationError as exc:
+        session.flash(f"{failed} — {exc.field}: {exc.reason}", "error")
+    else:
+        session.flash(done)
+    return redirect(request, target)

@@ -1,0 +1,740 @@
+"""The JSON API's request and response models (pydantic); ``/docs`` shows them.
+
+Response models keep the field names of the store's dictionaries, so a body is the same with
+or without the model; ``extra="allow"`` only where the body is open by nature (a family
+document whose keys come from the screening file, a profile whose keys come from content).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from attunement.store import SAFETY_REVIEW_OUTCOMES
+from attunement.store.referrals import ROUTES
+from attunement.web.submissions import MAX_RESPONSES
+
+Json = dict[str, Any]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class CaregiverIn(BaseModel):
+    """One caregiver of the family file (risk/family.schema.json) with optional identifiers."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="Caregiver id within the family, e.g. 'mother' or 'cg1'")
+    role: str = Field(
+        description="birth_mother, birth_father, co_parent, foster_carer, adoptive_parent, "
+        "kinship_carer or other"
+    )
+    age: int | None = None
+    first_time_parent: bool | None = None
+    context: dict[str, bool] = Field(default_factory=dict)
+    responses: dict[str, list[int | None]] = Field(default_factory=dict)
+    name: str | None = Field(None, description="Identifier: encrypted at rest")
+    date_of_birth: dt.date | None = Field(None, description="Identifier: encrypted at rest")
+    nhs_number: str | None = Field(None, description="Identifier: encrypted at rest")
+
+
+class FamilyIn(BaseModel):
+    """The screening family file plus the site (name or id) and optional identifiers."""
+
+    model_config = ConfigDict(extra="allow")
+    site: str | int
+    family_id: str = Field(description="The study code of the family (not an identifier)")
+    study: str | int | None = None
+    assessed_on: dt.date | None = None
+    infant: dict[str, Any] = Field(
+        default_factory=dict,
+        description="date_of_birth or due_date; optional gestation, name, nhs_number",
+    )
+    placement: str = "birth_family"
+    context: dict[str, bool] = Field(default_factory=dict)
+    caregivers: list[CaregiverIn]
+
+
+class AssessmentIn(BaseModel):
+    caregiver: str = Field(description="Caregiver id within the family")
+    instrument: str = Field(description="Instrument id, e.g. 'epds'")
+    time_point: str = Field(description="Time point name, e.g. 'antenatal' or '6w'")
+    responses: list[int | None] = Field(description="Item scores in item order (null = missing)",
+                                        max_length=MAX_RESPONSES)
+    input: Literal["scores", "positions"] = "scores"
+
+
+class CorrectionIn(BaseModel):
+    responses: list[int | None] = Field(max_length=MAX_RESPONSES)
+    reason: str = Field(min_length=1)
+    input: Literal["scores", "positions"] = "scores"
+
+
+class LinkIn(BaseModel):
+    caregiver: str
+    instrument: str
+    time_point: str
+    hours: int = Field(72, ge=1, le=24 * 14)
+
+
+class LinkOut(BaseModel):
+    token: str
+    url: str
+    expires_in_hours: int
+
+
+class LinkSubmitIn(BaseModel):
+    responses: list[int | None]
+
+
+class AcknowledgeIn(BaseModel):
+    note: str = Field(min_length=1, description="What was done")
+    outcome: str = Field(
+        description="The safety review's outcome; any outcome records the review, which releases "
+        "the hold on intervention matching",
+        json_schema_extra={"enum": list(SAFETY_REVIEW_OUTCOMES)},
+    )
+
+
+class EpisodeIn(BaseModel):
+    programme: str
+    start: dt.date
+    caregivers: list[str] = Field(default_factory=list)
+
+
+class EpisodeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sessions_offered: int | None = Field(None, ge=0)
+    sessions_attended: int | None = Field(None, ge=0)
+    fidelity_notes: str | None = None
+    end: dt.date | None = None
+    end_reason: str | None = None
+    reason: str | None = Field(None, description="Why the record changed (audit log)")
+
+
+class CaregiverEndIn(BaseModel):
+    reason: str = Field(min_length=1)
+
+
+class SiteIn(BaseModel):
+    name: str = Field(min_length=1)
+
+
+class UserIn(BaseModel):
+    email: str
+    role: Literal["admin", "practitioner", "site_lead", "researcher"]
+    sites: list[str] = Field(default_factory=list)
+    studies: list[str] = Field(default_factory=list, description="Studies a researcher sees")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class TimePointIn(BaseModel):
+    name: str
+    offset_days: int
+    window_days: int = Field(ge=0)
+    instruments: list[str]
+
+
+class StudyIn(BaseModel):
+    name: str = Field(min_length=1)
+    sites: list[str]
+    time_points: list[TimePointIn]
+
+
+class ScheduleItemOut(BaseModel):
+    """One caregiver x instrument x time point still to do (researchers: pseudonymous)."""
+
+    caregiver: str
+    caregiver_role: str
+    instrument: str
+    time_point: str
+    target: str | None = None
+    window_closes: str | None = None
+
+
+class FamilyRowOut(BaseModel):
+    id: int
+    site: str
+    site_id: int
+    family_id: str = Field(description="Study code (researchers: a pseudonym)")
+    study: str | None
+    n_caregivers: int
+    open_alerts: int
+    due: list[ScheduleItemOut]
+    overdue: list[ScheduleItemOut]
+    last_assessed: str | None
+
+
+class CaseloadCounts(BaseModel):
+    families: int
+    urgent: int
+    overdue: int
+
+
+class FamilyPage(BaseModel):
+    items: list[FamilyRowOut]
+    next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
+    previous: str | None = Field(description="Cursor of the previous page, or null")
+    counts: CaseloadCounts | None = None
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    family: int
+    family_id: str
+    site_id: int
+    caregiver: str
+    kind: str
+    label: str
+    status: str
+    urgent: bool
+    created_at: str
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
+    previous: str | None = Field(description="Cursor of the previous page, or null")
+
+
+class ConsentIn(BaseModel):
+    kind: str = Field(description="e.g. 'research', 'data_sharing', 'recording'")
+    version: str = Field(description="Version of the information sheet / consent form")
+    given_on: dt.date
+    caregiver: str | None = Field(None, description="Caregiver id; omit for family-level consent")
+
+
+class ConsentWithdrawIn(BaseModel):
+    withdrawn_on: dt.date
+    reason: str = Field(min_length=1)
+
+
+class OwnPasswordIn(BaseModel):
+    current_password: str = Field(description="The password in use now")
+    new_password: str = Field(description="At least 8 characters (15 or more recommended)")
+
+
+class PasswordIn(BaseModel):
+    new_password: str = Field(description="At least 8 characters (15 or more recommended)")
+    current_password: str | None = Field(
+        None, description="Needed only when the account is the caller's own")
+
+
+class ActiveIn(BaseModel):
+    active: bool
+    reason: str = Field(description="Why (kept in the audit log)")
+
+
+class ResetLinkOut(BaseModel):
+    user_id: int
+    url: str = Field(description="The one-time link; give it to the person privately")
+    expires_in_hours: int
+
+
+class NewTokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class MessageOut(BaseModel):
+    id: int
+    kind: Literal["invitation", "reminder", "alert", "escalation"]
+    stage: int
+    channel: Literal["email", "sms"]
+    caregiver: str | None = Field(None, description="Caregiver id; None for staff messages")
+    alert_id: int | None
+    status: Literal["queued", "sending", "retry", "sent", "failed", "skipped"]
+    attempts: int
+    last_error: str | None
+    created_at: str
+    not_before: str
+    sent_at: str | None
+
+
+class ContactIn(BaseModel):
+    language: str | None = Field(None, description="Preferred language code, e.g. en, es")
+    method: Literal["email", "sms"] | None = None
+    opted_out: bool | None = None
+
+
+class ContactOut(BaseModel):
+    caregiver: str
+    language: str
+    method: str
+    opted_out: bool
+
+
+class ReferralIn(BaseModel):
+    kind: Literal["programme", "route"] = Field(
+        description="programme: a programme id of the intervention catalogue; route: a "
+        "treatment route for the caregiver's own health (" + ", ".join(ROUTES) + ", or "
+        "another route id)")
+    target: str = Field(min_length=1, max_length=100)
+    offered_on: dt.date
+    caregiver: str | None = Field(None, description="The caregiver's id in the family; "
+                                  "omit for a referral of the whole family")
+
+
+class StageIn(BaseModel):
+    stage: Literal["accepted", "declined", "started", "completed", "ended"]
+    on: dt.date
+    reason: str | None = Field(None, max_length=1000, description="Required for declined "
+                               "and ended; never shown to researchers")
+    episode: int | None = Field(None, description="started: the intervention episode it "
+                                "started (default: the family's episode of the same "
+                                "programme starting that day)")
+
+
+class OutcomeOut(BaseModel):
+    instrument: str
+    before: float | None
+    before_on: str | None
+    after: float
+    after_on: str
+    n_after: int
+    change: float | None
+    reliable_change: float
+    improved: bool | None
+    source: str
+
+
+class ReferralOut(BaseModel):
+    """A referral. Staff see dates and reasons; researchers see keyed-hash ids and days from
+    the offer (``*_day``), never free-text reasons."""
+
+    id: int
+    family: int | str
+    caregiver: str | None
+    kind: str
+    target: str
+    target_label: str
+    status: str
+    next_stages: list[str]
+    offered_on: str | None = None
+    accepted_on: str | None = None
+    declined_on: str | None = None
+    decline_reason: str | None = None
+    first_session_on: str | None = None
+    completed_on: str | None = None
+    ended_on: str | None = None
+    end_reason: str | None = None
+    episode: int | None = None
+    created_at: str | None = None
+    offered_day: int | None = None
+    accepted_day: int | None = None
+    declined_day: int | None = None
+    first_session_day: int | None = None
+    completed_day: int | None = None
+    ended_day: int | None = None
+    outcomes: list[OutcomeOut] = Field(default_factory=list)
+
+
+class StageCount(BaseModel):
+    site: str
+    stage: str
+    count: int
+    percent_of_previous: float | None
+
+
+class StageDays(BaseModel):
+    site: str
+    from_stage: str
+    to_stage: str
+    n: int
+    median_days: float | None
+
+
+class EquityRow(BaseModel):
+    dimension: str
+    group: str
+    registered: int
+    screened: int
+    coverage: float | None
+    positive: int
+    referred: int
+    engaged: int
+
+
+class FollowUpRow(BaseModel):
+    site: str
+    positive: int
+    followed_up: int
+    rate: float | None
+
+
+class CascadeOut(BaseModel):
+    stages: list[StageCount]
+    stage_days: list[StageDays]
+    equity: list[EquityRow]
+    follow_up_30d: list[FollowUpRow]
+
+
+class DesignIn(BaseModel):
+    """A randomisation design (the keys of ``attunement trials allocate --design``)."""
+
+    method: Literal["blocks", "minimisation"]
+    arms: list[str] = Field(min_length=2)
+    ratio: list[int] | None = Field(None, description="Allocation ratio, one per arm (1:1 "
+                                                      "if omitted)")
+    block_sizes: list[int] = Field(default_factory=list, description="blocks: sizes drawn at "
+                                   "random; each a multiple of the ratio's sum")
+    block_weights: list[float] = Field(default_factory=list)
+    strata: list[str] = Field(default_factory=list, description="blocks: stratification "
+                              "columns; 'site' (or 'centre') is filled in from the family")
+    factors: list[str] = Field(default_factory=list, description="minimisation factors")
+    weights: list[float] = Field(default_factory=list)
+    p: float = Field(0.8, description="minimisation: probability of the minimising arm")
+    imbalance: Literal["range", "sd", "variance"] = "range"
+    levels: dict[str, list[str]] = Field(default_factory=dict, description="Allowed values of "
+                                         "each stratum/factor other than site")
+    consent_kind: str = Field("research", description="The consent that must be active")
+    secret: str | None = Field(None, min_length=16, description="The seed, e.g. kept by the "
+                               "trial statistician; generated when omitted. Stored encrypted "
+                               "and never returned")
+
+
+class RandomiseIn(BaseModel):
+    values: dict[str, str] = Field(default_factory=dict, description="The family's level of "
+                                   "each stratum/factor other than site, e.g. {\"smi\": \"no\"}")
+
+
+class RevealIn(BaseModel):
+    reason: str = Field(min_length=1)
+
+
+class Health(BaseModel):
+    """``ok``, or why the service cannot answer (503)."""
+
+    status: str
+
+
+# --- response models of the store's records -------------------------------------------------
+#
+# The routes answer with these and ``response_model_exclude_unset=True``: a key the store did
+# not send (a researcher's pseudonymised record has ``*_day`` instead of dates) is not added.
+
+
+class MeOut(BaseModel):
+    email: str
+    role: str
+    site_ids: list[int]
+    study_ids: list[int]
+
+
+class CaregiverOut(BaseModel):
+    """A caregiver of the family; identifiers only for roles that see them, ``*_day`` (days
+    from the family's anchor date) instead of dates for researchers."""
+
+    id: str
+    pk: int | str | None = None
+    role: str | None = None
+    age: int | None = None
+    first_time_parent: bool | None = None
+    context: dict[str, Any] | None = None
+    variants: dict[str, Any] | None = None
+    joined_on: str | None = None
+    left_on: str | None = None
+    left_reason: str | None = None
+    active: bool | None = None
+    page_language: str | None = None
+    interpreter_needed: bool | None = None
+    identifiers: dict[str, Any] | None = None
+    joined_day: int | None = None
+    left_day: int | None = None
+
+
+class AssessmentOut(BaseModel):
+    """One stored assessment (one version): answers, scores, flags and who submitted it."""
+
+    id: int
+    family: int | str | None = None
+    caregiver: str | None = None
+    caregiver_pk: int | str | None = None
+    caregiver_role: str | None = None
+    instrument: str | None = None
+    instrument_version: str | None = None
+    time_point: str | None = None
+    instance: int | None = None
+    version: int | None = None
+    input: str | None = None
+    responses: list[int | float | None] | None = None
+    item_scores: list[int | float | None] | None = None
+    scores: dict[str, Any] | None = Field(None, description="Scale scores, cut-offs and flags "
+                                           "as columns, e.g. epds_total")
+    flags: list[dict[str, Any]] | None = None
+    corrected_from: int | None = None
+    reason: str | None = None
+    submitted_by: int | str | None = None
+    submitted_via: str | None = None
+    submitted_at: str | None = None
+    completed_on: str | None = None
+    current: bool | None = None
+    day: int | None = None
+
+
+class FamilyOut(BaseModel):
+    """A family record: infant, caregivers, assessments, then its alerts, consents, episodes,
+    schedule and more (open: the screening file's own keys are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    family_id: str
+    site: str | None = None
+    site_id: int | None = None
+    study: str | None = None
+    study_id: int | None = None
+    placement: str | None = None
+    context: dict[str, Any] | None = None
+    assessed_on: str | None = None
+    created_at: str | None = None
+    infant: dict[str, Any] | None = None
+    caregivers: list[CaregiverOut] | None = None
+    assessments: list[AssessmentOut] | None = None
+
+
+class ProfileOut(BaseModel):
+    """The vulnerability profile (:func:`attunement.risk.profile`): tier, urgency, factors,
+    treatment routes, prompts; then ``urgency_action`` (the urgency's first action, or null) and
+    ``crisis_contacts`` (the service's, when urgent). Open: the factors and rules are content."""
+
+    model_config = ConfigDict(extra="allow")
+    tier: str
+    urgent: bool
+    urgent_reasons: list[str] | None = None
+    factors: list[dict[str, Any]] | None = None
+    cumulative_risk: int | float | None = None
+    pathways: list[str] | None = None
+    urgency: str | None = Field(None, description="none, same_day or emergency")
+
+
+class MatchesOut(BaseModel):
+    """Matched interventions (:func:`attunement.interventions.match`) with reasons and evidence;
+    ``held`` with ``held_reason`` while an urgent flag awaits its safety review; then
+    ``urgency_action`` and ``crisis_contacts`` as for the profile. Open: the catalogue is
+    content."""
+
+    model_config = ConfigDict(extra="allow")
+    recommended: list[dict[str, Any]]
+    excluded: list[dict[str, Any]] | None = None
+    note: str | None = None
+    held: bool | None = None
+    held_reason: str | None = None
+
+
+class QuestionOut(BaseModel):
+    number: int
+    label: str
+    scores: list[int | float]
+    options: list[str]
+    safety: bool
+
+
+class LinkInfoOut(BaseModel):
+    """What a one-time link asks for, with the questions (project labels)."""
+
+    instrument: str
+    time_point: str
+    caregiver_role: str | None = None
+    language: str | None = None
+    site: str | None = None
+    expires_at: str | None = None
+    questions: list[QuestionOut]
+
+
+class LinkReceivedOut(BaseModel):
+    received: bool
+    urgent: bool
+    crisis_contacts: list[dict[str, Any]] | None = Field(
+        None, description="Only when the answers call for the support box")
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    family: int | str | None = None
+    programme: str | None = None
+    start: str | None = None
+    end: str | None = None
+    caregivers: list[str] | None = None
+    sessions_offered: int | None = None
+    sessions_attended: int | None = None
+    fidelity_notes: str | None = None
+    end_reason: str | None = None
+    created_at: str | None = None
+
+
+class ConsentOut(BaseModel):
+    id: int
+    family: int | str | None = None
+    caregiver: str | None = None
+    kind: str | None = None
+    version: str | None = None
+    given_on: str | None = None
+    withdrawn_on: str | None = None
+    active: bool | None = None
+
+
+class ObservationOut(BaseModel):
+    """A stored coded recording (the file itself is downloaded separately)."""
+
+    id: int
+    family: int | str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    metadata: dict[str, Any] | None = None
+    uploaded_at: str | None = None
+
+
+class MeasuresOut(BaseModel):
+    """Responsiveness and contingency measures stored at upload, with their settings."""
+
+    session: int
+    settings: dict[str, Any]
+    permutations: int
+    seed: int
+    n_events: int | None = None
+    measures: list[dict[str, Any]]
+    warnings: list[Any]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str | None = None
+    actor_id: int | None = None
+    actor: str | None = None
+    role: str | None = None
+    action: str | None = None
+    entity: str | None = None
+    entity_id: str | None = None
+    family_id: int | None = None
+    site_id: int | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+    client: str | None = None
+    hash: str | None = None
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    active: bool | None = None
+    expires_on: str | None = None
+    sites: list[str] | None = None
+    studies: list[str | int] | None = None
+    created_at: str | None = None
+
+
+class NewUserOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    sites: list[str] | None = None
+    studies: list[str | int] | None = None
+    expires_on: str | None = None
+    active: bool | None = None
+
+
+class StudyOut(BaseModel):
+    id: int
+    name: str
+    sites: list[str] | None = None
+    time_points: list[dict[str, Any]] | None = None
+
+
+class PasswordSetOut(BaseModel):
+    id: int
+    password_set: bool
+
+
+class UserActiveOut(BaseModel):
+    id: int
+    email: str
+    active: bool
+
+
+class DesignOut(BaseModel):
+    """A randomisation design and the public fingerprint of its seed (never the seed). Open:
+    the keys depend on the method, and recruiters get no block sizes, ratio or weights."""
+
+    model_config = ConfigDict(extra="allow")
+    study: int
+    study_name: str | None = None
+    method: str
+    arms: list[str]
+
+
+class SecretOut(BaseModel):
+    secret: str
+
+
+class AllocationOut(BaseModel):
+    """One allocation. Open: the inputs are the design's strata or factors."""
+
+    model_config = ConfigDict(extra="allow")
+    study: int
+    sequence: int | None = None
+    arm: str
+    stratum: str | None = None
+    inputs: dict[str, Any] | None = None
+
+
+class BalanceRow(BaseModel):
+    """Allocations per arm for one group and level. Open: one count column per arm name."""
+
+    model_config = ConfigDict(extra="allow")
+    group: str
+    level: str | None = None
+    n: int
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    mismatched_sequences: list[Any]
+
+
+class ExportRow(BaseModel):
+    """One assessment of the tidy export (``format=json``): who, what, when, then one column per
+    item answer and per score (``epds_1`` … ``epds_total``). Researchers get pseudonyms."""
+
+    model_config = ConfigDict(extra="allow")
+    assessment_id: int | None = None
+    family: str | None = None
+    caregiver: str | None = None
+    instrument: str
+    instrument_version: str | None = None
+    time_point: str
+    submitted_at: str | None = None
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources
+    (``format=fhir``)."""
+
+    resourceType: str = "Bundle"
+    type: str = "collection"
+    total: int
+    entry: list[dict[str, Any]]
+
+
+def _inline(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+EXPORT_CONTENT: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "array", "items": _inline(ExportRow)}},
+    "application/fhir+json": {"schema": _inline(FhirBundle)},
+}
