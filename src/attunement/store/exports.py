@@ -1,4 +1,4 @@
-"""Streaming assessment exports (issue 17): rows come from a server-side cursor in chunks and
+"""Streaming assessment exports: rows come from a server-side cursor in chunks and
 leave as CSV text or Parquet row groups, so memory stays bounded whatever the export's size.
 
 The query joins the actor's scope (never a list of family ids in its text), skips versions
