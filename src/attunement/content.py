@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -129,6 +129,49 @@ def dotted(parts: Iterable[Any]) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+_T = TypeVar("_T")
+
+
+def by_id(entries: Iterable[_T], wanted: Any, missing: str | None = None, *, key: str = "id") -> _T:
+    """The first entry whose ``key`` attribute equals ``wanted`` (a content list looked up by id).
+
+    Parameters
+    ----------
+    entries : iterable
+        Loaded content entries (frozen dataclasses with an ``id``, or another ``key``).
+    wanted : Any
+        The id (or other key value) to find.
+    missing : str, optional
+        The ``KeyError`` message when no entry has it; by default the wanted value itself.
+    key : str, optional
+        The attribute compared, ``"id"`` unless told.
+
+    Returns
+    -------
+    object
+        The entry.
+
+    Raises
+    ------
+    KeyError
+        No entry has that value.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> by_id([NS(id="a", n=1), NS(id="b", n=2)], "b").n
+    2
+    >>> by_id([NS(id="a")], "z", "no entry 'z'")
+    Traceback (most recent call last):
+    ...
+    KeyError: "no entry 'z'"
+    """
+    for entry in entries:
+        if getattr(entry, key) == wanted:
+            return entry
+    raise KeyError(wanted if missing is None else missing)
 
 
 def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> Any:
@@ -372,5 +415,5 @@ def validate(document: Any, kind: str, *, file: str,
     return document
 
 
-__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "describe", "dotted", "load_yaml", "parse_yaml",
+__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "by_id", "describe", "dotted", "load_yaml", "parse_yaml",
            "problems", "schema", "validate"]

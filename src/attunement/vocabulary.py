@@ -107,20 +107,15 @@ class Vocabulary:
     _by_flag: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def kind(self, kind_id: str) -> FlagKind:
-        for k in self.kinds:
-            if k.id == kind_id:
-                return k
-        raise KeyError(f"unknown flag kind {kind_id!r} (known: {', '.join(self.kind_ids)})")
+        return content.by_id(self.kinds, kind_id,
+                             f"unknown flag kind {kind_id!r} (known: {', '.join(self.kind_ids)})")
 
     @property
     def kind_ids(self) -> tuple[str, ...]:
         return tuple(k.id for k in self.kinds)
 
     def level(self, level_id: str) -> UrgencyLevel:
-        for lv in self.levels:
-            if lv.id == level_id:
-                return lv
-        raise KeyError(f"unknown urgency level {level_id!r}")
+        return content.by_id(self.levels, level_id, f"unknown urgency level {level_id!r}")
 
     def kind_of(self, flag: Mapping[str, Any] | Any) -> FlagKind | None:
         """The kind of an instrument flag (a dict or an object with ``id`` and ``kind``).

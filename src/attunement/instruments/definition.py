@@ -162,10 +162,7 @@ class Instrument:
         return len(self.items)
 
     def item(self, number: int) -> Item:
-        for it in self.items:
-            if it.number == number:
-                return it
-        raise KeyError(f"{self.id} has no item {number}")
+        return content.by_id(self.items, number, f"{self.id} has no item {number}", key="number")
 
     def column(self, number: int) -> str:
         """Input column name of item ``number`` (``epds_1`` …)."""
@@ -176,10 +173,7 @@ class Instrument:
         return [self.column(it.number) for it in self.items]
 
     def scale(self, scale_id: str) -> Scale:
-        for s in self.scales:
-            if s.id == scale_id:
-                return s
-        raise KeyError(f"{self.id} has no scale {scale_id!r}")
+        return content.by_id(self.scales, scale_id, f"{self.id} has no scale {scale_id!r}")
 
     @property
     def safety_items(self) -> set[int]:
@@ -417,13 +411,17 @@ def _outputs(data: dict[str, Any], file: str, items: tuple[Item, ...], scales: t
             raise _error(f"output name {name!r} is used twice", file=file, field=fld)
         outputs.add(name)
 
+    def _on_scale(entry: Mapping[str, Any], fld: str) -> Scale:
+        """A band or cut-off: its output name is new and its scale exists."""
+        _check_out(entry["id"], fld + ".id")
+        if entry["scale"] not in scale_ids:
+            raise _error(f"unknown scale {entry['scale']!r}", file=file, field=fld + ".scale")
+        return scales[scale_ids.index(entry["scale"])]
+
     bands: list[Band] = []
     for i, b in enumerate(data.get("bands") or []):
         fld = f"bands[{i}]"
-        _check_out(b["id"], fld + ".id")
-        if b["scale"] not in scale_ids:
-            raise _error(f"unknown scale {b['scale']!r}", file=file, field=fld + ".scale")
-        sc = scales[scale_ids.index(b["scale"])]
+        sc = _on_scale(b, fld)
         levels = tuple(BandLevel(lv["label"], float(lv["min"]), float(lv["max"])) for lv in b["levels"])
         if levels[0].min != sc.range[0] or levels[-1].max != sc.range[1]:
             raise _error(
@@ -442,10 +440,7 @@ def _outputs(data: dict[str, Any], file: str, items: tuple[Item, ...], scales: t
     cutoffs: list[Cutoff] = []
     for i, c in enumerate(data.get("cutoffs") or []):
         fld = f"cutoffs[{i}]"
-        _check_out(c["id"], fld + ".id")
-        if c["scale"] not in scale_ids:
-            raise _error(f"unknown scale {c['scale']!r}", file=file, field=fld + ".scale")
-        sc = scales[scale_ids.index(c["scale"])]
+        sc = _on_scale(c, fld)
         if not sc.range[0] <= c["value"] <= sc.range[1]:
             raise _error(
                 f"cut-off {c['value']} is outside the scale range "

@@ -33,7 +33,7 @@ The result supports a clinician's decision; it does not make it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -399,21 +399,20 @@ def _caregiver_check(prog: Programme, prof: Profile, family: Mapping[str, Any],
             fails.append(f"population: for parents aged {limit} or under; {title} is {age}")
         else:
             fits.append(f"{title} is aged {age} (limit {limit})")
-    for cond in elig.get("requires") or []:
-        hits = _present_for(prof, family, cg["id"], cond["any_of"])
+    def found(conds: Any) -> Iterator[tuple[str, str]]:
+        """Each condition's label with the named items recorded for this caregiver ('' if none)."""
+        for cond in conds or []:
+            hits = _present_for(prof, family, cg["id"], cond["any_of"])
+            yield cond["label"], ", ".join(labels.get(h, h) for h in hits)
+
+    for label, hits in found(elig.get("requires")):
         if hits:
-            fits.append(f"meets: {cond['label']} ({', '.join(labels.get(h, h) for h in hits)})")
+            fits.append(f"meets: {label} ({hits})")
         else:
-            fails.append(f"population: requires {cond['label']}; none recorded for {title} or the family")
-    for cond in elig.get("excludes") or []:
-        hits = _present_for(prof, family, cg["id"], cond["any_of"])
-        if hits:
-            fails.append(f"exclusion: {cond['label']} ({', '.join(labels.get(h, h) for h in hits)})")
-    for cond in prog.trial_population.get("exclusions") or []:
-        hits = _present_for(prof, family, cg["id"], cond["any_of"])
-        if hits:
-            fails.append(f"outside its evidence: {cond['label']} "
-                         f"({', '.join(labels.get(h, h) for h in hits)} recorded for {title} or the family)")
+            fails.append(f"population: requires {label}; none recorded for {title} or the family")
+    fails += [f"exclusion: {label} ({hits})" for label, hits in found(elig.get("excludes")) if hits]
+    fails += [f"outside its evidence: {label} ({hits} recorded for {title} or the family)"
+              for label, hits in found(prog.trial_population.get("exclusions")) if hits]
     if prog.delivery["group"] and prog.delivery["outpatient"] and \
             _setting(family, cg["id"]) == "inpatient_mbu":
         fails.append(f"protective exclusion: an outpatient group programme is not for an inpatient; "

@@ -187,16 +187,10 @@ class Definitions:
     crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
-        for r in self.routes:
-            if r.id == route_id:
-                return r
-        raise KeyError(route_id)
+        return content.by_id(self.routes, route_id)
 
     def factor(self, factor_id: str) -> Factor:
-        for f in self.factors:
-            if f.id == factor_id:
-                return f
-        raise KeyError(factor_id)
+        return content.by_id(self.factors, factor_id)
 
     @property
     def factor_ids(self) -> tuple[str, ...]:
@@ -211,10 +205,7 @@ class Definitions:
         return levels
 
     def pathway(self, pathway_id: str) -> Pathway:
-        for p in self.pathways:
-            if p.id == pathway_id:
-                return p
-        raise KeyError(pathway_id)
+        return content.by_id(self.pathways, pathway_id)
 
 
 def _unknown(got: Any, known: set[str], file: str, path: str, what: str) -> None:
