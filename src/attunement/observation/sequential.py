@@ -1,7 +1,7 @@
 """Sequential analysis as GSEQ defines it (Bakeman & Quera 2011), vectorised with NumPy.
 
 * 2×2 statistics: odds ratio, log odds ratio with a Wald CI, Yule's Q (with a CI through the OR
-  interval), Haberman's adjusted residual, X² (§1.4–1.5 of the observation research note).
+  interval), Haberman's adjusted residual, X² (``docs/statistics/observation.md``).
 * Time-window tables: time units of size ``unit``; every cue onset opens the window
   ``(onset, +W)``: the onset's unit and the following units up to ``W`` seconds (half-open, so
   ``(onset, +5)`` with 1-s units is the onset second and the next four); target units are the
