@@ -38,7 +38,33 @@ def _codes(ratings: Sequence[Any], categories: Sequence[Any], who: str) -> np.nd
 
 
 def weight_matrix(k: int, weights: str | np.ndarray | None) -> np.ndarray:
-    """Agreement weights: identity (unweighted), linear 1 − |i−j|/(k−1), quadratic 1 − (i−j)²/(k−1)²."""
+    """Agreement weights for a K×K table.
+
+    Parameters
+    ----------
+    k : int
+        The number of categories.
+    weights : {None, "unweighted", "linear", "quadratic"} or array
+        Identity (unweighted), linear 1 − |i−j|/(k−1), quadratic 1 − (i−j)²/(k−1)², or a k×k
+        matrix of one's own.
+
+    Returns
+    -------
+    numpy.ndarray
+        The k×k agreement weights (psych's ``cohen.kappa`` uses the same, as agreement weights).
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a matrix of the wrong shape.
+
+    Examples
+    --------
+    >>> weight_matrix(3, "linear")
+    array([[1. , 0.5, 0. ],
+           [0.5, 1. , 0.5],
+           [0. , 0.5, 1. ]])
+    """
     if weights is None or (isinstance(weights, str) and weights == "unweighted"):
         return np.eye(k)
     if isinstance(weights, str):
@@ -58,8 +84,36 @@ def kappa_from_table(table: np.ndarray, weights: str | np.ndarray | None = None,
                      *, alpha: float = 0.05) -> dict:
     """Cohen's kappa of a K×K count table (rows coder 1), with the FCE variance and a Wald CI.
 
+    Parameters
+    ----------
+    table : array-like
+        K×K counts: rows coder 1's category, columns coder 2's.
+    weights : {None, "linear", "quadratic"} or array, optional
+        Agreement weights (:func:`weight_matrix`); None for the unweighted kappa.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    dict
+        ``kappa, var, se, ci_low, ci_high, p_observed, p_expected, n, kappa_max`` (``kappa_max``
+        for the unweighted kappa only). The variance is Fleiss, Cohen & Everitt's (1969); a
+        variance negative by rounding is set to 0, as psych does.
+
+    Raises
+    ------
+    ObservationError
+        The table is empty.
+
+    Examples
+    --------
     R: ``psych::cohen.kappa(data.frame(r1 = c(1,1,1,1,1,1), r2 = c(1,1,2,1,2,1)))`` gives
-    kappa 0, var 0 and CI [0, 0] (a variance that is negative by rounding is set to 0).
+    kappa 0, var 0 and CI [0, 0]. The 4-point worked example of ``docs/statistics/observation.md``;
+    R ``psych::cohen.kappa`` on the same ratings: kappa 0.5858896.
+
+    >>> r = kappa_from_table([[5, 2, 0, 0], [1, 6, 2, 0], [0, 2, 7, 1], [0, 0, 1, 3]])
+    >>> round(r["kappa"], 4), round(r["p_observed"], 2), round(r["p_expected"], 4)
+    (0.5859, 0.7, 0.2756)
     """
     x = np.asarray(table, float)
     n = x.sum()
@@ -100,7 +154,33 @@ def _kappa_max(pr: np.ndarray, pc: np.ndarray, pe: float) -> float:
 
 
 def agreement_table(r1: Sequence[Any], r2: Sequence[Any], categories: Sequence[Any]) -> np.ndarray:
-    """K×K count table of two coders' ratings over the given categories."""
+    """K×K count table of two coders' ratings over the given categories.
+
+    Parameters
+    ----------
+    r1, r2 : sequence
+        The two coders' ratings of the same units, in the same order.
+    categories : sequence
+        The category set (from the scheme or instrument, not from the data).
+
+    Returns
+    -------
+    numpy.ndarray
+        Counts, rows coder 1, columns coder 2, in the order of ``categories``.
+
+    Raises
+    ------
+    ObservationError
+        The coders rated different numbers of units, or a rating is not a category (the message
+        names ``coder1[i]`` or ``coder2[i]``).
+
+    Examples
+    --------
+    >>> agreement_table(list("AABBC"), list("AABCC"), "ABC")
+    array([[2, 0, 0],
+           [0, 1, 1],
+           [0, 0, 1]])
+    """
     if len(r1) != len(r2):
         raise ObservationError(f"the coders rated {len(r1)} and {len(r2)} units", field="ratings")
     a, b = _codes(r1, categories, "coder1"), _codes(r2, categories, "coder2")
@@ -118,9 +198,34 @@ def cohen_kappa(
 ) -> pd.DataFrame:
     """Cohen's kappa (unweighted, ``"linear"`` or ``"quadratic"``) with FCE SE and CI.
 
-    Returns a one-row DataFrame: ``weights, kappa, se, ci_low, ci_high, p_observed, p_expected,
-    kappa_max, n``. Checked against psych 2.2.9 ``cohen.kappa`` (point estimates and the
-    unweighted variance) and the Fleiss–Cohen–Everitt variance for weighted kappa.
+    Checked against psych 2.2.9 ``cohen.kappa`` (point estimates and the unweighted variance) and
+    the Fleiss–Cohen–Everitt variance for weighted kappa (psych's weighted variance differs; see
+    ``docs/statistics/observation.md``).
+
+    Parameters
+    ----------
+    rater1, rater2 : sequence
+        The two coders' ratings of the same units.
+    categories : sequence
+        The category set, in scale order for weighted kappa.
+    weights : {None, "linear", "quadratic"} or array, optional
+        Agreement weights; None for the unweighted kappa.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``weights, kappa, se, ci_low, ci_high, p_observed, p_expected, kappa_max, n``.
+
+    Raises
+    ------
+    ObservationError
+        Different numbers of ratings, or a rating outside ``categories``.
+
+    Examples
+    --------
+    R: ``psych::cohen.kappa(data.frame(a = c(1,1,2,2,3), b = c(1,1,2,3,3)))$kappa`` is 0.7058824.
 
     >>> r = cohen_kappa(list("AABBC"), list("AABCC"), categories="ABC")
     >>> round(float(r["kappa"].iloc[0]), 4)
@@ -133,7 +238,35 @@ def cohen_kappa(
 
 
 def fleiss_kappa(ratings: Sequence[Sequence[Any]], categories: Sequence[Any]) -> float:
-    """Fleiss (1971) kappa; ``ratings`` is units × raters (the same number of raters per unit)."""
+    """Fleiss (1971) kappa for several raters.
+
+    Parameters
+    ----------
+    ratings : sequence of sequences
+        Units × raters (the same number of raters per unit).
+    categories : sequence
+        The category set.
+
+    Returns
+    -------
+    float
+        Fleiss' kappa.
+
+    Raises
+    ------
+    ObservationError
+        Not a units × raters table with at least two raters, or a rating outside ``categories``.
+
+    Examples
+    --------
+    The textbook formula (Fleiss 1971, *Psychol Bull* 76:378–382); the tests check it against the
+    same formula computed in R (``tests/reference/irr_reference.R``).
+
+    >>> ratings = [["A", "A", "A"], ["B", "B", "A"], ["C", "C", "C"], ["A", "B", "A"],
+    ...            ["B", "B", "B"]]
+    >>> round(fleiss_kappa(ratings, "ABC"), 4)
+    0.5833
+    """
     arr = np.asarray(ratings, dtype=object)
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise ObservationError("ratings must be a units × raters table with ≥ 2 raters",
@@ -150,7 +283,30 @@ def fleiss_kappa(ratings: Sequence[Sequence[Any]], categories: Sequence[Any]) ->
 
 
 def light_kappa(ratings: Sequence[Sequence[Any]], categories: Sequence[Any]) -> float:
-    """Light (1971) kappa: the mean of Cohen's kappa over all pairs of raters."""
+    """Light (1971) kappa: the mean of Cohen's kappa over all pairs of raters.
+
+    Parameters
+    ----------
+    ratings : sequence of sequences
+        Units × raters.
+    categories : sequence
+        The category set.
+
+    Returns
+    -------
+    float
+        The mean pairwise kappa.
+
+    Examples
+    --------
+    R: ``psych::cohen.kappa(data.frame(c1 = c(1,2,3,1,2), c2 = c(1,2,3,2,2),
+    c3 = c(1,1,3,1,2)))$av.kappa`` is 0.6064815.
+
+    >>> ratings = [["A", "A", "A"], ["B", "B", "A"], ["C", "C", "C"], ["A", "B", "A"],
+    ...            ["B", "B", "B"]]
+    >>> round(light_kappa(ratings, "ABC"), 4)
+    0.6065
+    """
     arr = np.asarray(ratings, dtype=object)
     m = arr.shape[1]
     ks = [kappa_from_table(agreement_table(arr[:, i].tolist(), arr[:, j].tolist(),
@@ -162,13 +318,35 @@ def light_kappa(ratings: Sequence[Sequence[Any]], categories: Sequence[Any]) -> 
 def icc(ratings: Sequence[Sequence[float]] | np.ndarray, *, alpha: float = 0.05) -> pd.DataFrame:
     """The six Shrout–Fleiss ICCs for a targets × raters table (no missing values).
 
-    One row per form ``ICC(1,1) ICC(2,1) ICC(3,1) ICC(1,k) ICC(2,k) ICC(3,k)`` with
-    ``icc, F, df1, df2, p, ci_low, ci_high`` — the same numbers as R ``psych::ICC(x, lmer =
-    FALSE)`` (ICC2/ICC3 are McGraw & Wong's ICC(A,·)/ICC(C,·)).
+    Parameters
+    ----------
+    ratings : array-like
+        Targets × raters, numeric, complete.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per form ``ICC(1,1) ICC(2,1) ICC(3,1) ICC(1,k) ICC(2,k) ICC(3,k)`` with
+        ``type, icc, F, df1, df2, p, ci_low, ci_high`` — the same numbers as R
+        ``psych::ICC(x, lmer = FALSE)`` (ICC2/ICC3 are McGraw & Wong's ICC(A,·)/ICC(C,·)).
+
+    Raises
+    ------
+    ObservationError
+        Fewer than two targets or raters, or a missing or non-numeric rating.
+
+    Examples
+    --------
+    Shrout & Fleiss (1979) Table 2; R: ``psych::ICC(sf, lmer = FALSE)$results$ICC[2]`` is
+    0.2897638.
 
     >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
     >>> icc(sf).set_index("type")["icc"].round(2).tolist()
     [0.17, 0.29, 0.71, 0.44, 0.62, 0.91]
+    >>> round(float(icc(sf)["icc"].iloc[1]), 7)
+    0.2897638
     """
     x = np.asarray(ratings, float)
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
@@ -238,6 +416,30 @@ def unit_codes(
 
     Intended for one mutually exclusive set of states; where states overlap, the later-starting
     one wins.
+
+    Parameters
+    ----------
+    onsets, offsets : numpy.ndarray
+        Event times in seconds (a NaN offset: a point event, one unit long).
+    codes : sequence of str
+        The events' codes.
+    n : int
+        The number of time units.
+    unit : float, default 1.0
+        The unit length in seconds.
+    none : str, default ``"(nil)"``
+        The code of a unit in which nothing is coded.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` codes (object array).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit_codes(np.array([0.0, 2.0]), np.array([2.0, 5.0]), ["C", "F"], 6).tolist()
+    ['C', 'C', 'F', 'F', 'F', '(nil)']
     """
     out = np.full(n, none, dtype=object)
     mids = (np.arange(n) + 0.5) * unit
@@ -265,7 +467,36 @@ def time_unit_kappa(
     1's code appears in coder 2's record within u ± t (or coder 2's code in coder 1's), so onset
     jitter of up to t units is forgiven; otherwise the pair is tallied as coded. The category set
     (including a "nothing coded" category if used) comes from the caller.
-    One-row DataFrame: ``tolerance, kappa, se, ci_low, ci_high, p_observed, p_expected, n``.
+
+    Parameters
+    ----------
+    coder1, coder2 : sequence
+        One code per time unit for each coder.
+    categories : sequence
+        The category set.
+    tolerance : int, default 0
+        Forgiven jitter in units.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``tolerance, kappa, se, ci_low, ci_high, p_observed, p_expected, n``.
+
+    Raises
+    ------
+    ObservationError
+        The records differ in length, or a code is not a category.
+
+    Examples
+    --------
+    The worked example of ``docs/statistics/observation.md`` (coder B one second behind); with no
+    tolerance this is Cohen's kappa of the unit pairs (R: ``psych::cohen.kappa`` gives 0.68).
+
+    >>> a, b = list("CCCCFFFRRRRRFFCCCCCC"), list("CCCCCFFFRRRRRFFCCCCC")
+    >>> round(float(time_unit_kappa(a, b, "CFR")["kappa"].iloc[0]), 3)
+    0.68
+    >>> float(time_unit_kappa(a, b, "CFR", tolerance=1)["kappa"].iloc[0])
+    1.0
     """
     a = np.asarray(coder1, dtype=object)
     b = np.asarray(coder2, dtype=object)
@@ -300,7 +531,24 @@ def align_events(
 
     Dynamic programming over the onset-sorted sequences (Needleman–Wunsch with gap cost 1 and a
     match allowed only within the tolerance; among equally good alignments the one with the
-    smallest total onset difference wins). Returns pairs of indices (None = unmatched).
+    smallest total onset difference wins).
+
+    Parameters
+    ----------
+    a_onsets, b_onsets : sequence of float
+        The two coders' event onsets in seconds.
+    tolerance : float, default 1.0
+        The largest onset difference of a match.
+
+    Returns
+    -------
+    list of tuple
+        Pairs of indices into the inputs; None stands for unmatched.
+
+    Examples
+    --------
+    >>> align_events([1.0, 5.0, 9.0], [1.4, 9.8, 20.0], tolerance=1.0)
+    [(0, 0), (1, None), (2, 1), (None, 2)]
     """
     a = np.asarray(a_onsets, float)
     b = np.asarray(b_onsets, float)
@@ -348,7 +596,22 @@ def align_sequences(codes1: Sequence[str], codes2: Sequence[str]) -> list[tuple[
     """Needleman–Wunsch alignment of two untimed code sequences (Quera, Bakeman & Gnisci 2007).
 
     Costs: substitution 1 (0 for equal codes), omission/commission 1; among alignments of equal
-    cost, matches are preferred to a gap pair. Returns index pairs (None = nil).
+    cost, matches are preferred to a gap pair.
+
+    Parameters
+    ----------
+    codes1, codes2 : sequence of str
+        The two coders' codes in order.
+
+    Returns
+    -------
+    list of tuple
+        Index pairs ``(i, j)``; None stands for nil (an event the other coder did not record).
+
+    Examples
+    --------
+    >>> align_sequences(list("CFRFC"), list("CFRC"))
+    [(0, 0), (1, 1), (2, 2), (3, None), (4, 3)]
     """
     a, b = list(codes1), list(codes2)
     n, m = len(a), len(b)
@@ -387,9 +650,44 @@ def event_agreement(
     Events are aligned by onset within ``tolerance`` seconds (:func:`align_events`), or with
     ``method="sequence"`` by their order only (:func:`align_sequences`, GSEQ's approach); aligned
     pairs are tallied by code in a (K+1)×(K+1) table with a nil code for an event one coder
-    missed (nil–nil is structurally empty). Returns one row with ``kappa_with_nil`` (did they see
-    the same events and label them alike), ``kappa_matched`` (label agreement of matched events
-    only), ``n_matched, n_only_1, n_only_2, percent_agreement``.
+    missed (nil–nil is structurally empty).
+
+    Parameters
+    ----------
+    events1, events2 : pandas.DataFrame
+        Event tables (:func:`~attunement.observation.events.make_event_table`).
+    categories : sequence of str
+        The codes compared; other codes are left out.
+    tolerance : float, default 1.0
+        Onset difference in seconds within which two events match (``method="onset"``).
+    method : {"onset", "sequence"}
+        How to align.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``kappa_with_nil`` (did they see the same events and label them alike),
+        ``kappa_matched`` (label agreement of matched events only), ``n_matched, n_only_1,
+        n_only_2, percent_agreement``.
+
+    Raises
+    ------
+    ObservationError
+        A coder has events but none with a code in ``categories``.
+    ValueError
+        An unknown ``method``.
+
+    Examples
+    --------
+    >>> from attunement.observation import make_event_table
+    >>> def table(rows):
+    ...     return make_event_table([{"session": "s", "actor": "Infant", "code": c, "onset": t,
+    ...                               "offset": t + 1} for c, t in rows])
+    >>> a = table([("cry", 1.0), ("fuss", 5.0), ("cry", 9.0)])
+    >>> b = table([("cry", 1.5), ("cry", 5.2), ("cry", 9.1), ("fuss", 30.0)])
+    >>> r = event_agreement(a, b, ["cry", "fuss"], tolerance=1.0).iloc[0]
+    >>> int(r["n_matched"]), int(r["n_only_1"]), int(r["n_only_2"]), float(r["percent_agreement"])
+    (3, 0, 1, 0.5)
     """
     cats = list(categories)
     e1 = events1[events1["code"].isin(cats)].reset_index(drop=True)
@@ -416,6 +714,23 @@ def event_agreement(
 def pairs_agreement(codes1: Sequence[str], codes2: Sequence[str],
                     categories: Sequence[str]) -> pd.DataFrame:
     """Kappa with and without nil over aligned code pairs (nil = event missed by that coder).
+
+    Parameters
+    ----------
+    codes1, codes2 : sequence of str
+        Aligned codes, ``"(nil)"`` where a coder has no event.
+    categories : sequence of str
+        The category set (nil is added).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``kappa_with_nil, kappa_matched, n_matched, n_only_1, n_only_2,
+        percent_agreement``.
+
+    Examples
+    --------
+    The event-based worked example of ``docs/statistics/observation.md``.
 
     >>> r = pairs_agreement(list("CFRFC") + ["(nil)", "(nil)"],
     ...                     list("CFR") + ["(nil)"] + list("CFC"), categories="CFR")
