@@ -76,14 +76,61 @@ def _stats_arrays(a, b, c, d, *, alpha: float = 0.05) -> dict[str, np.ndarray]:
 
 
 def n_units(duration: float, unit: float = 1.0) -> int:
-    """Number of time units in a session of ``duration`` seconds (the last one may be partial)."""
+    """Number of time units in a session of ``duration`` seconds (the last one may be partial).
+
+    Parameters
+    ----------
+    duration : float
+        Session length in seconds.
+    unit : float, default 1.0
+        Unit length in seconds.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> n_units(60.5)
+    61
+    """
     return max(int(np.ceil(duration / unit - _EPS)), 1)
 
 
 def window_units(
     onsets: np.ndarray, n: int, window: tuple[float, float] = (0.0, 5.0), unit: float = 1.0
 ) -> np.ndarray:
-    """Boolean unit series: units inside ``(onset + lo, onset + hi)`` windows of the onsets."""
+    """Boolean unit series: units inside ``(onset + lo, onset + hi)`` windows of the onsets.
+
+    Parameters
+    ----------
+    onsets : numpy.ndarray
+        Cue onsets in seconds.
+    n : int
+        Number of units (:func:`n_units`).
+    window : tuple of float, default (0.0, 5.0)
+        The window in seconds after each onset, half-open: the onset's unit and the following
+        units up to ``hi`` seconds.
+    unit : float, default 1.0
+        Unit length in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` booleans.
+
+    Raises
+    ------
+    ValueError
+        The window is shorter than one unit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.flatnonzero(window_units(np.array([3.0, 25.0]), 30)).tolist()
+    [3, 4, 5, 6, 7, 25, 26, 27, 28, 29]
+    """
     lo_u = round(window[0] / unit)
     hi_u = round(window[1] / unit)
     if hi_u <= lo_u:
@@ -98,7 +145,28 @@ def window_units(
 
 
 def onset_units(onsets: np.ndarray, n: int, unit: float = 1.0) -> np.ndarray:
-    """Boolean unit series: units holding at least one onset."""
+    """Boolean unit series: units holding at least one onset.
+
+    Parameters
+    ----------
+    onsets : numpy.ndarray
+        Onsets in seconds.
+    n : int
+        Number of units.
+    unit : float, default 1.0
+        Unit length in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` booleans.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.flatnonzero(onset_units(np.array([5.2, 18.0]), 30)).tolist()
+    [5, 18]
+    """
     idx = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64)
     idx = np.clip(idx, 0, n - 1)
     out = np.zeros(n, dtype=bool)
@@ -108,7 +176,28 @@ def onset_units(onsets: np.ndarray, n: int, unit: float = 1.0) -> np.ndarray:
 
 def occurrence_units(onsets: np.ndarray, offsets: np.ndarray, n: int,
                      unit: float = 1.0) -> np.ndarray:
-    """Boolean unit series: units in which a state is occurring (a point occupies its unit)."""
+    """Boolean unit series: units in which a state is occurring (a point occupies its unit).
+
+    Parameters
+    ----------
+    onsets, offsets : numpy.ndarray
+        State times in seconds; a NaN offset is a point event.
+    n : int
+        Number of units.
+    unit : float, default 1.0
+        Unit length in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` booleans.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.flatnonzero(occurrence_units(np.array([5.0, 18.0]), np.array([8.0, np.nan]), 30)).tolist()
+    [5, 6, 7, 18]
+    """
     on = np.floor(np.asarray(onsets, float) / unit + _EPS).astype(np.int64)
     off_t = np.asarray(offsets, float)
     off = np.where(np.isnan(off_t), on + 1,
@@ -120,7 +209,28 @@ def occurrence_units(onsets: np.ndarray, offsets: np.ndarray, n: int,
 
 
 def tally_2x2(given: np.ndarray, target: np.ndarray) -> tuple[int, int, int, int]:
-    """(a, b, c, d) of two boolean unit series."""
+    """(a, b, c, d) of two boolean unit series.
+
+    Parameters
+    ----------
+    given, target : numpy.ndarray
+        Boolean unit series of one length (rows: given yes/no; columns: target yes/no).
+
+    Returns
+    -------
+    tuple of int
+        ``(a, b, c, d)``: given and target, given only, target only, neither.
+
+    Examples
+    --------
+    Worked example B of ``docs/statistics/observation.md``:
+
+    >>> import numpy as np
+    >>> g = window_units(np.array([3.0, 25.0, 47.0]), 60)
+    >>> t = onset_units(np.array([5.0, 18.0, 28.0, 55.0]), 60)
+    >>> tally_2x2(g, t)
+    (2, 13, 2, 43)
+    """
     given, target = np.asarray(given, bool), np.asarray(target, bool)
     n, ng, nt = len(given), int(given.sum()), int(target.sum())
     a = int(np.count_nonzero(given & target))
@@ -140,11 +250,39 @@ def time_window_table(
 ) -> dict:
     """GSEQ time-window 2×2 table and its statistics for one session.
 
-    ``target="onset"`` tallies units holding a response onset; ``"occurrence"`` units in which a
-    response is occurring (needs ``response_offsets``).
+    Parameters
+    ----------
+    cue_onsets, response_onsets : sequence of float
+        Onsets in seconds.
+    duration : float
+        Session length in seconds.
+    window : tuple of float, default (0.0, 5.0)
+        The window after each cue onset (:func:`window_units`).
+    unit : float, default 1.0
+        Unit length in seconds.
+    response_offsets : sequence of float, optional
+        Needed for ``target="occurrence"``.
+    target : {"onset", "occurrence"}
+        Target units hold a response onset, or a response in progress.
+    alpha : float, default 0.05
+        1 − the confidence level.
 
-    >>> s = time_window_table([3, 25, 47], [5, 18, 28, 55], 60)
-    >>> (s["a"], s["b"], s["c"], s["d"]), round(s["yules_q"], 4)
+    Returns
+    -------
+    dict
+        As :func:`table_2x2_stats`.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``target``, or ``"occurrence"`` without offsets.
+
+    Examples
+    --------
+    Worked example B; R: ``psych::Yule(matrix(c(2, 2, 13, 43), 2))`` is 0.5357143.
+
+    >>> r = time_window_table([3, 25, 47], [5, 18, 28, 55], 60)
+    >>> (r["a"], r["b"], r["c"], r["d"]), round(r["yules_q"], 4)
     ((2.0, 13.0, 2.0, 43.0), 0.5357)
     """
     n = n_units(duration, unit)
@@ -167,6 +305,21 @@ def shifted_overlaps(given: np.ndarray, target: np.ndarray) -> np.ndarray:
     """a(s) = #units where ``given`` and ``target`` shifted circularly by s are both true.
 
     Row-wise for 2-D inputs (one test per row, same length). Exact integers via FFT.
+
+    Parameters
+    ----------
+    given, target : numpy.ndarray
+        Boolean (or 0/1) series, 1-D or rows of one length.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer overlaps, one row per input row, one column per shift 0…N−1.
+
+    Examples
+    --------
+    >>> shifted_overlaps([1, 1, 0, 0], [1, 0, 0, 1]).tolist()
+    [[1, 2, 1, 0]]
     """
     g = np.atleast_2d(np.asarray(given, float))
     t = np.atleast_2d(np.asarray(target, float))
@@ -182,11 +335,36 @@ def circular_shift_test(
     permutations: int = 1000,
     seed: int | np.random.Generator | None = None,
 ) -> tuple[float, float, int]:
-    """Circular-shift permutation test of Yule's Q; returns (Q_obs, p, shifts used).
+    """Circular-shift permutation test of Yule's Q.
 
     The target (response) stream is shifted by s units (1 ≤ s < N) with wrap-around; every shift
     is used when ``permutations ≥ N − 1``, otherwise a seeded sample without replacement.
     p = (#{Q_s ≥ Q_obs} + 1) / (shifts + 1), one-sided (responses more likely inside windows).
+
+    Parameters
+    ----------
+    given, target : numpy.ndarray
+        Boolean unit series.
+    permutations : int, default 1000
+        The most shifts to use.
+    seed : int or numpy.random.Generator, optional
+        For the sample of shifts.
+
+    Returns
+    -------
+    tuple
+        ``(Q_obs, p, shifts used)``.
+
+    Examples
+    --------
+    Worked example B: 17 of the 59 shifts reach the observed Q, so p = 18/60.
+
+    >>> import numpy as np
+    >>> g = window_units(np.array([3.0, 25.0, 47.0]), 60)
+    >>> t = onset_units(np.array([5.0, 18.0, 28.0, 55.0]), 60)
+    >>> q, p, k = circular_shift_test(g, t)
+    >>> round(q, 4), round(p, 4), k
+    (0.5357, 0.3, 59)
     """
     given, target = np.asarray(given, bool), np.asarray(target, bool)
     q, p, k = circular_shift_tests(given[None, :], target[None, :], permutations=permutations,
@@ -198,7 +376,31 @@ def circular_shift_tests(
     given: np.ndarray, target: np.ndarray, *, permutations: int = 1000,
     seed: int | np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Vectorised :func:`circular_shift_test` for many (given, target) row pairs of one length."""
+    """Vectorised :func:`circular_shift_test` for many (given, target) row pairs of one length.
+
+    Parameters
+    ----------
+    given, target : numpy.ndarray
+        Boolean series, one test per row.
+    permutations : int, default 1000
+        The most shifts to use.
+    seed : int or numpy.random.Generator, optional
+        For the sample of shifts.
+
+    Returns
+    -------
+    tuple
+        ``(Q_obs per row, p per row, shifts used)``; p is NaN with no shifts or an undefined Q.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = window_units(np.array([3.0, 25.0, 47.0]), 60)
+    >>> t = onset_units(np.array([5.0, 18.0, 28.0, 55.0]), 60)
+    >>> q, p, k = circular_shift_tests(np.vstack([g, g]), np.vstack([t, t]))
+    >>> np.round(q, 4).tolist(), np.round(p, 4).tolist(), k
+    ([0.5357, 0.5357], [0.3, 0.3], 59)
+    """
     given = np.atleast_2d(np.asarray(given, bool))
     target = np.atleast_2d(np.asarray(target, bool))
     n = given.shape[1]
@@ -254,7 +456,32 @@ def _transition_counts(sequence: Sequence[str], lag: int,
 
 def transition_table(sequence: Sequence[str], lag: int = 1,
                      codes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Counts of code j at position t + lag after code i at t (rows given, columns target)."""
+    """Counts of code j at position t + lag after code i at t (rows given, columns target).
+
+    Parameters
+    ----------
+    sequence : sequence of str
+        The event codes in order.
+    lag : int, default 1
+        The lag.
+    codes : sequence of str, optional
+        The code list (rows and columns); by default the sorted codes of the sequence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Counts, index ``given``, columns ``target``.
+
+    Raises
+    ------
+    ValueError
+        A code is not in ``codes``.
+
+    Examples
+    --------
+    >>> transition_table(list("ABABC")).to_numpy().tolist()
+    [[0, 2, 0], [1, 0, 1], [0, 0, 0]]
+    """
     seq = [str(s) for s in sequence]
     labels = list(codes) if codes is not None else sorted(set(seq))
     counts = _transition_counts(seq, lag, labels)
@@ -264,7 +491,36 @@ def transition_table(sequence: Sequence[str], lag: int = 1,
 
 def ipf_expected(counts: np.ndarray, structural_zero: np.ndarray, *, tol: float = 1e-10,
                  max_iter: int = 1000) -> np.ndarray:
-    """Expected frequencies under quasi-independence by iterative proportional fitting."""
+    """Expected frequencies under quasi-independence by iterative proportional fitting.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        The observed table.
+    structural_zero : numpy.ndarray
+        Boolean, True where a cell cannot occur (e.g. the diagonal when codes cannot repeat).
+    tol : float, default 1e-10
+        Stop when the row sums are this close.
+    max_iter : int, default 1000
+        The most iterations.
+
+    Returns
+    -------
+    numpy.ndarray
+        Expected counts with the observed margins and zeros in the structural cells.
+
+    Examples
+    --------
+    R: ``loglin(x, list(1, 2), start = 1 - diag(3), fit = TRUE, eps = 1e-12, iter = 1000)$fit``
+    gives the same table (first row 0, 2.8943, 1.1057).
+
+    >>> import numpy as np
+    >>> x = np.array([[0, 3, 1], [2, 0, 2], [1, 2, 0]])
+    >>> ipf_expected(x, np.eye(3, dtype=bool)).round(4)
+    array([[0.    , 2.8943, 1.1057],
+           [2.1057, 0.    , 1.8943],
+           [0.8943, 2.1057, 0.    ]])
+    """
     x = np.asarray(counts, float)
     e = np.where(structural_zero, 0.0, 1.0)
     rows, cols = x.sum(1), x.sum(0)
@@ -358,6 +614,31 @@ def lagged_cross_correlation(x: Sequence[float], y: Sequence[float], max_lag: in
     """Pearson r between x[t] and y[t + lag] for lag = −max_lag…max_lag (overlapping part).
 
     A positive lag means y (the caregiver) follows x (the infant).
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        Two series of one length (per-second codes or ratings).
+    max_lag : int
+        The largest lag either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lag, r``.
+
+    Raises
+    ------
+    ValueError
+        The series differ in length.
+
+    Examples
+    --------
+    >>> lagged_cross_correlation([1, 2, 3, 4, 5, 4, 3, 2], [0, 1, 2, 3, 4, 5, 4, 3], 1).round(4)
+       lag       r
+    0   -1  0.2140
+    1    0  0.7845
+    2    1  1.0000
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) != len(y):
@@ -380,7 +661,40 @@ def windowed_cross_correlation(
 
     For window start i (0, step, 2·step, …) and lag τ ≥ 0: r = corr(x[i:i+w], y[i+τ:i+τ+w]); for
     τ < 0 x is shifted instead. Windows whose shifted partner would run past either end are
-    left out. Columns: ``window_start, lag, r``.
+    left out.
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        Two series of one length.
+    window : int
+        Window length in samples.
+    step : int
+        Distance between window starts.
+    max_lag : int
+        The largest lag either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``window_start, lag, r``.
+
+    Raises
+    ------
+    ValueError
+        The series differ in length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.sin(np.arange(20) / 2)
+    >>> y = np.sin((np.arange(20) - 1) / 2)  # y follows x by one sample
+    >>> w = windowed_cross_correlation(x, y, window=6, step=5, max_lag=1)
+    >>> w[w["window_start"] == 1].round(3)
+       window_start  lag      r
+    0             1   -1 -0.249
+    1             1    0  0.421
+    2             1    1  1.000
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) != len(y):
@@ -403,7 +717,26 @@ def windowed_cross_correlation(
 
 
 def wcc_peaks(wcc: pd.DataFrame) -> pd.DataFrame:
-    """Per window, the lag with the largest r (ties go to the lag nearest 0)."""
+    """Per window, the lag with the largest r (ties go to the lag nearest 0).
+
+    Parameters
+    ----------
+    wcc : pandas.DataFrame
+        The output of :func:`windowed_cross_correlation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``window_start, peak_lag, peak_r``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.sin(np.arange(20) / 2)
+    >>> y = np.sin((np.arange(20) - 1) / 2)
+    >>> wcc_peaks(windowed_cross_correlation(x, y, window=6, step=5, max_lag=1))["peak_lag"].tolist()
+    [1, 1, 1]
+    """
     if wcc.empty:
         return pd.DataFrame({"window_start": [], "peak_lag": [], "peak_r": []})
     w = wcc.dropna(subset=["r"]).assign(abs_lag=lambda d: d["lag"].abs())
