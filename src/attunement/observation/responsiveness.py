@@ -24,7 +24,23 @@ def first_response_latency(
 ) -> np.ndarray:
     """Latency from each cue onset to the first response onset at or after ``onset + lo``.
 
-    NaN when there is no later response. ``response_onsets`` need not be sorted.
+    Parameters
+    ----------
+    cue_onsets, response_onsets : numpy.ndarray
+        Onsets in seconds (responses need not be sorted).
+    lo : float, default 0.0
+        The start of the window after the cue.
+
+    Returns
+    -------
+    numpy.ndarray
+        One latency per cue; NaN when no response follows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> first_response_latency(np.array([3.0, 25.0, 47.0]), np.array([5.0, 18.0, 28.0, 55.0])).tolist()
+    [2.0, 3.0, 8.0]
     """
     cues = np.asarray(cue_onsets, float)
     resp = np.sort(np.asarray(response_onsets, float))
@@ -36,7 +52,29 @@ def first_response_latency(
 
 
 def censoring_times(cue_onsets: np.ndarray, all_cue_onsets: np.ndarray, end: float) -> np.ndarray:
-    """Time from each cue onset to the next (later) cue onset or the session end."""
+    """Time from each cue onset to the next (later) cue onset or the session end.
+
+    Parameters
+    ----------
+    cue_onsets : numpy.ndarray
+        The cues whose clocks run.
+    all_cue_onsets : numpy.ndarray
+        Every cue of the session (any type); a later one stops the clock.
+    end : float
+        The session end in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        One censoring time per cue.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cues = np.array([3.0, 25.0, 47.0])
+    >>> censoring_times(cues, cues, 60).tolist()
+    [22.0, 22.0, 13.0]
+    """
     cues = np.asarray(cue_onsets, float)
     allc = np.sort(np.asarray(all_cue_onsets, float))
     idx = np.searchsorted(allc, cues + _EPS, side="right")
@@ -57,8 +95,29 @@ def _product_limit(t: np.ndarray, e: np.ndarray
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
     """Kaplan–Meier estimate S(t) = Π (1 − d_i / n_i); tidy table at each distinct time.
 
-    Columns: ``time, at_risk, events, censored, survival, cumulative`` (1 − S: the share of cues
-    responded to by ``time``).
+    Parameters
+    ----------
+    durations : numpy.ndarray
+        Times (latency, or the censoring time).
+    observed : numpy.ndarray
+        True for a response, False for a censored cue.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time, at_risk, events, censored, survival, cumulative`` (1 − S: the share of cues
+        responded to by ``time``).
+
+    Examples
+    --------
+    The worked example of ``docs/statistics/observation.md``; R:
+    ``summary(survfit(Surv(t, e) ~ 1))$surv`` is 0.875 0.750 0.625 0.500 0.250.
+
+    >>> import numpy as np
+    >>> t = np.array([0.5, 1, 1.5, 2.5, 3, 4, 6, 8])
+    >>> e = np.array([1, 1, 1, 1, 0, 0, 1, 0], bool)
+    >>> kaplan_meier(t, e)["survival"].tolist()
+    [0.875, 0.75, 0.625, 0.5, 0.5, 0.5, 0.25, 0.25]
     """
     t = np.asarray(durations, float)
     e = np.asarray(observed, bool)
@@ -76,6 +135,26 @@ def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
 
     When S(t) is exactly 0.5 on a flat stretch, the median is the midpoint of that stretch up to
     the next event time.
+
+    Parameters
+    ----------
+    durations, observed : numpy.ndarray
+        As for :func:`kaplan_meier`.
+
+    Returns
+    -------
+    float
+        The median time.
+
+    Examples
+    --------
+    R: ``summary(survfit(Surv(t, e) ~ 1))$table["median"]`` is 4.25.
+
+    >>> import numpy as np
+    >>> t = np.array([0.5, 1, 1.5, 2.5, 3, 4, 6, 8])
+    >>> e = np.array([1, 1, 1, 1, 0, 0, 1, 0], bool)
+    >>> km_median(t, e)
+    4.25
     """
     t = np.asarray(durations, float)
     e = np.asarray(observed, bool)
@@ -94,7 +173,30 @@ def km_median(durations: np.ndarray, observed: np.ndarray) -> float:
 
 
 def km_cumulative_at(durations: np.ndarray, observed: np.ndarray, at: float) -> float:
-    """1 − S(at): Kaplan–Meier share of cues responded to within ``at`` seconds."""
+    """1 − S(at): Kaplan–Meier share of cues responded to within ``at`` seconds.
+
+    Parameters
+    ----------
+    durations, observed : numpy.ndarray
+        As for :func:`kaplan_meier`.
+    at : float
+        The time in seconds.
+
+    Returns
+    -------
+    float
+        The share; NaN with no cues.
+
+    Examples
+    --------
+    R: ``1 - summary(survfit(Surv(t, e) ~ 1), times = 7)$surv`` is 0.75 (the naive share is 5/8).
+
+    >>> import numpy as np
+    >>> t = np.array([0.5, 1, 1.5, 2.5, 3, 4, 6, 8])
+    >>> e = np.array([1, 1, 1, 1, 0, 0, 1, 0], bool)
+    >>> km_cumulative_at(t, e, 7.0)
+    0.75
+    """
     t = np.asarray(durations, float)
     e = np.asarray(observed, bool)
     if len(t) == 0:
@@ -112,11 +214,33 @@ def cue_latencies(
     window: tuple[float, float] = (0.0, 5.0),
     all_cue_onsets: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per cue: ``onset, latency, responded, km_time, km_event``.
+    """One row per cue: its latency, whether it was responded to, and its survival time.
 
-    ``latency`` is the first response latency (NaN if none follows), ``responded`` whether it
-    falls in the window, ``km_time``/``km_event`` the survival time and event flag (censored at
-    the next cue in ``all_cue_onsets`` or at ``end``).
+    Parameters
+    ----------
+    cue_onsets, response_onsets : numpy.ndarray
+        Onsets in seconds.
+    end : float
+        The session end.
+    window : tuple of float, default (0.0, 5.0)
+        The response window after a cue, closed at both ends.
+    all_cue_onsets : numpy.ndarray, optional
+        Every cue of the session (censoring); by default ``cue_onsets``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``onset, latency, responded, km_time, km_event``: ``latency`` is the first response
+        latency (NaN if none follows), ``responded`` whether it falls in the window,
+        ``km_time``/``km_event`` the survival time and event flag (censored at the next cue in
+        ``all_cue_onsets`` or at ``end``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = cue_latencies(np.array([3.0, 25.0, 47.0]), np.array([5.0, 18.0, 28.0, 55.0]), 60)
+    >>> r["latency"].tolist(), r["responded"].tolist()
+    ([2.0, 3.0, 8.0], [True, True, False])
     """
     cues = np.asarray(cue_onsets, float)
     lat, responded, km_time, event = latency_arrays(cues, response_onsets, end, window=window,
@@ -126,7 +250,32 @@ def cue_latencies(
 
 
 def latency_arrays(cue_onsets, response_onsets, end, *, window=(0.0, 5.0), all_cue_onsets=None):
-    """Array form of :func:`cue_latencies`: (latency, responded, km_time, km_event)."""
+    """Array form of :func:`cue_latencies`: (latency, responded, km_time, km_event).
+
+    Parameters
+    ----------
+    cue_onsets, response_onsets : numpy.ndarray
+        Onsets in seconds.
+    end : float
+        The session end.
+    window : tuple of float, default (0.0, 5.0)
+        The response window.
+    all_cue_onsets : numpy.ndarray, optional
+        Every cue of the session.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(latency, responded, km_time, km_event)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lat, responded, km_time, km_event = latency_arrays(
+    ...     np.array([3.0, 25.0, 47.0]), np.array([5.0, 18.0, 28.0, 55.0]), 60)
+    >>> responded.tolist(), km_event.tolist()
+    ([True, True, False], [True, True, True])
+    """
     lo, hi = window
     cues = np.asarray(cue_onsets, float)
     lat = first_response_latency(cues, response_onsets, lo)
@@ -138,7 +287,28 @@ def latency_arrays(cue_onsets, response_onsets, end, *, window=(0.0, 5.0), all_c
 
 
 def km_summary(durations: np.ndarray, observed: np.ndarray, at: float) -> tuple[float, float]:
-    """(Kaplan–Meier median, 1 − S(at)) in one pass; see :func:`km_median`."""
+    """(Kaplan–Meier median, 1 − S(at)) in one pass; see :func:`km_median`.
+
+    Parameters
+    ----------
+    durations, observed : numpy.ndarray
+        As for :func:`kaplan_meier`.
+    at : float
+        The time for the cumulative share.
+
+    Returns
+    -------
+    tuple of float
+        ``(median, 1 − S(at))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0.5, 1, 1.5, 2.5, 3, 4, 6, 8])
+    >>> e = np.array([1, 1, 1, 1, 0, 0, 1, 0], bool)
+    >>> km_summary(t, e, 7.0)
+    (4.25, 0.75)
+    """
     t = np.asarray(durations, float)
     e = np.asarray(observed, bool)
     if len(t) == 0:
