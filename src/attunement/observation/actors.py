@@ -29,7 +29,13 @@ CAREGIVER = "caregiver"
 
 
 class ObservationWarning(UserWarning):
-    """Something in the data that makes a measure suspect but not wrong (e.g. a cue never seen)."""
+    """Something in the data that makes a measure suspect but not wrong (e.g. a cue never seen).
+
+    Examples
+    --------
+    >>> issubclass(ObservationWarning, UserWarning)
+    True
+    """
 
 
 def assign_actors(
@@ -41,8 +47,40 @@ def assign_actors(
 ) -> pd.DataFrame:
     """A copy of ``events`` with ``actor`` taken from ``actors_from`` (see the module docstring).
 
-    ``code_actors`` maps code -> (``infant``/``caregiver``/``any``, caregiver name) for
-    ``actors_from="code"``; infant codes get ``infant_name``.
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+    actors_from : {None, "subject", "code", "tier", "participant", "column"}
+        Where the actor is recorded; None leaves the table as it is.
+    code_actors : mapping, optional
+        For ``actors_from="code"``: code -> (``infant``/``caregiver``/``any``, caregiver name).
+    infant_name : str, default ``"infant"``
+        The actor given to infant codes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The events with ``actor`` filled in.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``actors_from``.
+    ObservationError
+        The events have no such column, or an event has it empty (naming the first).
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([
+    ...     {"session": "s", "actor": "", "code": "cry", "onset": 1.0, "subject": "Baby"},
+    ...     {"session": "s", "actor": "", "code": "soothe", "onset": 2.0, "subject": "Mum"}])
+    >>> assign_actors(ev, "subject")["actor"].tolist()
+    ['Baby', 'Mum']
+    >>> assign_actors(ev, "code", code_actors={"cry": ("infant", ""),
+    ...                                        "soothe": ("caregiver", "mother")})["actor"].tolist()
+    ['infant', 'mother']
     """
     if actors_from is None:
         return events
@@ -83,7 +121,33 @@ def warn_unmatched(
     events: pd.DataFrame, cue_codes: Sequence[str], response_codes: Sequence[str], is_infant,
 ) -> list[str]:
     """Warn (and return the messages) for each cue or response code that matches no event
-    on the right actor, so a misnamed infant never shows up as a silent ``n_cues 0``."""
+    on the right actor, so a misnamed infant never shows up as a silent ``n_cues 0``.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table with actors.
+    cue_codes, response_codes : sequence of str
+        The codes the measures look for.
+    is_infant : callable
+        ``is_infant(actor) -> bool``.
+
+    Returns
+    -------
+    list of str
+        The messages (each also issued as an :class:`ObservationWarning`).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([{"session": "s", "actor": "infant", "code": "cry", "onset": 1.0},
+    ...                        {"session": "s", "actor": "mother", "code": "soothe", "onset": 2.0}])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     warn_unmatched(ev, ["cry", "fuss"], ["soothe"], lambda a: a == "infant")
+    ["cue code 'fuss' matches no event"]
+    """
     msgs: list[str] = []
     code = events["code"].to_numpy(dtype=object)
     actor = events["actor"].to_numpy(dtype=object)

@@ -60,7 +60,18 @@ UNNAMED_SUBJECT = "(no focal subject)"
 
 
 def empty_events() -> pd.DataFrame:
-    """An event table with no rows and the canonical columns."""
+    """An event table with no rows and the canonical columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        No rows; the columns of :func:`make_event_table`.
+
+    Examples
+    --------
+    >>> list(empty_events().columns)[:8]
+    ['session', 'coder', 'actor', 'code', 'category', 'modifiers', 'onset', 'offset']
+    """
     return make_event_table([])
 
 
@@ -70,7 +81,37 @@ def make_event_table(
     """Build a canonical event table from records or a DataFrame, checking types.
 
     Missing optional text columns default to ``""``; ``offset`` defaults to NaN (point event).
-    Onsets that are not finite numbers raise :class:`ObservationError` naming the row.
+
+    Parameters
+    ----------
+    rows : iterable of mappings or pandas.DataFrame
+        The events; ``session``, ``actor``, ``code`` and ``onset`` are required.
+    source : str, default ``"<data>"``
+        The file name used in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table (the module docstring lists the columns).
+
+    Raises
+    ------
+    ObservationError
+        A required column is missing, or a time is not a finite number (naming the row).
+
+    Examples
+    --------
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0}])
+    >>> ev[["actor", "code", "onset", "offset"]]
+        actor    code  onset  offset
+    0  infant     cry    3.0     8.0
+    1  mother  soothe    5.0     NaN
+    >>> make_event_table([{"session": "s", "actor": "a", "code": "c", "onset": "x"}])
+    Traceback (most recent call last):
+    ...
+    attunement.observation.errors.ObservationError: <data>, row 1, 'onset': 'x' is not a number of seconds
     """
     df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
     for col in ("session", "actor", "code", "onset"):
@@ -162,7 +203,26 @@ def _to_float(col: pd.Series, name: str, source: str, df: pd.DataFrame) -> np.nd
 
 
 def session_durations(events: pd.DataFrame) -> pd.Series:
-    """Each session's length: the ``duration`` column, else the last offset or onset."""
+    """Each session's length: the ``duration`` column, else the last offset or onset.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+
+    Returns
+    -------
+    pandas.Series
+        Seconds, indexed by session.
+
+    Examples
+    --------
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0}])
+    >>> session_durations(ev).to_dict()
+    {'s1': 8.0}
+    """
     end = np.fmax(events["onset"].to_numpy(), events["offset"].to_numpy())
     tmp = pd.DataFrame({"session": events["session"].to_numpy(), "end": end,
                         "duration": events["duration"].to_numpy()})
@@ -173,12 +233,52 @@ def session_durations(events: pd.DataFrame) -> pd.Series:
 
 
 def is_point(events: pd.DataFrame) -> np.ndarray:
-    """Boolean mask of point events (offset missing)."""
+    """Boolean mask of point events (offset missing).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+
+    Returns
+    -------
+    numpy.ndarray
+        True for each point event.
+
+    Examples
+    --------
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0}])
+    >>> is_point(ev).tolist()
+    [False, True]
+    """
     return np.isnan(events["offset"].to_numpy())
 
 
 def parse_interval(text: str) -> tuple[float, float]:
-    """``"START,END"`` in seconds as a checked ``(start, end)`` pair (``0 <= start < end``)."""
+    """``"START,END"`` in seconds as a checked ``(start, end)`` pair (``0 <= start < end``).
+
+    Parameters
+    ----------
+    text : str
+        Two numbers separated by a comma.
+
+    Returns
+    -------
+    tuple of float
+        ``(start, end)``.
+
+    Raises
+    ------
+    ValueError
+        Not two numbers, or not ``0 <= start < end``.
+
+    Examples
+    --------
+    >>> parse_interval("0,600")
+    (0.0, 600.0)
+    """
     try:
         lo, hi = (float(x) for x in str(text).split(","))
     except ValueError:
@@ -187,7 +287,30 @@ def parse_interval(text: str) -> tuple[float, float]:
 
 
 def check_interval(interval: tuple[float, float]) -> tuple[float, float]:
-    """The interval as floats, refused unless finite with ``0 <= start < end``."""
+    """The interval as floats, refused unless finite with ``0 <= start < end``.
+
+    Parameters
+    ----------
+    interval : tuple of float
+        ``(start, end)`` in seconds.
+
+    Returns
+    -------
+    tuple of float
+        The checked pair.
+
+    Raises
+    ------
+    ValueError
+        Not two numbers, not finite, or not ``0 <= start < end``.
+
+    Examples
+    --------
+    >>> check_interval((60, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: interval 60,0 needs 0 <= start < end
+    """
     try:
         lo, hi = (float(v) for v in interval)
     except (TypeError, ValueError):
@@ -204,6 +327,26 @@ def coded_intervals(
 
     ``interval`` (one pair for every session) wins; else the file's ``interval_start``/
     ``interval_end``; else the first coded onset to the last coded offset (or onset).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+    interval : tuple of float, optional
+        One interval for every session.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``interval_start, interval_end``, indexed by session.
+
+    Examples
+    --------
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0}])
+    >>> coded_intervals(ev).loc["s1"].tolist()
+    [3.0, 8.0]
     """
     sess = events["session"].to_numpy(dtype=object)
     if interval is not None:
