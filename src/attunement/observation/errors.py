@@ -6,9 +6,23 @@ from __future__ import annotations
 class ObservationError(ValueError):
     """Bad observational data or a bad coding scheme.
 
-    ``source`` is the file (or ``"<data>"``), ``line`` the 1-based line or row number in that file
-    when known, ``field`` the column or key; ``problems`` lists every problem found, so a file with
-    several errors is reported in one go.
+    Parameters
+    ----------
+    message : str
+        Why.
+    source : str, optional
+        The file (or ``"<data>"``).
+    line : int, optional
+        The 1-based line or row number in that file, when known.
+    field : str, optional
+        The column or key.
+    problems : list of str, optional
+        Every problem found, so a file with several errors is reported in one go.
+
+    Examples
+    --------
+    >>> str(ObservationError("bad code", source="a.csv", line=3, field="code"))
+    "a.csv, line 3, 'code': bad code"
     """
 
     def __init__(

@@ -23,7 +23,36 @@ def naive_session(
     shifts: list[int] | None = None,
     all_cues: list[float] | None = None,
 ) -> dict:
-    """Responsiveness, latency, 2×2 table, Yule's Q and circular-shift p for one caregiver."""
+    """Responsiveness, latency, 2×2 table, Yule's Q and circular-shift p for one caregiver.
+
+    Parameters
+    ----------
+    cues, responses : list of float
+        Onsets in seconds.
+    end : float
+        The session end.
+    window : tuple of float, default (0.0, 5.0)
+        The response window.
+    unit : float, default 1.0
+        Time unit in seconds.
+    shifts : list of int, optional
+        The circular shifts; by default all of them.
+    all_cues : list of float, optional
+        Every cue of the session (censoring).
+
+    Returns
+    -------
+    dict
+        ``n_cues, responsiveness, median_latency, a, b, c, d, yules_q, permutation_p, km``.
+
+    Examples
+    --------
+    Worked example B of ``docs/statistics/observation.md``:
+
+    >>> r = naive_session([3, 25, 47], [5, 18, 28, 55], 60)
+    >>> r["a"], r["b"], r["c"], r["d"], round(r["yules_q"], 4), r["permutation_p"]
+    (2, 13, 2, 43, 0.5357, 0.3)
+    """
     lo, hi = window
     all_cues = sorted(cues if all_cues is None else all_cues)
     responded, latencies, km = [], [], []
@@ -95,7 +124,25 @@ def naive_session(
 
 
 def naive_lag_counts(sequence: list[str], lag: int = 1) -> dict[tuple[str, str], dict]:
-    """Transition counts, adjusted residuals and Yule's Q with dictionaries and loops."""
+    """Transition counts, adjusted residuals and Yule's Q with dictionaries and loops.
+
+    Parameters
+    ----------
+    sequence : list of str
+        The event codes in order.
+    lag : int, default 1
+        The lag.
+
+    Returns
+    -------
+    dict
+        ``(given, target)`` -> ``{"count", "adjusted_residual", "yules_q"}``.
+
+    Examples
+    --------
+    >>> naive_lag_counts(list("ABAB"))[("A", "B")]["count"]
+    2
+    """
     counts: dict[tuple[str, str], int] = {}
     for i in range(len(sequence) - lag):
         key = (sequence[i], sequence[i + lag])
@@ -120,7 +167,26 @@ def naive_lag_counts(sequence: list[str], lag: int = 1) -> dict[tuple[str, str],
 
 def naive_windowed_xcorr(x: list[float], y: list[float], window: int, step: int,
                          max_lag: int) -> list[tuple[int, int, float]]:
-    """(window start, lag, r) with explicit loops, same windows as the vectorised version."""
+    """(window start, lag, r) with explicit loops, same windows as the vectorised version.
+
+    Parameters
+    ----------
+    x, y : list of float
+        Two series of one length.
+    window, step, max_lag : int
+        As for :func:`~attunement.observation.sequential.windowed_cross_correlation`.
+
+    Returns
+    -------
+    list of tuple
+        ``(window start, lag, r)``.
+
+    Examples
+    --------
+    >>> [(s, lag, round(r, 4)) for s, lag, r in
+    ...  naive_windowed_xcorr([1, 2, 3, 4, 5, 4, 3, 2], [0, 1, 2, 3, 4, 5, 4, 3], 4, 4, 1)]
+    [(1, -1, 0.6325), (1, 0, 1.0), (1, 1, 1.0)]
+    """
 
     def corr(u: list[float], v: list[float]) -> float:
         mu, mv = sum(u) / len(u), sum(v) / len(v)

@@ -46,7 +46,30 @@ ACTORS = tuple(_CODE["actor"]["enum"])  # infant, caregiver, any
 
 @dataclass(frozen=True)
 class CodeDef:
-    """One code of a scheme."""
+    """One code of a scheme.
+
+    Parameters
+    ----------
+    code : str
+        The code as it stands in the data.
+    actor : {"infant", "caregiver", "any"}
+        Who shows it.
+    role : {"cue", "response", "other"}
+        What it is for in the measures.
+    kind : {"state", "point", "any"}
+        A state has a duration; a point does not.
+    category : str
+        The cue or response type it counts under ("" for the code itself).
+    description : str
+        What the coder looks for.
+    name : str
+        A caregiver code's caregiver, used with ``actors_from: code``.
+
+    Examples
+    --------
+    >>> CodeDef("cry", actor="infant", role="cue").role
+    'cue'
+    """
 
     code: str
     actor: str = "any"
@@ -59,7 +82,31 @@ class CodeDef:
 
 @dataclass(frozen=True)
 class CodingScheme:
-    """A validated coding scheme (see the module docstring for the YAML layout)."""
+    """A validated coding scheme (see the module docstring for the YAML layout).
+
+    Parameters
+    ----------
+    name : str
+        The scheme's name.
+    codes : dict
+        Code -> :class:`CodeDef`.
+    version, description : str
+        As the file gives them.
+    infant : tuple of str
+        The actor names that mean the infant.
+    caregivers : tuple of str, optional
+        The caregiver actor names, when the scheme lists them.
+    exclusive : dict
+        Group name -> mutually exclusive codes (one time-unit kappa per group).
+    actors_from : str, optional
+        Where the actor is recorded (:func:`~attunement.observation.actors.assign_actors`).
+
+    Examples
+    --------
+    >>> s = CodingScheme.from_codes(["cry"], ["soothe"])
+    >>> s.cue_codes(), s.response_codes(), s.is_infant("Infant")
+    (['cry'], ['soothe'], True)
+    """
 
     name: str
     codes: dict[str, CodeDef]
@@ -114,7 +161,33 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def load_scheme(path: str | Path) -> CodingScheme:
-    """Read and validate a coding scheme; errors name the file, line and key."""
+    r"""Read and validate a coding scheme; errors name the file, line and key.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    CodingScheme
+        The scheme.
+
+    Raises
+    ------
+    ObservationError
+        The file cannot be read or is not a valid scheme (file, line and key named).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+    ...     _ = f.write("name: demo\ncodes:\n  cry: {actor: infant, role: cue}\n"
+    ...                 "  soothe: {actor: caregiver, role: response}\n")
+    >>> load_scheme(f.name).cue_codes()
+    ['cry']
+    >>> os.unlink(f.name)
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -28,7 +28,22 @@ REPAIR_COLUMNS = ("source", "session", "code", "onset", "problem", "repair")
 
 @dataclass
 class ValidationResult:
-    """The (repaired) events and one row per problem found (and, in lenient mode, repaired)."""
+    """The (repaired) events and one row per problem found (and, in lenient mode, repaired).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The events, repaired in lenient mode.
+    repairs : pandas.DataFrame
+        ``source, session, code, onset, problem, repair``; empty when all was well.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([{"session": "s", "actor": "infant", "code": "cry", "onset": 1.0}])
+    >>> validate_events(ev).ok
+    True
+    """
 
     events: pd.DataFrame
     repairs: pd.DataFrame
@@ -41,7 +56,43 @@ class ValidationResult:
 def validate_events(
     events: pd.DataFrame, scheme: CodingScheme | None = None, *, mode: str = "strict"
 ) -> ValidationResult:
-    """Check an event table; ``mode="strict"`` raises, ``mode="lenient"`` repairs and reports."""
+    """Check an event table; ``mode="strict"`` raises, ``mode="lenient"`` repairs and reports.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+    scheme : CodingScheme, optional
+        Checks codes, actors and kinds against the scheme (and assigns actors if it says how).
+    mode : {"strict", "lenient"}
+        Raise on the first problem, or repair what can be repaired and list every repair.
+
+    Returns
+    -------
+    ValidationResult
+        The events and the repairs.
+
+    Raises
+    ------
+    ObservationError
+        In strict mode, any problem (the message names the source row and counts them all).
+    ValueError
+        An unknown ``mode``.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([
+    ...     {"session": "s", "actor": "infant", "code": "cry", "onset": 5.0, "offset": 3.0},
+    ...     {"session": "s", "actor": "mother", "code": "soothe", "onset": 4.0}])
+    >>> r = validate_events(ev, mode="lenient")
+    >>> r.ok, r.repairs["problem"].tolist(), r.repairs["repair"].tolist()
+    (False, ['offset 3 s is before its onset 5 s'], ['event removed'])
+    >>> validate_events(ev)
+    Traceback (most recent call last):
+    ...
+    attunement.observation.errors.ObservationError: <data>:1: 1 problem(s) in the coded events; first: offset 3 s is before its onset 5 s
+    """
     if mode not in {"strict", "lenient"}:
         raise ValueError("mode must be 'strict' or 'lenient'")
     if scheme is not None and scheme.actors_from:
