@@ -43,7 +43,28 @@ METRIC_COLUMNS = (
 
 @dataclass(frozen=True)
 class Roles:
-    """Which codes are cues and responses, and which actor names mean the infant."""
+    """Which codes are cues and responses, and which actor names mean the infant.
+
+    Parameters
+    ----------
+    cue_type : dict
+        Cue code -> cue type.
+    response_type : dict
+        Response code -> response type.
+    infant : tuple of str
+        The actor names that mean the infant.
+    caregivers : tuple of str, optional
+        The caregiver actor names, when known.
+    actors_from : str, optional
+        Where the actor is recorded.
+    code_actors : dict, optional
+        Code -> (``infant``/``caregiver``/``any``, caregiver name), for ``actors_from="code"``.
+
+    Examples
+    --------
+    >>> Roles({"cry": "distress"}, {"soothe": "soothe"}).is_infant("Infant")
+    True
+    """
 
     cue_type: dict[str, str]          # cue code -> cue type
     response_type: dict[str, str]     # response code -> response type
@@ -73,6 +94,33 @@ def resolve_roles(
 
     ``actors_from`` and ``infant`` override the scheme's (without a scheme, ``actors_from="code"``
     makes the cue codes the infant's and the response codes a caregiver's).
+
+    Parameters
+    ----------
+    scheme : CodingScheme, optional
+        The coding scheme.
+    cues, responses : sequence of str, optional
+        The cue and response codes (required without a scheme).
+    actors_from : str, optional
+        Where the actor is recorded.
+    infant : sequence of str, optional
+        The actor names that mean the infant.
+
+    Returns
+    -------
+    Roles
+        The roles.
+
+    Raises
+    ------
+    ValueError
+        No codes without a scheme, codes not in the scheme, or a scheme with no cue or response.
+
+    Examples
+    --------
+    >>> r = resolve_roles(cues=["cry"], responses=["soothe"])
+    >>> r.cue_type, r.response_type, r.infant
+    ({'cry': 'cry'}, {'soothe': 'soothe'}, ('infant',))
     """
     inf = tuple(infant) if infant else None
     if scheme is None:
@@ -144,6 +192,61 @@ def session_metrics(
     p-value does not depend on which other sessions are analysed with it. ``scheduler`` (a Dask
     distributed address or ``Client``) runs chunks of ``chunk_sessions`` sessions on a cluster
     with the same results as a local run.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table (one coder's record per session).
+    scheme : CodingScheme, optional
+        Gives the cue and response codes and the infant's name.
+    cues, responses : sequence of str, optional
+        The codes (narrowing the scheme's, or without a scheme).
+    window : tuple of float, default (0.0, 5.0)
+        The response window after each cue onset, in seconds.
+    unit : float, default 1.0
+        Time unit of the 2×2 tables, in seconds.
+    permutations, seed : int
+        The most circular shifts, and the seed of their sample.
+    target : {"onset", "occurrence"}
+        What makes a target unit (:func:`~attunement.observation.sequential.time_window_table`).
+    by_response_type : bool, default False
+        Also one row per response type.
+    progress : callable, optional
+        Called with the number of sessions done.
+    scheduler, chunk_sessions
+        A Dask scheduler and the sessions per chunk.
+    interval : tuple of float, optional
+        One coded interval for every session.
+    actors_from, infant : optional
+        Where the actor is read and which actor is the infant.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per session × caregiver × cue type (× response type), the columns above.
+
+    Raises
+    ------
+    ValueError
+        No codes, codes not in the scheme, or a session holding several coders' events.
+
+    Examples
+    --------
+    Worked example B of ``docs/statistics/observation.md`` (R: ``psych::Yule(matrix(c(2, 2,
+    13, 43), 2))`` is 0.5357143):
+
+    >>> from attunement.observation.events import make_event_table
+    >>> rows = [{"session": "s1", "actor": "infant", "code": "cry", "onset": a, "offset": b}
+    ...         for a, b in [(3, 8), (25, 31), (47, 50)]]
+    >>> rows += [{"session": "s1", "actor": "mother", "code": "soothe", "onset": a, "offset": b}
+    ...          for a, b in [(5, 12), (18, 20), (28, 35), (55, 58)]]
+    >>> ev = make_event_table(rows).assign(duration=60.0, interval_start=0.0, interval_end=60.0)
+    >>> m = session_metrics(ev, cues=["cry"], responses=["soothe"])
+    >>> row = m[m["cue_type"] == "all"].iloc[0]
+    >>> int(row["n_cues"]), round(float(row["responsiveness"]), 4), round(float(row["yules_q"]), 4)
+    (3, 0.6667, 0.5357)
+    >>> float(row["permutation_p"])
+    0.3
     """
     if scheduler is not None:
         return _distributed(events, scheduler, chunk_sessions, progress, dict(
@@ -301,7 +404,30 @@ def _metrics_chunk(events: pd.DataFrame, kwargs: dict) -> pd.DataFrame:
 
 
 def session_sequences(events: pd.DataFrame, codes: Sequence[str] | None = None) -> dict[str, list]:
-    """Each session's codes in onset order (ties keep file order), for lag-sequential analysis."""
+    """Each session's codes in onset order (ties keep file order), for lag-sequential analysis.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+    codes : sequence of str, optional
+        Keep only these codes.
+
+    Returns
+    -------
+    dict
+        Session -> list of codes.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0},
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 4.0}])
+    >>> session_sequences(ev)
+    {'s1': ['cry', 'cry', 'soothe']}
+    """
     ev = events if codes is None else events[events["code"].isin(list(codes))]
     ev = ev.sort_values(["session", "onset"], kind="stable")
     return {s: g.tolist() for s, g in ev.groupby("session", sort=False)["code"]}
@@ -309,7 +435,37 @@ def session_sequences(events: pd.DataFrame, codes: Sequence[str] | None = None) 
 
 def unit_series(events: pd.DataFrame, session: str, *, actor_is_infant: bool,
                 codes: Sequence[str], unit: float = 1.0, roles: Roles | None = None) -> np.ndarray:
-    """0/1 per time unit: one of ``codes`` occurring for the infant (or any caregiver)."""
+    """0/1 per time unit: one of ``codes`` occurring for the infant (or any caregiver).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An event table.
+    session : str
+        The session.
+    actor_is_infant : bool
+        The infant's codes (True) or the caregivers' (False).
+    codes : sequence of str
+        The codes that count.
+    unit : float, default 1.0
+        Time unit in seconds.
+    roles : Roles, optional
+        Which actors are the infant (by default the actor named ``infant``).
+
+    Returns
+    -------
+    numpy.ndarray
+        One 0/1 value per unit of the session's coded interval.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 0.0, "offset": 3.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 2.0, "offset": 6.0}])
+    >>> unit_series(ev, "s1", actor_is_infant=True, codes=["cry"]).tolist()
+    [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    """
     ev = events[events["session"] == session]
     lo, hi = coded_intervals(ev).iloc[0]
     n = n_units(hi - lo, unit)
@@ -325,6 +481,33 @@ def pooled_contingency(metrics: pd.DataFrame, by: Sequence[str] = ("caregiver", 
 
     Bakeman & Quera advise analysing per-session indices (Yule's Q, log OR) as ordinary
     variables; pooled tables are offered for description and for sessions too short alone.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The output of :func:`session_metrics`.
+    by : sequence of str, default ("caregiver", "cue_type")
+        The grouping columns.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The groups with ``a, b, c, d, n_cues, n_sessions, yules_q, odds_ratio, log_odds_ratio,
+        se_log_odds_ratio, adjusted_residual, q_ci_low, q_ci_high``.
+
+    Examples
+    --------
+    Two sessions with the table of worked example B (2 13 / 2 43) pool to 4 26 / 4 86; R:
+    ``psych::Yule(matrix(c(4, 4, 26, 86), 2))`` is 0.5357143.
+
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"caregiver": ["mother", "mother"], "cue_type": ["all", "all"],
+    ...                   "a": [2, 2], "b": [13, 13], "c": [2, 2], "d": [43, 43], "n_cues": [3, 3]})
+    >>> p = pooled_contingency(m).iloc[0]
+    >>> int(p["a"]), int(p["d"]), int(p["n_sessions"]), round(float(p["yules_q"]), 4)
+    (4, 86, 2, 0.5357)
     """
     keys = list(by)
     sums = metrics.groupby(keys, sort=True)[["a", "b", "c", "d", "n_cues"]].sum().reset_index()

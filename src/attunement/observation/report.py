@@ -24,7 +24,27 @@ from attunement.observation.responsiveness import _EPS
 
 def responses_in_window(cue_onsets: np.ndarray, response_onsets: np.ndarray,
                         window: tuple[float, float]) -> np.ndarray:
-    """Mask of responses whose onset lies in some cue's closed window."""
+    """Mask of responses whose onset lies in some cue's closed window.
+
+    Parameters
+    ----------
+    cue_onsets, response_onsets : numpy.ndarray
+        Onsets in seconds.
+    window : tuple of float
+        ``(lo, hi)`` seconds after a cue onset, closed at both ends.
+
+    Returns
+    -------
+    numpy.ndarray
+        One boolean per response.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> responses_in_window(np.array([3.0, 25.0, 47.0]), np.array([5.0, 18.0, 28.0, 55.0]),
+    ...                     (0, 5)).tolist()
+    [True, False, True, False]
+    """
     cues = np.sort(np.asarray(cue_onsets, float))
     r = np.asarray(response_onsets, float)
     if len(cues) == 0:
@@ -41,7 +61,36 @@ def ethogram_png(
     events: pd.DataFrame, roles: Roles, *, window: tuple[float, float] = (0.0, 5.0),
     title: str = "", dpi: int = 110,
 ) -> bytes:
-    """PNG bytes of the ethogram timeline of one session."""
+    r"""PNG bytes of the ethogram timeline of one session.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        One session's events.
+    roles : Roles
+        Cue and response codes and the infant's name.
+    window : tuple of float, default (0.0, 5.0)
+        The response window drawn after each cue.
+    title : str
+        The plot title.
+    dpi : int, default 110
+        Resolution.
+
+    Returns
+    -------
+    bytes
+        A PNG image.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.metrics import resolve_roles
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ethogram_png(ev, resolve_roles(cues=["cry"], responses=["soothe"]))[:4]
+    b'\x89PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -100,7 +149,34 @@ def ethogram_png(
 
 def latency_curve_png(events: pd.DataFrame, roles: Roles, *, window: tuple[float, float] = (0.0,
                       5.0), dpi: int = 110) -> bytes:
-    """PNG of the Kaplan–Meier share of cues responded to by time t, one curve per caregiver."""
+    r"""PNG of the Kaplan–Meier share of cues responded to by time t, one curve per caregiver.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        One session's events.
+    roles : Roles
+        Cue and response codes and the infant's name.
+    window : tuple of float, default (0.0, 5.0)
+        The response window.
+    dpi : int, default 110
+        Resolution.
+
+    Returns
+    -------
+    bytes
+        A PNG image.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.metrics import resolve_roles
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> latency_curve_png(ev, resolve_roles(cues=["cry"], responses=["soothe"]))[:4]
+    b'\x89PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -141,7 +217,38 @@ def session_report_html(
     events: pd.DataFrame, roles: Roles, metrics: pd.DataFrame, *,
     window: tuple[float, float] = (0.0, 5.0), sessions: Sequence[str] | None = None,
 ) -> str:
-    """A self-contained HTML report: for each session its ethogram and its measures."""
+    """A self-contained HTML report: for each session its ethogram and its measures.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The events.
+    roles : Roles
+        Cue and response codes and the infant's name.
+    metrics : pandas.DataFrame
+        The output of :func:`~attunement.observation.metrics.session_metrics`.
+    window : tuple of float, default (0.0, 5.0)
+        The response window.
+    sessions : sequence of str, optional
+        The sessions to show; by default all.
+
+    Returns
+    -------
+    str
+        One HTML page (images inline).
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.metrics import resolve_roles, session_metrics
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> roles = resolve_roles(cues=["cry"], responses=["soothe"])
+    >>> page = session_report_html(ev, roles, session_metrics(ev, cues=["cry"], responses=["soothe"]))
+    >>> page.startswith("<!DOCTYPE html>")
+    True
+    """
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<title>attunement observation report</title><style>",
              "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}",
@@ -184,9 +291,40 @@ def ethogram_svg(
     events: pd.DataFrame, roles: Roles, *, window: tuple[float, float] = (0.0, 5.0),
     interval: tuple[float, float] | None = None, width: int = 1000,
 ) -> str:
-    """The ethogram timeline of one session as inline SVG (same encoding as
-    :func:`ethogram_png`, drawn without matplotlib so that thousands of sessions stay fast);
-    the coded interval, when given, is the x range."""
+    """The ethogram timeline of one session as inline SVG.
+
+    Same encoding as :func:`ethogram_png`, drawn without matplotlib so that thousands of sessions
+    stay fast.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        One session's events.
+    roles : Roles
+        Cue and response codes and the infant's name.
+    window : tuple of float, default (0.0, 5.0)
+        The response window drawn after each cue.
+    interval : tuple of float, optional
+        The coded interval: the x range.
+    width : int, default 1000
+        Width in pixels.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element.
+
+    Examples
+    --------
+    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.metrics import resolve_roles
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ethogram_svg(ev, resolve_roles(cues=["cry"], responses=["soothe"]),
+    ...              interval=(0, 60)).startswith("<svg")
+    True
+    """
     actor = events["actor"].to_numpy(dtype=object)
     code = events["code"].to_numpy(dtype=object)
     on = events["onset"].to_numpy(dtype=float)
@@ -270,9 +408,48 @@ def write_report(
     *, window: tuple[float, float] = (0.0, 5.0),
     progress: Callable[[int], None] | None = None,
 ) -> list:
-    """Write ``output`` (a small summary page: one row per session and caregiver, linking to
-    the session's page) and one page per session in ``<output stem>_sessions/`` (ethogram and
-    measures as inline SVG and tables, no external assets). Returns the paths written."""
+    """Write the summary page and one page per session; return the paths written.
+
+    ``output`` is a small summary page (one row per session and caregiver, linking to the
+    session's page); each session's page goes to ``<output stem>_sessions/`` (ethogram and
+    measures as inline SVG and tables, no external assets).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The events.
+    roles : Roles
+        Cue and response codes and the infant's name.
+    metrics : pandas.DataFrame
+        The output of :func:`~attunement.observation.metrics.session_metrics`.
+    output : str or Path
+        The summary page's path.
+    window : tuple of float, default (0.0, 5.0)
+        The response window.
+    progress : callable, optional
+        Called with the number of sessions written.
+
+    Returns
+    -------
+    list of Path
+        The session pages and the summary page.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.metrics import resolve_roles, session_metrics
+    >>> ev = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
+    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> roles = resolve_roles(cues=["cry"], responses=["soothe"])
+    >>> m = session_metrics(ev, cues=["cry"], responses=["soothe"])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = write_report(ev, roles, m, Path(d) / "report.html")
+    ...     sorted(p.name for p in paths)
+    ['report.html', 's1.html']
+    """
     from pathlib import Path
 
     output = Path(output)
