@@ -73,6 +73,20 @@ class CascadeError(ContentError):
 
     A rule-file problem reads ``"{file}: {path}: {reason}"`` like every content error; a table
     problem gives its whole message as ``reason``.
+
+    Parameters
+    ----------
+    reason : str
+        Why.
+    file : str, optional
+        The rule file.
+    path : str, optional
+        Where in it, dotted.
+
+    Examples
+    --------
+    >>> str(CascadeError("must be a number", file="rules.yaml", path="measures[0].threshold"))
+    'rules.yaml: measures[0].threshold: must be a number'
     """
 
     def __init__(self, reason: str, *, file: str | None = None, path: str | None = None) -> None:
@@ -86,7 +100,29 @@ class CascadeError(ContentError):
 @dataclass(frozen=True)
 class ReliableChangeRule:
     """Reliable improvement on one measure: a fall of at least ``threshold`` points (when
-    ``lower_is_better``), with the published source of the value."""
+    ``lower_is_better``), with the published source of the value.
+
+    Parameters
+    ----------
+    instrument : str
+        The instrument id.
+    score : str
+        The score column.
+    threshold : float
+        The smallest reliable change in points.
+    lower_is_better : bool
+        Whether a fall is an improvement.
+    source : str
+        The published source of the threshold.
+    sd, reliability : float, optional
+        When the threshold was computed from them (:func:`rci_threshold`).
+
+    Examples
+    --------
+    >>> rule = load_rules()["epds"]
+    >>> rule.threshold, rule.improved(15, 8), rule.improved(15, 12)
+    (4.0, True, False)
+    """
 
     instrument: str
     score: str
@@ -102,8 +138,37 @@ class ReliableChangeRule:
 
 
 def rci_threshold(sd: float, reliability: float, z: float = 1.96) -> float:
-    """The smallest reliable change in scale points (Jacobson & Truax 1991):
-    ``z * sqrt(2) * SD * sqrt(1 - r)``."""
+    """The smallest reliable change in scale points (Jacobson & Truax 1991).
+
+    ``z * sqrt(2) * SD * sqrt(1 - r)``.
+
+    Parameters
+    ----------
+    sd : float
+        The baseline standard deviation.
+    reliability : float
+        The test–retest (or internal-consistency) reliability, 0 ≤ r < 1.
+    z : float, default 1.96
+        The normal quantile (1.96: 95 %).
+
+    Returns
+    -------
+    float
+        The threshold in scale points.
+
+    Raises
+    ------
+    CascadeError
+        SD not positive, or the reliability outside [0, 1).
+
+    Examples
+    --------
+    Jacobson & Truax (1991, *J Consult Clin Psychol* 59:12–19); by hand
+    1.96 · √2 · 4.2 · √0.12 = 4.0328.
+
+    >>> round(rci_threshold(4.2, 0.88), 4)
+    4.0328
+    """
     if sd <= 0 or not 0 <= reliability < 1:
         raise CascadeError(f"need SD > 0 and 0 <= reliability < 1 (got {sd}, {reliability})")
     return z * math.sqrt(2.0) * sd * math.sqrt(1.0 - reliability)
@@ -159,7 +224,23 @@ def load_rules(path: str | Path | None = None) -> dict[str, ReliableChangeRule]:
 
 
 def age_band(age: Any) -> str:
-    """Five-year bands (``under 20``, ``20-24`` … ``40 and over``); missing → not recorded."""
+    """Five-year bands (``under 20``, ``20-24`` … ``40 and over``); missing → not recorded.
+
+    Parameters
+    ----------
+    age : int or None
+        The age in years.
+
+    Returns
+    -------
+    str
+        The band.
+
+    Examples
+    --------
+    >>> age_band(23), age_band(41), age_band(None)
+    ('20-24', '40 and over', 'not recorded')
+    """
     if age is None or (isinstance(age, float) and math.isnan(age)):
         return NOT_RECORDED
     age = int(age)
@@ -174,10 +255,33 @@ def age_band(age: Any) -> str:
 def reliable_improvement(
     scores: pd.DataFrame, referred_on: Any, rules: dict[str, ReliableChangeRule]
 ) -> list[dict[str, Any]]:
-    """Per measure with a rule: the latest score on or before ``referred_on`` (baseline), the
-    latest after it (outcome), the change and whether it is a reliable improvement.
+    """Per measure with a rule: baseline, outcome, change and whether it is a reliable improvement.
 
-    ``scores``: one caregiver's rows with ``instrument``, ``completed_on``, ``score``.
+    The baseline is the latest score on or before ``referred_on``, the outcome the latest after it.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        One caregiver's rows with ``instrument``, ``completed_on`` (dates), ``score``.
+    referred_on : date-like
+        The referral's offer date.
+    rules : dict
+        Instrument id → :class:`ReliableChangeRule`.
+
+    Returns
+    -------
+    list of dict
+        ``instrument, before, after, change, threshold, improved, source`` per measure with scores
+        on both sides.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame({"instrument": ["epds", "epds"], "score": [15, 8],
+    ...                        "completed_on": pd.to_datetime(["2024-01-10", "2024-04-01"])})
+    >>> r = reliable_improvement(scores, "2024-01-15", load_rules())[0]
+    >>> r["before"], r["after"], r["change"], r["improved"]
+    (15.0, 8.0, -7.0, True)
     """
     out = []
     ref = pd.Timestamp(referred_on)
@@ -199,7 +303,33 @@ def reliable_improvement(
 
 @dataclass
 class CascadeResult:
-    """The cascade's tables (see the module doc for the definitions)."""
+    """The cascade's tables (see the module doc for the definitions).
+
+    Parameters
+    ----------
+    stages : pandas.DataFrame
+        ``site, stage, count, percent_of_previous``.
+    stage_days : pandas.DataFrame
+        ``site, from_stage, to_stage, n, median_days``.
+    equity : pandas.DataFrame
+        ``dimension, group, registered, screened, coverage, positive, …``.
+    follow_up : pandas.DataFrame
+        ``site, positive, followed_up, rate``.
+    per_caregiver : pandas.DataFrame
+        One row per caregiver with its stage flags and dates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cg = pd.DataFrame({"caregiver": ["a", "b"], "site": ["north", "north"],
+    ...                    "role": ["mother", "father"]})
+    >>> asm = pd.DataFrame({"caregiver": ["a"], "instrument": ["epds"],
+    ...                     "completed_on": ["2024-01-10"], "positive": [True], "score": [15]})
+    >>> ref = pd.DataFrame({"caregiver": [], "offered_on": []})
+    >>> result = compute_cascade(cg, asm, ref)
+    >>> result.count("screened"), result.count("positive"), result.count("referred")
+    (1, 1, 0)
+    """
 
     stages: pd.DataFrame  # site, stage, count, percent_of_previous
     stage_days: pd.DataFrame  # site, from_stage, to_stage, n, median_days
@@ -271,13 +401,53 @@ def compute_cascade(
 ) -> CascadeResult:
     """The cascade per site and over all sites.
 
-    ``caregivers``: ``caregiver`` (unique), ``site``, ``role``; optional ``language``, ``age``,
-    ``deprivation``. ``assessments``: ``caregiver``, ``instrument``, ``completed_on``,
-    ``positive``, ``score`` (the measure's main score, NaN if none). ``referrals``:
-    ``caregiver``, ``offered_on`` and optional ``accepted_on``, ``declined_on``,
-    ``first_session_on``, ``completed_on``, ``ended_on`` (a family-level referral is one row
-    per caregiver of the family). A caregiver id in another table that is not in
-    ``caregivers`` is an error, never dropped.
+    A caregiver id in another table that is not in ``caregivers`` is an error, never dropped.
+
+    Parameters
+    ----------
+    caregivers : pandas.DataFrame
+        ``caregiver`` (unique), ``site``, ``role``; optional ``language``, ``age``,
+        ``deprivation``.
+    assessments : pandas.DataFrame
+        ``caregiver``, ``instrument``, ``completed_on``, ``positive``, ``score`` (the measure's
+        main score, NaN if none).
+    referrals : pandas.DataFrame
+        ``caregiver``, ``offered_on`` and optional ``accepted_on``, ``declined_on``,
+        ``first_session_on``, ``completed_on``, ``ended_on`` (a family-level referral is one row
+        per caregiver of the family).
+    rules : dict, optional
+        Reliable-change rules; the shipped ones (:func:`load_rules`) by default.
+    follow_up_days : int, default 30
+        The follow-up window after a positive screen.
+
+    Returns
+    -------
+    CascadeResult
+        The stage counts, days between stages, equity and follow-up tables.
+
+    Raises
+    ------
+    CascadeError
+        A missing column, a duplicate or unknown caregiver, or a bad date (table, row and column
+        named).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cg = pd.DataFrame({"caregiver": ["a", "b", "c"], "site": ["north", "north", "south"],
+    ...                    "role": ["mother", "father", "mother"]})
+    >>> asm = pd.DataFrame({"caregiver": ["a", "a", "b"], "instrument": ["epds"] * 3,
+    ...                     "completed_on": ["2024-01-10", "2024-04-01", "2024-01-12"],
+    ...                     "positive": [True, False, False], "score": [15, 8, 5]})
+    >>> ref = pd.DataFrame({"caregiver": ["a"], "offered_on": ["2024-01-15"],
+    ...                     "first_session_on": ["2024-01-29"], "completed_on": ["2024-03-20"]})
+    >>> result = compute_cascade(cg, asm, ref)
+    >>> [result.count(stage) for stage in STAGES]
+    [2, 1, 1, 1, 1, 1]
+    >>> compute_cascade(cg, asm.assign(caregiver=["a", "a", "z"]), ref)
+    Traceback (most recent call last):
+    ...
+    attunement.cascade.CascadeError: assessments: row 2, column caregiver: 'z' is not in the caregivers table
     """
     rules = load_rules() if rules is None else rules
     _require(caregivers, "caregivers", ("caregiver", "site", "role"))
@@ -464,8 +634,31 @@ def _follow_up(per: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
 
 
 def cascade_csv(result: CascadeResult) -> str:
-    """All tables of the cascade as one long CSV: ``section, site, dimension, group, stage,
-    metric, value`` (every text cell neutralised against formula injection)."""
+    """All tables of the cascade as one long CSV.
+
+    Columns ``section, site, dimension, group, stage, metric, value``; every text cell is
+    neutralised against formula injection.
+
+    Parameters
+    ----------
+    result : CascadeResult
+        The cascade.
+
+    Returns
+    -------
+    str
+        The CSV text.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cg = pd.DataFrame({"caregiver": ["a"], "site": ["north"], "role": ["mother"]})
+    >>> asm = pd.DataFrame({"caregiver": ["a"], "instrument": ["epds"],
+    ...                     "completed_on": ["2024-01-10"], "positive": [True], "score": [15]})
+    >>> ref = pd.DataFrame({"caregiver": [], "offered_on": []})
+    >>> cascade_csv(compute_cascade(cg, asm, ref)).splitlines()[:2]
+    ['section,site,dimension,group,stage,metric,value', 'stages,north,,,screened,count,1']
+    """
     import csv
     import io
 
