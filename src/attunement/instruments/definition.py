@@ -36,7 +36,30 @@ OP_TEXT = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
 
 @dataclass(frozen=True)
 class Item:
-    """One item: its 1-based number, our short label and the score of each option position."""
+    """One item: its 1-based number, our short label and the score of each option position.
+
+    Parameters
+    ----------
+    number : int
+        The item's number (1-based, in the published order).
+    label : str
+        Our short label (not the copyrighted item text).
+    scores : tuple of float
+        The score of each option position.
+    option_labels : tuple of str
+        Short option labels.
+    scored, optional : bool
+        Whether the item counts towards a scale; whether it may be left out (never a safety
+        item).
+    note : str
+        A note for reviewers.
+
+    Examples
+    --------
+    >>> item = load_instrument("epds").item(10)
+    >>> item.label, item.scores, item.n_options
+    ('Thoughts of harming myself', (3.0, 2.0, 1.0, 0.0), 4)
+    """
 
     number: int
     label: str
@@ -57,6 +80,19 @@ class Item:
 
 @dataclass(frozen=True)
 class MissingRule:
+    """How a scale treats missing items: ``"complete"`` (no score if any is missing) or ``"prorate"``.
+
+    Parameters
+    ----------
+    rule, max_missing, research_only, source
+        The rule; the most items missing when prorating, whether a prorated score is for
+        research only, and the rule's published source.
+
+    Examples
+    --------
+    >>> load_instrument("epds").scale("total").missing.rule
+    'complete'
+    """
     rule: str = "complete"  # "complete": no score if any item is missing; "prorate"
     max_missing: int = 0
     research_only: bool = True
@@ -65,6 +101,27 @@ class MissingRule:
 
 @dataclass(frozen=True)
 class Scale:
+    """A scale: the items it sums (or averages), its range and its missing-item rule.
+
+    Parameters
+    ----------
+    id, label, items
+        The scale's output name, label and item numbers.
+    method : {"sum", "mean", "any"}
+        How the item scores combine.
+    range : tuple of float
+        The lowest and highest possible score.
+    missing : MissingRule
+        What happens when items are missing.
+    higher_is, note : str
+        What a higher score means; a note for reviewers.
+
+    Examples
+    --------
+    >>> s = load_instrument("epds").scale("total")
+    >>> s.method, s.range, len(s.items)
+    ('sum', (0.0, 30.0), 10)
+    """
     id: str
     label: str
     items: tuple[int, ...]
@@ -77,6 +134,13 @@ class Scale:
 
 @dataclass(frozen=True)
 class BandLevel:
+    """One level of a band: its ``label`` and inclusive score range ``min``–``max``.
+
+    Examples
+    --------
+    >>> load_instrument("gad7").bands[0].levels[0]
+    BandLevel(label='minimal', min=0.0, max=4.0)
+    """
     label: str
     min: float
     max: float
@@ -84,6 +148,24 @@ class BandLevel:
 
 @dataclass(frozen=True)
 class Band:
+    """Severity levels covering a scale's whole range, with their published source.
+
+    Parameters
+    ----------
+    id, scale : str
+        The output name and the scale it reads.
+    levels : tuple of BandLevel
+        Levels in order, covering the range without overlap.
+    source : str
+        The published source.
+    label, evidence : str
+        A label and the evidence grade.
+
+    Examples
+    --------
+    >>> [lv.label for lv in load_instrument("gad7").bands[0].levels]
+    ['minimal', 'mild', 'moderate', 'severe']
+    """
     id: str
     scale: str
     levels: tuple[BandLevel, ...]
@@ -94,6 +176,29 @@ class Band:
 
 @dataclass(frozen=True)
 class Cutoff:
+    """A cut-off on a scale (``op`` and ``value``), with its source and evidence grade.
+
+    Parameters
+    ----------
+    id, scale : str
+        The output name and the scale it reads.
+    op : {">=", ">", "<=", "<", "=="}
+        The comparison.
+    value : float
+        The threshold.
+    label, source, evidence, note : str
+        What a positive result means, its published source, evidence grade and a note.
+    configurable : bool
+        Whether a service may change the value.
+    alternatives : tuple of dict
+        Other published values with their sources.
+
+    Examples
+    --------
+    >>> c = load_instrument("epds").cutoffs[0]
+    >>> c.id, c.rule_text()
+    ('possible_depression', '≥ 10')
+    """
     id: str
     scale: str
     op: str
@@ -112,7 +217,25 @@ class Cutoff:
 
 @dataclass(frozen=True)
 class SafetyRule:
-    """A safety (or clinician-review) item rule. Never prorated, never switched off."""
+    """A safety (or clinician-review) item rule. Never prorated, never switched off.
+
+    Parameters
+    ----------
+    id, items
+        The output name and the items (numbers) it reads.
+    op, value
+        The comparison and threshold on each item's score.
+    kind : {"safety", "review"}
+        A safety flag or a prompt for clinician review.
+    label, action, source, evidence, note : str
+        What it means, what to do, its published source, evidence grade and a note.
+
+    Examples
+    --------
+    >>> r = load_instrument("epds").safety[0]
+    >>> r.items, r.op, r.value, r.action
+    ((10,), '>', 0.0, 'same-day assessment')
+    """
 
     id: str
     items: tuple[int, ...]
@@ -128,7 +251,21 @@ class SafetyRule:
 
 @dataclass(frozen=True)
 class Instrument:
-    """A validated questionnaire (or observational rating scale) definition."""
+    """A validated questionnaire (or observational rating scale) definition.
+
+    Built by :func:`load_definition` / :func:`parse_definition` from the YAML format
+    (``docs/content.md``); the fields mirror the file: identity (``id, name, short_name, version,
+    kind, citation, licence, loinc, respondent, recall_period``), content (``items, scales,
+    bands, cutoffs, safety``), documentation (``description, references, population, notes,
+    metadata``), ``item_order`` and ``variants`` (with ``applied_variants`` once applied), and
+    where it came from (``source_file``, ``raw``).
+
+    Examples
+    --------
+    >>> epds = load_instrument("epds")
+    >>> epds.short_name, epds.n_items, epds.item_columns[:2], sorted(epds.safety_items)
+    ('EPDS', 10, ['epds_1', 'epds_2'], [10])
+    """
 
     id: str
     name: str
@@ -551,7 +688,32 @@ def _build(data: dict[str, Any], file: str) -> Instrument:
 
 
 def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
-    """Validate an already-parsed definition (a dict) and build the :class:`Instrument`."""
+    """Validate an already-parsed definition (a dict) and build the :class:`Instrument`.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed YAML document.
+    file : str, default ``"<definition>"``
+        The file name used in messages.
+
+    Returns
+    -------
+    Instrument
+        The definition.
+
+    Raises
+    ------
+    DefinitionError
+        Not a mapping, a schema problem or a failed cross-check (file, item and field named).
+
+    Examples
+    --------
+    >>> parse_definition(["not", "a", "mapping"], "x.yaml")
+    Traceback (most recent call last):
+    ...
+    attunement.content.DefinitionError: x.yaml: a definition must be a mapping
+    """
     if not isinstance(data, dict):
         raise DefinitionError("a definition must be a mapping", file=file)
     _schema_errors(data, file)
@@ -615,12 +777,37 @@ def _bundled_file(instrument_id: str) -> Instrument | None:
 
 
 def register_instrument(instrument: Instrument) -> None:
-    """Make a (service-specific) definition available by id for this process."""
+    """Make a (service-specific) definition available by id for this process.
+
+    Parameters
+    ----------
+    instrument : Instrument
+        The definition; it replaces a bundled one of the same id.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> register_instrument(replace(load_instrument("epds"), id="epds_local"))
+    >>> load_instrument("epds_local").short_name
+    'EPDS'
+    >>> _ = _REGISTERED.pop("epds_local")
+    """
     _REGISTERED[instrument.id] = instrument
 
 
 def list_instruments() -> list[Instrument]:
-    """Every bundled (and registered) instrument, ordered by id."""
+    """Every bundled (and registered) instrument, ordered by id.
+
+    Returns
+    -------
+    list of Instrument
+        The definitions.
+
+    Examples
+    --------
+    >>> [i.id for i in list_instruments()][:5]
+    ['ace', 'ainsworthmcs', 'careindex', 'eas', 'epds']
+    """
     merged = {**_bundled(), **_REGISTERED}
     return [merged[k] for k in sorted(merged)]
 
@@ -663,7 +850,34 @@ _SHORT_NAMES = _ShortNames()
 def load_instrument(
     instrument_id: str | Instrument, *, variant: str | Sequence[str] | None = None
 ) -> Instrument:
-    """The bundled definition ``instrument_id`` (e.g. ``"epds"``), optionally with variants."""
+    """The bundled definition ``instrument_id`` (e.g. ``"epds"``), optionally with variants.
+
+    Parameters
+    ----------
+    instrument_id : str or Instrument
+        An id (any case), or a definition to apply variants to.
+    variant : str or sequence of str, optional
+        Variants of the definition to apply.
+
+    Returns
+    -------
+    Instrument
+        The definition.
+
+    Raises
+    ------
+    UnknownInstrument
+        No bundled or registered definition has this id (the known ids are listed).
+
+    Examples
+    --------
+    >>> load_instrument("EPDS").name
+    'Edinburgh Postnatal Depression Scale'
+    >>> load_instrument("nope")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.instruments.errors.UnknownInstrument: unknown instrument 'nope'; known instruments: ace, ...
+    """
     if isinstance(instrument_id, Instrument):
         return instrument_id.with_variants(variant)
     key = str(instrument_id).lower()
