@@ -34,7 +34,23 @@ from attunement.instruments.frames import INPUTS
 
 @dataclass(frozen=True)
 class Flag:
-    """A flag raised by a score: what, why (rule and value) and the published source."""
+    """A flag raised by a score: what, why (rule and value) and the published source.
+
+    Parameters
+    ----------
+    id : str
+        The output column of the rule (``phq9_self_harm``).
+    kind : {"safety", "review", "safety_unanswered", "cutoff"}
+        What raised it (an unanswered safety item is its own kind).
+    label, reason, source : str
+        What it means, the rule and value that raised it, and the rule's published source.
+
+    Examples
+    --------
+    >>> a = score_responses("phq9", [0, 1, 2, 0, 0, 1, 0, 0, 1])
+    >>> a.flags[0].id, a.flags[0].kind
+    ('phq9_self_harm', 'safety')
+    """
 
     id: str
     kind: str  # safety | safety_unanswered | cutoff | review
@@ -47,9 +63,29 @@ class Flag:
 class ScoredAssessment:
     """One caregiver's answers to one instrument, scored.
 
-    ``scores`` is keyed by output column name (``epds_total``, ``epds_possible_depression`` …);
-    a value is ``None`` when it cannot be computed (a missing item). ``item_scores`` are the keyed
-    item scores in item order (``None`` = missing).
+    Parameters
+    ----------
+    instrument_id, version : str
+        The instrument and its definition's version.
+    scores : dict
+        Output column name (``epds_total``, ``epds_possible_depression`` …) -> value; ``None``
+        when it cannot be computed (a missing item).
+    flags : list of Flag
+        The flags raised.
+    item_scores : list
+        The keyed item scores in item order (``None`` = missing).
+    input : {"scores", "positions"}
+        What the answers were.
+    thresholds : dict
+        The cut-off overrides applied.
+    variants : tuple of str
+        The definition variants applied.
+
+    Examples
+    --------
+    >>> a = score_responses("phq9", [0, 1, 2, 0, 0, 1, 0, 0, 1])
+    >>> a.scores["phq9_total"], a.scores["phq9_severity"]
+    (5, 'mild')
     """
 
     instrument_id: str
@@ -387,7 +423,25 @@ def _convert_scalar(p: _ItemPlan, raw: Any, input: str) -> tuple[Any, bool]:
 
 
 def bisect_left_float(seq: Sequence[float], x: float) -> int:
-    """``np.searchsorted(seq, x)`` (side left) for a sorted tuple."""
+    """``np.searchsorted(seq, x)`` (side left) for a sorted tuple.
+
+    Parameters
+    ----------
+    seq : sequence of float
+        Sorted values.
+    x : float
+        The value to place.
+
+    Returns
+    -------
+    int
+        The leftmost index at which ``x`` could be inserted.
+
+    Examples
+    --------
+    >>> bisect_left_float((1.0, 2.0, 3.0), 2.0)
+    1
+    """
     lo, hi = 0, len(seq)
     while lo < hi:
         mid = (lo + hi) // 2

@@ -20,7 +20,25 @@ FLOAT_TOLERANCE = 0.01  # how close a fractional keyed score must be to an allow
 
 @dataclass
 class Column:
-    """One output column: values, missing mask (True = no value) and logical kind."""
+    """One output column: values, missing mask (True = no value) and logical kind.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        One value per row.
+    mask : numpy.ndarray or None
+        True where there is no value; None when every row has one.
+    kind : {"int", "float", "bool", "category"}
+        The logical type.
+    categories : tuple of str
+        The labels of a ``category`` column (values are their indices).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Column(np.array([1.0]), None, "float").kind
+    'float'
+    """
 
     values: np.ndarray
     mask: np.ndarray | None
@@ -30,7 +48,30 @@ class Column:
 
 @dataclass
 class ItemScores:
-    """Keyed item scores for n rows (canonical item order) plus what was wrong with the input."""
+    """Keyed item scores for n rows (canonical item order) plus what was wrong with the input.
+
+    Parameters
+    ----------
+    n : int
+        The number of rows.
+    scores : dict
+        Item number -> keyed scores (0 where missing or bad).
+    missing : dict
+        Item number -> missing mask, or None when none is missing.
+    bad : numpy.ndarray, optional
+        Rows with a bad cell.
+    problems : list
+        ``(rows, column, values, reasons)`` per item column with bad cells.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attunement.instruments.definition import load_instrument
+    >>> items = ItemScores(2, {n: np.array([1, 2], dtype=np.int8) for n in range(1, 11)},
+    ...                    {n: None for n in range(1, 11)})
+    >>> compute(load_instrument("epds"), items)["epds_total"].values.tolist()
+    [10, 20]
+    """
 
     n: int
     scores: dict[int, np.ndarray]
@@ -66,6 +107,31 @@ def convert_item(
 
     ``values`` is numeric (int or float; NaN marks missing in floats). Keyed scores are int8 when
     the item's key is whole numbers, else float64; missing and bad cells hold 0.
+
+    Parameters
+    ----------
+    item : Item
+        The item definition.
+    values : numpy.ndarray
+        The raw column.
+    missing : numpy.ndarray or None
+        Cells already known to be missing.
+    input : {"scores", "positions"}
+        Keyed scores, or 1-based option positions.
+
+    Returns
+    -------
+    tuple
+        ``(keyed scores, missing mask or None, bad-row mask or None, reasons or None)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attunement.instruments.definition import load_instrument
+    >>> keyed, missing, bad, reasons = convert_item(load_instrument("epds").item(1),
+    ...                                             np.array([0, 3, 9.0]), None, "scores")
+    >>> keyed.tolist(), bad.tolist(), reasons
+    ([0, 3, 0], [False, False, True], ['9 is out of range (scores 0–3)'])
     """
     n = len(values)
     kind = values.dtype.kind
@@ -190,7 +256,32 @@ def _op_array(op: str, a: np.ndarray, value: float) -> np.ndarray:
 def compute(
     inst: Instrument, items: ItemScores, thresholds: dict[str, float] | None = None
 ) -> dict[str, Column]:
-    """Scales, bands, cut-off flags and safety flags for every row, keyed by output column."""
+    """Scales, bands, cut-off flags and safety flags for every row, keyed by output column.
+
+    Parameters
+    ----------
+    inst : Instrument
+        The definition.
+    items : ItemScores
+        Keyed item scores (:func:`convert_item`).
+    thresholds : dict, optional
+        Resolved cut-off overrides (:func:`resolve_thresholds`).
+
+    Returns
+    -------
+    dict
+        Output column name -> :class:`Column`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attunement.instruments.definition import load_instrument
+    >>> items = ItemScores(1, {n: np.array([1], dtype=np.int8) for n in range(1, 11)},
+    ...                    {n: None for n in range(1, 11)})
+    >>> out = compute(load_instrument("epds"), items)
+    >>> out["epds_total"].values.tolist(), out["epds_possible_depression"].values.tolist()
+    ([10], [True])
+    """
     n = items.n
     thresholds = thresholds or {}
     out: dict[str, Column] = {}
@@ -270,7 +361,35 @@ def compute(
 
 
 def resolve_thresholds(inst: Instrument, thresholds: dict[str, float] | None) -> dict[str, float]:
-    """Check a service's threshold overrides: only configurable cut-offs, never safety rules."""
+    """Check a service's threshold overrides: only configurable cut-offs, never safety rules.
+
+    Parameters
+    ----------
+    inst : Instrument
+        The definition.
+    thresholds : dict or None
+        Cut-off id (or output column) -> value.
+
+    Returns
+    -------
+    dict
+        Output column -> value.
+
+    Raises
+    ------
+    ScoringError
+        An unknown or non-configurable cut-off, a safety rule, or a value outside the scale.
+
+    Examples
+    --------
+    >>> from attunement.instruments.definition import load_instrument
+    >>> resolve_thresholds(load_instrument("epds"), {"possible_depression": 11})
+    {'epds_possible_depression': 11.0}
+    >>> resolve_thresholds(load_instrument("epds"), {"self_harm": 1})
+    Traceback (most recent call last):
+    ...
+    attunement.instruments.errors.ScoringError: column epds_self_harm: epds_self_harm is a safety rule: it cannot be changed or switched off by thresholds
+    """
     if not thresholds:
         return {}
     resolved: dict[str, float] = {}

@@ -12,8 +12,24 @@ __all__ = ["DefinitionError", "ScoringError", "UnknownInstrument"]
 class ScoringError(ValueError):
     """Bad scoring input: the message says ``row N, column C: why``.
 
-    ``row`` is the 0-based data row (``None`` when the problem is not tied to a row, such as a
-    missing item column); ``column`` the input column; ``value`` the offending value.
+    Parameters
+    ----------
+    reason : str
+        Why.
+    row : int, optional
+        The 0-based data row (None when the problem is not tied to a row, such as a missing item
+        column).
+    column : str, optional
+        The input column.
+    value : Any
+        The offending value.
+    more : int
+        How many further problems there were.
+
+    Examples
+    --------
+    >>> str(ScoringError("not a number", row=2, column="epds_3", value="x", more=1))
+    'row 2, column epds_3: not a number (and 1 more problem)'
     """
 
     def __init__(
@@ -45,7 +61,20 @@ class ScoringError(ValueError):
 
 
 class UnknownInstrument(ScoringError, KeyError):
-    """No bundled (or registered) definition has this instrument id."""
+    """No bundled (or registered) definition has this instrument id.
+
+    Parameters
+    ----------
+    instrument_id : str
+        The id asked for.
+    known : list of str, optional
+        The ids there are, for the message.
+
+    Examples
+    --------
+    >>> str(UnknownInstrument("nope", ["epds", "phq9"]))
+    "unknown instrument 'nope'; known instruments: epds, phq9"
+    """
 
     def __init__(self, instrument_id: str, known: list[str] | None = None) -> None:
         self.instrument_id = instrument_id

@@ -33,10 +33,23 @@ INPUTS = ("scores", "positions")
 class ScoringResult:
     """What ``score(..., on_error="report")`` returns.
 
-    ``scored``: the good rows, scored (same kind as the input; pandas keeps the original index).
-    ``errors``: one row per bad cell with columns ``row`` (0-based data row), ``column``,
-    ``value`` and ``reason`` (pandas or polars, like the input).
-    ``bad_rows``: the rejected input rows unchanged, with ``row`` and ``reason`` in front.
+    Parameters
+    ----------
+    scored : DataFrame
+        The good rows, scored (same kind as the input; pandas keeps the original index).
+    errors : DataFrame
+        One row per bad cell with columns ``row`` (0-based data row), ``column``, ``value`` and
+        ``reason`` (pandas or polars, like the input).
+    bad_rows : DataFrame
+        The rejected input rows unchanged, with ``row`` and ``reason`` in front.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({f"phq9_{n}": [0, 9 if n == 1 else 0] for n in range(1, 10)})
+    >>> r = score("phq9", data, on_error="report")
+    >>> len(r.scored), r.errors[["row", "column", "reason"]].to_dict("records")
+    (1, [{'row': 1, 'column': 'phq9_1', 'reason': '9 is out of range (scores 0–3)'}])
     """
 
     scored: Any
@@ -120,7 +133,38 @@ def _item_columns(inst: Instrument) -> dict[int, str]:
 def convert_frame(
     inst: Instrument, data: Any, input: str, polars: bool
 ) -> tuple[ItemScores, list[tuple[int, str, Any, str]]]:
-    """Validate every item column; return keyed item scores and the list of bad cells."""
+    """Validate every item column; return keyed item scores and the list of bad cells.
+
+    Parameters
+    ----------
+    inst : Instrument
+        The definition.
+    data : DataFrame
+        pandas or polars, one column per item (``epds_1`` …).
+    input : {"scores", "positions"}
+        Keyed scores, or 1-based option positions.
+    polars : bool
+        Whether ``data`` is a polars DataFrame.
+
+    Returns
+    -------
+    tuple
+        ``(ItemScores, bad cells as (row, column, value, reason))``.
+
+    Raises
+    ------
+    ScoringError
+        An item column is missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from attunement.instruments.definition import load_instrument
+    >>> data = pd.DataFrame({f"phq9_{n}": [0, 9 if n == 1 else 0] for n in range(1, 10)})
+    >>> items, bad = convert_frame(load_instrument("phq9"), data, "scores", False)
+    >>> items.n, [(row, column, reason) for row, column, _value, reason in bad]
+    (2, [(1, 'phq9_1', '9 is out of range (scores 0–3)')])
+    """
     if input not in INPUTS:
         raise ScoringError(f"input must be 'scores' or 'positions', got {input!r}", value=input)
     columns = list(data.columns)
