@@ -36,7 +36,23 @@ REDCAP_COLUMNS = [
 
 
 def canonical_url(inst: Instrument) -> str:
-    """The Questionnaire's canonical URL (a URN: attunement hosts no FHIR server)."""
+    """The Questionnaire's canonical URL (a URN: attunement hosts no FHIR server).
+
+    Parameters
+    ----------
+    inst : Instrument
+        The definition.
+
+    Returns
+    -------
+    str
+        ``urn:attunement:questionnaire:{id}``.
+
+    Examples
+    --------
+    >>> canonical_url(load_instrument("epds"))
+    'urn:attunement:questionnaire:epds'
+    """
     return f"urn:attunement:questionnaire:{inst.id}"
 
 
@@ -65,6 +81,26 @@ def to_fhir_questionnaire(
     Each item is a ``choice`` with one ``answerOption`` per printed option: ``valueCoding.code`` is
     the 1-based position and the ``ordinalValue`` extension carries the keyed score. Item text is
     our short label unless a licensed ``text_pack`` ({item number: wording}) is given.
+
+    Parameters
+    ----------
+    instrument_id : str or Instrument
+        The instrument.
+    text_pack : mapping, optional
+        Item number -> licensed wording.
+    status : str, default ``"active"``
+        The Questionnaire's status.
+
+    Returns
+    -------
+    dict
+        The resource.
+
+    Examples
+    --------
+    >>> q = to_fhir_questionnaire("epds")
+    >>> q["resourceType"], q["url"], q["item"][0]["linkId"], len(q["item"])
+    ('Questionnaire', 'urn:attunement:questionnaire:epds', 'epds_1', 10)
     """
     inst = load_instrument(instrument_id)
     items = []
@@ -117,9 +153,39 @@ def to_fhir_questionnaire_response(
 ) -> dict[str, Any]:
     """One person's answers as a FHIR R4 ``QuestionnaireResponse`` (JSON-ready dict).
 
-    ``responses`` are in item order (``None`` = not answered) as keyed scores (default) or
-    1-based positions. Unanswered items are left out, as FHIR expects. ``subject`` is a reference
-    such as ``"Patient/123"``; ``authored`` a date/datetime or ISO string.
+    Unanswered items are left out, as FHIR expects.
+
+    Parameters
+    ----------
+    instrument_id : str or Instrument
+        The instrument.
+    responses : sequence
+        In item order (``None`` = not answered), as keyed scores (default) or 1-based positions.
+    subject : str, optional
+        A reference such as ``"Patient/123"``.
+    authored : date, datetime or str, optional
+        When it was answered (ISO text accepted).
+    input : {"scores", "positions"}
+        What ``responses`` are.
+    status : str, default ``"completed"``
+        The response's status.
+
+    Returns
+    -------
+    dict
+        The resource.
+
+    Raises
+    ------
+    ScoringError
+        A response that is not a valid answer to its item.
+
+    Examples
+    --------
+    >>> r = to_fhir_questionnaire_response("phq9", [0, 1, 2, 0, 0, 1, 0, 0, 1],
+    ...                                    subject="Patient/1", authored="2024-01-05")
+    >>> r["resourceType"], r["authored"], r["item"][2]["answer"][0]["valueCoding"]["code"]
+    ('QuestionnaireResponse', '2024-01-05', '3')
     """
     inst = load_instrument(instrument_id)
     if input not in ("scores", "positions"):
@@ -211,6 +277,29 @@ def to_redcap_dictionary(
     items with fractional keys (MPAS) use ``p{position}`` codes mapped to exact scores. Scales
     are ``calc`` fields written as explicit sums so that a missing item leaves them blank (no
     silent prorating); safety rules and cut-offs are ``calc`` 0/1 fields.
+
+    Parameters
+    ----------
+    instrument_id : str or Instrument
+        The instrument.
+    record_id : bool, default True
+        Start with REDCap's ``record_id`` field.
+    text_pack : mapping, optional
+        Item number -> licensed wording for the field labels.
+
+    Returns
+    -------
+    list of dict
+        One row per field, keyed by the REDCap headers.
+
+    Examples
+    --------
+    >>> rows = to_redcap_dictionary("phq9")
+    >>> item = rows[1]
+    >>> item["Variable / Field Name"], item["Field Type"]
+    ('phq9_1', 'radio')
+    >>> item["Choices, Calculations, OR Slider Labels"]
+    '0, not at all | 1, several days | 2, more than half the days | 3, nearly every day'
     """
     inst = load_instrument(instrument_id)
     form = inst.id
@@ -298,7 +387,23 @@ def to_redcap_dictionary(
 
 
 def redcap_csv(rows: list[dict[str, str]]) -> str:
-    """Data-dictionary rows as CSV text with the exact REDCap headers."""
+    """Data-dictionary rows as CSV text with the exact REDCap headers.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`to_redcap_dictionary`.
+
+    Returns
+    -------
+    str
+        The CSV text (header line first).
+
+    Examples
+    --------
+    >>> redcap_csv(to_redcap_dictionary("phq9")[:1]).splitlines()[1]
+    'record_id,phq9,,text,Record ID,,,,,,,,,,,,,'
+    """
     import csv
     import io
 

@@ -44,7 +44,27 @@ RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ps", "ur", "yi", "ckb", "dv", "sd"
 
 @dataclass(frozen=True)
 class InstrumentText:
-    """One instrument's wording in one language."""
+    """One instrument's wording in one language.
+
+    Parameters
+    ----------
+    instrument, language : str
+        The instrument id and the language tag.
+    items : dict
+        Item number -> wording.
+    options : dict
+        Item number -> option wordings.
+    instructions, source : str, optional
+        The instructions shown before the items; where the wording comes from.
+    sample : bool
+        A sample (unvalidated) wording, for tests and demonstrations only.
+
+    Examples
+    --------
+    >>> t = text_for("phq9", "en")
+    >>> t.language, t.items[1]
+    ('en', 'Little interest or pleasure in doing things')
+    """
 
     instrument: str
     language: str
@@ -57,7 +77,27 @@ class InstrumentText:
 
 @dataclass(frozen=True)
 class TextPack:
-    """A loaded pack: its language, script direction and instruments."""
+    """A loaded pack: its language, script direction and instruments.
+
+    Parameters
+    ----------
+    language, direction : str
+        The language tag and ``ltr``/``rtl``.
+    sample : bool
+        A sample pack.
+    source : str, optional
+        Where the wording comes from.
+    instruments : dict
+        Instrument id -> :class:`InstrumentText`.
+    file : str
+        The file it was read from.
+
+    Examples
+    --------
+    >>> pack = next(p for p in bundled_text_packs() if p.language == "ar")
+    >>> pack.direction, pack.sample, list(pack.instruments)
+    ('rtl', True, ['phq9'])
+    """
 
     language: str
     direction: str
@@ -68,7 +108,23 @@ class TextPack:
 
 
 def language_direction(language: str) -> str:
-    """``rtl`` for right-to-left scripts, else ``ltr`` (by the primary language subtag)."""
+    """``rtl`` for right-to-left scripts, else ``ltr`` (by the primary language subtag).
+
+    Parameters
+    ----------
+    language : str
+        A language tag such as ``en-GB``.
+
+    Returns
+    -------
+    str
+        ``rtl`` or ``ltr``.
+
+    Examples
+    --------
+    >>> language_direction("ar"), language_direction("en-GB")
+    ('rtl', 'ltr')
+    """
     return "rtl" if language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
 
 
@@ -199,13 +255,46 @@ def load_text_pack(path: str | Path) -> TextPack:
 
 
 def load_item_text_pack(path: str | Path) -> dict[str, dict[int, str]]:
-    """Load and validate an item text pack: ``{instrument_id: {item_number: text}}``."""
+    """Load and validate an item text pack: ``{instrument_id: {item_number: text}}``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A pack file (:func:`load_text_pack`).
+
+    Returns
+    -------
+    dict
+        Instrument id -> item number -> wording.
+
+    Raises
+    ------
+    DefinitionError
+        The pack is invalid (file, instrument, item and field named).
+
+    Examples
+    --------
+    >>> folder = resources.files("attunement.instruments") / "textpacks"
+    >>> load_item_text_pack(Path(str(folder / "en-validated.yaml")))["phq9"][1]
+    'Little interest or pleasure in doing things'
+    """
     return {k: v.items for k, v in load_text_pack(path).instruments.items()}
 
 
 @cache
 def bundled_text_packs() -> tuple[TextPack, ...]:
-    """The packs shipped with the package (validated public wording first, then samples)."""
+    """The packs shipped with the package (validated public wording first, then samples).
+
+    Returns
+    -------
+    tuple of TextPack
+        The packs.
+
+    Examples
+    --------
+    >>> [(p.language, p.sample) for p in bundled_text_packs()][:2]
+    [('en', False), ('ar', True)]
+    """
     folder = resources.files("attunement.instruments") / "textpacks"
     packs = [load_text_pack(Path(str(f))) for f in sorted(folder.iterdir(), key=lambda f: f.name)
              if f.name.endswith((".yaml", ".yml"))]
@@ -213,12 +302,39 @@ def bundled_text_packs() -> tuple[TextPack, ...]:
 
 
 def bundled_languages() -> dict[str, str]:
-    """``{language tag: direction}`` of every bundled pack."""
+    """``{language tag: direction}`` of every bundled pack.
+
+    Returns
+    -------
+    dict
+        Language tag -> ``ltr``/``rtl``.
+
+    Examples
+    --------
+    >>> bundled_languages()
+    {'en': 'ltr', 'ar': 'rtl', 'es': 'ltr'}
+    """
     return {p.language: p.direction for p in bundled_text_packs()}
 
 
 def text_for(instrument_id: str, language: str) -> InstrumentText | None:
-    """The bundled wording of one instrument in one language (validated before sample)."""
+    """The bundled wording of one instrument in one language (validated before sample).
+
+    Parameters
+    ----------
+    instrument_id, language : str
+        The instrument and the language tag.
+
+    Returns
+    -------
+    InstrumentText or None
+        None when no bundled pack has it.
+
+    Examples
+    --------
+    >>> text_for("phq9", "en").sample, text_for("phq9", "xx") is None
+    (False, True)
+    """
     for pack in bundled_text_packs():
         if pack.language == language and instrument_id in pack.instruments:
             return pack.instruments[instrument_id]
