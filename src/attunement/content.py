@@ -213,7 +213,36 @@ def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> 
 
 
 def parse_yaml(text: str, file: str, *, error: type[ContentError] = ContentError) -> Any:
-    """Parse YAML text; a syntax error names the file and line (see :func:`load_yaml`)."""
+    """Parse YAML text; a syntax error names the file and line (see :func:`load_yaml`).
+
+    Parameters
+    ----------
+    text : str
+        The YAML (or JSON) text.
+    file : str
+        The file name used in messages.
+    error : type, optional
+        The :class:`ContentError` subclass to raise.
+
+    Returns
+    -------
+    Any
+        The parsed document.
+
+    Raises
+    ------
+    ContentError
+        Not valid YAML (file, line and column named).
+
+    Examples
+    --------
+    >>> parse_yaml("a: 1", "x.yaml")
+    {'a': 1}
+    >>> parse_yaml("a: [1", "x.yaml")
+    Traceback (most recent call last):
+    ...
+    attunement.content.ContentError: x.yaml: line 2: not valid YAML (did not find expected ',' or ']', column 1)
+    """
     try:
         return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
@@ -299,6 +328,25 @@ def describe(error: Any, noun: str = "this file") -> tuple[list[Any], str]:
     that keyword (``{instance!r}`` stands for the value at fault, ``{allowed}`` for an enum's
     values) and ``"x-fields": {keyword: name}`` adds a name to the path (for a rule about
     several fields, such as ``key/scores``).
+
+    Parameters
+    ----------
+    error : jsonschema.ValidationError
+        The error.
+    noun : str, default ``"this file"``
+        What the document is, for "is not a field of …".
+
+    Returns
+    -------
+    tuple
+        ``(path parts, reason)``.
+
+    Examples
+    --------
+    >>> import jsonschema
+    >>> err = next(jsonschema.Draft202012Validator({"required": ["id"]}).iter_errors({}))
+    >>> describe(err)
+    (['id'], 'is required but missing')
     """
     parts = list(error.absolute_path)
     v = error.validator
@@ -351,7 +399,32 @@ def _order(error: Any) -> list[tuple[int, Any]]:
 def problems(document: Any, kind: str, *, file: str,
              terms: Mapping[str, Sequence[str]] | None = None,
              error: type[ContentError] = ContentError) -> list[ContentError]:
-    """Every schema problem of a document, in document order (see :func:`validate`)."""
+    """Every schema problem of a document, in document order (see :func:`validate`).
+
+    Parameters
+    ----------
+    document : Any
+        The parsed document.
+    kind : str
+        The content kind, one of :data:`SCHEMAS`.
+    file : str
+        The file name used in messages.
+    terms : mapping, optional
+        Vocabulary lists for the schema's ``x-vocabulary`` places.
+    error : type, optional
+        The :class:`ContentError` subclass to build.
+
+    Returns
+    -------
+    list of ContentError
+        One per distinct problem; empty when the document is valid.
+
+    Examples
+    --------
+    >>> [str(p) for p in problems({"version": 1, "measures": []}, "reliable_change",
+    ...                           file="rules.yaml")]
+    ['rules.yaml: measures: needs at least 1 entry']
+    """
     key = tuple(sorted((k, tuple(v)) for k, v in (terms or {}).items()))
     validator = _validator(kind, key)
     noun = validator.schema.get("x-noun", "this file")

@@ -34,14 +34,32 @@ _SECTIONS = ("caregiver_roles", "user_roles", "placements", "default_schedule")
 
 
 class VocabularyError(ContentError):
-    """The vocabulary or a crisis-contacts file is invalid: ``"{file}: {path}: {reason}"``."""
+    """The vocabulary or a crisis-contacts file is invalid: ``"{file}: {path}: {reason}"``.
+
+    Examples
+    --------
+    >>> str(VocabularyError("vocabulary.yaml", "kinds[0].id", "must not be empty"))
+    'vocabulary.yaml: kinds[0].id: must not be empty'
+    """
 
 
 @dataclass(frozen=True)
 class Term:
     """One entry of a vocabulary list: its id, label and (for some lists) what it is for.
 
-    ``birth_parent`` is set on caregiver roles; ``purpose`` on user roles.
+    Parameters
+    ----------
+    id, label, description : str
+        The stored id, the label shown and a description.
+    birth_parent : bool
+        Set on caregiver roles (the birth mother or birthing parent).
+    purpose : str
+        Set on user roles.
+
+    Examples
+    --------
+    >>> load_vocabulary().caregiver_roles[0]
+    Term(id='birth_mother', label='Birth mother', description='', birth_parent=True, purpose='')
     """
 
     id: str
@@ -53,7 +71,31 @@ class Term:
 
 @dataclass(frozen=True)
 class FlagKind:
-    """One kind of flag: what it means and what it sets off."""
+    """One kind of flag: what it means and what it sets off.
+
+    Parameters
+    ----------
+    id, label, description : str
+        The kind's id, label and meaning.
+    urgent, emergency : bool
+        Whether it raises same-day or emergency urgency.
+    alert : bool
+        Whether it opens an alert for a practitioner.
+    show_crisis_contacts : bool
+        Whether the caregiver is shown the crisis contacts.
+    flags : tuple of str
+        The flag ids of this kind.
+    recorded : str, optional
+        The recorded answer that raises it.
+    source : str
+        The published source.
+
+    Examples
+    --------
+    >>> k = load_vocabulary().kind("safety")
+    >>> k.urgent, k.alert, k.urgency
+    (True, True, 'same_day')
+    """
 
     id: str
     label: str
@@ -74,6 +116,18 @@ class FlagKind:
 
 @dataclass(frozen=True)
 class UrgencyLevel:
+    """One urgency level (``none``, ``same_day``, ``emergency``): its label and the action it asks for.
+
+    Parameters
+    ----------
+    id, label, action, source : str
+        The level's id, label, what to do, and the published source.
+
+    Examples
+    --------
+    >>> load_vocabulary().level("none").label
+    'No urgent concern'
+    """
     id: str
     label: str
     action: str
@@ -82,6 +136,18 @@ class UrgencyLevel:
 
 @dataclass(frozen=True)
 class CrisisContact:
+    """One crisis contact a service shows: name, phone and a note.
+
+    Parameters
+    ----------
+    name, phone, note : str
+        Who, the number, and when to call.
+
+    Examples
+    --------
+    >>> load_vocabulary().crisis_contacts[0].to_dict()["phone"]
+    '999'
+    """
     name: str
     phone: str
     note: str = ""
@@ -93,7 +159,31 @@ class CrisisContact:
 @dataclass(frozen=True)
 class Vocabulary:
     """Flag kinds, urgency levels, the crisis contacts a service shows, and the lists of
-    caregiver roles, user roles, placements and default time points."""
+    caregiver roles, user roles, placements and default time points.
+
+    Parameters
+    ----------
+    kinds : tuple of FlagKind
+        The flag kinds.
+    levels : tuple of UrgencyLevel
+        The urgency levels.
+    crisis_contacts : tuple of CrisisContact
+        The contacts, and ``crisis_contacts_source`` the file they came from.
+    source : str
+        The vocabulary file.
+    caregiver_roles, user_roles, placements, default_schedule : tuple of Term
+        The lists.
+
+    Examples
+    --------
+    >>> v = load_vocabulary()
+    >>> v.kind_ids[:3], v.urgency_of(["safety"])
+    (('safety', 'safety_unanswered', 'harm_to_baby'), 'same_day')
+    >>> v.kind("nope")
+    Traceback (most recent call last):
+    ...
+    KeyError: "unknown flag kind 'nope' (known: safety, safety_unanswered, harm_to_baby, review, cutoff, safeguarding_concern, suspected_psychosis, harm_intent)"
+    """
 
     kinds: tuple[FlagKind, ...]
     levels: tuple[UrgencyLevel, ...]
