@@ -25,6 +25,31 @@ STAGES = ("antenatal", "postnatal")
 
 @dataclass(frozen=True)
 class ScoreRule:
+    """A questionnaire cut-off that counts a factor: ``column op threshold``, for some roles and periods.
+
+    Parameters
+    ----------
+    column : str
+        The score column (``epds_total``).
+    op : {">=", "<="}
+        The comparison.
+    threshold : float
+        The cut-off.
+    meaning, source : str
+        What it means and its published source.
+    roles : tuple of str
+        The caregiver roles it is for (empty: every role).
+    stage : {"antenatal", "postnatal"}, optional
+        The period it is for (None: both).
+    id : str, optional
+        Names the rule for a service's config when a column has several.
+
+    Examples
+    --------
+    >>> rule = load_definitions().factor("perinatal_depression").scores[0]
+    >>> rule.id, rule.fires(12), rule.applies("birth_mother", "postnatal")
+    ('epds_fathers', True, False)
+    """
     column: str
     op: str
     threshold: float
@@ -44,6 +69,27 @@ class ScoreRule:
 
 @dataclass(frozen=True)
 class DerivedRule:
+    """A factor derived from recorded facts (gestation at birth, a parent's age, a placement).
+
+    Parameters
+    ----------
+    rule : {"gestation_at_birth_below", "parent_age_below", "placement_in"}
+        The kind of rule.
+    meaning, source : str
+        What it means and its source.
+    threshold : float, optional
+        The number for the ``*_below`` rules.
+    values : tuple of str
+        The values for ``placement_in``.
+    roles : tuple of str
+        The caregiver roles it is for (empty: every role).
+
+    Examples
+    --------
+    >>> f = load_definitions().factor("pregnancy_birth_complications")
+    >>> f.derived[0].rule, f.derived[0].threshold
+    ('gestation_at_birth_below', 34.0)
+    """
     rule: str
     meaning: str
     source: str
@@ -54,6 +100,27 @@ class DerivedRule:
 
 @dataclass(frozen=True)
 class Factor:
+    """A vulnerability factor: how it is found (scores, recorded answers, derived rules) and its source.
+
+    Parameters
+    ----------
+    id, label, description : str
+        The factor's id, label and meaning.
+    level : {"caregiver", "family"}
+        Whom it belongs to.
+    evidence : str
+        The evidence for it as a factor.
+    scores, recorded, derived
+        The score rules, the recorded answers and the derived rules that find it.
+    label_not_birth_parent : str, optional
+        The label for a caregiver who is not a birth parent.
+
+    Examples
+    --------
+    >>> f = load_definitions().factor("perinatal_depression")
+    >>> f.label, f.level, f.label_for("co_parent", ("birth_mother",))
+    ('Perinatal depression', 'caregiver', 'Depression')
+    """
     id: str
     label: str
     description: str
@@ -87,6 +154,18 @@ class Factor:
 
 @dataclass(frozen=True)
 class ContextItem:
+    """A recorded answer that is not itself a factor (e.g. a safeguarding concern).
+
+    Parameters
+    ----------
+    id, label, level, description : str
+        The answer's id, label, level (caregiver, family or any) and meaning.
+
+    Examples
+    --------
+    >>> load_definitions().context_items[0].id
+    'safeguarding_concern'
+    """
     id: str
     label: str
     level: str
@@ -95,6 +174,25 @@ class ContextItem:
 
 @dataclass(frozen=True)
 class UrgentRule:
+    """A rule of the urgent overlay: a questionnaire item or a recorded answer that makes a profile urgent.
+
+    Parameters
+    ----------
+    id, label, source : str
+        The rule's id, label and published source.
+    instrument : str, optional
+        With ``item``: the questionnaire item.
+    item : int, optional
+        The item number.
+    context : str, optional
+        The recorded answer, for a rule on one.
+
+    Examples
+    --------
+    >>> r = load_definitions().urgent[0]
+    >>> r.instrument, r.item
+    ('epds', 10)
+    """
     id: str
     label: str
     source: str
@@ -105,6 +203,28 @@ class UrgentRule:
 
 @dataclass(frozen=True)
 class TierRule:
+    """One way into a care tier (any of a tier's rules places the family there).
+
+    Parameters
+    ----------
+    id, label, source : str
+        The rule's id, label and source.
+    any_factor, factor : optional
+        Any of these factors; or this factor ...
+    with_other_factors_at_least : int, optional
+        ... with at least this many other factors.
+    cumulative_risk_at_least : int, optional
+        At least this many factors in all.
+    any_screen_positive : bool
+        Any positive screen.
+    recorded_any, urgent_kinds_any : tuple of str
+        Any of these recorded answers, or urgent flags of these kinds.
+
+    Examples
+    --------
+    >>> load_definitions().tiers[0].rules[0].urgent_kinds_any
+    ('harm_to_baby',)
+    """
     id: str
     label: str
     any_factor: tuple[str, ...] | str | None = None
@@ -119,6 +239,20 @@ class TierRule:
 
 @dataclass(frozen=True)
 class Tier:
+    """A care tier (universal, targeted, specialist) and the rules that place a family in it.
+
+    Parameters
+    ----------
+    id, label, description : str
+        The tier's id, label and meaning.
+    rules : tuple of TierRule
+        Any of them places the family in the tier.
+
+    Examples
+    --------
+    >>> [t.id for t in load_definitions().tiers]
+    ['specialist', 'targeted', 'universal']
+    """
     id: str
     label: str
     description: str
@@ -127,6 +261,21 @@ class Tier:
 
 @dataclass(frozen=True)
 class Pathway:
+    """A care pathway within a tier and the conditions that suggest it.
+
+    Parameters
+    ----------
+    id, label, tier, description : str
+        The pathway's id, label, tier and meaning.
+    when : tuple of mapping
+        The conditions (any of them).
+
+    Examples
+    --------
+    >>> p = load_definitions().pathways[0]
+    >>> p.id, p.tier
+    ('antenatal_risk', 'targeted')
+    """
     id: str
     label: str
     tier: str
@@ -136,7 +285,22 @@ class Pathway:
 
 @dataclass(frozen=True)
 class RouteCondition:
-    """When a treatment route applies to a caregiver (any listed item found for them)."""
+    """When a treatment route applies to a caregiver (any listed item found for them).
+
+    Parameters
+    ----------
+    urgency : {"routine", "same_day", "emergency"}
+        How soon.
+    factors_any, recorded_any, urgent_kinds_any : tuple of str
+        Any of these factors, recorded answers or urgent flag kinds.
+    roles : tuple of str
+        The caregiver roles it is for (empty: every role).
+
+    Examples
+    --------
+    >>> load_definitions().route("crisis_team").when[0].urgency
+    'emergency'
+    """
 
     urgency: str  # routine | same_day | emergency
     factors_any: tuple[str, ...] = ()
@@ -148,7 +312,20 @@ class RouteCondition:
 @dataclass(frozen=True)
 class TreatmentRoute:
     """A referral route for a caregiver's own health, configured with a service's local name and
-    contact (``treatment_routes.yaml``; a service's ``routes:`` config overrides label/contact)."""
+    contact (``treatment_routes.yaml``; a service's ``routes:`` config overrides label/contact).
+
+    Parameters
+    ----------
+    id, label, contact, description, source : str
+        The route's id, local name, contact, meaning and source.
+    when : tuple of RouteCondition
+        When it applies.
+
+    Examples
+    --------
+    >>> load_definitions().route("crisis_team").when[0].urgent_kinds_any
+    ('suspected_psychosis', 'harm_intent')
+    """
 
     id: str
     label: str
@@ -160,7 +337,21 @@ class TreatmentRoute:
 
 @dataclass(frozen=True)
 class PromptRule:
-    """A rule that prompts the practitioner (``prompts.yaml``)."""
+    """A rule that prompts the practitioner (``prompts.yaml``).
+
+    Parameters
+    ----------
+    id, rule, text, source : str
+        The prompt's id, the kind of rule, the text shown (with ``{placeholders}``) and its source.
+    params : mapping
+        The rule's numbers and names.
+
+    Examples
+    --------
+    >>> p = load_definitions().prompts[0]
+    >>> p.id, p.rule, p.params["column"]
+    ('epds_repeat_borderline', 'score_band', 'epds_total')
+    """
 
     id: str
     rule: str
@@ -171,7 +362,35 @@ class PromptRule:
 
 @dataclass(frozen=True)
 class Definitions:
-    """Everything the profile needs: factors, recorded answers, urgent rules, tiers, pathways."""
+    """Everything the profile needs: factors, recorded answers, urgent rules, tiers, pathways.
+
+    Parameters
+    ----------
+    factors, context_items, urgent, tiers, pathways
+        The loaded content.
+    sources : tuple of str
+        The files it came from.
+    ignored_screens : tuple of str
+        Screens a service has switched off.
+    screen_thresholds : mapping
+        A service's questionnaire cut-offs, passed to the scorer.
+    routes, prompts
+        The treatment routes and practitioner prompts.
+    birth_parent_roles : tuple of str
+        The caregiver roles that are birth parents.
+    crisis_contacts : tuple of mapping
+        A service's crisis contacts (empty: the vocabulary's).
+
+    Examples
+    --------
+    >>> d = load_definitions()
+    >>> len(d.factors), d.factor_ids[:2]
+    (16, ('perinatal_depression', 'perinatal_anxiety'))
+    >>> d.factor("nope")
+    Traceback (most recent call last):
+    ...
+    KeyError: 'nope'
+    """
 
     factors: tuple[Factor, ...]
     context_items: tuple[ContextItem, ...]
@@ -456,6 +675,15 @@ class ProfileConfig:
     {"label": "Anytown Talking Therapies", "contact": "01234 567890"}}``. ``screens`` passes a service's questionnaire cut-offs to the scorer, e.g.
     ``{"epds": {"possible_depression": 11}}`` (only cut-offs the definition marks configurable).
     The urgent overlay is not configurable: safety items cannot be switched off.
+
+    Examples
+    --------
+    >>> ProfileConfig.from_mapping({"thresholds": {"perinatal_depression": {"epds_total": 11}}}).name
+    'config'
+    >>> ProfileConfig.from_mapping({"urgent": {}})
+    Traceback (most recent call last):
+    ...
+    attunement.content.DefinitionError: config: the urgent overlay cannot be configured (safety items cannot be switched off)
     """
 
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -494,7 +722,36 @@ class ProfileConfig:
 
 def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | str | Path | None
                  ) -> Definitions:
-    """Return definitions with a service's thresholds applied; unknown names raise DefinitionError."""
+    """Return definitions with a service's thresholds applied; unknown names raise DefinitionError.
+
+    Parameters
+    ----------
+    defs : Definitions
+        The definitions.
+    config : ProfileConfig, mapping, str or Path, optional
+        The service's config (a file is read with :meth:`ProfileConfig.load`); None changes
+        nothing.
+
+    Returns
+    -------
+    Definitions
+        New definitions (each changed rule's source says who set it).
+
+    Raises
+    ------
+    DefinitionError
+        An unknown factor, rule or tier rule, or a value that is not a number.
+
+    Examples
+    --------
+    A column name sets the general cut-offs on it, not the fathers' own rule:
+
+    >>> d = apply_config(load_definitions(),
+    ...                  {"thresholds": {"perinatal_depression": {"epds_total": 11}}})
+    >>> [(s.id, s.threshold) for s in d.factor("perinatal_depression").scores
+    ...  if s.column == "epds_total"]
+    [('epds_fathers', 10.0), ('epds_antenatal', 11.0), ('epds_postnatal', 11.0)]
+    """
     if config is None:
         return defs
     if isinstance(config, str | Path):
