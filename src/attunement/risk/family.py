@@ -23,7 +23,24 @@ FULL_TERM_DAYS = 280  # 40 weeks from the first day of the last menstrual period
 
 
 class FamilyError(ContentError):
-    """A family file is invalid. ``problems`` lists ``(field_path, why)`` pairs, every one found."""
+    """A family file is invalid. ``problems`` lists ``(field_path, why)`` pairs, every one found.
+
+    Parameters
+    ----------
+    problems : list of tuple
+        ``(field path, why)`` for every problem.
+    source : str, optional
+        The file.
+
+    Examples
+    --------
+    >>> try:
+    ...     validate_family({"family_id": "F1", "placement": "home", "caregivers": [],
+    ...                      "infant": {"date_of_birth": "2025-01-01"}})
+    ... except FamilyError as e:
+    ...     e.problems[0]
+    ('assessed_on', 'is required but missing')
+    """
 
     def __init__(self, problems: list[tuple[str, str]], source: str | None = None) -> None:
         self.problems = problems
@@ -176,14 +193,53 @@ def validate_family(family: Mapping[str, Any], *, source: str | None = None) -> 
 
 
 def family_infants(family: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The family's infants (one, or twins and more), whichever of ``infant``/``infants`` was given."""
+    """The family's infants (one, or twins and more), whichever of ``infant``/``infants`` was given.
+
+    Parameters
+    ----------
+    family : mapping
+        A (validated) family.
+
+    Returns
+    -------
+    list of dict
+        One copy per infant.
+
+    Examples
+    --------
+    >>> family_infants({"infants": [{"due_date": "2025-05-01"}, {"due_date": "2025-05-01"}]})
+    [{'due_date': '2025-05-01'}, {'due_date': '2025-05-01'}]
+    """
     if family.get("infants"):
         return [dict(i) for i in family["infants"]]
     return [dict(family["infant"])]
 
 
 def load_family(path: str | Path) -> dict[str, Any]:
-    """Read a family file (JSON or YAML) and validate it; errors name the file and field."""
+    """Read a family file (JSON or YAML) and validate it; errors name the file and field.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.json``, ``.yaml`` or ``.yml`` file.
+
+    Returns
+    -------
+    dict
+        The validated family (:func:`validate_family`).
+
+    Raises
+    ------
+    FamilyError
+        The file cannot be read, is not JSON/YAML, or is invalid (every field at fault named).
+
+    Examples
+    --------
+    >>> load_family("no-such-family.json")
+    Traceback (most recent call last):
+    ...
+    attunement.risk.family.FamilyError: invalid family file: no-such-family.json: (top level): cannot read: file not found
+    """
     p = Path(path)
     return validate_family(_read(p), source=str(p))
 
@@ -195,7 +251,20 @@ CORRECT_UNTIL_MONTHS = 24
 @dataclass(frozen=True)
 class Age:
     """An infant's age on a date: ``days`` and completed ``months``; ``corrected`` says whether
-    prematurity was subtracted."""
+    prematurity was subtracted.
+
+    Parameters
+    ----------
+    days, months : int
+        The age in days and completed months.
+    corrected : bool
+        Whether prematurity was subtracted.
+
+    Examples
+    --------
+    >>> corrected_age("2025-01-01", "2025-03-01", 32)
+    Age(days=3, months=0, corrected=True)
+    """
 
     days: int
     months: int
@@ -240,7 +309,13 @@ class InfantTiming:
     ``stage`` is ``antenatal`` or ``postnatal``. Antenatally ``gestation_weeks`` is the completed
     gestation (40 weeks minus the time to the due date); postnatally ``age_days`` and
     ``age_months`` (completed months) are chronological, and ``corrected_age_months`` subtracts
-    prematurity when the gestational age at birth is known.
+    prematurity when the gestational age at birth is known. ``count`` is the number of infants
+    (twins: 2).
+
+    Examples
+    --------
+    >>> InfantTiming("postnatal", age_days=59, age_months=2, corrected_age_months=0).describe()
+    'infant aged 2 completed months (59 days), corrected age 0 completed months'
     """
 
     stage: str
@@ -300,12 +375,49 @@ def _completed_months(start: dt.date, end: dt.date) -> int:
 
 
 def infant_timing(family: Mapping[str, Any]) -> InfantTiming:
-    """Infant age or gestation at ``assessed_on`` from ``date_of_birth`` or ``due_date``."""
+    """Infant age or gestation at ``assessed_on`` from ``date_of_birth`` or ``due_date``.
+
+    Parameters
+    ----------
+    family : mapping
+        A validated family.
+
+    Returns
+    -------
+    InfantTiming
+        The first infant's timing.
+
+    Examples
+    --------
+    >>> t = infant_timing({"assessed_on": "2025-03-01",
+    ...                    "infant": {"date_of_birth": "2025-01-01",
+    ...                               "gestational_age_at_birth_weeks": 32}})
+    >>> t.stage, t.age_days, t.age_months, t.corrected_age_months
+    ('postnatal', 59, 2, 0)
+    """
     return infants_timing(family)[0]
 
 
 def infants_timing(family: Mapping[str, Any]) -> list[InfantTiming]:
-    """:func:`infant_timing` for each infant (twins and more: one entry each)."""
+    """:func:`infant_timing` for each infant (twins and more: one entry each).
+
+    Parameters
+    ----------
+    family : mapping
+        A validated family.
+
+    Returns
+    -------
+    list of InfantTiming
+        One per infant.
+
+    Examples
+    --------
+    >>> twins = {"assessed_on": "2025-03-01",
+    ...          "infants": [{"due_date": "2025-05-01"}, {"due_date": "2025-05-01"}]}
+    >>> [t.describe() for t in infants_timing(twins)]
+    ["twins pregnancy, 31+2 weeks' gestation", "twins pregnancy, 31+2 weeks' gestation"]
+    """
     assessed = dt.date.fromisoformat(str(family["assessed_on"]))
     infants = family_infants(family)
     out = []
