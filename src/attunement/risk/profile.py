@@ -174,8 +174,36 @@ def _determine(factor: Factor, family: Mapping[str, Any], cg: Mapping[str, Any] 
 
 def check_context(data: Mapping[str, Any], defs: Definitions | None = None,
                   source: str | None = None) -> None:
-    """Check every recorded answer (``context``) is known and recorded at its level (family or
-    caregiver; some, such as ``safety_review_completed``, at either). Raises FamilyError."""
+    """Check every recorded answer (``context``) is known and recorded at its level.
+
+    The level is family or caregiver; some answers, such as ``safety_review_completed``, may be
+    recorded at either.
+
+    Parameters
+    ----------
+    data : mapping
+        A family.
+    defs : Definitions, optional
+        The definitions; the shipped ones by default.
+    source : str, optional
+        The file name used in messages.
+
+    Raises
+    ------
+    FamilyError
+        An unknown answer, or one recorded at the wrong level (every one named).
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2025-01-10"}, "context": {"single_carer": True},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother"}]}
+    >>> check_context(fam)
+    >>> check_context({**fam, "context": {"nope": True}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.risk.family.FamilyError: invalid family file: context.nope: unknown recorded answer; known at this level: ...
+    """
     _check_context(data, defs or load_definitions(), source)
 
 
@@ -408,7 +436,27 @@ def _pathways(defs: Definitions, timing: InfantTiming, distinct: list[str],
 
 @dataclass(frozen=True)
 class ProfileChange:
-    """What changed between two profiles of the same family (two time points)."""
+    """What changed between two profiles of the same family (two time points).
+
+    Parameters
+    ----------
+    family_id, from_date, to_date : str
+        The family and the two dates.
+    tier, urgent, cumulative_risk, urgency : tuple
+        ``(before, after)``.
+    new_factors, resolved_factors : list of dict
+        Factors found only after, or only before.
+    score_changes : list of dict
+        ``caregiver, column, from, to`` for each score measured at both time points.
+
+    Examples
+    --------
+    See :func:`profile_change`.
+
+    >>> ProfileChange("F1", "2025-03-01", "2025-06-01", ("targeted", "universal"), (False, False),
+    ...               (2, 0), [], [], []).tier
+    ('targeted', 'universal')
+    """
 
     family_id: str
     from_date: str
@@ -453,6 +501,34 @@ def profile_change(before: Profile, after: Profile) -> ProfileChange:
 
     Only scores measured at both time points are compared; nothing is inferred for an instrument
     given once.
+
+    Parameters
+    ----------
+    before, after : Profile
+        The earlier and the later profile.
+
+    Returns
+    -------
+    ProfileChange
+        What changed.
+
+    Raises
+    ------
+    ValueError
+        The profiles are of different families, or in the wrong order.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2025-01-10"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> later = {**fam, "assessed_on": "2025-06-01",
+    ...          "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                          "responses": {"epds": [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]}}]}
+    >>> c = profile_change(profile(fam), profile(later))
+    >>> c.tier, [f["id"] for f in c.resolved_factors], c.score_changes
+    (('targeted', 'universal'), ['perinatal_depression', 'perinatal_anxiety'], [{'caregiver': 'M1', 'column': 'epds_total', 'from': 14, 'to': 3}])
     """
     if before.family_id != after.family_id:
         raise ValueError(f"profiles are for different families: {before.family_id!r} and "

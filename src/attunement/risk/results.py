@@ -33,7 +33,30 @@ def _fmt(value: Any) -> str:
 
 @dataclass(frozen=True)
 class FactorFinding:
-    """One factor found in one caregiver (or in the family as a whole when ``caregiver`` is None)."""
+    """One factor found in one caregiver (or in the family as a whole when ``caregiver`` is None).
+
+    Parameters
+    ----------
+    id, label : str
+        The factor.
+    caregiver : str or None
+        The caregiver it was found in; None for a family-level factor.
+    level : {"caregiver", "family"}
+        The factor's level.
+    reason, evidence : str
+        Why it was found (score, rule and source) and the evidence for it as a factor.
+
+    Examples
+    --------
+    >>> from attunement.risk.profile import profile
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2025-01-10"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> f = profile(fam).factors[0]
+    >>> f.id, f.caregiver, f.reason.split(" (")[0]
+    ('perinatal_depression', 'M1', 'EPDS total 14 ≥ 13')
+    """
 
     id: str
     label: str
@@ -49,7 +72,30 @@ class FactorFinding:
 
 @dataclass(frozen=True)
 class RuleFired:
-    """A tier rule, urgent rule or pathway condition that fired, with why."""
+    """A tier rule, urgent rule or pathway condition that fired, with why.
+
+    Parameters
+    ----------
+    kind : {"urgent", "tier", "pathway"}
+        What fired.
+    id : str
+        The rule.
+    target : str
+        The tier or pathway it supports, or ``"urgent"``.
+    reason : str
+        Why, in words.
+
+    Examples
+    --------
+    >>> from attunement.risk.profile import profile
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2025-01-10"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> r = profile(fam).rules_fired[0]
+    >>> r.kind, r.id, r.target
+    ('tier', 'any_factor', 'targeted')
+    """
 
     kind: str  # "urgent" | "tier" | "pathway"
     id: str
@@ -64,8 +110,21 @@ class RuleFired:
 class Treatment:
     """A referral route for a caregiver's own health (not an attachment programme).
 
-    ``route`` is a route id of ``treatment_routes.yaml`` (or the service's file); ``caregiver`` is
-    None for a family-level concern (e.g. domestic abuse recorded for the household).
+    Parameters
+    ----------
+    caregiver : str or None
+        None for a family-level concern (e.g. domestic abuse recorded for the household).
+    route : str
+        A route id of ``treatment_routes.yaml`` (or the service's file).
+    reason, label, contact, source : str
+        Why, the service's local name and contact, and the source.
+    urgency : {"routine", "same_day", "emergency"}
+        How soon.
+
+    Examples
+    --------
+    >>> Treatment("M1", "gp", "Perinatal depression").to_dict()["urgency"]
+    'routine'
     """
 
     caregiver: str | None
@@ -84,7 +143,22 @@ class Treatment:
 
 @dataclass(frozen=True)
 class Prompt:
-    """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks)."""
+    """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks).
+
+    Parameters
+    ----------
+    id : str
+        The prompt rule.
+    caregiver : str or None
+        Whom it is about; None for the family.
+    text, source : str
+        What to do and the source.
+
+    Examples
+    --------
+    >>> Prompt("epds_repeat_borderline", "M1", "Repeat the EPDS in 2 weeks.").to_dict()["caregiver"]
+    'M1'
+    """
 
     id: str
     caregiver: str | None
@@ -97,7 +171,28 @@ class Prompt:
 
 @dataclass
 class CaregiverResult:
-    """A caregiver's scores and flags at this assessment."""
+    """A caregiver's scores and flags at this assessment.
+
+    Parameters
+    ----------
+    id, role : str
+        The caregiver and their role.
+    age : int or None
+        Their age.
+    scores : dict
+        Output column -> score of every questionnaire answered.
+    flags : list of dict
+        The flags raised.
+    instruments : list of str
+        The questionnaires answered.
+    item_scores : dict
+        Instrument -> keyed item scores.
+
+    Examples
+    --------
+    >>> CaregiverResult("M1", "birth_mother", 29).title
+    'M1 (birth mother)'
+    """
 
     id: str
     role: str
@@ -118,7 +213,28 @@ class CaregiverResult:
 
 @dataclass
 class Profile:
-    """A family's vulnerability profile at one assessment. See :func:`profile`."""
+    """A family's vulnerability profile at one assessment. See :func:`~attunement.risk.profile`.
+
+    The fields: the family and date (``family_id``, ``assessed_on``, ``infant``, ``infants``,
+    ``placement``); the result (``tier``, ``urgent``, ``urgency``, ``urgent_reasons``,
+    ``urgent_details``, ``factors``, ``cumulative_risk``, ``pathways``, ``pathway_details``,
+    ``treatment``, ``prompts``, ``safety_review_completed``); and the detail behind it
+    (``caregivers``, ``rules_fired``, ``not_assessed``, ``screens_positive``, ``reviews``,
+    ``definitions``).
+
+    Examples
+    --------
+    >>> from attunement.risk.profile import profile
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2025-01-10"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> p = profile(fam)
+    >>> p.tier, p.urgent, p.cumulative_risk, p.factor_ids
+    ('targeted', False, 2, ['perinatal_depression', 'perinatal_anxiety'])
+    >>> p.caregiver("M1").scores["epds_total"]
+    14
+    """
 
     family_id: str
     assessed_on: str
