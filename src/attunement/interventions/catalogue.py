@@ -32,9 +32,29 @@ DAYS_PER_MONTH = 365.25 / 12
 
 
 class CatalogueError(ContentError):
-    """The catalogue is invalid: ``"{file}: {path}: {reason}"``, the path starting at the
-    programme (``programmes[2].eligibility.window``); ``programme`` is its id and ``field`` the
-    place within it."""
+    """The catalogue is invalid: ``"{file}: {path}: {reason}"``.
+
+    The path starts at the programme (``programmes[2].eligibility.window``); ``programme`` is its
+    id and ``field`` the place within it.
+
+    Parameters
+    ----------
+    reason : str
+        Why.
+    file : str
+        The catalogue file.
+    programme : str, optional
+        The programme's id.
+    field : str, optional
+        The place within the programme.
+    index : int, optional
+        The programme's position in the file.
+
+    Examples
+    --------
+    >>> str(CatalogueError("must not be empty", file="c.yaml", index=2, field="eligibility.window"))
+    'c.yaml: programmes[2].eligibility.window: must not be empty'
+    """
 
     def __init__(self, reason: str, *, file: str, programme: str | None = None,
                  field: str | None = None, index: int | None = None) -> None:
@@ -51,7 +71,18 @@ class CatalogueError(ContentError):
 
 @dataclass(frozen=True)
 class WindowPoint:
-    """One end of a window: completed gestation weeks, completed weeks of age or completed months."""
+    """One end of a window: completed gestation weeks, completed weeks of age or completed months.
+
+    Parameters
+    ----------
+    gestation_weeks, age_months, age_weeks : float, optional
+        One of them is given.
+
+    Examples
+    --------
+    >>> WindowPoint(gestation_weeks=28).days_from_birth, WindowPoint(age_months=6).describe()
+    (-84, '6 months')
+    """
 
     gestation_weeks: float | None = None
     age_months: float | None = None
@@ -80,7 +111,25 @@ def _plural(n: float, unit: str) -> str:
 
 @dataclass(frozen=True)
 class Programme:
-    """One catalogue entry. ``data`` keeps every field of the YAML entry."""
+    """One catalogue entry. ``data`` keeps every field of the YAML entry.
+
+    Parameters
+    ----------
+    id, name, short_name : str
+        The programme.
+    data : mapping
+        Every field of the entry (tiers, pathways, mechanism, eligibility, evidence, delivery ...).
+    start, end : WindowPoint
+        The window in which it can start.
+    position : int
+        Its place in the catalogue.
+
+    Examples
+    --------
+    >>> abc = load_catalogue().get("abc")
+    >>> abc.short_name, abc.window_text(), abc.tiers
+    ('ABC', '6 months to 48 months', ['targeted', 'specialist'])
+    """
 
     id: str
     name: str
@@ -155,7 +204,25 @@ class Programme:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The programmes, in catalogue order, with the file they came from."""
+    """The programmes, in catalogue order, with the file they came from.
+
+    Parameters
+    ----------
+    programmes : tuple of Programme
+        The entries.
+    source : str
+        The file.
+
+    Examples
+    --------
+    >>> c = load_catalogue()
+    >>> c.ids[:3], len(c) >= 3
+    (['abc', 'mellow_babies', 'vipp_sd'], True)
+    >>> c.get("nope")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    KeyError: "unknown programme 'nope'; known: abc, ..."
+    """
 
     programmes: tuple[Programme, ...]
     source: str
@@ -171,10 +238,8 @@ class Catalogue:
         return [p.id for p in self.programmes]
 
     def get(self, programme_id: str) -> Programme:
-        for p in self.programmes:
-            if p.id == programme_id:
-                return p
-        raise KeyError(f"unknown programme {programme_id!r}; known: {', '.join(self.ids)}")
+        return content.by_id(self.programmes, programme_id,
+                             f"unknown programme {programme_id!r}; known: {', '.join(self.ids)}")
 
 
 def parse_catalogue(doc: Any, *, source: str = "catalogue.yaml",
@@ -299,4 +364,26 @@ def _default_catalogue() -> Catalogue:
 
 
 def tier_rank(tier: str) -> int:
+    """The order of a care tier: universal 0, targeted 1, specialist 2.
+
+    Parameters
+    ----------
+    tier : str
+        A tier id.
+
+    Returns
+    -------
+    int
+        Its rank.
+
+    Raises
+    ------
+    ValueError
+        Not a tier.
+
+    Examples
+    --------
+    >>> tier_rank("targeted")
+    1
+    """
     return TIER_ORDER.index(tier)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attunement import content
 from attunement.risk.definitions import Definitions
 from attunement.risk.family import InfantTiming
 from attunement.vocabulary import load_vocabulary
@@ -276,10 +277,7 @@ class Profile:
         return any(f.id == factor_id for f in self.factors)
 
     def caregiver(self, caregiver_id: str) -> CaregiverResult:
-        for c in self.caregivers:
-            if c.id == caregiver_id:
-                return c
-        raise KeyError(caregiver_id)
+        return content.by_id(self.caregivers, caregiver_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Machine form: the issue's keys first, then the detail behind them."""
