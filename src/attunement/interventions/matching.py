@@ -77,7 +77,23 @@ def _vocabulary() -> Any:
 
 
 def urgent_note(urgency: str) -> str | None:
-    """The urgency's label and first action (from ``attunement.vocabulary``), or None."""
+    """The urgency's label and first action (from ``attunement.vocabulary``), or None.
+
+    Parameters
+    ----------
+    urgency : {"none", "same_day", "emergency"}
+        The profile's urgency.
+
+    Returns
+    -------
+    str or None
+        None for ``"none"``.
+
+    Examples
+    --------
+    >>> urgent_note("none") is None, urgent_note("same_day").split(".")[0]
+    (True, 'URGENT: same-day safety review')
+    """
     if urgency == "none":
         return None
     level = _vocabulary().level(urgency)
@@ -85,7 +101,27 @@ def urgent_note(urgency: str) -> str | None:
 
 
 def held_reason(prof: Profile) -> str:
-    """Why matching is held and what to do first (the emergency or same-day wording)."""
+    """Why matching is held and what to do first (the emergency or same-day wording).
+
+    Parameters
+    ----------
+    prof : Profile
+        An urgent profile.
+
+    Returns
+    -------
+    str
+        The reason and the first action.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2024-09-01"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 1]}}]}
+    >>> held_reason(build_profile(fam)).split(" (")[0]
+    'Matching is held: URGENT: same-day safety review'
+    """
     urgency = prof.urgency
     level = _vocabulary().level(urgency)
     why = "; ".join(prof.urgent_reasons) or "an urgent flag is open"
@@ -96,6 +132,37 @@ def held_reason(prof: Profile) -> str:
 
 @dataclass
 class Recommendation:
+    """A recommended programme: its rank, the ranking's parts and the reasons, for which caregivers.
+
+    Parameters
+    ----------
+    id, name, short_name : str
+        The programme.
+    rank, score : int
+        Its place (1 = best) and its score.
+    ranking : dict
+        The parts of the score.
+    reasons : list of str
+        Why it fits.
+    evidence : dict
+        The programme's evidence (strength, summary, studies).
+    caregivers : list of str
+        The caregivers it is for.
+    programme : Programme
+        The catalogue entry.
+    off_evidence : list of str
+        Where the family is outside the population it was tested in.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2024-09-01"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> rec = match(None, fam).recommended[0]
+    >>> rec.id, rec.rank, rec.evidence_fit, rec.caregivers
+    ('vig', 1, 'in_evidence', ['M1'])
+    """
     id: str
     name: str
     short_name: str
@@ -145,6 +212,20 @@ class Recommendation:
 
 @dataclass
 class Exclusion:
+    """A programme left out, with every reason.
+
+    Parameters
+    ----------
+    id, name : str
+        The programme.
+    reasons : list of str
+        Why it does not fit.
+
+    Examples
+    --------
+    >>> Exclusion("abc", "ABC", ["population: requires early adversity"]).to_dict()["reasons"]
+    ['population: requires early adversity']
+    """
     id: str
     name: str
     reasons: list[str]
@@ -159,6 +240,39 @@ class MatchResult:
 
     ``held`` is true while an urgent flag is open and no safety review is recorded; then
     ``recommended`` is empty and ``held_reason`` says what to do first.
+
+    Parameters
+    ----------
+    family_id, tier : str
+        The family and its tier.
+    urgent : bool
+        Whether the profile is urgent.
+    recommended : list of Recommendation
+        Best first.
+    excluded : list of Exclusion
+        With reasons.
+    offered : list of str, optional
+        The programmes the service offers, when restricted.
+    note : str
+        The decision-support note.
+    urgency : str
+        The profile's urgency.
+    held : bool
+        Whether matching is held.
+    held_reason : str, optional
+        What to do first while held.
+    safety_review_completed : bool
+        Whether a safety review is recorded.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2024-09-01"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 1]}}]}
+    >>> r = match(None, fam)
+    >>> r.held, r.recommended, r.urgency
+    (True, [], 'same_day')
     """
 
     family_id: str
@@ -304,9 +418,29 @@ class _Age:
 
 
 def programme_age(prof: Profile) -> _Age:
-    """The age used for programme windows, in words that say which age and on which date:
-    corrected for prematurity by :func:`attunement.risk.family.corrected_age` (born before 37
-    weeks, until 2 years of chronological age)."""
+    """The age used for programme windows, in words that say which age and on which date.
+
+    Corrected for prematurity by :func:`attunement.risk.family.corrected_age` (born before 37
+    weeks, until 2 years of chronological age).
+
+    Parameters
+    ----------
+    prof : Profile
+        The profile.
+
+    Returns
+    -------
+    tuple
+        ``(antenatal, weeks, months, text)``.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2024-09-01"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother"}]}
+    >>> programme_age(build_profile(fam)).text
+    'infant aged 6 completed months on the assessment date (2025-03-01)'
+    """
     t = prof.infant
     on = f"on the assessment date ({prof.assessed_on})"
     if t.stage == "antenatal":
@@ -438,10 +572,42 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
           offered: Iterable[str] | None = None, catalogue: Catalogue | None = None) -> MatchResult:
     """Match a profile to the intervention catalogue: ranked recommendations and exclusions.
 
-    ``family`` is the family dict (or file path) the profile was built from; ``profile`` may be
-    None to build it here. ``offered`` restricts to the programmes a service offers (ids; unknown
-    ids raise ``ValueError``). See the module docstring for the hold, eligibility, evidence-fit
-    and ranking rules.
+    See the module docstring for the hold, eligibility, evidence-fit and ranking rules.
+
+    Parameters
+    ----------
+    profile : Profile or None
+        The family's profile; None builds it here.
+    family : mapping, str or Path
+        The family dict (or file path) the profile was built from.
+    offered : iterable of str, optional
+        The programmes a service offers (ids).
+    catalogue : Catalogue, optional
+        The catalogue; the shipped one by default.
+
+    Returns
+    -------
+    MatchResult
+        Recommendations and exclusions.
+
+    Raises
+    ------
+    ValueError
+        The profile is of another family, or an offered id is unknown.
+    FamilyError
+        The family is invalid.
+
+    Examples
+    --------
+    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
+    ...        "infant": {"date_of_birth": "2024-09-01"},
+    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
+    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
+    >>> r = match(None, fam)
+    >>> r.tier, [x.id for x in r.recommended][:3]
+    ('targeted', ['vig', 'gabi', 'mellow_babies'])
+    >>> r.excluded[0].id, r.excluded[0].reasons[0].split(";")[0]
+    ('abc', 'population: requires early adversity (foster, kinship or adoptive placement, child-protection involvement, prior removal, trauma, or household severe mental illness, domestic abuse or substance misuse)')
     """
     if isinstance(family, str | Path):
         from attunement.risk.family import load_family
