@@ -2,6 +2,7 @@
 
 Statistics examples quote the R call and its value (psych, survival ...); the values are also
 checked against R's output in the tests of each package (``docs/statistics/observation.md``).
+``attunement.risk.urgency`` is left out: it has no public function.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ MODULES = ["attunement.content", "attunement.vocabulary", "attunement.cascade"] 
     f"attunement.{name}" for name in (
         "instruments.assessment", "instruments.definition", "instruments.engine",
         "instruments.errors", "instruments.export", "instruments.frames", "instruments.textpack",
-        "risk.definitions", "risk.family", "risk.profile", "risk.results", "risk.urgency",
+        "risk.definitions", "risk.family", "risk.profile", "risk.results",
         "interventions.catalogue", "interventions.matching",
         "observation.actors", "observation.agreement", "observation.errors", "observation.events",
         "observation.metrics", "observation.naive", "observation.report",
