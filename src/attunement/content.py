@@ -120,6 +120,16 @@ class DefinitionError(ContentError):
 def dotted(parts: Iterable[Any]) -> str:
     """A dotted path from path parts: ``["items", 3, "scores"]`` -> ``items[3].scores``.
 
+    Parameters
+    ----------
+    parts : iterable
+        Keys (str) and list indices (int).
+
+    Returns
+    -------
+    str
+        The path.
+
     Examples
     --------
     >>> dotted(["caregivers", 1, "role"])

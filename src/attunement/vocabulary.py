@@ -446,6 +446,16 @@ default_schedule = _accessor("default_schedule", """The time points offered when
 def birth_parent_roles(vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
     """The ids of the caregiver roles that are birth parents.
 
+    Parameters
+    ----------
+    vocabulary : Vocabulary, optional
+        The vocabulary; the service's (or shipped) one by default.
+
+    Returns
+    -------
+    tuple of str
+        The role ids.
+
     Examples
     --------
     >>> birth_parent_roles()
@@ -456,6 +466,16 @@ def birth_parent_roles(vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
 
 def vocabulary_terms(vocabulary: Vocabulary | None = None) -> dict[str, tuple[str, ...]]:
     """The id lists that content schemas fill their ``x-vocabulary`` places from.
+
+    Parameters
+    ----------
+    vocabulary : Vocabulary, optional
+        The vocabulary; the service's (or shipped) one by default.
+
+    Returns
+    -------
+    dict
+        List name -> ids.
 
     Examples
     --------

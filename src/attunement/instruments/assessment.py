@@ -136,6 +136,30 @@ def score_responses(
 ) -> ScoredAssessment:
     """Score one set of answers (item order; ``None`` = not answered) with explained flags.
 
+    Parameters
+    ----------
+    instrument_id : str or Instrument
+        The instrument.
+    responses : sequence or mapping
+        Answers in item order, or item number -> answer; ``None`` = not answered.
+    input : {"scores", "positions"}
+        Keyed scores (default) or 1-based option positions.
+    thresholds : mapping, optional
+        A service's cut-off overrides (configurable cut-offs only).
+    variant : str or sequence of str, optional
+        Definition variants to apply.
+
+    Returns
+    -------
+    ScoredAssessment
+        The scores and the flags, each flag with its rule, value and source.
+
+    Raises
+    ------
+    ScoringError
+        A wrong number of answers, an unknown item, an answer that is not allowed, or a bad
+        threshold (the message names the column).
+
     Examples
     --------
     >>> a = score_responses("epds", [1, 1, 2, 2, 1, 2, 1, 1, 1, 0])

@@ -31,10 +31,26 @@ _EPS = 1e-9
 def table_2x2_stats(a: float, b: float, c: float, d: float, *, alpha: float = 0.05) -> dict:
     """Statistics of a 2×2 table (rows: given yes/no; columns: target yes/no).
 
-    Returns ``a, b, c, d, n, odds_ratio, log_odds_ratio, se_log_odds_ratio, or_ci_low,
-    or_ci_high, yules_q, q_ci_low, q_ci_high, expected_a, adjusted_residual, chi2,
-    p_target_given, p_target_not_given``. Undefined values are NaN (a zero cell makes the OR 0
-    or ∞ and its CI undefined; no correction is applied).
+    Parameters
+    ----------
+    a, b, c, d : float
+        The cells: given and target, given only, target only, neither.
+    alpha : float, default 0.05
+        1 − the confidence level of the OR and Q intervals.
+
+    Returns
+    -------
+    dict
+        ``a, b, c, d, n, odds_ratio, log_odds_ratio, se_log_odds_ratio, or_ci_low,
+        or_ci_high, yules_q, q_ci_low, q_ci_high, expected_a, adjusted_residual, chi2,
+        p_target_given, p_target_not_given``. Undefined values are NaN (a zero cell makes the
+        OR 0 or ∞ and its CI undefined; no correction is applied).
+
+    Examples
+    --------
+    Worked example A of ``docs/statistics/observation.md``. R: ``m <- matrix(c(18, 12, 42,
+    228), 2)``; ``psych::Yule(m)`` is 0.78125 and ``chisq.test(m, correct = FALSE)$stdres[1, 1]``
+    is 5.773503.
 
     >>> s = table_2x2_stats(18, 42, 12, 228)
     >>> round(s["yules_q"], 5), round(s["adjusted_residual"], 6)
@@ -548,6 +564,33 @@ def lag_sequential(
     the diagonal is a structural zero: expected values come from IPF under quasi-independence,
     the adjusted residual (which assumes independence) is NaN and the Pearson residual is the
     statistic to read (Bakeman & Quera 2011).
+
+    Parameters
+    ----------
+    sequence : sequence of str
+        The event codes in order.
+    max_lag : int, default 1
+        Lags 1…``max_lag``.
+    codes : sequence of str, optional
+        The code list; by default the sorted codes of the sequence.
+    repeats : bool, default True
+        Whether a code may follow itself.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per lag × given × target, the columns above.
+
+    Raises
+    ------
+    ValueError
+        A code is not in ``codes``.
+
+    Examples
+    --------
+    Worked example C of ``docs/statistics/observation.md``. R, on the lag-1 table ``x``:
+    ``chisq.test(x, correct = FALSE)$stdres["IV", "MV"]`` is 3.297116 and
+    ``psych::Yule(matrix(c(5, 1, 1, 12), 2))`` is 0.9672131.
 
     >>> s = "IV MV IV MV IG MT IV MV IV IG MT IG MV IV MV MT IG IV MV IV".split()
     >>> r = lag_sequential(s).set_index(["given", "target"])

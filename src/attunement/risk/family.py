@@ -285,6 +285,20 @@ def corrected_age(date_of_birth: dt.date | str, on: dt.date | str,
     at term or with no gestation recorded, the chronological age is used. Before the corrected
     birth date the age is 0 days.
 
+    Parameters
+    ----------
+    date_of_birth, on : date or str
+        The birth date and the date of the age (ISO text accepted).
+    gestational_age_at_birth_weeks : float, optional
+        Gestation at birth; None is taken as term.
+
+    Returns
+    -------
+    Age
+        Days and completed months, and whether prematurity was subtracted.
+
+    Examples
+    --------
     >>> corrected_age("2025-01-01", "2025-05-01", 32).describe()
     '2 completed months (corrected for prematurity)'
     >>> corrected_age("2025-01-01", "2025-05-01").months

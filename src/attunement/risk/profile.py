@@ -242,8 +242,29 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     for every caregiver (caregiver-level) or for the family (family-level), the urgent overlay and
     the tier rules of ``tiers.yaml`` are applied, and the pathways are named.
 
-    ``config`` is a :class:`ProfileConfig`, a mapping or a YAML path with a service's thresholds.
+    Parameters
+    ----------
+    family : mapping, str or Path
+        A family dict in the family-file format, or a JSON/YAML family file.
+    config : ProfileConfig, mapping, str or Path, optional
+        A service's thresholds (:func:`~attunement.risk.definitions.apply_config`).
+    definitions : Definitions, optional
+        The factor, tier and route definitions; the shipped ones by default.
 
+    Returns
+    -------
+    Profile
+        Tier, urgency, factors with reasons, pathways, treatment routes and prompts.
+
+    Raises
+    ------
+    FamilyError
+        The family is invalid, or a recorded answer is unknown (every field named).
+    DefinitionError
+        The config names an unknown factor or rule.
+
+    Examples
+    --------
     >>> fam = {"family_id": "DEMO-1", "assessed_on": "2025-03-01",
     ...        "infant": {"date_of_birth": "2025-01-10"}, "placement": "birth_family",
     ...        "caregivers": [{"id": "M1", "role": "birth_mother", "age": 29}]}
