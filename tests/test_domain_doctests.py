@@ -18,7 +18,7 @@ MODULES = ["attunement.content", "attunement.vocabulary", "attunement.cascade"] 
         "instruments.errors", "instruments.export", "instruments.frames", "instruments.textpack",
         "risk.definitions", "risk.family", "risk.profile", "risk.results",
         "interventions.catalogue", "interventions.matching",
-        "observation.actors", "observation.agreement", "observation.errors", "observation.events",
+        "observation.actors", "observation.agreement", "observation.datasets", "observation.errors", "observation.events",
         "observation.metrics", "observation.naive", "observation.report",
         "observation.responsiveness", "observation.scheme", "observation.sequential",
         "observation.timed_agreement", "observation.validation")]

@@ -413,16 +413,8 @@ def problems(document: Any, kind: str, *, file: str,
 
     Parameters
     ----------
-    document : Any
-        The parsed document.
-    kind : str
-        The content kind, one of :data:`SCHEMAS`.
-    file : str
-        The file name used in messages.
-    terms : mapping, optional
-        Vocabulary lists for the schema's ``x-vocabulary`` places.
-    error : type, optional
-        The :class:`ContentError` subclass to build.
+    document, kind, file, terms, error
+        As for :func:`validate` (``error`` is the class of each problem built).
 
     Returns
     -------

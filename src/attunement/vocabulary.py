@@ -470,7 +470,7 @@ def vocabulary_terms(vocabulary: Vocabulary | None = None) -> dict[str, tuple[st
     Parameters
     ----------
     vocabulary : Vocabulary, optional
-        The vocabulary; the service's (or shipped) one by default.
+        As for :func:`birth_parent_roles`.
 
     Returns
     -------

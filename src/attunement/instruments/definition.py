@@ -862,7 +862,7 @@ def load_instrument(
     Returns
     -------
     Instrument
-        The definition.
+        The definition, with the variants applied.
 
     Raises
     ------

@@ -115,6 +115,8 @@ def held_reason(prof: Profile) -> str:
 
     Examples
     --------
+    A mother who scored 1 on EPDS item 10 (thoughts of self-harm), with no review recorded:
+
     >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
     ...        "infant": {"date_of_birth": "2024-09-01"},
     ...        "caregivers": [{"id": "M1", "role": "birth_mother",
@@ -266,13 +268,9 @@ class MatchResult:
 
     Examples
     --------
-    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
-    ...        "infant": {"date_of_birth": "2024-09-01"},
-    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 1]}}]}
-    >>> r = match(None, fam)
-    >>> r.held, r.recommended, r.urgency
-    (True, [], 'same_day')
+    >>> r = MatchResult("F1", "universal", False, recommended=[], excluded=[])
+    >>> r.held, r.urgent_note, r.to_dict()["recommended"]
+    (False, None, [])
     """
 
     family_id: str
@@ -599,15 +597,14 @@ def match(profile: Profile | None, family: Mapping[str, Any] | str | Path, *,
 
     Examples
     --------
-    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
-    ...        "infant": {"date_of_birth": "2024-09-01"},
-    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
-    >>> r = match(None, fam)
-    >>> r.tier, [x.id for x in r.recommended][:3]
-    ('targeted', ['vig', 'gabi', 'mellow_babies'])
-    >>> r.excluded[0].id, r.excluded[0].reasons[0].split(";")[0]
-    ('abc', 'population: requires early adversity (foster, kinship or adoptive placement, child-protection involvement, prior removal, trauma, or household severe mental illness, domestic abuse or substance misuse)')
+    A foster carer with a 9-month-old; the service offers two programmes:
+
+    >>> foster = {"family_id": "F2", "assessed_on": "2025-03-01", "placement": "foster",
+    ...           "infant": {"date_of_birth": "2024-06-01"},
+    ...           "caregivers": [{"id": "C1", "role": "foster_carer"}]}
+    >>> r = match(None, foster, offered=["abc", "vig"])
+    >>> r.tier, [x.id for x in r.recommended], r.recommended[0].reasons[1]
+    ('targeted', ['abc', 'vig'], 'for C1 (foster carer)')
     """
     if isinstance(family, str | Path):
         from attunement.risk.family import load_family

@@ -217,11 +217,11 @@ def session_durations(events: pd.DataFrame) -> pd.Series:
 
     Examples
     --------
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0}])
-    >>> session_durations(ev).to_dict()
-    {'s1': 8.0}
+    The ``duration`` column wins over the last coded time (58 s in this session):
+
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> session_durations(worked_example_b()).to_dict()
+    {'s1': 60.0}
     """
     end = np.fmax(events["onset"].to_numpy(), events["offset"].to_numpy())
     tmp = pd.DataFrame({"session": events["session"].to_numpy(), "end": end,
@@ -238,7 +238,7 @@ def is_point(events: pd.DataFrame) -> np.ndarray:
     Parameters
     ----------
     events : pandas.DataFrame
-        An event table.
+        An event table; only its ``offset`` column is read.
 
     Returns
     -------

@@ -235,13 +235,8 @@ def session_metrics(
     Worked example B of ``docs/statistics/observation.md`` (R: ``psych::Yule(matrix(c(2, 2,
     13, 43), 2))`` is 0.5357143):
 
-    >>> from attunement.observation.events import make_event_table
-    >>> rows = [{"session": "s1", "actor": "infant", "code": "cry", "onset": a, "offset": b}
-    ...         for a, b in [(3, 8), (25, 31), (47, 50)]]
-    >>> rows += [{"session": "s1", "actor": "mother", "code": "soothe", "onset": a, "offset": b}
-    ...          for a, b in [(5, 12), (18, 20), (28, 35), (55, 58)]]
-    >>> ev = make_event_table(rows).assign(duration=60.0, interval_start=0.0, interval_end=60.0)
-    >>> m = session_metrics(ev, cues=["cry"], responses=["soothe"])
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> m = session_metrics(worked_example_b(), cues=["cry"], responses=["soothe"])
     >>> row = m[m["cue_type"] == "all"].iloc[0]
     >>> int(row["n_cues"]), round(float(row["responsiveness"]), 4), round(float(row["yules_q"]), 4)
     (3, 0.6667, 0.5357)

@@ -83,11 +83,9 @@ def ethogram_png(
 
     Examples
     --------
-    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.datasets import worked_example_b
     >>> from attunement.observation.metrics import resolve_roles
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ev = worked_example_b()
     >>> ethogram_png(ev, resolve_roles(cues=["cry"], responses=["soothe"]))[:4]
     b'\x89PNG'
     """
@@ -153,29 +151,23 @@ def latency_curve_png(events: pd.DataFrame, roles: Roles, *, window: tuple[float
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        One session's events.
-    roles : Roles
-        Cue and response codes and the infant's name.
-    window : tuple of float, default (0.0, 5.0)
-        The response window.
-    dpi : int, default 110
-        Resolution.
+    events, roles, window, dpi
+        As for :func:`ethogram_png`.
 
     Returns
     -------
     bytes
-        A PNG image.
+        The curves as a PNG image.
 
     Examples
     --------
-    >>> from attunement.observation.events import make_event_table
+    A narrower window than the default:
+
+    >>> from attunement.observation.datasets import worked_example_b
     >>> from attunement.observation.metrics import resolve_roles
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
-    >>> latency_curve_png(ev, resolve_roles(cues=["cry"], responses=["soothe"]))[:4]
-    b'\x89PNG'
+    >>> roles = resolve_roles(cues=["cry"], responses=["soothe"])
+    >>> latency_curve_png(worked_example_b(), roles, window=(0.0, 3.0)).startswith(b"\x89PNG")
+    True
     """
     import matplotlib
 
@@ -221,14 +213,10 @@ def session_report_html(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        The events.
-    roles : Roles
-        Cue and response codes and the infant's name.
+    events, roles, window
+        As for :func:`ethogram_png`, for every session.
     metrics : pandas.DataFrame
         The output of :func:`~attunement.observation.metrics.session_metrics`.
-    window : tuple of float, default (0.0, 5.0)
-        The response window.
     sessions : sequence of str, optional
         The sessions to show; by default all.
 
@@ -239,11 +227,9 @@ def session_report_html(
 
     Examples
     --------
-    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.datasets import worked_example_b
     >>> from attunement.observation.metrics import resolve_roles, session_metrics
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ev = worked_example_b()
     >>> roles = resolve_roles(cues=["cry"], responses=["soothe"])
     >>> page = session_report_html(ev, roles, session_metrics(ev, cues=["cry"], responses=["soothe"]))
     >>> page.startswith("<!DOCTYPE html>")
@@ -298,12 +284,8 @@ def ethogram_svg(
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        One session's events.
-    roles : Roles
-        Cue and response codes and the infant's name.
-    window : tuple of float, default (0.0, 5.0)
-        The response window drawn after each cue.
+    events, roles, window
+        As for :func:`ethogram_png`.
     interval : tuple of float, optional
         The coded interval: the x range.
     width : int, default 1000
@@ -316,11 +298,9 @@ def ethogram_svg(
 
     Examples
     --------
-    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.datasets import worked_example_b
     >>> from attunement.observation.metrics import resolve_roles
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ev = worked_example_b()
     >>> ethogram_svg(ev, resolve_roles(cues=["cry"], responses=["soothe"]),
     ...              interval=(0, 60)).startswith("<svg")
     True
@@ -432,17 +412,18 @@ def write_report(
     Returns
     -------
     list of Path
-        The session pages and the summary page.
+        The session pages (in ``<output stem>_sessions/``), then the summary page
+        ``output``.
 
     Examples
     --------
+    One session gives one session page and the summary:
+
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from attunement.observation.events import make_event_table
+    >>> from attunement.observation.datasets import worked_example_b
     >>> from attunement.observation.metrics import resolve_roles, session_metrics
-    >>> ev = make_event_table([
-    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 3.0, "offset": 8.0},
-    ...     {"session": "s1", "actor": "mother", "code": "soothe", "onset": 5.0, "offset": 9.0}])
+    >>> ev = worked_example_b()
     >>> roles = resolve_roles(cues=["cry"], responses=["soothe"])
     >>> m = session_metrics(ev, cues=["cry"], responses=["soothe"])
     >>> with tempfile.TemporaryDirectory() as d:

@@ -254,14 +254,8 @@ def latency_arrays(cue_onsets, response_onsets, end, *, window=(0.0, 5.0), all_c
 
     Parameters
     ----------
-    cue_onsets, response_onsets : numpy.ndarray
-        Onsets in seconds.
-    end : float
-        The session end.
-    window : tuple of float, default (0.0, 5.0)
-        The response window.
-    all_cue_onsets : numpy.ndarray, optional
-        Every cue of the session.
+    cue_onsets, response_onsets, end, window, all_cue_onsets
+        As for :func:`cue_latencies`.
 
     Returns
     -------

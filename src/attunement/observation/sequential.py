@@ -167,15 +167,13 @@ def onset_units(onsets: np.ndarray, n: int, unit: float = 1.0) -> np.ndarray:
     ----------
     onsets : numpy.ndarray
         Onsets in seconds.
-    n : int
-        Number of units.
-    unit : float, default 1.0
-        Unit length in seconds.
+    n, unit
+        As for :func:`window_units`.
 
     Returns
     -------
     numpy.ndarray
-        ``n`` booleans.
+        ``n`` booleans, True where an onset falls.
 
     Examples
     --------
@@ -198,15 +196,13 @@ def occurrence_units(onsets: np.ndarray, offsets: np.ndarray, n: int,
     ----------
     onsets, offsets : numpy.ndarray
         State times in seconds; a NaN offset is a point event.
-    n : int
-        Number of units.
-    unit : float, default 1.0
-        Unit length in seconds.
+    n, unit
+        As for :func:`window_units`.
 
     Returns
     -------
     numpy.ndarray
-        ``n`` booleans.
+        ``n`` booleans, True while a state is occurring.
 
     Examples
     --------
@@ -398,10 +394,8 @@ def circular_shift_tests(
     ----------
     given, target : numpy.ndarray
         Boolean series, one test per row.
-    permutations : int, default 1000
-        The most shifts to use.
-    seed : int or numpy.random.Generator, optional
-        For the sample of shifts.
+    permutations, seed
+        As for :func:`circular_shift_test`.
 
     Returns
     -------
@@ -579,12 +573,8 @@ def lag_sequential(
     Returns
     -------
     pandas.DataFrame
-        One row per lag × given × target, the columns above.
-
-    Raises
-    ------
-    ValueError
-        A code is not in ``codes``.
+        One row per lag × given × target, the columns above; a code outside ``codes`` raises
+        ``ValueError``.
 
     Examples
     --------
@@ -710,22 +700,15 @@ def windowed_cross_correlation(
     ----------
     x, y : sequence of float
         Two series of one length.
-    window : int
-        Window length in samples.
-    step : int
-        Distance between window starts.
+    window, step : int
+        Window length in samples, and the distance between window starts.
     max_lag : int
         The largest lag either way.
 
     Returns
     -------
     pandas.DataFrame
-        ``window_start, lag, r``.
-
-    Raises
-    ------
-    ValueError
-        The series differ in length.
+        ``window_start, lag, r``; series of different lengths raise ``ValueError``.
 
     Examples
     --------

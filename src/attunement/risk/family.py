@@ -418,7 +418,7 @@ def infants_timing(family: Mapping[str, Any]) -> list[InfantTiming]:
     Parameters
     ----------
     family : mapping
-        A validated family.
+        A validated family, with one infant or several (``infants``).
 
     Returns
     -------

@@ -540,16 +540,19 @@ def profile_change(before: Profile, after: Profile) -> ProfileChange:
 
     Examples
     --------
-    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
-    ...        "infant": {"date_of_birth": "2025-01-10"},
-    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
-    >>> later = {**fam, "assessed_on": "2025-06-01",
-    ...          "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                          "responses": {"epds": [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]}}]}
-    >>> c = profile_change(profile(fam), profile(later))
+    A father screened with the PHQ-9 in pregnancy and again after the birth:
+
+    >>> before = {"family_id": "F3", "assessed_on": "2025-02-01", "placement": "birth_family",
+    ...           "infant": {"due_date": "2025-04-01"},
+    ...           "caregivers": [{"id": "P1", "role": "birth_father",
+    ...                           "responses": {"phq9": [2, 2, 2, 1, 1, 1, 1, 1, 0]}}]}
+    >>> after = {**before, "assessed_on": "2025-05-01",
+    ...          "infant": {"date_of_birth": "2025-04-01"},
+    ...          "caregivers": [{"id": "P1", "role": "birth_father",
+    ...                          "responses": {"phq9": [0, 1, 0, 0, 1, 0, 0, 0, 0]}}]}
+    >>> c = profile_change(profile(before), profile(after))
     >>> c.tier, [f["id"] for f in c.resolved_factors], c.score_changes
-    (('targeted', 'universal'), ['perinatal_depression', 'perinatal_anxiety'], [{'caregiver': 'M1', 'column': 'epds_total', 'from': 14, 'to': 3}])
+    (('targeted', 'universal'), ['perinatal_depression'], [{'caregiver': 'P1', 'column': 'phq9_total', 'from': 11, 'to': 2}])
     """
     if before.family_id != after.family_id:
         raise ValueError(f"profiles are for different families: {before.family_id!r} and "

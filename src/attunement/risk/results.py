@@ -49,14 +49,12 @@ class FactorFinding:
 
     Examples
     --------
-    >>> from attunement.risk.profile import profile
-    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
-    ...        "infant": {"date_of_birth": "2025-01-10"},
-    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
-    >>> f = profile(fam).factors[0]
-    >>> f.id, f.caregiver, f.reason.split(" (")[0]
-    ('perinatal_depression', 'M1', 'EPDS total 14 ≥ 13')
+    See :class:`Profile` for findings from a family.
+
+    >>> f = FactorFinding("perinatal_depression", "Perinatal depression", "M1", "caregiver",
+    ...                   "EPDS total 14 ≥ 13", "[2+]")
+    >>> f.to_dict()["caregiver"]
+    'M1'
     """
 
     id: str
@@ -88,14 +86,8 @@ class RuleFired:
 
     Examples
     --------
-    >>> from attunement.risk.profile import profile
-    >>> fam = {"family_id": "F1", "assessed_on": "2025-03-01", "placement": "birth_family",
-    ...        "infant": {"date_of_birth": "2025-01-10"},
-    ...        "caregivers": [{"id": "M1", "role": "birth_mother",
-    ...                        "responses": {"epds": [2, 2, 2, 2, 2, 1, 1, 1, 1, 0]}}]}
-    >>> r = profile(fam).rules_fired[0]
-    >>> r.kind, r.id, r.target
-    ('tier', 'any_factor', 'targeted')
+    >>> RuleFired("tier", "any_factor", "targeted", "a vulnerability factor is present").to_dict()
+    {'kind': 'tier', 'id': 'any_factor', 'target': 'targeted', 'reason': 'a vulnerability factor is present'}
     """
 
     kind: str  # "urgent" | "tier" | "pathway"
