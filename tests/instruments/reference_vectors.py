@@ -1,4 +1,5 @@
-"""Worked test vectors transcribed from ../shared/reference/instruments.md.
+"""Worked test vectors, hand-scored from each instrument's published scoring instructions
+(the sources cited in ``src/attunement/instruments/definitions/*.yaml``).
 
 Positions are 1-based options as printed on the form. Where the reference lists keyed item
 scores they are given here; otherwise the scores are derived with ``reference_key`` below, which
@@ -11,7 +12,7 @@ from fractions import Fraction
 
 Y, N = True, False
 
-# -- keying rules, restated from instruments.md (not read from the YAML) ------------------------
+# -- keying rules, restated from the published scoring keys (not read from the YAML) -----------
 PBQ_POSITIVE = {1, 4, 8, 9, 11, 16, 22, 25}
 MAAS_HIGH_FIRST = {1, 3, 5, 6, 7, 9, 10, 12, 15, 16, 18}
 MPAS_K = {1: 5, 2: 5, 3: 5, 9: 5, 11: 5, 13: 5, 14: 5, 8: 2, 12: 2,

@@ -18,7 +18,7 @@ from attunement.instruments import (
 )
 from attunement.instruments.export import ORDINAL_VALUE, REDCAP_COLUMNS, redcap_csv
 
-# the 18 headers exactly as platforms.md §1.3 gives them
+# the 18 headers of a REDCap data-dictionary CSV, exactly as REDCap writes them
 EXPECTED_HEADERS = [
     "Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
     "Choices, Calculations, OR Slider Labels", "Field Note",

@@ -1,4 +1,4 @@
-"""Every worked vector in instruments.md, through score() (pandas and polars) and
+"""Every worked vector of reference_vectors.py, through score() (pandas and polars) and
 score_responses(), via option positions and via keyed scores."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The catalogue: every programme of interventions.md with every field, validated on load."""
+"""The catalogue: every programme of the research summary the catalogue was built from (see the
+``section`` of each entry) with every field, validated on load."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import yaml
 
 from attunement.interventions import CatalogueError, load_catalogue, parse_catalogue
 
-SUMMARY_TABLE = {  # interventions.md section 1 -> catalogue id
+SUMMARY_TABLE = {  # row of the research summary's programme table -> catalogue id
     1: "abc", 2: "vipp_sd", 3: "vig", 4: "cos_p", 5: "cos_i", 6: "mtb", 7: "cpp", 8: "pip",
     9: "www", 10: "fnp", 11: "gabi", 12: "lighthouse", 13: "new_beginnings", 14: "mio",
     15: "mellow_bumps", 16: "mellow_babies", 17: "mellow_parenting", 18: "family_foundations",
