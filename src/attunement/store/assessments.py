@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,14 @@ class Submission:
     completed_on: date | str | None = None
 
 
+Scorer = Callable[[str, list, str, "list[str] | None"], Any]
+"""Scores one questionnaire for the store: ``score(instrument, responses, input_kind, variants)``
+returns an object with ``version``, ``item_scores``, ``scores`` and ``flags`` (what
+:func:`attunement.usecases.assessments.score` returns) or raises
+:class:`~attunement.store.errors.StoreValidationError`. The use-case layer passes it in, so the
+store computes no scores itself."""
+
+
 @dataclasses.dataclass(slots=True)
 class _Prepared:
     """An assessment checked and scored, not yet written (see ``_write_assessments``)."""
@@ -112,8 +120,10 @@ class Assessments:
         input: str = "scores",
         submission_key: str | None = None,
         completed_on: date | str | None = None,
+        score: Scorer,
     ) -> dict:
-        """Score and store one questionnaire in ONE transaction; urgent flags open alerts.
+        """Score (with ``score``, see :data:`Scorer`) and store one questionnaire in ONE
+        transaction; urgent flags open alerts.
 
         A second submission for the same caregiver x instrument x time point is a new
         ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
@@ -121,12 +131,14 @@ class Assessments:
         """
         result = self.add_assessments([Submission(
             actor, family_id, caregiver, instrument, time_point, responses, input=input,
-            submission_key=submission_key, completed_on=completed_on)])[0]
+            submission_key=submission_key, completed_on=completed_on)], score=score)[0]
         if isinstance(result, Exception):
             raise result
         return result
 
-    def add_assessments(self, submissions: Iterable[Submission]) -> list[dict | Exception]:
+    def add_assessments(
+        self, submissions: Iterable[Submission], *, score: Scorer
+    ) -> list[dict | Exception]:
         """Store many submissions with ONE commit (group commit), each all-or-nothing.
 
         The result holds, in order, what :meth:`add_assessment` returns or the error that
@@ -152,7 +164,7 @@ class Assessments:
             prepared: list[tuple[int, _Prepared]] = []
             for i, args in checked:  # reads and scoring: unlocked on PostgreSQL
                 try:
-                    prepared.append((i, self._prepare_submission(s, *args)))
+                    prepared.append((i, self._prepare_submission(s, score, *args)))
                 except (StoreError, AuthError) as exc:
                     results[i] = exc
             if not prepared:
@@ -207,6 +219,7 @@ class Assessments:
     def _prepare_submission(
         self,
         s: Session,
+        score: Scorer,
         actor: Actor,
         family_id: int,
         caregiver: str,
@@ -224,7 +237,7 @@ class Assessments:
         return self._prepare_assessment(
             s, actor, row, caregiver, instrument, time_point, responses,
             input_kind=input_kind, submission_key=submission_key, completed_on=completed,
-            cg_row=cg_row)
+            cg_row=cg_row, score=score)
 
     def _earlier_submission(self, s: Session, item: _Prepared) -> dict | None:
         """The stored submission with this one's idempotency key (under the writers' lock)."""
@@ -237,29 +250,6 @@ class Assessments:
             raise StoreValidationError("submission_key", "already used")
         cg = s.get(Caregiver, existing.caregiver_id)
         return shared.assessment_dict(existing, cg)  # type: ignore[arg-type]
-
-    def _score(
-        self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None
-    ) -> Any:
-        from attunement.instruments import ScoringError, UnknownInstrument, score_responses
-
-        try:
-            return score_responses(
-                instrument,
-                responses,
-                input=input_kind,
-                variant=list(variants) if variants else None,
-            )
-        except UnknownInstrument as exc:
-            raise StoreValidationError("instrument", str(exc)) from exc
-        except ScoringError as exc:
-            column = getattr(exc, "column", None)
-            reason = getattr(exc, "reason", None) or str(exc)
-            field = "responses"
-            if column:
-                tail = str(column).rsplit("_", 1)[-1]
-                field = f"responses.{tail}" if tail.isdigit() else f"responses.{column}"
-            raise StoreValidationError(field, reason) from exc
 
     def insert_assessment(
         self,
@@ -289,6 +279,7 @@ class Assessments:
         responses: list[int | None],
         *,
         input_kind: str,
+        score: Scorer,
         via: str = "staff",
         corrects: Assessment | None = None,
         reason: str | None = None,
@@ -310,7 +301,8 @@ class Assessments:
                     "caregiver", f"{cg.key!r} left the family on {cg.left_on}"
                 )
             shared.check_time_point(self.core, s, fam, time_point)
-        scored = self._score(instrument, responses, input_kind, (cg.variants or {}).get(instrument))
+        variants = (cg.variants or {}).get(instrument)
+        scored = score(instrument, responses, input_kind, list(variants) if variants else None)
         values = dict(
             family_id=fam.id,
             caregiver_id=cg.id,
@@ -433,8 +425,10 @@ class Assessments:
         *,
         reason: str,
         input: str | None = None,
+        score: Scorer,
     ) -> dict:
-        """A correction: a new version (the old one stays, unchanged) with a mandatory reason."""
+        """A correction: a new version (the old one stays, unchanged) with a mandatory reason,
+        scored with ``score`` (see :data:`Scorer`)."""
         require_write(actor)
         responses = v.responses(responses)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -462,6 +456,7 @@ class Assessments:
                 input_kind=input or old.input_kind,
                 corrects=old,
                 reason=reason,
+                score=score,
             )
             # alerts of the superseded version stay (history); new flags raised anew
             return shared.assessment_dict(a, cg)

@@ -27,6 +27,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attunement.store import AuthError, Store, StoreError, Submission
+from attunement.usecases import assessments as uc_assessments
 from attunement.web.errors import handler_for
 
 try:  # orjson, when installed, writes the busiest response several times faster
@@ -123,7 +124,8 @@ class GroupCommit:
                 input=r.input, submission_key=r.submission_key)))
         if submissions:
             try:
-                written = self.store.assessments.add_assessments(s for _, s in submissions)
+                written = uc_assessments.submit_assessments(
+                    self.store, (s for _, s in submissions))
             except Exception:
                 # the batch as a whole failed (a database error, not a bad submission):
                 # nothing of it is stored; write each alone so only the culprit fails
@@ -134,7 +136,7 @@ class GroupCommit:
 
     def _write_one(self, s: Submission) -> dict | Exception:
         try:
-            return self.store.assessments.add_assessment(
+            return uc_assessments.submit_assessment(self.store,
                 s.actor, s.family_id, s.caregiver, s.instrument, s.time_point, s.responses,
                 input=s.input, submission_key=s.submission_key)
         except Exception as exc:  # handed to its waiter
