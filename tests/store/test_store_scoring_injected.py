@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from attunement.store import StoreValidationError, Submission
+from attunement.store import NotFound, StoreValidationError, Submission
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
 
@@ -23,8 +23,8 @@ def _fake_scorer(calls: list[tuple]):  # type: ignore[no-untyped-def]
 
 def test_the_store_writes_what_the_given_scorer_computed(world):
     calls: list[tuple] = []
-    a = world.store.assessments.add_assessment(
-        world.north, world.fam_north, "father", "epds", "6w", [0] * 10,
+    [a] = world.store.assessments.add_assessments(
+        [Submission(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)],
         score=_fake_scorer(calls))
     assert calls == [("epds", [0] * 10, "scores", None)]
     assert a["scores"] == {"made_up_total": 99} and a["instrument_version"] == "test-9"
@@ -42,11 +42,10 @@ def test_the_group_commit_scores_each_submission_with_the_given_scorer(world):
 def test_scope_is_checked_before_scoring(world):
     """An actor outside the family's site learns nothing from the scorer's errors."""
     calls: list[tuple] = []
-    with pytest.raises(Exception) as err:
-        world.store.assessments.add_assessment(
-            world.south, world.fam_north, "father", "epds", "6w", [0] * 10,
-            score=_fake_scorer(calls))
-    assert calls == [] and not isinstance(err.value, StoreValidationError)
+    [err] = world.store.assessments.add_assessments(
+        [Submission(world.south, world.fam_north, "father", "epds", "6w", [0] * 10)],
+        score=_fake_scorer(calls))
+    assert calls == [] and isinstance(err, NotFound)
 
 
 def test_the_use_case_scores_with_the_instrument_library(world):

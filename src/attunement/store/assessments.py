@@ -69,8 +69,11 @@ def _flag_dict(flag: Any) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Submission:
-    """One questionnaire submission for :meth:`Store.assessments.add_assessments` (the arguments of
-    :meth:`Store.assessments.add_assessment`, kept together)."""
+    """One questionnaire submission for :meth:`Store.assessments.add_assessments`.
+
+    A second submission for the same caregiver x instrument x time point is a new ``instance``
+    (a repeat), never an overwrite. ``submission_key`` makes a retried submission idempotent:
+    the same key returns the first submission."""
 
     actor: Actor
     family_id: int
@@ -108,40 +111,13 @@ class Assessments:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def add_assessment(
-        self,
-        actor: Actor,
-        family_id: int,
-        caregiver: str,
-        instrument: str,
-        time_point: str,
-        responses: list[int | None],
-        *,
-        input: str = "scores",
-        submission_key: str | None = None,
-        completed_on: date | str | None = None,
-        score: Scorer,
-    ) -> dict:
-        """Score (with ``score``, see :data:`Scorer`) and store one questionnaire in ONE
-        transaction; urgent flags open alerts.
-
-        A second submission for the same caregiver x instrument x time point is a new
-        ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
-        submission idempotent: the same key returns the first submission.
-        """
-        result = self.add_assessments([Submission(
-            actor, family_id, caregiver, instrument, time_point, responses, input=input,
-            submission_key=submission_key, completed_on=completed_on)], score=score)[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
     def add_assessments(
         self, submissions: Iterable[Submission], *, score: Scorer
     ) -> list[dict | Exception]:
         """Store many submissions with ONE commit (group commit), each all-or-nothing.
 
-        The result holds, in order, what :meth:`add_assessment` returns or the error that
+        The result holds, in order, the stored assessment (as :meth:`list_assessments` lists it)
+        or the error that
         rejected that submission (out of scope, invalid, unknown caregiver, not in the
         schedule, key already used). Every check runs before anything is written, so a
         rejected submission leaves nothing behind and the others go on. The accepted ones
@@ -151,7 +127,7 @@ class Assessments:
         submissions through here.
         """
         results: list[dict | Exception | None] = []
-        checked: list[tuple[int, tuple]] = []
+        checked: list[tuple[int, Submission]] = []
         for sub in submissions:
             try:
                 checked.append((len(results), self._check_submission(sub)))
@@ -162,9 +138,9 @@ class Assessments:
             return results  # type: ignore[return-value]
         with self.core.db.write(lock=False) as s:
             prepared: list[tuple[int, _Prepared]] = []
-            for i, args in checked:  # reads and scoring: unlocked on PostgreSQL
+            for i, sub in checked:  # reads and scoring: unlocked on PostgreSQL
                 try:
-                    prepared.append((i, self._prepare_submission(s, score, *args)))
+                    prepared.append((i, self._prepare_submission(s, score, sub)))
                 except (StoreError, AuthError) as exc:
                     results[i] = exc
             if not prepared:
@@ -200,7 +176,7 @@ class Assessments:
                 results[i] = results[j]
         return results  # type: ignore[return-value]
 
-    def _check_submission(self, sub: Submission) -> tuple:
+    def _check_submission(self, sub: Submission) -> Submission:
         """What can be checked before the database: the request's own fields."""
         require_write(sub.actor)
         responses = v.responses(sub.responses)
@@ -213,31 +189,21 @@ class Assessments:
             key = v.text(key, "submission_key", max_len=100)
         completed = v.a_date(sub.completed_on, "completed_on")
         caregiver = v.text(sub.caregiver, "caregiver", max_len=100) or ""
-        return (sub.actor, sub.family_id, caregiver, instrument, time_point, responses,
-                sub.input, key, completed)
+        return dataclasses.replace(
+            sub, caregiver=caregiver, instrument=instrument, time_point=time_point,
+            responses=responses, submission_key=key, completed_on=completed)
 
-    def _prepare_submission(
-        self,
-        s: Session,
-        score: Scorer,
-        actor: Actor,
-        family_id: int,
-        caregiver: str,
-        instrument: str,
-        time_point: str,
-        responses: list[int | None],
-        input_kind: str,
-        submission_key: str | None,
-        completed: date | None,
-    ) -> _Prepared:
-        row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
+    def _prepare_submission(self, s: Session, score: Scorer, sub: Submission) -> _Prepared:
+        """The scoped reads and the scoring of one checked submission (see :meth:`_check_submission`)."""
+        row = get_scoped_family_caregiver(s, sub.actor, sub.family_id, sub.caregiver)
         if row.cg_id is None:
-            raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
+            raise StoreValidationError(
+                "caregiver", f"no caregiver {sub.caregiver!r} in this family")
         cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
         return self._prepare_assessment(
-            s, actor, row, caregiver, instrument, time_point, responses,
-            input_kind=input_kind, submission_key=submission_key, completed_on=completed,
-            cg_row=cg_row, score=score)
+            s, sub.actor, row, sub.caregiver, sub.instrument, sub.time_point, sub.responses,
+            input_kind=sub.input, submission_key=sub.submission_key,
+            completed_on=sub.completed_on, cg_row=cg_row, score=score)
 
     def _earlier_submission(self, s: Session, item: _Prepared) -> dict | None:
         """The stored submission with this one's idempotency key (under the writers' lock)."""

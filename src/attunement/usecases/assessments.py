@@ -85,7 +85,8 @@ def submit_assessment(
     family_id, caregiver, instrument, time_point, responses
         What was answered, by whom, when in the schedule.
     input, submission_key, completed_on
-        As :meth:`attunement.store.assessments.Assessments.add_assessment` takes them.
+        As :class:`attunement.store.Submission` holds them (``submission_key``: a retried
+        submission with the same key returns the first one).
 
     Returns
     -------
@@ -96,9 +97,12 @@ def submit_assessment(
     --------
     >>> submit_assessment(store, actor, 1, "mother", "epds", "baseline", [0] * 10)  # doctest: +SKIP
     """
-    return store.assessments.add_assessment(
+    result = store.assessments.add_assessments([Submission(
         actor, family_id, caregiver, instrument, time_point, responses, input=input,
-        submission_key=submission_key, completed_on=completed_on, score=score)
+        submission_key=submission_key, completed_on=completed_on)], score=score)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def submit_assessments(store: Store, submissions: Iterable[Submission]) -> list[dict | Exception]:

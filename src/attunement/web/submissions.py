@@ -5,7 +5,7 @@ in one order anyway, so a worker gains nothing from running them side by side in
 (they only fight over the write lock and the GIL). Instead the submissions that arrive while
 one batch is being written wait together and are written as the next batch by one writer
 thread: one transaction, one lock and one commit for all of them, each still all-or-nothing
-under its own savepoint (:meth:`attunement.store.Store.add_assessments`).
+under its own savepoint (:func:`attunement.usecases.assessments.submit_assessments`).
 
 A submission never waits for a timer: an idle worker writes the first arrival at once, so
 batches form only under load, where they raise throughput and cut the wait.
