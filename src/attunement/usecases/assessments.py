@@ -44,7 +44,7 @@ def score(
 
     Examples
     --------
-    >>> score("epds", [0] * 10, "scores", None).scores["total"]
+    >>> score("epds", [0] * 10, "scores", None).scores["epds_total"]
     0
     """
     from attunement.instruments import ScoringError, UnknownInstrument, score_responses
