@@ -19,6 +19,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from attunement.usecases import families as uc_families
+
 
 def coded_file(megabytes: float) -> bytes:
     rows = ["session,actor,code,onset,offset,duration"]
@@ -60,7 +62,7 @@ def main() -> None:
         system = store.system_actor()
         store.accounts.add_site(system, "Site A")
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        fam = store.families.create_family(system, {
+        fam = uc_families.register_family(store, system, {
             "family_id": "F1", "site": "Site A", "infant": {"due_date": due},
             "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother"}]})["id"]

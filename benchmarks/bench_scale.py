@@ -7,7 +7,7 @@ through) for assessments — so encryption, scoring, alerts and the audit chain 
 Then it times every operation of the issue:
 
 - caseload first page, family list page (a search by family code), a name search, alerts;
-- one submission (``add_assessment``);
+- one submission (``usecases.assessments.submit_assessment``);
 - export CSV and Parquet (streamed; each in a fresh process, reporting its peak RSS);
 - ``audit verify`` (rows/s, full and from a checkpoint);
 - two processes writing concurrently vs one (submissions/s; the chain verified after).
@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 EPDS_POINTS = ("baseline", "6w", "6m")
 TIME_POINTS = [
@@ -68,7 +71,7 @@ def build(url: str, key: Path, families: int, *, batch: int = 500) -> dict[str, 
     t0 = time.perf_counter()
     ids: list[int] = []
     for n in range(families):
-        doc = st.families.create_family(admin, {
+        doc = uc_families.register_family(st, admin, {
             "family_id": f"F{n:07d}", "site": sites[n % SITES], "study": "Nation",
             "assessed_on": "2026-06-20",
             "infant": {"due_date": "2026-06-20", "date_of_birth": "2026-06-15",
@@ -103,7 +106,7 @@ def build(url: str, key: Path, families: int, *, batch: int = 500) -> dict[str, 
 
 
 def _submit(st: Any, subs: list[Any]) -> None:
-    for r in st.assessments.add_assessments(subs):
+    for r in uc_assessments.submit_assessments(st, subs):
         if isinstance(r, Exception):
             raise r
 
@@ -132,7 +135,7 @@ def reads(url: str, key: Path, families: int) -> dict[str, Any]:
     out["alerts"] = _timed(lambda: st.care.list_alerts(admin), repeat=5)
     fam = st.families.caseload_page(admin, q=code, limit=1)["items"][0]["id"]
     out["one_submission"] = _timed(
-        lambda: st.assessments.add_assessment(admin, fam, "mother", "epds", "6w", [0] * 10))
+        lambda: uc_assessments.submit_assessment(st, admin, fam, "mother", "epds", "6w", [0] * 10))
     st.close()
     return out
 
@@ -189,7 +192,7 @@ def writer_child(url: str, key: str, n: int, seed: int) -> None:
     rng = random.Random(seed)
     t0 = time.perf_counter()
     for _ in range(n):
-        st.assessments.add_assessment(admin, rng.choice(fams), "father", "epds", "6m",
+        uc_assessments.submit_assessment(st, admin, rng.choice(fams), "father", "epds", "6m",
                           [rng.randint(0, 3) for _ in range(10)])
     print(json.dumps({"n": n, "seconds": time.perf_counter() - t0}))
     st.close()

@@ -16,7 +16,7 @@ flags and audited in one transaction. Two phases per database:
 2. **Saturation**: the 50 clients send back to back (closed loop). This gives the most the
    service sustains; by Little's law the mean latency is then 50 / throughput.
 
-Baselines measured in the same run: the store's own ``add_assessment`` called directly (no
+Baselines measured in the same run: ``usecases.assessments.submit_assessment`` called directly (no
 HTTP), one at a time, and ``GET /healthz`` at 50 clients (what the load generator and the HTTP
 stack reach on the machine with no write at all).
 
@@ -38,6 +38,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 CLIENTS = 50
 MAX_REQUESTS = 12000
@@ -68,17 +71,17 @@ def _prepare(url: str, key: Path) -> tuple[int, float, float]:
         store.accounts.add_site(system, "Bench site")
         store.accounts.add_user(system, "pract@bench.example", "practitioner", ["Bench site"], PASSWORD)
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        fam = store.families.create_family(system, {
+        fam = uc_families.register_family(store, system, {
             "site": "Bench site", "family_id": "BENCH-1", "infant": {"due_date": due},
             "caregivers": [{"id": "mother", "role": "birth_mother"},
                            {"id": "father", "role": "birth_father"}]})
         for i in range(20):  # warm-up: statement compilation, instrument definitions
-            store.assessments.add_assessment(system, fam["id"], "mother", "epds", "baseline",
+            uc_assessments.submit_assessment(store, system, fam["id"], "mother", "epds", "baseline",
                                  [i % 4] * 9 + [0])
         n = 200
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
-            store.assessments.add_assessment(system, fam["id"], "father", "epds", "baseline",
+            uc_assessments.submit_assessment(store, system, fam["id"], "father", "epds", "baseline",
                                  [i % 4] * 9 + [0])
         direct = n / (time.perf_counter() - start)
         cpu_ms = (time.process_time() - cpu) / n * 1000
@@ -284,7 +287,7 @@ def _run(label: str, url: str, workdir: Path, workers: int) -> bool:
     print(f"{'':<11}   throughput {sat.rate:7.1f}/s (target ≥ {TARGET_RPS:.0f}: "
           f"{sat.rate / TARGET_RPS:.2f}× target); latency p50 {sat.pct_ms(0.5):6.1f} ms, "
           f"p99 {sat.pct_ms(0.99):6.1f} ms, mean {statistics.fmean(sat.latencies) * 1000:.1f} ms")
-    print(f"{'':<11} baseline: store.assessments.add_assessment direct, sequential {direct:7.1f}/s "
+    print(f"{'':<11} baseline: usecases submit_assessment direct, sequential {direct:7.1f}/s "
           f"({cpu_ms:.2f} ms CPU each); saturation = {sat.rate / direct:.2f}× baseline")
     print(f"{'':<11} harness floor: GET /healthz at 50 clients {floor:7.1f}/s "
           f"(no write; what this load generator and HTTP stack reach on this machine)")

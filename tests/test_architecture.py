@@ -188,3 +188,44 @@ def test_comments_cite_only_the_repository_or_published_sources():
             if _OUTSIDE.search(line):
                 found.append(f"{path.relative_to(SRC)}:{lineno}: {line.strip()}")
     assert found == []
+
+
+# The store modules that still import a domain library, and why; the use-case layer
+# (attunement.usecases) is the one that should. This list may only shrink: scoring
+# (store.assessments) and the family-file rules (store.families' validation) already moved.
+_STORE_DOMAIN_ALLOWED = {
+    # create_link refuses an unknown instrument before it issues a link
+    "attunement.store.care": {"attunement.instruments"},
+    # the export's column names come from the instrument definitions
+    "attunement.store.exports": {"attunement.instruments.definition"},
+    # the family file's vocabulary (placements, caregiver roles): checked while parsing
+    "attunement.store.families": {"attunement.risk.family"},
+    # the recorded safety-review answer's key in the family document
+    "attunement.store.family_views": {"attunement.risk.profile"},
+    # observation files are read and their measures computed when stored
+    "attunement.store.observation_measures": {
+        "attunement.observation", "attunement.observation.actors"},
+    # referral rules: the intervention catalogue, factor definitions and cascade rules
+    "attunement.store.referrals": {
+        "attunement.cascade", "attunement.interventions.catalogue", "attunement.risk"},
+    # the research view names an instrument's items
+    "attunement.store.research_view": {"attunement.instruments"},
+    # the episode's programme must be in the intervention catalogue
+    "attunement.store.shared": {"attunement.interventions.catalogue"},
+    # randomisation, balance and CONSORT counts of stored trials
+    "attunement.store.trials": {"attunement.trials", "attunement.trials.randomisation"},
+}
+
+
+def test_the_store_imports_no_domain_library_outside_the_allow_list():
+    found = {
+        name: {t for t in imports_of(name) if t.split(".")[1] in DOMAIN}
+        for name in modules()
+        if name.startswith("attunement.store")
+    }
+    found = {k: v for k, v in found.items() if v}
+    extra = {k: sorted(v - _STORE_DOMAIN_ALLOWED.get(k, set())) for k, v in found.items()}
+    assert {k: v for k, v in extra.items() if v} == {}
+    # an entry no longer needed is removed, so the list only shrinks
+    stale = {k: sorted(v - found.get(k, set())) for k, v in _STORE_DOMAIN_ALLOWED.items()}
+    assert {k: v for k, v in stale.items() if v} == {}

@@ -14,6 +14,7 @@ import pytest
 
 from attunement.policy import Action, Target, allows, require
 from attunement.store import Forbidden, NotFound, Store, StoreError
+from attunement.usecases import families as uc_families
 
 ROLES = ("admin", "site_lead", "practitioner", "researcher", "system", "unknown")
 OWN = Target(site_ids=frozenset({1}), study_ids=frozenset({10}), role="practitioner")
@@ -187,7 +188,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         payload = {"family_id": code, "site": site, "study": study,
                    "infant": {"due_date": due}, "placement": "birth_family",
                    "caregivers": [{"id": "mother", "role": "birth_mother"}]}
-        return store.families.create_family(system, payload)["id"]
+        return uc_families.register_family(store, system, payload)["id"]
 
     # the researcher's "own" family is in their study, the "other" one in none
     fams = {"own": family("N-1", "North", "Attach-1"), "other": family("S-1", "South", None)}

@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attunement.cli import app
+from attunement.usecases import families as uc_families
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -80,7 +81,7 @@ def _seed_trial_study(env: dict[str, str]) -> None:
         store.accounts.add_study(system, "Trial T", ["North Clinic"], [
             {"name": "antenatal", "offset_days": -60, "window_days": 30, "instruments": ["epds"]}])
         due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-        store.families.create_family(system, {
+        uc_families.register_family(store, system, {
             "family_id": "A-017", "site": "North Clinic", "study": "Trial T",
             "infant": {"due_date": due}, "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother", "age": 29}]})

@@ -31,6 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 SITE_A, SITE_B = "Site A", "Site B"
 
 # family code -> site, context, caregivers (id, role, age)
@@ -166,9 +169,9 @@ def seed(store: Any, actor: Any) -> dict[str, int]:
     family code -> family id."""
     from attunement.store.referrals import Referrals
 
-    ids = {code: store.families.create_family(actor, family_payload(code))["id"] for code in FAMILIES}
+    ids = {code: uc_families.register_family(store, actor, family_payload(code))["id"] for code in FAMILIES}
     for code, cg, instrument, total, on in ASSESSMENTS:
-        store.assessments.add_assessment(actor, ids[code], cg, instrument, f"t{on}",
+        uc_assessments.submit_assessment(store, actor, ids[code], cg, instrument, f"t{on}",
                              responses(instrument, total), completed_on=on)
     refs = Referrals(store)
     for code, cg, kind, target, offered, stages in REFERRALS:

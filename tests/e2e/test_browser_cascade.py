@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attunement.usecases import assessments as uc_assessments
 from web.support import PASSWORD, LiveServer, World
 
 from .test_browser import _shot
@@ -28,7 +29,7 @@ def test_referral_and_cascade_dashboard(chromium, server: LiveServer, e2e_world:
     # FAM-A's mother screened negative at registration; a later positive EPDS, then a referral
     system = e2e_world.store.system_actor()
     today = dt.date.today()
-    e2e_world.store.assessments.add_assessment(system, e2e_world.family_a, "mother", "epds", "antenatal",
+    uc_assessments.submit_assessment(e2e_world.store, system, e2e_world.family_a, "mother", "epds", "antenatal",
                                    [2, 2, 2, 2, 2, 1, 1, 1, 1, 0],
                                    completed_on=today.isoformat())
     page.goto(f"{server.url}/families/{e2e_world.family_a}")

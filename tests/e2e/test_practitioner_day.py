@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from attunement.usecases import families as uc_families
 from web.support import PASSWORD, LiveServer, World, family_payload, make_template, open_world
 
 pytestmark = pytest.mark.browser
@@ -56,7 +57,7 @@ def site() -> Iterator[Site]:
     # one family per viewport for the consent-then-randomise walk (an allocation is final)
     fams = {}
     for width in (DESKTOP["width"], PHONE["width"]):
-        fams[width] = store.families.create_family(
+        fams[width] = uc_families.register_family(store,
             system, family_payload(f"RND-{width}", "Site A", study="Study S"))["id"]
     with LiveServer(world.app) as live:
         yield Site(world, live.url, study, fams)
@@ -144,7 +145,7 @@ def test_consent_recorded_in_the_ui_then_randomised(chromium: Any, site: Site,
 
 def test_consent_withdrawn_in_the_ui(chromium: Any, site: Site) -> None:
     store, system = site.world.store, site.world.store.system_actor()
-    fid = store.families.create_family(system, family_payload("WDR-1", "Site A"))["id"]
+    fid = uc_families.register_family(store, system, family_payload("WDR-1", "Site A"))["id"]
     store.care.add_consent(system, fid, kind="recording", version="3", given_on=dt.date.today(),
                       caregiver="mother")
     page = _login(chromium, site, "practitioner", DESKTOP)

@@ -12,6 +12,7 @@ import pytest
 
 from attunement.store import Actor, Store
 from attunement.store.trials import StudyTrials
+from attunement.usecases import families as uc_families
 
 PASSWORD = "correct horse battery staple"
 SECRET = "an-independent-statisticians-seed-0123456789"
@@ -81,13 +82,13 @@ def build(url: str, key: Path) -> TrialWorld:
     today = dt.date.today().isoformat()
     fam_a, consents = [], {}
     for i in range(6):
-        f = store.families.create_family(system, family_payload(f"A-{i}", "Site A"))["id"]
+        f = uc_families.register_family(store, system, family_payload(f"A-{i}", "Site A"))["id"]
         consents[f] = store.care.add_consent(system, f, kind="research", version="v1",
                                         given_on=today)["id"]
         fam_a.append(f)
-    fam_b = store.families.create_family(system, family_payload("B-0", "Site B"))["id"]
+    fam_b = uc_families.register_family(store, system, family_payload("B-0", "Site B"))["id"]
     store.care.add_consent(system, fam_b, kind="research", version="v1", given_on=today)
-    no_consent = store.families.create_family(system, family_payload("A-nc", "Site A"))["id"]
+    no_consent = uc_families.register_family(store, system, family_payload("A-nc", "Site A"))["id"]
     return TrialWorld(store, StudyTrials(store), system, store.actor(admin_id),
                       store.actor(ids["pa"]["id"]), store.actor(ids["pb"]["id"]),
                       store.actor(ids["lead"]["id"]), store.actor(ids["res"]["id"]), study,

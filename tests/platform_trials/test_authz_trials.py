@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from attunement.usecases import families as uc_families
 from attunement.web.app import create_app
 from attunement.web.pages.trials import router as trials_router
 from attunement.web.settings import Settings
@@ -37,7 +38,7 @@ def api(tw: TrialWorld) -> Iterator[tuple[TestClient, dict[str | None, dict[str,
 def _fresh_family(tw: TrialWorld, site: str, code: str) -> int:
     import datetime as dt
 
-    fid = tw.store.families.create_family(tw.system, family_payload(code, site))["id"]
+    fid = uc_families.register_family(tw.store, tw.system, family_payload(code, site))["id"]
     tw.store.care.add_consent(tw.system, fid, kind="research", version="v1",
                          given_on=dt.date.today().isoformat())
     return fid

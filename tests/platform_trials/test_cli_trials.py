@@ -16,6 +16,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from attunement.cli import app
+from attunement.usecases import families as uc_families
 
 from .conftest import DESIGN, SECRET, TrialWorld, build, family_payload
 
@@ -325,8 +326,8 @@ def test_family_references_are_never_guessed(cli: Cli):
     tw = cli.tw
     n = tw.fam_a[0]
     system = tw.store.system_actor()
-    twin = tw.store.families.create_family(system, family_payload(str(n), "Site B"))["id"]  # code "1"
-    dup = tw.store.families.create_family(system, family_payload("A-1", "Site B"))["id"]  # "A-1" twice
+    twin = uc_families.register_family(tw.store, system, family_payload(str(n), "Site B"))["id"]  # code "1"
+    dup = uc_families.register_family(tw.store, system, family_payload("A-1", "Site B"))["id"]  # "A-1" twice
     for f in (twin, dup):
         tw.store.care.add_consent(system, f, kind="research", version="v1",
                              given_on=dt.date.today().isoformat())

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from attunement.usecases import assessments as uc_assessments
 from attunement.web.app import create_app
 from attunement.web.pages.observations import router as observation_router
 from attunement.web.settings import Settings
@@ -50,7 +51,7 @@ def _csrf(html: str) -> str:
 @pytest.mark.parametrize("tw", ["sqlite"], indirect=True)
 def test_upload_measures_and_timeline(tw: TrialWorld, client: TestClient):
     fam = tw.fam_a[0]
-    tw.store.assessments.add_assessment(tw.system, fam, "mother", "epds", "baseline",
+    uc_assessments.submit_assessment(tw.store, tw.system, fam, "mother", "epds", "baseline",
                             [1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
     csrf = _csrf(client.get("/login").text)
     client.post("/login", data={"email": "pa@example.org", "password": PASSWORD,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from attunement.store import Actor, Store
+from attunement.usecases import families as uc_families
 
 PASSWORD = "correct horse battery staple"
 
@@ -145,6 +146,6 @@ def world(store: Store) -> World:
     s = store.accounts.add_user(system, "south@example.org", "practitioner", ["South"], PASSWORD)
     r = store.accounts.add_user(system, "res@example.org", "researcher", [], PASSWORD, studies=["Attach-1"])
     north, south, researcher = (store.actor(x["id"]) for x in (n, s, r))
-    fn = store.families.create_family(north, family_payload("N-001", "North", study="Attach-1"))
-    fs = store.families.create_family(south, family_payload("S-001", "South", study="Attach-1"))
+    fn = uc_families.register_family(store, north, family_payload("N-001", "North", study="Attach-1"))
+    fs = uc_families.register_family(store, south, family_payload("S-001", "South", study="Attach-1"))
     return World(store, admin, system, north, south, researcher, study["id"], fn["id"], fs["id"])

@@ -16,6 +16,8 @@ from outreach_support import SmsProvider, SmtpServer, free_port
 from attunement.outreach import OutreachConfig, Worker
 from attunement.outreach import worker as worker_module
 from attunement.store import Actor, OutreachRecords, Store, StoreValidationError
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 PASSWORD = "correct horse battery staple"
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]  # item 10 above zero: the self-harm flag
@@ -59,7 +61,7 @@ def make_world(store: Store, *, father: bool = True) -> W:
     p = store.accounts.add_user(system, "north@example.org", "practitioner", ["North"], PASSWORD)
     store.accounts.add_user(system, "lead@example.org", "site_lead", ["North"], PASSWORD)
     north = store.actor(p["id"])
-    fam = store.families.create_family(north, payload("N-001", father=father))
+    fam = uc_families.register_family(store, north, payload("N-001", father=father))
     return W(store, north, fam["id"])
 
 
@@ -142,7 +144,7 @@ def test_invitation_in_language_then_reminders_until_answered_across_restart(sto
         mails = smtp.mailbox.to("carer1@example.net")
         assert len(mails) == 2 and "recordatorio" in mails[1]["Subject"]
         # the mother answers through her reminder's link: no further reminder for her
-        again.care.submit_link(link_token(body(mails[1])), [0] * 10)
+        uc_assessments.submit_link(again, link_token(body(mails[1])), [0] * 10)
         sent = Worker(again, cfg).run_once(OPENS + 7 * DAY)
         assert summary(sent) == [("reminder", "sms", "sent")]
         assert len(smtp.mailbox.to("carer1@example.net")) == 2
@@ -168,7 +170,7 @@ def test_reminder_is_not_sent_when_answered_after_it_was_queued(store, smtp):
     worker.run_once(OPENS)
     queued = worker.plan(OPENS + 3 * DAY)  # the mother's reminder is queued ...
     assert sorted((m["kind"], m["caregiver_id"]) for m in queued)[0][0] == "reminder"
-    store.assessments.add_assessment(w.north, w.fam, "mother", "epds", "6w", [0] * 10)
+    uc_assessments.submit_assessment(store, w.north, w.fam, "mother", "epds", "6w", [0] * 10)
     done = worker.deliver_due(OPENS + 3 * DAY)  # ... and answered before the worker sends it
     # (the father has no e-mail address: his reminder fails, visibly, as his invitation did)
     assert sorted((r["status"], r["error"]) for r in done) == [
@@ -179,7 +181,7 @@ def test_reminder_is_not_sent_when_answered_after_it_was_queued(store, smtp):
 def test_two_workers_at_once_send_each_message_once(store, smtp):
     w = make_world(store)
     for i in range(2, 13):
-        store.families.create_family(w.north, payload(f"N-{i:03d}", mother_email=f"m{i}@example.net"))
+        uc_families.register_family(store, w.north, payload(f"N-{i:03d}", mother_email=f"m{i}@example.net"))
     cfg = config(smtp)
     stores = [Store.open(store.url, key_path=store.key_path) for _ in range(2)]
     start = threading.Barrier(2)
@@ -205,7 +207,7 @@ def test_two_workers_at_once_send_each_message_once(store, smtp):
 
 # ---------------------------------------------------------------------------- escalation
 def _alert(w: W, caregiver: str) -> dict:
-    a = w.store.assessments.add_assessment(w.north, w.fam, caregiver, "epds", "6w", EPDS_ITEM10)
+    a = uc_assessments.submit_assessment(w.store, w.north, w.fam, caregiver, "epds", "6w", EPDS_ITEM10)
     [alert] = [x for x in w.store.care.list_alerts(w.north) if x["assessment_id"] == a["id"]]
     return alert
 
@@ -333,7 +335,7 @@ def test_sms_provider_500_is_retried_and_400_is_not(store, smtp, sms):
 
 def test_no_address_on_record_fails_without_retry(store, smtp):
     w = make_world(store, father=False)
-    store.families.create_family(w.north, payload("N-002", mother_email=None, father=False))
+    uc_families.register_family(store, w.north, payload("N-002", mother_email=None, father=False))
     results = Worker(store, config(smtp)).run_once(OPENS)
     assert sorted((r["status"], r["error"]) for r in results) == [
         ("failed", "no e-mail address on record"), ("sent", None)]
@@ -353,7 +355,7 @@ def test_opt_out_is_respected_and_recorded(store, smtp):
     assert changes and changes[-1]["after"]["opted_out"] is True
     # opting out after a message was queued stops it too
     records.set_contact_preferences(w.north, w.fam, "mother", opted_out=False)
-    store.families.create_family(w.north, payload("N-002", mother_email="other@example.net",
+    uc_families.register_family(store, w.north, payload("N-002", mother_email="other@example.net",
                                          father=False))
     worker = Worker(store, config(smtp))
     worker.plan(OPENS)

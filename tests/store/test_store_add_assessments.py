@@ -16,6 +16,8 @@ from attunement.store import (
     Submission,
 )
 from attunement.store.models import Alert, Assessment, AuditEntry
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]  # item 10 > 0: the self-harm safety flag
 EPDS_CALM = [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]
@@ -73,7 +75,7 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
     st = world.store
     # a second family at North, registered exactly like the world's: the same submissions go
     # one by one through add_assessment there, and as one batch here
-    twin = st.families.create_family(world.north, make_family("N-002", "North", study="Attach-1"))["id"]
+    twin = uc_families.register_family(st, world.north, make_family("N-002", "North", study="Attach-1"))["id"]
     plan = [
         ("mother", "epds", "6w", EPDS_CALM, "scores"),
         ("mother", "epds", "6w", EPDS_ITEM10, "scores"),
@@ -87,12 +89,12 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
     before = _counts(st)
     audit_rows_before = st.maintenance.verify_audit().rows
     # a generator, as the web service hands them over
-    batch = st.assessments.add_assessments(
+    batch = uc_assessments.submit_assessments(st, (
         Submission(world.north, world.fam_north, cg, ins, tp, list(r), input=kind)
         for cg, ins, tp, r, kind in plan
-    )
+    ))
     one_by_one = [
-        st.assessments.add_assessment(world.north, twin, cg, ins, tp, list(r), input=kind)
+        uc_assessments.submit_assessment(st, world.north, twin, cg, ins, tp, list(r), input=kind)
         for cg, ins, tp, r, kind in plan
     ]
     assert len(batch) == len(plan)
@@ -138,14 +140,14 @@ def test_batch_returns_what_add_assessment_returns_and_numbers_instances(world, 
 
 def test_batch_continues_instance_numbers_already_stored(world):
     st = world.store
-    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    first = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     assert first["instance"] == 1
-    batch = st.assessments.add_assessments(
+    batch = uc_assessments.submit_assessments(st,
         [Submission(world.north, world.fam_north, "father", "epds", "6w", [i] * 9 + [0])
          for i in range(3)]
     )
     assert [b["instance"] for b in batch] == [2, 3, 4]
-    later = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    later = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     assert later["instance"] == 5
 
 
@@ -181,7 +183,7 @@ def test_failures_leave_nothing_and_do_not_touch_the_others(world):
         # 10 the South practitioner on its own family: valid
         Submission(world.south, world.fam_south, "father", "epds", "6w", EPDS_CALM),
     ]
-    results = st.assessments.add_assessments(subs)
+    results = uc_assessments.submit_assessments(st, subs)
     assert len(results) == len(subs)
     valid = {0, 2, 7, 10}
     assert {i for i, r in enumerate(results) if isinstance(r, dict)} == valid, results
@@ -222,7 +224,7 @@ def test_failures_leave_nothing_and_do_not_touch_the_others(world):
 def test_every_submission_failing_writes_nothing(world):
     st = world.store
     before = _counts(st)
-    results = st.assessments.add_assessments([
+    results = uc_assessments.submit_assessments(st, [
         Submission(world.researcher, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, world.fam_south, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", [9] * 10),
@@ -237,12 +239,12 @@ def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_
     stored (no assessment, alert or audit row), and the store goes on writing afterwards."""
     st = world.store
     # a family outside any study: every time point is accepted by the store itself
-    free = st.families.create_family(world.north, make_family("N-FREE", "North"))["id"]
+    free = uc_families.register_family(st, world.north, make_family("N-FREE", "North"))["id"]
     refuse_time_point(st, "boom")
     before = _counts(st)
     audit_rows_before = st.maintenance.verify_audit().rows
     with pytest.raises(Exception, match="disk on fire") as err:
-        st.assessments.add_assessments([
+        uc_assessments.submit_assessments(st, [
             Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
             Submission(world.north, free, "father", "epds", "boom", EPDS_ITEM10),
             Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
@@ -251,7 +253,7 @@ def test_a_database_error_rolls_back_the_whole_batch(world, make_family, refuse_
     assert _counts(st) == before
     report = st.maintenance.verify_audit()
     assert report.ok and report.rows == audit_rows_before
-    again = st.assessments.add_assessments([
+    again = uc_assessments.submit_assessments(st, [
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10),
         Submission(world.north, free, "father", "epds", "6w", EPDS_ITEM10),
     ])
@@ -276,7 +278,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
         [0] * 10,
         [2] * 9 + [2],  # item 10 > 0
     ]
-    results = st.assessments.add_assessments(
+    results = uc_assessments.submit_assessments(st,
         [Submission(world.north, world.fam_north, ("mother", "father")[i % 2], "epds", "6w", r)
          for i, r in enumerate(answers)]
     )
@@ -304,7 +306,7 @@ def test_urgent_flags_open_alerts_for_exactly_those_submissions(world):
 def test_the_same_submission_key_twice_in_one_batch_returns_the_first(world):
     st = world.store
     before = _counts(st)
-    results = st.assessments.add_assessments([
+    results = uc_assessments.submit_assessments(st, [
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_ITEM10,
                    submission_key="retry-7"),
         Submission(world.north, world.fam_north, "father", "epds", "6w", EPDS_CALM,
@@ -327,7 +329,7 @@ def test_the_same_submission_key_twice_in_one_batch_returns_the_first(world):
     assert after[Alert] - before[Alert] == 1  # the retries opened no second alert
     assert _count(st, Assessment, Assessment.submission_key == "retry-7") == 1
     # and after the batch, add_assessment with the key still returns the first
-    again = st.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
+    again = uc_assessments.submit_assessment(st, world.north, world.fam_north, "mother", "epds", "6w",
                               EPDS_ITEM10, submission_key="retry-7")
     assert again["id"] == first["id"]
     assert st.maintenance.verify_audit().ok
@@ -335,7 +337,7 @@ def test_the_same_submission_key_twice_in_one_batch_returns_the_first(world):
 
 def test_a_key_of_another_family_in_the_same_batch_is_refused(world):
     st = world.store
-    results = st.assessments.add_assessments([
+    results = uc_assessments.submit_assessments(st, [
         Submission(world.south, world.fam_south, "mother", "epds", "6w", EPDS_CALM,
                    submission_key="shared"),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM,
@@ -350,7 +352,7 @@ def test_a_key_of_another_family_in_the_same_batch_is_refused(world):
 
 def test_a_failed_submission_does_not_use_up_its_key(world):
     st = world.store
-    results = st.assessments.add_assessments([
+    results = uc_assessments.submit_assessments(st, [
         Submission(world.north, world.fam_north, "uncle", "epds", "6w", EPDS_CALM,
                    submission_key="k-1"),
         Submission(world.north, world.fam_north, "mother", "epds", "6w", EPDS_CALM,
@@ -368,7 +370,7 @@ def test_an_empty_batch_returns_nothing_and_writes_nothing(world):
     st = world.store
     before = _counts(st)
     head = st.maintenance.verify_audit()
-    assert st.assessments.add_assessments([]) == []
-    assert st.assessments.add_assessments(iter(())) == []
+    assert uc_assessments.submit_assessments(st, []) == []
+    assert uc_assessments.submit_assessments(st, iter(())) == []
     assert _counts(st) == before
     assert st.maintenance.verify_audit() == head

@@ -12,13 +12,15 @@ from sqlalchemy import create_engine, func, select, text
 from attunement.instruments import score_responses
 from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
 
 def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     expected = score_responses("epds", EPDS_ITEM10)
     assert a["responses"] == EPDS_ITEM10
     assert a["scores"] == expected.scores and a["scores"]["epds_total"] == 14
@@ -39,7 +41,7 @@ def test_assessment_stores_responses_scores_flags_and_instrument_version(world):
 def test_positions_input_is_kept_as_given_and_scored_identically(world):
     st = world.store
     positions = [x + 1 for x in [0, 1, 0, 0, 1, 0, 0, 0, 0]]
-    a = st.assessments.add_assessment(
+    a = uc_assessments.submit_assessment(st,
         world.north, world.fam_north, "father", "phq9", "6w", positions, input="positions"
     )
     assert a["responses"] == positions and a["input"] == "positions"
@@ -55,17 +57,17 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
 
 def test_correction_is_a_new_version_and_history_is_kept(world):
     st = world.store
-    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    first = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     with pytest.raises(StoreValidationError) as err:
-        st.assessments.correct_assessment(world.north, first["id"], [1] * 10, reason="  ")
+        uc_assessments.correct_assessment(st, world.north, first["id"], [1] * 10, reason="  ")
     assert err.value.field == "reason"
-    second = st.assessments.correct_assessment(
+    second = uc_assessments.correct_assessment(st,
         world.north, first["id"], [1] * 10, reason="item order transcribed wrongly"
     )
     assert second["version"] == 2 and second["corrected_from"] == first["id"]
     assert second["scores"]["epds_total"] == 10
     with pytest.raises(StoreValidationError):  # only the latest version can be corrected
-        st.assessments.correct_assessment(world.north, first["id"], [2] * 10, reason="again")
+        uc_assessments.correct_assessment(st, world.north, first["id"], [2] * 10, reason="again")
     history = [
         x
         for x in st.assessments.list_assessments(world.north, world.fam_north)
@@ -99,7 +101,7 @@ def test_bad_assessment_input_names_the_field(world):
     ]
     for args, field in cases:
         with pytest.raises(StoreValidationError) as err:
-            st.assessments.add_assessment(world.north, world.fam_north, *args)
+            uc_assessments.submit_assessment(st, world.north, world.fam_north, *args)
         assert err.value.field == field, (args, err.value)
 
 
@@ -109,12 +111,12 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
     info = st.care.open_link(token)
     assert info["instrument"] == "epds" and info["caregiver_role"] == "birth_father"
     assert "Wintergreen" not in str(info)
-    a = st.care.submit_link(token, EPDS_ITEM10)
+    a = uc_assessments.submit_link(st, token, EPDS_ITEM10)
     assert a["submitted_via"] == "link" and a["caregiver"] == "father"
     assert any(x["assessment_id"] == a["id"] for x in st.care.list_alerts(world.north))
     for call in (
         lambda: st.care.open_link(token),
-        lambda: st.care.submit_link(token, [0] * 10),
+        lambda: uc_assessments.submit_link(st, token, [0] * 10),
         lambda: st.care.open_link("not-a-token"),
     ):
         with pytest.raises(NotFound):
@@ -128,7 +130,7 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
         )
     engine.dispose()
     with pytest.raises(NotFound):
-        st.care.submit_link(expired, [0] * 10)
+        uc_assessments.submit_link(st, expired, [0] * 10)
 
 
 def a_time():
@@ -141,7 +143,7 @@ def test_bad_link_submission_leaves_the_link_usable(world):
     st = world.store
     token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
     with pytest.raises(StoreValidationError):
-        st.care.submit_link(token, [9] * 10)
+        uc_assessments.submit_link(st, token, [9] * 10)
     assert st.care.open_link(token)["instrument"] == "epds"
 
 
@@ -152,7 +154,7 @@ def test_concurrent_link_submissions_use_the_link_once(world):
 
     def go() -> None:
         try:
-            st.care.submit_link(token, [0] * 10)
+            uc_assessments.submit_link(st, token, [0] * 10)
             results.append("ok")
         except NotFound:
             results.append("gone")
@@ -181,7 +183,7 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
         try:
             barrier.wait()
             responses = [i % 4, 0, 0, 0, 0, 0, 0, 0, 0, 1 if i % 10 == 0 else 0]
-            st.assessments.add_assessment(
+            uc_assessments.submit_assessment(st,
                 world.north,
                 world.fam_north,
                 ("mother", "father")[i % 2],
@@ -212,7 +214,7 @@ def test_fifty_concurrent_submissions_lose_none_and_duplicate_none(world):
     report = st.maintenance.verify_audit()
     assert report.ok and report.rows == audit_before + 50
     # a retried submission with the same key is not stored twice
-    again = st.assessments.add_assessment(
+    again = uc_assessments.submit_assessment(st,
         world.north, world.fam_north, "mother", "epds", "6w", [0] * 10, submission_key="k0"
     )
     assert _count(st, Assessment) - before == 50 and again["id"] in {a.id for a in rows}
@@ -234,14 +236,14 @@ def test_failure_half_way_leaves_nothing(world, monkeypatch):
 
     monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
-        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
+        uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
     token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
     counts[CaregiverLink] += 1
     counts[AuditEntry] += 1
     monkeypatch.setattr(audit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
-        st.care.submit_link(token, EPDS_ITEM10)
+        uc_assessments.submit_link(st, token, EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
     assert {m: _count(st, m) for m in counts} == counts
     assert st.care.open_link(token)["instrument"] == "epds"  # the link was not used up
@@ -255,8 +257,8 @@ def test_caregiver_can_leave_and_join_without_losing_history(world):
     father = next(c for c in fam["caregivers"] if c["id"] == "father")
     assert father["active"] is False and father["left_reason"] == "separated"
     with pytest.raises(StoreValidationError):
-        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    st.families.add_caregiver(world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
+        uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    uc_families.add_caregiver(st, world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
     doc = st.families.family_document(world.north, world.fam_north)
     assert [c["id"] for c in doc["caregivers"]] == ["mother", "partner"]
     assert st.families.list_families(world.north)[0]["n_caregivers"] == 2
@@ -309,7 +311,7 @@ def test_schedule_shows_due_and_overdue(world):
     assert ("mother", "epds", "baseline") not in pending
     assert ("father", "epds", "baseline") in pending
     assert ("father", "phq9", "6w") in pending
-    st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
+    uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "phq9", "6w", [0] * 9)
     row = st.families.list_families(world.north)[0]
     assert ("father", "phq9", "6w") not in {
         (x["caregiver"], x["instrument"], x["time_point"]) for x in row["due"] + row["overdue"]
@@ -355,7 +357,7 @@ def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
     def submit() -> None:
         barrier.wait()
         ids.append(
-            st.assessments.add_assessment(
+            uc_assessments.submit_assessment(st,
                 world.north,
                 world.fam_north,
                 "father",
@@ -378,11 +380,12 @@ def test_concurrent_retries_with_one_submission_key_store_one_assessment(world):
 _WORKER = """
 import sys, threading
 from attunement.store import Store
+from attunement.usecases import assessments as uc_assessments
 url, key, family, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 st = Store.open(url, key_path=key)
 actor = st.system_actor()
 def go(i):
-    st.assessments.add_assessment(actor, family, "mother", "epds", "6w", [i % 4] + [0] * 9)
+    uc_assessments.submit_assessment(st, actor, family, "mother", "epds", "6w", [i % 4] + [0] * 9)
 threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
 [t.start() for t in threads]
 [t.join() for t in threads]
@@ -415,7 +418,7 @@ def test_last_assessed_is_the_completion_date_not_the_entry_time(world):
     st = world.store
     before = {r["id"]: r["last_assessed"] for r in st.families.list_families(world.north)}
     assert before[world.fam_north] == "2026-10-01"  # the family file's assessed_on
-    st.assessments.add_assessment(
+    uc_assessments.submit_assessment(st,
         world.north, world.fam_north, "father", "epds", "6w", [0] * 10, completed_on="2026-10-20"
     )
     after = {r["id"]: r["last_assessed"] for r in st.families.list_families(world.north)}

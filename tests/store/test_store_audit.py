@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from attunement.store import AuthError
+from attunement.usecases import families as uc_families
 
 
 def _sql(store, *statements):
@@ -117,7 +118,7 @@ def test_audit_never_holds_identifiers(world):
 
     st = world.store
     st.families.get_family(world.north, world.fam_north)
-    st.families.add_caregiver(
+    uc_families.add_caregiver(st,
         world.north,
         world.fam_north,
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attunement.store import Store, StoreValidationError
+from attunement.usecases import assessments as uc_assessments
 
 
 def _new_url(request, tmp_path, dialect):
@@ -15,7 +16,7 @@ def _new_url(request, tmp_path, dialect):
 
 def test_backup_restore_round_trip(world, tmp_path, key_path, request):
     st = world.store
-    st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     before_family = st.families.get_family(world.north, world.fam_north)
     before_rows = st.maintenance.verify_audit().rows
     dest = st.maintenance.backup(tmp_path / "backup.bin")

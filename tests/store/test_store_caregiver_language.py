@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import AuditEntry
+from attunement.usecases import assessments as uc_assessments
 
 
 def test_language_and_interpreter_are_recorded_and_reach_the_link(world):
@@ -52,8 +53,8 @@ PHQ9_ITEM9 = [1, 1, 1, 1, 1, 1, 0, 0, 1, None]  # item 9 > 0: an urgent flag
 
 def test_a_released_result_reaches_the_caregivers_space_and_nothing_else(world):
     st = world.store
-    kept = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
-    other = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    kept = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    other = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     token = st.care.create_space_link(world.north, world.fam_north, "father")
     assert st.care.open_space(token)["results"] == []  # nothing before release
     released = st.care.release_assessment(world.north, kept["id"])
@@ -74,7 +75,7 @@ def test_a_released_result_reaches_the_caregivers_space_and_nothing_else(world):
 
 def test_an_urgent_result_is_not_released_before_its_safety_review(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_ITEM9)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "phq9", "6w", PHQ9_ITEM9)
     with pytest.raises(StoreValidationError) as err:
         st.care.release_assessment(world.north, a["id"])
     assert "safety review" in err.value.reason
@@ -88,7 +89,7 @@ def test_an_urgent_result_is_not_released_before_its_safety_review(world):
 
 def test_another_site_cannot_release_or_open_a_space(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "phq9", "6w", PHQ9_MILD)
     with pytest.raises((NotFound, StoreValidationError)):
         st.care.release_assessment(world.south, a["id"])
     with pytest.raises((NotFound, StoreValidationError)):

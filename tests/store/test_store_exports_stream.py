@@ -14,6 +14,8 @@ from sqlalchemy import event, text
 from tests.store.conftest import family_payload
 
 from attunement.store import exports
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
@@ -21,9 +23,9 @@ EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 def _families(world, n):
     st = world.store
     for k in range(n):
-        fam = st.families.create_family(world.north, family_payload(f"N-1{k:02d}", "North",
+        fam = uc_families.register_family(st, world.north, family_payload(f"N-1{k:02d}", "North",
                                                            study="Attach-1"))
-        st.assessments.add_assessment(world.north, fam["id"], "mother", "epds", "6w", EPDS)
+        uc_assessments.submit_assessment(st, world.north, fam["id"], "mother", "epds", "6w", EPDS)
 
 
 def _statements(engine):
@@ -52,8 +54,8 @@ def test_export_query_joins_the_scope_instead_of_listing_family_ids(world):
 def test_stream_is_chunked_and_equals_the_in_memory_export(world):
     st = world.store
     _families(world, 5)
-    first = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
-    st.assessments.correct_assessment(world.north, first["id"], [1] * 10, reason="typo")
+    first = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    uc_assessments.correct_assessment(st, world.north, first["id"], [1] * 10, reason="typo")
     whole = st.exports.export_assessments(world.researcher)
     plan, body = st.exports.export_stream(world.researcher, fmt="csv", chunk=2)
     parts = list(body)
@@ -77,9 +79,9 @@ def test_stream_is_chunked_and_equals_the_in_memory_export(world):
 def test_streamed_csv_cells_cannot_run_as_formulas(world):
     st = world.store
     st.accounts.add_site(world.system, "=HYPERLINK(\"http://x\")")
-    st.families.create_family(world.admin, family_payload("E-1", "=HYPERLINK(\"http://x\")"))
+    uc_families.register_family(st, world.admin, family_payload("E-1", "=HYPERLINK(\"http://x\")"))
     fam = st.families.list_families(world.admin, q="E-1")[0]
-    st.assessments.add_assessment(world.admin, fam["id"], "mother", "epds", "6w", EPDS)
+    uc_assessments.submit_assessment(st, world.admin, fam["id"], "mother", "epds", "6w", EPDS)
     text = b"".join(st.exports.export_stream(world.admin, fmt="csv")[1]).decode()
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
 
@@ -111,7 +113,7 @@ def test_exports_read_the_replica_when_one_is_named(world, monkeypatch, tmp_path
         src.close()
         dst.close()
         replica = f"sqlite:///{copy}"
-        st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+        uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS)
         expected = len(st.exports.export_assessments(world.north)) - 1
     else:
         # a second URL to the same server and database

@@ -7,6 +7,7 @@ import pytest
 
 from attunement.risk import profile, validate_family
 from attunement.store import StoreValidationError
+from attunement.usecases import families as uc_families
 
 
 def _family_file(payload: dict) -> dict:
@@ -26,7 +27,7 @@ def test_family_document_round_trips_to_the_same_profile(world, make_family):
     payload["caregivers"][1]["responses"] = {"phq9": [3, 3, 2, 2, 1, 1, 1, 1, 0]}
     payload["caregivers"][0]["context"] = {"low_social_support": True}
     payload["context"]["domestic_violence"] = True
-    fam = st.families.create_family(world.north, payload)
+    fam = uc_families.register_family(st, world.north, payload)
     doc = st.families.family_document(world.north, fam["id"])
     validate_family(doc)
     expected = profile(_family_file(payload)).to_dict()
@@ -53,7 +54,7 @@ def test_form_variants_are_kept_and_used_for_scoring(world, make_family):
     payload = make_family("N-101", "North")
     pbq = ([0, 1, 2, 3, 4, 5] * 5)[:25]
     payload["caregivers"][1].update(variants={"pbq": ["order_2001"]}, responses={"pbq": pbq})
-    fam = st.families.create_family(world.north, payload)
+    fam = uc_families.register_family(st, world.north, payload)
     a = next(x for x in st.assessments.list_assessments(world.north, fam["id"]) if x["instrument"] == "pbq")
     assert a["scores"] == score_responses("pbq", pbq, variant=["order_2001"]).scores
     doc = st.families.family_document(world.north, fam["id"])
@@ -65,16 +66,16 @@ def test_family_file_rules_come_from_the_screening_schema(world, make_family):
     st = world.store
     payload = make_family("bad id!", "North")
     with pytest.raises(StoreValidationError) as err:
-        st.families.create_family(world.north, payload)
+        uc_families.register_family(st, world.north, payload)
     assert err.value.field == "family_id"
     payload = make_family("N-102", "North")
     payload["context"] = {"domestic_violence": "yes"}
     with pytest.raises(StoreValidationError) as err:
-        st.families.create_family(world.north, payload)
+        uc_families.register_family(st, world.north, payload)
     assert err.value.field.startswith("context")
     payload = make_family("N-103", "North")
     payload["caregivers"][0]["context"] = {"domestic_violence": True}
     with pytest.raises(StoreValidationError) as err:
-        st.families.create_family(world.north, payload)
+        uc_families.register_family(st, world.north, payload)
     assert err.value.field == "caregivers.0.context.domestic_violence"
     assert "family-level" in err.value.reason

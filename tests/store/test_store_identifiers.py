@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from attunement.store import KeyFileError, Store
+from attunement.usecases import families as uc_families
 
 SECRETS = (
     "Philippa",
@@ -163,7 +164,7 @@ def test_recording_the_birth_keeps_the_date_of_birth_encrypted(world, make_famil
     payload = make_family("N-200", "North")
     del payload["infant"]["date_of_birth"]
     payload["infant"]["due_date"] = "2026-11-30"
-    fam = st.families.create_family(world.north, payload)
+    fam = uc_families.register_family(st, world.north, payload)
     assert st.families.get_family(world.north, fam["id"])["infant"]["date_of_birth"] is None
     out = st.families.update_infant(
         world.north,

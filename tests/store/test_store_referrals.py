@@ -9,6 +9,7 @@ import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
 from attunement.store.referrals import Referrals
+from attunement.usecases import assessments as uc_assessments
 
 
 def _refer(world, **kw):
@@ -85,7 +86,7 @@ def test_dates_in_the_future_and_bad_targets_are_refused(world):
 def test_outcome_after_a_referral_uses_the_reliable_change_rule(world):
     # the mother's EPDS at registration (2026-10-01) is 12; a repeat after the referral is 6
     r = _refer(world, offered_on="2026-10-02")
-    world.store.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w",
+    uc_assessments.submit_assessment(world.store, world.north, world.fam_north, "mother", "epds", "6w",
                                [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], completed_on="2026-10-30")
     out = Referrals(world.store).get_referral(world.north, r["id"])["outcomes"]
     assert out == [{"instrument": "epds", "before": 12.0, "before_on": "2026-10-01",

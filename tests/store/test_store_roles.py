@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from attunement.store import Store
+from attunement.usecases import families as uc_families
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "correct horse battery staple"  # as in conftest.py
@@ -36,7 +37,7 @@ def test_the_service_role_works_but_cannot_rewrite_history(postgres_roles, tmp_p
         st.init("admin@example.org", PASSWORD)
         system = st.system_actor()
         st.accounts.add_site(system, "North")
-        fam = st.families.create_family(system, FAMILY)
+        fam = uc_families.register_family(st, system, FAMILY)
         c = st.care.add_consent(system, fam["id"], kind="research", version="v1",
                            given_on="2026-10-01")
         st.care.withdraw_consent(system, c["id"], withdrawn_on="2026-10-02", reason="asked")

@@ -8,6 +8,9 @@ import json
 from sqlalchemy import create_engine, text
 from tests.store.conftest import family_payload
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
 
@@ -22,8 +25,8 @@ def _rows(store, sql):
 
 def test_assessment_audit_row_names_the_record_without_copying_it(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-    b = st.assessments.correct_assessment(world.north, a["id"], [0] * 10, reason="transcribed wrongly")
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    b = uc_assessments.correct_assessment(st, world.north, a["id"], [0] * 10, reason="transcribed wrongly")
     rows = _rows(st, "SELECT action, before, after, record_hash FROM audit_log "
                      "WHERE entity = 'assessment' ORDER BY id")
     assert rows
@@ -43,7 +46,7 @@ def test_assessment_audit_row_names_the_record_without_copying_it(world):
 def test_create_family_writes_one_creation_row_and_no_identifier_view(world):
     st = world.store
     before = _rows(st, "SELECT max(id) FROM audit_log")[0][0]
-    doc = st.families.create_family(world.north, family_payload("N-002", "North", study="Attach-1"))
+    doc = uc_families.register_family(st, world.north, family_payload("N-002", "North", study="Attach-1"))
     new = _rows(st, f"SELECT action, entity FROM audit_log WHERE id > {before} ORDER BY id")
     assert ("create", "family") in new
     assert ("view_identifiers", "family") not in new
@@ -75,7 +78,7 @@ def test_verify_from_a_checkpoint_reads_only_the_rows_from_it_on(world):
     cp = st.maintenance.audit_checkpoint()
     total = st.maintenance.verify_audit().rows
     assert total == cp["last_id"]
-    st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS)
     st.accounts.add_site(world.system, "Later")
     seen: list[tuple[int, int]] = []
     report = st.maintenance.verify_audit(checkpoint=cp, progress=lambda done, of: seen.append((done, of)))
@@ -93,8 +96,8 @@ def test_verify_from_a_checkpoint_reads_only_the_rows_from_it_on(world):
 def test_verify_from_a_checkpoint_still_catches_what_happened_after_it(world):
     st = world.store
     cp = st.maintenance.audit_checkpoint()
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", EPDS)
-    st.assessments.add_assessment(world.north, world.fam_north, "mother", "epds", "6w", EPDS)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS)
+    uc_assessments.submit_assessment(st, world.north, world.fam_north, "mother", "epds", "6w", EPDS)
     if st.dialect == "postgresql":
         _exec(st, "ALTER TABLE assessments DISABLE TRIGGER USER")
     else:

@@ -8,6 +8,8 @@ import json
 import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 IDENTIFIERS = (
     "Philippa",
@@ -28,8 +30,8 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: st.families.get_family(north, fs),
         lambda: st.families.family_document(north, fs),
         lambda: st.assessments.list_assessments(north, fs),
-        lambda: st.assessments.add_assessment(north, fs, "mother", "epds", "6w", [0] * 10),
-        lambda: st.families.add_caregiver(north, fs, {"id": "x", "role": "other"}),
+        lambda: uc_assessments.submit_assessment(st, north, fs, "mother", "epds", "6w", [0] * 10),
+        lambda: uc_families.add_caregiver(st, north, fs, {"id": "x", "role": "other"}),
         lambda: st.families.end_caregiver(north, fs, "father", reason="moved"),
         lambda: st.care.create_link(north, fs, "mother", "epds", "6w"),
         lambda: st.care.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
@@ -43,11 +45,11 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
             call()
     south_assessment = st.assessments.list_assessments(world.south, fs)[0]["id"]
     with pytest.raises(NotFound):
-        st.assessments.correct_assessment(north, south_assessment, [0] * 10, reason="typo")
+        uc_assessments.correct_assessment(st, north, south_assessment, [0] * 10, reason="typo")
     ep = st.care.add_episode(world.south, fs, "abc", "2026-10-01", caregivers=["mother"])
     with pytest.raises(NotFound):
         st.care.update_episode(north, ep["id"], sessions_offered=10)
-    st.assessments.add_assessment(world.south, fs, "mother", "epds", "6w", [0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+    uc_assessments.submit_assessment(st, world.south, fs, "mother", "epds", "6w", [0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
     south_alerts = st.care.list_alerts(world.south)
     assert south_alerts and all(a["family"] == fs for a in south_alerts)
     assert all(a["family"] == world.fam_north for a in st.care.list_alerts(north))
@@ -77,7 +79,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
 
 def test_practitioner_cannot_register_a_family_at_another_site(world, make_family):
     with pytest.raises(StoreValidationError) as err:
-        world.store.families.create_family(world.north, make_family("X-1", "South"))
+        uc_families.register_family(world.store, world.north, make_family("X-1", "South"))
     assert err.value.field == "site"
 
 
@@ -104,8 +106,8 @@ def test_researcher_sees_pseudonymised_data_only(world):
 def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make_family):
     st, r = world.store, world.researcher
     for call in (
-        lambda: st.families.create_family(r, make_family("R-1", "North")),
-        lambda: st.assessments.add_assessment(r, world.fam_north, "mother", "epds", "6w", [0] * 10),
+        lambda: uc_families.register_family(st, r, make_family("R-1", "North")),
+        lambda: uc_assessments.submit_assessment(st, r, world.fam_north, "mother", "epds", "6w", [0] * 10),
         lambda: st.care.create_link(r, world.fam_north, "mother", "epds", "6w"),
         lambda: st.exports.export_assessments(r, pseudonymise=False),
         lambda: st.accounts.add_site(r, "East"),
@@ -175,7 +177,7 @@ def test_bad_family_input_names_the_field(world, make_family):
         payload = make_family("BAD", "North")
         mutate(payload)
         with pytest.raises(StoreValidationError) as err:
-            st.families.create_family(world.north, payload)
+            uc_families.register_family(st, world.north, payload)
         assert err.value.field == field, (field, err.value)
     assert len(st.families.list_families(world.admin)) == before  # nothing half-written
 

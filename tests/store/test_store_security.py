@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from attunement.store import KeyFileError, Store, StoreValidationError, audit
+from attunement.usecases import assessments as uc_assessments
 
 PASSWORD = "correct horse battery staple"  # as in conftest.py
 
@@ -100,7 +101,7 @@ def test_a_forged_keyed_chain_marker_is_refused(world):
 
 def test_a_deleted_audit_row_of_an_assessment_names_the_assessment(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     row = _audit_row_of(st, "assessment", a["id"])
     _drop_guards(st)
     _sql(st.url, f"DELETE FROM audit_log WHERE id = {row}")
@@ -111,7 +112,7 @@ def test_a_deleted_audit_row_of_an_assessment_names_the_assessment(world):
 
 def test_an_edited_assessment_is_named(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     assert st.maintenance.verify_audit().ok
     _drop_guards(st)
     _sql(st.url, f"UPDATE assessments SET completed_on = '2020-01-01' WHERE id = {a['id']}")
@@ -122,7 +123,7 @@ def test_an_edited_assessment_is_named(world):
 
 def test_a_deleted_assessment_is_named(world):
     st = world.store
-    a = st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+    a = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     _drop_guards(st)
     _sql(st.url, f"DELETE FROM assessments WHERE id = {a['id']}")
     problems = "\n".join(st.maintenance.verify_audit().problems)
@@ -535,7 +536,7 @@ def test_a_full_disk_is_a_storage_full_error_and_writes_nothing(world):
              "FOR EACH ROW EXECUTE FUNCTION disk_full()")
     with pytest.raises(StorageFull, match="disk is full"):
         for _ in range(200):  # SQLite: until a new page is needed
-            st.assessments.add_assessment(world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
+            uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     if st.dialect == "sqlite":
         event.remove(st.db.engine, "connect", _tiny)
         st.db.engine.dispose()

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from attunement.store import Store
+from attunement.usecases import families as uc_families
 from attunement.web import Settings, create_app
 
 PASSWORD = "a long test passphrase"
@@ -86,9 +87,9 @@ def build_world(url: str, key_path: Path) -> World:
     admin_id = next(u["id"] for u in store.accounts.list_users(system) if u["email"] == "admin@example.org")
     users["admin"] = admin_id
     tokens = {role: store.accounts.create_api_token(store.actor(uid)) for role, uid in users.items()}
-    fam_a = store.families.create_family(system, family_payload("FAM-A", "Site A", study="Study S",
+    fam_a = uc_families.register_family(store, system, family_payload("FAM-A", "Site A", study="Study S",
                                                        with_identifiers=True))["id"]
-    fam_b = store.families.create_family(system, family_payload("FAM-B", "Site B",
+    fam_b = uc_families.register_family(store, system, family_payload("FAM-B", "Site B",
                                                        with_identifiers=True))["id"]
     return World(store=store, app=None, tokens=tokens, family_a=fam_a, family_b=fam_b,
                  users=users)

@@ -21,6 +21,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 from .support import PASSWORD, SECRET_DOB, SECRET_NAME, SECRET_NHS, World
 
 ROLES = ("admin", "practitioner", "site_lead", "researcher", None)
@@ -55,13 +58,13 @@ def _same(admin: int, practitioner: int, site_lead: int, researcher: int
 
 
 def _new_assessment(world: World, family: int) -> dict[str, Any]:
-    a = world.store.assessments.add_assessment(world.store.system_actor(), family, "father", "epds",
+    a = uc_assessments.submit_assessment(world.store, world.store.system_actor(), family, "father", "epds",
                                    "3m" if family == world.family_a else "6w", [0] * 10)
     return {"A": a["id"]}
 
 
 def _new_alert(world: World, family: int) -> dict[str, Any]:
-    world.store.assessments.add_assessment(world.store.system_actor(), family, "mother", "epds",
+    uc_assessments.submit_assessment(world.store, world.store.system_actor(), family, "mother", "epds",
                                "3m" if family == world.family_a else "6w", [0] * 9 + [1])
     alerts = world.store.care.list_alerts(world.store.system_actor())
     return {"A": next(a["id"] for a in alerts if a["family"] == family)}
@@ -105,7 +108,7 @@ def _site_of(world: World, family: int) -> dict[str, Any]:
 
 def _new_caregiver(world: World, family: int) -> dict[str, Any]:
     key = f"aunt{next(_n)}"
-    world.store.families.add_caregiver(world.store.system_actor(), family,
+    uc_families.add_caregiver(world.store, world.store.system_actor(), family,
                               {"id": key, "role": "kinship_carer"})
     return {"A": key}
 

@@ -7,6 +7,8 @@ import re
 
 from fastapi.testclient import TestClient
 
+from attunement.usecases import families as uc_families
+
 from .support import SECRET_NHS, World, family_payload
 from .test_pages import _login
 
@@ -65,7 +67,7 @@ def test_dashboard_shows_counts_and_pages(page_client: TestClient, sqlite_world:
     store = sqlite_world.store
     system = store.system_actor()
     for i in range(55):
-        store.families.create_family(system, family_payload(f"D-{i:02d}", "Site A"))
+        uc_families.register_family(store, system, family_payload(f"D-{i:02d}", "Site A"))
     _login(page_client)
     html = page_client.get("/").text
     m = re.search(r"(\d+) families: (\d+) with urgent flags, (\d+) with overdue", html)

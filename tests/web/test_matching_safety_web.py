@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 from .support import PASSWORD, World
 
 EPDS_ITEM10 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
@@ -232,7 +235,7 @@ def _family_store(world: World, caregivers: list[dict[str, Any]], **extra: Any) 
     body = {"site": "Site A", "family_id": f"SAFE-P{next(_codes)}",
             "infant": {"date_of_birth": _days_ago(280)}, "placement": "birth_family",
             "caregivers": caregivers, **extra}
-    return world.store.families.create_family(world.store.system_actor(), body)["id"]
+    return uc_families.register_family(world.store, world.store.system_actor(), body)["id"]
 
 
 def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
@@ -318,7 +321,7 @@ def test_a_review_item_alert_is_not_shown_as_urgent(page_client: TestClient,
     store = sqlite_world.store
     fid = _family_store(sqlite_world, [_carer("mother", "birth_mother")],
                         infant={"due_date": _due_in(100)})
-    a = store.assessments.add_assessment(store.system_actor(), fid, "mother", "maas", "antenatal",
+    a = uc_assessments.submit_assessment(store, store.system_actor(), fid, "mother", "maas", "antenatal",
                              [5] * 18 + [1])  # item 19 (feelings about a loss): review only
     assert [f["kind"] for f in a["flags"] if f["kind"] == "review"]
     page = page_client.get(f"/families/{fid}").text

@@ -8,6 +8,7 @@ import re
 
 from fastapi.testclient import TestClient
 
+from attunement.usecases import families as uc_families
 from web.support import World, family_payload
 from web.test_pages import _login
 
@@ -37,7 +38,7 @@ def test_time_point_defaults_to_what_is_due(page_client: TestClient,
     store, system = sqlite_world.store, sqlite_world.store.system_actor()
     born = family_payload("BORN-1", "Site A")
     born["infant"] = {"date_of_birth": (dt.date.today() - dt.timedelta(days=150)).isoformat()}
-    fid = store.families.create_family(system, born)["id"]
+    fid = uc_families.register_family(store, system, born)["id"]
     html = page_client.get(f"/families/{fid}").text
     assert re.search(r'id="as-tp"[^>]*value=""', html)
     assert re.search(r'id="ln-tp"[^>]*value=""', html)
@@ -61,7 +62,7 @@ def test_roles_are_written_as_people_write_them(page_client: TestClient,
     store, system = sqlite_world.store, sqlite_world.store.system_actor()
     payload = family_payload("COP-1", "Site A")
     payload["caregivers"][1] = {"id": "cp", "role": "co_parent", "age": 33}
-    fid = store.families.create_family(system, payload)["id"]
+    fid = uc_families.register_family(store, system, payload)["id"]
     _login(page_client)
     html = page_client.get(f"/families/{fid}").text
     assert "co-parent" in html and "co parent" not in html

@@ -17,6 +17,9 @@ from typing import Any
 import pandas as pd
 from fastapi.testclient import TestClient
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 from .support import SECRET_NAME, SECRET_NHS, World
 from .test_authz import _sign_in
 
@@ -37,17 +40,17 @@ def _plant(world: World) -> dict[str, Any]:
     admin = st.actor(world.users["admin"])
     fam = world.family_a
     ids: dict[str, Any] = {"family": fam}
-    st.families.add_caregiver(pa, fam, {"id": KEY, "role": "kinship_carer", "age": 51,
+    uc_families.add_caregiver(st, pa, fam, {"id": KEY, "role": "kinship_carer", "age": 51,
                                "name": MARK, "nhs_number": "9434765870"})
     # form variants are free strings in a family file: a name there must not pass either
-    st.families.add_caregiver(pa, fam, {"id": "grandparent", "role": "other",
+    uc_families.add_caregiver(st, pa, fam, {"id": "grandparent", "role": "other",
                                "variants": {"pbq": ["order_2001", MARK]}})
     st.families.update_identifiers(pa, fam, KEY, {"phone": "01632 960123"}, reason=TEXT)
     st.families.update_infant(pa, fam, due_date=(dt.date.today() + dt.timedelta(days=61)).isoformat(),
                      reason=TEXT)
     # an assessment, its correction (reason) and its alert's acknowledgement (note)
-    a = st.assessments.add_assessment(pa, fam, KEY, "epds", "antenatal", [1, 1, 1, 1, 1, 1, 1, 1, 1, 3])
-    st.assessments.correct_assessment(pa, a["id"], [1, 1, 1, 1, 1, 1, 1, 1, 2, 3], reason=TEXT)
+    a = uc_assessments.submit_assessment(st, pa, fam, KEY, "epds", "antenatal", [1, 1, 1, 1, 1, 1, 1, 1, 1, 3])
+    uc_assessments.correct_assessment(st, pa, a["id"], [1, 1, 1, 1, 1, 1, 1, 1, 2, 3], reason=TEXT)
     alerts = [x for x in st.care.list_alerts(pa) if x["family"] == fam]
     assert alerts, "the safety item raised no alert"
     st.care.acknowledge_alert(pa, alerts[0]["id"], note=TEXT, outcome="safety_plan")

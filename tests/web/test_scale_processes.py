@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from attunement.store import Store
+from attunement.usecases import families as uc_families
 
 from .support import free_port
 
@@ -70,7 +71,7 @@ def test_two_serve_processes_keep_one_chain_and_lose_nothing(postgres_server, tm
     north = st.actor(user["id"])
     born = (dt.date.today() - dt.timedelta(days=42)).isoformat()
     families = [
-        st.families.create_family(north, {
+        uc_families.register_family(st, north, {
             "family_id": f"N-{n}", "site": "North", "study": "Nation",
             "infant": {"date_of_birth": born}, "placement": "birth_family",
             "caregivers": [{"id": "mother", "role": "birth_mother"}],

@@ -29,6 +29,7 @@ from attunement.store import (
     StoreValidationError,
 )
 from attunement.store.models import Assessment
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import Settings, create_app
 from attunement.web.submissions import GroupCommit, Request
 
@@ -537,12 +538,12 @@ def test_group_commit_falls_back_to_one_by_one_when_the_batch_fails(
     real = store.assessments.add_assessments
     calls: list[int] = []
 
-    def fail_once(submissions: Any) -> list[Any]:
+    def fail_once(submissions: Any, **options: Any) -> list[Any]:
         subs = list(submissions)
         calls.append(len(subs))
         if len(calls) == 1:
             raise RuntimeError("connection reset (test)")
-        return real(subs)
+        return real(subs, **options)
 
     monkeypatch.setattr(store.assessments, "add_assessments", fail_once)
     group = GroupCommit(store)
@@ -629,7 +630,7 @@ def test_a_waiter_that_goes_away_does_not_stop_the_others(world: World) -> None:
     assert later["instance"] >= 1
     stored = _stored(world)
     assert len(stored) == 11 and len({a["id"] for a in stored}) == 11
-    retry = world.store.assessments.add_assessment(world.store.actor(world.users["practitioner"]),
+    retry = uc_assessments.submit_assessment(world.store, world.store.actor(world.users["practitioner"]),
                                        world.family_a, "mother", "epds", "3m", [0] * 10,
                                        submission_key="w-4")
     assert retry["id"] in {a["id"] for a in stored}

@@ -16,11 +16,13 @@ runs the same code on PostgreSQL. Every write appends to the hash-chained audit 
 Notes on the platform contract (additions, no breaking deviations):
 
 * ``get_family``/``list_assessments`` caregivers: ``"id"`` is the family-file caregiver id
-  (e.g. ``"mother"``, the string ``add_assessment``/``create_link`` take), ``"pk"`` the
+  (e.g. ``"mother"``, the string ``Submission``/``create_link`` take), ``"pk"`` the
   database id. ``end_caregiver`` accepts either.
-* ``create_family`` validates the family-file part with ``attunement.risk.validate_family``
-  and the recorded answers (``context``) against the factor definitions (family- or
-  caregiver-level); errors use dotted paths (``caregivers.1.role``). ``assessed_on`` defaults
+* ``create_family`` validates the family-file part with the ``check_file`` it is given
+  (:func:`attunement.usecases.families.check_family_file`: ``attunement.risk.validate_family``
+  and the recorded answers (``context``) against the factor definitions, family- or
+  caregiver-level); errors use dotted paths (``caregivers.1.role``). Scoring is likewise the
+  ``score`` argument (:func:`attunement.usecases.assessments.score`). ``assessed_on`` defaults
   to today; responses in the file become assessments at ``payload["time_point"]`` (default
   ``"baseline"``) completed on ``assessed_on``. The infant may carry
   ``gestational_age_at_birth_weeks`` (``gestation_weeks`` accepted); caregivers may carry
@@ -28,7 +30,7 @@ Notes on the platform contract (additions, no breaking deviations):
 * Assessments carry ``instance`` (a repeat at the same caregiver x instrument x time point is a
   new instance, never an overwrite), ``version`` (corrections), ``completed_on`` (the date the
   questionnaire was answered) and ``item_scores`` (keyed, canonical item order).
-  ``add_assessment`` takes optional ``submission_key`` (a retried submission with the same key
+  ``Submission`` takes optional ``submission_key`` (a retried submission with the same key
   returns the first one) and ``completed_on``. The database refuses UPDATE/DELETE on
   ``assessments`` and ``audit_log`` (triggers).
 * When a family has a study with a schedule, ``time_point`` must be one of its time points;

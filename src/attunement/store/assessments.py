@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +69,11 @@ def _flag_dict(flag: Any) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Submission:
-    """One questionnaire submission for :meth:`Store.assessments.add_assessments` (the arguments of
-    :meth:`Store.assessments.add_assessment`, kept together)."""
+    """One questionnaire submission for :meth:`Store.assessments.add_assessments`.
+
+    A second submission for the same caregiver x instrument x time point is a new ``instance``
+    (a repeat), never an overwrite. ``submission_key`` makes a retried submission idempotent:
+    the same key returns the first submission."""
 
     actor: Actor
     family_id: int
@@ -81,6 +84,14 @@ class Submission:
     input: str = "scores"
     submission_key: str | None = None
     completed_on: date | str | None = None
+
+
+Scorer = Callable[[str, list, str, "list[str] | None"], Any]
+"""Scores one questionnaire for the store: ``score(instrument, responses, input_kind, variants)``
+returns an object with ``version``, ``item_scores``, ``scores`` and ``flags`` (what
+:func:`attunement.usecases.assessments.score` returns) or raises
+:class:`~attunement.store.errors.StoreValidationError`. The use-case layer passes it in, so the
+store computes no scores itself."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -100,36 +111,13 @@ class Assessments:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def add_assessment(
-        self,
-        actor: Actor,
-        family_id: int,
-        caregiver: str,
-        instrument: str,
-        time_point: str,
-        responses: list[int | None],
-        *,
-        input: str = "scores",
-        submission_key: str | None = None,
-        completed_on: date | str | None = None,
-    ) -> dict:
-        """Score and store one questionnaire in ONE transaction; urgent flags open alerts.
-
-        A second submission for the same caregiver x instrument x time point is a new
-        ``instance`` (a repeat), never an overwrite. ``submission_key`` makes a retried
-        submission idempotent: the same key returns the first submission.
-        """
-        result = self.add_assessments([Submission(
-            actor, family_id, caregiver, instrument, time_point, responses, input=input,
-            submission_key=submission_key, completed_on=completed_on)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def add_assessments(self, submissions: Iterable[Submission]) -> list[dict | Exception]:
+    def add_assessments(
+        self, submissions: Iterable[Submission], *, score: Scorer
+    ) -> list[dict | Exception]:
         """Store many submissions with ONE commit (group commit), each all-or-nothing.
 
-        The result holds, in order, what :meth:`add_assessment` returns or the error that
+        The result holds, in order, the stored assessment (as :meth:`list_assessments` lists it)
+        or the error that
         rejected that submission (out of scope, invalid, unknown caregiver, not in the
         schedule, key already used). Every check runs before anything is written, so a
         rejected submission leaves nothing behind and the others go on. The accepted ones
@@ -139,7 +127,7 @@ class Assessments:
         submissions through here.
         """
         results: list[dict | Exception | None] = []
-        checked: list[tuple[int, tuple]] = []
+        checked: list[tuple[int, Submission]] = []
         for sub in submissions:
             try:
                 checked.append((len(results), self._check_submission(sub)))
@@ -150,9 +138,9 @@ class Assessments:
             return results  # type: ignore[return-value]
         with self.core.db.write(lock=False) as s:
             prepared: list[tuple[int, _Prepared]] = []
-            for i, args in checked:  # reads and scoring: unlocked on PostgreSQL
+            for i, sub in checked:  # reads and scoring: unlocked on PostgreSQL
                 try:
-                    prepared.append((i, self._prepare_submission(s, *args)))
+                    prepared.append((i, self._prepare_submission(s, score, sub)))
                 except (StoreError, AuthError) as exc:
                     results[i] = exc
             if not prepared:
@@ -188,7 +176,7 @@ class Assessments:
                 results[i] = results[j]
         return results  # type: ignore[return-value]
 
-    def _check_submission(self, sub: Submission) -> tuple:
+    def _check_submission(self, sub: Submission) -> Submission:
         """What can be checked before the database: the request's own fields."""
         require_write(sub.actor)
         responses = v.responses(sub.responses)
@@ -201,30 +189,21 @@ class Assessments:
             key = v.text(key, "submission_key", max_len=100)
         completed = v.a_date(sub.completed_on, "completed_on")
         caregiver = v.text(sub.caregiver, "caregiver", max_len=100) or ""
-        return (sub.actor, sub.family_id, caregiver, instrument, time_point, responses,
-                sub.input, key, completed)
+        return dataclasses.replace(
+            sub, caregiver=caregiver, instrument=instrument, time_point=time_point,
+            responses=responses, submission_key=key, completed_on=completed)
 
-    def _prepare_submission(
-        self,
-        s: Session,
-        actor: Actor,
-        family_id: int,
-        caregiver: str,
-        instrument: str,
-        time_point: str,
-        responses: list[int | None],
-        input_kind: str,
-        submission_key: str | None,
-        completed: date | None,
-    ) -> _Prepared:
-        row = get_scoped_family_caregiver(s, actor, family_id, caregiver)
+    def _prepare_submission(self, s: Session, score: Scorer, sub: Submission) -> _Prepared:
+        """The scoped reads and the scoring of one checked submission (see :meth:`_check_submission`)."""
+        row = get_scoped_family_caregiver(s, sub.actor, sub.family_id, sub.caregiver)
         if row.cg_id is None:
-            raise StoreValidationError("caregiver", f"no caregiver {caregiver!r} in this family")
+            raise StoreValidationError(
+                "caregiver", f"no caregiver {sub.caregiver!r} in this family")
         cg_row = _CgRow(row.cg_id, row.key, row.role, row.left_on, row.variants)
         return self._prepare_assessment(
-            s, actor, row, caregiver, instrument, time_point, responses,
-            input_kind=input_kind, submission_key=submission_key, completed_on=completed,
-            cg_row=cg_row)
+            s, sub.actor, row, sub.caregiver, sub.instrument, sub.time_point, sub.responses,
+            input_kind=sub.input, submission_key=sub.submission_key,
+            completed_on=sub.completed_on, cg_row=cg_row, score=score)
 
     def _earlier_submission(self, s: Session, item: _Prepared) -> dict | None:
         """The stored submission with this one's idempotency key (under the writers' lock)."""
@@ -237,29 +216,6 @@ class Assessments:
             raise StoreValidationError("submission_key", "already used")
         cg = s.get(Caregiver, existing.caregiver_id)
         return shared.assessment_dict(existing, cg)  # type: ignore[arg-type]
-
-    def _score(
-        self, instrument: str, responses: list[int | None], input_kind: str, variants: Any = None
-    ) -> Any:
-        from attunement.instruments import ScoringError, UnknownInstrument, score_responses
-
-        try:
-            return score_responses(
-                instrument,
-                responses,
-                input=input_kind,
-                variant=list(variants) if variants else None,
-            )
-        except UnknownInstrument as exc:
-            raise StoreValidationError("instrument", str(exc)) from exc
-        except ScoringError as exc:
-            column = getattr(exc, "column", None)
-            reason = getattr(exc, "reason", None) or str(exc)
-            field = "responses"
-            if column:
-                tail = str(column).rsplit("_", 1)[-1]
-                field = f"responses.{tail}" if tail.isdigit() else f"responses.{column}"
-            raise StoreValidationError(field, reason) from exc
 
     def insert_assessment(
         self,
@@ -289,6 +245,7 @@ class Assessments:
         responses: list[int | None],
         *,
         input_kind: str,
+        score: Scorer,
         via: str = "staff",
         corrects: Assessment | None = None,
         reason: str | None = None,
@@ -310,7 +267,8 @@ class Assessments:
                     "caregiver", f"{cg.key!r} left the family on {cg.left_on}"
                 )
             shared.check_time_point(self.core, s, fam, time_point)
-        scored = self._score(instrument, responses, input_kind, (cg.variants or {}).get(instrument))
+        variants = (cg.variants or {}).get(instrument)
+        scored = score(instrument, responses, input_kind, list(variants) if variants else None)
         values = dict(
             family_id=fam.id,
             caregiver_id=cg.id,
@@ -433,8 +391,10 @@ class Assessments:
         *,
         reason: str,
         input: str | None = None,
+        score: Scorer,
     ) -> dict:
-        """A correction: a new version (the old one stays, unchanged) with a mandatory reason."""
+        """A correction: a new version (the old one stays, unchanged) with a mandatory reason,
+        scored with ``score`` (see :data:`Scorer`)."""
         require_write(actor)
         responses = v.responses(responses)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -462,6 +422,7 @@ class Assessments:
                 input_kind=input or old.input_kind,
                 corrects=old,
                 reason=reason,
+                score=score,
             )
             # alerts of the superseded version stay (history); new flags raised anew
             return shared.assessment_dict(a, cg)

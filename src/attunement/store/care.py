@@ -42,7 +42,7 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     pass
 from attunement.store import shared
-from attunement.store.assessments import Assessments
+from attunement.store.assessments import Assessments, Scorer
 from attunement.store.core import Core
 from attunement.store.shared import SAFETY_REVIEW_OUTCOMES
 
@@ -354,10 +354,11 @@ class Care:
                      "created_at": c.created_at.isoformat()} for c, cg, e in rows]
 
     def submit_link(
-        self, token: str, responses: list[int | None], *, input: str = "scores"
+        self, token: str, responses: list[int | None], *, input: str = "scores", score: Scorer
     ) -> dict:
-        """Submit a caregiver link's answers: stores the assessment and marks the link used in
-        the same transaction (a second submit gets NotFound)."""
+        """Submit a caregiver link's answers, scored with ``score`` (see
+        :data:`~attunement.store.assessments.Scorer`): stores the assessment and marks the link
+        used in the same transaction (a second submit gets NotFound)."""
         responses = v.responses(responses)
         if input not in v.INPUT_KINDS:
             raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")
@@ -377,6 +378,7 @@ class Care:
                 link.time_point,
                 responses,
                 input_kind=input,
+                score=score,
                 via="link",
             )
             link.used_at = self.core.now()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +38,15 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     pass
 from attunement.store import shared
-from attunement.store.assessments import Assessments
+from attunement.store.assessments import Assessments, Scorer
 from attunement.store.core import Core
 from attunement.store.family_views import FamilyViews
+
+FileCheck = Callable[[dict], None]
+"""Checks a screening family file (the store builds it from the payload) and raises
+:class:`~attunement.store.errors.StoreValidationError` naming the dotted field path
+(``caregivers.1.role``); :func:`attunement.usecases.families.check_family_file` is the one the
+use cases pass."""
 
 
 class Families:
@@ -56,9 +62,16 @@ class Families:
         self.get_family = self.views.get_family
         self.family_document = self.views.family_document
 
-    def create_family(self, actor: Actor, payload: dict) -> dict:
+    def create_family(
+        self, actor: Actor, payload: dict, *, check_file: FileCheck, score: Scorer
+    ) -> dict:
         """Register a family from a screening family file plus ``site`` (and optional ``study``,
         ``time_point`` for any responses it carries, identifiers on infant and caregivers).
+
+        ``check_file`` checks the screening family file built from the payload (see
+        :data:`FileCheck`); ``score`` scores its responses (see
+        :data:`~attunement.store.assessments.Scorer`). The use case
+        :func:`attunement.usecases.families.register_family` passes both.
 
         Responses in the file become assessments at ``time_point`` (default ``"baseline"``).
         Everything is one transaction. Returns the new family's document (as :meth:`get_family`),
@@ -121,7 +134,7 @@ class Families:
             "context": context,
             "caregivers": [self._family_file_caregiver(p) for p in parsed],
         }
-        _validate_family_file(family_file)
+        check_file(family_file)
 
         with self.core.db.write() as s:
             site = shared.site_by_ref(s, payload.get("site"), "site")
@@ -198,6 +211,7 @@ class Families:
                         time_point or "",
                         responses,
                         input_kind="scores",
+                        score=score,
                         completed_on=assessed_on,
                     )
             # the document is built in the creating transaction: no second transaction and
@@ -338,21 +352,31 @@ class Families:
             (born - inf.due_date).days if born is not None and inf.due_date is not None else None
         )
 
-    def add_caregiver(self, actor: Actor, family_id: int, caregiver: dict) -> dict:
-        """Add a caregiver (with optional identifiers and responses at ``time_point``)."""
+    def add_caregiver(
+        self, actor: Actor, family_id: int, caregiver: dict, *, check_file: FileCheck,
+        score: Scorer,
+    ) -> dict:
+        """Add a caregiver (with optional identifiers and responses at ``time_point``);
+        ``check_file`` and ``score`` as for :meth:`create_family`."""
         require_write(actor)
         p = self._parse_caregiver(caregiver, "caregiver")
         time_point = v.text(caregiver.get("time_point", "baseline"), "caregiver.time_point")
-        _validate_family_file(
-            {
-                "family_id": "x",
-                "assessed_on": datetime.now(UTC).date().isoformat(),
-                "infant": {"due_date": datetime.now(UTC).date().isoformat()},
-                "placement": "birth_family",
-                "caregivers": [self._family_file_caregiver(p)],
-            },
-            prefix={"caregivers.0": "caregiver"},
-        )
+        try:
+            check_file(
+                {
+                    "family_id": "x",
+                    "assessed_on": datetime.now(UTC).date().isoformat(),
+                    "infant": {"due_date": datetime.now(UTC).date().isoformat()},
+                    "placement": "birth_family",
+                    "caregivers": [self._family_file_caregiver(p)],
+                }
+            )
+        except StoreValidationError as exc:
+            # the one caregiver of this file is the request's "caregiver"
+            if not exc.field.startswith("caregivers.0"):
+                raise
+            raise StoreValidationError(
+                "caregiver" + exc.field[len("caregivers.0"):], exc.reason) from None
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             if s.execute(
@@ -372,6 +396,7 @@ class Families:
                     time_point or "",
                     responses,
                     input_kind="scores",
+                    score=score,
                 )
             return shared.caregiver_dict(cg, None)
 
@@ -642,33 +667,3 @@ class Families:
             out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
         return out
 
-
-def _validate_family_file(family: dict, *, prefix: dict[str, str] | None = None) -> None:
-    """The screening family-file rules (``attunement.risk``), errors as dotted field paths."""
-
-    from attunement.risk import FamilyError, load_definitions, validate_family
-
-    try:
-        validate_family(family)
-        levels = load_definitions().context_level()
-        places = [("context", family.get("context") or {}, "family")] + [
-            (f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
-            for i, c in enumerate(family["caregivers"])
-        ]
-        for path, ctx, level in places:
-            for key in ctx:
-                # "any": recorded at either level (e.g. safety_review_completed, harm_intent)
-                if key not in levels:
-                    known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
-                    raise FamilyError(
-                        [(f"{path}.{key}", f"unknown recorded answer; known: {known}")]
-                    )
-                if levels[key] not in (level, "any"):
-                    raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
-    except FamilyError as exc:
-        path, why = exc.problems[0]
-        field = re.sub(r"\[(\d+)\]", r".\1", path) or "family"
-        for old, new in (prefix or {}).items():
-            if field.startswith(old):
-                field = new + field[len(old) :]
-        raise StoreValidationError(field, why) from None

@@ -5,5 +5,8 @@ The web service and the command line call these functions with an open
 domain libraries compute. Modules: :mod:`~attunement.usecases.profiles` (a stored family's
 vulnerability profile and intervention matches), :mod:`~attunement.usecases.cascade` (the care
 cascade of the actor's families) and :mod:`~attunement.usecases.instrument_exports` (REDCap
-and FHIR exports of stored assessments built by :mod:`attunement.instruments.export`).
+and FHIR exports of stored assessments built by :mod:`attunement.instruments.export`),
+:mod:`~attunement.usecases.assessments` (questionnaire submissions scored by
+:mod:`attunement.instruments`) and :mod:`~attunement.usecases.families` (family files checked
+by :mod:`attunement.risk`).
 """

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
+
 SITES = ("North Clinic (demo)", "South Clinic (demo)")
 @dataclass
 class DemoInfo:
@@ -274,7 +277,7 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
             task = progress.add_task("Creating synthetic families", total=len(families))
             for i, fam in enumerate(families):
                 visits = fam["visits"]
-                created = store.families.create_family(system, {
+                created = uc_families.register_family(store, system, {
                     "family_id": fam["family_id"], "infant": fam["infant"],
                     "placement": fam["placement"], "context": fam["context"],
                     "caregivers": [cg for cg in fam["caregivers"]
@@ -285,11 +288,11 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
                 for visit in visits:
                     for cg in visit["caregivers"]:
                         if str(cg["id"]) not in known:  # joined at a later visit
-                            store.families.add_caregiver(system, created["id"], {
+                            uc_families.add_caregiver(store, system, created["id"], {
                                 k: val for k, val in cg.items() if k != "responses"})
                             known.add(str(cg["id"]))
                         for instrument, responses in (cg.get("responses") or {}).items():
-                            store.assessments.add_assessment(system, created["id"], str(cg["id"]),
+                            uc_assessments.submit_assessment(store, system, created["id"], str(cg["id"]),
                                                  instrument, visit["time_point"], responses,
                                                  completed_on=visit["assessed_on"])
                 info.visits += len(visits)

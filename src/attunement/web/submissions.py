@@ -5,7 +5,7 @@ in one order anyway, so a worker gains nothing from running them side by side in
 (they only fight over the write lock and the GIL). Instead the submissions that arrive while
 one batch is being written wait together and are written as the next batch by one writer
 thread: one transaction, one lock and one commit for all of them, each still all-or-nothing
-under its own savepoint (:meth:`attunement.store.Store.add_assessments`).
+under its own savepoint (:func:`attunement.usecases.assessments.submit_assessments`).
 
 A submission never waits for a timer: an idle worker writes the first arrival at once, so
 batches form only under load, where they raise throughput and cut the wait.
@@ -27,6 +27,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attunement.store import AuthError, Store, StoreError, Submission
+from attunement.usecases import assessments as uc_assessments
 from attunement.web.errors import handler_for
 
 try:  # orjson, when installed, writes the busiest response several times faster
@@ -123,7 +124,8 @@ class GroupCommit:
                 input=r.input, submission_key=r.submission_key)))
         if submissions:
             try:
-                written = self.store.assessments.add_assessments(s for _, s in submissions)
+                written = uc_assessments.submit_assessments(
+                    self.store, (s for _, s in submissions))
             except Exception:
                 # the batch as a whole failed (a database error, not a bad submission):
                 # nothing of it is stored; write each alone so only the culprit fails
@@ -134,7 +136,7 @@ class GroupCommit:
 
     def _write_one(self, s: Submission) -> dict | Exception:
         try:
-            return self.store.assessments.add_assessment(
+            return uc_assessments.submit_assessment(self.store,
                 s.actor, s.family_id, s.caregiver, s.instrument, s.time_point, s.responses,
                 input=s.input, submission_key=s.submission_key)
         except Exception as exc:  # handed to its waiter

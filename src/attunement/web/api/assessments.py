@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import submissions
 from attunement.web.deps import BearerToken, CurrentActor, StoreDep
 from attunement.web.schemas import AssessmentIn, AssessmentOut, CorrectionIn, Json
@@ -57,4 +58,4 @@ def correct_assessment(
     store: StoreDep,
 ) -> Json:
     """A correction is a new version with a reason; the original is never overwritten."""
-    return store.assessments.correct_assessment(actor, assessment_id, body.responses, reason=body.reason)
+    return uc_assessments.correct_assessment(store, actor, assessment_id, body.responses, reason=body.reason)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from attunement.usecases import families as uc_families
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.deps import CurrentActor, StoreDep
@@ -55,7 +56,7 @@ def create_family(
     family: FamilyIn, actor: CurrentActor, store: StoreDep
 ) -> Json:
     """Register a family from the screening family file; returns it with its ``id``."""
-    return store.families.create_family(actor, family.model_dump(mode="json", exclude_none=True))
+    return uc_families.register_family(store, actor, family.model_dump(mode="json", exclude_none=True))
 
 
 @router.get("/families/{family_id}", tags=["families"], response_model=FamilyOut,
@@ -76,7 +77,7 @@ def add_caregiver(
     store: StoreDep,
 ) -> Json:
     """A caregiver joins the family."""
-    return store.families.add_caregiver(actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
+    return uc_families.add_caregiver(store, actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
 
 
 @router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.rendering import link_url
@@ -45,7 +46,7 @@ def submit_link(
     token: str, body: LinkSubmitIn, request: Request, store: StoreDep
 ) -> Json:
     """A caregiver's answers through a one-time link; the link is used up atomically."""
-    assessment = store.care.submit_link(token, body.responses)
+    assessment = uc_assessments.submit_link(store, token, body.responses)
     out: Json = {"received": True, "urgent": content.is_urgent(assessment)}
     if content.shows_crisis_contacts(assessment):
         out["crisis_contacts"] = request.app.state.settings.crisis_contacts

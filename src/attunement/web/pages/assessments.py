@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors, item_field, parse_responses
@@ -63,8 +64,8 @@ async def assessment_submit(request: Request, family_id: int,
     )
     if not errors:
         try:
-            assessment = await call(store.assessments.add_assessment, actor, family_id, caregiver,
-                                    instrument, time_point, responses)
+            assessment = await call(uc_assessments.submit_assessment, store, actor, family_id,
+                                    caregiver, instrument, time_point, responses)
         except StoreValidationError as exc:
             errors.add(item_field(exc.field), exc.reason)
         else:

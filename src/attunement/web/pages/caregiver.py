@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from attunement.store import NotFound, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS, WISH_FIELDS
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
 from attunement.web.deps import check_csrf
 from attunement.web.forms import item_field, parse_responses
@@ -52,7 +53,7 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     )
     if not errors:
         try:
-            assessment = await call(store.care.submit_link, token, responses)
+            assessment = await call(uc_assessments.submit_link, store, token, responses)
         except NotFound:
             return render(request, "caregiver_gone.html", {}, status=404)
         except StoreValidationError as exc:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from attunement.store import Actor, Forbidden, OutreachRecords, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS
+from attunement.usecases import families as uc_families
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.charts import score_chart
@@ -64,7 +65,7 @@ async def family_create(request: Request, actor: PageActor) -> Response:
     payload, errors = parse_family_form(form)
     if not errors:
         try:
-            family = await call(store_of(request).families.create_family, actor, payload)
+            family = await call(uc_families.register_family, store_of(request), actor, payload)
         except StoreValidationError as exc:
             errors.add(normalise_field(exc.field) or "family_id", exc.reason)
         else:
@@ -228,7 +229,7 @@ async def caregiver_add(request: Request, family_id: int,
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
     return await store_form(
         request, f"/families/{family_id}", "The caregiver was not added",
-        f"Caregiver {caregiver['id']} added.", store_of(request).families.add_caregiver, actor, family_id,
+        f"Caregiver {caregiver['id']} added.", uc_families.add_caregiver, store_of(request), actor, family_id,
         caregiver)
 
 

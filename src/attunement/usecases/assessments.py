@@ -1,0 +1,175 @@
+"""Questionnaire submissions: scored here (:mod:`attunement.instruments`), stored by the store.
+
+The store checks scope, caregiver, time point, submission key and immutability and writes the
+rows; the scoring is this module's :func:`score`, handed to the store's write methods so that it
+runs after the store's checks and inside the same transaction (a caregiver's form variants
+are read there), exactly as before the scoring moved out of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from attunement.store import Actor, Store, StoreValidationError, Submission
+
+
+def score(
+    instrument: str, responses: list[int | None], input_kind: str, variants: list[str] | None
+) -> Any:
+    """Score one questionnaire for the store (a :data:`attunement.store.assessments.Scorer`).
+
+    Parameters
+    ----------
+    instrument
+        The instrument id (``"epds"``).
+    responses
+        The answers in item order; ``None`` = not answered.
+    input_kind
+        ``"scores"`` or another of the store's input kinds.
+    variants
+        The caregiver's form variants for this instrument, or None.
+
+    Returns
+    -------
+    ScoredAssessment
+        What :func:`attunement.instruments.score_responses` returns.
+
+    Raises
+    ------
+    StoreValidationError
+        ``instrument`` when unknown; ``responses`` / ``responses.<item>`` when the answers
+        cannot be scored.
+
+    Examples
+    --------
+    >>> score("epds", [0] * 10, "scores", None).scores["epds_total"]
+    0
+    """
+    from attunement.instruments import ScoringError, UnknownInstrument, score_responses
+
+    try:
+        return score_responses(instrument, responses, input=input_kind, variant=variants)
+    except UnknownInstrument as exc:
+        raise StoreValidationError("instrument", str(exc)) from exc
+    except ScoringError as exc:
+        column = getattr(exc, "column", None)
+        reason = getattr(exc, "reason", None) or str(exc)
+        field = "responses"
+        if column:
+            tail = str(column).rsplit("_", 1)[-1]
+            field = f"responses.{tail}" if tail.isdigit() else f"responses.{column}"
+        raise StoreValidationError(field, reason) from exc
+
+
+def submit_assessment(
+    store: Store,
+    actor: Actor,
+    family_id: int,
+    caregiver: str,
+    instrument: str,
+    time_point: str,
+    responses: list[int | None],
+    *,
+    input: str = "scores",
+    submission_key: str | None = None,
+    completed_on: date | str | None = None,
+) -> dict:
+    """Score and store one questionnaire in one transaction; urgent flags open alerts.
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who submits.
+    family_id, caregiver, instrument, time_point, responses
+        What was answered, by whom, when in the schedule.
+    input, submission_key, completed_on
+        As :class:`attunement.store.Submission` holds them (``submission_key``: a retried
+        submission with the same key returns the first one).
+
+    Returns
+    -------
+    dict
+        The stored assessment (as ``list_assessments`` lists it).
+
+    Examples
+    --------
+    >>> submit_assessment(store, actor, 1, "mother", "epds", "baseline", [0] * 10)  # doctest: +SKIP
+    """
+    result = store.assessments.add_assessments([Submission(
+        actor, family_id, caregiver, instrument, time_point, responses, input=input,
+        submission_key=submission_key, completed_on=completed_on)], score=score)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def submit_assessments(store: Store, submissions: Iterable[Submission]) -> list[dict | Exception]:
+    """Score and store many submissions with ONE commit (group commit), each all-or-nothing.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    submissions
+        :class:`attunement.store.Submission` records.
+
+    Returns
+    -------
+    list
+        In order, the stored assessment or the error that rejected that submission (see
+        :meth:`attunement.store.assessments.Assessments.add_assessments`).
+    """
+    return store.assessments.add_assessments(submissions, score=score)
+
+
+def correct_assessment(
+    store: Store,
+    actor: Actor,
+    assessment_id: int,
+    responses: list[int | None],
+    *,
+    reason: str,
+    input: str | None = None,
+) -> dict:
+    """A correction: a new, rescored version (the old one stays) with a mandatory reason.
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who corrects.
+    assessment_id
+        The latest version of the assessment.
+    responses, reason, input
+        The corrected answers, why, and optionally another input kind.
+
+    Returns
+    -------
+    dict
+        The new version.
+    """
+    return store.assessments.correct_assessment(
+        actor, assessment_id, responses, reason=reason, input=input, score=score)
+
+
+def submit_link(
+    store: Store, token: str, responses: list[int | None], *, input: str = "scores"
+) -> dict:
+    """A caregiver's answers through their one-time link: scored, stored, the link used up.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    token
+        The link's secret.
+    responses, input
+        The answers and their input kind.
+
+    Returns
+    -------
+    dict
+        The stored assessment.
+    """
+    return store.care.submit_link(token, responses, input=input, score=score)

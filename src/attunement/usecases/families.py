@@ -1,0 +1,103 @@
+"""Registering families: the family file checked by :mod:`attunement.risk`, stored by the store.
+
+The screening family-file rules and the factor definitions (which recorded answers exist, at
+which level) are the domain's; the store parses the request, builds the family file, calls
+:func:`check_family_file` and writes in one transaction. Responses in the file are scored by
+:func:`attunement.usecases.assessments.score`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from attunement.store import Actor, Store, StoreValidationError
+from attunement.usecases.assessments import score
+
+
+def check_family_file(family: dict) -> None:
+    """Check a screening family file and its recorded answers against the factor definitions.
+
+    Parameters
+    ----------
+    family
+        A family file (``family_id``, ``assessed_on``, ``infant``, ``placement``, ``context``,
+        ``caregivers``).
+
+    Raises
+    ------
+    StoreValidationError
+        The first problem, ``field`` a dotted path (``caregivers.1.role``,
+        ``context.unknown_factor``).
+
+    Examples
+    --------
+    >>> check_family_file({"family_id": "F1", "assessed_on": "2026-01-01",
+    ...     "infant": {"due_date": "2026-03-01"}, "placement": "birth_family",
+    ...     "caregivers": [{"id": "m", "role": "no such role"}]})
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: caregivers.0.role: ...
+    """
+    from attunement.risk import FamilyError, load_definitions, validate_family
+
+    try:
+        validate_family(family)
+        levels = load_definitions().context_level()
+        places = [("context", family.get("context") or {}, "family")] + [
+            (f"caregivers[{i}].context", c.get("context") or {}, "caregiver")
+            for i, c in enumerate(family["caregivers"])
+        ]
+        for path, ctx, level in places:
+            for key in ctx:
+                # "any": recorded at either level (e.g. safety_review_completed, harm_intent)
+                if key not in levels:
+                    known = ", ".join(sorted(k for k, lv in levels.items() if lv in (level, "any")))
+                    raise FamilyError(
+                        [(f"{path}.{key}", f"unknown recorded answer; known: {known}")]
+                    )
+                if levels[key] not in (level, "any"):
+                    raise FamilyError([(f"{path}.{key}", f"is a {levels[key]}-level answer")])
+    except FamilyError as exc:
+        path, why = exc.problems[0]
+        raise StoreValidationError(re.sub(r"\[(\d+)\]", r".\1", path) or "family", why) from None
+
+
+def register_family(store: Store, actor: Actor, payload: dict) -> dict:
+    """Register a family from a screening family file plus ``site`` (see
+    :meth:`attunement.store.families.Families.create_family`), in one transaction.
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who registers.
+    payload
+        The family file plus ``site`` and optional ``study``, ``time_point``, identifiers.
+
+    Returns
+    -------
+    dict
+        The new family's document (as ``get_family``).
+    """
+    return store.families.create_family(actor, payload, check_file=check_family_file, score=score)
+
+
+def add_caregiver(store: Store, actor: Actor, family_id: int, caregiver: dict) -> dict:
+    """Add a caregiver to a family, checked like a family file's caregiver; any responses
+    are scored and stored at ``time_point``.
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who adds.
+    family_id
+        The family.
+    caregiver
+        The caregiver as in a family file (plus identifiers, ``time_point``).
+
+    Returns
+    -------
+    dict
+        The new caregiver.
+    """
+    return store.families.add_caregiver(
+        actor, family_id, caregiver, check_file=check_family_file, score=score)
