@@ -94,6 +94,9 @@ def family_payload(code: str, site: str, **extra: object) -> dict:
         "family_id": code,
         "site": site,
         "assessed_on": "2026-10-01",
+        # registered before the schedule's first window closed (the defaults' families were
+        # the service's from pregnancy on)
+        "registered_on": "2026-06-01",
         "infant": {
             "due_date": "2026-09-20",
             "date_of_birth": "2026-09-15",

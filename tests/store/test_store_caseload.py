@@ -41,8 +41,14 @@ def _varied(store, world_actor, family_payload, n: int, seed: int = 7) -> list[i
         if rng.random() < 0.7 and due <= TODAY + timedelta(days=14):
             born = min(due + timedelta(days=rng.randint(-21, 14)), TODAY)
             infant["date_of_birth"] = born.isoformat()
+            if rng.random() < 0.3:  # born, due date never recorded: anchored on the birth
+                del infant["due_date"]
         payload = family_payload(f"V-{i:03d}", "North", study="Attach-1")
         payload["infant"] = infant
+        # registered long ago, around today's window edges, or today (the default)
+        back = rng.choice([800, 800, 800, 400, 200, 120, 60, 30, 14, 1, None])
+        if back is not None:
+            payload["registered_on"] = (TODAY - timedelta(days=back + rng.randint(-3, 3))).isoformat()
         born_on = infant.get("date_of_birth")
         assessed = max(due, datetime.fromisoformat(born_on).date() if born_on else due)
         payload["assessed_on"] = min(assessed, TODAY).isoformat()

@@ -77,6 +77,7 @@ class Families:
         assessed_on = v.a_date(payload.get("assessed_on"), "assessed_on")
         if assessed_on is not None and assessed_on > datetime.now(UTC).date() + timedelta(days=1):
             raise StoreValidationError("assessed_on", f"{assessed_on} is in the future")
+        registered_on = self._registered_on(payload.get("registered_on"))
         infant = payload.get("infant") or {}
         if not isinstance(infant, dict):
             raise StoreValidationError("infant", "must be an object")
@@ -156,6 +157,7 @@ class Families:
                 context=shared.jsonable(context),
                 assessed_on=assessed_on,
                 created_by=actor.user_id,
+                registered_on=registered_on,
             )
             s.add(fam)
             s.flush()
@@ -181,6 +183,7 @@ class Families:
                 after={
                     "family_id": code,
                     "placement": placement,
+                    "registered_on": registered_on.isoformat(),
                     "study_id": study_id,
                     "context": context,
                     "infant": {"due_date": shared.iso(due)},
@@ -204,6 +207,19 @@ class Families:
             # no identifier-view audit row (the creation's own audit row records them)
             s.flush()
             return self.views.family_doc(s, actor, fam)
+
+    def _registered_on(self, value: Any) -> date:
+        """The day the service took the family on: today (UTC) unless the family file gives
+        an earlier day (a family moved from another system); never in the future."""
+        today = self.core.now().date()
+        if value in (None, ""):
+            return today
+        on = v.a_date(value, "registered_on") or today
+        if on > today:
+            raise StoreValidationError(
+                "registered_on", f"{on} is in the future (today is {today} UTC)"
+            )
+        return on
 
     def _parse_caregiver(self, c: Any, where: str) -> dict:
         if not isinstance(c, dict):
@@ -337,6 +353,7 @@ class Families:
         inf.birth_offset_days = (
             (born - inf.due_date).days if born is not None and inf.due_date is not None else None
         )
+        inf.birth_anchor_on = born if inf.due_date is None else None
 
     def add_caregiver(self, actor: Actor, family_id: int, caregiver: dict) -> dict:
         """Add a caregiver (with optional identifiers and responses at ``time_point``)."""
