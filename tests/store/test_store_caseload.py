@@ -96,6 +96,12 @@ def test_sql_caseload_equals_the_reference_schedule(varied):
         seen_due += bool(doc["due"])
         seen_overdue += bool(doc["overdue"])
     assert seen_due >= 5 and seen_overdue >= 5  # the set really exercises both
+    # ... and infants anchored on a birth date alone (no due date) count in SQL too
+    with store.db.read() as s:
+        born_only = set(s.execute(select(Infant.family_id).where(
+            Infant.birth_anchor_on.is_not(None))).scalars())
+    assert len(born_only) >= 3
+    assert sum(bool(sql[i].n_due or sql[i].n_overdue) for i in born_only) >= 2
     expected = sorted(rows, key=lambda r: (-r["open_alerts"], -len(r["overdue"]), r["family_id"]))
     assert [r["id"] for r in rows] == [r["id"] for r in expected]
     assert any(r["open_alerts"] for r in rows)
