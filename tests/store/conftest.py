@@ -151,3 +151,16 @@ def world(store: Store) -> World:
     fn = store.families.create_family(north, family_payload("N-001", "North", study="Attach-1"))
     fs = store.families.create_family(south, family_payload("S-001", "South", study="Attach-1"))
     return World(store, admin, system, north, south, researcher, study["id"], fn["id"], fs["id"])
+
+
+def downgrade(store: Store, revision: str) -> None:
+    """Take the store's database back to ``revision`` (to test an upgrade from it)."""
+    from alembic import command
+    from alembic.config import Config
+
+    with store.db.engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", "attunement.store:migrations")
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        conn.commit()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.store.conftest import downgrade
 
 from attunement.store import StoreValidationError
 from attunement.store import caseload as cl
@@ -237,19 +238,11 @@ def test_the_blind_index_follows_identifier_changes_and_holds_no_clear_values(wo
 
 
 def test_migration_fills_the_blind_index_and_birth_offsets(world, key_path):
-    from alembic import command
-    from alembic.config import Config
-
     from attunement.store import Store
 
     st = world.store
     url = st.url
-    with st.db.engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", "attunement.store:migrations")
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0160")
-        conn.commit()
+    downgrade(st, "0160")
     st.close()
     again = Store.open(url, key_path=key_path)  # upgrades to head, filling the index
     try:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.store.conftest import downgrade
 
 from attunement.store import StoreValidationError
 from attunement.store import caseload as cl
@@ -129,9 +130,6 @@ def test_a_birth_date_without_a_due_date_is_scheduled_in_the_caseload(team, make
 
 
 def test_the_upgrade_fills_registration_dates_and_birth_anchors(team, make_family, key_path):
-    from alembic import command
-    from alembic.config import Config
-
     from attunement.store import Store
 
     store, north = team
@@ -140,12 +138,7 @@ def test_the_upgrade_fills_registration_dates_and_birth_anchors(team, make_famil
                   registered_on="2025-01-01")
     with store.db.engine.begin() as conn:
         created = conn.execute(select(Family.created_at).where(Family.id == fam["id"])).scalar_one()
-    with store.db.engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", "attunement.store:migrations")
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0400")
-        conn.commit()
+    downgrade(store, "0400")
     url = store.url
     store.close()
     again = Store.open(url, key_path=key_path)

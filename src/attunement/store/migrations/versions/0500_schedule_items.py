@@ -31,16 +31,14 @@ BATCH = 1000
 
 def _keyring(bind: Any) -> Any:
     provider = context.config.attributes.get("keyring")
-    if provider is None:
-        raise RuntimeError(
-            "this upgrade fills the schedule anchor of infants without a due date and needs the "
-            "identifier key file: run it through attunement (any command that opens the store), "
-            "not bare alembic"
-        )
-    keys = provider(False)
+    keys = provider(False) if provider is not None else None
     recorded = bind.execute(sa.text("SELECT value FROM settings WHERE key = 'key_id'")).scalar()
-    if recorded is not None and recorded != keys.key_id:
-        raise RuntimeError("the identifier key file is not the key this database was encrypted with")
+    if keys is None or recorded not in (None, keys.key_id):
+        raise RuntimeError(
+            "filling the schedule anchor of infants without a due date decrypts their "
+            "identities and needs this database's identifier key file: run the upgrade "
+            "through attunement (any command that opens the store), not bare alembic"
+        )
     return keys
 
 
