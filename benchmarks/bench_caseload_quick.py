@@ -44,7 +44,9 @@ def build(store: Store, n: int) -> tuple:
     with store.db.write() as s:
         s.execute(Family.__table__.insert(), [
             {"site_id": 1, "study_id": 1, "code": f"F-{i:07d}", "placement": "birth_family",
-             "context": {}} for i in range(n)])
+             # registered before every window of the schedule (the workload stays the
+             # same as before registration dates existed)
+             "context": {}, "registered_on": today - timedelta(days=900)} for i in range(n)])
         s.execute(Infant.__table__.insert(), [
             {"family_id": i + 1, "due_date": today - timedelta(days=i % 500),
              "birth_offset_days": (i % 21) - 10} for i in range(n)])

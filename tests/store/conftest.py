@@ -95,6 +95,9 @@ def family_payload(code: str, site: str, **extra: object) -> dict:
         "family_id": code,
         "site": site,
         "assessed_on": "2026-10-01",
+        # registered before the schedule's first window closed (the defaults' families were
+        # the service's from pregnancy on)
+        "registered_on": "2026-06-01",
         "infant": {
             "due_date": "2026-09-20",
             "date_of_birth": "2026-09-15",
@@ -149,3 +152,16 @@ def world(store: Store) -> World:
     fn = uc_families.register_family(store, north, family_payload("N-001", "North", study="Attach-1"))
     fs = uc_families.register_family(store, south, family_payload("S-001", "South", study="Attach-1"))
     return World(store, admin, system, north, south, researcher, study["id"], fn["id"], fs["id"])
+
+
+def downgrade(store: Store, revision: str) -> None:
+    """Take the store's database back to ``revision`` (to test an upgrade from it)."""
+    from alembic import command
+    from alembic.config import Config
+
+    with store.db.engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", "attunement.store:migrations")
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        conn.commit()

@@ -44,7 +44,7 @@ def payload(code: str, *, mother_email: str | None = "carer1@example.net",
         mother["email"] = mother_email
     return {
         "family_id": code, "site": "North", "study": "Follow-up", "placement": "birth_family",
-        "assessed_on": "2026-10-01",
+        "assessed_on": "2026-10-01", "registered_on": "2026-06-01",
         "infant": {"due_date": "2026-09-20", "date_of_birth": "2026-09-20",
                    "name": "Zebedee Quillfeather"},
         "caregivers": [mother] + ([

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.store.conftest import downgrade
 
 from attunement.store import StoreValidationError
 from attunement.store import caseload as cl
@@ -42,8 +43,14 @@ def _varied(store, world_actor, family_payload, n: int, seed: int = 7) -> list[i
         if rng.random() < 0.7 and due <= TODAY + timedelta(days=14):
             born = min(due + timedelta(days=rng.randint(-21, 14)), TODAY)
             infant["date_of_birth"] = born.isoformat()
+            if rng.random() < 0.3:  # born, due date never recorded: anchored on the birth
+                del infant["due_date"]
         payload = family_payload(f"V-{i:03d}", "North", study="Attach-1")
         payload["infant"] = infant
+        # registered long ago, around today's window edges, or today (the default)
+        back = rng.choice([800, 800, 800, 400, 200, 120, 60, 30, 14, 1, None])
+        if back is not None:
+            payload["registered_on"] = (TODAY - timedelta(days=back + rng.randint(-3, 3))).isoformat()
         born_on = infant.get("date_of_birth")
         assessed = max(due, datetime.fromisoformat(born_on).date() if born_on else due)
         payload["assessed_on"] = min(assessed, TODAY).isoformat()
@@ -91,6 +98,12 @@ def test_sql_caseload_equals_the_reference_schedule(varied):
         seen_due += bool(doc["due"])
         seen_overdue += bool(doc["overdue"])
     assert seen_due >= 5 and seen_overdue >= 5  # the set really exercises both
+    # ... and infants anchored on a birth date alone (no due date) count in SQL too
+    with store.db.read() as s:
+        born_only = set(s.execute(select(Infant.family_id).where(
+            Infant.birth_anchor_on.is_not(None))).scalars())
+    assert len(born_only) >= 3
+    assert sum(bool(sql[i].n_due or sql[i].n_overdue) for i in born_only) >= 2
     expected = sorted(rows, key=lambda r: (-r["open_alerts"], -len(r["overdue"]), r["family_id"]))
     assert [r["id"] for r in rows] == [r["id"] for r in expected]
     assert any(r["open_alerts"] for r in rows)
@@ -226,19 +239,11 @@ def test_the_blind_index_follows_identifier_changes_and_holds_no_clear_values(wo
 
 
 def test_migration_fills_the_blind_index_and_birth_offsets(world, key_path):
-    from alembic import command
-    from alembic.config import Config
-
     from attunement.store import Store
 
     st = world.store
     url = st.url
-    with st.db.engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", "attunement.store:migrations")
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0160")
-        conn.commit()
+    downgrade(st, "0160")
     st.close()
     again = Store.open(url, key_path=key_path)  # upgrades to head, filling the index
     try:

@@ -154,3 +154,38 @@ def test_demo_family_codes_read_as_codes(demo) -> None:
     _, store, _plan = demo
     codes = [r["family_id"] for r in _caseload(store)]
     assert codes and all(re.fullmatch(r"DEMO-[A-Z]", c) for c in codes), codes
+
+
+def test_demo_records_carry_their_visit_times_not_the_build_time(demo) -> None:
+    """Registration at the first visit, each assessment (and any alert it raised) on its visit's
+    day, so their times differ and follow the time points; the audit chain still verifies."""
+    from sqlalchemy import select
+
+    from attunement.store.models import Alert, Assessment, Family
+
+    _, store, plan = demo
+    visit_day = {(f["family_id"], v["time_point"]): v["assessed_on"] for f in plan
+                 for v in f["visits"]}
+    first_day = {f["family_id"]: min(v["assessed_on"] for v in f["visits"]) for f in plan}
+    with store.db.read() as s:
+        fams = {f.id: f for f in s.execute(select(Family)).scalars()}
+        rows = s.execute(select(Assessment)).scalars().all()
+        alerts = s.execute(select(Alert)).scalars().all()
+        by_id = {a.id: a for a in rows}
+        for fam in fams.values():
+            assert fam.created_at.date().isoformat() == first_day[fam.code], fam.code
+            assert fam.registered_on.isoformat() == first_day[fam.code], fam.code
+        times = set()
+        for a in rows:
+            day = visit_day[(fams[a.family_id].code, a.time_point)]
+            assert a.submitted_at.date().isoformat() == day == a.completed_on.isoformat()
+            times.add(a.submitted_at)
+        assert len({t.date() for t in times}) >= len(plan)  # not one build time
+        for family_id in fams:  # time points in schedule order are submitted in time order
+            mine = sorted((a for a in rows if a.family_id == family_id), key=lambda a: a.id)
+            assert [a.submitted_at for a in mine] == sorted(a.submitted_at for a in mine)
+        assert alerts
+        for alert in alerts:
+            assert alert.created_at == by_id[alert.assessment_id].submitted_at
+    report = store.maintenance.verify_audit()
+    assert report.ok, report

@@ -8,7 +8,9 @@ family's page and for the rows of one caseload page): a time point's window open
 an item (current caregiver x instrument x time point with no assessment) is *due* while the
 window is open and *overdue* once it has closed. In SQL the anchor is a day number: the due
 date, plus the derived ``infants.birth_offset_days`` for time points anchored on the date of
-birth (a birth date without a due date is not known to SQL: see ``docs/caseload-queries.md``).
+birth; for an infant with a date of birth and no due date, ``infants.birth_anchor_on`` (see
+``docs/caseload-queries.md``). A window that closed before ``families.registered_on`` is never
+due nor overdue.
 The time points' thresholds are computed here for "today", so the statement's text grows with
 the number of time points x instruments configured, never with the number of families.
 """
@@ -66,7 +68,8 @@ def day_number(column: Any, dialect: str) -> Any:
 
 def _items(s: Session, today: date, time_point: str | None) -> Any:
     """One row per (study, time point, instrument) with today's thresholds on the anchor day:
-    the window is open when ``anchor <= open_max`` and closed when ``anchor <= overdue_max``."""
+    the window is open when ``anchor <= open_max`` and closed when ``anchor <= overdue_max``;
+    it closes on day ``anchor + closes_after``."""
     stmt = select(TimePoint).order_by(TimePoint.study_id, TimePoint.position)
     if time_point is not None:
         stmt = stmt.where(TimePoint.name == time_point)
@@ -79,6 +82,7 @@ def _items(s: Session, today: date, time_point: str | None) -> Any:
             literal(1 if tp.anchor == "birth_date" else 0).label("by_birth"),
             literal(t - tp.offset_days + tp.window_days).label("open_max"),
             literal(t - tp.offset_days - tp.window_days - 1).label("overdue_max"),
+            literal(tp.offset_days + tp.window_days).label("closes_after"),
         )
         for tp in s.execute(stmt).scalars()
         for instrument in tp.instruments
@@ -88,7 +92,8 @@ def _items(s: Session, today: date, time_point: str | None) -> Any:
 
 def _pending(actor: Actor, items: Any, dialect: str, name: str, where: list[Any]) -> Any:
     """Per family: how many schedule items are overdue and how many due (open, not done)."""
-    due_day = day_number(Infant.due_date, dialect)
+    # the due date, or the date of birth kept for infants without one
+    due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
     anchor = due_day + case(
         (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
     )
@@ -107,7 +112,14 @@ def _pending(actor: Actor, items: Any, dialect: str, name: str, where: list[Any]
         .join(Infant, Infant.family_id == Family.id)
         .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
         .join(items, items.c.study_id == Family.study_id)
-        .where(*where, Infant.due_date.is_not(None), anchor <= items.c.open_max)
+        .where(*where, due_day.is_not(None), anchor <= items.c.open_max)
+        # a window that closed before the family was registered was never the service's
+        .where(
+            or_(
+                Family.registered_on.is_(None),
+                anchor + items.c.closes_after >= day_number(Family.registered_on, dialect),
+            )
+        )
         .where(~done)
         .group_by(Caregiver.family_id)
         .subquery(name)

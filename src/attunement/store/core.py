@@ -9,7 +9,9 @@ writer and the system actor. Every service of the store is built on one :class:`
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from attunement.store.crypto import KeyRing, create_key_file, load_key_file
 from attunement.store.db import Database
 from attunement.store.errors import KeyFileError
 from attunement.store.models import Identity, Setting, utcnow
+from attunement.store.models.core import CLOCK
 from attunement.store.scope import Actor
 
 
@@ -54,13 +57,41 @@ class Core:
     # ------------------------------------------------------------------ the clock
     @staticmethod
     def now() -> datetime:
-        """The current time (UTC, aware): the one clock of the store."""
+        """The current time (UTC, aware): the one clock of the store (see :meth:`at`)."""
         return utcnow()
 
     @staticmethod
     def today() -> date:
-        """Today's date (local), for due dates and default dates."""
-        return date.today()
+        """Today's date (local; the clock's UTC date inside :meth:`at`), for default dates."""
+        fixed = CLOCK.get()
+        return fixed.date() if fixed is not None else date.today()
+
+    @staticmethod
+    @contextmanager
+    def at(when: datetime) -> Iterator[None]:
+        """Write records as of ``when``: their own times (registration, submission, alerts,
+        links) and the store's defaults follow this clock; the audit log keeps the real
+        time of each write, so it always says when a record was really made.
+
+        Parameters
+        ----------
+        when : datetime
+            A timezone-aware time, not in the future.
+
+        Examples
+        --------
+        >>> with store.core.at(datetime(2026, 3, 1, 10, tzinfo=UTC)):   # doctest: +SKIP
+        ...     submit_assessment(store, actor, fid, "mother", "epds", "6w", answers)
+        """
+        if when.tzinfo is None:
+            raise ValueError("the clock needs a timezone-aware time")
+        if when > datetime.now(UTC):
+            raise ValueError(f"the clock cannot be set in the future ({when.isoformat()})")
+        token = CLOCK.set(when.astimezone(UTC))
+        try:
+            yield
+        finally:
+            CLOCK.reset(token)
 
     # ------------------------------------------------------------------ keys
     def check_key(self) -> None:

@@ -90,6 +90,7 @@ class Families:
         assessed_on = v.a_date(payload.get("assessed_on"), "assessed_on")
         if assessed_on is not None and assessed_on > datetime.now(UTC).date() + timedelta(days=1):
             raise StoreValidationError("assessed_on", f"{assessed_on} is in the future")
+        registered_on = self._registered_on(payload.get("registered_on"))
         infant = payload.get("infant") or {}
         if not isinstance(infant, dict):
             raise StoreValidationError("infant", "must be an object")
@@ -169,6 +170,7 @@ class Families:
                 context=shared.jsonable(context),
                 assessed_on=assessed_on,
                 created_by=actor.user_id,
+                registered_on=registered_on,
             )
             s.add(fam)
             s.flush()
@@ -194,6 +196,7 @@ class Families:
                 after={
                     "family_id": code,
                     "placement": placement,
+                    "registered_on": registered_on.isoformat(),
                     "study_id": study_id,
                     "context": context,
                     "infant": {"due_date": shared.iso(due)},
@@ -218,6 +221,19 @@ class Families:
             # no identifier-view audit row (the creation's own audit row records them)
             s.flush()
             return self.views.family_doc(s, actor, fam)
+
+    def _registered_on(self, value: Any) -> date:
+        """The day the service took the family on: today (UTC) unless the family file gives
+        an earlier day (a family moved from another system); never in the future."""
+        today = self.core.now().date()
+        if value in (None, ""):
+            return today
+        on = v.a_date(value, "registered_on") or today
+        if on > today:
+            raise StoreValidationError(
+                "registered_on", f"{on} is in the future (today is {today} UTC)"
+            )
+        return on
 
     def _parse_caregiver(self, c: Any, where: str) -> dict:
         if not isinstance(c, dict):
@@ -351,6 +367,7 @@ class Families:
         inf.birth_offset_days = (
             (born - inf.due_date).days if born is not None and inf.due_date is not None else None
         )
+        inf.birth_anchor_on = born if inf.due_date is None else None
 
     def add_caregiver(
         self, actor: Actor, family_id: int, caregiver: dict, *, check_file: FileCheck,

@@ -390,6 +390,7 @@ class FamilyViews:
             "context": dict(fam.context or {}),
             "assessed_on": shared.iso(fam.assessed_on),
             "created_at": fam.created_at.isoformat(),
+            "registered_on": shared.iso(fam.registered_on),
             "infant": infant_doc,
             "caregivers": caregivers,
             "assessments": assessments,

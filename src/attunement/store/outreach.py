@@ -124,7 +124,7 @@ class OutreachRecords:
         answered, by the store's own schedule rule, with the caregiver's preferences."""
         with self._db.read() as s:
             # plain rows, not ORM objects: this reads every family of every study
-            fams = s.execute(select(Family.id, Family.site_id, Family.study_id)
+            fams = s.execute(select(Family.id, Family.site_id, Family.study_id, Family.registered_on)
                              .where(Family.study_id.is_not(None))).all()
             if not fams:
                 return []

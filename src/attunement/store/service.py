@@ -41,7 +41,7 @@ class Store:
     Examples
     --------
     >>> with Store.open("sqlite:///a.db", key_path="a.key") as store:  # doctest: +SKIP
-    ...     fam = store.families.create_family(store.system_actor(), payload)
+    ...     sites = store.accounts.list_sites(store.system_actor())
     """
 
     def __init__(self, db: Database, key_path: Path) -> None:

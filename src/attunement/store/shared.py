@@ -200,6 +200,24 @@ def schedule(
     done: set,
     today: date,
 ) -> tuple[list, list]:
+    """The reference schedule rule: a family's due and overdue items on ``today``.
+
+    A time point's window opens ``window_days`` before its target (anchor + ``offset_days``)
+    and closes ``window_days`` after; an item (current caregiver x instrument x time point with
+    no assessment in ``done``) is due while the window is open and overdue once it has closed.
+    A window that closed before ``fam.registered_on`` is neither (docs/clinical-safety.md).
+
+    Parameters
+    ----------
+    fam, infant, carers, tps, done, today
+        The family, its infant (``birth_date`` decrypted), current caregivers, the study's
+        time points, ``(caregiver id, instrument, time point)`` already done, and the day.
+
+    Returns
+    -------
+    tuple[list, list]
+        ``(due, overdue)``: dicts with caregiver, instrument, time point, target, closing day.
+    """
     due: list[dict] = []
     overdue: list[dict] = []
     if infant is None:
@@ -215,6 +233,9 @@ def schedule(
             target + timedelta(days=tp.window_days),
         )
         if today < opens:
+            continue
+        # a window that closed before the family was registered was never the service's
+        if fam.registered_on is not None and closes < fam.registered_on:
             continue
         for cg in carers:
             for instrument in tp.instruments:

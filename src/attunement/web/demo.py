@@ -277,24 +277,31 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
             task = progress.add_task("Creating synthetic families", total=len(families))
             for i, fam in enumerate(families):
                 visits = fam["visits"]
-                created = uc_families.register_family(store, system, {
-                    "family_id": fam["family_id"], "infant": fam["infant"],
-                    "placement": fam["placement"], "context": fam["context"],
-                    "caregivers": [cg for cg in fam["caregivers"]
-                                   if any(cg["id"] == c["id"] for c in visits[0]["caregivers"])],
-                    "assessed_on": visits[-1]["assessed_on"],
-                    "site": SITES[i % 2], "study": fam["study"]})
+                # each record at a plausible past time: registered at the first visit, each
+                # visit's answers (and any alert they raise) on its own day
+                with store.core.at(_visit_time(visits[0]["assessed_on"], 0)):
+                    created = uc_families.register_family(store, system, {
+                        "family_id": fam["family_id"], "infant": fam["infant"],
+                        "placement": fam["placement"], "context": fam["context"],
+                        "caregivers": [cg for cg in fam["caregivers"] if any(
+                            cg["id"] == c["id"] for c in visits[0]["caregivers"])],
+                        "assessed_on": visits[-1]["assessed_on"],
+                        # taken on at its first visit: earlier windows were never the service's
+                        "registered_on": min(v["assessed_on"] for v in visits),
+                        "site": SITES[i % 2], "study": fam["study"]})
                 known = {str(c["id"]) for c in visits[0]["caregivers"]}
                 for visit in visits:
-                    for cg in visit["caregivers"]:
-                        if str(cg["id"]) not in known:  # joined at a later visit
-                            uc_families.add_caregiver(store, system, created["id"], {
-                                k: val for k, val in cg.items() if k != "responses"})
-                            known.add(str(cg["id"]))
-                        for instrument, responses in (cg.get("responses") or {}).items():
-                            uc_assessments.submit_assessment(store, system, created["id"], str(cg["id"]),
-                                                 instrument, visit["time_point"], responses,
-                                                 completed_on=visit["assessed_on"])
+                    for n, cg in enumerate(visit["caregivers"], start=1):
+                        with store.core.at(_visit_time(visit["assessed_on"], n)):
+                            if str(cg["id"]) not in known:  # joined at a later visit
+                                uc_families.add_caregiver(store, system, created["id"], {
+                                    k: val for k, val in cg.items() if k != "responses"})
+                                known.add(str(cg["id"]))
+                            for instrument, responses in (cg.get("responses") or {}).items():
+                                uc_assessments.submit_assessment(
+                                    store, system, created["id"], str(cg["id"]), instrument,
+                                    visit["time_point"], responses,
+                                    completed_on=visit["assessed_on"])
                 info.visits += len(visits)
                 info.synthetic_visits += sum(v["synthetic"] for v in visits)
                 progress.advance(task)
@@ -310,6 +317,12 @@ def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
         print_screening_demo(console)
     _print(console, info)
     return info
+
+
+def _visit_time(day: str, n: int) -> dt.datetime:
+    """A visit's time: mid-morning (UTC) of its day, ``n`` quarter-hours on; never ahead of now."""
+    at = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(10, 0), dt.UTC)
+    return min(at + dt.timedelta(minutes=15 * n), dt.datetime.now(dt.UTC))
 
 
 def _password() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +42,15 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# the store's clock: None is the real time; set only through ``Core.at`` (records written at a
+# chosen past time, e.g. the demo's visits). A context variable, so each thread or task has its own.
+CLOCK: ContextVar[datetime | None] = ContextVar("attunement_store_clock", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The current time (UTC, aware), or the time set by ``Core.at`` for records written now."""
+    fixed = CLOCK.get()
+    return fixed if fixed is not None else datetime.now(UTC)
 
 
 

@@ -35,6 +35,11 @@ class Family(Base):
     assessed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the day the service took the family on: schedule windows that closed before it were
+    # never the service's to collect (never due nor overdue; docs/clinical-safety.md)
+    registered_on: Mapped[date | None] = mapped_column(
+        Date, nullable=True, default=lambda: utcnow().date()
+    )
     infants: Mapped[list[Infant]] = relationship(order_by="Infant.id")
     caregivers: Mapped[list[Caregiver]] = relationship(order_by="Caregiver.id")
 
@@ -52,6 +57,9 @@ class Infant(Base):
     # known), i.e. the gestation at birth to the day -- the clear due date and gestation
     # already give it to within a week; the date of birth itself stays encrypted
     birth_offset_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the schedule's anchor when there is no due date: the date of birth, in clear only for
+    # such infants (NULL whenever a due date is known); docs/caseload-queries.md says why
+    birth_anchor_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     # filled in after decryption by the store (not a column)
     birth_date = None
 
