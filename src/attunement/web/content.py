@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from attunement import policy
+from attunement.vocabulary import caregiver_roles, default_schedule, placements, user_roles
 from attunement.web.charts import Cutoff
 
 
@@ -227,6 +229,71 @@ def urgency_level(urgency: str) -> dict[str, str] | None:
     return {"id": level.id, "label": level.label, "action": level.action}
 
 
+def caregiver_role_choices() -> list[tuple[str, str]]:
+    """The caregiver roles a form offers: ``(id, label)`` from the vocabulary.
+
+    Returns
+    -------
+    list of (str, str)
+        In the vocabulary's order.
+
+    Examples
+    --------
+    >>> caregiver_role_choices()[0]
+    ('birth_mother', 'Birth mother')
+    """
+    return [(t.id, t.label) for t in caregiver_roles()]
+
+
+def placement_choices() -> list[tuple[str, str]]:
+    """Where the infant may live, as a form offers it: ``(id, label)`` from the vocabulary.
+
+    Returns
+    -------
+    list of (str, str)
+        In the vocabulary's order.
+
+    Examples
+    --------
+    >>> placement_choices()[1]
+    ('foster', 'Foster care')
+    """
+    return [(t.id, t.label) for t in placements()]
+
+
+def user_role_choices() -> list[tuple[str, str]]:
+    """The roles an account may be given, as a form offers them: ``(id, label)`` from the
+    vocabulary.
+
+    Returns
+    -------
+    list of (str, str)
+        In the vocabulary's order.
+
+    Examples
+    --------
+    >>> user_role_choices()[0]
+    ('admin', 'Administrator')
+    """
+    return [(t.id, t.label) for t in user_roles()]
+
+
+def role_names() -> dict[str, str]:
+    """The label of each user role (the vocabulary's), and of the local operator.
+
+    Returns
+    -------
+    dict of str to str
+        ``{role id: label}``.
+
+    Examples
+    --------
+    >>> role_names()["site_lead"]
+    'Site lead'
+    """
+    return {**dict(user_role_choices()), policy.SYSTEM: "System"}
+
+
 def time_points(family: dict[str, Any]) -> list[str]:
     """Time points offered on the family page: the study's schedule, then ones already used."""
     names: list[str] = []
@@ -238,7 +305,7 @@ def time_points(family: dict[str, Any]) -> list[str]:
         name = str(a.get("time_point", ""))
         if name and name not in names:
             names.append(name)
-    return names or ["antenatal", "6w", "3m", "6m", "12m"]
+    return names or [t.id for t in default_schedule()]
 
 
 @cache

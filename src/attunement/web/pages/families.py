@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import Actor, Forbidden, OutreachRecords, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS
 from attunement.usecases import profiles
@@ -17,13 +19,13 @@ from attunement.web import content
 from attunement.web.charts import score_chart
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import (
-    CAREGIVER_ROLES,
     MAX_CAREGIVERS,
-    PLACEMENTS,
     FormErrors,
     caregiver_count,
+    caregiver_role_choices,
     normalise_field,
     parse_family_form,
+    placement_choices,
 )
 from attunement.web.pages.cascade import referral_section
 from attunement.web.rendering import call, get_session, redirect, render, store_form, store_of
@@ -40,7 +42,7 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
     except Forbidden:
         studies = []
     return render(request, "family_new.html", {
-        "sites": sites, "studies": studies, "roles": CAREGIVER_ROLES, "placements": PLACEMENTS,
+        "sites": sites, "studies": studies, "roles": caregiver_role_choices(), "placements": placement_choices(),
         "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
         "context_choices": content.context_choices(),
     }, status=status)
@@ -117,7 +119,7 @@ async def family_page(request: Request, family_id: int,
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
                if actor.sees_identifiers else None)
-    clinical = actor.role in ("practitioner", "site_lead", "admin")
+    clinical = policy.allows(actor, Action.READ_CLINICAL)
     released = await call(store.care.released_results, actor, family_id) if clinical else {}
     contributions = await call(store.care.list_contributions, actor, family_id) if clinical else []
     return render(request, "family.html", {
@@ -125,7 +127,7 @@ async def family_page(request: Request, family_id: int,
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": content.urgency_level((profile or {}).get("urgency", "none")),
         "messages": messages, "contact": contact,
-        "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
+        "profile_problem": profile_problem, "roles": caregiver_role_choices(),
         "charts": family_charts(family), "instruments": content.instrument_choices(),
         "time_points": content.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": _programmes(matches),
