@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from attunement.web.content import caregiver_role_choices, placement_choices
+from attunement.web.content import vocabulary_choices
 
 MAX_CAREGIVERS = 8
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -80,7 +80,7 @@ def caregiver_count(form: Any) -> int:
 def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
     """The registration form → the store's family payload, plus field errors."""
     errors = FormErrors()
-    roles = {r for r, _ in caregiver_role_choices()}
+    roles = {r for r, _ in vocabulary_choices("caregiver_roles")}
     site = _text(form, "site")
     if not site:
         errors.add("site", "Choose the site that will care for this family")
@@ -93,7 +93,7 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
             "The family code may use letters, digits, '-', '_' and '.' only (up to 64)",
         )
     placement = _text(form, "placement") or "birth_family"
-    if placement not in {p for p, _ in placement_choices()}:
+    if placement not in {p for p, _ in vocabulary_choices("placements")}:
         errors.add("placement", f"Unknown placement '{placement}'")
     infant: dict[str, Any] = {}
     dob = _date(_text(form, "infant.date_of_birth"), "infant.date_of_birth", errors,

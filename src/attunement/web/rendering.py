@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__, policy
 from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
-from attunement.web.content import caregiver_role_choices, role_names
+from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.security import Session
 
 HERE = Path(__file__).parent
@@ -64,7 +64,7 @@ def make_templates(service_name: str) -> Jinja2Templates:
 
 def role_label(role: str | None) -> str:
     """A caregiver role as people write it ("co-parent", not "co parent"), lower case."""
-    labels = dict(caregiver_role_choices())
+    labels = dict(vocabulary_choices("caregiver_roles"))
     text = labels.get(role or "", (role or "").replace("_", " "))
     return text[:1].lower() + text[1:]
 

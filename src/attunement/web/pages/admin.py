@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, StoreValidationError
-from attunement.web.content import role_names, user_role_choices
+from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors, normalise_field
 from attunement.web.rendering import call, get_session, redirect, render, store_of
@@ -25,7 +25,7 @@ async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | Non
     studies = await call(store.accounts.list_studies, actor)
     return render(request, "admin.html", {
         "users": users, "sites": sites, "studies": studies, "values": values or {},
-        "errors": errors or FormErrors(), "roles": user_role_choices(),
+        "errors": errors or FormErrors(), "roles": vocabulary_choices("user_roles"),
     }, status=status)
 
 
@@ -62,7 +62,7 @@ async def admin_add_user(request: Request, actor: PageActor) -> Response:
     errors = FormErrors()
     if "@" not in email:
         errors.add("user.email", "Enter the person's email address, e.g. name@example.org")
-    if role not in dict(user_role_choices()):
+    if role not in dict(vocabulary_choices("user_roles")):
         errors.add("user.role", "Choose a role")
     if not password:
         errors.add("user.password", "Enter a first password")

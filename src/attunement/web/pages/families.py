@@ -17,15 +17,14 @@ from attunement.store.service import SESSION_FEEDBACK_ITEMS
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.charts import score_chart
+from attunement.web.content import vocabulary_choices
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import (
     MAX_CAREGIVERS,
     FormErrors,
     caregiver_count,
-    caregiver_role_choices,
     normalise_field,
     parse_family_form,
-    placement_choices,
 )
 from attunement.web.pages.cascade import referral_section
 from attunement.web.rendering import call, get_session, redirect, render, store_form, store_of
@@ -42,7 +41,7 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
     except Forbidden:
         studies = []
     return render(request, "family_new.html", {
-        "sites": sites, "studies": studies, "roles": caregiver_role_choices(), "placements": placement_choices(),
+        "sites": sites, "studies": studies, "roles": vocabulary_choices("caregiver_roles"), "placements": vocabulary_choices("placements"),
         "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
         "context_choices": content.context_choices(),
     }, status=status)
@@ -127,7 +126,7 @@ async def family_page(request: Request, family_id: int,
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": content.urgency_level((profile or {}).get("urgency", "none")),
         "messages": messages, "contact": contact,
-        "profile_problem": profile_problem, "roles": caregiver_role_choices(),
+        "profile_problem": profile_problem, "roles": vocabulary_choices("caregiver_roles"),
         "charts": family_charts(family), "instruments": content.instrument_choices(),
         "time_points": content.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": _programmes(matches),
