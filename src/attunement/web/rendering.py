@@ -8,6 +8,7 @@ with what was typed and a message per field.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,3 +168,30 @@ async def store_form(request: Request, target: str, failed: str, done: str,
     else:
         session.flash(done)
     return redirect(request, target)
+
+
+def form_date(text: str, label: str, problems: list[str]) -> dt.date | None:
+    """``text`` as a date, or None with a problem naming ``label`` added to ``problems``.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> form_date("2026-02-30", "start", problems), problems
+    (None, ["start: '2026-02-30' is not a date written YYYY-MM-DD"])
+    """
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{label}: '{text}' is not a date written YYYY-MM-DD")
+        return None
+
+
+async def checked_form(request: Request, target: str, failed: str, done: str,
+                       problems: list[str], fn: Callable[..., Any], /, *args: Any,
+                       **kwargs: Any) -> Response:
+    """:func:`store_form` once the form's own checks found no ``problems``; else a flash
+    message ``failed — problem; problem`` and back to ``target`` without calling the store."""
+    if problems:
+        get_session(request).flash(f"{failed} — " + "; ".join(problems), "error")
+        return redirect(request, target)
+    return await store_form(request, target, failed, done, fn, *args, **kwargs)

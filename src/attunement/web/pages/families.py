@@ -27,7 +27,16 @@ from attunement.web.forms import (
     parse_family_form,
 )
 from attunement.web.pages.cascade import referral_section
-from attunement.web.rendering import call, get_session, redirect, render, store_form, store_of
+from attunement.web.rendering import (
+    call,
+    checked_form,
+    form_date,
+    get_session,
+    redirect,
+    render,
+    store_form,
+    store_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,7 +178,6 @@ async def consent_add(request: Request, family_id: int,
                       actor: PageActor) -> Response:
     """Record a consent given by the family or one caregiver."""
     form = await request.form()
-    session = get_session(request)
     kind = str(form.get("kind", "")).strip()
     version = str(form.get("version", "")).strip()
     given = str(form.get("given_on", "")).strip()
@@ -179,16 +187,10 @@ async def consent_add(request: Request, family_id: int,
         problems.append("Consent to (kind): choose what was consented to")
     if not version:
         problems.append("version: name the version of the information sheet and form")
-    try:
-        given_on = dt.date.fromisoformat(given)
-    except ValueError:
-        problems.append(f"given on: '{given}' is not a date written YYYY-MM-DD")
-    if problems:
-        session.flash("Consent was not recorded — " + "; ".join(problems), "error")
-        return redirect(request, f"/families/{family_id}#consent-title")
-    return await store_form(
+    given_on = form_date(given, "given on", problems)
+    return await checked_form(
         request, f"/families/{family_id}#consent-title", "Consent was not recorded",
-        f"Consent recorded ({kind.replace('_', ' ')}, form {version}).",
+        f"Consent recorded ({kind.replace('_', ' ')}, form {version}).", problems,
         store_of(request).care.add_consent, actor, family_id, kind=kind, version=version,
         given_on=given_on, caregiver=caregiver)
 
@@ -198,7 +200,6 @@ async def consent_withdraw(request: Request, family_id: int,
                            actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
     form = await request.form()
-    session = get_session(request)
     raw = str(form.get("consent", "")).strip()
     when = str(form.get("withdrawn_on", "")).strip()
     reason = str(form.get("reason", "")).strip()
@@ -207,19 +208,13 @@ async def consent_withdraw(request: Request, family_id: int,
     problems = []
     if raw not in ids:
         problems.append("consent: choose one of this family's consents")
-    try:
-        withdrawn_on = dt.date.fromisoformat(when)
-    except ValueError:
-        problems.append(f"withdrawn on: '{when}' is not a date written YYYY-MM-DD")
+    withdrawn_on = form_date(when, "withdrawn on", problems)
     if not reason:
         problems.append("reason: say why consent was withdrawn (it is kept in the record)")
-    if problems:
-        session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
-        return redirect(request, f"/families/{family_id}#consent-title")
-    return await store_form(
+    return await checked_form(
         request, f"/families/{family_id}#consent-title", "The withdrawal was not recorded",
-        "Withdrawal of consent recorded.", store_of(request).care.withdraw_consent, actor, int(raw),
-        withdrawn_on=withdrawn_on, reason=reason)
+        "Withdrawal of consent recorded.", problems, store_of(request).care.withdraw_consent,
+        actor, int(raw) if not problems else 0, withdrawn_on=withdrawn_on, reason=reason)
 
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
