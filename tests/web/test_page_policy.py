@@ -15,23 +15,16 @@ from attunement import policy
 from attunement.policy import Action, Rule
 from attunement.vocabulary import caregiver_roles, load_vocabulary, placements, user_roles
 
-from .support import PASSWORD, World
+from .support import World
+from .test_pages import _csrf
+from .test_pages import _login as login_as
 
 EMAILS = {"admin": "admin@example.org", "practitioner": "pa@example.org",
           "site_lead": "lead@example.org", "researcher": "res@example.org"}
 
 
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
 def _login(client: TestClient, role: str) -> None:
-    csrf = _csrf(client.get("/login").text)
-    r = client.post("/login", data={"email": EMAILS[role], "password": PASSWORD,
-                                    "csrf_token": csrf, "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    login_as(client, EMAILS[role])
 
 
 def _options(html: str, name: str) -> list[str]:
@@ -169,3 +162,23 @@ def test_a_role_outside_the_vocabulary_is_refused_by_the_admin_form(
         "user.password": "a-long-enough-password-1"})
     assert r.status_code == 422
     assert "Choose a role" in r.text
+
+
+def test_the_consent_forms_name_each_problem_and_store_nothing(
+        page_client: TestClient, sqlite_world: World) -> None:
+    _login(page_client, "practitioner")
+    fid = sqlite_world.family_a
+    csrf = _csrf(page_client.get(f"/families/{fid}").text)
+    before = sqlite_world.store.families.get_family(sqlite_world.store.system_actor(), fid)
+    r = page_client.post(f"/families/{fid}/consents", data={
+        "csrf_token": csrf, "kind": "", "version": "2", "given_on": "2026-02-30"})
+    assert r.status_code == 200
+    assert ("Consent was not recorded — Consent to (kind): choose what was consented to; "
+            "given on: &#39;2026-02-30&#39; is not a date written YYYY-MM-DD") in r.text
+    r = page_client.post(f"/families/{fid}/consents/withdraw", data={
+        "csrf_token": csrf, "consent": "nope", "withdrawn_on": "soon", "reason": ""})
+    assert ("The withdrawal was not recorded — consent: choose one of this family&#39;s "
+            "consents; withdrawn on: &#39;soon&#39; is not a date written YYYY-MM-DD; reason: "
+            "say why consent was withdrawn") in r.text
+    after = sqlite_world.store.families.get_family(sqlite_world.store.system_actor(), fid)
+    assert after.get("consents") == before.get("consents")
