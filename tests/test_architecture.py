@@ -229,3 +229,99 @@ def test_the_store_imports_no_domain_library_outside_the_allow_list():
     # an entry no longer needed is removed, so the list only shrinks
     stale = {k: sorted(v - found.get(k, set())) for k, v in _STORE_DOMAIN_ALLOWED.items()}
     assert {k: v for k, v in stale.items() if v} == {}
+
+# --------------------------------------------------------------- role tests only in the policy
+
+# A user's role (``actor.role``, ``user.role``, ``User.role``, ``u["role"]``) compared with
+# anything, or any role compared with a user role's name or a policy role constant, is an access
+# decision and belongs in ``attunement.policy``. Caregiver roles (``cg["role"]``, a caregiver
+# form's ``role``) and coding-scheme roles (``cue`` / ``response``) are other things and compare
+# with their own lists, so they are not caught.
+_USER_ROLE_NAMES = {"admin", "practitioner", "site_lead", "researcher", "system"}
+_POLICY_ROLE_CONSTANTS = {"ADMIN", "SITE_LEAD", "PRACTITIONER", "RESEARCHER", "SYSTEM", "GLOBAL",
+                          "CLINICAL", "SITE_ROLES", "UNBLINDED", "LEAD_MANAGES", "RANDOMISERS"}
+_ACCOUNT_NAMES = {"actor", "user", "u", "account", "subject", "User"}
+# role comparisons outside the policy that are not access decisions, each with its reason
+_NOT_ACCESS = {
+    # "does this store have an administrator yet?" (first-run set-up), a question about data
+    ("attunement.store.accounts", 'User.role == policy.ADMIN'),
+    # which roles a new account needs a site for: validating the account being made
+    ("attunement.store.accounts", 'role in policy.SITE_ROLES'),
+    # whom a caregiver's message notifies (the site's practitioners, else its leads)
+    ("attunement.store.outreach", 'm.role == policy.PRACTITIONER'),
+    ("attunement.store.outreach", 'm.role == policy.SITE_LEAD'),
+    # the store's old helper, no longer called (the CLI asks the policy); the store removes it
+    ("attunement.store.scope", "actor.role not in (*roles, 'system')"),
+}
+_TEMPLATE_ROLE_TEST = re.compile(
+    r"\b(?:actor|user|u)\.role\s*(?:==|!=|\bnot\s+in\b|\bin\b)"
+    r"|\brole\s*(?:==|!=|\bnot\s+in\b|\bin\b)\s*[(\[]?\s*['\"](?:"
+    + "|".join(sorted(_USER_ROLE_NAMES)) + r")['\"]")
+
+
+def _is_role(node: ast.AST) -> bool:
+    return ((isinstance(node, ast.Attribute) and node.attr == "role")
+            or (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                and node.slice.value == "role")
+            or (isinstance(node, ast.Name) and node.id == "role"))
+
+
+def _of_account(node: ast.AST) -> bool:
+    base = getattr(node, "value", None)
+    return ((isinstance(base, ast.Name) and base.id in _ACCOUNT_NAMES)
+            or (isinstance(base, ast.Attribute) and base.attr == "actor"))
+
+
+def _names_a_user_role(node: ast.AST) -> bool:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and sub.value in _USER_ROLE_NAMES:
+            return True
+        if isinstance(sub, ast.Attribute) and sub.attr in _POLICY_ROLE_CONSTANTS:
+            return True
+        if isinstance(sub, ast.Name) and sub.id in _POLICY_ROLE_CONSTANTS:
+            return True
+    return False
+
+
+def role_tests(source: str) -> list[tuple[int, str]]:
+    """The user-role comparisons in Python ``source``: ``(line, expression)``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        roles = [o for o in operands if _is_role(o)]
+        if not roles:
+            continue
+        others = [o for o in operands if not _is_role(o)]
+        if any(_of_account(r) for r in roles) or any(_names_a_user_role(o) for o in others):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_the_role_test_finder_tells_user_roles_from_caregiver_roles():
+    caught = role_tests(
+        "actor.role == 'admin'\nuser['role'] in ('practitioner', 'site_lead')\n"
+        "self.actor.role != x\nrole in (policy.ADMIN, 'researcher')\nu.role not in GLOBAL\n")
+    assert [line for line, _ in caught] == [1, 2, 3, 4, 5]
+    assert role_tests("cg['role'] not in rule.roles\nrole not in CAREGIVER_ROLES\n"
+                      "d.role == 'cue'\nrole == owner\n") == []
+    assert _TEMPLATE_ROLE_TEST.search("{% if actor.role in ('practitioner', 'admin') %}")
+    assert _TEMPLATE_ROLE_TEST.search("{% set r = user.role == 'admin' %}")
+    assert not _TEMPLATE_ROLE_TEST.search("{{ role_names.get(actor.role, actor.role) }}")
+    assert not _TEMPLATE_ROLE_TEST.search("{{ c.role | role }}")
+
+
+def test_only_the_policy_tests_a_users_role():
+    found = []
+    for name, path in modules().items():
+        if name == "attunement.policy" or _is_migration(name):
+            continue
+        for line, expr in role_tests(path.read_text(encoding="utf-8")):
+            if (name, expr) not in _NOT_ACCESS:
+                found.append(f"{path.relative_to(SRC)}:{line}: {expr}")
+    for path in sorted(PACKAGE.rglob("*.html")):
+        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _TEMPLATE_ROLE_TEST.search(text):
+                found.append(f"{path.relative_to(SRC)}:{line}: {text.strip()}")
+    assert found == []

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from attunement.cli._common import DbOption, KeyOption, fail, open_store
+from attunement.vocabulary import user_roles
 
 
 def _password(password_file: Path | None, *, confirm: bool = True) -> str:
@@ -81,7 +82,7 @@ def sites_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> 
 @users_app.command("add")
 def users_add(
     email: str = typer.Argument(..., help="The user's email (their login)."),
-    role: str = typer.Option(..., "--role", help="admin | practitioner | site_lead | researcher"),
+    role: str = typer.Option(..., "--role", help=" | ".join(t.id for t in user_roles())),
     site: list[str] = typer.Option([], "--site", help="Site name (repeat for several)."),
     study: list[str] = typer.Option([], "--study", help="Study name a researcher may see."),
     expires: str | None = typer.Option(

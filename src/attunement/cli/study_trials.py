@@ -426,11 +426,11 @@ def randomise_command(
 ) -> None:
     """Randomise an enrolled family with active consent. The allocation can never change."""
     with _session(db, key_file) as store:
-        from attunement.store.scope import require_role
-        from attunement.store.trials import RANDOMISERS
+        from attunement import policy
+        from attunement.policy import Action
 
         actor = _actor(store, as_email)
-        require_role(actor, *RANDOMISERS)  # the store's rule, before looking the family up
+        policy.require(actor, Action.RANDOMISE)  # the store's rule, before looking the family up
         sid = _study_id(store, actor, study)
         fid = _family_id(store, actor, sid, family)
         trials = _trials(store)

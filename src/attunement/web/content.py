@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from attunement import policy
+from attunement.vocabulary import load_vocabulary
 from attunement.web.charts import Cutoff
 
 
@@ -198,8 +200,6 @@ def _flags(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 def is_urgent(assessment: dict[str, Any]) -> bool:
     """Whether a stored assessment raised an urgent flag (``attunement.vocabulary``, the same
     list the store opens alerts from): the practitioner is told at once."""
-    from attunement.vocabulary import load_vocabulary
-
     return load_vocabulary().is_urgent(_flags(assessment))
 
 
@@ -207,8 +207,6 @@ def shows_crisis_contacts(assessment: dict[str, Any]) -> bool:
     """Whether the caregiver who gave these answers sees the support box with crisis contacts
     (``show_crisis_contacts`` in ``attunement.vocabulary``; e.g. a safety item answered above
     zero or left unanswered)."""
-    from attunement.vocabulary import load_vocabulary
-
     return load_vocabulary().shows_crisis_contacts(_flags(assessment))
 
 
@@ -219,12 +217,47 @@ def safety_item_unanswered(assessment: dict[str, Any]) -> bool:
 
 def urgency_level(urgency: str) -> dict[str, str] | None:
     """The label and first action of an urgency level, or None for ``none``."""
-    from attunement.vocabulary import load_vocabulary
-
     if urgency in (None, "none"):
         return None
     level = load_vocabulary().level(urgency)
     return {"id": level.id, "label": level.label, "action": level.action}
+
+
+def vocabulary_choices(section: str) -> list[tuple[str, str]]:
+    """One list of the vocabulary as a form offers it: ``(id, label)``, in the vocabulary's order.
+
+    Parameters
+    ----------
+    section : str
+        ``"caregiver_roles"``, ``"placements"``, ``"user_roles"`` or ``"default_schedule"``.
+
+    Returns
+    -------
+    list of (str, str)
+        Each term's id and label.
+
+    Examples
+    --------
+    >>> vocabulary_choices("placements")[1]
+    ('foster', 'Foster care')
+    """
+    return [(t.id, t.label) for t in getattr(load_vocabulary(), section)]
+
+
+def role_names() -> dict[str, str]:
+    """The label of each user role (the vocabulary's), and of the local operator.
+
+    Returns
+    -------
+    dict of str to str
+        ``{role id: label}``.
+
+    Examples
+    --------
+    >>> role_names()["site_lead"]
+    'Site lead'
+    """
+    return {**dict(vocabulary_choices("user_roles")), policy.SYSTEM: "System"}
 
 
 def time_points(family: dict[str, Any]) -> list[str]:
@@ -238,7 +271,7 @@ def time_points(family: dict[str, Any]) -> list[str]:
         name = str(a.get("time_point", ""))
         if name and name not in names:
             names.append(name)
-    return names or ["antenatal", "6w", "3m", "6m", "12m"]
+    return names or [tp for tp, _ in vocabulary_choices("default_schedule")]
 
 
 @cache

@@ -10,21 +10,8 @@ import datetime as dt
 import re
 from typing import Any
 
-CAREGIVER_ROLES: list[tuple[str, str]] = [
-    ("birth_mother", "Birth mother"),
-    ("birth_father", "Birth father"),
-    ("co_parent", "Co-parent"),
-    ("foster_carer", "Foster carer"),
-    ("adoptive_parent", "Adoptive parent"),
-    ("kinship_carer", "Kinship carer (e.g. grandparent)"),
-    ("other", "Other caregiver"),
-]
-PLACEMENTS: list[tuple[str, str]] = [
-    ("birth_family", "Birth family"),
-    ("foster", "Foster care"),
-    ("adoptive", "Adoptive family"),
-    ("kinship", "Kinship care"),
-]
+from attunement.web.content import vocabulary_choices
+
 MAX_CAREGIVERS = 8
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CAREGIVER_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -93,7 +80,7 @@ def caregiver_count(form: Any) -> int:
 def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
     """The registration form → the store's family payload, plus field errors."""
     errors = FormErrors()
-    roles = {r for r, _ in CAREGIVER_ROLES}
+    roles = {r for r, _ in vocabulary_choices("caregiver_roles")}
     site = _text(form, "site")
     if not site:
         errors.add("site", "Choose the site that will care for this family")
@@ -106,7 +93,7 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
             "The family code may use letters, digits, '-', '_' and '.' only (up to 64)",
         )
     placement = _text(form, "placement") or "birth_family"
-    if placement not in {p for p, _ in PLACEMENTS}:
+    if placement not in {p for p, _ in vocabulary_choices("placements")}:
         errors.add("placement", f"Unknown placement '{placement}'")
     infant: dict[str, Any] = {}
     dob = _date(_text(form, "infant.date_of_birth"), "infant.date_of_birth", errors,

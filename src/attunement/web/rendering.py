@@ -8,6 +8,7 @@ with what was typed and a message per field.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,23 +17,40 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.concurrency import run_in_threadpool
 
-from attunement import __version__
+from attunement import __version__, policy
 from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
-from attunement.web.forms import CAREGIVER_ROLES
+from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.security import Session
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
 
-ROLE_NAMES = {
-    "admin": "Administrator",
-    "practitioner": "Practitioner",
-    "site_lead": "Site lead",
-    "researcher": "Researcher",
-    "system": "System",
-}
+
+@pass_context
+def can(context: Context, action: str, target: policy.Target | None = None) -> bool:
+    """Whether the page's actor may do ``action`` (an :class:`attunement.policy.Action` name),
+    as :func:`attunement.policy.allows` says; False with nobody signed in.
+
+    Parameters
+    ----------
+    context : jinja2.runtime.Context
+        The template's context (its ``actor``), passed by Jinja.
+    action : str
+        The action's name, e.g. ``"RANDOMISE"``.
+    target : attunement.policy.Target, optional
+        The record, when the rule depends on its site or study.
+
+    Returns
+    -------
+    bool
+        True when allowed.
+    """
+    actor = context.get("actor")
+    return actor is not None and policy.allows(actor, policy.Action[action], target)
 
 
 def make_templates(service_name: str) -> Jinja2Templates:
@@ -41,12 +59,13 @@ def make_templates(service_name: str) -> Jinja2Templates:
     templates.env.globals["service_name"] = service_name
     templates.env.globals["version"] = __version__
     templates.env.filters["role"] = role_label
+    templates.env.globals["can"] = can
     return templates
 
 
 def role_label(role: str | None) -> str:
     """A caregiver role as people write it ("co-parent", not "co parent"), lower case."""
-    labels = {value: text for value, text in CAREGIVER_ROLES}
+    labels = dict(vocabulary_choices("caregiver_roles"))
     text = labels.get(role or "", (role or "").replace("_", " "))
     return text[:1].lower() + text[1:]
 
@@ -76,7 +95,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     context = {
         "request": request,
         "actor": getattr(request.state, "actor", None),
-        "role_names": ROLE_NAMES,
+        "role_names": role_names(),
         "csrf_token": session.csrf,
         "flashes": session.pop_flashes(),
         "crisis_contacts": request.app.state.settings.crisis_contacts,
@@ -149,3 +168,30 @@ async def store_form(request: Request, target: str, failed: str, done: str,
     else:
         session.flash(done)
     return redirect(request, target)
+
+
+def form_date(text: str, label: str, problems: list[str]) -> dt.date | None:
+    """``text`` as a date, or None with a problem naming ``label`` added to ``problems``.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> form_date("2026-02-30", "start", problems), problems
+    (None, ["start: '2026-02-30' is not a date written YYYY-MM-DD"])
+    """
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{label}: '{text}' is not a date written YYYY-MM-DD")
+        return None
+
+
+async def checked_form(request: Request, target: str, failed: str, done: str,
+                       problems: list[str], fn: Callable[..., Any], /, *args: Any,
+                       **kwargs: Any) -> Response:
+    """:func:`store_form` once the form's own checks found no ``problems``; else a flash
+    message ``failed — problem; problem`` and back to ``target`` without calling the store."""
+    if problems:
+        get_session(request).flash(f"{failed} — " + "; ".join(problems), "error")
+        return redirect(request, target)
+    return await store_form(request, target, failed, done, fn, *args, **kwargs)

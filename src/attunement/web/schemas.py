@@ -12,8 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attunement.policy import ROLES
 from attunement.store import SAFETY_REVIEW_OUTCOMES
 from attunement.store.referrals import ROUTES
+from attunement.web.content import vocabulary_choices
 from attunement.web.submissions import MAX_RESPONSES
 
 Json = dict[str, Any]
@@ -30,8 +32,7 @@ class CaregiverIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str = Field(description="Caregiver id within the family, e.g. 'mother' or 'cg1'")
     role: str = Field(
-        description="birth_mother, birth_father, co_parent, foster_carer, adoptive_parent, "
-        "kinship_carer or other"
+        description=", ".join(role for role, _ in vocabulary_choices("caregiver_roles"))
     )
     age: int | None = None
     first_time_parent: bool | None = None
@@ -126,7 +127,7 @@ class SiteIn(BaseModel):
 
 class UserIn(BaseModel):
     email: str
-    role: Literal["admin", "practitioner", "site_lead", "researcher"]
+    role: Literal[ROLES]  # type: ignore[valid-type]  # the roles an account can have
     sites: list[str] = Field(default_factory=list)
     studies: list[str] = Field(default_factory=list, description="Studies a researcher sees")
     password: str = Field(min_length=8, max_length=1024)

@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import Actor, NotFound, StoreValidationError
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors
@@ -114,12 +116,13 @@ async def _manage(request: Request, actor: Actor, user_id: int, *,
 
 
 async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
-    if actor.role == "admin":
-        return True
-    if actor.role != "site_lead" or user["role"] not in ("practitioner", "site_lead"):
+    if not policy.allows(actor, Action.MANAGE_USER):
         return False
-    mine = {site["name"] for site in await call(store_of(request).accounts.list_sites, actor)}
-    return bool(user["sites"]) and set(user["sites"]) <= mine
+    ids = {site["name"]: site["id"]
+           for site in await call(store_of(request).accounts.list_sites, actor)}
+    # a site the actor cannot see gets an id no site has, so the account is not "all theirs"
+    sites = frozenset(ids.get(name, -1 - i) for i, name in enumerate(user["sites"] or []))
+    return policy.allows(actor, Action.MANAGE_USER, policy.Target(site_ids=sites, role=user["role"]))
 
 
 @router.get("/admin/users/{user_id}")

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, StoreValidationError
+from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import FormErrors, normalise_field
-from attunement.web.rendering import ROLE_NAMES, call, get_session, redirect, render, store_of
+from attunement.web.rendering import call, get_session, redirect, render, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,8 +25,7 @@ async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | Non
     studies = await call(store.accounts.list_studies, actor)
     return render(request, "admin.html", {
         "users": users, "sites": sites, "studies": studies, "values": values or {},
-        "errors": errors or FormErrors(), "roles": ["practitioner", "site_lead", "researcher",
-                                                     "admin"],
+        "errors": errors or FormErrors(), "roles": vocabulary_choices("user_roles"),
     }, status=status)
 
 
@@ -62,7 +62,7 @@ async def admin_add_user(request: Request, actor: PageActor) -> Response:
     errors = FormErrors()
     if "@" not in email:
         errors.add("user.email", "Enter the person's email address, e.g. name@example.org")
-    if role not in {"practitioner", "site_lead", "researcher", "admin"}:
+    if role not in dict(vocabulary_choices("user_roles")):
         errors.add("user.role", "Choose a role")
     if not password:
         errors.add("user.password", "Enter a first password")
@@ -74,7 +74,7 @@ async def admin_add_user(request: Request, actor: PageActor) -> Response:
         except StoreValidationError as exc:
             errors.add("user." + normalise_field(exc.field).split(".")[0], exc.reason)
         else:
-            get_session(request).flash(f"User {email} added as {ROLE_NAMES.get(role, role)}.")
+            get_session(request).flash(f"User {email} added as {role_names().get(role, role)}.")
             return redirect(request, "/admin")
     values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites,
                               "user.studies": studies}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +10,15 @@ from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
 from attunement.web.deps import PageActor, check_csrf
-from attunement.web.rendering import back, call, get_session, redirect, store_form, store_of
+from attunement.web.rendering import (
+    back,
+    call,
+    checked_form,
+    form_date,
+    get_session,
+    redirect,
+    store_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,31 +48,23 @@ async def alert_acknowledge(request: Request, alert_id: int,
 async def episode_add(request: Request, family_id: int,
                       actor: PageActor) -> Response:
     form = await request.form()
-    session = get_session(request)
     programme = str(form.get("programme", "")).strip()
     start = str(form.get("start", "")).strip()
     caregivers = [str(c) for c in form.getlist("caregivers")]
     problems = []
     if not programme:
         problems.append("programme: choose a programme")
-    try:
-        start_date = dt.date.fromisoformat(start)
-    except ValueError:
-        problems.append(f"start: '{start}' is not a date written YYYY-MM-DD")
-    if problems:
-        session.flash("The episode was not started — " + "; ".join(problems), "error")
-        return redirect(request, f"/families/{family_id}#episodes")
-    return await store_form(
+    start_date = form_date(start, "start", problems)
+    return await checked_form(
         request, f"/families/{family_id}#episodes", "The episode was not started",
-        "Intervention episode started.", store_of(request).care.add_episode, actor, family_id,
-        programme, start_date, caregivers=caregivers)
+        "Intervention episode started.", problems, store_of(request).care.add_episode, actor,
+        family_id, programme, start_date, caregivers=caregivers)
 
 
 @router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
 async def episode_update(request: Request, episode_id: int,
                          actor: PageActor) -> Response:
     form = await request.form()
-    session = get_session(request)
     back_to = back(form)
     changes: dict[str, Any] = {}
     problems = []
@@ -81,18 +80,12 @@ async def episode_update(request: Request, episode_id: int,
         changes["fidelity_notes"] = notes
     end = str(form.get("end", "")).strip()
     if end:
-        try:
-            changes["end"] = dt.date.fromisoformat(end)
-        except ValueError:
-            problems.append(f"end: '{end}' is not a date written YYYY-MM-DD")
+        changes["end"] = form_date(end, "end", problems)
         reason = str(form.get("reason", "")).strip()
         if not reason:
             problems.append("reason: say why the episode ended")
         changes["end_reason"] = reason
         changes["reason"] = reason
-    if problems:
-        session.flash("The episode was not updated — " + "; ".join(problems), "error")
-        return redirect(request, back_to)
-    return await store_form(
-        request, back_to, "The episode was not updated", "Episode updated.",
+    return await checked_form(
+        request, back_to, "The episode was not updated", "Episode updated.", problems,
         store_of(request).care.update_episode, actor, episode_id, **changes)

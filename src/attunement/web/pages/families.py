@@ -10,24 +10,34 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import Actor, Forbidden, OutreachRecords, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS
 from attunement.usecases import families as uc_families
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.charts import score_chart
+from attunement.web.content import vocabulary_choices
 from attunement.web.deps import PageActor, check_csrf
 from attunement.web.forms import (
-    CAREGIVER_ROLES,
     MAX_CAREGIVERS,
-    PLACEMENTS,
     FormErrors,
     caregiver_count,
     normalise_field,
     parse_family_form,
 )
 from attunement.web.pages.cascade import referral_section
-from attunement.web.rendering import call, get_session, redirect, render, store_form, store_of
+from attunement.web.rendering import (
+    call,
+    checked_form,
+    form_date,
+    get_session,
+    redirect,
+    render,
+    store_form,
+    store_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,7 +51,7 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
     except Forbidden:
         studies = []
     return render(request, "family_new.html", {
-        "sites": sites, "studies": studies, "roles": CAREGIVER_ROLES, "placements": PLACEMENTS,
+        "sites": sites, "studies": studies, "roles": vocabulary_choices("caregiver_roles"), "placements": vocabulary_choices("placements"),
         "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
         "context_choices": content.context_choices(),
     }, status=status)
@@ -118,7 +128,7 @@ async def family_page(request: Request, family_id: int,
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
                if actor.sees_identifiers else None)
-    clinical = actor.role in ("practitioner", "site_lead", "admin")
+    clinical = policy.allows(actor, Action.READ_CLINICAL)
     released = await call(store.care.released_results, actor, family_id) if clinical else {}
     contributions = await call(store.care.list_contributions, actor, family_id) if clinical else []
     return render(request, "family.html", {
@@ -126,7 +136,7 @@ async def family_page(request: Request, family_id: int,
         "family": family, "profile": profile, "matches": matches, "alerts": alerts,
         "urgency": content.urgency_level((profile or {}).get("urgency", "none")),
         "messages": messages, "contact": contact,
-        "profile_problem": profile_problem, "roles": CAREGIVER_ROLES,
+        "profile_problem": profile_problem, "roles": vocabulary_choices("caregiver_roles"),
         "charts": family_charts(family), "instruments": content.instrument_choices(),
         "time_points": content.time_points(family), "today": dt.date.today().isoformat(),
         "programmes": _programmes(matches),
@@ -169,7 +179,6 @@ async def consent_add(request: Request, family_id: int,
                       actor: PageActor) -> Response:
     """Record a consent given by the family or one caregiver."""
     form = await request.form()
-    session = get_session(request)
     kind = str(form.get("kind", "")).strip()
     version = str(form.get("version", "")).strip()
     given = str(form.get("given_on", "")).strip()
@@ -179,16 +188,10 @@ async def consent_add(request: Request, family_id: int,
         problems.append("Consent to (kind): choose what was consented to")
     if not version:
         problems.append("version: name the version of the information sheet and form")
-    try:
-        given_on = dt.date.fromisoformat(given)
-    except ValueError:
-        problems.append(f"given on: '{given}' is not a date written YYYY-MM-DD")
-    if problems:
-        session.flash("Consent was not recorded — " + "; ".join(problems), "error")
-        return redirect(request, f"/families/{family_id}#consent-title")
-    return await store_form(
+    given_on = form_date(given, "given on", problems)
+    return await checked_form(
         request, f"/families/{family_id}#consent-title", "Consent was not recorded",
-        f"Consent recorded ({kind.replace('_', ' ')}, form {version}).",
+        f"Consent recorded ({kind.replace('_', ' ')}, form {version}).", problems,
         store_of(request).care.add_consent, actor, family_id, kind=kind, version=version,
         given_on=given_on, caregiver=caregiver)
 
@@ -198,7 +201,6 @@ async def consent_withdraw(request: Request, family_id: int,
                            actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
     form = await request.form()
-    session = get_session(request)
     raw = str(form.get("consent", "")).strip()
     when = str(form.get("withdrawn_on", "")).strip()
     reason = str(form.get("reason", "")).strip()
@@ -207,19 +209,13 @@ async def consent_withdraw(request: Request, family_id: int,
     problems = []
     if raw not in ids:
         problems.append("consent: choose one of this family's consents")
-    try:
-        withdrawn_on = dt.date.fromisoformat(when)
-    except ValueError:
-        problems.append(f"withdrawn on: '{when}' is not a date written YYYY-MM-DD")
+    withdrawn_on = form_date(when, "withdrawn on", problems)
     if not reason:
         problems.append("reason: say why consent was withdrawn (it is kept in the record)")
-    if problems:
-        session.flash("The withdrawal was not recorded — " + "; ".join(problems), "error")
-        return redirect(request, f"/families/{family_id}#consent-title")
-    return await store_form(
+    return await checked_form(
         request, f"/families/{family_id}#consent-title", "The withdrawal was not recorded",
-        "Withdrawal of consent recorded.", store_of(request).care.withdraw_consent, actor, int(raw),
-        withdrawn_on=withdrawn_on, reason=reason)
+        "Withdrawal of consent recorded.", problems, store_of(request).care.withdraw_consent,
+        actor, int(raw) if not problems else 0, withdrawn_on=withdrawn_on, reason=reason)
 
 
 @router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])

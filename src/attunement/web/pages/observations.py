@@ -13,7 +13,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from attunement import policy
 from attunement.observation.actors import ACTORS_FROM
+from attunement.policy import Action
 from attunement.store import Actor, Forbidden, Store, StoreValidationError
 from attunement.store.observation_measures import (
     PERMUTATIONS,
@@ -107,7 +109,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
         "charts": family_charts(family), "responsiveness_chart": chart,
         "values": values or {"window": "0, 5", "unit": "1"}, "errors": errors or FormErrors(),
         "today": dt.date.today().isoformat(), "permutations": PERMUTATIONS,
-        "staff": actor.role in ("practitioner", "site_lead", "admin"),
+        "staff": policy.allows(actor, Action.EDIT_FAMILY),
     }, status=status)
 
 

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from attunement import policy
+from attunement.policy import Action
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import StudyTrials
@@ -166,7 +168,7 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
     info = await run_in_threadpool(_trials(store).factor_inputs, actor, family_id)
     return render(request, "trials_randomise.html", {
         "family": family, "info": info, "values": values or {}, "errors": errors or FormErrors(),
-        "may_randomise": actor.role in ("practitioner", "site_lead", "admin"),
+        "may_randomise": policy.allows(actor, Action.RANDOMISE),
     }, status=status)
 
 
