@@ -21,7 +21,9 @@ import hashlib
 import hmac
 import json
 import operator
-from collections.abc import Callable, Mapping
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -293,6 +295,96 @@ if json.encoder.c_make_encoder is not None:
 else:  # pragma: no cover - CPython always has the C encoder
     _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 CHUNK = 20_000
+# a log longer than this many chunks is hashed in a process pool (small logs: not worth a pool)
+PARALLEL_AFTER = 2
+_TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
+
+
+class _OddValue(Exception):
+    """A chain value that is not a string, an integer or null (the JSON encoder takes it)."""
+
+
+def _odd(value: Any) -> str:
+    raise _OddValue
+
+
+def _make_payload() -> Callable[[tuple], str]:
+    # generated once, so each field is one inline expression (no dict, no call per field):
+    # about twice as fast as the C encoder on a dict, and byte-identical to canonical()
+    # for strings, integers and nulls; anything else raises _OddValue and goes to the encoder
+    parts = [
+        f"(esc(r[{i}]) if type(r[{i}]) is str else 'null' if r[{i}] is None "
+        f"else int.__repr__(r[{i}]) if type(r[{i}]) is int else odd(r[{i}]))"
+        for i in _SORTED_AT
+    ]
+    scope = {"esc": json.encoder.encode_basestring_ascii, "odd": _odd, "tmpl": _TEMPLATE}
+    return eval(f"lambda r: tmpl % ({', '.join(parts)},)", scope)
+
+
+_FAST_PAYLOAD = _make_payload()
+
+
+def _payload(row: tuple) -> str:
+    """The canonical JSON of a walked row's keyed fields (sorted keys, no spaces)."""
+    try:
+        return _FAST_PAYLOAD(row)
+    except _OddValue:
+        return _ENCODE(dict(zip(_SORTED, _PICK(row), strict=True)))
+
+
+def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None:
+    """The id of the first keyed row in ``rows`` whose stored hash is not the HMAC of its
+    stored ``prev_hash`` and its fields, or None. Depends on nothing but ``rows``, so
+    chunks can be checked in parallel (the links between rows are checked in order)."""
+    mac, fast = hmac.digest, _FAST_PAYLOAD
+    for row in rows:
+        if row[0] < keyed_from:
+            continue
+        try:
+            payload = fast(row)
+        except _OddValue:
+            payload = _payload(row)
+        if not hmac.compare_digest(mac(key, (row[-2] + payload).encode(), "sha256").hex(),
+                                   row[-1]):
+            return row[0]
+    return None
+
+
+def _hashed_chunks(
+    chunks: Iterator[list[tuple]], key: bytes | None, keyed_from: int | None,
+    workers: int, parallel_after: int,
+) -> Iterator[tuple[list[tuple], int | None]]:
+    """Each chunk with the id of its first bad keyed hash, in order; after
+    ``parallel_after`` chunks the HMACs are computed in a pool of ``workers`` processes,
+    a few chunks ahead of the in-order checks."""
+    if key is None or keyed_from is None:
+        for rows in chunks:
+            yield rows, None
+        return
+    pool = None
+    pending: deque[tuple[list[tuple], Any]] = deque()
+    try:
+        for n, rows in enumerate(chunks):
+            if pool is None and workers > 1 and n >= parallel_after:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                # spawn, not fork: the caller may hold database connections and threads
+                pool = ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context("spawn"))
+            if pool is None:
+                yield rows, first_bad_hmac(key, keyed_from, rows)
+                continue
+            pending.append((rows, pool.submit(first_bad_hmac, key, keyed_from, rows)))
+            if len(pending) > 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _walk(session: Session, first_id: int, chunk: int = CHUNK) -> Any:
@@ -328,6 +420,9 @@ def verify(
     from_checkpoint: Mapping[str, Any] | None = None,
     records: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    parallel_after: int = PARALLEL_AFTER,
+    chunk: int = CHUNK,
 ) -> AuditReport:
     """Walk the chain in id order, then check the immutable records against it.
 
@@ -336,7 +431,10 @@ def verify(
     records written after it; without one the whole chain and every record are checked.
     ``progress(done, total)`` is called after each chunk of rows. The report's
     ``first_broken``/``reason`` name the first row of the chain that does not fit;
-    ``problems`` lists that and every record or checkpoint finding.
+    ``problems`` lists that and every record or checkpoint finding. The keyed hashes of a
+    long log are computed in a pool of ``workers`` processes (default: the machine's cores)
+    once more than ``parallel_after`` chunks of ``chunk`` rows were read; the result is the
+    same as in one process.
     """
     problems: list[str] = []
     broken: tuple[int, str] | None = None
@@ -352,9 +450,12 @@ def verify(
         prev_id, prev_hash = pinned[0] - 1, None
     seen = _Seen()
     total = _count_from(session, start) if progress is not None else 0
-    mac, digest, encode, pick = hmac.digest, hashlib.sha256, _ENCODE, _PICK
-    for chunk in _walk(session, start):
-        for row in chunk:
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    hashed = _hashed_chunks(_walk(session, start, chunk), key, keyed_from, workers,
+                            parallel_after)
+    for rows_read, bad in hashed:
+        for row in rows_read:
             rows += 1
             row_id, row_prev, row_hash_ = row[0], row[-2], row[-1]
             seen.add_row(row)
@@ -369,10 +470,7 @@ def verify(
             elif keyed_from is not None and row_id >= keyed_from and key is None:
                 broken = (row_id, "the key file is needed to verify the keyed rows")
             elif keyed_from is not None and row_id >= keyed_from:
-                payload = encode(dict(zip(_SORTED, pick(row), strict=True)))
-                if not hmac.compare_digest(
-                    mac(key, (row_prev + payload).encode(), digest).hex(), row_hash_
-                ):
+                if row_id == bad:
                     broken = (row_id, "row content does not match its keyed hash")
             elif marker_problem is not None:
                 broken = (row_id, marker_problem)
