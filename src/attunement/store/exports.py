@@ -136,6 +136,17 @@ def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
     return set(s.execute(stmt).scalars())
 
 
+def count_rows(s: Any, actor: Actor, study: int | None) -> int:
+    """How many rows the export of ``actor``'s scope has (current versions only)."""
+    from sqlalchemy import func
+
+    stmt = (select(func.count()).select_from(Assessment)
+            .join(Family, Family.id == Assessment.family_id).where(family_filter(actor)))
+    if study is not None:
+        stmt = stmt.where(Family.study_id == int(study))
+    return int(s.execute(stmt).scalar_one()) - len(_superseded(s, actor, study))
+
+
 def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool) -> ExportPlan:
     """The export's columns: the fixed ones, then each instrument present (in id order)."""
     base = PSEUDO_COLUMNS if pseudonymise else CLINICAL_COLUMNS
