@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, text
 from attunement.store import audit
 from attunement.store.maintenance import verify_audit
 
-# the pool from the first chunk on, three rows a chunk: many chunks even in a small log
-POOL = {"workers": 2, "parallel_after": 0, "chunk": 3}
+# the pool from the first row on, one row a chunk (ranges of five rows: 1-5, 6-10, ...):
+# many ranges even in a small log
+POOL = {"workers": 2, "parallel_after": 0, "chunk": 1}
 
 
 def _sql(store, *statements):
@@ -43,7 +44,7 @@ def _both(store):
 
 def test_an_intact_chain_verifies_in_the_pool(world):
     report = _both(world.store)
-    assert report.ok and report.rows > 3 * 3
+    assert report.ok and report.rows > 3 * 5  # four ranges
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,9 @@ def test_an_intact_chain_verifies_in_the_pool(world):
         ("UPDATE audit_log SET actor_email = 'someone@else.org' WHERE id = 5", 5, "keyed hash"),
         ("UPDATE audit_log SET after = NULL WHERE id = 11", 11, "keyed hash"),
         ("DELETE FROM audit_log WHERE id = 7", 8, "row 7 is missing"),
+        # the first row of a range: the range starts from the stored row before it
+        ("DELETE FROM audit_log WHERE id = 11", 12, "row 11 is missing"),
+        ("UPDATE audit_log SET prev_hash = hash WHERE id = 16", 16, "previous-hash link"),
         ("UPDATE audit_log SET prev_hash = hash WHERE id = 9", 9, "previous-hash link"),
     ],
 )
@@ -93,3 +97,19 @@ def test_the_fast_payload_is_the_canonical_json_byte_for_byte():
     rows[3] = tuple(forged)
     assert audit.first_bad_hmac(key, 1, rows) == 4
     assert audit.first_bad_hmac(key, 5, rows) is None  # rows before the keyed era skipped
+
+
+def test_from_a_checkpoint_the_pool_gives_the_same_answer(world):
+    st = world.store
+    cp = st.maintenance.audit_checkpoint()
+    for k in range(3):
+        st.accounts.add_site(world.system, f"Later {k}")
+    one = verify_audit(st.core, checkpoint=cp, workers=1)
+    pooled = verify_audit(st.core, checkpoint=cp, **POOL)
+    assert pooled.ok and (pooled.rows, pooled.problems) == (one.rows, one.problems)
+    _drop_guard(st)
+    _sql(st, f"UPDATE audit_log SET client = 'x' WHERE id = {cp['last_id']}")
+    one = verify_audit(st.core, checkpoint=cp, workers=1)
+    pooled = verify_audit(st.core, checkpoint=cp, **POOL)
+    assert not pooled.ok and pooled.first_broken == one.first_broken == cp["last_id"]
+    assert pooled.reason == one.reason

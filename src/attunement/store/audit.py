@@ -22,8 +22,7 @@ import hmac
 import json
 import operator
 import os
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -295,7 +294,7 @@ if json.encoder.c_make_encoder is not None:
 else:  # pragma: no cover - CPython always has the C encoder
     _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 CHUNK = 20_000
-# a log longer than this many chunks is hashed in a process pool (small logs: not worth a pool)
+# a log longer than this many chunks is checked in a process pool (small logs: not worth one)
 PARALLEL_AFTER = 2
 _TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
 
@@ -350,43 +349,6 @@ def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None
     return None
 
 
-def _hashed_chunks(
-    chunks: Iterator[list[tuple]], key: bytes | None, keyed_from: int | None,
-    workers: int, parallel_after: int,
-) -> Iterator[tuple[list[tuple], int | None]]:
-    """Each chunk with the id of its first bad keyed hash, in order; after
-    ``parallel_after`` chunks the HMACs are computed in a pool of ``workers`` processes,
-    a few chunks ahead of the in-order checks."""
-    if key is None or keyed_from is None:
-        for rows in chunks:
-            yield rows, None
-        return
-    pool = None
-    pending: deque[tuple[list[tuple], Any]] = deque()
-    try:
-        for n, rows in enumerate(chunks):
-            if pool is None and workers > 1 and n >= parallel_after:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                # spawn, not fork: the caller may hold database connections and threads
-                pool = ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context("spawn"))
-            if pool is None:
-                yield rows, first_bad_hmac(key, keyed_from, rows)
-                continue
-            pending.append((rows, pool.submit(first_bad_hmac, key, keyed_from, rows)))
-            if len(pending) > 2 * workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _walk(session: Session, first_id: int, chunk: int = CHUNK) -> Any:
     """Chain rows from ``first_id`` on, in id order, as tuples of ``_WALK_COLUMNS``, in
     chunks (lists): a server-side cursor on PostgreSQL, keyset pages on SQLite, so memory
@@ -411,6 +373,136 @@ def _count_from(session: Session, first_id: int) -> int:
         session, "SELECT count(*) FROM audit_log WHERE id >= ?", (first_id,)).fetchone()[0])
 
 
+class _Walker:
+    """The in-order checks of the chain over rows fed chunk by chunk: ids contiguous, each
+    row linked to the stored hash of the row before it, each keyed hash (``bad``: the first
+    wrong one of the chunk), the unkeyed era, the signed checkpoint's row. Keeps the first
+    break, and what the rows say about the immutable records (:class:`_Seen`)."""
+
+    def __init__(self, key: bytes | None, keyed_from: int | None, marker_problem: str | None,
+                 pinned: tuple[int, str] | None, prev_id: int, prev_hash: str | None) -> None:
+        self.key, self.keyed_from, self.marker_problem = key, keyed_from, marker_problem
+        self.pinned, self.prev_id, self.prev_hash = pinned, prev_id, prev_hash
+        self.rows = 0
+        self.broken: tuple[int, str] | None = None
+        self.seen = _Seen()
+
+    def feed(self, chunk: list[tuple], bad: int | None) -> None:
+        """Check ``chunk`` (rows of ``_WALK_COLUMNS`` in id order)."""
+        key, keyed_from, marker_problem, pinned = (
+            self.key, self.keyed_from, self.marker_problem, self.pinned)
+        prev_id, prev_hash, broken, add = self.prev_id, self.prev_hash, self.broken, \
+            self.seen.add_row
+        for row in chunk:
+            row_id, row_prev, row_hash_ = row[0], row[-2], row[-1]
+            add(row)
+            if broken is not None:
+                continue
+            if row_id != prev_id + 1:
+                broken = (row_id, f"row {prev_id + 1} is missing before row {row_id}")
+            elif prev_hash is not None and row_prev != prev_hash:
+                broken = (row_id, "previous-hash link does not match the row before it")
+            elif keyed_from is not None and row_id >= keyed_from and key is None:
+                broken = (row_id, "the key file is needed to verify the keyed rows")
+            elif keyed_from is not None and row_id >= keyed_from:
+                if row_id == bad:
+                    broken = (row_id, "row content does not match its keyed hash")
+            elif marker_problem is not None:
+                broken = (row_id, marker_problem)
+            elif row_hash(row_prev, dict(zip(_WALK_COLUMNS, row, strict=True))) != row_hash_:
+                broken = (row_id, "row content does not match its hash")
+            if broken is None and pinned is not None and row_id == pinned[0] != 0 \
+                    and row_hash_ != pinned[1]:
+                broken = (row_id, "row differs from the signed checkpoint (history rewritten)")
+            prev_id, prev_hash = row_id, row_hash_
+        self.rows += len(chunk)
+        self.prev_id, self.prev_hash, self.broken = prev_id, prev_hash, broken
+
+    def check(self, chunk: list[tuple]) -> None:
+        """:meth:`feed` with the chunk's keyed hashes computed here."""
+        bad = None
+        if self.broken is None and self.key is not None and self.keyed_from is not None:
+            bad = first_bad_hmac(self.key, self.keyed_from, chunk)
+        self.feed(chunk, bad)
+
+
+# one connection per pool worker process, made on its first range
+_WORKER_CONN: dict[str, Any] = {}
+_RANGE_SQL = (
+    f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? AND id < ? ORDER BY id"
+)
+
+
+def _worker_cursor(url: str) -> tuple[Any, str]:
+    conn = _WORKER_CONN.get(url)
+    if conn is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        conn = _WORKER_CONN[url] = (engine.raw_connection(), engine.dialect.name)
+    raw, dialect = conn
+    return raw.cursor(), dialect
+
+
+def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
+    """A pool worker's part of :func:`verify`: rows ``lo <= id < hi`` read on its own
+    connection and checked as the in-order walk would, starting from the stored row before
+    ``lo`` (each link depends only on stored hashes). Returns the walker's outcome."""
+    key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
+    cur, dialect = _worker_cursor(url)
+    mark = (lambda q: q.replace("?", "%s")) if dialect == "postgresql" else (lambda q: q)
+    if lo > start:
+        cur.execute(mark("SELECT id, hash FROM audit_log WHERE id >= ? AND id < ? "
+                         "ORDER BY id DESC LIMIT 1"), (start, lo))
+        before = cur.fetchone()
+        if before is not None:
+            prev_id, prev_hash = before[0], before[1]
+    walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    cur.execute(mark(_RANGE_SQL), (lo, hi))
+    while rows := cur.fetchmany(chunk):
+        walker.check(rows)
+    cur.close()
+    seen = walker.seen
+    return (walker.rows, walker.broken, walker.prev_id, walker.prev_hash,
+            (seen.assessments, seen.consents, seen.withdrawals, seen.allocations))
+
+
+def _walk_in_pool(
+    session: Session, walker: _Walker, start: int, top: int, workers: int, chunk: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """The walk of ids ``start..top`` split into ranges checked by a pool of ``workers``
+    processes, merged in id order into ``walker`` (the same outcome as the one-process walk)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    state = (walker.key, walker.keyed_from, walker.marker_problem, walker.pinned, start,
+             walker.prev_id, walker.prev_hash)
+    step = 5 * chunk
+    bounds = [(lo, min(lo + step, top + 1)) for lo in range(start, top + 1, step)]
+    total = top - start + 1
+    # fork where there is one: a spawned worker re-imports the program (seconds of
+    # start-up); a forked one opens its own connection and touches none of the parent's
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk)
+                                             for lo, hi in bounds], strict=True))
+        for rows, broken, last_id, last_hash, seen in parts:
+            if walker.broken is None:
+                walker.broken = broken
+            if rows:
+                walker.prev_id, walker.prev_hash = last_id, last_hash
+            walker.rows += rows
+            walker.seen.assessments.update(seen[0])
+            walker.seen.consents.update(seen[1])
+            walker.seen.withdrawals.update(seen[2])
+            walker.seen.allocations.update(seen[3])
+            if progress is not None:
+                progress(walker.rows, max(total, walker.rows))
+
+
 def verify(
     session: Session,
     key: bytes | None,
@@ -431,57 +523,39 @@ def verify(
     records written after it; without one the whole chain and every record are checked.
     ``progress(done, total)`` is called after each chunk of rows. The report's
     ``first_broken``/``reason`` name the first row of the chain that does not fit;
-    ``problems`` lists that and every record or checkpoint finding. The keyed hashes of a
-    long log are computed in a pool of ``workers`` processes (default: the machine's cores)
-    once more than ``parallel_after`` chunks of ``chunk`` rows were read; the result is the
-    same as in one process.
+    ``problems`` lists that and every record or checkpoint finding. A log longer than
+    ``parallel_after`` chunks of ``chunk`` rows is checked in id ranges by a pool of
+    ``workers`` processes (default: the machine's cores), each on its own connection; the
+    result is the same as in one process.
     """
     problems: list[str] = []
-    broken: tuple[int, str] | None = None
     keyed_from, marker_problem = _keyed_from(session, key)
     pinned: tuple[int, str] | None = None
     if from_checkpoint is not None:
         pinned = _check_checkpoint(from_checkpoint, checkpoint_key, key_id, problems)
-    prev_id, prev_hash, rows = 0, GENESIS, 0
+    prev_id, prev_hash = 0, GENESIS
     start = 1
     if pinned is not None and pinned[0] > 0:
         # read from the pinned row: its hash must still be the signed one
         start = pinned[0]
         prev_id, prev_hash = pinned[0] - 1, None
-    seen = _Seen()
-    total = _count_from(session, start) if progress is not None else 0
+    top = driver_execute(
+        session, "SELECT max(id) FROM audit_log WHERE id >= ?", (start,)).fetchone()[0]
+    if top is not None and marker_problem is None and keyed_from is None:
+        marker_problem = "the keyed-chain marker is missing (removed from settings)"
+    walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
-    hashed = _hashed_chunks(_walk(session, start, chunk), key, keyed_from, workers,
-                            parallel_after)
-    for rows_read, bad in hashed:
-        for row in rows_read:
-            rows += 1
-            row_id, row_prev, row_hash_ = row[0], row[-2], row[-1]
-            seen.add_row(row)
-            if broken is not None:
-                continue
-            if rows == 1 and marker_problem is None and keyed_from is None:
-                marker_problem = "the keyed-chain marker is missing (removed from settings)"
-            if row_id != prev_id + 1:
-                broken = (row_id, f"row {prev_id + 1} is missing before row {row_id}")
-            elif prev_hash is not None and row_prev != prev_hash:
-                broken = (row_id, "previous-hash link does not match the row before it")
-            elif keyed_from is not None and row_id >= keyed_from and key is None:
-                broken = (row_id, "the key file is needed to verify the keyed rows")
-            elif keyed_from is not None and row_id >= keyed_from:
-                if row_id == bad:
-                    broken = (row_id, "row content does not match its keyed hash")
-            elif marker_problem is not None:
-                broken = (row_id, marker_problem)
-            elif row_hash(row_prev, dict(zip(_WALK_COLUMNS, row, strict=True))) != row_hash_:
-                broken = (row_id, "row content does not match its hash")
-            if broken is None and pinned is not None and row_id == pinned[0] != 0 \
-                    and row_hash_ != pinned[1]:
-                broken = (row_id, "row differs from the signed checkpoint (history rewritten)")
-            prev_id, prev_hash = row_id, row_hash_
-        if progress is not None:
-            progress(rows, max(total, rows))
+    if top is not None and workers > 1 and top - start + 1 > parallel_after * chunk:
+        _walk_in_pool(session, walker, start, top, workers, chunk, progress)
+    else:
+        total = _count_from(session, start) if progress is not None else 0
+        for rows_read in _walk(session, start, chunk):
+            walker.check(rows_read)
+            if progress is not None:
+                progress(walker.rows, max(total, walker.rows))
+    rows, broken, seen = walker.rows, walker.broken, walker.seen
+    prev_id, prev_hash = walker.prev_id, walker.prev_hash
     if rows == 0 and start > 1:
         # nothing from the checkpoint's row on: compare what is left with the head and the pin
         last = driver_execute(
