@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import create_engine, text
+from tests.store.test_store_audit import _drop_guard, _sql
 
 from attunement.store import audit
 from attunement.store.maintenance import verify_audit
@@ -15,23 +15,6 @@ from attunement.store.maintenance import verify_audit
 # the pool from the first row on, one row a chunk (ranges of five rows: 1-5, 6-10, ...):
 # many ranges even in a small log
 POOL = {"workers": 2, "parallel_after": 0, "chunk": 1}
-
-
-def _sql(store, *statements):
-    engine = create_engine(store.url)
-    try:
-        with engine.begin() as conn:
-            for stmt in statements:
-                conn.execute(text(stmt))
-    finally:
-        engine.dispose()
-
-
-def _drop_guard(store):
-    if store.dialect == "postgresql":
-        _sql(store, "DROP TRIGGER audit_log_no_change ON audit_log")
-    else:
-        _sql(store, "DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete")
 
 
 def _both(store):

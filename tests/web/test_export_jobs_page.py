@@ -3,25 +3,10 @@ requester sees them."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from fastapi.testclient import TestClient
 
-from .support import PASSWORD
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
-def _login(client: TestClient, email: str) -> None:
-    csrf = _csrf(client.get("/login").text)
-    r = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf,
-                                    "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+from .test_pages import _csrf, _login
 
 
 @pytest.fixture
