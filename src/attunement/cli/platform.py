@@ -276,6 +276,25 @@ def db_grant(
     typer.echo(f"service role {service_role}: {len(done)} statements run")
 
 
+def export_jobs(
+    once: bool = typer.Option(False, "--once", help="Run the queued jobs, then stop."),
+    poll: float = typer.Option(5.0, "--poll", min=0.5, help="Seconds between looks."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Run queued background exports (several workers may share one PostgreSQL database:
+    each job is claimed by one); expired export files are deleted on each pass."""
+    with open_store(db, key_file) as store:
+        while True:
+            for job in store.export_jobs.run_pending():
+                typer.echo(f"export {job['id']}: {job['status']}"
+                           + (f" ({job['rows_done']} rows)" if job["status"] == "done"
+                              else f": {job['error']}"))
+            if once:
+                return
+            time.sleep(poll)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``attunement platform``."""
     app.command("init")(init)
@@ -285,3 +304,4 @@ def register(app: typer.Typer) -> None:
     app.command("backup")(backup)
     app.command("restore")(restore)
     app.add_typer(db_app, name="db")
+    app.command("export-jobs")(export_jobs)

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import operator
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -293,6 +294,59 @@ if json.encoder.c_make_encoder is not None:
 else:  # pragma: no cover - CPython always has the C encoder
     _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 CHUNK = 20_000
+# a log longer than this many chunks is checked in a process pool (small logs: not worth one)
+PARALLEL_AFTER = 2
+_TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
+
+
+class _OddValue(Exception):
+    """A chain value that is not a string, an integer or null (the JSON encoder takes it)."""
+
+
+def _odd(value: Any) -> str:
+    raise _OddValue
+
+
+def _make_payload() -> Callable[[tuple], str]:
+    # generated once, so each field is one inline expression (no dict, no call per field):
+    # about twice as fast as the C encoder on a dict, and byte-identical to canonical()
+    # for strings, integers and nulls; anything else raises _OddValue and goes to the encoder
+    parts = [
+        f"(esc(r[{i}]) if type(r[{i}]) is str else 'null' if r[{i}] is None "
+        f"else int.__repr__(r[{i}]) if type(r[{i}]) is int else odd(r[{i}]))"
+        for i in _SORTED_AT
+    ]
+    scope = {"esc": json.encoder.encode_basestring_ascii, "odd": _odd, "tmpl": _TEMPLATE}
+    return eval(f"lambda r: tmpl % ({', '.join(parts)},)", scope)
+
+
+_FAST_PAYLOAD = _make_payload()
+
+
+def _payload(row: tuple) -> str:
+    """The canonical JSON of a walked row's keyed fields (sorted keys, no spaces)."""
+    try:
+        return _FAST_PAYLOAD(row)
+    except _OddValue:
+        return _ENCODE(dict(zip(_SORTED, _PICK(row), strict=True)))
+
+
+def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None:
+    """The id of the first keyed row in ``rows`` whose stored hash is not the HMAC of its
+    stored ``prev_hash`` and its fields, or None. Depends on nothing but ``rows``, so
+    chunks can be checked in parallel (the links between rows are checked in order)."""
+    mac, fast = hmac.digest, _FAST_PAYLOAD
+    for row in rows:
+        if row[0] < keyed_from:
+            continue
+        try:
+            payload = fast(row)
+        except _OddValue:
+            payload = _payload(row)
+        if not hmac.compare_digest(mac(key, (row[-2] + payload).encode(), "sha256").hex(),
+                                   row[-1]):
+            return row[0]
+    return None
 
 
 def _walk(session: Session, first_id: int, chunk: int = CHUNK) -> Any:
@@ -319,49 +373,31 @@ def _count_from(session: Session, first_id: int) -> int:
         session, "SELECT count(*) FROM audit_log WHERE id >= ?", (first_id,)).fetchone()[0])
 
 
-def verify(
-    session: Session,
-    key: bytes | None,
-    *,
-    checkpoint_key: bytes | None = None,
-    key_id: str | None = None,
-    from_checkpoint: Mapping[str, Any] | None = None,
-    records: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> AuditReport:
-    """Walk the chain in id order, then check the immutable records against it.
+class _Walker:
+    """The in-order checks of the chain over rows fed chunk by chunk: ids contiguous, each
+    row linked to the stored hash of the row before it, each keyed hash (``bad``: the first
+    wrong one of the chunk), the unkeyed era, the signed checkpoint's row. Keeps the first
+    break, and what the rows say about the immutable records (:class:`_Seen`)."""
 
-    With a valid signed ``from_checkpoint`` only the checkpoint's row and the rows after it
-    are read (the checkpoint pins the history before it), and the record checks cover the
-    records written after it; without one the whole chain and every record are checked.
-    ``progress(done, total)`` is called after each chunk of rows. The report's
-    ``first_broken``/``reason`` name the first row of the chain that does not fit;
-    ``problems`` lists that and every record or checkpoint finding.
-    """
-    problems: list[str] = []
-    broken: tuple[int, str] | None = None
-    keyed_from, marker_problem = _keyed_from(session, key)
-    pinned: tuple[int, str] | None = None
-    if from_checkpoint is not None:
-        pinned = _check_checkpoint(from_checkpoint, checkpoint_key, key_id, problems)
-    prev_id, prev_hash, rows = 0, GENESIS, 0
-    start = 1
-    if pinned is not None and pinned[0] > 0:
-        # read from the pinned row: its hash must still be the signed one
-        start = pinned[0]
-        prev_id, prev_hash = pinned[0] - 1, None
-    seen = _Seen()
-    total = _count_from(session, start) if progress is not None else 0
-    mac, digest, encode, pick = hmac.digest, hashlib.sha256, _ENCODE, _PICK
-    for chunk in _walk(session, start):
+    def __init__(self, key: bytes | None, keyed_from: int | None, marker_problem: str | None,
+                 pinned: tuple[int, str] | None, prev_id: int, prev_hash: str | None) -> None:
+        self.key, self.keyed_from, self.marker_problem = key, keyed_from, marker_problem
+        self.pinned, self.prev_id, self.prev_hash = pinned, prev_id, prev_hash
+        self.rows = 0
+        self.broken: tuple[int, str] | None = None
+        self.seen = _Seen()
+
+    def feed(self, chunk: list[tuple], bad: int | None) -> None:
+        """Check ``chunk`` (rows of ``_WALK_COLUMNS`` in id order)."""
+        key, keyed_from, marker_problem, pinned = (
+            self.key, self.keyed_from, self.marker_problem, self.pinned)
+        prev_id, prev_hash, broken, add = self.prev_id, self.prev_hash, self.broken, \
+            self.seen.add_row
         for row in chunk:
-            rows += 1
             row_id, row_prev, row_hash_ = row[0], row[-2], row[-1]
-            seen.add_row(row)
+            add(row)
             if broken is not None:
                 continue
-            if rows == 1 and marker_problem is None and keyed_from is None:
-                marker_problem = "the keyed-chain marker is missing (removed from settings)"
             if row_id != prev_id + 1:
                 broken = (row_id, f"row {prev_id + 1} is missing before row {row_id}")
             elif prev_hash is not None and row_prev != prev_hash:
@@ -369,10 +405,7 @@ def verify(
             elif keyed_from is not None and row_id >= keyed_from and key is None:
                 broken = (row_id, "the key file is needed to verify the keyed rows")
             elif keyed_from is not None and row_id >= keyed_from:
-                payload = encode(dict(zip(_SORTED, pick(row), strict=True)))
-                if not hmac.compare_digest(
-                    mac(key, (row_prev + payload).encode(), digest).hex(), row_hash_
-                ):
+                if row_id == bad:
                     broken = (row_id, "row content does not match its keyed hash")
             elif marker_problem is not None:
                 broken = (row_id, marker_problem)
@@ -382,8 +415,147 @@ def verify(
                     and row_hash_ != pinned[1]:
                 broken = (row_id, "row differs from the signed checkpoint (history rewritten)")
             prev_id, prev_hash = row_id, row_hash_
-        if progress is not None:
-            progress(rows, max(total, rows))
+        self.rows += len(chunk)
+        self.prev_id, self.prev_hash, self.broken = prev_id, prev_hash, broken
+
+    def check(self, chunk: list[tuple]) -> None:
+        """:meth:`feed` with the chunk's keyed hashes computed here."""
+        bad = None
+        if self.broken is None and self.key is not None and self.keyed_from is not None:
+            bad = first_bad_hmac(self.key, self.keyed_from, chunk)
+        self.feed(chunk, bad)
+
+
+# one connection per pool worker process, made on its first range
+_WORKER_CONN: dict[str, Any] = {}
+_RANGE_SQL = (
+    f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? AND id < ? ORDER BY id"
+)
+
+
+def _worker_cursor(url: str) -> tuple[Any, str]:
+    conn = _WORKER_CONN.get(url)
+    if conn is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        conn = _WORKER_CONN[url] = (engine.raw_connection(), engine.dialect.name)
+    raw, dialect = conn
+    return raw.cursor(), dialect
+
+
+def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
+    """A pool worker's part of :func:`verify`: rows ``lo <= id < hi`` read on its own
+    connection and checked as the in-order walk would, starting from the stored row before
+    ``lo`` (each link depends only on stored hashes). Returns the walker's outcome."""
+    key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
+    cur, dialect = _worker_cursor(url)
+    mark = (lambda q: q.replace("?", "%s")) if dialect == "postgresql" else (lambda q: q)
+    if lo > start:
+        cur.execute(mark("SELECT id, hash FROM audit_log WHERE id >= ? AND id < ? "
+                         "ORDER BY id DESC LIMIT 1"), (start, lo))
+        before = cur.fetchone()
+        if before is not None:
+            prev_id, prev_hash = before[0], before[1]
+    walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    cur.execute(mark(_RANGE_SQL), (lo, hi))
+    while rows := cur.fetchmany(chunk):
+        walker.check(rows)
+    cur.close()
+    seen = walker.seen
+    return (walker.rows, walker.broken, walker.prev_id, walker.prev_hash,
+            (seen.assessments, seen.consents, seen.withdrawals, seen.allocations))
+
+
+def _walk_in_pool(
+    session: Session, walker: _Walker, start: int, top: int, workers: int, chunk: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """The walk of ids ``start..top`` split into ranges checked by a pool of ``workers``
+    processes, merged in id order into ``walker`` (the same outcome as the one-process walk)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    state = (walker.key, walker.keyed_from, walker.marker_problem, walker.pinned, start,
+             walker.prev_id, walker.prev_hash)
+    step = 5 * chunk
+    bounds = [(lo, min(lo + step, top + 1)) for lo in range(start, top + 1, step)]
+    total = top - start + 1
+    # fork where there is one: a spawned worker re-imports the program (seconds of
+    # start-up); a forked one opens its own connection and touches none of the parent's
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk)
+                                             for lo, hi in bounds], strict=True))
+        for rows, broken, last_id, last_hash, seen in parts:
+            if walker.broken is None:
+                walker.broken = broken
+            if rows:
+                walker.prev_id, walker.prev_hash = last_id, last_hash
+            walker.rows += rows
+            walker.seen.assessments.update(seen[0])
+            walker.seen.consents.update(seen[1])
+            walker.seen.withdrawals.update(seen[2])
+            walker.seen.allocations.update(seen[3])
+            if progress is not None:
+                progress(walker.rows, max(total, walker.rows))
+
+
+def verify(
+    session: Session,
+    key: bytes | None,
+    *,
+    checkpoint_key: bytes | None = None,
+    key_id: str | None = None,
+    from_checkpoint: Mapping[str, Any] | None = None,
+    records: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    parallel_after: int = PARALLEL_AFTER,
+    chunk: int = CHUNK,
+) -> AuditReport:
+    """Walk the chain in id order, then check the immutable records against it.
+
+    With a valid signed ``from_checkpoint`` only the checkpoint's row and the rows after it
+    are read (the checkpoint pins the history before it), and the record checks cover the
+    records written after it; without one the whole chain and every record are checked.
+    ``progress(done, total)`` is called after each chunk of rows. The report's
+    ``first_broken``/``reason`` name the first row of the chain that does not fit;
+    ``problems`` lists that and every record or checkpoint finding. A log longer than
+    ``parallel_after`` chunks of ``chunk`` rows is checked in id ranges by a pool of
+    ``workers`` processes (default: the machine's cores), each on its own connection; the
+    result is the same as in one process.
+    """
+    problems: list[str] = []
+    keyed_from, marker_problem = _keyed_from(session, key)
+    pinned: tuple[int, str] | None = None
+    if from_checkpoint is not None:
+        pinned = _check_checkpoint(from_checkpoint, checkpoint_key, key_id, problems)
+    prev_id, prev_hash = 0, GENESIS
+    start = 1
+    if pinned is not None and pinned[0] > 0:
+        # read from the pinned row: its hash must still be the signed one
+        start = pinned[0]
+        prev_id, prev_hash = pinned[0] - 1, None
+    top = driver_execute(
+        session, "SELECT max(id) FROM audit_log WHERE id >= ?", (start,)).fetchone()[0]
+    if top is not None and marker_problem is None and keyed_from is None:
+        marker_problem = "the keyed-chain marker is missing (removed from settings)"
+    walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    if top is not None and workers > 1 and top - start + 1 > parallel_after * chunk:
+        _walk_in_pool(session, walker, start, top, workers, chunk, progress)
+    else:
+        total = _count_from(session, start) if progress is not None else 0
+        for rows_read in _walk(session, start, chunk):
+            walker.check(rows_read)
+            if progress is not None:
+                progress(walker.rows, max(total, walker.rows))
+    rows, broken, seen = walker.rows, walker.broken, walker.seen
+    prev_id, prev_hash = walker.prev_id, walker.prev_hash
     if rows == 0 and start > 1:
         # nothing from the checkpoint's row on: compare what is left with the head and the pin
         last = driver_execute(

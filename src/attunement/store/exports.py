@@ -11,13 +11,14 @@ read replica of the same database).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Text, and_, cast, select
 
 from attunement import policy
 from attunement.policy import Action
@@ -107,7 +108,10 @@ def _statement(actor: Actor, study: int | None) -> Any:
         select(
             a.id, a.family_id, a.caregiver_id, a.instrument, a.instrument_version,
             a.time_point, a.instance, a.version, a.input_kind, a.submitted_via,
-            a.completed_on, a.submitted_at, a.item_scores, a.scores, a.flags,
+            a.completed_on, a.submitted_at,
+            # as text, decoded a chunk at a time in one call (:func:`_decode`)
+            cast(a.item_scores, Text).label("item_scores"), cast(a.scores, Text).label("scores"),
+            cast(a.flags, Text).label("flags"),
             f.site_id, f.study_id, f.code, c.key, c.role, c.age,
             i.id.label("infant_id"), i.due_date, i.gestation_weeks, ident.ciphertext,
         )
@@ -125,6 +129,12 @@ def _statement(actor: Actor, study: int | None) -> Any:
     return stmt
 
 
+def _decode(texts: list[str | None]) -> list[Any]:
+    """JSON texts decoded in one ``json.loads`` call (one array) instead of one call each:
+    the same values, a fraction of the per-call cost over a chunk."""
+    return json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+
+
 def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
     """Ids of corrected versions in scope (corrections are rare: a small set). A correlated
     ``NOT EXISTS`` has no index to use on SQLite and made the export quadratic."""
@@ -134,6 +144,17 @@ def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
     if study is not None:
         stmt = stmt.where(Family.study_id == int(study))
     return set(s.execute(stmt).scalars())
+
+
+def count_rows(s: Any, actor: Actor, study: int | None) -> int:
+    """How many rows the export of ``actor``'s scope has (current versions only)."""
+    from sqlalchemy import func
+
+    stmt = (select(func.count()).select_from(Assessment)
+            .join(Family, Family.id == Assessment.family_id).where(family_filter(actor)))
+    if study is not None:
+        stmt = stmt.where(Family.study_id == int(study))
+    return int(s.execute(stmt).scalar_one()) - len(_superseded(s, actor, study))
 
 
 def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool) -> ExportPlan:
@@ -179,7 +200,9 @@ def chunks(
         for rows in result.partitions(chunk):
             births: dict[int, date | None] = {}
             records = []
-            for r in rows:
+            decoded = zip(_decode([r.item_scores for r in rows]), _decode([r.scores for r in rows]),
+                          _decode([r.flags for r in rows]), strict=True)
+            for r, (item_scores, scores, flags) in zip(rows, decoded, strict=True):
                 if r.id in superseded:
                     continue
                 born = None
@@ -213,10 +236,10 @@ def chunks(
                     submitted_via=r.submitted_via,
                     gestational_age_at_birth_weeks=r.gestation_weeks,
                 )
-                for n, val in enumerate(r.item_scores, start=1):
+                for n, val in enumerate(item_scores, start=1):
                     rec[f"{r.instrument}_{n}"] = val
-                rec.update(r.scores or {})
-                for flag in r.flags or []:
+                rec.update(scores or {})
+                for flag in flags or []:
                     rec[f"flag_{flag.get('id')}"] = 1
                 extra = rec.keys() - known
                 if extra:

@@ -41,9 +41,11 @@ def verify_audit(
     *,
     checkpoint: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **tuning: int,
 ) -> audit.AuditReport:
     """The keyed chain, the signed ``checkpoint`` (if given: only the rows from it on) and
-    the immutable records; ``progress(done, total)`` after each chunk of rows."""
+    the immutable records; ``progress(done, total)`` after each chunk of rows. ``tuning``:
+    :func:`audit.verify`'s ``workers``, ``parallel_after`` and ``chunk``."""
     keys = _keys_if_any(core)
     with core.db.read() as s:
         return audit.verify(
@@ -53,6 +55,7 @@ def verify_audit(
             key_id=keys.key_id if keys else None,
             from_checkpoint=checkpoint,
             progress=progress,
+            **tuning,
         )
 
 

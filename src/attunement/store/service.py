@@ -22,6 +22,7 @@ from attunement.store.care import (
 from attunement.store.core import Core
 from attunement.store.db import Database, default_key_path, default_url, normalise_url
 from attunement.store.errors import StoreValidationError
+from attunement.store.export_jobs import ExportJobs
 from attunement.store.exports import Exports
 from attunement.store.families import Families
 from attunement.store.observations import Observations
@@ -55,6 +56,7 @@ class Store:
         self.care = Care(self.core, self.assessments)
         self.observations = Observations(self.core)
         self.exports = Exports(self.core)
+        self.export_jobs = ExportJobs(self.core)
         self.trials = StudyTrials(self.core)
         self.referrals = Referrals(self.core)
         self.outreach = OutreachRecords(self.core)

@@ -44,6 +44,9 @@ from attunement.store.models.core import (
     UTCDateTime,
     utcnow,
 )
+from attunement.store.models.export_jobs import (
+    ExportJob,
+)
 from attunement.store.models.families import (
     Caregiver,
     Family,
@@ -81,6 +84,7 @@ __all__ = [
     "Consent",
     "ContactPreference",
     "Episode",
+    "ExportJob",
     "Family",
     "Identity",
     "IdentityLookup",

@@ -19,6 +19,7 @@ from attunement.web.api import (
     cascade,
     consents,
     episodes,
+    export_jobs,
     exports,
     families,
     links,
@@ -28,8 +29,9 @@ from attunement.web.api import (
 )
 
 router = APIRouter()
+# exports before export_jobs: ``/api/exports/assessments`` before ``/api/exports/{job_id}``
 for _module in (auth, accounts, families, assessments, links, alerts, episodes, consents,
-                observations, exports, admin, trials, cascade, outreach):
+                observations, exports, export_jobs, admin, trials, cascade, outreach):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -19,6 +19,7 @@ from attunement.web.pages import (
     caregiver,
     cascade,
     dashboard,
+    export_jobs,
     exports,
     families,
     observations,
@@ -31,7 +32,7 @@ router = APIRouter()
 # order matters where paths overlap: ``/s/{token}/start`` before ``/s/{token}/{kind}`` (one
 # module), ``/families/new`` before ``/families/{family_id}`` (one module)
 for _module in (auth, dashboard, families, assessments, caregiver, voice, care, admin, exports,
-                trials, observations, accounts, cascade, outreach):
+                export_jobs, trials, observations, accounts, cascade, outreach):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -1,0 +1,98 @@
+"""``audit verify`` with the keyed hashes computed in a process pool gives the same answer
+as in one process: every tampering case is still caught at the same row, for the same
+reason (both databases)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.store.test_store_audit import _drop_guard, _sql
+
+from attunement.store import audit
+from attunement.store.maintenance import verify_audit
+
+# the pool from the first row on, one row a chunk (ranges of five rows: 1-5, 6-10, ...):
+# many ranges even in a small log
+POOL = {"workers": 2, "parallel_after": 0, "chunk": 1}
+
+
+def _both(store):
+    one = verify_audit(store.core, workers=1)
+    pooled = verify_audit(store.core, **POOL)
+    assert (pooled.ok, pooled.rows, pooled.first_broken, pooled.reason, pooled.problems) == (
+        one.ok, one.rows, one.first_broken, one.reason, one.problems)
+    return pooled
+
+
+def test_an_intact_chain_verifies_in_the_pool(world):
+    report = _both(world.store)
+    assert report.ok and report.rows > 3 * 5  # four ranges
+
+
+@pytest.mark.parametrize(
+    ("statement", "broken", "reason"),
+    [
+        ("UPDATE audit_log SET actor_email = 'someone@else.org' WHERE id = 5", 5, "keyed hash"),
+        ("UPDATE audit_log SET after = NULL WHERE id = 11", 11, "keyed hash"),
+        ("DELETE FROM audit_log WHERE id = 7", 8, "row 7 is missing"),
+        # the first row of a range: the range starts from the stored row before it
+        ("DELETE FROM audit_log WHERE id = 11", 12, "row 11 is missing"),
+        ("UPDATE audit_log SET prev_hash = hash WHERE id = 16", 16, "previous-hash link"),
+        ("UPDATE audit_log SET prev_hash = hash WHERE id = 9", 9, "previous-hash link"),
+    ],
+)
+def test_tampering_is_caught_at_the_same_row_in_the_pool(world, statement, broken, reason):
+    st = world.store
+    _drop_guard(st)
+    _sql(st, statement)
+    report = _both(st)
+    assert not report.ok and report.first_broken == broken and reason in report.reason
+
+
+def test_a_later_break_in_another_chunk_does_not_hide_the_first(world):
+    st = world.store
+    _drop_guard(st)
+    _sql(st, "UPDATE audit_log SET client = 'x' WHERE id = 13",
+         "UPDATE audit_log SET client = 'y' WHERE id = 4")
+    report = _both(st)
+    assert report.first_broken == 4
+
+
+def test_the_fast_payload_is_the_canonical_json_byte_for_byte():
+    """Strings with quotes, escapes and non-ASCII text, integers, nulls and the odd value
+    (a boolean, a float) encode exactly as ``canonical`` does, so the chain format holds."""
+    key = b"k" * 32
+    values = ['plain', 'quote " and \\ back', "tab\tnew\nline", "café ☕ 😀", "", "</script>"]
+    prev = "0" * 64
+    rows = []
+    for n, value in enumerate([*values, None, 7, True, 1.5], start=1):
+        fields = dict.fromkeys(audit.KEYED_FIELDS, value)
+        fields["id"] = n
+        digest = audit.keyed_row_hash(key, prev, fields)
+        rows.append((*(fields[k] for k in audit.KEYED_FIELDS), prev, digest))
+        assert audit._payload(rows[-1]) == audit.canonical(
+            {k: fields[k] for k in audit.KEYED_FIELDS})
+        prev = digest
+    assert audit.first_bad_hmac(key, 1, rows) is None
+    forged = list(rows[3])
+    forged[audit.KEYED_FIELDS.index("reason")] = json.dumps("changed")
+    rows[3] = tuple(forged)
+    assert audit.first_bad_hmac(key, 1, rows) == 4
+    assert audit.first_bad_hmac(key, 5, rows) is None  # rows before the keyed era skipped
+
+
+def test_from_a_checkpoint_the_pool_gives_the_same_answer(world):
+    st = world.store
+    cp = st.maintenance.audit_checkpoint()
+    for k in range(3):
+        st.accounts.add_site(world.system, f"Later {k}")
+    one = verify_audit(st.core, checkpoint=cp, workers=1)
+    pooled = verify_audit(st.core, checkpoint=cp, **POOL)
+    assert pooled.ok and (pooled.rows, pooled.problems) == (one.rows, one.problems)
+    _drop_guard(st)
+    _sql(st, f"UPDATE audit_log SET client = 'x' WHERE id = {cp['last_id']}")
+    one = verify_audit(st.core, checkpoint=cp, workers=1)
+    pooled = verify_audit(st.core, checkpoint=cp, **POOL)
+    assert not pooled.ok and pooled.first_broken == one.first_broken == cp["last_id"]
+    assert pooled.reason == one.reason
