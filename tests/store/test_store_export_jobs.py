@@ -14,6 +14,8 @@ from tests.store.conftest import family_payload
 
 from attunement.store import Forbidden, NotFound
 from attunement.store.errors import StoreValidationError
+from attunement.usecases import families as uc_families
+from attunement.usecases import assessments as uc_assessments
 
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
@@ -28,9 +30,9 @@ def jobs_dir(tmp_path, monkeypatch):
 def _families(world, n):
     st = world.store
     for k in range(n):
-        fam = st.families.create_family(world.north, family_payload(
+        fam = uc_families.register_family(st, world.north, family_payload(
             f"N-2{k:02d}", "North", study="Attach-1"))
-        st.assessments.add_assessment(world.north, fam["id"], "mother", "epds", "6w", EPDS)
+        uc_assessments.submit_assessment(st, world.north, fam["id"], "mother", "epds", "6w", EPDS)
 
 
 def test_a_job_runs_in_the_background_and_its_file_matches_the_synchronous_export(

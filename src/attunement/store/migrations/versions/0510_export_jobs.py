@@ -2,7 +2,7 @@
 the private file a worker wrote and when that file expires.
 
 Revision ID: 0510
-Revises: 0400
+Revises: 0500
 Create Date: 2026-12-04 17:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 revision = "0510"
 # re-chained onto 0500 when that migration lands
-down_revision = "0400"
+down_revision = "0500"
 branch_labels = None
 depends_on = None
 
