@@ -14,8 +14,8 @@ from tests.store.conftest import family_payload
 
 from attunement.store import Forbidden, NotFound
 from attunement.store.errors import StoreValidationError
-from attunement.usecases import families as uc_families
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
