@@ -49,7 +49,9 @@ def test_platform_help_lists_every_platform_command() -> None:
     assert r.exit_code == 0, r.output
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
     listed = [n for names in _panels(r.stdout).values() for n in names]
-    assert sorted(listed) == sorted(MOVED_TO_PLATFORM.values())
+    # every command that moved under `platform` is listed there (new ones start there too)
+    assert set(MOVED_TO_PLATFORM.values()) <= set(listed)
+    assert "export-jobs" in listed
 
 
 @pytest.mark.parametrize("old", sorted(MOVED_TO_PLATFORM))
