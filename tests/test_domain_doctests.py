@@ -1,7 +1,7 @@
 """The docstring examples of the domain libraries run as tests.
 
 Statistics examples quote the R call and its value (psych, survival ...); the values are also
-checked against R's output in the tests of each package (``docs/statistics/observation.md``).
+checked against R's output in the tests of each package (``docs/statistics/coded-interaction.md``).
 ``attunement.risk.urgency`` is left out: it has no public function.
 """
 

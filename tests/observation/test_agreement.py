@@ -66,7 +66,7 @@ def test_weighted_kappa_matches_psych_estimate_and_fce_variance(ref, name, weigh
     d = ref["kappa"][name]
     r = cohen_kappa(d["coder1"], d["coder2"], d["levels"], weights=weights).iloc[0]
     assert r["kappa"] == pytest.approx(d["weighted_kappa"], abs=TOL)
-    # psych's weighted variance is not Fleiss-Cohen-Everitt's (docs/statistics/observation.md,
+    # psych's weighted variance is not Fleiss-Cohen-Everitt's (docs/statistics/coded-interaction.md,
     # Agreement): test against Fleiss, Cohen & Everitt (1969, Psychol Bull 72:323-327)
     assert r["se"] ** 2 == pytest.approx(d["var_weighted_kappa_FCE_hand"], abs=1e-9)
     assert (r["ci_low"], r["ci_high"]) == pytest.approx(
@@ -107,7 +107,7 @@ def test_fleiss_and_light_kappa(ref):
 
 
 def test_kappa_worked_example_4_point(data_dir):
-    # the 4-point worked example of docs/statistics/observation.md (Agreement), expanded to pairs
+    # the 4-point worked example of docs/statistics/coded-interaction.md (Agreement), expanded to pairs
     table = [[5, 2, 0, 0], [1, 6, 2, 0], [0, 2, 7, 1], [0, 0, 1, 3]]
     a, b = [], []
     for i, row in enumerate(table):
@@ -122,7 +122,7 @@ def test_kappa_worked_example_4_point(data_dir):
         0.8399, abs=1e-4)
 
 
-# --- timed-event agreement (docs/statistics/observation.md, worked example) -----------------
+# --- timed-event agreement (docs/statistics/coded-interaction.md, worked example) -----------------
 
 A = list("CCCCFFFRRRRRFFCCCCCC")
 B = list("CCCCCFFFRRRRRFFCCCCC")

@@ -108,7 +108,7 @@ def kappa_from_table(table: np.ndarray, weights: str | np.ndarray | None = None,
     Examples
     --------
     R: ``psych::cohen.kappa(data.frame(r1 = c(1,1,1,1,1,1), r2 = c(1,1,2,1,2,1)))`` gives
-    kappa 0, var 0 and CI [0, 0]. The 4-point worked example of ``docs/statistics/observation.md``;
+    kappa 0, var 0 and CI [0, 0]. The 4-point worked example of ``docs/statistics/coded-interaction.md``;
     R ``psych::cohen.kappa`` on the same ratings: kappa 0.5858896.
 
     >>> r = kappa_from_table([[5, 2, 0, 0], [1, 6, 2, 0], [0, 2, 7, 1], [0, 0, 1, 3]])
@@ -200,7 +200,7 @@ def cohen_kappa(
 
     Checked against psych 2.2.9 ``cohen.kappa`` (point estimates and the unweighted variance) and
     the Fleiss–Cohen–Everitt variance for weighted kappa (psych's weighted variance differs; see
-    ``docs/statistics/observation.md``).
+    ``docs/statistics/coded-interaction.md``).
 
     Parameters
     ----------
@@ -490,7 +490,7 @@ def time_unit_kappa(
 
     Examples
     --------
-    The worked example of ``docs/statistics/observation.md`` (coder B one second behind); with no
+    The worked example of ``docs/statistics/coded-interaction.md`` (coder B one second behind); with no
     tolerance this is Cohen's kappa of the unit pairs (R: ``psych::cohen.kappa`` gives 0.68).
 
     >>> a, b = list("CCCCFFFRRRRRFFCCCCCC"), list("CCCCCFFFRRRRRFFCCCCC")
@@ -731,7 +731,7 @@ def pairs_agreement(codes1: Sequence[str], codes2: Sequence[str],
 
     Examples
     --------
-    The event-based worked example of ``docs/statistics/observation.md``.
+    The event-based worked example of ``docs/statistics/coded-interaction.md``.
 
     >>> r = pairs_agreement(list("CFRFC") + ["(nil)", "(nil)"],
     ...                     list("CFR") + ["(nil)"] + list("CFC"), categories="CFR")

@@ -1,6 +1,6 @@
 """Small coded sessions for the docstring examples and for trying the measures by hand.
 
-Each is a worked example of ``docs/statistics/observation.md`` whose values are computed by hand
+Each is a worked example of ``docs/statistics/coded-interaction.md`` whose values are computed by hand
 there and checked in ``tests/observation/test_measures.py``.
 """
 

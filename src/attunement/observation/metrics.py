@@ -232,7 +232,7 @@ def session_metrics(
 
     Examples
     --------
-    Worked example B of ``docs/statistics/observation.md`` (R: ``psych::Yule(matrix(c(2, 2,
+    Worked example B of ``docs/statistics/coded-interaction.md`` (R: ``psych::Yule(matrix(c(2, 2,
     13, 43), 2))`` is 0.5357143):
 
     >>> from attunement.observation.datasets import worked_example_b

@@ -47,7 +47,7 @@ def naive_session(
 
     Examples
     --------
-    Worked example B of ``docs/statistics/observation.md``:
+    Worked example B of ``docs/statistics/coded-interaction.md``:
 
     >>> r = naive_session([3, 25, 47], [5, 18, 28, 55], 60)
     >>> r["a"], r["b"], r["c"], r["d"], round(r["yules_q"], 4), r["permutation_p"]

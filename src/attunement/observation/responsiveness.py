@@ -110,7 +110,7 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
 
     Examples
     --------
-    The worked example of ``docs/statistics/observation.md``; R:
+    The worked example of ``docs/statistics/coded-interaction.md``; R:
     ``summary(survfit(Surv(t, e) ~ 1))$surv`` is 0.875 0.750 0.625 0.500 0.250.
 
     >>> import numpy as np

@@ -1,7 +1,7 @@
 """Sequential analysis as GSEQ defines it (Bakeman & Quera 2011), vectorised with NumPy.
 
 * 2×2 statistics: odds ratio, log odds ratio with a Wald CI, Yule's Q (with a CI through the OR
-  interval), Haberman's adjusted residual, X² (``docs/statistics/observation.md``).
+  interval), Haberman's adjusted residual, X² (``docs/statistics/coded-interaction.md``).
 * Time-window tables: time units of size ``unit``; every cue onset opens the window
   ``(onset, +W)``: the onset's unit and the following units up to ``W`` seconds (half-open, so
   ``(onset, +5)`` with 1-s units is the onset second and the next four); target units are the
@@ -48,7 +48,7 @@ def table_2x2_stats(a: float, b: float, c: float, d: float, *, alpha: float = 0.
 
     Examples
     --------
-    Worked example A of ``docs/statistics/observation.md``. R: ``m <- matrix(c(18, 12, 42,
+    Worked example A of ``docs/statistics/coded-interaction.md``. R: ``m <- matrix(c(18, 12, 42,
     228), 2)``; ``psych::Yule(m)`` is 0.78125 and ``chisq.test(m, correct = FALSE)$stdres[1, 1]``
     is 5.773503.
 
@@ -235,7 +235,7 @@ def tally_2x2(given: np.ndarray, target: np.ndarray) -> tuple[int, int, int, int
 
     Examples
     --------
-    Worked example B of ``docs/statistics/observation.md``:
+    Worked example B of ``docs/statistics/coded-interaction.md``:
 
     >>> import numpy as np
     >>> g = window_units(np.array([3.0, 25.0, 47.0]), 60)
@@ -578,7 +578,7 @@ def lag_sequential(
 
     Examples
     --------
-    Worked example C of ``docs/statistics/observation.md``. R, on the lag-1 table ``x``:
+    Worked example C of ``docs/statistics/coded-interaction.md``. R, on the lag-1 table ``x``:
     ``chisq.test(x, correct = FALSE)$stdres["IV", "MV"]`` is 3.297116 and
     ``psych::Yule(matrix(c(5, 1, 1, 12), 2))`` is 0.9672131.
 

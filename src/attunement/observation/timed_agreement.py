@@ -87,7 +87,7 @@ def coder_agreement(
 
     Examples
     --------
-    The worked example of ``docs/statistics/observation.md`` as two event tables:
+    The worked example of ``docs/statistics/coded-interaction.md`` as two event tables:
 
     >>> from attunement.observation.events import make_event_table
     >>> def coded(coder, codes):

@@ -10,6 +10,7 @@ stored column by column; a diagonal entry is bounded below by 0, the others are 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +152,7 @@ VARIANCE_COLUMNS = ["group", "term1", "term2", "variance", "sd_or_corr"]
 
 
 @dataclass
-class MixedFit:
+class MixedFit(ABC):
     """What every mixed-model fit carries (:class:`~attunement.trials.LMMResult` and
     :class:`~attunement.trials.GLMMResult` add their own)."""
 
@@ -196,8 +197,9 @@ class MixedFit:
             raise ValueError(f"the result does not carry its model; refit to get {what}")
         return model
 
+    @abstractmethod
     def _modes(self, model) -> list[np.ndarray]:
-        raise NotImplementedError
+        """The conditional modes of the random effects, one array per term."""
 
     def ranef(self) -> pd.DataFrame:
         """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
