@@ -250,8 +250,6 @@ _NOT_ACCESS = {
     # whom a caregiver's message notifies (the site's practitioners, else its leads)
     ("attunement.store.outreach", 'm.role == policy.PRACTITIONER'),
     ("attunement.store.outreach", 'm.role == policy.SITE_LEAD'),
-    # the store's old helper, no longer called (the CLI asks the policy); the store removes it
-    ("attunement.store.scope", "actor.role not in (*roles, 'system')"),
 }
 _TEMPLATE_ROLE_TEST = re.compile(
     r"\b(?:actor|user|u)\.role\s*(?:==|!=|\bnot\s+in\b|\bin\b)"

@@ -162,14 +162,6 @@ def require_write(actor: Actor) -> None:
     policy.require(actor, Action.EDIT_FAMILY)
 
 
-def require_role(actor: Actor, *roles: str) -> None:
-    """Kept for callers outside the store (the CLI); the store asks :mod:`attunement.policy`."""
-    if actor.role not in (*roles, "system"):
-        from attunement.store.errors import Forbidden
-
-        raise Forbidden(f"role {actor.role!r} may not do this")
-
-
 def sees_allocation_sequence(actor: Actor) -> bool:
     """May the actor see a trial's block sizes, allocation list, sequence numbers, balance and
     per-arm counts? Never a recruiter: knowing them lets one predict the next allocation."""
