@@ -232,3 +232,13 @@ def test_the_store_enforces_the_table(world: World, action: Action, role: str,
         call(world, world.actors[role], where)
     # another site's record is "not found" for a role that may do this to its own records
     assert type(refused.value) is (NotFound if own else Forbidden)
+
+
+def test_the_policy_and_the_vocabulary_name_the_same_user_roles():
+    """The policy writes the rules for each role; the vocabulary gives each its label. One list
+    of roles: a role in one and not the other would be a role nobody can give, or one with no
+    rules (default deny) offered on the forms."""
+    from attunement import policy
+    from attunement.vocabulary import user_roles
+
+    assert sorted(t.id for t in user_roles()) == sorted(policy.ROLES)
