@@ -89,3 +89,58 @@ def test_a_language_pack_and_the_old_shape_still_load(tmp_path) -> None:
     assert pack.instruments["whooley"].options == {1: ("Tak", "Nie"), 2: ("Tak", "Nie"),
                                                    3: ("Tak", "Nie")}
     assert load_item_text_pack(path) == {"whooley": {1: "a", 2: "b"}}
+
+
+def _english_sample_pack():  # type: ignore[no-untyped-def]
+    return next(p for p in bundled_text_packs() if p.sample and p.language == "en")
+
+
+@pytest.mark.parametrize("inst_id", ["kpcs", "pbq"])
+def test_the_english_sample_pack_covers_every_item_with_its_answers(inst_id: str) -> None:
+    inst = load_instrument(inst_id)
+    text = _english_sample_pack().instruments[inst_id]
+    numbers = {item.number for item in inst.items}
+    assert set(text.items) == numbers and all(text.items[n].strip() for n in numbers)
+    assert set(text.options) == numbers
+    for n in numbers:
+        assert len(text.options[n]) == len(inst.item(n).scores), (inst_id, n)
+
+
+def test_sample_answers_follow_the_scoring_order() -> None:
+    pbq, kpcs = load_instrument("pbq"), load_instrument("kpcs")
+    text = _english_sample_pack().instruments["pbq"]
+    # item 2 is negatively keyed: its first answer scores 5 and must be the most often
+    assert pbq.item(2).scores[0] == 5 and text.options[2][0] == "Always"
+    assert pbq.item(1).scores[0] == 0 and text.options[1][0] == "Always"
+    text = _english_sample_pack().instruments["kpcs"]
+    for n in (1, 9):  # "not applicable" is the fifth answer, scored 2
+        assert kpcs.item(n).scores == (0, 1, 2, 3, 2)
+        assert "not apply" in text.options[n][4]
+    assert text.options[2][0].startswith("Not sure") and text.options[2][3] == "Very sure"
+
+
+@pytest.mark.parametrize(("inst_id", "author"), [("kpcs", "Črnčec"), ("pbq", "Brockington")])
+def test_the_kpcs_and_pbq_samples_are_marked_sample(inst_id: str, author: str) -> None:
+    pack = _english_sample_pack()
+    text = pack.instruments[inst_id]
+    assert pack.sample and text.sample
+    assert (text.source or "").startswith("SAMPLE") and "not the validated" in text.source
+    assert author in text.source
+
+
+@pytest.mark.parametrize("inst_id", ["kpcs", "pbq"])
+def test_the_sample_wording_is_shown_only_when_samples_are_on(monkeypatch, inst_id: str) -> None:
+    from attunement.web.content import instrument_form
+    from attunement.web.settings import Settings
+
+    monkeypatch.delenv("ATTUNEMENT_SAMPLE_TEXT_PACKS", raising=False)
+    off = Settings.from_env().sample_text_packs
+    form = instrument_form(inst_id, {}, "en", samples=off)
+    assert not off and not form.sample and not form.labels_from_pack
+    assert [i.label for i in form.items] == [i.label for i in load_instrument(inst_id).items]
+    monkeypatch.setenv("ATTUNEMENT_SAMPLE_TEXT_PACKS", "1")
+    on = Settings.from_env().sample_text_packs
+    form = instrument_form(inst_id, {}, "en", samples=on)
+    assert on and form.sample and form.labels_from_pack
+    assert all(i.from_pack and i.options_from_pack for i in form.items)
+    assert (form.text_source or "").startswith("SAMPLE")
