@@ -472,6 +472,17 @@ class GLMMResult(MixedFit):
             off += t.m * t.k
         return modes
 
+    def _offset(self, model: _GLMM, newdata: pd.DataFrame | None) -> np.ndarray:
+        if newdata is None:
+            return model.offset
+        if np.any(model.offset != 0):
+            raise ValueError("the model has an offset; predict for newdata does not take one "
+                             "yet: predict the fitted rows (newdata=None)")
+        return np.zeros(len(newdata))
+
+    def _linkinv(self, eta: np.ndarray) -> np.ndarray:
+        return _Family(self.family, self.link).linkinv(eta)
+
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
                   else f"Adaptive Gauss-Hermite Quadrature (nAGQ = {self.nagq})")
@@ -699,7 +710,9 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     for term in f.offsets:  # any other offset(expr), evaluated as the formula's terms
         off += evaluate(data, term)
     X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
-    return _GLMM(X, y, wt, off, terms, _Family(family, link)), names, n_all - len(data), link
+    model = _GLMM(X, y, wt, off, terms, _Family(family, link))
+    model.data, model.parsed = data, f  # for predict with newdata
+    return model, names, n_all - len(data), link
 
 
 @bounded_blas

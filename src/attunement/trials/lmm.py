@@ -223,6 +223,13 @@ class LMMResult(MixedFit):
     def _modes(self, model: _Model) -> list[np.ndarray]:
         return model.conditional_modes(self.theta, self.fixed["estimate"].to_numpy())
 
+    def _offset(self, model: _Model, newdata: pd.DataFrame | None) -> np.ndarray:
+        data = model.data if newdata is None else newdata
+        out = np.zeros(len(data))
+        for off in model.parsed.offsets:
+            out += evaluate(data, off)
+        return out
+
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
         names = list(self.fixed["term"])
@@ -432,6 +439,7 @@ def fit_lmm(
     X, names, y, terms, used = _build(f, data)
     dropped = len(data) - len(used)
     model = _Model(X, y, terms)
+    model.data, model.parsed = used, f  # for predict with newdata
     theta, converged, msg = _optimise(model, reml, start)
     beta, unscaled, sigma2 = model.fixed(theta, reml)
     dev = model.deviance(theta, reml)
