@@ -100,3 +100,43 @@ def test_lmm_predict_adds_the_offset_back(lmm):
     np.testing.assert_allclose(shifted.predict(), LMM["full"], **LMM_TOL)
     np.testing.assert_allclose(shifted.predict(_new(LMM).assign(base=100.0)), LMM["new_full"],
                                **LMM_TOL)
+
+
+def _implied(lmm, days: np.ndarray) -> np.ndarray:
+    """σ²(ZΛΛᵀZᵀ + I) for one subject's rows, from the variance table (not from θ)."""
+    vc = lmm.variance_components()
+    v0, v1 = vc["Subject.(Intercept)"], vc["Subject.Days"]
+    c01 = vc["Subject.(Intercept).Days"]
+    V = v0 + (days[:, None] + days[None, :]) * c01 + np.outer(days, days) * v1
+    return V + vc["residual"] * np.eye(len(days))
+
+
+def test_lmm_simulate_has_the_model_implied_moments(lmm):
+    nsim = 20000
+    sims = lmm.simulate(nsim, seed=2026)
+    assert sims.shape == (lmm.nobs, nsim)
+    fit = lmm.predict(re_form="none")
+    days = np.arange(10.0)
+    V = _implied(lmm, days)
+    first = sims[:10]  # subject 308, days 0..9
+    # means within 4.5 Monte-Carlo SEs for every row
+    se_mean = np.sqrt(np.tile(np.diag(V), lmm.nobs // 10) / nsim)
+    assert np.all(np.abs(sims.mean(axis=1) - fit) < 4.5 * se_mean)
+    # variances and covariances within one subject: SE of a sample covariance under normality
+    S = np.cov(first)
+    se_cov = np.sqrt((np.outer(np.diag(V), np.diag(V)) + V ** 2) / nsim)
+    assert np.all(np.abs(S - V) < 4.5 * se_cov)
+    # rows of different subjects are independent
+    other = sims[10:20]
+    cross = (first - first.mean(1, keepdims=True)) @ (other - other.mean(1, keepdims=True)).T
+    cross /= nsim - 1
+    se_cross = np.sqrt(np.outer(np.diag(V), np.diag(V)) / nsim)
+    assert np.all(np.abs(cross) < 4.5 * se_cross)
+
+
+def test_lmm_simulate_is_reproducible_with_a_seed_and_checks_nsim(lmm):
+    np.testing.assert_array_equal(lmm.simulate(3, seed=7), lmm.simulate(3, seed=7))
+    assert not np.array_equal(lmm.simulate(3, seed=7), lmm.simulate(3, seed=8))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="nsim must be a positive whole number"):
+            lmm.simulate(bad)
