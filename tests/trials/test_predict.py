@@ -72,6 +72,28 @@ def test_glmm_predict_newdata_with_a_new_herd(glmm):
                                rtol=0, atol=1e-4)
 
 
+def test_glmm_predict_with_an_offset_for_newdata():
+    ref = REF["glmm_offset"]
+    d = pd.read_csv(Path(__file__).parents[1] / "reference" / "glmm_counts.csv",
+                    dtype={"family": str})
+    fit = fit_glmm(ref["formula"], d, "poisson")
+    new = _new(ref)
+    np.testing.assert_allclose(fit.predict(), ref["full_link"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fit.predict(new), ref["new_full_link"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fit.predict(new, type="response"), ref["new_full_response"],
+                               rtol=1e-4, atol=0)
+    with pytest.raises(FormulaError, match=r"newdata: the offset needs column\(s\) \['months'\]"):
+        fit.predict(new.drop(columns="months"))
+    with pytest.raises(FormulaError, match=r"newdata: offset\(log\(months\)\): months must be "
+                                           r"positive: row\(s\) \[2\]"):
+        fit.predict(new.assign(months=[1.0, 2.0, 0.0, 1.0]))
+    by_array = fit_glmm("visits ~ wave + treated + (1 | family)", d, "poisson",
+                        offset=np.log(d["months"].to_numpy()))
+    np.testing.assert_allclose(by_array.predict(), ref["full_link"], rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="offset was given as an array"):
+        by_array.predict(new)
+
+
 def test_predict_new_level_of_a_fixed_factor_is_an_error_naming_it(glmm):
     new = pd.DataFrame({"period": ["1", "7"], "herd": ["1", "2"]})
     with pytest.raises(FormulaError, match=r"column 'period' has level '7' \(row 1\)"):
