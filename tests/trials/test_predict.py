@@ -162,3 +162,11 @@ def test_lmm_simulate_is_reproducible_with_a_seed_and_checks_nsim(lmm):
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="nsim must be a positive whole number"):
             lmm.simulate(bad)
+
+
+def test_predict_newdata_with_poly_is_an_error_not_a_refit_basis():
+    d = pd.read_csv(DATA / "sleepstudy.csv", dtype={"Subject": str})
+    fit = fit_lmm("Reaction ~ poly(Days, 2) + (1 | Subject)", d)
+    assert fit.predict().shape == (180,)
+    with pytest.raises(FormulaError, match=r"newdata: poly\(Days, 2\) depends on the fitted"):
+        fit.predict(d.iloc[:5])
