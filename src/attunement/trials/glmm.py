@@ -35,7 +35,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
-from attunement.trials.formula import FormulaError, evaluate, parse_formula
+from attunement.trials.formula import Formula, FormulaError, columns_of, evaluate, parse_formula
 from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 
@@ -472,6 +472,17 @@ class GLMMResult(MixedFit):
             off += t.m * t.k
         return modes
 
+    def _offset(self, model: _GLMM, newdata: pd.DataFrame | None) -> np.ndarray:
+        if newdata is None:
+            return model.offset
+        if model.offset_of is None:
+            raise ValueError("the model's offset was given as an array, which newdata cannot "
+                             "extend: fit with the offset as a column name or offset() term")
+        return model.offset_of(newdata)
+
+    def _linkinv(self, eta: np.ndarray) -> np.ndarray:
+        return _Family(self.family, self.link).linkinv(eta)
+
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
                   else f"Adaptive Gauss-Hermite Quadrature (nAGQ = {self.nagq})")
@@ -685,21 +696,45 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     if isinstance(weights, str):
         w_arr = data[weights].to_numpy(float)
     y, wt = _response_values(resp, data, family, w_arr)
-    off = np.zeros(len(data)) if o_arr is None else o_arr.copy()
-    if isinstance(offset, str):
-        off += data[offset].to_numpy(float)
+    column = offset if isinstance(offset, str) else None
+    off = _data_offset(data, resp, f, column)
+    if o_arr is not None:
+        off += o_arr
+    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
+    model = _GLMM(X, y, wt, off, terms, _Family(family, link))
+    # for predict with newdata: the rows that fix the factor levels and how to form the offset
+    model.data, model.parsed = data, f
+    model.offset_of = None if o_arr is not None else (
+        lambda new: _data_offset(new, resp, f, column, "newdata: "))
+    return model, names, n_all - len(data), link
+
+
+def _data_offset(data: pd.DataFrame, resp: _Response, f: Formula, column: str | None,
+                 where: str = "") -> np.ndarray:
+    """The offset the data's columns give: the ``offset`` column, ``offset(log(x))`` and any
+    other ``offset(expr)`` of the formula."""
+    off = np.zeros(len(data))
+    needed = [c for c in [*([column] if column else []), *(c for c, _ in resp.offset),
+                          *(c for t in f.offsets for c in columns_of(t))]]
+    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    if missing:
+        raise FormulaError(f"{where}the offset needs column(s) {missing}; columns are "
+                           f"{list(data.columns)}")
+    if column is not None:
+        off += data[column].to_numpy(float)
     for col, is_log in resp.offset:
         v = data[col].to_numpy(float)
         if is_log:
             if np.any(v <= 0):
-                raise FormulaError(f"offset(log({col})): {col} must be positive: "
+                raise FormulaError(f"{where}offset(log({col})): {col} must be positive: "
                                    f"{_rows(v <= 0, data.index)}")
             v = np.log(v)
         off += v
     for term in f.offsets:  # any other offset(expr), evaluated as the formula's terms
         off += evaluate(data, term)
-    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
-    return _GLMM(X, y, wt, off, terms, _Family(family, link)), names, n_all - len(data), link
+    if where and np.isnan(off).any():
+        raise FormulaError(f"{where}the offset is missing in {_rows(np.isnan(off), data.index)}")
+    return off
 
 
 @bounded_blas

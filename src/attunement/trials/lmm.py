@@ -223,6 +223,54 @@ class LMMResult(MixedFit):
     def _modes(self, model: _Model) -> list[np.ndarray]:
         return model.conditional_modes(self.theta, self.fixed["estimate"].to_numpy())
 
+    def _offset(self, model: _Model, newdata: pd.DataFrame | None) -> np.ndarray:
+        data = model.data if newdata is None else newdata
+        out = np.zeros(len(data))
+        for off in model.parsed.offsets:
+            out += evaluate(data, off)
+        return out
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """New responses from the fitted model: new random effects and new residuals each
+        time (lme4's ``simulate`` with its default ``use.u = FALSE``).
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses per fitted row.
+        seed
+            Seed of NumPy's default generator (the draws are not R's random stream).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``nobs × nsim``: column j is the j-th simulated response, with mean Xβ (plus any
+            offset) and covariance σ²(ZΛΛᵀZᵀ + I).
+
+        Examples
+        --------
+        R: ``simulate(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nsim = 2,
+        seed = 1)`` (same distribution, other draws)
+
+        >>> import pandas as pd
+        >>> from attunement.trials import fit_lmm
+        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
+        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+        >>> fit_lmm("y ~ x + (1 | g)", d).simulate(nsim=3, seed=1).shape
+        (12, 3)
+        """
+        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+        model = self._fitted_model("simulations")
+        rng = np.random.default_rng(seed)
+        mean = model.X @ self.fixed["estimate"].to_numpy() + self._offset(model, None)
+        out = mean[:, None] + self.sigma * rng.standard_normal((model.n, nsim))
+        for t, lam in zip(model.terms, term_factors(model.terms, self.theta), strict=True):
+            # b = σΛu with u ~ N(0, I) for each level: covariance σ²ΛΛᵀ
+            b = self.sigma * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
+            out += np.einsum("nk,nks->ns", t.Z, b[t.codes])
+        return out
+
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
         names = list(self.fixed["term"])
@@ -432,6 +480,7 @@ def fit_lmm(
     X, names, y, terms, used = _build(f, data)
     dropped = len(data) - len(used)
     model = _Model(X, y, terms)
+    model.data, model.parsed = used, f  # for predict with newdata
     theta, converged, msg = _optimise(model, reml, start)
     beta, unscaled, sigma2 = model.fixed(theta, reml)
     dev = model.deviance(theta, reml)

@@ -20,6 +20,7 @@ import pandas as pd
 from attunement.trials.formula import (
     Formula,
     FormulaError,
+    columns_of,
     group_codes,
     is_factor,
     model_matrix,
@@ -99,6 +100,66 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
                                "observations: the random effects are not identifiable")
     terms.sort(key=lambda t: -t.m)
     return X, names, terms
+
+
+def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
+               newdata: pd.DataFrame) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The fixed-effects matrix of ``newdata`` coded with the fit's factor levels, and for each
+    random term (in ``terms``' order) its Z columns and level codes (−1: a level the fit has
+    not seen).
+
+    Parameters
+    ----------
+    formula
+        The parsed formula of the fit.
+    fitted
+        The complete rows the model was fitted to (they fix the factor levels).
+    terms
+        The fitted random-effects terms.
+    newdata
+        The rows to predict for.
+    """
+    if not isinstance(newdata, pd.DataFrame):
+        raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+    random_vars = [v for r in formula.random for v in (*r.group, *(x for t in r.terms for x in t))]
+    fixed_vars = [v for t in formula.fixed for v in t]
+    for v in dict.fromkeys(fixed_vars + random_vars):
+        if v.startswith("poly("):
+            raise FormulaError(f"newdata: {v} depends on the fitted data's values; predict "
+                               "the fitted rows or write the polynomial out with I()")
+        for col in columns_of(v):
+            if col not in newdata.columns:
+                raise FormulaError(f"newdata has no column {col!r}; columns are "
+                                   f"{list(newdata.columns)}")
+            missing = newdata[col].isna().to_numpy()
+            if missing.any():
+                raise FormulaError(f"newdata: column {col!r} has a missing value in row(s) "
+                                   f"{list(newdata.index[missing][:10])}")
+    levels: dict[str, list] = {}
+    model_matrix(fitted, formula.fixed, formula.intercept, levels)
+    for r in formula.random:
+        model_matrix(fitted, r.terms, r.intercept, levels)
+    for var, lv in levels.items():
+        col = columns_of(var)[0]
+        new = newdata[col]
+        unseen = ~new.isin(lv).to_numpy()
+        if unseen.any():
+            i = int(np.flatnonzero(unseen)[0])
+            raise FormulaError(f"newdata: column {col!r} has level {new.iloc[i]!r} (row "
+                               f"{newdata.index[i]!r}) that the fit has not seen; the fixed "
+                               f"effects know {lv}")
+    X, _ = model_matrix(newdata, formula.fixed, formula.intercept, levels)
+    fitted_levels = [group_codes(fitted, r.group)[1] for r in formula.random]
+    order = sorted(range(len(formula.random)), key=lambda i: -len(fitted_levels[i]))
+    out = []
+    for i, t in zip(order, terms, strict=True):
+        r = formula.random[i]
+        Z, _ = model_matrix(newdata, r.terms, r.intercept, levels)
+        key = newdata[list(r.group)].astype(str).agg(":".join, axis=1) if len(r.group) > 1 \
+            else newdata[r.group[0]].astype(str)
+        index = {lv: j for j, lv in enumerate(t.levels)}
+        out.append((Z, np.array([index.get(k, -1) for k in key], dtype=np.intp)))
+    return X, out
 
 
 def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
@@ -206,6 +267,71 @@ class MixedFit(ABC):
         value."""
         model = self._fitted_model("ranef")
         return ranef_frame(model.terms, self._modes(model))
+
+    @abstractmethod
+    def _offset(self, model, newdata: pd.DataFrame | None) -> np.ndarray:
+        """The offset of the fitted rows (``newdata`` None) or of ``newdata``'s rows."""
+
+    def _linkinv(self, eta: np.ndarray) -> np.ndarray:
+        """The inverse link (the identity for the linear mixed model)."""
+        return eta
+
+    def predict(self, newdata: pd.DataFrame | None = None, *, re_form: str = "full",
+                type: str = "link") -> np.ndarray:
+        """Predictions of the fitted model, as lme4's ``predict``.
+
+        Parameters
+        ----------
+        newdata
+            Rows to predict for, with the columns the formula uses (the response is not
+            needed); None (default) predicts the rows the model was fitted to. A level of a
+            grouping factor not seen in the fit gets the fixed part only for that term
+            (lme4's ``allow.new.levels = TRUE``); a level of a fixed-effect factor not seen in
+            the fit, or a missing value, is an error naming the column and row.
+        re_form
+            ``"full"`` (default) adds the conditional modes of the random effects (lme4's
+            ``re.form = NULL``); ``"none"`` gives the fixed part only (``re.form = NA``).
+        type
+            ``"link"`` (default) the linear predictor, ``"response"`` its inverse link (the
+            same for a linear mixed model).
+
+        Returns
+        -------
+        numpy.ndarray
+            One prediction per row, in the order of the fitted rows or of ``newdata``.
+
+        Examples
+        --------
+        R: ``predict(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), newdata,
+        re.form = NA)``
+
+        >>> import pandas as pd
+        >>> from attunement.trials import fit_lmm
+        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
+        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+        >>> fit = fit_lmm("y ~ x + (1 | g)", d)
+        >>> fit.predict(pd.DataFrame({"x": [10], "g": ["new"]}), re_form="none").round(2)
+        array([11.13])
+        """
+        if re_form not in ("full", "none"):
+            raise ValueError(f"re_form must be 'full' or 'none', not {re_form!r}")
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        model = self._fitted_model("predictions")
+        beta = self.fixed["estimate"].to_numpy()
+        if newdata is None:
+            eta = model.X @ beta + self._offset(model, None)
+            if re_form == "full":
+                for t, b in zip(model.terms, self._modes(model), strict=True):
+                    eta += np.einsum("nk,nk->n", t.Z, b[t.codes])
+            return self._linkinv(eta) if type == "response" else eta
+        X, Zs = new_design(model.parsed, model.data, model.terms, newdata)
+        eta = X @ beta + self._offset(model, newdata)
+        if re_form == "full":
+            for b, (Z, codes) in zip(self._modes(model), Zs, strict=True):
+                seen = codes >= 0
+                eta[seen] += np.einsum("nk,nk->n", Z[seen], b[codes[seen]])
+        return self._linkinv(eta) if type == "response" else eta
 
     def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
         p.text(str(self))
