@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.policy import Action, Target
-from attunement.store import audit, names
+from attunement.store import audit, names, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.crypto import token_hash
 from attunement.store.errors import (
     AuthError,
@@ -50,11 +51,6 @@ from attunement.store.sessions import (
     revoke_credentials,
     throttle_wait,
 )
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.core import Core
 
 TOKEN_DAYS = 30
 # A bearer token's actor is kept this long per process. Revocation, logout, disabling a user,

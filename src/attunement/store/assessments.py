@@ -7,14 +7,15 @@ import types
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.store import audit
+from attunement.store import audit, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.db import (
     driver_execute,
 )
@@ -37,11 +38,6 @@ from attunement.store.scope import (
     require_write,
 )
 from attunement.vocabulary import load_vocabulary
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.core import Core
 
 # many rows in one statement, their ids in the order given (SQLAlchemy's insertmanyvalues)
 _INSERT_ASSESSMENTS = Assessment.__table__.insert().returning(

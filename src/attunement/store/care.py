@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.policy import Action
-from attunement.store import audit, caseload
+from attunement.store import audit, caseload, shared
 from attunement.store import validate as v
+from attunement.store.assessments import Assessments, Scorer
+from attunement.store.core import Core
 from attunement.store.crypto import token_hash
 from attunement.store.errors import (
     NotFound,
@@ -38,12 +40,6 @@ from attunement.store.scope import (
     require_write,
     scoped,
 )
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.assessments import Assessments, Scorer
-from attunement.store.core import Core
 from attunement.store.shared import SAFETY_REVIEW_OUTCOMES
 
 CONTRIBUTION_KINDS = ("wishes", "session_feedback")

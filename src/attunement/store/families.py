@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,11 +15,14 @@ from attunement.policy import Action
 # the family file's vocabulary: one definition for the screening core and the store
 from attunement.risk.family import PLACEMENTS
 from attunement.risk.family import ROLES as CAREGIVER_ROLES
-from attunement.store import audit, blind
+from attunement.store import audit, blind, shared
 from attunement.store import validate as v
+from attunement.store.assessments import Assessments, Scorer
+from attunement.store.core import Core
 from attunement.store.errors import (
     StoreValidationError,
 )
+from attunement.store.family_views import FamilyViews
 from attunement.store.models import (
     Caregiver,
     Family,
@@ -34,13 +37,6 @@ from attunement.store.scope import (
     require_write,
     scoped,
 )
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.assessments import Assessments, Scorer
-from attunement.store.core import Core
-from attunement.store.family_views import FamilyViews
 
 FileCheck = Callable[[dict], None]
 """Checks a screening family file (the store builds it from the payload) and raises
@@ -146,14 +142,7 @@ class Families:
                 study = shared.study_by_ref(s, payload["study"])
                 if not policy.allows(actor, Action.ANY_SITE) and study.id not in actor.study_ids:
                     raise StoreValidationError("study", f"no study {payload['study']!r}")
-                if (
-                    s.execute(
-                        select(StudySite.id).where(
-                            StudySite.study_id == study.id, StudySite.site_id == site.id
-                        )
-                    ).first()
-                    is None
-                ):
+                if not _study_runs_at(s, study.id, site.id):
                     raise StoreValidationError(
                         "study", f"study {study.name!r} does not run at site {site.name!r}"
                     )
@@ -481,15 +470,7 @@ class Families:
             target = shared.site_by_ref(s, site, "site")
             if target.id == fam.site_id:
                 raise StoreValidationError("site", "the family is already at this site")
-            if (
-                fam.study_id
-                and s.execute(
-                    select(StudySite.id).where(
-                        StudySite.study_id == fam.study_id, StudySite.site_id == target.id
-                    )
-                ).first()
-                is None
-            ):
+            if fam.study_id and not _study_runs_at(s, fam.study_id, target.id):
                 raise StoreValidationError(
                     "site", f"the family's study does not run at {target.name!r}"
                 )
@@ -684,3 +665,9 @@ class Families:
             out.setdefault(fid, []).append(f"{key} ({lang})" if lang else key)
         return out
 
+
+def _study_runs_at(s: Session, study_id: int, site_id: int) -> bool:
+    """Is the study running at the site (a family of the site may be enrolled in it)?"""
+    return s.execute(
+        select(StudySite.id).where(StudySite.study_id == study_id, StudySite.site_id == site_id)
+    ).first() is not None

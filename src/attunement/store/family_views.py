@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.risk.profile import REVIEW_KEY
-from attunement.store import audit, blind, caseload
+from attunement.store import audit, blind, caseload, shared
+from attunement.store.core import Core
 from attunement.store.models import (
     Alert,
     Assessment,
@@ -32,11 +33,6 @@ from attunement.store.scope import (
     get_scoped,
     scoped,
 )
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.core import Core
 
 
 class FamilyViews:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from attunement import policy
 from attunement.policy import Action
-from attunement.store import audit, files
+from attunement.store import audit, files, shared
 from attunement.store import validate as v
+from attunement.store.core import Core
 from attunement.store.errors import (
     Forbidden,
     StoreValidationError,
@@ -24,11 +24,6 @@ from attunement.store.scope import (
     get_scoped,
     require_write,
 )
-
-if TYPE_CHECKING:
-    pass
-from attunement.store import shared
-from attunement.store.core import Core
 
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 

@@ -6,12 +6,13 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement.store import files, names
+from attunement.store.core import Core
 from attunement.store.errors import (
     StoreValidationError,
 )
@@ -31,10 +32,6 @@ from attunement.store.models import (
 )
 from attunement.store.research_view import ResearchView
 from attunement.vocabulary import load_vocabulary
-
-if TYPE_CHECKING:
-    pass
-from attunement.store.core import Core
 
 # What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
 # records that the review was done, which releases the hold on intervention matching.
