@@ -215,3 +215,20 @@ def test_transfer_moves_the_family_out_of_the_old_sites_scope(world):
         {"site_id": north_site},
         {"site_id": south_site},
     )
+
+
+def test_a_family_enrols_only_in_a_study_that_runs_at_its_site(world):
+    from tests.store.conftest import family_payload
+
+    st = world.store
+    st.accounts.add_site(world.system, "East")
+    st.accounts.add_study(world.system, "North-only", ["North"], [])
+    with pytest.raises(StoreValidationError) as err:
+        uc_families.register_family(
+            st, world.admin, family_payload("E-001", "East", study="North-only")
+        )
+    assert err.value.field == "study" and "does not run at site 'East'" in str(err.value)
+    # a family moves only to a site where its study runs
+    with pytest.raises(StoreValidationError) as err:
+        st.families.transfer_family(world.admin, world.fam_north, "East", reason="moved")
+    assert err.value.field == "site" and "does not run at 'East'" in str(err.value)
