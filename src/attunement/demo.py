@@ -34,6 +34,27 @@ def _iso(d: dt.date) -> str:
     return d.isoformat()
 
 
+def _carer(cid: str, role: str, age: int, first_time_parent: bool, responses: dict[str, Any],
+           context: dict[str, bool] | None = None) -> dict[str, Any]:
+    """One caregiver in the family-file format (``context`` only when given)."""
+    out: dict[str, Any] = {"id": cid, "role": role, "age": age,
+                           "first_time_parent": first_time_parent}
+    if context is not None:
+        out["context"] = context
+    return {**out, "responses": responses}
+
+
+def _family(letter: str, time_point: str, assessed_on: str, infant: dict[str, Any],
+            placement: str = "birth_family", *, caregivers: list[dict[str, Any]],
+            context: dict[str, bool] | None = None) -> dict[str, Any]:
+    """One synthetic family in the family-file format, named ``Demo Family <letter>``."""
+    out: dict[str, Any] = {"family_id": f"Demo Family {letter}", "time_point": time_point,
+                           "assessed_on": assessed_on, "infant": infant, "placement": placement}
+    if context is not None:
+        out["context"] = context
+    return {**out, "caregivers": caregivers}
+
+
 def synthetic_families(seed: int = 7) -> list[dict[str, Any]]:
     """A handful of clearly synthetic families in the family-file format.
 
@@ -49,124 +70,73 @@ def synthetic_families(seed: int = 7) -> list[dict[str, Any]]:
     def due_in(gestation_weeks: int) -> str:
         return _iso(today + dt.timedelta(days=280 - gestation_weeks * 7))
 
-    fams: list[dict[str, Any]] = []
-    # A: universal in pregnancy, then early interaction concern at 4 months (two time points).
     a_due = due_in(24)
-    fams.append({
-        "family_id": "Demo Family A", "time_point": "antenatal (24 weeks)",
-        "assessed_on": _iso(today), "infant": {"due_date": a_due}, "placement": "birth_family",
-        "context": {"socioeconomic_disadvantage": False, "domestic_violence": False},
-        "caregivers": [
-            {"id": "A-M", "role": "birth_mother", "age": 31, "first_time_parent": True,
-             "responses": {"epds": EPDS_LOW, "gad7": GAD7_LOW, "osss3": OSSS3_STRONG}},
-            {"id": "A-F", "role": "birth_father", "age": 33, "first_time_parent": True,
-             "responses": {"phq9": PHQ9_LOW}},
-        ],
-    })
-    a_birth = dt.date.fromisoformat(a_due)
-    fams.append({
-        "family_id": "Demo Family A", "time_point": "4 months",
-        "assessed_on": _iso(a_birth + dt.timedelta(days=125)),
-        "infant": {"date_of_birth": a_due, "gestational_age_at_birth_weeks": 40},
-        "placement": "birth_family",
-        "context": {"socioeconomic_disadvantage": False, "domestic_violence": False},
-        "caregivers": [
-            {"id": "A-M", "role": "birth_mother", "age": 31, "first_time_parent": True,
-             "responses": {"epds": EPDS_HIGH, "pbq": PBQ_LOW, "kpcs": KPCS_LOW}},
-            {"id": "A-F", "role": "birth_father", "age": 33, "first_time_parent": True,
-             "responses": {"phq9": PHQ9_LOW}},
-        ],
-    })
-    # B: antenatal risk - young first-time parents, poor support, low income.
-    fams.append({
-        "family_id": "Demo Family B", "time_point": "antenatal (22 weeks)",
-        "assessed_on": _iso(today), "infant": {"due_date": due_in(22)}, "placement": "birth_family",
-        "context": {"socioeconomic_disadvantage": True},
-        "caregivers": [
-            {"id": "B-M", "role": "birth_mother", "age": 18, "first_time_parent": True,
-             "responses": {"epds": EPDS_LOW, "osss3": OSSS3_POOR}},
-            {"id": "B-F", "role": "birth_father", "age": 20, "first_time_parent": True,
-             "responses": {"phq9": PHQ9_LOW}},
-        ],
-    })
-    # C: foster placement, single carer.
-    fams.append({
-        "family_id": "Demo Family C", "time_point": "9 months",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(280)}, "placement": "foster",
-        "context": {"single_carer": True},
-        "caregivers": [
-            {"id": "C-FC", "role": "foster_carer", "age": 52, "first_time_parent": False,
-             "responses": {"kpcs": [3] * 15, "osss3": OSSS3_STRONG}},
-        ],
-    })
-    # D: birth mother with bipolar disorder in a psychiatric mother-and-baby unit (specialist).
-    fams.append({
-        "family_id": "Demo Family D", "time_point": "8 weeks",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(56)}, "placement": "birth_family",
-        "caregivers": [
-            {"id": "D-M", "role": "birth_mother", "age": 29, "first_time_parent": True,
-             "context": {"severe_mental_illness": True, "psychiatric_mother_baby_unit": True},
-             "responses": {"epds": EPDS_HIGH, "pbq": PBQ_LOW}},
-            {"id": "D-F", "role": "birth_father", "age": 30, "first_time_parent": True,
-             "context": {"partner_relationship_difficulty": False},
-             "responses": {"phq9": PHQ9_LOW, "gad7": GAD7_HIGH}},
-        ],
-    })
-    # E: a co-parent (the screened caregiver) reports thoughts of self-harm -> urgent.
-    fams.append({
-        "family_id": "Demo Family E", "time_point": "6 weeks",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(45)}, "placement": "birth_family",
-        "caregivers": [
-            {"id": "E-M", "role": "birth_mother", "age": 35, "first_time_parent": True,
-             "responses": {"epds": EPDS_LOW}},
-            {"id": "E-P", "role": "co_parent", "age": 34, "first_time_parent": True,
-             "responses": {"epds": EPDS_SELF_HARM, "gad7": GAD7_HIGH}},
-        ],
-    })
-    # F: bonding difficulty with domestic violence and low support; clinical referral (specialist).
-    fams.append({
-        "family_id": "Demo Family F", "time_point": "12 months",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(370)}, "placement": "birth_family",
-        "context": {"domestic_violence": True, "clinical_referral": True, "trauma_exposure": True},
-        "caregivers": [
-            {"id": "F-M", "role": "birth_mother", "age": 26, "first_time_parent": False,
-             "responses": {"pbq": PBQ_IMPAIRED, "osss3": OSSS3_POOR, "epds": EPDS_LOW}},
-        ],
-    })
-    # G: adoptive parents; one with high childhood adversity.
-    fams.append({
-        "family_id": "Demo Family G", "time_point": "14 months",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(430)}, "placement": "adoptive",
-        "caregivers": [
-            {"id": "G-P1", "role": "adoptive_parent", "age": 41, "first_time_parent": True,
-             "responses": {"ace": ACE_HIGH, "phq9": PHQ9_LOW}},
-            {"id": "G-P2", "role": "adoptive_parent", "age": 39, "first_time_parent": True,
-             "responses": {"ace": ACE_LOW, "gad7": GAD7_LOW}},
-        ],
-    })
-    # H: kinship care with child-protection involvement and a current safeguarding concern.
-    fams.append({
-        "family_id": "Demo Family H", "time_point": "20 months",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(610)}, "placement": "kinship",
-        "context": {"child_protection_involvement": True, "safeguarding_concern": True,
-                    "stressful_life_events": True},
-        "caregivers": [
-            {"id": "H-G", "role": "kinship_carer", "age": 58, "first_time_parent": False,
-             "responses": {"phq9": PHQ9_MODERATE_ITEM9, "osss3": OSSS3_POOR}},
-        ],
-    })
-    # I: a mother in a prison mother-and-baby unit and in addiction treatment.
-    fams.append({
-        "family_id": "Demo Family I", "time_point": "11 months",
-        "assessed_on": _iso(today), "infant": {"date_of_birth": ago(345)}, "placement": "birth_family",
-        "context": {"single_carer": True, "socioeconomic_disadvantage": True},
-        "caregivers": [
-            {"id": "I-M", "role": "birth_mother", "age": 24, "first_time_parent": False,
-             "context": {"prison_mother_baby_unit": True, "in_addiction_treatment": True},
-             "responses": {"epds": EPDS_LOW, "ace": ACE_HIGH}},
-        ],
-    })
-    return fams
+
+    def a_context() -> dict[str, bool]:
+        return {"socioeconomic_disadvantage": False, "domestic_violence": False}
+
+    def a_father() -> dict[str, Any]:
+        return _carer("A-F", "birth_father", 33, True, {"phq9": PHQ9_LOW})
+
+    return [
+        # A: universal in pregnancy, then early interaction concern at 4 months (two time points).
+        _family("A", "antenatal (24 weeks)", _iso(today), {"due_date": a_due}, context=a_context(),
+                caregivers=[_carer("A-M", "birth_mother", 31, True,
+                                   {"epds": EPDS_LOW, "gad7": GAD7_LOW, "osss3": OSSS3_STRONG}),
+                            a_father()]),
+        _family("A", "4 months", _iso(dt.date.fromisoformat(a_due) + dt.timedelta(days=125)),
+                {"date_of_birth": a_due, "gestational_age_at_birth_weeks": 40}, context=a_context(),
+                caregivers=[_carer("A-M", "birth_mother", 31, True,
+                                   {"epds": EPDS_HIGH, "pbq": PBQ_LOW, "kpcs": KPCS_LOW}),
+                            a_father()]),
+        # B: antenatal risk - young first-time parents, poor support, low income.
+        _family("B", "antenatal (22 weeks)", _iso(today), {"due_date": due_in(22)},
+                context={"socioeconomic_disadvantage": True},
+                caregivers=[_carer("B-M", "birth_mother", 18, True,
+                                   {"epds": EPDS_LOW, "osss3": OSSS3_POOR}),
+                            _carer("B-F", "birth_father", 20, True, {"phq9": PHQ9_LOW})]),
+        # C: foster placement, single carer.
+        _family("C", "9 months", _iso(today), {"date_of_birth": ago(280)}, "foster",
+                context={"single_carer": True},
+                caregivers=[_carer("C-FC", "foster_carer", 52, False,
+                                   {"kpcs": [3] * 15, "osss3": OSSS3_STRONG})]),
+        # D: birth mother with bipolar disorder in a psychiatric mother-and-baby unit (specialist).
+        _family("D", "8 weeks", _iso(today), {"date_of_birth": ago(56)}, caregivers=[
+            _carer("D-M", "birth_mother", 29, True, {"epds": EPDS_HIGH, "pbq": PBQ_LOW},
+                   context={"severe_mental_illness": True, "psychiatric_mother_baby_unit": True}),
+            _carer("D-F", "birth_father", 30, True, {"phq9": PHQ9_LOW, "gad7": GAD7_HIGH},
+                   context={"partner_relationship_difficulty": False}),
+        ]),
+        # E: a co-parent (the screened caregiver) reports thoughts of self-harm -> urgent.
+        _family("E", "6 weeks", _iso(today), {"date_of_birth": ago(45)}, caregivers=[
+            _carer("E-M", "birth_mother", 35, True, {"epds": EPDS_LOW}),
+            _carer("E-P", "co_parent", 34, True, {"epds": EPDS_SELF_HARM, "gad7": GAD7_HIGH}),
+        ]),
+        # F: bonding difficulty with domestic violence and low support; clinical referral (specialist).
+        _family("F", "12 months", _iso(today), {"date_of_birth": ago(370)},
+                context={"domestic_violence": True, "clinical_referral": True,
+                         "trauma_exposure": True},
+                caregivers=[_carer("F-M", "birth_mother", 26, False,
+                                   {"pbq": PBQ_IMPAIRED, "osss3": OSSS3_POOR, "epds": EPDS_LOW})]),
+        # G: adoptive parents; one with high childhood adversity.
+        _family("G", "14 months", _iso(today), {"date_of_birth": ago(430)}, "adoptive", caregivers=[
+            _carer("G-P1", "adoptive_parent", 41, True, {"ace": ACE_HIGH, "phq9": PHQ9_LOW}),
+            _carer("G-P2", "adoptive_parent", 39, True, {"ace": ACE_LOW, "gad7": GAD7_LOW}),
+        ]),
+        # H: kinship care with child-protection involvement and a current safeguarding concern.
+        _family("H", "20 months", _iso(today), {"date_of_birth": ago(610)}, "kinship",
+                context={"child_protection_involvement": True, "safeguarding_concern": True,
+                         "stressful_life_events": True},
+                caregivers=[_carer("H-G", "kinship_carer", 58, False,
+                                   {"phq9": PHQ9_MODERATE_ITEM9, "osss3": OSSS3_POOR})]),
+        # I: a mother in a prison mother-and-baby unit and in addiction treatment.
+        _family("I", "11 months", _iso(today), {"date_of_birth": ago(345)},
+                context={"single_carer": True, "socioeconomic_disadvantage": True},
+                caregivers=[_carer("I-M", "birth_mother", 24, False,
+                                   {"epds": EPDS_LOW, "ace": ACE_HIGH},
+                                   context={"prison_mother_baby_unit": True,
+                                            "in_addiction_treatment": True})]),
+    ]
 
 
 def print_screening_demo(console: Any | None = None) -> None:
