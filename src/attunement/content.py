@@ -15,6 +15,7 @@ attunement.content.ContentError: rules.yaml: measures: needs at least 1 entry
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -182,6 +183,68 @@ def by_id(entries: Iterable[_T], wanted: Any, missing: str | None = None, *, key
         if getattr(entry, key) == wanted:
             return entry
     raise KeyError(wanted if missing is None else missing)
+
+
+def plain(value: Any, *, omit: Iterable[str] = ()) -> Any:
+    """A loaded entry or result as plain data for JSON: the one ``to_dict`` of the domain libraries.
+
+    A dataclass becomes a dict of its fields in their declared order (less the names in
+    ``omit``), a tuple or list a list, a mapping a dict, recursively; anything else is kept.
+
+    Parameters
+    ----------
+    value : Any
+        A dataclass instance (or a tuple, list or mapping of them).
+    omit : iterable of str, optional
+        Fields of ``value`` itself left out (not of the entries inside it).
+
+    Returns
+    -------
+    Any
+        The plain value.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Rule:
+    ...     id: str
+    ...     roles: tuple[str, ...] = ()
+    ...     note: str = ""
+    >>> plain(Rule("r1", ("birth_mother",)), omit=("note",))
+    {'id': 'r1', 'roles': ['birth_mother']}
+    >>> plain({"rules": (Rule("r2"),)})
+    {'rules': [{'id': 'r2', 'roles': [], 'note': ''}]}
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        skip = set(omit)
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name not in skip}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class Plain:
+    """Gives a dataclass ``to_dict()``: :func:`plain` of itself (its fields in order, as JSON).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Contact(Plain):
+    ...     name: str
+    ...     phone: str
+    >>> Contact("Emergency services", "999").to_dict()
+    {'name': 'Emergency services', 'phone': '999'}
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain(self)
 
 
 def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> Any:
@@ -490,5 +553,5 @@ def validate(document: Any, kind: str, *, file: str,
     return document
 
 
-__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "by_id", "describe", "dotted", "load_yaml", "parse_yaml",
-           "problems", "schema", "validate"]
+__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "Plain", "by_id", "describe", "dotted",
+           "load_yaml", "parse_yaml", "plain", "problems", "schema", "validate"]

@@ -135,7 +135,7 @@ class UrgencyLevel:
 
 
 @dataclass(frozen=True)
-class CrisisContact:
+class CrisisContact(content.Plain):
     """One crisis contact a service shows: name, phone and a note.
 
     Parameters
@@ -151,9 +151,6 @@ class CrisisContact:
     name: str
     phone: str
     note: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "phone": self.phone, "note": self.note}
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attunement import content
 from attunement.interventions.catalogue import (
     MECHANISM_LABELS,
     Catalogue,
@@ -213,7 +214,7 @@ class Recommendation:
 
 
 @dataclass
-class Exclusion:
+class Exclusion(content.Plain):
     """A programme left out, with every reason.
 
     Parameters
@@ -231,9 +232,6 @@ class Exclusion:
     id: str
     name: str
     reasons: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "reasons": list(self.reasons)}
 
 
 @dataclass

@@ -139,17 +139,7 @@ class Factor:
         return self.label
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "label": self.label,
-            "description": self.description,
-            "level": self.level,
-            "evidence": self.evidence,
-            "scores": [{**s.__dict__, "roles": list(s.roles)} for s in self.scores],
-            "recorded": list(self.recorded),
-            "derived": [{**d.__dict__, "values": list(d.values), "roles": list(d.roles)}
-                        for d in self.derived],
-        }
+        return content.plain(self, omit=("label_not_birth_parent",))
 
 
 @dataclass(frozen=True)

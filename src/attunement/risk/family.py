@@ -363,15 +363,7 @@ class InfantTiming:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "gestation_weeks": self.gestation_weeks,
-            "age_days": self.age_days,
-            "age_months": self.age_months,
-            "corrected_age_months": self.corrected_age_months,
-            "gestational_age_at_birth_weeks": self.gestational_age_at_birth_weeks,
-            "count": self.count,
-        }
+        return content.plain(self, omit=("gestation_days",))
 
 
 _MULTIPLES = {2: "twins", 3: "triplets", 4: "quadruplets"}

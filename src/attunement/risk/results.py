@@ -70,7 +70,7 @@ class FactorFinding:
 
 
 @dataclass(frozen=True)
-class RuleFired:
+class RuleFired(content.Plain):
     """A tier rule, urgent rule or pathway condition that fired, with why.
 
     Parameters
@@ -95,12 +95,9 @@ class RuleFired:
     target: str  # the tier or pathway it supports, or "urgent"
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "target": self.target, "reason": self.reason}
-
 
 @dataclass(frozen=True)
-class Treatment:
+class Treatment(content.Plain):
     """A referral route for a caregiver's own health (not an attachment programme).
 
     Parameters
@@ -128,14 +125,9 @@ class Treatment:
     source: str = ""
     urgency: str = "routine"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"caregiver": self.caregiver, "route": self.route, "reason": self.reason,
-                "label": self.label, "contact": self.contact, "source": self.source,
-                "urgency": self.urgency}
-
 
 @dataclass(frozen=True)
-class Prompt:
+class Prompt(content.Plain):
     """Something the practitioner should do or ask next (e.g. repeat the EPDS in 2 weeks).
 
     Parameters
@@ -157,9 +149,6 @@ class Prompt:
     caregiver: str | None
     text: str
     source: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "caregiver": self.caregiver, "text": self.text, "source": self.source}
 
 
 @dataclass
