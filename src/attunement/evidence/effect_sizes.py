@@ -86,6 +86,48 @@ def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> 
     return arr
 
 
+def inputs(data: Any, **values: Any) -> tuple[pd.DataFrame | None, dict[str, np.ndarray | None]]:
+    """metafor-named inputs as float arrays of one length (``data`` as a DataFrame).
+
+    Each value is an array, a column name of ``data``, or None: then ``data``'s column of that
+    name if it has one, else None. A missing or non-numeric column, or vectors of different
+    lengths, raise ``ValueError`` naming the input.
+    """
+    if data is not None and not isinstance(data, pd.DataFrame):
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+    k = len(data) if data is not None else None
+    get = {name: _column(name, value, data, k) for name, value in values.items()}
+    if len({arr.size for arr in get.values() if arr is not None}) > 1:
+        raise ValueError("the supplied data vectors are not all of the same length")
+    return data, get
+
+
+def table_cells(get: dict[str, np.ndarray | None], who: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells ``ai, bi, ci, di`` of each 2×2 table (``bi = n1i − ai``, ``di = n2i − ci`` when
+    only the group sizes are given), checked: whole, non-negative counts and group sizes that
+    agree with the cells. ``who`` starts the message of a missing input (``measure OR``)."""
+    missing = [n for n in ("ai", "ci") if get[n] is None]
+    if missing:
+        raise ValueError(f"{who} needs {', '.join(missing)}")
+    ai, ci, n1i, n2i = get["ai"], get["ci"], get["n1i"], get["n2i"]
+    bi = get["bi"] if get["bi"] is not None else (None if n1i is None else n1i - ai)
+    di = get["di"] if get["di"] is not None else (None if n2i is None else n2i - ci)
+    if bi is None or di is None:
+        raise ValueError(f"{who} needs bi (or n1i) and di (or n2i)")
+    if n1i is not None and get["bi"] is not None:
+        _check(n1i != ai + bi, "n1i is not equal to ai + bi")
+    if n2i is not None and get["di"] is not None:
+        _check(n2i != ci + di, "n2i is not equal to ci + di")
+    for name, arr in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di)):
+        _check(arr < 0, f"{name} has negative counts")
+        _check(
+            np.isfinite(arr) & (np.abs(arr - np.round(arr)) > 1e-8),
+            f"{name} must be whole numbers of participants",
+        )
+    return ai, bi, ci, di
+
+
 def _missing_inputs(get: dict[str, np.ndarray | None], k: int) -> np.ndarray:
     """Rows with a missing value in any supplied input column."""
     out = np.zeros(k, dtype=bool)
@@ -223,20 +265,10 @@ array-like or str, optional
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     if to not in {"only0", "all", "if0all", "none"}:
         raise ValueError(f"to must be 'only0', 'all', 'if0all' or 'none', not {to!r}")
-    if data is not None and not isinstance(data, pd.DataFrame):
-        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
-    k = len(data) if data is not None else None
-    get = {
-        name: _column(name, value, data, k)
-        for name, value in dict(
-            ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i,
-            sd1i=sd1i, sd2i=sd2i, ri=ri, ni=ni, sdi=sdi, xi=xi, mi=mi, ti=ti, x1i=x1i, x2i=x2i,
-            t1i=t1i, t2i=t2i,
-        ).items()
-    }
-    lengths = {arr.size for arr in get.values() if arr is not None}
-    if len(lengths) > 1:
-        raise ValueError("the supplied data vectors are not all of the same length")
+    data, get = inputs(
+        data, ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i, sd1i=sd1i,
+        sd2i=sd2i, ri=ri, ni=ni, sdi=sdi, xi=xi, mi=mi, ti=ti, x1i=x1i, x2i=x2i, t1i=t1i, t2i=t2i,
+    )
 
     def need(*names: str) -> list[np.ndarray]:
         missing = [n for n in names if get[n] is None]
@@ -250,7 +282,8 @@ array-like or str, optional
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure in _TWO_BY_TWO:
             info: dict[str, np.ndarray] = {}
-            yi, vi = _two_by_two(measure, get, need, add, to, drop00, vtype, info)
+            cells = table_cells(get, f"measure {measure}")
+            yi, vi = _two_by_two(measure, cells, add, to, drop00, vtype, info)
             dropped = info["dropped"]
         elif measure in _TWO_GROUP_MEANS:
             yi, vi = _two_group_means(measure, need, vtype)
@@ -306,27 +339,8 @@ array-like or str, optional
     return out
 
 
-def _two_by_two(measure, get, need, add, to, drop00, vtype, info):
-    ai, ci = need("ai", "ci")
-    bi = get["bi"] if get["bi"] is not None else (
-        get["n1i"] - ai if get["n1i"] is not None else None
-    )
-    di = get["di"] if get["di"] is not None else (
-        get["n2i"] - ci if get["n2i"] is not None else None
-    )
-    if bi is None or di is None:
-        raise ValueError(f"measure {measure} needs bi (or n1i) and di (or n2i)")
-    if get["n1i"] is not None and get["bi"] is not None:
-        _check(get["n1i"] != ai + bi, "n1i is not equal to ai + bi")
-    if get["n2i"] is not None and get["di"] is not None:
-        _check(get["n2i"] != ci + di, "n2i is not equal to ci + di")
-    for name, arr in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di)):
-        _check(arr < 0, f"{name} has negative counts")
-        _check(
-            np.isfinite(arr) & (np.abs(arr - np.round(arr)) > 1e-8),
-            f"{name} must be whole numbers of participants",
-        )
-    ai, bi, ci, di = (np.array(a, dtype=float) for a in (ai, bi, ci, di))
+def _two_by_two(measure, cells, add, to, drop00, vtype, info):
+    ai, bi, ci, di = (np.array(a, dtype=float) for a in cells)
     id00 = np.zeros(ai.shape, dtype=bool)
     if drop00:
         id00 = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))

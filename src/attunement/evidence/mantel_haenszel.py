@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc, ndtr, ndtri
 
-from attunement.evidence.effect_sizes import escalc
+from attunement.evidence.effect_sizes import escalc, inputs, table_cells
 
 __all__ = ["MHResult", "rma_mh", "rma_peto"]
 
@@ -93,31 +93,12 @@ class MHResult:
 
 
 def _cells(data, ai, bi, ci, di, n1i, n2i):
-    cols = {}
-    for name, value in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di), ("n1i", n1i),
-                        ("n2i", n2i)):
-        if value is None and data is not None and name in data.columns:
-            value = name
-        if isinstance(value, str):
-            if data is None or value not in data.columns:
-                raise ValueError(f"column {value!r} (for {name}) not found in the data")
-            value = data[value]
-        cols[name] = None if value is None else np.asarray(value, dtype=float)
-    a, c = cols["ai"], cols["ci"]
-    if a is None or c is None:
-        raise ValueError("2x2 pooling needs ai and ci")
-    b = cols["bi"] if cols["bi"] is not None else (
-        None if cols["n1i"] is None else cols["n1i"] - a)
-    d = cols["di"] if cols["di"] is not None else (
-        None if cols["n2i"] is None else cols["n2i"] - c)
-    if b is None or d is None:
-        raise ValueError("2x2 pooling needs bi (or n1i) and di (or n2i)")
-    cells = np.vstack([a, b, c, d])
-    if np.isnan(cells).any():
+    """The 2×2 tables, checked as ``escalc`` checks them; a missing count is refused."""
+    _, get = inputs(data, ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i)
+    cells = table_cells(get, "2x2 pooling")
+    if np.isnan(np.vstack(cells)).any():
         raise ValueError("missing counts in the 2x2 tables")
-    if (cells < 0).any():
-        raise ValueError("counts must not be negative")
-    return a, b, c, d
+    return cells
 
 
 def _finish(measure, method, k_yi, beta, se, level, QE):
@@ -137,12 +118,8 @@ def _finish(measure, method, k_yi, beta, se, level, QE):
 def rma_mh(
     data: pd.DataFrame | None = None,
     *,
-    ai: Any = None,
-    bi: Any = None,
-    ci: Any = None,
-    di: Any = None,
-    n1i: Any = None,
-    n2i: Any = None,
+    ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None,
+    n1i: Any = None, n2i: Any = None,
     measure: str = "OR",
     correct: bool = True,
     level: float = 95,
@@ -280,22 +257,16 @@ def rma_mh(
 def rma_peto(
     data: pd.DataFrame | None = None,
     *,
-    ai: Any = None,
-    bi: Any = None,
-    ci: Any = None,
-    di: Any = None,
-    n1i: Any = None,
-    n2i: Any = None,
+    ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None,
+    n1i: Any = None, n2i: Any = None,
     level: float = 95,
 ) -> MHResult:
     """Peto's one-step pooled log odds ratio (metafor ``rma.peto``).
 
     Parameters
     ----------
-    data : pandas.DataFrame, optional
-        The data the column names refer to.
-    ai, bi, ci, di, n1i, n2i : array-like or str, optional
-        The cells of each table, as for :func:`rma_mh`.
+    data, ai, bi, ci, di, n1i, n2i
+        The 2×2 tables, as for :func:`rma_mh`.
     level : float, default 95
         Confidence level.
 
