@@ -14,19 +14,15 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from attunement.evidence._core import Coefficients
 from attunement.evidence.rma_result import RMAFit
 
 
 @dataclass
-class SelModelResult:
-    """Estimates of the selection model and the LRT against the model without selection."""
+class SelModelResult(Coefficients):
+    """Estimates of the selection model (fitted by ML, z tests) and the LRT against the model
+    without selection."""
 
-    beta: np.ndarray
-    se: np.ndarray
-    zval: np.ndarray
-    pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
     tau2: float
     se_tau2: float
     delta: np.ndarray
@@ -36,7 +32,6 @@ class SelModelResult:
     LRT: float
     LRTdf: int
     LRTp: float
-    coef_names: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain numbers (for JSON)."""
@@ -240,10 +235,10 @@ def _finish(fit: RMAFit, ml: RMAFit, f: Any, x0: np.ndarray, bounds: list,
     delta = np.concatenate([[1.0] * n_fixed, theta[p + 1:]])
     se_delta = np.concatenate([[np.nan] * n_fixed, se_all[p + 1:]])
     return SelModelResult(
-        beta=beta, se=se, zval=z, pval=2 * stats.norm.sf(np.abs(z)), ci_lb=beta - crit * se,
+        method="ML", test="z", k=fit.k, p=p, coef_names=list(fit.coef_names), beta=beta, se=se, zval=z, pval=2 * stats.norm.sf(np.abs(z)), ci_lb=beta - crit * se,
         ci_ub=beta + crit * se, tau2=float(theta[p]), se_tau2=float(se_all[p]),
         delta=delta, se_delta=se_delta, steps=st, ll=ll, LRT=LRT,
-        LRTdf=df, LRTp=float(stats.chi2.sf(LRT, df)), coef_names=list(fit.coef_names))
+        LRTdf=df, LRTp=float(stats.chi2.sf(LRT, df)))
 
 
 @dataclass
