@@ -223,3 +223,48 @@ def test_a_tau2_tending_to_zero_is_reported():
     y = np.where(group == 1, rng.normal(0, 0.6, 20), np.linspace(-0.01, 0.01, 20))
     with pytest.warns(UserWarning, match=r"practically 0 for 10 studies \(Study 1, Study 2"):
         rma(y, np.full(20, 0.05), scale=group)
+
+
+# -- command line ------------------------------------------------------------------------
+def _cli(tmp_path, *args: str):
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    path = tmp_path / "bd.csv"
+    BD.to_csv(path, index=False)
+    return path, CliRunner().invoke(app, ["meta", str(path), *args])
+
+
+def test_cli_scale_formula_gives_the_library_fit_as_json(tmp_path, close):
+    _, result = _cli(tmp_path, "--scale", "~ ni", "--mods", "length", "--na-omit", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    ref = REF["bd_length_ni_REML"]
+    close([row["estimate"] for row in out["location"].values()], ref["beta"])
+    close([row["estimate"] for row in out["scale"].values()], ref["alpha"])
+    close(out["fit_stats"]["REML"]["logLik"], ref["fit_stats"]["REML"]["ll"])
+    assert out["QS_df"] == 1 and out["k"] == 46
+
+
+def test_cli_scale_columns_print_and_ml(tmp_path):
+    _, result = _cli(tmp_path, "--scale", "ni", "--method", "ML", "--test", "knha")
+    assert result.exit_code == 0, result.output
+    assert "Location-Scale Model (k = 48; tau^2 estimator: ML)" in result.stdout
+    assert "Model Results (Scale):" in result.stdout and "F(df1 = 1, df2 = 46)" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--scale", "~ nope"], "scale: moderator column 'nope' not found"),
+    (["--scale", "~ length"], "scale column(s) length missing for 2 studies"),
+    (["--scale", "~ ni", "--method", "DL"], "fitted by ML or REML, not 'DL'"),
+    (["--scale", "~ ni", "--cluster", "grade"], "with --scale (a location-scale model) use"),
+    (["--scale", "~ ni", "--leave1out"], "with --scale (a location-scale model) use"),
+])
+def test_cli_scale_errors_name_the_file_and_the_problem(tmp_path, args, message):
+    path, result = _cli(tmp_path, *args)
+    assert result.exit_code != 0
+    text = result.output
+    assert message in text
+    if "with --scale" not in message:
+        assert str(path) in text

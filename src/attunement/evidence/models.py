@@ -26,6 +26,7 @@ from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from attunement._blas import bounded_blas
 from attunement.evidence import (
+    _core,
     bias,
     casewise,
     diagnostics_more,
@@ -33,16 +34,7 @@ from attunement.evidence import (
     selection,
     tests_anova,
 )
-from attunement.evidence._core import (
-    _EPS,
-    _LOG2PI,
-    _as_level,
-    _crit,
-    _proj,
-    _pval,
-    fit_statistics,
-    logdet,
-)
+from attunement.evidence._core import _EPS, _LOG2PI, _as_level, _crit, _proj, _pval, logdet
 from attunement.evidence.design import _design, _vector
 from attunement.evidence.estimators import DEFAULT_CONTROL, ESTIMATORS, Tau2Estimate
 from attunement.evidence.location_scale import LS_METHODS, RMALSResult, fit_location_scale
@@ -336,7 +328,7 @@ def _fit(
             - 0.5 * RSS_f
         )
         dev_ml = -2 * (ll_ml + 0.5 * float(np.sum(_LOG2PI + np.log(v)))) if k > p else 0.0
-        fit_stats = fit_statistics(k, p, parms, ll_ml, ll_reml, dev_ml)
+        fit_stats = _core.fit_statistics(k, p, parms, ll_ml, ll_reml, dev_ml)
 
     R2 = None
     if not int_only and int_incl and not skip_r2 and not light:
@@ -414,7 +406,7 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
             - 0.5 * math.log(sw) - 0.5 * RSS
         sum_log_v = cache.logsum(0.0) if cache is not None else float(np.sum(np.log(v)))
         dev_ml = -2 * (ll_ml + 0.5 * (k * _LOG2PI + sum_log_v))
-        fit_stats = fit_statistics(k, 1, parms, ll_ml, ll_reml, dev_ml)
+        fit_stats = _core.fit_statistics(k, 1, parms, ll_ml, ll_reml, dev_ml)
     return RMAResult(
         method=method, test=test, k=k, p=1, coef_names=["intrcpt"], beta=np.array([beta]),
         se=np.array([se]), zval=np.array([z]), pval=np.array([pval]),
@@ -678,7 +670,10 @@ def rma(
         if tau2 is not None or weights is not None:
             raise ValueError("tau2= and weights= do not apply to a location-scale model "
                              "(scale=)")
-        Z, z_names, z_int, _ = _design(scale, data, k_all, True)
+        try:
+            Z, z_names, z_int, _ = _design(scale, data, k_all, True)
+        except ValueError as exc:
+            raise ValueError(f"scale: {exc}") from None
         z_na = np.isnan(Z).any(axis=1)
     if isinstance(slab, str) and data is not None and slab in data.columns:
         labels: list[str] | None = [str(s) for s in data[slab]]
