@@ -206,6 +206,11 @@ def test_options_that_do_not_apply_are_errors(kw, message):
         rma("yi", "vi", data=BD, scale="~ ni", **kw)
 
 
+def test_att_out_of_range_is_an_error():
+    with pytest.raises(ValueError, match=r"att must list scale coefficients 0 to 1"):
+        rma("yi", "vi", data=BD, scale="~ ni", att=[2])
+
+
 def test_att_without_scale_is_an_error():
     with pytest.raises(ValueError, match=r"att= .* applies with scale="):
         rma("yi", "vi", data=BD, att=[1])

@@ -360,6 +360,8 @@ def fit_location_scale(
         btt = list(range(1, p)) if (p > 1 and int_incl) else list(range(p))
     if att is None:
         att = list(range(1, q)) if (q > 1 and z_int_incl) else list(range(q))
+    elif not att or any(not 0 <= j < q for j in att):
+        raise ValueError(f"att must list scale coefficients 0 to {q - 1} (0-based): {att}")
     loc = _tests(beta, vb, btt, ddf, level_alpha)
     sc = _tests(alpha, va, att, ddf_alpha, level_alpha)
 
@@ -398,24 +400,22 @@ def _format(r: RMALSResult) -> str:
     lines += [f"Test for {resid}Heterogeneity:",
               f"Q{'' if r.int_only else 'E'}(df = {r.k - r.p}) = {r.QE:.4f}, "
               f"p-val {'<' if r.QEp < 1e-4 else '='} {_fmt_p(r.QEp).lstrip('<')}", ""]
-    parts = [("Location", "Location", "QM", r.QM, r.QM_df, r.QMp,
-              r.btt, r.coef_names, (r.beta, r.se, r.zval, r.pval, r.ci_lb, r.ci_ub), r.ddf,
-              not r.int_only),
-             ("Scale", "Scale", "QS", r.QS, r.QS_df, r.QSp, r.att, r.alpha_names,
+    parts = [("Location", "QM", r.QM, r.QM_df, r.QMp, r.btt, r.coef_names,
+              (r.beta, r.se, r.zval, r.pval, r.ci_lb, r.ci_ub), r.ddf, not r.int_only),
+             ("Scale", "QS", r.QS, r.QS_df, r.QSp, r.att, r.alpha_names,
               (r.alpha, r.se_alpha, r.zval_alpha, r.pval_alpha, r.ci_lb_alpha,
                r.ci_ub_alpha), r.ddf_alpha, True)]
-    for title, what, qname, Q, Q_df, Qp, idx, names, cols, ddf, show_test in parts:
+    for title, qname, Q, Q_df, Qp, idx, names, cols, ddf, show_test in parts:
         if show_test:
             coefs = ", ".join(str(b + 1) for b in idx)
-            lines.append(f"Test of {what} Coefficients (coefficient"
+            lines.append(f"Test of {title} Coefficients (coefficient"
                          f"{'s' if len(idx) > 1 else ''} {coefs}):")
             lines.append(f"{qname}(df = {Q_df[0]}) = {Q:.4f}, p-val = {_fmt_p(Qp)}"
                          if Q_df[1] is None else
                          f"F(df1 = {Q_df[0]}, df2 = {Q_df[1]}) = {Q:.4f}, p-val = {_fmt_p(Qp)}")
             lines.append("")
         lines += [f"Model Results ({title}):", ""]
-        show_names = not (title == "Location" and r.int_only)
-        lines += _coef_block(names if show_names else None, *cols, ddf)
+        lines += _coef_block(names if show_test or title == "Scale" else None, *cols, ddf)
         lines.append("")
     lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
     return "\n".join(lines)
