@@ -207,6 +207,10 @@ def meta_command(
                                      "p-value cut points, comma separated (e.g. 0.025,1)."),
     hc_: bool = _also("--hc", "print the Henmi-Copas CI (models without moderators), as "
                       "metafor's hc"),
+    scale: str | None = typer.Option(None, "--scale", help="Location-scale model, as "
+                                     "metafor's rma(..., scale = ~ z): log tau^2 linear in "
+                                     "these moderators, a formula ('~ ni', '~ factor(grade)') "
+                                     "or columns, comma separated (REML or ML)."),
 ) -> None:
     """Pool effect sizes with a (mixed-effects) meta-analytic model, as metafor's rma()
     (rma.mv with --random, rma.mh with --mh)."""
@@ -215,6 +219,13 @@ def meta_command(
     from attunement.evidence import escalc, rma, subgroup_analysis
 
     data = read_table(file)
+    fit_extras = any(x is not None for x in (
+        subgroup, tau2, weights, forest, funnel, fsn_type, permutest_n, baujat, gosh_file,
+        radial, selmodel_type)) or leave1out or influence or cumul or trimfill_ or profile \
+        or blup_ or vif_ or hc_
+    if scale is not None and (fit_extras or mh or random or cluster is not None):
+        fail("with --scale (a location-scale model) use --mods, --method (REML, ML), --test, "
+             "--btt, --level, --slab, --na-omit, --measure and --json")
     if mh:
         _meta_mh(file, data, measure, level, as_json)
         return
@@ -225,10 +236,7 @@ def meta_command(
         fail("--add and --to apply with --measure")
     btt_idx = _btt(btt)
     if random:
-        if any(x is not None for x in (subgroup, tau2, weights, forest, funnel, fsn_type)) or \
-                leave1out or influence or cumul or trimfill_ or na_omit or \
-                permutest_n is not None or profile or blup_ or vif_ or \
-                hc_ or any(x is not None for x in (baujat, gosh_file, radial, selmodel_type)):
+        if fit_extras or na_omit:
             fail("with --random (rma.mv) use --mods, --struct, --V/--vcalc, --method "
                  "(REML, ML), --test (z, t), --btt, --cluster/--clubsandwich and --json")
         _meta_mv(file, data, yi, vi, v_matrix, vcalc_spec, random, struct or ["CS"], mods,
@@ -247,6 +255,10 @@ def meta_command(
             if candidate in data.columns:
                 slab = candidate
                 break
+    if scale is not None:
+        _meta_ls(file, data, yi, vi, sei, mod_cols, scale, method, test, btt_idx, level, slab,
+                 na_omit, as_json)
+        return
     with _fitting(file, na_hint=True):
         if weights is not None and weights not in data.columns:
             fail(f"{file}: weights column {weights!r} not found")
@@ -486,6 +498,24 @@ def _parse_vcalc(spec: str) -> dict[str, Any]:
     if "cluster" not in out:
         fail("--vcalc needs cluster=COLUMN")
     return out
+
+
+def _meta_ls(file: Path, data: Any, yi: str, vi: str, sei: str | None, mods: list[str] | None,
+             scale: str, method: str, test: str, btt: list[int] | None, level: float,
+             slab: str | None, na_omit: bool, as_json: bool) -> None:
+    """``meta --scale``: metafor's location-scale model, ``rma(..., scale = ~ z)``."""
+    from attunement.evidence import rma
+
+    z = scale if scale.strip().startswith("~") else [
+        c.strip() for c in scale.split(",") if c.strip()]
+    with _fitting(file, na_hint=True):
+        res = rma(yi, None if sei else vi, sei=sei, data=data, mods=mods, scale=z,
+                  method=method, test=test, level=level, slab=slab, btt=btt,
+                  na_action="omit" if na_omit else "fail")
+    if as_json:
+        print_json(res.to_dict())
+    else:
+        typer.echo(str(res))
 
 
 def _meta_mv(file: Path, data: Any, yi: str, vi: str, v_matrix: str | None,

@@ -15,6 +15,8 @@ Functions (each matches R's metafor 3.8-1, see ``tests/evidence``):
   prediction interval), ``confint()`` (Q-profile), ``leave1out()``, ``cumul()``,
   ``influence()``, ``regtest()``, ``ranktest()``, ``trimfill()``, ``coef_table()``,
   ``study_table()``, ``to_dict()`` and a metafor-style print.
+- ``rma(yi, vi, mods=, scale=)``: location-scale models (log τ²ᵢ linear in the ``scale``
+  moderators; metafor's ``rma.ls``), returning an ``RMALSResult``.
 - ``fit.robust(cluster, clubSandwich=False)`` / ``robust``: cluster-robust tests (CR1 with
   t(n − p), or CR2 with Satterthwaite df and the HTZ test as clubSandwich).
 - ``subgroup_analysis(fit, groups)``: separate fits and the test of subgroup differences.
@@ -46,6 +48,7 @@ from attunement.evidence.batch import rma_batch
 from attunement.evidence.bias import fsn, ranktest, regtest, trimfill
 from attunement.evidence.diagnostics_more import blup, profile_tau2, vif
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
+from attunement.evidence.location_scale import RMALSResult
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
 from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
 from attunement.evidence.multilevel import MVResult, rma_mv
@@ -63,6 +66,7 @@ __all__ = [
     "MHResult",
     "MVResult",
     "PermutestResult",
+    "RMALSResult",
     "RMAResult",
     "RobustResult",
     "SelModelResult",

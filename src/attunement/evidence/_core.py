@@ -169,3 +169,18 @@ def _is_intercept(X: np.ndarray) -> bool:
 def _proj(X: np.ndarray, a: np.ndarray) -> Any:
     """P for weights ``a``; scalar sums when X is the intercept column."""
     return Projection.build(X, a, _is_intercept(X))
+
+
+def fit_statistics(k: int, p: int, parms: int, ll_ml: float, ll_reml: float,
+                   dev_ml: float) -> dict[str, dict[str, float]]:
+    """logLik, deviance, AIC, BIC and AICc under ML and REML, as metafor's ``fit.stats``
+    (``parms`` estimated parameters; REML on k − p residual degrees of freedom)."""
+    kk, kr = max(k, parms + 2), max(k - p, parms + 2)
+    return {
+        "ML": {"logLik": ll_ml, "deviance": dev_ml, "AIC": -2 * ll_ml + 2 * parms,
+               "BIC": -2 * ll_ml + parms * math.log(k),
+               "AICc": -2 * ll_ml + 2 * parms * kk / (kk - parms - 1)},
+        "REML": {"logLik": ll_reml, "deviance": -2 * ll_reml, "AIC": -2 * ll_reml + 2 * parms,
+                 "BIC": -2 * ll_reml + parms * math.log(k - p) if k > p else float("nan"),
+                 "AICc": -2 * ll_reml + 2 * parms * kr / (kr - parms - 1)},
+    }

@@ -26,6 +26,7 @@ from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from attunement._blas import bounded_blas
 from attunement.evidence import (
+    _core,
     bias,
     casewise,
     diagnostics_more,
@@ -36,6 +37,7 @@ from attunement.evidence import (
 from attunement.evidence._core import _EPS, _LOG2PI, _as_level, _crit, _proj, _pval, logdet
 from attunement.evidence.design import _design, _vector
 from attunement.evidence.estimators import DEFAULT_CONTROL, ESTIMATORS, Tau2Estimate
+from attunement.evidence.location_scale import LS_METHODS, RMALSResult, fit_location_scale
 from attunement.evidence.rma_result import _FIXED, RMAFit, _model_label, _num
 from attunement.evidence.robust import robust as _robust
 
@@ -326,24 +328,7 @@ def _fit(
             - 0.5 * RSS_f
         )
         dev_ml = -2 * (ll_ml + 0.5 * float(np.sum(_LOG2PI + np.log(v)))) if k > p else 0.0
-        kk = max(k, parms + 2)
-        kr = max(k - p, parms + 2)
-        fit_stats = {
-            "ML": {
-                "logLik": ll_ml,
-                "deviance": dev_ml,
-                "AIC": -2 * ll_ml + 2 * parms,
-                "BIC": -2 * ll_ml + parms * math.log(k),
-                "AICc": -2 * ll_ml + 2 * parms * kk / (kk - parms - 1),
-            },
-            "REML": {
-                "logLik": ll_reml,
-                "deviance": -2 * ll_reml,
-                "AIC": -2 * ll_reml + 2 * parms,
-                "BIC": -2 * ll_reml + parms * math.log(k - p) if k > p else float("nan"),
-                "AICc": -2 * ll_reml + 2 * parms * kr / (kr - parms - 1),
-            },
-        }
+        fit_stats = _core.fit_statistics(k, p, parms, ll_ml, ll_reml, dev_ml)
 
     R2 = None
     if not int_only and int_incl and not skip_r2 and not light:
@@ -421,16 +406,7 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
             - 0.5 * math.log(sw) - 0.5 * RSS
         sum_log_v = cache.logsum(0.0) if cache is not None else float(np.sum(np.log(v)))
         dev_ml = -2 * (ll_ml + 0.5 * (k * _LOG2PI + sum_log_v))
-        kk, kr = max(k, parms + 2), max(k - 1, parms + 2)
-        fit_stats = {
-            "ML": {"logLik": ll_ml, "deviance": dev_ml, "AIC": -2 * ll_ml + 2 * parms,
-                   "BIC": -2 * ll_ml + parms * math.log(k),
-                   "AICc": -2 * ll_ml + 2 * parms * kk / (kk - parms - 1)},
-            "REML": {"logLik": ll_reml, "deviance": -2 * ll_reml,
-                     "AIC": -2 * ll_reml + 2 * parms,
-                     "BIC": -2 * ll_reml + parms * math.log(k - 1),
-                     "AICc": -2 * ll_reml + 2 * parms * kr / (kr - parms - 1)},
-        }
+        fit_stats = _core.fit_statistics(k, 1, parms, ll_ml, ll_reml, dev_ml)
     return RMAResult(
         method=method, test=test, k=k, p=1, coef_names=["intrcpt"], beta=np.array([beta]),
         se=np.array([se]), zval=np.array([z]), pval=np.array([pval]),
@@ -552,7 +528,9 @@ def rma(
     slab: Any = None,
     control: dict[str, float] | None = None,
     na_action: str = "fail",
-) -> RMAResult:
+    scale: Any = None,
+    att: Sequence[int] | None = None,
+) -> RMAResult | RMALSResult:
     """Fit a fixed-, random- or mixed-effects meta-analytic model (metafor's ``rma``).
 
     Parameters
@@ -593,11 +571,19 @@ def rma(
     na_action : str, default "fail"
         ``"fail"``: an error naming the studies with missing values; ``"omit"``: leave them
         out with a warning (metafor's default).
+    scale : str, list or array-like, optional
+        Fit a location-scale model (metafor's ``rma(..., scale = ~ z)``): log τ²ᵢ = zᵢᵀα,
+        by ``method`` ``"REML"`` or ``"ML"``. Given like ``mods``: a formula string
+        (``"~ ni"``, ``"~ factor(grade)"``, ``"~ z - 1"``), column names or an array (an
+        intercept is added, as for ``mods``). Returns a
+        :class:`~attunement.evidence.location_scale.RMALSResult`.
+    att : sequence of int, optional
+        With ``scale``: 0-based indices of the scale coefficients in the test ``QS``.
 
     Returns
     -------
-    RMAResult
-        The fit, with metafor's field names (``beta``, ``se``, ``tau2``, ``I2``, ``QE``, ...),
+    RMAResult or RMALSResult
+        The fit (an ``RMALSResult`` with ``scale``), with metafor's field names (``beta``, ``se``, ``tau2``, ``I2``, ``QE``, ...),
         ``predict()``, ``confint()``, ``leave1out()``, ``influence()``, ``regtest()`` and a
         metafor-style print.
 
@@ -623,6 +609,14 @@ def rma(
     >>> reg = rma(dat, mods="~ ablat")
     >>> round(float(reg.beta[1]), 4), round(float(reg.se[1]), 4)
     (-0.0291, 0.0072)
+
+    A location-scale model, log τ² linear in absolute latitude (R: ``rma(yi, vi, scale =
+    ~ ablat, data = dat)`` gives α = (−1.1536, −0.0002), SE 0.0702 for the slope:
+    ``tests/evidence/data/location_scale.json``):
+
+    >>> ls = rma(dat, scale="~ ablat")
+    >>> [round(float(a), 4) for a in ls.alpha], round(float(ls.se_alpha[1]), 4)
+    ([-1.1536, -0.0002], 0.0702)
 
     Four studies entered by hand (metafor: estimate −1.42201089, τ² = 0):
 
@@ -666,6 +660,21 @@ def rma(
     if w_user is not None and w_user.size != k_all:
         raise ValueError("weights must have one value per study")
     X, names, int_incl, _ = _design(mods, data, k_all, intercept)
+    Z, z_names, z_int, z_na = None, [], False, None
+    if att is not None and scale is None:
+        raise ValueError("att= (scale coefficients to test) applies with scale=")
+    if scale is not None:
+        if method not in LS_METHODS:
+            raise ValueError(f"a location-scale model (scale=) is fitted by ML or REML, not "
+                             f"{method!r}")
+        if tau2 is not None or weights is not None:
+            raise ValueError("tau2= and weights= do not apply to a location-scale model "
+                             "(scale=)")
+        try:
+            Z, z_names, z_int, _ = _design(scale, data, k_all, True)
+        except ValueError as exc:
+            raise ValueError(f"scale: {exc}") from None
+        z_na = np.isnan(Z).any(axis=1)
     if isinstance(slab, str) and data is not None and slab in data.columns:
         labels: list[str] | None = [str(s) for s in data[slab]]
     elif slab is not None:
@@ -679,13 +688,20 @@ def rma(
         rows = np.flatnonzero(mask)[:10]
         return ", ".join(labels[i] if labels is not None else f"Study {i + 1}" for i in rows)
 
-    int_model = mods is None
+    if z_na is not None and z_na.any() and na_action == "fail":
+        cols = [n for j, n in enumerate(z_names) if np.isnan(Z[:, j]).any()]
+        raise ValueError(f"scale column(s) {', '.join(cols)} missing for {int(z_na.sum())} "
+                         f"studies ({names_of(z_na)}); fix the data or pass "
+                         "na_action='omit' to leave them out")
+    int_model = mods is None and z_na is None
     if int_model and w_user is None:
         has_na = np.isnan(y) | np.isnan(v) if np.isnan(y.sum() + v.sum()) else None
     else:
         has_na = np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1)
         if w_user is not None:
             has_na |= np.isnan(w_user)
+        if z_na is not None:
+            has_na |= z_na
         if not has_na.any():
             has_na = None
     if has_na is not None:
@@ -698,6 +714,7 @@ def rma(
         warnings.warn(f"studies with missing values left out of the model: {rows}", stacklevel=2)
         keep = ~has_na
         y, v, X = y[keep], v[keep], X[keep]
+        Z = None if Z is None else Z[keep]
         w_user = None if w_user is None else w_user[keep]
         if labels is None:
             labels = [f"Study {i + 1}" for i in range(k_all)]
@@ -725,6 +742,14 @@ def rma(
         if unknown:
             raise ValueError(f"unknown control setting(s): {', '.join(sorted(unknown))}")
         ctrl.update(control)
+    if Z is not None:
+        res_ls = fit_location_scale(
+            y, v, X, names, int_incl, Z, z_names, z_int, method=method, test=test,
+            level=level, btt=None if btt is None else list(btt),
+            att=None if att is None else list(att), control=ctrl, slab=labels)
+        if data is not None:
+            res_ls.measure = data.attrs.get("measure")
+        return res_ls
     res = _fit(
         y, v, X, names, int_incl, method=method, test=test, weights=w_user, level=level,
         tau2_value=tau2, control=ctrl, btt=btt, slab=labels,

@@ -332,6 +332,25 @@ def _stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
 
 
+def _coef_block(names: list[str] | None, est: np.ndarray, se: np.ndarray, stat: np.ndarray,
+                pval: np.ndarray, lb: np.ndarray, ub: np.ndarray, ddf: int | None) -> list[str]:
+    """metafor's table of coefficients (header and one row each; ``names=None``: no names)."""
+    name_w = 0 if names is None else max(len(n) for n in names) + 2
+    cols = ["estimate", "se", "zval" if ddf is None else "tval"] + (
+        ["df"] if ddf is not None else []) + ["pval", "ci.lb", "ci.ub"]
+    widths = [10, 10, 10] + ([5] if ddf is not None else []) + [10, 10, 10]
+    lines = [" " * name_w + "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True))]
+    for i in range(len(est)):
+        vals = [f"{est[i]:.4f}", f"{se[i]:.4f}", f"{stat[i]:.4f}"]
+        if ddf is not None:
+            vals.append(str(ddf))
+        vals += [_fmt_p(pval[i]), f"{lb[i]:.4f}", f"{ub[i]:.4f}"]
+        row = "".join(f"{val:>{w}}" for val, w in zip(vals, widths, strict=True))
+        lines.append(("" if names is None else f"{names[i]:<{name_w}}")
+                     + (row + "  " + _stars(pval[i])).rstrip())
+    return lines
+
+
 def _format(r: RMAFit) -> str:
     lines = []
     head = f"{_model_label(r)} (k = {r.k}"
@@ -368,20 +387,8 @@ def _format(r: RMAFit) -> str:
             )
         lines.append("")
     lines += ["Model Results:", ""]
-    stat = "zval" if r.ddf is None else "tval"
-    name_w = 0 if r.int_only else max(len(n) for n in r.coef_names) + 2
-    cols = ["estimate", "se", stat] + (["df"] if r.ddf is not None else []) + [
-        "pval", "ci.lb", "ci.ub"]
-    widths = [10, 10, 10] + ([5] if r.ddf is not None else []) + [10, 10, 10]
-    lines.append(" " * name_w + "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
-    for i, name in enumerate(r.coef_names):
-        vals = [f"{r.beta[i]:.4f}", f"{r.se[i]:.4f}", f"{r.zval[i]:.4f}"]
-        if r.ddf is not None:
-            vals.append(str(r.ddf))
-        vals += [_fmt_p(r.pval[i]), f"{r.ci_lb[i]:.4f}", f"{r.ci_ub[i]:.4f}"]
-        row = "".join(f"{val:>{w}}" for val, w in zip(vals, widths, strict=True))
-        lines.append((("" if r.int_only else f"{name:<{name_w}}") + row + "  "
-                      + _stars(r.pval[i])).rstrip())
+    lines += _coef_block(None if r.int_only else r.coef_names, r.beta, r.se, r.zval, r.pval,
+                         r.ci_lb, r.ci_ub, r.ddf)
     if r.int_only and not r.is_fixed:
         pr = r.predict()
         q = f"t({r.ddf})" if r.ddf is not None else "z"
