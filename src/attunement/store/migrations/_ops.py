@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
@@ -42,6 +43,13 @@ def columns(spec: str) -> list[sa.Column]:
     return found
 
 
+class Unique(NamedTuple):
+    """A unique constraint named other than ``uq_<table>_<first column>``."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
 def foreign_key(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
     """``fk_<table>_<column>_<target>``: ``table.column`` refers to ``target.id``."""
     return sa.ForeignKeyConstraint(
@@ -54,7 +62,7 @@ def create_table(
     *spec: str | sa.Column,
     references: Mapping[str, str] | None = None,
     primary_key: Sequence[str] = ("id",),
-    unique: Iterable[Sequence[str] | sa.UniqueConstraint] = (),
+    unique: Iterable[Sequence[str] | Unique] = (),
     indexed: Iterable[str] = (),
 ) -> None:
     """Create ``table`` with its constraints, in the order a CREATE TABLE lists them.
@@ -69,7 +77,7 @@ def create_table(
     primary_key
         Its columns (``pk_<table>``).
     unique
-        Column lists (``uq_<table>_<first column>``) or constraints named otherwise.
+        Column lists (``uq_<table>_<first column>``) or :class:`Unique` (named otherwise).
     indexed
         Columns that get a plain index each (``ix_<table>_<column>``).
     """
@@ -79,7 +87,7 @@ def create_table(
         *(foreign_key(table, column, target) for column, target in (references or {}).items()),
         sa.PrimaryKeyConstraint(*primary_key, name=op.f(f"pk_{table}")),
         *(
-            u if isinstance(u, sa.UniqueConstraint)
+            sa.UniqueConstraint(*u.columns, name=u.name) if isinstance(u, Unique)
             else sa.UniqueConstraint(*u, name=op.f(f"uq_{table}_{u[0]}"))
             for u in unique
         ),
@@ -131,6 +139,19 @@ def drop_append_only_postgresql(table: str, function: str, *, truncate: bool = T
         op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     op.execute(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}")
     op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+
+
+def add_columns(table: str, spec: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each column of a :func:`columns` spec, in order."""
+    for column in columns(spec):
+        op.add_column(table, column)
+
+
+def batch_drop_columns(table: str, *names: str) -> None:
+    """Drop ``names`` from ``table`` in one batch (SQLite: one copy of the table)."""
+    with op.batch_alter_table(table) as batch:
+        for name in names:
+            batch.drop_column(name)
 
 
 def drop_columns(table: str, *columns: str) -> None:
