@@ -25,8 +25,8 @@ _COLUMN = re.compile(r"(\w+) (?:str\((\d+)\)|(\w+))(\??)")
 
 
 def columns(spec: str) -> list[sa.Column]:
-    """Columns from ``"name type, name type?, ..."``: ``?`` makes a column nullable (NOT NULL
-    otherwise); a type is ``str(N)`` (VARCHAR(N)) or one of :data:`TYPES`.
+    """Columns from ``"name type, name type?, ..."`` (it may span lines): ``?`` makes a column
+    nullable (NOT NULL otherwise); a type is ``str(N)`` (VARCHAR(N)) or one of :data:`TYPES`.
 
     Examples
     --------

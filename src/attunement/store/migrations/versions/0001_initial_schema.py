@@ -68,22 +68,22 @@ def upgrade() -> None:
     )
     _ops.create_table(
         "users",
-        "id int, email str(320), password_hash str(255), role str(20), active bool, "
-        "expires_at datetime?, created_at datetime",
+        """id int, email str(320), password_hash str(255), role str(20), active bool,
+        expires_at datetime?, created_at datetime""",
         unique=[("email",)],
     )
     _ops.create_table(
         "api_tokens",
-        "id int, user_id int, token_hash str(64), created_at datetime, expires_at datetime, "
-        "revoked_at datetime?",
+        """id int, user_id int, token_hash str(64), created_at datetime, expires_at datetime,
+        revoked_at datetime?""",
         references={"user_id": "users"},
         unique=[("token_hash",)],
         indexed=["user_id"],
     )
     _ops.create_table(
         "families",
-        "id int, site_id int, study_id int?, code str(100), placement str(30), context json, "
-        "assessed_on date?, created_by int?, created_at datetime",
+        """id int, site_id int, study_id int?, code str(100), placement str(30), context json,
+        assessed_on date?, created_by int?, created_at datetime""",
         references={"created_by": "users", "site_id": "sites", "study_id": "studies"},
         unique=[("site_id", "code")],
         indexed=["site_id", "study_id"],
@@ -93,32 +93,32 @@ def upgrade() -> None:
     _link_table("study_sites", ("study_id", "studies"), ("site_id", "sites"))
     _ops.create_table(
         "time_points",
-        "id int, study_id int, name str(100), position int, offset_days int, window_days int, "
-        "anchor str(20), instruments json",
+        """id int, study_id int, name str(100), position int, offset_days int, window_days int,
+        anchor str(20), instruments json""",
         references={"study_id": "studies"},
         unique=[("study_id", "name")],
         indexed=["study_id"],
     )
     _ops.create_table(
         "caregivers",
-        "id int, family_id int, key str(100), role str(30), age int?, first_time_parent bool?, "
-        "context json, variants json, joined_on date?, left_on date?, left_reason text?",
+        """id int, family_id int, key str(100), role str(30), age int?, first_time_parent bool?,
+        context json, variants json, joined_on date?, left_on date?, left_reason text?""",
         references={"family_id": "families"},
         unique=[("family_id", "key")],
         indexed=["family_id"],
     )
     _ops.create_table(
         "episodes",
-        "id int, family_id int, programme str(100), start_date date, end_date date?, "
-        "caregivers json, sessions_offered int?, sessions_attended int?, fidelity_notes text?, "
-        "end_reason text?, created_by int?, created_at datetime",
+        """id int, family_id int, programme str(100), start_date date, end_date date?,
+        caregivers json, sessions_offered int?, sessions_attended int?, fidelity_notes text?,
+        end_reason text?, created_by int?, created_at datetime""",
         references={"created_by": "users", "family_id": "families"},
         indexed=["family_id"],
     )
     _ops.create_table(
         "identities",
-        "id int, family_id int, subject_kind str(20), subject_id int, ciphertext bytes, "
-        "key_id str(32)",
+        """id int, family_id int, subject_kind str(20), subject_id int, ciphertext bytes,
+        key_id str(32)""",
         references={"family_id": "families"},
         unique=[("subject_kind", "subject_id")],
         indexed=["family_id"],
@@ -131,18 +131,18 @@ def upgrade() -> None:
     )
     _ops.create_table(
         "observation_sessions",
-        "id int, family_id int, filename str(255), content bytes, sha256 str(64), size int, "
-        "metadata json, uploaded_by int?, uploaded_at datetime",
+        """id int, family_id int, filename str(255), content bytes, sha256 str(64), size int,
+        metadata json, uploaded_by int?, uploaded_at datetime""",
         references={"family_id": "families", "uploaded_by": "users"},
         indexed=["family_id"],
     )
     _ops.create_table(
         "assessments",
-        "id int, family_id int, caregiver_id int, instrument str(50), instrument_version str(50), "
-        "time_point str(100), instance int, version int, input_kind str(20), responses json, "
-        "item_scores json, scores json, flags json, corrected_from int?, reason text?, "
-        "submitted_by int?, submitted_via str(20), submitted_at datetime, completed_on date, "
-        "submission_key str(100)?",
+        """id int, family_id int, caregiver_id int, instrument str(50),
+        instrument_version str(50), time_point str(100), instance int, version int,
+        input_kind str(20), responses json, item_scores json, scores json, flags json,
+        corrected_from int?, reason text?, submitted_by int?, submitted_via str(20),
+        submitted_at datetime, completed_on date, submission_key str(100)?""",
         references={"caregiver_id": "caregivers", "corrected_from": "assessments",
                     "family_id": "families", "submitted_by": "users"},
         unique=[("caregiver_id", "instrument", "time_point", "instance", "version"),
@@ -154,26 +154,26 @@ def upgrade() -> None:
     )
     _ops.create_table(
         "consents",
-        "id int, family_id int, caregiver_id int?, kind str(50), version str(50), given_on date, "
-        "withdrawn_on date?, recorded_by int?, recorded_at datetime",
+        """id int, family_id int, caregiver_id int?, kind str(50), version str(50), given_on date,
+        withdrawn_on date?, recorded_by int?, recorded_at datetime""",
         references={"caregiver_id": "caregivers", "family_id": "families",
                     "recorded_by": "users"},
         indexed=["family_id"],
     )
     _ops.create_table(
         "alerts",
-        "id int, family_id int, caregiver_id int, assessment_id int, flag_id str(100), "
-        "kind str(30), label text, reason text, status str(20), created_at datetime, "
-        "acknowledged_by int?, acknowledged_at datetime?, note text?",
+        """id int, family_id int, caregiver_id int, assessment_id int, flag_id str(100),
+        kind str(30), label text, reason text, status str(20), created_at datetime,
+        acknowledged_by int?, acknowledged_at datetime?, note text?""",
         references={"acknowledged_by": "users", "assessment_id": "assessments",
                     "caregiver_id": "caregivers", "family_id": "families"},
         indexed=["assessment_id", "family_id"],
     )
     _ops.create_table(
         "caregiver_links",
-        "id int, token_hash str(64), family_id int, caregiver_id int, instrument str(50), "
-        "time_point str(100), created_by int?, created_at datetime, expires_at datetime, "
-        "used_at datetime?, assessment_id int?",
+        """id int, token_hash str(64), family_id int, caregiver_id int, instrument str(50),
+        time_point str(100), created_by int?, created_at datetime, expires_at datetime,
+        used_at datetime?, assessment_id int?""",
         references={"assessment_id": "assessments", "caregiver_id": "caregivers",
                     "created_by": "users", "family_id": "families"},
         unique=[("token_hash",)],

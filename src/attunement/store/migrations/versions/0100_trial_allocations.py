@@ -17,17 +17,17 @@ _MESSAGE = "trial allocations are never changed or deleted"
 def upgrade() -> None:
     _ops.create_table(
         "trial_designs",
-        "id int, study_id int, method str(20), design json, levels json, consent_kind str(50), "
-        "secret_ciphertext bytes, key_id str(32), fingerprint str(32), created_by int?, "
-        "created_at datetime",
+        """id int, study_id int, method str(20), design json, levels json, consent_kind str(50),
+        secret_ciphertext bytes, key_id str(32), fingerprint str(32), created_by int?,
+        created_at datetime""",
         references={"created_by": "users", "study_id": "studies"},
         unique=[("study_id",)],
     )
     _ops.create_table(
         "trial_allocations",
-        "id int, study_id int, family_id int, design_id int, sequence int, arm str(100), "
-        "stratum text, inputs json, details json, algorithm str(100), fingerprint str(32), "
-        "allocated_by int?, allocated_by_email str(320), allocated_at datetime, audit_id int",
+        """id int, study_id int, family_id int, design_id int, sequence int, arm str(100),
+        stratum text, inputs json, details json, algorithm str(100), fingerprint str(32),
+        allocated_by int?, allocated_by_email str(320), allocated_at datetime, audit_id int""",
         references={"allocated_by": "users", "design_id": "trial_designs",
                     "family_id": "families", "study_id": "studies"},
         unique=[

@@ -17,8 +17,8 @@ def upgrade() -> None:
         "observation_measures",
         # measures_ciphertext: AES-GCM of the measures (session names and actor labels come
         # from the file)
-        "session_id int, settings json, n_events int, measures_ciphertext bytes, "
-        "algorithm str(100), computed_at datetime",
+        """session_id int, settings json, n_events int, measures_ciphertext bytes,
+        algorithm str(100), computed_at datetime""",
         references={"session_id": "observation_sessions"},
         primary_key=("session_id",),
     )

@@ -15,16 +15,16 @@ revision, down_revision, branch_labels, depends_on = "0160", "0150", None, None
 def upgrade() -> None:
     _ops.create_table(
         "web_sessions",
-        "id int, user_id int, session_hash str(64), created_at datetime, last_seen_at datetime, "
-        "expires_at datetime, idle_seconds int, revoked_at datetime?",
+        """id int, user_id int, session_hash str(64), created_at datetime, last_seen_at datetime,
+        expires_at datetime, idle_seconds int, revoked_at datetime?""",
         references={"user_id": "users"},
         unique=[("session_hash",)],
         indexed=["user_id"],
     )
     _ops.create_table(
         "password_resets",
-        "id int, user_id int, token_hash str(64), created_by int?, created_at datetime, "
-        "expires_at datetime, used_at datetime?",
+        """id int, user_id int, token_hash str(64), created_by int?, created_at datetime,
+        expires_at datetime, used_at datetime?""",
         references={"user_id": "users", "created_by": "users"},
         unique=[("token_hash",)],
         indexed=["user_id"],

@@ -15,18 +15,19 @@ revision, down_revision, branch_labels, depends_on = "0210", "0200", None, None
 def upgrade() -> None:
     _ops.create_table(
         "contact_preferences",
-        "caregiver_id int, family_id int, method str(10), opted_out bool, updated_at datetime",
+        """caregiver_id int, family_id int, method str(10), opted_out bool,
+        updated_at datetime""",
         references={"caregiver_id": "caregivers", "family_id": "families"},
         primary_key=("caregiver_id",),
         indexed=["family_id"],
     )
     _ops.create_table(
         "outreach_messages",
-        "id int, key str(200), kind str(20), stage int, channel str(10), family_id int, "
-        "site_id int, caregiver_id int?, alert_id int?, user_id int?, staff_address str(320)?, "
-        "instrument str(50)?, time_point str(100)?, language str(35), status str(20), "
-        "attempts int, not_before datetime, claimed_by str(100)?, claimed_at datetime?, "
-        "sent_at datetime?, last_error text?, created_at datetime",
+        """id int, key str(200), kind str(20), stage int, channel str(10), family_id int,
+        site_id int, caregiver_id int?, alert_id int?, user_id int?, staff_address str(320)?,
+        instrument str(50)?, time_point str(100)?, language str(35), status str(20), attempts int,
+        not_before datetime, claimed_by str(100)?, claimed_at datetime?, sent_at datetime?,
+        last_error text?, created_at datetime""",
         references={"alert_id": "alerts", "caregiver_id": "caregivers",
                     "family_id": "families", "user_id": "users"},
         unique=[("key",)],

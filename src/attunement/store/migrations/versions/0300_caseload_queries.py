@@ -71,8 +71,8 @@ def _fill(bind: Any) -> None:
 def upgrade() -> None:
     _ops.create_table(
         "identity_lookups",
-        "id int, family_id int, subject_kind str(20), subject_id int, field str(20), "
-        "digest str(64)",
+        """id int, family_id int, subject_kind str(20), subject_id int, field str(20),
+        digest str(64)""",
         references={"family_id": "families"},
         indexed=["family_id"],
     )

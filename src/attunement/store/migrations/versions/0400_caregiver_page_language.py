@@ -27,8 +27,8 @@ def upgrade() -> None:
                                           server_default=sa.false()))
     _ops.create_table(
         "result_releases",
-        "id int, assessment_id int, family_id int, caregiver_id int, released_by int?, "
-        "released_at datetime",
+        """id int, assessment_id int, family_id int, caregiver_id int, released_by int?,
+        released_at datetime""",
         references={"assessment_id": "assessments", "family_id": "families",
                     "caregiver_id": "caregivers", "released_by": "users"},
         unique=[("assessment_id",)],
@@ -36,8 +36,8 @@ def upgrade() -> None:
     )
     _ops.create_table(
         "caregiver_contributions",
-        "id int, family_id int, caregiver_id int, kind str(30), episode_id int?, data json, "
-        "created_at datetime",
+        """id int, family_id int, caregiver_id int, kind str(30), episode_id int?, data json,
+        created_at datetime""",
         references={"family_id": "families", "caregiver_id": "caregivers",
                     "episode_id": "episodes"},
         indexed=["family_id", "caregiver_id"],

@@ -16,10 +16,10 @@ revision, down_revision, branch_labels, depends_on = "0510", "0500", None, None
 def upgrade() -> None:
     _ops.create_table(
         "export_jobs",
-        "id int, requested_by int, format str(10), study_id int?, pseudonymised bool, "
-        "status str(10), rows_done int, rows_total int?, bytes bigint?, file_path text?, "
-        "error text?, claimed_by str(100)?, claimed_at datetime?, created_at datetime, "
-        "finished_at datetime?, expires_at datetime?",
+        """id int, requested_by int, format str(10), study_id int?, pseudonymised bool,
+        status str(10), rows_done int, rows_total int?, bytes bigint?, file_path text?,
+        error text?, claimed_by str(100)?, claimed_at datetime?, created_at datetime,
+        finished_at datetime?, expires_at datetime?""",
         references={"requested_by": "users"},
         indexed=["requested_by"],
     )
