@@ -170,6 +170,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     return "postgresql", request.getfixturevalue("postgres_url")
 
 
+@pytest.mark.slow
 def test_each_released_migration_still_does_what_it_did(empty_db: tuple[str, str]) -> None:
     dialect, url = empty_db
     walked = _walk(url)

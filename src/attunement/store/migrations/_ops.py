@@ -103,9 +103,9 @@ def execute_for_dialect(*, postgresql: Iterable[str], sqlite: Iterable[str]) -> 
         op.execute(statement)
 
 
-def append_only_sqlite(table: str, message: str) -> tuple[str, str]:
+def append_only_sqlite(table: str, message: str) -> tuple[str, ...]:
     """SQLite: ``<table>_no_update`` and ``<table>_no_delete`` abort with ``message``."""
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
         for event in ("UPDATE", "DELETE")
