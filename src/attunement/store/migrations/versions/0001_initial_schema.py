@@ -41,9 +41,9 @@ def upgrade() -> None:
     _ops.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        "at str(40), actor_id int?, actor_email str(320), actor_role str(20), action str(50), "
-        "entity str(50), entity_id str(50)?, family_id int?, site_id int?, before text?, "
-        "after text?, reason text?, client str(100), prev_hash str(64), hash str(64)",
+        """at str(40), actor_id int?, actor_email str(320), actor_role str(20), action str(50),
+        entity str(50), entity_id str(50)?, family_id int?, site_id int?, before text?,
+        after text?, reason text?, client str(100), prev_hash str(64), hash str(64)""",
         indexed=["family_id"],
     )
     _ops.create_table(
