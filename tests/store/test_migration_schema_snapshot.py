@@ -10,7 +10,9 @@ written from the migrations as released. A released migration is never edited
 The file holds, per dialect, what each upgrade adds and removes, and what each downgrade
 leaves that differs from the schema of the revision it goes back to (mostly nothing).
 ``ATTUNEMENT_WRITE_SNAPSHOT=1`` rewrites it (only for a new revision, never to make a change
-to a released one pass).
+to a released one pass). It was written with PostgreSQL 15 and SQLite 3.40: a server that prints
+its catalog differently fails every revision at once; rewrite it then from the migrations as
+released (``git archive`` of ``main``'s ``src``, run with that on ``PYTHONPATH``).
 """
 
 from __future__ import annotations
