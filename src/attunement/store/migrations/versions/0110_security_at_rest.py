@@ -19,9 +19,7 @@ observation files encrypted at rest, history guarded against TRUNCATE.
 The key file is needed when there is anything to encrypt or mark; the store hands it to the
 migration (``Database.upgrade(keyring=...)``).
 
-Revision ID: 0110
-Revises: 0100
-Create Date: 2026-12-04 13:40:00
+Revision ID: 0110 (revises 0100), 2026-12-04.
 """
 
 from __future__ import annotations
@@ -35,10 +33,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0110"
-down_revision = "0100"
-branch_labels = None
-depends_on = None
+from attunement.store.migrations import _ops
+
+revision, down_revision, branch_labels, depends_on = "0110", "0100", None, None
 
 _CONSENT = "consent records are kept: only a withdrawal may be recorded, once"
 _ASSESS = "submitted assessments are never changed; add a correction"
@@ -200,16 +197,12 @@ def _repair_first_release(bind: Any) -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     _repair_first_release(bind)
-    op.add_column("audit_log", sa.Column("record_hash", sa.String(length=64), nullable=True))
-    op.add_column(
-        "observation_sessions", sa.Column("meta_ciphertext", sa.LargeBinary(), nullable=True)
-    )
-    op.add_column("observation_sessions", sa.Column("key_id", sa.String(length=32), nullable=True))
+    _ops.add_columns("audit_log", "record_hash str(64)?")
+    _ops.add_columns("observation_sessions", "meta_ciphertext bytes?, key_id str(32)?")
     _encrypt_birth_dates(bind)
     _seal_observations(bind)
     _mark_keyed_chain(bind)
-    for statement in GUARD_POSTGRES if bind.dialect.name == "postgresql" else GUARD_SQLITE:
-        op.execute(statement)
+    _ops.execute_for_dialect(postgresql=GUARD_POSTGRES, sqlite=GUARD_SQLITE)
 
 
 def downgrade() -> None:
@@ -222,8 +215,5 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS consents_no_delete")
         op.execute("DROP TRIGGER IF EXISTS consents_only_withdrawal")
     # sealed files and the moved dates of birth stay encrypted: never back to clear
-    with op.batch_alter_table("observation_sessions") as batch_op:
-        batch_op.drop_column("key_id")
-        batch_op.drop_column("meta_ciphertext")
-    with op.batch_alter_table("audit_log") as batch_op:
-        batch_op.drop_column("record_hash")
+    _ops.batch_drop_columns("observation_sessions", "key_id", "meta_ciphertext")
+    _ops.batch_drop_columns("audit_log", "record_hash")

@@ -1,37 +1,26 @@
 """Measures of each coded session, computed once at upload (attunement.store.observation_measures).
 
-Revision ID: 0120
-Revises: 0110
-Create Date: 2026-12-04 13:45:00
+Revision ID: 0120 (revises 0110), 2026-12-04.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-revision = "0120"
-down_revision = "0110"
-branch_labels = None
-depends_on = None
+from attunement.store.migrations import _ops
+
+revision, down_revision, branch_labels, depends_on = "0120", "0110", None, None
 
 
 def upgrade() -> None:
-    op.create_table(
+    _ops.create_table(
         "observation_measures",
-        sa.Column("session_id", sa.Integer(), nullable=False),
-        sa.Column("settings", sa.JSON(), nullable=False),
-        sa.Column("n_events", sa.Integer(), nullable=False),
-        # AES-GCM of the measures (session names and actor labels come from the file)
-        sa.Column("measures_ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("algorithm", sa.String(length=100), nullable=False),
-        sa.Column("computed_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["observation_sessions.id"],
-            name=op.f("fk_observation_measures_session_id_observation_sessions"),
-        ),
-        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_observation_measures")),
+        # measures_ciphertext: AES-GCM of the measures (session names and actor labels come
+        # from the file)
+        """session_id int, settings json, n_events int, measures_ciphertext bytes,
+        algorithm str(100), computed_at datetime""",
+        references={"session_id": "observation_sessions"},
+        primary_key=("session_id",),
     )
 
 

@@ -4,26 +4,19 @@ An alert acknowledged with an outcome is the platform's record that the safety r
 it releases the hold on intervention matching. Alerts acknowledged before this revision keep a
 NULL outcome and so do not release it.
 
-Revision ID: 0150
-Revises: 0120
-Create Date: 2026-12-04 13:40:00
+Revision ID: 0150 (revises 0120), 2026-12-04.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from attunement.store.migrations import _ops
 
-revision = "0150"
-down_revision = "0120"
-branch_labels = None
-depends_on = None
+revision, down_revision, branch_labels, depends_on = "0150", "0120", None, None
 
 
 def upgrade() -> None:
-    op.add_column("alerts", sa.Column("outcome", sa.String(length=40), nullable=True))
+    _ops.add_columns("alerts", "outcome str(40)?")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("alerts") as batch:
-        batch.drop_column("outcome")
+    _ops.batch_drop_columns("alerts", "outcome")

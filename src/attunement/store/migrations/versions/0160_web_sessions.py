@@ -1,61 +1,34 @@
 """Server-side browser sessions and one-time password-reset links.
 
-Revision ID: 0160
-Revises: 0150
-Create Date: 2026-12-04 14:00:00
+Revision ID: 0160 (revises 0150), 2026-12-04.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-revision = "0160"
-down_revision = "0150"
-branch_labels = None
-depends_on = None
+from attunement.store.migrations import _ops
+
+revision, down_revision, branch_labels, depends_on = "0160", "0150", None, None
 
 
 def upgrade() -> None:
-    op.create_table(
+    _ops.create_table(
         "web_sessions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("session_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=False),
-        sa.Column("idle_seconds", sa.Integer(), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
-        sa.UniqueConstraint("session_hash", name=op.f("uq_web_sessions_session_hash")),
+        """id int, user_id int, session_hash str(64), created_at datetime, last_seen_at datetime,
+        expires_at datetime, idle_seconds int, revoked_at datetime?""",
+        references={"user_id": "users"},
+        unique=[("session_hash",)],
+        indexed=["user_id"],
     )
-    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
-    op.create_table(
+    _ops.create_table(
         "password_resets",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_by", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=False),
-        sa.Column("used_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_password_resets_user_id_users")
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_password_resets_created_by_users")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_password_resets")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_password_resets_token_hash")),
+        """id int, user_id int, token_hash str(64), created_by int?, created_at datetime,
+        expires_at datetime, used_at datetime?""",
+        references={"user_id": "users", "created_by": "users"},
+        unique=[("token_hash",)],
+        indexed=["user_id"],
     )
-    with op.batch_alter_table("password_resets", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_password_resets_user_id"), ["user_id"],
-                              unique=False)
 
 
 def downgrade() -> None:

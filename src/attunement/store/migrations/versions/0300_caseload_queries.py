@@ -4,9 +4,7 @@ Fills ``identity_lookups`` (keyed hashes of normalised names, NHS numbers and da
 see ``store/blind.py``) and ``infants.birth_offset_days`` for existing rows, which needs the
 identifier key (decrypting each identity once, here, instead of at every search).
 
-Revision ID: 0300
-Revises: 0210
-Create Date: 2026-12-04 14:40:00
+Revision ID: 0300 (revises 0210), 2026-12-04.
 """
 
 from __future__ import annotations
@@ -17,10 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0300"
-down_revision = "0210"
-branch_labels = None
-depends_on = None
+from attunement.store.migrations import _ops
+
+revision, down_revision, branch_labels, depends_on = "0300", "0210", None, None
 
 
 def _keyring(bind: Any) -> Any:
@@ -72,26 +69,19 @@ def _fill(bind: Any) -> None:
 
 
 def upgrade() -> None:
-    op.create_table(
+    _ops.create_table(
         "identity_lookups",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("family_id", sa.Integer(), nullable=False),
-        sa.Column("subject_kind", sa.String(length=20), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=False),
-        sa.Column("field", sa.String(length=20), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["family_id"], ["families.id"], name=op.f("fk_identity_lookups_family_id_families")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_lookups")),
+        """id int, family_id int, subject_kind str(20), subject_id int, field str(20),
+        digest str(64)""",
+        references={"family_id": "families"},
+        indexed=["family_id"],
     )
     # plain CREATE INDEX (no batch copy: assessments carries guard triggers)
     op.create_index("ix_identity_lookups_digest", "identity_lookups", ["digest"])
     op.create_index(
         "ix_identity_lookups_subject", "identity_lookups", ["subject_kind", "subject_id"]
     )
-    op.create_index(op.f("ix_identity_lookups_family_id"), "identity_lookups", ["family_id"])
-    op.add_column("infants", sa.Column("birth_offset_days", sa.Integer(), nullable=True))
+    _ops.add_columns("infants", "birth_offset_days int?")
     op.create_index(
         "ix_assessments_done", "assessments", ["caregiver_id", "instrument", "time_point"]
     )
@@ -106,6 +96,5 @@ def downgrade() -> None:
                         ("ix_assessments_family_completed", "assessments"),
                         ("ix_assessments_done", "assessments")):
         op.drop_index(name, table_name=table)
-    with op.batch_alter_table("infants") as batch_op:
-        batch_op.drop_column("birth_offset_days")
+    _ops.batch_drop_columns("infants", "birth_offset_days")
     op.drop_table("identity_lookups")

@@ -8,9 +8,7 @@ UTC date of their ``created_at``.
 so the caseload's SQL schedule has an anchor for them (docs/caseload-queries.md). Filling it
 decrypts those infants' identities, which needs the identifier key (like ``0300``).
 
-Revision ID: 0500
-Revises: 0400
-Create Date: 2026-12-04 17:45:00
+Revision ID: 0500 (revises 0400), 2026-12-04.
 """
 
 from __future__ import annotations
@@ -21,10 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0500"
-down_revision = "0400"
-branch_labels = None
-depends_on = None
+from attunement.store.migrations import _ops
+
+revision, down_revision, branch_labels, depends_on = "0500", "0400", None, None
 
 BATCH = 1000
 
@@ -89,15 +86,13 @@ def _fill_anchor(bind: Any) -> None:
 
 
 def upgrade() -> None:
-    op.add_column("families", sa.Column("registered_on", sa.Date(), nullable=True))
-    op.add_column("infants", sa.Column("birth_anchor_on", sa.Date(), nullable=True))
+    _ops.add_columns("families", "registered_on date?")
+    _ops.add_columns("infants", "birth_anchor_on date?")
     bind = op.get_bind()
     _fill_registered(bind)
     _fill_anchor(bind)
 
 
 def downgrade() -> None:
-    # plain DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch copy would drop the tables other
-    # tables' foreign keys point at
-    op.execute("ALTER TABLE infants DROP COLUMN birth_anchor_on")
-    op.execute("ALTER TABLE families DROP COLUMN registered_on")
+    _ops.drop_columns("infants", "birth_anchor_on")
+    _ops.drop_columns("families", "registered_on")
