@@ -35,9 +35,17 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
-from attunement.trials.formula import Formula, FormulaError, columns_of, evaluate, parse_formula
+from attunement.trials.formula import (
+    Formula,
+    FormulaError,
+    check_contrasts,
+    columns_of,
+    evaluate,
+    parse_formula,
+)
 from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
+from attunement.trials.mixed import rows_text as _rows
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -377,12 +385,6 @@ def _split_formula(text: str) -> _Response:
     return _Response(f"_response_ ~ {rhs}", cols, kind, parts, offsets)
 
 
-def _rows(mask: np.ndarray, index: pd.Index) -> str:
-    bad = list(index[mask][:5])
-    more = f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else ""
-    return f"row(s) {bad}{more}"
-
-
 def _response_values(resp: _Response, data: pd.DataFrame, family: str,
                      weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """y (proportions for binomial) and prior weights, with clear errors for invalid values."""
@@ -396,8 +398,6 @@ def _response_values(resp: _Response, data: pd.DataFrame, family: str,
     if resp.kind != "plain" and resp.kind != "proportion" and weights is not None:
         raise FormulaError("give either cbind(successes, failures) or weights, not both")
     wt = np.ones(len(data)) if weights is None else np.asarray(weights, float)
-    if np.any(~np.isfinite(wt) | (wt < 0)):
-        raise FormulaError(f"weights must be finite and non-negative: {_rows(~np.isfinite(wt) | (wt < 0), idx)}")
     if resp.kind in ("cbind", "cbind_total"):
         s = cols[0]
         f = cols[1] if resp.kind == "cbind" else cols[1] - cols[0]
@@ -660,7 +660,8 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarra
 
 
 def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
-           weights: str | np.ndarray | None, offset: str | np.ndarray | None):
+           weights: str | np.ndarray | None, offset: str | np.ndarray | None,
+           contrasts: dict[str, str] | None = None):
     if family not in _LINKS:
         raise ValueError(f"family must be 'binomial' or 'poisson', not {family!r}")
     link = link or _LINKS[family][0]
@@ -669,22 +670,19 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
                          f"not {link!r}")
     resp = _split_formula(formula)
     f = parse_formula(resp.formula)
-    extra = [c for c in [*resp.columns, *([weights] if isinstance(weights, str) else []),
-                         *([offset] if isinstance(offset, str) else [])]]
+    extra = [c for c in [*resp.columns, *([offset] if isinstance(offset, str) else [])]]
     needed = list(dict.fromkeys(extra + [v for v in f.variables if v != "_response_"]))
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise FormulaError(f"the data have no column(s) {missing}; columns are {list(data.columns)}")
     n_all = len(data)
-    w_arr = None if weights is None or isinstance(weights, str) else np.asarray(weights, float)
+    w_arr = mixed.prior_weights(data, weights)
     o_arr = None if offset is None or isinstance(offset, str) else np.asarray(offset, float)
-    for name, arr in (("weights", w_arr), ("offset", o_arr)):
-        if arr is not None and arr.shape != (n_all,):
-            raise ValueError(f"{name} has {arr.size} values for {n_all} rows")
+    if o_arr is not None and o_arr.shape != (n_all,):
+        raise ValueError(f"offset has {o_arr.size} values for {n_all} rows")
     bad = data[needed].isna().any(axis=1).to_numpy().copy()
-    for arr in (w_arr, o_arr):
-        if arr is not None:
-            bad |= np.isnan(arr)
+    if o_arr is not None:
+        bad |= np.isnan(o_arr)
     if bad.any():
         # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
         data = data.loc[~bad]
@@ -693,17 +691,16 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     if len(data) == 0:
         raise FormulaError("no complete rows: every row has a missing value in the model's "
                            "columns")
-    if isinstance(weights, str):
-        w_arr = data[weights].to_numpy(float)
     y, wt = _response_values(resp, data, family, w_arr)
     column = offset if isinstance(offset, str) else None
     off = _data_offset(data, resp, f, column)
     if o_arr is not None:
         off += o_arr
-    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
+    contrasts = check_contrasts(contrasts, f, data)
+    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y), contrasts)
     model = _GLMM(X, y, wt, off, terms, _Family(family, link))
     # for predict with newdata: the rows that fix the factor levels and how to form the offset
-    model.data, model.parsed = data, f
+    model.data, model.parsed, model.contrasts = data, f, contrasts
     model.offset_of = None if o_arr is not None else (
         lambda new: _data_offset(new, resp, f, column, "newdata: "))
     return model, names, n_all - len(data), link
@@ -746,6 +743,7 @@ def fit_glmm(
     nagq: int = 1,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GLMMResult:
     """Fit a binomial or Poisson GLMM by maximum likelihood, as lme4's ``glmer``.
 
@@ -767,7 +765,15 @@ def fit_glmm(
         :func:`~attunement.trials.fit_lmm` takes; more than 1 for adaptive Gauss–Hermite
         quadrature with that many nodes, for a single scalar grouping factor only (as lme4).
     weights, offset
-        A column name or an array with one value per row of ``data``.
+        A column name or an array with one value per row of ``data``. ``weights`` are glmer's
+        prior weights: for a binomial proportion response the number of trials, for a
+        Poisson response multipliers of each row's log-likelihood; each must be positive
+        (a missing, zero or negative weight is an error naming the row).
+    contrasts
+        Coding of factors, as R's ``contrasts``: ``{"column": "sum" | "helmert" |
+        "treatment"}`` (default treatment, first level as reference); it codes the factor in
+        the fixed and the random terms alike (as setting ``contrasts(data$f)`` in R; lme4's
+        ``contrasts =`` argument reaches the fixed terms only).
 
     Returns
     -------
@@ -789,12 +795,21 @@ def fit_glmm(
     quadrature), probit, Poisson (nested, with an offset, random slope) fits against
     ``tests/reference/glmm_reference.json``: fixed effects to 1e-4, SEs and variances to
     1e-3 (relative), logLik to 1e-6.
+
+    Weights and factors (``tests/trials/test_lme4_factors.py``): on R's UCBAdmissions,
+    ``glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial, weights = applicants)`` gives
+    GenderMale −0.094001 (SE 0.0807122) and logLik −62.86646, as ``fit_glmm("p_admitted ~
+    Gender + (1 | Dept)", ucb, weights="applicants")``; on lme4's Arabidopsis,
+    ``glmer(total.fruits ~ nutrient + amd + (0 + amd | popu) + (1 | gen), Arabidopsis,
+    poisson)`` gives amdunclipped 0.1414536 (SE 0.0593552) with popu variances 0.2804
+    (amdclipped) and 0.24764 (amdunclipped), logLik −10421.85489.
     """
     if not isinstance(nagq, int | np.integer) or isinstance(nagq, bool) or nagq < 1:
         raise ValueError(f"nagq must be a whole number ≥ 1, not {nagq!r}")
     if nagq > 100:
         raise ValueError(f"nagq must be at most 100 (lme4's limit), not {nagq}")
-    model, names, dropped, link = _build(formula, data, family, link, weights, offset)
+    model, names, dropped, link = _build(formula, data, family, link, weights, offset,
+                                         contrasts)
     if nagq > 1 and not model.scalar:
         raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar "
                          "random-effects term such as (1 | family); use nagq=1 (Laplace)")

@@ -21,6 +21,7 @@ from attunement.trials.formula import (
     Formula,
     FormulaError,
     columns_of,
+    fitted_basis,
     group_codes,
     is_factor,
     model_matrix,
@@ -62,7 +63,8 @@ def _lower(theta: np.ndarray, k: int) -> np.ndarray:
 
 
 def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
-                    max_effects: int) -> tuple[np.ndarray, list[str], list[_Term]]:
+                    max_effects: int, contrasts: dict[str, str] | None = None,
+                    ) -> tuple[np.ndarray, list[str], list[_Term]]:
     """The fixed-effects matrix X, its column names and the random-effects terms, in lme4's
     order (decreasing number of levels).
 
@@ -74,8 +76,11 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
         What to use instead, said in the error when the formula has no random term.
     max_effects
         The most random effects (levels × columns) a term may have and stay identifiable.
+    contrasts
+        Checked contrasts (:func:`~attunement.trials.formula.check_contrasts`) for the fixed
+        and the random terms.
     """
-    X, names = model_matrix(data, formula.fixed, formula.intercept)
+    X, names = model_matrix(data, formula.fixed, formula.intercept, contrasts=contrasts)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
                            "remove aliased terms")
@@ -85,7 +90,7 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
             raise FormulaError(f"'||' with a factor in ({' + '.join(':'.join(t) for t in r.terms)}"
                                f" || {r.group_name}): lme4 keeps a factor's levels correlated "
                                "there; write the terms out, e.g. (1 | g) + (0 + x | g)")
-        Z, cols = model_matrix(data, r.terms, r.intercept)
+        Z, cols = model_matrix(data, r.terms, r.intercept, contrasts=contrasts)
         if Z.shape[1] == 0:
             raise FormulaError(f"the random term for {r.group_name!r} has no columns")
         codes, levels = group_codes(data, r.group)
@@ -103,7 +108,8 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
 
 
 def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
-               newdata: pd.DataFrame) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+               newdata: pd.DataFrame, contrasts: dict[str, str] | None = None,
+               ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The fixed-effects matrix of ``newdata`` coded with the fit's factor levels, and for each
     random term (in ``terms``' order) its Z columns and level codes (−1: a level the fit has
     not seen).
@@ -118,13 +124,15 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
         The fitted random-effects terms.
     newdata
         The rows to predict for.
+    contrasts
+        The fit's contrasts.
     """
     if not isinstance(newdata, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     random_vars = [v for r in formula.random for v in (*r.group, *(x for t in r.terms for x in t))]
     fixed_vars = [v for t in formula.fixed for v in t]
     for v in dict.fromkeys(fixed_vars + random_vars):
-        if v.startswith("poly("):
+        if fitted_basis(v):
             raise FormulaError(f"newdata: {v} depends on the fitted data's values; predict "
                                "the fitted rows or write the polynomial out with I()")
         for col in columns_of(v):
@@ -136,9 +144,9 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
                 raise FormulaError(f"newdata: column {col!r} has a missing value in row(s) "
                                    f"{list(newdata.index[missing][:10])}")
     levels: dict[str, list] = {}
-    model_matrix(fitted, formula.fixed, formula.intercept, levels)
+    model_matrix(fitted, formula.fixed, formula.intercept, levels, contrasts)
     for r in formula.random:
-        model_matrix(fitted, r.terms, r.intercept, levels)
+        model_matrix(fitted, r.terms, r.intercept, levels, contrasts)
     for var, lv in levels.items():
         col = columns_of(var)[0]
         new = newdata[col]
@@ -148,18 +156,50 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
             raise FormulaError(f"newdata: column {col!r} has level {new.iloc[i]!r} (row "
                                f"{newdata.index[i]!r}) that the fit has not seen; the fixed "
                                f"effects know {lv}")
-    X, _ = model_matrix(newdata, formula.fixed, formula.intercept, levels)
+    X, _ = model_matrix(newdata, formula.fixed, formula.intercept, levels, contrasts)
     fitted_levels = [group_codes(fitted, r.group)[1] for r in formula.random]
     order = sorted(range(len(formula.random)), key=lambda i: -len(fitted_levels[i]))
     out = []
     for i, t in zip(order, terms, strict=True):
         r = formula.random[i]
-        Z, _ = model_matrix(newdata, r.terms, r.intercept, levels)
+        Z, _ = model_matrix(newdata, r.terms, r.intercept, levels, contrasts)
         key = newdata[list(r.group)].astype(str).agg(":".join, axis=1) if len(r.group) > 1 \
             else newdata[r.group[0]].astype(str)
         index = {lv: j for j, lv in enumerate(t.levels)}
         out.append((Z, np.array([index.get(k, -1) for k in key], dtype=np.intp)))
     return X, out
+
+
+def rows_text(mask: np.ndarray, index: pd.Index) -> str:
+    """``row(s) [...]`` naming the first five rows where ``mask`` holds."""
+    bad = list(index[mask][:5])
+    more = f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else ""
+    return f"row(s) {bad}{more}"
+
+
+def prior_weights(data: pd.DataFrame, weights: str | np.ndarray | None) -> np.ndarray | None:
+    """Prior weights from a column of ``data`` or an array (one per row), all checked
+    positive and finite: a missing, zero or negative weight is an error naming the rows
+    (never a row silently left out)."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise FormulaError(f"the weights column {weights!r} is not in the data; columns "
+                               f"are {list(data.columns)}")
+        col = data[weights]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FormulaError(f"the weights column {weights!r} must be numeric")
+        w, label = col.to_numpy(float), f"weights column {weights!r}"
+    else:
+        w, label = np.asarray(weights, float), "weights"
+        if w.shape != (len(data),):
+            raise ValueError(f"weights has {w.size} values for {len(data)} rows")
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        raise FormulaError(f"{label}: a weight must be a positive number; missing, zero or "
+                           f"negative at {rows_text(bad, data.index)}")
+    return w
 
 
 def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
@@ -325,7 +365,8 @@ class MixedFit(ABC):
                 for t, b in zip(model.terms, self._modes(model), strict=True):
                     eta += np.einsum("nk,nk->n", t.Z, b[t.codes])
             return self._linkinv(eta) if type == "response" else eta
-        X, Zs = new_design(model.parsed, model.data, model.terms, newdata)
+        X, Zs = new_design(model.parsed, model.data, model.terms, newdata,
+                           getattr(model, "contrasts", None))
         eta = X @ beta + self._offset(model, newdata)
         if re_form == "full":
             for b, (Z, codes) in zip(self._modes(model), Zs, strict=True):

@@ -1,0 +1,195 @@
+"""Factor coding, contrasts, raw polynomials and prior weights against lme4 1.1-31.
+
+``(0 + f | g)`` codes one indicator per level of a factor (``1 + f``: intercept and treatment
+contrasts), ``0 + f`` in the fixed part likewise; sum and Helmert contrasts in the fixed and
+the random terms; ``poly(x, d, raw = TRUE)``; lmer's and glmer's ``weights``. Reference values:
+``tests/trials/data/lme4_factors.json``, made by ``tests/trials/data/lme4_factors.R`` on the
+CSV files beside it (nlme's Machines and Oxboys, lme4's Arabidopsis, R's UCBAdmissions).
+Tolerances: LMM fixed effects, logLik and the REML criterion to 1e-6 relative; variances,
+correlations, SEs and Satterthwaite df to 1e-5 (the REML surface is flat there: lme4's own
+deviance function gives the same value to 1e-14 at lme4's θ and at the θ found here, which
+differ by ~1e-6); GLMM fixed effects 1e-4, SEs and variances 1e-3, logLik 1e-6, as
+``tests/trials/test_glmm.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attunement.trials.formula import FormulaError, check_contrasts, model_matrix, parse_formula
+from attunement.trials.glmm import fit_glmm
+from attunement.trials.lmm import fit_lmm
+
+DATA = Path(__file__).parent / "data"
+REF = json.loads((DATA / "lme4_factors.json").read_text())
+MODELS = REF["models"]
+
+
+def _data(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA / f"{name}.csv")
+
+
+def _fit(ref: dict):
+    data = _data(ref["data"])
+    contrasts = ref["contrasts"] or None
+    weights = ref["weights"] or None
+    if ref["kind"] == "lmm":
+        return fit_lmm(ref["formula"], data, contrasts=contrasts, weights=weights)
+    return fit_glmm(ref["formula"], data, ref["family"], contrasts=contrasts, weights=weights)
+
+
+def _ids(m: dict) -> str:
+    extra = [f"{k}={v}" for k, v in (m["contrasts"] or {}).items()]
+    extra += [f"weights={m['weights']}"] if m["weights"] else []
+    return f"{m['kind']}|{m['formula']}|{','.join(extra)}"
+
+
+@pytest.mark.parametrize("ref", MODELS, ids=[_ids(m) for m in MODELS])
+def test_matches_lme4(ref: dict) -> None:
+    fit = _fit(ref)
+    lmm = ref["kind"] == "lmm"
+    tol = ({"fixef": 1e-6, "se": 1e-5, "var": 1e-5} if lmm
+           else {"fixef": 1e-4, "se": 1e-3, "var": 1e-3})
+    fe = fit.fixed.set_index("term")
+    assert list(fe.index) == list(ref["fixef"])  # R's names and order
+    for term, value in ref["fixef"].items():
+        assert fe.loc[term, "estimate"] == pytest.approx(value, rel=tol["fixef"],
+                                                         abs=tol["fixef"]), term
+        assert fe.loc[term, "se"] == pytest.approx(ref["se"][term], rel=tol["se"]), term
+    # lme4 names a second term of the same factor "Worker.1"; here both keep the factor's name
+    want = [(re.sub(r"\.\d+$", "", v["grp"]) if v["grp"] not in fit.ngroups else v["grp"],
+             v["var1"], v["var2"], v["vcov"], v["sdcor"]) for v in ref["varcorr"]]
+    got = [(r.group, r.term1, r.term2, r.variance, r.sd_or_corr)
+           for r in fit.variance.itertuples()]
+    assert [g[:3] for g in got] == [(w[0], w[1] or "", w[2] or "") for w in want]
+    for g, w in zip(got, want, strict=True):
+        if w[2]:  # a correlation: compare on its own scale
+            assert g[4] == pytest.approx(w[4], abs=tol["var"] * 10), g[:3]
+        else:
+            assert g[3] == pytest.approx(w[3], rel=tol["var"], abs=1e-10), g[:3]
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    if lmm:
+        assert fit.deviance == pytest.approx(ref["REML"], rel=1e-6)
+        # df move with θ: on the weighted cubic the deviance is flat to 1e-12 over θ ± 4e-6
+        np.testing.assert_allclose(fe["df"], list(ref["df"].values()), rtol=2e-5)
+    columns = fit.ranef().groupby("group", sort=False)["term"].unique()
+    for group, names in ref["ranef_columns"].items():
+        names = [names] if isinstance(names, str) else names  # jsonlite unboxes one name
+        assert list(columns[group]) == names, group
+
+
+@pytest.mark.parametrize("ref", REF["model_matrices"],
+                         ids=[f"{m['formula']}|{m['contrasts']}" for m in REF["model_matrices"]])
+def test_model_matrix_coding_matches_r(ref: dict) -> None:
+    """R's rule for coding a factor by contrasts or by one indicator per level (and the
+    variables of a term in their order of appearance), on ``model.matrix``'s column names and
+    column sums."""
+    data = _data("arabidopsis")
+    f = parse_formula(f"total.fruits {ref['formula']}")
+    X, names = model_matrix(data, f.fixed, f.intercept,
+                            contrasts=check_contrasts(ref["contrasts"] or None, f, data))
+    assert names == ref["columns"]
+    np.testing.assert_allclose(X.sum(axis=0), ref["sums"], rtol=1e-12, atol=1e-9)
+
+
+def _ref(formula: str, weights: str = "", **contrasts: str) -> dict:
+    return next(m for m in MODELS if m["formula"] == formula and m["weights"] == weights
+                and (m["contrasts"] or {}) == contrasts)
+
+
+def test_cli_weights_and_contrasts() -> None:
+    """``attunement trials fit --weights COLUMN --contrasts f=sum`` gives lmer's fit."""
+    from typer.testing import CliRunner
+
+    from attunement.cli import app
+
+    runner = CliRunner()
+    cases = [(_ref("height ~ age + (age | Subject)", "w"), ["--weights", "w"]),
+             (_ref("score ~ Machine + (Machine | Worker)", Machine="sum"),
+              ["--contrasts", "Machine=sum"]),
+             (_ref("p_admitted ~ Gender + (1 | Dept)", "applicants"),
+              ["--family", "binomial", "--weights", "applicants"])]
+    for ref, extra in cases:
+        res = runner.invoke(app, ["trials", "fit", str(DATA / f"{ref['data']}.csv"),
+                                  "--formula", ref["formula"], "--json", *extra])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert list(out["fixed"]) == list(ref["fixef"])
+        for term, value in ref["fixef"].items():
+            assert out["fixed"][term]["estimate"] == pytest.approx(value, rel=1e-4)
+        assert out["loglik"] == pytest.approx(ref["logLik"], rel=1e-6)
+    res = runner.invoke(app, ["trials", "fit", str(DATA / "machines.csv"), "--formula",
+                              "score ~ Machine + (1 | Worker)", "--contrasts", "Machine"])
+    assert res.exit_code == 2 and "COLUMN=sum|helmert|treatment" in res.stderr
+
+
+@pytest.mark.parametrize("fit", [
+    lambda d, w: fit_lmm("height ~ age + (age | Subject)", d, weights=w),
+    lambda d, w: fit_glmm("cnt ~ age + (1 | Subject)", d, "poisson", weights=w),
+], ids=["lmm", "glmm"])
+def test_bad_weights_name_the_row(fit) -> None:
+    d = _data("oxboys")
+    d["cnt"] = np.arange(len(d)) % 4
+    for value, row in ((0.0, 3), (-1.0, 7), (np.nan, 11)):
+        bad = d.copy()
+        bad.loc[row, "w"] = value
+        with pytest.raises(FormulaError, match=rf"weights column 'w'.*positive.*row\(s\) \[{row}\]"):
+            fit(bad, "w")
+    with pytest.raises(FormulaError, match="weights column 'nope' is not in the data"):
+        fit(d, "nope")
+    with pytest.raises(ValueError, match="weights has 3 values"):
+        fit(d, np.ones(3))
+
+
+def test_weights_array_equals_column_and_unit_weights_change_nothing() -> None:
+    d = _data("oxboys")
+    a = fit_lmm("height ~ age + (age | Subject)", d, weights="w")
+    b = fit_lmm("height ~ age + (age | Subject)", d, weights=d["w"].to_numpy())
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-12)
+    c = fit_lmm("height ~ age + (age | Subject)", d, weights=np.ones(len(d)))
+    e = fit_lmm("height ~ age + (age | Subject)", d)
+    assert c.loglik == pytest.approx(e.loglik, rel=1e-12)
+    with pytest.raises(ValueError, match="Kenward-Roger df with prior weights"):
+        fit_lmm("height ~ age + (age | Subject)", d, weights="w", df_method="kenward-roger")
+
+
+def test_weighted_simulate_has_residual_variance_sigma2_over_w() -> None:
+    """simulate() draws residuals with variance σ²/wᵢ (lme4's simulate with weights)."""
+    d = _data("oxboys")
+    fit = fit_lmm("height ~ age + (1 | Subject)", d, weights="w")
+    sims = fit.simulate(nsim=4000, seed=3)
+    # within a subject the random intercept cancels in differences of two rows
+    i, j = 0, 1  # rows 0 and 1: the same subject, weights differ
+    assert d.loc[i, "Subject"] == d.loc[j, "Subject"] and d.loc[i, "w"] != d.loc[j, "w"]
+    want = fit.sigma ** 2 * (1 / d.loc[i, "w"] + 1 / d.loc[j, "w"])
+    got = float(np.var(sims[i] - sims[j]))
+    assert got == pytest.approx(want, rel=0.08)  # 4000 draws: SE of a variance ~2.2%
+
+
+def test_contrast_errors() -> None:
+    d = _data("machines")
+    with pytest.raises(FormulaError, match="contrasts: 'Machine' has 'poly'"):
+        fit_lmm("score ~ Machine + (1 | Worker)", d, contrasts={"Machine": "poly"})
+    with pytest.raises(FormulaError, match="contrasts: 'score' is not a factor"):
+        fit_lmm("score ~ Machine + (1 | Worker)", d, contrasts={"score": "sum"})
+    # R's names are accepted
+    a = fit_lmm("score ~ Machine + (1 | Worker)", d, contrasts={"Machine": "contr.helmert"})
+    assert list(a.fixed["term"]) == ["(Intercept)", "Machine1", "Machine2"]
+    # new data are coded with the fit's contrasts, fixed and random
+    b = fit_lmm("score ~ Machine + (Machine | Worker)", d, contrasts={"Machine": "sum"})
+    np.testing.assert_allclose(b.predict(d.iloc[::5]), b.predict()[::5], rtol=1e-12)
+
+
+def test_raw_poly_predicts_new_data() -> None:
+    """poly(x, d, raw = TRUE) does not depend on the fitted data, so newdata can be coded."""
+    d = _data("oxboys")
+    fit = fit_lmm("height ~ poly(age, 2, raw = TRUE) + (age | Subject)", d)
+    np.testing.assert_allclose(fit.predict(d.iloc[:20]), fit.predict()[:20], rtol=1e-12)
+    with pytest.raises(FormulaError, match="poly"):
+        fit_lmm("height ~ poly(age, 2, raw = yes) + (1 | Subject)", d)
