@@ -193,3 +193,43 @@ def test_raw_poly_predicts_new_data() -> None:
     np.testing.assert_allclose(fit.predict(d.iloc[:20]), fit.predict()[:20], rtol=1e-12)
     with pytest.raises(FormulaError, match="poly"):
         fit_lmm("height ~ poly(age, 2, raw = yes) + (1 | Subject)", d)
+
+
+def test_glmm_simulate_poisson_has_the_model_implied_moments() -> None:
+    """Poisson with a random intercept of variance s²: E y = exp(η + s²/2) and
+    Var y = E y + (E y)²(exp(s²) − 1) (lognormal mixing), row by row."""
+    counts = pd.read_csv(Path(__file__).parents[1] / "reference" / "glmm_counts.csv")
+    fit = fit_glmm("visits ~ wave + treated + offset(log(months)) + (1 | family)", counts,
+                   "poisson")
+    nsim = 4000
+    sims = fit.simulate(nsim, seed=16)
+    assert sims.shape == (fit.nobs, nsim) and np.all(sims == np.round(sims))
+    s2 = fit.variance_components()["family"]
+    mean = np.exp(fit.predict(re_form="none") + s2 / 2)
+    var = mean + mean ** 2 * np.expm1(s2)
+    z = (sims.mean(axis=1) - mean) / np.sqrt(var / nsim)
+    assert np.all(np.abs(z) < 4.5)
+    # the sample variances average to the implied ones (each within its Monte-Carlo error)
+    assert np.mean(sims.var(axis=1, ddof=1) / var) == pytest.approx(1.0, abs=0.03)
+
+
+def test_glmm_simulate_binomial_proportions_have_the_model_implied_moments() -> None:
+    """Binomial proportions out of n trials with a random intercept: E y = E expit(η + b) and
+    Var y = E[μ(1 − μ)]/n + Var μ, integrated by Gauss–Hermite quadrature."""
+    ucb = _data("ucb")
+    fit = fit_glmm("p_admitted ~ Gender + (1 | Dept)", ucb, weights="applicants")
+    nsim = 20000
+    sims = fit.simulate(nsim, seed=16)
+    n = ucb["applicants"].to_numpy()
+    assert np.allclose(sims * n[:, None], np.round(sims * n[:, None]))
+    z, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+    s = np.sqrt(fit.variance_components()["Dept"])
+    mu = 1 / (1 + np.exp(-(fit.predict(re_form="none")[:, None] + s * z[None, :])))
+    mean = mu @ w
+    var = (mu * (1 - mu)) @ w / n + (mu ** 2) @ w - mean ** 2
+    zs = (sims.mean(axis=1) - mean) / np.sqrt(var / nsim)
+    assert np.all(np.abs(zs) < 4.5)
+    np.testing.assert_allclose(sims.var(axis=1, ddof=1), var, rtol=0.06)
+    with pytest.raises(ValueError, match="nsim must be a positive whole number"):
+        fit.simulate(0)

@@ -283,8 +283,10 @@ def _strip_factor(name: str) -> str:
     return m.group(1) if m else name
 
 
-def _expand(expr: str) -> tuple[bool | None, list[tuple[str, ...]]]:
-    """Expand a fixed-effects expression into terms; the bool is an explicit intercept setting."""
+def _expand(expr: str, order: list[str] | None = None) -> tuple[bool | None, list[tuple[str, ...]]]:
+    """Expand a fixed-effects expression into terms; the bool is an explicit intercept setting.
+    ``order`` collects the variables in their order of appearance in the text."""
+    order = [] if order is None else order
     expr = expr.strip()
     intercept: bool | None = None
     terms: list[tuple[str, ...]] = []
@@ -304,16 +306,16 @@ def _expand(expr: str) -> tuple[bool | None, list[tuple[str, ...]]]:
         if part == "0":
             intercept = False
             continue
-        for t in _expand_product(part):
+        for t in _expand_product(part, order):
             if t not in terms:
                 terms.append(t)
     return intercept, terms
 
 
-def _expand_product(part: str) -> list[tuple[str, ...]]:
+def _expand_product(part: str, order: list[str]) -> list[tuple[str, ...]]:
     factors = _split_top(part, "*")
     if len(factors) > 1:
-        groups = [_expand_product(f) for f in factors]
+        groups = [_expand_product(f, order) for f in factors]
         out: list[tuple[str, ...]] = []
         for r in range(1, len(groups) + 1):
             for combo in itertools.combinations(groups, r):
@@ -324,7 +326,7 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         return out
     colon = _split_top(part, ":")
     if len(colon) > 1:
-        groups = [_expand_product(c) for c in colon]
+        groups = [_expand_product(c, order) for c in colon]
         out = []
         for pieces in itertools.product(*groups):
             term = tuple(dict.fromkeys(v for p in pieces for v in p))
@@ -333,7 +335,7 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         return out
     part = part.strip()
     if part.startswith("(") and part.endswith(")"):
-        _, inner = _expand(part[1:-1])
+        _, inner = _expand(part[1:-1], order)
         return inner
     if not _is_token(part):
         raise FormulaError(f"cannot read the term {part!r}")
@@ -342,6 +344,8 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         if _CALL.match(part).group(1) == "poly":
             _poly_args(node, part)
         part = _deparse(node)
+    if part not in order:
+        order.append(part)
     return [(part,)]
 
 
@@ -375,18 +379,18 @@ def parse_formula(text: str) -> Formula:
             offsets.append(p)
         else:
             fixed_parts.append(p)
-    intercept, fixed = _expand(" + ".join(fixed_parts) if fixed_parts else "1")
-    fixed = _r_order(fixed)
+    order: list[str] = []
+    intercept, fixed = _expand(" + ".join(fixed_parts) if fixed_parts else "1", order)
+    fixed = _r_order(fixed, order)
     return Formula(text, lhs, intercept is not False, tuple(fixed), tuple(random_terms),
                    tuple(offsets))
 
 
-def _r_order(terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _r_order(terms: list[tuple[str, ...]], order: list[str]) -> list[tuple[str, ...]]:
     """Terms as R's ``terms.formula`` orders them: by degree, then by first appearance, each
     with its variables in their order of first appearance in the formula (``b + a:b`` has
     the term ``b:a``)."""
-    first = list(dict.fromkeys(v for t in terms for v in t))
-    out = [tuple(sorted(t, key=first.index)) for t in terms]
+    out = [tuple(sorted(t, key=order.index)) for t in terms]
     out = list(dict.fromkeys(out))
     out.sort(key=len)  # stable
     return out
@@ -400,8 +404,9 @@ def _parse_random(inner: str) -> list[RandomTerm]:
     if len(pieces) != 2:
         raise FormulaError(f"cannot read the random-effects term ({inner})")
     expr, group = pieces[0].strip(), pieces[1].strip()
-    intercept, terms = _expand(expr)
-    terms = _r_order(terms)
+    order: list[str] = []
+    intercept, terms = _expand(expr, order)
+    terms = _r_order(terms, order)
     if not re.fullmatch(r"[\w.]+(\s*[:/]\s*[\w.]+)*", group):
         raise FormulaError(f"cannot read the grouping factor {group!r}")
     if double:

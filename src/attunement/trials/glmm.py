@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +43,7 @@ from attunement.trials.formula import (
     parse_formula,
 )
 from attunement.trials.glmm_blocks import BlockFactor
+from attunement.trials.glmm_response import Response, response_values, split_response
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
 from attunement.trials.mixed import rows_text as _rows
 
@@ -336,113 +336,6 @@ def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# response, offset and weights
-
-
-_OFFSET = re.compile(r"\+?\s*offset\(\s*(log\(\s*([\w.]+)\s*\)|([\w.]+))\s*\)\s*")
-_CBIND = re.compile(r"^cbind\(\s*([\w.]+)\s*,\s*(?:([\w.]+)\s*-\s*([\w.]+)|([\w.]+))\s*\)$")
-_PROP = re.compile(r"^([\w.]+)\s*/\s*([\w.]+)$")
-
-
-@dataclass
-class _Response:
-    formula: str  # the formula with a plain response name and no offset term
-    columns: list[str]  # data columns the response and offset use
-    kind: str  # "plain", "cbind", "proportion"
-    parts: tuple[str, ...]
-    offset: list[tuple[str, bool]]  # (column, log?)
-
-
-def _split_formula(text: str) -> _Response:
-    if text.count("~") != 1:
-        raise FormulaError(f"a formula needs exactly one '~': {text!r}")
-    lhs, rhs = (s.strip() for s in text.split("~"))
-    offsets = []
-    for m in _OFFSET.finditer(rhs):
-        offsets.append((m.group(2) or m.group(3), m.group(2) is not None))
-    rhs = _OFFSET.sub(" + ", rhs).strip()
-    rhs = re.sub(r"^\+\s*", "", re.sub(r"\+\s*\+", "+", rhs)).strip().rstrip("+").strip()
-    if not rhs:
-        rhs = "1"
-    cb, pr = _CBIND.match(lhs), _PROP.match(lhs)
-    if cb:
-        succ = cb.group(1)
-        if cb.group(4):
-            kind, parts = "cbind", (succ, cb.group(4))
-        else:
-            if cb.group(3) != succ:
-                raise FormulaError(f"cbind(): the failures must be a column or 'n - {succ}', "
-                                   f"got {lhs!r}")
-            kind, parts = "cbind_total", (succ, cb.group(2))
-    elif pr:
-        kind, parts = "proportion", (pr.group(1), pr.group(2))
-    elif lhs.startswith("cbind("):
-        raise FormulaError(f"cannot read {lhs!r}: write cbind(successes, failures) or "
-                           "cbind(successes, total - successes)")
-    else:
-        kind, parts = "plain", (lhs,)
-    cols = list(dict.fromkeys([*parts, *(c for c, _ in offsets)]))
-    return _Response(f"_response_ ~ {rhs}", cols, kind, parts, offsets)
-
-
-def _response_values(resp: _Response, data: pd.DataFrame, family: str,
-                     weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """y (proportions for binomial) and prior weights, with clear errors for invalid values."""
-    for c in resp.parts:
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
-            raise FormulaError(f"column {c!r} of the response must be numeric")
-    cols = [data[c].to_numpy(float) for c in resp.parts]
-    idx = data.index
-    if resp.kind != "plain" and family != "binomial":
-        raise FormulaError(f"{resp.kind.split('_')[0]} responses are for the binomial family")
-    if resp.kind != "plain" and resp.kind != "proportion" and weights is not None:
-        raise FormulaError("give either cbind(successes, failures) or weights, not both")
-    wt = np.ones(len(data)) if weights is None else np.asarray(weights, float)
-    if resp.kind in ("cbind", "cbind_total"):
-        s = cols[0]
-        f = cols[1] if resp.kind == "cbind" else cols[1] - cols[0]
-        for name, v in ((resp.parts[0], s), ("failures" if resp.kind == "cbind_total"
-                                             else resp.parts[1], f)):
-            bad = (v < 0) | (np.abs(v - np.round(v)) > 1e-8)
-            if bad.any():
-                raise FormulaError(f"cbind(): {name} must be whole numbers ≥ 0 "
-                                   f"(successes ≤ total): {_rows(bad, idx)}")
-        n = s + f
-        if np.any(n == 0):
-            raise FormulaError(f"cbind(): no trials (successes + failures = 0): {_rows(n == 0, idx)}")
-        return s / n, n
-    if resp.kind == "proportion":
-        s, n = cols
-        bad = (n <= 0) | (s < 0) | (s > n)
-        if bad.any():
-            raise FormulaError(f"{resp.parts[0]}/{resp.parts[1]}: need 0 ≤ {resp.parts[0]} ≤ "
-                               f"{resp.parts[1]} and {resp.parts[1]} > 0: {_rows(bad, idx)}")
-        y = s / n
-        if weights is None:
-            wt = n
-        return y, wt
-    y = cols[0]
-    if family == "binomial":
-        if weights is None:
-            bad = ~np.isin(y, (0.0, 1.0))
-            if bad.any():
-                raise FormulaError(f"the binomial response {resp.parts[0]!r} must be 0 or 1 "
-                                   "(or use cbind(successes, failures), or proportions with "
-                                   f"weights): {_rows(bad, idx)}")
-        else:
-            bad = (y < 0) | (y > 1) | (np.abs(wt * y - np.round(wt * y)) > 1e-6)
-            if bad.any():
-                raise FormulaError(f"with weights the binomial response {resp.parts[0]!r} must "
-                                   f"be a proportion of whole successes: {_rows(bad, idx)}")
-    else:
-        bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)
-        if bad.any():
-            raise FormulaError(f"the Poisson response {resp.parts[0]!r} must be whole counts "
-                               f"≥ 0: {_rows(bad, idx)}")
-    return y, wt
-
-
-# ---------------------------------------------------------------------------------------------
 # result
 
 
@@ -482,6 +375,49 @@ class GLMMResult(MixedFit):
 
     def _linkinv(self, eta: np.ndarray) -> np.ndarray:
         return _Family(self.family, self.link).linkinv(eta)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """New responses from the fitted model: new random effects each time, then binomial
+        or Poisson draws (lme4's ``simulate`` with its default ``use.u = FALSE``).
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses per fitted row.
+        seed
+            Seed of NumPy's default generator (the draws are not R's random stream).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``nobs × nsim``: binomial, the proportion of successes out of each row's trials
+            (0/1 for a 0/1 response; as R's ``binomial()$simulate`` for a response that is not
+            a two-column matrix); Poisson, counts (prior weights do not enter, as R's
+            ``poisson()$simulate``).
+
+        Examples
+        --------
+        R: ``simulate(glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial,
+        weights = applicants), nsim = 2, seed = 1)`` (same distribution, other draws)
+
+        >>> import pandas as pd
+        >>> from attunement.trials import fit_glmm
+        >>> d = pd.DataFrame({"y": [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1],
+        ...                   "g": ["a", "b", "c"] * 4})
+        >>> fit_glmm("y ~ 1 + (1 | g)", d).simulate(nsim=3, seed=1).shape
+        (12, 3)
+        """
+        model = self._fitted_model("simulations")
+        rng = np.random.default_rng(seed)
+        zb = mixed.simulated_random_part(model.terms, self.theta, nsim, rng)
+        eta = (model.X @ self.fixed["estimate"].to_numpy() + model.offset)[:, None] + zb
+        mu = model.fam.linkinv(eta)
+        if self.family == "poisson":
+            return rng.poisson(mu).astype(float)
+        trials = np.round(model.wt)
+        if np.any(np.abs(model.wt - trials) > 1e-8):
+            raise ValueError("cannot simulate from non-integer prior weights (as R)")
+        return rng.binomial(trials.astype(np.int64)[:, None], mu) / trials[:, None]
 
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
@@ -668,7 +604,7 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     if link not in _LINKS[family]:
         raise ValueError(f"the {family} family takes link {' or '.join(_LINKS[family])}, "
                          f"not {link!r}")
-    resp = _split_formula(formula)
+    resp = split_response(formula)
     f = parse_formula(resp.formula)
     extra = [c for c in [*resp.columns, *([offset] if isinstance(offset, str) else [])]]
     needed = list(dict.fromkeys(extra + [v for v in f.variables if v != "_response_"]))
@@ -691,7 +627,7 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     if len(data) == 0:
         raise FormulaError("no complete rows: every row has a missing value in the model's "
                            "columns")
-    y, wt = _response_values(resp, data, family, w_arr)
+    y, wt = response_values(resp, data, family, w_arr)
     column = offset if isinstance(offset, str) else None
     off = _data_offset(data, resp, f, column)
     if o_arr is not None:
@@ -706,7 +642,7 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     return model, names, n_all - len(data), link
 
 
-def _data_offset(data: pd.DataFrame, resp: _Response, f: Formula, column: str | None,
+def _data_offset(data: pd.DataFrame, resp: Response, f: Formula, column: str | None,
                  where: str = "") -> np.ndarray:
     """The offset the data's columns give: the ``offset`` column, ``offset(log(x))`` and any
     other ``offset(expr)`` of the formula."""

@@ -56,6 +56,7 @@ from attunement.trials.mixed import (
     newton_direction,
     prior_weights,
     random_effects_lines,
+    simulated_random_part,
     summary_dict,
     term_factors,
     theta_lower_bounds,
@@ -276,11 +277,8 @@ class LMMResult(MixedFit):
         mean = model.X @ self.fixed["estimate"].to_numpy() + self._offset(model, None)
         sd = self.sigma / np.sqrt(model.weights)  # σ²/wᵢ with prior weights
         out = mean[:, None] + sd[:, None] * rng.standard_normal((model.n, nsim))
-        for t, lam in zip(model.terms, term_factors(model.terms, self.theta), strict=True):
-            # b = σΛu with u ~ N(0, I) for each level: covariance σ²ΛΛᵀ
-            b = self.sigma * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
-            out += np.einsum("nk,nks->ns", t.Z, b[t.codes])
-        return out
+        # b = σΛu with u ~ N(0, I) for each level: covariance σ²ΛΛᵀ
+        return out + simulated_random_part(model.terms, self.theta, nsim, rng, self.sigma)
 
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""

@@ -202,6 +202,20 @@ def prior_weights(data: pd.DataFrame, weights: str | np.ndarray | None) -> np.nd
     return w
 
 
+def simulated_random_part(terms: list[_Term], theta: np.ndarray, nsim: int,
+                          rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """Zb for ``nsim`` new draws of the random effects b = scale·Λu, u ~ N(0, I) per level
+    (covariance scale²ΛΛᵀ): an ``n × nsim`` array (lme4's ``simulate`` with ``use.u = FALSE``).
+    """
+    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+        raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+    out = np.zeros((len(terms[0].codes), nsim))
+    for t, lam in zip(terms, term_factors(terms, theta), strict=True):
+        b = scale * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
+        out += np.einsum("nk,nks->ns", t.Z, b[t.codes])
+    return out
+
+
 def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
     """Lower bounds of θ: 0 for the diagonal entries of each term's factor, −∞ elsewhere."""
     lower = []
