@@ -34,14 +34,7 @@ from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
 from attunement.trials import mixed
-from attunement.trials.formula import (
-    Formula,
-    FormulaError,
-    check_contrasts,
-    columns_of,
-    evaluate,
-    parse_formula,
-)
+from attunement.trials.formula import Formula, FormulaError, columns_of, evaluate, parse_formula
 from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.glmm_response import Response, response_values, split_response
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
@@ -376,39 +369,8 @@ class GLMMResult(MixedFit):
     def _linkinv(self, eta: np.ndarray) -> np.ndarray:
         return _Family(self.family, self.link).linkinv(eta)
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """New responses from the fitted model: new random effects each time, then binomial
-        or Poisson draws (lme4's ``simulate`` with its default ``use.u = FALSE``).
-
-        Parameters
-        ----------
-        nsim
-            Number of simulated responses per fitted row.
-        seed
-            Seed of NumPy's default generator (the draws are not R's random stream).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``nobs × nsim``: binomial, the proportion of successes out of each row's trials
-            (0/1 for a 0/1 response; as R's ``binomial()$simulate`` for a response that is not
-            a two-column matrix); Poisson, counts (prior weights do not enter, as R's
-            ``poisson()$simulate``).
-
-        Examples
-        --------
-        R: ``simulate(glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial,
-        weights = applicants), nsim = 2, seed = 1)`` (same distribution, other draws)
-
-        >>> import pandas as pd
-        >>> from attunement.trials import fit_glmm
-        >>> d = pd.DataFrame({"y": [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1],
-        ...                   "g": ["a", "b", "c"] * 4})
-        >>> fit_glmm("y ~ 1 + (1 | g)", d).simulate(nsim=3, seed=1).shape
-        (12, 3)
-        """
-        model = self._fitted_model("simulations")
-        rng = np.random.default_rng(seed)
+    def _draw(self, model: _GLMM, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """Binomial proportions out of each row's trials or Poisson counts."""
         zb = mixed.simulated_random_part(model.terms, self.theta, nsim, rng)
         eta = (model.X @ self.fixed["estimate"].to_numpy() + model.offset)[:, None] + zb
         mu = model.fam.linkinv(eta)
@@ -632,7 +594,6 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     off = _data_offset(data, resp, f, column)
     if o_arr is not None:
         off += o_arr
-    contrasts = check_contrasts(contrasts, f, data)
     X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y), contrasts)
     model = _GLMM(X, y, wt, off, terms, _Family(family, link))
     # for predict with newdata: the rows that fix the factor levels and how to form the offset

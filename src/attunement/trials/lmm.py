@@ -39,7 +39,6 @@ from attunement._blas import bounded_blas
 from attunement.trials.formula import (
     Formula,
     FormulaError,
-    check_contrasts,
     columns_of,
     evaluate,
     parse_formula,
@@ -241,39 +240,9 @@ class LMMResult(MixedFit):
             out += evaluate(data, off)
         return out
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """New responses from the fitted model: new random effects and new residuals each
-        time (lme4's ``simulate`` with its default ``use.u = FALSE``).
-
-        Parameters
-        ----------
-        nsim
-            Number of simulated responses per fitted row.
-        seed
-            Seed of NumPy's default generator (the draws are not R's random stream).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``nobs × nsim``: column j is the j-th simulated response, with mean Xβ (plus any
-            offset) and covariance σ²(ZΛΛᵀZᵀ + W⁻¹) (W the prior weights; I without).
-
-        Examples
-        --------
-        R: ``simulate(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nsim = 2,
-        seed = 1)`` (same distribution, other draws)
-
-        >>> import pandas as pd
-        >>> from attunement.trials import fit_lmm
-        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
-        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
-        >>> fit_lmm("y ~ x + (1 | g)", d).simulate(nsim=3, seed=1).shape
-        (12, 3)
-        """
-        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
-            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
-        model = self._fitted_model("simulations")
-        rng = np.random.default_rng(seed)
+    def _draw(self, model: _Model, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """Responses with mean Xβ (plus any offset) and covariance σ²(ZΛΛᵀZᵀ + W⁻¹), W the
+        prior weights (I without)."""
         mean = model.X @ self.fixed["estimate"].to_numpy() + self._offset(model, None)
         sd = self.sigma / np.sqrt(model.weights)  # σ²/wᵢ with prior weights
         out = mean[:, None] + sd[:, None] * rng.standard_normal((model.n, nsim))
@@ -341,10 +310,9 @@ def _build(formula: Formula, data: pd.DataFrame, weights: str | np.ndarray | Non
         # lmer's offset: y = offset + Xβ + Zb + ε, i.e. the model of y − offset
         y = y - evaluate(data, off)
     # lme4 orders random terms by decreasing number of levels
-    contrasts = check_contrasts(contrasts, formula, data)
     X, names, terms = design_matrices(formula, data, "ordinary least squares", len(y) - 1,
                                       contrasts)
-    return X, names, y, terms, data, w, contrasts
+    return X, names, y, terms, data, w
 
 
 def _canonical(theta: np.ndarray, model: _Model) -> np.ndarray:
@@ -515,7 +483,7 @@ def fit_lmm(
         raise ValueError("Kenward-Roger df with prior weights are not available (pbkrtest "
                          "leaves lmer's weights out); use df_method='satterthwaite'")
     f = parse_formula(formula)
-    X, names, y, terms, used, w, contrasts = _build(f, data, weights, contrasts)
+    X, names, y, terms, used, w = _build(f, data, weights, contrasts)
     dropped = len(data) - len(used)
     model = _Model(X, y, terms, w)
     model.data, model.parsed, model.contrasts = used, f, contrasts  # for predict with newdata

@@ -20,6 +20,7 @@ import pandas as pd
 from attunement.trials.formula import (
     Formula,
     FormulaError,
+    check_contrasts,
     columns_of,
     fitted_basis,
     group_codes,
@@ -77,9 +78,10 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
     max_effects
         The most random effects (levels × columns) a term may have and stay identifiable.
     contrasts
-        Checked contrasts (:func:`~attunement.trials.formula.check_contrasts`) for the fixed
-        and the random terms.
+        ``{column: "sum" | "helmert" | "treatment"}`` for the fixed and the random terms
+        (checked by :func:`~attunement.trials.formula.check_contrasts`).
     """
+    contrasts = check_contrasts(contrasts, formula, data)
     X, names = model_matrix(data, formula.fixed, formula.intercept, contrasts=contrasts)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
@@ -127,6 +129,7 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
     contrasts
         The fit's contrasts.
     """
+    contrasts = check_contrasts(contrasts, formula, fitted)
     if not isinstance(newdata, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     random_vars = [v for r in formula.random for v in (*r.group, *(x for t in r.terms for x in t))]
@@ -207,8 +210,6 @@ def simulated_random_part(terms: list[_Term], theta: np.ndarray, nsim: int,
     """Zb for ``nsim`` new draws of the random effects b = scale·Λu, u ~ N(0, I) per level
     (covariance scale²ΛΛᵀ): an ``n × nsim`` array (lme4's ``simulate`` with ``use.u = FALSE``).
     """
-    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
-        raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
     out = np.zeros((len(terms[0].codes), nsim))
     for t, lam in zip(terms, term_factors(terms, theta), strict=True):
         b = scale * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
@@ -387,6 +388,51 @@ class MixedFit(ABC):
                 seen = codes >= 0
                 eta[seen] += np.einsum("nk,nk->n", Z[seen], b[codes[seen]])
         return self._linkinv(eta) if type == "response" else eta
+
+    @abstractmethod
+    def _draw(self, model, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """``nsim`` simulated responses of the fitted rows (``nobs × nsim``)."""
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """New responses from the fitted model: new random effects each time, then new
+        residuals (LMM) or binomial / Poisson draws (GLMM), as lme4's ``simulate`` with its
+        default ``use.u = FALSE``.
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses per fitted row.
+        seed
+            Seed of NumPy's default generator (the draws are not R's random stream).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``nobs × nsim``, column j the j-th simulated response. LMM: mean Xβ (plus any
+            offset), covariance σ²(ZΛΛᵀZᵀ + W⁻¹) with W the prior weights (I without).
+            Binomial GLMM: the proportion of successes out of each row's trials (0/1 for a
+            0/1 response), as R's ``binomial()$simulate`` for a response that is not a
+            two-column matrix; non-integer trials are an error, as in R. Poisson GLMM:
+            counts (prior weights do not enter, as R's ``poisson()$simulate``).
+
+        Examples
+        --------
+        R: ``simulate(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nsim = 2,
+        seed = 1)`` or ``simulate(glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial,
+        weights = applicants), nsim = 2)`` (same distribution, other draws; the moments are
+        checked in ``tests/trials/test_predict.py`` and ``tests/trials/test_lme4_factors.py``)
+
+        >>> import pandas as pd
+        >>> from attunement.trials import fit_lmm
+        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
+        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+        >>> fit_lmm("y ~ x + (1 | g)", d).simulate(nsim=3, seed=1).shape
+        (12, 3)
+        """
+        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+        model = self._fitted_model("simulations")
+        return self._draw(model, int(nsim), np.random.default_rng(seed))
 
     def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
         p.text(str(self))
