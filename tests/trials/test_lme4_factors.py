@@ -1,4 +1,5 @@
-"""Factor coding, contrasts, raw polynomials and prior weights against lme4 1.1-31.
+"""Factor coding, contrasts, raw polynomials, prior weights, the GLMM's simulate and profile
+confidence intervals, against lme4 1.1-31.
 
 ``(0 + f | g)`` codes one indicator per level of a factor (``1 + f``: intercept and treatment
 contrasts), ``0 + f`` in the fixed part likewise; sum and Helmert contrasts in the fixed and
@@ -9,7 +10,8 @@ Tolerances: LMM fixed effects, logLik and the REML criterion to 1e-6 relative; v
 correlations, SEs and Satterthwaite df to 1e-5 (the REML surface is flat there: lme4's own
 deviance function gives the same value to 1e-14 at lme4's θ and at the θ found here, which
 differ by ~1e-6); GLMM fixed effects 1e-4, SEs and variances 1e-3, logLik 1e-6, as
-``tests/trials/test_glmm.py``.
+``tests/trials/test_glmm.py``. Profile intervals: ``tests/trials/data/lme4_confint.json``
+(``tests/trials/data/lme4_confint.R``), 1e-4 relative.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 from attunement.trials.formula import FormulaError, check_contrasts, model_matrix, parse_formula
 from attunement.trials.glmm import fit_glmm
 from attunement.trials.lmm import fit_lmm
+from attunement.trials.profile import confint
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "lme4_factors.json").read_text())
@@ -233,3 +236,23 @@ def test_glmm_simulate_binomial_proportions_have_the_model_implied_moments() -> 
     np.testing.assert_allclose(sims.var(axis=1, ddof=1), var, rtol=0.06)
     with pytest.raises(ValueError, match="nsim must be a positive whole number"):
         fit.simulate(0)
+
+
+CONFINT = json.loads((DATA / "lme4_confint.json").read_text())["intervals"]
+
+
+@pytest.mark.parametrize("ref", CONFINT, ids=[m["formula"] for m in CONFINT])
+def test_profile_confint_matches_lme4(ref: dict) -> None:
+    """``confint(fit, method = "profile")``: every limit to 1e-4 relative (lme4 interpolates
+    its profile with splines; the limits here are roots of ζ, ~2e-5 from lme4's)."""
+    fit = fit_lmm(ref["formula"], _data(ref["data"]), reml=ref["reml"])
+    ci = confint(fit, level=ref["level"])
+    assert list(ci["parameter"]) == ref["parameters"]
+    np.testing.assert_allclose(ci["lower"], ref["lower"], rtol=1e-4)
+    np.testing.assert_allclose(ci["upper"], ref["upper"], rtol=1e-4)
+
+
+def test_confint_checks_level() -> None:
+    fit = fit_lmm("score ~ Machine + (1 | Worker)", _data("machines"))
+    with pytest.raises(ValueError, match="level must be between 0 and 1"):
+        confint(fit, level=95)

@@ -1,0 +1,216 @@
+"""Profile-likelihood confidence intervals for linear mixed models, as lme4's
+``confint(fit, method = "profile")``.
+
+lme4 profiles the maximum-likelihood deviance (its ``profile`` refits a REML model by ML;
+Bates, Mächler, Bolker & Walker 2015, *J Stat Softw* 67(1), §5.1): each parameter is held at
+a value v while the deviance is minimised over all the others, and the signed square root
+ζ(v) = sign(v − v̂)·√(dev(v) − dev(v̂)) is set to ±z₍₁₊level₎/₂. The variance parameters are on
+lme4's "sdcor" scale (the standard deviations and correlations of each term, then the
+residual σ) and the deviance of (sd, cor, σ) has β profiled out (lme4's ``devfun2``); a fixed
+effect βⱼ = v is the model of y − v·xⱼ without column j. lme4 evaluates ζ on a grid and
+interpolates with splines; here the limits are found by root finding on ζ itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from attunement.trials.lmm import LMMResult, _Model, _newton_polish, _optimise
+from attunement.trials.mixed import _Term, term_factors
+
+__all__ = ["confint"]
+
+
+def _names(terms: list[_Term]) -> list[str]:
+    """lme4's ``oldNames = FALSE`` names: ``sd_x|g``, ``cor_y.x|g`` in θ's order."""
+    out = []
+    for t in terms:
+        for j in range(t.k):
+            for i in range(j, t.k):
+                out.append(f"sd_{t.columns[i]}|{t.group}" if i == j
+                           else f"cor_{t.columns[i]}.{t.columns[j]}|{t.group}")
+    return out
+
+
+def _sdcor(theta: np.ndarray, sigma: float, terms: list[_Term]) -> np.ndarray:
+    out = []
+    for t, lam in zip(terms, term_factors(terms, theta), strict=True):
+        cov = sigma * sigma * lam @ lam.T
+        sd = np.sqrt(np.diag(cov))
+        for j in range(t.k):
+            for i in range(j, t.k):
+                ok = sd[i] > 0 and sd[j] > 0
+                out.append(sd[i] if i == j else cov[i, j] / (sd[i] * sd[j]) if ok else 0.0)
+    return np.array([*out, sigma])
+
+
+def _psd_factor(A: np.ndarray) -> np.ndarray | None:
+    """Lower-triangular L with LLᵀ = A for a positive semi-definite A (a zero pivot gives a
+    zero column); None when A is not positive semi-definite."""
+    k = len(A)
+    L = np.zeros((k, k))
+    tol = 1e-12 * max(1.0, float(np.max(np.abs(np.diag(A)))))
+    for j in range(k):
+        d = A[j, j] - L[j, :j] @ L[j, :j]
+        if d < -tol:
+            return None
+        L[j, j] = math.sqrt(max(d, 0.0))
+        for i in range(j + 1, k):
+            r = A[i, j] - L[i, :j] @ L[j, :j]
+            if L[j, j] > 0:
+                L[i, j] = r / L[j, j]
+            elif abs(r) > tol:
+                return None
+    return L
+
+
+def _theta(p: np.ndarray, terms: list[_Term]) -> np.ndarray | None:
+    """θ from (sd, cor, …, σ); None outside the parameter space."""
+    sigma, idx, theta = p[-1], 0, []
+    for t in terms:
+        sd, corr = np.zeros(t.k), np.eye(t.k)
+        for j in range(t.k):
+            for i in range(j, t.k):
+                if i == j:
+                    sd[i] = p[idx]
+                else:
+                    corr[i, j] = corr[j, i] = p[idx]
+                idx += 1
+        L = _psd_factor(np.outer(sd, sd) * corr)
+        if L is None:
+            return None
+        theta += list((L / sigma).T[np.triu_indices(t.k)])
+    return np.array(theta)
+
+
+def _bounds(terms: list[_Term]) -> list[tuple[float, float | None]]:
+    out: list[tuple[float, float | None]] = []
+    for t in terms:
+        for j in range(t.k):
+            for i in range(j, t.k):
+                out.append((0.0, None) if i == j else (-1.0, 1.0))
+    return [*out, (1e-10, None)]
+
+
+def confint(fit: LMMResult, level: float = 0.95) -> pd.DataFrame:
+    """Profile-likelihood confidence intervals of a linear mixed model, as lme4's
+    ``confint(fit, method = "profile", oldNames = FALSE)``.
+
+    Parameters
+    ----------
+    fit
+        A fit of :func:`~attunement.trials.fit_lmm` (REML or ML; the profile is of the ML
+        deviance either way, as lme4's).
+    level
+        Confidence level, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``parameter``, ``lower``, ``upper``: the standard deviations and correlations of each
+        random-effects term (``sd_(Intercept)|g``, ``cor_x.(Intercept)|g``), ``sigma``, then
+        the fixed effects. A limit that the profile does not reach inside the parameter space
+        is its boundary (0 for a standard deviation, ±1 for a correlation).
+
+    Examples
+    --------
+    R: ``confint(lmer(height ~ age + (age | Subject), Oxboys), method = "profile",
+    oldNames = FALSE)`` gives sd_(Intercept)|Subject 6.174353 to 10.685564,
+    cor_age.(Intercept)|Subject 0.343975 to 0.822516, sigma 0.597493 to 0.733952 and age
+    5.854515 to 7.196438 (lme4 1.1-31); ``confint(fit_lmm("height ~ age + (age | Subject)",
+    oxboys))`` gives the same to 1e-4 (``tests/trials/test_lme4_factors.py``,
+    ``tests/trials/data/lme4_confint.R``).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    model: _Model = fit._fitted_model("confidence intervals")
+    terms, z = model.terms, float(stats.norm.ppf((1 + level) / 2))
+    theta, ok, msg = _optimise(model, False, fit.theta)
+    if not ok:
+        raise ValueError(f"the ML refit for the profile did not converge: {msg}")
+    beta, _, s2 = model.fixed(theta, False)
+    dev0 = model.deviance(theta, False)
+    p0 = _sdcor(theta, math.sqrt(s2), terms)
+    bounds = _bounds(terms)
+
+    def dev_sdcor(p: np.ndarray) -> float:
+        th = _theta(p, terms)
+        if th is None:
+            return np.inf
+        try:
+            return model.unprofiled(th, p[-1], False)
+        except np.linalg.LinAlgError:
+            return np.inf
+
+    rows = []
+    for j, name in enumerate([*_names(terms), "sigma"]):
+        free = [i for i in range(len(p0)) if i != j]
+        start = {1: p0.copy(), -1: p0.copy()}
+
+        def zeta(v: float, side: int, j=j, free=free, start=start) -> float:
+            x0 = start[side].copy()
+            x0[j] = v
+
+            def f(x: np.ndarray) -> float:
+                p = x0.copy()
+                p[free] = x
+                d = dev_sdcor(p)
+                return d if np.isfinite(d) else 1e100
+
+            x, fx = _minimise(f, x0[free], [bounds[i] for i in free])
+            start[side][free] = x
+            return math.copysign(math.sqrt(max(fx - dev0, 0.0)), v - p0[j])
+
+        lo, hi = bounds[j]
+        rows.append((name, *(_limit(zeta, p0[j], side, z, lo, hi) for side in (-1, 1))))
+    for j, name in enumerate(fit.fixed["term"]):
+        rest = np.delete(model.X, j, axis=1)
+        xj = model.X[:, j]
+        warm = {1: theta.copy(), -1: theta.copy()}
+
+        def zeta_fixed(v: float, side: int, rest=rest, xj=xj, warm=warm, b=beta[j]) -> float:
+            m = _Model(rest, model.y - v * xj, terms, model.weights)
+            th, fx = _minimise(lambda t: m.deviance(t, False), warm[side],
+                               [(lb if np.isfinite(lb) else None, None) for lb in model.lower])
+            warm[side] = th
+            return math.copysign(math.sqrt(max(fx - dev0, 0.0)), v - b)
+
+        se = float(fit.fixed["se"].iloc[j])
+        rows.append((name, *(_limit(zeta_fixed, beta[j], side, z, None, None, se)
+                             for side in (-1, 1))))
+    return pd.DataFrame(rows, columns=["parameter", "lower", "upper"])
+
+
+def _minimise(f, x0: np.ndarray, bounds: list) -> tuple[np.ndarray, float]:
+    """L-BFGS-B from a warm start, then Newton steps (as the LMM's own fit) for a minimum
+    accurate enough that √(dev − dev̂) is."""
+    x, fx, ok = _newton_polish(f, x0, iters=12)
+    if not ok:
+        res = optimize.minimize(f, x, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
+        x, fx, _ = _newton_polish(f, res.x, iters=12)
+    return x, fx
+
+
+def _limit(zeta, centre: float, side: int, z: float, lo: float | None, hi: float | None,
+           scale: float | None = None) -> float:
+    """The value on ``side`` of ``centre`` where |ζ| = z; the bound when ζ stays below."""
+    step = scale if scale else 0.25 * max(abs(centre), 0.1)
+    inner = centre
+    for _ in range(60):
+        outer = centre + side * step
+        bound = lo if side < 0 else hi
+        if bound is not None and (outer - bound) * side >= 0:
+            outer = bound
+            if abs(zeta(outer, side)) < z:
+                return float(bound)
+            break
+        if abs(zeta(outer, side)) >= z:
+            break
+        inner, step = outer, step * 2
+    return float(optimize.brentq(lambda v: abs(zeta(v, side)) - z, min(inner, outer),
+                                 max(inner, outer), xtol=1e-9, rtol=1e-8))
