@@ -27,7 +27,7 @@ import pytest
 from attunement.trials.formula import FormulaError, check_contrasts, model_matrix, parse_formula
 from attunement.trials.glmm import fit_glmm
 from attunement.trials.lmm import fit_lmm
-from attunement.trials.profile import confint
+from attunement.trials.profile import bootstrap_estimates, confint
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "lme4_factors.json").read_text())
@@ -256,3 +256,31 @@ def test_confint_checks_level() -> None:
     fit = fit_lmm("score ~ Machine + (1 | Worker)", _data("machines"))
     with pytest.raises(ValueError, match="level must be between 0 and 1"):
         confint(fit, level=95)
+
+
+BOOT = json.loads((DATA / "lme4_confint.json").read_text())["bootstrap"]
+
+
+@pytest.mark.parametrize("ref", BOOT, ids=[m["formula"] for m in BOOT])
+def test_bootstrap_confint_within_monte_carlo_error_of_lme4(ref: dict) -> None:
+    """``confint(fit, method = "boot")``: percentile limits from 300 parametric bootstrap
+    refits against lme4's from 2,000 (different random streams), each within 4 standard
+    errors of the difference of two sample quantiles (SE of a p-quantile from n draws:
+    √(p(1 − p)/n)/f(q), the density f estimated from the bootstrap sample)."""
+    fit = fit_lmm(ref["formula"], _data(ref["data"]))
+    nsim = 300
+    est = bootstrap_estimates(fit, nsim, seed=2026)
+    assert list(est.columns) == ref["parameters"]
+    for p, limits in ((0.025, ref["lower"]), (0.975, ref["upper"])):
+        q = est.quantile([p - 0.02, p, p + 0.02])
+        density = 0.04 / (q.iloc[2] - q.iloc[0]).to_numpy()
+        se = np.sqrt(p * (1 - p) * (1 / nsim + 1 / ref["nsim"])) / density
+        got = q.iloc[1].to_numpy()
+        assert np.all(np.abs(got - np.array(limits)) < 4 * se), (p, got, limits, se)
+    ci = confint(fit, method="boot", nsim=20, seed=7)  # the percentiles of the estimates
+    few = bootstrap_estimates(fit, 20, seed=7)
+    assert list(ci["parameter"]) == ref["parameters"]
+    np.testing.assert_allclose(ci["lower"], few.quantile(0.025), rtol=1e-12)
+    np.testing.assert_allclose(ci["upper"], few.quantile(0.975), rtol=1e-12)
+    with pytest.raises(ValueError, match="method must be 'profile' or 'boot'"):
+        confint(fit, method="wald")

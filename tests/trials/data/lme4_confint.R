@@ -1,6 +1,8 @@
 # lme4_confint.R -- profile likelihood confidence intervals, lme4's confint(method = "profile")
-# (profile of the ML deviance, as lme4's profile() refits a REML model by ML), for
-# attunement.trials.confint. Data: the CSV files written by lme4_factors.R.
+# (profile of the ML deviance, as lme4's profile() refits a REML model by ML), and parametric
+# bootstrap percentile intervals, confint(method = "boot") (bootMer, use.u = FALSE; R's random
+# stream, so compared within Monte Carlo error), for attunement.trials.confint.
+# Data: the CSV files written by lme4_factors.R.
 #   Rscript lme4_confint.R            (from tests/trials/data; writes lme4_confint.json)
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
 lctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhobeg = 2e-4, rhoend = 2e-12, maxfun = 1e5))
@@ -13,10 +15,19 @@ prof <- function(name, formula, reml = TRUE, level = 0.95) {
                       formula, name, reml, level),
        parameters = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
 }
+boot <- function(name, formula, nsim, seed) {
+  m <- lmer(as.formula(formula), data = read(name), control = lctrl)
+  ci <- confint(m, method = "boot", nsim = nsim, seed = seed, oldNames = FALSE)
+  list(data = name, formula = formula, reml = TRUE, level = 0.95, nsim = nsim, seed = seed,
+       call = sprintf("confint(lmer(%s, %s), method = \"boot\", nsim = %d, seed = %d, oldNames = FALSE)",
+                      formula, name, nsim, seed),
+       parameters = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
+}
 out <- list(versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4"))),
             intervals = list(
               prof("machines", "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"),
               prof("oxboys", "height ~ age + (age | Subject)"),
               prof("oxboys", "height ~ age + I(age^2) + (1 | Subject)", reml = FALSE, level = 0.9)
-            ))
+            ),
+            bootstrap = list(boot("machines", "score ~ Machine + (1 | Worker)", 2000, 16)))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "lme4_confint.json")
