@@ -284,3 +284,19 @@ def test_bootstrap_confint_within_monte_carlo_error_of_lme4(ref: dict) -> None:
     np.testing.assert_allclose(ci["upper"], few.quantile(0.975), rtol=1e-12)
     with pytest.raises(ValueError, match="method must be 'profile' or 'boot'"):
         confint(fit, method="wald")
+
+
+GLMM_CONFINT = json.loads((DATA / "lme4_confint.json").read_text())["glmm"]
+
+
+@pytest.mark.parametrize("ref", GLMM_CONFINT, ids=[m["formula"] for m in GLMM_CONFINT])
+def test_glmm_profile_confint_matches_lme4(ref: dict) -> None:
+    """``confint(glmer(...), method = "profile")``: the Laplace deviance profiled over the
+    SDs and the fixed effects; every limit to 1e-4 relative."""
+    fit = fit_glmm(ref["formula"], _data(ref["data"]), ref["family"], weights=ref["weights"])
+    ci = confint(fit, level=ref["level"])
+    assert list(ci["parameter"]) == ref["parameters"]
+    np.testing.assert_allclose(ci["lower"], ref["lower"], rtol=1e-4)
+    np.testing.assert_allclose(ci["upper"], ref["upper"], rtol=1e-4)
+    with pytest.raises(ValueError, match="method='boot' is for linear mixed models"):
+        confint(fit, method="boot")

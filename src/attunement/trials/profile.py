@@ -1,5 +1,5 @@
-"""Profile-likelihood confidence intervals for linear mixed models, as lme4's
-``confint(fit, method = "profile")``.
+"""Profile-likelihood confidence intervals for linear and generalised linear mixed models,
+as lme4's ``confint(fit, method = "profile")``, and the parametric bootstrap.
 
 lme4 profiles the maximum-likelihood deviance (its ``profile`` refits a REML model by ML;
 Bates, Mächler, Bolker & Walker 2015, *J Stat Softw* 67(1), §5.1): each parameter is held at
@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from attunement._blas import bounded_blas
+from attunement.trials.glmm import GLMMResult
 from attunement.trials.lmm import LMMResult, _Model, _newton_polish, _optimise
 from attunement.trials.mixed import _Term, term_factors
 
@@ -101,7 +102,7 @@ def _bounds(terms: list[_Term]) -> list[tuple[float, float | None]]:
 
 
 @bounded_blas
-def confint(fit: LMMResult, level: float = 0.95, method: str = "profile", nsim: int = 500,
+def confint(fit: LMMResult | GLMMResult, level: float = 0.95, method: str = "profile", nsim: int = 500,
             seed: int | None = None) -> pd.DataFrame:
     """Profile-likelihood or parametric-bootstrap confidence intervals of a linear mixed
     model, as lme4's ``confint(fit, method = "profile" | "boot", oldNames = FALSE)``.
@@ -110,7 +111,9 @@ def confint(fit: LMMResult, level: float = 0.95, method: str = "profile", nsim: 
     ----------
     fit
         A fit of :func:`~attunement.trials.fit_lmm` (REML or ML; the profile is of the ML
-        deviance either way, as lme4's; the bootstrap refits as the fit was made).
+        deviance either way, as lme4's; the bootstrap refits as the fit was made), or of
+        :func:`~attunement.trials.fit_glmm` (profile only: the Laplace or adaptive
+        Gauss–Hermite deviance over the SDs, correlations and fixed effects, as lme4's).
     level
         Confidence level, in (0, 1).
     method
@@ -140,16 +143,23 @@ def confint(fit: LMMResult, level: float = 0.95, method: str = "profile", nsim: 
     ``confint(lmer(score ~ Machine + (1 | Worker), Machines), method = "boot", nsim = 2000,
     seed = 16, oldNames = FALSE)`` gives sd_(Intercept)|Worker 1.848107 to 8.557818 and
     MachineB 5.788917 to 10.095745; ``confint(fit, method="boot", nsim=300)`` agrees within
-    Monte Carlo error (the random streams differ).
+    Monte Carlo error (the random streams differ). ``confint(glmer(p_admitted ~ Gender +
+    (1 | Dept), ucb, binomial, weights = applicants), method = "profile")`` gives
+    sd_(Intercept)|Dept 0.681745 to 2.236207 and GenderMale −0.252761 to 0.063853.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level!r}")
     if method not in ("profile", "boot"):
         raise ValueError(f"method must be 'profile' or 'boot', not {method!r}")
     model: _Model = fit._fitted_model("confidence intervals")
+    z = float(stats.norm.ppf((1 + level) / 2))
+    if isinstance(fit, GLMMResult):
+        if method == "boot":
+            raise ValueError("method='boot' is for linear mixed models; use 'profile'")
+        return _glmm_profile(fit, model, z)
     if method == "boot":
         return _bootstrap(fit, model, level, nsim, seed)
-    terms, z = model.terms, float(stats.norm.ppf((1 + level) / 2))
+    terms = model.terms
     theta, ok, msg = _optimise(model, False, fit.theta)
     if not ok:
         raise ValueError(f"the ML refit for the profile did not converge: {msg}")
@@ -167,27 +177,7 @@ def confint(fit: LMMResult, level: float = 0.95, method: str = "profile", nsim: 
         except np.linalg.LinAlgError:
             return np.inf
 
-    rows = []
-    for j, name in enumerate([*_names(terms), "sigma"]):
-        free = [i for i in range(len(p0)) if i != j]
-        start = {1: p0.copy(), -1: p0.copy()}
-
-        def zeta(v: float, side: int, j=j, free=free, start=start) -> float:
-            x0 = start[side].copy()
-            x0[j] = v
-
-            def f(x: np.ndarray) -> float:
-                p = x0.copy()
-                p[free] = x
-                d = dev_sdcor(p)
-                return d if np.isfinite(d) else 1e100
-
-            x, fx = _minimise(f, x0[free], [bounds[i] for i in free])
-            start[side][free] = x
-            return math.copysign(math.sqrt(max(fx - dev0, 0.0)), v - p0[j])
-
-        lo, hi = bounds[j]
-        rows.append((name, *(_limit(zeta, p0[j], side, z, lo, hi) for side in (-1, 1))))
+    rows = _profile(dev_sdcor, p0, bounds, [*_names(terms), "sigma"], z, dev0)
     for j, name in enumerate(fit.fixed["term"]):
         rest = np.delete(model.X, j, axis=1)
         xj = model.X[:, j]
@@ -203,6 +193,53 @@ def confint(fit: LMMResult, level: float = 0.95, method: str = "profile", nsim: 
         se = float(fit.fixed["se"].iloc[j])
         rows.append((name, *(_limit(zeta_fixed, beta[j], side, z, None, None, se)
                              for side in (-1, 1))))
+    return pd.DataFrame(rows, columns=["parameter", "lower", "upper"])
+
+
+def _profile(dev, p0: np.ndarray, bounds: list, names: list[str], z: float,
+             dev0: float) -> list[tuple[str, float, float]]:
+    """(name, lower, upper) of each parameter of ``dev`` (a deviance of the vector p, optimum
+    p0 with value dev0): the deviance is minimised over the others at each trial value."""
+    rows = []
+    for j, name in enumerate(names):
+        free = [i for i in range(len(p0)) if i != j]
+        start = {1: p0.copy(), -1: p0.copy()}
+
+        def zeta(v: float, side: int, j=j, free=free, start=start) -> float:
+            x0 = start[side].copy()
+            x0[j] = v
+
+            def f(x: np.ndarray) -> float:
+                p = x0.copy()
+                p[free] = x
+                d = dev(p)
+                return d if np.isfinite(d) else 1e100
+
+            x, fx = _minimise(f, x0[free], [bounds[i] for i in free])
+            start[side][free] = x
+            return math.copysign(math.sqrt(max(fx - dev0, 0.0)), v - p0[j])
+
+        lo, hi = bounds[j]
+        rows.append((name, *(_limit(zeta, p0[j], side, z, lo, hi) for side in (-1, 1))))
+    return rows
+
+
+def _glmm_profile(fit: GLMMResult, model, z: float) -> pd.DataFrame:
+    """Profile of the Laplace (or adaptive Gauss–Hermite) deviance over the standard
+    deviations and correlations of each term and the fixed effects, as lme4's profile of a
+    ``glmer`` fit."""
+    terms, nagq = model.terms, fit.nagq
+    beta = fit.fixed["estimate"].to_numpy()
+    nv = sum(t.ntheta for t in terms)
+    p0 = np.concatenate([_sdcor(fit.theta, 1.0, terms)[:-1], beta])
+
+    def dev(p: np.ndarray) -> float:
+        th = _theta(np.append(p[:nv], 1.0), terms)
+        return np.inf if th is None else model.deviance(th, p[nv:], nagq)
+
+    bounds = [*_bounds(terms)[:-1], *[(None, None)] * len(beta)]
+    rows = _profile(dev, p0, bounds, [*_names(terms), *fit.fixed["term"]], z, dev(p0))
+    model.deviance(fit.theta, beta, nagq)  # leave the conditional modes at the optimum
     return pd.DataFrame(rows, columns=["parameter", "lower", "upper"])
 
 
