@@ -31,8 +31,14 @@ def fit(
     nagq: int = typer.Option(1, "--nagq", help="GLMM: 1 = Laplace; more = adaptive "
                                                "Gauss-Hermite nodes (one (1 | g) term)."),
     weights: str | None = typer.Option(None, "--weights",
-                                       help="GLMM: column of prior weights (binomial: trials "
-                                            "for a proportion response)."),
+                                       help="Column of prior weights: gaussian, residual "
+                                            "variance sigma^2/w (lmer's weights); binomial, "
+                                            "trials for a proportion response; poisson, as "
+                                            "glmer. Each must be positive."),
+    contrasts: list[str] = typer.Option([], "--contrasts",
+                                        help="Coding of a factor, COLUMN=sum|helmert|treatment "
+                                             "(R's contr.sum, contr.helmert; repeat for "
+                                             "several); default treatment."),
     reml: bool = typer.Option(True, "--reml/--ml", help="REML (default) or maximum likelihood."),
     df: str = typer.Option("satterthwaite", "--df",
                            help="Denominator df: satterthwaite, kenward-roger, between-within "
@@ -45,18 +51,26 @@ def fit(
 
     if family not in {"gaussian", "binomial", "poisson"}:
         fail(f"--family must be gaussian, binomial or poisson, not {family!r}")
-    if family == "gaussian" and (link is not None or nagq != 1 or weights is not None):
-        fail("--link, --nagq and --weights are for --family binomial or poisson")
+    if family == "gaussian" and (link is not None or nagq != 1):
+        fail("--link and --nagq are for --family binomial or poisson")
+    coding: dict[str, str] = {}
+    for item in contrasts:
+        column, sep, kind = item.partition("=")
+        if not sep or not column.strip() or not kind.strip():
+            fail(f"--contrasts takes COLUMN=sum|helmert|treatment, not {item!r}")
+        coding[column.strip()] = kind.strip()
     frame = read_table(data)
     try:
         if family == "gaussian":
             from attunement.trials.lmm import fit_lmm
 
-            result = fit_lmm(formula, frame, reml=reml, df_method=df)
+            result = fit_lmm(formula, frame, reml=reml, df_method=df, weights=weights,
+                             contrasts=coding)
         else:
             from attunement.trials.glmm import fit_glmm
 
-            result = fit_glmm(formula, frame, family, link, nagq, weights=weights)
+            result = fit_glmm(formula, frame, family, link, nagq, weights=weights,
+                              contrasts=coding)
     except (FormulaError, ValueError) as e:
         fail(f"{data}: {e}")
     if as_json:

@@ -19,6 +19,7 @@ from attunement.trials.power import (
     run_power,
     simulate_trial,
 )
+from attunement.trials.profile import confint
 from attunement.trials.randomisation import (
     Allocation,
     DesignError,
@@ -46,6 +47,7 @@ __all__ = [
     "allocate_participants",
     "balance_report",
     "closed_form_power",
+    "confint",
     "consort_counts",
     "draw_consort",
     "fit_glmm",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from attunement.trials.formula import FormulaError, model_matrix, parse_formula
+from attunement.trials.formula import FormulaError, parse_formula, term_columns
 from attunement.trials.lmm import LMMResult, fit_lmm
 
 __all__ = ["SEED_SUBGROUPS", "itt_summary", "subgroup_analysis"]
@@ -52,8 +52,8 @@ def itt_summary(data: pd.DataFrame, outcome: str, arm: str = "arm", time: str | 
 
 def _term_columns(data: pd.DataFrame, formula: str) -> dict[tuple[str, ...], list[str]]:
     f = parse_formula(formula)
-    levels: dict[str, list] = {}
-    return {t: model_matrix(data, (t,), False, levels)[1] for t in f.fixed}
+    cols = term_columns(data, f.fixed, f.intercept)
+    return {t: [name for name, _ in c] for t, c in zip(f.fixed, cols, strict=True)}
 
 
 def subgroup_analysis(

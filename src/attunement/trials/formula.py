@@ -8,8 +8,8 @@ Supported syntax (the subset of R's Wilkinson–Rogers notation that trial analy
 * transformed covariates as R computes them: ``I(expr)`` (arithmetic ``+ - * / ^`` on columns
   and numbers), ``log()``, ``exp()``, ``sqrt()``, ``abs()``, ``log2()``, ``log10()``,
   ``log1p()`` of a column or an expression, and ``poly(x, d)`` (orthogonal polynomials of degree
-  d, R's ``poly``: columns ``poly(x, d)1`` … ``poly(x, d)d``); the response may be transformed
-  too (``log(y) ~ …``);
+  d, R's ``poly``: columns ``poly(x, d)1`` … ``poly(x, d)d``; ``poly(x, d, raw = TRUE)``: the
+  powers x … x^d); the response may be transformed too (``log(y) ~ …``);
 * ``offset(expr)``: a term with coefficient 1 (kept in :attr:`Formula.offsets`);
 * random-effect terms ``(expr | g)`` where ``expr`` is ``1``, ``1 + x``, ``x`` (intercept implied,
   as in lme4) or ``0 + x``; ``g`` may be ``a:b`` (interaction of factors) or ``a/b``
@@ -18,8 +18,12 @@ Supported syntax (the subset of R's Wilkinson–Rogers notation that trial analy
   expansion keeps its levels correlated and codes all of them, which is refused here).
 
 Columns that are numeric (not boolean) enter as covariates; strings, categoricals and booleans
-enter with treatment contrasts (first level, in sorted order, as reference), named the way R names
-them (``armintervention``). Terms are ordered by degree, then by first appearance, as R does.
+are factors, coded as R's ``model.matrix`` codes them: by contrasts (treatment by default, first
+level in sorted order as reference, columns named as R, ``armintervention``; or sum or Helmert,
+columns ``f1``, ``f2``, …) where the term without the factor is already in the model, and
+otherwise by one indicator per level (``0 + f``, ``(0 + f | g)``, ``x:f`` without ``f``).
+Terms are ordered by degree, then by first appearance, each with its variables in their order
+of appearance, as R does.
 """
 
 from __future__ import annotations
@@ -148,9 +152,13 @@ def _deparse(node: ast.expr, parent: int = 0) -> str:
         text = ("-" if isinstance(node.op, ast.USub) else "+") + _deparse(node.operand, 3)
         return f"({text})" if parent > 3 else text
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return f"{node.func.id}({', '.join(_deparse(a) for a in node.args)})"
+        args = [_deparse(a) for a in node.args]
+        args += [f"{k.arg} = {_deparse(k.value)}" for k in node.keywords]
+        return f"{node.func.id}({', '.join(args)})"
     if isinstance(node, ast.Name):
         return node.id
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return "TRUE" if node.value else "FALSE"
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         v = node.value
         return str(int(v)) if float(v).is_integer() else repr(float(v))
@@ -163,8 +171,10 @@ def columns_of(token: str) -> list[str]:
         return [_strip_factor(token)]
     node = _parse_expr(token)
     names: list[str] = []
+    flags = {id(k.value) for sub in ast.walk(node) if isinstance(sub, ast.Call)
+             for k in sub.keywords}  # raw = TRUE names an option, not a column
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and sub.id not in names:
+        if isinstance(sub, ast.Name) and sub.id not in names and id(sub) not in flags:
             names.append(sub.id)
     funcs = {sub.func.id for sub in ast.walk(node)
              if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)}
@@ -215,22 +225,48 @@ def evaluate(data: pd.DataFrame, token: str) -> np.ndarray:
     return v
 
 
-def _poly_args(node: ast.expr, token: str) -> list[ast.expr]:
+_TRUTH = {"TRUE": True, "T": True, "FALSE": False, "F": False}
+
+
+def _poly_args(node: ast.expr, token: str) -> tuple[list[ast.expr], bool]:
+    """The column and degree of ``poly(x, d)`` / ``poly(x, d, raw = TRUE)``, and ``raw``."""
     args = node.args if isinstance(node, ast.Call) else []
-    if len(args) != 2 or node.keywords or not isinstance(args[1], ast.Constant) \
-            or not isinstance(args[1].value, int) or args[1].value < 1:
+    keywords = node.keywords if isinstance(node, ast.Call) else []
+    raw = [k for k in keywords if k.arg == "raw"]
+    flag = None
+    if len(raw) == 1 and len(keywords) == 1:
+        v = raw[0].value
+        flag = (_TRUTH.get(v.id) if isinstance(v, ast.Name)
+                else v.value if isinstance(v, ast.Constant) and isinstance(v.value, bool)
+                else None)
+    if len(args) != 2 or (keywords and flag is None) or not isinstance(args[1], ast.Constant) \
+            or isinstance(args[1].value, bool) or not isinstance(args[1].value, int) \
+            or args[1].value < 1:
         raise FormulaError(f"{token}: write poly(column, degree) with a whole degree ≥ 1 "
-                           "(orthogonal polynomials; raw = TRUE is not supported)")
-    return args
+                           "(orthogonal polynomials) or poly(column, degree, raw = TRUE) "
+                           "(raw powers)")
+    return args, bool(flag)
+
+
+def fitted_basis(token: str) -> bool:
+    """Whether a formula token's columns depend on the fitted data's values (orthogonal
+    ``poly()``), so that new data cannot be coded with them."""
+    if not token.startswith("poly("):
+        return False
+    return not _poly_args(_parse_expr(token), token)[1]
 
 
 def _poly(token: str, data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     """R's ``poly(x, degree)``: orthonormal polynomial columns from the QR decomposition of
-    the centred Vandermonde matrix (Kennedy & Gentle 1980, as R's ``poly``)."""
+    the centred Vandermonde matrix (Kennedy & Gentle 1980, as R's ``poly``); with
+    ``raw = TRUE`` the powers x, x², …, as R."""
     node = _parse_expr(token)
-    args = _poly_args(node, token)
+    args, raw = _poly_args(node, token)
     x = np.asarray(_eval(args[0], data, token), float)
     degree = args[1].value
+    name = _deparse(node)
+    if raw:
+        return [(f"{name}{j}", x ** j) for j in range(1, degree + 1)]
     if len(np.unique(x)) <= degree:
         raise FormulaError(f"{token}: 'degree' must be less than the number of unique points "
                            f"({len(np.unique(x))})")
@@ -239,7 +275,6 @@ def _poly(token: str, data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     Q, R = np.linalg.qr(V)
     Z = Q * np.diag(R)[None, :]
     Z = Z / np.sqrt((Z * Z).sum(axis=0))[None, :]
-    name = _deparse(node)
     return [(f"{name}{j}", Z[:, j]) for j in range(1, degree + 1)]
 
 
@@ -248,8 +283,10 @@ def _strip_factor(name: str) -> str:
     return m.group(1) if m else name
 
 
-def _expand(expr: str) -> tuple[bool | None, list[tuple[str, ...]]]:
-    """Expand a fixed-effects expression into terms; the bool is an explicit intercept setting."""
+def _expand(expr: str, order: list[str] | None = None) -> tuple[bool | None, list[tuple[str, ...]]]:
+    """Expand a fixed-effects expression into terms; the bool is an explicit intercept setting.
+    ``order`` collects the variables in their order of appearance in the text."""
+    order = [] if order is None else order
     expr = expr.strip()
     intercept: bool | None = None
     terms: list[tuple[str, ...]] = []
@@ -269,16 +306,16 @@ def _expand(expr: str) -> tuple[bool | None, list[tuple[str, ...]]]:
         if part == "0":
             intercept = False
             continue
-        for t in _expand_product(part):
+        for t in _expand_product(part, order):
             if t not in terms:
                 terms.append(t)
     return intercept, terms
 
 
-def _expand_product(part: str) -> list[tuple[str, ...]]:
+def _expand_product(part: str, order: list[str]) -> list[tuple[str, ...]]:
     factors = _split_top(part, "*")
     if len(factors) > 1:
-        groups = [_expand_product(f) for f in factors]
+        groups = [_expand_product(f, order) for f in factors]
         out: list[tuple[str, ...]] = []
         for r in range(1, len(groups) + 1):
             for combo in itertools.combinations(groups, r):
@@ -289,7 +326,7 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         return out
     colon = _split_top(part, ":")
     if len(colon) > 1:
-        groups = [_expand_product(c) for c in colon]
+        groups = [_expand_product(c, order) for c in colon]
         out = []
         for pieces in itertools.product(*groups):
             term = tuple(dict.fromkeys(v for p in pieces for v in p))
@@ -298,7 +335,7 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         return out
     part = part.strip()
     if part.startswith("(") and part.endswith(")"):
-        _, inner = _expand(part[1:-1])
+        _, inner = _expand(part[1:-1], order)
         return inner
     if not _is_token(part):
         raise FormulaError(f"cannot read the term {part!r}")
@@ -307,6 +344,8 @@ def _expand_product(part: str) -> list[tuple[str, ...]]:
         if _CALL.match(part).group(1) == "poly":
             _poly_args(node, part)
         part = _deparse(node)
+    if part not in order:
+        order.append(part)
     return [(part,)]
 
 
@@ -340,10 +379,21 @@ def parse_formula(text: str) -> Formula:
             offsets.append(p)
         else:
             fixed_parts.append(p)
-    intercept, fixed = _expand(" + ".join(fixed_parts) if fixed_parts else "1")
-    fixed.sort(key=len)  # stable: by degree, then order of appearance, as R does
+    order: list[str] = []
+    intercept, fixed = _expand(" + ".join(fixed_parts) if fixed_parts else "1", order)
+    fixed = _r_order(fixed, order)
     return Formula(text, lhs, intercept is not False, tuple(fixed), tuple(random_terms),
                    tuple(offsets))
+
+
+def _r_order(terms: list[tuple[str, ...]], order: list[str]) -> list[tuple[str, ...]]:
+    """Terms as R's ``terms.formula`` orders them: by degree, then by first appearance, each
+    with its variables in their order of first appearance in the formula (``b + a:b`` has
+    the term ``b:a``)."""
+    out = [tuple(sorted(t, key=order.index)) for t in terms]
+    out = list(dict.fromkeys(out))
+    out.sort(key=len)  # stable
+    return out
 
 
 def _parse_random(inner: str) -> list[RandomTerm]:
@@ -354,8 +404,9 @@ def _parse_random(inner: str) -> list[RandomTerm]:
     if len(pieces) != 2:
         raise FormulaError(f"cannot read the random-effects term ({inner})")
     expr, group = pieces[0].strip(), pieces[1].strip()
-    intercept, terms = _expand(expr)
-    terms.sort(key=len)
+    order: list[str] = []
+    intercept, terms = _expand(expr, order)
+    terms = _r_order(terms, order)
     if not re.fullmatch(r"[\w.]+(\s*[:/]\s*[\w.]+)*", group):
         raise FormulaError(f"cannot read the grouping factor {group!r}")
     if double:
@@ -400,19 +451,85 @@ def _levels(series: pd.Series) -> list:
     return sorted(series.unique().tolist())
 
 
-def model_matrix(
+CONTRASTS = ("treatment", "sum", "helmert")
+
+
+def check_contrasts(contrasts: dict[str, str] | None, formula: Formula,
+                    data: pd.DataFrame) -> dict[str, str]:
+    """``contrasts`` with R's names accepted (``"contr.sum"``), checked: each key a factor of
+    the formula, each value treatment, sum or helmert."""
+    out: dict[str, str] = {}
+    tokens = {v for t in formula.fixed for v in t}
+    tokens |= {v for r in formula.random for t in r.terms for v in t}
+    factors = {_strip_factor(v) for v in tokens if is_factor(data, v)}
+    for var, kind in (contrasts or {}).items():
+        name = str(kind).removeprefix("contr.")
+        if name not in CONTRASTS:
+            raise FormulaError(f"contrasts: {var!r} has {kind!r}; use one of "
+                               f"{', '.join(CONTRASTS)}")
+        if _strip_factor(var) not in factors:
+            raise FormulaError(f"contrasts: {var!r} is not a factor of the formula "
+                               f"(factors: {sorted(factors)})")
+        out[_strip_factor(var)] = name
+    return out
+
+
+def _contrast_columns(var: str, s: pd.Series, lv: list, kind: str,
+                      full: bool) -> list[tuple[str, np.ndarray]]:
+    """The columns of a factor: one indicator per level (``full``), or R's ``contr.treatment``
+    (columns named by level), ``contr.sum`` or ``contr.helmert`` (columns numbered)."""
+    ind = np.column_stack([(s == v).to_numpy(float) for v in lv])
+    if full:
+        return [(f"{var}{v}", ind[:, i]) for i, v in enumerate(lv)]
+    if kind == "treatment":
+        return [(f"{var}{v}", ind[:, i]) for i, v in enumerate(lv) if i]
+    k = len(lv)
+    if kind == "sum":  # contr.sum: level i → e_i, the last level → −1 throughout
+        C = np.vstack([np.eye(k - 1), -np.ones(k - 1)])
+    else:  # contr.helmert: column j contrasts level j + 1 with the levels before it
+        C = np.zeros((k, k - 1))
+        for j in range(k - 1):
+            C[: j + 1, j] = -1.0
+            C[j + 1, j] = float(j + 1)
+    X = ind @ C
+    return [(f"{var}{j + 1}", X[:, j]) for j in range(k - 1)]
+
+
+def _full_coded(data: pd.DataFrame, terms: tuple[tuple[str, ...], ...],
+                intercept: bool) -> list[set[str]]:
+    """For each term, the factors coded by one indicator per level rather than by contrasts.
+
+    R's rule (``TermCode`` in its model.c): a factor of a term is coded by contrasts when the
+    term without it is contained in an earlier term (the empty term counting as present), and
+    without an intercept the first factor of the first term that has one is coded in full.
+    """
+    out: list[set[str]] = []
+    first = not intercept
+    for i, term in enumerate(terms):
+        full = set()
+        for var in term:
+            if not is_factor(data, var):
+                continue
+            rest = set(term) - {var}
+            if first:
+                full.add(var)
+                first = False
+            elif rest and not any(rest <= set(t) for t in terms[:i]):
+                full.add(var)
+        out.append(full)
+    return out
+
+
+def term_columns(
     data: pd.DataFrame, terms: tuple[tuple[str, ...], ...], intercept: bool,
-    levels: dict[str, list] | None = None,
-) -> tuple[np.ndarray, list[str]]:
-    """Fixed-effects design matrix with R's column names (treatment contrasts)."""
+    levels: dict[str, list] | None = None, contrasts: dict[str, str] | None = None,
+) -> list[list[tuple[str, np.ndarray]]]:
+    """Each term's model-matrix columns (name, values), coded as R's ``model.matrix``."""
     levels = {} if levels is None else levels
+    contrasts = contrasts or {}
     n = len(data)
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    if intercept:
-        cols.append(np.ones(n))
-        names.append("(Intercept)")
-    for term in terms:
+    out = []
+    for term, full in zip(terms, _full_coded(data, terms, intercept), strict=True):
         parts: list[list[tuple[str, np.ndarray]]] = []
         for var in term:
             call = _CALL.match(var)
@@ -429,19 +546,34 @@ def model_matrix(
                 if len(lv) < 2:
                     raise FormulaError(f"column {col!r} has a single level ({lv[0]!r}); "
                                        "it cannot be a factor in the model")
-                parts.append([(f"{var}{v}", (s == v).to_numpy(float)) for v in lv[1:]])
+                parts.append(_contrast_columns(var, s, lv, contrasts.get(col, "treatment"),
+                                               var in full))
             else:
                 parts.append([(var, s.to_numpy(float))])
+        columns = []
         # R varies the first factor of an interaction fastest
         for rev in itertools.product(*reversed(parts)):
             combo = rev[::-1]
-            names.append(":".join(c[0] for c in combo))
             col_values = np.ones(n)
             for _, v in combo:
                 col_values = col_values * v
-            cols.append(col_values)
-    X = np.column_stack(cols) if cols else np.empty((n, 0))
-    return X, names
+            columns.append((":".join(c[0] for c in combo), col_values))
+        out.append(columns)
+    return out
+
+
+def model_matrix(
+    data: pd.DataFrame, terms: tuple[tuple[str, ...], ...], intercept: bool,
+    levels: dict[str, list] | None = None, contrasts: dict[str, str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Design matrix with R's column names, coded as R's ``model.matrix``: a factor by
+    contrasts (``contrasts``: column → treatment (default), sum or helmert) or, where R's
+    rule asks for it (``0 + f``, ``x:f`` without ``f``), by one indicator per level."""
+    columns = [("(Intercept)", np.ones(len(data)))] if intercept else []
+    for cols in term_columns(data, terms, intercept, levels, contrasts):
+        columns += cols
+    X = np.column_stack([v for _, v in columns]) if columns else np.empty((len(data), 0))
+    return X, [name for name, _ in columns]
 
 
 def group_codes(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,9 @@ from attunement._blas import bounded_blas
 from attunement.trials import mixed
 from attunement.trials.formula import Formula, FormulaError, columns_of, evaluate, parse_formula
 from attunement.trials.glmm_blocks import BlockFactor
+from attunement.trials.glmm_response import Response, response_values, split_response
 from attunement.trials.mixed import MixedFit, _lower, _Term, term_factors, variance_rows
+from attunement.trials.mixed import rows_text as _rows
 
 __all__ = ["GLMMResult", "fit_glmm"]
 
@@ -328,121 +329,6 @@ def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# response, offset and weights
-
-
-_OFFSET = re.compile(r"\+?\s*offset\(\s*(log\(\s*([\w.]+)\s*\)|([\w.]+))\s*\)\s*")
-_CBIND = re.compile(r"^cbind\(\s*([\w.]+)\s*,\s*(?:([\w.]+)\s*-\s*([\w.]+)|([\w.]+))\s*\)$")
-_PROP = re.compile(r"^([\w.]+)\s*/\s*([\w.]+)$")
-
-
-@dataclass
-class _Response:
-    formula: str  # the formula with a plain response name and no offset term
-    columns: list[str]  # data columns the response and offset use
-    kind: str  # "plain", "cbind", "proportion"
-    parts: tuple[str, ...]
-    offset: list[tuple[str, bool]]  # (column, log?)
-
-
-def _split_formula(text: str) -> _Response:
-    if text.count("~") != 1:
-        raise FormulaError(f"a formula needs exactly one '~': {text!r}")
-    lhs, rhs = (s.strip() for s in text.split("~"))
-    offsets = []
-    for m in _OFFSET.finditer(rhs):
-        offsets.append((m.group(2) or m.group(3), m.group(2) is not None))
-    rhs = _OFFSET.sub(" + ", rhs).strip()
-    rhs = re.sub(r"^\+\s*", "", re.sub(r"\+\s*\+", "+", rhs)).strip().rstrip("+").strip()
-    if not rhs:
-        rhs = "1"
-    cb, pr = _CBIND.match(lhs), _PROP.match(lhs)
-    if cb:
-        succ = cb.group(1)
-        if cb.group(4):
-            kind, parts = "cbind", (succ, cb.group(4))
-        else:
-            if cb.group(3) != succ:
-                raise FormulaError(f"cbind(): the failures must be a column or 'n - {succ}', "
-                                   f"got {lhs!r}")
-            kind, parts = "cbind_total", (succ, cb.group(2))
-    elif pr:
-        kind, parts = "proportion", (pr.group(1), pr.group(2))
-    elif lhs.startswith("cbind("):
-        raise FormulaError(f"cannot read {lhs!r}: write cbind(successes, failures) or "
-                           "cbind(successes, total - successes)")
-    else:
-        kind, parts = "plain", (lhs,)
-    cols = list(dict.fromkeys([*parts, *(c for c, _ in offsets)]))
-    return _Response(f"_response_ ~ {rhs}", cols, kind, parts, offsets)
-
-
-def _rows(mask: np.ndarray, index: pd.Index) -> str:
-    bad = list(index[mask][:5])
-    more = f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else ""
-    return f"row(s) {bad}{more}"
-
-
-def _response_values(resp: _Response, data: pd.DataFrame, family: str,
-                     weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """y (proportions for binomial) and prior weights, with clear errors for invalid values."""
-    for c in resp.parts:
-        if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
-            raise FormulaError(f"column {c!r} of the response must be numeric")
-    cols = [data[c].to_numpy(float) for c in resp.parts]
-    idx = data.index
-    if resp.kind != "plain" and family != "binomial":
-        raise FormulaError(f"{resp.kind.split('_')[0]} responses are for the binomial family")
-    if resp.kind != "plain" and resp.kind != "proportion" and weights is not None:
-        raise FormulaError("give either cbind(successes, failures) or weights, not both")
-    wt = np.ones(len(data)) if weights is None else np.asarray(weights, float)
-    if np.any(~np.isfinite(wt) | (wt < 0)):
-        raise FormulaError(f"weights must be finite and non-negative: {_rows(~np.isfinite(wt) | (wt < 0), idx)}")
-    if resp.kind in ("cbind", "cbind_total"):
-        s = cols[0]
-        f = cols[1] if resp.kind == "cbind" else cols[1] - cols[0]
-        for name, v in ((resp.parts[0], s), ("failures" if resp.kind == "cbind_total"
-                                             else resp.parts[1], f)):
-            bad = (v < 0) | (np.abs(v - np.round(v)) > 1e-8)
-            if bad.any():
-                raise FormulaError(f"cbind(): {name} must be whole numbers ≥ 0 "
-                                   f"(successes ≤ total): {_rows(bad, idx)}")
-        n = s + f
-        if np.any(n == 0):
-            raise FormulaError(f"cbind(): no trials (successes + failures = 0): {_rows(n == 0, idx)}")
-        return s / n, n
-    if resp.kind == "proportion":
-        s, n = cols
-        bad = (n <= 0) | (s < 0) | (s > n)
-        if bad.any():
-            raise FormulaError(f"{resp.parts[0]}/{resp.parts[1]}: need 0 ≤ {resp.parts[0]} ≤ "
-                               f"{resp.parts[1]} and {resp.parts[1]} > 0: {_rows(bad, idx)}")
-        y = s / n
-        if weights is None:
-            wt = n
-        return y, wt
-    y = cols[0]
-    if family == "binomial":
-        if weights is None:
-            bad = ~np.isin(y, (0.0, 1.0))
-            if bad.any():
-                raise FormulaError(f"the binomial response {resp.parts[0]!r} must be 0 or 1 "
-                                   "(or use cbind(successes, failures), or proportions with "
-                                   f"weights): {_rows(bad, idx)}")
-        else:
-            bad = (y < 0) | (y > 1) | (np.abs(wt * y - np.round(wt * y)) > 1e-6)
-            if bad.any():
-                raise FormulaError(f"with weights the binomial response {resp.parts[0]!r} must "
-                                   f"be a proportion of whole successes: {_rows(bad, idx)}")
-    else:
-        bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)
-        if bad.any():
-            raise FormulaError(f"the Poisson response {resp.parts[0]!r} must be whole counts "
-                               f"≥ 0: {_rows(bad, idx)}")
-    return y, wt
-
-
-# ---------------------------------------------------------------------------------------------
 # result
 
 
@@ -482,6 +368,18 @@ class GLMMResult(MixedFit):
 
     def _linkinv(self, eta: np.ndarray) -> np.ndarray:
         return _Family(self.family, self.link).linkinv(eta)
+
+    def _draw(self, model: _GLMM, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """Binomial proportions out of each row's trials or Poisson counts."""
+        zb = mixed.simulated_random_part(model.terms, self.theta, nsim, rng)
+        eta = (model.X @ self.fixed["estimate"].to_numpy() + model.offset)[:, None] + zb
+        mu = model.fam.linkinv(eta)
+        if self.family == "poisson":
+            return rng.poisson(mu).astype(float)
+        trials = np.round(model.wt)
+        if np.any(np.abs(model.wt - trials) > 1e-8):
+            raise ValueError("cannot simulate from non-integer prior weights (as R)")
+        return rng.binomial(trials.astype(np.int64)[:, None], mu) / trials[:, None]
 
     def __str__(self) -> str:
         method = ("Laplace Approximation" if self.nagq == 1
@@ -660,31 +558,29 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarra
 
 
 def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
-           weights: str | np.ndarray | None, offset: str | np.ndarray | None):
+           weights: str | np.ndarray | None, offset: str | np.ndarray | None,
+           contrasts: dict[str, str] | None = None):
     if family not in _LINKS:
         raise ValueError(f"family must be 'binomial' or 'poisson', not {family!r}")
     link = link or _LINKS[family][0]
     if link not in _LINKS[family]:
         raise ValueError(f"the {family} family takes link {' or '.join(_LINKS[family])}, "
                          f"not {link!r}")
-    resp = _split_formula(formula)
+    resp = split_response(formula)
     f = parse_formula(resp.formula)
-    extra = [c for c in [*resp.columns, *([weights] if isinstance(weights, str) else []),
-                         *([offset] if isinstance(offset, str) else [])]]
+    extra = [c for c in [*resp.columns, *([offset] if isinstance(offset, str) else [])]]
     needed = list(dict.fromkeys(extra + [v for v in f.variables if v != "_response_"]))
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise FormulaError(f"the data have no column(s) {missing}; columns are {list(data.columns)}")
     n_all = len(data)
-    w_arr = None if weights is None or isinstance(weights, str) else np.asarray(weights, float)
+    w_arr = mixed.prior_weights(data, weights)
     o_arr = None if offset is None or isinstance(offset, str) else np.asarray(offset, float)
-    for name, arr in (("weights", w_arr), ("offset", o_arr)):
-        if arr is not None and arr.shape != (n_all,):
-            raise ValueError(f"{name} has {arr.size} values for {n_all} rows")
+    if o_arr is not None and o_arr.shape != (n_all,):
+        raise ValueError(f"offset has {o_arr.size} values for {n_all} rows")
     bad = data[needed].isna().any(axis=1).to_numpy().copy()
-    for arr in (w_arr, o_arr):
-        if arr is not None:
-            bad |= np.isnan(arr)
+    if o_arr is not None:
+        bad |= np.isnan(o_arr)
     if bad.any():
         # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
         data = data.loc[~bad]
@@ -693,23 +589,21 @@ def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
     if len(data) == 0:
         raise FormulaError("no complete rows: every row has a missing value in the model's "
                            "columns")
-    if isinstance(weights, str):
-        w_arr = data[weights].to_numpy(float)
-    y, wt = _response_values(resp, data, family, w_arr)
+    y, wt = response_values(resp, data, family, w_arr)
     column = offset if isinstance(offset, str) else None
     off = _data_offset(data, resp, f, column)
     if o_arr is not None:
         off += o_arr
-    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y))
+    X, names, terms = mixed.design_matrices(f, data, "a GLM (or GEE)", len(y), contrasts)
     model = _GLMM(X, y, wt, off, terms, _Family(family, link))
     # for predict with newdata: the rows that fix the factor levels and how to form the offset
-    model.data, model.parsed = data, f
+    model.data, model.parsed, model.contrasts = data, f, contrasts
     model.offset_of = None if o_arr is not None else (
         lambda new: _data_offset(new, resp, f, column, "newdata: "))
     return model, names, n_all - len(data), link
 
 
-def _data_offset(data: pd.DataFrame, resp: _Response, f: Formula, column: str | None,
+def _data_offset(data: pd.DataFrame, resp: Response, f: Formula, column: str | None,
                  where: str = "") -> np.ndarray:
     """The offset the data's columns give: the ``offset`` column, ``offset(log(x))`` and any
     other ``offset(expr)`` of the formula."""
@@ -746,6 +640,7 @@ def fit_glmm(
     nagq: int = 1,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GLMMResult:
     """Fit a binomial or Poisson GLMM by maximum likelihood, as lme4's ``glmer``.
 
@@ -767,7 +662,15 @@ def fit_glmm(
         :func:`~attunement.trials.fit_lmm` takes; more than 1 for adaptive Gauss–Hermite
         quadrature with that many nodes, for a single scalar grouping factor only (as lme4).
     weights, offset
-        A column name or an array with one value per row of ``data``.
+        A column name or an array with one value per row of ``data``. ``weights`` are glmer's
+        prior weights: for a binomial proportion response the number of trials, for a
+        Poisson response multipliers of each row's log-likelihood; each must be positive
+        (a missing, zero or negative weight is an error naming the row).
+    contrasts
+        Coding of factors, as R's ``contrasts``: ``{"column": "sum" | "helmert" |
+        "treatment"}`` (default treatment, first level as reference); it codes the factor in
+        the fixed and the random terms alike (as setting ``contrasts(data$f)`` in R; lme4's
+        ``contrasts =`` argument reaches the fixed terms only).
 
     Returns
     -------
@@ -789,12 +692,21 @@ def fit_glmm(
     quadrature), probit, Poisson (nested, with an offset, random slope) fits against
     ``tests/reference/glmm_reference.json``: fixed effects to 1e-4, SEs and variances to
     1e-3 (relative), logLik to 1e-6.
+
+    Weights and factors (``tests/trials/test_lme4_factors.py``): on R's UCBAdmissions,
+    ``glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial, weights = applicants)`` gives
+    GenderMale −0.094001 (SE 0.0807122) and logLik −62.86646, as ``fit_glmm("p_admitted ~
+    Gender + (1 | Dept)", ucb, weights="applicants")``; on lme4's Arabidopsis,
+    ``glmer(total.fruits ~ nutrient + amd + (0 + amd | popu) + (1 | gen), Arabidopsis,
+    poisson)`` gives amdunclipped 0.1414536 (SE 0.0593552) with popu variances 0.2804
+    (amdclipped) and 0.24764 (amdunclipped), logLik −10421.85489.
     """
     if not isinstance(nagq, int | np.integer) or isinstance(nagq, bool) or nagq < 1:
         raise ValueError(f"nagq must be a whole number ≥ 1, not {nagq!r}")
     if nagq > 100:
         raise ValueError(f"nagq must be at most 100 (lme4's limit), not {nagq}")
-    model, names, dropped, link = _build(formula, data, family, link, weights, offset)
+    model, names, dropped, link = _build(formula, data, family, link, weights, offset,
+                                         contrasts)
     if nagq > 1 and not model.scalar:
         raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar "
                          "random-effects term such as (1 | family); use nagq=1 (Laplace)")

@@ -53,7 +53,9 @@ from attunement.trials.mixed import (
     central_derivatives,
     design_matrices,
     newton_direction,
+    prior_weights,
     random_effects_lines,
+    simulated_random_part,
     summary_dict,
     term_factors,
     theta_lower_bounds,
@@ -69,9 +71,15 @@ _LOG2PI = math.log(2 * math.pi)
 class _Model:
     """Precomputed cross-products and the profiled deviance for one data set and formula."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, terms: list[_Term]) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, terms: list[_Term],
+                 weights: np.ndarray | None = None) -> None:
         self.X, self.y, self.terms = X, y, terms
         self.n, self.p = X.shape
+        # prior weights (lmer's): residual variance σ²/wᵢ, i.e. the model of √w·y; the
+        # cross-products are weighted and the deviance gains −Σ log wᵢ (lme4's ldW)
+        self.weights = np.ones(self.n) if weights is None else weights
+        self.ldw = float(np.log(self.weights).sum())
+        w = self.weights
         t1, rest = terms[0], terms[1:]
         self.rest = rest
         self.q_rest = sum(t.m * t.k for t in rest)
@@ -87,10 +95,10 @@ class _Model:
         self.pw = W.shape[1]
         k1 = t1.k
         self.ZtZ1 = np.zeros((t1.m, k1, k1))
-        np.add.at(self.ZtZ1, t1.codes, t1.Z[:, :, None] * t1.Z[:, None, :])
+        np.add.at(self.ZtZ1, t1.codes, (w[:, None] * t1.Z)[:, :, None] * t1.Z[:, None, :])
         self.Z1tW = np.zeros((t1.m, k1, self.pw))
-        np.add.at(self.Z1tW, t1.codes, t1.Z[:, :, None] * W[:, None, :])
-        self.WtW = W.T @ W
+        np.add.at(self.Z1tW, t1.codes, (w[:, None] * t1.Z)[:, :, None] * W[:, None, :])
+        self.WtW = (W * w[:, None]).T @ W
         self.ntheta = sum(t.ntheta for t in terms)
         self.lower = theta_lower_bounds(terms)
 
@@ -142,8 +150,9 @@ class _Model:
         r2 = L22[-1, -1] ** 2
         if reml:
             logdet_x = 2.0 * np.log(np.diag(L22)[q: q + p]).sum()
-            return float(logdet + logdet_x + (n - p) * (1.0 + _LOG2PI + math.log(r2 / (n - p))))
-        return float(logdet + n * (1.0 + _LOG2PI + math.log(r2 / n)))
+            return float(logdet + logdet_x + (n - p) * (1.0 + _LOG2PI + math.log(r2 / (n - p)))
+                         - self.ldw)
+        return float(logdet + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldw)
 
     def unprofiled(self, theta: np.ndarray, sigma: float, reml: bool) -> float:
         """−2 log-likelihood at (θ, σ), not profiled over σ (used for Satterthwaite df)."""
@@ -153,8 +162,9 @@ class _Model:
         s2 = sigma * sigma
         if reml:
             logdet_x = 2.0 * np.log(np.diag(L22)[q: q + p]).sum()
-            return float(logdet + logdet_x + (n - p) * (_LOG2PI + math.log(s2)) + r2 / s2)
-        return float(logdet + n * (_LOG2PI + math.log(s2)) + r2 / s2)
+            return float(logdet + logdet_x + (n - p) * (_LOG2PI + math.log(s2)) + r2 / s2
+                         - self.ldw)
+        return float(logdet + n * (_LOG2PI + math.log(s2)) + r2 / s2 - self.ldw)
 
     def conditional_modes(self, theta: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
         """b = Λu with u minimising |y − Xβ − ZΛu|² + |u|²: one (levels × k) array per term."""
@@ -230,46 +240,14 @@ class LMMResult(MixedFit):
             out += evaluate(data, off)
         return out
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """New responses from the fitted model: new random effects and new residuals each
-        time (lme4's ``simulate`` with its default ``use.u = FALSE``).
-
-        Parameters
-        ----------
-        nsim
-            Number of simulated responses per fitted row.
-        seed
-            Seed of NumPy's default generator (the draws are not R's random stream).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``nobs × nsim``: column j is the j-th simulated response, with mean Xβ (plus any
-            offset) and covariance σ²(ZΛΛᵀZᵀ + I).
-
-        Examples
-        --------
-        R: ``simulate(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nsim = 2,
-        seed = 1)`` (same distribution, other draws)
-
-        >>> import pandas as pd
-        >>> from attunement.trials import fit_lmm
-        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
-        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
-        >>> fit_lmm("y ~ x + (1 | g)", d).simulate(nsim=3, seed=1).shape
-        (12, 3)
-        """
-        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
-            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
-        model = self._fitted_model("simulations")
-        rng = np.random.default_rng(seed)
+    def _draw(self, model: _Model, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """Responses with mean Xβ (plus any offset) and covariance σ²(ZΛΛᵀZᵀ + W⁻¹), W the
+        prior weights (I without)."""
         mean = model.X @ self.fixed["estimate"].to_numpy() + self._offset(model, None)
-        out = mean[:, None] + self.sigma * rng.standard_normal((model.n, nsim))
-        for t, lam in zip(model.terms, term_factors(model.terms, self.theta), strict=True):
-            # b = σΛu with u ~ N(0, I) for each level: covariance σ²ΛΛᵀ
-            b = self.sigma * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
-            out += np.einsum("nk,nks->ns", t.Z, b[t.codes])
-        return out
+        sd = self.sigma / np.sqrt(model.weights)  # σ²/wᵢ with prior weights
+        out = mean[:, None] + sd[:, None] * rng.standard_normal((model.n, nsim))
+        # b = σΛu with u ~ N(0, I) for each level: covariance σ²ΛΛᵀ
+        return out + simulated_random_part(model.terms, self.theta, nsim, rng, self.sigma)
 
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
         """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
@@ -312,16 +290,18 @@ def _fmt_p(p: float) -> str:
     return "<1e-16" if p < 1e-16 else f"{p:.3g}"
 
 
-def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray,
-                                                          list[_Term], pd.DataFrame]:
+def _build(formula: Formula, data: pd.DataFrame, weights: str | np.ndarray | None,
+           contrasts: dict[str, str] | None):
     missing = [c for c in formula.variables if c not in data.columns]
     if missing:
         raise FormulaError(f"the data have no column(s) {missing}; columns are {list(data.columns)}")
+    w = prior_weights(data, weights)
     used = data[formula.variables]
     bad = used.isna().any(axis=1)
     if bad.any():
         # lme4's default na.action drops incomplete rows; we do so explicitly and report it.
         data = data.loc[~bad]
+        w = None if w is None else w[~bad.to_numpy()]
     for col in columns_of(formula.response):
         if not pd.api.types.is_numeric_dtype(data[col]):
             raise FormulaError(f"the response {formula.response!r} must be numeric")
@@ -330,8 +310,9 @@ def _build(formula: Formula, data: pd.DataFrame) -> tuple[np.ndarray, list[str],
         # lmer's offset: y = offset + Xβ + Zb + ε, i.e. the model of y − offset
         y = y - evaluate(data, off)
     # lme4 orders random terms by decreasing number of levels
-    X, names, terms = design_matrices(formula, data, "ordinary least squares", len(y) - 1)
-    return X, names, y, terms, data
+    X, names, terms = design_matrices(formula, data, "ordinary least squares", len(y) - 1,
+                                      contrasts)
+    return X, names, y, terms, data, w
 
 
 def _canonical(theta: np.ndarray, model: _Model) -> np.ndarray:
@@ -416,6 +397,8 @@ def fit_lmm(
     df_method: str = "satterthwaite",
     start: np.ndarray | None = None,
     ddf: str | None = None,
+    weights: str | np.ndarray | None = None,
+    contrasts: dict[str, str] | None = None,
 ) -> LMMResult:
     """Fit a linear mixed model with an lme4-style formula, by REML (default) or ML.
 
@@ -441,6 +424,17 @@ def fit_lmm(
     ddf
         lmerTest's name for ``df_method`` (``"Kenward-Roger"``, ``"Satterthwaite"`` are
         accepted in any case).
+    weights
+        Prior weights, a column name or one value per row (lmer's ``weights``): row i has
+        residual variance σ²/wᵢ. Each must be positive; a missing, zero or negative weight
+        is an error naming the row. Not with Kenward–Roger df (pbkrtest leaves lmer's
+        weights out of V).
+    contrasts
+        Coding of factors, as R's ``contrasts``: ``{"column": "sum" | "helmert" |
+        "treatment"}`` (default treatment, first level as reference; columns of sum and
+        Helmert contrasts are numbered, ``f1``, ``f2``, as R). It codes the factor in the
+        fixed and the random terms alike (as setting ``contrasts(data$f)`` in R; lmer's
+        ``contrasts =`` argument reaches the fixed terms only).
 
     Returns
     -------
@@ -465,6 +459,15 @@ def fit_lmm(
     SE 1.3045690; ``fit_lmm("weight ~ Time * Diet + (Time | Chick)", chick,
     df_method="kenward-roger")`` gives the same (``tests/trials/test_lmm_kenward_roger.py``,
     1e-6 relative on df and SE).
+
+    Factors, contrasts and weights as lme4 1.1-31 (``tests/trials/test_lme4_factors.py``):
+    ``lmer(score ~ Machine + (0 + Machine | Worker), Machines)`` gives MachineB 7.9666667
+    (SE 2.4208504), Worker variances 16.64053 (MachineA), 74.39565 (MachineB), 19.26753
+    (MachineC) and logLik −104.15561; after ``contrasts(Machines$Machine) <- "contr.sum"``,
+    ``lmer(score ~ Machine + (Machine | Worker), Machines)`` gives Machine1 −7.2944444
+    (SE 1.0790747), as ``fit_lmm(..., contrasts={"Machine": "sum"})``; and
+    ``lmer(height ~ age + (age | Subject), Oxboys, weights = w)`` (w = 1 + Occasion mod 3)
+    gives age 6.4776898 (SE 0.3363261) and logLik −365.63433, as ``weights="w"``.
     """
     if ddf is not None:
         chosen = ddf.lower()
@@ -476,11 +479,14 @@ def fit_lmm(
                          f"or 'residual', not {df_method!r}")
     if df_method == "kenward-roger" and not reml:
         raise ValueError("Kenward-Roger df are defined for REML fits (reml=True), as in pbkrtest")
+    if df_method == "kenward-roger" and weights is not None:
+        raise ValueError("Kenward-Roger df with prior weights are not available (pbkrtest "
+                         "leaves lmer's weights out); use df_method='satterthwaite'")
     f = parse_formula(formula)
-    X, names, y, terms, used = _build(f, data)
+    X, names, y, terms, used, w = _build(f, data, weights, contrasts)
     dropped = len(data) - len(used)
-    model = _Model(X, y, terms)
-    model.data, model.parsed = used, f  # for predict with newdata
+    model = _Model(X, y, terms, w)
+    model.data, model.parsed, model.contrasts = used, f, contrasts  # for predict with newdata
     theta, converged, msg = _optimise(model, reml, start)
     beta, unscaled, sigma2 = model.fixed(theta, reml)
     dev = model.deviance(theta, reml)

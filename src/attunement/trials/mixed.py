@@ -20,7 +20,9 @@ import pandas as pd
 from attunement.trials.formula import (
     Formula,
     FormulaError,
+    check_contrasts,
     columns_of,
+    fitted_basis,
     group_codes,
     is_factor,
     model_matrix,
@@ -62,7 +64,8 @@ def _lower(theta: np.ndarray, k: int) -> np.ndarray:
 
 
 def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
-                    max_effects: int) -> tuple[np.ndarray, list[str], list[_Term]]:
+                    max_effects: int, contrasts: dict[str, str] | None = None,
+                    ) -> tuple[np.ndarray, list[str], list[_Term]]:
     """The fixed-effects matrix X, its column names and the random-effects terms, in lme4's
     order (decreasing number of levels).
 
@@ -74,8 +77,12 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
         What to use instead, said in the error when the formula has no random term.
     max_effects
         The most random effects (levels × columns) a term may have and stay identifiable.
+    contrasts
+        ``{column: "sum" | "helmert" | "treatment"}`` for the fixed and the random terms
+        (checked by :func:`~attunement.trials.formula.check_contrasts`).
     """
-    X, names = model_matrix(data, formula.fixed, formula.intercept)
+    contrasts = check_contrasts(contrasts, formula, data)
+    X, names = model_matrix(data, formula.fixed, formula.intercept, contrasts=contrasts)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise FormulaError(f"the fixed-effects design is rank-deficient (columns {names}); "
                            "remove aliased terms")
@@ -85,7 +92,7 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
             raise FormulaError(f"'||' with a factor in ({' + '.join(':'.join(t) for t in r.terms)}"
                                f" || {r.group_name}): lme4 keeps a factor's levels correlated "
                                "there; write the terms out, e.g. (1 | g) + (0 + x | g)")
-        Z, cols = model_matrix(data, r.terms, r.intercept)
+        Z, cols = model_matrix(data, r.terms, r.intercept, contrasts=contrasts)
         if Z.shape[1] == 0:
             raise FormulaError(f"the random term for {r.group_name!r} has no columns")
         codes, levels = group_codes(data, r.group)
@@ -103,7 +110,8 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
 
 
 def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
-               newdata: pd.DataFrame) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+               newdata: pd.DataFrame, contrasts: dict[str, str] | None = None,
+               ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The fixed-effects matrix of ``newdata`` coded with the fit's factor levels, and for each
     random term (in ``terms``' order) its Z columns and level codes (−1: a level the fit has
     not seen).
@@ -118,13 +126,16 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
         The fitted random-effects terms.
     newdata
         The rows to predict for.
+    contrasts
+        The fit's contrasts.
     """
+    contrasts = check_contrasts(contrasts, formula, fitted)
     if not isinstance(newdata, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     random_vars = [v for r in formula.random for v in (*r.group, *(x for t in r.terms for x in t))]
     fixed_vars = [v for t in formula.fixed for v in t]
     for v in dict.fromkeys(fixed_vars + random_vars):
-        if v.startswith("poly("):
+        if fitted_basis(v):
             raise FormulaError(f"newdata: {v} depends on the fitted data's values; predict "
                                "the fitted rows or write the polynomial out with I()")
         for col in columns_of(v):
@@ -136,9 +147,9 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
                 raise FormulaError(f"newdata: column {col!r} has a missing value in row(s) "
                                    f"{list(newdata.index[missing][:10])}")
     levels: dict[str, list] = {}
-    model_matrix(fitted, formula.fixed, formula.intercept, levels)
+    model_matrix(fitted, formula.fixed, formula.intercept, levels, contrasts)
     for r in formula.random:
-        model_matrix(fitted, r.terms, r.intercept, levels)
+        model_matrix(fitted, r.terms, r.intercept, levels, contrasts)
     for var, lv in levels.items():
         col = columns_of(var)[0]
         new = newdata[col]
@@ -148,18 +159,62 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
             raise FormulaError(f"newdata: column {col!r} has level {new.iloc[i]!r} (row "
                                f"{newdata.index[i]!r}) that the fit has not seen; the fixed "
                                f"effects know {lv}")
-    X, _ = model_matrix(newdata, formula.fixed, formula.intercept, levels)
+    X, _ = model_matrix(newdata, formula.fixed, formula.intercept, levels, contrasts)
     fitted_levels = [group_codes(fitted, r.group)[1] for r in formula.random]
     order = sorted(range(len(formula.random)), key=lambda i: -len(fitted_levels[i]))
     out = []
     for i, t in zip(order, terms, strict=True):
         r = formula.random[i]
-        Z, _ = model_matrix(newdata, r.terms, r.intercept, levels)
+        Z, _ = model_matrix(newdata, r.terms, r.intercept, levels, contrasts)
         key = newdata[list(r.group)].astype(str).agg(":".join, axis=1) if len(r.group) > 1 \
             else newdata[r.group[0]].astype(str)
         index = {lv: j for j, lv in enumerate(t.levels)}
         out.append((Z, np.array([index.get(k, -1) for k in key], dtype=np.intp)))
     return X, out
+
+
+def rows_text(mask: np.ndarray, index: pd.Index) -> str:
+    """``row(s) [...]`` naming the first five rows where ``mask`` holds."""
+    bad = list(index[mask][:5])
+    more = f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else ""
+    return f"row(s) {bad}{more}"
+
+
+def prior_weights(data: pd.DataFrame, weights: str | np.ndarray | None) -> np.ndarray | None:
+    """Prior weights from a column of ``data`` or an array (one per row), all checked
+    positive and finite: a missing, zero or negative weight is an error naming the rows
+    (never a row silently left out)."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise FormulaError(f"the weights column {weights!r} is not in the data; columns "
+                               f"are {list(data.columns)}")
+        col = data[weights]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FormulaError(f"the weights column {weights!r} must be numeric")
+        w, label = col.to_numpy(float), f"weights column {weights!r}"
+    else:
+        w, label = np.asarray(weights, float), "weights"
+        if w.shape != (len(data),):
+            raise ValueError(f"weights has {w.size} values for {len(data)} rows")
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        raise FormulaError(f"{label}: a weight must be a positive number; missing, zero or "
+                           f"negative at {rows_text(bad, data.index)}")
+    return w
+
+
+def simulated_random_part(terms: list[_Term], theta: np.ndarray, nsim: int,
+                          rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """Zb for ``nsim`` new draws of the random effects b = scale·Λu, u ~ N(0, I) per level
+    (covariance scale²ΛΛᵀ): an ``n × nsim`` array (lme4's ``simulate`` with ``use.u = FALSE``).
+    """
+    out = np.zeros((len(terms[0].codes), nsim))
+    for t, lam in zip(terms, term_factors(terms, theta), strict=True):
+        b = scale * np.einsum("ij,mjs->mis", lam, rng.standard_normal((t.m, t.k, nsim)))
+        out += np.einsum("nk,nks->ns", t.Z, b[t.codes])
+    return out
 
 
 def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
@@ -325,13 +380,59 @@ class MixedFit(ABC):
                 for t, b in zip(model.terms, self._modes(model), strict=True):
                     eta += np.einsum("nk,nk->n", t.Z, b[t.codes])
             return self._linkinv(eta) if type == "response" else eta
-        X, Zs = new_design(model.parsed, model.data, model.terms, newdata)
+        X, Zs = new_design(model.parsed, model.data, model.terms, newdata,
+                           getattr(model, "contrasts", None))
         eta = X @ beta + self._offset(model, newdata)
         if re_form == "full":
             for b, (Z, codes) in zip(self._modes(model), Zs, strict=True):
                 seen = codes >= 0
                 eta[seen] += np.einsum("nk,nk->n", Z[seen], b[codes[seen]])
         return self._linkinv(eta) if type == "response" else eta
+
+    @abstractmethod
+    def _draw(self, model, nsim: int, rng: np.random.Generator) -> np.ndarray:
+        """``nsim`` simulated responses of the fitted rows (``nobs × nsim``)."""
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """New responses from the fitted model: new random effects each time, then new
+        residuals (LMM) or binomial / Poisson draws (GLMM), as lme4's ``simulate`` with its
+        default ``use.u = FALSE``.
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses per fitted row.
+        seed
+            Seed of NumPy's default generator (the draws are not R's random stream).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``nobs × nsim``, column j the j-th simulated response. LMM: mean Xβ (plus any
+            offset), covariance σ²(ZΛΛᵀZᵀ + W⁻¹) with W the prior weights (I without).
+            Binomial GLMM: the proportion of successes out of each row's trials (0/1 for a
+            0/1 response), as R's ``binomial()$simulate`` for a response that is not a
+            two-column matrix; non-integer trials are an error, as in R. Poisson GLMM:
+            counts (prior weights do not enter, as R's ``poisson()$simulate``).
+
+        Examples
+        --------
+        R: ``simulate(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), nsim = 2,
+        seed = 1)`` or ``simulate(glmer(p_admitted ~ Gender + (1 | Dept), ucb, binomial,
+        weights = applicants), nsim = 2)`` (same distribution, other draws; the moments are
+        checked in ``tests/trials/test_predict.py`` and ``tests/trials/test_lme4_factors.py``)
+
+        >>> import pandas as pd
+        >>> from attunement.trials import fit_lmm
+        >>> d = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 1.2, 2.0, 3.1, 3.9, 0.8, 2.2, 3.0, 4.1],
+        ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+        >>> fit_lmm("y ~ x + (1 | g)", d).simulate(nsim=3, seed=1).shape
+        (12, 3)
+        """
+        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+        model = self._fitted_model("simulations")
+        return self._draw(model, int(nsim), np.random.default_rng(seed))
 
     def _repr_pretty_(self, p, cycle) -> None:  # pragma: no cover - IPython display
         p.text(str(self))
