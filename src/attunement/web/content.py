@@ -104,33 +104,62 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _wording(inst_id: str, service_pack: dict[int, str], language: str, samples: bool) -> Any:
-    """The wording to show, best first: validated (bundled, or the service's licensed pack,
-    which is English), then a SAMPLE pack; ``None`` leaves the project's short labels."""
-    from attunement.instruments.textpack import InstrumentText, bundled_text_packs
+def service_text_packs(paths: Any) -> tuple[Any, ...]:
+    """The service's licensed packs (``ATTUNEMENT_ITEM_TEXT_PACK``): one file, or several
+    separated by ``os.pathsep`` (one per language), each read by the one text-pack loader
+    (:func:`attunement.instruments.textpack.load_text_pack`; a bad pack is a
+    ``DefinitionError`` naming the file, instrument, item and field).
 
-    packs = [p for p in bundled_text_packs() if p.language == language
+    Parameters
+    ----------
+    paths : str, Path, list or None
+        The pack file(s).
+
+    Returns
+    -------
+    tuple of TextPack
+        The packs, in the order given.
+    """
+    import os
+
+    from attunement.instruments.textpack import load_text_pack
+
+    if not paths:
+        return ()
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(os.pathsep) if p.strip()]
+    elif not isinstance(paths, list | tuple):
+        paths = [paths]
+    return tuple(load_text_pack(p) for p in paths)
+
+
+def _wording(inst_id: str, service_packs: Any, language: str, samples: bool) -> Any:
+    """The wording to show, best first: validated (the service's licensed pack in that
+    language, then the bundled validated packs), then a SAMPLE pack; ``None`` leaves the
+    project's short labels."""
+    from attunement.instruments.textpack import bundled_text_packs
+
+    packs = [p for p in (*service_packs, *bundled_text_packs()) if p.language == language
              and (samples or not p.sample)]
     for pack in packs:
         if not pack.sample and inst_id in pack.instruments:
             return pack.instruments[inst_id], pack.direction
-    if service_pack and language == "en":
-        return InstrumentText(inst_id, "en", dict(service_pack)), "ltr"
     for pack in packs:
         if inst_id in pack.instruments:
             return pack.instruments[inst_id], pack.direction
     return None
 
 
-def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]],
+def instrument_form(instrument_id: str, service_packs: Any = (),
                     language: str = "en", *, samples: bool = False) -> InstrumentForm:
     """The form of one instrument, items in printed order, in ``language`` when a pack has it
     (else in English); answer wording from the pack, else the definition's option labels.
+    ``service_packs`` are the service's licensed packs (:func:`service_text_packs`);
     ``samples`` admits the project's SAMPLE packs (the demo only)."""
     inst = _definitions().load_instrument(instrument_id)
-    found = _wording(inst.id, item_texts.get(inst.id, {}), language, samples)
+    found = _wording(inst.id, service_packs, language, samples)
     if found is None and language != "en":
-        found = _wording(inst.id, item_texts.get(inst.id, {}), "en", samples)
+        found = _wording(inst.id, service_packs, "en", samples)
     text, direction = found if found else (None, "ltr")
     pack = text.items if text else {}
     options = text.options if text else {}
@@ -167,7 +196,7 @@ def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]],
 
 def questions(instrument_id: str) -> list[dict[str, Any]]:
     """The questions of an instrument for the JSON API (project labels; no licensed wording)."""
-    form = instrument_form(instrument_id, {})
+    form = instrument_form(instrument_id)
     return [{"number": i.number, "label": i.label, "scores": i.values,
              "options": [c.text for c in i.choices], "safety": i.safety} for i in form.items]
 
