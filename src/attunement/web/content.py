@@ -395,6 +395,38 @@ def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[
     return out
 
 
+def language_cutoff_notes(assessment: dict[str, Any]) -> list[str]:
+    """For the clinician: which cut-offs of the caregiver's language scored these answers, each
+    with the definition's default, its source and the population studied
+    (:mod:`attunement.instruments.language_cutoffs`). Empty when the default cut-offs were used.
+
+    Parameters
+    ----------
+    assessment : dict
+        A stored assessment (``instrument`` and ``scores``).
+
+    Returns
+    -------
+    list of str
+        One sentence per cut-off replaced.
+    """
+    from attunement.instruments.language_cutoffs import language_cutoffs
+
+    inst_id = str(assessment.get("instrument") or "")
+    scores = assessment.get("scores") or {}
+    language = scores.get(f"{inst_id}_cutoffs_language")
+    if not language:
+        return []
+    inst = _definitions().load_instrument(inst_id)
+    notes = []
+    for c in language_cutoffs(inst_id, language, scores.get(f"{inst_id}_cutoffs_period")):
+        default = next(d for d in inst.cutoffs if d.id == c.cutoff)
+        notes.append(f"{default.label}: {c.rule_text()} for answers in {language} "
+                     f"(published {c.published or c.rule_text()}; default {default.rule_text()})"
+                     f" — {c.source}. Population: {c.population}.")
+    return notes
+
+
 def instrument_short_name(instrument_id: str) -> str:
     """``PHQ-9`` for ``phq9`` (the id itself if unknown)."""
     try:

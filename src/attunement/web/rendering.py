@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__, policy
 from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
-from attunement.web.content import role_names, vocabulary_choices
+from attunement.web.content import language_cutoff_notes, role_names, vocabulary_choices
 from attunement.web.security import Session
 
 HERE = Path(__file__).parent
@@ -60,6 +60,8 @@ def make_templates(service_name: str) -> Jinja2Templates:
     templates.env.globals["version"] = __version__
     templates.env.filters["role"] = role_label
     templates.env.globals["can"] = can
+    # which cut-offs of the caregiver's language scored an assessment (docs/item-text-packs.md)
+    templates.env.globals["cutoff_notes"] = language_cutoff_notes
     return templates
 
 

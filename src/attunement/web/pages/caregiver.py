@@ -53,7 +53,8 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     )
     if not errors:
         try:
-            assessment = await call(uc_assessments.submit_link, store, token, responses)
+            assessment = await call(uc_assessments.submit_link, store, token, responses,
+                                    language=spec.language, time_point=info["time_point"])
         except NotFound:
             return render(request, "caregiver_gone.html", {}, status=404)
         except StoreValidationError as exc:
