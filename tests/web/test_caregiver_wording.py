@@ -78,3 +78,45 @@ def test_answers_given_in_spanish_are_scored_with_the_spanish_cut_off_and_the_cl
     assert mother["epds_possible_depression"] is True and "epds_cutoffs_language" not in mother
     assert family.count('class="hint cutoff-language"') == 1
     assert "≥ 11 for answers in es" in family and "Ascaso" in family and "Barcelona" in family
+
+
+def test_crisis_contacts_are_shown_in_the_caregivers_language_marked_unchecked_else_english(
+        ) -> None:
+    from attunement.vocabulary import load_vocabulary
+
+    contacts = load_vocabulary().contacts()
+    for language, direction in (("es", "ltr"), ("ar", "rtl")):
+        shown = domain.crisis_contacts_in(contacts, language)
+        assert [c["phone"] for c in shown] == ["999", "116 123", "111"]
+        assert all(c["lang"] == language and c["dir"] == direction for c in shown)
+        assert not any(c["checked"] for c in shown)  # the truth: no translator has checked them
+        words = domain.caregiver_words(language)
+        assert words["support_checked"] is False and words["unchecked_translation"]
+    english = domain.crisis_contacts_in(contacts, "pl")
+    assert [c["name"] for c in english] == [c["name"] for c in contacts]
+    assert all(c["lang"] == "en" and c["checked"] for c in english)
+    assert domain.caregiver_words("es-MX")["lang"] == "es"  # a regional tag uses its language
+    # every support phrase exists in each language: no English sentence under lang="es"
+    for language in domain.caregiver_languages():
+        own = domain._caregiver_words()[language]
+        assert {"support_title", "support_unanswered", "support_answers",
+                "support_contact_now", "support_checked"} <= set(own), language
+
+
+def test_a_service_contacts_file_with_a_translation_must_say_whether_it_was_checked(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from attunement.vocabulary import VocabularyError, load_vocabulary
+
+    good = tmp_path / "contacts.yaml"
+    good.write_text("- name: Anytown crisis line\n  phone: '01234 000000'\n  translations:\n"
+                    "    es: {name: Línea de crisis de Anytown, checked: true}\n")
+    shown = domain.crisis_contacts_in(load_vocabulary().with_crisis_contacts(good).contacts(),
+                                      "es")
+    assert shown[0]["name"] == "Línea de crisis de Anytown" and shown[0]["checked"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- name: Anytown crisis line\n  phone: '01234 000000'\n  translations:\n"
+                   "    es: {name: Línea de crisis de Anytown}\n")
+    with pytest.raises(VocabularyError, match=r"bad.yaml: \[0\]\.translations\.es\.checked"):
+        load_vocabulary().with_crisis_contacts(bad)

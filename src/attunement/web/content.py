@@ -344,11 +344,50 @@ def caregiver_words(language: str) -> dict[str, Any]:
     from attunement.instruments.textpack import language_direction
 
     words = _caregiver_words()
-    chosen = language if language in words else "en"
+    primary = language.split("-")[0]
+    chosen = language if language in words else primary if primary in words else "en"
     merged = {**words["en"], **words[chosen]}
     merged["lang"] = chosen
     merged["dir"] = language_direction(chosen)
     return merged
+
+
+def crisis_contacts_in(contacts: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """The crisis contacts as a caregiver reading ``language`` sees them: each contact's name
+    and note in that language where the data has a translation (with ``checked``: a qualified
+    translator has checked it), else in English; never an empty list when contacts exist.
+
+    Parameters
+    ----------
+    contacts : list of dict
+        The service's contacts (``Settings.crisis_contacts``; ``translations`` optional).
+    language : str
+        The caregiver's page language.
+
+    Returns
+    -------
+    list of dict
+        ``{name, phone, note, lang, dir, checked}`` per contact, in the service's order.
+
+    Examples
+    --------
+    >>> [c["name"] for c in crisis_contacts_in([{"name": "Samaritans", "phone": "116 123",
+    ...     "translations": {"es": {"name": "Samaritanos", "checked": False}}}], "es")]
+    ['Samaritanos']
+    """
+    from attunement.instruments.textpack import language_direction
+
+    out = []
+    for c in contacts:
+        tr = (c.get("translations") or {}).get(language)
+        if tr and tr.get("name"):
+            out.append({"name": tr["name"], "phone": c["phone"],
+                        "note": tr.get("note") or "", "lang": language,
+                        "dir": language_direction(language), "checked": bool(tr["checked"])})
+        else:
+            out.append({"name": c["name"], "phone": c["phone"], "note": c.get("note") or "",
+                        "lang": "en", "dir": "ltr", "checked": True})
+    return out
 
 
 def caregiver_languages() -> list[str]:

@@ -7,11 +7,12 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from attunement.vocabulary import load_vocabulary
 
 # the shipped crisis contacts are data in attunement.vocabulary (one list for every layer)
-DEFAULT_CRISIS_CONTACTS: list[dict[str, str]] = load_vocabulary().contacts()
+DEFAULT_CRISIS_CONTACTS: list[dict[str, Any]] = load_vocabulary().contacts()
 
 
 def _secret_from_file(path: Path) -> str:
@@ -62,7 +63,7 @@ class Settings:
     session_idle: int = 30 * 60
     link_hours: int = 72
     max_batch: int = 64
-    crisis_contacts: list[dict[str, str]] = field(
+    crisis_contacts: list[dict[str, Any]] = field(
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )
     item_text_pack: str | Path | list[str | Path] | None = None
@@ -125,7 +126,7 @@ def _positive_int(name: str, value: str) -> int:
     return number
 
 
-def load_crisis_contacts(path: str | Path) -> list[dict[str, str]]:
+def load_crisis_contacts(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a crisis-contacts file (``attunement.vocabulary`` checks it); errors
     name the file, entry and field."""
     return load_vocabulary().with_crisis_contacts(path).contacts()
