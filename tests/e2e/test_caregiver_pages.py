@@ -298,6 +298,11 @@ def test_a_released_result_reaches_an_arabic_reader_right_to_left(
     assert main.evaluate("e => getComputedStyle(e).direction") == "rtl"
     text = main.inner_text()
     assert "مجموع إجاباتك 7 من 27." in text
+    # the help line: contacts in Arabic, each name kept with its own number, numbers unbroken
+    line = page.locator(".crisis-line bdi").all_inner_texts()
+    assert line[0] == "خدمات الطوارئ 999" and line[1].endswith("116 123"), line
+    assert page.evaluate("() => [...document.querySelectorAll('a[href^=\"tel:\"]')]"
+                         ".every(a => a.getClientRects().length === 1)")
     name = "desktop" if viewport is DESKTOP else "phone"
     _look(page, f"cg-space-ar-{name}", shots)
     page.context.close()
