@@ -78,11 +78,13 @@ def _look(page, name: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
     assert _axe(page) == [], name
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_phq9_shows_its_validated_wording_and_answers(chromium, server: LiveServer,
-                                                      e2e_world: World, shots: Path
+                                                      e2e_world: World, shots: Path,
+                                                      viewport: dict[str, int]
                                                       ) -> None:  # type: ignore[no-untyped-def]
     token = _link(e2e_world, "father", "phq9")
-    page = chromium.new_context(viewport=PHONE).new_page()
+    page = chromium.new_context(viewport=viewport).new_page()
     page.goto(f"{server.url}/c/{token}")
     text = page.locator("main").inner_text()
     assert "Over the last 2 weeks, how often have you been bothered" in text
@@ -92,7 +94,7 @@ def test_phq9_shows_its_validated_wording_and_answers(chromium, server: LiveServ
     assert answers == ["Not at all", "Several days", "More than half the days",
                        "Nearly every day"]
     assert "Short labels" not in text and "option" not in " ".join(answers).lower()
-    _look(page, "cg-phq9-phone", shots)
+    _look(page, "cg-phq9-" + ("desktop" if viewport is DESKTOP else "phone"), shots)
     page.context.close()
 
 
