@@ -277,6 +277,20 @@ def test_the_crisis_support_box_is_in_the_caregivers_language_or_english(
     name = "desktop" if viewport is DESKTOP else "phone"
     _look(page, f"cg-support-{language}-{name}", shots)
     page.context.close()
+    if language == "es":  # the practitioner's caseload now has the urgent flag: its badge
+        from web.support import PASSWORD  # never wraps (issue 13: "the urgent badge wraps")
+
+        staff = chromium.new_context(viewport=viewport).new_page()
+        staff.goto(f"{server.url}/login")
+        staff.get_by_label("Email address").fill("pa@example.org")
+        staff.get_by_label("Password").fill(PASSWORD)
+        staff.get_by_role("button", name="Sign in").click()
+        staff.wait_for_url(f"{server.url}/")
+        tags = staff.locator(".urgent-tag")
+        assert tags.count() >= 2
+        assert staff.evaluate("() => [...document.querySelectorAll('.urgent-tag')]"
+                              ".every(t => t.getClientRects().length === 1)")
+        staff.context.close()
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
