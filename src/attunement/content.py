@@ -40,6 +40,7 @@ SCHEMAS = {
     "reliable_change": "reliable_change.schema.json",
     "coding_scheme": "coding_scheme.schema.json",
     "textpack": "textpack.schema.json",
+    "language_cutoffs": "language_cutoffs.schema.json",
     "family": "family.schema.json",
 }
 

@@ -142,6 +142,9 @@ class CrisisContact(content.Plain):
     ----------
     name, phone, note : str
         Who, the number, and when to call.
+    translations : dict
+        Language tag -> ``{name, note, checked}`` (``checked``: a qualified translator has
+        checked the text); may be empty.
 
     Examples
     --------
@@ -151,6 +154,11 @@ class CrisisContact(content.Plain):
     name: str
     phone: str
     note: str = ""
+    translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        # translations appear only where a service gave some, as before they existed
+        return content.plain(self, omit=() if self.translations else ("translations",))
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,7 @@ class Vocabulary:
             worst = max(worst, URGENCY_LEVELS.index(self.kind(kid).urgency))
         return URGENCY_LEVELS[worst]
 
-    def contacts(self) -> list[dict[str, str]]:
+    def contacts(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.crisis_contacts]
 
     def with_crisis_contacts(self, contacts: str | Path | Sequence[Mapping[str, Any]]
@@ -280,7 +288,11 @@ def _parse_contacts(data: Any, where: str, prefix: Sequence[Any] = ()) -> tuple[
     except VocabularyError as err:
         raise VocabularyError(where, content.dotted([*prefix, *err.parts]), err.reason) from None
     return tuple(CrisisContact(str(c["name"]).strip(), str(c["phone"]).strip(),
-                               str(c.get("note") or "").strip()) for c in data)
+                               str(c.get("note") or "").strip(),
+                               {lang: {"name": _words(t.get("name")), "note": _words(t.get("note")),
+                                       "checked": t["checked"]}
+                                for lang, t in (c.get("translations") or {}).items()})
+                 for c in data)
 
 
 def _check_kinds(raw: Sequence[Mapping[str, Any]], src: str) -> dict[str, str]:

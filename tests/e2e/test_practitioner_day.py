@@ -167,9 +167,9 @@ def test_consent_withdrawn_in_the_ui(chromium: Any, site: Site) -> None:
 
 def _pages(site: Site, role: str) -> list[str]:
     fa = site.world.family_a
-    common = ["/", "/account"]
+    common = ["/", "/account", "/cascade"]
     if role == "researcher":
-        return [*common, "/exports", "/trials", f"/studies/{site.study}/trial"]
+        return [*common, "/exports", "/exports/jobs", "/trials", f"/studies/{site.study}/trial"]
     pages = [*common, "/families/new", f"/families/{fa}", f"/families/{fa}/observations",
              f"/families/{fa}/randomise",
              f"/families/{fa}/assess?caregiver=mother&instrument=epds"
@@ -178,7 +178,7 @@ def _pages(site: Site, role: str) -> list[str]:
     if role in ("admin", "site_lead"):
         pages += ["/admin", "/audit", f"/admin/users/{site.world.users['practitioner']}"]
     if role == "admin":
-        pages += ["/exports"]
+        pages += ["/exports", "/exports/jobs"]
     return pages
 
 
@@ -209,7 +209,8 @@ def test_signed_out_and_caregiver_pages_fit_a_phone_and_pass_axe(chromium: Any,
         context = chromium.new_context(viewport=viewport)
         page = context.new_page()
         try:
-            for path in ("/login", f"/c/{token}", "/c/not-a-real-token"):
+            for path in ("/login", f"/c/{token}", "/c/not-a-real-token", "/reset/not-a-token",
+                         "/s/not-a-real-token"):
                 page.goto(f"{site.url}{path}")
                 if viewport is PHONE and (over := _horizontal_overflow(page)):
                     problems.append(f"{path} at 390 px scrolls sideways by {over}")

@@ -130,6 +130,18 @@ def test_shipped_templates_render_every_kind_and_fall_back_to_english():
     assert used == "en" and out.subject == "S: an urgent flag needs review"
 
 
+def test_a_spanish_message_names_the_crisis_contacts_in_spanish_where_translated():
+    from attunement.vocabulary import load_vocabulary
+
+    ctx = {"service": "S", "link": "L", "expires": "E",
+           "crisis_contacts": [*load_vocabulary().contacts(), {"name": "Helpline", "phone": "1"}]}
+    for kind in ("invitation", "reminder"):
+        out, used = templates.render(kind, "email", "es", ctx)
+        assert used == "es" and "  - Servicios de emergencia: 999" in out.body
+        assert "  - Helpline: 1" in out.body  # no translation: its English name, never nothing
+        assert "Emergency services" not in out.body
+
+
 def test_a_broken_template_file_is_refused_naming_file_and_field(tmp_path):
     (tmp_path / "fr.yaml").write_text(
         "language: fr\ninvitation:\n  subject: x\n  email: '{{ link'\n  sms: y\n")

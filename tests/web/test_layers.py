@@ -16,6 +16,8 @@ WEB = SRC / "web"
 CONTENT_READS = {
     "attunement.web.content": {"attunement.instruments", "attunement.instruments.definition",
                                "attunement.instruments.textpack", "attunement.risk",
+                               # the cut-offs of the caregiver's language, shown with their source
+                               "attunement.instruments.language_cutoffs",
                                "attunement.vocabulary"},
     "attunement.web.settings": {"attunement.vocabulary"},
     "attunement.web.pages.families": {"attunement.interventions.catalogue"},

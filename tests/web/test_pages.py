@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from .support import PASSWORD, World
@@ -285,11 +286,17 @@ def test_cookie_is_secure_over_https(sqlite_world: World) -> None:
         assert "Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
 
 
+def _epds_pack(language: str, first: str) -> str:
+    items = "\n".join(f"      {n}: 'EPDS item {n} ({language})'" for n in range(2, 11))
+    return (f"language: {language}\nsource: test licence\ninstruments:\n  epds:\n"
+            f"    items:\n      1: '{first}'\n{items}\n")
+
+
 def test_item_text_pack_wording_replaces_project_labels(tmp_path, sqlite_world: World) -> None:  # type: ignore[no-untyped-def]
     from attunement.web import Settings, create_app
 
     pack = tmp_path / "pack.yaml"
-    pack.write_text("epds:\n  1: 'Licensed wording of question one (service pack)'\n")
+    pack.write_text(_epds_pack("en", "Licensed wording of question one (service pack)"))
     app = create_app(sqlite_world.store, settings=Settings(secret_key="k" * 40,
                                                            item_text_pack=pack))
     with TestClient(app) as client:
@@ -298,4 +305,43 @@ def test_item_text_pack_wording_replaces_project_labels(tmp_path, sqlite_world: 
                           params={"caregiver": "mother", "instrument": "epds", "time_point": "3m"})
     assert "Licensed wording of question one (service pack)" in page.text
     assert "Short labels" not in page.text
-    assert page.text.count("(project label)") == 9  # the pack covers item 1 only
+    assert "(project label)" not in page.text
+
+
+def test_the_service_loads_one_pack_per_language_with_the_one_loader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from attunement.web import Settings
+    from attunement.web.content import instrument_form, service_text_packs
+
+    en, es = tmp_path / "epds-en.yaml", tmp_path / "epds-es.yaml"
+    en.write_text(_epds_pack("en", "Question one"))
+    es.write_text(_epds_pack("es", "Pregunta uno"))
+    os.environ["ATTUNEMENT_ITEM_TEXT_PACK"] = f"{en}{os.pathsep}{es}"
+    try:
+        packs = service_text_packs(Settings.from_env().item_text_pack)
+    finally:
+        del os.environ["ATTUNEMENT_ITEM_TEXT_PACK"]
+    assert [p.language for p in packs] == ["en", "es"]
+    assert instrument_form("epds", packs, "es").items[0].label == "Pregunta uno"
+    assert instrument_form("epds", packs, "es").language == "es"
+    assert instrument_form("epds", packs, "en").items[0].label == "Question one"
+
+
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ("epds:\n  1: 'old layout'\n", "instruments", "older item-only layout"),
+    ("language: es\ninstruments:\n  epds:\n    items: {1: uno}\n", "instruments.epds.items",
+     "the pack lacks 2"),
+    ("language: Spanish\ninstruments: {}\n", "language", "not a language tag"),
+])
+def test_a_bad_service_pack_stops_the_app_naming_file_and_field(tmp_path, sqlite_world: World,  # type: ignore[no-untyped-def]
+                                                                body, field, words) -> None:
+    from attunement.content import DefinitionError
+    from attunement.web import Settings, create_app
+
+    pack = tmp_path / "licensed.yaml"
+    pack.write_text(body)
+    with pytest.raises(DefinitionError) as err:
+        create_app(sqlite_world.store, settings=Settings(secret_key="k" * 40, item_text_pack=pack))
+    assert err.value.field == field and words in str(err.value)
+    assert "licensed.yaml" in str(err.value)

@@ -240,8 +240,15 @@ def load_text_pack(path: str | Path) -> TextPack:
     """
     path = Path(path)
     file = str(path)
-    data = content.validate(content.load_yaml(path, error=DefinitionError), "textpack",
-                            file=file, error=DefinitionError)
+    raw = content.load_yaml(path, error=DefinitionError)
+    if isinstance(raw, dict) and "instruments" not in raw and raw \
+            and all(isinstance(v, dict) for v in raw.values()):
+        first = next(iter(raw))
+        raise DefinitionError(
+            "this is the older item-only layout {instrument: {item: text}}, no longer read: "
+            f"put the wording under 'instruments: {{{first}: {{items: ...}}}}' with its "
+            "'language' (docs/item-text-packs.md)", file=file, field="instruments")
+    data = content.validate(raw, "textpack", file=file, error=DefinitionError)
     language = str(data.get("language") or "en")
     direction = str(data.get("direction") or language_direction(language))
     sample = data.get("sample", False)

@@ -9,6 +9,7 @@ are read there), exactly as before the scoring moved out of the store.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -16,7 +17,8 @@ from attunement.store import Actor, Store, StoreValidationError, Submission
 
 
 def score(
-    instrument: str, responses: list[int | None], input_kind: str, variants: list[str] | None
+    instrument: str, responses: list[int | None], input_kind: str, variants: list[str] | None,
+    *, thresholds: dict[str, float] | None = None,
 ) -> Any:
     """Score one questionnaire for the store (a :data:`attunement.store.assessments.Scorer`).
 
@@ -30,6 +32,8 @@ def score(
         ``"scores"`` or another of the store's input kinds.
     variants
         The caregiver's form variants for this instrument, or None.
+    thresholds
+        Cut-off overrides (the cut-offs of the language the answers were given in).
 
     Returns
     -------
@@ -50,7 +54,8 @@ def score(
     from attunement.instruments import ScoringError, UnknownInstrument, score_responses
 
     try:
-        return score_responses(instrument, responses, input=input_kind, variant=variants)
+        return score_responses(instrument, responses, input=input_kind, variant=variants,
+                               thresholds=thresholds)
     except UnknownInstrument as exc:
         raise StoreValidationError("instrument", str(exc)) from exc
     except ScoringError as exc:
@@ -153,8 +158,64 @@ def correct_assessment(
         actor, assessment_id, responses, reason=reason, input=input, score=score)
 
 
+def time_point_period(time_point: str | None) -> str | None:
+    """``antenatal`` or ``postnatal`` for a time point of the vocabulary's default schedule
+    (its first, ``antenatal``, is before birth; the others after), else None (a study's own
+    time point: its period is not known here, so no period-specific cut-off applies).
+
+    Examples
+    --------
+    >>> time_point_period("antenatal"), time_point_period("3m"), time_point_period("visit 2")
+    ('antenatal', 'postnatal', None)
+    """
+    from attunement.vocabulary import load_vocabulary
+
+    ids = [t.id for t in load_vocabulary().default_schedule]
+    if time_point not in ids:
+        return None
+    return "antenatal" if time_point == "antenatal" else "postnatal"
+
+
+def scorer_in(language: str | None, time_point: str | None) -> Any:
+    """A scorer (:func:`score`) for answers given in ``language``: the cut-offs validation
+    studies report for that language and period replace the definition's
+    (:mod:`attunement.instruments.language_cutoffs`), the flags they raise cite that study,
+    and the scores record ``{instrument}_cutoffs_language`` and ``_cutoffs_period`` so the
+    clinician sees which cut-offs were used. Without such cut-offs it is :func:`score`.
+
+    Examples
+    --------
+    >>> s = scorer_in("es", "6w")("epds", [1] * 9 + [0], "scores", None)
+    >>> s.scores["epds_possible_depression"], s.scores["epds_cutoffs_language"]
+    (False, 'es')
+    """
+    from attunement.instruments.language_cutoffs import language_cutoffs
+
+    period = time_point_period(time_point)
+
+    def _score(instrument: str, responses: list[int | None], input_kind: str,
+               variants: list[str] | None) -> Any:
+        entries = language_cutoffs(instrument, language, period)
+        if not entries:
+            return score(instrument, responses, input_kind, variants)
+        scored = score(instrument, responses, input_kind, variants,
+                       thresholds={c.cutoff: c.value for c in entries})
+        by_column = {f"{instrument}_{c.cutoff}": c for c in entries}
+        scored.flags = [
+            replace(f, reason=f"{f.reason.replace(' (service threshold)', '')} "
+                    f"[cut-off for answers in {e.language}]",
+                    source=f"{e.source}; population: {e.population}")
+            if (e := by_column.get(f.id)) else f for f in scored.flags]
+        scored.scores[f"{instrument}_cutoffs_language"] = language
+        scored.scores[f"{instrument}_cutoffs_period"] = period
+        return scored
+
+    return _score
+
+
 def submit_link(
-    store: Store, token: str, responses: list[int | None], *, input: str = "scores"
+    store: Store, token: str, responses: list[int | None], *, input: str = "scores",
+    language: str | None = None, time_point: str | None = None,
 ) -> dict:
     """A caregiver's answers through their one-time link: scored, stored, the link used up.
 
@@ -166,10 +227,14 @@ def submit_link(
         The link's secret.
     responses, input
         The answers and their input kind.
+    language, time_point
+        The language the form was shown in and the link's time point: the cut-offs of that
+        language and period are used (:func:`scorer_in`).
 
     Returns
     -------
     dict
         The stored assessment.
     """
-    return store.care.submit_link(token, responses, input=input, score=score)
+    return store.care.submit_link(token, responses, input=input,
+                                  score=scorer_in(language, time_point))

@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from attunement import __version__
 from attunement.store import Store
 from attunement.web import api, pages
+from attunement.web.content import service_text_packs
 from attunement.web.errors import install_error_handlers
 from attunement.web.guard import RequestGuard
 from attunement.web.rendering import HERE, make_templates
 from attunement.web.schemas import Health
 from attunement.web.security import SecurityHeaders, SessionManager
-from attunement.web.settings import Settings, load_item_text_pack
+from attunement.web.settings import Settings
 from attunement.web.submissions import GroupCommit, RecordIdRange
 
 
@@ -46,7 +47,8 @@ def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
         lifetime=settings.session_lifetime,
         idle=settings.session_idle,
     )
-    app.state.item_texts = load_item_text_pack(settings.item_text_pack)
+    # the service's licensed wording, one pack per language (docs/item-text-packs.md)
+    app.state.item_texts = service_text_packs(settings.item_text_pack)
     app.state.group_commit = GroupCommit(store, max_batch=settings.max_batch)
     app.state.templates = make_templates(settings.service_name)
 

@@ -104,33 +104,62 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _wording(inst_id: str, service_pack: dict[int, str], language: str, samples: bool) -> Any:
-    """The wording to show, best first: validated (bundled, or the service's licensed pack,
-    which is English), then a SAMPLE pack; ``None`` leaves the project's short labels."""
-    from attunement.instruments.textpack import InstrumentText, bundled_text_packs
+def service_text_packs(paths: Any) -> tuple[Any, ...]:
+    """The service's licensed packs (``ATTUNEMENT_ITEM_TEXT_PACK``): one file, or several
+    separated by ``os.pathsep`` (one per language), each read by the one text-pack loader
+    (:func:`attunement.instruments.textpack.load_text_pack`; a bad pack is a
+    ``DefinitionError`` naming the file, instrument, item and field).
 
-    packs = [p for p in bundled_text_packs() if p.language == language
+    Parameters
+    ----------
+    paths : str, Path, list or None
+        The pack file(s).
+
+    Returns
+    -------
+    tuple of TextPack
+        The packs, in the order given.
+    """
+    import os
+
+    from attunement.instruments.textpack import load_text_pack
+
+    if not paths:
+        return ()
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(os.pathsep) if p.strip()]
+    elif not isinstance(paths, list | tuple):
+        paths = [paths]
+    return tuple(load_text_pack(p) for p in paths)
+
+
+def _wording(inst_id: str, service_packs: Any, language: str, samples: bool) -> Any:
+    """The wording to show, best first: validated (the service's licensed pack in that
+    language, then the bundled validated packs), then a SAMPLE pack; ``None`` leaves the
+    project's short labels."""
+    from attunement.instruments.textpack import bundled_text_packs
+
+    packs = [p for p in (*service_packs, *bundled_text_packs()) if p.language == language
              and (samples or not p.sample)]
     for pack in packs:
         if not pack.sample and inst_id in pack.instruments:
             return pack.instruments[inst_id], pack.direction
-    if service_pack and language == "en":
-        return InstrumentText(inst_id, "en", dict(service_pack)), "ltr"
     for pack in packs:
         if inst_id in pack.instruments:
             return pack.instruments[inst_id], pack.direction
     return None
 
 
-def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]],
+def instrument_form(instrument_id: str, service_packs: Any = (),
                     language: str = "en", *, samples: bool = False) -> InstrumentForm:
     """The form of one instrument, items in printed order, in ``language`` when a pack has it
     (else in English); answer wording from the pack, else the definition's option labels.
+    ``service_packs`` are the service's licensed packs (:func:`service_text_packs`);
     ``samples`` admits the project's SAMPLE packs (the demo only)."""
     inst = _definitions().load_instrument(instrument_id)
-    found = _wording(inst.id, item_texts.get(inst.id, {}), language, samples)
+    found = _wording(inst.id, service_packs, language, samples)
     if found is None and language != "en":
-        found = _wording(inst.id, item_texts.get(inst.id, {}), "en", samples)
+        found = _wording(inst.id, service_packs, "en", samples)
     text, direction = found if found else (None, "ltr")
     pack = text.items if text else {}
     options = text.options if text else {}
@@ -167,7 +196,7 @@ def instrument_form(instrument_id: str, item_texts: dict[str, dict[int, str]],
 
 def questions(instrument_id: str) -> list[dict[str, Any]]:
     """The questions of an instrument for the JSON API (project labels; no licensed wording)."""
-    form = instrument_form(instrument_id, {})
+    form = instrument_form(instrument_id)
     return [{"number": i.number, "label": i.label, "scores": i.values,
              "options": [c.text for c in i.choices], "safety": i.safety} for i in form.items]
 
@@ -315,11 +344,50 @@ def caregiver_words(language: str) -> dict[str, Any]:
     from attunement.instruments.textpack import language_direction
 
     words = _caregiver_words()
-    chosen = language if language in words else "en"
+    primary = language.split("-")[0]
+    chosen = language if language in words else primary if primary in words else "en"
     merged = {**words["en"], **words[chosen]}
     merged["lang"] = chosen
     merged["dir"] = language_direction(chosen)
     return merged
+
+
+def crisis_contacts_in(contacts: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """The crisis contacts as a caregiver reading ``language`` sees them: each contact's name
+    and note in that language where the data has a translation (with ``checked``: a qualified
+    translator has checked it), else in English; never an empty list when contacts exist.
+
+    Parameters
+    ----------
+    contacts : list of dict
+        The service's contacts (``Settings.crisis_contacts``; ``translations`` optional).
+    language : str
+        The caregiver's page language.
+
+    Returns
+    -------
+    list of dict
+        ``{name, phone, note, lang, dir, checked}`` per contact, in the service's order.
+
+    Examples
+    --------
+    >>> [c["name"] for c in crisis_contacts_in([{"name": "Samaritans", "phone": "116 123",
+    ...     "translations": {"es": {"name": "Samaritanos", "checked": False}}}], "es")]
+    ['Samaritanos']
+    """
+    from attunement.instruments.textpack import language_direction
+
+    out = []
+    for c in contacts:
+        tr = (c.get("translations") or {}).get(language)
+        if tr and tr.get("name"):
+            out.append({"name": tr["name"], "phone": c["phone"],
+                        "note": tr.get("note") or "", "lang": language,
+                        "dir": language_direction(language), "checked": bool(tr["checked"])})
+        else:
+            out.append({"name": c["name"], "phone": c["phone"], "note": c.get("note") or "",
+                        "lang": "en", "dir": "ltr", "checked": True})
+    return out
 
 
 def caregiver_languages() -> list[str]:
@@ -364,6 +432,38 @@ def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[
                     band=bands_words.get(level.label, level.label)))
         out.append(entry)
     return out
+
+
+def language_cutoff_notes(assessment: dict[str, Any]) -> list[str]:
+    """For the clinician: which cut-offs of the caregiver's language scored these answers, each
+    with the definition's default, its source and the population studied
+    (:mod:`attunement.instruments.language_cutoffs`). Empty when the default cut-offs were used.
+
+    Parameters
+    ----------
+    assessment : dict
+        A stored assessment (``instrument`` and ``scores``).
+
+    Returns
+    -------
+    list of str
+        One sentence per cut-off replaced.
+    """
+    from attunement.instruments.language_cutoffs import language_cutoffs
+
+    inst_id = str(assessment.get("instrument") or "")
+    scores = assessment.get("scores") or {}
+    language = scores.get(f"{inst_id}_cutoffs_language")
+    if not language:
+        return []
+    inst = _definitions().load_instrument(inst_id)
+    notes = []
+    for c in language_cutoffs(inst_id, language, scores.get(f"{inst_id}_cutoffs_period")):
+        default = next(d for d in inst.cutoffs if d.id == c.cutoff)
+        notes.append(f"{default.label}: {c.rule_text()} for answers in {language} "
+                     f"(published {c.published or c.rule_text()}; default {default.rule_text()})"
+                     f" — {c.source}. Population: {c.population}.")
+    return notes
 
 
 def instrument_short_name(instrument_id: str) -> str:

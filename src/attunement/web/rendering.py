@@ -23,7 +23,12 @@ from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__, policy
 from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
-from attunement.web.content import role_names, vocabulary_choices
+from attunement.web.content import (
+    crisis_contacts_in,
+    language_cutoff_notes,
+    role_names,
+    vocabulary_choices,
+)
 from attunement.web.security import Session
 
 HERE = Path(__file__).parent
@@ -60,6 +65,10 @@ def make_templates(service_name: str) -> Jinja2Templates:
     templates.env.globals["version"] = __version__
     templates.env.filters["role"] = role_label
     templates.env.globals["can"] = can
+    # which cut-offs of the caregiver's language scored an assessment (docs/item-text-packs.md)
+    templates.env.globals["cutoff_notes"] = language_cutoff_notes
+    # the crisis contacts in the caregiver's language, English where no translation exists
+    templates.env.globals["crisis_contacts_in"] = crisis_contacts_in
     return templates
 
 

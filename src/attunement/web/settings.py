@@ -1,9 +1,8 @@
-"""Configuration of the web service: secrets, cookies, crisis contacts, item text pack."""
+"""Configuration of the web service: secrets, cookies, crisis contacts, item text packs."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 from attunement.vocabulary import load_vocabulary
 
 # the shipped crisis contacts are data in attunement.vocabulary (one list for every layer)
-DEFAULT_CRISIS_CONTACTS: list[dict[str, str]] = load_vocabulary().contacts()
+DEFAULT_CRISIS_CONTACTS: list[dict[str, Any]] = load_vocabulary().contacts()
 
 
 def _secret_from_file(path: Path) -> str:
@@ -37,9 +36,10 @@ class Settings:
     ``web-secret.key`` in the user data directory. ``crisis_contacts`` are shown to a caregiver
     who answers a safety item above zero; a service sets its own with
     ``$ATTUNEMENT_CRISIS_CONTACTS`` (a JSON or YAML file: a list of ``{name, phone, note}``).
-    ``item_text_pack`` is a YAML or JSON file ``{instrument_id: {item_number: "validated
-    wording"}}`` the service is licensed to use; without it forms show the project's own short
-    labels, marked as such. ``sample_text_packs`` (``$ATTUNEMENT_SAMPLE_TEXT_PACKS``, set by
+    ``item_text_pack`` (``$ATTUNEMENT_ITEM_TEXT_PACK``) is the wording the service is licensed
+    to use: a text pack file, or several separated by ``os.pathsep`` (one per language), in the
+    one layout every pack uses (``docs/item-text-packs.md``); without one, forms show validated
+    bundled wording where its licence allows, else the project's own short labels, marked. ``sample_text_packs`` (``$ATTUNEMENT_SAMPLE_TEXT_PACKS``, set by
     ``attunement demo``) adds the project's SAMPLE wording for licensed questionnaires and
     languages without a bundled validated translation, marked as a sample on every page
     (``docs/item-text-packs.md``); never for families. ``max_batch`` bounds how many concurrent assessment submissions one
@@ -63,10 +63,10 @@ class Settings:
     session_idle: int = 30 * 60
     link_hours: int = 72
     max_batch: int = 64
-    crisis_contacts: list[dict[str, str]] = field(
+    crisis_contacts: list[dict[str, Any]] = field(
         default_factory=lambda: [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
     )
-    item_text_pack: str | Path | None = None
+    item_text_pack: str | Path | list[str | Path] | None = None
     # the project's SAMPLE wording (licensed questionnaires, unchecked translations): demo only
     sample_text_packs: bool = False
     public_url: str | None = None
@@ -126,41 +126,7 @@ def _positive_int(name: str, value: str) -> int:
     return number
 
 
-def _load_data_file(path: str | Path) -> Any:
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def load_crisis_contacts(path: str | Path) -> list[dict[str, str]]:
+def load_crisis_contacts(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a crisis-contacts file (``attunement.vocabulary`` checks it); errors
     name the file, entry and field."""
     return load_vocabulary().with_crisis_contacts(path).contacts()
-
-
-def load_item_text_pack(path: str | Path | None) -> dict[str, dict[int, str]]:
-    """Read an item text pack: ``{instrument_id: {item_number: text}}`` (1-based numbers)."""
-    if not path:
-        return {}
-    data = _load_data_file(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: an item text pack maps instrument ids to item texts")
-    pack: dict[str, dict[int, str]] = {}
-    for instrument, items in data.items():
-        if not isinstance(items, dict):
-            raise ValueError(f"{path}: '{instrument}' must map item numbers to wording")
-        texts: dict[int, str] = {}
-        for number, text in items.items():
-            try:
-                n = int(str(number).rsplit("_", 1)[-1])
-            except ValueError:
-                raise ValueError(
-                    f"{path}: '{instrument}' item '{number}' is not an item number"
-                ) from None
-            texts[n] = str(text)
-        pack[str(instrument)] = texts
-    return pack

@@ -53,7 +53,8 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     )
     if not errors:
         try:
-            assessment = await call(uc_assessments.submit_link, store, token, responses)
+            assessment = await call(uc_assessments.submit_link, store, token, responses,
+                                    language=spec.language, time_point=info["time_point"])
         except NotFound:
             return render(request, "caregiver_gone.html", {}, status=404)
         except StoreValidationError as exc:
@@ -63,7 +64,8 @@ async def caregiver_submit(request: Request, token: str) -> Response:
                 "words": words,
                 "urgent": content.shows_crisis_contacts(assessment),
                 "unanswered": content.safety_item_unanswered(assessment),
-                "contacts": request.app.state.settings.crisis_contacts,
+                "contacts": content.crisis_contacts_in(
+                    request.app.state.settings.crisis_contacts, words["lang"]),
             })
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     return render(request, "caregiver.html", {"info": info, "form": spec, "token": token,
