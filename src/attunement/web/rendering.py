@@ -22,7 +22,7 @@ from jinja2.runtime import Context
 from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__, policy
-from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
+from attunement.store import SAFETY_REVIEW_OUTCOMES, Forbidden, Store, StoreValidationError
 from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.security import Session
 
@@ -78,6 +78,14 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def store_of(request: Request) -> Store:
     """The application's open store."""
     return request.app.state.store
+
+
+async def visible_studies(request: Request, actor: Any) -> list[dict[str, Any]]:
+    """The studies ``actor`` may list (a form's choices); none for a role the store refuses."""
+    try:
+        return await call(store_of(request).accounts.list_studies, actor)
+    except Forbidden:
+        return []
 
 
 def get_session(request: Request) -> Session:

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from attunement import policy
 from attunement.policy import Action
 from attunement.store import Actor, NotFound, StoreValidationError
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import client_address
 from attunement.web.pages.auth import start_session
@@ -66,9 +66,8 @@ async def account_page(request: Request, actor: PageActor) -> Response:
     return await _account(request, actor)
 
 
-@router.post("/account/password", dependencies=[Depends(check_csrf)])
-async def account_password(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/account/password")
+async def account_password(request: Request, form: PostedForm, actor: PageActor) -> Response:
     current = str(form.get("current_password", ""))
     errors = FormErrors()
     if not current:
@@ -126,15 +125,13 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
 
 
 @router.get("/admin/users/{user_id}")
-async def user_page(request: Request, user_id: int,
-                    actor: PageActor) -> Response:
+async def user_page(request: Request, user_id: int, actor: PageActor) -> Response:
     return await _manage(request, actor, user_id)
 
 
-@router.post("/admin/users/{user_id}/active", dependencies=[Depends(check_csrf)])
-async def user_active(request: Request, user_id: int,
+@router.post("/admin/users/{user_id}/active")
+async def user_active(request: Request, user_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
-    form = await request.form()
     wanted = str(form.get("active", ""))
     reason = str(form.get("reason", ""))
     errors = FormErrors()
@@ -158,10 +155,9 @@ async def user_active(request: Request, user_id: int,
                          status=422)
 
 
-@router.post("/admin/users/{user_id}/password", dependencies=[Depends(check_csrf)])
-async def user_password(request: Request, user_id: int,
+@router.post("/admin/users/{user_id}/password")
+async def user_password(request: Request, user_id: int, form: PostedForm,
                         actor: PageActor) -> Response:
-    form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:
@@ -181,8 +177,7 @@ async def user_password(request: Request, user_id: int,
 
 
 @router.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
-async def user_reset_link(request: Request, user_id: int,
-                          actor: PageActor) -> Response:
+async def user_reset_link(request: Request, user_id: int, actor: PageActor) -> Response:
     token = await call(store_of(request).accounts.create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
@@ -194,11 +189,10 @@ async def reset_page(request: Request, token: str) -> Response:
     return render(request, "password_reset.html", {"email": info["email"], "token": token})
 
 
-@router.post("/reset/{token}", dependencies=[Depends(check_csrf)])
-async def reset_submit(request: Request, token: str) -> Response:
+@router.post("/reset/{token}")
+async def reset_submit(request: Request, token: str, form: PostedForm) -> Response:
     store = store_of(request)
     info = await call(store.accounts.open_password_reset, token)
-    form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, StoreValidationError
 from attunement.web.content import role_names, vocabulary_choices
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors, normalise_field
 from attunement.web.rendering import call, get_session, redirect, render, store_of
 
@@ -34,9 +34,8 @@ async def admin_page(request: Request, actor: PageActor) -> Response:
     return await _admin(request, actor)
 
 
-@router.post("/admin/sites", dependencies=[Depends(check_csrf)])
-async def admin_add_site(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/sites")
+async def admin_add_site(request: Request, form: PostedForm, actor: PageActor) -> Response:
     name = str(form.get("site.name", "")).strip()
     errors = FormErrors()
     if not name:
@@ -52,9 +51,8 @@ async def admin_add_site(request: Request, actor: PageActor) -> Response:
     return await _admin(request, actor, values={"site.name": name}, errors=errors, status=422)
 
 
-@router.post("/admin/users", dependencies=[Depends(check_csrf)])
-async def admin_add_user(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/users")
+async def admin_add_user(request: Request, form: PostedForm, actor: PageActor) -> Response:
     email = str(form.get("user.email", "")).strip()
     role = str(form.get("user.role", ""))
     sites = [str(s) for s in form.getlist("user.sites")]
@@ -81,9 +79,8 @@ async def admin_add_user(request: Request, actor: PageActor) -> Response:
     return await _admin(request, actor, values=values, errors=errors, status=422)
 
 
-@router.post("/admin/studies", dependencies=[Depends(check_csrf)])
-async def admin_add_study(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/studies")
+async def admin_add_study(request: Request, form: PostedForm, actor: PageActor) -> Response:
     name = str(form.get("study.name", "")).strip()
     sites = [str(s) for s in form.getlist("study.sites")]
     schedule = str(form.get("study.schedule", ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -18,7 +18,7 @@ from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import StudyTrials
 from attunement.web.charts import inline_svg
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors
 from attunement.web.rendering import get_session, redirect, render
 
@@ -67,8 +67,7 @@ async def trials_index(request: Request, actor: PageActor) -> Response:
 
 
 @router.get("/studies/{study_id}/trial")
-async def study_trial(request: Request, study_id: int,
-                      actor: PageActor) -> Response:
+async def study_trial(request: Request, study_id: int, actor: PageActor) -> Response:
     return await _study_page(request, actor, study_id)
 
 
@@ -138,10 +137,9 @@ _FIELD_OF = {"design.strata": "columns", "design.factors": "columns", "design.le
              "consent_kind": "consent_kind", "secret": "secret"}
 
 
-@router.post("/studies/{study_id}/trial/design", dependencies=[Depends(check_csrf)])
-async def study_trial_design(request: Request, study_id: int,
+@router.post("/studies/{study_id}/trial/design")
+async def study_trial_design(request: Request, study_id: int, form: PostedForm,
                              actor: PageActor) -> Response:
-    form = await request.form()
     values = {k: v for k, v in form.items() if k not in ("csrf_token", "secret")
               and isinstance(v, str)}
     design, secret, errors = parse_design_form(form)
@@ -173,15 +171,13 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
 
 
 @router.get("/families/{family_id}/randomise")
-async def randomise_page(request: Request, family_id: int,
-                         actor: PageActor) -> Response:
+async def randomise_page(request: Request, family_id: int, actor: PageActor) -> Response:
     return await _randomise_page(request, actor, family_id)
 
 
-@router.post("/families/{family_id}/randomise", dependencies=[Depends(check_csrf)])
-async def randomise_submit(request: Request, family_id: int,
+@router.post("/families/{family_id}/randomise")
+async def randomise_submit(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
-    form = await request.form()
     values = {k[len("values."):]: v for k, v in form.items()
               if k.startswith("values.") and isinstance(v, str)}
     errors = FormErrors()
