@@ -12,21 +12,21 @@ from attunement.store import Actor, StoreValidationError
 from attunement.web.content import role_names, vocabulary_choices
 from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors, normalise_field
-from attunement.web.rendering import call, get_session, redirect, render, store_of
+from attunement.web.rendering import call, get_session, redirect, render_form, store_of
 
 router = APIRouter(include_in_schema=False)
 
 
-async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | None = None,
-                 errors: FormErrors | None = None, status: int = 200) -> Response:
+async def _admin(request: Request, actor: Actor, values: dict[str, Any] | None = None,
+                 errors: FormErrors | None = None) -> Response:
     store = store_of(request)
     users = await call(store.accounts.list_users, actor)
     sites = await call(store.accounts.list_sites, actor)
     studies = await call(store.accounts.list_studies, actor)
-    return render(request, "admin.html", {
-        "users": users, "sites": sites, "studies": studies, "values": values or {},
-        "errors": errors or FormErrors(), "roles": vocabulary_choices("user_roles"),
-    }, status=status)
+    return render_form(request, "admin.html", {
+        "users": users, "sites": sites, "studies": studies,
+        "roles": vocabulary_choices("user_roles"),
+    }, values=values, errors=errors)
 
 
 @router.get("/admin")
@@ -48,7 +48,7 @@ async def admin_add_site(request: Request, form: PostedForm, actor: PageActor) -
         else:
             get_session(request).flash(f"Site '{name}' added.")
             return redirect(request, "/admin")
-    return await _admin(request, actor, values={"site.name": name}, errors=errors, status=422)
+    return await _admin(request, actor, {"site.name": name}, errors)
 
 
 @router.post("/admin/users")
@@ -76,7 +76,7 @@ async def admin_add_user(request: Request, form: PostedForm, actor: PageActor) -
             return redirect(request, "/admin")
     values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites,
                               "user.studies": studies}
-    return await _admin(request, actor, values=values, errors=errors, status=422)
+    return await _admin(request, actor, values, errors)
 
 
 @router.post("/admin/studies")
@@ -116,4 +116,4 @@ async def admin_add_study(request: Request, form: PostedForm, actor: PageActor) 
             get_session(request).flash(f"Study '{name}' added.")
             return redirect(request, "/admin")
     values = {"study.name": name, "study.sites": sites, "study.schedule": schedule}
-    return await _admin(request, actor, values=values, errors=errors, status=422)
+    return await _admin(request, actor, values, errors)

@@ -22,7 +22,7 @@ async def export_jobs_page(request: Request, actor: PageActor) -> Response:
     studies = await visible_studies(request, actor)
     jobs = await call(store_of(request).export_jobs.list_jobs, actor)
     return render(request, "export_jobs.html", {"jobs": jobs, "studies": studies,
-                                                "formats": downloads.STREAMED})
+                                                "formats": [(f, f.upper()) for f in downloads.STREAMED]})
 
 
 @router.post("/exports/jobs")
