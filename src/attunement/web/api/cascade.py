@@ -17,27 +17,16 @@ from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
 from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
-from attunement.web.schemas import (
-    CascadeOut,
-    EquityRow,
-    FollowUpRow,
-    ReferralIn,
-    ReferralOut,
-    StageCount,
-    StageDays,
-    StageIn,
-)
+from attunement.web.schemas import CascadeOut, ReferralIn, ReferralOut, StageIn
 
 router = ApiRouter("referrals")
 
 
 def _cascade_out(result: CascadeResult) -> CascadeOut:
-    return CascadeOut(
-        stages=[StageCount(**r) for r in records(result.stages)],
-        stage_days=[StageDays(**r) for r in records(result.stage_days)],
-        equity=[EquityRow(**r) for r in records(result.equity)],
-        follow_up_30d=[FollowUpRow(**r) for r in records(result.follow_up)],
-    )
+    return CascadeOut.model_validate({
+        "stages": records(result.stages), "stage_days": records(result.stage_days),
+        "equity": records(result.equity), "follow_up_30d": records(result.follow_up),
+    })
 
 
 @router.get("/families/{family_id}/referrals", response_model=list[ReferralOut])
