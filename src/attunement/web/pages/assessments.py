@@ -71,7 +71,7 @@ async def assessment_submit(request: Request, family_id: int, form: PostedForm,
             if content.is_urgent(assessment):
                 session.flash("URGENT: a safety answer needs a same-day review. An alert is open "
                               "on the dashboard.", "urgent")
-            session.flash(f"{spec.name} saved for {caregiver} ({time_point}).")
+            session.flash(f"{spec.instrument.name} saved for {caregiver} ({time_point}).")
             return redirect(request, f"/families/{family_id}")
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     return render(request, "assessment.html", {**context, "values": values, "errors": errors},
