@@ -177,15 +177,12 @@ class StudyIn(BaseModel):
     time_points: list[TimePointIn]
 
 
-class ScheduleItemOut(BaseModel):
-    """One caregiver x instrument x time point still to do (researchers: pseudonymous)."""
-
-    caregiver: str
-    caregiver_role: str
-    instrument: str
-    time_point: str
-    target: str | None = None
-    window_closes: str | None = None
+ScheduleItemOut = _record(
+    "ScheduleItemOut",
+    """One caregiver x instrument x time point still to do (researchers: pseudonymous).""",
+    {"caregiver": str, "caregiver_role": str, "instrument": str, "time_point": str},
+    target=str, window_closes=str,
+)
 
 
 class FamilyRowOut(BaseModel):
