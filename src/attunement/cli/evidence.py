@@ -35,14 +35,9 @@ def _figure(flag: str, what: str, note: str = "") -> Any:
                         + (f"; {note})." if note else ")."))
 
 
-def _value(flag: str, help: str) -> Any:
-    """An option taking a value, absent unless given: ``--FLAG VALUE``."""
-    return typer.Option(None, flag, help=help)
-
-
 def _column(flag: str, what: str) -> Any:
     """An option naming a column of the table: ``--FLAG COL``, "Column with WHAT."."""
-    return _value(flag, f"Column with {what}.")
+    return typer.Option(None, flag, help=f"Column with {what}.")
 
 
 @contextmanager
@@ -117,8 +112,8 @@ def effect_sizes_command(
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV or Parquet (by extension); default stdout."),
     vtype: str = typer.Option("LS", "--vtype", help="Variance type (metafor's vtype): LS, UB..."),
-    add: float | None = _value("--add", "Added to 2x2 cells (see --to); default 1/2, 0 for AS (as "
-                                        "metafor)."),
+    add: float | None = typer.Option(None, "--add", help="Added to 2x2 cells (see --to); "
+                                     "default 1/2, 0 for AS (as metafor)."),
     to: str = typer.Option("only0", "--to", help="only0 (studies with a zero cell), all, "
                            "if0all, none."),
     drop00: bool = typer.Option(False, "--drop00", help="Set studies without events in both "
@@ -138,13 +133,13 @@ def meta_command(
     yi: str = typer.Option("yi", "--yi", help="Column with the effect sizes."),
     vi: str = typer.Option("vi", "--vi", help="Column with the sampling variances."),
     sei: str | None = _column("--sei", "standard errors (instead of --vi)"),
-    measure: str | None = _value("--measure", "Compute yi/vi first from "
+    measure: str | None = typer.Option(None, "--measure", help="Compute yi/vi first from "
                                        "metafor-named raw columns. " + MEASURE_HELP),
     method: str = typer.Option("REML", "--method", help="EE/FE, DL, HE, HS, HSk, SJ, ML, REML, "
                                "EB, PM."),
     test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
-    mods: str | None = _value("--mods", "Moderator columns, comma separated; text columns are "
-                                        "categorical (subgroups)."),
+    mods: str | None = typer.Option(None, "--mods", help="Moderator columns, comma separated; "
+                                    "text columns are categorical (subgroups)."),
     subgroup: str | None = _column("--subgroup", "subgroup labels: separate models per "
                                    "subgroup and the test of subgroup differences (forest "
                                    "plot in blocks)"),
@@ -159,40 +154,42 @@ def meta_command(
                                   "cluster-robust tests as metafor's robust() (CR1, t(n - p))"),
     clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
                                       "with Satterthwaite df and the HTZ test (clubSandwich)."),
-    random: list[str] | None = _value("--random", "Random-effects formula (repeat for several): "
-                                                  "'~ 1 | study/es', '~ outcome | trial'. Fits "
-                                                  "metafor's rma.mv."),
-    struct: list[str] | None = _value("--struct", "With an '~ inner | outer' term: CS (default), "
-                                                  "HCS, UN, AR, ID, DIAG (repeat for a second "
-                                                  "term)."),
-    v_matrix: str | None = _value("--V", "With --random: a column of sampling variances, or a CSV "
-                                         "file holding the full k x k covariance matrix (no "
-                                         "header)."),
-    vcalc_spec: str | None = _value("--vcalc", "With --random: build V as metafor's vcalc from "
-                                               "--vi, e.g. 'cluster=study,obs=esid,rho=0.6' or "
-                                               "'cluster=study,time1=time,phi=0.9'."),
-    tau2: float | None = _value("--tau2", "Fix tau^2 at this value instead of estimating it."),
+    random: list[str] | None = typer.Option(None, "--random", help="Random-effects formula "
+                                            "(repeat for several): '~ 1 | study/es', "
+                                            "'~ outcome | trial'. Fits metafor's rma.mv."),
+    struct: list[str] | None = typer.Option(None, "--struct", help="With an '~ inner | "
+                                            "outer' term: CS (default), HCS, UN, AR, ID, DIAG "
+                                            "(repeat for a second term)."),
+    v_matrix: str | None = typer.Option(None, "--V", help="With --random: a column of "
+                                        "sampling variances, or a CSV file holding the full "
+                                        "k x k covariance matrix (no header)."),
+    vcalc_spec: str | None = typer.Option(None, "--vcalc", help="With --random: build V as "
+                                          "metafor's vcalc from --vi, e.g. "
+                                          "'cluster=study,obs=esid,rho=0.6' or "
+                                          "'cluster=study,time1=time,phi=0.9'."),
+    tau2: float | None = typer.Option(None, "--tau2", help="Fix tau^2 at this value instead "
+                                      "of estimating it."),
     weights: str | None = _column("--weights", "the weights (instead of inverse-variance "
                                   "weights)"),
-    btt: str | None = _value("--btt", "Coefficients in the test of moderators, numbered as "
-                                      "metafor prints them (1 = intercept), comma separated, e.g. "
-                                      "2,3."),
-    add: float | None = _value("--add", "With --measure: added to 2x2 cells (see --to); default "
-                                        "1/2."),
+    btt: str | None = typer.Option(None, "--btt", help="Coefficients in the test of "
+                                   "moderators, numbered as metafor prints them (1 = "
+                                   "intercept), comma separated, e.g. 2,3."),
+    add: float | None = typer.Option(None, "--add", help="With --measure: added to 2x2 "
+                                     "cells (see --to); default 1/2."),
     to: str = typer.Option("only0", "--to", help="With --measure: only0, all, if0all, none."),
     leave1out: bool = _also("--leave1out", "fit the model leaving out each study in turn"),
     influence: bool = _also("--influence", "print influence diagnostics (metafor's influence())"),
     cumul: bool = _also("--cumul", "print a cumulative meta-analysis in file order"),
     trimfill_: bool = _also("--trimfill", "run trim-and-fill"),
-    fsn_type: str | None = _value("--fsn", "Also compute the fail-safe N: Rosenthal, Orwin or "
-                                           "Rosenberg."),
+    fsn_type: str | None = typer.Option(None, "--fsn", help="Also compute the fail-safe N: "
+                                        "Rosenthal, Orwin or Rosenberg."),
     mh: bool = typer.Option(False, "--mh", help="Mantel-Haenszel pooling of the 2x2 tables "
                             "(columns ai bi ci di, or ai n1i ci n2i) for --measure OR, RR "
                             "or RD, as metafor's rma.mh."),
-    permutest_n: int | None = _value("--permutest", "Also run a permutation test with N "
-                                                    "permutations (exact when N covers them all), "
-                                                    "as metafor's permutest."),
-    seed: int | None = _value("--seed", "Seed for --permutest."),
+    permutest_n: int | None = typer.Option(None, "--permutest", help="Also run a permutation "
+                                           "test with N permutations (exact when N covers "
+                                           "them all), as metafor's permutest."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for --permutest."),
     profile: bool = _also("--profile", "print the profile log-likelihood of tau^2 "
                           "(metafor's profile)"),
     blup_: bool = _also("--blup", "print the BLUPs of the study effects (metafor's blup)"),
@@ -203,11 +200,11 @@ def meta_command(
                                      "else a seeded random 100000; --seed"),
     radial: Path | None = _figure("--radial", "a radial (Galbraith) plot",
                                   "models without moderators"),
-    selmodel_type: str | None = _value("--selmodel", "Also fit a selection model: step (needs "
-                                                     "--steps) or beta, as metafor's selmodel "
-                                                     "(ML)."),
-    steps: str | None = _value("--steps", "With --selmodel step: one-sided p-value cut points, "
-                                          "comma separated (e.g. 0.025,1)."),
+    selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
+                                             "model: step (needs --steps) or beta, as metafor's "
+                                             "selmodel (ML)."),
+    steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
+                                     "p-value cut points, comma separated (e.g. 0.025,1)."),
     hc_: bool = _also("--hc", "print the Henmi-Copas CI (models without moderators), as "
                       "metafor's hc"),
 ) -> None:
