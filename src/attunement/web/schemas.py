@@ -510,16 +510,13 @@ class QuestionOut(BaseModel):
     safety: bool
 
 
-class LinkInfoOut(BaseModel):
-    """What a one-time link asks for, with the questions (project labels)."""
-
-    instrument: str
-    time_point: str
-    caregiver_role: str | None = None
-    language: str | None = None
-    site: str | None = None
-    expires_at: str | None = None
-    questions: list[QuestionOut]
+LinkInfoOut = _record(
+    "LinkInfoOut",
+    """What a one-time link asks for, with the questions (project labels).""",
+    {"instrument": str, "time_point": str},
+    caregiver_role=str, language=str, site=str, expires_at=str,
+    then={"questions": list[QuestionOut]},
+)
 
 
 class LinkReceivedOut(BaseModel):
