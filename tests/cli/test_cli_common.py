@@ -140,3 +140,24 @@ def test_trials_fit_reads_tsv_and_parquet_as_csv(tmp_path: Path) -> None:
         assert r.exit_code == 0, r.output
         results.append(json.loads(r.stdout))
     assert results[0] == results[1] == results[2]
+
+
+def test_with_store_gives_a_command_the_store_options_and_the_open_store(tmp_path: Path) -> None:
+    from attunement.cli._common import with_store
+
+    seen: list[object] = []
+    cli = typer.Typer()
+
+    @cli.command()
+    @with_store
+    def sites(store, name: str = typer.Argument(...)) -> None:  # type: ignore[no-untyped-def]
+        seen.append((name, [s["name"] for s in store.accounts.list_sites(store.system_actor())]))
+
+    db, key = f"sqlite:///{tmp_path / 'a.db'}", str(tmp_path / "k.key")
+    result = runner.invoke(cli, ["North", "--db", db, "--key-file", key])
+    assert result.exit_code == 0, result.output
+    assert seen == [("North", [])]
+    options = runner.invoke(cli, ["--help"], env={"COLUMNS": "120"}).output
+    assert options.index("--db") < options.index("--key-file")
+    bad = runner.invoke(cli, ["North", "--db", "nonsense://x"])
+    assert bad.exit_code == 1 and "cannot open the database" in bad.output

@@ -8,10 +8,12 @@ whose store said no (the codes the commands have always used).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -235,6 +237,40 @@ def open_store(db: str | None, key_path: Path | None, *, code: int = 1,
         fail(exc, code=code)
     finally:
         store.close()
+
+
+def with_store(command: Callable[..., None]) -> Callable[..., None]:
+    """A platform command run on the open store: ``command(store, ...)`` becomes a command
+    with its own options and then ``--db`` and ``--key-file``, the store opened once for it
+    with :func:`open_store` (a store error exits 1).
+
+    Examples
+    --------
+    >>> @with_store
+    ... def sites_list(store) -> None:
+    ...     pass
+    >>> list(inspect.signature(sites_list).parameters)
+    ['db', 'key_file']
+    """
+    names = command.__globals__
+    own = [p.replace(annotation=eval(p.annotation, names) if isinstance(p.annotation, str)
+                     else p.annotation)
+           for p in list(inspect.signature(command).parameters.values())[1:]]
+    options = [inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=DbOption,
+                                 annotation=str | None),
+               inspect.Parameter("key_file", inspect.Parameter.KEYWORD_ONLY, default=KeyOption,
+                                 annotation=Path | None)]
+
+    @functools.wraps(command)
+    def run(*args: Any, db: str | None = None, key_file: Path | None = None,
+            **kwargs: Any) -> None:
+        with open_store(db, key_file) as store:
+            command(store, *args, **kwargs)
+
+    del run.__wrapped__  # typer reads the signature below, not the wrapped function's
+    run.__signature__ = inspect.Signature([*own, *options])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [*own, *options]}
+    return run
 
 
 def _plain(value: Any) -> Any:

@@ -62,6 +62,10 @@ INTERVAL_HELP = ("Coded interval START,END in seconds for every session (default
 
 TIER_HELP = ("ELAN: read only this tier (repeat for several); its Symbolic_Association tiers "
              "still give modifiers. Default: every tier.")
+# the options every reading of coded files shares
+INTERVAL_OPTION = typer.Option(None, "--interval", help=INTERVAL_HELP)
+ACTORS_OPTION = typer.Option(None, "--actors-from", help=ACTORS_HELP)
+TIER_OPTION = typer.Option(None, "--tier", help=TIER_HELP)
 
 
 def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto", *,
@@ -160,11 +164,11 @@ def metrics(
                                  "report every repair instead of stopping at the first file."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write CSV/TSV/JSON/Parquet instead of a table."),
-    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
-    actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
+    interval: str | None = INTERVAL_OPTION,
+    actors_from: str | None = ACTORS_OPTION,
     infant: str | None = typer.Option(None, "--infant", help="The infant's name(s) in the "
                                       "subject/tier/participant/column, comma-separated."),
-    tier: list[str] | None = typer.Option(None, "--tier", help=TIER_HELP),
+    tier: list[str] | None = TIER_OPTION,
 ) -> None:
     """One row per session × caregiver × cue type: n_cues, responsiveness, latencies, Yule's Q,
     odds ratio, adjusted residual and circular-shift permutation p."""
@@ -225,7 +229,7 @@ def agreement(
     levels: str | None = typer.Option(None, "--levels", help="Rating scale LO,HI (integers) "
                                       "for kappas of global ratings."),
     output: Path | None = typer.Option(None, "--output", "-o"),
-    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
+    interval: str | None = INTERVAL_OPTION,
 ) -> None:
     """Agreement of two coders: time-unit kappa (with and without tolerance) and event-based
     kappa per session × actor, or ICCs and kappas for global ratings (``--ratings``)."""
@@ -289,11 +293,11 @@ def report(
     session: str | None = typer.Option(None, "--session", help="Only this session."),
     permutations: int = typer.Option(1000, "--permutations", min=0),
     seed: int | None = typer.Option(None, "--seed"),
-    interval: str | None = typer.Option(None, "--interval", help=INTERVAL_HELP),
-    actors_from: str | None = typer.Option(None, "--actors-from", help=ACTORS_HELP),
+    interval: str | None = INTERVAL_OPTION,
+    actors_from: str | None = ACTORS_OPTION,
     infant: str | None = typer.Option(None, "--infant", help="The infant's name(s), "
                                       "comma-separated."),
-    tier: list[str] | None = typer.Option(None, "--tier", help=TIER_HELP),
+    tier: list[str] | None = TIER_OPTION,
 ) -> None:
     """Ethogram timeline (cues, responses, windows) as PNG for one session, or for any number of
     sessions an HTML summary page (one row per session and caregiver) linking to one page per

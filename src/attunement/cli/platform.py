@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from attunement.cli._common import DbOption, KeyOption, fail, open_store
+from attunement.cli._common import DbOption, KeyOption, fail, open_store, with_store
 from attunement.vocabulary import user_roles
+
+if TYPE_CHECKING:
+    from attunement.store import Store
 
 
 def _password(password_file: Path | None, *, confirm: bool = True) -> str:
@@ -60,23 +63,19 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 
 
 @sites_app.command("add")
-def sites_add(
-    name: str = typer.Argument(..., help="Site name."),
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
-) -> None:
+@with_store
+def sites_add(store: Store, name: str = typer.Argument(..., help="Site name.")) -> None:
     """Add a site."""
-    with open_store(db, key_file) as store:
-        site = store.accounts.add_site(store.system_actor(), name)
-        typer.echo(f"site {site['id']}: {site['name']}")
+    site = store.accounts.add_site(store.system_actor(), name)
+    typer.echo(f"site {site['id']}: {site['name']}")
 
 
 @sites_app.command("list")
-def sites_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
+@with_store
+def sites_list(store: Store) -> None:
     """List sites."""
-    with open_store(db, key_file) as store:
-        for site in store.accounts.list_sites(store.system_actor()):
-            typer.echo(f"{site['id']}\t{site['name']}")
+    for site in store.accounts.list_sites(store.system_actor()):
+        typer.echo(f"{site['id']}\t{site['name']}")
 
 
 @users_app.command("add")
@@ -111,12 +110,12 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(db: str | None = DbOption, key_file: Path | None = KeyOption) -> None:
+@with_store
+def users_list(store: Store) -> None:
     """List users, roles and sites."""
-    with open_store(db, key_file) as store:
-        for u in store.accounts.list_users(store.system_actor()):
-            state = "" if u["active"] else "\t(disabled)"
-            typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
+    for u in store.accounts.list_users(store.system_actor()):
+        state = "" if u["active"] else "\t(disabled)"
+        typer.echo(f"{u['id']}\t{u['email']}\t{u['role']}\t{', '.join(u['sites'])}{state}")
 
 
 def _verify_with_progress(store: Any, cp: dict | None) -> Any:
@@ -173,16 +172,15 @@ def audit_verify(
 
 
 @audit_app.command("checkpoint")
+@with_store
 def audit_checkpoint(
+    store: Store,
     out: Path = typer.Option(..., "--out", help="File to write (must not exist; mode 0600)."),
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """Write a signed checkpoint of the audit chain; keep it outside the database's reach."""
     from attunement.store import maintenance
 
-    with open_store(db, key_file) as store:
-        body = maintenance.write_checkpoint(store, out)
+    body = maintenance.write_checkpoint(store, out)
     typer.echo(
         f"checkpoint written to {out}: audit row {body['last_id']} ({body['last_hash'][:16]}…); "
         "store it where whoever can write to the database cannot"
@@ -190,32 +188,29 @@ def audit_checkpoint(
 
 
 @audit_app.command("show")
+@with_store
 def audit_show(
+    store: Store,
     limit: int = typer.Option(20, "--limit", min=1, help="How many of the newest rows."),
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """Print the newest audit rows."""
-    with open_store(db, key_file) as store:
-        for e in reversed(store.maintenance.audit_log(store.system_actor(), limit=limit)):
-            target = f"{e['entity']} {e['entity_id'] or ''}".strip()
-            typer.echo(
-                f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
-                + (f"\treason: {e['reason']}" if e["reason"] else "")
-            )
+    for e in reversed(store.maintenance.audit_log(store.system_actor(), limit=limit)):
+        target = f"{e['entity']} {e['entity_id'] or ''}".strip()
+        typer.echo(
+            f"{e['id']}\t{e['at']}\t{e['actor']}\t{e['action']}\t{target}"
+            + (f"\treason: {e['reason']}" if e["reason"] else "")
+        )
 
 
+@with_store
 def backup(
-    dest: Path = typer.Argument(..., help="Backup file to write (must not exist)."),
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
+    store: Store, dest: Path = typer.Argument(..., help="Backup file to write (must not exist).")
 ) -> None:
     """Write a consistent backup (SQLite online backup; pg_dump -Fc for PostgreSQL)."""
-    with open_store(db, key_file) as store:
-        try:
-            path = store.maintenance.backup(dest)
-        except RuntimeError as exc:
-            fail(exc, code=1)
+    try:
+        path = store.maintenance.backup(dest)
+    except RuntimeError as exc:
+        fail(exc, code=1)
     typer.echo(
         f"backup written to {path} (the identifier key file is not in it: keep that separately)"
     )
@@ -276,23 +271,22 @@ def db_grant(
     typer.echo(f"service role {service_role}: {len(done)} statements run")
 
 
+@with_store
 def export_jobs(
+    store: Store,
     once: bool = typer.Option(False, "--once", help="Run the queued jobs, then stop."),
     poll: float = typer.Option(5.0, "--poll", min=0.5, help="Seconds between looks."),
-    db: str | None = DbOption,
-    key_file: Path | None = KeyOption,
 ) -> None:
     """Run queued background exports (several workers may share one PostgreSQL database:
     each job is claimed by one); expired export files are deleted on each pass."""
-    with open_store(db, key_file) as store:
-        while True:
-            for job in store.export_jobs.run_pending():
-                typer.echo(f"export {job['id']}: {job['status']}"
-                           + (f" ({job['rows_done']} rows)" if job["status"] == "done"
-                              else f": {job['error']}"))
-            if once:
-                return
-            time.sleep(poll)
+    while True:
+        for job in store.export_jobs.run_pending():
+            typer.echo(f"export {job['id']}: {job['status']}"
+                       + (f" ({job['rows_done']} rows)" if job["status"] == "done"
+                          else f": {job['error']}"))
+        if once:
+            return
+        time.sleep(poll)
 
 
 def register(app: typer.Typer) -> None:

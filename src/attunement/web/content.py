@@ -43,13 +43,10 @@ class FormItem:
 
 @dataclass(frozen=True)
 class InstrumentForm:
-    id: str
-    name: str
-    short_name: str
-    version: str
-    recall_period: str | None
-    respondent: str
-    citation: str
+    """An instrument's form: its definition (``instrument``: id, names, version, recall period,
+    citation), the items to show and where their wording came from."""
+
+    instrument: Any
     items: tuple[FormItem, ...]
     labels_from_pack: bool
     language: str = "en"
@@ -185,9 +182,7 @@ def instrument_form(instrument_id: str, service_packs: Any = (),
             optional=item.optional, options_from_pack=bool(words),
         ))
     return InstrumentForm(
-        id=inst.id, name=inst.name, short_name=inst.short_name, version=inst.version,
-        recall_period=inst.recall_period, respondent=inst.respondent, citation=inst.citation,
-        items=tuple(items), labels_from_pack=bool(pack),
+        instrument=inst, items=tuple(items), labels_from_pack=bool(pack),
         language=text.language if text else "en", direction=direction,
         sample=bool(text and text.sample), instructions=text.instructions if text else None,
         text_source=text.source if text else None, asked_language=language,

@@ -3,7 +3,8 @@
 Routes declare them with the ``Annotated`` aliases: ``StoreDep`` (the open store),
 ``CurrentActor`` (the actor behind ``Authorization: Bearer <token>``, 401 without one),
 ``PageActor`` (the actor of a browser session, or a redirect to the sign-in page) and
-``BearerToken`` (the raw token, resolved later, e.g. in the submission writer thread).
+``BearerToken`` (the raw token, resolved later, e.g. in the submission writer thread) and
+``PostedForm`` (a posted form whose CSRF token is the session's, 403 otherwise).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from attunement.store import Actor, AuthError, Store
 from attunement.web.errors import CsrfFailed, LoginRequired
@@ -21,8 +23,9 @@ from attunement.web.security import csrf_ok
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
-__all__ = ["BearerToken", "CurrentActor", "PageActor", "StoreDep", "actor_from_token",
-           "api_actor", "check_csrf", "get_session", "get_store", "oauth2", "page_actor"]
+__all__ = ["BearerToken", "CurrentActor", "PageActor", "PostedForm", "StoreDep",
+           "actor_from_token", "api_actor", "check_csrf", "get_session", "get_store", "oauth2",
+           "page_actor", "posted_form"]
 
 
 async def get_store(request: Request) -> Store:
@@ -69,8 +72,21 @@ async def page_actor(request: Request) -> Actor:
 PageActor = Annotated[Actor, Depends(page_actor)]
 
 
-async def check_csrf(request: Request) -> None:
-    """Every state-changing form carries the session's CSRF token (``csrf_token`` field)."""
+async def posted_form(request: Request) -> FormData:
+    """The posted form, once its ``csrf_token`` field is the session's (CsrfFailed otherwise).
+
+    Every state-changing form carries the session's CSRF token; a page handler that reads the
+    form takes it as a ``PostedForm`` parameter, one that does not declares ``check_csrf``.
+    """
     form = await request.form()
     if not csrf_ok(get_session(request), form.get("csrf_token")):  # type: ignore[arg-type]
         raise CsrfFailed()
+    return form
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing form carries the session's CSRF token (``csrf_token`` field)."""
+    await posted_form(request)

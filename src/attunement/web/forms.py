@@ -29,6 +29,19 @@ def normalise_field(field: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", field).strip(".")
 
 
+def texts(form: Any, *names: str, strip: bool = True) -> list[str]:
+    """The fields ``names`` of a posted form as text, ``""`` where missing; without the
+    surrounding blanks unless ``strip`` is false.
+
+    Examples
+    --------
+    >>> texts({"kind": " research ", "version": "2"}, "kind", "version", "given_on")
+    ['research', '2', '']
+    """
+    values = [str(form.get(name, "")) for name in names]
+    return [v.strip() for v in values] if strip else values
+
+
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""

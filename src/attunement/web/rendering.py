@@ -22,13 +22,14 @@ from jinja2.runtime import Context
 from starlette.concurrency import run_in_threadpool
 
 from attunement import __version__, policy
-from attunement.store import SAFETY_REVIEW_OUTCOMES, Store, StoreValidationError
+from attunement.store import SAFETY_REVIEW_OUTCOMES, Forbidden, Store, StoreValidationError
 from attunement.web.content import (
     crisis_contacts_in,
     language_cutoff_notes,
     role_names,
     vocabulary_choices,
 )
+from attunement.web.forms import FormErrors
 from attunement.web.security import Session
 
 HERE = Path(__file__).parent
@@ -89,6 +90,14 @@ def store_of(request: Request) -> Store:
     return request.app.state.store
 
 
+async def visible_studies(request: Request, actor: Any) -> list[dict[str, Any]]:
+    """The studies ``actor`` may list (a form's choices); none for a role the store refuses."""
+    try:
+        return await call(store_of(request).accounts.list_studies, actor)
+    except Forbidden:
+        return []
+
+
 def get_session(request: Request) -> Session:
     """The browser session of this request (loaded once, kept on the request)."""
     session = getattr(request.state, "session", None)
@@ -118,6 +127,16 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     )
     request.app.state.sessions.save(response, session, https=request.url.scheme == "https")
     return response
+
+
+def render_form(request: Request, name: str, context: dict[str, Any], *,
+                values: dict[str, Any] | None = None, errors: FormErrors | None = None,
+                status: int | None = None) -> Response:
+    """A page with a form, shown again with what was typed (``values``) and a message per
+    field (``errors``): 422 when there are errors (unless ``status`` says otherwise), else 200."""
+    errors = errors or FormErrors()
+    return render(request, name, {**context, "values": values or {}, "errors": errors},
+                  status=status or (422 if errors else 200))
 
 
 def redirect(request: Request, url: str) -> Response:

@@ -8,9 +8,9 @@ document whose keys come from the screening file, a profile whose keys come from
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from attunement.policy import ROLES
 from attunement.store import SAFETY_REVIEW_OUTCOMES
@@ -19,6 +19,37 @@ from attunement.web.content import vocabulary_choices
 from attunement.web.submissions import MAX_RESPONSES
 
 Json = dict[str, Any]
+Item = TypeVar("Item")
+
+
+def _record(name: str, doc: str | None, required: dict[str, Any], /, *, open_: bool = False,
+            then: dict[str, Any] | None = None, **optional: Any) -> Any:
+    """The response model of one kind of stored record, declared once per field.
+
+    ``required`` fields are always in the store's dictionary; every ``optional`` one may be
+    left out (it defaults to None, and a route answering with only the fields the store set,
+    :meth:`attunement.web.api._router.ApiRouter.answers`, leaves it out too); ``then`` fields
+    come after them. A required or ``then`` field is a type or ``(type, default)``; an optional
+    one a type or ``(type, description)``; ``open_`` keeps keys the model does not name.
+
+    Examples
+    --------
+    >>> Site = _record("Site", "A site.", {"id": int}, name=str)
+    >>> Site(id=1).model_dump(exclude_unset=True), Site(id=1).name
+    ({'id': 1}, None)
+    """
+    def plain(spec: Any) -> Any:
+        return spec if isinstance(spec, tuple) else (spec, ...)
+
+    def maybe(spec: Any) -> Any:
+        kind, description = spec if isinstance(spec, tuple) else (spec, None)
+        return (kind | None, Field(None, description=description) if description else None)
+
+    fields = {**{k: plain(v) for k, v in required.items()},
+              **{k: maybe(v) for k, v in optional.items()},
+              **{k: plain(v) for k, v in (then or {}).items()}}
+    return create_model(name, __doc__=doc, __config__=ConfigDict(extra="allow") if open_ else None,
+                        **fields)
 
 
 class TokenOut(BaseModel):
@@ -146,15 +177,12 @@ class StudyIn(BaseModel):
     time_points: list[TimePointIn]
 
 
-class ScheduleItemOut(BaseModel):
-    """One caregiver x instrument x time point still to do (researchers: pseudonymous)."""
-
-    caregiver: str
-    caregiver_role: str
-    instrument: str
-    time_point: str
-    target: str | None = None
-    window_closes: str | None = None
+ScheduleItemOut = _record(
+    "ScheduleItemOut",
+    """One caregiver x instrument x time point still to do (researchers: pseudonymous).""",
+    {"caregiver": str, "caregiver_role": str, "instrument": str, "time_point": str},
+    target=str, window_closes=str,
+)
 
 
 class FamilyRowOut(BaseModel):
@@ -176,10 +204,14 @@ class CaseloadCounts(BaseModel):
     overdue: int
 
 
-class FamilyPage(BaseModel):
-    items: list[FamilyRowOut]
+class _Page(BaseModel, Generic[Item]):
+    # one page of a list, with the cursors of the pages before and after it
+    items: list[Item]
     next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
     previous: str | None = Field(description="Cursor of the previous page, or null")
+
+
+class FamilyPage(_Page[FamilyRowOut]):
     counts: CaseloadCounts | None = None
 
 
@@ -197,10 +229,8 @@ class AlertOut(BaseModel):
     created_at: str
 
 
-class AlertPage(BaseModel):
-    items: list[AlertOut]
-    next: str | None = Field(description="Cursor of the next page (pass as ?cursor=), or null")
-    previous: str | None = Field(description="Cursor of the previous page, or null")
+class AlertPage(_Page[AlertOut]):
+    pass
 
 
 class ConsentIn(BaseModel):
@@ -304,35 +334,17 @@ class OutcomeOut(BaseModel):
     source: str
 
 
-class ReferralOut(BaseModel):
+ReferralOut = _record(
+    "ReferralOut",
     """A referral. Staff see dates and reasons; researchers see keyed-hash ids and days from
-    the offer (``*_day``), never free-text reasons."""
-
-    id: int
-    family: int | str
-    caregiver: str | None
-    kind: str
-    target: str
-    target_label: str
-    status: str
-    next_stages: list[str]
-    offered_on: str | None = None
-    accepted_on: str | None = None
-    declined_on: str | None = None
-    decline_reason: str | None = None
-    first_session_on: str | None = None
-    completed_on: str | None = None
-    ended_on: str | None = None
-    end_reason: str | None = None
-    episode: int | None = None
-    created_at: str | None = None
-    offered_day: int | None = None
-    accepted_day: int | None = None
-    declined_day: int | None = None
-    first_session_day: int | None = None
-    completed_day: int | None = None
-    ended_day: int | None = None
-    outcomes: list[OutcomeOut] = Field(default_factory=list)
+    the offer (``*_day``), never free-text reasons.""",
+    {"id": int, "family": int | str, "caregiver": str | None, "kind": str, "target": str,
+     "target_label": str, "status": str, "next_stages": list[str]},
+    then={"outcomes": (list[OutcomeOut], Field(default_factory=list))},
+    offered_on=str, accepted_on=str, declined_on=str, decline_reason=str, first_session_on=str,
+    completed_on=str, ended_on=str, end_reason=str, episode=int, created_at=str, offered_day=int,
+    accepted_day=int, declined_day=int, first_session_day=int, completed_day=int, ended_day=int,
+)
 
 
 class StageCount(BaseModel):
@@ -427,90 +439,53 @@ class MeOut(BaseModel):
     study_ids: list[int]
 
 
-class CaregiverOut(BaseModel):
+CaregiverOut = _record(
+    "CaregiverOut",
     """A caregiver of the family; identifiers only for roles that see them, ``*_day`` (days
-    from the family's anchor date) instead of dates for researchers."""
-
-    id: str
-    pk: int | str | None = None
-    role: str | None = None
-    age: int | None = None
-    first_time_parent: bool | None = None
-    context: dict[str, Any] | None = None
-    variants: dict[str, Any] | None = None
-    joined_on: str | None = None
-    left_on: str | None = None
-    left_reason: str | None = None
-    active: bool | None = None
-    page_language: str | None = None
-    interpreter_needed: bool | None = None
-    identifiers: dict[str, Any] | None = None
-    joined_day: int | None = None
-    left_day: int | None = None
+    from the family's anchor date) instead of dates for researchers.""",
+    {"id": str},
+    pk=int | str, role=str, age=int, first_time_parent=bool, context=dict[str, Any],
+    variants=dict[str, Any], joined_on=str, left_on=str, left_reason=str, active=bool,
+    page_language=str, interpreter_needed=bool, identifiers=dict[str, Any], joined_day=int,
+    left_day=int,
+)
 
 
-class AssessmentOut(BaseModel):
-    """One stored assessment (one version): answers, scores, flags and who submitted it."""
-
-    id: int
-    family: int | str | None = None
-    caregiver: str | None = None
-    caregiver_pk: int | str | None = None
-    caregiver_role: str | None = None
-    instrument: str | None = None
-    instrument_version: str | None = None
-    time_point: str | None = None
-    instance: int | None = None
-    version: int | None = None
-    input: str | None = None
-    responses: list[int | float | None] | None = None
-    item_scores: list[int | float | None] | None = None
-    scores: dict[str, Any] | None = Field(None, description="Scale scores, cut-offs and flags "
-                                           "as columns, e.g. epds_total")
-    flags: list[dict[str, Any]] | None = None
-    corrected_from: int | None = None
-    reason: str | None = None
-    submitted_by: int | str | None = None
-    submitted_via: str | None = None
-    submitted_at: str | None = None
-    completed_on: str | None = None
-    current: bool | None = None
-    day: int | None = None
+AssessmentOut = _record(
+    "AssessmentOut",
+    """One stored assessment (one version): answers, scores, flags and who submitted it.""",
+    {"id": int},
+    family=int | str, caregiver=str, caregiver_pk=int | str, caregiver_role=str, instrument=str,
+    instrument_version=str, time_point=str, instance=int, version=int, input=str,
+    responses=list[int | float | None], item_scores=list[int | float | None],
+    scores=(dict[str, Any], "Scale scores, cut-offs and flags as columns, e.g. epds_total"),
+    flags=list[dict[str, Any]], corrected_from=int, reason=str, submitted_by=int | str,
+    submitted_via=str, submitted_at=str, completed_on=str, current=bool, day=int,
+)
 
 
-class FamilyOut(BaseModel):
+FamilyOut = _record(
+    "FamilyOut",
     """A family record: infant, caregivers, assessments, then its alerts, consents, episodes,
-    schedule and more (open: the screening file's own keys are kept)."""
-
-    model_config = ConfigDict(extra="allow")
-    id: int
-    family_id: str
-    site: str | None = None
-    site_id: int | None = None
-    study: str | None = None
-    study_id: int | None = None
-    placement: str | None = None
-    context: dict[str, Any] | None = None
-    assessed_on: str | None = None
-    created_at: str | None = None
-    infant: dict[str, Any] | None = None
-    caregivers: list[CaregiverOut] | None = None
-    assessments: list[AssessmentOut] | None = None
+    schedule and more (open: the screening file's own keys are kept).""",
+    {"id": int, "family_id": str},
+    open_=True,
+    site=str, site_id=int, study=str, study_id=int, placement=str, context=dict[str, Any],
+    assessed_on=str, created_at=str, infant=dict[str, Any], caregivers=list[CaregiverOut],
+    assessments=list[AssessmentOut],
+)
 
 
-class ProfileOut(BaseModel):
+ProfileOut = _record(
+    "ProfileOut",
     """The vulnerability profile (:func:`attunement.risk.profile`): tier, urgency, factors,
     treatment routes, prompts; then ``urgency_action`` (the urgency's first action, or null) and
-    ``crisis_contacts`` (the service's, when urgent). Open: the factors and rules are content."""
-
-    model_config = ConfigDict(extra="allow")
-    tier: str
-    urgent: bool
-    urgent_reasons: list[str] | None = None
-    factors: list[dict[str, Any]] | None = None
-    cumulative_risk: int | float | None = None
-    pathways: list[str] | None = None
-    urgency: str | None = Field(None, description="none, same_day or emergency")
+    ``crisis_contacts`` (the service's, when urgent). Open: the factors and rules are content.""",
+    {"tier": str, "urgent": bool},
+    open_=True,
+    urgent_reasons=list[str], factors=list[dict[str, Any]], cumulative_risk=int | float,
+    pathways=list[str], urgency=(str, "none, same_day or emergency"),
+)
 
 
 class MatchesOut(BaseModel):
@@ -535,16 +510,13 @@ class QuestionOut(BaseModel):
     safety: bool
 
 
-class LinkInfoOut(BaseModel):
-    """What a one-time link asks for, with the questions (project labels)."""
-
-    instrument: str
-    time_point: str
-    caregiver_role: str | None = None
-    language: str | None = None
-    site: str | None = None
-    expires_at: str | None = None
-    questions: list[QuestionOut]
+LinkInfoOut = _record(
+    "LinkInfoOut",
+    """What a one-time link asks for, with the questions (project labels).""",
+    {"instrument": str, "time_point": str},
+    caregiver_role=str, language=str, site=str, expires_at=str,
+    then={"questions": list[QuestionOut]},
+)
 
 
 class LinkReceivedOut(BaseModel):
@@ -554,41 +526,28 @@ class LinkReceivedOut(BaseModel):
         None, description="Only when the answers call for the support box")
 
 
-class EpisodeOut(BaseModel):
-    id: int
-    family: int | str | None = None
-    programme: str | None = None
-    start: str | None = None
-    end: str | None = None
-    caregivers: list[str] | None = None
-    sessions_offered: int | None = None
-    sessions_attended: int | None = None
-    fidelity_notes: str | None = None
-    end_reason: str | None = None
-    created_at: str | None = None
+EpisodeOut = _record(
+    "EpisodeOut", None,
+    {"id": int},
+    family=int | str, programme=str, start=str, end=str, caregivers=list[str], sessions_offered=int,
+    sessions_attended=int, fidelity_notes=str, end_reason=str, created_at=str,
+)
 
 
-class ConsentOut(BaseModel):
-    id: int
-    family: int | str | None = None
-    caregiver: str | None = None
-    kind: str | None = None
-    version: str | None = None
-    given_on: str | None = None
-    withdrawn_on: str | None = None
-    active: bool | None = None
+ConsentOut = _record(
+    "ConsentOut", None,
+    {"id": int},
+    family=int | str, caregiver=str, kind=str, version=str, given_on=str, withdrawn_on=str,
+    active=bool,
+)
 
 
-class ObservationOut(BaseModel):
-    """A stored coded recording (the file itself is downloaded separately)."""
-
-    id: int
-    family: int | str | None = None
-    filename: str | None = None
-    sha256: str | None = None
-    size: int | None = None
-    metadata: dict[str, Any] | None = None
-    uploaded_at: str | None = None
+ObservationOut = _record(
+    "ObservationOut",
+    """A stored coded recording (the file itself is downloaded separately).""",
+    {"id": int},
+    family=int | str, filename=str, sha256=str, size=int, metadata=dict[str, Any], uploaded_at=str,
+)
 
 
 class MeasuresOut(BaseModel):
@@ -603,22 +562,12 @@ class MeasuresOut(BaseModel):
     warnings: list[Any]
 
 
-class AuditEntryOut(BaseModel):
-    id: int
-    at: str | None = None
-    actor_id: int | None = None
-    actor: str | None = None
-    role: str | None = None
-    action: str | None = None
-    entity: str | None = None
-    entity_id: str | None = None
-    family_id: int | None = None
-    site_id: int | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    reason: str | None = None
-    client: str | None = None
-    hash: str | None = None
+AuditEntryOut = _record(
+    "AuditEntryOut", None,
+    {"id": int},
+    at=str, actor_id=int, actor=str, role=str, action=str, entity=str, entity_id=str, family_id=int,
+    site_id=int, before=dict[str, Any], after=dict[str, Any], reason=str, client=str, hash=str,
+)
 
 
 class SiteOut(BaseModel):
@@ -626,15 +575,11 @@ class SiteOut(BaseModel):
     name: str
 
 
-class UserOut(BaseModel):
-    id: int
-    email: str
-    role: str
-    active: bool | None = None
-    expires_on: str | None = None
-    sites: list[str] | None = None
-    studies: list[str | int] | None = None
-    created_at: str | None = None
+UserOut = _record(
+    "UserOut", None,
+    {"id": int, "email": str, "role": str},
+    active=bool, expires_on=str, sites=list[str], studies=list[str | int], created_at=str,
+)
 
 
 class NewUserOut(BaseModel):

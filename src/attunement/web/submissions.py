@@ -18,15 +18,15 @@ the body with its pydantic model first.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from attunement.store import AuthError, Store, StoreError, Submission
+from attunement.store import Actor, AuthError, Store, StoreError, Submission
 from attunement.usecases import assessments as uc_assessments
 from attunement.web.errors import handler_for
 
@@ -44,18 +44,26 @@ MAX_BATCH = 64
 MAX_RESPONSES = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One submission as it arrived: the bearer token is resolved in the writer thread."""
+_SUBMISSION = inspect.signature(Submission)
 
-    token: str | None
-    family_id: int
-    caregiver: str
-    instrument: str
-    time_point: str
-    responses: list[int | None]
-    input: str = "scores"
-    submission_key: str | None = None
+
+class Request:
+    """One submission as it arrived: the store's :class:`attunement.store.Submission` but for
+    its actor, which the writer thread resolves from the bearer token.
+
+    ``Request(token, family_id, caregiver, instrument, time_point, responses, ...)`` takes the
+    submission's own arguments after the token (checked at once, as the submission would).
+    """
+
+    __slots__ = ("args", "kwargs", "token")
+
+    def __init__(self, token: str | None, *args: Any, **kwargs: Any) -> None:
+        _SUBMISSION.bind(None, *args, **kwargs)  # a TypeError here, not in the writer thread
+        self.token, self.args, self.kwargs = token, args, kwargs
+
+    def submission(self, actor: Actor) -> Submission:
+        """The submission, by ``actor`` (the bearer token's)."""
+        return Submission(actor, *self.args, **self.kwargs)
 
 
 class GroupCommit:
@@ -119,9 +127,7 @@ class GroupCommit:
             except StoreError as exc:
                 results[i] = exc
                 continue
-            submissions.append((i, Submission(
-                actor, r.family_id, r.caregiver, r.instrument, r.time_point, r.responses,
-                input=r.input, submission_key=r.submission_key)))
+            submissions.append((i, r.submission(actor)))
         if submissions:
             try:
                 written = uc_assessments.submit_assessments(

@@ -5,8 +5,9 @@ managing others' accounts (``POST /api/users/{id}/password``, ``/password-reset`
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import client_address
 from attunement.web.rendering import reset_url
@@ -21,7 +22,7 @@ from attunement.web.schemas import (
     UserActiveOut,
 )
 
-router = APIRouter(prefix="/api", tags=["accounts"])
+router = ApiRouter("accounts")
 
 
 @router.post("/me/password", response_model=NewTokenOut)
@@ -39,10 +40,8 @@ def change_own_password(body: OwnPasswordIn, request: Request,
     return NewTokenOut(access_token=store.accounts.create_api_token(actor))
 
 
-@router.post("/users/{user_id}/password", response_model=PasswordSetOut,
-    response_model_exclude_unset=True)
-def set_user_password(user_id: int, body: PasswordIn, actor: CurrentActor,
-                      store: StoreDep) -> Json:
+@router.answers("POST", "/users/{user_id}/password", PasswordSetOut)
+def set_user_password(user_id: int, body: PasswordIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Set a new password for someone (administrators only, audited; site leads send a reset
     link instead); revokes all their tokens and sessions."""
     store.accounts.set_password(actor, user_id, body.new_password,
@@ -60,10 +59,8 @@ def create_reset_link(user_id: int, request: Request, actor: CurrentActor,
     return ResetLinkOut(user_id=user_id, url=reset_url(request, token), expires_in_hours=hours)
 
 
-@router.post("/users/{user_id}/active", response_model=UserActiveOut,
-    response_model_exclude_unset=True)
-def set_user_active(user_id: int, body: ActiveIn, actor: CurrentActor,
-                    store: StoreDep) -> Json:
+@router.answers("POST", "/users/{user_id}/active", UserActiveOut)
+def set_user_active(user_id: int, body: ActiveIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Disable (``active: false``) or re-enable an account, with a reason (administrators;
     site leads for the practitioners and site leads of their sites; never one's own).
 

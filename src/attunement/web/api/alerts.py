@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import AcknowledgeIn, AlertOut, AlertPage, Json
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("alerts")
 
 
-@router.get("/alerts", response_model=AlertPage, tags=["alerts"])
+@router.get("/alerts", response_model=AlertPage)
 def list_alerts(
     *,
     cursor: str | None = Query(None, description="A `next` or `previous` cursor"),
@@ -23,8 +24,7 @@ def list_alerts(
     return store.care.alerts_page(actor, cursor=cursor, limit=limit)
 
 
-@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"], response_model=AlertOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/alerts/{alert_id}/acknowledge", AlertOut)
 def acknowledge_alert(
     alert_id: int,
     body: AcknowledgeIn,

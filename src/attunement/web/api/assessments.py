@@ -4,30 +4,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import Response
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.web import submissions
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import BearerToken, CurrentActor, StoreDep
 from attunement.web.schemas import AssessmentIn, AssessmentOut, CorrectionIn, Json
 from attunement.web.submissions import dumps
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("assessments")
 
 
-@router.get("/families/{family_id}/assessments", tags=["assessments"],
-            response_model=list[AssessmentOut],
-    response_model_exclude_unset=True)
-def list_assessments(
-    family_id: int, actor: CurrentActor, store: StoreDep
-) -> list[Json]:
+@router.answers("GET", "/families/{family_id}/assessments", list[AssessmentOut])
+def list_assessments(family_id: int, actor: CurrentActor, store: StoreDep) -> list[Json]:
     return store.assessments.list_assessments(actor, family_id)
 
 
-@router.post("/families/{family_id}/assessments", status_code=201, tags=["assessments"],
-             response_model=AssessmentOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/assessments", AssessmentOut, status_code=201)
 async def add_assessment(
     family_id: int,
     body: AssessmentIn,
@@ -48,9 +43,7 @@ async def add_assessment(
                     media_type="application/json")
 
 
-@router.post("/assessments/{assessment_id}/corrections", status_code=201, tags=["assessments"],
-             response_model=AssessmentOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/assessments/{assessment_id}/corrections", AssessmentOut, status_code=201)
 def correct_assessment(
     assessment_id: int,
     body: CorrectionIn,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import client_address
 from attunement.web.schemas import Json, MeOut, TokenOut
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("auth")
 
 
-@router.post("/token", response_model=TokenOut, tags=["auth"])
+@router.post("/token", response_model=TokenOut)
 def token(
     *,
     request: Request,
@@ -24,8 +25,7 @@ def token(
     return TokenOut(access_token=store.accounts.create_api_token(actor))
 
 
-@router.get("/me", tags=["auth"], response_model=MeOut,
-    response_model_exclude_unset=True)
+@router.answers("GET", "/me", MeOut)
 def me(actor: CurrentActor) -> Json:
     """Who the token belongs to: email, role, sites and studies."""
     return {

@@ -9,63 +9,48 @@ scope and roles; the computation is :func:`attunement.usecases.cascade.cascade_r
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 
 from attunement.cascade import CascadeResult
 from attunement.store.referrals import Referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
-from attunement.web.schemas import (
-    CascadeOut,
-    EquityRow,
-    FollowUpRow,
-    ReferralIn,
-    ReferralOut,
-    StageCount,
-    StageDays,
-    StageIn,
-)
+from attunement.web.schemas import CascadeOut, ReferralIn, ReferralOut, StageIn
 
-router = APIRouter(prefix="/api", tags=["referrals"])
+router = ApiRouter("referrals")
 
 
 def _cascade_out(result: CascadeResult) -> CascadeOut:
-    return CascadeOut(
-        stages=[StageCount(**r) for r in records(result.stages)],
-        stage_days=[StageDays(**r) for r in records(result.stage_days)],
-        equity=[EquityRow(**r) for r in records(result.equity)],
-        follow_up_30d=[FollowUpRow(**r) for r in records(result.follow_up)],
-    )
+    return CascadeOut.model_validate({
+        "stages": records(result.stages), "stage_days": records(result.stage_days),
+        "equity": records(result.equity), "follow_up_30d": records(result.follow_up),
+    })
 
 
 @router.get("/families/{family_id}/referrals", response_model=list[ReferralOut])
-def list_referrals(family_id: int, actor: CurrentActor,
-                   store: StoreDep) -> list[dict]:
+def list_referrals(family_id: int, actor: CurrentActor, store: StoreDep) -> list[dict]:
     """The family's referrals and their stages, oldest offer first."""
     return Referrals(store).list_referrals(actor, family_id)
 
 
 @router.post("/families/{family_id}/referrals", response_model=ReferralOut,
                  status_code=201)
-def add_referral(family_id: int, body: ReferralIn, actor: CurrentActor,
-                 store: StoreDep) -> dict:
+def add_referral(family_id: int, body: ReferralIn, actor: CurrentActor, store: StoreDep) -> dict:
     """Record that a programme or treatment route was offered."""
     return Referrals(store).add_referral(actor, family_id, kind=body.kind, target=body.target,
                                          offered_on=body.offered_on, caregiver=body.caregiver)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut)
-def get_referral(referral_id: int, actor: CurrentActor,
-                 store: StoreDep) -> dict:
+def get_referral(referral_id: int, actor: CurrentActor, store: StoreDep) -> dict:
     """One referral, with the referred caregiver's measures after the referral date."""
     return Referrals(store).get_referral(actor, referral_id)
 
 
 @router.post("/referrals/{referral_id}/stages", response_model=ReferralOut)
-def record_stage(referral_id: int, body: StageIn, actor: CurrentActor,
-                 store: StoreDep) -> dict:
+def record_stage(referral_id: int, body: StageIn, actor: CurrentActor, store: StoreDep) -> dict:
     """Move the referral to its next stage (order enforced: 422 naming the field)."""
     return Referrals(store).record_stage(actor, referral_id, body.stage, on=body.on,
                                          reason=body.reason, episode_id=body.episode)

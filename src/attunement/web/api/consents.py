@@ -3,28 +3,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import ConsentIn, ConsentOut, ConsentWithdrawIn, Json
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("consent")
 
 
-@router.post("/families/{family_id}/consents", status_code=201, tags=["consent"],
-             response_model=ConsentOut,
-    response_model_exclude_unset=True)
-def add_consent(
-    family_id: int, body: ConsentIn, actor: CurrentActor,
-    store: StoreDep,
-) -> Json:
+@router.answers("POST", "/families/{family_id}/consents", ConsentOut, status_code=201)
+def add_consent(family_id: int, body: ConsentIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Record a consent given by the family or one caregiver."""
     return store.care.add_consent(actor, family_id, kind=body.kind, version=body.version,
                              given_on=body.given_on, caregiver=body.caregiver)
 
 
-@router.post("/consents/{consent_id}/withdraw", tags=["consent"], response_model=ConsentOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/consents/{consent_id}/withdraw", ConsentOut)
 def withdraw_consent(
     consent_id: int, body: ConsentWithdrawIn, actor: CurrentActor,
     store: StoreDep,

@@ -3,29 +3,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import EpisodeIn, EpisodeOut, EpisodeUpdate, Json
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("episodes")
 
 
-@router.post("/families/{family_id}/episodes", status_code=201, tags=["episodes"],
-             response_model=EpisodeOut,
-    response_model_exclude_unset=True)
-def add_episode(
-    family_id: int,
-    body: EpisodeIn,
-    actor: CurrentActor,
-    store: StoreDep,
-) -> Json:
+@router.answers("POST", "/families/{family_id}/episodes", EpisodeOut, status_code=201)
+def add_episode(family_id: int, body: EpisodeIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Start an intervention episode."""
     return store.care.add_episode(actor, family_id, body.programme, body.start, caregivers=body.caregivers)
 
 
-@router.patch("/episodes/{episode_id}", tags=["episodes"], response_model=EpisodeOut,
-    response_model_exclude_unset=True)
+@router.answers("PATCH", "/episodes/{episode_id}", EpisodeOut)
 def update_episode(
     episode_id: int,
     body: EpisodeUpdate,

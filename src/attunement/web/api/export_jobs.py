@@ -9,17 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter, BackgroundTasks, Path
+from fastapi import BackgroundTasks, Path
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from attunement.store import Store
 from attunement.web import downloads
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import Json
 from attunement.web.submissions import MAX_RECORD_ID
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("exports")
 
 
 class ExportJobIn(BaseModel):
@@ -55,7 +56,7 @@ def run_jobs(store: Store) -> None:
     store.export_jobs.run_pending()
 
 
-@router.post("/exports", tags=["exports"], response_model=ExportJobOut, status_code=202)
+@router.post("/exports", response_model=ExportJobOut, status_code=202)
 def request_export(body: ExportJobIn, background: BackgroundTasks, actor: CurrentActor,
                    store: StoreDep) -> Json:
     """Queue an export of the assessments in your scope; poll ``GET /api/exports/{id}``."""
@@ -65,20 +66,20 @@ def request_export(body: ExportJobIn, background: BackgroundTasks, actor: Curren
     return job
 
 
-@router.get("/exports", tags=["exports"], response_model=list[ExportJobOut])
+@router.get("/exports", response_model=list[ExportJobOut])
 def list_exports(actor: CurrentActor, store: StoreDep) -> list[Json]:
     """Your background exports, newest first."""
     return store.export_jobs.list_jobs(actor)
 
 
-@router.get("/exports/{job_id}", tags=["exports"], response_model=ExportJobOut)
+@router.get("/exports/{job_id}", response_model=ExportJobOut)
 def export_status(actor: CurrentActor, store: StoreDep,
                   job_id: int = Path(ge=1, le=MAX_RECORD_ID)) -> Json:
     """One of your background exports: status and progress (rows written of rows in all)."""
     return store.export_jobs.get(actor, job_id)
 
 
-@router.get("/exports/{job_id}/file", tags=["exports"], response_class=FileResponse,
+@router.get("/exports/{job_id}/file", response_class=FileResponse,
             responses={200: {"content": {k: {"schema": {"type": "string", "format": "binary"}}
                                          for k in ("text/csv", "application/vnd.apache.parquet")}}})
 def export_file(actor: CurrentActor, store: StoreDep,

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from attunement.web import downloads
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import EXPORT_CONTENT, AuditEntryOut, Json
 from attunement.web.submissions import MAX_RECORD_ID
 
-router = APIRouter(prefix="/api")
+router = ApiRouter()
 
 
 @router.get("/exports/assessments", tags=["exports"], response_class=Response,
@@ -46,8 +47,7 @@ def redcap_dictionary(
     return downloads.response(frame, "redcap-dictionary")
 
 
-@router.get("/audit", tags=["audit"], response_model=list[AuditEntryOut],
-    response_model_exclude_unset=True)
+@router.answers("GET", "/audit", list[AuditEntryOut], tags=["audit"])
 def audit_log(
     *,
     limit: int = Query(200, ge=1, le=5000),

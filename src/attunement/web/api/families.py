@@ -4,11 +4,12 @@ results (vulnerability profile and matched interventions, from :mod:`attunement.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import HTTPException, Path, Query, Request
 
 from attunement.usecases import families as uc_families
 from attunement.usecases import profiles
 from attunement.web import content
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import (
     CaregiverEndIn,
@@ -22,7 +23,7 @@ from attunement.web.schemas import (
     ProfileOut,
 )
 
-router = APIRouter(prefix="/api")
+router = ApiRouter()
 
 
 @router.get("/families", response_model=FamilyPage, tags=["families"])
@@ -50,26 +51,19 @@ def list_families(
     )
 
 
-@router.post("/families", status_code=201, tags=["families"], response_model=FamilyOut,
-    response_model_exclude_unset=True)
-def create_family(
-    family: FamilyIn, actor: CurrentActor, store: StoreDep
-) -> Json:
+@router.answers("POST", "/families", FamilyOut, status_code=201, tags=["families"])
+def create_family(family: FamilyIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Register a family from the screening family file; returns it with its ``id``."""
     return uc_families.register_family(store, actor, family.model_dump(mode="json", exclude_none=True))
 
 
-@router.get("/families/{family_id}", tags=["families"], response_model=FamilyOut,
-    response_model_exclude_unset=True)
-def get_family(
-    family_id: int, actor: CurrentActor, store: StoreDep
-) -> Json:
+@router.answers("GET", "/families/{family_id}", FamilyOut, tags=["families"])
+def get_family(family_id: int, actor: CurrentActor, store: StoreDep) -> Json:
     return store.families.get_family(actor, family_id)
 
 
-@router.post("/families/{family_id}/caregivers", status_code=201, tags=["families"],
-             response_model=CaregiverOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/caregivers", CaregiverOut, status_code=201,
+                tags=["families"])
 def add_caregiver(
     family_id: int,
     caregiver: CaregiverIn,
@@ -80,9 +74,8 @@ def add_caregiver(
     return uc_families.add_caregiver(store, actor, family_id, caregiver.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/families/{family_id}/caregivers/{caregiver_id}/end", tags=["families"],
-             response_model=CaregiverOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/caregivers/{caregiver_id}/end", CaregiverOut,
+                tags=["families"])
 def end_caregiver(
     *,
     family_id: int,
@@ -104,23 +97,15 @@ def _with_urgency(out: Json, request: Request) -> Json:
     return out
 
 
-@router.get("/families/{family_id}/profile", tags=["screening"], response_model=ProfileOut,
-    response_model_exclude_unset=True)
-def profile(
-    family_id: int, request: Request, actor: CurrentActor,
-    store: StoreDep,
-) -> Json:
+@router.answers("GET", "/families/{family_id}/profile", ProfileOut, tags=["screening"])
+def profile(family_id: int, request: Request, actor: CurrentActor, store: StoreDep) -> Json:
     """The family's vulnerability profile: tier, urgency (none, same-day, emergency) with its
     first action and crisis contacts, factors, treatment routes and prompts."""
     return _with_urgency(profiles.family_profile(store, actor, family_id), request)
 
 
-@router.get("/families/{family_id}/matches", tags=["screening"], response_model=MatchesOut,
-    response_model_exclude_unset=True)
-def matches(
-    family_id: int, request: Request, actor: CurrentActor,
-    store: StoreDep,
-) -> Json:
+@router.answers("GET", "/families/{family_id}/matches", MatchesOut, tags=["screening"])
+def matches(family_id: int, request: Request, actor: CurrentActor, store: StoreDep) -> Json:
     """Matched attachment-informed interventions with reasons and evidence; ``held`` (with
     ``held_reason``) while an urgent flag is open and no safety review is recorded."""
     result = profiles.family_matches(store, actor, family_id)

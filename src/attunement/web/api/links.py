@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.rendering import link_url
 from attunement.web.schemas import Json, LinkIn, LinkInfoOut, LinkOut, LinkReceivedOut, LinkSubmitIn
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("caregiver links")
 
 
-@router.post("/families/{family_id}/links", status_code=201, tags=["caregiver links"],
-             response_model=LinkOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/links", LinkOut, status_code=201)
 def create_link(
     family_id: int,
     body: LinkIn,
@@ -31,20 +30,15 @@ def create_link(
     return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
 
 
-@router.get("/links/{token}", tags=["caregiver links"], response_model=LinkInfoOut,
-    response_model_exclude_unset=True)
+@router.answers("GET", "/links/{token}", LinkInfoOut)
 def open_link(token: str, store: StoreDep) -> Json:
     """What a one-time link asks for (no account needed); 404 once used or expired."""
     info = store.care.open_link(token)
     return {**info, "questions": content.questions(info["instrument"])}
 
 
-@router.post("/links/{token}", status_code=201, tags=["caregiver links"],
-             response_model=LinkReceivedOut,
-    response_model_exclude_unset=True)
-def submit_link(
-    token: str, body: LinkSubmitIn, request: Request, store: StoreDep
-) -> Json:
+@router.answers("POST", "/links/{token}", LinkReceivedOut, status_code=201)
+def submit_link(token: str, body: LinkSubmitIn, request: Request, store: StoreDep) -> Json:
     """A caregiver's answers through a one-time link; the link is used up atomically."""
     assessment = uc_assessments.submit_link(store, token, body.responses)
     out: Json = {"received": True, "urgent": content.is_urgent(assessment)}

@@ -4,21 +4,20 @@ and the measures stored at upload (:mod:`attunement.store.observation_measures`)
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import NotFound, StoreValidationError
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import check_json
 from attunement.web.schemas import Json, MeasuresOut, ObservationOut
 
-router = APIRouter(prefix="/api")
+router = ApiRouter("observation")
 
 
-@router.post("/families/{family_id}/observations", status_code=201, tags=["observation"],
-             response_model=ObservationOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/observations", ObservationOut, status_code=201)
 async def add_observation(
     *,
     family_id: int,
@@ -55,12 +54,10 @@ async def add_observation(
                             status_code=413)
 
 
-@router.get("/observations/{session_id}/content", tags=["observation"], response_class=Response,
+@router.get("/observations/{session_id}/content", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}})
-def observation_content(
-    session_id: int, actor: CurrentActor, store: StoreDep,
-) -> Response:
+def observation_content(session_id: int, actor: CurrentActor, store: StoreDep) -> Response:
     """Download the file of an observation session (clinical roles in scope)."""
     filename, content = store.observations.observation_content(actor, session_id)
     safe = "".join(ch for ch in filename if ch.isalnum() or ch in "._-") or "recording"
@@ -68,11 +65,8 @@ def observation_content(
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
 
-@router.get("/families/{family_id}/observations/{session_id}/measures",
-            tags=["observation"], response_model=MeasuresOut,
-    response_model_exclude_unset=True)
-def api_measures(family_id: int, session_id: int, actor: CurrentActor,
-                 store: StoreDep) -> dict:
+@router.answers("GET", "/families/{family_id}/observations/{session_id}/measures", MeasuresOut)
+def api_measures(family_id: int, session_id: int, actor: CurrentActor, store: StoreDep) -> dict:
     """Responsiveness and contingency measures of a family's coded session (clinical roles in
     scope), per caregiver × cue type, with the settings they were computed with."""
     family = store.families.get_family(actor, family_id)

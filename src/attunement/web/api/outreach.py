@@ -4,18 +4,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from attunement.store import OutreachRecords
+from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import ContactIn, ContactOut, MessageOut
 
-router = APIRouter(prefix="/api", tags=["outreach"])
+router = ApiRouter("outreach")
 
 
 @router.get("/families/{family_id}/messages", response_model=list[MessageOut])
-def family_messages(family_id: int, actor: CurrentActor,
-                    store: StoreDep) -> list[MessageOut]:
+def family_messages(family_id: int, actor: CurrentActor, store: StoreDep) -> list[MessageOut]:
     """Every invitation, reminder, alert and escalation of a family, newest first, with its
     delivery result (no addresses, no message text)."""
     return [MessageOut.model_validate(m)

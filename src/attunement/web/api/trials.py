@@ -14,11 +14,11 @@ outside the user's sites answers 404; randomising twice answers 409.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from attunement.store import Store
 from attunement.store.trials import AlreadyRandomised, SequenceMismatch, StudyTrials
+from attunement.web.api._router import ApiRouter
 from attunement.web.charts import presentational_svg
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.schemas import (
@@ -33,7 +33,7 @@ from attunement.web.schemas import (
     VerifyOut,
 )
 
-router = APIRouter(prefix="/api", tags=["trials"])
+router = ApiRouter("trials")
 
 
 def _trials(store: Store) -> StudyTrials:
@@ -61,33 +61,26 @@ def _design_payload(body: DesignIn) -> dict:
     return data
 
 
-@router.post("/studies/{study_id}/design", status_code=201, response_model=DesignOut,
-    response_model_exclude_unset=True)
-def define_design(study_id: int, body: DesignIn, actor: CurrentActor,
-                  store: StoreDep) -> Json:
+@router.answers("POST", "/studies/{study_id}/design", DesignOut, status_code=201)
+def define_design(study_id: int, body: DesignIn, actor: CurrentActor, store: StoreDep) -> Json:
     """Define the study's randomisation design (admin; only before anyone is allocated)."""
     return _trials(store).define_design(actor, study_id, _design_payload(body),
                                         secret=body.secret)
 
 
-@router.get("/studies/{study_id}/design", response_model=DesignOut,
-    response_model_exclude_unset=True)
-def get_design(study_id: int, actor: CurrentActor,
-               store: StoreDep) -> Json:
+@router.answers("GET", "/studies/{study_id}/design", DesignOut)
+def get_design(study_id: int, actor: CurrentActor, store: StoreDep) -> Json:
     """The study's design and the public fingerprint of its seed (never the seed)."""
     return _trials(store).get_design(actor, study_id)
 
 
-@router.post("/studies/{study_id}/design/secret", response_model=SecretOut,
-    response_model_exclude_unset=True)
-def reveal_secret(study_id: int, body: RevealIn, actor: CurrentActor,
-                  store: StoreDep) -> Json:
+@router.answers("POST", "/studies/{study_id}/design/secret", SecretOut)
+def reveal_secret(study_id: int, body: RevealIn, actor: CurrentActor, store: StoreDep) -> Json:
     """The seed, for an independent audit of the sequence (admin; audited with the reason)."""
     return {"secret": _trials(store).reveal_secret(actor, study_id, reason=body.reason)}
 
 
-@router.post("/families/{family_id}/randomise", status_code=201, response_model=AllocationOut,
-    response_model_exclude_unset=True)
+@router.answers("POST", "/families/{family_id}/randomise", AllocationOut, status_code=201)
 def randomise(*, family_id: int, body: RandomiseIn | None = None,
               actor: CurrentActor, store: StoreDep) -> Response:
     """Randomise an enrolled family with active consent. 409 if it already has an arm."""
@@ -99,34 +92,26 @@ def randomise(*, family_id: int, body: RandomiseIn | None = None,
     return JSONResponse(out, status_code=201)
 
 
-@router.get("/families/{family_id}/allocation", response_model=AllocationOut,
-    response_model_exclude_unset=True)
-def allocation(family_id: int, actor: CurrentActor,
-               store: StoreDep) -> Json:
+@router.answers("GET", "/families/{family_id}/allocation", AllocationOut)
+def allocation(family_id: int, actor: CurrentActor, store: StoreDep) -> Json:
     """The family's allocation (404 if not randomised or not in the user's scope)."""
     return _trials(store).allocation(actor, family_id)
 
 
-@router.get("/studies/{study_id}/allocations", response_model=list[AllocationOut],
-    response_model_exclude_unset=True)
-def allocations(study_id: int, actor: CurrentActor,
-                store: StoreDep) -> list[Json]:
+@router.answers("GET", "/studies/{study_id}/allocations", list[AllocationOut])
+def allocations(study_id: int, actor: CurrentActor, store: StoreDep) -> list[Json]:
     """The study's allocations in sequence order (researchers: pseudonymised)."""
     return _trials(store).list_allocations(actor, study_id)
 
 
-@router.get("/studies/{study_id}/balance", response_model=list[BalanceRow],
-    response_model_exclude_unset=True)
-def balance(study_id: int, actor: CurrentActor,
-            store: StoreDep) -> list[Json]:
+@router.answers("GET", "/studies/{study_id}/balance", list[BalanceRow])
+def balance(study_id: int, actor: CurrentActor, store: StoreDep) -> list[Json]:
     """Allocations per arm overall and per stratum/factor level, with the largest imbalance."""
     return _trials(store).balance(actor, study_id).to_dict("records")
 
 
-@router.get("/studies/{study_id}/verify", response_model=VerifyOut,
-    response_model_exclude_unset=True)
-def verify(study_id: int, actor: CurrentActor,
-           store: StoreDep) -> Json:
+@router.answers("GET", "/studies/{study_id}/verify", VerifyOut)
+def verify(study_id: int, actor: CurrentActor, store: StoreDep) -> Json:
     """Replay the sequence from the seed (admin): the allocations that differ, if any."""
     bad = _trials(store).verify(actor, study_id)
     return {"ok": not bad, "mismatched_sequences": bad}
@@ -134,8 +119,7 @@ def verify(study_id: int, actor: CurrentActor,
 
 @router.get("/studies/{study_id}/consort.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
-def consort_svg(study_id: int, actor: CurrentActor,
-                store: StoreDep) -> Response:
+def consort_svg(study_id: int, actor: CurrentActor, store: StoreDep) -> Response:
     """The CONSORT 2010 flow diagram of the study's records (the user's families)."""
     svg = presentational_svg(_trials(store).consort_svg(actor, study_id))
     return Response(svg, media_type="image/svg+xml")

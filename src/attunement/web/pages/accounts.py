@@ -19,11 +19,19 @@ from fastapi.responses import Response
 from attunement import policy
 from attunement.policy import Action
 from attunement.store import Actor, NotFound, StoreValidationError
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import client_address
 from attunement.web.pages.auth import start_session
-from attunement.web.rendering import call, get_session, redirect, render, reset_url, store_of
+from attunement.web.rendering import (
+    call,
+    get_session,
+    redirect,
+    render,
+    render_form,
+    reset_url,
+    store_of,
+)
 from attunement.web.schemas import Json
 
 router = APIRouter(include_in_schema=False)
@@ -51,14 +59,10 @@ def _new_password_errors(form: Any, errors: FormErrors) -> str:
     return new
 
 
-async def _account(request: Request, actor: Actor, *, errors: FormErrors | None = None,
-                   status: int = 200) -> Response:
-    store = store_of(request)
-    sites = await call(store.accounts.list_sites, actor)
+async def _account(request: Request, actor: Actor, errors: FormErrors | None = None) -> Response:
+    sites = await call(store_of(request).accounts.list_sites, actor)
     names = [s["name"] for s in sites if s["id"] in actor.site_ids]
-    return render(request, "account.html", {
-        "site_names": names, "errors": errors or FormErrors(),
-    }, status=status)
+    return render_form(request, "account.html", {"site_names": names}, errors=errors)
 
 
 @router.get("/account")
@@ -66,16 +70,15 @@ async def account_page(request: Request, actor: PageActor) -> Response:
     return await _account(request, actor)
 
 
-@router.post("/account/password", dependencies=[Depends(check_csrf)])
-async def account_password(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/account/password")
+async def account_password(request: Request, form: PostedForm, actor: PageActor) -> Response:
     current = str(form.get("current_password", ""))
     errors = FormErrors()
     if not current:
         errors.add("current_password", "Enter your current password")
     new = _new_password_errors(form, errors)
     if errors:
-        return await _account(request, actor, errors=errors, status=422)
+        return await _account(request, actor, errors)
     store = store_of(request)
     assert actor.user_id is not None  # page actors are always users
     try:
@@ -84,7 +87,7 @@ async def account_password(request: Request, actor: PageActor) -> Response:
     except StoreValidationError as exc:
         field = "current_password" if exc.field == "current_password" else "new_password"
         errors.add(field, _password_message(exc.field, exc.reason))
-        return await _account(request, actor, errors=errors, status=422)
+        return await _account(request, actor, errors)
     # the store revoked every session of this account, this one too: start a fresh one
     await start_session(request, actor)
     session = get_session(request)
@@ -104,15 +107,14 @@ async def _user(request: Request, actor: Actor, user_id: int) -> Json:
 
 async def _manage(request: Request, actor: Actor, user_id: int, *,
                   values: dict[str, Any] | None = None, errors: FormErrors | None = None,
-                  status: int = 200, reset_url: str | None = None) -> Response:
+                  reset_url: str | None = None) -> Response:
     user = await _user(request, actor, user_id)
-    return render(request, "account_user.html", {
+    return render_form(request, "account_user.html", {
         "reset_url": reset_url, "reset_hours": request.app.state.settings.reset_hours,
         "user": user, "own": user["id"] == actor.user_id,
         # what the forms offer mirrors the store's rule; the store still decides each request
         "can_manage": await _can_manage(request, actor, user),
-        "values": values or {}, "errors": errors or FormErrors(),
-    }, status=status)
+    }, values=values, errors=errors)
 
 
 async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
@@ -126,15 +128,13 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
 
 
 @router.get("/admin/users/{user_id}")
-async def user_page(request: Request, user_id: int,
-                    actor: PageActor) -> Response:
+async def user_page(request: Request, user_id: int, actor: PageActor) -> Response:
     return await _manage(request, actor, user_id)
 
 
-@router.post("/admin/users/{user_id}/active", dependencies=[Depends(check_csrf)])
-async def user_active(request: Request, user_id: int,
+@router.post("/admin/users/{user_id}/active")
+async def user_active(request: Request, user_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
-    form = await request.form()
     wanted = str(form.get("active", ""))
     reason = str(form.get("reason", ""))
     errors = FormErrors()
@@ -154,14 +154,12 @@ async def user_active(request: Request, user_id: int,
                        "tokens have stopped working.")
             get_session(request).flash(message)
             return redirect(request, f"/admin/users/{user_id}")
-    return await _manage(request, actor, user_id, values={"reason": reason}, errors=errors,
-                         status=422)
+    return await _manage(request, actor, user_id, values={"reason": reason}, errors=errors)
 
 
-@router.post("/admin/users/{user_id}/password", dependencies=[Depends(check_csrf)])
-async def user_password(request: Request, user_id: int,
+@router.post("/admin/users/{user_id}/password")
+async def user_password(request: Request, user_id: int, form: PostedForm,
                         actor: PageActor) -> Response:
-    form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:
@@ -177,12 +175,11 @@ async def user_password(request: Request, user_id: int,
                                        "should change it on My account. Their sessions and "
                                        "API tokens have been signed out.")
             return redirect(request, f"/admin/users/{user_id}")
-    return await _manage(request, actor, user_id, errors=errors, status=422)
+    return await _manage(request, actor, user_id, errors=errors)
 
 
 @router.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
-async def user_reset_link(request: Request, user_id: int,
-                          actor: PageActor) -> Response:
+async def user_reset_link(request: Request, user_id: int, actor: PageActor) -> Response:
     token = await call(store_of(request).accounts.create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
@@ -194,11 +191,10 @@ async def reset_page(request: Request, token: str) -> Response:
     return render(request, "password_reset.html", {"email": info["email"], "token": token})
 
 
-@router.post("/reset/{token}", dependencies=[Depends(check_csrf)])
-async def reset_submit(request: Request, token: str) -> Response:
+@router.post("/reset/{token}")
+async def reset_submit(request: Request, token: str, form: PostedForm) -> Response:
     store = store_of(request)
     info = await call(store.accounts.open_password_reset, token)
-    form = await request.form()
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:

@@ -5,28 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, StoreValidationError
 from attunement.web.content import role_names, vocabulary_choices
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors, normalise_field
-from attunement.web.rendering import call, get_session, redirect, render, store_of
+from attunement.web.rendering import call, get_session, redirect, render_form, store_of
 
 router = APIRouter(include_in_schema=False)
 
 
-async def _admin(request: Request, actor: Actor, *, values: dict[str, Any] | None = None,
-                 errors: FormErrors | None = None, status: int = 200) -> Response:
+async def _admin(request: Request, actor: Actor, values: dict[str, Any] | None = None,
+                 errors: FormErrors | None = None) -> Response:
     store = store_of(request)
     users = await call(store.accounts.list_users, actor)
     sites = await call(store.accounts.list_sites, actor)
     studies = await call(store.accounts.list_studies, actor)
-    return render(request, "admin.html", {
-        "users": users, "sites": sites, "studies": studies, "values": values or {},
-        "errors": errors or FormErrors(), "roles": vocabulary_choices("user_roles"),
-    }, status=status)
+    return render_form(request, "admin.html", {
+        "users": users, "sites": sites, "studies": studies,
+        "roles": vocabulary_choices("user_roles"),
+    }, values=values, errors=errors)
 
 
 @router.get("/admin")
@@ -34,9 +34,8 @@ async def admin_page(request: Request, actor: PageActor) -> Response:
     return await _admin(request, actor)
 
 
-@router.post("/admin/sites", dependencies=[Depends(check_csrf)])
-async def admin_add_site(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/sites")
+async def admin_add_site(request: Request, form: PostedForm, actor: PageActor) -> Response:
     name = str(form.get("site.name", "")).strip()
     errors = FormErrors()
     if not name:
@@ -49,12 +48,11 @@ async def admin_add_site(request: Request, actor: PageActor) -> Response:
         else:
             get_session(request).flash(f"Site '{name}' added.")
             return redirect(request, "/admin")
-    return await _admin(request, actor, values={"site.name": name}, errors=errors, status=422)
+    return await _admin(request, actor, {"site.name": name}, errors)
 
 
-@router.post("/admin/users", dependencies=[Depends(check_csrf)])
-async def admin_add_user(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/users")
+async def admin_add_user(request: Request, form: PostedForm, actor: PageActor) -> Response:
     email = str(form.get("user.email", "")).strip()
     role = str(form.get("user.role", ""))
     sites = [str(s) for s in form.getlist("user.sites")]
@@ -78,12 +76,11 @@ async def admin_add_user(request: Request, actor: PageActor) -> Response:
             return redirect(request, "/admin")
     values: dict[str, Any] = {"user.email": email, "user.role": role, "user.sites": sites,
                               "user.studies": studies}
-    return await _admin(request, actor, values=values, errors=errors, status=422)
+    return await _admin(request, actor, values, errors)
 
 
-@router.post("/admin/studies", dependencies=[Depends(check_csrf)])
-async def admin_add_study(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/admin/studies")
+async def admin_add_study(request: Request, form: PostedForm, actor: PageActor) -> Response:
     name = str(form.get("study.name", "")).strip()
     sites = [str(s) for s in form.getlist("study.sites")]
     schedule = str(form.get("study.schedule", ""))
@@ -119,4 +116,4 @@ async def admin_add_study(request: Request, actor: PageActor) -> Response:
             get_session(request).flash(f"Study '{name}' added.")
             return redirect(request, "/admin")
     values = {"study.name": name, "study.sites": sites, "study.schedule": schedule}
-    return await _admin(request, actor, values=values, errors=errors, status=422)
+    return await _admin(request, actor, values, errors)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
 from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
-from attunement.web.deps import PageActor, check_csrf
-from attunement.web.forms import FormErrors, item_field, parse_responses
+from attunement.web.deps import PageActor, PostedForm
+from attunement.web.forms import FormErrors, item_field, parse_responses, texts
 from attunement.web.rendering import call, get_session, link_url, redirect, render, store_of
 
 router = APIRouter(include_in_schema=False)
@@ -44,13 +44,11 @@ async def assessment_form(*, request: Request, family_id: int, caregiver: str = 
     return render(request, "assessment.html", context)
 
 
-@router.post("/families/{family_id}/assess", dependencies=[Depends(check_csrf)])
-async def assessment_submit(request: Request, family_id: int,
+@router.post("/families/{family_id}/assess")
+async def assessment_submit(request: Request, family_id: int, form: PostedForm,
                             actor: PageActor) -> Response:
-    form = await request.form()
-    caregiver = str(form.get("caregiver", ""))
-    instrument = str(form.get("instrument", ""))
-    time_point = str(form.get("time_point", ""))
+    caregiver, instrument, time_point = texts(form, "caregiver", "instrument", "time_point",
+                                              strip=False)
     store = store_of(request)
     family = await call(store.families.get_family, actor, family_id)
     if not content.has_instrument(instrument):
@@ -73,7 +71,7 @@ async def assessment_submit(request: Request, family_id: int,
             if content.is_urgent(assessment):
                 session.flash("URGENT: a safety answer needs a same-day review. An alert is open "
                               "on the dashboard.", "urgent")
-            session.flash(f"{spec.name} saved for {caregiver} ({time_point}).")
+            session.flash(f"{spec.instrument.name} saved for {caregiver} ({time_point}).")
             return redirect(request, f"/families/{family_id}")
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     return render(request, "assessment.html", {**context, "values": values, "errors": errors},
@@ -81,12 +79,10 @@ async def assessment_submit(request: Request, family_id: int,
 
 
 
-@router.post("/families/{family_id}/links", dependencies=[Depends(check_csrf)])
-async def link_create(request: Request, family_id: int,
+@router.post("/families/{family_id}/links")
+async def link_create(request: Request, family_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
-    form = await request.form()
-    caregiver = str(form.get("caregiver", ""))
-    instrument = str(form.get("instrument", ""))
+    caregiver, instrument = texts(form, "caregiver", "instrument", strip=False)
     time_point = str(form.get("time_point", "")).strip()
     store = store_of(request)
     hours = request.app.state.settings.link_hours

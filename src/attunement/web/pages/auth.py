@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import Actor, AuthError
-from attunement.web.deps import check_csrf
+from attunement.web.deps import PostedForm, check_csrf
 from attunement.web.forms import FormErrors
 from attunement.web.guard import client_address
 from attunement.web.rendering import call, get_session, redirect, render, safe_next, store_of
@@ -20,9 +20,8 @@ async def login_page(request: Request, next: str = "/") -> Response:
     return render(request, "login.html", {"next": safe_next(next)})
 
 
-@router.post("/login", dependencies=[Depends(check_csrf)])
-async def login(request: Request) -> Response:
-    form = await request.form()
+@router.post("/login")
+async def login(request: Request, form: PostedForm) -> Response:
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))

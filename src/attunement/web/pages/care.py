@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
+from attunement.web.forms import texts
 from attunement.web.rendering import (
     back,
     call,
@@ -23,12 +24,10 @@ from attunement.web.rendering import (
 router = APIRouter(include_in_schema=False)
 
 
-@router.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
-async def alert_acknowledge(request: Request, alert_id: int,
+@router.post("/alerts/{alert_id}/acknowledge")
+async def alert_acknowledge(request: Request, alert_id: int, form: PostedForm,
                             actor: PageActor) -> Response:
-    form = await request.form()
-    note = str(form.get("note", "")).strip()
-    outcome = str(form.get("outcome", "")).strip()
+    note, outcome = texts(form, "note", "outcome")
     session = get_session(request)
     if not note or not outcome:
         session.flash("To acknowledge an alert, record the safety review: what was done (the note "
@@ -44,12 +43,10 @@ async def alert_acknowledge(request: Request, alert_id: int,
     return redirect(request, back(form))
 
 
-@router.post("/families/{family_id}/episodes", dependencies=[Depends(check_csrf)])
-async def episode_add(request: Request, family_id: int,
+@router.post("/families/{family_id}/episodes")
+async def episode_add(request: Request, family_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
-    form = await request.form()
-    programme = str(form.get("programme", "")).strip()
-    start = str(form.get("start", "")).strip()
+    programme, start = texts(form, "programme", "start")
     caregivers = [str(c) for c in form.getlist("caregivers")]
     problems = []
     if not programme:
@@ -61,10 +58,9 @@ async def episode_add(request: Request, family_id: int,
         family_id, programme, start_date, caregivers=caregivers)
 
 
-@router.post("/episodes/{episode_id}", dependencies=[Depends(check_csrf)])
-async def episode_update(request: Request, episode_id: int,
+@router.post("/episodes/{episode_id}")
+async def episode_update(request: Request, episode_id: int, form: PostedForm,
                          actor: PageActor) -> Response:
-    form = await request.form()
     back_to = back(form)
     changes: dict[str, Any] = {}
     problems = []

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from attunement.store import NotFound, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS, WISH_FIELDS
 from attunement.usecases import assessments as uc_assessments
 from attunement.web import content
-from attunement.web.deps import check_csrf
+from attunement.web.deps import PostedForm
 from attunement.web.forms import item_field, parse_responses
 from attunement.web.rendering import call, render, store_of
 
@@ -34,8 +34,8 @@ async def caregiver_page(request: Request, token: str) -> Response:
                                               "words": content.caregiver_words(language)})
 
 
-@router.post("/c/{token}", dependencies=[Depends(check_csrf)])
-async def caregiver_submit(request: Request, token: str) -> Response:
+@router.post("/c/{token}")
+async def caregiver_submit(request: Request, token: str, form: PostedForm) -> Response:
     store = store_of(request)
     try:
         info = await call(store.care.open_link, token)
@@ -45,7 +45,6 @@ async def caregiver_submit(request: Request, token: str) -> Response:
     words = content.caregiver_words(language)
     spec = content.instrument_form(info["instrument"], request.app.state.item_texts, language,
                                  samples=request.app.state.settings.sample_text_packs)
-    form = await request.form()
     responses, errors = parse_responses(
         form, len(spec.items), [item.values for item in spec.items],
         {item.position for item in spec.items if item.optional},
@@ -91,10 +90,9 @@ async def caregiver_space(request: Request, token: str) -> Response:
     })
 
 
-@router.post("/s/{token}/start", dependencies=[Depends(check_csrf)])
-async def caregiver_start(request: Request, token: str) -> Response:
+@router.post("/s/{token}/start")
+async def caregiver_start(request: Request, token: str, form: PostedForm) -> Response:
     """From the caregiver's space: open one questionnaire that is due (a fresh one-time link)."""
-    form = await request.form()
     try:
         secret = await call(store_of(request).care.start_due_questionnaire, token,
                             str(form.get("instrument", "")), str(form.get("time_point", "")),
@@ -107,8 +105,9 @@ async def caregiver_start(request: Request, token: str) -> Response:
     return RedirectResponse(f"/c/{quote(secret)}", status_code=303)
 
 
-@router.post("/s/{token}/{kind}", dependencies=[Depends(check_csrf)])
-async def caregiver_contribute(request: Request, token: str, kind: str) -> Response:
+@router.post("/s/{token}/{kind}")
+async def caregiver_contribute(request: Request, token: str, kind: str,
+                               form: PostedForm) -> Response:
     """What a caregiver tells the service from their space: wishes or session feedback."""
     store = store_of(request)
     try:
@@ -117,7 +116,6 @@ async def caregiver_contribute(request: Request, token: str, kind: str) -> Respo
         return render(request, "caregiver_space_gone.html",
                       {"words": content.caregiver_words("en")}, status=404)
     words = content.caregiver_words(info.get("language") or "en")
-    form = await request.form()
     if kind == "wishes":
         data: dict[str, Any] = {k: str(form.get(k, "")) for k in WISH_FIELDS}
         stored_kind = "wishes"

@@ -8,7 +8,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.cascade import ALL_SITES, STAGES
@@ -16,7 +16,7 @@ from attunement.store import Actor, Store
 from attunement.store.referrals import ROUTES, Referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.rendering import back, call, get_session, redirect, render, store_form
 
 router = APIRouter(include_in_schema=False)
@@ -99,10 +99,9 @@ async def cascade_csv_page(*, request: Request, site: str | None = None,
     return downloads.cascade_csv_response(result)
 
 
-@router.post("/families/{family_id}/referrals", dependencies=[Depends(check_csrf)])
-async def referral_add(request: Request, family_id: int,
+@router.post("/families/{family_id}/referrals")
+async def referral_add(request: Request, family_id: int, form: PostedForm,
                        actor: PageActor) -> Response:
-    form = await request.form()
     session = get_session(request)
     back = f"/families/{family_id}#referrals"
     # the form's choice is "route:<id>" or "programme:<id>"; "other_route" names a new route
@@ -123,10 +122,9 @@ async def referral_add(request: Request, family_id: int,
         target=target, offered_on=offered, caregiver=caregiver)
 
 
-@router.post("/referrals/{referral_id}/stage", dependencies=[Depends(check_csrf)])
-async def referral_stage(request: Request, referral_id: int,
+@router.post("/referrals/{referral_id}/stage")
+async def referral_stage(request: Request, referral_id: int, form: PostedForm,
                          actor: PageActor) -> Response:
-    form = await request.form()
     session = get_session(request)
     back_to = back(form)
     stage = str(form.get("stage", "")).strip()

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from attunement.store import Forbidden
 from attunement.web import downloads
 from attunement.web.api.export_jobs import run_jobs
-from attunement.web.deps import PageActor, check_csrf
-from attunement.web.rendering import call, get_session, redirect, render, store_of
+from attunement.web.deps import PageActor, PostedForm
+from attunement.web.rendering import call, get_session, redirect, render, store_of, visible_studies
 from attunement.web.submissions import MAX_RECORD_ID
 
 router = APIRouter(include_in_schema=False)
@@ -20,19 +19,14 @@ router = APIRouter(include_in_schema=False)
 @router.get("/exports/jobs")
 async def export_jobs_page(request: Request, actor: PageActor) -> Response:
     """Your background exports and a form to request one."""
-    store = store_of(request)
-    try:
-        studies = await call(store.accounts.list_studies, actor)
-    except Forbidden:
-        studies = []
-    jobs = await call(store.export_jobs.list_jobs, actor)
+    studies = await visible_studies(request, actor)
+    jobs = await call(store_of(request).export_jobs.list_jobs, actor)
     return render(request, "export_jobs.html", {"jobs": jobs, "studies": studies,
-                                                "formats": downloads.STREAMED})
+                                                "formats": [(f, f.upper()) for f in downloads.STREAMED]})
 
 
-@router.post("/exports/jobs", dependencies=[Depends(check_csrf)])
-async def export_jobs_request(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/exports/jobs")
+async def export_jobs_request(request: Request, form: PostedForm, actor: PageActor) -> Response:
     fmt = str(form.get("format", "csv"))
     if fmt not in downloads.STREAMED:
         get_session(request).flash(f"format: '{fmt}' is not a background export", "error")

@@ -6,29 +6,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from attunement.store import Forbidden
 from attunement.web import downloads
-from attunement.web.deps import PageActor, check_csrf
-from attunement.web.rendering import call, get_session, redirect, render, store_of
+from attunement.web.deps import PageActor, PostedForm
+from attunement.web.rendering import call, get_session, redirect, render, store_of, visible_studies
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/exports")
 async def exports_page(request: Request, actor: PageActor) -> Response:
-    try:
-        studies = await call(store_of(request).accounts.list_studies, actor)
-    except Forbidden:
-        studies = []
+    studies = await visible_studies(request, actor)
     return render(request, "exports.html", {"studies": studies, "formats": downloads.FORMATS})
 
 
-@router.post("/exports", dependencies=[Depends(check_csrf)])
-async def exports_download(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/exports")
+async def exports_download(request: Request, form: PostedForm, actor: PageActor) -> Response:
     fmt = str(form.get("format", "csv"))
     study_raw = str(form.get("study", "")).strip()
     if fmt not in downloads.FORMATS:

@@ -7,25 +7,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement import policy
 from attunement.policy import Action
-from attunement.store import Actor, Forbidden, OutreachRecords, StoreValidationError
+from attunement.store import Actor, OutreachRecords, StoreValidationError
 from attunement.store.service import SESSION_FEEDBACK_ITEMS
 from attunement.usecases import families as uc_families
 from attunement.usecases import profiles
 from attunement.web import content
 from attunement.web.charts import score_chart
 from attunement.web.content import vocabulary_choices
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import (
     MAX_CAREGIVERS,
     FormErrors,
     caregiver_count,
     normalise_field,
     parse_family_form,
+    texts,
 )
 from attunement.web.pages.cascade import referral_section
 from attunement.web.rendering import (
@@ -37,6 +38,7 @@ from attunement.web.rendering import (
     render,
     store_form,
     store_of,
+    visible_studies,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -44,12 +46,8 @@ router = APIRouter(include_in_schema=False)
 
 async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
                        errors: FormErrors, n: int, status: int = 200) -> Response:
-    store = store_of(request)
-    sites = await call(store.accounts.list_sites, actor)
-    try:
-        studies = await call(store.accounts.list_studies, actor)
-    except Forbidden:
-        studies = []
+    sites = await call(store_of(request).accounts.list_sites, actor)
+    studies = await visible_studies(request, actor)
     return render(request, "family_new.html", {
         "sites": sites, "studies": studies, "roles": vocabulary_choices("caregiver_roles"), "placements": vocabulary_choices("placements"),
         "values": values, "errors": errors, "n_caregivers": n, "max_caregivers": MAX_CAREGIVERS,
@@ -63,9 +61,8 @@ async def family_new(request: Request, actor: PageActor) -> Response:
     return await _family_form(request, actor, values, FormErrors(), 2)
 
 
-@router.post("/families/new", dependencies=[Depends(check_csrf)])
-async def family_create(request: Request, actor: PageActor) -> Response:
-    form = await request.form()
+@router.post("/families/new")
+async def family_create(request: Request, form: PostedForm, actor: PageActor) -> Response:
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     n = caregiver_count(form)
     if form.get("add_caregiver"):
@@ -117,8 +114,7 @@ def family_charts(family: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/families/{family_id}")
-async def family_page(request: Request, family_id: int,
-                      actor: PageActor) -> Response:
+async def family_page(request: Request, family_id: int, actor: PageActor) -> Response:
     store = store_of(request)
     family = await call(store.families.get_family, actor, family_id)
     profile, matches, profile_problem = await call(
@@ -174,15 +170,12 @@ CONSENT_KINDS = [("research", "Research (study participation)"),
                  ("recording", "Video recording of interaction")]
 
 
-@router.post("/families/{family_id}/consents", dependencies=[Depends(check_csrf)])
-async def consent_add(request: Request, family_id: int,
+@router.post("/families/{family_id}/consents")
+async def consent_add(request: Request, family_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
     """Record a consent given by the family or one caregiver."""
-    form = await request.form()
-    kind = str(form.get("kind", "")).strip()
-    version = str(form.get("version", "")).strip()
-    given = str(form.get("given_on", "")).strip()
-    caregiver = str(form.get("caregiver", "")).strip() or None
+    kind, version, given, caregiver_id = texts(form, "kind", "version", "given_on", "caregiver")
+    caregiver = caregiver_id or None
     problems = []
     if not kind:
         problems.append("Consent to (kind): choose what was consented to")
@@ -196,14 +189,11 @@ async def consent_add(request: Request, family_id: int,
         given_on=given_on, caregiver=caregiver)
 
 
-@router.post("/families/{family_id}/consents/withdraw", dependencies=[Depends(check_csrf)])
-async def consent_withdraw(request: Request, family_id: int,
+@router.post("/families/{family_id}/consents/withdraw")
+async def consent_withdraw(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
-    form = await request.form()
-    raw = str(form.get("consent", "")).strip()
-    when = str(form.get("withdrawn_on", "")).strip()
-    reason = str(form.get("reason", "")).strip()
+    raw, when, reason = texts(form, "consent", "withdrawn_on", "reason")
     family = await call(store_of(request).families.get_family, actor, family_id)
     ids = {str(c["id"]) for c in family.get("consents") or []}
     problems = []
@@ -218,10 +208,9 @@ async def consent_withdraw(request: Request, family_id: int,
         actor, int(raw) if not problems else 0, withdrawn_on=withdrawn_on, reason=reason)
 
 
-@router.post("/families/{family_id}/caregivers", dependencies=[Depends(check_csrf)])
-async def caregiver_add(request: Request, family_id: int,
+@router.post("/families/{family_id}/caregivers")
+async def caregiver_add(request: Request, family_id: int, form: PostedForm,
                         actor: PageActor) -> Response:
-    form = await request.form()
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
     return await store_form(
         request, f"/families/{family_id}", "The caregiver was not added",
@@ -229,10 +218,9 @@ async def caregiver_add(request: Request, family_id: int,
         caregiver)
 
 
-@router.post("/families/{family_id}/caregivers/leave", dependencies=[Depends(check_csrf)])
-async def caregiver_leave(request: Request, family_id: int,
+@router.post("/families/{family_id}/caregivers/leave")
+async def caregiver_leave(request: Request, family_id: int, form: PostedForm,
                           actor: PageActor) -> Response:
-    form = await request.form()
     session = get_session(request)
     caregiver = str(form.get("caregiver", ""))
     reason = str(form.get("reason", "")).strip()

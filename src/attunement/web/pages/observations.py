@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +25,7 @@ from attunement.store.observation_measures import (
 )
 from attunement.web import content
 from attunement.web.charts import score_chart
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors
 from attunement.web.guard import check_json
 from attunement.web.pages.families import family_charts
@@ -114,8 +114,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
 
 
 @router.get("/families/{family_id}/observations", include_in_schema=False)
-async def observations_page(request: Request, family_id: int,
-                            actor: PageActor) -> Response:
+async def observations_page(request: Request, family_id: int, actor: PageActor) -> Response:
     return await _page(request, actor, family_id)
 
 
@@ -130,11 +129,9 @@ _FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response cod
                 "window": "Response window", "unit": "Time unit", "file": "Coded session file"}
 
 
-@router.post("/families/{family_id}/observations", include_in_schema=False,
-             dependencies=[Depends(check_csrf)])
-async def observations_upload(request: Request, family_id: int,
+@router.post("/families/{family_id}/observations", include_in_schema=False)
+async def observations_upload(request: Request, family_id: int, form: PostedForm,
                               actor: PageActor) -> Response:
-    form = await request.form()
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     # a multipart body is not checked by the request guard: its text fields are checked here
     check_json(values, "body")

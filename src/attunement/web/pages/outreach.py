@@ -3,21 +3,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from attunement.store import OutreachRecords, StoreValidationError
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.rendering import call, get_session, redirect
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.post("/families/{family_id}/contact", dependencies=[Depends(check_csrf)])
-async def contact_form(request: Request, family_id: int,
+@router.post("/families/{family_id}/contact")
+async def contact_form(request: Request, family_id: int, form: PostedForm,
                        actor: PageActor) -> Response:
     """Save one caregiver's preferred language, contact method and opt-out."""
-    form = await request.form()
     session = get_session(request)
     caregiver = str(form.get("caregiver", ""))
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -18,9 +18,9 @@ from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import StudyTrials
 from attunement.web.charts import inline_svg
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors
-from attunement.web.rendering import get_session, redirect, render
+from attunement.web.rendering import get_session, redirect, render, render_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,8 +30,8 @@ def _trials(store: Store) -> StudyTrials:
 
 
 async def _study_page(request: Request, actor: Actor, study_id: int,
-                      values: dict[str, Any] | None = None, errors: FormErrors | None = None,
-                      status: int = 200) -> Response:
+                      values: dict[str, Any] | None = None,
+                      errors: FormErrors | None = None) -> Response:
     store: Store = request.app.state.store
     trials = _trials(store)
     studies = await run_in_threadpool(store.accounts.list_studies, actor)
@@ -52,11 +52,10 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
         balance = table.to_dict("records") if rows else []
         svg = await run_in_threadpool(trials.consort_svg, actor, study_id)
         consort = inline_svg(svg, f"CONSORT flow diagram of {study['name']}", "consort-title")
-    return render(request, "trials_study.html", {
+    return render_form(request, "trials_study.html", {
         "study": study, "design": design, "allocations": rows, "consort": consort,
         "balance": balance, "unblinded": unblinded,
-        "values": values or {}, "errors": errors or FormErrors(),
-    }, status=status)
+    }, values=values, errors=errors)
 
 
 @router.get("/trials")
@@ -67,8 +66,7 @@ async def trials_index(request: Request, actor: PageActor) -> Response:
 
 
 @router.get("/studies/{study_id}/trial")
-async def study_trial(request: Request, study_id: int,
-                      actor: PageActor) -> Response:
+async def study_trial(request: Request, study_id: int, actor: PageActor) -> Response:
     return await _study_page(request, actor, study_id)
 
 
@@ -138,10 +136,9 @@ _FIELD_OF = {"design.strata": "columns", "design.factors": "columns", "design.le
              "consent_kind": "consent_kind", "secret": "secret"}
 
 
-@router.post("/studies/{study_id}/trial/design", dependencies=[Depends(check_csrf)])
-async def study_trial_design(request: Request, study_id: int,
+@router.post("/studies/{study_id}/trial/design")
+async def study_trial_design(request: Request, study_id: int, form: PostedForm,
                              actor: PageActor) -> Response:
-    form = await request.form()
     values = {k: v for k, v in form.items() if k not in ("csrf_token", "secret")
               and isinstance(v, str)}
     design, secret, errors = parse_design_form(form)
@@ -157,31 +154,28 @@ async def study_trial_design(request: Request, study_id: int,
         else:
             get_session(request).flash("Randomisation design saved.")
             return redirect(request, f"/studies/{study_id}/trial")
-    return await _study_page(request, actor, study_id, values, errors, status=422)
+    return await _study_page(request, actor, study_id, values, errors)
 
 
 async def _randomise_page(request: Request, actor: Actor, family_id: int,
                           values: dict[str, Any] | None = None,
-                          errors: FormErrors | None = None, status: int = 200) -> Response:
+                          errors: FormErrors | None = None, status: int | None = None) -> Response:
     store: Store = request.app.state.store
     family = await run_in_threadpool(store.families.get_family, actor, family_id)
     info = await run_in_threadpool(_trials(store).factor_inputs, actor, family_id)
-    return render(request, "trials_randomise.html", {
-        "family": family, "info": info, "values": values or {}, "errors": errors or FormErrors(),
-        "may_randomise": policy.allows(actor, Action.RANDOMISE),
-    }, status=status)
+    return render_form(request, "trials_randomise.html", {
+        "family": family, "info": info, "may_randomise": policy.allows(actor, Action.RANDOMISE),
+    }, values=values, errors=errors, status=status)
 
 
 @router.get("/families/{family_id}/randomise")
-async def randomise_page(request: Request, family_id: int,
-                         actor: PageActor) -> Response:
+async def randomise_page(request: Request, family_id: int, actor: PageActor) -> Response:
     return await _randomise_page(request, actor, family_id)
 
 
-@router.post("/families/{family_id}/randomise", dependencies=[Depends(check_csrf)])
-async def randomise_submit(request: Request, family_id: int,
+@router.post("/families/{family_id}/randomise")
+async def randomise_submit(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
-    form = await request.form()
     values = {k[len("values."):]: v for k, v in form.items()
               if k.startswith("values.") and isinstance(v, str)}
     errors = FormErrors()

@@ -8,18 +8,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
-from attunement.web.deps import PageActor, check_csrf
+from attunement.web.deps import PageActor, PostedForm, check_csrf
 from attunement.web.rendering import call, get_session, redirect, render, store_of
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.post("/families/{family_id}/caregivers/{caregiver}/language",
-             dependencies=[Depends(check_csrf)])
+@router.post("/families/{family_id}/caregivers/{caregiver}/language")
 async def caregiver_language(request: Request, family_id: int, caregiver: str,
-                             actor: PageActor) -> Response:
+                             form: PostedForm, actor: PageActor) -> Response:
     """Record the language of a caregiver's own pages and whether they need an interpreter."""
-    form = await request.form()
     session = get_session(request)
     try:
         await call(store_of(request).families.set_caregiver_language, actor, family_id, caregiver,
@@ -47,11 +45,10 @@ async def assessment_release(request: Request, family_id: int, assessment_id: in
     return redirect(request, f"/families/{family_id}#voice-title")
 
 
-@router.post("/families/{family_id}/space-links", dependencies=[Depends(check_csrf)])
-async def space_link_create(request: Request, family_id: int,
+@router.post("/families/{family_id}/space-links")
+async def space_link_create(request: Request, family_id: int, form: PostedForm,
                             actor: PageActor) -> Response:
     """A link to a caregiver's own space, shown once."""
-    form = await request.form()
     caregiver = str(form.get("caregiver", ""))
     store = store_of(request)
     try:
