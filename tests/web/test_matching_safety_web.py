@@ -329,3 +329,33 @@ def test_a_review_item_alert_is_not_shown_as_urgent(page_client: TestClient,
     assert "URGENT" not in page[page.index('id="urgency"'):page.index("</section>",
                                                                        page.index('id="urgency"'))]
     assert 'id="matches-held"' not in page
+
+
+def test_no_release_button_for_a_result_whose_urgent_flag_awaits_its_review(
+        page_client: TestClient, sqlite_world: World) -> None:
+    # the store refuses such a release; the page offered a button that could only fail
+    csrf = _login(page_client)
+    fid = _family_store(sqlite_world, [_carer("mother", "birth_mother")])
+    for items in (EPDS_ITEM10, EPDS_CLEAR):
+        r = page_client.post(f"/families/{fid}/assess", data={
+            "csrf_token": csrf, "caregiver": "mother", "instrument": "epds",
+            "time_point": "6w" if items is EPDS_ITEM10 else "3m",
+            **{f"item.{n}": str(v) for n, v in enumerate(items, start=1)}},
+            follow_redirects=True)
+        assert r.status_code == 200, r.text
+    alert = next(a for a in sqlite_world.store.care.list_alerts(sqlite_world.store.system_actor())
+                 if a["family"] == fid)
+
+    def buttons() -> list[str]:
+        page = page_client.get(f"/families/{fid}").text
+        return re.findall(r'/families/\d+/assessments/(\d+)/release', page)
+
+    assert buttons() == [str(a) for a in sorted(
+        {a["id"] for a in sqlite_world.store.families.get_family(
+            sqlite_world.store.system_actor(), fid)["assessments"]} - {alert["assessment_id"]})]
+    page = page_client.get(f"/families/{fid}").text
+    assert "not releasable until the urgent flag" in page
+    page_client.post(f"/alerts/{alert['id']}/acknowledge", data={
+        "csrf_token": csrf, "note": "seen", "outcome": "no_immediate_risk",
+        "back": f"/families/{fid}"}, follow_redirects=True)
+    assert str(alert["assessment_id"]) in buttons()

@@ -120,6 +120,9 @@ async def family_page(request: Request, family_id: int, actor: PageActor) -> Res
     profile, matches, profile_problem = await call(
         profiles.family_profile_and_matches, store, actor, family_id)
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
+    # the store refuses to release these (care.release_assessment): no button that would fail
+    awaiting_review = {a["assessment_id"] for a in family.get("alerts") or []
+                       if a.get("status") == "open" or a.get("outcome") is None}
     outreach = OutreachRecords(store)
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
@@ -138,6 +141,7 @@ async def family_page(request: Request, family_id: int, actor: PageActor) -> Res
         "programmes": _programmes(matches),
         "default_time_point": _default_time_point(family),
         "consent_kinds": CONSENT_KINDS, "released": released, "contributions": contributions,
+        "awaiting_review": awaiting_review,
         "feedback_items": SESSION_FEEDBACK_ITEMS,
         "page_languages": content.caregiver_languages(),
     })
