@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from attunement.store.models.core import Base, intpk, user_fk, written_at
 
+__all__ = ["ApiToken", "LoginAttempt", "Membership", "PasswordReset", "Site", "Study",
+    "StudyMember", "StudySite", "TimePoint", "User", "WebSession"]
+
 
 class Site(Base):
     __tablename__ = "sites"

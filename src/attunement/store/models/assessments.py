@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, FamilyRow, caregiver_fk, user_fk, written_at
 
+__all__ = ["Assessment"]
+
 
 class Assessment(FamilyRow, Base):
     """One caregiver x instrument x time point.

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, FamilyRow, caregiver_fk, user_fk, written_at
 
+__all__ = ["Alert", "CaregiverContribution", "CaregiverLink", "Consent", "Episode",
+    "ResultRelease"]
+
 
 class Consent(FamilyRow, Base):
     __tablename__ = "consents"

@@ -10,6 +10,9 @@ from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+__all__ = ["NAMING", "AuditEntry", "AuditHead", "Base", "Setting", "UTCDateTime", "utcnow"]
+
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from attunement.store.models.core import Base, FamilyRow, intpk, user_fk, utcnow, written_at
 
+__all__ = ["Caregiver", "Family", "Identity", "IdentityLookup", "Infant"]
+
 
 class Family(Base):
     __tablename__ = "families"

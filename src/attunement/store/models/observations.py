@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, FamilyRow, user_fk, written_at
 
+__all__ = ["ObservationMeasures", "ObservationSession"]
+
 
 class ObservationSession(FamilyRow, Base):
     __tablename__ = "observation_sessions"

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, family_fk, intpk, user_fk, written_at
 
+__all__ = ["ContactPreference", "OutreachMessage"]
+
 
 class ContactPreference(Base):
     """How a caregiver wants to be reached (not an identifier: the addresses are encrypted)."""

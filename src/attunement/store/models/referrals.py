@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, FamilyRow, caregiver_fk, user_fk, written_at
 
+__all__ = ["Referral"]
+
 
 class Referral(FamilyRow, Base):
     """One referral of a caregiver (or a whole family when ``caregiver_id`` is None)."""

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, FamilyRow, intpk, user_fk, written_at
 
+__all__ = ["TrialAllocation", "TrialDesignRecord"]
+
 
 class TrialDesignRecord(Base):
     """A study's randomisation design; the seed only as AES-GCM ciphertext."""
