@@ -105,9 +105,20 @@ def test_bad_assessment_input_names_the_field(world):
         assert err.value.field == field, (args, err.value)
 
 
+def test_no_link_is_issued_for_an_unknown_instrument(world):
+    """The check the use case hands the store runs before anything is written."""
+    st = world.store
+    with pytest.raises(StoreValidationError) as err:
+        uc_assessments.create_link(st, world.north, world.fam_north, "father", "nope", "6w")
+    assert err.value.field == "instrument" and "nope" in err.value.reason
+    with st.db.engine.connect() as conn:
+        assert conn.execute(select(func.count(CaregiverLink.id))).scalar_one() == 0
+
+
 def test_caregiver_link_is_single_use_bound_and_expiring(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w", hours=1)
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w",
+                                       hours=1)
     info = st.care.open_link(token)
     assert info["instrument"] == "epds" and info["caregiver_role"] == "birth_father"
     assert "Wintergreen" not in str(info)
@@ -121,7 +132,7 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
     ):
         with pytest.raises(NotFound):
             call()
-    expired = st.care.create_link(world.north, world.fam_north, "mother", "epds", "6w")
+    expired = uc_assessments.create_link(st, world.north, world.fam_north, "mother", "epds", "6w")
     engine = create_engine(st.url)
     with engine.begin() as conn:
         conn.execute(
@@ -141,7 +152,7 @@ def a_time():
 
 def test_bad_link_submission_leaves_the_link_usable(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     with pytest.raises(StoreValidationError):
         uc_assessments.submit_link(st, token, [9] * 10)
     assert st.care.open_link(token)["instrument"] == "epds"
@@ -149,7 +160,7 @@ def test_bad_link_submission_leaves_the_link_usable(world):
 
 def test_concurrent_link_submissions_use_the_link_once(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     results: list[str] = []
 
     def go() -> None:
@@ -238,7 +249,7 @@ def test_failure_half_way_leaves_nothing(world, monkeypatch):
     with pytest.raises(RuntimeError):
         uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     counts[CaregiverLink] += 1
     counts[AuditEntry] += 1
     monkeypatch.setattr(audit, "append_many", failing_append)

@@ -33,7 +33,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: uc_assessments.submit_assessment(st, north, fs, "mother", "epds", "6w", [0] * 10),
         lambda: uc_families.add_caregiver(st, north, fs, {"id": "x", "role": "other"}),
         lambda: st.families.end_caregiver(north, fs, "father", reason="moved"),
-        lambda: st.care.create_link(north, fs, "mother", "epds", "6w"),
+        lambda: uc_assessments.create_link(st, north, fs, "mother", "epds", "6w"),
         lambda: st.care.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
         lambda: st.observations.add_observation_session(north, fs, filename="a.csv", content=b"x", metadata={}),
         lambda: st.families.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
@@ -108,7 +108,7 @@ def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make
     for call in (
         lambda: uc_families.register_family(st, r, make_family("R-1", "North")),
         lambda: uc_assessments.submit_assessment(st, r, world.fam_north, "mother", "epds", "6w", [0] * 10),
-        lambda: st.care.create_link(r, world.fam_north, "mother", "epds", "6w"),
+        lambda: uc_assessments.create_link(st, r, world.fam_north, "mother", "epds", "6w"),
         lambda: st.exports.export_assessments(r, pseudonymise=False),
         lambda: st.accounts.add_site(r, "East"),
         lambda: st.maintenance.audit_log(r),

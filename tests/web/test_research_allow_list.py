@@ -71,7 +71,7 @@ def _plant(world: World) -> dict[str, Any]:
                   "responses": "soothe"})
     ids["session"] = o["id"]
     # a caregiver link, then the caregiver leaves with a reason
-    st.care.create_link(pa, fam, KEY, "phq9", "antenatal")
+    uc_assessments.create_link(st, pa, fam, KEY, "phq9", "antenatal")
     st.families.end_caregiver(pa, fam, KEY, reason=TEXT)
     # a randomised trial allocation
     study = next(s["id"] for s in st.accounts.list_studies(admin) if s["name"] == "Study S")

@@ -65,19 +65,19 @@ class Care:
         time_point: str,
         *,
         hours: int = 72,
+        check_instrument: Callable[[str], object],
     ) -> str:
         """A single-use link secret for one caregiver x instrument x time point (store keeps
-        only its hash). Returns the secret token."""
+        only its hash). Returns the secret token.
+
+        ``check_instrument(instrument)`` raises StoreValidationError for an instrument that does
+        not exist (the use case passes it: :func:`attunement.usecases.assessments.create_link`),
+        so no link is issued for a questionnaire that cannot be answered."""
         require_write(actor)
         hours = v.integer(hours, "hours", minimum=1, maximum=24 * 30, required=True) or 72
         instrument = v.text(instrument, "instrument", max_len=50) or ""
         time_point = v.text(time_point, "time_point", max_len=100) or ""
-        from attunement.instruments import UnknownInstrument, load_instrument
-
-        try:
-            load_instrument(instrument)
-        except UnknownInstrument as exc:
-            raise StoreValidationError("instrument", str(exc)) from exc
+        check_instrument(instrument)
         token = secrets.token_urlsafe(32)
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
