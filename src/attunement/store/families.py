@@ -11,10 +11,6 @@ from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.policy import Action
-
-# the family file's vocabulary: one definition for the screening core and the store
-from attunement.risk.family import PLACEMENTS
-from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.store import audit, blind, shared
 from attunement.store import validate as v
 from attunement.store.assessments import Assessments, Scorer
@@ -37,6 +33,7 @@ from attunement.store.scope import (
     require_write,
     scoped,
 )
+from attunement.store.shared import CAREGIVER_ROLES, PLACEMENTS
 
 FileCheck = Callable[[dict], None]
 """Checks a screening family file (the store builds it from the payload) and raises

@@ -31,7 +31,12 @@ from attunement.store.models import (
     TimePoint,
 )
 from attunement.store.research_view import ResearchView
-from attunement.vocabulary import load_vocabulary
+from attunement.vocabulary import load_vocabulary, vocabulary_terms
+
+# The family file's caregiver roles and placements, read from the vocabulary itself (as the
+# risk library's family checks read them: attunement/vocabulary.yaml).
+CAREGIVER_ROLES: tuple[str, ...] = tuple(vocabulary_terms()["caregiver_roles"])
+PLACEMENTS: tuple[str, ...] = tuple(vocabulary_terms()["placements"])
 
 # What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
 # records that the review was done, which releases the hold on intervention matching.
