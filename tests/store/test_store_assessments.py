@@ -14,6 +14,7 @@ from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
@@ -46,7 +47,7 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
     )
     assert a["responses"] == positions and a["input"] == "positions"
     assert a["scores"] == score_responses("phq9", positions, input="positions").scores
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
     export = st.exports.export_assessments(world.north)
@@ -82,7 +83,7 @@ def test_correction_is_a_new_version_and_history_is_kept(world):
     # the audit row names the versions; the immutable records are pinned by record_hash
     assert log[0]["before"] == {"id": first["id"], "version": 1}
     assert log[0]["after"]["version"] == 2 and "responses" not in log[0]["after"]
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["epds"] == [1] * 10
     export = st.exports.export_assessments(world.north)
@@ -270,7 +271,7 @@ def test_caregiver_can_leave_and_join_without_losing_history(world):
     with pytest.raises(StoreValidationError):
         uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     uc_families.add_caregiver(st, world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     assert [c["id"] for c in doc["caregivers"]] == ["mother", "partner"]
     assert st.families.list_families(world.north)[0]["n_caregivers"] == 2
 

@@ -9,7 +9,6 @@ from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.risk.profile import REVIEW_KEY
 from attunement.store import audit, blind, caseload, shared
 from attunement.store.core import Core
 from attunement.store.models.accounts import Site, Study, TimePoint
@@ -384,9 +383,13 @@ class FamilyViews:
             overdue=shared.pseudo_schedule(self.core, fam, doc["overdue"], carers),
         )
 
-    def family_document(self, actor: Actor, family_id: int) -> dict:
+    def family_document(self, actor: Actor, family_id: int, *, review_key: str) -> dict:
         """The screening family file of this family (latest responses per current caregiver x
-        instrument, latest correction), ready for ``attunement.risk.profile``."""
+        instrument, latest correction), ready for ``attunement.risk.profile``.
+
+        ``review_key``: the family-level answer that records the safety review (the risk
+        library's factor id; :func:`attunement.usecases.profiles.family_document` passes it).
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             infant = next(iter(shared.infants_of(self.core, s, fam.id)), None)
@@ -439,7 +442,7 @@ class FamilyViews:
                     "responses": responses,
                 }
                 if review is False:
-                    entry["context"].pop(REVIEW_KEY, None)
+                    entry["context"].pop(review_key, None)
                 if c.age is not None:
                     entry["age"] = c.age
                 if c.first_time_parent is not None:
@@ -454,7 +457,7 @@ class FamilyViews:
                 caregivers.append(entry)
             context = dict(fam.context or {})
             if review is not None:
-                context[REVIEW_KEY] = review
+                context[review_key] = review
             return {
                 "family_id": code,
                 "assessed_on": assessed.isoformat(),
