@@ -194,20 +194,11 @@ def test_comments_cite_only_the_repository_or_published_sources():
 # (attunement.usecases) is the one that should. This list may only shrink: scoring
 # (store.assessments) and the family-file rules (store.families' validation) already moved.
 _STORE_DOMAIN_ALLOWED = {
-    # create_link refuses an unknown instrument before it issues a link
-    "attunement.store.care": {"attunement.instruments"},
     # the export's column names come from the instrument definitions
     "attunement.store.exports": {"attunement.instruments.definition"},
-    # the family file's vocabulary (placements, caregiver roles): checked while parsing
-    "attunement.store.families": {"attunement.risk.family"},
-    # the recorded safety-review answer's key in the family document
-    "attunement.store.family_views": {"attunement.risk.profile"},
     # observation files are read and their measures computed when stored
     "attunement.store.observation_measures": {
         "attunement.observation", "attunement.observation.actors"},
-    # referral rules: the intervention catalogue, factor definitions and cascade rules
-    "attunement.store.referrals": {
-        "attunement.cascade", "attunement.interventions.catalogue", "attunement.risk"},
     # the research view names an instrument's items
     "attunement.store.research_view": {"attunement.instruments"},
     # the episode's programme must be in the intervention catalogue

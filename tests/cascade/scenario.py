@@ -167,18 +167,17 @@ def family_payload(code: str) -> dict[str, Any]:
 def seed(store: Any, actor: Any) -> dict[str, int]:
     """Register the families, assessments, referrals and stages through the store; returns
     family code -> family id."""
-    from attunement.store.referrals import Referrals
+    from attunement.usecases import referrals as uc_referrals
 
     ids = {code: uc_families.register_family(store, actor, family_payload(code))["id"] for code in FAMILIES}
     for code, cg, instrument, total, on in ASSESSMENTS:
         uc_assessments.submit_assessment(store, actor, ids[code], cg, instrument, f"t{on}",
                              responses(instrument, total), completed_on=on)
-    refs = Referrals(store)
     for code, cg, kind, target, offered, stages in REFERRALS:
-        r = refs.add_referral(actor, ids[code], kind=kind, target=target, offered_on=offered,
-                              caregiver=cg)
+        r = uc_referrals.add_referral(store, actor, ids[code], kind=kind, target=target,
+                                      offered_on=offered, caregiver=cg)
         for stage, on, reason in stages:
-            refs.record_stage(actor, r["id"], stage, on=on, reason=reason)
+            uc_referrals.record_stage(store, actor, r["id"], stage, on=on, reason=reason)
     return ids
 
 

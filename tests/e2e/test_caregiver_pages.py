@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from attunement.usecases import assessments as uc_assessments
 from web.support import LiveServer, World
 
 pytestmark = pytest.mark.browser
@@ -19,7 +20,8 @@ PHONE = {"width": 390, "height": 844}
 
 def _link(world: World, caregiver: str, instrument: str) -> str:
     actor = world.store.actor(world.users["practitioner"])
-    return world.store.care.create_link(actor, world.family_a, caregiver, instrument, "antenatal")
+    return uc_assessments.create_link(world.store, actor, world.family_a, caregiver, instrument,
+                                      "antenatal")
 
 
 def _no_side_scroll(page) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
 from web.support import PASSWORD, LiveServer, World, family_payload, make_template, open_world
 
@@ -202,7 +203,8 @@ def test_every_page_fits_a_phone_and_passes_axe(chromium: Any, site: Site, role:
 def test_signed_out_and_caregiver_pages_fit_a_phone_and_pass_axe(chromium: Any,
                                                                  site: Site) -> None:
     store, system = site.world.store, site.world.store.system_actor()
-    link = store.care.create_link(system, site.world.family_a, "father", "epds", "antenatal")
+    link = uc_assessments.create_link(store, system, site.world.family_a, "father", "epds",
+                                      "antenatal")
     token = link["token"] if isinstance(link, dict) else str(link)
     problems: list[str] = []
     for viewport in (PHONE, DESKTOP):

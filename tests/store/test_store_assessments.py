@@ -14,6 +14,7 @@ from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
 
@@ -46,7 +47,7 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
     )
     assert a["responses"] == positions and a["input"] == "positions"
     assert a["scores"] == score_responses("phq9", positions, input="positions").scores
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
     export = st.exports.export_assessments(world.north)
@@ -82,7 +83,7 @@ def test_correction_is_a_new_version_and_history_is_kept(world):
     # the audit row names the versions; the immutable records are pinned by record_hash
     assert log[0]["before"] == {"id": first["id"], "version": 1}
     assert log[0]["after"]["version"] == 2 and "responses" not in log[0]["after"]
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["epds"] == [1] * 10
     export = st.exports.export_assessments(world.north)
@@ -105,9 +106,20 @@ def test_bad_assessment_input_names_the_field(world):
         assert err.value.field == field, (args, err.value)
 
 
+def test_no_link_is_issued_for_an_unknown_instrument(world):
+    """The check the use case hands the store runs before anything is written."""
+    st = world.store
+    with pytest.raises(StoreValidationError) as err:
+        uc_assessments.create_link(st, world.north, world.fam_north, "father", "nope", "6w")
+    assert err.value.field == "instrument" and "nope" in err.value.reason
+    with st.db.engine.connect() as conn:
+        assert conn.execute(select(func.count(CaregiverLink.id))).scalar_one() == 0
+
+
 def test_caregiver_link_is_single_use_bound_and_expiring(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w", hours=1)
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w",
+                                       hours=1)
     info = st.care.open_link(token)
     assert info["instrument"] == "epds" and info["caregiver_role"] == "birth_father"
     assert "Wintergreen" not in str(info)
@@ -121,7 +133,7 @@ def test_caregiver_link_is_single_use_bound_and_expiring(world):
     ):
         with pytest.raises(NotFound):
             call()
-    expired = st.care.create_link(world.north, world.fam_north, "mother", "epds", "6w")
+    expired = uc_assessments.create_link(st, world.north, world.fam_north, "mother", "epds", "6w")
     engine = create_engine(st.url)
     with engine.begin() as conn:
         conn.execute(
@@ -141,7 +153,7 @@ def a_time():
 
 def test_bad_link_submission_leaves_the_link_usable(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     with pytest.raises(StoreValidationError):
         uc_assessments.submit_link(st, token, [9] * 10)
     assert st.care.open_link(token)["instrument"] == "epds"
@@ -149,7 +161,7 @@ def test_bad_link_submission_leaves_the_link_usable(world):
 
 def test_concurrent_link_submissions_use_the_link_once(world):
     st = world.store
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     results: list[str] = []
 
     def go() -> None:
@@ -238,7 +250,7 @@ def test_failure_half_way_leaves_nothing(world, monkeypatch):
     with pytest.raises(RuntimeError):
         uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS_ITEM10)
     monkeypatch.setattr(audit, "append_many", real_append)
-    token = st.care.create_link(world.north, world.fam_north, "father", "epds", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "epds", "6w")
     counts[CaregiverLink] += 1
     counts[AuditEntry] += 1
     monkeypatch.setattr(audit, "append_many", failing_append)
@@ -259,7 +271,7 @@ def test_caregiver_can_leave_and_join_without_losing_history(world):
     with pytest.raises(StoreValidationError):
         uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     uc_families.add_caregiver(st, world.north, world.fam_north, {"id": "partner", "role": "co_parent"})
-    doc = st.families.family_document(world.north, world.fam_north)
+    doc = uc_profiles.family_document(st, world.north, world.fam_north)
     assert [c["id"] for c in doc["caregivers"]] == ["mother", "partner"]
     assert st.families.list_families(world.north)[0]["n_caregivers"] == 2
 

@@ -19,9 +19,10 @@ def test_language_and_interpreter_are_recorded_and_reach_the_link(world):
     family = st.families.get_family(world.north, world.fam_north)
     father = next(c for c in family["caregivers"] if c["id"] == "father")
     assert father["page_language"] == "ar" and father["interpreter_needed"] is True
-    token = st.care.create_link(world.north, world.fam_north, "father", "phq9", "6w")
+    token = uc_assessments.create_link(st, world.north, world.fam_north, "father", "phq9", "6w")
     assert st.care.open_link(token)["language"] == "ar"
-    mother_token = st.care.create_link(world.north, world.fam_north, "mother", "phq9", "6w")
+    mother_token = uc_assessments.create_link(st, world.north, world.fam_north, "mother", "phq9",
+                                              "6w")
     assert st.care.open_link(mother_token)["language"] is None  # the service default
     with st.db.read() as s:  # the audit row is the promise
         rows = s.execute(select(AuditEntry).where(AuditEntry.entity == "caregiver")
@@ -66,7 +67,7 @@ def test_a_released_result_reaches_the_caregivers_space_and_nothing_else(world):
     assert other["instrument"] not in str(space["results"]) and "N-001" not in str(space)
     with pytest.raises(NotFound):
         st.care.open_link(token)  # a space link never opens a questionnaire
-    q = st.care.create_link(world.north, world.fam_north, "father", "phq9", "6w")
+    q = uc_assessments.create_link(st, world.north, world.fam_north, "father", "phq9", "6w")
     with pytest.raises(NotFound):
         st.care.open_space(q)  # nor the other way round
     with pytest.raises(StoreValidationError):

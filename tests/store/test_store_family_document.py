@@ -8,6 +8,7 @@ import pytest
 from attunement.risk import profile, validate_family
 from attunement.store import StoreValidationError
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 
 def _family_file(payload: dict) -> dict:
@@ -28,7 +29,7 @@ def test_family_document_round_trips_to_the_same_profile(world, make_family):
     payload["caregivers"][0]["context"] = {"low_social_support": True}
     payload["context"]["domestic_violence"] = True
     fam = uc_families.register_family(st, world.north, payload)
-    doc = st.families.family_document(world.north, fam["id"])
+    doc = uc_profiles.family_document(st, world.north, fam["id"])
     validate_family(doc)
     expected = profile(_family_file(payload)).to_dict()
     got = profile(doc).to_dict()
@@ -39,8 +40,8 @@ def test_family_document_round_trips_to_the_same_profile(world, make_family):
 
 def test_researcher_family_document_is_valid_and_gives_the_same_profile(world):
     st = world.store
-    clinical = st.families.family_document(world.north, world.fam_north)
-    pseudo = st.families.family_document(world.researcher, world.fam_north)
+    clinical = uc_profiles.family_document(st, world.north, world.fam_north)
+    pseudo = uc_profiles.family_document(st, world.researcher, world.fam_north)
     validate_family(pseudo)
     assert pseudo["infant"] != clinical["infant"]  # shifted dates
     a, b = profile(clinical), profile(pseudo)
@@ -57,7 +58,7 @@ def test_form_variants_are_kept_and_used_for_scoring(world, make_family):
     fam = uc_families.register_family(st, world.north, payload)
     a = next(x for x in st.assessments.list_assessments(world.north, fam["id"]) if x["instrument"] == "pbq")
     assert a["scores"] == score_responses("pbq", pbq, variant=["order_2001"]).scores
-    doc = st.families.family_document(world.north, fam["id"])
+    doc = uc_profiles.family_document(st, world.north, fam["id"])
     assert doc["caregivers"][1]["variants"] == {"pbq": ["order_2001"]}
     validate_family(doc)
 

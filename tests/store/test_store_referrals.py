@@ -8,26 +8,25 @@ import datetime as dt
 import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
-from attunement.store.referrals import Referrals
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import referrals as uc_referrals
 
 
 def _refer(world, **kw):
     args = {"kind": "route", "target": "talking_therapies", "offered_on": "2026-10-02",
             "caregiver": "mother", **kw}
-    return Referrals(world.store).add_referral(world.north, world.fam_north, **args)
+    return uc_referrals.add_referral(world.store, world.north, world.fam_north, **args)
 
 
 def test_stages_in_order_link_the_episode_and_are_audited(world):
-    refs = Referrals(world.store)
     ep = world.store.care.add_episode(world.north, world.fam_north, "abc", "2026-10-10",
                                  caregivers=["mother"])
     r = _refer(world, kind="programme", target="abc")
     assert r["status"] == "offered" and r["next_stages"] == ["accepted", "declined"]
-    refs.record_stage(world.north, r["id"], "accepted", on="2026-10-03")
-    r = refs.record_stage(world.north, r["id"], "started", on="2026-10-10")
+    uc_referrals.record_stage(world.store, world.north, r["id"], "accepted", on="2026-10-03")
+    r = uc_referrals.record_stage(world.store, world.north, r["id"], "started", on="2026-10-10")
     assert r["episode"] == ep["id"] and r["first_session_on"] == "2026-10-10"
-    r = refs.record_stage(world.north, r["id"], "completed", on="2026-11-20")
+    r = uc_referrals.record_stage(world.store, world.north, r["id"], "completed", on="2026-11-20")
     assert r["status"] == "completed" and r["next_stages"] == []
     log = [e for e in world.store.maintenance.audit_log(world.admin, family_id=world.fam_north)
            if e["entity"] == "referral"]
@@ -42,25 +41,24 @@ def test_stages_in_order_link_the_episode_and_are_audited(world):
     ([("accepted", "2026-10-05", None)], "started", "on", "before the referral's previous"),
 ])
 def test_stage_order_is_enforced_with_clear_errors(world, steps, stage, field, message):
-    refs = Referrals(world.store)
     r = _refer(world)
     for s, on, reason in steps:
-        refs.record_stage(world.north, r["id"], s, on=on, reason=reason)
-    before = refs.get_referral(world.north, r["id"])
+        uc_referrals.record_stage(world.store, world.north, r["id"], s, on=on, reason=reason)
+    before = uc_referrals.get_referral(world.store, world.north, r["id"])
     n_audit = len(world.store.maintenance.audit_log(world.admin))
     with pytest.raises(StoreValidationError) as exc:
-        refs.record_stage(world.north, r["id"], stage, on="2026-10-04", reason="x")
+        uc_referrals.record_stage(world.store, world.north, r["id"], stage, on="2026-10-04",
+                                  reason="x")
     assert exc.value.field == field and message in exc.value.reason
     # a refused write leaves the record and the audit log as they were
-    assert refs.get_referral(world.north, r["id"]) == before
+    assert uc_referrals.get_referral(world.store, world.north, r["id"]) == before
     assert len(world.store.maintenance.audit_log(world.admin)) == n_audit
 
 
 def test_declining_and_ending_need_a_reason(world):
-    refs = Referrals(world.store)
     r = _refer(world)
     with pytest.raises(StoreValidationError) as exc:
-        refs.record_stage(world.north, r["id"], "declined", on="2026-10-03")
+        uc_referrals.record_stage(world.store, world.north, r["id"], "declined", on="2026-10-03")
     assert exc.value.field == "reason"
 
 
@@ -75,8 +73,8 @@ def test_dates_in_the_future_and_bad_targets_are_refused(world):
     with pytest.raises(StoreValidationError, match="kind"):
         _refer(world, kind="letter")
     with pytest.raises(StoreValidationError, match="stage"):
-        Referrals(world.store).record_stage(world.north, _refer(world)["id"], "offered",
-                                            on="2026-10-03")
+        uc_referrals.record_stage(world.store, world.north, _refer(world)["id"], "offered",
+                                  on="2026-10-03")
     # any well-formed route id is accepted (services add their own)
     assert _refer(world, target="housing_support")["target"] == "housing_support"
     # a family-level referral (no caregiver)
@@ -88,7 +86,7 @@ def test_outcome_after_a_referral_uses_the_reliable_change_rule(world):
     r = _refer(world, offered_on="2026-10-02")
     uc_assessments.submit_assessment(world.store, world.north, world.fam_north, "mother", "epds", "6w",
                                [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], completed_on="2026-10-30")
-    out = Referrals(world.store).get_referral(world.north, r["id"])["outcomes"]
+    out = uc_referrals.get_referral(world.store, world.north, r["id"])["outcomes"]
     assert out == [{"instrument": "epds", "before": 12.0, "before_on": "2026-10-01",
                     "after": 6.0, "after_on": "2026-10-30", "n_after": 1, "change": -6.0,
                     "reliable_change": 4.0, "improved": True, "source": out[0]["source"]}]
@@ -96,52 +94,50 @@ def test_outcome_after_a_referral_uses_the_reliable_change_rule(world):
 
 
 def test_another_sites_practitioner_sees_none_of_it(world):
-    refs = Referrals(world.store)
     r = _refer(world)
     with pytest.raises(NotFound):
-        refs.get_referral(world.south, r["id"])
+        uc_referrals.get_referral(world.store, world.south, r["id"])
     with pytest.raises(NotFound):
-        refs.list_referrals(world.south, world.fam_north)
+        uc_referrals.list_referrals(world.store, world.south, world.fam_north)
     with pytest.raises(NotFound):
-        refs.record_stage(world.south, r["id"], "accepted", on="2026-10-03")
+        uc_referrals.record_stage(world.store, world.south, r["id"], "accepted", on="2026-10-03")
     with pytest.raises(NotFound):
-        refs.add_referral(world.south, world.fam_north, kind="route", target="gp",
-                          offered_on="2026-10-02")
+        uc_referrals.add_referral(world.store, world.south, world.fam_north, kind="route",
+                                  target="gp", offered_on="2026-10-02")
     north_site = next(s["id"] for s in world.store.accounts.list_sites(world.admin)
                       if s["name"] == "North")
     with pytest.raises(NotFound):
-        refs.cascade_tables(world.south, site=north_site)
+        uc_referrals.cascade_tables(world.store, world.south, site=north_site)
     with pytest.raises(NotFound):
-        refs.cascade_tables(world.admin, site=999_999)
+        uc_referrals.cascade_tables(world.store, world.admin, site=999_999)
     with pytest.raises(NotFound):
-        refs.cascade_tables(world.researcher, study=999_999)
-    cgs, _, referrals = refs.cascade_tables(world.south)
+        uc_referrals.cascade_tables(world.store, world.researcher, study=999_999)
+    cgs, _, referrals = uc_referrals.cascade_tables(world.store, world.south)
     assert set(cgs["site"]) == {"South"} and referrals.empty
 
 
 def test_researchers_read_pseudonymised_without_reasons_and_cannot_write(world):
-    refs = Referrals(world.store)
     r = _refer(world)
-    refs.record_stage(world.north, r["id"], "declined", on="2026-10-04",
-                      reason="SECRET reason in free text")
-    seen = refs.list_referrals(world.researcher, world.fam_north)
+    uc_referrals.record_stage(world.store, world.north, r["id"], "declined", on="2026-10-04",
+                              reason="SECRET reason in free text")
+    seen = uc_referrals.list_referrals(world.store, world.researcher, world.fam_north)
     assert len(seen) == 1
     text = repr(seen)
     assert "SECRET" not in text and "2026-10" not in text and "mother" not in text
     assert seen[0]["declined_day"] == 2 and seen[0]["status"] == "declined"
     with pytest.raises(Forbidden):
-        refs.add_referral(world.researcher, world.fam_north, kind="route", target="gp",
-                          offered_on="2026-10-02")
+        uc_referrals.add_referral(world.store, world.researcher, world.fam_north, kind="route",
+                                  target="gp", offered_on="2026-10-02")
     with pytest.raises(Forbidden):
-        refs.record_stage(world.researcher, r["id"], "accepted", on="2026-10-03")
+        uc_referrals.record_stage(world.store, world.researcher, r["id"], "accepted",
+                                  on="2026-10-03")
 
 
 def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
     from attunement.store import referrals as module
 
-    refs = Referrals(world.store)
     r = _refer(world)
-    before = refs.list_referrals(world.north, world.fam_north)
+    before = uc_referrals.list_referrals(world.store, world.north, world.fam_north)
     n_audit = len(world.store.maintenance.audit_log(world.admin))
 
     def broken_audit(*args, **kwargs):
@@ -151,9 +147,9 @@ def test_a_failed_write_leaves_the_store_as_it_was(world, monkeypatch):
     with pytest.raises(RuntimeError):
         _refer(world, target="gp")
     with pytest.raises(RuntimeError):
-        refs.record_stage(world.north, r["id"], "accepted", on="2026-10-03")
+        uc_referrals.record_stage(world.store, world.north, r["id"], "accepted", on="2026-10-03")
     monkeypatch.undo()
-    assert refs.list_referrals(world.north, world.fam_north) == before
+    assert uc_referrals.list_referrals(world.store, world.north, world.fam_north) == before
     assert len(world.store.maintenance.audit_log(world.admin)) == n_audit
 
 
@@ -164,8 +160,31 @@ def test_cascade_equity_by_language_uses_the_caregivers_preferred_language(world
 
     OutreachRecords(world.store).set_contact_preferences(
         world.north, world.fam_north, "mother", language="pl")
-    cgs, _, _ = Referrals(world.store).cascade_tables(world.north)
+    cgs, _, _ = uc_referrals.cascade_tables(world.store, world.north)
     mine = cgs[cgs["family"] == world.fam_north].set_index("caregiver")
     langs = dict(zip(mine.index, mine["language"], strict=True))
     assert "pl" in langs.values()
     assert sum(v == "pl" for v in langs.values()) == 1
+
+
+def test_the_store_checks_and_labels_referrals_with_the_content_it_is_given(world):
+    """The store holds no catalogue, routes or rules of its own (it imports no domain
+    library): a service's own programme is a valid target when the content names it."""
+    from dataclasses import replace
+
+    from attunement.store.referrals import ReferralContent
+
+    shipped = uc_referrals.referral_content()
+    assert isinstance(shipped, ReferralContent) and "abc" in shipped.programmes
+    local = replace(shipped, programmes={"local_group": "Local group"},
+                    routes={"gp": "Family doctor (local wording)"})
+    with pytest.raises(StoreValidationError, match=r"'abc' is not a programme.*local_group"):
+        world.store.referrals.add_referral(world.north, world.fam_north, kind="programme",
+                                           target="abc", offered_on="2026-10-02", content=local)
+    r = world.store.referrals.add_referral(world.north, world.fam_north, kind="programme",
+                                           target="local_group", offered_on="2026-10-02",
+                                           content=local)
+    assert r["target"] == "local_group"
+    r = world.store.referrals.add_referral(world.north, world.fam_north, kind="route",
+                                           target="gp", offered_on="2026-10-02", content=local)
+    assert r["target_label"] == "Family doctor (local wording)"

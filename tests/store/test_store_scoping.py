@@ -10,6 +10,7 @@ import pytest
 from attunement.store import Forbidden, NotFound, StoreValidationError
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 IDENTIFIERS = (
     "Philippa",
@@ -28,12 +29,12 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert st.families.list_families(north, q="S-001") == []
     calls = [
         lambda: st.families.get_family(north, fs),
-        lambda: st.families.family_document(north, fs),
+        lambda: uc_profiles.family_document(st, north, fs),
         lambda: st.assessments.list_assessments(north, fs),
         lambda: uc_assessments.submit_assessment(st, north, fs, "mother", "epds", "6w", [0] * 10),
         lambda: uc_families.add_caregiver(st, north, fs, {"id": "x", "role": "other"}),
         lambda: st.families.end_caregiver(north, fs, "father", reason="moved"),
-        lambda: st.care.create_link(north, fs, "mother", "epds", "6w"),
+        lambda: uc_assessments.create_link(st, north, fs, "mother", "epds", "6w"),
         lambda: st.care.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
         lambda: st.observations.add_observation_session(north, fs, filename="a.csv", content=b"x", metadata={}),
         lambda: st.families.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
@@ -89,7 +90,7 @@ def test_researcher_sees_pseudonymised_data_only(world):
     assert {row["id"] for row in rows} == {world.fam_north, world.fam_south}
     assert all(row["family_id"] not in ("N-001", "S-001") for row in rows)
     fam = st.families.get_family(r, world.fam_north)
-    doc = st.families.family_document(r, world.fam_north)
+    doc = uc_profiles.family_document(st, r, world.fam_north)
     assessments = st.assessments.list_assessments(r, world.fam_north)
     export = st.exports.export_assessments(r)
     blob = json.dumps([rows, fam, doc, assessments]) + export.to_csv()
@@ -108,7 +109,7 @@ def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make
     for call in (
         lambda: uc_families.register_family(st, r, make_family("R-1", "North")),
         lambda: uc_assessments.submit_assessment(st, r, world.fam_north, "mother", "epds", "6w", [0] * 10),
-        lambda: st.care.create_link(r, world.fam_north, "mother", "epds", "6w"),
+        lambda: uc_assessments.create_link(st, r, world.fam_north, "mother", "epds", "6w"),
         lambda: st.exports.export_assessments(r, pseudonymise=False),
         lambda: st.accounts.add_site(r, "East"),
         lambda: st.maintenance.audit_log(r),

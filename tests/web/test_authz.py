@@ -92,11 +92,10 @@ def _new_recording(world: World, family: int) -> dict[str, Any]:
 
 
 def _new_referral(world: World, family: int) -> dict[str, Any]:
-    from attunement.store.referrals import Referrals
+    from attunement.usecases import referrals as uc_referrals
 
-    r = Referrals(world.store).add_referral(world.store.system_actor(), family, kind="route",
-                                            target="gp", offered_on="2026-10-01",
-                                            caregiver="mother")
+    r = uc_referrals.add_referral(world.store, world.store.system_actor(), family, kind="route",
+                                  target="gp", offered_on="2026-10-01", caregiver="mother")
     return {"A": r["id"]}
 
 

@@ -3,6 +3,7 @@ when switched on (the demo), English with a note when their language has no pack
 
 from __future__ import annotations
 
+from attunement.usecases import assessments as uc_assessments
 from attunement.web import content as domain
 
 
@@ -59,7 +60,7 @@ def test_answers_given_in_spanish_are_scored_with_the_spanish_cut_off_and_the_cl
     ten = {f"item.{n}": "1" for n in range(1, 10)} | {"item.9": "2", "item.10": "0"}
     with TestClient(app) as client:
         for caregiver in ("father", "mother"):
-            token = store.care.create_link(store.system_actor(), fid, caregiver, "epds", "3m")
+            token = uc_assessments.create_link(store, store.system_actor(), fid, caregiver, "epds", "3m")
             path = f"/c/{token}"
             client.cookies.clear()
             page = client.get(path)

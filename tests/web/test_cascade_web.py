@@ -133,9 +133,9 @@ def test_family_page_records_and_follows_a_referral(client: TestClient, world: W
     page = client.get(f"/families/{fam}").text
     assert "NHS Talking Therapies" in page and "offered 2026-11-02" in page
     ref = world.store.actor(world.users["practitioner"])
-    from attunement.store.referrals import Referrals
+    from attunement.usecases import referrals as uc_referrals
 
-    rid = Referrals(world.store).list_referrals(ref, fam)[0]["id"]
+    rid = uc_referrals.list_referrals(world.store, ref, fam)[0]["id"]
     csrf = _csrf(page)
     r = client.post(f"/referrals/{rid}/stage", data={
         "csrf_token": csrf, "stage": "declined", "on": "2026-11-03", "reason": "",
@@ -152,12 +152,12 @@ def test_family_page_records_and_follows_a_referral(client: TestClient, world: W
 
 def test_researcher_api_view_has_no_reasons_or_dates(client: TestClient, world: World):
     system = world.store.system_actor()
-    from attunement.store.referrals import Referrals
+    from attunement.usecases import referrals as uc_referrals
 
-    refs = Referrals(world.store)
-    r = refs.add_referral(system, world.family_a, kind="route", target="gp",
-                          offered_on="2026-11-01", caregiver="mother")
-    refs.record_stage(system, r["id"], "declined", on="2026-11-02", reason="SECRET why")
+    r = uc_referrals.add_referral(world.store, system, world.family_a, kind="route", target="gp",
+                                  offered_on="2026-11-01", caregiver="mother")
+    uc_referrals.record_stage(world.store, system, r["id"], "declined", on="2026-11-02",
+                              reason="SECRET why")
     body = client.get(f"/api/families/{world.family_a}/referrals",
                       headers=world.headers("researcher"))
     assert body.status_code == 200
@@ -168,13 +168,13 @@ def test_researcher_api_view_has_no_reasons_or_dates(client: TestClient, world: 
 
 def test_researcher_family_page_shows_referrals_without_reasons(client: TestClient,
                                                                 world: World):
-    from attunement.store.referrals import Referrals
+    from attunement.usecases import referrals as uc_referrals
 
     system = world.store.system_actor()
-    refs = Referrals(world.store)
-    r = refs.add_referral(system, world.family_a, kind="route", target="gp",
-                          offered_on="2026-11-01", caregiver="mother")
-    refs.record_stage(system, r["id"], "declined", on="2026-11-02", reason="SECRET why")
+    r = uc_referrals.add_referral(world.store, system, world.family_a, kind="route", target="gp",
+                                  offered_on="2026-11-01", caregiver="mother")
+    uc_referrals.record_stage(world.store, system, r["id"], "declined", on="2026-11-02",
+                              reason="SECRET why")
     _login(client, "res@example.org")
     page = client.get(f"/families/{world.family_a}").text
     assert 'id="referrals"' in page and "declined day 1" in page

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from attunement.store import Store
+from attunement.usecases import profiles as uc_profiles
 from attunement.web import Settings, create_app
 from attunement.web import demo as web_demo
 
@@ -87,7 +88,7 @@ def test_the_vignette_stays_each_familys_latest_answers(demo) -> None:
         assert real, fam["family_id"]
         assert all(v["assessed_on"] < real[0]["assessed_on"] for v in made_up)
         assert all(v["assessed_on"] <= today for v in fam["visits"])
-        doc = store.families.family_document(system, ids[fam["family_id"]])
+        doc = uc_profiles.family_document(store, system, ids[fam["family_id"]])
         latest = {c["id"]: c["responses"] for c in doc["caregivers"]}
         for cg in real[-1]["caregivers"]:
             for instrument, answers in (cg.get("responses") or {}).items():

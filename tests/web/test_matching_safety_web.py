@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 from .support import PASSWORD, World
 
@@ -267,7 +268,8 @@ def test_family_page_holds_then_shows_matches_after_a_review_with_outcome(
     assert 'data-urgency="same_day"' in page and "URGENT: same-day safety review" in page
     assert 'id="matches-held"' in page and "Recommendations are held." in page
     assert "Matching is held" in page
-    shown = with_routes(sqlite_world.store.families.family_document(sqlite_world.store.system_actor(), fid))
+    shown = with_routes(uc_profiles.family_document(
+        sqlite_world.store, sqlite_world.store.system_actor(), fid))
     assert 'id="treatment"' in page and 'id="prompts"' in page
     for route in shown["treatment"]:
         assert str(route["label"]) in page and str(route["reason"]) in page.replace("&#39;", "'")

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import profiles as uc_profiles
 
 from .support import SECRET_NAME, SECRET_NHS, World
 from .test_authz import _sign_in
@@ -71,7 +72,7 @@ def _plant(world: World) -> dict[str, Any]:
                   "responses": "soothe"})
     ids["session"] = o["id"]
     # a caregiver link, then the caregiver leaves with a reason
-    st.care.create_link(pa, fam, KEY, "phq9", "antenatal")
+    uc_assessments.create_link(st, pa, fam, KEY, "phq9", "antenatal")
     st.families.end_caregiver(pa, fam, KEY, reason=TEXT)
     # a randomised trial allocation
     study = next(s["id"] for s in st.accounts.list_studies(admin) if s["name"] == "Study S")
@@ -174,7 +175,7 @@ def test_no_free_text_date_or_clinical_id_reaches_a_researcher(client: TestClien
     assert not leaks, sorted(leaks)
     # the store's screening family file (what /profile and /matches are computed from)
     researcher = world.store.actor(world.users["researcher"])
-    family_file = json.dumps(world.store.families.family_document(researcher, ids["family"]))
+    family_file = json.dumps(uc_profiles.family_document(world.store, researcher, ids["family"]))
     assert not [n for n in NEEDLES if n in family_file], family_file
     assert "order_2001" in family_file  # a variant the PBQ definition names is coded: kept
     # and the researcher did see the family, pseudonymised, with days instead of dates

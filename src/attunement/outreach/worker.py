@@ -23,6 +23,7 @@ from attunement.outreach.channels import Channel, DeliveryError, JsonSmsChannel,
 from attunement.outreach.config import OutreachConfig
 from attunement.outreach.urgency import is_emergency
 from attunement.store import OutreachRecords, Store, StoreError
+from attunement.usecases import assessments as uc_assessments
 
 log = logging.getLogger("attunement.outreach")
 
@@ -128,8 +129,8 @@ class Worker:
         context: dict[str, Any] = {"service": c.service_name}
         if m["caregiver_id"] is not None:
             hours = c.link_hours
-            token = self.store.care.create_link(
-                self.store.system_actor(), m["family_id"], ctx["caregiver_key"],
+            token = uc_assessments.create_link(
+                self.store, self.store.system_actor(), m["family_id"], ctx["caregiver_key"],
                 m["instrument"], m["time_point"], hours=hours)
             link.append(token)
             context.update(link=f"{base}/c/{token}",

@@ -111,15 +111,8 @@ class Accounts:
             site = Site(name=name)
             s.add(site)
             s.flush()
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="site",
-                entity_id=site.id,
-                site_id=site.id,
-                after={"name": name},
-            )
+            audit.append(s, actor=actor, action="create", entity="site", entity_id=site.id,
+                         site_id=site.id, after={"name": name})
             return {"id": site.id, "name": site.name}
 
     def list_sites(self, actor: Actor) -> list[dict]:
@@ -226,15 +219,8 @@ class Accounts:
             "studies": study_rows,
             "expires_on": shared.iso(expires),
         }
-        audit.append(
-            s,
-            actor=actor,
-            action="create",
-            entity="user",
-            entity_id=user.id,
-            site_id=site_rows[0].id if len(site_rows) == 1 else None,
-            after=after,
-        )
+        audit.append(s, actor=actor, action="create", entity="user", entity_id=user.id,
+                     site_id=site_rows[0].id if len(site_rows) == 1 else None, after=after)
         return {"id": user.id, **after, "active": True}
 
     def list_users(self, actor: Actor) -> list[dict]:
@@ -282,17 +268,9 @@ class Accounts:
             user.active = bool(active)
             if not active:
                 revoke_credentials(s, user.id)
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="user",
-                entity_id=user.id,
-                site_id=next(iter(site_ids)) if len(site_ids) == 1 else None,
-                before={"active": before},
-                after={"active": user.active},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="user", entity_id=user.id,
+                         site_id=next(iter(site_ids)) if len(site_ids) == 1 else None,
+                         before={"active": before}, after={"active": user.active}, reason=reason)
             self._forget_token_actors()
             out = {"id": user.id, "email": user.email, "active": user.active}
         self._forget_token_actors()
@@ -430,15 +408,8 @@ class Accounts:
             frozenset(),
             frozenset(),
         )
-        audit.append(
-            s,
-            actor=who,
-            action="login" if ok else "login_failed",
-            entity="user",
-            entity_id=user.id if user else None,
-            reason=why,
-            client=client,
-        )
+        audit.append(s, actor=who, action="login" if ok else "login_failed", entity="user",
+                     entity_id=user.id if user else None, reason=why, client=client)
 
     def actor(self, user_id: int) -> Actor:
         """The Actor of an active user, with their sites and studies (AuthError otherwise)."""
@@ -476,14 +447,8 @@ class Accounts:
             )
             s.add(row)
             s.flush()
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="api_token",
-                entity_id=row.id,
-                after={"expires_at": row.expires_at.isoformat()},
-            )
+            audit.append(s, actor=actor, action="create", entity="api_token", entity_id=row.id,
+                         after={"expires_at": row.expires_at.isoformat()})
         return token
 
     def actor_for_token(self, token: str) -> Actor:

@@ -69,7 +69,8 @@ class Submission:
 
     A second submission for the same caregiver x instrument x time point is a new ``instance``
     (a repeat), never an overwrite. ``submission_key`` makes a retried submission idempotent:
-    the same key returns the first submission."""
+    the same key returns the first submission. ``input``, ``submission_key`` and
+    ``completed_on`` are keyword-only."""
 
     actor: Actor
     family_id: int
@@ -77,6 +78,7 @@ class Submission:
     instrument: str
     time_point: str
     responses: list[int | None]
+    _: dataclasses.KW_ONLY
     input: str = "scores"
     submission_key: str | None = None
     completed_on: date | str | None = None

@@ -157,6 +157,7 @@ def append(
     action: str,
     entity: str,
     entity_id: Any = None,
+    family: Any = None,
     family_id: int | None = None,
     site_id: int | None = None,
     before: Any = None,
@@ -165,7 +166,12 @@ def append(
     client: str = "",
     record_hash: str | None = None,
 ) -> int:
-    """Append one row; the caller holds the write lock (see ``Database.write``)."""
+    """Append one row; the caller holds the write lock (see ``Database.write``).
+
+    ``family``: the family row the entry is about, instead of its ``family_id`` and ``site_id``.
+    """
+    if family is not None:
+        family_id, site_id = family.id, family.site_id
     return append_many(session, [dict(
         actor=actor, action=action, entity=entity, entity_id=entity_id, family_id=family_id,
         site_id=site_id, before=before, after=after, reason=reason, client=client,

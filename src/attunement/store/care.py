@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,6 @@ from attunement.store.models import (
     Consent,
     Episode,
     Family,
-    Infant,
     ResultRelease,
     Site,
     TimePoint,
@@ -65,25 +65,23 @@ class Care:
         time_point: str,
         *,
         hours: int = 72,
+        check_instrument: Callable[[str], object],
     ) -> str:
         """A single-use link secret for one caregiver x instrument x time point (store keeps
-        only its hash). Returns the secret token."""
+        only its hash). Returns the secret token.
+
+        ``check_instrument(instrument)`` raises StoreValidationError for an instrument that does
+        not exist (the use case passes it: :func:`attunement.usecases.assessments.create_link`),
+        so no link is issued for a questionnaire that cannot be answered."""
         require_write(actor)
         hours = v.integer(hours, "hours", minimum=1, maximum=24 * 30, required=True) or 72
         instrument = v.text(instrument, "instrument", max_len=50) or ""
         time_point = v.text(time_point, "time_point", max_len=100) or ""
-        from attunement.instruments import UnknownInstrument, load_instrument
-
-        try:
-            load_instrument(instrument)
-        except UnknownInstrument as exc:
-            raise StoreValidationError("instrument", str(exc)) from exc
+        check_instrument(instrument)
         token = secrets.token_urlsafe(32)
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = shared.caregiver(s, fam, caregiver)
-            if cg.left_on is not None:
-                raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
+            cg = shared.current_caregiver(s, fam, caregiver)
             shared.check_time_point(self.core, s, fam, time_point)
             link = CaregiverLink(
                 token_hash=token_hash(token),
@@ -96,21 +94,11 @@ class Care:
             )
             s.add(link)
             s.flush()
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="caregiver_link",
-                entity_id=link.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                after={
-                    "caregiver": cg.key,
-                    "instrument": instrument,
-                    "time_point": time_point,
-                    "expires_at": link.expires_at.isoformat(),
-                },
-            )
+            audit.append(s, actor=actor, action="create", entity="caregiver_link",
+                         entity_id=link.id, family=fam,
+                         after={"caregiver": cg.key, "instrument": instrument,
+                                "time_point": time_point,
+                                "expires_at": link.expires_at.isoformat()})
         return token
 
     def _live_link(self, s: Session, token: str) -> CaregiverLink:
@@ -151,9 +139,7 @@ class Care:
         token = secrets.token_urlsafe(32)
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = shared.caregiver(s, fam, caregiver)
-            if cg.left_on is not None:
-                raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
+            cg = shared.current_caregiver(s, fam, caregiver)
             link = CaregiverLink(
                 token_hash=token_hash(token), family_id=fam.id, caregiver_id=cg.id,
                 instrument="", time_point="", created_by=actor.user_id,
@@ -249,8 +235,7 @@ class Care:
         fam = s.get(Family, link.family_id)
         if fam is None or fam.study_id is None or cg.left_on is not None:
             return []
-        infants = list(shared.with_birth_dates(self.core,
-            s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()))
+        infants = shared.infants_of(self.core, s, fam.id)
         tps = list(s.execute(select(TimePoint).where(TimePoint.study_id == fam.study_id)
                              .order_by(TimePoint.position)).scalars())
         done = set(s.execute(
@@ -396,14 +381,8 @@ class Care:
                 stmt = stmt.where(Alert.status == "open")
             return [shared.alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
 
-    def alerts_page(
-        self,
-        actor: Actor,
-        *,
-        cursor: str | None = None,
-        limit: int | None = None,
-        include_acknowledged: bool = False,
-    ) -> dict:
+    def alerts_page(self, actor: Actor, *, cursor: str | None = None, limit: int | None = None,
+                    include_acknowledged: bool = False) -> dict:
         """One keyset page of :meth:`list_alerts` (newest first): ``items``, ``next`` and
         ``previous`` (opaque cursors or None)."""
         size = caseload.page_size(limit)
@@ -457,17 +436,9 @@ class Care:
             alert.acknowledged_by, alert.acknowledged_at = actor.user_id, self.core.now()
             fam = s.get(Family, alert.family_id)
             assert fam is not None
-            audit.append(
-                s,
-                actor=actor,
-                action="acknowledge",
-                entity="alert",
-                entity_id=alert.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                before={"status": "open"},
-                after={"status": "acknowledged", "note": note, "outcome": outcome},
-            )
+            audit.append(s, actor=actor, action="acknowledge", entity="alert", entity_id=alert.id,
+                         family=fam, before={"status": "open"},
+                         after={"status": "acknowledged", "note": note, "outcome": outcome})
             cg = s.get(Caregiver, alert.caregiver_id)
             assessment = s.get(Assessment, alert.assessment_id)
             return shared.alert_dict(alert, fam, cg, assessment)  # type: ignore[arg-type]
@@ -493,29 +464,11 @@ class Care:
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             cg = shared.caregiver(s, fam, caregiver) if caregiver is not None else None
-            c = Consent(
-                family_id=fam.id,
-                caregiver_id=cg.id if cg else None,
-                kind=kind,
-                version=version,
-                given_on=given,
-                recorded_by=actor.user_id,
-            )
-            s.add(c)
-            s.flush()
-            out = shared.consent_dict(c, cg.key if cg else None)
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="consent",
-                entity_id=c.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                after=out,
-                record_hash=audit.record_digest("consent", c),
-            )
-            return out
+            c = Consent(family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind,
+                        version=version, given_on=given, recorded_by=actor.user_id)
+            return _insert_audited(s, actor, fam, c, "consent",
+                                   lambda c: shared.consent_dict(c, cg.key if cg else None),
+                                   record=True)
 
     def withdraw_consent(
         self, actor: Actor, consent_id: int, *, withdrawn_on: date | str, reason: str
@@ -534,18 +487,10 @@ class Care:
             c.withdrawn_on = when
             fam = s.get(Family, c.family_id)
             cg = s.get(Caregiver, c.caregiver_id) if c.caregiver_id else None
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="consent",
-                entity_id=c.id,
-                family_id=c.family_id,
-                site_id=fam.site_id if fam else None,
-                before={"withdrawn_on": None},
-                after={"withdrawn_on": when.isoformat()},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="consent", entity_id=c.id,
+                         family_id=c.family_id, site_id=fam.site_id if fam else None,
+                         before={"withdrawn_on": None}, after={"withdrawn_on": when.isoformat()},
+                         reason=reason)
             return shared.consent_dict(c, cg.key if cg else None)
 
     def add_episode(
@@ -566,27 +511,9 @@ class Care:
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             keys = [shared.caregiver(s, fam, c).key for c in caregivers]
-            e = Episode(
-                family_id=fam.id,
-                programme=programme,
-                start_date=start_d,
-                caregivers=keys,
-                created_by=actor.user_id,
-            )
-            s.add(e)
-            s.flush()
-            out = shared.episode_dict(e)
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="episode",
-                entity_id=e.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                after=out,
-            )
-            return out
+            e = Episode(family_id=fam.id, programme=programme, start_date=start_d,
+                        caregivers=keys, created_by=actor.user_id)
+            return _insert_audited(s, actor, fam, e, "episode", shared.episode_dict)
 
     def update_episode(self, actor: Actor, episode_id: int, **changes: Any) -> dict:
         """Change ``sessions_offered``, ``sessions_attended``, ``fidelity_notes``, ``end``,
@@ -631,16 +558,19 @@ class Care:
             s.flush()
             out = shared.episode_dict(e)
             fam = s.get(Family, e.family_id)
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="episode",
-                entity_id=e.id,
-                family_id=e.family_id,
-                site_id=fam.site_id if fam else None,
-                before=before,
-                after=out,
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="episode", entity_id=e.id,
+                         family_id=e.family_id, site_id=fam.site_id if fam else None,
+                         before=before, after=out, reason=reason)
             return out
+
+
+def _insert_audited(s: Session, actor: Actor, fam: Family, row: Any, entity: str,
+                    view: Callable[[Any], dict], *, record: bool = False) -> dict:
+    """Insert ``row`` (a record of family ``fam``) and audit its creation with ``view(row)``,
+    which it returns; ``record``: an immutable record whose digest the audit entry keeps."""
+    s.add(row)
+    s.flush()
+    out = view(row)
+    audit.append(s, actor=actor, action="create", entity=entity, entity_id=row.id, family=fam,
+                 after=out, record_hash=audit.record_digest(entity, row) if record else None)
+    return out

@@ -11,10 +11,6 @@ from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.policy import Action
-
-# the family file's vocabulary: one definition for the screening core and the store
-from attunement.risk.family import PLACEMENTS
-from attunement.risk.family import ROLES as CAREGIVER_ROLES
 from attunement.store import audit, blind, shared
 from attunement.store import validate as v
 from attunement.store.assessments import Assessments, Scorer
@@ -37,6 +33,7 @@ from attunement.store.scope import (
     require_write,
     scoped,
 )
+from attunement.store.shared import CAREGIVER_ROLES, PLACEMENTS
 
 FileCheck = Callable[[dict], None]
 """Checks a screening family file (the store builds it from the payload) and raises
@@ -175,13 +172,8 @@ class Families:
             for p in parsed:
                 self._insert_caregiver(s, actor, fam, p)
             audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="family",
-                entity_id=fam.id,
-                family_id=fam.id,
-                site_id=site.id,
+                s, actor=actor, action="create", entity="family", entity_id=fam.id,
+                family_id=fam.id, site_id=site.id,
                 after={
                     "family_id": code,
                     "placement": placement,
@@ -292,13 +284,7 @@ class Families:
         if p["identifiers"]:
             self._store_identity(s, fam.id, "caregiver", cg.id, p["identifiers"])
         audit.append(
-            s,
-            actor=actor,
-            action="create",
-            entity="caregiver",
-            entity_id=cg.id,
-            family_id=fam.id,
-            site_id=fam.site_id,
+            s, actor=actor, action="create", entity="caregiver", entity_id=cg.id, family=fam,
             after={
                 "id": cg.key,
                 "role": cg.role,
@@ -446,17 +432,9 @@ class Families:
             changed = sorted(
                 k for k in set(current) | set(updated) if current.get(k) != updated.get(k)
             )
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="identifiers",
-                entity_id=f"{kind}:{subject}",
-                family_id=fam.id,
-                site_id=fam.site_id,
-                after={"fields": changed},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="identifiers",
+                         entity_id=f"{kind}:{subject}", family=fam, after={"fields": changed},
+                         reason=reason)
             return {"person": person, "changed": changed}
 
     def transfer_family(
@@ -482,18 +460,9 @@ class Families:
                 )
             before = fam.site_id
             fam.site_id = target.id
-            audit.append(
-                s,
-                actor=actor,
-                action="transfer",
-                entity="family",
-                entity_id=fam.id,
-                family_id=fam.id,
-                site_id=target.id,
-                before={"site_id": before},
-                after={"site_id": target.id},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="transfer", entity="family", entity_id=fam.id,
+                         family_id=fam.id, site_id=target.id, before={"site_id": before},
+                         after={"site_id": target.id}, reason=reason)
             return {"id": fam.id, "site": target.name, "site_id": target.id}
 
     def update_infant(
@@ -556,18 +525,9 @@ class Families:
                 self._set_birth_offset(inf, shared.with_birth_dates(self.core, s, [inf])[0].birth_date)
             s.flush()
             after = {"due_date": shared.iso(inf.due_date), "gestation_weeks": inf.gestation_weeks}
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="infant",
-                entity_id=inf.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                before=before,
-                after={**after, "changed": changed},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="infant", entity_id=inf.id,
+                         family=fam, before=before, after={**after, "changed": changed},
+                         reason=reason)
             return {
                 "due_date": after["due_date"],
                 "gestational_age_at_birth_weeks": inf.gestation_weeks,
@@ -597,18 +557,9 @@ class Families:
             if cg.joined_on and when < cg.joined_on:
                 raise StoreValidationError("left_on", "is before the caregiver joined")
             cg.left_on, cg.left_reason = when, reason
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="caregiver",
-                entity_id=cg.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                before={"left_on": None},
-                after={"left_on": when.isoformat()},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="update", entity="caregiver", entity_id=cg.id,
+                         family=fam, before={"left_on": None}, after={"left_on": when.isoformat()},
+                         reason=reason)
             return shared.caregiver_dict(cg, None)
 
     def set_caregiver_language(
@@ -635,17 +586,9 @@ class Families:
             before = {"page_language": cg.page_language,
                       "interpreter_needed": bool(cg.interpreter_needed)}
             cg.page_language, cg.interpreter_needed = language, bool(needed)
-            audit.append(
-                s,
-                actor=actor,
-                action="update",
-                entity="caregiver",
-                entity_id=cg.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                before=before,
-                after={"page_language": language, "interpreter_needed": bool(needed)},
-            )
+            audit.append(s, actor=actor, action="update", entity="caregiver", entity_id=cg.id,
+                         family=fam, before=before,
+                         after={"page_language": language, "interpreter_needed": bool(needed)})
             return shared.caregiver_dict(cg, None)
 
     def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:

@@ -9,24 +9,13 @@ from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.risk.profile import REVIEW_KEY
 from attunement.store import audit, blind, caseload, shared
 from attunement.store.core import Core
-from attunement.store.models import (
-    Alert,
-    Assessment,
-    Caregiver,
-    Consent,
-    Episode,
-    Family,
-    Identity,
-    IdentityLookup,
-    Infant,
-    ObservationSession,
-    Site,
-    Study,
-    TimePoint,
-)
+from attunement.store.models.accounts import Site, Study, TimePoint
+from attunement.store.models.assessments import Assessment
+from attunement.store.models.care import Alert, Consent, Episode
+from attunement.store.models.families import Caregiver, Family, Identity, IdentityLookup, Infant
+from attunement.store.models.observations import ObservationSession
 from attunement.store.research_view import coded_context, coded_variants
 from attunement.store.scope import (
     Actor,
@@ -65,17 +54,9 @@ class FamilyViews:
         return rows
 
     def caseload_page(
-        self,
-        actor: Actor,
-        *,
-        q: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-        mine: bool = False,
-        overdue: bool = False,
-        urgent: bool = False,
-        study: int | None = None,
-        time_point: str | None = None,
+        self, actor: Actor, *, q: str | None = None, cursor: str | None = None,
+        limit: int | None = None, mine: bool = False, overdue: bool = False,
+        urgent: bool = False, study: int | None = None, time_point: str | None = None,
         counts: bool = True,
     ) -> dict:
         """One keyset page of the caseload: open urgent alerts first, then most overdue, then
@@ -265,28 +246,14 @@ class FamilyViews:
             )
         if show_ids:
             with self.core.db.write() as s:
-                audit.append(
-                    s,
-                    actor=actor,
-                    action="view_identifiers",
-                    entity="family",
-                    entity_id=doc["id"],
-                    family_id=doc["id"],
-                    site_id=doc["site_id"],
-                )
+                audit.append(s, actor=actor, action="view_identifiers", entity="family",
+                             entity_id=doc["id"], family_id=doc["id"], site_id=doc["site_id"])
         return doc
 
     def family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
         site = s.get(Site, fam.site_id)
         study = s.get(Study, fam.study_id) if fam.study_id else None
-        infant = next(
-            iter(
-                shared.with_birth_dates(self.core,
-                    s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
-                )
-            ),
-            None,
-        )
+        infant = next(iter(shared.infants_of(self.core, s, fam.id)), None)
         carers = list(
             s.execute(
                 select(Caregiver).where(Caregiver.family_id == fam.id).order_by(Caregiver.id)
@@ -416,19 +383,16 @@ class FamilyViews:
             overdue=shared.pseudo_schedule(self.core, fam, doc["overdue"], carers),
         )
 
-    def family_document(self, actor: Actor, family_id: int) -> dict:
+    def family_document(self, actor: Actor, family_id: int, *, review_key: str) -> dict:
         """The screening family file of this family (latest responses per current caregiver x
-        instrument, latest correction), ready for ``attunement.risk.profile``."""
+        instrument, latest correction), ready for ``attunement.risk.profile``.
+
+        ``review_key``: the family-level answer that records the safety review (the risk
+        library's factor id; :func:`attunement.usecases.profiles.family_document` passes it).
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            infant = next(
-                iter(
-                    shared.with_birth_dates(self.core,
-                        s, s.execute(select(Infant).where(Infant.family_id == fam.id)).scalars()
-                    )
-                ),
-                None,
-            )
+            infant = next(iter(shared.infants_of(self.core, s, fam.id)), None)
             carers = list(
                 s.execute(
                     select(Caregiver)
@@ -478,7 +442,7 @@ class FamilyViews:
                     "responses": responses,
                 }
                 if review is False:
-                    entry["context"].pop(REVIEW_KEY, None)
+                    entry["context"].pop(review_key, None)
                 if c.age is not None:
                     entry["age"] = c.age
                 if c.first_time_parent is not None:
@@ -493,7 +457,7 @@ class FamilyViews:
                 caregivers.append(entry)
             context = dict(fam.context or {})
             if review is not None:
-                context[REVIEW_KEY] = review
+                context[review_key] = review
             return {
                 "family_id": code,
                 "assessed_on": assessed.isoformat(),

@@ -77,17 +77,9 @@ class Observations:
                 measures_ciphertext=seal_measures(self.core.keyring(s), fam.id, digest, measured),
                 algorithm=ALGORITHM))
             out = shared.observation_dict(self.core, o)
-            audit.append(
-                s,
-                actor=actor,
-                action="create",
-                entity="observation_session",
-                entity_id=o.id,
-                family_id=fam.id,
-                site_id=fam.site_id,
-                # not the metadata: coder and participant names stay encrypted at rest
-                after={k: out[k] for k in ("filename", "sha256", "size")},
-            )
+            audit.append(s, actor=actor, action="create", entity="observation_session",
+                         entity_id=o.id, family=fam,
+                         after={k: out[k] for k in ("filename", "sha256", "size")})
             return out
 
     def observation_measures(self, actor: Actor, family_id: int) -> dict[int, dict]:

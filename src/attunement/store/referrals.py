@@ -20,11 +20,17 @@ completed | ended, per caregiver (or the whole family), with dates, audited, sit
   (days from the offer instead), keyed-hash caregiver ids.
 * :meth:`Referrals.cascade_tables` feeds :func:`attunement.cascade.compute_cascade` with the
   plain tables of the actor's families (one site and/or study).
+* What referrals are checked and read against (the catalogue's programmes, the treatment
+  routes' labels, each measure's reliable-change rule) is content of the domain libraries:
+  every method takes it as ``content`` (a :class:`ReferralContent`), which the use cases in
+  :mod:`attunement.usecases.referrals` build, so the store imports no domain library.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +38,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.risk import load_definitions
 from attunement.store import audit, shared
 from attunement.store import validate as v
 from attunement.store.core import Core
@@ -52,12 +57,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-__all__ = ["KINDS", "NEXT", "ROUTES", "STAGES", "Referral", "Referrals"]
+__all__ = ["KINDS", "NEXT", "STAGES", "Referral", "ReferralContent", "Referrals"]
 
 KINDS = ("programme", "route")
-# Labels of the treatment routes the risk profile recommends (one list: risk/treatment_routes.yaml);
-# any other well-formed route id a service uses is accepted and shown as it is.
-ROUTES = {r.id: r.label for r in load_definitions().routes}
 STAGES = ("offered", "accepted", "declined", "started", "completed", "ended")
 # stage -> the stages that may follow it
 NEXT = {
@@ -79,15 +81,29 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _programme_ids() -> list[str]:
-    return [p for p, _ in programme_choices()]
+@dataclass(frozen=True)
+class ReferralContent:
+    """The content referrals are checked and read against (built by
+    :func:`attunement.usecases.referrals.referral_content`).
 
+    Attributes
+    ----------
+    programmes : Mapping[str, str]
+        Programme id -> name: the intervention catalogue, the valid programme targets.
+    routes : Mapping[str, str]
+        Route id -> label of the treatment routes the risk profile recommends; any other
+        well-formed route id a service uses is accepted and shown as it is.
+    rules : Mapping[str, Any]
+        Instrument id -> its reliable-change rule (``score``, ``threshold``, ``source`` and
+        ``improved(before, after)``), for the outcomes after a referral and the cascade.
+    """
 
-def programme_choices() -> list[tuple[str, str]]:
-    """(id, name) of the intervention catalogue's programmes, the valid programme targets."""
-    from attunement.interventions.catalogue import _default_catalogue
+    programmes: Mapping[str, str]
+    routes: Mapping[str, str]
+    rules: Mapping[str, Any]
 
-    return [(p.id, p.name) for p in _default_catalogue()]
+    def target_label(self, r: Referral) -> str:
+        return self.routes.get(r.target, r.target) if r.kind == "route" else r.target
 
 
 class Referrals:
@@ -98,14 +114,14 @@ class Referrals:
         self._db = self.core.db
 
     # ------------------------------------------------------------------ views
-    def _dict(self, r: Referral, cg_key: str | None) -> dict:
+    def _dict(self, r: Referral, cg_key: str | None, content: ReferralContent) -> dict:
         return {
             "id": r.id,
             "family": r.family_id,
             "caregiver": cg_key,
             "kind": r.kind,
             "target": r.target,
-            "target_label": ROUTES.get(r.target, r.target) if r.kind == "route" else r.target,
+            "target_label": content.target_label(r),
             "status": r.status,
             "offered_on": _iso(r.offered_on),
             "accepted_on": _iso(r.accepted_on),
@@ -120,7 +136,8 @@ class Referrals:
             "created_at": r.created_at.isoformat(),
         }
 
-    def _pseudo_dict(self, r: Referral, cg: Caregiver | None, fam: Family) -> dict:
+    def _pseudo_dict(self, r: Referral, cg: Caregiver | None, fam: Family,
+                     content: ReferralContent) -> dict:
         """The researcher's view: keyed-hash ids, days from the offer, no free text."""
         keys = self.core.keyring()
         study = fam.study_id or "none"
@@ -134,7 +151,7 @@ class Referrals:
             "caregiver": keys.pseudonym(study, "caregiver", cg.id) if cg else None,
             "kind": r.kind,
             "target": r.target,
-            "target_label": ROUTES.get(r.target, r.target) if r.kind == "route" else r.target,
+            "target_label": content.target_label(r),
             "status": r.status,
             "offered_day": 0,
             "accepted_day": day(r.accepted_on),
@@ -145,22 +162,20 @@ class Referrals:
             "next_stages": [],
         }
 
-    def _view(self, s: Session, actor: Actor, r: Referral, fam: Family) -> dict:
+    def _view(self, s: Session, actor: Actor, r: Referral, fam: Family,
+              content: ReferralContent) -> dict:
         cg = s.get(Caregiver, r.caregiver_id) if r.caregiver_id else None
         if not actor.sees_identifiers:
-            return self._pseudo_dict(r, cg, fam)
-        out = self._dict(r, cg.key if cg else None)
-        out["outcomes"] = self._outcomes(s, r)
+            return self._pseudo_dict(r, cg, fam, content)
+        out = self._dict(r, cg.key if cg else None, content)
+        out["outcomes"] = self._outcomes(s, r, content.rules)
         return out
 
-    def _outcomes(self, s: Session, r: Referral) -> list[dict]:
+    def _outcomes(self, s: Session, r: Referral, rules: Mapping[str, Any]) -> list[dict]:
         """The referred caregiver's measures after the referral date, against the latest one
         on or before it, with the reliable-change rule of each measure."""
         if r.caregiver_id is None:
             return []
-        from attunement.cascade import load_rules
-
-        rules = load_rules()
         rows = self._current_scores(s, [r.caregiver_id], rules)
         out = []
         for instrument, rule in rules.items():
@@ -184,7 +199,7 @@ class Referrals:
         return out
 
     @staticmethod
-    def _current_scores(s: Session, caregiver_ids: Any, rules: dict) -> list[tuple]:
+    def _current_scores(s: Session, caregiver_ids: Any, rules: Mapping[str, Any]) -> list[tuple]:
         """(caregiver_id, instrument, completed_on, main score or None, positive) of the
         current version of each assessment (corrections replace what they correct), for the
         caregivers a subquery selects (never a list of ids: the query text stays the same size
@@ -221,6 +236,7 @@ class Referrals:
         target: str,
         offered_on: date | str,
         caregiver: str | None = None,
+        content: ReferralContent,
     ) -> dict:
         """Record that a programme or treatment route was offered (stage ``offered``)."""
         require_write(actor)
@@ -228,7 +244,7 @@ class Referrals:
             raise StoreValidationError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
         target = v.text(target, "target", max_len=100) or ""
         if kind == "programme":
-            known = _programme_ids()
+            known = list(content.programmes)
             if target not in known:
                 raise StoreValidationError(
                     "target", f"{target!r} is not a programme of the intervention catalogue "
@@ -236,7 +252,7 @@ class Referrals:
         elif not _ROUTE_ID.match(target):
             raise StoreValidationError(
                 "target", f"{target!r} is not a route id (lower-case letters, digits and _, "
-                f"e.g. {', '.join(ROUTES)})")
+                f"e.g. {', '.join(content.routes)})")
         offered = self._date(offered_on, "offered_on")
         with self._db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -250,10 +266,10 @@ class Referrals:
             )
             s.add(r)
             s.flush()
-            out = self._dict(r, cg.key if cg else None)
+            out = self._dict(r, cg.key if cg else None, content)
             audit.append(s, actor=actor, action="create", entity="referral", entity_id=r.id,
-                         family_id=fam.id, site_id=fam.site_id, after=out)
-            out["outcomes"] = self._outcomes(s, r)
+                         family=fam, after=out)
+            out["outcomes"] = self._outcomes(s, r, content.rules)
             return out
 
     def record_stage(
@@ -265,6 +281,7 @@ class Referrals:
         on: date | str,
         reason: str | None = None,
         episode_id: int | None = None,
+        content: ReferralContent,
     ) -> dict:
         """Move a referral to its next ``stage`` (see :data:`NEXT`) on date ``on``.
 
@@ -294,7 +311,7 @@ class Referrals:
                     "on", f"{when} is before the referral's previous stage ({previous})")
             fam = s.get(Family, r.family_id)
             assert fam is not None
-            before = self._dict(r, None)
+            before = self._dict(r, None, content)
             setattr(r, _DATE_OF[stage], when)
             if stage == "declined":
                 r.decline_reason = reason
@@ -307,11 +324,10 @@ class Referrals:
                                       "by": actor.user_id}]
             s.flush()
             cg = s.get(Caregiver, r.caregiver_id) if r.caregiver_id else None
-            out = self._dict(r, cg.key if cg else None)
+            out = self._dict(r, cg.key if cg else None, content)
             audit.append(s, actor=actor, action="update", entity="referral", entity_id=r.id,
-                         family_id=fam.id, site_id=fam.site_id, before=before, after=out,
-                         reason=reason)
-            out["outcomes"] = self._outcomes(s, r)
+                         family=fam, before=before, after=out, reason=reason)
+            out["outcomes"] = self._outcomes(s, r, content.rules)
             return out
 
     def _episode_for(self, s: Session, r: Referral, fam: Family, when: date,
@@ -343,14 +359,16 @@ class Referrals:
         return d
 
     # ------------------------------------------------------------------ reads
-    def get_referral(self, actor: Actor, referral_id: int) -> dict:
+    def get_referral(self, actor: Actor, referral_id: int, *,
+                     content: ReferralContent) -> dict:
         with self._db.read() as s:
             r = get_scoped(s, actor, Referral, referral_id, what="referral")
             fam = s.get(Family, r.family_id)
             assert fam is not None
-            return self._view(s, actor, r, fam)
+            return self._view(s, actor, r, fam, content)
 
-    def list_referrals(self, actor: Actor, family_id: int) -> list[dict]:
+    def list_referrals(self, actor: Actor, family_id: int, *,
+                       content: ReferralContent) -> list[dict]:
         """A family's referrals, oldest offer first (pseudonymised for researchers)."""
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -358,19 +376,18 @@ class Referrals:
                 select(Referral).where(Referral.family_id == fam.id)
                 .order_by(Referral.offered_on, Referral.id)
             ).scalars().all()
-            return [self._view(s, actor, r, fam) for r in rows]
+            return [self._view(s, actor, r, fam, content) for r in rows]
 
     def cascade_tables(
-        self, actor: Actor, *, site: int | None = None, study: int | None = None
+        self, actor: Actor, *, site: int | None = None, study: int | None = None,
+        content: ReferralContent,
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(caregivers, assessments, referrals) of the actor's families — optionally one site
         and/or one study — as the plain tables :func:`attunement.cascade.compute_cascade`
         takes. A site or study outside the actor's scope is NotFound."""
         import pandas as pd
 
-        from attunement.cascade import load_rules
-
-        rules = load_rules()
+        rules = content.rules
         with self._db.read() as s:
             stmt = scoped(select(Family, Site.name).join(Site, Site.id == Family.site_id), actor)
             if site is not None:
@@ -430,26 +447,25 @@ class Referrals:
     def _check_site(s: Session, actor: Actor, site: Any) -> None:
         """A site the actor's scope rule covers (the policy decides), else NotFound; for
         study-scoped actors the family filter alone restricts what they see."""
-        try:
-            sid = int(site)
-        except (TypeError, ValueError):
-            raise NotFound(f"site {site!r} not found") from None
-        rule = policy.family_scope(actor)
-        if s.get(Site, sid) is None or rule is None or (rule[0] == "site_id"
-                                                        and sid not in rule[1]):
-            raise NotFound(f"site {sid} not found")
+        _check_in_scope(s, actor, Site, site, "site")
 
     @staticmethod
     def _check_study(s: Session, actor: Actor, study: Any) -> None:
         """An existing study; a study-scoped actor (researcher) only their own."""
-        try:
-            sid = int(study)
-        except (TypeError, ValueError):
-            raise NotFound(f"study {study!r} not found") from None
-        rule = policy.family_scope(actor)
-        if s.get(Study, sid) is None or rule is None or (rule[0] == "study_id"
-                                                         and sid not in rule[1]):
-            raise NotFound(f"study {sid} not found")
+        _check_in_scope(s, actor, Study, study, "study")
+
+
+def _check_in_scope(s: Session, actor: Actor, model: Any, value: Any, what: str) -> None:
+    """An existing ``what`` (site or study) that the actor's scope rule does not exclude (a
+    rule on ``<what>_id`` must list it), else NotFound."""
+    try:
+        sid = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"{what} {value!r} not found") from None
+    rule = policy.family_scope(actor)
+    if s.get(model, sid) is None or rule is None or (rule[0] == f"{what}_id"
+                                                     and sid not in rule[1]):
+        raise NotFound(f"{what} {sid} not found")
 
 
 def _deprivation(context: dict | None) -> str | None:

@@ -31,7 +31,12 @@ from attunement.store.models import (
     TimePoint,
 )
 from attunement.store.research_view import ResearchView
-from attunement.vocabulary import load_vocabulary
+from attunement.vocabulary import load_vocabulary, vocabulary_terms
+
+# The family file's caregiver roles and placements, read from the vocabulary itself (as the
+# risk library's family checks read them: attunement/vocabulary.yaml).
+CAREGIVER_ROLES: tuple[str, ...] = tuple(vocabulary_terms()["caregiver_roles"])
+PLACEMENTS: tuple[str, ...] = tuple(vocabulary_terms()["placements"])
 
 # What a safety review concluded, recorded when an urgent alert is acknowledged. Any outcome
 # records that the review was done, which releases the hold on intervention matching.
@@ -119,6 +124,12 @@ def identities(core: Core, s: Session, family_id: int) -> dict[tuple[str, int], 
         for r in rows
     }
 
+def infants_of(core: Core, s: Session, family_id: int) -> list[Infant]:
+    """The family's infants (oldest record first), with their dates of birth attached."""
+    return with_birth_dates(core, s, s.execute(
+        select(Infant).where(Infant.family_id == family_id).order_by(Infant.id)).scalars())
+
+
 def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[Infant]:
     """Attach each infant's decrypted date of birth (``birth_date``) for internal use."""
     infants = list(infants)
@@ -145,12 +156,27 @@ def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[
     return infants
 
 def caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
-    stmt = select(Caregiver).where(Caregiver.family_id == fam.id)
+    """The family's caregiver ``ref`` (its id, or its key), else a validation error."""
+    return _one_caregiver(s.execute(_caregiver_where(select(Caregiver), fam, ref)).scalars(), ref)
+
+
+def current_caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
+    """The family's caregiver ``ref`` who has not left it, else a validation error."""
+    cg = caregiver(s, fam, ref)
+    if cg.left_on is not None:
+        raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
+    return cg
+
+
+def _caregiver_where(stmt: Any, fam: Any, ref: int | str) -> Any:
+    stmt = stmt.where(Caregiver.family_id == fam.id)
     if isinstance(ref, int) and not isinstance(ref, bool):
-        stmt = stmt.where(Caregiver.id == ref)
-    else:
-        stmt = stmt.where(Caregiver.key == str(ref))
-    cg = s.execute(stmt).scalar_one_or_none()
+        return stmt.where(Caregiver.id == ref)
+    return stmt.where(Caregiver.key == str(ref))
+
+
+def _one_caregiver(found: Any, ref: int | str) -> Any:
+    cg = found.first()
     if cg is None:
         raise StoreValidationError("caregiver", f"no caregiver {ref!r} in this family")
     return cg
@@ -159,15 +185,8 @@ def caregiver_row(s: Session, fam: Any, ref: int | str) -> Any:
     """The caregiver's columns as a plain row (no ORM identity map: the hot path)."""
     stmt = select(
         Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on, Caregiver.variants
-    ).where(Caregiver.family_id == fam.id)
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        stmt = stmt.where(Caregiver.id == ref)
-    else:
-        stmt = stmt.where(Caregiver.key == str(ref))
-    cg = s.execute(stmt).first()
-    if cg is None:
-        raise StoreValidationError("caregiver", f"no caregiver {ref!r} in this family")
-    return cg
+    )
+    return _one_caregiver(s.execute(_caregiver_where(stmt, fam, ref)), ref)
 
 def caregiver_dict(cg: Caregiver, ids: dict[str, str] | None) -> dict:
     out = {

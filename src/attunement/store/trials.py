@@ -286,15 +286,8 @@ class StudyTrials:
             row.created_at = utcnow()
             s.flush()
             out = self._design_dict(row, study, 0)
-            audit.append(
-                s,
-                actor=actor,
-                action="create" if before is None else "update",
-                entity="trial_design",
-                entity_id=row.id,
-                before=before,
-                after=out,
-            )
+            audit.append(s, actor=actor, action="create" if before is None else "update",
+                         entity="trial_design", entity_id=row.id, before=before, after=out)
             return out
 
     def get_design(self, actor: Actor, study_id: int) -> dict:
@@ -311,15 +304,8 @@ class StudyTrials:
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
-            audit.append(
-                s,
-                actor=actor,
-                action="reveal",
-                entity="trial_secret",
-                entity_id=row.id,
-                after={"study": study.id, "fingerprint": row.fingerprint},
-                reason=reason,
-            )
+            audit.append(s, actor=actor, action="reveal", entity="trial_secret", entity_id=row.id,
+                         after={"study": study.id, "fingerprint": row.fingerprint}, reason=reason)
             return self._secret(row)
 
     # ------------------------------------------------------------------ allocation
@@ -457,16 +443,8 @@ class StudyTrials:
                 "algorithm": rec.algorithm,
                 "fingerprint": row.fingerprint,
             }
-            audit_id = audit.append(
-                s,
-                actor=actor,
-                action="randomise",
-                entity="trial_allocation",
-                entity_id=f"{study.id}:{fam.id}",
-                family_id=fam.id,
-                site_id=fam.site_id,
-                after=after,
-            )
+            audit_id = audit.append(s, actor=actor, action="randomise", entity="trial_allocation",
+                                    entity_id=f"{study.id}:{fam.id}", family=fam, after=after)
             alloc = TrialAllocation(
                 study_id=study.id,
                 family_id=fam.id,

@@ -7,6 +7,7 @@ vulnerability profile and intervention matches), :mod:`~attunement.usecases.casc
 cascade of the actor's families) and :mod:`~attunement.usecases.instrument_exports` (REDCap
 and FHIR exports of stored assessments built by :mod:`attunement.instruments.export`),
 :mod:`~attunement.usecases.assessments` (questionnaire submissions scored by
-:mod:`attunement.instruments`) and :mod:`~attunement.usecases.families` (family files checked
-by :mod:`attunement.risk`).
+:mod:`attunement.instruments`), :mod:`~attunement.usecases.families` (family files checked
+by :mod:`attunement.risk`) and :mod:`~attunement.usecases.referrals` (referrals checked against
+the intervention catalogue, the treatment routes and the reliable-change rules).
 """

@@ -213,6 +213,45 @@ def scorer_in(language: str | None, time_point: str | None) -> Any:
     return _score
 
 
+def check_instrument(instrument: str) -> None:
+    """Refuse an instrument that does not exist (the store's ``check_instrument``).
+
+    Raises
+    ------
+    StoreValidationError
+        ``instrument``, naming the known instruments.
+    """
+    from attunement.instruments import UnknownInstrument, load_instrument
+
+    try:
+        load_instrument(instrument)
+    except UnknownInstrument as exc:
+        raise StoreValidationError("instrument", str(exc)) from exc
+
+
+def create_link(store: Store, actor: Actor, family_id: int, caregiver: str, instrument: str,
+                time_point: str, *, hours: int = 72) -> str:
+    """A one-time link for one caregiver to answer one questionnaire at one time point.
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who issues the link.
+    family_id, caregiver, instrument, time_point
+        The family, the caregiver's key, an existing instrument and a time point of the
+        family's study.
+    hours
+        How long the link stays valid.
+
+    Returns
+    -------
+    str
+        The link's secret (the store keeps only its hash).
+    """
+    return store.care.create_link(actor, family_id, caregiver, instrument, time_point,
+                                  hours=hours, check_instrument=check_instrument)
+
+
 def submit_link(
     store: Store, token: str, responses: list[int | None], *, input: str = "scores",
     language: str | None = None, time_point: str | None = None,

@@ -7,7 +7,7 @@ from typing import Any
 
 from attunement.cascade import CascadeResult, compute_cascade
 from attunement.store import Actor, Store
-from attunement.store.referrals import Referrals
+from attunement.usecases.referrals import cascade_tables
 
 
 def cascade_report(store: Store, actor: Actor, *, site: int | None = None,
@@ -26,7 +26,7 @@ def cascade_report(store: Store, actor: Actor, *, site: int | None = None,
     CascadeResult
         :func:`attunement.cascade.compute_cascade` over the store's cascade tables.
     """
-    tables = Referrals(store).cascade_tables(actor, site=site, study=study)
+    tables = cascade_tables(store, actor, site=site, study=study)
     return compute_cascade(*tables)
 
 

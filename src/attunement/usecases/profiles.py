@@ -65,6 +65,20 @@ def matches(document: dict[str, Any]) -> dict[str, Any] | None:
     return interventions.match(_profile_object(document), document).to_dict()
 
 
+def family_document(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
+    """The stored family's screening family file (scoped to the actor), with the safety
+    review recorded under the risk library's own key.
+
+    Examples
+    --------
+    >>> family_document(store, actor, 1)["caregivers"][0]["role"]  # doctest: +SKIP
+    'birth_mother'
+    """
+    from attunement.risk.profile import REVIEW_KEY
+
+    return store.families.family_document(actor, family_id, review_key=REVIEW_KEY)
+
+
 def family_profile(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
     """The profile of a stored family (404 outside the actor's scope, like the store).
 
@@ -73,12 +87,12 @@ def family_profile(store: Store, actor: Actor, family_id: int) -> dict[str, Any]
     >>> family_profile(store, actor, 1)["urgency"]  # doctest: +SKIP
     'none'
     """
-    return profile(store.families.family_document(actor, family_id))
+    return profile(family_document(store, actor, family_id))
 
 
 def family_matches(store: Store, actor: Actor, family_id: int) -> dict[str, Any] | None:
     """The matched interventions of a stored family (None without a catalogue)."""
-    return matches(store.families.family_document(actor, family_id))
+    return matches(family_document(store, actor, family_id))
 
 
 def family_profile_and_matches(
@@ -92,7 +106,7 @@ def family_profile_and_matches(
         ``(profile, matches, None)``, or ``(None, None, problem)`` when the record is
         incomplete for a profile.
     """
-    document = store.families.family_document(actor, family_id)
+    document = family_document(store, actor, family_id)
     try:
         return profile(document), matches(document), None
     except ProfileUnavailable as exc:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from attunement.policy import ROLES
 from attunement.store import SAFETY_REVIEW_OUTCOMES
-from attunement.store.referrals import ROUTES
+from attunement.usecases.referrals import ROUTES
 from attunement.web.content import vocabulary_choices
 from attunement.web.submissions import MAX_RESPONSES
 

@@ -11,102 +11,39 @@ released migrations import from this package, and importing it registers every t
 
 from __future__ import annotations
 
-from attunement.store.models.accounts import (
-    ApiToken,
-    LoginAttempt,
-    Membership,
-    PasswordReset,
-    Site,
-    Study,
-    StudyMember,
-    StudySite,
-    TimePoint,
-    User,
-    WebSession,
+from attunement.store.models import (
+    accounts,
+    assessments,
+    care,
+    core,
+    export_jobs,
+    families,
+    observations,
+    outreach,
+    referrals,
+    trials,
 )
-from attunement.store.models.assessments import (
-    Assessment,
-)
-from attunement.store.models.care import (
-    Alert,
-    CaregiverContribution,
-    CaregiverLink,
-    Consent,
-    Episode,
-    ResultRelease,
-)
-from attunement.store.models.core import (
-    NAMING,
-    AuditEntry,
-    AuditHead,
-    Base,
-    Setting,
-    UTCDateTime,
-    utcnow,
-)
-from attunement.store.models.export_jobs import (
-    ExportJob,
-)
-from attunement.store.models.families import (
-    Caregiver,
-    Family,
-    Identity,
-    IdentityLookup,
-    Infant,
-)
-from attunement.store.models.observations import (
-    ObservationMeasures,
-    ObservationSession,
-)
-from attunement.store.models.outreach import (
-    ContactPreference,
-    OutreachMessage,
-)
-from attunement.store.models.referrals import (
-    Referral,
-)
-from attunement.store.models.trials import (
-    TrialAllocation,
-    TrialDesignRecord,
-)
+from attunement.store.models.accounts import *  # noqa: F403
+from attunement.store.models.assessments import *  # noqa: F403
+from attunement.store.models.care import *  # noqa: F403
+from attunement.store.models.core import *  # noqa: F403
+from attunement.store.models.export_jobs import *  # noqa: F403
+from attunement.store.models.families import *  # noqa: F403
+from attunement.store.models.observations import *  # noqa: F403
+from attunement.store.models.outreach import *  # noqa: F403
+from attunement.store.models.referrals import *  # noqa: F403
+from attunement.store.models.trials import *  # noqa: F403
 
+# each module's own __all__ says what it models; together, every model of the store
 __all__ = [
-    "NAMING",
-    "Alert",
-    "ApiToken",
-    "Assessment",
-    "AuditEntry",
-    "AuditHead",
-    "Base",
-    "Caregiver",
-    "CaregiverContribution",
-    "CaregiverLink",
-    "Consent",
-    "ContactPreference",
-    "Episode",
-    "ExportJob",
-    "Family",
-    "Identity",
-    "IdentityLookup",
-    "Infant",
-    "LoginAttempt",
-    "Membership",
-    "ObservationMeasures",
-    "ObservationSession",
-    "OutreachMessage",
-    "PasswordReset",
-    "Referral",
-    "ResultRelease",
-    "Setting",
-    "Site",
-    "Study",
-    "StudyMember",
-    "StudySite",
-    "TimePoint",
-    "TrialAllocation",
-    "TrialDesignRecord",
-    "UTCDateTime",
-    "User",
-    "WebSession",
-    "utcnow",
+    *accounts.__all__,
+    *assessments.__all__,
+    *care.__all__,
+    *core.__all__,
+    *export_jobs.__all__,
+    *families.__all__,
+    *observations.__all__,
+    *outreach.__all__,
+    *referrals.__all__,
+    *trials.__all__,
 ]

@@ -4,36 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, intpk, user_fk, written_at
+
+__all__ = ["ApiToken", "LoginAttempt", "Membership", "PasswordReset", "Site", "Study",
+    "StudyMember", "StudySite", "TimePoint", "User", "WebSession"]
 
 
 class Site(Base):
     __tablename__ = "sites"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[written_at]
 
 
 class User(Base):
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[written_at]
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
 
@@ -42,8 +37,8 @@ class Membership(Base):
 
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("user_id", "site_id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    id: Mapped[intpk]
+    user_id: Mapped[user_fk] = mapped_column(index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     user: Mapped[User] = relationship(back_populates="memberships")
@@ -51,9 +46,9 @@ class Membership(Base):
 
 class Study(Base):
     __tablename__ = "studies"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[written_at]
     time_points: Mapped[list[TimePoint]] = relationship(
         order_by="TimePoint.position", back_populates="study"
     )
@@ -62,7 +57,7 @@ class Study(Base):
 class StudySite(Base):
     __tablename__ = "study_sites"
     __table_args__ = (UniqueConstraint("study_id", "site_id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
 
@@ -72,9 +67,9 @@ class StudyMember(Base):
 
     __tablename__ = "study_members"
     __table_args__ = (UniqueConstraint("study_id", "user_id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[user_fk] = mapped_column(index=True)
 
 
 class TimePoint(Base):
@@ -82,61 +77,59 @@ class TimePoint(Base):
 
     __tablename__ = "time_points"
     __table_args__ = (UniqueConstraint("study_id", "name"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    position: Mapped[int] = mapped_column(Integer)
-    offset_days: Mapped[int] = mapped_column(Integer)
-    window_days: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int]
+    offset_days: Mapped[int]
+    window_days: Mapped[int]
     anchor: Mapped[str] = mapped_column(String(20), default="due_date")
     instruments: Mapped[list[str]] = mapped_column(JSON)
     study: Mapped[Study] = relationship(back_populates="time_points")
 
 
-class ApiToken(Base):
+class UserSecret:
+    """Mixin of a secret held for a user (kept as its hash only): made now, good until
+    ``expires_at``."""
+
+    id: Mapped[intpk] = mapped_column(sort_order=-2)
+    user_id: Mapped[user_fk] = mapped_column(index=True, sort_order=-1)
+    created_at: Mapped[written_at]
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(UserSecret, Base):
     __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None]
 
 
-class WebSession(Base):
+class WebSession(UserSecret, Base):
     """A browser session held on the server: the cookie carries only an opaque id, whose hash
     is kept here. Ends at ``expires_at`` (absolute), after ``idle_seconds`` without activity,
     or when revoked (sign-out, password change, account disabled)."""
 
     __tablename__ = "web_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     session_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    idle_seconds: Mapped[int] = mapped_column(Integer)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen_at: Mapped[written_at]
+    idle_seconds: Mapped[int]
+    revoked_at: Mapped[datetime | None]
 
 
-class PasswordReset(Base):
+class PasswordReset(UserSecret, Base):
     """A one-time link to choose a new password: only its hash is kept; single use, expiring."""
 
     __tablename__ = "password_resets"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[user_fk | None]
+    used_at: Mapped[datetime | None]
 
 
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_email_at", "email", "at"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(320))
     client: Mapped[str] = mapped_column(String(100), default="")
     success: Mapped[bool] = mapped_column(Boolean)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[written_at]

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, FamilyRow, caregiver_fk, user_fk, written_at
+
+__all__ = ["Assessment"]
 
 
-class Assessment(Base):
+class Assessment(FamilyRow, Base):
     """One caregiver x instrument x time point.
 
     ``instance`` counts repeats at the same time point, ``version`` counts corrections.
@@ -34,9 +27,7 @@ class Assessment(Base):
         Index("ix_assessments_done", "caregiver_id", "instrument", "time_point"),
         Index("ix_assessments_family_completed", "family_id", "completed_on"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), index=True)
+    caregiver_id: Mapped[caregiver_fk] = mapped_column(index=True)
     instrument: Mapped[str] = mapped_column(String(50))
     instrument_version: Mapped[str] = mapped_column(String(50))
     time_point: Mapped[str] = mapped_column(String(100))
@@ -47,10 +38,10 @@ class Assessment(Base):
     item_scores: Mapped[list[Any]] = mapped_column(JSON)
     scores: Mapped[dict[str, Any]] = mapped_column(JSON)
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    corrected_from: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), nullable=True)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    corrected_from: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[user_fk | None]
     submitted_via: Mapped[str] = mapped_column(String(20), default="staff")
-    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    completed_on: Mapped[date] = mapped_column(Date)
-    submission_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+    submitted_at: Mapped[written_at]
+    completed_on: Mapped[date]
+    submission_key: Mapped[str | None] = mapped_column(String(100), unique=True)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import (
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Text,
-)
+from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+__all__ = ["NAMING", "AuditEntry", "AuditHead", "Base", "Setting", "UTCDateTime", "utcnow"]
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -53,9 +50,27 @@ def utcnow() -> datetime:
     return fixed if fixed is not None else datetime.now(UTC)
 
 
+# Columns many tables declare alike, said once (SQLAlchemy's ``Annotated`` mapped types;
+# ``Mapped[user_fk | None]`` is the nullable one). Every ``Mapped[datetime]`` is a UTCDateTime
+# (``Base.type_annotation_map``). tests/store/test_models_match_migrations.py checks the result
+# against the schema the migrations build.
+intpk = Annotated[int, mapped_column(primary_key=True)]
+written_at = Annotated[datetime, mapped_column(default=utcnow)]
+family_fk = Annotated[int, mapped_column(ForeignKey("families.id"), index=True)]
+caregiver_fk = Annotated[int, mapped_column(ForeignKey("caregivers.id"))]
+user_fk = Annotated[int, mapped_column(ForeignKey("users.id"))]
+
+
+class FamilyRow:
+    """Mixin of a row in one family's record: its own id, then the family's (indexed)."""
+
+    id: Mapped[intpk] = mapped_column(sort_order=-2)
+    family_id: Mapped[family_fk] = mapped_column(sort_order=-1)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}
 
 
 class AuditEntry(Base):

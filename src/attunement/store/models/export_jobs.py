@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base, UTCDateTime, utcnow
 
+__all__ = ["ExportJob"]
+
 
 class ExportJob(Base):
     """One requested export: who asked for what, how far it got, where its file is."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -11,7 +11,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     String,
     Text,
@@ -20,21 +19,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, FamilyRow, intpk, user_fk, utcnow, written_at
+
+__all__ = ["Caregiver", "Family", "Identity", "IdentityLookup", "Infant"]
 
 
 class Family(Base):
     __tablename__ = "families"
     __table_args__ = (UniqueConstraint("site_id", "code"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
     code: Mapped[str] = mapped_column(String(100))
     placement: Mapped[str] = mapped_column(String(30))
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    assessed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    assessed_on: Mapped[date | None]
+    created_by: Mapped[user_fk | None]
+    created_at: Mapped[written_at]
     # the day the service took the family on: schedule windows that closed before it were
     # never the service's to collect (never due nor overdue; docs/clinical-safety.md)
     registered_on: Mapped[date | None] = mapped_column(
@@ -44,60 +45,54 @@ class Family(Base):
     caregivers: Mapped[list[Caregiver]] = relationship(order_by="Caregiver.id")
 
 
-class Infant(Base):
+class Infant(FamilyRow, Base):
     """The due date (the scheduling anchor) and gestation at birth are clinical data; the
     infant's date of birth, name and NHS number live encrypted in ``identities``."""
 
     __tablename__ = "infants"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    gestation_weeks: Mapped[float | None] = mapped_column(nullable=True)
+    due_date: Mapped[date | None]
+    gestation_weeks: Mapped[float | None]
     # derived, for the caseload's schedule in SQL: date of birth minus due date in days (both
     # known), i.e. the gestation at birth to the day -- the clear due date and gestation
     # already give it to within a week; the date of birth itself stays encrypted
-    birth_offset_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    birth_offset_days: Mapped[int | None]
     # the schedule's anchor when there is no due date: the date of birth, in clear only for
     # such infants (NULL whenever a due date is known); docs/caseload-queries.md says why
-    birth_anchor_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    birth_anchor_on: Mapped[date | None]
     # filled in after decryption by the store (not a column)
     birth_date = None
 
 
-class Caregiver(Base):
+class Caregiver(FamilyRow, Base):
     __tablename__ = "caregivers"
     __table_args__ = (UniqueConstraint("family_id", "key"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     key: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(30))
-    age: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    first_time_parent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    age: Mapped[int | None]
+    first_time_parent: Mapped[bool | None] = mapped_column(Boolean)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    joined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    left_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    joined_on: Mapped[date | None]
+    left_on: Mapped[date | None]
+    left_reason: Mapped[str | None] = mapped_column(Text)
     # the language the caregiver's own pages are shown in (BCP 47); None: the service default
-    page_language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    page_language: Mapped[str | None] = mapped_column(String(35))
     interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False,
                                                      server_default=false())
 
 
-class Identity(Base):
+class Identity(FamilyRow, Base):
     """The identity vault: one encrypted JSON document per person, nothing else in clear."""
 
     __tablename__ = "identities"
     __table_args__ = (UniqueConstraint("subject_kind", "subject_id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     subject_kind: Mapped[str] = mapped_column(String(20))
-    subject_id: Mapped[int] = mapped_column(Integer)
+    subject_id: Mapped[int]
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(32))
 
 
-class IdentityLookup(Base):
+class IdentityLookup(FamilyRow, Base):
     """Blind index of an identity row: keyed hashes of its normalised searchable values
     (see ``store/blind.py``), so a search is an indexed exact match, never a decrypting scan."""
 
@@ -106,9 +101,7 @@ class IdentityLookup(Base):
         Index("ix_identity_lookups_digest", "digest"),
         Index("ix_identity_lookups_subject", "subject_kind", "subject_id"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     subject_kind: Mapped[str] = mapped_column(String(20))
-    subject_id: Mapped[int] = mapped_column(Integer)
+    subject_id: Mapped[int]
     field: Mapped[str] = mapped_column(String(20))
     digest: Mapped[str] = mapped_column(String(64))

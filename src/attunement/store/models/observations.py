@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-)
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, FamilyRow, user_fk, written_at
+
+__all__ = ["ObservationMeasures", "ObservationSession"]
 
 
-class ObservationSession(Base):
+class ObservationSession(FamilyRow, Base):
     __tablename__ = "observation_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
     # the file, AES-GCM encrypted when key_id is set (see store.files); loaded on request
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int]
     # clear metadata only on rows written before encryption at rest (key_id NULL); else {}
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
-    meta_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    meta_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    uploaded_by: Mapped[user_fk | None]
+    uploaded_at: Mapped[written_at]
 
 
 class ObservationMeasures(Base):
@@ -42,8 +35,8 @@ class ObservationMeasures(Base):
         ForeignKey("observation_sessions.id"), primary_key=True
     )
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    n_events: Mapped[int] = mapped_column(Integer)
+    n_events: Mapped[int]
     # encrypted like the file itself: session names and actor labels come from the file
     measures_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     algorithm: Mapped[str] = mapped_column(String(100))
-    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    computed_at: Mapped[written_at]

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-)
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, family_fk, intpk, user_fk, written_at
+
+__all__ = ["ContactPreference", "OutreachMessage"]
 
 
 class ContactPreference(Base):
@@ -22,11 +17,11 @@ class ContactPreference(Base):
 
     __tablename__ = "contact_preferences"
     caregiver_id: Mapped[int] = mapped_column(ForeignKey("caregivers.id"), primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    family_id: Mapped[family_fk]
     # the preferred language is the caregiver's own (caregivers.page_language): one place
     method: Mapped[str] = mapped_column(String(10))
     opted_out: Mapped[bool] = mapped_column(Boolean)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[written_at]
 
 
 class OutreachMessage(Base):
@@ -36,26 +31,26 @@ class OutreachMessage(Base):
     __table_args__ = (
         Index("ix_outreach_messages_status_not_before", "status", "not_before"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
-    stage: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int]
     channel: Mapped[str] = mapped_column(String(10))
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
-    site_id: Mapped[int] = mapped_column(Integer)
+    family_id: Mapped[family_fk]
+    site_id: Mapped[int]
     caregiver_id: Mapped[int | None] = mapped_column(
         ForeignKey("caregivers.id"), nullable=True, index=True)
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    staff_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    instrument: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    time_point: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    user_id: Mapped[user_fk | None]
+    staff_address: Mapped[str | None] = mapped_column(String(320))
+    instrument: Mapped[str | None] = mapped_column(String(50))
+    time_point: Mapped[str | None] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(35))
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    not_before: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[written_at]

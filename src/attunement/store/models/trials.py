@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from attunement.store.models.core import Base, UTCDateTime, utcnow
+from attunement.store.models.core import Base, FamilyRow, intpk, user_fk, written_at
+
+__all__ = ["TrialAllocation", "TrialDesignRecord"]
 
 
 class TrialDesignRecord(Base):
     """A study's randomisation design; the seed only as AES-GCM ciphertext."""
 
     __tablename__ = "trial_designs"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[intpk]
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
     method: Mapped[str] = mapped_column(String(20))
     design: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -32,11 +25,11 @@ class TrialDesignRecord(Base):
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(32))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[user_fk | None]
+    created_at: Mapped[written_at]
 
 
-class TrialAllocation(Base):
+class TrialAllocation(FamilyRow, Base):
     """One randomised family. Append-only: database triggers reject UPDATE and DELETE."""
 
     __tablename__ = "trial_allocations"
@@ -44,18 +37,16 @@ class TrialAllocation(Base):
         UniqueConstraint("study_id", "family_id", name="uq_trial_allocations_study_family"),
         UniqueConstraint("study_id", "sequence", name="uq_trial_allocations_study_sequence"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     design_id: Mapped[int] = mapped_column(ForeignKey("trial_designs.id"))
-    sequence: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int]
     arm: Mapped[str] = mapped_column(String(100))
     stratum: Mapped[str] = mapped_column(Text)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     algorithm: Mapped[str] = mapped_column(String(100))
     fingerprint: Mapped[str] = mapped_column(String(32))
-    allocated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    allocated_by: Mapped[user_fk | None]
     allocated_by_email: Mapped[str] = mapped_column(String(320))
-    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    audit_id: Mapped[int] = mapped_column(Integer)
+    allocated_at: Mapped[written_at]
+    audit_id: Mapped[int]

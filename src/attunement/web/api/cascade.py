@@ -4,7 +4,8 @@
 ``POST /api/referrals/{id}/stages`` (the next stage: accepted, declined, started, completed,
 ended), ``GET /api/cascade`` (the cascade of the user's families, ``?site=&study=``) and
 ``GET /api/cascade.csv``. The store (:class:`attunement.store.referrals.Referrals`) decides
-scope and roles; the computation is :func:`attunement.usecases.cascade.cascade_report`.
+scope and roles, reached through :mod:`attunement.usecases.referrals`; the computation is
+:func:`attunement.usecases.cascade.cascade_report`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from fastapi.responses import Response
 
 from attunement.cascade import CascadeResult
-from attunement.store.referrals import Referrals
+from attunement.usecases import referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
 from attunement.web.api._router import ApiRouter
@@ -32,28 +33,28 @@ def _cascade_out(result: CascadeResult) -> CascadeOut:
 @router.get("/families/{family_id}/referrals", response_model=list[ReferralOut])
 def list_referrals(family_id: int, actor: CurrentActor, store: StoreDep) -> list[dict]:
     """The family's referrals and their stages, oldest offer first."""
-    return Referrals(store).list_referrals(actor, family_id)
+    return referrals.list_referrals(store, actor, family_id)
 
 
 @router.post("/families/{family_id}/referrals", response_model=ReferralOut,
                  status_code=201)
 def add_referral(family_id: int, body: ReferralIn, actor: CurrentActor, store: StoreDep) -> dict:
     """Record that a programme or treatment route was offered."""
-    return Referrals(store).add_referral(actor, family_id, kind=body.kind, target=body.target,
-                                         offered_on=body.offered_on, caregiver=body.caregiver)
+    return referrals.add_referral(store, actor, family_id, kind=body.kind, target=body.target,
+                                  offered_on=body.offered_on, caregiver=body.caregiver)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut)
 def get_referral(referral_id: int, actor: CurrentActor, store: StoreDep) -> dict:
     """One referral, with the referred caregiver's measures after the referral date."""
-    return Referrals(store).get_referral(actor, referral_id)
+    return referrals.get_referral(store, actor, referral_id)
 
 
 @router.post("/referrals/{referral_id}/stages", response_model=ReferralOut)
 def record_stage(referral_id: int, body: StageIn, actor: CurrentActor, store: StoreDep) -> dict:
     """Move the referral to its next stage (order enforced: 422 naming the field)."""
-    return Referrals(store).record_stage(actor, referral_id, body.stage, on=body.on,
-                                         reason=body.reason, episode_id=body.episode)
+    return referrals.record_stage(store, actor, referral_id, body.stage, on=body.on,
+                                  reason=body.reason, episode_id=body.episode)
 
 
 @router.get("/cascade", response_model=CascadeOut)

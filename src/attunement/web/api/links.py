@@ -24,9 +24,9 @@ def create_link(
     store: StoreDep,
 ) -> LinkOut:
     """A one-time link for one caregiver, one instrument and one time point."""
-    secret = store.care.create_link(
-        actor, family_id, body.caregiver, body.instrument, body.time_point, hours=body.hours
-    )
+    secret = uc_assessments.create_link(
+        store, actor, family_id, body.caregiver, body.instrument, body.time_point,
+        hours=body.hours)
     return LinkOut(token=secret, url=link_url(request, secret), expires_in_hours=body.hours)
 
 

@@ -87,8 +87,8 @@ async def link_create(request: Request, family_id: int, form: PostedForm,
     store = store_of(request)
     hours = request.app.state.settings.link_hours
     try:
-        secret = await call(store.care.create_link, actor, family_id, caregiver, instrument,
-                            time_point, hours=hours)
+        secret = await call(uc_assessments.create_link, store, actor, family_id, caregiver,
+                            instrument, time_point, hours=hours)
     except StoreValidationError as exc:
         get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}", "error")
         return redirect(request, f"/families/{family_id}#links")

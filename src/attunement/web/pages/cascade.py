@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from attunement.cascade import ALL_SITES, STAGES
 from attunement.store import Actor, Store
-from attunement.store.referrals import ROUTES, Referrals
+from attunement.usecases import referrals as uc_referrals
 from attunement.usecases.cascade import cascade_report, records
 from attunement.web import downloads
 from attunement.web.deps import PageActor, PostedForm
@@ -118,7 +118,7 @@ async def referral_add(request: Request, family_id: int, form: PostedForm,
         return redirect(request, back)
     return await store_form(
         request, back, "The referral was not recorded", "Referral recorded.",
-        Referrals(request.app.state.store).add_referral, actor, family_id, kind=kind,
+        uc_referrals.add_referral, request.app.state.store, actor, family_id, kind=kind,
         target=target, offered_on=offered, caregiver=caregiver)
 
 
@@ -136,15 +136,14 @@ async def referral_stage(request: Request, referral_id: int, form: PostedForm,
         return redirect(request, back_to)
     return await store_form(
         request, back_to, "The stage was not recorded", f"Referral marked {stage}.",
-        Referrals(request.app.state.store).record_stage, actor, referral_id, stage, on=on,
+        uc_referrals.record_stage, request.app.state.store, actor, referral_id, stage, on=on,
         reason=reason)
 
 
 async def referral_section(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
     """What the family page's referrals section needs: the referrals and the choices."""
-    from attunement.store.referrals import programme_choices
-    referrals = await call(Referrals(store).list_referrals, actor, family_id)
+    referrals = await call(uc_referrals.list_referrals, store, actor, family_id)
     return {"referrals": referrals, "referral_targets": {
-        "routes": list(ROUTES.items()),
-        "programmes": programme_choices(),
+        "routes": list(uc_referrals.ROUTES.items()),
+        "programmes": uc_referrals.programme_choices(),
     }}
