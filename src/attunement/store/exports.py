@@ -109,14 +109,17 @@ def export_database(primary: Database) -> Database:
     return cached
 
 
-def _statement(actor: Actor, study: int | None) -> Any:
+def _statement(actor: Actor, study: int | None, *, pseudonymise: bool) -> Any:
     a, f, c = Assessment.__table__.c, Family.__table__.c, Caregiver.__table__.c
     i, ident = Infant.__table__.c, Identity.__table__.c
+    # only an identified export shows the submission time (converting it to an aware
+    # datetime was a tenth of a pseudonymised export's time)
+    identified = () if pseudonymise else (a.submitted_at,)
     stmt = (
         select(
             a.id, a.family_id, a.caregiver_id, a.instrument, a.instrument_version,
             a.time_point, a.instance, a.version, a.input_kind, a.submitted_via,
-            a.completed_on, a.submitted_at,
+            a.completed_on, *identified,
             # as text, decoded a chunk at a time in one call (:mod:`.export_chunks`)
             cast(a.item_scores, Text).label("item_scores"), cast(a.scores, Text).label("scores"),
             cast(a.flags, Text).label("flags"),
@@ -198,7 +201,8 @@ def chunks(
                              pseudonymise=pseudonymise, sites=sites, studies=studies)
         # on the session's connection: plain rows, no ORM result processing
         result = s.connection().execute(
-            _statement(actor, study).execution_options(stream_results=True, yield_per=chunk))
+            _statement(actor, study, pseudonymise=pseudonymise).execution_options(
+                stream_results=True, yield_per=chunk))
         names = list(result.keys())
         for rows in result.partitions(chunk):
             if superseded:
