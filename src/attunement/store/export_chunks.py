@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from itertools import zip_longest
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from attunement.store.errors import StoreError
 
@@ -190,7 +190,7 @@ class ChunkBuilder:
         return parts
 
     def _refuse(self, col: dict[str, tuple[Any, ...]], items_all: list[Any],
-                scores_all: list[Any], flags_all: list[Any]) -> None:
+                scores_all: list[Any], flags_all: list[Any]) -> NoReturn:
         """Raise for the first row (in id order) holding a value that has no column."""
         rows = zip(col["id"], col["instrument"], col["instrument_version"], items_all,
                    scores_all, flags_all, strict=True)
@@ -204,6 +204,8 @@ class ChunkBuilder:
                     f"{inst} (stored with version {version}); "
                     "the export stops rather than drop it"
                 )
+        raise StoreError("a stored value has no column of the export; it stops rather than "
+                         "drop it")
 
     @staticmethod
     def _spread(field: pa.Field, parts: list[tuple[list[int], Any]],
