@@ -11,25 +11,25 @@ read replica of the same database).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, and_, cast, select
 
 from attunement import policy
 from attunement.policy import Action
-from attunement.store import audit
+from attunement.store import audit, export_csv
 from attunement.store.core import Core
-from attunement.store.errors import Forbidden, StoreError, StoreValidationError
+from attunement.store.errors import Forbidden, StoreValidationError
+from attunement.store.export_chunks import ChunkBuilder
 from attunement.store.models import Assessment, Caregiver, Family, Identity, Infant, Site, Study
 from attunement.store.scope import family_filter
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from attunement.store.crypto import KeyRing
     from attunement.store.db import Database
@@ -46,6 +46,7 @@ COMMON_COLUMNS = (
     "caregiver_role", "caregiver_age", "instrument", "instrument_version", "time_point",
     "instance", "version", "input", "submitted_via", "gestational_age_at_birth_weeks",
 )
+FIXED = {*PSEUDO_COLUMNS, *CLINICAL_COLUMNS, *COMMON_COLUMNS}
 # Parquet types of the fixed columns (the instruments' columns are typed from their definition)
 _TYPES = {
     "day_from_due_date": "int64", "infant_age_days": "int64", "caregiver_age": "int64",
@@ -55,19 +56,26 @@ _TYPES = {
 
 @dataclass
 class ExportPlan:
-    """The header and Parquet types of one export, fixed before its first row."""
+    """The header and types of one export, fixed before its first row.
+
+    ``types`` are the values' types (the chunks' Arrow schema, and the CSV's text);
+    ``stored_as`` the Parquet type of a column stored otherwise: a safety rule's
+    ``_unanswered`` column holds booleans but has always been float64 (0/1) in Parquet.
+    """
 
     columns: list[str]
     types: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    stored_as: dict[str, str] = field(default_factory=dict)
 
-    def schema(self) -> Any:
-        """The pyarrow schema of the export."""
+    def schema(self, *, parquet: bool = False) -> Any:
+        """The pyarrow schema of the export's chunks (or of its Parquet file)."""
         import pyarrow as pa
 
         kinds = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
                  "int8": pa.int8(), "string": pa.string()}
-        return pa.schema([(c, kinds[self.types.get(c, "string")]) for c in self.columns])
+        types = {**self.types, **self.stored_as} if parquet else self.types
+        return pa.schema([(c, kinds[types.get(c, "string")]) for c in self.columns])
 
 
 def _instrument_columns(instrument_id: str) -> tuple[list[str], dict[str, str], list[str]]:
@@ -82,7 +90,7 @@ def _instrument_columns(instrument_id: str) -> tuple[list[str], dict[str, str], 
     flags = [f"flag_{inst.id}_{c.id}" for c in inst.cutoffs]
     for r in inst.safety:
         types[f"{inst.id}_{r.id}"] = "float64"
-        types[f"{inst.id}_{r.id}_unanswered"] = "float64"
+        types[f"{inst.id}_{r.id}_unanswered"] = "bool"
         flags += [f"flag_{inst.id}_{r.id}", f"flag_{inst.id}_{r.id}_unanswered"]
     return [*inst.item_columns, *inst.output_columns], types, flags
 
@@ -101,15 +109,18 @@ def export_database(primary: Database) -> Database:
     return cached
 
 
-def _statement(actor: Actor, study: int | None) -> Any:
+def _statement(actor: Actor, study: int | None, *, pseudonymise: bool) -> Any:
     a, f, c = Assessment.__table__.c, Family.__table__.c, Caregiver.__table__.c
     i, ident = Infant.__table__.c, Identity.__table__.c
+    # only an identified export shows the submission time (converting it to an aware
+    # datetime was a tenth of a pseudonymised export's time)
+    identified = () if pseudonymise else (a.submitted_at,)
     stmt = (
         select(
             a.id, a.family_id, a.caregiver_id, a.instrument, a.instrument_version,
             a.time_point, a.instance, a.version, a.input_kind, a.submitted_via,
-            a.completed_on, a.submitted_at,
-            # as text, decoded a chunk at a time in one call (:func:`_decode`)
+            a.completed_on, *identified,
+            # as text, decoded a chunk at a time in one call (:mod:`.export_chunks`)
             cast(a.item_scores, Text).label("item_scores"), cast(a.scores, Text).label("scores"),
             cast(a.flags, Text).label("flags"),
             f.site_id, f.study_id, f.code, c.key, c.role, c.age,
@@ -127,12 +138,6 @@ def _statement(actor: Actor, study: int | None) -> Any:
     if study is not None:
         stmt = stmt.where(Family.study_id == int(study))
     return stmt
-
-
-def _decode(texts: list[str | None]) -> list[Any]:
-    """JSON texts decoded in one ``json.loads`` call (one array) instead of one call each:
-    the same values, a fraction of the per-call cost over a chunk."""
-    return json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
 
 
 def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
@@ -173,7 +178,8 @@ def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool) -
         types.update(kinds)
         flags += inst_flags
     types.update({f: "int8" for f in flags})
-    return ExportPlan(columns + flags, types)
+    stored_as = {c: "float64" for c in columns if c.endswith("_unanswered") and types.get(c) == "bool"}
+    return ExportPlan(columns + flags, types, stored_as=stored_as)
 
 
 def chunks(
@@ -185,92 +191,36 @@ def chunks(
     keys: KeyRing,
     pseudonymise: bool,
     chunk: int = CHUNK,
-) -> Iterator[pd.DataFrame]:
-    """The export's rows as DataFrames of at most ``chunk`` rows with ``export.columns``."""
-    import pandas as pd
-
-    known = set(export.columns)
-    flag_cols = [c for c in export.columns if c.startswith("flag_")]
+) -> Iterator[pa.Table]:
+    """The export's rows as Arrow tables of at most ``chunk`` rows with the export's schema."""
     with db.read() as s:
         sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
         studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
         superseded = _superseded(s, actor, study)
-        result = s.execute(
-            _statement(actor, study).execution_options(stream_results=True, yield_per=chunk))
+        build = ChunkBuilder(export.schema(), fixed=FIXED, keys=keys,
+                             pseudonymise=pseudonymise, sites=sites, studies=studies)
+        # on the session's connection: plain rows, no ORM result processing
+        result = s.connection().execute(
+            _statement(actor, study, pseudonymise=pseudonymise).execution_options(
+                stream_results=True, yield_per=chunk))
+        names = list(result.keys())
         for rows in result.partitions(chunk):
-            births: dict[int, date | None] = {}
-            records = []
-            decoded = zip(_decode([r.item_scores for r in rows]), _decode([r.scores for r in rows]),
-                          _decode([r.flags for r in rows]), strict=True)
-            for r, (item_scores, scores, flags) in zip(rows, decoded, strict=True):
-                if r.id in superseded:
-                    continue
-                born = None
-                if r.infant_id is not None and r.ciphertext is not None:
-                    if r.infant_id not in births:
-                        data = keys.decrypt(r.ciphertext, f"infant:{r.infant_id}")
-                        dob = data.get("date_of_birth")
-                        births[r.infant_id] = date.fromisoformat(dob) if dob else None
-                    born = births[r.infant_id]
-                rec: dict[str, Any] = {
-                    "site": sites.get(r.site_id),
-                    "study": studies.get(r.study_id) if r.study_id else None,
-                }
-                if pseudonymise:
-                    rec["family"] = (r.study_id or "none", r.family_id)
-                    rec["caregiver"] = (r.study_id or "none", r.caregiver_id)
-                    done = r.completed_on
-                    rec["day_from_due_date"] = (done - r.due_date).days if r.due_date else None
-                    rec["infant_age_days"] = (done - born).days if born else None
-                else:
-                    rec["family"] = r.code
-                    rec["caregiver"] = r.key
-                    rec["completed_on"] = r.completed_on.isoformat()
-                    rec["submitted_at"] = r.submitted_at.isoformat()
-                    rec["infant_due_date"] = r.due_date.isoformat() if r.due_date else None
-                    rec["infant_date_of_birth"] = born.isoformat() if born else None
-                rec.update(
-                    caregiver_role=r.role, caregiver_age=r.age, instrument=r.instrument,
-                    instrument_version=r.instrument_version, time_point=r.time_point,
-                    instance=r.instance, version=r.version, input=r.input_kind,
-                    submitted_via=r.submitted_via,
-                    gestational_age_at_birth_weeks=r.gestation_weeks,
-                )
-                for n, val in enumerate(item_scores, start=1):
-                    rec[f"{r.instrument}_{n}"] = val
-                rec.update(scores or {})
-                for flag in flags or []:
-                    rec[f"flag_{flag.get('id')}"] = 1
-                extra = rec.keys() - known
-                if extra:
-                    raise StoreError(
-                        f"assessment {r.id}: {', '.join(sorted(extra))} is not a column of "
-                        f"{r.instrument} (stored with version {r.instrument_version}); "
-                        "the export stops rather than drop it"
-                    )
-                records.append(rec)
-            frame = pd.DataFrame.from_records(records, columns=export.columns)
-            if pseudonymise:
-                # one keyed hash per distinct person in the chunk, not one per row
-                for col in ("family", "caregiver"):
-                    ids = {v: keys.pseudonym(v[0], col, v[1]) for v in set(frame[col])}
-                    frame[col] = [ids[v] for v in frame[col]]
-            if flag_cols:
-                frame[flag_cols] = frame[flag_cols].fillna(0).astype("int8")
-            export.rows += len(frame)
-            yield frame
+            if superseded:
+                rows = [r for r in rows if r.id not in superseded]
+            columns = zip(*rows, strict=True)  # the chunk's columns, each a tuple
+            table = build.table(dict(zip(names, columns, strict=True)) if rows else {},
+                                len(rows))
+            export.rows += table.num_rows
+            yield table
 
 
-def csv_bytes(export: ExportPlan, frames: Iterator[pd.DataFrame]) -> Iterator[bytes]:
+def csv_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
     """The export as CSV, chunk by chunk: the header first (even with no rows), text cells
-    neutralised against formula injection (:mod:`attunement.csvsafe`)."""
-    import pandas as pd
-
-    from attunement.csvsafe import safe_frame
-
-    yield safe_frame(pd.DataFrame(columns=export.columns)).to_csv(index=False).encode()
-    for frame in frames:
-        yield safe_frame(frame).to_csv(index=False, header=False).encode()
+    neutralised against formula injection (:mod:`attunement.csvsafe`); the text is pandas'
+    ``to_csv`` of the same typed table (:mod:`attunement.store.export_csv`)."""
+    yield export_csv.header(export.columns)
+    for table in tables:
+        yield export_csv.rows(table)
 
 
 class _Sink:
@@ -301,17 +251,17 @@ class _Sink:
         return out
 
 
-def parquet_bytes(export: ExportPlan, frames: Iterator[pd.DataFrame]) -> Iterator[bytes]:
+def parquet_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
     """The export as Parquet, one row group per chunk (pyarrow's ParquetWriter)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = export.schema()
     sink = _Sink()
+    schema = export.schema(parquet=True)
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema)
     try:
-        for frame in frames:
-            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+        for table in tables:
+            writer.write_table(table.cast(schema))
             yield sink.take()
     finally:
         writer.close()
@@ -335,14 +285,13 @@ class Exports:
         instead. Clinical roles get family ids and dates unless ``pseudonymise=True``.
         In memory: for large exports use :meth:`export_stream`.
         """
-        import pandas as pd
+        import pyarrow as pa
 
-        export, frames = self._export_frames(actor, study=study, pseudonymise=pseudonymise)
-        df = pd.concat([pd.DataFrame(columns=export.columns), *frames], ignore_index=True)
+        export, tables = self._export_tables(actor, study=study, pseudonymise=pseudonymise)
+        df = pa.concat_tables([export.schema().empty_table(), *tables]).to_pandas()
         # as before streaming: an instrument's columns (items, scores, flags) appear when some
         # row has a value there; the fixed columns are always there
-        fixed = set(PSEUDO_COLUMNS + CLINICAL_COLUMNS + COMMON_COLUMNS)
-        empty = [c for c in df.columns if c not in fixed and (
+        empty = [c for c in df.columns if c not in FIXED and (
             not df[c].any() if c.startswith("flag_") else df[c].isna().all())]
         return df.drop(columns=empty)
 
@@ -359,19 +308,19 @@ class Exports:
         cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
         if fmt not in ("csv", "parquet"):
             raise StoreValidationError("format", f"{fmt!r} cannot be streamed (csv or parquet)")
-        export, frames = self._export_frames(
+        export, tables = self._export_tables(
             actor, study=study, pseudonymise=pseudonymise, chunk=chunk)
         writer = csv_bytes if fmt == "csv" else parquet_bytes
-        return export, writer(export, frames)
+        return export, writer(export, tables)
 
-    def _export_frames(
+    def _export_tables(
         self,
         actor: Actor,
         *,
         study: int | None,
         pseudonymise: bool | None,
         chunk: int = 5_000,
-    ) -> tuple[ExportPlan, Iterator[pd.DataFrame]]:
+    ) -> tuple[ExportPlan, Iterator[pa.Table]]:
         if pseudonymise is None:
             pseudonymise = not policy.allows(actor, Action.EXPORT_IDENTIFIED)
         if not pseudonymise and not policy.allows(actor, Action.EXPORT_IDENTIFIED):
@@ -380,7 +329,7 @@ class Exports:
         export = plan(db, actor, study=study, pseudonymise=pseudonymise)
         keys = self.core.keyring()
 
-        def frames() -> Iterator[pd.DataFrame]:
+        def tables() -> Iterator[pa.Table]:
             complete = False
             try:
                 yield from chunks(db, actor, export, study=study, keys=keys,
@@ -395,4 +344,4 @@ class Exports:
                     audit.append(s, actor=actor, action="export", entity="assessments",
                                  after=after)
 
-        return export, frames()
+        return export, tables()

@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attunement.observation.actors import ACTORS_FROM
 from attunement.store.crypto import KeyRing
 from attunement.store.errors import StoreValidationError
 from attunement.store.files import observation_aad
@@ -157,6 +156,10 @@ def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
         out["interval"] = [start, end]
     actors_from = meta.get("actors_from")
     if actors_from not in (None, ""):
+        # imported here: the observation package loads pandas and scipy, which a process
+        # that never measures an upload (an export, a worker) need not hold in memory
+        from attunement.observation.actors import ACTORS_FROM
+
         if actors_from not in ACTORS_FROM:
             raise StoreValidationError(
                 "metadata.actors_from", f"must be one of {', '.join(ACTORS_FROM)}")

@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement import policy
-from attunement.observation.actors import ACTORS_FROM
 from attunement.policy import Action
 from attunement.store import Actor, Forbidden, Store, StoreValidationError
 from attunement.store.observation_measures import (
@@ -103,6 +102,9 @@ async def _page(request: Request, actor: Actor, family_id: int,
     chart = score_chart("Observed responsiveness over time", points, low=0.0, high=1.0,
                         y_label="Responsiveness") \
         if points else None
+    # here, not at import: the observation package loads pandas and scipy (docs/scaling.md)
+    from attunement.observation.actors import ACTORS_FROM
+
     return render(request, "observation_family.html", {
         "actors_from_choices": ACTORS_FROM,
         "family": family, "sessions": sessions, "timeline": _timeline(family, sessions),
