@@ -35,6 +35,9 @@ from attunement.store.models.care import (
     Episode,
     ResultRelease,
 )
+from attunement.store.models.caseload import (
+    CaseloadSummary,
+)
 from attunement.store.models.core import (
     NAMING,
     AuditEntry,
@@ -81,6 +84,7 @@ __all__ = [
     "Caregiver",
     "CaregiverContribution",
     "CaregiverLink",
+    "CaseloadSummary",
     "Consent",
     "ContactPreference",
     "Episode",

@@ -1,0 +1,59 @@
+"""The caseload's schedule kept as data: ``caseload_summary``, one row per family with its open
+alerts, overdue and due item counts, last assessment and the next day those counts change
+(docs/caseload-queries.md). Filled here for existing families by the caseload's SQL rule.
+
+Revision ID: 0520
+Revises: 0510
+Create Date: 2026-12-04 19:45:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.orm import Session
+
+revision = "0520"
+down_revision = "0510"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "caseload_summary",
+        sa.Column("family_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=True),
+        sa.Column("code", sa.String(length=100), nullable=False),
+        sa.Column("open_alerts", sa.Integer(), nullable=False),
+        sa.Column("n_overdue", sa.Integer(), nullable=False),
+        sa.Column("n_due", sa.Integer(), nullable=False),
+        sa.Column("last_assessed", sa.Date(), nullable=True),
+        sa.Column("computed_on", sa.Integer(), nullable=False),
+        sa.Column("changes_on", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["family_id"], ["families.id"],
+                                name=op.f("fk_caseload_summary_family_id_families")),
+        sa.PrimaryKeyConstraint("family_id", name=op.f("pk_caseload_summary")),
+    )
+    op.create_index("ix_caseload_summary_site_overdue", "caseload_summary",
+                    ["site_id", "n_overdue"])
+    op.create_index("ix_caseload_summary_changes_on", "caseload_summary", ["changes_on"])
+    op.create_index("ix_caseload_summary_computed_on", "caseload_summary", ["computed_on"])
+    op.create_index("ix_caseload_summary_site_order", "caseload_summary", [
+        "site_id", sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "code", "family_id"])
+    op.create_index("ix_caseload_summary_study_order", "caseload_summary", [
+        "study_id", sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "family_id"])
+    op.create_index("ix_caseload_summary_order", "caseload_summary", [
+        sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "code", "family_id"])
+    # the rows of existing families, by the same rule the store maintains them with
+    from attunement.store import schedule_summary
+
+    schedule_summary.rebuild(Session(bind=op.get_bind()))
+
+
+def downgrade() -> None:
+    for name in ("order", "study_order", "site_order", "computed_on", "changes_on",
+                 "site_overdue"):
+        op.drop_index(f"ix_caseload_summary_{name}", table_name="caseload_summary")
+    op.drop_table("caseload_summary")
