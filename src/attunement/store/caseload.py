@@ -46,6 +46,7 @@ from attunement.store.models import (
     Assessment,
     Caregiver,
     CaseloadSummary,
+    CaseloadTimePoint,
     Family,
     Infant,
     TimePoint,
@@ -99,11 +100,13 @@ def _items(s: Session, time_point: str | None) -> Any:
 
 
 def _pending(items: Any, dialect: str, today: date, name: str, where: list[Any],
-             open_only: bool = True) -> Any:
+             open_only: bool = True, by_time_point: bool = False) -> Any:
     """Per family: how many schedule items are overdue and how many due on ``today`` (open,
     not done), and ``changes_on``, the first later day on which either count changes (a
     window opens or an item becomes overdue; NULL if none). ``open_only``: leave out the
-    items whose window has not opened (they count nowhere; ``changes_on`` needs them)."""
+    items whose window has not opened (they count nowhere; ``changes_on`` needs them).
+    ``by_time_point``: instead, one row per family and time point with an item due or
+    overdue (``family_id``, ``time_point``)."""
     t = today.toordinal()
     # the due date, or the date of birth kept for infants without one
     due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
@@ -117,14 +120,17 @@ def _pending(items: Any, dialect: str, today: date, name: str, where: list[Any],
         Assessment.instrument == items.c.instrument,
         Assessment.time_point == items.c.tp,
     )
+    columns: list[Any] = [
+        func.sum(case((overdue_from <= t, 1), else_=0)).label("n_overdue"),
+        func.sum(case((and_(opens <= t, overdue_from > t), 1), else_=0)).label("n_due"),
+        func.min(case((opens > t, opens), (overdue_from > t, overdue_from), else_=None))
+        .label("changes_on"),
+    ]
+    groups: list[Any] = [Caregiver.family_id]
+    if by_time_point:
+        columns, groups = [items.c.tp.label("time_point")], [Caregiver.family_id, items.c.tp]
     stmt = (
-        select(
-            Caregiver.family_id.label("family_id"),
-            func.sum(case((overdue_from <= t, 1), else_=0)).label("n_overdue"),
-            func.sum(case((and_(opens <= t, overdue_from > t), 1), else_=0)).label("n_due"),
-            func.min(case((opens > t, opens), (overdue_from > t, overdue_from), else_=None))
-            .label("changes_on"),
-        )
+        select(Caregiver.family_id.label("family_id"), *columns)
         .select_from(Family)
         .join(Infant, Infant.family_id == Family.id)
         .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
@@ -138,9 +144,9 @@ def _pending(items: Any, dialect: str, today: date, name: str, where: list[Any],
             )
         )
         .where(~done)
-        .group_by(Caregiver.family_id)
+        .group_by(*groups)
     )
-    if open_only:
+    if open_only or by_time_point:
         stmt = stmt.where(opens <= t)
     return stmt.subquery(name)
 
@@ -179,23 +185,26 @@ def summary_rows(s: Session, today: date, where: list[Any]) -> Select[Any]:
     return stmt.where(*where)
 
 
-def at_time_point(s: Session, today: date, time_point: str, where: list[Any]) -> Any:
-    """The ids of the families (of those ``where`` selects) with an item due or overdue at
-    ``time_point`` on ``today``, computed live by the SQL rule (a SELECT)."""
-    items = _items(s, time_point)
+def time_point_rows(s: Session, today: date, where: list[Any]) -> Select[Any]:
+    """The ``caseload_time_points`` rows (family, time point with an item due or overdue on
+    ``today``) of the families ``where`` selects."""
+    items = _items(s, None)
     if items is None:
-        return select(Family.id).where(false())
-    dialect = s.get_bind().dialect.name
-    return select(_pending(items, dialect, today, "pending_at", where).c.family_id)
+        return select(Family.id, literal("")).where(false())
+    pending = _pending(items, s.get_bind().dialect.name, today, "pending_tp", where,
+                       by_time_point=True)
+    return select(pending.c.family_id, pending.c.time_point)
 
 
 def page_rows(
-    s: Session, actor: Actor, today: date, filters: Filters, search: Any = None
+    s: Session, actor: Actor, today: date, filters: Filters, search: Any = None,
+    ids: list[int] | None = None,
 ) -> Select[Any]:
     """The caseload's per-family rows read from ``caseload_summary`` (a SELECT to page or
     count): ``id``, ``code``, ``site_id``, ``study_id``, ``open_alerts``, ``n_overdue``,
     ``n_due``, ``last_assessed``. The summary must be fresh for ``today``
-    (``schedule_summary.ensure_fresh``). ``search``: a WHERE clause on ``families``."""
+    (``schedule_summary.ensure_fresh``). ``search``: a WHERE clause on ``families``;
+    ``ids``: the families a search found (at most a page of them)."""
     summary = CaseloadSummary
     where = [family_filter(actor, summary)]
     if filters.mine:
@@ -205,11 +214,11 @@ def page_rows(
         where.append(summary.study_id == filters.study_id)
     if search is not None:
         where.append(summary.family_id.in_(select(Family.id).where(search)))
+    if ids is not None:
+        where.append(summary.family_id.in_(ids) if ids else false())
     if filters.time_point is not None:
-        live = [family_filter(actor)]
-        if filters.study_id is not None:
-            live.append(Family.study_id == filters.study_id)
-        where.append(summary.family_id.in_(at_time_point(s, today, filters.time_point, live)))
+        where.append(summary.family_id.in_(select(CaseloadTimePoint.family_id).where(
+            CaseloadTimePoint.time_point == filters.time_point)))
     if filters.overdue:
         where.append(summary.n_overdue > 0)
     if filters.urgent:
@@ -224,6 +233,16 @@ def page_rows(
         summary.n_due.label("n_due"),
         summary.last_assessed.label("last_assessed"),
     ).where(*where)
+
+
+def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
+    """The list's counts: ``families``, ``urgent`` (open alerts) and ``overdue``, each one
+    count over an index range of the summary (``rows``: :func:`page_rows`)."""
+    def n(stmt: Select[Any]) -> int:
+        return int(s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+
+    return {"families": n(rows), "urgent": n(rows.where(CaseloadSummary.open_alerts > 0)),
+            "overdue": n(rows.where(CaseloadSummary.n_overdue > 0))}
 
 
 # keyset order: open alerts desc, overdue desc, code asc, id asc (researchers: no code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
@@ -48,7 +48,7 @@ class FamilyViews:
         by_code = not policy.pseudonymised(actor)
         needle = (q or "").strip()
         rows: list[dict] = []
-        schedule_summary.ensure_fresh(self.core.db, actor, today)
+        schedule_summary.ensure_fresh(self.core.db, today)
         with self.core.db.read() as s:
             search = self._search_clause(actor, needle) if needle else None
             sub = caseload.page_rows(s, actor, today, caseload.Filters(), search).subquery()
@@ -103,18 +103,21 @@ class FamilyViews:
         if cursor:
             after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
         needle = (q or "").strip()
-        schedule_summary.ensure_fresh(self.core.db, actor, today)
+        schedule_summary.ensure_fresh(self.core.db, today)
         with self.core.db.read() as s:
             search = self._search_clause(actor, needle) if needle else None
+            hits = None
             if search is not None:
                 # resolve the matches first (indexed); a search matching more than a page
                 # keeps the clause itself
                 hits = list(s.execute(
                     scoped(select(Family.id), actor).where(search).limit(caseload.MAX_PAGE + 1)
                 ).scalars())
-                if len(hits) <= caseload.MAX_PAGE:
-                    search = Family.id.in_(hits) if hits else false()
-            rows = caseload.page_rows(s, actor, today, filters, search).subquery("rows")
+                if len(hits) > caseload.MAX_PAGE:
+                    hits = None
+            base = caseload.page_rows(s, actor, today, filters,
+                                      search if hits is None else None, ids=hits)
+            rows = base.subquery("rows")
             # a page is a range of the summary's order index
             page_stmt = select(rows)
             if key is not None:
@@ -125,15 +128,7 @@ class FamilyViews:
             found = found[:size]
             if not after:
                 found.reverse()
-            summary = None
-            if counts:
-                c = s.execute(select(
-                    func.count().label("total"),
-                    func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).label("total_urgent"),
-                    func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).label("total_overdue"),
-                )).one()
-                summary = {"families": int(c.total), "urgent": int(c.total_urgent or 0),
-                           "overdue": int(c.total_overdue or 0)}
+            summary = caseload.counts(s, base) if counts else None
             items = self._caseload_items(s, actor, found, today)
         if needle and actor.sees_identifiers:
             with self.core.db.write() as s:

@@ -21,13 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from attunement.store import audit, caseload
 from attunement.store.db import Database
-from attunement.store.models import CaseloadSummary, Family, utcnow
-from attunement.store.scope import Actor, family_filter
+from attunement.store.models import CaseloadSummary, CaseloadTimePoint, Family, utcnow
 
 CHUNK = 500  # at most this many family ids in one statement
 _COLUMNS = ["family_id", "site_id", "study_id", "code", "open_alerts", "n_overdue", "n_due",
@@ -50,9 +49,16 @@ def refresh(s: Session, family_ids: Iterable[int], day: date | None = None) -> i
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         s.execute(delete(CaseloadSummary).where(CaseloadSummary.family_id.in_(chunk)))
-        s.execute(insert(CaseloadSummary).from_select(
-            _COLUMNS, caseload.summary_rows(s, day, [Family.id.in_(chunk)])))
+        s.execute(delete(CaseloadTimePoint).where(CaseloadTimePoint.family_id.in_(chunk)))
+        _fill(s, day, [Family.id.in_(chunk)])
     return len(ids)
+
+
+def _fill(s: Session, day: date, where: list) -> None:
+    s.execute(insert(CaseloadSummary).from_select(
+        _COLUMNS, caseload.summary_rows(s, day, where)))
+    s.execute(insert(CaseloadTimePoint).from_select(
+        ["family_id", "time_point"], caseload.time_point_rows(s, day, where)))
 
 
 def refresh_written(s: Session) -> None:
@@ -68,13 +74,12 @@ def stale(day: date) -> ColumnElement[bool]:
     return or_(CaseloadSummary.changes_on <= t, CaseloadSummary.computed_on > t)
 
 
-def refresh_stale(s: Session, day: date, scope: ColumnElement[bool] | None = None) -> int:
-    """Recompute the stale rows within ``scope`` (a clause on the summary); without a scope
-    (the nightly run) also add the rows of families that have none (written outside the
-    store). Returns how many families were recomputed."""
-    ids = list(s.execute(select(CaseloadSummary.family_id).where(
-        true() if scope is None else scope, stale(day))).scalars())
-    if scope is None:
+def refresh_stale(s: Session, day: date, *, add_missing: bool = True) -> int:
+    """Recompute the stale rows and (``add_missing``: the nightly run) add the rows of
+    families that have none (written outside the store). Returns how many families were
+    recomputed."""
+    ids = list(s.execute(select(CaseloadSummary.family_id).where(stale(day))).scalars())
+    if add_missing:
         ids += s.execute(select(Family.id).where(
             ~select(CaseloadSummary.family_id)
             .where(CaseloadSummary.family_id == Family.id)
@@ -87,18 +92,24 @@ def rebuild(s: Session, day: date | None = None) -> int:
     """Every row recomputed (migration ``0520``, ``refresh-caseload --full``, bulk loads)."""
     day = day or today()
     s.execute(delete(CaseloadSummary))
-    s.execute(insert(CaseloadSummary).from_select(_COLUMNS, caseload.summary_rows(s, day, [])))
+    s.execute(delete(CaseloadTimePoint))
+    _fill(s, day, [])
     return int(s.execute(select(func.count()).select_from(CaseloadSummary)).scalar_one())
 
 
-def ensure_fresh(db: Database, actor: Actor, day: date) -> None:
-    """Refresh the stale rows of the actor's scope for ``day`` before a caseload read: one
-    indexed look-up when nothing is stale (the usual case), else one short write."""
-    scope = family_filter(actor, CaseloadSummary)
+def ensure_fresh(db: Database, day: date) -> None:
+    """Refresh the stale rows for ``day`` before a caseload read: two look-ups on the
+    ``changes_on`` and ``computed_on`` indexes when nothing is stale (the usual case), else
+    one short write recomputing every stale row (of every site: a stale row outside the
+    reader's scope would otherwise send each read to the writers' lock), the families whose
+    counts change today."""
+    t = day.toordinal()
     with db.read() as s:
-        found = s.execute(
-            select(CaseloadSummary.family_id).where(scope, stale(day)).limit(1)).first()
+        found = s.execute(select(CaseloadSummary.family_id).where(
+            CaseloadSummary.changes_on <= t).limit(1)).first() or s.execute(
+            select(CaseloadSummary.family_id).where(
+                CaseloadSummary.computed_on > t).limit(1)).first()
     if found is None:
         return
     with db.write() as s:
-        refresh_stale(s, day, scope)
+        refresh_stale(s, day, add_missing=False)

@@ -37,6 +37,7 @@ from attunement.store.models.care import (
 )
 from attunement.store.models.caseload import (
     CaseloadSummary,
+    CaseloadTimePoint,
 )
 from attunement.store.models.core import (
     NAMING,
@@ -85,6 +86,7 @@ __all__ = [
     "CaregiverContribution",
     "CaregiverLink",
     "CaseloadSummary",
+    "CaseloadTimePoint",
     "Consent",
     "ContactPreference",
     "Episode",

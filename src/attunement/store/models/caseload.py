@@ -36,6 +36,20 @@ class CaseloadSummary(Base):
     changes_on: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class CaseloadTimePoint(Base):
+    """The time points at which a family has an item due or overdue (the caseload's
+    ``time_point`` filter), kept exactly like its ``caseload_summary`` row: they change only
+    on the days its counts change."""
+
+    __tablename__ = "caseload_time_points"
+    __table_args__ = (
+        Index("ix_caseload_time_points_time_point", "time_point", "family_id"),
+    )
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), primary_key=True,
+                                           autoincrement=False)
+    time_point: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
 _S = CaseloadSummary.__table__.c
 # the caseload's order (open alerts desc, overdue desc, code, id) within a site, within a
 # study (researchers: no code) and over every site, so a page is an index range

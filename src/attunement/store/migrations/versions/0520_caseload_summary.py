@@ -1,5 +1,6 @@
 """The caseload's schedule kept as data: ``caseload_summary``, one row per family with its open
-alerts, overdue and due item counts, last assessment and the next day those counts change
+alerts, overdue and due item counts, last assessment and the next day those counts change,
+and ``caseload_time_points``, the time points at which each family has an item due or overdue
 (docs/caseload-queries.md). Filled here for existing families by the caseload's SQL rule.
 
 Revision ID: 0520
@@ -46,6 +47,16 @@ def upgrade() -> None:
         "study_id", sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "family_id"])
     op.create_index("ix_caseload_summary_order", "caseload_summary", [
         sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "code", "family_id"])
+    op.create_table(
+        "caseload_time_points",
+        sa.Column("family_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("time_point", sa.String(length=100), nullable=False),
+        sa.ForeignKeyConstraint(["family_id"], ["families.id"],
+                                name=op.f("fk_caseload_time_points_family_id_families")),
+        sa.PrimaryKeyConstraint("family_id", "time_point", name=op.f("pk_caseload_time_points")),
+    )
+    op.create_index("ix_caseload_time_points_time_point", "caseload_time_points",
+                    ["time_point", "family_id"])
     # the rows of existing families, by the same rule the store maintains them with
     from attunement.store import schedule_summary
 
@@ -53,6 +64,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_caseload_time_points_time_point", table_name="caseload_time_points")
+    op.drop_table("caseload_time_points")
     for name in ("order", "study_order", "site_order", "computed_on", "changes_on",
                  "site_overdue"):
         op.drop_index(f"ix_caseload_summary_{name}", table_name="caseload_summary")
