@@ -171,7 +171,7 @@ def summary_rows(s: Session, today: date, where: list[Any]) -> Select[Any]:
     dialect = s.get_bind().dialect.name
     items = _items(s, None)
     cols: list[Any] = [Family.id, Family.site_id, Family.study_id, Family.code,
-                       _open_alerts()]
+                       Family.created_by, _open_alerts()]
     stmt: Any
     if items is not None:
         pending = _pending(items, dialect, today, "pending", where, open_only=False)
@@ -208,8 +208,7 @@ def page_rows(
     summary = CaseloadSummary
     where = [family_filter(actor, summary)]
     if filters.mine:
-        where.append(summary.family_id.in_(select(Family.id).where(
-            Family.created_by == actor.user_id)) if actor.user_id else false())
+        where.append(summary.created_by == actor.user_id if actor.user_id else false())
     if filters.study_id is not None:
         where.append(summary.study_id == filters.study_id)
     if search is not None:

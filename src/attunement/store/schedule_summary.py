@@ -29,8 +29,8 @@ from attunement.store.db import Database
 from attunement.store.models import CaseloadSummary, CaseloadTimePoint, Family, utcnow
 
 CHUNK = 500  # at most this many family ids in one statement
-_COLUMNS = ["family_id", "site_id", "study_id", "code", "open_alerts", "n_overdue", "n_due",
-            "last_assessed", "computed_on", "changes_on"]
+_COLUMNS = ["family_id", "site_id", "study_id", "code", "created_by", "open_alerts",
+            "n_overdue", "n_due", "last_assessed", "computed_on", "changes_on"]
 
 
 def today() -> date:

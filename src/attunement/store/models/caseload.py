@@ -26,6 +26,8 @@ class CaseloadSummary(Base):
     site_id: Mapped[int] = mapped_column(Integer)
     study_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     code: Mapped[str] = mapped_column(String(100))
+    # who registered the family (the "mine" filter), never changed after registration
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     open_alerts: Mapped[int] = mapped_column(Integer)
     n_overdue: Mapped[int] = mapped_column(Integer)
     n_due: Mapped[int] = mapped_column(Integer)
@@ -59,3 +61,5 @@ Index("ix_caseload_summary_study_order", _S.study_id, _S.open_alerts.desc(),
       _S.n_overdue.desc(), _S.family_id)
 Index("ix_caseload_summary_order", _S.open_alerts.desc(), _S.n_overdue.desc(), _S.code,
       _S.family_id)
+Index("ix_caseload_summary_mine", _S.created_by, _S.open_alerts.desc(), _S.n_overdue.desc(),
+      _S.code, _S.family_id)

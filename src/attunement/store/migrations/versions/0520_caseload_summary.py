@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("site_id", sa.Integer(), nullable=False),
         sa.Column("study_id", sa.Integer(), nullable=True),
         sa.Column("code", sa.String(length=100), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
         sa.Column("open_alerts", sa.Integer(), nullable=False),
         sa.Column("n_overdue", sa.Integer(), nullable=False),
         sa.Column("n_due", sa.Integer(), nullable=False),
@@ -47,6 +48,9 @@ def upgrade() -> None:
         "study_id", sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "family_id"])
     op.create_index("ix_caseload_summary_order", "caseload_summary", [
         sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "code", "family_id"])
+    op.create_index("ix_caseload_summary_mine", "caseload_summary", [
+        "created_by", sa.text("open_alerts DESC"), sa.text("n_overdue DESC"), "code",
+        "family_id"])
     op.create_table(
         "caseload_time_points",
         sa.Column("family_id", sa.Integer(), autoincrement=False, nullable=False),
@@ -66,7 +70,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_caseload_time_points_time_point", table_name="caseload_time_points")
     op.drop_table("caseload_time_points")
-    for name in ("order", "study_order", "site_order", "computed_on", "changes_on",
+    for name in ("mine", "order", "study_order", "site_order", "computed_on", "changes_on",
                  "site_overdue"):
         op.drop_index(f"ix_caseload_summary_{name}", table_name="caseload_summary")
     op.drop_table("caseload_summary")
