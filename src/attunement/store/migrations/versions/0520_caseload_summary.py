@@ -2,10 +2,7 @@
 alerts, overdue and due item counts, last assessment and the next day those counts change,
 and ``caseload_time_points``, the time points at which each family has an item due or overdue
 (docs/caseload-queries.md). Filled here for existing families by the caseload's SQL rule.
-
-Revision ID: 0520
-Revises: 0510
-Create Date: 2026-12-04 19:45:00
+Revision 0520, after 0510 (2026-12-04).
 """
 
 from __future__ import annotations
@@ -14,26 +11,23 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.orm import Session
 
-revision = "0520"
-down_revision = "0510"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0520", "0510"
+branch_labels = depends_on = None
+
+
+def _int(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.Integer(), nullable=nullable)
 
 
 def upgrade() -> None:
     op.create_table(
         "caseload_summary",
         sa.Column("family_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("study_id", sa.Integer(), nullable=True),
+        _int("site_id"), _int("study_id", True),
         sa.Column("code", sa.String(length=100), nullable=False),
-        sa.Column("created_by", sa.Integer(), nullable=True),
-        sa.Column("open_alerts", sa.Integer(), nullable=False),
-        sa.Column("n_overdue", sa.Integer(), nullable=False),
-        sa.Column("n_due", sa.Integer(), nullable=False),
+        _int("created_by", True), _int("open_alerts"), _int("n_overdue"), _int("n_due"),
         sa.Column("last_assessed", sa.Date(), nullable=True),
-        sa.Column("computed_on", sa.Integer(), nullable=False),
-        sa.Column("changes_on", sa.Integer(), nullable=True),
+        _int("computed_on"), _int("changes_on", True),
         sa.ForeignKeyConstraint(["family_id"], ["families.id"],
                                 name=op.f("fk_caseload_summary_family_id_families")),
         sa.PrimaryKeyConstraint("family_id", name=op.f("pk_caseload_summary")),
