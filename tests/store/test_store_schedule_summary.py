@@ -312,3 +312,15 @@ def test_refresh_caseload_command(world, tmp_path):
     got = runner.invoke(app, ["platform", "refresh-caseload", "--full", "--db", url,
                               "--key-file", str(world.store.core.key_path)])
     assert got.exit_code == 0 and "caseload: 2 families computed" in got.output
+
+
+def test_researchers_see_their_studies_families_from_the_summary(world, make_family):
+    st = world.store
+    payload = make_family("N-900", "North")  # no study: not a researcher's
+    uc_families.register_family(st, world.north, payload)
+    page = st.families.caseload_page(world.researcher)
+    assert page["counts"]["families"] == 2
+    assert sorted(r["id"] for r in page["items"]) == sorted([world.fam_north, world.fam_south])
+    assert all(r["family_id"] not in ("N-001", "S-001") for r in page["items"])  # pseudonyms
+    assert st.families.caseload_page(world.north)["counts"]["families"] == 2
+    assert st.families.caseload_page(world.south)["counts"]["families"] == 1
