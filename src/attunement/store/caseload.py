@@ -75,39 +75,48 @@ def day_number(column: Any, dialect: str) -> Any:
     return (column - literal_column("DATE '0001-01-01'")) + 1
 
 
-def _items(s: Session, time_point: str | None) -> Any:
+def schedule_key(s: Session) -> tuple:
+    """Every study's time points as plain values (what the rule's statements are built
+    from, so they are built once per configuration: see ``schedule_summary``)."""
+    return tuple(
+        (tp.study_id, tp.name, tp.anchor == "birth_date", tp.offset_days, tp.window_days,
+         tuple(tp.instruments))
+        for tp in s.execute(
+            select(TimePoint.study_id, TimePoint.name, TimePoint.anchor, TimePoint.offset_days,
+                   TimePoint.window_days, TimePoint.instruments)
+            .order_by(TimePoint.study_id, TimePoint.position)
+        ).all()
+    )
+
+
+def _items(key: tuple) -> Any:
     """One row per (study, time point, instrument) with its days from the anchor: the window
     opens on day ``anchor + opens_after`` and the item is overdue from day
     ``anchor + overdue_after`` (the day after the window closes)."""
-    stmt = select(TimePoint.study_id, TimePoint.name, TimePoint.anchor, TimePoint.offset_days,
-                  TimePoint.window_days, TimePoint.instruments).order_by(
-        TimePoint.study_id, TimePoint.position)
-    if time_point is not None:
-        stmt = stmt.where(TimePoint.name == time_point)
     parts = [
         select(
-            literal(tp.study_id).label("study_id"),
-            literal(tp.name).label("tp"),
+            literal(study_id).label("study_id"),
+            literal(name).label("tp"),
+            literal(1 if by_birth else 0).label("by_birth"),
             literal(instrument).label("instrument"),
-            literal(1 if tp.anchor == "birth_date" else 0).label("by_birth"),
-            literal(tp.offset_days - tp.window_days).label("opens_after"),
-            literal(tp.offset_days + tp.window_days + 1).label("overdue_after"),
+            literal(offset - window).label("opens_after"),
+            literal(offset + window + 1).label("overdue_after"),
         )
-        for tp in s.execute(stmt).all()
-        for instrument in tp.instruments
+        for study_id, name, by_birth, offset, window, instruments in key
+        for instrument in instruments
     ]
-    return union_all(*parts).subquery("items" if time_point is None else "items_at") if parts else None
+    return union_all(*parts).subquery("items") if parts else None
 
 
-def _pending(items: Any, dialect: str, today: date, name: str, where: list[Any],
+def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
              open_only: bool = True, by_time_point: bool = False) -> Any:
     """Per family: how many schedule items are overdue and how many due on ``today`` (open,
     not done), and ``changes_on``, the first later day on which either count changes (a
     window opens or an item becomes overdue; NULL if none). ``open_only``: leave out the
     items whose window has not opened (they count nowhere; ``changes_on`` needs them).
     ``by_time_point``: instead, one row per family and time point with an item due or
-    overdue (``family_id``, ``time_point``)."""
-    t = today.toordinal()
+    overdue (``family_id``, ``time_point``). ``t``: the day number of "today" (a value or a
+    bound parameter)."""
     # the due date, or the date of birth kept for infants without one
     due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
     anchor = due_day + case(
@@ -165,34 +174,32 @@ def _last_assessed() -> Any:
     ).scalar_subquery()
 
 
-def summary_rows(s: Session, today: date, where: list[Any]) -> Select[Any]:
-    """The ``caseload_summary`` rows of the families ``where`` selects, computed for
-    ``today`` by the caseload's SQL rule (the columns in the table's order)."""
-    dialect = s.get_bind().dialect.name
-    items = _items(s, None)
+def summary_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
+    """The ``caseload_summary`` rows of the families ``where`` selects, computed for day
+    number ``t`` by the caseload's SQL rule (the columns in the table's order); ``key``:
+    :func:`schedule_key`."""
+    items = _items(key)
     cols: list[Any] = [Family.id, Family.site_id, Family.study_id, Family.code,
                        Family.created_by, _open_alerts()]
     stmt: Any
     if items is not None:
-        pending = _pending(items, dialect, today, "pending", where, open_only=False)
+        pending = _pending(items, dialect, t, "pending", where, open_only=False)
         cols += [func.coalesce(pending.c.n_overdue, 0), func.coalesce(pending.c.n_due, 0)]
-        stmt = select(*cols, _last_assessed(), literal(today.toordinal()),
-                      pending.c.changes_on)
+        stmt = select(*cols, _last_assessed(), t, pending.c.changes_on)
         stmt = stmt.outerjoin(pending, pending.c.family_id == Family.id)
     else:
-        stmt = select(*cols, literal(0), literal(0), _last_assessed(),
-                      literal(today.toordinal()), cast(literal(None), Integer))
+        stmt = select(*cols, literal(0), literal(0), _last_assessed(), t,
+                      cast(literal(None), Integer))
     return stmt.where(*where)
 
 
-def time_point_rows(s: Session, today: date, where: list[Any]) -> Select[Any]:
+def time_point_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
     """The ``caseload_time_points`` rows (family, time point with an item due or overdue on
-    ``today``) of the families ``where`` selects."""
-    items = _items(s, None)
+    day number ``t``) of the families ``where`` selects."""
+    items = _items(key)
     if items is None:
         return select(Family.id, literal("")).where(false())
-    pending = _pending(items, s.get_bind().dialect.name, today, "pending_tp", where,
-                       by_time_point=True)
+    pending = _pending(items, dialect, t, "pending_tp", where, by_time_point=True)
     return select(pending.c.family_id, pending.c.time_point)
 
 

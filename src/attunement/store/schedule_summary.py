@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Integer, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from attunement.store import audit, caseload
@@ -46,19 +48,29 @@ def refresh(s: Session, family_ids: Iterable[int], day: date | None = None) -> i
         return 0
     day = day or today()
     s.flush()  # the ORM's pending changes are part of what the rule reads
+    fill = _statements(caseload.schedule_key(s), s.get_bind().dialect.name, True)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         s.execute(delete(CaseloadSummary).where(CaseloadSummary.family_id.in_(chunk)))
         s.execute(delete(CaseloadTimePoint).where(CaseloadTimePoint.family_id.in_(chunk)))
-        _fill(s, day, [Family.id.in_(chunk)])
+        for stmt in fill:
+            s.connection().execute(stmt, {"t": day.toordinal(), "ids": chunk})
     return len(ids)
 
 
-def _fill(s: Session, day: date, where: list) -> None:
-    s.execute(insert(CaseloadSummary).from_select(
-        _COLUMNS, caseload.summary_rows(s, day, where)))
-    s.execute(insert(CaseloadTimePoint).from_select(
-        ["family_id", "time_point"], caseload.time_point_rows(s, day, where)))
+@lru_cache(maxsize=32)
+def _statements(key: tuple, dialect: str, by_ids: bool) -> tuple[Any, Any]:
+    """The two INSERT ... SELECT statements that fill the rows, for the day number ``t`` and
+    (``by_ids``) the family ids ``ids`` given when run; built once per schedule
+    configuration (building them costs more than running them for one family)."""
+    t = bindparam("t", type_=Integer)
+    where = [Family.id.in_(bindparam("ids", expanding=True))] if by_ids else []
+    return (
+        insert(CaseloadSummary.__table__).from_select(
+            _COLUMNS, caseload.summary_rows(key, dialect, t, where)),
+        insert(CaseloadTimePoint.__table__).from_select(
+            ["family_id", "time_point"], caseload.time_point_rows(key, dialect, t, where)),
+    )
 
 
 def refresh_written(s: Session) -> None:
@@ -93,7 +105,8 @@ def rebuild(s: Session, day: date | None = None) -> int:
     day = day or today()
     s.execute(delete(CaseloadSummary))
     s.execute(delete(CaseloadTimePoint))
-    _fill(s, day, [])
+    for stmt in _statements(caseload.schedule_key(s), s.get_bind().dialect.name, False):
+        s.connection().execute(stmt, {"t": day.toordinal()})
     return int(s.execute(select(func.count()).select_from(CaseloadSummary)).scalar_one())
 
 
