@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from tests.store.conftest import downgrade
 
-from attunement.store import StoreValidationError
+from attunement.store import StoreValidationError, schedule_summary
 from attunement.store import caseload as cl
 from attunement.store.models import Family, Infant
 from attunement.usecases import families as uc_families
@@ -46,8 +46,10 @@ def _family(store, actor, make_family, code: str, infant: dict, registered_on=No
 
 
 def _sql(store, actor) -> dict[int, object]:
+    """The caseload's stored schedule rows (brought up to today first, as a page does)."""
+    schedule_summary.ensure_fresh(store.db, TODAY)
     with store.db.read() as s:
-        return {r.id: r for r in s.execute(cl.family_rows(s, actor, TODAY, cl.Filters())).all()}
+        return {r.id: r for r in s.execute(cl.page_rows(s, actor, TODAY, cl.Filters())).all()}
 
 
 def _items(doc: dict, key: str) -> set[tuple[str, str]]:

@@ -289,6 +289,19 @@ def export_jobs(
         time.sleep(poll)
 
 
+def refresh_caseload(
+    full: bool = typer.Option(False, "--full", help="Recompute every family's row."),
+    db: str | None = DbOption,
+    key_file: Path | None = KeyOption,
+) -> None:
+    """Bring the caseload's stored schedule up to today (run nightly, after midnight UTC):
+    the families whose due or overdue counts change today, and any family loaded outside
+    the platform. Pages refresh what they show anyway; this keeps the first page fast."""
+    with open_store(db, key_file) as store:
+        n = store.maintenance.refresh_caseload(full=full)
+    typer.echo(f"caseload: {n} families computed")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``attunement platform``."""
     app.command("init")(init)
@@ -299,3 +312,4 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
     app.add_typer(db_app, name="db")
     app.command("export-jobs")(export_jobs)
+    app.command("refresh-caseload")(refresh_caseload)

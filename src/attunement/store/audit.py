@@ -150,6 +150,9 @@ def _hook(session: Session) -> Any:
     return hook
 
 
+FAMILIES_WRITTEN = "families_written"
+
+
 def append(
     session: Session,
     *,
@@ -186,6 +189,10 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
     """
     if not entries:
         return []
+    # the families this transaction wrote: their caseload rows are recomputed before it
+    # commits (store/schedule_summary.py)
+    session.info.setdefault(FAMILIES_WRITTEN, set()).update(
+        e["family_id"] for e in entries if e.get("family_id") is not None)
     key = _hook(session).key(session)
     head = driver_execute(session, _HEAD_SQL).fetchone()
     prev_id, prev_hash = (head[0], head[1]) if head else (0, GENESIS)

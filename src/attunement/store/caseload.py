@@ -41,7 +41,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from attunement.store.errors import StoreValidationError
-from attunement.store.models import Alert, Assessment, Caregiver, Family, Infant, TimePoint
+from attunement.store.models import (
+    Alert,
+    Assessment,
+    Caregiver,
+    CaseloadSummary,
+    CaseloadTimePoint,
+    Family,
+    Infant,
+    TimePoint,
+)
 from attunement.store.scope import Actor, family_filter
 
 DEFAULT_PAGE = 50
@@ -66,126 +75,180 @@ def day_number(column: Any, dialect: str) -> Any:
     return (column - literal_column("DATE '0001-01-01'")) + 1
 
 
-def _items(s: Session, today: date, time_point: str | None) -> Any:
-    """One row per (study, time point, instrument) with today's thresholds on the anchor day:
-    the window is open when ``anchor <= open_max`` and closed when ``anchor <= overdue_max``;
-    it closes on day ``anchor + closes_after``."""
-    stmt = select(TimePoint).order_by(TimePoint.study_id, TimePoint.position)
-    if time_point is not None:
-        stmt = stmt.where(TimePoint.name == time_point)
-    t = today.toordinal()
+def schedule_key(s: Session) -> tuple:
+    """Every study's time points as plain values (what the rule's statements are built
+    from, so they are built once per configuration: see ``schedule_summary``)."""
+    return tuple(
+        (tp.study_id, tp.name, tp.anchor == "birth_date", tp.offset_days, tp.window_days,
+         tuple(tp.instruments))
+        for tp in s.execute(
+            select(TimePoint.study_id, TimePoint.name, TimePoint.anchor, TimePoint.offset_days,
+                   TimePoint.window_days, TimePoint.instruments)
+            .order_by(TimePoint.study_id, TimePoint.position)
+        ).all()
+    )
+
+
+def _items(key: tuple) -> Any:
+    """One row per (study, time point, instrument) with its days from the anchor: the window
+    opens on day ``anchor + opens_after`` and the item is overdue from day
+    ``anchor + overdue_after`` (the day after the window closes)."""
     parts = [
         select(
-            literal(tp.study_id).label("study_id"),
-            literal(tp.name).label("tp"),
+            literal(study_id).label("study_id"),
+            literal(name).label("tp"),
+            literal(1 if by_birth else 0).label("by_birth"),
             literal(instrument).label("instrument"),
-            literal(1 if tp.anchor == "birth_date" else 0).label("by_birth"),
-            literal(t - tp.offset_days + tp.window_days).label("open_max"),
-            literal(t - tp.offset_days - tp.window_days - 1).label("overdue_max"),
-            literal(tp.offset_days + tp.window_days).label("closes_after"),
+            literal(offset - window).label("opens_after"),
+            literal(offset + window + 1).label("overdue_after"),
         )
-        for tp in s.execute(stmt).scalars()
-        for instrument in tp.instruments
+        for study_id, name, by_birth, offset, window, instruments in key
+        for instrument in instruments
     ]
-    return union_all(*parts).subquery("items" if time_point is None else "items_at") if parts else None
+    return union_all(*parts).subquery("items") if parts else None
 
 
-def _pending(actor: Actor, items: Any, dialect: str, name: str, where: list[Any]) -> Any:
-    """Per family: how many schedule items are overdue and how many due (open, not done)."""
+def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
+             open_only: bool = True, by_time_point: bool = False) -> Any:
+    """Per family: how many schedule items are overdue and how many due on ``today`` (open,
+    not done), and ``changes_on``, the first later day on which either count changes (a
+    window opens or an item becomes overdue; NULL if none). ``open_only``: leave out the
+    items whose window has not opened (they count nowhere; ``changes_on`` needs them).
+    ``by_time_point``: instead, one row per family and time point with an item due or
+    overdue (``family_id``, ``time_point``). ``t``: the day number of "today" (a value or a
+    bound parameter)."""
     # the due date, or the date of birth kept for infants without one
     due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
     anchor = due_day + case(
         (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
     )
+    opens = anchor + items.c.opens_after
+    overdue_from = anchor + items.c.overdue_after
     done = exists().where(
         Assessment.caregiver_id == Caregiver.id,
         Assessment.instrument == items.c.instrument,
         Assessment.time_point == items.c.tp,
     )
-    return (
-        select(
-            Caregiver.family_id.label("family_id"),
-            func.sum(case((anchor <= items.c.overdue_max, 1), else_=0)).label("n_overdue"),
-            func.sum(case((anchor > items.c.overdue_max, 1), else_=0)).label("n_due"),
-        )
+    columns: list[Any] = [
+        func.sum(case((overdue_from <= t, 1), else_=0)).label("n_overdue"),
+        func.sum(case((and_(opens <= t, overdue_from > t), 1), else_=0)).label("n_due"),
+        func.min(case((opens > t, opens), (overdue_from > t, overdue_from), else_=None))
+        .label("changes_on"),
+    ]
+    groups: list[Any] = [Caregiver.family_id]
+    if by_time_point:
+        columns, groups = [items.c.tp.label("time_point")], [Caregiver.family_id, items.c.tp]
+    stmt = (
+        select(Caregiver.family_id.label("family_id"), *columns)
         .select_from(Family)
         .join(Infant, Infant.family_id == Family.id)
         .join(Caregiver, and_(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None)))
         .join(items, items.c.study_id == Family.study_id)
-        .where(*where, due_day.is_not(None), anchor <= items.c.open_max)
+        .where(*where, due_day.is_not(None))
         # a window that closed before the family was registered was never the service's
         .where(
             or_(
                 Family.registered_on.is_(None),
-                anchor + items.c.closes_after >= day_number(Family.registered_on, dialect),
+                overdue_from > day_number(Family.registered_on, dialect),
             )
         )
         .where(~done)
-        .group_by(Caregiver.family_id)
-        .subquery(name)
+        .group_by(*groups)
     )
+    if open_only or by_time_point:
+        stmt = stmt.where(opens <= t)
+    return stmt.subquery(name)
 
 
-def family_rows(
-    s: Session, actor: Actor, today: date, filters: Filters, search: Any = None
-) -> Select[Any]:
-    """The caseload's per-family rows (a SELECT to wrap, page or count): ``id``, ``code``,
-    ``site_id``, ``study_id``, ``n_caregivers``, ``open_alerts``, ``n_overdue``, ``n_due``,
-    ``last_assessed``. ``search``: a WHERE clause on ``families`` (see ``Store``)."""
-    dialect = s.get_bind().dialect.name
-    # family-level conditions go into the schedule's aggregate too, so a search or a study
-    # filter counts only the families it keeps
-    where = [family_filter(actor)]
-    if filters.mine:
-        where.append(Family.created_by == actor.user_id if actor.user_id else false())
-    if filters.study_id is not None:
-        where.append(Family.study_id == filters.study_id)
-    if search is not None:
-        where.append(search)
-    items = _items(s, today, None)
-    if items is not None:
-        pending = _pending(actor, items, dialect, "pending", where)
-        n_overdue = func.coalesce(pending.c.n_overdue, 0)
-        n_due = func.coalesce(pending.c.n_due, 0)
-    else:
-        pending, n_overdue, n_due = None, literal(0), literal(0)
-    n_caregivers = (
-        select(func.count())
-        .where(Caregiver.family_id == Family.id, Caregiver.left_on.is_(None))
-        .scalar_subquery()
-    )
-    open_alerts = (
+def _open_alerts() -> Any:
+    return (
         select(func.count())
         .where(Alert.status == "open", Alert.family_id == Family.id)
         .scalar_subquery()
     )
-    last = select(func.max(Assessment.completed_on)).where(
+
+
+def _last_assessed() -> Any:
+    return select(func.max(Assessment.completed_on)).where(
         Assessment.family_id == Family.id
     ).scalar_subquery()
-    stmt = select(
-        Family.id.label("id"),
-        Family.code.label("code"),
-        Family.site_id.label("site_id"),
-        Family.study_id.label("study_id"),
-        n_caregivers.label("n_caregivers"),
-        open_alerts.label("open_alerts"),
-        n_overdue.label("n_overdue"),
-        n_due.label("n_due"),
-        last.label("last_assessed"),
-    ).where(*where)
-    if pending is not None:
+
+
+def summary_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
+    """The ``caseload_summary`` rows of the families ``where`` selects, computed for day
+    number ``t`` by the caseload's SQL rule (the columns in the table's order); ``key``:
+    :func:`schedule_key`."""
+    items = _items(key)
+    cols: list[Any] = [Family.id, Family.site_id, Family.study_id, Family.code,
+                       Family.created_by, _open_alerts()]
+    stmt: Any
+    if items is not None:
+        pending = _pending(items, dialect, t, "pending", where, open_only=False)
+        cols += [func.coalesce(pending.c.n_overdue, 0), func.coalesce(pending.c.n_due, 0)]
+        stmt = select(*cols, _last_assessed(), t, pending.c.changes_on)
         stmt = stmt.outerjoin(pending, pending.c.family_id == Family.id)
+    else:
+        stmt = select(*cols, literal(0), literal(0), _last_assessed(), t,
+                      cast(literal(None), Integer))
+    return stmt.where(*where)
+
+
+def time_point_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
+    """The ``caseload_time_points`` rows (family, time point with an item due or overdue on
+    day number ``t``) of the families ``where`` selects."""
+    items = _items(key)
+    if items is None:
+        return select(Family.id, literal("")).where(false())
+    pending = _pending(items, dialect, t, "pending_tp", where, by_time_point=True)
+    return select(pending.c.family_id, pending.c.time_point)
+
+
+def page_rows(
+    s: Session, actor: Actor, today: date, filters: Filters, search: Any = None,
+    ids: list[int] | None = None,
+) -> Select[Any]:
+    """The caseload's per-family rows read from ``caseload_summary`` (a SELECT to page or
+    count): ``id``, ``code``, ``site_id``, ``study_id``, ``open_alerts``, ``n_overdue``,
+    ``n_due``, ``last_assessed``. The summary must be fresh for ``today``
+    (``schedule_summary.ensure_fresh``). ``search``: a WHERE clause on ``families``;
+    ``ids``: the families a search found (at most a page of them)."""
+    summary = CaseloadSummary
+    where = [family_filter(actor, summary)]
+    if filters.mine:
+        where.append(summary.created_by == actor.user_id if actor.user_id else false())
+    if filters.study_id is not None:
+        where.append(summary.study_id == filters.study_id)
+    if search is not None:
+        where.append(summary.family_id.in_(select(Family.id).where(search)))
+    if ids is not None:
+        where.append(summary.family_id.in_(ids) if ids else false())
     if filters.time_point is not None:
-        at = _items(s, today, filters.time_point)
-        stmt = stmt.where(
-            Family.id.in_(select(_pending(actor, at, dialect, "pending_at", where).c.family_id))
-            if at is not None else false()
-        )
+        where.append(summary.family_id.in_(select(CaseloadTimePoint.family_id).where(
+            CaseloadTimePoint.time_point == filters.time_point)))
     if filters.overdue:
-        stmt = stmt.where(n_overdue > 0)
+        where.append(summary.n_overdue > 0)
     if filters.urgent:
-        stmt = stmt.where(open_alerts > 0)
-    return stmt
+        where.append(summary.open_alerts > 0)
+    return select(
+        summary.family_id.label("id"),
+        summary.code.label("code"),
+        summary.site_id.label("site_id"),
+        summary.study_id.label("study_id"),
+        summary.open_alerts.label("open_alerts"),
+        summary.n_overdue.label("n_overdue"),
+        summary.n_due.label("n_due"),
+        summary.last_assessed.label("last_assessed"),
+    ).where(*where)
+
+
+def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
+    """The list's counts: ``families``, ``urgent`` (open alerts) and ``overdue``, each one
+    count over an index range of the summary (``rows``: :func:`page_rows`)."""
+    def n(stmt: Select[Any]) -> int:
+        return int(s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+
+    return {"families": n(rows), "urgent": n(rows.where(CaseloadSummary.open_alerts > 0)),
+            "overdue": n(rows.where(CaseloadSummary.n_overdue > 0))}
 
 
 # keyset order: open alerts desc, overdue desc, code asc, id asc (researchers: no code)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from attunement.store import audit
+from attunement.store import audit, schedule_summary
 from attunement.store.crypto import KeyRing, create_key_file, load_key_file
 from attunement.store.db import Database
 from attunement.store.errors import KeyFileError
@@ -48,6 +48,8 @@ class Core:
         self.schedules: dict[int, list[str]] = {}
         self._key_recorded = False
         db.audit_hook.key = self.audit_chain_key
+        if schedule_summary.refresh_written not in db.commit_hooks:
+            db.commit_hooks.append(schedule_summary.refresh_written)
 
     @property
     def dialect(self) -> str:

@@ -155,6 +155,9 @@ class Database:
         self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self.audit_hook = AuditHook()
+        # run at the end of every write transaction, before it commits (a hook's error rolls
+        # the transaction back): derived data kept exact with the records (schedule_summary)
+        self.commit_hooks: list[Callable[[Session], None]] = []
         self._write = sessionmaker(
             self.engine.execution_options(attunement_write=True),
             expire_on_commit=False,
@@ -180,17 +183,23 @@ class Database:
                 # contention; other processes still wait on BEGIN IMMEDIATE + busy_timeout
                 with self._sqlite_lock, self._write() as session, session.begin():
                     yield session
+                    self._before_commit(session)
                 return
             with self._write() as session, session.begin():
                 if lock:
                     self.lock(session)
                 yield session
+                self._before_commit(session)
         except Exception as exc:  # also the driver's own errors (see driver_execute)
             if is_disk_full(exc):
                 raise StorageFull(
                     "the database's disk is full; nothing was written (free space, then retry)"
                 ) from exc
             raise
+
+    def _before_commit(self, session: Session) -> None:
+        for hook in self.commit_hooks:
+            hook(session)
 
     def lock(self, session: Session) -> None:
         """Take the writers' lock now (PostgreSQL; SQLite writers hold it from BEGIN)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.store import audit, blind, caseload, shared
+from attunement.store import audit, blind, caseload, schedule_summary, shared
 from attunement.store.core import Core
 from attunement.store.models.accounts import Site, Study, TimePoint
 from attunement.store.models.assessments import Assessment
@@ -33,13 +33,14 @@ class FamilyViews:
     def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
         """The actor's whole caseload: open urgent alerts first, then overdue, then by family
         code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
-        today = datetime.now(UTC).date()
+        today = schedule_summary.today()
         by_code = not policy.pseudonymised(actor)
         needle = (q or "").strip()
         rows: list[dict] = []
+        schedule_summary.ensure_fresh(self.core.db, today)
         with self.core.db.read() as s:
             search = self._search_clause(actor, needle) if needle else None
-            sub = caseload.family_rows(s, actor, today, caseload.Filters(), search).subquery()
+            sub = caseload.page_rows(s, actor, today, caseload.Filters(), search).subquery()
             found = list(s.execute(select(sub).order_by(*caseload.order(sub, True, by_code))))
             # the rows' details a chunk of ids at a time (never one id list per family)
             for start in range(0, len(found), caseload.MAX_PAGE):
@@ -78,47 +79,37 @@ class FamilyViews:
         filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
                                    study_id=study, time_point=time_point)
         by_code = not policy.pseudonymised(actor)
-        today = datetime.now(UTC).date()
+        today = schedule_summary.today()
         after, key = True, None
         if cursor:
             after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
         needle = (q or "").strip()
+        schedule_summary.ensure_fresh(self.core.db, today)
         with self.core.db.read() as s:
             search = self._search_clause(actor, needle) if needle else None
+            hits = None
             if search is not None:
-                # resolve the matches first (indexed), so the schedule is computed only for
-                # them; a search matching more than a page keeps the clause itself
+                # resolve the matches first (indexed); a search matching more than a page
+                # keeps the clause itself
                 hits = list(s.execute(
                     scoped(select(Family.id), actor).where(search).limit(caseload.MAX_PAGE + 1)
                 ).scalars())
-                if len(hits) <= caseload.MAX_PAGE:
-                    search = Family.id.in_(hits) if hits else false()
-            rows = caseload.family_rows(s, actor, today, filters, search).subquery("rows")
-            # the counts ride along as window totals over the filtered list (one pass)
-            sub = select(
-                rows,
-                func.count().over().label("total"),
-                func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).over().label("total_urgent"),
-                func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).over().label("total_overdue"),
-            ).subquery("caseload")
-            page_stmt = select(sub)
+                if len(hits) > caseload.MAX_PAGE:
+                    hits = None
+            base = caseload.page_rows(s, actor, today, filters,
+                                      search if hits is None else None, ids=hits)
+            rows = base.subquery("rows")
+            # a page is a range of the summary's order index
+            page_stmt = select(rows)
             if key is not None:
-                page_stmt = page_stmt.where(caseload.keyset(sub, key, after, by_code))
-            page_stmt = page_stmt.order_by(*caseload.order(sub, after, by_code)).limit(size + 1)
+                page_stmt = page_stmt.where(caseload.keyset(rows, key, after, by_code))
+            page_stmt = page_stmt.order_by(*caseload.order(rows, after, by_code)).limit(size + 1)
             found = list(s.execute(page_stmt).all())
             more = len(found) > size
             found = found[:size]
             if not after:
                 found.reverse()
-            summary = None
-            if counts:
-                c = found[0] if found else s.execute(select(
-                    func.count().label("total"),
-                    func.sum(case((rows.c.open_alerts > 0, 1), else_=0)).label("total_urgent"),
-                    func.sum(case((rows.c.n_overdue > 0, 1), else_=0)).label("total_overdue"),
-                )).one()
-                summary = {"families": int(c.total), "urgent": int(c.total_urgent or 0),
-                           "overdue": int(c.total_overdue or 0)}
+            summary = caseload.counts(s, base) if counts else None
             items = self._caseload_items(s, actor, found, today)
         if needle and actor.sees_identifiers:
             with self.core.db.write() as s:
@@ -221,7 +212,7 @@ class FamilyViews:
                 "family_id": (self.core.keyring().pseudonym(f.study_id or "none", "family", f.id)
                               if pseudo else f.code),
                 "study": studies.get(f.study_id) if f.study_id else None,
-                "n_caregivers": int(r.n_caregivers),
+                "n_caregivers": len(active),
                 "open_alerts": int(r.open_alerts),
                 "due": due,
                 "overdue": overdue,
@@ -340,7 +331,7 @@ class FamilyViews:
             [c for c in carers if c.left_on is None],
             tps,
             done,
-            datetime.now(UTC).date(),
+            schedule_summary.today(),
         )
         doc = {
             "id": fam.id,

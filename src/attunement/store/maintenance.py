@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from attunement import policy
 from attunement.policy import Action
-from attunement.store import audit
+from attunement.store import audit, schedule_summary
 from attunement.store.core import Core
 from attunement.store.crypto import KeyRing, load_key_file
 from attunement.store.errors import KeyFileError, StoreError, StoreValidationError
@@ -421,6 +421,16 @@ class Maintenance:
     def audit_checkpoint(self) -> dict:
         """A signed checkpoint of the chain's head, to keep outside the database."""
         return audit_checkpoint(self.core)
+
+    def refresh_caseload(self, *, full: bool = False) -> int:
+        """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``):
+        the rows whose counts change by today, and rows for families written outside the
+        store; ``full``: every row recomputed. Returns how many families were computed."""
+        day = schedule_summary.today()
+        with self.core.db.write() as s:
+            if full:
+                return schedule_summary.rebuild(s, day)
+            return schedule_summary.refresh_stale(s, day)
 
     def backup(self, dest: str | Path) -> Path:
         """A consistent copy of the database (SQLite online backup; ``pg_dump -Fc``).

@@ -53,15 +53,16 @@ class Actor:
 _scope_ids = policy.family_scope
 
 
-def family_filter(actor: Actor) -> ColumnElement[bool]:
-    """The WHERE clause restricting ``families`` to the actor's scope."""
+def family_filter(actor: Actor, model: Any = Family) -> ColumnElement[bool]:
+    """The WHERE clause restricting ``families`` (or ``model``, a table with the family's
+    ``site_id`` and ``study_id``) to the actor's scope."""
     rule = _scope_ids(actor)
     if rule is None:
         return false()
     column, ids = rule
     if column == "all":
         return true()
-    return getattr(Family, column).in_(sorted(ids))
+    return getattr(model, column).in_(sorted(ids))
 
 
 def scoped(stmt: Select[Any], actor: Actor, model: Any = None) -> Select[Any]:

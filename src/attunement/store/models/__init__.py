@@ -15,6 +15,7 @@ from attunement.store.models import (
     accounts,
     assessments,
     care,
+    caseload,
     core,
     export_jobs,
     families,
@@ -26,6 +27,7 @@ from attunement.store.models import (
 from attunement.store.models.accounts import *  # noqa: F403
 from attunement.store.models.assessments import *  # noqa: F403
 from attunement.store.models.care import *  # noqa: F403
+from attunement.store.models.caseload import *  # noqa: F403
 from attunement.store.models.core import *  # noqa: F403
 from attunement.store.models.export_jobs import *  # noqa: F403
 from attunement.store.models.families import *  # noqa: F403
@@ -39,6 +41,7 @@ __all__ = [
     *accounts.__all__,
     *assessments.__all__,
     *care.__all__,
+    *caseload.__all__,
     *core.__all__,
     *export_jobs.__all__,
     *families.__all__,
