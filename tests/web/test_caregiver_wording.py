@@ -121,3 +121,26 @@ def test_a_service_contacts_file_with_a_translation_must_say_whether_it_was_chec
                    "    es: {name: Línea de crisis de Anytown}\n")
     with pytest.raises(VocabularyError, match=r"bad.yaml: \[0\]\.translations\.es\.checked"):
         load_vocabulary().with_crisis_contacts(bad)
+
+
+def test_a_correction_keeps_the_cut_offs_of_the_language_first_answered_in(sqlite_world) -> None:  # type: ignore[no-untyped-def]
+    # a correction was rescored with the default cut-offs, so a Spanish-language EPDS of 10
+    # turned "possible depression" on merely because a typo was corrected
+    store, fid = sqlite_world.store, sqlite_world.family_a
+    actor = store.system_actor()
+    token = uc_assessments.create_link(store, actor, fid, "father", "epds", "3m")
+    answers = [1] * 8 + [2, 0]
+    first = uc_assessments.submit_link(store, token, answers, language="es", time_point="3m")
+    assert first["scores"]["epds_cutoffs_language"] == "es"
+    assert first["scores"]["epds_possible_depression"] is False
+    fixed = uc_assessments.correct_assessment(store, actor, first["id"], answers,
+                                              reason="item 3 typed in the wrong box")
+    assert fixed["scores"]["epds_cutoffs_language"] == "es"
+    assert fixed["scores"]["epds_cutoffs_period"] == first["scores"]["epds_cutoffs_period"]
+    assert fixed["scores"]["epds_possible_depression"] is False
+    # and one answered in English keeps the default
+    token = uc_assessments.create_link(store, actor, fid, "mother", "epds", "3m")
+    first = uc_assessments.submit_link(store, token, answers)
+    fixed = uc_assessments.correct_assessment(store, actor, first["id"], answers, reason="typo")
+    assert "epds_cutoffs_language" not in fixed["scores"]
+    assert fixed["scores"]["epds_possible_depression"] is True

@@ -389,10 +389,13 @@ class Assessments:
         *,
         reason: str,
         input: str | None = None,
-        score: Scorer,
+        rescore: Callable[[dict[str, Any]], Scorer],
     ) -> dict:
         """A correction: a new version (the old one stays, unchanged) with a mandatory reason,
-        scored with ``score`` (see :data:`Scorer`)."""
+        scored with ``rescore(version)`` (see :data:`Scorer`), where ``version`` holds the
+        corrected version's ``instrument``, ``time_point`` and ``scores``: a correction is
+        scored by the rules its first version was (e.g. the cut-offs of the language the
+        caregiver answered in)."""
         require_write(actor)
         responses = v.responses(responses)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -420,7 +423,8 @@ class Assessments:
                 input_kind=input or old.input_kind,
                 corrects=old,
                 reason=reason,
-                score=score,
+                score=rescore({"instrument": old.instrument, "time_point": old.time_point,
+                               "scores": dict(old.scores or {})}),
             )
             # alerts of the superseded version stay (history); new flags raised anew
             return shared.assessment_dict(a, cg)

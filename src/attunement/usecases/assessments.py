@@ -155,7 +155,14 @@ def correct_assessment(
         The new version.
     """
     return store.assessments.correct_assessment(
-        actor, assessment_id, responses, reason=reason, input=input, score=score)
+        actor, assessment_id, responses, reason=reason, input=input, rescore=_scorer_of)
+
+
+def _scorer_of(version: dict[str, Any]) -> Any:
+    # a correction is scored with the cut-offs its first version used: those of the language
+    # the caregiver answered in, which the scores record (see scorer_in)
+    language = version["scores"].get(f"{version['instrument']}_cutoffs_language")
+    return scorer_in(language, version["time_point"]) if language else score
 
 
 def time_point_period(time_point: str | None) -> str | None:
