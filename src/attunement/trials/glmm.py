@@ -557,6 +557,14 @@ def _optimise(model: _GLMM, nagq: int) -> tuple[np.ndarray, bool, str, np.ndarra
     return x, ok and bool(np.isfinite(fx)), msg, H
 
 
+def refit_response(model: _GLMM, y: np.ndarray, nagq: int) -> tuple[np.ndarray, np.ndarray]:
+    """(θ, β) of the model refitted to another response ``y`` (same design, weights, offset
+    and random-effects terms), as the fit itself is optimised: for a parametric bootstrap."""
+    again = _GLMM(model.X, y, model.wt, model.offset, model.terms, model.fam)
+    x, _, _, _ = _optimise(again, nagq)
+    return x[:again.ntheta], x[again.ntheta:]
+
+
 def _build(formula: str, data: pd.DataFrame, family: str, link: str | None,
            weights: str | np.ndarray | None, offset: str | np.ndarray | None,
            contrasts: dict[str, str] | None = None):
