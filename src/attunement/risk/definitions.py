@@ -60,10 +60,35 @@ class ScoreRule:
     id: str | None = None  # names the rule for a service's config when a column has several
 
     def fires(self, value: float) -> bool:
+        """Whether a score meets this cut-off (``value op threshold``).
+
+        Parameters
+        ----------
+        value : float
+            The caregiver's score on ``column``.
+
+        Returns
+        -------
+        bool
+            True when the factor is found by this rule.
+        """
         return value >= self.threshold if self.op == ">=" else value <= self.threshold
 
     def applies(self, role: str | None, stage: str) -> bool:
-        """Whether this cut-off is the one for this caregiver role and period."""
+        """Whether this cut-off is the one for this caregiver role and period.
+
+        Parameters
+        ----------
+        role : str or None
+            The caregiver's role (``birth_mother`` …); None matches only a rule for every role.
+        stage : {"antenatal", "postnatal"}
+            The period of the assessment.
+
+        Returns
+        -------
+        bool
+            True when the rule covers both.
+        """
         return (not self.roles or role in self.roles) and self.stage in (None, stage)
 
 
@@ -133,12 +158,32 @@ class Factor:
 
     def label_for(self, role: str | None, birth_parent_roles: tuple[str, ...]) -> str:
         """The label for this caregiver: "Depression", not "Perinatal depression", for a carer
-        who is not a birth parent (co-parent, foster, adoptive, kinship carer)."""
+        who is not a birth parent (co-parent, foster, adoptive, kinship carer).
+
+        Parameters
+        ----------
+        role : str or None
+            The caregiver's role; None (a family-level finding) keeps the main label.
+        birth_parent_roles : tuple of str
+            The roles that are birth parents (:attr:`Definitions.birth_parent_roles`).
+
+        Returns
+        -------
+        str
+            The label to show.
+        """
         if role is not None and self.label_not_birth_parent and role not in birth_parent_roles:
             return self.label_not_birth_parent
         return self.label
 
     def to_dict(self) -> dict[str, Any]:
+        """The factor's definition as plain data (the non-birth-parent label left out).
+
+        Returns
+        -------
+        dict
+            Field name -> value, the rules as nested dicts.
+        """
         return content.plain(self, omit=("label_not_birth_parent",))
 
 
@@ -396,9 +441,38 @@ class Definitions:
     crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
+        """A treatment route by id, with the service's local label and contact.
+
+        Parameters
+        ----------
+        route_id : str
+            The route (``talking_therapies``, ``crisis_team`` …).
+
+        Returns
+        -------
+        TreatmentRoute
+            The route and when it applies.
+        """
         return content.by_id(self.routes, route_id)
 
     def factor(self, factor_id: str) -> Factor:
+        """The definition of one vulnerability factor.
+
+        Parameters
+        ----------
+        factor_id : str
+            Its id.
+
+        Returns
+        -------
+        Factor
+            How it is found and its evidence.
+
+        Raises
+        ------
+        KeyError
+            No factor has this id.
+        """
         return content.by_id(self.factors, factor_id)
 
     @property
@@ -406,7 +480,14 @@ class Definitions:
         return tuple(f.id for f in self.factors)
 
     def context_level(self) -> dict[str, str]:
-        """Where each recordable answer belongs: factor or context-item id -> level."""
+        """Where each recordable answer belongs: factor or context-item id -> level.
+
+        Returns
+        -------
+        dict
+            Id -> ``caregiver``, ``family`` or ``any``, for the context items and for the factors
+            recorded as answers themselves.
+        """
         levels = {c.id: c.level for c in self.context_items}
         for f in self.factors:
             if f.recorded and f.id in f.recorded:
@@ -414,6 +495,18 @@ class Definitions:
         return levels
 
     def pathway(self, pathway_id: str) -> Pathway:
+        """Look up a care pathway by its id (as listed in ``tiers.yaml``).
+
+        Parameters
+        ----------
+        pathway_id : str
+            E.g. ``antenatal_risk``.
+
+        Returns
+        -------
+        Pathway
+            Its tier, meaning and conditions.
+        """
         return content.by_id(self.pathways, pathway_id)
 
 
@@ -685,6 +778,25 @@ class ProfileConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ProfileConfig:
+        """A service's config from a mapping, with unknown keys refused.
+
+        Parameters
+        ----------
+        data : mapping
+            ``thresholds``, ``tiers``, ``name``, ``screens``, ``routes``, ``crisis_contacts``.
+        source : str, default "config"
+            The name used in messages (and the config's ``name`` when it gives none).
+
+        Returns
+        -------
+        ProfileConfig
+            The config; the values are checked when applied (:func:`apply_config`).
+
+        Raises
+        ------
+        DefinitionError
+            Not a mapping, an unknown key, or an attempt to configure the urgent overlay.
+        """
         if not isinstance(data, Mapping):
             raise _config(source, "", "expected a mapping")
         unknown = set(data) - {"thresholds", "tiers", "name", "screens", "routes", "crisis_contacts"}
@@ -703,6 +815,19 @@ class ProfileConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ProfileConfig:
+        """Read a service's config file (YAML or JSON); a relative crisis-contacts file is taken
+        relative to it.
+
+        Parameters
+        ----------
+        path : str or Path
+            The config file.
+
+        Returns
+        -------
+        ProfileConfig
+            As :meth:`from_mapping` builds it, named after the file.
+        """
         doc, src = _load_yaml(Path(path), "")
         cc = doc.get("crisis_contacts") if isinstance(doc, Mapping) else None
         if isinstance(cc, str) and not Path(cc).is_absolute():
