@@ -44,13 +44,13 @@ class VocabularyError(ContentError):
 
 
 @dataclass(frozen=True)
-class Term:
+class Term(content.Entry):
     """One entry of a vocabulary list: its id, label and (for some lists) what it is for.
 
     Parameters
     ----------
-    id, label, description : str
-        The stored id, the label shown and a description.
+    description : str
+        A longer description (may be empty).
     birth_parent : bool
         Set on caregiver roles (the birth mother or birthing parent).
     purpose : str
@@ -62,21 +62,19 @@ class Term:
     Term(id='birth_mother', label='Birth mother', description='', birth_parent=True, purpose='')
     """
 
-    id: str
-    label: str
     description: str = ""
     birth_parent: bool = False
     purpose: str = ""
 
 
 @dataclass(frozen=True)
-class FlagKind:
+class FlagKind(content.Entry):
     """One kind of flag: what it means and what it sets off.
 
     Parameters
     ----------
-    id, label, description : str
-        The kind's id, label and meaning.
+    description : str
+        What a flag of this kind means.
     urgent, emergency : bool
         Whether it raises same-day or emergency urgency.
     alert : bool
@@ -97,8 +95,6 @@ class FlagKind:
     (True, True, 'same_day')
     """
 
-    id: str
-    label: str
     description: str
     urgent: bool
     emergency: bool
@@ -115,21 +111,19 @@ class FlagKind:
 
 
 @dataclass(frozen=True)
-class UrgencyLevel:
+class UrgencyLevel(content.Entry):
     """One urgency level (``none``, ``same_day``, ``emergency``): its label and the action it asks for.
 
     Parameters
     ----------
-    id, label, action, source : str
-        The level's id, label, what to do, and the published source.
+    action, source : str
+        What staff should do, and the published source.
 
     Examples
     --------
     >>> load_vocabulary().level("none").label
     'No urgent concern'
     """
-    id: str
-    label: str
     action: str
     source: str = ""
 

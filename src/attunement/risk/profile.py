@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from attunement.instruments.definition import short_names
+from attunement.risk.config import ProfileConfig, apply_config
 from attunement.risk.definitions import (
     TIER_ORDER,
     Definitions,
     DerivedRule,
     Factor,
-    ProfileConfig,
-    apply_config,
     load_definitions,
 )
 from attunement.risk.family import (
@@ -247,7 +246,7 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     family : mapping, str or Path
         A family dict in the family-file format, or a JSON/YAML family file.
     config : ProfileConfig, mapping, str or Path, optional
-        A service's thresholds (:func:`~attunement.risk.definitions.apply_config`).
+        A service's thresholds (:func:`~attunement.risk.config.apply_config`).
     definitions : Definitions, optional
         The factor, tier and route definitions; the shipped ones by default.
 
