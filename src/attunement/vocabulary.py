@@ -71,6 +71,9 @@ class Term(content.Entry):
 class FlagKind(content.Entry):
     """One kind of flag: what it means and what it sets off.
 
+    A service's vocabulary may add kinds; an emergency kind must also be urgent, and an urgent
+    kind must open an alert.
+
     Parameters
     ----------
     description : str

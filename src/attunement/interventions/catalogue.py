@@ -295,7 +295,7 @@ class Catalogue:
         Parameters
         ----------
         programme_id : str
-            The id in the catalogue.
+            Its id in ``catalogue.yaml`` (``vipp_sd``, ``mellow_bumps`` …).
 
         Returns
         -------
@@ -438,7 +438,7 @@ def tier_rank(tier: str) -> int:
     Parameters
     ----------
     tier : str
-        A tier id.
+        A tier id: ``universal``, ``targeted`` or ``specialist``.
 
     Returns
     -------

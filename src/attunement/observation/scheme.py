@@ -123,9 +123,9 @@ class CodingScheme:
         Returns
         -------
         list of str
-            The cue codes.
+            The codes of the infant's cues (``cry``, ``fuss`` …).
         """
-        return [c for c, d in self.codes.items() if d.role == "cue"]
+        return self._role_codes("cue")
 
     def response_codes(self) -> list[str]:
         """The codes the scheme marks as caregiver responses, in its order.
@@ -135,7 +135,10 @@ class CodingScheme:
         list of str
             The response codes.
         """
-        return [c for c, d in self.codes.items() if d.role == "response"]
+        return self._role_codes("response")
+
+    def _role_codes(self, role: str) -> list[str]:
+        return [c for c, d in self.codes.items() if d.role == role]
 
     def category(self, code: str) -> str:
         """The category a code is counted under (the code itself when it has none).

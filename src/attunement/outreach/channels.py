@@ -81,7 +81,22 @@ class Channel(Protocol):
         """
 
 
-class SmtpChannel:
+class _Configured:
+    """A channel made from the service's settings; it refuses to exist without its own setting
+    (``_setting``, a field of :class:`OutreachConfig`), so a worker never holds a channel that
+    cannot send."""
+
+    _setting: str
+    _missing: str
+
+    def __init__(self, config: OutreachConfig, *, timeout: float = 30.0) -> None:
+        if not getattr(config, self._setting):
+            raise DeliveryError(self._missing, retryable=False)
+        self.config = config
+        self.timeout = timeout
+
+
+class SmtpChannel(_Configured):
     """E-mail through the service's SMTP server (plain, STARTTLS or implicit TLS).
 
     Parameters
@@ -109,21 +124,16 @@ class SmtpChannel:
     attunement.outreach.channels.DeliveryError: no SMTP server is configured (ATTUNEMENT_SMTP)
     """
 
-    def __init__(self, config: OutreachConfig, *, timeout: float = 30.0) -> None:
-        if not config.smtp_host:
-            raise DeliveryError("no SMTP server is configured (ATTUNEMENT_SMTP)", retryable=False)
-        self.config = config
-        self.timeout = timeout
+    _setting = "smtp_host"
+    _missing = "no SMTP server is configured (ATTUNEMENT_SMTP)"
 
     def send(self, to: str, subject: str, body: str, *, key: str) -> None:
         """Send one e-mail; ``key`` becomes its Message-ID (so a receiver can spot repeats).
 
         Parameters
         ----------
-        to : str
-            The recipient's e-mail address.
-        subject, body : str
-            The subject line and the plain-text message.
+        to, subject, body : str
+            The recipient's e-mail address, the subject line and the plain-text message.
         key : str
             The idempotency key, hashed into the Message-ID.
 
@@ -162,7 +172,7 @@ class SmtpChannel:
             raise DeliveryError(f"SMTP server unreachable: {exc}", retryable=True) from None
 
 
-class JsonSmsChannel:
+class JsonSmsChannel(_Configured):
     """SMS through a provider speaking a plain JSON API.
 
     ``POST {sms_url}`` with ``{"to", "from", "body", "reference"}`` and, when a token is set,
@@ -186,12 +196,8 @@ class JsonSmsChannel:
     'attunement'
     """
 
-    def __init__(self, config: OutreachConfig, *, timeout: float = 30.0) -> None:
-        if not config.sms_url:
-            raise DeliveryError("no SMS provider is configured (ATTUNEMENT_SMS_URL)",
-                                retryable=False)
-        self.config = config
-        self.timeout = timeout
+    _setting = "sms_url"
+    _missing = "no SMS provider is configured (ATTUNEMENT_SMS_URL)"
 
     def send(self, to: str, subject: str, body: str, *, key: str) -> None:
         """Send one text message (``subject`` is not used by SMS).

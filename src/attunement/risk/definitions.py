@@ -209,7 +209,7 @@ class UrgentRule(content.Entry):
     Parameters
     ----------
     source : str
-        The published source.
+        The published guidance the rule follows.
     instrument : str, optional
         With ``item``: the questionnaire item.
     item : int, optional
@@ -266,6 +266,8 @@ class TierRule(content.Entry):
 @dataclass(frozen=True)
 class Tier(content.Entry):
     """A care tier (universal, targeted, specialist) and the rules that place a family in it.
+
+    A family is in the highest tier any of whose rules holds, and in ``universal`` when none does.
 
     Parameters
     ----------
@@ -407,10 +409,6 @@ class Definitions:
     >>> d = load_definitions()
     >>> len(d.factors), d.factor_ids[:2]
     (16, ('perinatal_depression', 'perinatal_anxiety'))
-    >>> d.factor("nope")
-    Traceback (most recent call last):
-    ...
-    KeyError: 'nope'
     """
 
     factors: tuple[Factor, ...]
@@ -458,6 +456,13 @@ class Definitions:
         ------
         KeyError
             No factor has this id.
+
+        Examples
+        --------
+        >>> load_definitions().factor("nope")
+        Traceback (most recent call last):
+        ...
+        KeyError: 'nope'
         """
         return content.by_id(self.factors, factor_id)
 

@@ -58,10 +58,8 @@ class FamilyError(ContentError):
 
         Parameters
         ----------
-        file : str or None
-            The family file.
-        path : str or None
-            The field path (``caregivers[0].role``).
+        file, path : str or None
+            The family file and the field in it (``caregivers[0].role``).
         reason : str
             What is wrong.
 

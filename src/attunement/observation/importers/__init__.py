@@ -23,6 +23,9 @@ raises :class:`~attunement.observation.errors.ObservationError` naming the file 
 malformed input. A file in none of these layouts is refused with what it looks like (a BORIS
 observations list, behavioural-sequences export or header-less aggregated rows, or the columns
 found), never as a plain CSV with a missing column.
+
+The examples of these modules read and write their files in ``folder``, a fresh temporary
+directory (``pathlib.Path``) that the example runner provides (``tests/docstrings/globs.py``).
 """
 
 from __future__ import annotations
@@ -82,12 +85,9 @@ def unknown_layout(path: str | Path) -> ObservationError | None:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     listing = Path(folder, "observations.csv")
-    ...     _ = listing.write_text("Observation id,Subjects\nvisit1,Infant\n")
-    ...     print(unknown_layout(listing).args[0].split(": ", 1)[1])
+    >>> listing = folder / "observations.csv"
+    >>> _ = listing.write_text("Observation id,Subjects\nvisit1,Infant\n")
+    >>> print(unknown_layout(listing).args[0].split(": ", 1)[1])
     a BORIS observations list (one row per observation, no events); export the events (tabular or aggregated) from BORIS instead
     """
     src = str(path)
@@ -154,7 +154,7 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        The canonical event table.
+        The canonical event table (:mod:`attunement.observation.events`), whatever the format.
 
     Raises
     ------
@@ -165,13 +165,9 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
     --------
     A GSEQ file, told from its extension:
 
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     sds = Path(folder, "visit.sds")
-    ...     _ = sds.write_text("Timed ($Infant = cry);\n<v1>\ncry,3-8 cry,25-31 ,60/\n")
-    ...     events = read_events(sds)
-    >>> events[["session", "code", "onset"]].values.tolist()
+    >>> sds = folder / "visit.sds"
+    >>> _ = sds.write_text("Timed ($Infant = cry);\n<v1>\ncry,3-8 cry,25-31 ,60/\n")
+    >>> read_events(sds)[["session", "code", "onset"]].values.tolist()
     [['v1', 'cry', 3.0], ['v1', 'cry', 25.0]]
     """
     if format not in FORMATS:
@@ -226,14 +222,9 @@ def iter_events(path: str | Path, *, format: str = "auto", chunk_rows: int = 50_
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     table = Path(folder, "s1.csv")
-    ...     write_csv(worked_example_b(), table)
-    ...     sizes = [len(chunk) for chunk in iter_events(table, chunk_rows=4)]
-    >>> sizes
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> [len(chunk) for chunk in iter_events(folder / "s1.csv", chunk_rows=4)]
     [4, 3]
     """
     detected = format == "auto"
@@ -285,15 +276,12 @@ def convert_events(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     write_csv(worked_example_b(), Path(folder, "s1.csv"))
-    ...     counts = convert_events(Path(folder, "s1.csv"), Path(folder, "s1.sds"))
-    ...     first_item = Path(folder, "s1.sds").read_text().splitlines()[5].split()[0]
-    >>> counts, first_item
-    ((7, 1), 'infant_cry,3-8')
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> convert_events(folder / "s1.csv", folder / "s1.sds")
+    (7, 1)
+    >>> (folder / "s1.sds").read_text().splitlines()[5].split()[0]
+    'infant_cry,3-8'
     """
     fmt = _write_format(dest, to)
     if fmt not in WRITE_FORMATS:
@@ -346,13 +334,9 @@ def write_events(events: pd.DataFrame, path: str | Path, *, format: str = "auto"
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     write_events(worked_example_b(), Path(folder, "s1.tsv"), format="boris")
-    ...     header = Path(folder, "s1.tsv").read_text().split("\n")[0].split("\t")
-    >>> header[:3]
+    >>> write_events(worked_example_b(), folder / "s1.tsv", format="boris")
+    >>> (folder / "s1.tsv").read_text().split("\n")[0].split("\t")[:3]
     ['Observation id', 'Observation date', 'Description']
     """
     format = _write_format(path, format)

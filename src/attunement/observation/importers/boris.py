@@ -430,12 +430,10 @@ def read_project_text(path: str | Path) -> str:
 
     Examples
     --------
-    >>> import gzip, tempfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     project = Path(folder, "study.boris.gz")
-    ...     _ = project.write_bytes(gzip.compress(b'{"observations": {}}'))
-    ...     read_project_text(project)
+    >>> import gzip
+    >>> project = folder / "study.boris.gz"
+    >>> _ = project.write_bytes(gzip.compress(b'{"observations": {}}'))
+    >>> read_project_text(project)
     '{"observations": {}}'
     """
     p = Path(path)
@@ -613,14 +611,9 @@ def write_boris_aggregated(events: pd.DataFrame, path: str | Path, *,
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     out = Path(folder, "visit.tsv")
-    ...     write_boris_aggregated(worked_example_b(), out)
-    ...     back = read_boris_table(out)
-    >>> back[["actor", "code", "onset", "offset"]].values.tolist()[0]
+    >>> write_boris_aggregated(worked_example_b(), folder / "visit.tsv")
+    >>> read_boris_table(folder / "visit.tsv")[["actor", "code", "onset", "offset"]].values.tolist()[0]
     ['infant', 'cry', 3.0, 8.0]
     """
     point = events["offset"].isna()

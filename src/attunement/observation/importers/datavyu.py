@@ -244,13 +244,10 @@ def is_datavyu_save_file(path: str | Path) -> bool:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     saved = Path(folder, "visit1.csv")
-    ...     _ = saved.write_text("#4\nInfant_cues (NOMINAL,true,)\n00:00:03:000,00:00:08:000,cry\n")
-    ...     is_datavyu_save_file(saved)
-    True
+    >>> saved = folder / "visit1.csv"
+    >>> _ = saved.write_text("#4\nInfant_cues (NOMINAL,true,)\n00:00:03:000,00:00:08:000,cry\n")
+    >>> is_datavyu_save_file(saved), is_datavyu_save_file(folder / "no such file.csv")
+    (True, False)
     """
     try:
         with Path(path).open("rb") as fh:
@@ -480,7 +477,7 @@ def read_opf(
     Returns
     -------
     pandas.DataFrame
-        The canonical event table.
+        One event per cell of the project's ``db``, the Datavyu column kept in ``column``.
 
     Raises
     ------
@@ -489,13 +486,12 @@ def read_opf(
 
     Examples
     --------
-    >>> import tempfile, zipfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     project = Path(folder, "family07.opf")
-    ...     with zipfile.ZipFile(project, "w") as zf:
-    ...         zf.writestr("db", "#4\nMother_resp (NOMINAL,true,)\n00:00:05:000,00:00:12:000,soothe\n")
-    ...     ev = read_opf(project, actors={"Mother_resp": "mother"})
+    An ``.opf`` is a zip archive; this one holds a single coded column:
+
+    >>> import zipfile
+    >>> with zipfile.ZipFile(folder / "family07.opf", "w") as zf:
+    ...     zf.writestr("db", "#4\nMother_resp (NOMINAL,true,)\n00:00:05:000,00:00:12:000,soothe\n")
+    >>> ev = read_opf(folder / "family07.opf", actors={"Mother_resp": "mother"})
     >>> ev[["session", "actor", "code", "onset"]].values.tolist()
     [['family07', 'mother', 'soothe', 5.0]]
     """

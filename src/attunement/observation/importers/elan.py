@@ -96,13 +96,9 @@ def read_eaf(
     Worked example B written as EAF (one tier per actor and code), then only the mother's tier
     over the first 30 s:
 
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     eaf = Path(folder, "s1.eaf")
-    ...     write_eaf(worked_example_b(), eaf)
-    ...     ev = read_eaf(eaf, tiers=["mother-soothe"], interval=(0, 30))
+    >>> write_eaf(worked_example_b(), folder / "s1.eaf")
+    >>> ev = read_eaf(folder / "s1.eaf", tiers=["mother-soothe"], interval=(0, 30))
     >>> ev["onset"].tolist(), float(ev["interval_end"].iloc[0])
     ([5.0, 18.0, 28.0, 55.0], 30.0)
     """
@@ -470,15 +466,16 @@ def write_eaf(events: pd.DataFrame, path: str | Path) -> None:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     target = Path(folder, "visit.eaf")
-    ...     write_eaf(worked_example_b(), target)
-    ...     tiers = sorted(set(read_eaf(target)["tier"]))
-    >>> tiers
-    ['infant-cry', 'mother-soothe']
+    Two events of one code may not overlap on an ELAN tier:
+
+    >>> from attunement.observation.events import make_event_table
+    >>> overlapping = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 1.0, "offset": 6.0},
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 4.0, "offset": 9.0}])
+    >>> write_eaf(overlapping, folder / "s1.eaf")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.observation.errors.ObservationError: ...s1.eaf: infant: 'cry' events overlap at 4 s; an ELAN tier cannot hold overlapping annotations
     """
     sessions = pd.unique(events["session"])
     if len(sessions) > 1:

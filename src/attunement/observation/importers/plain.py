@@ -32,7 +32,7 @@ def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        The canonical event table.
+        The events, one per row of the table, in its order.
 
     Raises
     ------
@@ -126,14 +126,11 @@ def write_csv(events: pd.DataFrame, path: str | Path, *, append: bool = False,
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
+    Times keep six decimals, so a long recording loses nothing:
+
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     written = Path(folder, "s1.csv")
-    ...     write_csv(worked_example_b(), written)
-    ...     lines = written.read_text().splitlines()
-    >>> lines[1]
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> (folder / "s1.csv").read_text().splitlines()[1]
     's1,,infant,cry,,3.000000,8.000000,,60.000000,0.000000,60.000000'
     """
     cols = [*EVENT_COLUMNS, "duration", "interval_start", "interval_end"]

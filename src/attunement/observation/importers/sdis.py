@@ -205,13 +205,9 @@ def write_sdis(events: pd.DataFrame, path: str | Path) -> None:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from attunement.observation.datasets import worked_example_b
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     sds = Path(folder, "s1.sds")
-    ...     write_sdis(worked_example_b(), sds)
-    ...     again = read_sdis(sds)
+    >>> write_sdis(worked_example_b(), folder / "s1.sds")
+    >>> again = read_sdis(folder / "s1.sds")
     >>> len(again), sorted(set(again["actor"]))
     (7, ['infant', 'mother'])
     """
