@@ -248,6 +248,26 @@ class Plain:
         return plain(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """An entry of a content list: the ``id`` data refers to and the ``label`` people see.
+
+    The records read from the content files (flag kinds, vocabulary terms, factors, tiers,
+    pathways, treatment routes, questionnaire scales) begin with these two fields; each
+    record's own docstring describes what it adds.
+
+    Parameters
+    ----------
+    id : str
+        The stable id stored with the data and named by other files.
+    label : str
+        The name shown to staff and in reports.
+    """
+
+    id: str
+    label: str
+
+
 def load_yaml(path: str | Path, *, error: type[ContentError] = ContentError) -> Any:
     """Read a YAML (or JSON) file; a missing file or a syntax error names the file and line.
 
@@ -554,5 +574,5 @@ def validate(document: Any, kind: str, *, file: str,
     return document
 
 
-__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "Plain", "by_id", "describe", "dotted",
+__all__ = ["SCHEMAS", "ContentError", "DefinitionError", "Entry", "Plain", "by_id", "describe", "dotted",
            "load_yaml", "parse_yaml", "plain", "problems", "schema", "validate"]

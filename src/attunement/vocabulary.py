@@ -44,13 +44,13 @@ class VocabularyError(ContentError):
 
 
 @dataclass(frozen=True)
-class Term:
+class Term(content.Entry):
     """One entry of a vocabulary list: its id, label and (for some lists) what it is for.
 
     Parameters
     ----------
-    id, label, description : str
-        The stored id, the label shown and a description.
+    description : str
+        A longer description (may be empty).
     birth_parent : bool
         Set on caregiver roles (the birth mother or birthing parent).
     purpose : str
@@ -62,21 +62,22 @@ class Term:
     Term(id='birth_mother', label='Birth mother', description='', birth_parent=True, purpose='')
     """
 
-    id: str
-    label: str
     description: str = ""
     birth_parent: bool = False
     purpose: str = ""
 
 
 @dataclass(frozen=True)
-class FlagKind:
+class FlagKind(content.Entry):
     """One kind of flag: what it means and what it sets off.
+
+    A service's vocabulary may add kinds; an emergency kind must also be urgent, and an urgent
+    kind must open an alert.
 
     Parameters
     ----------
-    id, label, description : str
-        The kind's id, label and meaning.
+    description : str
+        What a flag of this kind means.
     urgent, emergency : bool
         Whether it raises same-day or emergency urgency.
     alert : bool
@@ -97,8 +98,6 @@ class FlagKind:
     (True, True, 'same_day')
     """
 
-    id: str
-    label: str
     description: str
     urgent: bool
     emergency: bool
@@ -115,21 +114,19 @@ class FlagKind:
 
 
 @dataclass(frozen=True)
-class UrgencyLevel:
+class UrgencyLevel(content.Entry):
     """One urgency level (``none``, ``same_day``, ``emergency``): its label and the action it asks for.
 
     Parameters
     ----------
-    id, label, action, source : str
-        The level's id, label, what to do, and the published source.
+    action, source : str
+        What staff should do, and the published source.
 
     Examples
     --------
     >>> load_vocabulary().level("none").label
     'No urgent concern'
     """
-    id: str
-    label: str
     action: str
     source: str = ""
 
@@ -158,6 +155,13 @@ class CrisisContact(content.Plain):
 
     def to_dict(self) -> dict[str, Any]:
         # translations appear only where a service gave some, as before they existed
+        """The contact as plain data, for JSON and templates.
+
+        Returns
+        -------
+        dict
+            ``name``, ``phone``, ``note`` and, only where a service gave some, ``translations``.
+        """
         return content.plain(self, omit=() if self.translations else ("translations",))
 
 
@@ -202,6 +206,23 @@ class Vocabulary:
     _by_flag: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def kind(self, kind_id: str) -> FlagKind:
+        """The flag kind with this id.
+
+        Parameters
+        ----------
+        kind_id : str
+            A kind id (``safety``, ``harm_to_baby`` …).
+
+        Returns
+        -------
+        FlagKind
+            The kind.
+
+        Raises
+        ------
+        KeyError
+            No such kind; the message lists the known ones.
+        """
         return content.by_id(self.kinds, kind_id,
                              f"unknown flag kind {kind_id!r} (known: {', '.join(self.kind_ids)})")
 
@@ -210,13 +231,35 @@ class Vocabulary:
         return tuple(k.id for k in self.kinds)
 
     def level(self, level_id: str) -> UrgencyLevel:
+        """An urgency level by id, with the label and action staff see.
+
+        Parameters
+        ----------
+        level_id : {"none", "same_day", "emergency"}
+            The level.
+
+        Returns
+        -------
+        UrgencyLevel
+            Its label, action and source.
+        """
         return content.by_id(self.levels, level_id, f"unknown urgency level {level_id!r}")
 
     def kind_of(self, flag: Mapping[str, Any] | Any) -> FlagKind | None:
         """The kind of an instrument flag (a dict or an object with ``id`` and ``kind``).
 
         A flag named in a kind's ``flags`` takes that kind (e.g. PBQ item 18/24 -> harm_to_baby);
-        otherwise its own ``kind``. ``None`` for a kind this vocabulary does not know.
+        otherwise its own ``kind``.
+
+        Parameters
+        ----------
+        flag : mapping or object
+            The flag, with ``id`` and ``kind``.
+
+        Returns
+        -------
+        FlagKind or None
+            ``None`` for a kind this vocabulary does not know.
         """
         get = flag.get if isinstance(flag, Mapping) else lambda k: getattr(flag, k, None)
         fid, own = get("id"), get("kind")
@@ -228,33 +271,109 @@ class Vocabulary:
             return None
 
     def recorded_kinds(self) -> tuple[FlagKind, ...]:
-        """Kinds raised by a recorded answer (context key true)."""
+        """Kinds raised by a recorded answer (context key true).
+
+        Returns
+        -------
+        tuple of FlagKind
+            The kinds that have ``recorded`` set, in the file's order.
+        """
         return tuple(k for k in self.kinds if k.recorded)
 
     def is_urgent(self, flags: Iterable[Mapping[str, Any] | Any]) -> bool:
-        """True when any flag is of an urgent kind."""
+        """True when any flag is of an urgent kind.
+
+        Parameters
+        ----------
+        flags : iterable of mapping or object
+            Instrument flags (see :meth:`kind_of`).
+
+        Returns
+        -------
+        bool
+            Whether any raises same-day or emergency urgency.
+        """
         return any((k := self.kind_of(f)) is not None and k.urgent for f in flags)
 
     def opens_alert(self, flag: Mapping[str, Any] | Any) -> bool:
+        """Whether this one flag opens an alert for a practitioner.
+
+        Parameters
+        ----------
+        flag : mapping or object
+            An instrument flag.
+
+        Returns
+        -------
+        bool
+            False too for a flag of an unknown kind.
+        """
         k = self.kind_of(flag)
         return k is not None and k.alert
 
     def shows_crisis_contacts(self, flags: Iterable[Mapping[str, Any] | Any]) -> bool:
+        """Whether the caregiver should be shown the crisis contacts after these answers.
+
+        Parameters
+        ----------
+        flags : iterable of mapping or object
+            The flags of an answered questionnaire.
+
+        Returns
+        -------
+        bool
+            True when any is of a kind with ``show_crisis_contacts``.
+        """
         return any((k := self.kind_of(f)) is not None and k.show_crisis_contacts for f in flags)
 
     def urgency_of(self, kind_ids: Iterable[str]) -> str:
-        """The highest urgency among these kinds: ``none``, ``same_day`` or ``emergency``."""
+        """The highest urgency among these kinds: ``none``, ``same_day`` or ``emergency``.
+
+        Parameters
+        ----------
+        kind_ids : iterable of str
+            Flag kind ids (each must exist).
+
+        Returns
+        -------
+        str
+            An id of :data:`URGENCY_LEVELS`; ``none`` for no kinds.
+        """
         worst = 0
         for kid in kind_ids:
             worst = max(worst, URGENCY_LEVELS.index(self.kind(kid).urgency))
         return URGENCY_LEVELS[worst]
 
     def contacts(self) -> list[dict[str, Any]]:
+        """The crisis contacts as plain dicts (see :meth:`CrisisContact.to_dict`).
+
+        Returns
+        -------
+        list of dict
+            In the order the service lists them.
+        """
         return [c.to_dict() for c in self.crisis_contacts]
 
     def with_crisis_contacts(self, contacts: str | Path | Sequence[Mapping[str, Any]]
                              ) -> Vocabulary:
-        """This vocabulary with a service's crisis contacts (a list, or a JSON/YAML file of one)."""
+        """This vocabulary with a service's crisis contacts (a list, or a JSON/YAML file of one).
+
+        Parameters
+        ----------
+        contacts : str, Path or sequence of mapping
+            The contacts (``name``, ``phone``, optional ``note`` and ``translations``), or a file
+            holding them, optionally as ``{source, contacts}``.
+
+        Returns
+        -------
+        Vocabulary
+            A copy whose ``crisis_contacts`` (and their source) are the service's.
+
+        Raises
+        ------
+        VocabularyError
+            A contact without a name or phone, or an unreadable file (the place is named).
+        """
         if isinstance(contacts, str | Path):
             where = str(contacts)
             data = content.load_yaml(Path(contacts), error=VocabularyError)
@@ -269,7 +388,13 @@ class Vocabulary:
                        crisis_contacts_source=source)
 
     def terms(self) -> dict[str, tuple[str, ...]]:
-        """The id lists other content schemas check against (``caregiver_roles`` ...)."""
+        """The id lists other content schemas check against (``caregiver_roles`` ...).
+
+        Returns
+        -------
+        dict
+            ``caregiver_roles``, ``birth_parent_roles``, ``placements`` and ``user_roles`` -> ids.
+        """
         return {
             "caregiver_roles": tuple(t.id for t in self.caregiver_roles),
             "birth_parent_roles": tuple(t.id for t in self.caregiver_roles if t.birth_parent),
@@ -418,35 +543,49 @@ def _default() -> Vocabulary:
                             "vocabulary.yaml")
 
 
-def _accessor(section: str, doc: str) -> Callable[[Vocabulary | None], tuple[Term, ...]]:
-    """A module-level reader of one list of the (current) vocabulary."""
+_ACCESSOR_SECTIONS = """
+    Parameters
+    ----------
+    vocabulary : Vocabulary, optional
+        The vocabulary to read; by default the service's (``$ATTUNEMENT_VOCABULARY``) or the
+        shipped one.
+
+    Returns
+    -------
+    tuple of Term
+        The entries in the file's order: ``id``, ``label`` and, where the list has them,
+        ``description``, ``birth_parent`` or ``purpose``.
+
+    Examples
+    --------"""
+
+
+def _accessor(section: str, summary: str, example: str
+              ) -> Callable[[Vocabulary | None], tuple[Term, ...]]:
+    """A module-level reader of one list of the (current) vocabulary; its docstring is the
+    ``summary``, the sections all four readers share, and its own ``example``."""
 
     def read(vocabulary: Vocabulary | None = None) -> tuple[Term, ...]:
         return getattr(vocabulary or load_vocabulary(), section)
 
     read.__name__ = read.__qualname__ = section
-    read.__doc__ = doc
+    read.__doc__ = f"{summary}\n{_ACCESSOR_SECTIONS}{example}"
     return read
 
 
-caregiver_roles = _accessor("caregiver_roles", """The caregiver roles (``birth_mother`` ...), with labels.
-
+caregiver_roles = _accessor("caregiver_roles", "The caregiver roles (``birth_mother`` ...), with labels.", """
     >>> caregiver_roles()[0].id, caregiver_roles()[0].label
     ('birth_mother', 'Birth mother')
     """)
-user_roles = _accessor("user_roles", """The roles of people who sign in: label and what each is for.
-
+user_roles = _accessor("user_roles", "The roles of people who sign in: label and what each is for.", """
     >>> user_roles()[0].label
     'Administrator'
     """)
-placements = _accessor("placements", """Where the infant lives (``birth_family`` ...), with labels.
-
+placements = _accessor("placements", "Where the infant lives (``birth_family`` ...), with labels.", """
     >>> placements()[1].id
     'foster'
     """)
-default_schedule = _accessor("default_schedule", """The time points offered when a study
-    defines no schedule of its own, in order.
-
+default_schedule = _accessor("default_schedule", "The time points offered when a study defines no schedule of its own, in order.", """
     >>> ", ".join(t.id for t in default_schedule())
     'antenatal, 6w, 3m, 6m, 12m'
     """)

@@ -10,5 +10,10 @@ from typing import Any
 
 @contextmanager
 def globs_for(module: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The extra globals for ``module``'s examples: none, except for the store's modules."""
+    """The extra globals for ``module``'s examples: none, except for the store's modules and
+    the observation importers, whose examples write files in ``folder`` (a fresh temporary
+    directory, named in ``attunement.observation.importers``'s module docstring)."""
+    if module.startswith("attunement.observation.importers"):
+        yield {"folder": tmp_path}
+        return
     yield {}

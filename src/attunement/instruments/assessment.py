@@ -103,12 +103,32 @@ class ScoredAssessment:
         return any(f.kind in ("safety", "safety_unanswered") for f in self.flags)
 
     def flag(self, flag_id: str) -> Flag | None:
+        """The flag with this id, if it was raised.
+
+        Parameters
+        ----------
+        flag_id : str
+            A safety, review or cut-off flag id of the instrument.
+
+        Returns
+        -------
+        Flag or None
+            None when this assessment did not raise it.
+        """
         for f in self.flags:
             if f.id == flag_id:
                 return f
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """The scored assessment as stored: scores, flags and the keyed item scores.
+
+        Returns
+        -------
+        dict
+            ``instrument_id``, ``version``, ``scores``, ``flags``, ``item_scores``, ``input``,
+            ``thresholds`` and ``variants``, all plain JSON values.
+        """
         return {
             "instrument_id": self.instrument_id,
             "version": self.version,

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
@@ -23,230 +22,18 @@ from typing import Any
 
 from attunement import content
 from attunement.instruments.errors import DefinitionError, UnknownInstrument
-
-OPS: dict[str, Callable[[Any, Any], Any]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": operator.eq,
-}
-OP_TEXT = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
-
-
-@dataclass(frozen=True)
-class Item:
-    """One item: its 1-based number, our short label and the score of each option position.
-
-    Parameters
-    ----------
-    number : int
-        The item's number (1-based, in the published order).
-    label : str
-        Our short label (not the copyrighted item text).
-    scores : tuple of float
-        The score of each option position.
-    option_labels : tuple of str
-        Short option labels.
-    scored, optional : bool
-        Whether the item counts towards a scale; whether it may be left out (never a safety
-        item).
-    note : str
-        A note for reviewers.
-
-    Examples
-    --------
-    >>> item = load_instrument("epds").item(10)
-    >>> item.label, item.scores, item.n_options
-    ('Thoughts of harming myself', (3.0, 2.0, 1.0, 0.0), 4)
-    """
-
-    number: int
-    label: str
-    scores: tuple[float, ...]
-    option_labels: tuple[str, ...] = ()
-    scored: bool = True
-    optional: bool = False
-    note: str = ""
-
-    @property
-    def n_options(self) -> int:
-        return len(self.scores)
-
-    @property
-    def integer_scores(self) -> bool:
-        return all(float(s).is_integer() for s in self.scores)
-
-
-@dataclass(frozen=True)
-class MissingRule:
-    """How a scale treats missing items: ``"complete"`` (no score if any is missing) or ``"prorate"``.
-
-    Parameters
-    ----------
-    rule, max_missing, research_only, source
-        The rule; the most items missing when prorating, whether a prorated score is for
-        research only, and the rule's published source.
-
-    Examples
-    --------
-    >>> load_instrument("epds").scale("total").missing.rule
-    'complete'
-    """
-    rule: str = "complete"  # "complete": no score if any item is missing; "prorate"
-    max_missing: int = 0
-    research_only: bool = True
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class Scale:
-    """A scale: the items it sums (or averages), its range and its missing-item rule.
-
-    Parameters
-    ----------
-    id, label, items
-        The scale's output name, label and item numbers.
-    method : {"sum", "mean", "any"}
-        How the item scores combine.
-    range : tuple of float
-        The lowest and highest possible score.
-    missing : MissingRule
-        What happens when items are missing.
-    higher_is, note : str
-        What a higher score means; a note for reviewers.
-
-    Examples
-    --------
-    >>> s = load_instrument("epds").scale("total")
-    >>> s.method, s.range, len(s.items)
-    ('sum', (0.0, 30.0), 10)
-    """
-    id: str
-    label: str
-    items: tuple[int, ...]
-    method: str  # sum | mean | any
-    range: tuple[float, float]
-    missing: MissingRule = MissingRule()
-    higher_is: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class BandLevel:
-    """One level of a band: its ``label`` and inclusive score range ``min``–``max``.
-
-    Examples
-    --------
-    >>> load_instrument("gad7").bands[0].levels[0]
-    BandLevel(label='minimal', min=0.0, max=4.0)
-    """
-    label: str
-    min: float
-    max: float
-
-
-@dataclass(frozen=True)
-class Band:
-    """Severity levels covering a scale's whole range, with their published source.
-
-    Parameters
-    ----------
-    id, scale : str
-        The output name and the scale it reads.
-    levels : tuple of BandLevel
-        Levels in order, covering the range without overlap.
-    source : str
-        The published source.
-    label, evidence : str
-        A label and the evidence grade.
-
-    Examples
-    --------
-    >>> [lv.label for lv in load_instrument("gad7").bands[0].levels]
-    ['minimal', 'mild', 'moderate', 'severe']
-    """
-    id: str
-    scale: str
-    levels: tuple[BandLevel, ...]
-    source: str
-    label: str = ""
-    evidence: str = ""
-
-
-@dataclass(frozen=True)
-class Cutoff:
-    """A cut-off on a scale (``op`` and ``value``), with its source and evidence grade.
-
-    Parameters
-    ----------
-    id, scale : str
-        The output name and the scale it reads.
-    op : {">=", ">", "<=", "<", "=="}
-        The comparison.
-    value : float
-        The threshold.
-    label, source, evidence, note : str
-        What a positive result means, its published source, evidence grade and a note.
-    configurable : bool
-        Whether a service may change the value.
-    alternatives : tuple of dict
-        Other published values with their sources.
-
-    Examples
-    --------
-    >>> c = load_instrument("epds").cutoffs[0]
-    >>> c.id, c.rule_text()
-    ('possible_depression', '≥ 10')
-    """
-    id: str
-    scale: str
-    op: str
-    value: float
-    label: str
-    source: str
-    evidence: str
-    configurable: bool
-    note: str = ""
-    alternatives: tuple[dict[str, Any], ...] = ()
-
-    def rule_text(self, value: float | None = None) -> str:
-        v = self.value if value is None else value
-        return f"{OP_TEXT[self.op]} {_fmt(v)}"
-
-
-@dataclass(frozen=True)
-class SafetyRule:
-    """A safety (or clinician-review) item rule. Never prorated, never switched off.
-
-    Parameters
-    ----------
-    id, items
-        The output name and the items (numbers) it reads.
-    op, value
-        The comparison and threshold on each item's score.
-    kind : {"safety", "review"}
-        A safety flag or a prompt for clinician review.
-    label, action, source, evidence, note : str
-        What it means, what to do, its published source, evidence grade and a note.
-
-    Examples
-    --------
-    >>> r = load_instrument("epds").safety[0]
-    >>> r.items, r.op, r.value, r.action
-    ((10,), '>', 0.0, 'same-day assessment')
-    """
-
-    id: str
-    items: tuple[int, ...]
-    op: str
-    value: float
-    kind: str  # safety | review
-    label: str
-    action: str
-    source: str
-    evidence: str
-    note: str = ""
+from attunement.instruments.parts import OP_TEXT as OP_TEXT
+from attunement.instruments.parts import OPS as OPS
+from attunement.instruments.parts import (
+    Band,
+    BandLevel,
+    Cutoff,
+    Item,
+    MissingRule,
+    SafetyRule,
+    Scale,
+    _fmt,
+)
 
 
 @dataclass(frozen=True)
@@ -299,10 +86,38 @@ class Instrument:
         return len(self.items)
 
     def item(self, number: int) -> Item:
+        """One item by its number.
+
+        Parameters
+        ----------
+        number : int
+            The item's 1-based number in the published order.
+
+        Returns
+        -------
+        Item
+            Its label and scoring key.
+
+        Raises
+        ------
+        KeyError
+            The instrument has no such item.
+        """
         return content.by_id(self.items, number, f"{self.id} has no item {number}", key="number")
 
     def column(self, number: int) -> str:
-        """Input column name of item ``number`` (``epds_1`` …)."""
+        """Input column name of item ``number`` (``epds_1`` …).
+
+        Parameters
+        ----------
+        number : int
+            The item number.
+
+        Returns
+        -------
+        str
+            ``<instrument id>_<number>``.
+        """
         return f"{self.id}_{number}"
 
     @property
@@ -310,6 +125,18 @@ class Instrument:
         return [self.column(it.number) for it in self.items]
 
     def scale(self, scale_id: str) -> Scale:
+        """A scale of this instrument by id (``total``, ``anxiety`` …).
+
+        Parameters
+        ----------
+        scale_id : str
+            The scale's id.
+
+        Returns
+        -------
+        Scale
+            Its items, method, range and missing-item rule.
+        """
         return content.by_id(self.scales, scale_id, f"{self.id} has no scale {scale_id!r}")
 
     @property
@@ -331,7 +158,23 @@ class Instrument:
         return {f"{self.id}_{c.id}": c.value for c in self.cutoffs if c.configurable}
 
     def with_variants(self, variants: str | Sequence[str] | None) -> Instrument:
-        """The definition with named variants (from its ``variants:`` block) applied."""
+        """The definition with named variants (from its ``variants:`` block) applied.
+
+        Parameters
+        ----------
+        variants : str, sequence of str or None
+            The variant names, applied in order; None or empty returns this definition.
+
+        Returns
+        -------
+        Instrument
+            A rebuilt, re-checked definition whose ``applied_variants`` names them.
+
+        Raises
+        ------
+        DefinitionError
+            A variant this definition does not have (its variants are listed).
+        """
         if not variants:
             return self
         names = [variants] if isinstance(variants, str) else list(variants)
@@ -359,17 +202,20 @@ class Instrument:
         return replace(inst, applied_variants=tuple(self.applied_variants) + tuple(names))
 
     def form_order(self) -> list[int]:
-        """Canonical item numbers at printed positions 1..n for this definition's item order."""
+        """Canonical item numbers at printed positions 1..n for this definition's item order.
+
+        Returns
+        -------
+        list of int
+            The item at each printed position (the published order unless a variant
+            reorders the form).
+        """
         order = self.item_order or {}
         version = order.get("version")
         alternatives = order.get("alternatives") or {}
         if version in alternatives:
             return list(alternatives[version])
         return [it.number for it in self.items]
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def _score_value(v: Any) -> float:

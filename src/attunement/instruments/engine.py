@@ -81,6 +81,18 @@ class ItemScores:
     # each problem: (rows, column name, raw values at those rows, reasons)
 
     def take(self, rows: np.ndarray) -> ItemScores:
+        """The item scores of some rows only (problems and bad-row marks are not carried over).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            Row positions (or a boolean mask) to keep.
+
+        Returns
+        -------
+        ItemScores
+            The scores and missing masks of those rows.
+        """
         return ItemScores(
             n=len(rows),
             scores={k: v[rows] for k, v in self.scores.items()},

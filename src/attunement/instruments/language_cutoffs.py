@@ -63,7 +63,13 @@ class LanguageCutoff:
     note: str | None = None
 
     def rule_text(self) -> str:
-        """The threshold as shown to a clinician (``≥ 11``)."""
+        """The threshold as shown to a clinician (``≥ 11``).
+
+        Returns
+        -------
+        str
+            The comparison sign and the value.
+        """
         symbol = {">=": "≥", "<=": "≤", "==": "="}.get(self.op, self.op)
         return f"{symbol} {self.value:g}"
 
@@ -195,6 +201,22 @@ def language_thresholds(instrument: str, language: str | None, period: str | Non
                         entries: tuple[LanguageCutoff, ...] | None = None) -> dict[str, float]:
     """``{cut-off id: value}`` for scoring answers given in ``language`` (see
     :func:`language_cutoffs`), ready for ``score_responses(thresholds=...)``.
+
+    Parameters
+    ----------
+    instrument : str
+        The instrument id.
+    language : str or None
+        The language the questionnaire was answered in; None gives no change.
+    period : str or None
+        ``antenatal`` or ``postnatal``, for cut-offs validated in one period only.
+    entries : tuple of LanguageCutoff, optional
+        A service's entries (:func:`load_language_cutoffs`); the shipped ones by default.
+
+    Returns
+    -------
+    dict
+        Cut-off id -> value; empty when no study gives one for this language.
 
     Examples
     --------

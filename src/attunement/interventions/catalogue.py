@@ -66,6 +66,22 @@ class CatalogueError(ContentError):
 
     @classmethod
     def at(cls, file: str | None, path: str | None, reason: str) -> CatalogueError:
+        """A catalogue error at one place, built the way the shared content check reports problems.
+
+        Parameters
+        ----------
+        file : str or None
+            The catalogue file.
+        path : str or None
+            Where in it (``programmes[2].window.start``).
+        reason : str
+            Why it is wrong.
+
+        Returns
+        -------
+        CatalogueError
+            The error, its field set to ``path``.
+        """
         return cls(reason, file=file or "", field=path or None)
 
 
@@ -97,6 +113,13 @@ class WindowPoint:
         return float(self.age_months or 0) * DAYS_PER_MONTH
 
     def describe(self) -> str:
+        """The point in words (``28 weeks' gestation``, ``6 weeks of age``, ``12 months``).
+
+        Returns
+        -------
+        str
+            Text for reasons a clinician reads.
+        """
         if self.gestation_weeks is not None:
             return f"{self.gestation_weeks:g} weeks' gestation"
         if self.age_weeks is not None:
@@ -180,12 +203,34 @@ class Programme:
         return WindowPoint(**self.trial_population["ages"]["end"])
 
     def window_text(self) -> str:
+        """When the programme is offered, from its start to its end.
+
+        Returns
+        -------
+        str
+            E.g. ``"6 months to 48 months"``.
+        """
         return f"{self.start.describe()} to {self.end.describe()}"
 
     def tested_text(self) -> str:
+        """The ages or gestations the programme's trials enrolled (its evidence window).
+
+        Returns
+        -------
+        str
+            Start and end in words.
+        """
         return f"{self.tested_start.describe()} to {self.tested_end.describe()}"
 
     def evidence_dict(self) -> dict[str, Any]:
+        """The programme's evidence as shown with a match.
+
+        Returns
+        -------
+        dict
+            ``strength`` (1 to 5) and its label, the ``summary``, the ``studies`` and any
+            clearinghouse ``ratings``.
+        """
         ev = self.data["evidence"]
         return {
             "strength": ev["strength"],
@@ -196,6 +241,13 @@ class Programme:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """The catalogue entry as JSON-ready data, with the evidence and window spelt out.
+
+        Returns
+        -------
+        dict
+            The entry's fields, ``evidence`` as :meth:`evidence_dict` gives it and ``window`` as text.
+        """
         out = json.loads(json.dumps(dict(self.data)))
         out["evidence"] = self.evidence_dict()
         out["window"] = self.window_text()
@@ -238,6 +290,23 @@ class Catalogue:
         return [p.id for p in self.programmes]
 
     def get(self, programme_id: str) -> Programme:
+        """A programme by its id.
+
+        Parameters
+        ----------
+        programme_id : str
+            Its id in ``catalogue.yaml`` (``vipp_sd``, ``mellow_bumps`` …).
+
+        Returns
+        -------
+        Programme
+            The entry.
+
+        Raises
+        ------
+        KeyError
+            Not in the catalogue; the message lists the ids that are.
+        """
         return content.by_id(self.programmes, programme_id,
                              f"unknown programme {programme_id!r}; known: {', '.join(self.ids)}")
 
@@ -369,7 +438,7 @@ def tier_rank(tier: str) -> int:
     Parameters
     ----------
     tier : str
-        A tier id.
+        A tier id: ``universal``, ``targeted`` or ``specialist``.
 
     Returns
     -------

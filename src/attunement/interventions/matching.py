@@ -183,6 +183,13 @@ class Recommendation:
         return "off_evidence" if self.off_evidence else "in_evidence"
 
     def to_dict(self) -> dict[str, Any]:
+        """The recommendation as JSON-ready data: reasons, evidence, rank and fit.
+
+        Returns
+        -------
+        dict
+            Also the programme's delivery details and the population its trials tested.
+        """
         d = self.programme.data
         tp = self.programme.trial_population
         return {
@@ -288,6 +295,15 @@ class MatchResult:
         return urgent_note(self.urgency)
 
     def to_dict(self) -> dict[str, Any]:
+        """Machine form of the match: recommended and excluded programmes, then whether and why
+        matching was held.
+
+        Returns
+        -------
+        dict
+            ``recommended``, ``excluded``, ``note``, ``held``, ``held_reason``, the family's tier
+            and urgency, and whether the safety review was recorded.
+        """
         return {
             "recommended": [r.to_dict() for r in self.recommended],
             "excluded": [e.to_dict() for e in self.excluded],
@@ -305,6 +321,14 @@ class MatchResult:
         }
 
     def explain(self) -> str:
+        """A readable account for the practitioner: why matching is held (if it is), the
+        recommended programmes best first with their evidence and fit, and why others were left out.
+
+        Returns
+        -------
+        str
+            Several lines of text.
+        """
         lines = [f"Matches for family {self.family_id} (tier {self.tier})."]
         if self.held:
             lines.append(str(self.held_reason))

@@ -74,10 +74,33 @@ class Roles:
     code_actors: dict[str, tuple[str, str]] | None = None
 
     def is_infant(self, actor: str) -> bool:
+        """Whether an actor name means the infant (one of ``infant``, or "infant" in any case).
+
+        Parameters
+        ----------
+        actor : str
+            The actor as coded.
+
+        Returns
+        -------
+        bool
+            True for the infant.
+        """
         return actor in self.infant or actor.lower() == "infant"
 
     def assign(self, events: pd.DataFrame) -> pd.DataFrame:
-        """``events`` with the actor taken from where ``actors_from`` says (unchanged if unset)."""
+        """``events`` with the actor taken from where ``actors_from`` says (unchanged if unset).
+
+        Parameters
+        ----------
+        events : pandas.DataFrame
+            A canonical event table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table with its ``actor`` column set (see :func:`assign_actors`).
+        """
         return assign_actors(events, self.actors_from, code_actors=self.code_actors,
                              infant_name=self.infant[0])
 

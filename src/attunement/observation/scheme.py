@@ -118,27 +118,87 @@ class CodingScheme:
     actors_from: str | None = None
 
     def cue_codes(self) -> list[str]:
-        return [c for c, d in self.codes.items() if d.role == "cue"]
+        """The codes the scheme marks as infant cues, in the scheme's order.
+
+        Returns
+        -------
+        list of str
+            The codes of the infant's cues (``cry``, ``fuss`` …).
+        """
+        return self._role_codes("cue")
 
     def response_codes(self) -> list[str]:
-        return [c for c, d in self.codes.items() if d.role == "response"]
+        """The codes the scheme marks as caregiver responses, in its order.
+
+        Returns
+        -------
+        list of str
+            The response codes.
+        """
+        return self._role_codes("response")
+
+    def _role_codes(self, role: str) -> list[str]:
+        return [c for c, d in self.codes.items() if d.role == role]
 
     def category(self, code: str) -> str:
+        """The category a code is counted under (the code itself when it has none).
+
+        Parameters
+        ----------
+        code : str
+            A code of the scheme.
+
+        Returns
+        -------
+        str
+            Its category; "" for a code the scheme does not define.
+        """
         d = self.codes.get(code)
         return (d.category or d.code) if d else ""
 
     def is_infant(self, actor: str) -> bool:
+        """Whether this actor name is the infant under this scheme.
+
+        Parameters
+        ----------
+        actor : str
+            An actor name from the data.
+
+        Returns
+        -------
+        bool
+            True when it is one of the scheme's infant names or "infant".
+        """
         return actor in self.infant or actor.lower() == "infant"
 
     def code_actors(self) -> dict[str, tuple[str, str]]:
-        """code -> (``infant``/``caregiver``/``any``, caregiver name) for ``actors_from: code``."""
+        """Who performs each code, for ``actors_from: code``.
+
+        Returns
+        -------
+        dict
+            Code -> (``infant``/``caregiver``/``any``, caregiver name).
+        """
         return {c: (d.actor, d.name) for c, d in self.codes.items()}
 
     @classmethod
     def from_codes(
         cls, cues: list[str], responses: list[str], *, name: str = "ad hoc"
     ) -> CodingScheme:
-        """A minimal scheme from ``--cues``/``--responses`` lists (kinds inferred from data)."""
+        """A minimal scheme from ``--cues``/``--responses`` lists (kinds inferred from data).
+
+        Parameters
+        ----------
+        cues, responses : list of str
+            The infant's cue codes and the caregiver's response codes.
+        name : str, default "ad hoc"
+            The scheme's name.
+
+        Returns
+        -------
+        CodingScheme
+            Every cue an infant code, every response a caregiver code, each its own category.
+        """
         codes: dict[str, CodeDef] = {}
         for c in cues:
             codes[c] = CodeDef(c, actor="infant", role="cue", kind="any", category=c)

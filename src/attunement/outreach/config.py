@@ -27,7 +27,23 @@ class OutreachConfigError(ValueError):
 
 @dataclass
 class OutreachConfig:
-    """Everything outreach needs to know about a service."""
+    """Everything outreach needs to know about a service.
+
+    Built from the settings file and the environment (:meth:`from_env`) or from a mapping
+    (:meth:`from_mapping`); the fields are the settings of the README's "Outreach" section:
+    the SMTP server and SMS provider, reminder days, escalation time and working hours, duty
+    lists, link lifetime, retry limits, crisis contacts and a template folder.
+
+    Examples
+    --------
+    >>> cfg = OutreachConfig.from_mapping({"service_name": "Anytown", "reminder_days": [2, 5]})
+    >>> cfg.configured, cfg.reminder_days, cfg.escalation_hours() is None
+    (False, [2, 5], True)
+    >>> OutreachConfig.from_mapping({"reminder_days": [7, 3]}, source="outreach.yaml")
+    Traceback (most recent call last):
+    ...
+    attunement.outreach.config.OutreachConfigError: outreach.yaml: reminder_days: must be increasing
+    """
 
     service_name: str = "attunement"
     public_url: str = "http://127.0.0.1:8000"
@@ -62,7 +78,25 @@ class OutreachConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "settings") -> OutreachConfig:
-        """Validate a mapping of settings; errors name ``source`` and the field."""
+        """Validate a mapping of settings; errors name ``source`` and the field.
+
+        Parameters
+        ----------
+        data : mapping
+            Setting name -> value (the names of the fields).
+        source : str, default "settings"
+            The file or variable the settings came from, for messages.
+
+        Returns
+        -------
+        OutreachConfig
+            The checked settings.
+
+        Raises
+        ------
+        OutreachConfigError
+            An unknown setting or a bad value.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -73,7 +107,18 @@ class OutreachConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OutreachConfig:
-        """The settings file ``$ATTUNEMENT_OUTREACH_FILE`` (if any), then the environment."""
+        """The settings file ``$ATTUNEMENT_OUTREACH_FILE`` (if any), then the environment.
+
+        Parameters
+        ----------
+        env : mapping, optional
+            The environment variables (default: ``os.environ``).
+
+        Returns
+        -------
+        OutreachConfig
+            The settings, the environment's variables overriding the file's.
+        """
         env = os.environ if env is None else env
         data: dict[str, Any] = {}
         path = env.get("ATTUNEMENT_OUTREACH_FILE")
@@ -104,7 +149,13 @@ class OutreachConfig:
         return cls.from_mapping(data, source)
 
     def contacts(self) -> list[dict[str, str]]:
-        """The service's crisis contacts (the web service's defaults when not set)."""
+        """The service's crisis contacts (the web service's defaults when not set).
+
+        Returns
+        -------
+        list of dict
+            Each contact's ``name``, ``phone``, ``note`` (and translations when given).
+        """
         if self.crisis_contacts is not None:
             return self.crisis_contacts
         from attunement.web.settings import DEFAULT_CRISIS_CONTACTS
@@ -112,7 +163,23 @@ class OutreachConfig:
         return [dict(c) for c in DEFAULT_CRISIS_CONTACTS]
 
     def escalation_hours(self, source: str = "settings") -> WorkingHours | None:
-        """``working_hours`` checked and parsed (None: escalation counts wall-clock time)."""
+        """``working_hours`` checked and parsed (None: escalation counts wall-clock time).
+
+        Parameters
+        ----------
+        source : str, default "settings"
+            Where the settings came from, for messages.
+
+        Returns
+        -------
+        WorkingHours or None
+            The hours the escalation clock runs.
+
+        Raises
+        ------
+        OutreachConfigError
+            Unknown keys, times that are not ``HH:MM``, bad weekdays or an unknown time zone.
+        """
         wh = self.working_hours
         if wh is None:
             return None

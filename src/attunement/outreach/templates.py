@@ -28,6 +28,7 @@ class TemplateFileError(ValueError):
 
 @dataclass(frozen=True)
 class Rendered:
+    """A rendered message: its subject line and its body (e-mail text or SMS)."""
     subject: str
     body: str
 
@@ -42,7 +43,32 @@ def _compile(path: Path, where: str, text: Any) -> Template:
 
 
 def load_file(path: Path) -> dict[str, dict[str, Template]]:
-    """Read and check one language's templates: ``{kind: {subject, email, sms}}``."""
+    """Read and check one language's templates: ``{kind: {subject, email, sms}}``.
+
+    The file's ``language`` must be its name (``es.yaml`` says ``language: es``); English must
+    hold every kind, other languages the caregiver kinds.
+
+    Parameters
+    ----------
+    path : Path
+        The YAML file.
+
+    Returns
+    -------
+    dict
+        Kind -> part (``subject``, ``email``, ``sms``) -> compiled template.
+
+    Raises
+    ------
+    TemplateFileError
+        The file cannot be read, a kind or part is missing, or a template does not compile.
+
+    Examples
+    --------
+    >>> spanish = load_file(SHIPPED / "es.yaml")
+    >>> sorted(spanish), sorted(spanish["reminder"])
+    (['invitation', 'reminder'], ['email', 'sms', 'subject'])
+    """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -80,7 +106,34 @@ def load_all(directory: str | None = None) -> dict[str, dict[str, dict[str, Temp
 
 def render(kind: str, channel: str, language: str, context: dict[str, Any], *,
            directory: str | None = None) -> tuple[Rendered, str]:
-    """Render a message; returns it and the language actually used (English as fallback)."""
+    """Render a message; returns it and the language actually used (English as fallback).
+
+    Parameters
+    ----------
+    kind : str
+        ``invitation``, ``reminder`` (caregiver) or ``alert``, ``escalation``, ``emergency`` (staff).
+    channel : {"email", "sms"}
+        Which body to render.
+    language : str
+        The caregiver's language tag.
+    context : dict
+        The template variables: ``service``, ``link``, ``expires``, ``crisis_contacts``.
+    directory : str, optional
+        A service's own template folder.
+
+    Returns
+    -------
+    tuple of (Rendered, str)
+        The message and its language.
+
+    Examples
+    --------
+    No German templates are shipped, so the reminder comes in English:
+
+    >>> msg, lang = render("reminder", "sms", "de", {"service": "Anytown", "link": "https://a.example/c/x1"})
+    >>> lang, msg.body
+    ('en', 'Anytown reminder: a short questionnaire is waiting for you: https://a.example/c/x1')
+    """
     templates = load_all(directory)
     lang = language if kind in templates.get(language, {}) else "en"
     parts = templates[lang][kind]

@@ -29,7 +29,35 @@ log = logging.getLogger("attunement.outreach")
 
 
 class Worker:
-    """Plans and delivers outreach for one store. ``clock`` is injectable for tests."""
+    """Plans and delivers outreach for one store. ``clock`` is injectable for tests.
+
+    Parameters
+    ----------
+    store : Store
+        The platform's store (the messages are durable there).
+    config : OutreachConfig
+        The service's settings.
+    email, sms : Channel, optional
+        The channels; by default SMTP and the JSON SMS provider when configured, else none.
+    name : str, optional
+        The worker's name in the records (default: host, process and object id).
+    clock : callable, optional
+        Returns the current time (default: now, UTC).
+
+    Examples
+    --------
+    A new store has nothing due, and with no SMTP server configured there is no e-mail channel
+    (nothing is sent):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from attunement.store import Store
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with Store.open(f"sqlite:///{folder}/a.db", key_path=Path(folder, "a.key")) as store:
+    ...         worker = Worker(store, OutreachConfig(), name="docs")
+    ...         print(worker.email, worker.run_once())
+    None []
+    """
 
     def __init__(
         self,
@@ -51,7 +79,18 @@ class Worker:
 
     # ------------------------------------------------------------------ planning
     def plan(self, now: datetime | None = None) -> list[dict]:
-        """Queue every message due by ``now`` (idempotent); returns those newly queued."""
+        """Queue every message due by ``now`` (idempotent); returns those newly queued.
+
+        Parameters
+        ----------
+        now : datetime, optional
+            The time of planning (default: the worker's clock).
+
+        Returns
+        -------
+        list of dict
+            The messages queued by this call (already queued ones are not repeated).
+        """
         now = now or self.clock()
         c = self.config
         rows = planning.questionnaire_messages(
@@ -65,7 +104,20 @@ class Worker:
 
     # ------------------------------------------------------------------ delivery
     def deliver_due(self, now: datetime | None = None, *, limit: int = 50) -> list[dict]:
-        """Claim and deliver due messages until none is left; returns what was done."""
+        """Claim and deliver due messages until none is left; returns what was done.
+
+        Parameters
+        ----------
+        now : datetime, optional
+            The time of delivery (default: the worker's clock).
+        limit : int, default 50
+            How many messages to claim at a time.
+
+        Returns
+        -------
+        list of dict
+            One result per message: ``status`` sent, skipped, retry or failed, and the error.
+        """
         now = now or self.clock()
         done: list[dict] = []
         while True:
@@ -76,7 +128,18 @@ class Worker:
                 done.append(self._deliver(message, now))
 
     def run_once(self, now: datetime | None = None) -> list[dict]:
-        """Plan, then deliver everything due by ``now``."""
+        """Plan, then deliver everything due by ``now``.
+
+        Parameters
+        ----------
+        now : datetime, optional
+            The moment to plan and deliver for (default: the worker's clock).
+
+        Returns
+        -------
+        list of dict
+            What :meth:`deliver_due` did.
+        """
         now = now or self.clock()
         self.plan(now)
         return self.deliver_due(now)
@@ -151,6 +214,11 @@ class Worker:
 
         An error (database away, a bug) is logged and the loop goes on: the next round
         picks up whatever was left, as the records are durable.
+
+        Parameters
+        ----------
+        stop : threading.Event
+            Set it to end the loop (after the current round).
         """
         last_plan: datetime | None = None
         while not stop.is_set():
@@ -168,7 +236,33 @@ class Worker:
 def start_embedded(store: Store, config: OutreachConfig | None = None
                    ) -> tuple[threading.Thread, threading.Event] | None:
     """Start a worker thread beside ``attunement serve`` (SQLite, outreach configured, and
-    ``$ATTUNEMENT_EMBEDDED_WORKER`` not ``0``); None when not started."""
+    ``$ATTUNEMENT_EMBEDDED_WORKER`` not ``0``); None when not started.
+
+    Parameters
+    ----------
+    store : Store
+        The web service's store.
+    config : OutreachConfig, optional
+        The settings (default: :meth:`OutreachConfig.from_env`).
+
+    Returns
+    -------
+    tuple of (threading.Thread, threading.Event) or None
+        The daemon thread and the event that stops it.
+
+    Examples
+    --------
+    Without an SMTP server or SMS provider no worker is started:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from attunement.store import Store
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with Store.open(f"sqlite:///{folder}/s.db", key_path=Path(folder, "s.key")) as store:
+    ...         started = start_embedded(store, OutreachConfig())
+    >>> started is None
+    True
+    """
     config = config or OutreachConfig.from_env()
     if (not config.configured or store.dialect != "sqlite"
             or os.environ.get("ATTUNEMENT_EMBEDDED_WORKER", "1") == "0"):

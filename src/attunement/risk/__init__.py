@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
+from attunement.risk.config import ProfileConfig
 from attunement.risk.definitions import (
     DefinitionError,
     Definitions,
     Factor,
-    ProfileConfig,
     TreatmentRoute,
     load_definitions,
 )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -60,10 +59,35 @@ class ScoreRule:
     id: str | None = None  # names the rule for a service's config when a column has several
 
     def fires(self, value: float) -> bool:
+        """Whether a score meets this cut-off (``value op threshold``).
+
+        Parameters
+        ----------
+        value : float
+            The caregiver's score on ``column``.
+
+        Returns
+        -------
+        bool
+            True when the factor is found by this rule.
+        """
         return value >= self.threshold if self.op == ">=" else value <= self.threshold
 
     def applies(self, role: str | None, stage: str) -> bool:
-        """Whether this cut-off is the one for this caregiver role and period."""
+        """Whether this cut-off is the one for this caregiver role and period.
+
+        Parameters
+        ----------
+        role : str or None
+            The caregiver's role (``birth_mother`` …); None matches only a rule for every role.
+        stage : {"antenatal", "postnatal"}
+            The period of the assessment.
+
+        Returns
+        -------
+        bool
+            True when the rule covers both.
+        """
         return (not self.roles or role in self.roles) and self.stage in (None, stage)
 
 
@@ -99,13 +123,13 @@ class DerivedRule:
 
 
 @dataclass(frozen=True)
-class Factor:
+class Factor(content.Entry):
     """A vulnerability factor: how it is found (scores, recorded answers, derived rules) and its source.
 
     Parameters
     ----------
-    id, label, description : str
-        The factor's id, label and meaning.
+    description : str
+        What the factor is.
     level : {"caregiver", "family"}
         Whom it belongs to.
     evidence : str
@@ -121,8 +145,6 @@ class Factor:
     >>> f.label, f.level, f.label_for("co_parent", ("birth_mother",))
     ('Perinatal depression', 'caregiver', 'Depression')
     """
-    id: str
-    label: str
     description: str
     level: str
     evidence: str
@@ -133,43 +155,61 @@ class Factor:
 
     def label_for(self, role: str | None, birth_parent_roles: tuple[str, ...]) -> str:
         """The label for this caregiver: "Depression", not "Perinatal depression", for a carer
-        who is not a birth parent (co-parent, foster, adoptive, kinship carer)."""
+        who is not a birth parent (co-parent, foster, adoptive, kinship carer).
+
+        Parameters
+        ----------
+        role : str or None
+            The caregiver's role; None (a family-level finding) keeps the main label.
+        birth_parent_roles : tuple of str
+            The roles that are birth parents (:attr:`Definitions.birth_parent_roles`).
+
+        Returns
+        -------
+        str
+            The label to show.
+        """
         if role is not None and self.label_not_birth_parent and role not in birth_parent_roles:
             return self.label_not_birth_parent
         return self.label
 
     def to_dict(self) -> dict[str, Any]:
+        """The factor's definition as plain data (the non-birth-parent label left out).
+
+        Returns
+        -------
+        dict
+            Field name -> value, the rules as nested dicts.
+        """
         return content.plain(self, omit=("label_not_birth_parent",))
 
 
 @dataclass(frozen=True)
-class ContextItem:
+class ContextItem(content.Entry):
     """A recorded answer that is not itself a factor (e.g. a safeguarding concern).
 
     Parameters
     ----------
-    id, label, level, description : str
-        The answer's id, label, level (caregiver, family or any) and meaning.
+    level, description : str
+        Whom the answer is about (caregiver, family or any) and what it means.
 
     Examples
     --------
     >>> load_definitions().context_items[0].id
     'safeguarding_concern'
     """
-    id: str
-    label: str
     level: str
     description: str
 
 
 @dataclass(frozen=True)
-class UrgentRule:
+class UrgentRule(content.Entry):
     """A rule of the urgent overlay: a questionnaire item or a recorded answer that makes a profile urgent.
 
     Parameters
     ----------
-    id, label, source : str
-        The rule's id, label and published source.
+    source : str
+        The published guidance the rule follows.
     instrument : str, optional
         With ``item``: the questionnaire item.
     item : int, optional
@@ -183,8 +223,6 @@ class UrgentRule:
     >>> r.instrument, r.item
     ('epds', 10)
     """
-    id: str
-    label: str
     source: str
     instrument: str | None = None
     item: int | None = None
@@ -192,13 +230,13 @@ class UrgentRule:
 
 
 @dataclass(frozen=True)
-class TierRule:
+class TierRule(content.Entry):
     """One way into a care tier (any of a tier's rules places the family there).
 
     Parameters
     ----------
-    id, label, source : str
-        The rule's id, label and source.
+    source : str
+        Where the rule comes from.
     any_factor, factor : optional
         Any of these factors; or this factor ...
     with_other_factors_at_least : int, optional
@@ -215,8 +253,6 @@ class TierRule:
     >>> load_definitions().tiers[0].rules[0].urgent_kinds_any
     ('harm_to_baby',)
     """
-    id: str
-    label: str
     any_factor: tuple[str, ...] | str | None = None
     factor: str | None = None
     with_other_factors_at_least: int | None = None
@@ -228,13 +264,15 @@ class TierRule:
 
 
 @dataclass(frozen=True)
-class Tier:
+class Tier(content.Entry):
     """A care tier (universal, targeted, specialist) and the rules that place a family in it.
+
+    A family is in the highest tier any of whose rules holds, and in ``universal`` when none does.
 
     Parameters
     ----------
-    id, label, description : str
-        The tier's id, label and meaning.
+    description : str
+        What the tier means for the family's care.
     rules : tuple of TierRule
         Any of them places the family in the tier.
 
@@ -243,20 +281,18 @@ class Tier:
     >>> [t.id for t in load_definitions().tiers]
     ['specialist', 'targeted', 'universal']
     """
-    id: str
-    label: str
     description: str
     rules: tuple[TierRule, ...]
 
 
 @dataclass(frozen=True)
-class Pathway:
+class Pathway(content.Entry):
     """A care pathway within a tier and the conditions that suggest it.
 
     Parameters
     ----------
-    id, label, tier, description : str
-        The pathway's id, label, tier and meaning.
+    tier, description : str
+        The tier the pathway belongs to, and what it means.
     when : tuple of mapping
         The conditions (any of them).
 
@@ -266,8 +302,6 @@ class Pathway:
     >>> p.id, p.tier
     ('antenatal_risk', 'targeted')
     """
-    id: str
-    label: str
     tier: str
     description: str
     when: tuple[Mapping[str, Any], ...]
@@ -300,14 +334,15 @@ class RouteCondition:
 
 
 @dataclass(frozen=True)
-class TreatmentRoute:
+class TreatmentRoute(content.Entry):
     """A referral route for a caregiver's own health, configured with a service's local name and
     contact (``treatment_routes.yaml``; a service's ``routes:`` config overrides label/contact).
 
     Parameters
     ----------
-    id, label, contact, description, source : str
-        The route's id, local name, contact, meaning and source.
+    contact, description, source : str
+        The service's contact, what the route is and its published source (``label`` is the
+        service's local name).
     when : tuple of RouteCondition
         When it applies.
 
@@ -317,8 +352,6 @@ class TreatmentRoute:
     ('suspected_psychosis', 'harm_intent')
     """
 
-    id: str
-    label: str
     contact: str
     description: str
     source: str
@@ -376,10 +409,6 @@ class Definitions:
     >>> d = load_definitions()
     >>> len(d.factors), d.factor_ids[:2]
     (16, ('perinatal_depression', 'perinatal_anxiety'))
-    >>> d.factor("nope")
-    Traceback (most recent call last):
-    ...
-    KeyError: 'nope'
     """
 
     factors: tuple[Factor, ...]
@@ -396,9 +425,45 @@ class Definitions:
     crisis_contacts: tuple[Mapping[str, str], ...] = ()  # a service's; empty: the vocabulary's
 
     def route(self, route_id: str) -> TreatmentRoute:
+        """A treatment route by id, with the service's local label and contact.
+
+        Parameters
+        ----------
+        route_id : str
+            The route (``talking_therapies``, ``crisis_team`` …).
+
+        Returns
+        -------
+        TreatmentRoute
+            The route and when it applies.
+        """
         return content.by_id(self.routes, route_id)
 
     def factor(self, factor_id: str) -> Factor:
+        """The definition of one vulnerability factor.
+
+        Parameters
+        ----------
+        factor_id : str
+            Its id.
+
+        Returns
+        -------
+        Factor
+            How it is found and its evidence.
+
+        Raises
+        ------
+        KeyError
+            No factor has this id.
+
+        Examples
+        --------
+        >>> load_definitions().factor("nope")
+        Traceback (most recent call last):
+        ...
+        KeyError: 'nope'
+        """
         return content.by_id(self.factors, factor_id)
 
     @property
@@ -406,7 +471,14 @@ class Definitions:
         return tuple(f.id for f in self.factors)
 
     def context_level(self) -> dict[str, str]:
-        """Where each recordable answer belongs: factor or context-item id -> level."""
+        """Where each recordable answer belongs: factor or context-item id -> level.
+
+        Returns
+        -------
+        dict
+            Id -> ``caregiver``, ``family`` or ``any``, for the context items and for the factors
+            recorded as answers themselves.
+        """
         levels = {c.id: c.level for c in self.context_items}
         for f in self.factors:
             if f.recorded and f.id in f.recorded:
@@ -414,6 +486,18 @@ class Definitions:
         return levels
 
     def pathway(self, pathway_id: str) -> Pathway:
+        """Look up a care pathway by its id (as listed in ``tiers.yaml``).
+
+        Parameters
+        ----------
+        pathway_id : str
+            E.g. ``antenatal_risk``.
+
+        Returns
+        -------
+        Pathway
+            Its tier, meaning and conditions.
+        """
         return content.by_id(self.pathways, pathway_id)
 
 
@@ -643,196 +727,3 @@ def _build(factors_path: str | Path | None, tiers_path: str | Path | None,
 @cache
 def _default_definitions() -> Definitions:
     return _build(None, None)
-
-
-# --------------------------------------------------------------------------- service configuration
-def _config(src: str, path: str, reason: str) -> DefinitionError:
-    """A problem in a service's config (``src``) at ``path``."""
-    return DefinitionError(reason, file=src, path=path)
-
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """A service's local choices: factor thresholds and tier-rule numbers.
-
-    ``thresholds`` maps a factor id to ``{column_or_rule: value}``, e.g.
-    ``{"perinatal_depression": {"epds_total": 11}, "teenage_parent": {"parent_age_below": 18}}``; a
-    column name sets the general cut-offs on that column, a rule id (``epds_fathers``) sets one rule.
-    ``tiers`` maps a tier-rule id to new numbers, e.g. ``{"cumulative_risk": {"cumulative_risk_at_least":
-    4}}``. ``crisis_contacts`` replaces the crisis contacts shown with an urgent profile (a list of
-    ``{name, phone, note}`` or a JSON/YAML file of one, relative to the config file). ``routes`` sets a treatment route's local name and contact, e.g. ``{"talking_therapies":
-    {"label": "Anytown Talking Therapies", "contact": "01234 567890"}}``. ``screens`` passes a service's questionnaire cut-offs to the scorer, e.g.
-    ``{"epds": {"possible_depression": 11}}`` (only cut-offs the definition marks configurable).
-    The urgent overlay is not configurable: safety items cannot be switched off.
-
-    Examples
-    --------
-    >>> ProfileConfig.from_mapping({"thresholds": {"perinatal_depression": {"epds_total": 11}}}).name
-    'config'
-    >>> ProfileConfig.from_mapping({"urgent": {}})
-    Traceback (most recent call last):
-    ...
-    attunement.content.DefinitionError: config: the urgent overlay cannot be configured (safety items cannot be switched off)
-    """
-
-    thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    tiers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    name: str = "default"
-    screens: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    routes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    crisis_contacts: Any = None  # a list of {name, phone, note}, or a path to a JSON/YAML file
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ProfileConfig:
-        if not isinstance(data, Mapping):
-            raise _config(source, "", "expected a mapping")
-        unknown = set(data) - {"thresholds", "tiers", "name", "screens", "routes", "crisis_contacts"}
-        if "urgent" in unknown:
-            raise _config(source, "", "the urgent overlay cannot be configured "
-                                  "(safety items cannot be switched off)")
-        if unknown:
-            raise _config(source, "", f"unknown keys {sorted(unknown)}")
-        routes = data.get("routes") or {}
-        if not isinstance(routes, Mapping):
-            raise _config(source, "routes", "expected a mapping of route id: "
-                                  "{label, contact}")
-        return cls(dict(data.get("thresholds") or {}), dict(data.get("tiers") or {}),
-                   str(data.get("name", source)), dict(data.get("screens") or {}), dict(routes),
-                   data.get("crisis_contacts"))
-
-    @classmethod
-    def load(cls, path: str | Path) -> ProfileConfig:
-        doc, src = _load_yaml(Path(path), "")
-        cc = doc.get("crisis_contacts") if isinstance(doc, Mapping) else None
-        if isinstance(cc, str) and not Path(cc).is_absolute():
-            doc = {**doc, "crisis_contacts": str(Path(path).parent / cc)}  # relative to the config
-        return cls.from_mapping(doc, src)
-
-
-def apply_config(defs: Definitions, config: ProfileConfig | Mapping[str, Any] | str | Path | None
-                 ) -> Definitions:
-    """Return definitions with a service's thresholds applied; unknown names raise DefinitionError.
-
-    Parameters
-    ----------
-    defs : Definitions
-        The definitions.
-    config : ProfileConfig, mapping, str or Path, optional
-        The service's config (a file is read with :meth:`ProfileConfig.load`); None changes
-        nothing.
-
-    Returns
-    -------
-    Definitions
-        New definitions (each changed rule's source says who set it).
-
-    Raises
-    ------
-    DefinitionError
-        An unknown factor, rule or tier rule, or a value that is not a number.
-
-    Examples
-    --------
-    A column name sets the general cut-offs on it, not the fathers' own rule:
-
-    >>> d = apply_config(load_definitions(),
-    ...                  {"thresholds": {"perinatal_depression": {"epds_total": 11}}})
-    >>> [(s.id, s.threshold) for s in d.factor("perinatal_depression").scores
-    ...  if s.column == "epds_total"]
-    [('epds_fathers', 10.0), ('epds_antenatal', 11.0), ('epds_postnatal', 11.0)]
-    """
-    if config is None:
-        return defs
-    if isinstance(config, str | Path):
-        config = ProfileConfig.load(config)
-    elif not isinstance(config, ProfileConfig):
-        config = ProfileConfig.from_mapping(config)
-    src = config.name
-    factors = {f.id: f for f in defs.factors}
-    for fid, changes in config.thresholds.items():
-        if fid not in factors:
-            raise _config(src, "thresholds", f"unknown factor {fid!r}")
-        f = factors[fid]
-        scores = list(f.scores)
-        derived = list(f.derived)
-        for key, value in dict(changes).items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise _config(src, f"thresholds.{fid}.{key}", f"expected a number, got {value!r}")
-            # A rule id sets that rule. A column name sets the general cut-offs on it, not a
-            # role-specific one (the fathers' EPDS cut-off is set by its own id).
-            idx = [i for i, s in enumerate(scores) if s.id == key] or \
-                [i for i, s in enumerate(scores) if s.column == key and not s.roles] or \
-                [i for i, s in enumerate(scores) if s.column == key]
-            didx = [i for i, d in enumerate(derived) if d.rule == key and d.threshold is not None]
-            if idx:
-                for i in idx:
-                    s = scores[i]
-                    scores[i] = replace(s, threshold=float(value),
-                                        source=f"{s.source}; threshold set by {src}")
-            elif didx:
-                d = derived[didx[0]]
-                derived[didx[0]] = DerivedRule(d.rule, d.meaning, f"{d.source}; threshold set by {src}",
-                                               float(value), d.values, d.roles)
-            else:
-                names = list(dict.fromkeys([s.column for s in f.scores] +
-                                           [s.id for s in f.scores if s.id] +
-                                           [d.rule for d in f.derived if d.threshold]))
-                raise _config(src, f"thresholds.{fid}", f"{key!r} is not a threshold of this "
-                                      f"factor (known: {', '.join(names) or 'none'})")
-        factors[fid] = replace(f, scores=tuple(scores), derived=tuple(derived))
-    rules = {r.id: (t, r) for t in defs.tiers for r in t.rules}
-    new_rules: dict[str, TierRule] = {}
-    for rid, changes in config.tiers.items():
-        if rid not in rules:
-            raise _config(src, "tiers", f"unknown tier rule {rid!r} (known: {', '.join(rules)})")
-        rule = rules[rid][1]
-        updates = {}
-        for key, value in dict(changes).items():
-            if key not in ("with_other_factors_at_least", "cumulative_risk_at_least") or \
-                    getattr(rule, key) is None:
-                raise _config(src, f"tiers.{rid}.{key}", "not a number of this rule")
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise _config(src, f"tiers.{rid}.{key}", "expected a whole number >= 0")
-            updates[key] = value
-        new_rules[rid] = TierRule(**{**copy.copy(rule.__dict__), **updates})
-    tiers = tuple(Tier(t.id, t.label, t.description,
-                       tuple(new_rules.get(r.id, r) for r in t.rules)) for t in defs.tiers)
-    screens = {k: dict(v) for k, v in defs.screen_thresholds.items()}
-    for inst_id, cuts in config.screens.items():
-        from attunement.instruments import load_instrument
-        from attunement.instruments.engine import resolve_thresholds
-
-        if not isinstance(cuts, Mapping):
-            raise _config(src, f"screens.{inst_id}", "expected a mapping of cut-off: value")
-        try:
-            resolve_thresholds(load_instrument(inst_id), dict(cuts))
-        except (ValueError, KeyError) as exc:
-            raise _config(src, f"screens.{inst_id}", str(exc)) from None
-        screens.setdefault(inst_id, {}).update(cuts)
-    routes = list(defs.routes)
-    for rid, changes in config.routes.items():
-        idx = [i for i, r in enumerate(routes) if r.id == rid]
-        if not idx:
-            raise _config(src, "routes", f"unknown route {rid!r} "
-                                  f"(known: {', '.join(r.id for r in routes)})")
-        if not isinstance(changes, Mapping):
-            raise _config(src, f"routes.{rid}", "expected a mapping of label/contact")
-        for key, value in changes.items():
-            if key not in ("label", "contact"):
-                raise _config(src, f"routes.{rid}.{key}", "a service sets only the local "
-                                      "label and contact (the rule and its source are fixed)")
-            if not isinstance(value, str) or not value.strip():
-                raise _config(src, f"routes.{rid}.{key}", "expected non-empty text")
-        routes[idx[0]] = replace(routes[idx[0]], **{k: v.strip() for k, v in changes.items()})
-    contacts = defs.crisis_contacts
-    if config.crisis_contacts is not None:
-        from attunement.vocabulary import VocabularyError
-
-        try:
-            contacts = tuple(load_vocabulary().with_crisis_contacts(config.crisis_contacts).contacts())
-        except VocabularyError as exc:
-            raise _config(src, "crisis_contacts", str(exc)) from None
-    return replace(defs, factors=tuple(factors[f.id] for f in defs.factors), tiers=tiers,
-                   sources=(*defs.sources, src), screen_thresholds=screens, routes=tuple(routes),
-                   crisis_contacts=contacts)

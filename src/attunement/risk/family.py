@@ -54,6 +54,20 @@ class FamilyError(ContentError):
 
     @classmethod
     def at(cls, file: str | None, path: str | None, reason: str) -> FamilyError:
+        """The error for one problem, in the form :class:`~attunement.content.ContentError` raises.
+
+        Parameters
+        ----------
+        file, path : str or None
+            The family file and the field in it (``caregivers[0].role``).
+        reason : str
+            What is wrong.
+
+        Returns
+        -------
+        FamilyError
+            An error with that single problem.
+        """
         return cls([(path or "", reason)], file)
 
 
@@ -271,6 +285,13 @@ class Age:
     corrected: bool
 
     def describe(self) -> str:
+        """The age as staff read it: completed months, and whether it is corrected.
+
+        Returns
+        -------
+        str
+            E.g. ``"2 completed months (corrected for prematurity)"``.
+        """
         unit = "month" if self.months == 1 else "months"
         return f"{self.months} completed {unit}" + (" (corrected for prematurity)" if self.corrected
                                                     else "")
@@ -349,6 +370,14 @@ class InfantTiming:
         return int(self.age_days or 0)
 
     def describe(self) -> str:
+        """The gestation or the age in words, for the profile's first line.
+
+        Returns
+        -------
+        str
+            E.g. ``"twins pregnancy, 30+2 weeks' gestation"`` or ``"infant aged 2 completed months
+            (59 days)"``, with the corrected age when it differs.
+        """
         if self.stage == "antenatal":
             weeks, days = divmod(int(self.gestation_days or 0), 7)
             kind = f"{_MULTIPLES.get(self.count, 'multiple')} pregnancy" if self.count > 1 else "pregnancy"
@@ -363,6 +392,13 @@ class InfantTiming:
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        """The timing as plain data (``gestation_days`` left out: ``gestation_weeks`` says it).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return content.plain(self, omit=("gestation_days",))
 
 

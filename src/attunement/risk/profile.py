@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from attunement.instruments.definition import short_names
+from attunement.risk.config import ProfileConfig, apply_config
 from attunement.risk.definitions import (
     TIER_ORDER,
     Definitions,
     DerivedRule,
     Factor,
-    ProfileConfig,
-    apply_config,
     load_definitions,
 )
 from attunement.risk.family import (
@@ -247,7 +246,7 @@ def profile(family: Mapping[str, Any] | str | Path, *,
     family : mapping, str or Path
         A family dict in the family-file format, or a JSON/YAML family file.
     config : ProfileConfig, mapping, str or Path, optional
-        A service's thresholds (:func:`~attunement.risk.definitions.apply_config`).
+        A service's thresholds (:func:`~attunement.risk.config.apply_config`).
     definitions : Definitions, optional
         The factor, tier and route definitions; the shipped ones by default.
 
@@ -491,6 +490,14 @@ class ProfileChange:
     urgency: tuple[str, str] = ("none", "none")
 
     def to_dict(self) -> dict[str, Any]:
+        """Machine form of the change, each ``(before, after)`` pair as a two-item list.
+
+        Returns
+        -------
+        dict
+            ``family_id``, ``from``, ``to``, ``tier``, ``urgent``, ``cumulative_risk``,
+            ``new_factors``, ``resolved_factors``, ``score_changes`` and ``urgency``.
+        """
         return {
             "family_id": self.family_id, "from": self.from_date, "to": self.to_date,
             "tier": list(self.tier), "urgent": list(self.urgent),
@@ -500,6 +507,13 @@ class ProfileChange:
         }
 
     def describe(self) -> str:
+        """One line for staff: the dates, tier and cumulative risk, then whatever else changed.
+
+        Returns
+        -------
+        str
+            E.g. ``"2025-03-01 -> 2025-06-01: tier targeted -> universal, cumulative risk 2 -> 0"``.
+        """
         parts = [f"{self.from_date} -> {self.to_date}: tier {self.tier[0]} -> {self.tier[1]}, "
                  f"cumulative risk {self.cumulative_risk[0]} -> {self.cumulative_risk[1]}"]
         if self.urgency[0] != self.urgency[1]:

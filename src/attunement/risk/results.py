@@ -65,6 +65,13 @@ class FactorFinding:
     evidence: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as plain data, for JSON output.
+
+        Returns
+        -------
+        dict
+            ``id``, ``caregiver``, ``reason``, ``label``, ``level`` and ``evidence``.
+        """
         return {"id": self.id, "caregiver": self.caregiver, "reason": self.reason,
                 "label": self.label, "level": self.level, "evidence": self.evidence}
 
@@ -189,6 +196,13 @@ class CaregiverResult:
         return f"{self.id} ({ROLE_LABELS.get(self.role, self.role)})"
 
     def to_dict(self) -> dict[str, Any]:
+        """The caregiver's part of the profile's machine form (item scores left out).
+
+        Returns
+        -------
+        dict
+            ``id``, ``role``, ``age``, ``instruments``, ``scores`` and ``flags``.
+        """
         return {"id": self.id, "role": self.role, "age": self.age, "instruments": self.instruments,
                 "scores": self.scores, "flags": self.flags}
 
@@ -255,13 +269,49 @@ class Profile:
         return list(dict.fromkeys(f.id for f in self.factors))
 
     def has(self, factor_id: str) -> bool:
+        """Whether the profile found this factor in anyone.
+
+        Parameters
+        ----------
+        factor_id : str
+            A factor id (``perinatal_depression`` …).
+
+        Returns
+        -------
+        bool
+            True when a caregiver or the family has it.
+        """
         return any(f.id == factor_id for f in self.factors)
 
     def caregiver(self, caregiver_id: str) -> CaregiverResult:
+        """One caregiver's scores and flags.
+
+        Parameters
+        ----------
+        caregiver_id : str
+            The caregiver's id in the family file.
+
+        Returns
+        -------
+        CaregiverResult
+            Their result.
+
+        Raises
+        ------
+        KeyError
+            No caregiver has this id.
+        """
         return content.by_id(self.caregivers, caregiver_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Machine form: the issue's keys first, then the detail behind them."""
+        """Machine form: the issue's keys first, then the detail behind them.
+
+        Returns
+        -------
+        dict
+            ``tier``, ``urgent``, ``factors``, ``cumulative_risk``, ``pathways`` … then the
+            caregivers, rules fired, screens and what was not assessed, and a ``note``.
+        """
         return {
             "tier": self.tier,
             "urgent": self.urgent,
@@ -304,7 +354,14 @@ class Profile:
             return cid
 
     def explain(self) -> str:
-        """A readable account of the profile, every number traced to its rule and source."""
+        """A readable account of the profile, every number traced to its rule and source.
+
+        Returns
+        -------
+        str
+            Lines for staff: timing, tier and urgency (with the crisis contacts when urgent),
+            treatment routes, prompts, factors with reasons, pathways and what was not assessed.
+        """
         tiers = {t.id: t for t in self.definitions.tiers}
         lines = [f"{self._name}, assessed {self.assessed_on}: {self.infant.describe()}; "
                  f"placement: {self.placement.replace('_', ' ')}."]

@@ -23,6 +23,9 @@ raises :class:`~attunement.observation.errors.ObservationError` naming the file 
 malformed input. A file in none of these layouts is refused with what it looks like (a BORIS
 observations list, behavioural-sequences export or header-less aggregated rows, or the columns
 found), never as a plain CSV with a missing column.
+
+The examples of these modules read and write their files in ``folder``, a fresh temporary
+directory (``pathlib.Path``) that the example runner provides (``tests/docstrings/globs.py``).
 """
 
 from __future__ import annotations
@@ -64,7 +67,29 @@ __all__ = [
 
 
 def unknown_layout(path: str | Path) -> ObservationError | None:
-    """Why a delimited file is not a coded-event export, or None when it may be a plain CSV."""
+    r"""Why a delimited file is not a coded-event export, or None when it may be a plain CSV.
+
+    Only the first 64 KB are read. The reasons name what the file looks like (a BORIS
+    observations list, a behavioural-sequences export, header-less aggregated rows) or the
+    columns found, so a researcher knows which export to make instead.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV/TSV file.
+
+    Returns
+    -------
+    ObservationError or None
+        The refusal to raise, or None.
+
+    Examples
+    --------
+    >>> listing = folder / "observations.csv"
+    >>> _ = listing.write_text("Observation id,Subjects\nvisit1,Infant\n")
+    >>> print(unknown_layout(listing).args[0].split(": ", 1)[1])
+    a BORIS observations list (one row per observation, no events); export the events (tabular or aggregated) from BORIS instead
+    """
     src = str(path)
     first = _first_line(path)
     try:
@@ -111,11 +136,40 @@ def unknown_layout(path: str | Path) -> ObservationError | None:
 
 
 def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.DataFrame:
-    """Read one file into the canonical event table.
+    r"""Read one file into the canonical event table, whatever its format.
 
     ``options`` go to the importer: ELAN ``tiers``, ``speakers``, ``interval``, ``session``
     (:func:`read_eaf`); Datavyu ``actors``, ``code_field``, ``session`` (:func:`read_opf`,
-    :func:`read_datavyu_csv`, also for a Datavyu sheet of a workbook)."""
+    :func:`read_datavyu_csv`, also for a Datavyu sheet of a workbook).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    format : str, default "auto"
+        One of :data:`FORMATS`; ``"auto"`` tells it from the extension and the header.
+    **options
+        Passed to the importer, as above.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table (:mod:`attunement.observation.events`), whatever the format.
+
+    Raises
+    ------
+    ObservationError
+        An unknown format, a file in no known layout, or malformed content (file and line named).
+
+    Examples
+    --------
+    A GSEQ file, told from its extension:
+
+    >>> sds = folder / "visit.sds"
+    >>> _ = sds.write_text("Timed ($Infant = cry);\n<v1>\ncry,3-8 cry,25-31 ,60/\n")
+    >>> read_events(sds)[["session", "code", "onset"]].values.tolist()
+    [['v1', 'cry', 3.0], ['v1', 'cry', 25.0]]
+    """
     if format not in FORMATS:
         raise ObservationError(f"unknown format {format!r}; one of {', '.join(FORMATS)}",
                                source=str(path))
@@ -148,7 +202,31 @@ def read_events(path: str | Path, *, format: str = "auto", **options) -> pd.Data
 def iter_events(path: str | Path, *, format: str = "auto", chunk_rows: int = 50_000,
                 **options) -> Iterator[pd.DataFrame]:
     """The events of a file in chunks: BORIS tabular/aggregated exports and plain tables are
-    read as a stream (bounded memory whatever their size); other formats come in one piece."""
+    read as a stream (bounded memory whatever their size); other formats come in one piece.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    format : str, default "auto"
+        As for :func:`read_events`.
+    chunk_rows : int, default 50 000
+        About how many events a chunk holds, for the streamed formats.
+    **options
+        As for :func:`read_events` (formats read in one piece).
+
+    Yields
+    ------
+    pandas.DataFrame
+        Event tables, in file order.
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> [len(chunk) for chunk in iter_events(folder / "s1.csv", chunk_rows=4)]
+    [4, 3]
+    """
     detected = format == "auto"
     fmt = detect_format(path) if detected else format
     if fmt == "boris":
@@ -173,10 +251,38 @@ def convert_events(
     source: str | Path, dest: str | Path, *, from_format: str = "auto", to: str = "auto",
     chunk_rows: int = 50_000, progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """Convert a file, returning (events, sessions). CSV/TSV and BORIS outputs are written chunk
-    by chunk from a streamed input, so memory stays bounded for exports of any size; SDIS and
+    """Convert a coded-event file to another format. CSV/TSV and BORIS outputs are written
+    chunk by chunk from a streamed input, so memory stays bounded for exports of any size; SDIS and
     ELAN need every code before the first session and are written from the whole table. The
-    output appears only when the conversion succeeded (written to a temporary name first)."""
+    output appears only when the conversion succeeded (written to a temporary name first).
+
+    Parameters
+    ----------
+    source, dest : str or Path
+        The file to read and the file to write.
+    from_format : str, default "auto"
+        The input format (:data:`FORMATS`).
+    to : str, default "auto"
+        The output format (:data:`WRITE_FORMATS`); ``"auto"`` goes by ``dest``'s extension.
+    chunk_rows : int, default 50 000
+        Events per streamed chunk.
+    progress : callable, optional
+        Called with the number of events written so far, after each chunk.
+
+    Returns
+    -------
+    tuple of int
+        The number of events and of sessions written.
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> convert_events(folder / "s1.csv", folder / "s1.sds")
+    (7, 1)
+    >>> (folder / "s1.sds").read_text().splitlines()[5].split()[0]
+    'infant_cry,3-8'
+    """
     fmt = _write_format(dest, to)
     if fmt not in WRITE_FORMATS:
         raise ObservationError(f"cannot write format {fmt!r}; one of "
@@ -209,8 +315,30 @@ def convert_events(
 
 
 def write_events(events: pd.DataFrame, path: str | Path, *, format: str = "auto") -> None:
-    """Write an event table: ``.csv``/``.tsv`` (canonical), ``.sds`` (SDIS), ``.eaf``, or BORIS
-    aggregated TSV (``format="boris"``)."""
+    r"""Write an event table: ``.csv``/``.tsv`` (canonical), ``.sds`` (SDIS), ``.eaf``, or BORIS
+    aggregated TSV (``format="boris"``).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The event table.
+    path : str or Path
+        The output file.
+    format : str, default "auto"
+        One of :data:`WRITE_FORMATS`, or ``"auto"`` to go by the extension (CSV otherwise).
+
+    Raises
+    ------
+    ObservationError
+        A format it cannot write.
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_events(worked_example_b(), folder / "s1.tsv", format="boris")
+    >>> (folder / "s1.tsv").read_text().split("\n")[0].split("\t")[:3]
+    ['Observation id', 'Observation date', 'Description']
+    """
     format = _write_format(path, format)
     if format == "sdis":
         write_sdis(events, path)

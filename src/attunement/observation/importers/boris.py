@@ -52,20 +52,79 @@ CHUNK_ROWS = 50_000
 
 
 def subject_name(raw: str) -> str:
-    """The canonical actor for a BORIS subject (the unnamed subject gets one name)."""
+    """The actor name for a BORIS subject; every spelling of "no focal subject" becomes one name.
+
+    Parameters
+    ----------
+    raw : str
+        The ``Subject`` cell as BORIS wrote it.
+
+    Returns
+    -------
+    str
+        The subject, trimmed, or :data:`~attunement.observation.events.UNNAMED_SUBJECT`.
+
+    Examples
+    --------
+    >>> subject_name(" Mother "), subject_name("No focal subject")
+    ('Mother', '(no focal subject)')
+    """
     raw = raw.strip()
     return UNNAMED_SUBJECT if raw.lower() in NO_SUBJECT else raw
 
 
 def clean_modifiers(raw: str) -> str:
-    """Modifier values joined with ``|``, BORIS's ``None`` placeholder and padding removed."""
+    """Modifier values joined with ``|``, BORIS's ``None`` placeholder and padding removed.
+
+    Parameters
+    ----------
+    raw : str
+        The ``Modifiers`` cell (values separated by ``|``).
+
+    Returns
+    -------
+    str
+        The chosen values only; "" when none was chosen.
+
+    Examples
+    --------
+    >>> clean_modifiers("None| loud |NA|soft")
+    'loud|soft'
+    """
     vals = (m.strip() for m in raw.split("|"))
     return "|".join(m for m in vals if m and m not in {"None", "NA"})
 
 
 def media_length(raw: str, *, source: str, line: int | None, field: str) -> float:
     """Length of an observation's media: ``;`` between files of one player (played one after
-    the other, so they add up), ``|`` between players (side by side, so the longest)."""
+    the other, so they add up), ``|`` between players (side by side, so the longest).
+
+    Parameters
+    ----------
+    raw : str
+        The media duration cell (seconds or ``h:mm:ss``).
+    source, field : str
+        The file and column, for the error message.
+    line : int or None
+        The line in that file.
+
+    Returns
+    -------
+    float
+        Seconds; NaN when the cell gives no length.
+
+    Raises
+    ------
+    ObservationError
+        A part is not a time.
+
+    Examples
+    --------
+    Two files of 180 s and 360 s on one player, a 200-s video on a second player:
+
+    >>> media_length("179.96;359.96|200", source="obs.tsv", line=2, field="Media duration (s)")
+    539.92
+    """
     players = []
     for player in raw.split("|"):
         parts = [p for p in player.split(";") if p.strip() and p.strip() not in {"NA", "-"}]
@@ -76,25 +135,104 @@ def media_length(raw: str, *, source: str, line: int | None, field: str) -> floa
 
 
 def is_boris_header(header: list[str]) -> bool:
+    """Whether a header row is that of a BORIS tabular or aggregated events export.
+
+    Parameters
+    ----------
+    header : list of str
+        The column names of the first line.
+
+    Returns
+    -------
+    bool
+        True when ``Observation id``, ``Subject`` and ``Behavior`` are all there.
+
+    Examples
+    --------
+    >>> is_boris_header(["Observation id", "Time", "Subject", "Behavior", "Status"])
+    True
+    """
     return "Observation id" in header and "Behavior" in header and "Subject" in header
 
 
 def is_boris_legacy(header: list[str]) -> bool:
-    """An old tabular export: the first line is the ``Observation id, <id>`` metadata row."""
+    """An old tabular export: the first line is the ``Observation id, <id>`` metadata row.
+
+    Parameters
+    ----------
+    header : list of str
+        The cells of the file's first line.
+
+    Returns
+    -------
+    bool
+        True for BORIS 7 and earlier's metadata row (at most two filled cells).
+
+    Examples
+    --------
+    >>> is_boris_legacy(["Observation id", "visit 1", ""]), is_boris_legacy(["Observation id", "Subject", "Behavior"])
+    (True, False)
+    """
     cells = [h for h in header if h]
     return bool(cells) and cells[0] == "Observation id" and len(cells) <= 2
 
 
 def read_boris_table(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
-    """Read a BORIS tabular or aggregated events export (detected from the header)."""
+    r"""Read a BORIS tabular or aggregated events export (the layout is told from the header).
+
+    Parameters
+    ----------
+    path : str or Path
+        The export file (CSV or TSV); also named in error messages.
+    text : str, optional
+        The file's content, when it is already in memory (``path`` is then only its name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table, START/STOP rows paired into states.
+
+    Examples
+    --------
+    A tabular export with one cry (START at 3 s, STOP at 8 s) and one smile (a POINT):
+
+    >>> rows = ["Observation id,Media duration (s),Subject,Behavior,Modifiers,Behavior type,Time",
+    ...         "visit1,60,Infant,cry,,START,3.0", "visit1,60,Infant,cry,,STOP,8.0",
+    ...         "visit1,60,Mother,smile,,POINT,4.5"]
+    >>> ev = read_boris_table("visit1.csv", text="\n".join(rows))
+    >>> ev[["actor", "code", "onset", "offset"]].values.tolist()
+    [['Infant', 'cry', 3.0, 8.0], ['Mother', 'smile', 4.5, nan]]
+    """
     frames = list(iter_boris_table(path, text=text))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def iter_boris_table(path: str | Path, *, text: str | None = None,
                      chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The events of a BORIS tabular or aggregated export in chunks of about ``chunk_rows``
-    (a START still waiting for its STOP holds its chunk back), reading the file as a stream."""
+    r"""The events of a BORIS tabular or aggregated export in chunks of about ``chunk_rows``
+    (a START still waiting for its STOP holds its chunk back), reading the file as a stream.
+
+    Parameters
+    ----------
+    path : str or Path
+        The export; it is read line by line, so its size does not matter.
+    text : str, optional
+        The content instead of the file.
+    chunk_rows : int, default 50 000
+        About how many events each table holds.
+
+    Yields
+    ------
+    pandas.DataFrame
+        Event tables, in the file's order.
+
+    Examples
+    --------
+    >>> rows = ["Observation id\tSubject\tBehavior\tBehavior type\tStart (s)\tStop (s)"]
+    >>> rows += [f"v1\tInfant\tcry\tSTATE\t{t}\t{t + 2}" for t in range(0, 50, 10)]
+    >>> [len(chunk) for chunk in iter_boris_table("v1.tsv", text="\n".join(rows), chunk_rows=2)]
+    [2, 2, 1]
+    """
     src = str(path)
     if text is not None:
         first = text.split("\n", 1)[0]
@@ -273,7 +411,31 @@ def _read_legacy(path: str | Path, text: str | None) -> pd.DataFrame:
 
 
 def read_project_text(path: str | Path) -> str:
-    """The JSON text of a ``.boris`` project, gunzipping a ``.boris.gz`` (or gzip content)."""
+    """The JSON text of a ``.boris`` project, gunzipping a ``.boris.gz`` (or gzip content).
+
+    Parameters
+    ----------
+    path : str or Path
+        The project file.
+
+    Returns
+    -------
+    str
+        The project as JSON text.
+
+    Raises
+    ------
+    ObservationError
+        The file cannot be read, its gzip stream is damaged or too large, or it is not UTF-8.
+
+    Examples
+    --------
+    >>> import gzip
+    >>> project = folder / "study.boris.gz"
+    >>> _ = project.write_bytes(gzip.compress(b'{"observations": {}}'))
+    >>> read_project_text(project)
+    '{"observations": {}}'
+    """
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -299,7 +461,39 @@ def read_project_text(path: str | Path) -> str:
 
 
 def read_boris_project(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
-    """Read every observation of a ``.boris`` project (JSON, optionally gzip-compressed)."""
+    """Read every observation of a ``.boris`` project (JSON, optionally gzip-compressed).
+
+    Parameters
+    ----------
+    path : str or Path
+        The project file (``.boris`` or ``.boris.gz``); each observation is a session.
+    text : str, optional
+        The project's JSON, when already read (``path`` then only names it in messages).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table; a state's two rows become one event with an offset.
+
+    Raises
+    ------
+    ObservationError
+        Not JSON, no ``observations``, or an event whose code is not in the ethogram.
+
+    Examples
+    --------
+    An ethogram with one state (cry) and one point event (smile), and one observation:
+
+    >>> import json
+    >>> project = {"behaviors_conf": {"0": {"code": "cry", "type": "State event"},
+    ...                               "1": {"code": "smile", "type": "Point event"}},
+    ...            "observations": {"visit1": {"events": [[3.0, "Infant", "cry", ""],
+    ...                                                   [4.5, "Infant", "smile", ""],
+    ...                                                   [8.0, "Infant", "cry", ""]]}}}
+    >>> ev = read_boris_project("study.boris", text=json.dumps(project))
+    >>> ev[["session", "code", "onset", "offset"]].values.tolist()
+    [['visit1', 'cry', 3.0, 8.0], ['visit1', 'smile', 4.5, nan]]
+    """
     src = str(path)
     raw = read_project_text(path) if text is None else text
     try:
@@ -404,7 +598,24 @@ def _boris_duration(obs: dict) -> float:
 
 def write_boris_aggregated(events: pd.DataFrame, path: str | Path, *,
                            append: bool = False) -> None:
-    """Write a BORIS-style aggregated events TSV (the columns BORIS's importers need)."""
+    """Write a BORIS-style aggregated events TSV (the columns BORIS's importers need).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        A canonical event table (with ``duration``).
+    path : str or Path
+        The TSV file to write.
+    append : bool, default False
+        Add the rows under an existing file, without a header (chunked conversion).
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_boris_aggregated(worked_example_b(), folder / "visit.tsv")
+    >>> read_boris_table(folder / "visit.tsv")[["actor", "code", "onset", "offset"]].values.tolist()[0]
+    ['infant', 'cry', 3.0, 8.0]
+    """
     point = events["offset"].isna()
     out = pd.DataFrame({
         "Observation id": events["session"], "Observation date": "", "Description": "",

@@ -36,6 +36,25 @@ from attunement.observation.importers._text import (
 
 
 def is_datavyu_header(header: list[str]) -> bool:
+    """Whether a CSV header is one of the two Datavyu export layouts (long or wide).
+
+    Parameters
+    ----------
+    header : list of str
+        The first line's column names.
+
+    Returns
+    -------
+    bool
+        True for ``column, ordinal, onset, offset`` or ``<column>.onset``/``<column>.offset``.
+
+    Examples
+    --------
+    >>> is_datavyu_header(["column", "ordinal", "onset", "offset", "code"])
+    True
+    >>> is_datavyu_header(["Infant_cues.ordinal", "Infant_cues.onset", "Infant_cues.offset"])
+    True
+    """
     low = [h.lower() for h in header]
     long = {"column", "onset", "offset"} <= set(low) and "ordinal" in low
     wide = any(h.endswith(".onset") for h in low) and any(h.endswith(".offset") for h in low)
@@ -64,6 +83,41 @@ def read_datavyu_csv(
     code_field: str | None = None,
     session: str | None = None,
 ) -> pd.DataFrame:
+    r"""Read a CSV made from a Datavyu file (long or wide export, or Datavyu's own save).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    text : str, optional
+        Its content, when already in memory.
+    actors : dict, optional
+        Datavyu column -> actor; a column not named gets the text before its first ``_``.
+    code_field : str, optional
+        The code field to take as the code (the first one by default).
+    session : str, optional
+        The session for a file without a ``file`` column (default: the file name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table, with the Datavyu column kept in ``column``.
+
+    Raises
+    ------
+    ObservationError
+        Neither layout, or a time that is not milliseconds or ``HH:MM:SS:mmm``.
+
+    Examples
+    --------
+    Onsets and offsets in milliseconds, one row per cell:
+
+    >>> lines = ["column,ordinal,onset,offset,code", "Infant_cues,1,3000,8000,cry",
+    ...          "Mother_resp,1,5000,12000,soothe"]
+    >>> ev = read_datavyu_csv("visit1.csv", text="\n".join(lines))
+    >>> ev[["actor", "code", "onset", "offset"]].values.tolist()
+    [['Infant', 'cry', 3.0, 8.0], ['Mother', 'soothe', 5.0, 12.0]]
+    """
     src = str(path)
     text = read_text(path) if text is None else text
     if is_datavyu_save(text):
@@ -144,8 +198,26 @@ COLUMN_TYPES = ("TEXT", "NOMINAL", "FLOAT", "INTEGER", "MATRIX", "PREDICATE")
 
 
 def is_datavyu_save(text: str) -> bool:
-    """Whether ``text`` is Datavyu's own save (the ``db`` of an ``.opf``, or "Save as CSV"):
-    a ``#<version>`` line or a ``Name (TYPE…)`` column line first."""
+    r"""Whether ``text`` is Datavyu's own save (the ``db`` of an ``.opf``, or "Save as CSV"):
+    a ``#<version>`` line or a ``Name (TYPE…)`` column line first.
+
+    Parameters
+    ----------
+    text : str
+        The start of the file (blank lines before the first line are skipped).
+
+    Returns
+    -------
+    bool
+        True for Datavyu's own format, False for an export table or anything else.
+
+    Examples
+    --------
+    >>> is_datavyu_save("#4\nInfant_cues (NOMINAL,true,)\n")
+    True
+    >>> is_datavyu_save("column,ordinal,onset,offset,code\n")
+    False
+    """
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -158,7 +230,25 @@ def is_datavyu_save(text: str) -> bool:
 
 
 def is_datavyu_save_file(path: str | Path) -> bool:
-    """:func:`is_datavyu_save` on the start of a file (without reading all of it)."""
+    r""":func:`is_datavyu_save` on the first 64 KB of a file (the rest is not read).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; one that cannot be read or decoded gives False (its importer reports why).
+
+    Returns
+    -------
+    bool
+        Whether the file is Datavyu's own save.
+
+    Examples
+    --------
+    >>> saved = folder / "visit1.csv"
+    >>> _ = saved.write_text("#4\nInfant_cues (NOMINAL,true,)\n00:00:03:000,00:00:08:000,cry\n")
+    >>> is_datavyu_save_file(saved), is_datavyu_save_file(folder / "no such file.csv")
+    (True, False)
+    """
     try:
         with Path(path).open("rb") as fh:
             head = fh.read(65536)
@@ -235,7 +325,7 @@ def read_datavyu_save(
     code_field: str | None = None,
     session: str | None = None,
 ) -> pd.DataFrame:
-    """Datavyu's own format: the ``db`` member of an ``.opf`` project and Datavyu's "Save as
+    r"""Datavyu's own format: the ``db`` member of an ``.opf`` project and Datavyu's "Save as
     CSV" file (the same text; also OpenSHAPA/MacSHAPA versions 1, 2 and 4).
 
     ``#<version>`` first, then vocabulary lines ``n:predicate-arg|TYPE,…`` (version 2 and
@@ -244,11 +334,37 @@ def read_datavyu_save(
     INTEGER cells are their value; a MATRIX cell ``(v1,v2,…)`` has its first argument (or
     ``code_field``) as the code and the other filled arguments as modifiers ``arg=value``; a
     PREDICATE cell ``name(v1,…)`` has the predicate name as the code and its arguments (named by
-    the vocabulary) as modifiers. ``\\,`` is a literal comma, a line ending in ``\\`` goes on
+    the vocabulary) as modifiers. ``\,`` is a literal comma, a line ending in ``\`` goes on
     (text cells with line breaks). Empty cells are events without a code; a cell whose onset
-    equals its offset is a point event. The column name is kept in ``column`` for
-    ``actors_from: column``; the actor is ``actors[column]``, else the name before its first
-    ``_``.
+    equals its offset is a point event.
+
+    Parameters
+    ----------
+    text : str
+        The saved text.
+    source : str
+        Where it came from, for messages (``project.opf!db``); its stem is the default session.
+    actors : dict, optional
+        Datavyu column -> actor; otherwise the column name before its first ``_``.
+    code_field : str, optional
+        The MATRIX argument that is the code.
+    session : str, optional
+        The session name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table; the Datavyu column is kept in ``column``.
+
+    Examples
+    --------
+    A NOMINAL column with a cry (3 to 8 s) and a point-like fuss at 25 s:
+
+    >>> saved = "\n".join(["#4", "Infant_cues (NOMINAL,true,)",
+    ...                    "00:00:03:000,00:00:08:000,cry", "00:00:25:000,00:00:25:000,fuss"])
+    >>> ev = read_datavyu_save(saved, "visit1.csv")
+    >>> ev[["session", "actor", "code", "onset", "offset"]].values.tolist()
+    [['visit1', 'Infant', 'cry', 3.0, 8.0], ['visit1', 'Infant', 'fuss', 25.0, nan]]
     """
     actors = actors or {}
     sess = session or Path(source.split("!", 1)[0]).stem
@@ -345,9 +461,40 @@ def read_opf(
     code_field: str | None = None,
     session: str | None = None,
 ) -> pd.DataFrame:
-    """Datavyu ``.opf`` project: a zip archive holding a ``db`` member (Datavyu's own save, see
+    r"""Datavyu ``.opf`` project: a zip archive holding a ``db`` member (Datavyu's own save, see
     :func:`read_datavyu_save`) at its top or, in the old project format, inside one folder
-    (``ETBabyMom16/db``; macOS ``__MACOSX`` copies are ignored)."""
+    (``ETBabyMom16/db``; macOS ``__MACOSX`` copies are ignored).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.opf`` file.
+    actors, code_field
+        As for :func:`read_datavyu_save`.
+    session : str, optional
+        The session name (default: the project's file name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One event per cell of the project's ``db``, the Datavyu column kept in ``column``.
+
+    Raises
+    ------
+    ObservationError
+        Not a zip archive, or no (or several) ``db`` members.
+
+    Examples
+    --------
+    An ``.opf`` is a zip archive; this one holds a single coded column:
+
+    >>> import zipfile
+    >>> with zipfile.ZipFile(folder / "family07.opf", "w") as zf:
+    ...     zf.writestr("db", "#4\nMother_resp (NOMINAL,true,)\n00:00:05:000,00:00:12:000,soothe\n")
+    >>> ev = read_opf(folder / "family07.opf", actors={"Mother_resp": "mother"})
+    >>> ev[["session", "actor", "code", "onset"]].values.tolist()
+    [['family07', 'mother', 'soothe', 5.0]]
+    """
     src = str(path)
     try:
         with zipfile.ZipFile(src) as zf:

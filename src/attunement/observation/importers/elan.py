@@ -66,7 +66,42 @@ def read_eaf(
     speakers: str = "auto",
     interval: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Read an ELAN file into the event table (see the module docstring for the rules)."""
+    """Read an ELAN file into the event table (the module docstring gives the rules).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.eaf`` file; a ``.pfsx`` beside it may give the coded interval.
+    session : str, optional
+        The session name (default: the file name without extension).
+    tiers : sequence of str, optional
+        The tier ids to read (default: every tier).
+    speakers : {"auto", "participant", "tier"}
+        Whether the actor is the tier's participant or its id; ``"auto"`` decides per file.
+    interval : tuple of float, optional
+        The coded interval in seconds, instead of ELAN's saved selection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One event per annotation, with the tier id in ``tier``.
+
+    Raises
+    ------
+    ObservationError
+        Not EAF XML, an unknown tier, or a broken time slot reference.
+
+    Examples
+    --------
+    Worked example B written as EAF (one tier per actor and code), then only the mother's tier
+    over the first 30 s:
+
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_eaf(worked_example_b(), folder / "s1.eaf")
+    >>> ev = read_eaf(folder / "s1.eaf", tiers=["mother-soothe"], interval=(0, 30))
+    >>> ev["onset"].tolist(), float(ev["interval_end"].iloc[0])
+    ([5.0, 18.0, 28.0, 55.0], 30.0)
+    """
     src = str(path)
     if speakers not in SPEAKERS:
         raise ObservationError(f"speakers={speakers!r}; one of {', '.join(SPEAKERS)}", source=src)
@@ -415,7 +450,33 @@ def _pfsx_selection(path: Path) -> tuple[float, float] | None:
 def write_eaf(events: pd.DataFrame, path: str | Path) -> None:
     """Write one session's events as an EAF 3.0 file, one tier per actor × code (ELAN does not
     allow overlapping annotations on a tier); point events get 1 ms; coder → ANNOTATOR.
-    Modifiers and categories are not written."""
+    Modifiers and categories are not written.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The event table of exactly one session.
+    path : str or Path
+        The ``.eaf`` file to write.
+
+    Raises
+    ------
+    ObservationError
+        Several sessions, or overlapping events of one actor and code.
+
+    Examples
+    --------
+    Two events of one code may not overlap on an ELAN tier:
+
+    >>> from attunement.observation.events import make_event_table
+    >>> overlapping = make_event_table([
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 1.0, "offset": 6.0},
+    ...     {"session": "s1", "actor": "infant", "code": "cry", "onset": 4.0, "offset": 9.0}])
+    >>> write_eaf(overlapping, folder / "s1.eaf")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    attunement.observation.errors.ObservationError: ...s1.eaf: infant: 'cry' events overlap at 4 s; an ELAN tier cannot hold overlapping annotations
+    """
     sessions = pd.unique(events["session"])
     if len(sessions) > 1:
         raise ObservationError(f"an ELAN file holds one session; got {len(sessions)}",

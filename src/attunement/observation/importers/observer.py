@@ -23,11 +23,55 @@ from attunement.observation.importers._text import parse_seconds, read_table, re
 
 
 def is_observer_header(header: list[str]) -> bool:
+    """Whether a header is that of a Noldus The Observer XT event log.
+
+    Parameters
+    ----------
+    header : list of str
+        The column names.
+
+    Returns
+    -------
+    bool
+        True with ``Behavior``, ``Event_Type`` and a relative time column.
+
+    Examples
+    --------
+    >>> is_observer_header(["Observation", "Subject", "Behavior", "Event_Type", "Time_Relative_sf"])
+    True
+    """
     return {"Behavior", "Event_Type"} <= set(header) and (
         "Time_Relative_sf" in header or "Time_Relative_hms" in header)
 
 
 def read_observer_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
+    r"""Read an Observer XT event log (text) into the event table, pairing state starts and stops.
+
+    Parameters
+    ----------
+    path : str or Path
+        The exported CSV/TSV; its name is the session when the log has no ``Observation``.
+    text : str, optional
+        The content instead of reading ``path``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical event table (a start without a stop stays open for validation).
+
+    Raises
+    ------
+    ObservationError
+        Not an Observer XT header, an unknown event type or a stop without its start.
+
+    Examples
+    --------
+    >>> log = "\n".join(["Observation,Subject,Behavior,Event_Type,Time_Relative_sf",
+    ...                  "v1,Infant,cry,State start,3.0", "v1,Infant,smile,State point,4.5",
+    ...                  "v1,Infant,cry,State stop,8.0"])
+    >>> read_observer_csv("log.csv", text=log)[["code", "onset", "offset"]].values.tolist()
+    [['cry', 3.0, 8.0], ['smile', 4.5, nan]]
+    """
     src = str(path)
     header, rows = read_table(read_text(path) if text is None else text, src)
     if not is_observer_header(header):

@@ -20,14 +20,60 @@ TIME_FORMAT = "%.6f"
 
 
 def read_plain_csv(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
-    """Read a plain event table (see the module docstring)."""
+    r"""Read a plain event table, or the canonical table :func:`write_csv` wrote.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV or TSV file.
+    text : str, optional
+        Its content, if it is already in memory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The events, one per row of the table, in its order.
+
+    Raises
+    ------
+    ObservationError
+        A required column (session, actor, code, onset) is missing, or a cell is empty or not a time.
+
+    Examples
+    --------
+    >>> table = "session,actor,code,onset,offset\nv1,infant,cry,3,8\nv1,mother,soothe,5,12\n"
+    >>> read_plain_csv("v1.csv", text=table)[["actor", "onset", "offset"]].values.tolist()
+    [['infant', 3.0, 8.0], ['mother', 5.0, 12.0]]
+    """
     frames = list(iter_plain_csv(path, text=text))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def iter_plain_csv(path: str | Path, *, text: str | None = None,
                    chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
-    """The events of a plain table in chunks of ``chunk_rows``, reading the file as a stream."""
+    r"""The events of a plain table in chunks of ``chunk_rows``, reading the file as a stream.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table; a large one is never held in memory whole.
+    text : str, optional
+        The table's text in place of the file.
+    chunk_rows : int, default 50 000
+        Events per chunk.
+
+    Yields
+    ------
+    pandas.DataFrame
+        Canonical event tables of at most ``chunk_rows`` rows.
+
+    Examples
+    --------
+    >>> rows = "\n".join(f"v1,infant,cry,{t}" for t in range(5))
+    >>> [len(c) for c in iter_plain_csv("big.csv", text="session,actor,code,onset\n" + rows,
+    ...                                  chunk_rows=3)]
+    [3, 2]
+    """
     src = str(path)
     header, rows = iter_table(path, text=text)
     lower = [h.lower() for h in header]
@@ -65,7 +111,28 @@ def iter_plain_csv(path: str | Path, *, text: str | None = None,
 def write_csv(events: pd.DataFrame, path: str | Path, *, append: bool = False,
               sep: str | None = None) -> None:
     """Write the canonical table (``duration`` and the coded interval included, ``source`` left
-    out); ``append`` adds rows without a header (chunked conversion)."""
+    out), times with six decimals.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The event table.
+    path : str or Path
+        The file; ``.tsv`` is written tab-separated unless ``sep`` says otherwise.
+    append : bool, default False
+        Add rows without a header (chunked conversion).
+    sep : str, optional
+        The delimiter.
+
+    Examples
+    --------
+    Times keep six decimals, so a long recording loses nothing:
+
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_csv(worked_example_b(), folder / "s1.csv")
+    >>> (folder / "s1.csv").read_text().splitlines()[1]
+    's1,,infant,cry,,3.000000,8.000000,,60.000000,0.000000,60.000000'
+    """
     cols = [*EVENT_COLUMNS, "duration", "interval_start", "interval_end"]
     ev = events if "interval_start" in events.columns else events.assign(
         interval_start=np.nan, interval_end=np.nan)

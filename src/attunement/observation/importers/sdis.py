@@ -39,6 +39,32 @@ _TOKEN = re.compile(r"<[^>]*>|[^\s<>/]+|/")
 
 
 def read_sdis(path: str | Path, *, text: str | None = None) -> pd.DataFrame:
+    r"""Read a GSEQ SDIS timed-event file (the module docstring gives the grammar).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.sds``/``.sdis`` file; also named in messages.
+    text : str, optional
+        The SDIS text, read instead of the file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One event per item; the session bounds are the coded interval.
+
+    Raises
+    ------
+    ObservationError
+        No declaration, an undeclared code, or a malformed item (the line is named).
+
+    Examples
+    --------
+    >>> sds = "Timed ($Infant = cry) ($Mother = soothe);\n<s1>\ncry,3-8 soothe,5-12 ,60/\n"
+    >>> ev = read_sdis("visit.sds", text=sds)
+    >>> ev[["code", "onset", "offset", "interval_end"]].values.tolist()
+    [['cry', 3.0, 8.0, 60.0], ['soothe', 5.0, 12.0, 60.0]]
+    """
     src = str(path)
     raw = read_text(path) if text is None else text
     mapping: dict[str, tuple[str, str]] = {}
@@ -168,12 +194,55 @@ def _sdis_name(text: str) -> str:
 
 
 def write_sdis(events: pd.DataFrame, path: str | Path) -> None:
-    """Write a timed-event SDIS file (one ``<session>`` block per session)."""
+    """Write a timed-event SDIS file (one ``<session>`` block per session), UTF-8.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The event table to export.
+    path : str or Path
+        The ``.sds`` file to create or replace.
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> write_sdis(worked_example_b(), folder / "s1.sds")
+    >>> again = read_sdis(folder / "s1.sds")
+    >>> len(again), sorted(set(again["actor"]))
+    (7, ['infant', 'mother'])
+    """
     path = Path(path)
     path.write_text(to_sdis(events), encoding="utf-8")
 
 
 def to_sdis(events: pd.DataFrame) -> str:
+    """The SDIS text of an event table: one code set per actor, codes ``Actor_code``, and
+    ``% attunement-code`` comments that map each code back to its actor and code.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The event table.
+
+    Returns
+    -------
+    str
+        The file's text (what :func:`write_sdis` writes).
+
+    Examples
+    --------
+    >>> from attunement.observation.datasets import worked_example_b
+    >>> print(to_sdis(worked_example_b()))
+    % SDIS timed-event data written by attunement; grammar unverified against GSEQ
+    % attunement-code: infant_cry = infant | cry
+    % attunement-code: mother_soothe = mother | soothe
+    Timed ($infant = infant_cry) ($mother = mother_soothe);
+    <s1>
+      infant_cry,3-8 infant_cry,25-31 infant_cry,47-50 mother_soothe,5-12 mother_soothe,18-20 mother_soothe,28-35
+      mother_soothe,55-58
+      ,60/
+    <BLANKLINE>
+    """
     names: dict[tuple[str, str], str] = {}
     used: set[str] = set()
     by_actor: dict[str, list[str]] = {}
