@@ -577,9 +577,9 @@ def rma_mv(
     struct: Any = "CS",
     data: pd.DataFrame | None = None,
     mods: Any = None,
+    btt: Any = None,
     method: str = "REML",
     test: str = "z",
-    btt: Any = None,
     level: float = 95,
     cluster: Any = None,
     vi: Any = None,
@@ -603,12 +603,12 @@ def rma_mv(
     mods : str, list or array-like, optional
         A formula string (``"~ outcome - 1"``, R's treatment contrasts), column names or a
         matrix.
+    btt : sequence of int, optional
+        Coefficients (0-based) for the test of moderators.
     method : str, default "REML"
         REML or ML.
     test : str, default "z"
         ``"z"`` or ``"t"`` (df k − p, metafor's ``dfs = "residual"``).
-    btt : sequence of int, optional
-        Coefficients (0-based) for the test of moderators.
     level : float, default 95
         Confidence level.
     cluster : array-like or str, optional

@@ -652,15 +652,19 @@ def fit_glmm(
 ) -> GLMMResult:
     """Fit a binomial or Poisson GLMM by maximum likelihood, as lme4's ``glmer``.
 
+    A binomial response takes the logit or probit link and a count the log link; the
+    likelihood is integrated over the random effects by the Laplace approximation
+    (``nagq=1``) or by adaptive Gauss–Hermite quadrature.
+
     Parameters
     ----------
-    formula
-        lme4-style formula. The response is a 0/1 or count column, ``cbind(successes,
+    formula : str
+        An lme4-style formula. The response is a 0/1 or count column, ``cbind(successes,
         failures)``, ``cbind(successes, total - successes)`` or ``successes / total`` (a
         proportion weighted by ``total``); ``offset(expr)`` (e.g. ``offset(log(months))``) adds
         an offset. The fixed and random parts take what :func:`~attunement.trials.fit_lmm`
         takes (``||``, ``I()``, ``log()``, ``poly()``, ...).
-    data
+    data : pandas.DataFrame
         One row per observation. Rows with a missing value in a column the model uses are
         left out (lme4's default) and counted in ``dropped``.
     family, link

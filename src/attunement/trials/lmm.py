@@ -404,12 +404,12 @@ def fit_lmm(
 
     Parameters
     ----------
-    formula
-        lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
+    formula : str
+        An lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
         ``(1 | a/b)`` nests, ``(1 + x || g)`` gives uncorrelated effects, ``factor(x)`` makes a
         column categorical; ``I()``, ``log()``, ``poly(x, d)``, ``offset()`` and a
         transformed response as in R (see ``docs/statistics/trials.md``).
-    data
+    data : pandas.DataFrame
         One row per observation. Rows with a missing value in any variable the formula uses
         are left out (lme4's default) and counted in ``dropped``.
     reml
