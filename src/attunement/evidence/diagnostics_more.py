@@ -184,7 +184,8 @@ def profile_plot(prof: pd.DataFrame) -> Figure:
     Parameters
     ----------
     prof : pandas.DataFrame
-        The table from :func:`profile_tau2`.
+        A :func:`profile_tau2` result, with its ``tau2`` and ``ll`` columns and the fit's
+        τ̂² among its attributes.
 
     Returns
     -------

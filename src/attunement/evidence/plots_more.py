@@ -109,7 +109,7 @@ def radial_data(fit: RMAFit) -> pd.DataFrame:
     Parameters
     ----------
     fit : RMAResult
-        A fit without moderators.
+        An intercept-only model (common or random effects).
 
     Returns
     -------

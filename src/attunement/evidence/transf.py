@@ -204,14 +204,16 @@ def transf_irft(ir: Any, ti: Any) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The transformed rates, the ``yi`` of ``escalc("IRFT")``.
+        ½ (√ir + √(ir + 1/ti)), which is ``escalc("IRFT")``'s ``yi``.
 
     Examples
     --------
-    R: ``transf.irft(9/413, 413)`` equals ``escalc("IRFT", xi = 9, ti = 413)$yi``:
+    Nine events in 413 person-years; R: ``transf.irft(9/413, 413)`` equals
+    ``escalc("IRFT", xi = 9, ti = 413)$yi``:
 
     >>> from attunement.evidence import escalc
-    >>> float(transf_irft(9 / 413, 413)) == float(escalc("IRFT", xi=[9], ti=[413])["yi"][0])
+    >>> rate = escalc("IRFT", xi=[9], ti=[413])
+    >>> bool(transf_irft(9 / 413, 413).item() == rate.yi.iloc[0])
     True
     """
     ir, ti = np.asarray(ir, dtype=float), np.asarray(ti, dtype=float)
