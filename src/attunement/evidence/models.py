@@ -75,21 +75,15 @@ class RMAResult(RMAFit):
 
         Parameters
         ----------
-        y, v : numpy.ndarray
-            Effects and sampling variances.
-        X : numpy.ndarray
-            Model matrix.
-        coef_names : list of str
-            Its columns' names.
-        int_incl : bool
-            Whether ``X`` has an intercept.
+        y, v, X, coef_names, int_incl
+            The data and the design, as in :meth:`RMAFit.refit_on`.
         **kw
-            The fit's settings (``method``, ``test``, ``level``, ...).
+            The settings (``method``, ``test``, ``level``, ...).
 
         Returns
         -------
         RMAResult
-            The new fit.
+            The model fitted to that data.
         """
         return _fit(y, v, X, coef_names, int_incl, **kw)
 
