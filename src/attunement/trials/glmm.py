@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import linalg, optimize, special, stats
 
 from attunement._blas import bounded_blas
-from attunement.trials import mixed
+from attunement.trials import mixed, newton
 from attunement.trials.formula import Formula, FormulaError, columns_of, evaluate, parse_formula
 from attunement.trials.glmm_blocks import BlockFactor
 from attunement.trials.glmm_response import Response, response_values, split_response
@@ -409,7 +409,7 @@ class GLMMResult(MixedFit):
 
 def _hessian(f, x: np.ndarray) -> np.ndarray:
     """Central-difference Hessian with steps of 1e-4, as lme4's ``deriv12``."""
-    return mixed.central_derivatives(f, x, np.full(len(x), 1e-4))[1]
+    return newton.central_derivatives(f, x, np.full(len(x), 1e-4))[1]
 
 
 def _newton(f, x: np.ndarray,
@@ -425,18 +425,18 @@ def _newton(f, x: np.ndarray,
         # near the optimum (a small last decrement) take a fresh Hessian: it is most likely
         # the one at the optimum, which the standard errors need anyway
         if H is None or age >= 3 or decrement < 1e-5:
-            g, H = mixed.central_derivatives(f, x, hs, fx)
+            g, H = newton.central_derivatives(f, x, hs, fx)
             age = 0
         else:
             g = np.array([(f(x + e) - f(x - e)) / (2 * h) for e, h in
                           zip(np.diag(hs), hs, strict=True)])
         if not (np.all(np.isfinite(H)) and np.all(np.isfinite(g))):
             return x, fx, False, None
-        step = mixed.newton_direction(g, H)
+        step = newton.newton_direction(g, H)
         decrement = float(-(g @ step))
         if decrement < 1e-10:
             return x, fx, True, H if age == 0 else None
-        cand, fc, improved = mixed.backtrack(f, x, step, fx)
+        cand, fc, improved = newton.backtrack(f, x, step, fx)
         if not improved:
             if age == 0:
                 return x, fx, decrement < 1e-6, H

@@ -48,11 +48,8 @@ from attunement.trials.mixed import (
     VARIANCE_COLUMNS,
     MixedFit,
     _Term,
-    backtrack,
     canonical_theta,
-    central_derivatives,
     design_matrices,
-    newton_direction,
     prior_weights,
     random_effects_lines,
     simulated_random_part,
@@ -62,6 +59,7 @@ from attunement.trials.mixed import (
     variance_rows,
     warning_lines,
 )
+from attunement.trials.newton import backtrack, central_derivatives, newton_direction
 
 __all__ = ["LMMResult", "fit_lmm", "likelihood_ratio_test"]
 
