@@ -70,12 +70,12 @@ class RobustResult:
     btt: list[int]
 
     def coef_table(self) -> pd.DataFrame:
-        """Estimates with robust SE, t, df, p and CI, one row per coefficient.
+        """The coefficients with their cluster-robust inference.
 
         Returns
         -------
         pandas.DataFrame
-            Columns estimate, se, tval, df, pval, ci_lb and ci_ub.
+            One row per coefficient: estimate, robust se, tval, df, pval, ci_lb and ci_ub.
         """
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval,
                              "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,

@@ -62,8 +62,8 @@ def transf_iarcsin(x: Any) -> np.ndarray:
 
     Parameters
     ----------
-    x : float or array-like
-        Values on the arcsine scale.
+    x : array-like
+        Values on the arcsine scale (``escalc("PAS")``'s ``yi``).
 
     Returns
     -------
@@ -87,8 +87,9 @@ def transf_isqrt(x: Any) -> np.ndarray:
 
     Parameters
     ----------
-    x : float or array-like
-        Square roots of incidence rates.
+    x : float or numpy.ndarray
+        Square roots of incidence rates, the scale of ``escalc("IRS")``; a negative value
+        (a bound below zero) gives a rate of 0.
 
     Returns
     -------
@@ -237,10 +238,11 @@ def transf_iirft(x: Any, ti: Any) -> np.ndarray:
 
     Examples
     --------
-    R: ``transf.iirft(0.4, 50)`` = 0.15015625.
+    R: ``transf.iirft(c(0.4, 0), 50)`` = 0.15015625, 0 (zero is below the transform of a
+    zero rate, ½√(1/50)):
 
-    >>> round(float(transf_iirft(0.4, 50)), 8)
-    0.15015625
+    >>> transf_iirft([0.4, 0.0], 50).tolist()
+    [0.15015625, 0.0]
     """
     x, ti = np.asarray(x, dtype=float), np.asarray(ti, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):

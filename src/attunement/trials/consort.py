@@ -95,6 +95,8 @@ class ConsortCounts:
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of the diagram's boxes.
 
+        One row per box, in the diagram's order: enrolment, allocation, follow-up, analysis.
+
         Returns
         -------
         pandas.DataFrame

@@ -169,12 +169,12 @@ class RandomisationDesign:
             ``method``, ``arms``, ``ratio`` and the method's keys (``block_sizes``,
             ``strata``; or ``factors``, ``weights``, ``p``, ``imbalance``).
         source : str, default "design"
-            The file name, for the messages.
+            Named in every error message (the design file, usually).
 
         Returns
         -------
         RandomisationDesign
-            The checked design.
+            Validated as on construction.
         """
         if not isinstance(d, dict):
             raise DesignError(f"{source}: expected a mapping of design keys, got {type(d).__name__}")
