@@ -94,6 +94,22 @@ class CascadeError(ContentError):
 
     @classmethod
     def at(cls, file: str | None, path: str | None, reason: str) -> CascadeError:
+        """The error for ``reason``, located at ``file`` and ``path`` (either may be unknown).
+
+        Parameters
+        ----------
+        file : str or None
+            The rules file.
+        path : str or None
+            Where in the file, e.g. ``"measures[0].threshold"``.
+        reason : str
+            What is wrong.
+
+        Returns
+        -------
+        CascadeError
+            The error, not yet raised.
+        """
         return cls(reason, file=file, path=path)
 
 
@@ -133,6 +149,18 @@ class ReliableChangeRule:
     reliability: float | None = None
 
     def improved(self, before: float, after: float) -> bool:
+        """Whether the change from ``before`` to ``after`` is a reliable improvement.
+
+        Parameters
+        ----------
+        before, after : float
+            The scores at the first and the later assessment.
+
+        Returns
+        -------
+        bool
+            True when the score moved the better way by at least ``threshold`` points.
+        """
         change = before - after if self.lower_is_better else after - before
         return change >= self.threshold
 
@@ -338,6 +366,20 @@ class CascadeResult:
     per_caregiver: pd.DataFrame  # one row per caregiver with its stage flags and dates
 
     def count(self, stage: str, site: str = ALL_SITES) -> int:
+        """How many caregivers reached ``stage`` at ``site``.
+
+        Parameters
+        ----------
+        stage : str
+            One of ``STAGES``, e.g. ``"screened"`` or ``"referred"``.
+        site : str, default "All sites"
+            A site's name.
+
+        Returns
+        -------
+        int
+            The count, 0 for a stage or site with no row.
+        """
         row = self.stages[(self.stages["site"] == site) & (self.stages["stage"] == stage)]
         return int(row["count"].iloc[0]) if len(row) else 0
 

@@ -50,11 +50,12 @@ from attunement.evidence.diagnostics_more import blup, profile_tau2, vif
 from attunement.evidence.effect_sizes import MEASURES, escalc, hedges_correction
 from attunement.evidence.location_scale import RMALSResult
 from attunement.evidence.mantel_haenszel import MHResult, rma_mh, rma_peto
-from attunement.evidence.models import METHODS, TESTS, RMAResult, rma, subgroup_analysis
+from attunement.evidence.models import METHODS, TESTS, RMAResult, rma
 from attunement.evidence.multilevel import MVResult, rma_mv
 from attunement.evidence.permutation import PermutestResult, permutest
 from attunement.evidence.robust import RobustResult, robust
 from attunement.evidence.selection import HCResult, SelModelResult, hc, selmodel
+from attunement.evidence.subgroups import subgroup_analysis
 from attunement.evidence.tests_anova import anova
 from attunement.evidence.vcalc import vcalc
 

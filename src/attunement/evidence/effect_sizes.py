@@ -92,6 +92,28 @@ def inputs(data: Any, **values: Any) -> tuple[pd.DataFrame | None, dict[str, np.
     Each value is an array, a column name of ``data``, or None: then ``data``'s column of that
     name if it has one, else None. A missing or non-numeric column, or vectors of different
     lengths, raise ``ValueError`` naming the input.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or None
+        The table the names refer to (anything with ``to_pandas`` or a dict is converted).
+    **values
+        Each input by its metafor name: an array, a column name or None.
+
+    Returns
+    -------
+    data : pandas.DataFrame or None
+        ``data`` as a DataFrame.
+    get : dict of str to numpy.ndarray or None
+        Each input as a float array (None when not given).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"ai": [4, 6], "n1i": [123, 306]})
+    >>> _, get = inputs(table, ai=None, n1i="n1i", ci=[11, 29])
+    >>> get["ai"].tolist(), get["n1i"].tolist(), get["ci"].tolist()
+    ([4.0, 6.0], [123.0, 306.0], [11.0, 29.0])
     """
     if data is not None and not isinstance(data, pd.DataFrame):
         data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
@@ -106,7 +128,31 @@ def table_cells(get: dict[str, np.ndarray | None], who: str
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells ``ai, bi, ci, di`` of each 2×2 table (``bi = n1i − ai``, ``di = n2i − ci`` when
     only the group sizes are given), checked: whole, non-negative counts and group sizes that
-    agree with the cells. ``who`` starts the message of a missing input (``measure OR``)."""
+    agree with the cells.
+
+    Parameters
+    ----------
+    get : dict of str to numpy.ndarray or None
+        The inputs from :func:`inputs` (``ai``, ``bi``, ``ci``, ``di``, ``n1i``, ``n2i``).
+    who : str
+        Starts the message of a missing input, e.g. ``"measure OR"``.
+
+    Returns
+    -------
+    ai, bi, ci, di : numpy.ndarray
+        The four cells.
+
+    Examples
+    --------
+    >>> _, get = inputs(None, ai=[4], bi=None, ci=[11], di=None, n1i=[123], n2i=[139])
+    >>> [cell.tolist() for cell in table_cells(get, "measure OR")]
+    [[4.0], [119.0], [11.0], [128.0]]
+    >>> table_cells(inputs(None, ai=[4], bi=[119], ci=None, di=[128], n1i=None, n2i=None)[1],
+    ...             "measure OR")
+    Traceback (most recent call last):
+    ...
+    ValueError: measure OR needs ci
+    """
     missing = [n for n in ("ai", "ci") if get[n] is None]
     if missing:
         raise ValueError(f"{who} needs {', '.join(missing)}")

@@ -78,6 +78,22 @@ def binary_effect(measure: str, ai: np.ndarray, bi: np.ndarray, ci: np.ndarray,
                   di: np.ndarray, vtype: str) -> tuple[np.ndarray, np.ndarray]:
     """``yi`` and ``vi`` of one of :data:`BINARY_MEASURES` from (already adjusted) cells.
 
+    Parameters
+    ----------
+    measure : str
+        The measure, e.g. ``"PHI"``, ``"YUQ"``, ``"RTET"`` or ``"MPOR"``.
+    ai, bi, ci, di : numpy.ndarray
+        The 2×2 cells of each study, after any continuity correction.
+    vtype : str
+        metafor's variance type: ``"LS"`` (large-sample) or, for ``PHI``, ``"ST"``/``"CS"``.
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        The effect sizes and their sampling variances.
+
+    Examples
+    --------
     R: ``escalc("PHI", ai=4, bi=119, ci=11, di=128)`` gives -0.1001392327, 0.0031819154;
     ``escalc("MPOR", ai=12, bi=9, ci=4, di=25)`` gives 0.4309984101, 0.0943265237:
 

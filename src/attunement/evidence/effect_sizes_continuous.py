@@ -84,9 +84,27 @@ def continuous_effect(measure: str, get: dict[str, np.ndarray | None], need: Nee
                       vtype: str) -> tuple[np.ndarray, np.ndarray]:
     """``yi`` and ``vi`` of one of :data:`CONTINUOUS_MEASURES`.
 
-    ``get`` maps metafor's argument names to arrays (or None), ``need`` returns the named
-    arrays or raises naming the missing ones (as inside ``escalc``, the entry point). R:
-    ``escalc("PCOR", ti=4.61, ni=218, mi=4)`` gives 0.3012029208, 0.0038816164:
+    ``escalc`` is the entry point; this is the computation behind it.
+
+    Parameters
+    ----------
+    measure : str
+        The measure, e.g. ``"MN"``, ``"SMCRH"`` or ``"PCOR"``.
+    get : dict of str to numpy.ndarray or None
+        metafor's argument names (``mi``, ``sdi``, ``ni``, ...) and their arrays.
+    need : callable
+        Returns the named arrays, or raises an error naming the missing ones.
+    vtype : str
+        metafor's variance type, e.g. ``"LS"``.
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        Effect sizes and sampling variances.
+
+    Examples
+    --------
+    R: ``escalc("PCOR", ti=4.61, ni=218, mi=4)`` gives 0.3012029208, 0.0038816164:
 
     >>> import numpy as np
     >>> cols = {"ti": np.array([4.61]), "ri": None, "ni": np.array([218.0]),

@@ -115,7 +115,30 @@ def model_matrix(formula: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str
     """Model matrix, column names and whether it has an intercept, as R's
     ``model.matrix(formula, data)``.
 
-    R: ``colnames(model.matrix(~ outcome - 1, dat.berkey1998))`` is ``outcomeAL outcomePD``.
+    Parameters
+    ----------
+    formula : str
+        A one-sided formula such as ``"~ ablat + alloc"`` or ``"~ outcome - 1"``.
+    data : pandas.DataFrame
+        The columns the formula names.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        One row per row of ``data``, one column per coefficient.
+    names : list of str
+        The columns' names, as R names them (``outcomeAL``).
+    intercept : bool
+        Whether the first column is the intercept.
+
+    Examples
+    --------
+    R: ``colnames(model.matrix(~ outcome - 1, dat.berkey1998))`` is ``outcomeAL outcomePD``:
+
+    >>> from attunement.evidence.datasets import dat_berkey1998
+    >>> X, names, intercept = model_matrix("~ outcome - 1", dat_berkey1998())
+    >>> X.shape, names, intercept
+    ((10, 2), ['outcomeAL', 'outcomePD'], False)
     """
     text = formula.strip()
     if not text.startswith("~"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,36 @@ from attunement.evidence.effect_sizes import escalc, inputs, table_cells
 __all__ = ["MHResult", "rma_mh", "rma_peto"]
 
 
+#: The homogeneity tests ``rma_mh`` adds for odds ratios, by metafor's names: Cochran's test
+#: (CO, variance with N), Cochran–Mantel–Haenszel (MH, with N − 1), Breslow–Day (BD) and
+#: Tarone's corrected (TA), each with its p-value, and ``k_pos``, the tables they use.
+_TEST_NAMES = ("CO", "COp", "MH", "MHp", "BD", "BDp", "TA", "TAp", "k_pos")
+#: The earlier names of two of them.
+_TEST_ALIASES = {"CMH": "MH", "CMH_p": "MHp", "Tarone": "TA", "Tarone_p": "TAp"}
+
+
 @dataclass(repr=False)
 class MHResult:
-    """Pooled estimate from Mantel–Haenszel or Peto pooling (log scale for OR/RR)."""
+    """Pooled estimate from Mantel–Haenszel or Peto pooling (log scale for OR/RR).
+
+    The estimate (``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``) and the
+    heterogeneity of the study effects (``QE``, ``QEp``, ``I2``, ``H2``) are attributes, and
+    so are the homogeneity tests of an odds ratio (``CO``, ``MH``, ``BD``, ``TA``, their
+    p-values ``COp`` ... ``TAp``, ``k_pos``; ``CMH`` and ``Tarone`` are the same as ``MH`` and
+    ``TA``): None where they do not apply. ``tests`` holds those that were computed.
+
+    Examples
+    --------
+    R: ``rma.mh(ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)`` gives the
+    pooled log odds ratio −0.4734 and a Breslow–Day statistic of 171.7654 on 13 tables (metafor 3.8.1):
+
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> res = rma_mh(dat_bcg(), ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    >>> round(res.beta, 4), round(res.BD, 4), res.k_pos
+    (-0.4734, 171.7654, 13)
+    >>> sorted(res.to_dict())[:4]
+    ['BD', 'BDp', 'CMH', 'CMH_p']
+    """
 
     measure: str
     method: str
@@ -42,25 +69,26 @@ class MHResult:
     QEp: float
     I2: float
     H2: float
-    CMH: float | None = None
-    CMH_p: float | None = None
-    Tarone: float | None = None
-    Tarone_p: float | None = None
-    #: metafor's names: Cochran's test (CO, variance with N), Cochran–Mantel–Haenszel (MH,
-    #: with N − 1; ``CMH`` above is the same), Breslow–Day (BD) and Tarone's corrected (TA)
-    #: homogeneity tests on ``k_pos`` tables, each with its p-value
-    CO: float | None = None
-    COp: float | None = None
-    MH: float | None = None
-    MHp: float | None = None
-    BD: float | None = None
-    BDp: float | None = None
-    TA: float | None = None
-    TAp: float | None = None
-    k_pos: int | None = None
+    tests: dict[str, float | None] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        key = _TEST_ALIASES.get(name, name)
+        if key not in _TEST_NAMES:
+            raise AttributeError(f"MHResult has no attribute {name!r}")
+        return self.__dict__.get("tests", {}).get(key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+        """The result as a flat mapping, homogeneity tests included (None where absent).
+
+        Returns
+        -------
+        dict
+            Every attribute by its name, for JSON.
+        """
+        out = {key: getattr(self, key) for key in self.__dataclass_fields__ if key != "tests"}
+        for key in (*_TEST_ALIASES, *_TEST_NAMES):
+            out[key] = getattr(self, key)
+        return out
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -211,7 +239,6 @@ def rma_mh(
             out["COp"] = float(chdtrc(1, out["CO"]))
             out["MH"] = float(num / np.sum((n1 / N) * (n2 / N) * (xt * (yt / (N - 1)))))
             out["MHp"] = float(chdtrc(1, out["MH"]))
-            out["CMH"], out["CMH_p"] = out["MH"], out["MHp"]
         if beta_exp == 1:
             N11 = (n1 / N) * xt
         else:
@@ -232,7 +259,6 @@ def rma_mh(
         out["BD"], out["TA"] = BD, TA
         out["BDp"] = float(chdtrc(k_pos - 1, BD)) if k_pos > 1 else None
         out["TAp"] = float(chdtrc(k_pos - 1, TA)) if k_pos > 1 else None
-        out["Tarone"], out["Tarone_p"] = out["TA"], out["TAp"]
     elif measure == "RR":
         R, S = np.sum(a * (n2 / N)), np.sum(c * (n1 / N))
         if a.sum() == 0 or c.sum() == 0:
@@ -249,8 +275,7 @@ def rma_mh(
         )
     QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi))) if yi.size > 1 else 0.0
     res = _finish(measure, "MH", yi.size, float(beta), float(se), level, QE)
-    for key, value in out.items():
-        setattr(res, key, value)
+    res.tests = out
     return res
 
 

@@ -41,7 +41,7 @@ from attunement.evidence.location_scale import LS_METHODS, RMALSResult, fit_loca
 from attunement.evidence.rma_result import _FIXED, RMAFit, _model_label, _num
 from attunement.evidence.robust import robust as _robust
 
-__all__ = ["METHODS", "TESTS", "RMAResult", "rma", "subgroup_analysis"]
+__all__ = ["METHODS", "TESTS", "RMAResult", "rma"]
 
 METHODS = tuple(ESTIMATORS)
 TESTS = ("z", "knha", "t", "adhoc")
@@ -54,77 +54,255 @@ class RMAResult(RMAFit):
     ``vb``, ``tau2``, ``se_tau2``, ``I2``, ``H2``, ``QE``, ``QEp``, ``QM``, ``QMp``, ``R2``
     (see :class:`~attunement.evidence.rma_result.RMAFit`); the methods below refit the model
     or hand it to the diagnostics, publication-bias, selection-model and test modules.
+
+    Examples
+    --------
+    R: ``res <- rma(yi, vi, data = dat)`` on the BCG log risk ratios; ``regtest(res)`` gives
+    z = −0.8033 and ``blup(res)$pred[1]`` −0.8002, τ² 0.3132:
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> res = rma(escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg()))
+    >>> round(res.regtest().zval, 4), round(float(res.blup().pred.iloc[0]), 4)
+    (-0.8033, -0.8002)
+    >>> "egger" in res.to_dict(with_egger=False), round(res.to_dict()["tau2"], 4)
+    (False, 0.3132)
     """
 
     def refit_on(self, y: np.ndarray, v: np.ndarray, X: np.ndarray, coef_names: list[str],
                  int_incl: bool, **kw: Any) -> RMAResult:
-        """Fit a model to other data with the same fitting core (``_fit``'s arguments)."""
+        """Fit a model to other data with the same fitting core.
+
+        Parameters
+        ----------
+        y, v, X, coef_names, int_incl
+            The data and the design, as in :meth:`RMAFit.refit_on`.
+        **kw
+            The settings (``method``, ``test``, ``level``, ...).
+
+        Returns
+        -------
+        RMAResult
+            The model fitted to that data.
+        """
         return _fit(y, v, X, coef_names, int_incl, **kw)
 
     # -- leave-one-out and influence -------------------------------------------------------
     def leave1out(self) -> pd.DataFrame:
-        """Refit the model k times, leaving out each study in turn (metafor ``leave1out``)."""
+        """Refit the model k times, leaving out each study in turn (metafor ``leave1out``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per study left out (:func:`~attunement.evidence.casewise.leave1out`).
+        """
         return casewise.leave1out(self)
 
     def cumul(self, order: Any = None, *, decreasing: bool = False) -> pd.DataFrame:
-        """Cumulative meta-analysis (metafor ``cumul``); see ``evidence.casewise.cumul``."""
+        """Cumulative meta-analysis (metafor ``cumul``).
+
+        Parameters
+        ----------
+        order : array-like, optional
+            A sort key per study (data order by default).
+        decreasing : bool, default False
+            Largest key first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The fits as studies are added (:func:`~attunement.evidence.casewise.cumul`).
+        """
         return casewise.cumul(self, order, decreasing=decreasing)
 
     def influence(self) -> pd.DataFrame:
-        """Case diagnostics (metafor ``influence``); see ``evidence.casewise.influence``."""
+        """Case diagnostics (metafor ``influence``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per study (:func:`~attunement.evidence.casewise.influence`).
+        """
         return casewise.influence(self)
 
     # -- publication bias shortcuts --------------------------------------------------------
     def regtest(self, **kw: Any) -> Any:
-        """Egger-type regression test; see :func:`attunement.evidence.bias.regtest`."""
+        """Egger-type regression test for funnel-plot asymmetry.
+
+        Parameters
+        ----------
+        **kw
+            :func:`~attunement.evidence.bias.regtest`'s options (``model``, ``predictor``).
+
+        Returns
+        -------
+        RegTest
+            The test and the limit estimate.
+        """
         return bias.regtest(self, **kw)
 
     def ranktest(self) -> Any:
-        """Rank correlation test; see :func:`attunement.evidence.bias.ranktest`."""
+        """Begg and Mazumdar's rank correlation test (:func:`~attunement.evidence.bias.ranktest`).
+
+        Returns
+        -------
+        RankTest
+            Kendall's tau and its p-value.
+        """
         return bias.ranktest(self)
 
     def trimfill(self, **kw: Any) -> Any:
-        """Trim-and-fill; see :func:`attunement.evidence.bias.trimfill`."""
+        """Duval and Tweedie's trim-and-fill.
+
+        Parameters
+        ----------
+        **kw
+            ``side`` (``"left"`` or ``"right"``, estimated by default) and ``estimator``
+            (``"L0"``, ``"R0"`` or ``"Q0"``), as :func:`~attunement.evidence.bias.trimfill`.
+
+        Returns
+        -------
+        TrimFill
+            The studies filled in and the refitted model.
+        """
         return bias.trimfill(self, **kw)
 
     def robust(self, cluster: Any, *, adjust: bool = True,
                clubSandwich: bool = False) -> Any:
         """Cluster-robust tests (metafor ``robust``): CR1 by default, CR2 with Satterthwaite
-        df and the HTZ test with ``clubSandwich=True``; see :func:`attunement.evidence.robust`.
+        df and the HTZ test with ``clubSandwich=True``.
+
+        Parameters
+        ----------
+        cluster : array-like or str
+            The cluster of each study.
+        adjust : bool, default True
+            The small-sample factor of CR1.
+        clubSandwich : bool, default False
+            CR2 with Satterthwaite df instead.
+
+        Returns
+        -------
+        RobustResult
+            The coefficients with robust SEs and tests.
         """
         return _robust(self, cluster, adjust=adjust, clubSandwich=clubSandwich)
 
     def permutest(self, **kw: Any) -> Any:
-        """Permutation test; see :func:`attunement.evidence.permutation.permutest`."""
+        """Permutation p-values of the coefficients and the omnibus test.
+
+        Parameters
+        ----------
+        **kw
+            ``iter``, ``exact`` and ``seed`` of :func:`~attunement.evidence.permutation.permutest`.
+
+        Returns
+        -------
+        PermutestResult
+            The permutation p-values.
+        """
         return permutation.permutest(self, **kw)
 
     def anova(self, other: RMAResult | None = None, **kw: Any) -> Any:
-        """Wald test (``X=``/``btt=``) or LRT against ``other``; see ``evidence.tests_anova``."""
+        """Wald test (``X=``/``btt=``) or likelihood-ratio test against ``other``.
+
+        Parameters
+        ----------
+        other : RMAResult, optional
+            A nested model for the likelihood-ratio test.
+        **kw
+            ``X`` or ``btt`` for a Wald test.
+
+        Returns
+        -------
+        WaldResult or LRTResult
+            As :func:`~attunement.evidence.tests_anova.anova`.
+        """
         return tests_anova.anova(self, other, **kw)
 
     def blup(self) -> pd.DataFrame:
-        """BLUPs of the true effects; see :func:`attunement.evidence.diagnostics_more.blup`."""
+        """Best linear unbiased predictions of the studies' true effects.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pred``, ``se`` and the interval (:func:`~attunement.evidence.diagnostics_more.blup`).
+        """
         return diagnostics_more.blup(self)
 
     def vif(self, btt: Any = None) -> pd.DataFrame:
-        """(Generalised) VIFs; see :func:`attunement.evidence.diagnostics_more.vif`."""
+        """(Generalised) variance inflation factors of the moderators.
+
+        Parameters
+        ----------
+        btt : sequence of int, optional
+            Coefficients (0-based) taken as one set.
+
+        Returns
+        -------
+        pandas.DataFrame
+            VIF and SIF (:func:`~attunement.evidence.diagnostics_more.vif`).
+        """
         return diagnostics_more.vif(self, btt)
 
     def selmodel(self, steps: Any = None, *, type: str = "stepfun") -> Any:
-        """Step-function or beta selection model; see ``evidence.selection.selmodel``."""
+        """Step-function or beta selection model for publication bias.
+
+        Parameters
+        ----------
+        steps : sequence of float, optional
+            The p-value cut-points of a step function.
+        type : str, default "stepfun"
+            ``"stepfun"`` or ``"beta"``.
+
+        Returns
+        -------
+        SelModelResult
+            The adjusted estimate and the selection weights.
+        """
         return selection.selmodel(self, steps, type=type)
 
     def hc(self) -> Any:
-        """Henmi-Copas CI; see :func:`attunement.evidence.selection.hc`."""
+        """Henmi and Copas's confidence interval (:func:`~attunement.evidence.selection.hc`).
+
+        Returns
+        -------
+        HCResult
+            The estimate with its robust interval.
+        """
         return selection.hc(self)
 
     def profile(self, **kw: Any) -> pd.DataFrame:
-        """Profile log-likelihood of tau^2; see ``evidence.diagnostics_more.profile_tau2``."""
+        """Profile log-likelihood of τ².
+
+        Parameters
+        ----------
+        **kw
+            The grid: ``tau2``, or ``xlim`` and ``steps``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :func:`~attunement.evidence.diagnostics_more.profile_tau2`.
+        """
         return diagnostics_more.profile_tau2(self, **kw)
 
     # -- output ----------------------------------------------------------------------------
     def to_dict(self, *, with_confint: bool = True, with_egger: bool = True) -> dict[str, Any]:
-        """Plain-JSON summary (the keys of ``attunement meta --json``)."""
+        """Plain-JSON summary (the keys of ``attunement meta --json``).
+
+        Parameters
+        ----------
+        with_confint : bool, default True
+            Add the CIs of τ², I² and H².
+        with_egger : bool, default True
+            Add Egger's regression test.
+
+        Returns
+        -------
+        dict
+            Plain values only.
+        """
         out: dict[str, Any] = {
             "model": _model_label(self),
             "method": self.method,
@@ -417,74 +595,6 @@ def _fit_intercept(y, ymc, v, method, test, level, control, slab, tau2, se_tau2,
         level=level, int_only=True, int_incl=True, btt=[0], tau2_fixed=tau2_fixed,
         control=control, study_labels=slab, R2=None, iterations=iterations,
     )
-
-
-def subgroup_analysis(fit: RMAResult, groups: Sequence[Any]) -> tuple[pd.DataFrame, dict]:
-    """Subgroup analysis both ways users expect: a separate model per subgroup
-    (the fit's τ² estimator and test) and the test of subgroup differences, QM from the
-    mixed-effects model with the subgroup as a categorical moderator (common τ²).
-
-    Parameters
-    ----------
-    fit : RMAResult
-        A fit without moderators.
-    groups : sequence
-        One subgroup label per study.
-
-    Returns
-    -------
-    tuple of (pandas.DataFrame, dict)
-        One row per subgroup (k, estimate, se, CI, p, τ², I², Q) and the test of subgroup
-        differences (``QM``, ``df``, ``pval``, ``tau2_common``, ``statistic``).
-
-    Examples
-    --------
-    BCG trials by allocation; R: ``rma(yi, vi, mods = ~ factor(alloc), data = dat)`` gives
-    QM = 1.7675 (df 2), p = 0.4132, τ² = 0.3615, and ``rma(yi, vi, data = dat,
-    subset = alloc == "random")`` −0.9710 (``tests/reference/metafor_reference.json``):
-
-    >>> from attunement.evidence import escalc
-    >>> from attunement.evidence.datasets import dat_bcg
-    >>> bcg = dat_bcg()
-    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
-    >>> table, test = subgroup_analysis(rma(dat), bcg.alloc)
-    >>> round(float(table.estimate[0]), 4), round(test["QM"], 4), round(test["tau2_common"], 4)
-    (-0.971, 1.7675, 0.3615)
-    """
-    if not fit.int_only:
-        raise ValueError("subgroup analysis starts from a model without moderators")
-    labels = pd.Series([None if g is None or (isinstance(g, float) and math.isnan(g))
-                        else str(g) for g in groups])
-    if len(labels) != fit.k:
-        raise ValueError(f"{len(labels)} subgroup labels for {fit.k} studies")
-    if labels.isna().any():
-        raise ValueError("every study needs a subgroup label")
-    rows = []
-    for level in dict.fromkeys(labels):
-        idx = np.flatnonzero(labels.to_numpy() == level)
-        row: dict[str, Any] = {"subgroup": level, "k": idx.size}
-        if idx.size >= 2 or fit.is_fixed:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                sub = rma(fit.yi[idx], fit.vi[idx], method=fit.method, test=fit.test,
-                          level=fit.level, control=fit.control)
-            row.update(estimate=sub.beta[0], se=sub.se[0], ci_lb=sub.ci_lb[0],
-                       ci_ub=sub.ci_ub[0], pval=sub.pval[0], tau2=sub.tau2, I2=sub.I2,
-                       Q=sub.QE, Q_p=sub.QEp)
-        else:
-            crit = _crit(fit.alpha, None)
-            y0, se0 = fit.yi[idx[0]], math.sqrt(fit.vi[idx[0]])
-            row.update(estimate=y0, se=se0, ci_lb=y0 - crit * se0, ci_ub=y0 + crit * se0)
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    test: dict[str, Any] = {}
-    if table.shape[0] > 1:
-        mixed = rma(fit.yi, fit.vi, mods=pd.DataFrame({"subgroup": labels}), method=fit.method,
-                    test=fit.test, level=fit.level, control=fit.control)
-        test = {"QM": mixed.QM, "df": mixed.QM_df[0] if mixed.QM_df[1] is None
-                else list(mixed.QM_df), "pval": mixed.QMp, "tau2_common": mixed.tau2,
-                "statistic": "chisq" if mixed.ddf is None else "F"}
-    return table, test
 
 
 def _pseudo_r2(method, y, v, X, w, weights, tau2, test, level, control):

@@ -27,7 +27,23 @@ EXACT_CAP = 1_000_000
 
 @dataclass
 class PermutestResult:
-    """p-values of a permutation test: ``pval`` per coefficient and ``QMp`` for the omnibus test."""
+    """p-values of a permutation test: ``pval`` per coefficient and ``QMp`` for the omnibus test.
+
+    Made by :func:`permutest`; ``beta_perm``, ``zval_perm`` and ``QM_perm`` hold the statistics
+    of every permuted fit.
+
+    Examples
+    --------
+    An exact test of a meta-regression on eight studies enumerates the 56 distinct
+    arrangements of their setting labels (:func:`exact_count`):
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> reg = rma(dat_raudenbush1985().iloc[6:14], mods="~ setting")
+    >>> perm = permutest(reg, exact=True)
+    >>> perm.exact, perm.iter, list(perm.table())
+    (True, 56, ['intrcpt', 'setting[indiv]'])
+    """
 
     pval: np.ndarray
     QMp: float
@@ -41,7 +57,13 @@ class PermutestResult:
     QM_perm: np.ndarray
 
     def table(self) -> dict[str, float]:
-        """Permutation p-value per coefficient name."""
+        """Permutation p-value per coefficient name.
+
+        Returns
+        -------
+        dict of str to float
+            The coefficient's name and its p-value, in the model's order.
+        """
         return dict(zip(self.coef_names, (float(p) for p in self.pval), strict=True))
 
 
@@ -70,7 +92,30 @@ def _row_groups(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_count(fit: RMAFit) -> int:
-    """Number of fits an exact test needs (2^k sign flips, or distinct row arrangements)."""
+    """Number of fits an exact test needs (2^k sign flips, or distinct row arrangements).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The model to be tested.
+
+    Returns
+    -------
+    int
+        2^k for a model without moderators, else k! over the product of the factorials of
+        the counts of identical moderator rows.
+
+    Examples
+    --------
+    Eight studies, three of them individual-setting: 8!/(3! 5!) = 56 arrangements; without
+    moderators 2^8 = 256 sign flips:
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> eight = dat_raudenbush1985().iloc[6:14]
+    >>> exact_count(rma(eight, mods="~ setting")), exact_count(rma(eight))
+    (56, 256)
+    """
     if fit.int_only:
         return 2 ** fit.k
     labels, _ = _row_groups(fit.X)

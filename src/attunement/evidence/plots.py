@@ -79,6 +79,46 @@ def forest_plot(
     QM from the mixed-effects model with the subgroup as moderator. ``columns``: extra text
     columns shown after the study label, e.g. ``{"Treated": ["4/123", ...]}`` (metafor's
     ``ilab``), one value per study.
+
+    Parameters
+    ----------
+    res : RMAResult
+        A model without moderators.
+    path : str or pathlib.Path, optional
+        Where to save the figure (``.png``, ``.svg`` or ``.pdf``).
+    subgroup : sequence, optional
+        One subgroup label per study.
+    transf : str or callable, optional
+        ``"exp"``, ``"tanh"`` or a function applied to estimates and bounds.
+    xlabel, title : str, optional
+        Axis label (a default names the measure) and title.
+    show_pi : bool, default True
+        Draw the prediction interval under the pooled diamond.
+    show_weights : bool, default True
+        Show each study's weight (%).
+    refline : float or None, default 0.0
+        The vertical line of no effect (None for none).
+    columns : dict of str to sequence, optional
+        Extra text columns.
+    dpi : int, default 200
+        Resolution of a saved PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (also saved when ``path`` is given).
+
+    Examples
+    --------
+    The BCG trials' risk ratios, by allocation method, as ``forest(res, atransf = exp)``:
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> bcg = dat_bcg()
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
+    >>> fig = forest_plot(rma(dat), transf="exp", subgroup=bcg.alloc)
+    >>> fig.axes[0].get_xlabel()
+    'Risk ratio (log scale)'
     """
     if not res.int_only:
         raise ValueError("forest_plot draws models without moderators; use subgroup= for blocks")
@@ -304,6 +344,40 @@ def funnel_plot(
     contour-enhanced funnel centred on zero with shaded regions of two-sided significance
     (p > .10, .10–.05, .05–.01, < .01; Peters et al. 2008). Pass a trim-and-fill result as
     ``filled`` to draw the imputed studies as open circles.
+
+    Parameters
+    ----------
+    res : RMAResult
+        The fitted model; with moderators its residuals are plotted around zero.
+    path : str or pathlib.Path, optional
+        File to save the figure to (PNG, SVG or PDF by extension).
+    contour : bool, default False
+        Draw the contour-enhanced funnel.
+    levels : sequence of float, default (0.90, 0.95, 0.99)
+        The contours' confidence levels.
+    filled : TrimFill, optional
+        A :func:`~attunement.evidence.bias.trimfill` result of ``res``.
+    xlabel, title : str, optional
+        Horizontal axis label and title.
+    dpi : int, default 200
+        Resolution when saving a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The funnel plot.
+
+    Examples
+    --------
+    As metafor's ``funnel(trimfill(res))`` on the BCG log risk ratios:
+
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> dat = escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg())
+    >>> res = rma(dat, method="DL")
+    >>> fig = funnel_plot(res, filled=res.trimfill())
+    >>> bool(fig.axes[0].yaxis_inverted())
+    True
     """
     model = res
     is_filled = np.zeros(res.k, dtype=bool)

@@ -23,7 +23,29 @@ if TYPE_CHECKING:
 def baujat_data(fit: RMAFit) -> pd.DataFrame:
     """x: squared Pearson residual (contribution to heterogeneity); y: influence on the fitted
     value when the study is left out, (ŷ₍₋ᵢ₎ − ŷ)² / Var(ŷ₍₋ᵢ₎) (Baujat et al. 2002, Stat Med
-    21:2641). R: ``baujat(rma(yi, vi, data = dat.raudenbush1985))`` -- first x 0.08379."""
+    21:2641).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The fitted model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x`` and ``y``, one row per study (indexed by its label).
+
+    Examples
+    --------
+    R: ``baujat(rma(yi, vi, data = dat.raudenbush1985))`` -- study 1 at x 0.08379,
+    y 0.03831:
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> points = baujat_data(rma("yi", "vi", data=dat_raudenbush1985()))
+    >>> points.loc["Study 1"].round(3).tolist()
+    [0.084, 0.038]
+    """
     if fit.k < 2:
         raise ValueError("baujat needs at least 2 studies")
     pred_full = fit.X @ fit.beta
@@ -44,7 +66,26 @@ def baujat_data(fit: RMAFit) -> pd.DataFrame:
 
 
 def baujat_plot(fit: RMAFit) -> Figure:
-    """Baujat plot: each study labelled at (contribution to Q, influence on the result)."""
+    """Baujat plot: each study labelled at (contribution to Q, influence on the result).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The model whose studies are plotted (:func:`baujat_data`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, ready for ``savefig``.
+
+    Examples
+    --------
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> ax = baujat_plot(rma("yi", "vi", data=dat_raudenbush1985())).axes[0]
+    >>> ax.get_ylabel()
+    'Influence on overall result'
+    """
     from matplotlib.figure import Figure
 
     d = baujat_data(fit)
@@ -63,7 +104,29 @@ def baujat_plot(fit: RMAFit) -> Figure:
 
 def radial_data(fit: RMAFit) -> pd.DataFrame:
     """Galbraith (radial) coordinates: x = 1/√(v + τ²), y = y/√(v + τ²); models without
-    moderators only, as metafor. R: ``radial(rma(yi, vi, method = "FE"))``."""
+    moderators only, as metafor.
+
+    Parameters
+    ----------
+    fit : RMAResult
+        An intercept-only model (common or random effects).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x`` (precision) and ``y`` (standardised effect), one row per study.
+
+    Examples
+    --------
+    R: ``radial(rma(yi, vi, data = dat.raudenbush1985, method = "FE"))`` puts study 1 at
+    1/√0.0156 = 8.0064, 0.03/√0.0156 = 0.2402:
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> common = rma("yi", "vi", data=dat_raudenbush1985(), method="FE")
+    >>> radial_data(common).iloc[0].round(4).tolist()
+    [8.0064, 0.2402]
+    """
     if not fit.int_only:
         raise ValueError("radial plots are for models without moderators")
     s = np.sqrt(fit.vi + fit.tau2)
@@ -71,8 +134,29 @@ def radial_data(fit: RMAFit) -> pd.DataFrame:
 
 
 def radial_plot(fit: RMAFit) -> Figure:
-    """Radial plot: studies, the line through the origin with slope = the pooled estimate and
-    its ±z band (Galbraith 1988, Stat Med 7:889)."""
+    """Radial (Galbraith) plot of a model without moderators.
+
+    The studies, the line through the origin with slope = the pooled estimate and
+    its ±z band (Galbraith 1988, Stat Med 7:889).
+
+    Parameters
+    ----------
+    fit : RMAResult
+        A model without moderators (:func:`radial_data`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The plot.
+
+    Examples
+    --------
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> fig = radial_plot(rma("yi", "vi", data=dat_raudenbush1985(), method="FE"))
+    >>> fig.axes[0].get_xlabel()
+    'x = 1/√(v)  (precision)'
+    """
     from matplotlib.figure import Figure
 
     d = radial_data(fit)
@@ -96,8 +180,34 @@ def gosh(fit: RMAFit, *, subsets: int = 100_000, seed: int | None = None) -> pd.
     """Fit the model to subsets of the studies (metafor ``gosh``, Olkin et al. 2012, Res Synth
     Methods 3:214): every subset of at least p studies when there are no more than ``subsets``,
     else ``subsets`` random ones drawn with ``seed``. Columns: one boolean per study, then QE,
-    I2, H2, tau2 and the coefficients. R: ``gosh(rma(yi, vi, data = dat.raudenbush1985[1:8, ]))``
-    (all 255 subsets, compared in ``tests/evidence/test_evidence_plots_more.py``)."""
+    I2, H2, tau2 and the coefficients.
+
+    Parameters
+    ----------
+    fit : RMAResult
+        The model refitted to each subset.
+    subsets : int, default 100000
+        The most subsets to fit; beyond it a random sample of that many.
+    seed : int, optional
+        Seed of the random sample.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subset.
+
+    Examples
+    --------
+    R: ``gosh(rma(yi, vi, data = dat.raudenbush1985[1:8, ]))`` fits all 255 subsets
+    (compared in ``tests/evidence/test_evidence_plots_more.py``); the last is all eight
+    studies, with τ² = 0:
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> table = gosh(rma("yi", "vi", data=dat_raudenbush1985().iloc[:8]))
+    >>> len(table), round(float(table.tau2.iloc[-1]), 6)
+    (255, 0.0)
+    """
     if fit.weights is not None:
         raise ValueError("gosh: fits with user weights are not supported")
     if subsets < 1:
@@ -132,7 +242,28 @@ def gosh(fit: RMAFit, *, subsets: int = 100_000, seed: int | None = None) -> pd.
 
 
 def gosh_plot(table: pd.DataFrame, *, x: str = "I2", y: str = "estimate") -> Figure:
-    """GOSH scatter of two columns of :func:`gosh` (default I² against the estimate)."""
+    """GOSH scatter of two columns of :func:`gosh` (default I² against the estimate).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The subsets' fits from :func:`gosh`.
+    x, y : str, default "I2" and "estimate"
+        The columns on the horizontal and vertical axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The scatter plot.
+
+    Examples
+    --------
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> fits = gosh(rma("yi", "vi", data=dat_raudenbush1985().iloc[:6]))
+    >>> gosh_plot(fits, x="tau2").axes[0].get_xlabel()
+    'τ²'
+    """
     from matplotlib.figure import Figure
 
     for col in (x, y):

@@ -32,6 +32,21 @@ class RMAFit(Coefficients):
 
     Fields use metafor's names: ``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
     ``vb``, ``tau2``, ``se_tau2``, ``I2``, ``H2``, ``QE``, ``QEp``, ``QM``, ``QMp``, ``R2``.
+
+    Examples
+    --------
+    R, on the BCG log risk ratios: ``res <- rma(yi, vi, data = dat)``;
+    ``predict(res, transf = exp)`` gives 0.4894 [0.3441, 0.6962], prediction interval
+    [0.1546, 1.5490]; ``confint(res)`` τ² 0.3132 [0.1197, 1.1115]; ``weights(res)[1]`` 5.0595 %:
+
+    >>> import numpy as np
+    >>> from attunement.evidence import escalc, rma
+    >>> from attunement.evidence.datasets import dat_bcg
+    >>> res = rma(escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat_bcg()))
+    >>> res.predict(transf=np.exp)[["pred", "ci_lb", "ci_ub", "pi_lb", "pi_ub"]].round(4).iloc[0].tolist()
+    [0.4894, 0.3441, 0.6962, 0.1546, 1.549]
+    >>> res.confint().loc["tau2"].round(4).tolist(), round(float(res.weights_percent()[0]), 4)
+    ([0.3132, 0.1197, 1.1115], 5.0595)
     """
 
     vb: np.ndarray
@@ -93,12 +108,24 @@ class RMAFit(Coefficients):
         return float(self.beta[0])
 
     def weights_percent(self) -> np.ndarray:
-        """Percentage weight of each study (metafor's ``weights()``)."""
+        """Percentage weight of each study (metafor's ``weights()``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Weights summing to 100, in data order.
+        """
         w = self.weights if self.weights is not None else 1 / (self.vi + self.tau2)
         return 100 * w / w.sum()
 
     def hat(self) -> np.ndarray:
-        """Leverages: diagonal of X (XᵀW X)⁻¹ XᵀW (metafor's ``hatvalues()``)."""
+        """Leverages: diagonal of X (XᵀW X)⁻¹ XᵀW (metafor's ``hatvalues()``).
+
+        Returns
+        -------
+        numpy.ndarray
+            One leverage per study, between 0 and 1.
+        """
         w = self.weights if self.weights is not None else 1 / (self.vi + self.tau2)
         proj = _proj(self.X, w)
         h = proj.h * w
@@ -106,15 +133,35 @@ class RMAFit(Coefficients):
         return h
 
     def fitted(self) -> np.ndarray:
+        """The fitted values Xb (metafor's ``fitted()``).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per study; the pooled estimate for every study without moderators.
+        """
         return self.X @ self.beta
 
     def logLik(self) -> float:
+        """The log-likelihood, restricted for a REML fit (R's ``logLik``).
+
+        Returns
+        -------
+        float
+            The maximised (restricted) log-likelihood.
+        """
         kind = "REML" if self.method == "REML" else "ML"
         return self.fit_stats[kind]["logLik"]
 
     # -- tables ----------------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
-        """Tidy table of the fixed effects (estimate, se, z or t, p, CI)."""
+        """Tidy table of the fixed effects.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by term: estimate, se, zval (or tval), pval, ci_lb and ci_ub.
+        """
         stat = "zval" if self.ddf is None else "tval"
         return pd.DataFrame(
             {
@@ -129,7 +176,13 @@ class RMAFit(Coefficients):
         )
 
     def study_table(self) -> pd.DataFrame:
-        """One row per study: effect, its CI, and its weight in the model."""
+        """One row per study: effect, its CI, and its weight in the model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``study``, ``yi``, ``vi``, the study's own CI and its ``weight`` (%).
+        """
         crit = _crit(self.alpha, None)
         sei = np.sqrt(self.vi)
         return pd.DataFrame(
@@ -158,6 +211,23 @@ class RMAFit(Coefficients):
         for an intercept-only model. ``pi_type``: ``"default"`` (z, or t(k − p) after
         Knapp–Hartung), ``"riley"`` (t with k − p − 1 df; Higgins, Thompson & Spiegelhalter
         2009) or ``"t"``. ``transf`` (e.g. ``np.exp``, ``np.tanh``) back-transforms the results.
+
+        Parameters
+        ----------
+        newmods : array-like, optional
+            Moderator values, one row per prediction.
+        pi_type : str, default "default"
+            How the prediction interval is computed.
+        transf : callable, optional
+            Back-transformation applied to the prediction and bounds.
+        level : float, optional
+            Confidence level (the model's by default).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pred``, ``se``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub`` (``se`` is NaN after
+            ``transf``).
         """
         alpha = self.alpha if level is None else _as_level(level)
         if newmods is None:
@@ -221,6 +291,18 @@ class RMAFit(Coefficients):
         upper bound is below 0 both are 0 and the interval is flagged as null
         (``.attrs["ci_null"]``). For GENQ fits metafor's default is the generalised Q-profile
         interval, which is not implemented: pass ``type="QP"`` for the standard one.
+
+        Parameters
+        ----------
+        level : float, optional
+            Confidence level (the model's by default).
+        type : str, optional
+            ``"QP"`` for the Q-profile interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``estimate``, ``ci_lb``, ``ci_ub`` for tau2, tau, I2 and H2.
         """
         if type is None:
             if self.method == "GENQ":
@@ -291,10 +373,36 @@ class RMAFit(Coefficients):
         """Fit a model to other data with ``rma``'s fitting core (its keyword arguments:
         ``method``, ``test``, ``weights``, ``level``, ``tau2_value``, ``control``, ``btt``,
         ``slab``, ``skip_r2``, ``light``); :class:`~attunement.evidence.models.RMAResult`
-        provides it."""
+        provides it.
+
+        Parameters
+        ----------
+        y, v : numpy.ndarray
+            The effects and their variances.
+        X : numpy.ndarray
+            The model matrix.
+        coef_names : list of str
+            Names of the coefficients.
+        int_incl : bool
+            Whether ``X`` includes an intercept.
+        **kw
+            The fitting options listed above.
+
+        Returns
+        -------
+        RMAFit
+            The new model.
+        """
         raise NotImplementedError("refit_on needs an RMAResult (from rma)")
 
     def summary(self) -> str:
+        """The model printed as metafor prints it.
+
+        Returns
+        -------
+        str
+            Heterogeneity, the test of moderators and the coefficient table.
+        """
         return _format(self)
 
     def __str__(self) -> str:

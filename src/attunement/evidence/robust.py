@@ -31,7 +31,25 @@ __all__ = ["RobustResult", "robust"]
 
 @dataclass(repr=False)
 class RobustResult:
-    """Cluster-robust tests of a fitted model's coefficients (see :func:`robust`)."""
+    """Cluster-robust tests of a fitted model's coefficients (see :func:`robust`).
+
+    Examples
+    --------
+    R: ``robust(rma.mv(yi, vi, random = ~ 1 | trial/es, data = dat), cluster = trial)`` on
+    dat.berkey1998 gives SE 0.06322, p = 0.8180 on 4 df; with ``clubSandwich = TRUE`` SE
+    0.06323 on 3.9911 df:
+
+    >>> from attunement.evidence import rma_mv
+    >>> from attunement.evidence.datasets import dat_berkey1998
+    >>> dat = dat_berkey1998().assign(es=range(10))
+    >>> two_level = rma_mv("yi", "vi", random="~ 1 | trial/es", data=dat)
+    >>> cr1 = two_level.robust(dat.trial)
+    >>> cr1.to_dict()["coefficients"]["intrcpt"]["df"], round(float(cr1.pval[0]), 4)
+    (4.0, 0.818)
+    >>> cr2 = two_level.robust(dat.trial, clubSandwich=True)
+    >>> cr2.vbest, cr2.coef_table()[["se", "df"]].round(4).iloc[0].tolist()
+    ('CR2', [0.0632, 3.9911])
+    """
 
     model: Any
     vbest: str
@@ -52,13 +70,25 @@ class RobustResult:
     btt: list[int]
 
     def coef_table(self) -> pd.DataFrame:
-        """Estimates with robust SE, t, df, p and CI, one row per coefficient."""
+        """The coefficients with their cluster-robust inference.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per coefficient: estimate, robust se, tval, df, pval, ci_lb and ci_ub.
+        """
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval,
                              "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,
                              "ci_ub": self.ci_ub}, index=self.coef_names)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain numbers for JSON: the coefficient table, the moderator test and the clusters."""
+        """Plain numbers for JSON: the coefficient table, the moderator test and the clusters.
+
+        Returns
+        -------
+        dict
+            ``vcov`` (CR1 or CR2), ``clusters``, ``coefficients``, ``QM``, ``QM_df``, ``QM_p``.
+        """
         return {"vcov": self.vbest, "clusters": self.n_clusters,
                 "coefficients": {name: {k: float(v) for k, v in row.items()}
                                  for name, row in self.coef_table().iterrows()},

@@ -46,8 +46,32 @@ def wald(fit: RMAFit, X: Any = None, *, btt: Any = None) -> WaldResult:
     """Wald test of the linear contrasts ``X`` (rows = hypotheses, columns = coefficients) or of
     the coefficients ``btt`` (0-based) being zero, as metafor's ``anova(fit, X=)``/``btt=``.
 
+    Parameters
+    ----------
+    fit : RMAResult
+        The fitted model.
+    X : array-like, optional
+        Contrast matrix, one row per hypothesis and one column per coefficient.
+    btt : sequence of int, optional
+        Coefficients (0-based) tested jointly against zero; give this or ``X``.
+
+    Returns
+    -------
+    WaldResult
+        Each row's estimate ``Xb`` with ``se``, ``zval``, ``pval``, and the omnibus ``QM``
+        with its df and p-value.
+
+    Examples
+    --------
     R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, data = dat.raudenbush1985),
-    X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299.
+    X = rbind(c(0,1,0,0), c(0,0,1,-1)))`` gives QM = 7.0224 (df 2), p = 0.0299:
+
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> reg = rma("yi", "vi", data=dat_raudenbush1985(), mods="~ weeks + setting + tester")
+    >>> test = wald(reg, [[0, 1, 0, 0], [0, 0, 1, -1]])
+    >>> round(test.QM, 4), test.QMdf[0], round(test.QMp, 4)
+    (7.0224, 2, 0.0299)
     """
     if (X is None) == (btt is None):
         raise ValueError("give exactly one of X (contrast matrix) or btt (coefficient indices)")
@@ -89,6 +113,30 @@ def lrt(full: RMAFit, reduced: RMAFit) -> LRTResult:
     R: ``anova(rma(yi, vi, mods = ~ weeks + setting + tester, method = "ML"),
     rma(yi, vi, mods = ~ weeks, method = "ML"))`` on dat.raudenbush1985 gives LRT = 2.2932
     (df 2), p = 0.3177.
+
+    Parameters
+    ----------
+    full : RMAResult
+        The model with more coefficients.
+    reduced : RMAResult
+        The model nested in ``full``.
+
+    Returns
+    -------
+    LRTResult
+        ``LRT``, its ``df`` and ``pval``, with both models' fit statistics, τ², QE and the
+        pseudo-R² of the reduction in τ².
+
+    Examples
+    --------
+    >>> from attunement.evidence import rma
+    >>> from attunement.evidence.datasets import dat_raudenbush1985
+    >>> dat = dat_raudenbush1985()
+    >>> big = rma("yi", "vi", data=dat, mods="~ weeks + setting + tester", method="ML")
+    >>> small = rma("yi", "vi", data=dat, mods="~ weeks", method="ML")
+    >>> res = lrt(big, small)
+    >>> round(res.LRT, 4), res.df, round(res.pval, 4)
+    (2.2932, 2, 0.3177)
     """
     if full.yi.shape != reduced.yi.shape or not (
             np.array_equal(full.yi, reduced.yi) and np.array_equal(full.vi, reduced.vi)):

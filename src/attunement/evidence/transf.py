@@ -35,36 +35,128 @@ __all__ = [
 
 
 def transf_ilogit(x: Any) -> np.ndarray:
-    """Inverse logit (for ``PLO``); R: ``transf.ilogit(1.2)`` = 0.7685248."""
+    """Inverse logit: a log odds back to a proportion (for ``PLO``).
+
+    Parameters
+    ----------
+    x : float or array-like
+        Log odds.
+
+    Returns
+    -------
+    numpy.ndarray
+        Proportions, 1 / (1 + exp(−x)).
+
+    Examples
+    --------
+    R: ``transf.ilogit(1.2)`` = 0.7685248.
+
+    >>> round(float(transf_ilogit(1.2)), 7)
+    0.7685248
+    """
     return expit(np.asarray(x, dtype=float))
 
 
 def transf_iarcsin(x: Any) -> np.ndarray:
-    """sin(x)², clipped to [0, 1] outside [0, π/2] (for ``PAS``); R: ``transf.iarcsin(0.8)``
-    = 0.5145998."""
+    """Inverse arcsine square root: sin(x)² (for ``PAS``).
+
+    Parameters
+    ----------
+    x : array-like
+        Values on the arcsine scale (``escalc("PAS")``'s ``yi``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Proportions; 0 below 0 and 1 above π/2, as metafor clips them.
+
+    Examples
+    --------
+    R: ``transf.iarcsin(0.8)`` = 0.5145998.
+
+    >>> round(float(transf_iarcsin(0.8)), 7)
+    0.5145998
+    """
     x = np.asarray(x, dtype=float)
     z = np.sin(x) ** 2
     return np.where(x < 0, 0.0, np.where(x > np.arcsin(1.0), 1.0, z))
 
 
 def transf_isqrt(x: Any) -> np.ndarray:
-    """x², 0 for negative x (for ``IRS``); R: ``transf.isqrt(c(-0.5, 1.2))`` = 0, 1.44."""
+    """Inverse square root: x², with 0 for a negative x (for ``IRS``).
+
+    Parameters
+    ----------
+    x : float or numpy.ndarray
+        Square roots of incidence rates, the scale of ``escalc("IRS")``; a negative value
+        (a bound below zero) gives a rate of 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rates.
+
+    Examples
+    --------
+    R: ``transf.isqrt(c(-0.5, 1.2))`` = 0, 1.44.
+
+    >>> transf_isqrt([-0.5, 1.2]).round(2).tolist()
+    [0.0, 1.44]
+    """
     x = np.asarray(x, dtype=float)
     return np.where(x < 0, 0.0, x * x)
 
 
 def transf_pft(p: Any, ni: Any) -> np.ndarray:
-    """Freeman–Tukey double arcsine of a proportion p with sample size ni; R:
-    ``transf.pft(16/17, 17)`` equals ``escalc("PFT", xi=16, ni=17)$yi``."""
+    """Freeman–Tukey double arcsine of a proportion.
+
+    Parameters
+    ----------
+    p : float or array-like
+        Proportions.
+    ni : float or array-like
+        Sample sizes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The transformed values, the ``yi`` of ``escalc("PFT")``.
+
+    Examples
+    --------
+    R: ``transf.pft(16/17, 17)`` equals ``escalc("PFT", xi = 16, ni = 17)$yi``:
+
+    >>> from attunement.evidence import escalc
+    >>> float(transf_pft(16 / 17, 17)) == float(escalc("PFT", xi=[16], ni=[17])["yi"][0])
+    True
+    """
     p, ni = np.asarray(p, dtype=float), np.asarray(ni, dtype=float)
     x = p * ni
     return 0.5 * (np.arcsin(np.sqrt(x / (ni + 1))) + np.arcsin(np.sqrt((x + 1) / (ni + 1))))
 
 
 def transf_ipft(x: Any, ni: Any) -> np.ndarray:
-    """Inverse Freeman–Tukey transformation (Miller 1978) for sample size ni; R:
-    ``transf.ipft(0.8, 20)`` = 0.5153123. Values beyond the transforms of 0 and 1 give 0
-    and 1."""
+    """Inverse Freeman–Tukey double arcsine (Miller 1978): back to a proportion.
+
+    Parameters
+    ----------
+    x : float or array-like
+        Values on the double-arcsine scale.
+    ni : float or array-like
+        The sample size each value refers to.
+
+    Returns
+    -------
+    numpy.ndarray
+        Proportions; values beyond the transforms of 0 and 1 give 0 and 1.
+
+    Examples
+    --------
+    R: ``transf.ipft(0.8, 20)`` = 0.5153123.
+
+    >>> round(float(transf_ipft(0.8, 20)), 7)
+    0.5153123
+    """
     x, ni = np.asarray(x, dtype=float), np.asarray(ni, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.sin(2 * x)
@@ -74,24 +166,84 @@ def transf_ipft(x: Any, ni: Any) -> np.ndarray:
 
 
 def transf_ipft_hm(x: Any, ni: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Inverse Freeman–Tukey with the harmonic mean of the studies' sample sizes (for a pooled
-    ``PFT`` estimate); R: ``transf.ipft.hm(1.2, targs = list(ni = c(10, 20, 40)))`` =
-    0.8889029."""
+    """Inverse Freeman–Tukey for a pooled ``PFT`` estimate, at the harmonic mean sample size.
+
+    Parameters
+    ----------
+    x : float or array-like
+        Pooled values on the double-arcsine scale (estimate, bounds).
+    ni : sequence of float
+        The studies' sample sizes (missing ones are left out).
+
+    Returns
+    -------
+    numpy.ndarray
+        Proportions.
+
+    Examples
+    --------
+    R: ``transf.ipft.hm(1.2, targs = list(ni = c(10, 20, 40)))`` = 0.8889029.
+
+    >>> round(float(transf_ipft_hm(1.2, ni=[10, 20, 40])), 7)
+    0.8889029
+    """
     n = np.asarray(ni, dtype=float)
     n = n[~np.isnan(n)]
     return transf_ipft(x, 1 / np.mean(1 / n))
 
 
 def transf_irft(ir: Any, ti: Any) -> np.ndarray:
-    """Freeman–Tukey transformation of an incidence rate for person-time ti; R:
-    ``transf.irft(9/413, 413)`` equals ``escalc("IRFT", xi=9, ti=413)$yi``."""
+    """Freeman–Tukey transformation of an incidence rate.
+
+    Parameters
+    ----------
+    ir : float or array-like
+        Incidence rates (events per unit of person-time).
+    ti : float or array-like
+        Person-time.
+
+    Returns
+    -------
+    numpy.ndarray
+        ½ (√ir + √(ir + 1/ti)), which is ``escalc("IRFT")``'s ``yi``.
+
+    Examples
+    --------
+    Nine events in 413 person-years; R: ``transf.irft(9/413, 413)`` equals
+    ``escalc("IRFT", xi = 9, ti = 413)$yi``:
+
+    >>> from attunement.evidence import escalc
+    >>> rate = escalc("IRFT", xi=[9], ti=[413])
+    >>> bool(transf_irft(9 / 413, 413).item() == rate.yi.iloc[0])
+    True
+    """
     ir, ti = np.asarray(ir, dtype=float), np.asarray(ti, dtype=float)
     return 0.5 * (np.sqrt(ir) + np.sqrt(ir + 1 / ti))
 
 
 def transf_iirft(x: Any, ti: Any) -> np.ndarray:
-    """Inverse of :func:`transf_irft` (for ``IRFT``); R: ``transf.iirft(0.4, 50)`` =
-    0.1501563."""
+    """Inverse Freeman–Tukey transformation of a rate (undoes :func:`transf_irft`).
+
+    Parameters
+    ----------
+    x : float or array-like
+        Values on the Freeman–Tukey scale.
+    ti : float or array-like
+        Person-time.
+
+    Returns
+    -------
+    numpy.ndarray
+        Incidence rates, 0 below the transform of a zero rate.
+
+    Examples
+    --------
+    R: ``transf.iirft(c(0.4, 0), 50)`` = 0.15015625, 0 (zero is below the transform of a
+    zero rate, ½√(1/50)):
+
+    >>> transf_iirft([0.4, 0.0], 50).tolist()
+    [0.15015625, 0.0]
+    """
     x, ti = np.asarray(x, dtype=float), np.asarray(ti, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (1 / ti - 8 * x**2 + 16 * ti * x**4) / (16 * x**2 * ti)
@@ -105,9 +257,31 @@ def back_transform(measure: str, *, ni: Any = None, ti: Any = None) -> Callable 
     square root and Freeman–Tukey (with the harmonic mean of ``ni``, or the mean person-time
     ``ti``). Pass the result as ``transf`` to ``RMAResult.predict``.
 
+    Parameters
+    ----------
+    measure : str
+        The ``escalc`` measure of the pooled model, e.g. ``"PLO"`` or ``"PFT"``.
+    ni : array-like, optional
+        The studies' sample sizes (needed for ``PFT``).
+    ti : array-like, optional
+        The studies' person-times (needed for ``IRFT``).
+
+    Returns
+    -------
+    callable or None
+        The function from the analysis scale to the data scale.
+
+    Examples
+    --------
     R: ``predict(rma(yi, vi, data = escalc("PFT", xi = xi, ni = ni, data = dat.pritz1997)),
     transf = transf.ipft.hm, targs = list(ni = dat.pritz1997$ni))`` gives 0.8029 [0.7022,
-    0.8893]; ``rma(...).predict(transf=back_transform("PFT", ni=ni))`` the same.
+    0.8893]; ``rma(...).predict(transf=back_transform("PFT", ni=ni))`` the same
+    (``tests/evidence``). For a log odds:
+
+    >>> round(float(back_transform("PLO")(0.4)), 6)     # R: transf.ilogit(0.4)
+    0.598688
+    >>> back_transform("RD") is None
+    True
     """
     m = measure.upper()
     if m in {"PLN", "IRLN", "IRR", "RR", "OR", "PETO"}:

@@ -65,7 +65,24 @@ class ArmFlow:
 
 @dataclass
 class ConsortCounts:
-    """All the numbers of a CONSORT 2010 flow diagram."""
+    """All the numbers of a CONSORT 2010 flow diagram.
+
+    Examples
+    --------
+    Six people assessed, two not randomised (one declined, one not eligible):
+
+    >>> import pandas as pd
+    >>> records = pd.DataFrame({
+    ...     "arm": ["control", "intervention", "control", "intervention", "", ""],
+    ...     "exclusion_reason": ["", "", "", "", "declined", "not_eligible"],
+    ...     "analysed": ["yes", "yes", "no", "yes", "", ""]})
+    >>> counts = consort_counts(records)
+    >>> counts.assessed, counts.excluded, counts.randomised
+    (6, 2, 4)
+    >>> table = counts.to_frame()
+    >>> table[table.box == "analysed"][["arm", "n"]].values.tolist()
+    [['control', 1], ['intervention', 2]]
+    """
 
     assessed: int
     excluded: int
@@ -76,7 +93,15 @@ class ConsortCounts:
     arms: list[ArmFlow]
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: stage, arm, box, n."""
+        """Tidy table of the diagram's boxes.
+
+        One row per box, in the diagram's order: enrolment, allocation, follow-up, analysis.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns stage, arm (blank at enrolment), box and n (missing where not recorded).
+        """
         rows = [("enrolment", "", "assessed for eligibility", self.assessed),
                 ("enrolment", "", "excluded", self.excluded),
                 ("enrolment", "", "not meeting inclusion criteria", self.not_eligible),

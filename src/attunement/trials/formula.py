@@ -166,7 +166,23 @@ def _deparse(node: ast.expr, parent: int = 0) -> str:
 
 
 def columns_of(token: str) -> list[str]:
-    """The data columns a formula token (a name, ``factor(x)`` or an expression) uses."""
+    """The data columns a formula token (a name, ``factor(x)`` or an expression) uses.
+
+    Parameters
+    ----------
+    token : str
+        One variable of a formula's term.
+
+    Returns
+    -------
+    list of str
+        The column names, in order of appearance.
+
+    Examples
+    --------
+    >>> columns_of("log(dose + 1)"), columns_of("factor(arm)"), columns_of("poly(wave, 2)")
+    (['dose'], ['arm'], ['wave'])
+    """
     if _NAME.match(token):
         return [_strip_factor(token)]
     node = _parse_expr(token)
@@ -210,7 +226,26 @@ def _eval(node: ast.expr, data: pd.DataFrame, token: str) -> np.ndarray | float:
 def evaluate(data: pd.DataFrame, token: str) -> np.ndarray:
     """Values of a numeric formula token (a column or an expression such as ``log(x + 1)``)
     for each row; a value that is not finite where the columns are is an error naming the
-    rows."""
+    rows.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    token : str
+        A column name or an expression of columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> evaluate(pd.DataFrame({"dose": [0, 1, 3.0]}), "log(dose + 1)").round(4).tolist()
+    [0.0, 0.6931, 1.3863]
+    """
     if _NAME.match(token):
         return data[_strip_factor(token)].to_numpy(float)
     inner = _CALL.match(token)
@@ -250,7 +285,23 @@ def _poly_args(node: ast.expr, token: str) -> tuple[list[ast.expr], bool]:
 
 def fitted_basis(token: str) -> bool:
     """Whether a formula token's columns depend on the fitted data's values (orthogonal
-    ``poly()``), so that new data cannot be coded with them."""
+    ``poly()``), so that new data cannot be coded with them.
+
+    Parameters
+    ----------
+    token : str
+        A formula variable.
+
+    Returns
+    -------
+    bool
+        True for an orthogonal polynomial.
+
+    Examples
+    --------
+    >>> fitted_basis("poly(wave, 2)"), fitted_basis("log(dose)")
+    (True, False)
+    """
     if not token.startswith("poly("):
         return False
     return not _poly_args(_parse_expr(token), token)[1]
@@ -352,6 +403,18 @@ def _expand_product(part: str, order: list[str]) -> list[tuple[str, ...]]:
 def parse_formula(text: str) -> Formula:
     """Parse an lme4-style formula.
 
+    Parameters
+    ----------
+    text : str
+        The formula, e.g. ``"y ~ arm * wave + (1 | centre)"``.
+
+    Returns
+    -------
+    Formula
+        The response, the fixed terms (``*`` expanded) and the random terms.
+
+    Examples
+    --------
     >>> f = parse_formula("y ~ arm * wave + (1 | centre) + (1 | family)")
     >>> f.fixed
     (('arm',), ('wave',), ('arm', 'wave'))
@@ -438,7 +501,27 @@ def _is_categorical(series: pd.Series, forced: bool) -> bool:
 
 
 def is_factor(data: pd.DataFrame, token: str) -> bool:
-    """Whether a formula token enters as a factor (treatment-coded levels)."""
+    """Whether a formula token enters as a factor (treatment-coded levels).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    token : str
+        A column name or ``factor(column)``.
+
+    Returns
+    -------
+    bool
+        True for text, categorical or boolean columns and for ``factor()``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> trial = pd.DataFrame({"arm": ["control", "tx"], "wave": [0, 1]})
+    >>> is_factor(trial, "arm"), is_factor(trial, "wave"), is_factor(trial, "factor(wave)")
+    (True, False, True)
+    """
     if _CALL.match(token):
         return False
     col = _strip_factor(token)
@@ -457,7 +540,29 @@ CONTRASTS = ("treatment", "sum", "helmert")
 def check_contrasts(contrasts: dict[str, str] | None, formula: Formula,
                     data: pd.DataFrame) -> dict[str, str]:
     """``contrasts`` with R's names accepted (``"contr.sum"``), checked: each key a factor of
-    the formula, each value treatment, sum or helmert."""
+    the formula, each value treatment, sum or helmert.
+
+    Parameters
+    ----------
+    contrasts : dict of str to str or None
+        Column → coding.
+    formula : Formula
+        The parsed formula.
+    data : pandas.DataFrame
+        The rows.
+
+    Returns
+    -------
+    dict of str to str
+        The codings under their short names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"y": [1.0, 2.0], "arm": ["c", "t"], "site": ["n", "s"]})
+    >>> check_contrasts({"arm": "contr.sum"}, parse_formula("y ~ arm + (1 | site)"), rows)
+    {'arm': 'sum'}
+    """
     out: dict[str, str] = {}
     tokens = {v for t in formula.fixed for v in t}
     tokens |= {v for r in formula.random for t in r.terms for v in t}
@@ -524,7 +629,33 @@ def term_columns(
     data: pd.DataFrame, terms: tuple[tuple[str, ...], ...], intercept: bool,
     levels: dict[str, list] | None = None, contrasts: dict[str, str] | None = None,
 ) -> list[list[tuple[str, np.ndarray]]]:
-    """Each term's model-matrix columns (name, values), coded as R's ``model.matrix``."""
+    """Each term's model-matrix columns (name, values), coded as R's ``model.matrix``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    terms : tuple of tuple of str
+        The fixed terms (an interaction is a tuple of several variables).
+    intercept : bool
+        Whether the model has an intercept (which decides how a factor is coded).
+    levels : dict of str to list, optional
+        Factor levels to code with (a fit's, for new data).
+    contrasts : dict of str to str, optional
+        Factor codings.
+
+    Returns
+    -------
+    list of list of (str, numpy.ndarray)
+        Per term, its columns; the intercept is not among them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> arms = pd.DataFrame({"arm": ["c", "t", "t"]})
+    >>> [(name, values.tolist()) for name, values in term_columns(arms, (("arm",),), True)[0]]
+    [('armt', [0.0, 1.0, 1.0])]
+    """
     levels = {} if levels is None else levels
     contrasts = contrasts or {}
     n = len(data)
@@ -568,7 +699,39 @@ def model_matrix(
 ) -> tuple[np.ndarray, list[str]]:
     """Design matrix with R's column names, coded as R's ``model.matrix``: a factor by
     contrasts (``contrasts``: column → treatment (default), sum or helmert) or, where R's
-    rule asks for it (``0 + f``, ``x:f`` without ``f``), by one indicator per level."""
+    rule asks for it (``0 + f``, ``x:f`` without ``f``), by one indicator per level.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    terms : tuple of tuple of str
+        The fixed terms.
+    intercept : bool
+        Add the ``(Intercept)`` column.
+    levels : dict of str to list, optional
+        Factor levels to code with.
+    contrasts : dict of str to str, optional
+        Column → ``"treatment"``, ``"sum"`` or ``"helmert"``.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        The matrix.
+    names : list of str
+        Its column names.
+
+    Examples
+    --------
+    R: ``model.matrix(~ arm, d, contrasts.arg = list(arm = "contr.sum"))`` has the columns
+    ``(Intercept)`` and ``arm1`` (1 for c, −1 for t):
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"arm": ["c", "t", "t"], "dose": [0.0, 1.0, 3.0]})
+    >>> X, names = model_matrix(d, (("arm",),), True, contrasts={"arm": "sum"})
+    >>> names, X[:, 1].tolist()
+    (['(Intercept)', 'arm1'], [1.0, -1.0, -1.0])
+    """
     columns = [("(Intercept)", np.ones(len(data)))] if intercept else []
     for cols in term_columns(data, terms, intercept, levels, contrasts):
         columns += cols
@@ -577,7 +740,30 @@ def model_matrix(
 
 
 def group_codes(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """Integer codes (0..m-1) and level labels of a grouping factor (or an interaction of them)."""
+    """Integer codes (0..m-1) and level labels of a grouping factor (or an interaction of them).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    group : tuple of str
+        One column, or several for ``a:b``.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        The level of each row.
+    labels : list of str
+        The levels, ``a:b`` joined for an interaction.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> visits = pd.DataFrame({"site": ["n", "s", "s"], "nurse": ["c", "t", "t"]})
+    >>> codes, labels = group_codes(visits, ("site", "nurse"))
+    >>> codes.tolist(), labels
+    ([0, 1, 1], ['n:c', 's:t'])
+    """
     for g in group:
         if g not in data.columns:
             raise FormulaError(f"the grouping factor {g!r} is not a column of the data")

@@ -35,7 +35,25 @@ class Response:
 
 def split_response(text: str) -> Response:
     """Take the response (plain, ``cbind``, proportion) and the ``offset(x)`` /
-    ``offset(log(x))`` terms off a GLMM formula."""
+    ``offset(log(x))`` terms off a GLMM formula.
+
+    Parameters
+    ----------
+    text : str
+        The formula as given to :func:`~attunement.trials.fit_glmm`.
+
+    Returns
+    -------
+    Response
+        The formula with ``_response_`` on the left, the columns used, the kind of response,
+        its parts and the offsets (column, logged).
+
+    Examples
+    --------
+    >>> r = split_response("cbind(incidence, size - incidence) ~ period + offset(log(months))")
+    >>> r.formula, r.kind, r.parts, r.offset
+    ('_response_ ~ period', 'cbind_total', ('incidence', 'size'), [('months', True)])
+    """
     if text.count("~") != 1:
         raise FormulaError(f"a formula needs exactly one '~': {text!r}")
     lhs, rhs = (s.strip() for s in text.split("~"))
@@ -69,7 +87,32 @@ def split_response(text: str) -> Response:
 
 def response_values(resp: Response, data: pd.DataFrame, family: str,
                      weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """y (proportions for binomial) and prior weights, with clear errors for invalid values."""
+    """y (proportions for binomial) and prior weights, with clear errors for invalid values.
+
+    Parameters
+    ----------
+    resp : Response
+        From :func:`split_response`.
+    data : pandas.DataFrame
+        The complete rows.
+    family : str
+        ``"binomial"`` or ``"poisson"``.
+    weights : numpy.ndarray or None
+        The user's prior weights.
+
+    Returns
+    -------
+    y, weights : numpy.ndarray
+        The response and the prior weights (the number of trials for ``cbind``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> herd = pd.DataFrame({"incidence": [2, 3], "size": [10, 12]})
+    >>> resp = split_response("cbind(incidence, size - incidence) ~ 1")
+    >>> [a.tolist() for a in response_values(resp, herd, "binomial", None)]
+    [[0.2, 0.25], [10.0, 12.0]]
+    """
     for c in resp.parts:
         if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
             raise FormulaError(f"column {c!r} of the response must be numeric")

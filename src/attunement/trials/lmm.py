@@ -48,11 +48,8 @@ from attunement.trials.mixed import (
     VARIANCE_COLUMNS,
     MixedFit,
     _Term,
-    backtrack,
     canonical_theta,
-    central_derivatives,
     design_matrices,
-    newton_direction,
     prior_weights,
     random_effects_lines,
     simulated_random_part,
@@ -62,6 +59,7 @@ from attunement.trials.mixed import (
     variance_rows,
     warning_lines,
 )
+from attunement.trials.newton import backtrack, central_derivatives, newton_direction
 
 __all__ = ["LMMResult", "fit_lmm", "likelihood_ratio_test"]
 
@@ -208,7 +206,23 @@ class _Model:
 
 @dataclass
 class LMMResult(MixedFit):
-    """A fitted linear mixed model (see :func:`fit_lmm`)."""
+    """A fitted linear mixed model (see :func:`fit_lmm`).
+
+    Examples
+    --------
+    R (lmerTest): ``contest(lmer(y ~ x + (1 | g), d), c(1, 2), joint = FALSE)`` gives the
+    value at x = 2 as 3.046667 (SE 0.5849133, df 2.004538, p = 0.03477136):
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [2.0, 3.1, 3.9, 5.2, 1.2, 2.0, 3.1, 3.9, -0.2, 1.2, 2.0, 3.1],
+    ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+    >>> fit = fit_lmm("y ~ x + (1 | g)", d)
+    >>> at_two = fit.contrast({"(Intercept)": 1, "x": 2})
+    >>> {k: round(v, 6) for k, v in at_two.items()}
+    {'estimate': 3.046667, 'se': 0.584913, 'df': 2.004538, 't': 5.208749, 'p': 0.034771}
+    >>> fit.to_dict()["df_method"]
+    'satterthwaite'
+    """
 
     reml: bool
     sigma: float
@@ -220,8 +234,14 @@ class LMMResult(MixedFit):
         return len(self.fixed) + len(self.theta) + 1
 
     def to_dict(self) -> dict:
-        """The CLI's JSON shape: ``{"fixed": {term: {"estimate", "se"}}, "variance", "loglik"}``,
-        plus df, t and p for each term and the fitting details."""
+        """The CLI's JSON shape of the fit.
+
+        Returns
+        -------
+        dict
+            ``{"fixed": {term: {"estimate", "se", "df", "t", "p"}}, "variance", "loglik"}`` and
+            the fitting details (REML or ML, df method, singular fit).
+        """
         fixed = {
             r.term: {"estimate": float(r.estimate), "se": float(r.se), "df": float(r.df),
                      "t": float(r.t), "p": float(r.p)}
@@ -250,7 +270,18 @@ class LMMResult(MixedFit):
         return out + simulated_random_part(model.terms, self.theta, nsim, rng, self.sigma)
 
     def contrast(self, weights: dict[str, float] | np.ndarray) -> dict[str, float]:
-        """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects."""
+        """Estimate, SE, df, t and two-sided p of a linear combination of the fixed effects.
+
+        Parameters
+        ----------
+        weights : dict of str to float or numpy.ndarray
+            The weight of each fixed-effect term (by name; others 0), or one per term.
+
+        Returns
+        -------
+        dict of str to float
+            ``estimate``, ``se``, ``df`` (the fit's df method), ``t`` and ``p``.
+        """
         names = list(self.fixed["term"])
         if isinstance(weights, dict):
             unknown = set(weights) - set(names)
@@ -404,12 +435,12 @@ def fit_lmm(
 
     Parameters
     ----------
-    formula
-        lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
+    formula : str
+        An lme4-style formula, e.g. ``"y ~ arm * wave + (1 | centre) + (1 + wave | family)"``;
         ``(1 | a/b)`` nests, ``(1 + x || g)`` gives uncorrelated effects, ``factor(x)`` makes a
         column categorical; ``I()``, ``log()``, ``poly(x, d)``, ``offset()`` and a
         transformed response as in R (see ``docs/statistics/trials.md``).
-    data
+    data : pandas.DataFrame
         One row per observation. Rows with a missing value in any variable the formula uses
         are left out (lme4's default) and counted in ``dropped``.
     reml
@@ -765,6 +796,32 @@ def likelihood_ratio_test(smaller: LMMResult, larger: LMMResult) -> dict[str, fl
     different fixed effects are not comparable); REML fits are accepted when only the random
     effects differ. A variance tested on its boundary makes the χ² p-value conservative
     (the null distribution is a χ² mixture; Self & Liang 1987).
+
+    Parameters
+    ----------
+    smaller : LMMResult
+        The model nested in ``larger``.
+    larger : LMMResult
+        The model with more parameters.
+
+    Returns
+    -------
+    dict of str to float
+        ``chi2``, ``df``, ``p`` and both models' AIC.
+
+    Examples
+    --------
+    R: ``anova(lmer(y ~ 1 + (1 | g), d, REML = FALSE), lmer(y ~ x + (1 | g), d, REML =
+    FALSE))`` gives Chisq 39.798 on 1 df, p = 2.816e-10, AIC 47.957 and 10.159:
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"y": [2.0, 3.1, 3.9, 5.2, 1.2, 2.0, 3.1, 3.9, -0.2, 1.2, 2.0, 3.1],
+    ...                      "x": [0, 1, 2, 3] * 3, "g": list("aaaabbbbcccc")})
+    >>> flat = fit_lmm("y ~ 1 + (1 | g)", rows, reml=False)
+    >>> sloped = fit_lmm("y ~ x + (1 | g)", rows, reml=False)
+    >>> test = likelihood_ratio_test(flat, sloped)
+    >>> round(test["chi2"], 3), test["df"], f"{test['p']:.3e}", round(test["aic_larger"], 3)
+    (39.798, 1.0, '2.816e-10', 10.159)
     """
     if smaller.nobs != larger.nobs:
         raise ValueError(f"the fits use different data ({smaller.nobs} vs {larger.nobs} rows)")

@@ -80,6 +80,26 @@ def design_matrices(formula: Formula, data: pd.DataFrame, without_random: str,
     contrasts
         ``{column: "sum" | "helmert" | "treatment"}`` for the fixed and the random terms
         (checked by :func:`~attunement.trials.formula.check_contrasts`).
+    data
+        The complete rows.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        The fixed-effects matrix.
+    names : list of str
+        Its column names, as R's.
+    terms : list
+        The random-effects terms.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> d = pd.DataFrame({"y": [1.0, 2, 4, 3, 6, 5], "x": [0, 1] * 3, "g": list("aabbcc")})
+    >>> X, names, terms = design_matrices(parse_formula("y ~ x + (1 + x | g)"), d, "lm()", 100)
+    >>> names, [(t.group, t.columns) for t in terms]
+    (['(Intercept)', 'x'], [('g', ['(Intercept)', 'x'])])
     """
     contrasts = check_contrasts(contrasts, formula, data)
     X, names = model_matrix(data, formula.fixed, formula.intercept, contrasts=contrasts)
@@ -128,6 +148,26 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
         The rows to predict for.
     contrasts
         The fit's contrasts.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        Fixed-effects rows of ``newdata``.
+    random : list of (numpy.ndarray, numpy.ndarray)
+        Per term, its Z columns and level codes.
+
+    Examples
+    --------
+    A group the fit has not seen gets the code −1:
+
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> f = parse_formula("y ~ x + (1 | g)")
+    >>> seen = pd.DataFrame({"y": [1.0, 2.5, 2, 4], "x": [0, 1, 0, 1], "g": ["a", "a", "b", "b"]})
+    >>> terms = design_matrices(f, seen, "lm()", 100)[2]
+    >>> X, [(Z, codes)] = new_design(f, seen, terms, pd.DataFrame({"x": [3], "g": ["c"]}))
+    >>> X.tolist(), codes.tolist()
+    ([[1.0, 3.0]], [-1])
     """
     contrasts = check_contrasts(contrasts, formula, fitted)
     if not isinstance(newdata, pd.DataFrame):
@@ -174,7 +214,27 @@ def new_design(formula: Formula, fitted: pd.DataFrame, terms: list[_Term],
 
 
 def rows_text(mask: np.ndarray, index: pd.Index) -> str:
-    """``row(s) [...]`` naming the first five rows where ``mask`` holds."""
+    """``row(s) [...]`` naming the first five rows where ``mask`` holds.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        The rows at fault.
+    index : pandas.Index
+        The data's row labels.
+
+    Returns
+    -------
+    str
+        The text for an error message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rows_text(np.array([True, False, True]), pd.Index([10, 11, 12]))
+    'row(s) [10, 12]'
+    """
     bad = list(index[mask][:5])
     more = f" (and {int(mask.sum()) - 5} more)" if mask.sum() > 5 else ""
     return f"row(s) {bad}{more}"
@@ -183,7 +243,31 @@ def rows_text(mask: np.ndarray, index: pd.Index) -> str:
 def prior_weights(data: pd.DataFrame, weights: str | np.ndarray | None) -> np.ndarray | None:
     """Prior weights from a column of ``data`` or an array (one per row), all checked
     positive and finite: a missing, zero or negative weight is an error naming the rows
-    (never a row silently left out)."""
+    (never a row silently left out).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows of the model.
+    weights : str or numpy.ndarray or None
+        A column name of ``data`` or one weight per row.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The weights (None when none were given).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> visits = pd.DataFrame({"y": [0.5, 0.2], "n": [4, 0]})
+    >>> prior_weights(visits.iloc[:1], "n")
+    array([4.])
+    >>> prior_weights(visits, "n")
+    Traceback (most recent call last):
+    ...
+    attunement.trials.formula.FormulaError: weights column 'n': a weight must be a positive number; missing, zero or negative at row(s) [1]
+    """
     if weights is None:
         return None
     if isinstance(weights, str):
@@ -208,7 +292,36 @@ def prior_weights(data: pd.DataFrame, weights: str | np.ndarray | None) -> np.nd
 def simulated_random_part(terms: list[_Term], theta: np.ndarray, nsim: int,
                           rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Zb for ``nsim`` new draws of the random effects b = scale·Λu, u ~ N(0, I) per level
-    (covariance scale²ΛΛᵀ): an ``n × nsim`` array (lme4's ``simulate`` with ``use.u = FALSE``).
+    (covariance scale²ΛΛᵀ), as lme4's ``simulate`` with ``use.u = FALSE``.
+
+    Parameters
+    ----------
+    terms : list
+        The random-effects terms.
+    theta : numpy.ndarray
+        Their θ.
+    nsim : int
+        How many draws.
+    rng : numpy.random.Generator
+        The random numbers.
+    scale : float, default 1.0
+        The residual SD (σ) of a linear model.
+
+    Returns
+    -------
+    numpy.ndarray
+        An ``n × nsim`` array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 5.0], "g": ["a", "a", "b", "b"]})
+    >>> terms = design_matrices(parse_formula("y ~ 1 + (1 | g)"), frame, "lm()", 100)[2]
+    >>> draws = simulated_random_part(terms, np.array([1.0]), 5, np.random.default_rng(1))
+    >>> draws.shape, bool((draws[0] == draws[1]).all())     # one draw per group
+    ((4, 5), True)
     """
     out = np.zeros((len(terms[0].codes), nsim))
     for t, lam in zip(terms, term_factors(terms, theta), strict=True):
@@ -218,7 +331,28 @@ def simulated_random_part(terms: list[_Term], theta: np.ndarray, nsim: int,
 
 
 def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
-    """Lower bounds of θ: 0 for the diagonal entries of each term's factor, −∞ elsewhere."""
+    """Lower bounds of θ: 0 for the diagonal entries of each term's factor, −∞ elsewhere.
+
+    Parameters
+    ----------
+    terms : list
+        The random-effects terms, in θ's order.
+
+    Returns
+    -------
+    numpy.ndarray
+        One bound per entry of θ.
+
+    Examples
+    --------
+    A correlated intercept and slope: θ = (λ₁₁, λ₂₁, λ₂₂).
+
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> d = pd.DataFrame({"y": [1.0, 2, 4, 3], "t": [0, 1, 0, 1], "id": list("ppqq")})
+    >>> theta_lower_bounds(design_matrices(parse_formula("y ~ t + (t | id)"), d, "lm()", 99)[2])
+    array([  0., -inf,   0.])
+    """
     lower = []
     for t in terms:
         for j in range(t.k):
@@ -228,7 +362,30 @@ def theta_lower_bounds(terms: list[_Term]) -> np.ndarray:
 
 
 def term_factors(terms: list[_Term], theta: np.ndarray) -> list[np.ndarray]:
-    """Each term's lower-triangular factor Λ at θ."""
+    """Each term's lower-triangular factor Λ at θ.
+
+    Parameters
+    ----------
+    terms : list
+        The random-effects terms.
+    theta : numpy.ndarray
+        θ, column by column within each term.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One k × k factor per term.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> rows = pd.DataFrame({"y": [2.0, 1, 4, 3], "w": [1, 2, 1, 2], "c": list("uuvv")})
+    >>> terms = design_matrices(parse_formula("y ~ w + (w | c)"), rows, "lm()", 50)[2]
+    >>> term_factors(terms, np.array([1.0, 0.5, 2.0]))[0].tolist()
+    [[1.0, 0.0], [0.5, 2.0]]
+    """
     out, idx = [], 0
     for t in terms:
         out.append(_lower(theta[idx: idx + t.ntheta], t.k))
@@ -237,7 +394,30 @@ def term_factors(terms: list[_Term], theta: np.ndarray) -> list[np.ndarray]:
 
 
 def canonical_theta(theta: np.ndarray, terms: list[_Term]) -> np.ndarray:
-    """Flip the sign of any column of a term's Λ whose diagonal is negative (ΛΛᵀ unchanged)."""
+    """Flip the sign of any column of a term's Λ whose diagonal is negative (ΛΛᵀ unchanged).
+
+    Parameters
+    ----------
+    theta : numpy.ndarray
+        θ from the optimiser.
+    terms : list
+        The random-effects terms.
+
+    Returns
+    -------
+    numpy.ndarray
+        θ with non-negative diagonal entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> obs = pd.DataFrame({"y": [1.5, 2, 3, 3.5], "s": [0, 2, 0, 2], "k": ["m", "m", "n", "n"]})
+    >>> fitted_terms = design_matrices(parse_formula("y ~ s + (s | k)"), obs, "lm()", 20)[2]
+    >>> canonical_theta(np.array([-1.0, 0.5, 2.0]), fitted_terms).tolist()
+    [1.0, -0.5, 2.0]
+    """
     out, idx = theta.copy(), 0
     for t in terms:
         lam = _lower(out[idx: idx + t.ntheta], t.k)
@@ -250,7 +430,35 @@ def canonical_theta(theta: np.ndarray, terms: list[_Term]) -> np.ndarray:
 def variance_rows(terms: list[_Term], theta: np.ndarray,
                   scale: float = 1.0) -> list[tuple[str, str, str, float, float]]:
     """(group, term1, term2, variance or covariance, SD or correlation) of each term's
-    covariance scale·ΛΛᵀ: variances first, then covariances column by column."""
+    covariance scale·ΛΛᵀ: variances first, then covariances column by column.
+
+    Parameters
+    ----------
+    terms : list
+        The random-effects terms of the fit.
+    theta : numpy.ndarray
+        The estimated θ, which fixes each term's Λ.
+    scale : float, default 1.0
+        σ² of a linear model (1 for a GLMM).
+
+    Returns
+    -------
+    list of tuple
+        The rows of the variance table.
+
+    Examples
+    --------
+    Λ = [[1, 0], [0.5, 2]] with σ² = 2: variances 2 and 8.5, correlation 0.2425:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from attunement.trials.formula import parse_formula
+    >>> long = pd.DataFrame({"y": [3.0, 1, 4, 1, 5, 9], "d": [0, 1] * 3, "p": list("aabbcc")})
+    >>> re_terms = design_matrices(parse_formula("y ~ d + (d | p)"), long, "lm()", 100)[2]
+    >>> [(r[1], r[2], round(float(r[3]), 2), round(float(r[4]), 4))
+    ...  for r in variance_rows(re_terms, np.array([1.0, 0.5, 2.0]), 2.0)]
+    [('(Intercept)', '', 2.0, 1.4142), ('d', '', 8.5, 2.9155), ('(Intercept)', 'd', 1.0, 0.2425)]
+    """
     rows = []
     for t, lam in zip(terms, term_factors(terms, theta), strict=True):
         cov = scale * lam @ lam.T
@@ -270,7 +478,23 @@ VARIANCE_COLUMNS = ["group", "term1", "term2", "variance", "sd_or_corr"]
 @dataclass
 class MixedFit(ABC):
     """What every mixed-model fit carries (:class:`~attunement.trials.LMMResult` and
-    :class:`~attunement.trials.GLMMResult` add their own)."""
+    :class:`~attunement.trials.GLMMResult` add their own).
+
+    Examples
+    --------
+    R: ``lmer(y ~ x + (1 | g), d)`` gives the variances 1.019396 (g) and 0.023250 (residual),
+    ``ranef()`` 1.0026, 0.0083, −1.0109 and logLik −3.151253 (lme4 1.1-31):
+
+    >>> import pandas as pd
+    >>> from attunement.trials import fit_lmm
+    >>> d = pd.DataFrame({"y": [2.0, 3.1, 3.9, 5.2, 1.2, 2.0, 3.1, 3.9, -0.2, 1.2, 2.0, 3.1],
+    ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+    >>> fit = fit_lmm("y ~ x + (1 | g)", d)
+    >>> {k: round(v, 6) for k, v in fit.variance_components().items()}, round(fit.loglik, 6)
+    ({'g': 1.019396, 'residual': 0.02325}, -3.151253)
+    >>> fit.ranef().value.round(4).tolist()
+    [1.0026, 0.0083, -1.0109]
+    """
 
     formula: str
     nobs: int
@@ -303,8 +527,13 @@ class MixedFit(ABC):
         return -2 * self.loglik + math.log(self.nobs) * self.npar
 
     def variance_components(self) -> dict[str, float]:
-        """``{group: variance, ..., "residual": variance}``; random-slope variances are named
-        ``group.column`` and covariances ``group.col1.col2``."""
+        """The variance components by name, as :func:`variance_components` of the table.
+
+        Returns
+        -------
+        dict of str to float
+            ``{group: variance, ..., "residual": variance}``.
+        """
         return variance_components(self.variance)
 
     def _fitted_model(self, what: str):
@@ -318,8 +547,13 @@ class MixedFit(ABC):
         """The conditional modes of the random effects, one array per term."""
 
     def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects (lme4's ``ranef``): group, level, term,
-        value."""
+        """Conditional modes of the random effects (lme4's ``ranef``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns group, level, term and value.
+        """
         model = self._fitted_model("ranef")
         return ranef_frame(model.terms, self._modes(model))
 
@@ -440,7 +674,26 @@ class MixedFit(ABC):
 
 def variance_components(variance: pd.DataFrame) -> dict[str, float]:
     """``{group: variance, ..., "residual": variance}`` from a variance table; random-slope
-    variances are named ``group.column`` and covariances ``group.col1.col2``."""
+    variances are named ``group.column`` and covariances ``group.col1.col2``.
+
+    Parameters
+    ----------
+    variance : pandas.DataFrame
+        A fit's ``variance`` table.
+
+    Returns
+    -------
+    dict of str to float
+        The variances (and covariances) by name.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"group": ["centre", "Residual"], "term1": ["(Intercept)", ""],
+    ...                       "term2": ["", ""], "variance": [0.25, 1.5], "sd_or_corr": [0.5, 1.22]})
+    >>> variance_components(table)
+    {'centre': 0.25, 'residual': 1.5}
+    """
     out: dict[str, float] = {}
     for row in variance.itertuples():
         if row.group == "Residual":
@@ -455,7 +708,28 @@ def variance_components(variance: pd.DataFrame) -> dict[str, float]:
 
 def summary_dict(res, head: dict, fixed: dict, tail: dict) -> dict:
     """The CLI's JSON shape of a mixed-model fit: the formula, ``head``, the data and groups,
-    ``fixed``, the variance components and logLik, then ``tail``."""
+    ``fixed``, the variance components and logLik, then ``tail``.
+
+    Parameters
+    ----------
+    res : MixedFit
+        The fit.
+    head, fixed, tail : dict
+        What the model adds, in that order.
+
+    Returns
+    -------
+    dict
+        Plain values for JSON.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from attunement.trials import fit_lmm
+    >>> d = pd.DataFrame({"y": [1.0, 2.1, 0.5, 1.9, 1.4, 2.6], "g": ["a", "a", "b", "b", "c", "c"]})
+    >>> list(summary_dict(fit_lmm("y ~ 1 + (1 | g)", d), {"reml": True}, {}, {}))[:3]
+    ['formula', 'reml', 'nobs']
+    """
     return {
         "formula": res.formula,
         **head,
@@ -470,8 +744,32 @@ def summary_dict(res, head: dict, fixed: dict, tail: dict) -> dict:
 
 
 def ranef_frame(terms: list[_Term], modes: list[np.ndarray]) -> pd.DataFrame:
-    """Conditional modes (one levels × k array per term) as lme4's ``ranef``: group, level,
-    term, value."""
+    """Conditional modes as lme4's ``ranef``, in a long table.
+
+    Parameters
+    ----------
+    terms : list
+        The random-effects terms.
+    modes : list of numpy.ndarray
+        One levels × k array per term.
+
+    Returns
+    -------
+    pandas.DataFrame
+        group, level, term, value.
+
+    Examples
+    --------
+    Two households, x and z, with modes −0.5 and 0.5:
+
+    >>> from attunement.trials.formula import parse_formula
+    >>> import pandas as pd
+    >>> two = pd.DataFrame({"y": [1.0, 3.0, 2.0, 4.0], "h": ["x", "x", "z", "z"]})
+    >>> one_term = design_matrices(parse_formula("y ~ (1 | h)"), two, "lm()", 10)[2]
+    >>> import numpy as np
+    >>> ranef_frame(one_term, [np.array([[-0.5], [0.5]])])[["level", "value"]].values.tolist()
+    [['x', -0.5], ['z', 0.5]]
+    """
     rows = []
     for t, b in zip(terms, modes, strict=True):
         for li, level in enumerate(t.levels):
@@ -483,7 +781,30 @@ def ranef_frame(terms: list[_Term], modes: list[np.ndarray]) -> pd.DataFrame:
 def random_effects_lines(variance: pd.DataFrame, ngroups: dict[str, int], nobs: int,
                          dropped: int) -> list[str]:
     """The "Random effects" table and the "Number of obs" line of an lme4-style print (shared
-    by the linear and the generalised mixed model)."""
+    by the linear and the generalised mixed model).
+
+    Parameters
+    ----------
+    variance : pandas.DataFrame
+        The variance table.
+    ngroups : dict of str to int
+        Levels per grouping factor.
+    nobs, dropped : int
+        Rows used and rows left out.
+
+    Returns
+    -------
+    list of str
+        The lines.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> vc = pd.DataFrame({"group": ["site"], "term1": ["(Intercept)"], "term2": [""],
+    ...                    "variance": [4.0], "sd_or_corr": [2.0]})
+    >>> random_effects_lines(vc, {"site": 6}, 120, 3)[-1]
+    'Number of obs: 120 (3 rows with missing values left out), groups:  site, 6'
+    """
     lines = ["Random effects:",
              f" {'Groups':<16}{'Name':<14}{'Variance':>11}{'Std.Dev.':>11}{'Corr':>8}"]
     for r in variance.itertuples():
@@ -503,7 +824,25 @@ def random_effects_lines(variance: pd.DataFrame, ngroups: dict[str, int], nobs: 
 
 def warning_lines(singular: bool, converged: bool, message: str) -> list[str]:
     """The closing lines of an lme4-style print: a singular fit, an optimiser that did not
-    converge."""
+    converge.
+
+    Parameters
+    ----------
+    singular, converged : bool
+        The fit's flags.
+    message : str
+        The optimiser's message.
+
+    Returns
+    -------
+    list of str
+        Nothing for a regular fit.
+
+    Examples
+    --------
+    >>> warning_lines(False, True, ""), warning_lines(False, False, "maxiter")[-1]
+    ([], 'WARNING: the optimiser did not converge: maxiter')
+    """
     lines = []
     if singular:
         lines += ["", "boundary (singular) fit: a variance is estimated as 0 or a correlation "
@@ -511,44 +850,3 @@ def warning_lines(singular: bool, converged: bool, message: str) -> list[str]:
     if not converged:
         lines += ["", f"WARNING: the optimiser did not converge: {message}"]
     return lines
-
-
-def central_derivatives(f, x: np.ndarray, hs: np.ndarray,
-                        fx: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian of ``f`` at ``x`` with steps ``hs`` (``fx``:
-    f(x) when known)."""
-    k = len(x)
-    f0 = f(x) if fx is None else fx
-    g = np.zeros(k)
-    H = np.zeros((k, k))
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = hs[i]
-        fp, fm = f(x + ei), f(x - ei)
-        g[i] = (fp - fm) / (2 * hs[i])
-        H[i, i] = (fp - 2 * f0 + fm) / hs[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = hs[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * hs[i] * hs[j])
-    return g, H
-
-
-def newton_direction(g: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Newton step −H⁻¹g with H's eigenvalues made positive (a descent direction)."""
-    w, V = np.linalg.eigh(H)
-    w = np.maximum(np.abs(w), 1e-8 * max(1.0, np.abs(w).max()))
-    return -(V @ ((V.T @ g) / w))
-
-
-def backtrack(f, x: np.ndarray, step: np.ndarray, fx: float) -> tuple[np.ndarray, float, bool]:
-    """Halve the step (up to 30 times) until ``f`` does not increase."""
-    alpha = 1.0
-    for _ in range(30):
-        cand = x + alpha * step
-        fc = f(cand)
-        if fc <= fx:
-            return cand, fc, True
-        alpha /= 2
-    return x, fx, False

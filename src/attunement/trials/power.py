@@ -67,7 +67,19 @@ def _run_chunk(design_dict: dict[str, Any], sims: int, entropy: tuple) -> dict[s
 
 @dataclass
 class PowerResult:
-    """Power with its Clopper–Pearson interval and the simulation summaries."""
+    """Power with its Clopper–Pearson interval and the simulation summaries.
+
+    Examples
+    --------
+    Two arms of 64 families, one wave, d = 0.5: R's ``power.t.test(n = 64, delta = 0.5)``
+    gives 0.8014586; 1,000 simulated trials give 0.799 [0.773, 0.823]:
+
+    >>> result = run_power(TrialDesign(n_per_arm=64, waves=1, effect_size=0.5), 1000, seed=1)
+    >>> result.to_dict()["power"], round(result.ci_lb, 3), round(result.ci_ub, 3)
+    (0.799, 0.773, 0.823)
+    >>> result.summary()[["term", "power"]].values.tolist()
+    [['arm1', 0.799]]
+    """
 
     design: TrialDesign
     sims: int
@@ -87,10 +99,23 @@ class PowerResult:
         return math.sqrt(self.power * (1 - self.power) / self.sims)
 
     def to_dict(self) -> dict[str, Any]:
+        """The power and its interval, for JSON.
+
+        Returns
+        -------
+        dict
+            ``power``, ``ci_lb``, ``ci_ub`` and the number of simulations ``sims``.
+        """
         return {"power": self.power, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub, "sims": self.sims}
 
     def summary(self) -> pd.DataFrame:
-        """One row per active arm (vs arm 0): power, CI, mean estimate and SE."""
+        """One row per active arm (vs arm 0): power, CI, mean estimate and SE.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns term, power, ci_lb, ci_ub, mean_estimate and mean_se.
+        """
         rows = []
         for i, term in enumerate(self.design.tested_terms):
             n_sig = round(self.power_by_arm[i] * self.sims)

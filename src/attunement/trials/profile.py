@@ -283,7 +283,35 @@ def bootstrap_estimates(fit: LMMResult | GLMMResult, nsim: int,
     ``nsim`` responses simulated from it (lme4's ``bootMer``, ``type = "parametric"``,
     ``use.u = FALSE``); one row per simulation. A GLMM is refitted as it was fitted (Laplace
     or adaptive Gauss–Hermite with the fit's ``nagq``) to simulated binomial proportions out
-    of the same trials, or Poisson counts."""
+    of the same trials, or Poisson counts.
+
+    Parameters
+    ----------
+    fit : LMMResult or GLMMResult
+        The fit to resample.
+    nsim : int
+        Number of simulated responses.
+    seed : int, optional
+        Seed of the simulations.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per simulation, one column per parameter (``sd_(Intercept)|g``, ``sigma``,
+        the fixed effects).
+
+    Examples
+    --------
+    The percentiles of these columns are ``confint(fit, method="boot")``:
+
+    >>> import pandas as pd
+    >>> from attunement.trials import fit_lmm
+    >>> d = pd.DataFrame({"y": [2.0, 3.1, 3.9, 5.2, 1.2, 2.0, 3.1, 3.9, -0.2, 1.2, 2.0, 3.1],
+    ...                   "x": [0, 1, 2, 3] * 3, "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 4})
+    >>> boot = bootstrap_estimates(fit_lmm("y ~ x + (1 | g)", d), 20, seed=1)
+    >>> boot.shape, boot.columns.tolist()
+    ((20, 4), ['sd_(Intercept)|g', 'sigma', '(Intercept)', 'x'])
+    """
     if isinstance(fit, GLMMResult):
         return _glmm_bootstrap_estimates(fit, nsim, seed)
     model: _Model = fit._fitted_model("bootstrap")

@@ -63,7 +63,23 @@ class DesignError(ValueError):
 
 @dataclass(frozen=True)
 class RandomisationDesign:
-    """Arms, ratio and the method's settings; validated on construction."""
+    """Arms, ratio and the method's settings; validated on construction.
+
+    Examples
+    --------
+    Permuted blocks of four within each site, 1:1:
+
+    >>> design = RandomisationDesign.from_dict({"method": "blocks", "arms": ["control", "tx"],
+    ...                                         "ratio": [1, 1], "block_sizes": [4],
+    ...                                         "strata": ["site"]})
+    >>> design.arms, design.to_dict()["block_sizes"]
+    (('control', 'tx'), [4])
+    >>> try:
+    ...     RandomisationDesign.from_dict({"method": "coin", "arms": ["a", "b"]})
+    ... except DesignError as error:
+    ...     print(error)
+    design: 'method': must be 'blocks' or 'minimisation', got 'coin'
+    """
 
     method: str
     arms: tuple[str, ...]
@@ -145,7 +161,21 @@ class RandomisationDesign:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "design") -> RandomisationDesign:
-        """Build from the design-file mapping (keys as in the issue), with clear errors."""
+        """Build from the design-file mapping, with errors naming the key at fault.
+
+        Parameters
+        ----------
+        d : dict
+            ``method``, ``arms``, ``ratio`` and the method's keys (``block_sizes``,
+            ``strata``; or ``factors``, ``weights``, ``p``, ``imbalance``).
+        source : str, default "design"
+            Named in every error message (the design file, usually).
+
+        Returns
+        -------
+        RandomisationDesign
+            Validated as on construction.
+        """
         if not isinstance(d, dict):
             raise DesignError(f"{source}: expected a mapping of design keys, got {type(d).__name__}")
         unknown = set(d) - cls._KEYS
@@ -182,7 +212,18 @@ class RandomisationDesign:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RandomisationDesign:
-        """Read a design file (YAML)."""
+        """Read a design file (YAML).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+
+        Returns
+        -------
+        RandomisationDesign
+            The design, checked as :meth:`from_dict` checks it.
+        """
         import yaml
 
         path = Path(path)
@@ -195,6 +236,13 @@ class RandomisationDesign:
         return cls.from_dict(d, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
+        """The design as a design file would give it (only the method's keys).
+
+        Returns
+        -------
+        dict
+            A mapping :meth:`from_dict` accepts.
+        """
         out = {"method": self.method, "arms": list(self.arms), "ratio": list(self.ratio)}
         if self.method == "blocks":
             out |= {"block_sizes": list(self.block_sizes), "strata": list(self.strata)}
@@ -211,7 +259,19 @@ class RandomisationDesign:
 
 
 def new_secret() -> str:
-    """A fresh 256-bit secret seed (hex), to be held by an independent statistician."""
+    """A fresh 256-bit secret seed (hex), to be held by an independent statistician.
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters from the operating system's secure random source.
+
+    Examples
+    --------
+    >>> secret = new_secret()
+    >>> len(secret), secret != new_secret()
+    (64, True)
+    """
     return secrets.token_hex(32)
 
 
@@ -248,7 +308,17 @@ def _choose(u: float, probs: list[float]) -> int:
 
 @dataclass(frozen=True)
 class Allocation:
-    """One allocation, with everything needed to audit and reproduce it."""
+    """One allocation, with everything needed to audit and reproduce it.
+
+    Examples
+    --------
+    >>> design = RandomisationDesign.from_dict({"method": "blocks", "arms": ["A", "B"],
+    ...                                         "ratio": [1, 1], "block_sizes": [2]})
+    >>> record = Randomiser(design, "statistician-held secret").allocate("family-1")
+    >>> row = record.to_dict()
+    >>> row["sequence"], row["arm"] in {"A", "B"}, row["details"]["block_size"]
+    (1, True, 2)
+    """
 
     sequence: int
     participant: str
@@ -262,6 +332,13 @@ class Allocation:
     timestamp: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, for storage or an audit export.
+
+        Returns
+        -------
+        dict
+            The allocation's fields by name.
+        """
         return asdict(self)
 
 
@@ -271,6 +348,23 @@ class Randomiser:
     The secret is held privately; there is deliberately no method to preview the next
     allocation. ``clock`` (returning an aware UTC datetime) and ``actor`` are hooks for the
     platform's audit log.
+
+    Examples
+    --------
+    The same secret reproduces the same sequence; ``resume`` checks a stored history
+    against it:
+
+    >>> design = RandomisationDesign.from_dict({"method": "blocks", "arms": ["control", "tx"],
+    ...                                         "ratio": [1, 1], "block_sizes": [4]})
+    >>> first = Randomiser(design, "demo-secret")
+    >>> arms = [first.allocate(f"p{i}").arm for i in range(4)]
+    >>> sorted(arms)                     # a block of four holds two of each
+    ['control', 'control', 'tx', 'tx']
+    >>> again = Randomiser(design, "demo-secret")
+    >>> [again.allocate(f"p{i}").arm for i in range(4)] == arms
+    True
+    >>> len(Randomiser.resume(design, "demo-secret", first.history).history)
+    4
     """
 
     def __init__(
@@ -292,7 +386,24 @@ class Randomiser:
                history: list[Allocation],
                clock: Callable[[], datetime] | None = None) -> Randomiser:
         """Rebuild the state from the stored allocations (for example after a restart),
-        checking that every stored allocation is what the secret reproduces."""
+        checking that every stored allocation is what the secret reproduces.
+
+        Parameters
+        ----------
+        design : RandomisationDesign
+            The trial's design.
+        secret : str, int or bytes
+            The secret seed.
+        history : list of Allocation
+            The stored allocations.
+        clock : callable, optional
+            Returns the current UTC time (for the timestamps).
+
+        Returns
+        -------
+        Randomiser
+            Ready to allocate the next participant.
+        """
         r = cls(design, secret, clock=clock)
         for rec in sorted(history, key=lambda a: a.sequence):
             again = r.allocate(rec.participant, rec.inputs, actor=rec.actor)
@@ -310,7 +421,22 @@ class Randomiser:
 
     def allocate(self, participant: str, values: dict[str, Any] | None = None,
                  actor: str | None = None) -> Allocation:
-        """Allocate the next enrolled participant (``values``: their strata/factor levels)."""
+        """Allocate the next enrolled participant.
+
+        Parameters
+        ----------
+        participant : str
+            The participant's study identifier (allocated once).
+        values : dict, optional
+            Their level of each stratum or minimisation factor.
+        actor : str, optional
+            Who asked for the allocation (for the audit log).
+
+        Returns
+        -------
+        Allocation
+            The arm and the record needed to audit it.
+        """
         participant = str(participant)
         if participant in self._seen:
             raise DesignError(f"participant {participant!r} has already been allocated")
