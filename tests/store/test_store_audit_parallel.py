@@ -4,6 +4,7 @@ reason (both databases)."""
 
 from __future__ import annotations
 
+import hmac
 import json
 
 import pytest
@@ -96,3 +97,33 @@ def test_from_a_checkpoint_the_pool_gives_the_same_answer(world):
     pooled = verify_audit(st.core, checkpoint=cp, **POOL)
     assert not pooled.ok and pooled.first_broken == one.first_broken == cp["last_id"]
     assert pooled.reason == one.reason
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 32, 63, 64, 65, 200])
+def test_the_precomputed_key_pads_give_the_standard_hmac(key_size):
+    """The walk's HMAC from the key's saved pad states equals ``hmac.digest`` for keys shorter
+    than, equal to and longer than SHA-256's 64-byte block (a longer key is hashed first)."""
+    key = bytes(range(key_size % 256)) * (key_size // 256) + bytes(range(key_size % 256))
+    inner, outer = audit._hmac_pads(key)
+    for text in (b"", b"x", b"row text " * 100):
+        h = inner.copy()
+        h.update(text)
+        o = outer.copy()
+        o.update(h.digest())
+        assert o.digest() == hmac.digest(key, text, "sha256")
+
+
+def test_the_message_is_the_stored_prev_hash_then_the_canonical_payload():
+    """The HMAC's text built in one step is the stored ``prev_hash`` followed by the payload;
+    a row whose ``prev_hash`` is not a string is left to the encoder path."""
+    fields = dict.fromkeys(audit.KEYED_FIELDS, "v")
+    fields.update(id=3, actor_id=None, family_id=True, site_id=12)
+    row = (*(fields[k] for k in audit.KEYED_FIELDS), "p" * 64, "h" * 64)
+    with pytest.raises(audit._OddValue):
+        audit._FAST_MESSAGE(row)  # True in an integer column is not the integer 1
+    fields["family_id"] = 7
+    row = (*(fields[k] for k in audit.KEYED_FIELDS), "p" * 64, "h" * 64)
+    assert audit._FAST_MESSAGE(row) == "p" * 64 + audit.canonical(
+        {k: fields[k] for k in audit.KEYED_FIELDS})
+    with pytest.raises(audit._OddValue):
+        audit._FAST_MESSAGE((*row[:-2], 5, "h" * 64))
