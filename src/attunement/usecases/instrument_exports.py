@@ -257,7 +257,7 @@ def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
     Parameters
     ----------
     frame : pandas.DataFrame
-        The store's tidy assessment table (one row per assessment).
+        As for :func:`redcap_flat`.
 
     Returns
     -------
@@ -266,11 +266,14 @@ def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
 
     Examples
     --------
-    >>> frame = store.exports.export_assessments(practitioner, study=study)
-    >>> bundle = fhir_bundle(frame)
+    A researcher's export: the subject is the caregiver's pseudonym, never a name.
+
+    >>> bundle = fhir_bundle(store.exports.export_assessments(researcher))
     >>> response = bundle["entry"][0]["resource"]
-    >>> bundle["total"], response["questionnaire"], response["subject"]["identifier"]["value"]
-    (1, 'urn:attunement:questionnaire:epds|1987', 'mother')
+    >>> bundle["total"], response["questionnaire"], response["subject"]["identifier"]["system"]
+    (1, 'urn:attunement:questionnaire:epds|1987', 'urn:attunement:person')
+    >>> response["subject"]["identifier"]["value"] == "mother"
+    False
     """
     entries = []
     if not frame.empty:

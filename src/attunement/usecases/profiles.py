@@ -165,12 +165,8 @@ def family_matches(store: Store, actor: Actor, family_id: int) -> dict[str, Any]
 
     Parameters
     ----------
-    store : Store
-        The open store.
-    actor : Actor
-        Who asks (scoped as in the store).
-    family_id : int
-        The family's database id.
+    store, actor, family_id
+        As :func:`family_document` takes them.
 
     Returns
     -------
@@ -191,14 +187,16 @@ def family_profile_and_matches(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, ProfileUnavailable | None]:
     """Profile, matches and the reason there are none, for the family page.
 
+    The family is read once for both (see :func:`family_document`).
+
     Parameters
     ----------
     store : Store
         The open store.
     actor : Actor
-        Who asks (scoped as in the store).
+        Who views the family page.
     family_id : int
-        The family's database id.
+        The family shown.
 
     Returns
     -------

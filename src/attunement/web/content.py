@@ -26,6 +26,8 @@ from attunement.web.charts import Cutoff
 class Choice:
     """One answer option of a questionnaire item on a form.
 
+    A radio button's value and label; the value is what the form posts back.
+
     Attributes
     ----------
     value : str
@@ -40,6 +42,8 @@ class Choice:
 @dataclass(frozen=True)
 class FormItem:
     """One questionnaire item as a form shows it, in printed order.
+
+    Built by :func:`instrument_form`; the wording of licensed items comes from a text pack.
 
     Attributes
     ----------
@@ -92,6 +96,8 @@ class InstrumentForm:
 @dataclass(frozen=True)
 class ChartSpec:
     """What the family page charts for an instrument: its main scale, range and cut-offs.
+
+    Given by :func:`chart_spec`; instruments without a summed scale have none.
 
     Attributes
     ----------
@@ -152,7 +158,7 @@ def instrument_name(instrument_id: str) -> str:
     Parameters
     ----------
     instrument_id : str
-        The instrument id.
+        An instrument id such as ``"epds"``.
 
     Returns
     -------
@@ -281,7 +287,7 @@ def questions(instrument_id: str) -> list[dict[str, Any]]:
     Parameters
     ----------
     instrument_id : str
-        The instrument id.
+        An installed instrument (``"epds"``); an unknown one raises the library's error.
 
     Returns
     -------
@@ -360,12 +366,12 @@ def shows_crisis_contacts(assessment: dict[str, Any]) -> bool:
     Parameters
     ----------
     assessment : dict
-        The stored assessment with its ``flags``.
+        As for :func:`is_urgent`.
 
     Returns
     -------
     bool
-        True when the contacts are shown.
+        True when the support box lists the crisis contacts for this caregiver.
     """
     return load_vocabulary().shows_crisis_contacts(_flags(assessment))
 
@@ -376,12 +382,12 @@ def safety_item_unanswered(assessment: dict[str, Any]) -> bool:
     Parameters
     ----------
     assessment : dict
-        A stored assessment with its ``flags``.
+        Its ``flags`` are searched for one of kind ``safety_unanswered``.
 
     Returns
     -------
     bool
-        True when a ``safety_unanswered`` flag was raised.
+        Whether there is one.
     """
     return any(f.get("kind") == "safety_unanswered" for f in _flags(assessment))
 
@@ -668,12 +674,12 @@ def instrument_short_name(instrument_id: str) -> str:
     Parameters
     ----------
     instrument_id : str
-        The instrument id.
+        An instrument id, possibly not installed.
 
     Returns
     -------
     str
-        The short name; the id itself when unknown.
+        The short name, or ``instrument_id`` unchanged when no such instrument is installed.
     """
     try:
         return str(_definitions().load_instrument(instrument_id).short_name)

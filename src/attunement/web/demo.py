@@ -22,6 +22,8 @@ SITES = ("North Clinic (demo)", "South Clinic (demo)")
 class DemoInfo:
     """What ``attunement demo`` built: where, the logins, and how much synthetic data.
 
+    :func:`build_demo` returns it and prints it; nothing here is real data.
+
     Attributes
     ----------
     url : str

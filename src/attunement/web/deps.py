@@ -29,12 +29,12 @@ __all__ = ["BearerToken", "CurrentActor", "PageActor", "PostedForm", "StoreDep",
 
 
 async def get_store(request: Request) -> Store:
-    """The application's open store, as a route dependency.
+    """The application's open store, as a route dependency (``StoreDep``).
 
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The request (FastAPI passes it in).
 
     Returns
     -------
@@ -55,7 +55,7 @@ def actor_from_token(store: Store, token: str | None) -> Actor:
     Parameters
     ----------
     store : Store
-        The open store.
+        The open store, which knows the tokens.
     token : str or None
         The token sent in ``Authorization: Bearer``.
 
@@ -101,7 +101,7 @@ async def page_actor(request: Request) -> Actor:
     Parameters
     ----------
     request : fastapi.Request
-        The page request, with its session cookie.
+        A page request carrying the session cookie.
 
     Returns
     -------
@@ -139,7 +139,7 @@ async def posted_form(request: Request) -> FormData:
     Parameters
     ----------
     request : fastapi.Request
-        The posted request.
+        A form POST from a page.
 
     Returns
     -------
@@ -168,6 +168,6 @@ async def check_csrf(request: Request) -> None:
     Parameters
     ----------
     request : fastapi.Request
-        The posted request.
+        The POST whose form is checked.
     """
     await posted_form(request)

@@ -120,7 +120,7 @@ def cascade_csv_response(result: CascadeResult) -> Response:
     Parameters
     ----------
     result : CascadeResult
-        The computed cascade.
+        The cascade, as :func:`attunement.usecases.cascade.cascade_report` computes it.
 
     Returns
     -------

@@ -251,17 +251,17 @@ def _driver_errors() -> list[type[Exception]]:
 
 
 def storage_full(exc: BaseException) -> bool:
-    """Whether a database error is "disk full".
+    """Whether a database error says the disk is full.
 
     Parameters
     ----------
     exc : BaseException
-        The error raised by the driver or SQLAlchemy.
+        The error; the driver's own (``exc.orig``) is read when SQLAlchemy wrapped it.
 
     Returns
     -------
     bool
-        True for SQLite's SQLITE_FULL and PostgreSQL's 53100 (answered 503).
+        SQLite's SQLITE_FULL or PostgreSQL's 53100: the service answers 503 and asks to retry.
     """
     orig = getattr(exc, "orig", exc)
     if getattr(orig, "sqlstate", None) == "53100":
@@ -276,12 +276,12 @@ def bad_value(exc: BaseException) -> bool:
     Parameters
     ----------
     exc : BaseException
-        The error raised by the driver or SQLAlchemy.
+        What the driver (or SQLAlchemy wrapping it) raised.
 
     Returns
     -------
     bool
-        True for a NUL character or a number out of range (answered 422, not 500).
+        True for a NUL character or a number out of range, answered 422 instead of 500.
     """
     orig = getattr(exc, "orig", exc)
     state = getattr(orig, "sqlstate", None) or ""

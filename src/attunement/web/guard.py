@@ -91,7 +91,7 @@ def client_address(request: Request) -> str:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The incoming request, as the nearest hop delivered it.
 
     Returns
     -------

@@ -108,30 +108,30 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     Parameters
     ----------
     fn : callable
-        The store method or use case.
+        The store method or use case to run in the thread pool.
     *args, **kwargs
-        Its arguments.
+        Passed on to ``fn``.
 
     Returns
     -------
     object
-        What ``fn`` returns.
+        What ``fn`` returns (its exception is raised here).
     """
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def store_of(request: Request) -> Store:
-    """The application's open store.
+    """The application's open store, for a page handler.
 
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        Any request to this application.
 
     Returns
     -------
     Store
-        The store the application was created with.
+        ``request.app.state.store``.
     """
     return request.app.state.store
 
@@ -142,14 +142,14 @@ async def visible_studies(request: Request, actor: Any) -> list[dict[str, Any]]:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The page request (its application holds the store).
     actor : Actor
         Who views the page.
 
     Returns
     -------
     list of dict
-        The studies; none for a role the store refuses.
+        The studies; an empty list for a role the store refuses.
     """
     try:
         return await call(store_of(request).accounts.list_studies, actor)
@@ -163,12 +163,12 @@ def get_session(request: Request) -> Session:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        A browser request; the session cookie may be missing.
 
     Returns
     -------
     Session
-        The session from the signed cookie (an empty one without it).
+        What the signed cookie holds; an empty session when there is none.
     """
     session = getattr(request.state, "session", None)
     if session is None:
@@ -183,9 +183,9 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The page request.
     name : str
-        The template's file name.
+        The template's file name (``"family.html"``).
     context : dict
         The page's own values (they override the common ones).
     status : int
@@ -223,12 +223,8 @@ def render_form(request: Request, name: str, context: dict[str, Any], *,
 
     Parameters
     ----------
-    request : fastapi.Request
-        The request.
-    name : str
-        The template's file name.
-    context : dict
-        The page's own values.
+    request, name, context
+        As for :func:`render`.
     values : dict, optional
         What was typed, by field.
     errors : FormErrors, optional
@@ -239,7 +235,7 @@ def render_form(request: Request, name: str, context: dict[str, Any], *,
     Returns
     -------
     fastapi.Response
-        The rendered page.
+        The page, its fields filled in again.
     """
     errors = errors or FormErrors()
     return render(request, name, {**context, "values": values or {}, "errors": errors},
@@ -252,14 +248,14 @@ def redirect(request: Request, url: str) -> Response:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The request being answered.
     url : str
-        Where to go.
+        Where the browser goes next.
 
     Returns
     -------
     fastapi.Response
-        The redirect.
+        A ``303 See Other`` response.
     """
     response = RedirectResponse(url, status_code=303)
     request.app.state.sessions.save(response, get_session(request),
@@ -303,7 +299,7 @@ def back(form: Any, fallback: str = "/") -> str:
     Returns
     -------
     str
-        A local path (see :func:`safe_next`).
+        A local path, checked by :func:`safe_next`.
     """
     return safe_next(str(form.get("back", fallback)))
 
@@ -314,12 +310,12 @@ def login_url(path: str) -> str:
     Parameters
     ----------
     path : str
-        The page to return to.
+        The page to return to once signed in.
 
     Returns
     -------
     str
-        ``/login?next=...`` with ``path`` quoted.
+        ``/login?next=`` and ``path``, quoted.
     """
     return "/login?next=" + quote(path, safe="/")
 
@@ -330,7 +326,7 @@ def public_base(request: Request) -> str:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        The request, whose own address serves when no public URL is configured.
 
     Returns
     -------
@@ -345,10 +341,8 @@ def link_url(request: Request, secret: str) -> str:
 
     Parameters
     ----------
-    request : fastapi.Request
-        The request (for the address when no public URL is set).
-    secret : str
-        The link's secret.
+    request, secret
+        The request (see :func:`public_base`) and the link's secret.
 
     Returns
     -------
@@ -364,27 +358,25 @@ def reset_url(request: Request, token: str) -> str:
     Parameters
     ----------
     request : fastapi.Request
-        The request.
+        See :func:`public_base`.
     token : str
-        The reset link's secret.
+        The secret of the reset link.
 
     Returns
     -------
     str
-        ``<public address>/reset/<token>``.
+        The link, under ``/reset/``.
     """
     return f"{public_base(request)}/reset/{token}"
 
 
 def space_url(request: Request, secret: str) -> str:
-    """The address of a caregiver's own space (their released results).
+    """The address of a caregiver's own space, where their released results are shown.
 
     Parameters
     ----------
-    request : fastapi.Request
-        The request.
-    secret : str
-        The space link's secret.
+    request, secret
+        As for :func:`link_url`; ``secret`` is the space link's.
 
     Returns
     -------
@@ -468,23 +460,17 @@ async def checked_form(request: Request, target: str, failed: str, done: str,
 
     Parameters
     ----------
-    request : fastapi.Request
-        The posted request.
-    target : str
-        Where to go afterwards.
-    failed, done : str
-        The messages for failure and success.
+    request, target, failed, done
+        As for :func:`store_form`.
     problems : list of str
-        What the form's own checks found.
-    fn : callable
-        The store call.
-    *args, **kwargs
-        Its arguments.
+        What the form's own checks found; the store is called only when it is empty.
+    fn, *args, **kwargs
+        The store call and its arguments.
 
     Returns
     -------
     fastapi.Response
-        A 303 redirect to ``target``.
+        The redirect back, with a flash message.
     """
     if problems:
         get_session(request).flash(f"{failed} — " + "; ".join(problems), "error")

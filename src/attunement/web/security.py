@@ -100,7 +100,7 @@ class SessionManager:
         Parameters
         ----------
         request : fastapi.Request
-            The request.
+            Its ``Cookie`` header may hold the session.
 
         Returns
         -------
