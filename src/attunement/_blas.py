@@ -37,7 +37,24 @@ _controller: Any = None
 
 
 def blas_thread_limit() -> int | None:
-    """The BLAS thread count for fits: ``ATTUNEMENT_BLAS_THREADS`` (default 1; 0 = no limit)."""
+    """How many BLAS threads a model fit may use, read from ``ATTUNEMENT_BLAS_THREADS``.
+
+    Returns
+    -------
+    int or None
+        The setting (default 1); None when it is 0, meaning no limit.
+
+    Raises
+    ------
+    ValueError
+        The setting is not a whole number, or is negative.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.get("ATTUNEMENT_BLAS_THREADS") is None and blas_thread_limit() == 1
+    True
+    """
     raw = os.environ.get("ATTUNEMENT_BLAS_THREADS", "1").strip()
     try:
         value = int(raw)
@@ -65,6 +82,23 @@ def limited_blas(limit: int | None = None) -> Iterator[None]:
 
     Nested or overlapping blocks share the outermost limit; the previous setting comes back
     when the last one leaves.
+
+    Parameters
+    ----------
+    limit : int, optional
+        The most BLAS threads while the block runs; None reads :func:`blas_thread_limit`.
+
+    Yields
+    ------
+    None
+        Control, while the limit holds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with limited_blas(1):
+    ...     np.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [2.0, 8.0]).tolist()
+    [1.0, 2.0]
     """
     global _depth, _limiter
     limit = blas_thread_limit() if limit is None else limit
@@ -95,7 +129,27 @@ def limited_blas(limit: int | None = None) -> Iterator[None]:
 
 
 def bounded_blas(func: F) -> F:
-    """Decorator: run ``func`` inside :func:`limited_blas`."""
+    """Decorate a fitting function so that each call runs inside :func:`limited_blas`.
+
+    Parameters
+    ----------
+    func : callable
+        The function to bound, typically one that fits a model.
+
+    Returns
+    -------
+    callable
+        ``func`` wrapped: same name, docstring and result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> @bounded_blas
+    ... def pooled_variance(x):
+    ...     return float(np.var(x, ddof=1))
+    >>> pooled_variance([1.0, 2.0, 3.0])
+    1.0
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -76,8 +76,25 @@ class ContentError(ValueError):
 
     @classmethod
     def at(cls, file: str | None, path: str | None, reason: str) -> ContentError:
-        """This class's error for ``file``, ``path``, ``reason`` (a subclass with its own
-        constructor arguments overrides this)."""
+        """Build this class's error from the three parts every content error has.
+
+        A subclass with its own constructor arguments overrides this, so that the schema
+        check can raise any kind's error class the same way.
+
+        Parameters
+        ----------
+        file : str or None
+            The file at fault.
+        path : str or None
+            Where in it (``items[3].scores``).
+        reason : str
+            What is wrong.
+
+        Returns
+        -------
+        ContentError
+            An instance of ``cls``.
+        """
         return cls(file, path, reason)
 
 
@@ -116,6 +133,22 @@ class DefinitionError(ContentError):
 
     @classmethod
     def at(cls, file: str | None, path: str | None, reason: str) -> DefinitionError:
+        """A definition error from a schema problem: the path also serves as the ``field``.
+
+        Parameters
+        ----------
+        file : str or None
+            The definition file.
+        path : str or None
+            The dotted place of the problem, e.g. ``items[4].key``.
+        reason : str
+            The problem in words.
+
+        Returns
+        -------
+        DefinitionError
+            With ``item`` unset and ``field`` equal to ``path``.
+        """
         return cls(reason, file=file, path=path or "", field=path or None)
 
 
@@ -245,6 +278,13 @@ class Plain:
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """This entry as plain JSON-ready data (see :func:`plain`).
+
+        Returns
+        -------
+        dict
+            The fields in their declared order, nested entries converted too.
+        """
         return plain(self)
 
 

@@ -58,8 +58,25 @@ def _family(letter: str, time_point: str, assessed_on: str, infant: dict[str, An
 def synthetic_families(seed: int = 7) -> list[dict[str, Any]]:
     """A handful of clearly synthetic families in the family-file format.
 
-    ``seed`` shifts every date by the same seeded number of days (so ages and gestations, and hence
-    every profile and match, are identical for any seed) and names the demo cohort.
+    Parameters
+    ----------
+    seed : int
+        Shifts every date by the same seeded number of days, so ages and gestations (and
+        hence every profile and match) are the same for any seed.
+
+    Returns
+    -------
+    list of dict
+        Ten family files (nine families, one of them seen twice), each with ``family_id``,
+        ``assessed_on``, ``infant``, ``placement`` and ``caregivers`` with item responses.
+
+    Examples
+    --------
+    >>> families = synthetic_families()
+    >>> len(families), families[0]["family_id"], families[0]["time_point"]
+    (10, 'Demo Family A', 'antenatal (24 weeks)')
+    >>> families[0]["caregivers"][0]["responses"]["epds"]
+    [0, 0, 1, 1, 0, 1, 0, 0, 0, 0]
     """
     rng = random.Random(seed)
     today = dt.date(2025, 1, 6) + dt.timedelta(days=rng.randrange(0, 365))
@@ -140,7 +157,26 @@ def synthetic_families(seed: int = 7) -> list[dict[str, Any]]:
 
 
 def print_screening_demo(console: Any | None = None) -> None:
-    """Print, for every synthetic family: scores and flags, the profile with reasons, the matches."""
+    """Print, for every synthetic family: scores and flags, the profile with reasons, the matches.
+
+    ``attunement demo`` prints this walk-through of the screening pipeline on invented
+    families before it serves its demo database; it needs no database itself.
+
+    Parameters
+    ----------
+    console : rich.console.Console, optional
+        Where to print; the terminal when omitted.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> screen = Console(file=io.StringIO(), width=100)
+    >>> print_screening_demo(screen)
+    >>> text = screen.file.getvalue()
+    >>> "Demo Family I" in text and "Matched interventions (best first)" in text
+    True
+    """
     from rich.console import Console
     from rich.rule import Rule
     from rich.table import Table

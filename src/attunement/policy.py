@@ -235,6 +235,20 @@ def require(actor: Subject, action: Action, target: Target | None = None) -> Non
         The record lies outside the actor's scope.
     attunement.store.errors.Forbidden
         The actor's role may not do this.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> lead = SimpleNamespace(role="site_lead", site_ids=frozenset({1}), study_ids=frozenset())
+    >>> require(lead, Action.READ_AUDIT, Target(site_ids=frozenset({1})))
+    >>> require(lead, Action.READ_AUDIT, Target(site_ids=frozenset({2}), what="site 2"))
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.NotFound: site 2 not found
+    >>> require(lead, Action.DESIGN_TRIAL)
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.Forbidden: role 'site_lead' may not do this
     """
     if allows(actor, action, target):
         return
@@ -247,8 +261,30 @@ def require(actor: Subject, action: Action, target: Target | None = None) -> Non
 
 
 def family_scope(actor: Subject) -> tuple[str, frozenset[int]] | None:
-    """What the actor's families are keyed on, for the store's SQL row filter:
-    ``("all", …)``, ``("site_id", ids)``, ``("study_id", ids)``, or None for nothing."""
+    """Which families an actor may read, in the form the store's SQL row filter uses.
+
+    Parameters
+    ----------
+    actor : Subject
+        Who reads: ``role``, ``site_ids``, ``study_ids``.
+
+    Returns
+    -------
+    tuple of (str, frozenset of int), or None
+        ``("all", frozenset())`` for an admin or the local operator, ``("site_id", ids)``
+        for a practitioner or site lead, ``("study_id", ids)`` for a researcher; None when
+        the actor may read no family (no site, no study, or another role).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> nurse = SimpleNamespace(role="practitioner", site_ids=frozenset({3}), study_ids=frozenset())
+    >>> family_scope(nurse)
+    ('site_id', frozenset({3}))
+    >>> analyst = SimpleNamespace(role="researcher", site_ids=frozenset(), study_ids=frozenset())
+    >>> family_scope(analyst) is None
+    True
+    """
     if actor.role in GLOBAL:
         return "all", frozenset()
     if actor.role in SITE_ROLES:
@@ -259,6 +295,28 @@ def family_scope(actor: Subject) -> tuple[str, frozenset[int]] | None:
 
 
 def pseudonymised(actor: Subject) -> bool:
-    """Whether the actor sees families pseudonymised (keyed ids, no identifiers, day offsets):
-    every role that reads families without seeing identifiers."""
+    """Whether the actor sees families pseudonymised: keyed ids, no identifiers, day offsets.
+
+    Every role that reads families without seeing their identifiers does.
+
+    Parameters
+    ----------
+    actor : Subject
+        Who reads.
+
+    Returns
+    -------
+    bool
+        True for a researcher; False for the clinical roles (and for roles reading nothing).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> analyst = SimpleNamespace(role="researcher", site_ids=frozenset(), study_ids=frozenset({1}))
+    >>> pseudonymised(analyst)
+    True
+    >>> pseudonymised(SimpleNamespace(role="site_lead", site_ids=frozenset({1}),
+    ...                               study_ids=frozenset()))
+    False
+    """
     return allows(actor, Action.READ_FAMILY) and not allows(actor, Action.SEE_IDENTIFIERS)

@@ -35,6 +35,11 @@ def _figure(flag: str, what: str, note: str = "") -> Any:
                         + (f"; {note})." if note else ")."))
 
 
+def _with(flag: str, needs: str, what: str, default: Any = None) -> Any:
+    """An option that only applies together with another: ``--FLAG``, "With NEEDS: WHAT"."""
+    return typer.Option(default, flag, help=f"With {needs}: {what}")
+
+
 def _column(flag: str, what: str) -> Any:
     """An option naming a column of the table: ``--FLAG COL``, "Column with WHAT."."""
     return typer.Option(None, flag, help=f"Column with {what}.")
@@ -135,6 +140,9 @@ def meta_command(
     sei: str | None = _column("--sei", "standard errors (instead of --vi)"),
     measure: str | None = typer.Option(None, "--measure", help="Compute yi/vi first from "
                                        "metafor-named raw columns. " + MEASURE_HELP),
+    add: float | None = _with("--add", "--measure", "added to 2x2 cells (see --to); "
+                              "default 1/2."),
+    to: str = _with("--to", "--measure", "only0, all, if0all, none.", default="only0"),
     method: str = typer.Option("REML", "--method", help="EE/FE, DL, HE, HS, HSk, SJ, ML, REML, "
                                "EB, PM."),
     test: str = typer.Option("z", "--test", help="z or knha (Knapp-Hartung); also t, adhoc."),
@@ -152,21 +160,19 @@ def meta_command(
                                  "values (listed on stderr) instead of stopping."),
     cluster: str | None = _column("--cluster", "cluster labels (study, centre, sample): "
                                   "cluster-robust tests as metafor's robust() (CR1, t(n - p))"),
-    clubsandwich: bool = typer.Option(False, "--clubsandwich", help="With --cluster: CR2 "
-                                      "with Satterthwaite df and the HTZ test (clubSandwich)."),
+    clubsandwich: bool = _with("--clubsandwich", "--cluster", "CR2 with Satterthwaite df and "
+                               "the HTZ test (clubSandwich).", default=False),
     random: list[str] | None = typer.Option(None, "--random", help="Random-effects formula "
                                             "(repeat for several): '~ 1 | study/es', "
                                             "'~ outcome | trial'. Fits metafor's rma.mv."),
     struct: list[str] | None = typer.Option(None, "--struct", help="With an '~ inner | "
                                             "outer' term: CS (default), HCS, UN, AR, ID, DIAG "
                                             "(repeat for a second term)."),
-    v_matrix: str | None = typer.Option(None, "--V", help="With --random: a column of "
-                                        "sampling variances, or a CSV file holding the full "
-                                        "k x k covariance matrix (no header)."),
-    vcalc_spec: str | None = typer.Option(None, "--vcalc", help="With --random: build V as "
-                                          "metafor's vcalc from --vi, e.g. "
-                                          "'cluster=study,obs=esid,rho=0.6' or "
-                                          "'cluster=study,time1=time,phi=0.9'."),
+    v_matrix: str | None = _with("--V", "--random", "a column of sampling variances, or a CSV "
+                                 "file holding the full k x k covariance matrix (no header)."),
+    vcalc_spec: str | None = _with("--vcalc", "--random", "build V as metafor's vcalc from "
+                                   "--vi, e.g. 'cluster=study,obs=esid,rho=0.6' or "
+                                   "'cluster=study,time1=time,phi=0.9'."),
     tau2: float | None = typer.Option(None, "--tau2", help="Fix tau^2 at this value instead "
                                       "of estimating it."),
     weights: str | None = _column("--weights", "the weights (instead of inverse-variance "
@@ -174,9 +180,6 @@ def meta_command(
     btt: str | None = typer.Option(None, "--btt", help="Coefficients in the test of "
                                    "moderators, numbered as metafor prints them (1 = "
                                    "intercept), comma separated, e.g. 2,3."),
-    add: float | None = typer.Option(None, "--add", help="With --measure: added to 2x2 "
-                                     "cells (see --to); default 1/2."),
-    to: str = typer.Option("only0", "--to", help="With --measure: only0, all, if0all, none."),
     leave1out: bool = _also("--leave1out", "fit the model leaving out each study in turn"),
     influence: bool = _also("--influence", "print influence diagnostics (metafor's influence())"),
     cumul: bool = _also("--cumul", "print a cumulative meta-analysis in file order"),
@@ -203,8 +206,8 @@ def meta_command(
     selmodel_type: str | None = typer.Option(None, "--selmodel", help="Also fit a selection "
                                              "model: step (needs --steps) or beta, as metafor's "
                                              "selmodel (ML)."),
-    steps: str | None = typer.Option(None, "--steps", help="With --selmodel step: one-sided "
-                                     "p-value cut points, comma separated (e.g. 0.025,1)."),
+    steps: str | None = _with("--steps", "--selmodel step", "one-sided p-value cut points, "
+                              "comma separated (e.g. 0.025,1)."),
     hc_: bool = _also("--hc", "print the Henmi-Copas CI (models without moderators), as "
                       "metafor's hc"),
     scale: str | None = typer.Option(None, "--scale", help="Location-scale model, as "

@@ -62,10 +62,13 @@ INTERVAL_HELP = ("Coded interval START,END in seconds for every session (default
 
 TIER_HELP = ("ELAN: read only this tier (repeat for several); its Symbolic_Association tiers "
              "still give modifiers. Default: every tier.")
+INFANT_HELP = ("The infant's name(s) in the subject/tier/participant/column (as --actors-from "
+               "reads them), comma-separated.")
 # the options every reading of coded files shares
 INTERVAL_OPTION = typer.Option(None, "--interval", help=INTERVAL_HELP)
 ACTORS_OPTION = typer.Option(None, "--actors-from", help=ACTORS_HELP)
 TIER_OPTION = typer.Option(None, "--tier", help=TIER_HELP)
+INFANT_OPTION = typer.Option(None, "--infant", help=INFANT_HELP)
 
 
 def _load(files: list[Path], scheme_path: Path | None, lenient: bool, fmt: str = "auto", *,
@@ -166,8 +169,7 @@ def metrics(
                                        help="Write CSV/TSV/JSON/Parquet instead of a table."),
     interval: str | None = INTERVAL_OPTION,
     actors_from: str | None = ACTORS_OPTION,
-    infant: str | None = typer.Option(None, "--infant", help="The infant's name(s) in the "
-                                      "subject/tier/participant/column, comma-separated."),
+    infant: str | None = INFANT_OPTION,
     tier: list[str] | None = TIER_OPTION,
 ) -> None:
     """One row per session × caregiver × cue type: n_cues, responsiveness, latencies, Yule's Q,
@@ -295,8 +297,7 @@ def report(
     seed: int | None = typer.Option(None, "--seed"),
     interval: str | None = INTERVAL_OPTION,
     actors_from: str | None = ACTORS_OPTION,
-    infant: str | None = typer.Option(None, "--infant", help="The infant's name(s), "
-                                      "comma-separated."),
+    infant: str | None = INFANT_OPTION,
     tier: list[str] | None = TIER_OPTION,
 ) -> None:
     """Ethogram timeline (cues, responses, windows) as PNG for one session, or for any number of

@@ -100,7 +100,10 @@ def submit_assessment(
 
     Examples
     --------
-    >>> submit_assessment(store, actor, 1, "mother", "epds", "baseline", [0] * 10)  # doctest: +SKIP
+    >>> stored = submit_assessment(store, practitioner, family, "father", "phq9", "6w",
+    ...                            [0, 1, 1, 0, 0, 0, 0, 0, 0])
+    >>> stored["scores"]["phq9_total"], stored["scores"]["phq9_severity"]
+    (2, 'minimal')
     """
     result = store.assessments.add_assessments([Submission(
         actor, family_id, caregiver, instrument, time_point, responses, input=input,
@@ -125,6 +128,17 @@ def submit_assessments(store: Store, submissions: Iterable[Submission]) -> list[
     list
         In order, the stored assessment or the error that rejected that submission (see
         :meth:`attunement.store.assessments.Assessments.add_assessments`).
+
+    Examples
+    --------
+    A batch of two: the unknown questionnaire is refused, the other one is kept.
+
+    >>> from attunement.store import Submission
+    >>> done = submit_assessments(store, [
+    ...     Submission(practitioner, family, "mother", "epds", "6w", [0] * 10),
+    ...     Submission(practitioner, family, "mother", "edps", "6w", [0] * 10)])
+    >>> done[0]["scores"]["epds_total"], type(done[1]).__name__
+    (0, 'StoreValidationError')
     """
     return store.assessments.add_assessments(submissions, score=score)
 
@@ -153,6 +167,14 @@ def correct_assessment(
     -------
     dict
         The new version.
+
+    Examples
+    --------
+    >>> first = store.assessments.list_assessments(practitioner, family)[0]
+    >>> fixed = correct_assessment(store, practitioner, first["id"], [0] * 10,
+    ...                            reason="answers entered against the wrong caregiver")
+    >>> fixed["version"], fixed["scores"]["epds_total"], fixed["corrected_from"] == first["id"]
+    (2, 0, True)
     """
     return store.assessments.correct_assessment(
         actor, assessment_id, responses, reason=reason, input=input, rescore=_scorer_of)
@@ -166,9 +188,19 @@ def _scorer_of(version: dict[str, Any]) -> Any:
 
 
 def time_point_period(time_point: str | None) -> str | None:
-    """``antenatal`` or ``postnatal`` for a time point of the vocabulary's default schedule
-    (its first, ``antenatal``, is before birth; the others after), else None (a study's own
-    time point: its period is not known here, so no period-specific cut-off applies).
+    """Whether a time point of the default schedule falls before or after birth.
+
+    Parameters
+    ----------
+    time_point : str or None
+        A time point id (``"antenatal"``, ``"6w"``, ...).
+
+    Returns
+    -------
+    str or None
+        ``"antenatal"`` for the default schedule's first time point, ``"postnatal"`` for its
+        others; None for a study's own time point, whose period is not known here (so no
+        period-specific cut-off applies).
 
     Examples
     --------
@@ -184,11 +216,26 @@ def time_point_period(time_point: str | None) -> str | None:
 
 
 def scorer_in(language: str | None, time_point: str | None) -> Any:
-    """A scorer (:func:`score`) for answers given in ``language``: the cut-offs validation
-    studies report for that language and period replace the definition's
-    (:mod:`attunement.instruments.language_cutoffs`), the flags they raise cite that study,
-    and the scores record ``{instrument}_cutoffs_language`` and ``_cutoffs_period`` so the
-    clinician sees which cut-offs were used. Without such cut-offs it is :func:`score`.
+    """A scorer like :func:`score` that uses the cut-offs validated for the caregiver's language.
+
+    The cut-offs validation studies report for that language and period replace the
+    definition's (:mod:`attunement.instruments.language_cutoffs`), the flags they raise cite
+    that study, and the scores record ``{instrument}_cutoffs_language`` and
+    ``_cutoffs_period`` so the clinician sees which cut-offs were used. Without such
+    cut-offs it scores as :func:`score` does.
+
+    Parameters
+    ----------
+    language : str or None
+        The language the questionnaire was answered in (``"es"``).
+    time_point : str or None
+        The time point, which gives the period (:func:`time_point_period`).
+
+    Returns
+    -------
+    callable
+        ``scorer(instrument, responses, input_kind, variants)`` returning a scored
+        assessment.
 
     Examples
     --------
@@ -223,10 +270,23 @@ def scorer_in(language: str | None, time_point: str | None) -> Any:
 def check_instrument(instrument: str) -> None:
     """Refuse an instrument that does not exist (the store's ``check_instrument``).
 
+    Parameters
+    ----------
+    instrument : str
+        The instrument id asked for.
+
     Raises
     ------
     StoreValidationError
         ``instrument``, naming the known instruments.
+
+    Examples
+    --------
+    >>> check_instrument("epds")
+    >>> check_instrument("edps")
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: instrument: unknown instrument 'edps'; ...
     """
     from attunement.instruments import UnknownInstrument, load_instrument
 
@@ -254,6 +314,12 @@ def create_link(store: Store, actor: Actor, family_id: int, caregiver: str, inst
     -------
     str
         The link's secret (the store keeps only its hash).
+
+    Examples
+    --------
+    >>> secret = create_link(store, practitioner, family, "mother", "epds", "6w", hours=24)
+    >>> store.care.open_link(secret)["instrument"]
+    'epds'
     """
     return store.care.create_link(actor, family_id, caregiver, instrument, time_point,
                                   hours=hours, check_instrument=check_instrument)
@@ -281,6 +347,13 @@ def submit_link(
     -------
     dict
         The stored assessment.
+
+    Examples
+    --------
+    >>> secret = create_link(store, practitioner, family, "mother", "epds", "6w")
+    >>> stored = submit_link(store, secret, [0] * 10, language="es", time_point="6w")
+    >>> stored["submitted_via"], stored["scores"]["epds_cutoffs_language"]
+    ('link', 'es')
     """
     return store.care.submit_link(token, responses, input=input,
                                   score=scorer_in(language, time_point))

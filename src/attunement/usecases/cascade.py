@@ -25,13 +25,42 @@ def cascade_report(store: Store, actor: Actor, *, site: int | None = None,
     -------
     CascadeResult
         :func:`attunement.cascade.compute_cascade` over the store's cascade tables.
+
+    Examples
+    --------
+    The example family's mother screened positive on the EPDS; once she is referred, the
+    cascade counts her at each stage she reached.
+
+    >>> from attunement.usecases.referrals import add_referral
+    >>> _ = add_referral(store, practitioner, family, kind="route", target="talking_therapies",
+    ...                  offered_on="2026-10-02", caregiver="mother")
+    >>> report = cascade_report(store, practitioner, site=site)
+    >>> [report.count(stage) for stage in ("screened", "positive", "referred", "engaged")]
+    [1, 1, 1, 0]
     """
     tables = cascade_tables(store, actor, site=site, study=study)
     return compute_cascade(*tables)
 
 
 def records(df: Any) -> list[dict[str, Any]]:
-    """A result table as JSON-ready records (NaN becomes None)."""
+    """A result table as JSON-ready records, for the cascade's API answers.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One of a :class:`~attunement.cascade.CascadeResult`'s tables.
+
+    Returns
+    -------
+    list of dict
+        One dict per row, column name to value; a missing number (NaN) becomes None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> records(pd.DataFrame({"stage": ["engaged", "completed"], "percent": [50.0, float("nan")]}))
+    [{'stage': 'engaged', 'percent': 50.0}, {'stage': 'completed', 'percent': None}]
+    """
     out = []
     for row in df.to_dict("records"):
         out.append({k: (None if isinstance(v, float) and math.isnan(v) else v)

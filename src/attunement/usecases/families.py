@@ -63,8 +63,10 @@ def check_family_file(family: dict) -> None:
 
 
 def register_family(store: Store, actor: Actor, payload: dict) -> dict:
-    """Register a family from a screening family file plus ``site`` (see
-    :meth:`attunement.store.families.Families.create_family`), in one transaction.
+    """Register a family from a screening family file plus ``site``, in one transaction.
+
+    The file is checked by :func:`check_family_file` and its answers are scored before the
+    store writes anything (see :meth:`attunement.store.families.Families.create_family`).
 
     Parameters
     ----------
@@ -77,13 +79,20 @@ def register_family(store: Store, actor: Actor, payload: dict) -> dict:
     -------
     dict
         The new family's document (as ``get_family``).
+
+    Examples
+    --------
+    >>> created = register_family(store, practitioner, example_family("N-002"))
+    >>> created["family_id"], created["site"], len(created["caregivers"])
+    ('N-002', 'North', 2)
     """
     return store.families.create_family(actor, payload, check_file=check_family_file, score=score)
 
 
 def add_caregiver(store: Store, actor: Actor, family_id: int, caregiver: dict) -> dict:
-    """Add a caregiver to a family, checked like a family file's caregiver; any responses
-    are scored and stored at ``time_point``.
+    """Add a caregiver to a registered family, checked like a family file's caregiver.
+
+    Any responses given with the caregiver are scored and stored at its ``time_point``.
 
     Parameters
     ----------
@@ -98,6 +107,13 @@ def add_caregiver(store: Store, actor: Actor, family_id: int, caregiver: dict) -
     -------
     dict
         The new caregiver.
+
+    Examples
+    --------
+    >>> added = add_caregiver(store, practitioner, family,
+    ...                       {"id": "gran", "role": "kinship_carer", "age": 61})
+    >>> added["id"], added["role"], added["active"]
+    ('gran', 'kinship_carer', True)
     """
     return store.families.add_caregiver(
         actor, family_id, caregiver, check_file=check_family_file, score=score)

@@ -68,7 +68,23 @@ def _record_id(row: pd.Series, person: str, family: str | None) -> str:
 
 
 def event_name(time_point: str) -> str:
-    """A REDCap unique event name: lower-case, underscores, ``_arm_1``."""
+    """The REDCap unique event name of a time point.
+
+    Parameters
+    ----------
+    time_point : str
+        The time point as the study's schedule names it.
+
+    Returns
+    -------
+    str
+        Lower-case, each run of other characters an underscore, ending in ``_arm_1``.
+
+    Examples
+    --------
+    >>> event_name("6 weeks"), event_name("Baseline")
+    ('6_weeks_arm_1', 'baseline_arm_1')
+    """
     return _EVENT.sub("_", str(time_point).lower()).strip("_") + "_arm_1"
 
 
@@ -111,9 +127,24 @@ def _fields(inst: Any) -> list[str]:
 def redcap_flat(frame: pd.DataFrame) -> pd.DataFrame:
     """The tidy table in REDCap's flat layout (one row per record and event).
 
-    ``frame`` is the store's tidy assessment table; the result has ``record_id``,
-    ``redcap_event_name``, then each instrument's fields (item answers as the codes of
-    :func:`redcap_dictionary`) and ``<form>_complete`` (2).
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The store's tidy assessment table (one row per assessment).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``record_id``, ``redcap_event_name``, then each instrument's fields (item answers
+        as the codes of :func:`redcap_dictionary`) and ``<form>_complete`` (2, complete).
+
+    Examples
+    --------
+    >>> frame = store.exports.export_assessments(practitioner, study=study)
+    >>> flat = redcap_flat(frame)
+    >>> flat[["record_id", "redcap_event_name", "epds_total", "epds_complete"]]
+          record_id redcap_event_name  epds_total  epds_complete
+    0  N-001-mother    baseline_arm_1        12.0              2
     """
     if frame.empty:
         return pd.DataFrame(columns=["record_id", "redcap_event_name"])
@@ -157,8 +188,9 @@ def redcap_dictionary(frame: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> redcap_dictionary(frame)["Variable / Field Name"].iloc[0]  # doctest: +SKIP
-    'record_id'
+    >>> frame = store.exports.export_assessments(practitioner, study=study)
+    >>> redcap_dictionary(frame)["Variable / Field Name"].head(3).tolist()
+    ['record_id', 'epds_1', 'epds_2']
     """
     rows: list[dict[str, str]] = [{
         "Variable / Field Name": "record_id", "Form Name": "record",
@@ -218,10 +250,30 @@ def _jsonable(value: Any) -> Any:
 def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
     """A FHIR R4 ``Bundle`` (collection) of ``QuestionnaireResponse`` resources.
 
-    ``frame`` is the store's tidy assessment table; the answer is JSON-ready. Each resource is
-    :func:`attunement.instruments.to_fhir_questionnaire_response` of one row, with the
-    assessment id, the (pseudonymised) person as subject identifier, the time point as an
-    extension and the submission time as ``authored``.
+    Each resource is :func:`attunement.instruments.to_fhir_questionnaire_response` of one
+    row, with the assessment id, the (pseudonymised) person as subject identifier, the time
+    point as an extension and the submission time as ``authored``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        As for :func:`redcap_flat`.
+
+    Returns
+    -------
+    dict
+        The bundle, ready for ``json.dumps``.
+
+    Examples
+    --------
+    A researcher's export: the subject is the caregiver's pseudonym, never a name.
+
+    >>> bundle = fhir_bundle(store.exports.export_assessments(researcher))
+    >>> response = bundle["entry"][0]["resource"]
+    >>> bundle["total"], response["questionnaire"], response["subject"]["identifier"]["system"]
+    (1, 'urn:attunement:questionnaire:epds|1987', 'urn:attunement:person')
+    >>> response["subject"]["identifier"]["value"] == "mother"
+    False
     """
     entries = []
     if not frame.empty:

@@ -50,14 +50,50 @@ def profile(document: dict[str, Any]) -> dict[str, Any]:
     ------
     ProfileUnavailable
         When the record is incomplete for a profile; names the field.
+
+    Examples
+    --------
+    >>> from attunement.demo import synthetic_families
+    >>> family_a = synthetic_families()[0]
+    >>> found = profile(family_a)
+    >>> found["tier"], found["urgency"]
+    ('universal', 'none')
+    >>> profile({**family_a, "infant": {"due_date": "2020-01-01"}})
+    Traceback (most recent call last):
+    ...
+    attunement.usecases.profiles.ProfileUnavailable: infant.due_date: 2020-01-01 is more ...
     """
     return _profile_object(document).to_dict()
 
 
 def matches(document: dict[str, Any]) -> dict[str, Any] | None:
-    """``attunement.interventions.match(profile, document).to_dict()`` for a family document
-    (as :meth:`Store.families.family_document` returns it); None when this installation has no
-    intervention catalogue (the page says so instead of guessing)."""
+    """The attachment-informed interventions matched to a family document, best first.
+
+    Parameters
+    ----------
+    document : dict
+        The family document, as :meth:`Store.families.family_document` returns it.
+
+    Returns
+    -------
+    dict or None
+        ``attunement.interventions.match(profile, document).to_dict()``: ``recommended``,
+        ``excluded`` with reasons, and whether matching is ``held`` for a safety review;
+        None when this installation has no intervention catalogue (the page says so
+        instead of guessing).
+
+    Raises
+    ------
+    ProfileUnavailable
+        When the record is incomplete for a profile.
+
+    Examples
+    --------
+    >>> from attunement.demo import synthetic_families
+    >>> found = matches(synthetic_families()[0])
+    >>> [r["id"] for r in found["recommended"][:2]], found["held"]
+    (['family_foundations', 'baby_triple_p'], False)
+    """
     try:
         from attunement import interventions
     except ImportError:
@@ -66,13 +102,30 @@ def matches(document: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def family_document(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
-    """The stored family's screening family file (scoped to the actor), with the safety
-    review recorded under the risk library's own key.
+    """A stored family as a screening family file, ready for profiling and matching.
+
+    The safety review is recorded under the risk library's own key.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    actor : Actor
+        Who reads; a family outside their sites or studies is not found.
+    family_id : int
+        The family's database id.
+
+    Returns
+    -------
+    dict
+        ``family_id``, ``assessed_on``, ``infant``, ``placement``, ``context`` and
+        ``caregivers`` with their scored answers (dates shifted, for a researcher).
 
     Examples
     --------
-    >>> family_document(store, actor, 1)["caregivers"][0]["role"]  # doctest: +SKIP
-    'birth_mother'
+    >>> document = family_document(store, practitioner, family)
+    >>> document["family_id"], [c["role"] for c in document["caregivers"]]
+    ('N-001', ['birth_mother', 'birth_father'])
     """
     from attunement.risk.profile import REVIEW_KEY
 
@@ -80,18 +133,52 @@ def family_document(store: Store, actor: Actor, family_id: int) -> dict[str, Any
 
 
 def family_profile(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
-    """The profile of a stored family (404 outside the actor's scope, like the store).
+    """The vulnerability profile of a stored family.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    actor : Actor
+        Who asks; outside their scope the family is not found (404), as in the store.
+    family_id : int
+        The family's database id.
+
+    Returns
+    -------
+    dict
+        As :func:`profile`: the tier, urgency, factors and pathways with their reasons.
 
     Examples
     --------
-    >>> family_profile(store, actor, 1)["urgency"]  # doctest: +SKIP
-    'none'
+    The example family's mother scored 12 on the EPDS (possible depression):
+
+    >>> found = family_profile(store, practitioner, family)
+    >>> found["tier"], found["urgency"]
+    ('targeted', 'none')
     """
     return profile(family_document(store, actor, family_id))
 
 
 def family_matches(store: Store, actor: Actor, family_id: int) -> dict[str, Any] | None:
-    """The matched interventions of a stored family (None without a catalogue)."""
+    """The interventions matched to a stored family.
+
+    Parameters
+    ----------
+    store, actor, family_id
+        As :func:`family_document` takes them.
+
+    Returns
+    -------
+    dict or None
+        As :func:`matches`; None when no intervention catalogue is installed.
+
+    Examples
+    --------
+    >>> found = family_matches(store, practitioner, family)
+    >>> [r["id"] for r in found["recommended"][:2]]
+    ['baby_triple_p', 'cos_p']
+    """
     return matches(family_document(store, actor, family_id))
 
 
@@ -100,11 +187,28 @@ def family_profile_and_matches(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, ProfileUnavailable | None]:
     """Profile, matches and the reason there are none, for the family page.
 
+    The family is read once for both (see :func:`family_document`).
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    actor : Actor
+        Who views the family page.
+    family_id : int
+        The family shown.
+
     Returns
     -------
     tuple
         ``(profile, matches, None)``, or ``(None, None, problem)`` when the record is
         incomplete for a profile.
+
+    Examples
+    --------
+    >>> found, matched, problem = family_profile_and_matches(store, practitioner, family)
+    >>> found["tier"], len(matched["recommended"]) > 0, problem
+    ('targeted', True, None)
     """
     document = family_document(store, actor, family_id)
     try:

@@ -25,7 +25,21 @@ from attunement.web.submissions import GroupCommit, RecordIdRange
 
 
 def create_app(store: Store, *, settings: Settings | None = None) -> FastAPI:
-    """Build the web application around an open :class:`Store`."""
+    """Build the web application (pages and JSON API) around an open :class:`Store`.
+
+    Parameters
+    ----------
+    store : Store
+        The open store; the application keeps it for every request.
+    settings : Settings, optional
+        The service's settings; :class:`Settings` defaults (and the environment) when omitted.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application, with its error handlers, request guard and security headers
+        installed; serve it with uvicorn (``attunement platform serve``).
+    """
     settings = settings or Settings()
     app = FastAPI(
         title=f"{settings.service_name} API",

@@ -15,6 +15,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Cutoff:
+    """A cut-off line on a score chart, and the side of it that flags.
+
+    Attributes
+    ----------
+    value : float
+        Where the line is drawn.
+    label : str
+        What crossing it means (``"possible depression"``).
+    op : str
+        The direction that flags: ``">="``, ``">"``, ``"<="`` or ``"<"``.
+    """
     value: float
     label: str
     op: str = ">="  # the direction that flags: ">=", ">", "<=", "<"
@@ -24,6 +35,18 @@ class Cutoff:
         return {">=": "≥", ">": ">", "<=": "≤", "<": "<"}.get(self.op, self.op)
 
     def flags(self, score: float) -> bool:
+        """Whether a score lies on the flagged side of this cut-off.
+
+        Parameters
+        ----------
+        score : float
+            A scale score.
+
+        Returns
+        -------
+        bool
+            True when ``score`` meets the cut-off in its direction.
+        """
         return {">=": score >= self.value, ">": score > self.value,
                 "<=": score <= self.value, "<": score < self.value}.get(self.op, False)
 
@@ -45,6 +68,26 @@ def score_chart(
     Cut-off lines are dashed and labelled; a score on the flagged side of any cut-off (at or
     above it, or at or below it for scales where low is worse) is drawn as a diamond instead of
     a circle, so the difference does not rely on colour alone.
+
+    Parameters
+    ----------
+    title : str
+        The chart's title (also its accessible name).
+    points : list of (str, float)
+        The time point label and the score, in order.
+    low, high : float
+        The scale's range: the y axis.
+    cutoffs : list of Cutoff, optional
+        Lines to draw, each with its flagged side.
+    width, height : int
+        The chart's size in pixels.
+    y_label : str
+        The y axis label.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element with a ``<title>`` and a ``<desc>`` listing every value.
     """
     cutoffs = cutoffs or []
     left, right, top, bottom = 56, 50, 14, 34
@@ -169,13 +212,42 @@ def _presentational(root: ET.Element) -> ET.Element:
 
 
 def presentational_svg(svg: str) -> str:
-    """Matplotlib's SVG document with presentation attributes instead of styles."""
+    """Rewrite a Matplotlib SVG document with presentation attributes instead of styles.
+
+    The page's Content-Security-Policy refuses inline styles; attributes are allowed.
+
+    Parameters
+    ----------
+    svg : str
+        The SVG document Matplotlib wrote.
+
+    Returns
+    -------
+    str
+        The same drawing as a standalone SVG document (with its XML declaration).
+    """
     root = _presentational(_parse_svg(svg))
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def inline_svg(svg: str, title: str, ident: str) -> str:
-    """Matplotlib's SVG document as an inline, titled image."""
+    """Turn a Matplotlib SVG document into an inline image with an accessible title.
+
+    Parameters
+    ----------
+    svg : str
+        The SVG document Matplotlib wrote.
+    title : str
+        The image's title, read out by screen readers.
+    ident : str
+        The ``id`` of the title element (unique on the page).
+
+    Returns
+    -------
+    str
+        The ``<svg>`` element, without fixed width and height, with ``role="img"`` and
+        presentation attributes in place of style rules.
+    """
     root = _presentational(_parse_svg(svg))
     for name in ("width", "height"):
         root.attrib.pop(name, None)

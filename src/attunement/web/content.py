@@ -24,12 +24,48 @@ from attunement.web.charts import Cutoff
 
 @dataclass(frozen=True)
 class Choice:
+    """One answer option of a questionnaire item on a form.
+
+    A radio button's value and label; the value is what the form posts back.
+
+    Attributes
+    ----------
+    value : str
+        The item score sent when it is chosen.
+    text : str
+        The wording shown.
+    """
     value: str
     text: str
 
 
 @dataclass(frozen=True)
 class FormItem:
+    """One questionnaire item as a form shows it, in printed order.
+
+    Built by :func:`instrument_form`; the wording of licensed items comes from a text pack.
+
+    Attributes
+    ----------
+    number : int
+        The item's number in the definition.
+    position : int
+        Its place on the form (1-based).
+    label : str
+        The item's wording: the licensed text pack's, else the project's short label.
+    from_pack : bool
+        Whether ``label`` came from a text pack.
+    choices : tuple of Choice
+        The answer options, in order.
+    values : list of number
+        The item scores the options stand for.
+    safety : bool
+        Whether it is a safety item (self-harm and the like).
+    optional : bool
+        Whether it may be left unanswered.
+    options_from_pack : bool
+        Whether the options' wording came from a text pack.
+    """
     number: int
     position: int
     label: str
@@ -59,6 +95,21 @@ class InstrumentForm:
 
 @dataclass(frozen=True)
 class ChartSpec:
+    """What the family page charts for an instrument: its main scale, range and cut-offs.
+
+    Given by :func:`chart_spec`; instruments without a summed scale have none.
+
+    Attributes
+    ----------
+    column : str
+        The score column charted (``"epds_total"``).
+    label : str
+        The scale's name on the chart.
+    low, high : float
+        The scale's range.
+    cutoffs : list of Cutoff
+        The instrument's cut-offs on that scale.
+    """
     column: str
     label: str
     low: float
@@ -73,6 +124,18 @@ def _definitions() -> Any:
 
 
 def has_instrument(instrument_id: str) -> bool:
+    """Whether a questionnaire with this id is installed.
+
+    Parameters
+    ----------
+    instrument_id : str
+        The instrument id (``"epds"``).
+
+    Returns
+    -------
+    bool
+        True when the instrument library lists it.
+    """
     return any(i.id == instrument_id for i in _definitions().list_instruments())
 
 
@@ -90,6 +153,18 @@ COMMON_FIRST = ("epds", "phq9", "gad7", "whooley", "pbq", "osss3")
 
 
 def instrument_name(instrument_id: str) -> str:
+    """A questionnaire's name as pages show it: short name and full name.
+
+    Parameters
+    ----------
+    instrument_id : str
+        An instrument id such as ``"epds"``.
+
+    Returns
+    -------
+    str
+        ``"EPDS (Edinburgh Postnatal Depression Scale)"``; the id itself when unknown.
+    """
     try:
         inst = _definitions().load_instrument(instrument_id)
     except Exception:
@@ -149,10 +224,27 @@ def _wording(inst_id: str, service_packs: Any, language: str, samples: bool) -> 
 
 def instrument_form(instrument_id: str, service_packs: Any = (),
                     language: str = "en", *, samples: bool = False) -> InstrumentForm:
-    """The form of one instrument, items in printed order, in ``language`` when a pack has it
-    (else in English); answer wording from the pack, else the definition's option labels.
-    ``service_packs`` are the service's licensed packs (:func:`service_text_packs`);
-    ``samples`` admits the project's SAMPLE packs (the demo only)."""
+    """The form of one instrument, items in printed order, in the language asked for if possible.
+
+    The wording comes from a text pack in ``language`` when one has it (else English); the
+    answers' wording from the pack, else the definition's option labels.
+
+    Parameters
+    ----------
+    instrument_id : str
+        The instrument id.
+    service_packs : sequence
+        The service's licensed text packs (:func:`service_text_packs`).
+    language : str
+        The language the caregiver reads.
+    samples : bool
+        Admit the project's SAMPLE packs (the demo only).
+
+    Returns
+    -------
+    InstrumentForm
+        The instrument, its :class:`FormItem` list, and where the wording came from.
+    """
     inst = _definitions().load_instrument(instrument_id)
     found = _wording(inst.id, service_packs, language, samples)
     if found is None and language != "en":
@@ -190,7 +282,18 @@ def instrument_form(instrument_id: str, service_packs: Any = (),
 
 
 def questions(instrument_id: str) -> list[dict[str, Any]]:
-    """The questions of an instrument for the JSON API (project labels; no licensed wording)."""
+    """The questions of an instrument for the JSON API (project labels; no licensed wording).
+
+    Parameters
+    ----------
+    instrument_id : str
+        An installed instrument (``"epds"``); an unknown one raises the library's error.
+
+    Returns
+    -------
+    list of dict
+        Per item: ``number``, ``label``, ``scores``, ``options`` and ``safety``.
+    """
     form = instrument_form(instrument_id)
     return [{"number": i.number, "label": i.label, "scores": i.values,
              "options": [c.text for c in i.choices], "safety": i.safety} for i in form.items]
@@ -214,6 +317,20 @@ def chart_spec(instrument_id: str) -> ChartSpec | None:
 
 
 def scale_value(scores: dict[str, Any], column: str) -> Any:
+    """One score of an assessment, for a template.
+
+    Parameters
+    ----------
+    scores : dict
+        An assessment's scores.
+    column : str
+        The score column (``"epds_total"``).
+
+    Returns
+    -------
+    object
+        The value, or None when the assessment has no such score.
+    """
     return scores.get(column)
 
 
@@ -222,25 +339,72 @@ def _flags(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def is_urgent(assessment: dict[str, Any]) -> bool:
-    """Whether a stored assessment raised an urgent flag (``attunement.vocabulary``, the same
-    list the store opens alerts from): the practitioner is told at once."""
+    """Whether a stored assessment raised an urgent flag, so the practitioner is told at once.
+
+    The urgent flags are listed in ``attunement.vocabulary``, the same list the store opens
+    alerts from.
+
+    Parameters
+    ----------
+    assessment : dict
+        A stored assessment with its ``flags``.
+
+    Returns
+    -------
+    bool
+        True when any flag is urgent.
+    """
     return load_vocabulary().is_urgent(_flags(assessment))
 
 
 def shows_crisis_contacts(assessment: dict[str, Any]) -> bool:
-    """Whether the caregiver who gave these answers sees the support box with crisis contacts
-    (``show_crisis_contacts`` in ``attunement.vocabulary``; e.g. a safety item answered above
-    zero or left unanswered)."""
+    """Whether the caregiver who gave these answers sees the support box with crisis contacts.
+
+    The rule is ``show_crisis_contacts`` in ``attunement.vocabulary``: for example a safety
+    item answered above zero or left unanswered.
+
+    Parameters
+    ----------
+    assessment : dict
+        As for :func:`is_urgent`.
+
+    Returns
+    -------
+    bool
+        True when the support box lists the crisis contacts for this caregiver.
+    """
     return load_vocabulary().shows_crisis_contacts(_flags(assessment))
 
 
 def safety_item_unanswered(assessment: dict[str, Any]) -> bool:
-    """Whether the caregiver chose not to answer a safety item (the support box says so)."""
+    """Whether the caregiver chose not to answer a safety item (the support box says so).
+
+    Parameters
+    ----------
+    assessment : dict
+        Its ``flags`` are searched for one of kind ``safety_unanswered``.
+
+    Returns
+    -------
+    bool
+        Whether there is one.
+    """
     return any(f.get("kind") == "safety_unanswered" for f in _flags(assessment))
 
 
 def urgency_level(urgency: str) -> dict[str, str] | None:
-    """The label and first action of an urgency level, or None for ``none``."""
+    """The label and first action of an urgency level, for the family page's banner.
+
+    Parameters
+    ----------
+    urgency : str
+        The profile's urgency id (``"same_day"``, ``"none"``).
+
+    Returns
+    -------
+    dict or None
+        ``id``, ``label`` and ``action``; None for ``none``.
+    """
     if urgency in (None, "none"):
         return None
     level = load_vocabulary().level(urgency)
@@ -285,7 +449,18 @@ def role_names() -> dict[str, str]:
 
 
 def time_points(family: dict[str, Any]) -> list[str]:
-    """Time points offered on the family page: the study's schedule, then ones already used."""
+    """Time points offered on the family page: the study's schedule, then ones already used.
+
+    Parameters
+    ----------
+    family : dict
+        The family as ``get_family`` returns it.
+
+    Returns
+    -------
+    list of str
+        Time point names without repeats; the default schedule's when the family has none.
+    """
     names: list[str] = []
     for tp in family.get("time_points") or family.get("schedule") or []:
         name = tp.get("name") if isinstance(tp, dict) else str(tp)
@@ -334,8 +509,19 @@ def _caregiver_words() -> dict[str, dict[str, Any]]:
 
 
 def caregiver_words(language: str) -> dict[str, Any]:
-    """What the caregiver pages say in ``language`` (English for any missing phrase), with
-    ``lang`` and ``dir`` for the page; ``sample`` marks a translation not yet checked."""
+    """What the caregiver pages say in a language, English for any missing phrase.
+
+    Parameters
+    ----------
+    language : str
+        A language tag; ``"pt-BR"`` falls back to ``"pt"``, then to English.
+
+    Returns
+    -------
+    dict
+        The phrases, with ``lang`` and ``dir`` for the page; ``sample`` marks a translation not
+        yet checked.
+    """
     from attunement.instruments.textpack import language_direction
 
     words = _caregiver_words()
@@ -386,7 +572,13 @@ def crisis_contacts_in(contacts: list[dict[str, Any]], language: str) -> list[di
 
 
 def caregiver_languages() -> list[str]:
-    """Languages the caregiver pages can be shown in."""
+    """Languages the caregiver pages can be shown in.
+
+    Returns
+    -------
+    list of str
+        Language tags, sorted (``"en"``, ``"es"``, ...).
+    """
     return sorted(_caregiver_words())
 
 
@@ -397,9 +589,24 @@ def _fill(template: str, **values: Any) -> str:
 
 
 def plain_results(results: list[dict[str, Any]], words: dict[str, Any]) -> list[dict[str, Any]]:
-    """Released results explained in plain words in the caregiver's language: the total out of
-    its maximum, the published band it falls in (with its range, never a bare cut-off), and
-    always the support text. Results without a total keep only the support text."""
+    """Released results explained in plain words in the caregiver's language.
+
+    Each result gives the total out of its maximum, the published band it falls in (with its
+    range, never a bare cut-off), and always the support text. Results without a total keep
+    only the support text.
+
+    Parameters
+    ----------
+    results : list of dict
+        The released assessments (``instrument``, ``time_point``, ``scores``).
+    words : dict
+        The caregiver pages' phrases (:func:`caregiver_words`).
+
+    Returns
+    -------
+    list of dict
+        Per result: ``heading``, ``lines`` and ``support``.
+    """
     out = []
     bands_words = words.get("bands") or {}
     for r in results:
@@ -462,7 +669,18 @@ def language_cutoff_notes(assessment: dict[str, Any]) -> list[str]:
 
 
 def instrument_short_name(instrument_id: str) -> str:
-    """``PHQ-9`` for ``phq9`` (the id itself if unknown)."""
+    """A questionnaire's short name: ``PHQ-9`` for ``phq9``.
+
+    Parameters
+    ----------
+    instrument_id : str
+        An instrument id, possibly not installed.
+
+    Returns
+    -------
+    str
+        The short name, or ``instrument_id`` unchanged when no such instrument is installed.
+    """
     try:
         return str(_definitions().load_instrument(instrument_id).short_name)
     except Exception:

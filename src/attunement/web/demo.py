@@ -20,6 +20,23 @@ from attunement.usecases import families as uc_families
 SITES = ("North Clinic (demo)", "South Clinic (demo)")
 @dataclass
 class DemoInfo:
+    """What ``attunement demo`` built: where, the logins, and how much synthetic data.
+
+    :func:`build_demo` returns it and prints it; nothing here is real data.
+
+    Attributes
+    ----------
+    url : str
+        The demo database's address.
+    key_file : pathlib.Path
+        The identifier key file of the demo database.
+    secret : str
+        The session-signing secret for the demo server.
+    users : list of (str, str, str, str)
+        Email, password, role and sites of each demo login.
+    families, visits, synthetic_visits : int
+        How many families and visits were created, and how many visits were made up.
+    """
     url: str
     key_file: Path
     secret: str
@@ -150,13 +167,21 @@ def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
     each family's latest answers, so profiles and matches are the vignettes'. Scheduled time
     points before a family's first visit get a clearly synthetic visit repeating its mood
     screens and that time point's scheduled questionnaires (every answer one point milder per
-    step back, see ``_earlier``), so the charts show a course. Each family's dates then move together (ages and
-    intervals unchanged) so that today its next time point is due, overdue or not yet open, in
-    turn (``STANDINGS``).
+    step back, see ``_earlier``), so the charts show a course. Each family's dates then move
+    together (ages and intervals unchanged) so that today its next time point is due, overdue
+    or not yet open, in turn (``STANDINGS``).
 
-    Returns one dict per family: ``family_id``, ``study``, ``infant``, ``placement``,
-    ``context``, ``caregivers`` (no responses), ``visits`` (``time_point``, ``assessed_on``,
-    ``synthetic``, ``caregivers`` with ``responses``) and ``standing``.
+    Parameters
+    ----------
+    today : datetime.date, optional
+        The day the caseload is built for (today in UTC when omitted).
+
+    Returns
+    -------
+    list of dict
+        One per family: ``family_id``, ``study``, ``infant``, ``placement``, ``context``,
+        ``caregivers`` (no responses), ``visits`` (``time_point``, ``assessed_on``,
+        ``synthetic``, ``caregivers`` with ``responses``) and ``standing``.
     """
     from attunement.demo import synthetic_families as screening_families
 
@@ -222,8 +247,25 @@ def synthetic_visits(today: dt.date | None = None) -> list[dict[str, Any]]:
 
 
 def demo_code(name: str) -> str:
-    """A study-style family code: "Demo Family E" -> "DEMO-E" (pages say "Family DEMO-E",
-    never "Family Demo Family E")."""
+    """A study-style family code for a demo family's name.
+
+    Pages then say "Family DEMO-E", never "Family Demo Family E".
+
+    Parameters
+    ----------
+    name : str
+        The vignette's name (``"Demo Family E"``).
+
+    Returns
+    -------
+    str
+        ``"DEMO-"`` and the name's last word.
+
+    Examples
+    --------
+    >>> demo_code("Demo Family E")
+    'DEMO-E'
+    """
     return "DEMO-" + name.split()[-1]
 
 
@@ -234,7 +276,20 @@ def _demo_dir() -> Path:
 
 
 def build_demo(url: str | None = None, *, console: Any = None) -> DemoInfo:
-    """Create (afresh) the demo database, its users and synthetic families; print the logins."""
+    """Create the demo database afresh: its users and synthetic families; print the logins.
+
+    Parameters
+    ----------
+    url : str, optional
+        A database address; a new SQLite file in the user's data folder when omitted.
+    console : rich.console.Console, optional
+        Where to print progress, the screening walk-through and the logins.
+
+    Returns
+    -------
+    DemoInfo
+        The database, the logins and the counts.
+    """
     from rich.console import Console
     from rich.progress import Progress
 

@@ -29,7 +29,18 @@ __all__ = ["BearerToken", "CurrentActor", "PageActor", "PostedForm", "StoreDep",
 
 
 async def get_store(request: Request) -> Store:
-    """The application's open store."""
+    """The application's open store, as a route dependency (``StoreDep``).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request (FastAPI passes it in).
+
+    Returns
+    -------
+    Store
+        The store the application was created with.
+    """
     # async on purpose: a plain attribute read needs no trip through the thread pool
     return request.app.state.store
 
@@ -39,14 +50,45 @@ BearerToken = Annotated[str | None, Depends(oauth2)]
 
 
 def actor_from_token(store: Store, token: str | None) -> Actor:
-    """The actor behind a bearer token; AuthError (401) without a valid one."""
+    """The actor behind a bearer token.
+
+    Parameters
+    ----------
+    store : Store
+        The open store, which knows the tokens.
+    token : str or None
+        The token sent in ``Authorization: Bearer``.
+
+    Returns
+    -------
+    Actor
+        The token's user.
+
+    Raises
+    ------
+    AuthError
+        No token, or one that is unknown, expired or revoked (answered 401).
+    """
     if not token:
         raise AuthError("not authenticated")
     return store.accounts.actor_for_token(token)
 
 
 def api_actor(token: BearerToken, store: StoreDep) -> Actor:
-    """The actor behind ``Authorization: Bearer <token>``; 401 without a valid token."""
+    """The actor behind ``Authorization: Bearer <token>``, for the JSON API's routes.
+
+    Parameters
+    ----------
+    token : str or None
+        The bearer token.
+    store : Store
+        The open store.
+
+    Returns
+    -------
+    Actor
+        The token's user; a missing or invalid token answers 401.
+    """
     return actor_from_token(store, token)
 
 
@@ -54,7 +96,23 @@ CurrentActor = Annotated[Actor, Depends(api_actor)]
 
 
 async def page_actor(request: Request) -> Actor:
-    """The signed-in actor of a browser session, or a redirect to the login page."""
+    """The signed-in actor of a browser session, or a redirect to the login page.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        A page request carrying the session cookie.
+
+    Returns
+    -------
+    Actor
+        The session's user (also kept on ``request.state.actor`` for the templates).
+
+    Raises
+    ------
+    LoginRequired
+        No session, or one that ended: the browser is sent to sign in.
+    """
     session = get_session(request)
     sid = session.sid
     if not sid:
@@ -73,10 +131,25 @@ PageActor = Annotated[Actor, Depends(page_actor)]
 
 
 async def posted_form(request: Request) -> FormData:
-    """The posted form, once its ``csrf_token`` field is the session's (CsrfFailed otherwise).
+    """The posted form, once its ``csrf_token`` field is the session's.
 
     Every state-changing form carries the session's CSRF token; a page handler that reads the
     form takes it as a ``PostedForm`` parameter, one that does not declares ``check_csrf``.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        A form POST from a page.
+
+    Returns
+    -------
+    starlette.datastructures.FormData
+        The form's fields.
+
+    Raises
+    ------
+    CsrfFailed
+        The token is missing or not the session's (answered with a 403 page).
     """
     form = await request.form()
     if not csrf_ok(get_session(request), form.get("csrf_token")):  # type: ignore[arg-type]
@@ -88,5 +161,13 @@ PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 async def check_csrf(request: Request) -> None:
-    """Every state-changing form carries the session's CSRF token (``csrf_token`` field)."""
+    """Refuse a state-changing form whose ``csrf_token`` field is not the session's.
+
+    For page routes that change something without reading the form's other fields.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The POST whose form is checked.
+    """
     await posted_form(request)

@@ -34,7 +34,26 @@ FORMATS: dict[str, str] = {
 }
 
 def response(frame: pd.DataFrame, fmt: str) -> Response:
-    """An HTTP download of ``frame`` in format ``fmt``."""
+    """An HTTP download of the tidy assessment table in one of the export formats.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The store's tidy assessment table (already pseudonymised for researchers).
+    fmt : str
+        One of :data:`FORMATS`: ``csv``, ``parquet``, ``redcap``, ``redcap-dictionary``,
+        ``fhir`` or ``json``.
+
+    Returns
+    -------
+    fastapi.Response
+        The file as an attachment with its media type.
+
+    Raises
+    ------
+    ValueError
+        An unknown format.
+    """
     if fmt == "csv":
         return _download(safe_frame(frame).to_csv(index=False), "text/csv", "assessments.csv")
     if fmt == "parquet":
@@ -62,8 +81,28 @@ STREAMED = {"csv": ("text/csv", "assessments.csv"),
 
 def streamed(store: Any, actor: Any, fmt: str, *, study: int | None,
              pseudonymise: bool | None) -> Response:
-    """A CSV or Parquet download streamed from the store chunk by chunk (bounded memory);
-    scope and role are checked before the response starts."""
+    """A CSV or Parquet download streamed from the store chunk by chunk, in bounded memory.
+
+    Scope and role are checked before the response starts.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    actor : Actor
+        Who downloads.
+    fmt : str
+        ``"csv"`` or ``"parquet"``.
+    study : int or None
+        One study only, or all the actor's.
+    pseudonymise : bool or None
+        Ask for pseudonymised data (researchers always get it).
+
+    Returns
+    -------
+    fastapi.responses.StreamingResponse
+        The file as an attachment.
+    """
     media_type, filename = STREAMED[fmt]
     _, body = store.exports.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
     return StreamingResponse(body, media_type=media_type,
@@ -76,7 +115,18 @@ def _download(body: str | bytes, media_type: str, filename: str) -> Response:
 
 
 def cascade_csv_response(result: CascadeResult) -> Response:
-    """The care cascade as a CSV download (text cells neutralised against formula injection)."""
+    """The care cascade as a CSV download (text cells neutralised against formula injection).
+
+    Parameters
+    ----------
+    result : CascadeResult
+        The cascade, as :func:`attunement.usecases.cascade.cascade_report` computes it.
+
+    Returns
+    -------
+    fastapi.Response
+        ``cascade.csv`` as an attachment.
+    """
     return Response(cascade_csv(result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="cascade.csv"'})
 

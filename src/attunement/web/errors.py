@@ -56,8 +56,22 @@ class BadInput(Exception):
 
 
 def handler_for(app: Any, exc: Exception) -> Any:
-    """The app's exception handler for ``exc`` (its class or nearest base), or None: ASGI
-    middleware answers with it exactly as a route would."""
+    """The application's exception handler for an error (its class or nearest base).
+
+    ASGI middleware answers with it exactly as a route would.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The application.
+    exc : Exception
+        The error.
+
+    Returns
+    -------
+    callable or None
+        The handler, or None when the application has none.
+    """
     for cls in type(exc).__mro__:
         handler = app.exception_handlers.get(cls)
         if handler is not None:
@@ -82,8 +96,21 @@ def _error_page(request: Request, status: int, title: str, message: str) -> Resp
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map the store's and the request guard's errors to HTTP answers (JSON under ``/api``,
-    an error page elsewhere)."""
+    """Map the store's and the request guard's errors to HTTP answers.
+
+    JSON under ``/api``, an error page elsewhere: not found 404, forbidden 403, invalid 422,
+    too large 413, storage full 503, not signed in 401 or a redirect to sign in.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The application to install them on.
+
+    Returns
+    -------
+    None
+        The handlers are registered on ``app`` (the handlers defined here return the answers).
+    """
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         if _is_api(request):
@@ -224,7 +251,18 @@ def _driver_errors() -> list[type[Exception]]:
 
 
 def storage_full(exc: BaseException) -> bool:
-    """True for the database's "disk full": SQLite's SQLITE_FULL, PostgreSQL's 53100."""
+    """Whether a database error says the disk is full.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error; the driver's own (``exc.orig``) is read when SQLAlchemy wrapped it.
+
+    Returns
+    -------
+    bool
+        SQLite's SQLITE_FULL or PostgreSQL's 53100: the service answers 503 and asks to retry.
+    """
     orig = getattr(exc, "orig", exc)
     if getattr(orig, "sqlstate", None) == "53100":
         return True
@@ -233,7 +271,18 @@ def storage_full(exc: BaseException) -> bool:
 
 
 def bad_value(exc: BaseException) -> bool:
-    """True for a value the database refuses by its nature (NUL, out of range), not a fault."""
+    """Whether a database error is a value the database refuses by its nature, not a fault.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the driver (or SQLAlchemy wrapping it) raised.
+
+    Returns
+    -------
+    bool
+        True for a NUL character or a number out of range, answered 422 instead of 500.
+    """
     orig = getattr(exc, "orig", exc)
     state = getattr(orig, "sqlstate", None) or ""
     text = str(orig)

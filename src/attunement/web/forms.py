@@ -21,17 +21,50 @@ class FormErrors(dict[str, str]):
     """``{field name: message}`` in the order found."""
 
     def add(self, field: str, message: str) -> None:
+        """Record a message for a field, keeping the first one if it already has one.
+
+        Parameters
+        ----------
+        field : str
+            The form field's name (``"caregivers.0.role"``).
+        message : str
+            What the person should do, in plain words.
+        """
         self.setdefault(field, message)
 
 
 def normalise_field(field: str) -> str:
-    """Turn a store error path (``caregivers[1].role``) into a form field name (``caregivers.1.role``)."""
+    """Turn a store error path into a form field name.
+
+    Parameters
+    ----------
+    field : str
+        The path, e.g. ``caregivers[1].role``.
+
+    Returns
+    -------
+    str
+        The field name, e.g. ``caregivers.1.role``.
+    """
     return re.sub(r"\[(\d+)\]", r".\1", field).strip(".")
 
 
 def texts(form: Any, *names: str, strip: bool = True) -> list[str]:
-    """The fields ``names`` of a posted form as text, ``""`` where missing; without the
-    surrounding blanks unless ``strip`` is false.
+    """Read some fields of a posted form as text.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted form.
+    *names : str
+        The fields to read, in order.
+    strip : bool
+        Remove surrounding blanks.
+
+    Returns
+    -------
+    list of str
+        One value per name, ``""`` where the field is missing.
 
     Examples
     --------
@@ -83,6 +116,18 @@ def _keys(form: Any) -> list[str]:
 
 
 def caregiver_count(form: Any) -> int:
+    """How many caregiver rows the registration form has.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted form (its ``n_caregivers`` field).
+
+    Returns
+    -------
+    int
+        Between 1 and :data:`MAX_CAREGIVERS`; 2 when the field is missing or not a number.
+    """
     try:
         n = int(form.get("n_caregivers", 2))
     except (TypeError, ValueError):
@@ -91,7 +136,20 @@ def caregiver_count(form: Any) -> int:
 
 
 def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
-    """The registration form → the store's family payload, plus field errors."""
+    """Turn the family registration form into the store's family payload, with field errors.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted registration form.
+
+    Returns
+    -------
+    tuple of (dict, FormErrors)
+        The payload (site, family code, infant, placement, context, caregivers, optional
+        study) and a message per field at fault; the payload is stored only when there are
+        none.
+    """
     errors = FormErrors()
     roles = {r for r, _ in vocabulary_choices("caregiver_roles")}
     site = _text(form, "site")
@@ -197,10 +255,29 @@ def parse_family_form(form: Any) -> tuple[dict[str, Any], FormErrors]:
 def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
                     optional: set[int], *, unanswered: str | None = None,
                     ) -> tuple[list[int | None], FormErrors]:
-    """Questionnaire answers ``item.N`` → item scores in order, with a message per bad item.
+    """Questionnaire answers ``item.N`` as item scores in order, with a message per bad item.
 
     An unanswered item is an error unless the person ticked "leave unanswered" for it
     (``skip.N``) or the item is optional: missing data is recorded on purpose, never silently.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted questionnaire form.
+    n_items : int
+        How many items the form has.
+    allowed : list of list of number
+        Per item, the scores its options stand for (empty: any whole number).
+    optional : set of int
+        The positions of optional items.
+    unanswered : str, optional
+        The message for an unanswered item in the caregiver's language (``{n}`` is the
+        question's number).
+
+    Returns
+    -------
+    tuple of (list, FormErrors)
+        The scores (None where unanswered) and a message per item at fault.
     """
     errors = FormErrors()
     responses: list[int | None] = []
@@ -228,7 +305,18 @@ def parse_responses(form: Any, n_items: int, allowed: list[list[int | float]],
 
 
 def item_field(field: str) -> str:
-    """Map a store field path ``responses.10`` (1-based position) to the form's ``item.10``."""
+    """Map a store error's field to the questionnaire form's field.
+
+    Parameters
+    ----------
+    field : str
+        The store's field path: ``responses.10`` names the 10th answer (1-based).
+
+    Returns
+    -------
+    str
+        ``item.10`` for an answer; another path as a form field; ``"form"`` when empty.
+    """
     field = normalise_field(field)
     parts = field.split(".")
     if len(parts) == 2 and parts[0] == "responses" and parts[1].isdigit():

@@ -46,7 +46,23 @@ _PUBLIC = re.compile(r"/api/token|/login|/api/links/(?P<link>[^/]+)|/c/(?P<page_
 
 
 def body_limit(settings: Any, method: str, path: str) -> int:
-    """The body limit, in bytes, of one route."""
+    """The largest request body, in bytes, one route accepts.
+
+    Parameters
+    ----------
+    settings : Settings
+        The service's settings (its three limits).
+    method : str
+        The HTTP method.
+    path : str
+        The request path.
+
+    Returns
+    -------
+    int
+        The submission limit for assessment submissions, the upload limit for observation
+        uploads, else the general limit.
+    """
     if method == "POST" and _SUBMISSION.fullmatch(path):
         return int(settings.submission_body_limit)
     if method == "POST" and _UPLOAD.fullmatch(path):
@@ -68,7 +84,20 @@ def _trusted(address: str, networks: list[Any]) -> bool:
 
 
 def client_address(request: Request) -> str:
-    """The real client address: ``X-Forwarded-For`` is honoured only from trusted proxies."""
+    """The real client address of a request, for login throttling and the audit log.
+
+    ``X-Forwarded-For`` is honoured only from the trusted proxies in the settings.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The incoming request, as the nearest hop delivered it.
+
+    Returns
+    -------
+    str
+        The nearest address not belonging to a trusted proxy.
+    """
     peer = request.client.host if request.client else ""
     networks = getattr(request.app.state, "trusted_networks", None)
     if networks is None:
@@ -91,8 +120,22 @@ def _check_text(field: str, value: str) -> None:
 
 
 def check_json(value: Any, field: str) -> None:
-    """Every string free of NUL, every integer within 64 bits (iteratively: no recursion
-    limit to hit on deeply nested bodies)."""
+    """Refuse a NUL in any string and an integer beyond 64 bits, anywhere in a JSON value.
+
+    The walk is iterative: no recursion limit to hit on deeply nested bodies.
+
+    Parameters
+    ----------
+    value : object
+        The parsed JSON value.
+    field : str
+        Its place, for the error (``"body"``); nested places are added with dots.
+
+    Raises
+    ------
+    BadInput
+        Naming the place at fault.
+    """
     stack = [(value, field)]
     while stack:
         item, where = stack.pop()
@@ -122,7 +165,18 @@ _UNPARSED = object()
 
 
 def check_query(scope: Scope) -> None:
-    """No NUL in the path or in any query parameter (422 naming it)."""
+    """Refuse a NUL in the request path or in any query parameter.
+
+    Parameters
+    ----------
+    scope : dict
+        The ASGI request scope.
+
+    Raises
+    ------
+    BadInput
+        Naming the path or the parameter (answered 422).
+    """
     if "\x00" in scope.get("path", ""):
         raise BadInput("path", "must not contain a NUL character")
     raw = scope.get("query_string", b"")
@@ -133,7 +187,20 @@ def check_query(scope: Scope) -> None:
 
 
 def check_body(content_type: bytes, body: bytes) -> None:
-    """No NUL in a form field or JSON string, no JSON integer beyond 64 bits."""
+    """Refuse a NUL in a form field or JSON string, and a JSON integer beyond 64 bits.
+
+    Parameters
+    ----------
+    content_type : bytes
+        The request's media type.
+    body : bytes
+        The request body.
+
+    Raises
+    ------
+    BadInput
+        Naming the field at fault (answered 422).
+    """
     if content_type == b"application/json":
         data = _parse_json(body)
         if data is not _UNPARSED:

@@ -60,7 +60,18 @@ def can(context: Context, action: str, target: policy.Target | None = None) -> b
 
 
 def make_templates(service_name: str) -> Jinja2Templates:
-    """The Jinja2 templates of the pages, with the service's name and version as globals."""
+    """The Jinja2 templates of the pages, with the service's name and version as globals.
+
+    Parameters
+    ----------
+    service_name : str
+        The service's name, shown on every page.
+
+    Returns
+    -------
+    fastapi.templating.Jinja2Templates
+        The templates, with the filters and helpers the pages use (``role``, ``can``, ...).
+    """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["service_name"] = service_name
     templates.env.globals["version"] = __version__
@@ -74,24 +85,72 @@ def make_templates(service_name: str) -> Jinja2Templates:
 
 
 def role_label(role: str | None) -> str:
-    """A caregiver role as people write it ("co-parent", not "co parent"), lower case."""
+    """A caregiver role as people write it ("co-parent", not "co parent"), lower case.
+
+    Parameters
+    ----------
+    role : str or None
+        The role id (``"co_parent"``).
+
+    Returns
+    -------
+    str
+        The vocabulary's label, or the id with spaces for an unknown role.
+    """
     labels = dict(vocabulary_choices("caregiver_roles"))
     text = labels.get(role or "", (role or "").replace("_", " "))
     return text[:1].lower() + text[1:]
 
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a (synchronous) store call off the event loop."""
+    """Run a (synchronous) store call off the event loop.
+
+    Parameters
+    ----------
+    fn : callable
+        The store method or use case to run in the thread pool.
+    *args, **kwargs
+        Passed on to ``fn``.
+
+    Returns
+    -------
+    object
+        What ``fn`` returns (its exception is raised here).
+    """
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def store_of(request: Request) -> Store:
-    """The application's open store."""
+    """The application's open store, for a page handler.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        Any request to this application.
+
+    Returns
+    -------
+    Store
+        ``request.app.state.store``.
+    """
     return request.app.state.store
 
 
 async def visible_studies(request: Request, actor: Any) -> list[dict[str, Any]]:
-    """The studies ``actor`` may list (a form's choices); none for a role the store refuses."""
+    """The studies an actor may list, as a form's choices.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The page request (its application holds the store).
+    actor : Actor
+        Who views the page.
+
+    Returns
+    -------
+    list of dict
+        The studies; an empty list for a role the store refuses.
+    """
     try:
         return await call(store_of(request).accounts.list_studies, actor)
     except Forbidden:
@@ -99,7 +158,18 @@ async def visible_studies(request: Request, actor: Any) -> list[dict[str, Any]]:
 
 
 def get_session(request: Request) -> Session:
-    """The browser session of this request (loaded once, kept on the request)."""
+    """The browser session of this request, loaded once and kept on the request.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        A browser request; the session cookie may be missing.
+
+    Returns
+    -------
+    Session
+        What the signed cookie holds; an empty session when there is none.
+    """
     session = getattr(request.state, "session", None)
     if session is None:
         session = request.app.state.sessions.load(request)
@@ -108,7 +178,24 @@ def get_session(request: Request) -> Session:
 
 
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    """A page from template ``name`` with what every page needs (actor, CSRF token, flashes)."""
+    """A page from a template, with what every page needs: actor, CSRF token, flash messages.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The page request.
+    name : str
+        The template's file name (``"family.html"``).
+    context : dict
+        The page's own values (they override the common ones).
+    status : int
+        The HTTP status.
+
+    Returns
+    -------
+    fastapi.Response
+        The rendered page, with the session saved.
+    """
     session = get_session(request)
     context = {
         "request": request,
@@ -132,15 +219,44 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
 def render_form(request: Request, name: str, context: dict[str, Any], *,
                 values: dict[str, Any] | None = None, errors: FormErrors | None = None,
                 status: int | None = None) -> Response:
-    """A page with a form, shown again with what was typed (``values``) and a message per
-    field (``errors``): 422 when there are errors (unless ``status`` says otherwise), else 200."""
+    """A page with a form, shown again with what was typed and a message per field.
+
+    Parameters
+    ----------
+    request, name, context
+        As for :func:`render`.
+    values : dict, optional
+        What was typed, by field.
+    errors : FormErrors, optional
+        A message per field at fault.
+    status : int, optional
+        The HTTP status; 422 when there are errors, else 200.
+
+    Returns
+    -------
+    fastapi.Response
+        The page, its fields filled in again.
+    """
     errors = errors or FormErrors()
     return render(request, name, {**context, "values": values or {}, "errors": errors},
                   status=status or (422 if errors else 200))
 
 
 def redirect(request: Request, url: str) -> Response:
-    """303 to ``url``, saving the session (its flash messages) on the way."""
+    """A 303 redirect that saves the session (its flash messages) on the way.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request being answered.
+    url : str
+        Where the browser goes next.
+
+    Returns
+    -------
+    fastapi.Response
+        A ``303 See Other`` response.
+    """
     response = RedirectResponse(url, status_code=303)
     request.app.state.sessions.save(response, get_session(request),
                                     https=request.url.scheme == "https")
@@ -148,46 +264,152 @@ def redirect(request: Request, url: str) -> Response:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after a form, never another site."""
+    """A local path to go to after a form, never another site.
+
+    Parameters
+    ----------
+    target : str or None
+        The path asked for.
+
+    Returns
+    -------
+    str
+        ``target`` when it is a local path, else ``"/"``.
+
+    Examples
+    --------
+    >>> safe_next("/families/3"), safe_next("//evil.example"), safe_next(None)
+    ('/families/3', '/', '/')
+    """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
 
 
 def back(form: Any, fallback: str = "/") -> str:
-    """The form's ``back`` field as a safe local path."""
+    """The form's ``back`` field as a safe local path.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted form.
+    fallback : str
+        Where to go when the form has no ``back`` field.
+
+    Returns
+    -------
+    str
+        A local path, checked by :func:`safe_next`.
+    """
     return safe_next(str(form.get("back", fallback)))
 
 
 def login_url(path: str) -> str:
-    """The sign-in page, coming back to ``path`` afterwards."""
+    """The sign-in page's address, coming back to ``path`` afterwards.
+
+    Parameters
+    ----------
+    path : str
+        The page to return to once signed in.
+
+    Returns
+    -------
+    str
+        ``/login?next=`` and ``path``, quoted.
+    """
     return "/login?next=" + quote(path, safe="/")
 
 
 def public_base(request: Request) -> str:
-    """The service's public address (``Settings.public_url``, else the request's)."""
+    """The service's public address, for links sent to people.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request, whose own address serves when no public URL is configured.
+
+    Returns
+    -------
+    str
+        ``Settings.public_url`` when set, else the request's base address (no trailing slash).
+    """
     return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
 
 
 def link_url(request: Request, secret: str) -> str:
-    """The address of a caregiver's one-time questionnaire link."""
+    """The address of a caregiver's one-time questionnaire link.
+
+    Parameters
+    ----------
+    request, secret
+        The request (see :func:`public_base`) and the link's secret.
+
+    Returns
+    -------
+    str
+        ``<public address>/c/<secret>``.
+    """
     return f"{public_base(request)}/c/{secret}"
 
 
 def reset_url(request: Request, token: str) -> str:
-    """The address of a password-reset link (the service's public URL when configured)."""
+    """The address of a password-reset link (the service's public URL when configured).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        See :func:`public_base`.
+    token : str
+        The secret of the reset link.
+
+    Returns
+    -------
+    str
+        The link, under ``/reset/``.
+    """
     return f"{public_base(request)}/reset/{token}"
 
 
 def space_url(request: Request, secret: str) -> str:
-    """The address of a caregiver's own space."""
+    """The address of a caregiver's own space, where their released results are shown.
+
+    Parameters
+    ----------
+    request, secret
+        As for :func:`link_url`; ``secret`` is the space link's.
+
+    Returns
+    -------
+    str
+        ``<public address>/s/<secret>``.
+    """
     return f"{public_base(request)}/s/{secret}"
 
 
 async def store_form(request: Request, target: str, failed: str, done: str,
                      fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
-    """The usual end of a form that changes one record: the store call, then a flash message
-    (``done``, or ``failed — field: reason``) and back to ``target``."""
+    """The usual end of a form that changes one record: the store call, a message, and back.
+
+    The message is ``done``, or ``failed — field: reason`` when the store refuses.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The posted request.
+    target : str
+        Where to go afterwards.
+    failed, done : str
+        The messages for failure and success.
+    fn : callable
+        The store call.
+    *args, **kwargs
+        Its arguments.
+
+    Returns
+    -------
+    fastapi.Response
+        A 303 redirect to ``target``.
+    """
     session = get_session(request)
     try:
         await call(fn, *args, **kwargs)
@@ -199,7 +421,21 @@ async def store_form(request: Request, target: str, failed: str, done: str,
 
 
 def form_date(text: str, label: str, problems: list[str]) -> dt.date | None:
-    """``text`` as a date, or None with a problem naming ``label`` added to ``problems``.
+    """Read a form's date field, noting a problem when it is not a date.
+
+    Parameters
+    ----------
+    text : str
+        The field's text, ``YYYY-MM-DD``.
+    label : str
+        The field's name in the problem.
+    problems : list of str
+        Where a problem is added.
+
+    Returns
+    -------
+    datetime.date or None
+        The date; None when ``text`` is not one.
 
     Examples
     --------
@@ -217,8 +453,25 @@ def form_date(text: str, label: str, problems: list[str]) -> dt.date | None:
 async def checked_form(request: Request, target: str, failed: str, done: str,
                        problems: list[str], fn: Callable[..., Any], /, *args: Any,
                        **kwargs: Any) -> Response:
-    """:func:`store_form` once the form's own checks found no ``problems``; else a flash
-    message ``failed — problem; problem`` and back to ``target`` without calling the store."""
+    """End a form with :func:`store_form` once the form's own checks found no problems.
+
+    Otherwise flash ``failed — problem; problem`` and go back to ``target`` without calling
+    the store.
+
+    Parameters
+    ----------
+    request, target, failed, done
+        As for :func:`store_form`.
+    problems : list of str
+        What the form's own checks found; the store is called only when it is empty.
+    fn, *args, **kwargs
+        The store call and its arguments.
+
+    Returns
+    -------
+    fastapi.Response
+        The redirect back, with a flash message.
+    """
     if problems:
         get_session(request).flash(f"{failed} — " + "; ".join(problems), "error")
         return redirect(request, target)

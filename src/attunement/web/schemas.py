@@ -53,6 +53,7 @@ def _record(name: str, doc: str | None, required: dict[str, Any], /, *, open_: b
 
 
 class TokenOut(BaseModel):
+    """A bearer token for the JSON API: send it as ``Authorization: Bearer <access_token>``."""
     access_token: str
     token_type: Literal["bearer"] = "bearer"
 
@@ -92,6 +93,7 @@ class FamilyIn(BaseModel):
 
 
 class AssessmentIn(BaseModel):
+    """One caregiver's answers to one questionnaire at one time point."""
     caregiver: str = Field(description="Caregiver id within the family")
     instrument: str = Field(description="Instrument id, e.g. 'epds'")
     time_point: str = Field(description="Time point name, e.g. 'antenatal' or '6w'")
@@ -101,12 +103,14 @@ class AssessmentIn(BaseModel):
 
 
 class CorrectionIn(BaseModel):
+    """Corrected answers for a stored assessment and why; the original version is kept."""
     responses: list[int | None] = Field(max_length=MAX_RESPONSES)
     reason: str = Field(min_length=1)
     input: Literal["scores", "positions"] = "scores"
 
 
 class LinkIn(BaseModel):
+    """What a one-time caregiver link asks for, and how long it stays valid."""
     caregiver: str
     instrument: str
     time_point: str
@@ -114,16 +118,19 @@ class LinkIn(BaseModel):
 
 
 class LinkOut(BaseModel):
+    """A new one-time caregiver link: its secret, its address and its lifetime."""
     token: str
     url: str
     expires_in_hours: int
 
 
 class LinkSubmitIn(BaseModel):
+    """A caregiver's answers through their one-time link, in item order (null = not answered)."""
     responses: list[int | None]
 
 
 class AcknowledgeIn(BaseModel):
+    """The safety review that acknowledges an alert: what was done and its outcome."""
     note: str = Field(min_length=1, description="What was done")
     outcome: str = Field(
         description="The safety review's outcome; any outcome records the review, which releases "
@@ -133,12 +140,14 @@ class AcknowledgeIn(BaseModel):
 
 
 class EpisodeIn(BaseModel):
+    """A new intervention episode: the programme, its start date and the caregivers taking part."""
     programme: str
     start: dt.date
     caregivers: list[str] = Field(default_factory=list)
 
 
 class EpisodeUpdate(BaseModel):
+    """Changes to an intervention episode; only the fields sent are changed."""
     model_config = ConfigDict(extra="forbid")
     sessions_offered: int | None = Field(None, ge=0)
     sessions_attended: int | None = Field(None, ge=0)
@@ -149,14 +158,17 @@ class EpisodeUpdate(BaseModel):
 
 
 class CaregiverEndIn(BaseModel):
+    """Why a caregiver left the family (kept in the record)."""
     reason: str = Field(min_length=1)
 
 
 class SiteIn(BaseModel):
+    """A new site's name."""
     name: str = Field(min_length=1)
 
 
 class UserIn(BaseModel):
+    """A new user account: email, role, sites, studies (researchers) and a first password."""
     email: str
     role: Literal[ROLES]  # type: ignore[valid-type]  # the roles an account can have
     sites: list[str] = Field(default_factory=list)
@@ -165,6 +177,9 @@ class UserIn(BaseModel):
 
 
 class TimePointIn(BaseModel):
+    """One time point of a study's schedule: days from the due date or birth, the window, the
+    questionnaires due.
+    """
     name: str
     offset_days: int
     window_days: int = Field(ge=0)
@@ -172,6 +187,7 @@ class TimePointIn(BaseModel):
 
 
 class StudyIn(BaseModel):
+    """A new study (or service): its name, sites and time-point schedule."""
     name: str = Field(min_length=1)
     sites: list[str]
     time_points: list[TimePointIn]
@@ -186,6 +202,7 @@ ScheduleItemOut = _record(
 
 
 class FamilyRowOut(BaseModel):
+    """One family of the caseload: site, study, caregivers, open alerts, and what is due or overdue."""
     id: int
     site: str
     site_id: int
@@ -199,6 +216,7 @@ class FamilyRowOut(BaseModel):
 
 
 class CaseloadCounts(BaseModel):
+    """How many families the caseload has in all, with an urgent alert, and with overdue items."""
     families: int
     urgent: int
     overdue: int
@@ -212,10 +230,12 @@ class _Page(BaseModel, Generic[Item]):
 
 
 class FamilyPage(_Page[FamilyRowOut]):
+    """One page of the caseload, with cursors to the next and previous pages and the counts."""
     counts: CaseloadCounts | None = None
 
 
 class AlertOut(BaseModel):
+    """A safety alert raised by an assessment's flag, and whether it is still open."""
     model_config = ConfigDict(extra="allow")
     id: int
     family: int
@@ -230,10 +250,12 @@ class AlertOut(BaseModel):
 
 
 class AlertPage(_Page[AlertOut]):
+    """One page of alerts, with cursors to the next and previous pages."""
     pass
 
 
 class ConsentIn(BaseModel):
+    """A consent given by the family or one caregiver: its kind, the form's version and the date."""
     kind: str = Field(description="e.g. 'research', 'data_sharing', 'recording'")
     version: str = Field(description="Version of the information sheet / consent form")
     given_on: dt.date
@@ -241,38 +263,47 @@ class ConsentIn(BaseModel):
 
 
 class ConsentWithdrawIn(BaseModel):
+    """The withdrawal of a consent: when, and why."""
     withdrawn_on: dt.date
     reason: str = Field(min_length=1)
 
 
 class OwnPasswordIn(BaseModel):
+    """A change of your own password: the current one and the new one."""
     current_password: str = Field(description="The password in use now")
     new_password: str = Field(description="At least 8 characters (15 or more recommended)")
 
 
 class PasswordIn(BaseModel):
+    """A new password set for an account (by an administrator, or by the account's owner)."""
     new_password: str = Field(description="At least 8 characters (15 or more recommended)")
     current_password: str | None = Field(
         None, description="Needed only when the account is the caller's own")
 
 
 class ActiveIn(BaseModel):
+    """Disable or enable an account, and why (kept in the audit log)."""
     active: bool
     reason: str = Field(description="Why (kept in the audit log)")
 
 
 class ResetLinkOut(BaseModel):
+    """A one-time password reset link for a user, and how long it stays valid."""
     user_id: int
     url: str = Field(description="The one-time link; give it to the person privately")
     expires_in_hours: int
 
 
 class NewTokenOut(BaseModel):
+    """The new bearer token that replaces the ones a password change revoked."""
     access_token: str
     token_type: Literal["bearer"] = "bearer"
 
 
 class MessageOut(BaseModel):
+    """A message queued to a caregiver or to staff (invitation, reminder, alert, escalation) and
+    its delivery status.
+    """
     id: int
     kind: Literal["invitation", "reminder", "alert", "escalation"]
     stage: int
@@ -288,12 +319,14 @@ class MessageOut(BaseModel):
 
 
 class ContactIn(BaseModel):
+    """A caregiver's contact preferences; only the fields sent are changed."""
     language: str | None = Field(None, description="Preferred language code, e.g. en, es")
     method: Literal["email", "sms"] | None = None
     opted_out: bool | None = None
 
 
 class ContactOut(BaseModel):
+    """A caregiver's contact preferences: language, method, and whether they opted out."""
     caregiver: str
     language: str
     method: str
@@ -301,6 +334,7 @@ class ContactOut(BaseModel):
 
 
 class ReferralIn(BaseModel):
+    """A new referral: a programme or treatment route offered to the family or one caregiver."""
     kind: Literal["programme", "route"] = Field(
         description="programme: a programme id of the intervention catalogue; route: a "
         "treatment route for the caregiver's own health (" + ", ".join(ROUTES) + ", or "
@@ -312,6 +346,7 @@ class ReferralIn(BaseModel):
 
 
 class StageIn(BaseModel):
+    """A referral's next stage and the day it happened."""
     stage: Literal["accepted", "declined", "started", "completed", "ended"]
     on: dt.date
     reason: str | None = Field(None, max_length=1000, description="Required for declined "
@@ -322,6 +357,9 @@ class StageIn(BaseModel):
 
 
 class OutcomeOut(BaseModel):
+    """A referred caregiver's measure before and after the referral, and whether the change is
+    reliable.
+    """
     instrument: str
     before: float | None
     before_on: str | None
@@ -348,6 +386,7 @@ ReferralOut = _record(
 
 
 class StageCount(BaseModel):
+    """How many caregivers reached one cascade stage at one site."""
     site: str
     stage: str
     count: int
@@ -355,6 +394,7 @@ class StageCount(BaseModel):
 
 
 class StageDays(BaseModel):
+    """The median days between two cascade stages at one site."""
     site: str
     from_stage: str
     to_stage: str
@@ -363,6 +403,7 @@ class StageDays(BaseModel):
 
 
 class EquityRow(BaseModel):
+    """The cascade for one group of caregivers (by role, language, age band or deprivation)."""
     dimension: str
     group: str
     registered: int
@@ -374,6 +415,7 @@ class EquityRow(BaseModel):
 
 
 class FollowUpRow(BaseModel):
+    """How many caregivers who screened positive were followed up within 30 days, per site."""
     site: str
     positive: int
     followed_up: int
@@ -381,6 +423,7 @@ class FollowUpRow(BaseModel):
 
 
 class CascadeOut(BaseModel):
+    """The care cascade: counts per stage, days between stages, equity and 30-day follow-up."""
     stages: list[StageCount]
     stage_days: list[StageDays]
     equity: list[EquityRow]
@@ -412,11 +455,13 @@ class DesignIn(BaseModel):
 
 
 class RandomiseIn(BaseModel):
+    """The family's levels of the design's strata or factors, for randomising it."""
     values: dict[str, str] = Field(default_factory=dict, description="The family's level of "
                                    "each stratum/factor other than site, e.g. {\"smi\": \"no\"}")
 
 
 class RevealIn(BaseModel):
+    """Why the trial's seed is revealed (kept in the audit log)."""
     reason: str = Field(min_length=1)
 
 
@@ -433,6 +478,7 @@ class Health(BaseModel):
 
 
 class MeOut(BaseModel):
+    """Who the bearer token belongs to: email, role, sites and studies."""
     email: str
     role: str
     site_ids: list[int]
@@ -503,6 +549,9 @@ class MatchesOut(BaseModel):
 
 
 class QuestionOut(BaseModel):
+    """One question of a questionnaire: its label, the scores of its options, and whether it is a
+    safety item.
+    """
     number: int
     label: str
     scores: list[int | float]
@@ -520,6 +569,7 @@ LinkInfoOut = _record(
 
 
 class LinkReceivedOut(BaseModel):
+    """Answers received through a caregiver link; crisis contacts when the answers call for them."""
     received: bool
     urgent: bool
     crisis_contacts: list[dict[str, Any]] | None = Field(
@@ -527,7 +577,8 @@ class LinkReceivedOut(BaseModel):
 
 
 EpisodeOut = _record(
-    "EpisodeOut", None,
+    "EpisodeOut",
+    """An intervention episode: programme, dates, caregivers, sessions and fidelity notes.""",
     {"id": int},
     family=int | str, programme=str, start=str, end=str, caregivers=list[str], sessions_offered=int,
     sessions_attended=int, fidelity_notes=str, end_reason=str, created_at=str,
@@ -535,7 +586,8 @@ EpisodeOut = _record(
 
 
 ConsentOut = _record(
-    "ConsentOut", None,
+    "ConsentOut",
+    """A consent of the family or one caregiver, and whether it is still active.""",
     {"id": int},
     family=int | str, caregiver=str, kind=str, version=str, given_on=str, withdrawn_on=str,
     active=bool,
@@ -563,7 +615,8 @@ class MeasuresOut(BaseModel):
 
 
 AuditEntryOut = _record(
-    "AuditEntryOut", None,
+    "AuditEntryOut",
+    """One audit log entry: who did what to which record, when, and its hash.""",
     {"id": int},
     at=str, actor_id=int, actor=str, role=str, action=str, entity=str, entity_id=str, family_id=int,
     site_id=int, before=dict[str, Any], after=dict[str, Any], reason=str, client=str, hash=str,
@@ -571,18 +624,21 @@ AuditEntryOut = _record(
 
 
 class SiteOut(BaseModel):
+    """A site."""
     id: int
     name: str
 
 
 UserOut = _record(
-    "UserOut", None,
+    "UserOut",
+    """A user account: role, sites, studies and whether it is active.""",
     {"id": int, "email": str, "role": str},
     active=bool, expires_on=str, sites=list[str], studies=list[str | int], created_at=str,
 )
 
 
 class NewUserOut(BaseModel):
+    """The new user account."""
     id: int
     email: str
     role: str
@@ -593,6 +649,7 @@ class NewUserOut(BaseModel):
 
 
 class StudyOut(BaseModel):
+    """A study with its sites and time-point schedule."""
     id: int
     name: str
     sites: list[str] | None = None
@@ -600,11 +657,13 @@ class StudyOut(BaseModel):
 
 
 class PasswordSetOut(BaseModel):
+    """Confirmation that an account's password was set."""
     id: int
     password_set: bool
 
 
 class UserActiveOut(BaseModel):
+    """An account after it was disabled or enabled."""
     id: int
     email: str
     active: bool
@@ -622,6 +681,7 @@ class DesignOut(BaseModel):
 
 
 class SecretOut(BaseModel):
+    """The trial's seed, for an audit by an independent statistician."""
     secret: str
 
 
@@ -646,6 +706,7 @@ class BalanceRow(BaseModel):
 
 
 class VerifyOut(BaseModel):
+    """Whether replaying the allocation sequence from the seed gave every recorded allocation."""
     ok: bool
     mismatched_sequences: list[Any]
 

@@ -43,19 +43,42 @@ class Session:
         return value if isinstance(value, str) else None
 
     def sign_in(self, sid: str) -> None:
-        """Start a fresh authenticated session: new CSRF token too (ASVS 3.2.1 rotation)."""
+        """Start a fresh authenticated session, with a new CSRF token too (ASVS 3.2.1 rotation).
+
+        Parameters
+        ----------
+        sid : str
+            The server-side session's id.
+        """
         self.data = {"sid": sid, "csrf": secrets.token_urlsafe(32)}
         self.changed = True
 
     def clear(self) -> None:
+        """Forget the session (sign out): only a new CSRF token is kept."""
         self.data = {"csrf": secrets.token_urlsafe(32)}
         self.changed = True
 
     def flash(self, message: str, kind: str = "info") -> None:
+        """Keep a message to show on the next page.
+
+        Parameters
+        ----------
+        message : str
+            The message.
+        kind : str
+            ``"info"``, ``"error"`` or ``"urgent"`` (how it is shown).
+        """
         self.data.setdefault("flash", []).append([kind, message])
         self.changed = True
 
     def pop_flashes(self) -> list[list[str]]:
+        """Take the messages kept for this page.
+
+        Returns
+        -------
+        list of [str, str]
+            ``[kind, message]`` pairs, oldest first; the session no longer holds them.
+        """
         flashes = self.data.pop("flash", [])
         if flashes:
             self.changed = True
@@ -72,6 +95,19 @@ class SessionManager:
         self.idle = idle
 
     def load(self, request: Request) -> Session:
+        """Read the session from the request's signed cookie.
+
+        Parameters
+        ----------
+        request : fastapi.Request
+            Its ``Cookie`` header may hold the session.
+
+        Returns
+        -------
+        Session
+            The session; an empty one when there is no cookie, and an empty one marked changed
+            (so the cookie is replaced) when it is expired or its signature is wrong.
+        """
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
             return Session()
@@ -84,8 +120,20 @@ class SessionManager:
         return Session(data=data)
 
     def save(self, response: Response, session: Session, *, https: bool = False) -> None:
-        """Set the signed cookie when the session changed; Secure when configured or when the
-        request came over HTTPS (directly, or via a trusted proxy's X-Forwarded-Proto)."""
+        """Set the signed session cookie on a response when the session changed.
+
+        The cookie is Secure when configured or when the request came over HTTPS (directly, or
+        via a trusted proxy's X-Forwarded-Proto).
+
+        Parameters
+        ----------
+        response : fastapi.Response
+            The response to set it on.
+        session : Session
+            The session.
+        https : bool
+            Whether the request came over HTTPS.
+        """
         if not session.changed:
             return
         response.set_cookie(
@@ -100,7 +148,20 @@ class SessionManager:
 
 
 def csrf_ok(session: Session, submitted: str | None) -> bool:
-    """Constant-time check of a submitted form token against the session's token."""
+    """Constant-time check of a submitted form token against the session's token.
+
+    Parameters
+    ----------
+    session : Session
+        The browser session.
+    submitted : str or None
+        The form's ``csrf_token`` field.
+
+    Returns
+    -------
+    bool
+        True when both are present and equal.
+    """
     expected = session.data.get("csrf")
     return bool(expected and submitted) and hmac.compare_digest(str(expected), str(submitted))
 

@@ -10,7 +10,15 @@ from fastapi import FastAPI
 
 
 def app_from_env() -> FastAPI:
-    """App factory for uvicorn workers: the store from ``$ATTUNEMENT_DB`` / ``$ATTUNEMENT_KEY_FILE``."""
+    """App factory for uvicorn workers: the store named by ``$ATTUNEMENT_DB``.
+
+    The identifier key file is ``$ATTUNEMENT_KEY_FILE`` (or the default).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application, with settings from the environment.
+    """
     from attunement.store import Store
     from attunement.web import Settings, create_app
 
@@ -48,7 +56,25 @@ def run(
     proxy_headers: bool = False,
     log_level: str = "info",
 ) -> None:
-    """Open (and migrate) the store, then serve. Several workers share one database."""
+    """Open (and migrate) the store, then serve the web service. Several workers share one database.
+
+    Parameters
+    ----------
+    url : str or None
+        The database address; ``$ATTUNEMENT_DB`` or the default SQLite file when None.
+    host : str
+        The address to listen on.
+    port : int
+        The port to listen on.
+    workers : int
+        Server processes; with one, the outreach worker runs beside the server.
+    key_file : str or pathlib.Path, optional
+        The identifier key file.
+    proxy_headers : bool
+        Trust ``X-Forwarded-*`` headers from a proxy on this machine.
+    log_level : str
+        Uvicorn's log level.
+    """
     import uvicorn
 
     from attunement.store import Store

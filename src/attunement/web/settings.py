@@ -77,6 +77,14 @@ class Settings:
     reset_hours: int = 24
 
     def resolved_secret(self) -> str:
+        """The secret that signs session cookies.
+
+        Returns
+        -------
+        str
+            ``secret_key`` when set, else ``$ATTUNEMENT_SECRET_KEY``, else a secret kept in a file
+            in the user's data folder (made on first use).
+        """
         if self.secret_key:
             return self.secret_key
         env = os.environ.get("ATTUNEMENT_SECRET_KEY")
@@ -127,6 +135,21 @@ def _positive_int(name: str, value: str) -> int:
 
 
 def load_crisis_contacts(path: str | Path) -> list[dict[str, Any]]:
-    """Read and validate a crisis-contacts file (``attunement.vocabulary`` checks it); errors
-    name the file, entry and field."""
+    """Read and check a crisis-contacts file (``attunement.vocabulary`` checks it).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    list of dict
+        The contacts.
+
+    Raises
+    ------
+    attunement.vocabulary.VocabularyError
+        Naming the file, entry and field at fault.
+    """
     return load_vocabulary().with_crisis_contacts(path).contacts()

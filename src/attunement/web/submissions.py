@@ -62,7 +62,18 @@ class Request:
         self.token, self.args, self.kwargs = token, args, kwargs
 
     def submission(self, actor: Actor) -> Submission:
-        """The submission, by ``actor`` (the bearer token's)."""
+        """The submission, made by ``actor``.
+
+        Parameters
+        ----------
+        actor : Actor
+            The bearer token's user.
+
+        Returns
+        -------
+        Submission
+            What the store's ``add_assessments`` takes.
+        """
         return Submission(actor, *self.args, **self.kwargs)
 
 
@@ -79,7 +90,23 @@ class GroupCommit:
         self.written = 0
 
     async def submit(self, request: Request) -> dict:
-        """Store one submission (with the next batch); its result or its own error."""
+        """Store one submission with the next batch (one commit for the batch).
+
+        Parameters
+        ----------
+        request : Request
+            The submission and its bearer token.
+
+        Returns
+        -------
+        dict
+            The stored assessment.
+
+        Raises
+        ------
+        Exception
+            This submission's own error (the others of the batch are unaffected).
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict] = loop.create_future()
         self._pending.append((request, future))

@@ -19,6 +19,9 @@ router = ApiRouter("assessments")
 
 @router.answers("GET", "/families/{family_id}/assessments", list[AssessmentOut])
 def list_assessments(family_id: int, actor: CurrentActor, store: StoreDep) -> list[Json]:
+    """List a family's assessments with their scores and flags, oldest first. Open to the roles that
+    may read the family; a family outside your sites or studies answers 404.
+    """
     return store.assessments.list_assessments(actor, family_id)
 
 

@@ -51,8 +51,16 @@ class ExportJobOut(BaseModel):
 
 
 def run_jobs(store: Store) -> None:
-    """Run the queued jobs in this process (after the response; other processes and
-    ``attunement platform export-jobs`` workers may take some of them: claims are atomic)."""
+    """Run the queued export jobs in this process, after the response has been sent.
+
+    Other processes and ``attunement platform export-jobs`` workers may take some of the jobs:
+    claims are atomic.
+
+    Parameters
+    ----------
+    store : Store
+        The application's open store.
+    """
     store.export_jobs.run_pending()
 
 

@@ -54,4 +54,7 @@ def audit_log(
     actor: CurrentActor,
     store: StoreDep,
 ) -> list[Json]:
+    """Read the newest entries of the audit log (at most ``limit``). Administrators see every entry,
+    site leads the entries about their sites; other roles get 403.
+    """
     return store.maintenance.audit_log(actor, limit=limit)

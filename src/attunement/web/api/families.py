@@ -59,6 +59,9 @@ def create_family(family: FamilyIn, actor: CurrentActor, store: StoreDep) -> Jso
 
 @router.answers("GET", "/families/{family_id}", FamilyOut, tags=["families"])
 def get_family(family_id: int, actor: CurrentActor, store: StoreDep) -> Json:
+    """One family's record: infant, caregivers, assessments, alerts, episodes, consents and the
+    assessments due or overdue. Pseudonymised for researchers; 404 outside your sites or studies.
+    """
     return store.families.get_family(actor, family_id)
 
 

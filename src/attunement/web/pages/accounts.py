@@ -67,11 +67,15 @@ async def _account(request: Request, actor: Actor, errors: FormErrors | None = N
 
 @router.get("/account")
 async def account_page(request: Request, actor: PageActor) -> Response:
+    """Show the signed-in user's own account page, where they change their password."""
     return await _account(request, actor)
 
 
 @router.post("/account/password")
 async def account_password(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Change your own password (the current one is asked for). Every other session and API token of
+    the account is signed out; this browser gets a fresh session.
+    """
     current = str(form.get("current_password", ""))
     errors = FormErrors()
     if not current:
@@ -129,12 +133,19 @@ async def _can_manage(request: Request, actor: Actor, user: Json) -> bool:
 
 @router.get("/admin/users/{user_id}")
 async def user_page(request: Request, user_id: int, actor: PageActor) -> Response:
+    """Show the page for managing one user account: enable or disable it, set a password, make a
+    reset link.
+    """
     return await _manage(request, actor, user_id)
 
 
 @router.post("/admin/users/{user_id}/active")
 async def user_active(request: Request, user_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
+    """Disable or enable another user's account, with a reason kept in the audit log.
+
+    Administrators, and site leads for the accounts they manage.
+    """
     wanted = str(form.get("active", ""))
     reason = str(form.get("reason", ""))
     errors = FormErrors()
@@ -160,6 +171,9 @@ async def user_active(request: Request, user_id: int, form: PostedForm,
 @router.post("/admin/users/{user_id}/password")
 async def user_password(request: Request, user_id: int, form: PostedForm,
                         actor: PageActor) -> Response:
+    """Set another user's password (administrators only); their sessions and API tokens are signed
+    out.
+    """
     errors = FormErrors()
     new = _new_password_errors(form, errors)
     if not errors:
@@ -180,6 +194,9 @@ async def user_password(request: Request, user_id: int, form: PostedForm,
 
 @router.post("/admin/users/{user_id}/reset-link", dependencies=[Depends(check_csrf)])
 async def user_reset_link(request: Request, user_id: int, actor: PageActor) -> Response:
+    """Make a one-time password reset link for a user and show it to share privately
+    (administrators, and site leads for the accounts they manage).
+    """
     token = await call(store_of(request).accounts.create_password_reset, actor, user_id,
                        hours=request.app.state.settings.reset_hours)
     return await _manage(request, actor, user_id, reset_url=reset_url(request, token))
@@ -187,12 +204,16 @@ async def user_reset_link(request: Request, user_id: int, actor: PageActor) -> R
 
 @router.get("/reset/{token}")
 async def reset_page(request: Request, token: str) -> Response:
+    """Open a password reset link: the form for a new password, or a not-found page when the link
+    is used up, expired or unknown.
+    """
     info = await call(store_of(request).accounts.open_password_reset, token)
     return render(request, "password_reset.html", {"email": info["email"], "token": token})
 
 
 @router.post("/reset/{token}")
 async def reset_submit(request: Request, token: str, form: PostedForm) -> Response:
+    """Set a new password through a reset link, which is then used up; then sign in again."""
     store = store_of(request)
     info = await call(store.accounts.open_password_reset, token)
     errors = FormErrors()

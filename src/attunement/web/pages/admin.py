@@ -31,11 +31,13 @@ async def _admin(request: Request, actor: Actor, values: dict[str, Any] | None =
 
 @router.get("/admin")
 async def admin_page(request: Request, actor: PageActor) -> Response:
+    """Show the administration page: sites, users and studies, with the forms to add them."""
     return await _admin(request, actor)
 
 
 @router.post("/admin/sites")
 async def admin_add_site(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Add a site from the administration page (administrators only)."""
     name = str(form.get("site.name", "")).strip()
     errors = FormErrors()
     if not name:
@@ -53,6 +55,9 @@ async def admin_add_site(request: Request, form: PostedForm, actor: PageActor) -
 
 @router.post("/admin/users")
 async def admin_add_user(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Add a user account from the administration page with a role, sites and a first password
+    (administrators; site leads for their own sites).
+    """
     email = str(form.get("user.email", "")).strip()
     role = str(form.get("user.role", ""))
     sites = [str(s) for s in form.getlist("user.sites")]
@@ -81,6 +86,9 @@ async def admin_add_user(request: Request, form: PostedForm, actor: PageActor) -
 
 @router.post("/admin/studies")
 async def admin_add_study(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Add a study from the administration page, its schedule one time point per line
+    (``name, offset days, window days, instrument ids``); administrators only.
+    """
     name = str(form.get("study.name", "")).strip()
     sites = [str(s) for s in form.getlist("study.sites")]
     schedule = str(form.get("study.schedule", ""))

@@ -29,6 +29,9 @@ def _assessment_context(request: Request, family: dict[str, Any], caregiver: str
 async def assessment_form(*, request: Request, family_id: int, caregiver: str = "",
                           instrument: str = "", time_point: str = "",
                           actor: PageActor) -> Response:
+    """Show the questionnaire form for one caregiver, instrument and time point of a family, for a
+    practitioner entering the answers.
+    """
     family = await call(store_of(request).families.get_family, actor, family_id)
     errors = FormErrors()
     if not content.has_instrument(instrument):
@@ -47,6 +50,9 @@ async def assessment_form(*, request: Request, family_id: int, caregiver: str = 
 @router.post("/families/{family_id}/assess")
 async def assessment_submit(request: Request, family_id: int, form: PostedForm,
                             actor: PageActor) -> Response:
+    """Score and save the answers entered on the questionnaire form; an urgent safety answer opens
+    an alert and is flagged on the family page.
+    """
     caregiver, instrument, time_point = texts(form, "caregiver", "instrument", "time_point",
                                               strip=False)
     store = store_of(request)
@@ -82,6 +88,9 @@ async def assessment_submit(request: Request, family_id: int, form: PostedForm,
 @router.post("/families/{family_id}/links")
 async def link_create(request: Request, family_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
+    """Make a one-time link for a caregiver to answer a questionnaire themselves, and show it to
+    pass on.
+    """
     caregiver, instrument = texts(form, "caregiver", "instrument", strip=False)
     time_point = str(form.get("time_point", "")).strip()
     store = store_of(request)

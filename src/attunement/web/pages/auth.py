@@ -17,11 +17,15 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/login")
 async def login_page(request: Request, next: str = "/") -> Response:
+    """Show the sign-in form."""
     return render(request, "login.html", {"next": safe_next(next)})
 
 
 @router.post("/login")
 async def login(request: Request, form: PostedForm) -> Response:
+    """Sign in with email address and password and go on to the page asked for. Repeated failures
+    pause sign-in for the account (429 with ``Retry-After``).
+    """
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
@@ -59,7 +63,15 @@ async def login(request: Request, form: PostedForm) -> Response:
 
 
 async def start_session(request: Request, actor: Actor) -> None:
-    """A fresh server-side session for ``actor`` in this browser (new id, new CSRF token)."""
+    """Start a fresh server-side session for ``actor`` in this browser (new id, new CSRF token).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request whose response carries the new session cookie.
+    actor : Actor
+        The user who has just signed in.
+    """
     settings = request.app.state.settings
     sid = await call(store_of(request).accounts.create_web_session, actor,
                      lifetime=settings.session_lifetime, idle=settings.session_idle)
@@ -68,6 +80,7 @@ async def start_session(request: Request, actor: Actor) -> None:
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
+    """Sign out: the session ends on the server too."""
     session = get_session(request)
     store = store_of(request)
     if session.sid:

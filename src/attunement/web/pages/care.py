@@ -27,6 +27,9 @@ router = APIRouter(include_in_schema=False)
 @router.post("/alerts/{alert_id}/acknowledge")
 async def alert_acknowledge(request: Request, alert_id: int, form: PostedForm,
                             actor: PageActor) -> Response:
+    """Acknowledge an open safety alert by recording the review: what was done and its outcome.
+    Clinical roles of the family's site only.
+    """
     note, outcome = texts(form, "note", "outcome")
     session = get_session(request)
     if not note or not outcome:
@@ -46,6 +49,9 @@ async def alert_acknowledge(request: Request, alert_id: int, form: PostedForm,
 @router.post("/families/{family_id}/episodes")
 async def episode_add(request: Request, family_id: int, form: PostedForm,
                       actor: PageActor) -> Response:
+    """Start an intervention episode (a programme from a start date, for some caregivers) for a
+    family.
+    """
     programme, start = texts(form, "programme", "start")
     caregivers = [str(c) for c in form.getlist("caregivers")]
     problems = []
@@ -61,6 +67,9 @@ async def episode_add(request: Request, family_id: int, form: PostedForm,
 @router.post("/episodes/{episode_id}")
 async def episode_update(request: Request, episode_id: int, form: PostedForm,
                          actor: PageActor) -> Response:
+    """Update an intervention episode: sessions offered and attended, fidelity notes, or its end
+    with a reason.
+    """
     back_to = back(form)
     changes: dict[str, Any] = {}
     problems = []

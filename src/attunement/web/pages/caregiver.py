@@ -23,6 +23,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/c/{token}")
 async def caregiver_page(request: Request, token: str) -> Response:
+    """Show a caregiver the questionnaire their one-time link asks for, in their language.
+
+    No sign-in is needed; a used or expired link shows a page saying so.
+    """
     try:
         info = await call(store_of(request).care.open_link, token)
     except NotFound:
@@ -36,6 +40,9 @@ async def caregiver_page(request: Request, token: str) -> Response:
 
 @router.post("/c/{token}")
 async def caregiver_submit(request: Request, token: str, form: PostedForm) -> Response:
+    """Take a caregiver's answers through their one-time link, score and store them, and thank them;
+    crisis contacts are shown when an answer needs them.
+    """
     store = store_of(request)
     try:
         info = await call(store.care.open_link, token)

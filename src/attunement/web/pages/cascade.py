@@ -30,8 +30,24 @@ STAGE_LABELS = {
 
 
 def cascade_chart(site: str, counts: list[tuple[str, int]], *, width: int = 560) -> str:
-    """A horizontal bar chart of one site's cascade as inline SVG (no JavaScript): one bar per
-    stage, labelled with the stage, the count and the share of the first stage."""
+    """A horizontal bar chart of one site's cascade as inline SVG (no JavaScript).
+
+    One bar per stage, labelled with the stage, the count and the share of the first stage.
+
+    Parameters
+    ----------
+    site : str
+        The site's name (or "All sites"), in the title.
+    counts : list of (str, int)
+        Each stage and its count, in cascade order.
+    width : int
+        The chart's width in pixels.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element with a title and a description listing the counts.
+    """
     bar_h, gap, left, right, top = 22, 8, 190, 150, 30
     height = top + len(counts) * (bar_h + gap) + 10
     first = counts[0][1] if counts else 0
@@ -69,6 +85,9 @@ def _int_or_none(raw: str | None) -> int | None:
 @router.get("/cascade")
 async def cascade_page(*, request: Request, site: str | None = None, study: str | None = None,
                        actor: PageActor) -> Response:
+    """Show the care cascade of your families (screened, positive, referred, engaged, completed,
+    improved), with the days between stages and the equity and follow-up tables.
+    """
     store: Store = request.app.state.store
     site_id, study_id = _int_or_none(site), _int_or_none(study)
     result = await call(cascade_report, store, actor, site=site_id, study=study_id)
@@ -93,6 +112,7 @@ async def cascade_page(*, request: Request, site: str | None = None, study: str 
 async def cascade_csv_page(*, request: Request, site: str | None = None,
                            study: str | None = None,
                            actor: PageActor) -> Response:
+    """Download the care cascade of your families as CSV, optionally for one site or study."""
     store: Store = request.app.state.store
     result = await call(cascade_report, store, actor, site=_int_or_none(site),
                         study=_int_or_none(study))
@@ -102,6 +122,7 @@ async def cascade_csv_page(*, request: Request, site: str | None = None,
 @router.post("/families/{family_id}/referrals")
 async def referral_add(request: Request, family_id: int, form: PostedForm,
                        actor: PageActor) -> Response:
+    """Record that a programme or treatment route was offered to a family or a caregiver."""
     session = get_session(request)
     back = f"/families/{family_id}#referrals"
     # the form's choice is "route:<id>" or "programme:<id>"; "other_route" names a new route
@@ -125,6 +146,7 @@ async def referral_add(request: Request, family_id: int, form: PostedForm,
 @router.post("/referrals/{referral_id}/stage")
 async def referral_stage(request: Request, referral_id: int, form: PostedForm,
                          actor: PageActor) -> Response:
+    """Move a referral to its next stage (accepted, declined, started, completed or ended)."""
     session = get_session(request)
     back_to = back(form)
     stage = str(form.get("stage", "")).strip()
@@ -141,7 +163,22 @@ async def referral_stage(request: Request, referral_id: int, form: PostedForm,
 
 
 async def referral_section(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:
-    """What the family page's referrals section needs: the referrals and the choices."""
+    """What the family page's referrals section needs: the referrals and the choices.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    actor : Actor
+        Who views the page.
+    family_id : int
+        The family.
+
+    Returns
+    -------
+    dict
+        ``referrals`` and ``referral_targets`` (treatment routes and programmes).
+    """
     referrals = await call(uc_referrals.list_referrals, store, actor, family_id)
     return {"referrals": referrals, "referral_targets": {
         "routes": list(uc_referrals.ROUTES.items()),

@@ -18,6 +18,9 @@ router = APIRouter(include_in_schema=False)
 async def dashboard(*, request: Request, q: str | None = None, cursor: str | None = None,
                     acursor: str | None = None, mine: bool = False, urgent: bool = False,
                     overdue: bool = False, actor: PageActor) -> Response:
+    """Show the caseload: your families with urgent alerts first, then overdue assessments, with
+    search, filters, open alerts and interpreter needs.
+    """
     store = store_of(request)
     # the store orders the caseload: open urgent alerts first, then overdue assessments
     filters = {"mine": mine, "urgent": urgent, "overdue": overdue}

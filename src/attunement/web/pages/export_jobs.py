@@ -27,6 +27,9 @@ async def export_jobs_page(request: Request, actor: PageActor) -> Response:
 
 @router.post("/exports/jobs")
 async def export_jobs_request(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Queue a background export (CSV or Parquet) of the assessments in your scope, and show its
+    progress page.
+    """
     fmt = str(form.get("format", "csv"))
     if fmt not in downloads.STREAMED:
         get_session(request).flash(f"format: '{fmt}' is not a background export", "error")
@@ -57,6 +60,7 @@ async def export_job_page(request: Request, actor: PageActor,
 @router.get("/exports/jobs/{job_id}/file")
 async def export_job_file(request: Request, actor: PageActor,
                           job_id: int = Path(ge=1, le=MAX_RECORD_ID)) -> Response:
+    """Download the file of a finished background export (only the person who asked for it)."""
     job, path = await call(store_of(request).export_jobs.open_file, actor, job_id)
     media_type, filename = downloads.STREAMED[job["format"]]
     return FileResponse(path, media_type=media_type, filename=filename)

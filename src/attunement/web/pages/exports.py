@@ -18,12 +18,16 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/exports")
 async def exports_page(request: Request, actor: PageActor) -> Response:
+    """Show the export page: the formats and the studies whose assessments you may download."""
     studies = await visible_studies(request, actor)
     return render(request, "exports.html", {"studies": studies, "formats": downloads.FORMATS})
 
 
 @router.post("/exports")
 async def exports_download(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Download the assessments in your scope in the chosen format; pseudonymised unless a clinical
+    role asks for identifiable data.
+    """
     fmt = str(form.get("format", "csv"))
     study_raw = str(form.get("study", "")).strip()
     if fmt not in downloads.FORMATS:

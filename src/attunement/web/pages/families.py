@@ -57,12 +57,14 @@ async def _family_form(request: Request, actor: Actor, values: dict[str, Any],
 
 @router.get("/families/new")
 async def family_new(request: Request, actor: PageActor) -> Response:
+    """Show the form for registering a new family."""
     values = {"caregivers.0.id": "cg1", "caregivers.1.id": "cg2", "placement": "birth_family"}
     return await _family_form(request, actor, values, FormErrors(), 2)
 
 
 @router.post("/families/new")
 async def family_create(request: Request, form: PostedForm, actor: PageActor) -> Response:
+    """Register a family from the new-family form (or add one more caregiver row to the form)."""
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     n = caregiver_count(form)
     if form.get("add_caregiver"):
@@ -82,7 +84,20 @@ async def family_create(request: Request, form: PostedForm, actor: PageActor) ->
 
 
 def family_charts(family: dict[str, Any]) -> list[dict[str, Any]]:
-    """One chart per caregiver × instrument: the main scale over time with its cut-offs."""
+    """One chart per caregiver and instrument: the main scale over time with its cut-offs.
+
+    Parameters
+    ----------
+    family : dict
+        The family as ``get_family`` returns it; superseded versions of corrected assessments
+        are left out.
+
+    Returns
+    -------
+    list of dict
+        Per chart: ``caregiver``, ``instrument``, ``label``, ``points``, ``cutoffs`` and the
+        ``svg``.
+    """
     assessments = family.get("assessments") or []
     superseded = {a.get("corrected_from") for a in assessments if a.get("corrected_from")}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -115,6 +130,9 @@ def family_charts(family: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/families/{family_id}")
 async def family_page(request: Request, family_id: int, actor: PageActor) -> Response:
+    """Show one family: profile and matched interventions, alerts, assessments with charts,
+    referrals, episodes, consents and messages. 404 outside your sites or studies.
+    """
     store = store_of(request)
     family = await call(store.families.get_family, actor, family_id)
     profile, matches, profile_problem = await call(
@@ -215,6 +233,7 @@ async def consent_withdraw(request: Request, family_id: int, form: PostedForm,
 @router.post("/families/{family_id}/caregivers")
 async def caregiver_add(request: Request, family_id: int, form: PostedForm,
                         actor: PageActor) -> Response:
+    """Add a caregiver (id and role) to a family."""
     caregiver = {"id": str(form.get("id", "")).strip(), "role": str(form.get("role", ""))}
     return await store_form(
         request, f"/families/{family_id}", "The caregiver was not added",
@@ -225,6 +244,7 @@ async def caregiver_add(request: Request, family_id: int, form: PostedForm,
 @router.post("/families/{family_id}/caregivers/leave")
 async def caregiver_leave(request: Request, family_id: int, form: PostedForm,
                           actor: PageActor) -> Response:
+    """Record that a caregiver left the family, with the reason; their past answers stay."""
     session = get_session(request)
     caregiver = str(form.get("caregiver", ""))
     reason = str(form.get("reason", "")).strip()

@@ -117,6 +117,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
 
 @router.get("/families/{family_id}/observations", include_in_schema=False)
 async def observations_page(request: Request, family_id: int, actor: PageActor) -> Response:
+    """Show a family's coded observation sessions and the form to upload one."""
     return await _page(request, actor, family_id)
 
 
@@ -134,6 +135,9 @@ _FIELD_LABEL = {"cues": "Infant cue codes", "responses": "Caregiver response cod
 @router.post("/families/{family_id}/observations", include_in_schema=False)
 async def observations_upload(request: Request, family_id: int, form: PostedForm,
                               actor: PageActor) -> Response:
+    """Upload a coded observation session (BORIS, ELAN, SDIS, Datavyu or CSV) for a family; the
+    file is checked and measured before it is stored.
+    """
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     # a multipart body is not checked by the request guard: its text fields are checked here
     check_json(values, "body")

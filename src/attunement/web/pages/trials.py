@@ -60,6 +60,7 @@ async def _study_page(request: Request, actor: Actor, study_id: int,
 
 @router.get("/trials")
 async def trials_index(request: Request, actor: PageActor) -> Response:
+    """List the studies you may see, each linking to its trial page."""
     store: Store = request.app.state.store
     studies = await run_in_threadpool(store.accounts.list_studies, actor)
     return render(request, "trials_index.html", {"studies": studies})
@@ -67,6 +68,9 @@ async def trials_index(request: Request, actor: PageActor) -> Response:
 
 @router.get("/studies/{study_id}/trial")
 async def study_trial(request: Request, study_id: int, actor: PageActor) -> Response:
+    """Show a study's trial page: its randomisation design and, for those allowed to see it, the
+    allocations.
+    """
     return await _study_page(request, actor, study_id)
 
 
@@ -75,7 +79,19 @@ def _split(text: str) -> list[str]:
 
 
 def parse_design_form(form: Any) -> tuple[dict, str | None, FormErrors]:
-    """The design form → (design dict, seed or None, errors by field)."""
+    """Turn the randomisation design form into a design, with field errors.
+
+    Parameters
+    ----------
+    form : Mapping
+        The posted design form.
+
+    Returns
+    -------
+    tuple of (dict, str or None, FormErrors)
+        The design (method, arms, ratio, block sizes or factors, levels, consent kind), the
+        secret seed if one was given, and a message per field at fault.
+    """
     errors = FormErrors()
 
     def text(name: str) -> str:
@@ -139,6 +155,9 @@ _FIELD_OF = {"design.strata": "columns", "design.factors": "columns", "design.le
 @router.post("/studies/{study_id}/trial/design")
 async def study_trial_design(request: Request, study_id: int, form: PostedForm,
                              actor: PageActor) -> Response:
+    """Save a study's randomisation design (administrators only); it cannot change once a family is
+    randomised.
+    """
     values = {k: v for k, v in form.items() if k not in ("csrf_token", "secret")
               and isinstance(v, str)}
     design, secret, errors = parse_design_form(form)
@@ -170,12 +189,16 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
 
 @router.get("/families/{family_id}/randomise")
 async def randomise_page(request: Request, family_id: int, actor: PageActor) -> Response:
+    """Show the randomisation page of a family: its allocation, or the form to randomise it."""
     return await _randomise_page(request, actor, family_id)
 
 
 @router.post("/families/{family_id}/randomise")
 async def randomise_submit(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
+    """Randomise a family once it is confirmed eligible and consenting; the allocation can never be
+    changed.
+    """
     values = {k[len("values."):]: v for k, v in form.items()
               if k.startswith("values.") and isinstance(v, str)}
     errors = FormErrors()
