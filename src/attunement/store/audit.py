@@ -137,7 +137,7 @@ def _row_digest(names: tuple[str, ...], row: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def marker_value(key: bytes, first_id: int) -> str:
+def _marker_value(key: bytes, first_id: int) -> str:
     """The ``settings`` value saying the keyed rows begin at ``first_id`` (MACed)."""
     mac = hmac.new(key, f"{MARKER}:{first_id}".encode(), hashlib.sha256).hexdigest()
     return json.dumps({"from": first_id, "mac": mac})
@@ -199,7 +199,7 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
     if head is None:
         # a new log is keyed from its first row (an older log was marked by its migration);
         # never later: a marker written after the fact would bless a rewritten unkeyed past
-        driver_execute(session, _MARKER_INSERT_SQL, (marker_value(key, 1),))
+        driver_execute(session, _MARKER_INSERT_SQL, (_marker_value(key, 1),))
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rows, ids = [], []
     for entry in entries:
@@ -260,12 +260,12 @@ def _keyed_from(session: Session, key: bytes | None) -> tuple[int | None, str | 
         return None, "the keyed-chain marker is unreadable"
     if key is None:
         return first, "the key file is needed to verify the keyed chain"
-    if not hmac.compare_digest(row.value, marker_value(key, first)):
+    if not hmac.compare_digest(row.value, _marker_value(key, first)):
         return None, "the keyed-chain marker was not written with this key (forged or moved)"
     return first, None
 
 
-def sign_checkpoint(checkpoint_key: bytes, body: Mapping[str, Any]) -> str:
+def _sign_checkpoint(checkpoint_key: bytes, body: Mapping[str, Any]) -> str:
     """HMAC-SHA-256 over the checkpoint's canonical fields (all but ``mac``)."""
     payload = canonical({k: v for k, v in body.items() if k != "mac"})
     return hmac.new(checkpoint_key, payload.encode(), hashlib.sha256).hexdigest()
@@ -281,7 +281,7 @@ def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str
         "last_hash": head.last_hash if head else GENESIS,
         "made_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    body["mac"] = sign_checkpoint(checkpoint_key, body)
+    body["mac"] = _sign_checkpoint(checkpoint_key, body)
     return body
 
 
@@ -617,7 +617,7 @@ def _check_checkpoint(
     if cp.get("key_id") != key_id:
         problems.append("checkpoint: it was signed with another key file")
         return None
-    if not hmac.compare_digest(str(cp.get("mac", "")), sign_checkpoint(checkpoint_key, cp)):
+    if not hmac.compare_digest(str(cp.get("mac", "")), _sign_checkpoint(checkpoint_key, cp)):
         problems.append("checkpoint: its signature does not match (edited or forged)")
         return None
     return int(cp["last_id"]), str(cp["last_hash"])

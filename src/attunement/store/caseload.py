@@ -68,7 +68,7 @@ class Filters:
     time_point: str | None = None
 
 
-def day_number(column: Any, dialect: str) -> Any:
+def _day_number(column: Any, dialect: str) -> Any:
     """A DATE column as ``date.toordinal()`` (integer days), on either database."""
     if dialect == "sqlite":
         return cast(func.julianday(column) - 1721424, Integer)
@@ -118,7 +118,7 @@ def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
     overdue (``family_id``, ``time_point``). ``t``: the day number of "today" (a value or a
     bound parameter)."""
     # the due date, or the date of birth kept for infants without one
-    due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
+    due_day = _day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
     anchor = due_day + case(
         (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
     )
@@ -149,7 +149,7 @@ def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
         .where(
             or_(
                 Family.registered_on.is_(None),
-                overdue_from > day_number(Family.registered_on, dialect),
+                overdue_from > _day_number(Family.registered_on, dialect),
             )
         )
         .where(~done)

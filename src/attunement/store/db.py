@@ -50,7 +50,7 @@ def _driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
 _PYFORMAT: dict[str, str] = {}
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def _is_disk_full(exc: BaseException) -> bool:
     """Whether a database error says the disk (or the database's size limit) is full."""
     orig = getattr(exc, "orig", exc)
     if getattr(orig, "sqlstate", None) == "53100":  # PostgreSQL disk_full
@@ -88,7 +88,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = None
@@ -150,7 +150,7 @@ class Database:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = _make_engine(url)
         self.dialect = self.engine.dialect.name
         self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -191,7 +191,7 @@ class Database:
                 yield session
                 self._before_commit(session)
         except Exception as exc:  # also the driver's own errors (see driver_execute)
-            if is_disk_full(exc):
+            if _is_disk_full(exc):
                 raise StorageFull(
                     "the database's disk is full; nothing was written (free space, then retry)"
                 ) from exc

@@ -42,7 +42,7 @@ FORMATS = ("csv", "parquet")
 _J = ExportJob.__table__
 
 
-def export_directory(core: Core) -> Path:
+def _export_directory(core: Core) -> Path:
     """Where job files are written: ``ATTUNEMENT_EXPORT_DIR``, else ``exports/`` beside the
     identifier key file (both kept private: 0700)."""
     configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
@@ -172,7 +172,7 @@ class ExportJobs:
     def run(self, job: dict[str, Any], *, directory: Path | None = None,
             chunk: int = 20_000) -> dict[str, Any]:
         """Write a claimed job's file (0600) and record the outcome; the job as it ends."""
-        directory = Path(directory or export_directory(self.core))
+        directory = Path(directory or _export_directory(self.core))
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         ext = "csv" if job["format"] == "csv" else "parquet"

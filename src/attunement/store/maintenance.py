@@ -96,7 +96,7 @@ def _keys_if_any(core: Core) -> KeyRing | None:
 
 
 # ---------------------------------------------------------------------- files at rest
-def sqlite_path(url: str) -> Path | None:
+def _sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for PostgreSQL or in-memory)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -107,19 +107,19 @@ def sqlite_path(url: str) -> Path | None:
 def secure_files(core: Core) -> None:
     """Owner-only modes for the database and its -wal/-shm files (a loose key file is
     refused when loaded, never quietly fixed)."""
-    path = sqlite_path(core.url)
+    path = _sqlite_path(core.url)
     if path is not None:
-        chmod_private(path)
+        _chmod_private(path)
 
 
-def chmod_private(path: Path) -> None:
+def _chmod_private(path: Path) -> None:
     """0600 on a SQLite file and its -wal/-shm companions (those that exist)."""
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(p, PRIVATE)
 
 
-def create_private(path: Path) -> None:
+def _create_private(path: Path) -> None:
     """Create an empty file with mode 0600 (refuses an existing one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
@@ -154,7 +154,7 @@ def _known_revisions() -> set[str]:
     return {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
 
 
-def check_backup_content(url: str, source: Path, key_path: Path) -> None:
+def _check_backup_content(url: str, source: Path, key_path: Path) -> None:
     """Refuse a restored copy (at ``url``, not yet in place) whose schema this version does
     not know or whose identifiers were encrypted with another key file."""
     engine = create_engine(url)
@@ -196,7 +196,7 @@ def restore_sqlite(source: Path, target: Path, opener: Any) -> None:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}"
-    create_private(tmp)
+    _create_private(tmp)
     try:
         try:
             src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -223,7 +223,7 @@ def restore_sqlite(source: Path, target: Path, opener: Any) -> None:
         os.replace(tmp, target)
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
-        chmod_private(target)
+        _chmod_private(target)
     finally:
         for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             p.unlink(missing_ok=True)
@@ -239,7 +239,7 @@ def _fold_wal(path: Path) -> None:
 
 def _check_candidate(url: str, source: Path, opener: Any) -> None:
     """Schema version, key and the backup's own audit verification, on the candidate copy."""
-    check_backup_content(url, source, opener.key_path)
+    _check_backup_content(url, source, opener.key_path)
     store = opener(url)
     try:
         report = store.maintenance.verify_audit()
@@ -449,7 +449,7 @@ class Maintenance:
                 after={"dest": dest.name},
             )
         try:
-            create_private(dest)  # 0600 from the start, never after the fact
+            _create_private(dest)  # 0600 from the start, never after the fact
         except FileExistsError:
             raise StoreValidationError("dest", f"{dest} already exists") from None
         if self.core.dialect == "sqlite":
