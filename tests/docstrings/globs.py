@@ -82,7 +82,7 @@ def store_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "site": sites["North"],
             "study": store.accounts.list_studies(system)[0]["id"],
             "family": store.families.list_families(system)[0]["id"],
-            "password": PASSWORD,
+            "user_password": PASSWORD,
             "family_file": family_file,
             "tmp_path": tmp_path,
         }
