@@ -56,10 +56,50 @@ _DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
 
 
 class Accounts(Credentials):
-    """Sites, users, passwords, the login throttle, API tokens, browser sessions and studies."""
+    """Sites, studies, user accounts, passwords and sign-in.
+
+    Every method that changes something takes ``actor``, who acts, checked against
+    :mod:`attunement.policy` (an administrator manages everything; a site lead manages the
+    practitioners and site leads of their own sites). Tokens and browser sessions come from
+    :class:`attunement.store.credentials.Credentials`.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+
+    Examples
+    --------
+    >>> store.accounts.add_site(admin, "East")
+    {'id': 3, 'name': 'East'}
+    >>> user = store.accounts.add_user(lead, "midwife@example.org", "practitioner",
+    ...                                ["North"], "a long passphrase")
+    >>> user["role"], user["sites"]
+    ('practitioner', ['North'])
+    >>> who = store.accounts.authenticate("midwife@example.org", "a long passphrase")
+    >>> who.user_id == user["id"]
+    True
+    >>> [s["name"] for s in store.accounts.list_sites(who)]
+    ['North']
+    >>> [s["name"] for s in store.accounts.list_studies(who)]
+    ['Attach-1']
+    """
 
     def init(self, admin_email: str, admin_password: str) -> None:
-        """Create the identifier key (0600) and the first administrator."""
+        """Set up a new store: create the identifier key file (0600) and the first administrator.
+
+        Parameters
+        ----------
+        admin_email : str
+            The administrator's e-mail address.
+        admin_password : str
+            Their password (at least 8 characters, not the address).
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad address or password, or when the store already has an administrator.
+        """
         email = v.email(admin_email, "admin_email")
         password = v.password(admin_password, "admin_password", email_=email)
         with self.core.db.write() as s:
@@ -73,7 +113,27 @@ class Accounts(Credentials):
             self._create_user(s, system, email, policy.ADMIN, [], password)
 
     def add_site(self, actor: Actor, name: str) -> dict:
-        """Create a site (admin)."""
+        """Create a site.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator.
+        name : str
+            The site's name; one that looks like an existing site's name is refused.
+
+        Returns
+        -------
+        dict
+            ``id`` and ``name``.
+
+        Raises
+        ------
+        Forbidden
+            For other roles.
+        StoreValidationError
+            For a bad or look-alike name.
+        """
         policy.require(actor, Action.MANAGE_SITE)
         name = names.site_name(v.text(name, "name") or "")
         with self.core.db.write() as s:
@@ -89,7 +149,18 @@ class Accounts(Credentials):
             return {"id": site.id, "name": site.name}
 
     def list_sites(self, actor: Actor) -> list[dict]:
-        """Sites the actor may see (admin: all; others: their own or their studies')."""
+        """List the sites an actor may see.
+
+        Parameters
+        ----------
+        actor : Actor
+            Administrators see every site; others their own, and researchers their studies'.
+
+        Returns
+        -------
+        list of dict
+            ``id`` and ``name``, by name.
+        """
         with self.core.db.read() as s:
             stmt = select(Site).order_by(Site.name)
             if not policy.allows(actor, Action.ANY_SITE):
@@ -115,10 +186,36 @@ class Accounts(Credentials):
         studies: list[str] | None = None,
         expires_on: date | str | None = None,
     ) -> dict:
-        """Create a user with a role at the named sites (admin; a site lead for own sites).
+        """Create an account with a role at the named sites.
 
-        ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
-        running at their sites. ``expires_on``: access ends at the start of that day (UTC).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator, or a site lead adding practitioners and site leads to their sites.
+        email : str
+            The person's e-mail address (their sign-in name).
+        role : str
+            ``admin``, ``practitioner``, ``site_lead`` or ``researcher``.
+        sites : list of str
+            Site names (practitioners and site leads need at least one).
+        password : str
+            The first password.
+        studies : list of str, optional
+            Study names granted to a researcher (who also sees the studies at their sites).
+        expires_on : date or str, optional
+            Access ends at the start of this day (UTC); must be in the future.
+
+        Returns
+        -------
+        dict
+            ``id``, ``email``, ``role``, ``sites``, ``studies``, ``expires_on``, ``active``.
+
+        Raises
+        ------
+        Forbidden
+            When the actor may not grant this role.
+        StoreValidationError
+            For a bad field, an address already in use, or a site outside a lead's own.
         """
         policy.require(actor, Action.GRANT_ROLE)
         if not policy.allows(actor, Action.GRANT_ROLE, Target(role=role)):
@@ -197,7 +294,24 @@ class Accounts(Credentials):
         return {"id": user.id, **after, "active": True}
 
     def list_users(self, actor: Actor) -> list[dict]:
-        """Users (admin: all; site lead: users of their sites)."""
+        """List accounts, by e-mail.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator (everyone) or a site lead (the users of their sites).
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``email``, ``role``, ``active``, ``expires_on``, ``sites``, ``studies``,
+            ``created_at``.
+
+        Raises
+        ------
+        Forbidden
+            For roles that do not manage users.
+        """
         policy.require(actor, Action.MANAGE_USER)
         with self.core.db.read() as s:
             users = list(s.execute(select(User).order_by(User.email)).scalars())
@@ -225,10 +339,31 @@ class Accounts(Credentials):
             return out
 
     def set_user_active(self, actor: Actor, user_id: int, active: bool, *, reason: str) -> dict:
-        """Disable or re-enable an account; disabling also revokes its API tokens.
+        """Disable or re-enable an account; disabling also revokes its tokens and sessions.
 
-        Admins: any account but their own. Site leads: practitioners and site leads whose
-        every site is one of theirs (see :meth:`_managed_user`).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator (any account but their own), or a site lead (practitioners and
+            site leads all of whose sites are theirs).
+        user_id : int
+            The account.
+        active : bool
+            Whether it may sign in.
+        reason : str
+            Why, for the audit log.
+
+        Returns
+        -------
+        dict
+            ``id``, ``email`` and ``active``.
+
+        Raises
+        ------
+        NotFound
+            For an account the actor cannot see.
+        Forbidden
+            For an account the actor may not manage.
         """
         policy.require(actor, Action.MANAGE_USER)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -279,13 +414,33 @@ class Accounts(Credentials):
         current_password: str | None = None,
         client: str = "",
     ) -> None:
-        """Change a password: users their own (with the current one), administrators anyone's
-        (audited). Site leads never set someone else's password: they send a one-time reset
-        link (:meth:`create_password_reset`), so they never know it.
+        """Change a password, revoking the account's tokens and sessions.
 
-        A wrong current password counts as a failed login (audited, throttled like logins:
-        AuthError with ``retry_after``). Revokes the user's API tokens and browser sessions,
-        so programs must get a new token.
+        Users change their own, giving the current one (a wrong one counts as a failed login
+        and is throttled like one); administrators set anyone's. Site leads never learn a
+        password: they send a reset link (:meth:`create_password_reset`).
+
+        Parameters
+        ----------
+        actor : Actor
+            The account's owner or an administrator.
+        user_id : int
+            The account.
+        new_password : str
+            The new password.
+        current_password : str, optional
+            The current one (required for one's own).
+        client : str, default ""
+            The client address, for the login throttle.
+
+        Raises
+        ------
+        StoreValidationError
+            For a wrong current password or a weak new one.
+        AuthError
+            When throttled (``retry_after`` says how long to wait).
+        Forbidden, NotFound
+            When the actor may not set this account's password.
         """
         own = actor.user_id is not None and actor.user_id == user_id
         with self.core.db.read() as s:
@@ -327,10 +482,27 @@ class Accounts(Credentials):
         self._forget_token_actors()
 
     def authenticate(self, email: str, password: str, *, client: str = "") -> Actor:
-        """Check a password; every attempt is audited; repeated failures are throttled.
+        """Check an e-mail and password; every attempt is audited, failures are throttled.
 
-        Raises AuthError (with ``retry_after`` seconds when throttled). The message never says
-        whether the account exists.
+        Parameters
+        ----------
+        email : str
+            The sign-in address.
+        password : str
+            The password.
+        client : str, default ""
+            The client's address, throttled on its own.
+
+        Returns
+        -------
+        Actor
+            The signed-in user.
+
+        Raises
+        ------
+        AuthError
+            For wrong credentials or an inactive account (the message never says whether the
+            account exists), or when throttled (``retry_after`` seconds).
         """
         email = names.fold(email or "")
         client = (client or "")[:100]
@@ -385,7 +557,23 @@ class Accounts(Credentials):
                      entity_id=user.id if user else None, reason=why, client=client)
 
     def actor(self, user_id: int) -> Actor:
-        """The Actor of an active user, with their sites and studies (AuthError otherwise)."""
+        """Give the actor of an active user, with their sites and studies.
+
+        Parameters
+        ----------
+        user_id : int
+            The account.
+
+        Returns
+        -------
+        Actor
+            Who the user acts as.
+
+        Raises
+        ------
+        AuthError
+            For an unknown, disabled or expired account.
+        """
         with self.core.db.read() as s:
             user = s.get(User, user_id)
             now = self.core.now()
@@ -408,10 +596,32 @@ class Accounts(Credentials):
             return Actor(user.id, user.email, user.role, site_ids, frozenset(studies))
 
     def add_study(self, actor: Actor, name: str, sites: list[str], time_points: list[dict]) -> dict:
-        """Create a study (or service) with its sites and time-point schedule (admin).
+        """Create a study (or a service) with its sites and its schedule of time points.
 
-        Each time point: ``name``, ``offset_days`` from the infant's due date, ``window_days``
-        either side, ``instruments`` (ids) and optional ``anchor`` (``due_date``|``birth_date``).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator.
+        name : str
+            The study's name (unique).
+        sites : list of str
+            The sites taking part.
+        time_points : list of dict
+            In order, each with ``name``, ``offset_days`` from the anchor, ``window_days``
+            either side (default 14), ``instruments`` (ids) and optional ``anchor``
+            (``due_date``, the default, or ``birth_date``).
+
+        Returns
+        -------
+        dict
+            ``id``, ``name``, ``sites`` and ``time_points``.
+
+        Raises
+        ------
+        Forbidden
+            For other roles.
+        StoreValidationError
+            For a bad time point or a name already used.
         """
         policy.require(actor, Action.ADD_STUDY)
         name = v.text(name, "name") or ""
@@ -503,7 +713,18 @@ class Accounts(Credentials):
         }
 
     def list_studies(self, actor: Actor) -> list[dict]:
-        """Studies the actor may see (admin: all; others: their studies)."""
+        """List the studies an actor may see.
+
+        Parameters
+        ----------
+        actor : Actor
+            Administrators see all; others the studies they are in or their sites run.
+
+        Returns
+        -------
+        list of dict
+            As :meth:`add_study` returns them, by name.
+        """
         with self.core.db.read() as s:
             stmt = select(Study).order_by(Study.name)
             if not policy.allows(actor, Action.ANY_SITE):
@@ -513,9 +734,30 @@ class Accounts(Credentials):
     # ------------------------------------------------------------------ password reset
     def create_password_reset(self, actor: Actor, user_id: int, *,
                               hours: int = RESET_HOURS) -> str:
-        """A one-time link token with which the user chooses a new password (site leads for
-        the accounts they manage, administrators for anyone). The account's sessions and
-        tokens keep working until the link is used; the manager never learns a password."""
+        """Make a one-time link with which a user chooses a new password.
+
+        The manager never learns a password; the account's sessions and tokens keep working
+        until the link is used.
+
+        Parameters
+        ----------
+        actor : Actor
+            A site lead (for the accounts they manage) or an administrator.
+        user_id : int
+            The account.
+        hours : int, default RESET_HOURS
+            Hours until the link expires.
+
+        Returns
+        -------
+        str
+            The link's token (``atr_...``), shown once.
+
+        Raises
+        ------
+        NotFound, Forbidden
+            When the actor may not manage this account.
+        """
         token = "atr_" + secrets.token_urlsafe(32)
         with self.core.db.write() as s:
             user, site_ids = self._managed_user(s, actor, user_id)
@@ -542,14 +784,46 @@ class Accounts(Credentials):
         return row, user
 
     def open_password_reset(self, token: str) -> dict:
-        """The account a live reset link is for (NotFound when used, expired or unknown)."""
+        """Say which account a live reset link is for.
+
+        Parameters
+        ----------
+        token : str
+            The link's token.
+
+        Returns
+        -------
+        dict
+            ``email``.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or never existed.
+        """
         with self.core.db.read() as s:
             _, user = self._live_reset(s, token)
             return {"email": user.email}
 
     def use_password_reset(self, token: str, new_password: str) -> None:
-        """Set the password chosen through a reset link; the link is then spent, and every
-        session and API token of the account is revoked."""
+        """Set the password chosen through a reset link; the link is then spent.
+
+        Every session and API token of the account is revoked.
+
+        Parameters
+        ----------
+        token : str
+            The link's token.
+        new_password : str
+            The chosen password.
+
+        Raises
+        ------
+        NotFound
+            When the link is not live.
+        StoreValidationError
+            For a weak password.
+        """
         from attunement.store import validate as v
 
         with self.core.db.read() as s:

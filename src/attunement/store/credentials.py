@@ -56,7 +56,32 @@ _SITE_STUDIES = select(StudySite.__table__.c.study_id).where(
 
 
 class Credentials:
-    """API tokens and browser sessions."""
+    """API bearer tokens and server-side browser sessions of signed-in users.
+
+    The base class of :class:`attunement.store.accounts.Accounts`: reach these methods as
+    ``store.accounts.create_api_token`` and so on. Only a hash of each token or session id
+    is stored.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+
+    Examples
+    --------
+    >>> token = store.accounts.create_api_token(practitioner, days=7)
+    >>> store.accounts.actor_for_token(token).email
+    'practitioner@example.org'
+    >>> store.accounts.revoke_api_token(practitioner, token)
+    >>> sid = store.accounts.create_web_session(lead, lifetime=8 * 3600, idle=1800)
+    >>> store.accounts.actor_for_session(sid).role
+    'site_lead'
+    >>> store.accounts.end_web_session(sid)
+    >>> store.accounts.actor_for_session(sid)
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.AuthError: session is invalid or has ended
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -69,7 +94,25 @@ class Credentials:
         def actor(self, user_id: int) -> Actor: ...  # Accounts.actor
 
     def create_api_token(self, actor: Actor, *, days: int = TOKEN_DAYS) -> str:
-        """A bearer token for programs, with the user's own rights; only its hash is kept."""
+        """Issue a bearer token for programs, acting with the user's own rights.
+
+        Parameters
+        ----------
+        actor : Actor
+            The signed-in user the token stands for.
+        days : int, default TOKEN_DAYS
+            Days until it expires.
+
+        Returns
+        -------
+        str
+            The token (``att_...``), shown once: only its hash is kept.
+
+        Raises
+        ------
+        Forbidden
+            For the system actor, which is no user.
+        """
         if actor.user_id is None:
             raise Forbidden("API tokens belong to users")
         token = "att_" + secrets.token_urlsafe(32)
@@ -86,10 +129,26 @@ class Credentials:
         return token
 
     def actor_for_token(self, token: str) -> Actor:
-        """The Actor a bearer token stands for (AuthError if unknown, revoked or expired).
+        """Resolve a bearer token to the user it stands for.
 
-        Kept for ``TOKEN_CACHE_SECONDS`` per process (never past the token's or the user's
-        expiry); every change to tokens, users or memberships made here clears the cache.
+        The answer is kept for ``TOKEN_CACHE_SECONDS`` in this process (never past the token's
+        or the account's expiry); a change to tokens, users or memberships made through this
+        process clears it at once.
+
+        Parameters
+        ----------
+        token : str
+            The token from the request.
+
+        Returns
+        -------
+        Actor
+            The user, with their sites and studies.
+
+        Raises
+        ------
+        AuthError
+            For a missing, unknown, revoked or expired token, or an inactive account.
         """
         if not token:
             raise AuthError("missing token")
@@ -125,8 +184,20 @@ class Credentials:
         return actor
 
     def cached_token_actor(self, token: str) -> Actor | None:
-        """The Actor of a token this process resolved within ``TOKEN_CACHE_SECONDS``, else
-        None (no database access: cheap enough for the event loop)."""
+        """Look a token up in this process's short cache only, without the database.
+
+        Cheap enough for the event loop; on a miss, call :meth:`actor_for_token`.
+
+        Parameters
+        ----------
+        token : str
+            The token from the request.
+
+        Returns
+        -------
+        Actor or None
+            The user, if this process resolved the token within ``TOKEN_CACHE_SECONDS``.
+        """
         cached = self._token_actors.get(token_hash(token))
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -139,7 +210,20 @@ class Credentials:
             self._token_actors.clear()
 
     def revoke_api_token(self, actor: Actor, token: str) -> None:
-        """Revoke one of the actor's tokens (admins: anyone's)."""
+        """Revoke a token at once.
+
+        Parameters
+        ----------
+        actor : Actor
+            The token's owner, or an administrator (anyone's token).
+        token : str
+            The token.
+
+        Raises
+        ------
+        NotFound
+            When the token is unknown or belongs to someone the actor may not manage.
+        """
         with self.core.db.write() as s:
             row = s.execute(
                 select(ApiToken).where(ApiToken.token_hash == token_hash(token))
@@ -153,8 +237,27 @@ class Credentials:
         self._forget_token_actors()
 
     def create_web_session(self, actor: Actor, *, lifetime: int, idle: int) -> str:
-        """Start a browser session for a signed-in user; returns its opaque id (for the
-        cookie). ``lifetime`` and ``idle`` are in seconds."""
+        """Start a browser session for a user who has just signed in.
+
+        Parameters
+        ----------
+        actor : Actor
+            The user.
+        lifetime : int
+            Seconds until the session ends, however active.
+        idle : int
+            Seconds of inactivity after which it ends.
+
+        Returns
+        -------
+        str
+            The opaque session id (``ats_...``) for the cookie.
+
+        Raises
+        ------
+        AuthError
+            For an actor who is not a user.
+        """
         if actor.user_id is None:
             raise AuthError("sessions belong to users")
         session_id = "ats_" + secrets.token_urlsafe(32)
@@ -171,8 +274,26 @@ class Credentials:
         return session_id
 
     def actor_for_session(self, session_id: str) -> Actor:
-        """The user of a live browser session (AuthError otherwise). A session past its
-        absolute lifetime or idle timeout is revoked here, for good."""
+        """Resolve a browser session's cookie to its user.
+
+        A session past its lifetime or idle timeout is revoked here, for good; a live one has
+        its last activity noted (at most every ``TOUCH_SECONDS``).
+
+        Parameters
+        ----------
+        session_id : str
+            The id from the cookie.
+
+        Returns
+        -------
+        Actor
+            The session's user.
+
+        Raises
+        ------
+        AuthError
+            For an unknown, ended or expired session, or an inactive account.
+        """
         if not session_id:
             raise AuthError("no session")
         digest = token_hash(session_id)
@@ -199,7 +320,15 @@ class Credentials:
         return actor
 
     def end_web_session(self, session_id: str) -> None:
-        """Sign out: revoke the session (nothing happens for an unknown or ended one)."""
+        """Sign out: revoke a browser session.
+
+        An unknown or already ended session is left as it is, silently.
+
+        Parameters
+        ----------
+        session_id : str
+            The id from the cookie.
+        """
         if not session_id:
             return
         with self.core.db.write() as s:
