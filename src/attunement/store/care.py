@@ -46,7 +46,37 @@ SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
 
 
 class Care(CareRecords):
-    """Care of a family: caregiver links and space, releases, contributions, alerts, consent, episodes."""
+    """What a family's caregivers do through links, and what the team releases to them.
+
+    A practitioner sends a one-time questionnaire link, or a link to the caregiver's own
+    space (released results, due questionnaires, what they want to tell the service). Links
+    need no account: the store keeps only a hash of each secret. Methods that take
+    ``actor`` (who acts, checked against the policy) are the team's; the others take the
+    caregiver's link token. Alerts, consent and episodes come from
+    :class:`attunement.store.care_records.CareRecords`.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+    assessments : Assessments
+        Where a link's answers are stored.
+
+    Examples
+    --------
+    >>> from attunement.usecases.assessments import check_instrument, score
+    >>> token = store.care.create_link(practitioner, family, "father", "epds", "6w",
+    ...                                check_instrument=check_instrument)
+    >>> store.care.open_link(token)["instrument"]
+    'epds'
+    >>> answered = store.care.submit_link(token, [0, 1, 1, 0, 0, 1, 0, 0, 1, 0], score=score)
+    >>> answered["submitted_via"]
+    'link'
+    >>> released = store.care.release_assessment(practitioner, answered["id"])
+    >>> space = store.care.create_space_link(practitioner, family, "father")
+    >>> [r["instrument"] for r in store.care.open_space(space)["results"]]
+    ['epds']
+    """
 
     def __init__(self, core: Core, assessments: Assessments) -> None:
         super().__init__(core)
@@ -63,12 +93,38 @@ class Care(CareRecords):
         hours: int = 72,
         check_instrument: Callable[[str], object],
     ) -> str:
-        """A single-use link secret for one caregiver x instrument x time point (store keeps
-        only its hash). Returns the secret token.
+        """Issue a one-time questionnaire link for one caregiver, instrument and time point.
 
-        ``check_instrument(instrument)`` raises StoreValidationError for an instrument that does
-        not exist (the use case passes it: :func:`attunement.usecases.assessments.create_link`),
-        so no link is issued for a questionnaire that cannot be answered."""
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        family_id : int
+            The family.
+        caregiver : str
+            The caregiver's family-file id (a current caregiver).
+        instrument : str
+            The questionnaire.
+        time_point : str
+            A time point of the family's study schedule.
+        hours : int, default 72
+            Hours until the link expires (at most 30 days).
+        check_instrument : callable
+            Raises StoreValidationError for an instrument that does not exist, so no link is
+            issued for a questionnaire that cannot be answered.
+
+        Returns
+        -------
+        str
+            The link's secret; the store keeps only its hash.
+
+        Raises
+        ------
+        StoreValidationError
+            For an unknown instrument, caregiver or time point.
+        NotFound
+            When the family is out of scope.
+        """
         require_write(actor)
         hours = v.integer(hours, "hours", minimum=1, maximum=24 * 30, required=True) or 72
         instrument = v.text(instrument, "instrument", max_len=50) or ""
@@ -110,8 +166,24 @@ class Care(CareRecords):
         return link
 
     def open_link(self, token: str) -> dict:
-        """What a caregiver link asks for (NotFound if used, expired or unknown). Reveals no
-        identifiers and no family id."""
+        """Say what a questionnaire link asks for, revealing no identifiers and no family id.
+
+        Parameters
+        ----------
+        token : str
+            The link's secret.
+
+        Returns
+        -------
+        dict
+            ``instrument``, ``time_point``, ``caregiver_role``, ``language``, ``site`` and
+            ``expires_at``.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or does not exist.
+        """
         with self.core.db.read() as s:
             link = self._live_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -128,8 +200,24 @@ class Care(CareRecords):
 
     def create_space_link(self, actor: Actor, family_id: int, caregiver: str, *,
                           days: int = 30) -> str:
-        """A link to the caregiver's own space (released results, in their language), viewable
-        until it expires; the store keeps only its hash. Returns the secret token."""
+        """Issue a link to a caregiver's own space, viewable until it expires.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        family_id : int
+            The family.
+        caregiver : str
+            The caregiver's family-file id.
+        days : int, default 30
+            Days until the link expires (1 to 90).
+
+        Returns
+        -------
+        str
+            The link's secret; the store keeps only its hash.
+        """
         require_write(actor)
         days = v.integer(days, "days", minimum=1, maximum=90, required=True) or 30
         token = secrets.token_urlsafe(32)
@@ -149,9 +237,26 @@ class Care(CareRecords):
         return token
 
     def open_space(self, token: str) -> dict:
-        """The caregiver's own space: their language and the results a practitioner released
-        (NotFound if unknown or expired). Reveals no identifiers, no family id, nothing
-        unreleased."""
+        """Show a caregiver their own space.
+
+        Nothing unreleased, no identifiers and no family id are shown.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+
+        Returns
+        -------
+        dict
+            ``language``, ``caregiver_role``, released ``results``, their ``episodes``, their
+            ``contributions``, the questionnaires ``due`` now, and ``expires_at``.
+
+        Raises
+        ------
+        NotFound
+            When the link is unknown or has expired.
+        """
         with self.core.db.read() as s:
             link = self._space_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -179,9 +284,28 @@ class Care(CareRecords):
                     "expires_at": link.expires_at.isoformat()}
 
     def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
-        """Release a result to the caregiver's own space. Refused while an urgent flag of this
-        assessment has no recorded safety review: the caregiver never reads a result about
-        their safety before a clinician has."""
+        """Release a result to the caregiver's own space.
+
+        Refused while an urgent flag of the assessment has no recorded safety review: a
+        caregiver never reads a result about their safety before a clinician has.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        assessment_id : int
+            The assessment.
+
+        Returns
+        -------
+        dict
+            The assessment, with ``released_at``.
+
+        Raises
+        ------
+        StoreValidationError
+            When already released, or a safety review is pending.
+        """
         require_write(actor)
         with self.core.db.write() as s:
             a = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
@@ -211,7 +335,20 @@ class Care(CareRecords):
             return out
 
     def released_results(self, actor: Actor, family_id: int) -> dict[int, str]:
-        """``{assessment id: released at}`` for one family (what its caregivers can read)."""
+        """List which of a family's results its caregivers can read.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads, with the family in scope.
+        family_id : int
+            The family.
+
+        Returns
+        -------
+        dict of int to str
+            The release time (ISO) by assessment id.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             rows = s.execute(select(ResultRelease.assessment_id, ResultRelease.released_at)
@@ -244,8 +381,33 @@ class Care(CareRecords):
 
     def start_due_questionnaire(self, token: str, instrument: str, time_point: str, *,
                                 hours: int = 72) -> str:
-        """From the caregiver's space: a one-time questionnaire link for one questionnaire the
-        schedule asks of them now (anything else is refused). Returns the secret token."""
+        """Give a caregiver, from their space, a one-time link to a questionnaire due now.
+
+        Only a questionnaire the schedule asks of them now (due or overdue) is allowed.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+        instrument : str
+            The questionnaire.
+        time_point : str
+            Its time point.
+        hours : int, default 72
+            Hours until the new link expires.
+
+        Returns
+        -------
+        str
+            The questionnaire link's secret.
+
+        Raises
+        ------
+        StoreValidationError
+            When the questionnaire is not due for this caregiver.
+        NotFound
+            When the space link is unknown or has expired.
+        """
         with self.core.db.write() as s:
             link = self._space_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -269,11 +431,29 @@ class Care(CareRecords):
         return secret
 
     def contribute(self, token: str, kind: str, data: dict) -> dict:
-        """Keep what a caregiver tells the service from their own space (no account):
-        ``wishes`` (``goals``, ``preferred_contact``, ``other_carers``: text, at least one) or
-        ``session_feedback`` (``episode``: an intervention episode of their family,
-        ``ratings``: the SESSION_FEEDBACK_ITEMS each 0-10, optional ``comment``). Bad input is
-        refused naming the field; nothing is stored then."""
+        """Keep what a caregiver tells the service from their own space.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+        kind : str
+            ``wishes`` or ``session_feedback``.
+        data : dict
+            For wishes: ``goals``, ``preferred_contact``, ``other_carers`` (text, at least one).
+            For feedback: ``episode`` (one of their family's), ``ratings`` (each of
+            ``SESSION_FEEDBACK_ITEMS`` from 0 to 10) and an optional ``comment``.
+
+        Returns
+        -------
+        dict
+            ``id``, ``kind``, ``episode``, the cleaned ``data`` and ``created_at``.
+
+        Raises
+        ------
+        StoreValidationError
+            Naming the field; nothing is stored.
+        """
         if kind not in CONTRIBUTION_KINDS:
             raise StoreValidationError("kind", f"must be one of {', '.join(CONTRIBUTION_KINDS)}")
         if not isinstance(data, dict):
@@ -316,7 +496,20 @@ class Care(CareRecords):
                     "created_at": row.created_at.isoformat()}
 
     def list_contributions(self, actor: Actor, family_id: int) -> list[dict]:
-        """What the family's caregivers contributed from their own space, newest first."""
+        """List what a family's caregivers told the service from their space, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads, with the family in scope.
+        family_id : int
+            The family.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``caregiver``, ``kind``, ``episode``, ``programme``, ``data``, ``created_at``.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             rows = s.execute(
@@ -333,9 +526,33 @@ class Care(CareRecords):
     def submit_link(
         self, token: str, responses: list[int | None], *, input: str = "scores", score: Scorer
     ) -> dict:
-        """Submit a caregiver link's answers, scored with ``score`` (see
-        :data:`~attunement.store.assessments.Scorer`): stores the assessment and marks the link
-        used in the same transaction (a second submit gets NotFound)."""
+        """Store the answers given through a questionnaire link, and use the link up.
+
+        Both happen in one transaction: a second submit gets NotFound.
+
+        Parameters
+        ----------
+        token : str
+            The link's secret.
+        responses : list of int or None
+            The item answers.
+        input : str, default "scores"
+            How the answers are given.
+        score : Scorer
+            Scores the questionnaire (:data:`attunement.store.assessments.Scorer`).
+
+        Returns
+        -------
+        dict
+            The stored assessment.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or does not exist.
+        StoreValidationError
+            For answers the instrument refuses.
+        """
         responses = v.responses(responses)
         if input not in v.INPUT_KINDS:
             raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")

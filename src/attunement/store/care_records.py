@@ -33,13 +33,51 @@ from attunement.store.shared import SAFETY_REVIEW_OUTCOMES
 
 
 class CareRecords:
-    """Alerts, consent and episodes."""
+    """The care team's records of a family: safety alerts, consent and intervention episodes.
+
+    The base class of :class:`attunement.store.care.Care`: reach these methods as
+    ``store.care.acknowledge_alert`` and so on. ``actor`` is who acts, checked against the
+    policy and restricted to the families in their scope.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+
+    Examples
+    --------
+    >>> consent = store.care.add_consent(practitioner, family, kind="research",
+    ...                                  version="v2", given_on="2026-06-01")
+    >>> store.care.withdraw_consent(practitioner, consent["id"], withdrawn_on="2026-08-01",
+    ...                             reason="family moved away")["withdrawn_on"]
+    '2026-08-01'
+    >>> episode = store.care.add_episode(practitioner, family, "Video feedback",
+    ...                                  "2026-10-05", caregivers=["mother"])
+    >>> store.care.update_episode(practitioner, episode["id"], sessions_offered=6,
+    ...                           sessions_attended=5)["sessions_attended"]
+    5
+    >>> store.care.alerts_page(lead)["items"]
+    []
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def list_alerts(self, actor: Actor, *, include_acknowledged: bool = False) -> list[dict]:
-        """Open urgent flags in the actor's scope, newest first (researchers: none)."""
+        """List the urgent flags in an actor's scope, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (researchers get none).
+        include_acknowledged : bool, default False
+            Also list alerts already reviewed.
+
+        Returns
+        -------
+        list of dict
+            One per alert: family, caregiver, the flag's label and reason, status, outcome.
+        """
         if not policy.allows(actor, Action.READ_CLINICAL):
             return []
         with self.core.db.read() as s:
@@ -55,8 +93,29 @@ class CareRecords:
 
     def alerts_page(self, actor: Actor, *, cursor: str | None = None, limit: int | None = None,
                     include_acknowledged: bool = False) -> dict:
-        """One keyset page of :meth:`list_alerts` (newest first): ``items``, ``next`` and
-        ``previous`` (opaque cursors or None)."""
+        """Give one page of :meth:`list_alerts`, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (researchers get an empty page).
+        cursor : str, optional
+            A ``next`` or ``previous`` cursor from an earlier page.
+        limit : int, optional
+            Alerts per page (default 50, at most 500).
+        include_acknowledged : bool, default False
+            Also list alerts already reviewed.
+
+        Returns
+        -------
+        dict
+            ``items``, and ``next`` and ``previous`` cursors (None at either end).
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad cursor or limit.
+        """
         size = caseload.page_size(limit)
         after, key = True, None
         if cursor:
@@ -91,9 +150,34 @@ class CareRecords:
         }
 
     def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str, outcome: str) -> dict:
-        """Record the safety review of an urgent flag: what was done (``note``) and its
-        ``outcome`` (one of :data:`SAFETY_REVIEW_OUTCOMES`), both required. When no urgent
-        alert of the family is left open, the review releases the hold on matching."""
+        """Record the safety review of an urgent flag.
+
+        When no urgent alert of the family is left open, the review releases the hold on
+        intervention matching.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role allowed to acknowledge alerts.
+        alert_id : int
+            The alert.
+        note : str
+            What was done.
+        outcome : str
+            One of ``SAFETY_REVIEW_OUTCOMES``.
+
+        Returns
+        -------
+        dict
+            The alert, acknowledged.
+
+        Raises
+        ------
+        StoreValidationError
+            For a missing note, an unknown outcome, or an alert already acknowledged.
+        NotFound
+            When the alert is out of scope.
+        """
         policy.require(actor, Action.ACKNOWLEDGE_ALERT)
         note = v.text(note, "note", max_len=2000) or ""
         outcome = v.text(outcome, "outcome", max_len=40) or ""
@@ -125,7 +209,28 @@ class CareRecords:
         given_on: date | str,
         caregiver: str | None = None,
     ) -> dict:
-        """Record consent (e.g. ``kind="research"``, the information sheet ``version``)."""
+        """Record a consent given by a family or one caregiver.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        family_id : int
+            The family.
+        kind : str
+            What was consented to (``research``, ``video_recording``, ...).
+        version : str
+            The information sheet's version.
+        given_on : date or str
+            When (not in the future).
+        caregiver : str, optional
+            The caregiver who consented (default: the family).
+
+        Returns
+        -------
+        dict
+            The consent record.
+        """
         require_write(actor)
         kind = v.text(kind, "kind", max_len=50) or ""
         version = v.text(version, "version", max_len=50) or ""
@@ -145,7 +250,29 @@ class CareRecords:
     def withdraw_consent(
         self, actor: Actor, consent_id: int, *, withdrawn_on: date | str, reason: str
     ) -> dict:
-        """Record that consent was withdrawn (the record is kept)."""
+        """Record that a consent was withdrawn; the consent record itself is kept.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        consent_id : int
+            The consent.
+        withdrawn_on : date or str
+            When (not before it was given).
+        reason : str
+            Why, for the audit log.
+
+        Returns
+        -------
+        dict
+            The consent record, with ``withdrawn_on``.
+
+        Raises
+        ------
+        StoreValidationError
+            When already withdrawn or the date is before consent was given.
+        """
         require_write(actor)
         when = v.a_date(withdrawn_on, "withdrawn_on", required=True)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -174,7 +301,26 @@ class CareRecords:
         *,
         caregivers: list[str],
     ) -> dict:
-        """Start an intervention episode for named caregivers of a family."""
+        """Start an intervention episode for named caregivers of a family.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        family_id : int
+            The family.
+        programme : str
+            The intervention (``Video feedback``).
+        start : date or str
+            The start date.
+        caregivers : list of str
+            The caregivers taking part (family-file ids), at least one.
+
+        Returns
+        -------
+        dict
+            The episode.
+        """
         require_write(actor)
         programme = v.text(programme, "programme", max_len=100) or ""
         start_d = v.a_date(start, "start", required=True)
@@ -188,8 +334,29 @@ class CareRecords:
             return _insert_audited(s, actor, fam, e, "episode", shared.episode_dict)
 
     def update_episode(self, actor: Actor, episode_id: int, **changes: Any) -> dict:
-        """Change ``sessions_offered``, ``sessions_attended``, ``fidelity_notes``, ``end``,
-        ``end_reason``; ``reason`` (optional) is written to the audit log."""
+        """Record an episode's progress or its end.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the family in scope.
+        episode_id : int
+            The episode.
+        **changes
+            Any of ``sessions_offered``, ``sessions_attended`` (not more than offered),
+            ``fidelity_notes``, ``end`` (not before the start), ``end_reason``; and ``reason``,
+            written to the audit log.
+
+        Returns
+        -------
+        dict
+            The episode as changed.
+
+        Raises
+        ------
+        StoreValidationError
+            For a field that cannot be changed or a bad value.
+        """
         require_write(actor)
         reason = changes.pop("reason", None)
         allowed = {"sessions_offered", "sessions_attended", "fidelity_notes", "end", "end_reason"}
