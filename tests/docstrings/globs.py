@@ -30,7 +30,7 @@ def family_file(code: str) -> dict[str, Any]:
         "context": {},
         "caregivers": [
             {"id": "mother", "role": "birth_mother", "age": 29, "first_time_parent": True,
-             "name": "Mina Example", "nhs_number": "943 476 5919",
+             "name": "Mina Example", "nhs_number": "943 476 5919", "email": "mina@example.org",
              "responses": {"epds": [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]}},
             {"id": "father", "role": "birth_father", "age": 31, "name": "Olu Example"},
         ],
