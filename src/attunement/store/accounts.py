@@ -63,11 +63,6 @@ class Accounts(Credentials):
     practitioners and site leads of their own sites). Tokens and browser sessions come from
     :class:`attunement.store.credentials.Credentials`.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> store.accounts.add_site(admin, "East")

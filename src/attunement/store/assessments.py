@@ -110,11 +110,6 @@ class Assessments:
     ``version`` with a reason. Scoring is passed in (``score``, see :data:`Scorer`), so the
     store computes no scores itself. ``actor`` is who acts, checked against the policy.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> from attunement.usecases.assessments import score
@@ -462,7 +457,7 @@ class Assessments:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Corrects it: a clinical role whose scope holds the family.
         assessment_id : int
             The latest version of the assessment.
         responses : list of int or None
@@ -531,7 +526,7 @@ class Assessments:
         actor : Actor
             Who reads; a researcher gets them pseudonymised.
         family_id : int
-            The family.
+            Whose assessments.
         include_superseded : bool, default True
             Also list versions replaced by a correction.
 

@@ -57,10 +57,8 @@ class Care(CareRecords):
 
     Parameters
     ----------
-    core : Core
-        The store's core.
-    assessments : Assessments
-        Where a link's answers are stored.
+    core, assessments
+        What :class:`Store` builds it on: its core, and the service that stores answers.
 
     Examples
     --------
@@ -98,9 +96,9 @@ class Care(CareRecords):
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Sends the link (a clinical role; the family must be in their scope).
         family_id : int
-            The family.
+            The family whose caregiver gets the link.
         caregiver : str
             The caregiver's family-file id (a current caregiver).
         instrument : str
@@ -205,7 +203,7 @@ class Care(CareRecords):
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Issues the space link (clinical staff of the family's site or study).
         family_id : int
             The family.
         caregiver : str
@@ -292,7 +290,7 @@ class Care(CareRecords):
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Releases it: clinical, in scope.
         assessment_id : int
             The assessment.
 
@@ -340,9 +338,9 @@ class Care(CareRecords):
         Parameters
         ----------
         actor : Actor
-            Who reads, with the family in scope.
+            Who reads (any role with the family in scope).
         family_id : int
-            The family.
+            Whose caregivers' results.
 
         Returns
         -------
@@ -501,9 +499,9 @@ class Care(CareRecords):
         Parameters
         ----------
         actor : Actor
-            Who reads, with the family in scope.
+            Who reads them, family in scope.
         family_id : int
-            The family.
+            Whose caregivers wrote.
 
         Returns
         -------

@@ -20,14 +20,7 @@ from attunement.store import audit, caseload, shared
 from attunement.store import validate as v
 from attunement.store.core import Core
 from attunement.store.errors import StoreValidationError
-from attunement.store.models import (
-    Alert,
-    Assessment,
-    Caregiver,
-    Consent,
-    Episode,
-    Family,
-)
+from attunement.store.models import Alert, Assessment, Caregiver, Consent, Episode, Family
 from attunement.store.scope import Actor, get_scoped, require_write, scoped
 from attunement.store.shared import SAFETY_REVIEW_OUTCOMES
 
@@ -38,11 +31,6 @@ class CareRecords:
     The base class of :class:`attunement.store.care.Care`: reach these methods as
     ``store.care.acknowledge_alert`` and so on. ``actor`` is who acts, checked against the
     policy and restricted to the families in their scope.
-
-    Parameters
-    ----------
-    core : Core
-        The store's core.
 
     Examples
     --------
@@ -214,9 +202,9 @@ class CareRecords:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Who records the consent (clinical, with the family in scope).
         family_id : int
-            The family.
+            Who consented (the family, or one of its caregivers below).
         kind : str
             What was consented to (``research``, ``video_recording``, ...).
         version : str
@@ -255,7 +243,7 @@ class CareRecords:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records the withdrawal; clinical, in scope.
         consent_id : int
             The consent.
         withdrawn_on : date or str
@@ -306,9 +294,9 @@ class CareRecords:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Starts the episode (clinical roles only).
         family_id : int
-            The family.
+            The family in the programme.
         programme : str
             The intervention (``Video feedback``).
         start : date or str
@@ -339,7 +327,7 @@ class CareRecords:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records progress: a clinical role in scope.
         episode_id : int
             The episode.
         **changes

@@ -244,11 +244,11 @@ def time_point_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Selec
     Parameters
     ----------
     key : tuple
-        The schedule (:func:`schedule_key`).
+        Every study's time points, as :func:`schedule_key` reads them.
     dialect : str
-        ``sqlite`` or ``postgresql``.
+        The database's dialect name.
     t : int or bind parameter
-        The day number of "today".
+        Today as a day number.
     where : list
         Conditions on ``families`` choosing the families.
 
@@ -261,9 +261,9 @@ def time_point_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Selec
     --------
     >>> from datetime import date
     >>> from attunement.store.models import Family
-    >>> t = date(2026, 11, 1).toordinal()
     >>> with store.db.read() as s:
-    ...     stmt = time_point_rows(schedule_key(s), "sqlite", t, [Family.id == family])
+    ...     stmt = time_point_rows(schedule_key(s), "sqlite", date(2026, 11, 1).toordinal(),
+    ...                            [Family.id == family])
     ...     sorted(tp for _, tp in s.execute(stmt))
     ['6w', 'baseline']
     """

@@ -117,7 +117,7 @@ class Core:
         Raises
         ------
         ValueError
-            For a naive time or one in the future.
+            For a naive time (no timezone), or one in the future.
 
         Examples
         --------

@@ -62,11 +62,6 @@ class Credentials:
     ``store.accounts.create_api_token`` and so on. Only a hash of each token or session id
     is stored.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> token = store.accounts.create_api_token(practitioner, days=7)
@@ -191,7 +186,7 @@ class Credentials:
         Parameters
         ----------
         token : str
-            The token from the request.
+            The bearer token as the request carried it.
 
         Returns
         -------

@@ -208,9 +208,9 @@ class KeyRing:
         Parameters
         ----------
         blob : bytes
-            Nonce and ciphertext.
+            What :meth:`encrypt_bytes` returned.
         aad : str
-            The associated data it was sealed with.
+            The same associated data.
 
         Returns
         -------

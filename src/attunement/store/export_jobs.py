@@ -66,11 +66,6 @@ class ExportJobs:
     download); only the requester sees it. ``actor`` is who acts. Reached as
     ``store.export_jobs``.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> job = store.export_jobs.request(practitioner, fmt="csv")

@@ -55,9 +55,9 @@ class Families:
     Parameters
     ----------
     core : Core
-        The store's core.
+        Shared by every service of one store.
     assessments : Assessments
-        Where a family file's answers are stored.
+        Stores the answers a family file or a new caregiver brings.
 
     Examples
     --------
@@ -406,9 +406,9 @@ class Families:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Adds the caregiver; clinical staff whose scope holds the family.
         family_id : int
-            The family.
+            The family the caregiver joins.
         caregiver : dict
             As in a family file (``id``, ``role``, ...), plus identifiers and ``time_point``
             for any ``responses``.
@@ -477,9 +477,9 @@ class Families:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Makes the correction (clinical, family in scope).
         family_id : int
-            The family.
+            The family of the person.
         person : str
             ``"infant"`` or a caregiver's family-file id.
         changes : dict
@@ -547,7 +547,7 @@ class Families:
         actor : Actor
             An administrator.
         family_id : int
-            The family.
+            The family to move.
         site : str or int
             The new site, by name or id; the family's study must run there.
         reason : str
@@ -606,9 +606,9 @@ class Families:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records the birth or the new date: a clinical role.
         family_id : int
-            The family.
+            Whose infant.
         reason : str
             Why, for the audit log.
         due_date : date or str, optional
@@ -698,9 +698,9 @@ class Families:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records the departure (clinical roles, in scope).
         family_id : int
-            The family.
+            The family the caregiver leaves.
         caregiver_id : int or str
             The caregiver's database id or family-file id.
         reason : str
@@ -743,9 +743,9 @@ class Families:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Sets it: any clinical role whose scope holds the family.
         family_id : int
-            The family.
+            The caregiver's family.
         caregiver_id : int or str
             The caregiver's database id or family-file id.
         page_language : str or None
@@ -756,7 +756,7 @@ class Families:
         Returns
         -------
         dict
-            The caregiver.
+            The caregiver, with ``page_language`` and ``interpreter_needed``.
 
         Raises
         ------

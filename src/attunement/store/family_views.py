@@ -31,11 +31,6 @@ class FamilyViews:
     decrypted only for clinical roles (and that view is audited), and researchers get
     pseudonymised records without dates. Reached as ``store.families.caseload_page`` and so on.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> page = store.families.caseload_page(lead, limit=10)
@@ -290,7 +285,7 @@ class FamilyViews:
         actor : Actor
             Who reads (identifiers for clinical roles only, audited).
         family_id : int
-            The family.
+            The family's id.
 
         Returns
         -------
@@ -482,7 +477,7 @@ class FamilyViews:
             Who reads; a researcher gets it pseudonymised, dates shifted by the family's secret
             offset (ages and intervals unchanged).
         family_id : int
-            The family.
+            The family whose file is built.
         review_key : str
             The family-level answer that records the safety review (the risk library's
             ``REVIEW_KEY``): false while an urgent alert is open.

@@ -124,9 +124,9 @@ def open_content(keys: KeyRing | None, row: Any) -> bytes:
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> keys = store.core.keyring()
-    >>> sealed = seal_observation(keys, family, "ab12", b"coded events", {})
-    >>> open_content(keys, SimpleNamespace(family_id=family, sha256="ab12", **sealed))
+    >>> sealed = seal_observation(store.core.keyring(), family, "ab12", b"coded events", {})
+    >>> row = SimpleNamespace(family_id=family, sha256="ab12", **sealed)
+    >>> open_content(store.core.keyring(), row)
     b'coded events'
     """
     if row.key_id is None:

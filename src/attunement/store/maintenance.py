@@ -565,11 +565,6 @@ def grant_service_role(url: str, role: str, password: str | None = None) -> list
 class Maintenance:
     """The audit log, its verification and checkpoints, the caseload's nightly refresh, backups.
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> log = store.maintenance.audit_log(admin, limit=3)

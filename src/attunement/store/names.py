@@ -167,12 +167,12 @@ def email(value: str, field: str = "email") -> str:
 
     Examples
     --------
-    >>> email(" Midwife@Example.org")
-    'midwife@example.org'
     >>> email("midwife.example.org")
     Traceback (most recent call last):
     ...
     attunement.store.errors.StoreValidationError: email: 'midwife.example.org' is not an email address
+    >>> email(" Midwife@Example.org")
+    'midwife@example.org'
     """
     norm = unicodedata.normalize("NFKC", value.strip()).casefold()
     _check_characters(norm, field, "the address")

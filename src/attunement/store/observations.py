@@ -34,11 +34,6 @@ class Observations:
     Every method takes ``actor``, who acts; reading a recording or its measures is for
     clinical roles with the family in their scope (:mod:`attunement.policy`).
 
-    Parameters
-    ----------
-    core : Core
-        The store's core.
-
     Examples
     --------
     >>> coded = (b"session,actor,code,onset\n"
@@ -70,9 +65,9 @@ class Observations:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Uploads it: a clinical role, family in scope.
         family_id : int
-            The family.
+            The family recorded.
         filename : str
             A plain file name (no folders); its suffix says how to read the file.
         content : bytes
@@ -142,9 +137,9 @@ class Observations:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Opens them (clinical roles only; family in their scope).
         family_id : int
-            The family.
+            Whose sessions.
 
         Returns
         -------

@@ -74,11 +74,6 @@ class OutreachRecords:
     :meth:`delivery_context` and :meth:`record` the result. Methods taking ``actor`` (who
     acts, checked against the policy) serve the care team; the others the outreach service.
 
-    Parameters
-    ----------
-    core : Core or Store
-        The store's core (a store passes its own).
-
     Examples
     --------
     >>> store.outreach.set_contact_preferences(practitioner, family, "mother", method="email")
@@ -116,9 +111,9 @@ class OutreachRecords:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records the wishes: clinical staff with the family in scope.
         family_id : int
-            The family.
+            The caregiver's family.
         caregiver : int or str
             The caregiver's database id or family-file id.
         language : str, optional
@@ -524,7 +519,7 @@ class OutreachRecords:
         actor : Actor
             Who reads (only clinical roles see any).
         family_id : int
-            The family.
+            Whose messages.
 
         Returns
         -------
@@ -547,9 +542,9 @@ class OutreachRecords:
         Parameters
         ----------
         actor : Actor
-            Who reads, with the family in scope.
+            Who asks; the family must be in their scope.
         family_id : int
-            The family.
+            Whose caregivers.
 
         Returns
         -------

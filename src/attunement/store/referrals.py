@@ -137,11 +137,6 @@ class Referrals:
     their scope; ``content`` is what referrals are checked and read against
     (:class:`ReferralContent`).
 
-    Parameters
-    ----------
-    core : Core or Store
-        The store's core (a store passes its own).
-
     Examples
     --------
     >>> from attunement.usecases.referrals import referral_content
@@ -297,9 +292,9 @@ class Referrals:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Records the offer (a clinical role in scope).
         family_id : int
-            The family.
+            The family offered it.
         kind : str
             ``programme`` (a programme of the intervention catalogue) or ``route`` (a
             treatment route for the caregiver's own health).
@@ -374,7 +369,7 @@ class Referrals:
         Parameters
         ----------
         actor : Actor
-            A clinical role with the family in scope.
+            Moves it on; clinical, with the referral's family in scope.
         referral_id : int
             The referral.
         stage : str
@@ -508,7 +503,7 @@ class Referrals:
         actor : Actor
             Who reads (researchers get them pseudonymised).
         family_id : int
-            The family.
+            Whose referrals.
         content : ReferralContent
             The catalogue and routes.
 

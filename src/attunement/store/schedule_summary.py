@@ -144,7 +144,7 @@ def stale(day: date) -> ColumnElement[bool]:
     Returns
     -------
     ColumnElement
-        A WHERE condition on ``caseload_summary``.
+        The condition, on ``caseload_summary``'s columns.
 
     Examples
     --------
@@ -207,7 +207,7 @@ def rebuild(s: Session, day: date | None = None) -> int:
     Returns
     -------
     int
-        How many rows the summary now holds.
+        The number of rows in the summary, after the rebuild.
 
     Examples
     --------

@@ -168,9 +168,9 @@ def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
     Parameters
     ----------
     session : Session
-        A database transaction.
+        An open transaction (read or write).
     actor : Actor
-        Who reads.
+        Whose scope applies.
     family_id : object
         The family's id.
 
@@ -182,7 +182,7 @@ def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
     Raises
     ------
     NotFound
-        When the family does not exist or is out of scope.
+        When the family is missing, or outside the actor's scope.
 
     Examples
     --------
@@ -255,7 +255,8 @@ def get_scoped_family_caregiver(session: Session, actor: Actor, family_id: Any,
     Raises
     ------
     NotFound
-        When the family does not exist or is out of scope.
+        For a family that is missing or outside the actor's scope (an unknown caregiver
+        is not an error: its columns are None).
 
     Examples
     --------
@@ -324,7 +325,7 @@ def sees_allocation_sequence(actor: Actor) -> bool:
     Returns
     -------
     bool
-        True for roles allowed ``SEE_ALLOCATION_SEQUENCE``.
+        True for the roles the policy allows ``SEE_ALLOCATION_SEQUENCE``.
 
     Examples
     --------

@@ -145,7 +145,7 @@ class Store:
         Parameters
         ----------
         user_id : int
-            The account.
+            Their account's id.
 
         Returns
         -------

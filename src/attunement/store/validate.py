@@ -166,7 +166,7 @@ def a_date(value: Any, field: str, *, required: bool = False) -> date | None:
     Raises
     ------
     StoreValidationError
-        For anything that is not a date.
+        For anything that is not a date (``15/09/2026``, say).
 
     Examples
     --------
@@ -301,16 +301,16 @@ def nhs_number(value: Any, field: str) -> str:
     Raises
     ------
     StoreValidationError
-        For the wrong number of digits or a wrong check digit.
+        When the digits are not ten, or the check digit is wrong.
 
     Examples
     --------
-    >>> nhs_number("943 476 5919", "caregivers.1.nhs_number")
-    '9434765919'
     >>> nhs_number("943 476 5918", "caregivers.1.nhs_number")
     Traceback (most recent call last):
     ...
     attunement.store.errors.StoreValidationError: caregivers.1.nhs_number: the NHS number's check digit is wrong
+    >>> nhs_number("943 476 5919", "caregivers.1.nhs_number")
+    '9434765919'
     """
     digits = re.sub(r"[\s-]", "", str(value))
     if not re.fullmatch(r"\d{10}", digits):
@@ -346,7 +346,7 @@ def identifiers(source: dict[str, Any], field: str, *, infant: bool = False) -> 
     Raises
     ------
     StoreValidationError
-        For an unknown identifier field or an invalid value.
+        For an unknown identifier field, or an invalid value (named, never echoed).
 
     Examples
     --------
