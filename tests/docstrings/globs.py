@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ def _template() -> Path:
     from attunement.usecases import families as uc_families
 
     folder = Path(tempfile.mkdtemp(prefix="attunement-examples-"))
+    atexit.register(shutil.rmtree, folder, True)
     with Store.open(f"sqlite:///{folder / 'store.db'}", key_path=folder / "keys" / "id.key") as st:
         st.init("admin@example.org", PASSWORD)
         system = st.system_actor()
