@@ -784,7 +784,7 @@ class Accounts(Credentials):
         Parameters
         ----------
         token : str
-            The link's token.
+            The secret from the reset link the user followed.
 
         Returns
         -------

@@ -457,7 +457,7 @@ class Assessments:
         Parameters
         ----------
         actor : Actor
-            Corrects it: a clinical role whose scope holds the family.
+            Who corrects (clinical roles; the family must be theirs to see).
         assessment_id : int
             The latest version of the assessment.
         responses : list of int or None
@@ -539,7 +539,7 @@ class Assessments:
         Raises
         ------
         NotFound
-            When the family is out of scope.
+            When the family is not one the actor may see.
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")

@@ -169,7 +169,7 @@ class Care(CareRecords):
         Parameters
         ----------
         token : str
-            The link's secret.
+            The secret in the link the caregiver opened.
 
         Returns
         -------

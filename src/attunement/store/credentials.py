@@ -186,7 +186,7 @@ class Credentials:
         Parameters
         ----------
         token : str
-            The bearer token as the request carried it.
+            The bearer token from the request's header.
 
         Returns
         -------

@@ -62,7 +62,7 @@ def load_key_file(path: Path) -> bytes:
     Parameters
     ----------
     path : Path
-        The key file.
+        The key file, as :func:`create_key_file` wrote it.
 
     Returns
     -------

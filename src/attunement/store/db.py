@@ -145,7 +145,7 @@ def normalise_url(url: str) -> str:
     Parameters
     ----------
     url : str
-        A database URL.
+        A database URL, as configured or typed.
 
     Returns
     -------

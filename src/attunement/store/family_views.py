@@ -296,7 +296,7 @@ class FamilyViews:
         Raises
         ------
         NotFound
-            When the family is out of scope.
+            For a family outside the actor's scope, or none with that id.
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -491,7 +491,7 @@ class FamilyViews:
         Raises
         ------
         NotFound
-            When the family is out of scope.
+            When no family with that id is in the actor's scope.
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")

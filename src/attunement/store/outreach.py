@@ -401,7 +401,7 @@ class OutreachRecords:
         Parameters
         ----------
         message : dict
-            A claimed message.
+            A message this worker claimed (:meth:`claim`).
 
         Returns
         -------

@@ -120,7 +120,7 @@ class ReferralContent:
         Parameters
         ----------
         r : Referral
-            The referral row.
+            A referral row (its ``kind`` and ``target``).
 
         Returns
         -------

@@ -293,7 +293,7 @@ def require_write(actor: Actor) -> None:
     Parameters
     ----------
     actor : Actor
-        Who acts.
+        Who wants to change a record.
 
     Raises
     ------
@@ -341,7 +341,7 @@ def require_allocation_sequence(actor: Actor) -> None:
     Parameters
     ----------
     actor : Actor
-        Who asks.
+        Who asks to see another family's allocation, or the trial's balance.
 
     Raises
     ------

@@ -165,9 +165,9 @@ class Store:
         Parameters
         ----------
         admin_email : str
-            The administrator's e-mail address.
+            Their e-mail, which is also their sign-in name.
         admin_password : str
-            Their password.
+            At least 8 characters, not the address.
 
         Raises
         ------
