@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 PASSWORD = "correct horse battery staple"
-SCHEDULE = [
+STUDY_SCHEDULE = [
     {"name": "baseline", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
     {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
 ]
 
 
-def example_family(code: str) -> dict[str, Any]:
-    """A family file at North in study Attach-1 (as tests/store/conftest.py's): a mother who
-    answered the EPDS at baseline, and a father."""
+def family_file(code: str) -> dict[str, Any]:
+    """A small family file at North in study Attach-1: a mother (EPDS answered) and a father."""
     return {
         "family_id": code,
         "site": "North",
@@ -31,7 +31,7 @@ def example_family(code: str) -> dict[str, Any]:
         "context": {},
         "caregivers": [
             {"id": "mother", "role": "birth_mother", "age": 29, "first_time_parent": True,
-             "name": "Mina Example", "nhs_number": "943 476 5919",
+             "name": "Mina Example", "nhs_number": "943 476 5919", "email": "mina@example.org",
              "responses": {"epds": [1, 1, 2, 2, 1, 2, 1, 1, 1, 0]}},
             {"id": "father", "role": "birth_father", "age": 31, "name": "Olu Example"},
         ],
@@ -39,50 +39,54 @@ def example_family(code: str) -> dict[str, Any]:
 
 
 @cache
-def _usecases_template() -> Path:
-    """The use-case examples' store, built once per process through the store's own API:
-    sites North and South, study Attach-1 at North, a practitioner and a researcher, and one
-    family (N-001). Each module's examples get a copy, so they do not depend on each other."""
+def _template() -> Path:
+    """Build the examples' store once per process with the store's own API (the copies given
+    to each module start from the same state, so examples do not depend on one another)."""
     from attunement.store import Store
     from attunement.usecases import families as uc_families
 
-    folder = Path(tempfile.mkdtemp(prefix="attunement-usecase-examples-"))
+    folder = Path(tempfile.mkdtemp(prefix="attunement-examples-"))
+    atexit.register(shutil.rmtree, folder, True)
     with Store.open(f"sqlite:///{folder / 'store.db'}", key_path=folder / "keys" / "id.key") as st:
         st.init("admin@example.org", PASSWORD)
         system = st.system_actor()
         st.accounts.add_site(system, "North")
         st.accounts.add_site(system, "South")
-        st.accounts.add_study(system, "Attach-1", ["North"], SCHEDULE)
-        nurse = st.accounts.add_user(system, "practitioner@example.org", "practitioner",
-                                     ["North"], PASSWORD)
+        st.accounts.add_study(system, "Attach-1", ["North"], STUDY_SCHEDULE)
+        st.accounts.add_user(system, "lead@example.org", "site_lead", ["North"], PASSWORD)
+        practitioner = st.accounts.add_user(
+            system, "practitioner@example.org", "practitioner", ["North"], PASSWORD)
         st.accounts.add_user(system, "researcher@example.org", "researcher", [], PASSWORD,
                              studies=["Attach-1"])
-        uc_families.register_family(st, st.actor(nurse["id"]), example_family("N-001"))
+        uc_families.register_family(st, st.actor(practitioner["id"]), family_file("N-001"))
     return folder
 
 
 @contextmanager
-def usecases_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A copy of the use-case examples' store in ``tmp_path``, and the names the examples use:
-    ``store``, ``system``, ``practitioner``, ``researcher`` (actors), ``family`` (N-001's id),
-    ``site`` (North's id), ``study`` (Attach-1's id) and ``example_family`` (a family-file
-    builder taking a family code)."""
+def store_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A fresh store in ``tmp_path`` and the names the store's examples use (listed in
+    ``attunement.store``'s module docstring)."""
     from attunement.store import Store
 
-    shutil.copytree(_usecases_template(), tmp_path, dirs_exist_ok=True)
+    shutil.copytree(_template(), tmp_path, dirs_exist_ok=True)
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}", key_path=tmp_path / "keys" / "id.key")
     try:
         system = store.system_actor()
         users = {u["email"].split("@")[0]: u["id"] for u in store.accounts.list_users(system)}
+        sites = {s["name"]: s["id"] for s in store.accounts.list_sites(system)}
         yield {
             "store": store,
             "system": system,
+            "admin": store.actor(users["admin"]),
+            "lead": store.actor(users["lead"]),
             "practitioner": store.actor(users["practitioner"]),
             "researcher": store.actor(users["researcher"]),
-            "family": store.families.list_families(system)[0]["id"],
-            "site": {s["name"]: s["id"] for s in store.accounts.list_sites(system)}["North"],
+            "site": sites["North"],
             "study": store.accounts.list_studies(system)[0]["id"],
-            "example_family": example_family,
+            "family": store.families.list_families(system)[0]["id"],
+            "user_password": PASSWORD,
+            "family_file": family_file,
+            "tmp_path": tmp_path,
         }
     finally:
         store.close()
@@ -90,11 +94,18 @@ def usecases_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def globs_for(module: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The extra globals for ``module``'s examples: a store for the use cases; ``folder`` (a
-    fresh temporary directory, named in ``attunement.observation.importers``'s module
-    docstring) for the observation importers, whose examples write files; else none."""
-    if module.startswith("attunement.usecases"):
-        with usecases_world(tmp_path) as names:
+    """The extra globals for ``module``'s examples.
+
+    The store's and the use cases' modules get a fresh store and its names (listed in
+    ``attunement.store``'s module docstring; the use cases' examples also call the family-file
+    builder ``example_family``); the observation importers get ``folder``, a fresh temporary
+    directory their examples write files in (named in ``attunement.observation.importers``'s
+    module docstring); every other module gets none.
+    """
+    if module.startswith(("attunement.store", "attunement.usecases")):
+        with store_world(tmp_path) as names:
+            if module.startswith("attunement.usecases"):
+                names["example_family"] = family_file
             yield names
         return
     if module.startswith("attunement.observation.importers"):

@@ -1,8 +1,29 @@
 """The platform store: SQLAlchemy 2 models, Alembic migrations, scoping, audit, identifiers.
 
 >>> from attunement.store import Store
->>> store = Store.open("sqlite:///attunement.db", key_path="identifier.key")  # doctest: +SKIP
->>> store.init("admin@example.org", "a long passphrase")                      # doctest: +SKIP
+>>> with Store.open(f"sqlite:///{tmp_path / 'care.db'}",
+...                 key_path=tmp_path / "care-keys" / "identifier.key") as care:
+...     care.init("admin@example.org", "a long passphrase")
+...     care.ping()
+True
+
+The examples in this package's docstrings run (``tests/docstrings/test_examples.py``) against
+a fresh SQLite store that ``tests/docstrings/globs.py`` builds for each module with the
+store's own API, and may use these names without defining them:
+
+* ``store``: the open :class:`Store`, in the folder ``tmp_path`` (``store.db``,
+  ``keys/id.key``);
+* ``system``, ``admin``, ``lead``, ``practitioner``, ``researcher``: :class:`Actor` objects: the
+  local operator, the administrator ``admin@example.org``, a site lead and a practitioner at
+  North (``lead@example.org``, ``practitioner@example.org``) and a researcher granted the
+  study (``researcher@example.org``); ``user_password`` is their password;
+* ``site``: the id of the site North (a second site, South, runs no study);
+* ``study``: the id of the study Attach-1 at North (time points ``baseline``, due date - 60
+  days, EPDS; ``6w``, + 42 days, EPDS and PHQ-9; windows of 30 and 14 days);
+* ``family``: the id of family N-001 at North in Attach-1, registered by the practitioner:
+  infant due 2026-09-20, born 2026-09-15; caregivers ``mother`` (an NHS number, an e-mail
+  address and a baseline EPDS) and ``father``;
+* ``family_file(code)``: a family file like N-001's under another code, to register more.
 
 Everything the web app and the CLI do with data goes through :class:`Store`'s services
 (``store.accounts``, ``store.families``, ``store.assessments``, ``store.care``,

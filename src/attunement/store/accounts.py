@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement import policy
 from attunement.policy import Action, Target
 from attunement.store import audit, names, shared
 from attunement.store import validate as v
-from attunement.store.core import Core
+from attunement.store.credentials import (  # noqa: F401  (importable from here too)
+    TOKEN_CACHE_SECONDS,
+    TOKEN_DAYS,
+    Credentials,
+)
 from attunement.store.crypto import token_hash
 from attunement.store.errors import (
     AuthError,
@@ -27,7 +29,6 @@ from attunement.store.errors import (
     StoreValidationError,
 )
 from attunement.store.models import (
-    ApiToken,
     LoginAttempt,
     Membership,
     PasswordReset,
@@ -37,7 +38,6 @@ from attunement.store.models import (
     StudySite,
     TimePoint,
     User,
-    WebSession,
 )
 from attunement.store.scope import (
     ROLES,
@@ -46,47 +46,55 @@ from attunement.store.scope import (
 from attunement.store.sessions import (
     PASSWORD_SET_CLIENT,
     RESET_HOURS,
-    TOUCH_SECONDS,
     is_locked,
     revoke_credentials,
     throttle_wait,
 )
 
-TOKEN_DAYS = 30
-# A bearer token's actor is kept this long per process. Revocation, logout, disabling a user,
-# a password change and membership or study changes made through this process take effect at
-# once (the cache is cleared); made by ANOTHER process (a second worker, the CLI), within this.
-TOKEN_CACHE_SECONDS = 3.0
-_T = ApiToken.__table__.c
-_U = User.__table__.c
-_TOKEN_USER = (
-    select(_T.revoked_at, _T.expires_at, _U.id, _U.email, _U.role, _U.active,
-           _U.expires_at.label("user_expires_at"))
-    .select_from(ApiToken.__table__.join(User.__table__, _U.id == _T.user_id))
-    .where(_T.token_hash == bindparam("token_hash"))
-)
-_USER_SITES = select(Membership.__table__.c.site_id).where(
-    Membership.__table__.c.user_id == bindparam("user_id"))
-_USER_STUDIES = select(StudyMember.__table__.c.study_id).where(
-    StudyMember.__table__.c.user_id == bindparam("user_id"))
-_SITE_STUDIES = select(StudySite.__table__.c.study_id).where(
-    StudySite.__table__.c.site_id.in_(bindparam("site_ids", expanding=True)))
 _hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106 low-memory) defaults
 _DUMMY_HASH = _hasher.hash("attunement-timing-equaliser")
 
 
-class Accounts:
-    """Sites, users, passwords, the login throttle, API tokens, browser sessions and studies."""
+class Accounts(Credentials):
+    """Sites, studies, user accounts, passwords and sign-in.
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
-        # token hash -> (monotonic deadline, Actor); see TOKEN_CACHE_SECONDS
-        self._token_actors: dict[str, tuple[float, Actor]] = {}
-        self._token_generation = 0
-        self._token_lock = threading.Lock()
+    Every method that changes something takes ``actor``, who acts, checked against
+    :mod:`attunement.policy` (an administrator manages everything; a site lead manages the
+    practitioners and site leads of their own sites). Tokens and browser sessions come from
+    :class:`attunement.store.credentials.Credentials`.
+
+    Examples
+    --------
+    >>> store.accounts.add_site(admin, "East")
+    {'id': 3, 'name': 'East'}
+    >>> user = store.accounts.add_user(lead, "midwife@example.org", "practitioner",
+    ...                                ["North"], "a long passphrase")
+    >>> user["role"], user["sites"]
+    ('practitioner', ['North'])
+    >>> who = store.accounts.authenticate("midwife@example.org", "a long passphrase")
+    >>> who.user_id == user["id"]
+    True
+    >>> [s["name"] for s in store.accounts.list_sites(who)]
+    ['North']
+    >>> [s["name"] for s in store.accounts.list_studies(who)]
+    ['Attach-1']
+    """
 
     def init(self, admin_email: str, admin_password: str) -> None:
-        """Create the identifier key (0600) and the first administrator."""
+        """Set up a new store: create the identifier key file (0600) and the first administrator.
+
+        Parameters
+        ----------
+        admin_email : str
+            The administrator's e-mail address.
+        admin_password : str
+            Their password (at least 8 characters, not the address).
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad address or password, or when the store already has an administrator.
+        """
         email = v.email(admin_email, "admin_email")
         password = v.password(admin_password, "admin_password", email_=email)
         with self.core.db.write() as s:
@@ -100,7 +108,27 @@ class Accounts:
             self._create_user(s, system, email, policy.ADMIN, [], password)
 
     def add_site(self, actor: Actor, name: str) -> dict:
-        """Create a site (admin)."""
+        """Create a site.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator.
+        name : str
+            The site's name; one that looks like an existing site's name is refused.
+
+        Returns
+        -------
+        dict
+            ``id`` and ``name``.
+
+        Raises
+        ------
+        Forbidden
+            For other roles.
+        StoreValidationError
+            For a bad or look-alike name.
+        """
         policy.require(actor, Action.MANAGE_SITE)
         name = names.site_name(v.text(name, "name") or "")
         with self.core.db.write() as s:
@@ -116,7 +144,18 @@ class Accounts:
             return {"id": site.id, "name": site.name}
 
     def list_sites(self, actor: Actor) -> list[dict]:
-        """Sites the actor may see (admin: all; others: their own or their studies')."""
+        """List the sites an actor may see.
+
+        Parameters
+        ----------
+        actor : Actor
+            Administrators see every site; others their own, and researchers their studies'.
+
+        Returns
+        -------
+        list of dict
+            ``id`` and ``name``, by name.
+        """
         with self.core.db.read() as s:
             stmt = select(Site).order_by(Site.name)
             if not policy.allows(actor, Action.ANY_SITE):
@@ -142,10 +181,36 @@ class Accounts:
         studies: list[str] | None = None,
         expires_on: date | str | None = None,
     ) -> dict:
-        """Create a user with a role at the named sites (admin; a site lead for own sites).
+        """Create an account with a role at the named sites.
 
-        ``studies`` grants a researcher studies explicitly; a researcher also sees the studies
-        running at their sites. ``expires_on``: access ends at the start of that day (UTC).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator, or a site lead adding practitioners and site leads to their sites.
+        email : str
+            The person's e-mail address (their sign-in name).
+        role : str
+            ``admin``, ``practitioner``, ``site_lead`` or ``researcher``.
+        sites : list of str
+            Site names (practitioners and site leads need at least one).
+        password : str
+            The first password.
+        studies : list of str, optional
+            Study names granted to a researcher (who also sees the studies at their sites).
+        expires_on : date or str, optional
+            Access ends at the start of this day (UTC); must be in the future.
+
+        Returns
+        -------
+        dict
+            ``id``, ``email``, ``role``, ``sites``, ``studies``, ``expires_on``, ``active``.
+
+        Raises
+        ------
+        Forbidden
+            When the actor may not grant this role.
+        StoreValidationError
+            For a bad field, an address already in use, or a site outside a lead's own.
         """
         policy.require(actor, Action.GRANT_ROLE)
         if not policy.allows(actor, Action.GRANT_ROLE, Target(role=role)):
@@ -224,7 +289,24 @@ class Accounts:
         return {"id": user.id, **after, "active": True}
 
     def list_users(self, actor: Actor) -> list[dict]:
-        """Users (admin: all; site lead: users of their sites)."""
+        """List accounts, by e-mail.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator (everyone) or a site lead (the users of their sites).
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``email``, ``role``, ``active``, ``expires_on``, ``sites``, ``studies``,
+            ``created_at``.
+
+        Raises
+        ------
+        Forbidden
+            For roles that do not manage users.
+        """
         policy.require(actor, Action.MANAGE_USER)
         with self.core.db.read() as s:
             users = list(s.execute(select(User).order_by(User.email)).scalars())
@@ -252,10 +334,31 @@ class Accounts:
             return out
 
     def set_user_active(self, actor: Actor, user_id: int, active: bool, *, reason: str) -> dict:
-        """Disable or re-enable an account; disabling also revokes its API tokens.
+        """Disable or re-enable an account; disabling also revokes its tokens and sessions.
 
-        Admins: any account but their own. Site leads: practitioners and site leads whose
-        every site is one of theirs (see :meth:`_managed_user`).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator (any account but their own), or a site lead (practitioners and
+            site leads all of whose sites are theirs).
+        user_id : int
+            The account.
+        active : bool
+            Whether it may sign in.
+        reason : str
+            Why, for the audit log.
+
+        Returns
+        -------
+        dict
+            ``id``, ``email`` and ``active``.
+
+        Raises
+        ------
+        NotFound
+            For an account the actor cannot see.
+        Forbidden
+            For an account the actor may not manage.
         """
         policy.require(actor, Action.MANAGE_USER)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -306,13 +409,33 @@ class Accounts:
         current_password: str | None = None,
         client: str = "",
     ) -> None:
-        """Change a password: users their own (with the current one), administrators anyone's
-        (audited). Site leads never set someone else's password: they send a one-time reset
-        link (:meth:`create_password_reset`), so they never know it.
+        """Change a password, revoking the account's tokens and sessions.
 
-        A wrong current password counts as a failed login (audited, throttled like logins:
-        AuthError with ``retry_after``). Revokes the user's API tokens and browser sessions,
-        so programs must get a new token.
+        Users change their own, giving the current one (a wrong one counts as a failed login
+        and is throttled like one); administrators set anyone's. Site leads never learn a
+        password: they send a reset link (:meth:`create_password_reset`).
+
+        Parameters
+        ----------
+        actor : Actor
+            The account's owner or an administrator.
+        user_id : int
+            The account.
+        new_password : str
+            The new password.
+        current_password : str, optional
+            The current one (required for one's own).
+        client : str, default ""
+            The client address, for the login throttle.
+
+        Raises
+        ------
+        StoreValidationError
+            For a wrong current password or a weak new one.
+        AuthError
+            When throttled (``retry_after`` says how long to wait).
+        Forbidden, NotFound
+            When the actor may not set this account's password.
         """
         own = actor.user_id is not None and actor.user_id == user_id
         with self.core.db.read() as s:
@@ -354,10 +477,27 @@ class Accounts:
         self._forget_token_actors()
 
     def authenticate(self, email: str, password: str, *, client: str = "") -> Actor:
-        """Check a password; every attempt is audited; repeated failures are throttled.
+        """Check an e-mail and password; every attempt is audited, failures are throttled.
 
-        Raises AuthError (with ``retry_after`` seconds when throttled). The message never says
-        whether the account exists.
+        Parameters
+        ----------
+        email : str
+            The sign-in address.
+        password : str
+            The password.
+        client : str, default ""
+            The client's address, throttled on its own.
+
+        Returns
+        -------
+        Actor
+            The signed-in user.
+
+        Raises
+        ------
+        AuthError
+            For wrong credentials or an inactive account (the message never says whether the
+            account exists), or when throttled (``retry_after`` seconds).
         """
         email = names.fold(email or "")
         client = (client or "")[:100]
@@ -412,7 +552,23 @@ class Accounts:
                      entity_id=user.id if user else None, reason=why, client=client)
 
     def actor(self, user_id: int) -> Actor:
-        """The Actor of an active user, with their sites and studies (AuthError otherwise)."""
+        """Give the actor of an active user, with their sites and studies.
+
+        Parameters
+        ----------
+        user_id : int
+            The account.
+
+        Returns
+        -------
+        Actor
+            Who the user acts as.
+
+        Raises
+        ------
+        AuthError
+            For an unknown, disabled or expired account.
+        """
         with self.core.db.read() as s:
             user = s.get(User, user_id)
             now = self.core.now()
@@ -434,95 +590,33 @@ class Accounts:
                 )
             return Actor(user.id, user.email, user.role, site_ids, frozenset(studies))
 
-    def create_api_token(self, actor: Actor, *, days: int = TOKEN_DAYS) -> str:
-        """A bearer token for programs, with the user's own rights; only its hash is kept."""
-        if actor.user_id is None:
-            raise Forbidden("API tokens belong to users")
-        token = "att_" + secrets.token_urlsafe(32)
-        with self.core.db.write() as s:
-            row = ApiToken(
-                user_id=actor.user_id,
-                token_hash=token_hash(token),
-                expires_at=self.core.now() + timedelta(days=days),
-            )
-            s.add(row)
-            s.flush()
-            audit.append(s, actor=actor, action="create", entity="api_token", entity_id=row.id,
-                         after={"expires_at": row.expires_at.isoformat()})
-        return token
-
-    def actor_for_token(self, token: str) -> Actor:
-        """The Actor a bearer token stands for (AuthError if unknown, revoked or expired).
-
-        Kept for ``TOKEN_CACHE_SECONDS`` per process (never past the token's or the user's
-        expiry); every change to tokens, users or memberships made here clears the cache.
-        """
-        if not token:
-            raise AuthError("missing token")
-        digest = token_hash(token)
-        cached = self._token_actors.get(digest)
-        now_mono = time.monotonic()
-        if cached is not None and cached[0] > now_mono:
-            return cached[1]
-        generation = self._token_generation
-        with self.core.db.read() as s:
-            conn = s.connection()
-            row = conn.execute(_TOKEN_USER, {"token_hash": digest}).first()
-            now = self.core.now()
-            if row is None or row.revoked_at is not None or row.expires_at <= now:
-                raise AuthError("token is invalid or expired")
-            if not row.active or (row.user_expires_at and row.user_expires_at <= now):
-                raise AuthError("no such active user")
-            site_ids = frozenset(conn.execute(_USER_SITES, {"user_id": row.id}).scalars())
-            studies = set(conn.execute(_USER_STUDIES, {"user_id": row.id}).scalars())
-            if site_ids:
-                studies |= set(
-                    conn.execute(_SITE_STUDIES, {"site_ids": sorted(site_ids)}).scalars())
-        actor = Actor(row.id, row.email, row.role, site_ids, frozenset(studies))
-        ends = [row.expires_at] + ([row.user_expires_at] if row.user_expires_at else [])
-        left = min((e - now).total_seconds() for e in ends)
-        deadline = now_mono + min(TOKEN_CACHE_SECONDS, left)
-        with self._token_lock:
-            # a change committed while we were reading must not be cached over
-            if generation == self._token_generation:
-                if len(self._token_actors) > 10_000:
-                    self._token_actors.clear()
-                self._token_actors[digest] = (deadline, actor)
-        return actor
-
-    def cached_token_actor(self, token: str) -> Actor | None:
-        """The Actor of a token this process resolved within ``TOKEN_CACHE_SECONDS``, else
-        None (no database access: cheap enough for the event loop)."""
-        cached = self._token_actors.get(token_hash(token))
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        return None
-
-    def _forget_token_actors(self) -> None:
-        """Tokens, users, memberships or studies changed: resolve every token afresh."""
-        with self._token_lock:
-            self._token_generation += 1
-            self._token_actors.clear()
-
-    def revoke_api_token(self, actor: Actor, token: str) -> None:
-        """Revoke one of the actor's tokens (admins: anyone's)."""
-        with self.core.db.write() as s:
-            row = s.execute(
-                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
-            ).scalar_one_or_none()
-            if row is None or (row.user_id != actor.user_id
-                               and not policy.allows(actor, Action.REVOKE_OTHERS_TOKEN)):
-                raise NotFound("token not found")
-            row.revoked_at = self.core.now()
-            audit.append(s, actor=actor, action="revoke", entity="api_token", entity_id=row.id)
-            self._forget_token_actors()
-        self._forget_token_actors()
-
     def add_study(self, actor: Actor, name: str, sites: list[str], time_points: list[dict]) -> dict:
-        """Create a study (or service) with its sites and time-point schedule (admin).
+        """Create a study (or a service) with its sites and its schedule of time points.
 
-        Each time point: ``name``, ``offset_days`` from the infant's due date, ``window_days``
-        either side, ``instruments`` (ids) and optional ``anchor`` (``due_date``|``birth_date``).
+        Parameters
+        ----------
+        actor : Actor
+            An administrator.
+        name : str
+            The study's name (unique).
+        sites : list of str
+            The sites taking part.
+        time_points : list of dict
+            In order, each with ``name``, ``offset_days`` from the anchor, ``window_days``
+            either side (default 14), ``instruments`` (ids) and optional ``anchor``
+            (``due_date``, the default, or ``birth_date``).
+
+        Returns
+        -------
+        dict
+            ``id``, ``name``, ``sites`` and ``time_points``.
+
+        Raises
+        ------
+        Forbidden
+            For other roles.
+        StoreValidationError
+            For a bad time point or a name already used.
         """
         policy.require(actor, Action.ADD_STUDY)
         name = v.text(name, "name") or ""
@@ -614,87 +708,51 @@ class Accounts:
         }
 
     def list_studies(self, actor: Actor) -> list[dict]:
-        """Studies the actor may see (admin: all; others: their studies)."""
+        """List the studies an actor may see.
+
+        Parameters
+        ----------
+        actor : Actor
+            Administrators see all; others the studies they are in or their sites run.
+
+        Returns
+        -------
+        list of dict
+            As :meth:`add_study` returns them, by name.
+        """
         with self.core.db.read() as s:
             stmt = select(Study).order_by(Study.name)
             if not policy.allows(actor, Action.ANY_SITE):
                 stmt = stmt.where(Study.id.in_(sorted(actor.study_ids)))
             return [self._study_dict(s, x) for x in s.execute(stmt).scalars()]
 
-    # ------------------------------------------------------------------ browser sessions
-    def create_web_session(self, actor: Actor, *, lifetime: int, idle: int) -> str:
-        """Start a browser session for a signed-in user; returns its opaque id (for the
-        cookie). ``lifetime`` and ``idle`` are in seconds."""
-        if actor.user_id is None:
-            raise AuthError("sessions belong to users")
-        session_id = "ats_" + secrets.token_urlsafe(32)
-        now = self.core.now()
-        with self.core.db.write() as s:
-            row = WebSession(user_id=actor.user_id, session_hash=token_hash(session_id),
-                             created_at=now, last_seen_at=now,
-                             expires_at=now + timedelta(seconds=lifetime), idle_seconds=idle)
-            s.add(row)
-            s.flush()
-            audit.append(s, actor=actor, action="create", entity="web_session",
-                         entity_id=row.id, after={"expires_at": row.expires_at.isoformat(),
-                                                  "idle_seconds": idle})
-        return session_id
-
-    def actor_for_session(self, session_id: str) -> Actor:
-        """The user of a live browser session (AuthError otherwise). A session past its
-        absolute lifetime or idle timeout is revoked here, for good."""
-        if not session_id:
-            raise AuthError("no session")
-        digest = token_hash(session_id)
-        now = self.core.now()
-        with self.core.db.read() as s:
-            row = s.execute(select(WebSession.id, WebSession.user_id, WebSession.expires_at,
-                                   WebSession.last_seen_at, WebSession.idle_seconds,
-                                   WebSession.revoked_at)
-                            .where(WebSession.session_hash == digest)).first()
-        if row is None or row.revoked_at is not None:
-            raise AuthError("session is invalid or has ended")
-        idle = now - row.last_seen_at > timedelta(seconds=row.idle_seconds)
-        if now >= row.expires_at or idle:
-            with self.core.db.write(lock=False) as s:
-                s.execute(update(WebSession).where(WebSession.id == row.id,
-                                                   WebSession.revoked_at.is_(None))
-                          .values(revoked_at=now))
-            raise AuthError("session has expired")
-        actor = self.actor(row.user_id)  # AuthError for a disabled or expired account
-        if (now - row.last_seen_at).total_seconds() >= TOUCH_SECONDS:
-            with self.core.db.write(lock=False) as s:
-                s.execute(update(WebSession).where(WebSession.id == row.id)
-                          .values(last_seen_at=now))
-        return actor
-
-    def end_web_session(self, session_id: str) -> None:
-        """Sign out: revoke the session (nothing happens for an unknown or ended one)."""
-        if not session_id:
-            return
-        with self.core.db.write() as s:
-            row = s.execute(select(WebSession).where(
-                WebSession.session_hash == token_hash(session_id))).scalar_one_or_none()
-            if row is None or row.revoked_at is not None:
-                return
-            row.revoked_at = self.core.now()
-            user = s.get(User, row.user_id)
-            who = self._plain_actor(user)
-            audit.append(s, actor=who, action="revoke", entity="web_session", entity_id=row.id)
-
-    @staticmethod
-    def _plain_actor(user: User | None) -> Actor:
-        from attunement.store.scope import Actor
-
-        return Actor(user.id if user else None, user.email if user else "",
-                     user.role if user else "unknown", frozenset(), frozenset())
-
     # ------------------------------------------------------------------ password reset
     def create_password_reset(self, actor: Actor, user_id: int, *,
                               hours: int = RESET_HOURS) -> str:
-        """A one-time link token with which the user chooses a new password (site leads for
-        the accounts they manage, administrators for anyone). The account's sessions and
-        tokens keep working until the link is used; the manager never learns a password."""
+        """Make a one-time link with which a user chooses a new password.
+
+        The manager never learns a password; the account's sessions and tokens keep working
+        until the link is used.
+
+        Parameters
+        ----------
+        actor : Actor
+            A site lead (for the accounts they manage) or an administrator.
+        user_id : int
+            The account.
+        hours : int, default RESET_HOURS
+            Hours until the link expires.
+
+        Returns
+        -------
+        str
+            The link's token (``atr_...``), shown once.
+
+        Raises
+        ------
+        NotFound, Forbidden
+            When the actor may not manage this account.
+        """
         token = "atr_" + secrets.token_urlsafe(32)
         with self.core.db.write() as s:
             user, site_ids = self._managed_user(s, actor, user_id)
@@ -721,14 +779,46 @@ class Accounts:
         return row, user
 
     def open_password_reset(self, token: str) -> dict:
-        """The account a live reset link is for (NotFound when used, expired or unknown)."""
+        """Say which account a live reset link is for.
+
+        Parameters
+        ----------
+        token : str
+            The secret from the reset link the user followed.
+
+        Returns
+        -------
+        dict
+            ``email``.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or never existed.
+        """
         with self.core.db.read() as s:
             _, user = self._live_reset(s, token)
             return {"email": user.email}
 
     def use_password_reset(self, token: str, new_password: str) -> None:
-        """Set the password chosen through a reset link; the link is then spent, and every
-        session and API token of the account is revoked."""
+        """Set the password chosen through a reset link; the link is then spent.
+
+        Every session and API token of the account is revoked.
+
+        Parameters
+        ----------
+        token : str
+            The link's token.
+        new_password : str
+            The chosen password.
+
+        Raises
+        ------
+        NotFound
+            When the link is not live.
+        StoreValidationError
+            For a weak password.
+        """
         from attunement.store import validate as v
 
         with self.core.db.read() as s:

@@ -104,7 +104,29 @@ class _Prepared:
 
 
 class Assessments:
-    """Questionnaire answers: add (one or many, group commit), correct, list."""
+    """Questionnaire answers: add them (one or many in one commit), correct them, list them.
+
+    An assessment is never changed: a repeat is a new ``instance``, a correction a new
+    ``version`` with a reason. Scoring is passed in (``score``, see :data:`Scorer`), so the
+    store computes no scores itself. ``actor`` is who acts, checked against the policy.
+
+    Examples
+    --------
+    >>> from attunement.usecases.assessments import score
+    >>> answers = [0, 1, 1, 0, 0, 1, 0, 0, 1, 0]
+    >>> sub = Submission(practitioner, family, "father", "epds", "6w", answers)
+    >>> [first] = store.assessments.add_assessments([sub], score=score)
+    >>> first["instrument"], first["version"], first["scores"]["epds_total"]
+    ('epds', 1, 4)
+    >>> fixed = store.assessments.correct_assessment(
+    ...     practitioner, first["id"], [0, 1, 1, 0, 0, 1, 0, 0, 2, 0],
+    ...     reason="item 9 entered wrongly", rescore=lambda version: score)
+    >>> fixed["version"], fixed["corrected_from"] == first["id"]
+    (2, True)
+    >>> [(a["caregiver"], a["time_point"], a["version"]) for a in
+    ...  store.assessments.list_assessments(practitioner, family, include_superseded=False)]
+    [('mother', 'baseline', 1), ('father', '6w', 2)]
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -112,17 +134,26 @@ class Assessments:
     def add_assessments(
         self, submissions: Iterable[Submission], *, score: Scorer
     ) -> list[dict | Exception]:
-        """Store many submissions with ONE commit (group commit), each all-or-nothing.
+        """Store many submissions in one commit, each one all-or-nothing.
 
-        The result holds, in order, the stored assessment (as :meth:`list_assessments` lists it)
-        or the error that
-        rejected that submission (out of scope, invalid, unknown caregiver, not in the
-        schedule, key already used). Every check runs before anything is written, so a
-        rejected submission leaves nothing behind and the others go on. The accepted ones
-        are then written together: a few multi-row statements for the whole batch (one
-        round trip each on PostgreSQL), one audit-head update, one commit; a database error
-        there stores none of them and propagates. The web service batches concurrent
-        submissions through here.
+        Every check runs before anything is written, so a rejected submission leaves nothing
+        behind and the others go on. The accepted ones are written together (a few multi-row
+        statements, one audit-head update, one commit); a database error there stores none of
+        them and propagates. The web service batches concurrent submissions through here.
+
+        Parameters
+        ----------
+        submissions : iterable of Submission
+            The questionnaires, each with the actor who submits it.
+        score : Scorer
+            Scores each questionnaire (:func:`attunement.usecases.assessments.score`).
+
+        Returns
+        -------
+        list of dict or Exception
+            In order, the stored assessment (as :meth:`list_assessments` lists it) or the error
+            that rejected it (out of scope, invalid, unknown caregiver, not in the schedule, key
+            already used).
         """
         results: list[dict | Exception | None] = []
         checked: list[tuple[int, Submission]] = []
@@ -226,8 +257,38 @@ class Assessments:
         responses: list[int | None],
         **options: Any,
     ) -> tuple[Any, Any]:
-        """Check, score and write one assessment (``options``: those of
-        :meth:`_prepare_assessment`); the caller holds the writers' lock."""
+        """Check, score and write one assessment inside the caller's write transaction.
+
+        Parameters
+        ----------
+        s : Session
+            The write transaction (holding the writers' lock).
+        actor : Actor
+            Who records it.
+        fam : Family
+            The family row.
+        caregiver : str or int
+            The caregiver's family-file id or database id.
+        instrument : str
+            The questionnaire (``"epds"``).
+        time_point : str
+            The schedule's time point.
+        responses : list of int or None
+            The item answers.
+        **options
+            ``input_kind`` and ``score`` (required); ``via``, ``corrects``, ``reason``,
+            ``submission_key``, ``completed_on``.
+
+        Returns
+        -------
+        tuple
+            The new assessment row and its caregiver row.
+
+        Raises
+        ------
+        StoreValidationError
+            For answers, a time point or a caregiver the checks refuse.
+        """
         item = self._prepare_assessment(
             s, actor, fam, caregiver, instrument, time_point, responses, **options)
         return self._write_assessments(s, [item])[0], item.cg
@@ -391,11 +452,37 @@ class Assessments:
         input: str | None = None,
         rescore: Callable[[dict[str, Any]], Scorer],
     ) -> dict:
-        """A correction: a new version (the old one stays, unchanged) with a mandatory reason,
-        scored with ``rescore(version)`` (see :data:`Scorer`), where ``version`` holds the
-        corrected version's ``instrument``, ``time_point`` and ``scores``: a correction is
-        scored by the rules its first version was (e.g. the cut-offs of the language the
-        caregiver answered in)."""
+        """Correct an assessment: a new version with a mandatory reason; the old one stays.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who corrects (clinical roles; the family must be theirs to see).
+        assessment_id : int
+            The latest version of the assessment.
+        responses : list of int or None
+            The corrected answers.
+        reason : str
+            Why, for the record and the audit log.
+        input : str, optional
+            How the answers are given (default: as the first version).
+        rescore : callable
+            ``rescore(version)`` gives the :data:`Scorer` for the corrected version (its
+            ``instrument``, ``time_point`` and ``scores``), so a correction is scored by the
+            rules its first version was (the cut-offs of the caregiver's language).
+
+        Returns
+        -------
+        dict
+            The new version.
+
+        Raises
+        ------
+        StoreValidationError
+            For bad answers, or when a later version exists (correct that one).
+        NotFound
+            When the assessment is out of scope.
+        """
         require_write(actor)
         responses = v.responses(responses)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -432,7 +519,28 @@ class Assessments:
     def list_assessments(
         self, actor: Actor, family_id: int, *, include_superseded: bool = True
     ) -> list[dict]:
-        """Every assessment of a family (oldest first); each has ``current`` (not superseded)."""
+        """List a family's assessments, oldest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads; a researcher gets them pseudonymised.
+        family_id : int
+            Whose assessments.
+        include_superseded : bool, default True
+            Also list versions replaced by a correction.
+
+        Returns
+        -------
+        list of dict
+            Each with ``current`` (not superseded), caregiver, instrument, time point, instance,
+            version, responses, scores and flags.
+
+        Raises
+        ------
+        NotFound
+            When the family is not one the actor may see.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             carers = {

@@ -31,32 +31,26 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attunement.store.audit_hash import (
+    ASSESSMENT_FIELDS,  # noqa: F401  (part of this module's interface)
+    CONSENT_FIELDS,  # noqa: F401  (part of this module's interface)
+    FIELDS,  # noqa: F401  (part of this module's interface)
+    GENESIS,
+    KEYED_FIELDS,
+    RECORD_FIELDS,
+    canonical,
+    keyed_row_hash,
+    record_digest,  # noqa: F401  (part of this module's interface)
+    row_digest,
+    row_hash,
+)
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
 from attunement.store.models import Assessment, AuditHead, Consent, Setting, TrialAllocation
 
-GENESIS = "0" * 64
 # compiled once; parameters are passed at execution
 _HEAD_TABLE = AuditHead.__table__
 _HEAD_INSERT = _HEAD_TABLE.insert()
-# the fields of the original (unkeyed) chain; never change them: old rows are checked by them
-FIELDS = (
-    "id",
-    "at",
-    "actor_id",
-    "actor_email",
-    "actor_role",
-    "action",
-    "entity",
-    "entity_id",
-    "family_id",
-    "site_id",
-    "before",
-    "after",
-    "reason",
-    "client",
-)
-KEYED_FIELDS = (*FIELDS, "record_hash")
 MARKER = "audit_keyed_from"
 CHECKPOINT_FORMAT = "attunement-audit-checkpoint-v1"
 # every column is a plain string or integer, so these run on the driver directly (see
@@ -68,19 +62,6 @@ _INSERT_SQL = (
 )
 _HEAD_UPDATE_SQL = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
 _MARKER_INSERT_SQL = f"INSERT INTO settings (key, value) VALUES ('{MARKER}', ?)"
-# the columns of each immutable record that its audit row's ``record_hash`` covers
-ASSESSMENT_FIELDS = (
-    "id", "family_id", "caregiver_id", "instrument", "instrument_version", "time_point",
-    "instance", "version", "input_kind", "responses", "item_scores", "scores", "flags",
-    "corrected_from", "reason", "submitted_by", "submitted_via", "submitted_at",
-    "completed_on", "submission_key",
-)
-# withdrawn_on is the one consent column that changes; it is checked against its audit rows
-CONSENT_FIELDS = (
-    "id", "family_id", "caregiver_id", "kind", "version", "given_on", "recorded_by",
-    "recorded_at",
-)
-_RECORD_FIELDS = {"assessment": ASSESSMENT_FIELDS, "consent": CONSENT_FIELDS}
 # what an allocation's audit row (``after``) says, by allocation column
 _ALLOCATION_AFTER = {
     "study_id": "study", "sequence": "sequence", "arm": "arm", "stratum": "stratum",
@@ -89,56 +70,8 @@ _ALLOCATION_AFTER = {
 }
 
 
-def canonical(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, dates as ISO strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_iso)
 
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """The original, unkeyed rule (rows written before the switch to the keyed chain)."""
-    payload = {k: fields[k] for k in FIELDS}
-    return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
-
-
-def keyed_row_hash(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """HMAC-SHA-256 of the previous hash and the row's fields under the chain key."""
-    payload = {k: fields[k] for k in KEYED_FIELDS}
-    return hmac.new(key, (prev_hash + canonical(payload)).encode(), hashlib.sha256).hexdigest()
-
-
-def record_digest(entity: str, record: Any) -> str:
-    """SHA-256 of an immutable record's canonical content (a mapping or a model row)."""
-    names = _RECORD_FIELDS[entity]
-    get = record.get if isinstance(record, Mapping) else lambda k: getattr(record, k)
-    return hashlib.sha256(canonical({k: get(k) for k in names}).encode()).hexdigest()
-
-
-# canonical()'s encoder made once (sorted keys, dates as ISO strings)
-_C_CANONICAL = (
-    json.encoder.c_make_encoder(
-        None, _iso, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
-    if json.encoder.c_make_encoder is not None else None
-)
-
-
-def _row_digest(names: tuple[str, ...], row: Any) -> str:
-    """:func:`record_digest` of a row selected with exactly the columns ``names``."""
-    payload = dict(zip(names, row, strict=False))
-    text = "".join(_C_CANONICAL(payload, 0)) if _C_CANONICAL else canonical(payload)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def marker_value(key: bytes, first_id: int) -> str:
+def _marker_value(key: bytes, first_id: int) -> str:
     """The ``settings`` value saying the keyed rows begin at ``first_id`` (MACed)."""
     mac = hmac.new(key, f"{MARKER}:{first_id}".encode(), hashlib.sha256).hexdigest()
     return json.dumps({"from": first_id, "mac": mac})
@@ -170,9 +103,42 @@ def append(
     client: str = "",
     record_hash: str | None = None,
 ) -> int:
-    """Append one row; the caller holds the write lock (see ``Database.write``).
+    """Append one row to the audit log, inside the caller's write transaction.
 
-    ``family``: the family row the entry is about, instead of its ``family_id`` and ``site_id``.
+    Parameters
+    ----------
+    session : Session
+        The write transaction (``Database.write`` holds the writers' lock).
+    actor : Actor
+        Who did it.
+    action, entity : str
+        What was done (``create``, ``update``, ``export`` ...) to what kind of record.
+    entity_id : object, optional
+        The record's id (kept as text).
+    family : Family, optional
+        The family row the entry is about, instead of ``family_id`` and ``site_id``.
+    family_id, site_id : int, optional
+        The family and site, when ``family`` is not given.
+    before, after : object, optional
+        The record's values before and after (canonical JSON; never identifiers in clear).
+    reason : str, optional
+        Why, as the user gave it.
+    client : str, default ""
+        The client address of a web request.
+    record_hash : str, optional
+        :func:`record_digest` of an immutable record written with this row.
+
+    Returns
+    -------
+    int
+        The new row's id.
+
+    Examples
+    --------
+    >>> with store.db.write() as s:
+    ...     row_id = append(s, actor=admin, action="export", entity="report", after={"rows": 3})
+    >>> store.maintenance.audit_log(admin, limit=1)[0]["id"] == row_id
+    True
     """
     if family is not None:
         family_id, site_id = family.id, family.site_id
@@ -183,10 +149,27 @@ def append(
 
 
 def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
-    """Append rows in the order given (each a dict of :func:`append`'s keywords); their ids.
+    """Append several rows in the order given, reading and writing the chain's head once.
 
-    The head is read once and written once, the rows go in one ``executemany``: plain
-    statements on the driver (no unit of work), as this runs on every write.
+    Parameters
+    ----------
+    session : Session
+        The write transaction.
+    entries : list of dict
+        One dict of :func:`append`'s keywords per row.
+
+    Returns
+    -------
+    list of int
+        The new rows' ids, in order.
+
+    Examples
+    --------
+    >>> entry = {"actor": admin, "action": "print", "entity": "letter"}
+    >>> with store.db.write() as s:
+    ...     first, second = append_many(s, [entry, entry])
+    >>> second - first
+    1
     """
     if not entries:
         return []
@@ -200,7 +183,7 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
     if head is None:
         # a new log is keyed from its first row (an older log was marked by its migration);
         # never later: a marker written after the fact would bless a rewritten unkeyed past
-        driver_execute(session, _MARKER_INSERT_SQL, (marker_value(key, 1),))
+        driver_execute(session, _MARKER_INSERT_SQL, (_marker_value(key, 1),))
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rows, ids = [], []
     for entry in entries:
@@ -261,19 +244,45 @@ def _keyed_from(session: Session, key: bytes | None) -> tuple[int | None, str | 
         return None, "the keyed-chain marker is unreadable"
     if key is None:
         return first, "the key file is needed to verify the keyed chain"
-    if not hmac.compare_digest(row.value, marker_value(key, first)):
+    if not hmac.compare_digest(row.value, _marker_value(key, first)):
         return None, "the keyed-chain marker was not written with this key (forged or moved)"
     return first, None
 
 
-def sign_checkpoint(checkpoint_key: bytes, body: Mapping[str, Any]) -> str:
+def _sign_checkpoint(checkpoint_key: bytes, body: Mapping[str, Any]) -> str:
     """HMAC-SHA-256 over the checkpoint's canonical fields (all but ``mac``)."""
     payload = canonical({k: v for k, v in body.items() if k != "mac"})
     return hmac.new(checkpoint_key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str, Any]:
-    """A signed statement of the chain's head now, to keep outside the database."""
+    """Sign a statement of the chain's head now, to keep outside the database.
+
+    A later :func:`verify` from this checkpoint reads only the rows after it, and shows
+    that the history before it was not rewritten.
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    checkpoint_key : bytes
+        The checkpoint key (:attr:`attunement.store.crypto.KeyRing.audit_checkpoint`).
+    key_id : str
+        The key file's id, recorded in the checkpoint.
+
+    Returns
+    -------
+    dict
+        ``format``, ``key_id``, ``last_id``, ``last_hash``, ``made_at`` and ``mac``.
+
+    Examples
+    --------
+    >>> keys = store.core.keyring()
+    >>> with store.db.read() as s:
+    ...     cp = checkpoint(s, keys.audit_checkpoint, keys.key_id)
+    >>> sorted(cp)
+    ['format', 'key_id', 'last_hash', 'last_id', 'mac', 'made_at']
+    """
     head = session.get(AuditHead, 1)
     body: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
@@ -282,7 +291,7 @@ def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str
         "last_hash": head.last_hash if head else GENESIS,
         "made_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    body["mac"] = sign_checkpoint(checkpoint_key, body)
+    body["mac"] = _sign_checkpoint(checkpoint_key, body)
     return body
 
 
@@ -386,9 +395,32 @@ def _hmac_pads(key: bytes) -> tuple[Any, Any]:
 
 
 def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None:
-    """The id of the first keyed row in ``rows`` whose stored hash is not the HMAC of its
-    stored ``prev_hash`` and its fields, or None. Depends on nothing but ``rows``, so
-    chunks can be checked in parallel (the links between rows are checked in order)."""
+    """Find the first keyed row whose stored hash is not the HMAC of its own content.
+
+    Depends on nothing but ``rows``, so chunks can be checked in parallel (the links between
+    rows are checked in order elsewhere).
+
+    Parameters
+    ----------
+    key : bytes
+        The chain key.
+    keyed_from : int
+        The first keyed row's id; rows before it are skipped.
+    rows : list of tuple
+        Rows as the walk reads them: ``KEYED_FIELDS``, then ``prev_hash`` and ``hash``.
+
+    Returns
+    -------
+    int or None
+        The bad row's id, or None when every row checks.
+
+    Examples
+    --------
+    >>> key, fields = bytes(32), dict.fromkeys(KEYED_FIELDS) | {"id": 1}
+    >>> row = (*fields.values(), GENESIS, keyed_row_hash(key, GENESIS, fields))
+    >>> first_bad_hmac(key, 1, [row]), first_bad_hmac(key, 1, [row[:-1] + ("0" * 64,)])
+    (None, 1)
+    """
     inner, outer = _hmac_pads(key)
     new_inner, new_outer, message = inner.copy, outer.copy, _FAST_MESSAGE
     for row in rows:
@@ -585,14 +617,46 @@ def verify(
     """Walk the chain in id order, then check the immutable records against it.
 
     With a valid signed ``from_checkpoint`` only the checkpoint's row and the rows after it
-    are read (the checkpoint pins the history before it), and the record checks cover the
-    records written after it; without one the whole chain and every record are checked.
-    ``progress(done, total)`` is called after each chunk of rows. The report's
-    ``first_broken``/``reason`` name the first row of the chain that does not fit;
-    ``problems`` lists that and every record or checkpoint finding. A log longer than
-    ``parallel_after`` chunks of ``chunk`` rows is checked in id ranges by a pool of
-    ``workers`` processes (default: the machine's cores), each on its own connection; the
-    result is the same as in one process.
+    are read, and only the records written after it are checked; without one, everything
+    is. A log longer than ``parallel_after`` chunks is checked in id ranges by a pool of
+    processes, each on its own connection, with the same result as in one process.
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    key : bytes or None
+        The chain key (None: only an unkeyed chain can be checked).
+    checkpoint_key : bytes, optional
+        The key that signed ``from_checkpoint``.
+    key_id : str, optional
+        The key file's id the checkpoint must name.
+    from_checkpoint : mapping, optional
+        A checkpoint made by :func:`checkpoint`.
+    records : bool, default True
+        Also check assessments, consents and allocations against their audit rows.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk of rows.
+    workers : int, optional
+        Processes for a long log (default: the machine's cores).
+    parallel_after : int, optional
+        How many chunks a log must exceed before the pool is used.
+    chunk : int, optional
+        Rows read at a time.
+
+    Returns
+    -------
+    AuditReport
+        ``ok``; ``first_broken`` and ``reason`` for the first row that does not fit; every
+        finding in ``problems``.
+
+    Examples
+    --------
+    >>> keys = store.core.keyring()
+    >>> with store.db.read() as s:
+    ...     report = verify(s, keys.audit_chain)
+    >>> report.ok, report.problems
+    (True, ())
     """
     problems: list[str] = []
     keyed_from, marker_problem = _keyed_from(session, key)
@@ -670,7 +734,7 @@ def _check_checkpoint(
     if cp.get("key_id") != key_id:
         problems.append("checkpoint: it was signed with another key file")
         return None
-    if not hmac.compare_digest(str(cp.get("mac", "")), sign_checkpoint(checkpoint_key, cp)):
+    if not hmac.compare_digest(str(cp.get("mac", "")), _sign_checkpoint(checkpoint_key, cp)):
         problems.append("checkpoint: its signature does not match (edited or forged)")
         return None
     return int(cp["last_id"]), str(cp["last_hash"])
@@ -733,7 +797,7 @@ def _check_records(session: Session, seen: _Seen, after: int | None = None) -> l
         ("consent", Consent, seen.consents),
     ):
         pending = dict(logged)
-        names = _RECORD_FIELDS[kind]
+        names = RECORD_FIELDS[kind]
         cols = [model.__table__.c[k] for k in names]
         if kind == "consent":
             cols.append(model.__table__.c.withdrawn_on)
@@ -749,7 +813,7 @@ def _check_records(session: Session, seen: _Seen, after: int | None = None) -> l
                 out.append(f"{kind} {rec.id} has no audit row (added behind the log's back)")
                 continue
             audit_id, digest = entry
-            if digest is not None and digest != _row_digest(names, rec):
+            if digest is not None and digest != row_digest(names, rec):
                 out.append(
                     f"{kind} {rec.id} does not match its audit row {audit_id} (edited)"
                 )

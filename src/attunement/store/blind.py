@@ -27,15 +27,34 @@ SEARCHABLE = ("name", "nhs_number", "date_of_birth")
 _NOT_NAME = re.compile(r"[^\w\s'\-]")
 
 
-def normalise_name(value: str) -> str:
+def _normalise_name(value: str) -> str:
     text = unicodedata.normalize("NFKC", str(value)).casefold()
     return " ".join(_NOT_NAME.sub(" ", text).split())
 
 
 def lookup_values(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """The ``(field, normalised value)`` pairs indexed for one decrypted identity document."""
+    """List the searchable values of one person's identifiers, as the blind index keeps them.
+
+    Parameters
+    ----------
+    data : dict
+        A decrypted identity document (``name``, ``nhs_number``, ``date_of_birth``; other
+        fields are ignored).
+
+    Returns
+    -------
+    list of (str, str)
+        Sorted ``(field, normalised value)`` pairs: the whole name and each of its words, the
+        NHS number's ten digits, the ISO date of birth.
+
+    Examples
+    --------
+    >>> lookup_values({"name": "Mina O'Neil", "nhs_number": "943 476 5919",
+    ...                "date_of_birth": "1997-03-02"})
+    [('date_of_birth', '1997-03-02'), ('name', 'mina'), ('name', "mina o'neil"), ('name', "o'neil"), ('nhs_number', '9434765919')]
+    """
     out: set[tuple[str, str]] = set()
-    name = normalise_name(data.get("name") or "")
+    name = _normalise_name(data.get("name") or "")
     if name:
         out.add(("name", name))
         out.update(("name", word) for word in name.split(" "))
@@ -49,7 +68,26 @@ def lookup_values(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def query_values(q: str) -> list[tuple[str, str]]:
-    """What a free-text search ``q`` may be: a date (ISO), an NHS number, or a name."""
+    """Read a caseload search box's text as every identifier it could be.
+
+    Parameters
+    ----------
+    q : str
+        What the user typed.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(field, normalised value)`` pairs to look up: a date of birth when ``q`` is an ISO
+        date, an NHS number when it has ten digits, and always a name.
+
+    Examples
+    --------
+    >>> query_values("943-476-5919")
+    [('nhs_number', '9434765919'), ('name', '943-476-5919')]
+    >>> query_values("  EXAMPLE ")
+    [('name', 'example')]
+    """
     text = str(q).strip()
     out: list[tuple[str, str]] = []
     with contextlib.suppress(ValueError):
@@ -57,7 +95,7 @@ def query_values(q: str) -> list[tuple[str, str]]:
     digits = re.sub(r"[\s-]", "", text)
     if re.fullmatch(r"\d{10}", digits):
         out.append(("nhs_number", digits))
-    name = normalise_name(text)
+    name = _normalise_name(text)
     if name:
         out.append(("name", name))
     return out

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attunement import policy
-from attunement.policy import Action
-from attunement.store import audit, caseload, shared
+from attunement.store import audit, shared
 from attunement.store import validate as v
 from attunement.store.assessments import Assessments, Scorer
+from attunement.store.care_records import CareRecords
 from attunement.store.core import Core
 from attunement.store.crypto import token_hash
 from attunement.store.errors import (
@@ -27,7 +25,6 @@ from attunement.store.models import (
     Caregiver,
     CaregiverContribution,
     CaregiverLink,
-    Consent,
     Episode,
     Family,
     ResultRelease,
@@ -38,9 +35,8 @@ from attunement.store.scope import (
     Actor,
     get_scoped,
     require_write,
-    scoped,
 )
-from attunement.store.shared import SAFETY_REVIEW_OUTCOMES
+from attunement.store.shared import SAFETY_REVIEW_OUTCOMES  # noqa: F401  (importable from here too)
 
 CONTRIBUTION_KINDS = ("wishes", "session_feedback")
 WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
@@ -49,11 +45,39 @@ WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
 SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
 
 
-class Care:
-    """Care of a family: caregiver links and space, releases, contributions, alerts, consent, episodes."""
+class Care(CareRecords):
+    """What a family's caregivers do through links, and what the team releases to them.
+
+    A practitioner sends a one-time questionnaire link, or a link to the caregiver's own
+    space (released results, due questionnaires, what they want to tell the service). Links
+    need no account: the store keeps only a hash of each secret. Methods that take
+    ``actor`` (who acts, checked against the policy) are the team's; the others take the
+    caregiver's link token. Alerts, consent and episodes come from
+    :class:`attunement.store.care_records.CareRecords`.
+
+    Parameters
+    ----------
+    core, assessments
+        What :class:`Store` builds it on: its core, and the service that stores answers.
+
+    Examples
+    --------
+    >>> from attunement.usecases.assessments import check_instrument, score
+    >>> token = store.care.create_link(practitioner, family, "father", "epds", "6w",
+    ...                                check_instrument=check_instrument)
+    >>> store.care.open_link(token)["instrument"]
+    'epds'
+    >>> answered = store.care.submit_link(token, [0, 1, 1, 0, 0, 1, 0, 0, 1, 0], score=score)
+    >>> answered["submitted_via"]
+    'link'
+    >>> released = store.care.release_assessment(practitioner, answered["id"])
+    >>> space = store.care.create_space_link(practitioner, family, "father")
+    >>> [r["instrument"] for r in store.care.open_space(space)["results"]]
+    ['epds']
+    """
 
     def __init__(self, core: Core, assessments: Assessments) -> None:
-        self.core = core
+        super().__init__(core)
         self.assessments = assessments
 
     def create_link(
@@ -67,12 +91,38 @@ class Care:
         hours: int = 72,
         check_instrument: Callable[[str], object],
     ) -> str:
-        """A single-use link secret for one caregiver x instrument x time point (store keeps
-        only its hash). Returns the secret token.
+        """Issue a one-time questionnaire link for one caregiver, instrument and time point.
 
-        ``check_instrument(instrument)`` raises StoreValidationError for an instrument that does
-        not exist (the use case passes it: :func:`attunement.usecases.assessments.create_link`),
-        so no link is issued for a questionnaire that cannot be answered."""
+        Parameters
+        ----------
+        actor : Actor
+            Sends the link (a clinical role; the family must be in their scope).
+        family_id : int
+            The family whose caregiver gets the link.
+        caregiver : str
+            The caregiver's family-file id (a current caregiver).
+        instrument : str
+            The questionnaire.
+        time_point : str
+            A time point of the family's study schedule.
+        hours : int, default 72
+            Hours until the link expires (at most 30 days).
+        check_instrument : callable
+            Raises StoreValidationError for an instrument that does not exist, so no link is
+            issued for a questionnaire that cannot be answered.
+
+        Returns
+        -------
+        str
+            The link's secret; the store keeps only its hash.
+
+        Raises
+        ------
+        StoreValidationError
+            For an unknown instrument, caregiver or time point.
+        NotFound
+            When the family is out of scope.
+        """
         require_write(actor)
         hours = v.integer(hours, "hours", minimum=1, maximum=24 * 30, required=True) or 72
         instrument = v.text(instrument, "instrument", max_len=50) or ""
@@ -114,8 +164,24 @@ class Care:
         return link
 
     def open_link(self, token: str) -> dict:
-        """What a caregiver link asks for (NotFound if used, expired or unknown). Reveals no
-        identifiers and no family id."""
+        """Say what a questionnaire link asks for, revealing no identifiers and no family id.
+
+        Parameters
+        ----------
+        token : str
+            The secret in the link the caregiver opened.
+
+        Returns
+        -------
+        dict
+            ``instrument``, ``time_point``, ``caregiver_role``, ``language``, ``site`` and
+            ``expires_at``.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or does not exist.
+        """
         with self.core.db.read() as s:
             link = self._live_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -132,8 +198,24 @@ class Care:
 
     def create_space_link(self, actor: Actor, family_id: int, caregiver: str, *,
                           days: int = 30) -> str:
-        """A link to the caregiver's own space (released results, in their language), viewable
-        until it expires; the store keeps only its hash. Returns the secret token."""
+        """Issue a link to a caregiver's own space, viewable until it expires.
+
+        Parameters
+        ----------
+        actor : Actor
+            Issues the space link (clinical staff of the family's site or study).
+        family_id : int
+            The family.
+        caregiver : str
+            The caregiver's family-file id.
+        days : int, default 30
+            Days until the link expires (1 to 90).
+
+        Returns
+        -------
+        str
+            The link's secret; the store keeps only its hash.
+        """
         require_write(actor)
         days = v.integer(days, "days", minimum=1, maximum=90, required=True) or 30
         token = secrets.token_urlsafe(32)
@@ -153,9 +235,26 @@ class Care:
         return token
 
     def open_space(self, token: str) -> dict:
-        """The caregiver's own space: their language and the results a practitioner released
-        (NotFound if unknown or expired). Reveals no identifiers, no family id, nothing
-        unreleased."""
+        """Show a caregiver their own space.
+
+        Nothing unreleased, no identifiers and no family id are shown.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+
+        Returns
+        -------
+        dict
+            ``language``, ``caregiver_role``, released ``results``, their ``episodes``, their
+            ``contributions``, the questionnaires ``due`` now, and ``expires_at``.
+
+        Raises
+        ------
+        NotFound
+            When the link is unknown or has expired.
+        """
         with self.core.db.read() as s:
             link = self._space_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -183,9 +282,28 @@ class Care:
                     "expires_at": link.expires_at.isoformat()}
 
     def release_assessment(self, actor: Actor, assessment_id: int) -> dict:
-        """Release a result to the caregiver's own space. Refused while an urgent flag of this
-        assessment has no recorded safety review: the caregiver never reads a result about
-        their safety before a clinician has."""
+        """Release a result to the caregiver's own space.
+
+        Refused while an urgent flag of the assessment has no recorded safety review: a
+        caregiver never reads a result about their safety before a clinician has.
+
+        Parameters
+        ----------
+        actor : Actor
+            Releases it: clinical, in scope.
+        assessment_id : int
+            The assessment.
+
+        Returns
+        -------
+        dict
+            The assessment, with ``released_at``.
+
+        Raises
+        ------
+        StoreValidationError
+            When already released, or a safety review is pending.
+        """
         require_write(actor)
         with self.core.db.write() as s:
             a = get_scoped(s, actor, Assessment, assessment_id, what="assessment")
@@ -215,7 +333,20 @@ class Care:
             return out
 
     def released_results(self, actor: Actor, family_id: int) -> dict[int, str]:
-        """``{assessment id: released at}`` for one family (what its caregivers can read)."""
+        """List which of a family's results its caregivers can read.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (any role with the family in scope).
+        family_id : int
+            Whose caregivers' results.
+
+        Returns
+        -------
+        dict of int to str
+            The release time (ISO) by assessment id.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             rows = s.execute(select(ResultRelease.assessment_id, ResultRelease.released_at)
@@ -248,8 +379,33 @@ class Care:
 
     def start_due_questionnaire(self, token: str, instrument: str, time_point: str, *,
                                 hours: int = 72) -> str:
-        """From the caregiver's space: a one-time questionnaire link for one questionnaire the
-        schedule asks of them now (anything else is refused). Returns the secret token."""
+        """Give a caregiver, from their space, a one-time link to a questionnaire due now.
+
+        Only a questionnaire the schedule asks of them now (due or overdue) is allowed.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+        instrument : str
+            The questionnaire.
+        time_point : str
+            Its time point.
+        hours : int, default 72
+            Hours until the new link expires.
+
+        Returns
+        -------
+        str
+            The questionnaire link's secret.
+
+        Raises
+        ------
+        StoreValidationError
+            When the questionnaire is not due for this caregiver.
+        NotFound
+            When the space link is unknown or has expired.
+        """
         with self.core.db.write() as s:
             link = self._space_link(s, token)
             cg = s.get(Caregiver, link.caregiver_id)
@@ -273,11 +429,29 @@ class Care:
         return secret
 
     def contribute(self, token: str, kind: str, data: dict) -> dict:
-        """Keep what a caregiver tells the service from their own space (no account):
-        ``wishes`` (``goals``, ``preferred_contact``, ``other_carers``: text, at least one) or
-        ``session_feedback`` (``episode``: an intervention episode of their family,
-        ``ratings``: the SESSION_FEEDBACK_ITEMS each 0-10, optional ``comment``). Bad input is
-        refused naming the field; nothing is stored then."""
+        """Keep what a caregiver tells the service from their own space.
+
+        Parameters
+        ----------
+        token : str
+            The space link's secret.
+        kind : str
+            ``wishes`` or ``session_feedback``.
+        data : dict
+            For wishes: ``goals``, ``preferred_contact``, ``other_carers`` (text, at least one).
+            For feedback: ``episode`` (one of their family's), ``ratings`` (each of
+            ``SESSION_FEEDBACK_ITEMS`` from 0 to 10) and an optional ``comment``.
+
+        Returns
+        -------
+        dict
+            ``id``, ``kind``, ``episode``, the cleaned ``data`` and ``created_at``.
+
+        Raises
+        ------
+        StoreValidationError
+            Naming the field; nothing is stored.
+        """
         if kind not in CONTRIBUTION_KINDS:
             raise StoreValidationError("kind", f"must be one of {', '.join(CONTRIBUTION_KINDS)}")
         if not isinstance(data, dict):
@@ -320,7 +494,20 @@ class Care:
                     "created_at": row.created_at.isoformat()}
 
     def list_contributions(self, actor: Actor, family_id: int) -> list[dict]:
-        """What the family's caregivers contributed from their own space, newest first."""
+        """List what a family's caregivers told the service from their space, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads them, family in scope.
+        family_id : int
+            Whose caregivers wrote.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``caregiver``, ``kind``, ``episode``, ``programme``, ``data``, ``created_at``.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             rows = s.execute(
@@ -337,9 +524,33 @@ class Care:
     def submit_link(
         self, token: str, responses: list[int | None], *, input: str = "scores", score: Scorer
     ) -> dict:
-        """Submit a caregiver link's answers, scored with ``score`` (see
-        :data:`~attunement.store.assessments.Scorer`): stores the assessment and marks the link
-        used in the same transaction (a second submit gets NotFound)."""
+        """Store the answers given through a questionnaire link, and use the link up.
+
+        Both happen in one transaction: a second submit gets NotFound.
+
+        Parameters
+        ----------
+        token : str
+            The link's secret.
+        responses : list of int or None
+            The item answers.
+        input : str, default "scores"
+            How the answers are given.
+        score : Scorer
+            Scores the questionnaire (:data:`attunement.store.assessments.Scorer`).
+
+        Returns
+        -------
+        dict
+            The stored assessment.
+
+        Raises
+        ------
+        NotFound
+            When the link was used, has expired or does not exist.
+        StoreValidationError
+            For answers the instrument refuses.
+        """
         responses = v.responses(responses)
         if input not in v.INPUT_KINDS:
             raise StoreValidationError("input", f"must be one of {', '.join(v.INPUT_KINDS)}")
@@ -365,212 +576,3 @@ class Care:
             link.used_at = self.core.now()
             link.assessment_id = a.id
             return shared.assessment_dict(a, cg)
-
-    def list_alerts(self, actor: Actor, *, include_acknowledged: bool = False) -> list[dict]:
-        """Open urgent flags in the actor's scope, newest first (researchers: none)."""
-        if not policy.allows(actor, Action.READ_CLINICAL):
-            return []
-        with self.core.db.read() as s:
-            stmt = (
-                scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert)
-                .join(Caregiver, Caregiver.id == Alert.caregiver_id)
-                .join(Assessment, Assessment.id == Alert.assessment_id)
-                .order_by(Alert.id.desc())
-            )
-            if not include_acknowledged:
-                stmt = stmt.where(Alert.status == "open")
-            return [shared.alert_dict(a, f, c, x) for a, f, c, x in s.execute(stmt).all()]
-
-    def alerts_page(self, actor: Actor, *, cursor: str | None = None, limit: int | None = None,
-                    include_acknowledged: bool = False) -> dict:
-        """One keyset page of :meth:`list_alerts` (newest first): ``items``, ``next`` and
-        ``previous`` (opaque cursors or None)."""
-        size = caseload.page_size(limit)
-        after, key = True, None
-        if cursor:
-            after, key = caseload.decode_cursor(cursor, "alerts", (int,))
-        if not policy.allows(actor, Action.READ_CLINICAL):
-            return {"items": [], "next": None, "previous": None}
-        with self.core.db.read() as s:
-            stmt = (
-                scoped(select(Alert, Family, Caregiver, Assessment), actor, Alert)
-                .join(Caregiver, Caregiver.id == Alert.caregiver_id)
-                .join(Assessment, Assessment.id == Alert.assessment_id)
-            )
-            if not include_acknowledged:
-                stmt = stmt.where(Alert.status == "open")
-            if key is not None:
-                stmt = stmt.where(Alert.id < key[0] if after else Alert.id > key[0])
-            stmt = stmt.order_by(Alert.id.desc() if after else Alert.id.asc()).limit(size + 1)
-            found = list(s.execute(stmt).all())
-            more = len(found) > size
-            found = found[:size]
-            if not after:
-                found.reverse()
-            items = [shared.alert_dict(a, f, c, x) for a, f, c, x in found]
-        has_next = more if after else key is not None
-        has_prev = (key is not None) if after else more
-        return {
-            "items": items,
-            "next": caseload.encode_cursor("alerts", "after", [items[-1]["id"]])
-            if items and has_next else None,
-            "previous": caseload.encode_cursor("alerts", "before", [items[0]["id"]])
-            if items and has_prev else None,
-        }
-
-    def acknowledge_alert(self, actor: Actor, alert_id: int, *, note: str, outcome: str) -> dict:
-        """Record the safety review of an urgent flag: what was done (``note``) and its
-        ``outcome`` (one of :data:`SAFETY_REVIEW_OUTCOMES`), both required. When no urgent
-        alert of the family is left open, the review releases the hold on matching."""
-        policy.require(actor, Action.ACKNOWLEDGE_ALERT)
-        note = v.text(note, "note", max_len=2000) or ""
-        outcome = v.text(outcome, "outcome", max_len=40) or ""
-        if outcome not in SAFETY_REVIEW_OUTCOMES:
-            raise StoreValidationError("outcome", f"{outcome!r} is not one of: "
-                                       f"{', '.join(SAFETY_REVIEW_OUTCOMES)}")
-        with self.core.db.write() as s:
-            alert = get_scoped(s, actor, Alert, alert_id, what="alert")
-            if alert.status != "open":
-                raise StoreValidationError("alert", "was already acknowledged")
-            alert.status, alert.note, alert.outcome = "acknowledged", note, outcome
-            alert.acknowledged_by, alert.acknowledged_at = actor.user_id, self.core.now()
-            fam = s.get(Family, alert.family_id)
-            assert fam is not None
-            audit.append(s, actor=actor, action="acknowledge", entity="alert", entity_id=alert.id,
-                         family=fam, before={"status": "open"},
-                         after={"status": "acknowledged", "note": note, "outcome": outcome})
-            cg = s.get(Caregiver, alert.caregiver_id)
-            assessment = s.get(Assessment, alert.assessment_id)
-            return shared.alert_dict(alert, fam, cg, assessment)  # type: ignore[arg-type]
-
-    def add_consent(
-        self,
-        actor: Actor,
-        family_id: int,
-        *,
-        kind: str,
-        version: str,
-        given_on: date | str,
-        caregiver: str | None = None,
-    ) -> dict:
-        """Record consent (e.g. ``kind="research"``, the information sheet ``version``)."""
-        require_write(actor)
-        kind = v.text(kind, "kind", max_len=50) or ""
-        version = v.text(version, "version", max_len=50) or ""
-        given = v.a_date(given_on, "given_on", required=True)
-        assert given is not None
-        if given > datetime.now(UTC).date():
-            raise StoreValidationError("given_on", "is in the future")
-        with self.core.db.write() as s:
-            fam = get_scoped(s, actor, Family, family_id, what="family")
-            cg = shared.caregiver(s, fam, caregiver) if caregiver is not None else None
-            c = Consent(family_id=fam.id, caregiver_id=cg.id if cg else None, kind=kind,
-                        version=version, given_on=given, recorded_by=actor.user_id)
-            return _insert_audited(s, actor, fam, c, "consent",
-                                   lambda c: shared.consent_dict(c, cg.key if cg else None),
-                                   record=True)
-
-    def withdraw_consent(
-        self, actor: Actor, consent_id: int, *, withdrawn_on: date | str, reason: str
-    ) -> dict:
-        """Record that consent was withdrawn (the record is kept)."""
-        require_write(actor)
-        when = v.a_date(withdrawn_on, "withdrawn_on", required=True)
-        reason = v.text(reason, "reason", max_len=1000) or ""
-        with self.core.db.write() as s:
-            c = get_scoped(s, actor, Consent, consent_id, what="consent")
-            if c.withdrawn_on is not None:
-                raise StoreValidationError("consent", f"was already withdrawn on {c.withdrawn_on}")
-            assert when is not None
-            if when < c.given_on:
-                raise StoreValidationError("withdrawn_on", "is before consent was given")
-            c.withdrawn_on = when
-            fam = s.get(Family, c.family_id)
-            cg = s.get(Caregiver, c.caregiver_id) if c.caregiver_id else None
-            audit.append(s, actor=actor, action="update", entity="consent", entity_id=c.id,
-                         family_id=c.family_id, site_id=fam.site_id if fam else None,
-                         before={"withdrawn_on": None}, after={"withdrawn_on": when.isoformat()},
-                         reason=reason)
-            return shared.consent_dict(c, cg.key if cg else None)
-
-    def add_episode(
-        self,
-        actor: Actor,
-        family_id: int,
-        programme: str,
-        start: date | str,
-        *,
-        caregivers: list[str],
-    ) -> dict:
-        """Start an intervention episode for named caregivers of a family."""
-        require_write(actor)
-        programme = v.text(programme, "programme", max_len=100) or ""
-        start_d = v.a_date(start, "start", required=True)
-        if not isinstance(caregivers, list) or not caregivers:
-            raise StoreValidationError("caregivers", "name at least one caregiver")
-        with self.core.db.write() as s:
-            fam = get_scoped(s, actor, Family, family_id, what="family")
-            keys = [shared.caregiver(s, fam, c).key for c in caregivers]
-            e = Episode(family_id=fam.id, programme=programme, start_date=start_d,
-                        caregivers=keys, created_by=actor.user_id)
-            return _insert_audited(s, actor, fam, e, "episode", shared.episode_dict)
-
-    def update_episode(self, actor: Actor, episode_id: int, **changes: Any) -> dict:
-        """Change ``sessions_offered``, ``sessions_attended``, ``fidelity_notes``, ``end``,
-        ``end_reason``; ``reason`` (optional) is written to the audit log."""
-        require_write(actor)
-        reason = changes.pop("reason", None)
-        allowed = {"sessions_offered", "sessions_attended", "fidelity_notes", "end", "end_reason"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise StoreValidationError(
-                unknown[0], f"cannot be changed (allowed: {sorted(allowed)})"
-            )
-        with self.core.db.write() as s:
-            e = get_scoped(s, actor, Episode, episode_id, what="episode")
-            before = shared.episode_dict(e)
-            if "sessions_offered" in changes:
-                e.sessions_offered = v.integer(
-                    changes["sessions_offered"], "sessions_offered", minimum=0, maximum=1000
-                )
-            if "sessions_attended" in changes:
-                e.sessions_attended = v.integer(
-                    changes["sessions_attended"], "sessions_attended", minimum=0, maximum=1000
-                )
-            if (
-                e.sessions_offered is not None
-                and e.sessions_attended is not None
-                and e.sessions_attended > e.sessions_offered
-            ):
-                raise StoreValidationError("sessions_attended", "is more than sessions offered")
-            if "fidelity_notes" in changes:
-                e.fidelity_notes = v.text(
-                    changes["fidelity_notes"], "fidelity_notes", max_len=10000, required=False
-                )
-            if "end" in changes:
-                e.end_date = v.a_date(changes["end"], "end")
-                if e.end_date and e.end_date < e.start_date:
-                    raise StoreValidationError("end", "is before the episode started")
-            if "end_reason" in changes:
-                e.end_reason = v.text(
-                    changes["end_reason"], "end_reason", max_len=1000, required=False
-                )
-            s.flush()
-            out = shared.episode_dict(e)
-            fam = s.get(Family, e.family_id)
-            audit.append(s, actor=actor, action="update", entity="episode", entity_id=e.id,
-                         family_id=e.family_id, site_id=fam.site_id if fam else None,
-                         before=before, after=out, reason=reason)
-            return out
-
-
-def _insert_audited(s: Session, actor: Actor, fam: Family, row: Any, entity: str,
-                    view: Callable[[Any], dict], *, record: bool = False) -> dict:
-    """Insert ``row`` (a record of family ``fam``) and audit its creation with ``view(row)``,
-    which it returns; ``record``: an immutable record whose digest the audit entry keeps."""
-    s.add(row)
-    s.flush()
-    out = view(row)
-    audit.append(s, actor=actor, action="create", entity=entity, entity_id=row.id, family=fam,
-                 after=out, record_hash=audit.record_digest(entity, row) if record else None)
-    return out

@@ -68,7 +68,7 @@ class Filters:
     time_point: str | None = None
 
 
-def day_number(column: Any, dialect: str) -> Any:
+def _day_number(column: Any, dialect: str) -> Any:
     """A DATE column as ``date.toordinal()`` (integer days), on either database."""
     if dialect == "sqlite":
         return cast(func.julianday(column) - 1721424, Integer)
@@ -76,8 +76,28 @@ def day_number(column: Any, dialect: str) -> Any:
 
 
 def schedule_key(s: Session) -> tuple:
-    """Every study's time points as plain values (what the rule's statements are built
-    from, so they are built once per configuration: see ``schedule_summary``)."""
+    """Read every study's time points as plain values, the input of the caseload's statements.
+
+    The statements are built once per schedule configuration (see
+    :mod:`attunement.store.schedule_summary`), not once per query.
+
+    Parameters
+    ----------
+    s : Session
+        A database transaction.
+
+    Returns
+    -------
+    tuple
+        Per time point, in study and schedule order: ``(study_id, name, by_birth,
+        offset_days, window_days, instruments)``.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     [tp[1:] for tp in schedule_key(s)]
+    [('baseline', False, -60, 30, ('epds',)), ('6w', False, 42, 14, ('epds', 'phq9'))]
+    """
     return tuple(
         (tp.study_id, tp.name, tp.anchor == "birth_date", tp.offset_days, tp.window_days,
          tuple(tp.instruments))
@@ -118,7 +138,7 @@ def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
     overdue (``family_id``, ``time_point``). ``t``: the day number of "today" (a value or a
     bound parameter)."""
     # the due date, or the date of birth kept for infants without one
-    due_day = day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
+    due_day = _day_number(func.coalesce(Infant.due_date, Infant.birth_anchor_on), dialect)
     anchor = due_day + case(
         (items.c.by_birth == 1, func.coalesce(Infant.birth_offset_days, 0)), else_=0
     )
@@ -149,7 +169,7 @@ def _pending(items: Any, dialect: str, t: Any, name: str, where: list[Any],
         .where(
             or_(
                 Family.registered_on.is_(None),
-                overdue_from > day_number(Family.registered_on, dialect),
+                overdue_from > _day_number(Family.registered_on, dialect),
             )
         )
         .where(~done)
@@ -175,9 +195,34 @@ def _last_assessed() -> Any:
 
 
 def summary_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
-    """The ``caseload_summary`` rows of the families ``where`` selects, computed for day
-    number ``t`` by the caseload's SQL rule (the columns in the table's order); ``key``:
-    :func:`schedule_key`."""
+    """Build the query computing the ``caseload_summary`` rows of some families.
+
+    Parameters
+    ----------
+    key : tuple
+        The schedule (:func:`schedule_key`).
+    dialect : str
+        ``sqlite`` or ``postgresql``.
+    t : int or bind parameter
+        The day number (``date.toordinal()``) of "today".
+    where : list
+        Conditions on ``families`` choosing the families.
+
+    Returns
+    -------
+    Select
+        One row per family with the summary table's columns, in its order.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from attunement.store.models import Family
+    >>> t = date(2026, 11, 1).toordinal()
+    >>> with store.db.read() as s:
+    ...     row = s.execute(summary_rows(schedule_key(s), "sqlite", t, [Family.id == family])).one()
+    >>> row[3], row[5:8]
+    ('N-001', (0, 1, 4))
+    """
     items = _items(key)
     cols: list[Any] = [Family.id, Family.site_id, Family.study_id, Family.code,
                        Family.created_by, _open_alerts()]
@@ -194,8 +239,34 @@ def summary_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[A
 
 
 def time_point_rows(key: tuple, dialect: str, t: Any, where: list[Any]) -> Select[Any]:
-    """The ``caseload_time_points`` rows (family, time point with an item due or overdue on
-    day number ``t``) of the families ``where`` selects."""
+    """Build the query of the time points at which some families have an item due or overdue.
+
+    Parameters
+    ----------
+    key : tuple
+        Every study's time points, as :func:`schedule_key` reads them.
+    dialect : str
+        The database's dialect name.
+    t : int or bind parameter
+        Today as a day number.
+    where : list
+        Conditions on ``families`` choosing the families.
+
+    Returns
+    -------
+    Select
+        ``(family_id, time_point)`` rows, as ``caseload_time_points`` keeps them.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from attunement.store.models import Family
+    >>> with store.db.read() as s:
+    ...     stmt = time_point_rows(schedule_key(s), "sqlite", date(2026, 11, 1).toordinal(),
+    ...                            [Family.id == family])
+    ...     sorted(tp for _, tp in s.execute(stmt))
+    ['6w', 'baseline']
+    """
     items = _items(key)
     if items is None:
         return select(Family.id, literal("")).where(false())
@@ -207,11 +278,39 @@ def page_rows(
     s: Session, actor: Actor, today: date, filters: Filters, search: Any = None,
     ids: list[int] | None = None,
 ) -> Select[Any]:
-    """The caseload's per-family rows read from ``caseload_summary`` (a SELECT to page or
-    count): ``id``, ``code``, ``site_id``, ``study_id``, ``open_alerts``, ``n_overdue``,
-    ``n_due``, ``last_assessed``. The summary must be fresh for ``today``
-    (``schedule_summary.ensure_fresh``). ``search``: a WHERE clause on ``families``;
-    ``ids``: the families a search found (at most a page of them)."""
+    """Build the query of a caseload's rows, read from the ``caseload_summary`` table.
+
+    The summary must be fresh for ``today`` (:func:`attunement.store.schedule_summary.ensure_fresh`).
+
+    Parameters
+    ----------
+    s : Session
+        A database transaction.
+    actor : Actor
+        Whose caseload: only families in their scope are selected.
+    today : date
+        The day the list is for.
+    filters : Filters
+        ``mine``, ``overdue``, ``urgent``, ``study_id``, ``time_point``.
+    search : clause, optional
+        A condition on ``families`` (a search by family code).
+    ids : list of int, optional
+        The families a search by identifiers found (at most a page of them).
+
+    Returns
+    -------
+    Select
+        Columns ``id``, ``code``, ``site_id``, ``study_id``, ``open_alerts``, ``n_overdue``,
+        ``n_due`` and ``last_assessed``, to page or to count.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> with store.db.read() as s:
+    ...     rows = s.execute(page_rows(s, practitioner, date.today(), Filters())).all()
+    >>> [r.code for r in rows]
+    ['N-001']
+    """
     summary = CaseloadSummary
     where = [family_filter(actor, summary)]
     if filters.mine:
@@ -242,8 +341,27 @@ def page_rows(
 
 
 def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
-    """The list's counts: ``families``, ``urgent`` (open alerts) and ``overdue``, each one
-    count over an index range of the summary (``rows``: :func:`page_rows`)."""
+    """Count a caseload's families, urgent ones (open alerts) and overdue ones.
+
+    Parameters
+    ----------
+    s : Session
+        A database transaction.
+    rows : Select
+        The caseload's query (:func:`page_rows`).
+
+    Returns
+    -------
+    dict of str to int
+        ``families``, ``urgent`` and ``overdue``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> with store.db.read() as s:
+    ...     counts(s, page_rows(s, lead, date.today(), Filters()))["families"]
+    1
+    """
     def n(stmt: Select[Any]) -> int:
         return int(s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
@@ -253,11 +371,59 @@ def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
 
 # keyset order: open alerts desc, overdue desc, code asc, id asc (researchers: no code)
 def sort_key(row: Any, by_code: bool) -> list[Any]:
+    """Give a caseload row's place in the list's order, as a page cursor records it.
+
+    Parameters
+    ----------
+    row : Row
+        A row of :func:`page_rows`.
+    by_code : bool
+        Whether the order uses the family code (researchers see none).
+
+    Returns
+    -------
+    list
+        ``[open_alerts, n_overdue, code, id]`` (code ``""`` when not by code).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> sort_key(SimpleNamespace(open_alerts=1, n_overdue=2, code="N-001", id=7), True)
+    [1, 2, 'N-001', 7]
+    """
     return [int(row.open_alerts), int(row.n_overdue), row.code if by_code else "", int(row.id)]
 
 
 def keyset(sub: Any, key: list[Any], after: bool, by_code: bool) -> Any:
-    """Rows strictly after (or before) ``key`` in the caseload order."""
+    """Build the condition selecting the rows after (or before) a cursor's row.
+
+    The order is open alerts and overdue items descending, then family code and id.
+
+    Parameters
+    ----------
+    sub : subquery
+        The caseload's rows (:func:`page_rows` as a subquery).
+    key : list
+        The cursor's row (:func:`sort_key`).
+    after : bool
+        Rows after ``key`` (next page) or before it (previous page).
+    by_code : bool
+        Whether the order uses the family code.
+
+    Returns
+    -------
+    clause
+        A WHERE condition on ``sub``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> with store.db.read() as s:
+    ...     sub = page_rows(s, lead, date.today(), Filters()).subquery()
+    ...     later = keyset(sub, [0, 0, "N-001", family], True, True)
+    ...     s.execute(select(sub.c.code).where(later)).all()
+    []
+    """
     a, o, code, fid = key
     code_col = sub.c.code if by_code else literal("")
     if after:
@@ -276,6 +442,30 @@ def keyset(sub: Any, key: list[Any], after: bool, by_code: bool) -> Any:
 
 
 def order(sub: Any, forward: bool, by_code: bool) -> list[Any]:
+    """Give the ORDER BY columns of a caseload page.
+
+    Parameters
+    ----------
+    sub : subquery
+        The caseload's rows.
+    forward : bool
+        The list's order (False: reversed, to read a previous page).
+    by_code : bool
+        Whether the order uses the family code.
+
+    Returns
+    -------
+    list
+        Column orderings for ``order_by``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> with store.db.read() as s:
+    ...     sub = page_rows(s, lead, date.today(), Filters()).subquery()
+    ...     s.execute(select(sub.c.code).order_by(*order(sub, True, True))).scalars().all()
+    ['N-001']
+    """
     cols = [sub.c.open_alerts.desc(), sub.c.n_overdue.desc()]
     if by_code:
         cols.append(sub.c.code.asc())
@@ -290,13 +480,61 @@ def order(sub: Any, forward: bool, by_code: bool) -> list[Any]:
 
 
 def encode_cursor(kind: str, direction: str, key: list[Any]) -> str:
-    """An opaque page cursor (base64url JSON: what list, which way, from which row)."""
+    """Make an opaque page cursor: which list, which way, from which row.
+
+    Parameters
+    ----------
+    kind : str
+        The list (``caseload``, ``alerts``).
+    direction : str
+        ``after`` (next page) or ``before`` (previous page).
+    key : list
+        The row the page starts after or ends before (:func:`sort_key`).
+
+    Returns
+    -------
+    str
+        Base64url JSON without padding.
+
+    Examples
+    --------
+    >>> cursor = encode_cursor("caseload", "after", [0, 1, "N-001", 7])
+    >>> decode_cursor(cursor, "caseload", (int, int, str, int))
+    (True, [0, 1, 'N-001', 7])
+    """
     raw = json.dumps([kind, direction, key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, kind: str, shape: tuple[type, ...]) -> tuple[bool, list[Any]]:
-    """``(after, key)`` from a cursor of list ``kind``; a clear error for anything else."""
+    """Read a page cursor back, refusing one of another list or a forged shape.
+
+    Parameters
+    ----------
+    cursor : str
+        The cursor a previous page gave.
+    kind : str
+        The list it must belong to.
+    shape : tuple of type
+        The types of the key's values.
+
+    Returns
+    -------
+    tuple of (bool, list)
+        Whether rows come after the key (else before it), and the key.
+
+    Raises
+    ------
+    StoreValidationError
+        For anything that is not a cursor of this list.
+
+    Examples
+    --------
+    >>> decode_cursor(encode_cursor("alerts", "after", [3]), "caseload", (int,))
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: cursor: is not a cursor of this caseload list
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         got_kind, direction, key = json.loads(raw)
@@ -316,6 +554,28 @@ def decode_cursor(cursor: str, kind: str, shape: tuple[type, ...]) -> tuple[bool
 
 
 def page_size(limit: Any) -> int:
+    """Check the size a caller asked for a page.
+
+    Parameters
+    ----------
+    limit : int or None
+        Rows per page (None: ``DEFAULT_PAGE``).
+
+    Returns
+    -------
+    int
+        The page size.
+
+    Raises
+    ------
+    StoreValidationError
+        Unless a whole number from 1 to ``MAX_PAGE``.
+
+    Examples
+    --------
+    >>> page_size(None), page_size(20)
+    (50, 20)
+    """
     if limit is None:
         return DEFAULT_PAGE
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:

@@ -31,12 +31,27 @@ from attunement.store.scope import Actor
 class Core:
     """What every store service shares: one database, one key ring, one audit chain.
 
+    The services (``store.accounts``, ``store.families``, ...) each hold the same ``Core``;
+    a caller reaches it as ``store.core``.
+
     Parameters
     ----------
     db : Database
         The opened database (engine, read and write transactions).
     key_path : Path
         The identifier key file (created 0600 on first use of a fresh store).
+
+    Examples
+    --------
+    >>> core = store.core
+    >>> core.system_actor().role
+    'system'
+    >>> core.keyring().key_id == core.keys_for_rows().key_id
+    True
+    >>> with core.db.write() as s:
+    ...     row_id = core.audit(s, actor=admin, action="note", entity="store")
+    >>> store.maintenance.audit_log(admin, limit=1)[0]["id"] == row_id
+    True
     """
 
     def __init__(self, db: Database, key_path: Path) -> None:
@@ -59,31 +74,57 @@ class Core:
     # ------------------------------------------------------------------ the clock
     @staticmethod
     def now() -> datetime:
-        """The current time (UTC, aware): the one clock of the store (see :meth:`at`)."""
+        """Give the store's current time (see :meth:`at` for writing as of another time).
+
+        Returns
+        -------
+        datetime
+            Now, timezone-aware, in UTC.
+        """
         return utcnow()
 
     @staticmethod
     def today() -> date:
-        """Today's date (local; the clock's UTC date inside :meth:`at`), for default dates."""
+        """Give today's date for default dates (registration, completion).
+
+        Returns
+        -------
+        date
+            The local date, or the clock's UTC date inside :meth:`at`.
+        """
         fixed = CLOCK.get()
         return fixed.date() if fixed is not None else date.today()
 
     @staticmethod
     @contextmanager
     def at(when: datetime) -> Iterator[None]:
-        """Write records as of ``when``: their own times (registration, submission, alerts,
-        links) and the store's defaults follow this clock; the audit log keeps the real
-        time of each write, so it always says when a record was really made.
+        """Write records as of ``when``.
+
+        Their own times (registration, submission, alerts, links) and the store's default dates
+        follow this clock; the audit log keeps the real time of each write, so it always says
+        when a record was really made.
 
         Parameters
         ----------
         when : datetime
             A timezone-aware time, not in the future.
 
+        Yields
+        ------
+        None
+            Inside the block the store's clock reads ``when``.
+
+        Raises
+        ------
+        ValueError
+            For a naive time (no timezone), or one in the future.
+
         Examples
         --------
-        >>> with store.core.at(datetime(2026, 3, 1, 10, tzinfo=UTC)):   # doctest: +SKIP
-        ...     submit_assessment(store, actor, fid, "mother", "epds", "6w", answers)
+        >>> from datetime import UTC, datetime
+        >>> with store.core.at(datetime(2026, 3, 1, 10, tzinfo=UTC)):
+        ...     store.core.today()
+        datetime.date(2026, 3, 1)
         """
         if when.tzinfo is None:
             raise ValueError("the clock needs a timezone-aware time")
@@ -97,7 +138,14 @@ class Core:
 
     # ------------------------------------------------------------------ keys
     def check_key(self) -> None:
-        """Refuse a key file that is not this database's, or a missing one the data needs."""
+        """Refuse a key file that is not this database's, or a missing one the data needs.
+
+        Raises
+        ------
+        KeyFileError
+            When the key file differs from the one the database was encrypted with, or is
+            missing while encrypted identifiers exist.
+        """
         with self.db.read() as s:
             key_id = s.get(Setting, "key_id")
             has_identities = s.execute(select(Identity.id).limit(1)).first() is not None
@@ -115,7 +163,18 @@ class Core:
             )
 
     def keyring(self, session: Session | None = None) -> KeyRing:
-        """The key ring, creating the key file (0600) on first use of a fresh store."""
+        """Give the key ring, creating the key file (0600) on first use of a fresh store.
+
+        Parameters
+        ----------
+        session : Session, optional
+            A write transaction: the key's id is recorded in it if the database has none yet.
+
+        Returns
+        -------
+        KeyRing
+            The keys derived from the key file.
+        """
         if self.keys is None:
             if not self.key_path.exists():
                 create_key_file(self.key_path)
@@ -125,7 +184,18 @@ class Core:
         return self.keys
 
     def audit_chain_key(self, session: Session) -> bytes:
-        """The audit chain key for a writer (records the key's id on a fresh store)."""
+        """Give a writer the key of the audit log's hash chain.
+
+        Parameters
+        ----------
+        session : Session
+            The write transaction (on a fresh store the key's id is recorded in it).
+
+        Returns
+        -------
+        bytes
+            The audit chain's HMAC key.
+        """
         if self.keys is None or not self._key_recorded:
             self.keyring(session)
             self._key_recorded = True
@@ -133,7 +203,23 @@ class Core:
         return self.keys.audit_chain
 
     def migration_keyring(self, create: bool) -> KeyRing:
-        """The key ring for a migration; ``create``: a fresh key file is allowed."""
+        """Give a migration the key ring it needs to encrypt data an older schema kept in clear.
+
+        Parameters
+        ----------
+        create : bool
+            Whether a fresh key file may be made (a database with nothing to encrypt yet).
+
+        Returns
+        -------
+        KeyRing
+            The key ring.
+
+        Raises
+        ------
+        KeyFileError
+            When the key file is missing and ``create`` is false.
+        """
         if self.keys is None:
             if not self.key_path.exists() and not create:
                 raise KeyFileError(
@@ -144,7 +230,13 @@ class Core:
         return self.keys
 
     def keys_for_rows(self) -> KeyRing | None:
-        """The key ring if there is one (rows written before encryption need none)."""
+        """Give the key ring for reading rows, if there is a key file.
+
+        Returns
+        -------
+        KeyRing or None
+            None when no key file exists (rows written before encryption need none).
+        """
         if self.keys is None and self.key_path.exists():
             self.keys = KeyRing(load_key_file(self.key_path))
         return self.keys
@@ -152,15 +244,40 @@ class Core:
     # ------------------------------------------------------------------ audit and actors
     @staticmethod
     def audit(s: Session, **entry: Any) -> Any:
-        """Append one row to the hash-chained audit log inside the caller's write
-        (see :func:`attunement.store.audit.append` for the fields)."""
+        """Append one row to the hash-chained audit log inside the caller's write.
+
+        Parameters
+        ----------
+        s : Session
+            The open write transaction.
+        **entry
+            The row's fields: ``actor``, ``action``, ``entity`` and optionally ``entity_id``,
+            ``family``, ``before``, ``after``, ``reason`` (see :func:`attunement.store.audit.append`).
+
+        Returns
+        -------
+        int
+            The new row's id.
+        """
         return audit.append(s, **entry)
 
     @staticmethod
     def system_actor() -> Actor:
-        """The local operator running the CLI: unrestricted, audited as ``system``."""
+        """Give the local operator running the CLI.
+
+        Returns
+        -------
+        Actor
+            An unrestricted actor, audited as ``system``.
+        """
         return Actor(None, "system", "system", frozenset(), frozenset())
 
     def safe_url(self) -> str:
-        """The database URL with any password hidden (for messages and audit rows)."""
+        """Give the database URL for messages and audit rows.
+
+        Returns
+        -------
+        str
+            The URL with any password shown as ``***``.
+        """
         return make_url(self.url).render_as_string(hide_password=True)

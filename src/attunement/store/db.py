@@ -22,11 +22,30 @@ _LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def driver_execute(session: Session, sql: str, params: tuple = ()) -> Any:
-    """Run ``sql`` (written with ``?`` placeholders) on the session's own DBAPI connection,
-    inside its transaction, bypassing SQLAlchemy's statement layer; returns the cursor.
+    """Run one plain statement on the session's own driver connection, inside its transaction.
 
-    For the few plain-typed statements every write runs (the audit chain): the statement
-    layer costs several times what SQLite takes to run them.
+    Bypasses SQLAlchemy's statement layer, which costs several times what SQLite takes to
+    run the few plain-typed statements every write runs (the audit chain).
+
+    Parameters
+    ----------
+    session : Session
+        The open transaction.
+    sql : str
+        The statement, with ``?`` placeholders (turned into ``%s`` on PostgreSQL).
+    params : tuple, optional
+        The values.
+
+    Returns
+    -------
+    cursor
+        The driver's cursor, to fetch from.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     driver_execute(s, "SELECT name FROM sites WHERE name = ?", ("North",)).fetchall()
+    [('North',)]
     """
     cur, sql = _driver_cursor(session, sql)
     cur.execute(sql, params)
@@ -34,7 +53,23 @@ def driver_execute(session: Session, sql: str, params: tuple = ()) -> Any:
 
 
 def driver_executemany(session: Session, sql: str, rows: list[tuple]) -> None:
-    """:func:`driver_execute` for many rows at once (psycopg pipelines them: one round trip)."""
+    """Run one plain statement for many rows (psycopg pipelines them in one round trip).
+
+    Parameters
+    ----------
+    session : Session
+        The open write transaction.
+    sql : str
+        The statement, with ``?`` placeholders.
+    rows : list of tuple
+        One tuple of values per execution.
+
+    Examples
+    --------
+    >>> with store.db.write() as s:
+    ...     driver_executemany(s, "UPDATE sites SET name = name WHERE name = ?",
+    ...                        [("North",), ("South",)])
+    """
     cur, sql = _driver_cursor(session, sql)
     cur.executemany(sql, rows)
 
@@ -50,7 +85,7 @@ def _driver_cursor(session: Session, sql: str) -> tuple[Any, str]:
 _PYFORMAT: dict[str, str] = {}
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def _is_disk_full(exc: BaseException) -> bool:
     """Whether a database error says the disk (or the database's size limit) is full."""
     orig = getattr(exc, "orig", exc)
     if getattr(orig, "sqlstate", None) == "53100":  # PostgreSQL disk_full
@@ -60,7 +95,19 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def default_url() -> str:
-    """``$ATTUNEMENT_DB`` or a SQLite file in the user's data directory."""
+    """Give the database the CLI and the web app open when none is named.
+
+    Returns
+    -------
+    str
+        ``$ATTUNEMENT_DB``, or a SQLite file in the user's data directory.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.get("ATTUNEMENT_DB", default_url()) == default_url()
+    True
+    """
     env = os.environ.get("ATTUNEMENT_DB")
     if env:
         return env
@@ -71,7 +118,19 @@ def default_url() -> str:
 
 
 def default_key_path() -> Path:
-    """``$ATTUNEMENT_KEY_FILE`` or ``identifier.key`` in the user's data directory."""
+    """Give the identifier key file used when none is named.
+
+    Returns
+    -------
+    Path
+        ``$ATTUNEMENT_KEY_FILE``, or ``identifier.key`` in the user's data directory.
+
+    Examples
+    --------
+    >>> default_key_path().name in ("identifier.key", os.path.basename(
+    ...     os.environ.get("ATTUNEMENT_KEY_FILE", "identifier.key")))
+    True
+    """
     env = os.environ.get("ATTUNEMENT_KEY_FILE")
     if env:
         return Path(env)
@@ -81,14 +140,32 @@ def default_key_path() -> Path:
 
 
 def normalise_url(url: str) -> str:
-    """``postgres://`` and ``postgresql://`` mean psycopg 3 (the driver we ship with)."""
+    """Read ``postgres://`` and ``postgresql://`` URLs as psycopg 3, the driver shipped.
+
+    Parameters
+    ----------
+    url : str
+        A database URL, as configured or typed.
+
+    Returns
+    -------
+    str
+        The URL SQLAlchemy should open.
+
+    Examples
+    --------
+    >>> normalise_url("postgres://care@db.example.org/attunement")
+    'postgresql+psycopg://care@db.example.org/attunement'
+    >>> normalise_url("sqlite:///attunement.db")
+    'sqlite:///attunement.db'
+    """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
-def make_engine(url: str) -> Engine:
+def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = None
@@ -145,12 +222,31 @@ class AuditHook:
 
 
 class Database:
-    """An engine with a read session factory and a serialised write session factory."""
+    """An engine with read transactions and serialised write transactions.
+
+    Writers queue on one lock (in a process; across processes SQLite's ``BEGIN IMMEDIATE``
+    or a PostgreSQL advisory lock), because the audit chain needs a total order.
+
+    Parameters
+    ----------
+    url : str
+        A SQLite or PostgreSQL URL (see :func:`normalise_url`).
+
+    Examples
+    --------
+    >>> from sqlalchemy import text
+    >>> db = store.db
+    >>> db.dialect
+    'sqlite'
+    >>> with db.read() as s:
+    ...     s.execute(text("SELECT count(*) FROM sites")).scalar()
+    2
+    """
 
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = _make_engine(url)
         self.dialect = self.engine.dialect.name
         self._sqlite_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -166,15 +262,35 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """Open a read transaction.
+
+        Yields
+        ------
+        Session
+            A session in a transaction that ends with the block.
+        """
         with self._read() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self, *, lock: bool = True) -> Iterator[Session]:
-        """One transaction: commits on success, rolls everything back on any exception.
+        """Open a write transaction: it commits on success and rolls back on any exception.
 
-        ``lock=False`` (PostgreSQL) lets the caller read first and take the writers' lock
-        later with :meth:`lock`, so the lock is held only for the writing part.
+        Parameters
+        ----------
+        lock : bool, default True
+            Take the writers' lock at once. ``False`` (PostgreSQL) lets the caller read first and
+            take it later with :meth:`lock`, so it is held only for the writing part.
+
+        Yields
+        ------
+        Session
+            The write session; the commit hooks run before it commits.
+
+        Raises
+        ------
+        StorageFull
+            When the disk is full (nothing was written).
         """
         try:
             if self.dialect == "sqlite":
@@ -191,7 +307,7 @@ class Database:
                 yield session
                 self._before_commit(session)
         except Exception as exc:  # also the driver's own errors (see driver_execute)
-            if is_disk_full(exc):
+            if _is_disk_full(exc):
                 raise StorageFull(
                     "the database's disk is full; nothing was written (free space, then retry)"
                 ) from exc
@@ -202,15 +318,24 @@ class Database:
             hook(session)
 
     def lock(self, session: Session) -> None:
-        """Take the writers' lock now (PostgreSQL; SQLite writers hold it from BEGIN)."""
+        """Take the writers' lock now (PostgreSQL; SQLite writers hold it from ``BEGIN``).
+
+        Parameters
+        ----------
+        session : Session
+            A write session opened with ``lock=False``.
+        """
         if self.dialect == "postgresql":
             session.execute(_LOCK_SQL, {"k": WRITE_LOCK})
 
     def upgrade(self, *, keyring: Callable[[bool], Any] | None = None) -> None:
-        """Alembic ``upgrade head`` (migrations ship inside the package).
+        """Migrate the database to the newest schema (Alembic ``upgrade head``).
 
-        ``keyring(create)``: the key ring, for migrations that encrypt data an older schema
-        left in clear (``create``: a new key file may be made, the database has none yet).
+        Parameters
+        ----------
+        keyring : callable, optional
+            ``keyring(create)`` gives the key ring to migrations that encrypt data an older
+            schema kept in clear (``create``: a new key file may be made).
         """
         from alembic import command
         from alembic.config import Config
@@ -233,4 +358,5 @@ class Database:
                     conn.commit()
 
     def dispose(self) -> None:
+        """Close the engine's pooled connections."""
         self.engine.dispose()

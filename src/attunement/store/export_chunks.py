@@ -59,16 +59,29 @@ class ChunkBuilder:
 
     Parameters
     ----------
-    schema
-        The export's pyarrow schema (its columns and their types).
-    fixed
-        The columns that come from the tables rather than an assessment's JSON.
-    keys
+    schema : pyarrow.Schema
+        The export's columns and their types.
+    fixed : set of str
+        The columns that come from the tables rather than an assessment's JSON; the others
+        (``flag_*`` aside) are item and score columns.
+    keys : KeyRing
         The key ring (pseudonyms, the infant's encrypted date of birth).
-    pseudonymise
+    pseudonymise : bool
         Keyed-hash family and caregiver ids and day counts instead of ids and dates.
-    sites, studies
+    sites, studies : dict of int to str
         Names by id.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> schema = pa.schema([("site", pa.string()), ("family", pa.string()),
+    ...                     ("epds_total", pa.int64()), ("flag_self_harm", pa.int8())])
+    >>> build = ChunkBuilder(schema, fixed={"site", "family"}, keys=store.core.keyring(),
+    ...                      pseudonymise=False, sites={site: "North"}, studies={})
+    >>> build.scores, build.flags
+    ({'epds_total'}, {'flag_self_harm'})
+    >>> build.table({}, 0).column_names
+    ['site', 'family', 'epds_total', 'flag_self_harm']
     """
 
     def __init__(self, schema: pa.Schema, *, fixed: set[str], keys: KeyRing,
@@ -83,7 +96,26 @@ class ChunkBuilder:
         self._json: tuple[dict[str | None, Any], ...] = ({None: None}, {None: None}, {None: ()})
 
     def table(self, col: dict[str, tuple[Any, ...]], n: int) -> pa.Table:
-        """The table of one chunk; ``col`` holds the query's columns by name."""
+        """Build the table of one chunk of the export query's rows.
+
+        Parameters
+        ----------
+        col : dict of str to tuple
+            The query's columns by name, each a tuple of the chunk's values.
+        n : int
+            The number of rows.
+
+        Returns
+        -------
+        pyarrow.Table
+            The chunk, with the export's schema.
+
+        Raises
+        ------
+        StoreError
+            For a stored value that has no column, or does not fit its column's type, naming
+            the assessment (nothing is dropped or coerced).
+        """
         import pyarrow as pa
 
         if n == 0:

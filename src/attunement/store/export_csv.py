@@ -31,7 +31,24 @@ _EXACT = 1e16
 
 
 def header(columns: list[str]) -> bytes:
-    """The header line: neutralised column names, quoted as the ``csv`` module quotes."""
+    r"""Write an export's CSV header line.
+
+    Parameters
+    ----------
+    columns : list of str
+        The column names.
+
+    Returns
+    -------
+    bytes
+        The names, neutralised against spreadsheet formulas and quoted as the ``csv``
+        module quotes, ending in a newline.
+
+    Examples
+    --------
+    >>> header(["family", "epds total", "=note"])
+    b"family,epds total,'=note\n"
+    """
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow([safe_cell(c) for c in columns])
     return out.getvalue().encode()
@@ -102,7 +119,24 @@ def _cells(column: Any) -> Any:
 
 
 def rows(table: Any) -> bytes:
-    """The CSV lines (no header) of an Arrow table."""
+    r"""Write the CSV lines of one Arrow chunk of an export, without the header.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The chunk, with the export's column types.
+
+    Returns
+    -------
+    bytes
+        One line per row, each ending in a newline; the text pandas' ``to_csv`` writes.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> rows(pa.table({"family": ["F1", "F2"], "epds": [12.0, None], "urgent": [True, False]}))
+    b'F1,12.0,True\nF2,,False\n'
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

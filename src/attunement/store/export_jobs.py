@@ -42,7 +42,7 @@ FORMATS = ("csv", "parquet")
 _J = ExportJob.__table__
 
 
-def export_directory(core: Core) -> Path:
+def _export_directory(core: Core) -> Path:
     """Where job files are written: ``ATTUNEMENT_EXPORT_DIR``, else ``exports/`` beside the
     identifier key file (both kept private: 0700)."""
     configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
@@ -60,7 +60,28 @@ def _job_dict(job: Any) -> dict[str, Any]:
 
 
 class ExportJobs:
-    """Background exports: request, claim and run, status, download, expiry."""
+    """Large exports as background jobs: requested now, written by a worker, downloaded later.
+
+    A job runs as its requester, with their scope and permissions (re-checked at
+    download); only the requester sees it. ``actor`` is who acts. Reached as
+    ``store.export_jobs``.
+
+    Examples
+    --------
+    >>> job = store.export_jobs.request(practitioner, fmt="csv")
+    >>> job["status"], job["pseudonymised"]
+    ('queued', False)
+    >>> [done] = store.export_jobs.run_pending("worker-1")
+    >>> done["status"], done["rows_done"]
+    ('done', 1)
+    >>> info, path = store.export_jobs.open_file(practitioner, job["id"])
+    >>> path.read_text().split(",")[:3], oct(path.stat().st_mode & 0o777)
+    (['site', 'study', 'family'], '0o600')
+    >>> store.export_jobs.get(lead, job["id"])
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.NotFound: no export 1
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -113,19 +134,73 @@ class ExportJobs:
             return _job_dict(job)
 
     def get(self, actor: Actor, job_id: int) -> dict[str, Any]:
-        """One job of ``actor``'s (anyone else's is not found: no job is shown to others)."""
+        """Give one of the actor's own jobs.
+
+        Parameters
+        ----------
+        actor : Actor
+            The requester (anyone else's job is not found).
+        job_id : int
+            The job.
+
+        Returns
+        -------
+        dict
+            ``id``, ``status``, ``format``, ``study``, ``pseudonymised``, ``rows_done``,
+            ``rows_total``, ``bytes``, ``error``, the times, and ``ready``.
+
+        Raises
+        ------
+        NotFound
+            For a job that is not the actor's.
+        """
         with self.core.db.read() as s:
             return _job_dict(self._own(s, actor, job_id))
 
     def list_jobs(self, actor: Actor, *, limit: int = 50) -> list[dict[str, Any]]:
-        """``actor``'s own jobs, newest first."""
+        """List the actor's own jobs, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            The requester.
+        limit : int, default 50
+            How many (1 to 500).
+
+        Returns
+        -------
+        list of dict
+            The jobs, as :meth:`get` gives them.
+        """
         with self.core.db.read() as s:
             stmt = (select(ExportJob).where(ExportJob.requested_by == actor.user_id)
                     .order_by(ExportJob.id.desc()).limit(max(1, min(int(limit), 500))))
             return [_job_dict(j) for j in s.execute(stmt).scalars()]
 
     def open_file(self, actor: Actor, job_id: int) -> tuple[dict[str, Any], Path]:
-        """The finished job's file for its requester (audited), or a clear refusal."""
+        """Give a finished job's file to its requester (the download is audited).
+
+        Parameters
+        ----------
+        actor : Actor
+            The requester, still allowed this kind of export.
+        job_id : int
+            The job.
+
+        Returns
+        -------
+        tuple of (dict, Path)
+            The job and its file.
+
+        Raises
+        ------
+        StoreValidationError
+            When the job is not finished.
+        NotFound
+            For someone else's job, or a file that has expired.
+        Forbidden
+            For identified data the actor may no longer export.
+        """
         with self.core.db.write() as s:
             job = self._own(s, actor, job_id)
             if not job.pseudonymised and not policy.allows(actor, Action.EXPORT_IDENTIFIED):
@@ -151,7 +226,22 @@ class ExportJobs:
     # ------------------------------------------------------------------ worker
     def claim(self, worker: str, now: datetime | None = None, *,
               lease: timedelta = LEASE) -> dict[str, Any] | None:
-        """Atomically take the oldest queued job (or one whose worker died) for ``worker``."""
+        """Take the oldest queued job (or one whose worker died) for a worker, atomically.
+
+        Parameters
+        ----------
+        worker : str
+            The worker's name.
+        now : datetime, optional
+            The current time.
+        lease : timedelta, default LEASE
+            How long a running job's claim holds.
+
+        Returns
+        -------
+        dict or None
+            The job with its ``requested_by``, or None when nothing is waiting.
+        """
         now = now or self.core.now()
         due = (_J.c.status == "queued") | ((_J.c.status == "running")
                                             & (_J.c.claimed_at < now - lease))
@@ -171,8 +261,27 @@ class ExportJobs:
 
     def run(self, job: dict[str, Any], *, directory: Path | None = None,
             chunk: int = 20_000) -> dict[str, Any]:
-        """Write a claimed job's file (0600) and record the outcome; the job as it ends."""
-        directory = Path(directory or export_directory(self.core))
+        """Write a claimed job's file (mode 0600) and record how it ended.
+
+        A failure is recorded on the job (store errors say what; others only their kind) and
+        the partial file removed.
+
+        Parameters
+        ----------
+        job : dict
+            A job from :meth:`claim`.
+        directory : Path, optional
+            Where to write (default ``ATTUNEMENT_EXPORT_DIR``, else ``exports/`` beside the key
+            file; made 0700).
+        chunk : int, default 20000
+            Rows per chunk.
+
+        Returns
+        -------
+        dict
+            The job as it ended (``done`` or ``failed``).
+        """
+        directory = Path(directory or _export_directory(self.core))
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         ext = "csv" if job["format"] == "csv" else "parquet"
@@ -206,8 +315,24 @@ class ExportJobs:
 
     def run_pending(self, worker: str | None = None, *, directory: Path | None = None,
                     limit: int | None = None, chunk: int = 20_000) -> list[dict[str, Any]]:
-        """Purge expired files, then claim and run queued jobs until none is left (or
-        ``limit``); the jobs as they ended."""
+        """Purge expired files, then claim and run queued jobs until none is left.
+
+        Parameters
+        ----------
+        worker : str, optional
+            The worker's name (default: host and process id).
+        directory : Path, optional
+            Where to write, as for :meth:`run`.
+        limit : int, optional
+            Run at most this many jobs.
+        chunk : int, default 20000
+            Rows per chunk.
+
+        Returns
+        -------
+        list of dict
+            The jobs as they ended.
+        """
         worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.purge_expired()
         done: list[dict[str, Any]] = []
@@ -219,7 +344,18 @@ class ExportJobs:
         return done
 
     def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete the files of expired jobs and mark them ``expired``; how many."""
+        """Delete the files of expired jobs and mark the jobs ``expired``.
+
+        Parameters
+        ----------
+        now : datetime, optional
+            The current time.
+
+        Returns
+        -------
+        int
+            How many jobs expired.
+        """
         now = now or self.core.now()
         with self.core.db.write() as s:
             jobs = list(s.execute(select(ExportJob).where(

@@ -43,7 +43,42 @@ use cases pass."""
 
 
 class Families:
-    """Families, caregivers, identifiers (encrypted, blind-indexed), the infant and transfers."""
+    """Register families and keep their record: caregivers, the infant, identifiers, site.
+
+    Identifiers (names, NHS numbers, dates of birth, contact details) are encrypted and
+    searchable only through a keyed blind index; audit rows name the fields changed, never
+    their values. ``actor`` is who acts, checked against the policy and restricted to the
+    families in their scope. What is read about families (``get_family``, ``list_families``,
+    ``caseload_page``, ``family_document``) comes from
+    :class:`attunement.store.family_views.FamilyViews`, reached from here as well.
+
+    Parameters
+    ----------
+    core : Core
+        Shared by every service of one store.
+    assessments : Assessments
+        Stores the answers a family file or a new caregiver brings.
+
+    Examples
+    --------
+    >>> from attunement.usecases.assessments import score
+    >>> from attunement.usecases.families import check_family_file
+    >>> doc = store.families.create_family(practitioner, family_file("N-002"),
+    ...                                    check_file=check_family_file, score=score)
+    >>> doc["family_id"], [c["id"] for c in doc["caregivers"]]
+    ('N-002', ['mother', 'father'])
+    >>> store.families.set_caregiver_language(practitioner, doc["id"], "father",
+    ...     page_language="ar", interpreter_needed=True)["page_language"]
+    'ar'
+    >>> store.families.interpreter_needs(lead)[doc["id"]]
+    ['father (ar)']
+    >>> store.families.update_infant(practitioner, doc["id"], reason="revised at scan",
+    ...                              due_date="2026-09-22")["changed"]
+    ['due_date']
+    >>> store.families.end_caregiver(practitioner, doc["id"], "father",
+    ...                              reason="moved out")["active"]
+    False
+    """
 
     def __init__(self, core: Core, assessments: Assessments) -> None:
         self.core = core
@@ -58,17 +93,35 @@ class Families:
     def create_family(
         self, actor: Actor, payload: dict, *, check_file: FileCheck, score: Scorer
     ) -> dict:
-        """Register a family from a screening family file plus ``site`` (and optional ``study``,
-        ``time_point`` for any responses it carries, identifiers on infant and caregivers).
+        """Register a family from a screening family file, in one transaction.
 
-        ``check_file`` checks the screening family file built from the payload (see
-        :data:`FileCheck`); ``score`` scores its responses (see
-        :data:`~attunement.store.assessments.Scorer`). The use case
-        :func:`attunement.usecases.families.register_family` passes both.
+        Answers in the file become assessments at ``time_point`` (default ``"baseline"``),
+        completed on ``assessed_on``.
 
-        Responses in the file become assessments at ``time_point`` (default ``"baseline"``).
-        Everything is one transaction. Returns the new family's document (as :meth:`get_family`),
-        built in that transaction without an identifier-view audit row.
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role at the family's site.
+        payload : dict
+            The family file plus ``site`` and optionally ``study``, ``time_point``,
+            ``registered_on`` and identifiers on the infant and caregivers.
+        check_file : FileCheck
+            Checks the screening part (:func:`attunement.usecases.families.check_family_file`).
+        score : Scorer
+            Scores its answers (:func:`attunement.usecases.assessments.score`).
+
+        Returns
+        -------
+        dict
+            The new family's document, as ``get_family`` gives it.
+
+        Raises
+        ------
+        StoreValidationError
+            Naming the dotted field (``caregivers.1.role``) of anything the checks refuse, or a
+            family code already used at the site.
+        Forbidden
+            For a read-only role.
         """
         require_write(actor)
         if not isinstance(payload, dict):
@@ -348,8 +401,32 @@ class Families:
         self, actor: Actor, family_id: int, caregiver: dict, *, check_file: FileCheck,
         score: Scorer,
     ) -> dict:
-        """Add a caregiver (with optional identifiers and responses at ``time_point``);
-        ``check_file`` and ``score`` as for :meth:`create_family`."""
+        """Add a caregiver to a family, checked like a family file's caregiver.
+
+        Parameters
+        ----------
+        actor : Actor
+            Adds the caregiver; clinical staff whose scope holds the family.
+        family_id : int
+            The family the caregiver joins.
+        caregiver : dict
+            As in a family file (``id``, ``role``, ...), plus identifiers and ``time_point``
+            for any ``responses``.
+        check_file : FileCheck
+            As for :meth:`create_family`.
+        score : Scorer
+            As for :meth:`create_family`.
+
+        Returns
+        -------
+        dict
+            The caregiver.
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad field or an id already in the family.
+        """
         require_write(actor)
         p = self._parse_caregiver(caregiver, "caregiver")
         time_point = v.text(caregiver.get("time_point", "baseline"), "caregiver.time_point")
@@ -395,8 +472,31 @@ class Families:
     def update_identifiers(
         self, actor: Actor, family_id: int, person: str, changes: dict, *, reason: str
     ) -> dict:
-        """Change a person's identifiers (``person`` = ``"infant"`` or a caregiver id); a value
-        of None removes one. The audit row names the fields changed, never their values."""
+        """Correct a person's identifiers; a value of None removes one.
+
+        Parameters
+        ----------
+        actor : Actor
+            Makes the correction (clinical, family in scope).
+        family_id : int
+            The family of the person.
+        person : str
+            ``"infant"`` or a caregiver's family-file id.
+        changes : dict
+            Identifier fields and their new values.
+        reason : str
+            Why, for the audit log (which names the fields, never the values).
+
+        Returns
+        -------
+        dict
+            ``person`` and the fields ``changed``.
+
+        Raises
+        ------
+        StoreValidationError
+            For an unknown field or a bad value.
+        """
         require_write(actor)
         reason = v.text(reason, "reason", max_len=1000) or ""
         if not isinstance(changes, dict) or not changes:
@@ -440,7 +540,31 @@ class Families:
     def transfer_family(
         self, actor: Actor, family_id: int, site: str | int, *, reason: str
     ) -> dict:
-        """Move a family to another site (admin); the transfer is audited with its reason."""
+        """Move a family to another site.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator.
+        family_id : int
+            The family to move.
+        site : str or int
+            The new site, by name or id; the family's study must run there.
+        reason : str
+            Why, for the audit log.
+
+        Returns
+        -------
+        dict
+            ``id``, ``site`` and ``site_id``.
+
+        Raises
+        ------
+        Forbidden
+            For other roles.
+        StoreValidationError
+            When it is the same site, the study does not run there, or the code is taken there.
+        """
         policy.require(actor, Action.TRANSFER_FAMILY)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self.core.db.write() as s:
@@ -478,6 +602,31 @@ class Families:
         """Record the birth (date of birth, gestation) or a revised due date.
 
         The date of birth is stored encrypted; the audit row names it but never its value.
+
+        Parameters
+        ----------
+        actor : Actor
+            Records the birth or the new date: a clinical role.
+        family_id : int
+            Whose infant.
+        reason : str
+            Why, for the audit log.
+        due_date : date or str, optional
+            A revised due date.
+        date_of_birth : date or str, optional
+            The date of birth (not in the future).
+        gestational_age_at_birth_weeks : float, optional
+            Weeks of gestation at birth, 22 to 44.
+
+        Returns
+        -------
+        dict
+            ``due_date``, ``gestational_age_at_birth_weeks``, ``date_of_birth`` and ``changed``.
+
+        Raises
+        ------
+        StoreValidationError
+            When nothing is given or a value is out of range.
         """
         require_write(actor)
         reason = v.text(reason, "reason", max_len=1000) or ""
@@ -544,8 +693,26 @@ class Families:
         reason: str,
         left_on: date | str | None = None,
     ) -> dict:
-        """Record that a caregiver left the family (kept, never deleted). ``caregiver_id`` is
-        the caregiver's database id or its family-file id."""
+        """Record that a caregiver left the family; the caregiver is kept, never deleted.
+
+        Parameters
+        ----------
+        actor : Actor
+            Records the departure (clinical roles, in scope).
+        family_id : int
+            The family the caregiver leaves.
+        caregiver_id : int or str
+            The caregiver's database id or family-file id.
+        reason : str
+            Why, for the audit log.
+        left_on : date or str, optional
+            When (default today; not before they joined).
+
+        Returns
+        -------
+        dict
+            The caregiver, no longer ``active``.
+        """
         require_write(actor)
         reason = v.text(reason, "reason", max_len=1000) or ""
         when = v.a_date(left_on, "left_on") or datetime.now(UTC).date()
@@ -571,9 +738,31 @@ class Families:
         page_language: str | None,
         interpreter_needed: bool,
     ) -> dict:
-        """Record the language a caregiver reads their own pages in (a BCP 47 tag such as
-        ``en``, ``ar`` or ``pt-BR``; None: the service default) and whether they need an
-        interpreter to talk with the service."""
+        """Record the language a caregiver reads their pages in, and if they need an interpreter.
+
+        Parameters
+        ----------
+        actor : Actor
+            Sets it: any clinical role whose scope holds the family.
+        family_id : int
+            The caregiver's family.
+        caregiver_id : int or str
+            The caregiver's database id or family-file id.
+        page_language : str or None
+            A BCP 47 tag (``en``, ``ar``, ``pt-BR``); None for the service default.
+        interpreter_needed : bool
+            Whether they need an interpreter to talk with the service.
+
+        Returns
+        -------
+        dict
+            The caregiver, with ``page_language`` and ``interpreter_needed``.
+
+        Raises
+        ------
+        StoreValidationError
+            For a tag that is not a language tag.
+        """
         require_write(actor)
         language = v.text(page_language, "page_language", max_len=35, required=False) or None
         if language is not None and not shared.LANGUAGE_TAG.match(language):
@@ -592,8 +781,18 @@ class Families:
             return shared.caregiver_dict(cg, None)
 
     def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
-        """``{family pk: ["father (ar)", ...]}`` for the actor's families where a current
-        caregiver needs an interpreter (the caseload shows it)."""
+        """List, per family, the current caregivers who need an interpreter (the caseload shows it).
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (non-clinical roles get nothing).
+
+        Returns
+        -------
+        dict of int to list of str
+            By family id, entries such as ``"father (ar)"``.
+        """
         if not policy.allows(actor, Action.READ_CLINICAL):
             return {}
         with self.core.db.read() as s:

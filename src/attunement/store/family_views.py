@@ -25,14 +25,46 @@ from attunement.store.scope import (
 
 
 class FamilyViews:
-    """What is read about families: the caseload, one family, its document (clinical or research view)."""
+    """What is read about families: the caseload, one family, and its screening document.
+
+    Each read is restricted to the families in the ``actor``'s scope; identifiers are
+    decrypted only for clinical roles (and that view is audited), and researchers get
+    pseudonymised records without dates. Reached as ``store.families.caseload_page`` and so on.
+
+    Examples
+    --------
+    >>> page = store.families.caseload_page(lead, limit=10)
+    >>> page["counts"], page["next"]
+    ({'families': 1, 'urgent': 0, 'overdue': 1}, None)
+    >>> [(f["family_id"], len(f["overdue"])) for f in page["items"]]
+    [('N-001', 5)]
+    >>> [f["family_id"] for f in store.families.list_families(practitioner, q="Example")]
+    ['N-001']
+    >>> store.families.get_family(practitioner, family)["infant"]["due_date"]
+    '2026-09-20'
+    >>> from attunement.risk.profile import REVIEW_KEY
+    >>> store.families.family_document(researcher, family, review_key=REVIEW_KEY)["family_id"]
+    'F...'
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def list_families(self, actor: Actor, *, q: str | None = None) -> list[dict]:
-        """The actor's whole caseload: open urgent alerts first, then overdue, then by family
-        code (see :meth:`caseload_page` for the rows and the search; this is every page)."""
+        """List the actor's whole caseload (every page of :meth:`caseload_page`, without filters).
+
+        Parameters
+        ----------
+        actor : Actor
+            Whose caseload.
+        q : str, optional
+            A search, as for :meth:`caseload_page` (audited for clinical roles).
+
+        Returns
+        -------
+        list of dict
+            The caseload's items, urgent first, then most overdue, then by family code.
+        """
         today = schedule_summary.today()
         by_code = not policy.pseudonymised(actor)
         needle = (q or "").strip()
@@ -60,20 +92,44 @@ class FamilyViews:
         urgent: bool = False, study: int | None = None, time_point: str | None = None,
         counts: bool = True,
     ) -> dict:
-        """One keyset page of the caseload: open urgent alerts first, then most overdue, then
-        by family code (researchers: by record id, their codes are pseudonyms).
+        """Give one page of the caseload: urgent alerts first, then most overdue, then by code.
 
-        Returns ``items``, ``next`` and ``previous`` (opaque cursors or None) and, with
-        ``counts``, ``counts`` (``families``, ``urgent``, ``overdue`` in the filtered list).
-        Each item: ``id``, ``site``, ``site_id``, ``family_id`` (study code; a pseudonym for
-        researchers), ``study``, ``n_caregivers`` (current), ``open_alerts``, ``due`` and
-        ``overdue`` (lists of caregiver x instrument x time point), ``last_assessed`` (the
-        latest date a questionnaire was completed, not entered).
-        Filters: ``mine`` (families the actor registered), ``overdue``, ``urgent``, ``study``
-        (id), ``time_point`` (families with an item due or overdue there).
-        ``q``: a family code (exact, or its beginning), and for clinical roles a name (whole
-        name or one word of it), NHS number or date of birth, matched exactly through the
-        blind index (audited); researchers: their pseudonymous family id.
+        Researchers' pages are ordered by record id, as their codes are pseudonyms.
+
+        Parameters
+        ----------
+        actor : Actor
+            Whose caseload.
+        q : str, optional
+            A family code (exact, or its beginning); for clinical roles also a name (whole or
+            one word), NHS number or date of birth, matched exactly through the blind index
+            (audited); for researchers their pseudonymous family id.
+        cursor : str, optional
+            ``next`` or ``previous`` from an earlier page.
+        limit : int, optional
+            Families per page (default 50, at most 500).
+        mine : bool, default False
+            Only families the actor registered.
+        overdue, urgent : bool, default False
+            Only families with an overdue item, or with an open urgent alert.
+        study : int, optional
+            Only families in this study (id).
+        time_point : str, optional
+            Only families with an item due or overdue at this time point.
+        counts : bool, default True
+            Also count the filtered list.
+
+        Returns
+        -------
+        dict
+            ``items`` (each: ``id``, ``site``, ``family_id``, ``study``, ``n_caregivers``,
+            ``open_alerts``, ``due``, ``overdue``, ``last_assessed``), ``next`` and
+            ``previous`` cursors, and ``counts`` (``families``, ``urgent``, ``overdue``).
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad cursor or limit.
         """
         size = caseload.page_size(limit)
         filters = caseload.Filters(mine=bool(mine), overdue=bool(overdue), urgent=bool(urgent),
@@ -222,9 +278,26 @@ class FamilyViews:
         return out
 
     def get_family(self, actor: Actor, family_id: int) -> dict:
-        """One family: infant, caregivers, assessments (every version), alerts, episodes and
-        observation sessions. Identifiers are decrypted only for clinical roles in scope, and
-        that view is audited; researchers get a pseudonymised view without dates."""
+        """Give one family's record, as the family page shows it.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (identifiers for clinical roles only, audited).
+        family_id : int
+            The family's id.
+
+        Returns
+        -------
+        dict
+            Infant, caregivers, every assessment version, alerts, consents, episodes,
+            observation sessions, and the schedule's ``due`` and ``overdue`` items.
+
+        Raises
+        ------
+        NotFound
+            For a family outside the actor's scope, or none with that id.
+        """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             doc = self.family_doc(s, actor, fam)
@@ -242,6 +315,24 @@ class FamilyViews:
         return doc
 
     def family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
+        """Build a family's record inside the caller's transaction (see :meth:`get_family`).
+
+        No audit row is written here: callers that show identifiers write it.
+
+        Parameters
+        ----------
+        s : Session
+            A database transaction.
+        actor : Actor
+            Who reads.
+        fam : Family
+            The family row, already checked to be in scope.
+
+        Returns
+        -------
+        dict
+            The record, as :meth:`get_family` returns it.
+        """
         site = s.get(Site, fam.site_id)
         study = s.get(Study, fam.study_id) if fam.study_id else None
         infant = next(iter(shared.infants_of(self.core, s, fam.id)), None)
@@ -375,11 +466,32 @@ class FamilyViews:
         )
 
     def family_document(self, actor: Actor, family_id: int, *, review_key: str) -> dict:
-        """The screening family file of this family (latest responses per current caregiver x
-        instrument, latest correction), ready for ``attunement.risk.profile``.
+        """Give the family's screening family file, ready for ``attunement.risk.profile``.
 
-        ``review_key``: the family-level answer that records the safety review (the risk
-        library's factor id; :func:`attunement.usecases.profiles.family_document` passes it).
+        It holds the latest answers per current caregiver and instrument (the latest
+        correction), and the safety review's state.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads; a researcher gets it pseudonymised, dates shifted by the family's secret
+            offset (ages and intervals unchanged).
+        family_id : int
+            The family whose file is built.
+        review_key : str
+            The family-level answer that records the safety review (the risk library's
+            ``REVIEW_KEY``): false while an urgent alert is open.
+
+        Returns
+        -------
+        dict
+            ``family_id``, ``assessed_on``, ``infant``, ``placement``, ``context``,
+            ``caregivers``.
+
+        Raises
+        ------
+        NotFound
+            When no family with that id is in the actor's scope.
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")

@@ -15,16 +15,57 @@ from attunement.store.crypto import KeyRing
 
 
 def observation_aad(family_id: int, sha256: str) -> str:
-    """The associated data binding a stored observation file to its family and content."""
+    """Give the associated data that ties a stored recording to its family and its bytes.
+
+    Parameters
+    ----------
+    family_id : int
+        The family's database id.
+    sha256 : str
+        The SHA-256 of the file's clear bytes.
+
+    Returns
+    -------
+    str
+        The text the ciphertext is bound to.
+
+    Examples
+    --------
+    >>> observation_aad(7, "ab12")
+    'observation:7:ab12'
+    """
     return f"observation:{family_id}:{sha256}"
 
 
 def seal_observation(
     keys: KeyRing, family_id: int, sha256: str, content: bytes, metadata: dict[str, Any]
 ) -> dict[str, Any]:
-    """Column values of an observation row holding ``content`` and ``metadata`` encrypted.
+    """Encrypt a recording and its metadata into the columns of an observation row.
 
-    ``sha256`` is the hash of the clear bytes (kept in clear: it identifies the upload).
+    Parameters
+    ----------
+    keys : KeyRing
+        The store's key ring.
+    family_id : int
+        The family the recording belongs to.
+    sha256 : str
+        The hash of the clear bytes (kept in clear: it identifies the upload).
+    content : bytes
+        The file.
+    metadata : dict
+        What was recorded about the file (coders, settings).
+
+    Returns
+    -------
+    dict
+        ``content``, ``meta`` (empty), ``meta_ciphertext`` and ``key_id`` column values.
+
+    Examples
+    --------
+    >>> keys = store.core.keyring()
+    >>> cols = seal_observation(keys, family, "ab12", b"coded events", {"coder": "RM"})
+    >>> sorted(cols), cols["content"] == b"coded events"
+    (['content', 'key_id', 'meta', 'meta_ciphertext'], False)
     """
     aad = observation_aad(family_id, sha256)
     return {
@@ -36,8 +77,29 @@ def seal_observation(
 
 
 def open_metadata(keys: KeyRing | None, row: Any) -> dict[str, Any]:
-    """The clear metadata of an observation row (``row``: .family_id, .sha256, .meta,
-    .meta_ciphertext, .key_id)."""
+    """Decrypt the metadata of a stored observation row.
+
+    Parameters
+    ----------
+    keys : KeyRing or None
+        The store's key ring (None only for rows stored before encryption).
+    row : object
+        The row: ``family_id``, ``sha256``, ``meta``, ``meta_ciphertext`` and ``key_id``.
+
+    Returns
+    -------
+    dict
+        The metadata in clear.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> keys = store.core.keyring()
+    >>> row = SimpleNamespace(family_id=family, sha256="ab12",
+    ...     **seal_observation(keys, family, "ab12", b"coded events", {"coder": "RM"}))
+    >>> open_metadata(keys, row)
+    {'coder': 'RM'}
+    """
     if row.key_id is None:
         return dict(row.meta or {})
     assert keys is not None
@@ -45,7 +107,28 @@ def open_metadata(keys: KeyRing | None, row: Any) -> dict[str, Any]:
 
 
 def open_content(keys: KeyRing | None, row: Any) -> bytes:
-    """The clear bytes of an observation row (``row.content`` loaded)."""
+    """Decrypt the file bytes of a stored observation row.
+
+    Parameters
+    ----------
+    keys : KeyRing or None
+        The store's key ring (None only for rows stored before encryption).
+    row : object
+        The row, with ``content`` loaded and ``family_id``, ``sha256``, ``key_id``.
+
+    Returns
+    -------
+    bytes
+        The file as uploaded.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> sealed = seal_observation(store.core.keyring(), family, "ab12", b"coded events", {})
+    >>> row = SimpleNamespace(family_id=family, sha256="ab12", **sealed)
+    >>> open_content(store.core.keyring(), row)
+    b'coded events'
+    """
     if row.key_id is None:
         return bytes(row.content)
     assert keys is not None

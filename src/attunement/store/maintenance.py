@@ -43,9 +43,29 @@ def verify_audit(
     progress: Callable[[int, int], None] | None = None,
     **tuning: int,
 ) -> audit.AuditReport:
-    """The keyed chain, the signed ``checkpoint`` (if given: only the rows from it on) and
-    the immutable records; ``progress(done, total)`` after each chunk of rows. ``tuning``:
-    :func:`audit.verify`'s ``workers``, ``parallel_after`` and ``chunk``."""
+    """Verify a store's audit log: the keyed chain, a signed checkpoint, the immutable records.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+    checkpoint : dict, optional
+        A signed checkpoint (:func:`read_checkpoint`): only the rows from it on are read.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk of rows.
+    **tuning
+        :func:`attunement.store.audit.verify`'s ``workers``, ``parallel_after`` and ``chunk``.
+
+    Returns
+    -------
+    AuditReport
+        ``ok``, the first broken row and every problem found.
+
+    Examples
+    --------
+    >>> verify_audit(store.core).ok
+    True
+    """
     keys = _keys_if_any(core)
     with core.db.read() as s:
         return audit.verify(
@@ -60,7 +80,30 @@ def verify_audit(
 
 
 def audit_checkpoint(core: Core) -> dict[str, Any]:
-    """A signed checkpoint of the chain head (refused when the chain does not verify)."""
+    """Sign a checkpoint of the audit chain's head, once the chain verifies.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core.
+
+    Returns
+    -------
+    dict
+        The signed checkpoint (see :func:`attunement.store.audit.checkpoint`).
+
+    Raises
+    ------
+    KeyFileError
+        Without the key file.
+    StoreError
+        When the audit log does not verify (no checkpoint is made).
+
+    Examples
+    --------
+    >>> audit_checkpoint(store.core)["format"]
+    'attunement-audit-checkpoint-v1'
+    """
     keys = _keys_if_any(core)
     if keys is None:
         raise KeyFileError(f"identifier key file {core.key_path} is needed to sign a checkpoint")
@@ -72,14 +115,63 @@ def audit_checkpoint(core: Core) -> dict[str, Any]:
 
 
 def write_checkpoint(core: Core, out: Path) -> dict[str, Any]:
-    """Write a signed checkpoint to ``out`` (mode 0600; never overwrites)."""
+    """Write a signed checkpoint to a new file, readable by its owner only.
+
+    Parameters
+    ----------
+    core : Core or Store
+        The store (or its core).
+    out : Path
+        The file to create; an existing one is never overwritten.
+
+    Returns
+    -------
+    dict
+        The checkpoint written.
+
+    Raises
+    ------
+    StoreValidationError
+        When ``out`` exists.
+
+    Examples
+    --------
+    >>> body = write_checkpoint(store, tmp_path / "audit-checkpoint.json")
+    >>> read_checkpoint(tmp_path / "audit-checkpoint.json") == body
+    True
+    """
     body = audit_checkpoint(getattr(core, "core", core))  # a Store or its Core
     _write_private(out, (json.dumps(body, indent=2) + "\n").encode())
     return body
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint file, or a clear error naming it."""
+    """Read a checkpoint file written by :func:`write_checkpoint`.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    dict
+        The checkpoint (its signature is checked when the audit log is verified from it).
+
+    Raises
+    ------
+    StoreValidationError
+        When the file cannot be read or is not an audit checkpoint.
+
+    Examples
+    --------
+    >>> (tmp_path / "notes.txt").write_text("not JSON")
+    8
+    >>> read_checkpoint(tmp_path / "notes.txt")
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: checkpoint: ...notes.txt is not a checkpoint (not JSON)
+    """
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -96,7 +188,7 @@ def _keys_if_any(core: Core) -> KeyRing | None:
 
 
 # ---------------------------------------------------------------------- files at rest
-def sqlite_path(url: str) -> Path | None:
+def _sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for PostgreSQL or in-memory)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -105,21 +197,34 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def secure_files(core: Core) -> None:
-    """Owner-only modes for the database and its -wal/-shm files (a loose key file is
-    refused when loaded, never quietly fixed)."""
-    path = sqlite_path(core.url)
+    """Set owner-only modes on a SQLite database and its ``-wal`` and ``-shm`` files.
+
+    A key file with loose modes is refused when loaded, never quietly fixed.
+
+    Parameters
+    ----------
+    core : Core
+        The store's core (nothing to do on PostgreSQL).
+
+    Examples
+    --------
+    >>> secure_files(store.core)
+    >>> oct((tmp_path / "store.db").stat().st_mode & 0o777)
+    '0o600'
+    """
+    path = _sqlite_path(core.url)
     if path is not None:
-        chmod_private(path)
+        _chmod_private(path)
 
 
-def chmod_private(path: Path) -> None:
+def _chmod_private(path: Path) -> None:
     """0600 on a SQLite file and its -wal/-shm companions (those that exist)."""
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(p, PRIVATE)
 
 
-def create_private(path: Path) -> None:
+def _create_private(path: Path) -> None:
     """Create an empty file with mode 0600 (refuses an existing one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
@@ -154,7 +259,7 @@ def _known_revisions() -> set[str]:
     return {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
 
 
-def check_backup_content(url: str, source: Path, key_path: Path) -> None:
+def _check_backup_content(url: str, source: Path, key_path: Path) -> None:
     """Refuse a restored copy (at ``url``, not yet in place) whose schema this version does
     not know or whose identifiers were encrypted with another key file."""
     engine = create_engine(url)
@@ -190,13 +295,43 @@ def check_backup_content(url: str, source: Path, key_path: Path) -> None:
 
 
 def restore_sqlite(source: Path, target: Path, opener: Any) -> None:
-    """Restore into a new 0600 file next to ``target``, check it, then swap it in.
+    """Restore a SQLite backup over a database file, checking it before anything is replaced.
 
-    ``opener(url)`` opens (and migrates) a store on the candidate and returns it.
+    The backup is copied into a new 0600 file next to ``target``, opened, migrated and
+    verified there; only then does it replace ``target``.
+
+    Parameters
+    ----------
+    source : Path
+        The backup.
+    target : Path
+        The database file to replace.
+    opener : callable
+        ``opener(url)`` opens (and migrates) a store; it carries the key file as
+        ``opener.key_path``.
+
+    Raises
+    ------
+    StoreValidationError
+        When the backup is not a sound attunement backup or does not verify.
+    KeyFileError
+        When it was encrypted with another key file.
+
+    Examples
+    --------
+    >>> from attunement.store import Store
+    >>> backup = store.maintenance.backup(tmp_path / "backup.db")
+    >>> def opener(url):
+    ...     return Store.open(url, key_path=store.key_path)
+    >>> opener.key_path = store.key_path
+    >>> restore_sqlite(backup, tmp_path / "restored.db", opener)
+    >>> with opener(f"sqlite:///{tmp_path / 'restored.db'}") as restored:
+    ...     [s["name"] for s in restored.accounts.list_sites(admin)]
+    ['North', 'South']
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.restore-{secrets.token_hex(4)}"
-    create_private(tmp)
+    _create_private(tmp)
     try:
         try:
             src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -223,7 +358,7 @@ def restore_sqlite(source: Path, target: Path, opener: Any) -> None:
         os.replace(tmp, target)
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
-        chmod_private(target)
+        _chmod_private(target)
     finally:
         for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             p.unlink(missing_ok=True)
@@ -239,7 +374,7 @@ def _fold_wal(path: Path) -> None:
 
 def _check_candidate(url: str, source: Path, opener: Any) -> None:
     """Schema version, key and the backup's own audit verification, on the candidate copy."""
-    check_backup_content(url, source, opener.key_path)
+    _check_backup_content(url, source, opener.key_path)
     store = opener(url)
     try:
         report = store.maintenance.verify_audit()
@@ -254,9 +389,41 @@ def _check_candidate(url: str, source: Path, opener: Any) -> None:
 
 
 def restore_postgres(source: Path, url: str, opener: Any, pg_run: Any) -> str | None:
-    """Restore into a new database on the same server, check it, then swap it in by renaming.
+    """Restore a ``pg_dump`` backup over a PostgreSQL database, checking it first.
 
-    Returns the name the replaced database was kept under (None if there was none).
+    The backup goes into a new database on the same server and is verified there; then the
+    target is renamed aside and the new database renamed into its place.
+
+    Parameters
+    ----------
+    source : Path
+        The backup (``pg_dump -Fc``).
+    url : str
+        The database to replace.
+    opener : callable
+        ``opener(url)`` opens (and migrates) a store; it carries ``opener.key_path``.
+    pg_run : callable
+        Runs a PostgreSQL client tool (:func:`pg_run`).
+
+    Returns
+    -------
+    str or None
+        The name the replaced database is kept under (None when there was none).
+
+    Raises
+    ------
+    StoreValidationError, KeyFileError
+        As :func:`restore_sqlite`; the target is then untouched.
+    StoreError
+        When the target cannot be renamed (the service is still connected).
+
+    Examples
+    --------
+    Needs a PostgreSQL server; ``attunement platform restore`` calls it through
+    :meth:`attunement.store.service.Store.restore`:
+
+    >>> kept = restore_postgres(Path("nightly.dump"), "postgresql+psycopg://localhost/care",
+    ...                         opener, pg_run)  # doctest: +SKIP
     """
     parsed = make_url(url)
     target = parsed.database or ""
@@ -311,12 +478,37 @@ READ_ONLY = ("alembic_version",)
 
 
 def grant_service_role(url: str, role: str, password: str | None = None) -> list[str]:
-    """Create (if missing) the PostgreSQL role the service connects as, and grant it only
-    what the service needs: INSERT/SELECT on append-only history, full use of the other
-    tables, no ownership (so no ALTER, DROP, TRUNCATE or disabling of triggers).
+    """Create the PostgreSQL role the service connects as, with only the rights it needs.
 
-    Run as the role that owns the tables (the one migrations run as). Returns the
-    statements run (the password shown as ``***``).
+    It may add rows to the history tables (audit log, assessments, allocations, consents)
+    but never change or remove them, and owns nothing, so it cannot alter, drop or truncate
+    tables or disable their triggers. Run it as the role that owns the tables.
+
+    Parameters
+    ----------
+    url : str
+        The database, connected as the owner role.
+    role : str
+        The service's role name (letters, digits and ``_``, a letter first).
+    password : str, optional
+        A password to set for it.
+
+    Returns
+    -------
+    list of str
+        The statements run, the password shown as ``***``.
+
+    Raises
+    ------
+    StoreValidationError
+        For a database that is not PostgreSQL, a bad name, or the owner's own role.
+
+    Examples
+    --------
+    >>> grant_service_role(f"sqlite:///{tmp_path / 'store.db'}", "attunement_app")
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: db: database roles exist on PostgreSQL only
     """
     if make_url(url).get_backend_name() != "postgresql":
         raise StoreValidationError("db", "database roles exist on PostgreSQL only")
@@ -371,7 +563,20 @@ def grant_service_role(url: str, role: str, password: str | None = None) -> list
 
 # ---------------------------------------------------------------------- the service
 class Maintenance:
-    """The audit log, its verification and checkpoints, backups."""
+    """The audit log, its verification and checkpoints, the caseload's nightly refresh, backups.
+
+    Examples
+    --------
+    >>> log = store.maintenance.audit_log(admin, limit=3)
+    >>> sorted(log[0])[:4]
+    ['action', 'actor', 'actor_id', 'after']
+    >>> store.maintenance.verify_audit().ok
+    True
+    >>> store.maintenance.refresh_caseload(full=True)
+    1
+    >>> store.maintenance.backup(tmp_path / "nightly.db").name
+    'nightly.db'
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -379,7 +584,30 @@ class Maintenance:
     def audit_log(
         self, actor: Actor, *, limit: int = 200, family_id: int | None = None
     ) -> list[dict]:
-        """Newest audit rows first (admin: all; site lead: rows about their sites)."""
+        """List audit rows, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            An administrator (every row) or a site lead (rows about their sites).
+        limit : int, default 200
+            How many rows (1 to 10,000).
+        family_id : int, optional
+            Only the rows about this family (which must be in the actor's scope).
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``at``, ``actor``, ``role``, ``action``, ``entity``, ``before``, ``after``,
+            ``reason``, ``hash``, ...; a randomisation's sequence is hidden from recruiters.
+
+        Raises
+        ------
+        Forbidden
+            For roles that may not read the audit log.
+        NotFound
+            When ``family_id`` is out of scope.
+        """
         policy.require(actor, Action.READ_AUDIT)
         limit = max(1, min(int(limit), 10000))
         with self.core.db.read() as s:
@@ -413,19 +641,48 @@ class Maintenance:
     def verify_audit(
         self, *, checkpoint: dict | None = None, progress: Any = None
     ) -> audit.AuditReport:
-        """Check the whole keyed chain (from a signed ``checkpoint`` if given) and every
-        immutable record against it; ``.first_broken`` names the first bad row, ``.problems``
-        every finding; ``progress(done, total)`` is called as rows are read."""
+        """Check the keyed chain and every immutable record against it.
+
+        Parameters
+        ----------
+        checkpoint : dict, optional
+            A signed checkpoint: only the rows from it on are read.
+        progress : callable, optional
+            Called as ``progress(done, total)`` as rows are read.
+
+        Returns
+        -------
+        AuditReport
+            ``ok``; ``first_broken`` names the first bad row, ``problems`` every finding.
+        """
         return verify_audit(self.core, checkpoint=checkpoint, progress=progress)
 
     def audit_checkpoint(self) -> dict:
-        """A signed checkpoint of the chain's head, to keep outside the database."""
+        """Sign a checkpoint of the chain's head, to keep outside the database.
+
+        Returns
+        -------
+        dict
+            The checkpoint (see :func:`audit_checkpoint`).
+        """
         return audit_checkpoint(self.core)
 
     def refresh_caseload(self, *, full: bool = False) -> int:
-        """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``):
-        the rows whose counts change by today, and rows for families written outside the
-        store; ``full``: every row recomputed. Returns how many families were computed."""
+        """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``).
+
+        Recomputes the rows whose counts change by today and adds rows for families written
+        outside the store.
+
+        Parameters
+        ----------
+        full : bool, default False
+            Recompute every row instead.
+
+        Returns
+        -------
+        int
+            How many families were computed.
+        """
         day = schedule_summary.today()
         with self.core.db.write() as s:
             if full:
@@ -433,9 +690,24 @@ class Maintenance:
             return schedule_summary.refresh_stale(s, day)
 
     def backup(self, dest: str | Path) -> Path:
-        """A consistent copy of the database (SQLite online backup; ``pg_dump -Fc``).
+        """Write a consistent copy of the database (SQLite online backup, or ``pg_dump -Fc``).
 
-        The identifier key file is NOT included: keep it separately.
+        The identifier key file is not included: keep it separately.
+
+        Parameters
+        ----------
+        dest : str or Path
+            The backup file to create (mode 0600).
+
+        Returns
+        -------
+        Path
+            ``dest``.
+
+        Raises
+        ------
+        StoreValidationError
+            When ``dest`` exists.
         """
         dest = Path(dest)
         if dest.exists():
@@ -449,7 +721,7 @@ class Maintenance:
                 after={"dest": dest.name},
             )
         try:
-            create_private(dest)  # 0600 from the start, never after the fact
+            _create_private(dest)  # 0600 from the start, never after the fact
         except FileExistsError:
             raise StoreValidationError("dest", f"{dest} already exists") from None
         if self.core.dialect == "sqlite":
@@ -481,6 +753,27 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 def pg_run(tool: str, args: list[str]) -> None:
+    """Run a PostgreSQL client tool (``pg_dump``, ``pg_restore``) and fail loudly if it fails.
+
+    Parameters
+    ----------
+    tool : str
+        The program, looked up on ``PATH`` and in ``/usr/lib/postgresql/*/bin``.
+    args : list of str
+        Its arguments.
+
+    Raises
+    ------
+    RuntimeError
+        When the tool is missing or exits with an error (its message included).
+
+    Examples
+    --------
+    >>> pg_run("pg_no_such_tool", [])
+    Traceback (most recent call last):
+    ...
+    RuntimeError: pg_no_such_tool not found (install the PostgreSQL client tools)
+    """
     import glob
 
     exe = shutil.which(tool) or next(

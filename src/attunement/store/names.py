@@ -54,7 +54,35 @@ def _check_scripts(word: str, field: str, what: str) -> None:
 
 
 def site_name(value: str, field: str = "name") -> str:
-    """A site name in NFKC with single spaces; refuses look-alike constructions."""
+    r"""Check and tidy a new site's name: NFKC, single spaces, no look-alike letters.
+
+    Parameters
+    ----------
+    value : str
+        The name as typed.
+    field : str, default "name"
+        The field an error names.
+
+    Returns
+    -------
+    str
+        The name as it will be stored.
+
+    Raises
+    ------
+    StoreValidationError
+        For an invisible or control character, or a word mixing scripts (Latin and
+        Cyrillic letters, say).
+
+    Examples
+    --------
+    >>> site_name("  North   Clinic ")
+    'North Clinic'
+    >>> site_name("N\u043erth")
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: name: the name mixes letters of different scripts (cyrillic, latin) in 'Nоrth', which makes look-alike names; use one script per word
+    """
     norm = " ".join(unicodedata.normalize("NFKC", value).split())
     _check_characters(norm, field, "the name")
     for word in norm.split(" "):
@@ -62,24 +90,90 @@ def site_name(value: str, field: str = "name") -> str:
     return norm
 
 
-def skeleton(value: str) -> str:
+def _skeleton(value: str) -> str:
     """What a name looks like: NFKC, confusable letters as Latin, case-folded."""
     return unicodedata.normalize("NFKC", value).casefold().translate(_CONFUSABLE)
 
 
 def same_looking(name: str, existing: Iterable[str]) -> str | None:
-    """The existing name that ``name`` would be confused with, if any."""
-    key = skeleton(name)
-    return next((other for other in existing if skeleton(other) == key), None)
+    """Find the existing site name a new one could be mistaken for.
+
+    Names are compared by their skeleton: NFKC, case-folded, Cyrillic and Greek look-alike
+    letters read as Latin.
+
+    Parameters
+    ----------
+    name : str
+        The proposed name.
+    existing : iterable of str
+        The names already in use.
+
+    Returns
+    -------
+    str or None
+        The clashing existing name, or None when the new name is distinct.
+
+    Examples
+    --------
+    >>> same_looking("NORTH", ["North", "South"])
+    'North'
+    >>> same_looking("East", ["North", "South"]) is None
+    True
+    """
+    key = _skeleton(name)
+    return next((other for other in existing if _skeleton(other) == key), None)
 
 
 def fold(value: str) -> str:
-    """The comparison form of an e-mail address or a name: NFKC, case-folded, trimmed."""
+    """Give the form in which two e-mail addresses or names are compared.
+
+    Parameters
+    ----------
+    value : str
+        An address or a name.
+
+    Returns
+    -------
+    str
+        ``value`` trimmed, in NFKC and case-folded.
+
+    Examples
+    --------
+    >>> fold("  Lead@Example.ORG ")
+    'lead@example.org'
+    """
     return unicodedata.normalize("NFKC", value.strip()).casefold()
 
 
 def email(value: str, field: str = "email") -> str:
-    """An e-mail address in NFKC, case-folded; refuses look-alike constructions."""
+    """Check an e-mail address and return the form the accounts keep.
+
+    Parameters
+    ----------
+    value : str
+        The address as typed.
+    field : str, default "email"
+        The field an error names.
+
+    Returns
+    -------
+    str
+        The address in NFKC, case-folded.
+
+    Raises
+    ------
+    StoreValidationError
+        When it is not an address, or holds invisible characters or mixed scripts.
+
+    Examples
+    --------
+    >>> email("midwife.example.org")
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.StoreValidationError: email: 'midwife.example.org' is not an email address
+    >>> email(" Midwife@Example.org")
+    'midwife@example.org'
+    """
     norm = unicodedata.normalize("NFKC", value.strip()).casefold()
     _check_characters(norm, field, "the address")
     if not _EMAIL.match(norm):

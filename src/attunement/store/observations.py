@@ -29,7 +29,26 @@ MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures'
 
 
 class Observations:
-    """Observation sessions (coded recordings) and their measures."""
+    r"""Coded recordings of caregiver-infant interaction, stored encrypted, and their measures.
+
+    Every method takes ``actor``, who acts; reading a recording or its measures is for
+    clinical roles with the family in their scope (:mod:`attunement.policy`).
+
+    Examples
+    --------
+    >>> coded = (b"session,actor,code,onset\n"
+    ...          b"visit,Infant,cry,1\n"
+    ...          b"visit,Mother,soothe,2\n")
+    >>> o = store.observations.add_observation_session(
+    ...     practitioner, family, filename="visit.csv", content=coded,
+    ...     metadata={"cues": "cry", "responses": "soothe"})
+    >>> o["filename"], o["size"]
+    ('visit.csv', 66)
+    >>> store.observations.observation_content(practitioner, o["id"]) == ("visit.csv", coded)
+    True
+    >>> list(store.observations.observation_measures(practitioner, family)) == [o["id"]]
+    True
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -37,9 +56,37 @@ class Observations:
     def add_observation_session(
         self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
     ) -> dict:
-        """Attach a coded recording (file bytes + metadata) to a family. The file is validated
-        and measured here, once (:mod:`attunement.store.observation_measures`): one that is too
-        large or cannot be measured is refused and nothing is stored."""
+        """Attach a coded recording (file bytes and metadata) to a family.
+
+        The file is validated and measured here, once
+        (:mod:`attunement.store.observation_measures`): one that is too large or cannot be
+        measured is refused and nothing is stored.
+
+        Parameters
+        ----------
+        actor : Actor
+            Uploads it: a clinical role, family in scope.
+        family_id : int
+            The family recorded.
+        filename : str
+            A plain file name (no folders); its suffix says how to read the file.
+        content : bytes
+            The coded file.
+        metadata : dict
+            Coders, participants and the measures' settings (``cues``, ``responses``, ...).
+
+        Returns
+        -------
+        dict
+            The stored session: ``id``, ``filename``, ``sha256``, ``size``, ``metadata``, ...
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad file name, an empty, too large or unreadable file, or bad metadata.
+        NotFound
+            When the family is not in the actor's scope.
+        """
         from attunement.store.observation_measures import (
             ALGORITHM,
             ObservationMeasures,
@@ -83,9 +130,29 @@ class Observations:
             return out
 
     def observation_measures(self, actor: Actor, family_id: int) -> dict[int, dict]:
-        """The measures stored at upload of each of a family's coded sessions, by session id
-        (clinical roles in scope; never re-parsed). A session uploaded before measures were
-        kept has no entry."""
+        """Give the measures stored at upload for each of a family's coded sessions.
+
+        Files are never re-parsed; a session uploaded before measures were kept has no entry.
+
+        Parameters
+        ----------
+        actor : Actor
+            Opens them (clinical roles only; family in their scope).
+        family_id : int
+            Whose sessions.
+
+        Returns
+        -------
+        dict of int to dict
+            The measures by observation session id.
+
+        Raises
+        ------
+        Forbidden
+            For a role that may not open recordings.
+        NotFound
+            When the family is not in the actor's scope.
+        """
         from attunement.store.observation_measures import stored_measures
 
         if not policy.allows(actor, Action.OPEN_RECORDING):
@@ -97,7 +164,27 @@ class Observations:
             return stored_measures(s, self.core.keyring(s), ids)
 
     def observation_content(self, actor: Actor, session_id: int) -> tuple[str, bytes]:
-        """The file of an observation session (clinical roles in scope)."""
+        """Give back the file of an observation session, decrypted.
+
+        Parameters
+        ----------
+        actor : Actor
+            A clinical role with the session's family in scope.
+        session_id : int
+            The observation session.
+
+        Returns
+        -------
+        tuple of (str, bytes)
+            The file name and its bytes.
+
+        Raises
+        ------
+        Forbidden
+            For a role that may not open recordings.
+        NotFound
+            When there is no such session in the actor's scope.
+        """
         if not policy.allows(actor, Action.OPEN_RECORDING):
             raise Forbidden("only clinical roles may download recordings")
         with self.core.db.read() as s:

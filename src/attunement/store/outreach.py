@@ -67,7 +67,29 @@ def _message_dict(m: Any) -> dict:
 
 
 class OutreachRecords:
-    """Data access for outreach (planning snapshots, queueing, claiming, results)."""
+    """The outreach tables: caregivers' contact preferences, and messages as durable jobs.
+
+    Planning reads snapshots (:meth:`schedule_snapshot`, :meth:`open_alerts`) and queues
+    messages under idempotency keys; workers :meth:`claim` them, read
+    :meth:`delivery_context` and :meth:`record` the result. Methods taking ``actor`` (who
+    acts, checked against the policy) serve the care team; the others the outreach service.
+
+    Examples
+    --------
+    >>> store.outreach.set_contact_preferences(practitioner, family, "mother", method="email")
+    {'caregiver': 'mother', 'language': 'en', 'method': 'email', 'opted_out': False}
+    >>> [row] = store.outreach.queue([{"kind": "invitation", "key": "invite:mother:epds:6w",
+    ...     "family_id": family, "site_id": site, "caregiver_id": 1,
+    ...     "instrument": "epds", "time_point": "6w"}])
+    >>> [message] = store.outreach.claim("worker-1", store.core.now())
+    >>> message["status"], message["attempts"]
+    ('sending', 1)
+    >>> store.outreach.delivery_context(message)["address"]
+    'mina@example.org'
+    >>> store.outreach.record(message, "sent", worker="worker-1")
+    >>> [m["status"] for m in store.outreach.list_messages(practitioner, family)]
+    ['sent']
+    """
 
     def __init__(self, core: Core | Any) -> None:
         self.core: Core = getattr(core, "core", core)  # a Store passes its Core
@@ -84,8 +106,33 @@ class OutreachRecords:
         method: str | None = None,
         opted_out: bool | None = None,
     ) -> dict:
-        """Record a caregiver's preferred language (their page language, shared with every
-        caregiver page), contact method and opt-out (audited)."""
+        """Record how a caregiver wants to be contacted, or that they opted out (audited).
+
+        Parameters
+        ----------
+        actor : Actor
+            Records the wishes: clinical staff with the family in scope.
+        family_id : int
+            The caregiver's family.
+        caregiver : int or str
+            The caregiver's database id or family-file id.
+        language : str, optional
+            A language tag; it is the caregiver's page language, shared by all their pages.
+        method : str, optional
+            ``email`` or ``sms``.
+        opted_out : bool, optional
+            No more invitations or reminders.
+
+        Returns
+        -------
+        dict
+            ``caregiver``, ``language``, ``method`` and ``opted_out``.
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad language tag or method.
+        """
         require_write(actor)
         if language is not None and (not isinstance(language, str)
                                      or not shared.LANGUAGE_TAG.match(language)):
@@ -120,8 +167,20 @@ class OutreachRecords:
 
     # ------------------------------------------------------------------ planning snapshots
     def schedule_snapshot(self, today: date) -> list[dict]:
-        """Every caregiver x instrument x time point whose window is open on ``today`` and not
-        answered, by the store's own schedule rule, with the caregiver's preferences."""
+        """List every questionnaire open and unanswered on a day, by the store's schedule rule.
+
+        Parameters
+        ----------
+        today : date
+            The planning day.
+
+        Returns
+        -------
+        list of dict
+            Per caregiver, instrument and time point: ``family_id``, ``site_id``,
+            ``caregiver_id``, the window's ``opens`` and ``closes``, and the caregiver's
+            ``language``, ``method`` and ``opted_out``.
+        """
         with self._db.read() as s:
             # plain rows, not ORM objects: this reads every family of every study
             fams = s.execute(select(Family.id, Family.site_id, Family.study_id, Family.registered_on)
@@ -177,7 +236,13 @@ class OutreachRecords:
         return out
 
     def questionnaire_history(self) -> dict[tuple[int, str, str], tuple[int, datetime]]:
-        """(caregiver, instrument, time point) -> (messages queued so far, first queued at)."""
+        """Count the invitations and reminders queued so far per questionnaire.
+
+        Returns
+        -------
+        dict
+            ``(caregiver id, instrument, time point)`` -> ``(messages queued, first queued at)``.
+        """
         from sqlalchemy import func
 
         with self._db.read() as s:
@@ -191,7 +256,14 @@ class OutreachRecords:
         return {(r[0], r[1], r[2]): (int(r[3]), _as_utc(r[4], col)) for r in rows}
 
     def open_alerts(self) -> list[dict]:
-        """Open urgent flags with their family's site and the practitioner who registered it."""
+        """List the open urgent flags, with whom to tell about each.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``kind``, ``flag_id``, ``family_id``, ``created_at``, ``site_id``,
+            ``created_by``, and the site's name, active ``practitioners`` and ``site_leads``.
+        """
         with self._db.read() as s:
             rows = s.execute(
                 select(Alert.id, Alert.kind, Alert.flag_id, Alert.family_id, Alert.created_at,
@@ -228,10 +300,24 @@ class OutreachRecords:
 
     # ------------------------------------------------------------------ queueing
     def queue(self, rows: list[dict], *, actor: Actor | None = None) -> list[dict]:
-        """Insert messages; a key already present is left alone. Returns the rows inserted.
+        """Queue messages; one whose key is already queued is left alone.
 
-        Escalations (kind ``alert``/``escalation``) are audited one by one; invitations and
-        reminders are audited when delivered (one row each) and here by one summary row.
+        Escalations are audited one by one; invitations and reminders by one summary row here,
+        and each when delivered.
+
+        Parameters
+        ----------
+        rows : list of dict
+            Each with ``kind``, ``key``, ``family_id``, ``site_id`` and, as the kind needs,
+            ``caregiver_id``, ``instrument``, ``time_point``, ``alert_id``, ``user_id``,
+            ``channel``, ``language``, ``not_before``.
+        actor : Actor, optional
+            Who queues (default: the system).
+
+        Returns
+        -------
+        list of dict
+            The rows inserted, with their ids.
         """
         if not rows:
             return []
@@ -275,9 +361,25 @@ class OutreachRecords:
     # ------------------------------------------------------------------ the worker's side
     def claim(self, worker: str, now: datetime, *, limit: int = 50,
               lease: timedelta = timedelta(minutes=10)) -> list[dict]:
-        """Atomically take up to ``limit`` due messages for ``worker`` (see the module doc).
+        """Take up to ``limit`` due messages for one worker, atomically.
 
-        A row left ``sending`` longer than ``lease`` (its worker died) is taken again.
+        A message left ``sending`` longer than ``lease`` (its worker died) is taken again.
+
+        Parameters
+        ----------
+        worker : str
+            The worker's name.
+        now : datetime
+            The current time.
+        limit : int, default 50
+            The most messages to take.
+        lease : timedelta, default 10 minutes
+            How long a claim holds.
+
+        Returns
+        -------
+        list of dict
+            The claimed messages (status ``sending``), by id.
         """
         due = (((_M.c.status.in_(("queued", "retry"))) & (_M.c.not_before <= now))
                | ((_M.c.status == "sending") & (_M.c.claimed_at < now - lease)))
@@ -294,7 +396,19 @@ class OutreachRecords:
         return sorted((_message_dict(r) for r in rows), key=lambda m: m["id"])
 
     def delivery_context(self, message: dict) -> dict:
-        """What sending needs, read fresh: whether it is still wanted, and the address."""
+        """Read what sending a message needs, fresh: whether it is still wanted, and the address.
+
+        Parameters
+        ----------
+        message : dict
+            A message this worker claimed (:meth:`claim`).
+
+        Returns
+        -------
+        dict
+            ``site``, ``wanted`` and ``why_not`` (answered, opted out, caregiver left, flag
+            acknowledged, account disabled), and the decrypted ``address``.
+        """
         with self._db.read() as s:
             fam = s.get(Family, message["family_id"])
             site = s.get(Site, fam.site_id) if fam else None
@@ -341,10 +455,30 @@ class OutreachRecords:
     def record(self, message: dict, status: str, *, error: str | None = None,
                not_before: datetime | None = None, now: datetime | None = None,
                worker: str = "", undelivered_link: str | None = None) -> None:
-        """Record one delivery result (sent, retry, failed, skipped), audited.
+        """Record one delivery result, audited; only the worker still holding the claim can.
 
-        ``undelivered_link``: the caregiver link made for a message that did not go out; it is
-        expired in the same transaction, so only delivered links are ever live.
+        Parameters
+        ----------
+        message : dict
+            The claimed message.
+        status : str
+            ``sent``, ``retry``, ``failed`` or ``skipped`` (one of ``STATUSES``).
+        error : str, optional
+            What went wrong.
+        not_before : datetime, optional
+            For a retry: not before this time.
+        now : datetime, optional
+            The current time.
+        worker : str, default ""
+            The worker's name, for the audit log.
+        undelivered_link : str, optional
+            The caregiver link made for a message that did not go out: expired here, so only
+            delivered links are ever live.
+
+        Raises
+        ------
+        ValueError
+            For an unknown status.
         """
         if status not in STATUSES:
             raise ValueError(f"unknown outreach status {status!r}")
@@ -378,7 +512,20 @@ class OutreachRecords:
 
     # ------------------------------------------------------------------ reading
     def list_messages(self, actor: Actor, family_id: int) -> list[dict]:
-        """A family's messages, newest first (clinical roles in scope; others see none)."""
+        """List a family's messages, newest first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (only clinical roles see any).
+        family_id : int
+            Whose messages.
+
+        Returns
+        -------
+        list of dict
+            The messages, each with its ``caregiver``.
+        """
         if not policy.allows(actor, Action.READ_CLINICAL):
             return []
         with self._db.read() as s:
@@ -390,7 +537,20 @@ class OutreachRecords:
             return [{**_message_dict(m), "caregiver": keys.get(m.caregiver_id)} for m in rows]
 
     def contact_preferences(self, actor: Actor, family_id: int) -> list[dict]:
-        """Each current caregiver's language, method and opt-out (defaults when never set)."""
+        """List each current caregiver's contact language, method and opt-out.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who asks; the family must be in their scope.
+        family_id : int
+            Whose caregivers.
+
+        Returns
+        -------
+        list of dict
+            ``caregiver``, ``language``, ``method`` and ``opted_out`` (defaults when never set).
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             carers = s.execute(select(Caregiver).where(
@@ -404,13 +564,25 @@ class OutreachRecords:
                 for c in carers]
 
     def all_messages(self) -> list[dict]:
-        """Every message (operators and tests)."""
+        """List every message, by id (for operators and tests).
+
+        Returns
+        -------
+        list of dict
+            The messages.
+        """
         with self._db.read() as s:
             return [_message_dict(m) for m in
                     s.execute(select(OutreachMessage).order_by(OutreachMessage.id)).scalars()]
 
     def failures(self) -> list[dict]:
-        """Messages waiting for a retry or given up on (shown to staff and operators)."""
+        """List the messages waiting for a retry or given up on (shown to staff and operators).
+
+        Returns
+        -------
+        list of dict
+            The messages with status ``retry`` or ``failed``.
+        """
         with self._db.read() as s:
             return [_message_dict(m) for m in s.execute(
                 select(OutreachMessage).where(OutreachMessage.status.in_(("retry", "failed")))

@@ -83,8 +83,10 @@ def _iso(d: date | None) -> str | None:
 
 @dataclass(frozen=True)
 class ReferralContent:
-    """The content referrals are checked and read against (built by
-    :func:`attunement.usecases.referrals.referral_content`).
+    """The content referrals are checked and read against.
+
+    Built by :func:`attunement.usecases.referrals.referral_content`, so the store imports
+    no domain library.
 
     Attributes
     ----------
@@ -96,6 +98,16 @@ class ReferralContent:
     rules : Mapping[str, Any]
         Instrument id -> its reliable-change rule (``score``, ``threshold``, ``source`` and
         ``improved(before, after)``), for the outcomes after a referral and the cascade.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> content = ReferralContent(programmes={"vipp_sd": "VIPP-SD"},
+    ...                           routes={"gp": "GP"}, rules={})
+    >>> content.target_label(SimpleNamespace(kind="route", target="gp"))
+    'GP'
+    >>> content.target_label(SimpleNamespace(kind="route", target="housing_support"))
+    'housing_support'
     """
 
     programmes: Mapping[str, str]
@@ -103,11 +115,48 @@ class ReferralContent:
     rules: Mapping[str, Any]
 
     def target_label(self, r: Referral) -> str:
+        """Give the words shown for a referral's target.
+
+        Parameters
+        ----------
+        r : Referral
+            A referral row (its ``kind`` and ``target``).
+
+        Returns
+        -------
+        str
+            A route's label (its id when the service added its own route); a programme's id.
+        """
         return self.routes.get(r.target, r.target) if r.kind == "route" else r.target
 
 
 class Referrals:
-    """Referrals of the store's families (see the module doc)."""
+    """Referrals of the store's families and what became of them (see the module's notes).
+
+    ``actor`` is who acts, checked against the policy and restricted to the families in
+    their scope; ``content`` is what referrals are checked and read against
+    (:class:`ReferralContent`).
+
+    Examples
+    --------
+    >>> from attunement.usecases.referrals import referral_content
+    >>> content = referral_content()
+    >>> r = store.referrals.add_referral(practitioner, family, kind="route",
+    ...     target="talking_therapies", offered_on="2026-10-01", caregiver="mother",
+    ...     content=content)
+    >>> r["status"], r["target_label"]
+    ('offered', 'NHS Talking Therapies (psychological therapy)')
+    >>> store.referrals.record_stage(practitioner, r["id"], "accepted", on="2026-10-03",
+    ...                              content=content)["next_stages"]
+    ['started', 'ended']
+    >>> seen = store.referrals.get_referral(researcher, r["id"], content=content)
+    >>> seen["offered_day"], seen["accepted_day"]
+    (0, 2)
+    >>> caregivers, assessments, referrals = store.referrals.cascade_tables(
+    ...     lead, site=site, content=content)
+    >>> len(caregivers), len(referrals)
+    (2, 1)
+    """
 
     def __init__(self, core: Core | Any) -> None:
         self.core: Core = getattr(core, "core", core)  # a Store passes its Core
@@ -238,7 +287,36 @@ class Referrals:
         caregiver: str | None = None,
         content: ReferralContent,
     ) -> dict:
-        """Record that a programme or treatment route was offered (stage ``offered``)."""
+        """Record that a programme or a treatment route was offered.
+
+        Parameters
+        ----------
+        actor : Actor
+            Records the offer (a clinical role in scope).
+        family_id : int
+            The family offered it.
+        kind : str
+            ``programme`` (a programme of the intervention catalogue) or ``route`` (a
+            treatment route for the caregiver's own health).
+        target : str
+            The programme id, or a route id (lower-case letters, digits and ``_``).
+        offered_on : date or str
+            When (not in the future).
+        caregiver : str, optional
+            The caregiver it is for (default: the whole family).
+        content : ReferralContent
+            The catalogue and routes.
+
+        Returns
+        -------
+        dict
+            The referral, at stage ``offered``, with its ``next_stages`` and ``outcomes``.
+
+        Raises
+        ------
+        StoreValidationError
+            For an unknown programme, a malformed route id or a bad date.
+        """
         require_write(actor)
         if kind not in KINDS:
             raise StoreValidationError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
@@ -283,10 +361,38 @@ class Referrals:
         episode_id: int | None = None,
         content: ReferralContent,
     ) -> dict:
-        """Move a referral to its next ``stage`` (see :data:`NEXT`) on date ``on``.
+        """Move a referral to its next stage on a date.
 
-        ``declined`` and ``ended`` need a ``reason``; ``started`` may name the ``episode_id``
-        it started (else the family's episode of the same programme starting that day).
+        The order is enforced (:data:`NEXT`); each date is on or after the previous one and not
+        in the future.
+
+        Parameters
+        ----------
+        actor : Actor
+            Moves it on; clinical, with the referral's family in scope.
+        referral_id : int
+            The referral.
+        stage : str
+            ``accepted``, ``declined``, ``started``, ``completed`` or ``ended``.
+        on : date or str
+            When.
+        reason : str, optional
+            Required for ``declined`` and ``ended``.
+        episode_id : int, optional
+            For ``started``: the episode it started (else the family's episode of the same
+            programme starting that day).
+        content : ReferralContent
+            The catalogue and routes.
+
+        Returns
+        -------
+        dict
+            The referral as it now stands.
+
+        Raises
+        ------
+        StoreValidationError
+            For a stage out of order, a date out of order or a missing reason.
         """
         require_write(actor)
         if stage not in STAGES or stage == "offered":
@@ -361,6 +467,27 @@ class Referrals:
     # ------------------------------------------------------------------ reads
     def get_referral(self, actor: Actor, referral_id: int, *,
                      content: ReferralContent) -> dict:
+        """Give one referral (pseudonymised for researchers: no reasons, days instead of dates).
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads.
+        referral_id : int
+            The referral.
+        content : ReferralContent
+            The catalogue and routes.
+
+        Returns
+        -------
+        dict
+            The referral.
+
+        Raises
+        ------
+        NotFound
+            When its family is out of scope.
+        """
         with self._db.read() as s:
             r = get_scoped(s, actor, Referral, referral_id, what="referral")
             fam = s.get(Family, r.family_id)
@@ -369,7 +496,22 @@ class Referrals:
 
     def list_referrals(self, actor: Actor, family_id: int, *,
                        content: ReferralContent) -> list[dict]:
-        """A family's referrals, oldest offer first (pseudonymised for researchers)."""
+        """List a family's referrals, oldest offer first.
+
+        Parameters
+        ----------
+        actor : Actor
+            Who reads (researchers get them pseudonymised).
+        family_id : int
+            Whose referrals.
+        content : ReferralContent
+            The catalogue and routes.
+
+        Returns
+        -------
+        list of dict
+            The referrals.
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             rows = s.execute(
@@ -382,9 +524,30 @@ class Referrals:
         self, actor: Actor, *, site: int | None = None, study: int | None = None,
         content: ReferralContent,
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(caregivers, assessments, referrals) of the actor's families — optionally one site
-        and/or one study — as the plain tables :func:`attunement.cascade.compute_cascade`
-        takes. A site or study outside the actor's scope is NotFound."""
+        """Give the plain tables :func:`attunement.cascade.compute_cascade` takes.
+
+        Parameters
+        ----------
+        actor : Actor
+            Whose families.
+        site : int, optional
+            Only this site's families.
+        study : int, optional
+            Only this study's families.
+        content : ReferralContent
+            The reliable-change rules for the assessments' scores.
+
+        Returns
+        -------
+        tuple of pandas.DataFrame
+            ``(caregivers, assessments, referrals)``, one row per caregiver, current
+            assessment, and referral per caregiver it concerns.
+
+        Raises
+        ------
+        NotFound
+            For a site or study outside the actor's scope.
+        """
         import pandas as pd
 
         rules = content.rules

@@ -36,13 +36,48 @@ _COLUMNS = ["family_id", "site_id", "study_id", "code", "created_by", "open_aler
 
 
 def today() -> date:
-    """The store clock's UTC day (``Core.at`` sets it), the caseload's "today"."""
+    """Give the caseload's "today": the store clock's UTC day.
+
+    Returns
+    -------
+    date
+        Today in UTC, or the day :meth:`attunement.store.core.Core.at` set.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> with store.core.at(datetime(2026, 3, 1, 10, tzinfo=UTC)):
+    ...     today()
+    datetime.date(2026, 3, 1)
+    """
     return utcnow().date()
 
 
 def refresh(s: Session, family_ids: Iterable[int], day: date | None = None) -> int:
-    """Recompute the rows of these families for ``day`` (default: today) in ``s``'s
-    transaction; a family that no longer exists loses its row. Returns how many ids."""
+    """Recompute some families' caseload rows in the caller's transaction.
+
+    A family that no longer exists loses its row.
+
+    Parameters
+    ----------
+    s : Session
+        The write transaction.
+    family_ids : iterable of int
+        The families.
+    day : date, optional
+        The day the counts are for (default: :func:`today`).
+
+    Returns
+    -------
+    int
+        How many distinct families were recomputed.
+
+    Examples
+    --------
+    >>> with store.db.write() as s:
+    ...     refresh(s, [family, family])
+    1
+    """
     ids = sorted(set(family_ids))
     if not ids:
         return 0
@@ -74,22 +109,81 @@ def _statements(key: tuple, dialect: str, by_ids: bool) -> tuple[Any, Any]:
 
 
 def refresh_written(s: Session) -> None:
-    """The write transaction's commit hook: recompute the families its audit rows named."""
+    """Recompute, just before a write commits, the families its audit rows named.
+
+    This is the hook every :meth:`attunement.store.db.Database.write` runs.
+
+    Parameters
+    ----------
+    s : Session
+        The write transaction about to commit.
+
+    Examples
+    --------
+    >>> with store.db.write() as s:
+    ...     s.info[audit.FAMILIES_WRITTEN] = {family}
+    ...     refresh_written(s)
+    ...     audit.FAMILIES_WRITTEN in s.info
+    False
+    """
     written = s.info.pop(audit.FAMILIES_WRITTEN, None)
     if written:
         refresh(s, written)
 
 
 def stale(day: date) -> ColumnElement[bool]:
-    """Rows whose counts may differ on ``day`` from those stored."""
+    """Build the condition picking the caseload rows whose counts may be wrong on a day.
+
+    A row is exact from its ``computed_on`` day up to, not including, its ``changes_on``.
+
+    Parameters
+    ----------
+    day : date
+        The day of the read.
+
+    Returns
+    -------
+    ColumnElement
+        The condition, on ``caseload_summary``'s columns.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from attunement.store.models import CaseloadSummary
+    >>> with store.db.read() as s:
+    ...     s.execute(select(func.count()).where(stale(date(2000, 1, 1)))
+    ...               .select_from(CaseloadSummary)).scalar()
+    1
+    """
     t = day.toordinal()
     return or_(CaseloadSummary.changes_on <= t, CaseloadSummary.computed_on > t)
 
 
 def refresh_stale(s: Session, day: date, *, add_missing: bool = True) -> int:
-    """Recompute the stale rows and (``add_missing``: the nightly run) add the rows of
-    families that have none (written outside the store). Returns how many families were
-    recomputed."""
+    """Recompute the rows that are stale on a day.
+
+    Parameters
+    ----------
+    s : Session
+        The write transaction.
+    day : date
+        The day the counts are for.
+    add_missing : bool, default True
+        Also add rows for families that have none (written outside the store), as the
+        nightly run does.
+
+    Returns
+    -------
+    int
+        How many families were recomputed.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> with store.db.write() as s:
+    ...     refresh_stale(s, date(2000, 1, 1))
+    1
+    """
     ids = list(s.execute(select(CaseloadSummary.family_id).where(stale(day))).scalars())
     if add_missing:
         ids += s.execute(select(Family.id).where(
@@ -101,7 +195,26 @@ def refresh_stale(s: Session, day: date, *, add_missing: bool = True) -> int:
 
 
 def rebuild(s: Session, day: date | None = None) -> int:
-    """Every row recomputed (migration ``0520``, ``refresh-caseload --full``, bulk loads)."""
+    """Recompute every caseload row (``refresh-caseload --full``, migration 0520, bulk loads).
+
+    Parameters
+    ----------
+    s : Session
+        The write transaction.
+    day : date, optional
+        The day the counts are for (default: :func:`today`).
+
+    Returns
+    -------
+    int
+        The number of rows in the summary, after the rebuild.
+
+    Examples
+    --------
+    >>> with store.db.write() as s:
+    ...     rebuild(s)
+    1
+    """
     day = day or today()
     s.execute(delete(CaseloadSummary))
     s.execute(delete(CaseloadTimePoint))
@@ -111,11 +224,22 @@ def rebuild(s: Session, day: date | None = None) -> int:
 
 
 def ensure_fresh(db: Database, day: date) -> None:
-    """Refresh the stale rows for ``day`` before a caseload read: two look-ups on the
-    ``changes_on`` and ``computed_on`` indexes when nothing is stale (the usual case), else
-    one short write recomputing every stale row (of every site: a stale row outside the
-    reader's scope would otherwise send each read to the writers' lock), the families whose
-    counts change today."""
+    """Bring the caseload rows up to date for a day before the caseload is read.
+
+    When nothing is stale (the usual case) this costs two index look-ups; otherwise one
+    short write recomputes every stale row, of every site.
+
+    Parameters
+    ----------
+    db : Database
+        The store's database.
+    day : date
+        The day of the read.
+
+    Examples
+    --------
+    >>> ensure_fresh(store.db, today())
+    """
     t = day.toordinal()
     with db.read() as s:
         found = s.execute(select(CaseloadSummary.family_id).where(

@@ -54,8 +54,28 @@ _scope_ids = policy.family_scope
 
 
 def family_filter(actor: Actor, model: Any = Family) -> ColumnElement[bool]:
-    """The WHERE clause restricting ``families`` (or ``model``, a table with the family's
-    ``site_id`` and ``study_id``) to the actor's scope."""
+    """Build the condition restricting family rows to an actor's scope.
+
+    Parameters
+    ----------
+    actor : Actor
+        Who reads: their sites, or their studies for a researcher, or everything.
+    model : table or model, optional
+        What to filter (default ``Family``): anything with the family's ``site_id`` and
+        ``study_id`` columns.
+
+    Returns
+    -------
+    ColumnElement
+        A WHERE condition (false for an actor with no scope).
+
+    Examples
+    --------
+    >>> from sqlalchemy import select
+    >>> with store.db.read() as s:
+    ...     s.execute(select(Family.code).where(family_filter(practitioner))).scalars().all()
+    ['N-001']
+    """
     rule = _scope_ids(actor)
     if rule is None:
         return false()
@@ -66,7 +86,29 @@ def family_filter(actor: Actor, model: Any = Family) -> ColumnElement[bool]:
 
 
 def scoped(stmt: Select[Any], actor: Actor, model: Any = None) -> Select[Any]:
-    """Restrict a SELECT to the actor's families (joining ``families`` through ``model``)."""
+    """Restrict a SELECT to an actor's families.
+
+    Parameters
+    ----------
+    stmt : Select
+        The query.
+    actor : Actor
+        Who reads.
+    model : model, optional
+        The queried model, when not ``Family``: it is joined to its family.
+
+    Returns
+    -------
+    Select
+        The restricted query.
+
+    Examples
+    --------
+    >>> from sqlalchemy import select
+    >>> with store.db.read() as s:
+    ...     sorted(s.execute(scoped(select(Caregiver.key), lead, Caregiver)).scalars())
+    ['father', 'mother']
+    """
     if model is not None and model is not Family:
         stmt = stmt.join(Family, Family.id == model.family_id)
     return stmt.where(family_filter(actor))
@@ -75,7 +117,37 @@ def scoped(stmt: Select[Any], actor: Actor, model: Any = None) -> Select[Any]:
 def get_scoped(
     session: Session, actor: Actor, model: type[T], record_id: Any, *, what: str | None = None
 ) -> T:
-    """Load one record by id if it is in scope, else raise NotFound."""
+    """Load one record by id if it belongs to a family in the actor's scope.
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    actor : Actor
+        Who reads.
+    model : type
+        The record's model (``Family`` or one with ``family_id``).
+    record_id : object
+        The id (anything ``int()`` reads).
+    what : str, optional
+        What to call the record in the error.
+
+    Returns
+    -------
+    object
+        The record.
+
+    Raises
+    ------
+    NotFound
+        When there is no such record or it is out of scope (the two look the same).
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     get_scoped(s, lead, Family, family).code
+    'N-001'
+    """
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
@@ -89,8 +161,35 @@ def get_scoped(
 
 
 def get_scoped_row(session: Session, actor: Actor, family_id: Any) -> Any:
-    """A family's ``id``, ``site_id``, ``study_id`` as a plain row if in scope, else NotFound
-    (the submission hot path: no ORM object)."""
+    """Read a family's ``id``, ``site_id`` and ``study_id`` as a plain row if it is in scope.
+
+    The submission path's look-up: no ORM object is built.
+
+    Parameters
+    ----------
+    session : Session
+        An open transaction (read or write).
+    actor : Actor
+        Whose scope applies.
+    family_id : object
+        The family's id.
+
+    Returns
+    -------
+    Row
+        ``(id, site_id, study_id)``.
+
+    Raises
+    ------
+    NotFound
+        When the family is missing, or outside the actor's scope.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     get_scoped_row(s, practitioner, family).site_id == site
+    True
+    """
     try:
         family_id = int(family_id)
     except (TypeError, ValueError):
@@ -133,9 +232,39 @@ _FAMILY_CAREGIVER = {
 
 def get_scoped_family_caregiver(session: Session, actor: Actor, family_id: Any,
                                 caregiver: int | str) -> Any:
-    """One plain row: the family's ``id``, ``site_id``, ``study_id`` (NotFound if out of the
-    actor's scope, exactly like :func:`get_scoped_row`) and its caregiver ``cg_id``, ``key``,
-    ``role``, ``left_on``, ``variants`` (all None when the family has no such caregiver)."""
+    """Read a family in scope and one of its caregivers in a single prebuilt statement.
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    actor : Actor
+        Who acts.
+    family_id : object
+        The family's id.
+    caregiver : int or str
+        The caregiver's database id, or its family-file id (``"mother"``).
+
+    Returns
+    -------
+    Row
+        The family's ``id``, ``site_id``, ``study_id`` and the caregiver's ``cg_id``,
+        ``key``, ``role``, ``left_on``, ``variants`` (all None when there is no such
+        caregiver).
+
+    Raises
+    ------
+    NotFound
+        For a family that is missing or outside the actor's scope (an unknown caregiver
+        is not an error: its columns are None).
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     row = get_scoped_family_caregiver(s, practitioner, family, "mother")
+    >>> row.key, row.role
+    ('mother', 'birth_mother')
+    """
     try:
         family_id = int(family_id)
     except (TypeError, ValueError):
@@ -159,16 +288,68 @@ def get_scoped_family_caregiver(session: Session, actor: Actor, family_id: Any,
 
 
 def require_write(actor: Actor) -> None:
-    """Researchers are read-only; unknown roles may do nothing (``EDIT_FAMILY``)."""
+    """Refuse an actor who may not change records (researchers, unknown roles).
+
+    Parameters
+    ----------
+    actor : Actor
+        Who wants to change a record.
+
+    Raises
+    ------
+    Forbidden
+        For a read-only role.
+
+    Examples
+    --------
+    >>> require_write(practitioner)
+    >>> require_write(researcher)
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.Forbidden: ...
+    """
     policy.require(actor, Action.EDIT_FAMILY)
 
 
 def sees_allocation_sequence(actor: Actor) -> bool:
-    """May the actor see a trial's block sizes, allocation list, sequence numbers, balance and
-    per-arm counts? Never a recruiter: knowing them lets one predict the next allocation."""
+    """Tell whether an actor may see what predicts a trial's next allocation.
+
+    Block sizes, the allocation list, sequence numbers, balance and per-arm counts are never
+    shown to a recruiter.
+
+    Parameters
+    ----------
+    actor : Actor
+        Who asks.
+
+    Returns
+    -------
+    bool
+        True for the roles the policy allows ``SEE_ALLOCATION_SEQUENCE``.
+
+    Examples
+    --------
+    >>> sees_allocation_sequence(practitioner), sees_allocation_sequence(admin)
+    (False, True)
+    """
     return policy.allows(actor, Action.SEE_ALLOCATION_SEQUENCE)
 
 
 def require_allocation_sequence(actor: Actor) -> None:
-    """Refuse (403) what would reveal other families' allocations to a recruiter."""
+    """Refuse what would reveal other families' allocations to a recruiter.
+
+    Parameters
+    ----------
+    actor : Actor
+        Who asks to see another family's allocation, or the trial's balance.
+
+    Raises
+    ------
+    Forbidden
+        Unless the role may see the allocation sequence.
+
+    Examples
+    --------
+    >>> require_allocation_sequence(admin)
+    """
     policy.require(actor, Action.SEE_ALLOCATION_SEQUENCE)

@@ -41,8 +41,13 @@ class Store:
 
     Examples
     --------
-    >>> with Store.open("sqlite:///a.db", key_path="a.key") as store:  # doctest: +SKIP
-    ...     sites = store.accounts.list_sites(store.system_actor())
+    >>> url = f"sqlite:///{tmp_path / 'new.db'}"
+    >>> with Store.open(url, key_path=tmp_path / "new-keys" / "identifier.key") as fresh:
+    ...     fresh.init("admin@example.org", "a long passphrase")
+    ...     [s["name"] for s in fresh.accounts.list_sites(fresh.system_actor())]
+    []
+    >>> store.ping(), store.dialect
+    (True, 'sqlite')
     """
 
     def __init__(self, db: Database, key_path: Path) -> None:
@@ -110,7 +115,13 @@ class Store:
         return self.db.dialect
 
     def ping(self) -> bool:
-        """True when the database answers (for health checks)."""
+        """Tell whether the database answers (for health checks).
+
+        Returns
+        -------
+        bool
+            False on any error, never raising.
+        """
         try:
             with self.db.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -119,19 +130,60 @@ class Store:
             return False
 
     def system_actor(self) -> Actor:
-        """The local operator running the CLI: unrestricted, audited as ``system``."""
+        """Give the local operator running the CLI.
+
+        Returns
+        -------
+        Actor
+            Unrestricted, audited as ``system``.
+        """
         return self.core.system_actor()
 
     def actor(self, user_id: int) -> Actor:
-        """The :class:`Actor` of an active user (see :meth:`Accounts.actor`)."""
+        """Give the actor of an active user (see :meth:`Accounts.actor`).
+
+        Parameters
+        ----------
+        user_id : int
+            Their account's id.
+
+        Returns
+        -------
+        Actor
+            The user with their sites and studies.
+
+        Raises
+        ------
+        AuthError
+            For an unknown, disabled or expired account.
+        """
         return self.accounts.actor(user_id)
 
     def init(self, admin_email: str, admin_password: str) -> None:
-        """Create the identifier key (0600) and the first administrator."""
+        """Create the identifier key (0600) and the first administrator of a new store.
+
+        Parameters
+        ----------
+        admin_email : str
+            Their e-mail, which is also their sign-in name.
+        admin_password : str
+            At least 8 characters, not the address.
+
+        Raises
+        ------
+        StoreValidationError
+            For a bad address or password, or when there is an administrator already.
+        """
         self.accounts.init(admin_email, admin_password)
 
     def safe_url(self) -> str:
-        """The database URL with any password hidden."""
+        """Give the database URL with any password hidden.
+
+        Returns
+        -------
+        str
+            The URL, password shown as ``***``.
+        """
         return self.core.safe_url()
 
     @classmethod
@@ -146,6 +198,27 @@ class Store:
         Only then does it replace the target (``os.replace`` / a rename); on any failure the
         target is untouched. On PostgreSQL the replaced database is kept, renamed (its name is
         in the ``restore`` audit row).
+
+        Parameters
+        ----------
+        source : str or Path
+            The backup file.
+        url : str, optional
+            The database to replace (default: :func:`attunement.store.db.default_url`).
+        key_path : str or Path, optional
+            The identifier key file the backup was encrypted with.
+
+        Returns
+        -------
+        Store
+            The restored store, open.
+
+        Raises
+        ------
+        StoreValidationError
+            When the source is missing, not a sound backup, or does not verify.
+        KeyFileError
+            When it was encrypted with another key file.
         """
         source = Path(source)
         if not source.exists():

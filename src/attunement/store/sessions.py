@@ -38,15 +38,57 @@ PASSWORD_SET_CLIENT = "(password set)"
 
 
 def login_delay(failures: int) -> int:
-    """Seconds an account must wait after ``failures`` consecutive counted failures."""
+    """Give how long an account must wait after a run of failed logins.
+
+    The first ``FREE_ATTEMPTS`` failures cost nothing; then the wait starts at ``BASE_DELAY``
+    seconds and doubles with each failure, up to ``MAX_DELAY``.
+
+    Parameters
+    ----------
+    failures : int
+        Consecutive counted failures.
+
+    Returns
+    -------
+    int
+        Seconds to wait.
+
+    Examples
+    --------
+    >>> [login_delay(n) for n in (4, 5, 6, 7, 30)]
+    [0, 30, 60, 120, 900]
+    """
     if failures < FREE_ATTEMPTS:
         return 0
     return min(MAX_DELAY, BASE_DELAY * 2 ** min(failures - FREE_ATTEMPTS, 20))
 
 
 def throttle_wait(s: Session, email: str, client: str, now: datetime) -> int | None:
-    """Seconds to wait before this e-mail (or this client address) may try again; None if it
-    may try now. Only counted failures (not refused attempts) are looked at."""
+    """Give how long a login for this e-mail, or from this client address, must wait.
+
+    Only counted failures are looked at (attempts refused while waiting are not).
+
+    Parameters
+    ----------
+    s : Session
+        A database transaction.
+    email : str
+        The folded e-mail address tried.
+    client : str
+        The client's address ("" when unknown: only the account is throttled).
+    now : datetime
+        The current time.
+
+    Returns
+    -------
+    int or None
+        Seconds to wait, or None when a login may be tried now.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     throttle_wait(s, "practitioner@example.org", "192.0.2.1", store.core.now())
+    """
     last_ok = s.execute(
         select(func.max(LoginAttempt.at)).where(
             LoginAttempt.email == email, LoginAttempt.success.is_(True))
@@ -77,7 +119,26 @@ def throttle_wait(s: Session, email: str, client: str, now: datetime) -> int | N
 
 
 def is_locked(s: Session, email: str) -> bool:
-    """True when the account has failed ``MAX_CONSECUTIVE_FAILURES`` times in a row."""
+    """Tell whether an account is locked until its password is reset.
+
+    Parameters
+    ----------
+    s : Session
+        A database transaction.
+    email : str
+        The folded e-mail address.
+
+    Returns
+    -------
+    bool
+        True after ``MAX_CONSECUTIVE_FAILURES`` failures in a row.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     is_locked(s, "practitioner@example.org")
+    False
+    """
     last_ok = s.execute(
         select(func.max(LoginAttempt.at)).where(
             LoginAttempt.email == email, LoginAttempt.success.is_(True))
@@ -90,7 +151,25 @@ def is_locked(s: Session, email: str) -> bool:
 
 
 def revoke_credentials(s: Session, user_id: int) -> None:
-    """Revoke every API token and browser session of a user (inside the caller's write)."""
+    """Revoke every API token and browser session of a user, inside the caller's write.
+
+    Parameters
+    ----------
+    s : Session
+        The open write transaction.
+    user_id : int
+        The user.
+
+    Examples
+    --------
+    >>> token = store.accounts.create_api_token(practitioner)
+    >>> with store.db.write() as s:
+    ...     revoke_credentials(s, practitioner.user_id)
+    >>> store.accounts.actor_for_token(token)
+    Traceback (most recent call last):
+    ...
+    attunement.store.errors.AuthError: token is invalid or expired
+    """
     now = utcnow()
     s.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
               .values(revoked_at=now))

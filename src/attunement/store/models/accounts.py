@@ -14,6 +14,8 @@ __all__ = ["ApiToken", "LoginAttempt", "Membership", "PasswordReset", "Site", "S
 
 
 class Site(Base):
+    """A site (a clinic or service team); users and families belong to sites."""
+
     __tablename__ = "sites"
     id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -21,6 +23,11 @@ class Site(Base):
 
 
 class User(Base):
+    """A user account: e-mail, Argon2id password hash, role, and whether it is active.
+
+    Sites come through ``memberships``; an account may expire at ``expires_at``.
+    """
+
     __tablename__ = "users"
     id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -45,6 +52,8 @@ class Membership(Base):
 
 
 class Study(Base):
+    """A research study: its name and its schedule of time points."""
+
     __tablename__ = "studies"
     id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -55,6 +64,8 @@ class Study(Base):
 
 
 class StudySite(Base):
+    """A site taking part in a study (its families may be enrolled in it)."""
+
     __tablename__ = "study_sites"
     __table_args__ = (UniqueConstraint("study_id", "site_id"),)
     id: Mapped[intpk]
@@ -99,6 +110,8 @@ class UserSecret:
 
 
 class ApiToken(UserSecret, Base):
+    """An API bearer token of a user: only its SHA-256 is kept; it expires or is revoked."""
+
     __tablename__ = "api_tokens"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[datetime | None]
@@ -126,6 +139,8 @@ class PasswordReset(UserSecret, Base):
 
 
 class LoginAttempt(Base):
+    """One login attempt (e-mail, client address, success), for the login throttle."""
+
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_email_at", "email", "at"),)
     id: Mapped[intpk]

@@ -15,6 +15,8 @@ __all__ = ["Alert", "CaregiverContribution", "CaregiverLink", "Consent", "Episod
 
 
 class Consent(FamilyRow, Base):
+    """A consent given by a family or one caregiver (kind, form version, dates)."""
+
     __tablename__ = "consents"
     caregiver_id: Mapped[caregiver_fk | None]
     kind: Mapped[str] = mapped_column(String(50))
@@ -26,6 +28,12 @@ class Consent(FamilyRow, Base):
 
 
 class Alert(FamilyRow, Base):
+    """A safety alert opened by an assessment's flag, and its review.
+
+    Open until acknowledged with a note and an outcome (see
+    ``attunement.store.service.SAFETY_REVIEW_OUTCOMES``).
+    """
+
     __tablename__ = "alerts"
     __table_args__ = (
         # open alerts per family (caseload) and the alerts list's keyset pages
@@ -48,6 +56,11 @@ class Alert(FamilyRow, Base):
 
 
 class CaregiverLink(FamilyRow, Base):
+    """A link sent to a caregiver: a questionnaire to answer once, or their own page.
+
+    Only the token's hash is kept; a link expires and a questionnaire link is used once.
+    """
+
     __tablename__ = "caregiver_links"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     caregiver_id: Mapped[caregiver_fk]
@@ -87,6 +100,8 @@ class CaregiverContribution(FamilyRow, Base):
 
 
 class Episode(FamilyRow, Base):
+    """An episode of an intervention programme for a family: dates, sessions, fidelity."""
+
     __tablename__ = "episodes"
     programme: Mapped[str] = mapped_column(String(100))
     start_date: Mapped[date]

@@ -23,12 +23,43 @@ NAMING = {
 
 
 class UTCDateTime(TypeDecorator):
-    """Timestamps stored as naive UTC and always returned timezone-aware (UTC)."""
+    """A timestamp column stored as naive UTC and always read back timezone-aware, in UTC.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> column = UTCDateTime()
+    >>> london_summer = datetime(2026, 7, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    >>> stored = column.process_bind_param(london_summer, None)
+    >>> stored
+    datetime.datetime(2026, 7, 1, 8, 30)
+    >>> column.process_result_value(stored, None)
+    datetime.datetime(2026, 7, 1, 8, 30, tzinfo=datetime.timezone.utc)
+    """
 
     impl = DateTime
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Convert an aware time to the naive UTC value written to the database.
+
+        Parameters
+        ----------
+        value : datetime or None
+            A timezone-aware time.
+        dialect : Dialect
+            The database's dialect (unused).
+
+        Returns
+        -------
+        datetime or None
+            The time in UTC without its timezone.
+
+        Raises
+        ------
+        ValueError
+            For a naive time, whose meaning would be a guess.
+        """
         if value is None:
             return None
         if value.tzinfo is None:
@@ -36,6 +67,20 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Mark a stored naive UTC value as UTC again when it is read.
+
+        Parameters
+        ----------
+        value : datetime or None
+            The value read.
+        dialect : Dialect
+            The database's dialect (unused).
+
+        Returns
+        -------
+        datetime or None
+            The time, aware, in UTC.
+        """
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -45,7 +90,18 @@ CLOCK: ContextVar[datetime | None] = ContextVar("attunement_store_clock", defaul
 
 
 def utcnow() -> datetime:
-    """The current time (UTC, aware), or the time set by ``Core.at`` for records written now."""
+    """Give the store's current time for records written now.
+
+    Returns
+    -------
+    datetime
+        Now in UTC (aware), or the time set by ``Core.at``.
+
+    Examples
+    --------
+    >>> utcnow().tzinfo
+    datetime.timezone.utc
+    """
     fixed = CLOCK.get()
     return fixed if fixed is not None else datetime.now(UTC)
 
@@ -69,6 +125,8 @@ class FamilyRow:
 
 
 class Base(DeclarativeBase):
+    """The declarative base of the store's models, with the constraint naming convention."""
+
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime}
 
@@ -107,6 +165,8 @@ class AuditHead(Base):
 
 
 class Setting(Base):
+    """A key-value setting of the store (the key file's id, the keyed-chain marker)."""
+
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)

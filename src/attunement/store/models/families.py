@@ -25,6 +25,11 @@ __all__ = ["Caregiver", "Family", "Identity", "IdentityLookup", "Infant"]
 
 
 class Family(Base):
+    """A family's clinical record at a site: its code, placement, context and study.
+
+    Names and other identifiers are not here: they are encrypted in ``identities``.
+    """
+
     __tablename__ = "families"
     __table_args__ = (UniqueConstraint("site_id", "code"),)
     id: Mapped[intpk]
@@ -64,6 +69,11 @@ class Infant(FamilyRow, Base):
 
 
 class Caregiver(FamilyRow, Base):
+    """A caregiver in a family: role, age, context and form variants, when they joined or left.
+
+    ``key`` is the family file's id for them (``"mother"``).
+    """
+
     __tablename__ = "caregivers"
     __table_args__ = (UniqueConstraint("family_id", "key"),)
     key: Mapped[str] = mapped_column(String(100))

@@ -13,6 +13,12 @@ __all__ = ["ObservationMeasures", "ObservationSession"]
 
 
 class ObservationSession(FamilyRow, Base):
+    """A coded recording of interaction uploaded for a family.
+
+    The file and its metadata are encrypted (:mod:`attunement.store.files`); ``sha256`` and
+    ``size`` stay in clear to identify the upload.
+    """
+
     __tablename__ = "observation_sessions"
     filename: Mapped[str] = mapped_column(String(255))
     # the file, AES-GCM encrypted when key_id is set (see store.files); loaded on request

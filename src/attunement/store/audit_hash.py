@@ -1,0 +1,192 @@
+"""The hashes of the audit log: canonical JSON, each row's link in the chain, and the digest
+of each immutable record its audit row vouches for (:mod:`attunement.store.audit` writes and
+verifies the chain with them)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+# the fields of the original (unkeyed) chain; never change them: old rows are checked by them
+FIELDS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_email",
+    "actor_role",
+    "action",
+    "entity",
+    "entity_id",
+    "family_id",
+    "site_id",
+    "before",
+    "after",
+    "reason",
+    "client",
+)
+KEYED_FIELDS = (*FIELDS, "record_hash")
+
+# the columns of each immutable record that its audit row's ``record_hash`` covers
+ASSESSMENT_FIELDS = (
+    "id", "family_id", "caregiver_id", "instrument", "instrument_version", "time_point",
+    "instance", "version", "input_kind", "responses", "item_scores", "scores", "flags",
+    "corrected_from", "reason", "submitted_by", "submitted_via", "submitted_at",
+    "completed_on", "submission_key",
+)
+# withdrawn_on is the one consent column that changes; it is checked against its audit rows
+CONSENT_FIELDS = (
+    "id", "family_id", "caregiver_id", "kind", "version", "given_on", "recorded_by",
+    "recorded_at",
+)
+RECORD_FIELDS = {"assessment": ASSESSMENT_FIELDS, "consent": CONSENT_FIELDS}
+
+
+def canonical(value: Any) -> str:
+    """Write a value as canonical JSON, the text every audit hash is taken over.
+
+    Parameters
+    ----------
+    value : object
+        JSON-serialisable data; dates and times become ISO text (times in UTC).
+
+    Returns
+    -------
+    str
+        Sorted keys, no spaces.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> canonical({"b": 1, "a": date(2026, 1, 2)})
+    '{"a":"2026-01-02","b":1}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """Hash a row written before the chain was keyed (the original SHA-256 rule).
+
+    Parameters
+    ----------
+    prev_hash : str
+        The previous row's hash (``GENESIS`` for the first row).
+    fields : dict
+        The row's values of ``FIELDS``.
+
+    Returns
+    -------
+    str
+        SHA-256 in hex; anyone can recompute it, hence the keyed rule for new rows.
+
+    Examples
+    --------
+    >>> len(row_hash(GENESIS, dict.fromkeys(FIELDS)))
+    64
+    """
+    payload = {k: fields[k] for k in FIELDS}
+    return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
+
+
+def keyed_row_hash(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """Hash a row of the keyed chain: HMAC-SHA-256 of the previous hash and the row's fields.
+
+    Parameters
+    ----------
+    key : bytes
+        The chain key (:attr:`attunement.store.crypto.KeyRing.audit_chain`).
+    prev_hash : str
+        The previous row's hash.
+    fields : mapping
+        The row's values of ``KEYED_FIELDS``.
+
+    Returns
+    -------
+    str
+        The row's hash in hex.
+
+    Examples
+    --------
+    >>> fields = dict.fromkeys(KEYED_FIELDS)
+    >>> keyed_row_hash(bytes(32), GENESIS, fields) == row_hash(GENESIS, fields)
+    False
+    """
+    payload = {k: fields[k] for k in KEYED_FIELDS}
+    return hmac.new(key, (prev_hash + canonical(payload)).encode(), hashlib.sha256).hexdigest()
+
+
+def record_digest(entity: str, record: Any) -> str:
+    """Hash the content of an immutable record, kept in its audit row.
+
+    Parameters
+    ----------
+    entity : str
+        ``assessment`` or ``consent`` (which fields count).
+    record : mapping or model row
+        The record.
+
+    Returns
+    -------
+    str
+        SHA-256 of the record's canonical content; :func:`verify` recomputes it.
+
+    Examples
+    --------
+    >>> consent = dict.fromkeys(CONSENT_FIELDS) | {"id": 1, "kind": "research"}
+    >>> record_digest("consent", consent) == record_digest("consent", consent | {"id": 2})
+    False
+    """
+    names = RECORD_FIELDS[entity]
+    get = record.get if isinstance(record, Mapping) else lambda k: getattr(record, k)
+    return hashlib.sha256(canonical({k: get(k) for k in names}).encode()).hexdigest()
+
+
+# canonical()'s encoder made once (sorted keys, dates as ISO strings)
+_C_CANONICAL = (
+    json.encoder.c_make_encoder(
+        None, _iso, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
+    if json.encoder.c_make_encoder is not None else None
+)
+
+
+def row_digest(names: tuple[str, ...], row: Any) -> str:
+    """Hash a record read as a bare row, exactly as :func:`record_digest` hashes it.
+
+    The verifier selects only the digested columns, so it can skip building a mapping.
+
+    Parameters
+    ----------
+    names : tuple of str
+        The columns, in the order of ``row`` (``ASSESSMENT_FIELDS`` or ``CONSENT_FIELDS``).
+    row : sequence
+        The values.
+
+    Returns
+    -------
+    str
+        SHA-256 in hex.
+
+    Examples
+    --------
+    >>> row = tuple(range(len(CONSENT_FIELDS)))
+    >>> row_digest(CONSENT_FIELDS, row) == record_digest("consent", dict(zip(CONSENT_FIELDS, row)))
+    True
+    """
+    payload = dict(zip(names, row, strict=False))
+    text = "".join(_C_CANONICAL(payload, 0)) if _C_CANONICAL else canonical(payload)
+    return hashlib.sha256(text.encode()).hexdigest()
