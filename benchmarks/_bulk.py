@@ -34,14 +34,18 @@ PASSWORD = "benchmark passphrase long enough"
 ADMIN = "admin@example.org"
 PRACTITIONER = "practitioner@example.org"
 STUDY = "Nation"
-TIME_POINTS = [
-    {"name": "baseline", "offset_days": -60, "window_days": 30, "instruments": ["epds"]},
-    {"name": "6w", "offset_days": 42, "window_days": 14, "instruments": ["epds", "phq9"]},
-    {"name": "6m", "offset_days": 180, "window_days": 30, "instruments": ["epds", "phq9"]},
-]
-# per caregiver: (instrument, time point, days after the due date)
-SCHEDULE = [("epds", "baseline", -60), ("epds", "6w", 42), ("epds", "6m", 180),
-            ("phq9", "6w", 44), ("phq9", "6m", 182)]
+# the study's schedule: (time point, days from the due date, window in days, instruments)
+SCHEDULE_ROWS = (("baseline", -60, 30, ("epds",)), ("6w", 42, 14, ("epds", "phq9")),
+                 ("6m", 180, 30, ("epds", "phq9")))
+TIME_POINTS = [{"name": name, "offset_days": offset, "window_days": window,
+                "instruments": list(instruments)}
+               for name, offset, window, instruments in SCHEDULE_ROWS]
+# what each caregiver completes, in order: (instrument, time point, days after the due
+# date); PHQ-9 two days after the EPDS of the same visit
+SCHEDULE = [(inst, name, offset + (2 if inst == "phq9" else 0))
+            for inst in ("epds", "phq9")
+            for name, offset, _, instruments in SCHEDULE_ROWS if inst in instruments]
+# instrument: (items, highest answer)
 ITEMS = {"epds": (10, 3), "phq9": (9, 3)}
 CARERS = (("mother", "birth_mother"), ("father", "birth_father"))
 PATTERNS = 64  # distinct answer patterns per instrument (each scored once in bulk)
