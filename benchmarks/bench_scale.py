@@ -326,17 +326,23 @@ def audit_verify(url: str, key: Path) -> dict[str, Any]:
     """``attunement platform audit verify`` in its own process; rows and rows/s."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get(
         "PYTHONPATH", "")])}
+    import resource
+
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "attunement", "platform", "audit", "verify",
                         "--db", url, "--key-file", str(key)], capture_output=True, text=True,
                        env=env)
     took = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = re.search(r"audit log intact: (\d+) rows", r.stdout)
     if r.returncode or not found:
         raise RuntimeError(f"audit verify failed: {r.stdout[-500:]} {r.stderr[-1000:]}")
     rows = int(found.group(1))
     return {"ok": True, "rows": rows, "seconds": round(took, 1),
-            "rows_per_s": round(rows / took)}
+            "rows_per_s": round(rows / took),
+            # the CLI and its verifying workers (imports and start-up included)
+            "cpu_s": round(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime, 1)}
 
 
 def _counts(url: str) -> tuple[int, list[int]]:
@@ -426,8 +432,9 @@ def _rows(result: dict[str, Any]) -> dict[str, tuple[str, float]]:
         out[f"export {fmt.upper()}: wall / server peak"] = (
             f"{e['seconds']:,.1f} s / {e['server_peak_mb']:,.0f} MB", e["seconds"])
     a = result["audit_verify"]
-    out["audit verify (CLI): rows, wall, rows/s"] = (
-        f"{a['rows']:,} / {a['seconds']:,.1f} s / {a['rows_per_s']:,}", a["seconds"])
+    out["audit verify (CLI): rows / wall / rows/s / CPU"] = (
+        f"{a['rows']:,} / {a['seconds']:,.1f} s / {a['rows_per_s']:,} / {a.get('cpu_s')} s",
+        a["seconds"])
     w = result.get("writers")
     if w:
         out["submissions/s: one / two processes"] = (
