@@ -199,10 +199,6 @@ _STORE_DOMAIN_ALLOWED = {
     # observation files are read and their measures computed when stored
     "attunement.store.observation_measures": {
         "attunement.observation", "attunement.observation.actors"},
-    # the research view names an instrument's items
-    "attunement.store.research_view": {"attunement.instruments"},
-    # the episode's programme must be in the intervention catalogue
-    "attunement.store.shared": {"attunement.interventions.catalogue"},
     # randomisation, balance and CONSORT counts of stored trials
     "attunement.store.trials": {"attunement.trials", "attunement.trials.randomisation"},
 }

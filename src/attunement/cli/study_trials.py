@@ -27,6 +27,7 @@ import typer
 
 from attunement.cli._common import DbOption, KeyOption, fail, open_store
 from attunement.csvsafe import safe_cell
+from attunement.usecases import families as uc_families
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -492,7 +493,7 @@ def withdraw_consent_command(
     """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
     store, actor = session.store, session.actor
     fid = _family_id(store, actor, session.study, family)
-    active = [c for c in store.families.get_family(actor, fid).get("consents") or []
+    active = [c for c in uc_families.get_family(store, actor, fid).get("consents") or []
               if c["active"] and c["kind"] == kind]
     if not active:
         raise _CliError(f"family {family} has no active {kind!r} consent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -221,13 +222,17 @@ class FamilyViews:
             })
         return out
 
-    def get_family(self, actor: Actor, family_id: int) -> dict:
+    def get_family(self, actor: Actor, family_id: int, *,
+                   programmes: Collection[str] = ()) -> dict:
         """One family: infant, caregivers, assessments (every version), alerts, episodes and
         observation sessions. Identifiers are decrypted only for clinical roles in scope, and
-        that view is audited; researchers get a pseudonymised view without dates."""
+        that view is audited; researchers get a pseudonymised view without dates, in which an
+        episode's programme is named only when it is one of ``programmes`` (the intervention
+        catalogue's ids: :func:`attunement.usecases.families.get_family` passes them), else
+        "other"."""
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            doc = self.family_doc(s, actor, fam)
+            doc = self.family_doc(s, actor, fam, programmes=programmes)
             show_ids = (
                 actor.sees_identifiers
                 and s.execute(
@@ -241,7 +246,8 @@ class FamilyViews:
                              entity_id=doc["id"], family_id=doc["id"], site_id=doc["site_id"])
         return doc
 
-    def family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
+    def family_doc(self, s: Session, actor: Actor, fam: Family, *,
+                   programmes: Collection[str] = ()) -> dict:
         site = s.get(Site, fam.site_id)
         study = s.get(Study, fam.study_id) if fam.study_id else None
         infant = next(iter(shared.infants_of(self.core, s, fam.id)), None)
@@ -356,15 +362,16 @@ class FamilyViews:
             "overdue": overdue,
         }
         if policy.pseudonymised(actor):
-            doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
+            doc = self._pseudonymise_doc(s, doc, fam, infant, carers, programmes)
         return doc
 
     def _pseudonymise_doc(
         self, s: Session, doc: dict, fam: Family, infant: Infant | None,
-        carers: list[Caregiver],
+        carers: list[Caregiver], programmes: Collection[str],
     ) -> dict:
         """A researcher's family document: an allow-list, never the clinical one trimmed."""
-        return shared.research_view(self.core, s, fam, infant, carers).family(
+        view = shared.research_view(self.core, s, fam, infant, carers, programmes=programmes)
+        return view.family(
             doc,
             family_pk=fam.id,
             birth_day_from_due_date=(infant.birth_date - infant.due_date).days
@@ -374,12 +381,15 @@ class FamilyViews:
             overdue=shared.pseudo_schedule(self.core, fam, doc["overdue"], carers),
         )
 
-    def family_document(self, actor: Actor, family_id: int, *, review_key: str) -> dict:
+    def family_document(self, actor: Actor, family_id: int, *, review_key: str,
+                        known_variants: Callable[[str], Collection[str]]) -> dict:
         """The screening family file of this family (latest responses per current caregiver x
         instrument, latest correction), ready for ``attunement.risk.profile``.
 
         ``review_key``: the family-level answer that records the safety review (the risk
         library's factor id; :func:`attunement.usecases.profiles.family_document` passes it).
+        ``known_variants``: the form variants an instrument's definition names, the only ones
+        a researcher's document keeps (:func:`attunement.store.research_view.coded_variants`).
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
@@ -442,7 +452,7 @@ class FamilyViews:
                     entry["variants"] = dict(c.variants)
                 if pseudo:  # researchers: coded answers and known form variants only
                     entry["context"] = coded_context(entry["context"])
-                    entry["variants"] = coded_variants(entry.get("variants"))
+                    entry["variants"] = coded_variants(entry.get("variants"), known_variants)
                     if not entry["variants"]:
                         entry.pop("variants")
                 caregivers.append(entry)

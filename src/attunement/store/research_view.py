@@ -13,7 +13,7 @@ added here on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date
 from typing import Any
 
@@ -33,19 +33,37 @@ def coded_context(context: Any) -> dict[str, bool]:
     return {str(k): v for k, v in context.items() if isinstance(v, bool)}
 
 
-def coded_variants(variants: Any) -> dict[str, list[str]]:
-    """Form variants that the instrument's definition names; anything else is free text."""
-    from attunement.instruments import load_instrument
+def coded_variants(variants: Any, known: Callable[[str], Collection[str]]) -> dict[str, list[str]]:
+    """The form variants of a caregiver that are coded values, for a researcher's view.
 
+    A variant is kept only when the instrument's definition names it; a name typed into a
+    family file (a person's name, a note) is free text and is dropped.
+
+    Parameters
+    ----------
+    variants
+        The caregiver's recorded variants, ``{instrument: [variant names]}``.
+    known
+        The variant names an instrument's definition has (empty for an unknown instrument);
+        :func:`attunement.usecases.families.known_variants` reads them from the definitions.
+
+    Returns
+    -------
+    dict
+        ``{instrument: [variant names]}`` holding only the named variants.
+
+    Examples
+    --------
+    >>> coded_variants({"pbq": ["order_2001", "Ann's copy"]},
+    ...                lambda instrument: {"order_2001"} if instrument == "pbq" else set())
+    {'pbq': ['order_2001']}
+    """
     out: dict[str, list[str]] = {}
     if not isinstance(variants, dict):
         return out
     for instrument, names in variants.items():
-        try:
-            known = load_instrument(str(instrument)).variants
-        except Exception:  # an unknown instrument id is not a coded value either
-            continue
-        kept = [n for n in names or [] if isinstance(n, str) and n in known]
+        allowed = known(str(instrument))
+        kept = [n for n in names or [] if isinstance(n, str) and n in allowed]
         if kept:
             out[str(instrument)] = kept
     return out

@@ -284,12 +284,12 @@ def pseudo_schedule(
     ]
 
 def research_view(
-    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver]
+    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver],
+    *, programmes: Iterable[str] = (),
 ) -> ResearchView:
     """The allow-list builder of a researcher's view of this family
-    (:mod:`attunement.store.research_view`)."""
-    from attunement.interventions.catalogue import load_catalogue
-
+    (:mod:`attunement.store.research_view`); ``programmes``: the programme ids shown by name
+    (the intervention catalogue's, passed by the use case), any other programme is "other"."""
     keys = core.keyring()
     study = fam.study_id or "none"
     tps = (
@@ -304,7 +304,7 @@ def research_view(
         anchor=(infant.due_date or infant.birth_date) if infant else None,
         caregivers=[(c.id, c.key) for c in carers],
         time_points=tps,
-        programmes=load_catalogue().ids,
+        programmes=programmes,
     )
 
 def current(rows: list[Assessment]) -> list[Assessment]:

@@ -59,7 +59,7 @@ def create_family(family: FamilyIn, actor: CurrentActor, store: StoreDep) -> Jso
 
 @router.answers("GET", "/families/{family_id}", FamilyOut, tags=["families"])
 def get_family(family_id: int, actor: CurrentActor, store: StoreDep) -> Json:
-    return store.families.get_family(actor, family_id)
+    return uc_families.get_family(store, actor, family_id)
 
 
 @router.answers("POST", "/families/{family_id}/caregivers", CaregiverOut, status_code=201,

@@ -116,7 +116,7 @@ def family_charts(family: dict[str, Any]) -> list[dict[str, Any]]:
 @router.get("/families/{family_id}")
 async def family_page(request: Request, family_id: int, actor: PageActor) -> Response:
     store = store_of(request)
-    family = await call(store.families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store, actor, family_id)
     profile, matches, profile_problem = await call(
         profiles.family_profile_and_matches, store, actor, family_id)
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
@@ -198,7 +198,7 @@ async def consent_withdraw(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
     raw, when, reason = texts(form, "consent", "withdrawn_on", "reason")
-    family = await call(store_of(request).families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store_of(request), actor, family_id)
     ids = {str(c["id"]) for c in family.get("consents") or []}
     problems = []
     if raw not in ids:

@@ -22,6 +22,7 @@ from attunement.store.observation_measures import (
     UploadTooLarge,
     settings_from,
 )
+from attunement.usecases import families as uc_families
 from attunement.web import content
 from attunement.web.charts import score_chart
 from attunement.web.deps import PageActor, PostedForm
@@ -71,7 +72,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
                 values: dict[str, Any] | None = None, errors: FormErrors | None = None,
                 status: int = 200) -> Response:
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.families.get_family, actor, family_id)
+    family = await run_in_threadpool(uc_families.get_family, store, actor, family_id)
     sessions = []
     try:
         stored = await run_in_threadpool(store.observations.observation_measures, actor, family_id)

@@ -17,6 +17,7 @@ from attunement.policy import Action
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
 from attunement.store.trials import StudyTrials
+from attunement.usecases import families as uc_families
 from attunement.web.charts import inline_svg
 from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors
@@ -161,7 +162,7 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
                           values: dict[str, Any] | None = None,
                           errors: FormErrors | None = None, status: int | None = None) -> Response:
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.families.get_family, actor, family_id)
+    family = await run_in_threadpool(uc_families.get_family, store, actor, family_id)
     info = await run_in_threadpool(_trials(store).factor_inputs, actor, family_id)
     return render_form(request, "trials_randomise.html", {
         "family": family, "info": info, "may_randomise": policy.allows(actor, Action.RANDOMISE),
