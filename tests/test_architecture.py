@@ -196,9 +196,6 @@ def test_comments_cite_only_the_repository_or_published_sources():
 _STORE_DOMAIN_ALLOWED = {
     # the export's column names come from the instrument definitions
     "attunement.store.exports": {"attunement.instruments.definition"},
-    # observation files are read and their measures computed when stored
-    "attunement.store.observation_measures": {
-        "attunement.observation", "attunement.observation.actors"},
     # randomisation, balance and CONSORT counts of stored trials
     "attunement.store.trials": {"attunement.trials", "attunement.trials.randomisation"},
 }

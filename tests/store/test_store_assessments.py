@@ -14,6 +14,7 @@ from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
@@ -296,8 +297,8 @@ def test_episodes_and_observation_sessions(world):
         st.care.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
     coded = b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n"
-    obs = st.observations.add_observation_session(
-        world.north,
+    obs = uc_observations.add_observation_session(
+        st, world.north,
         world.fam_north,
         filename="free-play.csv",
         content=coded,
@@ -306,8 +307,8 @@ def test_episodes_and_observation_sessions(world):
     assert obs["size"] == len(coded)
     assert st.observations.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
     with pytest.raises(StoreValidationError):
-        st.observations.add_observation_session(
-            world.north, world.fam_north, filename="../x", content=b"1", metadata={}
+        uc_observations.add_observation_session(
+            st, world.north, world.fam_north, filename="../x", content=b"1", metadata={}
         )
     fam = st.families.get_family(world.north, world.fam_north)
     assert len(fam["episodes"]) == 1 and len(fam["observation_sessions"]) == 1

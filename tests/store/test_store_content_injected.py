@@ -6,6 +6,8 @@ given, and that a family outside the actor's scope is NotFound before any of it 
 
 from __future__ import annotations
 
+import pytest
+
 from attunement.usecases import families as uc_families
 from attunement.usecases import profiles as uc_profiles
 
@@ -36,3 +38,27 @@ def test_a_researchers_family_file_keeps_the_variants_the_store_is_told_are_code
     told = st.families.family_document(world.researcher, world.fam_north, review_key="x",
                                        known_variants=lambda i: {"Aunt May's copy"})
     assert told["caregivers"][-1]["variants"] == {"pbq": ["Aunt May's copy"]}
+
+
+def test_the_store_keeps_the_measures_it_is_given_after_the_scope_check(world):
+    from attunement.store import NotFound
+    from attunement.store.observation_measures import Measured
+
+    calls: list[str] = []
+
+    def measure(filename, content, metadata):  # type: ignore[no-untyped-def]
+        calls.append(filename)
+        return Measured({"cues": ["x"]}, 7, [{"caregiver": "Mother", "n_cues": 7}])
+
+    st = world.store
+    with pytest.raises(NotFound):
+        st.observations.add_observation_session(world.south, world.fam_north, filename="a.csv",
+                                                content=b"not read", metadata={},
+                                                measure=measure)
+    assert calls == []
+    o = st.observations.add_observation_session(world.north, world.fam_north, filename="a.csv",
+                                                content=b"not read", metadata={},
+                                                measure=measure)
+    stored = st.observations.observation_measures(world.north, world.fam_north)[o["id"]]
+    assert calls == ["a.csv"] and stored["n_events"] == 7
+    assert stored["measures"] == [{"caregiver": "Mother", "n_cues": 7}]

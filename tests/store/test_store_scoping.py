@@ -10,6 +10,7 @@ import pytest
 from attunement.store import Forbidden, NotFound, StoreValidationError
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
 
 IDENTIFIERS = (
@@ -36,7 +37,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: st.families.end_caregiver(north, fs, "father", reason="moved"),
         lambda: uc_assessments.create_link(st, north, fs, "mother", "epds", "6w"),
         lambda: st.care.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
-        lambda: st.observations.add_observation_session(north, fs, filename="a.csv", content=b"x", metadata={}),
+        lambda: uc_observations.add_observation_session(st, north, fs, filename="a.csv", content=b"x", metadata={}),
         lambda: st.families.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
         lambda: st.families.update_identifiers(north, fs, "mother", {"phone": "1"}, reason="x"),
         lambda: st.care.add_consent(north, fs, kind="research", version="1", given_on="2026-09-01"),
@@ -56,8 +57,8 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert all(a["family"] == world.fam_north for a in st.care.list_alerts(north))
     with pytest.raises(NotFound):
         st.care.acknowledge_alert(north, south_alerts[0]["id"], note="seen", outcome="safety_plan")
-    obs = st.observations.add_observation_session(
-        world.south, fs, filename="a.csv",
+    obs = uc_observations.add_observation_session(
+        st, world.south, fs, filename="a.csv",
         content=b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n",
         metadata={"cues": "cry", "responses": "soothe"})
     with pytest.raises(NotFound):

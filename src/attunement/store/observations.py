@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -27,6 +29,13 @@ from attunement.store.scope import (
 
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 
+# reads and measures an uploaded file: (file name, bytes, metadata) -> its measures
+Measure = Callable[[str, bytes, dict[str, Any]], "Measured"]
+
+
+if TYPE_CHECKING:
+    from attunement.store.observation_measures import Measured
+
 
 class Observations:
     """Observation sessions (coded recordings) and their measures."""
@@ -35,15 +44,37 @@ class Observations:
         self.core = core
 
     def add_observation_session(
-        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
+        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict,
+        measure: Measure,
     ) -> dict:
-        """Attach a coded recording (file bytes + metadata) to a family. The file is validated
-        and measured here, once (:mod:`attunement.store.observation_measures`): one that is too
-        large or cannot be measured is refused and nothing is stored."""
+        """Attach a coded recording (file bytes and metadata) to a family, with its measures.
+
+        The file is measured once, by ``measure``, after the scope check: a file that is too
+        large or cannot be measured is refused and nothing is stored.
+
+        Parameters
+        ----------
+        actor
+            Who uploads (a family outside their scope is NotFound, before ``measure`` runs).
+        family_id
+            The family.
+        filename, content
+            The file's plain name (not a path) and its bytes.
+        metadata
+            The measurement settings and notes saved with the file.
+        measure
+            ``measure(filename, content, metadata)`` reads and measures the file, raising a
+            :class:`~attunement.store.StoreValidationError` when it cannot
+            (:func:`attunement.usecases.observations.measure_upload`).
+
+        Returns
+        -------
+        dict
+            The stored observation session.
+        """
         from attunement.store.observation_measures import (
             ALGORITHM,
             ObservationMeasures,
-            measure_upload,
             seal_measures,
         )
 
@@ -57,7 +88,7 @@ class Observations:
             raise StoreValidationError("metadata", "must be an object")
         with self.core.db.read() as s:  # scope first: no parsing for a family one cannot see
             get_scoped(s, actor, Family, family_id, what="family")
-        measured = measure_upload(name, bytes(content), metadata)
+        measured = measure(name, bytes(content), metadata)
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             digest = hashlib.sha256(content).hexdigest()
