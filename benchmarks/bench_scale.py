@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 
 EPDS_POINTS = ("baseline", "6w", "6m")
@@ -155,7 +156,7 @@ def export_child(url: str, key: str, fmt: str) -> None:
     admin = st.accounts.authenticate("admin@example.org", PASSWORD)
     before = _hwm_mb()
     t0 = time.perf_counter()
-    plan, body = st.exports.export_stream(admin, fmt=fmt, pseudonymise=True)
+    plan, body = uc_exports.export_stream(st, admin, fmt=fmt, pseudonymise=True)
     size = 0
     for part in body:
         size += len(part)

@@ -194,8 +194,6 @@ def test_comments_cite_only_the_repository_or_published_sources():
 # (attunement.usecases) is the one that should. This list may only shrink: scoring
 # (store.assessments) and the family-file rules (store.families' validation) already moved.
 _STORE_DOMAIN_ALLOWED = {
-    # the export's column names come from the instrument definitions
-    "attunement.store.exports": {"attunement.instruments.definition"},
     # randomisation, balance and CONSORT counts of stored trials
     "attunement.store.trials": {"attunement.trials", "attunement.trials.randomisation"},
 }

@@ -62,3 +62,32 @@ def test_the_store_keeps_the_measures_it_is_given_after_the_scope_check(world):
     stored = st.observations.observation_measures(world.north, world.fam_north)[o["id"]]
     assert calls == ["a.csv"] and stored["n_events"] == 7
     assert stored["measures"] == [{"caregiver": "Mother", "n_cues": 7}]
+
+
+def test_the_export_lays_out_the_instrument_columns_it_is_given(world):
+    from attunement.store import StoreError
+    from attunement.store.exports import InstrumentColumns
+    from attunement.usecases import exports as uc_exports
+
+    real = uc_exports.instrument_columns("epds")
+    asked: list[str] = []
+
+    def backwards(instrument: str) -> InstrumentColumns:
+        asked.append(instrument)
+        return InstrumentColumns(real.names[::-1], real.types, real.flags)
+
+    _, body = world.store.exports.export_stream(world.researcher, fmt="csv",
+                                                instrument_columns=backwards)
+    parts = list(body)
+    header = parts[0].decode().splitlines()[0].split(",")
+    assert asked == ["epds"]
+    assert header[-len(real.flags) - len(real.names):-len(real.flags)] == real.names[::-1]
+    assert header[-len(real.flags):] == real.flags
+
+    def without_total(instrument: str) -> InstrumentColumns:
+        return InstrumentColumns([c for c in real.names if c != "epds_total"], real.types,
+                                 real.flags)
+
+    with pytest.raises(StoreError, match="epds_total is not a column"):
+        b"".join(world.store.exports.export_stream(world.admin, fmt="csv",
+                                                   instrument_columns=without_total)[1])

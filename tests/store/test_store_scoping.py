@@ -9,6 +9,7 @@ import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
@@ -93,7 +94,7 @@ def test_researcher_sees_pseudonymised_data_only(world):
     fam = st.families.get_family(r, world.fam_north)
     doc = uc_profiles.family_document(st, r, world.fam_north)
     assessments = st.assessments.list_assessments(r, world.fam_north)
-    export = st.exports.export_assessments(r)
+    export = uc_exports.export_assessments(st, r)
     blob = json.dumps([rows, fam, doc, assessments]) + export.to_csv()
     for ident in (*IDENTIFIERS, "N-001", "2026-09-15", "2026-09-20", '"mother"'):
         assert ident not in blob, ident
@@ -111,7 +112,7 @@ def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make
         lambda: uc_families.register_family(st, r, make_family("R-1", "North")),
         lambda: uc_assessments.submit_assessment(st, r, world.fam_north, "mother", "epds", "6w", [0] * 10),
         lambda: uc_assessments.create_link(st, r, world.fam_north, "mother", "epds", "6w"),
-        lambda: st.exports.export_assessments(r, pseudonymise=False),
+        lambda: uc_exports.export_assessments(st, r, pseudonymise=False),
         lambda: st.accounts.add_site(r, "East"),
         lambda: st.maintenance.audit_log(r),
     ):

@@ -31,7 +31,7 @@ from attunement.store import audit
 from attunement.store.accounts import Accounts
 from attunement.store.core import Core
 from attunement.store.errors import Forbidden, NotFound, StoreError, StoreValidationError
-from attunement.store.exports import Exports, count_rows
+from attunement.store.exports import ColumnsOf, Exports, count_rows
 from attunement.store.models import ExportJob
 from attunement.store.scope import Actor
 
@@ -169,8 +169,8 @@ class ExportJobs:
             job = s.get(ExportJob, row[0])
             return {**_job_dict(job), "requested_by": job.requested_by}
 
-    def run(self, job: dict[str, Any], *, directory: Path | None = None,
-            chunk: int = 20_000) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], *, instrument_columns: ColumnsOf,
+            directory: Path | None = None, chunk: int = 20_000) -> dict[str, Any]:
         """Write a claimed job's file (0600) and record the outcome; the job as it ends."""
         directory = Path(directory or export_directory(self.core))
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -185,7 +185,8 @@ class ExportJobs:
             self._progress(job["id"], 0, total)
             plan, body = self.exports.export_stream(
                 actor, fmt=job["format"], study=job["study"],
-                pseudonymise=job["pseudonymised"], chunk=chunk)
+                pseudonymise=job["pseudonymised"], chunk=chunk,
+                instrument_columns=instrument_columns)
             size, reported = 0, 0
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
@@ -204,8 +205,9 @@ class ExportJobs:
         return self._finish(job["id"], status="done", rows=plan.rows, size=size,
                             path=str(final), expires=now + KEEP)
 
-    def run_pending(self, worker: str | None = None, *, directory: Path | None = None,
-                    limit: int | None = None, chunk: int = 20_000) -> list[dict[str, Any]]:
+    def run_pending(self, worker: str | None = None, *, instrument_columns: ColumnsOf,
+                    directory: Path | None = None, limit: int | None = None,
+                    chunk: int = 20_000) -> list[dict[str, Any]]:
         """Purge expired files, then claim and run queued jobs until none is left (or
         ``limit``); the jobs as they ended."""
         worker = worker or f"{socket.gethostname()}:{os.getpid()}"
@@ -215,7 +217,8 @@ class ExportJobs:
             job = self.claim(worker)
             if job is None:
                 break
-            done.append(self.run(job, directory=directory, chunk=chunk))
+            done.append(self.run(job, directory=directory, chunk=chunk,
+                                 instrument_columns=instrument_columns))
         return done
 
     def purge_expired(self, now: datetime | None = None) -> int:
