@@ -78,9 +78,9 @@ def _plant(world: World) -> dict[str, Any]:
     # a randomised trial allocation
     study = next(s["id"] for s in st.accounts.list_studies(admin) if s["name"] == "Study S")
     ids["study"] = study
-    from attunement.store.trials import StudyTrials
+    from attunement.usecases.trials import Trials
 
-    trials = StudyTrials(st)
+    trials = Trials(st)
     trials.define_design(admin, study, {"method": "blocks", "arms": ["usual care", "VIPP"],
                                         "block_sizes": [2], "strata": ["site"]})
     trials.randomise(pa, fam)

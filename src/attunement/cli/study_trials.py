@@ -1,7 +1,7 @@
 """CLI for trials inside the platform: ``attunement platform trial design|show|consent|
 withdraw-consent|randomise|allocations|verify|balance|consort`` (formerly ``study-trial``).
 
-A thin face over :class:`attunement.store.StudyTrials` (the offline randomisation lists, power
+A thin face over :class:`attunement.usecases.trials.Trials` (the offline randomisation lists, power
 and analysis are ``attunement trials ...``). Every command takes ``--db``/``$ATTUNEMENT_DB`` and
 ``--key-file``/``$ATTUNEMENT_KEY_FILE`` like the other platform commands, and runs as the local
 operator (audited as ``system``, as ``attunement platform sites``/``users`` do) unless ``--as EMAIL``
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from attunement.store import Actor, Store
-    from attunement.store.trials import StudyTrials
+    from attunement.usecases.trials import Trials
 
 study_trial_app = typer.Typer(
     help="Randomised trials inside the platform: a study's design, randomising consented "
@@ -81,7 +81,7 @@ class _StudySession:
     the acting user (``--as``) and the id of the study they named."""
 
     store: Store
-    trials: StudyTrials
+    trials: Trials
     actor: Actor
     study: int
 
@@ -119,10 +119,10 @@ def _study_command(name: str) -> Callable[[Callable[..., None]], Callable[..., N
     return register
 
 
-def _trials(store: Store) -> StudyTrials:
-    from attunement.store.trials import StudyTrials
+def _trials(store: Store) -> Trials:
+    from attunement.usecases.trials import Trials
 
-    return StudyTrials(store)
+    return Trials(store)
 
 
 def _actor(store: Store, email: str | None) -> Actor:

@@ -1,13 +1,16 @@
 """Trials inside the platform: a study's randomisation design and its concealed allocations.
 
->>> from attunement.store.trials import StudyTrials
->>> trials = StudyTrials(store)                                              # doctest: +SKIP
+>>> from attunement.usecases.trials import Trials
+>>> trials = Trials(store)                                                   # doctest: +SKIP
 >>> trials.define_design(admin, study_id, {"method": "blocks", "arms": ["control", "VIPP"],
 ...     "ratio": [1, 1], "block_sizes": [2, 4], "strata": ["site"]})        # doctest: +SKIP
 >>> trials.randomise(practitioner, family_id)                                # doctest: +SKIP
 
 The randomisation itself is :mod:`attunement.trials.randomisation` (HMAC-keyed, reproducible
-from the secret seed and the enrolment order); this module keeps the platform's side of it:
+from the secret seed and the enrolment order), which the use case
+(:class:`attunement.usecases.trials.Trials`) hands to the store's writes as ``randomisation=``
+(a :class:`Randomisation`), so the store imports no trials library; balance and CONSORT
+counts are computed there from the store's records. This module keeps the platform's side:
 
 * **Design** (one per study, admin only): the library's design keys plus ``levels`` (the
   allowed values of each stratum/factor the practitioner records; ``site``/``centre`` are
@@ -36,10 +39,8 @@ from the secret seed and the enrolment order); this module keeps the platform's 
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     func,
@@ -74,10 +75,9 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.trials import Allocation, ConsortCounts, RandomisationDesign
-
 __all__ = [
     "AlreadyRandomised",
+    "Randomisation",
     "SequenceMismatch",
     "StudyTrials",
     "TrialAllocation",
@@ -98,8 +98,116 @@ class SequenceMismatch(StoreError):
     """The stored allocations do not replay from the seed: a record was altered (409)."""
 
 
+class Randomisation(Protocol):
+    """What the store asks of the randomisation library; the use case's
+    :class:`attunement.usecases.trials.LibraryRandomisation` answers with
+    :mod:`attunement.trials.randomisation`.
+
+    A design is its stored mapping (``method``, ``arms``, ``ratio``, ``strata`` or
+    ``factors`` …); an allocation is a mapping of ``sequence``, ``participant``, ``arm``,
+    ``method``, ``inputs``, ``stratum``, ``details`` and ``algorithm``.
+    """
+
+    def design(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The design checked and completed, in its stored form.
+
+        Parameters
+        ----------
+        spec
+            The design's keys as the admin gave them.
+
+        Returns
+        -------
+        dict
+            The stored form of the design.
+        """
+        ...
+
+    def new_secret(self) -> str:
+        """A fresh secret seed.
+
+        Returns
+        -------
+        str
+            The seed.
+        """
+        ...
+
+    def fingerprint(self, design: dict[str, Any], secret: str) -> str:
+        """The public fingerprint of a seed (safe to log).
+
+        Parameters
+        ----------
+        design, secret
+            The stored design and its seed.
+
+        Returns
+        -------
+        str
+            The fingerprint.
+        """
+        ...
+
+    def allocate(self, design: dict[str, Any], secret: str, history: list[dict[str, Any]],
+                 participant: str, inputs: dict[str, str], actor: str) -> dict[str, Any]:
+        """The next allocation, after replaying ``history`` from the seed.
+
+        Parameters
+        ----------
+        design, secret
+            The stored design and its seed.
+        history
+            The study's allocations in enrolment order.
+        participant, inputs, actor
+            Who is allocated, their level of each stratum or factor, who randomises.
+
+        Returns
+        -------
+        dict
+            The new allocation.
+        """
+        ...
+
+    def verify(self, design: dict[str, Any], secret: str,
+               history: list[dict[str, Any]]) -> list[int]:
+        """Replay ``history`` from the seed.
+
+        Parameters
+        ----------
+        design, secret, history
+            As for :meth:`allocate`.
+
+        Returns
+        -------
+        list of int
+            The sequence numbers whose recorded arm differs.
+        """
+        ...
+
+
 def _aad(study_id: int) -> str:
     return f"trial-secret:study:{study_id}"
+
+
+def design_columns(design: dict[str, Any]) -> list[str]:
+    """The columns (strata or minimisation factors) a stored design allocates by.
+
+    Parameters
+    ----------
+    design
+        The stored design: a block design stores ``strata``, a minimisation ``factors``.
+
+    Returns
+    -------
+    list of str
+        The columns, in the design's order.
+
+    Examples
+    --------
+    >>> design_columns({"method": "blocks", "arms": ["a", "b"], "strata": ["site", "smi"]})
+    ['site', 'smi']
+    """
+    return [str(c) for c in design.get("strata") or design.get("factors") or []]
 
 
 class StudyTrials:
@@ -131,33 +239,25 @@ class StudyTrials:
             raise NotFound(f"study {study_id} has no randomisation design")
         return row
 
-    def _history(self, s: Session, study_id: int, method: str) -> list[Allocation]:
-        """The study's stored allocations in enrolment order, as the library's records."""
-        from attunement.trials import Allocation
-
+    def _history(self, s: Session, study_id: int, method: str) -> list[dict[str, Any]]:
+        """The study's stored allocations in enrolment order (see :class:`Randomisation`)."""
         return [
-            Allocation(
-                a.sequence,
-                str(a.family_id),
-                a.arm,
-                method,
-                dict(a.inputs),
-                a.stratum,
-                dict(a.details),
-                a.algorithm,
-            )
+            {
+                "sequence": a.sequence,
+                "participant": str(a.family_id),
+                "arm": a.arm,
+                "method": method,
+                "inputs": dict(a.inputs),
+                "stratum": a.stratum,
+                "details": dict(a.details),
+                "algorithm": a.algorithm,
+            }
             for a in s.execute(
                 select(TrialAllocation)
                 .where(TrialAllocation.study_id == study_id)
                 .order_by(TrialAllocation.sequence)
             ).scalars()
         ]
-
-    @staticmethod
-    def _library_design(row: TrialDesignRecord) -> RandomisationDesign:
-        from attunement.trials import RandomisationDesign
-
-        return RandomisationDesign.from_dict(dict(row.design), source="trial design")
 
     def _secret(self, row: TrialDesignRecord) -> str:
         return str(
@@ -202,18 +302,32 @@ class StudyTrials:
 
     # ------------------------------------------------------------------ design
     def define_design(
-        self, actor: Actor, study_id: int, design: dict, *, secret: str | None = None
+        self, actor: Actor, study_id: int, design: dict, *, secret: str | None = None,
+        randomisation: Randomisation,
     ) -> dict:
         """Define (or, while nothing is allocated, replace) a study's design (admin).
 
-        ``design``: the library's keys (``method``, ``arms``, ``ratio``, ``block_sizes``,
-        ``block_weights``, ``strata`` | ``factors``, ``weights``, ``p``, ``imbalance``) plus
-        ``levels`` ({column: [allowed values]} for every column but ``site``/``centre``) and
-        ``consent_kind``. ``secret``: the seed (at least 16 characters); generated if omitted.
-        """
-        from attunement.trials import DesignError, RandomisationDesign, Randomiser
-        from attunement.trials.randomisation import new_secret
+        Parameters
+        ----------
+        actor
+            Who defines it (an admin).
+        study_id
+            The study.
+        design
+            The library's keys (``method``, ``arms``, ``ratio``, ``block_sizes``,
+            ``block_weights``, ``strata`` | ``factors``, ``weights``, ``p``, ``imbalance``) plus
+            ``levels`` ({column: [allowed values]} for every column but ``site``/``centre``)
+            and ``consent_kind``.
+        secret
+            The seed (at least 16 characters); generated if omitted.
+        randomisation
+            Checks the design and fingerprints the seed (:class:`Randomisation`).
 
+        Returns
+        -------
+        dict
+            The design as the admin sees it (never the seed).
+        """
         policy.require(actor, Action.DESIGN_TRIAL)
         if not isinstance(design, dict):
             raise StoreValidationError("design", "must be an object")
@@ -229,17 +343,13 @@ class StudyTrials:
         for key in ("strata", "factors", "block_sizes", "block_weights", "weights"):
             if design.get(key) in ([], (), None, ""):
                 design.pop(key, None)
-        try:
-            lib = RandomisationDesign.from_dict(design, source="design")
-        except DesignError as exc:
-            field, reason = _design_error_field(str(exc))
-            raise StoreValidationError(field, reason) from None
-        if any(len(a) > 100 for a in lib.arms):
+        checked = randomisation.design(design)
+        if any(len(a) > 100 for a in checked["arms"]):
             raise StoreValidationError("design.arms", "arm names are at most 100 characters")
         if not isinstance(levels_in, dict):
             raise StoreValidationError("design.levels", "must be an object {column: [values]}")
         levels: dict[str, list[str]] = {}
-        for col in lib.columns:
+        for col in design_columns(checked):
             if col.lower() in SITE_FACTORS:
                 continue
             vals = levels_in.get(col)
@@ -257,10 +367,10 @@ class StudyTrials:
                 f"design.levels.{extra[0]}", "is not a stratum or factor of this design"
             )
         if secret is None:
-            secret = new_secret()
+            secret = randomisation.new_secret()
         if not isinstance(secret, str) or len(secret) < 16:
             raise StoreValidationError("secret", "must be a string of at least 16 characters")
-        fingerprint = Randomiser(lib, secret).key_fingerprint
+        fingerprint = randomisation.fingerprint(checked, secret)
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
             keys = self.core.keyring(s)
@@ -275,8 +385,8 @@ class StudyTrials:
             if row is None:
                 row = TrialDesignRecord(study_id=study.id)
                 s.add(row)
-            row.method = lib.method
-            row.design = lib.to_dict()
+            row.method = checked["method"]
+            row.design = checked
             row.levels = levels
             row.consent_kind = consent_kind
             row.secret_ciphertext = keys.encrypt({"secret": secret}, _aad(study.id))
@@ -338,7 +448,7 @@ class StudyTrials:
                 return out
             out["design"] = self._design_dict(row, study, self._n_allocated(s, study.id), actor)
             site = s.get(Site, fam.site_id)
-            for col in self._library_design(row).columns:
+            for col in design_columns(row.design):
                 if col.lower() in SITE_FACTORS:
                     out["automatic"][col] = site.name if site else str(fam.site_id)
                 else:
@@ -362,13 +472,36 @@ class StudyTrials:
         ).scalar_one_or_none()
 
     def randomise(
-        self, actor: Actor, family_id: int, *, values: dict[str, Any] | None = None
+        self, actor: Actor, family_id: int, *, values: dict[str, Any] | None = None,
+        randomisation: Randomisation,
     ) -> dict:
         """Randomise an enrolled, consented family of the actor's sites (practitioner, site
-        lead or admin). ``values``: the family's level of each stratum/factor other than the
-        site. The allocation is audited and can never be changed."""
-        from attunement.trials import DesignError, Randomiser
+        lead or admin); the allocation is audited and can never be changed.
 
+        Parameters
+        ----------
+        actor
+            Who randomises.
+        family_id
+            The family (NotFound outside the actor's scope, before anything else is checked).
+        values
+            The family's level of each stratum or factor other than the site.
+        randomisation
+            Replays the stored sequence from the seed and allocates (:class:`Randomisation`);
+            called after the scope, consent and level checks, inside the transaction.
+
+        Returns
+        -------
+        dict
+            The allocation as the actor may see it.
+
+        Raises
+        ------
+        AlreadyRandomised
+            The family already has an allocation.
+        SequenceMismatch
+            The stored allocations do not replay from the seed.
+        """
         policy.require(actor, Action.RANDOMISE)
         values = values or {}
         if not isinstance(values, dict):
@@ -402,10 +535,9 @@ class StudyTrials:
                     f"no active {row.consent_kind!r} consent is recorded for this "
                     "family; record consent before randomising",
                 )
-            lib = self._library_design(row)
             site = s.get(Site, fam.site_id)
             inputs: dict[str, str] = {}
-            for col in lib.columns:
+            for col in design_columns(row.design):
                 if col.lower() in SITE_FACTORS:
                     inputs[col] = site.name if site else str(fam.site_id)
                     continue
@@ -426,21 +558,16 @@ class StudyTrials:
                 raise StoreValidationError(
                     f"values.{unknown[0]}", "is not a stratum or factor of this design"
                 )
-            history = self._history(s, study.id, lib.method)
+            history = self._history(s, study.id, row.method)
             try:
-                randomiser = Randomiser.resume(lib, self._secret(row), history)
-            except DesignError as exc:
+                rec = randomisation.allocate(dict(row.design), self._secret(row), history,
+                                             str(fam.id), inputs, actor.email)
+            except SequenceMismatch as exc:
                 raise SequenceMismatch(f"study {study.id}: {exc}") from None
-            rec = randomiser.allocate(str(fam.id), inputs, actor=actor.email)
             after = {
                 "study": study.id,
-                "sequence": rec.sequence,
-                "arm": rec.arm,
-                "method": rec.method,
-                "stratum": rec.stratum,
-                "inputs": rec.inputs,
-                "details": rec.details,
-                "algorithm": rec.algorithm,
+                **{k: rec[k] for k in ("sequence", "arm", "method", "stratum", "inputs",
+                                       "details", "algorithm")},
                 "fingerprint": row.fingerprint,
             }
             audit_id = audit.append(s, actor=actor, action="randomise", entity="trial_allocation",
@@ -449,12 +576,12 @@ class StudyTrials:
                 study_id=study.id,
                 family_id=fam.id,
                 design_id=row.id,
-                sequence=rec.sequence,
-                arm=rec.arm,
-                stratum=rec.stratum,
-                inputs=dict(rec.inputs),
-                details=dict(rec.details),
-                algorithm=rec.algorithm,
+                sequence=rec["sequence"],
+                arm=rec["arm"],
+                stratum=rec["stratum"],
+                inputs=dict(rec["inputs"]),
+                details=dict(rec["details"]),
+                algorithm=rec["algorithm"],
                 fingerprint=row.fingerprint,
                 allocated_by=actor.user_id,
                 allocated_by_email=actor.email,
@@ -537,35 +664,56 @@ class StudyTrials:
             ).all()
             return [self._allocation_dict(s, actor, a, fam) for a, fam in rows]
 
-    def verify(self, actor: Actor, study_id: int) -> list[int]:
-        """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
-        from attunement.trials import verify_allocations
+    def verify(self, actor: Actor, study_id: int, *, randomisation: Randomisation) -> list[int]:
+        """Replay the whole sequence from the seed (admin).
 
+        Parameters
+        ----------
+        actor
+            Who verifies (an admin).
+        study_id
+            The study.
+        randomisation
+            Replays the sequence (:class:`Randomisation`).
+
+        Returns
+        -------
+        list of int
+            The sequence numbers whose stored arm differs (empty when intact).
+        """
         policy.require(actor, Action.VERIFY_ALLOCATIONS)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
-            lib = self._library_design(row)
-            history = self._history(s, study.id, lib.method)
-            return verify_allocations(lib, self._secret(row), history)
+            history = self._history(s, study.id, row.method)
+            return randomisation.verify(dict(row.design), self._secret(row), history)
 
-    def balance(self, actor: Actor, study_id: int) -> pd.DataFrame:
-        """Allocations per arm overall and per level of each stratum/factor (the actor's
-        families), with the largest difference from the target ratio
-        (:func:`attunement.trials.balance_report`)."""
+    def allocation_table(self, actor: Actor, study_id: int) -> tuple[dict[str, Any], pd.DataFrame]:
+        """The study's design and one row per allocation of the actor's families (admins and
+        researchers only: allocation concealment), for the balance of the arms.
+
+        Parameters
+        ----------
+        actor
+            Who asks (whose families).
+        study_id
+            The study (NotFound when unseen or without a design).
+
+        Returns
+        -------
+        tuple
+            The stored design, and a table of each allocation's strata or factors and ``arm``.
+        """
         import pandas as pd
-
-        from attunement.trials import balance_report
 
         rows = self.list_allocations(actor, study_id)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
-            row = self._required_design_row(s, study.id)
-            lib = self._library_design(row)
+            design = dict(self._required_design_row(s, study.id).design)
         frame = pd.DataFrame(
-            [{**r["inputs"], "arm": r["arm"]} for r in rows], columns=[*lib.columns, "arm"]
-        )
-        return balance_report(lib, frame)
+            [{**r["inputs"], "arm": r["arm"]} for r in rows],
+            columns=[*design_columns(design), "arm"])
+        return design, frame
 
     # ------------------------------------------------------------------ CONSORT
     def consort_records(self, actor: Actor, study_id: int) -> pd.DataFrame:
@@ -653,41 +801,10 @@ class StudyTrials:
                         rec["lost_to_follow_up"] = "yes"
                         rec["lost_reason"] = "all caregivers left the family"
                 records.append(rec)
-            arms = list(self._library_design(row).arms) if row is not None else None
+            arms = list(row.design["arms"]) if row is not None else None
         frame = pd.DataFrame.from_records(
             records, columns=["arm", "exclusion_reason", "lost_to_follow_up", "lost_reason"]
         )
         frame.attrs["arms"] = arms
         frame.attrs["study"] = study.name
         return frame
-
-    def consort(self, actor: Actor, study_id: int) -> ConsortCounts:
-        """CONSORT 2010 counts of the study (the actor's families)."""
-        from attunement.trials import consort_counts
-
-        records = self.consort_records(actor, study_id)
-        return consort_counts(
-            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
-        )
-
-    def consort_svg(self, actor: Actor, study_id: int) -> str:
-        """The CONSORT flow diagram as an SVG document (text)."""
-        from attunement.trials import consort_counts, draw_consort
-
-        records = self.consort_records(actor, study_id)
-        counts = consort_counts(
-            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
-        )
-        with tempfile.TemporaryDirectory(prefix="attunement-consort-") as tmp:
-            path = Path(tmp) / "consort.svg"
-            draw_consort(counts, path, title=f"CONSORT flow: {records.attrs.get('study')}")
-            return path.read_text(encoding="utf-8")
-
-
-def _design_error_field(message: str) -> tuple[str, str]:
-    """``design: 'ratio': has 3 entries …`` → (``design.ratio``, ``has 3 entries …``)."""
-    rest = message.split(": ", 1)[1] if ": " in message else message
-    if rest.startswith("'") and "': " in rest:
-        key, reason = rest[1:].split("': ", 1)
-        return f"design.{key}", reason
-    return "design", rest
