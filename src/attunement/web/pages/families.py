@@ -121,8 +121,7 @@ async def family_page(request: Request, family_id: int, actor: PageActor) -> Res
         profiles.family_profile_and_matches, store, actor, family_id)
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     # the store refuses to release these (care.release_assessment): no button that would fail
-    awaiting_review = {a["assessment_id"] for a in family.get("alerts") or []
-                       if a.get("status") == "open" or a.get("outcome") is None}
+    awaiting_review = await call(store.care.awaiting_review, actor, family_id)
     outreach = OutreachRecords(store)
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
