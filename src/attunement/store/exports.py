@@ -58,9 +58,24 @@ _TYPES = {
 class ExportPlan:
     """The header and types of one export, fixed before its first row.
 
-    ``types`` are the values' types (the chunks' Arrow schema, and the CSV's text);
-    ``stored_as`` the Parquet type of a column stored otherwise: a safety rule's
-    ``_unanswered`` column holds booleans but has always been float64 (0/1) in Parquet.
+    Parameters
+    ----------
+    columns
+        The header, in order.
+    types
+        The values' types (the chunks' Arrow schema, and the CSV's text); a column not named
+        is text.
+    rows
+        How many rows have been written so far.
+    stored_as
+        The Parquet type of a column stored otherwise: a safety rule's ``_unanswered``
+        column holds booleans but has always been float64 (0/1) in Parquet.
+
+    Examples
+    --------
+    >>> export = ExportPlan(["family", "epds_total"], {"epds_total": "float64"})
+    >>> export.schema().types
+    [DataType(string), DataType(double)]
     """
 
     columns: list[str]
@@ -69,7 +84,18 @@ class ExportPlan:
     stored_as: dict[str, str] = field(default_factory=dict)
 
     def schema(self, *, parquet: bool = False) -> Any:
-        """The pyarrow schema of the export's chunks (or of its Parquet file)."""
+        """The pyarrow schema of the export's chunks, or of its Parquet file.
+
+        Parameters
+        ----------
+        parquet
+            The Parquet file's types (``stored_as`` applied).
+
+        Returns
+        -------
+        pyarrow.Schema
+            One field per column.
+        """
         import pyarrow as pa
 
         kinds = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
@@ -112,7 +138,23 @@ ColumnsOf = Callable[[str], InstrumentColumns]
 
 
 def export_database(primary: Database) -> Database:
-    """The database exports read: the replica named by ``ATTUNEMENT_REPLICA_URL`` if set."""
+    """The database exports read: the replica named by ``ATTUNEMENT_REPLICA_URL`` if set.
+
+    Parameters
+    ----------
+    primary
+        The store's own database.
+
+    Returns
+    -------
+    Database
+        The replica (opened once and kept), else ``primary``.
+
+    Examples
+    --------
+    >>> export_database(store.db) is store.db  # doctest: +SKIP
+    True
+    """
     url = os.environ.get(REPLICA_ENV, "").strip()
     if not url:
         return primary
@@ -168,7 +210,28 @@ def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
 
 
 def count_rows(s: Any, actor: Actor, study: int | None) -> int:
-    """How many rows the export of ``actor``'s scope has (current versions only)."""
+    """How many rows an export of the actor's scope holds (current versions only).
+
+    Parameters
+    ----------
+    s
+        The open session.
+    actor
+        Whose families.
+    study
+        Only this study's families, or None.
+
+    Returns
+    -------
+    int
+        The number of current assessments.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:                                     # doctest: +SKIP
+    ...     count_rows(s, admin, None)
+    12
+    """
     from sqlalchemy import func
 
     stmt = (select(func.count()).select_from(Assessment)
@@ -235,7 +298,37 @@ def chunks(
     pseudonymise: bool,
     chunk: int = CHUNK,
 ) -> Iterator[pa.Table]:
-    """The export's rows as Arrow tables of at most ``chunk`` rows with the export's schema."""
+    """The export's rows as Arrow tables of at most ``chunk`` rows with the export's schema,
+    read from a server-side cursor.
+
+    Parameters
+    ----------
+    db
+        The database read (:func:`export_database`).
+    actor
+        Whose families.
+    export
+        The plan (:func:`plan`); its ``rows`` count grows as tables are yielded.
+    study
+        Only this study's families, or None.
+    keys
+        The key ring (dates of birth, keyed pseudonyms).
+    pseudonymise
+        Pseudonyms and days instead of codes and dates.
+    chunk
+        Rows per table.
+
+    Yields
+    ------
+    pyarrow.Table
+        The next chunk.
+
+    Examples
+    --------
+    >>> sum(t.num_rows for t in chunks(store.db, admin, export, study=None,
+    ...     keys=store.core.keyring(), pseudonymise=True))         # doctest: +SKIP
+    12
+    """
     with db.read() as s:
         sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
         studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
@@ -260,7 +353,28 @@ def chunks(
 def csv_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
     """The export as CSV, chunk by chunk: the header first (even with no rows), text cells
     neutralised against formula injection (:mod:`attunement.csvsafe`); the text is pandas'
-    ``to_csv`` of the same typed table (:mod:`attunement.store.export_csv`)."""
+    ``to_csv`` of the same typed table (:mod:`attunement.store.export_csv`).
+
+    Parameters
+    ----------
+    export
+        The plan (its header).
+    tables
+        The chunks.
+
+    Yields
+    ------
+    bytes
+        The header line, then each chunk's rows.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> export = ExportPlan(["site", "epds_total"], {"epds_total": "float64"})
+    >>> table = pa.table({"site": ["=North"], "epds_total": [12.0]}, schema=export.schema())
+    >>> b"".join(csv_bytes(export, iter([table]))).decode().splitlines()
+    ['site,epds_total', "'=North,12.0"]
+    """
     yield export_csv.header(export.columns)
     for table in tables:
         yield export_csv.rows(table)
@@ -295,7 +409,29 @@ class _Sink:
 
 
 def parquet_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
-    """The export as Parquet, one row group per chunk (pyarrow's ParquetWriter)."""
+    """The export as Parquet, one row group per chunk (pyarrow's ParquetWriter).
+
+    Parameters
+    ----------
+    export
+        The plan (its Parquet schema).
+    tables
+        The chunks.
+
+    Yields
+    ------
+    bytes
+        The file's bytes as each row group is written, then its footer.
+
+    Examples
+    --------
+    >>> import io, pyarrow as pa, pyarrow.parquet as pq
+    >>> export = ExportPlan(["epds_total"], {"epds_total": "float64"})
+    >>> tables = [pa.table({"epds_total": [1.0, 2.0]}), pa.table({"epds_total": [3.0]})]
+    >>> data = b"".join(parquet_bytes(export, iter(tables)))
+    >>> pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups
+    2
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 

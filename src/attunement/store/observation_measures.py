@@ -60,14 +60,41 @@ class UploadTooLarge(StoreValidationError):
 
 @dataclass(frozen=True)
 class ObservationLimits:
-    """How large a coded file may be: bytes and events."""
+    """How large a coded file may be: bytes and events.
+
+    Parameters
+    ----------
+    max_bytes
+        The largest file accepted.
+    max_events
+        The most coded events a file may hold.
+
+    Examples
+    --------
+    >>> ObservationLimits().max_bytes == 5 * 1024 * 1024
+    True
+    >>> ObservationLimits.from_env().max_events  # doctest: +SKIP
+    200000
+    """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_events: int = DEFAULT_MAX_EVENTS
 
     @classmethod
     def from_env(cls) -> ObservationLimits:
-        """The limits from ``ATTUNEMENT_OBSERVATION_MAX_BYTES``/``..._MAX_EVENTS``."""
+        """The limits configured now: ``ATTUNEMENT_OBSERVATION_MAX_BYTES`` and
+        ``ATTUNEMENT_OBSERVATION_MAX_EVENTS``, else the defaults.
+
+        Returns
+        -------
+        ObservationLimits
+            The limits.
+
+        Raises
+        ------
+        StoreValidationError
+            A setting that is not a whole number of at least 1 (the variable named).
+        """
         return cls(_env_int("ATTUNEMENT_OBSERVATION_MAX_BYTES", DEFAULT_MAX_BYTES),
                    _env_int("ATTUNEMENT_OBSERVATION_MAX_EVENTS", DEFAULT_MAX_EVENTS))
 
@@ -87,8 +114,19 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Measured:
-    """A validated upload: its settings, number of events, measure rows and the warnings met
-    measuring it (e.g. a cue code that matches no event)."""
+    """A measured upload, as the store keeps it beside the file.
+
+    Parameters
+    ----------
+    settings
+        The settings the measures were computed with (codes, window, time unit …).
+    n_events
+        How many coded events the file holds.
+    measures
+        One row of responsiveness and contingency measures per caregiver and cue type.
+    warnings
+        What was met measuring it (e.g. a cue code that matches no event).
+    """
 
     settings: dict[str, Any]
     n_events: int
@@ -97,15 +135,61 @@ class Measured:
 
 
 def seal_measures(keys: KeyRing, family_id: int, sha256: str, measured: Measured) -> bytes:
-    """The measures (and the warnings met measuring them) encrypted under the key ring, bound
-    to their file."""
+    """The measures and the warnings met measuring them, encrypted under the key ring and bound
+    to their file (a sealed blob moved to another file does not open).
+
+    Parameters
+    ----------
+    keys
+        The store's key ring.
+    family_id
+        The family the file belongs to.
+    sha256
+        The file's checksum.
+    measured
+        What :func:`attunement.usecases.observations.measure_upload` returned.
+
+    Returns
+    -------
+    bytes
+        The ciphertext kept in ``observation_measures``.
+
+    Examples
+    --------
+    >>> from attunement.store.crypto import KeyRing
+    >>> sealed = seal_measures(KeyRing(bytes(32)), 1, "ab12", Measured({}, 2, [{"n_cues": 1}]))
+    >>> KeyRing(bytes(32)).decrypt(sealed, "observation:1:ab12:measures")["measures"]
+    [{'n_cues': 1}]
+    """
     return keys.encrypt({"measures": measured.measures, "warnings": measured.warnings},
                         observation_aad(family_id, sha256) + ":measures")
 
 
 def stored_measures(s: Session, keys: KeyRing,
                     session_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The stored measures of these sessions (absent: uploaded before measures were kept)."""
+    """The measures stored at upload of these sessions, decrypted.
+
+    Parameters
+    ----------
+    s
+        The open session.
+    keys
+        The store's key ring.
+    session_ids
+        Observation sessions already scope-checked by the caller.
+
+    Returns
+    -------
+    dict
+        ``{session id: settings, n_events, permutations, seed, algorithm, measures,
+        warnings}``; a session uploaded before measures were kept has no entry.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:                                     # doctest: +SKIP
+    ...     stored_measures(s, store.core.keyring(s), [1])[1]["n_events"]
+    2
+    """
     if not session_ids:
         return {}
     rows = s.execute(

@@ -27,7 +27,23 @@ _SUBMITTED_VIA = frozenset({"staff", "link"})
 
 
 def coded_context(context: Any) -> dict[str, bool]:
-    """Recorded answers are ``id: true|false``; anything else is not a coded answer."""
+    """The recorded answers that are coded (``id: true|false``), for a researcher's view.
+
+    Parameters
+    ----------
+    context
+        A family's or caregiver's recorded answers.
+
+    Returns
+    -------
+    dict
+        Only the answers whose value is true or false; free text is dropped.
+
+    Examples
+    --------
+    >>> coded_context({"smi": True, "note": "Ann said so", "housing": False})
+    {'smi': True, 'housing': False}
+    """
     if not isinstance(context, dict):
         return {}
     return {str(k): v for k, v in context.items() if isinstance(v, bool)}
@@ -78,10 +94,29 @@ def _number(value: Any) -> int | float | None:
 class ResearchView:
     """Builds the allow-listed, pseudonymised documents of one family.
 
-    ``pseudonym(kind, pk)``: the study's keyed pseudonym of a family or caregiver record;
-    ``anchor``: the infant's due date (else birth date) that days are counted from;
-    ``caregivers``: (record id, key) of each caregiver; ``time_points``, ``programmes``: the
-    coded vocabularies (the study's time points, the intervention catalogue's ids)."""
+    Parameters
+    ----------
+    pseudonym
+        ``pseudonym(kind, pk)``: the study's keyed pseudonym of a family or caregiver record.
+    anchor
+        The infant's due date (else birth date) that days are counted from.
+    caregivers
+        ``(record id, key)`` of each caregiver.
+    time_points, programmes
+        The coded vocabularies: the study's time points and the programme ids shown by name
+        (the intervention catalogue's); any other value is dropped or shown as "other".
+
+    Examples
+    --------
+    >>> view = ResearchView(pseudonym=lambda kind, pk: f"{kind[0]}{pk:03d}",
+    ...                     anchor=date(2026, 9, 20), caregivers=[(7, "mother")],
+    ...                     time_points=["6w"], programmes=["vipp_sd"])
+    >>> view.episode({"id": 1, "programme": "Ann's group", "caregivers": ["mother"],
+    ...               "start": "2026-10-01"})["programme"]
+    'other'
+    >>> view.day("2026-10-01"), view.caregiver_id(key="mother"), view.time_point("12m")
+    (11, 'c007', None)
+    """
 
     def __init__(self, *, pseudonym: Callable[[str, int], str], anchor: date | None,
                  caregivers: Iterable[tuple[int, str]], time_points: Iterable[str],
@@ -96,7 +131,18 @@ class ResearchView:
 
     # ------------------------------------------------------------------ pieces
     def day(self, stamp: Any) -> int | None:
-        """Whole days from the anchor (None without a date or an anchor)."""
+        """A date as whole days from the anchor.
+
+        Parameters
+        ----------
+        stamp
+            A date, or ISO text beginning with one.
+
+        Returns
+        -------
+        int or None
+            Days after (negative: before) the anchor; None without a date or an anchor.
+        """
         if stamp is None or self._anchor is None:
             return None
         try:
@@ -105,7 +151,20 @@ class ResearchView:
             return None
 
     def caregiver_id(self, key: Any = None, pk: Any = None) -> str | None:
-        """The caregiver's pseudonym from its key or record id; None if it names nobody."""
+        """The caregiver's pseudonym.
+
+        Parameters
+        ----------
+        key
+            Their family-file key (``"mother"``).
+        pk
+            Their record id (used first when given).
+
+        Returns
+        -------
+        str or None
+            The pseudonym; None when neither names a caregiver of this family.
+        """
         if pk is not None and pk in self._by_pk:
             return self._by_pk[pk]
         if isinstance(key, str):
@@ -113,9 +172,33 @@ class ResearchView:
         return None
 
     def time_point(self, value: Any) -> str | None:
+        """A time point kept only when it is one of the study's.
+
+        Parameters
+        ----------
+        value
+            The recorded time point (free text in an observation's metadata).
+
+        Returns
+        -------
+        str or None
+            ``value``, or None when the study has no such time point.
+        """
         return value if isinstance(value, str) and value in self._time_points else None
 
     def caregiver(self, c: dict) -> dict:
+        """A caregiver's allow-listed fields: pseudonym, role, age, coded answers, days.
+
+        Parameters
+        ----------
+        c
+            The caregiver in the clinical family document.
+
+        Returns
+        -------
+        dict
+            The researcher's caregiver (no key, no identifiers, no leaving reason).
+        """
         return {
             "id": self.caregiver_id(pk=c.get("pk")),
             "role": c.get("role"),
@@ -129,6 +212,18 @@ class ResearchView:
         }
 
     def assessment(self, a: dict) -> dict:
+        """An assessment's coded fields: instrument, time point, answers, scores, flags, day.
+
+        Parameters
+        ----------
+        a
+            The assessment as the store answers it.
+
+        Returns
+        -------
+        dict
+            Without the correction's reason, who submitted it or any date.
+        """
         out = {k: a.get(k) for k in _ASSESSMENT_KEYS}
         if out["submitted_via"] not in _SUBMITTED_VIA:
             out["submitted_via"] = None
@@ -146,6 +241,19 @@ class ResearchView:
         return out
 
     def episode(self, e: dict) -> dict:
+        """An episode: the programme (a catalogue id, else "other"), who took part, days and
+        sessions.
+
+        Parameters
+        ----------
+        e
+            The episode in the clinical document.
+
+        Returns
+        -------
+        dict
+            Without fidelity notes or the end reason.
+        """
         programme = e.get("programme")
         return {
             "id": e.get("id"),
@@ -160,6 +268,18 @@ class ResearchView:
         }
 
     def observation(self, o: dict) -> dict:
+        """A coded session's size, caregiver, time point, day, window and time unit.
+
+        Parameters
+        ----------
+        o
+            The observation session in the clinical document.
+
+        Returns
+        -------
+        dict
+            Without the file name, coder or notes.
+        """
         meta = o.get("metadata") or {}
         window = meta.get("window")
         return {
@@ -174,6 +294,18 @@ class ResearchView:
         }
 
     def consent(self, c: dict) -> dict:
+        """A consent's kind (a known kind, else "other"), caregiver and days.
+
+        Parameters
+        ----------
+        c
+            The consent in the clinical document.
+
+        Returns
+        -------
+        dict
+            Without the form's version or the withdrawal's reason.
+        """
         kind = c.get("kind")
         return {
             "id": c.get("id"),
@@ -188,7 +320,24 @@ class ResearchView:
     # ------------------------------------------------------------------ the document
     def family(self, doc: dict, *, family_pk: int, birth_day_from_due_date: int | None,
                due: list[dict], overdue: list[dict]) -> dict:
-        """The researcher's family document from the clinical one (see the module doc)."""
+        """The researcher's family document from the clinical one (see the module doc).
+
+        Parameters
+        ----------
+        doc
+            The clinical family document.
+        family_pk
+            The family's record id (keyed into its pseudonym).
+        birth_day_from_due_date
+            Days from the due date to the birth, or None.
+        due, overdue
+            The schedule's items, already pseudonymised.
+
+        Returns
+        -------
+        dict
+            The allow-listed document.
+        """
         infant = doc.get("infant") or {}
         return {
             "id": doc.get("id"),

@@ -106,6 +106,12 @@ class Randomisation(Protocol):
     A design is its stored mapping (``method``, ``arms``, ``ratio``, ``strata`` or
     ``factors`` …); an allocation is a mapping of ``sequence``, ``participant``, ``arm``,
     ``method``, ``inputs``, ``stratum``, ``details`` and ``algorithm``.
+
+    Examples
+    --------
+    >>> from attunement.usecases.trials import LibraryRandomisation
+    >>> isinstance(LibraryRandomisation().new_secret(), str)
+    True
     """
 
     def design(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +217,18 @@ def design_columns(design: dict[str, Any]) -> list[str]:
 
 
 class StudyTrials:
-    """Randomisation designs and allocations of the store's studies (see the module doc)."""
+    """Randomisation designs and allocations of the store's studies (see the module doc).
+
+    Parameters
+    ----------
+    core
+        The store's core, or the store.
+
+    Examples
+    --------
+    >>> store.trials.get_design(admin, study_id)["arms"]          # doctest: +SKIP
+    ['usual care', 'VIPP-SD']
+    """
 
     def __init__(self, core: Core | Any) -> None:
         self.core: Core = getattr(core, "core", core)  # a Store passes its Core
@@ -401,14 +418,47 @@ class StudyTrials:
             return out
 
     def get_design(self, actor: Actor, study_id: int) -> dict:
-        """The study's design (never the seed); NotFound when none is defined."""
+        """The study's design, as the actor may see it (never the seed).
+
+        Parameters
+        ----------
+        actor
+            Who asks: a recruiter sees the arms, strata or factors, levels and consent only.
+        study_id
+            The study.
+
+        Returns
+        -------
+        dict
+            The design.
+
+        Raises
+        ------
+        NotFound
+            An unseen study, or one without a design.
+        """
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
             return self._design_dict(row, study, self._n_allocated(s, study.id), actor)
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
-        """The seed, for an audit by an independent statistician (admin; audited)."""
+        """The seed, for an audit by an independent statistician (admin; audited).
+
+        Parameters
+        ----------
+        actor
+            The admin.
+        study_id
+            The study.
+        reason
+            Why it is revealed (kept in the audit log).
+
+        Returns
+        -------
+        str
+            The secret seed.
+        """
         policy.require(actor, Action.REVEAL_TRIAL_SECRET)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
@@ -420,8 +470,22 @@ class StudyTrials:
 
     # ------------------------------------------------------------------ allocation
     def factor_inputs(self, actor: Actor, family_id: int) -> dict:
-        """What randomising this family needs: the study's design, the levels to record, the
-        automatic values (site), consent status and any existing allocation."""
+        """What randomising this family needs.
+
+        Parameters
+        ----------
+        actor
+            Who will randomise.
+        family_id
+            The family (NotFound outside the actor's scope).
+
+        Returns
+        -------
+        dict
+            The study's design, the levels to record (``ask``), the values filled in
+            (``automatic``: the site), whether the design's consent is recorded, and any
+            existing allocation.
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             out: dict[str, Any] = {
@@ -641,7 +705,25 @@ class StudyTrials:
         return out
 
     def allocation(self, actor: Actor, family_id: int) -> dict:
-        """The family's allocation; NotFound when it has none (or is out of scope)."""
+        """The family's allocation, as the actor may see it.
+
+        Parameters
+        ----------
+        actor
+            Who asks.
+        family_id
+            The family.
+
+        Returns
+        -------
+        dict
+            The allocation (a recruiter: the arm and day only).
+
+        Raises
+        ------
+        NotFound
+            Not randomised, or outside the actor's scope.
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             a = s.execute(
@@ -652,8 +734,20 @@ class StudyTrials:
             return self._allocation_dict(s, actor, a, fam)
 
     def list_allocations(self, actor: Actor, study_id: int) -> list[dict]:
-        """A study's allocations in sequence order, restricted to the actor's families
-        (admins and researchers only: allocation concealment)."""
+        """A study's allocations in sequence order, restricted to the actor's families.
+
+        Parameters
+        ----------
+        actor
+            An admin or researcher (allocation concealment: recruiters are refused).
+        study_id
+            The study.
+
+        Returns
+        -------
+        list of dict
+            The allocations (researchers: pseudonyms and shifted dates).
+        """
         with self._db.read() as s:
             study = self._study(s, actor, study_id)  # 404 first: an unseen study is unknown
             require_allocation_sequence(actor)
@@ -726,6 +820,18 @@ class StudyTrials:
         withdrawn after randomisation, or every caregiver has left the family. Whether the
         intervention was received and who was analysed are not platform records, so the
         diagram shows them as "not recorded" rather than guessing.
+
+        Parameters
+        ----------
+        actor
+            An admin or researcher (per-arm counts reveal allocations).
+        study_id
+            The study.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The records; ``attrs`` holds the design's ``arms`` and the ``study``'s name.
         """
         import pandas as pd
 

@@ -77,6 +77,13 @@ def register_family(store: Store, actor: Actor, payload: dict) -> dict:
     -------
     dict
         The new family's document (as ``get_family``).
+
+    Examples
+    --------
+    >>> register_family(store, practitioner, {"family_id": "F-12", "site": "North",
+    ...     "infant": {"due_date": "2026-12-01"}, "placement": "birth_family",
+    ...     "caregivers": [{"id": "mother", "role": "birth_mother"}]})["family_id"]  # doctest: +SKIP
+    'F-12'
     """
     return store.families.create_family(actor, payload, check_file=check_family_file, score=score)
 
@@ -98,6 +105,12 @@ def add_caregiver(store: Store, actor: Actor, family_id: int, caregiver: dict) -
     -------
     dict
         The new caregiver.
+
+    Examples
+    --------
+    >>> add_caregiver(store, practitioner, family_id,
+    ...               {"id": "gran", "role": "kinship_carer"})["role"]  # doctest: +SKIP
+    'kinship_carer'
     """
     return store.families.add_caregiver(
         actor, family_id, caregiver, check_file=check_family_file, score=score)
@@ -165,5 +178,11 @@ def get_family(store: Store, actor: Actor, family_id: int) -> dict:
     -------
     dict
         The family document (see :meth:`attunement.store.family_views.FamilyViews.get_family`).
+
+    Examples
+    --------
+    >>> [e["programme"] for e in get_family(store, researcher, family_id)["episodes"]]
+    ... # doctest: +SKIP
+    ['vipp_sd', 'other']
     """
     return store.families.get_family(actor, family_id, programmes=catalogue_programmes())
