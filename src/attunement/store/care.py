@@ -51,9 +51,22 @@ SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
 
 def awaits_review() -> ColumnElement[bool]:
     """The SQL condition of an alert whose safety review is not recorded: it is still open,
-    or it was closed without an outcome. A result with such an alert is not released to the
-    caregiver (:meth:`Care.release_assessment`); the family page asks
-    :meth:`Care.awaiting_review` rather than deciding it again."""
+    or it was closed without an outcome.
+
+    A result with such an alert is not released to the caregiver
+    (:meth:`Care.release_assessment`); the family page asks :meth:`Care.awaiting_review`
+    rather than deciding it again.
+
+    Returns
+    -------
+    ColumnElement
+        A condition on ``alerts`` for a query's ``where``.
+
+    Examples
+    --------
+    >>> print(awaits_review())
+    alerts.status = :status_1 OR alerts.outcome IS NULL
+    """
     return (Alert.status == "open") | Alert.outcome.is_(None)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.store import audit, blind, caseload, schedule_summary, shared
+from attunement.store import audit, blind, caseload, research_view, schedule_summary, shared
 from attunement.store.core import Core
 from attunement.store.models.accounts import Site, Study, TimePoint
 from attunement.store.models.assessments import Assessment
@@ -370,7 +370,7 @@ class FamilyViews:
         carers: list[Caregiver], programmes: Collection[str],
     ) -> dict:
         """A researcher's family document: an allow-list, never the clinical one trimmed."""
-        view = shared.research_view(self.core, s, fam, infant, carers, programmes=programmes)
+        view = research_view.for_family(self.core, s, fam, infant, carers, programmes=programmes)
         return view.family(
             doc,
             family_pk=fam.id,

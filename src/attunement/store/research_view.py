@@ -15,9 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CONSENT_KINDS", "ResearchView", "coded_context", "coded_variants"]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attunement.store.models import TimePoint
+
+if TYPE_CHECKING:
+    from attunement.store.core import Core
+    from attunement.store.models import Caregiver, Family, Infant
+
+__all__ = ["CONSENT_KINDS", "ResearchView", "coded_context", "coded_variants", "for_family"]
 
 # consent kinds researchers see by name; any other recorded kind is free text -> "other"
 CONSENT_KINDS = frozenset({"research", "data_sharing", "recording", "treatment", "contact"})
@@ -365,3 +374,53 @@ class ResearchView:
             "due": due,
             "overdue": overdue,
         }
+
+
+def for_family(
+    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver],
+    *, programmes: Iterable[str] = (),
+) -> ResearchView:
+    """The allow-list builder of a researcher's view of one stored family.
+
+    Parameters
+    ----------
+    core
+        The store's core (the study's keyed pseudonyms).
+    s
+        The open session (the study's time points).
+    fam
+        The family.
+    infant
+        Its infant: days are counted from the due date (else the birth date).
+    carers
+        The family's caregivers.
+    programmes
+        The programme ids shown by name (the intervention catalogue's, passed by the use
+        case); any other programme is "other".
+
+    Returns
+    -------
+    ResearchView
+        The builder of the family's pseudonymised documents.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:                                     # doctest: +SKIP
+    ...     view = for_family(store.core, s, fam, infant, carers, programmes=["vipp_sd"])
+    """
+    keys = core.keyring()
+    study = fam.study_id or "none"
+    tps = (
+        s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
+        .scalars()
+        .all()
+        if fam.study_id
+        else []
+    )
+    return ResearchView(
+        pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
+        anchor=(infant.due_date or infant.birth_date) if infant else None,
+        caregivers=[(c.id, c.key) for c in carers],
+        time_points=tps,
+        programmes=programmes,
+    )

@@ -30,7 +30,6 @@ from attunement.store.models import (
     Study,
     TimePoint,
 )
-from attunement.store.research_view import ResearchView
 from attunement.vocabulary import load_vocabulary, vocabulary_terms
 
 # The family file's caregiver roles and placements, read from the vocabulary itself (as the
@@ -588,56 +587,6 @@ def pseudo_schedule(
         }
         for x in items
     ]
-
-def research_view(
-    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver],
-    *, programmes: Iterable[str] = (),
-) -> ResearchView:
-    """The allow-list builder of a researcher's view of this family
-    (:mod:`attunement.store.research_view`).
-
-    Parameters
-    ----------
-    core
-        The store's core (the study's keyed pseudonyms).
-    s
-        The open session (the study's time points).
-    fam
-        The family.
-    infant
-        Its infant: days are counted from the due date (else the birth date).
-    carers
-        The family's caregivers.
-    programmes
-        The programme ids shown by name (the intervention catalogue's, passed by the use
-        case); any other programme is "other".
-
-    Returns
-    -------
-    ResearchView
-        The builder of the family's pseudonymised documents.
-
-    Examples
-    --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     view = research_view(store.core, s, fam, infant, carers, programmes=["vipp_sd"])
-    """
-    keys = core.keyring()
-    study = fam.study_id or "none"
-    tps = (
-        s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
-        .scalars()
-        .all()
-        if fam.study_id
-        else []
-    )
-    return ResearchView(
-        pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
-        anchor=(infant.due_date or infant.birth_date) if infant else None,
-        caregivers=[(c.id, c.key) for c in carers],
-        time_points=tps,
-        programmes=programmes,
-    )
 
 def current(rows: list[Assessment]) -> list[Assessment]:
     """The assessments no correction has replaced (each one's latest version).
