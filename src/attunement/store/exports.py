@@ -228,8 +228,7 @@ def count_rows(s: Any, actor: Actor, study: int | None) -> int:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     count_rows(s, admin, None)
+    >>> count_rows(session, admin, None)  # doctest: +SKIP
     12
     """
     from sqlalchemy import func

@@ -186,8 +186,7 @@ def stored_measures(s: Session, keys: KeyRing,
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     stored_measures(s, store.core.keyring(s), [1])[1]["n_events"]
+    >>> stored_measures(session, store.core.keyring(), [1])[1]["n_events"]  # doctest: +SKIP
     2
     """
     if not session_ids:

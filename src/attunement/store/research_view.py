@@ -200,13 +200,14 @@ class ResearchView:
 
         Parameters
         ----------
-        c
+        c : dict
             The caregiver in the clinical family document.
 
         Returns
         -------
         dict
-            The researcher's caregiver (no key, no identifiers, no leaving reason).
+            The researcher's caregiver: no key, no identifiers, no name, and no reason for
+            leaving.
         """
         return {
             "id": self.caregiver_id(pk=c.get("pk")),
@@ -226,7 +227,7 @@ class ResearchView:
         Parameters
         ----------
         a
-            The assessment as the store answers it.
+            The assessment as the store answers it (any version).
 
         Returns
         -------
@@ -255,8 +256,9 @@ class ResearchView:
 
         Parameters
         ----------
-        e
-            The episode in the clinical document.
+        e : dict
+            One of the clinical document's episodes, whose programme may be free text typed
+            by a practitioner.
 
         Returns
         -------
@@ -282,12 +284,12 @@ class ResearchView:
         Parameters
         ----------
         o
-            The observation session in the clinical document.
+            A coded session of the clinical document, its metadata as the uploader typed it.
 
         Returns
         -------
         dict
-            Without the file name, coder or notes.
+            Without the file name, the coder, notes or the session's date.
         """
         meta = o.get("metadata") or {}
         window = meta.get("window")
@@ -307,13 +309,13 @@ class ResearchView:
 
         Parameters
         ----------
-        c
-            The consent in the clinical document.
+        c : dict
+            A consent of the clinical document.
 
         Returns
         -------
         dict
-            Without the form's version or the withdrawal's reason.
+            Without the form's version (free text) or why it was withdrawn.
         """
         kind = c.get("kind")
         return {
@@ -405,8 +407,8 @@ def for_family(
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     view = for_family(store.core, s, fam, infant, carers, programmes=["vipp_sd"])
+    >>> view = for_family(store.core, session, family, infant, carers,
+    ...                   programmes=["vipp_sd"])                       # doctest: +SKIP
     """
     keys = core.keyring()
     study = fam.study_id or "none"

@@ -151,12 +151,12 @@ def site_by_ref(s: Session, ref: Any, field: str) -> Site:
     Raises
     ------
     StoreValidationError
-        ``field``: missing, or no such site.
+        Naming ``field``, when the request names no site or one that does not exist (the
+        error says which).
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     site_by_ref(s, "north", "site").name
+    >>> site_by_ref(session, "north", "site").name  # doctest: +SKIP
     'North'
     """
     site = None
@@ -181,15 +181,15 @@ def study_by_ref(s: Session, ref: Any) -> Study:
 
     Parameters
     ----------
-    s
-        The open session.
-    ref
-        A study id, or its name.
+    s : Session
+        Where to look.
+    ref : int or str
+        A study id, or its name as created (text of digits is tried as an id too).
 
     Returns
     -------
     Study
-        The study.
+        The study row.
 
     Raises
     ------
@@ -198,8 +198,7 @@ def study_by_ref(s: Session, ref: Any) -> Study:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     study_by_ref(s, "Attach-1").id
+    >>> study_by_ref(session, "Attach-1").id  # doctest: +SKIP
     1
     """
     study = None
@@ -234,8 +233,7 @@ def identities(core: Core, s: Session, family_id: int) -> dict[tuple[str, int], 
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     sorted(identities(store.core, s, 1))
+    >>> sorted(identities(store.core, s, 1))  # doctest: +SKIP
     [('caregiver', 1), ('infant', 1)]
     """
     rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
@@ -268,8 +266,7 @@ def infants_of(core: Core, s: Session, family_id: int) -> list[Infant]:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     infants_of(store.core, s, 1)[0].birth_date
+    >>> infants_of(store.core, s, 1)[0].birth_date  # doctest: +SKIP
     datetime.date(2026, 9, 15)
     """
     return with_birth_dates(core, s, s.execute(
@@ -281,10 +278,10 @@ def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[
 
     Parameters
     ----------
-    core
-        The store's core (its key ring).
-    s
-        The open session.
+    core : Core
+        Its key ring opens the sealed dates.
+    s : Session
+        The session the infants were read in.
     infants
         Infant rows, of one family or many (one query for all).
 
@@ -295,8 +292,8 @@ def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     [i.birth_date for i in with_birth_dates(store.core, s, s.query(Infant))]
+    >>> infants = session.query(Infant)                                # doctest: +SKIP
+    >>> [i.birth_date for i in with_birth_dates(store.core, session, infants)]  # doctest: +SKIP
     [datetime.date(2026, 9, 15)]
     """
     infants = list(infants)
@@ -346,8 +343,7 @@ def caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     caregiver(s, s.get(Family, 1), "mother").role
+    >>> caregiver(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
     'birth_mother'
     """
     return _one_caregiver(s.execute(_caregiver_where(select(Caregiver), fam, ref)).scalars(), ref)
@@ -377,8 +373,8 @@ def current_caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     current_caregiver(s, s.get(Family, 1), "father").key
+    >>> family = session.get(Family, 1)                                # doctest: +SKIP
+    >>> current_caregiver(session, family, "father").key               # doctest: +SKIP
     'father'
     """
     cg = caregiver(s, fam, ref)
@@ -421,8 +417,7 @@ def caregiver_row(s: Session, fam: Any, ref: int | str) -> Any:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     caregiver_row(s, s.get(Family, 1), "mother").role
+    >>> caregiver_row(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
     'birth_mother'
     """
     stmt = select(
@@ -628,9 +623,8 @@ def assessment_dict(a: Assessment, cg: Caregiver) -> dict:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     a = s.get(Assessment, 1)
-    ...     assessment_dict(a, s.get(Caregiver, a.caregiver_id))["instrument"]
+    >>> a = session.get(Assessment, 1)                                 # doctest: +SKIP
+    >>> assessment_dict(a, session.get(Caregiver, a.caregiver_id))["instrument"]  # doctest: +SKIP
     'epds'
     """
     scores = dict(a.scores or {})
@@ -680,10 +674,7 @@ def alert_dict(a: Alert, fam: Family, cg: Caregiver, assessment: Any = None) -> 
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     alert = s.get(Alert, 1)
-    ...     alert_dict(alert, s.get(Family, alert.family_id),
-    ...                s.get(Caregiver, alert.caregiver_id))["status"]
+    >>> alert_dict(alert, family, mother)["status"]                    # doctest: +SKIP
     'open'
     """
     return {
@@ -760,8 +751,7 @@ def episode_dict(e: Episode) -> dict:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     episode_dict(s.get(Episode, 1))["programme"]
+    >>> episode_dict(session.get(Episode, 1))["programme"]  # doctest: +SKIP
     'vipp_sd'
     """
     return {
@@ -795,8 +785,8 @@ def observation_dict(core: Core, o: ObservationSession) -> dict:
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     observation_dict(store.core, s.get(ObservationSession, 1))["filename"]
+    >>> o = session.get(ObservationSession, 1)                         # doctest: +SKIP
+    >>> observation_dict(store.core, o)["filename"]                    # doctest: +SKIP
     'visit.csv'
     """
     return {
@@ -832,8 +822,7 @@ def check_time_point(core: Core, s: Session, fam: Family, time_point: str) -> No
 
     Examples
     --------
-    >>> with store.db.read() as s:                                     # doctest: +SKIP
-    ...     check_time_point(store.core, s, s.get(Family, 1), "12m")
+    >>> check_time_point(store.core, s, session.get(Family, 1), "12m")  # doctest: +SKIP
     Traceback (most recent call last):
     ...
     StoreValidationError: time_point: '12m' is not in this study's schedule (baseline, 6w)

@@ -130,9 +130,11 @@ class LibraryRandomisation:
 
         Parameters
         ----------
-        design, secret
-            The stored design and its seed.
-        history
+        design : dict
+            The stored design.
+        secret : str
+            Its seed, decrypted by the store for this call only.
+        history : list of dict
             The study's stored allocations in enrolment order.
         participant
             The family's id.
@@ -163,17 +165,23 @@ class LibraryRandomisation:
 
     def verify(self, design: dict[str, Any], secret: str,
                history: list[dict[str, Any]]) -> list[int]:
-        """Replay the whole stored sequence from the seed.
+        """Replay the whole stored sequence from the seed
+        (:func:`attunement.trials.verify_allocations`).
 
         Parameters
         ----------
-        design, secret, history
-            As for :meth:`allocate`.
+        design : dict
+            The stored design.
+        secret : str
+            Its seed.
+        history : list of dict
+            Every stored allocation, in enrolment order.
 
         Returns
         -------
         list of int
-            The sequence numbers whose recorded arm differs (empty when intact).
+            Sequence numbers whose recorded arm or draws differ; empty when the record is
+            intact.
         """
         from attunement.trials import verify_allocations
 
