@@ -16,7 +16,7 @@ export reads neither).
 
 The export runs in a fresh process (``--child``) as the store's administrator, pseudonymised
 (a researcher's export) unless ``--identified``, to ``/dev/null`` through
-``Store.exports.export_stream``. The child reports its resident memory (VmRSS) at each
+``attunement.usecases.exports.export_stream``. The child reports its resident memory (VmRSS) at each
 stage before the first row, so the base is accounted for: the interpreter, the store's
 imports (SQLAlchemy, cryptography, the domain libraries), the open store, pandas and
 pyarrow, then the peak (VmHWM) over the export.
@@ -204,6 +204,7 @@ def child(url: str, key: str, fmt: str, pseudonymise: bool, chunk: int) -> None:
     """One streamed export to /dev/null in this process; print its figures as JSON."""
     stages = {"interpreter_mb": round(_rss_mb(), 1)}
     from attunement.store import Store
+    from attunement.usecases import exports as uc_exports
 
     stages["store_imported_mb"] = round(_rss_mb(), 1)
     st = Store.open(url, key_path=Path(key))
@@ -211,7 +212,7 @@ def child(url: str, key: str, fmt: str, pseudonymise: bool, chunk: int) -> None:
     stages["store_open_mb"] = round(_rss_mb(), 1)
     c0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    plan, body = st.exports.export_stream(admin, fmt=fmt, pseudonymise=pseudonymise,
+    plan, body = uc_exports.export_stream(st, admin, fmt=fmt, pseudonymise=pseudonymise,
                                           chunk=chunk)
     size, first = 0, None
     for part in body:

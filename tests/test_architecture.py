@@ -2,8 +2,8 @@
 
 Each rule is one the design review asked for: no module over 900 lines (migrations aside), no class
 over 40 methods, no import cycle (imports inside functions count), domain libraries that never
-import the platform, a store that never imports the web, the CLI or the use cases, role tests only
-in the policy module, and comments that cite the repository's docs or published sources only.
+import the platform, a store that never imports the web, the CLI, the use cases or a domain
+library, role tests only in the policy module, and comments that cite the repository's docs or published sources only.
 """
 
 from __future__ import annotations
@@ -190,36 +190,18 @@ def test_comments_cite_only_the_repository_or_published_sources():
     assert found == []
 
 
-# The store modules that still import a domain library, and why; the use-case layer
-# (attunement.usecases) is the one that should. This list may only shrink: scoring
-# (store.assessments) and the family-file rules (store.families' validation) already moved.
-_STORE_DOMAIN_ALLOWED = {
-    # the export's column names come from the instrument definitions
-    "attunement.store.exports": {"attunement.instruments.definition"},
-    # observation files are read and their measures computed when stored
-    "attunement.store.observation_measures": {
-        "attunement.observation", "attunement.observation.actors"},
-    # the research view names an instrument's items
-    "attunement.store.research_view": {"attunement.instruments"},
-    # the episode's programme must be in the intervention catalogue
-    "attunement.store.shared": {"attunement.interventions.catalogue"},
-    # randomisation, balance and CONSORT counts of stored trials
-    "attunement.store.trials": {"attunement.trials", "attunement.trials.randomisation"},
-}
-
-
-def test_the_store_imports_no_domain_library_outside_the_allow_list():
+# The store imports no domain library: the use-case layer (attunement.usecases) is the one that
+# imports both, and hands the store what it needs (the scorer, the family-file check, the
+# referrals' content, the instruments' export columns, the observation measurer, the
+# randomisation, the catalogue's programmes and the instruments' coded variants).
+def test_the_store_imports_no_domain_library():
     found = {
-        name: {t for t in imports_of(name) if t.split(".")[1] in DOMAIN}
+        name: sorted(t for t in imports_of(name) if t.split(".")[1] in DOMAIN)
         for name in modules()
         if name.startswith("attunement.store")
     }
-    found = {k: v for k, v in found.items() if v}
-    extra = {k: sorted(v - _STORE_DOMAIN_ALLOWED.get(k, set())) for k, v in found.items()}
-    assert {k: v for k, v in extra.items() if v} == {}
-    # an entry no longer needed is removed, so the list only shrinks
-    stale = {k: sorted(v - found.get(k, set())) for k, v in _STORE_DOMAIN_ALLOWED.items()}
-    assert {k: v for k, v in stale.items() if v} == {}
+    assert {k: v for k, v in found.items() if v} == {}
+
 
 # --------------------------------------------------------------- role tests only in the policy
 

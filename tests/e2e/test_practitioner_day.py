@@ -50,9 +50,9 @@ def site() -> Iterator[Site]:
     store = world.store
     system = store.system_actor()
     study = next(s["id"] for s in store.accounts.list_studies(system) if s["name"] == "Study S")
-    from attunement.store.trials import StudyTrials
+    from attunement.usecases.trials import Trials
 
-    StudyTrials(store).define_design(store.actor(world.users["admin"]),
+    Trials(store).define_design(store.actor(world.users["admin"]),
                                      study, {"method": "blocks", "arms": ["usual care", "VIPP"],
                                              "block_sizes": [2], "strata": ["site"]})
     # one family per viewport for the consent-then-randomise walk (an allocation is final)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from attunement.store import Actor, Store
-from attunement.store.trials import StudyTrials
 from attunement.usecases import families as uc_families
+from attunement.usecases.trials import Trials
 
 PASSWORD = "correct horse battery staple"
 SECRET = "an-independent-statisticians-seed-0123456789"
@@ -44,7 +44,7 @@ def family_payload(code: str, site: str, study: str | None = "Trial T") -> dict:
 @dataclass
 class TrialWorld:
     store: Store
-    trials: StudyTrials
+    trials: Trials
     system: Actor
     admin: Actor
     pa: Actor  # practitioner, site A
@@ -89,7 +89,7 @@ def build(url: str, key: Path) -> TrialWorld:
     fam_b = uc_families.register_family(store, system, family_payload("B-0", "Site B"))["id"]
     store.care.add_consent(system, fam_b, kind="research", version="v1", given_on=today)
     no_consent = uc_families.register_family(store, system, family_payload("A-nc", "Site A"))["id"]
-    return TrialWorld(store, StudyTrials(store), system, store.actor(admin_id),
+    return TrialWorld(store, Trials(store), system, store.actor(admin_id),
                       store.actor(ids["pa"]["id"]), store.actor(ids["pb"]["id"]),
                       store.actor(ids["lead"]["id"]), store.actor(ids["res"]["id"]), study,
                       fam_a, fam_b, no_consent, consents)

@@ -16,6 +16,7 @@ import attunement.observation as observation
 from attunement.store import StoreValidationError
 from attunement.store.models import ObservationSession
 from attunement.store.observation_measures import ObservationMeasures, UploadTooLarge
+from attunement.usecases import observations as uc_observations
 from attunement.web.app import create_app
 from attunement.web.pages.observations import router as observation_router
 from attunement.web.settings import Settings
@@ -129,7 +130,7 @@ def test_oversized_file_is_refused_naming_the_limit(tw: TrialWorld, client, monk
     assert _stored(tw) == (1, 1)
     # the store refuses it too, whoever calls it
     with pytest.raises(UploadTooLarge):
-        tw.store.observations.add_observation_session(tw.pa, tw.fam_a[0], filename="x.csv",
+        uc_observations.add_observation_session(tw.store, tw.pa, tw.fam_a[0], filename="x.csv",
                                          content=_big_session(101), metadata=META)
     # the page answers 413 with the reason beside the file field
     monkeypatch.setenv("ATTUNEMENT_OBSERVATION_MAX_BYTES", "2048")
@@ -162,7 +163,7 @@ def test_unmeasurable_file_is_refused_and_absent(tw: TrialWorld, client, content
     assert _stored(tw) == (0, 0)
     assert tw.store.families.get_family(tw.pa, tw.fam_a[0])["observation_sessions"] == []
     with pytest.raises(StoreValidationError):
-        tw.store.observations.add_observation_session(tw.pa, tw.fam_a[0], filename="dyad.csv",
+        uc_observations.add_observation_session(tw.store, tw.pa, tw.fam_a[0], filename="dyad.csv",
                                          content=content, metadata=meta)
     assert _stored(tw) == (0, 0)
 

@@ -13,7 +13,9 @@ from attunement.instruments import score_responses
 from attunement.store import NotFound, StoreValidationError
 from attunement.store.models import Alert, Assessment, AuditEntry, CaregiverLink
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
 
 EPDS_ITEM10 = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
@@ -50,7 +52,7 @@ def test_positions_input_is_kept_as_given_and_scored_identically(world):
     doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["phq9"][:9] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
-    export = st.exports.export_assessments(world.north)
+    export = uc_exports.export_assessments(st, world.north)
     row = export[(export.caregiver == "father") & (export.instrument == "phq9")].iloc[0]
     assert [row[f"phq9_{i}"] for i in range(1, 10)] == [0, 1, 0, 0, 1, 0, 0, 0, 0]
     assert row["input"] == "positions" and row["phq9_total"] == 2
@@ -86,7 +88,7 @@ def test_correction_is_a_new_version_and_history_is_kept(world):
     doc = uc_profiles.family_document(st, world.north, world.fam_north)
     father = next(c for c in doc["caregivers"] if c["id"] == "father")
     assert father["responses"]["epds"] == [1] * 10
-    export = st.exports.export_assessments(world.north)
+    export = uc_exports.export_assessments(st, world.north)
     assert len(export[(export.caregiver == "father") & (export.instrument == "epds")]) == 1
 
 
@@ -296,8 +298,8 @@ def test_episodes_and_observation_sessions(world):
         st.care.update_episode(world.north, ep["id"], sessions_attended=11)
     assert err.value.field == "sessions_attended"
     coded = b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n"
-    obs = st.observations.add_observation_session(
-        world.north,
+    obs = uc_observations.add_observation_session(
+        st, world.north,
         world.fam_north,
         filename="free-play.csv",
         content=coded,
@@ -306,8 +308,8 @@ def test_episodes_and_observation_sessions(world):
     assert obs["size"] == len(coded)
     assert st.observations.observation_content(world.north, obs["id"]) == ("free-play.csv", coded)
     with pytest.raises(StoreValidationError):
-        st.observations.add_observation_session(
-            world.north, world.fam_north, filename="../x", content=b"1", metadata={}
+        uc_observations.add_observation_session(
+            st, world.north, world.fam_north, filename="../x", content=b"1", metadata={}
         )
     fam = st.families.get_family(world.north, world.fam_north)
     assert len(fam["episodes"]) == 1 and len(fam["observation_sessions"]) == 1

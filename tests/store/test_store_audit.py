@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from attunement.store import AuthError
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 
 
@@ -32,7 +33,7 @@ def test_chain_verifies_and_logs_every_kind_of_event(world):
     with pytest.raises(AuthError):
         st.accounts.authenticate("north@example.org", "wrong password!")
     st.families.get_family(world.north, world.fam_north)
-    st.exports.export_assessments(world.north)
+    uc_exports.export_assessments(st, world.north)
     report = st.maintenance.verify_audit()
     assert report.ok and report.first_broken is None
     actions = {(e["action"], e["entity"]) for e in st.maintenance.audit_log(world.admin, limit=1000)}

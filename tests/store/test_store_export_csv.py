@@ -21,6 +21,7 @@ from attunement.store import StoreError, export_csv, exports
 from attunement.store.crypto import KeyRing
 from attunement.store.export_chunks import ChunkBuilder
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 
 FLOATS = [0.0, 3.0, -3.0, 0.1, 2.5, 1e-05, 1.5e-7, 123456789.125, 1e15 + 1, 1e16, 2.0 ** 60,
@@ -90,11 +91,12 @@ def _varied(world):
 def test_streamed_csv_is_pandas_to_csv_of_the_chunks_whatever_the_chunk_size(world):
     st = world.store
     _varied(world)
-    export, tables = st.exports._export_tables(world.admin, study=None, pseudonymise=False)
+    export, tables = st.exports._export_tables(world.admin, study=None, pseudonymise=False,
+                                            instrument_columns=uc_exports.instrument_columns)
     tables = list(tables)
     expected = export_csv.header(export.columns) + b"".join(_reference(t) for t in tables)
     for chunk in (1, 2, 5_000):
-        got = b"".join(st.exports.export_stream(world.admin, fmt="csv", pseudonymise=False,
+        got = b"".join(uc_exports.export_stream(st, world.admin, fmt="csv", pseudonymise=False,
                                                 chunk=chunk)[1])
         assert got == expected
     frame = pd.read_csv(io.BytesIO(expected))
@@ -102,7 +104,7 @@ def test_streamed_csv_is_pandas_to_csv_of_the_chunks_whatever_the_chunk_size(wor
     # a safety rule's "unanswered" column is written as the booleans it holds; Parquet keeps
     # its float64 0/1 column
     assert set(frame["epds_self_harm_unanswered"].dropna()) == {True, False}
-    data = b"".join(st.exports.export_stream(world.admin, fmt="parquet")[1])
+    data = b"".join(uc_exports.export_stream(st, world.admin, fmt="parquet")[1])
     schema = pq.ParquetFile(io.BytesIO(data)).schema_arrow
     assert schema.field("epds_self_harm_unanswered").type == pa.float64()
 
@@ -112,7 +114,7 @@ def test_an_integer_column_is_written_as_integers_in_every_chunk(world):
     # age and as 31 elsewhere: the text depended on the chunk's other rows
     st = world.store
     _varied(world)
-    body = b"".join(st.exports.export_stream(world.admin, fmt="csv", pseudonymise=False,
+    body = b"".join(uc_exports.export_stream(st, world.admin, fmt="csv", pseudonymise=False,
                                              chunk=2)[1]).decode()
     rows = list(csv.DictReader(io.StringIO(body)))  # the cells' text, unconverted
     ages = {r["caregiver_age"] for r in rows}
@@ -143,9 +145,10 @@ def _builder(export_plan):
 
 
 def test_a_stored_value_without_a_column_or_of_the_wrong_type_stops_the_export():
-    cols, types, flags = exports._instrument_columns("epds")
-    plan = exports.ExportPlan([*exports.PSEUDO_COLUMNS, *exports.COMMON_COLUMNS, *cols, *flags],
-                              {**exports._TYPES, **types, **dict.fromkeys(flags, "int8")})
+    epds = uc_exports.instrument_columns("epds")
+    plan = exports.ExportPlan(
+        [*exports.PSEUDO_COLUMNS, *exports.COMMON_COLUMNS, *epds.names, *epds.flags],
+        {**exports._TYPES, **epds.types, **dict.fromkeys(epds.flags, "int8")})
     build = _builder(plan)
     good = build.table(_chunk([{"epds_total": 3}, {"epds_total": 4.5}], [[1] * 10, [2] * 10]), 2)
     assert good.column("epds_total").to_pylist() == [3.0, 4.5]

@@ -15,6 +15,7 @@ from tests.store.conftest import family_payload
 from attunement.store import Forbidden, NotFound
 from attunement.store.errors import StoreValidationError
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
@@ -41,15 +42,15 @@ def test_a_job_runs_in_the_background_and_its_file_matches_the_synchronous_expor
     _families(world, 5)
     job = st.export_jobs.request(world.north, fmt="csv")
     assert job["status"] == "queued" and not job["ready"] and not job["pseudonymised"]
-    [ran] = st.export_jobs.run_pending("test-worker", directory=jobs_dir, chunk=2)
+    [ran] = uc_exports.run_export_jobs(st, "test-worker", directory=jobs_dir, chunk=2)
     assert ran["status"] == "done" and ran["ready"]
-    whole = st.exports.export_assessments(world.north)
+    whole = uc_exports.export_assessments(st, world.north)
     assert ran["rows_done"] == ran["rows_total"] == len(whole) == 11
     got, path = st.export_jobs.open_file(world.north, job["id"])
     assert got["ready"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(jobs_dir.stat().st_mode) == 0o700
-    _, body = st.exports.export_stream(world.north, fmt="csv")
+    _, body = uc_exports.export_stream(st, world.north, fmt="csv")
     assert path.read_bytes() == b"".join(body)
     actions = [(e["action"], e["entity"]) for e in st.maintenance.audit_log(world.admin)]
     for expected in (("request", "export_job"), ("export", "assessments"),
@@ -61,7 +62,7 @@ def test_a_job_runs_in_the_background_and_its_file_matches_the_synchronous_expor
 def test_parquet_job(world, jobs_dir):
     st = world.store
     job = st.export_jobs.request(world.north, fmt="parquet")
-    st.export_jobs.run_pending("w", directory=jobs_dir)
+    uc_exports.run_export_jobs(st, "w", directory=jobs_dir)
     _, path = st.export_jobs.open_file(world.north, job["id"])
     frame = pd.read_parquet(io.BytesIO(path.read_bytes()))
     assert len(frame) == st.export_jobs.get(world.north, job["id"])["rows_done"] == 1
@@ -70,7 +71,7 @@ def test_parquet_job(world, jobs_dir):
 def test_another_sites_user_cannot_see_or_download_the_job(world, jobs_dir):
     st = world.store
     job = st.export_jobs.request(world.north)
-    st.export_jobs.run_pending("w", directory=jobs_dir)
+    uc_exports.run_export_jobs(st, "w", directory=jobs_dir)
     for other in (world.south, world.researcher, world.admin):
         with pytest.raises(NotFound):
             st.export_jobs.get(other, job["id"])
@@ -86,7 +87,7 @@ def test_a_researcher_gets_only_the_pseudonymised_export(world, jobs_dir):
         st.export_jobs.request(world.researcher, pseudonymise=False)
     job = st.export_jobs.request(world.researcher)
     assert job["pseudonymised"]
-    st.export_jobs.run_pending("w", directory=jobs_dir)
+    uc_exports.run_export_jobs(st, "w", directory=jobs_dir)
     _, path = st.export_jobs.open_file(world.researcher, job["id"])
     frame = pd.read_csv(path)
     assert "completed_on" not in frame and "day_from_due_date" in frame
@@ -119,7 +120,7 @@ def test_bad_requests_are_refused_with_the_reason(world):
 def test_expired_files_are_deleted(world, jobs_dir):
     st = world.store
     job = st.export_jobs.request(world.north)
-    st.export_jobs.run_pending("w", directory=jobs_dir)
+    uc_exports.run_export_jobs(st, "w", directory=jobs_dir)
     _, path = st.export_jobs.open_file(world.north, job["id"])
     assert st.export_jobs.purge_expired(st.core.now() + timedelta(days=8)) == 1
     assert not path.exists()
@@ -132,7 +133,7 @@ def test_a_failed_job_says_why_and_leaves_no_file(world, jobs_dir):
     st = world.store
     job = st.export_jobs.request(world.north)
     st.accounts.set_user_active(world.admin, world.north.user_id, False, reason="left")
-    [ran] = st.export_jobs.run_pending("w", directory=jobs_dir)
+    [ran] = uc_exports.run_export_jobs(st, "w", directory=jobs_dir)
     assert ran["status"] == "failed" and "no such active user" in ran["error"]
     assert not list(jobs_dir.iterdir())
     assert job["id"] == ran["id"]

@@ -15,6 +15,7 @@ from tests.store.conftest import family_payload
 
 from attunement.store import exports
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 
 EPDS = [1, 1, 2, 2, 1, 2, 1, 1, 1, 2]
@@ -43,8 +44,8 @@ def test_export_query_joins_the_scope_instead_of_listing_family_ids(world):
     _families(world, 4)
     seen, stop = _statements(st.db.engine)
     try:
-        st.exports.export_assessments(world.north)
-        b"".join(st.exports.export_stream(world.researcher, fmt="csv", chunk=2)[1])
+        uc_exports.export_assessments(st, world.north)
+        b"".join(uc_exports.export_stream(st, world.researcher, fmt="csv", chunk=2)[1])
     finally:
         stop()
     listed = [s for s in seen if "family_id IN" in s.replace("\n", " ")]
@@ -56,8 +57,8 @@ def test_stream_is_chunked_and_equals_the_in_memory_export(world):
     _families(world, 5)
     first = uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", [0] * 10)
     uc_assessments.correct_assessment(st, world.north, first["id"], [1] * 10, reason="typo")
-    whole = st.exports.export_assessments(world.researcher)
-    plan, body = st.exports.export_stream(world.researcher, fmt="csv", chunk=2)
+    whole = uc_exports.export_assessments(st, world.researcher)
+    plan, body = uc_exports.export_stream(st, world.researcher, fmt="csv", chunk=2)
     parts = list(body)
     assert len(parts) >= 4  # the header, then one part per chunk of two rows
     streamed = pd.read_csv(io.BytesIO(b"".join(parts)))
@@ -82,17 +83,17 @@ def test_streamed_csv_cells_cannot_run_as_formulas(world):
     uc_families.register_family(st, world.admin, family_payload("E-1", "=HYPERLINK(\"http://x\")"))
     fam = st.families.list_families(world.admin, q="E-1")[0]
     uc_assessments.submit_assessment(st, world.admin, fam["id"], "mother", "epds", "6w", EPDS)
-    text = b"".join(st.exports.export_stream(world.admin, fmt="csv")[1]).decode()
+    text = b"".join(uc_exports.export_stream(st, world.admin, fmt="csv")[1]).decode()
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
 
 
 def test_parquet_stream_writes_one_row_group_per_chunk(world):
     st = world.store
     _families(world, 5)
-    plan, body = st.exports.export_stream(world.researcher, fmt="parquet", chunk=2)
+    plan, body = uc_exports.export_stream(st, world.researcher, fmt="parquet", chunk=2)
     data = b"".join(body)
     f = pq.ParquetFile(io.BytesIO(data))
-    whole = st.exports.export_assessments(world.researcher)
+    whole = uc_exports.export_assessments(st, world.researcher)
     assert f.metadata.num_rows == plan.rows == len(whole) > 5
     assert f.metadata.num_row_groups == (plan.rows + 1) // 2
     table = f.read().to_pandas()
@@ -114,15 +115,15 @@ def test_exports_read_the_replica_when_one_is_named(world, monkeypatch, tmp_path
         dst.close()
         replica = f"sqlite:///{copy}"
         uc_assessments.submit_assessment(st, world.north, world.fam_north, "father", "epds", "6w", EPDS)
-        expected = len(st.exports.export_assessments(world.north)) - 1
+        expected = len(uc_exports.export_assessments(st, world.north)) - 1
     else:
         # a second URL to the same server and database
         replica = st.url + "?application_name=attunement-replica"
-        expected = len(st.exports.export_assessments(world.north))
+        expected = len(uc_exports.export_assessments(st, world.north))
     monkeypatch.setenv(exports.REPLICA_ENV, replica)
     seen, stop = _statements(exports.export_database(st.db).engine)
     try:
-        frame = st.exports.export_assessments(world.north)
+        frame = uc_exports.export_assessments(st, world.north)
     finally:
         stop()
     assert exports.export_database(st.db) is not st.db
@@ -134,4 +135,4 @@ def test_researcher_cannot_stream_identifiable_data(world):
     from attunement.store import Forbidden
 
     with pytest.raises(Forbidden):
-        world.store.exports.export_stream(world.researcher, fmt="csv", pseudonymise=False)
+        uc_exports.export_stream(world.store, world.researcher, fmt="csv", pseudonymise=False)

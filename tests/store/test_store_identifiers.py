@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from attunement.store import KeyFileError, Store
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
 from attunement.usecases import profiles as uc_profiles
 
@@ -111,8 +112,8 @@ def test_pseudonyms_are_stable_keyed_and_per_study(world):
     assert a.pseudonym(1, "family", 7) == a.pseudonym(1, "family", 7)
     assert a.pseudonym(1, "family", 7) != a.pseudonym(2, "family", 7)  # per study
     assert a.pseudonym(1, "family", 7) != b.pseudonym(1, "family", 7)  # needs the key
-    export1 = world.store.exports.export_assessments(world.researcher)
-    export2 = world.store.exports.export_assessments(world.researcher)
+    export1 = uc_exports.export_assessments(world.store, world.researcher)
+    export2 = uc_exports.export_assessments(world.store, world.researcher)
     assert list(export1["family"]) == list(export2["family"])
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from attunement.store import Forbidden, NotFound, StoreValidationError
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import exports as uc_exports
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
 
 IDENTIFIERS = (
@@ -36,7 +38,7 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
         lambda: st.families.end_caregiver(north, fs, "father", reason="moved"),
         lambda: uc_assessments.create_link(st, north, fs, "mother", "epds", "6w"),
         lambda: st.care.add_episode(north, fs, "abc", "2026-10-01", caregivers=["mother"]),
-        lambda: st.observations.add_observation_session(north, fs, filename="a.csv", content=b"x", metadata={}),
+        lambda: uc_observations.add_observation_session(st, north, fs, filename="a.csv", content=b"x", metadata={}),
         lambda: st.families.update_infant(north, fs, due_date="2026-09-21", reason="scan"),
         lambda: st.families.update_identifiers(north, fs, "mother", {"phone": "1"}, reason="x"),
         lambda: st.care.add_consent(north, fs, kind="research", version="1", given_on="2026-09-01"),
@@ -56,8 +58,8 @@ def test_practitioner_cannot_see_or_touch_another_sites_family(world):
     assert all(a["family"] == world.fam_north for a in st.care.list_alerts(north))
     with pytest.raises(NotFound):
         st.care.acknowledge_alert(north, south_alerts[0]["id"], note="seen", outcome="safety_plan")
-    obs = st.observations.add_observation_session(
-        world.south, fs, filename="a.csv",
+    obs = uc_observations.add_observation_session(
+        st, world.south, fs, filename="a.csv",
         content=b"session,actor,code,onset\ns1,Infant,cry,1\ns1,Mother,soothe,2\n",
         metadata={"cues": "cry", "responses": "soothe"})
     with pytest.raises(NotFound):
@@ -92,7 +94,7 @@ def test_researcher_sees_pseudonymised_data_only(world):
     fam = st.families.get_family(r, world.fam_north)
     doc = uc_profiles.family_document(st, r, world.fam_north)
     assessments = st.assessments.list_assessments(r, world.fam_north)
-    export = st.exports.export_assessments(r)
+    export = uc_exports.export_assessments(st, r)
     blob = json.dumps([rows, fam, doc, assessments]) + export.to_csv()
     for ident in (*IDENTIFIERS, "N-001", "2026-09-15", "2026-09-20", '"mother"'):
         assert ident not in blob, ident
@@ -110,7 +112,7 @@ def test_researcher_is_read_only_and_cannot_get_identifiable_exports(world, make
         lambda: uc_families.register_family(st, r, make_family("R-1", "North")),
         lambda: uc_assessments.submit_assessment(st, r, world.fam_north, "mother", "epds", "6w", [0] * 10),
         lambda: uc_assessments.create_link(st, r, world.fam_north, "mother", "epds", "6w"),
-        lambda: st.exports.export_assessments(r, pseudonymise=False),
+        lambda: uc_exports.export_assessments(st, r, pseudonymise=False),
         lambda: st.accounts.add_site(r, "East"),
         lambda: st.maintenance.audit_log(r),
     ):

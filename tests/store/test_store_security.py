@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from attunement.store import KeyFileError, Store, StoreValidationError, audit
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import observations as uc_observations
 
 PASSWORD = "correct horse battery staple"  # as in conftest.py
 
@@ -325,7 +326,7 @@ def test_observation_files_and_their_metadata_are_encrypted_at_rest(world):
                b"Hortensia Fairweather visit,Hortensia Fairweather,soothe,2\n")
     meta = {"coder": "Bartholomew Quince", "participants": ["Hortensia Fairweather"],
             "cues": "cry", "responses": "soothe"}
-    o = st.observations.add_observation_session(world.north, world.fam_north, filename="visit.csv",
+    o = uc_observations.add_observation_session(st, world.north, world.fam_north, filename="visit.csv",
                                    content=content, metadata=meta)
     assert o["metadata"] == meta
     engine = create_engine(st.url)

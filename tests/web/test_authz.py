@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 
 from .support import PASSWORD, SECRET_DOB, SECRET_NAME, SECRET_NHS, World
 
@@ -83,7 +84,7 @@ def _new_consent(world: World, family: int) -> dict[str, Any]:
 
 
 def _new_recording(world: World, family: int) -> dict[str, Any]:
-    o = world.store.observations.add_observation_session(world.store.system_actor(), family,
+    o = uc_observations.add_observation_session(world.store, world.store.system_actor(), family,
                                             filename="s.csv",
                                             content=b"session,actor,code,onset\n"
                                                     b"s1,Infant,cry,1\ns1,Mother,soothe,2\n",

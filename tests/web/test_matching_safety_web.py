@@ -361,3 +361,45 @@ def test_no_release_button_for_a_result_whose_urgent_flag_awaits_its_review(
         "csrf_token": csrf, "note": "seen", "outcome": "no_immediate_risk",
         "back": f"/families/{fid}"}, follow_redirects=True)
     assert str(alert["assessment_id"]) in buttons()
+
+
+def test_the_page_offers_release_exactly_for_the_results_the_store_releases(
+        page_client: TestClient, sqlite_world: World) -> None:
+    # one rule (store.care.awaits_review): an alert still open, or closed without an outcome
+    # (a row from before outcomes were recorded), holds its result back; the page asks the
+    # store which results those are instead of deciding again
+    from sqlalchemy import update
+
+    from attunement.store import StoreValidationError
+    from attunement.store.models import Alert
+
+    st = sqlite_world.store
+    system = st.system_actor()
+    _login(page_client)
+    fid = _family_store(sqlite_world, [_carer("mother", "birth_mother"),
+                                       _carer("father", "birth_father")])
+    ids = {name: uc_assessments.submit_assessment(st, system, fid, who, "epds", tp, items)["id"]
+           for name, who, tp, items in (("open", "mother", "6w", EPDS_ITEM10),
+                                        ("reviewed", "father", "6w", EPDS_ITEM10),
+                                        ("no_outcome", "mother", "3m", EPDS_ITEM10),
+                                        ("clear", "father", "3m", EPDS_CLEAR))}
+    alerts = {a["assessment_id"]: a["id"] for a in st.care.list_alerts(system)
+              if a["family"] == fid}
+    assert set(alerts) == {ids["open"], ids["reviewed"], ids["no_outcome"]}
+    st.care.acknowledge_alert(system, alerts[ids["reviewed"]], note="seen",
+                              outcome="no_immediate_risk")
+    with st.db.write() as s:
+        s.execute(update(Alert).where(Alert.id == alerts[ids["no_outcome"]])
+                  .values(status="acknowledged", outcome=None))
+    page = page_client.get(f"/families/{fid}").text
+    offered = {int(x) for x in re.findall(r'/families/\d+/assessments/(\d+)/release', page)}
+    practitioner = st.actor(sqlite_world.users["practitioner"])
+    released = set()
+    for aid in ids.values():
+        try:
+            st.care.release_assessment(practitioner, aid)
+            released.add(aid)
+        except StoreValidationError:  # the store's refusal: the page must not offer it
+            pass
+    assert offered == released == {ids["reviewed"], ids["clear"]}
+    assert st.care.awaiting_review(practitioner, fid) == {ids["open"], ids["no_outcome"]}

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.usecases import profiles as uc_profiles
 
 from .support import SECRET_NAME, SECRET_NHS, World
@@ -65,8 +66,8 @@ def _plant(world: World) -> dict[str, Any]:
                       fidelity_notes=TEXT, end="2025-06-02", end_reason=TEXT)
     ids["episode"] = e["id"]
     # a coded session: file name, coder, note, real session date, the caregiver's key
-    o = st.observations.add_observation_session(
-        pa, fam, filename="marigold-thistlewood.csv", content=CODED,
+    o = uc_observations.add_observation_session(
+        st, pa, fam, filename="marigold-thistlewood.csv", content=CODED,
         metadata={"coder": MARK, "note": TEXT, "session_date": DATE, "caregiver": KEY,
                   "time_point": "antenatal", "task": TEXT, "cues": "cry",
                   "responses": "soothe"})
@@ -77,9 +78,9 @@ def _plant(world: World) -> dict[str, Any]:
     # a randomised trial allocation
     study = next(s["id"] for s in st.accounts.list_studies(admin) if s["name"] == "Study S")
     ids["study"] = study
-    from attunement.store.trials import StudyTrials
+    from attunement.usecases.trials import Trials
 
-    trials = StudyTrials(st)
+    trials = Trials(st)
     trials.define_design(admin, study, {"method": "blocks", "arms": ["usual care", "VIPP"],
                                         "block_sizes": [2], "strata": ["site"]})
     trials.randomise(pa, fam)

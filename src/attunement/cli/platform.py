@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from attunement.cli._common import DbOption, KeyOption, fail, open_store, with_store
+from attunement.usecases import exports as uc_exports
 from attunement.vocabulary import user_roles
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ def export_jobs(
     """Run queued background exports (several workers may share one PostgreSQL database:
     each job is claimed by one); expired export files are deleted on each pass."""
     while True:
-        for job in store.export_jobs.run_pending():
+        for job in uc_exports.run_export_jobs(store):
             typer.echo(f"export {job['id']}: {job['status']}"
                        + (f" ({job['rows_done']} rows)" if job["status"] == "done"
                           else f": {job['error']}"))

@@ -1,7 +1,7 @@
 """CLI for trials inside the platform: ``attunement platform trial design|show|consent|
 withdraw-consent|randomise|allocations|verify|balance|consort`` (formerly ``study-trial``).
 
-A thin face over :class:`attunement.store.StudyTrials` (the offline randomisation lists, power
+A thin face over :class:`attunement.usecases.trials.Trials` (the offline randomisation lists, power
 and analysis are ``attunement trials ...``). Every command takes ``--db``/``$ATTUNEMENT_DB`` and
 ``--key-file``/``$ATTUNEMENT_KEY_FILE`` like the other platform commands, and runs as the local
 operator (audited as ``system``, as ``attunement platform sites``/``users`` do) unless ``--as EMAIL``
@@ -27,12 +27,13 @@ import typer
 
 from attunement.cli._common import DbOption, KeyOption, fail, open_store
 from attunement.csvsafe import safe_cell
+from attunement.usecases import families as uc_families
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from attunement.store import Actor, Store
-    from attunement.store.trials import StudyTrials
+    from attunement.usecases.trials import Trials
 
 study_trial_app = typer.Typer(
     help="Randomised trials inside the platform: a study's design, randomising consented "
@@ -80,7 +81,7 @@ class _StudySession:
     the acting user (``--as``) and the id of the study they named."""
 
     store: Store
-    trials: StudyTrials
+    trials: Trials
     actor: Actor
     study: int
 
@@ -118,10 +119,10 @@ def _study_command(name: str) -> Callable[[Callable[..., None]], Callable[..., N
     return register
 
 
-def _trials(store: Store) -> StudyTrials:
-    from attunement.store.trials import StudyTrials
+def _trials(store: Store) -> Trials:
+    from attunement.usecases.trials import Trials
 
-    return StudyTrials(store)
+    return Trials(store)
 
 
 def _actor(store: Store, email: str | None) -> Actor:
@@ -492,7 +493,7 @@ def withdraw_consent_command(
     """Record that a family's active consent of KIND was withdrawn (the record is kept)."""
     store, actor = session.store, session.actor
     fid = _family_id(store, actor, session.study, family)
-    active = [c for c in store.families.get_family(actor, fid).get("consents") or []
+    active = [c for c in uc_families.get_family(store, actor, fid).get("consents") or []
               if c["active"] and c["kind"] == kind]
     if not active:
         raise _CliError(f"family {family} has no active {kind!r} consent")

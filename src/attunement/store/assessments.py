@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.store import audit, shared
+from attunement.store import audit, research_view, shared
 from attunement.store import validate as v
 from attunement.store.core import Core
 from attunement.store.db import (
@@ -565,6 +565,6 @@ class Assessments:
             if policy.pseudonymised(actor):
                 infant = next(iter(shared.with_birth_dates(self.core, s, s.execute(
                     select(Infant).where(Infant.family_id == fam.id)).scalars())), None)
-                view = shared.research_view(self.core, s, fam, infant, list(carers.values()))
+                view = research_view.for_family(self.core, s, fam, infant, list(carers.values()))
                 out = [view.assessment(d) for d in out]
             return out

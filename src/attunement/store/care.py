@@ -6,9 +6,10 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from attunement import policy
 from attunement.store import audit, shared
 from attunement.store import validate as v
 from attunement.store.assessments import Assessments, Scorer
@@ -43,6 +44,27 @@ WISH_FIELDS = ("goals", "preferred_contact", "other_carers")
 # four 0-10 ratings in the project's own words, after the idea of the Session Rating Scale
 # (Duncan BL, Miller SD, Sparks JA et al. 2003, J Brief Therapy 3(1):3-12); not its wording
 SESSION_FEEDBACK_ITEMS = ("heard", "goals", "approach", "overall")
+
+
+def awaits_review() -> ColumnElement[bool]:
+    """The SQL condition of an alert whose safety review is not recorded: it is still open,
+    or it was closed without an outcome.
+
+    A result with such an alert is not released to the caregiver
+    (:meth:`Care.release_assessment`); the family page asks :meth:`Care.awaiting_review`
+    rather than deciding it again.
+
+    Returns
+    -------
+    ColumnElement
+        A condition on ``alerts`` for a query's ``where``.
+
+    Examples
+    --------
+    >>> print(awaits_review())
+    alerts.status = :status_1 OR alerts.outcome IS NULL
+    """
+    return (Alert.status == "open") | Alert.outcome.is_(None)
 
 
 class Care(CareRecords):
@@ -311,8 +333,7 @@ class Care(CareRecords):
                     ResultRelease.assessment_id == a.id)).first() is not None:
                 raise StoreValidationError("assessment", "this result is already released")
             pending = s.execute(
-                select(Alert).where(Alert.assessment_id == a.id,
-                                    (Alert.status == "open") | Alert.outcome.is_(None))
+                select(Alert).where(Alert.assessment_id == a.id, awaits_review())
             ).scalars().first()
             if pending is not None:
                 raise StoreValidationError(
@@ -331,6 +352,30 @@ class Care(CareRecords):
             out = shared.assessment_dict(a, cg)
             out["released_at"] = release.released_at.isoformat()
             return out
+
+    def awaiting_review(self, actor: Actor, family_id: int) -> set[int]:
+        """The family's results that cannot be released yet: an alert of theirs awaits its
+        safety review (:func:`awaits_review`, the condition :meth:`release_assessment` checks).
+
+        Parameters
+        ----------
+        actor
+            Who asks (NotFound outside their scope; a pseudonymised view has no alerts, so
+            nothing is listed).
+        family_id
+            The family.
+
+        Returns
+        -------
+        set of int
+            Assessment ids.
+        """
+        with self.core.db.read() as s:
+            fam = get_scoped(s, actor, Family, family_id, what="family")
+            if policy.pseudonymised(actor):
+                return set()
+            return set(s.execute(select(Alert.assessment_id).where(
+                Alert.family_id == fam.id, awaits_review())).scalars())
 
     def released_results(self, actor: Actor, family_id: int) -> dict[int, str]:
         """List which of a family's results its caregivers can read.

@@ -31,7 +31,7 @@ from attunement.store import audit
 from attunement.store.accounts import Accounts
 from attunement.store.core import Core
 from attunement.store.errors import Forbidden, NotFound, StoreError, StoreValidationError
-from attunement.store.exports import Exports, count_rows
+from attunement.store.exports import ColumnsOf, Exports, count_rows
 from attunement.store.models import ExportJob
 from attunement.store.scope import Actor
 
@@ -259,8 +259,8 @@ class ExportJobs:
             job = s.get(ExportJob, row[0])
             return {**_job_dict(job), "requested_by": job.requested_by}
 
-    def run(self, job: dict[str, Any], *, directory: Path | None = None,
-            chunk: int = 20_000) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], *, instrument_columns: ColumnsOf,
+            directory: Path | None = None, chunk: int = 20_000) -> dict[str, Any]:
         """Write a claimed job's file (mode 0600) and record how it ended.
 
         A failure is recorded on the job (store errors say what; others only their kind) and
@@ -270,6 +270,9 @@ class ExportJobs:
         ----------
         job : dict
             A job from :meth:`claim`.
+        instrument_columns : callable
+            Each instrument's export columns, from its definition
+            (:func:`attunement.usecases.exports.instrument_columns` passes them).
         directory : Path, optional
             Where to write (default ``ATTUNEMENT_EXPORT_DIR``, else ``exports/`` beside the key
             file; made 0700).
@@ -294,7 +297,8 @@ class ExportJobs:
             self._progress(job["id"], 0, total)
             plan, body = self.exports.export_stream(
                 actor, fmt=job["format"], study=job["study"],
-                pseudonymise=job["pseudonymised"], chunk=chunk)
+                pseudonymise=job["pseudonymised"], chunk=chunk,
+                instrument_columns=instrument_columns)
             size, reported = 0, 0
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
@@ -313,14 +317,17 @@ class ExportJobs:
         return self._finish(job["id"], status="done", rows=plan.rows, size=size,
                             path=str(final), expires=now + KEEP)
 
-    def run_pending(self, worker: str | None = None, *, directory: Path | None = None,
-                    limit: int | None = None, chunk: int = 20_000) -> list[dict[str, Any]]:
+    def run_pending(self, worker: str | None = None, *, instrument_columns: ColumnsOf,
+                    directory: Path | None = None, limit: int | None = None,
+                    chunk: int = 20_000) -> list[dict[str, Any]]:
         """Purge expired files, then claim and run queued jobs until none is left.
 
         Parameters
         ----------
         worker : str, optional
             The worker's name (default: host and process id).
+        instrument_columns : callable
+            Each instrument's export columns, as for :meth:`run`.
         directory : Path, optional
             Where to write, as for :meth:`run`.
         limit : int, optional
@@ -340,7 +347,8 @@ class ExportJobs:
             job = self.claim(worker)
             if job is None:
                 break
-            done.append(self.run(job, directory=directory, chunk=chunk))
+            done.append(self.run(job, directory=directory, chunk=chunk,
+                                 instrument_columns=instrument_columns))
         return done
 
     def purge_expired(self, now: datetime | None = None) -> int:

@@ -12,7 +12,7 @@ read replica of the same database).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +58,24 @@ _TYPES = {
 class ExportPlan:
     """The header and types of one export, fixed before its first row.
 
-    ``types`` are the values' types (the chunks' Arrow schema, and the CSV's text);
-    ``stored_as`` the Parquet type of a column stored otherwise: a safety rule's
-    ``_unanswered`` column holds booleans but has always been float64 (0/1) in Parquet.
+    Parameters
+    ----------
+    columns
+        The header, in order.
+    types
+        The values' types (the chunks' Arrow schema, and the CSV's text); a column not named
+        is text.
+    rows
+        How many rows have been written so far.
+    stored_as
+        The Parquet type of a column stored otherwise: a safety rule's ``_unanswered``
+        column holds booleans but has always been float64 (0/1) in Parquet.
+
+    Examples
+    --------
+    >>> export = ExportPlan(["family", "epds_total"], {"epds_total": "float64"})
+    >>> export.schema().types
+    [DataType(string), DataType(double)]
     """
 
     columns: list[str]
@@ -69,7 +84,18 @@ class ExportPlan:
     stored_as: dict[str, str] = field(default_factory=dict)
 
     def schema(self, *, parquet: bool = False) -> Any:
-        """The pyarrow schema of the export's chunks (or of its Parquet file)."""
+        """The pyarrow schema of the export's chunks, or of its Parquet file.
+
+        Parameters
+        ----------
+        parquet
+            The Parquet file's types (``stored_as`` applied).
+
+        Returns
+        -------
+        pyarrow.Schema
+            One field per column.
+        """
         import pyarrow as pa
 
         kinds = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
@@ -78,25 +104,57 @@ class ExportPlan:
         return pa.schema([(c, kinds[types.get(c, "string")]) for c in self.columns])
 
 
-def _instrument_columns(instrument_id: str) -> tuple[list[str], dict[str, str], list[str]]:
-    """Item and scoring columns (with their types) and flag columns of one instrument."""
-    from attunement.instruments.definition import load_instrument
+@dataclass(frozen=True)
+class InstrumentColumns:
+    """One instrument's columns in an export, from its definition.
 
-    inst = load_instrument(instrument_id)
-    types: dict[str, str] = {c: "float64" for c in inst.item_columns}
-    types.update({f"{inst.id}_{s.id}": "float64" for s in inst.scales})
-    types.update({f"{inst.id}_{b.id}": "string" for b in inst.bands})
-    types.update({f"{inst.id}_{c.id}": "bool" for c in inst.cutoffs})
-    flags = [f"flag_{inst.id}_{c.id}" for c in inst.cutoffs]
-    for r in inst.safety:
-        types[f"{inst.id}_{r.id}"] = "float64"
-        types[f"{inst.id}_{r.id}_unanswered"] = "bool"
-        flags += [f"flag_{inst.id}_{r.id}", f"flag_{inst.id}_{r.id}_unanswered"]
-    return [*inst.item_columns, *inst.output_columns], types, flags
+    The use case builds them (:func:`attunement.usecases.exports.instrument_columns`); the
+    store only lays them out, so an export's header is fixed before its first row.
+
+    Parameters
+    ----------
+    names
+        The item columns, then every scoring output, in the definition's order.
+    types
+        The value type of each column: ``float64``, ``string``, ``bool``.
+    flags
+        One ``flag_{id}`` column per flag the instrument can raise (0/1 in the export).
+
+    Examples
+    --------
+    >>> cols = InstrumentColumns(["epds_1", "epds_total"], {"epds_total": "float64"},
+    ...                          ["flag_epds_possible_depression"])
+    >>> cols.names + cols.flags
+    ['epds_1', 'epds_total', 'flag_epds_possible_depression']
+    """
+
+    names: list[str]
+    types: dict[str, str]
+    flags: list[str]
+
+
+# an instrument's export columns by its id (attunement.usecases.exports.instrument_columns)
+ColumnsOf = Callable[[str], InstrumentColumns]
 
 
 def export_database(primary: Database) -> Database:
-    """The database exports read: the replica named by ``ATTUNEMENT_REPLICA_URL`` if set."""
+    """The database exports read: the replica named by ``ATTUNEMENT_REPLICA_URL`` if set.
+
+    Parameters
+    ----------
+    primary
+        The store's own database.
+
+    Returns
+    -------
+    Database
+        The replica (opened once and kept), else ``primary``.
+
+    Examples
+    --------
+    >>> export_database(store.db) is store.db  # doctest: +SKIP
+    True
+    """
     url = os.environ.get(REPLICA_ENV, "").strip()
     if not url:
         return primary
@@ -152,7 +210,27 @@ def _superseded(s: Any, actor: Actor, study: int | None) -> set[int]:
 
 
 def count_rows(s: Any, actor: Actor, study: int | None) -> int:
-    """How many rows the export of ``actor``'s scope has (current versions only)."""
+    """How many rows an export of the actor's scope holds (current versions only).
+
+    Parameters
+    ----------
+    s
+        The open session.
+    actor
+        Whose families.
+    study
+        Only this study's families, or None.
+
+    Returns
+    -------
+    int
+        The number of current assessments.
+
+    Examples
+    --------
+    >>> count_rows(session, admin, None)  # doctest: +SKIP
+    12
+    """
     from sqlalchemy import func
 
     stmt = (select(func.count()).select_from(Assessment)
@@ -162,8 +240,35 @@ def count_rows(s: Any, actor: Actor, study: int | None) -> int:
     return int(s.execute(stmt).scalar_one()) - len(_superseded(s, actor, study))
 
 
-def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool) -> ExportPlan:
-    """The export's columns: the fixed ones, then each instrument present (in id order)."""
+def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool,
+         instrument_columns: ColumnsOf) -> ExportPlan:
+    """The export's header and column types, fixed before its first row.
+
+    Parameters
+    ----------
+    db
+        The database the export reads.
+    actor
+        Whose families the export holds (their scope).
+    study
+        Only this study's families, or None for every family in scope.
+    pseudonymise
+        Pseudonymised columns (days from the due date) instead of identified ones (dates).
+    instrument_columns
+        The columns of an instrument, by its id.
+
+    Returns
+    -------
+    ExportPlan
+        The fixed columns, then each instrument present in scope (in id order), then the
+        flag columns.
+
+    Examples
+    --------
+    >>> plan(store.db, admin, study=None, pseudonymise=True,
+    ...      instrument_columns=instrument_columns).columns[:3]  # doctest: +SKIP
+    ['site', 'study', 'family']
+    """
     base = PSEUDO_COLUMNS if pseudonymise else CLINICAL_COLUMNS
     with db.read() as s:
         stmt = (select(Assessment.instrument).distinct()
@@ -173,10 +278,10 @@ def plan(db: Database, actor: Actor, *, study: int | None, pseudonymise: bool) -
         instruments = sorted(s.execute(stmt).scalars())
     columns, types, flags = [*base, *COMMON_COLUMNS], dict(_TYPES), []
     for inst in instruments:
-        cols, kinds, inst_flags = _instrument_columns(inst)
-        columns += cols
-        types.update(kinds)
-        flags += inst_flags
+        cols = instrument_columns(inst)
+        columns += cols.names
+        types.update(cols.types)
+        flags += cols.flags
     types.update({f: "int8" for f in flags})
     stored_as = {c: "float64" for c in columns if c.endswith("_unanswered") and types.get(c) == "bool"}
     return ExportPlan(columns + flags, types, stored_as=stored_as)
@@ -192,7 +297,37 @@ def chunks(
     pseudonymise: bool,
     chunk: int = CHUNK,
 ) -> Iterator[pa.Table]:
-    """The export's rows as Arrow tables of at most ``chunk`` rows with the export's schema."""
+    """The export's rows as Arrow tables of at most ``chunk`` rows with the export's schema,
+    read from a server-side cursor.
+
+    Parameters
+    ----------
+    db
+        The database read (:func:`export_database`).
+    actor
+        Whose families.
+    export
+        The plan (:func:`plan`); its ``rows`` count grows as tables are yielded.
+    study
+        Only this study's families, or None.
+    keys
+        The key ring (dates of birth, keyed pseudonyms).
+    pseudonymise
+        Pseudonyms and days instead of codes and dates.
+    chunk
+        Rows per table.
+
+    Yields
+    ------
+    pyarrow.Table
+        The next chunk.
+
+    Examples
+    --------
+    >>> sum(t.num_rows for t in chunks(store.db, admin, export, study=None,
+    ...     keys=store.core.keyring(), pseudonymise=True))         # doctest: +SKIP
+    12
+    """
     with db.read() as s:
         sites = {x.id: x.name for x in s.execute(select(Site)).scalars()}
         studies = {x.id: x.name for x in s.execute(select(Study)).scalars()}
@@ -217,7 +352,28 @@ def chunks(
 def csv_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
     """The export as CSV, chunk by chunk: the header first (even with no rows), text cells
     neutralised against formula injection (:mod:`attunement.csvsafe`); the text is pandas'
-    ``to_csv`` of the same typed table (:mod:`attunement.store.export_csv`)."""
+    ``to_csv`` of the same typed table (:mod:`attunement.store.export_csv`).
+
+    Parameters
+    ----------
+    export
+        The plan (its header).
+    tables
+        The chunks.
+
+    Yields
+    ------
+    bytes
+        The header line, then each chunk's rows.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> export = ExportPlan(["site", "epds_total"], {"epds_total": "float64"})
+    >>> table = pa.table({"site": ["=North"], "epds_total": [12.0]}, schema=export.schema())
+    >>> b"".join(csv_bytes(export, iter([table]))).decode().splitlines()
+    ['site,epds_total', "'=North,12.0"]
+    """
     yield export_csv.header(export.columns)
     for table in tables:
         yield export_csv.rows(table)
@@ -252,7 +408,29 @@ class _Sink:
 
 
 def parquet_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[bytes]:
-    """The export as Parquet, one row group per chunk (pyarrow's ParquetWriter)."""
+    """The export as Parquet, one row group per chunk (pyarrow's ParquetWriter).
+
+    Parameters
+    ----------
+    export
+        The plan (its Parquet schema).
+    tables
+        The chunks.
+
+    Yields
+    ------
+    bytes
+        The file's bytes as each row group is written, then its footer.
+
+    Examples
+    --------
+    >>> import io, pyarrow as pa, pyarrow.parquet as pq
+    >>> export = ExportPlan(["epds_total"], {"epds_total": "float64"})
+    >>> tables = [pa.table({"epds_total": [1.0, 2.0]}), pa.table({"epds_total": [3.0]})]
+    >>> data = b"".join(parquet_bytes(export, iter(tables)))
+    >>> pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups
+    2
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -269,25 +447,65 @@ def parquet_bytes(export: ExportPlan, tables: Iterator[pa.Table]) -> Iterator[by
 
 
 class Exports:
-    """Assessment exports (in memory or streamed)."""
+    """Assessment exports of the actor's families, in memory or streamed chunk by chunk.
+
+    Each method takes the instruments' columns (``instrument_columns``) from the use case
+    (:mod:`attunement.usecases.exports`), which the web, the CLI and the export worker call.
+
+    Parameters
+    ----------
+    core
+        The store's core (database, key ring, audit).
+
+    Examples
+    --------
+    >>> from attunement.usecases.exports import instrument_columns
+    >>> frame = store.exports.export_assessments(
+    ...     admin, instrument_columns=instrument_columns)               # doctest: +SKIP
+    """
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def export_assessments(
-        self, actor: Actor, *, study: int | None = None, pseudonymise: bool | None = None
+        self, actor: Actor, *, instrument_columns: ColumnsOf, study: int | None = None,
+        pseudonymise: bool | None = None,
     ) -> pd.DataFrame:
-        """One row per current assessment: ids, instrument, time point, keyed item scores
-        (``{instrument}_{n}``), every score, and one 0/1 column per flag (``flag_{id}``).
+        """One row per current assessment, in memory: ids, instrument, time point, keyed item
+        scores (``{instrument}_{n}``), every score, and one 0/1 column per flag
+        (``flag_{id}``).
 
         Pseudonymised (always for researchers): per-study keyed-hash ids for family and
-        caregiver, no identifiers, no dates — ``day_from_due_date`` and ``infant_age_days``
+        caregiver, no identifiers, no dates: ``day_from_due_date`` and ``infant_age_days``
         instead. Clinical roles get family ids and dates unless ``pseudonymise=True``.
-        In memory: for large exports use :meth:`export_stream`.
+        For large exports use :meth:`export_stream`.
+
+        Parameters
+        ----------
+        actor
+            Whose families (their scope).
+        instrument_columns
+            An instrument's columns by its id
+            (:func:`attunement.usecases.exports.instrument_columns`).
+        study
+            Only this study's families.
+        pseudonymise
+            None: as the actor's role allows; True for a pseudonymised export.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The export; an instrument's columns appear when some row has a value there.
+
+        Raises
+        ------
+        Forbidden
+            An identified export asked for by a role that may not have one.
         """
         import pyarrow as pa
 
-        export, tables = self._export_tables(actor, study=study, pseudonymise=pseudonymise)
+        export, tables = self._export_tables(actor, study=study, pseudonymise=pseudonymise,
+                                             instrument_columns=instrument_columns)
         df = pa.concat_tables([export.schema().empty_table(), *tables]).to_pandas()
         # as before streaming: an instrument's columns (items, scores, flags) appear when some
         # row has a value there; the fixed columns are always there
@@ -299,17 +517,38 @@ class Exports:
         self,
         actor: Actor,
         *,
+        instrument_columns: ColumnsOf,
         fmt: str = "csv",
         study: int | None = None,
         pseudonymise: bool | None = None,
         chunk: int = 5_000,
     ) -> tuple[ExportPlan, Iterator[bytes]]:
-        """:meth:`export_assessments` as CSV or Parquet bytes, streamed from a server-side
-        cursor chunk by chunk (bounded memory); its audit row is written when it ends."""
+        """The export as CSV or Parquet bytes, streamed from a server-side cursor chunk by
+        chunk (bounded memory); its audit row is written when it ends, even if cut off.
+
+        Parameters
+        ----------
+        actor
+            Whose families (their scope).
+        instrument_columns
+            An instrument's columns by its id.
+        fmt
+            ``csv`` or ``parquet``.
+        study, pseudonymise
+            As for :meth:`export_assessments`.
+        chunk
+            Rows per chunk (a Parquet row group).
+
+        Returns
+        -------
+        tuple
+            The plan (its ``rows`` count grows as the bytes are read) and the bytes.
+        """
         if fmt not in ("csv", "parquet"):
             raise StoreValidationError("format", f"{fmt!r} cannot be streamed (csv or parquet)")
         export, tables = self._export_tables(
-            actor, study=study, pseudonymise=pseudonymise, chunk=chunk)
+            actor, study=study, pseudonymise=pseudonymise, chunk=chunk,
+            instrument_columns=instrument_columns)
         writer = csv_bytes if fmt == "csv" else parquet_bytes
         return export, writer(export, tables)
 
@@ -319,6 +558,7 @@ class Exports:
         *,
         study: int | None,
         pseudonymise: bool | None,
+        instrument_columns: ColumnsOf,
         chunk: int = 5_000,
     ) -> tuple[ExportPlan, Iterator[pa.Table]]:
         if pseudonymise is None:
@@ -326,7 +566,8 @@ class Exports:
         if not pseudonymise and not policy.allows(actor, Action.EXPORT_IDENTIFIED):
             raise Forbidden("researchers receive pseudonymised exports only")
         db = export_database(self.core.db)
-        export = plan(db, actor, study=study, pseudonymise=pseudonymise)
+        export = plan(db, actor, study=study, pseudonymise=pseudonymise,
+                      instrument_columns=instrument_columns)
         keys = self.core.keyring()
 
         def tables() -> Iterator[pa.Table]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from attunement import policy
-from attunement.store import audit, blind, caseload, schedule_summary, shared
+from attunement.store import audit, blind, caseload, research_view, schedule_summary, shared
 from attunement.store.core import Core
 from attunement.store.models.accounts import Site, Study, TimePoint
 from attunement.store.models.assessments import Assessment
@@ -277,8 +278,12 @@ class FamilyViews:
             })
         return out
 
-    def get_family(self, actor: Actor, family_id: int) -> dict:
+    def get_family(self, actor: Actor, family_id: int, *,
+                   programmes: Collection[str] = ()) -> dict:
         """Give one family's record, as the family page shows it.
+
+        Identifiers are decrypted only for clinical roles in scope, and that view is audited;
+        researchers get a pseudonymised view without dates.
 
         Parameters
         ----------
@@ -286,6 +291,10 @@ class FamilyViews:
             Who reads (identifiers for clinical roles only, audited).
         family_id : int
             The family's id.
+        programmes : collection of str, optional
+            The intervention catalogue's programme ids
+            (:func:`attunement.usecases.families.get_family` passes them): in a researcher's
+            view an episode's programme is named only when it is one of these, else "other".
 
         Returns
         -------
@@ -300,7 +309,7 @@ class FamilyViews:
         """
         with self.core.db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
-            doc = self.family_doc(s, actor, fam)
+            doc = self.family_doc(s, actor, fam, programmes=programmes)
             show_ids = (
                 actor.sees_identifiers
                 and s.execute(
@@ -314,7 +323,8 @@ class FamilyViews:
                              entity_id=doc["id"], family_id=doc["id"], site_id=doc["site_id"])
         return doc
 
-    def family_doc(self, s: Session, actor: Actor, fam: Family) -> dict:
+    def family_doc(self, s: Session, actor: Actor, fam: Family, *,
+                   programmes: Collection[str] = ()) -> dict:
         """Build a family's record inside the caller's transaction (see :meth:`get_family`).
 
         No audit row is written here: callers that show identifiers write it.
@@ -327,6 +337,8 @@ class FamilyViews:
             Who reads.
         fam : Family
             The family row, already checked to be in scope.
+        programmes : collection of str, optional
+            The catalogue's programme ids, as for :meth:`get_family`.
 
         Returns
         -------
@@ -447,15 +459,16 @@ class FamilyViews:
             "overdue": overdue,
         }
         if policy.pseudonymised(actor):
-            doc = self._pseudonymise_doc(s, doc, fam, infant, carers)
+            doc = self._pseudonymise_doc(s, doc, fam, infant, carers, programmes)
         return doc
 
     def _pseudonymise_doc(
         self, s: Session, doc: dict, fam: Family, infant: Infant | None,
-        carers: list[Caregiver],
+        carers: list[Caregiver], programmes: Collection[str],
     ) -> dict:
         """A researcher's family document: an allow-list, never the clinical one trimmed."""
-        return shared.research_view(self.core, s, fam, infant, carers).family(
+        view = research_view.for_family(self.core, s, fam, infant, carers, programmes=programmes)
+        return view.family(
             doc,
             family_pk=fam.id,
             birth_day_from_due_date=(infant.birth_date - infant.due_date).days
@@ -465,7 +478,8 @@ class FamilyViews:
             overdue=shared.pseudo_schedule(self.core, fam, doc["overdue"], carers),
         )
 
-    def family_document(self, actor: Actor, family_id: int, *, review_key: str) -> dict:
+    def family_document(self, actor: Actor, family_id: int, *, review_key: str,
+                        known_variants: Callable[[str], Collection[str]]) -> dict:
         """Give the family's screening family file, ready for ``attunement.risk.profile``.
 
         It holds the latest answers per current caregiver and instrument (the latest
@@ -480,7 +494,11 @@ class FamilyViews:
             The family whose file is built.
         review_key : str
             The family-level answer that records the safety review (the risk library's
-            ``REVIEW_KEY``): false while an urgent alert is open.
+            ``REVIEW_KEY``; :func:`attunement.usecases.profiles.family_document` passes it):
+            false while an urgent alert is open.
+        known_variants : callable
+            The form variants an instrument's definition names, the only ones a researcher's
+            document keeps (:func:`attunement.store.research_view.coded_variants`).
 
         Returns
         -------
@@ -554,7 +572,7 @@ class FamilyViews:
                     entry["variants"] = dict(c.variants)
                 if pseudo:  # researchers: coded answers and known form variants only
                     entry["context"] = coded_context(entry["context"])
-                    entry["variants"] = coded_variants(entry.get("variants"))
+                    entry["variants"] = coded_variants(entry.get("variants"), known_variants)
                     if not entry["variants"]:
                         entry.pop("variants")
                 caregivers.append(entry)

@@ -1,13 +1,13 @@
-"""Coded interaction files are validated and measured ONCE, at upload; views show the stored
-measures and never parse a stored file again.
+"""Measures of coded interaction files, kept beside the file: computed ONCE, at upload, and
+never by parsing a stored file again.
 
-A coded session (BORIS, ELAN, SDIS, Datavyu, The Observer or plain CSV) is refused, and
-nothing is stored, when it is larger than the size limit, holds more events than the event
-limit, cannot be read, or cannot be measured with the settings saved with it (cue and
-response codes, window, time unit). Otherwise :func:`measure_upload` computes the
-responsiveness and contingency measures (:func:`attunement.observation.session_metrics`,
-``PERMUTATIONS`` circular shifts with the fixed ``SEED``) and the store keeps them in
-``observation_measures`` beside the file, in the same transaction.
+A coded session (BORIS, ELAN, SDIS, Datavyu, The Observer or plain CSV) is read and measured
+by the use case (:func:`attunement.usecases.observations.measure_upload`, with
+:func:`attunement.observation.session_metrics`, ``PERMUTATIONS`` circular shifts and the fixed
+``SEED``), which the store's upload calls after its scope check; a file that is too large or
+cannot be measured is refused and nothing is stored. This module holds what the store keeps:
+the limits, the measured result (:class:`Measured`), its sealing under the key ring and the
+reading of stored measures.
 
 Limits (configurable by environment, read at each upload): ``ATTUNEMENT_OBSERVATION_MAX_BYTES``
 (default 5 MiB) and ``ATTUNEMENT_OBSERVATION_MAX_EVENTS`` (default 200,000). The size limit
@@ -16,12 +16,8 @@ bounds the memory an upload can take: the importers read at most that many bytes
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -43,9 +39,7 @@ __all__ = [
     "ObservationLimits",
     "ObservationMeasures",
     "UploadTooLarge",
-    "measure_upload",
     "seal_measures",
-    "settings_from",
     "stored_measures",
 ]
 
@@ -66,14 +60,41 @@ class UploadTooLarge(StoreValidationError):
 
 @dataclass(frozen=True)
 class ObservationLimits:
-    """How large a coded file may be: bytes and events."""
+    """How large a coded file may be: bytes and events.
+
+    Parameters
+    ----------
+    max_bytes
+        The largest file accepted.
+    max_events
+        The most coded events a file may hold.
+
+    Examples
+    --------
+    >>> ObservationLimits().max_bytes == 5 * 1024 * 1024
+    True
+    >>> ObservationLimits.from_env().max_events  # doctest: +SKIP
+    200000
+    """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_events: int = DEFAULT_MAX_EVENTS
 
     @classmethod
     def from_env(cls) -> ObservationLimits:
-        """The limits from ``ATTUNEMENT_OBSERVATION_MAX_BYTES``/``..._MAX_EVENTS``."""
+        """The limits configured now: ``ATTUNEMENT_OBSERVATION_MAX_BYTES`` and
+        ``ATTUNEMENT_OBSERVATION_MAX_EVENTS``, else the defaults.
+
+        Returns
+        -------
+        ObservationLimits
+            The limits.
+
+        Raises
+        ------
+        StoreValidationError
+            A setting that is not a whole number of at least 1 (the variable named).
+        """
         return cls(_env_int("ATTUNEMENT_OBSERVATION_MAX_BYTES", DEFAULT_MAX_BYTES),
                    _env_int("ATTUNEMENT_OBSERVATION_MAX_EVENTS", DEFAULT_MAX_EVENTS))
 
@@ -91,14 +112,21 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB ({n:,} bytes)"
-
-
 @dataclass(frozen=True)
 class Measured:
-    """A validated upload: its settings, number of events, measure rows and the warnings met
-    measuring it (e.g. a cue code that matches no event)."""
+    """A measured upload, as the store keeps it beside the file.
+
+    Parameters
+    ----------
+    settings
+        The settings the measures were computed with (codes, window, time unit …).
+    n_events
+        How many coded events the file holds.
+    measures
+        One row of responsiveness and contingency measures per caregiver and cue type.
+    warnings
+        What was met measuring it (e.g. a cue code that matches no event).
+    """
 
     settings: dict[str, Any]
     n_events: int
@@ -106,133 +134,61 @@ class Measured:
     warnings: list[str] = field(default_factory=list)
 
 
-def _codes(value: Any, field: str) -> list[str]:
-    if value is None:
-        raise StoreValidationError(field, "is required to measure the file: the codes, "
-                                          "separated by commas")
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list):
-        raise StoreValidationError(field, "list the codes, separated by commas")
-    out = [str(x).strip() for x in value if str(x).strip()]
-    if not out:
-        raise StoreValidationError(field, "name at least one code")
-    return out
-
-
-def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
-    """The measurement settings saved with an upload, validated (errors name the field)."""
-    if not isinstance(meta, dict):
-        raise StoreValidationError("metadata", "must be an object")
-    cues = _codes(meta.get("cues"), "metadata.cues")
-    responses = _codes(meta.get("responses"), "metadata.responses")
-    window = meta.get("window", [0, 5])
-    try:
-        lo, hi = (float(x) for x in window)
-    except (TypeError, ValueError):
-        raise StoreValidationError("metadata.window", "give two numbers of seconds, e.g. 0, 5"
-                                   ) from None
-    if not (0 <= lo < hi <= 600):
-        raise StoreValidationError("metadata.window", "needs 0 ≤ start < end ≤ 600 seconds")
-    try:
-        unit = float(meta.get("unit", 1.0))
-    except (TypeError, ValueError):
-        raise StoreValidationError("metadata.unit", "must be a number of seconds") from None
-    if not 0 < unit <= 60:
-        raise StoreValidationError("metadata.unit", "must be between 0 and 60 seconds")
-    out: dict[str, Any] = {"cues": cues, "responses": responses, "window": (lo, hi),
-                           "unit": unit}
-    # the coded interval: given here, else the file's, else first onset to last offset
-    interval = meta.get("interval")
-    if interval not in (None, "", []):
-        try:
-            start, end = (float(x) for x in interval)
-        except (TypeError, ValueError):
-            raise StoreValidationError(
-                "metadata.interval", "give the start and end of the coded part in seconds, "
-                "e.g. 689, 989") from None
-        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
-            raise StoreValidationError("metadata.interval", "needs 0 ≤ start < end seconds")
-        out["interval"] = [start, end]
-    actors_from = meta.get("actors_from")
-    if actors_from not in (None, ""):
-        # imported here: the observation package loads pandas and scipy, which a process
-        # that never measures an upload (an export, a worker) need not hold in memory
-        from attunement.observation.actors import ACTORS_FROM
-
-        if actors_from not in ACTORS_FROM:
-            raise StoreValidationError(
-                "metadata.actors_from", f"must be one of {', '.join(ACTORS_FROM)}")
-        out["actors_from"] = actors_from
-    infant = meta.get("infant")
-    if infant not in (None, "", []):
-        out["infant"] = _codes(infant, "metadata.infant")
-    return out
-
-
-def _clean(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
-def measure_upload(filename: str, content: bytes, metadata: dict[str, Any],
-                   limits: ObservationLimits | None = None) -> Measured:
-    """Validate and measure a coded file (the only time it is parsed); refuse it with a
-    :class:`StoreValidationError` naming the field and the limit or the problem."""
-    from attunement.observation import ObservationError, read_events, session_metrics
-    from attunement.observation.actors import ObservationWarning
-
-    limits = limits or ObservationLimits.from_env()
-    if len(content) > limits.max_bytes:
-        raise UploadTooLarge(
-            "content", f"the file is {_size(len(content))}; the limit is "
-            f"{_size(limits.max_bytes)} per coded file (ATTUNEMENT_OBSERVATION_MAX_BYTES)")
-    settings = settings_from(metadata)
-    suffix = Path(filename).suffix.lower() or ".csv"
-    with tempfile.TemporaryDirectory(prefix="attunement-obs-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(content)
-        try:
-            events = read_events(path)
-            if len(events) > limits.max_events:
-                raise UploadTooLarge(
-                    "content", f"the file holds {len(events):,} events; the limit is "
-                    f"{limits.max_events:,} events per coded file "
-                    "(ATTUNEMENT_OBSERVATION_MAX_EVENTS)")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ObservationWarning)
-                table = session_metrics(
-                    events, cues=settings["cues"], responses=settings["responses"],
-                    window=settings["window"], unit=settings["unit"],
-                    permutations=PERMUTATIONS, seed=SEED,
-                    interval=tuple(settings["interval"]) if "interval" in settings else None,
-                    actors_from=settings.get("actors_from"), infant=settings.get("infant"))
-        except (ObservationError, ValueError) as exc:
-            if isinstance(exc, StoreValidationError):
-                raise
-            message = str(exc).replace(str(path), filename)
-            raise StoreValidationError(
-                "content", f"{filename}: cannot be measured: {message}") from None
-    rows = [{c: _clean(r.get(c)) for c in MEASURE_COLUMNS} for r in table.to_dict("records")]
-    notes = [str(w.message).replace(str(path), filename) for w in caught
-             if issubclass(w.category, ObservationWarning)]
-    return Measured({**settings, "window": list(settings["window"])}, len(events), rows,
-                    list(dict.fromkeys(notes)))
-
-
 def seal_measures(keys: KeyRing, family_id: int, sha256: str, measured: Measured) -> bytes:
-    """The measures (and the warnings met measuring them) encrypted under the key ring, bound
-    to their file."""
+    """The measures and the warnings met measuring them, encrypted under the key ring and bound
+    to their file (a sealed blob moved to another file does not open).
+
+    Parameters
+    ----------
+    keys
+        The store's key ring.
+    family_id
+        The family the file belongs to.
+    sha256
+        The file's checksum.
+    measured
+        What :func:`attunement.usecases.observations.measure_upload` returned.
+
+    Returns
+    -------
+    bytes
+        The ciphertext kept in ``observation_measures``.
+
+    Examples
+    --------
+    >>> from attunement.store.crypto import KeyRing
+    >>> sealed = seal_measures(KeyRing(bytes(32)), 1, "ab12", Measured({}, 2, [{"n_cues": 1}]))
+    >>> KeyRing(bytes(32)).decrypt(sealed, "observation:1:ab12:measures")["measures"]
+    [{'n_cues': 1}]
+    """
     return keys.encrypt({"measures": measured.measures, "warnings": measured.warnings},
                         observation_aad(family_id, sha256) + ":measures")
 
 
 def stored_measures(s: Session, keys: KeyRing,
                     session_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The stored measures of these sessions (absent: uploaded before measures were kept)."""
+    """The measures stored at upload of these sessions, decrypted.
+
+    Parameters
+    ----------
+    s
+        The open session.
+    keys
+        The store's key ring.
+    session_ids
+        Observation sessions already scope-checked by the caller.
+
+    Returns
+    -------
+    dict
+        ``{session id: settings, n_events, permutations, seed, algorithm, measures,
+        warnings}``; a session uploaded before measures were kept has no entry.
+
+    Examples
+    --------
+    >>> stored_measures(session, store.core.keyring(), [1])[1]["n_events"]  # doctest: +SKIP
+    2
+    """
     if not session_ids:
         return {}
     rows = s.execute(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -27,6 +29,13 @@ from attunement.store.scope import (
 
 MAX_OBSERVATION_BYTES = 200 * 1024 * 1024  # superseded by observation_measures' limits
 
+# reads and measures an uploaded file: (file name, bytes, metadata) -> its measures
+Measure = Callable[[str, bytes, dict[str, Any]], "Measured"]
+
+
+if TYPE_CHECKING:
+    from attunement.store.observation_measures import Measured
+
 
 class Observations:
     r"""Coded recordings of caregiver-infant interaction, stored encrypted, and their measures.
@@ -36,12 +45,13 @@ class Observations:
 
     Examples
     --------
+    >>> from attunement.usecases.observations import measure_upload
     >>> coded = (b"session,actor,code,onset\n"
     ...          b"visit,Infant,cry,1\n"
     ...          b"visit,Mother,soothe,2\n")
     >>> o = store.observations.add_observation_session(
     ...     practitioner, family, filename="visit.csv", content=coded,
-    ...     metadata={"cues": "cry", "responses": "soothe"})
+    ...     metadata={"cues": "cry", "responses": "soothe"}, measure=measure_upload)
     >>> o["filename"], o["size"]
     ('visit.csv', 66)
     >>> store.observations.observation_content(practitioner, o["id"]) == ("visit.csv", coded)
@@ -54,18 +64,19 @@ class Observations:
         self.core = core
 
     def add_observation_session(
-        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict
+        self, actor: Actor, family_id: int, *, filename: str, content: bytes, metadata: dict,
+        measure: Measure,
     ) -> dict:
-        """Attach a coded recording (file bytes and metadata) to a family.
+        """Attach a coded recording (file bytes and metadata) to a family, with its measures.
 
-        The file is validated and measured here, once
-        (:mod:`attunement.store.observation_measures`): one that is too large or cannot be
-        measured is refused and nothing is stored.
+        The file is measured once, by ``measure``, after the scope check: a file that is too
+        large or cannot be measured is refused and nothing is stored.
 
         Parameters
         ----------
         actor : Actor
-            Uploads it: a clinical role, family in scope.
+            Uploads it: a clinical role, family in scope (else NotFound, before ``measure``
+            runs).
         family_id : int
             The family recorded.
         filename : str
@@ -74,6 +85,10 @@ class Observations:
             The coded file.
         metadata : dict
             Coders, participants and the measures' settings (``cues``, ``responses``, ...).
+        measure : callable
+            ``measure(filename, content, metadata)`` reads and measures the file, raising a
+            :class:`~attunement.store.StoreValidationError` when it cannot
+            (:func:`attunement.usecases.observations.measure_upload`).
 
         Returns
         -------
@@ -90,7 +105,6 @@ class Observations:
         from attunement.store.observation_measures import (
             ALGORITHM,
             ObservationMeasures,
-            measure_upload,
             seal_measures,
         )
 
@@ -104,7 +118,7 @@ class Observations:
             raise StoreValidationError("metadata", "must be an object")
         with self.core.db.read() as s:  # scope first: no parsing for a family one cannot see
             get_scoped(s, actor, Family, family_id, what="family")
-        measured = measure_upload(name, bytes(content), metadata)
+        measured = measure(name, bytes(content), metadata)
         with self.core.db.write() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             digest = hashlib.sha256(content).hexdigest()

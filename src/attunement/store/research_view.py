@@ -13,11 +13,20 @@ added here on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CONSENT_KINDS", "ResearchView", "coded_context", "coded_variants"]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attunement.store.models import TimePoint
+
+if TYPE_CHECKING:
+    from attunement.store.core import Core
+    from attunement.store.models import Caregiver, Family, Infant
+
+__all__ = ["CONSENT_KINDS", "ResearchView", "coded_context", "coded_variants", "for_family"]
 
 # consent kinds researchers see by name; any other recorded kind is free text -> "other"
 CONSENT_KINDS = frozenset({"research", "data_sharing", "recording", "treatment", "contact"})
@@ -27,25 +36,59 @@ _SUBMITTED_VIA = frozenset({"staff", "link"})
 
 
 def coded_context(context: Any) -> dict[str, bool]:
-    """Recorded answers are ``id: true|false``; anything else is not a coded answer."""
+    """The recorded answers that are coded (``id: true|false``), for a researcher's view.
+
+    Parameters
+    ----------
+    context
+        A family's or caregiver's recorded answers.
+
+    Returns
+    -------
+    dict
+        Only the answers whose value is true or false; free text is dropped.
+
+    Examples
+    --------
+    >>> coded_context({"smi": True, "note": "Ann said so", "housing": False})
+    {'smi': True, 'housing': False}
+    """
     if not isinstance(context, dict):
         return {}
     return {str(k): v for k, v in context.items() if isinstance(v, bool)}
 
 
-def coded_variants(variants: Any) -> dict[str, list[str]]:
-    """Form variants that the instrument's definition names; anything else is free text."""
-    from attunement.instruments import load_instrument
+def coded_variants(variants: Any, known: Callable[[str], Collection[str]]) -> dict[str, list[str]]:
+    """The form variants of a caregiver that are coded values, for a researcher's view.
 
+    A variant is kept only when the instrument's definition names it; a name typed into a
+    family file (a person's name, a note) is free text and is dropped.
+
+    Parameters
+    ----------
+    variants
+        The caregiver's recorded variants, ``{instrument: [variant names]}``.
+    known
+        The variant names an instrument's definition has (empty for an unknown instrument);
+        :func:`attunement.usecases.families.known_variants` reads them from the definitions.
+
+    Returns
+    -------
+    dict
+        ``{instrument: [variant names]}`` holding only the named variants.
+
+    Examples
+    --------
+    >>> coded_variants({"pbq": ["order_2001", "Ann's copy"]},
+    ...                lambda instrument: {"order_2001"} if instrument == "pbq" else set())
+    {'pbq': ['order_2001']}
+    """
     out: dict[str, list[str]] = {}
     if not isinstance(variants, dict):
         return out
     for instrument, names in variants.items():
-        try:
-            known = load_instrument(str(instrument)).variants
-        except Exception:  # an unknown instrument id is not a coded value either
-            continue
-        kept = [n for n in names or [] if isinstance(n, str) and n in known]
+        allowed = known(str(instrument))
+        kept = [n for n in names or [] if isinstance(n, str) and n in allowed]
         if kept:
             out[str(instrument)] = kept
     return out
@@ -60,10 +103,29 @@ def _number(value: Any) -> int | float | None:
 class ResearchView:
     """Builds the allow-listed, pseudonymised documents of one family.
 
-    ``pseudonym(kind, pk)``: the study's keyed pseudonym of a family or caregiver record;
-    ``anchor``: the infant's due date (else birth date) that days are counted from;
-    ``caregivers``: (record id, key) of each caregiver; ``time_points``, ``programmes``: the
-    coded vocabularies (the study's time points, the intervention catalogue's ids)."""
+    Parameters
+    ----------
+    pseudonym
+        ``pseudonym(kind, pk)``: the study's keyed pseudonym of a family or caregiver record.
+    anchor
+        The infant's due date (else birth date) that days are counted from.
+    caregivers
+        ``(record id, key)`` of each caregiver.
+    time_points, programmes
+        The coded vocabularies: the study's time points and the programme ids shown by name
+        (the intervention catalogue's); any other value is dropped or shown as "other".
+
+    Examples
+    --------
+    >>> view = ResearchView(pseudonym=lambda kind, pk: f"{kind[0]}{pk:03d}",
+    ...                     anchor=date(2026, 9, 20), caregivers=[(7, "mother")],
+    ...                     time_points=["6w"], programmes=["vipp_sd"])
+    >>> view.episode({"id": 1, "programme": "Ann's group", "caregivers": ["mother"],
+    ...               "start": "2026-10-01"})["programme"]
+    'other'
+    >>> view.day("2026-10-01"), view.caregiver_id(key="mother"), view.time_point("12m")
+    (11, 'c007', None)
+    """
 
     def __init__(self, *, pseudonym: Callable[[str, int], str], anchor: date | None,
                  caregivers: Iterable[tuple[int, str]], time_points: Iterable[str],
@@ -78,7 +140,18 @@ class ResearchView:
 
     # ------------------------------------------------------------------ pieces
     def day(self, stamp: Any) -> int | None:
-        """Whole days from the anchor (None without a date or an anchor)."""
+        """A date as whole days from the anchor.
+
+        Parameters
+        ----------
+        stamp
+            A date, or ISO text beginning with one.
+
+        Returns
+        -------
+        int or None
+            Days after (negative: before) the anchor; None without a date or an anchor.
+        """
         if stamp is None or self._anchor is None:
             return None
         try:
@@ -87,7 +160,20 @@ class ResearchView:
             return None
 
     def caregiver_id(self, key: Any = None, pk: Any = None) -> str | None:
-        """The caregiver's pseudonym from its key or record id; None if it names nobody."""
+        """The caregiver's pseudonym.
+
+        Parameters
+        ----------
+        key
+            Their family-file key (``"mother"``).
+        pk
+            Their record id (used first when given).
+
+        Returns
+        -------
+        str or None
+            The pseudonym; None when neither names a caregiver of this family.
+        """
         if pk is not None and pk in self._by_pk:
             return self._by_pk[pk]
         if isinstance(key, str):
@@ -95,9 +181,34 @@ class ResearchView:
         return None
 
     def time_point(self, value: Any) -> str | None:
+        """A time point kept only when it is one of the study's.
+
+        Parameters
+        ----------
+        value
+            The recorded time point (free text in an observation's metadata).
+
+        Returns
+        -------
+        str or None
+            ``value``, or None when the study has no such time point.
+        """
         return value if isinstance(value, str) and value in self._time_points else None
 
     def caregiver(self, c: dict) -> dict:
+        """A caregiver's allow-listed fields: pseudonym, role, age, coded answers, days.
+
+        Parameters
+        ----------
+        c : dict
+            The caregiver in the clinical family document.
+
+        Returns
+        -------
+        dict
+            The researcher's caregiver: no key, no identifiers, no name, and no reason for
+            leaving.
+        """
         return {
             "id": self.caregiver_id(pk=c.get("pk")),
             "role": c.get("role"),
@@ -111,6 +222,18 @@ class ResearchView:
         }
 
     def assessment(self, a: dict) -> dict:
+        """An assessment's coded fields: instrument, time point, answers, scores, flags, day.
+
+        Parameters
+        ----------
+        a
+            The assessment as the store answers it (any version).
+
+        Returns
+        -------
+        dict
+            Without the correction's reason, who submitted it or any date.
+        """
         out = {k: a.get(k) for k in _ASSESSMENT_KEYS}
         if out["submitted_via"] not in _SUBMITTED_VIA:
             out["submitted_via"] = None
@@ -128,6 +251,20 @@ class ResearchView:
         return out
 
     def episode(self, e: dict) -> dict:
+        """An episode: the programme (a catalogue id, else "other"), who took part, days and
+        sessions.
+
+        Parameters
+        ----------
+        e : dict
+            One of the clinical document's episodes, whose programme may be free text typed
+            by a practitioner.
+
+        Returns
+        -------
+        dict
+            Without fidelity notes or the end reason.
+        """
         programme = e.get("programme")
         return {
             "id": e.get("id"),
@@ -142,6 +279,18 @@ class ResearchView:
         }
 
     def observation(self, o: dict) -> dict:
+        """A coded session's size, caregiver, time point, day, window and time unit.
+
+        Parameters
+        ----------
+        o
+            A coded session of the clinical document, its metadata as the uploader typed it.
+
+        Returns
+        -------
+        dict
+            Without the file name, the coder, notes or the session's date.
+        """
         meta = o.get("metadata") or {}
         window = meta.get("window")
         return {
@@ -156,6 +305,18 @@ class ResearchView:
         }
 
     def consent(self, c: dict) -> dict:
+        """A consent's kind (a known kind, else "other"), caregiver and days.
+
+        Parameters
+        ----------
+        c : dict
+            A consent of the clinical document.
+
+        Returns
+        -------
+        dict
+            Without the form's version (free text) or why it was withdrawn.
+        """
         kind = c.get("kind")
         return {
             "id": c.get("id"),
@@ -170,7 +331,24 @@ class ResearchView:
     # ------------------------------------------------------------------ the document
     def family(self, doc: dict, *, family_pk: int, birth_day_from_due_date: int | None,
                due: list[dict], overdue: list[dict]) -> dict:
-        """The researcher's family document from the clinical one (see the module doc)."""
+        """The researcher's family document from the clinical one (see the module doc).
+
+        Parameters
+        ----------
+        doc
+            The clinical family document.
+        family_pk
+            The family's record id (keyed into its pseudonym).
+        birth_day_from_due_date
+            Days from the due date to the birth, or None.
+        due, overdue
+            The schedule's items, already pseudonymised.
+
+        Returns
+        -------
+        dict
+            The allow-listed document.
+        """
         infant = doc.get("infant") or {}
         return {
             "id": doc.get("id"),
@@ -198,3 +376,53 @@ class ResearchView:
             "due": due,
             "overdue": overdue,
         }
+
+
+def for_family(
+    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver],
+    *, programmes: Iterable[str] = (),
+) -> ResearchView:
+    """The allow-list builder of a researcher's view of one stored family.
+
+    Parameters
+    ----------
+    core
+        The store's core (the study's keyed pseudonyms).
+    s
+        The open session (the study's time points).
+    fam
+        The family.
+    infant
+        Its infant: days are counted from the due date (else the birth date).
+    carers
+        The family's caregivers.
+    programmes
+        The programme ids shown by name (the intervention catalogue's, passed by the use
+        case); any other programme is "other".
+
+    Returns
+    -------
+    ResearchView
+        The builder of the family's pseudonymised documents.
+
+    Examples
+    --------
+    >>> view = for_family(store.core, session, family, infant, carers,
+    ...                   programmes=["vipp_sd"])                       # doctest: +SKIP
+    """
+    keys = core.keyring()
+    study = fam.study_id or "none"
+    tps = (
+        s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
+        .scalars()
+        .all()
+        if fam.study_id
+        else []
+    )
+    return ResearchView(
+        pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
+        anchor=(infant.due_date or infant.birth_date) if infant else None,
+        caregivers=[(c.id, c.key) for c in carers],
+        time_points=tps,
+        programmes=programmes,
+    )

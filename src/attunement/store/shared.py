@@ -30,7 +30,6 @@ from attunement.store.models import (
     Study,
     TimePoint,
 )
-from attunement.store.research_view import ResearchView
 from attunement.vocabulary import load_vocabulary, vocabulary_terms
 
 # The family file's caregiver roles and placements, read from the vocabulary itself (as the
@@ -50,14 +49,64 @@ SAFETY_REVIEW_OUTCOMES: dict[str, str] = {
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, simplified
 
 def iso(value: Any) -> Any:
+    """A date or time as ISO 8601 text; any other value unchanged.
+
+    Parameters
+    ----------
+    value
+        A stored value (a date, a datetime, None, text …).
+
+    Returns
+    -------
+    Any
+        ``value.isoformat()`` for dates and times, else ``value``.
+
+    Examples
+    --------
+    >>> iso(date(2026, 10, 1)), iso(None)
+    ('2026-10-01', None)
+    """
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 def urgent_alert(alert: Alert) -> bool:
-    """Whether an alert is for an urgent flag (attunement.vocabulary), not a review item."""
+    """Whether an alert is for an urgent flag (:mod:`attunement.vocabulary`), not a review item.
+
+    Parameters
+    ----------
+    alert
+        A stored alert (its ``flag_id`` and ``kind``).
+
+    Returns
+    -------
+    bool
+        True when the vocabulary calls the alert's flag kind urgent.
+
+    Examples
+    --------
+    >>> urgent_alert(Alert(flag_id="epds_self_harm", kind="safety"))
+    True
+    """
     kind = load_vocabulary().kind_of({"id": alert.flag_id, "kind": alert.kind})
     return kind is not None and kind.urgent
 
 def jsonable(value: Any) -> Any:
+    """A value made of what JSON can hold: text keys, lists, ISO dates, plain numbers.
+
+    Parameters
+    ----------
+    value
+        Metadata or a result as given (NumPy scalars, dates, tuples, dataclasses …).
+
+    Returns
+    -------
+    Any
+        The same value in JSON's types; NaN becomes None, anything unknown its text.
+
+    Examples
+    --------
+    >>> jsonable({"window": (0, 5), "on": date(2026, 1, 2), "x": float("nan")})
+    {'window': [0, 5], 'on': '2026-01-02', 'x': None}
+    """
     if isinstance(value, dict):
         return {str(k): jsonable(x) for k, x in value.items()}
     if isinstance(value, list | tuple):
@@ -83,6 +132,33 @@ class AssessmentRef:
 
 
 def site_by_ref(s: Session, ref: Any, field: str) -> Site:
+    """The site a request names, by id or by name (case and spacing ignored).
+
+    Parameters
+    ----------
+    s
+        The open session.
+    ref
+        A site id, or its name.
+    field
+        The request's field, named in the error.
+
+    Returns
+    -------
+    Site
+        The site.
+
+    Raises
+    ------
+    StoreValidationError
+        Naming ``field``, when the request names no site or one that does not exist (the
+        error says which).
+
+    Examples
+    --------
+    >>> site_by_ref(session, "north", "site").name  # doctest: +SKIP
+    'North'
+    """
     site = None
     if isinstance(ref, int) and not isinstance(ref, bool):
         site = s.get(Site, ref)
@@ -101,6 +177,30 @@ def site_by_ref(s: Session, ref: Any, field: str) -> Site:
     return site
 
 def study_by_ref(s: Session, ref: Any) -> Study:
+    """The study a request names, by id or by its exact name.
+
+    Parameters
+    ----------
+    s : Session
+        Where to look.
+    ref : int or str
+        A study id, or its name as created (text of digits is tried as an id too).
+
+    Returns
+    -------
+    Study
+        The study row.
+
+    Raises
+    ------
+    StoreValidationError
+        ``study``: no such study.
+
+    Examples
+    --------
+    >>> study_by_ref(session, "Attach-1").id  # doctest: +SKIP
+    1
+    """
     study = None
     if isinstance(ref, int) and not isinstance(ref, bool):
         study = s.get(Study, ref)
@@ -113,6 +213,29 @@ def study_by_ref(s: Session, ref: Any) -> Study:
     return study
 
 def identities(core: Core, s: Session, family_id: int) -> dict[tuple[str, int], dict[str, str]]:
+    """A family's identifiers, decrypted: names, dates of birth, NHS numbers, contacts.
+
+    Only for clinical views of a family in scope (the caller audits the viewing).
+
+    Parameters
+    ----------
+    core
+        The store's core (its key ring).
+    s
+        The open session.
+    family_id
+        The family.
+
+    Returns
+    -------
+    dict
+        ``{(subject kind, subject id): {field: value}}`` for the infant and each caregiver.
+
+    Examples
+    --------
+    >>> sorted(identities(store.core, s, 1))  # doctest: +SKIP
+    [('caregiver', 1), ('infant', 1)]
+    """
     rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
     if not rows:
         return {}
@@ -125,13 +248,54 @@ def identities(core: Core, s: Session, family_id: int) -> dict[tuple[str, int], 
     }
 
 def infants_of(core: Core, s: Session, family_id: int) -> list[Infant]:
-    """The family's infants (oldest record first), with their dates of birth attached."""
+    """The family's infants (oldest record first), with their dates of birth attached.
+
+    Parameters
+    ----------
+    core
+        The store's core (the key ring decrypts the dates of birth).
+    s
+        The open session.
+    family_id
+        The family.
+
+    Returns
+    -------
+    list of Infant
+        Each with ``birth_date`` set (None when not recorded).
+
+    Examples
+    --------
+    >>> infants_of(store.core, s, 1)[0].birth_date  # doctest: +SKIP
+    datetime.date(2026, 9, 15)
+    """
     return with_birth_dates(core, s, s.execute(
         select(Infant).where(Infant.family_id == family_id).order_by(Infant.id)).scalars())
 
 
 def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[Infant]:
-    """Attach each infant's decrypted date of birth (``birth_date``) for internal use."""
+    """Attach each infant's decrypted date of birth (``birth_date``) for the store's own use.
+
+    Parameters
+    ----------
+    core : Core
+        Its key ring opens the sealed dates.
+    s : Session
+        The session the infants were read in.
+    infants
+        Infant rows, of one family or many (one query for all).
+
+    Returns
+    -------
+    list of Infant
+        The same rows, ``birth_date`` set.
+
+    Examples
+    --------
+    >>> infants = session.query(Infant)                                # doctest: +SKIP
+    >>> [i.birth_date for i in with_birth_dates(store.core, session, infants)]  # doctest: +SKIP
+    [datetime.date(2026, 9, 15)]
+    """
     infants = list(infants)
     if not infants:
         return infants
@@ -156,12 +320,63 @@ def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[
     return infants
 
 def caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
-    """The family's caregiver ``ref`` (its id, or its key), else a validation error."""
+    """The family's caregiver ``ref``, current or one who has left.
+
+    Parameters
+    ----------
+    s
+        The open session.
+    fam
+        The family (already scope-checked).
+    ref
+        The caregiver's record id, or their key in the family file (``"mother"``).
+
+    Returns
+    -------
+    Caregiver
+        The caregiver.
+
+    Raises
+    ------
+    StoreValidationError
+        ``caregiver``: no such caregiver in this family.
+
+    Examples
+    --------
+    >>> caregiver(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
+    'birth_mother'
+    """
     return _one_caregiver(s.execute(_caregiver_where(select(Caregiver), fam, ref)).scalars(), ref)
 
 
 def current_caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
-    """The family's caregiver ``ref`` who has not left it, else a validation error."""
+    """The family's caregiver ``ref``, refused when they have left the family.
+
+    Parameters
+    ----------
+    s
+        The open session.
+    fam
+        The family.
+    ref
+        Record id or family-file key, as for :func:`caregiver`.
+
+    Returns
+    -------
+    Caregiver
+        A caregiver who is still part of the family.
+
+    Raises
+    ------
+    StoreValidationError
+        ``caregiver``: unknown, or left the family.
+
+    Examples
+    --------
+    >>> family = session.get(Family, 1)                                # doctest: +SKIP
+    >>> current_caregiver(session, family, "father").key               # doctest: +SKIP
+    'father'
+    """
     cg = caregiver(s, fam, ref)
     if cg.left_on is not None:
         raise StoreValidationError("caregiver", f"{cg.key!r} left the family")
@@ -182,13 +397,55 @@ def _one_caregiver(found: Any, ref: int | str) -> Any:
     return cg
 
 def caregiver_row(s: Session, fam: Any, ref: int | str) -> Any:
-    """The caregiver's columns as a plain row (no ORM identity map: the hot path)."""
+    """A caregiver's id, key, role, leaving date and form variants as one plain row.
+
+    No ORM object is built (the submission path reads this for every assessment).
+
+    Parameters
+    ----------
+    s
+        The open session.
+    fam
+        The family (anything with an ``id``).
+    ref
+        Record id or family-file key.
+
+    Returns
+    -------
+    Row
+        ``(id, key, role, left_on, variants)``.
+
+    Examples
+    --------
+    >>> caregiver_row(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
+    'birth_mother'
+    """
     stmt = select(
         Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on, Caregiver.variants
     )
     return _one_caregiver(s.execute(_caregiver_where(stmt, fam, ref)), ref)
 
 def caregiver_dict(cg: Caregiver, ids: dict[str, str] | None) -> dict:
+    """A caregiver as the family document lists them.
+
+    Parameters
+    ----------
+    cg
+        The caregiver.
+    ids
+        Their decrypted identifiers, for a clinical view; None leaves them out.
+
+    Returns
+    -------
+    dict
+        Key, record id, role, age, recorded answers, variants, dates, language.
+
+    Examples
+    --------
+    >>> cg = Caregiver(id=3, key="mother", role="birth_mother", age=29)
+    >>> caregiver_dict(cg, None)["active"], caregiver_dict(cg, {"name": "Ann"})["identifiers"]
+    (True, {'name': 'Ann'})
+    """
     out = {
         "id": cg.key,
         "pk": cg.id,
@@ -216,7 +473,7 @@ def schedule(
     done: set,
     today: date,
 ) -> tuple[list, list]:
-    """The reference schedule rule: a family's due and overdue items on ``today``.
+    """The reference schedule rule: a family's due and overdue questionnaires on ``today``.
 
     A time point's window opens ``window_days`` before its target (anchor + ``offset_days``)
     and closes ``window_days`` after; an item (current caregiver x instrument x time point with
@@ -225,14 +482,33 @@ def schedule(
 
     Parameters
     ----------
-    fam, infant, carers, tps, done, today
-        The family, its infant (``birth_date`` decrypted), current caregivers, the study's
-        time points, ``(caregiver id, instrument, time point)`` already done, and the day.
+    fam
+        The family (its registration date).
+    infant
+        Its infant, ``birth_date`` decrypted; None: nothing is scheduled.
+    carers
+        The current caregivers.
+    tps
+        The study's time points.
+    done
+        ``(caregiver id, instrument, time point)`` already answered.
+    today
+        The day.
 
     Returns
     -------
     tuple[list, list]
         ``(due, overdue)``: dicts with caregiver, instrument, time point, target, closing day.
+
+    Examples
+    --------
+    >>> tp = TimePoint(name="6w", offset_days=42, window_days=14, instruments=["epds"],
+    ...                anchor="due_date")
+    >>> baby = Infant(due_date=date(2026, 9, 1)); baby.birth_date = None
+    >>> mother = Caregiver(id=1, key="mother", role="birth_mother")
+    >>> due, overdue = schedule(Family(), baby, [mother], [tp], set(), date(2026, 10, 10))
+    >>> [(d["caregiver"], d["time_point"], d["window_closes"]) for d in due], overdue
+    ([('mother', '6w', '2026-10-27')], [])
     """
     due: list[dict] = []
     overdue: list[dict] = []
@@ -271,6 +547,30 @@ def schedule(
 def pseudo_schedule(
     core: Core, fam: Family, items: list[dict], carers: list[Caregiver]
 ) -> list[dict]:
+    """Due or overdue items as a researcher sees them: the caregiver as the study's pseudonym,
+    no target dates.
+
+    Parameters
+    ----------
+    core
+        The store's core (the key ring's keyed pseudonyms).
+    fam
+        The family (its study keys the pseudonyms).
+    items
+        Items from :func:`schedule`.
+    carers
+        The family's caregivers (their keys name the items' caregivers).
+
+    Returns
+    -------
+    list of dict
+        ``caregiver_role``, ``instrument``, ``time_point`` and the pseudonymised ``caregiver``.
+
+    Examples
+    --------
+    >>> pseudo_schedule(store.core, family, due, carers)[0]["time_point"]  # doctest: +SKIP
+    '6w'
+    """
     keys = core.keyring()
     by_key = {c.key: c.id for c in carers}
     return [
@@ -283,35 +583,50 @@ def pseudo_schedule(
         for x in items
     ]
 
-def research_view(
-    core: Core, s: Session, fam: Family, infant: Infant | None, carers: list[Caregiver]
-) -> ResearchView:
-    """The allow-list builder of a researcher's view of this family
-    (:mod:`attunement.store.research_view`)."""
-    from attunement.interventions.catalogue import load_catalogue
-
-    keys = core.keyring()
-    study = fam.study_id or "none"
-    tps = (
-        s.execute(select(TimePoint.name).where(TimePoint.study_id == fam.study_id))
-        .scalars()
-        .all()
-        if fam.study_id
-        else []
-    )
-    return ResearchView(
-        pseudonym=lambda kind, pk: keys.pseudonym(study, kind, pk),
-        anchor=(infant.due_date or infant.birth_date) if infant else None,
-        caregivers=[(c.id, c.key) for c in carers],
-        time_points=tps,
-        programmes=load_catalogue().ids,
-    )
-
 def current(rows: list[Assessment]) -> list[Assessment]:
+    """The assessments no correction has replaced (each one's latest version).
+
+    Parameters
+    ----------
+    rows
+        Assessments of a family, every version.
+
+    Returns
+    -------
+    list of Assessment
+        Those that are not the ``corrected_from`` of another, in the given order.
+
+    Examples
+    --------
+    >>> first, fixed = Assessment(id=1), Assessment(id=2, corrected_from=1)
+    >>> [a.id for a in current([first, fixed])]
+    [2]
+    """
     superseded = {a.corrected_from for a in rows if a.corrected_from is not None}
     return [a for a in rows if a.id not in superseded]
 
 def assessment_dict(a: Assessment, cg: Caregiver) -> dict:
+    """An assessment as the store answers it: answers, item scores, scores and flags,
+    version, who submitted it, how and when.
+
+    Parameters
+    ----------
+    a
+        The stored assessment.
+    cg
+        Its caregiver.
+
+    Returns
+    -------
+    dict
+        The assessment's fields (dates as ISO text).
+
+    Examples
+    --------
+    >>> a = session.get(Assessment, 1)                                 # doctest: +SKIP
+    >>> assessment_dict(a, session.get(Caregiver, a.caregiver_id))["instrument"]  # doctest: +SKIP
+    'epds'
+    """
     scores = dict(a.scores or {})
     return {
         "id": a.id,
@@ -338,6 +653,30 @@ def assessment_dict(a: Assessment, cg: Caregiver) -> dict:
     }
 
 def alert_dict(a: Alert, fam: Family, cg: Caregiver, assessment: Any = None) -> dict:
+    """An alert as practitioners see it: the flag, why it was raised, its status and the
+    safety review's note and outcome.
+
+    Parameters
+    ----------
+    a
+        The alert.
+    fam
+        Its family.
+    cg
+        The caregiver whose answers raised it.
+    assessment
+        The assessment (anything with ``instrument`` and ``time_point``), or None.
+
+    Returns
+    -------
+    dict
+        The alert's fields, with ``urgent`` and the outcome's label.
+
+    Examples
+    --------
+    >>> alert_dict(alert, family, mother)["status"]                    # doctest: +SKIP
+    'open'
+    """
     return {
         "id": a.id,
         "family": fam.id,
@@ -363,6 +702,28 @@ def alert_dict(a: Alert, fam: Family, cg: Caregiver, assessment: Any = None) -> 
     }
 
 def consent_dict(c: Consent, key: str | None) -> dict:
+    """A consent record: what was consented to, with which form, when, and whether it still
+    holds.
+
+    Parameters
+    ----------
+    c
+        The consent.
+    key
+        The caregiver's family-file key, or None for the whole family.
+
+    Returns
+    -------
+    dict
+        Kind, form version, dates (ISO text) and ``active``.
+
+    Examples
+    --------
+    >>> c = Consent(id=1, family_id=2, kind="research", version="v1",
+    ...             given_on=date(2026, 10, 1))
+    >>> consent_dict(c, None)["active"], consent_dict(c, None)["given_on"]
+    (True, '2026-10-01')
+    """
     return {
         "id": c.id,
         "family": c.family_id,
@@ -375,6 +736,24 @@ def consent_dict(c: Consent, key: str | None) -> dict:
     }
 
 def episode_dict(e: Episode) -> dict:
+    """An intervention episode: the programme, who took part, dates, sessions offered and
+    attended, fidelity notes.
+
+    Parameters
+    ----------
+    e
+        The episode.
+
+    Returns
+    -------
+    dict
+        Its fields (dates as ISO text).
+
+    Examples
+    --------
+    >>> episode_dict(session.get(Episode, 1))["programme"]  # doctest: +SKIP
+    'vipp_sd'
+    """
     return {
         "id": e.id,
         "family": e.family_id,
@@ -390,6 +769,26 @@ def episode_dict(e: Episode) -> dict:
     }
 
 def observation_dict(core: Core, o: ObservationSession) -> dict:
+    """A coded observation session: file name, size, checksum and its metadata (decrypted).
+
+    Parameters
+    ----------
+    core
+        The store's core (its key rings open the sealed metadata).
+    o
+        The session.
+
+    Returns
+    -------
+    dict
+        Its fields; never the file's content.
+
+    Examples
+    --------
+    >>> o = session.get(ObservationSession, 1)                         # doctest: +SKIP
+    >>> observation_dict(store.core, o)["filename"]                    # doctest: +SKIP
+    'visit.csv'
+    """
     return {
         "id": o.id,
         "family": o.family_id,
@@ -401,6 +800,33 @@ def observation_dict(core: Core, o: ObservationSession) -> dict:
     }
 
 def check_time_point(core: Core, s: Session, fam: Family, time_point: str) -> None:
+    """Refuse a time point that is not in the family's study schedule.
+
+    A family outside any study, or a study without a schedule, accepts any time point.
+
+    Parameters
+    ----------
+    core
+        The store's core (it keeps each study's schedule once read).
+    s
+        The open session.
+    fam
+        The family.
+    time_point
+        The time point a submission names.
+
+    Raises
+    ------
+    StoreValidationError
+        ``time_point``, listing the schedule's time points.
+
+    Examples
+    --------
+    >>> check_time_point(store.core, s, session.get(Family, 1), "12m")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    StoreValidationError: time_point: '12m' is not in this study's schedule (baseline, 6w)
+    """
     if not fam.study_id:
         return
     names = core.schedules.get(fam.study_id)

@@ -1,13 +1,16 @@
 """Trials inside the platform: a study's randomisation design and its concealed allocations.
 
->>> from attunement.store.trials import StudyTrials
->>> trials = StudyTrials(store)                                              # doctest: +SKIP
+>>> from attunement.usecases.trials import Trials
+>>> trials = Trials(store)                                                   # doctest: +SKIP
 >>> trials.define_design(admin, study_id, {"method": "blocks", "arms": ["control", "VIPP"],
 ...     "ratio": [1, 1], "block_sizes": [2, 4], "strata": ["site"]})        # doctest: +SKIP
 >>> trials.randomise(practitioner, family_id)                                # doctest: +SKIP
 
 The randomisation itself is :mod:`attunement.trials.randomisation` (HMAC-keyed, reproducible
-from the secret seed and the enrolment order); this module keeps the platform's side of it:
+from the secret seed and the enrolment order), which the use case
+(:class:`attunement.usecases.trials.Trials`) hands to the store's writes as ``randomisation=``
+(a :class:`Randomisation`), so the store imports no trials library; balance and CONSORT
+counts are computed there from the store's records. This module keeps the platform's side:
 
 * **Design** (one per study, admin only): the library's design keys plus ``levels`` (the
   allowed values of each stratum/factor the practitioner records; ``site``/``centre`` are
@@ -36,9 +39,7 @@ from the secret seed and the enrolment order); this module keeps the platform's 
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -63,6 +64,7 @@ from attunement.store.models import (
     TrialDesignRecord,
     utcnow,
 )
+from attunement.store.randomisation import Randomisation, design_columns
 from attunement.store.scope import (
     Actor,
     get_scoped,
@@ -74,10 +76,9 @@ from attunement.store.scope import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from attunement.trials import Allocation, ConsortCounts, RandomisationDesign
-
 __all__ = [
     "AlreadyRandomised",
+    "Randomisation",
     "SequenceMismatch",
     "StudyTrials",
     "TrialAllocation",
@@ -103,7 +104,18 @@ def _aad(study_id: int) -> str:
 
 
 class StudyTrials:
-    """Randomisation designs and allocations of the store's studies (see the module doc)."""
+    """Randomisation designs and allocations of the store's studies (see the module doc).
+
+    Parameters
+    ----------
+    core
+        The store's core, or the store.
+
+    Examples
+    --------
+    >>> store.trials.get_design(admin, study_id)["arms"]          # doctest: +SKIP
+    ['usual care', 'VIPP-SD']
+    """
 
     def __init__(self, core: Core | Any) -> None:
         self.core: Core = getattr(core, "core", core)  # a Store passes its Core
@@ -131,33 +143,25 @@ class StudyTrials:
             raise NotFound(f"study {study_id} has no randomisation design")
         return row
 
-    def _history(self, s: Session, study_id: int, method: str) -> list[Allocation]:
-        """The study's stored allocations in enrolment order, as the library's records."""
-        from attunement.trials import Allocation
-
+    def _history(self, s: Session, study_id: int, method: str) -> list[dict[str, Any]]:
+        """The study's stored allocations in enrolment order (see :class:`Randomisation`)."""
         return [
-            Allocation(
-                a.sequence,
-                str(a.family_id),
-                a.arm,
-                method,
-                dict(a.inputs),
-                a.stratum,
-                dict(a.details),
-                a.algorithm,
-            )
+            {
+                "sequence": a.sequence,
+                "participant": str(a.family_id),
+                "arm": a.arm,
+                "method": method,
+                "inputs": dict(a.inputs),
+                "stratum": a.stratum,
+                "details": dict(a.details),
+                "algorithm": a.algorithm,
+            }
             for a in s.execute(
                 select(TrialAllocation)
                 .where(TrialAllocation.study_id == study_id)
                 .order_by(TrialAllocation.sequence)
             ).scalars()
         ]
-
-    @staticmethod
-    def _library_design(row: TrialDesignRecord) -> RandomisationDesign:
-        from attunement.trials import RandomisationDesign
-
-        return RandomisationDesign.from_dict(dict(row.design), source="trial design")
 
     def _secret(self, row: TrialDesignRecord) -> str:
         return str(
@@ -202,18 +206,32 @@ class StudyTrials:
 
     # ------------------------------------------------------------------ design
     def define_design(
-        self, actor: Actor, study_id: int, design: dict, *, secret: str | None = None
+        self, actor: Actor, study_id: int, design: dict, *, secret: str | None = None,
+        randomisation: Randomisation,
     ) -> dict:
         """Define (or, while nothing is allocated, replace) a study's design (admin).
 
-        ``design``: the library's keys (``method``, ``arms``, ``ratio``, ``block_sizes``,
-        ``block_weights``, ``strata`` | ``factors``, ``weights``, ``p``, ``imbalance``) plus
-        ``levels`` ({column: [allowed values]} for every column but ``site``/``centre``) and
-        ``consent_kind``. ``secret``: the seed (at least 16 characters); generated if omitted.
-        """
-        from attunement.trials import DesignError, RandomisationDesign, Randomiser
-        from attunement.trials.randomisation import new_secret
+        Parameters
+        ----------
+        actor
+            Who defines it (an admin).
+        study_id
+            The study.
+        design
+            The library's keys (``method``, ``arms``, ``ratio``, ``block_sizes``,
+            ``block_weights``, ``strata`` | ``factors``, ``weights``, ``p``, ``imbalance``) plus
+            ``levels`` ({column: [allowed values]} for every column but ``site``/``centre``)
+            and ``consent_kind``.
+        secret
+            The seed (at least 16 characters); generated if omitted.
+        randomisation
+            Checks the design and fingerprints the seed (:class:`Randomisation`).
 
+        Returns
+        -------
+        dict
+            The design as the admin sees it (never the seed).
+        """
         policy.require(actor, Action.DESIGN_TRIAL)
         if not isinstance(design, dict):
             raise StoreValidationError("design", "must be an object")
@@ -229,17 +247,13 @@ class StudyTrials:
         for key in ("strata", "factors", "block_sizes", "block_weights", "weights"):
             if design.get(key) in ([], (), None, ""):
                 design.pop(key, None)
-        try:
-            lib = RandomisationDesign.from_dict(design, source="design")
-        except DesignError as exc:
-            field, reason = _design_error_field(str(exc))
-            raise StoreValidationError(field, reason) from None
-        if any(len(a) > 100 for a in lib.arms):
+        checked = randomisation.design(design)
+        if any(len(a) > 100 for a in checked["arms"]):
             raise StoreValidationError("design.arms", "arm names are at most 100 characters")
         if not isinstance(levels_in, dict):
             raise StoreValidationError("design.levels", "must be an object {column: [values]}")
         levels: dict[str, list[str]] = {}
-        for col in lib.columns:
+        for col in design_columns(checked):
             if col.lower() in SITE_FACTORS:
                 continue
             vals = levels_in.get(col)
@@ -257,10 +271,10 @@ class StudyTrials:
                 f"design.levels.{extra[0]}", "is not a stratum or factor of this design"
             )
         if secret is None:
-            secret = new_secret()
+            secret = randomisation.new_secret()
         if not isinstance(secret, str) or len(secret) < 16:
             raise StoreValidationError("secret", "must be a string of at least 16 characters")
-        fingerprint = Randomiser(lib, secret).key_fingerprint
+        fingerprint = randomisation.fingerprint(checked, secret)
         with self._db.write() as s:
             study = self._study(s, actor, study_id)
             keys = self.core.keyring(s)
@@ -275,8 +289,8 @@ class StudyTrials:
             if row is None:
                 row = TrialDesignRecord(study_id=study.id)
                 s.add(row)
-            row.method = lib.method
-            row.design = lib.to_dict()
+            row.method = checked["method"]
+            row.design = checked
             row.levels = levels
             row.consent_kind = consent_kind
             row.secret_ciphertext = keys.encrypt({"secret": secret}, _aad(study.id))
@@ -291,14 +305,47 @@ class StudyTrials:
             return out
 
     def get_design(self, actor: Actor, study_id: int) -> dict:
-        """The study's design (never the seed); NotFound when none is defined."""
+        """The study's design, as the actor may see it (never the seed).
+
+        Parameters
+        ----------
+        actor
+            Who asks: a recruiter sees the arms, strata or factors, levels and consent only.
+        study_id
+            The study.
+
+        Returns
+        -------
+        dict
+            The design.
+
+        Raises
+        ------
+        NotFound
+            An unseen study, or one without a design.
+        """
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
             return self._design_dict(row, study, self._n_allocated(s, study.id), actor)
 
     def reveal_secret(self, actor: Actor, study_id: int, *, reason: str) -> str:
-        """The seed, for an audit by an independent statistician (admin; audited)."""
+        """The seed, for an audit by an independent statistician (admin; audited).
+
+        Parameters
+        ----------
+        actor
+            The admin.
+        study_id
+            The study.
+        reason
+            Why it is revealed (kept in the audit log).
+
+        Returns
+        -------
+        str
+            The secret seed.
+        """
         policy.require(actor, Action.REVEAL_TRIAL_SECRET)
         reason = v.text(reason, "reason", max_len=1000) or ""
         with self._db.write() as s:
@@ -310,8 +357,22 @@ class StudyTrials:
 
     # ------------------------------------------------------------------ allocation
     def factor_inputs(self, actor: Actor, family_id: int) -> dict:
-        """What randomising this family needs: the study's design, the levels to record, the
-        automatic values (site), consent status and any existing allocation."""
+        """What randomising this family needs.
+
+        Parameters
+        ----------
+        actor
+            Who will randomise.
+        family_id
+            The family (NotFound outside the actor's scope).
+
+        Returns
+        -------
+        dict
+            The study's design, the levels to record (``ask``), the values filled in
+            (``automatic``: the site), whether the design's consent is recorded, and any
+            existing allocation.
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             out: dict[str, Any] = {
@@ -338,7 +399,7 @@ class StudyTrials:
                 return out
             out["design"] = self._design_dict(row, study, self._n_allocated(s, study.id), actor)
             site = s.get(Site, fam.site_id)
-            for col in self._library_design(row).columns:
+            for col in design_columns(row.design):
                 if col.lower() in SITE_FACTORS:
                     out["automatic"][col] = site.name if site else str(fam.site_id)
                 else:
@@ -362,13 +423,36 @@ class StudyTrials:
         ).scalar_one_or_none()
 
     def randomise(
-        self, actor: Actor, family_id: int, *, values: dict[str, Any] | None = None
+        self, actor: Actor, family_id: int, *, values: dict[str, Any] | None = None,
+        randomisation: Randomisation,
     ) -> dict:
         """Randomise an enrolled, consented family of the actor's sites (practitioner, site
-        lead or admin). ``values``: the family's level of each stratum/factor other than the
-        site. The allocation is audited and can never be changed."""
-        from attunement.trials import DesignError, Randomiser
+        lead or admin); the allocation is audited and can never be changed.
 
+        Parameters
+        ----------
+        actor
+            Who randomises.
+        family_id
+            The family (NotFound outside the actor's scope, before anything else is checked).
+        values
+            The family's level of each stratum or factor other than the site.
+        randomisation
+            Replays the stored sequence from the seed and allocates (:class:`Randomisation`);
+            called after the scope, consent and level checks, inside the transaction.
+
+        Returns
+        -------
+        dict
+            The allocation as the actor may see it.
+
+        Raises
+        ------
+        AlreadyRandomised
+            The family already has an allocation.
+        SequenceMismatch
+            The stored allocations do not replay from the seed.
+        """
         policy.require(actor, Action.RANDOMISE)
         values = values or {}
         if not isinstance(values, dict):
@@ -402,10 +486,9 @@ class StudyTrials:
                     f"no active {row.consent_kind!r} consent is recorded for this "
                     "family; record consent before randomising",
                 )
-            lib = self._library_design(row)
             site = s.get(Site, fam.site_id)
             inputs: dict[str, str] = {}
-            for col in lib.columns:
+            for col in design_columns(row.design):
                 if col.lower() in SITE_FACTORS:
                     inputs[col] = site.name if site else str(fam.site_id)
                     continue
@@ -426,21 +509,16 @@ class StudyTrials:
                 raise StoreValidationError(
                     f"values.{unknown[0]}", "is not a stratum or factor of this design"
                 )
-            history = self._history(s, study.id, lib.method)
+            history = self._history(s, study.id, row.method)
             try:
-                randomiser = Randomiser.resume(lib, self._secret(row), history)
-            except DesignError as exc:
+                rec = randomisation.allocate(dict(row.design), self._secret(row), history,
+                                             str(fam.id), inputs, actor.email)
+            except SequenceMismatch as exc:
                 raise SequenceMismatch(f"study {study.id}: {exc}") from None
-            rec = randomiser.allocate(str(fam.id), inputs, actor=actor.email)
             after = {
                 "study": study.id,
-                "sequence": rec.sequence,
-                "arm": rec.arm,
-                "method": rec.method,
-                "stratum": rec.stratum,
-                "inputs": rec.inputs,
-                "details": rec.details,
-                "algorithm": rec.algorithm,
+                **{k: rec[k] for k in ("sequence", "arm", "method", "stratum", "inputs",
+                                       "details", "algorithm")},
                 "fingerprint": row.fingerprint,
             }
             audit_id = audit.append(s, actor=actor, action="randomise", entity="trial_allocation",
@@ -449,12 +527,12 @@ class StudyTrials:
                 study_id=study.id,
                 family_id=fam.id,
                 design_id=row.id,
-                sequence=rec.sequence,
-                arm=rec.arm,
-                stratum=rec.stratum,
-                inputs=dict(rec.inputs),
-                details=dict(rec.details),
-                algorithm=rec.algorithm,
+                sequence=rec["sequence"],
+                arm=rec["arm"],
+                stratum=rec["stratum"],
+                inputs=dict(rec["inputs"]),
+                details=dict(rec["details"]),
+                algorithm=rec["algorithm"],
                 fingerprint=row.fingerprint,
                 allocated_by=actor.user_id,
                 allocated_by_email=actor.email,
@@ -514,7 +592,25 @@ class StudyTrials:
         return out
 
     def allocation(self, actor: Actor, family_id: int) -> dict:
-        """The family's allocation; NotFound when it has none (or is out of scope)."""
+        """The family's allocation, as the actor may see it.
+
+        Parameters
+        ----------
+        actor
+            Who asks.
+        family_id
+            The family.
+
+        Returns
+        -------
+        dict
+            The allocation (a recruiter: the arm and day only).
+
+        Raises
+        ------
+        NotFound
+            Not randomised, or outside the actor's scope.
+        """
         with self._db.read() as s:
             fam = get_scoped(s, actor, Family, family_id, what="family")
             a = s.execute(
@@ -525,8 +621,20 @@ class StudyTrials:
             return self._allocation_dict(s, actor, a, fam)
 
     def list_allocations(self, actor: Actor, study_id: int) -> list[dict]:
-        """A study's allocations in sequence order, restricted to the actor's families
-        (admins and researchers only: allocation concealment)."""
+        """A study's allocations in sequence order, restricted to the actor's families.
+
+        Parameters
+        ----------
+        actor
+            An admin or researcher (allocation concealment: recruiters are refused).
+        study_id
+            The study.
+
+        Returns
+        -------
+        list of dict
+            The allocations (researchers: pseudonyms and shifted dates).
+        """
         with self._db.read() as s:
             study = self._study(s, actor, study_id)  # 404 first: an unseen study is unknown
             require_allocation_sequence(actor)
@@ -537,35 +645,56 @@ class StudyTrials:
             ).all()
             return [self._allocation_dict(s, actor, a, fam) for a, fam in rows]
 
-    def verify(self, actor: Actor, study_id: int) -> list[int]:
-        """Replay the whole sequence from the seed (admin): sequence numbers that differ."""
-        from attunement.trials import verify_allocations
+    def verify(self, actor: Actor, study_id: int, *, randomisation: Randomisation) -> list[int]:
+        """Replay the whole sequence from the seed (admin).
 
+        Parameters
+        ----------
+        actor
+            Who verifies (an admin).
+        study_id
+            The study.
+        randomisation
+            Replays the sequence (:class:`Randomisation`).
+
+        Returns
+        -------
+        list of int
+            The sequence numbers whose stored arm differs (empty when intact).
+        """
         policy.require(actor, Action.VERIFY_ALLOCATIONS)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
             row = self._required_design_row(s, study.id)
-            lib = self._library_design(row)
-            history = self._history(s, study.id, lib.method)
-            return verify_allocations(lib, self._secret(row), history)
+            history = self._history(s, study.id, row.method)
+            return randomisation.verify(dict(row.design), self._secret(row), history)
 
-    def balance(self, actor: Actor, study_id: int) -> pd.DataFrame:
-        """Allocations per arm overall and per level of each stratum/factor (the actor's
-        families), with the largest difference from the target ratio
-        (:func:`attunement.trials.balance_report`)."""
+    def allocation_table(self, actor: Actor, study_id: int) -> tuple[dict[str, Any], pd.DataFrame]:
+        """The study's design and one row per allocation of the actor's families (admins and
+        researchers only: allocation concealment), for the balance of the arms.
+
+        Parameters
+        ----------
+        actor
+            Who asks (whose families).
+        study_id
+            The study (NotFound when unseen or without a design).
+
+        Returns
+        -------
+        tuple
+            The stored design, and a table of each allocation's strata or factors and ``arm``.
+        """
         import pandas as pd
-
-        from attunement.trials import balance_report
 
         rows = self.list_allocations(actor, study_id)
         with self._db.read() as s:
             study = self._study(s, actor, study_id)
-            row = self._required_design_row(s, study.id)
-            lib = self._library_design(row)
+            design = dict(self._required_design_row(s, study.id).design)
         frame = pd.DataFrame(
-            [{**r["inputs"], "arm": r["arm"]} for r in rows], columns=[*lib.columns, "arm"]
-        )
-        return balance_report(lib, frame)
+            [{**r["inputs"], "arm": r["arm"]} for r in rows],
+            columns=[*design_columns(design), "arm"])
+        return design, frame
 
     # ------------------------------------------------------------------ CONSORT
     def consort_records(self, actor: Actor, study_id: int) -> pd.DataFrame:
@@ -578,6 +707,18 @@ class StudyTrials:
         withdrawn after randomisation, or every caregiver has left the family. Whether the
         intervention was received and who was analysed are not platform records, so the
         diagram shows them as "not recorded" rather than guessing.
+
+        Parameters
+        ----------
+        actor
+            An admin or researcher (per-arm counts reveal allocations).
+        study_id
+            The study.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The records; ``attrs`` holds the design's ``arms`` and the ``study``'s name.
         """
         import pandas as pd
 
@@ -653,41 +794,10 @@ class StudyTrials:
                         rec["lost_to_follow_up"] = "yes"
                         rec["lost_reason"] = "all caregivers left the family"
                 records.append(rec)
-            arms = list(self._library_design(row).arms) if row is not None else None
+            arms = list(row.design["arms"]) if row is not None else None
         frame = pd.DataFrame.from_records(
             records, columns=["arm", "exclusion_reason", "lost_to_follow_up", "lost_reason"]
         )
         frame.attrs["arms"] = arms
         frame.attrs["study"] = study.name
         return frame
-
-    def consort(self, actor: Actor, study_id: int) -> ConsortCounts:
-        """CONSORT 2010 counts of the study (the actor's families)."""
-        from attunement.trials import consort_counts
-
-        records = self.consort_records(actor, study_id)
-        return consort_counts(
-            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
-        )
-
-    def consort_svg(self, actor: Actor, study_id: int) -> str:
-        """The CONSORT flow diagram as an SVG document (text)."""
-        from attunement.trials import consort_counts, draw_consort
-
-        records = self.consort_records(actor, study_id)
-        counts = consort_counts(
-            records, arms=records.attrs.get("arms"), source=f"study {records.attrs.get('study')}"
-        )
-        with tempfile.TemporaryDirectory(prefix="attunement-consort-") as tmp:
-            path = Path(tmp) / "consort.svg"
-            draw_consort(counts, path, title=f"CONSORT flow: {records.attrs.get('study')}")
-            return path.read_text(encoding="utf-8")
-
-
-def _design_error_field(message: str) -> tuple[str, str]:
-    """``design: 'ratio': has 3 entries …`` → (``design.ratio``, ``has 3 entries …``)."""
-    rest = message.split(": ", 1)[1] if ": " in message else message
-    if rest.startswith("'") and "': " in rest:
-        key, reason = rest[1:].split("': ", 1)
-        return f"design.{key}", reason
-    return "design", rest

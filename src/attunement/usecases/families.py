@@ -117,3 +117,75 @@ def add_caregiver(store: Store, actor: Actor, family_id: int, caregiver: dict) -
     """
     return store.families.add_caregiver(
         actor, family_id, caregiver, check_file=check_family_file, score=score)
+
+
+def known_variants(instrument: str) -> frozenset[str]:
+    """The form variants an instrument's definition names (none for an unknown instrument).
+
+    These are the coded values of a caregiver's ``variants``: a researcher's family file
+    keeps them and drops any other name (:func:`attunement.store.research_view.coded_variants`).
+
+    Parameters
+    ----------
+    instrument
+        The instrument id.
+
+    Returns
+    -------
+    frozenset of str
+        The names of the definition's ``variants:`` block.
+
+    Examples
+    --------
+    >>> "order_2001" in known_variants("pbq"), known_variants("no such questionnaire")
+    (True, frozenset())
+    """
+    from attunement.instruments import UnknownInstrument, load_instrument
+
+    try:
+        return frozenset(load_instrument(instrument).variants)
+    except UnknownInstrument:  # an unknown instrument id has no coded variants
+        return frozenset()
+
+
+def catalogue_programmes() -> list[str]:
+    """The intervention catalogue's programme ids: the programmes a researcher sees by name.
+
+    Returns
+    -------
+    list of str
+        The ids of :func:`attunement.interventions.catalogue.load_catalogue`.
+
+    Examples
+    --------
+    >>> "vipp_sd" in catalogue_programmes()
+    True
+    """
+    from attunement.interventions.catalogue import load_catalogue
+
+    return list(load_catalogue().ids)
+
+
+def get_family(store: Store, actor: Actor, family_id: int) -> dict:
+    """One family's record as the actor may see it; a researcher's episodes name the
+    catalogue's programmes and show any other programme as "other".
+
+    Parameters
+    ----------
+    store, actor
+        The open store and who reads (a family outside their scope is NotFound).
+    family_id
+        The family.
+
+    Returns
+    -------
+    dict
+        The family document (see :meth:`attunement.store.family_views.FamilyViews.get_family`).
+
+    Examples
+    --------
+    >>> [e["programme"] for e in get_family(store, researcher, family_id)["episodes"]]
+    ... # doctest: +SKIP
+    ['vipp_sd', 'other']
+    """
+    return store.families.get_family(actor, family_id, programmes=catalogue_programmes())

@@ -128,8 +128,10 @@ def family_document(store: Store, actor: Actor, family_id: int) -> dict[str, Any
     ('N-001', ['birth_mother', 'birth_father'])
     """
     from attunement.risk.profile import REVIEW_KEY
+    from attunement.usecases.families import known_variants
 
-    return store.families.family_document(actor, family_id, review_key=REVIEW_KEY)
+    return store.families.family_document(actor, family_id, review_key=REVIEW_KEY,
+                                           known_variants=known_variants)
 
 
 def family_profile(store: Store, actor: Actor, family_id: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from attunement.cascade import CascadeResult, cascade_csv
 from attunement.csvsafe import safe_frame
+from attunement.usecases import exports as uc_exports
 from attunement.usecases.instrument_exports import fhir_bundle, redcap_dictionary, redcap_flat
 
 Format = Literal["csv", "parquet", "redcap", "redcap-dictionary", "fhir", "json"]
@@ -104,7 +105,7 @@ def streamed(store: Any, actor: Any, fmt: str, *, study: int | None,
         The file as an attachment.
     """
     media_type, filename = STREAMED[fmt]
-    _, body = store.exports.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
+    _, body = uc_exports.export_stream(store, actor, fmt=fmt, study=study, pseudonymise=pseudonymise)
     return StreamingResponse(body, media_type=media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

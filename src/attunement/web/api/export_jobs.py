@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from attunement.store import Store
+from attunement.usecases import exports as uc_exports
 from attunement.web import downloads
 from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
@@ -61,7 +62,7 @@ def run_jobs(store: Store) -> None:
     store : Store
         The application's open store.
     """
-    store.export_jobs.run_pending()
+    uc_exports.run_export_jobs(store)
 
 
 @router.post("/exports", response_model=ExportJobOut, status_code=202)

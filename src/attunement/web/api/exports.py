@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import Query
 from fastapi.responses import Response
 
+from attunement.usecases import exports as uc_exports
 from attunement.web import downloads
 from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
@@ -30,7 +31,7 @@ def export_assessments(
     """Assessments as tidy CSV/Parquet, REDCap flat CSV, or a FHIR QuestionnaireResponse bundle."""
     if format in downloads.STREAMED:
         return downloads.streamed(store, actor, format, study=study, pseudonymise=pseudonymise)
-    frame = store.exports.export_assessments(actor, study=study, pseudonymise=pseudonymise)
+    frame = uc_exports.export_assessments(store, actor, study=study, pseudonymise=pseudonymise)
     return downloads.response(frame, format)
 
 
@@ -43,7 +44,7 @@ def redcap_dictionary(
     store: StoreDep,
 ) -> Response:
     """The REDCap data dictionary matching the REDCap flat export."""
-    frame = store.exports.export_assessments(actor, study=study)
+    frame = uc_exports.export_assessments(store, actor, study=study)
     return downloads.response(frame, "redcap-dictionary")
 
 

@@ -62,7 +62,7 @@ def get_family(family_id: int, actor: CurrentActor, store: StoreDep) -> Json:
     """One family's record: infant, caregivers, assessments, alerts, episodes, consents and the
     assessments due or overdue. Pseudonymised for researchers; 404 outside your sites or studies.
     """
-    return store.families.get_family(actor, family_id)
+    return uc_families.get_family(store, actor, family_id)
 
 
 @router.answers("POST", "/families/{family_id}/caregivers", CaregiverOut, status_code=201,

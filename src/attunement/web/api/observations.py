@@ -9,6 +9,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from attunement.store import NotFound, StoreValidationError
+from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.web.api._router import ApiRouter
 from attunement.web.deps import CurrentActor, StoreDep
 from attunement.web.guard import check_json
@@ -45,7 +47,8 @@ async def add_observation(
     # one byte past the limit is enough to refuse it: never read all of an oversized upload
     content = await file.read(ObservationLimits.from_env().max_bytes + 1)
     try:
-        return await run_in_threadpool(store.observations.add_observation_session, actor, family_id,
+        return await run_in_threadpool(uc_observations.add_observation_session, store, actor,
+                                       family_id,
                                        filename=file.filename or "", content=content,
                                        metadata=meta)
     except UploadTooLarge as exc:
@@ -69,7 +72,7 @@ def observation_content(session_id: int, actor: CurrentActor, store: StoreDep) -
 def api_measures(family_id: int, session_id: int, actor: CurrentActor, store: StoreDep) -> dict:
     """Responsiveness and contingency measures of a family's coded session (clinical roles in
     scope), per caregiver × cue type, with the settings they were computed with."""
-    family = store.families.get_family(actor, family_id)
+    family = uc_families.get_family(store, actor, family_id)
     session = next((o for o in family.get("observation_sessions") or []
                     if o.get("id") == session_id), None)
     if session is None:

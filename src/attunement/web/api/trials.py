@@ -8,7 +8,8 @@ consent recorded), ``GET /api/families/{id}/allocation``, ``GET /api/studies/{id
 seed), ``GET /api/studies/{id}/consort.svg``. Allocation concealment: recruiters
 (practitioners, site leads) get 403 from the allocation list, balance and CONSORT, and a
 design without block sizes, ratio or weights (:func:`attunement.store.scope.sees_allocation_sequence`).
-The store (:class:`attunement.store.trials.StudyTrials`) decides scope and roles; a family
+The store (:class:`attunement.store.trials.StudyTrials`, through the use case
+:class:`attunement.usecases.trials.Trials`) decides scope and roles; a family
 outside the user's sites answers 404; randomising twice answers 409.
 """
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse, Response
 
 from attunement.store import Store
-from attunement.store.trials import AlreadyRandomised, SequenceMismatch, StudyTrials
+from attunement.store.trials import AlreadyRandomised, SequenceMismatch
+from attunement.usecases.trials import Trials
 from attunement.web.api._router import ApiRouter
 from attunement.web.charts import presentational_svg
 from attunement.web.deps import CurrentActor, StoreDep
@@ -36,8 +38,8 @@ from attunement.web.schemas import (
 router = ApiRouter("trials")
 
 
-def _trials(store: Store) -> StudyTrials:
-    return StudyTrials(store)
+def _trials(store: Store) -> Trials:
+    return Trials(store)
 
 
 def _conflict(exc: Exception) -> JSONResponse:

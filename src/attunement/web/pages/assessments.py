@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
 from attunement.usecases import assessments as uc_assessments
+from attunement.usecases import families as uc_families
 from attunement.web import content
 from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors, item_field, parse_responses, texts
@@ -32,7 +33,7 @@ async def assessment_form(*, request: Request, family_id: int, caregiver: str = 
     """Show the questionnaire form for one caregiver, instrument and time point of a family, for a
     practitioner entering the answers.
     """
-    family = await call(store_of(request).families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store_of(request), actor, family_id)
     errors = FormErrors()
     if not content.has_instrument(instrument):
         errors.add("instrument", f"Unknown questionnaire '{instrument}'")
@@ -56,7 +57,7 @@ async def assessment_submit(request: Request, family_id: int, form: PostedForm,
     caregiver, instrument, time_point = texts(form, "caregiver", "instrument", "time_point",
                                               strip=False)
     store = store_of(request)
-    family = await call(store.families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store, actor, family_id)
     if not content.has_instrument(instrument):
         get_session(request).flash(f"Unknown questionnaire '{instrument}'", "error")
         return redirect(request, f"/families/{family_id}")
@@ -101,7 +102,7 @@ async def link_create(request: Request, family_id: int, form: PostedForm,
     except StoreValidationError as exc:
         get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}", "error")
         return redirect(request, f"/families/{family_id}#links")
-    family = await call(store.families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store, actor, family_id)
     return render(request, "link_created.html", {
         "family": family, "url": link_url(request, secret), "caregiver": caregiver,
         "instrument": content.instrument_name(instrument), "time_point": time_point,

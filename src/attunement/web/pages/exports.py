@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from attunement.usecases import exports as uc_exports
 from attunement.web import downloads
 from attunement.web.deps import PageActor, PostedForm
 from attunement.web.rendering import call, get_session, redirect, render, store_of, visible_studies
@@ -38,7 +39,7 @@ async def exports_download(request: Request, form: PostedForm, actor: PageActor)
     if fmt in downloads.STREAMED:
         return await call(downloads.streamed, store_of(request), actor, fmt, study=study,
                           pseudonymise=None if identifiable else True)
-    frame = await call(store_of(request).exports.export_assessments, actor, study=study,
+    frame = await call(uc_exports.export_assessments, store_of(request), actor, study=study,
                        pseudonymise=None if identifiable else True)
     return downloads.response(frame, fmt)  # type: ignore[arg-type]
 

@@ -134,13 +134,12 @@ async def family_page(request: Request, family_id: int, actor: PageActor) -> Res
     referrals, episodes, consents and messages. 404 outside your sites or studies.
     """
     store = store_of(request)
-    family = await call(store.families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store, actor, family_id)
     profile, matches, profile_problem = await call(
         profiles.family_profile_and_matches, store, actor, family_id)
     alerts = [a for a in family.get("alerts") or [] if a.get("status") == "open"]
     # the store refuses to release these (care.release_assessment): no button that would fail
-    awaiting_review = {a["assessment_id"] for a in family.get("alerts") or []
-                       if a.get("status") == "open" or a.get("outcome") is None}
+    awaiting_review = await call(store.care.awaiting_review, actor, family_id)
     outreach = OutreachRecords(store)
     messages = await call(outreach.list_messages, actor, family_id)
     contact = (await call(outreach.contact_preferences, actor, family_id)
@@ -216,7 +215,7 @@ async def consent_withdraw(request: Request, family_id: int, form: PostedForm,
                            actor: PageActor) -> Response:
     """Record that a consent of this family was withdrawn (the consent record is kept)."""
     raw, when, reason = texts(form, "consent", "withdrawn_on", "reason")
-    family = await call(store_of(request).families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store_of(request), actor, family_id)
     ids = {str(c["id"]) for c in family.get("consents") or []}
     problems = []
     if raw not in ids:

@@ -1,6 +1,6 @@
 """Coded interaction sessions of a family: upload, the measures stored at upload beside the
 caregivers' questionnaire scores over time. Views never parse a stored file
-(:mod:`attunement.store.observation_measures`); a file over the size or event limit is
+(:mod:`attunement.usecases.observations`); a file over the size or event limit is
 refused with 413, one that cannot be measured with 422.
 """
 
@@ -20,8 +20,9 @@ from attunement.store.observation_measures import (
     PERMUTATIONS,
     ObservationLimits,
     UploadTooLarge,
-    settings_from,
 )
+from attunement.usecases import families as uc_families
+from attunement.usecases import observations as uc_observations
 from attunement.web import content
 from attunement.web.charts import score_chart
 from attunement.web.deps import PageActor, PostedForm
@@ -34,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _settings_dict(meta: dict[str, Any]) -> dict[str, Any]:
-    s = settings_from(meta)
+    s = uc_observations.settings_from(meta)
     return {**s, "window": list(s["window"])}
 
 
@@ -71,7 +72,7 @@ async def _page(request: Request, actor: Actor, family_id: int,
                 values: dict[str, Any] | None = None, errors: FormErrors | None = None,
                 status: int = 200) -> Response:
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.families.get_family, actor, family_id)
+    family = await run_in_threadpool(uc_families.get_family, store, actor, family_id)
     sessions = []
     try:
         stored = await run_in_threadpool(store.observations.observation_measures, actor, family_id)
@@ -178,7 +179,8 @@ async def observations_upload(request: Request, family_id: int, form: PostedForm
         store: Store = request.app.state.store
         try:
             # validated and measured once, in the store; refused files are not stored
-            await run_in_threadpool(store.observations.add_observation_session, actor, family_id,
+            await run_in_threadpool(uc_observations.add_observation_session, store, actor,
+                                    family_id,
                                     filename=filename, content=content,
                                     metadata={k: val for k, val in meta.items()
                                               if val is not None})

@@ -16,7 +16,8 @@ from attunement import policy
 from attunement.policy import Action
 from attunement.store import Actor, NotFound, Store, StoreValidationError
 from attunement.store.scope import sees_allocation_sequence
-from attunement.store.trials import StudyTrials
+from attunement.usecases import families as uc_families
+from attunement.usecases.trials import Trials
 from attunement.web.charts import inline_svg
 from attunement.web.deps import PageActor, PostedForm
 from attunement.web.forms import FormErrors
@@ -25,8 +26,8 @@ from attunement.web.rendering import get_session, redirect, render, render_form
 router = APIRouter(include_in_schema=False)
 
 
-def _trials(store: Store) -> StudyTrials:
-    return StudyTrials(store)
+def _trials(store: Store) -> Trials:
+    return Trials(store)
 
 
 async def _study_page(request: Request, actor: Actor, study_id: int,
@@ -180,7 +181,7 @@ async def _randomise_page(request: Request, actor: Actor, family_id: int,
                           values: dict[str, Any] | None = None,
                           errors: FormErrors | None = None, status: int | None = None) -> Response:
     store: Store = request.app.state.store
-    family = await run_in_threadpool(store.families.get_family, actor, family_id)
+    family = await run_in_threadpool(uc_families.get_family, store, actor, family_id)
     info = await run_in_threadpool(_trials(store).factor_inputs, actor, family_id)
     return render_form(request, "trials_randomise.html", {
         "family": family, "info": info, "may_randomise": policy.allows(actor, Action.RANDOMISE),

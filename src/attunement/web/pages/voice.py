@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from attunement.store import StoreValidationError
+from attunement.usecases import families as uc_families
 from attunement.web.deps import PageActor, PostedForm, check_csrf
 from attunement.web.rendering import call, get_session, redirect, render, store_of
 
@@ -57,7 +58,7 @@ async def space_link_create(request: Request, family_id: int, form: PostedForm,
         get_session(request).flash(f"The link was not created — {exc.field}: {exc.reason}",
                                    "error")
         return redirect(request, f"/families/{family_id}#voice-title")
-    family = await call(store.families.get_family, actor, family_id)
+    family = await call(uc_families.get_family, store, actor, family_id)
     base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
     url = f"{base}/s/{secret}"
     return render(request, "space_link_created.html", {
