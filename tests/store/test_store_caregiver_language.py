@@ -182,3 +182,15 @@ def test_the_space_lists_what_is_due_and_starts_only_that(world):
     assert err.value.field == "instrument"
     with pytest.raises(NotFound):
         st.care.start_due_questionnaire(q, first["instrument"], first["time_point"])
+
+
+def test_interpreter_needs_of_a_page_reads_only_that_pages_families(world):
+    # the dashboard asks for its page's families only, so the read does not grow with the site
+    st = world.store
+    st.families.set_caregiver_language(world.north, world.fam_north, "father", page_language="ar",
+                                       interpreter_needed=True)
+    assert st.families.interpreter_needs(world.north, [world.fam_north]) == {
+        world.fam_north: ["father (ar)"]}
+    assert st.families.interpreter_needs(world.north, []) == {}
+    # a family outside the actor's scope stays invisible even when named
+    assert st.families.interpreter_needs(world.south, [world.fam_north]) == {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -780,13 +780,17 @@ class Families:
                          after={"page_language": language, "interpreter_needed": bool(needed)})
             return shared.caregiver_dict(cg, None)
 
-    def interpreter_needs(self, actor: Actor) -> dict[int, list[str]]:
+    def interpreter_needs(self, actor: Actor,
+                          family_ids: Collection[int] | None = None) -> dict[int, list[str]]:
         """List, per family, the current caregivers who need an interpreter (the caseload shows it).
 
         Parameters
         ----------
         actor : Actor
             Who reads (non-clinical roles get nothing).
+        family_ids : collection of int, optional
+            Only these families (a caseload page's, at most a page long), so the read does not
+            grow with the site; all the actor's families when omitted.
 
         Returns
         -------
@@ -799,7 +803,8 @@ class Families:
             rows = s.execute(
                 scoped(select(Caregiver.family_id, Caregiver.key, Caregiver.page_language),
                        actor, Caregiver)
-                .where(Caregiver.interpreter_needed.is_(True), Caregiver.left_on.is_(None))
+                .where(Caregiver.interpreter_needed.is_(True), Caregiver.left_on.is_(None),
+                       *([] if family_ids is None else [Caregiver.family_id.in_(family_ids)]))
                 .order_by(Caregiver.family_id, Caregiver.id)
             ).all()
         out: dict[int, list[str]] = {}

@@ -26,7 +26,9 @@ async def dashboard(*, request: Request, q: str | None = None, cursor: str | Non
     filters = {"mine": mine, "urgent": urgent, "overdue": overdue}
     page = await call(store.families.caseload_page, actor, q=q or None, cursor=cursor, **filters)
     alerts = await call(store.care.alerts_page, actor, cursor=acursor)
-    interpreters = await call(store.families.interpreter_needs, actor)
+    # only the families on this page: the read stays a page long whatever the site's size
+    interpreters = await call(store.families.interpreter_needs, actor,
+                              [f["id"] for f in page["items"]])
 
     def page_query(**cursors: str) -> str:
         keep = {"q": q or None, **{k: "1" for k, on in filters.items() if on}, **cursors}
