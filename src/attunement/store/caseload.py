@@ -45,6 +45,7 @@ from attunement.store.models import (
     Alert,
     Assessment,
     Caregiver,
+    CaseloadCount,
     CaseloadSummary,
     CaseloadTimePoint,
     Family,
@@ -210,7 +211,7 @@ def page_rows(
     """The caseload's per-family rows read from ``caseload_summary`` (a SELECT to page or
     count): ``id``, ``code``, ``site_id``, ``study_id``, ``open_alerts``, ``n_overdue``,
     ``n_due``, ``last_assessed``. The summary must be fresh for ``today``
-    (``schedule_summary.ensure_fresh``). ``search``: a WHERE clause on ``families``;
+    (``schedule_summary.fresh_read``). ``search``: a WHERE clause on ``families``;
     ``ids``: the families a search found (at most a page of them)."""
     summary = CaseloadSummary
     where = [family_filter(actor, summary)]
@@ -241,14 +242,65 @@ def page_rows(
     ).where(*where)
 
 
-def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
-    """The list's counts: ``families``, ``urgent`` (open alerts) and ``overdue``, each one
-    count over an index range of the summary (``rows``: :func:`page_rows`)."""
-    def n(stmt: Select[Any]) -> int:
-        return int(s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+def counts(s: Session, actor: Actor, filters: Filters, rows: Select[Any] | None = None
+           ) -> dict[str, int]:
+    """Count the families of a caseload list, and how many are urgent or overdue.
 
-    return {"families": n(rows), "urgent": n(rows.where(CaseloadSummary.open_alerts > 0)),
-            "overdue": n(rows.where(CaseloadSummary.n_overdue > 0))}
+    A list narrowed by a search is counted over its rows; otherwise the counts are sums of
+    the few ``caseload_counts`` rows of the actor's scope and filters, kept with the
+    summary, so their cost does not grow with the number of families.
+
+    Parameters
+    ----------
+    s : Session
+        A read transaction in which the summary is fresh (``schedule_summary.fresh_read``).
+    actor : Actor
+        Who reads; the counts cover only the families they may see.
+    filters : Filters
+        The list's filters.
+    rows : Select, optional
+        A search's list (its :func:`page_rows`), counted over its rows.
+
+    Returns
+    -------
+    dict
+        ``families``, ``urgent`` (with an open alert) and ``overdue`` (with an item
+        overdue), each an int.
+
+    Examples
+    --------
+    >>> caseload.counts(s, actor, caseload.Filters(overdue=True))  # doctest: +SKIP
+    {'families': 12, 'urgent': 1, 'overdue': 12}
+    """
+    if rows is not None:
+        sub = rows.subquery()
+        found = s.execute(select(
+            func.count(), func.sum(case((sub.c.open_alerts > 0, 1), else_=0)),
+            func.sum(case((sub.c.n_overdue > 0, 1), else_=0)))).one()
+    else:
+        found = s.execute(_kept_counts(actor, filters)).one()
+    return {"families": int(found[0] or 0), "urgent": int(found[1] or 0),
+            "overdue": int(found[2] or 0)}
+
+
+def _kept_counts(actor: Actor, filters: Filters) -> Select[Any]:
+    """The sums of ``caseload_counts`` for the actor's scope and these filters: families,
+    urgent, overdue."""
+    kept = CaseloadCount
+    where = [family_filter(actor, kept), kept.time_point == (filters.time_point or "")]
+    if filters.mine:
+        where.append(kept.created_by == actor.user_id if actor.user_id else false())
+    if filters.study_id is not None:
+        where.append(kept.study_id == filters.study_id)
+    if filters.overdue:
+        where.append(kept.overdue.is_(True))
+    if filters.urgent:
+        where.append(kept.urgent.is_(True))
+    return select(
+        func.sum(kept.families),
+        func.sum(case((kept.urgent.is_(True), kept.families), else_=0)),
+        func.sum(case((kept.overdue.is_(True), kept.families), else_=0)),
+    ).where(*where)
 
 
 # keyset order: open alerts desc, overdue desc, code asc, id asc (researchers: no code)

@@ -165,8 +165,24 @@ class Database:
         )
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """Open one read transaction.
+
+        Parameters
+        ----------
+        snapshot : bool
+            Every statement in it sees the same committed state (PostgreSQL: REPEATABLE
+            READ; a SQLite read transaction always does), so several statements about one
+            list, such as a page and its counts, cannot disagree.
+
+        Yields
+        ------
+        Session
+            The session; its transaction ends with the block.
+        """
         with self._read() as session, session.begin():
+            if snapshot and self.dialect == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     @contextmanager

@@ -425,11 +425,14 @@ class Maintenance:
     def refresh_caseload(self, *, full: bool = False) -> int:
         """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``):
         the rows whose counts change by today, and rows for families written outside the
-        store; ``full``: every row recomputed. Returns how many families were computed."""
+        store; ``full``: every row recomputed. Either way the counts are recounted from the
+        rows. Returns how many families were computed."""
         day = schedule_summary.today()
         with self.core.db.write() as s:
             if full:
-                return schedule_summary.rebuild(s, day)
+                done = schedule_summary.rebuild(s, day)
+                schedule_summary.recount(s)
+                return done
             return schedule_summary.refresh_stale(s, day)
 
     def backup(self, dest: str | Path) -> Path:
