@@ -11,8 +11,9 @@ The full HTTP benchmark is ``bench_scale.py``; this one isolates the store's que
     PYTHONPATH=src python benchmarks/bench_caseload_quick.py --reuse --keep /tmp/cl100k \
         --db postgresql+psycopg://user@host:port/empty_database
 
-A new build is measured twice: straight after the bulk load, then after ``VACUUM ANALYZE``
-(the planner's statistics and visibility map autovacuum gives a running service).
+A new build is measured twice: straight after the bulk load (and the summary's full
+rebuild, which refreshes PostgreSQL's statistics), then after ``VACUUM ANALYZE`` (the
+visibility map too, as autovacuum gives a running service).
 ``--reuse`` measures a kept store again without rebuilding it. On PostgreSQL each page's
 statements are also run under ``EXPLAIN ANALYZE`` (``--explain RUNS``): the server's own
 time per statement, which a loaded machine moves much less than the wall-clock time.
@@ -272,7 +273,8 @@ def main() -> None:
         marker.write_text(json.dumps({
             "db": store.db.url.split("@")[-1], "user_id": actor.user_id,
             "families": args.families, "built_on": datetime.now(UTC).isoformat()}))
-        print("-- straight after the bulk build (planner statistics as the load left them)")
+        print("-- straight after the bulk build and refresh_caseload(full=True) (which runs "
+              "ANALYZE on PostgreSQL), before any VACUUM")
         measure(store, actor, args.runs, args.explain)
         print("-- steady state: after VACUUM ANALYZE (what autovacuum gives a running service)")
         vacuum_analyze(store)

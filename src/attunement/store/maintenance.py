@@ -425,15 +425,18 @@ class Maintenance:
     def refresh_caseload(self, *, full: bool = False) -> int:
         """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``):
         the rows whose counts change by today, and rows for families written outside the
-        store; ``full``: every row recomputed. Either way the counts are recounted from the
-        rows. Returns how many families were computed."""
+        store; ``full``: every row recomputed (after a bulk load), then, on PostgreSQL, the
+        planner's statistics of the tables a caseload page reads are refreshed (``ANALYZE``)
+        rather than left to autovacuum. Either way the counts are recounted from the rows.
+        Returns how many families were computed."""
         day = schedule_summary.today()
         with self.core.db.write() as s:
-            if full:
-                done = schedule_summary.rebuild(s, day)
-                schedule_summary.recount(s)
-                return done
-            return schedule_summary.refresh_stale(s, day)
+            if not full:
+                return schedule_summary.refresh_stale(s, day)
+            done = schedule_summary.rebuild(s, day)
+            schedule_summary.recount(s)
+        self.core.db.analyze(schedule_summary.READ_BY_A_PAGE)
+        return done
 
     def backup(self, dest: str | Path) -> Path:
         """A consistent copy of the database (SQLite online backup; ``pg_dump -Fc``).

@@ -58,6 +58,10 @@ from attunement.store.models import (
 )
 
 CHUNK = 500  # at most this many family ids in one statement
+# the tables a caseload page reads (their statistics are refreshed after a full rebuild)
+READ_BY_A_PAGE = ("caseload_summary", "caseload_time_points", "caseload_counts", "families",
+                  "infants", "caregivers", "identities", "identity_lookups", "assessments",
+                  "alerts")
 _COLUMNS = ["family_id", "site_id", "study_id", "code", "created_by", "open_alerts",
             "n_overdue", "n_due", "last_assessed", "computed_on", "changes_on"]
 
