@@ -287,7 +287,11 @@ def _kept_counts(actor: Actor, filters: Filters) -> Select[Any]:
     """The sums of ``caseload_counts`` for the actor's scope and these filters: families,
     urgent, overdue."""
     kept = CaseloadCount
-    where = [family_filter(actor, kept), kept.time_point == (filters.time_point or "")]
+    tp = filters.time_point
+    # "" is the every-family key; no time point is named "" (a name is required)
+    where = [family_filter(actor, kept), kept.time_point == ("" if tp is None else tp)]
+    if tp == "":
+        where.append(false())
     if filters.mine:
         where.append(kept.created_by == actor.user_id if actor.user_id else false())
     if filters.study_id is not None:
