@@ -238,13 +238,17 @@ def rebuild(s: Session, day: date | None = None) -> int:
 
 
 def _stale_exists(s: Session, day: date) -> bool:
-    """Whether any row is stale on ``day``: one statement, two probes of the ``changes_on``
-    and ``computed_on`` indexes."""
+    """Whether any row is stale on ``day``: one statement reading the first ``changes_on``
+    and the last ``computed_on``, an end of each index. The day is compared here, not in
+    the statement: a prepared statement's generic plan for ``changes_on <= :t`` may scan
+    the whole table for a row that is not there (13 ms at 100,000 families on PostgreSQL)."""
+    first_change, last_computed = s.execute(select(
+        select(func.min(CaseloadSummary.changes_on)).scalar_subquery(),
+        select(func.max(CaseloadSummary.computed_on)).scalar_subquery(),
+    )).one()
     t = day.toordinal()
-    return bool(s.execute(select(or_(
-        select(CaseloadSummary.family_id).where(CaseloadSummary.changes_on <= t).exists(),
-        select(CaseloadSummary.family_id).where(CaseloadSummary.computed_on > t).exists(),
-    ))).scalar_one())
+    return ((first_change is not None and first_change <= t)
+            or (last_computed is not None and last_computed > t))
 
 
 def ensure_fresh(db: Database, day: date) -> None:
