@@ -1,6 +1,6 @@
 """What each released migration does to a database, pinned: SQLite and PostgreSQL.
 
-A fresh database is upgraded one revision at a time up to ``0510`` and then downgraded one
+A fresh database is upgraded one revision at a time up to ``0530`` and then downgraded one
 revision at a time back to an empty schema; after every step the whole schema is described
 (tables, columns, keys, unique constraints, indexes, triggers, functions, views; SQLite's
 ``sqlite_master`` SQL) and compared with ``data/migration_schema_snapshot.json``, which was
@@ -33,7 +33,7 @@ from attunement.store.db import Database
 SNAPSHOT = Path(__file__).parent / "data" / "migration_schema_snapshot.json"
 # released revisions, in order; later ones belong to their own tests
 REVISIONS = ("0001", "0100", "0110", "0120", "0150", "0160", "0200", "0210", "0300", "0400",
-             "0500", "0510")
+             "0500", "0510", "0520", "0530")
 
 
 def _norm(sql: Any) -> str:

@@ -1,18 +1,20 @@
 """The caseload's schedule kept as data (``caseload_summary``): after every kind of write and
-as the clock moves, each family's stored row equals the reference schedule rule, on SQLite and
-PostgreSQL (hazard M14 in docs/clinical-safety.md)."""
+as the clock moves, each family's stored row equals the reference schedule rule, and the
+counts kept as data (``caseload_counts``) equal the aggregate of those rows and the lists
+they count, on SQLite and PostgreSQL (hazards M14 and M15 in docs/clinical-safety.md)."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 from tests.store.conftest import downgrade
 
-from attunement.store import schedule_summary
-from attunement.store.models import CaseloadSummary, CaseloadTimePoint, Family
+from attunement.store import caseload, schedule_summary
+from attunement.store.models import CaseloadCount, CaseloadSummary, CaseloadTimePoint, Family
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
 
@@ -57,15 +59,60 @@ def _stored(store) -> dict[int, CaseloadSummary]:
         return {r.family_id: r for r in s.execute(select(CaseloadSummary)).scalars()}
 
 
-def _check(store, actor, day: date, *, all_fresh: bool = False) -> int:
-    """Every family has a row; every row that claims to hold on ``day`` equals the
-    reference (a stale row is refreshed before any caseload read). Returns the fresh rows."""
-    ref = _reference(store, actor, day)
-    rows = _stored(store)
+def _time_points(store) -> dict[int, set]:
     tps: dict[int, set] = {}
     with store.db.read() as s:
         for fid, tp in s.execute(select(CaseloadTimePoint.family_id, CaseloadTimePoint.time_point)):
             tps.setdefault(fid, set()).add(tp)
+    return tps
+
+
+def _check_counts(store) -> None:
+    """``caseload_counts`` (its rows above 0) equals the summary's families counted per site,
+    study, registering user, time point ("" for all) and state, counted here in Python."""
+    tps = _time_points(store)
+    want: Counter = Counter()
+    for fid, r in _stored(store).items():
+        for tp in {"", *tps.get(fid, set())}:
+            want[(r.site_id, r.study_id or 0, r.created_by or 0, tp, r.open_alerts > 0,
+                  r.n_overdue > 0)] += 1
+    with store.db.read() as s:
+        got = {(c.site_id, c.study_id, c.created_by, c.time_point, c.urgent, c.overdue):
+               c.families for c in s.execute(select(CaseloadCount)).scalars()}
+    assert min(got.values(), default=0) >= 0
+    assert {k: n for k, n in got.items() if n} == dict(want)
+
+
+def _counts_match_lists(store, actors) -> int:
+    """For each actor and filter, the caseload's counts equal its whole list (every page),
+    so a count never says more or fewer families than the list shows. Returns the lists."""
+    lists = 0
+    for actor in actors:
+        for filters in ({}, {"overdue": True}, {"urgent": True}, {"mine": True},
+                        {"study": 1}, {"time_point": "6w"}, {"time_point": ""},
+                        {"time_point": "antenatal", "overdue": True}):
+            items, cursor = [], None
+            while True:
+                page = store.families.caseload_page(actor, cursor=cursor, limit=3, **filters)
+                items += page["items"]
+                cursor = page["next"]
+                if cursor is None:
+                    break
+            assert page["counts"] == {
+                "families": len(items), "urgent": sum(r["open_alerts"] > 0 for r in items),
+                "overdue": sum(bool(r["overdue"]) for r in items)}, filters
+            lists += 1
+    return lists
+
+
+def _check(store, actor, day: date, *, all_fresh: bool = False) -> int:
+    """Every family has a row; every row that claims to hold on ``day`` equals the
+    reference (a stale row is refreshed before any caseload read); the counts kept as data
+    equal the rows' aggregate. Returns the fresh rows."""
+    ref = _reference(store, actor, day)
+    rows = _stored(store)
+    tps = _time_points(store)
+    _check_counts(store)
     assert set(rows) == set(ref)
     t, fresh = day.toordinal(), 0
     for fid, want in ref.items():
@@ -160,6 +207,8 @@ def test_every_kind_of_write_keeps_the_summary_exact(store, make_family):
         for f in changed:
             assert after[f].computed_on == d.toordinal(), what
         _check(st, c.admin, d)  # ... and every row that claims to hold is exact
+        with st.core.at(_noon(d)):
+            assert _counts_match_lists(st, [actor, c.admin]) == 16, what
         before = _stored(st)
 
 
@@ -175,6 +224,9 @@ def test_the_summary_follows_the_clock_day_by_day(store, make_family):
         with store.core.at(_noon(day)):
             page = store.families.caseload_page(c.actor, limit=500)
         assert _check(store, c.actor, day, all_fresh=True) == 12
+        if step % 30 == 0:
+            with store.core.at(_noon(day)):
+                _counts_match_lists(store, [c.actor])
         seen |= {(r["id"], len(r["due"]), len(r["overdue"])) for r in page["items"]}
         assert page["counts"]["overdue"] == sum(bool(r["overdue"]) for r in page["items"])
     assert len(seen) > 40  # the counts really moved with the days
@@ -266,6 +318,7 @@ def test_random_write_sequences_keep_the_summary_exact(store, make_family, seed)
     for later in (day, day + timedelta(days=17), REAL_TODAY):
         with st.core.at(_noon(later)):
             st.families.caseload_page(c.admin)
+            _counts_match_lists(st, [c.actor, c.admin])
         _check(st, c.admin, later, all_fresh=True)
 
 
@@ -278,6 +331,51 @@ def test_a_failed_write_leaves_the_summary_as_it_was(store, make_family):
         schedule_summary.refresh(s, [fid])
         raise RuntimeError("rolled back")
     assert _stored(store)[fid].site_id == before.site_id == 1
+    _check_counts(store)  # the counts rolled back with the rows
+
+
+def test_the_page_and_its_counts_are_read_in_one_snapshot(store, make_family, monkeypatch):
+    """A write committed between the page's rows and its counts changes neither: both are
+    read in one snapshot (PostgreSQL: REPEATABLE READ; it failed before under READ
+    COMMITTED), so the counts never show a family the list does not."""
+    c = Clinic(store, make_family)
+    for k in (10, 20):
+        c.register(START, START + timedelta(days=k))
+    real = caseload.counts
+
+    def with_a_write_between(*args, **kwargs):
+        monkeypatch.setattr(caseload, "counts", real)  # once
+        c.register(START, START + timedelta(days=30), urgent=True)  # commits on its own
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(caseload, "counts", with_a_write_between)
+    with store.core.at(_noon(START)):
+        page = store.families.caseload_page(c.actor)
+        assert len(page["items"]) == 2
+        assert page["counts"] == {"families": 2, "urgent": 0, "overdue": 0}
+        again = store.families.caseload_page(c.actor)  # the next read sees it in both
+    assert len(again["items"]) == 3 and again["counts"]["families"] == 3
+    assert again["counts"]["urgent"] == 1 == again["items"][0]["open_alerts"]
+    _check_counts(store)
+
+
+def test_the_counts_are_recounted_by_the_nightly_refresh(store, make_family):
+    """Counts that lost their rows outside the store (here: deleted) are whole again after
+    ``refresh-caseload`` (the nightly run) and after ``--full``."""
+    c = Clinic(store, make_family)
+    for k in (-100, 10, 20):
+        c.register(START, START + timedelta(days=k), urgent=k == 10)
+    with store.db.write() as s:
+        s.execute(CaseloadCount.__table__.delete())
+    with store.core.at(_noon(START)):
+        store.maintenance.refresh_caseload()
+    _check_counts(store)
+    with store.db.write() as s:
+        s.execute(CaseloadCount.__table__.update().values(families=7))
+    with store.core.at(_noon(START)):
+        store.maintenance.refresh_caseload(full=True)
+        _counts_match_lists(store, [c.actor, c.admin])
+    _check_counts(store)
 
 
 def test_migration_fills_the_summary(world):

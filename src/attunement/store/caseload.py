@@ -45,6 +45,7 @@ from attunement.store.models import (
     Alert,
     Assessment,
     Caregiver,
+    CaseloadCount,
     CaseloadSummary,
     CaseloadTimePoint,
     Family,
@@ -280,7 +281,7 @@ def page_rows(
 ) -> Select[Any]:
     """Build the query of a caseload's rows, read from the ``caseload_summary`` table.
 
-    The summary must be fresh for ``today`` (:func:`attunement.store.schedule_summary.ensure_fresh`).
+    The summary must be fresh for ``today`` (:func:`attunement.store.schedule_summary.fresh_read`).
 
     Parameters
     ----------
@@ -340,33 +341,72 @@ def page_rows(
     ).where(*where)
 
 
-def counts(s: Session, rows: Select[Any]) -> dict[str, int]:
-    """Count a caseload's families, urgent ones (open alerts) and overdue ones.
+def counts(s: Session, actor: Actor, filters: Filters, rows: Select[Any] | None = None
+           ) -> dict[str, int]:
+    """Count the families of a caseload list, and how many are urgent or overdue.
+
+    A list narrowed by a search is counted over its rows; otherwise the counts are sums of
+    the few ``caseload_counts`` rows of the actor's scope and filters, kept with the
+    summary, so their cost does not grow with the number of families.
 
     Parameters
     ----------
     s : Session
-        A database transaction.
-    rows : Select
-        The caseload's query (:func:`page_rows`).
+        A read transaction in which the summary is fresh (``schedule_summary.fresh_read``).
+    actor : Actor
+        Who reads; the counts cover only the families they may see.
+    filters : Filters
+        The list's filters.
+    rows : Select, optional
+        A search's list (its :func:`page_rows`), counted over its rows.
 
     Returns
     -------
-    dict of str to int
-        ``families``, ``urgent`` and ``overdue``.
+    dict
+        ``families``, ``urgent`` (with an open alert) and ``overdue`` (with an item
+        overdue), each an int.
 
     Examples
     --------
     >>> from datetime import date
-    >>> with store.db.read() as s:
-    ...     counts(s, page_rows(s, lead, date.today(), Filters()))["families"]
-    1
+    >>> from attunement.store.schedule_summary import fresh_read
+    >>> with fresh_read(store.db, date.today()) as s:
+    ...     counts(s, lead, Filters())
+    {'families': 1, 'urgent': 0, 'overdue': 1}
     """
-    def n(stmt: Select[Any]) -> int:
-        return int(s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    if rows is not None:
+        sub = rows.subquery()
+        found = s.execute(select(
+            func.count(), func.sum(case((sub.c.open_alerts > 0, 1), else_=0)),
+            func.sum(case((sub.c.n_overdue > 0, 1), else_=0)))).one()
+    else:
+        found = s.execute(_kept_counts(actor, filters)).one()
+    return {"families": int(found[0] or 0), "urgent": int(found[1] or 0),
+            "overdue": int(found[2] or 0)}
 
-    return {"families": n(rows), "urgent": n(rows.where(CaseloadSummary.open_alerts > 0)),
-            "overdue": n(rows.where(CaseloadSummary.n_overdue > 0))}
+
+def _kept_counts(actor: Actor, filters: Filters) -> Select[Any]:
+    """The sums of ``caseload_counts`` for the actor's scope and these filters: families,
+    urgent, overdue."""
+    kept = CaseloadCount
+    tp = filters.time_point
+    # "" is the every-family key; no time point is named "" (a name is required)
+    where = [family_filter(actor, kept), kept.time_point == ("" if tp is None else tp)]
+    if tp == "":
+        where.append(false())
+    if filters.mine:
+        where.append(kept.created_by == actor.user_id if actor.user_id else false())
+    if filters.study_id is not None:
+        where.append(kept.study_id == filters.study_id)
+    if filters.overdue:
+        where.append(kept.overdue.is_(True))
+    if filters.urgent:
+        where.append(kept.urgent.is_(True))
+    return select(
+        func.sum(kept.families),
+        func.sum(case((kept.urgent.is_(True), kept.families), else_=0)),
+        func.sum(case((kept.overdue.is_(True), kept.families), else_=0)),
+    ).where(*where)
 
 
 # keyset order: open alerts desc, overdue desc, code asc, id asc (researchers: no code)

@@ -261,15 +261,24 @@ class Database:
         )
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        """Open a read transaction.
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """Open one read transaction.
+
+        Parameters
+        ----------
+        snapshot : bool
+            Every statement in it sees the same committed state (PostgreSQL: REPEATABLE
+            READ; a SQLite read transaction always does), so several statements about one
+            list, such as a page and its counts, cannot disagree.
 
         Yields
         ------
         Session
-            A session in a transaction that ends with the block.
+            The session; its transaction ends with the block.
         """
         with self._read() as session, session.begin():
+            if snapshot and self.dialect == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     @contextmanager
@@ -316,6 +325,23 @@ class Database:
     def _before_commit(self, session: Session) -> None:
         for hook in self.commit_hooks:
             hook(session)
+
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        """Refresh PostgreSQL's planner statistics of these tables now (``ANALYZE``), as
+        autovacuum would later: after a bulk load, a plan made without them may read every
+        row of a table for a page's few. Nothing on SQLite (its planner prefers the indexes
+        without statistics).
+
+        Parameters
+        ----------
+        tables : tuple of str
+            Table names of the store's schema (never user input).
+        """
+        if self.dialect != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("ANALYZE " + ", ".join(tables))
 
     def lock(self, session: Session) -> None:
         """Take the writers' lock now (PostgreSQL; SQLite writers hold it from ``BEGIN``).

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, false, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from attunement import policy
@@ -70,8 +70,7 @@ class FamilyViews:
         by_code = not policy.pseudonymised(actor)
         needle = (q or "").strip()
         rows: list[dict] = []
-        schedule_summary.ensure_fresh(self.core.db, today)
-        with self.core.db.read() as s:
+        with schedule_summary.fresh_read(self.core.db, today) as s:
             search = self._search_clause(actor, needle) if needle else None
             sub = caseload.page_rows(s, actor, today, caseload.Filters(), search).subquery()
             found = list(s.execute(select(sub).order_by(*caseload.order(sub, True, by_code))))
@@ -141,8 +140,7 @@ class FamilyViews:
         if cursor:
             after, key = caseload.decode_cursor(cursor, "families", (int, int, str, int))
         needle = (q or "").strip()
-        schedule_summary.ensure_fresh(self.core.db, today)
-        with self.core.db.read() as s:
+        with schedule_summary.fresh_read(self.core.db, today) as s:
             search = self._search_clause(actor, needle) if needle else None
             hits = None
             if search is not None:
@@ -166,7 +164,8 @@ class FamilyViews:
             found = found[:size]
             if not after:
                 found.reverse()
-            summary = caseload.counts(s, base) if counts else None
+            summary = caseload.counts(
+                s, actor, filters, base if search is not None else None) if counts else None
             items = self._caseload_items(s, actor, found, today)
         if needle and actor.sees_identifiers:
             with self.core.db.write() as s:
@@ -196,15 +195,16 @@ class FamilyViews:
             and_(Family.code >= text, Family.code < text + "\U0010ffff")
             for text in sorted({needle, needle.upper()})
         ]
-        clause = or_(*ranges)
+        hits: Any = select(Family.id).where(or_(*ranges))  # ix_families_code
         if actor.sees_identifiers:
             keys = self.core.keyring()
             digests = [keys.blind_index(f, val) for f, val in blind.query_values(needle)]
             if digests:
-                clause = or_(clause, Family.id.in_(
-                    select(IdentityLookup.family_id).where(IdentityLookup.digest.in_(digests))
-                ))
-        return clause
+                # a union of the two index look-ups: an OR of the code ranges and the
+                # digests' sub-select would be a scan of every family (PostgreSQL)
+                hits = union_all(hits, select(IdentityLookup.family_id).where(
+                    IdentityLookup.digest.in_(digests)))
+        return Family.id.in_(hits)
 
     def _pseudonym_clause(self, actor: Actor, needle: str) -> Any:
         """Researchers find a family by its whole pseudonymous id (a keyed hash, which no

@@ -671,12 +671,15 @@ class Maintenance:
         """Bring the caseload's stored schedule up to today (``docs/caseload-queries.md``).
 
         Recomputes the rows whose counts change by today and adds rows for families written
-        outside the store.
+        outside the store; either way the counts (``caseload_counts``) are recounted from
+        the rows.
 
         Parameters
         ----------
         full : bool, default False
-            Recompute every row instead.
+            Recompute every row instead (after a bulk load); then, on PostgreSQL, the
+            planner's statistics of the tables a caseload page reads are refreshed
+            (``ANALYZE``) rather than left to autovacuum.
 
         Returns
         -------
@@ -685,9 +688,12 @@ class Maintenance:
         """
         day = schedule_summary.today()
         with self.core.db.write() as s:
-            if full:
-                return schedule_summary.rebuild(s, day)
-            return schedule_summary.refresh_stale(s, day)
+            if not full:
+                return schedule_summary.refresh_stale(s, day)
+            done = schedule_summary.rebuild(s, day)
+            schedule_summary.recount(s)
+        self.core.db.analyze(schedule_summary.READ_BY_A_PAGE)
+        return done
 
     def backup(self, dest: str | Path) -> Path:
         """Write a consistent copy of the database (SQLite online backup, or ``pg_dump -Fc``).

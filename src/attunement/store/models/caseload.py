@@ -1,15 +1,16 @@
-"""The caseload's schedule kept as data: one summary row per family (docs/caseload-queries.md)."""
+"""The caseload's schedule kept as data: one summary row per family, and the caseload's
+counts per site, study, registering user, time point and state (docs/caseload-queries.md)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from attunement.store.models.core import Base
 
-__all__ = ["CaseloadSummary", "CaseloadTimePoint"]
+__all__ = ["CaseloadCount", "CaseloadSummary", "CaseloadTimePoint"]
 
 
 class CaseloadSummary(Base):
@@ -65,3 +66,23 @@ Index("ix_caseload_summary_order", _S.open_alerts.desc(), _S.n_overdue.desc(), _
       _S.family_id)
 Index("ix_caseload_summary_mine", _S.created_by, _S.open_alerts.desc(), _S.n_overdue.desc(),
       _S.code, _S.family_id)
+
+
+class CaseloadCount(Base):
+    """How many families of ``caseload_summary`` share a key: site, study (0: none),
+    registering user (0: none), time point (``""``: every family; else the families with an
+    item due or overdue there, as ``caseload_time_points``) and state (``urgent``: an open
+    alert; ``overdue``: an item overdue). The caseload's counts are sums of a few of these
+    rows instead of counts over every family of a site. Changed by the same refresh as the
+    summary rows, in the same transaction, by the difference between a family's old and new
+    rows (``schedule_summary``); equal to the aggregate of the summary at every commit."""
+
+    __tablename__ = "caseload_counts"
+    __table_args__ = (Index("ix_caseload_counts_study_id", "study_id"),)  # researchers' scope
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_by: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time_point: Mapped[str] = mapped_column(String(100), primary_key=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    families: Mapped[int] = mapped_column(Integer)

@@ -31,7 +31,8 @@ class Family(Base):
     """
 
     __tablename__ = "families"
-    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    # ix_families_code: a search by code (or its beginning) in any scope is an index range
+    __table_args__ = (UniqueConstraint("site_id", "code"), Index("ix_families_code", "code"))
     id: Mapped[intpk]
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
