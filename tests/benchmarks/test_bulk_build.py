@@ -65,8 +65,13 @@ def _shape(st: Store) -> dict[str, tuple[int, tuple[int, ...]]]:
     out = {}
     with st.db.read() as s:
         for table in Base.metadata.sorted_tables:
-            n = s.execute(select(func.count()).select_from(table)).scalar_one()
-            filled = tuple(s.execute(select(*(func.count(c) for c in table.c))).one())
+            where = []
+            if table.name == "caseload_counts":
+                # the upkeep of a write keeps a key whose count fell to 0, a recount drops it:
+                # the same counts either way, so only the keys that count a family are compared
+                where = [table.c.families > 0]
+            n = s.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+            filled = tuple(s.execute(select(*(func.count(c) for c in table.c)).where(*where)).one())
             out[table.name] = (n, filled)
     return out
 
