@@ -71,9 +71,10 @@ class CatalogueError(ContentError):
         Parameters
         ----------
         file : str or None
-            The catalogue file.
+            The catalogue file ("" when the catalogue was given as data, not read from a file).
         path : str or None
-            Where in it (``programmes[2].window.start``).
+            Where in it (``programmes[2].window.start``); kept as the error's ``field``, with
+            no programme named.
         reason : str
             Why it is wrong.
 

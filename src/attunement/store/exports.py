@@ -217,7 +217,7 @@ def count_rows(s: Any, actor: Actor, study: int | None) -> int:
     s
         The open session.
     actor
-        Whose families.
+        Whose families: those of their sites and studies only, as the export itself.
     study
         Only this study's families, or None.
 

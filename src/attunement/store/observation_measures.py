@@ -152,7 +152,9 @@ def seal_measures(keys: KeyRing, family_id: int, sha256: str, measured: Measured
     Returns
     -------
     bytes
-        The ciphertext kept in ``observation_measures``.
+        The ciphertext kept in ``observation_measures``; it opens only with the same
+        family id and checksum (the associated data of
+        :func:`attunement.store.files.observation_aad`).
 
     Examples
     --------
