@@ -808,9 +808,14 @@ def observation_dict(core: Core, o: ObservationSession) -> dict:
 
     Examples
     --------
-    >>> o = session.get(ObservationSession, 1)                         # doctest: +SKIP
-    >>> observation_dict(store.core, o)["filename"]                    # doctest: +SKIP
-    'visit.csv'
+    >>> from attunement.usecases.observations import add_observation_session
+    >>> upload = add_observation_session(store, practitioner, family, filename="visit.csv",
+    ...     content=b"session,actor,code,onset\\nv,Infant,cry,1\\nv,Mother,soothe,2\\n",
+    ...     metadata={"cues": "cry", "responses": "soothe", "coder": "RB"})
+    >>> with store.db.read() as session:
+    ...     shown = observation_dict(store.core, session.get(ObservationSession, upload["id"]))
+    >>> shown["filename"], shown["metadata"]["coder"], "content" in shown
+    ('visit.csv', 'RB', False)
     """
     return {
         "id": o.id,
