@@ -68,6 +68,8 @@ class CatalogueError(ContentError):
     def at(cls, file: str | None, path: str | None, reason: str) -> CatalogueError:
         """A catalogue error at one place, built the way the shared content check reports problems.
 
+        No programme is named: ``path`` already says which entry (``programmes[2]``).
+
         Parameters
         ----------
         file : str or None

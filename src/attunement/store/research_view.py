@@ -405,7 +405,8 @@ def for_family(
     Returns
     -------
     ResearchView
-        The builder of the family's pseudonymised documents.
+        The builder of the family's pseudonymised documents: its methods turn dates into
+        days, keys into pseudonyms and unknown names into "other".
 
     Examples
     --------
