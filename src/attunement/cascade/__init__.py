@@ -96,12 +96,13 @@ class CascadeError(ContentError):
     def at(cls, file: str | None, path: str | None, reason: str) -> CascadeError:
         """The error for ``reason``, located at ``file`` and ``path`` (either may be unknown).
 
+        The shared content checks (:mod:`attunement.content`) build errors this way; the
+        arguments come in their order, not the constructor's.
+
         Parameters
         ----------
-        file : str or None
-            The rules file.
-        path : str or None
-            Where in the file, e.g. ``"measures[0].threshold"``.
+        file, path : str or None
+            The rules file, and where in it (``"measures[0].threshold"``).
         reason : str
             What is wrong.
 

@@ -467,7 +467,8 @@ class FailSafeN:
         Returns
         -------
         dict
-            ``type``, ``fsnum``, ``alpha``, ``pval``, ``meanes`` and ``target``.
+            ``type`` (the method), ``fsnum`` (the fail-safe number), ``alpha``, ``pval``,
+            ``meanes`` and ``target``, named as metafor's ``fsn()`` names them.
         """
         return {"type": self.type, "fsnum": self.fsnum, "alpha": self.alpha, "pval": self.pval,
                 "meanes": self.meanes, "target": self.target}

@@ -111,7 +111,8 @@ class Instrument:
         Parameters
         ----------
         number : int
-            The item number.
+            The item number, counted from 1 as the printed questionnaire numbers it (not
+            checked against the items).
 
         Returns
         -------

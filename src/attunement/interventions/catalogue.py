@@ -68,12 +68,15 @@ class CatalogueError(ContentError):
     def at(cls, file: str | None, path: str | None, reason: str) -> CatalogueError:
         """A catalogue error at one place, built the way the shared content check reports problems.
 
+        No programme is named: ``path`` already says which entry (``programmes[2]``).
+
         Parameters
         ----------
         file : str or None
-            The catalogue file.
+            The catalogue file ("" when the catalogue was given as data, not read from a file).
         path : str or None
-            Where in it (``programmes[2].window.start``).
+            Where in it (``programmes[2].window.start``); kept as the error's ``field``, with
+            no programme named.
         reason : str
             Why it is wrong.
 

@@ -557,7 +557,8 @@ class Accounts(Credentials):
         Parameters
         ----------
         user_id : int
-            The account.
+            The account's id (as :meth:`list_users` gives it); the sites and studies are
+            read now, so a later change applies from the next call.
 
         Returns
         -------

@@ -191,7 +191,8 @@ class Care(CareRecords):
         Parameters
         ----------
         token : str
-            The secret in the link the caregiver opened.
+            The secret in the link the caregiver opened (looked up by its hash; opening
+            does not use the link up, submitting does).
 
         Returns
         -------
@@ -587,7 +588,8 @@ class Care(CareRecords):
         Returns
         -------
         dict
-            The stored assessment.
+            The stored assessment (:func:`attunement.store.shared.assessment_dict`), marked as
+            submitted through a link rather than by staff.
 
         Raises
         ------

@@ -1,10 +1,16 @@
 """The store's core: the database, the key ring and audit-chain key, the clock, the audit
 writer and the system actor. Every service of the store is built on one :class:`Core`.
 
->>> from attunement.store.core import Core                          # doctest: +SKIP
->>> core = Core(Database("sqlite:///a.db"), Path("identifier.key"))  # doctest: +SKIP
->>> with core.db.write() as s:                                      # doctest: +SKIP
-...     core.audit(s, actor=core.system_actor(), action="init", entity="store")
+An open store's core (``Core(Database(url), key_path)``, built by
+:meth:`attunement.store.service.Store.open`) writes an audit row inside a write, and the
+chain still verifies:
+
+>>> core = store.core
+>>> with core.db.write() as s:
+...     row_id = core.audit(s, actor=core.system_actor(), action="key_check", entity="store")
+>>> report = store.maintenance.verify_audit()
+>>> report.ok, report.rows == row_id, core.now().tzinfo
+(True, True, datetime.timezone.utc)
 """
 
 from __future__ import annotations

@@ -291,7 +291,8 @@ def token_hash(token: str) -> str:
     Parameters
     ----------
     token : str
-        The token as handed to its holder.
+        The token as handed to its holder (a session cookie, an API token or the secret
+        part of a questionnaire link).
 
     Returns
     -------

@@ -71,7 +71,8 @@ class ExportJobs:
     >>> job = store.export_jobs.request(practitioner, fmt="csv")
     >>> job["status"], job["pseudonymised"]
     ('queued', False)
-    >>> [done] = store.export_jobs.run_pending("worker-1")
+    >>> from attunement.usecases.exports import instrument_columns
+    >>> [done] = store.export_jobs.run_pending("worker-1", instrument_columns=instrument_columns)
     >>> done["status"], done["rows_done"]
     ('done', 1)
     >>> info, path = store.export_jobs.open_file(practitioner, job["id"])

@@ -44,7 +44,9 @@ class FamilyViews:
     >>> store.families.get_family(practitioner, family)["infant"]["due_date"]
     '2026-09-20'
     >>> from attunement.risk.profile import REVIEW_KEY
-    >>> store.families.family_document(researcher, family, review_key=REVIEW_KEY)["family_id"]
+    >>> from attunement.usecases.families import known_variants
+    >>> store.families.family_document(researcher, family, review_key=REVIEW_KEY,
+    ...                                known_variants=known_variants)["family_id"]
     'F...'
     """
 

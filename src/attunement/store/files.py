@@ -20,7 +20,8 @@ def observation_aad(family_id: int, sha256: str) -> str:
     Parameters
     ----------
     family_id : int
-        The family's database id.
+        The family's database id: the sealed recording opens only with this family's id,
+        so a file copied to another family's record cannot be read there.
     sha256 : str
         The SHA-256 of the file's clear bytes.
 

@@ -420,7 +420,8 @@ def restore_postgres(source: Path, url: str, opener: Any, pg_run: Any) -> str | 
     Examples
     --------
     Needs a PostgreSQL server; ``attunement platform restore`` calls it through
-    :meth:`attunement.store.service.Store.restore`:
+    :meth:`attunement.store.service.Store.restore`. Not run with the other examples: their
+    store is SQLite, and this one needs ``pg_restore`` and a server to restore into.
 
     >>> kept = restore_postgres(Path("nightly.dump"), "postgresql+psycopg://localhost/care",
     ...                         opener, pg_run)  # doctest: +SKIP

@@ -130,7 +130,8 @@ def fold(value: str) -> str:
     Parameters
     ----------
     value : str
-        An address or a name.
+        An address or a name as typed: "Lead@Example.ORG " and "lead@example.org" fold
+        to the same text, as do a name's full-width and ordinary letters.
 
     Returns
     -------

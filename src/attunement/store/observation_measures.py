@@ -73,8 +73,14 @@ class ObservationLimits:
     --------
     >>> ObservationLimits().max_bytes == 5 * 1024 * 1024
     True
-    >>> ObservationLimits.from_env().max_events  # doctest: +SKIP
-    200000
+
+    A service that accepts longer codings sets the environment variable:
+
+    >>> import os
+    >>> os.environ["ATTUNEMENT_OBSERVATION_MAX_EVENTS"] = "500000"
+    >>> ObservationLimits.from_env().max_events
+    500000
+    >>> del os.environ["ATTUNEMENT_OBSERVATION_MAX_EVENTS"]
     """
 
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -152,7 +158,9 @@ def seal_measures(keys: KeyRing, family_id: int, sha256: str, measured: Measured
     Returns
     -------
     bytes
-        The ciphertext kept in ``observation_measures``.
+        The ciphertext kept in ``observation_measures``; it opens only with the same
+        family id and checksum (the associated data of
+        :func:`attunement.store.files.observation_aad`).
 
     Examples
     --------
@@ -186,8 +194,17 @@ def stored_measures(s: Session, keys: KeyRing,
 
     Examples
     --------
-    >>> stored_measures(session, store.core.keyring(), [1])[1]["n_events"]  # doctest: +SKIP
-    2
+    A coded file uploaded through the use case, then its measures read back:
+
+    >>> from attunement.usecases.observations import add_observation_session
+    >>> coded = b"session,actor,code,onset\\nvisit,Infant,cry,1\\nvisit,Mother,soothe,2\\n"
+    >>> upload = add_observation_session(store, practitioner, family, filename="visit.csv",
+    ...     content=coded, metadata={"cues": "cry", "responses": "soothe"})
+    >>> with store.db.read() as session:
+    ...     kept = stored_measures(session, store.core.keyring(), [upload["id"]])
+    >>> found = kept[upload["id"]]
+    >>> found["n_events"], found["measures"][0]["responsiveness"], found["warnings"]
+    (2, 1.0, [])
     """
     if not session_ids:
         return {}

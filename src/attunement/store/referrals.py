@@ -1,11 +1,16 @@
 """Referrals and what became of them: offered → accepted | declined → first session →
 completed | ended, per caregiver (or the whole family), with dates, audited, site-scoped.
 
->>> from attunement.store.referrals import Referrals
->>> refs = Referrals(store)                                                    # doctest: +SKIP
->>> r = refs.add_referral(practitioner, family_id, kind="route", target="talking_therapies",
-...                       offered_on="2026-10-01", caregiver="mother")         # doctest: +SKIP
->>> refs.record_stage(practitioner, r["id"], "accepted", on="2026-10-03")      # doctest: +SKIP
+The use cases (:mod:`attunement.usecases.referrals`) pass the domain's content in (the
+class's examples below record a referral and its stages); a target outside the catalogue is
+refused before anything is written:
+
+>>> from attunement.usecases import referrals
+>>> referrals.add_referral(store, practitioner, family, kind="programme", target="yoga",
+...                        offered_on="2026-10-01", caregiver="mother")
+Traceback (most recent call last):
+...
+attunement.store.errors.StoreValidationError: target: 'yoga' is not a programme of the ...
 
 * ``kind="programme"``: ``target`` must be a programme id of the intervention catalogue;
   ``kind="route"``: a treatment route for the caregiver's own health (talking therapies, GP,

@@ -201,7 +201,8 @@ class ResearchView:
         Parameters
         ----------
         c : dict
-            The caregiver in the clinical family document.
+            The caregiver as the clinical family document holds them (key, role, age,
+            answers and leaving date).
 
         Returns
         -------
@@ -310,7 +311,8 @@ class ResearchView:
         Parameters
         ----------
         c : dict
-            A consent of the clinical document.
+            One entry of the clinical document's consents
+            (:func:`attunement.store.shared.consent_dict`).
 
         Returns
         -------
@@ -403,12 +405,25 @@ def for_family(
     Returns
     -------
     ResearchView
-        The builder of the family's pseudonymised documents.
+        The builder of the family's pseudonymised documents: its methods turn dates into
+        days, keys into pseudonyms and unknown names into "other".
 
     Examples
     --------
-    >>> view = for_family(store.core, session, family, infant, carers,
-    ...                   programmes=["vipp_sd"])                       # doctest: +SKIP
+    The example family's infant was due on 20 September 2026, so its assessment day
+    (1 October) is day 11; "12m" is not one of the study's time points:
+
+    >>> from attunement.store import shared
+    >>> from attunement.store.models import Caregiver, Family
+    >>> with store.db.read() as session:
+    ...     fam = session.get(Family, family)
+    ...     carers = session.query(Caregiver).filter_by(family_id=family).all()
+    ...     infant = shared.infants_of(store.core, session, family)[0]
+    ...     view = for_family(store.core, session, fam, infant, carers, programmes=["vipp_sd"])
+    >>> view.day("2026-10-01"), view.time_point("6w"), view.time_point("12m")
+    (11, '6w', None)
+    >>> view.caregiver_id(key="mother") == "mother"
+    False
     """
     keys = core.keyring()
     study = fam.study_id or "none"

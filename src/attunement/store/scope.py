@@ -346,7 +346,8 @@ def require_allocation_sequence(actor: Actor) -> None:
     Raises
     ------
     Forbidden
-        Unless the role may see the allocation sequence.
+        Unless the role may see the allocation sequence (concealed from those who
+        enrol families, so that the next arm cannot be foreseen).
 
     Examples
     --------

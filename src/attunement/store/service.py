@@ -145,7 +145,8 @@ class Store:
         Parameters
         ----------
         user_id : int
-            Their account's id.
+            Their account's id; an unknown, disabled or expired account is refused
+            (``AuthError``).
 
         Returns
         -------

@@ -156,7 +156,8 @@ def site_by_ref(s: Session, ref: Any, field: str) -> Site:
 
     Examples
     --------
-    >>> site_by_ref(session, "north", "site").name  # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     site_by_ref(session, " north ", "site").name
     'North'
     """
     site = None
@@ -198,8 +199,9 @@ def study_by_ref(s: Session, ref: Any) -> Study:
 
     Examples
     --------
-    >>> study_by_ref(session, "Attach-1").id  # doctest: +SKIP
-    1
+    >>> with store.db.read() as session:
+    ...     study_by_ref(session, "Attach-1").id == study
+    True
     """
     study = None
     if isinstance(ref, int) and not isinstance(ref, bool):
@@ -233,8 +235,9 @@ def identities(core: Core, s: Session, family_id: int) -> dict[tuple[str, int], 
 
     Examples
     --------
-    >>> sorted(identities(store.core, s, 1))  # doctest: +SKIP
-    [('caregiver', 1), ('infant', 1)]
+    >>> with store.db.read() as session:
+    ...     sorted(identities(store.core, session, family))
+    [('caregiver', 1), ('caregiver', 2), ('infant', 1)]
     """
     rows = list(s.execute(select(Identity).where(Identity.family_id == family_id)).scalars())
     if not rows:
@@ -266,7 +269,8 @@ def infants_of(core: Core, s: Session, family_id: int) -> list[Infant]:
 
     Examples
     --------
-    >>> infants_of(store.core, s, 1)[0].birth_date  # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     infants_of(store.core, session, family)[0].birth_date
     datetime.date(2026, 9, 15)
     """
     return with_birth_dates(core, s, s.execute(
@@ -292,8 +296,9 @@ def with_birth_dates(core: Core, s: Session, infants: Iterable[Infant]) -> list[
 
     Examples
     --------
-    >>> infants = session.query(Infant)                                # doctest: +SKIP
-    >>> [i.birth_date for i in with_birth_dates(store.core, session, infants)]  # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     infants = session.query(Infant)
+    ...     [i.birth_date for i in with_birth_dates(store.core, session, infants)]
     [datetime.date(2026, 9, 15)]
     """
     infants = list(infants)
@@ -343,7 +348,8 @@ def caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
 
     Examples
     --------
-    >>> caregiver(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     caregiver(session, session.get(Family, family), "mother").role
     'birth_mother'
     """
     return _one_caregiver(s.execute(_caregiver_where(select(Caregiver), fam, ref)).scalars(), ref)
@@ -373,8 +379,8 @@ def current_caregiver(s: Session, fam: Family, ref: int | str) -> Caregiver:
 
     Examples
     --------
-    >>> family = session.get(Family, 1)                                # doctest: +SKIP
-    >>> current_caregiver(session, family, "father").key               # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     current_caregiver(session, session.get(Family, family), "father").key
     'father'
     """
     cg = caregiver(s, fam, ref)
@@ -417,8 +423,10 @@ def caregiver_row(s: Session, fam: Any, ref: int | str) -> Any:
 
     Examples
     --------
-    >>> caregiver_row(session, session.get(Family, 1), "mother").role  # doctest: +SKIP
-    'birth_mother'
+    >>> with store.db.read() as session:
+    ...     row = caregiver_row(session, session.get(Family, family), "mother")
+    >>> row.key, row.role
+    ('mother', 'birth_mother')
     """
     stmt = select(
         Caregiver.id, Caregiver.key, Caregiver.role, Caregiver.left_on, Caregiver.variants
@@ -568,8 +576,12 @@ def pseudo_schedule(
 
     Examples
     --------
-    >>> pseudo_schedule(store.core, family, due, carers)[0]["time_point"]  # doctest: +SKIP
-    '6w'
+    >>> mother = Caregiver(id=1, key="mother", role="birth_mother")
+    >>> due = [{"caregiver": "mother", "caregiver_role": "birth_mother",
+    ...         "instrument": "epds", "time_point": "6w"}]
+    >>> [item] = pseudo_schedule(store.core, Family(study_id=study), due, [mother])
+    >>> item["time_point"], item["caregiver"] == "mother"
+    ('6w', False)
     """
     keys = core.keyring()
     by_key = {c.key: c.id for c in carers}
@@ -623,9 +635,11 @@ def assessment_dict(a: Assessment, cg: Caregiver) -> dict:
 
     Examples
     --------
-    >>> a = session.get(Assessment, 1)                                 # doctest: +SKIP
-    >>> assessment_dict(a, session.get(Caregiver, a.caregiver_id))["instrument"]  # doctest: +SKIP
-    'epds'
+    >>> with store.db.read() as session:
+    ...     a = session.query(Assessment).one()
+    ...     answer = assessment_dict(a, session.get(Caregiver, a.caregiver_id))
+    >>> answer["instrument"], answer["time_point"], answer["scores"]["epds_total"]
+    ('epds', 'baseline', 12)
     """
     scores = dict(a.scores or {})
     return {
@@ -674,8 +688,13 @@ def alert_dict(a: Alert, fam: Family, cg: Caregiver, assessment: Any = None) -> 
 
     Examples
     --------
-    >>> alert_dict(alert, family, mother)["status"]                    # doctest: +SKIP
-    'open'
+    >>> alert = Alert(id=7, assessment_id=3, flag_id="epds_self_harm", kind="safety",
+    ...               label="self-harm item endorsed", reason="EPDS item 10 answered 2",
+    ...               status="open", created_at=datetime(2026, 10, 1, 9, 30))
+    >>> mother = Caregiver(key="mother", role="birth_mother")
+    >>> shown = alert_dict(alert, Family(id=1, code="N-001", site_id=1), mother)
+    >>> shown["family_id"], shown["status"], shown["acknowledged_at"], shown["instrument"]
+    ('N-001', 'open', None, None)
     """
     return {
         "id": a.id,
@@ -751,8 +770,12 @@ def episode_dict(e: Episode) -> dict:
 
     Examples
     --------
-    >>> episode_dict(session.get(Episode, 1))["programme"]  # doctest: +SKIP
-    'vipp_sd'
+    >>> e = Episode(id=2, family_id=1, programme="vipp_sd", start_date=date(2026, 11, 2),
+    ...             caregivers=["mother"], sessions_offered=6, sessions_attended=4,
+    ...             created_at=datetime(2026, 11, 2, 10, 0))
+    >>> shown = episode_dict(e)
+    >>> shown["programme"], shown["start"], shown["end"], shown["sessions_attended"]
+    ('vipp_sd', '2026-11-02', None, 4)
     """
     return {
         "id": e.id,
@@ -785,9 +808,14 @@ def observation_dict(core: Core, o: ObservationSession) -> dict:
 
     Examples
     --------
-    >>> o = session.get(ObservationSession, 1)                         # doctest: +SKIP
-    >>> observation_dict(store.core, o)["filename"]                    # doctest: +SKIP
-    'visit.csv'
+    >>> from attunement.usecases.observations import add_observation_session
+    >>> upload = add_observation_session(store, practitioner, family, filename="visit.csv",
+    ...     content=b"session,actor,code,onset\\nv,Infant,cry,1\\nv,Mother,soothe,2\\n",
+    ...     metadata={"cues": "cry", "responses": "soothe", "coder": "RB"})
+    >>> with store.db.read() as session:
+    ...     shown = observation_dict(store.core, session.get(ObservationSession, upload["id"]))
+    >>> shown["filename"], shown["metadata"]["coder"], "content" in shown
+    ('visit.csv', 'RB', False)
     """
     return {
         "id": o.id,
@@ -822,10 +850,11 @@ def check_time_point(core: Core, s: Session, fam: Family, time_point: str) -> No
 
     Examples
     --------
-    >>> check_time_point(store.core, s, session.get(Family, 1), "12m")  # doctest: +SKIP
+    >>> with store.db.read() as session:
+    ...     check_time_point(store.core, session, session.get(Family, family), "12m")
     Traceback (most recent call last):
     ...
-    StoreValidationError: time_point: '12m' is not in this study's schedule (baseline, 6w)
+    attunement.store.errors.StoreValidationError: time_point: '12m' is not in this study's schedule (baseline, 6w)
     """
     if not fam.study_id:
         return

@@ -1,10 +1,14 @@
 """Trials inside the platform: a study's randomisation design and its concealed allocations.
 
+An admin defines the design through the use case; a practitioner, who recruits, reads it
+without the block sizes or the ratio (concealment, below):
+
 >>> from attunement.usecases.trials import Trials
->>> trials = Trials(store)                                                   # doctest: +SKIP
->>> trials.define_design(admin, study_id, {"method": "blocks", "arms": ["control", "VIPP"],
-...     "ratio": [1, 1], "block_sizes": [2, 4], "strata": ["site"]})        # doctest: +SKIP
->>> trials.randomise(practitioner, family_id)                                # doctest: +SKIP
+>>> _ = Trials(store).define_design(admin, study, {"method": "blocks",
+...     "arms": ["control", "VIPP"], "ratio": [1, 1], "block_sizes": [2, 4], "strata": ["site"]})
+>>> seen = store.trials.get_design(practitioner, study)
+>>> seen["arms"], seen["concealed"], "block_sizes" in seen
+(['control', 'VIPP'], True, False)
 
 The randomisation itself is :mod:`attunement.trials.randomisation` (HMAC-keyed, reproducible
 from the secret seed and the enrolment order), which the use case
@@ -113,8 +117,12 @@ class StudyTrials:
 
     Examples
     --------
-    >>> store.trials.get_design(admin, study_id)["arms"]          # doctest: +SKIP
-    ['usual care', 'VIPP-SD']
+    >>> from attunement.usecases.trials import Trials
+    >>> _ = Trials(store).define_design(admin, study, {"method": "blocks",
+    ...     "arms": ["usual care", "VIPP-SD"], "block_sizes": [2, 4], "strata": ["site"]})
+    >>> design = store.trials.get_design(admin, study)
+    >>> design["arms"], design["block_sizes"], design["allocated"]
+    (['usual care', 'VIPP-SD'], [2, 4], 0)
     """
 
     def __init__(self, core: Core | Any) -> None:

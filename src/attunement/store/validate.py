@@ -80,7 +80,8 @@ def email(value: Any, field: str = "email") -> str:
     Parameters
     ----------
     value : object
-        The value given.
+        The value given, as decoded from the request: a number or a list is refused as
+        not text, never converted.
     field : str, default "email"
         Its name in errors.
 

@@ -273,7 +273,8 @@ def check_instrument(instrument: str) -> None:
     Parameters
     ----------
     instrument : str
-        The instrument id asked for.
+        The instrument id asked for (``"epds"``); the ids are those of the definitions
+        shipped in ``attunement.instruments``.
 
     Raises
     ------

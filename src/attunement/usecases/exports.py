@@ -86,8 +86,11 @@ def export_assessments(store: Store, actor: Actor, *, study: int | None = None,
 
     Examples
     --------
-    >>> export_assessments(store, researcher).columns[:3].tolist()  # doctest: +SKIP
-    ['site', 'study', 'family']
+    A researcher's export is pseudonymised: the family's code is replaced.
+
+    >>> frame = export_assessments(store, researcher)
+    >>> frame.columns[:3].tolist(), len(frame), frame["family"][0] == "N-001"
+    (['site', 'study', 'family'], 1, False)
     """
     return store.exports.export_assessments(actor, study=study, pseudonymise=pseudonymise,
                                             instrument_columns=instrument_columns)
@@ -117,8 +120,12 @@ def export_stream(store: Store, actor: Actor, *, fmt: str = "csv", study: int | 
 
     Examples
     --------
-    >>> plan, body = export_stream(store, admin, fmt="csv")  # doctest: +SKIP
-    >>> open("export.csv", "wb").writelines(body)             # doctest: +SKIP
+    >>> plan, body = export_stream(store, admin, fmt="csv")
+    >>> saved = tmp_path / "export.csv"
+    >>> with saved.open("wb") as out:
+    ...     out.writelines(body)
+    >>> plan.rows, saved.read_text().splitlines()[1].split(",")[:3]
+    (1, ['North', 'Attach-1', 'N-001'])
     """
     return store.exports.export_stream(actor, fmt=fmt, study=study, pseudonymise=pseudonymise,
                                        chunk=chunk, instrument_columns=instrument_columns)
@@ -148,8 +155,9 @@ def run_export_jobs(store: Store, worker: str | None = None, *, directory: Path 
 
     Examples
     --------
-    >>> [job["status"] for job in run_export_jobs(store)]  # doctest: +SKIP
-    ['done']
+    >>> job = store.export_jobs.request(practitioner, fmt="csv")
+    >>> [(j["id"] == job["id"], j["status"], j["rows_done"]) for j in run_export_jobs(store)]
+    [(True, 'done', 1)]
     """
     return store.export_jobs.run_pending(worker, directory=directory, limit=limit, chunk=chunk,
                                          instrument_columns=instrument_columns)

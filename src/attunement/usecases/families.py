@@ -184,8 +184,15 @@ def get_family(store: Store, actor: Actor, family_id: int) -> dict:
 
     Examples
     --------
-    >>> [e["programme"] for e in get_family(store, researcher, family_id)["episodes"]]
-    ... # doctest: +SKIP
+    A catalogue programme and a local one; the researcher sees the local one as "other":
+
+    >>> _ = store.care.add_episode(practitioner, family, "vipp_sd", "2026-10-05",
+    ...                            caregivers=["mother"])
+    >>> _ = store.care.add_episode(practitioner, family, "local_baby_group", "2026-10-06",
+    ...                            caregivers=["father"])
+    >>> [e["programme"] for e in get_family(store, practitioner, family)["episodes"]]
+    ['vipp_sd', 'local_baby_group']
+    >>> [e["programme"] for e in get_family(store, researcher, family)["episodes"]]
     ['vipp_sd', 'other']
     """
     return store.families.get_family(actor, family_id, programmes=catalogue_programmes())

@@ -140,7 +140,8 @@ def redcap_flat(frame: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> frame = store.exports.export_assessments(practitioner, study=study)
+    >>> from attunement.usecases.exports import export_assessments
+    >>> frame = export_assessments(store, practitioner, study=study)
     >>> flat = redcap_flat(frame)
     >>> flat[["record_id", "redcap_event_name", "epds_total", "epds_complete"]]
           record_id redcap_event_name  epds_total  epds_complete
@@ -188,7 +189,8 @@ def redcap_dictionary(frame: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> frame = store.exports.export_assessments(practitioner, study=study)
+    >>> from attunement.usecases.exports import export_assessments
+    >>> frame = export_assessments(store, practitioner, study=study)
     >>> redcap_dictionary(frame)["Variable / Field Name"].head(3).tolist()
     ['record_id', 'epds_1', 'epds_2']
     """
@@ -268,7 +270,8 @@ def fhir_bundle(frame: pd.DataFrame) -> dict[str, Any]:
     --------
     A researcher's export: the subject is the caregiver's pseudonym, never a name.
 
-    >>> bundle = fhir_bundle(store.exports.export_assessments(researcher))
+    >>> from attunement.usecases.exports import export_assessments
+    >>> bundle = fhir_bundle(export_assessments(store, researcher))
     >>> response = bundle["entry"][0]["resource"]
     >>> bundle["total"], response["questionnaire"], response["subject"]["identifier"]["system"]
     (1, 'urn:attunement:questionnaire:epds|1987', 'urn:attunement:person')

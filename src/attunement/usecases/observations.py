@@ -237,8 +237,11 @@ def add_observation_session(store: Store, actor: Actor, family_id: int, *, filen
 
     Examples
     --------
-    >>> add_observation_session(store, practitioner, family_id, filename="visit.csv",
-    ...     content=coded, metadata={"cues": "cry", "responses": "soothe"})  # doctest: +SKIP
+    >>> coded = b"session,actor,code,onset\\nvisit,Infant,cry,1\\nvisit,Mother,soothe,2\\n"
+    >>> stored = add_observation_session(store, practitioner, family, filename="visit.csv",
+    ...     content=coded, metadata={"cues": "cry", "responses": "soothe"})
+    >>> stored["filename"], stored["size"], stored["sha256"][:12]
+    ('visit.csv', 66, 'a8169e410f60')
     """
     return store.observations.add_observation_session(
         actor, family_id, filename=filename, content=content, metadata=metadata,

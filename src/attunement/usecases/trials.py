@@ -204,11 +204,21 @@ class Trials:
 
     Examples
     --------
-    >>> trials = Trials(store)                                              # doctest: +SKIP
-    >>> trials.define_design(admin, study_id, {"method": "blocks", "arms": ["usual care",
-    ...     "VIPP-SD"], "block_sizes": [2, 4], "strata": ["site"]})          # doctest: +SKIP
-    >>> trials.randomise(practitioner, family_id)["arm"]                     # doctest: +SKIP
-    'VIPP-SD'
+    A design, the family's research consent, then its allocation (the arm depends on the
+    design's secret seed, drawn when the design is defined):
+
+    >>> trials = Trials(store)
+    >>> design = trials.define_design(admin, study, {"method": "blocks", "arms": ["usual care",
+    ...     "VIPP-SD"], "block_sizes": [2, 4], "strata": ["site"]})
+    >>> design["ratio"], design["allocated"], design["locked"]
+    ([1, 1], 0, False)
+    >>> _ = store.care.add_consent(practitioner, family, kind="research", version="v1",
+    ...                            given_on="2026-10-01")
+    >>> allocation = trials.randomise(practitioner, family)
+    >>> allocation["arm"] in design["arms"], allocation["stratum"]
+    (True, 'site=North')
+    >>> trials.verify(admin, study)
+    []
     """
 
     randomisation = LibraryRandomisation()

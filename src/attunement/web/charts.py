@@ -40,7 +40,8 @@ class Cutoff:
         Parameters
         ----------
         score : float
-            A scale score.
+            A scale score in the scale's own points; a score exactly at the cut-off is
+            flagged for ``>=`` and ``<=`` only.
 
         Returns
         -------

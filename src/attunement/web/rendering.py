@@ -293,8 +293,9 @@ def back(form: Any, fallback: str = "/") -> str:
     ----------
     form : Mapping
         The posted form.
-    fallback : str
-        Where to go when the form has no ``back`` field.
+    fallback : str, default "/"
+        Where to go when the form has no ``back`` field (a ``back`` that is not a path on
+        this site, such as ``//host``, leads to ``/`` instead).
 
     Returns
     -------

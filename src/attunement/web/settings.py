@@ -140,7 +140,8 @@ def load_crisis_contacts(path: str | Path) -> list[dict[str, Any]]:
     Parameters
     ----------
     path : str or pathlib.Path
-        The file.
+        A YAML or JSON file: a list of contacts (``name``, ``phone``, optional ``note`` and
+        ``translations``), or ``{source, contacts}``.
 
     Returns
     -------
