@@ -199,13 +199,14 @@ def recount(s: Session) -> int:
     Returns
     -------
     int
-        How many count rows there are now.
+        How many count rows there are now: one per site, study, creator, time point (or
+        every family) and urgent/overdue state that counts at least one family.
 
     Examples
     --------
-    >>> with store.db.write() as s:  # doctest: +SKIP
-    ...     schedule_summary.recount(s)
-    4
+    >>> with store.db.write() as s:
+    ...     recount(s)
+    3
     """
     s.execute(delete(CaseloadCount))
     s.execute(insert(CaseloadCount).from_select([*_KEY, "families"], _shares()))
