@@ -412,9 +412,11 @@ def fresh_read(db: Database, day: date) -> Iterator[Session]:
 
     Examples
     --------
-    >>> day = schedule_summary.today()  # doctest: +SKIP
-    >>> with schedule_summary.fresh_read(store.db, day) as s:  # doctest: +SKIP
-    ...     rows = s.execute(caseload.page_rows(s, actor, day, caseload.Filters())).all()
+    >>> from attunement.store import caseload
+    >>> with fresh_read(store.db, today()) as s:
+    ...     rows = s.execute(caseload.page_rows(s, lead, today(), caseload.Filters())).all()
+    >>> [(r.code, r.n_overdue) for r in rows]
+    [('N-001', 5)]
     """
     with db.read(snapshot=True) as s:
         if not _stale_exists(s, day):
