@@ -94,7 +94,7 @@ def test_a_record_stored_by_the_old_serializer_verifies_and_its_edit_is_caught(w
     report = verify_audit(st.core, workers=1)
     assert report.ok, report.problems
     assert a["id"] in slow
-    edited = json.dumps([3] + stored["responses"][1:])
+    edited = json.dumps([3, *stored["responses"][1:]])
     _sql(st.url, f"UPDATE assessments SET responses = :r WHERE id = {a['id']}",
          params={"r": edited})
     report = verify_audit(st.core, workers=1)
@@ -140,7 +140,7 @@ def test_the_pool_reports_the_same_problems_in_the_same_order(world):
          f"UPDATE assessments SET responses = :old WHERE id = {old_format}",
          f"DELETE FROM alerts WHERE assessment_id = {deleted}",
          f"DELETE FROM assessments WHERE id = {deleted}",
-         params={"r": canonical([0] + responses[1:]), "s": '{"total": 99}',
+         params={"r": canonical([0, *responses[1:]]), "s": '{"total": 99}',
                  "old": json.dumps(json.loads(_stored(st, old_format)["responses"]))})
     # one more added behind the log's back: a copy of the last record with a new id
     cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "

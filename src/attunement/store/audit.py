@@ -41,7 +41,7 @@ from attunement.store.audit_hash import (
     record_digest,  # noqa: F401  (part of this module's interface)
     row_hash,
 )
-from attunement.store.audit_records import check_records, worker_connection
+from attunement.store.audit_records import _worker_connection, check_records
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
 from attunement.store.models import AuditHead, Setting
@@ -518,7 +518,7 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
     connection and checked as the in-order walk would, starting from the stored row before
     ``lo`` (each link depends only on stored hashes). Returns the walker's outcome."""
     key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
-    _, raw, dialect = worker_connection(url)
+    _, raw, dialect = _worker_connection(url)
     cur = raw.cursor()
     mark = (lambda q: q.replace("?", "%s")) if dialect == "postgresql" else (lambda q: q)
     if lo > start:

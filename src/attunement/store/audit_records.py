@@ -180,11 +180,13 @@ def check_assessment_range(
 
     Examples
     --------
+    Assessment 1 against a log that names no assessment:
+
     >>> with store.db.read() as s:
     ...     raw = s.connection().connection.driver_connection
     ...     found = check_assessment_range(raw.cursor(), "sqlite", s.execute, {}, 1, 2, 10)
     >>> found
-    []
+    ["assessment 1 has no audit row (added behind the log's back)"]
     """
     out: list[str] = []
     sql, pop, text, sha = _select_sql(dialect), logged.pop, _TEXT, hashlib.sha256
@@ -227,7 +229,7 @@ def check_assessment_range(
 _WORKER_CONN: dict[str, Any] = {}
 
 
-def worker_connection(url: str) -> tuple[Any, Any, str]:
+def _worker_connection(url: str) -> tuple[Any, Any, str]:
     """This process's engine, raw driver connection and dialect for ``url`` (made once)."""
     conn = _WORKER_CONN.get(url)
     if conn is None:
@@ -242,7 +244,7 @@ def worker_connection(url: str) -> tuple[Any, Any, str]:
 def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> tuple:
     """A pool worker's share of the assessments: ``lo <= id < hi`` on its own connection.
     Returns the findings in id order and the logged ids it did not find."""
-    engine, raw, dialect = worker_connection(url)
+    engine, raw, dialect = _worker_connection(url)
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -259,7 +261,7 @@ def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> 
 def _assessments(session: Session, logged: Logged, lo: int, hi: int, chunk: int,
                  pool: Any) -> tuple[list[str], Logged]:
     """Assessments ``lo <= id < hi`` checked in this process, or by ``pool`` in ranges
-    of five chunks merged in id order (the same findings in the same order)."""
+    of one chunk merged in id order (the same findings in the same order)."""
     if pool is None:
         conn = session.connection()
         raw = conn.connection.driver_connection  # type: ignore[union-attr]
@@ -269,7 +271,7 @@ def _assessments(session: Session, logged: Logged, lo: int, hi: int, chunk: int,
         return found, pending
     url = session.get_bind().url.render_as_string(hide_password=False)
     ids = sorted(logged)
-    step = 5 * chunk
+    step = chunk
     parts = []
     for start in range(lo, hi, step):
         end = min(start + step, hi)
@@ -319,9 +321,12 @@ def check_records(session: Session, assessments: Logged, consents: Logged,
 
     Examples
     --------
+    With nothing logged, every stored record is one the log does not know:
+
     >>> with store.db.read() as s:
-    ...     check_records(s, {}, {}, {}, {})
-    []
+    ...     found = check_records(s, {}, {}, {}, {})
+    >>> [line.split(" has ")[1] for line in found]
+    ["no audit row (added behind the log's back)"]
     """
     out: list[str] = []
     if assessments or after is None:
