@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunement.store.audit_hash import (
@@ -37,16 +36,15 @@ from attunement.store.audit_hash import (
     FIELDS,  # noqa: F401  (part of this module's interface)
     GENESIS,
     KEYED_FIELDS,
-    RECORD_FIELDS,
     canonical,
     keyed_row_hash,
     record_digest,  # noqa: F401  (part of this module's interface)
-    row_digest,
     row_hash,
 )
+from attunement.store.audit_records import _worker_connection, check_records
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
-from attunement.store.models import Assessment, AuditHead, Consent, Setting, TrialAllocation
+from attunement.store.models import AuditHead, Setting
 
 # compiled once; parameters are passed at execution
 _HEAD_TABLE = AuditHead.__table__
@@ -62,12 +60,6 @@ _INSERT_SQL = (
 )
 _HEAD_UPDATE_SQL = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
 _MARKER_INSERT_SQL = f"INSERT INTO settings (key, value) VALUES ('{MARKER}', ?)"
-# what an allocation's audit row (``after``) says, by allocation column
-_ALLOCATION_AFTER = {
-    "study_id": "study", "sequence": "sequence", "arm": "arm", "stratum": "stratum",
-    "inputs": "inputs", "details": "details", "algorithm": "algorithm",
-    "fingerprint": "fingerprint",
-}
 
 
 
@@ -516,23 +508,9 @@ class _Walker:
         self.feed(chunk, bad)
 
 
-# one connection per pool worker process, made on its first range
-_WORKER_CONN: dict[str, Any] = {}
 _RANGE_SQL = (
     f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? AND id < ? ORDER BY id"
 )
-
-
-def _worker_cursor(url: str) -> tuple[Any, str]:
-    conn = _WORKER_CONN.get(url)
-    if conn is None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(url, poolclass=NullPool)
-        conn = _WORKER_CONN[url] = (engine.raw_connection(), engine.dialect.name)
-    raw, dialect = conn
-    return raw.cursor(), dialect
 
 
 def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
@@ -540,7 +518,8 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
     connection and checked as the in-order walk would, starting from the stored row before
     ``lo`` (each link depends only on stored hashes). Returns the walker's outcome."""
     key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
-    cur, dialect = _worker_cursor(url)
+    _, raw, dialect = _worker_connection(url)
+    cur = raw.cursor()
     mark = (lambda q: q.replace("?", "%s")) if dialect == "postgresql" else (lambda q: q)
     if lo > start:
         cur.execute(mark("SELECT id, hash FROM audit_log WHERE id >= ? AND id < ? "
@@ -566,39 +545,56 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
             (seen.assessments, seen.consents, seen.withdrawals, seen.allocations))
 
 
+class _Pool:
+    """A process pool made on first use, shared by the walk and the record check."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers, self.pool = workers, None
+
+    def get(self) -> Any:
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # fork where there is one: a spawned worker re-imports the program (seconds
+            # of start-up); a forked one opens its own connection, touches none of the
+            # parent's
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method))
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def _walk_in_pool(
-    session: Session, walker: _Walker, start: int, top: int, workers: int, chunk: int,
+    session: Session, walker: _Walker, start: int, top: int, pool: Any, chunk: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """The walk of ids ``start..top`` split into ranges checked by a pool of ``workers``
-    processes, merged in id order into ``walker`` (the same outcome as the one-process walk)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+    """The walk of ids ``start..top`` split into ranges checked by ``pool``'s processes,
+    merged in id order into ``walker`` (the same outcome as the one-process walk)."""
     url = session.get_bind().url.render_as_string(hide_password=False)
     state = (walker.key, walker.keyed_from, walker.marker_problem, walker.pinned, start,
              walker.prev_id, walker.prev_hash)
     step = 5 * chunk
     bounds = [(lo, min(lo + step, top + 1)) for lo in range(start, top + 1, step)]
     total = top - start + 1
-    # fork where there is one: a spawned worker re-imports the program (seconds of
-    # start-up); a forked one opens its own connection and touches none of the parent's
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk)
-                                             for lo, hi in bounds], strict=True))
-        for rows, broken, last_id, last_hash, seen in parts:
-            if walker.broken is None:
-                walker.broken = broken
-            if rows:
-                walker.prev_id, walker.prev_hash = last_id, last_hash
-            walker.rows += rows
-            walker.seen.assessments.update(seen[0])
-            walker.seen.consents.update(seen[1])
-            walker.seen.withdrawals.update(seen[2])
-            walker.seen.allocations.update(seen[3])
-            if progress is not None:
-                progress(walker.rows, max(total, walker.rows))
+    parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk)
+                                         for lo, hi in bounds], strict=True))
+    for rows, broken, last_id, last_hash, seen in parts:
+        if walker.broken is None:
+            walker.broken = broken
+        if rows:
+            walker.prev_id, walker.prev_hash = last_id, last_hash
+        walker.rows += rows
+        walker.seen.assessments.update(seen[0])
+        walker.seen.consents.update(seen[1])
+        walker.seen.withdrawals.update(seen[2])
+        walker.seen.allocations.update(seen[3])
+        if progress is not None:
+            progress(walker.rows, max(total, walker.rows))
 
 
 def verify(
@@ -658,6 +654,19 @@ def verify(
     >>> report.ok, report.problems
     (True, ())
     """
+    pool = _Pool(workers if workers is not None else min(os.cpu_count() or 1, 8))
+    try:
+        return _verify(session, key, checkpoint_key, key_id, from_checkpoint, records,
+                       progress, pool, parallel_after, chunk)
+    finally:
+        pool.close()
+
+
+def _verify(
+    session: Session, key: bytes | None, checkpoint_key: bytes | None, key_id: str | None,
+    from_checkpoint: Mapping[str, Any] | None, records: bool,
+    progress: Callable[[int, int], None] | None, pool: _Pool, parallel_after: int, chunk: int,
+) -> AuditReport:
     problems: list[str] = []
     keyed_from, marker_problem = _keyed_from(session, key)
     pinned: tuple[int, str] | None = None
@@ -674,10 +683,8 @@ def verify(
     if top is not None and marker_problem is None and keyed_from is None:
         marker_problem = "the keyed-chain marker is missing (removed from settings)"
     walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8)
-    if top is not None and workers > 1 and top - start + 1 > parallel_after * chunk:
-        _walk_in_pool(session, walker, start, top, workers, chunk, progress)
+    if top is not None and pool.workers > 1 and top - start + 1 > parallel_after * chunk:
+        _walk_in_pool(session, walker, start, top, pool.get(), chunk, progress)
     else:
         total = _count_from(session, start) if progress is not None else 0
         for rows_read in _walk(session, start, chunk):
@@ -714,7 +721,10 @@ def verify(
         problems.insert(0, f"audit row {broken[0]}: {broken[1]}")
     if records:
         after = start if start > 1 else None
-        problems.extend(_check_records(session, seen, after))
+        many = pool.workers > 1 and len(seen.assessments) > parallel_after * chunk
+        problems.extend(check_records(
+            session, seen.assessments, seen.consents, seen.withdrawals, seen.allocations,
+            after, chunk=chunk, pool=pool.get() if many else None))
     if not problems:
         return AuditReport(True, rows)
     if broken is not None:
@@ -785,77 +795,3 @@ class _Seen:
                 self.withdrawals[int(e.entity_id)] = json.loads(e.after).get("withdrawn_on")
         elif e.entity == "trial_allocation" and e.action == "randomise":
             self.allocations[e.id] = (e.family_id, json.loads(e.after or "{}"))
-
-
-def _check_records(session: Session, seen: _Seen, after: int | None = None) -> list[str]:
-    """Every record against the audit rows seen; with ``after`` (verify from a checkpoint
-    that starts at audit row ``after``) only the records from the lowest one named after it
-    on (records are written in id order with their audit row, under the writers' lock)."""
-    out: list[str] = []
-    for kind, model, logged in (
-        ("assessment", Assessment, seen.assessments),
-        ("consent", Consent, seen.consents),
-    ):
-        pending = dict(logged)
-        names = RECORD_FIELDS[kind]
-        cols = [model.__table__.c[k] for k in names]
-        if kind == "consent":
-            cols.append(model.__table__.c.withdrawn_on)
-        stmt = select(*cols).order_by(model.id)
-        if after is not None:
-            if not logged:
-                continue
-            stmt = stmt.where(model.id >= min(logged))
-        rows = session.execute(stmt.execution_options(stream_results=True, yield_per=CHUNK))
-        for rec in rows:
-            entry = pending.pop(rec.id, None)
-            if entry is None:
-                out.append(f"{kind} {rec.id} has no audit row (added behind the log's back)")
-                continue
-            audit_id, digest = entry
-            if digest is not None and digest != row_digest(names, rec):
-                out.append(
-                    f"{kind} {rec.id} does not match its audit row {audit_id} (edited)"
-                )
-            if kind == "consent":
-                withdrawn = rec.withdrawn_on.isoformat() if rec.withdrawn_on else None
-                if withdrawn != seen.withdrawals.get(rec.id):
-                    out.append(
-                        f"consent {rec.id} withdrawal date does not match its audit rows (edited)"
-                    )
-        for rec_id, (audit_id, _) in sorted(pending.items()):
-            out.append(f"{kind} {rec_id} of audit row {audit_id} is missing (deleted)")
-    out.extend(_check_allocations(session, seen, after))
-    return out
-
-
-def _check_allocations(session: Session, seen: _Seen, after: int | None = None) -> list[str]:
-    out: list[str] = []
-    pending = dict(seen.allocations)
-    stmt = select(TrialAllocation).order_by(TrialAllocation.id)
-    if after is not None:
-        stmt = stmt.where(TrialAllocation.audit_id >= after)
-    rows = session.execute(stmt).scalars()
-    for a in rows.yield_per(1000):
-        logged = pending.pop(a.audit_id, None)
-        if logged is None:
-            out.append(f"trial allocation {a.id} has no audit row (added behind the log's back)")
-            continue
-        family_id, after = logged
-        differs = [
-            col for col, k in _ALLOCATION_AFTER.items()
-            if canonical(getattr(a, col)) != canonical(after.get(k))
-        ]
-        if family_id != a.family_id:
-            differs.append("family_id")
-        if differs:
-            out.append(
-                f"trial allocation {a.id} does not match its audit row {a.audit_id} "
-                f"(edited: {', '.join(differs)})"
-            )
-    for audit_id, (family_id, after) in sorted(pending.items()):
-        out.append(
-            f"trial allocation of family {family_id} (sequence {after.get('sequence')}, audit "
-            f"row {audit_id}) is missing (deleted)"
-        )
-    return out

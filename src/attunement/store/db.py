@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from attunement.store.audit_hash import canonical
 from attunement.store.errors import StorageFull
 
 # one advisory lock serialises writers on PostgreSQL (the audit chain needs a total order)
@@ -166,6 +167,9 @@ def normalise_url(url: str) -> str:
 
 
 def _make_engine(url: str) -> Engine:
+    # JSON columns are written as canonical JSON (sorted keys, no spaces), the text their
+    # records' audit hashes are taken over: audit.verify can then hash the stored text of
+    # an assessment without decoding it (store/audit_records.py)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = None
@@ -180,6 +184,7 @@ def _make_engine(url: str) -> Engine:
             connect_args={"timeout": 60, "check_same_thread": False},
             pool_size=8,
             max_overflow=64,
+            json_serializer=canonical,
         )
 
         @event.listens_for(engine, "connect")
@@ -207,7 +212,8 @@ def _make_engine(url: str) -> Engine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=90, pool_pre_ping=True)
+        return create_engine(url, pool_size=10, max_overflow=90, pool_pre_ping=True,
+                             json_serializer=canonical)
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
 
 

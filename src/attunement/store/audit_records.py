@@ -1,0 +1,403 @@
+"""The immutable records checked against the audit rows that vouch for them.
+
+:func:`check_records` is the second half of :func:`attunement.store.audit.verify`: every
+assessment, consent and trial allocation must have its audit row and still match it.
+
+An assessment's ``record_hash`` is the SHA-256 of its canonical JSON (sorted keys, no
+spaces). Its JSON columns are written as canonical JSON too (``json_serializer`` in
+store/db.py), so the stored text of ``responses``, ``item_scores``, ``scores`` and ``flags``
+is already the text the hash was taken over: the record's text is rebuilt by splicing those
+columns, read as text, between the other columns encoded as :func:`canonical` encodes them,
+and one SHA-256 proves the record unchanged without decoding anything. A record whose text
+does not give its hash (edited, or written before the JSON columns were canonical) is read
+again the slow way, decoded and re-encoded, and only then reported, so the findings are
+exactly those of the decode-everything check. Long tables are checked in id ranges by a
+pool of processes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, Integer, select
+from sqlalchemy.orm import Session
+
+from attunement.store.audit_hash import ASSESSMENT_FIELDS, RECORD_FIELDS, canonical, row_digest
+from attunement.store.models import Assessment, Consent, TrialAllocation
+
+# what an allocation's audit row (``after``) says, by allocation column
+_ALLOCATION_AFTER = {
+    "study_id": "study", "sequence": "sequence", "arm": "arm", "stratum": "stratum",
+    "inputs": "inputs", "details": "details", "algorithm": "algorithm",
+    "fingerprint": "fingerprint",
+}
+# record id -> (audit row id, record hash or None for rows of the unkeyed era)
+Logged = dict[int, tuple[int, str | None]]
+
+_TABLE = Assessment.__table__
+_COLS = [_TABLE.c[k] for k in ASSESSMENT_FIELDS]
+_IS_JSON = [isinstance(c.type, JSON) for c in _COLS]
+
+
+class _Odd(Exception):
+    """A stored value of a type the fast text does not take (the slow path decides)."""
+
+
+def _odd(value: Any) -> str:
+    raise _Odd
+
+
+def _column_kind(col: Any) -> str:
+    t = col.type
+    if isinstance(t, JSON):
+        return "json"
+    if isinstance(getattr(t, "impl", t), DateTime):
+        return "datetime"
+    if isinstance(t, Date):
+        return "date"
+    return "int" if isinstance(t, Integer) else "str"
+
+
+# one inline expression per kind of column, byte-identical to canonical() for the values
+# the drivers give: SQLite's dates and times are text ('YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS.ffffff'
+# as SQLAlchemy writes them), PostgreSQL's are date and naive (UTC) datetime objects; a JSON
+# column is its stored text, spliced as it is
+_EXPRESSIONS = {
+    "int": "(rep({v}) if type({v}) is int else 'null' if {v} is None else odd({v}))",
+    "str": "(esc({v}) if type({v}) is str else 'null' if {v} is None else odd({v}))",
+    "json": "({v} if type({v}) is str else 'null' if {v} is None else odd({v}))",
+    "date": "(esc({v}) if type({v}) is str else esc({v}.isoformat()) if type({v}) is date "
+            "else 'null' if {v} is None else odd({v}))",
+    "datetime": "(esc({v}[:10] + 'T' + {v}[11:]) if type({v}) is str and {v}[10:11] == ' ' "
+                "else esc({v}.isoformat(timespec='microseconds')) if type({v}) is datetime "
+                "and {v}.tzinfo is None else 'null' if {v} is None else odd({v}))",
+}
+
+
+def _make_text() -> Callable[[tuple], str]:
+    # generated once: the row unpacked into locals, the fields in sorted key order
+    names = [f"v{i}" for i in range(len(_COLS))]
+    order = sorted(range(len(_COLS)), key=lambda i: ASSESSMENT_FIELDS[i])
+    template = "{" + ",".join(f'"{ASSESSMENT_FIELDS[i]}":%s' for i in order) + "}"
+    parts = [_EXPRESSIONS[_column_kind(_COLS[i])].format(v=names[i]) for i in order]
+    source = (f"def text(r):\n    {', '.join(names)}, *_ = r\n"
+              f"    return tmpl % ({', '.join(parts)},)\n")
+    scope = {"esc": json.encoder.encode_basestring_ascii, "rep": int.__repr__, "odd": _odd,
+             "tmpl": template, "date": date, "datetime": datetime}
+    exec(source, scope)
+    return scope["text"]
+
+
+_TEXT = _make_text()
+
+
+def stored_text(row: tuple) -> str:
+    """The canonical JSON of an assessment read as stored (JSON columns as their text).
+
+    Parameters
+    ----------
+    row : tuple
+        The ``ASSESSMENT_FIELDS`` columns as the driver returns them, the JSON ones read
+        as text (``CAST(col AS TEXT)``).
+
+    Returns
+    -------
+    str
+        The text whose SHA-256 is the record's ``record_hash`` when the stored JSON is
+        canonical and nothing was changed.
+
+    Raises
+    ------
+    ValueError
+        A value of a type the fast text does not take (the record is checked the slow way).
+
+    Examples
+    --------
+    >>> from attunement.store.audit_hash import record_digest
+    >>> record = dict.fromkeys(ASSESSMENT_FIELDS) | {"id": 7, "scores": {"total": 12}}
+    >>> row = tuple(canonical(v) if k == "scores" else v for k, v in record.items())
+    >>> hashlib.sha256(stored_text(row).encode()).hexdigest() == record_digest("assessment", record)
+    True
+    """
+    try:
+        return _TEXT(row)
+    except _Odd:
+        raise ValueError("a value the fast text does not take") from None
+
+
+def _select_sql(dialect: str) -> str:
+    cols = [f"CAST({c.name} AS TEXT)" if j else c.name for c, j in zip(_COLS, _IS_JSON,
+                                                                       strict=True)]
+    if dialect == "sqlite":
+        # SQLite keeps any text in a JSON column: only valid JSON texts are spliced (then the
+        # columns' boundaries in the record's text are unambiguous)
+        cols.append(" AND ".join(f"json_valid({c.name})" for c, j in zip(
+            _COLS, _IS_JSON, strict=True) if j))
+    sql = f"SELECT {', '.join(cols)} FROM assessments WHERE id >= ? AND id < ? ORDER BY id"
+    return sql.replace("?", "%s") if dialect == "postgresql" else sql
+
+
+def _slow_rows(execute: Callable[[Any], Any], first: int, last: int) -> Iterator[Any]:
+    """Assessments ``first..last`` decoded by SQLAlchemy, as the record's hash was made."""
+    stmt = select(*_COLS).where(Assessment.id >= first, Assessment.id <= last).order_by(
+        Assessment.id)
+    return iter(execute(stmt))
+
+
+def check_assessment_range(
+    cursor: Any, dialect: str, execute: Callable[[Any], Any], logged: Logged,
+    lo: int, hi: int, chunk: int,
+) -> list[str]:
+    """Check assessments ``lo <= id < hi`` against ``logged``, in id order.
+
+    Pops each record found from ``logged``; what is left there has no record (deleted).
+
+    Parameters
+    ----------
+    cursor : DB-API cursor
+        Reads the stored rows.
+    dialect : str
+        ``sqlite`` or ``postgresql``.
+    execute : callable
+        Runs a SQLAlchemy statement (the slow path's decoded reads).
+    logged : dict
+        Record id to (audit row id, record hash) for this range, from the walk.
+    lo, hi : int
+        The ids to check.
+    chunk : int
+        Ids read at a time.
+
+    Returns
+    -------
+    list of str
+        The findings, in id order, worded as :func:`attunement.store.audit.verify` gives them.
+
+    Examples
+    --------
+    Assessment 1 against a log that names no assessment:
+
+    >>> with store.db.read() as s:
+    ...     raw = s.connection().connection.driver_connection
+    ...     found = check_assessment_range(raw.cursor(), "sqlite", s.execute, {}, 1, 2, 10)
+    >>> found
+    ["assessment 1 has no audit row (added behind the log's back)"]
+    """
+    out: list[str] = []
+    sql, pop, text, sha = _select_sql(dialect), logged.pop, _TEXT, hashlib.sha256
+    valid_at = len(_COLS) if dialect == "sqlite" else None
+    for start in range(lo, hi, chunk):
+        cursor.execute(sql, (start, min(start + chunk, hi)))
+        rows = cursor.fetchall()
+        entries = []
+        suspects: dict[int, str] = {}  # id -> logged hash, for the slow path
+        for row in rows:
+            entry = pop(row[0], None)
+            entries.append(entry)
+            if entry is None or entry[1] is None:
+                continue
+            if valid_at is not None and row[valid_at] != 1:
+                suspects[row[0]] = entry[1]
+                continue
+            try:
+                same = sha(text(row).encode()).hexdigest() == entry[1]
+            except _Odd:
+                same = False
+            if not same:
+                suspects[row[0]] = entry[1]
+        edited = set()
+        if suspects:
+            for rec in _slow_rows(execute, min(suspects), max(suspects)):
+                digest = suspects.get(rec.id)
+                if digest is not None and row_digest(ASSESSMENT_FIELDS, rec) != digest:
+                    edited.add(rec.id)
+        for row, entry in zip(rows, entries, strict=True):
+            if entry is None:
+                out.append(f"assessment {row[0]} has no audit row (added behind the log's back)")
+            elif row[0] in edited:
+                out.append(f"assessment {row[0]} does not match its audit row {entry[0]} (edited)")
+    return out
+
+
+# one connection per pool worker process, made on its first range (store/audit.py's walk
+# uses it too)
+_WORKER_CONN: dict[str, Any] = {}
+
+
+def _worker_connection(url: str) -> tuple[Any, Any, str]:
+    """This process's engine, raw driver connection and dialect for ``url`` (made once)."""
+    conn = _WORKER_CONN.get(url)
+    if conn is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        conn = _WORKER_CONN[url] = (engine, engine.raw_connection(), engine.dialect.name)
+    return conn
+
+
+def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> tuple:
+    """A pool worker's share of the assessments: ``lo <= id < hi`` on its own connection.
+    Returns the findings in id order and the logged ids it did not find."""
+    engine, raw, dialect = _worker_connection(url)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.connect() as conn:
+            found = check_assessment_range(raw.cursor(), dialect, conn.execute, logged, lo, hi,
+                                           chunk)
+    finally:
+        if collecting:
+            gc.enable()
+    raw.commit()  # ends the read transaction PostgreSQL's driver opened
+    return found, logged
+
+
+def _assessments(session: Session, logged: Logged, lo: int, hi: int, chunk: int,
+                 pool: Any) -> tuple[list[str], Logged]:
+    """Assessments ``lo <= id < hi`` checked in this process, or by ``pool`` in ranges
+    of one chunk merged in id order (the same findings in the same order)."""
+    if pool is None:
+        conn = session.connection()
+        raw = conn.connection.driver_connection  # type: ignore[union-attr]
+        pending = dict(logged)
+        found = check_assessment_range(raw.cursor(), conn.dialect.name, session.execute,
+                                       pending, lo, hi, chunk)
+        return found, pending
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    ids = sorted(logged)
+    step = chunk
+    parts = []
+    for start in range(lo, hi, step):
+        end = min(start + step, hi)
+        share = {i: logged[i] for i in ids[bisect.bisect_left(ids, start):
+                                           bisect.bisect_left(ids, end)]}
+        parts.append((url, share, start, end, chunk))
+    found, pending = [], {}
+    for lines, left in pool.map(_assessment_part, *zip(*parts, strict=True)):
+        found.extend(lines)
+        pending.update(left)
+    return found, pending
+
+
+def check_records(session: Session, assessments: Logged, consents: Logged,
+                  withdrawals: dict[int, str | None],
+                  allocations: dict[int, tuple[int | None, dict[str, Any]]],
+                  after: int | None = None, *, chunk: int = 20_000,
+                  pool: Any = None) -> list[str]:
+    """Check every record against what the audit rows say of it.
+
+    With ``after`` (verify from a checkpoint that starts at audit row ``after``) only the
+    records from the lowest one named after it on are read (records are written in id
+    order with their audit row, under the writers' lock).
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    assessments, consents : dict
+        Record id to (audit row id, record hash), from the walk.
+    withdrawals : dict
+        Consent id to the withdrawal date its latest audit row gives.
+    allocations : dict
+        Audit row id to (family id, the row's ``after``) for each trial allocation.
+    after : int, optional
+        The checkpoint's audit row.
+    chunk : int, default 20000
+        Records read at a time.
+    pool : Executor, optional
+        Processes that check the assessments in id ranges.
+
+    Returns
+    -------
+    list of str
+        The findings: assessments, then consents, then allocations, each in id order,
+        then the records named in the log but missing.
+
+    Examples
+    --------
+    With nothing logged, every stored record is one the log does not know:
+
+    >>> with store.db.read() as s:
+    ...     found = check_records(s, {}, {}, {}, {})
+    >>> [line.split(" has ")[1] for line in found]
+    ["no audit row (added behind the log's back)"]
+    """
+    out: list[str] = []
+    if assessments or after is None:
+        lo = min(assessments) if after is not None else 0
+        top = session.execute(select(Assessment.id).order_by(Assessment.id.desc()).limit(1)
+                              ).scalar() or 0
+        hi = max(top, max(assessments, default=0)) + 1
+        found, pending = _assessments(session, assessments, lo, hi, chunk, pool)
+        out.extend(found)
+        out.extend(f"assessment {rec_id} of audit row {audit_id} is missing (deleted)"
+                   for rec_id, (audit_id, _) in sorted(pending.items()))
+    out.extend(_check_consents(session, consents, withdrawals, after))
+    out.extend(_check_allocations(session, allocations, after))
+    return out
+
+
+def _check_consents(session: Session, logged: Logged, withdrawals: dict[int, str | None],
+                    after: int | None) -> list[str]:
+    out: list[str] = []
+    pending = dict(logged)
+    names = RECORD_FIELDS["consent"]
+    stmt = select(*[Consent.__table__.c[k] for k in names], Consent.withdrawn_on).order_by(
+        Consent.id)
+    if after is not None:
+        if not logged:
+            return out
+        stmt = stmt.where(Consent.id >= min(logged))
+    for rec in session.execute(stmt.execution_options(stream_results=True, yield_per=1000)):
+        entry = pending.pop(rec.id, None)
+        if entry is None:
+            out.append(f"consent {rec.id} has no audit row (added behind the log's back)")
+            continue
+        audit_id, digest = entry
+        if digest is not None and digest != row_digest(names, rec):
+            out.append(f"consent {rec.id} does not match its audit row {audit_id} (edited)")
+        withdrawn = rec.withdrawn_on.isoformat() if rec.withdrawn_on else None
+        if withdrawn != withdrawals.get(rec.id):
+            out.append(f"consent {rec.id} withdrawal date does not match its audit rows (edited)")
+    for rec_id, (audit_id, _) in sorted(pending.items()):
+        out.append(f"consent {rec_id} of audit row {audit_id} is missing (deleted)")
+    return out
+
+
+def _check_allocations(session: Session, allocations: dict[int, tuple[int | None, Any]],
+                       after: int | None = None) -> list[str]:
+    out: list[str] = []
+    pending = dict(allocations)
+    stmt = select(TrialAllocation).order_by(TrialAllocation.id)
+    if after is not None:
+        stmt = stmt.where(TrialAllocation.audit_id >= after)
+    rows = session.execute(stmt).scalars()
+    for a in rows.yield_per(1000):
+        logged = pending.pop(a.audit_id, None)
+        if logged is None:
+            out.append(f"trial allocation {a.id} has no audit row (added behind the log's back)")
+            continue
+        family_id, said = logged
+        differs = [
+            col for col, k in _ALLOCATION_AFTER.items()
+            if canonical(getattr(a, col)) != canonical(said.get(k))
+        ]
+        if family_id != a.family_id:
+            differs.append("family_id")
+        if differs:
+            out.append(
+                f"trial allocation {a.id} does not match its audit row {a.audit_id} "
+                f"(edited: {', '.join(differs)})"
+            )
+    for audit_id, (family_id, said) in sorted(pending.items()):
+        out.append(
+            f"trial allocation of family {family_id} (sequence {said.get('sequence')}, audit "
+            f"row {audit_id}) is missing (deleted)"
+        )
+    return out
