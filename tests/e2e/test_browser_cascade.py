@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from attunement.usecases import assessments as uc_assessments
-from web.support import PASSWORD, LiveServer, World
+from web.support import LiveServer, World, sign_in
 
 from .test_browser import _shot
 
@@ -20,11 +20,7 @@ def test_referral_and_cascade_dashboard(chromium, server: LiveServer, e2e_world:
     context = chromium.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email address").fill("pa@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/")
+    sign_in(page, server.url)
 
     # FAM-A's mother screened negative at registration; a later positive EPDS, then a referral
     system = e2e_world.store.system_actor()

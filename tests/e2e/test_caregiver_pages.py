@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from attunement.usecases import assessments as uc_assessments
-from web.support import LiveServer, World
+from web.support import LiveServer, World, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -104,17 +104,12 @@ def test_phq9_shows_its_validated_wording_and_answers(chromium, server: LiveServ
 def test_a_released_result_reaches_the_caregiver_in_their_language(
         chromium, server: LiveServer, e2e_world: World, shots: Path,
         viewport: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
-    from web.support import PASSWORD
 
     name = "desktop" if viewport is DESKTOP else "phone"
     fid = e2e_world.family_a
     page = chromium.new_context(viewport=viewport).new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email address").fill("pa@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/")
+    sign_in(page, server.url)
     # the practitioner records the father's language (Spanish) and that he needs an interpreter
     page.goto(f"{server.url}/families/{fid}")
     page.get_by_label("Language of father's pages").fill("es")
@@ -191,7 +186,6 @@ def test_right_to_left_pages_are_laid_out_right_to_left(chromium, server: LiveSe
 def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
         chromium, server: LiveServer, e2e_world: World, shots: Path
         ) -> None:  # type: ignore[no-untyped-def]
-    from web.support import PASSWORD
 
     store = e2e_world.store
     actor = store.actor(e2e_world.users["practitioner"])
@@ -226,11 +220,7 @@ def test_the_caregivers_wishes_and_session_feedback_reach_the_family_page(
     carer.context.close()
 
     page = chromium.new_context(viewport=PHONE).new_page()
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email address").fill("pa@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/")
+    sign_in(page, server.url)
     page.goto(f"{server.url}/families/{fid}")
     told = page.locator("ul.contributions").inner_text()
     assert "More sleep; enjoy bath time" in told and "My mum on Tuesdays" in told
@@ -280,14 +270,10 @@ def test_the_crisis_support_box_is_in_the_caregivers_language_or_english(
     _look(page, f"cg-support-{language}-{name}", shots)
     page.context.close()
     if language == "es":  # the practitioner's caseload now has the urgent flag: its badge
-        from web.support import PASSWORD  # never wraps (issue 13: "the urgent badge wraps")
+        # never wraps (issue 13: "the urgent badge wraps")
 
         staff = chromium.new_context(viewport=viewport).new_page()
-        staff.goto(f"{server.url}/login")
-        staff.get_by_label("Email address").fill("pa@example.org")
-        staff.get_by_label("Password").fill(PASSWORD)
-        staff.get_by_role("button", name="Sign in").click()
-        staff.wait_for_url(f"{server.url}/")
+        sign_in(staff, server.url)
         tags = staff.locator(".urgent-tag")
         assert tags.count() >= 2
         assert staff.evaluate("() => [...document.querySelectorAll('.urgent-tag')]"

@@ -19,7 +19,15 @@ import pytest
 
 from attunement.usecases import assessments as uc_assessments
 from attunement.usecases import families as uc_families
-from web.support import PASSWORD, LiveServer, World, family_payload, make_template, open_world
+from web.support import (
+    PASSWORD,
+    LiveServer,
+    World,
+    family_payload,
+    make_template,
+    open_world,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -74,12 +82,7 @@ def _login(chromium: Any, site: Site, role: str, viewport: dict[str, int]) -> An
     context = chromium.new_context(viewport=viewport, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{site.url}/login")
-    page.get_by_label("Email address").fill(EMAILS[role])
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{site.url}/")
-    return page
+    return sign_in(page, site.url, EMAILS[role])
 
 
 WIDEST = """() => {

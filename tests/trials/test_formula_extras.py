@@ -21,6 +21,8 @@ from attunement.trials.formula import FormulaError, parse_formula
 from attunement.trials.glmm import fit_glmm
 from attunement.trials.lmm import fit_lmm
 
+from ._lme4 import check_fixed_effects
+
 REF = json.loads((Path(__file__).parent / "data" / "formula_extras.json").read_text())
 MODELS = REF["models"]
 
@@ -41,12 +43,7 @@ def test_formula_extras_match_lme4(ref: dict) -> None:
     else:
         fit = fit_glmm(ref["formula"], data, "binomial")
         tol = {"fixef": 1e-4, "se": 1e-3, "var": 1e-3}
-    fe = fit.fixed.set_index("term")
-    assert list(fe.index) == list(ref["fixef"])  # R's names and order
-    for term, value in ref["fixef"].items():
-        assert fe.loc[term, "estimate"] == pytest.approx(value, rel=tol["fixef"],
-                                                         abs=tol["fixef"]), term
-        assert fe.loc[term, "se"] == pytest.approx(ref["se"][term], rel=tol["se"]), term
+    check_fixed_effects(fit, ref, tol)
     want = [(v["var1"] or "Residual", v["vcov"]) for v in ref["varcorr"] if not v["var2"]]
     got = _variances(fit)
     assert [g[0] for g in got] == [w[0] for w in want]

@@ -177,5 +177,15 @@ class LiveServer:
 _counter = itertools.count()
 
 
+def sign_in(page: Any, url: str, email: str = "pa@example.org") -> Any:
+    """Sign in through the login form as a browser user does, and wait for the caseload."""
+    page.goto(f"{url}/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/")
+    return page
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}{os.getpid()}_{next(_counter)}"
