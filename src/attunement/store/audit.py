@@ -17,7 +17,6 @@ Writers serialise on the chain (PostgreSQL advisory lock / SQLite ``BEGIN IMMEDI
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import json
@@ -36,6 +35,9 @@ from attunement.store.audit_hash import (
     FIELDS,  # noqa: F401  (part of this module's interface)
     GENESIS,
     KEYED_FIELDS,
+    _collector_paused,
+    _odd,
+    _OddValue,
     canonical,
     keyed_row_hash,
     record_digest,  # noqa: F401  (part of this module's interface)
@@ -314,14 +316,6 @@ PARALLEL_AFTER = 2
 _TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
 
 
-class _OddValue(Exception):
-    """A chain value that is not a string, an integer or null (the JSON encoder takes it)."""
-
-
-def _odd(value: Any) -> str:
-    raise _OddValue
-
-
 # the integer columns of the chain: their values are tested for an integer first
 _INT_FIELDS = frozenset({"id", "actor_id", "family_id", "site_id"})
 
@@ -529,16 +523,9 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
             prev_id, prev_hash = before[0], before[1]
     walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
     cur.execute(mark(_RANGE_SQL), (lo, hi))
-    # the rows are short-lived tuples of strings (no cycles): the cyclic collector, which
-    # would walk them again and again as they are made, is paused while they are checked
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         while rows := cur.fetchmany(chunk):
             walker.check(rows)
-    finally:
-        if collecting:
-            gc.enable()
     cur.close()
     seen = walker.seen
     return (walker.rows, walker.broken, walker.prev_id, walker.prev_hash,

@@ -4,10 +4,12 @@ verifies the chain with them)."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,3 +192,28 @@ def row_digest(names: tuple[str, ...], row: Any) -> str:
     payload = dict(zip(names, row, strict=False))
     text = "".join(_C_CANONICAL(payload, 0)) if _C_CANONICAL else canonical(payload)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _OddValue(Exception):
+    """A value the verifier's generated encoders do not take (not a string, an integer or
+    null where one is expected): the JSON encoder, or the slow path, decides instead."""
+
+
+def _odd(value: Any) -> str:
+    raise _OddValue
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a verifier checks its rows.
+
+    The rows are short-lived tuples of strings (no cycles), which the collector would
+    otherwise walk again and again as they are made.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

@@ -18,7 +18,6 @@ pool of processes.
 from __future__ import annotations
 
 import bisect
-import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -28,7 +27,15 @@ from typing import Any
 from sqlalchemy import JSON, Date, DateTime, Integer, select
 from sqlalchemy.orm import Session
 
-from attunement.store.audit_hash import ASSESSMENT_FIELDS, RECORD_FIELDS, canonical, row_digest
+from attunement.store.audit_hash import (
+    ASSESSMENT_FIELDS,
+    RECORD_FIELDS,
+    _collector_paused,
+    _odd,
+    _OddValue,
+    canonical,
+    row_digest,
+)
 from attunement.store.models import Assessment, Consent, TrialAllocation
 
 # what an allocation's audit row (``after``) says, by allocation column
@@ -43,14 +50,6 @@ Logged = dict[int, tuple[int, str | None]]
 _TABLE = Assessment.__table__
 _COLS = [_TABLE.c[k] for k in ASSESSMENT_FIELDS]
 _IS_JSON = [isinstance(c.type, JSON) for c in _COLS]
-
-
-class _Odd(Exception):
-    """A stored value of a type the fast text does not take (the slow path decides)."""
-
-
-def _odd(value: Any) -> str:
-    raise _Odd
 
 
 def _column_kind(col: Any) -> str:
@@ -127,7 +126,7 @@ def stored_text(row: tuple) -> str:
     """
     try:
         return _TEXT(row)
-    except _Odd:
+    except _OddValue:
         raise ValueError("a value the fast text does not take") from None
 
 
@@ -206,7 +205,7 @@ def check_assessment_range(
                 continue
             try:
                 same = sha(text(row).encode()).hexdigest() == entry[1]
-            except _Odd:
+            except _OddValue:
                 same = False
             if not same:
                 suspects[row[0]] = entry[1]
@@ -245,15 +244,9 @@ def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> 
     """A pool worker's share of the assessments: ``lo <= id < hi`` on its own connection.
     Returns the findings in id order and the logged ids it did not find."""
     engine, raw, dialect = _worker_connection(url)
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with engine.connect() as conn:
-            found = check_assessment_range(raw.cursor(), dialect, conn.execute, logged, lo, hi,
-                                           chunk)
-    finally:
-        if collecting:
-            gc.enable()
+    with _collector_paused(), engine.connect() as conn:
+        found = check_assessment_range(raw.cursor(), dialect, conn.execute, logged, lo, hi,
+                                       chunk)
     raw.commit()  # ends the read transaction PostgreSQL's driver opened
     return found, logged
 
