@@ -35,7 +35,9 @@ URGENT_EPDS = [3] * 10  # item 10 (self-harm) answered: an urgent alert opens
 
 
 def _noon(day: date) -> datetime:
-    return datetime.combine(day, time(12), tzinfo=UTC)
+    """Noon of ``day``, or now when that noon is still to come today (the store's clock may
+    not be set in the future, so a run before noon UTC would fail)."""
+    return min(datetime.combine(day, time(12), tzinfo=UTC), datetime.now(UTC))
 
 
 def _reference(store, actor, day: date) -> dict[int, tuple]:
