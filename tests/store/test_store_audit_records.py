@@ -74,8 +74,11 @@ def test_json_columns_are_stored_as_canonical_text(world):
 def test_an_intact_record_is_proven_without_decoding(world, monkeypatch):
     _submit(world)
     slow = _count_slow(monkeypatch)
+    python_text = _count(monkeypatch, audit_records, "_python_text_differs")
     assert verify_audit(world.store.core, workers=1).ok
     assert slow == []
+    if world.store.dialect == "postgresql":  # the server's hash of its text proved it
+        assert python_text == []
 
 
 def test_a_record_stored_by_the_old_serializer_verifies_and_its_edit_is_caught(world, monkeypatch):
@@ -155,3 +158,122 @@ def test_the_pool_reports_the_same_problems_in_the_same_order(world):
     assert [p.split(" ")[1] for p in one.problems[:2]] == [str(first), str(edited)]
     assert "has no audit row" in one.problems[2]
     assert one.problems[3].startswith(f"assessment {deleted} of audit row")
+
+
+def _count(monkeypatch, module, name: str) -> list:
+    """Record the calls of ``module.name`` (patched before the pool forks its workers)."""
+    calls: list = []
+    real = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_each_part_of_the_log_checks_the_records_it_names(world, monkeypatch):
+    """In the pool, each part of the walk checks the assessments its rows name, in their id
+    span, and sends back only what is wrong: one walk, the edit named as in one process."""
+    from attunement.store import audit
+
+    st = world.store
+    made = [_submit(world, time_point=tp)["id"] for tp in ("baseline", "6w") for _ in range(3)]
+    _unguard(st)
+    _sql(st.url, f"UPDATE assessments SET flags = '[]' WHERE id = {made[3]}")
+    one = verify_audit(st.core, workers=1)
+    walks = _count(monkeypatch, audit, "_walk_in_pool")
+    records_read_by_parent = _count(monkeypatch, audit_records, "_assessments")
+    pooled = verify_audit(st.core, workers=2, parallel_after=0, chunk=2)
+    assert one.problems == (
+        f"assessment {made[3]} does not match its audit row {_audit_row(st, made[3])} (edited)",)
+    assert pooled.problems == one.problems
+    assert len(walks) == 1 and records_read_by_parent == []
+
+
+def test_records_out_of_the_log_s_order_are_checked_the_long_way(world, monkeypatch):
+    """A record no part of the log names (added behind the log's back) makes the parts'
+    spans irregular: the log is walked again and every record checked as in one process."""
+    from attunement.store import audit
+
+    st = world.store
+    made = [_submit(world, time_point=tp)["id"] for tp in ("baseline", "6w") for _ in range(3)]
+    cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "
+            "version, input_kind, responses, item_scores, scores, flags, submitted_via, "
+            "submitted_at, completed_on")
+    _sql(st.url, f"INSERT INTO assessments ({cols}) SELECT "
+         f"{cols.replace('version, input', '9, input')} FROM assessments WHERE id = {made[0]}")
+    one = verify_audit(st.core, workers=1)
+    walks = _count(monkeypatch, audit, "_walk_in_pool")
+    pooled = verify_audit(st.core, workers=2, parallel_after=0, chunk=2)
+    assert len(one.problems) == 1 and "has no audit row" in one.problems[0]
+    assert pooled.problems == one.problems
+    assert len(walks) == 2
+
+
+def test_a_correction_reason_in_any_script_is_proven_without_decoding(world, monkeypatch):
+    """Non-ASCII text (a correction's reason) is escaped by canonical() and not by the
+    database, so PostgreSQL's server text differs: the record is proven by the text built
+    here, never decoded, and an edit of it is still named."""
+    st = world.store
+    a = _submit(world)
+    fixed = uc_assessments.correct_assessment(
+        st, world.north, a["id"], [0, *FLAGGED[1:]], reason="révisé — « erreur » 入力")
+    python_text = _count(monkeypatch, audit_records, "_python_text_differs")
+    slow = _count_slow(monkeypatch)
+    assert verify_audit(st.core, workers=1).ok
+    assert slow == []
+    if st.dialect == "postgresql":
+        assert [fixed["id"]] == [i for call in python_text for i in call[3]]
+    _unguard(st)
+    _sql(st.url, f"UPDATE assessments SET reason = 'révisé' WHERE id = {fixed['id']}")
+    report = verify_audit(st.core, workers=1)
+    assert report.problems == (
+        f"assessment {fixed['id']} does not match its audit row "
+        f"{_audit_row(st, fixed['id'])} (edited)",)
+
+
+# values canonical() escapes, or that a database might write its own way
+ODD_TEXTS = ['quote " inside', "back \\ slash", "tab\tand\nnewline", "bell \x07 del \x7f",
+             "café", "𝄞 clef", "", "null", '\\"', "a\\u0041"]
+
+
+def test_the_server_text_never_vouches_for_a_record_it_does_not_render_exactly(world):
+    """Records with every kind of awkward value, checked against the hashes canonical() gives
+    their decoded columns: none is called edited, and any hash altered is caught, whichever
+    check (server text, Python text, decoded) proves the others."""
+    from sqlalchemy import select
+
+    from attunement.store.audit_hash import ASSESSMENT_FIELDS, record_digest
+    from attunement.store.models import Assessment
+
+    st = world.store
+    base = _submit(world)["id"]
+    _unguard(st)
+    cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "
+            "version, input_kind, responses, item_scores, scores, flags, submitted_via, "
+            "submitted_at, completed_on")
+    for n, odd in enumerate(ODD_TEXTS):
+        copy = cols.replace("version, input", f"{100 + n}, input")
+        _sql(st.url, f"INSERT INTO assessments ({cols}, reason, submission_key) SELECT {copy}, "
+             f":odd, :key FROM assessments WHERE id = {base}",
+             params={"odd": odd, "key": f"k{n}{odd}"})
+    # the first year, and a time on the second (no fraction), each as the driver writes it
+    day, at = (("CAST('0001-01-02' AS DATE)", "CAST('2026-01-02 03:04:05' AS TIMESTAMP)")
+               if st.dialect == "postgresql" else ("'0001-01-02'", "'2026-01-02 03:04:05.000000'"))
+    _sql(st.url, "INSERT INTO assessments (" + cols + ") SELECT " + cols.replace(
+        "version, input", "200, input").replace("completed_on", day).replace(
+        "submitted_at", at) + f" FROM assessments WHERE id = {base}")
+    with st.db.read() as s:
+        rows = s.execute(select(*[Assessment.__table__.c[k] for k in ASSESSMENT_FIELDS])
+                         .order_by(Assessment.id)).all()
+        logged = {r.id: (1000 + r.id, record_digest("assessment", r._mapping)) for r in rows}
+        raw = s.connection().connection.driver_connection
+        assert audit_records.assessment_problems(
+            raw.cursor(), st.dialect, s.execute, dict(logged), 0, max(logged) + 1, 5) == ([], [])
+        wrong = {i: (audit_id, "0" * 64) if i % 3 == 0 else (audit_id, digest)
+                 for i, (audit_id, digest) in logged.items()}
+        edited, unlogged = audit_records.assessment_problems(
+            raw.cursor(), st.dialect, s.execute, wrong, 0, max(logged) + 1, 5)
+    assert edited == [(i, 1000 + i) for i in sorted(logged) if i % 3 == 0] and unlogged == []

@@ -43,7 +43,12 @@ from attunement.store.audit_hash import (
     record_digest,  # noqa: F401  (part of this module's interface)
     row_hash,
 )
-from attunement.store.audit_records import _worker_connection, check_records
+from attunement.store.audit_records import (
+    _worker_connection,
+    check_records,
+    check_span,
+    span_findings,
+)
 from attunement.store.db import driver_execute, driver_executemany
 from attunement.store.errors import KeyFileError
 from attunement.store.models import AuditHead, Setting
@@ -507,10 +512,13 @@ _RANGE_SQL = (
 )
 
 
-def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
+def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int,
+                 records: bool = False) -> tuple:
     """A pool worker's part of :func:`verify`: rows ``lo <= id < hi`` read on its own
     connection and checked as the in-order walk would, starting from the stored row before
-    ``lo`` (each link depends only on stored hashes). Returns the walker's outcome."""
+    ``lo`` (each link depends only on stored hashes). With ``records``, the assessments
+    those rows name are checked here too (:func:`check_span`) instead of being sent back.
+    Returns the walker's outcome."""
     key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
     _, raw, dialect = _worker_connection(url)
     cur = raw.cursor()
@@ -528,8 +536,12 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int) -> tuple:
             walker.check(rows)
     cur.close()
     seen = walker.seen
+    span = None
+    if records:
+        span = check_span(url, seen.assessments, chunk)
+        seen.assessments = {}
     return (walker.rows, walker.broken, walker.prev_id, walker.prev_hash,
-            (seen.assessments, seen.consents, seen.withdrawals, seen.allocations))
+            (seen.assessments, seen.consents, seen.withdrawals, seen.allocations), span)
 
 
 class _Pool:
@@ -558,19 +570,22 @@ class _Pool:
 
 def _walk_in_pool(
     session: Session, walker: _Walker, start: int, top: int, pool: Any, chunk: int,
-    progress: Callable[[int, int], None] | None,
-) -> None:
+    progress: Callable[[int, int], None] | None, records: bool = False,
+) -> list[tuple | None]:
     """The walk of ids ``start..top`` split into ranges checked by ``pool``'s processes,
-    merged in id order into ``walker`` (the same outcome as the one-process walk)."""
+    merged in id order into ``walker`` (the same outcome as the one-process walk). With
+    ``records``, each range also checks the assessments it names; their spans, in order."""
     url = session.get_bind().url.render_as_string(hide_password=False)
     state = (walker.key, walker.keyed_from, walker.marker_problem, walker.pinned, start,
              walker.prev_id, walker.prev_hash)
     step = 5 * chunk
     bounds = [(lo, min(lo + step, top + 1)) for lo in range(start, top + 1, step)]
     total = top - start + 1
-    parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk)
+    parts = pool.map(_check_range, *zip(*[(url, state, lo, hi, chunk, records)
                                          for lo, hi in bounds], strict=True))
-    for rows, broken, last_id, last_hash, seen in parts:
+    spans = []
+    for rows, broken, last_id, last_hash, seen, span in parts:
+        spans.append(span)
         if walker.broken is None:
             walker.broken = broken
         if rows:
@@ -582,6 +597,7 @@ def _walk_in_pool(
         walker.seen.allocations.update(seen[3])
         if progress is not None:
             progress(walker.rows, max(total, walker.rows))
+    return spans
 
 
 def verify(
@@ -670,8 +686,10 @@ def _verify(
     if top is not None and marker_problem is None and keyed_from is None:
         marker_problem = "the keyed-chain marker is missing (removed from settings)"
     walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    spans = None
     if top is not None and pool.workers > 1 and top - start + 1 > parallel_after * chunk:
-        _walk_in_pool(session, walker, start, top, pool.get(), chunk, progress)
+        spans = _walk_in_pool(session, walker, start, top, pool.get(), chunk, progress,
+                              records)
     else:
         total = _count_from(session, start) if progress is not None else 0
         for rows_read in _walk(session, start, chunk):
@@ -708,10 +726,19 @@ def _verify(
         problems.insert(0, f"audit row {broken[0]}: {broken[1]}")
     if records:
         after = start if start > 1 else None
+        found = span_findings(session, spans, after) if spans is not None else None
+        if spans is not None and found is None:
+            # the records are not where the log says, in order: walk again, gathering what
+            # the rows say of them, and check them the long way (findings and order as in
+            # one process)
+            again = _Walker(key, keyed_from, marker_problem, pinned, start - 1, None)
+            _walk_in_pool(session, again, start, top, pool.get(), chunk, None)
+            seen.assessments = again.seen.assessments
         many = pool.workers > 1 and len(seen.assessments) > parallel_after * chunk
         problems.extend(check_records(
             session, seen.assessments, seen.consents, seen.withdrawals, seen.allocations,
-            after, chunk=chunk, pool=pool.get() if many else None))
+            after, chunk=chunk, pool=pool.get() if many else None,
+            assessment_findings=found))
     if not problems:
         return AuditReport(True, rows)
     if broken is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -142,11 +143,179 @@ def _select_sql(dialect: str) -> str:
     return sql.replace("?", "%s") if dialect == "postgresql" else sql
 
 
+# On PostgreSQL the server builds each record's canonical text and hashes it (half the CPU of
+# reading the columns and building the text here; on SQLite, measured, it is no faster than
+# the Python text, so SQLite reads the columns). A text that differs from canonical() only
+# sends the record to the Python text, then to the decoded check; the one danger is a stored
+# record that differs from the logged one yet gives the same text, so every piece must be
+# unambiguous: integers and dates are typed columns, ``json`` columns hold valid JSON kept
+# verbatim, and to_json() escapes a string as canonical() does except that it leaves
+# non-ASCII as it is (never raw in canonical() text, so such a text only differs). Functions
+# and operators are named in pg_catalog, so nothing of the same name elsewhere on the search
+# path can stand in for them.
+_PG_CAT = "OPERATOR(pg_catalog.||)"
+_PG_PIECES = {
+    "int": "CAST({c} AS TEXT)",
+    "str": "CAST(pg_catalog.to_json({c}) AS TEXT)",
+    "json": "CAST({c} AS TEXT)",
+    "date": f"'\"' {_PG_CAT} pg_catalog.to_char({{c}}, 'YYYY-MM-DD') {_PG_CAT} '\"'",
+    "datetime": f"'\"' {_PG_CAT} pg_catalog.to_char({{c}}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+                f"{_PG_CAT} '\"'",
+}
+
+
+def _pg_text_sql() -> str:
+    """PostgreSQL's expression of an assessment's canonical text."""
+    order = sorted(range(len(_COLS)), key=lambda i: ASSESSMENT_FIELDS[i])
+    pieces = [f"COALESCE({_PG_PIECES[_column_kind(_COLS[i])].format(c=_COLS[i].name)}, "
+              "'null')" for i in order]
+    keys = ["'{" + f'"{ASSESSMENT_FIELDS[order[0]]}":' + "'"] + [
+        f"',\"{ASSESSMENT_FIELDS[i]}\":'" for i in order[1:]]
+    glue = f" {_PG_CAT} "
+    return glue.join(part for key, piece in zip(keys, pieces, strict=True)
+                     for part in (key, piece)) + f"{glue}'}}'"
+
+
+# each assessment's id and the SHA-256 (hex) of its canonical text, taken by the server
+_PG_DIGEST_SQL = (
+    "SELECT id, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+    f"{_pg_text_sql()}, 'UTF8')), 'hex') FROM assessments WHERE id >= %s AND id < %s "
+    "ORDER BY id")
+
+
 def _slow_rows(execute: Callable[[Any], Any], first: int, last: int) -> Iterator[Any]:
     """Assessments ``first..last`` decoded by SQLAlchemy, as the record's hash was made."""
     stmt = select(*_COLS).where(Assessment.id >= first, Assessment.id <= last).order_by(
         Assessment.id)
     return iter(execute(stmt))
+
+
+def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
+                         suspects: dict[int, str]) -> dict[int, str]:
+    """Of ``suspects`` (id -> logged hash) among ``rows`` (read by ``_select_sql``), those
+    whose stored text does not give the logged hash."""
+    left: dict[int, str] = {}
+    valid_at = len(_COLS) if dialect == "sqlite" else None
+    text, sha = _TEXT, hashlib.sha256
+    for row in rows:
+        digest = suspects.get(row[0])
+        if digest is None:
+            continue
+        if valid_at is not None and row[valid_at] != 1:
+            left[row[0]] = digest
+            continue
+        try:
+            same = sha(text(row).encode()).hexdigest() == digest
+        except _OddValue:
+            same = False
+        if not same:
+            left[row[0]] = digest
+    return left
+
+
+# on PostgreSQL, the Python text of the few records whose server text did not give their hash
+_PG_SUSPECTS_SQL = _select_sql("postgresql").replace(
+    "WHERE id >= %s AND id < %s", "WHERE id = ANY(%s)")
+
+
+def assessment_problems(
+    cursor: Any, dialect: str, execute: Callable[[Any], Any], logged: Logged,
+    lo: int, hi: int, chunk: int,
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """The assessments ``lo <= id < hi`` that do not match ``logged``, in id order.
+
+    Pops each record found from ``logged``; what is left there has no record (deleted).
+    Each record is proven unchanged by the cheapest check that can: on PostgreSQL the
+    server's hash of its text, then the text built here from its columns, then its columns
+    decoded and re-encoded (the rule the hash was made by); only the last can call it edited.
+
+    Parameters
+    ----------
+    cursor : DB-API cursor
+        Reads the stored rows.
+    dialect : str
+        ``sqlite`` or ``postgresql``.
+    execute : callable
+        Runs a SQLAlchemy statement (the decoded reads).
+    logged : dict
+        Record id to (audit row id, record hash) for this range, from the walk.
+    lo, hi : int
+        The ids to check.
+    chunk : int
+        Ids read at a time.
+
+    Returns
+    -------
+    edited : list of (int, int)
+        (record id, audit row id) of each record that differs from its audit row.
+    unlogged : list of int
+        The records no audit row names.
+
+    Examples
+    --------
+    >>> with store.db.read() as s:
+    ...     raw = s.connection().connection.driver_connection
+    ...     logged = {1: (99, "0" * 64)}
+    ...     assessment_problems(raw.cursor(), "sqlite", s.execute, logged, 1, 2, 10)
+    ([(1, 99)], [])
+    """
+    edited: list[tuple[int, int]] = []
+    unlogged: list[int] = []
+    pop, postgres = logged.pop, dialect == "postgresql"
+    sql = _PG_DIGEST_SQL if postgres else _select_sql(dialect)
+    for start in range(lo, hi, chunk):
+        cursor.execute(sql, (start, min(start + chunk, hi)))
+        rows = cursor.fetchall()
+        audit_ids: dict[int, int] = {}
+        suspects: dict[int, str] = {}  # id -> logged hash: not proven by the first check
+        for row in rows:
+            entry = pop(row[0], None)
+            if entry is None:
+                unlogged.append(row[0])
+            elif entry[1] is not None:
+                if postgres and row[1] == entry[1]:
+                    continue
+                audit_ids[row[0]] = entry[0]
+                suspects[row[0]] = entry[1]
+        if not suspects:
+            continue
+        if postgres:
+            cursor.execute(_PG_SUSPECTS_SQL, (sorted(suspects),))
+            rows = cursor.fetchall()
+        suspects = _python_text_differs(cursor, dialect, rows, suspects)
+        if suspects:
+            for rec in _slow_rows(execute, min(suspects), max(suspects)):
+                digest = suspects.get(rec.id)
+                if digest is not None and row_digest(ASSESSMENT_FIELDS, rec) != digest:
+                    edited.append((rec.id, audit_ids[rec.id]))
+    return sorted(edited), sorted(unlogged)
+
+
+def problem_lines(edited: list[tuple[int, int]], unlogged: list[int]) -> list[str]:
+    """The findings of :func:`assessment_problems`, worded as ``audit verify`` gives them,
+    in id order.
+
+    Parameters
+    ----------
+    edited : list of (int, int)
+        (record id, audit row id) of each edited record.
+    unlogged : list of int
+        Records no audit row names.
+
+    Returns
+    -------
+    list of str
+        One line a record.
+
+    Examples
+    --------
+    >>> problem_lines([(4, 30)], [2])
+    ["assessment 2 has no audit row (added behind the log's back)", 'assessment 4 does not match its audit row 30 (edited)']
+    """
+    lines = [(i, f"assessment {i} does not match its audit row {a} (edited)") for i, a in edited]
+    lines += [(i, f"assessment {i} has no audit row (added behind the log's back)")
+              for i in unlogged]
+    return [line for _, line in sorted(lines)]
 
 
 def check_assessment_range(
@@ -187,40 +356,7 @@ def check_assessment_range(
     >>> found
     ["assessment 1 has no audit row (added behind the log's back)"]
     """
-    out: list[str] = []
-    sql, pop, text, sha = _select_sql(dialect), logged.pop, _TEXT, hashlib.sha256
-    valid_at = len(_COLS) if dialect == "sqlite" else None
-    for start in range(lo, hi, chunk):
-        cursor.execute(sql, (start, min(start + chunk, hi)))
-        rows = cursor.fetchall()
-        entries = []
-        suspects: dict[int, str] = {}  # id -> logged hash, for the slow path
-        for row in rows:
-            entry = pop(row[0], None)
-            entries.append(entry)
-            if entry is None or entry[1] is None:
-                continue
-            if valid_at is not None and row[valid_at] != 1:
-                suspects[row[0]] = entry[1]
-                continue
-            try:
-                same = sha(text(row).encode()).hexdigest() == entry[1]
-            except _OddValue:
-                same = False
-            if not same:
-                suspects[row[0]] = entry[1]
-        edited = set()
-        if suspects:
-            for rec in _slow_rows(execute, min(suspects), max(suspects)):
-                digest = suspects.get(rec.id)
-                if digest is not None and row_digest(ASSESSMENT_FIELDS, rec) != digest:
-                    edited.add(rec.id)
-        for row, entry in zip(rows, entries, strict=True):
-            if entry is None:
-                out.append(f"assessment {row[0]} has no audit row (added behind the log's back)")
-            elif row[0] in edited:
-                out.append(f"assessment {row[0]} does not match its audit row {entry[0]} (edited)")
-    return out
+    return problem_lines(*assessment_problems(cursor, dialect, execute, logged, lo, hi, chunk))
 
 
 # one connection per pool worker process, made on its first range (store/audit.py's walk
@@ -238,6 +374,105 @@ def _worker_connection(url: str) -> tuple[Any, Any, str]:
         engine = create_engine(url, poolclass=NullPool)
         conn = _WORKER_CONN[url] = (engine, engine.raw_connection(), engine.dialect.name)
     return conn
+
+
+# what a worker's span check returns for a part of the log that names no assessment
+NO_SPAN = ()
+
+
+def check_span(url: str, logged: Logged, chunk: int) -> tuple:
+    """In a pool worker, right after its part of the walk: the assessments that part's audit
+    rows name, checked over their id span.
+
+    Records are written in id order with their audit rows, so consecutive parts of the log
+    name consecutive, disjoint spans of assessments and each part can check its own without
+    sending what it logged to the parent. Anything else (a span much wider than what it
+    names, a record in it that no row of the part names, a named record not there) makes
+    the span irregular, and the parent checks every record the long way instead.
+
+    Parameters
+    ----------
+    url : str
+        The database (the worker's own connection).
+    logged : dict
+        Record id to (audit row id, record hash), from this part's rows; emptied.
+    chunk : int
+        Ids read at a time.
+
+    Returns
+    -------
+    tuple
+        ``(first id, last id, edited)`` with ``edited`` as :func:`assessment_problems` gives
+        it; ``NO_SPAN`` when the part names no assessment; ``None`` when irregular.
+
+    Examples
+    --------
+    >>> check_span(store.url, {}, 100)
+    ()
+    """
+    if not logged:
+        return NO_SPAN
+    first, last = min(logged), max(logged)
+    if last - first + 1 > 2 * len(logged) + chunk:
+        return None
+    engine, raw, dialect = _worker_connection(url)
+    with _collector_paused(), engine.connect() as conn:
+        edited, unlogged = assessment_problems(raw.cursor(), dialect, conn.execute, logged,
+                                               first, last + 1, chunk)
+    raw.commit()  # ends the read transaction PostgreSQL's driver opened
+    if unlogged or logged:
+        return None
+    return first, last, edited
+
+
+def span_findings(session: Session, spans: list[tuple | None], after: int | None) -> \
+        list[str] | None:
+    """The assessment findings of the walk's parts (:func:`check_span`), or None when they
+    cannot stand for the check of every record (then the parent checks the long way).
+
+    Regular when every part's span is regular, the spans follow each other without overlap,
+    and no assessment lies outside them (from the first one the checkpoint names on).
+
+    Parameters
+    ----------
+    session : Session
+        A database transaction.
+    spans : list
+        What each part of the walk returned, in the log's order.
+    after : int, optional
+        The checkpoint's audit row (verify from a checkpoint).
+
+    Returns
+    -------
+    list of str or None
+        The findings in id order (each an edited record), or None.
+
+    Examples
+    --------
+    With no part naming an assessment, every stored assessment lies outside the spans:
+
+    >>> with store.db.read() as s:
+    ...     span_findings(s, [NO_SPAN], None) is None
+    True
+    """
+    if any(span is None for span in spans):
+        return None
+    named = [span for span in spans if span]
+    if not named and after is not None:
+        return []
+    for before, span in itertools.pairwise(named):
+        if span[0] <= before[1]:
+            return None
+    top = session.execute(select(Assessment.id).order_by(Assessment.id.desc()).limit(1)
+                          ).scalar() or 0
+    lo = named[0][0] if named and after is not None else 0
+    bounds = [lo, *(x for span in named for x in (span[0], span[1] + 1)), top + 1]
+    for start, end in zip(bounds[::2], bounds[1::2], strict=True):
+        if start < end and session.execute(
+                select(Assessment.id).where(Assessment.id >= start, Assessment.id < end)
+                .limit(1)).first() is not None:
+            return None
+    return problem_lines([e for span in named for e in span[2]], [])
 
 
 def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> tuple:
@@ -282,7 +517,7 @@ def check_records(session: Session, assessments: Logged, consents: Logged,
                   withdrawals: dict[int, str | None],
                   allocations: dict[int, tuple[int | None, dict[str, Any]]],
                   after: int | None = None, *, chunk: int = 20_000,
-                  pool: Any = None) -> list[str]:
+                  pool: Any = None, assessment_findings: list[str] | None = None) -> list[str]:
     """Check every record against what the audit rows say of it.
 
     With ``after`` (verify from a checkpoint that starts at audit row ``after``) only the
@@ -305,6 +540,9 @@ def check_records(session: Session, assessments: Logged, consents: Logged,
         Records read at a time.
     pool : Executor, optional
         Processes that check the assessments in id ranges.
+    assessment_findings : list of str, optional
+        The assessments' findings, already made by the walk's parts (:func:`span_findings`):
+        the assessments are not read again.
 
     Returns
     -------
@@ -322,7 +560,9 @@ def check_records(session: Session, assessments: Logged, consents: Logged,
     ["no audit row (added behind the log's back)"]
     """
     out: list[str] = []
-    if assessments or after is None:
+    if assessment_findings is not None:
+        out.extend(assessment_findings)
+    elif assessments or after is None:
         lo = min(assessments) if after is not None else 0
         top = session.execute(select(Assessment.id).order_by(Assessment.id.desc()).limit(1)
                               ).scalar() or 0
