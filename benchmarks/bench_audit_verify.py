@@ -161,7 +161,6 @@ def build_real(url: str, key_path: Path, n: int, families: int) -> dict[str, Any
     import hashlib
 
     import _bulk
-
     from attunement.store import Store, audit
     from attunement.store.audit_hash import ASSESSMENT_FIELDS
     from attunement.store.audit_records import stored_text

@@ -15,8 +15,9 @@ from attunement.store import Store
 from attunement.store.maintenance import verify_audit
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-import bench_audit_verify
 from tests.benchmarks.test_bulk_build import _new_pg
+
+import bench_audit_verify
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
