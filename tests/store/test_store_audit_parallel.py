@@ -127,3 +127,58 @@ def test_the_message_is_the_stored_prev_hash_then_the_canonical_payload():
         {k: fields[k] for k in audit.KEYED_FIELDS})
     with pytest.raises(audit._OddValue):
         audit._FAST_MESSAGE((*row[:-2], 5, "h" * 64))
+
+
+def test_orjson_s_text_proves_a_row_only_where_canonical_s_would():
+    """The walk tries orjson's bytes first; every row of the value matrix gets the same
+    answer as with canonical()'s text alone, and a non-finite float where the row had a
+    null (orjson writes both as null) is still called bad."""
+    key = b"k" * 32
+    values = ['plain', 'quote " and \\ back', "tab\tnew\nline", "café ☕ 😀", "", "del \x7f",
+              None, 7, -2**63, 2**70, True, 1.5]
+    prev, rows = "0" * 64, []
+    for n, value in enumerate(values, start=1):
+        fields = dict.fromkeys(audit.KEYED_FIELDS, value) | {"id": n}
+        digest = audit.keyed_row_hash(key, prev, fields)
+        rows.append((*(fields[k] for k in audit.KEYED_FIELDS), prev, digest))
+        prev = digest
+    assert audit.first_bad_hmac(key, 1, rows, fast=True) is None
+    null_row = rows[values.index(None)]
+    for odd in (float("inf"), float("-inf"), float("nan")):
+        for column in ("actor_id", "site_id"):
+            forged = list(null_row)
+            forged[audit.KEYED_FIELDS.index(column)] = odd
+            assert audit.first_bad_hmac(key, 1, [tuple(forged)], fast=True) == null_row[0]
+            assert audit.first_bad_hmac(key, 1, [tuple(forged)]) == null_row[0]
+    for i, value in enumerate(values):  # any single edit is caught on both paths
+        forged = list(rows[i])
+        forged[audit.KEYED_FIELDS.index("reason")] = "edited"
+        if value != "edited":
+            assert audit.first_bad_hmac(key, 1, [tuple(forged)], fast=True) == i + 1
+
+
+def test_an_infinite_number_put_in_place_of_a_null_is_caught(world):
+    """SQLite keeps a real number in an integer column; orjson would write an infinite one
+    as null, so the walk leaves any float to canonical()'s text (both databases: PostgreSQL
+    after the column is made a float)."""
+    st = world.store
+    with st.db.read() as s:
+        assert audit.plain_columns(s)
+        row_id = s.connection().exec_driver_sql(
+            "SELECT max(id) FROM audit_log WHERE site_id IS NULL").scalar()
+    _drop_guard(st)
+    if st.dialect == "postgresql":
+        # a float column: every site id now reads 1.0, not 1 (canonical() tells them apart),
+        # and the walk takes canonical()'s text only
+        _sql(st, "ALTER TABLE audit_log ALTER COLUMN site_id TYPE double precision",
+             f"UPDATE audit_log SET site_id = 'Infinity' WHERE id = {row_id}")
+        with st.db.read() as s:
+            assert not audit.plain_columns(s)
+            first_site = s.connection().exec_driver_sql(
+                "SELECT min(id) FROM audit_log WHERE site_id IS NOT NULL").scalar()
+        assert _both(st).first_broken == first_site
+        return
+    _sql(st, f"UPDATE audit_log SET site_id = 9e999 WHERE id = {row_id}")
+    report = _both(st)
+    assert (report.first_broken, report.reason) == (
+        row_id, "row content does not match its keyed hash")

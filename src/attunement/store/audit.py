@@ -30,6 +30,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from attunement.store.audit_hash import (
+    _INT_FIELDS,
+    _ORJSON_PAYLOAD,
+    _SORTED,
+    _SORTED_AT,
+    _WALK_COLUMNS,
     ASSESSMENT_FIELDS,  # noqa: F401  (part of this module's interface)
     CONSENT_FIELDS,  # noqa: F401  (part of this module's interface)
     FIELDS,  # noqa: F401  (part of this module's interface)
@@ -40,6 +45,7 @@ from attunement.store.audit_hash import (
     _OddValue,
     canonical,
     keyed_row_hash,
+    plain_columns,
     record_digest,  # noqa: F401  (part of this module's interface)
     row_hash,
 )
@@ -294,16 +300,10 @@ def checkpoint(session: Session, checkpoint_key: bytes, key_id: str) -> dict[str
     return body
 
 
-# the chain's columns as the walk reads them (plain strings and integers on both databases)
-_WALK_COLUMNS = (*KEYED_FIELDS, "prev_hash", "hash")
 _WALK_SQL = f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? ORDER BY id"
 _WALK_CHUNK_SQL = (
     f"SELECT {', '.join(_WALK_COLUMNS)} FROM audit_log WHERE id >= ? ORDER BY id LIMIT ?"
 )
-# the keyed payload's fields in sorted order: encoding them in this order without sort_keys
-# gives exactly :func:`canonical`'s text (every value is a string, an integer or null)
-_SORTED = tuple(sorted(KEYED_FIELDS))
-_SORTED_AT = tuple(KEYED_FIELDS.index(k) for k in _SORTED)
 _PICK = operator.itemgetter(*_SORTED_AT)
 if json.encoder.c_make_encoder is not None:
     # the C encoder made once (JSONEncoder.encode builds one per call); with sort_keys off,
@@ -321,8 +321,6 @@ PARALLEL_AFTER = 2
 _TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
 
 
-# the integer columns of the chain: their values are tested for an integer first
-_INT_FIELDS = frozenset({"id", "actor_id", "family_id", "site_id"})
 
 
 def _make_payload() -> tuple[Callable[[tuple], str], Callable[[tuple], str]]:
@@ -385,7 +383,8 @@ def _hmac_pads(key: bytes) -> tuple[Any, Any]:
             hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
-def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None:
+def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple], fast: bool = False
+                   ) -> int | None:
     """Find the first keyed row whose stored hash is not the HMAC of its own content.
 
     Depends on nothing but ``rows``, so chunks can be checked in parallel (the links between
@@ -399,6 +398,10 @@ def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None
         The first keyed row's id; rows before it are skipped.
     rows : list of tuple
         Rows as the walk reads them: ``KEYED_FIELDS``, then ``prev_hash`` and ``hash``.
+    fast : bool, default False
+        Try orjson's text first (only where the table's columns are of the types the store
+        made them, :func:`plain_columns`); canonical()'s text decides any row it does not
+        prove.
 
     Returns
     -------
@@ -413,12 +416,24 @@ def first_bad_hmac(key: bytes, keyed_from: int, rows: list[tuple]) -> int | None
     (None, 1)
     """
     inner, outer = _hmac_pads(key)
-    new_inner, new_outer, message = inner.copy, outer.copy, _FAST_MESSAGE
+    new_inner, new_outer, payload = inner.copy, outer.copy, _ORJSON_PAYLOAD
     for row in rows:
         if row[0] < keyed_from:
             continue
+        if fast:
+            try:
+                h = new_inner()
+                h.update(row[-2].encode())
+                h.update(payload(row))
+                o = new_outer()
+                o.update(h.digest())
+                if o.hexdigest() == row[-1]:
+                    continue
+            except (_OddValue, AttributeError, TypeError):  # orjson's error is a TypeError
+                pass
+        # canonical()'s own text decides
         try:
-            text = message(row)
+            text = _FAST_MESSAGE(row)
         except _OddValue:
             text = row[-2] + _payload(row)
         h = new_inner()
@@ -463,6 +478,7 @@ class _Walker:
     def __init__(self, key: bytes | None, keyed_from: int | None, marker_problem: str | None,
                  pinned: tuple[int, str] | None, prev_id: int, prev_hash: str | None) -> None:
         self.key, self.keyed_from, self.marker_problem = key, keyed_from, marker_problem
+        self.fast = False  # orjson's text first (plain_columns)
         self.pinned, self.prev_id, self.prev_hash = pinned, prev_id, prev_hash
         self.rows = 0
         self.broken: tuple[int, str] | None = None
@@ -503,7 +519,7 @@ class _Walker:
         """:meth:`feed` with the chunk's keyed hashes computed here."""
         bad = None
         if self.broken is None and self.key is not None and self.keyed_from is not None:
-            bad = first_bad_hmac(self.key, self.keyed_from, chunk)
+            bad = first_bad_hmac(self.key, self.keyed_from, chunk, self.fast)
         self.feed(chunk, bad)
 
 
@@ -519,7 +535,7 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int,
     ``lo`` (each link depends only on stored hashes). With ``records``, the assessments
     those rows name are checked here too (:func:`check_span`) instead of being sent back.
     Returns the walker's outcome."""
-    key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash = state
+    key, keyed_from, marker_problem, pinned, start, prev_id, prev_hash, fast = state
     _, raw, dialect = _worker_connection(url)
     cur = raw.cursor()
     mark = (lambda q: q.replace("?", "%s")) if dialect == "postgresql" else (lambda q: q)
@@ -530,6 +546,7 @@ def _check_range(url: str, state: tuple, lo: int, hi: int, chunk: int,
         if before is not None:
             prev_id, prev_hash = before[0], before[1]
     walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    walker.fast = fast
     cur.execute(mark(_RANGE_SQL), (lo, hi))
     with _collector_paused():
         while rows := cur.fetchmany(chunk):
@@ -577,7 +594,7 @@ def _walk_in_pool(
     ``records``, each range also checks the assessments it names; their spans, in order."""
     url = session.get_bind().url.render_as_string(hide_password=False)
     state = (walker.key, walker.keyed_from, walker.marker_problem, walker.pinned, start,
-             walker.prev_id, walker.prev_hash)
+             walker.prev_id, walker.prev_hash, walker.fast)
     step = 5 * chunk
     bounds = [(lo, min(lo + step, top + 1)) for lo in range(start, top + 1, step)]
     total = top - start + 1
@@ -686,6 +703,7 @@ def _verify(
     if top is not None and marker_problem is None and keyed_from is None:
         marker_problem = "the keyed-chain marker is missing (removed from settings)"
     walker = _Walker(key, keyed_from, marker_problem, pinned, prev_id, prev_hash)
+    walker.fast = plain_columns(session)
     spans = None
     if top is not None and pool.workers > 1 and top - start + 1 > parallel_after * chunk:
         spans = _walk_in_pool(session, walker, start, top, pool.get(), chunk, progress,
@@ -732,6 +750,7 @@ def _verify(
             # the rows say of them, and check them the long way (findings and order as in
             # one process)
             again = _Walker(key, keyed_from, marker_problem, pinned, start - 1, None)
+            again.fast = walker.fast
             _walk_in_pool(session, again, start, top, pool.get(), chunk, None)
             seen.assessments = again.seen.assessments
         many = pool.workers > 1 and len(seen.assessments) > parallel_after * chunk
