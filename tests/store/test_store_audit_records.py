@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from attunement.store import audit_records
@@ -277,3 +278,23 @@ def test_the_server_text_never_vouches_for_a_record_it_does_not_render_exactly(w
         edited, unlogged = audit_records.assessment_problems(
             raw.cursor(), st.dialect, s.execute, wrong, 0, max(logged) + 1, 5)
     assert edited == [(i, 1000 + i) for i in sorted(logged) if i % 3 == 0] and unlogged == []
+
+
+def test_on_sqlite_orjson_s_bytes_prove_a_record_and_an_infinite_number_is_not_a_null(
+        world, monkeypatch):
+    """SQLite's records are proven by orjson's bytes first (canonical()'s own text is not
+    built for them); a float in a column that may hold a null is left to canonical(), since
+    orjson writes an infinite one as null: one put in place of a null is named."""
+    st = world.store
+    if st.dialect != "sqlite":
+        pytest.skip("PostgreSQL's integer columns hold no float; its server hashes the text")
+    a = _submit(world)
+    texts = _count(monkeypatch, audit_records, "_TEXT")
+    assert verify_audit(st.core, workers=1).ok
+    assert texts == []
+    _unguard(st)
+    _sql(st.url, f"UPDATE assessments SET corrected_from = 9e999 WHERE id = {a['id']}")
+    report = verify_audit(st.core, workers=1)
+    assert report.problems == (
+        f"assessment {a['id']} does not match its audit row {_audit_row(st, a['id'])} "
+        "(edited)",)

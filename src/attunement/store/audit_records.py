@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Date, DateTime, Integer, select
 from sqlalchemy.orm import Session
 
@@ -95,6 +96,40 @@ def _make_text() -> Callable[[tuple], str]:
 
 
 _TEXT = _make_text()
+
+
+def _make_orjson_text() -> Callable[[tuple], bytes]:
+    # SQLite's rows (dates and times as text): orjson writes the record's bytes about a
+    # quarter faster than _TEXT, the JSON columns spliced as they are (orjson.Fragment).
+    # Where its bytes differ from canonical()'s (non-ASCII left raw, say) the record goes to
+    # _TEXT; bytes that give the logged hash are canonical() text of the record as logged,
+    # so they parse to its values, except that orjson writes a float that is not finite as
+    # null: a float in a column that may hold a null is left to _TEXT
+    names = [f"v{i}" for i in range(len(_COLS))]
+    floats = " or ".join(f"type({names[i]}) is float" for i, c in enumerate(_COLS)
+                         if c.nullable) or "False"
+    values = []
+    for i in sorted(range(len(_COLS)), key=lambda i: ASSESSMENT_FIELDS[i]):
+        v, kind = names[i], _column_kind(_COLS[i])
+        if kind == "json":
+            value = f"fragment({v})"
+        elif kind == "datetime":
+            value = (f"({v}[:10] + 'T' + {v}[11:] if type({v}) is str and {v}[10:11] == ' ' "
+                     f"else None if {v} is None else odd({v}))")
+        elif kind == "date":
+            value = f"({v} if type({v}) is str or {v} is None else odd({v}))"
+        else:
+            value = v
+        values.append(f"{ASSESSMENT_FIELDS[i]!r}: {value}")
+    source = (f"def text(r):\n    {', '.join(names)}, *_ = r\n"
+              f"    if {floats}:\n        odd(None)\n"
+              f"    return dumps({{{', '.join(values)}}})\n")
+    scope = {"dumps": orjson.dumps, "fragment": orjson.Fragment, "odd": _odd}
+    exec(source, scope)
+    return scope["text"]
+
+
+_ORJSON_TEXT = _make_orjson_text()
 
 
 def stored_text(row: tuple) -> str:
@@ -197,6 +232,7 @@ def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
     left: dict[int, str] = {}
     valid_at = len(_COLS) if dialect == "sqlite" else None
     text, sha = _TEXT, hashlib.sha256
+    fast = _ORJSON_TEXT if dialect == "sqlite" else None
     for row in rows:
         digest = suspects.get(row[0])
         if digest is None:
@@ -204,6 +240,12 @@ def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
         if valid_at is not None and row[valid_at] != 1:
             left[row[0]] = digest
             continue
+        if fast is not None:
+            try:
+                if sha(fast(row)).hexdigest() == digest:
+                    continue
+            except (_OddValue, TypeError):  # orjson's error is a TypeError
+                pass
         try:
             same = sha(text(row).encode()).hexdigest() == digest
         except _OddValue:
