@@ -29,15 +29,8 @@ import orjson
 from sqlalchemy import JSON, Date, DateTime, Integer, select
 from sqlalchemy.orm import Session
 
-from attunement.store.audit_hash import (
-    ASSESSMENT_FIELDS,
-    RECORD_FIELDS,
-    _collector_paused,
-    _odd,
-    _OddValue,
-    canonical,
-    row_digest,
-)
+from attunement.store import audit_hash
+from attunement.store.audit_hash import ASSESSMENT_FIELDS, RECORD_FIELDS, canonical, row_digest
 from attunement.store.models import Assessment, Consent, TrialAllocation
 
 # what an allocation's audit row (``after``) says, by allocation column
@@ -89,8 +82,8 @@ def _make_text() -> Callable[[tuple], str]:
     parts = [_EXPRESSIONS[_column_kind(_COLS[i])].format(v=names[i]) for i in order]
     source = (f"def text(r):\n    {', '.join(names)}, *_ = r\n"
               f"    return tmpl % ({', '.join(parts)},)\n")
-    scope = {"esc": json.encoder.encode_basestring_ascii, "rep": int.__repr__, "odd": _odd,
-             "tmpl": template, "date": date, "datetime": datetime}
+    scope = {"esc": json.encoder.encode_basestring_ascii, "rep": int.__repr__,
+             "odd": audit_hash._odd, "tmpl": template, "date": date, "datetime": datetime}
     exec(source, scope)
     return scope["text"]
 
@@ -124,7 +117,7 @@ def _make_orjson_text() -> Callable[[tuple], bytes]:
     source = (f"def text(r):\n    {', '.join(names)}, *_ = r\n"
               f"    if {floats}:\n        odd(None)\n"
               f"    return dumps({{{', '.join(values)}}})\n")
-    scope = {"dumps": orjson.dumps, "fragment": orjson.Fragment, "odd": _odd}
+    scope = {"dumps": orjson.dumps, "fragment": orjson.Fragment, "odd": audit_hash._odd}
     exec(source, scope)
     return scope["text"]
 
@@ -162,7 +155,7 @@ def stored_text(row: tuple) -> str:
     """
     try:
         return _TEXT(row)
-    except _OddValue:
+    except audit_hash._OddValue:
         raise ValueError("a value the fast text does not take") from None
 
 
@@ -244,11 +237,11 @@ def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
             try:
                 if sha(fast(row)).hexdigest() == digest:
                     continue
-            except (_OddValue, TypeError):  # orjson's error is a TypeError
+            except (audit_hash._OddValue, TypeError):  # orjson's error is a TypeError
                 pass
         try:
             same = sha(text(row).encode()).hexdigest() == digest
-        except _OddValue:
+        except audit_hash._OddValue:
             same = False
         if not same:
             left[row[0]] = digest
@@ -351,54 +344,15 @@ def problem_lines(edited: list[tuple[int, int]], unlogged: list[int]) -> list[st
 
     Examples
     --------
-    >>> problem_lines([(4, 30)], [2])
-    ["assessment 2 has no audit row (added behind the log's back)", 'assessment 4 does not match its audit row 30 (edited)']
+    >>> for line in problem_lines([(4, 30)], [2]):
+    ...     print(line)
+    assessment 2 has no audit row (added behind the log's back)
+    assessment 4 does not match its audit row 30 (edited)
     """
     lines = [(i, f"assessment {i} does not match its audit row {a} (edited)") for i, a in edited]
     lines += [(i, f"assessment {i} has no audit row (added behind the log's back)")
               for i in unlogged]
     return [line for _, line in sorted(lines)]
-
-
-def check_assessment_range(
-    cursor: Any, dialect: str, execute: Callable[[Any], Any], logged: Logged,
-    lo: int, hi: int, chunk: int,
-) -> list[str]:
-    """Check assessments ``lo <= id < hi`` against ``logged``, in id order.
-
-    Pops each record found from ``logged``; what is left there has no record (deleted).
-
-    Parameters
-    ----------
-    cursor : DB-API cursor
-        Reads the stored rows.
-    dialect : str
-        ``sqlite`` or ``postgresql``.
-    execute : callable
-        Runs a SQLAlchemy statement (the slow path's decoded reads).
-    logged : dict
-        Record id to (audit row id, record hash) for this range, from the walk.
-    lo, hi : int
-        The ids to check.
-    chunk : int
-        Ids read at a time.
-
-    Returns
-    -------
-    list of str
-        The findings, in id order, worded as :func:`attunement.store.audit.verify` gives them.
-
-    Examples
-    --------
-    Assessment 1 against a log that names no assessment:
-
-    >>> with store.db.read() as s:
-    ...     raw = s.connection().connection.driver_connection
-    ...     found = check_assessment_range(raw.cursor(), "sqlite", s.execute, {}, 1, 2, 10)
-    >>> found
-    ["assessment 1 has no audit row (added behind the log's back)"]
-    """
-    return problem_lines(*assessment_problems(cursor, dialect, execute, logged, lo, hi, chunk))
 
 
 # one connection per pool worker process, made on its first range (store/audit.py's walk
@@ -458,7 +412,7 @@ def check_span(url: str, logged: Logged, chunk: int) -> tuple:
     if last - first + 1 > 2 * len(logged) + chunk:
         return None
     engine, raw, dialect = _worker_connection(url)
-    with _collector_paused(), engine.connect() as conn:
+    with audit_hash._collector_paused(), engine.connect() as conn:
         edited, unlogged = assessment_problems(raw.cursor(), dialect, conn.execute, logged,
                                                first, last + 1, chunk)
     raw.commit()  # ends the read transaction PostgreSQL's driver opened
@@ -521,9 +475,9 @@ def _assessment_part(url: str, logged: Logged, lo: int, hi: int, chunk: int) -> 
     """A pool worker's share of the assessments: ``lo <= id < hi`` on its own connection.
     Returns the findings in id order and the logged ids it did not find."""
     engine, raw, dialect = _worker_connection(url)
-    with _collector_paused(), engine.connect() as conn:
-        found = check_assessment_range(raw.cursor(), dialect, conn.execute, logged, lo, hi,
-                                       chunk)
+    with audit_hash._collector_paused(), engine.connect() as conn:
+        found = problem_lines(*assessment_problems(raw.cursor(), dialect, conn.execute,
+                                                   logged, lo, hi, chunk))
     raw.commit()  # ends the read transaction PostgreSQL's driver opened
     return found, logged
 
@@ -536,8 +490,8 @@ def _assessments(session: Session, logged: Logged, lo: int, hi: int, chunk: int,
         conn = session.connection()
         raw = conn.connection.driver_connection  # type: ignore[union-attr]
         pending = dict(logged)
-        found = check_assessment_range(raw.cursor(), conn.dialect.name, session.execute,
-                                       pending, lo, hi, chunk)
+        found = problem_lines(*assessment_problems(
+            raw.cursor(), conn.dialect.name, session.execute, pending, lo, hi, chunk))
         return found, pending
     url = session.get_bind().url.render_as_string(hide_password=False)
     ids = sorted(logged)
