@@ -225,7 +225,6 @@ def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
     left: dict[int, str] = {}
     valid_at = len(_COLS) if dialect == "sqlite" else None
     text, sha = _TEXT, hashlib.sha256
-    fast = _ORJSON_TEXT if dialect == "sqlite" else None
     for row in rows:
         digest = suspects.get(row[0])
         if digest is None:
@@ -233,12 +232,6 @@ def _python_text_differs(cursor: Any, dialect: str, rows: list[tuple],
         if valid_at is not None and row[valid_at] != 1:
             left[row[0]] = digest
             continue
-        if fast is not None:
-            try:
-                if sha(fast(row)).hexdigest() == digest:
-                    continue
-            except (audit_hash._OddValue, TypeError):  # orjson's error is a TypeError
-                pass
         try:
             same = sha(text(row).encode()).hexdigest() == digest
         except audit_hash._OddValue:
@@ -260,9 +253,10 @@ def assessment_problems(
     """The assessments ``lo <= id < hi`` that do not match ``logged``, in id order.
 
     Pops each record found from ``logged``; what is left there has no record (deleted).
-    Each record is proven unchanged by the cheapest check that can: on PostgreSQL the
-    server's hash of its text, then the text built here from its columns, then its columns
-    decoded and re-encoded (the rule the hash was made by); only the last can call it edited.
+    Each record is proven unchanged by the cheapest check that can: the server's hash of
+    its text (PostgreSQL) or orjson's bytes of its columns (SQLite), then canonical()'s text
+    built here from its columns, then its columns decoded and re-encoded (the rule the hash
+    was made by); only the last can call it edited.
 
     Parameters
     ----------
@@ -298,6 +292,7 @@ def assessment_problems(
     unlogged: list[int] = []
     pop, postgres = logged.pop, dialect == "postgresql"
     sql = _PG_DIGEST_SQL if postgres else _select_sql(dialect)
+    fast, sha, valid_at = _ORJSON_TEXT, hashlib.sha256, len(_COLS)
     for start in range(lo, hi, chunk):
         cursor.execute(sql, (start, min(start + chunk, hi)))
         rows = cursor.fetchall()
@@ -307,11 +302,21 @@ def assessment_problems(
             entry = pop(row[0], None)
             if entry is None:
                 unlogged.append(row[0])
-            elif entry[1] is not None:
-                if postgres and row[1] == entry[1]:
+                continue
+            digest = entry[1]
+            if digest is None:
+                continue
+            if postgres:
+                if row[1] == digest:
                     continue
-                audit_ids[row[0]] = entry[0]
-                suspects[row[0]] = entry[1]
+            elif row[valid_at] == 1:  # SQLite: orjson's bytes of valid JSON columns
+                try:
+                    if sha(fast(row)).hexdigest() == digest:
+                        continue
+                except (audit_hash._OddValue, TypeError):  # orjson's error is a TypeError
+                    pass
+            audit_ids[row[0]] = entry[0]
+            suspects[row[0]] = digest
         if not suspects:
             continue
         if postgres:
