@@ -321,8 +321,6 @@ PARALLEL_AFTER = 2
 _TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
 
 
-
-
 def _make_payload() -> tuple[Callable[[tuple], str], Callable[[tuple], str]]:
     # generated once: the row is unpacked into locals and each field is one inline
     # expression testing the column's usual type first (no dict, no call per field but the

@@ -11,8 +11,11 @@ columns, read as text, between the other columns encoded as :func:`canonical` en
 and one SHA-256 proves the record unchanged without decoding anything. A record whose text
 does not give its hash (edited, or written before the JSON columns were canonical) is read
 again the slow way, decoded and re-encoded, and only then reported, so the findings are
-exactly those of the decode-everything check. Long tables are checked in id ranges by a
-pool of processes.
+exactly those of the decode-everything check. On PostgreSQL the server builds that text
+and hashes it; on SQLite orjson writes it first. In the process pool each worker checks the
+records its part of the log names (:func:`check_span`), and the parent checks the parts fit
+together (:func:`span_findings`); when they do not, the records are checked in id ranges
+the long way.
 """
 
 from __future__ import annotations
