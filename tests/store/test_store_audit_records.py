@@ -298,3 +298,20 @@ def test_on_sqlite_orjson_s_bytes_prove_a_record_and_an_infinite_number_is_not_a
     assert report.problems == (
         f"assessment {a['id']} does not match its audit row {_audit_row(st, a['id'])} "
         "(edited)",)
+
+
+def test_from_a_checkpoint_the_parts_check_only_the_records_written_after_it(world):
+    """Verifying from a signed checkpoint, the pool's parts check the records written after
+    it, an edit among them named as in one process and nothing before it read as missing."""
+    st = world.store
+    before = [_submit(world, time_point="baseline")["id"] for _ in range(3)]
+    cp = st.maintenance.audit_checkpoint()
+    after = [_submit(world, time_point="6w")["id"] for _ in range(4)]
+    _unguard(st)
+    _sql(st.url, f"UPDATE assessments SET flags = '[]' WHERE id = {after[1]}")
+    one = verify_audit(st.core, checkpoint=cp, workers=1)
+    pooled = verify_audit(st.core, checkpoint=cp, workers=2, parallel_after=0, chunk=2)
+    assert one.problems == (
+        f"assessment {after[1]} does not match its audit row {_audit_row(st, after[1])} "
+        "(edited)",)
+    assert pooled.problems == one.problems and before[0] < after[0]
