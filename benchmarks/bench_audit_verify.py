@@ -76,6 +76,25 @@ def _rows(key: bytes, first_id: int, prev_hash: str, n: int) -> Any:
         yield batch
 
 
+def _insert(cur: Any, postgres: bool, table: str, cols: list[str] | tuple[str, ...],
+            rows: list[tuple]) -> None:
+    """Bulk-insert ``rows`` into ``table``: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    if postgres:
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) "
+                        f"VALUES ({', '.join('?' * len(cols))})", rows)
+
+
+def _move_head(cur: Any, postgres: bool, last_id: int, last_hash: str) -> None:
+    """Point the chain head at the last row written."""
+    mark = "%s" if postgres else "?"
+    cur.execute(f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1",
+                (last_id, last_hash))
+
+
 def build(url: str, key_path: Path, n: int) -> dict[str, Any]:
     """A new store with ``n`` synthetic chain rows after its own; seconds taken."""
     from attunement.store import Store, audit
@@ -92,18 +111,9 @@ def build(url: str, key_path: Path, n: int) -> dict[str, Any]:
         postgres = st.dialect == "postgresql"
         cur = raw.cursor()
         for batch in _rows(key, last_id + 1, last_hash, n):
-            if postgres:
-                with cur.copy(f"COPY audit_log ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in batch:
-                        copy.write_row(row)
-            else:
-                cur.executemany(
-                    f"INSERT INTO audit_log ({', '.join(cols)}) "
-                    f"VALUES ({', '.join('?' * len(cols))})", batch)
+            _insert(cur, postgres, "audit_log", cols, batch)
             last_id, last_hash = batch[-1][0], batch[-1][-1]
-        mark = "%s" if postgres else "?"
-        cur.execute(f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1",
-                    (last_id, last_hash))
+        _move_head(cur, postgres, last_id, last_hash)
     st.close()
     return {"rows_added": n, "build_s": round(time.perf_counter() - t0, 1)}
 
@@ -163,7 +173,7 @@ def build_real(url: str, key_path: Path, n: int, families: int) -> dict[str, Any
     import _bulk
     from attunement.store import Store, audit
     from attunement.store.audit_hash import ASSESSMENT_FIELDS
-    from attunement.store.audit_records import stored_text
+    from attunement.store.audit_records import _select_sql, stored_text
 
     st = Store.open(url, key_path=key_path)
     t0 = time.perf_counter()
@@ -173,18 +183,15 @@ def build_real(url: str, key_path: Path, n: int, families: int) -> dict[str, Any
     base_s = time.perf_counter() - t0
     key = st.core.keys_for_rows().audit_chain
     postgres = st.dialect == "postgresql"
-    mark = "%s" if postgres else "?"
-    json_cols = {"responses", "item_scores", "scores", "flags"}
-    select_cols = ", ".join(f"CAST({c} AS TEXT)" if c in json_cols else c
-                            for c in ASSESSMENT_FIELDS)
     t1 = time.perf_counter()
     with st.core.db.write() as s:
         raw = s.connection().connection.driver_connection
         cur = raw.cursor()
         head = tuple(cur.execute("SELECT last_id, last_hash FROM audit_head WHERE id = 1"
                                  ).fetchone())
-        assessments = {r[0]: tuple(r) for r in cur.execute(
-            f"SELECT {select_cols} FROM assessments ORDER BY id").fetchall()}
+        # the records as the verifier reads them (JSON columns as their stored text)
+        assessments = {r[0]: tuple(r[:len(ASSESSMENT_FIELDS)]) for r in cur.execute(
+            _select_sql(st.dialect), (0, 2**62)).fetchall()}
         templates = [tuple(r) for r in cur.execute(
             f"SELECT {', '.join(audit.KEYED_FIELDS)} FROM audit_log WHERE family_id IS NOT "
             "NULL AND entity NOT IN ('consent', 'trial_allocation') ORDER BY id").fetchall()]
@@ -196,25 +203,11 @@ def build_real(url: str, key_path: Path, n: int, families: int) -> dict[str, Any
         cols = [*audit.KEYED_FIELDS, "prev_hash", "hash"]
         for records, rows in _stamped(key, head, templates, assessments,
                                       max(assessments) + 1, max(0, n - head[0])):
-            if postgres:
-                with cur.copy(f"COPY assessments ({', '.join(ASSESSMENT_FIELDS)}) "
-                              "FROM STDIN") as copy:
-                    for row in records:
-                        copy.write_row(row)
-                with cur.copy(f"COPY audit_log ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                cur.executemany(
-                    f"INSERT INTO assessments ({', '.join(ASSESSMENT_FIELDS)}) "
-                    f"VALUES ({', '.join('?' * len(ASSESSMENT_FIELDS))})", records)
-                cur.executemany(
-                    f"INSERT INTO audit_log ({', '.join(cols)}) "
-                    f"VALUES ({', '.join('?' * len(cols))})", rows)
+            _insert(cur, postgres, "assessments", ASSESSMENT_FIELDS, records)
+            _insert(cur, postgres, "audit_log", cols, rows)
             head = (rows[-1][0], rows[-1][-1])
             print(f"  {head[0]:,} rows", file=sys.stderr, flush=True)
-        cur.execute(f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1",
-                    head)
+        _move_head(cur, postgres, *head)
     if postgres:
         _bulk.analyse(st)
     st.close()

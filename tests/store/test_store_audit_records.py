@@ -29,6 +29,21 @@ def _sql(url: str, *statements: str, params: dict | None = None) -> list:
         engine.dispose()
 
 
+# what a copy of a stored assessment takes from it (the other columns default or stay null)
+COPIED = ("family_id", "caregiver_id", "instrument", "instrument_version", "time_point",
+          "instance", "version", "input_kind", "responses", "item_scores", "scores", "flags",
+          "submitted_via", "submitted_at", "completed_on")
+
+
+def _copy(st, source: int, version: int, *, instead: dict[str, str] | None = None,
+          params: dict | None = None) -> None:
+    """Insert a copy of assessment ``source`` at another ``version``, behind the log's back;
+    ``instead`` gives columns an SQL expression of their own."""
+    values = {c: c for c in COPIED} | {"version": str(version)} | (instead or {})
+    _sql(st.url, f"INSERT INTO assessments ({', '.join(values)}) SELECT "
+         f"{', '.join(values.values())} FROM assessments WHERE id = {source}", params=params)
+
+
 def _unguard(st) -> None:
     """Drop the triggers that keep assessments immutable (what the database's owner can do)."""
     if st.dialect == "postgresql":
@@ -147,11 +162,7 @@ def test_the_pool_reports_the_same_problems_in_the_same_order(world):
          params={"r": canonical([0, *responses[1:]]), "s": '{"total": 99}',
                  "old": json.dumps(json.loads(_stored(st, old_format)["responses"]))})
     # one more added behind the log's back: a copy of the last record with a new id
-    cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "
-            "version, input_kind, responses, item_scores, scores, flags, submitted_via, "
-            "submitted_at, completed_on")
-    _sql(st.url, f"INSERT INTO assessments ({cols}) SELECT {cols.replace('version, input', '7, input')} "
-         f"FROM assessments WHERE id = {made[-1]}")
+    _copy(st, made[-1], 7)
     one = verify_audit(st.core, workers=1)
     pooled = verify_audit(st.core, workers=2, parallel_after=0, chunk=2)
     assert len(one.problems) == 4, one.problems
@@ -200,11 +211,7 @@ def test_records_out_of_the_log_s_order_are_checked_the_long_way(world, monkeypa
 
     st = world.store
     made = [_submit(world, time_point=tp)["id"] for tp in ("baseline", "6w") for _ in range(3)]
-    cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "
-            "version, input_kind, responses, item_scores, scores, flags, submitted_via, "
-            "submitted_at, completed_on")
-    _sql(st.url, f"INSERT INTO assessments ({cols}) SELECT "
-         f"{cols.replace('version, input', '9, input')} FROM assessments WHERE id = {made[0]}")
+    _copy(st, made[0], 9)
     one = verify_audit(st.core, workers=1)
     walks = _count(monkeypatch, audit, "_walk_in_pool")
     pooled = verify_audit(st.core, workers=2, parallel_after=0, chunk=2)
@@ -252,20 +259,13 @@ def test_the_server_text_never_vouches_for_a_record_it_does_not_render_exactly(w
     st = world.store
     base = _submit(world)["id"]
     _unguard(st)
-    cols = ("family_id, caregiver_id, instrument, instrument_version, time_point, instance, "
-            "version, input_kind, responses, item_scores, scores, flags, submitted_via, "
-            "submitted_at, completed_on")
     for n, odd in enumerate(ODD_TEXTS):
-        copy = cols.replace("version, input", f"{100 + n}, input")
-        _sql(st.url, f"INSERT INTO assessments ({cols}, reason, submission_key) SELECT {copy}, "
-             f":odd, :key FROM assessments WHERE id = {base}",
-             params={"odd": odd, "key": f"k{n}{odd}"})
+        _copy(st, base, 100 + n, instead={"reason": ":odd", "submission_key": ":key"},
+              params={"odd": odd, "key": f"k{n}{odd}"})
     # the first year, and a time on the second (no fraction), each as the driver writes it
     day, at = (("CAST('0001-01-02' AS DATE)", "CAST('2026-01-02 03:04:05' AS TIMESTAMP)")
                if st.dialect == "postgresql" else ("'0001-01-02'", "'2026-01-02 03:04:05.000000'"))
-    _sql(st.url, "INSERT INTO assessments (" + cols + ") SELECT " + cols.replace(
-        "version, input", "200, input").replace("completed_on", day).replace(
-        "submitted_at", at) + f" FROM assessments WHERE id = {base}")
+    _copy(st, base, 200, instead={"completed_on": day, "submitted_at": at})
     with st.db.read() as s:
         rows = s.execute(select(*[Assessment.__table__.c[k] for k in ASSESSMENT_FIELDS])
                          .order_by(Assessment.id)).all()
